@@ -1,0 +1,183 @@
+/*
+ * buf.c - growable capped buffer and the JSON string escaper used by every writer.
+ * The escaper scans for the bytes that need work and copies runs between them in one memcpy,
+ * because most field values need no escaping at all.
+ */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+
+void ch_buf_init(ch_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max ? max : SIZE_MAX / 2;
+}
+
+void ch_buf_free(ch_buf *b)
+{
+    ch_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int ch_buf_reserve(ch_buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    if (extra > b->max || b->len + extra > b->max)
+        return CH_ELIMIT;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + extra + 1)
+        nc *= 2;
+    if (nc > b->max + 1)
+        nc = b->max + 1;
+    char *p = ch_realloc(b->data, nc);
+    if (p == NULL)
+        return CH_ENOMEM;
+    b->data = p;
+    b->cap = nc;
+    return 0;
+}
+
+int ch_buf_add(ch_buf *b, const void *p, size_t n)
+{
+    int rc = ch_buf_reserve(b, n);
+    if (rc < 0)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int ch_buf_addc(ch_buf *b, char c) { return ch_buf_add(b, &c, 1); }
+int ch_buf_adds(ch_buf *b, const char *s) { return ch_buf_add(b, s, strlen(s)); }
+
+int ch_buf_printf(ch_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return CH_ERR;
+    int rc = ch_buf_reserve(b, (size_t)n);
+    if (rc < 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int ch_buf_add_u64(ch_buf *b, uint64_t v)
+{
+    char tmp[24];
+    int i = 24;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return ch_buf_add(b, tmp + i, (size_t)(24 - i));
+}
+
+int ch_buf_add_i64(ch_buf *b, int64_t v)
+{
+    if (v < 0) {
+        int rc = ch_buf_addc(b, '-');
+        if (rc < 0)
+            return rc;
+        return ch_buf_add_u64(b, (uint64_t)0 - (uint64_t)v);
+    }
+    return ch_buf_add_u64(b, (uint64_t)v);
+}
+
+/* Length of a valid UTF-8 sequence starting at s (at most n bytes), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0;
+        if (c == 0xED && s[1] > 0x9F)
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && s[1] > 0x8F)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = ch_buf_reserve(b, n + 2);
+    if (rc < 0)
+        return rc;
+    b->data[b->len++] = '"';
+    size_t i = 0, run = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t l = utf8_len(p + i, n - i);
+            if (l) {
+                i += l;
+                continue;
+            }
+        }
+        if ((rc = ch_buf_add(b, s + run, i - run)) < 0)
+            return rc;
+        char esc[8];
+        size_t el = 2;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            if (c < 0x20) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                el = 6;
+            } else { /* invalid UTF-8 byte */
+                memcpy(esc, "\xEF\xBF\xBD", 3);
+                el = 3;
+            }
+        }
+        if ((rc = ch_buf_add(b, esc, el)) < 0)
+            return rc;
+        i++;
+        run = i;
+    }
+    if ((rc = ch_buf_add(b, s + run, n - run)) < 0)
+        return rc;
+    return ch_buf_addc(b, '"');
+}

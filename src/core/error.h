@@ -1,0 +1,40 @@
+/*
+ * error.h - the one error model of coinhound.
+ *
+ * Every fallible function returns 0 (or a positive count) on success and a negative CH_E* code
+ * on failure. Callers act on the small set of named codes; everything else is CH_ERR. The
+ * human-readable detail (file, line, column, reason) lives beside the code in a ch_error that
+ * the caller passes down, so that library code never prints and never exits: the CLI decides
+ * what the user sees.
+ */
+#ifndef CH_CORE_ERROR_H
+#define CH_CORE_ERROR_H
+
+#include <stddef.h>
+
+enum {
+    CH_OK = 0,
+    CH_ERR = -1,       /* anything not worth a name of its own */
+    CH_ENOMEM = -2,    /* allocation failed */
+    CH_EPARSE = -3,    /* input is not what it claims to be */
+    CH_ELIMIT = -4,    /* a cap (line length, depth, set size) was hit */
+    CH_ENOTFOUND = -5, /* lookup missed */
+    CH_EIO = -6,       /* the operating system refused a read or write */
+    CH_EUSAGE = -7,    /* the caller asked for something impossible */
+};
+
+/* Detail kept beside a code. Owned by whoever declared it; no heap memory inside. */
+typedef struct ch_error {
+    int code;
+    char msg[512];
+} ch_error;
+
+/* Set err (if not NULL) to code and a printf-formatted message; returns code so that
+ * `return ch_error_set(err, CH_EPARSE, "...")` reads naturally. */
+int ch_error_set(ch_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Short stable name of a code ("parse", "limit", ...), for logs and tests. */
+const char *ch_strerror(int code);
+
+#endif

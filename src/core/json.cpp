@@ -1,0 +1,202 @@
+/*
+ * json.cpp - wraps simdjson::dom behind the C API of json.h. No exceptions cross the
+ * boundary: every simdjson call uses the error-code interface. The handles of json.h are the
+ * simdjson objects themselves, stored by value in opaque words (checked by static_assert),
+ * so no allocation happens per value or per iteration.
+ */
+#include "core/json.h"
+
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include <simdjson.h>
+
+using namespace simdjson;
+
+static_assert(sizeof(dom::element) <= sizeof(ch_json_val), "element fits ch_json_val");
+static_assert(std::is_trivially_copyable<dom::element>::value, "element is plain data");
+static_assert(2 * sizeof(dom::object::iterator) <= sizeof(ch_json_iter), "object iterators fit");
+static_assert(2 * sizeof(dom::array::iterator) <= sizeof(ch_json_iter), "array iterators fit");
+
+struct ch_json_parser {
+    dom::parser parser;
+    size_t max_doc;
+    const char *reason;
+    bool ok;
+    ch_json_parser(size_t max, size_t depth) : parser(max), max_doc(max), reason("")
+    {
+        /* Fix the depth cap now; capacity then grows with the largest record seen. */
+        ok = parser.allocate(4096, depth) == SUCCESS;
+    }
+};
+
+static inline dom::element el(ch_json_val v)
+{
+    dom::element e;
+    std::memcpy(static_cast<void *>(&e), v.opaque, sizeof e);
+    return e;
+}
+
+static inline ch_json_val wrap(dom::element e)
+{
+    ch_json_val v;
+    std::memset(v.opaque, 0, sizeof v.opaque);
+    std::memcpy(v.opaque, static_cast<const void *>(&e), sizeof e);
+    return v;
+}
+
+extern "C" ch_json_parser *ch_json_parser_new(size_t max_doc, size_t max_depth)
+{
+    ch_json_parser *p = new (std::nothrow) ch_json_parser(max_doc, max_depth ? max_depth : 1024);
+    if (p != nullptr && !p->ok) {
+        delete p;
+        return nullptr;
+    }
+    return p;
+}
+
+extern "C" void ch_json_parser_free(ch_json_parser *p) { delete p; }
+
+static const char *reason_of(error_code e)
+{
+    switch (e) {
+    case DEPTH_ERROR: return "depth";
+    case UTF8_ERROR: return "utf8";
+    case CAPACITY: return "too_large";
+    case MEMALLOC: return "memory";
+    case EMPTY: return "empty";
+    case UNCLOSED_STRING: return "unclosed_string";
+    case UNESCAPED_CHARS: return "control_char";
+    default: return "syntax";
+    }
+}
+
+extern "C" int ch_json_parse(ch_json_parser *p, const char *buf, size_t len, size_t cap,
+                             ch_json_val *root, ch_error *err)
+{
+    if (len > p->max_doc) {
+        p->reason = "too_large";
+        return ch_error_set(err, CH_ELIMIT, "JSON document of %zu bytes exceeds the %zu byte cap",
+                            len, p->max_doc);
+    }
+    dom::element e;
+    error_code ec = p->parser.parse(reinterpret_cast<const uint8_t *>(buf), len,
+                                    cap < len + SIMDJSON_PADDING)
+                        .get(e);
+    if (ec) {
+        p->reason = reason_of(ec);
+        return ch_error_set(err, (ec == DEPTH_ERROR || ec == CAPACITY) ? CH_ELIMIT : CH_EPARSE,
+                            "%s", error_message(ec));
+    }
+    *root = wrap(e);
+    return 0;
+}
+
+extern "C" const char *ch_json_last_reason(const ch_json_parser *p) { return p->reason; }
+
+extern "C" ch_json_type ch_json_typeof(ch_json_val v)
+{
+    switch (el(v).type()) {
+    case dom::element_type::NULL_VALUE: return CH_JSON_NULL;
+    case dom::element_type::BOOL: return CH_JSON_BOOL;
+    case dom::element_type::INT64: return CH_JSON_INT;
+    case dom::element_type::UINT64: return CH_JSON_UINT;
+    case dom::element_type::DOUBLE: return CH_JSON_DOUBLE;
+    case dom::element_type::STRING: return CH_JSON_STRING;
+    case dom::element_type::ARRAY: return CH_JSON_ARRAY;
+    case dom::element_type::OBJECT: return CH_JSON_OBJECT;
+    }
+    return CH_JSON_INVALID;
+}
+
+extern "C" bool ch_json_get_str(ch_json_val v, const char **s, size_t *n)
+{
+    std::string_view sv;
+    if (el(v).get_string().get(sv))
+        return false;
+    *s = sv.data();
+    *n = sv.size();
+    return true;
+}
+
+extern "C" bool ch_json_get_i64(ch_json_val v, int64_t *out) { return !el(v).get_int64().get(*out); }
+extern "C" bool ch_json_get_u64(ch_json_val v, uint64_t *out) { return !el(v).get_uint64().get(*out); }
+extern "C" bool ch_json_get_f64(ch_json_val v, double *out) { return !el(v).get_double().get(*out); }
+extern "C" bool ch_json_get_bool(ch_json_val v, bool *out) { return !el(v).get_bool().get(*out); }
+
+extern "C" bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, ch_json_val *out)
+{
+    dom::object o;
+    if (el(obj).get_object().get(o))
+        return false;
+    dom::element e;
+    if (o.at_key(std::string_view(key, klen)).get(e))
+        return false;
+    *out = wrap(e);
+    return true;
+}
+
+extern "C" bool ch_json_obj_iter(ch_json_val obj, ch_json_iter *it)
+{
+    dom::object o;
+    if (el(obj).get_object().get(o))
+        return false;
+    auto *its = reinterpret_cast<dom::object::iterator *>(it->opaque);
+    new (&its[0]) dom::object::iterator(o.begin());
+    new (&its[1]) dom::object::iterator(o.end());
+    return true;
+}
+
+extern "C" bool ch_json_obj_next(ch_json_iter *it, const char **key, size_t *klen, ch_json_val *v)
+{
+    auto *its = reinterpret_cast<dom::object::iterator *>(it->opaque);
+    if (!(its[0] != its[1]))
+        return false;
+    std::string_view k = its[0].key();
+    *key = k.data();
+    *klen = k.size();
+    *v = wrap(its[0].value());
+    ++its[0];
+    return true;
+}
+
+extern "C" bool ch_json_arr_iter(ch_json_val arr, ch_json_iter *it)
+{
+    dom::array a;
+    if (el(arr).get_array().get(a))
+        return false;
+    auto *its = reinterpret_cast<dom::array::iterator *>(it->opaque);
+    new (&its[0]) dom::array::iterator(a.begin());
+    new (&its[1]) dom::array::iterator(a.end());
+    return true;
+}
+
+extern "C" bool ch_json_arr_next(ch_json_iter *it, ch_json_val *v)
+{
+    auto *its = reinterpret_cast<dom::array::iterator *>(it->opaque);
+    if (!(its[0] != its[1]))
+        return false;
+    *v = wrap(*its[0]);
+    ++its[0];
+    return true;
+}
+
+extern "C" int ch_json_write(ch_json_val v, ch_buf *out)
+{
+    try {
+        std::string s = simdjson::minify(el(v));
+        return ch_buf_add(out, s.data(), s.size());
+    } catch (...) {
+        return CH_ENOMEM;
+    }
+}
+
+extern "C" int ch_json_minify(const char *in, size_t len, char *out, size_t *outlen)
+{
+    size_t n = 0;
+    if (simdjson::minify(in, len, out, n))
+        return CH_EPARSE;
+    *outlen = n;
+    return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * json.h - the C face of simdjson's DOM parser, the only C++ in the tree.
+ *
+ * Chosen by measurement (docs/BENCHMARKS.md): simdjson parses CloudTrail records several times
+ * faster than any C JSON library on Debian. A ch_json_parser owns the parsed document; every
+ * ch_json_val and every string it yields borrows from the parser and is valid only until the
+ * next ch_json_parse on that parser. Values are small handles (a document pointer and a tape
+ * index) passed by value.
+ */
+#ifndef CH_CORE_JSON_H
+#define CH_CORE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes that must be readable (any value) after the end of a buffer given to ch_json_parse
+ * when the caller wants no copy. */
+#define CH_JSON_PADDING 64
+
+typedef enum ch_json_type {
+    CH_JSON_INVALID = 0,
+    CH_JSON_NULL,
+    CH_JSON_BOOL,
+    CH_JSON_INT,
+    CH_JSON_UINT,
+    CH_JSON_DOUBLE,
+    CH_JSON_STRING,
+    CH_JSON_ARRAY,
+    CH_JSON_OBJECT,
+} ch_json_type;
+
+typedef struct ch_json_parser ch_json_parser;
+typedef struct ch_json_val {
+    uint64_t opaque[2];
+} ch_json_val;
+typedef struct ch_json_iter {
+    uint64_t opaque[4];
+} ch_json_iter;
+
+/* max_doc: largest document accepted (CH_ELIMIT beyond); max_depth: nesting cap. */
+ch_json_parser *ch_json_parser_new(size_t max_doc, size_t max_depth);
+void ch_json_parser_free(ch_json_parser *p);
+
+/* Parse buf[0..len). If cap >= len + CH_JSON_PADDING the buffer is used in place, otherwise
+ * it is copied. On failure returns CH_EPARSE (or CH_ELIMIT for size/depth) with err->msg
+ * naming simdjson's reason. */
+int ch_json_parse(ch_json_parser *p, const char *buf, size_t len, size_t cap, ch_json_val *root,
+                  ch_error *err);
+/* Short machine reason of the last failure ("depth", "utf8", "syntax", "too_large", ...). */
+const char *ch_json_last_reason(const ch_json_parser *p);
+
+ch_json_type ch_json_typeof(ch_json_val v);
+bool ch_json_get_str(ch_json_val v, const char **s, size_t *n);
+bool ch_json_get_i64(ch_json_val v, int64_t *out);
+bool ch_json_get_u64(ch_json_val v, uint64_t *out);
+bool ch_json_get_f64(ch_json_val v, double *out);
+bool ch_json_get_bool(ch_json_val v, bool *out);
+/* Object member by key (linear in the object's size, as objects are small). */
+bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, ch_json_val *out);
+
+/* Iteration; the iterator borrows from the document. */
+bool ch_json_obj_iter(ch_json_val obj, ch_json_iter *it);
+bool ch_json_obj_next(ch_json_iter *it, const char **key, size_t *klen, ch_json_val *v);
+bool ch_json_arr_iter(ch_json_val arr, ch_json_iter *it);
+bool ch_json_arr_next(ch_json_iter *it, ch_json_val *v);
+
+/* Append v as minified JSON text. */
+int ch_json_write(ch_json_val v, ch_buf *out);
+/* Minify valid JSON text (removes insignificant whitespace); out needs len bytes. */
+int ch_json_minify(const char *in, size_t len, char *out, size_t *outlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

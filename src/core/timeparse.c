@@ -1,0 +1,106 @@
+/*
+ * timeparse.c - ISO 8601 <-> epoch milliseconds without libc's locale or timezone machinery.
+ */
+#include "core/timeparse.h"
+
+#include <stdio.h>
+
+int64_t ch_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char *s, size_t n, size_t at, size_t cnt, int *out)
+{
+    int v = 0;
+    if (at + cnt > n)
+        return false;
+    for (size_t i = at; i < at + cnt; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool ch_time_parse_iso8601(const char *s, size_t n, int64_t *ms_out)
+{
+    int Y, M, D, h, m, sec;
+    if (!digits(s, n, 0, 4, &Y) || n < 19 || s[4] != '-' || !digits(s, n, 5, 2, &M) ||
+        s[7] != '-' || !digits(s, n, 8, 2, &D) || (s[10] != 'T' && s[10] != ' ') ||
+        !digits(s, n, 11, 2, &h) || s[13] != ':' || !digits(s, n, 14, 2, &m) || s[16] != ':' ||
+        !digits(s, n, 17, 2, &sec))
+        return false;
+    static const unsigned char mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
+        return false;
+    if (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0))
+        return false;
+    size_t i = 19;
+    int64_t frac_ms = 0;
+    if (i < n && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        size_t st = i;
+        int scale = 100;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            frac_ms += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == st)
+            return false;
+    }
+    int64_t off = 0;
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        int oh, om;
+        int sign = s[i] == '-' ? -1 : 1;
+        if (!digits(s, n, i + 1, 2, &oh))
+            return false;
+        size_t j = i + 3;
+        if (j < n && s[j] == ':')
+            j++;
+        if (!digits(s, n, j, 2, &om) || oh > 23 || om > 59)
+            return false;
+        off = sign * (oh * 3600 + om * 60);
+        i = j + 2;
+    }
+    if (i != n)
+        return false;
+    int64_t days = ch_days_from_civil(Y, (unsigned)M, (unsigned)D);
+    *ms_out = ((days * 86400 + h * 3600 + m * 60 + sec) - off) * 1000 + frac_ms;
+    return true;
+}
+
+size_t ch_time_format(int64_t ms, char *buf)
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int frac = (int)(ms - secs * 1000);
+    int64_t z = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t sod = secs - z * 86400;
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    int n;
+    if (frac)
+        n = snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
+                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), frac);
+    else
+        n = snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
+                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
+    return n > 0 ? (size_t)n : 0;
+}
