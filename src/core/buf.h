@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ch_buf {
     char *data;
     size_t len, cap, max;
@@ -28,5 +32,9 @@ int ch_buf_add_i64(ch_buf *b, int64_t v);
 /* Append s as a JSON string literal (quotes included), escaping as RFC 8259 requires.
  * Invalid UTF-8 is replaced by U+FFFD so that output is always valid JSON. */
 int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

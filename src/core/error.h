@@ -12,6 +12,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     CH_OK = 0,
     CH_ERR = -1,       /* anything not worth a name of its own */
@@ -36,5 +40,9 @@ int ch_error_set(ch_error *err, int code, const char *fmt, ...)
 
 /* Short stable name of a code ("parse", "limit", ...), for logs and tests. */
 const char *ch_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

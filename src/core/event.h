@@ -92,6 +92,7 @@ typedef struct ch_event {
     ch_sv user_agent;   /* user_agent.original */
     ch_sv error_code;   /* CloudTrail errorCode */
 
+    ch_sv src_address;    /* source.address when it is not an IP ("ec2.amazonaws.com") */
     ch_ip src_ip, dst_ip; /* source.ip, destination.ip (family 0 = absent) */
     uint16_t src_port, dst_port;
     uint8_t iana_proto;   /* network.iana_number; 0 = absent */
@@ -100,7 +101,8 @@ typedef struct ch_event {
 
     ch_sv dns_qname;      /* dns.question.name: lower case, no trailing dot */
     ch_sv dns_qtype;      /* dns.question.type */
-    ch_sv dns_answers[CH_EVENT_MAX_ANSWERS]; /* dns.answers[].data */
+    ch_sv dns_rcode;      /* dns.response_code */
+    ch_sv dns_answers[CH_EVENT_MAX_ANSWERS]; /* dns.answers[].data (first 16 kept) */
     uint8_t dns_nanswers;
 
     ch_geo src_geo, dst_geo;

@@ -21,6 +21,10 @@
 #include "core/diag.h"
 #include "ingest/input.h"
 
+/* Nesting cap of the splitter; deeper records are reported as "too_deep" and skipped. It
+ * only counts brackets (no stack), so any depth costs nothing to skip. */
+#define CH_JSONREC_MAX_DEPTH 10000
+
 typedef struct ch_jsonrec ch_jsonrec;
 
 typedef struct ch_jsonrec_rec {
@@ -31,13 +35,32 @@ typedef struct ch_jsonrec_rec {
     bool multiline;     /* contains raw newlines: minify before writing it on one line */
 } ch_jsonrec_rec;
 
+/* Ownership: ch_jsonrec_new allocates (NULL when out of memory), ch_jsonrec_free frees
+ * (NULL-safe). `in` is borrowed and must outlive the splitter, which owns its window while it
+ * runs: do not consume from it in between. Splitting starts at the window's front, so bytes
+ * sniffed with ch_input_fill are not lost. max_record caps one record (0 or more than the
+ * input's max_window: the window size). */
 ch_jsonrec *ch_jsonrec_new(ch_input *in, size_t max_record);
 void ch_jsonrec_free(ch_jsonrec *r);
+/* Nesting cap (default CH_JSONREC_MAX_DEPTH). */
+void ch_jsonrec_set_max_depth(ch_jsonrec *r, uint64_t max_depth);
 /* Returns 1 with a record, 0 at the end. Framing problems (truncated record, record too large,
  * a non-object element, garbage between records) are reported to diag under `ds` with their
  * reason and offset, counted, and skipped; the call then goes on with the next record.
  * Returns a negative code only when the input itself fails (I/O, damaged gzip), after
- * reporting it. */
+ * reporting it; later calls then return 0.
+ *
+ * rec->p is valid until the next call (which consumes it from the window); at least
+ * CH_JSON_PADDING readable bytes follow rec->p + rec->n, so ch_json_parse(p, rec->p, rec->n,
+ * rec->n + CH_JSON_PADDING, ...) parses it in place. A record starts with '{' and ends with
+ * the matching '}'; what is between is only known to be balanced.
+ *
+ * Reasons reported: "truncated" (input ended inside a record or an unclosed array; in JSON
+ * Lines, a line ending inside its record), "record_too_large", "not_an_object" (an array
+ * element or a JSON Lines line that is not an object), "garbage" (bytes between records that
+ * are not JSON), "too_deep", "gzip_error" and "read_error". An empty input yields no record
+ * and no report. An array missing the comma between two objects is accepted as if it were
+ * there (one of the shared CloudTrail samples is damaged that way). */
 int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec *rec);
 
 #endif

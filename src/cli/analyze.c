@@ -1,0 +1,300 @@
+/*
+ * analyze.c - `coinhound analyze`: sources -> parsers -> enrichers -> outputs and a report.
+ *
+ * Inputs are expanded (directories recursively, in a stable order), each one opened, its type
+ * detected from its first bytes (or forced with --type), and its events streamed through
+ * GeoIP enrichment into the event writer. Memory does not grow with file size: every stage
+ * holds at most one record window. Bad records are counted by reason and reported with their
+ * location; only an input that cannot be read at all changes the exit status (1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/analyze_int.h"
+#include "cli/cli.h"
+#include "core/diag.h"
+#include "core/mem.h"
+#include "enrich/geoip.h"
+#include "ingest/input.h"
+#include "ingest/walk.h"
+#include "output/output.h"
+#include "parse/source.h"
+
+#define DETECT_BYTES (64 * 1024)
+
+static void analyze_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: coinhound analyze [OPTIONS] PATH...\n\n"
+            "Read log files and directories (recursively, in name order; '-' is stdin), detect each\n"
+            "file's type from its content, normalize every record to an ECS-named event, enrich it\n"
+            "with GeoIP, and report records, events and errors by reason and by source type.\n\n"
+            "Options:\n"
+            "  -t, --type TYPE       force the source type: cloudtrail, vpcflow, route53resolver\n"
+            "  -e, --events FILE     write normalized events as JSON Lines to FILE ('-' = stdout)\n"
+            "  -f, --format FMT      report format: table (default) or json (one object on stdout)\n"
+            "      --geoip FILE      a MaxMind DB (.mmdb) to use; repeat for City/ASN databases.\n"
+            "                        Default: $COINHOUND_GEOIP (':'-separated) or\n"
+            "                        <data dir>/geoip/country.mmdb, installed by scripts/install-geoip\n"
+            "      --no-geoip        skip GeoIP enrichment\n"
+            "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
+            "      --no-progress     never draw it\n"
+            "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
+            "  -h, --help            this help\n\n"
+            "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
+            "could not be read at all; 2 usage error.\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress_draw(ch_analyze *a, const char *path, bool final)
+{
+    double t = now_s();
+    if (!final && t - a->progress_last < 0.1)
+        return;
+    a->progress_last = t;
+    uint64_t ev = 0;
+    for (int i = 0; i < CH_DS__COUNT; i++)
+        ev += a->diag.by_ds[i].events;
+    double el = t - a->t0;
+    double rate = el > 0 ? (double)ev / el : 0;
+    int width = 24;
+    int filled = a->files_total ? (int)((double)a->files_done * width / (double)a->files_total) : 0;
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : (path ? path : "");
+    fprintf(stderr, "\r\033[K[%s] %zu/%zu files  %llu events  %.0f ev/s  %.40s", bar,
+            a->files_done, a->files_total, (unsigned long long)ev, rate, final ? "" : base);
+    if (final)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int ch_analyze_file(ch_analyze *a, const char *path)
+{
+    ch_error err = {0};
+    ch_input *in = NULL;
+    ch_stream *st = NULL;
+    const ch_source_type *type = a->forced;
+    int rc = ch_input_open(&in, path, CH_INPUT_DEFAULT_MAX_WINDOW, &err);
+    if (rc < 0) {
+        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", err.msg);
+        a->diag.unreadable_inputs++;
+        goto done;
+    }
+    long head = ch_input_fill(in, DETECT_BYTES, &err);
+    size_t hn = 0;
+    const char *hp = ch_input_data(in, &hn);
+    if (head == 0 && hn == 0) {
+        ch_diag_report(&a->diag, type ? type->dataset : CH_DS_UNKNOWN, path, 0, UINT64_MAX,
+                       "empty_file", "the file is empty");
+        goto done;
+    }
+    if (head < 0 && hn == 0) {
+        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, 0, ch_input_is_gzip(in) ? "gzip_error" : "read_error",
+                       "%s", err.msg);
+        goto done;
+    }
+    if (type == NULL)
+        type = ch_source_detect(hp, hn);
+    if (type == NULL) {
+        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unrecognized_format",
+                       "not a CloudTrail, VPC Flow Logs or Route 53 Resolver log "
+                       "(use --type to force one)");
+        goto done;
+    }
+    st = type->open(in, &a->diag, &err);
+    if (st == NULL) {
+        ch_diag_report(&a->diag, type->dataset, path, 0, UINT64_MAX, "open_failed", "%s", err.msg);
+        goto done;
+    }
+    a->diag.by_ds[type->dataset].files++;
+    ch_event ev;
+    uint64_t n = 0;
+    while ((rc = type->next(st, &ev)) == 1) {
+        if (a->geoip != NULL)
+            ch_geoip_enrich(a->geoip, &ev);
+        if (a->out != NULL && ch_output_write(a->out, &ev) < 0 && !a->write_failed) {
+            a->write_failed = true;
+        }
+        if (a->progress && (++n & 4095) == 0)
+            progress_draw(a, path, false);
+    }
+done:
+    if (in != NULL && type != NULL)
+        a->diag.by_ds[type->dataset].bytes += ch_input_bytes(in);
+    if (st != NULL)
+        type->close(st);
+    ch_input_close(in);
+    a->files_done++;
+    if (a->progress)
+        progress_draw(a, path, false);
+    return 0;
+}
+
+static int count_file(const char *path, void *ud)
+{
+    (void)path;
+    ((ch_analyze *)ud)->files_total++;
+    return 0;
+}
+
+static int visit_file(const char *path, void *ud) { return ch_analyze_file(ud, path); }
+
+static int visit_missing(const char *path, const char *reason, void *ud)
+{
+    ch_analyze *a = ud;
+    ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", reason);
+    a->diag.unreadable_inputs++;
+    return 0;
+}
+
+static int open_geoip(ch_analyze *a, const char **paths, size_t n, bool explicit_paths)
+{
+    ch_error err = {0};
+    if (n == 0)
+        return 0;
+    if (ch_geoip_open(&a->geoip, paths, n, &err) < 0) {
+        if (explicit_paths) {
+            fprintf(stderr, "coinhound: GeoIP: %s\n", err.msg);
+            return -1;
+        }
+        fprintf(stderr, "coinhound: warning: GeoIP disabled: %s (run scripts/install-geoip)\n",
+                err.msg);
+    }
+    return 0;
+}
+
+int ch_cmd_analyze(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"type", required_argument, NULL, 't'},   {"events", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'}, {"geoip", required_argument, NULL, 'g'},
+        {"no-geoip", no_argument, NULL, 'G'},     {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    ch_analyze a;
+    memset(&a, 0, sizeof a);
+    ch_diag_init(&a.diag, stderr);
+    const char *events_path = NULL, *format = "table";
+    const char *geo_paths[CH_GEOIP_MAX_DBS];
+    size_t ngeo = 0;
+    bool no_geoip = false;
+    int progress = -1, c, status = CH_EXIT_OK;
+    char *env_geo = NULL;
+    ch_error err = {0};
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":t:e:f:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            a.forced = ch_source_type_by_name(optarg);
+            if (a.forced == NULL) {
+                fprintf(stderr, "coinhound analyze: unknown --type '%s' (cloudtrail, vpcflow, route53resolver)\n", optarg);
+                return CH_EXIT_USAGE;
+            }
+            break;
+        case 'e': events_path = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0) {
+                fprintf(stderr, "coinhound analyze: --format must be table or json, not '%s'\n", optarg);
+                return CH_EXIT_USAGE;
+            }
+            format = optarg;
+            break;
+        case 'g':
+            if (ngeo == CH_GEOIP_MAX_DBS) {
+                fprintf(stderr, "coinhound analyze: at most %d --geoip databases\n", CH_GEOIP_MAX_DBS);
+                return CH_EXIT_USAGE;
+            }
+            geo_paths[ngeo++] = optarg;
+            break;
+        case 'G': no_geoip = true; break;
+        case 'p': progress = 1; break;
+        case 'P': progress = 0; break;
+        case 'q': a.diag.quiet = 1; break;
+        case 'h': analyze_usage(stdout); return CH_EXIT_OK;
+        case ':':
+            fprintf(stderr, "coinhound analyze: option '%s' needs a value\n", argv[optind - 1]);
+            return CH_EXIT_USAGE;
+        default:
+            fprintf(stderr, "coinhound analyze: unknown option '%s'\n", argv[optind - 1]);
+            analyze_usage(stderr);
+            return CH_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "coinhound analyze: no input (give files, directories or '-')\n");
+        analyze_usage(stderr);
+        return CH_EXIT_USAGE;
+    }
+    a.json = strcmp(format, "json") == 0;
+    if (events_path != NULL && a.json && strcmp(events_path, "-") == 0) {
+        fprintf(stderr, "coinhound analyze: --events - and --format json both want stdout\n");
+        return CH_EXIT_USAGE;
+    }
+
+    if (!no_geoip) {
+        bool explicit_paths = ngeo > 0;
+        char def[4200];
+        const char *env = getenv("COINHOUND_GEOIP");
+        if (ngeo == 0 && env != NULL && *env) {
+            env_geo = ch_strdup(env);
+            for (char *s = env_geo, *tok; ngeo < CH_GEOIP_MAX_DBS && (tok = strsep(&s, ":")) != NULL;)
+                if (*tok)
+                    geo_paths[ngeo++] = tok;
+            explicit_paths = true;
+        }
+        if (ngeo == 0) {
+            snprintf(def, sizeof def, "%s/geoip/country.mmdb", ch_data_dir());
+            geo_paths[ngeo++] = def;
+        }
+        if (open_geoip(&a, geo_paths, ngeo, explicit_paths) < 0) {
+            status = CH_EXIT_FAIL;
+            goto cleanup;
+        }
+    }
+    if (events_path != NULL && ch_output_open(&a.out, "jsonl", events_path, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+        goto cleanup;
+    }
+    a.progress = progress == 1 || (progress == -1 && isatty(STDERR_FILENO));
+    const char *const *paths = (const char *const *)argv + optind;
+    size_t npaths = (size_t)(argc - optind);
+    if (a.progress)
+        ch_walk_paths(paths, npaths, count_file, NULL, &a);
+    a.t0 = now_s();
+    ch_walk_paths(paths, npaths, visit_file, visit_missing, &a);
+    a.elapsed = now_s() - a.t0;
+    if (a.progress)
+        progress_draw(&a, NULL, true);
+    if (a.out != NULL && ch_output_close(a.out, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+    }
+    a.out = NULL;
+    ch_analyze_report(&a, stdout);
+    if (a.diag.unreadable_inputs > 0)
+        status = CH_EXIT_FAIL;
+cleanup:
+    ch_output_close(a.out, NULL);
+    ch_geoip_close(a.geoip);
+    ch_free(env_geo);
+    return status;
+}

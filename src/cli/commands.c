@@ -1,0 +1,70 @@
+/*
+ * commands.c - the subcommand table, top-level help and --version. Adding a subcommand is a
+ * file with its run function and one line in the table.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const ch_command commands[] = {
+    {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
+    {NULL, NULL, NULL},
+};
+
+const ch_command *ch_commands(void) { return commands; }
+
+const char *ch_data_dir(void)
+{
+    static char buf[4096];
+    const char *home = getenv("COINHOUND_HOME");
+    if (home != NULL && *home)
+        return home;
+    snprintf(buf, sizeof buf, "%s/data", CH_DATADIR_DEFAULT);
+    return buf;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: coinhound [--help] [--version] COMMAND [ARGS...]\n\n"
+               "coinhound spots and stops cryptojacking in cloud accounts: it reads CloudTrail,\n"
+               "VPC Flow Logs and Route 53 Resolver query logs, normalizes and enriches them.\n\n"
+               "Commands:\n");
+    for (const ch_command *c = commands; c->name != NULL; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fprintf(f, "\nRun 'coinhound COMMAND --help' for a command's options; 'man docs/coinhound.1' for all.\n"
+               "Environment: COINHOUND_HOME (data directory, default %s).\n",
+            ch_data_dir());
+}
+
+static void version(void)
+{
+    printf("coinhound %s\n"
+           "GeoIP: the bundled country database is @ip-location-db/geo-whois-asn-country-mmdb,\n"
+           "data licensed CC BY 4.0 by the Number Resource Organization (NRO) and the regional\n"
+           "internet registries (RIRs); see README.md.\n",
+           CH_VERSION);
+}
+
+int ch_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CH_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CH_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        version();
+        return CH_EXIT_OK;
+    }
+    for (const ch_command *c = commands; c->name != NULL; c++)
+        if (strcmp(c->name, cmd) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "coinhound: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return CH_EXIT_USAGE;
+}

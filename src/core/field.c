@@ -1,0 +1,539 @@
+/*
+ * field.c - resolution and reading of field paths (see field.h).
+ *
+ * Normalized fields are one table: each line names the field, its type and where it lives in
+ * ch_event (a storage kind and an offset, or a getter for the few computed ones). Adding a
+ * field is adding a line; the readers below are generic over the storage kinds. Resolution
+ * scans the table (about fifty strcmp), which is fine because it happens once per path per
+ * rule load, never per event.
+ *
+ * Raw paths cost, per event, one ch_json_obj_get per segment per array element met (simdjson
+ * object lookup is linear in the object's member count, and CloudTrail objects are small).
+ * Columnar raw names cost one compare when the per-thread cache hits, a scan of the header
+ * (tens of names) when it misses.
+ */
+#include "core/field.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+/* ---- the table of normalized fields ---- */
+
+typedef enum slot_kind {
+    K_SV,      /* ch_sv at off; empty = missing */
+    K_IP,      /* ch_ip at off; family 0 = missing */
+    K_I64,     /* int64_t at off, always present */
+    K_I64_F,   /* int64_t at off, present when ev->flags & flag */
+    K_U16_F,   /* uint16_t at off, present when ev->flags & flag */
+    K_U64_F,   /* uint64_t at off, present when ev->flags & flag */
+    K_U8_NZ,   /* uint8_t at off, present when non-zero */
+    K_U32_NZ,  /* uint32_t at off, present when non-zero */
+    K_CC,      /* char[3] country code at off; "" = missing */
+    K_GETTER,  /* computed by get() */
+} slot_kind;
+
+typedef struct slot {
+    ch_field_info info;
+    slot_kind kind;
+    uint32_t flag;
+    size_t off;
+    /* K_GETTER: write up to CH_EVENT_MAX_ANSWERS values into out, return how many. */
+    unsigned (*get)(const ch_event *ev, ch_value *out);
+} slot;
+
+static unsigned get_dataset(const ch_event *ev, ch_value *out)
+{
+    if (ev->dataset == CH_DS_UNKNOWN)
+        return 0;
+    const char *n = ch_dataset_name(ev->dataset);
+    out->type = CH_V_STR;
+    out->u.s = (ch_sv){n, (uint32_t)strlen(n)};
+    return 1;
+}
+
+static unsigned get_outcome(const ch_event *ev, ch_value *out)
+{
+    static const ch_sv names[] = {{"", 0}, {"success", 7}, {"failure", 7}, {"unknown", 7}};
+    if (ev->outcome == CH_OUTCOME_NONE || (unsigned)ev->outcome >= 4)
+        return 0;
+    out->type = CH_V_STR;
+    out->u.s = names[ev->outcome];
+    return 1;
+}
+
+static unsigned get_answers(const ch_event *ev, ch_value *out)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < ev->dns_nanswers && i < CH_EVENT_MAX_ANSWERS; i++) {
+        if (ev->dns_answers[i].n == 0)
+            continue;
+        out[k].type = CH_V_STR;
+        out[k++].u.s = ev->dns_answers[i];
+    }
+    return k;
+}
+
+/* ECS allows source.address to hold an address or a name: the name when the parser kept one,
+ * otherwise the address itself. */
+static unsigned get_addr(const ch_sv *name, const ch_ip *ip, ch_value *out)
+{
+    if (name->n) {
+        out->type = CH_V_STR;
+        out->u.s = *name;
+        return 1;
+    }
+    if (ip->family) {
+        out->type = CH_V_IP;
+        out->u.ip = *ip;
+        return 1;
+    }
+    return 0;
+}
+static unsigned get_src_addr(const ch_event *ev, ch_value *out)
+{
+    return get_addr(&ev->src_address, &ev->src_ip, out);
+}
+static unsigned get_dst_addr(const ch_event *ev, ch_value *out)
+{
+    static const ch_sv none = {"", 0};
+    return get_addr(&none, &ev->dst_ip, out);
+}
+
+#define OFF(m) offsetof(ch_event, m)
+#define SV(name, m, doc) {{name, CH_V_STR, false, false, doc}, K_SV, 0, OFF(m), NULL}
+#define GET(name, t, multi, fn, doc) {{name, t, multi, false, doc}, K_GETTER, 0, 0, fn}
+#define GEO(pfx, g, what)                                                                          \
+    {{pfx ".geo.country_iso_code", CH_V_STR, false, false, what " country, ISO 3166-1 alpha-2"},  \
+     K_CC, 0, OFF(g.country), NULL},                                                               \
+        SV(pfx ".geo.country_name", g.country_name, what " country name"),                         \
+        SV(pfx ".geo.city_name", g.city, what " city"),                                            \
+        {{pfx ".as.number", CH_V_INT, false, false, what " autonomous system number"},            \
+         K_U32_NZ, 0, OFF(g.asn), NULL},                                                           \
+        SV(pfx ".as.organization.name", g.as_org, what " autonomous system organization")
+
+static const slot slots[] = {
+    {{"@timestamp", CH_V_INT, false, true, "event time, ms since the epoch (UTC)"}, K_I64, 0,
+     OFF(ts_ms), NULL},
+    {{"event.end", CH_V_INT, false, true, "end of a flow, ms since the epoch (UTC)"}, K_I64_F,
+     CH_F_END, OFF(end_ms), NULL},
+    GET("event.dataset", CH_V_STR, false, get_dataset, "cloudtrail, vpcflow, route53resolver"),
+    SV("event.id", id, "CloudTrail eventID"),
+    SV("event.action", action, "CloudTrail eventName, flow ACCEPT/REJECT, DNS rcode"),
+    SV("event.category", category, "authentication, iam, network, ..."),
+    SV("event.type", type, "start, info, creation, connection, protocol, ..."),
+    GET("event.outcome", CH_V_STR, false, get_outcome, "success, failure or unknown"),
+    SV("event.provider", provider, "CloudTrail eventSource"),
+    SV("user.name", user_name, "IAM user, root, or the issuing role of a session"),
+    SV("user.id", user_id, "principalId"),
+    SV("user.type", user_type, "userIdentity.type (IAMUser, Root, AssumedRole, ...)"),
+    SV("user.session_name", session_name, "role session name of an assumed role"),
+    SV("user.access_key_id", access_key, "userIdentity.accessKeyId"),
+    SV("user.invoked_by", invoked_by, "the AWS service acting for the principal"),
+    SV("cloud.account.id", account_id, "account id"),
+    SV("cloud.region", region, "region"),
+    SV("cloud.instance.id", instance_id, "EC2 instance id"),
+    SV("network.interface.id", interface_id, "network interface id (flow logs)"),
+    SV("user_agent.original", user_agent, "user agent"),
+    SV("error.code", error_code, "CloudTrail errorCode"),
+    GET("source.address", CH_V_NONE, false, get_src_addr, "source name or address"),
+    {{"source.ip", CH_V_IP, false, false, "source address"}, K_IP, 0, OFF(src_ip), NULL},
+    {{"source.port", CH_V_INT, false, false, "source port"}, K_U16_F, CH_F_SRC_PORT,
+     OFF(src_port), NULL},
+    GET("destination.address", CH_V_IP, false, get_dst_addr, "destination address"),
+    {{"destination.ip", CH_V_IP, false, false, "destination address"}, K_IP, 0, OFF(dst_ip),
+     NULL},
+    {{"destination.port", CH_V_INT, false, false, "destination port"}, K_U16_F, CH_F_DST_PORT,
+     OFF(dst_port), NULL},
+    SV("network.transport", transport, "tcp, udp, icmp, ..."),
+    {{"network.iana_number", CH_V_INT, false, false, "IP protocol number"}, K_U8_NZ, 0,
+     OFF(iana_proto), NULL},
+    {{"network.bytes", CH_V_INT, false, false, "bytes of a flow"}, K_U64_F, CH_F_BYTES,
+     OFF(bytes), NULL},
+    {{"network.packets", CH_V_INT, false, false, "packets of a flow"}, K_U64_F, CH_F_PACKETS,
+     OFF(packets), NULL},
+    SV("dns.question.name", dns_qname, "queried name, lower case, no trailing dot"),
+    SV("dns.question.type", dns_qtype, "A, AAAA, TXT, ..."),
+    SV("dns.response_code", dns_rcode, "NOERROR, NXDOMAIN, ..."),
+    GET("dns.answers", CH_V_STR, true, get_answers, "answer data (several values)"),
+    GET("dns.answers.data", CH_V_STR, true, get_answers, "same as dns.answers (ECS name)"),
+    GEO("source", src_geo, "source"),
+    GEO("destination", dst_geo, "destination"),
+};
+
+#define NSLOTS (sizeof slots / sizeof slots[0])
+
+const ch_field_info *ch_field_name_list(size_t i)
+{
+    return i < NSLOTS ? &slots[i].info : NULL;
+}
+
+/* ---- refs ---- */
+
+typedef struct seg {
+    uint16_t off, len;
+} seg;
+
+struct ch_field_ref {
+    const slot *slot; /* NULL for a raw path */
+    uint16_t len, nseg;
+    seg segs[CH_FIELD_MAX_SEGMENTS];
+    char path[]; /* NUL-terminated */
+};
+
+int ch_field_resolve(const char *path, size_t n, ch_field_ref **out, ch_error *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return ch_error_set(err, CH_EPARSE, "empty field path");
+    if (n > CH_FIELD_MAX_PATH)
+        return ch_error_set(err, CH_ELIMIT, "field path longer than %d bytes",
+                            CH_FIELD_MAX_PATH);
+    if (memchr(path, '\0', n) != NULL)
+        return ch_error_set(err, CH_EPARSE, "field path contains a NUL byte");
+    ch_field_ref *r = ch_calloc(1, sizeof *r + n + 1);
+    if (r == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    memcpy(r->path, path, n);
+    r->len = (uint16_t)n;
+    for (size_t i = 0; i < NSLOTS; i++)
+        if (strcmp(slots[i].info.name, r->path) == 0) {
+            r->slot = &slots[i];
+            *out = r;
+            return 0;
+        }
+    size_t st = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && path[i] != '.')
+            continue;
+        if (i == st) {
+            ch_free(r);
+            return ch_error_set(err, CH_EPARSE, "empty segment in field path '%.*s'", (int)n,
+                                path);
+        }
+        if (r->nseg == CH_FIELD_MAX_SEGMENTS) {
+            ch_free(r);
+            return ch_error_set(err, CH_ELIMIT, "field path '%.*s' has more than %d segments",
+                                (int)n, path, CH_FIELD_MAX_SEGMENTS);
+        }
+        r->segs[r->nseg++] = (seg){(uint16_t)st, (uint16_t)(i - st)};
+        st = i + 1;
+    }
+    *out = r;
+    return 0;
+}
+
+void ch_field_ref_free(ch_field_ref *r) { ch_free(r); }
+const char *ch_field_ref_path(const ch_field_ref *r) { return r->path; }
+const ch_field_info *ch_field_ref_info(const ch_field_ref *r)
+{
+    return r->slot ? &r->slot->info : NULL;
+}
+
+void ch_field_cache_init(ch_field_cache *c) { memset(c, 0, sizeof *c); }
+
+/* ---- reading ---- */
+
+typedef struct visit {
+    ch_field_visit_fn fn;
+    void *ctx;
+    size_t count;
+} visit;
+
+/* Emit one value; true when the visitor asked to stop. */
+static inline bool emit(visit *vs, const ch_value *v)
+{
+    vs->count++;
+    return vs->fn(vs->ctx, v);
+}
+
+static unsigned read_slot(const slot *s, const ch_event *ev, ch_value *out)
+{
+    const char *base = (const char *)ev + s->off;
+    switch (s->kind) {
+    case K_SV: {
+        ch_sv sv;
+        memcpy(&sv, base, sizeof sv);
+        if (sv.n == 0 || sv.p == NULL)
+            return 0;
+        out->type = CH_V_STR;
+        out->u.s = sv;
+        return 1;
+    }
+    case K_IP:
+        memcpy(&out->u.ip, base, sizeof(ch_ip));
+        if (out->u.ip.family == 0)
+            return 0;
+        out->type = CH_V_IP;
+        return 1;
+    case K_I64:
+    case K_I64_F:
+        if (s->kind == K_I64_F && !(ev->flags & s->flag))
+            return 0;
+        out->type = CH_V_INT;
+        memcpy(&out->u.i, base, sizeof(int64_t));
+        return 1;
+    case K_U16_F: {
+        uint16_t v;
+        if (!(ev->flags & s->flag))
+            return 0;
+        memcpy(&v, base, sizeof v);
+        out->type = CH_V_INT;
+        out->u.i = v;
+        return 1;
+    }
+    case K_U64_F: {
+        uint64_t v;
+        if (!(ev->flags & s->flag))
+            return 0;
+        memcpy(&v, base, sizeof v);
+        if (v > (uint64_t)INT64_MAX) {
+            out->type = CH_V_DBL;
+            out->u.d = (double)v;
+        } else {
+            out->type = CH_V_INT;
+            out->u.i = (int64_t)v;
+        }
+        return 1;
+    }
+    case K_U8_NZ:
+        if (*(const uint8_t *)base == 0)
+            return 0;
+        out->type = CH_V_INT;
+        out->u.i = *(const uint8_t *)base;
+        return 1;
+    case K_U32_NZ: {
+        uint32_t v;
+        memcpy(&v, base, sizeof v);
+        if (v == 0)
+            return 0;
+        out->type = CH_V_INT;
+        out->u.i = v;
+        return 1;
+    }
+    case K_CC:
+        if (base[0] == '\0')
+            return 0;
+        out->type = CH_V_STR;
+        out->u.s = (ch_sv){base, (uint32_t)strnlen(base, 3)};
+        return 1;
+    case K_GETTER:
+        return s->get(ev, out);
+    }
+    return 0;
+}
+
+/* A JSON leaf as a value; false for what counts as missing (null, ""). */
+static bool json_value(ch_json_val v, ch_json_type t, ch_value *out)
+{
+    switch (t) {
+    case CH_JSON_STRING: {
+        const char *s;
+        size_t n;
+        if (!ch_json_get_str(v, &s, &n) || n == 0)
+            return false;
+        out->type = CH_V_STR;
+        out->u.s = (ch_sv){s, (uint32_t)n};
+        return true;
+    }
+    case CH_JSON_INT:
+        out->type = CH_V_INT;
+        return ch_json_get_i64(v, &out->u.i);
+    case CH_JSON_UINT: {
+        uint64_t u;
+        if (!ch_json_get_u64(v, &u))
+            return false;
+        out->type = CH_V_DBL;
+        out->u.d = (double)u;
+        return true;
+    }
+    case CH_JSON_DOUBLE:
+        out->type = CH_V_DBL;
+        return ch_json_get_f64(v, &out->u.d);
+    case CH_JSON_BOOL:
+        out->type = CH_V_BOOL;
+        return ch_json_get_bool(v, &out->u.b);
+    case CH_JSON_OBJECT:
+        out->type = CH_V_OBJ;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Walk segments [i..) from v. Arrays fan out: met mid-path, the same segment is looked up in
+ * every element; met at the end, every element is a value. Returns true when stopped. */
+static bool walk(const ch_field_ref *r, unsigned i, ch_json_val v, unsigned nest, visit *vs)
+{
+    ch_json_type t = ch_json_typeof(v);
+    if (t == CH_JSON_ARRAY) {
+        if (nest >= CH_FIELD_MAX_ARRAY_NEST)
+            return false;
+        ch_json_iter it;
+        ch_json_val e;
+        if (!ch_json_arr_iter(v, &it))
+            return false;
+        while (ch_json_arr_next(&it, &e))
+            if (walk(r, i, e, nest + 1, vs))
+                return true;
+        return false;
+    }
+    if (i == r->nseg) {
+        ch_value out;
+        return json_value(v, t, &out) && emit(vs, &out);
+    }
+    if (t != CH_JSON_OBJECT)
+        return false;
+    ch_json_val child;
+    if (!ch_json_obj_get(v, r->path + r->segs[i].off, r->segs[i].len, &child))
+        return false;
+    return walk(r, i + 1, child, nest, vs);
+}
+
+static inline bool name_is(const ch_sv *name, const ch_field_ref *r)
+{
+    return name->n == r->len && memcmp(name->p, r->path, r->len) == 0;
+}
+
+/* Index of r's flat name in ev's columns, or -1. */
+static long flat_index(const ch_field_ref *r, const ch_event *ev, ch_field_cache *c)
+{
+    unsigned h = 0;
+    if (c != NULL) {
+        h = (unsigned)(((uintptr_t)r >> 4) * 0x9E3779B1u) % CH_FIELD_CACHE_SLOTS;
+        if (c->e[h].ref == r && c->e[h].names == ev->raw_names && c->e[h].count == ev->raw_count &&
+            c->e[h].idx < ev->raw_count && name_is(&ev->raw_names[c->e[h].idx], r))
+            return c->e[h].idx;
+    }
+    for (uint32_t k = 0; k < ev->raw_count; k++)
+        if (name_is(&ev->raw_names[k], r)) {
+            if (c != NULL) {
+                c->e[h].ref = r;
+                c->e[h].names = ev->raw_names;
+                c->e[h].count = ev->raw_count;
+                c->e[h].idx = k;
+            }
+            return k;
+        }
+    return -1;
+}
+
+size_t ch_field_visit(const ch_field_ref *r, const ch_event *ev, ch_field_cache *cache,
+                      ch_field_visit_fn fn, void *ctx)
+{
+    visit vs = {fn, ctx, 0};
+    if (r->slot != NULL) {
+        ch_value vals[CH_EVENT_MAX_ANSWERS];
+        unsigned n = read_slot(r->slot, ev, vals);
+        for (unsigned k = 0; k < n; k++)
+            if (emit(&vs, &vals[k]))
+                break;
+        return vs.count;
+    }
+    if (ev->has_raw_doc) {
+        walk(r, 0, ev->raw_doc, 0, &vs);
+        return vs.count;
+    }
+    if (ev->raw_names != NULL && ev->raw_values != NULL) {
+        long k = flat_index(r, ev, cache);
+        if (k < 0)
+            return 0;
+        ch_sv v = ev->raw_values[k];
+        if (v.n == 0 || (v.n == 1 && v.p[0] == '-'))
+            return 0;
+        ch_value out = {.type = CH_V_STR, .u.s = v};
+        emit(&vs, &out);
+    }
+    return vs.count;
+}
+
+static bool take_first(void *ctx, const ch_value *v)
+{
+    *(ch_value *)ctx = *v;
+    return true;
+}
+
+bool ch_field_first(const ch_field_ref *r, const ch_event *ev, ch_field_cache *cache,
+                    ch_value *out)
+{
+    return ch_field_visit(r, ev, cache, take_first, out) > 0;
+}
+
+/* ---- values ---- */
+
+ch_sv ch_value_text(const ch_value *v, char buf[CH_VALUE_TEXT_MAX])
+{
+    int n = 0;
+    switch (v->type) {
+    case CH_V_STR: return v->u.s;
+    case CH_V_INT: n = snprintf(buf, CH_VALUE_TEXT_MAX, "%lld", (long long)v->u.i); break;
+    case CH_V_DBL:
+        /* Shortest text that reads back as the same double. */
+        n = snprintf(buf, CH_VALUE_TEXT_MAX, "%.15g", v->u.d);
+        if (strtod(buf, NULL) != v->u.d)
+            n = snprintf(buf, CH_VALUE_TEXT_MAX, "%.17g", v->u.d);
+        break;
+    case CH_V_BOOL: return v->u.b ? CH_SV("true") : CH_SV("false");
+    case CH_V_IP: n = (int)ch_ip_format(&v->u.ip, buf); break;
+    default: return CH_SV("");
+    }
+    if (n < 0)
+        n = 0;
+    if (n >= CH_VALUE_TEXT_MAX)
+        n = CH_VALUE_TEXT_MAX - 1;
+    return (ch_sv){buf, (uint32_t)n};
+}
+
+bool ch_parse_number(const char *s, size_t n, bool *is_int, int64_t *i, double *d)
+{
+    size_t k = 0;
+    bool integral = true;
+    if (n == 0 || n > 63)
+        return false;
+    if (s[k] == '-' || s[k] == '+')
+        k++;
+    size_t st = k;
+    while (k < n && s[k] >= '0' && s[k] <= '9')
+        k++;
+    if (k == st)
+        return false;
+    if (k < n && s[k] == '.') {
+        integral = false;
+        size_t fs = ++k;
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++;
+        if (k == fs)
+            return false;
+    }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        integral = false;
+        k++;
+        if (k < n && (s[k] == '-' || s[k] == '+'))
+            k++;
+        size_t es = k;
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++;
+        if (k == es)
+            return false;
+    }
+    if (k != n)
+        return false;
+    char tmp[64];
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    *d = strtod(tmp, NULL);
+    *is_int = false;
+    if (integral) {
+        errno = 0;
+        long long v = strtoll(tmp, NULL, 10);
+        if (errno == 0) { /* ERANGE: too big for int64, kept as a double */
+            *i = v;
+            *is_int = true;
+        }
+    }
+    return isfinite(*d) || *is_int;
+}

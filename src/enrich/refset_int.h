@@ -1,0 +1,221 @@
+/*
+ * refset_int.h - the inside of reference sets, shared by refset.c (elements, strings, tables,
+ * registry), refset_ip.c, refset_domain.c and refset_list.c. Nothing here is part of the
+ * contract in refset.h.
+ *
+ * Tables are open addressing with linear probing over 8-byte slots {tag, index + 1}. The tag is
+ * the top 32 bits of the key's 64-bit hash and the home slot is the tag's top log2(capacity)
+ * bits, so a table can grow and delete (backward shift, no tombstones) from the slots alone,
+ * without ever going back to the key. A probe compares tags first and touches the element only
+ * on a tag match, so a miss costs one or two cache lines of slots and no element.
+ */
+#ifndef CH_ENRICH_REFSET_INT_H
+#define CH_ENRICH_REFSET_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "enrich/refset.h"
+
+/* ---- hashing: a wyhash-style multiply-mix, written out here ------------------------------- */
+
+#define CH__RS_S0 0xa0761d6478bd642full
+#define CH__RS_S1 0xe7037ed1a0b428dbull
+#define CH__RS_S2 0x8ebc6af09c88c6e3ull
+#define CH__RS_S3 0x589965cc75374cc3ull
+#define CH__RS_DOMAIN_ROOT 0x2d358dccaa6c78a5ull /* seed of the rightmost label */
+
+static inline uint64_t ch__rs_mum(uint64_t a, uint64_t b)
+{
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t ch__rs_r8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t ch__rs_r4(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t ch__rs_hash(const void *key, size_t len, uint64_t seed)
+{
+    const uint8_t *p = key;
+    uint64_t a, b;
+    seed ^= ch__rs_mum(seed ^ CH__RS_S0, CH__RS_S1);
+    if (len <= 16) {
+        if (len >= 4) {
+            size_t m = (len >> 3) << 2;
+            a = (ch__rs_r4(p) << 32) | ch__rs_r4(p + m);
+            b = (ch__rs_r4(p + len - 4) << 32) | ch__rs_r4(p + len - 4 - m);
+        } else if (len > 0) {
+            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = len;
+        while (i > 16) {
+            seed = ch__rs_mum(ch__rs_r8(p) ^ CH__RS_S1, ch__rs_r8(p + 8) ^ seed);
+            p += 16;
+            i -= 16;
+        }
+        a = ch__rs_r8(p + i - 16);
+        b = ch__rs_r8(p + i - 8);
+    }
+    return ch__rs_mum(CH__RS_S1 ^ len, ch__rs_mum(a ^ CH__RS_S1, b ^ seed));
+}
+
+static inline uint64_t ch__rs_hash64(uint64_t v, uint64_t seed)
+{
+    return ch__rs_mum(ch__rs_mum(v ^ CH__RS_S0, seed ^ CH__RS_S1) ^ CH__RS_S2, v ^ CH__RS_S3);
+}
+
+/* ---- tables ----------------------------------------------------------------------------- */
+
+typedef struct ch__rs_slot {
+    uint32_t tag;
+    uint32_t idx1; /* element index + 1; 0 = empty */
+} ch__rs_slot;
+
+typedef struct ch__rs_table {
+    ch__rs_slot *slots; /* NULL while empty */
+    uint32_t mask;      /* capacity - 1 */
+    uint32_t shift;     /* 32 - log2(capacity): home = tag >> shift */
+    uint32_t count;     /* occupied slots (distinct keys) */
+} ch__rs_table;
+
+static inline uint32_t ch__rs_tag(uint64_t h) { return (uint32_t)(h >> 32); }
+
+static inline uint32_t ch__rs_home(const ch__rs_table *t, uint32_t tag)
+{
+    return t->shift >= 32 ? 0 : tag >> t->shift;
+}
+
+/* Make room for one more key (grow past half full). */
+int ch__rs_table_reserve(ch__rs_table *t);
+/* Insert a key known to be absent. Reserve first. */
+void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx);
+/* Delete the slot at pos (backward shift). */
+void ch__rs_table_delete(ch__rs_table *t, uint32_t pos);
+void ch__rs_table_free(ch__rs_table *t);
+size_t ch__rs_table_bytes(const ch__rs_table *t);
+
+/* ---- the set ---------------------------------------------------------------------------- */
+
+#define CH__RS_CHUNK_SHIFT 12
+#define CH__RS_CHUNK (1u << CH__RS_CHUNK_SHIFT)
+#define CH__RS_LIVE 1u
+#define CH__RS_OWNS_KEY 2u /* key.str is a heap copy */
+
+typedef struct ch__rs_istr ch__rs_istr;
+
+struct ch_refset {
+    char *name;
+    ch_refset_type type;
+    uint32_t flags;
+    size_t max_elems;
+    size_t max_entry;
+
+    /* Elements in fixed chunks, so that they never move. */
+    ch_refset_elem **chunks;
+    uint32_t nchunks, chunks_cap;
+    uint32_t hi;        /* indices below hi have been used */
+    uint32_t free_head; /* free list of indices (index + 1) */
+    size_t count;
+    uint64_t dropped;
+    int64_t min_expiry; /* lower bound of live expiries */
+    size_t str_bytes;   /* heap bytes of key strings */
+
+    /* Interned source and indicator strings, with reference counts. */
+    ch__rs_istr **istr;
+    uint32_t istr_mask, istr_count;
+    size_t istr_bytes;
+
+    /* domain, string and number keys */
+    ch__rs_table keys;
+    uint32_t label_refs[CH_REFSET_DQ_MAX_LABELS + 1]; /* domain keys per label count */
+    uint64_t label_bits[3];
+
+    /* ip keys: one table per prefix length */
+    ch__rs_table v4[33];
+    ch__rs_table v6[129];
+    uint64_t v4_bits;
+    uint64_t v6_bits[3];
+};
+
+static inline ch_refset_elem *ch__rs_elem(const ch_refset *s, uint32_t idx)
+{
+    return &s->chunks[idx >> CH__RS_CHUNK_SHIFT][idx & (CH__RS_CHUNK - 1)];
+}
+
+static inline bool ch__rs_valid_at(const ch_refset_elem *e, int64_t at)
+{
+    return e->valid_from <= at && at < e->expiry;
+}
+
+/* First element of a key's chain valid at `at`, or NULL. */
+static inline const ch_refset_elem *ch__rs_chain_valid(const ch_refset *s, uint32_t idx1,
+                                                       int64_t at)
+{
+    while (idx1 != 0) {
+        const ch_refset_elem *e = ch__rs_elem(s, idx1 - 1);
+        if (ch__rs_valid_at(e, at))
+            return e;
+        idx1 = e->_next;
+    }
+    return NULL;
+}
+
+/* A key as the tables see it: parsed, normalized, hashed, with its table. */
+typedef struct ch__rs_key {
+    ch__rs_table *table;
+    uint64_t hash;
+    const char *str; /* domain (normalized) and string (folded when NOCASE) */
+    uint32_t len;    /* str bytes; ip: prefix in the family's bits */
+    uint32_t labels; /* domain label count */
+    uint8_t family;  /* ip: 4 or 6 */
+    uint8_t ip[16];  /* ip: masked network */
+    int64_t num;
+} ch__rs_key;
+
+/* Slot of the key in its table, or UINT32_MAX. */
+uint32_t ch__rs_find(const ch_refset *s, const ch__rs_key *k);
+/* Add an element for the key. Returns 1 new, 0 refreshed, < 0 error. */
+int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta, ch_error *err);
+/* Remove the key's elements matching source/indicator (NULL = any): count or CH_ENOTFOUND. */
+int ch__rs_remove_key(ch_refset *s, const ch__rs_key *k, const char *source,
+                      const char *indicator);
+
+/* Per type, in refset_ip.c and refset_domain.c. They fill k from text or values; the string
+ * buffers they point k->str at belong to the caller (kbuf). */
+int ch__rs_parse_cidr(const char *text, size_t len, ch_ip *net, unsigned *prefix, ch_error *err);
+int ch__rs_ip_key(ch_refset *s, const ch_ip *net, unsigned prefix, ch__rs_key *k,
+                  ch_error *err);
+int ch__rs_domain_key(ch_refset *s, const char *text, size_t len, char *kbuf, ch__rs_key *k,
+                      ch_error *err);
+/* The key of an existing element (for removal by element). */
+void ch__rs_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k);
+void ch__rs_ip_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k);
+void ch__rs_domain_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k);
+/* Normalize a domain entry into out (at least CH_REFSET_DOMAIN_MAX + 1 bytes): lower-cased,
+ * "*." / "." prefix and one trailing dot dropped, charset and label lengths checked. Returns
+ * the length or CH_EPARSE with the reason; *labels gets the label count. */
+int ch__rs_domain_normalize(const char *text, size_t len, char *out, unsigned *labels,
+                            ch_error *err);
+/* Hash of a normalized domain, label by label from the right (as ch_refset_dq_prepare does). */
+uint64_t ch__rs_domain_hash(const char *name, size_t len);
+
+/* Table bookkeeping when a key appears or goes (bitmaps of lengths and label counts). */
+void ch__rs_key_added(ch_refset *s, const ch__rs_key *k);
+void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k);
+
+#endif

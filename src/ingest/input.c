@@ -1,0 +1,598 @@
+/*
+ * input.c - one input (file, stdin or memory) decompressed on the fly into a sliding window.
+ *
+ * The window is one heap buffer: bytes [start, end) are unconsumed, and CH_JSON_PADDING bytes
+ * after `end` are always allocated and zeroed, so simdjson may read past any record in place.
+ * Refilling first moves the unconsumed tail to the front (a memmove of at most one partial
+ * record, since readers consume whole records before asking for more), then reads one chunk
+ * (CH_INPUT_CHUNK, 1 MiB) with read(2) or inflates into the free space. The buffer grows by
+ * doubling only while the unconsumed bytes need it and never past max_window, so memory is
+ * bounded by the largest record, not by the file.
+ *
+ * gzip is sniffed from the first two bytes (1f 8b) whatever the name; members are inflated one
+ * after another as `gzip -dc` does, trailing zero bytes (tape padding) are ignored, and any
+ * other trailing bytes are an error. Failures are sticky and come after the data before them:
+ * a refill that hits damage returns the bytes it produced, and the next refill returns
+ * CH_EPARSE with the compressed offset. Plain files cost one read(2) per MiB and no copy; gzip
+ * costs one compressed chunk buffer and zlib's own state (~ 1.1 MiB in all).
+ *
+ * The line reader sits on the window: memchr from where the previous search stopped (so a
+ * long line is searched once, not once per refill), and a too-long line is dropped chunk by
+ * chunk while its end is looked for, so a 100 MB line costs no more memory than a short one.
+ */
+#include "ingest/input.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/json.h"
+#include "core/mem.h"
+
+enum { SRC_FD, SRC_MEM };
+
+/* zlib state of a gzip input. */
+typedef enum gz_state {
+    GZ_MEMBER,  /* inside a member: input ending here is truncation */
+    GZ_BETWEEN, /* a member just ended: another may follow */
+} gz_state;
+
+struct ch_input {
+    char *name;
+    int src;
+    int fd;
+    bool own_fd;
+    const unsigned char *mem; /* SRC_MEM: the bytes and how many were handed out */
+    size_t mem_len, mem_pos;
+
+    char *buf;           /* cap + CH_JSON_PADDING bytes */
+    size_t cap, start, end;
+    size_t max_window;
+    uint64_t offset;     /* decompressed offset of buf[start] */
+    uint64_t raw_bytes;  /* bytes read from the source (compressed for gzip) */
+
+    /* Bytes read while sniffing that a plain input has not delivered yet. */
+    unsigned char *pending;
+    size_t pending_len, pending_pos;
+
+    bool gzip;
+    bool z_ready;
+    gz_state gz;
+    z_stream z;
+    unsigned char *zin; /* compressed chunk (SRC_FD only; SRC_MEM inflates from mem) */
+
+    bool src_eof; /* the source has no more raw bytes */
+    bool eof;     /* no more decompressed bytes will come */
+    int fail;     /* sticky failure code, 0 if none */
+    char fail_msg[sizeof(((ch_error *)0)->msg)];
+
+    /* line reader */
+    uint64_t line_no;  /* lines returned or skipped so far */
+    size_t line_taken; /* bytes of the last returned line (and its newline) to consume */
+    size_t line_scan;  /* bytes at the window front already searched for '\n' */
+    bool line_skip;    /* dropping the rest of a too-long line */
+};
+
+static void zero_padding(ch_input *in) { memset(in->buf + in->end, 0, CH_JSON_PADDING); }
+
+static ch_input *input_new(const char *name, size_t max_window)
+{
+    ch_input *in = ch_calloc(1, sizeof *in);
+    if (in == NULL)
+        return NULL;
+    in->fd = -1;
+    in->max_window = max_window ? max_window : CH_INPUT_DEFAULT_MAX_WINDOW;
+    /* Start with room for two chunks: enough for the steady state of a reader that keeps a
+     * partial record and reads a chunk behind it. */
+    in->cap = in->max_window < 2 * (size_t)CH_INPUT_CHUNK ? in->max_window : 2 * CH_INPUT_CHUNK;
+    in->buf = ch_malloc(in->cap + CH_JSON_PADDING);
+    in->name = ch_strdup(name);
+    if (in->buf == NULL || in->name == NULL) {
+        ch_free(in->buf);
+        ch_free(in->name);
+        ch_free(in);
+        return NULL;
+    }
+    zero_padding(in);
+    return in;
+}
+
+/* Read up to n raw bytes from the source; 0 at its end, CH_EIO on failure. */
+static long src_read(ch_input *in, void *dst, size_t n, ch_error *err)
+{
+    if (in->src == SRC_MEM) {
+        size_t k = in->mem_len - in->mem_pos;
+        if (k > n)
+            k = n;
+        memcpy(dst, in->mem + in->mem_pos, k);
+        in->mem_pos += k;
+        in->raw_bytes += k;
+        return (long)k;
+    }
+    for (;;) {
+        ssize_t r = read(in->fd, dst, n);
+        if (r >= 0) {
+            in->raw_bytes += (uint64_t)r;
+            return (long)r;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* A non-blocking stdin: wait for it rather than mistake it for an error. */
+            struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+            if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+                continue;
+        }
+        return ch_error_set(err, CH_EIO, "%s: read failed: %s", in->name, strerror(errno));
+    }
+}
+
+static int init_zlib(ch_input *in, ch_error *err)
+{
+    memset(&in->z, 0, sizeof in->z);
+    /* 16 + MAX_WBITS: gzip wrapper only; the magic was checked already. */
+    if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK)
+        return ch_error_set(err, CH_ENOMEM, "%s: cannot initialise zlib", in->name);
+    in->z_ready = true;
+    in->gz = GZ_MEMBER;
+    return 0;
+}
+
+/* Read the first bytes and decide between gzip and plain. */
+static int sniff(ch_input *in, ch_error *err)
+{
+    if (in->src == SRC_MEM) {
+        in->gzip = in->mem_len >= 2 && in->mem[0] == 0x1f && in->mem[1] == 0x8b;
+        if (in->gzip) {
+            int rc = init_zlib(in, err);
+            if (rc < 0)
+                return rc;
+            in->z.next_in = (unsigned char *)in->mem;
+            in->z.avail_in = in->mem_len > UINT32_MAX ? UINT32_MAX : (uInt)in->mem_len;
+            in->mem_pos = in->z.avail_in;
+            in->raw_bytes = in->z.avail_in;
+        }
+        return 0;
+    }
+    in->zin = ch_malloc(CH_INPUT_CHUNK);
+    if (in->zin == NULL)
+        return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
+    size_t got = 0;
+    while (got < 2) { /* a pipe may deliver one byte at a time */
+        long r = src_read(in, in->zin + got, CH_INPUT_CHUNK - got, err);
+        if (r < 0)
+            return (int)r;
+        if (r == 0) {
+            in->src_eof = true;
+            break;
+        }
+        got += (size_t)r;
+    }
+    in->gzip = got >= 2 && in->zin[0] == 0x1f && in->zin[1] == 0x8b;
+    if (in->gzip) {
+        int rc = init_zlib(in, err);
+        if (rc < 0)
+            return rc;
+        in->z.next_in = in->zin;
+        in->z.avail_in = (uInt)got;
+    } else {
+        /* Plain: what was read is delivered by the first refill, then the chunk is freed. */
+        in->pending = in->zin;
+        in->pending_len = got;
+        in->zin = NULL;
+        if (got == 0) {
+            ch_free(in->pending);
+            in->pending = NULL;
+        }
+    }
+    return 0;
+}
+
+int ch_input_open(ch_input **out, const char *path, size_t max_window, ch_error *err)
+{
+    int rc = 0;
+    bool is_stdin = strcmp(path, "-") == 0;
+    ch_input *in = NULL;
+    *out = NULL;
+    in = input_new(is_stdin ? "<stdin>" : path, max_window);
+    if (in == NULL)
+        return ch_error_set(err, CH_ENOMEM, "%s: out of memory", path);
+    in->src = SRC_FD;
+    if (is_stdin) {
+        in->fd = STDIN_FILENO;
+    } else {
+        in->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (in->fd < 0) {
+            rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
+            goto cleanup;
+        }
+        in->own_fd = true;
+        struct stat st;
+        if (fstat(in->fd, &st) != 0) {
+            rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
+            goto cleanup;
+        }
+        /* open(2) accepts a directory; reading it fails with EISDIR. Say so now. */
+        if (S_ISDIR(st.st_mode)) {
+            rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(EISDIR));
+            goto cleanup;
+        }
+        if (S_ISREG(st.st_mode))
+            (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    rc = sniff(in, err);
+    if (rc < 0)
+        goto cleanup;
+    *out = in;
+    in = NULL;
+cleanup:
+    ch_input_close(in);
+    return rc;
+}
+
+int ch_input_open_mem(ch_input **out, const char *name, const void *data, size_t len,
+                      size_t max_window, ch_error *err)
+{
+    *out = NULL;
+    ch_input *in = input_new(name ? name : "<memory>", max_window);
+    if (in == NULL)
+        return ch_error_set(err, CH_ENOMEM, "%s: out of memory", name ? name : "<memory>");
+    in->src = SRC_MEM;
+    in->mem = data;
+    in->mem_len = data ? len : 0;
+    int rc = sniff(in, err);
+    if (rc < 0) {
+        ch_input_close(in);
+        return rc;
+    }
+    *out = in;
+    return 0;
+}
+
+void ch_input_close(ch_input *in)
+{
+    if (in == NULL)
+        return;
+    if (in->own_fd && in->fd >= 0)
+        close(in->fd);
+    if (in->z_ready)
+        inflateEnd(&in->z);
+    ch_free(in->zin);
+    ch_free(in->pending);
+    ch_free(in->buf);
+    ch_free(in->name);
+    ch_free(in);
+}
+
+const char *ch_input_name(const ch_input *in) { return in->name; }
+bool ch_input_is_gzip(const ch_input *in) { return in->gzip; }
+size_t ch_input_max_window(const ch_input *in) { return in->max_window; }
+uint64_t ch_input_raw_bytes(const ch_input *in) { return in->raw_bytes; }
+
+const char *ch_input_data(const ch_input *in, size_t *len)
+{
+    *len = in->end - in->start;
+    return in->buf + in->start;
+}
+
+uint64_t ch_input_offset(const ch_input *in) { return in->offset; }
+uint64_t ch_input_bytes(const ch_input *in) { return in->offset + (in->end - in->start); }
+bool ch_input_eof(const ch_input *in) { return in->eof; }
+
+void ch_input_consume(ch_input *in, size_t n)
+{
+    size_t have = in->end - in->start;
+    if (n > have)
+        n = have;
+    in->start += n;
+    in->offset += n;
+    /* Another reader moved the window under the line reader: its memory of it is void. */
+    in->line_scan = 0;
+    in->line_taken = 0;
+    if (in->start == in->end) {
+        in->start = in->end = 0; /* empty: restart at the front without a memmove */
+        zero_padding(in);
+    }
+}
+
+static int set_fail(ch_input *in, int code, ch_error *src)
+{
+    in->fail = code;
+    in->eof = true;
+    snprintf(in->fail_msg, sizeof in->fail_msg, "%s", src->msg);
+    return code;
+}
+
+/* Plain input: pending sniffed bytes first, then the source itself. */
+static long fill_plain(ch_input *in, char *dst, size_t want, ch_error *err)
+{
+    if (in->pending != NULL) {
+        size_t k = in->pending_len - in->pending_pos;
+        if (k > want)
+            k = want;
+        memcpy(dst, in->pending + in->pending_pos, k);
+        in->pending_pos += k;
+        if (in->pending_pos == in->pending_len) {
+            ch_free(in->pending);
+            in->pending = NULL;
+        }
+        return (long)k;
+    }
+    if (in->src_eof)
+        return 0;
+    long r = src_read(in, dst, want, err);
+    if (r == 0)
+        in->src_eof = true;
+    return r;
+}
+
+/* Compressed offset of the next byte zlib would read. */
+static uint64_t z_offset(const ch_input *in) { return in->raw_bytes - in->z.avail_in; }
+
+/* Get more compressed input into zlib. Returns > 0, 0 at the source's end, or a failure. */
+static long feed_zlib(ch_input *in, ch_error *err)
+{
+    if (in->src == SRC_MEM) {
+        /* Inputs over 4 GiB are fed in UINT32_MAX slices (avail_in is 32-bit). */
+        size_t k = in->mem_len - in->mem_pos;
+        if (k > UINT32_MAX)
+            k = UINT32_MAX;
+        in->z.next_in = (unsigned char *)in->mem + in->mem_pos;
+        in->z.avail_in = (uInt)k;
+        in->mem_pos += k;
+        in->raw_bytes += k;
+        return (long)k;
+    }
+    if (in->src_eof)
+        return 0;
+    long r = src_read(in, in->zin, CH_INPUT_CHUNK, err);
+    if (r == 0)
+        in->src_eof = true;
+    if (r > 0) {
+        in->z.next_in = in->zin;
+        in->z.avail_in = (uInt)r;
+    }
+    return r;
+}
+
+/*
+ * Inflate up to `want` bytes into dst. Returns bytes produced (>= 0); a failure met on the way
+ * is recorded as sticky (in->fail) and reported by the next refill, so the bytes before it are
+ * delivered first. Stops as soon as something was produced and zlib needs more input: a pipe
+ * then delivers what it has instead of blocking for a full chunk.
+ */
+static size_t fill_gzip(ch_input *in, char *dst, size_t want)
+{
+    ch_error e = {0};
+    in->z.next_out = (unsigned char *)dst;
+    in->z.avail_out = (uInt)want;
+    while (in->z.avail_out > 0) {
+        if (in->z.avail_in == 0) {
+            if (in->z.avail_out < want)
+                break;
+            long r = feed_zlib(in, &e);
+            if (r < 0) {
+                set_fail(in, (int)r, &e);
+                break;
+            }
+            if (r == 0) {
+                if (in->gz == GZ_MEMBER) {
+                    ch_error_set(&e, CH_EPARSE, "gzip stream truncated at compressed offset %llu",
+                                 (unsigned long long)in->raw_bytes);
+                    set_fail(in, CH_EPARSE, &e);
+                } else {
+                    in->eof = true;
+                }
+                break;
+            }
+        }
+        if (in->gz == GZ_BETWEEN) {
+            /* What follows a member: another member, zero padding, or garbage. */
+            if (in->z.next_in[0] == 0) {
+                while (in->z.avail_in > 0 && in->z.next_in[0] == 0) {
+                    in->z.next_in++;
+                    in->z.avail_in--;
+                }
+                if (in->z.avail_in == 0)
+                    continue;
+            }
+            if (in->z.next_in[0] != 0x1f) {
+                ch_error_set(&e, CH_EPARSE,
+                             "trailing garbage after gzip member at compressed offset %llu",
+                             (unsigned long long)z_offset(in));
+                set_fail(in, CH_EPARSE, &e);
+                break;
+            }
+            inflateReset(&in->z);
+            in->gz = GZ_MEMBER;
+        }
+        int zr = inflate(&in->z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            in->gz = GZ_BETWEEN;
+        } else if (zr == Z_BUF_ERROR && in->z.avail_in == 0) {
+            /* No progress without more input: the loop feeds it. */
+        } else if (zr != Z_OK) {
+            ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
+                         (unsigned long long)z_offset(in), in->z.msg ? in->z.msg : "corrupt");
+            set_fail(in, CH_EPARSE, &e);
+            break;
+        }
+    }
+    return want - in->z.avail_out;
+}
+
+/* Make room for `want` more bytes after the unconsumed ones. */
+static int make_room(ch_input *in, size_t want, ch_error *err)
+{
+    size_t have = in->end - in->start;
+    if (in->start > 0) {
+        memmove(in->buf, in->buf + in->start, have);
+        in->start = 0;
+        in->end = have;
+    }
+    if (in->cap - in->end >= want)
+        return 0;
+    size_t ncap = in->cap;
+    while (ncap - have < want)
+        ncap = ncap > in->max_window / 2 ? in->max_window : ncap * 2;
+    char *nb = ch_realloc(in->buf, ncap + CH_JSON_PADDING);
+    if (nb == NULL)
+        return ch_error_set(err, CH_ENOMEM, "%s: out of memory growing the window to %zu bytes",
+                            in->name, ncap);
+    in->buf = nb;
+    in->cap = ncap;
+    return 0;
+}
+
+int ch_input_more(ch_input *in, ch_error *err)
+{
+    if (in->fail) {
+        ch_error_set(err, in->fail, "%s", in->fail_msg);
+        return in->fail;
+    }
+    if (in->eof)
+        return 0;
+    size_t have = in->end - in->start;
+    if (have >= in->max_window)
+        return ch_error_set(err, CH_ELIMIT, "%s: window full (%zu bytes unconsumed)", in->name,
+                            have);
+    size_t want = in->max_window - have;
+    if (want > CH_INPUT_CHUNK)
+        want = CH_INPUT_CHUNK;
+    int rc = make_room(in, want, err);
+    if (rc < 0)
+        return rc;
+    /* A refill that produced nothing but did not end the input (gzip header bytes only, a
+     * member boundary) simply goes round again. */
+    for (;;) {
+        size_t got;
+        if (in->gzip) {
+            got = fill_gzip(in, in->buf + in->end, want);
+        } else {
+            ch_error e = {0};
+            long r = fill_plain(in, in->buf + in->end, want, &e);
+            if (r < 0) {
+                set_fail(in, (int)r, &e);
+                got = 0;
+            } else {
+                got = (size_t)r;
+                if (r == 0)
+                    in->eof = true;
+            }
+        }
+        if (got > 0) {
+            in->end += got;
+            zero_padding(in);
+            return (int)got;
+        }
+        if (in->fail) {
+            ch_error_set(err, in->fail, "%s", in->fail_msg);
+            return in->fail;
+        }
+        if (in->eof)
+            return 0;
+    }
+}
+
+long ch_input_fill(ch_input *in, size_t n, ch_error *err)
+{
+    while (in->end - in->start < n) {
+        int r = ch_input_more(in, err);
+        if (r == 0 || r == CH_ELIMIT)
+            break;
+        if (r < 0) {
+            if (in->end > in->start)
+                break; /* the failure comes again on the next refill */
+            return r;
+        }
+    }
+    return (long)(in->end - in->start);
+}
+
+int ch_input_line(ch_input *in, size_t max_line, const char **line, size_t *len, uint64_t *line_no,
+                  ch_error *err)
+{
+    if (in->line_taken > 0) {
+        size_t n = in->line_taken;
+        ch_input_consume(in, n);
+    }
+    for (;;) {
+        size_t have = in->end - in->start;
+        const char *base = in->buf + in->start;
+        const char *nl = NULL;
+        if (in->line_scan < have)
+            nl = memchr(base + in->line_scan, '\n', have - in->line_scan);
+        if (nl != NULL) {
+            size_t n = (size_t)(nl - base);
+            size_t content = n > 0 && base[n - 1] == '\r' ? n - 1 : n;
+            in->line_scan = 0;
+            if (in->line_skip || content > max_line) {
+                bool was_skipping = in->line_skip;
+                in->line_skip = false;
+                ch_input_consume(in, n + 1);
+                if (!was_skipping)
+                    in->line_no++;
+                *line_no = in->line_no;
+                return ch_error_set(err, CH_ELIMIT, "%s:%llu: line longer than %zu bytes",
+                                    in->name, (unsigned long long)in->line_no, max_line);
+            }
+            in->line_no++;
+            *line = base;
+            *len = content;
+            *line_no = in->line_no;
+            in->line_taken = n + 1;
+            return 1;
+        }
+        /* No newline in the window. A line already too long (one byte of slack for a '\r'
+         * that may precede the newline) is dropped as it streams by. */
+        if (!in->line_skip && have > max_line + 1) {
+            in->line_skip = true;
+            in->line_no++;
+        }
+        if (in->line_skip) {
+            ch_input_consume(in, have);
+            have = 0;
+        } else {
+            in->line_scan = have;
+        }
+        int r = ch_input_more(in, err);
+        if (r > 0)
+            continue;
+        if (r == CH_ELIMIT) {
+            /* The window is full of one line shorter than max_line: too long all the same. */
+            in->line_skip = true;
+            in->line_no++;
+            ch_input_consume(in, in->end - in->start);
+            continue;
+        }
+        if (r < 0)
+            return r;
+        /* End of input. */
+        have = in->end - in->start;
+        in->line_scan = 0;
+        if (!in->line_skip && have > max_line) {
+            in->line_skip = true;
+            in->line_no++;
+        }
+        if (in->line_skip) {
+            in->line_skip = false;
+            ch_input_consume(in, have);
+            *line_no = in->line_no;
+            return ch_error_set(err, CH_ELIMIT, "%s:%llu: line longer than %zu bytes", in->name,
+                                (unsigned long long)in->line_no, max_line);
+        }
+        if (have == 0)
+            return 0;
+        in->line_no++;
+        *line = in->buf + in->start;
+        *len = have;
+        *line_no = in->line_no;
+        in->line_taken = have;
+        return 1;
+    }
+}

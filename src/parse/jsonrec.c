@@ -1,0 +1,618 @@
+/*
+ * jsonrec.c - split JSON text into records by tracking only strings and bracket depth.
+ *
+ * The scanner looks at each byte outside strings once, through a 256-entry class table
+ * (quote, open, close, newline, or nothing), and jumps over strings with memchr for the
+ * closing quote; an escaped quote is recognised by counting the backslashes before it. Depth is
+ * a counter, not a stack: `{]` is not noticed (simdjson rejects the record later), but nesting
+ * a million deep costs nothing, and the cap (CH_JSONREC_MAX_DEPTH) is a report, not a crash.
+ * Records are never copied: they are returned in place in the input window, and the scanner
+ * keeps its state (position, depth, inside a string) across refills, so no byte is scanned
+ * twice except the few of a refill boundary. A record larger than max_record is dropped
+ * chunk by chunk as it streams by, so memory is bounded by max_record, whatever the input.
+ *
+ * Shapes, decided as the input goes:
+ *  - a top-level '[' opens an array whose object elements are records;
+ *  - a top-level '{' is a record, unless a "Records" key at its depth 1 holds an array: then
+ *    it is the CloudTrail S3 envelope, its other keys are skipped and the array's elements
+ *    are records (the key is found wherever it sits in the object);
+ *  - JSON Lines: when the first top-level record sits on one line and a newline follows it,
+ *    every later top-level record is looked for within its line only (memchr finds the line
+ *    end first), so an unbalanced line costs that line and nothing else;
+ *  - otherwise top-level objects follow one another, pretty-printed or not, and a damaged one
+ *    can only be reported when the input ends inside it.
+ * Lines are counted as the scanner meets newlines (outside strings, where JSON allows them),
+ * so every record and every report carries its line at no extra pass.
+ */
+#include "parse/jsonrec.h"
+
+#include <string.h>
+
+#include "core/json.h"
+#include "core/mem.h"
+
+#define NONE SIZE_MAX
+
+enum { C_NONE = 0, C_QUOTE, C_OPEN, C_CLOSE, C_NL };
+
+/* Byte classes outside strings; everything else (letters, digits, ',', ':', spaces) is 0. */
+static const unsigned char cls[256] = {
+    ['"'] = C_QUOTE, ['{'] = C_OPEN, ['['] = C_OPEN, ['}'] = C_CLOSE,
+    [']'] = C_CLOSE, ['\n'] = C_NL,  ['\r'] = C_NL,
+};
+
+typedef enum state {
+    S_TOP,      /* between top-level values */
+    S_ARRAY,    /* between elements of an array (top-level or the envelope's Records) */
+    S_VALUE,    /* inside a value being scanned */
+    S_SCALAR,   /* inside a non-object scalar element being skipped */
+    S_GARBAGE,  /* skipping bytes that are not JSON up to the next '{' or '[' */
+    S_SKIPLINE, /* JSON Lines: dropping the rest of a line too long to be a record */
+    S_DONE,
+} state;
+
+typedef enum kind {
+    K_TOP,      /* top-level object: a record, or the envelope */
+    K_ELEM,     /* object element of an array: a record */
+    K_NONOBJ,   /* array element that is not an object: skipped and reported */
+    K_ENV_TAIL, /* the rest of the envelope after its Records array */
+} kind;
+
+typedef enum mode { M_UNKNOWN, M_JSONL, M_SEQ } mode;
+
+enum { SCAN_MORE, SCAN_DONE, SCAN_ENVELOPE };
+
+struct ch_jsonrec {
+    ch_input *in;
+    ch_diag *diag;
+    ch_dataset ds;
+    size_t max_record;
+    uint64_t max_depth;
+    state st;
+    mode mode;
+    bool first_seen;    /* the first top-level record was seen */
+    bool detect_jsonl;  /* it was on one line: a newline before anything else means JSON Lines */
+    bool track_lines;
+    uint64_t line;      /* line of the byte at `pos` */
+    size_t pos;         /* scan position, relative to the window start */
+    size_t pending;     /* bytes to consume at the next call (the record returned last) */
+
+    /* the array being walked */
+    bool in_env;
+    uint64_t arr_off, arr_line;
+
+    /* the value being scanned */
+    kind kind;
+    size_t vstart;      /* window-relative start, NONE once dropped (skipping) */
+    uint64_t voff, vline;
+    size_t lim;         /* JSON Lines: window-relative end of the value's line, else NONE */
+    size_t eol_scan;    /* JSON Lines: bytes from pos already searched for '\n' */
+    uint64_t depth;
+    size_t str_start;   /* window-relative start of the string being scanned, or NONE */
+    bool in_str;
+    bool bs_parity;     /* odd run of backslashes just before the window start (skipping) */
+    bool multiline, records_key, too_deep, too_large, skipping;
+    char scalar_first;
+};
+
+ch_jsonrec *ch_jsonrec_new(ch_input *in, size_t max_record)
+{
+    ch_jsonrec *r = ch_calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    size_t w = ch_input_max_window(in);
+    r->in = in;
+    r->max_record = max_record == 0 || max_record > w ? w : max_record;
+    r->max_depth = CH_JSONREC_MAX_DEPTH;
+    r->st = S_TOP;
+    r->mode = M_UNKNOWN;
+    /* Lines count from the start of the input; a window already moved cannot know its line. */
+    r->track_lines = ch_input_offset(in) == 0;
+    r->line = 1;
+    r->lim = NONE;
+    r->vstart = NONE;
+    r->str_start = NONE;
+    return r;
+}
+
+void ch_jsonrec_free(ch_jsonrec *r) { ch_free(r); }
+
+void ch_jsonrec_set_max_depth(ch_jsonrec *r, uint64_t max_depth)
+{
+    r->max_depth = max_depth ? max_depth : CH_JSONREC_MAX_DEPTH;
+}
+
+static uint64_t line_of(const ch_jsonrec *r, uint64_t line) { return r->track_lines ? line : 0; }
+
+#define REPORT(r, line, off, reason, ...)                                                      \
+    ch_diag_report((r)->diag, (r)->ds, ch_input_name((r)->in), line_of((r), (line)), (off),     \
+                   (reason), __VA_ARGS__)
+
+/* Drop n bytes from the window front, keeping every window-relative position right. */
+static void drop(ch_jsonrec *r, size_t n)
+{
+    if (n == 0)
+        return;
+    if (r->st == S_VALUE && r->in_str) {
+        /* Skipping inside a string: remember whether the bytes dropped end in an odd run of
+         * backslashes, since the closing quote's escape check cannot look back past them. */
+        size_t len;
+        const char *b = ch_input_data(r->in, &len);
+        size_t k = 0;
+        while (k < n && b[n - 1 - k] == '\\')
+            k++;
+        bool odd = (k & 1) != 0;
+        r->bs_parity = k == n ? (r->bs_parity != odd) : odd;
+    } else {
+        r->bs_parity = false;
+    }
+    ch_input_consume(r->in, n);
+    r->pos -= n;
+    if (r->vstart != NONE)
+        r->vstart = r->vstart >= n ? r->vstart - n : NONE;
+    if (r->str_start != NONE)
+        r->str_start = r->str_start >= n ? r->str_start - n : NONE;
+    if (r->lim != NONE)
+        r->lim -= n;
+}
+
+/* Refill after dropping everything before `keep`. */
+static int refill(ch_jsonrec *r, size_t keep, ch_error *err)
+{
+    drop(r, keep);
+    return ch_input_more(r->in, err);
+}
+
+/* The input failed: report once and stop. */
+static int input_failed(ch_jsonrec *r, int rc, const ch_error *err)
+{
+    REPORT(r, 0, UINT64_MAX, rc == CH_EPARSE ? "gzip_error" : "read_error",
+           "%s (after %llu decompressed bytes)", err->msg,
+           (unsigned long long)ch_input_bytes(r->in));
+    r->st = S_DONE;
+    return rc;
+}
+
+/*
+ * Scan the current value from r->pos up to lim. Returns SCAN_DONE with r->pos just past the
+ * value, SCAN_ENVELOPE with r->pos just past the '[' of a top-level object's "Records" array,
+ * or SCAN_MORE with r->pos == lim and the state saved for the next call.
+ */
+static int scan(ch_jsonrec *r, const char *base, size_t lim)
+{
+    const unsigned char *b = (const unsigned char *)base;
+    const unsigned char *p = b + r->pos, *e = b + lim;
+    uint64_t depth = r->depth, line = r->line;
+    const bool check_env = r->kind == K_TOP;
+    bool multiline = r->multiline, records_key = r->records_key;
+    const unsigned char *sp; /* first byte of the current string, NULL if dropped */
+    int res = SCAN_MORE;
+
+    if (r->in_str) {
+        sp = r->str_start != NONE ? b + r->str_start : NULL;
+        goto in_string;
+    }
+    for (;;) {
+        while (p < e && cls[*p] == C_NONE)
+            p++;
+        if (p >= e)
+            break;
+        switch (cls[*p]) {
+        case C_QUOTE:
+            sp = ++p;
+        in_string:
+            for (;;) {
+                const unsigned char *q = memchr(p, '"', (size_t)(e - p));
+                if (q == NULL) {
+                    r->in_str = true;
+                    r->str_start = sp ? (size_t)(sp - b) : NONE;
+                    p = e;
+                    goto out;
+                }
+                if (q > b && q[-1] == '\\') {
+                    /* Escaped if an odd run of backslashes precedes it. The run stops at the
+                     * opening quote, or at the window start if that was dropped. */
+                    const unsigned char *k = q - 1;
+                    while (k > b && k[-1] == '\\')
+                        k--;
+                    size_t run = (size_t)(q - k) + (k == b && r->bs_parity ? 1 : 0);
+                    if (run & 1) {
+                        p = q + 1;
+                        continue;
+                    }
+                } else if (q == b && r->bs_parity) {
+                    p = q + 1;
+                    r->bs_parity = false;
+                    continue;
+                }
+                if (depth == 1 && check_env)
+                    records_key = sp != NULL && q - sp == 7 && memcmp(sp, "Records", 7) == 0;
+                p = q + 1;
+                break;
+            }
+            r->in_str = false;
+            r->bs_parity = false;
+            r->str_start = NONE;
+            if (depth == 0) { /* a string element (K_NONOBJ) ends here */
+                res = SCAN_DONE;
+                goto out;
+            }
+            break;
+        case C_OPEN:
+            if (depth == 1 && records_key && *p == '[') {
+                p++;
+                res = SCAN_ENVELOPE;
+                goto out;
+            }
+            records_key = false;
+            if (++depth > r->max_depth)
+                r->too_deep = true;
+            p++;
+            break;
+        case C_CLOSE:
+            p++;
+            if (--depth == 0) {
+                res = SCAN_DONE;
+                goto out;
+            }
+            break;
+        default: /* C_NL */
+            line += *p == '\n';
+            multiline = true;
+            p++;
+            break;
+        }
+    }
+out:
+    r->pos = (size_t)(p - b);
+    r->depth = depth;
+    r->line = line;
+    r->multiline = multiline;
+    r->records_key = records_key;
+    return res;
+}
+
+static void start_value(ch_jsonrec *r, size_t p, kind k, uint64_t off)
+{
+    r->st = S_VALUE;
+    r->kind = k;
+    r->pos = p;
+    r->vstart = p;
+    r->voff = off + p;
+    r->vline = r->line;
+    r->depth = 0;
+    r->in_str = false;
+    r->bs_parity = false;
+    r->str_start = NONE;
+    r->multiline = r->records_key = r->too_deep = r->too_large = false;
+    r->skipping = k == K_NONOBJ || k == K_ENV_TAIL;
+}
+
+static bool is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+/* A value ended (or the input ended inside it): report what was wrong with it. Returns true
+ * when it is a good record. */
+static bool judge_value(ch_jsonrec *r, bool at_eof)
+{
+    if (r->too_deep) {
+        REPORT(r, r->vline, r->voff, "too_deep", "value at byte %llu nests deeper than %llu",
+               (unsigned long long)r->voff, (unsigned long long)r->max_depth);
+        return false;
+    }
+    if (r->too_large) {
+        REPORT(r, r->vline, r->voff, "record_too_large", "record at byte %llu exceeds %zu bytes",
+               (unsigned long long)r->voff, r->max_record);
+        return false;
+    }
+    if (at_eof) {
+        if (r->kind == K_ENV_TAIL)
+            REPORT(r, r->arr_line, r->arr_off, "truncated",
+                   "input ends inside the object starting at byte %llu",
+                   (unsigned long long)r->arr_off);
+        else
+            REPORT(r, r->vline, r->voff, "truncated",
+                   "input ends inside the %s starting at byte %llu",
+                   r->kind == K_NONOBJ ? "value" : "record", (unsigned long long)r->voff);
+        return false;
+    }
+    if (r->kind == K_NONOBJ) {
+        REPORT(r, r->vline, r->voff, "not_an_object", "array element at byte %llu is not an object",
+               (unsigned long long)r->voff);
+        return false;
+    }
+    return r->kind != K_ENV_TAIL;
+}
+
+/* After a value: back to where it was found. */
+static void after_value(ch_jsonrec *r)
+{
+    r->lim = NONE;
+    r->vstart = NONE;
+    r->st = r->kind == K_ELEM || r->kind == K_NONOBJ ? S_ARRAY : S_TOP;
+}
+
+int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec *rec)
+{
+    ch_error err = {0};
+    int rc;
+    r->diag = diag;
+    r->ds = ds;
+    if (r->pending > 0) {
+        drop(r, r->pending);
+        r->pending = 0;
+    }
+    for (;;) {
+        size_t len;
+        const char *b = ch_input_data(r->in, &len);
+        const unsigned char *u = (const unsigned char *)b;
+        uint64_t off = ch_input_offset(r->in);
+        size_t p = r->pos;
+
+        switch (r->st) {
+        case S_DONE:
+            return 0;
+
+        case S_TOP:
+            if (off == 0 && p == 0 && len >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0)
+                p = 3; /* a UTF-8 byte order mark, as some editors write */
+            while (p < len && is_ws(u[p])) {
+                if (u[p] == '\n') {
+                    r->line++;
+                    if (r->detect_jsonl) {
+                        r->mode = M_JSONL;
+                        r->detect_jsonl = false;
+                    }
+                }
+                p++;
+            }
+            r->pos = p;
+            if (p == len) {
+                rc = refill(r, p, &err);
+                if (rc > 0)
+                    continue;
+                if (rc < 0)
+                    return input_failed(r, rc, &err);
+                r->st = S_DONE;
+                return 0;
+            }
+            if (r->detect_jsonl) { /* something other than a newline after the first record */
+                r->mode = M_SEQ;
+                r->detect_jsonl = false;
+            }
+            if (r->mode == M_JSONL) {
+                /* The value is looked for within its line: find the line's end first. */
+                size_t from = r->eol_scan > p ? r->eol_scan : p;
+                const char *nl = memchr(b + from, '\n', len - from);
+                if (nl == NULL && !ch_input_eof(r->in)) {
+                    if (len - p > r->max_record) {
+                        REPORT(r, r->line, off + p, "record_too_large",
+                               "line at byte %llu exceeds %zu bytes", (unsigned long long)(off + p),
+                               r->max_record);
+                        r->st = S_SKIPLINE;
+                        continue;
+                    }
+                    r->eol_scan = len - p; /* relative to p, which becomes the window start */
+                    rc = refill(r, p, &err);
+                    if (rc == CH_ELIMIT) {
+                        REPORT(r, r->line, off + p, "record_too_large",
+                               "line at byte %llu exceeds the window", (unsigned long long)(off + p));
+                        r->st = S_SKIPLINE;
+                        continue;
+                    }
+                    if (rc < 0)
+                        return input_failed(r, rc, &err);
+                    continue; /* at the end of input the line ends where the input does */
+                }
+                r->eol_scan = 0;
+                size_t eol = nl ? (size_t)(nl - b) : len;
+                if (u[p] == '{') {
+                    start_value(r, p, K_TOP, off);
+                    r->lim = eol;
+                    continue;
+                }
+                REPORT(r, r->line, off + p, u[p] == '[' ? "not_an_object" : "garbage",
+                       "line does not hold a JSON object (byte %llu)", (unsigned long long)(off + p));
+                r->pos = eol;
+                continue;
+            }
+            if (u[p] == '{') {
+                start_value(r, p, K_TOP, off);
+                continue;
+            }
+            if (u[p] == '[') {
+                r->st = S_ARRAY;
+                r->in_env = false;
+                r->arr_off = off + p;
+                r->arr_line = r->line;
+                r->pos = p + 1;
+                continue;
+            }
+            REPORT(r, r->line, off + p, "garbage", "bytes that are not JSON at byte %llu",
+                   (unsigned long long)(off + p));
+            r->st = S_GARBAGE;
+            r->pos = p + 1;
+            continue;
+
+        case S_GARBAGE:
+            while (p < len && u[p] != '{' && u[p] != '[') {
+                r->line += u[p] == '\n';
+                p++;
+            }
+            r->pos = p;
+            if (p < len) {
+                r->st = S_TOP;
+                continue;
+            }
+            rc = refill(r, p, &err);
+            if (rc > 0)
+                continue;
+            if (rc < 0)
+                return input_failed(r, rc, &err);
+            r->st = S_DONE;
+            return 0;
+
+        case S_SKIPLINE: {
+            const char *nl = memchr(b + p, '\n', len - p);
+            if (nl != NULL) {
+                r->pos = (size_t)(nl - b); /* S_TOP counts the newline */
+                r->st = S_TOP;
+                continue;
+            }
+            r->pos = len;
+            rc = refill(r, len, &err);
+            if (rc > 0)
+                continue;
+            if (rc < 0)
+                return input_failed(r, rc, &err);
+            r->st = S_DONE;
+            return 0;
+        }
+
+        case S_ARRAY:
+            while (p < len && (is_ws(u[p]) || u[p] == ',')) {
+                r->line += u[p] == '\n';
+                p++;
+            }
+            r->pos = p;
+            if (p == len) {
+                rc = refill(r, p, &err);
+                if (rc > 0)
+                    continue;
+                if (rc < 0)
+                    return input_failed(r, rc, &err);
+                REPORT(r, r->arr_line, r->arr_off, "truncated",
+                       "input ends inside the %s starting at byte %llu",
+                       r->in_env ? "Records array" : "array", (unsigned long long)r->arr_off);
+                r->st = S_DONE;
+                return 0;
+            }
+            if (u[p] == '{') {
+                start_value(r, p, K_ELEM, off);
+            } else if (u[p] == ']') {
+                if (r->in_env) {
+                    /* The rest of the envelope: skipped up to its closing brace. */
+                    start_value(r, p + 1, K_ENV_TAIL, off);
+                    r->depth = 1;
+                } else {
+                    r->st = S_TOP;
+                    r->pos = p + 1;
+                }
+            } else if (u[p] == '[') {
+                start_value(r, p, K_NONOBJ, off);
+            } else if (u[p] == '"') {
+                start_value(r, p, K_NONOBJ, off);
+                r->in_str = true;
+                r->str_start = p + 1;
+                r->pos = p + 1;
+            } else {
+                r->st = S_SCALAR;
+                r->scalar_first = (char)u[p];
+                r->voff = off + p;
+                r->vline = r->line;
+                r->pos = p + 1;
+            }
+            continue;
+
+        case S_SCALAR:
+            while (p < len && !is_ws(u[p]) && u[p] != ',' && u[p] != ']' && u[p] != '[' &&
+                   u[p] != '{' && u[p] != '"')
+                p++;
+            r->pos = p;
+            if (p == len) {
+                rc = refill(r, p, &err);
+                if (rc > 0)
+                    continue;
+                if (rc < 0)
+                    return input_failed(r, rc, &err);
+            }
+            if (strchr("-0123456789tfn", r->scalar_first) != NULL && r->scalar_first != '\0')
+                REPORT(r, r->vline, r->voff, "not_an_object",
+                       "array element at byte %llu is not an object", (unsigned long long)r->voff);
+            else
+                REPORT(r, r->vline, r->voff, "garbage", "bytes that are not JSON at byte %llu",
+                       (unsigned long long)r->voff);
+            r->st = S_ARRAY;
+            continue;
+
+        case S_VALUE: {
+            size_t lim = r->lim != NONE ? r->lim : len;
+            int sr = scan(r, b, lim);
+            bool is_rec = r->kind == K_TOP || r->kind == K_ELEM;
+            if (is_rec && !r->skipping && r->pos - r->vstart > r->max_record)
+                r->too_large = true;
+            if (sr == SCAN_ENVELOPE) {
+                r->st = S_ARRAY;
+                r->in_env = true;
+                r->arr_off = r->voff;
+                r->arr_line = r->vline;
+                r->lim = NONE;
+                r->vstart = NONE;
+                continue;
+            }
+            if (sr == SCAN_DONE) {
+                bool good = judge_value(r, false);
+                if (good && r->kind == K_TOP && !r->first_seen) {
+                    r->first_seen = true;
+                    if (r->mode == M_UNKNOWN) {
+                        if (r->multiline)
+                            r->mode = M_SEQ;
+                        else
+                            r->detect_jsonl = true;
+                    }
+                }
+                kind k = r->kind;
+                after_value(r);
+                if (good) {
+                    size_t start = r->pos - (r->pos - 0) + 0; /* placeholder, replaced below */
+                    (void)start;
+                    (void)k;
+                }
+                if (good) {
+                    /* vstart was cleared by after_value; recompute from the offset. */
+                    size_t vs = (size_t)(r->voff - off);
+                    rec->p = b + vs;
+                    rec->n = r->pos - vs;
+                    rec->offset = r->voff;
+                    rec->line = line_of(r, r->vline);
+                    rec->multiline = r->multiline;
+                    r->pending = r->pos;
+                    return 1;
+                }
+                continue;
+            }
+            /* SCAN_MORE */
+            if (r->lim != NONE) {
+                /* JSON Lines: the line ended inside the value. */
+                if (!judge_value(r, false) && (r->too_deep || r->too_large)) {
+                    /* reported */
+                } else {
+                    REPORT(r, r->vline, r->voff, "truncated",
+                           "line ends inside the record starting at byte %llu",
+                           (unsigned long long)r->voff);
+                }
+                r->pos = r->lim;
+                after_value(r);
+                continue;
+            }
+            if (!r->skipping && (r->too_large || r->too_deep))
+                r->skipping = true;
+            rc = refill(r, r->skipping ? r->pos : r->vstart, &err);
+            if (r->skipping)
+                r->vstart = NONE;
+            if (rc > 0)
+                continue;
+            if (rc == CH_ELIMIT) {
+                /* The window is full of this one record. */
+                r->too_large = is_rec;
+                r->skipping = true;
+                continue;
+            }
+            if (rc < 0)
+                return input_failed(r, rc, &err);
+            judge_value(r, true);
+            r->st = S_DONE;
+            return 0;
+        }
+        }
+    }
+}

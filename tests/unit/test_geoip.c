@@ -1,0 +1,561 @@
+/*
+ * test_geoip.c - GeoIP enrichment against MaxMind's test databases (../shared/corpora/maxmind)
+ * and, when `scripts/install-geoip` has run, the installed country database.
+ *
+ * Expected answers come from the databases' source JSON (maxmind/source-data); tests that need
+ * a database skip when it is absent. Corrupt databases from maxmind/bad-data must fail at open
+ * with a message naming the file, or, for the ones libmaxminddb only notices later, answer
+ * lookups with an empty, counted result: never crash (the suite also runs under ASan+UBSan).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/mem.h"
+#include "enrich/geoip.h"
+
+#define TEST_DATA CH_CORPORA_DIR "/maxmind/test-data/"
+#define BAD_DATA CH_CORPORA_DIR "/maxmind/bad-data/"
+#define CITY TEST_DATA "GeoIP2-City-Test.mmdb"
+#define COUNTRY TEST_DATA "GeoLite2-Country-Test.mmdb"
+#define ASN TEST_DATA "GeoLite2-ASN-Test.mmdb"
+#define IPV4_ONLY TEST_DATA "MaxMind-DB-test-ipv4-24.mmdb"
+#define INSTALLED CH_SOURCE_DIR "/data/geoip/country.mmdb"
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Skip the calling test unless every database is there. */
+#define REQUIRE(...)                                                                               \
+    do {                                                                                           \
+        const char *const req_[] = {__VA_ARGS__};                                                  \
+        for (size_t i_ = 0; i_ < sizeof req_ / sizeof req_[0]; i_++)                               \
+            if (!exists(req_[i_])) {                                                               \
+                print_message("skipping: %s not found\n", req_[i_]);                               \
+                skip();                                                                            \
+            }                                                                                      \
+    } while (0)
+
+static ch_ip ip(const char *s)
+{
+    ch_ip a;
+    assert_true(ch_ip_parse(s, strlen(s), &a));
+    return a;
+}
+
+static ch_geoip *open_dbs(const char *const *paths, size_t n, size_t cache_entries)
+{
+    ch_geoip *g = NULL;
+    ch_error err = {0};
+    ch_geoip_opts opts = {.cache_entries = cache_entries};
+    int rc = ch_geoip_open_ex(&g, paths, n, &opts, &err);
+    if (rc != 0)
+        fail_msg("open failed: %s", err.msg);
+    assert_non_null(g);
+    return g;
+}
+
+static ch_geoip *open1(const char *path)
+{
+    const char *paths[] = {path};
+    return open_dbs(paths, 1, CH_GEOIP_CACHE_DEFAULT);
+}
+
+static ch_geo look(ch_geoip *g, const char *addr)
+{
+    ch_geo geo;
+    ch_ip a = ip(addr);
+    ch_geoip_lookup(g, &a, &geo);
+    return geo;
+}
+
+static void assert_sv(ch_sv sv, const char *want)
+{
+    size_t n = strlen(want);
+    if (!ch_sv_eq(sv, want, n))
+        fail_msg("got \"%.*s\", want \"%s\"", (int)sv.n, sv.p ? sv.p : "", want);
+}
+
+/* Same answer, compared by content: two handles map the same file at different addresses. */
+static void assert_geo_equal(const ch_geo *a, const ch_geo *b)
+{
+    assert_int_equal(a->looked_up, b->looked_up);
+    assert_int_equal(a->internal, b->internal);
+    assert_string_equal(a->country, b->country);
+    assert_int_equal(a->asn, b->asn);
+    const ch_sv *sa[] = {&a->as_org, &a->city, &a->country_name};
+    const ch_sv *sb[] = {&b->as_org, &b->city, &b->country_name};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sa[i]->n, sb[i]->n);
+        if (sa[i]->n)
+            assert_memory_equal(sa[i]->p, sb[i]->p, sa[i]->n);
+    }
+}
+
+static void test_city_db_maps_81_2_69_142_to_gb_london(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    ch_geo geo = look(g, "81.2.69.142");
+    assert_true(geo.looked_up);
+    assert_false(geo.internal);
+    assert_string_equal(geo.country, "GB");
+    assert_sv(geo.city, "London");
+    assert_sv(geo.country_name, "United Kingdom");
+    assert_int_equal(geo.asn, 0);
+    assert_int_equal(geo.as_org.n, 0);
+    ch_geoip_close(g);
+}
+
+static void test_city_db_maps_whole_175_16_199_0_24_to_cn(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    const char *addrs[] = {"175.16.199.0", "175.16.199.1", "175.16.199.128", "175.16.199.255"};
+    for (size_t i = 0; i < 4; i++) {
+        ch_geo geo = look(g, addrs[i]);
+        assert_string_equal(geo.country, "CN");
+        assert_sv(geo.city, "Changchun");
+    }
+    /* Just outside the /24: not in the test database. */
+    ch_geo out = look(g, "175.16.200.0");
+    assert_true(out.looked_up);
+    assert_string_equal(out.country, "");
+    ch_geoip_close(g);
+}
+
+static void test_city_db_maps_216_160_83_56_to_us(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    ch_geo geo = look(g, "216.160.83.56");
+    assert_string_equal(geo.country, "US");
+    assert_sv(geo.city, "Milton");
+    assert_sv(geo.country_name, "United States");
+    ch_geoip_close(g);
+}
+
+static void test_asn_db_gives_number_and_organisation(void **state)
+{
+    (void)state;
+    REQUIRE(ASN);
+    ch_geoip *g = open1(ASN);
+    ch_geo geo = look(g, "1.128.0.1");
+    assert_int_equal(geo.asn, 1221);
+    assert_sv(geo.as_org, "Telstra Pty Ltd");
+    assert_string_equal(geo.country, "");
+    geo = look(g, "89.160.20.112");
+    assert_int_equal(geo.asn, 29518);
+    assert_sv(geo.as_org, "Bredband2 AB");
+    /* 12.81.96.0/19 has a number and no organisation in the source data. */
+    geo = look(g, "12.81.96.1");
+    assert_int_equal(geo.asn, 7018);
+    assert_int_equal(geo.as_org.n, 0);
+    ch_geoip_close(g);
+}
+
+static void test_three_dbs_merge_country_city_and_asn(void **state)
+{
+    (void)state;
+    REQUIRE(COUNTRY, ASN, CITY);
+    const char *paths[] = {COUNTRY, ASN, CITY};
+    ch_geoip *g = open_dbs(paths, 3, CH_GEOIP_CACHE_DEFAULT);
+    assert_int_equal(ch_geoip_db_count(g), 3);
+    assert_string_equal(ch_geoip_db_type(g, 0), "GeoLite2-Country");
+    assert_string_equal(ch_geoip_db_type(g, 2), "GeoIP2-City");
+
+    ch_geo geo = look(g, "89.160.20.112");
+    assert_string_equal(geo.country, "SE");  /* GeoLite2-Country */
+    assert_sv(geo.country_name, "Sweden");   /* same database as the country */
+    assert_sv(geo.city, "Link\xc3\xb6ping"); /* GeoIP2-City */
+    assert_int_equal(geo.asn, 29518);        /* GeoLite2-ASN */
+    assert_sv(geo.as_org, "Bredband2 AB");
+
+    /* Country only in the City database: still found, from the third database. */
+    geo = look(g, "175.16.199.7");
+    assert_string_equal(geo.country, "CN");
+    assert_sv(geo.city, "Changchun");
+    assert_int_equal(geo.asn, 0);
+
+    /* ASN only: the other fields stay empty. */
+    geo = look(g, "1.128.0.1");
+    assert_string_equal(geo.country, "");
+    assert_int_equal(geo.city.n, 0);
+    assert_int_equal(geo.asn, 1221);
+
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.unknown, 0);
+    ch_geoip_close(g);
+}
+
+static void test_internal_addresses_are_marked_and_not_looked_up(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    const char *addrs[] = {"10.1.2.3", "100.64.0.1",     "fe80::1",    "127.0.0.1",
+                           "::1",      "192.168.1.1",    "172.16.0.9", "169.254.169.254",
+                           "fd00::1",  "100.127.255.255"};
+    size_t n = sizeof addrs / sizeof addrs[0];
+    for (size_t i = 0; i < n; i++) {
+        ch_geo geo = look(g, addrs[i]);
+        if (!geo.internal)
+            fail_msg("%s not marked internal", addrs[i]);
+        assert_false(geo.looked_up);
+        assert_string_equal(geo.country, "");
+    }
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.lookups, n);
+    assert_int_equal(st.internal, n);
+    assert_int_equal(st.cache_hits + st.cache_misses, 0);
+    ch_geoip_close(g);
+}
+
+static void test_absent_address_gives_empty_result_and_is_not_counted(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    ch_ip none = {.family = 0};
+    ch_geo geo;
+    memset(&geo, 0x5a, sizeof geo);
+    ch_geoip_lookup(g, &none, &geo);
+    assert_false(geo.looked_up);
+    assert_false(geo.internal);
+    assert_string_equal(geo.country, "");
+    assert_int_equal(geo.city.n, 0);
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.lookups, 0);
+    ch_geoip_close(g);
+}
+
+static void test_ipv6_addresses_are_looked_up_as_ipv6(void **state)
+{
+    (void)state;
+    REQUIRE(CITY, ASN);
+    const char *paths[] = {CITY, ASN};
+    ch_geoip *g = open_dbs(paths, 2, CH_GEOIP_CACHE_DEFAULT);
+    ch_geo geo = look(g, "2001:480:10::1");
+    assert_true(geo.looked_up);
+    assert_string_equal(geo.country, "US");
+    assert_sv(geo.city, "San Diego");
+    geo = look(g, "2001:1700::1");
+    assert_int_equal(geo.asn, 6730);
+    assert_sv(geo.as_org, "Sunrise Communications AG");
+    geo = look(g, "2001:218::5");
+    assert_string_equal(geo.country, "JP");
+    ch_geoip_close(g);
+}
+
+static void test_ipv6_on_ipv4_only_db_is_a_clean_miss(void **state)
+{
+    (void)state;
+    REQUIRE(IPV4_ONLY);
+    ch_geoip *g = open1(IPV4_ONLY);
+    ch_geo geo = look(g, "2001:1700::1");
+    assert_true(geo.looked_up);
+    assert_string_equal(geo.country, "");
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.unknown, 1);
+    ch_geoip_close(g);
+}
+
+static void test_repeat_lookups_hit_cache_with_identical_results(void **state)
+{
+    (void)state;
+    REQUIRE(COUNTRY, ASN, CITY);
+    const char *paths[] = {COUNTRY, ASN, CITY};
+    ch_geoip *g = open_dbs(paths, 3, CH_GEOIP_CACHE_DEFAULT);
+    ch_geo first = look(g, "89.160.20.112");
+    for (int i = 0; i < 5; i++) {
+        ch_geo again = look(g, "89.160.20.112");
+        assert_geo_equal(&first, &again);
+        assert_ptr_equal(first.city.p, again.city.p); /* the very same bytes */
+    }
+    look(g, "203.0.113.9"); /* unknown everywhere: cached as unknown */
+    look(g, "203.0.113.9");
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.lookups, 8);
+    assert_int_equal(st.cache_misses, 2);
+    assert_int_equal(st.cache_hits, 6);
+    assert_int_equal(st.unknown, 2);
+    ch_geoip_close(g);
+}
+
+static void test_evicted_entries_are_looked_up_again_and_old_strings_stay_valid(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    const char *paths[] = {CITY};
+    /* 4 entries: one set, so the fifth distinct address evicts the least recently used. */
+    ch_geoip *g = open_dbs(paths, 1, 4);
+    ch_geo london = look(g, "81.2.69.142");
+    const char *addrs[] = {"216.160.83.56",  "175.16.199.1",  "89.160.20.112",
+                           "2001:480:10::1", "2.125.160.216", "81.2.69.160"};
+    for (size_t i = 0; i < 6; i++)
+        look(g, addrs[i]);
+    /* The strings borrow the database mapping, not the cache entry. */
+    assert_sv(london.city, "London");
+    ch_geo again = look(g, "81.2.69.142");
+    assert_geo_equal(&london, &again);
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.cache_hits, 0);
+    assert_int_equal(st.cache_misses, 8);
+    /* Most recently used stays: 81.2.69.142 again is a hit now. */
+    look(g, "81.2.69.142");
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.cache_hits, 1);
+    ch_geoip_close(g);
+}
+
+static void test_cache_disabled_gives_the_same_answers(void **state)
+{
+    (void)state;
+    REQUIRE(COUNTRY, ASN, CITY);
+    const char *paths[] = {COUNTRY, ASN, CITY};
+    ch_geoip *cached = open_dbs(paths, 3, CH_GEOIP_CACHE_DEFAULT);
+    ch_geoip *direct = open_dbs(paths, 3, 0);
+    const char *addrs[] = {"89.160.20.112", "81.2.69.142", "2001:480:10::1",
+                           "1.128.0.1",     "203.0.113.1", "89.160.20.112"};
+    for (size_t i = 0; i < 6; i++) {
+        ch_geo a = look(cached, addrs[i]), b = look(direct, addrs[i]);
+        assert_geo_equal(&a, &b);
+    }
+    ch_geoip_stats st;
+    ch_geoip_stats_get(direct, &st);
+    assert_int_equal(st.cache_hits, 0);
+    assert_int_equal(st.cache_misses, 6);
+    ch_geoip_close(cached);
+    ch_geoip_close(direct);
+}
+
+static void test_enrich_fills_source_and_destination(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    ch_event ev;
+    ch_event_reset(&ev);
+    ev.src_ip = ip("81.2.69.142");
+    ev.dst_ip = ip("10.0.0.5");
+    ch_geoip_enrich(g, &ev);
+    assert_string_equal(ev.src_geo.country, "GB");
+    assert_true(ev.src_geo.looked_up);
+    assert_true(ev.dst_geo.internal);
+    assert_false(ev.dst_geo.looked_up);
+    ch_geoip_close(g);
+}
+
+static void test_clone_shares_databases_with_its_own_cache(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    ch_geoip *g = open1(CITY);
+    ch_geoip *c = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_geoip_clone(g, &c, &err), 0);
+    look(g, "81.2.69.142");
+    ch_geo geo = look(c, "81.2.69.142");
+    assert_string_equal(geo.country, "GB");
+    ch_geoip_stats st;
+    ch_geoip_stats_get(c, &st);
+    assert_int_equal(st.cache_misses, 1); /* its own cache: not filled by g's lookup */
+    ch_geoip_close(c);
+    ch_geoip_close(g);
+}
+
+static void assert_open_fails(const char *const *paths, size_t n, int code, const char *named)
+{
+    ch_geoip *g = (ch_geoip *)&g; /* must be reset to NULL */
+    ch_error err = {0};
+    int rc = ch_geoip_open(&g, paths, n, &err);
+    assert_int_equal(rc, code);
+    assert_int_equal(err.code, code);
+    assert_null(g);
+    if (named && strstr(err.msg, named) == NULL)
+        fail_msg("message does not name %s: %s", named, err.msg);
+}
+
+static void test_missing_file_fails_open_naming_the_file(void **state)
+{
+    (void)state;
+    const char *paths[] = {"/nonexistent/dir/GeoLite2-City.mmdb"};
+    assert_open_fails(paths, 1, CH_EIO, paths[0]);
+}
+
+static void test_corrupt_db_fails_open_naming_the_file(void **state)
+{
+    (void)state;
+    const char *bad[] = {BAD_DATA "maxminddb-golang/invalid-data-record-offset.mmdb",
+                         BAD_DATA "libmaxminddb/libmaxminddb-metadata-marker-only.mmdb",
+                         BAD_DATA "maxminddb-golang/cyclic-data-structure.mmdb",
+                         TEST_DATA "GeoIP2-City-Test-Invalid-Node-Count.mmdb"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        REQUIRE(bad[i]);
+        assert_open_fails(&bad[i], 1, CH_EPARSE, bad[i]);
+    }
+    /* A file that is no database at all. */
+    const char *notdb[] = {CH_SOURCE_DIR "/CMakeLists.txt"};
+    assert_open_fails(notdb, 1, CH_EPARSE, notdb[0]);
+}
+
+static void test_bad_second_db_fails_open_and_closes_the_first(void **state)
+{
+    (void)state;
+    REQUIRE(CITY);
+    const char *paths[] = {CITY, "/nonexistent/asn.mmdb"};
+    assert_open_fails(paths, 2, CH_EIO, "/nonexistent/asn.mmdb"); /* ASan would see a leak */
+}
+
+static void test_bad_arguments_are_usage_errors(void **state)
+{
+    (void)state;
+    const char *paths[CH_GEOIP_MAX_DBS + 1] = {0};
+    assert_open_fails(paths, 0, CH_EUSAGE, NULL);
+    assert_open_fails(paths, CH_GEOIP_MAX_DBS + 1, CH_EUSAGE, NULL);
+    assert_open_fails(paths, 1, CH_EUSAGE, NULL); /* NULL path */
+    assert_open_fails(NULL, 1, CH_EUSAGE, NULL);
+    const char *empty[] = {""};
+    assert_open_fails(empty, 1, CH_EUSAGE, NULL);
+}
+
+/* Every database in bad-data either fails to open with a message naming it, or opens and
+ * survives lookups (errors counted, results empty where the data is broken). */
+static void test_every_corrupt_db_fails_open_or_survives_lookups(void **state)
+{
+    (void)state;
+    const char *subdirs[] = {"libmaxminddb", "maxminddb-golang", "maxminddb-python"};
+    const char *addrs[] = {"1.1.1.1",     "1.1.1.3",      "1.1.1.32",  "2.2.2.2",
+                           "81.2.69.142", "8.8.8.8",      "223.1.1.1", "2001:db9::1",
+                           "::1.1.1.1",   "2a02:d000::1", "223.1.2.3", "128.0.0.1"};
+    REQUIRE(BAD_DATA);
+    size_t seen = 0, failed_open = 0;
+    uint64_t errors = 0;
+    for (size_t s = 0; s < 3; s++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s%s", BAD_DATA, subdirs[s]);
+        DIR *d = opendir(dir);
+        if (d == NULL)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            size_t len = strlen(de->d_name);
+            if (len < 6 || strcmp(de->d_name + len - 5, ".mmdb") != 0)
+                continue;
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            const char *paths[] = {path};
+            ch_geoip *g = NULL;
+            ch_error err = {0};
+            seen++;
+            if (ch_geoip_open(&g, paths, 1, &err) != 0) {
+                failed_open++;
+                assert_null(g);
+                if (strstr(err.msg, path) == NULL)
+                    fail_msg("message does not name %s: %s", path, err.msg);
+                continue;
+            }
+            for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+                ch_geo geo = look(g, addrs[i]);
+                assert_true(geo.looked_up);
+            }
+            ch_geoip_stats st;
+            ch_geoip_stats_get(g, &st);
+            errors += st.errors;
+            ch_geoip_close(g);
+        }
+        closedir(d);
+    }
+    assert_true(seen >= 10);
+    assert_true(failed_open >= 5);
+    assert_true(errors > 0); /* the ones that open fail later, and that is counted */
+}
+
+static void test_allocation_failure_during_open_is_reported_not_fatal(void **state)
+{
+    (void)state;
+    REQUIRE(CITY, ASN);
+    const char *paths[] = {CITY, ASN};
+    int failures = 0;
+    for (long n = 0; n < 3; n++) {
+        ch_geoip *g = NULL;
+        ch_error err = {0};
+        ch_mem_fail_after(n);
+        int rc = ch_geoip_open(&g, paths, 2, &err);
+        ch_mem_fail_after(-1);
+        if (rc == 0) {
+            ch_geoip_close(g);
+            continue;
+        }
+        failures++;
+        assert_int_equal(rc, CH_ENOMEM);
+        assert_null(g);
+    }
+    assert_true(failures >= 3);
+}
+
+static void test_installed_country_db_maps_8_8_8_8_to_us(void **state)
+{
+    (void)state;
+    REQUIRE(INSTALLED);
+    ch_geoip *g = open1(INSTALLED);
+    ch_geo geo = look(g, "8.8.8.8");
+    assert_string_equal(geo.country, "US");
+    geo = look(g, "2001:4860:4860::8888");
+    assert_string_equal(geo.country, "US");
+    geo = look(g, "192.168.0.1");
+    assert_true(geo.internal);
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.errors, 0);
+    ch_geoip_close(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_city_db_maps_81_2_69_142_to_gb_london),
+        cmocka_unit_test(test_city_db_maps_whole_175_16_199_0_24_to_cn),
+        cmocka_unit_test(test_city_db_maps_216_160_83_56_to_us),
+        cmocka_unit_test(test_asn_db_gives_number_and_organisation),
+        cmocka_unit_test(test_three_dbs_merge_country_city_and_asn),
+        cmocka_unit_test(test_internal_addresses_are_marked_and_not_looked_up),
+        cmocka_unit_test(test_absent_address_gives_empty_result_and_is_not_counted),
+        cmocka_unit_test(test_ipv6_addresses_are_looked_up_as_ipv6),
+        cmocka_unit_test(test_ipv6_on_ipv4_only_db_is_a_clean_miss),
+        cmocka_unit_test(test_repeat_lookups_hit_cache_with_identical_results),
+        cmocka_unit_test(test_evicted_entries_are_looked_up_again_and_old_strings_stay_valid),
+        cmocka_unit_test(test_cache_disabled_gives_the_same_answers),
+        cmocka_unit_test(test_enrich_fills_source_and_destination),
+        cmocka_unit_test(test_clone_shares_databases_with_its_own_cache),
+        cmocka_unit_test(test_missing_file_fails_open_naming_the_file),
+        cmocka_unit_test(test_corrupt_db_fails_open_naming_the_file),
+        cmocka_unit_test(test_bad_second_db_fails_open_and_closes_the_first),
+        cmocka_unit_test(test_bad_arguments_are_usage_errors),
+        cmocka_unit_test(test_every_corrupt_db_fails_open_or_survives_lookups),
+        cmocka_unit_test(test_allocation_failure_during_open_is_reported_not_fatal),
+        cmocka_unit_test(test_installed_country_db_maps_8_8_8_8_to_us),
+    };
+    return cmocka_run_group_tests_name("geoip", tests, NULL, NULL);
+}
