@@ -29,6 +29,7 @@ import calendar
 import gzip
 import os
 import random
+import re
 import sys
 import time
 
@@ -294,7 +295,7 @@ class Actor:
     the session creation date change per record."""
 
     __slots__ = ("kind", "cls", "name", "session", "account", "ident_a", "ident_b", "ident_c",
-                 "key_base", "static_key", "ips", "ua", "regions", "profile", "invoked_by",
+                 "key_base", "static_key", "salt", "ips", "ua", "regions", "profile", "invoked_by",
                  "instance", "mfa", "console", "human", "weight", "email", "arn")
 
     def signin_identity(self, success=True):
@@ -314,16 +315,17 @@ class Actor:
         if self.static_key:
             key = self.key_base
         else:  # temporary credentials rotate hourly per session
-            h = (t // 3600) & 0xFFFFF
+            # Each session renews at its own minute of the hour, with a fresh key id.
+            h = (((t + self.salt) // 3600) * 0x9E3779B1 + self.salt) & 0xFFFFF
             key = self.key_base + _UP[h & 31] + _UP[(h >> 5) & 31] + _UP[(h >> 10) & 31] + \
                 _UP[(h >> 15) & 31]
         if self.ident_c is None:
             return self.ident_a + key + self.ident_b
-        return self.ident_a + key + self.ident_b + iso(t - t % 3600 - 120) + self.ident_c
+        return self.ident_a + key + self.ident_b + iso(t - (t + self.salt) % 3600) + self.ident_c
 
 
 class Account:
-    __slots__ = ("id", "name", "regions", "vpcs", "nat_ips", "buckets", "kms_keys", "secrets",
+    __slots__ = ("id", "name", "regions", "vpcs", "vpc_net", "nat_ips", "buckets", "kms_keys", "secrets",
                  "functions", "roles", "users")
 
 
@@ -345,8 +347,11 @@ class World:
             a.regions = regs
             a.vpcs = {}
             a.nat_ips = {}
+            a.vpc_net = {}
             for r in regs:
                 a.vpcs[r] = ["vpc-" + hexid(rng, 17) for _ in range(2)]
+                for v in a.vpcs[r]:  # each VPC its own /16
+                    a.vpc_net[v] = rng.randrange(256)
                 a.nat_ips[r] = [public_ip(rng, AWS_FIRST_OCTETS) for _ in range(3)]
             a.buckets = ["%s-%s-%s" % (name, w, hexid(rng, 6)) for w in
                          ("logs", "assets", "backups", "data-lake", "artifacts", "tfstate",
@@ -382,11 +387,11 @@ class World:
                 inst.eni = "eni-" + hexid(rng, 17)
                 inst.id = "i-" + hexid(rng, 17)
                 base = {"prod": 10, "staging": 10, "dev": 172, "security": 192}[a.name]
+                net = a.vpc_net[inst.vpc]
                 if base == 10:
-                    inst.ip = "10.%d.%d.%d" % (rng.randrange(256), rng.randrange(256),
-                                               rng.randrange(4, 255))
+                    inst.ip = "10.%d.%d.%d" % (net, rng.randrange(256), rng.randrange(4, 255))
                 elif base == 172:
-                    inst.ip = "172.%d.%d.%d" % (rng.randrange(16, 32), rng.randrange(256),
+                    inst.ip = "172.%d.%d.%d" % (16 + net % 16, rng.randrange(256),
                                                 rng.randrange(4, 255))
                 else:
                     inst.ip = "192.168.%d.%d" % (rng.randrange(256), rng.randrange(4, 255))
@@ -419,6 +424,7 @@ class World:
         pid = keyid(rng, "AIDA", 17)
         a.key_base = keyid(rng, "AKIA")
         a.static_key = True
+        a.salt = rng.randrange(3600)
         a.ident_a = ('{"type":"IAMUser","principalId":"%s","arn":"%s","accountId":"%s",'
                      '"accessKeyId":"' % (pid, a.arn, acct.id))
         a.ident_b = '","userName":"%s"}' % name
@@ -437,6 +443,7 @@ class World:
         a.arn = "arn:aws:sts::%s:assumed-role/%s/%s" % (acct.id, role, session)
         a.key_base = keyid(rng, "ASIA", 12)
         a.static_key = False
+        a.salt = rng.randrange(3600)
         inv = ',"invokedBy":"%s"' % invoked_by if invoked_by else ""
         a.ident_a = ('{"type":"AssumedRole","principalId":"%s:%s","arn":"%s","accountId":"%s",'
                      '"accessKeyId":"' % (role_id, session, a.arn, acct.id))
@@ -592,6 +599,7 @@ class World:
                 a.arn = None
                 a.key_base = None
                 a.static_key = True
+                a.salt = rng.randrange(3600)
                 a.ident_a = '{"type":"AWSService","invokedBy":"%s"}' % svc
                 a.ident_b = None
                 a.ident_c = None
@@ -610,6 +618,7 @@ class World:
             a.arn = "arn:aws:iam::%s:root" % acct.id
             a.key_base = keyid(rng, "ASIA", 12)
             a.static_key = False
+            a.salt = rng.randrange(3600)
             a.ident_a = ('{"type":"Root","principalId":"%s","arn":"%s","accountId":"%s",'
                          '"accessKeyId":"' % (acct.id, a.arn, acct.id))
             a.ident_b = '"}'
@@ -765,7 +774,7 @@ class CloudTrailGen:
         if kind == "browser":
             return ("AWS Internal" if r.random() < 0.3 else "console.amazonaws.com"), True
         if kind == "cli":
-            cmd = _cli_cmd(name)
+            cmd = _cli_cmd(self.cat[name][0], name)
             return ua_cli(r, v[r.getrandbits(8) % len(v)], cmd), False
         return v, False
 
@@ -1392,16 +1401,20 @@ class CloudTrailGen:
             yield ev(t)
 
 
-def _cli_cmd(name):
-    """'DescribeInstances' -> 'ec2.describe-instances'-like command tag for aws-cli UAs."""
-    out = []
-    for c in name:
-        if c.isupper() and out:
-            out.append("-")
-        out.append(c.lower())
-    s = "".join(out)
-    for suffix in ("20150331v2", "20150331"):
-        s = s.replace(suffix, "")
+_CMD_CACHE = {}
+
+
+def _cli_cmd(source, name):
+    """('rds.amazonaws.com', 'DescribeDBInstances') -> 'rds.describe-db-instances', the
+    command tag aws-cli v2 puts in its user agent."""
+    key = (source, name)
+    s = _CMD_CACHE.get(key)
+    if s is None:
+        base = re.sub(r"20150331(v2)?$", "", name)
+        base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", base).lower()
+        svc = SVC_PREFIX.get(source, source.split(".")[0])
+        s = "%s.%s" % (svc, base)
+        _CMD_CACHE[key] = s
     return s
 
 
@@ -1774,7 +1787,8 @@ class Route53Gen:
             answers = []
             if rcode == "NOERROR":
                 if qtype == "A":
-                    if name.endswith(".com") and not name.endswith("example.com") and r.random() < 0.4:
+                    if name.endswith(".com") and "amazonaws" not in name and \
+                            not name.endswith("example.com") and r.random() < 0.4:
                         answers.append((name.replace("www.", "") + ".cdn.cloudflare.net.", "CNAME"))
                     for _ in range(1 + r.getrandbits(2)):
                         answers.append((public_ip(r, AWS_FIRST_OCTETS) if "amazonaws" in name
@@ -1820,6 +1834,11 @@ class Route53Gen:
 # writers
 
 
+# format -> (head, separator, tail, whole file when there are no records)
+FRAMING = {"jsonl": ("", "\n", "\n", ""), "s3": ('{"Records":[', ",", "]}\n", '{"Records":[]}\n'),
+           "array": ("[\n", ",\n", "\n]\n", "[]\n")}
+
+
 class _Sink:
     """A file written in large chunks, gzip'd when asked."""
 
@@ -1846,20 +1865,26 @@ class _Sink:
         os.replace(self.tmp, self.path)
 
 
-def _split_paths(out, k, fmt, gz, accounts, start):
-    """Paths for k output files. One file: out itself. Several: out is a directory and names
-    follow the S3 delivery pattern for s3 format, part-NNNNN otherwise."""
+def _split_paths(out, per, fmt, gz, account, start, span):
+    """Paths for the output files holding per[i] records each. One file: out itself.
+    Several: out is a directory; names follow the S3 delivery pattern
+    (Account_CloudTrail_Region_YYYYMMDDTHHMMZ_Unique.json.gz, stamped with the time of the
+    file's first record) for s3 format, part-NNNNN otherwise. Names sort in time order."""
+    k = len(per)
     if k == 1:
         return [out]
     ext = {"jsonl": ".jsonl", "s3": ".json", "array": ".json"}[fmt] + (".gz" if gz else "")
+    n = max(sum(per), 1)
     paths = []
+    first = 0
     for i in range(k):
         if fmt == "s3":
-            stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(start))
+            stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(start + span * first / n))
             paths.append(os.path.join(out, "%s_CloudTrail_us-east-1_%s_%05d%s" % (
-                accounts[0].id, stamp, i, ext)))
+                account, stamp, i, ext)))
         else:
             paths.append(os.path.join(out, "part-%05d%s" % (i, ext)))
+        first += per[i]
     return paths
 
 
@@ -1874,19 +1899,17 @@ def write_cloudtrail(out, n, fmt="jsonl", gz=False, files=1, seed=1, start=None,
     world = World(seed, users=users)
     gen = CloudTrailGen(world, seed)
     stream = gen.stream(n, start, span, jitter)
-    paths = _split_paths(out, files, fmt, gz, world.accounts, start)
     total = 0
     done = 0
     per = [n // files + (1 if i < n % files else 0) for i in range(files)]
+    paths = _split_paths(out, per, fmt, gz, world.accounts[0].id, start, span)
+    head, sep, tail, empty = FRAMING[fmt]
     for path, cnt in zip(paths, per):
         sink = _Sink(path, gz)
-        if fmt == "s3":
-            head, sep, tail = '{"Records":[', ",", "]}\n"
-        elif fmt == "array":
-            head, sep, tail = "[\n", ",\n", "\n]\n"
+        if cnt == 0:
+            sink.write(empty)
         else:
-            head, sep, tail = "", "\n", "\n"
-        sink.write(head)
+            sink.write(head)
         buf = []
         for j in range(cnt):
             buf.append(next(stream))
@@ -1897,9 +1920,7 @@ def write_cloudtrail(out, n, fmt="jsonl", gz=False, files=1, seed=1, start=None,
                     progress(done + j + 1, n)
         if buf:
             sink.write(sep.join(buf))
-        if cnt or fmt == "jsonl":
-            sink.write(tail if cnt else "")
-        else:
+        if cnt:
             sink.write(tail)
         done += cnt
         total += sink.bytes
@@ -2095,11 +2116,10 @@ def _to_stdout(kind, n, opts, flags, seed, span_h, jitter, version, users, files
     raw = sys.stdout.buffer
     f = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if flags["gzip"] else raw
     fmt = opts["format"] if kind == "cloudtrail" else "jsonl"
-    head, sep, tail = {"jsonl": ("", "\n", "\n"), "s3": ('{"Records":[', ",", "]}\n"),
-                       "array": ("[\n", ",\n", "\n]\n")}[fmt]
+    head, sep, tail, empty = FRAMING[fmt]
     if kind == "vpcflow":
-        head = g.header() + "\n"
-    f.write(head.encode())
+        head = empty = g.header() + "\n"
+    f.write((head if n else empty).encode())
     buf = []
     for j, s in enumerate(lines):
         buf.append(s)
@@ -2108,7 +2128,7 @@ def _to_stdout(kind, n, opts, flags, seed, span_h, jitter, version, users, files
             buf = []
     if buf:
         f.write(sep.join(buf).encode())
-    if n or fmt != "jsonl":
+    if n:
         f.write(tail.encode())
     if f is not raw:
         f.close()

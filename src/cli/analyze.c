@@ -7,11 +7,9 @@
  * holds at most one record window. Bad records are counted by reason and reported with their
  * location; only an input that cannot be read at all changes the exit status (1).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,9 +21,8 @@
 #include "ingest/input.h"
 #include "ingest/walk.h"
 #include "output/output.h"
+#include "parse/merge.h"
 #include "parse/source.h"
-
-#define DETECT_BYTES (64 * 1024)
 
 static void analyze_usage(FILE *f)
 {
@@ -33,7 +30,9 @@ static void analyze_usage(FILE *f)
             "usage: coinhound analyze [OPTIONS] PATH...\n\n"
             "Read log files and directories (recursively, in name order; '-' is stdin), detect each\n"
             "file's type from its content, normalize every record to an ECS-named event, enrich it\n"
-            "with GeoIP, and report records, events and errors by reason and by source type.\n\n"
+            "with GeoIP, and report records, events and errors by reason and by source type.\n"
+            "Inputs are merged by event time (a k-way merge of the per-file streams), so events\n"
+            "are written in time order whatever order the files were delivered in.\n\n"
             "Options:\n"
             "  -t, --type TYPE       force the source type: cloudtrail, vpcflow, route53resolver\n"
             "  -e, --events FILE     write normalized events as JSON Lines to FILE ('-' = stdout)\n"
@@ -44,6 +43,7 @@ static void analyze_usage(FILE *f)
             "      --no-geoip        skip GeoIP enrichment\n"
             "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
             "      --no-progress     never draw it\n"
+            "      --max-open N      inputs open at once while merging by event time (default 64)\n"
             "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
             "  -h, --help            this help\n\n"
             "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
@@ -68,8 +68,10 @@ static void progress_draw(ch_analyze *a, const char *path, bool final)
         ev += a->diag.by_ds[i].events;
     double el = t - a->t0;
     double rate = el > 0 ? (double)ev / el : 0;
+    ch_merge_stats ms;
+    ch_merge_stats_get(a->merge, &ms);
     int width = 24;
-    int filled = a->files_total ? (int)((double)a->files_done * width / (double)a->files_total) : 0;
+    int filled = a->files_total ? (int)((double)ms.opened * width / (double)a->files_total) : 0;
     char bar[32];
     for (int i = 0; i < width; i++)
         bar[i] = i < filled ? '#' : '.';
@@ -77,82 +79,34 @@ static void progress_draw(ch_analyze *a, const char *path, bool final)
     const char *base = path ? strrchr(path, '/') : NULL;
     base = base ? base + 1 : (path ? path : "");
     fprintf(stderr, "\r\033[K[%s] %zu/%zu files  %llu events  %.0f ev/s  %.40s", bar,
-            a->files_done, a->files_total, (unsigned long long)ev, rate, final ? "" : base);
+            (size_t)ms.opened, a->files_total, (unsigned long long)ev, rate, final ? "" : base);
     if (final)
         fputc('\n', stderr);
     fflush(stderr);
 }
 
-int ch_analyze_file(ch_analyze *a, const char *path)
+/* Every event, in event-time order, goes through the enrichers and the outputs. */
+static void run_events(ch_analyze *a)
 {
-    ch_error err = {0};
-    ch_input *in = NULL;
-    ch_stream *st = NULL;
-    const ch_source_type *type = a->forced;
-    int rc = ch_input_open(&in, path, CH_INPUT_DEFAULT_MAX_WINDOW, &err);
-    if (rc < 0) {
-        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", err.msg);
-        a->diag.unreadable_inputs++;
-        goto done;
-    }
-    long head = ch_input_fill(in, DETECT_BYTES, &err);
-    size_t hn = 0;
-    const char *hp = ch_input_data(in, &hn);
-    if (head == 0 && hn == 0) {
-        ch_diag_report(&a->diag, type ? type->dataset : CH_DS_UNKNOWN, path, 0, UINT64_MAX,
-                       "empty_file", "the file is empty");
-        goto done;
-    }
-    if (head < 0 && hn == 0) {
-        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, 0, ch_input_is_gzip(in) ? "gzip_error" : "read_error",
-                       "%s", err.msg);
-        goto done;
-    }
-    if (type == NULL)
-        type = ch_source_detect(hp, hn);
-    if (type == NULL) {
-        ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unrecognized_format",
-                       "not a CloudTrail, VPC Flow Logs or Route 53 Resolver log "
-                       "(use --type to force one)");
-        goto done;
-    }
-    st = type->open(in, &a->diag, &err);
-    if (st == NULL) {
-        ch_diag_report(&a->diag, type->dataset, path, 0, UINT64_MAX, "open_failed", "%s", err.msg);
-        goto done;
-    }
-    a->diag.by_ds[type->dataset].files++;
-    ch_event ev;
+    ch_event *ev;
+    const char *path = NULL;
     uint64_t n = 0;
-    while ((rc = type->next(st, &ev)) == 1) {
+    while (ch_merge_next(a->merge, &ev, &path) == 1) {
         if (a->geoip != NULL)
-            ch_geoip_enrich(a->geoip, &ev);
-        if (a->out != NULL && ch_output_write(a->out, &ev) < 0 && !a->write_failed) {
+            ch_geoip_enrich(a->geoip, ev);
+        if (a->out != NULL && ch_output_write(a->out, ev) < 0)
             a->write_failed = true;
-        }
         if (a->progress && (++n & 4095) == 0)
             progress_draw(a, path, false);
     }
-done:
-    if (in != NULL && type != NULL)
-        a->diag.by_ds[type->dataset].bytes += ch_input_bytes(in);
-    if (st != NULL)
-        type->close(st);
-    ch_input_close(in);
-    a->files_done++;
-    if (a->progress)
-        progress_draw(a, path, false);
-    return 0;
 }
 
-static int count_file(const char *path, void *ud)
+static int visit_file(const char *path, void *ud)
 {
-    (void)path;
-    ((ch_analyze *)ud)->files_total++;
-    return 0;
+    ch_analyze *a = ud;
+    a->files_total++;
+    return ch_merge_add(a->merge, path);
 }
-
-static int visit_file(const char *path, void *ud) { return ch_analyze_file(ud, path); }
 
 static int visit_missing(const char *path, const char *reason, void *ud)
 {
@@ -185,7 +139,8 @@ int ch_cmd_analyze(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"geoip", required_argument, NULL, 'g'},
         {"no-geoip", no_argument, NULL, 'G'},     {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},  {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);
@@ -195,6 +150,7 @@ int ch_cmd_analyze(int argc, char **argv)
     size_t ngeo = 0;
     bool no_geoip = false;
     int progress = -1, c, status = CH_EXIT_OK;
+    size_t max_open = 64;
     char *env_geo = NULL;
     ch_error err = {0};
 
@@ -228,6 +184,16 @@ int ch_cmd_analyze(int argc, char **argv)
         case 'p': progress = 1; break;
         case 'P': progress = 0; break;
         case 'q': a.diag.quiet = 1; break;
+        case 'M': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > 65536) {
+                fprintf(stderr, "coinhound analyze: --max-open takes 1..65536, not '%s'\n", optarg);
+                return CH_EXIT_USAGE;
+            }
+            max_open = v;
+            break;
+        }
         case 'h': analyze_usage(stdout); return CH_EXIT_OK;
         case ':':
             fprintf(stderr, "coinhound analyze: option '%s' needs a value\n", argv[optind - 1]);
@@ -277,11 +243,17 @@ int ch_cmd_analyze(int argc, char **argv)
     a.progress = progress == 1 || (progress == -1 && isatty(STDERR_FILENO));
     const char *const *paths = (const char *const *)argv + optind;
     size_t npaths = (size_t)(argc - optind);
-    if (a.progress)
-        ch_walk_paths(paths, npaths, count_file, NULL, &a);
+    a.merge = ch_merge_new(&a.diag, a.forced, max_open);
+    if (a.merge == NULL || ch_walk_paths(paths, npaths, visit_file, visit_missing, &a) == CH_ENOMEM) {
+        fprintf(stderr, "coinhound analyze: out of memory\n");
+        status = CH_EXIT_FAIL;
+        goto cleanup;
+    }
     a.t0 = now_s();
-    ch_walk_paths(paths, npaths, visit_file, visit_missing, &a);
+    run_events(&a);
     a.elapsed = now_s() - a.t0;
+    ch_merge_stats_get(a.merge, &a.merge_stats);
+    a.files_done = a.files_total;
     if (a.progress)
         progress_draw(&a, NULL, true);
     if (a.out != NULL && ch_output_close(a.out, &err) < 0) {
@@ -293,6 +265,7 @@ int ch_cmd_analyze(int argc, char **argv)
     if (a.diag.unreadable_inputs > 0)
         status = CH_EXIT_FAIL;
 cleanup:
+    ch_merge_free(a.merge);
     ch_output_close(a.out, NULL);
     ch_geoip_close(a.geoip);
     ch_free(env_geo);

@@ -10,6 +10,7 @@
 #include "core/diag.h"
 #include "enrich/geoip.h"
 #include "output/output.h"
+#include "parse/merge.h"
 #include "parse/source.h"
 
 typedef struct ch_analyze {
@@ -17,12 +18,13 @@ typedef struct ch_analyze {
     const ch_source_type *forced;
     ch_geoip *geoip;
     ch_output *out;
+    ch_merge *merge;
+    ch_merge_stats merge_stats;
     bool json, progress, write_failed;
     size_t files_total, files_done;
     double t0, elapsed, progress_last;
 } ch_analyze;
 
-int ch_analyze_file(ch_analyze *a, const char *path);
 void ch_analyze_report(const ch_analyze *a, FILE *f);
 
 #endif

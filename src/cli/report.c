@@ -68,7 +68,10 @@ static void report_json(const ch_analyze *a, FILE *f)
         ch_buf_add_json_str(&b, a->diag.reasons[i].name, strlen(a->diag.reasons[i].name));
         ch_buf_printf(&b, ":%llu", (unsigned long long)a->diag.reasons[i].count);
     }
-    ch_buf_addc(&b, '}');
+    ch_buf_printf(&b, "},\"merge\":{\"max_open\":%llu,\"late_opens\":%llu,\"out_of_order\":%llu}",
+                  (unsigned long long)a->merge_stats.max_open_seen,
+                  (unsigned long long)a->merge_stats.late_opens,
+                  (unsigned long long)a->merge_stats.out_of_order);
     if (a->geoip != NULL) {
         ch_geoip_stats g;
         ch_geoip_stats_get(a->geoip, &g);

@@ -19,6 +19,7 @@
  */
 #include "enrich/refset_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/mem.h"
@@ -220,8 +221,6 @@ static void seg_of(uint32_t idx, unsigned *c, size_t *off)
     *c = k;
     *off = (size_t)(j - (16ull << k));
 }
-
-ch_refset_elem *ch__rs_elem_slow(const ch_refset *s, uint32_t idx);
 
 static int elem_alloc(ch_refset *s, uint32_t *out)
 {
@@ -657,7 +656,6 @@ void ch_refset_free(ch_refset *s)
     }
     for (unsigned c = 0; c < s->nchunks; c++)
         ch_free(s->chunks[c]);
-    ch_free(s->chunks);
     for (uint32_t i = 0; s->istr && i <= s->istr_mask; i++)
         ch_free(s->istr[i]);
     ch_free(s->istr);

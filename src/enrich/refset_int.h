@@ -111,8 +111,7 @@ size_t ch__rs_table_bytes(const ch__rs_table *t);
 
 /* ---- the set ---------------------------------------------------------------------------- */
 
-#define CH__RS_CHUNK_SHIFT 12
-#define CH__RS_CHUNK (1u << CH__RS_CHUNK_SHIFT)
+#define CH__RS_SEGMENTS 28 /* segment c holds 16 << c elements: 28 cover 2^30 and more */
 #define CH__RS_LIVE 1u
 #define CH__RS_OWNS_KEY 2u /* key.str is a heap copy */
 
@@ -125,9 +124,9 @@ struct ch_refset {
     size_t max_elems;
     size_t max_entry;
 
-    /* Elements in fixed chunks, so that they never move. */
-    ch_refset_elem **chunks;
-    uint32_t nchunks, chunks_cap;
+    /* Elements in segments that never move. */
+    ch_refset_elem *chunks[CH__RS_SEGMENTS];
+    uint32_t nchunks;
     uint32_t hi;        /* indices below hi have been used */
     uint32_t free_head; /* free list of indices (index + 1) */
     size_t count;
@@ -152,9 +151,12 @@ struct ch_refset {
     uint64_t v6_bits[3];
 };
 
+/* Segment c starts at index 16 * ((1 << c) - 1): one count-leading-zeros finds it. */
 static inline ch_refset_elem *ch__rs_elem(const ch_refset *s, uint32_t idx)
 {
-    return &s->chunks[idx >> CH__RS_CHUNK_SHIFT][idx & (CH__RS_CHUNK - 1)];
+    uint64_t j = (uint64_t)idx + 16;
+    unsigned c = 59u - (unsigned)__builtin_clzll(j);
+    return &s->chunks[c][j - (16ull << c)];
 }
 
 static inline bool ch__rs_valid_at(const ch_refset_elem *e, int64_t at)

@@ -133,7 +133,7 @@ static void drop(ch_jsonrec *r, size_t n)
 {
     if (n == 0)
         return;
-    if (r->st == S_VALUE && r->in_str) {
+    if (r->st == S_VALUE && r->in_str && n == r->pos) {
         /* Skipping inside a string: remember whether the bytes dropped end in an odd run of
          * backslashes, since the closing quote's escape check cannot look back past them. */
         size_t len;
@@ -143,7 +143,7 @@ static void drop(ch_jsonrec *r, size_t n)
             k++;
         bool odd = (k & 1) != 0;
         r->bs_parity = k == n ? (r->bs_parity != odd) : odd;
-    } else {
+    } else if (n == r->pos) {
         r->bs_parity = false;
     }
     ch_input_consume(r->in, n);
@@ -560,36 +560,27 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                             r->detect_jsonl = true;
                     }
                 }
-                kind k = r->kind;
+                size_t vs = r->vstart;
                 after_value(r);
-                if (good) {
-                    size_t start = r->pos - (r->pos - 0) + 0; /* placeholder, replaced below */
-                    (void)start;
-                    (void)k;
-                }
-                if (good) {
-                    /* vstart was cleared by after_value; recompute from the offset. */
-                    size_t vs = (size_t)(r->voff - off);
-                    rec->p = b + vs;
-                    rec->n = r->pos - vs;
-                    rec->offset = r->voff;
-                    rec->line = line_of(r, r->vline);
-                    rec->multiline = r->multiline;
-                    r->pending = r->pos;
-                    return 1;
-                }
-                continue;
+                if (!good)
+                    continue;
+                rec->p = b + vs;
+                rec->n = r->pos - vs;
+                rec->offset = r->voff;
+                rec->line = line_of(r, r->vline);
+                rec->multiline = r->multiline;
+                r->pending = r->pos;
+                return 1;
             }
             /* SCAN_MORE */
             if (r->lim != NONE) {
                 /* JSON Lines: the line ended inside the value. */
-                if (!judge_value(r, false) && (r->too_deep || r->too_large)) {
-                    /* reported */
-                } else {
+                if (r->too_deep || r->too_large)
+                    judge_value(r, false);
+                else
                     REPORT(r, r->vline, r->voff, "truncated",
                            "line ends inside the record starting at byte %llu",
                            (unsigned long long)r->voff);
-                }
                 r->pos = r->lim;
                 after_value(r);
                 continue;

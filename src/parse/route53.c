@@ -84,6 +84,8 @@ static const char *parse_reason(const ch_json_parser *p)
         return "too_deep";
     if (strcmp(r, "too_large") == 0)
         return "record_too_large";
+    if (strcmp(r, "memory") == 0)
+        return "out_of_memory";
     return "json_syntax";
 }
 
@@ -212,14 +214,13 @@ static bool normalize(ch_stream *s, ch_json_val root, const char *text, size_t n
     if (multiline) {
         size_t out = 0;
         ch_buf_clear(&s->minified);
-        if (ch_buf_reserve(&s->minified, n + 1) == 0 &&
-            ch_json_minify(text, n, s->minified.data, &out) == 0) {
-            s->minified.len = out;
-            ev->raw_json = (ch_sv){s->minified.data, (uint32_t)out};
-        } else {
-            /* Too large to minify within the cap: the writer falls back to raw_doc. */
-            ev->raw_json = (ch_sv){NULL, 0};
+        if (ch_buf_reserve(&s->minified, n + 1) < 0 ||
+            ch_json_minify(text, n, s->minified.data, &out) < 0) {
+            report(s, where, "record_too_large", "cannot write the record on one line");
+            return false;
         }
+        s->minified.len = out;
+        ev->raw_json = (ch_sv){s->minified.data, (uint32_t)out};
     }
     return true;
 }

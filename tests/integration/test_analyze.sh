@@ -53,6 +53,16 @@ line=$(head -1 "$work/events.jsonl")
 [ "$(jq -r '.source.ip' <<<"$line")" = 81.2.69.142 ] || fail "source.ip"
 [ "$(jq -r '.additionalEventData.MFAUsed' <<<"$line")" = No ] || fail "original field kept"
 
+# Files delivered out of time order come out merged by event time.
+mkdir -p "$work/merge"
+{ rec 1; echo; rec 3; echo; rec 5; echo; } >"$work/merge/1-late-file.jsonl"
+{ rec 2; echo; rec 4; echo; rec 6; echo; } >"$work/merge/2-early-file.jsonl"
+run --events "$work/merged.jsonl" "$work/merge"
+[ "$(jq -r '.event.id' "$work/merged.jsonl" | tr '\n' ' ')" = "e1 e2 e3 e4 e5 e6 " ] || fail "merge order"
+run --max-open 1 --events "$work/merged.jsonl" "$work/merge"
+[ "$(jqv .stats.events)" = 6 ] || fail "merge with one open input keeps every event"
+[ "$(jqv .stats.merge.late_opens)" = 1 ] || fail "late open counted: $(jqv .stats.merge)"
+
 # Bad inputs, each one message and one count; the run completes with status 0.
 : >"$work/bad-empty.json"
 head -c 4096 /dev/urandom >"$work/bad-garbage.bin"
