@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_offenses.h"
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
+    {"offenses", "list, show, close and hide offenses; users by risk", ch_cmd_offenses},
     {NULL, NULL, NULL},
 };
 

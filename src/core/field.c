@@ -25,16 +25,16 @@
 /* ---- the table of normalized fields ---- */
 
 typedef enum slot_kind {
-    K_SV,      /* ch_sv at off; empty = missing */
-    K_IP,      /* ch_ip at off; family 0 = missing */
-    K_I64,     /* int64_t at off, always present */
-    K_I64_F,   /* int64_t at off, present when ev->flags & flag */
-    K_U16_F,   /* uint16_t at off, present when ev->flags & flag */
-    K_U64_F,   /* uint64_t at off, present when ev->flags & flag */
-    K_U8_NZ,   /* uint8_t at off, present when non-zero */
-    K_U32_NZ,  /* uint32_t at off, present when non-zero */
-    K_CC,      /* char[3] country code at off; "" = missing */
-    K_GETTER,  /* computed by get() */
+    K_SV,     /* ch_sv at off; empty = missing */
+    K_IP,     /* ch_ip at off; family 0 = missing */
+    K_I64,    /* int64_t at off, always present */
+    K_I64_F,  /* int64_t at off, present when ev->flags & flag */
+    K_U16_F,  /* uint16_t at off, present when ev->flags & flag */
+    K_U64_F,  /* uint64_t at off, present when ev->flags & flag */
+    K_U8_NZ,  /* uint8_t at off, present when non-zero */
+    K_U32_NZ, /* uint32_t at off, present when non-zero */
+    K_CC,     /* char[3] country code at off; "" = missing */
+    K_GETTER, /* computed by get() */
 } slot_kind;
 
 typedef struct slot {
@@ -104,23 +104,70 @@ static unsigned get_dst_addr(const ch_event *ev, ch_value *out)
     return get_addr(&none, &ev->dst_ip, out);
 }
 
+static unsigned get_provider(const ch_event *ev, ch_value *out)
+{
+    if (ev->dataset == CH_DS_UNKNOWN)
+        return 0;
+    out->type = CH_V_STR;
+    out->u.s = CH_SV("aws"); /* every dataset coinhound reads so far comes from AWS */
+    return 1;
+}
+
+/* Computed from the address rather than read from the GeoIP result, so that it holds also
+ * when enrichment did not run. */
+static unsigned get_internal(const ch_ip *ip, ch_value *out)
+{
+    if (ip->family == 0)
+        return 0;
+    out->type = CH_V_BOOL;
+    out->u.b = ch_ip_is_internal(ip);
+    return 1;
+}
+static unsigned get_src_internal(const ch_event *ev, ch_value *out)
+{
+    return get_internal(&ev->src_ip, out);
+}
+static unsigned get_dst_internal(const ch_event *ev, ch_value *out)
+{
+    return get_internal(&ev->dst_ip, out);
+}
+
 #define OFF(m) offsetof(ch_event, m)
-#define SV(name, m, doc) {{name, CH_V_STR, false, false, doc}, K_SV, 0, OFF(m), NULL}
-#define GET(name, t, multi, fn, doc) {{name, t, multi, false, doc}, K_GETTER, 0, 0, fn}
+#define SV(name, m, doc)                                                                           \
+    {                                                                                              \
+        {name, CH_V_STR, false, false, doc}, K_SV, 0, OFF(m), NULL                                 \
+    }
+#define NUM(name, kind, flag, m, doc)                                                              \
+    {                                                                                              \
+        {name, CH_V_INT, false, false, doc}, kind, flag, OFF(m), NULL                              \
+    }
+#define TIME(name, kind, flag, m, doc)                                                             \
+    {                                                                                              \
+        {name, CH_V_INT, false, true, doc}, kind, flag, OFF(m), NULL                               \
+    }
+#define IP(name, m, doc)                                                                           \
+    {                                                                                              \
+        {name, CH_V_IP, false, false, doc}, K_IP, 0, OFF(m), NULL                                  \
+    }
+#define CC(name, m, doc)                                                                           \
+    {                                                                                              \
+        {name, CH_V_STR, false, false, doc}, K_CC, 0, OFF(m), NULL                                 \
+    }
+#define GET(name, t, multi, fn, doc)                                                               \
+    {                                                                                              \
+        {name, t, multi, false, doc}, K_GETTER, 0, 0, fn                                           \
+    }
 #define GEO(pfx, g, what)                                                                          \
-    {{pfx ".geo.country_iso_code", CH_V_STR, false, false, what " country, ISO 3166-1 alpha-2"},  \
-     K_CC, 0, OFF(g.country), NULL},                                                               \
+    CC(pfx ".geo.country_iso_code", g.country, what " country, ISO 3166-1 alpha-2"),               \
         SV(pfx ".geo.country_name", g.country_name, what " country name"),                         \
         SV(pfx ".geo.city_name", g.city, what " city"),                                            \
-        {{pfx ".as.number", CH_V_INT, false, false, what " autonomous system number"},            \
-         K_U32_NZ, 0, OFF(g.asn), NULL},                                                           \
+        NUM(pfx ".as.number", K_U32_NZ, 0, g.asn, what " autonomous system number"),               \
         SV(pfx ".as.organization.name", g.as_org, what " autonomous system organization")
 
+/* The one table of normalized fields. Names follow ECS where ECS has one (docs/SCHEMA.md). */
 static const slot slots[] = {
-    {{"@timestamp", CH_V_INT, false, true, "event time, ms since the epoch (UTC)"}, K_I64, 0,
-     OFF(ts_ms), NULL},
-    {{"event.end", CH_V_INT, false, true, "end of a flow, ms since the epoch (UTC)"}, K_I64_F,
-     CH_F_END, OFF(end_ms), NULL},
+    TIME("@timestamp", K_I64, 0, ts_ms, "event time, ms since the epoch (UTC)"),
+    TIME("event.end", K_I64_F, CH_F_END, end_ms, "end of a flow, ms since the epoch (UTC)"),
     GET("event.dataset", CH_V_STR, false, get_dataset, "cloudtrail, vpcflow, route53resolver"),
     SV("event.id", id, "CloudTrail eventID"),
     SV("event.action", action, "CloudTrail eventName, flow ACCEPT/REJECT, DNS rcode"),
@@ -134,28 +181,27 @@ static const slot slots[] = {
     SV("user.session_name", session_name, "role session name of an assumed role"),
     SV("user.access_key_id", access_key, "userIdentity.accessKeyId"),
     SV("user.invoked_by", invoked_by, "the AWS service acting for the principal"),
+    GET("cloud.provider", CH_V_STR, false, get_provider, "aws"),
     SV("cloud.account.id", account_id, "account id"),
     SV("cloud.region", region, "region"),
     SV("cloud.instance.id", instance_id, "EC2 instance id"),
     SV("network.interface.id", interface_id, "network interface id (flow logs)"),
     SV("user_agent.original", user_agent, "user agent"),
     SV("error.code", error_code, "CloudTrail errorCode"),
-    GET("source.address", CH_V_NONE, false, get_src_addr, "source name or address"),
-    {{"source.ip", CH_V_IP, false, false, "source address"}, K_IP, 0, OFF(src_ip), NULL},
-    {{"source.port", CH_V_INT, false, false, "source port"}, K_U16_F, CH_F_SRC_PORT,
-     OFF(src_port), NULL},
+    GET("source.address", CH_V_NONE, false, get_src_addr, "source name, else source address"),
+    IP("source.ip", src_ip, "source address"),
+    NUM("source.port", K_U16_F, CH_F_SRC_PORT, src_port, "source port"),
+    GET("source.internal", CH_V_BOOL, false, get_src_internal,
+        "private, loopback, link-local, CGNAT... source address"),
     GET("destination.address", CH_V_IP, false, get_dst_addr, "destination address"),
-    {{"destination.ip", CH_V_IP, false, false, "destination address"}, K_IP, 0, OFF(dst_ip),
-     NULL},
-    {{"destination.port", CH_V_INT, false, false, "destination port"}, K_U16_F, CH_F_DST_PORT,
-     OFF(dst_port), NULL},
+    IP("destination.ip", dst_ip, "destination address"),
+    NUM("destination.port", K_U16_F, CH_F_DST_PORT, dst_port, "destination port"),
+    GET("destination.internal", CH_V_BOOL, false, get_dst_internal,
+        "private, loopback, link-local, CGNAT... destination address"),
     SV("network.transport", transport, "tcp, udp, icmp, ..."),
-    {{"network.iana_number", CH_V_INT, false, false, "IP protocol number"}, K_U8_NZ, 0,
-     OFF(iana_proto), NULL},
-    {{"network.bytes", CH_V_INT, false, false, "bytes of a flow"}, K_U64_F, CH_F_BYTES,
-     OFF(bytes), NULL},
-    {{"network.packets", CH_V_INT, false, false, "packets of a flow"}, K_U64_F, CH_F_PACKETS,
-     OFF(packets), NULL},
+    NUM("network.iana_number", K_U8_NZ, 0, iana_proto, "IP protocol number"),
+    NUM("network.bytes", K_U64_F, CH_F_BYTES, bytes, "bytes of a flow"),
+    NUM("network.packets", K_U64_F, CH_F_PACKETS, packets, "packets of a flow"),
     SV("dns.question.name", dns_qname, "queried name, lower case, no trailing dot"),
     SV("dns.question.type", dns_qtype, "A, AAAA, TXT, ..."),
     SV("dns.response_code", dns_rcode, "NOERROR, NXDOMAIN, ..."),
@@ -167,10 +213,7 @@ static const slot slots[] = {
 
 #define NSLOTS (sizeof slots / sizeof slots[0])
 
-const ch_field_info *ch_field_name_list(size_t i)
-{
-    return i < NSLOTS ? &slots[i].info : NULL;
-}
+const ch_field_info *ch_field_name_list(size_t i) { return i < NSLOTS ? &slots[i].info : NULL; }
 
 /* ---- refs ---- */
 
@@ -191,8 +234,7 @@ int ch_field_resolve(const char *path, size_t n, ch_field_ref **out, ch_error *e
     if (n == 0)
         return ch_error_set(err, CH_EPARSE, "empty field path");
     if (n > CH_FIELD_MAX_PATH)
-        return ch_error_set(err, CH_ELIMIT, "field path longer than %d bytes",
-                            CH_FIELD_MAX_PATH);
+        return ch_error_set(err, CH_ELIMIT, "field path longer than %d bytes", CH_FIELD_MAX_PATH);
     if (memchr(path, '\0', n) != NULL)
         return ch_error_set(err, CH_EPARSE, "field path contains a NUL byte");
     ch_field_ref *r = ch_calloc(1, sizeof *r + n + 1);
@@ -212,8 +254,7 @@ int ch_field_resolve(const char *path, size_t n, ch_field_ref **out, ch_error *e
             continue;
         if (i == st) {
             ch_free(r);
-            return ch_error_set(err, CH_EPARSE, "empty segment in field path '%.*s'", (int)n,
-                                path);
+            return ch_error_set(err, CH_EPARSE, "empty segment in field path '%.*s'", (int)n, path);
         }
         if (r->nseg == CH_FIELD_MAX_SEGMENTS) {
             ch_free(r);
@@ -319,7 +360,7 @@ static unsigned read_slot(const slot *s, const ch_event *ev, ch_value *out)
         if (base[0] == '\0')
             return 0;
         out->type = CH_V_STR;
-        out->u.s = (ch_sv){base, (uint32_t)strnlen(base, 3)};
+        out->u.s = (ch_sv){base, base[1] == '\0' ? 1u : base[2] == '\0' ? 2u : 3u};
         return 1;
     case K_GETTER:
         return s->get(ev, out);
@@ -427,6 +468,13 @@ size_t ch_field_visit(const ch_field_ref *r, const ch_event *ev, ch_field_cache 
 {
     visit vs = {fn, ctx, 0};
     if (r->slot != NULL) {
+        if (!r->slot->info.multi) { /* the common case: one value, no array */
+            ch_value v;
+            if (read_slot(r->slot, ev, &v) == 0)
+                return 0;
+            fn(ctx, &v);
+            return 1;
+        }
         ch_value vals[CH_EVENT_MAX_ANSWERS];
         unsigned n = read_slot(r->slot, ev, vals);
         for (unsigned k = 0; k < n; k++)
@@ -457,8 +505,7 @@ static bool take_first(void *ctx, const ch_value *v)
     return true;
 }
 
-bool ch_field_first(const ch_field_ref *r, const ch_event *ev, ch_field_cache *cache,
-                    ch_value *out)
+bool ch_field_first(const ch_field_ref *r, const ch_event *ev, ch_field_cache *cache, ch_value *out)
 {
     return ch_field_visit(r, ev, cache, take_first, out) > 0;
 }
@@ -469,17 +516,24 @@ ch_sv ch_value_text(const ch_value *v, char buf[CH_VALUE_TEXT_MAX])
 {
     int n = 0;
     switch (v->type) {
-    case CH_V_STR: return v->u.s;
-    case CH_V_INT: n = snprintf(buf, CH_VALUE_TEXT_MAX, "%lld", (long long)v->u.i); break;
+    case CH_V_STR:
+        return v->u.s;
+    case CH_V_INT:
+        n = snprintf(buf, CH_VALUE_TEXT_MAX, "%lld", (long long)v->u.i);
+        break;
     case CH_V_DBL:
         /* Shortest text that reads back as the same double. */
         n = snprintf(buf, CH_VALUE_TEXT_MAX, "%.15g", v->u.d);
         if (strtod(buf, NULL) != v->u.d)
             n = snprintf(buf, CH_VALUE_TEXT_MAX, "%.17g", v->u.d);
         break;
-    case CH_V_BOOL: return v->u.b ? CH_SV("true") : CH_SV("false");
-    case CH_V_IP: n = (int)ch_ip_format(&v->u.ip, buf); break;
-    default: return CH_SV("");
+    case CH_V_BOOL:
+        return v->u.b ? CH_SV("true") : CH_SV("false");
+    case CH_V_IP:
+        n = (int)ch_ip_format(&v->u.ip, buf);
+        break;
+    default:
+        return CH_SV("");
     }
     if (n < 0)
         n = 0;

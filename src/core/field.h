@@ -30,8 +30,8 @@
 #include "core/event.h"
 #include "core/ip.h"
 
-#define CH_FIELD_MAX_PATH 255    /* bytes in a path */
-#define CH_FIELD_MAX_SEGMENTS 32 /* '.'-separated segments in a raw path */
+#define CH_FIELD_MAX_PATH 255     /* bytes in a path */
+#define CH_FIELD_MAX_SEGMENTS 32  /* '.'-separated segments in a raw path */
 #define CH_FIELD_MAX_ARRAY_NEST 8 /* arrays inside arrays flattened before giving up */
 
 typedef enum ch_vtype {
@@ -58,11 +58,11 @@ typedef struct ch_value {
 
 /* Documentation of a normalized field, for `coinhound help fields` and docs/. */
 typedef struct ch_field_info {
-    const char *name;      /* "source.geo.country_iso_code" */
-    ch_vtype type;         /* type of the values it yields */
-    bool multi;            /* may yield several values */
-    bool is_time;          /* an epoch-ms time: string literals are read as ISO 8601 */
-    const char *doc;       /* one line */
+    const char *name; /* "source.geo.country_iso_code" */
+    ch_vtype type;    /* type of the values it yields */
+    bool multi;       /* may yield several values */
+    bool is_time;     /* an epoch-ms time: string literals are read as ISO 8601 */
+    const char *doc;  /* one line */
 } ch_field_info;
 
 /* The i-th normalized field (0-based), NULL past the end. */

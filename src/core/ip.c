@@ -67,7 +67,20 @@ bool ch_ip_parse(const char *s, size_t n, ch_ip *out)
 size_t ch_ip_format(const ch_ip *ip, char *buf)
 {
     if (ip->family == 4) {
-        inet_ntop(AF_INET, ip->b + 12, buf, 46);
+        /* Hand-formatted: inet_ntop goes through sprintf, and every flow has two of these. */
+        char *p = buf;
+        for (int i = 12; i < 16; i++) {
+            unsigned v = ip->b[i];
+            if (i > 12)
+                *p++ = '.';
+            if (v >= 100)
+                *p++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *p++ = (char)('0' + v / 10 % 10);
+            *p++ = (char)('0' + v % 10);
+        }
+        *p = '\0';
+        return (size_t)(p - buf);
     } else if (ip->family == 6) {
         inet_ntop(AF_INET6, ip->b, buf, 46);
     } else {

@@ -95,12 +95,32 @@ size_t ch_time_format(int64_t ms, char *buf)
     const unsigned d = doy - (153 * mp + 2) / 5 + 1;
     const unsigned m = mp < 10 ? mp + 3 : mp - 9;
     y += m <= 2;
-    int n;
-    if (frac)
-        n = snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), frac);
-    else
-        n = snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
-                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
-    return n > 0 ? (size_t)n : 0;
+    /* Hand-formatted: this runs once per event written, where snprintf would dominate. */
+    char *p = buf;
+    if (y < 0 || y > 9999) {
+        int n = snprintf(buf, 32, "%04lld", (long long)y);
+        p += n > 0 ? n : 0;
+    } else {
+        unsigned uy = (unsigned)y;
+        *p++ = (char)('0' + uy / 1000);
+        *p++ = (char)('0' + uy / 100 % 10);
+        *p++ = (char)('0' + uy / 10 % 10);
+        *p++ = (char)('0' + uy % 10);
+    }
+    unsigned parts[5] = {m, d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60)};
+    static const char seps[5] = {'-', '-', 'T', ':', ':'};
+    for (int i = 0; i < 5; i++) {
+        *p++ = seps[i];
+        *p++ = (char)('0' + parts[i] / 10);
+        *p++ = (char)('0' + parts[i] % 10);
+    }
+    if (frac) {
+        *p++ = '.';
+        *p++ = (char)('0' + frac / 100);
+        *p++ = (char)('0' + frac / 10 % 10);
+        *p++ = (char)('0' + frac % 10);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+    return (size_t)(p - buf);
 }

@@ -218,7 +218,9 @@ size_t ch_refset_elem_text(const ch_refset *s, const ch_refset_elem *e, char *bu
  * skipped), Adblock "||domain^" rules with any "$options", addresses and CIDRs. Adblock rules
  * narrower than a whole domain (paths, wildcards, exceptions, cosmetic filters) cannot be held
  * exactly by a set and are counted as unsupported_entry rather than widened into a domain.
- * Lines that are no entry at all are counted as bad_entry, with their line number, and skipped.
+ * After an "[Adblock ...]" header a plain line is a URL substring rule (Adblock Plus syntax),
+ * also unsupported; without the header a plain host line is a host (as uBlock reads it). Lines that are no entry at all are counted as bad_entry,
+ * with their line number, and skipped; lines over max_line as line_too_long.
  * For string sets a line is the entry (only comment and blank lines are skipped); for number sets
  * one integer a line. */
 typedef struct ch_refset_load_opts {
@@ -254,10 +256,6 @@ int ch_refset_load_path(ch_refset *s, const char *path, const ch_refset_load_opt
 int ch_refset_load_mem(ch_refset *s, const char *data, size_t len, const char *name,
                        const ch_refset_load_opts *o, ch_diag *diag, ch_refset_load_stats *stats,
                        ch_error *err);
-/* One line (without its newline) as the loaders see it; line_no and name only for messages. */
-int ch_refset_load_line(ch_refset *s, const char *line, size_t len, const char *name,
-                        uint64_t line_no, const ch_refset_load_opts *o, ch_diag *diag,
-                        ch_refset_load_stats *stats, ch_error *err);
 
 /* ---- registry: name -> set, for the `$name` resolver of the expression compiler ---------- */
 

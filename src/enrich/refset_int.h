@@ -88,6 +88,7 @@ typedef struct ch__rs_slot {
 
 typedef struct ch__rs_table {
     ch__rs_slot *slots; /* NULL while empty */
+    void *raw;          /* what to free (slots may be aligned inside it) */
     uint32_t mask;      /* capacity - 1 */
     uint32_t shift;     /* 32 - log2(capacity): home = tag >> shift */
     uint32_t count;     /* occupied slots (distinct keys) */
@@ -109,9 +110,19 @@ void ch__rs_table_delete(ch__rs_table *t, uint32_t pos);
 void ch__rs_table_free(ch__rs_table *t);
 size_t ch__rs_table_bytes(const ch__rs_table *t);
 
+/* Large arrays (2 MB and up) are 2 MB-aligned and advised to use transparent huge pages, so that
+ * random probes into a big set do not each pay a TLB miss. *raw is what to ch_free. */
+void *ch__rs_big_alloc(size_t n, bool zero, void **raw);
+
 /* ---- the set ---------------------------------------------------------------------------- */
 
 #define CH__RS_SEGMENTS 28 /* segment c holds 16 << c elements: 28 cover 2^30 and more */
+/* Domain and string elements carry their key inline after the struct when it fits, so that a
+ * hit reads the key from the element's own cache lines instead of one more heap block. */
+#define CH__RS_INLINE 32
+#define CH__RS_STRIDE_STR (sizeof(ch_refset_elem) + CH__RS_INLINE)
+/* IPv4 sets with this many keys of /16 or longer keep a map of the lengths under each /16. */
+#define CH__RS_V4MAP_MIN 4096
 #define CH__RS_LIVE 1u
 #define CH__RS_OWNS_KEY 2u /* key.str is a heap copy */
 
@@ -124,9 +135,11 @@ struct ch_refset {
     size_t max_elems;
     size_t max_entry;
 
-    /* Elements in segments that never move. */
-    ch_refset_elem *chunks[CH__RS_SEGMENTS];
+    /* Elements in segments that never move; stride bytes apart. */
+    char *chunks[CH__RS_SEGMENTS];
+    void *chunks_raw[CH__RS_SEGMENTS];
     uint32_t nchunks;
+    uint32_t stride;
     uint32_t hi;        /* indices below hi have been used */
     uint32_t free_head; /* free list of indices (index + 1) */
     size_t count;
@@ -149,6 +162,11 @@ struct ch_refset {
     ch__rs_table v6[129];
     uint64_t v4_bits;
     uint64_t v6_bits[3];
+    /* v4_map[a >> 16] bit L-16: a key of length L (16..32) may sit under that /16. Bits are set
+     * on add and go stale on removal; the map is rebuilt when stale bits pile up. */
+    uint32_t *v4_map;
+    uint32_t v4_map_stale;
+    uint32_t v4_long_keys; /* IPv4 keys of length 16 and up */
 };
 
 /* Segment c starts at index 16 * ((1 << c) - 1): one count-leading-zeros finds it. */
@@ -156,7 +174,7 @@ static inline ch_refset_elem *ch__rs_elem(const ch_refset *s, uint32_t idx)
 {
     uint64_t j = (uint64_t)idx + 16;
     unsigned c = 59u - (unsigned)__builtin_clzll(j);
-    return &s->chunks[c][j - (16ull << c)];
+    return (ch_refset_elem *)(void *)(s->chunks[c] + (j - (16ull << c)) * s->stride);
 }
 
 static inline bool ch__rs_valid_at(const ch_refset_elem *e, int64_t at)
@@ -216,6 +234,8 @@ int ch__rs_domain_normalize(const char *text, size_t len, char *out, unsigned *l
 /* Hash of a normalized domain, label by label from the right (as ch_refset_dq_prepare does). */
 uint64_t ch__rs_domain_hash(const char *name, size_t len);
 
+/* Rebuild the IPv4 length map from the elements (or drop it when the set is small). */
+void ch__rs_v4map_rebuild(ch_refset *s);
 /* Table bookkeeping when a key appears or goes (bitmaps of lengths and label counts). */
 void ch__rs_key_added(ch_refset *s, const ch__rs_key *k);
 void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k);

@@ -13,8 +13,9 @@
  * after another as `gzip -dc` does, trailing zero bytes (tape padding) are ignored, and any
  * other trailing bytes are an error. Failures are sticky and come after the data before them:
  * a refill that hits damage returns the bytes it produced, and the next refill returns
- * CH_EPARSE with the compressed offset. Plain files cost one read(2) per MiB and no copy; gzip
- * costs one compressed chunk buffer and zlib's own state (~ 1.1 MiB in all).
+ * CH_EPARSE with the compressed offset. Plain files cost one read(2) per MiB and no copy; a
+ * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
+ * compressed chunk and zlib's state).
  *
  * The line reader sits on the window: memchr from where the previous search stopped (so a
  * long line is searched once, not once per refill), and a too-long line is dropped chunk by
@@ -36,6 +37,10 @@
 
 enum { SRC_FD, SRC_MEM };
 
+/* Compressed bytes read at a time: CloudTrail inflates about tenfold, so this feeds a few
+ * window refills. */
+#define ZCHUNK (256u << 10)
+
 /* zlib state of a gzip input. */
 typedef enum gz_state {
     GZ_MEMBER,  /* inside a member: input ending here is truncation */
@@ -50,11 +55,11 @@ struct ch_input {
     const unsigned char *mem; /* SRC_MEM: the bytes and how many were handed out */
     size_t mem_len, mem_pos;
 
-    char *buf;           /* cap + CH_JSON_PADDING bytes */
+    char *buf; /* cap + CH_JSON_PADDING bytes */
     size_t cap, start, end;
     size_t max_window;
-    uint64_t offset;     /* decompressed offset of buf[start] */
-    uint64_t raw_bytes;  /* bytes read from the source (compressed for gzip) */
+    uint64_t offset;    /* decompressed offset of buf[start] */
+    uint64_t raw_bytes; /* bytes read from the source (compressed for gzip) */
 
     /* Bytes read while sniffing that a plain input has not delivered yet. */
     unsigned char *pending;
@@ -87,9 +92,10 @@ static ch_input *input_new(const char *name, size_t max_window)
         return NULL;
     in->fd = -1;
     in->max_window = max_window ? max_window : CH_INPUT_DEFAULT_MAX_WINDOW;
-    /* Start with room for two chunks: enough for the steady state of a reader that keeps a
-     * partial record and reads a chunk behind it. */
-    in->cap = in->max_window < 2 * (size_t)CH_INPUT_CHUNK ? in->max_window : 2 * CH_INPUT_CHUNK;
+    /* Room for a chunk and a partial record of up to 64 KiB left behind: the steady state of
+     * a reader of ordinary records, so that the buffer only grows for big ones. */
+    size_t start_cap = CH_INPUT_CHUNK + CH_INPUT_CHUNK / 16;
+    in->cap = in->max_window < start_cap ? in->max_window : start_cap;
     in->buf = ch_malloc(in->cap + CH_JSON_PADDING);
     in->name = ch_strdup(name);
     if (in->buf == NULL || in->name == NULL) {
@@ -109,7 +115,8 @@ static long src_read(ch_input *in, void *dst, size_t n, ch_error *err)
         size_t k = in->mem_len - in->mem_pos;
         if (k > n)
             k = n;
-        memcpy(dst, in->mem + in->mem_pos, k);
+        if (k > 0)
+            memcpy(dst, in->mem + in->mem_pos, k);
         in->mem_pos += k;
         in->raw_bytes += k;
         return (long)k;
@@ -159,12 +166,12 @@ static int sniff(ch_input *in, ch_error *err)
         }
         return 0;
     }
-    in->zin = ch_malloc(CH_INPUT_CHUNK);
+    in->zin = ch_malloc(ZCHUNK);
     if (in->zin == NULL)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
     size_t got = 0;
     while (got < 2) { /* a pipe may deliver one byte at a time */
-        long r = src_read(in, in->zin + got, CH_INPUT_CHUNK - got, err);
+        long r = src_read(in, in->zin + got, ZCHUNK - got, err);
         if (r < 0)
             return (int)r;
         if (r == 0) {
@@ -350,7 +357,7 @@ static long feed_zlib(ch_input *in, ch_error *err)
     }
     if (in->src_eof)
         return 0;
-    long r = src_read(in, in->zin, CH_INPUT_CHUNK, err);
+    long r = src_read(in, in->zin, ZCHUNK, err);
     if (r == 0)
         in->src_eof = true;
     if (r > 0) {
@@ -434,6 +441,7 @@ static int make_room(ch_input *in, size_t want, ch_error *err)
         memmove(in->buf, in->buf + in->start, have);
         in->start = 0;
         in->end = have;
+        zero_padding(in); /* stale bytes now follow the data */
     }
     if (in->cap - in->end >= want)
         return 0;
@@ -464,6 +472,10 @@ int ch_input_more(ch_input *in, ch_error *err)
     size_t want = in->max_window - have;
     if (want > CH_INPUT_CHUNK)
         want = CH_INPUT_CHUNK;
+    /* Read a little less rather than grow the buffer while there is half a chunk of room. */
+    size_t room = in->cap - have;
+    if (room < want && room >= CH_INPUT_CHUNK / 2)
+        want = room;
     int rc = make_room(in, want, err);
     if (rc < 0)
         return rc;
@@ -538,8 +550,8 @@ int ch_input_line(ch_input *in, size_t max_line, const char **line, size_t *len,
                 if (!was_skipping)
                     in->line_no++;
                 *line_no = in->line_no;
-                return ch_error_set(err, CH_ELIMIT, "%s:%llu: line longer than %zu bytes",
-                                    in->name, (unsigned long long)in->line_no, max_line);
+                return ch_error_set(err, CH_ELIMIT, "%s:%llu: line longer than %zu bytes", in->name,
+                                    (unsigned long long)in->line_no, max_line);
             }
             in->line_no++;
             *line = base;

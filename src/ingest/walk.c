@@ -49,7 +49,8 @@ static int missing(walk *w, const char *path, const char *reason)
 
 static size_t key_hash(dir_key k, size_t mask)
 {
-    uint64_t h = ((uint64_t)k.ino * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)k.dev * 0xC2B2AE3D27D4EB4Full);
+    uint64_t h =
+        ((uint64_t)k.ino * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)k.dev * 0xC2B2AE3D27D4EB4Full);
     return (size_t)(h ^ (h >> 29)) & mask;
 }
 

@@ -18,10 +18,18 @@ static const char *const ecs_roots[] = {"@timestamp", "event", "user", "cloud", 
                                         "destination", "network", "dns", "user_agent",
                                         "error", "original", NULL};
 
+/* Called for every top-level key of every JSON record: reject on length and first byte
+ * before comparing, since almost no key is an ECS root. */
 static bool is_ecs_root(const char *k, size_t n)
 {
+    if (n < 3 || n > 11)
+        return false;
+    switch (k[0]) {
+    case '@': case 'e': case 'u': case 'c': case 's': case 'd': case 'n': case 'o': break;
+    default: return false;
+    }
     for (int i = 0; ecs_roots[i] != NULL; i++)
-        if (strlen(ecs_roots[i]) == n && memcmp(ecs_roots[i], k, n) == 0)
+        if (ecs_roots[i][0] == k[0] && strlen(ecs_roots[i]) == n && memcmp(ecs_roots[i], k, n) == 0)
             return true;
     return false;
 }
@@ -34,15 +42,27 @@ typedef struct jw {
     int depth;
 } jw;
 
-static void jw_key(jw *w, const char *k)
+static void jw_key_n(jw *w, const char *k, size_t kn)
 {
+    /* One reservation for separator, quotes and colon; keys are plain ASCII literals. */
+    if (ch_buf_reserve(w->b, kn + 4) < 0) {
+        w->rc |= CH_ENOMEM;
+        return;
+    }
+    char *p = w->b->data + w->b->len;
     if (!w->first[w->depth])
-        w->rc |= ch_buf_addc(w->b, ',');
+        *p++ = ',';
     w->first[w->depth] = false;
-    w->rc |= ch_buf_addc(w->b, '"');
-    w->rc |= ch_buf_adds(w->b, k);
-    w->rc |= ch_buf_add(w->b, "\":", 2);
+    *p++ = '"';
+    memcpy(p, k, kn);
+    p += kn;
+    *p++ = '"';
+    *p++ = ':';
+    w->b->len = (size_t)(p - w->b->data);
+    w->b->data[w->b->len] = '\0';
 }
+
+#define jw_key(w, k) jw_key_n((w), (k), strlen(k))
 
 static void jw_open(jw *w, const char *k)
 {

@@ -41,7 +41,9 @@
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
+/* clang-format off */
 #define SVI(lit) {(lit), (uint32_t)(sizeof(lit) - 1)}
+/* clang-format on */
 /* True when the key (k, kn) is the literal; kn is compared first, so the memcmp has a constant
  * length and compiles to a few word loads. */
 #define KEY(lit) (kn == sizeof(lit) - 1 && memcmp(k, (lit), sizeof(lit) - 1) == 0)
@@ -59,7 +61,6 @@ static inline bool get_sv(ch_json_val v, ch_sv *out)
 }
 
 static inline bool is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-static inline bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
 
 static inline bool sv_starts(ch_sv s, const char *lit, size_t n)
 {
@@ -147,87 +148,87 @@ static ch_sv first_word(ch_sv a)
     return (ch_sv){a.p, i};
 }
 
-#define W(lit, t)                                                                                  \
-    if (SV_IS(w, lit))                                                                             \
-        return (t);
+/* The verbs of the table above, by first letter: a lookup compares a handful of words. */
+typedef struct verb {
+    const char *s;
+    uint8_t n, type;
+} verb;
+/* clang-format off */
+#define V(lit, t) {(lit), (uint8_t)(sizeof(lit) - 1), (t)}
+static const verb verbs_a[] = {
+    V("Add", T_CREATION), V("Allocate", T_CREATION), V("Attach", T_CHANGE),
+    V("Associate", T_CHANGE), V("Authorize", T_CHANGE), V("Accept", T_CHANGE),
+    V("Apply", T_CHANGE), V("Assign", T_CHANGE), V("Activate", T_CHANGE)};
+static const verb verbs_c[] = {
+    V("Create", T_CREATION), V("Copy", T_CREATION), V("Change", T_CHANGE),
+    V("Cancel", T_CHANGE), V("Connect", T_START), V("Check", T_INFO)};
+static const verb verbs_d[] = {
+    V("Describe", T_INFO), V("Delete", T_DELETION), V("Deregister", T_DELETION),
+    V("Destroy", T_DELETION), V("Detach", T_CHANGE), V("Disable", T_CHANGE),
+    V("Disassociate", T_CHANGE), V("Deactivate", T_CHANGE), V("Decrypt", T_ACCESS),
+    V("Download", T_ACCESS)};
+static const verb verbs_e[] = {
+    V("Enable", T_CHANGE), V("Edit", T_CHANGE), V("Estimate", T_INFO), V("Export", T_ACCESS),
+    V("Exit", T_END)};
+static const verb verbs_g[] = {V("Get", T_INFO), V("Generate", T_CREATION)};
+static const verb verbs_h[] = {V("Head", T_INFO)};
+static const verb verbs_i[] = {
+    V("Import", T_CREATION), V("Issue", T_CREATION), V("Invoke", T_ACCESS)};
+static const verb verbs_l[] = {
+    V("List", T_INFO), V("Lookup", T_INFO), V("Launch", T_CREATION), V("Leave", T_CHANGE),
+    V("Login", T_START), V("Logout", T_END)};
+static const verb verbs_m[] = {V("Modify", T_CHANGE), V("Move", T_CHANGE)};
+static const verb verbs_o[] = {V("Open", T_START)};
+static const verb verbs_p[] = {
+    V("Put", T_CHANGE), V("Publish", T_CREATION), V("Purge", T_DELETION), V("Preview", T_INFO)};
+static const verb verbs_q[] = {V("Query", T_INFO)};
+static const verb verbs_r[] = {
+    V("Run", T_CREATION), V("Register", T_CREATION), V("Request", T_CREATION),
+    V("Remove", T_DELETION), V("Release", T_DELETION), V("Replace", T_CHANGE),
+    V("Reset", T_CHANGE), V("Revoke", T_CHANGE), V("Restore", T_CHANGE), V("Reject", T_CHANGE),
+    V("Reboot", T_CHANGE), V("Rotate", T_CHANGE), V("Rename", T_CHANGE),
+    V("Retrieve", T_ACCESS)};
+static const verb verbs_s[] = {
+    V("Set", T_CHANGE), V("Start", T_START), V("Stop", T_CHANGE), V("Send", T_ACCESS),
+    V("Search", T_INFO), V("Select", T_INFO), V("Scan", T_INFO), V("Simulate", T_INFO),
+    V("Share", T_CHANGE), V("Subscribe", T_CHANGE)};
+static const verb verbs_t[] = {
+    V("Terminate", T_DELETION), V("Tag", T_CHANGE), V("Test", T_INFO)};
+static const verb verbs_u[] = {
+    V("Update", T_CHANGE), V("Untag", T_CHANGE), V("Upload", T_CREATION),
+    V("Unshare", T_CHANGE), V("Unassign", T_CHANGE), V("Unsubscribe", T_CHANGE)};
+static const verb verbs_v[] = {V("Validate", T_INFO), V("View", T_INFO)};
+#undef V
+#define L(c, arr) [(c) - 'A'] = {(arr), sizeof(arr) / sizeof((arr)[0])}
+static const struct {
+    const verb *v;
+    size_t n;
+} verbs_by_letter[26] = {
+    L('A', verbs_a), L('C', verbs_c), L('D', verbs_d), L('E', verbs_e), L('G', verbs_g),
+    L('H', verbs_h), L('I', verbs_i), L('L', verbs_l), L('M', verbs_m), L('O', verbs_o),
+    L('P', verbs_p), L('Q', verbs_q), L('R', verbs_r), L('S', verbs_s), L('T', verbs_t),
+    L('U', verbs_u), L('V', verbs_v)};
+#undef L
+/* clang-format on */
 
 static int verb_type(ch_sv w)
 {
-    if (w.n == 0)
+    if (w.n == 0 || !is_upper(w.p[0]))
         return T_INFO;
-    switch (w.p[0]) {
-    case 'A':
-        W("Add", T_CREATION) W("Allocate", T_CREATION) W("Attach", T_CHANGE);
-        W("Associate", T_CHANGE) W("Authorize", T_CHANGE) W("Accept", T_CHANGE);
-        W("Apply", T_CHANGE) W("Assign", T_CHANGE) W("Activate", T_CHANGE);
-        break;
-    case 'C':
-        W("Create", T_CREATION) W("Copy", T_CREATION) W("Change", T_CHANGE);
-        W("Cancel", T_CHANGE) W("Connect", T_START) W("Check", T_INFO);
-        break;
-    case 'D':
-        W("Describe", T_INFO) W("Delete", T_DELETION) W("Deregister", T_DELETION);
-        W("Destroy", T_DELETION) W("Detach", T_CHANGE) W("Disable", T_CHANGE);
-        W("Disassociate", T_CHANGE) W("Deactivate", T_CHANGE) W("Decrypt", T_ACCESS);
-        W("Download", T_ACCESS);
-        break;
-    case 'E':
-        W("Enable", T_CHANGE) W("Edit", T_CHANGE) W("Estimate", T_INFO) W("Export", T_ACCESS);
-        W("Exit", T_END);
-        break;
-    case 'G':
-        W("Get", T_INFO) W("Generate", T_CREATION);
-        break;
-    case 'H':
-        W("Head", T_INFO);
-        break;
-    case 'I':
-        W("Import", T_CREATION) W("Issue", T_CREATION) W("Invoke", T_ACCESS);
-        break;
-    case 'L':
-        W("List", T_INFO) W("Lookup", T_INFO) W("Launch", T_CREATION) W("Leave", T_CHANGE);
-        W("Login", T_START) W("Logout", T_END);
-        break;
-    case 'M':
-        W("Modify", T_CHANGE) W("Move", T_CHANGE);
-        break;
-    case 'O':
-        W("Open", T_START);
-        break;
-    case 'P':
-        W("Put", T_CHANGE) W("Publish", T_CREATION) W("Purge", T_DELETION) W("Preview", T_INFO);
-        break;
-    case 'Q':
-        W("Query", T_INFO);
-        break;
-    case 'R':
-        W("Run", T_CREATION) W("Register", T_CREATION) W("Request", T_CREATION);
-        W("Remove", T_DELETION) W("Release", T_DELETION) W("Replace", T_CHANGE);
-        W("Reset", T_CHANGE) W("Revoke", T_CHANGE) W("Restore", T_CHANGE) W("Reject", T_CHANGE);
-        W("Reboot", T_CHANGE) W("Rotate", T_CHANGE) W("Rename", T_CHANGE);
-        W("Retrieve", T_ACCESS);
-        break;
-    case 'S':
-        W("Set", T_CHANGE) W("Start", T_START) W("Stop", T_CHANGE) W("Send", T_ACCESS);
-        W("Search", T_INFO) W("Select", T_INFO) W("Scan", T_INFO) W("Simulate", T_INFO);
-        W("Share", T_CHANGE) W("Subscribe", T_CHANGE);
-        break;
-    case 'T':
-        W("Terminate", T_DELETION) W("Tag", T_CHANGE) W("Test", T_INFO);
-        break;
-    case 'U':
-        W("Update", T_CHANGE) W("Untag", T_CHANGE) W("Upload", T_CREATION);
-        W("Unshare", T_CHANGE) W("Unassign", T_CHANGE) W("Unsubscribe", T_CHANGE);
-        break;
-    case 'V':
-        W("Validate", T_INFO) W("View", T_INFO);
-        break;
-    default:
-        break;
+    const verb *v = verbs_by_letter[w.p[0] - 'A'].v;
+    size_t n = verbs_by_letter[w.p[0] - 'A'].n;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].n != w.n)
+            continue;
+        /* Verbs are a few bytes long: a byte loop beats a call to memcmp. */
+        uint32_t j = 1;
+        while (j < w.n && v[i].s[j] == w.p[j])
+            j++;
+        if (j == w.n)
+            return v[i].type;
     }
     return T_INFO;
 }
-#undef W
 
 /* Gets that hand out secrets or data are access, not info. */
 static bool get_is_access(ch_sv noun)
@@ -805,9 +806,10 @@ static int ct_next(ch_stream *s, ch_event *ev)
         const char *reason = NULL;
         if (ch__cloudtrail_normalize(root, ev, &record, &enveloped, &reason) < 0) {
             if (reason[0] == 'b')
-                ch_diag_report(s->diag, CH_DS_CLOUDTRAIL, s->name, rec.line, rec.offset, reason,
-                               "eventTime missing or not ISO 8601 (eventName '%.*s', eventID '%.*s')",
-                               (int)ev->action.n, ev->action.p, (int)ev->id.n, ev->id.p);
+                ch_diag_report(
+                    s->diag, CH_DS_CLOUDTRAIL, s->name, rec.line, rec.offset, reason,
+                    "eventTime missing or not ISO 8601 (eventName '%.*s', eventID '%.*s')",
+                    (int)ev->action.n, ev->action.p, (int)ev->id.n, ev->id.p);
             else
                 ch_diag_report(s->diag, CH_DS_CLOUDTRAIL, s->name, rec.line, rec.offset, reason,
                                "a JSON object with neither eventName nor eventTime");

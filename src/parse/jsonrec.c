@@ -27,19 +27,14 @@
 #include "parse/jsonrec.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/json.h"
 #include "core/mem.h"
 
 #define NONE SIZE_MAX
-
-enum { C_NONE = 0, C_QUOTE, C_OPEN, C_CLOSE, C_NL };
-
-/* Byte classes outside strings; everything else (letters, digits, ',', ':', spaces) is 0. */
-static const unsigned char cls[256] = {
-    ['"'] = C_QUOTE, ['{'] = C_OPEN, ['['] = C_OPEN, ['}'] = C_CLOSE,
-    [']'] = C_CLOSE, ['\n'] = C_NL,  ['\r'] = C_NL,
-};
 
 typedef enum state {
     S_TOP,      /* between top-level values */
@@ -70,12 +65,12 @@ struct ch_jsonrec {
     uint64_t max_depth;
     state st;
     mode mode;
-    bool first_seen;    /* the first top-level record was seen */
-    bool detect_jsonl;  /* it was on one line: a newline before anything else means JSON Lines */
+    bool first_seen;   /* the first top-level record was seen */
+    bool detect_jsonl; /* it was on one line: a newline before anything else means JSON Lines */
     bool track_lines;
-    uint64_t line;      /* line of the byte at `pos` */
-    size_t pos;         /* scan position, relative to the window start */
-    size_t pending;     /* bytes to consume at the next call (the record returned last) */
+    uint64_t line;  /* line of the byte at `pos` */
+    size_t pos;     /* scan position, relative to the window start */
+    size_t pending; /* bytes to consume at the next call (the record returned last) */
 
     /* the array being walked */
     bool in_env;
@@ -83,15 +78,17 @@ struct ch_jsonrec {
 
     /* the value being scanned */
     kind kind;
-    size_t vstart;      /* window-relative start, NONE once dropped (skipping) */
+    size_t vstart; /* window-relative start, NONE once dropped (skipping) */
     uint64_t voff, vline;
-    size_t lim;         /* JSON Lines: window-relative end of the value's line, else NONE */
-    size_t eol_scan;    /* JSON Lines: bytes from pos already searched for '\n' */
+    size_t lim;      /* JSON Lines: window-relative end of the value's line, else NONE */
+    size_t eol_scan; /* JSON Lines: bytes from pos already searched for '\n' */
     uint64_t depth;
-    size_t str_start;   /* window-relative start of the string being scanned, or NONE */
+    size_t str_start; /* window-relative start of the string being scanned, or NONE */
     bool in_str;
-    bool bs_parity;     /* odd run of backslashes just before the window start (skipping) */
+    bool esc; /* the byte at pos is escaped (a backslash ended the last scan) */
     bool multiline, records_key, too_deep, too_large, skipping;
+    bool key_ok;     /* the string's dropped part matched the start of "Records" */
+    size_t key_have; /* ... that many bytes of it */
     char scalar_first;
 };
 
@@ -124,8 +121,8 @@ void ch_jsonrec_set_max_depth(ch_jsonrec *r, uint64_t max_depth)
 
 static uint64_t line_of(const ch_jsonrec *r, uint64_t line) { return r->track_lines ? line : 0; }
 
-#define REPORT(r, line, off, reason, ...)                                                      \
-    ch_diag_report((r)->diag, (r)->ds, ch_input_name((r)->in), line_of((r), (line)), (off),     \
+#define REPORT(r, line, off, reason, ...)                                                          \
+    ch_diag_report((r)->diag, (r)->ds, ch_input_name((r)->in), line_of((r), (line)), (off),        \
                    (reason), __VA_ARGS__)
 
 /* Drop n bytes from the window front, keeping every window-relative position right. */
@@ -134,17 +131,16 @@ static void drop(ch_jsonrec *r, size_t n)
     if (n == 0)
         return;
     if (r->st == S_VALUE && r->in_str && n == r->pos) {
-        /* Skipping inside a string: remember whether the bytes dropped end in an odd run of
-         * backslashes, since the closing quote's escape check cannot look back past them. */
+        /* Skipping through a string: remember how much of "Records" it matched so far, so
+         * the envelope is found even when its key straddles a refill. */
         size_t len;
         const char *b = ch_input_data(r->in, &len);
-        size_t k = 0;
-        while (k < n && b[n - 1 - k] == '\\')
-            k++;
-        bool odd = (k & 1) != 0;
-        r->bs_parity = k == n ? (r->bs_parity != odd) : odd;
-    } else if (n == r->pos) {
-        r->bs_parity = false;
+        size_t from = r->str_start != NONE ? r->str_start : 0, seg = n - from;
+        if (r->key_ok && r->key_have + seg <= 7 &&
+            memcmp(b + from, &"Records"[r->key_have], seg) == 0)
+            r->key_have += seg;
+        else
+            r->key_ok = false;
     }
     ch_input_consume(r->in, n);
     r->pos -= n;
@@ -173,100 +169,155 @@ static int input_failed(ch_jsonrec *r, int rc, const ch_error *err)
     return rc;
 }
 
+/* Bit i of *in is set where p[i] is '"' or '\\' (what matters inside a string), bit i of *out
+ * where it is '"', a bracket, '\n' or '\r' (what matters outside). 64 bytes are read. */
+static inline void block_masks(const unsigned char *p, uint64_t *in, uint64_t *out)
+{
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), x20 = _mm_set1_epi8(0x20);
+    const __m128i op = _mm_set1_epi8('{'), cl = _mm_set1_epi8('}');
+    const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+    uint64_t mi = 0, mo = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i vq = _mm_cmpeq_epi8(v, q);
+        /* c | 0x20 folds '[' onto '{' and ']' onto '}', and nothing else onto them. */
+        __m128i v20 = _mm_or_si128(v, x20);
+        __m128i br = _mm_or_si128(_mm_cmpeq_epi8(v20, op), _mm_cmpeq_epi8(v20, cl));
+        __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
+        __m128i vin = _mm_or_si128(vq, _mm_cmpeq_epi8(v, bs));
+        __m128i vout = _mm_or_si128(_mm_or_si128(vq, br), nl);
+        mi |= (uint64_t)(uint16_t)_mm_movemask_epi8(vin) << (16 * k);
+        mo |= (uint64_t)(uint16_t)_mm_movemask_epi8(vout) << (16 * k);
+    }
+    *in = mi;
+    *out = mo;
+#else
+    /* Portable fallback: a 256-entry class table, one byte at a time. */
+    static const unsigned char cls[256] = {
+        ['"'] = 3, ['\\'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 2, [']'] = 2, ['\n'] = 2, ['\r'] = 2,
+    };
+    uint64_t mi = 0, mo = 0;
+    for (int i = 0; i < 64; i++) {
+        mi |= (uint64_t)(cls[p[i]] & 1) << i;
+        mo |= (uint64_t)(cls[p[i]] >> 1) << i;
+    }
+    *in = mi;
+    *out = mo;
+#endif
+}
+
 /*
  * Scan the current value from r->pos up to lim. Returns SCAN_DONE with r->pos just past the
  * value, SCAN_ENVELOPE with r->pos just past the '[' of a top-level object's "Records" array,
  * or SCAN_MORE with r->pos == lim and the state saved for the next call.
+ *
+ * The input is taken 64 bytes at a time: two bit masks say where the bytes that matter are
+ * (inside a string: quote and backslash; outside: quote, brackets, newlines), and only those
+ * bytes are visited. A backslash in a string skips the byte after it, even across blocks and
+ * refills (r->esc), so escapes need no look-back. Reading 64 bytes from any position before
+ * lim is safe: lim is at most the window's end, which CH_JSON_PADDING bytes follow.
  */
 static int scan(ch_jsonrec *r, const char *base, size_t lim)
 {
     const unsigned char *b = (const unsigned char *)base;
-    const unsigned char *p = b + r->pos, *e = b + lim;
+    size_t pos = r->pos;
     uint64_t depth = r->depth, line = r->line;
     const bool check_env = r->kind == K_TOP;
-    bool multiline = r->multiline, records_key = r->records_key;
-    const unsigned char *sp; /* first byte of the current string, NULL if dropped */
+    bool in_str = r->in_str, esc = r->esc, multiline = r->multiline;
+    bool records_key = r->records_key;
     int res = SCAN_MORE;
 
-    if (r->in_str) {
-        sp = r->str_start != NONE ? b + r->str_start : NULL;
-        goto in_string;
+    if (esc && pos < lim) {
+        pos++;
+        esc = false;
     }
-    for (;;) {
-        while (p < e && cls[*p] == C_NONE)
-            p++;
-        if (p >= e)
-            break;
-        switch (cls[*p]) {
-        case C_QUOTE:
-            sp = ++p;
-        in_string:
-            for (;;) {
-                const unsigned char *q = memchr(p, '"', (size_t)(e - p));
-                if (q == NULL) {
-                    r->in_str = true;
-                    r->str_start = sp ? (size_t)(sp - b) : NONE;
-                    p = e;
-                    goto out;
-                }
-                if (q > b && q[-1] == '\\') {
-                    /* Escaped if an odd run of backslashes precedes it. The run stops at the
-                     * opening quote, or at the window start if that was dropped. */
-                    const unsigned char *k = q - 1;
-                    while (k > b && k[-1] == '\\')
-                        k--;
-                    size_t run = (size_t)(q - k) + (k == b && r->bs_parity ? 1 : 0);
-                    if (run & 1) {
-                        p = q + 1;
-                        continue;
-                    }
-                } else if (q == b && r->bs_parity) {
-                    p = q + 1;
-                    r->bs_parity = false;
+    while (pos < lim) {
+        const unsigned char *blk = b + pos;
+        size_t avail = lim - pos;
+        uint64_t m_in, m_out;
+        block_masks(blk, &m_in, &m_out);
+        if (avail < 64) {
+            uint64_t valid = (1ull << avail) - 1;
+            m_in &= valid;
+            m_out &= valid;
+        }
+        unsigned i = 0; /* next bit of the block to look at; up to 65 after an escape */
+        while (i < 64) {
+            uint64_t m = (in_str ? m_in : m_out) & (~0ull << i);
+            if (m == 0)
+                break;
+            unsigned j = (unsigned)__builtin_ctzll(m);
+            unsigned char c = blk[j];
+            i = j + 1;
+            if (in_str) {
+                if (c == '\\') {
+                    i = j + 2;
                     continue;
                 }
-                if (depth == 1 && check_env)
-                    records_key = sp != NULL && q - sp == 7 && memcmp(sp, "Records", 7) == 0;
-                p = q + 1;
+                in_str = false;
+                if (depth == 1 && check_env) {
+                    size_t end = pos + j;
+                    if (r->str_start != NONE)
+                        records_key =
+                            end - r->str_start == 7 && memcmp(b + r->str_start, "Records", 7) == 0;
+                    else /* its start was dropped: drop() kept count */
+                        records_key = r->key_ok && r->key_have + end == 7 &&
+                                      memcmp(b, &"Records"[r->key_have], end) == 0;
+                }
+                if (depth == 0) { /* a string element (K_NONOBJ) ends here */
+                    pos += i;
+                    res = SCAN_DONE;
+                    goto out;
+                }
+                continue;
+            }
+            switch (c) {
+            case '"':
+                in_str = true;
+                r->str_start = pos + i;
+                r->key_have = 0;
+                r->key_ok = true;
+                break;
+            case '{':
+            case '[':
+                if (depth == 1 && records_key && c == '[') {
+                    pos += i;
+                    res = SCAN_ENVELOPE;
+                    goto out;
+                }
+                records_key = false;
+                if (++depth > r->max_depth)
+                    r->too_deep = true;
+                break;
+            case '}':
+            case ']':
+                if (--depth == 0) {
+                    pos += i;
+                    res = SCAN_DONE;
+                    goto out;
+                }
+                break;
+            default: /* '\n' or '\r' */
+                line += c == '\n';
+                multiline = true;
                 break;
             }
-            r->in_str = false;
-            r->bs_parity = false;
-            r->str_start = NONE;
-            if (depth == 0) { /* a string element (K_NONOBJ) ends here */
-                res = SCAN_DONE;
-                goto out;
-            }
-            break;
-        case C_OPEN:
-            if (depth == 1 && records_key && *p == '[') {
-                p++;
-                res = SCAN_ENVELOPE;
-                goto out;
-            }
-            records_key = false;
-            if (++depth > r->max_depth)
-                r->too_deep = true;
-            p++;
-            break;
-        case C_CLOSE:
-            p++;
-            if (--depth == 0) {
-                res = SCAN_DONE;
-                goto out;
-            }
-            break;
-        default: /* C_NL */
-            line += *p == '\n';
-            multiline = true;
-            p++;
-            break;
+        }
+        size_t adv = i > 64 ? i : 64;
+        if (adv > avail) {
+            esc = i > avail; /* a backslash was the last byte: the next one is escaped */
+            pos = lim;
+        } else {
+            pos += adv;
         }
     }
 out:
-    r->pos = (size_t)(p - b);
+    r->pos = pos;
     r->depth = depth;
     r->line = line;
+    r->in_str = in_str;
+    r->esc = esc;
     r->multiline = multiline;
     r->records_key = records_key;
     return res;
@@ -282,7 +333,7 @@ static void start_value(ch_jsonrec *r, size_t p, kind k, uint64_t off)
     r->vline = r->line;
     r->depth = 0;
     r->in_str = false;
-    r->bs_parity = false;
+    r->esc = false;
     r->str_start = NONE;
     r->multiline = r->records_key = r->too_deep = r->too_large = false;
     r->skipping = k == K_NONOBJ || k == K_ENV_TAIL;
@@ -381,7 +432,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             }
             if (r->mode == M_JSONL) {
                 /* The value is looked for within its line: find the line's end first. */
-                size_t from = r->eol_scan > p ? r->eol_scan : p;
+                size_t from = r->eol_scan > p && r->eol_scan <= len ? r->eol_scan : p;
                 const char *nl = memchr(b + from, '\n', len - from);
                 if (nl == NULL && !ch_input_eof(r->in)) {
                     if (len - p > r->max_record) {
@@ -389,14 +440,17 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                                "line at byte %llu exceeds %zu bytes", (unsigned long long)(off + p),
                                r->max_record);
                         r->st = S_SKIPLINE;
+                        r->eol_scan = 0;
                         continue;
                     }
                     r->eol_scan = len - p; /* relative to p, which becomes the window start */
                     rc = refill(r, p, &err);
                     if (rc == CH_ELIMIT) {
                         REPORT(r, r->line, off + p, "record_too_large",
-                               "line at byte %llu exceeds the window", (unsigned long long)(off + p));
+                               "line at byte %llu exceeds the window",
+                               (unsigned long long)(off + p));
                         r->st = S_SKIPLINE;
+                        r->eol_scan = 0;
                         continue;
                     }
                     if (rc < 0)
@@ -411,7 +465,8 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                     continue;
                 }
                 REPORT(r, r->line, off + p, u[p] == '[' ? "not_an_object" : "garbage",
-                       "line does not hold a JSON object (byte %llu)", (unsigned long long)(off + p));
+                       "line does not hold a JSON object (byte %llu)",
+                       (unsigned long long)(off + p));
                 r->pos = eol;
                 continue;
             }
@@ -551,7 +606,9 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             }
             if (sr == SCAN_DONE) {
                 bool good = judge_value(r, false);
-                if (good && r->kind == K_TOP && !r->first_seen) {
+                /* The first top-level record decides JSON Lines, even one dropped as too
+                 * large or too deep: how the input is framed should not depend on the caps. */
+                if (r->kind == K_TOP && !r->first_seen) {
                     r->first_seen = true;
                     if (r->mode == M_UNKNOWN) {
                         if (r->multiline)

@@ -28,11 +28,11 @@
 typedef struct ch_jsonrec ch_jsonrec;
 
 typedef struct ch_jsonrec_rec {
-    const char *p;      /* record text, in the input window (padded) */
+    const char *p; /* record text, in the input window (padded) */
     size_t n;
-    uint64_t offset;    /* decompressed byte offset of the record's first byte */
-    uint64_t line;      /* 1-based line of the record's first byte, 0 if not tracked */
-    bool multiline;     /* contains raw newlines: minify before writing it on one line */
+    uint64_t offset; /* decompressed byte offset of the record's first byte */
+    uint64_t line;   /* 1-based line of the record's first byte, 0 if not tracked */
+    bool multiline;  /* contains raw newlines: minify before writing it on one line */
 } ch_jsonrec_rec;
 
 /* Ownership: ch_jsonrec_new allocates (NULL when out of memory), ch_jsonrec_free frees
@@ -53,7 +53,8 @@ void ch_jsonrec_set_max_depth(ch_jsonrec *r, uint64_t max_depth);
  * rec->p is valid until the next call (which consumes it from the window); at least
  * CH_JSON_PADDING readable bytes follow rec->p + rec->n, so ch_json_parse(p, rec->p, rec->n,
  * rec->n + CH_JSON_PADDING, ...) parses it in place. A record starts with '{' and ends with
- * the matching '}'; what is between is only known to be balanced.
+ * the bracket that brings the depth back to zero: '}', or ']' in a malformed record, since
+ * brackets are counted, not matched (simdjson then rejects it). Nothing else is checked.
  *
  * Reasons reported: "truncated" (input ended inside a record or an unclosed array; in JSON
  * Lines, a line ending inside its record), "record_too_large", "not_an_object" (an array

@@ -127,7 +127,7 @@ static bool normalize(ch_stream *s, ch_json_val root, const char *text, size_t n
 
     /* dns.question.name: lower case, trailing dot dropped. */
     if (v.n > R53_MAX_QNAME) {
-        report(s, where, "bad_query_name", "query_name is longer than any DNS name");
+        report(s, where, "not_route53", "query_name of %u bytes is longer than any DNS name", v.n);
         return false;
     }
     uint32_t qn = v.n;
@@ -276,8 +276,12 @@ static int next_(ch_stream *s, ch_event *ev)
         ch_json_iter it;
         if (ch_json_typeof(root) == CH_JSON_OBJECT && ch_json_obj_get(root, "logEvents", 9, &x) &&
             ch_json_arr_iter(x, &it)) {
-            /* A CloudWatch Logs envelope: its log events are the records. Control messages
-             * carry no log events of ours and simply yield nothing. */
+            /* A CloudWatch Logs envelope: its log events are the records. A control message
+             * (the subscription's health check) holds a text log event that is no record: it
+             * is neither counted nor reported. */
+            ch_sv mt;
+            if (GET_STR(root, "messageType", &mt) && ch_sv_eq(mt, "CONTROL_MESSAGE", 15))
+                continue;
             s->in_envelope = true;
             s->env_it = it;
             s->env_rec = r;

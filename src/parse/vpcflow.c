@@ -233,39 +233,62 @@ static void layout_resolve(vf_layout *l, const ch_sv *names, uint32_t ncols)
     }
 }
 
-/* Split on runs of spaces (and tabs). Stores at most VF_MAX_COLS views, returns the count. */
-static uint32_t split(const char *p, size_t n, ch_sv *out)
+/* 0x80 in each byte of w that is a space, 0 elsewhere (exact: no borrow between bytes). */
+static inline uint64_t space_bytes(uint64_t w)
 {
-    const char *end = p + n;
-    uint32_t k = 0;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p == end)
-            break;
-        const char *s = p;
-        while (p < end && *p != ' ' && *p != '\t')
-            p++;
-        if (k < VF_MAX_COLS)
-            out[k] = (ch_sv){s, (uint32_t)(p - s)};
-        k++;
-    }
-    return k;
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t x = w ^ 0x2020202020202020ULL;
+    return ~(((x & lo7) + lo7) | x | lo7);
 }
 
-/* True when the bytes hold anything but 7-bit ASCII; a word at a time. */
-static bool has_high_bit(const char *p, size_t n)
+static inline uint64_t load8(const char *p)
 {
-    size_t i = 0;
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* Split on runs of spaces (AWS writes one; exports and hand edits may write more). Stores at
+ * most VF_MAX_COLS views and returns the count; *high tells whether any byte is not 7-bit
+ * ASCII, so UTF-8 is only validated on the rare lines that need it. Eight bytes at a time: the
+ * spaces of a word are found with one SWAR mask and walked with ctz, which is what makes
+ * splitting cheaper than the conversions that follow it. */
+static uint32_t split(const char *p, size_t n, ch_sv *out, bool *high)
+{
+    uint32_t k = 0;
+    size_t tok = 0; /* start of the current token */
     uint64_t acc = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (size_t base = 0; base < n; base += 8) {
         uint64_t w;
-        memcpy(&w, p + i, 8);
+        if (n - base >= 8) {
+            w = load8(p + base);
+        } else {
+            char tail[8];
+            memset(tail, ' ', 8);
+            memcpy(tail, p + base, n - base);
+            w = load8(tail);
+        }
         acc |= w;
+        for (uint64_t m = space_bytes(w); m != 0; m &= m - 1) {
+            size_t pos = base + ((size_t)__builtin_ctzll(m) >> 3);
+            if (pos > tok) {
+                if (k < VF_MAX_COLS)
+                    out[k] = (ch_sv){p + tok, (uint32_t)(pos - tok)};
+                k++;
+            }
+            tok = pos + 1;
+        }
     }
-    for (; i < n; i++)
-        acc |= (uint8_t)p[i];
-    return (acc & 0x8080808080808080ULL) != 0;
+    if (n > tok) {
+        if (k < VF_MAX_COLS)
+            out[k] = (ch_sv){p + tok, (uint32_t)(n - tok)};
+        k++;
+    }
+    *high = (acc & 0x8080808080808080ULL) != 0;
+    return k;
 }
 
 /* RFC 3629 UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
@@ -307,17 +330,28 @@ static bool utf8_valid(const unsigned char *s, size_t n)
     return true;
 }
 
+/* Decimal digits only. Up to 19 digits cannot overflow, so the common case has no check
+ * inside the loop (a division per digit cost more than the rest of the record). */
 static bool parse_u64(ch_sv v, uint64_t max, uint64_t *out)
 {
     if (v.n == 0 || v.n > 20)
         return false;
     uint64_t x = 0;
-    for (uint32_t i = 0; i < v.n; i++) {
+    uint32_t fast = v.n < 19 ? v.n : 19;
+    for (uint32_t i = 0; i < fast; i++) {
         unsigned d = (unsigned)(unsigned char)v.p[i] - '0';
-        if (d > 9 || x > (max - d) / 10)
+        if (d > 9)
             return false;
         x = x * 10 + d;
     }
+    if (v.n == 20) {
+        unsigned d = (unsigned)(unsigned char)v.p[19] - '0';
+        if (d > 9 || x > (UINT64_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    if (x > max)
+        return false;
     *out = x;
     return true;
 }
@@ -378,14 +412,14 @@ static const vf_layout *preset_for(const ch_stream *s, const ch_sv *v, uint32_t 
 static bool install_header(ch_stream *s, const ch_sv *cols, uint32_t ncols, uint64_t line_no)
 {
     if (ncols > VF_MAX_COLS) {
-        ch_diag_report(s->diag, CH_DS_VPCFLOW, s->file, line_no, UINT64_MAX, "bad_header",
+        ch_diag_report(s->diag, CH_DS_VPCFLOW, s->file, line_no, UINT64_MAX, "bad_field_count",
                        "header names %u fields, more than the %u supported", ncols, VF_MAX_COLS);
         return false;
     }
     size_t used = 0;
     for (uint32_t i = 0; i < ncols; i++) {
         if (used + cols[i].n > VF_NAMES_CAP) {
-            ch_diag_report(s->diag, CH_DS_VPCFLOW, s->file, line_no, UINT64_MAX, "bad_header",
+            ch_diag_report(s->diag, CH_DS_VPCFLOW, s->file, line_no, UINT64_MAX, "bad_field_count",
                            "header names are longer than %u bytes", VF_NAMES_CAP);
             return false;
         }
@@ -577,17 +611,19 @@ static int next_(ch_stream *s, ch_event *ev)
                 len -= 3;
             }
         }
-        if (has_high_bit(line, len) && !utf8_valid((const unsigned char *)line, len)) {
+        bool high;
+        uint32_t ncols = split(line, len, s->vals, &high);
+        if (ncols == 0)
+            continue; /* blank lines are not records */
+        if (high && !utf8_valid((const unsigned char *)line, len)) {
             st->records++;
             ch_diag_report(s->diag, CH_DS_VPCFLOW, s->file, line_no, UINT64_MAX, "invalid_utf8",
                            "line is not valid UTF-8");
             continue;
         }
-        uint32_t ncols = split(line, len, s->vals);
-        if (ncols == 0)
-            continue; /* blank lines are not records */
         if (is_header(s->vals, ncols)) {
-            install_header(s, s->vals, ncols, line_no);
+            if (!install_header(s, s->vals, ncols, line_no))
+                st->records++; /* a refused header is a bad record, so the counts add up */
             continue;
         }
         st->records++;
@@ -657,7 +693,8 @@ static int detect(const char *head, size_t n)
     size_t len = nl ? (size_t)(nl - head) : n;
     if (len > 0 && head[len - 1] == '\r')
         len--;
-    uint32_t ncols = split(head, len, cols);
+    bool high;
+    uint32_t ncols = split(head, len, cols, &high);
     if (ncols == 0 || ncols > VF_MAX_COLS)
         return 0;
     if (is_header(cols, ncols)) {

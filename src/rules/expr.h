@@ -19,6 +19,10 @@
  *                (contains~ "kali"); "not" before any of them negates it (not contains)
  *   presence     exists   not exists
  *   logic        not > and > or (also ! && ||, and AND OR NOT), parentheses, # comments
+ * Keywords (and, or, not, in, exists, contains, startswith, endswith, matches, true, false)
+ * are reserved; a raw field with such a name goes between backquotes. Sigma maps as: a plain
+ * value -> =~, |contains -> contains~, |startswith/|endswith -> startswith~/endswith~,
+ * |re -> matches, |cidr -> in, a list of values -> in~ [...] (Sigma is case-insensitive).
  * Semantics: a field with several values (an array in the record, dns.answers) matches when
  * any value matches; its negated forms (!=, !~, not in, not contains, ...) match when the
  * field is present and no value matches. A missing field makes every test false except
@@ -43,10 +47,10 @@
 #include "core/event.h"
 #include "core/field.h"
 
-#define CH_EXPR_MAX_LEN 65536     /* bytes of source */
-#define CH_EXPR_MAX_DEPTH 128     /* nesting of parentheses and `not` */
-#define CH_EXPR_MAX_LIST 100000   /* elements of one [...] list */
-#define CH_EXPR_MAX_REGEX 4096    /* bytes of one regular expression */
+#define CH_EXPR_MAX_LEN 65536             /* bytes of source */
+#define CH_EXPR_MAX_DEPTH 128             /* nesting of parentheses and `not` */
+#define CH_EXPR_MAX_LIST 100000           /* elements of one [...] list */
+#define CH_EXPR_MAX_REGEX 4096            /* bytes of one regular expression */
 #define CH_EXPR_REGEX_MATCH_LIMIT 1000000 /* PCRE2 match limit: a runaway regex is a non-match */
 
 /* How names after `in $` are found. The resolver runs at compile time; contains runs per

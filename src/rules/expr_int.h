@@ -127,8 +127,8 @@ struct node {
     const op_def *op;
     bool neg, icase;
     const ch_field_ref *field;
-    lit lit;               /* comparison and string operators */
-    const vset *set;       /* in [...] */
+    lit lit;                /* comparison and string operators */
+    const vset *set;        /* in [...] */
     const ch_expr_env *env; /* in $name: the expression's copy of the env */
     void *handle;
     pcre2_code *re;
@@ -152,9 +152,11 @@ struct ch_expr {
     char *src;
     ch_expr_env env;
     bool has_env;
-    ch_field_ref **refs;
+    /* What the expression owns besides its arena, as untyped lists so that one growth
+     * routine serves all three: ch_field_ref *, pcre2_code *, resolver handles. */
+    void **refs;
     size_t nrefs, caprefs;
-    pcre2_code **res;
+    void **res;
     size_t nres, capres;
     void **handles;
     size_t nhandles, caphandles;

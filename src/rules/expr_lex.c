@@ -44,36 +44,61 @@ static const struct {
     tok_kind k;
     bool tilde; /* may take a '~' suffix */
 } keywords[] = {
-    {"and", T_AND, false},         {"AND", T_AND, false},
-    {"or", T_OR, false},           {"OR", T_OR, false},
-    {"not", T_NOT, false},         {"NOT", T_NOT, false},
-    {"in", T_IN, true},            {"exists", T_EXISTS, false},
-    {"contains", T_CONTAINS, true}, {"startswith", T_STARTSWITH, true},
-    {"endswith", T_ENDSWITH, true}, {"matches", T_MATCHES, true},
-    {"true", T_TRUE, false},       {"false", T_FALSE, false},
+    {"and", T_AND, false},
+    {"AND", T_AND, false},
+    {"or", T_OR, false},
+    {"OR", T_OR, false},
+    {"not", T_NOT, false},
+    {"NOT", T_NOT, false},
+    {"in", T_IN, true},
+    {"exists", T_EXISTS, false},
+    {"contains", T_CONTAINS, true},
+    {"startswith", T_STARTSWITH, true},
+    {"endswith", T_ENDSWITH, true},
+    {"matches", T_MATCHES, true},
+    {"true", T_TRUE, false},
+    {"false", T_FALSE, false},
 };
 
 const char *ch__expr_tok_name(tok_kind k, bool icase)
 {
     switch (k) {
-    case T_EQ: return "==";
-    case T_NE: return "!=";
-    case T_IEQ: return "=~";
-    case T_INE: return "!~";
-    case T_LT: return "<";
-    case T_LE: return "<=";
-    case T_GT: return ">";
-    case T_GE: return ">=";
-    case T_IN: return icase ? "in~" : "in";
-    case T_CONTAINS: return icase ? "contains~" : "contains";
-    case T_STARTSWITH: return icase ? "startswith~" : "startswith";
-    case T_ENDSWITH: return icase ? "endswith~" : "endswith";
-    case T_MATCHES: return icase ? "matches~" : "matches";
-    case T_EXISTS: return "exists";
-    case T_NOT: return "not";
-    case T_AND: return "and";
-    case T_OR: return "or";
-    default: return "?";
+    case T_EQ:
+        return "==";
+    case T_NE:
+        return "!=";
+    case T_IEQ:
+        return "=~";
+    case T_INE:
+        return "!~";
+    case T_LT:
+        return "<";
+    case T_LE:
+        return "<=";
+    case T_GT:
+        return ">";
+    case T_GE:
+        return ">=";
+    case T_IN:
+        return icase ? "in~" : "in";
+    case T_CONTAINS:
+        return icase ? "contains~" : "contains";
+    case T_STARTSWITH:
+        return icase ? "startswith~" : "startswith";
+    case T_ENDSWITH:
+        return icase ? "endswith~" : "endswith";
+    case T_MATCHES:
+        return icase ? "matches~" : "matches";
+    case T_EXISTS:
+        return "exists";
+    case T_NOT:
+        return "not";
+    case T_AND:
+        return "and";
+    case T_OR:
+        return "or";
+    default:
+        return "?";
     }
 }
 
@@ -97,7 +122,10 @@ static bool is_word_start(int c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '@';
 }
-static bool is_word(int c) { return is_word_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-'; }
+static bool is_word(int c)
+{
+    return is_word_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
 static bool is_digit(int c) { return c >= '0' && c <= '9'; }
 static bool is_hex(int c)
 {
@@ -174,14 +202,30 @@ static int lex_dq_string(lexer *lx, tok *t)
             return lex_error(lx, st, CH_EPARSE, "unterminated string starting", NULL);
         char e = lx->src[i + 1];
         switch (e) {
-        case '"': o[k++] = '"'; break;
-        case '\\': o[k++] = '\\'; break;
-        case '/': o[k++] = '/'; break;
-        case 'b': o[k++] = '\b'; break;
-        case 'f': o[k++] = '\f'; break;
-        case 'n': o[k++] = '\n'; break;
-        case 'r': o[k++] = '\r'; break;
-        case 't': o[k++] = '\t'; break;
+        case '"':
+            o[k++] = '"';
+            break;
+        case '\\':
+            o[k++] = '\\';
+            break;
+        case '/':
+            o[k++] = '/';
+            break;
+        case 'b':
+            o[k++] = '\b';
+            break;
+        case 'f':
+            o[k++] = '\f';
+            break;
+        case 'n':
+            o[k++] = '\n';
+            break;
+        case 'r':
+            o[k++] = '\r';
+            break;
+        case 't':
+            o[k++] = '\t';
+            break;
         case 'u': {
             uint32_t cp, lo;
             if (!hex4(lx->src + i + 2, lx->n - (i + 2), &cp))
@@ -266,7 +310,8 @@ static int lex_prefix(lexer *lx, size_t *i, unsigned max, uint8_t *prefix, size_
 /* An address (and /prefix) starting at st spanning [st, e). */
 static int lex_address(lexer *lx, tok *t, size_t st, size_t e, bool v6)
 {
-    if (!ch_ip_parse(lx->src + st, e - st, &t->ip) || (v6 && t->ip.family != 6 && t->ip.family != 4))
+    if (!ch_ip_parse(lx->src + st, e - st, &t->ip) ||
+        (v6 && t->ip.family != 6 && t->ip.family != 4))
         return lex_error(lx, st, CH_EPARSE, v6 ? "invalid IPv6 address" : "invalid IPv4 address",
                          NULL);
     t->k = T_IP;
@@ -350,7 +395,8 @@ static int lex_numeric(lexer *lx, tok *t, size_t st)
 {
     size_t e = st;
     bool colon = false;
-    while (e < lx->n && (is_hex((unsigned char)lx->src[e]) || lx->src[e] == ':' || lx->src[e] == '.')) {
+    while (e < lx->n &&
+           (is_hex((unsigned char)lx->src[e]) || lx->src[e] == ':' || lx->src[e] == '.')) {
         colon |= lx->src[e] == ':';
         e++;
     }
@@ -423,11 +469,21 @@ int ch__expr_lex(lexer *lx, tok *t)
     char c1 = st + 1 < lx->n ? lx->src[st + 1] : '\0';
     t->len = 1;
     switch (c) {
-    case '(': t->k = T_LP; break;
-    case ')': t->k = T_RP; break;
-    case '[': t->k = T_LB; break;
-    case ']': t->k = T_RB; break;
-    case ',': t->k = T_COMMA; break;
+    case '(':
+        t->k = T_LP;
+        break;
+    case ')':
+        t->k = T_RP;
+        break;
+    case '[':
+        t->k = T_LB;
+        break;
+    case ']':
+        t->k = T_RB;
+        break;
+    case ',':
+        t->k = T_COMMA;
+        break;
     case '=':
         if (c1 == '=')
             t->k = T_EQ;
@@ -458,9 +514,12 @@ int ch__expr_lex(lexer *lx, tok *t)
         t->k = c == '&' ? T_AND : T_OR;
         t->len = 2;
         break;
-    case '"': return lex_dq_string(lx, t);
-    case '\'': return lex_sq_string(lx, t, '\'', T_STR);
-    case '`': return lex_sq_string(lx, t, '`', T_IDENT);
+    case '"':
+        return lex_dq_string(lx, t);
+    case '\'':
+        return lex_sq_string(lx, t, '\'', T_STR);
+    case '`':
+        return lex_sq_string(lx, t, '`', T_IDENT);
     case '$': {
         size_t e = st + 1;
         while (e < lx->n && is_word((unsigned char)lx->src[e]))

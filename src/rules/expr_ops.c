@@ -239,8 +239,8 @@ static bool net_part_build(ch_arena *a, net_part *p, const lit *items, size_t n,
     uint32_t cnt[2 * 129] = {0};
     for (size_t k = 0; k < n; k++) {
         const lit *l = &items[k];
-        bool take = origin == 0 ? (l->kind == L_IP || l->kind == L_CIDR)
-                                : (l->kind == L_STR && l->has_ip);
+        bool take =
+            origin == 0 ? (l->kind == L_IP || l->kind == L_CIDR) : (l->kind == L_STR && l->has_ip);
         if (!take)
             continue;
         unsigned pf = l->kind == L_CIDR ? l->prefix : (l->ip.family == 4 ? 32 : 128);
@@ -317,12 +317,18 @@ vset *ch__vset_build(ch_arena *a, const lit *items, size_t n, bool icase)
             if (l->has_bool)
                 s->bools[1][l->b] = true;
             break;
-        case L_NUM: add_num(&s->nums[0], l->num_int, l->i, l->d); break;
-        case L_BOOL: s->bools[0][l->b] = true; break;
-        default: break;
+        case L_NUM:
+            add_num(&s->nums[0], l->num_int, l->i, l->d);
+            break;
+        case L_BOOL:
+            s->bools[0][l->b] = true;
+            break;
+        default:
+            break;
         }
     }
-    if (!net_part_build(a, &s->nets[0], items, n, 0) || !net_part_build(a, &s->nets[1], items, n, 1))
+    if (!net_part_build(a, &s->nets[0], items, n, 0) ||
+        !net_part_build(a, &s->nets[1], items, n, 1))
         return NULL;
     return s;
 }
@@ -377,9 +383,12 @@ bool ch__vset_has(const vset *s, const ch_value *v)
                num_find(&s->nums[1], true, v->u.i, (double)v->u.i);
     case CH_V_DBL:
         return num_find(&s->nums[0], false, 0, v->u.d) || num_find(&s->nums[1], false, 0, v->u.d);
-    case CH_V_BOOL: return s->bools[0][v->u.b] || s->bools[1][v->u.b];
-    case CH_V_IP: return net_find(&s->nets[0], &v->u.ip) || net_find(&s->nets[1], &v->u.ip);
-    default: return false;
+    case CH_V_BOOL:
+        return s->bools[0][v->u.b] || s->bools[1][v->u.b];
+    case CH_V_IP:
+        return net_find(&s->nets[0], &v->u.ip) || net_find(&s->nets[1], &v->u.ip);
+    default:
+        return false;
     }
 }
 
@@ -408,8 +417,10 @@ static bool value_num(const ch_value *v, bool *is_int, int64_t *i, double *d)
         *is_int = false;
         *d = v->u.d;
         return true;
-    case CH_V_STR: return ch_parse_number(v->u.s.p, v->u.s.n, is_int, i, d);
-    default: return false;
+    case CH_V_STR:
+        return ch_parse_number(v->u.s.p, v->u.s.n, is_int, i, d);
+    default:
+        return false;
     }
 }
 
@@ -420,7 +431,8 @@ static bool test_eq(const node *n, const ch_value *v, ch_expr_scratch *s)
     switch (v->type) {
     case CH_V_STR:
         switch (l->kind) {
-        case L_STR: return n->icase ? ch__sv_ieq(v->u.s, l->s) : sv_eq(v->u.s, l->s);
+        case L_STR:
+            return n->icase ? ch__sv_ieq(v->u.s, l->s) : sv_eq(v->u.s, l->s);
         case L_NUM: {
             bool is_int;
             int64_t i;
@@ -436,7 +448,8 @@ static bool test_eq(const node *n, const ch_value *v, ch_expr_scratch *s)
             ch_ip ip;
             return ch_ip_parse(v->u.s.p, v->u.s.n, &ip) && ch_ip_equal(&ip, &l->ip);
         }
-        default: return false;
+        default:
+            return false;
         }
     case CH_V_INT:
     case CH_V_DBL: {
@@ -448,9 +461,12 @@ static bool test_eq(const node *n, const ch_value *v, ch_expr_scratch *s)
         value_num(v, &is_int, &i, &d);
         return cmp_num(is_int, i, d, l->num_int, l->i, l->d) == 0;
     }
-    case CH_V_BOOL: return l->has_bool && l->b == v->u.b;
-    case CH_V_IP: return l->has_ip && ch_ip_equal(&v->u.ip, &l->ip);
-    default: return false;
+    case CH_V_BOOL:
+        return l->has_bool && l->b == v->u.b;
+    case CH_V_IP:
+        return l->has_ip && ch_ip_equal(&v->u.ip, &l->ip);
+    default:
+        return false;
     }
 }
 

@@ -27,9 +27,9 @@ static void touch(ch_sv s)
 
 static void check_event(const ch_event *ev)
 {
-    const ch_sv views[] = {ev->id,           ev->action,     ev->category,   ev->type,
-                           ev->provider,     ev->user_name,  ev->user_id,    ev->user_type,
-                           ev->session_name, ev->access_key, ev->invoked_by, ev->account_id,
+    const ch_sv views[] = {ev->id,           ev->action,      ev->category,   ev->type,
+                           ev->provider,     ev->user_name,   ev->user_id,    ev->user_type,
+                           ev->session_name, ev->access_key,  ev->invoked_by, ev->account_id,
                            ev->region,       ev->instance_id, ev->user_agent, ev->error_code,
                            ev->src_address,  ev->raw_json};
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++)

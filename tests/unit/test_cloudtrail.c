@@ -434,8 +434,7 @@ static void test_null_and_mistyped_fields_are_left_empty(void **state)
 
 /* ---- category and type ---------------------------------------------------------------- */
 
-static void check_class(const char *provider, const char *action, const char *cat,
-                        const char *type)
+static void check_class(const char *provider, const char *action, const char *cat, const char *type)
 {
     ch_sv c, t;
     ch__cloudtrail_classify((ch_sv){provider, (uint32_t)strlen(provider)},
@@ -476,13 +475,11 @@ static void test_category_and_type_follow_service_and_verb(void **state)
     check_class("ssm.amazonaws.com", "SendCommand", "host", "access");
     check_class("ssm.amazonaws.com", "GetParameters", "configuration", "access");
     check_class("secretsmanager.amazonaws.com", "GetSecretValue", "configuration", "access");
-    check_class("secretsmanager.amazonaws.com", "BatchGetSecretValue", "configuration",
-                "access");
+    check_class("secretsmanager.amazonaws.com", "BatchGetSecretValue", "configuration", "access");
     check_class("cloudtrail.amazonaws.com", "StopLogging", "configuration", "change");
     check_class("cloudtrail.amazonaws.com", "DeleteTrail", "configuration", "deletion");
     check_class("cloudtrail.amazonaws.com", "PutEventSelectors", "configuration", "change");
-    check_class("config.amazonaws.com", "DeleteConfigurationRecorder", "configuration",
-                "deletion");
+    check_class("config.amazonaws.com", "DeleteConfigurationRecorder", "configuration", "deletion");
     check_class("route53resolver.amazonaws.com", "DeleteResolverQueryLogConfig", "network",
                 "deletion");
     check_class("organizations.amazonaws.com", "LeaveOrganization", "configuration", "change");
@@ -634,6 +631,7 @@ static void test_truncated_file_yields_complete_records_before_the_damage(void *
     (void)state;
     run *r = run_new();
     run_file(GOLDEN "truncated.json", r);
+    assert_int_equal(r->last_rc, 0);
     assert_int_equal(r->n, 2);
     assert_string_equal(r->snaps[0].user_name, "alice");
     assert_string_equal(r->snaps[1].user_name, "root");
@@ -647,6 +645,7 @@ static void test_truncated_gzip_yields_complete_records_before_the_damage(void *
     run *r = run_new();
     run_file(GOLDEN "truncated.json.gz", r);
     assert_int_equal(r->n, 2);
+    assert_true(r->last_rc < 0); /* the input itself failed, after its good records */
     assert_string_equal(r->snaps[1].user_name, "root");
     assert_true(r->diag.errors_total >= 1);
     run_free(r);
@@ -673,7 +672,8 @@ static void test_deep_nesting_is_reported_not_crashed(void **state)
         buf[n++] = '[';
     for (size_t i = 0; i < depth; i++)
         buf[n++] = ']';
-    n += (size_t)sprintf(buf + n, "}\n{\"eventName\":\"B\",\"eventTime\":\"2024-01-01T00:00:00Z\"}\n");
+    n += (size_t)sprintf(buf + n,
+                         "}\n{\"eventName\":\"B\",\"eventTime\":\"2024-01-01T00:00:00Z\"}\n");
     run *r = run_new();
     run_mem(buf, n, r);
     assert_int_equal(r->n, 2);
@@ -742,7 +742,7 @@ static void test_stratus_corpus_gives_310_events_and_no_errors(void **state)
     snprintf(dir, sizeof dir, "%s/%s", CH_CORPORA_DIR, sub);
     DIR *d = opendir(dir);
     assert_non_null(d);
-    char *names[64];
+    char *names[64] = {NULL};
     int nfiles = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -784,7 +784,11 @@ static void test_stratus_corpus_gives_310_events_and_no_errors(void **state)
     assert_true(saw_no_mfa);
 }
 
-static void test_cloudtrail2sightings_malformed_file_yields_good_records_and_errors(void **state)
+/* The file lacks a comma between two elements of its Records array (near line 112). Every
+ * record in it is whole, and the splitter reads a missing comma between array elements as
+ * whitespace, so all three records come out; whether the gap is also reported is the
+ * splitter's call, so only "no record lost, none invented" is pinned here. */
+static void test_cloudtrail2sightings_missing_comma_file_yields_every_record(void **state)
 {
     (void)state;
     const char *f = "cloudtrail/cloudtrail2sightings/aws.execution.ec2-user-data.json";
@@ -794,12 +798,17 @@ static void test_cloudtrail2sightings_malformed_file_yields_good_records_and_err
     snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, f);
     run *r = run_new();
     run_file(p, r);
-    assert_true(r->n > 0);
-    assert_true(r->diag.errors_total > 0);
+    assert_int_equal(r->last_rc, 0);
+    assert_int_equal(r->n, 3);
+    assert_string_equal(r->snaps[0].action, "StopInstances");
+    assert_string_equal(r->snaps[1].action, "ModifyInstanceAttribute");
+    assert_string_equal(r->snaps[2].action, "StartInstances");
     for (int i = 0; i < r->n; i++) {
-        assert_true(r->snaps[i].action[0] != '\0');
+        assert_string_equal(r->snaps[i].user_name, "account-admin");
+        assert_string_equal(r->snaps[i].category, "host");
         assert_true(r->snaps[i].ts_ms > 0);
     }
+    assert_int_equal(ch_diag_count(&r->diag, "json_syntax"), 0);
     run_free(r);
 }
 
@@ -850,15 +859,20 @@ static void test_panther_cloudtrail_logs_all_normalize(void **state)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    int wanted = 0;
+    int wanted = 0, placeholders = 0;
     while ((len = getline(&line, &cap, src)) > 0) {
         ch_json_val root, log, v;
+        const char *ts;
+        size_t tn;
         ch_error err;
         if (ch_json_parse(jp, line, (size_t)len, 0, &root, &err) != 0)
             continue;
         if (!ch_json_obj_get(root, "log", 3, &log) || ch_json_typeof(log) != CH_JSON_OBJECT ||
             !ch_json_obj_get(log, "eventName", 9, &v) || !ch_json_obj_get(log, "eventTime", 9, &v))
             continue;
+        /* A few rule tests stand "..." in for the time: those must be reported, not guessed. */
+        if (!ch_json_get_str(v, &ts, &tn) || tn < 4 || ts[0] < '0' || ts[0] > '9')
+            placeholders++;
         ch_buf_clear(&b);
         assert_int_equal(ch_json_write(log, &b), 0);
         fwrite(b.data, 1, b.len, out);
@@ -871,14 +885,19 @@ static void test_panther_cloudtrail_logs_all_normalize(void **state)
     ch_buf_free(&b);
     ch_json_parser_free(jp);
     assert_true(wanted > 300);
+    assert_true(placeholders < 5);
 
     run *r = run_new();
-    r->diag.sink = stderr; /* name any record that fails, should one ever */
     run_file(tmpl, r);
     unlink(tmpl);
     assert_int_equal(r->last_rc, 0);
-    assert_int_equal(r->diag.errors_total, 0);
-    assert_int_equal(r->n, wanted);
+    assert_int_equal(r->diag.errors_total, (uint64_t)placeholders);
+    assert_int_equal(ch_diag_count(&r->diag, "bad_timestamp"), (uint64_t)placeholders);
+    assert_int_equal(r->n, wanted - placeholders);
+    for (int i = 0; i < r->n; i++) {
+        assert_true(r->snaps[i].one_line && r->snaps[i].raw_json_parses);
+        assert_true(r->snaps[i].category[0] != '\0' && r->snaps[i].type[0] != '\0');
+    }
     run_free(r);
 }
 
@@ -916,7 +935,7 @@ int main(void)
         cmocka_unit_test(test_non_cloudtrail_objects_are_counted_not_events),
         cmocka_unit_test(test_empty_and_garbage_inputs_end_cleanly),
         cmocka_unit_test(test_stratus_corpus_gives_310_events_and_no_errors),
-        cmocka_unit_test(test_cloudtrail2sightings_malformed_file_yields_good_records_and_errors),
+        cmocka_unit_test(test_cloudtrail2sightings_missing_comma_file_yields_every_record),
         cmocka_unit_test(test_cloudtrail2sightings_datadog_wrapped_files_normalize),
         cmocka_unit_test(test_panther_cloudtrail_logs_all_normalize),
     };

@@ -302,6 +302,72 @@ static void test_corpus_sample_all_records_and_firewall_block(void **state)
     run_close(&r);
 }
 
+/* ---- golden inputs: tests/golden/route53 (see its README) ------------------------------- */
+
+#define GOLDEN CH_SOURCE_DIR "/tests/golden/route53/"
+
+static void test_golden_resolver_file(void **state)
+{
+    (void)state;
+    run r = {0};
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    FILE *sink = open_memstream(&msgs, &msgs_len);
+    assert_non_null(sink);
+    run_open_file(&r, GOLDEN "resolver.jsonl");
+    r.diag.sink = sink;
+    ch_event ev;
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_sv(ev.dns_qname, "xmr.pool.minergate.com");
+    assert_int_equal(ev.dns_nanswers, 2);
+    assert_sv(ev.dns_answers[0], "pool-lb.minergate.com.");
+    assert_sv(ev.dns_answers[1], "45.9.148.117");
+    assert_sv(ev.instance_id, "i-0badc0ffee0ddf00d");
+    assert_sv(ev.region, "sa-east-1");
+    assert_sv(ev.action, "query");
+    assert_int_equal(ev.outcome, CH_OUTCOME_SUCCESS);
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_sv(ev.dns_qname, "coinhive.com");
+    assert_sv(ev.action, "BLOCK");
+    assert_int_equal(ev.outcome, CH_OUTCOME_FAILURE);
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_ip(&ev.src_ip, "2001:db8:40:1::15");
+    assert_sv(ev.transport, "tcp");
+    assert_sv(ev.dns_rcode, "NXDOMAIN");
+    assert_int_equal(ev.outcome, CH_OUTCOME_FAILURE);
+    assert_int_equal(ev.instance_id.n, 0); /* a resolver endpoint, not an instance */
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_sv(ev.action, "ALERT");
+    assert_int_equal(ev.outcome, CH_OUTCOME_SUCCESS);
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 0);
+    assert_int_equal(r.diag.by_ds[CH_DS_ROUTE53].records, 5);
+    assert_int_equal(r.diag.by_ds[CH_DS_ROUTE53].events, 4);
+    assert_int_equal(ch_diag_count(&r.diag, "json_syntax"), 1);
+    fclose(sink);
+    assert_non_null(strstr(msgs, "resolver.jsonl:4: json_syntax"));
+    free(msgs);
+    run_close(&r);
+}
+
+static void test_golden_cloudwatch_envelope_gzip_file(void **state)
+{
+    (void)state;
+    run r = {0};
+    run_open_file(&r, GOLDEN "cloudwatch_envelope.json.gz");
+    ch_event ev;
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_sv(ev.dns_qname, "pool.supportxmr.com");
+    assert_sv(ev.instance_id, "i-0feedfacecafe0001");
+    assert_int_equal(ev.ts_ms, 1717408800000LL);
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 1);
+    assert_sv(ev.dns_qname, "sts.eu-west-1.amazonaws.com");
+    assert_int_equal(ch_source_route53.next(r.st, &ev), 0);
+    /* The control message is no record and no error. */
+    assert_int_equal(r.diag.by_ds[CH_DS_ROUTE53].records, 2);
+    assert_int_equal(r.diag.errors_total, 0);
+    run_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +381,8 @@ int main(void)
         cmocka_unit_test(test_cloudwatch_envelope_yields_each_message),
         cmocka_unit_test(test_detect_needs_route53_keys),
         cmocka_unit_test(test_corpus_sample_all_records_and_firewall_block),
+        cmocka_unit_test(test_golden_resolver_file),
+        cmocka_unit_test(test_golden_cloudwatch_envelope_gzip_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

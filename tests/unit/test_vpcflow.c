@@ -325,7 +325,7 @@ static void test_10000_column_header_is_refused(void **state)
     free(text);
     /* The refused header leaves the file header-less: the v2 line still reads. */
     assert_int_equal(count_events(&r), 1);
-    assert_int_equal(ch_diag_count(&r.diag, "bad_header"), 1);
+    assert_int_equal(ch_diag_count(&r.diag, "bad_field_count"), 1);
     run_close(&r);
 }
 
@@ -504,6 +504,119 @@ static void test_corpus_tgw_values(void **state)
     run_close(&r);
 }
 
+/* ---- golden inputs: tests/golden/vpcflow (see its README) ------------------------------- */
+
+#define GOLDEN CH_SOURCE_DIR "/tests/golden/vpcflow/"
+
+/* Open a golden file with diag messages captured in memory. */
+static void run_open_golden(run *r, const char *name, char **msgs, size_t *msgs_len)
+{
+    ch_error err = {0};
+    FILE *sink = open_memstream(msgs, msgs_len);
+    assert_non_null(sink);
+    ch_diag_init(&r->diag, sink);
+    assert_int_equal(ch_input_open(&r->in, name, CH_INPUT_DEFAULT_MAX_WINDOW, &err), 0);
+    r->st = ch_source_vpcflow.open(r->in, &r->diag, &err);
+    assert_non_null(r->st);
+}
+
+static void run_close_golden(run *r)
+{
+    fclose(r->diag.sink);
+    run_close(r);
+}
+
+static void test_golden_v2_default_file(void **state)
+{
+    (void)state;
+    run r = {0};
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    run_open_golden(&r, GOLDEN "v2_default.log", &msgs, &msgs_len);
+    ch_event ev;
+    /* The instance talks to a Stratum port, and the pool answers. */
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_int_equal(ev.ts_ms, 1717405200000LL);
+    assert_ip(&ev.src_ip, "10.20.1.15");
+    assert_ip(&ev.dst_ip, "198.51.100.23");
+    assert_int_equal(ev.dst_port, 3333);
+    assert_int_equal(ev.bytes, 38211);
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_int_equal(ev.src_port, 3333);
+    assert_int_equal(ev.bytes, 912034);
+    /* NODATA skipped; the rejected SSH probe. */
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_sv(ev.action, "REJECT");
+    assert_int_equal(ev.outcome, CH_OUTCOME_FAILURE);
+    assert_int_equal(ev.dst_port, 22);
+    /* The truncated NTP line is refused; then IPv6 and ICMP. */
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_ip(&ev.dst_ip, "2606:4700:10::6814:1");
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_sv(ev.transport, "icmp");
+    assert_int_equal(ev.iana_proto, 1);
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 0);
+    assert_int_equal(stats(&r)->records, 8);
+    assert_int_equal(stats(&r)->events, 5);
+    assert_int_equal(stats(&r)->skipped, 2);
+    assert_int_equal(stats(&r)->errors, 1);
+    run_close_golden(&r);
+    assert_non_null(
+        strstr(msgs, "v2_default.log:6: bad_field_count: expected 14 fields, found 11"));
+    free(msgs);
+}
+
+static void test_golden_custom_gzip_concatenated_file(void **state)
+{
+    (void)state;
+    run r = {0};
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    run_open_golden(&r, GOLDEN "v5_custom_concatenated.log.gz", &msgs, &msgs_len);
+    ch_event ev;
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_ip(&ev.src_ip, "10.20.1.15");
+    assert_ip(&ev.dst_ip, "45.9.148.117"); /* through the NAT gateway to the pool */
+    assert_sv(*raw(&ev, "dstaddr"), "10.20.9.4");
+    assert_int_equal(ev.dst_port, 14444);
+    assert_sv(ev.region, "sa-east-1");
+    assert_sv(ev.instance_id, "i-0badc0ffee0ddf00d");
+    assert_sv(*raw(&ev, "tcp-flags"), "19");
+    assert_sv(*raw(&ev, "flow-direction"), "egress");
+    assert_int_equal(ev.raw_count, 23);
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_int_equal(ev.packets, 9);
+    /* The second part of the file has its own header. */
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_int_equal(ev.raw_count, 15);
+    assert_sv(ev.instance_id, "i-0123456789abcdef0");
+    assert_sv(ev.action, "REJECT");
+    assert_int_equal(ev.region.n, 0);
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 1);
+    assert_int_equal(ev.instance_id.n, 0); /* "-" */
+    assert_int_equal(ch_source_vpcflow.next(r.st, &ev), 0);
+    assert_int_equal(stats(&r)->records, 4);
+    assert_int_equal(r.diag.errors_total, 0);
+    run_close_golden(&r);
+    free(msgs);
+}
+
+static void test_golden_cloudwatch_headerless_file(void **state)
+{
+    (void)state;
+    run r = {0};
+    char *msgs = NULL;
+    size_t msgs_len = 0;
+    run_open_golden(&r, GOLDEN "cloudwatch_headerless.log", &msgs, &msgs_len);
+    assert_int_equal(count_events(&r), 3);
+    assert_int_equal(stats(&r)->records, 4);
+    assert_int_equal(ch_diag_count(&r.diag, "bad_address"), 1);
+    run_close_golden(&r);
+    assert_non_null(strstr(msgs, "cloudwatch_headerless.log:3: bad_address: dstaddr "
+                                 "'not-an-address' is not an IP address"));
+    free(msgs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +639,9 @@ int main(void)
         cmocka_unit_test(test_corpus_samples_parse_with_expected_counts),
         cmocka_unit_test(test_corpus_v5_all_fields_values),
         cmocka_unit_test(test_corpus_tgw_values),
+        cmocka_unit_test(test_golden_v2_default_file),
+        cmocka_unit_test(test_golden_custom_gzip_concatenated_file),
+        cmocka_unit_test(test_golden_cloudwatch_headerless_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,691 @@
+/*
+ * store.c - SQLite persistence of offenses and user risk.
+ *
+ * Statements are prepared per call (or once per save for the per-row ones) and always bound:
+ * index values, rule titles, notes and user names come from logs an attacker can write to, so
+ * none of them ever touches SQL text. The schema lives in the `migrations` table below: entry i
+ * brings a database from user_version i to i + 1, run in one transaction with the version bump,
+ * so a crash mid-upgrade leaves the old version intact.
+ *
+ * Saving writes only what changed in the run (offense rows, their rules, their first event
+ * ids, new notes; users and new timeline entries), in one IMMEDIATE transaction: a second process
+ * reading the database sees the run's result entirely or not at all. Cost is O(changed rows).
+ */
+#include "offense/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "core/mem.h"
+#include "offense/offense_int.h"
+
+struct ch_store {
+    sqlite3 *db;
+    char *path;
+};
+
+static const char *const migrations[] = {
+    /* 0 -> 1: offenses, their rules, events and notes; users and their risk timeline. */
+    "CREATE TABLE offenses ("
+    " id INTEGER PRIMARY KEY,"
+    " index_field TEXT NOT NULL,"
+    " index_value TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('open', 'closed', 'hidden')),"
+    " magnitude INTEGER NOT NULL, score REAL NOT NULL,"
+    " severity INTEGER NOT NULL, credibility INTEGER NOT NULL, relevance INTEGER NOT NULL,"
+    " event_count INTEGER NOT NULL, first_seen INTEGER, last_seen INTEGER,"
+    " dropped_rules INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX offenses_active ON offenses (index_field, index_value)"
+    " WHERE status <> 'closed';"
+    "CREATE INDEX offenses_status ON offenses (status, magnitude);"
+    "CREATE TABLE offense_rules ("
+    " offense_id INTEGER NOT NULL REFERENCES offenses (id) ON DELETE CASCADE,"
+    " rule_id TEXT NOT NULL, title TEXT NOT NULL, evidence TEXT,"
+    " severity INTEGER NOT NULL, credibility INTEGER NOT NULL, relevance INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, first_seen INTEGER, last_seen INTEGER,"
+    " PRIMARY KEY (offense_id, rule_id)) WITHOUT ROWID;"
+    "CREATE TABLE offense_events ("
+    " offense_id INTEGER NOT NULL REFERENCES offenses (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, event_id TEXT NOT NULL,"
+    " PRIMARY KEY (offense_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE offense_notes ("
+    " id INTEGER PRIMARY KEY,"
+    " offense_id INTEGER NOT NULL REFERENCES offenses (id) ON DELETE CASCADE,"
+    " ts INTEGER NOT NULL, status TEXT NOT NULL, text TEXT NOT NULL);"
+    "CREATE INDEX offense_notes_offense ON offense_notes (offense_id);"
+    "CREATE TABLE users ("
+    " name TEXT PRIMARY KEY, risk REAL NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE user_timeline ("
+    " id INTEGER PRIMARY KEY, user TEXT NOT NULL, ts INTEGER NOT NULL,"
+    " rule_id TEXT NOT NULL, delta REAL NOT NULL, risk_after REAL NOT NULL);"
+    "CREATE INDEX user_timeline_user ON user_timeline (user, ts);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int db_error(ch_store *s, ch_error *err, const char *what)
+{
+    return ch_error_set(err, CH_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* Run constant SQL (pragmas, transactions, migrations): never anything built from input. */
+static int exec_const(ch_store *s, const char *sql, ch_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ch_error_set(err, CH_EIO, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return CH_EIO;
+    }
+    return 0;
+}
+
+static int prepare(ch_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return db_error(s, err, "prepare");
+    }
+    return 0;
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_parents(const char *path, ch_error *err)
+{
+    char dir[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof dir)
+        return ch_error_set(err, CH_ELIMIT, "%s: path too long", path);
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir,
+                                strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    return 0;
+}
+
+int ch_store_default_path(char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s/%s", ch_data_dir(), CH_STORE_DEFAULT_NAME);
+    return k < 0 || (size_t)k >= n ? CH_ELIMIT : 0;
+}
+
+static int user_version(ch_store *s, int *v, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "PRAGMA user_version", &st, err);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    else
+        rc = db_error(s, err, "reading the schema version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(ch_store *s, ch_error *err)
+{
+    int v = 0, rc = user_version(s, &v, err);
+    if (rc < 0)
+        return rc;
+    if (v > CH_STORE_SCHEMA_VERSION)
+        return ch_error_set(err, CH_EUSAGE,
+                            "%s: schema version %d is newer than this coinhound's (%d)", s->path, v,
+                            CH_STORE_SCHEMA_VERSION);
+    for (; v < CH_STORE_SCHEMA_VERSION; v++) {
+        char bump[64];
+        /* The version is our own integer, not input. */
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
+            return rc;
+        if ((rc = exec_const(s, migrations[v], err)) < 0 || (rc = exec_const(s, bump, err)) < 0 ||
+            (rc = exec_const(s, "COMMIT", err)) < 0) {
+            exec_const(s, "ROLLBACK", NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int ch_store_open(const char *path, ch_store **out, ch_error *err)
+{
+    char def[PATH_MAX];
+    *out = NULL;
+    if (path == NULL) {
+        if (ch_store_default_path(def, sizeof def) < 0)
+            return ch_error_set(err, CH_ELIMIT, "data directory path too long");
+        path = def;
+    }
+    int rc = make_parents(path, err);
+    if (rc < 0)
+        return rc;
+    ch_store *s = ch_calloc(1, sizeof *s);
+    if (s == NULL || (s->path = ch_strdup(path)) == NULL) {
+        ch_free(s);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_extended_result_codes(s->db, 1);
+    /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
+     * here with "file is not a database". */
+    if ((rc = exec_const(s, "PRAGMA journal_mode = WAL", err)) < 0 ||
+        (rc = exec_const(s, "PRAGMA synchronous = NORMAL", err)) < 0 ||
+        (rc = exec_const(s, "PRAGMA foreign_keys = ON", err)) < 0 || (rc = migrate(s, err)) < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    ch_store_close(s);
+    return rc;
+}
+
+void ch_store_close(ch_store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_close_v2(s->db);
+    ch_free(s->path);
+    ch_free(s);
+}
+
+const char *ch_store_path(const ch_store *s) { return s->path; }
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+static int64_t col_time(sqlite3_stmt *st, int i, int64_t none)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int64(st, i);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t != NULL ? (const char *)t : "";
+}
+
+static ch_offense_status status_of(const char *s)
+{
+    ch_offense_status st = CH_OFFENSE_OPEN;
+    ch_offense_status_parse(s, &st);
+    return st;
+}
+
+#define OFFENSE_COLS                                                                               \
+    "SELECT id, index_field, index_value, status, event_count, first_seen, last_seen,"             \
+    " dropped_rules FROM offenses "
+
+/* Rules, events and notes of offense o. */
+static int load_children(ch_store *s, ch_offense *o, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "SELECT rule_id, title, evidence, severity, credibility, relevance, count,"
+                     " first_seen, last_seen FROM offense_rules WHERE offense_id = ?"
+                     " ORDER BY first_seen, rule_id",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, o->id);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ev = (const char *)sqlite3_column_text(st, 2);
+        rc = ch__offense_put_rule(o, col_text(st, 0), col_text(st, 1), ev,
+                                  sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
+                                  sqlite3_column_int(st, 5), (uint64_t)sqlite3_column_int64(st, 6),
+                                  col_time(st, 7, INT64_MAX), col_time(st, 8, INT64_MIN));
+        if (rc < 0 && rc != CH_ELIMIT)
+            goto cleanup;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_error(s, err, "loading offense rules");
+        goto cleanup;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = prepare(s, "SELECT event_id FROM offense_events WHERE offense_id = ? ORDER BY seq",
+                      &st, err)) < 0)
+        goto cleanup;
+    sqlite3_bind_int64(st, 1, o->id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = col_text(st, 0);
+        if ((rc = ch__offense_put_event_id(o, id, (size_t)sqlite3_column_bytes(st, 0))) < 0)
+            goto cleanup;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_error(s, err, "loading offense events");
+        goto cleanup;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = prepare(s,
+                      "SELECT ts, status, text FROM offense_notes WHERE offense_id = ? ORDER BY id",
+                      &st, err)) < 0)
+        goto cleanup;
+    sqlite3_bind_int64(st, 1, o->id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = ch__offense_put_note(o, sqlite3_column_int64(st, 0), status_of(col_text(st, 1)),
+                                  col_text(st, 2), true);
+        if (rc < 0 && rc != CH_ELIMIT)
+            goto cleanup;
+    }
+    rc = step == SQLITE_DONE ? 0 : db_error(s, err, "loading offense notes");
+cleanup:
+    sqlite3_finalize(st);
+    if (rc == CH_ENOMEM)
+        ch_error_set(err, rc, "out of memory loading offense %lld", (long long)o->id);
+    return rc;
+}
+
+/* Run a bound offense query and load every row (with children) into m. */
+static int load_rows(ch_store *s, sqlite3_stmt *st, ch_offenses *m, ch_error *err)
+{
+    int n = 0, step, rc = 0;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_offense *o = NULL;
+        const char *value = col_text(st, 2);
+        rc = ch__offenses_create(m, sqlite3_column_int64(st, 0), col_text(st, 1), value,
+                                 (size_t)sqlite3_column_bytes(st, 2), status_of(col_text(st, 3)),
+                                 &o);
+        if (rc < 0)
+            return ch_error_set(err, rc, "%s: cannot load offense %lld (%s)", s->path,
+                                (long long)sqlite3_column_int64(st, 0), ch_strerror(rc));
+        if ((rc = load_children(s, o, err)) < 0)
+            return rc;
+        o->event_count = (uint64_t)sqlite3_column_int64(st, 4);
+        o->first_ms = col_time(st, 5, INT64_MAX);
+        o->last_ms = col_time(st, 6, INT64_MIN);
+        o->dropped_rules = (uint64_t)sqlite3_column_int64(st, 7);
+        ch_offense_score(o);
+        o->dirty = false;
+        n++;
+    }
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "loading offenses");
+    return n;
+}
+
+static int raise_next_id(ch_store *s, ch_offenses *m, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT COALESCE(MAX(id), 0) + 1 FROM offenses", &st, err);
+    if (rc < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ch_offenses_set_next_id(m, sqlite3_column_int64(st, 0));
+    else
+        rc = db_error(s, err, "reading offense ids");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_store_load(ch_store *s, unsigned status_mask, ch_offenses *m, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, OFFENSE_COLS "WHERE status IN (?1, ?2, ?3) ORDER BY id", &st, err);
+    if (rc < 0)
+        return rc;
+    static const ch_offense_status all[] = {CH_OFFENSE_OPEN, CH_OFFENSE_CLOSED, CH_OFFENSE_HIDDEN};
+    for (int i = 0; i < 3; i++) {
+        if (status_mask & (1u << all[i]))
+            sqlite3_bind_text(st, i + 1, ch_offense_status_name(all[i]), -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i + 1);
+    }
+    rc = load_rows(s, st, m, err);
+    sqlite3_finalize(st);
+    if (rc >= 0) {
+        int r2 = raise_next_id(s, m, err);
+        if (r2 < 0)
+            return r2;
+    }
+    return rc;
+}
+
+int ch_store_load_active(ch_store *s, ch_offenses *m, ch_error *err)
+{
+    if (ch_offenses_count(m) != 0)
+        return ch_error_set(err, CH_EUSAGE, "load the store's offenses before adding hits");
+    return ch_store_load(s, CH_OFFENSE_MASK_OPEN | CH_OFFENSE_MASK_HIDDEN, m, err);
+}
+
+int ch_store_load_one(ch_store *s, int64_t id, ch_offenses *m, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, OFFENSE_COLS "WHERE id = ?", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = load_rows(s, st, m, err);
+    sqlite3_finalize(st);
+    if (rc == 0)
+        return ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->path);
+    return rc < 0 ? rc : 0;
+}
+
+int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT name, risk, updated FROM users", &st, err);
+    if (rc < 0)
+        return rc;
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = ch_risk_put_user(r, col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                              sqlite3_column_double(st, 1), sqlite3_column_int64(st, 2));
+        if (rc < 0) {
+            ch_error_set(err, rc, "%s: loading users: %s", s->path, ch_strerror(rc));
+            goto cleanup;
+        }
+        n++;
+    }
+    rc = step == SQLITE_DONE ? n : db_error(s, err, "loading users");
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_store_load_user(ch_store *s, const char *name, size_t name_len, ch_risk *r, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT risk, updated FROM users WHERE name = ?", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, (int)name_len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        rc = ch_error_set(err, CH_ENOTFOUND, "no user '%.*s' in %s", (int)name_len, name, s->path);
+        goto cleanup;
+    }
+    if (step != SQLITE_ROW) {
+        rc = db_error(s, err, "loading user");
+        goto cleanup;
+    }
+    if ((rc = ch_risk_put_user(r, name, name_len, sqlite3_column_double(st, 0),
+                               sqlite3_column_int64(st, 1))) < 0)
+        goto cleanup;
+    sqlite3_finalize(st);
+    /* The latest CH_RISK_MAX_TIMELINE entries, oldest first. */
+    if ((rc = prepare(s,
+                      "SELECT ts, rule_id, delta, risk_after FROM (SELECT id, ts, rule_id, delta,"
+                      " risk_after FROM user_timeline WHERE user = ? ORDER BY ts DESC, id DESC"
+                      " LIMIT ?) ORDER BY ts, id",
+                      &st, err)) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, name, (int)name_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, CH_RISK_MAX_TIMELINE);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = ch_risk_put_entry(r, name, name_len, sqlite3_column_int64(st, 0), col_text(st, 1),
+                                    sqlite3_column_double(st, 2), sqlite3_column_double(st, 3))) <
+            0)
+            goto cleanup;
+    }
+    rc = step == SQLITE_DONE ? 0 : db_error(s, err, "loading user timeline");
+cleanup:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- saving ------------------------------------------------------------------------------- */
+
+enum { S_OFFENSE, S_RULE, S_EVENT, S_NOTE, S_USER, S_TIMELINE, S__COUNT };
+
+static const char *const save_sql[S__COUNT] = {
+    [S_OFFENSE] =
+        "INSERT INTO offenses (id, index_field, index_value, status, magnitude, score, severity,"
+        " credibility, relevance, event_count, first_seen, last_seen, dropped_rules, created,"
+        " updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)"
+        " ON CONFLICT (id) DO UPDATE SET"
+        " status = CASE WHEN offenses.status = 'closed' OR excluded.status = 'closed'"
+        "   THEN 'closed' WHEN offenses.status = 'hidden' THEN 'hidden' ELSE excluded.status END,"
+        " magnitude = excluded.magnitude, score = excluded.score, severity = excluded.severity,"
+        " credibility = excluded.credibility, relevance = excluded.relevance,"
+        " event_count = excluded.event_count, first_seen = excluded.first_seen,"
+        " last_seen = excluded.last_seen, dropped_rules = excluded.dropped_rules,"
+        " updated = excluded.updated",
+    [S_RULE] = "INSERT INTO offense_rules (offense_id, rule_id, title, evidence, severity,"
+               " credibility, relevance, count, first_seen, last_seen)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+               " ON CONFLICT (offense_id, rule_id) DO UPDATE SET title = excluded.title,"
+               " evidence = excluded.evidence, severity = excluded.severity,"
+               " credibility = excluded.credibility, relevance = excluded.relevance,"
+               " count = excluded.count, first_seen = excluded.first_seen,"
+               " last_seen = excluded.last_seen",
+    [S_EVENT] = "INSERT OR IGNORE INTO offense_events (offense_id, seq, event_id)"
+                " VALUES (?1, ?2, ?3)",
+    [S_NOTE] = "INSERT INTO offense_notes (offense_id, ts, status, text) VALUES (?1, ?2, ?3, ?4)",
+    [S_USER] = "INSERT INTO users (name, risk, updated) VALUES (?1, ?2, ?3)"
+               " ON CONFLICT (name) DO UPDATE SET risk = excluded.risk,"
+               " updated = excluded.updated",
+    [S_TIMELINE] = "INSERT INTO user_timeline (user, ts, rule_id, delta, risk_after)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+};
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t ms)
+{
+    if (ms == INT64_MAX || ms == INT64_MIN)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, ms);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Step a fully bound insert and reset it for the next row. */
+static int run(ch_store *s, sqlite3_stmt *st, ch_error *err, const char *what)
+{
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_DONE ? 0 : db_error(s, err, what);
+}
+
+static int save_offense(ch_store *s, sqlite3_stmt **st, ch_offense *o, int64_t now_ms,
+                        ch_error *err)
+{
+    sqlite3_stmt *q = st[S_OFFENSE];
+    sqlite3_bind_int64(q, 1, o->id);
+    bind_str(q, 2, o->index_field);
+    sqlite3_bind_text(q, 3, o->index_value, (int)o->index_value_len, SQLITE_STATIC);
+    bind_str(q, 4, ch_offense_status_name(o->status));
+    sqlite3_bind_int(q, 5, o->magnitude);
+    sqlite3_bind_double(q, 6, o->score);
+    sqlite3_bind_int(q, 7, o->severity);
+    sqlite3_bind_int(q, 8, o->credibility);
+    sqlite3_bind_int(q, 9, o->relevance);
+    sqlite3_bind_int64(q, 10, (sqlite3_int64)o->event_count);
+    bind_time(q, 11, o->first_ms);
+    bind_time(q, 12, o->last_ms);
+    sqlite3_bind_int64(q, 13, (sqlite3_int64)o->dropped_rules);
+    sqlite3_bind_int64(q, 14, now_ms);
+    int rc = run(s, q, err, "saving an offense");
+    for (size_t i = 0; i < o->nrules && rc >= 0; i++) {
+        const ch_offense_rule *r = &o->rules[i];
+        q = st[S_RULE];
+        sqlite3_bind_int64(q, 1, o->id);
+        bind_str(q, 2, r->id);
+        bind_str(q, 3, r->title);
+        if (r->evidence != NULL)
+            bind_str(q, 4, r->evidence);
+        sqlite3_bind_int(q, 5, r->severity);
+        sqlite3_bind_int(q, 6, r->credibility);
+        sqlite3_bind_int(q, 7, r->relevance);
+        sqlite3_bind_int64(q, 8, (sqlite3_int64)r->count);
+        bind_time(q, 9, r->first_ms);
+        bind_time(q, 10, r->last_ms);
+        rc = run(s, q, err, "saving an offense rule");
+    }
+    for (size_t i = 0; i < o->nevent_ids && rc >= 0; i++) {
+        q = st[S_EVENT];
+        sqlite3_bind_int64(q, 1, o->id);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)i);
+        bind_str(q, 3, o->event_ids[i]);
+        rc = run(s, q, err, "saving an offense event id");
+    }
+    for (size_t i = 0; i < o->nnotes && rc >= 0; i++) {
+        if (o->notes[i].stored)
+            continue;
+        q = st[S_NOTE];
+        sqlite3_bind_int64(q, 1, o->id);
+        sqlite3_bind_int64(q, 2, o->notes[i].ts_ms);
+        bind_str(q, 3, ch_offense_status_name(o->notes[i].status));
+        bind_str(q, 4, o->notes[i].text);
+        rc = run(s, q, err, "saving an offense note");
+    }
+    return rc;
+}
+
+static int save_user(ch_store *s, sqlite3_stmt **st, const ch_risk_user *u, ch_error *err)
+{
+    sqlite3_stmt *q = st[S_USER];
+    sqlite3_bind_text(q, 1, u->name, (int)u->name_len, SQLITE_STATIC);
+    sqlite3_bind_double(q, 2, u->risk);
+    sqlite3_bind_int64(q, 3, u->updated_ms);
+    int rc = run(s, q, err, "saving a user");
+    for (size_t i = u->nstored; i < u->ntimeline && rc >= 0; i++) {
+        const ch_risk_entry *e = &u->timeline[i];
+        q = st[S_TIMELINE];
+        sqlite3_bind_text(q, 1, u->name, (int)u->name_len, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, e->ts_ms);
+        bind_str(q, 3, e->rule_id);
+        sqlite3_bind_double(q, 4, e->delta);
+        sqlite3_bind_double(q, 5, e->risk_after);
+        rc = run(s, q, err, "saving a user timeline entry");
+    }
+    return rc;
+}
+
+int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err)
+{
+    sqlite3_stmt *st[S__COUNT] = {0};
+    bool in_tx = false;
+    int rc = 0;
+    for (int i = 0; i < S__COUNT && rc >= 0; i++)
+        rc = prepare(s, save_sql[i], &st[i], err);
+    if (rc < 0)
+        goto cleanup;
+    if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
+        goto cleanup;
+    in_tx = true;
+    size_t n = m != NULL ? ch_offenses_count(m) : 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        ch_offense *o = ch_offenses_at(m, i);
+        if (o->dirty)
+            rc = save_offense(s, st, o, now_ms, err);
+    }
+    size_t nu = r != NULL ? ch_risk_count(r) : 0;
+    for (size_t i = 0; i < nu && rc >= 0; i++) {
+        const ch_risk_user *u = ch_risk_at(r, i);
+        if (u->dirty)
+            rc = save_user(s, st, u, err);
+    }
+    if (rc < 0 || (rc = exec_const(s, "COMMIT", err)) < 0)
+        goto cleanup;
+    in_tx = false;
+    /* Only now is it all on disk: mark it so. */
+    for (size_t i = 0; i < n; i++) {
+        ch_offense *o = ch_offenses_at(m, i);
+        o->dirty = false;
+        for (size_t k = 0; k < o->nnotes; k++)
+            o->notes[k].stored = true;
+    }
+    for (size_t i = 0; i < nu; i++) {
+        ch_risk_user *u = ch_risk_at(r, i);
+        u->dirty = false;
+        u->nstored = u->ntimeline;
+    }
+cleanup:
+    if (in_tx)
+        exec_const(s, "ROLLBACK", NULL);
+    for (int i = 0; i < S__COUNT; i++)
+        sqlite3_finalize(st[i]);
+    return rc;
+}
+
+int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status stt, const char *note,
+                        int64_t now_ms, ch_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    bool in_tx = false;
+    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    in_tx = true;
+    if ((rc = prepare(s, "SELECT status FROM offenses WHERE id = ?", &q, err)) < 0)
+        goto cleanup;
+    sqlite3_bind_int64(q, 1, id);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_DONE) {
+        rc = ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->path);
+        goto cleanup;
+    }
+    if (step != SQLITE_ROW) {
+        rc = db_error(s, err, "reading an offense");
+        goto cleanup;
+    }
+    if (status_of(col_text(q, 0)) == CH_OFFENSE_CLOSED && stt != CH_OFFENSE_CLOSED) {
+        rc = ch_error_set(err, CH_EUSAGE,
+                          "offense %lld is closed; closing is final (a new hit opens a new one)",
+                          (long long)id);
+        goto cleanup;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if ((rc = prepare(s, "UPDATE offenses SET status = ?, updated = ? WHERE id = ?", &q, err)) < 0)
+        goto cleanup;
+    bind_str(q, 1, ch_offense_status_name(stt));
+    sqlite3_bind_int64(q, 2, now_ms);
+    sqlite3_bind_int64(q, 3, id);
+    if ((rc = run(s, q, err, "updating an offense")) < 0)
+        goto cleanup;
+    if (note != NULL && *note) {
+        sqlite3_finalize(q);
+        q = NULL;
+        if ((rc = prepare(s, save_sql[S_NOTE], &q, err)) < 0)
+            goto cleanup;
+        size_t len = strlen(note);
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_int64(q, 2, now_ms);
+        bind_str(q, 3, ch_offense_status_name(stt));
+        sqlite3_bind_text(q, 4, note,
+                          (int)(len < CH_OFFENSE_MAX_NOTE_LEN ? len : CH_OFFENSE_MAX_NOTE_LEN),
+                          SQLITE_STATIC);
+        if ((rc = run(s, q, err, "saving a note")) < 0)
+            goto cleanup;
+    }
+    if ((rc = exec_const(s, "COMMIT", err)) < 0)
+        goto cleanup;
+    in_tx = false;
+cleanup:
+    sqlite3_finalize(q);
+    if (in_tx)
+        exec_const(s, "ROLLBACK", NULL);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/*
+ * store.h - offenses and user risk in SQLite, so that `coinhound offenses list|show` work after
+ * an analysis run and a second run over new files extends the open offenses instead of
+ * duplicating them.
+ *
+ * A run goes: ch_store_open, ch_store_load_active (open and hidden offenses into the run's
+ * manager: new hits on their index values chain into them) and ch_store_load_users (risk carries
+ * on decaying from where it was), the analysis, then ch_store_save (everything changed, in one
+ * transaction). Closed offenses are never loaded for chaining, so they are never reopened.
+ *
+ * Every statement is prepared with bound parameters; no SQL is ever built from input. The schema
+ * is versioned with PRAGMA user_version and upgraded by a table of migrations; a database newer
+ * than this build is refused rather than guessed at. The journal is WAL, so `offenses list` can
+ * read while a run writes.
+ *
+ * Ownership: the store owns its connection; ch_store_close releases it. Functions that load
+ * fill a caller-owned ch_offenses / ch_risk.
+ */
+#ifndef CH_OFFENSE_STORE_H
+#define CH_OFFENSE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "offense/offense.h"
+#include "uba/risk.h"
+
+#define CH_STORE_SCHEMA_VERSION 1
+#define CH_STORE_DEFAULT_NAME "coinhound.db"
+
+typedef struct ch_store ch_store;
+
+/* The default database path, "<ch_data_dir()>/coinhound.db", into buf. CH_ELIMIT if too long. */
+int ch_store_default_path(char *buf, size_t n);
+
+/* Open (creating it and its parent directories) the database at path, or the default path
+ * when path is NULL, and bring its schema up to date. CH_EIO when it cannot be opened or is
+ * not a coinhound database, CH_EUSAGE when its schema is newer than this build. */
+int ch_store_open(const char *path, ch_store **out, ch_error *err);
+void ch_store_close(ch_store *s);
+const char *ch_store_path(const ch_store *s);
+
+/* Load every active (open or hidden) offense into m, which must hold no offenses yet, and raise
+ * m's next id past every id in the store. Returns the number loaded. */
+int ch_store_load_active(ch_store *s, ch_offenses *m, ch_error *err);
+/* Load every user's stored risk into r (timelines stay in the store). Returns the number. */
+int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err);
+
+/* Save every changed offense (with its rules, event ids, new notes) and, when r is not NULL,
+ * every changed user (and new timeline entries), in one transaction: all or nothing. A status
+ * an analyst set in the store meanwhile wins over the run's when it is further along
+ * (open < hidden < closed). now_ms stamps the rows' update time. */
+int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err);
+
+/* Load the offenses whose status is in status_mask (CH_OFFENSE_MASK_*) into m (empty).
+ * Returns the number loaded. */
+int ch_store_load(ch_store *s, unsigned status_mask, ch_offenses *m, ch_error *err);
+/* Load one offense into m (empty); CH_ENOTFOUND when there is none with that id. */
+int ch_store_load_one(ch_store *s, int64_t id, ch_offenses *m, ch_error *err);
+
+/* Set an offense's status, with an optional note, in one transaction. CH_ENOTFOUND when there
+ * is no such offense; CH_EUSAGE when it is closed and st is not (closing is final). */
+int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status st, const char *note,
+                        int64_t now_ms, ch_error *err);
+
+/* One user's stored timeline, oldest first, into r (as that user's timeline; the user's stored
+ * risk too). CH_ENOTFOUND when the user is unknown. */
+int ch_store_load_user(ch_store *s, const char *name, size_t name_len, ch_risk *r, ch_error *err);
+
+#endif

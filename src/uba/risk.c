@@ -1,0 +1,389 @@
+/*
+ * risk.c - per-user risk with exponential decay in event time, and its timeline.
+ *
+ * Users are found through an open-addressing table of pointers keyed by FNV-1a of the name:
+ * one probe per hit. A user costs its name, ~64 bytes and its timeline, which is capped at
+ * CH_RISK_MAX_TIMELINE entries (the oldest go first, counted); dropping shifts the array
+ * (O(cap)), which only happens to users with hundreds of risky hits in one run.
+ */
+#include "uba/risk.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/timeparse.h"
+
+/* The hash beside the pointer: a probe that misses costs no visit to the user. */
+typedef struct ch__risk_slot {
+    uint64_t h;
+    ch_risk_user *u;
+} ch__risk_slot;
+
+struct ch_risk {
+    ch_risk_user **all;
+    size_t n, cap;
+    ch__risk_slot *index;
+    size_t index_cap;
+    int64_t half_life_ms;
+    int64_t now_ms;
+    uint64_t dropped;
+};
+
+static uint64_t name_hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    /* murmur3's finalizer: FNV-1a alone leaves the low bits (the table's) poorly mixed. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+ch_risk *ch_risk_new(int64_t half_life_ms)
+{
+    ch_risk *r = ch_calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->half_life_ms = half_life_ms > 0 ? half_life_ms : CH_RISK_DEFAULT_HALF_LIFE_MS;
+    r->now_ms = INT64_MIN;
+    return r;
+}
+
+static void user_free(ch_risk_user *u)
+{
+    if (u == NULL)
+        return;
+    for (size_t i = 0; i < u->ntimeline; i++)
+        ch_free(u->timeline[i].rule_id);
+    ch_free(u->timeline);
+    ch_free(u->name);
+    ch_free(u);
+}
+
+void ch_risk_free(ch_risk *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        user_free(r->all[i]);
+    ch_free(r->all);
+    ch_free(r->index);
+    ch_free(r);
+}
+
+int64_t ch_risk_half_life(const ch_risk *r) { return r->half_life_ms; }
+size_t ch_risk_count(const ch_risk *r) { return r->n; }
+ch_risk_user *ch_risk_at(const ch_risk *r, size_t i) { return i < r->n ? r->all[i] : NULL; }
+int64_t ch_risk_now(const ch_risk *r) { return r->now_ms; }
+uint64_t ch_risk_dropped(const ch_risk *r) { return r->dropped; }
+
+static double decay(const ch_risk *r, double v, int64_t dt_ms)
+{
+    if (dt_ms <= 0 || v == 0.0)
+        return v;
+    return v * exp2(-(double)dt_ms / (double)r->half_life_ms);
+}
+
+double ch_risk_user_at(const ch_risk *r, const ch_risk_user *u, int64_t ts_ms)
+{
+    return decay(r, u->risk, ts_ms - u->updated_ms);
+}
+
+static size_t slot_of(const ch_risk *r, uint64_t h, const char *name, size_t n)
+{
+    size_t mask = r->index_cap - 1, j = h & mask;
+    for (;;) {
+        const ch__risk_slot *sl = &r->index[j];
+        if (sl->u == NULL ||
+            (sl->h == h && sl->u->name_len == n && memcmp(sl->u->name, name, n) == 0))
+            return j;
+        j = (j + 1) & mask;
+    }
+}
+
+ch_risk_user *ch_risk_find(const ch_risk *r, const char *user, size_t user_len)
+{
+    if (r->index_cap == 0)
+        return NULL;
+    if (user_len > CH_RISK_MAX_NAME_LEN)
+        user_len = CH_RISK_MAX_NAME_LEN;
+    return r->index[slot_of(r, name_hash(user, user_len), user, user_len)].u;
+}
+
+/* The user named (user, n), created at zero risk when absent. */
+static int user_get(ch_risk *r, const char *user, size_t n, ch_risk_user **out)
+{
+    if (n > CH_RISK_MAX_NAME_LEN)
+        n = CH_RISK_MAX_NAME_LEN;
+    ch_risk_user *u = ch_risk_find(r, user, n);
+    if (u != NULL) {
+        *out = u;
+        return 0;
+    }
+    if (r->n >= CH_RISK_MAX_USERS) {
+        r->dropped++;
+        return CH_ELIMIT;
+    }
+    if ((r->n + 1) * 4 > r->index_cap * 3) {
+        size_t nc = r->index_cap ? r->index_cap * 2 : 64;
+        ch__risk_slot *ni = ch_calloc(nc, sizeof *ni);
+        if (ni == NULL)
+            return CH_ENOMEM;
+        ch_free(r->index);
+        r->index = ni;
+        r->index_cap = nc;
+        for (size_t i = 0; i < r->n; i++) {
+            const ch_risk_user *o = r->all[i];
+            uint64_t h = name_hash(o->name, o->name_len);
+            r->index[slot_of(r, h, o->name, o->name_len)] = (ch__risk_slot){h, r->all[i]};
+        }
+    }
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        ch_risk_user **na = ch_realloc(r->all, nc * sizeof *na);
+        if (na == NULL)
+            return CH_ENOMEM;
+        r->all = na;
+        r->cap = nc;
+    }
+    u = ch_calloc(1, sizeof *u);
+    if (u == NULL)
+        return CH_ENOMEM;
+    u->name = ch_strndup(user, n);
+    if (u->name == NULL) {
+        ch_free(u);
+        return CH_ENOMEM;
+    }
+    u->name_len = n;
+    u->updated_ms = INT64_MIN;
+    r->all[r->n++] = u;
+    uint64_t h = name_hash(user, n);
+    r->index[slot_of(r, h, user, n)] = (ch__risk_slot){h, u};
+    *out = u;
+    return 0;
+}
+
+static int timeline_push(ch_risk_user *u, int64_t ts, const char *rule_id, double delta,
+                         double after)
+{
+    char *rid = ch_strdup(rule_id != NULL ? rule_id : "");
+    if (rid == NULL)
+        return CH_ENOMEM;
+    if (u->ntimeline == u->timeline_cap && u->timeline_cap < CH_RISK_MAX_TIMELINE) {
+        /* Grown on demand: most users have a handful of entries. */
+        size_t nc = u->timeline_cap ? u->timeline_cap * 2 : 4;
+        if (nc > CH_RISK_MAX_TIMELINE)
+            nc = CH_RISK_MAX_TIMELINE;
+        ch_risk_entry *nt = ch_realloc(u->timeline, nc * sizeof *nt);
+        if (nt == NULL) {
+            ch_free(rid);
+            return CH_ENOMEM;
+        }
+        u->timeline = nt;
+        u->timeline_cap = nc;
+    }
+    if (u->ntimeline == CH_RISK_MAX_TIMELINE) {
+        ch_free(u->timeline[0].rule_id);
+        memmove(u->timeline, u->timeline + 1, (u->ntimeline - 1) * sizeof *u->timeline);
+        u->ntimeline--;
+        if (u->nstored > 0)
+            u->nstored--;
+        else
+            u->dropped_timeline++;
+    }
+    u->timeline[u->ntimeline++] =
+        (ch_risk_entry){.ts_ms = ts, .rule_id = rid, .delta = delta, .risk_after = after};
+    return 0;
+}
+
+int ch_risk_add(ch_risk *r, const char *user, size_t user_len, int64_t ts_ms, const char *rule_id,
+                double delta)
+{
+    if (user == NULL || user_len == 0 || delta == 0.0)
+        return 0;
+    ch_risk_user *u = NULL;
+    int rc = user_get(r, user, user_len, &u);
+    if (rc < 0)
+        return rc;
+    if (u->updated_ms == INT64_MIN || ts_ms >= u->updated_ms) {
+        u->risk = decay(r, u->risk, u->updated_ms == INT64_MIN ? 0 : ts_ms - u->updated_ms) + delta;
+        u->updated_ms = ts_ms;
+    } else {
+        /* A late hit: its delta has decayed by the time of the last update. */
+        u->risk += decay(r, delta, u->updated_ms - ts_ms);
+    }
+    if (u->risk < 0)
+        u->risk = 0;
+    u->dirty = true;
+    if (ts_ms > r->now_ms)
+        r->now_ms = ts_ms;
+    rc = timeline_push(u, ts_ms, rule_id, delta, ch_risk_user_at(r, u, ts_ms));
+    return rc < 0 ? rc : 1;
+}
+
+int ch_risk_add_hit(ch_risk *r, const ch_rule_hit *hit)
+{
+    if (hit == NULL || hit->rule == NULL || hit->rule->risk == 0 || hit->user.p == NULL ||
+        hit->user.n == 0)
+        return 0;
+    return ch_risk_add(r, hit->user.p, hit->user.n, hit->ts_ms, hit->rule->id, hit->rule->risk);
+}
+
+int ch_risk_put_user(ch_risk *r, const char *user, size_t user_len, double risk, int64_t updated_ms)
+{
+    ch_risk_user *u = NULL;
+    int rc = user_get(r, user, user_len, &u);
+    if (rc < 0)
+        return rc;
+    u->risk = risk;
+    u->updated_ms = updated_ms;
+    u->dirty = false;
+    if (updated_ms > r->now_ms)
+        r->now_ms = updated_ms;
+    return 0;
+}
+
+int ch_risk_put_entry(ch_risk *r, const char *user, size_t user_len, int64_t ts_ms,
+                      const char *rule_id, double delta, double risk_after)
+{
+    ch_risk_user *u = NULL;
+    int rc = user_get(r, user, user_len, &u);
+    if (rc < 0)
+        return rc;
+    if ((rc = timeline_push(u, ts_ms, rule_id, delta, risk_after)) < 0)
+        return rc;
+    u->nstored = u->ntimeline;
+    return 0;
+}
+
+typedef struct {
+    ch_risk_user *u;
+    double v;
+} scored;
+
+static int cmp_scored(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    size_t n = x->u->name_len < y->u->name_len ? x->u->name_len : y->u->name_len;
+    int c = memcmp(x->u->name, y->u->name, n);
+    if (c != 0)
+        return c;
+    return x->u->name_len < y->u->name_len ? -1 : x->u->name_len > y->u->name_len;
+}
+
+int ch_risk_sorted(const ch_risk *r, ch_risk_user ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    scored *s = ch_malloc((r->n ? r->n : 1) * sizeof *s);
+    ch_risk_user **v = ch_malloc((r->n ? r->n : 1) * sizeof *v);
+    if (s == NULL || v == NULL) {
+        ch_free(s);
+        ch_free(v);
+        return CH_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        double val = ch_risk_user_at(r, r->all[i], r->now_ms);
+        /* Below 0.05 the score prints as 0.0: the user has decayed out of the report. */
+        if (val >= 0.05)
+            s[k++] = (scored){r->all[i], val};
+    }
+    qsort(s, k, sizeof *s, cmp_scored);
+    for (size_t i = 0; i < k; i++)
+        v[i] = s[i].u;
+    ch_free(s);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int add_time(ch_buf *b, int64_t ms)
+{
+    char t[40];
+    size_t n = ch_time_format(ms, t);
+    return ch_buf_add_json_str(b, t, n);
+}
+
+int ch_risk_json(ch_buf *b, const ch_risk *r, bool detail)
+{
+    ch_risk_user **v = NULL;
+    size_t n = 0;
+    int rc = ch_risk_sorted(r, &v, &n);
+    if (rc < 0)
+        return rc;
+    if ((rc = ch_buf_adds(b, "\"users\":[")) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        const ch_risk_user *u = v[i];
+        if ((i > 0 && (rc = ch_buf_addc(b, ',')) < 0) || (rc = ch_buf_adds(b, "{\"name\":")) < 0 ||
+            (rc = ch_buf_add_json_str(b, u->name, u->name_len)) < 0 ||
+            (rc = ch_buf_printf(b, ",\"risk\":%.1f", ch_risk_user_at(r, u, r->now_ms))) < 0)
+            goto cleanup;
+        if (detail) {
+            if ((rc = ch_buf_adds(b, ",\"updated\":")) < 0 ||
+                (rc = add_time(b, u->updated_ms)) < 0 ||
+                (rc = ch_buf_adds(b, ",\"timeline\":[")) < 0)
+                goto cleanup;
+            for (size_t k = 0; k < u->ntimeline; k++) {
+                const ch_risk_entry *e = &u->timeline[k];
+                if ((k > 0 && (rc = ch_buf_addc(b, ',')) < 0) ||
+                    (rc = ch_buf_adds(b, "{\"time\":")) < 0 || (rc = add_time(b, e->ts_ms)) < 0 ||
+                    (rc = ch_buf_adds(b, ",\"rule\":")) < 0 ||
+                    (rc = ch_buf_add_json_str(b, e->rule_id, strlen(e->rule_id))) < 0 ||
+                    (rc = ch_buf_printf(b, ",\"delta\":%.1f,\"risk\":%.1f}", e->delta,
+                                        e->risk_after)) < 0)
+                    goto cleanup;
+            }
+            if ((rc = ch_buf_addc(b, ']')) < 0)
+                goto cleanup;
+        }
+        if ((rc = ch_buf_addc(b, '}')) < 0)
+            goto cleanup;
+    }
+    rc = ch_buf_addc(b, ']');
+cleanup:
+    ch_free(v);
+    return rc < 0 ? rc : 0;
+}
+
+int ch_risk_table(ch_buf *b, const ch_risk *r, size_t limit)
+{
+    ch_risk_user **v = NULL;
+    size_t n = 0;
+    int rc = ch_risk_sorted(r, &v, &n);
+    if (rc < 0)
+        return rc;
+    if (n == 0) {
+        rc = ch_buf_adds(b, "no users at risk\n");
+        goto cleanup;
+    }
+    rc = ch_buf_printf(b, "%8s  %-24s %s\n", "RISK", "UPDATED", "USER");
+    for (size_t i = 0; i < n && rc >= 0 && (limit == 0 || i < limit); i++) {
+        char t[40];
+        ch_time_format(v[i]->updated_ms, t);
+        rc = ch_buf_printf(b, "%8.1f  %-24s ", ch_risk_user_at(r, v[i], r->now_ms), t);
+        for (size_t k = 0; k < v[i]->name_len && k < 64 && rc >= 0; k++) {
+            unsigned char c = (unsigned char)v[i]->name[k];
+            rc = ch_buf_addc(b, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+        }
+        if (rc >= 0)
+            rc = ch_buf_addc(b, '\n');
+    }
+    if (rc >= 0 && limit != 0 && n > limit)
+        rc = ch_buf_printf(b, "(%zu more users)\n", n - limit);
+cleanup:
+    ch_free(v);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,560 @@
+/*
+ * test_input.c - the input window: gzip sniffed by content, concatenated members, damaged
+ * streams that deliver what came before the damage, open failures, the window cap and its
+ * padding, and the line reader (CRLF, last line, too-long lines including one of 100 MB read
+ * with flat memory).
+ *
+ * Files are written to a fresh directory under $TMPDIR (or /tmp) and removed afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/json.h"
+#include "ingest/input.h"
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/ch_input_XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static unsigned char *gzip_mem(const void *data, size_t len, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, len);
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)data;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - z.avail_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* Some text that does not compress to nothing: numbered lines with pseudo-random hex. */
+static char *sample_text(size_t lines, size_t *len)
+{
+    char *t = malloc(lines * 48 + 1);
+    size_t n = 0;
+    uint32_t x = 12345;
+    for (size_t i = 0; i < lines; i++) {
+        x = x * 1103515245u + 12345u;
+        n += (size_t)sprintf(t + n, "line %06zu %08x %08x\n", i, x, x ^ 0x5bd1e995u);
+    }
+    *len = n;
+    return t;
+}
+
+/* Read an input to its end (or failure) into a malloc'd buffer; returns the final code. */
+static int drain(ch_input *in, char **out, size_t *out_len, ch_error *err)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    int rc;
+    for (;;) {
+        size_t len;
+        const char *d = ch_input_data(in, &len);
+        if (n + len > cap) {
+            while (n + len > cap)
+                cap *= 2;
+            char *nb = realloc(buf, cap);
+            assert_non_null(nb);
+            buf = nb;
+        }
+        memcpy(buf + n, d, len);
+        n += len;
+        ch_input_consume(in, len);
+        rc = ch_input_more(in, err);
+        if (rc <= 0)
+            break;
+    }
+    *out = buf;
+    *out_len = n;
+    return rc;
+}
+
+static void test_gzip_detected_by_magic_not_by_name(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(5000, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    write_file(tmp_path("really_gzip.json"), z, zl);
+    write_file(tmp_path("really_plain.gz"), text, len);
+
+    const char *names[] = {"really_gzip.json", "really_plain.gz"};
+    for (int i = 0; i < 2; i++) {
+        ch_input *in = NULL;
+        ch_error err = {0};
+        assert_int_equal(ch_input_open(&in, tmp_path(names[i]), 0, &err), 0);
+        assert_int_equal(ch_input_is_gzip(in), i == 0);
+        char *got;
+        size_t gl;
+        assert_int_equal(drain(in, &got, &gl, &err), 0);
+        assert_int_equal(gl, len);
+        assert_memory_equal(got, text, len);
+        assert_int_equal(ch_input_bytes(in), len);
+        assert_int_equal(ch_input_raw_bytes(in), i == 0 ? zl : len);
+        assert_true(ch_input_eof(in));
+        free(got);
+        ch_input_close(in);
+    }
+    free(z);
+    free(text);
+}
+
+static void test_concatenated_gzip_members_read_as_one_stream(void **state)
+{
+    (void)state;
+    size_t la, lb, za, zb;
+    char *a = sample_text(3000, &la), *b = sample_text(7, &lb);
+    unsigned char *ga = gzip_mem(a, la, &za), *gb = gzip_mem(b, lb, &zb);
+    unsigned char *cat = malloc(za + zb + za);
+    memcpy(cat, ga, za);
+    memcpy(cat + za, gb, zb);
+    memcpy(cat + za + zb, ga, za);
+    write_file(tmp_path("members.gz"), cat, za + zb + za);
+
+    for (int from_mem = 0; from_mem < 2; from_mem++) {
+        ch_input *in = NULL;
+        ch_error err = {0};
+        if (from_mem)
+            assert_int_equal(ch_input_open_mem(&in, "m", cat, za + zb + za, 4096, &err), 0);
+        else
+            assert_int_equal(ch_input_open(&in, tmp_path("members.gz"), 4096, &err), 0);
+        char *got;
+        size_t gl;
+        assert_int_equal(drain(in, &got, &gl, &err), 0);
+        assert_int_equal(gl, la + lb + la);
+        assert_memory_equal(got, a, la);
+        assert_memory_equal(got + la, b, lb);
+        assert_memory_equal(got + la + lb, a, la);
+        free(got);
+        ch_input_close(in);
+    }
+    free(cat);
+    free(ga);
+    free(gb);
+    free(a);
+    free(b);
+}
+
+static void test_truncated_gzip_delivers_prefix_then_error_naming_offset(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(20000, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    size_t cut = zl / 2;
+    write_file(tmp_path("cut.json.gz"), z, cut);
+
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open(&in, tmp_path("cut.json.gz"), 0, &err), 0);
+    char *got;
+    size_t gl;
+    assert_int_equal(drain(in, &got, &gl, &err), CH_EPARSE);
+    /* Roughly half the text, and exactly a prefix of it. */
+    assert_true(gl > len / 4 && gl < len);
+    assert_memory_equal(got, text, gl);
+    char want[128];
+    snprintf(want, sizeof want, "gzip stream truncated at compressed offset %zu", cut);
+    assert_non_null(strstr(err.msg, want));
+    /* Sticky. */
+    ch_error again = {0};
+    assert_int_equal(ch_input_more(in, &again), CH_EPARSE);
+    assert_string_equal(again.msg, err.msg);
+    assert_true(ch_input_eof(in));
+    free(got);
+    ch_input_close(in);
+    free(z);
+    free(text);
+}
+
+static void test_corrupt_gzip_data_reports_zlib_reason_and_offset(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(20000, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    for (size_t i = zl / 2; i < zl / 2 + 64; i++)
+        z[i] ^= 0xA5;
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, "bad", z, zl, 0, &err), 0);
+    char *got;
+    size_t gl;
+    assert_int_equal(drain(in, &got, &gl, &err), CH_EPARSE);
+    assert_true(gl < len);
+    assert_non_null(strstr(err.msg, "at compressed offset"));
+    free(got);
+    ch_input_close(in);
+
+    /* The CRC of an otherwise good stream: everything delivered, then the error. */
+    unsigned char *z2 = gzip_mem(text, len, &zl);
+    z2[zl - 6] ^= 1;
+    assert_int_equal(ch_input_open_mem(&in, "crc", z2, zl, 0, &err), 0);
+    assert_int_equal(drain(in, &got, &gl, &err), CH_EPARSE);
+    assert_int_equal(gl, len);
+    assert_non_null(strstr(err.msg, "incorrect data check"));
+    free(got);
+    ch_input_close(in);
+    free(z2);
+    free(z);
+    free(text);
+}
+
+static void test_bytes_after_last_gzip_member_zeros_ignored_garbage_reported(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(100, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    unsigned char *padded = calloc(1, zl + 512);
+    memcpy(padded, z, zl);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    char *got;
+    size_t gl;
+    assert_int_equal(ch_input_open_mem(&in, "zeros", padded, zl + 512, 0, &err), 0);
+    assert_int_equal(drain(in, &got, &gl, &err), 0);
+    assert_int_equal(gl, len);
+    free(got);
+    ch_input_close(in);
+
+    memcpy(padded + zl, "junk", 4);
+    assert_int_equal(ch_input_open_mem(&in, "junk", padded, zl + 4, 0, &err), 0);
+    assert_int_equal(drain(in, &got, &gl, &err), CH_EPARSE);
+    assert_int_equal(gl, len);
+    assert_non_null(strstr(err.msg, "trailing garbage"));
+    free(got);
+    ch_input_close(in);
+    free(padded);
+    free(z);
+    free(text);
+}
+
+static void test_open_of_unreadable_paths_fails_with_eio_and_reason(void **state)
+{
+    (void)state;
+    ch_input *in = (ch_input *)1;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open(&in, tmp_path("does-not-exist.json"), 0, &err), CH_EIO);
+    assert_null(in);
+    assert_non_null(strstr(err.msg, strerror(ENOENT)));
+    assert_non_null(strstr(err.msg, "does-not-exist.json"));
+
+    assert_int_equal(ch_input_open(&in, tmpdir, 0, &err), CH_EIO);
+    assert_non_null(strstr(err.msg, strerror(EISDIR)));
+
+    if (geteuid() != 0) { /* root reads anything */
+        write_file(tmp_path("secret.json"), "{}", 2);
+        chmod(tmp_path("secret.json"), 0);
+        assert_int_equal(ch_input_open(&in, tmp_path("secret.json"), 0, &err), CH_EIO);
+        assert_non_null(strstr(err.msg, strerror(EACCES)));
+    }
+}
+
+static void test_empty_file_is_eof_at_once(void **state)
+{
+    (void)state;
+    write_file(tmp_path("empty.json"), "", 0);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open(&in, tmp_path("empty.json"), 0, &err), 0);
+    assert_false(ch_input_is_gzip(in));
+    assert_int_equal(ch_input_fill(in, 100, &err), 0);
+    assert_int_equal(ch_input_more(in, &err), 0);
+    assert_true(ch_input_eof(in));
+    ch_input_close(in);
+}
+
+static void test_window_never_holds_more_than_max_window(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = sample_text(1000, &len);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, "w", text, len, 100, &err), 0);
+    int rc;
+    while ((rc = ch_input_more(in, &err)) > 0)
+        ;
+    assert_int_equal(rc, CH_ELIMIT);
+    size_t n;
+    const char *d = ch_input_data(in, &n);
+    assert_int_equal(n, 100);
+    assert_memory_equal(d, text, 100);
+    /* Consuming makes room again; offsets follow. */
+    ch_input_consume(in, 30);
+    assert_int_equal(ch_input_offset(in), 30);
+    assert_int_equal(ch_input_more(in, &err), 30);
+    d = ch_input_data(in, &n);
+    assert_memory_equal(d, text + 30, 100);
+    assert_int_equal(ch_input_bytes(in), 130);
+    ch_input_close(in);
+    free(text);
+}
+
+static void test_padding_after_window_data_is_readable_and_zero(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = sample_text(50000, &len);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, "p", text, len, 1 << 20, &err), 0);
+    for (;;) {
+        size_t n;
+        const char *d = ch_input_data(in, &n);
+        for (size_t i = 0; i < CH_JSON_PADDING; i++)
+            assert_int_equal(d[n + i], 0);
+        ch_input_consume(in, n / 2 + 1);
+        if (ch_input_more(in, &err) <= 0 && ch_input_eof(in)) {
+            d = ch_input_data(in, &n);
+            if (n == 0)
+                break;
+        }
+    }
+    ch_input_close(in);
+    free(text);
+}
+
+static void test_fill_sniffs_without_consuming(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(10000, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, "f", z, zl, 0, &err), 0);
+    assert_true(ch_input_is_gzip(in));
+    assert_true(ch_input_fill(in, 4096, &err) >= 4096);
+    size_t n;
+    const char *d = ch_input_data(in, &n);
+    assert_memory_equal(d, text, 4096);
+    assert_int_equal(ch_input_offset(in), 0);
+    /* Asking for more than there is returns all there is. */
+    assert_int_equal(ch_input_fill(in, len * 2, &err), (long)len);
+    ch_input_close(in);
+    free(z);
+    free(text);
+}
+
+typedef struct lines {
+    int n, too_long;
+    char *text[64];
+    uint64_t no[64], long_no[64];
+    int rc;
+} lines;
+
+static lines *read_lines(const char *data, size_t len, size_t max_window, size_t max_line)
+{
+    lines *l = calloc(1, sizeof *l);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, "l", data, len, max_window, &err), 0);
+    for (;;) {
+        const char *p;
+        size_t n;
+        uint64_t no;
+        int rc = ch_input_line(in, max_line, &p, &n, &no, &err);
+        if (rc == CH_ELIMIT) {
+            l->long_no[l->too_long++] = no;
+            continue;
+        }
+        l->rc = rc;
+        if (rc != 1)
+            break;
+        assert_true(l->n < 64);
+        l->text[l->n] = strndup(p, n);
+        l->no[l->n++] = no;
+    }
+    ch_input_close(in);
+    return l;
+}
+
+static void lines_free(lines *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->text[i]);
+    free(l);
+}
+
+static void test_lines_strip_crlf_and_keep_last_line_without_newline(void **state)
+{
+    (void)state;
+    const char *t = "one\r\ntwo\n\nfour\r\nfive";
+    for (size_t w = 1; w < 32; w++) {
+        lines *l = read_lines(t, strlen(t), w < 8 ? 8 : w, 100);
+        assert_int_equal(l->n, 5);
+        assert_string_equal(l->text[0], "one");
+        assert_string_equal(l->text[1], "two");
+        assert_string_equal(l->text[2], "");
+        assert_string_equal(l->text[3], "four");
+        assert_string_equal(l->text[4], "five");
+        assert_int_equal(l->no[4], 5);
+        assert_int_equal(l->too_long, 0);
+        assert_int_equal(l->rc, 0);
+        lines_free(l);
+    }
+}
+
+static void test_long_lines_reported_once_with_their_number_neighbours_kept(void **state)
+{
+    (void)state;
+    const char *t = "short\n0123456789abcdef0123456789\nok\nexactly10c\n"
+                    "0123456789abcdef0123456789abcdef0123456789abcdef\nlast-but-too-long";
+    for (size_t w = 8; w < 80; w++) {
+        lines *l = read_lines(t, strlen(t), w, 10);
+        /* A 10-byte line needs 11 bytes of window to show its newline; below that it is
+         * too long for the window, and reported as such. */
+        bool fits = w >= 11;
+        assert_int_equal(l->n, fits ? 3 : 2);
+        assert_string_equal(l->text[0], "short");
+        assert_string_equal(l->text[1], "ok");
+        assert_int_equal(l->no[1], 3);
+        if (fits) {
+            assert_string_equal(l->text[2], "exactly10c");
+            assert_int_equal(l->no[2], 4);
+        }
+        assert_int_equal(l->too_long, fits ? 3 : 4);
+        assert_int_equal(l->long_no[0], 2);
+        assert_int_equal(l->long_no[fits ? 1 : 2], 5);
+        assert_int_equal(l->long_no[fits ? 2 : 3], 6);
+        lines_free(l);
+    }
+}
+
+static long max_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void test_100mb_line_is_skipped_with_flat_memory(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("huge_line.log");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    char *chunk = malloc(1 << 20);
+    memset(chunk, 'x', 1 << 20);
+    fputs("first\n", f);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(fwrite(chunk, 1, 1 << 20, f), 1 << 20);
+    fputs("\nsecond\r\n", f);
+    for (int i = 0; i < 100; i++) /* and one without a final newline */
+        assert_int_equal(fwrite(chunk, 1, 1 << 20, f), 1 << 20);
+    assert_int_equal(fclose(f), 0);
+    free(chunk);
+
+    long before = max_rss_kb();
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open(&in, path, 0, &err), 0);
+    const char *p;
+    size_t n;
+    uint64_t no;
+    assert_int_equal(ch_input_line(in, 1 << 20, &p, &n, &no, &err), 1);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "first", 5);
+    assert_int_equal(ch_input_line(in, 1 << 20, &p, &n, &no, &err), CH_ELIMIT);
+    assert_int_equal(no, 2);
+    assert_non_null(strstr(err.msg, ":2: line longer than"));
+    assert_int_equal(ch_input_line(in, 1 << 20, &p, &n, &no, &err), 1);
+    assert_int_equal(n, 6);
+    assert_memory_equal(p, "second", 6);
+    assert_int_equal(no, 3);
+    assert_int_equal(ch_input_line(in, 1 << 20, &p, &n, &no, &err), CH_ELIMIT);
+    assert_int_equal(no, 4);
+    assert_int_equal(ch_input_line(in, 1 << 20, &p, &n, &no, &err), 0);
+    assert_int_equal(ch_input_bytes(in), 6 + 2 * (100u << 20) + 9);
+    ch_input_close(in);
+    long grown = max_rss_kb() - before;
+    print_message("max RSS grew by %ld KiB reading 200 MiB of long lines\n", grown);
+    assert_true(grown < 16 * 1024);
+    unlink(path);
+}
+
+static void test_mem_input_over_nothing_is_empty(void **state)
+{
+    (void)state;
+    ch_input *in = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_input_open_mem(&in, NULL, NULL, 0, 0, &err), 0);
+    assert_string_equal(ch_input_name(in), "<memory>");
+    assert_int_equal(ch_input_more(in, &err), 0);
+    const char *p;
+    size_t n;
+    uint64_t no;
+    assert_int_equal(ch_input_line(in, 10, &p, &n, &no, &err), 0);
+    ch_input_close(in);
+    ch_input_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gzip_detected_by_magic_not_by_name),
+        cmocka_unit_test(test_concatenated_gzip_members_read_as_one_stream),
+        cmocka_unit_test(test_truncated_gzip_delivers_prefix_then_error_naming_offset),
+        cmocka_unit_test(test_corrupt_gzip_data_reports_zlib_reason_and_offset),
+        cmocka_unit_test(test_bytes_after_last_gzip_member_zeros_ignored_garbage_reported),
+        cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),
+        cmocka_unit_test(test_empty_file_is_eof_at_once),
+        cmocka_unit_test(test_window_never_holds_more_than_max_window),
+        cmocka_unit_test(test_padding_after_window_data_is_readable_and_zero),
+        cmocka_unit_test(test_fill_sniffs_without_consuming),
+        cmocka_unit_test(test_lines_strip_crlf_and_keep_last_line_without_newline),
+        cmocka_unit_test(test_long_lines_reported_once_with_their_number_neighbours_kept),
+        cmocka_unit_test(test_100mb_line_is_skipped_with_flat_memory),
+        cmocka_unit_test(test_mem_input_over_nothing_is_empty),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
