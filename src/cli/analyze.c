@@ -44,6 +44,10 @@ static void analyze_usage(FILE *f)
             "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
             "      --no-progress     never draw it\n"
             "      --max-open N      inputs open at once while merging by event time (default 64)\n"
+            "      --pack DIR        content pack of rules (default: <content dir>/cryptojacking-aws)\n"
+            "      --db FILE         offense store, SQLite (default: <data dir>/coinhound.db); a later\n"
+            "                        run extends the open offenses instead of duplicating them\n"
+            "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
             "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
             "  -h, --help            this help\n\n"
             "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
@@ -96,6 +100,8 @@ static void run_events(ch_analyze *a)
             ch_geoip_enrich(a->geoip, ev);
         if (a->out != NULL && ch_output_write(a->out, ev) < 0)
             a->write_failed = true;
+        if (a->engine != NULL && ch_engine_process(a->engine, ev) < 0)
+            a->engine_failed = true;
         if (a->progress && (++n & 4095) == 0)
             progress_draw(a, path, false);
     }
@@ -114,6 +120,43 @@ static int visit_missing(const char *path, const char *reason, void *ud)
     ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", reason);
     a->diag.unreadable_inputs++;
     return 0;
+}
+
+static void rule_msg(void *ud, const char *msg)
+{
+    (void)ud;
+    fprintf(stderr, "coinhound analyze: %s\n", msg);
+}
+
+/* Rules, engine, offenses, risk and the store. Returns 0, or -1 after printing why. */
+static int open_correlation(ch_analyze *a, const char *pack, const char *db)
+{
+    ch_error err = {0};
+    if (ch_refsets_new(&a->refsets) < 0)
+        goto nomem;
+    if (ch_ruleset_load(pack, a->refsets, rule_msg, NULL, &a->rules, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: content pack %s: %s\n", pack, err.msg);
+        return -1;
+    }
+    a->offenses = ch_offenses_new();
+    a->risk = ch_risk_new(0);
+    if (a->offenses == NULL || a->risk == NULL)
+        goto nomem;
+    a->sink.offenses = a->offenses;
+    a->sink.risk = a->risk;
+    if (ch_engine_new(a->rules, NULL, ch_offense_sink_hit, &a->sink, &a->engine, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        return -1;
+    }
+    if (ch_store_open(db, &a->store, &err) < 0 || ch_store_load_active(a->store, a->offenses, &err) < 0 ||
+        ch_store_load_users(a->store, a->risk, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: offense store: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+nomem:
+    fprintf(stderr, "coinhound analyze: out of memory\n");
+    return -1;
 }
 
 static int open_geoip(ch_analyze *a, const char **paths, size_t n, bool explicit_paths)
@@ -140,6 +183,8 @@ int ch_cmd_analyze(int argc, char **argv)
         {"no-geoip", no_argument, NULL, 'G'},     {"progress", no_argument, NULL, 'p'},
         {"no-progress", no_argument, NULL, 'P'},  {"quiet", no_argument, NULL, 'q'},
         {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
+        {"no-rules", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     ch_analyze a;
@@ -151,6 +196,9 @@ int ch_cmd_analyze(int argc, char **argv)
     bool no_geoip = false;
     int progress = -1, c, status = CH_EXIT_OK;
     size_t max_open = 64;
+    const char *db_path = NULL, *pack = NULL;
+    bool no_rules = false;
+    char pack_def[4200];
     char *env_geo = NULL;
     ch_error err = {0};
 
@@ -184,6 +232,9 @@ int ch_cmd_analyze(int argc, char **argv)
         case 'p': progress = 1; break;
         case 'P': progress = 0; break;
         case 'q': a.diag.quiet = 1; break;
+        case 'D': db_path = optarg; break;
+        case 'k': pack = optarg; break;
+        case 'R': no_rules = true; break;
         case 'M': {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -235,6 +286,16 @@ int ch_cmd_analyze(int argc, char **argv)
             goto cleanup;
         }
     }
+    if (!no_rules) {
+        if (pack == NULL) {
+            snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
+            pack = pack_def;
+        }
+        if (open_correlation(&a, pack, db_path) < 0) {
+            status = CH_EXIT_FAIL;
+            goto cleanup;
+        }
+    }
     if (events_path != NULL && ch_output_open(&a.out, "jsonl", events_path, &err) < 0) {
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         status = CH_EXIT_FAIL;
@@ -261,11 +322,29 @@ int ch_cmd_analyze(int argc, char **argv)
         status = CH_EXIT_FAIL;
     }
     a.out = NULL;
+    if (a.store != NULL) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (ch_store_save(a.store, a.offenses, a.risk, (int64_t)now.tv_sec * 1000, &err) < 0) {
+            fprintf(stderr, "coinhound analyze: saving offenses to %s: %s\n", ch_store_path(a.store), err.msg);
+            status = CH_EXIT_FAIL;
+        }
+    }
+    if (a.engine_failed || a.sink.errors) {
+        fprintf(stderr, "coinhound analyze: correlation ran out of memory; results are incomplete\n");
+        status = CH_EXIT_FAIL;
+    }
     ch_analyze_report(&a, stdout);
     if (a.diag.unreadable_inputs > 0)
         status = CH_EXIT_FAIL;
 cleanup:
     ch_merge_free(a.merge);
+    ch_engine_free(a.engine);
+    ch_store_close(a.store);
+    ch_offenses_free(a.offenses);
+    ch_risk_free(a.risk);
+    ch_ruleset_free(a.rules);
+    ch_refsets_free(a.refsets);
     ch_output_close(a.out, NULL);
     ch_geoip_close(a.geoip);
     ch_free(env_geo);

@@ -10,7 +10,12 @@
 #include "core/diag.h"
 #include "enrich/geoip.h"
 #include "output/output.h"
+#include "enrich/refset.h"
+#include "offense/report.h"
+#include "offense/store.h"
 #include "parse/merge.h"
+#include "rules/engine.h"
+#include "rules/rule.h"
 #include "parse/source.h"
 
 typedef struct ch_analyze {
@@ -20,7 +25,15 @@ typedef struct ch_analyze {
     ch_output *out;
     ch_merge *merge;
     ch_merge_stats merge_stats;
-    bool json, progress, write_failed;
+    /* Correlation (absent with --no-rules). */
+    ch_refsets *refsets;
+    ch_ruleset *rules;
+    ch_engine *engine;
+    ch_offenses *offenses;
+    ch_risk *risk;
+    ch_offense_sink sink;
+    ch_store *store;
+    bool json, progress, write_failed, engine_failed;
     size_t files_total, files_done;
     double t0, elapsed, progress_last;
 } ch_analyze;

@@ -23,5 +23,7 @@ int ch_cmd_analyze(int argc, char **argv);
 
 /* The data directory: $COINHOUND_HOME, else the build's source tree + "/data". */
 const char *ch_data_dir(void);
+/* Where content packs live: $COINHOUND_CONTENT, else the build's source tree + "/content". */
+const char *ch_content_dir(void);
 
 #endif

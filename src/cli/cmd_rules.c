@@ -89,6 +89,13 @@ static int cmd_check(const char *dir)
     uint32_t ntests = 0;
     for (uint32_t i = 0; i < rs->n; i++) {
         const ch_rule *r = rs->rules[i];
+        bool fire = false, silent = false;
+        for (uint32_t t = 0; t < r->ntests; t++)
+            r->tests[t].expect_fire ? (fire = true) : (silent = true);
+        if (!fire || !silent)
+            fprintf(stderr, "%s: %s: warning: no test case that must %s%s%s\n", r->file, r->info.id,
+                    fire ? "" : "fire", !fire && !silent ? " and none that must " : "",
+                    silent ? "" : "stay silent");
         for (uint32_t t = 0; t < r->ntests; t++) {
             ntests++;
             for (uint32_t f = 0; f < r->tests[t].nevents; f++)

@@ -26,6 +26,16 @@ const char *ch_data_dir(void)
     return buf;
 }
 
+const char *ch_content_dir(void)
+{
+    static char buf[4096];
+    const char *dir = getenv("COINHOUND_CONTENT");
+    if (dir != NULL && *dir)
+        return dir;
+    snprintf(buf, sizeof buf, "%s/content", CH_DATADIR_DEFAULT);
+    return buf;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: coinhound [--help] [--version] COMMAND [ARGS...]\n\n"

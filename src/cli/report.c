@@ -82,7 +82,25 @@ static void report_json(const ch_analyze *a, FILE *f)
                       (unsigned long long)g.internal, (unsigned long long)g.cache_hits,
                       (unsigned long long)g.cache_misses, (unsigned long long)g.unknown);
     }
-    ch_buf_adds(&b, "}}\n");
+    ch_buf_addc(&b, '}');
+    if (a->engine != NULL) {
+        ch_engine_stats es;
+        ch_engine_stats_get(a->engine, &es);
+        ch_buf_printf(&b,
+                      ",\"rules\":{\"loaded\":%u,\"evaluations\":%llu,\"hits\":%llu,"
+                      "\"late\":%llu,\"keys\":%llu,\"keys_peak\":%llu,\"state_bytes_peak\":%llu,"
+                      "\"cap_hits\":%llu}",
+                      a->rules->n, (unsigned long long)es.evaluations, (unsigned long long)es.hits,
+                      (unsigned long long)es.late, (unsigned long long)es.keys,
+                      (unsigned long long)es.keys_peak, (unsigned long long)es.bytes_peak,
+                      (unsigned long long)es.cap_hits);
+    }
+    ch_buf_addc(&b, '}');
+    if (a->offenses != NULL) {
+        ch_buf_addc(&b, ',');
+        ch_offense_report_json(&b, a->offenses, a->risk, 0);
+    }
+    ch_buf_adds(&b, "}\n");
     if (b.data != NULL)
         fwrite(b.data, 1, b.len, f);
     ch_buf_free(&b);
@@ -122,6 +140,16 @@ static void report_table(const ch_analyze *a, FILE *f)
                 (unsigned long long)g.cache_hits, (unsigned long long)g.unknown);
     } else {
         fprintf(f, "geoip: off\n");
+    }
+    if (a->offenses != NULL) {
+        ch_buf b;
+        ch_buf_init(&b, 0);
+        ch_offense_report_table(&b, a->offenses, a->risk, 20);
+        if (b.data != NULL) {
+            fputc('\n', f);
+            fwrite(b.data, 1, b.len, f);
+        }
+        ch_buf_free(&b);
     }
 }
 

@@ -21,6 +21,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "core/mem.h"
 
@@ -144,6 +145,27 @@ static void istr_put(ch_refset *s, const char *p)
     ch_free(e);
 }
 
+/* ---- big arrays ------------------------------------------------------------------------- */
+
+#define HUGE_PAGE (2u << 20)
+
+void *ch__rs_big_alloc(size_t n, bool zero, void **raw)
+{
+    if (n < HUGE_PAGE) {
+        *raw = zero ? ch_calloc(1, n) : ch_malloc(n);
+        return *raw;
+    }
+    /* calloc of this size is fresh mmap'd memory: zeroed without being touched. */
+    *raw = zero ? ch_calloc(1, n + HUGE_PAGE) : ch_malloc(n + HUGE_PAGE);
+    if (*raw == NULL)
+        return NULL;
+    uintptr_t p = ((uintptr_t)*raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+#ifdef MADV_HUGEPAGE
+    madvise((void *)p, n & ~(size_t)(HUGE_PAGE - 1), MADV_HUGEPAGE); /* advice: failure is fine */
+#endif
+    return (void *)p;
+}
+
 /* ---- tables ----------------------------------------------------------------------------- */
 
 int ch__rs_table_reserve(ch__rs_table *t)
@@ -154,15 +176,16 @@ int ch__rs_table_reserve(ch__rs_table *t)
     uint64_t ncap = cap ? cap * 2 : 8;
     if (ncap > (1ull << 31))
         return CH_ELIMIT;
-    ch__rs_slot *ns = ch_calloc((size_t)ncap, sizeof *ns);
+    void *raw;
+    ch__rs_slot *ns = ch__rs_big_alloc((size_t)ncap * sizeof *ns, true, &raw);
     if (ns == NULL)
         return CH_ENOMEM;
     unsigned log2 = (unsigned)__builtin_ctzll(ncap);
-    ch__rs_table nt = {ns, (uint32_t)(ncap - 1), 32 - log2, 0};
+    ch__rs_table nt = {ns, raw, (uint32_t)(ncap - 1), 32 - log2, 0};
     for (uint64_t i = 0; i < cap; i++)
         if (t->slots[i].idx1 != 0)
             ch__rs_table_insert(&nt, t->slots[i].tag, t->slots[i].idx1 - 1);
-    ch_free(t->slots);
+    ch_free(t->raw);
     *t = nt;
     return CH_OK;
 }
@@ -202,7 +225,7 @@ void ch__rs_table_delete(ch__rs_table *t, uint32_t pos)
 
 void ch__rs_table_free(ch__rs_table *t)
 {
-    ch_free(t->slots);
+    ch_free(t->raw);
     memset(t, 0, sizeof *t);
 }
 
@@ -236,7 +259,7 @@ static int elem_alloc(ch_refset *s, uint32_t *out)
     size_t off;
     seg_of(s->hi, &c, &off);
     if (off == 0 && s->chunks[c] == NULL) {
-        s->chunks[c] = ch_malloc((16u << c) * sizeof(ch_refset_elem));
+        s->chunks[c] = ch__rs_big_alloc((16u << c) * (size_t)s->stride, false, &s->chunks_raw[c]);
         if (s->chunks[c] == NULL)
             return CH_ENOMEM;
         s->nchunks = c + 1;
@@ -296,10 +319,18 @@ static void bit_clear(uint64_t *bits, unsigned i) { bits[i >> 6] &= ~(1ull << (i
 void ch__rs_key_added(ch_refset *s, const ch__rs_key *k)
 {
     if (s->type == CH_REFSET_IP) {
-        if (k->family == 4)
+        if (k->family == 4) {
             s->v4_bits |= 1ull << k->len;
-        else
+            if (k->len >= 16) {
+                s->v4_long_keys++;
+                if (s->v4_map != NULL)
+                    s->v4_map[(k->ip[12] << 8) | k->ip[13]] |= 1u << (k->len - 16);
+                else if (s->v4_long_keys == CH__RS_V4MAP_MIN)
+                    ch__rs_v4map_rebuild(s);
+            }
+        } else {
             bit_set(s->v6_bits, k->len);
+        }
     } else if (s->type == CH_REFSET_DOMAIN) {
         s->label_refs[k->labels]++;
         bit_set(s->label_bits, k->labels);
@@ -315,6 +346,11 @@ void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k)
                 s->v4_bits &= ~(1ull << k->len);
             else
                 bit_clear(s->v6_bits, k->len);
+        }
+        if (k->family == 4 && k->len >= 16) {
+            s->v4_long_keys--;
+            if (s->v4_map != NULL && ++s->v4_map_stale > s->v4_long_keys / 2 + 1024)
+                ch__rs_v4map_rebuild(s);
         }
     } else if (s->type == CH_REFSET_DOMAIN) {
         if (--s->label_refs[k->labels] == 0)
@@ -367,7 +403,8 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
         ch_error_set(err, rc, "cannot grow the table of set '%s'", s->name);
         goto cleanup;
     }
-    if (s->type == CH_REFSET_DOMAIN || s->type == CH_REFSET_STRING) {
+    if ((s->type == CH_REFSET_DOMAIN || s->type == CH_REFSET_STRING) &&
+        k->len >= CH__RS_INLINE) {
         kcopy = ch_strndup(k->str, k->len);
         if (kcopy == NULL) {
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -397,11 +434,18 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
         e->key.num = k->num;
         break;
     default:
-        e->key.str = kcopy;
-        e->_flags |= CH__RS_OWNS_KEY;
         e->_labels = (uint16_t)k->labels;
-        s->str_bytes += k->len + 1;
-        kcopy = NULL;
+        if (kcopy != NULL) {
+            e->key.str = kcopy;
+            e->_flags |= CH__RS_OWNS_KEY;
+            s->str_bytes += k->len + 1;
+            kcopy = NULL;
+        } else {
+            char *in = (char *)(e + 1);
+            memcpy(in, k->str, k->len);
+            in[k->len] = '\0';
+            e->key.str = in;
+        }
         break;
     }
     if (pos != UINT32_MAX) {
@@ -641,6 +685,9 @@ int ch_refset_new(ch_refset **out, const char *name, ch_refset_type type,
                    : o.max_entry_len        ? o.max_entry_len
                                             : CH_REFSET_DEFAULT_MAX_ENTRY;
     s->min_expiry = INT64_MAX;
+    s->stride = type == CH_REFSET_DOMAIN || type == CH_REFSET_STRING
+                    ? (uint32_t)CH__RS_STRIDE_STR
+                    : (uint32_t)sizeof(ch_refset_elem);
     *out = s;
     return CH_OK;
 }
@@ -655,7 +702,8 @@ void ch_refset_free(ch_refset *s)
             ch_free((void *)(uintptr_t)e->key.str);
     }
     for (unsigned c = 0; c < s->nchunks; c++)
-        ch_free(s->chunks[c]);
+        ch_free(s->chunks_raw[c]);
+    ch_free(s->v4_map);
     for (uint32_t i = 0; s->istr && i <= s->istr_mask; i++)
         ch_free(s->istr[i]);
     ch_free(s->istr);
@@ -690,7 +738,8 @@ size_t ch_refset_memory(const ch_refset *s)
 {
     size_t n = sizeof *s + strlen(s->name) + 1;
     for (unsigned c = 0; c < s->nchunks; c++)
-        n += s->chunks[c] ? (16u << c) * sizeof(ch_refset_elem) : 0;
+        n += s->chunks[c] ? (16u << c) * (size_t)s->stride : 0;
+    n += s->v4_map ? 65536 * sizeof(uint32_t) : 0;
     n += s->istr ? ((size_t)s->istr_mask + 1) * sizeof(void *) : 0;
     n += s->istr_bytes + s->str_bytes;
     n += ch__rs_table_bytes(&s->keys);

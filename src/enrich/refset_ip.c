@@ -10,11 +10,17 @@
  * hard. Before probing, every table position is computed and prefetched so that the probes'
  * cache misses overlap instead of queueing.
  *
+ * Big IPv4 sets also keep a 256 KB map from each /16 to the lengths of 16 and more present
+ * under it, so that a lookup probes only those (in a block list, typically /32 and /24) and the
+ * short lengths, whose tables are small enough to stay in cache.
+ *
  * IPv4 is kept apart from IPv6 rather than folded into the mapped ::ffff:0:0/96 space, so that a
  * short IPv6 prefix (::/0, ::/64) never claims IPv4 addresses and an IPv4 CIDR never claims an
  * IPv6 address; only text written as a mapped address with a prefix of 96 or more is IPv4.
  */
 #include "enrich/refset_int.h"
+
+#include "core/mem.h"
 
 static inline uint32_t be32(const uint8_t *p)
 {
@@ -163,13 +169,34 @@ static inline const ch_refset_elem *probe_v6(const ch_refset *s, const ch__rs_ta
     }
 }
 
+void ch__rs_v4map_rebuild(ch_refset *s)
+{
+    s->v4_map_stale = 0;
+    if (s->v4_long_keys < CH__RS_V4MAP_MIN / 2) {
+        ch_free(s->v4_map);
+        s->v4_map = NULL;
+        return;
+    }
+    if (s->v4_map == NULL && (s->v4_map = ch_malloc(65536 * sizeof *s->v4_map)) == NULL)
+        return; /* the map only saves probes: without it every length in use is probed */
+    memset(s->v4_map, 0, 65536 * sizeof *s->v4_map);
+    size_t cur = 0;
+    const ch_refset_elem *e;
+    while ((e = ch_refset_next(s, &cur)) != NULL)
+        if (e->family == 4 && e->len >= 16)
+            s->v4_map[(e->key.ip[12] << 8) | e->key.ip[13]] |= 1u << (e->len - 16);
+}
+
 static const ch_refset_elem *lookup_v4(const ch_refset *s, uint32_t a, int64_t at)
 {
     unsigned lens[33];
     uint64_t hs[33];
     unsigned n = 0;
+    uint64_t bits = s->v4_bits;
+    if (s->v4_map != NULL)
+        bits &= ((uint64_t)s->v4_map[a >> 16] << 16) | 0xffffu;
     /* Pass 1: hash every length in use, longest first, and prefetch its home slot. */
-    for (uint64_t bits = s->v4_bits; bits != 0; n++) {
+    for (; bits != 0; n++) {
         unsigned len = 63u - (unsigned)__builtin_clzll(bits);
         bits &= ~(1ull << len);
         const ch__rs_table *t = &s->v4[len];

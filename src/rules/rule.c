@@ -224,6 +224,25 @@ static int want_path(loader *L, const yaml_node_t *n, const char *key, ch_field_
     return 0;
 }
 
+/* The file position of an expression error: the expression's own "at L:C" moved by where the
+ * scalar starts, for scalars on one line (plain or quoted). Block scalars keep the scalar's
+ * start; the expression's own position stays in the message either way. */
+static const yaml_node_t *expr_error_node(const yaml_node_t *n, const char *msg, yaml_node_t *tmp)
+{
+    const char *at = strstr(msg, " at ");
+    unsigned l = 0, c = 0;
+    if (at == NULL || sscanf(at, " at %u:%u", &l, &c) != 2 || l != 1 || c == 0 ||
+        n->start_mark.line != n->end_mark.line)
+        return n;
+    yaml_scalar_style_t style = n->data.scalar.style;
+    if (style != YAML_PLAIN_SCALAR_STYLE && style != YAML_SINGLE_QUOTED_SCALAR_STYLE &&
+        style != YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+        return n;
+    *tmp = *n;
+    tmp->start_mark.column += (c - 1) + (style == YAML_PLAIN_SCALAR_STYLE ? 0 : 1);
+    return tmp;
+}
+
 static int want_expr(loader *L, const yaml_node_t *n, const char *key, ch_expr **out)
 {
     const char *s;
@@ -233,8 +252,10 @@ static int want_expr(loader *L, const yaml_node_t *n, const char *key, ch_expr *
         return rc;
     ch_error ee = {0};
     rc = ch_expr_compile_n(s, len, L->env, out, &ee);
-    if (rc < 0)
-        return lfail(L, n, rc, "in '%s': %s", key, ee.msg);
+    if (rc < 0) {
+        yaml_node_t tmp;
+        return lfail(L, expr_error_node(n, ee.msg, &tmp), rc, "in '%s': %s", key, ee.msg);
+    }
     return 0;
 }
 

@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 jqv() { jq -r "$1" "$work/report.json"; }
-run() { "$bin" analyze --no-progress --no-geoip --format json "$@" >"$work/report.json" 2>"$work/stderr"; }
+run() { "$bin" analyze --no-progress --no-geoip --no-rules --format json "$@" >"$work/report.json" 2>"$work/stderr"; }
 
 # Usage errors exit 2.
 set +e
@@ -85,9 +85,9 @@ set -e
 grep -q "does-not-exist" "$work/stderr" || fail "missing input named"
 
 # stdin.
-rec 7 | "$bin" analyze --no-geoip --format json --events - - >"$work/stdin.jsonl" 2>/dev/null &&
+rec 7 | "$bin" analyze --no-geoip --no-rules --format json --events - - >"$work/stdin.jsonl" 2>/dev/null &&
   fail "--events - with --format json must be refused" || true
-rec 7 | "$bin" analyze --no-geoip --type cloudtrail --events - - >"$work/stdin.jsonl" 2>/dev/null
+rec 7 | "$bin" analyze --no-geoip --no-rules --type cloudtrail --events - - >"$work/stdin.jsonl" 2>/dev/null
 grep -q '"e7"' "$work/stdin.jsonl" || fail "stdin events"
 
 # The real corpus, when it is there.

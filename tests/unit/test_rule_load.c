@@ -139,6 +139,9 @@ static void test_bad_expression_is_refused_with_its_position(void **st)
 {
     (void)st;
     refused(HEAD "where: event.action == \n", "pack/rules/x.yml:6:", "CJ-X-01: in 'where'");
+    /* the error's own column, counted in the file: `)` is column 24 of line 6 */
+    refused(HEAD "where: event.action == )\n", "pack/rules/x.yml:6:24: CJ-X-01", "at 1:17");
+    refused(HEAD "where: \"event.action == )\"\n", "pack/rules/x.yml:6:25: CJ-X-01", NULL);
     refused(HEAD "where: user.name in $nosuchset\n", "CJ-X-01", "nosuchset");
 }
 
