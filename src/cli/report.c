@@ -82,7 +82,6 @@ static void report_json(const ch_analyze *a, FILE *f)
                       (unsigned long long)g.internal, (unsigned long long)g.cache_hits,
                       (unsigned long long)g.cache_misses, (unsigned long long)g.unknown);
     }
-    ch_buf_addc(&b, '}');
     if (a->engine != NULL) {
         ch_engine_stats es;
         ch_engine_stats_get(a->engine, &es);
