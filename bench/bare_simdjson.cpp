@@ -243,7 +243,8 @@ int run_s3(const char *path, bool ondemand_mode, totals &t)
     }
     ondemand::document doc;
     ondemand::array records;
-    if (oparser.iterate(json).get(doc) != SUCCESS || doc["Records"].get_array().get(records) != SUCCESS) {
+    if (oparser.iterate(json).get(doc) != SUCCESS ||
+        doc["Records"].get_array().get(records) != SUCCESS) {
         t.errors++;
         return 0;
     }
@@ -295,8 +296,8 @@ int main(int argc, char **argv)
             return 1;
     }
     double dt = lr_now() - t0;
-    std::string impl = "simdjson-" + mode + (s3 ? "-s3" : "") + " " + BS_XSTR(SIMDJSON_VERSION) + " (" +
-                       simdjson::get_active_implementation()->name() + ")";
+    std::string impl = "simdjson-" + mode + (s3 ? "-s3" : "") + " " + BS_XSTR(SIMDJSON_VERSION) +
+                       " (" + simdjson::get_active_implementation()->name() + ")";
     for (char &c : impl)
         if (c == ' ')
             c = '_';

@@ -133,16 +133,16 @@ static inline double lr_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static inline void lr_report(const char *what, uint64_t records, uint64_t bytes,
-                             uint64_t errors, double seconds, uint64_t check)
+static inline void lr_report(const char *what, uint64_t records, uint64_t bytes, uint64_t errors,
+                             double seconds, uint64_t check)
 {
     if (seconds <= 0)
         seconds = 1e-9;
     printf("impl=%s records=%llu bytes=%llu errors=%llu seconds=%.6f rec_per_s=%.0f "
            "mb_per_s=%.1f check=%llu\n",
-           what, (unsigned long long)records, (unsigned long long)bytes,
-           (unsigned long long)errors, seconds, (double)records / seconds,
-           (double)bytes / seconds / 1e6, (unsigned long long)check);
+           what, (unsigned long long)records, (unsigned long long)bytes, (unsigned long long)errors,
+           seconds, (double)records / seconds, (double)bytes / seconds / 1e6,
+           (unsigned long long)check);
 }
 
 #endif

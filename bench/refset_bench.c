@@ -113,14 +113,35 @@ typedef struct result {
     double lookups_per_s, ns_per_lookup, hit_ratio;
 } result;
 
-static result run_domain_queries(const ch_refset *s, const query *q, size_t nq, int rounds)
+#define BATCH 64
+
+/* batch: prepare BATCH queries, then one ch_refset_contains_dq_batch (preparing is timed). */
+static result run_domain_queries(const ch_refset *s, const query *q, size_t nq, int rounds,
+                                 bool batch)
 {
     result best = {0, 0, 0};
+    static ch_refset_dq dq[BATCH];
+    const ch_refset_dq *dqp[BATCH];
+    const ch_refset_elem *hit[BATCH];
+    int64_t at[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        dqp[i] = &dq[i];
+        at[i] = NOW;
+    }
     for (int r = 0; r < rounds; r++) {
         size_t hits = 0;
         double t0 = now_s();
-        for (size_t i = 0; i < nq; i++)
-            hits += ch_refset_contains_domain(s, q[i].text, q[i].len, NOW, NULL);
+        if (!batch) {
+            for (size_t i = 0; i < nq; i++)
+                hits += ch_refset_contains_domain(s, q[i].text, q[i].len, NOW, NULL);
+        } else {
+            for (size_t i = 0; i < nq; i += BATCH) {
+                size_t m = nq - i < BATCH ? nq - i : BATCH;
+                for (size_t j = 0; j < m; j++)
+                    ch_refset_dq_prepare(&dq[j], q[i + j].text, q[i + j].len);
+                hits += ch_refset_contains_dq_batch(s, dqp, at, m, hit);
+            }
+        }
         double dt = now_s() - t0;
         if (nq / dt > best.lookups_per_s) {
             best.lookups_per_s = nq / dt;
@@ -176,8 +197,10 @@ static void bench_domains(size_t n, size_t nq)
         memcpy(qs[i].text, buf, l + 1);
         qs[i].len = l;
     }
-    result rb = run_domain_queries(small, qs, nq, 3);
-    result r = run_domain_queries(big, q, nq, 3);
+    result rb = run_domain_queries(small, qs, nq, 3, false);
+    result r = run_domain_queries(big, q, nq, 3, false);
+    result bb = run_domain_queries(small, qs, nq, 3, true);
+    result b = run_domain_queries(big, q, nq, 3, true);
     printf("domains: %zu elements (%zu distinct), built in %.2f s (%.2f M adds/s)\n",
            ch_refset_count(big), ch_refset_keys(big), build, n / build / 1e6);
     printf("  memory: ch_refset_memory %.1f bytes/element, resident +%.1f bytes/element\n",
@@ -187,6 +210,10 @@ static void bench_domains(size_t n, size_t nq)
     printf("  1k set: %.2f M lookups/s (%.1f ns each), %.0f%% hits  -> 1M/1k ratio %.2f\n",
            rb.lookups_per_s / 1e6, rb.ns_per_lookup, rb.hit_ratio * 100,
            r.lookups_per_s / rb.lookups_per_s);
+    printf("  batches of %d, 1M set: %.2f M lookups/s (%.1f ns each), %.0f%% hits\n", BATCH,
+           b.lookups_per_s / 1e6, b.ns_per_lookup, b.hit_ratio * 100);
+    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n",
+           BATCH, bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
     for (size_t i = 0; i < nq; i++) {
         free(q[i].text);
         free(qs[i].text);
@@ -229,14 +256,25 @@ static ch_ip v4(uint32_t a)
     return ip;
 }
 
-static result run_ip_queries(const ch_refset *s, const ch_ip *q, size_t nq, int rounds)
+static result run_ip_queries(const ch_refset *s, const ch_ip *q, size_t nq, int rounds,
+                             bool batch)
 {
     result best = {0, 0, 0};
+    const ch_refset_elem *hit[BATCH];
+    int64_t at[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        at[i] = NOW;
     for (int r = 0; r < rounds; r++) {
         size_t hits = 0;
         double t0 = now_s();
-        for (size_t i = 0; i < nq; i++)
-            hits += ch_refset_contains_ip(s, &q[i], NOW, NULL);
+        if (!batch) {
+            for (size_t i = 0; i < nq; i++)
+                hits += ch_refset_contains_ip(s, &q[i], NOW, NULL);
+        } else {
+            for (size_t i = 0; i < nq; i += BATCH)
+                hits += ch_refset_contains_ip_batch(s, q + i, at, nq - i < BATCH ? nq - i : BATCH,
+                                                    hit);
+        }
         double dt = now_s() - t0;
         if (nq / dt > best.lookups_per_s) {
             best.lookups_per_s = nq / dt;
@@ -279,8 +317,10 @@ static void bench_cidrs(const char *label, unsigned (*len_of)(void), size_t n, s
         qs[i] = (rnd() & 1) ? v4(net[k] | (len[k] < 32 ? host & (0xffffffffu >> len[k]) : 0))
                             : v4((uint32_t)rnd());
     }
-    result rb = run_ip_queries(small, qs, nq, 3);
-    result r = run_ip_queries(big, q, nq, 3);
+    result rb = run_ip_queries(small, qs, nq, 3, false);
+    result r = run_ip_queries(big, q, nq, 3, false);
+    result bb = run_ip_queries(small, qs, nq, 3, true);
+    result b = run_ip_queries(big, q, nq, 3, true);
     printf("cidrs (%s): %zu elements (%zu distinct), built in %.2f s (%.2f M adds/s)\n", label,
            ch_refset_count(big), ch_refset_keys(big), build, n / build / 1e6);
     printf("  memory: ch_refset_memory %.1f bytes/element, resident +%.1f bytes/element\n",
@@ -290,6 +330,10 @@ static void bench_cidrs(const char *label, unsigned (*len_of)(void), size_t n, s
     printf("  1k set: %.2f M lookups/s (%.1f ns each), %.0f%% hits  -> 1M/1k ratio %.2f\n",
            rb.lookups_per_s / 1e6, rb.ns_per_lookup, rb.hit_ratio * 100,
            r.lookups_per_s / rb.lookups_per_s);
+    printf("  batches of %d, 1M set: %.2f M lookups/s (%.1f ns each), %.0f%% hits\n", BATCH,
+           b.lookups_per_s / 1e6, b.ns_per_lookup, b.hit_ratio * 100);
+    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n",
+           BATCH, bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
     free(q);
     free(qs);
     free(net);

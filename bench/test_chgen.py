@@ -18,6 +18,7 @@ import unittest
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import chgen  # noqa: E402
 
 GEN = os.path.join(BENCH, "gen")

@@ -323,12 +323,15 @@ static bool str_member(ch_json_val obj, const char *name, ch_sv *out)
     return true;
 }
 
-/* obj.name.items as an iterator. */
+/* obj.name.items as an iterator. EC2 writes some sets with "item" instead (a network
+ * interface's privateIpAddressesSet), so both are read. */
 static bool items_of(ch_json_val obj, const char *name, ch_json_iter *it)
 {
     ch_json_val set, items;
-    return ch_json_obj_get(obj, name, strlen(name), &set) &&
-           ch_json_obj_get(set, "items", 5, &items) && ch_json_arr_iter(items, it);
+    if (!ch_json_obj_get(obj, name, strlen(name), &set))
+        return false;
+    return (ch_json_obj_get(set, "items", 5, &items) || ch_json_obj_get(set, "item", 4, &items)) &&
+           ch_json_arr_iter(items, it);
 }
 
 /* ---- learning ------------------------------------------------------------------------------ */

@@ -203,3 +203,98 @@ bool ch_refset_contains_domain(const ch_refset *s, const char *name, size_t len,
     ch_refset_dq_prepare(&q, name, len);
     return ch_refset_contains_dq(s, &q, at_ms, hit);
 }
+
+/* ---- batches ----------------------------------------------------------------------------- */
+
+typedef struct dqc {
+    uint32_t ncand;
+    bool over;
+    uint32_t cand[CH__RS_MAXCAND];
+    uint8_t k[CH__RS_MAXCAND];
+} dqc;
+
+/* Suffixes of q that can be in the set: k from kmax down to kmin. */
+static inline bool dq_range(const ch_refset *s, const ch_refset_dq *q, unsigned *kmin,
+                            unsigned *kmax)
+{
+    if (q->nlabels == 0)
+        return false;
+    *kmax = q->nlabels - 1;
+    *kmin = 0;
+    if (s->flags & CH_REFSET_EXACT) {
+        if (q->start[*kmax] != 0)
+            return false;
+        *kmin = *kmax;
+    }
+    return true;
+}
+
+size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const *qs,
+                                   const int64_t *at_ms, size_t n, const ch_refset_elem **hits)
+{
+    size_t nhits = 0;
+    if (s->type != CH_REFSET_DOMAIN || s->count == 0) {
+        for (size_t i = 0; i < n; i++)
+            hits[i] = NULL;
+        return 0;
+    }
+    const ch__rs_table *t = &s->keys;
+    dqc g[CH__RS_BATCH];
+    for (size_t base = 0; base < n; base += CH__RS_BATCH) {
+        size_t m = n - base < CH__RS_BATCH ? n - base : CH__RS_BATCH;
+        unsigned kmin, kmax;
+        /* 1: prefetch the home slot of every suffix that can be in the set. */
+        for (size_t i = 0; i < m; i++) {
+            const ch_refset_dq *q = qs[base + i];
+            if (!dq_range(s, q, &kmin, &kmax))
+                continue;
+            for (unsigned k = kmax + 1; k-- > kmin;)
+                if (has_labels(s, k + 1))
+                    __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[k]))]);
+        }
+        /* 2: read the slots, prefetch the elements whose tags match, longest suffix first. */
+        for (size_t i = 0; i < m; i++) {
+            const ch_refset_dq *q = qs[base + i];
+            dqc *c = &g[i];
+            c->ncand = 0;
+            c->over = false;
+            if (!dq_range(s, q, &kmin, &kmax))
+                continue;
+            for (unsigned k = kmax + 1; k-- > kmin && !c->over;) {
+                if (!has_labels(s, k + 1))
+                    continue;
+                uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
+                for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
+                    if (sl.tag != tag)
+                        continue;
+                    if (c->ncand == CH__RS_MAXCAND) {
+                        c->over = true;
+                        break;
+                    }
+                    c->k[c->ncand] = (uint8_t)k;
+                    c->cand[c->ncand++] = sl.idx1;
+                    ch__rs_prefetch_elem(s, sl.idx1 - 1);
+                }
+            }
+        }
+        /* 3: compare. */
+        for (size_t i = 0; i < m; i++) {
+            const ch_refset_dq *q = qs[base + i];
+            dqc *c = &g[i];
+            const ch_refset_elem *e = NULL;
+            if (c->over) {
+                ch_refset_contains_dq(s, q, at_ms[base + i], &e);
+            } else {
+                for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
+                    const ch_refset_elem *x = ch__rs_elem(s, c->cand[j] - 1);
+                    uint32_t st = q->start[c->k[j]];
+                    if (x->len == q->len - st && memcmp(x->key.str, q->name + st, x->len) == 0)
+                        e = ch__rs_chain_valid(s, c->cand[j], at_ms[base + i]);
+                }
+            }
+            hits[base + i] = e;
+            nhits += e != NULL;
+        }
+    }
+    return nhits;
+}

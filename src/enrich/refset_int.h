@@ -182,6 +182,17 @@ static inline bool ch__rs_valid_at(const ch_refset_elem *e, int64_t at)
     return e->valid_from <= at && at < e->expiry;
 }
 
+/* Batched lookups work on groups of this many queries, with this many tag matches a query. */
+#define CH__RS_BATCH 16
+#define CH__RS_MAXCAND 4
+
+static inline void ch__rs_prefetch_elem(const ch_refset *s, uint32_t idx)
+{
+    const char *e = (const char *)ch__rs_elem(s, idx);
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + s->stride - 1);
+}
+
 /* First element of a key's chain valid at `at`, or NULL. */
 static inline const ch_refset_elem *ch__rs_chain_valid(const ch_refset *s, uint32_t idx1,
                                                        int64_t at)

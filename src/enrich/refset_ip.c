@@ -34,9 +34,11 @@ static inline uint64_t be64(const uint8_t *p)
 
 static inline uint32_t v4_mask(unsigned len) { return len ? 0xffffffffu << (32 - len) : 0; }
 
+/* One 64x64->128 multiply: the key is at most 38 bits and the top 32 bits of the folded product
+ * (tag and home slot) depend on all of them. */
 static inline uint64_t v4_hash(uint32_t key, unsigned len)
 {
-    return ch__rs_hash64(((uint64_t)len << 32) | key, CH__RS_S0);
+    return ch__rs_mum((((uint64_t)len << 32) | key) ^ CH__RS_S0, CH__RS_S1);
 }
 
 static inline void v6_masked(const uint8_t *b, unsigned len, uint64_t *hi, uint64_t *lo)
@@ -245,4 +247,89 @@ bool ch_refset_contains_ip(const ch_refset *s, const ch_ip *ip, int64_t at_ms,
     if (hit != NULL)
         *hit = e;
     return e != NULL;
+}
+
+/* ---- batches ----------------------------------------------------------------------------- */
+
+typedef struct v4q {
+    uint32_t a;
+    uint32_t n;          /* lengths to probe */
+    uint8_t lens[33];
+    uint64_t hs[33];
+    uint32_t ncand;
+    bool over;           /* more tag matches than fit: answered one by one */
+    uint32_t cand[CH__RS_MAXCAND];
+} v4q;
+
+size_t ch_refset_contains_ip_batch(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms,
+                                   size_t n, const ch_refset_elem **hits)
+{
+    size_t nhits = 0;
+    if (s->type != CH_REFSET_IP || s->count == 0) {
+        for (size_t i = 0; i < n; i++)
+            hits[i] = NULL;
+        return 0;
+    }
+    v4q g[CH__RS_BATCH];
+    for (size_t base = 0; base < n; base += CH__RS_BATCH) {
+        size_t m = n - base < CH__RS_BATCH ? n - base : CH__RS_BATCH;
+        /* 1: hash every length to probe, prefetch every home slot. */
+        for (size_t i = 0; i < m; i++) {
+            const ch_ip *ip = &ips[base + i];
+            v4q *q = &g[i];
+            q->n = 0;
+            if (ip->family != 4)
+                continue;
+            q->a = be32(ip->b + 12);
+            uint64_t bits = s->v4_bits;
+            if (s->v4_map != NULL)
+                bits &= ((uint64_t)s->v4_map[q->a >> 16] << 16) | 0xffffu;
+            for (; bits != 0; q->n++) {
+                unsigned len = 63u - (unsigned)__builtin_clzll(bits);
+                bits &= ~(1ull << len);
+                const ch__rs_table *t = &s->v4[len];
+                q->lens[q->n] = (uint8_t)len;
+                q->hs[q->n] = v4_hash(q->a & v4_mask(len), len);
+                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hs[q->n]))]);
+            }
+        }
+        /* 2: read the slots, prefetch the elements whose tags match. */
+        for (size_t i = 0; i < m; i++) {
+            v4q *q = &g[i];
+            q->ncand = 0;
+            q->over = false;
+            for (uint32_t j = 0; j < q->n; j++) {
+                const ch__rs_table *t = &s->v4[q->lens[j]];
+                uint32_t tag = ch__rs_tag(q->hs[j]), pos = ch__rs_home(t, tag);
+                for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
+                    if (sl.tag != tag)
+                        continue;
+                    if (q->ncand == CH__RS_MAXCAND) {
+                        q->over = true;
+                        break;
+                    }
+                    q->cand[q->ncand++] = sl.idx1;
+                    ch__rs_prefetch_elem(s, sl.idx1 - 1);
+                }
+            }
+        }
+        /* 3: compare, longest prefix first (candidates are in probe order). */
+        for (size_t i = 0; i < m; i++) {
+            const ch_ip *ip = &ips[base + i];
+            v4q *q = &g[i];
+            const ch_refset_elem *e = NULL;
+            if (ip->family == 6 || q->over) {
+                ch_refset_contains_ip(s, ip, at_ms[base + i], &e);
+            } else {
+                for (uint32_t c = 0; c < q->ncand && e == NULL; c++) {
+                    const ch_refset_elem *x = ch__rs_elem(s, q->cand[c] - 1);
+                    if (be32(x->key.ip + 12) == (q->a & v4_mask(x->len)))
+                        e = ch__rs_chain_valid(s, q->cand[c], at_ms[base + i]);
+                }
+            }
+            hits[base + i] = e;
+            nhits += e != NULL;
+        }
+    }
+    return nhits;
 }

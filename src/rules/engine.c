@@ -1162,7 +1162,7 @@ static int process_event(ch_engine *e, const ch_event *ev)
     int64_t wm = watermark(e);
     bool late = wm != NO_TIME && ev->ts_ms < wm;
     ch__rule_env_set_time(ev->ts_ms);
-    ch_field_cache_init(&e->cache);
+    /* e->cache needs no reset per event: a hit is checked against the event's own header. */
     unsigned ds = (unsigned)ev->dataset < CH_DS__COUNT ? (unsigned)ev->dataset : 0;
     int hits = 0;
     const rlist *lists[2] = {&e->any[ds], NULL};

@@ -22,8 +22,13 @@
  * of that window are consumed and the key stays quiet for `within` of event time after the
  * firing event; events during the quiet time still enter the window, so a burst that goes on
  * fires again once per `within`, each hit counting only events after the previous hit. A
- * sequence fires when its last step completes and starts over. first_seen fires once per new
- * value (after learning). none fires on every matching event.
+ * sequence fires when its last step completes and starts over. Sequence steps are taken in
+ * arrival order (each step no earlier in event time than the one before it), so a later step
+ * that arrives before an earlier one is missed: inputs are merged by event time upstream.
+ * first_seen fires once per new value (after learning). none fires on every matching event.
+ *
+ * A single event stamped far in the future moves the clock and makes later events late: the
+ * engine trusts event time (CloudTrail's is the service's own clock).
  *
  * Memory: state is capped (max_bytes, max_keys, entries per key); when a cap refuses a new
  * key or entry it is counted in `cap_hits`, never silently.

@@ -547,6 +547,27 @@ static void test_dispatch_console_login_rule_never_meets_describe_instances(void
     unload(&f);
 }
 
+static const char *const R_FLOW =
+    "id: T-FLOW\ntitle: flows\nseverity: 1\ncredibility: 1\nrelevance: 1\n"
+    "where: event.dataset == \"vpcflow\" and destination.port == 3333\n";
+static const char *const R_ANY =
+    "id: T-ANY\ntitle: anything by mallory\nseverity: 1\ncredibility: 1\nrelevance: 1\n"
+    "where: user.name == \"mallory\"\n";
+
+static void test_dispatch_by_dataset_and_catch_all(void **st)
+{
+    (void)st;
+    fixture f;
+    const char *r[] = {R_FLOW, R_ANY};
+    load(&f, r, 2, NULL);
+    for (int i = 0; i < 10; i++)
+        rec(&f, T0 + i * 1000, "DescribeInstances", "alice", "1.0.0.1", NULL);
+    run(&f);
+    assert_int_equal(ch_engine_rule_evals(f.eng, 0), 0);  /* flows only */
+    assert_int_equal(ch_engine_rule_evals(f.eng, 1), 10); /* no hints: every event */
+    unload(&f);
+}
+
 static void test_state_cap_refuses_keys_and_counts(void **st)
 {
     (void)st;
@@ -686,6 +707,35 @@ static void test_save_restore_gives_the_same_hits(void **st)
     unload(&b);
 }
 
+static void test_load_skips_state_of_rules_no_longer_loaded(void **st)
+{
+    (void)st;
+    fixture a, b;
+    const char *ra[] = {R_PAIR, R_FAIL5};
+    const char *rb[] = {R_FAIL5};
+    load(&a, ra, 2, NULL);
+    rec(&a, T0, "DescribeInstances", "alice", "1.0.0.1", NULL);
+    for (int i = 0; i < 4; i++)
+        login(&a, T0 + i * MIN, "alice", "1.0.0.1", false);
+    run(&a);
+    FILE *tmp = tmpfile();
+    ch_error err = {0};
+    assert_int_equal(ch_engine_save(a.eng, tmp, &err), 0);
+    rewind(tmp);
+    load(&b, rb, 1, NULL);
+    if (ch_engine_load(b.eng, tmp, &err) != 0)
+        fail_msg("%s", err.msg);
+    fclose(tmp);
+    ch_engine_stats s;
+    ch_engine_stats_get(b.eng, &s);
+    assert_int_equal(s.keys, 1); /* T-FAIL5's alice; T-PAIR is gone */
+    login(&b, T0 + 5 * MIN, "alice", "1.0.0.1", false);
+    run(&b);
+    assert_int_equal(count_rule(&b.hits, "T-FAIL5"), 1);
+    unload(&a);
+    unload(&b);
+}
+
 static void test_load_refuses_damaged_state(void **st)
 {
     (void)st;
@@ -749,11 +799,13 @@ int main(void)
         cmocka_unit_test(test_sequence_step_by_maps_its_own_key_field),
         cmocka_unit_test(test_first_seen_fires_for_new_region_after_learning_only),
         cmocka_unit_test(test_dispatch_console_login_rule_never_meets_describe_instances),
+        cmocka_unit_test(test_dispatch_by_dataset_and_catch_all),
         cmocka_unit_test(test_state_cap_refuses_keys_and_counts),
         cmocka_unit_test(test_entries_cap_per_key_keeps_the_newest_and_counts),
         cmocka_unit_test(test_memory_cap_refuses_new_keys),
         cmocka_unit_test(test_idle_keys_expire_as_event_time_moves_on),
         cmocka_unit_test(test_save_restore_gives_the_same_hits),
+        cmocka_unit_test(test_load_skips_state_of_rules_no_longer_loaded),
         cmocka_unit_test(test_load_refuses_damaged_state),
         cmocka_unit_test(test_responses_derive_events_and_fill_refsets_with_ttl),
     };

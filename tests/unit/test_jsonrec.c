@@ -615,6 +615,34 @@ static void test_corpus_cloudtrail2sightings_envelopes_hold_15_records(void **st
     assert_int_equal(d.errors_total, 0);
 }
 
+static void test_corpus_stratus_jsonl_gzipped_through_small_window_holds_310(void **state)
+{
+    (void)state;
+    const char *path = CH_CORPORA_DIR
+        "/cloudtrail/stratus_red_team_detonation_logs/stratus_detonation_logs_all.jsonl";
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        print_message("skipping: %s not found\n", path);
+        skip();
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)n);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    size_t zl;
+    unsigned char *z = gzip_mem(text, (size_t)n, &zl);
+    /* A window of 64 KiB: many refills, and records crossing them. */
+    split *s = split_mem_ex(z, zl, 64 << 10, 0, 0);
+    assert_int_equal(s->n, 310);
+    assert_int_equal(s->line[309], 310);
+    assert_int_equal(s->diag.errors_total, 0);
+    split_free(s);
+    free(z);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_damaged_gzip_yields_records_before_damage_then_one_gzip_error),
         cmocka_unit_test(test_corpus_stratus_detonation_arrays_hold_310_records),
         cmocka_unit_test(test_corpus_cloudtrail2sightings_envelopes_hold_15_records),
+        cmocka_unit_test(test_corpus_stratus_jsonl_gzipped_through_small_window_holds_310),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
