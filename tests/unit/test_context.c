@@ -86,10 +86,10 @@ static void expect_error(const char *text, const char *where, const char *what)
 static void test_mistakes_name_file_line_and_column(void **st)
 {
     (void)st;
-    expect_error("business_countries: [GB, GBR]\n", "bad.yaml:1:27", "ISO 3166-1");
+    expect_error("business_countries: [GB, GBR]\n", "bad.yaml:1:26", "ISO 3166-1");
     expect_error("business_countries: [GB]\nnetwork: []\n", "bad.yaml:2:1", "unknown key");
-    expect_error("networks:\n  - {cidr: 300.1.0.0/16}\n", "bad.yaml:2:11", "CIDR");
-    expect_error("networks:\n  - {cidr: 10.0.0.0/33}\n", "bad.yaml:2:11", "CIDR");
+    expect_error("networks:\n  - {cidr: 300.1.0.0/16}\n", "bad.yaml:2:12", "CIDR");
+    expect_error("networks:\n  - {cidr: 10.0.0.0/33}\n", "bad.yaml:2:12", "CIDR");
     expect_error("images:\n  ami-1: {osname: x}\n", "bad.yaml:2:11", "unknown key");
     expect_error("images:\n  ami-1: {}\n", "bad.yaml:2:10", "needs an os");
     expect_error("learning: soon\n", "bad.yaml:1:11", "duration");
