@@ -44,7 +44,7 @@ int ch_buf_reserve(ch_buf *b, size_t extra)
     return 0;
 }
 
-int ch_buf_add(ch_buf *b, const void *p, size_t n)
+int ch_buf_add_slow(ch_buf *b, const void *p, size_t n)
 {
     int rc = ch_buf_reserve(b, n);
     if (rc < 0)
@@ -56,7 +56,6 @@ int ch_buf_add(ch_buf *b, const void *p, size_t n)
     return 0;
 }
 
-int ch_buf_addc(ch_buf *b, char c) { return ch_buf_add(b, &c, 1); }
 int ch_buf_adds(ch_buf *b, const char *s) { return ch_buf_add(b, s, strlen(s)); }
 
 int ch_buf_printf(ch_buf *b, const char *fmt, ...)
@@ -138,6 +137,21 @@ int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n)
     b->data[b->len++] = '"';
     size_t i = 0, run = 0;
     while (i < n) {
+        /* Eight bytes at a time while none needs attention (no control byte, quote, backslash
+         * or non-ASCII byte): most values are plain ASCII identifiers, names and addresses. */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+            uint64_t ctl = (w - ones * 0x20) & ~w;               /* bytes < 0x20 */
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs; /* bytes == '"' or '\\' */
+            if (((ctl | zq | zb) & highs) | (w & highs))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         unsigned c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;

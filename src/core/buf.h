@@ -23,8 +23,27 @@ void ch_buf_init(ch_buf *b, size_t max);
 void ch_buf_free(ch_buf *b);
 static inline void ch_buf_clear(ch_buf *b) { b->len = 0; if (b->data) b->data[0] = '\0'; }
 int ch_buf_reserve(ch_buf *b, size_t extra); /* CH_ELIMIT past max, CH_ENOMEM */
-int ch_buf_add(ch_buf *b, const void *p, size_t n);
-int ch_buf_addc(ch_buf *b, char c);
+int ch_buf_add_slow(ch_buf *b, const void *p, size_t n);
+/* Appends are on every event's output path: the common case (room left) stays inline. */
+static inline int ch_buf_add(ch_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 <= b->cap) {
+        __builtin_memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return ch_buf_add_slow(b, p, n);
+}
+static inline int ch_buf_addc(ch_buf *b, char c)
+{
+    if (b->len + 2 <= b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return ch_buf_add_slow(b, &c, 1);
+}
 int ch_buf_adds(ch_buf *b, const char *s);
 int ch_buf_printf(ch_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ch_buf_add_u64(ch_buf *b, uint64_t v);

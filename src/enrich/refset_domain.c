@@ -282,16 +282,15 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
             const ch_refset_dq *q = qs[base + i];
             dqc *c = &g[i];
             const ch_refset_elem *e = NULL;
-            if (c->over) {
-                ch_refset_contains_dq(s, q, at_ms[base + i], &e);
-            } else {
-                for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
-                    const ch_refset_elem *x = ch__rs_elem(s, c->cand[j] - 1);
-                    uint32_t st = q->start[c->k[j]];
-                    if (x->len == q->len - st && memcmp(x->key.str, q->name + st, x->len) == 0)
-                        e = ch__rs_chain_valid(s, c->cand[j], at_ms[base + i]);
-                }
+            /* Candidates come longest suffix first: the first valid one is the answer. */
+            for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
+                const ch_refset_elem *x = ch__rs_elem(s, c->cand[j] - 1);
+                uint32_t st = q->start[c->k[j]];
+                if (x->len == q->len - st && memcmp(x->key.str, q->name + st, x->len) == 0)
+                    e = ch__rs_chain_valid(s, c->cand[j], at_ms[base + i]);
             }
+            if (e == NULL && c->over)
+                ch_refset_contains_dq(s, q, at_ms[base + i], &e);
             hits[base + i] = e;
             nhits += e != NULL;
         }

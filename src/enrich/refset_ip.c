@@ -318,14 +318,17 @@ size_t ch_refset_contains_ip_batch(const ch_refset *s, const ch_ip *ips, const i
             const ch_ip *ip = &ips[base + i];
             v4q *q = &g[i];
             const ch_refset_elem *e = NULL;
-            if (ip->family == 6 || q->over) {
+            if (ip->family == 6) {
                 ch_refset_contains_ip(s, ip, at_ms[base + i], &e);
             } else {
+                /* Candidates come longest prefix first: the first valid one is the answer. */
                 for (uint32_t c = 0; c < q->ncand && e == NULL; c++) {
                     const ch_refset_elem *x = ch__rs_elem(s, q->cand[c] - 1);
                     if (be32(x->key.ip + 12) == (q->a & v4_mask(x->len)))
                         e = ch__rs_chain_valid(s, q->cand[c], at_ms[base + i]);
                 }
+                if (e == NULL && q->over)
+                    ch_refset_contains_ip(s, ip, at_ms[base + i], &e);
             }
             hits[base + i] = e;
             nhits += e != NULL;
