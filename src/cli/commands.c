@@ -7,9 +7,11 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_offenses.h"
+#include "cli/cmd_rules.h"
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
+    {"rules", "validate (check) and run the tests of (test) a content pack", ch_cmd_rules},
     {"offenses", "list, show, close and hide offenses; users by risk", ch_cmd_offenses},
     {NULL, NULL, NULL},
 };

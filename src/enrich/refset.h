@@ -193,11 +193,11 @@ bool ch_refset_contains(const ch_refset *s, const char *text, size_t len, int64_
  * 253 bytes keep their rightmost labels that fit (no entry can be longer). */
 #define CH_REFSET_DQ_MAX_LABELS 128
 typedef struct ch_refset_dq {
-    uint64_t hash[CH_REFSET_DQ_MAX_LABELS]; /* hash[k]: suffix of k + 1 labels */
-    uint8_t start[CH_REFSET_DQ_MAX_LABELS]; /* where that suffix starts in name */
     uint32_t nlabels;
     uint32_t len;
-    char name[CH_REFSET_DOMAIN_MAX + 3];
+    uint8_t start[CH_REFSET_DQ_MAX_LABELS]; /* start[k]: where the suffix of k + 1 labels starts */
+    char name[CH_REFSET_DOMAIN_MAX + 11];   /* lower-cased, NUL-terminated */
+    uint64_t hash[CH_REFSET_DQ_MAX_LABELS]; /* hash[k]: that suffix's hash */
 } ch_refset_dq;
 
 void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len);

@@ -1,8 +1,8 @@
 /*
  * refset_domain.c - domains in reference sets, matched on label boundaries.
  *
- * A domain's hash is built label by label from the right, each label hashed with its parent's
- * hash as the seed: hash("pool.supportxmr.com") = H("pool", H("supportxmr", H("com", root))).
+ * A domain's hash is built label by label from the right, each label's hash chained onto its
+ * parent's: hash("pool.supportxmr.com") = H("pool", H("supportxmr", H("com", root))).
  * So one right-to-left pass over a query yields the hash of every label-boundary suffix, and an
  * entry hashes to exactly the value of the same suffix inside any longer name; "notsupportxmr"
  * is a different label, so "notsupportxmr.com" never meets "supportxmr.com". The set keeps a
@@ -10,6 +10,9 @@
  * longest first (the most specific listed domain wins): a block list of 2- and 3-label names
  * costs two probes per query, whatever its size. Hash tags rule out almost every non-matching
  * probe without touching the entry; a tag match is confirmed by comparing the bytes.
+ *
+ * Preparing a query is one pass over the name a word at a time (lower-casing and finding the
+ * dots with bit tricks), then one chained multiply per label.
  *
  * Entries must look like DNS names (letters, digits, '-', '_', labels of 1..63 bytes, 253 in
  * all) so that junk lines of a feed are reported instead of stored. Queries are taken as they
@@ -70,7 +73,7 @@ uint64_t ch__rs_domain_hash(const char *name, size_t len)
         size_t st = end;
         while (st > 0 && name[st - 1] != '.')
             st--;
-        h = ch__rs_hash(name + st, end - st, h);
+        h = ch__rs_label_hash(name + st, end - st, h);
         if (st == 0)
             return h;
         end = st - 1;
@@ -117,26 +120,39 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
         name += off;
         len -= off;
     }
-    for (size_t i = 0; i < len; i++)
-        q->name[i] = lower(name[i]);
+    /* One pass, a word at a time: lower-case into q->name and note where the dots are. */
+    uint8_t dots[CH_REFSET_DOMAIN_MAX + 1];
+    unsigned nd = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, name + i, 8);
+        x = ch__rs_lower8(x);
+        memcpy(q->name + i, &x, 8);
+        for (uint64_t z = ch__rs_bytes_eq(x, '.'); z != 0; z &= z - 1)
+            dots[nd++] = (uint8_t)(i + ((unsigned)__builtin_ctzll(z) >> 3));
+    }
+    for (; i < len; i++) {
+        char c = lower(name[i]);
+        q->name[i] = c;
+        if (c == '.')
+            dots[nd++] = (uint8_t)i;
+    }
     q->name[len] = '\0';
     q->len = (uint32_t)len;
     q->nlabels = 0;
     if (len == 0)
         return;
+    /* Labels right to left, each hashed onto its parent. */
     uint64_t h = CH__RS_DOMAIN_ROOT;
     size_t end = len;
-    while (q->nlabels < CH_REFSET_DQ_MAX_LABELS) {
-        size_t st = end;
-        while (st > 0 && q->name[st - 1] != '.')
-            st--;
-        h = ch__rs_hash(q->name + st, end - st, h);
+    for (unsigned d = nd + 1; d-- > 0 && q->nlabels < CH_REFSET_DQ_MAX_LABELS;) {
+        size_t st = d > 0 ? (size_t)dots[d - 1] + 1 : 0;
+        h = ch__rs_label_hash(q->name + st, end - st, h);
         q->hash[q->nlabels] = h;
         q->start[q->nlabels] = (uint8_t)st;
         q->nlabels++;
-        if (st == 0)
-            break;
-        end = st - 1;
+        end = st > 0 ? st - 1 : 0;
     }
 }
 

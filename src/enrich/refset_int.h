@@ -74,6 +74,55 @@ static inline uint64_t ch__rs_hash(const void *key, size_t len, uint64_t seed)
     return ch__rs_mum(CH__RS_S1 ^ len, ch__rs_mum(a ^ CH__RS_S1, b ^ seed));
 }
 
+/* One label of a domain, chained onto its parent's hash. The label's own mix does not depend on
+ * the parent, so the labels of a name are mixed in parallel and only one multiply per label sits
+ * on the chain; the chain step is not linear, so "a.b" and "b.a" differ. */
+static inline uint64_t ch__rs_label_hash(const void *label, size_t len, uint64_t parent)
+{
+    const uint8_t *p = label;
+    uint64_t a, b, seed = CH__RS_S3;
+    if (len <= 16) {
+        if (len >= 4) {
+            size_t m = (len >> 3) << 2;
+            a = (ch__rs_r4(p) << 32) | ch__rs_r4(p + m);
+            b = (ch__rs_r4(p + len - 4) << 32) | ch__rs_r4(p + len - 4 - m);
+        } else if (len > 0) {
+            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        size_t i = len;
+        while (i > 16) {
+            seed = ch__rs_mum(ch__rs_r8(p) ^ CH__RS_S1, ch__rs_r8(p + 8) ^ seed);
+            p += 16;
+            i -= 16;
+        }
+        a = ch__rs_r8(p + i - 16);
+        b = ch__rs_r8(p + i - 8);
+    }
+    uint64_t own = ch__rs_mum(a ^ CH__RS_S1 ^ seed, b ^ CH__RS_S0 ^ len);
+    return ch__rs_mum(own ^ parent, CH__RS_S2);
+}
+
+/* Bytes 'A'..'Z' of a word to lower case, other bytes unchanged (no carries between bytes). */
+static inline uint64_t ch__rs_lower8(uint64_t x)
+{
+    uint64_t h = x & 0x7f7f7f7f7f7f7f7full;
+    uint64_t gt_z = h + 0x2525252525252525ull;
+    uint64_t ge_a = h + 0x3f3f3f3f3f3f3f3full;
+    uint64_t upper = (ge_a ^ gt_z) & ~x & 0x8080808080808080ull;
+    return x | (upper >> 2);
+}
+
+/* High bit set in each byte of x equal to c (exact, no carries between bytes). */
+static inline uint64_t ch__rs_bytes_eq(uint64_t x, uint8_t c)
+{
+    uint64_t d = x ^ (0x0101010101010101ull * c);
+    return ~(((d & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | d | 0x7f7f7f7f7f7f7f7full);
+}
+
 static inline uint64_t ch__rs_hash64(uint64_t v, uint64_t seed)
 {
     return ch__rs_mum(ch__rs_mum(v ^ CH__RS_S0, seed ^ CH__RS_S1) ^ CH__RS_S2, v ^ CH__RS_S3);

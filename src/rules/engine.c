@@ -23,6 +23,7 @@
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "ingest/input.h"
+#include "parse/merge.h"
 #include "parse/source.h"
 #include "rules/expr.h"
 
@@ -1281,76 +1282,36 @@ uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i)
 
 /* ---- feeding files ------------------------------------------------------------------------ */
 
-typedef struct feeder {
-    ch_input *in;
-    ch_stream *st;
-    const ch_source_type *type;
-    ch_event ev;
-    bool has;
-} feeder;
-
-static int feeder_open(feeder *f, const char *path, ch_diag *diag, ch_error *err)
-{
-    int rc = ch_input_open(&f->in, path, 0, err);
-    if (rc < 0)
-        return rc;
-    long head = ch_input_fill(f->in, 64 * 1024, err);
-    size_t hn = 0;
-    const char *hp = ch_input_data(f->in, &hn);
-    if (head < 0 && hn == 0)
-        return (int)head;
-    f->type = ch_source_detect(hp, hn);
-    if (f->type == NULL)
-        return ch_error_set(err, CH_EPARSE,
-                            "%s: not a recognised log (CloudTrail, VPC flow, Route 53)", path);
-    f->st = f->type->open(f->in, diag, err);
-    if (f->st == NULL)
-        return CH_EPARSE;
-    return 0;
-}
-
 long ch_engine_feed_paths(ch_engine *e, const char *const *paths, size_t n,
                           ch_engine_enrich_fn enrich, void *eud, ch_diag *diag, ch_error *err)
 {
-    feeder fs[CH_ENGINE_FEED_MAX];
-    long count = 0;
     if (n == 0 || n > CH_ENGINE_FEED_MAX)
         return ch_error_set(err, CH_EUSAGE, "1 to %d files at once", CH_ENGINE_FEED_MAX);
-    memset(fs, 0, sizeof fs);
-    for (size_t i = 0; i < n; i++) {
-        int rc = feeder_open(&fs[i], paths[i], diag, err);
-        if (rc < 0) {
-            count = rc;
-            goto cleanup;
-        }
-        fs[i].has = fs[i].type->next(fs[i].st, &fs[i].ev) == 1;
-    }
-    /* A k-way merge by event time (each file is nearly sorted; ties go to the earlier file),
-     * so that events from several sources meet the engine in time order. */
-    for (;;) {
-        size_t best = n;
-        for (size_t i = 0; i < n; i++)
-            if (fs[i].has && (best == n || fs[i].ev.ts_ms < fs[best].ev.ts_ms))
-                best = i;
-        if (best == n)
-            break;
+    /* The same k-way merge by event time as `analyze`, so that events from several sources
+     * meet the engine in time order. */
+    ch_merge *m = ch_merge_new(diag, NULL, n);
+    if (m == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    uint64_t unreadable = diag->unreadable_inputs;
+    uint64_t unrecognized = ch_diag_count(diag, "unrecognized_format");
+    long count = 0;
+    for (size_t i = 0; i < n && count == 0; i++)
+        if (ch_merge_add(m, paths[i]) < 0)
+            count = ch_error_set(err, CH_ENOMEM, "out of memory");
+    ch_event *ev;
+    while (count >= 0 && ch_merge_next(m, &ev, NULL) == 1) {
         if (enrich)
-            enrich(eud, &fs[best].ev);
-        ch_engine_process(e, &fs[best].ev);
+            enrich(eud, ev);
+        ch_engine_process(e, ev);
         count++;
-        int rc = fs[best].type->next(fs[best].st, &fs[best].ev);
-        fs[best].has = rc == 1;
-        if (rc < 0) {
-            count = ch_error_set(err, CH_EIO, "%s: read failed", paths[best]);
-            goto cleanup;
-        }
     }
-cleanup:
-    for (size_t i = 0; i < n; i++) {
-        if (fs[i].st)
-            fs[i].type->close(fs[i].st);
-        ch_input_close(fs[i].in);
-    }
+    ch_merge_free(m);
+    if (count >= 0 && diag->unreadable_inputs > unreadable)
+        count = ch_error_set(err, CH_EIO, "%s: cannot be read", paths[0]);
+    else if (count >= 0 && ch_diag_count(diag, "unrecognized_format") > unrecognized)
+        count = ch_error_set(err, CH_EPARSE,
+                             "not a recognised log (CloudTrail, VPC flow, Route 53): %s%s",
+                             paths[0], n > 1 ? " (or another of the case's files)" : "");
     return count;
 }
 
