@@ -17,6 +17,8 @@
 #include "cli/cli.h"
 #include "core/diag.h"
 #include "core/mem.h"
+#include "enrich/context.h"
+#include "enrich/entity.h"
 #include "enrich/geoip.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"
@@ -47,6 +49,8 @@ static void analyze_usage(FILE *f)
             "      --pack DIR        content pack of rules (default: <content dir>/cryptojacking-aws)\n"
             "      --db FILE         offense store, SQLite (default: <data dir>/coinhound.db); a later\n"
             "                        run extends the open offenses instead of duplicating them\n"
+            "      --context FILE    business context (YAML): business_countries, networks, images\n"
+            "                        (AMI -> OS), learning; the pack's defaults apply where it is silent\n"
             "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
             "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
             "  -h, --help            this help\n\n"
@@ -98,6 +102,10 @@ static void run_events(ch_analyze *a)
     while (ch_merge_next(a->merge, &ev, &path) == 1) {
         if (a->geoip != NULL)
             ch_geoip_enrich(a->geoip, ev);
+        /* Launches teach the linker; DNS queries and flows of launched instances get their
+         * launching user, so rules keyed by user see the mining stage. */
+        if (a->entity != NULL)
+            ch_entity_process(a->entity, ev);
         if (a->out != NULL && ch_output_write(a->out, ev) < 0)
             a->write_failed = true;
         if (a->engine != NULL && ch_engine_process(a->engine, ev) < 0)
@@ -129,11 +137,29 @@ static void rule_msg(void *ud, const char *msg)
 }
 
 /* Rules, engine, offenses, risk and the store. Returns 0, or -1 after printing why. */
-static int open_correlation(ch_analyze *a, const char *pack, const char *db)
+static int open_correlation(ch_analyze *a, const char *pack, const char *db, const char *context)
 {
     ch_error err = {0};
-    if (ch_refsets_new(&a->refsets) < 0)
+    ch_context *ctx = NULL;
+    if (ch_refsets_new(&a->refsets) < 0 || ch_context_new(&ctx) < 0)
         goto nomem;
+    /* The pack's context, then the user's file over it: they become the sets rules name
+     * ($business_countries, ...), so they must exist before the rules compile. */
+    int rc = ch_context_load_pack(ctx, pack, &err);
+    if (rc == 0 && context != NULL)
+        rc = ch_context_load_path(ctx, context, &err);
+    if (rc == 0)
+        rc = ch_context_apply(ctx, a->refsets, &err);
+    int64_t learning = ch_context_learning_ms(ctx);
+    ch_context_free(ctx);
+    if (rc < 0) {
+        fprintf(stderr, "coinhound analyze: business context: %s\n", err.msg);
+        return -1;
+    }
+    if (ch_entity_new(0, 0, &a->entity, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        return -1;
+    }
     if (ch_ruleset_load(pack, a->refsets, rule_msg, NULL, &a->rules, &err) < 0) {
         fprintf(stderr, "coinhound analyze: content pack %s: %s\n", pack, err.msg);
         return -1;
@@ -144,7 +170,8 @@ static int open_correlation(ch_analyze *a, const char *pack, const char *db)
         goto nomem;
     a->sink.offenses = a->offenses;
     a->sink.risk = a->risk;
-    if (ch_engine_new(a->rules, NULL, ch_offense_sink_hit, &a->sink, &a->engine, &err) < 0) {
+    ch_engine_opts eo = {.learning_ms = learning};
+    if (ch_engine_new(a->rules, &eo, ch_offense_sink_hit, &a->sink, &a->engine, &err) < 0) {
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         return -1;
     }
@@ -184,7 +211,7 @@ int ch_cmd_analyze(int argc, char **argv)
         {"no-progress", no_argument, NULL, 'P'},  {"quiet", no_argument, NULL, 'q'},
         {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
-        {"no-rules", no_argument, NULL, 'R'},
+        {"no-rules", no_argument, NULL, 'R'},     {"context", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     ch_analyze a;
@@ -196,7 +223,7 @@ int ch_cmd_analyze(int argc, char **argv)
     bool no_geoip = false;
     int progress = -1, c, status = CH_EXIT_OK;
     size_t max_open = 64;
-    const char *db_path = NULL, *pack = NULL;
+    const char *db_path = NULL, *pack = NULL, *context_path = NULL;
     bool no_rules = false;
     char pack_def[4200];
     char *env_geo = NULL;
@@ -235,6 +262,7 @@ int ch_cmd_analyze(int argc, char **argv)
         case 'D': db_path = optarg; break;
         case 'k': pack = optarg; break;
         case 'R': no_rules = true; break;
+        case 'C': context_path = optarg; break;
         case 'M': {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -291,7 +319,7 @@ int ch_cmd_analyze(int argc, char **argv)
             snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
             pack = pack_def;
         }
-        if (open_correlation(&a, pack, db_path) < 0) {
+        if (open_correlation(&a, pack, db_path, context_path) < 0) {
             status = CH_EXIT_FAIL;
             goto cleanup;
         }
@@ -340,6 +368,7 @@ int ch_cmd_analyze(int argc, char **argv)
 cleanup:
     ch_merge_free(a.merge);
     ch_engine_free(a.engine);
+    ch_entity_free(a.entity);
     ch_store_close(a.store);
     ch_offenses_free(a.offenses);
     ch_risk_free(a.risk);

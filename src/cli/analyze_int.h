@@ -10,6 +10,7 @@
 #include "core/diag.h"
 #include "enrich/geoip.h"
 #include "output/output.h"
+#include "enrich/entity.h"
 #include "enrich/refset.h"
 #include "offense/report.h"
 #include "offense/store.h"
@@ -29,6 +30,7 @@ typedef struct ch_analyze {
     ch_refsets *refsets;
     ch_ruleset *rules;
     ch_engine *engine;
+    ch_entity *entity;
     ch_offenses *offenses;
     ch_risk *risk;
     ch_offense_sink sink;

@@ -140,6 +140,21 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
 int ch_intel_store_identity_put(ch_intel_store *s, const char *id, const char *name,
                                 ch_error *err);
 
+/* The name of a stored identity into buf; CH_ENOTFOUND when unknown. */
+int ch_intel_store_identity_get(ch_intel_store *s, const char *id, char *buf, size_t cap,
+                                ch_error *err);
+
+/* ---- values ------------------------------------------------------------------------------- */
+
+/* The normalized entry text of a value for a set of that type, exactly as the set itself would
+ * write it (ch_refset_elem_text): "10.0.0.0/8" for "10.1.2.3/8", "example.com" for
+ * "*.Example.COM.". CH_EPARSE when the text is no value of that type; CH_ELIMIT when cap is too
+ * small. The _in form reuses an empty scratch set of that type (one allocation less per value). */
+int ch_intel_normalize_value(ch_refset_type type, const char *text, size_t len, char *out,
+                             size_t cap, ch_error *err);
+int ch_intel_normalize_in(ch_refset *scratch, const char *text, size_t len, char *out, size_t cap,
+                          ch_error *err);
+
 /* ---- TAXII polling state ------------------------------------------------------------------ */
 
 /* The added_after remembered for (api root url, collection id), copied into buf (NUL-terminated;
