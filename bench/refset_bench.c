@@ -113,7 +113,7 @@ typedef struct result {
     double lookups_per_s, ns_per_lookup, hit_ratio;
 } result;
 
-#define BATCH 64
+#define BATCH 256
 
 /* batch: prepare BATCH queries, then one ch_refset_contains_dq_batch (preparing is timed). */
 static result run_domain_queries(const ch_refset *s, const query *q, size_t nq, int rounds,

@@ -15,7 +15,31 @@
 #ifndef CH_CLI_CMD_REFSET_H
 #define CH_CLI_CMD_REFSET_H
 
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/error.h"
+#include "enrich/refset.h"
+
+typedef struct ch_intel_store ch_intel_store;
+
 /* argv[0] is "refset"; argv[1] the action. */
 int ch_cmd_refset(int argc, char **argv);
+
+/* Shared with `intel load`. */
+
+/* "90s", "30m", "24h", "7d", "2w" (or bare seconds) into ms; false for anything else. */
+bool ch_cli_parse_duration(const char *s, int64_t *ms);
+/* Current wall-clock time in ms. */
+int64_t ch_cli_now_ms(void);
+/* A set name from a file name: the base name without its extensions, characters a set name
+ * cannot hold replaced by '_'. */
+void ch_cli_set_name_from_path(const char *path, char *out, size_t cap);
+/* Load a block list file (domains, hosts, Adblock, IP/CIDR; gzip allowed) into the stored set
+ * `set` (made with type, or with the type detected from the content when type is 0), each
+ * element from `source` and expiring at now + ttl_ms (ttl_ms 0 = never), in one transaction.
+ * A summary line goes to out. Returns elements written, or a negative code. */
+int ch_cli_import_list(ch_intel_store *st, const char *path, const char *set, ch_refset_type type,
+                       const char *source, int64_t ttl_ms, FILE *out, ch_error *err);
 
 #endif

@@ -107,6 +107,7 @@ typedef struct reader {
     yaml_document_t doc;
     ch_error *err;
     ch_context *c;
+    ch_refset *scratch; /* validates network CIDRs */
 } reader;
 
 static int rfail(reader *R, const yaml_node_t *n, int code, const char *fmt, ...)
@@ -149,8 +150,7 @@ static int want_text(reader *R, const yaml_node_t *n, const char *what, size_t m
     if (s == NULL || len == 0)
         return rfail(R, n, CH_EPARSE, "expected %s (a non-empty string)", what);
     if (len > max || memchr(s, '\0', len) != NULL)
-        return rfail(R, n, CH_ELIMIT, "%s is longer than %zu bytes or holds a NUL byte", what,
-                     max);
+        return rfail(R, n, CH_ELIMIT, "%s is longer than %zu bytes or holds a NUL byte", what, max);
     if ((*out = ch_strndup(s, len)) == NULL)
         return ch_error_set(R->err, CH_ENOMEM, "out of memory");
     return 0;
@@ -219,19 +219,19 @@ static int read_os_names(reader *R, const yaml_node_t *n)
     return 0;
 }
 
-static bool cidr_ok(const char *s)
+/* An address or CIDR exactly as the business_networks set will read it: the set's own parser
+ * (a scratch set, made on first use) decides, so that what loads always applies. */
+static bool cidr_ok(reader *R, const char *s)
 {
-    const char *slash = strchr(s, '/');
-    ch_ip ip;
-    if (!ch_ip_parse(s, slash ? (size_t)(slash - s) : strlen(s), &ip))
+    if (R->scratch == NULL && ch_refset_new(&R->scratch, "scratch", CH_REFSET_IP, NULL, NULL) < 0)
         return false;
-    if (slash == NULL)
-        return true;
-    char *end;
-    errno = 0;
-    long p = strtol(slash + 1, &end, 10);
-    return end != slash + 1 && *end == '\0' && errno == 0 && p >= 0 &&
-           p <= (ip.family == 4 ? 32 : 128);
+    ch_error e;
+    bool ok = ch_refset_add(R->scratch, s, strlen(s), NULL, &e) >= 0;
+    size_t cur = 0;
+    const ch_refset_elem *el;
+    while ((el = ch_refset_next(R->scratch, &cur)) != NULL)
+        ch_refset_remove_elem(R->scratch, el);
+    return ok;
 }
 
 static int read_networks(reader *R, const yaml_node_t *n)
@@ -256,7 +256,7 @@ static int read_networks(reader *R, const yaml_node_t *n)
                 net->cidr = NULL;
                 if ((rc = want_text(R, v, "a CIDR", 64, &net->cidr)) < 0)
                     return rc;
-                if (!cidr_ok(net->cidr))
+                if (!cidr_ok(R, net->cidr))
                     return rfail(R, v, CH_EPARSE,
                                  "expected an address or CIDR such as 172.31.0.0/16");
             } else if (key_is(k, "name")) {
@@ -275,14 +275,51 @@ static int read_networks(reader *R, const yaml_node_t *n)
     return 0;
 }
 
+typedef struct image_at {
+    const char *ami;
+    const yaml_node_t *key;
+} image_at;
+
+static int cmp_image_at(const void *a, const void *b)
+{
+    const image_at *x = a, *y = b;
+    int c = strcmp(x->ami, y->ami);
+    /* Equal ids: the later one in the file is the duplicate to name. */
+    return c ? c : (x->key->start_mark.index < y->key->start_mark.index ? -1 : 1);
+}
+
+/* An AMI listed twice (perhaps with two OSes) is a mistake to name, not to resolve silently.
+ * Sorting keeps this O(n log n) for the largest contexts. */
+static int no_duplicate_images(reader *R, const yaml_node_t *n)
+{
+    size_t cnt = R->c->nimgs;
+    if (cnt < 2)
+        return 0;
+    image_at *v = ch_malloc(cnt * sizeof *v);
+    if (v == NULL)
+        return ch_error_set(R->err, CH_ENOMEM, "out of memory");
+    size_t i = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        v[i].ami = R->c->imgs[i].ami;
+        v[i].key = node(R, p->key);
+        i++;
+    }
+    qsort(v, cnt, sizeof *v, cmp_image_at);
+    int rc = 0;
+    for (i = 1; i < cnt && rc == 0; i++)
+        if (strcmp(v[i - 1].ami, v[i].ami) == 0)
+            rc = rfail(R, v[i].key, CH_EPARSE, "image %s is listed twice", v[i].ami);
+    ch_free(v);
+    return rc;
+}
+
 static int read_images(reader *R, const yaml_node_t *n)
 {
     if (n == NULL || n->type != YAML_MAPPING_NODE)
         return rfail(R, n, CH_EPARSE, "'images' expects a mapping of AMI id -> {os: ...}");
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (cnt > CH_CONTEXT_MAX_IMAGES)
-        return rfail(R, n, CH_ELIMIT, "'images' holds more than %d entries",
-                     CH_CONTEXT_MAX_IMAGES);
+        return rfail(R, n, CH_ELIMIT, "'images' holds more than %d entries", CH_CONTEXT_MAX_IMAGES);
     R->c->imgs = ch_calloc(cnt ? cnt : 1, sizeof *R->c->imgs);
     if (R->c->imgs == NULL)
         return ch_error_set(R->err, CH_ENOMEM, "out of memory");
@@ -298,8 +335,7 @@ static int read_images(reader *R, const yaml_node_t *n)
              q++) {
             yaml_node_t *ik = node(R, q->key), *iv = node(R, q->value);
             if (!key_is(ik, "os"))
-                return rfail(R, ik, CH_EPARSE, "unknown key in image %s (expected os)",
-                             img->ami);
+                return rfail(R, ik, CH_EPARSE, "unknown key in image %s (expected os)", img->ami);
             ch_free(img->os);
             img->os = NULL;
             if ((rc = want_text(R, iv, "an operating system", 256, &img->os)) < 0)
@@ -308,6 +344,8 @@ static int read_images(reader *R, const yaml_node_t *n)
         if (img->os == NULL)
             return rfail(R, v, CH_EPARSE, "image %s needs an os", img->ami);
     }
+    if ((rc = no_duplicate_images(R, n)) < 0)
+        return rc;
     R->c->has_images = true;
     return 0;
 }
@@ -342,8 +380,9 @@ static bool parse_duration(const char *s, size_t n, int64_t *ms)
 static int read_root(reader *R, yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE)
-        return rfail(R, root, CH_EPARSE, "expected a mapping (business_countries, networks, "
-                                         "images, learning, unauthorized_os)");
+        return rfail(R, root, CH_EPARSE,
+                     "expected a mapping (business_countries, networks, "
+                     "images, learning, unauthorized_os)");
     int rc = 0;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
@@ -370,8 +409,9 @@ static int read_root(reader *R, yaml_node_t *root)
                 return rfail(R, v, CH_EPARSE, "expected a duration such as 24h or 7d");
             R->c->has_learning = true;
         } else {
-            return rfail(R, k, CH_EPARSE, "unknown key (expected business_countries, networks, "
-                                          "images, learning, unauthorized_os)");
+            return rfail(R, k, CH_EPARSE,
+                         "unknown key (expected business_countries, networks, "
+                         "images, learning, unauthorized_os)");
         }
         if (rc < 0)
             return rc;
@@ -382,11 +422,11 @@ static int read_root(reader *R, yaml_node_t *root)
 /* Move every key src sets onto dst (src keeps only what dst gave up, freed with it). */
 static void overlay(ch_context *dst, ch_context *src)
 {
-#define SWAP(T, a, b)                                                                             \
-    do {                                                                                          \
-        T t_ = (a);                                                                               \
-        (a) = (b);                                                                                \
-        (b) = t_;                                                                                 \
+#define SWAP(T, a, b)                                                                              \
+    do {                                                                                           \
+        T t_ = (a);                                                                                \
+        (a) = (b);                                                                                 \
+        (b) = t_;                                                                                  \
     } while (0)
     if (src->has_countries) {
         SWAP(strvec, dst->countries, src->countries);
@@ -413,8 +453,7 @@ static void overlay(ch_context *dst, ch_context *src)
 #undef SWAP
 }
 
-int ch_context_load_mem(ch_context *c, const char *name, const char *text, size_t n,
-                        ch_error *err)
+int ch_context_load_mem(ch_context *c, const char *name, const char *text, size_t n, ch_error *err)
 {
     reader R;
     memset(&R, 0, sizeof R);
@@ -449,6 +488,7 @@ cleanup:
     if (have_doc)
         yaml_document_delete(&R.doc);
     yaml_parser_delete(&parser);
+    ch_refset_free(R.scratch);
     ch_context_free(R.c);
     return rc;
 }
@@ -637,13 +677,12 @@ int ch_context_apply(const ch_context *c, ch_refsets *sets, ch_error *err)
 {
     ch_refset *countries, *nets, *known, *authorized, *unauthorized;
     int rc;
-    if ((rc = fresh_set(sets, "business_countries", CH_REFSET_STRING, CH_REFSET_NOCASE,
-                        &countries, err)) < 0 ||
+    if ((rc = fresh_set(sets, "business_countries", CH_REFSET_STRING, CH_REFSET_NOCASE, &countries,
+                        err)) < 0 ||
         (rc = fresh_set(sets, "business_networks", CH_REFSET_IP, 0, &nets, err)) < 0 ||
         (rc = fresh_set(sets, "known_images", CH_REFSET_STRING, 0, &known, err)) < 0 ||
         (rc = fresh_set(sets, "authorized_images", CH_REFSET_STRING, 0, &authorized, err)) < 0 ||
-        (rc = fresh_set(sets, "unauthorized_images", CH_REFSET_STRING, 0, &unauthorized, err)) <
-            0)
+        (rc = fresh_set(sets, "unauthorized_images", CH_REFSET_STRING, 0, &unauthorized, err)) < 0)
         return rc;
     ch_refset_meta m = CH_REFSET_META_INIT;
     m.source = "context";

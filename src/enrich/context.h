@@ -63,8 +63,7 @@ void ch_context_free(ch_context *c);
  * CH_EIO with err->msg "FILE:LINE:COL: what was expected". On failure the context is left as it
  * was before the call. */
 int ch_context_load_path(ch_context *c, const char *path, ch_error *err);
-int ch_context_load_mem(ch_context *c, const char *name, const char *text, size_t n,
-                        ch_error *err);
+int ch_context_load_mem(ch_context *c, const char *name, const char *text, size_t n, ch_error *err);
 /* The pack's defaults: PACK/context.yaml when present, and the unauthorised OS names of
  * PACK/refsets/unauthorized_os.string[.txt] when the context names none. Call it before the
  * user's file. A pack without either is not an error. */

@@ -361,8 +361,8 @@ static int link_address(ch_entity *t, const ch_event *ev, ch_sv ip, ch_sv instan
         return 0;
     }
     size_t n = ch_ip_format(&addr, canon);
-    return link_to(t, K_ADDRESS, ev->account_id, (ch_sv){canon, (uint32_t)n}, instance,
-                   ev->ts_ms, ev->ts_ms);
+    return link_to(t, K_ADDRESS, ev->account_id, (ch_sv){canon, (uint32_t)n}, instance, ev->ts_ms,
+                   ev->ts_ms);
 }
 
 int ch_entity_observe(ch_entity *t, const ch_event *ev)
@@ -403,8 +403,7 @@ int ch_entity_observe(ch_entity *t, const ch_event *ev)
         t->st.instances++;
         learned++;
         ch_sv ip;
-        if (str_member(item, "privateIpAddress", &ip) &&
-            (rc = link_address(t, ev, ip, inst)) < 0)
+        if (str_member(item, "privateIpAddress", &ip) && (rc = link_address(t, ev, ip, inst)) < 0)
             return rc;
         ch_json_iter nit;
         ch_json_val ni;

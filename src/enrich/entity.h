@@ -54,17 +54,17 @@ typedef struct ch_entity_instance {
 } ch_entity_instance;
 
 typedef struct ch_entity_stats {
-    uint64_t launches;      /* RunInstances records learned from */
-    uint64_t instances;     /* instance links made or refreshed */
-    uint64_t interfaces;    /* interface links made or refreshed */
-    uint64_t addresses;     /* address links made or refreshed */
-    uint64_t links;         /* links held now */
-    uint64_t evicted;       /* links evicted because the table was full */
-    uint64_t expired;       /* links dropped after ttl without use */
-    uint64_t bad;           /* response items too long or malformed, not linked */
-    uint64_t enriched;      /* events given a user by ch_entity_enrich */
+    uint64_t launches;   /* RunInstances records learned from */
+    uint64_t instances;  /* instance links made or refreshed */
+    uint64_t interfaces; /* interface links made or refreshed */
+    uint64_t addresses;  /* address links made or refreshed */
+    uint64_t links;      /* links held now */
+    uint64_t evicted;    /* links evicted because the table was full */
+    uint64_t expired;    /* links dropped after ttl without use */
+    uint64_t bad;        /* response items too long or malformed, not linked */
+    uint64_t enriched;   /* events given a user by ch_entity_enrich */
     uint64_t by_instance, by_interface, by_address; /* ... through which link */
-    uint64_t misses;        /* DNS/flow events with an id or address but no link */
+    uint64_t misses; /* DNS/flow events with an id or address but no link */
 } ch_entity_stats;
 
 /* cap: links held at most (0 = CH_ENTITY_DEFAULT_CAP); ttl_ms: 0 = CH_ENTITY_DEFAULT_TTL_MS,

@@ -184,19 +184,19 @@ int ch__rs_table_reserve(ch__rs_table *t)
     ch__rs_table nt = {ns, raw, (uint32_t)(ncap - 1), 32 - log2, 0};
     for (uint64_t i = 0; i < cap; i++)
         if (t->slots[i].idx1 != 0)
-            ch__rs_table_insert(&nt, t->slots[i].tag, t->slots[i].idx1 - 1);
+            ch__rs_table_insert(&nt, t->slots[i].tag, t->slots[i].idx1);
     ch_free(t->raw);
     *t = nt;
     return CH_OK;
 }
 
-void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx)
+void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx1)
 {
     uint32_t pos = ch__rs_home(t, tag);
     while (t->slots[pos].idx1 != 0)
         pos = (pos + 1) & t->mask;
     t->slots[pos].tag = tag;
-    t->slots[pos].idx1 = idx + 1;
+    t->slots[pos].idx1 = idx1;
     t->count++;
 }
 
@@ -307,7 +307,7 @@ uint32_t ch__rs_find(const ch_refset *s, const ch__rs_key *k)
         ch__rs_slot sl = t->slots[pos];
         if (sl.idx1 == 0)
             return UINT32_MAX;
-        if (sl.tag == tag && key_eq(s, ch__rs_elem(s, sl.idx1 - 1), k))
+        if (sl.tag == tag && key_eq(s, ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1), k))
             return pos;
         pos = (pos + 1) & t->mask;
     }
@@ -321,13 +321,13 @@ void ch__rs_key_added(ch_refset *s, const ch__rs_key *k)
     if (s->type == CH_REFSET_IP) {
         if (k->family == 4) {
             s->v4_bits |= 1ull << k->len;
-            if (k->len >= 16) {
-                s->v4_long_keys++;
-                if (s->v4_map != NULL)
-                    s->v4_map[(k->ip[12] << 8) | k->ip[13]] |= 1u << (k->len - 16);
-                else if (s->v4_long_keys == CH__RS_V4MAP_MIN)
-                    ch__rs_v4map_rebuild(s);
-            }
+            s->v4_keys++;
+            if (s->v4_keys >= CH__RS_V4MAP_MIN &&
+                (s->v4_map == NULL ||
+                 (s->v4_keys > (1u << s->v4_map_bits) && s->v4_map_bits < 16)))
+                ch__rs_v4map_rebuild(s); /* grows with the set: amortised O(1) a key */
+            else if (s->v4_map != NULL)
+                ch__rs_v4map_mark(s, k->ip, k->len);
         } else {
             bit_set(s->v6_bits, k->len);
         }
@@ -347,15 +347,28 @@ void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k)
             else
                 bit_clear(s->v6_bits, k->len);
         }
-        if (k->family == 4 && k->len >= 16) {
-            s->v4_long_keys--;
-            if (s->v4_map != NULL && ++s->v4_map_stale > s->v4_long_keys / 2 + 1024)
+        if (k->family == 4) {
+            s->v4_keys--;
+            if (s->v4_map != NULL && ++s->v4_map_stale > s->v4_keys / 2 + 1024)
                 ch__rs_v4map_rebuild(s);
         }
     } else if (s->type == CH_REFSET_DOMAIN) {
         if (--s->label_refs[k->labels] == 0)
             bit_clear(s->label_bits, k->labels);
     }
+}
+
+/* idx1 of a chain head, with CH__RS_SIMPLE when the chain is one always-valid element. */
+static uint32_t simple_idx1(const ch_refset *s, uint32_t head)
+{
+    const ch_refset_elem *e = ch__rs_elem(s, head - 1);
+    bool simple = e->_next == 0 && e->valid_from == CH_REFSET_ALWAYS && e->expiry == CH_REFSET_NEVER;
+    return simple ? head | CH__RS_SIMPLE : head;
+}
+
+static void set_head(const ch_refset *s, ch__rs_slot *sl, uint32_t head)
+{
+    sl->idx1 = simple_idx1(s, head);
 }
 
 int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta, ch_error *err)
@@ -376,7 +389,7 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
     }
     uint32_t pos = ch__rs_find(s, k);
     if (pos != UINT32_MAX) {
-        for (uint32_t i1 = k->table->slots[pos].idx1; i1 != 0;) {
+        for (uint32_t i1 = CH__RS_IDX1(k->table->slots[pos].idx1); i1 != 0;) {
             ch_refset_elem *e = ch__rs_elem(s, i1 - 1);
             if (e->source == src && e->indicator == ind) {
                 if (m.first_seen < e->first_seen)
@@ -387,6 +400,7 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
                 e->expiry = m.expiry;
                 if (m.expiry < s->min_expiry)
                     s->min_expiry = m.expiry;
+                set_head(s, &k->table->slots[pos], CH__RS_IDX1(k->table->slots[pos].idx1));
                 rc = 0;
                 goto cleanup; /* the element keeps its own references */
             }
@@ -436,24 +450,27 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
     default:
         e->_labels = (uint16_t)k->labels;
         if (kcopy != NULL) {
+            /* Not inline: the inline area holds "" so that a NUL-terminated compare fails. */
+            memset(e + 1, 0, CH__RS_INLINE);
             e->key.str = kcopy;
             e->_flags |= CH__RS_OWNS_KEY;
             s->str_bytes += k->len + 1;
             kcopy = NULL;
         } else {
+            /* Zero-padded, so that a lookup compares all 32 bytes at once. */
             char *in = (char *)(e + 1);
+            memset(in, 0, CH__RS_INLINE);
             memcpy(in, k->str, k->len);
-            in[k->len] = '\0';
             e->key.str = in;
         }
         break;
     }
     if (pos != UINT32_MAX) {
         /* Another source's element for the same key: the newest heads the chain. */
-        e->_next = k->table->slots[pos].idx1;
-        k->table->slots[pos].idx1 = idx + 1;
+        e->_next = CH__RS_IDX1(k->table->slots[pos].idx1);
+        set_head(s, &k->table->slots[pos], idx + 1);
     } else {
-        ch__rs_table_insert(k->table, ch__rs_tag(k->hash), idx);
+        ch__rs_table_insert(k->table, ch__rs_tag(k->hash), simple_idx1(s, idx + 1));
         ch__rs_key_added(s, k);
     }
     s->count++;
@@ -473,7 +490,8 @@ static int unlink_where(ch_refset *s, const ch__rs_key *k, uint32_t pos, const c
                         const char *ind, const ch_refset_elem *only)
 {
     int n = 0;
-    uint32_t *link = &k->table->slots[pos].idx1;
+    uint32_t head = CH__RS_IDX1(k->table->slots[pos].idx1);
+    uint32_t *link = &head;
     while (*link != 0) {
         uint32_t idx = *link - 1;
         ch_refset_elem *e = ch__rs_elem(s, idx);
@@ -487,10 +505,11 @@ static int unlink_where(ch_refset *s, const ch__rs_key *k, uint32_t pos, const c
             link = &e->_next;
         }
     }
-    if (k->table->slots[pos].idx1 == 0) {
-        ch__rs_table *t = k->table;
-        ch__rs_table_delete(t, pos);
+    if (head == 0) {
+        ch__rs_table_delete(k->table, pos);
         ch__rs_key_removed(s, k);
+    } else {
+        set_head(s, &k->table->slots[pos], head);
     }
     return n;
 }
@@ -739,7 +758,7 @@ size_t ch_refset_memory(const ch_refset *s)
     size_t n = sizeof *s + strlen(s->name) + 1;
     for (unsigned c = 0; c < s->nchunks; c++)
         n += s->chunks[c] ? (16u << c) * (size_t)s->stride : 0;
-    n += s->v4_map ? 65536 * sizeof(uint32_t) : 0;
+    n += s->v4_map ? ((size_t)1 << s->v4_map_bits) * sizeof(uint64_t) : 0;
     n += s->istr ? ((size_t)s->istr_mask + 1) * sizeof(void *) : 0;
     n += s->istr_bytes + s->str_bytes;
     n += ch__rs_table_bytes(&s->keys);

@@ -1,8 +1,8 @@
 /*
  * refset_domain.c - domains in reference sets, matched on label boundaries.
  *
- * A domain's hash is built label by label from the right, each label's hash chained onto its
- * parent's: hash("pool.supportxmr.com") = H("pool", H("supportxmr", H("com", root))).
+ * A domain's hash is built label by label from the right, each label's mix chained onto its
+ * parent's hash: hash("pool.supportxmr.com") = C("pool", C("supportxmr", C("com", root))).
  * So one right-to-left pass over a query yields the hash of every label-boundary suffix, and an
  * entry hashes to exactly the value of the same suffix inside any longer name; "notsupportxmr"
  * is a different label, so "notsupportxmr.com" never meets "supportxmr.com". The set keeps a
@@ -120,25 +120,18 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
         name += off;
         len -= off;
     }
-    /* One pass, a word at a time: lower-case into q->name and note where the dots are. */
+    /* One pass: lower-case into q->name and note where the dots are, without a branch a byte
+     * (the position is written every time, the count only moves on a dot). */
     uint8_t dots[CH_REFSET_DOMAIN_MAX + 1];
     unsigned nd = 0;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, name + i, 8);
-        x = ch__rs_lower8(x);
-        memcpy(q->name + i, &x, 8);
-        for (uint64_t z = ch__rs_bytes_eq(x, '.'); z != 0; z &= z - 1)
-            dots[nd++] = (uint8_t)(i + ((unsigned)__builtin_ctzll(z) >> 3));
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        c = (unsigned char)(c + (((unsigned)(c - 'A') < 26u) << 5));
+        q->name[i] = (char)c;
+        dots[nd] = (uint8_t)i;
+        nd += c == '.';
     }
-    for (; i < len; i++) {
-        char c = lower(name[i]);
-        q->name[i] = c;
-        if (c == '.')
-            dots[nd++] = (uint8_t)i;
-    }
-    q->name[len] = '\0';
+    memset(q->name + len, 0, 32); /* NUL and the padding the 32-byte compare relies on */
     q->len = (uint32_t)len;
     q->nlabels = 0;
     if (len == 0)
@@ -148,7 +141,7 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
     size_t end = len;
     for (unsigned d = nd + 1; d-- > 0 && q->nlabels < CH_REFSET_DQ_MAX_LABELS;) {
         size_t st = d > 0 ? (size_t)dots[d - 1] + 1 : 0;
-        h = ch__rs_label_hash(q->name + st, end - st, h);
+        h = ch__rs_label_hash_padded(q->name + st, end - st, h);
         q->hash[q->nlabels] = h;
         q->start[q->nlabels] = (uint8_t)st;
         q->nlabels++;
@@ -159,6 +152,17 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
 static inline bool has_labels(const ch_refset *s, unsigned n)
 {
     return (s->label_bits[n >> 6] >> (n & 63)) & 1;
+}
+
+/* Whether element e (from a slot holding idx1) has the key suffix. A short key of an always-valid
+ * element is compared in place, NUL included, without reading the rest of the element. */
+static inline bool match(const ch_refset_elem *e, uint32_t idx1, const char *suffix,
+                         uint32_t slen)
+{
+    /* Both sides are zero-padded past their NUL: one fixed-size compare, inlined. */
+    if ((idx1 & CH__RS_SIMPLE) && slen - 1u < CH__RS_INLINE - 1u) /* 1 <= slen < 32 */
+        return memcmp(ch__rs_inline(e), suffix, CH__RS_INLINE) == 0;
+    return e->len == slen && memcmp(e->key.str, suffix, slen) == 0;
 }
 
 static inline const ch_refset_elem *probe(const ch_refset *s, const ch_refset_dq *q, unsigned k,
@@ -173,9 +177,9 @@ static inline const ch_refset_elem *probe(const ch_refset *s, const ch_refset_dq
         if (sl.idx1 == 0)
             return NULL;
         if (sl.tag == tag) {
-            const ch_refset_elem *e = ch__rs_elem(s, sl.idx1 - 1);
-            if (e->len == slen && memcmp(e->key.str, suffix, slen) == 0)
-                return ch__rs_chain_valid(s, sl.idx1, at);
+            const ch_refset_elem *e = ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+            if (match(e, sl.idx1, suffix, slen))
+                return (sl.idx1 & CH__RS_SIMPLE) ? e : ch__rs_chain_valid(s, sl.idx1, at);
         }
         pos = (pos + 1) & t->mask;
     }
@@ -245,70 +249,108 @@ static inline bool dq_range(const ch_refset *s, const ch_refset_dq *q, unsigned 
     return true;
 }
 
+static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m)
+{
+    const ch__rs_table *t = &s->keys;
+    unsigned kmin, kmax;
+    for (size_t i = 0; i < m; i++) {
+        const ch_refset_dq *q = qs[i];
+        if (!dq_range(s, q, &kmin, &kmax))
+            continue;
+        for (unsigned k = kmax + 1; k-- > kmin;)
+            if (has_labels(s, k + 1))
+                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[k]))]);
+    }
+}
+
+/* Read the slots; note and prefetch the elements whose tags match, longest suffix first. */
+static void dq_stage_slots(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
+{
+    const ch__rs_table *t = &s->keys;
+    unsigned kmin, kmax;
+    for (size_t i = 0; i < m; i++) {
+        const ch_refset_dq *q = qs[i];
+        dqc *c = &g[i];
+        c->ncand = 0;
+        c->over = false;
+        if (!dq_range(s, q, &kmin, &kmax))
+            continue;
+        for (unsigned k = kmax + 1; k-- > kmin && !c->over;) {
+            if (!has_labels(s, k + 1))
+                continue;
+            uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
+            for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
+                if (sl.tag != tag)
+                    continue;
+                if (c->ncand == CH__RS_MAXCAND) {
+                    c->over = true;
+                    break;
+                }
+                c->k[c->ncand] = (uint8_t)k;
+                c->cand[c->ncand++] = sl.idx1;
+                const ch_refset_elem *e = ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+                if ((sl.idx1 & CH__RS_SIMPLE) && q->len - q->start[k] < CH__RS_INLINE) {
+                    __builtin_prefetch(ch__rs_inline(e));
+                    __builtin_prefetch(ch__rs_inline(e) + CH__RS_INLINE - 1);
+                } else {
+                    ch__rs_prefetch_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+                }
+            }
+        }
+    }
+}
+
+/* Compare: the first candidate that is the suffix and valid at the query's time is the answer. */
+static size_t dq_stage_compare(const ch_refset *s, const ch_refset_dq *const *qs,
+                               const int64_t *at_ms, size_t m, const dqc *g,
+                               const ch_refset_elem **hits)
+{
+    size_t nhits = 0;
+    for (size_t i = 0; i < m; i++) {
+        const ch_refset_dq *q = qs[i];
+        const dqc *c = &g[i];
+        const ch_refset_elem *e = NULL;
+        for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
+            const ch_refset_elem *x = ch__rs_elem(s, CH__RS_IDX1(c->cand[j]) - 1);
+            uint32_t st = q->start[c->k[j]];
+            if (match(x, c->cand[j], q->name + st, q->len - st))
+                e = (c->cand[j] & CH__RS_SIMPLE) ? x : ch__rs_chain_valid(s, c->cand[j], at_ms[i]);
+        }
+        if (e == NULL && c->over)
+            ch_refset_contains_dq(s, q, at_ms[i], &e);
+        hits[i] = e;
+        nhits += e != NULL;
+    }
+    return nhits;
+}
+
 size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const *qs,
                                    const int64_t *at_ms, size_t n, const ch_refset_elem **hits)
 {
-    size_t nhits = 0;
     if (s->type != CH_REFSET_DOMAIN || s->count == 0) {
         for (size_t i = 0; i < n; i++)
             hits[i] = NULL;
         return 0;
     }
-    const ch__rs_table *t = &s->keys;
-    dqc g[CH__RS_BATCH];
-    for (size_t base = 0; base < n; base += CH__RS_BATCH) {
-        size_t m = n - base < CH__RS_BATCH ? n - base : CH__RS_BATCH;
-        unsigned kmin, kmax;
-        /* 1: prefetch the home slot of every suffix that can be in the set. */
-        for (size_t i = 0; i < m; i++) {
-            const ch_refset_dq *q = qs[base + i];
-            if (!dq_range(s, q, &kmin, &kmax))
-                continue;
-            for (unsigned k = kmax + 1; k-- > kmin;)
-                if (has_labels(s, k + 1))
-                    __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[k]))]);
+    /* A software pipeline over groups: at step t, group t prefetches its slots, group t-1 reads
+     * them and prefetches elements, group t-2 compares. Each load gets a whole step to land. */
+    dqc ring[2][CH__RS_BATCH];
+    size_t groups = (n + CH__RS_BATCH - 1) / CH__RS_BATCH, nhits = 0;
+    for (size_t t = 0; t < groups + 2; t++) {
+        if (t < groups) {
+            size_t b = t * CH__RS_BATCH;
+            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH);
         }
-        /* 2: read the slots, prefetch the elements whose tags match, longest suffix first. */
-        for (size_t i = 0; i < m; i++) {
-            const ch_refset_dq *q = qs[base + i];
-            dqc *c = &g[i];
-            c->ncand = 0;
-            c->over = false;
-            if (!dq_range(s, q, &kmin, &kmax))
-                continue;
-            for (unsigned k = kmax + 1; k-- > kmin && !c->over;) {
-                if (!has_labels(s, k + 1))
-                    continue;
-                uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
-                for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
-                    if (sl.tag != tag)
-                        continue;
-                    if (c->ncand == CH__RS_MAXCAND) {
-                        c->over = true;
-                        break;
-                    }
-                    c->k[c->ncand] = (uint8_t)k;
-                    c->cand[c->ncand++] = sl.idx1;
-                    ch__rs_prefetch_elem(s, sl.idx1 - 1);
-                }
-            }
+        if (t >= 2) {
+            size_t b = (t - 2) * CH__RS_BATCH;
+            nhits += dq_stage_compare(s, qs + b, at_ms + b,
+                                      n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                                      ring[(t - 2) & 1], hits + b);
         }
-        /* 3: compare. */
-        for (size_t i = 0; i < m; i++) {
-            const ch_refset_dq *q = qs[base + i];
-            dqc *c = &g[i];
-            const ch_refset_elem *e = NULL;
-            /* Candidates come longest suffix first: the first valid one is the answer. */
-            for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
-                const ch_refset_elem *x = ch__rs_elem(s, c->cand[j] - 1);
-                uint32_t st = q->start[c->k[j]];
-                if (x->len == q->len - st && memcmp(x->key.str, q->name + st, x->len) == 0)
-                    e = ch__rs_chain_valid(s, c->cand[j], at_ms[base + i]);
-            }
-            if (e == NULL && c->over)
-                ch_refset_contains_dq(s, q, at_ms[base + i], &e);
-            hits[base + i] = e;
-            nhits += e != NULL;
+        if (t >= 1 && t - 1 < groups) {
+            size_t b = (t - 1) * CH__RS_BATCH;
+            dq_stage_slots(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                           ring[(t - 1) & 1]);
         }
     }
     return nhits;

@@ -74,36 +74,57 @@ static inline uint64_t ch__rs_hash(const void *key, size_t len, uint64_t seed)
     return ch__rs_mum(CH__RS_S1 ^ len, ch__rs_mum(a ^ CH__RS_S1, b ^ seed));
 }
 
-/* One label of a domain, chained onto its parent's hash. The label's own mix does not depend on
- * the parent, so the labels of a name are mixed in parallel and only one multiply per label sits
- * on the chain; the chain step is not linear, so "a.b" and "b.a" differ. */
+/* Mask of the first n bytes of a word, n = 0..8. */
+static inline uint64_t ch__rs_bytes_mask(size_t n)
+{
+    return n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+}
+
+/* The end of a label's hash from its first 16 bytes (zero past its end) and its length; labels
+ * longer than 16 bytes fold their head in 16-byte blocks first. */
+static inline uint64_t ch__rs_label_mix(uint64_t a, uint64_t b, size_t len, uint64_t seed,
+                                        uint64_t parent)
+{
+    uint64_t own = ch__rs_mum(a ^ CH__RS_S1 ^ seed, b ^ CH__RS_S0 ^ len);
+    return ((parent << 25) | (parent >> 39)) ^ own;
+}
+
+static inline uint64_t ch__rs_label_head(const uint8_t **p, size_t *len)
+{
+    uint64_t seed = CH__RS_S3;
+    while (*len > 16) {
+        seed = ch__rs_mum(ch__rs_r8(*p) ^ CH__RS_S1, ch__rs_r8(*p + 8) ^ seed);
+        *p += 16;
+        *len -= 16;
+    }
+    return seed;
+}
+
+/* One label of a domain, chained onto its parent's hash. Each label gets one multiply of its
+ * own, independent of the others, so the labels of a name are mixed in parallel; the chain step
+ * is a rotation and an xor, which keeps the order of labels ("a.b" and "b.a" differ) for one
+ * cycle of latency. Chain collisions are as unlikely as 64-bit collisions of the label mixes,
+ * and a collision costs a string compare, never a wrong answer: every hit compares the key.
+ * This version reads only the label's bytes (entries); ch__rs_label_hash_padded gives the same
+ * value reading 16 bytes at once (queries, whose buffer is padded). */
 static inline uint64_t ch__rs_label_hash(const void *label, size_t len, uint64_t parent)
 {
     const uint8_t *p = label;
-    uint64_t a, b, seed = CH__RS_S3;
-    if (len <= 16) {
-        if (len >= 4) {
-            size_t m = (len >> 3) << 2;
-            a = (ch__rs_r4(p) << 32) | ch__rs_r4(p + m);
-            b = (ch__rs_r4(p + len - 4) << 32) | ch__rs_r4(p + len - 4 - m);
-        } else if (len > 0) {
-            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1];
-            b = 0;
-        } else {
-            a = b = 0;
-        }
-    } else {
-        size_t i = len;
-        while (i > 16) {
-            seed = ch__rs_mum(ch__rs_r8(p) ^ CH__RS_S1, ch__rs_r8(p + 8) ^ seed);
-            p += 16;
-            i -= 16;
-        }
-        a = ch__rs_r8(p + i - 16);
-        b = ch__rs_r8(p + i - 8);
-    }
-    uint64_t own = ch__rs_mum(a ^ CH__RS_S1 ^ seed, b ^ CH__RS_S0 ^ len);
-    return ch__rs_mum(own ^ parent, CH__RS_S2);
+    size_t total = len;
+    uint64_t seed = ch__rs_label_head(&p, &len);
+    uint8_t tmp[16] = {0};
+    memcpy(tmp, p, len);
+    return ch__rs_label_mix(ch__rs_r8(tmp), ch__rs_r8(tmp + 8), total, seed, parent);
+}
+
+static inline uint64_t ch__rs_label_hash_padded(const void *label, size_t len, uint64_t parent)
+{
+    const uint8_t *p = label;
+    size_t total = len;
+    uint64_t seed = ch__rs_label_head(&p, &len);
+    uint64_t a = ch__rs_r8(p) & ch__rs_bytes_mask(len);
+    uint64_t b = ch__rs_r8(p + 8) & ch__rs_bytes_mask(len > 8 ? len - 8 : 0);
+    return ch__rs_label_mix(a, b, total, seed, parent);
 }
 
 /* Bytes 'A'..'Z' of a word to lower case, other bytes unchanged (no carries between bytes). */
@@ -132,8 +153,13 @@ static inline uint64_t ch__rs_hash64(uint64_t v, uint64_t seed)
 
 typedef struct ch__rs_slot {
     uint32_t tag;
-    uint32_t idx1; /* element index + 1; 0 = empty */
+    uint32_t idx1; /* head element index + 1 (0 = empty), | CH__RS_SIMPLE */
 } ch__rs_slot;
+
+/* In a slot: the key has exactly one element and it is valid at all times (the usual block-list
+ * entry), so a hit needs no look at the element's validity. */
+#define CH__RS_SIMPLE 0x80000000u
+#define CH__RS_IDX1(x) ((x) & ~CH__RS_SIMPLE)
 
 typedef struct ch__rs_table {
     ch__rs_slot *slots; /* NULL while empty */
@@ -152,8 +178,8 @@ static inline uint32_t ch__rs_home(const ch__rs_table *t, uint32_t tag)
 
 /* Make room for one more key (grow past half full). */
 int ch__rs_table_reserve(ch__rs_table *t);
-/* Insert a key known to be absent. Reserve first. */
-void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx);
+/* Insert a key known to be absent (idx1 as stored in the slot). Reserve first. */
+void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx1);
 /* Delete the slot at pos (backward shift). */
 void ch__rs_table_delete(ch__rs_table *t, uint32_t pos);
 void ch__rs_table_free(ch__rs_table *t);
@@ -170,8 +196,8 @@ void *ch__rs_big_alloc(size_t n, bool zero, void **raw);
  * hit reads the key from the element's own cache lines instead of one more heap block. */
 #define CH__RS_INLINE 32
 #define CH__RS_STRIDE_STR (sizeof(ch_refset_elem) + CH__RS_INLINE)
-/* IPv4 sets with this many keys of /16 or longer keep a map of the lengths under each /16. */
-#define CH__RS_V4MAP_MIN 4096
+/* IPv4 sets with this many keys keep a map of the prefix lengths present in each bucket. */
+#define CH__RS_V4MAP_MIN 16
 #define CH__RS_LIVE 1u
 #define CH__RS_OWNS_KEY 2u /* key.str is a heap copy */
 
@@ -211,11 +237,14 @@ struct ch_refset {
     ch__rs_table v6[129];
     uint64_t v4_bits;
     uint64_t v6_bits[3];
-    /* v4_map[a >> 16] bit L-16: a key of length L (16..32) may sit under that /16. Bits are set
-     * on add and go stale on removal; the map is rebuilt when stale bits pile up. */
-    uint32_t *v4_map;
+    /* v4_map[a >> (32 - v4_map_bits)] bit L: a key of length L may cover addresses of that
+     * bucket (a key shorter than v4_map_bits is marked in every bucket it spans). About one
+     * bucket a key, at most 2^16 (512 KB). Bits are set on add and go stale on removal; the map
+     * is rebuilt when stale bits pile up or the set outgrows it. */
+    uint64_t *v4_map;
+    uint32_t v4_map_bits;
     uint32_t v4_map_stale;
-    uint32_t v4_long_keys; /* IPv4 keys of length 16 and up */
+    uint32_t v4_keys; /* IPv4 keys */
 };
 
 /* Segment c starts at index 16 * ((1 << c) - 1): one count-leading-zeros finds it. */
@@ -242,10 +271,14 @@ static inline void ch__rs_prefetch_elem(const ch_refset *s, uint32_t idx)
     __builtin_prefetch(e + s->stride - 1);
 }
 
+/* The inline key of a domain or string element ("" when the key is on the heap). */
+static inline const char *ch__rs_inline(const ch_refset_elem *e) { return (const char *)(e + 1); }
+
 /* First element of a key's chain valid at `at`, or NULL. */
 static inline const ch_refset_elem *ch__rs_chain_valid(const ch_refset *s, uint32_t idx1,
                                                        int64_t at)
 {
+    idx1 = CH__RS_IDX1(idx1);
     while (idx1 != 0) {
         const ch_refset_elem *e = ch__rs_elem(s, idx1 - 1);
         if (ch__rs_valid_at(e, at))
@@ -294,8 +327,10 @@ int ch__rs_domain_normalize(const char *text, size_t len, char *out, unsigned *l
 /* Hash of a normalized domain, label by label from the right (as ch_refset_dq_prepare does). */
 uint64_t ch__rs_domain_hash(const char *name, size_t len);
 
-/* Rebuild the IPv4 length map from the elements (or drop it when the set is small). */
+/* Rebuild the IPv4 length map from the elements (or drop it when the set is small); mark one
+ * key in it. */
 void ch__rs_v4map_rebuild(ch_refset *s);
+void ch__rs_v4map_mark(ch_refset *s, const uint8_t *ip, unsigned len);
 /* Table bookkeeping when a key appears or goes (bitmaps of lengths and label counts). */
 void ch__rs_key_added(ch_refset *s, const ch__rs_key *k);
 void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k);

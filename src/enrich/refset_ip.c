@@ -10,9 +10,11 @@
  * hard. Before probing, every table position is computed and prefetched so that the probes'
  * cache misses overlap instead of queueing.
  *
- * Big IPv4 sets also keep a 256 KB map from each /16 to the lengths of 16 and more present
- * under it, so that a lookup probes only those (in a block list, typically /32 and /24) and the
- * short lengths, whose tables are small enough to stay in cache.
+ * IPv4 sets also keep a map from each address bucket (about one bucket a key, /16 at most:
+ * 512 KB) to the prefix lengths that cover some of it (a /12 is marked in every bucket it
+ * spans), so that a lookup probes only those: in a block list typically /32 and /24, whatever
+ * other lengths the set holds elsewhere. IPv4 tags are exact (a bijective mix of the masked
+ * address), so a hit on an always-valid key reads its slot and nothing else.
  *
  * IPv4 is kept apart from IPv6 rather than folded into the mapped ::ffff:0:0/96 space, so that a
  * short IPv6 prefix (::/0, ::/64) never claims IPv4 addresses and an IPv4 CIDR never claims an
@@ -34,12 +36,21 @@ static inline uint64_t be64(const uint8_t *p)
 
 static inline uint32_t v4_mask(unsigned len) { return len ? 0xffffffffu << (32 - len) : 0; }
 
-/* One 64x64->128 multiply: the key is at most 38 bits and the top 32 bits of the folded product
- * (tag and home slot) depend on all of them. */
-static inline uint64_t v4_hash(uint32_t key, unsigned len)
+/* The tag of an IPv4 key is a bijective mix of the masked address (murmur3's finaliser over a
+ * per-length salt): within one length's table, equal tags mean equal keys, so a tag match is a
+ * key match and an IPv4 hit never needs to read the element to confirm it. */
+static inline uint32_t v4_tag(uint32_t key, unsigned len)
 {
-    return ch__rs_mum((((uint64_t)len << 32) | key) ^ CH__RS_S0, CH__RS_S1);
+    uint32_t h = key ^ (len * 0x9e3779b9u);
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
 }
+
+static inline uint64_t v4_hash(uint32_t key, unsigned len) { return (uint64_t)v4_tag(key, len) << 32; }
 
 static inline void v6_masked(const uint8_t *b, unsigned len, uint64_t *hi, uint64_t *lo)
 {
@@ -138,17 +149,17 @@ void ch__rs_ip_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k)
 
 /* Probe one table for key; the chain's first element valid at `at`, or NULL. */
 static inline const ch_refset_elem *probe_v4(const ch_refset *s, const ch__rs_table *t,
-                                             uint32_t key, uint64_t h, int64_t at)
+                                             uint64_t h, int64_t at)
 {
     uint32_t tag = ch__rs_tag(h), pos = ch__rs_home(t, tag);
     for (;;) {
         ch__rs_slot sl = t->slots[pos];
         if (sl.idx1 == 0)
             return NULL;
-        if (sl.tag == tag) {
-            const ch_refset_elem *e = ch__rs_elem(s, sl.idx1 - 1);
-            if (be32(e->key.ip + 12) == key)
-                return ch__rs_chain_valid(s, sl.idx1, at);
+        if (sl.tag == tag) { /* exact: the key */
+            if (sl.idx1 & CH__RS_SIMPLE)
+                return ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+            return ch__rs_chain_valid(s, sl.idx1, at);
         }
         pos = (pos + 1) & t->mask;
     }
@@ -163,7 +174,7 @@ static inline const ch_refset_elem *probe_v6(const ch_refset *s, const ch__rs_ta
         if (sl.idx1 == 0)
             return NULL;
         if (sl.tag == tag) {
-            const ch_refset_elem *e = ch__rs_elem(s, sl.idx1 - 1);
+            const ch_refset_elem *e = ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
             if (be64(e->key.ip) == hi && be64(e->key.ip + 8) == lo)
                 return ch__rs_chain_valid(s, sl.idx1, at);
         }
@@ -171,22 +182,45 @@ static inline const ch_refset_elem *probe_v6(const ch_refset *s, const ch__rs_ta
     }
 }
 
+void ch__rs_v4map_mark(ch_refset *s, const uint8_t *ip, unsigned len)
+{
+    unsigned g = s->v4_map_bits;
+    uint32_t a = be32(ip + 12), b = a >> (32 - g);
+    if (len >= g) {
+        s->v4_map[b] |= 1ull << len;
+        return;
+    }
+    /* A prefix shorter than a bucket covers 2^(g-len) buckets: at most 65536 writes. */
+    uint32_t span = 1u << (g - len);
+    for (uint32_t i = 0; i < span; i++)
+        s->v4_map[b + i] |= 1ull << len;
+}
+
 void ch__rs_v4map_rebuild(ch_refset *s)
 {
     s->v4_map_stale = 0;
-    if (s->v4_long_keys < CH__RS_V4MAP_MIN / 2) {
-        ch_free(s->v4_map);
-        s->v4_map = NULL;
+    ch_free(s->v4_map);
+    s->v4_map = NULL;
+    if (s->v4_keys < CH__RS_V4MAP_MIN / 2)
         return;
-    }
-    if (s->v4_map == NULL && (s->v4_map = ch_malloc(65536 * sizeof *s->v4_map)) == NULL)
+    /* About one bucket a key: the map costs 8 bytes a key and at most 512 KB. */
+    unsigned g = 4;
+    while (g < 16 && (1u << g) < s->v4_keys)
+        g++;
+    if ((s->v4_map = ch_calloc((size_t)1 << g, sizeof *s->v4_map)) == NULL)
         return; /* the map only saves probes: without it every length in use is probed */
-    memset(s->v4_map, 0, 65536 * sizeof *s->v4_map);
+    s->v4_map_bits = g;
     size_t cur = 0;
     const ch_refset_elem *e;
     while ((e = ch_refset_next(s, &cur)) != NULL)
-        if (e->family == 4 && e->len >= 16)
-            s->v4_map[(e->key.ip[12] << 8) | e->key.ip[13]] |= 1u << (e->len - 16);
+        if (e->family == 4)
+            ch__rs_v4map_mark(s, e->key.ip, e->len);
+}
+
+/* The lengths to probe for address a, as bits. */
+static inline uint64_t v4_lengths(const ch_refset *s, uint32_t a)
+{
+    return s->v4_map != NULL ? s->v4_map[a >> (32 - s->v4_map_bits)] & s->v4_bits : s->v4_bits;
 }
 
 static const ch_refset_elem *lookup_v4(const ch_refset *s, uint32_t a, int64_t at)
@@ -194,9 +228,7 @@ static const ch_refset_elem *lookup_v4(const ch_refset *s, uint32_t a, int64_t a
     unsigned lens[33];
     uint64_t hs[33];
     unsigned n = 0;
-    uint64_t bits = s->v4_bits;
-    if (s->v4_map != NULL)
-        bits &= ((uint64_t)s->v4_map[a >> 16] << 16) | 0xffffu;
+    uint64_t bits = v4_lengths(s, a);
     /* Pass 1: hash every length in use, longest first, and prefetch its home slot. */
     for (; bits != 0; n++) {
         unsigned len = 63u - (unsigned)__builtin_clzll(bits);
@@ -209,7 +241,7 @@ static const ch_refset_elem *lookup_v4(const ch_refset *s, uint32_t a, int64_t a
     /* Pass 2: probe in that order; the first valid hit is the longest prefix. */
     for (unsigned i = 0; i < n; i++) {
         unsigned len = lens[i];
-        const ch_refset_elem *e = probe_v4(s, &s->v4[len], a & v4_mask(len), hs[i], at);
+        const ch_refset_elem *e = probe_v4(s, &s->v4[len], hs[i], at);
         if (e != NULL)
             return e;
     }
@@ -261,77 +293,103 @@ typedef struct v4q {
     uint32_t cand[CH__RS_MAXCAND];
 } v4q;
 
+/* Hash every length to probe and prefetch every home slot. */
+static void v4_stage_prefetch(const ch_refset *s, const ch_ip *ips, size_t m, v4q *g)
+{
+    for (size_t i = 0; i < m; i++) {
+        v4q *q = &g[i];
+        q->n = 0;
+        if (ips[i].family != 4)
+            continue;
+        q->a = be32(ips[i].b + 12);
+        uint64_t bits = v4_lengths(s, q->a);
+        for (; bits != 0; q->n++) {
+            unsigned len = 63u - (unsigned)__builtin_clzll(bits);
+            bits &= ~(1ull << len);
+            const ch__rs_table *t = &s->v4[len];
+            q->lens[q->n] = (uint8_t)len;
+            q->hs[q->n] = v4_hash(q->a & v4_mask(len), len);
+            __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hs[q->n]))]);
+        }
+    }
+}
+
+/* Read the slots, note and prefetch the elements whose tags match, longest prefix first. */
+static void v4_stage_slots(const ch_refset *s, size_t m, v4q *g)
+{
+    for (size_t i = 0; i < m; i++) {
+        v4q *q = &g[i];
+        q->ncand = 0;
+        q->over = false;
+        for (uint32_t j = 0; j < q->n && !q->over; j++) {
+            const ch__rs_table *t = &s->v4[q->lens[j]];
+            uint32_t tag = ch__rs_tag(q->hs[j]), pos = ch__rs_home(t, tag);
+            for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
+                if (sl.tag != tag)
+                    continue;
+                if (q->ncand == CH__RS_MAXCAND) {
+                    q->over = true;
+                    break;
+                }
+                q->cand[q->ncand++] = sl.idx1;
+                if (!(sl.idx1 & CH__RS_SIMPLE))
+                    ch__rs_prefetch_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+                break; /* exact tags: no other slot holds this key */
+            }
+        }
+    }
+}
+
+/* Compare: candidates come longest prefix first, so the first valid one is the answer. */
+static size_t v4_stage_compare(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms,
+                               size_t m, const v4q *g, const ch_refset_elem **hits)
+{
+    size_t nhits = 0;
+    for (size_t i = 0; i < m; i++) {
+        const v4q *q = &g[i];
+        const ch_refset_elem *e = NULL;
+        if (ips[i].family == 6) {
+            ch_refset_contains_ip(s, &ips[i], at_ms[i], &e);
+        } else if (ips[i].family == 4) {
+            for (uint32_t c = 0; c < q->ncand && e == NULL; c++)
+                e = (q->cand[c] & CH__RS_SIMPLE) ? ch__rs_elem(s, CH__RS_IDX1(q->cand[c]) - 1)
+                                                 : ch__rs_chain_valid(s, q->cand[c], at_ms[i]);
+            if (e == NULL && q->over)
+                ch_refset_contains_ip(s, &ips[i], at_ms[i], &e);
+        }
+        hits[i] = e;
+        nhits += e != NULL;
+    }
+    return nhits;
+}
+
 size_t ch_refset_contains_ip_batch(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms,
                                    size_t n, const ch_refset_elem **hits)
 {
-    size_t nhits = 0;
     if (s->type != CH_REFSET_IP || s->count == 0) {
         for (size_t i = 0; i < n; i++)
             hits[i] = NULL;
         return 0;
     }
-    v4q g[CH__RS_BATCH];
-    for (size_t base = 0; base < n; base += CH__RS_BATCH) {
-        size_t m = n - base < CH__RS_BATCH ? n - base : CH__RS_BATCH;
-        /* 1: hash every length to probe, prefetch every home slot. */
-        for (size_t i = 0; i < m; i++) {
-            const ch_ip *ip = &ips[base + i];
-            v4q *q = &g[i];
-            q->n = 0;
-            if (ip->family != 4)
-                continue;
-            q->a = be32(ip->b + 12);
-            uint64_t bits = s->v4_bits;
-            if (s->v4_map != NULL)
-                bits &= ((uint64_t)s->v4_map[q->a >> 16] << 16) | 0xffffu;
-            for (; bits != 0; q->n++) {
-                unsigned len = 63u - (unsigned)__builtin_clzll(bits);
-                bits &= ~(1ull << len);
-                const ch__rs_table *t = &s->v4[len];
-                q->lens[q->n] = (uint8_t)len;
-                q->hs[q->n] = v4_hash(q->a & v4_mask(len), len);
-                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hs[q->n]))]);
-            }
+    /* The pipeline of ch_refset_contains_dq_batch: prefetch group t, read the slots of group
+     * t-1, compare group t-2. */
+    v4q ring[3][CH__RS_BATCH];
+    size_t groups = (n + CH__RS_BATCH - 1) / CH__RS_BATCH, nhits = 0;
+    for (size_t t = 0; t < groups + 2; t++) {
+        if (t < groups) {
+            size_t b = t * CH__RS_BATCH;
+            v4_stage_prefetch(s, ips + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                              ring[t % 3]);
         }
-        /* 2: read the slots, prefetch the elements whose tags match. */
-        for (size_t i = 0; i < m; i++) {
-            v4q *q = &g[i];
-            q->ncand = 0;
-            q->over = false;
-            for (uint32_t j = 0; j < q->n; j++) {
-                const ch__rs_table *t = &s->v4[q->lens[j]];
-                uint32_t tag = ch__rs_tag(q->hs[j]), pos = ch__rs_home(t, tag);
-                for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
-                    if (sl.tag != tag)
-                        continue;
-                    if (q->ncand == CH__RS_MAXCAND) {
-                        q->over = true;
-                        break;
-                    }
-                    q->cand[q->ncand++] = sl.idx1;
-                    ch__rs_prefetch_elem(s, sl.idx1 - 1);
-                }
-            }
+        if (t >= 2) {
+            size_t b = (t - 2) * CH__RS_BATCH;
+            nhits += v4_stage_compare(s, ips + b, at_ms + b,
+                                      n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                                      ring[(t - 2) % 3], hits + b);
         }
-        /* 3: compare, longest prefix first (candidates are in probe order). */
-        for (size_t i = 0; i < m; i++) {
-            const ch_ip *ip = &ips[base + i];
-            v4q *q = &g[i];
-            const ch_refset_elem *e = NULL;
-            if (ip->family == 6) {
-                ch_refset_contains_ip(s, ip, at_ms[base + i], &e);
-            } else {
-                /* Candidates come longest prefix first: the first valid one is the answer. */
-                for (uint32_t c = 0; c < q->ncand && e == NULL; c++) {
-                    const ch_refset_elem *x = ch__rs_elem(s, q->cand[c] - 1);
-                    if (be32(x->key.ip + 12) == (q->a & v4_mask(x->len)))
-                        e = ch__rs_chain_valid(s, q->cand[c], at_ms[base + i]);
-                }
-                if (e == NULL && q->over)
-                    ch_refset_contains_ip(s, ip, at_ms[base + i], &e);
-            }
-            hits[base + i] = e;
-            nhits += e != NULL;
+        if (t >= 1 && t - 1 < groups) {
+            size_t b = (t - 1) * CH__RS_BATCH;
+            v4_stage_slots(s, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH, ring[(t - 1) % 3]);
         }
     }
     return nhits;

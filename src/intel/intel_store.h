@@ -72,8 +72,7 @@ int ch_intel_store_set_ensure(ch_intel_store *s, const char *name, ch_refset_typ
 int ch_intel_store_set_get(ch_intel_store *s, const char *name, ch_intel_set_info *out,
                            ch_error *err);
 /* Every set, by name, into *out (caller frees with ch_free); *n their number. */
-int ch_intel_store_set_list(ch_intel_store *s, ch_intel_set_info **out, size_t *n,
-                            ch_error *err);
+int ch_intel_store_set_list(ch_intel_store *s, ch_intel_set_info **out, size_t *n, ch_error *err);
 int ch_intel_store_set_share(ch_intel_store *s, const char *name, bool shareable, ch_error *err);
 /* Delete a set with its elements. CH_ENOTFOUND when absent. */
 int ch_intel_store_set_drop(ch_intel_store *s, const char *name, ch_error *err);
@@ -125,8 +124,7 @@ int ch_intel_store_load_refset(ch_intel_store *s, const char *name, ch_refsets *
 /* ---- indicators --------------------------------------------------------------------------- */
 
 /* Insert or replace the indicator row of ind->id. */
-int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *ind,
-                                 ch_error *err);
+int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *ind, ch_error *err);
 /* The stored version of id: its modified time and revoked flag. CH_ENOTFOUND when absent. */
 int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t *modified,
                                      bool *revoked, ch_error *err);
@@ -137,8 +135,7 @@ int ch_intel_store_indicator_elems_remove(ch_intel_store *s, const char *id, ch_
 /* Load every stored indicator and identity into c (for evidence: ch_intel_indicator_lookup).
  * Returns the number of indicators. */
 int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error *err);
-int ch_intel_store_identity_put(ch_intel_store *s, const char *id, const char *name,
-                                ch_error *err);
+int ch_intel_store_identity_put(ch_intel_store *s, const char *id, const char *name, ch_error *err);
 
 /* The name of a stored identity into buf; CH_ENOTFOUND when unknown. */
 int ch_intel_store_identity_get(ch_intel_store *s, const char *id, char *buf, size_t cap,
@@ -159,8 +156,8 @@ int ch_intel_normalize_in(ch_refset *scratch, const char *text, size_t len, char
 
 /* The added_after remembered for (api root url, collection id), copied into buf (NUL-terminated;
  * CH_ELIMIT if cap is too small). CH_ENOTFOUND when the collection was never polled. */
-int ch_intel_store_taxii_get(ch_intel_store *s, const char *url, const char *collection,
-                             char *buf, size_t cap, ch_error *err);
+int ch_intel_store_taxii_get(ch_intel_store *s, const char *url, const char *collection, char *buf,
+                             size_t cap, ch_error *err);
 int ch_intel_store_taxii_set(ch_intel_store *s, const char *url, const char *collection,
                              const char *added_after, ch_error *err);
 

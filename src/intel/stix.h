@@ -66,10 +66,10 @@ typedef struct ch_intel_indicator {
     const char *pattern;        /* the pattern as given */
     int confidence;             /* 0..100; -1 when absent */
     bool revoked;
-    int64_t created;     /* ms */
-    int64_t modified;    /* ms; versions are ordered by it */
-    int64_t valid_from;  /* ms; CH_REFSET_ALWAYS when absent */
-    int64_t valid_until; /* ms, exclusive; CH_REFSET_NEVER when absent */
+    int64_t created;      /* ms */
+    int64_t modified;     /* ms; versions are ordered by it */
+    int64_t valid_from;   /* ms; CH_REFSET_ALWAYS when absent */
+    int64_t valid_until;  /* ms, exclusive; CH_REFSET_NEVER when absent */
     uint32_t elements;    /* set elements it contributed */
     uint32_t unsupported; /* comparisons or operators of its pattern that were not loaded */
 } ch_intel_indicator;
@@ -191,8 +191,8 @@ const ch_stix_stats *ch_stix_ctx_stats(const ch_stix_ctx *ctx);
  * Bad objects are counted and reported to diag (may be NULL) under reasons stix_bad_object,
  * stix_bad_pattern, stix_bad_value, and skipped. Returns 0, or CH_EPARSE when objects is not
  * an array, CH_EIO from the store (its transaction is rolled back), CH_ENOMEM. */
-int ch_stix_ingest_objects(ch_stix_ctx *ctx, ch_json_val objects, const char *name,
-                           ch_diag *diag, ch_error *err);
+int ch_stix_ingest_objects(ch_stix_ctx *ctx, ch_json_val objects, const char *name, ch_diag *diag,
+                           ch_error *err);
 /* A bundle object ({"type": "bundle", "objects": [...]}). CH_EPARSE when it is not one. */
 int ch_stix_ingest_bundle(ch_stix_ctx *ctx, ch_json_val bundle, const char *name, ch_diag *diag,
                           ch_error *err);
@@ -217,8 +217,8 @@ bool ch_stix_looks_like_bundle(const char *data, size_t len);
  * first_seen/last_seen, valid_from/valid_until the element's window; the element's source and
  * indicator go into external_references. CH_EUSAGE for an element STIX cannot express (numbers,
  * strings that are not URLs): callers count and skip it. */
-int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type,
-                          const char *value, const ch_refset_meta *meta, int64_t now_ms);
+int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type, const char *value,
+                          const ch_refset_meta *meta, int64_t now_ms);
 /* "indicator--" + UUIDv5(coinhound namespace, set_name "\n" value): 48 bytes with NUL. */
 void ch_stix_element_id(const char *set_name, const char *value, char out[48]);
 

@@ -36,10 +36,10 @@ typedef enum tok {
     T_LPAREN,
     T_RPAREN,
     T_COMMA,
-    T_OP,      /* = != > < >= <= */
-    T_WORD,    /* keywords and object path pieces */
-    T_STRING,  /* '...' */
-    T_TYPED,   /* t'...' h'...' b'...' */
+    T_OP,     /* = != > < >= <= */
+    T_WORD,   /* keywords and object path pieces */
+    T_STRING, /* '...' */
+    T_TYPED,  /* t'...' h'...' b'...' */
     T_NUMBER,
     T_COLON,
     T_DOT,
@@ -69,8 +69,8 @@ static int fail(parser *p, int code, const char *what)
 
 static bool is_word_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -106,15 +106,42 @@ static int next(parser *p)
     }
     char c = p->s[p->pos];
     switch (c) {
-    case '[': p->t = T_LBRACK; p->pos++; break;
-    case ']': p->t = T_RBRACK; p->pos++; break;
-    case '(': p->t = T_LPAREN; p->pos++; break;
-    case ')': p->t = T_RPAREN; p->pos++; break;
-    case ',': p->t = T_COMMA; p->pos++; break;
-    case ':': p->t = T_COLON; p->pos++; break;
-    case '.': p->t = T_DOT; p->pos++; break;
-    case '*': p->t = T_STAR; p->pos++; break;
-    case '=': p->t = T_OP; p->pos++; break;
+    case '[':
+        p->t = T_LBRACK;
+        p->pos++;
+        break;
+    case ']':
+        p->t = T_RBRACK;
+        p->pos++;
+        break;
+    case '(':
+        p->t = T_LPAREN;
+        p->pos++;
+        break;
+    case ')':
+        p->t = T_RPAREN;
+        p->pos++;
+        break;
+    case ',':
+        p->t = T_COMMA;
+        p->pos++;
+        break;
+    case ':':
+        p->t = T_COLON;
+        p->pos++;
+        break;
+    case '.':
+        p->t = T_DOT;
+        p->pos++;
+        break;
+    case '*':
+        p->t = T_STAR;
+        p->pos++;
+        break;
+    case '=':
+        p->t = T_OP;
+        p->pos++;
+        break;
     case '!':
         if (p->pos + 1 < p->len && p->s[p->pos + 1] == '=') {
             p->t = T_OP;
@@ -136,14 +163,13 @@ static int next(parser *p)
             return p->rc;
         break;
     default:
-        if ((c == 't' || c == 'h' || c == 'b') && p->pos + 1 < p->len &&
-            p->s[p->pos + 1] == '\'') {
+        if ((c == 't' || c == 'h' || c == 'b') && p->pos + 1 < p->len && p->s[p->pos + 1] == '\'') {
             p->t = T_TYPED;
             p->pos += 2;
             if (scan_quoted(p) < 0)
                 return p->rc;
-        } else if (is_digit(c) || ((c == '-' || c == '+') && p->pos + 1 < p->len &&
-                                   is_digit(p->s[p->pos + 1]))) {
+        } else if (is_digit(c) ||
+                   ((c == '-' || c == '+') && p->pos + 1 < p->len && is_digit(p->s[p->pos + 1]))) {
             p->t = T_NUMBER;
             p->pos++;
             while (p->pos < p->len && (is_digit(p->s[p->pos]) || p->s[p->pos] == '.'))
@@ -276,8 +302,8 @@ static int object_path(parser *p, char *kind, size_t cap, ch_stix_obs *obs)
         return fail(p, CH_EPARSE, "expected a property name");
     size_t ps = p->tstart, pl = p->tlen;
     bool only_value = p->t == T_WORD && pl == 5 && memcmp(p->s + ps, "value", 5) == 0;
-    snprintf(kind, cap, "%.*s:%.*s", (int)(tl > 40 ? 40 : tl), p->s + ts,
-             (int)(pl > 40 ? 40 : pl), p->s + ps);
+    snprintf(kind, cap, "%.*s:%.*s", (int)(tl > 40 ? 40 : tl), p->s + ts, (int)(pl > 40 ? 40 : pl),
+             p->s + ps);
     if (next(p) < 0)
         return p->rc;
     /* further components: .name, .'quoted', [n], [*] */

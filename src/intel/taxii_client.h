@@ -43,11 +43,12 @@
 
 /* ---- resource parsing (pure, no I/O) ----------------------------------------------------- */
 
-/* An envelope (objects endpoint). objects is an array value, or CH_JSON_INVALID when the
- * envelope has no "objects" member (an empty collection may omit it). next borrows from the
- * parser; NULL when absent. */
+/* An envelope (objects endpoint). objects is the array value when has_objects (an empty page
+ * may omit the member; a zeroed ch_json_val must never be read). next borrows from the parser;
+ * NULL when absent. */
 typedef struct ch_taxii_envelope {
     bool more;
+    bool has_objects;
     const char *next;
     size_t next_len;
     ch_json_val objects;
@@ -98,12 +99,12 @@ typedef struct ch_taxii_sink {
      * and return its length, 0 when none (first pull), or a negative code. */
     int (*get_added_after)(void *ud, const ch_taxii_collection_ref *c, char *buf, size_t cap,
                            ch_error *err);
-    /* One page: ingest the envelope's objects (an array value, possibly CH_JSON_INVALID when
-     * the page has none) and, in the same transaction, remember date_added_last (the page's
+    /* One page: ingest the envelope's objects (an array value, NULL when the page has none)
+     * and, in the same transaction, remember date_added_last (the page's
      * X-TAXII-Date-Added-Last, NULL when the server did not send one) as the collection's new
      * added_after. A negative return aborts the pull with that code and err. */
-    int (*page)(void *ud, const ch_taxii_collection_ref *c, ch_json_val objects, size_t nobjects,
-                const char *date_added_last, ch_error *err);
+    int (*page)(void *ud, const ch_taxii_collection_ref *c, const ch_json_val *objects,
+                size_t nobjects, const char *date_added_last, ch_error *err);
     /* Warnings for the user (plain http, skipped collections, retries); may be NULL. */
     void (*warn)(void *ud, const char *msg);
     void *ud;
@@ -139,7 +140,7 @@ typedef struct ch_taxii_pull_stats {
 
 /* Run one pull. Returns 0 when every selected collection was pulled to its end. Errors name the
  * URL and the reason: CH_EUSAGE for bad options (no URL, plain http to a non-loopback host,
- * both token and user, an unknown --collection), CH_EIO for transport failures and HTTP errors
+ * both token and user), CH_ENOTFOUND when the named collection is on no API root, CH_EIO for transport failures and HTTP errors
  * (401, 403, 404, 406 each with its own explanation; last_status says which), CH_EPARSE for
  * malformed resources, or whatever the sink returned. Pages accepted before a failure stay
  * accepted. stats may be NULL. */

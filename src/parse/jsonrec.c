@@ -74,6 +74,7 @@ struct ch_jsonrec {
 
     /* the array being walked */
     bool in_env;
+    bool need_sep;   /* an array element ended: a ',' must come before the next one */
     uint64_t arr_off, arr_line;
 
     /* the value being scanned */
@@ -380,6 +381,7 @@ static void after_value(ch_jsonrec *r)
     r->lim = NONE;
     r->vstart = NONE;
     r->st = r->kind == K_ELEM || r->kind == K_NONOBJ ? S_ARRAY : S_TOP;
+    r->need_sep = r->st == S_ARRAY;
 }
 
 int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec *rec)
@@ -460,6 +462,23 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 r->eol_scan = 0;
                 size_t eol = nl ? (size_t)(nl - b) : len;
                 if (u[p] == '{') {
+                    /* Fast path: the line is the record, and simdjson validates all of it, so
+                     * an unbalanced line still costs only itself. A line that may hold a
+                     * Records envelope takes the scanning path, which unpacks it. */
+                    size_t end = eol;
+                    while (end > p && is_ws(u[end - 1]))
+                        end--;
+                    if (u[end - 1] == '}' && end - p <= r->max_record &&
+                        memmem(b + p, end - p, "\"Records\"", 9) == NULL) {
+                        rec->p = b + p;
+                        rec->n = end - p;
+                        rec->offset = off + p;
+                        rec->line = line_of(r, r->line);
+                        rec->multiline = false;
+                        r->pos = eol;
+                        r->pending = eol;
+                        return 1;
+                    }
                     start_value(r, p, K_TOP, off);
                     r->lim = eol;
                     continue;
@@ -476,6 +495,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             }
             if (u[p] == '[') {
                 r->st = S_ARRAY;
+                r->need_sep = false;
                 r->in_env = false;
                 r->arr_off = off + p;
                 r->arr_line = r->line;
@@ -525,6 +545,13 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
 
         case S_ARRAY:
             while (p < len && (is_ws(u[p]) || u[p] == ',')) {
+                if (u[p] == ',') {
+                    if (!r->need_sep)
+                        REPORT(r, r->line, off + p, "json_syntax",
+                               "unexpected ',' in an array at byte %llu",
+                               (unsigned long long)(off + p));
+                    r->need_sep = false;
+                }
                 r->line += u[p] == '\n';
                 p++;
             }
@@ -540,6 +567,13 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                        r->in_env ? "Records array" : "array", (unsigned long long)r->arr_off);
                 r->st = S_DONE;
                 return 0;
+            }
+            if (u[p] != ']' && r->need_sep) {
+                /* Damage between two records: say so, and keep both records. */
+                REPORT(r, r->line, off + p, "json_syntax",
+                       "missing ',' before the array element at byte %llu",
+                       (unsigned long long)(off + p));
+                r->need_sep = false;
             }
             if (u[p] == '{') {
                 start_value(r, p, K_ELEM, off);
@@ -587,6 +621,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 REPORT(r, r->vline, r->voff, "garbage", "bytes that are not JSON at byte %llu",
                        (unsigned long long)r->voff);
             r->st = S_ARRAY;
+            r->need_sep = true;
             continue;
 
         case S_VALUE: {
@@ -597,6 +632,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 r->too_large = true;
             if (sr == SCAN_ENVELOPE) {
                 r->st = S_ARRAY;
+                r->need_sep = false;
                 r->in_env = true;
                 r->arr_off = r->voff;
                 r->arr_line = r->vline;

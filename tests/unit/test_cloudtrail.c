@@ -24,6 +24,7 @@
 #include "core/event.h"
 #include "core/ip.h"
 #include "core/json.h"
+#include "core/mem.h"
 #include "core/timeparse.h"
 #include "ingest/input.h"
 #include "parse/cloudtrail.h"
@@ -527,6 +528,62 @@ static void test_detect_claims_cloudtrail_shapes_and_nothing_else(void **state)
     assert_true(weak > 0 && weak < 60);
 }
 
+static bool corpora_present(const char *sub)
+{
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, sub);
+    return stat(p, &st) == 0;
+}
+
+/* The first bytes of a file, decompressed, as the CLI sniffs them. */
+static const ch_source_type *detect_file(const char *path)
+{
+    ch_input *in = NULL;
+    ch_error err;
+    assert_int_equal(ch_input_open(&in, path, 0, &err), 0);
+    long n = ch_input_fill(in, 64 * 1024, &err);
+    assert_true(n >= 0);
+    size_t len;
+    const char *head = ch_input_data(in, &len);
+    const ch_source_type *t = ch_source_detect(head, len);
+    ch_input_close(in);
+    return t;
+}
+
+static void test_registry_picks_cloudtrail_for_every_golden_file(void **state)
+{
+    (void)state;
+    static const char *files[] = {"identities.jsonl",  "s3_delivery.json.gz",
+                                  "array_pretty.json", "eventbridge.jsonl",
+                                  "truncated.json",    "malformed_middle.jsonl"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s%s", GOLDEN, files[i]);
+        const ch_source_type *t = detect_file(p);
+        if (t != &ch_source_cloudtrail)
+            fail_msg("%s detected as %s", files[i], t ? t->name : "nothing");
+    }
+}
+
+static void test_registry_leaves_route53_and_vpcflow_corpus_to_their_types(void **state)
+{
+    (void)state;
+    static const char *files[] = {"route53-resolver-test-route53.log",
+                                  "vpcflow-test-v5-all-fields.log",
+                                  "vpcflow-test-extra-samples.log", "vpcflow-test-tgw-samples.log"};
+    if (!corpora_present("vpcflow_route53/elastic_integrations"))
+        skip();
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/vpcflow_route53/elastic_integrations/%s", CH_CORPORA_DIR,
+                 files[i]);
+        const ch_source_type *t = detect_file(p);
+        if (t == &ch_source_cloudtrail)
+            fail_msg("%s detected as cloudtrail", files[i]);
+    }
+}
+
 /* ---- delivery shapes ------------------------------------------------------------------ */
 
 static void test_gzip_s3_delivery_yields_its_records(void **state)
@@ -684,6 +741,36 @@ static void test_deep_nesting_is_reported_not_crashed(void **state)
     free(buf);
 }
 
+static void test_record_over_16_mib_is_reported_and_skipped(void **state)
+{
+    (void)state;
+    const char *a = "{\"eventName\":\"A\",\"eventTime\":\"2024-01-01T00:00:00Z\"}\n";
+    const char *big_head = "{\"eventName\":\"Big\",\"eventTime\":\"2024-01-01T00:00:00Z\",\"x\":\"";
+    const char *tail = "\"}\n{\"eventName\":\"B\",\"eventTime\":\"2024-01-01T00:00:00Z\"}\n";
+    size_t pad = (17u << 20);
+    size_t n = strlen(a) + strlen(big_head) + pad + strlen(tail);
+    char *buf = malloc(n);
+    assert_non_null(buf);
+    char *w = buf;
+    memcpy(w, a, strlen(a));
+    w += strlen(a);
+    memcpy(w, big_head, strlen(big_head));
+    w += strlen(big_head);
+    memset(w, 'x', pad);
+    w += pad;
+    memcpy(w, tail, strlen(tail));
+    run *r = run_new();
+    run_mem(buf, n, r);
+    assert_int_equal(r->last_rc, 0);
+    assert_int_equal(r->n, 2);
+    assert_string_equal(r->snaps[0].action, "A");
+    assert_string_equal(r->snaps[1].action, "B");
+    assert_int_equal(ch_diag_count(&r->diag, "record_too_large"), 1);
+    assert_int_equal(r->diag.errors_total, 1);
+    run_free(r);
+    free(buf);
+}
+
 static void test_non_cloudtrail_objects_are_counted_not_events(void **state)
 {
     (void)state;
@@ -717,15 +804,31 @@ static void test_empty_and_garbage_inputs_end_cleanly(void **state)
     run_free(r);
 }
 
-/* ---- public corpora ------------------------------------------------------------------- */
-
-static bool corpora_present(const char *sub)
+static void test_open_survives_every_allocation_failure(void **state)
 {
-    char p[4096];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, sub);
-    return stat(p, &st) == 0;
+    (void)state;
+    const char *t = "{\"eventName\":\"A\",\"eventTime\":\"2024-01-01T00:00:00Z\"}\n";
+    for (long k = 0; k < 16; k++) {
+        ch_input *in = NULL;
+        ch_error err;
+        ch_diag d;
+        ch_diag_init(&d, NULL);
+        assert_int_equal(ch_input_open_mem(&in, "mem", t, strlen(t), 0, &err), 0);
+        ch_mem_fail_after(k);
+        ch_stream *s = ch_source_cloudtrail.open(in, &d, &err);
+        ch_mem_fail_after(-1);
+        if (s == NULL) {
+            assert_int_equal(err.code, CH_ENOMEM);
+        } else {
+            ch_event ev;
+            assert_int_equal(ch_source_cloudtrail.next(s, &ev), 1);
+            ch_source_cloudtrail.close(s);
+        }
+        ch_input_close(in);
+    }
 }
+
+/* ---- public corpora ------------------------------------------------------------------- */
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -808,7 +911,8 @@ static void test_cloudtrail2sightings_missing_comma_file_yields_every_record(voi
         assert_string_equal(r->snaps[i].category, "host");
         assert_true(r->snaps[i].ts_ms > 0);
     }
-    assert_int_equal(ch_diag_count(&r->diag, "json_syntax"), 0);
+    /* The file's damage (two missing commas between records) is reported, not hidden. */
+    assert_int_equal(ch_diag_count(&r->diag, "json_syntax"), 2);
     run_free(r);
 }
 
@@ -923,6 +1027,8 @@ int main(void)
         cmocka_unit_test(test_category_and_type_follow_service_and_verb),
         cmocka_unit_test(test_instance_id_needs_i_dash_and_8_or_17_hex),
         cmocka_unit_test(test_detect_claims_cloudtrail_shapes_and_nothing_else),
+        cmocka_unit_test(test_registry_picks_cloudtrail_for_every_golden_file),
+        cmocka_unit_test(test_registry_leaves_route53_and_vpcflow_corpus_to_their_types),
         cmocka_unit_test(test_gzip_s3_delivery_yields_its_records),
         cmocka_unit_test(test_pretty_json_array_gives_one_line_raw_json),
         cmocka_unit_test(test_json_lines_yield_every_record),
@@ -932,8 +1038,10 @@ int main(void)
         cmocka_unit_test(test_truncated_file_yields_complete_records_before_the_damage),
         cmocka_unit_test(test_truncated_gzip_yields_complete_records_before_the_damage),
         cmocka_unit_test(test_deep_nesting_is_reported_not_crashed),
+        cmocka_unit_test(test_record_over_16_mib_is_reported_and_skipped),
         cmocka_unit_test(test_non_cloudtrail_objects_are_counted_not_events),
         cmocka_unit_test(test_empty_and_garbage_inputs_end_cleanly),
+        cmocka_unit_test(test_open_survives_every_allocation_failure),
         cmocka_unit_test(test_stratus_corpus_gives_310_events_and_no_errors),
         cmocka_unit_test(test_cloudtrail2sightings_missing_comma_file_yields_every_record),
         cmocka_unit_test(test_cloudtrail2sightings_datadog_wrapped_files_normalize),

@@ -21,16 +21,15 @@
 
 #define PACK CH_SOURCE_DIR "/content/cryptojacking-aws"
 
-static const char *full =
-    "business_countries: [GB, us]\n"
-    "networks:\n"
-    "  - {cidr: 172.31.0.0/16, name: vpc}\n"
-    "  - {cidr: 10.20.0.0/16, name: office}\n"
-    "images:\n"
-    "  ami-0123456789abcdef0: {os: \"Ubuntu 24.04 LTS\"}\n"
-    "  ami-0kali00000000000: {os: \"Kali Linux 2024.2\"}\n"
-    "learning: 48h\n"
-    "unauthorized_os: [kali, Parrot]\n";
+static const char *full = "business_countries: [GB, us]\n"
+                          "networks:\n"
+                          "  - {cidr: 172.31.0.0/16, name: vpc}\n"
+                          "  - {cidr: 10.20.0.0/16, name: office}\n"
+                          "images:\n"
+                          "  ami-0123456789abcdef0: {os: \"Ubuntu 24.04 LTS\"}\n"
+                          "  ami-0kali00000000000: {os: \"Kali Linux 2024.2\"}\n"
+                          "learning: 48h\n"
+                          "unauthorized_os: [kali, Parrot]\n";
 
 static void test_full_context_reads_every_key(void **st)
 {
@@ -92,6 +91,8 @@ static void test_mistakes_name_file_line_and_column(void **st)
     expect_error("networks:\n  - {cidr: 10.0.0.0/33}\n", "bad.yaml:2:12", "CIDR");
     expect_error("images:\n  ami-1: {osname: x}\n", "bad.yaml:2:11", "unknown key");
     expect_error("images:\n  ami-1: {}\n", "bad.yaml:2:10", "needs an os");
+    expect_error("images:\n  ami-1: {os: a}\n  ami-2: {os: b}\n  ami-1: {os: c}\n", "bad.yaml:4:3",
+                 "listed twice");
     expect_error("learning: soon\n", "bad.yaml:1:11", "duration");
     expect_error("business_countries: [GB\n", "bad.yaml:", "not valid YAML");
     expect_error("- a\n- b\n", "bad.yaml:1:1", "expected a mapping");

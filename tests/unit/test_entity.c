@@ -37,8 +37,8 @@ static const char *run_instances(const char *user, const char *inst, const char 
              "\"networkInterfaceSet\":{\"items\":[{\"networkInterfaceId\":\"%s\","
              "\"privateIpAddress\":\"%s\"}]}}]}},"
              "\"eventID\":\"e1\",\"recipientAccountId\":\"111122223333\"}",
-             user, user, user, invoked_by ? ",\"invokedBy\":\"" : "",
-             invoked_by ? invoked_by : "", invoked_by ? "\"" : "", inst, ip, eni, ip);
+             user, user, user, invoked_by ? ",\"invokedBy\":\"" : "", invoked_by ? invoked_by : "",
+             invoked_by ? "\"" : "", inst, ip, eni, ip);
     return buf;
 }
 
@@ -126,8 +126,8 @@ static void test_v2_flow_with_only_interface_id_links_through_eni(void **st)
     ch_error err = {0};
     char buf[4096];
     assert_int_equal(ch_entity_new(0, 0, &t, &err), 0);
-    observe_text(t, run_instances("mallory", "i-0bbbbbbbbbbbbbbb2", "eni-0bbb2", "172.31.9.9",
-                                  NULL, buf, sizeof buf));
+    observe_text(t, run_instances("mallory", "i-0bbbbbbbbbbbbbbb2", "eni-0bbb2", "172.31.9.9", NULL,
+                                  buf, sizeof buf));
     ch_event ev = flow(NULL, "eni-0bbb2", "10.9.9.9", "2024-06-03T11:00:00Z");
     assert_true(ch_entity_enrich(t, &ev));
     assert_sv(ev.user_name, "mallory");
@@ -165,8 +165,8 @@ static void test_event_with_user_is_left_alone(void **st)
     ch_error err = {0};
     char buf[4096];
     assert_int_equal(ch_entity_new(0, 0, &t, &err), 0);
-    observe_text(t, run_instances("alice", "i-0aaaaaaaaaaaaaaa1", "eni-0aaa1", "172.31.5.10",
-                                  NULL, buf, sizeof buf));
+    observe_text(t, run_instances("alice", "i-0aaaaaaaaaaaaaaa1", "eni-0aaa1", "172.31.5.10", NULL,
+                                  buf, sizeof buf));
     ch_event ev = flow("i-0aaaaaaaaaaaaaaa1", NULL, NULL, "2024-06-03T11:00:00Z");
     ev.user_name = (ch_sv){"bob", 3};
     assert_false(ch_entity_enrich(t, &ev));
@@ -181,9 +181,9 @@ static void test_autoscaling_launch_links_service_role_with_invoked_by(void **st
     ch_error err = {0};
     char buf[4096];
     assert_int_equal(ch_entity_new(0, 0, &t, &err), 0);
-    observe_text(t, run_instances("AWSServiceRoleForAutoScaling", "i-0ddddddddddddddd4",
-                                  "eni-0ddd4", "172.31.2.2", "autoscaling.amazonaws.com", buf,
-                                  sizeof buf));
+    observe_text(t,
+                 run_instances("AWSServiceRoleForAutoScaling", "i-0ddddddddddddddd4", "eni-0ddd4",
+                               "172.31.2.2", "autoscaling.amazonaws.com", buf, sizeof buf));
     ch_event ev = flow("i-0ddddddddddddddd4", NULL, NULL, "2024-06-03T11:00:00Z");
     assert_true(ch_entity_enrich(t, &ev));
     assert_sv(ev.invoked_by, "autoscaling.amazonaws.com");
@@ -224,8 +224,8 @@ static void test_link_unused_past_ttl_expires(void **st)
     ch_error err = {0};
     char buf[4096];
     assert_int_equal(ch_entity_new(0, 3600 * 1000, &t, &err), 0);
-    observe_text(t, run_instances("alice", "i-0aaaaaaaaaaaaaaa1", "eni-0aaa1", "172.31.5.10",
-                                  NULL, buf, sizeof buf));
+    observe_text(t, run_instances("alice", "i-0aaaaaaaaaaaaaaa1", "eni-0aaa1", "172.31.5.10", NULL,
+                                  buf, sizeof buf));
     ch_event ev = flow("i-0aaaaaaaaaaaaaaa1", NULL, NULL, "2024-06-03T12:00:01Z");
     assert_false(ch_entity_enrich(t, &ev));
     ch_entity_stats s;

@@ -456,6 +456,131 @@ static void test_random_networks_agree_with_brute_force_longest_prefix(void **st
     ch_refset_free(s);
 }
 
+
+static void test_validity_is_right_as_elements_of_one_key_come_and_go(void **state)
+{
+    (void)state;
+    /* The set caches "one element, valid always" per key: every change must keep answers right. */
+    ch_refset *d = new_set(CH_REFSET_DOMAIN, 0), *n = new_set(CH_REFSET_IP, 0);
+    ch_refset *sets[2] = {d, n};
+    const char *key[2] = {"pool.example", "192.0.2.0/24"};
+    const char *query[2] = {"x.pool.example", "192.0.2.9"};
+    for (int i = 0; i < 2; i++) {
+        ch_refset *s = sets[i];
+        size_t ql = strlen(query[i]);
+        assert_int_equal(add_window(s, key[i], "A", 0, 100), 1);
+        assert_false(ch_refset_contains(s, query[i], ql, 200, NULL));
+        assert_int_equal(add(s, key[i], "A"), 0); /* refreshed: now valid always */
+        assert_true(ch_refset_contains(s, query[i], ql, 200, NULL));
+        assert_int_equal(add_window(s, key[i], "B", 0, 100), 1);
+        const ch_refset_elem *e = NULL;
+        assert_true(ch_refset_contains(s, query[i], ql, 200, &e));
+        assert_string_equal(e->source, "A");
+        assert_int_equal(ch_refset_remove(s, key[i], strlen(key[i]), "A", NULL, NULL), 1);
+        assert_false(ch_refset_contains(s, query[i], ql, 200, NULL));
+        assert_true(ch_refset_contains(s, query[i], ql, 50, &e));
+        assert_string_equal(e->source, "B");
+        assert_int_equal(add(s, key[i], "B"), 0);
+        assert_true(ch_refset_contains(s, query[i], ql, 200, NULL));
+        ch_refset_free(s);
+    }
+}
+
+static void test_long_domain_keys_and_empty_labels(void **state)
+{
+    (void)state;
+    ch_refset *s = new_set(CH_REFSET_DOMAIN, 0);
+    const char *longkey = "a-rather-long-subdomain-label.mining-pool-example.org"; /* > 31 */
+    assert_int_equal(add(s, longkey, "f"), 1);
+    assert_int_equal(add(s, "tld", "f"), 1);
+    assert_int_equal(add(s, "exactly-thirty-one-bytes.abc.de", "f"), 1);
+    assert_int_equal(add(s, "exactly-thirty-two-bytes.abcd.de", "f"), 1);
+    assert_true(dom(s, longkey));
+    assert_true(dom(s, "ws.a-rather-long-subdomain-label.mining-pool-example.org"));
+    assert_false(dom(s, "mining-pool-example.org"));
+    assert_true(dom(s, "x.exactly-thirty-one-bytes.abc.de"));
+    assert_true(dom(s, "x.exactly-thirty-two-bytes.abcd.de"));
+    assert_false(dom(s, "exactly-thirty-two-bytes.abcd.d"));
+    assert_true(dom(s, "anything.tld"));
+    assert_true(dom(s, "a..tld"));
+    assert_false(dom(s, "a.."));
+    assert_false(dom(s, "."));
+    assert_false(dom(s, ".."));
+    assert_false(dom(s, "tld.."));
+    ch_refset_free(s);
+}
+
+static void test_batched_lookups_answer_as_single_lookups_do(void **state)
+{
+    (void)state;
+    enum { N = 3000, Q = 4000 };
+    ch_refset *d = new_set(CH_REFSET_DOMAIN, 0), *n = new_set(CH_REFSET_IP, 0);
+    static char names[N][48];
+    static ch_ip nets[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t r = next_rand();
+        snprintf(names[i], sizeof names[i], "%s%x.d%u.example", i % 5 ? "" : "a-long-label-over-31-bytes-",
+                 (unsigned)(r & 0xfff), (unsigned)(r >> 40) % 7);
+        /* Some keys hold elements valid only for a while, some several elements. */
+        int64_t from = (r >> 20) % 3 == 0 ? 100 : CH_REFSET_ALWAYS;
+        int64_t until = (r >> 22) % 4 == 0 ? 200 : CH_REFSET_NEVER;
+        int rc = add_window(d, names[i], (r >> 24) & 1 ? "A" : "B", from, until);
+        assert_true(rc == 0 || rc == 1);
+        ch_ip ip = {0};
+        ch_ip_parse("0.0.0.0", 7, &ip);
+        memcpy(ip.b + 12, &r, 2);
+        ip.b[14] = (uint8_t)(r >> 50);
+        unsigned len = 16 + (unsigned)((r >> 32) % 17);
+        nets[i] = ip;
+        ch_refset_meta m = ch_refset_meta_make((r >> 24) & 1 ? "A" : "B", 0);
+        m.valid_from = from;
+        m.expiry = until;
+        rc = ch_refset_add_ip(n, &ip, len, &m, NULL);
+        assert_true(rc == 0 || rc == 1);
+    }
+    static ch_refset_dq dq[Q];
+    static const ch_refset_dq *dqp[Q];
+    static ch_ip ips[Q];
+    static int64_t at[Q];
+    static const ch_refset_elem *hits[Q];
+    for (int i = 0; i < Q; i++) {
+        uint64_t r = next_rand();
+        char q[96];
+        snprintf(q, sizeof q, "%s%s", r & 1 ? "www." : "", r & 2 ? names[r % N] : "nope.example");
+        ch_refset_dq_prepare(&dq[i], q, strlen(q));
+        dqp[i] = &dq[i];
+        ips[i] = nets[(r >> 8) % N];
+        ips[i].b[15] ^= (uint8_t)(r >> 30);
+        if (r & 4)
+            ips[i].b[13] ^= 0x55;
+        if ((r & 0x78) == 0)
+            ch_ip_parse("2001:db8::1", 11, &ips[i]);
+        at[i] = (int64_t)((r >> 40) % 300);
+    }
+    size_t nh = ch_refset_contains_dq_batch(d, dqp, at, Q, hits), single = 0;
+    for (int i = 0; i < Q; i++) {
+        const ch_refset_elem *e = NULL;
+        single += ch_refset_contains_dq(d, dqp[i], at[i], &e);
+        assert_ptr_equal(hits[i], e);
+    }
+    assert_int_equal(nh, single);
+    assert_true(nh > Q / 10);
+    nh = ch_refset_contains_ip_batch(n, ips, at, Q, hits);
+    single = 0;
+    for (int i = 0; i < Q; i++) {
+        const ch_refset_elem *e = NULL;
+        single += ch_refset_contains_ip(n, &ips[i], at[i], &e);
+        assert_ptr_equal(hits[i], e);
+    }
+    assert_int_equal(nh, single);
+    assert_true(nh > Q / 10);
+    /* A set of another type answers nothing, in batches too. */
+    assert_int_equal(ch_refset_contains_ip_batch(d, ips, at, Q, hits), 0);
+    assert_null(hits[0]);
+    ch_refset_free(d);
+    ch_refset_free(n);
+}
+
 /* ---- time --------------------------------------------------------------------------------- */
 
 static void test_validity_window_is_checked_at_event_time(void **state)
@@ -1121,6 +1246,9 @@ int main(void)
         cmocka_unit_test(test_host_bits_of_a_cidr_are_masked),
         cmocka_unit_test(test_bad_addresses_and_prefixes_are_refused),
         cmocka_unit_test(test_random_networks_agree_with_brute_force_longest_prefix),
+        cmocka_unit_test(test_validity_is_right_as_elements_of_one_key_come_and_go),
+        cmocka_unit_test(test_long_domain_keys_and_empty_labels),
+        cmocka_unit_test(test_batched_lookups_answer_as_single_lookups_do),
         cmocka_unit_test(test_validity_window_is_checked_at_event_time),
         cmocka_unit_test(test_expire_drops_only_expired_elements),
         cmocka_unit_test(test_refresh_by_same_source_replaces_window_and_widens_seen_times),

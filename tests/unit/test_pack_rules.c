@@ -1,5 +1,5 @@
 /*
- * test_pack.c - the cryptojacking-aws content pack: `coinhound rules check` and `rules test`
+ * test_pack_rules.c - the cryptojacking-aws content pack: `coinhound rules check` and `rules test`
  * pass on it (the command function called directly; it applies the pack's business context,
  * GeoIP and entity linking as analyze does), every rule has a case that fires and a near miss,
  * and what only a user's context can show: an image the context lists as authorised does not

@@ -1,0 +1,270 @@
+/*
+ * taxii_publish.c - catalogs for the TAXII server from shareable sets and offenses (see
+ * taxii_publish.h). Building a catalog reads every published element once and writes its STIX
+ * JSON once: O(elements) time and memory for the JSON text, paid at each (re)publication rather
+ * than per request, which keeps requests cheap and the store free of the server's reads.
+ */
+#include "intel/taxii_publish.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/ip.h"
+#include "core/mem.h"
+#include "intel/stix.h"
+
+#define OBJ_MAX (64u << 10)  /* one indicator's JSON */
+#define VALUE_MAX 1100       /* a normalized entry */
+#define EVIDENCE_PAIRS 32    /* field=value pairs read from one evidence line */
+
+void ch_taxii_publish_collection_id(const char *set_name, char out[37])
+{
+    char id[48];
+    ch_stix_element_id("\x01taxii-collection", set_name, id);
+    memcpy(out, id + 11, 36); /* drop "indicator--" */
+    out[36] = '\0';
+}
+
+/* Same times ch_stix_write_element puts in the object, so that the manifest's version is the
+ * object's `modified`. */
+static int64_t modified_of(const ch_refset_meta *m, int64_t now_ms)
+{
+    int64_t created = m->first_seen > 0 ? m->first_seen : now_ms;
+    return m->last_seen > created ? m->last_seen : created;
+}
+
+typedef struct pub {
+    ch_taxii_catalog *cat;
+    int coll;
+    int64_t now_ms;
+    ch_buf json;
+    ch_taxii_publish_stats *st;
+    ch_error *err;
+} pub;
+
+static int publish_one(pub *p, const char *set, ch_refset_type type, const char *value,
+                       const ch_refset_meta *meta, int64_t date_added)
+{
+    if (meta->expiry <= p->now_ms) {
+        p->st->expired++;
+        return 0;
+    }
+    ch_buf_clear(&p->json);
+    int rc = ch_stix_write_element(&p->json, set, type, value, meta, p->now_ms);
+    if (rc == CH_EUSAGE) {
+        p->st->unsupported++;
+        return 0;
+    }
+    if (rc < 0)
+        return ch_error_set(p->err, rc, "writing the indicator for %s in %s", value, set);
+    char id[48];
+    ch_stix_element_id(set, value, id);
+    rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, modified_of(meta, p->now_ms),
+                                     date_added, p->json.data, p->json.len, p->err);
+    if (rc < 0)
+        return rc;
+    p->st->objects++;
+    return 0;
+}
+
+static int add_set_collection(ch_taxii_catalog *cat, const char *name, ch_refset_type type,
+                              ch_error *err)
+{
+    char cid[37], desc[256];
+    ch_taxii_publish_collection_id(name, cid);
+    snprintf(desc, sizeof desc, "coinhound reference set '%s' (%s), as STIX 2.1 indicators",
+             name, ch_refset_type_name(type));
+    return ch_taxii_catalog_add_collection(cat, cid, name, desc, err);
+}
+
+typedef struct store_arg {
+    pub p;
+    char set[CH_REFSET_NAME_MAX + 1];
+    int rc;
+} store_arg;
+
+static int store_cb(void *arg, const ch_intel_elem_row *row)
+{
+    store_arg *a = arg;
+    return publish_one(&a->p, row->set, row->type, row->value, &row->meta, row->added);
+}
+
+int ch_taxii_publish_store_sets(ch_taxii_catalog *cat, ch_intel_store *store, int64_t now_ms,
+                                ch_taxii_publish_stats *stats, ch_error *err)
+{
+    ch_taxii_publish_stats local = {0};
+    ch_intel_set_info *sets = NULL;
+    size_t n = 0;
+    store_arg a = {0};
+    if (stats == NULL)
+        stats = &local;
+    ch_buf_init(&a.p.json, OBJ_MAX);
+    int rc = ch_intel_store_set_list(store, &sets, &n, err);
+    if (rc < 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        if (!sets[i].shareable)
+            continue;
+        int coll = add_set_collection(cat, sets[i].name, sets[i].type, err);
+        if (coll < 0) {
+            rc = coll;
+            goto cleanup;
+        }
+        stats->collections++;
+        a.p = (pub){cat, coll, now_ms, a.p.json, stats, err};
+        ch_intel_elem_query q = {sets[i].name, true, false, INT64_MIN, 0};
+        rc = ch_intel_store_each_elem(store, &q, store_cb, &a, err);
+        if (rc < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    ch_buf_free(&a.p.json);
+    ch_free(sets);
+    return rc;
+}
+
+int ch_taxii_publish_refset(ch_taxii_catalog *cat, const ch_refset *set, int64_t now_ms,
+                            ch_taxii_publish_stats *stats, ch_error *err)
+{
+    ch_taxii_publish_stats local = {0};
+    if (stats == NULL)
+        stats = &local;
+    const char *name = ch_refset_name(set);
+    ch_refset_type type = ch_refset_type_of(set);
+    int coll = add_set_collection(cat, name, type, err);
+    if (coll < 0)
+        return coll;
+    stats->collections++;
+    pub p = {cat, coll, now_ms, {0}, stats, err};
+    ch_buf_init(&p.json, OBJ_MAX);
+    size_t cursor = 0;
+    const ch_refset_elem *e;
+    int rc = 0;
+    char text[VALUE_MAX];
+    while (rc == 0 && (e = ch_refset_next(set, &cursor)) != NULL) {
+        if (ch_refset_elem_text(set, e, text, sizeof text) >= sizeof text) {
+            stats->unsupported++;
+            continue;
+        }
+        ch_refset_meta m = {e->source, e->indicator, e->first_seen,
+                            e->last_seen, e->valid_from, e->expiry};
+        rc = publish_one(&p, name, type, text, &m, e->last_seen);
+    }
+    ch_buf_free(&p.json);
+    return rc;
+}
+
+/* ---- offenses ----------------------------------------------------------------------------- */
+
+static bool field_is_ip(const char *f, size_t n)
+{
+    return (n >= 3 && memcmp(f + n - 3, ".ip", 3) == 0) || (n == 2 && memcmp(f, "ip", 2) == 0) ||
+           (n >= 9 && memcmp(f + n - 9, "IPAddress", 9) == 0) ||
+           (n >= 5 && memcmp(f + n - 5, ".addr", 5) == 0);
+}
+
+static bool field_is_domain(const char *f, size_t n)
+{
+    static const char *const exact[] = {"dns.question.name", "query_name", "dns.query",
+                                        "url.domain", "host.name.fqdn"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strlen(exact[i]) == n && memcmp(f, exact[i], n) == 0)
+            return true;
+    return n >= 7 && memcmp(f + n - 7, ".domain", 7) == 0;
+}
+
+/* Publish one candidate value of field f if it is a public address or a domain. */
+static int offense_value(pub *p, const ch_offense *o, const char *f, size_t fn, const char *v,
+                         size_t vn)
+{
+    char norm[VALUE_MAX];
+    ch_refset_type type;
+    if (vn == 0 || vn >= 300)
+        return 0;
+    if (field_is_ip(f, fn)) {
+        ch_ip ip;
+        if (!ch_ip_parse(v, vn, &ip))
+            return 0;
+        if (ch_ip_is_internal(&ip)) {
+            p->st->internal++;
+            return 0;
+        }
+        type = CH_REFSET_IP;
+    } else if (field_is_domain(f, fn)) {
+        type = CH_REFSET_DOMAIN;
+        /* A domain needs a dot: single labels are host names of the local network. */
+        if (memchr(v, '.', vn) == NULL)
+            return 0;
+    } else {
+        return 0;
+    }
+    ch_error ignore = {0};
+    if (ch_intel_normalize_value(type, v, vn, norm, sizeof norm, &ignore) < 0)
+        return 0;
+    char src[64];
+    snprintf(src, sizeof src, "coinhound offense %lld", (long long)o->id);
+    ch_refset_meta m = {src, "", o->first_ms, o->last_ms, o->first_ms, CH_REFSET_NEVER};
+    return publish_one(p, CH_TAXII_OFFENSES_COLLECTION, type, norm, &m, o->last_ms);
+}
+
+static bool field_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_';
+}
+
+/* Evidence lines carry the correlation key as "field=value" pairs ("... for
+ * network.interface.id=eni-1, destination.ip=203.0.113.9 ..."): read each pair. */
+static int offense_evidence(pub *p, const ch_offense *o, const char *ev)
+{
+    size_t n = strlen(ev), pairs = 0;
+    for (size_t i = 1; i < n && pairs < EVIDENCE_PAIRS; i++) {
+        if (ev[i] != '=' || !field_char(ev[i - 1]))
+            continue;
+        size_t fs = i;
+        while (fs > 0 && field_char(ev[fs - 1]))
+            fs--;
+        size_t ve = i + 1;
+        while (ve < n && ev[ve] != ',' && ev[ve] != ' ' && ev[ve] != ';' && ev[ve] != ')')
+            ve++;
+        pairs++;
+        int rc = offense_value(p, o, ev + fs, i - fs, ev + i + 1, ve - i - 1);
+        if (rc < 0)
+            return rc;
+        i = ve;
+    }
+    return 0;
+}
+
+int ch_taxii_publish_offenses(ch_taxii_catalog *cat, const ch_offenses *m, int64_t now_ms,
+                              ch_taxii_publish_stats *stats, ch_error *err)
+{
+    ch_taxii_publish_stats local = {0};
+    if (stats == NULL)
+        stats = &local;
+    char cid[37];
+    ch_taxii_publish_collection_id(CH_TAXII_OFFENSES_COLLECTION, cid);
+    int coll = ch_taxii_catalog_add_collection(
+        cat, cid, CH_TAXII_OFFENSES_COLLECTION,
+        "Public addresses and domains seen in coinhound offenses (cryptojacking evidence)", err);
+    if (coll < 0)
+        return coll;
+    stats->collections++;
+    pub p = {cat, coll, now_ms, {0}, stats, err};
+    ch_buf_init(&p.json, OBJ_MAX);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < ch_offenses_count(m); i++) {
+        const ch_offense *o = ch_offenses_at(m, i);
+        if (o->status == CH_OFFENSE_HIDDEN)
+            continue;
+        rc = offense_value(&p, o, o->index_field, strlen(o->index_field), o->index_value,
+                           o->index_value_len);
+        for (size_t r = 0; rc == 0 && r < o->nrules; r++)
+            if (o->rules[r].evidence != NULL)
+                rc = offense_evidence(&p, o, o->rules[r].evidence);
+    }
+    ch_buf_free(&p.json);
+    return rc;
+}

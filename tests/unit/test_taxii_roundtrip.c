@@ -1,0 +1,291 @@
+/*
+ * test_taxii_roundtrip.c - a shareable reference set and offense observables go from one
+ * database through coinhound's TAXII server (in process, 127.0.0.1:0) and `coinhound intel
+ * pull` into another database, and come out equal; a second pull after new elements fetches
+ * only those. Also: `intel serve` refuses to start without credentials.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmd_intel_taxii.h"
+#include "core/mem.h"
+#include "intel/intel_store.h"
+#include "intel/taxii_publish.h"
+#include "intel/taxii_server.h"
+#include "offense/store.h"
+
+#define T0 1722588804000LL
+#define NOW 1730000000000LL
+
+static char dir[64], src_db[128], dst_db[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/ch_taxii_rt_XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(src_db, sizeof src_db, "%s/src.db", dir);
+    snprintf(dst_db, sizeof dst_db, "%s/dst.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put(ch_intel_store *s, const char *set, const char *value, int64_t first)
+{
+    ch_refset_meta m = {"local-analysts", "", first, first, CH_REFSET_ALWAYS, CH_REFSET_NEVER};
+    ch_error err = {0};
+    if (ch_intel_store_elem_put(s, set, value, &m, first, &err) < 0)
+        fail_msg("%s", err.msg);
+}
+
+/* The sorted element texts of a stored set, joined by '\n'. */
+static char *set_texts(const char *db, const char *name)
+{
+    ch_intel_store *s = NULL;
+    ch_refsets *r = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_intel_store_open(db, &s, &err), 0);
+    assert_int_equal(ch_refsets_new(&r), 0);
+    int rc = ch_intel_store_load_refset(s, name, r, INT64_MIN, &err);
+    if (rc < 0)
+        fail_msg("%s: %s", name, err.msg);
+    ch_refset *set = ch_refsets_get(r, name, strlen(name));
+    assert_non_null(set);
+    char *items[64];
+    size_t n = 0, cursor = 0;
+    const ch_refset_elem *e;
+    while ((e = ch_refset_next(set, &cursor)) != NULL && n < 64) {
+        char t[256];
+        ch_refset_elem_text(set, e, t, sizeof t);
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcmp(items[i], t) == 0;
+        if (!dup)
+            items[n++] = strdup(t);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(items[j], items[i]) < 0) {
+                char *tmp = items[i];
+                items[i] = items[j];
+                items[j] = tmp;
+            }
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *out = calloc(1, len);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, items[i]);
+        strcat(out, "\n");
+        free(items[i]);
+    }
+    ch_refsets_free(r);
+    ch_intel_store_close(s);
+    return out;
+}
+
+static ch_taxii_catalog *build(const char *db, bool offenses)
+{
+    ch_intel_store *s = NULL;
+    ch_taxii_catalog *cat = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_intel_store_open(db, &s, &err), 0);
+    assert_int_equal(ch_taxii_catalog_new(&cat), 0);
+    ch_taxii_publish_stats st = {0};
+    if (ch_taxii_publish_store_sets(cat, s, NOW, &st, &err) < 0)
+        fail_msg("%s", err.msg);
+    ch_intel_store_close(s);
+    if (offenses) {
+        ch_store *os = NULL;
+        ch_offenses *m = ch_offenses_new();
+        assert_int_equal(ch_store_open(db, &os, &err), 0);
+        assert_true(ch_store_load(os, CH_OFFENSE_MASK_ALL, m, &err) >= 0);
+        assert_int_equal(ch_taxii_publish_offenses(cat, m, NOW, &st, &err), 0);
+        assert_int_equal(st.internal, 1);
+        ch_offenses_free(m);
+        ch_store_close(os);
+    }
+    return cat;
+}
+
+static ch_taxii_server *serve(const char *db, bool offenses)
+{
+    ch_taxii_catalog *cat = build(db, offenses);
+    ch_error err = {0};
+    ch_taxii_server_opts o = {0};
+    o.listen = "127.0.0.1:0";
+    o.user = "sub";
+    o.password = "scribe";
+    ch_taxii_server *srv = NULL;
+    if (ch_taxii_server_start(&o, cat, &srv, &err) < 0)
+        fail_msg("%s", err.msg);
+    return srv;
+}
+
+static int pull(uint16_t port, const char *collection, const char *extra_set_flag,
+                const char *extra_set)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/taxii2/", (unsigned)port);
+    char *argv[20];
+    int argc = 0;
+    argv[argc++] = "pull";
+    argv[argc++] = "--url";
+    argv[argc++] = url;
+    argv[argc++] = "--user";
+    argv[argc++] = "sub";
+    argv[argc++] = "--password";
+    argv[argc++] = "scribe";
+    argv[argc++] = "--db";
+    argv[argc++] = dst_db;
+    argv[argc++] = "--limit";
+    argv[argc++] = "2";
+    if (collection != NULL) {
+        argv[argc++] = "--collection";
+        argv[argc++] = (char *)collection;
+    }
+    if (extra_set_flag != NULL) {
+        argv[argc++] = (char *)extra_set_flag;
+        argv[argc++] = (char *)extra_set;
+    }
+    argv[argc] = NULL;
+    return ch_cmd_intel_pull(argc, argv);
+}
+
+static void test_shareable_set_round_trips_through_server_and_pull(void **state)
+{
+    (void)state;
+    ch_intel_store *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "shared_pools", CH_REFSET_DOMAIN, 0, &err), 0);
+    assert_int_equal(ch_intel_store_set_share(s, "shared_pools", true, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "private_notes", CH_REFSET_DOMAIN, 0, &err), 0);
+    put(s, "shared_pools", "supportxmr.com", T0);
+    put(s, "shared_pools", "pool.minexmr.com", T0 + 1000);
+    put(s, "shared_pools", "xmrpool.eu", T0 + 2000);
+    put(s, "private_notes", "internal.example", T0);
+    ch_intel_store_close(s);
+
+    ch_taxii_server *srv = serve(src_db, false);
+    assert_int_equal(pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set",
+                          "pulled_pools"),
+                     0);
+    char *a = set_texts(src_db, "shared_pools");
+    char *b = set_texts(dst_db, "pulled_pools");
+    assert_string_equal(a, "pool.minexmr.com\nsupportxmr.com\nxmrpool.eu\n");
+    assert_string_equal(b, a);
+    free(a);
+    free(b);
+
+    /* New elements, republished: the next pull fetches only them (the others would be
+     * refreshed, not added, so the server's request count tells: one short page). The server
+     * keeps its address (added_after is remembered per API root URL): the catalog is
+     * republished, as `intel serve --refresh` does. */
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    put(s, "shared_pools", "nanopool.org", T0 + 3000);
+    ch_intel_store_close(s);
+    ch_taxii_server_publish(srv, build(src_db, false));
+    uint64_t before = ch_taxii_server_requests(srv);
+    assert_int_equal(pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set",
+                          "pulled_pools"),
+                     0);
+    /* discovery, collections, one objects page (1 object < limit 2) */
+    assert_int_equal(ch_taxii_server_requests(srv) - before, 3);
+    b = set_texts(dst_db, "pulled_pools");
+    assert_string_equal(b, "nanopool.org\npool.minexmr.com\nsupportxmr.com\nxmrpool.eu\n");
+    free(b);
+    ch_taxii_server_stop(srv);
+}
+
+static void test_offense_observables_are_published_without_internal_addresses(void **state)
+{
+    (void)state;
+    ch_store *os = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_store_open(src_db, &os, &err), 0);
+    ch_offenses *m = ch_offenses_new();
+    static const ch_rule_info R = {"CJ-MINE-02", "Flows to a pool", "cj", 8, 7, 9, 50};
+    ch_sv ids[1] = {{"ev-1", 4}};
+    ch_rule_hit h = {.rule = &R,
+                     .ts_ms = T0,
+                     .first_ms = T0,
+                     .index_field = "source.ip",
+                     .index_value = {"198.51.100.23", 13},
+                     .event_ids = ids,
+                     .nevent_ids = 1,
+                     .event_count = 1,
+                     .evidence = "5 events within 30m for network.interface.id=eni-1, "
+                                 "destination.ip=203.0.113.9"};
+    assert_int_equal(ch_offenses_add_hit(m, &h, NULL), 1);
+    h.index_value = (ch_sv){"10.1.2.3", 8}; /* internal: never published */
+    h.evidence = "1 events for dns.question.name=pool.hashvault.pro";
+    assert_int_equal(ch_offenses_add_hit(m, &h, NULL), 1);
+    assert_int_equal(ch_store_save(os, m, NULL, NOW, &err), 0);
+    ch_offenses_free(m);
+    ch_store_close(os);
+
+    ch_taxii_server *srv = serve(src_db, true);
+    assert_int_equal(pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set",
+                          "offense_ips"),
+                     0);
+    char *ips = set_texts(dst_db, "offense_ips");
+    assert_string_equal(ips, "198.51.100.23\n203.0.113.9\n");
+    free(ips);
+    char *doms = set_texts(dst_db, "intel_domains");
+    assert_string_equal(doms, "pool.hashvault.pro\n");
+    free(doms);
+    ch_taxii_server_stop(srv);
+}
+
+static void test_pull_with_wrong_password_exits_1(void **state)
+{
+    (void)state;
+    ch_taxii_server *srv = serve(src_db, false);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)ch_taxii_server_port(srv));
+    char *argv[] = {"pull", "--url", url, "--user", "sub", "--password", "nope", "--db", dst_db,
+                    NULL};
+    assert_int_equal(ch_cmd_intel_pull(9, argv), 1);
+    char *argv2[] = {"pull", "--db", dst_db, NULL};
+    assert_int_equal(ch_cmd_intel_pull(3, argv2), 2);
+    ch_taxii_server_stop(srv);
+}
+
+static void test_serve_refuses_to_start_without_credentials(void **state)
+{
+    (void)state;
+    unsetenv("COINHOUND_TAXII_USER");
+    unsetenv("COINHOUND_TAXII_PASSWORD");
+    char *argv[] = {"serve", "--listen", "127.0.0.1:0", "--db", src_db, NULL};
+    assert_int_equal(ch_cmd_intel_serve(5, argv), 2);
+    char *argv2[] = {"serve", "--user", "u", "--listen", "127.0.0.1:0", "--db", src_db, NULL};
+    assert_int_equal(ch_cmd_intel_serve(7, argv2), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shareable_set_round_trips_through_server_and_pull),
+        cmocka_unit_test(test_offense_observables_are_published_without_internal_addresses),
+        cmocka_unit_test(test_pull_with_wrong_password_exits_1),
+        cmocka_unit_test(test_serve_refuses_to_start_without_credentials),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
