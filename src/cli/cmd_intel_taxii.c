@@ -61,23 +61,24 @@ static int exit_for(int rc) { return rc == CH_EUSAGE ? CH_EXIT_USAGE : CH_EXIT_F
 
 static void pull_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: coinhound intel pull --url URL [--collection ID|TITLE]\n"
-            "                            [--user U (--password P | --password-file F) | --token T]\n"
-            "                            [--db FILE] [--ca-file PEM] [--limit N] [--retries N]\n"
-            "                            [--connect-timeout SEC] [--timeout SEC] [--feed NAME]\n"
-            "                            [--domain-set N] [--ip-set N] [--url-set N]\n\n"
-            "Polls TAXII 2.1 collections (every readable one, or the one named) into the\n"
-            "database: URL is the server (discovery at /taxii2/), a discovery URL or an API root.\n"
-            "Each collection resumes after the added_after stored by the previous pull; each page\n"
-            "is committed with its added_after, so an interrupted pull keeps what it stored.\n"
-            "TLS is always verified (--ca-file adds a CA); http:// only to loopback, with a\n"
-            "warning. Credentials may also come from COINHOUND_TAXII_USER,\n"
-            "COINHOUND_TAXII_PASSWORD and COINHOUND_TAXII_TOKEN. Indicators go to intel_domains,\n"
-            "intel_ips and intel_urls unless --domain-set/--ip-set/--url-set say otherwise; the\n"
-            "feed is the collection's title unless --feed. Default database %s/%s.\n"
-            "Exit status: 0 pulled, 1 the server or the database failed, 2 usage.\n",
-            ch_data_dir(), CH_STORE_DEFAULT_NAME);
+    fprintf(
+        f,
+        "usage: coinhound intel pull --url URL [--collection ID|TITLE]\n"
+        "                            [--user U (--password P | --password-file F) | --token T]\n"
+        "                            [--db FILE] [--ca-file PEM] [--limit N] [--retries N]\n"
+        "                            [--connect-timeout SEC] [--timeout SEC] [--feed NAME]\n"
+        "                            [--domain-set N] [--ip-set N] [--url-set N]\n\n"
+        "Polls TAXII 2.1 collections (every readable one, or the one named) into the\n"
+        "database: URL is the server (discovery at /taxii2/), a discovery URL or an API root.\n"
+        "Each collection resumes after the added_after stored by the previous pull; each page\n"
+        "is committed with its added_after, so an interrupted pull keeps what it stored.\n"
+        "TLS is always verified (--ca-file adds a CA); http:// only to loopback, with a\n"
+        "warning. Credentials may also come from COINHOUND_TAXII_USER,\n"
+        "COINHOUND_TAXII_PASSWORD and COINHOUND_TAXII_TOKEN. Indicators go to intel_domains,\n"
+        "intel_ips and intel_urls unless --domain-set/--ip-set/--url-set say otherwise; the\n"
+        "feed is the collection's title unless --feed. Default database %s/%s.\n"
+        "Exit status: 0 pulled, 1 the server or the database failed, 2 usage.\n",
+        ch_data_dir(), CH_STORE_DEFAULT_NAME);
 }
 
 typedef struct pull_ctx {
@@ -135,8 +136,8 @@ static int pull_page(void *ud, const ch_taxii_collection_ref *c, const ch_json_v
     snprintf(key, sizeof key, "%s\n%s", c->api_root, c->id);
     if (p->stix == NULL || strcmp(key, p->stix_coll) != 0) {
         close_stix(p);
-        ch_stix_opts so = {p->feed ? p->feed : (c->title[0] ? c->title : c->id), p->dset,
-                           p->iset, p->uset, ch_cli_now_ms()};
+        ch_stix_opts so = {p->feed ? p->feed : (c->title[0] ? c->title : c->id), p->dset, p->iset,
+                           p->uset, ch_cli_now_ms()};
         int rc = ch_stix_ctx_new(&p->stix, p->sets, p->catalog, p->store, &so, err);
         if (rc < 0)
             return rc;
@@ -211,18 +212,42 @@ int ch_cmd_intel_pull(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
-        case 'u': o.url = optarg; break;
-        case 'c': o.collection = optarg; break;
-        case 'U': o.user = optarg; break;
-        case 'P': o.password = optarg; break;
-        case 'F': pwfile = optarg; break;
-        case 'T': o.token = optarg; break;
-        case 'd': db = optarg; break;
-        case 'A': o.ca_file = optarg; break;
-        case 'f': p.feed = optarg; break;
-        case 'D': p.dset = optarg; break;
-        case 'I': p.iset = optarg; break;
-        case 'L': p.uset = optarg; break;
+        case 'u':
+            o.url = optarg;
+            break;
+        case 'c':
+            o.collection = optarg;
+            break;
+        case 'U':
+            o.user = optarg;
+            break;
+        case 'P':
+            o.password = optarg;
+            break;
+        case 'F':
+            pwfile = optarg;
+            break;
+        case 'T':
+            o.token = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'A':
+            o.ca_file = optarg;
+            break;
+        case 'f':
+            p.feed = optarg;
+            break;
+        case 'D':
+            p.dset = optarg;
+            break;
+        case 'I':
+            p.iset = optarg;
+            break;
+        case 'L':
+            p.uset = optarg;
+            break;
         case 'l':
             if (!parse_uint(optarg, 100000, &v) || v == 0)
                 goto bad_value;
@@ -244,7 +269,9 @@ int ch_cmd_intel_pull(int argc, char **argv)
                 goto bad_value;
             o.timeout_ms = (long)v * 1000;
             break;
-        case 'h': pull_usage(stdout); return CH_EXIT_OK;
+        case 'h':
+            pull_usage(stdout);
+            return CH_EXIT_OK;
         case ':':
             fprintf(stderr, "coinhound intel pull: %s needs a value\n", argv[optind - 1]);
             pull_usage(stderr);
@@ -301,15 +328,14 @@ int ch_cmd_intel_pull(int argc, char **argv)
     close_stix(&p);
     if (rc == 0 || p.pages > 0)
         printf("%s: %zu collections, %zu pages, %zu objects; %llu indicators: %llu loaded (%llu "
-           "replaced), %llu revoked, %llu unchanged or older, %llu unsupported, %llu other "
-           "pattern types, %llu bad; elements +%llu -%llu\n",
-           o.url, st.collections, p.pages, st.objects,
-           (unsigned long long)p.total.indicators, (unsigned long long)p.total.loaded,
-           (unsigned long long)p.total.replaced, (unsigned long long)p.total.revoked,
-           (unsigned long long)p.total.ignored_older, (unsigned long long)p.total.unsupported,
-           (unsigned long long)p.total.other_patterns, (unsigned long long)p.total.bad,
-           (unsigned long long)p.total.elements_added,
-           (unsigned long long)p.total.elements_removed);
+               "replaced), %llu revoked, %llu unchanged or older, %llu unsupported, %llu other "
+               "pattern types, %llu bad; elements +%llu -%llu\n",
+               o.url, st.collections, p.pages, st.objects, (unsigned long long)p.total.indicators,
+               (unsigned long long)p.total.loaded, (unsigned long long)p.total.replaced,
+               (unsigned long long)p.total.revoked, (unsigned long long)p.total.ignored_older,
+               (unsigned long long)p.total.unsupported, (unsigned long long)p.total.other_patterns,
+               (unsigned long long)p.total.bad, (unsigned long long)p.total.elements_added,
+               (unsigned long long)p.total.elements_removed);
     if (rc < 0)
         goto fail;
     ret = CH_EXIT_OK;
@@ -450,13 +476,27 @@ int ch_cmd_intel_serve(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
         switch (c) {
-        case 'l': so.listen = optarg; break;
-        case 'd': db = optarg; break;
-        case 'U': so.user = optarg; break;
-        case 'F': pwfile = optarg; break;
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'n': offenses = false; break;
+        case 'l':
+            so.listen = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'U':
+            so.user = optarg;
+            break;
+        case 'F':
+            pwfile = optarg;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'n':
+            offenses = false;
+            break;
         case 'r':
             if (!parse_uint(optarg, 86400, &refresh_s) || refresh_s == 0)
                 goto bad_value;
@@ -466,7 +506,9 @@ int ch_cmd_intel_serve(int argc, char **argv)
                 goto bad_value;
             so.max_page = (unsigned)v;
             break;
-        case 'h': serve_usage(stdout); return CH_EXIT_OK;
+        case 'h':
+            serve_usage(stdout);
+            return CH_EXIT_OK;
         case ':':
             fprintf(stderr, "coinhound intel serve: %s needs a value\n", argv[optind - 1]);
             return CH_EXIT_USAGE;
@@ -520,8 +562,8 @@ int ch_cmd_intel_serve(int argc, char **argv)
     fprintf(stderr,
             "coinhound intel serve: TAXII 2.1 on %s://%s/taxii2/ (port %u): %zu collections, "
             "%zu objects (%zu expired, %zu not expressible, %zu internal addresses left out)\n",
-            cert ? "https" : "http", so.listen, (unsigned)ch_taxii_server_port(srv),
-            st.collections, st.objects, st.expired, st.unsupported, st.internal);
+            cert ? "https" : "http", so.listen, (unsigned)ch_taxii_server_port(srv), st.collections,
+            st.objects, st.expired, st.unsupported, st.internal);
     fflush(stderr);
 
     struct sigaction sa;
@@ -543,8 +585,9 @@ int ch_cmd_intel_serve(int argc, char **argv)
         ch_taxii_catalog *nc = NULL;
         ch_error re = {0};
         if (build_catalog(db, offenses, &nc, &st, &re) < 0)
-            fprintf(stderr, "coinhound intel serve: refresh failed, serving the previous "
-                            "catalog: %s\n",
+            fprintf(stderr,
+                    "coinhound intel serve: refresh failed, serving the previous "
+                    "catalog: %s\n",
                     re.msg);
         else
             ch_taxii_server_publish(srv, nc);

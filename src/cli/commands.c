@@ -7,12 +7,16 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_offenses.h"
+#include "cli/cmd_intel.h"
+#include "cli/cmd_refset.h"
 #include "cli/cmd_rules.h"
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
     {"rules", "validate (check) and run the tests of (test) a content pack", ch_cmd_rules},
     {"offenses", "list, show, close and hide offenses; users by risk", ch_cmd_offenses},
+    {"refset", "reference sets in the database: list, show, add, remove, import, export", ch_cmd_refset},
+    {"intel", "threat intelligence: load STIX bundles and block lists, pull and serve TAXII", ch_cmd_intel},
     {NULL, NULL, NULL},
 };
 

@@ -137,6 +137,21 @@ extern "C" bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, c
     return true;
 }
 
+extern "C" bool ch_json_obj_has_any_key(ch_json_val obj, const char *const *keys,
+                                        const size_t *lens, size_t n)
+{
+    dom::object o;
+    if (el(obj).get_object().get(o))
+        return false;
+    for (dom::key_value_pair kv : o) {
+        std::string_view k = kv.key;
+        for (size_t i = 0; i < n; i++)
+            if (k.size() == lens[i] && k[0] == keys[i][0] && std::memcmp(k.data(), keys[i], lens[i]) == 0)
+                return true;
+    }
+    return false;
+}
+
 extern "C" bool ch_json_obj_iter(ch_json_val obj, ch_json_iter *it)
 {
     dom::object o;

@@ -66,6 +66,11 @@ bool ch_json_get_bool(ch_json_val v, bool *out);
 /* Object member by key (linear in the object's size, as objects are small). */
 bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, ch_json_val *out);
 
+/* Does obj have a member named by any of keys[0..n)? One pass over its keys, inside the
+ * library (no per-member call), for checks made on every record. */
+bool ch_json_obj_has_any_key(ch_json_val obj, const char *const *keys, const size_t *lens,
+                             size_t n);
+
 /* Iteration; the iterator borrows from the document. */
 bool ch_json_obj_iter(ch_json_val obj, ch_json_iter *it);
 bool ch_json_obj_next(ch_json_iter *it, const char **key, size_t *klen, ch_json_val *v);

@@ -154,6 +154,17 @@ static inline bool has_labels(const ch_refset *s, unsigned n)
     return (s->label_bits[n >> 6] >> (n & 63)) & 1;
 }
 
+/* The suffixes of q worth probing, as bits: bit k = the suffix of k + 1 labels, present in the set
+ * as a label count. Only for queries of at most 63 labels (others go through probe_slow). */
+static inline uint64_t probe_mask(const ch_refset *s, const ch_refset_dq *q)
+{
+    uint64_t m = (s->label_bits[0] >> 1) | (s->label_bits[1] << 63);
+    m &= q->nlabels >= 64 ? ~0ull : (1ull << q->nlabels) - 1;
+    if (s->flags & CH_REFSET_EXACT)
+        m &= q->start[q->nlabels - 1] == 0 ? 1ull << (q->nlabels - 1) : 0;
+    return m;
+}
+
 /* Whether element e (from a slot holding idx1) has the key suffix. A short key of an always-valid
  * element is compared in place, NUL included, without reading the rest of the element. */
 static inline bool match(const ch_refset_elem *e, uint32_t idx1, const char *suffix,
@@ -185,24 +196,37 @@ static inline const ch_refset_elem *probe(const ch_refset *s, const ch_refset_dq
     }
 }
 
+/* Queries of 64 labels and more: every suffix, longest first. */
+static const ch_refset_elem *probe_slow(const ch_refset *s, const ch_refset_dq *q, int64_t at)
+{
+    if ((s->flags & CH_REFSET_EXACT) && q->start[q->nlabels - 1] != 0)
+        return NULL;
+    unsigned kmin = (s->flags & CH_REFSET_EXACT) ? q->nlabels - 1 : 0;
+    for (unsigned k = q->nlabels; k-- > kmin;) {
+        const ch_refset_elem *e;
+        if (has_labels(s, k + 1) && (e = probe(s, q, k, at)) != NULL)
+            return e;
+    }
+    return NULL;
+}
+
 bool ch_refset_contains_dq(const ch_refset *s, const ch_refset_dq *q, int64_t at_ms,
                            const ch_refset_elem **hit)
 {
     const ch_refset_elem *e = NULL;
     if (s->type == CH_REFSET_DOMAIN && s->count > 0 && q->nlabels > 0) {
         const ch__rs_table *t = &s->keys;
-        if (s->flags & CH_REFSET_EXACT) {
-            unsigned k = q->nlabels - 1;
-            if (q->start[k] == 0 && has_labels(s, k + 1))
-                e = probe(s, q, k, at_ms);
+        if (q->nlabels >= 64) {
+            e = probe_slow(s, q, at_ms);
         } else {
+            uint64_t m = probe_mask(s, q);
             /* Prefetch every suffix's home slot first so that the misses overlap. */
-            for (unsigned k = q->nlabels; k-- > 0;)
-                if (has_labels(s, k + 1))
-                    __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[k]))]);
-            for (unsigned k = q->nlabels; k-- > 0;) {
-                if (has_labels(s, k + 1) && (e = probe(s, q, k, at_ms)) != NULL)
-                    break;
+            for (uint64_t b = m; b != 0; b &= b - 1)
+                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
+            while (m != 0 && e == NULL) {
+                unsigned k = 63u - (unsigned)__builtin_clzll(m);
+                m &= ~(1ull << k);
+                e = probe(s, q, k, at_ms);
             }
         }
     }
@@ -227,39 +251,22 @@ bool ch_refset_contains_domain(const ch_refset *s, const char *name, size_t len,
 /* ---- batches ----------------------------------------------------------------------------- */
 
 typedef struct dqc {
+    uint64_t mask; /* suffixes to probe */
     uint32_t ncand;
     bool over;
     uint32_t cand[CH__RS_MAXCAND];
     uint8_t k[CH__RS_MAXCAND];
 } dqc;
 
-/* Suffixes of q that can be in the set: k from kmax down to kmin. */
-static inline bool dq_range(const ch_refset *s, const ch_refset_dq *q, unsigned *kmin,
-                            unsigned *kmax)
-{
-    if (q->nlabels == 0)
-        return false;
-    *kmax = q->nlabels - 1;
-    *kmin = 0;
-    if (s->flags & CH_REFSET_EXACT) {
-        if (q->start[*kmax] != 0)
-            return false;
-        *kmin = *kmax;
-    }
-    return true;
-}
-
-static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m)
+static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
 {
     const ch__rs_table *t = &s->keys;
-    unsigned kmin, kmax;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
-        if (!dq_range(s, q, &kmin, &kmax))
-            continue;
-        for (unsigned k = kmax + 1; k-- > kmin;)
-            if (has_labels(s, k + 1))
-                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[k]))]);
+        uint64_t b = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
+        g[i].mask = b;
+        for (; b != 0; b &= b - 1)
+            __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
     }
 }
 
@@ -267,17 +274,14 @@ static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs,
 static void dq_stage_slots(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
 {
     const ch__rs_table *t = &s->keys;
-    unsigned kmin, kmax;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
         dqc *c = &g[i];
         c->ncand = 0;
-        c->over = false;
-        if (!dq_range(s, q, &kmin, &kmax))
-            continue;
-        for (unsigned k = kmax + 1; k-- > kmin && !c->over;) {
-            if (!has_labels(s, k + 1))
-                continue;
+        c->over = q->nlabels >= 64; /* answered one by one */
+        for (uint64_t b = c->mask; b != 0 && !c->over;) {
+            unsigned k = 63u - (unsigned)__builtin_clzll(b);
+            b &= ~(1ull << k);
             uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
             for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
                 if (sl.tag != tag)
@@ -334,23 +338,24 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
     }
     /* A software pipeline over groups: at step t, group t prefetches its slots, group t-1 reads
      * them and prefetches elements, group t-2 compares. Each load gets a whole step to land. */
-    dqc ring[2][CH__RS_BATCH];
+    dqc ring[3][CH__RS_BATCH];
     size_t groups = (n + CH__RS_BATCH - 1) / CH__RS_BATCH, nhits = 0;
     for (size_t t = 0; t < groups + 2; t++) {
         if (t < groups) {
             size_t b = t * CH__RS_BATCH;
-            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH);
+            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                              ring[t % 3]);
         }
         if (t >= 2) {
             size_t b = (t - 2) * CH__RS_BATCH;
             nhits += dq_stage_compare(s, qs + b, at_ms + b,
                                       n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                                      ring[(t - 2) & 1], hits + b);
+                                      ring[(t - 2) % 3], hits + b);
         }
         if (t >= 1 && t - 1 < groups) {
             size_t b = (t - 1) * CH__RS_BATCH;
             dq_stage_slots(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                           ring[(t - 1) & 1]);
+                           ring[(t - 1) % 3]);
         }
     }
     return nhits;

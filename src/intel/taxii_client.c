@@ -57,8 +57,8 @@ static bool get_member(ch_json_val obj, const char *key, ch_json_val *out)
     return ch_json_obj_get(obj, key, strlen(key), out);
 }
 
-int ch_taxii_parse_envelope(ch_json_parser *p, const char *buf, size_t len,
-                            ch_taxii_envelope *out, ch_error *err)
+int ch_taxii_parse_envelope(ch_json_parser *p, const char *buf, size_t len, ch_taxii_envelope *out,
+                            ch_error *err)
 {
     memset(out, 0, sizeof *out);
     ch_json_val root, v;
@@ -373,8 +373,7 @@ static int http_get(client *c, const char *url, resp *r, ch_error *err)
             wait = backoff_max;
         if (cc != CURLE_OK)
             warn(c, "GET %s: %s; retry %u of %u in %ld ms", url,
-                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc), attempt + 1, max_retries,
-                 wait);
+                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc), attempt + 1, max_retries, wait);
         else
             warn(c, "GET %s: HTTP %ld; retry %u of %u in %ld ms", url, r->status, attempt + 1,
                  max_retries, wait);
@@ -399,8 +398,7 @@ static int http_get(client *c, const char *url, resp *r, ch_error *err)
                                     "server?)",
                                     url, ct);
             if (taxii && ver != NULL && strncmp(ver + 8, "2.1", 3) != 0)
-                return ch_error_set(err, CH_EPARSE, "GET %s: answered %s, not TAXII 2.1", url,
-                                    ct);
+                return ch_error_set(err, CH_EPARSE, "GET %s: answered %s, not TAXII 2.1", url, ct);
         }
         return 0;
     }
@@ -675,8 +673,9 @@ static int pull_collection(client *c, const char *api_root, const char *id, cons
         }
     }
     if (page == max_pages)
-        rc = ch_error_set(err, CH_ELIMIT, "collection %s: more than %zu pages; stopped (run the "
-                                          "pull again to continue)",
+        rc = ch_error_set(err, CH_ELIMIT,
+                          "collection %s: more than %zu pages; stopped (run the "
+                          "pull again to continue)",
                           id, max_pages);
     c->st->collections++;
 cleanup:
@@ -727,8 +726,9 @@ static int pull_root(client *c, const char *api_root, resp *r, size_t *found, ch
             continue;
         if (!cis[i].can_read) {
             if (c->o->collection != NULL) {
-                rc = ch_error_set(err, CH_EIO, "collection '%s' at %s is not readable (can_read "
-                                               "is false)",
+                rc = ch_error_set(err, CH_EIO,
+                                  "collection '%s' at %s is not readable (can_read "
+                                  "is false)",
                                   c->o->collection, api_root);
                 goto cleanup;
             }
@@ -789,15 +789,13 @@ int ch_taxii_pull(const ch_taxii_client_opts *o, const ch_taxii_sink *sink,
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
         return ch_error_set(err, CH_ERR, "libcurl initialization failed");
-    if ((rc = resolve_url(&c, NULL, o->url, strlen(o->url), false, start, sizeof start, err)) <
-        0)
+    if ((rc = resolve_url(&c, NULL, o->url, strlen(o->url), false, start, sizeof start, err)) < 0)
         return rc;
     if ((rc = set_origin(&c, start, err)) < 0)
         return rc;
 
     c.curl = curl_easy_init();
-    c.json = ch_json_parser_new(o->max_response ? o->max_response : DEF_MAX_RESPONSE,
-                                JSON_DEPTH);
+    c.json = ch_json_parser_new(o->max_response ? o->max_response : DEF_MAX_RESPONSE, JSON_DEPTH);
     roots = ch_calloc(CH_TAXII_MAX_ROOTS, sizeof *roots);
     if (c.curl == NULL || c.json == NULL || roots == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");

@@ -36,7 +36,7 @@
 
 #define CH_TAXII_MEDIA_TYPE "application/taxii+json;version=2.1"
 #define CH_TAXII_STIX_MEDIA_TYPE "application/stix+json;version=2.1"
-#define CH_TAXII_MAX_ROOTS 64        /* API roots read from one discovery response */
+#define CH_TAXII_MAX_ROOTS 64         /* API roots read from one discovery response */
 #define CH_TAXII_MAX_COLLECTIONS 1024 /* collections read from one API root */
 #define CH_TAXII_TIMESTAMP_MAX 40     /* "2016-11-01T03:04:05.123456Z" and then some */
 #define CH_TAXII_NEXT_MAX 1024        /* longest `next` token accepted */
@@ -58,8 +58,8 @@ typedef struct ch_taxii_envelope {
 /* Parse an envelope. CH_EPARSE (reason in err) when it is not JSON, not an object, when "more"
  * is not a boolean, "next" not a string (or longer than CH_TAXII_NEXT_MAX), "objects" not an
  * array or one of its elements not an object with a string "type" and "id". */
-int ch_taxii_parse_envelope(ch_json_parser *p, const char *buf, size_t len,
-                            ch_taxii_envelope *out, ch_error *err);
+int ch_taxii_parse_envelope(ch_json_parser *p, const char *buf, size_t len, ch_taxii_envelope *out,
+                            ch_error *err);
 
 /* Discovery: the API roots (borrowed strings), the default one first when it is listed (or
  * when it is the only thing listed). Returns the number of roots (at most
@@ -115,8 +115,8 @@ typedef struct ch_taxii_client_opts {
     const char *collection; /* collection id or title; NULL = every readable collection */
     const char *user;       /* basic auth (with password) */
     const char *password;
-    const char *token;      /* bearer token; exclusive with user/password */
-    const char *ca_file;    /* extra CA bundle (PEM); NULL = the system's */
+    const char *token;       /* bearer token; exclusive with user/password */
+    const char *ca_file;     /* extra CA bundle (PEM); NULL = the system's */
     long connect_timeout_ms; /* 0 = 10 s */
     long timeout_ms;         /* whole request, 0 = 120 s */
     unsigned max_retries;    /* per request, after the first try; 0 = default 4 ... */
@@ -135,15 +135,15 @@ typedef struct ch_taxii_pull_stats {
     size_t objects;     /* objects handed to the sink */
     size_t requests;    /* HTTP requests made, retries included */
     size_t retries;
-    long last_status;   /* HTTP status of the last response (0 when none) */
+    long last_status; /* HTTP status of the last response (0 when none) */
 } ch_taxii_pull_stats;
 
 /* Run one pull. Returns 0 when every selected collection was pulled to its end. Errors name the
  * URL and the reason: CH_EUSAGE for bad options (no URL, plain http to a non-loopback host,
- * both token and user), CH_ENOTFOUND when the named collection is on no API root, CH_EIO for transport failures and HTTP errors
- * (401, 403, 404, 406 each with its own explanation; last_status says which), CH_EPARSE for
- * malformed resources, or whatever the sink returned. Pages accepted before a failure stay
- * accepted. stats may be NULL. */
+ * both token and user), CH_ENOTFOUND when the named collection is on no API root, CH_EIO for
+ * transport failures and HTTP errors (401, 403, 404, 406 each with its own explanation; last_status
+ * says which), CH_EPARSE for malformed resources, or whatever the sink returned. Pages accepted
+ * before a failure stay accepted. stats may be NULL. */
 int ch_taxii_pull(const ch_taxii_client_opts *o, const ch_taxii_sink *sink,
                   ch_taxii_pull_stats *stats, ch_error *err);
 

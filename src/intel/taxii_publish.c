@@ -14,9 +14,9 @@
 #include "core/mem.h"
 #include "intel/stix.h"
 
-#define OBJ_MAX (64u << 10)  /* one indicator's JSON */
-#define VALUE_MAX 1100       /* a normalized entry */
-#define EVIDENCE_PAIRS 32    /* field=value pairs read from one evidence line */
+#define OBJ_MAX (64u << 10) /* one indicator's JSON */
+#define VALUE_MAX 1100      /* a normalized entry */
+#define EVIDENCE_PAIRS 32   /* field=value pairs read from one evidence line */
 
 void ch_taxii_publish_collection_id(const char *set_name, char out[37])
 {
@@ -60,8 +60,8 @@ static int publish_one(pub *p, const char *set, ch_refset_type type, const char 
         return ch_error_set(p->err, rc, "writing the indicator for %s in %s", value, set);
     char id[48];
     ch_stix_element_id(set, value, id);
-    rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, modified_of(meta, p->now_ms),
-                                     date_added, p->json.data, p->json.len, p->err);
+    rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, modified_of(meta, p->now_ms), date_added,
+                                     p->json.data, p->json.len, p->err);
     if (rc < 0)
         return rc;
     p->st->objects++;
@@ -73,8 +73,8 @@ static int add_set_collection(ch_taxii_catalog *cat, const char *name, ch_refset
 {
     char cid[37], desc[256];
     ch_taxii_publish_collection_id(name, cid);
-    snprintf(desc, sizeof desc, "coinhound reference set '%s' (%s), as STIX 2.1 indicators",
-             name, ch_refset_type_name(type));
+    snprintf(desc, sizeof desc, "coinhound reference set '%s' (%s), as STIX 2.1 indicators", name,
+             ch_refset_type_name(type));
     return ch_taxii_catalog_add_collection(cat, cid, name, desc, err);
 }
 
@@ -148,7 +148,7 @@ int ch_taxii_publish_refset(ch_taxii_catalog *cat, const ch_refset *set, int64_t
             stats->unsupported++;
             continue;
         }
-        ch_refset_meta m = {e->source, e->indicator, e->first_seen,
+        ch_refset_meta m = {e->source,    e->indicator,  e->first_seen,
                             e->last_seen, e->valid_from, e->expiry};
         rc = publish_one(&p, name, type, text, &m, e->last_seen);
     }
@@ -211,8 +211,8 @@ static int offense_value(pub *p, const ch_offense *o, const char *f, size_t fn, 
 
 static bool field_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_';
 }
 
 /* Evidence lines carry the correlation key as "field=value" pairs ("... for

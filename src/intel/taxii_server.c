@@ -140,8 +140,8 @@ int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_
 {
     if (c->sealed)
         return ch_error_set(err, CH_EUSAGE, "catalog already published");
-    if (coll < 0 || (size_t)coll >= c->n || stix_id == NULL || *stix_id == '\0' ||
-        json == NULL || len == 0)
+    if (coll < 0 || (size_t)coll >= c->n || stix_id == NULL || *stix_id == '\0' || json == NULL ||
+        len == 0)
         return ch_error_set(err, CH_EUSAGE, "bad object for the catalog");
     if (c->nobjects >= CH_TAXII_SRV_MAX_OBJECTS)
         return ch_error_set(err, CH_ELIMIT, "more than %u objects to publish",
@@ -527,8 +527,9 @@ static void coll_json(ch_buf *b, const tcoll *t)
         ch_buf_adds(b, ",\"description\":");
         ch_buf_add_json_str(b, t->desc, strlen(t->desc));
     }
-    ch_buf_adds(b, ",\"can_read\":true,\"can_write\":false,\"media_types\":[\"" CH_TAXII_STIX_MEDIA_TYPE
-                   "\"]}");
+    ch_buf_adds(
+        b, ",\"can_read\":true,\"can_write\":false,\"media_types\":[\"" CH_TAXII_STIX_MEDIA_TYPE
+           "\"]}");
 }
 
 static const tcoll *find_coll(const ch_taxii_catalog *c, const char *id)
@@ -553,7 +554,7 @@ typedef struct query {
     size_t types_len[LIST_MAX];
     size_t ntypes;
     int64_t versions[LIST_MAX];
-    size_t nversions; /* 0 = any (last, first and all all mean the one version held) */
+    size_t nversions;    /* 0 = any (last, first and all all mean the one version held) */
     const char *only_id; /* objects/{id}/ */
 } query;
 
@@ -617,8 +618,7 @@ static bool parse_query(ch_taxii_server *s, struct MHD_Connection *conn, query *
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[type]")) != NULL &&
         !split_list(v, q->types, q->types_len, &q->ntypes))
         goto too_many;
-    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[version]")) !=
-        NULL) {
+    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[version]")) != NULL) {
         const char *items[LIST_MAX];
         size_t lens[LIST_MAX], n;
         if (!split_list(v, items, lens, &n))
@@ -846,9 +846,8 @@ done:
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     (void)upload_data;
@@ -958,8 +957,8 @@ int ch_taxii_server_start(const ch_taxii_server_opts *o, ch_taxii_catalog *cat,
         goto fail;
     }
     pthread_mutex_init(&s->lock, NULL);
-    rc = parse_listen(o->listen ? o->listen : "127.0.0.1:9443", &ss, &sl, &loopback,
-                      s->listen_host, sizeof s->listen_host, err);
+    rc = parse_listen(o->listen ? o->listen : "127.0.0.1:9443", &ss, &sl, &loopback, s->listen_host,
+                      sizeof s->listen_host, err);
     if (rc < 0)
         goto fail;
     s->tls = o->tls_cert_pem != NULL;

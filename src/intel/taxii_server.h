@@ -64,16 +64,16 @@ size_t ch_taxii_catalog_collections(const ch_taxii_catalog *c);
 size_t ch_taxii_catalog_objects(const ch_taxii_catalog *c, int coll);
 
 typedef struct ch_taxii_server_opts {
-    const char *listen;   /* "127.0.0.1:9443", "[::1]:0", "9443"; NULL = "127.0.0.1:9443";
-                             port 0 = an ephemeral port (ch_taxii_server_port says which) */
-    const char *user;     /* required */
-    const char *password; /* required, non-empty */
+    const char *listen;       /* "127.0.0.1:9443", "[::1]:0", "9443"; NULL = "127.0.0.1:9443";
+                                 port 0 = an ephemeral port (ch_taxii_server_port says which) */
+    const char *user;         /* required */
+    const char *password;     /* required, non-empty */
     const char *tls_cert_pem; /* PEM text (not a path); with tls_key_pem, serve HTTPS */
     const char *tls_key_pem;
-    bool allow_insecure_remote; /* plain HTTP on a non-loopback address */
-    const char *title;          /* discovery title; NULL = "coinhound" */
-    unsigned max_page;          /* objects per page cap; 0 = CH_TAXII_SRV_DEFAULT_PAGE */
-    unsigned max_connections;   /* 0 = 64 */
+    bool allow_insecure_remote;    /* plain HTTP on a non-loopback address */
+    const char *title;             /* discovery title; NULL = "coinhound" */
+    unsigned max_page;             /* objects per page cap; 0 = CH_TAXII_SRV_DEFAULT_PAGE */
+    unsigned max_connections;      /* 0 = 64 */
     unsigned connection_timeout_s; /* idle connections are closed after it; 0 = 30 */
 } ch_taxii_server_opts;
 

@@ -17,9 +17,10 @@
 static const char *const ecs_roots[] = {"@timestamp", "event", "user", "cloud", "source",
                                         "destination", "network", "dns", "user_agent",
                                         "error", "original", NULL};
+static const size_t ecs_root_lens[] = {10, 5, 4, 5, 6, 11, 7, 3, 10, 5, 8};
+#define N_ECS_ROOTS (sizeof ecs_root_lens / sizeof ecs_root_lens[0])
 
-/* Called for every top-level key of every JSON record: reject on length and first byte
- * before comparing, since almost no key is an ECS root. */
+/* Used on the rare path only (a record that has a colliding key). */
 static bool is_ecs_root(const char *k, size_t n)
 {
     if (n < 3 || n > 11)
@@ -167,10 +168,8 @@ static int write_raw_json(const ch_event *ev, ch_buf *b)
     const char *k;
     size_t kn;
     ch_json_val v;
-    bool collide = false;
-    if (ev->has_raw_doc && ch_json_obj_iter(ev->raw_doc, &it))
-        while (!collide && ch_json_obj_next(&it, &k, &kn, &v))
-            collide = is_ecs_root(k, kn);
+    bool collide = ev->has_raw_doc &&
+                   ch_json_obj_has_any_key(ev->raw_doc, ecs_roots, ecs_root_lens, N_ECS_ROOTS);
     if (!collide) {
         const char *inner = p + 1;
         size_t in = n - 2;

@@ -463,13 +463,18 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 size_t eol = nl ? (size_t)(nl - b) : len;
                 if (u[p] == '{') {
                     /* Fast path: the line is the record, and simdjson validates all of it, so
-                     * an unbalanced line still costs only itself. A line that may hold a
-                     * Records envelope takes the scanning path, which unpacks it. */
+                     * an unbalanced line still costs only itself. A line that opens with a
+                     * "Records" key (an S3 envelope per line) takes the scanning path, which
+                     * unpacks it; searching every line for the key anywhere cost more than
+                     * the rest of the split (glibc memmem), and envelopes put it first. */
                     size_t end = eol;
                     while (end > p && is_ws(u[end - 1]))
                         end--;
-                    if (u[end - 1] == '}' && end - p <= r->max_record &&
-                        memmem(b + p, end - p, "\"Records\"", 9) == NULL) {
+                    size_t k = p + 1;
+                    while (k < end && is_ws(u[k]))
+                        k++;
+                    bool envelope = end - k >= 9 && memcmp(b + k, "\"Records\"", 9) == 0;
+                    if (u[end - 1] == '}' && end - p <= r->max_record && !envelope) {
                         rec->p = b + p;
                         rec->n = end - p;
                         rec->offset = off + p;

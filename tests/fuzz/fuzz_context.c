@@ -51,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t countries = set_count(sets, "business_countries");
         size_t known = set_count(sets, "known_images");
         if (countries > ch_context_country_count(c) || known > ch_context_image_count(c) ||
-            set_count(sets, "authorized_images") + set_count(sets, "unauthorized_images") !=
-                known)
+            set_count(sets, "authorized_images") + set_count(sets, "unauthorized_images") != known)
             abort();
         if (ch_context_apply(c, sets, &err) != 0 ||
             set_count(sets, "business_countries") != countries ||

@@ -41,8 +41,7 @@ typedef struct rec {
     char warnings[4096];
 } rec;
 
-static int rec_get(void *ud, const ch_taxii_collection_ref *c, char *buf, size_t cap,
-                   ch_error *err)
+static int rec_get(void *ud, const ch_taxii_collection_ref *c, char *buf, size_t cap, ch_error *err)
 {
     (void)c;
     (void)err;
@@ -290,8 +289,8 @@ static void test_discovery_api_root_and_collections_are_served(void **state)
     assert_non_null(strstr(g.body.data, "\"title\":\"shared_ips\""));
     assert_non_null(strstr(g.body.data, "\"can_write\":false"));
     ch_buf_free(&g.body);
-    http(port, "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/",
-         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    http(port, "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/", CH_TAXII_MEDIA_TYPE,
+         "analyst:s3cret", &g);
     assert_int_equal(g.status, 200);
     ch_buf_free(&g.body);
     ch_taxii_server_stop(s);
@@ -454,8 +453,8 @@ typedef struct route {
     const char *path;
     const char *query; /* substring the query must contain; NULL = any */
     unsigned status;
-    const char *body;  /* text, with BASE replaced by the server's base URL */
-    const char *file;  /* or a file under tests/golden/taxii */
+    const char *body; /* text, with BASE replaced by the server's base URL */
+    const char *file; /* or a file under tests/golden/taxii */
     const char *date_added_last;
     const char *content_type; /* NULL = TAXII 2.1 */
     unsigned fail_first;      /* answer 503 this many times first */
@@ -471,7 +470,8 @@ typedef struct canned {
     char base[64];
 } canned;
 
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
     (void)kind;
     ch_buf *b = cls;
@@ -732,10 +732,10 @@ static void test_failed_pull_keeps_pages_and_resumes(void **state)
         {"/api1/", NULL, 200, NULL, "api_root.json", NULL, NULL, 0, 0},
         {"/api1/collections/", NULL, 200, "{\"collections\":[{\"id\":\"c1\",\"can_read\":true}]}",
          NULL, NULL, NULL, 0, 0},
-        {"/api1/collections/c1/objects/", "next=", 500, "{\"title\":\"boom\"}", NULL, NULL, NULL,
-         0, 0},
-        {"/api1/collections/c1/objects/", "added_after=2016-11-01", 200, NULL,
-         "objects_page2.json", "2016-11-03T12:30:59.000000Z", NULL, 0, 0},
+        {"/api1/collections/c1/objects/", "next=", 500, "{\"title\":\"boom\"}", NULL, NULL, NULL, 0,
+         0},
+        {"/api1/collections/c1/objects/", "added_after=2016-11-01", 200, NULL, "objects_page2.json",
+         "2016-11-03T12:30:59.000000Z", NULL, 0, 0},
         {"/api1/collections/c1/objects/", NULL, 200, NULL, "objects_page1.json",
          "2016-11-01T03:04:05.000000Z", NULL, 0, 0},
     };

@@ -184,9 +184,8 @@ static void test_shareable_set_round_trips_through_server_and_pull(void **state)
     ch_intel_store_close(s);
 
     ch_taxii_server *srv = serve(src_db, false);
-    assert_int_equal(pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set",
-                          "pulled_pools"),
-                     0);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set", "pulled_pools"), 0);
     char *a = set_texts(src_db, "shared_pools");
     char *b = set_texts(dst_db, "pulled_pools");
     assert_string_equal(a, "pool.minexmr.com\nsupportxmr.com\nxmrpool.eu\n");
@@ -203,9 +202,8 @@ static void test_shareable_set_round_trips_through_server_and_pull(void **state)
     ch_intel_store_close(s);
     ch_taxii_server_publish(srv, build(src_db, false));
     uint64_t before = ch_taxii_server_requests(srv);
-    assert_int_equal(pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set",
-                          "pulled_pools"),
-                     0);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set", "pulled_pools"), 0);
     /* discovery, collections, one objects page (1 object < limit 2) */
     assert_int_equal(ch_taxii_server_requests(srv) - before, 3);
     b = set_texts(dst_db, "pulled_pools");
@@ -242,9 +240,9 @@ static void test_offense_observables_are_published_without_internal_addresses(vo
     ch_store_close(os);
 
     ch_taxii_server *srv = serve(src_db, true);
-    assert_int_equal(pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set",
-                          "offense_ips"),
-                     0);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set", "offense_ips"),
+        0);
     char *ips = set_texts(dst_db, "offense_ips");
     assert_string_equal(ips, "198.51.100.23\n203.0.113.9\n");
     free(ips);
@@ -260,8 +258,8 @@ static void test_pull_with_wrong_password_exits_1(void **state)
     ch_taxii_server *srv = serve(src_db, false);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)ch_taxii_server_port(srv));
-    char *argv[] = {"pull", "--url", url, "--user", "sub", "--password", "nope", "--db", dst_db,
-                    NULL};
+    char *argv[] = {"pull",       "--url", url,    "--user", "sub",
+                    "--password", "nope",  "--db", dst_db,   NULL};
     assert_int_equal(ch_cmd_intel_pull(9, argv), 1);
     char *argv2[] = {"pull", "--db", dst_db, NULL};
     assert_int_equal(ch_cmd_intel_pull(3, argv2), 2);
