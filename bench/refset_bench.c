@@ -24,6 +24,7 @@
  *            misses random addresses (a few land in the short prefixes and hit). A second run
  *            spreads entries evenly over all 25 lengths /8-/32 as a worst case.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,8 @@ static ch_refset *new_set(const char *name, ch_refset_type t, size_t max)
 
 /* ---- domains ---------------------------------------------------------------------------- */
 
-static const char *const tlds[] = {"com", "net", "org", "io",  "xyz", "cc",  "ru",  "info",
-                                   "top", "de",  "pw",  "biz", "co",  "me",  "club", "online"};
+static const char *const tlds[] = {"com", "net", "org", "io",  "xyz", "cc", "ru",   "info",
+                                   "top", "de",  "pw",  "biz", "co",  "me", "club", "online"};
 
 static size_t random_label(char *out)
 {
@@ -212,8 +213,8 @@ static void bench_domains(size_t n, size_t nq)
            r.lookups_per_s / rb.lookups_per_s);
     printf("  batches of %d, 1M set: %.2f M lookups/s (%.1f ns each), %.0f%% hits\n", BATCH,
            b.lookups_per_s / 1e6, b.ns_per_lookup, b.hit_ratio * 100);
-    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n",
-           BATCH, bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
+    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n", BATCH,
+           bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
     for (size_t i = 0; i < nq; i++) {
         free(q[i].text);
         free(qs[i].text);
@@ -256,8 +257,7 @@ static ch_ip v4(uint32_t a)
     return ip;
 }
 
-static result run_ip_queries(const ch_refset *s, const ch_ip *q, size_t nq, int rounds,
-                             bool batch)
+static result run_ip_queries(const ch_refset *s, const ch_ip *q, size_t nq, int rounds, bool batch)
 {
     result best = {0, 0, 0};
     const ch_refset_elem *hit[BATCH];
@@ -272,8 +272,8 @@ static result run_ip_queries(const ch_refset *s, const ch_ip *q, size_t nq, int 
                 hits += ch_refset_contains_ip(s, &q[i], NOW, NULL);
         } else {
             for (size_t i = 0; i < nq; i += BATCH)
-                hits += ch_refset_contains_ip_batch(s, q + i, at, nq - i < BATCH ? nq - i : BATCH,
-                                                    hit);
+                hits +=
+                    ch_refset_contains_ip_batch(s, q + i, at, nq - i < BATCH ? nq - i : BATCH, hit);
         }
         double dt = now_s() - t0;
         if (nq / dt > best.lookups_per_s) {
@@ -332,8 +332,8 @@ static void bench_cidrs(const char *label, unsigned (*len_of)(void), size_t n, s
            r.lookups_per_s / rb.lookups_per_s);
     printf("  batches of %d, 1M set: %.2f M lookups/s (%.1f ns each), %.0f%% hits\n", BATCH,
            b.lookups_per_s / 1e6, b.ns_per_lookup, b.hit_ratio * 100);
-    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n",
-           BATCH, bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
+    printf("  batches of %d, 1k set: %.2f M lookups/s (%.1f ns each)  -> 1M/1k ratio %.2f\n", BATCH,
+           bb.lookups_per_s / 1e6, bb.ns_per_lookup, b.lookups_per_s / bb.lookups_per_s);
     free(q);
     free(qs);
     free(net);
@@ -348,10 +348,14 @@ int main(int argc, char **argv)
     size_t nq = argc > 2 ? strtoul(argv[2], NULL, 10) : 4000000;
     if (n < 1000)
         n = 1000;
-    printf("refset_bench: %zu elements, %zu queries per run, best of 3 runs, one thread\n", n,
-           nq);
+    /* Big blocks straight from mmap and back on free, so that each scenario's resident delta is
+     * its own (glibc otherwise raises the threshold and keeps freed blocks). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    printf("refset_bench: %zu elements, %zu queries per run, best of 3 runs, one thread\n", n, nq);
     bench_domains(n, nq);
+    malloc_trim(0);
     bench_cidrs("block-list shape", blocklist_len, n, nq);
+    malloc_trim(0);
     bench_cidrs("uniform /8-/32, worst case", uniform_len, n, nq);
     return 0;
 }

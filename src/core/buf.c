@@ -5,6 +5,7 @@
  */
 #include "core/buf.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,9 +128,99 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* High bit set in every byte of w that needs attention: a control byte, a quote, a backslash
+ * or a non-ASCII byte. The lowest flagged byte is exact (borrows only start at a flagged byte);
+ * bytes above it may be flagged spuriously, which only sends them down the careful path. */
+static inline uint64_t esc_mask(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t ctl = (w - ones * 0x20) & ~w; /* bytes < 0x20 */
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs; /* bytes == '"' or '\\' */
+    return (ctl | zq | zb | w) & highs;
+}
+
+static inline bool esc_plain(unsigned c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; }
+
+char *ch_json_str_put(char *d, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    *d++ = '"';
+    while (i < n) {
+        /* Eight bytes a time, stored whole: the bytes past the string's end land in the slack
+         * CH_JSON_STR_MAX reserves and are overwritten by what follows. A short tail is padded
+         * with spaces, which need no escaping, so it takes the same path without reading past
+         * the source. */
+        uint64_t w = 0x2020202020202020ull;
+        size_t take = n - i < 8 ? n - i : 8;
+        memcpy(&w, p + i, take);
+        uint64_t m = esc_mask(w);
+        if (m == 0) {
+            memcpy(d, &w, 8);
+            d += take;
+            i += take;
+            continue;
+        }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        size_t k = (size_t)__builtin_ctzll(m) >> 3;
+#else
+        size_t k = 0;
+        while (esc_plain(p[i + k]))
+            k++;
+#endif
+        memcpy(d, &w, 8); /* the clean prefix (k bytes); the rest is scratch */
+        d += k;
+        i += k;
+        unsigned c = p[i];
+        if (c >= 0x80) {
+            size_t l = utf8_len(p + i, n - i);
+            if (l) {
+                memcpy(d, p + i, l);
+                d += l;
+                i += l;
+                continue;
+            }
+            memcpy(d, "\xEF\xBF\xBD", 3); /* invalid UTF-8 byte: U+FFFD */
+            d += 3;
+            i++;
+            continue;
+        }
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\t': *d++ = 't'; break;
+        default:
+            memcpy(d, "u00", 3);
+            d[3] = hex[c >> 4];
+            d[4] = hex[c & 15];
+            d += 5;
+        }
+        i++;
+    }
+    *d++ = '"';
+    return d;
+}
+
+/* Strings up to this size reserve their worst case and take ch_json_str_put; longer ones (a
+ * whole record re-serialized, say) take the run-copying loop below, which reserves only what
+ * it writes, so a capped buffer never refuses a string that fits. */
+#define JSON_STR_FAST_MAX 65536
+
 int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    if (n <= JSON_STR_FAST_MAX && b->len + CH_JSON_STR_MAX(n) <= b->max &&
+        ch_buf_reserve(b, CH_JSON_STR_MAX(n)) == 0) {
+        char *e = ch_json_str_put(b->data + b->len, s, n);
+        b->len = (size_t)(e - b->data);
+        b->data[b->len] = '\0';
+        return 0;
+    }
     const unsigned char *p = (const unsigned char *)s;
     int rc = ch_buf_reserve(b, n + 2);
     if (rc < 0)

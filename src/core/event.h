@@ -56,6 +56,23 @@ typedef struct ch_geo {
 
 #define CH_EVENT_MAX_ANSWERS 16
 
+/* A threat-intelligence match (enrich/intel_match.h): the first value of the event that a loaded
+ * intel set lists, valid at the event's time. set == NULL means no match (the zeroed state).
+ * The strings borrow from the reference sets and the indicator catalog, which outlive a run;
+ * `atomic` borrows from the event itself. Unknown strings are "" (never NULL when set is set). */
+typedef struct ch_threat {
+    const char *set;             /* threat.set: the reference set that matched */
+    const char *field;           /* threat.enrichments.matched.field ("dns.question.name") */
+    ch_sv atomic;                /* threat.enrichments.matched.atomic when it is a name */
+    ch_ip atomic_ip;             /* ... when it is an address (family 0 otherwise) */
+    const char *feed;            /* threat.feed.name: the element's source */
+    const char *indicator_id;    /* threat.indicator.id: the feed's id (STIX id) */
+    const char *indicator_name;  /* threat.indicator.name, from the catalog */
+    const char *indicator_types; /* STIX indicator_types, joined with ',' */
+    const char *provider;        /* threat.indicator.provider: the creator identity's name */
+    int confidence;              /* threat.indicator.confidence 0..100; -1 when unknown */
+} ch_threat;
+
 /* Which optional slots are set. */
 enum {
     CH_F_SRC_PORT = 1u << 0,
@@ -107,8 +124,14 @@ typedef struct ch_event {
 
     ch_geo src_geo, dst_geo;
 
+    ch_threat threat; /* filled by ch_intel_match; zeroed by ch_event_reset */
+
     /* Original fields. For JSON sources: the parsed record and its text on one line. */
     bool has_raw_doc;
+    /* Set by a parser that saw every top-level key of raw_doc and found none that is an ECS
+     * root the writer emits ("event", "user", ...): the writer then copies raw_json without
+     * walking the document again. false (the reset value) means "not known": it walks. */
+    bool raw_no_ecs_root;
     ch_json_val raw_doc;
     ch_sv raw_json;
     /* For columnar sources (flow logs): header names and values, "-" kept as given. */

@@ -34,6 +34,7 @@ typedef enum slot_kind {
     K_U8_NZ,  /* uint8_t at off, present when non-zero */
     K_U32_NZ, /* uint32_t at off, present when non-zero */
     K_CC,     /* char[3] country code at off; "" = missing */
+    K_CSTR,   /* const char * at off; NULL or "" = missing */
     K_GETTER, /* computed by get() */
 } slot_kind;
 
@@ -132,6 +133,34 @@ static unsigned get_dst_internal(const ch_event *ev, ch_value *out)
     return get_internal(&ev->dst_ip, out);
 }
 
+/* threat.enrichments.matched.atomic: a name (DNS) or an address, whichever matched. */
+static unsigned get_threat_atomic(const ch_event *ev, ch_value *out)
+{
+    if (ev->threat.set == NULL)
+        return 0;
+    if (ev->threat.atomic.n) {
+        out->type = CH_V_STR;
+        out->u.s = ev->threat.atomic;
+        return 1;
+    }
+    if (ev->threat.atomic_ip.family) {
+        out->type = CH_V_IP;
+        out->u.ip = ev->threat.atomic_ip;
+        return 1;
+    }
+    return 0;
+}
+
+/* A getter because 0 is a real confidence: present only with a match and a known value. */
+static unsigned get_threat_confidence(const ch_event *ev, ch_value *out)
+{
+    if (ev->threat.set == NULL || ev->threat.confidence < 0)
+        return 0;
+    out->type = CH_V_INT;
+    out->u.i = ev->threat.confidence;
+    return 1;
+}
+
 #define OFF(m) offsetof(ch_event, m)
 #define SV(name, m, doc)                                                                           \
     {                                                                                              \
@@ -152,6 +181,10 @@ static unsigned get_dst_internal(const ch_event *ev, ch_value *out)
 #define CC(name, m, doc)                                                                           \
     {                                                                                              \
         {name, CH_V_STR, false, false, doc}, K_CC, 0, OFF(m), NULL                                 \
+    }
+#define CSTR(name, m, doc)                                                                         \
+    {                                                                                              \
+        {name, CH_V_STR, false, false, doc}, K_CSTR, 0, OFF(m), NULL                               \
     }
 #define GET(name, t, multi, fn, doc)                                                               \
     {                                                                                              \
@@ -209,6 +242,19 @@ static const slot slots[] = {
     GET("dns.answers.data", CH_V_STR, true, get_answers, "same as dns.answers (ECS name)"),
     GEO("source", src_geo, "source"),
     GEO("destination", dst_geo, "destination"),
+    /* Threat intelligence (enrich/intel_match.h): present only when a loaded intel set lists a
+     * value of the event at the event's time. */
+    GET("threat.enrichments.matched.atomic", CH_V_NONE, false, get_threat_atomic,
+        "the event's value that an intel set lists (a name or an address)"),
+    CSTR("threat.enrichments.matched.field", threat.field,
+         "the field that matched: source.ip, destination.ip, dns.question.name, dns.answers.data"),
+    CSTR("threat.indicator.id", threat.indicator_id, "the feed's id of the indicator (STIX id)"),
+    CSTR("threat.indicator.name", threat.indicator_name, "the indicator's name"),
+    GET("threat.indicator.confidence", CH_V_INT, false, get_threat_confidence,
+        "the indicator's confidence, 0..100 (STIX)"),
+    CSTR("threat.indicator.provider", threat.provider, "who created the indicator (STIX identity)"),
+    CSTR("threat.feed.name", threat.feed, "the feed the matching entry came from"),
+    CSTR("threat.set", threat.set, "the reference set that matched (coinhound)"),
 };
 
 #define NSLOTS (sizeof slots / sizeof slots[0])
@@ -362,6 +408,15 @@ static unsigned read_slot(const slot *s, const ch_event *ev, ch_value *out)
         out->type = CH_V_STR;
         out->u.s = (ch_sv){base, base[1] == '\0' ? 1u : base[2] == '\0' ? 2u : 3u};
         return 1;
+    case K_CSTR: {
+        const char *p;
+        memcpy(&p, base, sizeof p);
+        if (p == NULL || p[0] == '\0')
+            return 0;
+        out->type = CH_V_STR;
+        out->u.s = (ch_sv){p, (uint32_t)strlen(p)};
+        return 1;
+    }
     case K_GETTER:
         return s->get(ev, out);
     }

@@ -143,10 +143,23 @@ extern "C" bool ch_json_obj_has_any_key(ch_json_val obj, const char *const *keys
     dom::object o;
     if (el(obj).get_object().get(o))
         return false;
+    /* Filters on length and first byte reject almost every member without a compare. */
+    uint64_t len_mask = 0;
+    uint64_t first_mask[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        len_mask |= lens[i] < 64 ? 1ull << lens[i] : 0;
+        unsigned char c = static_cast<unsigned char>(keys[i][0]);
+        first_mask[c >> 6] |= 1ull << (c & 63);
+    }
     for (dom::key_value_pair kv : o) {
         std::string_view k = kv.key;
+        if (k.empty() || k.size() >= 64 || !(len_mask >> k.size() & 1))
+            continue;
+        unsigned char c = static_cast<unsigned char>(k[0]);
+        if (!(first_mask[c >> 6] >> (c & 63) & 1))
+            continue;
         for (size_t i = 0; i < n; i++)
-            if (k.size() == lens[i] && k[0] == keys[i][0] && std::memcmp(k.data(), keys[i], lens[i]) == 0)
+            if (k.size() == lens[i] && std::memcmp(k.data(), keys[i], lens[i]) == 0)
                 return true;
     }
     return false;

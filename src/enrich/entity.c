@@ -26,6 +26,12 @@ enum { F_INSTANCE, F_USER, F_KEY, F_IMAGE, F_ACCOUNT, F_REGION, F_INVOKED, F__CO
 
 #define NIL 0u /* indices are stored +1 so that 0 means none */
 
+/* A field as an offset into the link's allocation (0 = absent: the key is always first), so
+ * that interface and address links, which use one field, do not pay for seven views. */
+typedef struct fld {
+    uint16_t off, len;
+} fld;
+
 typedef struct link {
     char *mem; /* key, then each field, one allocation */
     uint32_t klen, hash;
@@ -33,10 +39,16 @@ typedef struct link {
     uint32_t prev, next; /* LRU neighbours (+1); head is the most recently used */
     int64_t touched_ms;  /* event time it was learned or last used */
     int64_t launch_ms;
+    uint32_t bytes; /* size of mem */
     uint8_t kind;
     bool live;
-    ch_sv f[F__COUNT];
+    fld f[F__COUNT];
 } link;
+
+static ch_sv F(const link *l, int i)
+{
+    return l->f[i].off ? (ch_sv){l->mem + l->f[i].off, l->f[i].len} : (ch_sv){NULL, 0};
+}
 
 struct ch_entity {
     link *slots;
@@ -137,10 +149,7 @@ static void remove_slot(ch_entity *t, uint32_t i)
     link *l = &t->slots[i];
     chain_unlink(t, i);
     lru_unlink(t, i);
-    t->str_bytes -= l->klen + 1;
-    for (int f = 0; f < F__COUNT; f++)
-        if (l->f[f].p)
-            t->str_bytes -= l->f[f].n + 1;
+    t->str_bytes -= l->bytes;
     ch_free(l->mem);
     memset(l, 0, sizeof *l);
     l->hnext = t->free_head;
@@ -241,10 +250,11 @@ static int put(ch_entity *t, const char *key, size_t klen, const ch_sv *fields, 
         if (fields[f].n)
             memcpy(w, fields[f].p, fields[f].n);
         w[fields[f].n] = '\0';
-        l->f[f] = (ch_sv){w, fields[f].n};
+        l->f[f] = (fld){(uint16_t)(w - mem), (uint16_t)fields[f].n};
         w += fields[f].n + 1;
     }
     l->klen = (uint32_t)klen;
+    l->bytes = (uint32_t)total;
     l->hash = h;
     l->touched_ms = now;
     l->launch_ms = launch_ms;
@@ -448,7 +458,7 @@ static link *via(ch_entity *t, uint8_t kind, ch_sv a, ch_sv b, int64_t now)
     if (!make_key(&k, kind, a, b))
         return NULL;
     link *l = get(t, k.b, k.n, now);
-    return l ? instance_link(t, l->f[F_TARGET], now) : NULL;
+    return l ? instance_link(t, F(l, F_TARGET), now) : NULL;
 }
 
 static link *via_address(ch_entity *t, const ch_event *ev, const ch_ip *ip)
@@ -491,12 +501,12 @@ bool ch_entity_enrich(ch_entity *t, ch_event *ev)
     }
     (*by)++;
     t->st.enriched++;
-    ev->user_name = l->f[F_USER];
+    ev->user_name = F(l, F_USER);
     if (ev->access_key.n == 0)
-        ev->access_key = l->f[F_KEY];
+        ev->access_key = F(l, F_KEY);
     if (ev->invoked_by.n == 0)
-        ev->invoked_by = l->f[F_INVOKED];
-    ev->instance_id = l->f[F_INSTANCE];
+        ev->invoked_by = F(l, F_INVOKED);
+    ev->instance_id = F(l, F_INSTANCE);
     return true;
 }
 
@@ -512,13 +522,13 @@ bool ch_entity_lookup(ch_entity *t, const char *instance_id, size_t n, int64_t a
     link *l = instance_link(t, (ch_sv){instance_id, (uint32_t)n}, at_ms);
     if (l == NULL)
         return false;
-    out->instance_id = l->f[F_INSTANCE];
-    out->user_name = l->f[F_USER];
-    out->access_key = l->f[F_KEY];
-    out->image_id = l->f[F_IMAGE];
-    out->account_id = l->f[F_ACCOUNT];
-    out->region = l->f[F_REGION];
-    out->invoked_by = l->f[F_INVOKED];
+    out->instance_id = F(l, F_INSTANCE);
+    out->user_name = F(l, F_USER);
+    out->access_key = F(l, F_KEY);
+    out->image_id = F(l, F_IMAGE);
+    out->account_id = F(l, F_ACCOUNT);
+    out->region = F(l, F_REGION);
+    out->invoked_by = F(l, F_INVOKED);
     out->launch_ms = l->launch_ms;
     return true;
 }

@@ -168,6 +168,30 @@ void *ch__rs_big_alloc(size_t n, bool zero, void **raw)
 
 /* ---- tables ----------------------------------------------------------------------------- */
 
+/* (Re)build the filter of a big table from its tags; without memory, go without a filter. */
+static void filter_build(ch__rs_table *t)
+{
+    uint64_t cap = (uint64_t)t->mask + 1;
+    t->fstale = 0;
+    if (t->slots == NULL || cap < CH__RS_FILTER_MIN) {
+        ch_free(t->filter_raw);
+        t->filter = t->filter_raw = NULL;
+        return;
+    }
+    size_t words = (size_t)(cap / 64);
+    if (t->filter == NULL) {
+        t->filter = ch__rs_big_alloc(words * sizeof *t->filter, false, &t->filter_raw);
+        if (t->filter == NULL)
+            return;
+        t->fmask = (uint32_t)(words - 1);
+    }
+    memset(t->filter, 0, words * sizeof *t->filter);
+    for (uint64_t i = 0; i < cap; i++)
+        if (t->slots[i].idx1 != 0)
+            t->filter[ch__rs_filter_word(t, t->slots[i].tag)] |=
+                ch__rs_filter_bits(t->slots[i].tag);
+}
+
 int ch__rs_table_reserve(ch__rs_table *t)
 {
     uint64_t cap = t->slots ? (uint64_t)t->mask + 1 : 0;
@@ -181,12 +205,14 @@ int ch__rs_table_reserve(ch__rs_table *t)
     if (ns == NULL)
         return CH_ENOMEM;
     unsigned log2 = (unsigned)__builtin_ctzll(ncap);
-    ch__rs_table nt = {ns, raw, (uint32_t)(ncap - 1), 32 - log2, 0};
+    ch__rs_table nt = {ns, raw, (uint32_t)(ncap - 1), 32 - log2, 0, NULL, NULL, 0, 0};
     for (uint64_t i = 0; i < cap; i++)
         if (t->slots[i].idx1 != 0)
             ch__rs_table_insert(&nt, t->slots[i].tag, t->slots[i].idx1);
     ch_free(t->raw);
+    ch_free(t->filter_raw);
     *t = nt;
+    filter_build(t);
     return CH_OK;
 }
 
@@ -198,6 +224,8 @@ void ch__rs_table_insert(ch__rs_table *t, uint32_t tag, uint32_t idx1)
     t->slots[pos].tag = tag;
     t->slots[pos].idx1 = idx1;
     t->count++;
+    if (t->filter != NULL)
+        t->filter[ch__rs_filter_word(t, tag)] |= ch__rs_filter_bits(tag);
 }
 
 void ch__rs_table_delete(ch__rs_table *t, uint32_t pos)
@@ -218,20 +246,23 @@ void ch__rs_table_delete(ch__rs_table *t, uint32_t pos)
     t->slots[i].tag = 0;
     t->slots[i].idx1 = 0;
     t->count--;
-    if (t->count == 0) {
+    if (t->count == 0)
         ch__rs_table_free(t);
-    }
+    else if (t->filter != NULL && ++t->fstale > t->count / 2 + 1024)
+        filter_build(t);
 }
 
 void ch__rs_table_free(ch__rs_table *t)
 {
     ch_free(t->raw);
+    ch_free(t->filter_raw);
     memset(t, 0, sizeof *t);
 }
 
 size_t ch__rs_table_bytes(const ch__rs_table *t)
 {
-    return t->slots ? ((size_t)t->mask + 1) * sizeof(ch__rs_slot) : 0;
+    size_t n = t->slots ? ((size_t)t->mask + 1) * sizeof(ch__rs_slot) : 0;
+    return n + (t->filter ? ((size_t)t->fmask + 1) * sizeof(uint64_t) : 0);
 }
 
 /* ---- elements --------------------------------------------------------------------------- */
@@ -303,6 +334,8 @@ uint32_t ch__rs_find(const ch_refset *s, const ch__rs_key *k)
     if (t->slots == NULL)
         return UINT32_MAX;
     uint32_t tag = ch__rs_tag(k->hash), pos = ch__rs_home(t, tag);
+    if (!ch__rs_filter_maybe(t, tag))
+        return UINT32_MAX;
     for (;;) {
         ch__rs_slot sl = t->slots[pos];
         if (sl.idx1 == 0)
@@ -323,8 +356,7 @@ void ch__rs_key_added(ch_refset *s, const ch__rs_key *k)
             s->v4_bits |= 1ull << k->len;
             s->v4_keys++;
             if (s->v4_keys >= CH__RS_V4MAP_MIN &&
-                (s->v4_map == NULL ||
-                 (s->v4_keys > (1u << s->v4_map_bits) && s->v4_map_bits < 16)))
+                (s->v4_map == NULL || (s->v4_keys > (1u << s->v4_map_bits) && s->v4_map_bits < 16)))
                 ch__rs_v4map_rebuild(s); /* grows with the set: amortised O(1) a key */
             else if (s->v4_map != NULL)
                 ch__rs_v4map_mark(s, k->ip, k->len);
@@ -362,7 +394,8 @@ void ch__rs_key_removed(ch_refset *s, const ch__rs_key *k)
 static uint32_t simple_idx1(const ch_refset *s, uint32_t head)
 {
     const ch_refset_elem *e = ch__rs_elem(s, head - 1);
-    bool simple = e->_next == 0 && e->valid_from == CH_REFSET_ALWAYS && e->expiry == CH_REFSET_NEVER;
+    bool simple =
+        e->_next == 0 && e->valid_from == CH_REFSET_ALWAYS && e->expiry == CH_REFSET_NEVER;
     return simple ? head | CH__RS_SIMPLE : head;
 }
 
@@ -409,16 +442,14 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
     }
     if (s->count >= s->max_elems) {
         s->dropped++;
-        rc = ch_error_set(err, CH_ELIMIT, "set '%s' is full (%zu elements)", s->name,
-                          s->max_elems);
+        rc = ch_error_set(err, CH_ELIMIT, "set '%s' is full (%zu elements)", s->name, s->max_elems);
         goto cleanup;
     }
     if (pos == UINT32_MAX && (rc = ch__rs_table_reserve(k->table)) != CH_OK) {
         ch_error_set(err, rc, "cannot grow the table of set '%s'", s->name);
         goto cleanup;
     }
-    if ((s->type == CH_REFSET_DOMAIN || s->type == CH_REFSET_STRING) &&
-        k->len >= CH__RS_INLINE) {
+    if ((s->type == CH_REFSET_DOMAIN || s->type == CH_REFSET_STRING) && k->len >= CH__RS_INLINE) {
         kcopy = ch_strndup(k->str, k->len);
         if (kcopy == NULL) {
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -495,8 +526,9 @@ static int unlink_where(ch_refset *s, const ch__rs_key *k, uint32_t pos, const c
     while (*link != 0) {
         uint32_t idx = *link - 1;
         ch_refset_elem *e = ch__rs_elem(s, idx);
-        bool match = only ? e == only
-                          : (src == NULL || e->source == src) && (ind == NULL || e->indicator == ind);
+        bool match =
+            only ? e == only
+                 : (src == NULL || e->source == src) && (ind == NULL || e->indicator == ind);
         if (match) {
             *link = e->_next;
             elem_release(s, idx);
@@ -514,8 +546,7 @@ static int unlink_where(ch_refset *s, const ch__rs_key *k, uint32_t pos, const c
     return n;
 }
 
-int ch__rs_remove_key(ch_refset *s, const ch__rs_key *k, const char *source,
-                      const char *indicator)
+int ch__rs_remove_key(ch_refset *s, const ch__rs_key *k, const char *source, const char *indicator)
 {
     const char *src = NULL, *ind = NULL;
     if (source != NULL && (src = istr_peek(s, source)) == NULL)
@@ -626,10 +657,14 @@ static int parse_i64(const char *t, size_t n, int64_t *out, ch_error *err)
 const char *ch_refset_type_name(ch_refset_type t)
 {
     switch (t) {
-    case CH_REFSET_IP: return "ip";
-    case CH_REFSET_DOMAIN: return "domain";
-    case CH_REFSET_STRING: return "string";
-    case CH_REFSET_NUMBER: return "number";
+    case CH_REFSET_IP:
+        return "ip";
+    case CH_REFSET_DOMAIN:
+        return "domain";
+    case CH_REFSET_STRING:
+        return "string";
+    case CH_REFSET_NUMBER:
+        return "number";
     }
     return "unknown";
 }
@@ -674,8 +709,8 @@ int ch_refset_new(ch_refset **out, const char *name, ch_refset_type type,
     if (opts != NULL)
         o = *opts;
     if (name == NULL || !name_ok(name))
-        return ch_error_set(err, CH_EUSAGE,
-                            "bad set name (1 to %d of A-Z a-z 0-9 _ . : -)", CH_REFSET_NAME_MAX);
+        return ch_error_set(err, CH_EUSAGE, "bad set name (1 to %d of A-Z a-z 0-9 _ . : -)",
+                            CH_REFSET_NAME_MAX);
     if (type < CH_REFSET_IP || type > CH_REFSET_NUMBER)
         return ch_error_set(err, CH_EUSAGE, "set '%s': unknown type %d", name, (int)type);
     if (o.flags & ~(uint32_t)(CH_REFSET_NOCASE | CH_REFSET_EXACT))

@@ -71,10 +71,10 @@ int ch_refset_type_from_name(const char *s, size_t n, ch_refset_type *out);
 #define CH_REFSET_ALWAYS INT64_MIN /* valid_from: no lower bound */
 #define CH_REFSET_NEVER INT64_MAX  /* expiry: never expires */
 
-#define CH_REFSET_NAME_MAX 128            /* set names: [A-Za-z0-9_.:-]{1,128} */
-#define CH_REFSET_DOMAIN_MAX 253          /* longest domain entry, without a trailing dot */
-#define CH_REFSET_STRING_MAX 4096         /* hard ceiling for max_entry_len */
-#define CH_REFSET_DEFAULT_MAX_ENTRY 1024  /* string entries, unless opts say otherwise */
+#define CH_REFSET_NAME_MAX 128           /* set names: [A-Za-z0-9_.:-]{1,128} */
+#define CH_REFSET_DOMAIN_MAX 253         /* longest domain entry, without a trailing dot */
+#define CH_REFSET_STRING_MAX 4096        /* hard ceiling for max_entry_len */
+#define CH_REFSET_DEFAULT_MAX_ENTRY 1024 /* string entries, unless opts say otherwise */
 #define CH_REFSET_DEFAULT_MAX_ELEMS (16u << 20)
 #define CH_REFSET_HARD_MAX_ELEMS (1u << 30)
 
@@ -102,7 +102,10 @@ typedef struct ch_refset_meta {
     int64_t expiry;        /* ms, exclusive; CH_REFSET_NEVER = never */
 } ch_refset_meta;
 
-#define CH_REFSET_META_INIT {NULL, NULL, 0, 0, CH_REFSET_ALWAYS, CH_REFSET_NEVER}
+#define CH_REFSET_META_INIT                                                                        \
+    {                                                                                              \
+        NULL, NULL, 0, 0, CH_REFSET_ALWAYS, CH_REFSET_NEVER                                        \
+    }
 
 /* Metadata seen now, valid always and forever. */
 static inline ch_refset_meta ch_refset_meta_make(const char *source, int64_t now_ms)
@@ -230,10 +233,10 @@ size_t ch_refset_elem_text(const ch_refset *s, const ch_refset_elem *e, char *bu
  * narrower than a whole domain (paths, wildcards, exceptions, cosmetic filters) cannot be held
  * exactly by a set and are counted as unsupported_entry rather than widened into a domain.
  * After an "[Adblock ...]" header a plain line is a URL substring rule (Adblock Plus syntax),
- * also unsupported; without the header a plain host line is a host (as uBlock reads it). Lines that are no entry at all are counted as bad_entry,
- * with their line number, and skipped; lines over max_line as line_too_long.
- * For string sets a line is the entry (only comment and blank lines are skipped); for number sets
- * one integer a line. */
+ * also unsupported; without the header a plain host line is a host (as uBlock reads it). Lines that
+ * are no entry at all are counted as bad_entry, with their line number, and skipped; lines over
+ * max_line as line_too_long. For string sets a line is the entry (only comment and blank lines are
+ * skipped); for number sets one integer a line. */
 typedef struct ch_refset_load_opts {
     ch_refset_meta meta; /* applied to every entry (source names the feed) */
     ch_refset *ip_set;   /* optional: addresses and CIDRs found in a domain list go here;
@@ -261,8 +264,8 @@ typedef struct ch_input ch_input;
 int ch_refset_load_list(ch_refset *s, ch_input *in, const ch_refset_load_opts *o, ch_diag *diag,
                         ch_refset_load_stats *stats, ch_error *err);
 /* Same, opening path ("-" = stdin). */
-int ch_refset_load_path(ch_refset *s, const char *path, const ch_refset_load_opts *o,
-                        ch_diag *diag, ch_refset_load_stats *stats, ch_error *err);
+int ch_refset_load_path(ch_refset *s, const char *path, const ch_refset_load_opts *o, ch_diag *diag,
+                        ch_refset_load_stats *stats, ch_error *err);
 /* Same, over bytes in memory; name is what messages call them. */
 int ch_refset_load_mem(ch_refset *s, const char *data, size_t len, const char *name,
                        const ch_refset_load_opts *o, ch_diag *diag, ch_refset_load_stats *stats,

@@ -167,8 +167,7 @@ static inline uint64_t probe_mask(const ch_refset *s, const ch_refset_dq *q)
 
 /* Whether element e (from a slot holding idx1) has the key suffix. A short key of an always-valid
  * element is compared in place, NUL included, without reading the rest of the element. */
-static inline bool match(const ch_refset_elem *e, uint32_t idx1, const char *suffix,
-                         uint32_t slen)
+static inline bool match(const ch_refset_elem *e, uint32_t idx1, const char *suffix, uint32_t slen)
 {
     /* Both sides are zero-padded past their NUL: one fixed-size compare, inlined. */
     if ((idx1 & CH__RS_SIMPLE) && slen - 1u < CH__RS_INLINE - 1u) /* 1 <= slen < 32 */
@@ -181,6 +180,8 @@ static inline const ch_refset_elem *probe(const ch_refset *s, const ch_refset_dq
 {
     const ch__rs_table *t = &s->keys;
     uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
+    if (!ch__rs_filter_maybe(t, tag))
+        return NULL;
     const char *suffix = q->name + q->start[k];
     uint32_t slen = q->len - q->start[k];
     for (;;) {
@@ -222,7 +223,8 @@ bool ch_refset_contains_dq(const ch_refset *s, const ch_refset_dq *q, int64_t at
             uint64_t m = probe_mask(s, q);
             /* Prefetch every suffix's home slot first so that the misses overlap. */
             for (uint64_t b = m; b != 0; b &= b - 1)
-                __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
+                __builtin_prefetch(
+                    &t->slots[ch__rs_home(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
             while (m != 0 && e == NULL) {
                 unsigned k = 63u - (unsigned)__builtin_clzll(m);
                 m &= ~(1ull << k);
@@ -263,10 +265,17 @@ static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs,
     const ch__rs_table *t = &s->keys;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
-        uint64_t b = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
-        g[i].mask = b;
-        for (; b != 0; b &= b - 1)
-            __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
+        uint64_t m = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
+        /* Suffixes the filter rules out are dropped here; the others' slots are prefetched. */
+        for (uint64_t b = m; b != 0; b &= b - 1) {
+            unsigned k = (unsigned)__builtin_ctzll(b);
+            uint32_t tag = ch__rs_tag(q->hash[k]);
+            if (ch__rs_filter_maybe(t, tag))
+                __builtin_prefetch(&t->slots[ch__rs_home(t, tag)]);
+            else
+                m &= ~(1ull << k);
+        }
+        g[i].mask = m;
     }
 }
 
@@ -343,14 +352,13 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
     for (size_t t = 0; t < groups + 2; t++) {
         if (t < groups) {
             size_t b = t * CH__RS_BATCH;
-            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                              ring[t % 3]);
+            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH, ring[t % 3]);
         }
         if (t >= 2) {
             size_t b = (t - 2) * CH__RS_BATCH;
-            nhits += dq_stage_compare(s, qs + b, at_ms + b,
-                                      n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                                      ring[(t - 2) % 3], hits + b);
+            nhits +=
+                dq_stage_compare(s, qs + b, at_ms + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                                 ring[(t - 2) % 3], hits + b);
         }
         if (t >= 1 && t - 1 < groups) {
             size_t b = (t - 1) * CH__RS_BATCH;

@@ -167,7 +167,37 @@ typedef struct ch__rs_table {
     uint32_t mask;      /* capacity - 1 */
     uint32_t shift;     /* 32 - log2(capacity): home = tag >> shift */
     uint32_t count;     /* occupied slots (distinct keys) */
+    /* Big tables (CH__RS_FILTER_MIN slots and up) keep a blocked Bloom filter of their tags, one
+     * byte a slot (1/8 of the table, so it stays in L2/L3 when the table does not): a probe for
+     * an absent key is answered there. Built from the tags alone, it is rebuilt on growth and
+     * when deletions have left too many stale bits. */
+    uint64_t *filter;
+    void *filter_raw;
+    uint32_t fmask;  /* filter words - 1 */
+    uint32_t fstale; /* deletions since the filter was built */
 } ch__rs_table;
+
+#define CH__RS_FILTER_MIN (1u << 17)
+
+static inline uint32_t ch__rs_filter_word(const ch__rs_table *t, uint32_t tag)
+{
+    return (uint32_t)(((uint64_t)tag * 0x9e3779b97f4a7c15ull) >> 32) & t->fmask;
+}
+
+static inline uint64_t ch__rs_filter_bits(uint32_t tag)
+{
+    uint64_t y = (uint64_t)tag * 0xc2b2ae3d27d4eb4full;
+    return (1ull << (y >> 58)) | (1ull << ((y >> 52) & 63)) | (1ull << ((y >> 46) & 63));
+}
+
+/* False when the key of this tag is certainly absent. */
+static inline bool ch__rs_filter_maybe(const ch__rs_table *t, uint32_t tag)
+{
+    if (t->filter == NULL)
+        return true;
+    uint64_t bits = ch__rs_filter_bits(tag);
+    return (t->filter[ch__rs_filter_word(t, tag)] & bits) == bits;
+}
 
 static inline uint32_t ch__rs_tag(uint64_t h) { return (uint32_t)(h >> 32); }
 
@@ -305,14 +335,12 @@ uint32_t ch__rs_find(const ch_refset *s, const ch__rs_key *k);
 /* Add an element for the key. Returns 1 new, 0 refreshed, < 0 error. */
 int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta, ch_error *err);
 /* Remove the key's elements matching source/indicator (NULL = any): count or CH_ENOTFOUND. */
-int ch__rs_remove_key(ch_refset *s, const ch__rs_key *k, const char *source,
-                      const char *indicator);
+int ch__rs_remove_key(ch_refset *s, const ch__rs_key *k, const char *source, const char *indicator);
 
 /* Per type, in refset_ip.c and refset_domain.c. They fill k from text or values; the string
  * buffers they point k->str at belong to the caller (kbuf). */
 int ch__rs_parse_cidr(const char *text, size_t len, ch_ip *net, unsigned *prefix, ch_error *err);
-int ch__rs_ip_key(ch_refset *s, const ch_ip *net, unsigned prefix, ch__rs_key *k,
-                  ch_error *err);
+int ch__rs_ip_key(ch_refset *s, const ch_ip *net, unsigned prefix, ch__rs_key *k, ch_error *err);
 int ch__rs_domain_key(ch_refset *s, const char *text, size_t len, char *kbuf, ch__rs_key *k,
                       ch_error *err);
 /* The key of an existing element (for removal by element). */

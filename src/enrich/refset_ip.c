@@ -29,10 +29,7 @@ static inline uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static inline uint64_t be64(const uint8_t *p)
-{
-    return ((uint64_t)be32(p) << 32) | be32(p + 4);
-}
+static inline uint64_t be64(const uint8_t *p) { return ((uint64_t)be32(p) << 32) | be32(p + 4); }
 
 static inline uint32_t v4_mask(unsigned len) { return len ? 0xffffffffu << (32 - len) : 0; }
 
@@ -50,7 +47,10 @@ static inline uint32_t v4_tag(uint32_t key, unsigned len)
     return h;
 }
 
-static inline uint64_t v4_hash(uint32_t key, unsigned len) { return (uint64_t)v4_tag(key, len) << 32; }
+static inline uint64_t v4_hash(uint32_t key, unsigned len)
+{
+    return (uint64_t)v4_tag(key, len) << 32;
+}
 
 static inline void v6_masked(const uint8_t *b, unsigned len, uint64_t *hi, uint64_t *lo)
 {
@@ -102,8 +102,7 @@ int ch__rs_parse_cidr(const char *text, size_t len, ch_ip *net, unsigned *prefix
     return CH_OK;
 }
 
-int ch__rs_ip_key(ch_refset *s, const ch_ip *net, unsigned prefix, ch__rs_key *k,
-                  ch_error *err)
+int ch__rs_ip_key(ch_refset *s, const ch_ip *net, unsigned prefix, ch__rs_key *k, ch_error *err)
 {
     if (s->type != CH_REFSET_IP)
         return ch_error_set(err, CH_EUSAGE, "set '%s' is not an ip set", s->name);
@@ -148,10 +147,12 @@ void ch__rs_ip_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k)
 }
 
 /* Probe one table for key; the chain's first element valid at `at`, or NULL. */
-static inline const ch_refset_elem *probe_v4(const ch_refset *s, const ch__rs_table *t,
-                                             uint64_t h, int64_t at)
+static inline const ch_refset_elem *probe_v4(const ch_refset *s, const ch__rs_table *t, uint64_t h,
+                                             int64_t at)
 {
     uint32_t tag = ch__rs_tag(h), pos = ch__rs_home(t, tag);
+    if (!ch__rs_filter_maybe(t, tag))
+        return NULL;
     for (;;) {
         ch__rs_slot sl = t->slots[pos];
         if (sl.idx1 == 0)
@@ -165,10 +166,12 @@ static inline const ch_refset_elem *probe_v4(const ch_refset *s, const ch__rs_ta
     }
 }
 
-static inline const ch_refset_elem *probe_v6(const ch_refset *s, const ch__rs_table *t,
-                                             uint64_t hi, uint64_t lo, uint64_t h, int64_t at)
+static inline const ch_refset_elem *probe_v6(const ch_refset *s, const ch__rs_table *t, uint64_t hi,
+                                             uint64_t lo, uint64_t h, int64_t at)
 {
     uint32_t tag = ch__rs_tag(h), pos = ch__rs_home(t, tag);
+    if (!ch__rs_filter_maybe(t, tag))
+        return NULL;
     for (;;) {
         ch__rs_slot sl = t->slots[pos];
         if (sl.idx1 == 0)
@@ -257,8 +260,7 @@ static const ch_refset_elem *lookup_v6(const ch_refset *s, const uint8_t *b, int
             unsigned len = (unsigned)w * 64 + bit;
             uint64_t hi, lo;
             v6_masked(b, len, &hi, &lo);
-            const ch_refset_elem *e =
-                probe_v6(s, &s->v6[len], hi, lo, v6_hash(hi, lo, len), at);
+            const ch_refset_elem *e = probe_v6(s, &s->v6[len], hi, lo, v6_hash(hi, lo, len), at);
             if (e != NULL)
                 return e;
         }
@@ -285,11 +287,11 @@ bool ch_refset_contains_ip(const ch_refset *s, const ch_ip *ip, int64_t at_ms,
 
 typedef struct v4q {
     uint32_t a;
-    uint32_t n;          /* lengths to probe */
+    uint32_t n; /* lengths to probe */
     uint8_t lens[33];
     uint64_t hs[33];
     uint32_t ncand;
-    bool over;           /* more tag matches than fit: answered one by one */
+    bool over; /* more tag matches than fit: answered one by one */
     uint32_t cand[CH__RS_MAXCAND];
 } v4q;
 
@@ -303,13 +305,16 @@ static void v4_stage_prefetch(const ch_refset *s, const ch_ip *ips, size_t m, v4
             continue;
         q->a = be32(ips[i].b + 12);
         uint64_t bits = v4_lengths(s, q->a);
-        for (; bits != 0; q->n++) {
+        while (bits != 0) {
             unsigned len = 63u - (unsigned)__builtin_clzll(bits);
             bits &= ~(1ull << len);
             const ch__rs_table *t = &s->v4[len];
+            uint64_t h = v4_hash(q->a & v4_mask(len), len);
+            if (!ch__rs_filter_maybe(t, ch__rs_tag(h)))
+                continue;
             q->lens[q->n] = (uint8_t)len;
-            q->hs[q->n] = v4_hash(q->a & v4_mask(len), len);
-            __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(q->hs[q->n]))]);
+            q->hs[q->n++] = h;
+            __builtin_prefetch(&t->slots[ch__rs_home(t, ch__rs_tag(h))]);
         }
     }
 }
@@ -321,7 +326,8 @@ static void v4_stage_slots(const ch_refset *s, size_t m, v4q *g)
         v4q *q = &g[i];
         q->ncand = 0;
         q->over = false;
-        for (uint32_t j = 0; j < q->n && !q->over; j++) {
+        bool done = false;
+        for (uint32_t j = 0; j < q->n && !q->over && !done; j++) {
             const ch__rs_table *t = &s->v4[q->lens[j]];
             uint32_t tag = ch__rs_tag(q->hs[j]), pos = ch__rs_home(t, tag);
             for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
@@ -332,17 +338,20 @@ static void v4_stage_slots(const ch_refset *s, size_t m, v4q *g)
                     break;
                 }
                 q->cand[q->ncand++] = sl.idx1;
-                if (!(sl.idx1 & CH__RS_SIMPLE))
+                /* Exact tags: this is the key. Valid always, it is the longest match. */
+                if (sl.idx1 & CH__RS_SIMPLE)
+                    done = true;
+                else
                     ch__rs_prefetch_elem(s, CH__RS_IDX1(sl.idx1) - 1);
-                break; /* exact tags: no other slot holds this key */
+                break; /* no other slot holds this key */
             }
         }
     }
 }
 
 /* Compare: candidates come longest prefix first, so the first valid one is the answer. */
-static size_t v4_stage_compare(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms,
-                               size_t m, const v4q *g, const ch_refset_elem **hits)
+static size_t v4_stage_compare(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms, size_t m,
+                               const v4q *g, const ch_refset_elem **hits)
 {
     size_t nhits = 0;
     for (size_t i = 0; i < m; i++) {
@@ -378,14 +387,13 @@ size_t ch_refset_contains_ip_batch(const ch_refset *s, const ch_ip *ips, const i
     for (size_t t = 0; t < groups + 2; t++) {
         if (t < groups) {
             size_t b = t * CH__RS_BATCH;
-            v4_stage_prefetch(s, ips + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                              ring[t % 3]);
+            v4_stage_prefetch(s, ips + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH, ring[t % 3]);
         }
         if (t >= 2) {
             size_t b = (t - 2) * CH__RS_BATCH;
-            nhits += v4_stage_compare(s, ips + b, at_ms + b,
-                                      n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                                      ring[(t - 2) % 3], hits + b);
+            nhits +=
+                v4_stage_compare(s, ips + b, at_ms + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
+                                 ring[(t - 2) % 3], hits + b);
         }
         if (t >= 1 && t - 1 < groups) {
             size_t b = (t - 1) * CH__RS_BATCH;

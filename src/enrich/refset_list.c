@@ -80,8 +80,8 @@ static void report(ctx *c, const char *reason, const char *why, const char *t, s
 {
     char ex[80];
     if (c->diag != NULL)
-        ch_diag_report(c->diag, CH_DS_UNKNOWN, c->name, c->line_no, UINT64_MAX, reason,
-                       "%s: '%s'", why, excerpt(t, n, ex, sizeof ex));
+        ch_diag_report(c->diag, CH_DS_UNKNOWN, c->name, c->line_no, UINT64_MAX, reason, "%s: '%s'",
+                       why, excerpt(t, n, ex, sizeof ex));
 }
 
 static void unsupported(ctx *c, const char *why, const char *t, size_t n)
@@ -169,9 +169,9 @@ static int add_token(ctx *c, const char *t, size_t n, bool host)
 /* Options that change what a rule does rather than where it applies. */
 static bool adblock_option_blocks(const char *opts, size_t n)
 {
-    static const char *const nonblocking[] = {"csp",    "redirect", "redirect-rule", "removeparam",
-                                              "rewrite", "replace", "header",        "badfilter",
-                                              "permissions", "urltransform", NULL};
+    static const char *const nonblocking[] = {
+        "csp",    "redirect",  "redirect-rule", "removeparam",  "rewrite", "replace",
+        "header", "badfilter", "permissions",   "urltransform", NULL};
     size_t i = 0;
     while (i < n) {
         size_t j = i;
@@ -225,9 +225,18 @@ static int add_adblock(ctx *c, const char *t, size_t n)
 static bool is_localhost_name(const char *t, size_t n)
 {
     static const char *const names[] = {
-        "localhost",    "localhost.localdomain", "local",          "broadcasthost",
-        "ip6-localhost", "ip6-loopback",         "ip6-localnet",   "ip6-mcastprefix",
-        "ip6-allnodes", "ip6-allrouters",        "ip6-allhosts",   "0.0.0.0",
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "0.0.0.0",
         NULL,
     };
     for (int i = 0; names[i] != NULL; i++)
@@ -418,8 +427,8 @@ int ch_refset_load_list(ch_refset *s, ch_input *in, const ch_refset_load_opts *o
     }
 }
 
-int ch_refset_load_path(ch_refset *s, const char *path, const ch_refset_load_opts *o,
-                        ch_diag *diag, ch_refset_load_stats *stats, ch_error *err)
+int ch_refset_load_path(ch_refset *s, const char *path, const ch_refset_load_opts *o, ch_diag *diag,
+                        ch_refset_load_stats *stats, ch_error *err)
 {
     ch_input *in = NULL;
     int rc = ch_input_open(&in, path, CH_INPUT_DEFAULT_MAX_WINDOW, err);

@@ -66,8 +66,7 @@ int ch_refsets_ensure(ch_refsets *r, const char *name, ch_refset_type type,
     if (i != SIZE_MAX) {
         if (r->sets[i]->type != type)
             return ch_error_set(err, CH_EUSAGE, "reference set '%s' is of type %s, not %s", name,
-                                ch_refset_type_name(r->sets[i]->type),
-                                ch_refset_type_name(type));
+                                ch_refset_type_name(r->sets[i]->type), ch_refset_type_name(type));
         *out = r->sets[i];
         return CH_OK;
     }

@@ -80,8 +80,6 @@ static int add_set_collection(ch_taxii_catalog *cat, const char *name, ch_refset
 
 typedef struct store_arg {
     pub p;
-    char set[CH_REFSET_NAME_MAX + 1];
-    int rc;
 } store_arg;
 
 static int store_cb(void *arg, const ch_intel_elem_row *row)

@@ -35,84 +35,163 @@ static bool is_ecs_root(const char *k, size_t n)
     return false;
 }
 
-/* Tiny state machine so that nested objects get their commas right without a tree. */
+/* Tiny state machine so that nested objects get their commas right without a tree. It writes
+ * through a raw cursor into space reserved ahead: one capacity check at the start of the event
+ * and one per variable-length string (room for its worst-case escaping plus JW_SLACK), instead
+ * of a check, a length update and a NUL on every key, brace and value. JW_SLACK covers every
+ * fixed-size write of one event (about fifty keys, braces, two timestamps, two addresses, six
+ * numbers: under 1.5 KB), so the fixed writes between two checks always fit. After a failed
+ * reservation every helper does nothing, so nothing is ever written past the reservation. */
+#define JW_SLACK 4096
+
 typedef struct jw {
     ch_buf *b;
+    char *p, *end; /* cursor and end of the reserved space in b */
     int rc;
     bool first[8];
     int depth;
 } jw;
 
-static void jw_key_n(jw *w, const char *k, size_t kn)
+static bool jw_grow(jw *w, size_t need)
 {
-    /* One reservation for separator, quotes and colon; keys are plain ASCII literals. */
-    if (ch_buf_reserve(w->b, kn + 4) < 0) {
-        w->rc |= CH_ENOMEM;
-        return;
+    w->b->len = (size_t)(w->p - w->b->data);
+    if (ch_buf_reserve(w->b, need) < 0) {
+        w->rc = CH_ENOMEM;
+        return false;
     }
-    char *p = w->b->data + w->b->len;
-    if (!w->first[w->depth])
-        *p++ = ',';
-    w->first[w->depth] = false;
-    *p++ = '"';
-    memcpy(p, k, kn);
-    p += kn;
-    *p++ = '"';
-    *p++ = ':';
-    w->b->len = (size_t)(p - w->b->data);
+    w->p = w->b->data + w->b->len;
+    w->end = w->b->data + w->b->cap - 1; /* keep the byte for the NUL */
+    return true;
+}
+
+static inline bool jw_room(jw *w, size_t need)
+{
+    if (w->rc)
+        return false;
+    return (size_t)(w->end - w->p) >= need + JW_SLACK || jw_grow(w, need + JW_SLACK);
+}
+
+/* Back to ch_buf's contract (len, NUL) so that ch_buf calls can follow. */
+static void jw_sync(jw *w)
+{
+    if (w->rc)
+        return;
+    w->b->len = (size_t)(w->p - w->b->data);
     w->b->data[w->b->len] = '\0';
 }
 
-#define jw_key(w, k) jw_key_n((w), (k), strlen(k))
-
-static void jw_open(jw *w, const char *k)
+/* qk is the key already quoted with its colon ("\"name\":"), a literal, so the copy has a
+ * constant length. */
+static inline void jw_qkey(jw *w, const char *qk, size_t qn)
 {
-    jw_key(w, k);
-    w->rc |= ch_buf_addc(w->b, '{');
-    w->first[++w->depth] = true;
-}
-
-static void jw_close(jw *w)
-{
-    w->rc |= ch_buf_addc(w->b, '}');
-    w->depth--;
-}
-
-static void jw_str(jw *w, const char *k, ch_sv v)
-{
-    if (v.p == NULL)
+    if (w->rc)
         return;
-    jw_key(w, k);
-    w->rc |= ch_buf_add_json_str(w->b, v.p, v.n);
+    if (!w->first[w->depth])
+        *w->p++ = ',';
+    w->first[w->depth] = false;
+    memcpy(w->p, qk, qn);
+    w->p += qn;
 }
+#define jw_key(w, k) jw_qkey((w), "\"" k "\":", sizeof(k) + 2)
 
-static void jw_u64(jw *w, const char *k, uint64_t v)
+static inline void jw_c(jw *w, char c)
 {
-    jw_key(w, k);
-    w->rc |= ch_buf_add_u64(w->b, v);
+    if (w->rc == 0)
+        *w->p++ = c;
 }
 
-static void jw_ip(jw *w, const char *k, const ch_ip *ip)
+static inline void jw_qopen(jw *w, const char *qk, size_t qn)
+{
+    jw_qkey(w, qk, qn);
+    jw_c(w, '{');
+    if (w->rc == 0)
+        w->first[++w->depth] = true;
+}
+#define jw_open(w, k) jw_qopen((w), "\"" k "\":", sizeof(k) + 2)
+
+static inline void jw_close(jw *w)
+{
+    jw_c(w, '}');
+    if (w->rc == 0)
+        w->depth--;
+}
+
+static inline void jw_qstr(jw *w, const char *qk, size_t qn, ch_sv v)
+{
+    if (v.p == NULL || !jw_room(w, CH_JSON_STR_MAX(v.n)))
+        return;
+    jw_qkey(w, qk, qn);
+    w->p = ch_json_str_put(w->p, v.p, v.n);
+}
+#define jw_str(w, k, v) jw_qstr((w), "\"" k "\":", sizeof(k) + 2, (v))
+
+/* A value known to need no escaping (a literal, a formatted time, digits). */
+static inline void jw_qplain(jw *w, const char *qk, size_t qn, const char *v, size_t n)
+{
+    jw_qkey(w, qk, qn);
+    if (w->rc)
+        return;
+    *w->p++ = '"';
+    memcpy(w->p, v, n);
+    w->p += n;
+    *w->p++ = '"';
+}
+#define jw_plain(w, k, v, n) jw_qplain((w), "\"" k "\":", sizeof(k) + 2, (v), (n))
+#define jw_lit(w, k, lit) jw_plain((w), k, (lit), sizeof(lit) - 1)
+
+static inline void jw_qu64(jw *w, const char *qk, size_t qn, uint64_t v)
+{
+    jw_qkey(w, qk, qn);
+    if (w->rc)
+        return;
+    char tmp[24];
+    int i = 24;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(w->p, tmp + i, (size_t)(24 - i));
+    w->p += 24 - i;
+}
+#define jw_u64(w, k, v) jw_qu64((w), "\"" k "\":", sizeof(k) + 2, (v))
+
+/* Formatted in place: ch_ip_format writes at most 46 bytes (with its NUL), within JW_SLACK. */
+static inline void jw_ip(jw *w, const ch_ip *ip)
 {
     if (ip->family == 0)
         return;
-    char tmp[48];
-    size_t n = ch_ip_format(ip, tmp);
-    jw_key(w, k);
-    w->rc |= ch_buf_addc(w->b, '"');
-    w->rc |= ch_buf_add(w->b, tmp, n);
-    w->rc |= ch_buf_addc(w->b, '"');
+    jw_key(w, "ip");
+    if (w->rc)
+        return;
+    *w->p++ = '"';
+    w->p += ch_ip_format(ip, w->p);
+    *w->p++ = '"';
 }
+
+/* An ISO 8601 time: digits, '-', ':', '.', 'T', 'Z', never escaped. */
+static inline void jw_qtime(jw *w, const char *qk, size_t qn, int64_t ms)
+{
+    jw_qkey(w, qk, qn);
+    if (w->rc)
+        return;
+    char ts[32];
+    size_t tn = ch_time_format(ms, ts);
+    *w->p++ = '"';
+    memcpy(w->p, ts, tn);
+    w->p += tn;
+    *w->p++ = '"';
+}
+#define jw_time(w, k, ms) jw_qtime((w), "\"" k "\":", sizeof(k) + 2, (ms))
 
 static bool geo_has(const ch_geo *g) { return g->country[0] || g->asn || g->city.p; }
 
-static void jw_endpoint(jw *w, const char *k, const ch_ip *ip, uint16_t port, bool has_port,
-                        ch_sv address, const ch_geo *g)
+static void jw_qendpoint(jw *w, const char *qk, size_t qn, const ch_ip *ip, uint16_t port,
+                         bool has_port, ch_sv address, const ch_geo *g)
 {
     if (ip->family == 0 && !has_port && address.p == NULL)
         return;
-    jw_open(w, k);
-    jw_ip(w, "ip", ip);
+    jw_qopen(w, qk, qn);
+    jw_ip(w, ip);
     if (has_port)
         jw_u64(w, "port", port);
     if (address.p != NULL)
@@ -120,12 +199,15 @@ static void jw_endpoint(jw *w, const char *k, const ch_ip *ip, uint16_t port, bo
     if (g->internal) {
         /* Elastic's convention: internal addresses are not geolocated. */
         jw_key(w, "internal");
-        w->rc |= ch_buf_add(w->b, "true", 4);
+        if (w->rc == 0) {
+            memcpy(w->p, "true", 4);
+            w->p += 4;
+        }
     }
     if (geo_has(g)) {
         jw_open(w, "geo");
         if (g->country[0])
-            jw_str(w, "country_iso_code", (ch_sv){g->country, (uint32_t)strlen(g->country)});
+            jw_str(w, "country_iso_code", ((ch_sv){g->country, (uint32_t)strlen(g->country)}));
         jw_str(w, "country_name", g->country_name);
         jw_str(w, "city_name", g->city);
         jw_close(w);
@@ -142,6 +224,7 @@ static void jw_endpoint(jw *w, const char *k, const ch_ip *ip, uint16_t port, bo
     }
     jw_close(w);
 }
+#define jw_endpoint(w, k, ...) jw_qendpoint((w), "\"" k "\":", sizeof(k) + 2, __VA_ARGS__)
 
 static int write_member(ch_buf *b, const char *k, size_t kn, ch_json_val v, const char *sep)
 {
@@ -168,7 +251,9 @@ static int write_raw_json(const ch_event *ev, ch_buf *b)
     const char *k;
     size_t kn;
     ch_json_val v;
-    bool collide = ev->has_raw_doc &&
+    /* A parser that saw every top-level key has told us whether one collides; else ask the
+     * document. */
+    bool collide = ev->has_raw_doc && !ev->raw_no_ecs_root &&
                    ch_json_obj_has_any_key(ev->raw_doc, ecs_roots, ecs_root_lens, N_ECS_ROOTS);
     if (!collide) {
         const char *inner = p + 1;
@@ -211,40 +296,33 @@ static int write_raw_columns(const ch_event *ev, ch_buf *b)
     return rc;
 }
 
-static const char *outcome_name(ch_outcome o)
-{
-    switch (o) {
-    case CH_OUTCOME_SUCCESS: return "success";
-    case CH_OUTCOME_FAILURE: return "failure";
-    case CH_OUTCOME_UNKNOWN: return "unknown";
-    default: return NULL;
-    }
-}
-
 int ch_event_to_json(const ch_event *ev, ch_buf *b)
 {
-    jw w = {.b = b, .rc = 0, .depth = 0};
+    jw w = {.b = b, .p = NULL, .end = NULL, .rc = 0, .depth = 0};
     w.first[0] = true;
-    char ts[32];
-    w.rc |= ch_buf_addc(b, '{');
-    size_t tn = ch_time_format(ev->ts_ms, ts);
-    jw_str(&w, "@timestamp", (ch_sv){ts, (uint32_t)tn});
+    /* The record's text is copied after the ECS part: reserve for it now as well. */
+    if (ch_buf_reserve(b, 0) < 0 || (w.p = b->data + b->len, w.end = b->data + b->cap - 1,
+                                     !jw_room(&w, (ev->raw_json.p ? ev->raw_json.n : 0) + 8)))
+        return CH_ENOMEM;
+    jw_c(&w, '{');
+    jw_time(&w, "@timestamp", ev->ts_ms);
 
     jw_open(&w, "event");
     const char *ds = ch_dataset_name(ev->dataset);
-    jw_str(&w, "dataset", (ch_sv){ds, (uint32_t)strlen(ds)});
+    jw_plain(&w, "dataset", ds, strlen(ds));
     jw_str(&w, "id", ev->id);
     jw_str(&w, "action", ev->action);
     jw_str(&w, "provider", ev->provider);
     jw_str(&w, "category", ev->category);
     jw_str(&w, "type", ev->type);
-    const char *oc = outcome_name(ev->outcome);
-    if (oc != NULL)
-        jw_str(&w, "outcome", (ch_sv){oc, (uint32_t)strlen(oc)});
-    if (ev->flags & CH_F_END) {
-        tn = ch_time_format(ev->end_ms, ts);
-        jw_str(&w, "end", (ch_sv){ts, (uint32_t)tn});
+    switch (ev->outcome) {
+    case CH_OUTCOME_SUCCESS: jw_lit(&w, "outcome", "success"); break;
+    case CH_OUTCOME_FAILURE: jw_lit(&w, "outcome", "failure"); break;
+    case CH_OUTCOME_UNKNOWN: jw_lit(&w, "outcome", "unknown"); break;
+    default: break;
     }
+    if (ev->flags & CH_F_END)
+        jw_time(&w, "end", ev->end_ms);
     jw_close(&w);
 
     if (ev->user_name.p || ev->user_id.p) {
@@ -255,7 +333,7 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
     }
     if (ev->account_id.p || ev->region.p || ev->instance_id.p) {
         jw_open(&w, "cloud");
-        jw_str(&w, "provider", CH_SV("aws"));
+        jw_lit(&w, "provider", "aws");
         if (ev->account_id.p) {
             jw_open(&w, "account");
             jw_str(&w, "id", ev->account_id);
@@ -285,7 +363,7 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
             if (v >= 10)
                 num[nn++] = (char)('0' + v / 10 % 10);
             num[nn++] = (char)('0' + v % 10);
-            jw_str(&w, "iana_number", (ch_sv){num, (uint32_t)nn});
+            jw_plain(&w, "iana_number", num, (size_t)nn);
         }
         if (ev->flags & CH_F_BYTES)
             jw_u64(&w, "bytes", ev->bytes);
@@ -304,13 +382,18 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
         jw_str(&w, "response_code", ev->dns_rcode);
         if (ev->dns_nanswers) {
             jw_key(&w, "answers");
-            w.rc |= ch_buf_addc(b, '[');
+            jw_c(&w, '[');
             for (unsigned i = 0; i < ev->dns_nanswers; i++) {
-                w.rc |= ch_buf_adds(b, i ? ",{\"data\":" : "{\"data\":");
-                w.rc |= ch_buf_add_json_str(b, ev->dns_answers[i].p, ev->dns_answers[i].n);
-                w.rc |= ch_buf_addc(b, '}');
+                if (!jw_room(&w, CH_JSON_STR_MAX(ev->dns_answers[i].n)))
+                    break;
+                if (i)
+                    *w.p++ = ',';
+                memcpy(w.p, "{\"data\":", 8);
+                w.p += 8;
+                w.p = ch_json_str_put(w.p, ev->dns_answers[i].p, ev->dns_answers[i].n);
+                *w.p++ = '}';
             }
-            w.rc |= ch_buf_addc(b, ']');
+            jw_c(&w, ']');
         }
         jw_close(&w);
     }
@@ -324,10 +407,14 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
         jw_str(&w, "code", ev->error_code);
         jw_close(&w);
     }
+    jw_sync(&w);
+    if (w.rc)
+        return CH_ENOMEM;
+    int rc = 0;
     if (ev->raw_json.p != NULL)
-        w.rc |= write_raw_json(ev, b);
+        rc |= write_raw_json(ev, b);
     else if (ev->raw_count)
-        w.rc |= write_raw_columns(ev, b);
-    w.rc |= ch_buf_addc(b, '}');
-    return w.rc ? CH_ENOMEM : 0;
+        rc |= write_raw_columns(ev, b);
+    rc |= ch_buf_addc(b, '}');
+    return rc ? CH_ENOMEM : 0;
 }

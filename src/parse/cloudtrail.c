@@ -412,8 +412,29 @@ typedef struct ct_scan {
     ch_sv time, recipient, src;
     bool time_present, time_is_str, has_name, has_src;
     bool has_ui, has_resp, has_detail, has_detail_type;
+    bool ecs_root; /* a top-level key is one of the writer's ECS roots */
     ch_json_val ui, resp, detail;
 } ct_scan;
+
+/* The top-level names the JSON Lines writer emits itself (src/output/jsonl.c, ecs_roots): a
+ * record that has one of them needs the writer's slow path, which moves it under "original".
+ * The scan below sees every top-level key anyway, so it answers for the writer (the event's
+ * raw_no_ecs_root) and the writer does not walk the document a second time. Keep the two
+ * lists in step; test_hotpath pins every name. */
+static inline bool is_ecs_root(const char *k, size_t kn)
+{
+    switch (kn) {
+    case 3: return KEY("dns");
+    case 4: return KEY("user");
+    case 5: return KEY("event") || KEY("cloud") || KEY("error");
+    case 6: return KEY("source");
+    case 7: return KEY("network");
+    case 8: return KEY("original");
+    case 10: return KEY("@timestamp") || KEY("user_agent");
+    case 11: return KEY("destination");
+    default: return false;
+    }
+}
 
 static void scan_record(ch_json_val obj, ch_event *ev, ct_scan *sc)
 {
@@ -424,6 +445,7 @@ static void scan_record(ch_json_val obj, ch_event *ev, ct_scan *sc)
     if (!ch_json_obj_iter(obj, &it))
         return;
     while (ch_json_obj_next(&it, &k, &kn, &v)) {
+        sc->ecs_root |= is_ecs_root(k, kn);
         switch (kn) {
         case 6:
             if (KEY("detail")) {
@@ -667,6 +689,7 @@ int ch__cloudtrail_normalize(ch_json_val root, ch_event *ev, ch_json_val *record
         failed = console_login_failed(&sc);
     ev->outcome = failed ? CH_OUTCOME_FAILURE : CH_OUTCOME_SUCCESS;
     ch__cloudtrail_classify(ev->provider, ev->action, &ev->category, &ev->type);
+    ev->raw_no_ecs_root = !sc.ecs_root; /* the scan saw every top-level key of *record */
     return 0;
 }
 

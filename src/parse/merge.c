@@ -113,10 +113,9 @@ ch_merge *ch_merge_new(ch_diag *diag, const ch_source_type *forced, size_t max_o
 
 static void close_entry(ch_merge *m, entry *e)
 {
-    if (!e->open)
+    if (!e->open || e->type == NULL)
         return;
-    if (e->type != NULL)
-        m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
+    m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
     e->type->close(e->st);
     ch_input_close(e->in);
     e->st = NULL;

@@ -78,8 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ch_refset_opts io = {.max_elems = 64};
     if (ch_refset_new(&ips, "fuzz_ip", CH_REFSET_IP, &io, &err) != CH_OK)
         abort();
-    ch_refset_load_opts o = {.meta = ch_refset_meta_make("fuzz", 0), .ip_set = ips,
-                             .max_line = 512};
+    ch_refset_load_opts o = {
+        .meta = ch_refset_meta_make("fuzz", 0), .ip_set = ips, .max_line = 512};
     ch_diag d;
     ch_diag_init(&d, NULL);
     ch_refset_load_stats st = {0};

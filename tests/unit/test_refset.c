@@ -173,8 +173,17 @@ static void test_domain_entries_that_are_not_names_are_refused_with_a_reason(voi
 {
     (void)state;
     ch_refset *s = new_set(CH_REFSET_DOMAIN, 0);
-    const char *bad[] = {"", ".", "*.", "a..b.com", "exa mple.com", "ex!ample.com", "a.com..",
-                         "http://a.com", "a.com/x", "m\xc3\xbf" "ethere.com"};
+    const char *bad[] = {"",
+                         ".",
+                         "*.",
+                         "a..b.com",
+                         "exa mple.com",
+                         "ex!ample.com",
+                         "a.com..",
+                         "http://a.com",
+                         "a.com/x",
+                         "m\xc3\xbf"
+                         "ethere.com"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ch_error err = {0};
         assert_int_equal(ch_refset_add(s, bad[i], strlen(bad[i]), NULL, &err), CH_EPARSE);
@@ -372,8 +381,8 @@ static void test_bad_addresses_and_prefixes_are_refused(void **state)
 {
     (void)state;
     ch_refset *s = new_set(CH_REFSET_IP, 0);
-    const char *bad[] = {"10.0.0.0/33", "1.2.3", "10.0.0.0/", "::/129", "10.0.0.0/8x",
-                         "abc",         "",      "/8",        "1.2.3.4/-1", "01.2.3.4",
+    const char *bad[] = {"10.0.0.0/33",  "1.2.3", "10.0.0.0/", "::/129",     "10.0.0.0/8x",
+                         "abc",          "",      "/8",        "1.2.3.4/-1", "01.2.3.4",
                          "10.0.0.0/0008"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ch_error err = {0};
@@ -456,7 +465,6 @@ static void test_random_networks_agree_with_brute_force_longest_prefix(void **st
     ch_refset_free(s);
 }
 
-
 static void test_validity_is_right_as_elements_of_one_key_come_and_go(void **state)
 {
     (void)state;
@@ -519,8 +527,9 @@ static void test_batched_lookups_answer_as_single_lookups_do(void **state)
     static ch_ip nets[N];
     for (int i = 0; i < N; i++) {
         uint64_t r = next_rand();
-        snprintf(names[i], sizeof names[i], "%s%x.d%u.example", i % 5 ? "" : "a-long-label-over-31-bytes-",
-                 (unsigned)(r & 0xfff), (unsigned)(r >> 40) % 7);
+        snprintf(names[i], sizeof names[i], "%s%x.d%u.example",
+                 i % 5 ? "" : "a-long-label-over-31-bytes-", (unsigned)(r & 0xfff),
+                 (unsigned)(r >> 40) % 7);
         /* Some keys hold elements valid only for a while, some several elements. */
         int64_t from = (r >> 20) % 3 == 0 ? 100 : CH_REFSET_ALWAYS;
         int64_t until = (r >> 22) % 4 == 0 ? 200 : CH_REFSET_NEVER;
@@ -660,10 +669,8 @@ static void test_other_source_adds_a_second_element_for_the_same_key(void **stat
     assert_int_equal(ch_refset_remove(s, "pool.example", 12, "feedA", NULL, NULL), 1);
     assert_false(ch_refset_contains_domain(s, "pool.example", 12, 50, NULL));
     assert_true(ch_refset_contains_domain(s, "pool.example", 12, 250, NULL));
-    assert_int_equal(ch_refset_remove(s, "pool.example", 12, "feedA", NULL, NULL),
-                     CH_ENOTFOUND);
-    assert_int_equal(ch_refset_remove(s, "pool.example", 12, "nobody", NULL, NULL),
-                     CH_ENOTFOUND);
+    assert_int_equal(ch_refset_remove(s, "pool.example", 12, "feedA", NULL, NULL), CH_ENOTFOUND);
+    assert_int_equal(ch_refset_remove(s, "pool.example", 12, "nobody", NULL, NULL), CH_ENOTFOUND);
     assert_int_equal(ch_refset_remove(s, "pool.example", 12, NULL, NULL, NULL), 1);
     assert_int_equal(ch_refset_count(s), 0);
     assert_int_equal(ch_refset_keys(s), 0);
@@ -944,30 +951,30 @@ static void test_list_loader_reads_hosts_adblock_and_cidr_lines(void **state)
     (void)state;
     loaded l;
     load_text(&l,
-              "# a comment\n"                               /* 1 */
-              "! adblock comment\n"                         /* 2 */
-              "\n"                                          /* 3 */
-              "0.0.0.0 coinhive.com\r\n"                    /* 4 */
-              "127.0.0.1 localhost\n"                       /* 5 */
-              "0.0.0.0 a.minero.cc b.minero.cc # two\n"     /* 6 */
-              "||supportxmr.com^\n"                         /* 7 */
+              "# a comment\n"                                /* 1 */
+              "! adblock comment\n"                          /* 2 */
+              "\n"                                           /* 3 */
+              "0.0.0.0 coinhive.com\r\n"                     /* 4 */
+              "127.0.0.1 localhost\n"                        /* 5 */
+              "0.0.0.0 a.minero.cc b.minero.cc # two\n"      /* 6 */
+              "||supportxmr.com^\n"                          /* 7 */
               "||authedmine.com^$third-party,domain=~x.cz\n" /* 8 */
-              "||coinimp.com$third-party\n"                 /* 9 */
-              "||cryptoloot.pro/lib/crlt.js\n"              /* 10 */
-              "||dekoder.ws^*?proxy=\n"                     /* 11 */
-              "@@||allowed.example^\n"                      /* 12 */
-              "example.org##.miner-banner\n"                /* 13 */
-              "/coinhive.min.js\n"                          /* 14 */
-              "||23.83.114.131^\n"                          /* 15 */
-              "203.0.113.0/24\n"                            /* 16 */
-              "2001:db8::/32   # v6 net\n"                  /* 17 */
-              "pool.minexmr.com:4444\n"                     /* 18 */
-              "bad..domain\n"                               /* 19 */
-              "two words here\n"                            /* 20 */
-              "  ||XMRPOOL.net^  \n"                        /* 21 */
-              "||coinhive.com^\n"                           /* 22: same source, refreshed */
-              "||x.example^$csp=script-src 'none'\n"        /* 23 */
-              "plain.example.net",                          /* 24, no newline */
+              "||coinimp.com$third-party\n"                  /* 9 */
+              "||cryptoloot.pro/lib/crlt.js\n"               /* 10 */
+              "||dekoder.ws^*?proxy=\n"                      /* 11 */
+              "@@||allowed.example^\n"                       /* 12 */
+              "example.org##.miner-banner\n"                 /* 13 */
+              "/coinhive.min.js\n"                           /* 14 */
+              "||23.83.114.131^\n"                           /* 15 */
+              "203.0.113.0/24\n"                             /* 16 */
+              "2001:db8::/32   # v6 net\n"                   /* 17 */
+              "pool.minexmr.com:4444\n"                      /* 18 */
+              "bad..domain\n"                                /* 19 */
+              "two words here\n"                             /* 20 */
+              "  ||XMRPOOL.net^  \n"                         /* 21 */
+              "||coinhive.com^\n"                            /* 22: same source, refreshed */
+              "||x.example^$csp=script-src 'none'\n"         /* 23 */
+              "plain.example.net",                           /* 24, no newline */
               true);
     assert_true(dom(l.dom, "coinhive.com"));
     assert_true(dom(l.dom, "ws.a.minero.cc"));
@@ -1081,8 +1088,7 @@ static void test_list_loader_reads_string_and_number_lists(void **state)
     assert_int_equal(st.bad, 1);
     assert_true(ch_refset_contains_num(ports, 4444, 0, NULL));
     const char *o = "Kali GNU/Linux\nParrot OS # with a hash\n";
-    assert_int_equal(ch_refset_load_mem(oses, o, strlen(o), "oses", NULL, NULL, NULL, NULL),
-                     CH_OK);
+    assert_int_equal(ch_refset_load_mem(oses, o, strlen(o), "oses", NULL, NULL, NULL, NULL), CH_OK);
     assert_true(ch_refset_contains_str(oses, "kali gnu/linux", 14, 0, NULL));
     assert_true(ch_refset_contains_str(oses, "parrot os # with a hash", 23, 0, NULL));
     ch_refset_free(ports);

@@ -195,3 +195,13 @@ def sso_login(t, email, cc):
     r["additionalEventData"] = {"MobileVersion": "No", "MFAUsed": "No"}
     return r
 w("auth-01-sso-role.jsonl", [sso_login(T0, "alice@example.com", "GB"), sso_login(T0 + 10*m, "carol@example.com", "US")])
+# EVADE-01
+trail = {"name": "arn:aws:cloudtrail:us-east-1:%s:trail/org-trail" % ACCT}
+w("evade-01-stop-logging.jsonl", [ct(T0, "StopLogging", "alice", source="cloudtrail.amazonaws.com", ua=UA_KALI, req=trail)])
+w("evade-01-guardduty-off.jsonl", [ct(T0, "UpdateDetector", "alice", source="guardduty.amazonaws.com", ua=UA_KALI,
+                                      req={"detectorId": "12abc34d567e8fa901bc2d34e56789f0", "enable": False}, resp={})])
+w("evade-01-describe.jsonl", [ct(T0, "DescribeTrails", "alice", source="cloudtrail.amazonaws.com", req={"trailNameList": []}),
+                              ct(T0 + 60, "StopLogging", "bob", source="cloudtrail.amazonaws.com", req=trail,
+                                 err=("AccessDenied", "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: cloudtrail:StopLogging")),
+                              ct(T0 + 90, "UpdateDetector", "alice", source="guardduty.amazonaws.com",
+                                 req={"detectorId": "12abc34d567e8fa901bc2d34e56789f0", "enable": True, "findingPublishingFrequency": "FIFTEEN_MINUTES"}, resp={})])
