@@ -9,7 +9,7 @@
  *
  *   cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc bench/refset_bench.c src/enrich/refset*.c \
  *      src/core/mem.c src/core/error.c src/core/ip.c src/core/diag.c src/ingest/input.c \
- *      -lz -o /tmp/refset_bench && /tmp/refset_bench [elements] [queries]
+ *      -lz -o /tmp/refset_bench && /tmp/refset_bench [elements] [queries] [hit%]
  *
  * Times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so that other processes on a
  * shared machine do not count; they still share the caches, so run it on a quiet machine for
@@ -18,7 +18,8 @@
  * Data is synthetic and seeded (same numbers every run):
  *   domains  2 to 4 labels (50/35/15%), 5-14 random letters and digits a label, one of 16 TLDs.
  *            Hits are a listed name or a subdomain of one (www., pool.eu., ...); misses are
- *            fresh random names shaped the same way.
+ *            fresh random names shaped the same way. hit% (default 50) sets the mix; DNS
+ *            traffic against a mining list is nearly all misses (try 1).
  *   cidrs    IPv4 in the shape of block lists: 75% /32, 20% /24, 4.9% /17-/23, 0.1% /12-/16,
  *            so 14 prefix lengths are in use; hits are random addresses inside random entries,
  *            misses random addresses (a few land in the short prefixes and hit). A second run
@@ -35,6 +36,8 @@
 
 #define NOW 1700000000000LL
 
+static unsigned hit_pct = 50; /* share of queries drawn from the set */
+
 static uint64_t rs = 0x243f6a8885a308d3ull;
 static uint64_t rnd(void)
 {
@@ -45,6 +48,8 @@ static uint64_t rnd(void)
 }
 
 /* Thread CPU time: on a shared machine, wall time counts other processes' turns too. */
+static int want_hit(void) { return rnd() % 100 < hit_pct; }
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -178,7 +183,7 @@ static void bench_domains(size_t n, size_t nq)
     query *q = malloc(nq * sizeof *q), *qs = malloc(nq * sizeof *qs);
     for (size_t i = 0; i < nq; i++) {
         size_t l;
-        if (rnd() & 1) {
+        if (want_hit()) {
             const char *p = sub[rnd() % 5];
             l = (size_t)snprintf(buf, sizeof buf, "%s%s", p, names[rnd() % n]);
         } else {
@@ -188,7 +193,7 @@ static void bench_domains(size_t n, size_t nq)
         memcpy(q[i].text, buf, l + 1);
         q[i].len = l;
         /* The baseline asks the same shapes of the 1k set. */
-        if (rnd() & 1) {
+        if (want_hit()) {
             const char *p = sub[rnd() % 5];
             l = (size_t)snprintf(buf, sizeof buf, "%s%s", p, names[rnd() % 1000]);
         } else {
@@ -312,10 +317,10 @@ static void bench_cidrs(const char *label, unsigned (*len_of)(void), size_t n, s
     for (size_t i = 0; i < nq; i++) {
         size_t j = rnd() % n, k = rnd() % 1000;
         uint32_t host = (uint32_t)rnd();
-        q[i] = (rnd() & 1) ? v4(net[j] | (len[j] < 32 ? host & (0xffffffffu >> len[j]) : 0))
+        q[i] = want_hit() ? v4(net[j] | (len[j] < 32 ? host & (0xffffffffu >> len[j]) : 0))
+                          : v4((uint32_t)rnd());
+        qs[i] = want_hit() ? v4(net[k] | (len[k] < 32 ? host & (0xffffffffu >> len[k]) : 0))
                            : v4((uint32_t)rnd());
-        qs[i] = (rnd() & 1) ? v4(net[k] | (len[k] < 32 ? host & (0xffffffffu >> len[k]) : 0))
-                            : v4((uint32_t)rnd());
     }
     result rb = run_ip_queries(small, qs, nq, 3, false);
     result r = run_ip_queries(big, q, nq, 3, false);
@@ -346,12 +351,16 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
     size_t nq = argc > 2 ? strtoul(argv[2], NULL, 10) : 4000000;
+    if (argc > 3)
+        hit_pct = (unsigned)strtoul(argv[3], NULL, 10) % 101;
     if (n < 1000)
         n = 1000;
     /* Big blocks straight from mmap and back on free, so that each scenario's resident delta is
      * its own (glibc otherwise raises the threshold and keeps freed blocks). */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    printf("refset_bench: %zu elements, %zu queries per run, best of 3 runs, one thread\n", n, nq);
+    printf("refset_bench: %zu elements, %zu queries per run (%u%% drawn from the set), best of 3 "
+           "runs, one thread\n",
+           n, nq, hit_pct);
     bench_domains(n, nq);
     malloc_trim(0);
     bench_cidrs("block-list shape", blocklist_len, n, nq);

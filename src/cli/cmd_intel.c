@@ -131,7 +131,7 @@ static int load_stix(ch_intel_store *st, const load_opts *o, const char *path, c
     ch_diag diag;
     ch_diag_init(&diag, stderr);
     int rc;
-    if ((rc = ch_refsets_new(&sets)) < 0 || (rc = ch_intel_catalog_new(&cat)) < 0) {
+    if (ch_refsets_new(&sets) < 0 || ch_intel_catalog_new(&cat) < 0) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }

@@ -41,6 +41,8 @@
 /* Read a secret (password, token) from a file: the first line, without its newline. */
 static int read_secret(const char *path, char *out, size_t cap, ch_error *err)
 {
+    /* Empty until read, so no path leaves the caller's buffer unset. */
+    out[0] = '\0';
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
@@ -318,7 +320,7 @@ int ch_cmd_intel_pull(int argc, char **argv)
     int rc = ch_intel_store_open(db, &p.store, &err);
     if (rc < 0)
         goto fail;
-    if ((rc = ch_refsets_new(&p.sets)) < 0 || (rc = ch_intel_catalog_new(&p.catalog)) < 0) {
+    if (ch_refsets_new(&p.sets) < 0 || ch_intel_catalog_new(&p.catalog) < 0) {
         rc = ch_error_set(&err, CH_ENOMEM, "out of memory");
         goto fail;
     }
@@ -393,7 +395,7 @@ static int build_catalog(const char *db, bool offenses, ch_taxii_catalog **out,
     int rc = ch_intel_store_open_existing(db, &is, err);
     if (rc < 0)
         goto cleanup;
-    if ((rc = ch_taxii_catalog_new(&cat)) < 0) {
+    if (ch_taxii_catalog_new(&cat) < 0) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }

@@ -476,8 +476,8 @@ static int run(const opts *o, ch_intel_store *st)
         } else if (type == 0)
             type = is_ip_or_cidr(o->pos[1], strlen(o->pos[1])) ? CH_REFSET_IP : CH_REFSET_DOMAIN;
         char norm[CH_REFSET_STRING_MAX + 1];
-        if ((rc = ch_intel_normalize_value(type, o->pos[1], strlen(o->pos[1]), norm, sizeof norm,
-                                           &err)) < 0) {
+        if (ch_intel_normalize_value(type, o->pos[1], strlen(o->pos[1]), norm, sizeof norm, &err) <
+            0) {
             fprintf(stderr, "coinhound refset: '%s' is not a %s value: %s\n", o->pos[1],
                     ch_refset_type_name(type), err.msg);
             return CH_EXIT_USAGE;

@@ -3,7 +3,9 @@
  *
  * Each test case loads the pack afresh (its own reference-set registry and engine): rule
  * responses add to reference sets, and one case must never see what another added. Packs are
- * small, so reloading costs milliseconds per case; correctness of isolation wins.
+ * small, so reloading costs milliseconds per case; correctness of isolation wins. A case that
+ * names `intel:` files gets them loaded as threat-intelligence sets (enrich/intel_match.h) into
+ * its own registry, matched against its events as `analyze --intel` does.
  */
 #include "cli/cmd_rules.h"
 
@@ -18,7 +20,9 @@
 #include "enrich/context.h"
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
+#include "enrich/intel_match.h"
 #include "enrich/refset.h"
+#include "intel/stix.h"
 #include "rules/engine.h"
 #include "rules/rule.h"
 
@@ -105,6 +109,12 @@ static int cmd_check(const char *dir)
                             r->tests[t].events[f]);
                     bad++;
                 }
+            for (uint32_t f = 0; f < r->tests[t].nintel; f++)
+                if (access(r->tests[t].intel[f], R_OK) != 0) {
+                    fprintf(stderr, "%s:%u: %s: test '%s': intel file %s cannot be read\n", r->file,
+                            r->tests[t].line, r->info.id, r->tests[t].name, r->tests[t].intel[f]);
+                    bad++;
+                }
         }
     }
     if (!bad)
@@ -133,10 +143,11 @@ static void on_hit(const ch_rule_hit *h, void *ud)
 typedef struct enrichers {
     ch_geoip *geo;
     ch_entity *entity;
+    ch_intel_matcher *intel; /* NULL when the case names no intel files */
 } enrichers;
 
 /* As `analyze` does: GeoIP, then entity linking (launches teach it, DNS and flows from the
- * launched instances get their user). */
+ * launched instances get their user), then threat-intelligence matching. */
 static void enrich(void *ud, ch_event *ev)
 {
     enrichers *en = ud;
@@ -144,6 +155,23 @@ static void enrich(void *ud, ch_event *ev)
         ch_geoip_enrich(en->geo, ev);
     if (en->entity != NULL)
         ch_entity_process(en->entity, ev);
+    ch_intel_match(en->intel, ev);
+}
+
+/* The case's intel files into its own registry (after the pack: the files may add to a pack
+ * set such as mining_pool_ips, and rules already hold handles to the sets they name). */
+static int load_case_intel(const ch_rule_test *tc, ch_refsets *sets, ch_intel_catalog **cat,
+                           ch_intel_matcher **m, ch_diag *diag, ch_error *err)
+{
+    if (tc->nintel == 0)
+        return 0;
+    int rc = ch_intel_catalog_new(cat);
+    if (rc < 0)
+        return ch_error_set(err, rc, "out of memory");
+    if ((rc = ch_intel_matcher_new(m, sets, *cat, err)) < 0)
+        return rc;
+    return ch_intel_matcher_load(*m, sets, *cat, (const char *const *)tc->intel, tc->nintel, NULL,
+                                 diag, err);
 }
 
 static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bool verbose)
@@ -170,15 +198,21 @@ static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bo
             char whybuf[600];
             ch_engine_opts o = *eo;
             int64_t learning = 0;
-            enrichers en = {geo, NULL};
+            enrichers en = {geo, NULL, NULL};
+            ch_intel_catalog *cat = NULL;
+            ch_diag diag;
+            ch_diag_init(&diag, stderr);
             if (load_pack(dir, true, &csets, &crs, &learning) < 0 ||
                 ch_engine_new(crs, (o.learning_ms = o.learning_ms ? o.learning_ms : learning, &o),
                               on_hit, &c, &eng, &err) < 0 ||
                 ch_entity_new(0, 0, &en.entity, &err) < 0) {
                 why = "cannot load the pack again";
+            } else if (load_case_intel(tc, csets, &cat, &en.intel, &diag, &err) < 0) {
+                snprintf(whybuf, sizeof whybuf, "intel: %s", err.msg);
+                why = whybuf;
+            } else if (diag.errors_total > 0) {
+                why = "bad entries in the intel files";
             } else {
-                ch_diag diag;
-                ch_diag_init(&diag, stderr);
                 long n = ch_engine_feed_paths(eng, (const char *const *)tc->events, tc->nevents,
                                               enrich, &en, &diag, &err);
                 if (n < 0) {
@@ -197,6 +231,8 @@ static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bo
             ok ? pass++ : fail++;
             ch_engine_free(eng);
             ch_entity_free(en.entity);
+            ch_intel_matcher_free(en.intel);
+            ch_intel_catalog_free(cat);
             ch_ruleset_free(crs);
             ch_refsets_free(csets);
         }

@@ -52,9 +52,9 @@ int ch_buf_add_i64(ch_buf *b, int64_t v);
  * Invalid UTF-8 is replaced by U+FFFD so that output is always valid JSON. */
 int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n);
 /* Writers that reserve once per record and then write without per-call checks: the most
- * ch_json_str_put can write for n input bytes (every byte as \u00XX, plus quotes), plus the 8
+ * ch_json_str_put can write for n input bytes (every byte as \u00XX, plus quotes), plus the 16
  * bytes of slack past its result that it may overwrite with scratch. */
-#define CH_JSON_STR_MAX(n) (6 * (size_t)(n) + 2 + 8)
+#define CH_JSON_STR_MAX(n) (6 * (size_t)(n) + 2 + 16)
 /* The escaper of ch_buf_add_json_str writing at dst, which must have CH_JSON_STR_MAX(n)
  * writable bytes; returns the end of the literal (no NUL is written). Same output, byte for
  * byte, as ch_buf_add_json_str. */

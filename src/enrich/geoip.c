@@ -90,17 +90,23 @@ static size_t round_cache_size(size_t n)
 
 static int alloc_handle(ch_geoip **out, size_t cache_entries, ch_error *err)
 {
+    /* The failures return CH_ENOMEM spelled out, not ch_error_set's result: the static
+     * analyzer cannot see across files that ch_error_set returns its code, and would take a
+     * "success" with *out unset. */
     ch_geoip *g = ch_calloc(1, sizeof *g);
-    if (g == NULL)
-        return ch_error_set(err, CH_ENOMEM, "geoip: out of memory");
+    if (g == NULL) {
+        ch_error_set(err, CH_ENOMEM, "geoip: out of memory");
+        return CH_ENOMEM;
+    }
     g->entries = round_cache_size(cache_entries);
     if (g->entries) {
         g->cache = ch_calloc(g->entries, sizeof *g->cache);
         if (g->cache == NULL) {
             size_t entries = g->entries;
             ch_free(g);
-            return ch_error_set(err, CH_ENOMEM, "geoip: out of memory for a cache of %zu entries",
-                                entries);
+            ch_error_set(err, CH_ENOMEM, "geoip: out of memory for a cache of %zu entries",
+                         entries);
+            return CH_ENOMEM;
         }
         g->set_mask = g->entries / WAYS - 1;
     }

@@ -8,10 +8,17 @@
  * to its element with one count-leading-zeros and elements never move as the set grows (lookup
  * results stay valid). Freed elements go on a free list and are reused before the array grows.
  * The last segment can be up to half empty; untouched pages of it cost address space, not RSS.
+ * Domain and string elements are 112 bytes apart: the struct and a 32-byte inline key, so keys
+ * up to 31 bytes (nearly every domain) need no allocation and sit in the element's cache lines;
+ * longer keys are one heap copy. Arrays of 2 MB and more are aligned for huge pages.
  *
  * Sources and indicator ids are interned per set with reference counts, so that a million
  * elements from one feed share one "coinblockerlists" and the strings go when the last element
- * naming them goes. Key strings are one heap copy each.
+ * naming them goes.
+ *
+ * Each key's slot carries a bit saying "one element, valid always" (CH__RS_SIMPLE), kept up to
+ * date on every add, refresh and removal, so that lookups of plain block-list entries skip the
+ * validity check. Big tables carry a small Bloom filter of their tags (refset_int.h).
  *
  * Expiry is a scan (ch_refset_expire), skipped outright while nothing can have expired: sets
  * are expired rarely (after a feed pull), and lookups check validity at the event's time anyway,
@@ -55,6 +62,8 @@ static uint32_t istr_slot(const ch_refset *s, const char *p, size_t n, uint64_t 
 
 static int istr_grow(ch_refset *s)
 {
+    if (s->istr != NULL && s->istr_mask >= (1u << 30))
+        return CH_ELIMIT; /* 2^31 distinct strings: more than the element cap can reference */
     uint32_t cap = s->istr ? (s->istr_mask + 1) * 2 : 16;
     ch__rs_istr **t = ch_calloc(cap, sizeof *t);
     if (t == NULL)
@@ -83,7 +92,7 @@ static const char *istr_get(ch_refset *s, const char *str)
     if (n > UINT32_MAX / 2)
         return NULL;
     uint64_t h = ch__rs_hash(str, n, CH__RS_S2);
-    if (s->istr == NULL || (s->istr_count + 1) * 2 > s->istr_mask + 1) {
+    if (s->istr == NULL || ((uint64_t)s->istr_count + 1) * 2 > (uint64_t)s->istr_mask + 1) {
         if (istr_grow(s) != CH_OK)
             return NULL;
     }

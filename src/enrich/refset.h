@@ -23,17 +23,26 @@
  * the same source and indicator refreshes that element (seen times widen, the validity window is
  * replaced by the newer one); another source or indicator adds a second element for the key.
  *
- * Speed: lookups cost the same whatever the size of the set, with no allocation. Keys live in
- * open-addressing hash tables of 8-byte slots (a 32-bit hash tag and an element index; the home
- * slot is the tag's top bits, so growing and deleting never rehash a key). A domain query hashes
- * each label-boundary suffix once, right to left, each label's hash seeded with its parent's,
- * and probes only the suffix lengths (label counts) present in the set: usually 2 to 4 probes.
- * IP sets keep one table per prefix length and a bitmap of the lengths in use, probed longest
- * first: at most 33 (IPv4) or 129 (IPv6) probes, typically a handful. See bench/refset_bench.c.
+ * Speed: no allocation per lookup, and the work does not grow with the set; a big set is slower
+ * than a small one only because it does not fit in the cache. Keys live in open-addressing hash
+ * tables of 8-byte slots (a 32-bit hash tag and an element index; the home slot is the tag's top
+ * bits, so growing and deleting never rehash a key). A domain query hashes each label-boundary
+ * suffix once, right to left, and probes only the suffix lengths (label counts) present in the
+ * set: usually 2 to 4 probes. IP sets keep one table per prefix length and a map from each
+ * address bucket to the lengths present there, probed longest first: at most 33 (IPv4) or 129
+ * (IPv6) probes, in practice one to three. Big tables answer most absent keys from a Bloom filter
+ * an eighth of their size, IPv4 tags are exact, and a key whose single element is valid always
+ * is answered from its slot (IPv4) or its slot and inline key (domains). Batched lookups
+ * (ch_refset_contains_*_batch) overlap the cache misses of many queries. One core, 1M elements,
+ * CPU time on a shared 2-core VM (bench/refset_bench.c): domains 4 M lookups/s one by one and
+ * 8 M/s batched with half the queries hitting, 9 M/s and 14 M/s with 1% hitting; block-list
+ * CIDRs 9 M/s and 15 M/s with 60% hitting.
  * A prepared domain query (ch_refset_dq) can be probed against many sets without rehashing.
  *
- * Memory: an element is 80 bytes, plus its key text for domain and string sets (one
- * allocation), plus 8 to 16 bytes of table slots. ch_refset_memory reports the total.
+ * Memory: an element is 80 bytes (112 in domain and string sets, whose keys up to 31 bytes are
+ * stored inline; longer keys take one more allocation), plus 8 to 16 bytes of table slots and 1
+ * to 2 of filter. Measured: ~137 bytes per domain and ~107 per CIDR in a 1M set (huge pages can
+ * add resident slack). ch_refset_memory reports the total.
  *
  * Ownership: ch_refset_new allocates a set, ch_refset_free releases it with every element and
  * string in it. A ch_refsets registry owns the sets put into it. Element pointers returned by

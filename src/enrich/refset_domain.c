@@ -11,8 +11,10 @@
  * costs two probes per query, whatever its size. Hash tags rule out almost every non-matching
  * probe without touching the entry; a tag match is confirmed by comparing the bytes.
  *
- * Preparing a query is one pass over the name a word at a time (lower-casing and finding the
- * dots with bit tricks), then one chained multiply per label.
+ * Preparing a query is one branch-free pass over the name (lower-casing it into a zero-padded
+ * buffer and noting the dots), then one multiply per label, the labels independent of each other
+ * and chained by a rotation. The padding lets a label be read as two words and a short key be
+ * compared as one 32-byte block against the zero-padded inline key of its element.
  *
  * Entries must look like DNS names (letters, digits, '-', '_', labels of 1..63 bytes, 253 in
  * all) so that junk lines of a feed are reported instead of stored. Queries are taken as they

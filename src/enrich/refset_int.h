@@ -127,23 +127,6 @@ static inline uint64_t ch__rs_label_hash_padded(const void *label, size_t len, u
     return ch__rs_label_mix(a, b, total, seed, parent);
 }
 
-/* Bytes 'A'..'Z' of a word to lower case, other bytes unchanged (no carries between bytes). */
-static inline uint64_t ch__rs_lower8(uint64_t x)
-{
-    uint64_t h = x & 0x7f7f7f7f7f7f7f7full;
-    uint64_t gt_z = h + 0x2525252525252525ull;
-    uint64_t ge_a = h + 0x3f3f3f3f3f3f3f3full;
-    uint64_t upper = (ge_a ^ gt_z) & ~x & 0x8080808080808080ull;
-    return x | (upper >> 2);
-}
-
-/* High bit set in each byte of x equal to c (exact, no carries between bytes). */
-static inline uint64_t ch__rs_bytes_eq(uint64_t x, uint8_t c)
-{
-    uint64_t d = x ^ (0x0101010101010101ull * c);
-    return ~(((d & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | d | 0x7f7f7f7f7f7f7f7full);
-}
-
 static inline uint64_t ch__rs_hash64(uint64_t v, uint64_t seed)
 {
     return ch__rs_mum(ch__rs_mum(v ^ CH__RS_S0, seed ^ CH__RS_S1) ^ CH__RS_S2, v ^ CH__RS_S3);

@@ -568,7 +568,6 @@ int ch_input_line(ch_input *in, size_t max_line, const char **line, size_t *len,
         }
         if (in->line_skip) {
             ch_input_consume(in, have);
-            have = 0;
         } else {
             in->line_scan = have;
         }

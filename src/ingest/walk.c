@@ -145,7 +145,8 @@ static int list_dir(walk *w, const struct stat *st, entry **out, size_t *nout, b
         v[n].type = e->d_type;
         n++;
     }
-    qsort(v, n, sizeof *v, entry_cmp);
+    if (n > 1) /* an empty directory leaves v NULL, which qsort must not be given */
+        qsort(v, n, sizeof *v, entry_cmp);
     goto cleanup;
 nomem:
     missing(w, w->path, "out of memory listing the directory");

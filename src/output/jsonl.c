@@ -16,8 +16,8 @@
 
 static const char *const ecs_roots[] = {"@timestamp", "event", "user", "cloud", "source",
                                         "destination", "network", "dns", "user_agent",
-                                        "error", "original", NULL};
-static const size_t ecs_root_lens[] = {10, 5, 4, 5, 6, 11, 7, 3, 10, 5, 8};
+                                        "error", "threat", "original", NULL};
+static const size_t ecs_root_lens[] = {10, 5, 4, 5, 6, 11, 7, 3, 10, 5, 6, 8};
 #define N_ECS_ROOTS (sizeof ecs_root_lens / sizeof ecs_root_lens[0])
 
 /* Used on the rare path only (a record that has a colliding key). */
@@ -26,7 +26,7 @@ static bool is_ecs_root(const char *k, size_t n)
     if (n < 3 || n > 11)
         return false;
     switch (k[0]) {
-    case '@': case 'e': case 'u': case 'c': case 's': case 'd': case 'n': case 'o': break;
+    case '@': case 'e': case 'u': case 'c': case 's': case 'd': case 'n': case 'o': case 't': break;
     default: return false;
     }
     for (int i = 0; ecs_roots[i] != NULL; i++)
@@ -226,6 +226,62 @@ static void jw_qendpoint(jw *w, const char *qk, size_t qn, const ch_ip *ip, uint
 }
 #define jw_endpoint(w, k, ...) jw_qendpoint((w), "\"" k "\":", sizeof(k) + 2, __VA_ARGS__)
 
+/* A NUL-terminated string that may be NULL or "" (then nothing is written). */
+#define jw_cstr(w, k, v)                                                                           \
+    do {                                                                                           \
+        const char *cs_ = (v);                                                                     \
+        if (cs_ != NULL && cs_[0] != '\0')                                                         \
+            jw_str((w), k, ((ch_sv){cs_, (uint32_t)strlen(cs_)}));                                 \
+    } while (0)
+
+/* The threat-intelligence match (enrich/intel_match.h), as ECS nests it: enrichments is an
+ * array (one element: coinhound keeps the first match), indicator and feed are objects. Only
+ * written when there is a match. */
+static void jw_threat(jw *w, const ch_threat *t)
+{
+    if (t->set == NULL || !jw_room(w, 256))
+        return;
+    jw_open(w, "threat");
+    jw_key(w, "enrichments");
+    jw_c(w, '[');
+    jw_c(w, '{');
+    if (w->rc == 0)
+        w->first[++w->depth] = true;
+    jw_open(w, "matched");
+    if (t->atomic.n) {
+        jw_str(w, "atomic", t->atomic);
+    } else if (t->atomic_ip.family) {
+        jw_key(w, "atomic");
+        if (w->rc == 0) { /* at most 46 bytes, within JW_SLACK */
+            *w->p++ = '"';
+            w->p += ch_ip_format(&t->atomic_ip, w->p);
+            *w->p++ = '"';
+        }
+    }
+    jw_cstr(w, "field", t->field);
+    jw_close(w);
+    jw_close(w);
+    jw_c(w, ']');
+    bool conf = t->confidence >= 0;
+    if ((t->indicator_id && t->indicator_id[0]) || (t->indicator_name && t->indicator_name[0]) ||
+        (t->provider && t->provider[0]) || conf) {
+        jw_open(w, "indicator");
+        jw_cstr(w, "id", t->indicator_id);
+        jw_cstr(w, "name", t->indicator_name);
+        jw_cstr(w, "provider", t->provider);
+        if (conf)
+            jw_u64(w, "confidence", (uint64_t)t->confidence);
+        jw_close(w);
+    }
+    if (t->feed && t->feed[0]) {
+        jw_open(w, "feed");
+        jw_cstr(w, "name", t->feed);
+        jw_close(w);
+    }
+    jw_cstr(w, "set", t->set);
+    jw_close(w);
+}
+
 static int write_member(ch_buf *b, const char *k, size_t kn, ch_json_val v, const char *sep)
 {
     int rc = ch_buf_adds(b, sep);
@@ -407,6 +463,7 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
         jw_str(&w, "code", ev->error_code);
         jw_close(&w);
     }
+    jw_threat(&w, &ev->threat);
     jw_sync(&w);
     if (w.rc)
         return CH_ENOMEM;

@@ -19,6 +19,7 @@
  * the expression as they are made so that one ch_expr_free releases everything, also after
  * an error halfway through.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -246,6 +247,11 @@ static int compile_regex(parser *p, node *n, const tok *vt)
     /* JIT when the platform has it; the interpreter gives the same answers otherwise. */
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     n->re = re;
+    /* A process-unique number for the compiled pattern (lit is otherwise unused by `matches`):
+     * the scratch's memo of answers (expr_eval.c) keys on it, and unlike the node's or the
+     * code's address it is never reused after the expression is freed. */
+    static _Atomic uint64_t next_re_id = 1;
+    n->lit.i = (int64_t)atomic_fetch_add(&next_re_id, 1);
     return 0;
 }
 

@@ -16,11 +16,96 @@
 
 #include "rules/expr_int.h"
 
+/*
+ * Regex answers are memoized per scratch. A `matches` predicate usually reads a field whose
+ * values repeat (CloudTrail's userAgent: the 64 commonest strings are 87% of a generated
+ * corpus, and real trails are as skewed), while a pattern without a literal start, such as
+ * '(^|[^a-z])(kali|parrot|pentoo)', makes the regex engine try every position of a 200-byte
+ * string. So a direct-mapped table remembers (pattern id, text) -> answer: a hit costs a hash
+ * of the text and one compare, against a scan by PCRE2. The answer is a pure function of the
+ * pattern and the text (fixed options and limits), so the memo never changes a result; a
+ * match that failed with an error (match limit) is not remembered, so it is counted every
+ * time as before. Pattern ids are process-unique (expr.c), so an entry can never answer for
+ * a later expression compiled at the same address. Memory: RE_MEMO_SLOTS * ~270 bytes (about
+ * 135 KB) per scratch, allocated on its first regex; values longer than RE_MEMO_TEXT are not
+ * memoized.
+ */
+#define RE_MEMO_SLOTS 512
+#define RE_MEMO_TEXT 240
+
+typedef struct re_memo_ent {
+    uint64_t re_id; /* 0: empty */
+    uint64_t h;
+    uint32_t n;
+    bool hit;
+    char text[RE_MEMO_TEXT];
+} re_memo_ent;
+
+/* The scratch and what only this file uses, allocated together: ch_expr_scratch_new is the
+ * only place a scratch is made. */
+typedef struct scratch_block {
+    ch_expr_scratch s;
+    re_memo_ent *memo;
+} scratch_block;
+
+/* Picks the slot only (an entry is confirmed by comparing the whole text), so for a long value
+ * it mixes a sample: the first 16, the middle 8 and the last 16 bytes and the length, where
+ * user agents and paths differ, instead of every byte. */
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    return h ^ (h >> 32);
+}
+
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n, w;
+    if (n >= 8) {
+        size_t at[5] = {0, n - 8, 8, n / 2 - 4, n - 16};
+        for (int k = 0; k < (n >= 16 ? 5 : 2); k++) {
+            memcpy(&w, p + at[k], 8);
+            h = mix(h, w);
+        }
+        return h;
+    }
+    w = 0;
+    for (size_t k = 0; k < n; k++)
+        w = (w << 8) | (unsigned char)p[k];
+    return mix(h, w);
+}
+
+/* The `matches` operator with the memo in front; same answer as n->op->test. */
+static bool memo_match(const node *n, const ch_value *v, ch_expr_scratch *s)
+{
+    scratch_block *blk = (scratch_block *)s;
+    if (v->type != CH_V_STR || v->u.s.n > RE_MEMO_TEXT)
+        return n->op->test(n, v, s);
+    if (blk->memo == NULL && (blk->memo = ch_calloc(RE_MEMO_SLOTS, sizeof *blk->memo)) == NULL)
+        return n->op->test(n, v, s);
+    uint64_t id = (uint64_t)n->lit.i;
+    ch_sv t = v->u.s;
+    uint64_t h = text_hash(t.p, t.n) ^ (id * 0x9E3779B97F4A7C15ull);
+    re_memo_ent *e = &blk->memo[(h ^ (h >> 23)) & (RE_MEMO_SLOTS - 1)];
+    if (e->re_id == id && e->h == h && e->n == t.n && memcmp(e->text, t.p, t.n) == 0)
+        return e->hit;
+    uint64_t errors = s->regex_errors;
+    bool hit = n->op->test(n, v, s);
+    if (s->regex_errors == errors) {
+        e->re_id = id;
+        e->h = h;
+        e->n = t.n;
+        e->hit = hit;
+        memcpy(e->text, t.p, t.n);
+    }
+    return hit;
+}
+
 ch_expr_scratch *ch_expr_scratch_new(void)
 {
-    ch_expr_scratch *s = ch_calloc(1, sizeof *s);
-    if (s == NULL)
+    scratch_block *blk = ch_calloc(1, sizeof *blk);
+    if (blk == NULL)
         return NULL;
+    ch_expr_scratch *s = &blk->s;
     ch_field_cache_init(&s->cache);
     /* One ovector pair is all a yes/no match needs, whatever the pattern. */
     s->md = pcre2_match_data_create(1, NULL);
@@ -44,6 +129,7 @@ void ch_expr_scratch_free(ch_expr_scratch *s)
     pcre2_match_data_free(s->md);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jit);
+    ch_free(((scratch_block *)s)->memo);
     ch_free(s);
 }
 
@@ -58,7 +144,7 @@ typedef struct pred_ctx {
 static bool pred_visit(void *ctx, const ch_value *v)
 {
     pred_ctx *c = ctx;
-    if (c->n->op->test(c->n, v, c->s)) {
+    if (c->n->op == &ch__op_matches ? memo_match(c->n, v, c->s) : c->n->op->test(c->n, v, c->s)) {
         c->hit = true;
         return true;
     }

@@ -526,11 +526,11 @@ static char *dir_of(const char *file)
     return slash ? ch_strndup(file, (size_t)(slash - file)) : ch_strdup(".");
 }
 
-static int test_path(loader *L, const yaml_node_t *n, const char *dir, char **out)
+static int test_path(loader *L, const yaml_node_t *n, const char *key, const char *dir, char **out)
 {
     const char *ev;
     size_t evlen;
-    int rc = want_str(L, n, "events", &ev, &evlen);
+    int rc = want_str(L, n, key, &ev, &evlen);
     if (rc < 0)
         return rc;
     size_t plen = strlen(dir) + 1 + evlen + 1;
@@ -543,20 +543,43 @@ static int test_path(loader *L, const yaml_node_t *n, const char *dir, char **ou
     return 0;
 }
 
+/* `KEY: FILE` or `KEY: [FILE, ...]` (1 to CH_RULE_TEST_MAX_FILES), resolved against dir. */
+static int test_files(loader *L, const yaml_node_t *n, const char *key, const char *dir, char **out,
+                      uint32_t *nout)
+{
+    int rc;
+    if (n != NULL && n->type == YAML_SEQUENCE_NODE) {
+        if (seq_len(n) == 0 || seq_len(n) > CH_RULE_TEST_MAX_FILES)
+            return lfail(L, n, CH_EPARSE, "expected 1 to %d files for '%s'", CH_RULE_TEST_MAX_FILES,
+                         key);
+        for (size_t j = 0; j < seq_len(n); j++) {
+            if ((rc = test_path(L, node(L, n->data.sequence.items.start[j]), key, dir, &out[j])) <
+                0)
+                return rc;
+            *nout = (uint32_t)(j + 1);
+        }
+        return 0;
+    }
+    if ((rc = test_path(L, n, key, dir, &out[0])) < 0)
+        return rc;
+    *nout = 1;
+    return 0;
+}
+
 static int load_tests(loader *L, const yaml_node_t *n)
 {
     ch_rule *r = L->r;
     if (n == NULL || n->type != YAML_SEQUENCE_NODE || seq_len(n) > CH_RULE_MAX_TESTS)
         return lfail(L, n, CH_EPARSE, "expected a list of at most %d test cases",
                      CH_RULE_MAX_TESTS);
-    static const char *const keys[] = {"name", "events", "expect", NULL};
+    static const char *const keys[] = {"name", "events", "expect", "intel", NULL};
     char *dir = dir_of(L->file);
     int rc = 0;
     if (dir == NULL)
         return lfail(L, n, CH_ENOMEM, "out of memory");
     for (size_t i = 0; i < seq_len(n); i++) {
         yaml_node_t *tn = node(L, n->data.sequence.items.start[i]);
-        kv k[3];
+        kv k[4];
         if ((rc = want_map(L, tn, "a test case", keys, k)) < 0)
             goto cleanup;
         ch_rule_test *t = &r->tests[i];
@@ -576,24 +599,11 @@ static int load_tests(loader *L, const yaml_node_t *n)
             rc = lfail(L, tn, CH_ENOMEM, "out of memory");
             goto cleanup;
         }
-        yaml_node_t *evn = k[1].val;
-        if (evn != NULL && evn->type == YAML_SEQUENCE_NODE) {
-            if (seq_len(evn) == 0 || seq_len(evn) > CH_RULE_TEST_MAX_FILES) {
-                rc = lfail(L, evn, CH_EPARSE, "expected 1 to %d files for 'events'",
-                           CH_RULE_TEST_MAX_FILES);
-                goto cleanup;
-            }
-            for (size_t j = 0; j < seq_len(evn); j++) {
-                if ((rc = test_path(L, node(L, evn->data.sequence.items.start[j]), dir,
-                                    &t->events[j])) < 0)
-                    goto cleanup;
-                t->nevents = (uint32_t)(j + 1);
-            }
-        } else {
-            if ((rc = test_path(L, evn, dir, &t->events[0])) < 0)
-                goto cleanup;
-            t->nevents = 1;
-        }
+        if ((rc = test_files(L, k[1].val, "events", dir, t->events, &t->nevents)) < 0)
+            goto cleanup;
+        if (k[3].val != NULL &&
+            (rc = test_files(L, k[3].val, "intel", dir, t->intel, &t->nintel)) < 0)
+            goto cleanup;
     }
 cleanup:
     ch_free(dir);
@@ -764,6 +774,8 @@ void ch_rule_free(ch_rule *r)
         ch_free(r->tests[i].name);
         for (uint32_t j = 0; j < r->tests[i].nevents; j++)
             ch_free(r->tests[i].events[j]);
+        for (uint32_t j = 0; j < r->tests[i].nintel; j++)
+            ch_free(r->tests[i].intel[j]);
     }
     ch_free(r);
 }

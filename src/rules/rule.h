@@ -18,6 +18,7 @@
  *     tests:
  *       - {name: GB then RU within 20 minutes, events: tests/two-countries.jsonl, expect: fire}
  *       - {name: launch then mining, events: [tests/ct.jsonl, tests/dns.log], expect: fire}
+ *       - {name: listed pool, events: tests/dns.jsonl, intel: [tests/feed.json], expect: fire}
  *
  * correlate (default {type: none}):
  *   none        every event that matches `where` fires.
@@ -106,6 +107,10 @@ typedef struct ch_rule_test {
      * several files (CloudTrail + Route 53 + flows) are merged by event time when run. */
     char *events[CH_RULE_TEST_MAX_FILES];
     uint32_t nevents;
+    /* `intel: FILE` or `intel: [FILE, ...]` (optional): STIX bundles or block lists loaded as
+     * threat-intelligence sets for this case only (enrich/intel_match.h), resolved like events. */
+    char *intel[CH_RULE_TEST_MAX_FILES];
+    uint32_t nintel;
     bool expect_fire;
     unsigned line;
 } ch_rule_test;

@@ -509,6 +509,18 @@ static void test_long_domain_keys_and_empty_labels(void **state)
     assert_true(dom(s, "x.exactly-thirty-one-bytes.abc.de"));
     assert_true(dom(s, "x.exactly-thirty-two-bytes.abcd.de"));
     assert_false(dom(s, "exactly-thirty-two-bytes.abcd.d"));
+    /* Every label length, across the 8- and 16-byte steps of the label hash, and a 63-byte one:
+     * entries and queries must hash alike. */
+    for (int n = 1; n <= 63; n++) {
+        char entry[96], query[128];
+        memset(entry, 'k', (size_t)n);
+        memcpy(entry + n, ".Example.NET", 13);
+        snprintf(query, sizeof query, "a.b.%s", entry);
+        assert_int_equal(add(s, entry, "len"), 1);
+        assert_true(dom(s, query));
+        query[4] = 'j'; /* another first byte of the label */
+        assert_false(dom(s, query));
+    }
     assert_true(dom(s, "anything.tld"));
     assert_true(dom(s, "a..tld"));
     assert_false(dom(s, "a.."));
@@ -880,6 +892,58 @@ static void test_many_domains_survive_growth_and_deletion(void **state)
         assert_int_equal(dom(s, name), i % 2 == 1);
     }
     assert_int_equal(ch_refset_count(s), N / 2);
+    ch_refset_free(s);
+}
+
+static void test_large_ip_set_survives_growth_filter_and_deletion(void **state)
+{
+    (void)state;
+    /* Big enough for the tables' filters and the full /16 length map. */
+    enum { N = 150000 };
+    static uint32_t addr[N];
+    static unsigned len[N];
+    ch_refset *s = new_set(CH_REFSET_IP, 0);
+    for (int i = 0; i < N; i++) {
+        uint64_t r = next_rand();
+        len[i] = i % 5 == 0 ? 24 : i % 97 == 0 ? 12 : 32;
+        addr[i] = (uint32_t)r & (0xffffffffu << (32 - len[i]));
+        ch_ip ip;
+        char txt[32];
+        snprintf(txt, sizeof txt, "%u.%u.%u.%u", addr[i] >> 24, (addr[i] >> 16) & 255,
+                 (addr[i] >> 8) & 255, addr[i] & 255);
+        assert_true(ch_ip_parse(txt, strlen(txt), &ip));
+        int rc = ch_refset_add_ip(s, &ip, len[i], NULL, NULL);
+        assert_true(rc == 0 || rc == 1);
+    }
+    /* Remove the /32s of odd index (and their duplicates). */
+    for (int i = 1; i < N; i += 2) {
+        if (len[i] != 32)
+            continue;
+        char txt[32];
+        snprintf(txt, sizeof txt, "%u.%u.%u.%u", addr[i] >> 24, (addr[i] >> 16) & 255,
+                 (addr[i] >> 8) & 255, addr[i] & 255);
+        int rc = ch_refset_remove(s, txt, strlen(txt), NULL, NULL, NULL);
+        assert_true(rc == 1 || rc == CH_ENOTFOUND);
+    }
+    for (int i = 0; i < N; i++) {
+        ch_ip ip;
+        char txt[32];
+        uint32_t a = addr[i] | (len[i] < 32 ? (uint32_t)next_rand() & (0xffffffffu >> len[i]) : 0);
+        snprintf(txt, sizeof txt, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+        assert_true(ch_ip_parse(txt, strlen(txt), &ip));
+        const ch_refset_elem *e = NULL;
+        bool hit = ch_refset_contains_ip(s, &ip, NOW, &e);
+        if (len[i] != 32 || i % 2 == 0) {
+            assert_true(hit); /* a kept /32, or inside a /24 or /12 never removed */
+            assert_true(e->len >= (len[i] == 32 ? 12u : len[i]));
+        } else if (hit && e->len == 32) {
+            /* A removed /32 answers as a /32 only if a kept index listed it too. */
+            bool again = false;
+            for (int j = 0; j < N && !again; j += 2)
+                again = len[j] == 32 && addr[j] == addr[i];
+            assert_true(again);
+        }
+    }
     ch_refset_free(s);
 }
 
@@ -1268,6 +1332,7 @@ int main(void)
         cmocka_unit_test(test_bad_names_types_and_flags_are_refused),
         cmocka_unit_test(test_registry_resolves_names_and_owns_sets),
         cmocka_unit_test(test_many_domains_survive_growth_and_deletion),
+        cmocka_unit_test(test_large_ip_set_survives_growth_filter_and_deletion),
         cmocka_unit_test(test_allocation_failures_leave_a_usable_set),
         cmocka_unit_test(test_list_loader_reads_hosts_adblock_and_cidr_lines),
         cmocka_unit_test(test_adblock_header_makes_plain_lines_substring_rules),
