@@ -82,6 +82,16 @@ static void report_json(const ch_analyze *a, FILE *f)
                       (unsigned long long)g.internal, (unsigned long long)g.cache_hits,
                       (unsigned long long)g.cache_misses, (unsigned long long)g.unknown);
     }
+    if (a->entity != NULL) {
+        ch_entity_stats xs;
+        ch_entity_stats_get(a->entity, &xs);
+        ch_buf_printf(&b,
+                      ",\"entities\":{\"launches\":%llu,\"links\":%llu,\"enriched\":%llu,"
+                      "\"misses\":%llu,\"evicted\":%llu}",
+                      (unsigned long long)xs.launches, (unsigned long long)xs.links,
+                      (unsigned long long)xs.enriched, (unsigned long long)xs.misses,
+                      (unsigned long long)xs.evicted);
+    }
     if (a->engine != NULL) {
         ch_engine_stats es;
         ch_engine_stats_get(a->engine, &es);

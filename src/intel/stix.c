@@ -196,7 +196,9 @@ static int entry_set(cat_entry *e, const ch_intel_indicator *ind)
     return 0;
 }
 
-/* Put, returning the entry (new or replaced in place). */
+/* Put, returning the entry (new or replaced in place). The failures return their code spelled
+ * out, not ch_error_set's result (the same value), so that the static analyzer, which cannot
+ * see into error.c, knows *out is set whenever 0 is returned. */
 static int cat_put(ch_intel_catalog *c, const ch_intel_indicator *ind, cat_entry **out,
                    ch_error *err)
 {
@@ -204,26 +206,28 @@ static int cat_put(ch_intel_catalog *c, const ch_intel_indicator *ind, cat_entry
     size_t len = strlen(id);
     cat_entry *e = cat_get(c, id, len);
     if (e == NULL) {
-        if (c->n >= CH_INTEL_CATALOG_MAX)
-            return ch_error_set(err, CH_ELIMIT, "more than %u indicators", CH_INTEL_CATALOG_MAX);
+        if (c->n >= CH_INTEL_CATALOG_MAX) {
+            ch_error_set(err, CH_ELIMIT, "more than %u indicators", CH_INTEL_CATALOG_MAX);
+            return CH_ELIMIT;
+        }
         if (c->n == c->cap) {
             size_t cap = c->cap ? c->cap * 2 : 64;
             cat_entry **ne = ch_realloc(c->ents, cap * sizeof *ne);
             if (ne == NULL)
-                return ch_error_set(err, CH_ENOMEM, "out of memory");
+                goto nomem;
             c->ents = ne;
             c->cap = cap;
         }
         e = ch_calloc(1, sizeof *e);
         if (e == NULL || entry_set(e, ind) < 0) {
             ch_free(e);
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto nomem;
         }
         smap_slot *s = smap_slot_for(&c->map, id, len);
         if (s == NULL) {
             ch_free(e->strs);
             ch_free(e);
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto nomem;
         }
         s->h = hash_bytes(id, len);
         s->key = e->ind.id;
@@ -234,12 +238,15 @@ static int cat_put(ch_intel_catalog *c, const ch_intel_indicator *ind, cat_entry
         /* The map's key points into the old strings: repoint it after the copy. */
         smap_slot *s = smap_find(&c->map, id, len, hash_bytes(id, len));
         if (entry_set(e, ind) < 0)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto nomem;
         s->key = e->ind.id;
     }
     if (out != NULL)
         *out = e;
     return 0;
+nomem:
+    ch_error_set(err, CH_ENOMEM, "out of memory");
+    return CH_ENOMEM;
 }
 
 int ch_intel_catalog_put(ch_intel_catalog *c, const ch_intel_indicator *ind, ch_error *err)
@@ -650,7 +657,6 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
             have = true;
         else if (rc != CH_ENOTFOUND)
             return rc;
-        rc = 0;
     }
     if (have && (old_revoked || modified <= old_mod)) {
         c->st.ignored_older++;

@@ -102,14 +102,18 @@ int ch_taxii_parse_envelope(ch_json_parser *p, const char *buf, size_t len, ch_t
 int ch_taxii_parse_discovery(ch_json_parser *p, const char *buf, size_t len, ch_taxii_str *roots,
                              size_t cap, bool *is_api_root, ch_error *err)
 {
+    /* The failures return CH_EPARSE spelled out, not ch_error_set's result (the same value): the
+     * static analyzer cannot see into error.c and would read roots[] after a "success". */
     ch_json_val root, v, r;
     *is_api_root = false;
     int rc = parse_root(p, buf, len, &root, "discovery resource", err);
     if (rc < 0)
         return rc;
     if (!get_member(root, "api_roots", &v) && !get_member(root, "default", &v) &&
-        !get_member(root, "title", &v))
-        return ch_error_set(err, CH_EPARSE, "discovery resource has no title and no api_roots");
+        !get_member(root, "title", &v)) {
+        ch_error_set(err, CH_EPARSE, "discovery resource has no title and no api_roots");
+        return CH_EPARSE;
+    }
     if (!get_member(root, "api_roots", &v) && get_member(root, "versions", &r)) {
         *is_api_root = true;
         return 0;
@@ -117,20 +121,26 @@ int ch_taxii_parse_discovery(ch_json_parser *p, const char *buf, size_t len, ch_
     size_t n = 0;
     ch_taxii_str def = {NULL, 0};
     if (get_member(root, "default", &v) && ch_json_typeof(v) != CH_JSON_NULL) {
-        if (!ch_json_get_str(v, &def.s, &def.n) || def.n == 0)
-            return ch_error_set(err, CH_EPARSE, "discovery: \"default\" is not a URL string");
+        if (!ch_json_get_str(v, &def.s, &def.n) || def.n == 0) {
+            ch_error_set(err, CH_EPARSE, "discovery: \"default\" is not a URL string");
+            return CH_EPARSE;
+        }
         if (n < cap)
             roots[n++] = def;
     }
     if (get_member(root, "api_roots", &v)) {
         ch_json_iter it;
-        if (!ch_json_arr_iter(v, &it))
-            return ch_error_set(err, CH_EPARSE, "discovery: \"api_roots\" is not an array");
+        if (!ch_json_arr_iter(v, &it)) {
+            ch_error_set(err, CH_EPARSE, "discovery: \"api_roots\" is not an array");
+            return CH_EPARSE;
+        }
         size_t i = 0;
         while (ch_json_arr_next(&it, &r)) {
             ch_taxii_str s;
-            if (!ch_json_get_str(r, &s.s, &s.n) || s.n == 0)
-                return ch_error_set(err, CH_EPARSE, "discovery: api_roots[%zu] is not a URL", i);
+            if (!ch_json_get_str(r, &s.s, &s.n) || s.n == 0) {
+                ch_error_set(err, CH_EPARSE, "discovery: api_roots[%zu] is not a URL", i);
+                return CH_EPARSE;
+            }
             i++;
             if (def.s != NULL && s.n == def.n && memcmp(s.s, def.s, s.n) == 0)
                 continue; /* already first */
