@@ -20,6 +20,9 @@
 #include "enrich/context.h"
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
+#include "enrich/intel_match.h"
+#include "intel/intel_store.h"
+#include "intel/stix.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"
 #include "output/output.h"
@@ -51,6 +54,8 @@ static void analyze_usage(FILE *f)
             "                        run extends the open offenses instead of duplicating them\n"
             "      --context FILE    business context (YAML): business_countries, networks, images\n"
             "                        (AMI -> OS), learning; the pack's defaults apply where it is silent\n"
+            "      --intel FILE      threat intelligence for this run: a STIX 2.1 bundle or a block\n"
+            "                        list (repeatable); every set stored in --db is matched too\n"
             "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
             "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
             "  -h, --help            this help\n\n"
@@ -106,6 +111,8 @@ static void run_events(ch_analyze *a)
          * launching user, so rules keyed by user see the mining stage. */
         if (a->entity != NULL)
             ch_entity_process(a->entity, ev);
+        if (a->intel != NULL)
+            ch_intel_match(a->intel, ev);
         if (a->out != NULL && ch_output_write(a->out, ev) < 0)
             a->write_failed = true;
         if (a->engine != NULL && ch_engine_process(a->engine, ev) < 0)
@@ -137,7 +144,34 @@ static void rule_msg(void *ud, const char *msg)
 }
 
 /* Rules, engine, offenses, risk and the store. Returns 0, or -1 after printing why. */
-static int open_correlation(ch_analyze *a, const char *pack, const char *db, const char *context)
+static int open_intel(ch_analyze *a, const char *db, const char *const *files, size_t nfiles)
+{
+    ch_error err = {0};
+    ch_intel_store *ist = NULL;
+    char defpath[4096];
+    if (ch_intel_catalog_new(&a->catalog) < 0 ||
+        ch_intel_matcher_new(&a->intel, a->refsets, a->catalog, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: out of memory\n");
+        return -1;
+    }
+    if (db == NULL && ch_store_default_path(defpath, sizeof defpath) == 0)
+        db = defpath;
+    if (db != NULL && ch_intel_store_open(db, &ist, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: intel store %s: %s\n", db, err.msg);
+        return -1;
+    }
+    int rc = ch_intel_matcher_load(a->intel, a->refsets, a->catalog, files, nfiles, ist, &a->diag,
+                                   &err);
+    ch_intel_store_close(ist);
+    if (rc < 0) {
+        fprintf(stderr, "coinhound analyze: threat intelligence: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_correlation(ch_analyze *a, const char *pack, const char *db, const char *context,
+                            const char *const *intel, size_t nintel)
 {
     ch_error err = {0};
     ch_context *ctx = NULL;
@@ -160,6 +194,10 @@ static int open_correlation(ch_analyze *a, const char *pack, const char *db, con
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         return -1;
     }
+    /* Threat intelligence: files given with --intel for this run, and every set stored in the
+     * database; loaded before the rules so that rules may also name them ($intel_domains). */
+    if (open_intel(a, db, intel, nintel) < 0)
+        return -1;
     if (ch_ruleset_load(pack, a->refsets, rule_msg, NULL, &a->rules, &err) < 0) {
         fprintf(stderr, "coinhound analyze: content pack %s: %s\n", pack, err.msg);
         return -1;
@@ -212,6 +250,7 @@ int ch_cmd_analyze(int argc, char **argv)
         {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
         {"no-rules", no_argument, NULL, 'R'},     {"context", required_argument, NULL, 'C'},
+        {"intel", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     ch_analyze a;
@@ -224,6 +263,8 @@ int ch_cmd_analyze(int argc, char **argv)
     int progress = -1, c, status = CH_EXIT_OK;
     size_t max_open = 64;
     const char *db_path = NULL, *pack = NULL, *context_path = NULL;
+    const char *intel_files[64];
+    size_t nintel = 0;
     bool no_rules = false;
     char pack_def[4200];
     char *env_geo = NULL;
@@ -263,6 +304,13 @@ int ch_cmd_analyze(int argc, char **argv)
         case 'k': pack = optarg; break;
         case 'R': no_rules = true; break;
         case 'C': context_path = optarg; break;
+        case 'I':
+            if (nintel == sizeof intel_files / sizeof intel_files[0]) {
+                fprintf(stderr, "coinhound analyze: at most %zu --intel files\n", nintel);
+                return CH_EXIT_USAGE;
+            }
+            intel_files[nintel++] = optarg;
+            break;
         case 'M': {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -319,7 +367,8 @@ int ch_cmd_analyze(int argc, char **argv)
             snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
             pack = pack_def;
         }
-        if (open_correlation(&a, pack, db_path, context_path) < 0) {
+        if (open_correlation(&a, pack, db_path, context_path, (const char *const *)intel_files,
+                             nintel) < 0) {
             status = CH_EXIT_FAIL;
             goto cleanup;
         }
@@ -369,6 +418,8 @@ cleanup:
     ch_merge_free(a.merge);
     ch_engine_free(a.engine);
     ch_entity_free(a.entity);
+    ch_intel_matcher_free(a.intel);
+    ch_intel_catalog_free(a.catalog);
     ch_store_close(a.store);
     ch_offenses_free(a.offenses);
     ch_risk_free(a.risk);

@@ -11,6 +11,8 @@
 #include "enrich/geoip.h"
 #include "output/output.h"
 #include "enrich/entity.h"
+#include "enrich/intel_match.h"
+#include "intel/stix.h"
 #include "enrich/refset.h"
 #include "offense/report.h"
 #include "offense/store.h"
@@ -31,6 +33,8 @@ typedef struct ch_analyze {
     ch_ruleset *rules;
     ch_engine *engine;
     ch_entity *entity;
+    ch_intel_matcher *intel;
+    ch_intel_catalog *catalog;
     ch_offenses *offenses;
     ch_risk *risk;
     ch_offense_sink sink;

@@ -190,8 +190,8 @@ char *ch_json_str_put(char *d, const char *s, size_t n)
                   bslash = _mm_set1_epi8('\\');
     while (n - i >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl), _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                                        _mm_cmpeq_epi8(x, bslash)));
         if (_mm_movemask_epi8(bad) != 0)
             break;
         _mm_storeu_si128((__m128i *)d, x);
@@ -243,11 +243,21 @@ char *ch_json_str_put(char *d, const char *s, size_t n)
         }
         *d++ = '\\';
         switch (c) {
-        case '"': *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\t': *d++ = 't'; break;
+        case '"':
+            *d++ = '"';
+            break;
+        case '\\':
+            *d++ = '\\';
+            break;
+        case '\n':
+            *d++ = 'n';
+            break;
+        case '\r':
+            *d++ = 'r';
+            break;
+        case '\t':
+            *d++ = 't';
+            break;
         default:
             memcpy(d, "u00", 3);
             d[3] = hex[c >> 4];

@@ -372,10 +372,17 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
     jw_str(&w, "category", ev->category);
     jw_str(&w, "type", ev->type);
     switch (ev->outcome) {
-    case CH_OUTCOME_SUCCESS: jw_lit(&w, "outcome", "success"); break;
-    case CH_OUTCOME_FAILURE: jw_lit(&w, "outcome", "failure"); break;
-    case CH_OUTCOME_UNKNOWN: jw_lit(&w, "outcome", "unknown"); break;
-    default: break;
+    case CH_OUTCOME_SUCCESS:
+        jw_lit(&w, "outcome", "success");
+        break;
+    case CH_OUTCOME_FAILURE:
+        jw_lit(&w, "outcome", "failure");
+        break;
+    case CH_OUTCOME_UNKNOWN:
+        jw_lit(&w, "outcome", "unknown");
+        break;
+    default:
+        break;
     }
     if (ev->flags & CH_F_END)
         jw_time(&w, "end", ev->end_ms);
@@ -403,8 +410,8 @@ int ch_event_to_json(const ch_event *ev, ch_buf *b)
         }
         jw_close(&w);
     }
-    jw_endpoint(&w, "source", &ev->src_ip, ev->src_port, ev->flags & CH_F_SRC_PORT,
-                ev->src_address, &ev->src_geo);
+    jw_endpoint(&w, "source", &ev->src_ip, ev->src_port, ev->flags & CH_F_SRC_PORT, ev->src_address,
+                &ev->src_geo);
     jw_endpoint(&w, "destination", &ev->dst_ip, ev->dst_port, ev->flags & CH_F_DST_PORT,
                 (ch_sv){NULL, 0}, &ev->dst_geo);
     if (ev->transport.p || ev->iana_proto || (ev->flags & (CH_F_BYTES | CH_F_PACKETS))) {

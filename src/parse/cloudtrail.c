@@ -424,15 +424,24 @@ typedef struct ct_scan {
 static inline bool is_ecs_root(const char *k, size_t kn)
 {
     switch (kn) {
-    case 3: return KEY("dns");
-    case 4: return KEY("user");
-    case 5: return KEY("event") || KEY("cloud") || KEY("error");
-    case 6: return KEY("source") || KEY("threat");
-    case 7: return KEY("network");
-    case 8: return KEY("original");
-    case 10: return KEY("@timestamp") || KEY("user_agent");
-    case 11: return KEY("destination");
-    default: return false;
+    case 3:
+        return KEY("dns");
+    case 4:
+        return KEY("user");
+    case 5:
+        return KEY("event") || KEY("cloud") || KEY("error");
+    case 6:
+        return KEY("source") || KEY("threat");
+    case 7:
+        return KEY("network");
+    case 8:
+        return KEY("original");
+    case 10:
+        return KEY("@timestamp") || KEY("user_agent");
+    case 11:
+        return KEY("destination");
+    default:
+        return false;
     }
 }
 

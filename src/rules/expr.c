@@ -542,7 +542,7 @@ static node *parse_chain(parser *p, tok_kind op, node_kind kind, node *(*sub)(pa
     node *r = NULL, *cur = first;
     for (;;) {
         size_t add = cur->kind == kind ? cur->nkids : 1;
-        if (n + add > cap) {
+        if (kids == NULL || n + add > cap) { /* kids is never NULL at the memcpy */
             size_t nc = cap ? cap * 2 : 8;
             while (nc < n + add)
                 nc *= 2;

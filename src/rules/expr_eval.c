@@ -21,8 +21,8 @@
  * values repeat (CloudTrail's userAgent: the 64 commonest strings are 87% of a generated
  * corpus, and real trails are as skewed), while a pattern without a literal start, such as
  * '(^|[^a-z])(kali|parrot|pentoo)', makes the regex engine try every position of a 200-byte
- * string. So a direct-mapped table remembers (pattern id, text) -> answer: a hit costs a hash
- * of the text and one compare, against a scan by PCRE2. The answer is a pure function of the
+ * string. So a two-way set-associative table remembers (pattern id, text) -> answer: a hit costs a
+ * hash of the text and one compare, against a scan by PCRE2. The answer is a pure function of the
  * pattern and the text (fixed options and limits), so the memo never changes a result; a
  * match that failed with an error (match limit) is not remembered, so it is counted every
  * time as before. Pattern ids are process-unique (expr.c), so an entry can never answer for
@@ -38,6 +38,7 @@ typedef struct re_memo_ent {
     uint64_t h;
     uint32_t n;
     bool hit;
+    uint8_t mru; /* in a set's first way: which way was hit last */
     char text[RE_MEMO_TEXT];
 } re_memo_ent;
 
@@ -85,12 +86,22 @@ static bool memo_match(const node *n, const ch_value *v, ch_expr_scratch *s)
     uint64_t id = (uint64_t)n->lit.i;
     ch_sv t = v->u.s;
     uint64_t h = text_hash(t.p, t.n) ^ (id * 0x9E3779B97F4A7C15ull);
-    re_memo_ent *e = &blk->memo[(h ^ (h >> 23)) & (RE_MEMO_SLOTS - 1)];
-    if (e->re_id == id && e->h == h && e->n == t.n && memcmp(e->text, t.p, t.n) == 0)
-        return e->hit;
+    /* Two ways a set. A hit makes its way the set's most recent; a new answer goes into the
+     * other way and stays least recent until it is hit in turn, so the stream of one-off
+     * values (about one in ten user agents) cycles through one way while the common ones keep
+     * the other. */
+    re_memo_ent *set = &blk->memo[((h ^ (h >> 23)) & (RE_MEMO_SLOTS / 2 - 1)) * 2];
+    for (int w = 0; w < 2; w++) {
+        re_memo_ent *e = &set[w];
+        if (e->re_id == id && e->h == h && e->n == t.n && memcmp(e->text, t.p, t.n) == 0) {
+            set[0].mru = (uint8_t)w;
+            return e->hit;
+        }
+    }
     uint64_t errors = s->regex_errors;
     bool hit = n->op->test(n, v, s);
     if (s->regex_errors == errors) {
+        re_memo_ent *e = set[0].re_id == 0 ? &set[0] : &set[1 - set[0].mru];
         e->re_id = id;
         e->h = h;
         e->n = t.n;

@@ -415,6 +415,7 @@ static bool value_num(const ch_value *v, bool *is_int, int64_t *i, double *d)
         return true;
     case CH_V_DBL:
         *is_int = false;
+        *i = 0; /* unused when !is_int, but passed on by value */
         *d = v->u.d;
         return true;
     case CH_V_STR:

@@ -72,8 +72,22 @@ static void test_json_str_put_matches_the_buffered_escaper_byte_for_byte(void **
     }
     /* Valid and broken UTF-8 straddling block boundaries, quotes, escapes, every length. */
     static const char *const pieces[] = {
-        "plain", "\"", "\\", "\n", "\t", "\x01", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
-        "\xC3", "\xE2\x82", "\xF0\x9F\x98", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xC0\xAF", "\x7F",
+        "plain",
+        "\"",
+        "\\",
+        "\n",
+        "\t",
+        "\x01",
+        "\xC3\xA9",
+        "\xE2\x82\xAC",
+        "\xF0\x9F\x98\x80",
+        "\xC3",
+        "\xE2\x82",
+        "\xF0\x9F\x98",
+        "\xED\xA0\x80",
+        "\xF4\x90\x80\x80",
+        "\xC0\xAF",
+        "\x7F",
         "aws-cli/2.15.30 Python/3.11.8 Linux/6.6.9-amd64-kali exe/x86_64.kali.2024",
     };
     unsigned seed = 12345;
@@ -148,9 +162,9 @@ static void test_cloudtrail_key_named_like_an_ecs_root_still_moves_under_origina
 {
     (void)state;
     /* Every top-level name the writer emits: the normalizer's flag must not let one through. */
-    static const char *const roots[] = {"@timestamp", "event",   "user",       "cloud",
+    static const char *const roots[] = {"@timestamp", "event",       "user",    "cloud",
                                         "source",     "destination", "network", "dns",
-                                        "user_agent", "error",   "threat",     "original"};
+                                        "user_agent", "error",       "threat",  "original"};
     ch_json_parser *q = ch_json_parser_new(1 << 20, 64);
     assert_non_null(q);
     for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
