@@ -15,8 +15,10 @@ static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
     {"rules", "validate (check) and run the tests of (test) a content pack", ch_cmd_rules},
     {"offenses", "list, show, close and hide offenses; users by risk", ch_cmd_offenses},
-    {"refset", "reference sets in the database: list, show, add, remove, import, export", ch_cmd_refset},
-    {"intel", "threat intelligence: load STIX bundles and block lists, pull and serve TAXII", ch_cmd_intel},
+    {"refset", "reference sets in the database: list, show, add, remove, import, export",
+     ch_cmd_refset},
+    {"intel", "threat intelligence: load STIX bundles and block lists, pull and serve TAXII",
+     ch_cmd_intel},
     {NULL, NULL, NULL},
 };
 
@@ -50,8 +52,10 @@ static void usage(FILE *f)
                "Commands:\n");
     for (const ch_command *c = commands; c->name != NULL; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
-    fprintf(f, "\nRun 'coinhound COMMAND --help' for a command's options; 'man docs/coinhound.1' for all.\n"
-               "Environment: COINHOUND_HOME (data directory, default %s).\n",
+    fprintf(f,
+            "\nRun 'coinhound COMMAND --help' for a command's options; 'man docs/coinhound.1' for "
+            "all.\n"
+            "Environment: COINHOUND_HOME (data directory, default %s).\n",
             ch_data_dir());
 }
 

@@ -118,8 +118,8 @@ static void report_json(const ch_analyze *a, FILE *f)
 static void report_table(const ch_analyze *a, FILE *f)
 {
     totals t = sum(a);
-    fprintf(f, "%-16s %7s %12s %12s %10s %10s %12s\n", "source type", "files", "records",
-            "events", "skipped", "errors", "bytes");
+    fprintf(f, "%-16s %7s %12s %12s %10s %10s %12s\n", "source type", "files", "records", "events",
+            "skipped", "errors", "bytes");
     for (int i = 1; i < CH_DS__COUNT; i++) {
         const ch_ds_stats *s = &a->diag.by_ds[i];
         fprintf(f, "%-16s %7llu %12llu %12llu %10llu %10llu %12llu\n",

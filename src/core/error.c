@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int ch_error_set(ch_error *err, int code, const char *fmt, ...)
+/* The name in parentheses, so that a function-like ch_error_set macro (error.h may define one
+ * for the static analyzer, which cannot see here that the code is returned) does not expand. */
+int(ch_error_set)(ch_error *err, int code, const char *fmt, ...)
 {
     if (err != NULL) {
         va_list ap;
@@ -22,13 +24,21 @@ int ch_error_set(ch_error *err, int code, const char *fmt, ...)
 const char *ch_strerror(int code)
 {
     switch (code) {
-    case CH_OK: return "ok";
-    case CH_ENOMEM: return "out of memory";
-    case CH_EPARSE: return "parse error";
-    case CH_ELIMIT: return "limit exceeded";
-    case CH_ENOTFOUND: return "not found";
-    case CH_EIO: return "I/O error";
-    case CH_EUSAGE: return "usage error";
-    default: return "error";
+    case CH_OK:
+        return "ok";
+    case CH_ENOMEM:
+        return "out of memory";
+    case CH_EPARSE:
+        return "parse error";
+    case CH_ELIMIT:
+        return "limit exceeded";
+    case CH_ENOTFOUND:
+        return "not found";
+    case CH_EIO:
+        return "I/O error";
+    case CH_EUSAGE:
+        return "usage error";
+    default:
+        return "error";
     }
 }

@@ -6,7 +6,8 @@
 
 #include <string.h>
 
-static const char *const ds_names[CH_DS__COUNT] = {"unknown", "cloudtrail", "vpcflow", "route53resolver"};
+static const char *const ds_names[CH_DS__COUNT] = {"unknown", "cloudtrail", "vpcflow",
+                                                   "route53resolver"};
 
 const char *ch_dataset_name(ch_dataset ds)
 {

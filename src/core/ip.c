@@ -124,9 +124,9 @@ bool ch_ip_is_internal(const ch_ip *ip)
         static const uint8_t zero[15] = {0};
         if (memcmp(b, zero, 15) == 0 && b[15] <= 1) /* :: and ::1 */
             return true;
-        return (b[0] & 0xFE) == 0xFC ||                /* fc00::/7 unique local */
+        return (b[0] & 0xFE) == 0xFC ||                   /* fc00::/7 unique local */
                (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || /* fe80::/10 link-local */
-               b[0] == 0xFF ||                          /* multicast */
+               b[0] == 0xFF ||                            /* multicast */
                (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8); /* 2001:db8::/32 */
     }
     return false;

@@ -107,7 +107,8 @@ size_t ch_time_format(int64_t ms, char *buf)
         *p++ = (char)('0' + uy / 10 % 10);
         *p++ = (char)('0' + uy % 10);
     }
-    unsigned parts[5] = {m, d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60)};
+    unsigned parts[5] = {m, d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60),
+                         (unsigned)(sod % 60)};
     static const char seps[5] = {'-', '-', 'T', ':', ':'};
     for (int i = 0; i < 5; i++) {
         *p++ = seps[i];

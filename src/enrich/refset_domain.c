@@ -110,6 +110,23 @@ void ch__rs_domain_elem_key(ch_refset *s, const ch_refset_elem *e, ch__rs_key *k
     k->hash = ch__rs_domain_hash(e->key.str, e->len);
 }
 
+/* Eight name bytes as a little-endian word (as every hash here reads them): ASCII upper case
+ * folded to lower case with no branch a byte (SWAR: the high bit of each byte computes the
+ * ranges), and one bit a '.' byte ORed into *dots at bit `at` onwards. Bytes of 0x80 and up pass
+ * unchanged. */
+static inline uint64_t lower8(uint64_t x, uint64_t *dots, size_t at)
+{
+    const uint64_t ones = 0x0101010101010101ull, hi = ones << 7, lo7 = ~hi;
+    uint64_t t = x & lo7;
+    uint64_t ge_a = t + ones * (0x80 - 'A'); /* high bit: t >= 'A' (no carry out of a byte) */
+    uint64_t gt_z = t + ones * (0x7f - 'Z'); /* high bit: t > 'Z' */
+    x |= (ge_a & ~gt_z & ~x & hi) >> 2;      /* 0x80 >> 2 = 0x20, the case bit */
+    uint64_t y = x ^ (ones * '.');
+    uint64_t dot = ~((((y & lo7) + lo7) | y)) & hi; /* high bit: the byte is '.', exactly */
+    *dots |= (((dot >> 7) * 0x0102040810204080ull) >> 56) << at;
+    return x;
+}
+
 void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
 {
     if (len > 0 && name[len - 1] == '.')
@@ -122,32 +139,49 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
         name += off;
         len -= off;
     }
-    /* One pass: lower-case into q->name and note where the dots are, without a branch a byte
-     * (the position is written every time, the count only moves on a dot). */
-    uint8_t dots[CH_REFSET_DOMAIN_MAX + 1];
-    unsigned nd = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        c = (unsigned char)(c + (((unsigned)(c - 'A') < 26u) << 5));
-        q->name[i] = (char)c;
-        dots[nd] = (uint8_t)i;
-        nd += c == '.';
+    /* One pass, eight bytes at a time: lower-case into q->name and note the dots as bits. */
+    uint64_t dotw[4] = {0, 0, 0, 0}; /* bit i: name[i] is a dot (len <= 253) */
+    const uint8_t *in = (const uint8_t *)name;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w = lower8(ch__rs_r8(in + i), &dotw[i >> 6], i & 63);
+        memcpy(q->name + i, &w, 8);
+    }
+    if (i < len) {
+        /* The last 1..7 bytes, read without going past the caller's buffer. */
+        uint64_t w = 0;
+        if (len >= 8)
+            w = ch__rs_r8(in + len - 8) >> (8 * (8 - (len - i)));
+        else
+            memcpy(&w, in, len);
+        w = lower8(w, &dotw[i >> 6], i & 63);
+        memcpy(q->name + i, &w, 8);
     }
     memset(q->name + len, 0, 32); /* NUL and the padding the 32-byte compare relies on */
     q->len = (uint32_t)len;
     q->nlabels = 0;
     if (len == 0)
         return;
-    /* Labels right to left, each hashed onto its parent. */
+    /* Labels right to left, each hashed onto its parent; the next dot to the left is the highest
+     * bit left in the dot words. */
     uint64_t h = CH__RS_DOMAIN_ROOT;
-    size_t end = len;
-    for (unsigned d = nd + 1; d-- > 0 && q->nlabels < CH_REFSET_DQ_MAX_LABELS;) {
-        size_t st = d > 0 ? (size_t)dots[d - 1] + 1 : 0;
+    size_t end = len, w = (len - 1) >> 6;
+    uint64_t bits = dotw[w];
+    for (;;) {
+        while (bits == 0 && w > 0)
+            bits = dotw[--w];
+        size_t st = 0;
+        if (bits != 0) {
+            unsigned b = 63u - (unsigned)__builtin_clzll(bits);
+            bits &= ~(1ull << b);
+            st = w * 64 + b + 1;
+        }
         h = ch__rs_label_hash_padded(q->name + st, end - st, h);
         q->hash[q->nlabels] = h;
         q->start[q->nlabels] = (uint8_t)st;
-        q->nlabels++;
-        end = st > 0 ? st - 1 : 0;
+        if (++q->nlabels == CH_REFSET_DQ_MAX_LABELS || st == 0)
+            return;
+        end = st - 1;
     }
 }
 

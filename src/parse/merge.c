@@ -33,12 +33,12 @@ struct ch_merge {
     size_t max_open;
     entry *e;
     size_t n, cap;
-    entry **heap;   /* open entries, min-heap on ev.ts_ms, FIFO on ties by index */
+    entry **heap; /* open entries, min-heap on ev.ts_ms, FIFO on ties by index */
     size_t nheap;
-    size_t *order;  /* unopened entries sorted by first_ts */
+    size_t *order; /* unopened entries sorted by first_ts */
     size_t norder, next_order;
     size_t nopen;
-    entry *last;    /* entry whose event was handed out last; advanced on the next call */
+    entry *last; /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
     ch_merge_stats stats;

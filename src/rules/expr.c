@@ -648,6 +648,43 @@ static int hint_pred(const node *n, hint *h)
     return 0;
 }
 
+/* Mark the dataset tests that can be answered from ev->dataset (see node.ds_fast): only when
+ * every value names a known dataset, so that `== "unknown"` keeps its string meaning. */
+static void mark_dataset_tests(node *n)
+{
+    if (n->kind != N_PRED) {
+        for (uint32_t i = 0; i < n->nkids; i++)
+            mark_dataset_tests(n->kids[i]);
+        return;
+    }
+    const ch_field_info *fi = ch_field_ref_info(n->field);
+    if (fi == NULL || n->neg || strcmp(fi->name, "event.dataset") != 0)
+        return;
+    const ch_sv *vals = NULL;
+    size_t nv = 0;
+    if (n->op == &ch__op_eq && n->lit.kind == L_STR) {
+        vals = &n->lit.s;
+        nv = 1;
+    } else if (n->op != &ch__op_in_list || !ch__vset_strings(n->set, &vals, &nv)) {
+        return;
+    }
+    uint32_t mask = 0;
+    for (size_t i = 0; i < nv; i++) {
+        char low[32];
+        if (vals[i].n >= sizeof low)
+            return;
+        memcpy(low, vals[i].p, vals[i].n);
+        if (n->icase)
+            lower_ascii(low, vals[i].n);
+        ch_dataset d = ch_dataset_from_name(low, vals[i].n);
+        if (d == CH_DS_UNKNOWN)
+            return;
+        mask |= 1u << d;
+    }
+    n->ds_fast = true;
+    n->ds_mask = mask;
+}
+
 static int hint_of(ch_expr *e, const node *n, hint *h)
 {
     memset(h, 0, sizeof *h);
@@ -767,6 +804,7 @@ int ch_expr_compile_n(const char *src, size_t n, const ch_expr_env *env, ch_expr
         goto cleanup;
     }
     e->hints = (ch_expr_hints){h.ds_by, h.ds, h.act_by, h.nact, h.act};
+    mark_dataset_tests(e->root);
     *out = e;
     return 0;
 cleanup:

@@ -26,27 +26,36 @@
  * pattern and the text (fixed options and limits), so the memo never changes a result; a
  * match that failed with an error (match limit) is not remembered, so it is counted every
  * time as before. Pattern ids are process-unique (expr.c), so an entry can never answer for
- * a later expression compiled at the same address. Memory: RE_MEMO_SLOTS * ~270 bytes (about
- * 135 KB) per scratch, allocated on its first regex; values longer than RE_MEMO_TEXT are not
+ * a later expression compiled at the same address. Memory: RE_MEMO_SLOTS * 272 bytes (about
+ * 136 KB) per scratch, allocated on its first regex; values longer than RE_MEMO_TEXT are not
  * memoized.
  */
 #define RE_MEMO_SLOTS 512
 #define RE_MEMO_TEXT 240
 
-typedef struct re_memo_ent {
+/* Keys apart from texts: the two keys of a set share one 64-byte block, so a lookup touches
+ * one line of keys and then the text of the one way whose key matched. */
+typedef struct re_memo_key {
     uint64_t re_id; /* 0: empty */
     uint64_t h;
     uint32_t n;
     bool hit;
     uint8_t mru; /* in a set's first way: which way was hit last */
-    char text[RE_MEMO_TEXT];
-} re_memo_ent;
+    uint8_t pad[10];
+} re_memo_key;
+
+typedef struct re_memo {
+    re_memo_key key[RE_MEMO_SLOTS];
+    char text[RE_MEMO_SLOTS][RE_MEMO_TEXT];
+} re_memo;
+
+_Static_assert(sizeof(re_memo_key) == 32, "two keys fill one 64-byte block");
 
 /* The scratch and what only this file uses, allocated together: ch_expr_scratch_new is the
  * only place a scratch is made. */
 typedef struct scratch_block {
     ch_expr_scratch s;
-    re_memo_ent *memo;
+    re_memo *memo;
 } scratch_block;
 
 /* Picks the slot only (an entry is confirmed by comparing the whole text), so for a long value
@@ -81,8 +90,9 @@ static bool memo_match(const node *n, const ch_value *v, ch_expr_scratch *s)
     scratch_block *blk = (scratch_block *)s;
     if (v->type != CH_V_STR || v->u.s.n > RE_MEMO_TEXT)
         return n->op->test(n, v, s);
-    if (blk->memo == NULL && (blk->memo = ch_calloc(RE_MEMO_SLOTS, sizeof *blk->memo)) == NULL)
+    if (blk->memo == NULL && (blk->memo = ch_calloc(1, sizeof *blk->memo)) == NULL)
         return n->op->test(n, v, s);
+    re_memo *m = blk->memo;
     uint64_t id = (uint64_t)n->lit.i;
     ch_sv t = v->u.s;
     uint64_t h = text_hash(t.p, t.n) ^ (id * 0x9E3779B97F4A7C15ull);
@@ -90,23 +100,24 @@ static bool memo_match(const node *n, const ch_value *v, ch_expr_scratch *s)
      * other way and stays least recent until it is hit in turn, so the stream of one-off
      * values (about one in ten user agents) cycles through one way while the common ones keep
      * the other. */
-    re_memo_ent *set = &blk->memo[((h ^ (h >> 23)) & (RE_MEMO_SLOTS / 2 - 1)) * 2];
-    for (int w = 0; w < 2; w++) {
-        re_memo_ent *e = &set[w];
-        if (e->re_id == id && e->h == h && e->n == t.n && memcmp(e->text, t.p, t.n) == 0) {
-            set[0].mru = (uint8_t)w;
-            return e->hit;
+    size_t set = ((h ^ (h >> 23)) & (RE_MEMO_SLOTS / 2 - 1)) * 2;
+    re_memo_key *k = &m->key[set];
+    for (size_t w = 0; w < 2; w++) {
+        if (k[w].re_id == id && k[w].h == h && k[w].n == t.n &&
+            memcmp(m->text[set + w], t.p, t.n) == 0) {
+            k[0].mru = (uint8_t)w;
+            return k[w].hit;
         }
     }
     uint64_t errors = s->regex_errors;
     bool hit = n->op->test(n, v, s);
     if (s->regex_errors == errors) {
-        re_memo_ent *e = set[0].re_id == 0 ? &set[0] : &set[1 - set[0].mru];
-        e->re_id = id;
-        e->h = h;
-        e->n = t.n;
-        e->hit = hit;
-        memcpy(e->text, t.p, t.n);
+        size_t w = k[0].re_id == 0 ? 0 : 1u - k[0].mru;
+        k[w].re_id = id;
+        k[w].h = h;
+        k[w].n = t.n;
+        k[w].hit = hit;
+        memcpy(m->text[set + w], t.p, t.n);
     }
     return hit;
 }
@@ -185,6 +196,8 @@ static bool eval_node(const node *n, const ch_event *ev, ch_expr_scratch *s)
     case N_NOT:
         return !eval_node(n->kids[0], ev, s);
     case N_PRED:
+        if (n->ds_fast)
+            return (n->ds_mask >> ev->dataset) & 1u;
         break;
     }
     if (n->op->test == NULL) { /* exists */
