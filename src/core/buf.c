@@ -143,7 +143,9 @@ static inline uint64_t esc_mask(uint64_t w)
     return (ctl | zq | zb | w) & highs;
 }
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 static inline bool esc_plain(unsigned c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; }
+#endif
 
 /* The last take (1..7) bytes of p[0..n), starting at p + i, in the low bytes of a word, the
  * rest spaces; built from whole loads inside the string, in registers: a byte-wise memcpy into

@@ -296,22 +296,38 @@ typedef struct dqc {
     uint8_t k[CH__RS_MAXCAND];
 } dqc;
 
+/* Stage 0: the suffixes worth probing, and their Bloom filter words prefetched (a filter an
+ * eighth of a big table is still larger than L2: reading it cold would stall every query). */
+static void dq_stage_filter(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
+{
+    const ch__rs_table *t = &s->keys;
+    for (size_t i = 0; i < m; i++) {
+        const ch_refset_dq *q = qs[i];
+        uint64_t mask = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
+        g[i].mask = mask;
+        if (t->filter != NULL)
+            for (uint64_t b = mask; b != 0; b &= b - 1)
+                __builtin_prefetch(
+                    &t->filter[ch__rs_filter_word(t, ch__rs_tag(q->hash[__builtin_ctzll(b)]))]);
+    }
+}
+
+/* Stage 1: suffixes the filter rules out are dropped; the others' slots are prefetched. */
 static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
 {
     const ch__rs_table *t = &s->keys;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
-        uint64_t m = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
-        /* Suffixes the filter rules out are dropped here; the others' slots are prefetched. */
-        for (uint64_t b = m; b != 0; b &= b - 1) {
+        uint64_t mask = g[i].mask;
+        for (uint64_t b = mask; b != 0; b &= b - 1) {
             unsigned k = (unsigned)__builtin_ctzll(b);
             uint32_t tag = ch__rs_tag(q->hash[k]);
             if (ch__rs_filter_maybe(t, tag))
                 __builtin_prefetch(&t->slots[ch__rs_home(t, tag)]);
             else
-                m &= ~(1ull << k);
+                mask &= ~(1ull << k);
         }
-        g[i].mask = m;
+        g[i].mask = mask;
     }
 }
 
@@ -381,25 +397,33 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
             hits[i] = NULL;
         return 0;
     }
-    /* A software pipeline over groups: at step t, group t prefetches its slots, group t-1 reads
-     * them and prefetches elements, group t-2 compares. Each load gets a whole step to land. */
-    dqc ring[3][CH__RS_BATCH];
+    /* A software pipeline over groups: at step t, group t prefetches its filter words, group
+     * t-1 checks them and prefetches its slots, group t-2 reads the slots and prefetches the
+     * elements, group t-3 compares. Each load gets a whole step to land. */
+    enum { STAGES = 4 };
+    dqc ring[STAGES][CH__RS_BATCH];
     size_t groups = (n + CH__RS_BATCH - 1) / CH__RS_BATCH, nhits = 0;
-    for (size_t t = 0; t < groups + 2; t++) {
-        if (t < groups) {
-            size_t b = t * CH__RS_BATCH;
-            dq_stage_prefetch(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH, ring[t % 3]);
-        }
-        if (t >= 2) {
-            size_t b = (t - 2) * CH__RS_BATCH;
-            nhits +=
-                dq_stage_compare(s, qs + b, at_ms + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                                 ring[(t - 2) % 3], hits + b);
-        }
-        if (t >= 1 && t - 1 < groups) {
-            size_t b = (t - 1) * CH__RS_BATCH;
-            dq_stage_slots(s, qs + b, n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH,
-                           ring[(t - 1) % 3]);
+    for (size_t t = 0; t < groups + STAGES - 1; t++) {
+        for (size_t st = STAGES; st-- > 0;) {
+            if (t < st || t - st >= groups)
+                continue;
+            size_t gi = t - st, b = gi * CH__RS_BATCH;
+            size_t m = n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH;
+            dqc *g = ring[gi % STAGES];
+            switch (st) {
+            case 0:
+                dq_stage_filter(s, qs + b, m, g);
+                break;
+            case 1:
+                dq_stage_prefetch(s, qs + b, m, g);
+                break;
+            case 2:
+                dq_stage_slots(s, qs + b, m, g);
+                break;
+            default:
+                nhits += dq_stage_compare(s, qs + b, at_ms + b, m, g, hits + b);
+                break;
+            }
         }
     }
     return nhits;

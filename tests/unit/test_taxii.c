@@ -842,8 +842,8 @@ static void test_client_pulls_the_medallion_corpus_collection(void **state)
     ch_buf_init(&env, 1u << 26);
     size_t want = 0;
     while (ch_json_arr_next(&it, &coll)) {
-        const char *id;
-        size_t idn;
+        const char *id = NULL;
+        size_t idn = 0;
         assert_true(ch_json_obj_get(coll, "id", 2, &v) && ch_json_get_str(v, &id, &idn));
         if (idn != 36 || memcmp(id, "91a7b528-80eb-42ed-a74d-c6fbd5a26116", 36) != 0)
             continue;
