@@ -288,23 +288,48 @@ bool ch_refset_contains_domain(const ch_refset *s, const char *name, size_t len,
 
 /* ---- batches ----------------------------------------------------------------------------- */
 
-typedef struct dqc {
-    uint64_t mask; /* suffixes to probe */
-    uint32_t ncand;
-    bool over;
-    uint32_t cand[CH__RS_MAXCAND];
-    uint8_t k[CH__RS_MAXCAND];
-} dqc;
+/* A group of up to CH__RS_BATCH queries on its way through the pipeline. After the filter, the
+ * suffixes still worth a probe are a flat list (each query's longest first), and the tag matches
+ * found in the slots another, so that the later stages loop over work that exists instead of
+ * branching on every query (half of them, or nearly all in DNS traffic, are gone after the
+ * filter). A query with more probes or candidates than the lists hold is answered by the single
+ * lookup ("over"). */
+#define DQ_PROBES (CH__RS_BATCH * 8)
+#define DQ_CANDS (CH__RS_BATCH * CH__RS_MAXCAND)
+
+typedef struct dq_probe {
+    uint32_t tag;
+    uint8_t qi, k; /* query in the group, suffix */
+} dq_probe;
+
+typedef struct dq_cand {
+    uint32_t idx1; /* as in the slot */
+    uint8_t qi, k;
+} dq_cand;
+
+typedef struct dq_group {
+    uint64_t mask[CH__RS_BATCH]; /* suffixes to probe, before the filter */
+    uint32_t over;               /* bit qi: answer that query one by one */
+    uint32_t nprobe, ncand;
+    dq_probe probe[DQ_PROBES];
+    dq_cand cand[DQ_CANDS];
+} dq_group;
 
 /* Stage 0: the suffixes worth probing, and their Bloom filter words prefetched (a filter an
  * eighth of a big table is still larger than L2: reading it cold would stall every query). */
-static void dq_stage_filter(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
+static void dq_stage_filter(const ch_refset *s, const ch_refset_dq *const *qs, size_t m,
+                            dq_group *g)
 {
     const ch__rs_table *t = &s->keys;
+    g->over = 0;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
-        uint64_t mask = q->nlabels > 0 && q->nlabels < 64 ? probe_mask(s, q) : 0;
-        g[i].mask = mask;
+        uint64_t mask = 0;
+        if (q->nlabels >= 64)
+            g->over |= 1u << i;
+        else if (q->nlabels > 0)
+            mask = probe_mask(s, q);
+        g->mask[i] = mask;
         if (t->filter != NULL)
             for (uint64_t b = mask; b != 0; b &= b - 1)
                 __builtin_prefetch(
@@ -312,79 +337,89 @@ static void dq_stage_filter(const ch_refset *s, const ch_refset_dq *const *qs, s
     }
 }
 
-/* Stage 1: suffixes the filter rules out are dropped; the others' slots are prefetched. */
-static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
+/* Stage 1: the suffixes the filter lets through become probes, and their slots are prefetched.
+ * No branch on the filter's answer: a probe is always written and kept only if it may exist. */
+static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs, size_t m,
+                              dq_group *g)
 {
     const ch__rs_table *t = &s->keys;
+    uint32_t np = 0;
     for (size_t i = 0; i < m; i++) {
         const ch_refset_dq *q = qs[i];
-        uint64_t mask = g[i].mask;
-        for (uint64_t b = mask; b != 0; b &= b - 1) {
-            unsigned k = (unsigned)__builtin_ctzll(b);
-            uint32_t tag = ch__rs_tag(q->hash[k]);
-            if (ch__rs_filter_maybe(t, tag))
-                __builtin_prefetch(&t->slots[ch__rs_home(t, tag)]);
-            else
-                mask &= ~(1ull << k);
-        }
-        g[i].mask = mask;
-    }
-}
-
-/* Read the slots; note and prefetch the elements whose tags match, longest suffix first. */
-static void dq_stage_slots(const ch_refset *s, const ch_refset_dq *const *qs, size_t m, dqc *g)
-{
-    const ch__rs_table *t = &s->keys;
-    for (size_t i = 0; i < m; i++) {
-        const ch_refset_dq *q = qs[i];
-        dqc *c = &g[i];
-        c->ncand = 0;
-        c->over = q->nlabels >= 64; /* answered one by one */
-        for (uint64_t b = c->mask; b != 0 && !c->over;) {
+        for (uint64_t b = g->mask[i]; b != 0;) {
             unsigned k = 63u - (unsigned)__builtin_clzll(b);
             b &= ~(1ull << k);
-            uint32_t tag = ch__rs_tag(q->hash[k]), pos = ch__rs_home(t, tag);
-            for (ch__rs_slot sl; (sl = t->slots[pos]).idx1 != 0; pos = (pos + 1) & t->mask) {
-                if (sl.tag != tag)
-                    continue;
-                if (c->ncand == CH__RS_MAXCAND) {
-                    c->over = true;
-                    break;
-                }
-                c->k[c->ncand] = (uint8_t)k;
-                c->cand[c->ncand++] = sl.idx1;
-                const ch_refset_elem *e = ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
-                if ((sl.idx1 & CH__RS_SIMPLE) && q->len - q->start[k] < CH__RS_INLINE) {
-                    __builtin_prefetch(ch__rs_inline(e));
-                    __builtin_prefetch(ch__rs_inline(e) + CH__RS_INLINE - 1);
-                } else {
-                    ch__rs_prefetch_elem(s, CH__RS_IDX1(sl.idx1) - 1);
-                }
+            if (np == DQ_PROBES) {
+                g->over |= 1u << i;
+                break;
+            }
+            uint32_t tag = ch__rs_tag(q->hash[k]);
+            g->probe[np] = (dq_probe){tag, (uint8_t)i, (uint8_t)k};
+            bool maybe = ch__rs_filter_maybe(t, tag);
+            __builtin_prefetch(maybe ? (const void *)&t->slots[ch__rs_home(t, tag)] : (const void *)g);
+            np += maybe;
+        }
+    }
+    g->nprobe = np;
+}
+
+/* Stage 2: read the slots; every tag match becomes a candidate and its key is prefetched. */
+static void dq_stage_slots(const ch_refset *s, const ch_refset_dq *const *qs, dq_group *g)
+{
+    const ch__rs_table *t = &s->keys;
+    uint32_t nc = 0;
+    for (uint32_t p = 0; p < g->nprobe; p++) {
+        const dq_probe *pr = &g->probe[p];
+        for (uint32_t pos = ch__rs_home(t, pr->tag);; pos = (pos + 1) & t->mask) {
+            ch__rs_slot sl = t->slots[pos];
+            if (sl.idx1 == 0)
+                break;
+            if (sl.tag != pr->tag)
+                continue;
+            if (nc == DQ_CANDS) {
+                g->over |= 1u << pr->qi;
+                break;
+            }
+            g->cand[nc++] = (dq_cand){sl.idx1, pr->qi, pr->k};
+            const ch_refset_dq *q = qs[pr->qi];
+            const ch_refset_elem *e = ch__rs_elem(s, CH__RS_IDX1(sl.idx1) - 1);
+            if ((sl.idx1 & CH__RS_SIMPLE) && q->len - q->start[pr->k] < CH__RS_INLINE) {
+                __builtin_prefetch(ch__rs_inline(e));
+                __builtin_prefetch(ch__rs_inline(e) + CH__RS_INLINE - 1);
+            } else {
+                ch__rs_prefetch_elem(s, CH__RS_IDX1(sl.idx1) - 1);
             }
         }
     }
+    g->ncand = nc;
 }
 
-/* Compare: the first candidate that is the suffix and valid at the query's time is the answer. */
+/* Stage 3: each query's first candidate that is its suffix and valid at its time is the answer
+ * (candidates are in the order the single lookup would try them). */
 static size_t dq_stage_compare(const ch_refset *s, const ch_refset_dq *const *qs,
-                               const int64_t *at_ms, size_t m, const dqc *g,
+                               const int64_t *at_ms, size_t m, const dq_group *g,
                                const ch_refset_elem **hits)
 {
+    for (size_t i = 0; i < m; i++)
+        hits[i] = NULL;
     size_t nhits = 0;
-    for (size_t i = 0; i < m; i++) {
-        const ch_refset_dq *q = qs[i];
-        const dqc *c = &g[i];
-        const ch_refset_elem *e = NULL;
-        for (uint32_t j = 0; j < c->ncand && e == NULL; j++) {
-            const ch_refset_elem *x = ch__rs_elem(s, CH__RS_IDX1(c->cand[j]) - 1);
-            uint32_t st = q->start[c->k[j]];
-            if (match(x, c->cand[j], q->name + st, q->len - st))
-                e = (c->cand[j] & CH__RS_SIMPLE) ? x : ch__rs_chain_valid(s, c->cand[j], at_ms[i]);
+    for (uint32_t j = 0; j < g->ncand; j++) {
+        const dq_cand *c = &g->cand[j];
+        if (hits[c->qi] != NULL || ((g->over >> c->qi) & 1))
+            continue;
+        const ch_refset_dq *q = qs[c->qi];
+        const ch_refset_elem *x = ch__rs_elem(s, CH__RS_IDX1(c->idx1) - 1);
+        uint32_t st = q->start[c->k];
+        if (match(x, c->idx1, q->name + st, q->len - st)) {
+            const ch_refset_elem *e =
+                (c->idx1 & CH__RS_SIMPLE) ? x : ch__rs_chain_valid(s, c->idx1, at_ms[c->qi]);
+            hits[c->qi] = e;
+            nhits += e != NULL;
         }
-        if (e == NULL && c->over)
-            ch_refset_contains_dq(s, q, at_ms[i], &e);
-        hits[i] = e;
-        nhits += e != NULL;
+    }
+    for (uint32_t o = g->over; o != 0; o &= o - 1) {
+        unsigned i = (unsigned)__builtin_ctz(o);
+        nhits += ch_refset_contains_dq(s, qs[i], at_ms[i], &hits[i]);
     }
     return nhits;
 }
@@ -401,7 +436,7 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
      * t-1 checks them and prefetches its slots, group t-2 reads the slots and prefetches the
      * elements, group t-3 compares. Each load gets a whole step to land. */
     enum { STAGES = 4 };
-    dqc ring[STAGES][CH__RS_BATCH];
+    dq_group ring[STAGES];
     size_t groups = (n + CH__RS_BATCH - 1) / CH__RS_BATCH, nhits = 0;
     for (size_t t = 0; t < groups + STAGES - 1; t++) {
         for (size_t st = STAGES; st-- > 0;) {
@@ -409,7 +444,7 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
                 continue;
             size_t gi = t - st, b = gi * CH__RS_BATCH;
             size_t m = n - b < CH__RS_BATCH ? n - b : CH__RS_BATCH;
-            dqc *g = ring[gi % STAGES];
+            dq_group *g = &ring[gi % STAGES];
             switch (st) {
             case 0:
                 dq_stage_filter(s, qs + b, m, g);
@@ -418,7 +453,7 @@ size_t ch_refset_contains_dq_batch(const ch_refset *s, const ch_refset_dq *const
                 dq_stage_prefetch(s, qs + b, m, g);
                 break;
             case 2:
-                dq_stage_slots(s, qs + b, m, g);
+                dq_stage_slots(s, qs + b, g);
                 break;
             default:
                 nhits += dq_stage_compare(s, qs + b, at_ms + b, m, g, hits + b);

@@ -183,6 +183,24 @@ static void test_equality_and_inequality_on_strings(void **state)
     assert_true(m("event.dataset == \"cloudtrail\"", &login));
 }
 
+/* Dataset tests are compiled to a bit test on the typed dataset: same answers as the string
+ * compare, including case-insensitive forms and names that are no dataset. */
+static void test_dataset_tests_answer_like_string_compares(void **state)
+{
+    (void)state;
+    ch_event derived = login;
+    derived.dataset = CH_DS_UNKNOWN;
+    assert_true(m("event.dataset in [\"vpcflow\", \"cloudtrail\"]", &login));
+    assert_false(m("event.dataset in [\"vpcflow\", \"route53resolver\"]", &login));
+    assert_true(m("event.dataset =~ \"CloudTrail\"", &login));
+    assert_false(m("event.dataset == \"CloudTrail\"", &login));
+    assert_false(m("event.dataset == \"cloudtrail\"", &derived));
+    /* A derived event has no dataset: the field is missing, as before the bit test. */
+    assert_false(m("event.dataset == \"unknown\"", &derived));
+    assert_true(m("event.dataset not exists", &derived));
+    assert_true(m("not event.dataset == \"vpcflow\"", &login));
+}
+
 static void test_ordering_numbers_strings_and_times(void **state)
 {
     (void)state;
@@ -661,6 +679,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equality_and_inequality_on_strings),
+        cmocka_unit_test(test_dataset_tests_answer_like_string_compares),
         cmocka_unit_test(test_ordering_numbers_strings_and_times),
         cmocka_unit_test(test_strings_holding_numbers_compare_numerically_against_numbers),
         cmocka_unit_test(test_booleans_and_raw_json_booleans),
