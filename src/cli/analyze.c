@@ -31,36 +31,40 @@
 
 static void analyze_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: coinhound analyze [OPTIONS] PATH...\n\n"
-            "Read log files and directories (recursively, in name order; '-' is stdin), detect each\n"
-            "file's type from its content, normalize every record to an ECS-named event, enrich it\n"
-            "with GeoIP, and report records, events and errors by reason and by source type.\n"
-            "Inputs are merged by event time (a k-way merge of the per-file streams), so events\n"
-            "are written in time order whatever order the files were delivered in.\n\n"
-            "Options:\n"
-            "  -t, --type TYPE       force the source type: cloudtrail, vpcflow, route53resolver\n"
-            "  -e, --events FILE     write normalized events as JSON Lines to FILE ('-' = stdout)\n"
-            "  -f, --format FMT      report format: table (default) or json (one object on stdout)\n"
-            "      --geoip FILE      a MaxMind DB (.mmdb) to use; repeat for City/ASN databases.\n"
-            "                        Default: $COINHOUND_GEOIP (':'-separated) or\n"
-            "                        <data dir>/geoip/country.mmdb, installed by scripts/install-geoip\n"
-            "      --no-geoip        skip GeoIP enrichment\n"
-            "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
-            "      --no-progress     never draw it\n"
-            "      --max-open N      inputs open at once while merging by event time (default 64)\n"
-            "      --pack DIR        content pack of rules (default: <content dir>/cryptojacking-aws)\n"
-            "      --db FILE         offense store, SQLite (default: <data dir>/coinhound.db); a later\n"
-            "                        run extends the open offenses instead of duplicating them\n"
-            "      --context FILE    business context (YAML): business_countries, networks, images\n"
-            "                        (AMI -> OS), learning; the pack's defaults apply where it is silent\n"
-            "      --intel FILE      threat intelligence for this run: a STIX 2.1 bundle or a block\n"
-            "                        list (repeatable); every set stored in --db is matched too\n"
-            "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
-            "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
-            "  -h, --help            this help\n\n"
-            "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
-            "could not be read at all; 2 usage error.\n");
+    fprintf(
+        f,
+        "usage: coinhound analyze [OPTIONS] PATH...\n\n"
+        "Read log files and directories (recursively, in name order; '-' is stdin), detect each\n"
+        "file's type from its content, normalize every record to an ECS-named event, enrich it\n"
+        "with GeoIP, and report records, events and errors by reason and by source type.\n"
+        "Inputs are merged by event time (a k-way merge of the per-file streams), so events\n"
+        "are written in time order whatever order the files were delivered in.\n\n"
+        "Options:\n"
+        "  -t, --type TYPE       force the source type: cloudtrail, vpcflow, route53resolver\n"
+        "  -e, --events FILE     write normalized events as JSON Lines to FILE ('-' = stdout)\n"
+        "  -f, --format FMT      report format: table (default) or json (one object on stdout)\n"
+        "      --geoip FILE      a MaxMind DB (.mmdb) to use; repeat for City/ASN databases.\n"
+        "                        Default: $COINHOUND_GEOIP (':'-separated) or\n"
+        "                        <data dir>/geoip/country.mmdb, installed by "
+        "scripts/install-geoip\n"
+        "      --no-geoip        skip GeoIP enrichment\n"
+        "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
+        "      --no-progress     never draw it\n"
+        "      --max-open N      inputs open at once while merging by event time (default 64)\n"
+        "      --pack DIR        content pack of rules (default: <content dir>/cryptojacking-aws)\n"
+        "      --db FILE         offense store, SQLite (default: <data dir>/coinhound.db); a "
+        "later\n"
+        "                        run extends the open offenses instead of duplicating them\n"
+        "      --context FILE    business context (YAML): business_countries, networks, images\n"
+        "                        (AMI -> OS), learning; the pack's defaults apply where it is "
+        "silent\n"
+        "      --intel FILE      threat intelligence for this run: a STIX 2.1 bundle or a block\n"
+        "                        list (repeatable); every set stored in --db is matched too\n"
+        "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
+        "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
+        "  -h, --help            this help\n\n"
+        "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
+        "could not be read at all; 2 usage error.\n");
 }
 
 static double now_s(void)
@@ -160,8 +164,8 @@ static int open_intel(ch_analyze *a, const char *db, const char *const *files, s
         fprintf(stderr, "coinhound analyze: intel store %s: %s\n", db, err.msg);
         return -1;
     }
-    int rc = ch_intel_matcher_load(a->intel, a->refsets, a->catalog, files, nfiles, ist, &a->diag,
-                                   &err);
+    int rc =
+        ch_intel_matcher_load(a->intel, a->refsets, a->catalog, files, nfiles, ist, &a->diag, &err);
     ch_intel_store_close(ist);
     if (rc < 0) {
         fprintf(stderr, "coinhound analyze: threat intelligence: %s\n", err.msg);
@@ -213,7 +217,8 @@ static int open_correlation(ch_analyze *a, const char *pack, const char *db, con
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         return -1;
     }
-    if (ch_store_open(db, &a->store, &err) < 0 || ch_store_load_active(a->store, a->offenses, &err) < 0 ||
+    if (ch_store_open(db, &a->store, &err) < 0 ||
+        ch_store_load_active(a->store, a->offenses, &err) < 0 ||
         ch_store_load_users(a->store, a->risk, &err) < 0) {
         fprintf(stderr, "coinhound analyze: offense store: %s\n", err.msg);
         return -1;
@@ -243,15 +248,14 @@ static int open_geoip(ch_analyze *a, const char **paths, size_t n, bool explicit
 int ch_cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"type", required_argument, NULL, 't'},   {"events", required_argument, NULL, 'e'},
-        {"format", required_argument, NULL, 'f'}, {"geoip", required_argument, NULL, 'g'},
-        {"no-geoip", no_argument, NULL, 'G'},     {"progress", no_argument, NULL, 'p'},
-        {"no-progress", no_argument, NULL, 'P'},  {"quiet", no_argument, NULL, 'q'},
+        {"type", required_argument, NULL, 't'},     {"events", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'},   {"geoip", required_argument, NULL, 'g'},
+        {"no-geoip", no_argument, NULL, 'G'},       {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},    {"quiet", no_argument, NULL, 'q'},
         {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
-        {"no-rules", no_argument, NULL, 'R'},     {"context", required_argument, NULL, 'C'},
-        {"intel", required_argument, NULL, 'I'},
-        {NULL, 0, NULL, 0},
+        {"no-rules", no_argument, NULL, 'R'},       {"context", required_argument, NULL, 'C'},
+        {"intel", required_argument, NULL, 'I'},    {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);
@@ -277,33 +281,56 @@ int ch_cmd_analyze(int argc, char **argv)
         case 't':
             a.forced = ch_source_type_by_name(optarg);
             if (a.forced == NULL) {
-                fprintf(stderr, "coinhound analyze: unknown --type '%s' (cloudtrail, vpcflow, route53resolver)\n", optarg);
+                fprintf(stderr,
+                        "coinhound analyze: unknown --type '%s' (cloudtrail, vpcflow, "
+                        "route53resolver)\n",
+                        optarg);
                 return CH_EXIT_USAGE;
             }
             break;
-        case 'e': events_path = optarg; break;
+        case 'e':
+            events_path = optarg;
+            break;
         case 'f':
             if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0) {
-                fprintf(stderr, "coinhound analyze: --format must be table or json, not '%s'\n", optarg);
+                fprintf(stderr, "coinhound analyze: --format must be table or json, not '%s'\n",
+                        optarg);
                 return CH_EXIT_USAGE;
             }
             format = optarg;
             break;
         case 'g':
             if (ngeo == CH_GEOIP_MAX_DBS) {
-                fprintf(stderr, "coinhound analyze: at most %d --geoip databases\n", CH_GEOIP_MAX_DBS);
+                fprintf(stderr, "coinhound analyze: at most %d --geoip databases\n",
+                        CH_GEOIP_MAX_DBS);
                 return CH_EXIT_USAGE;
             }
             geo_paths[ngeo++] = optarg;
             break;
-        case 'G': no_geoip = true; break;
-        case 'p': progress = 1; break;
-        case 'P': progress = 0; break;
-        case 'q': a.diag.quiet = 1; break;
-        case 'D': db_path = optarg; break;
-        case 'k': pack = optarg; break;
-        case 'R': no_rules = true; break;
-        case 'C': context_path = optarg; break;
+        case 'G':
+            no_geoip = true;
+            break;
+        case 'p':
+            progress = 1;
+            break;
+        case 'P':
+            progress = 0;
+            break;
+        case 'q':
+            a.diag.quiet = 1;
+            break;
+        case 'D':
+            db_path = optarg;
+            break;
+        case 'k':
+            pack = optarg;
+            break;
+        case 'R':
+            no_rules = true;
+            break;
+        case 'C':
+            context_path = optarg;
+            break;
         case 'I':
             if (nintel == sizeof intel_files / sizeof intel_files[0]) {
                 fprintf(stderr, "coinhound analyze: at most %zu --intel files\n", nintel);
@@ -321,7 +348,9 @@ int ch_cmd_analyze(int argc, char **argv)
             max_open = v;
             break;
         }
-        case 'h': analyze_usage(stdout); return CH_EXIT_OK;
+        case 'h':
+            analyze_usage(stdout);
+            return CH_EXIT_OK;
         case ':':
             fprintf(stderr, "coinhound analyze: option '%s' needs a value\n", argv[optind - 1]);
             return CH_EXIT_USAGE;
@@ -348,7 +377,8 @@ int ch_cmd_analyze(int argc, char **argv)
         const char *env = getenv("COINHOUND_GEOIP");
         if (ngeo == 0 && env != NULL && *env) {
             env_geo = ch_strdup(env);
-            for (char *s = env_geo, *tok; ngeo < CH_GEOIP_MAX_DBS && (tok = strsep(&s, ":")) != NULL;)
+            for (char *s = env_geo, *tok;
+                 ngeo < CH_GEOIP_MAX_DBS && (tok = strsep(&s, ":")) != NULL;)
                 if (*tok)
                     geo_paths[ngeo++] = tok;
             explicit_paths = true;
@@ -382,7 +412,8 @@ int ch_cmd_analyze(int argc, char **argv)
     const char *const *paths = (const char *const *)argv + optind;
     size_t npaths = (size_t)(argc - optind);
     a.merge = ch_merge_new(&a.diag, a.forced, max_open);
-    if (a.merge == NULL || ch_walk_paths(paths, npaths, visit_file, visit_missing, &a) == CH_ENOMEM) {
+    if (a.merge == NULL ||
+        ch_walk_paths(paths, npaths, visit_file, visit_missing, &a) == CH_ENOMEM) {
         fprintf(stderr, "coinhound analyze: out of memory\n");
         status = CH_EXIT_FAIL;
         goto cleanup;
@@ -403,12 +434,14 @@ int ch_cmd_analyze(int argc, char **argv)
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         if (ch_store_save(a.store, a.offenses, a.risk, (int64_t)now.tv_sec * 1000, &err) < 0) {
-            fprintf(stderr, "coinhound analyze: saving offenses to %s: %s\n", ch_store_path(a.store), err.msg);
+            fprintf(stderr, "coinhound analyze: saving offenses to %s: %s\n",
+                    ch_store_path(a.store), err.msg);
             status = CH_EXIT_FAIL;
         }
     }
     if (a.engine_failed || a.sink.errors) {
-        fprintf(stderr, "coinhound analyze: correlation ran out of memory; results are incomplete\n");
+        fprintf(stderr,
+                "coinhound analyze: correlation ran out of memory; results are incomplete\n");
         status = CH_EXIT_FAIL;
     }
     ch_analyze_report(&a, stdout);

@@ -300,7 +300,7 @@ int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n)
             uint64_t w;
             memcpy(&w, p + i, 8);
             const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-            uint64_t ctl = (w - ones * 0x20) & ~w;               /* bytes < 0x20 */
+            uint64_t ctl = (w - ones * 0x20) & ~w; /* bytes < 0x20 */
             uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
             uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs; /* bytes == '"' or '\\' */
             if (((ctl | zq | zb) & highs) | (w & highs))
@@ -327,11 +327,21 @@ int ch_buf_add_json_str(ch_buf *b, const char *s, size_t n)
         size_t el = 2;
         esc[0] = '\\';
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             if (c < 0x20) {
                 memcpy(esc, "\\u00", 4);

@@ -21,7 +21,12 @@ typedef struct ch_buf {
 
 void ch_buf_init(ch_buf *b, size_t max);
 void ch_buf_free(ch_buf *b);
-static inline void ch_buf_clear(ch_buf *b) { b->len = 0; if (b->data) b->data[0] = '\0'; }
+static inline void ch_buf_clear(ch_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
 int ch_buf_reserve(ch_buf *b, size_t extra); /* CH_ELIMIT past max, CH_ENOMEM */
 int ch_buf_add_slow(ch_buf *b, const void *p, size_t n);
 /* Appends are on every event's output path: the common case (room left) stays inline. */

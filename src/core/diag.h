@@ -27,7 +27,7 @@ typedef struct ch_ds_stats {
     uint64_t skipped; /* records that are not events by design (flow NODATA/SKIPDATA) */
     uint64_t errors;  /* records rejected */
     uint64_t files;
-    uint64_t bytes;   /* decompressed bytes read */
+    uint64_t bytes; /* decompressed bytes read */
 } ch_ds_stats;
 
 typedef struct ch_diag {

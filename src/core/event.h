@@ -43,7 +43,12 @@ typedef enum ch_dataset {
 const char *ch_dataset_name(ch_dataset ds);
 ch_dataset ch_dataset_from_name(const char *name, size_t n);
 
-typedef enum ch_outcome { CH_OUTCOME_NONE = 0, CH_OUTCOME_SUCCESS, CH_OUTCOME_FAILURE, CH_OUTCOME_UNKNOWN } ch_outcome;
+typedef enum ch_outcome {
+    CH_OUTCOME_NONE = 0,
+    CH_OUTCOME_SUCCESS,
+    CH_OUTCOME_FAILURE,
+    CH_OUTCOME_UNKNOWN
+} ch_outcome;
 
 /* GeoIP result for one address; strings borrow from the GeoIP cache. */
 typedef struct ch_geo {
@@ -89,11 +94,11 @@ typedef struct ch_event {
     ch_outcome outcome;
     uint32_t flags;
 
-    ch_sv id;           /* event.id (CloudTrail eventID) */
-    ch_sv action;       /* event.action: CloudTrail eventName, flow ACCEPT/REJECT, DNS rcode */
-    ch_sv category;     /* event.category: authentication, iam, network, ... */
-    ch_sv type;         /* event.type: start, info, creation, connection, protocol, ... */
-    ch_sv provider;     /* event.provider: CloudTrail eventSource */
+    ch_sv id;       /* event.id (CloudTrail eventID) */
+    ch_sv action;   /* event.action: CloudTrail eventName, flow ACCEPT/REJECT, DNS rcode */
+    ch_sv category; /* event.category: authentication, iam, network, ... */
+    ch_sv type;     /* event.type: start, info, creation, connection, protocol, ... */
+    ch_sv provider; /* event.provider: CloudTrail eventSource */
 
     ch_sv user_name;    /* user.name: IAM user, "root", or the issuing role of a session */
     ch_sv user_id;      /* user.id: principalId */
@@ -112,13 +117,13 @@ typedef struct ch_event {
     ch_sv src_address;    /* source.address when it is not an IP ("ec2.amazonaws.com") */
     ch_ip src_ip, dst_ip; /* source.ip, destination.ip (family 0 = absent) */
     uint16_t src_port, dst_port;
-    uint8_t iana_proto;   /* network.iana_number; 0 = absent */
-    ch_sv transport;      /* network.transport: tcp, udp, icmp, ... */
+    uint8_t iana_proto; /* network.iana_number; 0 = absent */
+    ch_sv transport;    /* network.transport: tcp, udp, icmp, ... */
     uint64_t bytes, packets;
 
-    ch_sv dns_qname;      /* dns.question.name: lower case, no trailing dot */
-    ch_sv dns_qtype;      /* dns.question.type */
-    ch_sv dns_rcode;      /* dns.response_code */
+    ch_sv dns_qname;                         /* dns.question.name: lower case, no trailing dot */
+    ch_sv dns_qtype;                         /* dns.question.type */
+    ch_sv dns_rcode;                         /* dns.response_code */
     ch_sv dns_answers[CH_EVENT_MAX_ANSWERS]; /* dns.answers[].data (first 16 kept) */
     uint8_t dns_nanswers;
 

@@ -61,14 +61,22 @@ extern "C" void ch_json_parser_free(ch_json_parser *p) { delete p; }
 static const char *reason_of(error_code e)
 {
     switch (e) {
-    case DEPTH_ERROR: return "depth";
-    case UTF8_ERROR: return "utf8";
-    case CAPACITY: return "too_large";
-    case MEMALLOC: return "memory";
-    case EMPTY: return "empty";
-    case UNCLOSED_STRING: return "unclosed_string";
-    case UNESCAPED_CHARS: return "control_char";
-    default: return "syntax";
+    case DEPTH_ERROR:
+        return "depth";
+    case UTF8_ERROR:
+        return "utf8";
+    case CAPACITY:
+        return "too_large";
+    case MEMALLOC:
+        return "memory";
+    case EMPTY:
+        return "empty";
+    case UNCLOSED_STRING:
+        return "unclosed_string";
+    case UNESCAPED_CHARS:
+        return "control_char";
+    default:
+        return "syntax";
     }
 }
 
@@ -81,9 +89,9 @@ extern "C" int ch_json_parse(ch_json_parser *p, const char *buf, size_t len, siz
                             len, p->max_doc);
     }
     dom::element e;
-    error_code ec = p->parser.parse(reinterpret_cast<const uint8_t *>(buf), len,
-                                    cap < len + SIMDJSON_PADDING)
-                        .get(e);
+    error_code ec =
+        p->parser.parse(reinterpret_cast<const uint8_t *>(buf), len, cap < len + SIMDJSON_PADDING)
+            .get(e);
     if (ec) {
         p->reason = reason_of(ec);
         return ch_error_set(err, (ec == DEPTH_ERROR || ec == CAPACITY) ? CH_ELIMIT : CH_EPARSE,
@@ -98,14 +106,22 @@ extern "C" const char *ch_json_last_reason(const ch_json_parser *p) { return p->
 extern "C" ch_json_type ch_json_typeof(ch_json_val v)
 {
     switch (el(v).type()) {
-    case dom::element_type::NULL_VALUE: return CH_JSON_NULL;
-    case dom::element_type::BOOL: return CH_JSON_BOOL;
-    case dom::element_type::INT64: return CH_JSON_INT;
-    case dom::element_type::UINT64: return CH_JSON_UINT;
-    case dom::element_type::DOUBLE: return CH_JSON_DOUBLE;
-    case dom::element_type::STRING: return CH_JSON_STRING;
-    case dom::element_type::ARRAY: return CH_JSON_ARRAY;
-    case dom::element_type::OBJECT: return CH_JSON_OBJECT;
+    case dom::element_type::NULL_VALUE:
+        return CH_JSON_NULL;
+    case dom::element_type::BOOL:
+        return CH_JSON_BOOL;
+    case dom::element_type::INT64:
+        return CH_JSON_INT;
+    case dom::element_type::UINT64:
+        return CH_JSON_UINT;
+    case dom::element_type::DOUBLE:
+        return CH_JSON_DOUBLE;
+    case dom::element_type::STRING:
+        return CH_JSON_STRING;
+    case dom::element_type::ARRAY:
+        return CH_JSON_ARRAY;
+    case dom::element_type::OBJECT:
+        return CH_JSON_OBJECT;
     }
     return CH_JSON_INVALID;
 }
@@ -120,9 +136,18 @@ extern "C" bool ch_json_get_str(ch_json_val v, const char **s, size_t *n)
     return true;
 }
 
-extern "C" bool ch_json_get_i64(ch_json_val v, int64_t *out) { return !el(v).get_int64().get(*out); }
-extern "C" bool ch_json_get_u64(ch_json_val v, uint64_t *out) { return !el(v).get_uint64().get(*out); }
-extern "C" bool ch_json_get_f64(ch_json_val v, double *out) { return !el(v).get_double().get(*out); }
+extern "C" bool ch_json_get_i64(ch_json_val v, int64_t *out)
+{
+    return !el(v).get_int64().get(*out);
+}
+extern "C" bool ch_json_get_u64(ch_json_val v, uint64_t *out)
+{
+    return !el(v).get_uint64().get(*out);
+}
+extern "C" bool ch_json_get_f64(ch_json_val v, double *out)
+{
+    return !el(v).get_double().get(*out);
+}
 extern "C" bool ch_json_get_bool(ch_json_val v, bool *out) { return !el(v).get_bool().get(*out); }
 
 extern "C" bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, ch_json_val *out)

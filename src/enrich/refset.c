@@ -8,9 +8,9 @@
  * to its element with one count-leading-zeros and elements never move as the set grows (lookup
  * results stay valid). Freed elements go on a free list and are reused before the array grows.
  * The last segment can be up to half empty; untouched pages of it cost address space, not RSS.
- * Domain and string elements are 112 bytes apart: the struct and a 32-byte inline key, so keys
- * up to 31 bytes (nearly every domain) need no allocation and sit in the element's cache lines;
- * longer keys are one heap copy. Arrays of 2 MB and more are aligned for huge pages.
+ * Domain and string elements are 128 bytes apart: the struct and a 48-byte inline key, so keys
+ * up to 47 bytes (nearly every domain) need no allocation and sit in the second cache line of
+ * their element; longer keys are one heap copy. Arrays of 2 MB and more are aligned for huge pages.
  *
  * Sources and indicator ids are interned per set with reference counts, so that a million
  * elements from one feed share one "coinblockerlists" and the strings go when the last element
@@ -497,7 +497,7 @@ int ch__rs_add_key(ch_refset *s, const ch__rs_key *k, const ch_refset_meta *meta
             s->str_bytes += k->len + 1;
             kcopy = NULL;
         } else {
-            /* Zero-padded, so that a lookup compares all 32 bytes at once. */
+            /* Zero-padded, so that a lookup compares all 48 bytes at once. */
             char *in = (char *)(e + 1);
             memset(in, 0, CH__RS_INLINE);
             memcpy(in, k->str, k->len);

@@ -208,7 +208,7 @@ typedef struct ch_refset_dq {
     uint32_t nlabels;
     uint32_t len;
     uint8_t start[CH_REFSET_DQ_MAX_LABELS]; /* start[k]: where the suffix of k + 1 labels starts */
-    char name[CH_REFSET_DOMAIN_MAX + 35];   /* lower-cased, zero-padded for 32 bytes */
+    char name[CH_REFSET_DOMAIN_MAX + 51];   /* lower-cased, zero-padded for 48 bytes */
     uint64_t hash[CH_REFSET_DQ_MAX_LABELS]; /* hash[k]: that suffix's hash */
 } ch_refset_dq;
 

@@ -14,7 +14,7 @@
  * Preparing a query is one branch-free pass over the name (lower-casing it into a zero-padded
  * buffer and noting the dots), then one multiply per label, the labels independent of each other
  * and chained by a rotation. The padding lets a label be read as two words and a short key be
- * compared as one 32-byte block against the zero-padded inline key of its element.
+ * compared as one 48-byte block against the zero-padded inline key of its element.
  *
  * Entries must look like DNS names (letters, digits, '-', '_', labels of 1..63 bytes, 253 in
  * all) so that junk lines of a feed are reported instead of stored. Queries are taken as they
@@ -157,7 +157,7 @@ void ch_refset_dq_prepare(ch_refset_dq *q, const char *name, size_t len)
         w = lower8(w, &dotw[i >> 6], i & 63);
         memcpy(q->name + i, &w, 8);
     }
-    memset(q->name + len, 0, 32); /* NUL and the padding the 32-byte compare relies on */
+    memset(q->name + len, 0, 48); /* NUL and the padding the 48-byte compare relies on */
     q->len = (uint32_t)len;
     q->nlabels = 0;
     if (len == 0)
@@ -206,7 +206,7 @@ static inline uint64_t probe_mask(const ch_refset *s, const ch_refset_dq *q)
 static inline bool match(const ch_refset_elem *e, uint32_t idx1, const char *suffix, uint32_t slen)
 {
     /* Both sides are zero-padded past their NUL: one fixed-size compare, inlined. */
-    if ((idx1 & CH__RS_SIMPLE) && slen - 1u < CH__RS_INLINE - 1u) /* 1 <= slen < 32 */
+    if ((idx1 & CH__RS_SIMPLE) && slen - 1u < CH__RS_INLINE - 1u) /* 1 <= slen < 48 */
         return memcmp(ch__rs_inline(e), suffix, CH__RS_INLINE) == 0;
     return e->len == slen && memcmp(e->key.str, suffix, slen) == 0;
 }

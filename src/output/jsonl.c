@@ -14,9 +14,9 @@
 #include "core/timeparse.h"
 #include "output/output.h"
 
-static const char *const ecs_roots[] = {"@timestamp", "event", "user", "cloud", "source",
-                                        "destination", "network", "dns", "user_agent",
-                                        "error", "threat", "original", NULL};
+static const char *const ecs_roots[] = {"@timestamp",  "event",    "user", "cloud",      "source",
+                                        "destination", "network",  "dns",  "user_agent", "error",
+                                        "threat",      "original", NULL};
 static const size_t ecs_root_lens[] = {10, 5, 4, 5, 6, 11, 7, 3, 10, 5, 6, 8};
 #define N_ECS_ROOTS (sizeof ecs_root_lens / sizeof ecs_root_lens[0])
 
@@ -26,8 +26,18 @@ static bool is_ecs_root(const char *k, size_t n)
     if (n < 3 || n > 11)
         return false;
     switch (k[0]) {
-    case '@': case 'e': case 'u': case 'c': case 's': case 'd': case 'n': case 'o': case 't': break;
-    default: return false;
+    case '@':
+    case 'e':
+    case 'u':
+    case 'c':
+    case 's':
+    case 'd':
+    case 'n':
+    case 'o':
+    case 't':
+        break;
+    default:
+        return false;
     }
     for (int i = 0; ecs_roots[i] != NULL; i++)
         if (ecs_roots[i][0] == k[0] && strlen(ecs_roots[i]) == n && memcmp(ecs_roots[i], k, n) == 0)

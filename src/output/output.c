@@ -25,9 +25,9 @@ static const ch_output_format formats[] = {
 struct ch_output {
     const ch_output_format *fmt;
     ch_buf buf;
-    int fd;       /* -1: format only, write nothing */
+    int fd; /* -1: format only, write nothing */
     bool own_fd;
-    int werrno;   /* first write error */
+    int werrno; /* first write error */
 };
 
 int ch_output_open(ch_output **out, const char *format, const char *path, ch_error *err)

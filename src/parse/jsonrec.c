@@ -74,7 +74,7 @@ struct ch_jsonrec {
 
     /* the array being walked */
     bool in_env;
-    bool need_sep;   /* an array element ended: a ',' must come before the next one */
+    bool need_sep; /* an array element ended: a ',' must come before the next one */
     uint64_t arr_off, arr_line;
 
     /* the value being scanned */

@@ -22,7 +22,7 @@
 typedef struct ch_stream ch_stream; /* a source type's private per-input state */
 
 typedef struct ch_source_type {
-    const char *name;   /* "cloudtrail": the --type value and event.dataset */
+    const char *name; /* "cloudtrail": the --type value and event.dataset */
     ch_dataset dataset;
     /* Confidence 0..100 that `head` (the first bytes of the input, decompressed) is this type. */
     int (*detect)(const char *head, size_t n);

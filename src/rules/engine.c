@@ -286,7 +286,7 @@ static int build_dispatch(ch_engine *e)
         rule_hints(rs->rules[i], &h);
         if (h.never)
             continue;
-        for (uint8_t ds = 0; ds < CH_DS__COUNT; ds++) {
+        for (unsigned ds = 0; ds < CH_DS__COUNT; ds++) {
             if (!(h.datasets & (1u << ds)))
                 continue;
             if (!h.by_action) {

@@ -98,11 +98,11 @@ static void test_ipv6_and_mapped_ipv4(void **state)
 static void test_internal_ranges_are_not_geolocated(void **state)
 {
     (void)state;
-    const char *internal[] = {"10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-                              "127.0.0.1", "169.254.169.254", "100.64.0.1", "100.127.255.255",
-                              "::1", "fe80::1", "fd00::1", NULL};
-    const char *external[] = {"8.8.8.8", "172.32.0.1", "100.128.0.1", "81.2.69.142",
-                              "2a00:1450::1", NULL};
+    const char *internal[] = {"10.1.2.3",  "172.16.0.1",      "172.31.255.255", "192.168.1.1",
+                              "127.0.0.1", "169.254.169.254", "100.64.0.1",     "100.127.255.255",
+                              "::1",       "fe80::1",         "fd00::1",        NULL};
+    const char *external[] = {"8.8.8.8",     "172.32.0.1",   "100.128.0.1",
+                              "81.2.69.142", "2a00:1450::1", NULL};
     ch_ip ip;
     for (int i = 0; internal[i]; i++) {
         assert_true(ch_ip_parse(internal[i], strlen(internal[i]), &ip));

@@ -65,7 +65,8 @@ static void test_ecs_fields_and_original_paths_on_one_line(void **state)
     ch_event ev;
     ch_buf b;
     ch_buf_init(&b, 0);
-    event_from_json(&ev, "{\"eventName\":\"ConsoleLogin\",\"additionalEventData\":{\"MFAUsed\":\"No\"}}");
+    event_from_json(
+        &ev, "{\"eventName\":\"ConsoleLogin\",\"additionalEventData\":{\"MFAUsed\":\"No\"}}");
     ch_ip_parse("81.2.69.142", 11, &ev.src_ip);
     memcpy(ev.src_geo.country, "GB", 3);
     assert_int_equal(ch_event_to_json(&ev, &b), 0);

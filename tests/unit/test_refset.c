@@ -529,6 +529,71 @@ static void test_long_domain_keys_and_empty_labels(void **state)
     ch_refset_free(s);
 }
 
+/* A set big enough for the Bloom filter (over 64k keys), with nested entries of many label
+ * counts, some valid only for a while: batches (whose later stages only see the suffixes the
+ * filter let through, in flat lists that can fill up) answer as single lookups do, including
+ * queries of 64 labels and more and queries with dozens of suffixes to probe. */
+static void test_batched_domain_lookups_on_a_filtered_set_answer_as_single_lookups_do(void **state)
+{
+    (void)state;
+    enum { N = 90000, Q = 6000, DEEP = 70 };
+    ch_refset *d = new_set(CH_REFSET_DOMAIN, 0);
+    char name[260];
+    for (int i = 0; i < N; i++) {
+        uint64_t r = next_rand();
+        snprintf(name, sizeof name, "%sh%x.z%u.example", (r >> 60) % 4 ? "" : "sub.",
+                 (unsigned)(r & 0xfffff), (unsigned)(r >> 40) % 50);
+        int64_t from = (r >> 20) % 5 == 0 ? 100 : CH_REFSET_ALWAYS;
+        int64_t until = (r >> 22) % 6 == 0 ? 200 : CH_REFSET_NEVER;
+        int rc = add_window(d, name, (r >> 24) & 1 ? "A" : "B", from, until);
+        assert_true(rc == 0 || rc == 1);
+    }
+    /* a.example, a.a.example, ... DEEP labels of "a": every suffix of a deep query is listed. */
+    size_t l = 0;
+    for (int i = 0; i < DEEP; i++) {
+        memcpy(name + l, "a.", 2);
+        l += 2;
+        memcpy(name + l, "example", 8);
+        int rc = add_window(d, name, "deep", i % 3 == 0 ? 100 : CH_REFSET_ALWAYS, CH_REFSET_NEVER);
+        assert_true(rc == 1);
+    }
+    assert_true(ch_refset_keys(d) > (1u << 16));
+    static ch_refset_dq dq[Q];
+    static const ch_refset_dq *dqp[Q];
+    static int64_t at[Q];
+    static const ch_refset_elem *hits[Q];
+    for (int i = 0; i < Q; i++) {
+        uint64_t r = next_rand();
+        char q[260];
+        if (r % 4 == 0) {
+            /* 1 to 120 labels of "a" then "Example": deep, and past 64 labels */
+            size_t n = 1 + (r >> 8) % 120, ql = 0;
+            for (size_t j = 0; j < n && ql + 10 < sizeof q; j++) {
+                memcpy(q + ql, "A.", 2);
+                ql += 2;
+            }
+            memcpy(q + ql, "Example", 8);
+        } else {
+            snprintf(q, sizeof q, "%sh%x.z%u.EXAMPLE", r & 1 ? "www." : "",
+                     (unsigned)((r >> 4) & (r & 2 ? 0xfffff : 0x3ff)),
+                     (unsigned)(r >> 40) % 50);
+        }
+        ch_refset_dq_prepare(&dq[i], q, strlen(q));
+        dqp[i] = &dq[i];
+        at[i] = (int64_t)((r >> 30) % 300);
+    }
+    size_t nh = ch_refset_contains_dq_batch(d, dqp, at, Q, hits), single = 0;
+    for (int i = 0; i < Q; i++) {
+        const ch_refset_elem *e = NULL;
+        single += ch_refset_contains_dq(d, dqp[i], at[i], &e);
+        assert_ptr_equal(hits[i], e);
+    }
+    assert_int_equal(nh, single);
+    assert_true(nh > Q / 20);
+    assert_true(nh < Q);
+    ch_refset_free(d);
+}
+
 static void test_batched_lookups_answer_as_single_lookups_do(void **state)
 {
     (void)state;
@@ -1318,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_validity_is_right_as_elements_of_one_key_come_and_go),
         cmocka_unit_test(test_long_domain_keys_and_empty_labels),
         cmocka_unit_test(test_batched_lookups_answer_as_single_lookups_do),
+        cmocka_unit_test(test_batched_domain_lookups_on_a_filtered_set_answer_as_single_lookups_do),
         cmocka_unit_test(test_validity_window_is_checked_at_event_time),
         cmocka_unit_test(test_expire_drops_only_expired_elements),
         cmocka_unit_test(test_refresh_by_same_source_replaces_window_and_widens_seen_times),
