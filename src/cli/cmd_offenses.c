@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_refset.h"
 #include "offense/store.h"
 
 #define OUT_MAX (256u << 20) /* output cap: far above any real listing */
@@ -60,23 +61,12 @@ static int parse(int argc, char **argv, opts *o)
     memset(o, 0, sizeof *o);
     o->format = "table";
     o->status_mask = CH_OFFENSE_MASK_OPEN;
-    if (argc < 2) {
-        usage(stderr);
-        return CH_EXIT_USAGE;
-    }
-    o->action = argv[1];
-    if (strcmp(o->action, "--help") == 0 || strcmp(o->action, "-h") == 0 ||
-        strcmp(o->action, "help") == 0) {
-        usage(stdout);
-        return CH_EXIT_OK;
-    }
-    /* getopt over the action's own arguments; optind = 0 fully resets GNU getopt, so that the
-     * function can run more than once in a process (tests). */
+    /* getopt over the action's own arguments (ch_cli_action_start resets it). */
+    int c = ch_cli_action_start(argc, argv, usage, &o->action);
+    if (c != -1)
+        return c;
     int ac = argc - 1;
     char **av = argv + 1;
-    optind = 0;
-    opterr = 0;
-    int c;
     while ((c = getopt_long(ac, av, ":d:f:s:n:l:h", lo, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -109,10 +99,8 @@ static int parse(int argc, char **argv, opts *o)
             o->note = optarg;
             break;
         case 'l': {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno || v > 1000000) {
+            unsigned long v;
+            if (!ch_cli_parse_count(optarg, 1000000, &v)) {
                 fprintf(stderr, "coinhound offenses: --limit takes 0..1000000, not '%s'\n", optarg);
                 return CH_EXIT_USAGE;
             }
@@ -122,12 +110,8 @@ static int parse(int argc, char **argv, opts *o)
         case 'h':
             usage(stdout);
             return CH_EXIT_OK;
-        case ':':
-            fprintf(stderr, "coinhound offenses: option '%s' needs a value\n", av[optind - 1]);
-            return CH_EXIT_USAGE;
         default:
-            fprintf(stderr, "coinhound offenses: unknown option '%s'\n", av[optind - 1]);
-            return CH_EXIT_USAGE;
+            return ch_cli_bad_option("coinhound offenses", c, av);
         }
     }
     o->json = strcmp(o->format, "json") == 0;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "core/ip.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
+#include "enrich/intel_match.h"
 #include "ingest/input.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
@@ -80,6 +82,43 @@ bool ch_cli_parse_duration(const char *s, int64_t *ms)
     return true;
 }
 
+int ch_cli_action_start(int argc, char **argv, void (*usage)(FILE *), const char **action)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CH_EXIT_USAGE;
+    }
+    *action = argv[1];
+    if (strcmp(*action, "--help") == 0 || strcmp(*action, "-h") == 0 ||
+        strcmp(*action, "help") == 0) {
+        usage(stdout);
+        return CH_EXIT_OK;
+    }
+    optind = 0;
+    opterr = 0;
+    return -1;
+}
+
+int ch_cli_bad_option(const char *cmd, int c, char **av)
+{
+    if (c == ':')
+        fprintf(stderr, "%s: option '%s' needs a value\n", cmd, av[optind - 1]);
+    else
+        fprintf(stderr, "%s: unknown option '%s'\n", cmd, av[optind - 1]);
+    return CH_EXIT_USAGE;
+}
+
+bool ch_cli_parse_count(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*s == '\0' || *end || errno || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 int64_t ch_cli_now_ms(void)
 {
     struct timespec ts;
@@ -92,21 +131,11 @@ void ch_cli_set_name_from_path(const char *path, char *out, size_t cap)
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     size_t n = strcspn(b, ".");
-    if (n == 0)
+    if (n == 0) /* a dot-file is named by all of its name */
         n = strlen(b);
-    if (n >= cap)
-        n = cap - 1;
     if (n > CH_REFSET_NAME_MAX)
         n = CH_REFSET_NAME_MAX;
-    for (size_t i = 0; i < n; i++) {
-        char c = b[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == ':' || c == '-';
-        out[i] = ok ? c : '_';
-    }
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, cap, "list");
+    ch_intel_set_name(b, n, out, cap);
 }
 
 static bool is_ip_or_cidr(const char *s, size_t n)
@@ -114,37 +143,6 @@ static bool is_ip_or_cidr(const char *s, size_t n)
     const char *slash = memchr(s, '/', n);
     ch_ip ip;
     return ch_ip_parse(s, slash ? (size_t)(slash - s) : n, &ip);
-}
-
-/* ip when every entry among the first lines is an address or CIDR, else domain. */
-static ch_refset_type detect_type(const char *data, size_t len)
-{
-    size_t ips = 0, names = 0;
-    const char *p = data, *end = data + len;
-    int lines = 0;
-    while (p < end && lines < 500) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        lines++;
-        const char *s = p;
-        while (s < le && (*s == ' ' || *s == '\t'))
-            s++;
-        const char *e = s;
-        while (e < le && *e != ' ' && *e != '\t' && *e != '\r' && *e != '#')
-            e++;
-        if (e > s && *s != '#' && *s != '!' && *s != '[') {
-            const char *rest = e;
-            while (rest < le && (*rest == ' ' || *rest == '\t'))
-                rest++;
-            bool hosts_line = rest < le && *rest != '#' && *rest != '\r';
-            if (!hosts_line && is_ip_or_cidr(s, (size_t)(e - s)))
-                ips++;
-            else
-                names++;
-        }
-        p = nl ? nl + 1 : end;
-    }
-    return ips > 0 && names == 0 ? CH_REFSET_IP : CH_REFSET_DOMAIN;
 }
 
 int ch_cli_import_list(ch_intel_store *st, const char *path, const char *set, ch_refset_type type,
@@ -168,7 +166,7 @@ int ch_cli_import_list(ch_intel_store *st, const char *path, const char *set, ch
             }
             size_t n;
             const char *d = ch_input_data(in, &n);
-            type = detect_type(d, n);
+            type = ch_intel_sniff_list_type(d, n);
             ch_input_close(in);
             in = NULL;
         }
@@ -246,21 +244,11 @@ static int parse(int argc, char **argv, opts *o)
     };
     memset(o, 0, sizeof *o);
     o->format = "text";
-    if (argc < 2) {
-        usage(stderr);
-        return CH_EXIT_USAGE;
-    }
-    o->action = argv[1];
-    if (strcmp(o->action, "--help") == 0 || strcmp(o->action, "-h") == 0 ||
-        strcmp(o->action, "help") == 0) {
-        usage(stdout);
-        return CH_EXIT_OK;
-    }
+    int c = ch_cli_action_start(argc, argv, usage, &o->action);
+    if (c != -1)
+        return c;
     int ac = argc - 1;
     char **av = argv + 1;
-    optind = 0;
-    opterr = 0;
-    int c;
     while ((c = getopt_long(ac, av, ":d:f:t:T:s:l:h", lo, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -291,10 +279,8 @@ static int parse(int argc, char **argv, opts *o)
             o->source = optarg;
             break;
         case 'l': {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*optarg == '\0' || *end || errno) {
+            unsigned long v;
+            if (!ch_cli_parse_count(optarg, ULONG_MAX, &v)) {
                 fprintf(stderr, "coinhound refset: --limit takes a number, not '%s'\n", optarg);
                 return CH_EXIT_USAGE;
             }
@@ -304,12 +290,8 @@ static int parse(int argc, char **argv, opts *o)
         case 'h':
             usage(stdout);
             return CH_EXIT_OK;
-        case ':':
-            fprintf(stderr, "coinhound refset: option '%s' needs a value\n", av[optind - 1]);
-            return CH_EXIT_USAGE;
         default:
-            fprintf(stderr, "coinhound refset: unknown option '%s'\n", av[optind - 1]);
-            return CH_EXIT_USAGE;
+            return ch_cli_bad_option("coinhound refset", c, av);
         }
     }
     while (optind < ac) {

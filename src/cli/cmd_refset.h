@@ -30,6 +30,17 @@ int ch_cmd_refset(int argc, char **argv);
 
 /* "90s", "30m", "24h", "7d", "2w" (or bare seconds) into ms; false for anything else. */
 bool ch_cli_parse_duration(const char *s, int64_t *ms);
+/* The start of a `coinhound CMD ACTION [options]` command (refset, offenses): usage to stderr
+ * and CH_EXIT_USAGE without an action, usage to stdout and CH_EXIT_OK for help / -h / --help;
+ * else *action = argv[1], getopt reset to parse argv + 1 (optind = 0 fully resets GNU getopt,
+ * so that a command can run more than once in a process, as tests do; opterr = 0, the caller
+ * reports), and -1: go on. */
+int ch_cli_action_start(int argc, char **argv, void (*usage)(FILE *), const char **action);
+/* Report getopt's ':' (missing value) or '?' (unknown option) for the option av[optind - 1] as
+ * "CMD: option 'X' needs a value" / "CMD: unknown option 'X'"; returns CH_EXIT_USAGE. */
+int ch_cli_bad_option(const char *cmd, int c, char **av);
+/* A decimal count 0..max, the whole string; false for anything else. */
+bool ch_cli_parse_count(const char *s, unsigned long max, unsigned long *out);
 /* Current wall-clock time in ms. */
 int64_t ch_cli_now_ms(void);
 /* A set name from a file name: the base name without its extensions, characters a set name

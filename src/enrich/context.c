@@ -11,7 +11,6 @@
  */
 #include "enrich/context.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,8 @@
 
 #include "core/ip.h"
 #include "core/mem.h"
+#include "core/readfile.h"
+#include "core/yaml_util.h"
 
 typedef struct ctx_net {
     char *cidr; /* as written, masked form is the refset's business */
@@ -114,39 +115,20 @@ static int rfail(reader *R, const yaml_node_t *n, int code, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 static int rfail(reader *R, const yaml_node_t *n, int code, const char *fmt, ...)
 {
-    char what[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    int rc = ch_yaml_vfail(R->err, R->file, NULL, n, code, fmt, ap);
     va_end(ap);
-    unsigned line = n ? (unsigned)n->start_mark.line + 1 : 1;
-    unsigned col = n ? (unsigned)n->start_mark.column + 1 : 1;
-    return ch_error_set(R->err, code, "%s:%u:%u: %s", R->file, line, col, what);
+    return rc;
 }
 
 static yaml_node_t *node(reader *R, int i) { return yaml_document_get_node(&R->doc, i); }
-
-static const char *scalar(const yaml_node_t *n, size_t *len)
-{
-    *len = 0;
-    if (n == NULL || n->type != YAML_SCALAR_NODE)
-        return NULL;
-    *len = n->data.scalar.length;
-    return (const char *)n->data.scalar.value;
-}
-
-static bool key_is(const yaml_node_t *k, const char *name)
-{
-    size_t n;
-    const char *s = scalar(k, &n);
-    return s != NULL && n == strlen(name) && memcmp(s, name, n) == 0;
-}
 
 /* A non-empty scalar without NUL bytes, at most max bytes, copied. */
 static int want_text(reader *R, const yaml_node_t *n, const char *what, size_t max, char **out)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = ch_yaml_scalar(n, &len);
     if (s == NULL || len == 0)
         return rfail(R, n, CH_EPARSE, "expected %s (a non-empty string)", what);
     if (len > max || memchr(s, '\0', len) != NULL)
@@ -160,15 +142,10 @@ static int want_seq(reader *R, const yaml_node_t *n, const char *key, size_t max
 {
     if (n == NULL || n->type != YAML_SEQUENCE_NODE)
         return rfail(R, n, CH_EPARSE, "'%s' expects a list", key);
-    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    size_t cnt = ch_yaml_seq_len(n);
     if (cnt > max)
         return rfail(R, n, CH_ELIMIT, "'%s' holds more than %zu entries", key, max);
     return 0;
-}
-
-static size_t seq_len(const yaml_node_t *n)
-{
-    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
 static int read_countries(reader *R, const yaml_node_t *n)
@@ -176,14 +153,14 @@ static int read_countries(reader *R, const yaml_node_t *n)
     int rc;
     if ((rc = want_seq(R, n, "business_countries", CH_CONTEXT_MAX_COUNTRIES)) < 0)
         return rc;
-    size_t cnt = seq_len(n);
+    size_t cnt = ch_yaml_seq_len(n);
     R->c->countries.v = ch_calloc(cnt ? cnt : 1, sizeof(char *));
     if (R->c->countries.v == NULL)
         return ch_error_set(R->err, CH_ENOMEM, "out of memory");
     for (size_t i = 0; i < cnt; i++) {
         yaml_node_t *it = node(R, n->data.sequence.items.start[i]);
         size_t len;
-        const char *s = scalar(it, &len);
+        const char *s = ch_yaml_scalar(it, &len);
         if (s == NULL || len != 2 || !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z') ||
             !((s[1] | 0x20) >= 'a' && (s[1] | 0x20) <= 'z'))
             return rfail(R, it, CH_EPARSE,
@@ -204,7 +181,7 @@ static int read_os_names(reader *R, const yaml_node_t *n)
     int rc;
     if ((rc = want_seq(R, n, "unauthorized_os", CH_CONTEXT_MAX_OS_NAMES)) < 0)
         return rc;
-    size_t cnt = seq_len(n);
+    size_t cnt = ch_yaml_seq_len(n);
     R->c->os_names.v = ch_calloc(cnt ? cnt : 1, sizeof(char *));
     if (R->c->os_names.v == NULL)
         return ch_error_set(R->err, CH_ENOMEM, "out of memory");
@@ -239,7 +216,7 @@ static int read_networks(reader *R, const yaml_node_t *n)
     int rc;
     if ((rc = want_seq(R, n, "networks", CH_CONTEXT_MAX_NETWORKS)) < 0)
         return rc;
-    size_t cnt = seq_len(n);
+    size_t cnt = ch_yaml_seq_len(n);
     R->c->nets = ch_calloc(cnt ? cnt : 1, sizeof *R->c->nets);
     if (R->c->nets == NULL)
         return ch_error_set(R->err, CH_ENOMEM, "out of memory");
@@ -251,7 +228,7 @@ static int read_networks(reader *R, const yaml_node_t *n)
         for (yaml_node_pair_t *p = it->data.mapping.pairs.start; p < it->data.mapping.pairs.top;
              p++) {
             yaml_node_t *k = node(R, p->key), *v = node(R, p->value);
-            if (key_is(k, "cidr")) {
+            if (ch_yaml_key_is(k, "cidr")) {
                 ch_free(net->cidr);
                 net->cidr = NULL;
                 if ((rc = want_text(R, v, "a CIDR", 64, &net->cidr)) < 0)
@@ -259,7 +236,7 @@ static int read_networks(reader *R, const yaml_node_t *n)
                 if (!cidr_ok(R, net->cidr))
                     return rfail(R, v, CH_EPARSE,
                                  "expected an address or CIDR such as 172.31.0.0/16");
-            } else if (key_is(k, "name")) {
+            } else if (ch_yaml_key_is(k, "name")) {
                 ch_free(net->name);
                 net->name = NULL;
                 if ((rc = want_text(R, v, "a network name", 256, &net->name)) < 0)
@@ -334,7 +311,7 @@ static int read_images(reader *R, const yaml_node_t *n)
         for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
              q++) {
             yaml_node_t *ik = node(R, q->key), *iv = node(R, q->value);
-            if (!key_is(ik, "os"))
+            if (!ch_yaml_key_is(ik, "os"))
                 return rfail(R, ik, CH_EPARSE, "unknown key in image %s (expected os)", img->ami);
             ch_free(img->os);
             img->os = NULL;
@@ -387,24 +364,24 @@ static int read_root(reader *R, yaml_node_t *root)
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = node(R, p->key), *v = node(R, p->value);
-        bool dup = (key_is(k, "business_countries") && R->c->has_countries) ||
-                   (key_is(k, "networks") && R->c->has_networks) ||
-                   (key_is(k, "images") && R->c->has_images) ||
-                   (key_is(k, "learning") && R->c->has_learning) ||
-                   (key_is(k, "unauthorized_os") && R->c->has_os);
+        bool dup = (ch_yaml_key_is(k, "business_countries") && R->c->has_countries) ||
+                   (ch_yaml_key_is(k, "networks") && R->c->has_networks) ||
+                   (ch_yaml_key_is(k, "images") && R->c->has_images) ||
+                   (ch_yaml_key_is(k, "learning") && R->c->has_learning) ||
+                   (ch_yaml_key_is(k, "unauthorized_os") && R->c->has_os);
         if (dup)
             return rfail(R, k, CH_EPARSE, "key given twice");
-        if (key_is(k, "business_countries")) {
+        if (ch_yaml_key_is(k, "business_countries")) {
             rc = read_countries(R, v);
-        } else if (key_is(k, "networks")) {
+        } else if (ch_yaml_key_is(k, "networks")) {
             rc = read_networks(R, v);
-        } else if (key_is(k, "images")) {
+        } else if (ch_yaml_key_is(k, "images")) {
             rc = read_images(R, v);
-        } else if (key_is(k, "unauthorized_os")) {
+        } else if (ch_yaml_key_is(k, "unauthorized_os")) {
             rc = read_os_names(R, v);
-        } else if (key_is(k, "learning")) {
+        } else if (ch_yaml_key_is(k, "learning")) {
             size_t len;
-            const char *s = scalar(v, &len);
+            const char *s = ch_yaml_scalar(v, &len);
             if (s == NULL || !parse_duration(s, len, &R->c->learning_ms))
                 return rfail(R, v, CH_EPARSE, "expected a duration such as 24h or 7d");
             R->c->has_learning = true;
@@ -473,9 +450,7 @@ int ch_context_load_mem(ch_context *c, const char *name, const char *text, size_
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, n);
     if (!yaml_parser_load(&parser, &R.doc)) {
-        rc = ch_error_set(err, CH_EPARSE, "%s:%zu:%zu: not valid YAML: %s", R.file,
-                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                          parser.problem ? parser.problem : "error");
+        rc = ch_yaml_load_error(err, R.file, &parser);
         goto cleanup;
     }
     have_doc = true;
@@ -493,37 +468,11 @@ cleanup:
     return rc;
 }
 
-static int read_whole(const char *path, size_t max, char **out, size_t *len, ch_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ch_error_set(err, errno == ENOENT ? CH_ENOTFOUND : CH_EIO, "%s: %s", path,
-                            strerror(errno));
-    char *buf = ch_malloc(max + 2);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int rc = 0;
-    if (buf == NULL)
-        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-    else if (ferror(f))
-        rc = ch_error_set(err, CH_EIO, "%s: read failed", path);
-    else if (n > max)
-        rc = ch_error_set(err, CH_ELIMIT, "%s: larger than %zu bytes", path, max);
-    fclose(f);
-    if (rc < 0) {
-        ch_free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 int ch_context_load_path(ch_context *c, const char *path, ch_error *err)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_whole(path, CH_CONTEXT_MAX_FILE, &text, &len, err);
+    int rc = ch_read_file(path, CH_CONTEXT_MAX_FILE, &text, &len, err);
     if (rc == 0)
         rc = ch_context_load_mem(c, path, text, len, err);
     ch_free(text);
@@ -535,7 +484,7 @@ static int read_os_list(ch_context *c, const char *path, ch_error *err)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_whole(path, 1u << 20, &text, &len, err);
+    int rc = ch_read_file(path, 1u << 20, &text, &len, err);
     if (rc < 0)
         return rc;
     strvec v = {0};

@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/ip.h"
 #include "core/json.h"
 #include "core/mem.h"
@@ -62,15 +63,8 @@ struct ch_entity {
     ch_entity_stats st;
 };
 
-static uint32_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return (uint32_t)(h ^ (h >> 32));
-}
+/* 32 bits of core/hash.h's hash: the buckets never number more than the link cap (2^32). */
+static uint32_t hash_bytes(const char *p, size_t n) { return (uint32_t)ch_hash_bytes(p, n); }
 
 int ch_entity_new(size_t cap, int64_t ttl_ms, ch_entity **out, ch_error *err)
 {

@@ -244,6 +244,21 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void ch_intel_set_name(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n >= cap)
+        n = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == ':' || c == '-';
+        out[i] = ok ? c : '_';
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "list");
+}
+
 /* The file's base name up to its first dot, made a valid set name ("list" when empty), and the
  * type its second part names (0 when none: "txt", "gz", ...). */
 static void name_from_path(const char *path, char *out, size_t cap, ch_refset_type *declared)
@@ -259,17 +274,7 @@ static void name_from_path(const char *path, char *out, size_t cap, ch_refset_ty
         if (tn > 0 && ch_refset_type_from_name(t, tn, &ty) == 0)
             *declared = ty;
     }
-    if (n >= cap)
-        n = cap - 1;
-    for (size_t i = 0; i < n; i++) {
-        char c = b[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == ':' || c == '-';
-        out[i] = ok ? c : '_';
-    }
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, cap, "list");
+    ch_intel_set_name(b, n, out, cap);
 }
 
 static bool is_ip_or_cidr(const char *s, size_t n)
@@ -279,9 +284,7 @@ static bool is_ip_or_cidr(const char *s, size_t n)
     return ch_ip_parse(s, slash ? (size_t)(slash - s) : n, &ip);
 }
 
-/* ip when every entry among the first lines is an address or CIDR (hosts-file lines, which
- * map names, excepted), else domain. */
-static ch_refset_type sniff_list_type(const char *d, size_t len)
+ch_refset_type ch_intel_sniff_list_type(const char *d, size_t len)
 {
     size_t ips = 0, names = 0;
     const char *p = d, *end = d + len;
@@ -404,7 +407,7 @@ static int load_file(ch_intel_matcher *m, ch_intel_catalog *cat, const char *pat
     }
     const ch_refset *have = ch_refsets_get(m->sets, name, strlen(name));
     if (type == 0)
-        type = have ? ch_refset_type_of(have) : sniff_list_type(d, n);
+        type = have ? ch_refset_type_of(have) : ch_intel_sniff_list_type(d, n);
     rc = load_list(m, in, type, name, name, diag, err);
 cleanup:
     ch_input_close(in);

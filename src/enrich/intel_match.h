@@ -107,4 +107,14 @@ const ch_intel_load_stats *ch_intel_matcher_load_stats(const ch_intel_matcher *m
 typedef struct ch_buf ch_buf;
 int ch_threat_describe(const ch_threat *t, ch_buf *buf);
 
+/* Block list files, shared with `coinhound refset import` and `intel load`: */
+
+/* A set name from n bytes of a file name: at most cap - 1 of them, the characters a set name
+ * cannot hold replaced by '_', "list" when none. */
+void ch_intel_set_name(const char *s, size_t n, char *out, size_t cap);
+
+/* The type of a block list from its first 500 lines: ip when every entry is an address or CIDR
+ * (hosts-file lines, which map names, excepted), else domain. */
+ch_refset_type ch_intel_sniff_list_type(const char *data, size_t len);
+
 #endif

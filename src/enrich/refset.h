@@ -34,14 +34,16 @@
  * an eighth of their size, IPv4 tags are exact, and a key whose single element is valid always
  * is answered from its slot (IPv4) or its slot and inline key (domains). Batched lookups
  * (ch_refset_contains_*_batch) overlap the cache misses of many queries. One core, 1M elements,
- * CPU time on a shared 2-core VM (bench/refset_bench.c): domains 4 M lookups/s one by one and
- * 8 M/s batched with half the queries hitting, 9 M/s and 14 M/s with 1% hitting; block-list
- * CIDRs 9 M/s and 15 M/s with 60% hitting.
+ * CPU time on a shared 2-core VM (bench/refset_bench.c, docs/BENCHMARKS.md): domains 11-12 M
+ * lookups/s batched with half the queries hitting and 16 M/s with 1% hitting; one by one 5-6 M/s
+ * and 11-13 M/s (a hit one by one waits for two dependent DRAM reads, its slot then its element:
+ * batch where throughput matters); block-list CIDRs 13-15 M/s one by one, 16-17 M/s batched with
+ * 60% hitting.
  * A prepared domain query (ch_refset_dq) can be probed against many sets without rehashing.
  *
- * Memory: an element is 80 bytes (112 in domain and string sets, whose keys up to 31 bytes are
+ * Memory: an element is 80 bytes (128 in domain and string sets, whose keys up to 47 bytes are
  * stored inline; longer keys take one more allocation), plus 8 to 16 bytes of table slots and 1
- * to 2 of filter. Measured: ~137 bytes per domain and ~107 per CIDR in a 1M set (huge pages can
+ * to 2 of filter. Measured: ~151 bytes per domain and ~107 per CIDR in a 1M set (huge pages can
  * add resident slack). ch_refset_memory reports the total.
  *
  * Ownership: ch_refset_new allocates a set, ch_refset_free releases it with every element and
@@ -218,9 +220,10 @@ bool ch_refset_contains_dq(const ch_refset *s, const ch_refset_dq *q, int64_t at
 
 /* Batched lookups: n queries, each at its own event time, answered together. Every query's
  * table slots are prefetched before any is read, then every candidate element before any is
- * compared, so the cache misses of a batch overlap instead of queueing one after another: on sets
- * far larger than the cache (a million entries) this is several times the throughput of lookups
- * one by one (bench/refset_bench.c). hits[i] gets the element or NULL; returns the number of
+ * compared (domains also prefetch their Bloom filter words first), so the cache misses of a
+ * batch overlap instead of queueing one after another: on sets far larger than the cache (a
+ * million entries) this is about twice the throughput of lookups one by one when half the
+ * queries hit (bench/refset_bench.c). hits[i] gets the element or NULL; returns the number of
  * hits. Answers are exactly those of the single lookups. */
 size_t ch_refset_contains_ip_batch(const ch_refset *s, const ch_ip *ips, const int64_t *at_ms,
                                    size_t n, const ch_refset_elem **hits);

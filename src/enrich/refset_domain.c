@@ -11,10 +11,17 @@
  * costs two probes per query, whatever its size. Hash tags rule out almost every non-matching
  * probe without touching the entry; a tag match is confirmed by comparing the bytes.
  *
- * Preparing a query is one branch-free pass over the name (lower-casing it into a zero-padded
- * buffer and noting the dots), then one multiply per label, the labels independent of each other
- * and chained by a rotation. The padding lets a label be read as two words and a short key be
- * compared as one 48-byte block against the zero-padded inline key of its element.
+ * Preparing a query is one branch-free pass over the name, eight bytes at a time (lower-casing
+ * it into a zero-padded buffer and noting the dots as bits), then one multiply per label, the
+ * labels independent of each other and chained by a rotation. The padding lets a label be read
+ * as two words and a short key be compared as one 48-byte block against the zero-padded inline
+ * key of its element.
+ *
+ * Cost (bench/refset_bench.c, 1M names): a lookup one by one is about 20 ns of preparing and
+ * 30 ns of probing, plus, on a hit, two dependent DRAM reads (the slot, then the element's
+ * line holding the key) that nothing but batching can overlap; misses are mostly answered by the
+ * Bloom filter. Batches run a four-stage pipeline (filter words, slots, elements, compare) over
+ * flat lists of the probes that survive the filter.
  *
  * Entries must look like DNS names (letters, digits, '-', '_', labels of 1..63 bytes, 253 in
  * all) so that junk lines of a feed are reported instead of stored. Queries are taken as they
@@ -296,6 +303,7 @@ bool ch_refset_contains_domain(const ch_refset *s, const char *name, size_t len,
  * lookup ("over"). */
 #define DQ_PROBES (CH__RS_BATCH * 8)
 #define DQ_CANDS (CH__RS_BATCH * CH__RS_MAXCAND)
+_Static_assert(CH__RS_BATCH <= 32, "dq_group.over has a bit a query");
 
 typedef struct dq_probe {
     uint32_t tag;
@@ -356,7 +364,8 @@ static void dq_stage_prefetch(const ch_refset *s, const ch_refset_dq *const *qs,
             uint32_t tag = ch__rs_tag(q->hash[k]);
             g->probe[np] = (dq_probe){tag, (uint8_t)i, (uint8_t)k};
             bool maybe = ch__rs_filter_maybe(t, tag);
-            __builtin_prefetch(maybe ? (const void *)&t->slots[ch__rs_home(t, tag)] : (const void *)g);
+            __builtin_prefetch(maybe ? (const void *)&t->slots[ch__rs_home(t, tag)]
+                                     : (const void *)g);
             np += maybe;
         }
     }

@@ -207,9 +207,9 @@ void *ch__rs_big_alloc(size_t n, bool zero, void **raw);
 #define CH__RS_SEGMENTS 28 /* segment c holds 16 << c elements: 28 cover 2^30 and more */
 /* Domain and string elements carry their key inline after the struct when it fits, so that a
  * hit reads the key from the element's own cache lines instead of one more heap block. 48 bytes
- * make the stride 128: the inline key is then the second half of one cache line, and one line
- * read confirms a hit (at 32, a quarter of the keys straddled two lines and the 32..47-byte names
- * of real feeds took a heap block, one more dependent miss). */
+ * make the stride 128: in the 2 MB-aligned segments of a big set the inline key is then the
+ * second half of one cache line, and one line read confirms a hit (at 32, a quarter of the keys
+ * straddled two lines and 32..47-byte names took a heap block, one more dependent miss). */
 #define CH__RS_INLINE 48
 #define CH__RS_STRIDE_STR (sizeof(ch_refset_elem) + CH__RS_INLINE)
 /* IPv4 sets with this many keys keep a map of the prefix lengths present in each bucket. */

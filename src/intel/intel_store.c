@@ -15,15 +15,14 @@
  */
 #include "intel/intel_store.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/mem.h"
+#include "core/sqlite_util.h"
 #include "offense/store.h"
 
 enum {
@@ -111,31 +110,23 @@ static const char *const schema =
     " url TEXT NOT NULL, collection TEXT NOT NULL, added_after TEXT NOT NULL,"
     " PRIMARY KEY (url, collection)) WITHOUT ROWID;";
 
-/* Returns CH_EIO spelled out rather than ch_error_set's result (the same value): the static
- * analyzer cannot see into error.c, and would follow a "successful" failure with its outputs
- * unset. set_id and ch_intel_store_set_get do the same for CH_ENOTFOUND. */
+/* These return CH_EIO spelled out rather than the shared helper's result (the same value): the
+ * static analyzer cannot see into sqlite_util.c, and would follow a "successful" failure with
+ * its outputs unset. set_id and ch_intel_store_set_get do the same for CH_ENOTFOUND. */
 static int db_error(ch_intel_store *s, ch_error *err, const char *what)
 {
-    ch_error_set(err, CH_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    ch_sql_error(s->db, s->path, err, what);
     return CH_EIO;
 }
 
 static int exec_const(ch_intel_store *s, const char *sql, ch_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = ch_error_set(err, CH_EIO, "%s: %s", s->path, msg ? msg : "sqlite error");
-        sqlite3_free(msg);
-        return rc;
-    }
-    return 0;
+    return ch_sql_exec(s->db, s->path, sql, err);
 }
 
 static int prepare(ch_intel_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-        return db_error(s, err, "preparing a statement");
-    return 0;
+    return ch_sql_prepare(s->db, s->path, sql, st, err) < 0 ? CH_EIO : 0;
 }
 
 /* A kept statement, reset and unbound, ready to bind. */
@@ -160,47 +151,12 @@ static void bind_time(sqlite3_stmt *st, int i, int64_t v, int64_t none)
         sqlite3_bind_int64(st, i, v);
 }
 
-static int64_t col_time(sqlite3_stmt *st, int i, int64_t none)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int64(st, i);
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? (const char *)t : "";
-}
-
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
 }
 
 /* ---- open / close -------------------------------------------------------------------------- */
-
-static int make_parent(const char *path, ch_error *err)
-{
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof dir, "%s", path);
-    if (n < 0 || (size_t)n >= sizeof dir)
-        return ch_error_set(err, CH_ELIMIT, "path too long");
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir,
-                                strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
-    return 0;
-}
 
 static int check_schema(ch_intel_store *s, ch_error *err)
 {
@@ -236,31 +192,18 @@ static int open_store(const char *path, bool create, ch_intel_store **out, ch_er
             return ch_error_set(err, CH_ELIMIT, "data directory path too long");
         path = def;
     }
-    int rc;
-    if (!create) {
-        struct stat sb;
-        if (stat(path, &sb) != 0)
-            return ch_error_set(err, CH_ENOTFOUND, "%s: no such database", path);
-    } else if ((rc = make_parent(path, err)) < 0) {
+    sqlite3 *db = NULL;
+    int rc = ch_sql_open(path, create, &db, err);
+    if (rc < 0)
         return rc;
-    }
     ch_intel_store *s = ch_calloc(1, sizeof *s);
     if (s == NULL || (s->path = ch_strdup(path)) == NULL) {
         ch_free(s);
+        sqlite3_close_v2(db);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
-                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_extended_result_codes(s->db, 1);
-    if ((rc = exec_const(s, "PRAGMA journal_mode = WAL", err)) < 0 ||
-        (rc = exec_const(s, "PRAGMA synchronous = NORMAL", err)) < 0 ||
-        (rc = exec_const(s, "PRAGMA foreign_keys = ON", err)) < 0 ||
-        (rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
+    s->db = db;
+    if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
         goto fail;
     if ((rc = exec_const(s, schema, err)) < 0 || (rc = check_schema(s, err)) < 0) {
         exec_const(s, "ROLLBACK", NULL);
@@ -382,7 +325,7 @@ static int set_row(ch_intel_store *s, const char *name, int64_t *id, ch_intel_se
     if (info != NULL) {
         memset(info, 0, sizeof *info);
         snprintf(info->name, sizeof info->name, "%s", name);
-        const char *t = col_text(st, 1);
+        const char *t = ch_sql_col_text(st, 1);
         ch_refset_type ty = CH_REFSET_STRING;
         ch_refset_type_from_name(t, strlen(t), &ty);
         info->type = ty;
@@ -492,8 +435,8 @@ int ch_intel_store_set_list(ch_intel_store *s, ch_intel_set_info **out, size_t *
         }
         ch_intel_set_info *i = &v[cnt++];
         memset(i, 0, sizeof *i);
-        snprintf(i->name, sizeof i->name, "%s", col_text(st, 0));
-        const char *t = col_text(st, 1);
+        snprintf(i->name, sizeof i->name, "%s", ch_sql_col_text(st, 0));
+        const char *t = ch_sql_col_text(st, 1);
         ch_refset_type ty = CH_REFSET_STRING;
         ch_refset_type_from_name(t, strlen(t), &ty);
         i->type = ty;
@@ -630,18 +573,18 @@ int ch_intel_store_purge_expired(ch_intel_store *s, int64_t now_ms, ch_error *er
 static void row_from(sqlite3_stmt *st, ch_intel_elem_row *r)
 {
     /* columns: set name, type, value, source, indicator, first, last, valid_from, expiry, added */
-    r->set = col_text(st, 0);
-    const char *t = col_text(st, 1);
+    r->set = ch_sql_col_text(st, 0);
+    const char *t = ch_sql_col_text(st, 1);
     ch_refset_type ty = CH_REFSET_STRING;
     ch_refset_type_from_name(t, strlen(t), &ty);
     r->type = ty;
-    r->value = col_text(st, 2);
-    r->meta.source = col_text(st, 3);
-    r->meta.indicator = col_text(st, 4);
+    r->value = ch_sql_col_text(st, 2);
+    r->meta.source = ch_sql_col_text(st, 3);
+    r->meta.indicator = ch_sql_col_text(st, 4);
     r->meta.first_seen = sqlite3_column_int64(st, 5);
     r->meta.last_seen = sqlite3_column_int64(st, 6);
-    r->meta.valid_from = col_time(st, 7, CH_REFSET_ALWAYS);
-    r->meta.expiry = col_time(st, 8, CH_REFSET_NEVER);
+    r->meta.valid_from = ch_sql_col_time(st, 7, CH_REFSET_ALWAYS);
+    r->meta.expiry = ch_sql_col_time(st, 8, CH_REFSET_NEVER);
     r->added = sqlite3_column_int64(st, 9);
 }
 
@@ -838,7 +781,8 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
         return rc;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if ((rc = ch_intel_catalog_put_identity(c, col_text(st, 0), col_text(st, 1), err)) < 0)
+        if ((rc = ch_intel_catalog_put_identity(c, ch_sql_col_text(st, 0), ch_sql_col_text(st, 1),
+                                                err)) < 0)
             goto cleanup;
     if (step != SQLITE_DONE) {
         rc = db_error(s, err, "reading identities");
@@ -856,19 +800,19 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         ch_intel_indicator ind;
         memset(&ind, 0, sizeof ind);
-        ind.id = col_text(st, 0);
+        ind.id = ch_sql_col_text(st, 0);
         ind.modified = sqlite3_column_int64(st, 1);
         ind.created = sqlite3_column_int64(st, 2);
-        ind.name = col_text(st, 3);
-        ind.types = col_text(st, 4);
-        ind.labels = col_text(st, 5);
+        ind.name = ch_sql_col_text(st, 3);
+        ind.types = ch_sql_col_text(st, 4);
+        ind.labels = ch_sql_col_text(st, 5);
         ind.confidence = sqlite3_column_type(st, 6) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 6);
-        ind.created_by_ref = col_text(st, 7);
-        ind.created_by = col_text(st, 8);
-        ind.feed = col_text(st, 9);
-        ind.pattern = col_text(st, 10);
-        ind.valid_from = col_time(st, 11, CH_REFSET_ALWAYS);
-        ind.valid_until = col_time(st, 12, CH_REFSET_NEVER);
+        ind.created_by_ref = ch_sql_col_text(st, 7);
+        ind.created_by = ch_sql_col_text(st, 8);
+        ind.feed = ch_sql_col_text(st, 9);
+        ind.pattern = ch_sql_col_text(st, 10);
+        ind.valid_from = ch_sql_col_time(st, 11, CH_REFSET_ALWAYS);
+        ind.valid_until = ch_sql_col_time(st, 12, CH_REFSET_NEVER);
         ind.revoked = sqlite3_column_int(st, 13) != 0;
         ind.elements = (uint32_t)sqlite3_column_int64(st, 14);
         ind.unsupported = (uint32_t)sqlite3_column_int64(st, 15);
@@ -906,7 +850,7 @@ int ch_intel_store_identity_get(ch_intel_store *s, const char *id, char *buf, si
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         if (cap > 0)
-            snprintf(buf, cap, "%s", col_text(st, 0));
+            snprintf(buf, cap, "%s", ch_sql_col_text(st, 0));
     } else if (step == SQLITE_DONE) {
         rc = CH_ENOTFOUND;
     } else {
@@ -944,7 +888,7 @@ int ch_intel_store_taxii_get(ch_intel_store *s, const char *url, const char *col
     bind_text(st, 2, collection);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
-        const char *v = col_text(st, 0);
+        const char *v = ch_sql_col_text(st, 0);
         if (strlen(v) >= cap)
             rc = ch_error_set(err, CH_ELIMIT, "added_after longer than the buffer");
         else

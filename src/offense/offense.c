@@ -4,8 +4,8 @@
  * a table.
  *
  * Active offenses (open or hidden) are found by (index field, index value) through an open-
- * addressing hash table of offense pointers keyed by a 64-bit FNV-1a hash, so a hit costs one
- * probe plus a linear scan of the offense's rules (a handful, CH_OFFENSE_MAX_RULES at most) and
+ * addressing index of offense pointers (core/hindex.h) keyed by core/hash.h's hash, so a hit costs
+ * one probe plus a linear scan of the offense's rules (a handful, CH_OFFENSE_MAX_RULES at most) and
  * of the hit's event ids. Closing an offense rebuilds that table (O(offenses)): closing is an
  * analyst's action, rare next to hits. Lookup by id is a linear scan for the same reason.
  *
@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
+#include "core/hindex.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
 
@@ -31,48 +33,19 @@ struct ch__offense_seen {
     bool saturated;  /* hit CH_OFFENSE_MAX_SEEN: stop remembering */
 };
 
-/* The hash beside the pointer: a probe that misses costs no visit to the offense. */
-typedef struct ch__index_slot {
-    uint64_t h;
-    ch_offense *o;
-} ch__index_slot;
-
 struct ch_offenses {
     ch_offense **all;
     size_t n, cap;
-    ch__index_slot *index; /* active offenses by index hash; o == NULL: empty slot */
-    size_t index_cap, index_n;
+    ch_hindex index; /* active offenses by (index field, index value) */
     int64_t next_id;
     ch_offenses_stats stats;
 };
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* FNV-1a's multiply only carries upward, so its low bits (the ones a power-of-two table uses)
- * depend only on the low bits of the input bytes: "user1".."user9" would cluster. A murmur3
- * finalizer spreads every bit over the word. */
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
+/* The field's terminating NUL goes into the hash, so ("ab", "c") and ("a", "bc") differ. */
 static uint64_t key_hash(const char *field, const char *value, size_t value_len)
 {
-    uint64_t h = fnv1a(0xcbf29ce484222325ULL, field, strlen(field) + 1);
-    return mix64(fnv1a(h, value, value_len));
+    uint64_t h = ch_hash_fnv1a(CH_HASH_SEED, field, strlen(field) + 1);
+    return ch_hash_mix64(ch_hash_fnv1a(h, value, value_len));
 }
 
 const char *ch_offense_status_name(ch_offense_status st)
@@ -188,7 +161,7 @@ static int seen_put(ch__offense_seen *s, uint64_t h)
 
 int ch__offense_put_event_id(ch_offense *o, const char *id, size_t n)
 {
-    int r = seen_put(o->seen, mix64(fnv1a(0xcbf29ce484222325ULL, id, n)));
+    int r = seen_put(o->seen, ch_hash_bytes(id, n));
     if (r != 1)
         return r;
     if (o->nevent_ids < CH_OFFENSE_MAX_EVENT_IDS) {
@@ -366,7 +339,7 @@ void ch_offenses_free(ch_offenses *m)
     for (size_t i = 0; i < m->n; i++)
         offense_free(m->all[i]);
     ch_free(m->all);
-    ch_free(m->index);
+    ch_hindex_free(&m->index);
     ch_free(m);
 }
 
@@ -391,61 +364,46 @@ ch_offense *ch_offenses_find(const ch_offenses *m, int64_t id)
 
 static bool is_active(const ch_offense *o) { return o->status != CH_OFFENSE_CLOSED; }
 
-static size_t index_slot(const ch_offenses *m, uint64_t h, const char *field, const char *value,
-                         size_t len)
+/* An offense's index key, as ch_hindex compares it. */
+typedef struct index_key {
+    const char *field, *value;
+    size_t len;
+} index_key;
+
+static bool index_eq(const void *item, const void *key)
 {
-    size_t mask = m->index_cap - 1;
-    size_t j = h & mask;
-    for (;;) {
-        const ch__index_slot *sl = &m->index[j];
-        if (sl->o == NULL ||
-            (sl->h == h && sl->o->index_value_len == len &&
-             strcmp(sl->o->index_field, field) == 0 && memcmp(sl->o->index_value, value, len) == 0))
-            return j;
-        j = (j + 1) & mask;
-    }
+    const ch_offense *o = item;
+    const index_key *k = key;
+    return o->index_value_len == k->len && strcmp(o->index_field, k->field) == 0 &&
+           memcmp(o->index_value, k->value, k->len) == 0;
 }
 
+/* Put o into the index, which has room for it. */
 static void index_put(ch_offenses *m, ch_offense *o)
 {
-    uint64_t h = key_hash(o->index_field, o->index_value, o->index_value_len);
-    size_t j = index_slot(m, h, o->index_field, o->index_value, o->index_value_len);
-    m->index[j] = (ch__index_slot){h, o};
-    m->index_n++;
+    index_key k = {o->index_field, o->index_value, o->index_value_len};
+    uint64_t h = key_hash(k.field, k.value, k.len);
+    ch_hindex_set(&m->index, ch_hindex_probe(&m->index, h, index_eq, &k), h, o);
 }
 
 ch_offense *ch_offenses_find_active(const ch_offenses *m, const char *field, const char *value,
                                     size_t value_len)
 {
-    if (m->index_cap == 0)
-        return NULL;
     if (value_len > CH_OFFENSE_MAX_VALUE_LEN)
         value_len = CH_OFFENSE_MAX_VALUE_LEN;
-    return m->index[index_slot(m, key_hash(field, value, value_len), field, value, value_len)].o;
+    index_key k = {field, value, value_len};
+    return ch_hindex_find(&m->index, key_hash(field, value, value_len), index_eq, &k);
 }
 
-/* (Re)build the index with room for `want` active offenses. */
-static int index_rebuild(ch_offenses *m, size_t want)
+/* Rebuild the index from the active offenses, after one left it (the index has no removal). */
+static void index_rebuild(ch_offenses *m)
 {
-    size_t nc = 16;
-    while (nc * 3 < want * 4 + 4)
-        nc *= 2;
-    ch__index_slot *old = m->index;
-    m->index = ch_calloc(nc, sizeof *m->index);
-    if (m->index == NULL) {
-        m->index = old;
-        return CH_ENOMEM;
-    }
-    ch_free(old);
-    m->index_cap = nc;
-    m->index_n = 0;
+    ch_hindex_clear(&m->index);
     for (size_t i = 0; i < m->n; i++) {
         ch_offense *o = m->all[i];
-        if (!is_active(o))
-            continue;
-        index_put(m, o);
+        if (is_active(o))
+            index_put(m, o);
     }
-    return 0;
 }
 
 /* Append o to the manager (and the index when active). Takes o on success only. */
@@ -461,8 +419,8 @@ static int adopt(ch_offenses *m, ch_offense *o)
         m->all = na;
         m->cap = nc;
     }
-    if (is_active(o) && (m->index_n + 1) * 4 > m->index_cap * 3) {
-        int rc = index_rebuild(m, m->index_n + 1);
+    if (is_active(o)) {
+        int rc = ch_hindex_reserve(&m->index, m->index.n + 1, 16);
         if (rc < 0)
             return rc;
     }
@@ -588,7 +546,7 @@ int ch_offense_set_status(ch_offenses *m, ch_offense *o, ch_offense_status st, c
     o->status = st;
     o->dirty = true;
     if (was_active && !is_active(o))
-        return index_rebuild(m, m->index_n);
+        index_rebuild(m);
     return 0;
 }
 

@@ -13,15 +13,14 @@
  */
 #include "offense/store.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "core/mem.h"
+#include "core/sqlite_util.h"
 #include "offense/offense_int.h"
 
 struct ch_store {
@@ -72,98 +71,24 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSI
 
 static int db_error(ch_store *s, ch_error *err, const char *what)
 {
-    return ch_error_set(err, CH_EIO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    ch_sql_error(s->db, s->path, err, what);
+    return CH_EIO;
 }
 
-/* Run constant SQL (pragmas, transactions, migrations): never anything built from input. */
 static int exec_const(ch_store *s, const char *sql, ch_error *err)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        ch_error_set(err, CH_EIO, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
-        sqlite3_free(msg);
-        return CH_EIO;
-    }
-    return 0;
+    return ch_sql_exec(s->db, s->path, sql, err);
 }
 
 static int prepare(ch_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return db_error(s, err, "prepare");
-    }
-    return 0;
-}
-
-/* mkdir -p of the directory part of path. */
-static int make_parents(const char *path, ch_error *err)
-{
-    char dir[PATH_MAX];
-    size_t n = strlen(path);
-    if (n >= sizeof dir)
-        return ch_error_set(err, CH_ELIMIT, "%s: path too long", path);
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir,
-                                strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return ch_error_set(err, CH_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
-    return 0;
+    return ch_sql_prepare(s->db, s->path, sql, st, err);
 }
 
 int ch_store_default_path(char *buf, size_t n)
 {
     int k = snprintf(buf, n, "%s/%s", ch_data_dir(), CH_STORE_DEFAULT_NAME);
     return k < 0 || (size_t)k >= n ? CH_ELIMIT : 0;
-}
-
-static int user_version(ch_store *s, int *v, ch_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "PRAGMA user_version", &st, err);
-    if (rc < 0)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *v = sqlite3_column_int(st, 0);
-    else
-        rc = db_error(s, err, "reading the schema version");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int migrate(ch_store *s, ch_error *err)
-{
-    int v = 0, rc = user_version(s, &v, err);
-    if (rc < 0)
-        return rc;
-    if (v > CH_STORE_SCHEMA_VERSION)
-        return ch_error_set(err, CH_EUSAGE,
-                            "%s: schema version %d is newer than this coinhound's (%d)", s->path, v,
-                            CH_STORE_SCHEMA_VERSION);
-    for (; v < CH_STORE_SCHEMA_VERSION; v++) {
-        char bump[64];
-        /* The version is our own integer, not input. */
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
-            return rc;
-        if ((rc = exec_const(s, migrations[v], err)) < 0 || (rc = exec_const(s, bump, err)) < 0 ||
-            (rc = exec_const(s, "COMMIT", err)) < 0) {
-            exec_const(s, "ROLLBACK", NULL);
-            return rc;
-        }
-    }
-    return 0;
 }
 
 int ch_store_open(const char *path, ch_store **out, ch_error *err)
@@ -175,27 +100,18 @@ int ch_store_open(const char *path, ch_store **out, ch_error *err)
             return ch_error_set(err, CH_ELIMIT, "data directory path too long");
         path = def;
     }
-    int rc = make_parents(path, err);
+    sqlite3 *db = NULL;
+    int rc = ch_sql_open(path, true, &db, err);
     if (rc < 0)
         return rc;
     ch_store *s = ch_calloc(1, sizeof *s);
     if (s == NULL || (s->path = ch_strdup(path)) == NULL) {
         ch_free(s);
+        sqlite3_close_v2(db);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
-                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_extended_result_codes(s->db, 1);
-    /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
-     * here with "file is not a database". */
-    if ((rc = exec_const(s, "PRAGMA journal_mode = WAL", err)) < 0 ||
-        (rc = exec_const(s, "PRAGMA synchronous = NORMAL", err)) < 0 ||
-        (rc = exec_const(s, "PRAGMA foreign_keys = ON", err)) < 0 || (rc = migrate(s, err)) < 0)
+    s->db = db;
+    if ((rc = ch_sql_migrate(s->db, s->path, migrations, CH_STORE_SCHEMA_VERSION, err)) < 0)
         goto fail;
     *out = s;
     return 0;
@@ -216,17 +132,6 @@ void ch_store_close(ch_store *s)
 const char *ch_store_path(const ch_store *s) { return s->path; }
 
 /* ---- loading ------------------------------------------------------------------------------ */
-
-static int64_t col_time(sqlite3_stmt *st, int i, int64_t none)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_int64(st, i);
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t != NULL ? (const char *)t : "";
-}
 
 static ch_offense_status status_of(const char *s)
 {
@@ -254,10 +159,11 @@ static int load_children(ch_store *s, ch_offense *o, ch_error *err)
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *ev = (const char *)sqlite3_column_text(st, 2);
-        rc = ch__offense_put_rule(o, col_text(st, 0), col_text(st, 1), ev,
+        rc = ch__offense_put_rule(o, ch_sql_col_text(st, 0), ch_sql_col_text(st, 1), ev,
                                   sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
                                   sqlite3_column_int(st, 5), (uint64_t)sqlite3_column_int64(st, 6),
-                                  col_time(st, 7, INT64_MAX), col_time(st, 8, INT64_MIN));
+                                  ch_sql_col_time(st, 7, INT64_MAX),
+                                  ch_sql_col_time(st, 8, INT64_MIN));
         if (rc < 0 && rc != CH_ELIMIT)
             goto cleanup;
     }
@@ -272,7 +178,7 @@ static int load_children(ch_store *s, ch_offense *o, ch_error *err)
         goto cleanup;
     sqlite3_bind_int64(st, 1, o->id);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = col_text(st, 0);
+        const char *id = ch_sql_col_text(st, 0);
         if ((rc = ch__offense_put_event_id(o, id, (size_t)sqlite3_column_bytes(st, 0))) < 0)
             goto cleanup;
     }
@@ -288,8 +194,8 @@ static int load_children(ch_store *s, ch_offense *o, ch_error *err)
         goto cleanup;
     sqlite3_bind_int64(st, 1, o->id);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = ch__offense_put_note(o, sqlite3_column_int64(st, 0), status_of(col_text(st, 1)),
-                                  col_text(st, 2), true);
+        rc = ch__offense_put_note(o, sqlite3_column_int64(st, 0), status_of(ch_sql_col_text(st, 1)),
+                                  ch_sql_col_text(st, 2), true);
         if (rc < 0 && rc != CH_ELIMIT)
             goto cleanup;
     }
@@ -307,18 +213,18 @@ static int load_rows(ch_store *s, sqlite3_stmt *st, ch_offenses *m, ch_error *er
     int n = 0, step, rc = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         ch_offense *o = NULL;
-        const char *value = col_text(st, 2);
-        rc = ch__offenses_create(m, sqlite3_column_int64(st, 0), col_text(st, 1), value,
-                                 (size_t)sqlite3_column_bytes(st, 2), status_of(col_text(st, 3)),
-                                 &o);
+        const char *value = ch_sql_col_text(st, 2);
+        rc = ch__offenses_create(m, sqlite3_column_int64(st, 0), ch_sql_col_text(st, 1), value,
+                                 (size_t)sqlite3_column_bytes(st, 2),
+                                 status_of(ch_sql_col_text(st, 3)), &o);
         if (rc < 0)
             return ch_error_set(err, rc, "%s: cannot load offense %lld (%s)", s->path,
                                 (long long)sqlite3_column_int64(st, 0), ch_strerror(rc));
         if ((rc = load_children(s, o, err)) < 0)
             return rc;
         o->event_count = (uint64_t)sqlite3_column_int64(st, 4);
-        o->first_ms = col_time(st, 5, INT64_MAX);
-        o->last_ms = col_time(st, 6, INT64_MIN);
+        o->first_ms = ch_sql_col_time(st, 5, INT64_MAX);
+        o->last_ms = ch_sql_col_time(st, 6, INT64_MIN);
         o->dropped_rules = (uint64_t)sqlite3_column_int64(st, 7);
         ch_offense_score(o);
         o->dirty = false;
@@ -395,7 +301,7 @@ int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err)
         return rc;
     int n = 0, step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = ch_risk_put_user(r, col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+        rc = ch_risk_put_user(r, ch_sql_col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
                               sqlite3_column_double(st, 1), sqlite3_column_int64(st, 2));
         if (rc < 0) {
             ch_error_set(err, rc, "%s: loading users: %s", s->path, ch_strerror(rc));
@@ -439,9 +345,9 @@ int ch_store_load_user(ch_store *s, const char *name, size_t name_len, ch_risk *
     sqlite3_bind_text(st, 1, name, (int)name_len, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, CH_RISK_MAX_TIMELINE);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = ch_risk_put_entry(r, name, name_len, sqlite3_column_int64(st, 0), col_text(st, 1),
-                                    sqlite3_column_double(st, 2), sqlite3_column_double(st, 3))) <
-            0)
+        if ((rc = ch_risk_put_entry(r, name, name_len, sqlite3_column_int64(st, 0),
+                                    ch_sql_col_text(st, 1), sqlite3_column_double(st, 2),
+                                    sqlite3_column_double(st, 3))) < 0)
             goto cleanup;
     }
     rc = step == SQLITE_DONE ? 0 : db_error(s, err, "loading user timeline");
@@ -650,7 +556,7 @@ int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status stt, const ch
         rc = db_error(s, err, "reading an offense");
         goto cleanup;
     }
-    if (status_of(col_text(q, 0)) == CH_OFFENSE_CLOSED && stt != CH_OFFENSE_CLOSED) {
+    if (status_of(ch_sql_col_text(q, 0)) == CH_OFFENSE_CLOSED && stt != CH_OFFENSE_CLOSED) {
         rc = ch_error_set(err, CH_EUSAGE,
                           "offense %lld is closed; closing is final (a new hit opens a new one)",
                           (long long)id);

@@ -34,6 +34,7 @@
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "parse/jsonrec.h"
+#include "parse/jsonstream.h"
 #include "parse/source.h"
 
 /* Larger records are refused (CloudTrail events are a few KB, the largest a few hundred KB):
@@ -779,20 +780,6 @@ oom:
     return NULL;
 }
 
-/* diag reason for a simdjson failure reason (json.h's ch_json_last_reason). */
-static const char *parse_reason(const char *r)
-{
-    if (strcmp(r, "utf8") == 0)
-        return "invalid_utf8";
-    if (strcmp(r, "depth") == 0)
-        return "too_deep";
-    if (strcmp(r, "too_large") == 0)
-        return "record_too_large";
-    if (strcmp(r, "memory") == 0)
-        return "out_of_memory";
-    return "json_syntax";
-}
-
 /* raw_json as one line: in place when the record is already one line, else minified (or, for
  * an envelope, the detail serialized) into the stream's buffer. */
 static int set_raw_json(ch_stream *s, const ch_jsonrec_rec *rec, ch_event *ev, bool enveloped)
@@ -824,18 +811,12 @@ static int ct_next(ch_stream *s, ch_event *ev)
     ch_ds_stats *st = &s->diag->by_ds[CH_DS_CLOUDTRAIL];
     for (;;) {
         ch_jsonrec_rec rec;
-        int rc = ch_jsonrec_next(s->rec, s->diag, CH_DS_CLOUDTRAIL, &rec);
+        ch_json_val root, record;
+        int rc =
+            ch_jsonstream_next(s->rec, s->parser, s->diag, CH_DS_CLOUDTRAIL, s->name, &rec, &root);
         if (rc <= 0)
             return rc;
         st->records++;
-
-        ch_json_val root, record;
-        ch_error err;
-        if (ch_json_parse(s->parser, rec.p, rec.n, rec.n + CH_JSON_PADDING, &root, &err) < 0) {
-            ch_diag_report(s->diag, CH_DS_CLOUDTRAIL, s->name, rec.line, rec.offset,
-                           parse_reason(ch_json_last_reason(s->parser)), "%s", err.msg);
-            continue;
-        }
         ch_event_reset(ev);
         bool enveloped;
         const char *reason = NULL;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/heap.h"
 #include "core/mem.h"
 
 #define DETECT_BYTES (64 * 1024)
@@ -33,7 +34,7 @@ struct ch_merge {
     size_t max_open;
     entry *e;
     size_t n, cap;
-    entry **heap; /* open entries, min-heap on ev.ts_ms, FIFO on ties by index */
+    ch_heap_elem *heap; /* open entries, min-heap on ev.ts_ms, FIFO on ties by index */
     size_t nheap;
     size_t *order; /* unopened entries sorted by first_ts */
     size_t norder, next_order;
@@ -158,48 +159,15 @@ int ch_merge_add(ch_merge *m, const char *path)
     return 0;
 }
 
-static bool less(const entry *a, const entry *b, const ch_merge *m)
-{
-    if (a->ev.ts_ms != b->ev.ts_ms)
-        return a->ev.ts_ms < b->ev.ts_ms;
-    return (a - m->e) < (b - m->e); /* ties: input order, so equal times stay stable */
-}
-
+/* An entry's event time does not change while it is in the heap (it is pushed after its
+ * stream's next() and popped before the next one), so the heap may keep it as the key. Ties go
+ * by input order, so equal times stay stable. */
 static void heap_push(ch_merge *m, entry *e)
 {
-    size_t i = m->nheap++;
-    m->heap[i] = e;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!less(m->heap[i], m->heap[p], m))
-            break;
-        entry *t = m->heap[i];
-        m->heap[i] = m->heap[p];
-        m->heap[p] = t;
-        i = p;
-    }
+    ch_heap_push(m->heap, &m->nheap, (ch_heap_elem){e->ev.ts_ms, (uint64_t)(e - m->e), e});
 }
 
-static entry *heap_pop(ch_merge *m)
-{
-    entry *top = m->heap[0];
-    m->heap[0] = m->heap[--m->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, s = i;
-        if (l < m->nheap && less(m->heap[l], m->heap[s], m))
-            s = l;
-        if (r < m->nheap && less(m->heap[r], m->heap[s], m))
-            s = r;
-        if (s == i)
-            break;
-        entry *t = m->heap[i];
-        m->heap[i] = m->heap[s];
-        m->heap[s] = t;
-        i = s;
-    }
-    return top;
-}
+static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).item; }
 
 /* Open e for real and read its first event; pushes it on the heap when it has one. */
 static void open_and_push(ch_merge *m, entry *e, bool report)
@@ -294,7 +262,7 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
     /* Open every pending input whose first event is due, as far as the cap allows. */
     while (m->next_order < m->norder) {
         entry *e = &m->e[m->order[m->next_order]];
-        bool due = m->nheap == 0 || e->first_ts <= m->heap[0]->ev.ts_ms;
+        bool due = m->nheap == 0 || e->first_ts <= m->heap[0].key;
         if (!due)
             break;
         if (m->nopen >= m->max_open) {

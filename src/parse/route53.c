@@ -29,6 +29,7 @@
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "parse/jsonrec.h"
+#include "parse/jsonstream.h"
 
 #define R53_MAX_RECORD (1u << 20) /* real records are < 2 KB; envelopes hold many */
 #define R53_MAX_ENVELOPE (16u << 20)
@@ -75,20 +76,6 @@ static void report(ch_stream *s, const ch_jsonrec_rec *r, const char *reason, co
 }
 
 /* Reason for a failed parse, from simdjson's. */
-static const char *parse_reason(const ch_json_parser *p)
-{
-    const char *r = ch_json_last_reason(p);
-    if (strcmp(r, "utf8") == 0)
-        return "invalid_utf8";
-    if (strcmp(r, "depth") == 0)
-        return "too_deep";
-    if (strcmp(r, "too_large") == 0)
-        return "record_too_large";
-    if (strcmp(r, "memory") == 0)
-        return "out_of_memory";
-    return "json_syntax";
-}
-
 static bool parse_port(ch_json_val v, uint16_t *out)
 {
     const char *p;
@@ -241,7 +228,8 @@ static int next_envelope_event(ch_stream *s, ch_event *ev)
             continue;
         }
         if (ch_json_parse(s->inner, msg.p, msg.n, msg.n, &root, &err) < 0) {
-            report(s, &s->env_rec, parse_reason(s->inner), "log event message: %s", err.msg);
+            report(s, &s->env_rec, ch_jsonstream_parse_reason(s->inner), "log event message: %s",
+                   err.msg);
             continue;
         }
         bool multiline = memchr(msg.p, '\n', msg.n) != NULL;
@@ -262,17 +250,10 @@ static int next_(ch_stream *s, ch_event *ev)
             return 1;
 
         ch_jsonrec_rec r;
-        int rc = ch_jsonrec_next(s->rec, s->diag, CH_DS_ROUTE53, &r);
+        ch_json_val root, x;
+        int rc = ch_jsonstream_next(s->rec, s->jp, s->diag, CH_DS_ROUTE53, s->file, &r, &root);
         if (rc <= 0)
             return rc;
-
-        ch_json_val root, x;
-        ch_error err = {0};
-        if (ch_json_parse(s->jp, r.p, r.n, r.n + CH_JSON_PADDING, &root, &err) < 0) {
-            st->records++;
-            report(s, &r, parse_reason(s->jp), "%s", err.msg);
-            continue;
-        }
         ch_json_iter it;
         if (ch_json_typeof(root) == CH_JSON_OBJECT && ch_json_obj_get(root, "logEvents", 9, &x) &&
             ch_json_arr_iter(x, &it)) {

@@ -20,6 +20,8 @@
 
 #include "core/buf.h"
 #include "core/field.h"
+#include "core/hash.h"
+#include "core/heap.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "enrich/intel_match.h"
@@ -64,11 +66,8 @@ typedef struct kstate {
     char key[];
 } kstate;
 
-typedef struct hent {
-    int64_t at;
-    uint64_t order; /* FIFO among equal times */
-    struct kstate *k;
-} hent;
+/* A heap element (core/heap.h): key = expiry time, order = insertion count, item = kstate. */
+typedef ch_heap_elem hent;
 
 typedef struct rlist {
     uint32_t *v;
@@ -115,25 +114,6 @@ struct ch_engine {
 };
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-#define FNV0 0xcbf29ce484222325ULL
-
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
 
 static int rl_add(rlist *l, uint32_t v)
 {
@@ -333,38 +313,6 @@ static int build_dispatch(ch_engine *e)
  * passed too, pushed again with its current expiry if not, and dropped from the heap if it
  * no longer expires (first_seen). Keys are freed only here (and by ch_engine_free), so a heap
  * element never points at a freed key. */
-static bool heap_less(const hent *a, const hent *b)
-{
-    return a->at < b->at || (a->at == b->at && a->order < b->order);
-}
-
-static void heap_up(hent *h, size_t i)
-{
-    while (i > 0 && heap_less(&h[i], &h[(i - 1) / 2])) {
-        hent t = h[i];
-        h[i] = h[(i - 1) / 2];
-        h[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-}
-
-static void heap_down(hent *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && heap_less(&h[l], &h[m]))
-            m = l;
-        if (r < n && heap_less(&h[r], &h[m]))
-            m = r;
-        if (m == i)
-            break;
-        hent t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
 static int heap_push(ch_engine *e, kstate *k, int64_t at)
 {
     if (e->heap_n == e->heap_cap) {
@@ -376,8 +324,7 @@ static int heap_push(ch_engine *e, kstate *k, int64_t at)
         e->heap = nh;
         e->heap_cap = nc;
     }
-    e->heap[e->heap_n] = (hent){at, e->order++, k};
-    heap_up(e->heap, e->heap_n++);
+    ch_heap_push(e->heap, &e->heap_n, (hent){at, e->order++, k});
     k->in_heap = 1;
     return 0;
 }
@@ -460,7 +407,8 @@ static int tab_grow(ch_engine *e)
  * a cap (counted) or memory. */
 static kstate *key_get(ch_engine *e, uint32_t rule, const char *key, uint32_t klen, bool create)
 {
-    uint64_t h = mix(fnv(fnv(FNV0, &rule, sizeof rule), key, klen));
+    uint64_t h =
+        ch_hash_mix64(ch_hash_fnv1a(ch_hash_fnv1a(CH_HASH_SEED, &rule, sizeof rule), key, klen));
     if (e->tab_cap) {
         for (kstate *k = e->tab[h & (e->tab_cap - 1)]; k; k = k->hnext)
             if (k->hash == h && k->rule == rule && k->klen == klen &&
@@ -497,10 +445,8 @@ static kstate *key_get(ch_engine *e, uint32_t rule, const char *key, uint32_t kl
 static void expire(ch_engine *e)
 {
     int64_t wm = watermark(e);
-    while (e->heap_n > 0 && e->heap[0].at < wm) {
-        kstate *k = e->heap[0].k;
-        e->heap[0] = e->heap[--e->heap_n];
-        heap_down(e->heap, e->heap_n, 0);
+    while (e->heap_n > 0 && e->heap[0].key < wm) {
+        kstate *k = ch_heap_pop(e->heap, &e->heap_n).item;
         k->in_heap = 0;
         if (k->expire_at == NO_TIME)
             continue;
@@ -583,7 +529,8 @@ static bool collect_value(void *ctx, const ch_value *v)
     ch_sv t = ch_value_text(v, buf);
     if (t.n == 0)
         return false;
-    uint64_t h = fnv(FNV0, t.p, t.n);
+    /* Saved with the state (entry.vh) and compared after a reload: plain FNV-1a, fixed. */
+    uint64_t h = ch_hash_fnv1a(CH_HASH_SEED, t.p, t.n);
     for (uint32_t i = 0; i < vs->n; i++)
         if (vs->vh[i] == h)
             return false;

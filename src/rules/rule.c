@@ -21,6 +21,8 @@
 #include <yaml.h>
 
 #include "core/mem.h"
+#include "core/readfile.h"
+#include "core/yaml_util.h"
 
 const char *ch_corr_type_name(ch_corr_type t)
 {
@@ -102,29 +104,14 @@ static int lfail(loader *L, const yaml_node_t *n, int code, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 static int lfail(loader *L, const yaml_node_t *n, int code, const char *fmt, ...)
 {
-    char what[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    int rc = ch_yaml_vfail(L->err, L->file, L->id[0] ? L->id : "(rule)", n, code, fmt, ap);
     va_end(ap);
-    unsigned line = n ? (unsigned)n->start_mark.line + 1 : 1;
-    unsigned col = n ? (unsigned)n->start_mark.column + 1 : 1;
-    return ch_error_set(L->err, code, "%s:%u:%u: %s: %s", L->file, line, col,
-                        L->id[0] ? L->id : "(rule)", what);
+    return rc;
 }
 
 static yaml_node_t *node(loader *L, int i) { return yaml_document_get_node(&L->doc, i); }
-
-static const char *scalar(const yaml_node_t *n, size_t *len)
-{
-    if (len)
-        *len = 0;
-    if (n == NULL || n->type != YAML_SCALAR_NODE)
-        return NULL;
-    if (len)
-        *len = n->data.scalar.length;
-    return (const char *)n->data.scalar.value;
-}
 
 static const char *node_kind(const yaml_node_t *n)
 {
@@ -144,7 +131,7 @@ static const char *node_kind(const yaml_node_t *n)
 
 static int want_str(loader *L, const yaml_node_t *n, const char *key, const char **s, size_t *len)
 {
-    *s = scalar(n, len);
+    *s = ch_yaml_scalar(n, len);
     if (*s == NULL || (len && *len == 0) || (!len && !**s))
         return lfail(L, n, CH_EPARSE, "expected a non-empty string for '%s', found %s", key,
                      node_kind(n));
@@ -154,7 +141,7 @@ static int want_str(loader *L, const yaml_node_t *n, const char *key, const char
 static int want_int(loader *L, const yaml_node_t *n, const char *key, long lo, long hi, int *out)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = ch_yaml_scalar(n, &len);
     char *end = NULL;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
@@ -203,7 +190,7 @@ static bool parse_duration(const char *s, size_t n, int64_t *ms)
 static int want_duration(loader *L, const yaml_node_t *n, const char *key, int64_t *ms)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = ch_yaml_scalar(n, &len);
     if (s == NULL || !parse_duration(s, len, ms) || *ms <= 0)
         return lfail(L, n, CH_EPARSE,
                      "expected a positive duration such as 30s, 10m, 1h or 7d for '%s'", key);
@@ -264,7 +251,7 @@ static int want_paths(loader *L, const yaml_node_t *n, const char *key, ch_field
                       uint32_t *nout)
 {
     if (n != NULL && n->type == YAML_SEQUENCE_NODE) {
-        size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+        size_t cnt = ch_yaml_seq_len(n);
         if (cnt == 0 || cnt > CH_RULE_MAX_BY)
             return lfail(L, n, CH_EPARSE, "expected 1 to %d paths for '%s'", CH_RULE_MAX_BY, key);
         for (size_t i = 0; i < cnt; i++) {
@@ -303,7 +290,7 @@ static int want_map(loader *L, const yaml_node_t *n, const char *what, const cha
         out[i] = (kv){keys[i], NULL, NULL};
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(L, p->key);
-        const char *ks = scalar(k, NULL);
+        const char *ks = ch_yaml_scalar(k, NULL);
         if (ks == NULL)
             return lfail(L, k, CH_EPARSE, "expected a key name in %s", what);
         size_t i = 0;
@@ -325,11 +312,6 @@ static int want_map(loader *L, const yaml_node_t *n, const char *what, const cha
         out[i].knode = k;
     }
     return 0;
-}
-
-static size_t seq_len(const yaml_node_t *n)
-{
-    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
 /* ---- pieces of a rule ---------------------------------------------------------------------- */
@@ -357,12 +339,12 @@ static int load_sum(loader *L, const yaml_node_t *n)
 static int load_steps(loader *L, const yaml_node_t *n)
 {
     ch_rule *r = L->r;
-    if (n == NULL || n->type != YAML_SEQUENCE_NODE || seq_len(n) < 2 ||
-        seq_len(n) > CH_RULE_MAX_STEPS)
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE || ch_yaml_seq_len(n) < 2 ||
+        ch_yaml_seq_len(n) > CH_RULE_MAX_STEPS)
         return lfail(L, n, CH_EPARSE, "expected a list of 2 to %d steps for 'steps'",
                      CH_RULE_MAX_STEPS);
     static const char *const keys[] = {"where", "rule", "by", NULL};
-    for (size_t i = 0; i < seq_len(n); i++) {
+    for (size_t i = 0; i < ch_yaml_seq_len(n); i++) {
         yaml_node_t *sn = node(L, n->data.sequence.items.start[i]);
         kv k[3];
         int rc = want_map(L, sn, "a sequence step", keys, k);
@@ -437,7 +419,7 @@ static int load_correlate(loader *L, const yaml_node_t *n)
         return rc;
     if (k[K_COUNT].val) {
         size_t len;
-        const char *s = scalar(k[K_COUNT].val, &len);
+        const char *s = ch_yaml_scalar(k[K_COUNT].val, &len);
         char *end = NULL;
         double v = s ? strtod(s, &end) : 0;
         if (s == NULL || len == 0 || end != s + len || !(v >= 1 && v <= 1e9))
@@ -464,13 +446,13 @@ static int load_correlate(loader *L, const yaml_node_t *n)
 static int load_responses(loader *L, const yaml_node_t *n)
 {
     ch_rule *r = L->r;
-    if (n == NULL || n->type != YAML_SEQUENCE_NODE || seq_len(n) > CH_RULE_MAX_RESPONSES)
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE || ch_yaml_seq_len(n) > CH_RULE_MAX_RESPONSES)
         return lfail(L, n, CH_EPARSE, "expected a list of at most %d responses",
                      CH_RULE_MAX_RESPONSES);
     static const char *const kinds[] = {"refset", "derived", NULL};
     static const char *const rkeys[] = {"name", "field", "ttl", "type", NULL};
     static const char *const dkeys[] = {"action", NULL};
-    for (size_t i = 0; i < seq_len(n); i++) {
+    for (size_t i = 0; i < ch_yaml_seq_len(n); i++) {
         yaml_node_t *rn = node(L, n->data.sequence.items.start[i]);
         kv k[2];
         int rc = want_map(L, rn, "a response", kinds, k);
@@ -553,10 +535,10 @@ static int test_files(loader *L, const yaml_node_t *n, const char *key, const ch
 {
     int rc;
     if (n != NULL && n->type == YAML_SEQUENCE_NODE) {
-        if (seq_len(n) == 0 || seq_len(n) > CH_RULE_TEST_MAX_FILES)
+        if (ch_yaml_seq_len(n) == 0 || ch_yaml_seq_len(n) > CH_RULE_TEST_MAX_FILES)
             return lfail(L, n, CH_EPARSE, "expected 1 to %d files for '%s'", CH_RULE_TEST_MAX_FILES,
                          key);
-        for (size_t j = 0; j < seq_len(n); j++) {
+        for (size_t j = 0; j < ch_yaml_seq_len(n); j++) {
             if ((rc = test_path(L, node(L, n->data.sequence.items.start[j]), key, dir, &out[j])) <
                 0)
                 return rc;
@@ -573,7 +555,7 @@ static int test_files(loader *L, const yaml_node_t *n, const char *key, const ch
 static int load_tests(loader *L, const yaml_node_t *n)
 {
     ch_rule *r = L->r;
-    if (n == NULL || n->type != YAML_SEQUENCE_NODE || seq_len(n) > CH_RULE_MAX_TESTS)
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE || ch_yaml_seq_len(n) > CH_RULE_MAX_TESTS)
         return lfail(L, n, CH_EPARSE, "expected a list of at most %d test cases",
                      CH_RULE_MAX_TESTS);
     static const char *const keys[] = {"name", "events", "expect", "intel", NULL};
@@ -581,7 +563,7 @@ static int load_tests(loader *L, const yaml_node_t *n)
     int rc = 0;
     if (dir == NULL)
         return lfail(L, n, CH_ENOMEM, "out of memory");
-    for (size_t i = 0; i < seq_len(n); i++) {
+    for (size_t i = 0; i < ch_yaml_seq_len(n); i++) {
         yaml_node_t *tn = node(L, n->data.sequence.items.start[i]);
         kv k[4];
         if ((rc = want_map(L, tn, "a test case", keys, k)) < 0)
@@ -626,9 +608,9 @@ static int load_root(loader *L, yaml_node_t *root)
     if (root->type == YAML_MAPPING_NODE)
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
              p++) {
-            const char *ks = scalar(node(L, p->key), NULL);
+            const char *ks = ch_yaml_scalar(node(L, p->key), NULL);
             size_t vl;
-            const char *vs = scalar(node(L, p->value), &vl);
+            const char *vs = ch_yaml_scalar(node(L, p->value), &vl);
             if (ks && vs && strcmp(ks, "id") == 0 && vl > 0 && vl <= 64)
                 snprintf(L->id, sizeof L->id, "%.*s", (int)vl, vs);
         }
@@ -708,9 +690,7 @@ int ch_rule_load_mem(const char *name, const char *text, size_t n, const ch_expr
     }
     L.r->learning_ms = -1;
     if (!yaml_parser_load(&parser, &L.doc)) {
-        rc = ch_error_set(err, CH_EPARSE, "%s:%zu:%zu: not valid YAML: %s", L.file,
-                          parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                          parser.problem ? parser.problem : "error");
+        rc = ch_yaml_load_error(err, L.file, &parser);
         goto cleanup;
     }
     have_doc = true;
@@ -1036,29 +1016,15 @@ cleanup:
 
 static int read_file(const char *path, char **out, size_t *len, ch_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
-    char *buf = ch_malloc(CH_RULE_MAX_FILE + 2);
-    size_t n = buf ? fread(buf, 1, CH_RULE_MAX_FILE + 1, f) : 0;
-    int rc = 0;
-    if (buf == NULL) {
-        ch_error_set(err, CH_ENOMEM, "out of memory");
-        rc = CH_ENOMEM; /* spelled out, so the analyzer knows buf is not used below */
-    } else if (ferror(f))
-        rc = ch_error_set(err, CH_EIO, "%s: read failed", path);
-    else if (n > CH_RULE_MAX_FILE)
-        rc = ch_error_set(err, CH_ELIMIT, "%s: a rule file is at most %u bytes", path,
-                          CH_RULE_MAX_FILE);
-    fclose(f);
-    if (rc < 0) {
-        ch_free(buf);
-        return rc;
+    int rc = ch_read_file(path, CH_RULE_MAX_FILE, out, len, err);
+    if (rc == CH_ELIMIT)
+        ch_error_set(err, CH_ELIMIT, "%s: a rule file is at most %u bytes", path, CH_RULE_MAX_FILE);
+    if (rc == CH_ENOTFOUND) { /* a rule file that vanished mid-load: an I/O failure here */
+        rc = CH_EIO;
+        if (err != NULL)
+            err->code = CH_EIO;
     }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 int ch_ruleset_load(const char *dir, ch_refsets *refsets, ch_rule_msg_fn msg, void *ud,

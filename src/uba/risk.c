@@ -1,10 +1,11 @@
 /*
  * risk.c - per-user risk with exponential decay in event time, and its timeline.
  *
- * Users are found through an open-addressing table of pointers keyed by FNV-1a of the name:
- * one probe per hit. A user costs its name, ~64 bytes and its timeline, which is capped at
- * CH_RISK_MAX_TIMELINE entries (the oldest go first, counted); dropping shifts the array
- * (O(cap)), which only happens to users with hundreds of risky hits in one run.
+ * Users are found through an open-addressing index of pointers (core/hindex.h) keyed by
+ * core/hash.h's hash of the name: one probe per hit. A user costs its name, ~64 bytes and its
+ * timeline, which is capped at CH_RISK_MAX_TIMELINE entries (the oldest go first, counted);
+ * dropping shifts the array (O(cap)), which only happens to users with hundreds of risky hits in
+ * one run.
  */
 #include "uba/risk.h"
 
@@ -13,39 +14,31 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
+#include "core/hindex.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
-
-/* The hash beside the pointer: a probe that misses costs no visit to the user. */
-typedef struct ch__risk_slot {
-    uint64_t h;
-    ch_risk_user *u;
-} ch__risk_slot;
 
 struct ch_risk {
     ch_risk_user **all;
     size_t n, cap;
-    ch__risk_slot *index;
-    size_t index_cap;
+    ch_hindex index; /* users by name */
     int64_t half_life_ms;
     int64_t now_ms;
     uint64_t dropped;
 };
 
-static uint64_t name_hash(const char *s, size_t n)
+/* A user's name, as ch_hindex compares it. */
+typedef struct name_key {
+    const char *p;
+    size_t n;
+} name_key;
+
+static bool name_eq(const void *item, const void *key)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    /* murmur3's finalizer: FNV-1a alone leaves the low bits (the table's) poorly mixed. */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    const ch_risk_user *u = item;
+    const name_key *k = key;
+    return u->name_len == k->n && memcmp(u->name, k->p, k->n) == 0;
 }
 
 ch_risk *ch_risk_new(int64_t half_life_ms)
@@ -76,7 +69,7 @@ void ch_risk_free(ch_risk *r)
     for (size_t i = 0; i < r->n; i++)
         user_free(r->all[i]);
     ch_free(r->all);
-    ch_free(r->index);
+    ch_hindex_free(&r->index);
     ch_free(r);
 }
 
@@ -98,25 +91,12 @@ double ch_risk_user_at(const ch_risk *r, const ch_risk_user *u, int64_t ts_ms)
     return decay(r, u->risk, ts_ms - u->updated_ms);
 }
 
-static size_t slot_of(const ch_risk *r, uint64_t h, const char *name, size_t n)
-{
-    size_t mask = r->index_cap - 1, j = h & mask;
-    for (;;) {
-        const ch__risk_slot *sl = &r->index[j];
-        if (sl->u == NULL ||
-            (sl->h == h && sl->u->name_len == n && memcmp(sl->u->name, name, n) == 0))
-            return j;
-        j = (j + 1) & mask;
-    }
-}
-
 ch_risk_user *ch_risk_find(const ch_risk *r, const char *user, size_t user_len)
 {
-    if (r->index_cap == 0)
-        return NULL;
     if (user_len > CH_RISK_MAX_NAME_LEN)
         user_len = CH_RISK_MAX_NAME_LEN;
-    return r->index[slot_of(r, name_hash(user, user_len), user, user_len)].u;
+    name_key k = {user, user_len};
+    return ch_hindex_find(&r->index, ch_hash_bytes(user, user_len), name_eq, &k);
 }
 
 /* The user named (user, n), created at zero risk when absent. */
@@ -133,20 +113,8 @@ static int user_get(ch_risk *r, const char *user, size_t n, ch_risk_user **out)
         r->dropped++;
         return CH_ELIMIT;
     }
-    if ((r->n + 1) * 4 > r->index_cap * 3) {
-        size_t nc = r->index_cap ? r->index_cap * 2 : 64;
-        ch__risk_slot *ni = ch_calloc(nc, sizeof *ni);
-        if (ni == NULL)
-            return CH_ENOMEM;
-        ch_free(r->index);
-        r->index = ni;
-        r->index_cap = nc;
-        for (size_t i = 0; i < r->n; i++) {
-            const ch_risk_user *o = r->all[i];
-            uint64_t h = name_hash(o->name, o->name_len);
-            r->index[slot_of(r, h, o->name, o->name_len)] = (ch__risk_slot){h, r->all[i]};
-        }
-    }
+    if (ch_hindex_reserve(&r->index, r->n + 1, 64) < 0)
+        return CH_ENOMEM;
     if (r->n == r->cap) {
         size_t nc = r->cap ? r->cap * 2 : 16;
         ch_risk_user **na = ch_realloc(r->all, nc * sizeof *na);
@@ -166,8 +134,9 @@ static int user_get(ch_risk *r, const char *user, size_t n, ch_risk_user **out)
     u->name_len = n;
     u->updated_ms = INT64_MIN;
     r->all[r->n++] = u;
-    uint64_t h = name_hash(user, n);
-    r->index[slot_of(r, h, user, n)] = (ch__risk_slot){h, u};
+    uint64_t h = ch_hash_bytes(user, n);
+    name_key k = {user, n};
+    ch_hindex_set(&r->index, ch_hindex_probe(&r->index, h, name_eq, &k), h, u);
     *out = u;
     return 0;
 }

@@ -575,8 +575,7 @@ static void test_batched_domain_lookups_on_a_filtered_set_answer_as_single_looku
             memcpy(q + ql, "Example", 8);
         } else {
             snprintf(q, sizeof q, "%sh%x.z%u.EXAMPLE", r & 1 ? "www." : "",
-                     (unsigned)((r >> 4) & (r & 2 ? 0xfffff : 0x3ff)),
-                     (unsigned)(r >> 40) % 50);
+                     (unsigned)((r >> 4) & (r & 2 ? 0xfffff : 0x3ff)), (unsigned)(r >> 40) % 50);
         }
         ch_refset_dq_prepare(&dq[i], q, strlen(q));
         dqp[i] = &dq[i];
