@@ -17,6 +17,7 @@
 #include "core/mem.h"
 
 #define DETECT_BYTES (64 * 1024)
+#define PEEK_WINDOW (256 * 1024)
 
 typedef struct entry {
     char *path;
@@ -46,7 +47,8 @@ struct ch_merge {
 };
 
 int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag *diag, bool report,
-                        ch_input **inp, const ch_source_type **typep, ch_stream **stp)
+                        size_t max_window, ch_input **inp, const ch_source_type **typep,
+                        ch_stream **stp)
 {
     ch_error err = {0};
     ch_input *in = NULL;
@@ -54,7 +56,7 @@ int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag 
     *inp = NULL;
     *stp = NULL;
     *typep = NULL;
-    if (ch_input_open(&in, path, CH_INPUT_DEFAULT_MAX_WINDOW, &err) < 0) {
+    if (ch_input_open(&in, path, max_window, &err) < 0) {
         if (report) {
             ch_diag_report(diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", err.msg);
             diag->unreadable_inputs++;
@@ -172,7 +174,8 @@ static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).ite
 /* Open e for real and read its first event; pushes it on the heap when it has one. */
 static void open_and_push(ch_merge *m, entry *e, bool report)
 {
-    if (!ch_source_open_path(e->path, m->forced, m->diag, report, &e->in, &e->type, &e->st)) {
+    if (!ch_source_open_path(e->path, m->forced, m->diag, report, CH_INPUT_DEFAULT_MAX_WINDOW,
+                             &e->in, &e->type, &e->st)) {
         e->done = true;
         return;
     }
@@ -219,9 +222,13 @@ int ch_merge_start(ch_merge *m)
         ch_input *in;
         const ch_source_type *type;
         ch_stream *st;
-        if (!ch_source_open_path(e->path, m->forced, &scratch, false, &in, &type, &st)) {
+        /* A small window: the peek needs the first record, not the first MiB (inflating a
+         * whole S3 object twice doubled the cost of gzip'd inputs). */
+        if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type,
+                                 &st)) {
             /* Report whole-input problems now, once, through the real diag. */
-            ch_source_open_path(e->path, m->forced, m->diag, true, &in, &type, &st);
+            ch_source_open_path(e->path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW,
+                                &in, &type, &st);
             if (st != NULL) { /* it opened this time: a race with the file system */
                 type->close(st);
                 ch_input_close(in);
@@ -235,8 +242,10 @@ int ch_merge_start(ch_merge *m)
             e->has_first = true;
             m->order[m->norder++] = i;
         } else {
-            e->first_ts = INT64_MAX;
-            m->order[m->norder++] = i; /* opened for real later, so its errors are counted */
+            /* No first event in the peek (empty, or a first record larger than the peek's
+             * window): open it first, so that nothing in it can be late. */
+            e->first_ts = INT64_MIN;
+            m->order[m->norder++] = i; /* opened for real, so its errors are counted */
         }
         type->close(st);
         ch_input_close(in);

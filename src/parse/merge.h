@@ -47,6 +47,7 @@ void ch_merge_stats_get(const ch_merge *m, ch_merge_stats *out);
  * are reported to diag (when report is true) and yield 0 with *st NULL; the input is counted
  * unreadable in diag when it cannot be opened. Returns 1 with an open stream. */
 int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag *diag, bool report,
-                        ch_input **in, const ch_source_type **type, ch_stream **st);
+                        size_t max_window, ch_input **in, const ch_source_type **type,
+                        ch_stream **st);
 
 #endif
