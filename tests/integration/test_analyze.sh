@@ -18,9 +18,10 @@ set +e
 "$bin" analyze --type nosuch x >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --type should exit 2"
 "$bin" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command should exit 2"
 set -e
-"$bin" --help | grep -q analyze || fail "--help lists analyze"
-"$bin" analyze --help | grep -q -- "--events" || fail "analyze --help documents --events"
-"$bin" --version | grep -q "CC BY 4.0" || fail "--version credits the GeoIP data"
+# (Captured first: with pipefail, `cmd | grep -q` can fail on SIGPIPE when grep stops early.)
+grep -q analyze <<<"$("$bin" --help)" || fail "--help lists analyze"
+grep -q -- "--events" <<<"$("$bin" analyze --help)" || fail "analyze --help documents --events"
+grep -q "CC BY 4.0" <<<"$("$bin" --version)" || fail "--version credits the GeoIP data"
 
 # A good CloudTrail file (S3 shape, gzip'd under a name that does not say so), a JSON Lines file,
 # and a file with a broken record between two good ones.

@@ -49,5 +49,6 @@ grep -q "CJ-EC2-" <<<"$r1" && fail "the first batch should hold no launch (test 
 ev1=$(jq --arg a "$attacker" '.offenses[] | select(.index.value == $a) | .event_count' "$work/r1.json")
 ev2=$(jq --arg a "$attacker" '.offenses[] | select(.index.value == $a) | .event_count' "$work/list.json")
 [ "$ev2" -gt "$ev1" ] || fail "the offense grew in the second run ($ev1 -> $ev2)"
-"$bin" offenses show "$id" --db "$work/store.db" | grep -q "$attacker" || fail "offenses show names the user"
+"$bin" offenses show "$id" --db "$work/store.db" >"$work/show.txt"
+grep -q "$attacker" "$work/show.txt" || fail "offenses show names the user"
 echo "test_second_run: ok"
