@@ -227,8 +227,8 @@ int ch_merge_start(ch_merge *m)
         if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type,
                                  &st)) {
             /* Report whole-input problems now, once, through the real diag. */
-            ch_source_open_path(e->path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW,
-                                &in, &type, &st);
+            ch_source_open_path(e->path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW, &in,
+                                &type, &st);
             if (st != NULL) { /* it opened this time: a race with the file system */
                 type->close(st);
                 ch_input_close(in);
