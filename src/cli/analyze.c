@@ -219,7 +219,10 @@ static int open_correlation(ch_analyze *a, const char *pack, const char *db, con
     }
     if (ch_store_open(db, &a->store, &err) < 0 ||
         ch_store_load_active(a->store, a->offenses, &err) < 0 ||
-        ch_store_load_users(a->store, a->risk, &err) < 0) {
+        ch_store_load_users(a->store, a->risk, &err) < 0 ||
+        /* Launches seen by earlier runs: this run's DNS queries and flows of those instances
+         * still get their launching user. */
+        ch_store_load_links(a->store, a->entity, 0, &err) < 0) {
         fprintf(stderr, "coinhound analyze: offense store: %s\n", err.msg);
         return -1;
     }
@@ -435,6 +438,11 @@ int ch_cmd_analyze(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &now);
         if (ch_store_save(a.store, a.offenses, a.risk, (int64_t)now.tv_sec * 1000, &err) < 0) {
             fprintf(stderr, "coinhound analyze: saving offenses to %s: %s\n",
+                    ch_store_path(a.store), err.msg);
+            status = CH_EXIT_FAIL;
+        }
+        if (a.entity != NULL && ch_store_save_links(a.store, a.entity, 0, &err) < 0) {
+            fprintf(stderr, "coinhound analyze: saving entity links to %s: %s\n",
                     ch_store_path(a.store), err.msg);
             status = CH_EXIT_FAIL;
         }

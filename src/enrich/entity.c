@@ -19,7 +19,11 @@
 #include "core/json.h"
 #include "core/mem.h"
 
-enum { K_INSTANCE = 'i', K_INTERFACE = 'e', K_ADDRESS = 'a' };
+enum {
+    K_INSTANCE = CH_ENTITY_LINK_INSTANCE,
+    K_INTERFACE = CH_ENTITY_LINK_INTERFACE,
+    K_ADDRESS = CH_ENTITY_LINK_ADDRESS
+};
 
 /* Fields of an instance link; interface and address links use F_TARGET only. */
 enum { F_INSTANCE, F_USER, F_KEY, F_IMAGE, F_ACCOUNT, F_REGION, F_INVOKED, F__COUNT };
@@ -59,6 +63,7 @@ struct ch_entity {
     uint32_t free_head;              /* free slot list through hnext (+1) */
     uint32_t lru_head, lru_tail;     /* (+1) */
     int64_t ttl_ms;
+    int64_t newest_ms; /* latest event time learned or used at, INT64_MIN before any */
     size_t str_bytes;
     ch_entity_stats st;
 };
@@ -78,6 +83,7 @@ int ch_entity_new(size_t cap, int64_t ttl_ms, ch_entity **out, ch_error *err)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     t->cap = (uint32_t)cap;
     t->ttl_ms = ttl_ms == 0 ? CH_ENTITY_DEFAULT_TTL_MS : ttl_ms;
+    t->newest_ms = INT64_MIN;
     t->nbuckets = 64;
     t->buckets = ch_calloc(t->nbuckets, sizeof *t->buckets);
     if (t->buckets == NULL) {
@@ -256,6 +262,8 @@ static int put(ch_entity *t, const char *key, size_t klen, const ch_sv *fields, 
     l->bytes = (uint32_t)total;
     l->hash = h;
     l->touched_ms = now;
+    if (now > t->newest_ms)
+        t->newest_ms = now;
     l->launch_ms = launch_ms;
     l->kind = kind;
     l->live = true;
@@ -285,6 +293,8 @@ static link *get(ch_entity *t, const char *key, size_t klen, int64_t now)
     }
     if (now != INT64_MAX && now > l->touched_ms)
         l->touched_ms = now;
+    if (now != INT64_MAX && now > t->newest_ms)
+        t->newest_ms = now;
     if (t->lru_head != i + 1) {
         lru_unlink(t, i);
         lru_push_head(t, i);
@@ -530,6 +540,74 @@ bool ch_entity_lookup(ch_entity *t, const char *instance_id, size_t n, int64_t a
     out->invoked_by = F(l, F_INVOKED);
     out->launch_ms = l->launch_ms;
     return true;
+}
+
+/* ---- persistence -------------------------------------------------------------------------- */
+
+int ch_entity_export(const ch_entity *t, size_t max, ch_entity_link_fn fn, void *ud)
+{
+    size_t n = 0;
+    for (uint32_t j = t->lru_head; j && (max == 0 || n < max); j = t->slots[j - 1].next, n++) {
+        const link *l = &t->slots[j - 1];
+        ch_entity_link e = {0};
+        e.kind = (char)l->kind;
+        e.key = (ch_sv){l->mem + 2, l->klen - 2}; /* past "k:" */
+        e.instance_id = F(l, F_INSTANCE);
+        e.user_name = F(l, F_USER);
+        e.access_key = F(l, F_KEY);
+        e.image_id = F(l, F_IMAGE);
+        e.account_id = F(l, F_ACCOUNT);
+        e.region = F(l, F_REGION);
+        e.invoked_by = F(l, F_INVOKED);
+        e.launch_ms = l->launch_ms;
+        e.last_used_ms = l->touched_ms;
+        int rc = fn(ud, &e);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int ch_entity_import(ch_entity *t, const ch_entity_link *l, int64_t now_ms)
+{
+    uint8_t kind = (uint8_t)l->kind;
+    if (kind != K_INSTANCE && kind != K_INTERFACE && kind != K_ADDRESS)
+        return 0;
+    /* An address key is "ACCOUNT|address", each part within the string bound. */
+    if (l->key.n == 0 || l->key.n > CH_ENTITY_MAX_STR * 2 + 1 || l->instance_id.n == 0)
+        return 0;
+    ch_sv f[F__COUNT] = {{0}};
+    f[F_INSTANCE] = l->instance_id;
+    if (kind == K_INSTANCE) {
+        f[F_USER] = l->user_name;
+        f[F_KEY] = l->access_key;
+        f[F_IMAGE] = l->image_id;
+        f[F_ACCOUNT] = l->account_id;
+        f[F_REGION] = l->region;
+        f[F_INVOKED] = l->invoked_by;
+    }
+    for (int i = 0; i < F__COUNT; i++) {
+        if (f[i].n > CH_ENTITY_MAX_STR)
+            return 0;
+        if (f[i].n == 0)
+            f[i] = (ch_sv){0}; /* absent, as observe leaves it */
+    }
+    int64_t newest = now_ms > t->newest_ms ? now_ms : t->newest_ms;
+    if (t->ttl_ms >= 0 && newest != INT64_MIN && newest - l->last_used_ms > t->ttl_ms)
+        return 0;
+    keybuf k;
+    k.b[0] = (char)kind;
+    k.b[1] = ':';
+    memcpy(k.b + 2, l->key.p, l->key.n);
+    k.n = l->key.n + 2;
+    int64_t at = find(t, k.b, k.n, hash_bytes(k.b, k.n));
+    if (at >= 0 && t->slots[at].touched_ms >= l->last_used_ms)
+        return 0; /* the run already knows a newer link of that key */
+    int rc = put(t, k.b, k.n, f, l->last_used_ms, l->launch_ms, kind);
+    if (rc < 0)
+        return rc;
+    t->st.restored++;
+    return 1;
 }
 
 void ch_entity_stats_get(const ch_entity *t, ch_entity_stats *out) { *out = t->st; }

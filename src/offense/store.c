@@ -64,6 +64,14 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, user TEXT NOT NULL, ts INTEGER NOT NULL,"
     " rule_id TEXT NOT NULL, delta REAL NOT NULL, risk_after REAL NOT NULL);"
     "CREATE INDEX user_timeline_user ON user_timeline (user, ts);",
+    /* 1 -> 2: entity links, so that a later run names the launching user (enrich/entity.h). */
+    "CREATE TABLE entity_links ("
+    " kind TEXT NOT NULL CHECK (kind IN ('i', 'e', 'a')), key TEXT NOT NULL,"
+    " instance TEXT NOT NULL, user TEXT, access_key TEXT, image TEXT, account TEXT,"
+    " region TEXT, invoked_by TEXT,"
+    " launched_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX entity_links_used ON entity_links (last_used_ms);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
@@ -593,5 +601,153 @@ cleanup:
     sqlite3_finalize(q);
     if (in_tx)
         exec_const(s, "ROLLBACK", NULL);
+    return rc;
+}
+
+/* ---- entity links ---------------------------------------------------------------------------- */
+
+typedef struct link_save {
+    ch_store *s;
+    sqlite3_stmt *st;
+    ch_error *err;
+    int n;
+} link_save;
+
+/* An empty view as NULL, so that absent fields stay absent when loaded. */
+static void bind_sv(sqlite3_stmt *st, int i, ch_sv v)
+{
+    if (v.n == 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, v.p, (int)v.n, SQLITE_STATIC);
+}
+
+static int save_link(void *ud, const ch_entity_link *l)
+{
+    link_save *ls = ud;
+    char kind[2] = {l->kind, '\0'};
+    sqlite3_stmt *st = ls->st;
+    sqlite3_bind_text(st, 1, kind, 1, SQLITE_TRANSIENT);
+    bind_sv(st, 2, l->key);
+    bind_sv(st, 3, l->instance_id);
+    bind_sv(st, 4, l->user_name);
+    bind_sv(st, 5, l->access_key);
+    bind_sv(st, 6, l->image_id);
+    bind_sv(st, 7, l->account_id);
+    bind_sv(st, 8, l->region);
+    bind_sv(st, 9, l->invoked_by);
+    sqlite3_bind_int64(st, 10, l->launch_ms);
+    sqlite3_bind_int64(st, 11, l->last_used_ms);
+    int rc = run(ls->s, st, ls->err, "saving entity links");
+    if (rc < 0)
+        return rc;
+    ls->n++;
+    return 0;
+}
+
+int ch_store_save_links(ch_store *s, const ch_entity *t, size_t max, ch_error *err)
+{
+    if (max == 0 || max > CH_STORE_MAX_LINKS)
+        max = CH_STORE_MAX_LINKS;
+    link_save ls = {.s = s, .err = err};
+    sqlite3_stmt *prune = NULL;
+    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        return rc;
+    /* A stored link is replaced only by one used later: a run over older files must not undo
+     * what a run over newer ones learned. */
+    if ((rc = prepare(s,
+                      "INSERT INTO entity_links (kind, key, instance, user, access_key, image,"
+                      " account, region, invoked_by, launched_ms, last_used_ms)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                      " ON CONFLICT (kind, key) DO UPDATE SET instance = excluded.instance,"
+                      " user = excluded.user, access_key = excluded.access_key,"
+                      " image = excluded.image, account = excluded.account,"
+                      " region = excluded.region, invoked_by = excluded.invoked_by,"
+                      " launched_ms = excluded.launched_ms, last_used_ms = excluded.last_used_ms"
+                      " WHERE excluded.last_used_ms >= entity_links.last_used_ms",
+                      &ls.st, err)) < 0)
+        goto fail;
+    if ((rc = ch_entity_export(t, max, save_link, &ls)) < 0)
+        goto fail;
+    /* Bound the table across runs: keep the max most recently used links. */
+    if ((rc = prepare(s,
+                      "DELETE FROM entity_links WHERE last_used_ms < (SELECT last_used_ms"
+                      " FROM entity_links ORDER BY last_used_ms DESC LIMIT 1 OFFSET ?)",
+                      &prune, err)) < 0)
+        goto fail;
+    sqlite3_bind_int64(prune, 1, (sqlite3_int64)max - 1);
+    if ((rc = run(s, prune, err, "pruning entity links")) < 0)
+        goto fail;
+    if ((rc = exec_const(s, "COMMIT", err)) < 0)
+        goto fail;
+    sqlite3_finalize(ls.st);
+    sqlite3_finalize(prune);
+    return ls.n;
+fail:
+    sqlite3_finalize(ls.st);
+    sqlite3_finalize(prune);
+    exec_const(s, "ROLLBACK", NULL);
+    return rc;
+}
+
+static ch_sv col_sv(sqlite3_stmt *st, int i)
+{
+    const char *p = (const char *)sqlite3_column_text(st, i);
+    return p != NULL ? (ch_sv){p, (uint32_t)sqlite3_column_bytes(st, i)} : (ch_sv){NULL, 0};
+}
+
+int ch_store_load_links(ch_store *s, ch_entity *t, size_t max, ch_error *err)
+{
+    if (max == 0 || max > CH_STORE_MAX_LINKS)
+        max = CH_STORE_MAX_LINKS;
+    sqlite3_stmt *st = NULL;
+    int64_t newest = INT64_MIN;
+    int n = 0, step;
+    int rc = prepare(s, "SELECT MAX(last_used_ms) FROM entity_links", &st, err);
+    if (rc < 0)
+        return rc;
+    if ((step = sqlite3_step(st)) == SQLITE_ROW)
+        newest = ch_sql_col_time(st, 0, INT64_MIN);
+    else if (step != SQLITE_DONE) {
+        rc = db_error(s, err, "loading entity links");
+        goto cleanup;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* The newest max links, imported oldest first so that LRU order comes back as it was. */
+    if ((rc = prepare(s,
+                      "SELECT kind, key, instance, user, access_key, image, account, region,"
+                      " invoked_by, launched_ms, last_used_ms FROM (SELECT * FROM entity_links"
+                      " ORDER BY last_used_ms DESC LIMIT ?) ORDER BY last_used_ms",
+                      &st, err)) < 0)
+        goto cleanup;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_entity_link l = {0};
+        l.kind = ch_sql_col_text(st, 0)[0];
+        l.key = col_sv(st, 1);
+        l.instance_id = col_sv(st, 2);
+        l.user_name = col_sv(st, 3);
+        l.access_key = col_sv(st, 4);
+        l.image_id = col_sv(st, 5);
+        l.account_id = col_sv(st, 6);
+        l.region = col_sv(st, 7);
+        l.invoked_by = col_sv(st, 8);
+        l.launch_ms = sqlite3_column_int64(st, 9);
+        l.last_used_ms = sqlite3_column_int64(st, 10);
+        if ((rc = ch_entity_import(t, &l, newest)) < 0)
+            goto cleanup;
+        n += rc;
+    }
+    if (step != SQLITE_DONE) {
+        rc = db_error(s, err, "loading entity links");
+        goto cleanup;
+    }
+    rc = n;
+cleanup:
+    sqlite3_finalize(st);
+    if (rc == CH_ENOMEM)
+        ch_error_set(err, CH_ENOMEM, "out of memory");
     return rc;
 }

@@ -8,6 +8,11 @@
  * on decaying from where it was), the analysis, then ch_store_save (everything changed, in one
  * transaction). Closed offenses are never loaded for chaining, so they are never reopened.
  *
+ * Entity links (instance, interface, address -> launching user, see enrich/entity.h) are kept
+ * too, in entity_links: logs arrive over time, and a later run over the DNS queries and flows of
+ * instances launched in an earlier run's logs must still name the user. ch_store_load_links
+ * after ch_entity_new, ch_store_save_links at the end of the run.
+ *
  * Every statement is prepared with bound parameters; no SQL is ever built from input. The schema
  * is versioned with PRAGMA user_version and upgraded by a table of migrations; a database newer
  * than this build is refused rather than guessed at. The journal is WAL, so `offenses list` can
@@ -23,10 +28,11 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "enrich/entity.h"
 #include "offense/offense.h"
 #include "uba/risk.h"
 
-#define CH_STORE_SCHEMA_VERSION 1
+#define CH_STORE_SCHEMA_VERSION 2
 #define CH_STORE_DEFAULT_NAME "coinhound.db"
 
 typedef struct ch_store ch_store;
@@ -52,6 +58,17 @@ int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err);
  * an analyst set in the store meanwhile wins over the run's when it is further along
  * (open < hidden < closed). now_ms stamps the rows' update time. */
 int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err);
+
+/* Links saved and loaded at most (the most recently used ones): the table's default cap. */
+#define CH_STORE_MAX_LINKS CH_ENTITY_DEFAULT_CAP
+
+/* Upsert the live links of t (at most max, most recently used first; 0 = CH_STORE_MAX_LINKS)
+ * and drop stored links beyond the max most recently used, in one transaction. Returns the
+ * number saved. */
+int ch_store_save_links(ch_store *s, const ch_entity *t, size_t max, ch_error *err);
+/* Import the max (0 = CH_STORE_MAX_LINKS) most recently used stored links into t, oldest first,
+ * expiry judged against the newest stored use (ch_entity_import). Returns the number restored. */
+int ch_store_load_links(ch_store *s, ch_entity *t, size_t max, ch_error *err);
 
 /* Load the offenses whose status is in status_mask (CH_OFFENSE_MASK_*) into m (empty).
  * Returns the number loaded. */
