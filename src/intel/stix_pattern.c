@@ -465,35 +465,43 @@ static int prop_test(parser *p, list *out)
     return 0;
 }
 
-static int comparison_and(parser *p, list *out)
+typedef int (*level_fn)(parser *p, list *out);
+
+/* `operand (WORD operand)*` where WORD joins what no set can hold exactly (AND, FOLLOWEDBY):
+ * every side is dropped and counted under WORD, never widened into a looser match. */
+static int dropping_join(parser *p, list *out, const char *word, level_fn operand)
 {
-    if (prop_test(p, out) < 0)
+    if (operand(p, out) < 0)
         return p->rc;
-    bool anded = false;
-    while (is_word(p, "AND")) {
+    bool joined = false;
+    while (is_word(p, word)) {
         list r;
-        if (next(p) < 0 || prop_test(p, &r) < 0)
+        if (next(p) < 0 || operand(p, &r) < 0)
             return p->rc;
-        if (!anded)
-            drop(p, out, "AND");
-        anded = true;
-        drop(p, &r, "AND");
+        if (!joined)
+            drop(p, out, word);
+        joined = true;
+        drop(p, &r, word);
     }
     return 0;
 }
 
-static int comparison_or(parser *p, list *out)
+/* `operand (OR operand)*`: the union of what every side holds. */
+static int or_join(parser *p, list *out, level_fn operand)
 {
-    if (comparison_and(p, out) < 0)
+    if (operand(p, out) < 0)
         return p->rc;
     while (is_word(p, "OR")) {
         list r;
-        if (next(p) < 0 || comparison_and(p, &r) < 0)
+        if (next(p) < 0 || operand(p, &r) < 0)
             return p->rc;
         join(out, &r);
     }
     return 0;
 }
+
+static int comparison_and(parser *p, list *out) { return dropping_join(p, out, "AND", prop_test); }
+static int comparison_or(parser *p, list *out) { return or_join(p, out, comparison_and); }
 
 static int observations(parser *p, list *out);
 
@@ -567,50 +575,13 @@ static int observation(parser *p, list *out)
     return qualifiers(p, out);
 }
 
-static int obs_and(parser *p, list *out)
-{
-    if (observation(p, out) < 0)
-        return p->rc;
-    bool anded = false;
-    while (is_word(p, "AND")) {
-        list r;
-        if (next(p) < 0 || observation(p, &r) < 0)
-            return p->rc;
-        if (!anded)
-            drop(p, out, "AND");
-        anded = true;
-        drop(p, &r, "AND");
-    }
-    return 0;
-}
-
-static int obs_or(parser *p, list *out)
-{
-    if (obs_and(p, out) < 0)
-        return p->rc;
-    while (is_word(p, "OR")) {
-        list r;
-        if (next(p) < 0 || obs_and(p, &r) < 0)
-            return p->rc;
-        join(out, &r);
-    }
-    return 0;
-}
+static int obs_and(parser *p, list *out) { return dropping_join(p, out, "AND", observation); }
+static int obs_or(parser *p, list *out) { return or_join(p, out, obs_and); }
 
 static int observations(parser *p, list *out)
 {
-    if (obs_or(p, out) < 0)
+    if (dropping_join(p, out, "FOLLOWEDBY", obs_or) < 0)
         return p->rc;
-    bool followed = false;
-    while (is_word(p, "FOLLOWEDBY")) {
-        list r;
-        if (next(p) < 0 || obs_or(p, &r) < 0)
-            return p->rc;
-        if (!followed)
-            drop(p, out, "FOLLOWEDBY");
-        followed = true;
-        drop(p, &r, "FOLLOWEDBY");
-    }
     return qualifiers(p, out);
 }
 
