@@ -147,4 +147,34 @@ typedef struct ch_event {
 
 void ch_event_reset(ch_event *ev);
 
+/* The top-level names the JSON Lines writer emits itself (src/output/jsonl.c). A source record
+ * with one of them needs the writer's slow path, which moves it under "original". This is the
+ * one list: the CloudTrail normalizer tests every top-level key with it while it walks the
+ * record anyway (setting raw_no_ecs_root), and the writer tests the other sources' keys. */
+static inline bool ch_ecs_is_root(const char *k, size_t n)
+{
+#define CH__IS(lit) (n == sizeof(lit) - 1 && __builtin_memcmp(k, (lit), sizeof(lit) - 1) == 0)
+    switch (n) {
+    case 3:
+        return CH__IS("dns");
+    case 4:
+        return CH__IS("user");
+    case 5:
+        return CH__IS("event") || CH__IS("cloud") || CH__IS("error");
+    case 6:
+        return CH__IS("source") || CH__IS("threat");
+    case 7:
+        return CH__IS("network");
+    case 8:
+        return CH__IS("original");
+    case 10:
+        return CH__IS("@timestamp") || CH__IS("user_agent");
+    case 11:
+        return CH__IS("destination");
+    default:
+        return false;
+    }
+#undef CH__IS
+}
+
 #endif

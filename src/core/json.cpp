@@ -162,31 +162,14 @@ extern "C" bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, c
     return true;
 }
 
-extern "C" bool ch_json_obj_has_any_key(ch_json_val obj, const char *const *keys,
-                                        const size_t *lens, size_t n)
+extern "C" bool ch_json_obj_any_key(ch_json_val obj, bool (*pred)(const char *key, size_t klen))
 {
     dom::object o;
     if (el(obj).get_object().get(o))
         return false;
-    /* Filters on length and first byte reject almost every member without a compare. */
-    uint64_t len_mask = 0;
-    uint64_t first_mask[4] = {0, 0, 0, 0};
-    for (size_t i = 0; i < n; i++) {
-        len_mask |= lens[i] < 64 ? 1ull << lens[i] : 0;
-        unsigned char c = static_cast<unsigned char>(keys[i][0]);
-        first_mask[c >> 6] |= 1ull << (c & 63);
-    }
-    for (dom::key_value_pair kv : o) {
-        std::string_view k = kv.key;
-        if (k.empty() || k.size() >= 64 || !(len_mask >> k.size() & 1))
-            continue;
-        unsigned char c = static_cast<unsigned char>(k[0]);
-        if (!(first_mask[c >> 6] >> (c & 63) & 1))
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (k.size() == lens[i] && std::memcmp(k.data(), keys[i], lens[i]) == 0)
-                return true;
-    }
+    for (dom::key_value_pair kv : o)
+        if (pred(kv.key.data(), kv.key.size()))
+            return true;
     return false;
 }
 

@@ -66,10 +66,9 @@ bool ch_json_get_bool(ch_json_val v, bool *out);
 /* Object member by key (linear in the object's size, as objects are small). */
 bool ch_json_obj_get(ch_json_val obj, const char *key, size_t klen, ch_json_val *out);
 
-/* Does obj have a member named by any of keys[0..n)? One pass over its keys, inside the
- * library (no per-member call), for checks made on every record. */
-bool ch_json_obj_has_any_key(ch_json_val obj, const char *const *keys, const size_t *lens,
-                             size_t n);
+/* Does obj have a member whose name pred accepts? One pass over its keys inside the library
+ * (no per-member iterator call), for checks made on every record. */
+bool ch_json_obj_any_key(ch_json_val obj, bool (*pred)(const char *key, size_t klen));
 
 /* Iteration; the iterator borrows from the document. */
 bool ch_json_obj_iter(ch_json_val obj, ch_json_iter *it);

@@ -14,36 +14,7 @@
 #include "core/timeparse.h"
 #include "output/output.h"
 
-static const char *const ecs_roots[] = {"@timestamp",  "event",    "user", "cloud",      "source",
-                                        "destination", "network",  "dns",  "user_agent", "error",
-                                        "threat",      "original", NULL};
-static const size_t ecs_root_lens[] = {10, 5, 4, 5, 6, 11, 7, 3, 10, 5, 6, 8};
-#define N_ECS_ROOTS (sizeof ecs_root_lens / sizeof ecs_root_lens[0])
-
-/* Used on the rare path only (a record that has a colliding key). */
-static bool is_ecs_root(const char *k, size_t n)
-{
-    if (n < 3 || n > 11)
-        return false;
-    switch (k[0]) {
-    case '@':
-    case 'e':
-    case 'u':
-    case 'c':
-    case 's':
-    case 'd':
-    case 'n':
-    case 'o':
-    case 't':
-        break;
-    default:
-        return false;
-    }
-    for (int i = 0; ecs_roots[i] != NULL; i++)
-        if (ecs_roots[i][0] == k[0] && strlen(ecs_roots[i]) == n && memcmp(ecs_roots[i], k, n) == 0)
-            return true;
-    return false;
-}
+static bool ecs_root(const char *k, size_t n) { return ch_ecs_is_root(k, n); }
 
 /* Tiny state machine so that nested objects get their commas right without a tree. It writes
  * through a raw cursor into space reserved ahead: one capacity check at the start of the event
@@ -319,8 +290,8 @@ static int write_raw_json(const ch_event *ev, ch_buf *b)
     ch_json_val v;
     /* A parser that saw every top-level key has told us whether one collides; else ask the
      * document. */
-    bool collide = ev->has_raw_doc && !ev->raw_no_ecs_root &&
-                   ch_json_obj_has_any_key(ev->raw_doc, ecs_roots, ecs_root_lens, N_ECS_ROOTS);
+    bool collide =
+        ev->has_raw_doc && !ev->raw_no_ecs_root && ch_json_obj_any_key(ev->raw_doc, ecs_root);
     if (!collide) {
         const char *inner = p + 1;
         size_t in = n - 2;
@@ -336,11 +307,11 @@ static int write_raw_json(const ch_event *ev, ch_buf *b)
     int rc = 0, norig = 0;
     ch_json_obj_iter(ev->raw_doc, &it);
     while (ch_json_obj_next(&it, &k, &kn, &v))
-        if (!is_ecs_root(k, kn))
+        if (!ch_ecs_is_root(k, kn))
             rc |= write_member(b, k, kn, v, ",");
     ch_json_obj_iter(ev->raw_doc, &it);
     while (ch_json_obj_next(&it, &k, &kn, &v))
-        if (is_ecs_root(k, kn))
+        if (ch_ecs_is_root(k, kn))
             rc |= write_member(b, k, kn, v, norig++ ? "," : ",\"original\":{");
     if (norig)
         rc |= ch_buf_addc(b, '}');

@@ -417,35 +417,6 @@ typedef struct ct_scan {
     ch_json_val ui, resp, detail;
 } ct_scan;
 
-/* The top-level names the JSON Lines writer emits itself (src/output/jsonl.c, ecs_roots): a
- * record that has one of them needs the writer's slow path, which moves it under "original".
- * The scan below sees every top-level key anyway, so it answers for the writer (the event's
- * raw_no_ecs_root) and the writer does not walk the document a second time. Keep the two
- * lists in step; test_hotpath pins every name. */
-static inline bool is_ecs_root(const char *k, size_t kn)
-{
-    switch (kn) {
-    case 3:
-        return KEY("dns");
-    case 4:
-        return KEY("user");
-    case 5:
-        return KEY("event") || KEY("cloud") || KEY("error");
-    case 6:
-        return KEY("source") || KEY("threat");
-    case 7:
-        return KEY("network");
-    case 8:
-        return KEY("original");
-    case 10:
-        return KEY("@timestamp") || KEY("user_agent");
-    case 11:
-        return KEY("destination");
-    default:
-        return false;
-    }
-}
-
 static void scan_record(ch_json_val obj, ch_event *ev, ct_scan *sc)
 {
     ch_json_iter it;
@@ -455,7 +426,7 @@ static void scan_record(ch_json_val obj, ch_event *ev, ct_scan *sc)
     if (!ch_json_obj_iter(obj, &it))
         return;
     while (ch_json_obj_next(&it, &k, &kn, &v)) {
-        sc->ecs_root |= is_ecs_root(k, kn);
+        sc->ecs_root |= ch_ecs_is_root(k, kn);
         switch (kn) {
         case 6:
             if (KEY("detail")) {
