@@ -1,11 +1,13 @@
 /*
- * analyze.c - `coinhound analyze`: sources -> parsers -> enrichers -> outputs and a report.
+ * analyze.c - `coinhound analyze`: options in, a report out; the pipeline does the work.
  *
- * Inputs are expanded (directories recursively, in a stable order), each one opened, its type
- * detected from its first bytes (or forced with --type), and its events streamed through
- * GeoIP enrichment into the event writer. Memory does not grow with file size: every stage
- * holds at most one record window. Bad records are counted by reason and reported with their
- * location; only an input that cannot be read at all changes the exit status (1).
+ * Inputs are expanded (directories recursively, in a stable order) into the k-way merge by
+ * event time (parse/merge.h), and every event goes through the pipeline (pipeline/pipeline.h:
+ * duplicates skipped, enrichment, the events writer, correlation, offenses and risk), which
+ * checkpoints into the store at the end, so the next run over that store continues where this
+ * one stopped. Memory does not grow with file size. Bad records are counted by reason and
+ * reported with their location; only an input that cannot be read at all changes the exit
+ * status (1).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -17,12 +19,7 @@
 #include "cli/cli.h"
 #include "core/diag.h"
 #include "core/mem.h"
-#include "enrich/context.h"
-#include "enrich/entity.h"
 #include "enrich/geoip.h"
-#include "enrich/intel_match.h"
-#include "intel/intel_store.h"
-#include "intel/stix.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"
 #include "output/output.h"
@@ -102,25 +99,14 @@ static void progress_draw(ch_analyze *a, const char *path, bool final)
     fflush(stderr);
 }
 
-/* Every event, in event-time order, goes through the enrichers and the outputs. */
+/* Every event, in event-time order, goes through the pipeline. */
 static void run_events(ch_analyze *a)
 {
     ch_event *ev;
     const char *path = NULL;
     uint64_t n = 0;
     while (ch_merge_next(a->merge, &ev, &path) == 1) {
-        if (a->geoip != NULL)
-            ch_geoip_enrich(a->geoip, ev);
-        /* Launches teach the linker; DNS queries and flows of launched instances get their
-         * launching user, so rules keyed by user see the mining stage. */
-        if (a->entity != NULL)
-            ch_entity_process(a->entity, ev);
-        if (a->intel != NULL)
-            ch_intel_match(a->intel, ev);
-        if (a->out != NULL && ch_output_write(a->out, ev) < 0)
-            a->write_failed = true;
-        if (a->engine != NULL && ch_engine_process(a->engine, ev) < 0)
-            a->engine_failed = true;
+        ch_pipeline_push_event(a->pipeline, ev, path);
         if (a->progress && (++n & 4095) == 0)
             progress_draw(a, path, false);
     }
@@ -141,111 +127,10 @@ static int visit_missing(const char *path, const char *reason, void *ud)
     return 0;
 }
 
-static void rule_msg(void *ud, const char *msg)
+static void pipeline_msg(void *ud, const char *msg)
 {
     (void)ud;
     fprintf(stderr, "coinhound analyze: %s\n", msg);
-}
-
-/* Rules, engine, offenses, risk and the store. Returns 0, or -1 after printing why. */
-static int open_intel(ch_analyze *a, const char *db, const char *const *files, size_t nfiles)
-{
-    ch_error err = {0};
-    ch_intel_store *ist = NULL;
-    char defpath[4096];
-    if (ch_intel_catalog_new(&a->catalog) < 0 ||
-        ch_intel_matcher_new(&a->intel, a->refsets, a->catalog, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: out of memory\n");
-        return -1;
-    }
-    if (db == NULL && ch_store_default_path(defpath, sizeof defpath) == 0)
-        db = defpath;
-    if (db != NULL && ch_intel_store_open(db, &ist, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: intel store %s: %s\n", db, err.msg);
-        return -1;
-    }
-    int rc =
-        ch_intel_matcher_load(a->intel, a->refsets, a->catalog, files, nfiles, ist, &a->diag, &err);
-    ch_intel_store_close(ist);
-    if (rc < 0) {
-        fprintf(stderr, "coinhound analyze: threat intelligence: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int open_correlation(ch_analyze *a, const char *pack, const char *db, const char *context,
-                            const char *const *intel, size_t nintel)
-{
-    ch_error err = {0};
-    ch_context *ctx = NULL;
-    if (ch_refsets_new(&a->refsets) < 0 || ch_context_new(&ctx) < 0)
-        goto nomem;
-    /* The pack's context, then the user's file over it: they become the sets rules name
-     * ($business_countries, ...), so they must exist before the rules compile. */
-    int rc = ch_context_load_pack(ctx, pack, &err);
-    if (rc == 0 && context != NULL)
-        rc = ch_context_load_path(ctx, context, &err);
-    if (rc == 0)
-        rc = ch_context_apply(ctx, a->refsets, &err);
-    int64_t learning = ch_context_learning_ms(ctx);
-    ch_context_free(ctx);
-    if (rc < 0) {
-        fprintf(stderr, "coinhound analyze: business context: %s\n", err.msg);
-        return -1;
-    }
-    if (ch_entity_new(0, 0, &a->entity, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
-        return -1;
-    }
-    /* Threat intelligence: files given with --intel for this run, and every set stored in the
-     * database; loaded before the rules so that rules may also name them ($intel_domains). */
-    if (open_intel(a, db, intel, nintel) < 0)
-        return -1;
-    if (ch_ruleset_load(pack, a->refsets, rule_msg, NULL, &a->rules, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: content pack %s: %s\n", pack, err.msg);
-        return -1;
-    }
-    a->offenses = ch_offenses_new();
-    a->risk = ch_risk_new(0);
-    if (a->offenses == NULL || a->risk == NULL)
-        goto nomem;
-    a->sink.offenses = a->offenses;
-    a->sink.risk = a->risk;
-    ch_engine_opts eo = {.learning_ms = learning};
-    if (ch_engine_new(a->rules, &eo, ch_offense_sink_hit, &a->sink, &a->engine, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
-        return -1;
-    }
-    if (ch_store_open(db, &a->store, &err) < 0 ||
-        ch_store_load_active(a->store, a->offenses, &err) < 0 ||
-        ch_store_load_users(a->store, a->risk, &err) < 0 ||
-        /* Launches seen by earlier runs: this run's DNS queries and flows of those instances
-         * still get their launching user. */
-        ch_store_load_links(a->store, a->entity, 0, &err) < 0) {
-        fprintf(stderr, "coinhound analyze: offense store: %s\n", err.msg);
-        return -1;
-    }
-    return 0;
-nomem:
-    fprintf(stderr, "coinhound analyze: out of memory\n");
-    return -1;
-}
-
-static int open_geoip(ch_analyze *a, const char **paths, size_t n, bool explicit_paths)
-{
-    ch_error err = {0};
-    if (n == 0)
-        return 0;
-    if (ch_geoip_open(&a->geoip, paths, n, &err) < 0) {
-        if (explicit_paths) {
-            fprintf(stderr, "coinhound: GeoIP: %s\n", err.msg);
-            return -1;
-        }
-        fprintf(stderr, "coinhound: warning: GeoIP disabled: %s (run scripts/install-geoip)\n",
-                err.msg);
-    }
-    return 0;
 }
 
 int ch_cmd_analyze(int argc, char **argv)
@@ -273,8 +158,6 @@ int ch_cmd_analyze(int argc, char **argv)
     const char *intel_files[64];
     size_t nintel = 0;
     bool no_rules = false;
-    char pack_def[4200];
-    char *env_geo = NULL;
     ch_error err = {0};
 
     optind = 1;
@@ -374,43 +257,36 @@ int ch_cmd_analyze(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
 
-    if (!no_geoip) {
-        bool explicit_paths = ngeo > 0;
-        char def[4200];
-        const char *env = getenv("COINHOUND_GEOIP");
-        if (ngeo == 0 && env != NULL && *env) {
-            env_geo = ch_strdup(env);
-            for (char *s = env_geo, *tok;
-                 ngeo < CH_GEOIP_MAX_DBS && (tok = strsep(&s, ":")) != NULL;)
-                if (*tok)
-                    geo_paths[ngeo++] = tok;
-            explicit_paths = true;
-        }
-        if (ngeo == 0) {
-            snprintf(def, sizeof def, "%s/geoip/country.mmdb", ch_data_dir());
-            geo_paths[ngeo++] = def;
-        }
-        if (open_geoip(&a, geo_paths, ngeo, explicit_paths) < 0) {
-            status = CH_EXIT_FAIL;
-            goto cleanup;
-        }
-    }
-    if (!no_rules) {
-        if (pack == NULL) {
-            snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
-            pack = pack_def;
-        }
-        if (open_correlation(&a, pack, db_path, context_path, (const char *const *)intel_files,
-                             nintel) < 0) {
-            status = CH_EXIT_FAIL;
-            goto cleanup;
-        }
-    }
     if (events_path != NULL && ch_output_open(&a.out, "jsonl", events_path, &err) < 0) {
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         status = CH_EXIT_FAIL;
         goto cleanup;
     }
+    ch_pipeline_config pc = {
+        .db = db_path,
+        .pack = pack,
+        .context = context_path,
+        .intel = (const char *const *)intel_files,
+        .nintel = nintel,
+        .geoip = geo_paths,
+        .ngeoip = ngeo,
+        .no_geoip = no_geoip,
+        .no_rules = no_rules,
+        .diag = &a.diag,
+        .out = a.out,
+        .msg = pipeline_msg,
+    };
+    if (ch_pipeline_open(&pc, &a.pipeline, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+        goto cleanup;
+    }
+    a.geoip = ch_pipeline_geoip(a.pipeline);
+    a.rules = ch_pipeline_rules(a.pipeline);
+    a.engine = ch_pipeline_engine(a.pipeline);
+    a.entity = ch_pipeline_entity(a.pipeline);
+    a.offenses = ch_pipeline_offenses(a.pipeline);
+    a.risk = ch_pipeline_risk(a.pipeline);
     a.progress = progress == 1 || (progress == -1 && isatty(STDERR_FILENO));
     const char *const *paths = (const char *const *)argv + optind;
     size_t npaths = (size_t)(argc - optind);
@@ -433,41 +309,32 @@ int ch_cmd_analyze(int argc, char **argv)
         status = CH_EXIT_FAIL;
     }
     a.out = NULL;
-    if (a.store != NULL) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (ch_store_save(a.store, a.offenses, a.risk, (int64_t)now.tv_sec * 1000, &err) < 0) {
-            fprintf(stderr, "coinhound analyze: saving offenses to %s: %s\n",
-                    ch_store_path(a.store), err.msg);
-            status = CH_EXIT_FAIL;
-        }
-        if (a.entity != NULL && ch_store_save_links(a.store, a.entity, 0, &err) < 0) {
-            fprintf(stderr, "coinhound analyze: saving entity links to %s: %s\n",
-                    ch_store_path(a.store), err.msg);
-            status = CH_EXIT_FAIL;
-        }
+    if (ch_pipeline_checkpoint(a.pipeline, NULL, NULL, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: saving the run to the store: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
     }
-    if (a.engine_failed || a.sink.errors) {
+    ch_pipeline_stats_get(a.pipeline, &a.pstats);
+    if (a.pstats.write_errors > 0) {
+        fprintf(stderr, "coinhound analyze: %llu events could not be written to %s\n",
+                (unsigned long long)a.pstats.write_errors, events_path);
+        status = CH_EXIT_FAIL;
+    }
+    if (a.pstats.engine_errors || ch_pipeline_sink_errors(a.pipeline)) {
         fprintf(stderr,
                 "coinhound analyze: correlation ran out of memory; results are incomplete\n");
         status = CH_EXIT_FAIL;
     }
+    if (a.pstats.late > 0)
+        fprintf(stderr,
+                "coinhound analyze: warning: %llu events arrived later than the allowed "
+                "lateness (up to %lld s behind): too late for correlation rules\n",
+                (unsigned long long)a.pstats.late, (long long)(a.pstats.late_max_ms / 1000));
     ch_analyze_report(&a, stdout);
     if (a.diag.unreadable_inputs > 0)
         status = CH_EXIT_FAIL;
 cleanup:
     ch_merge_free(a.merge);
-    ch_engine_free(a.engine);
-    ch_entity_free(a.entity);
-    ch_intel_matcher_free(a.intel);
-    ch_intel_catalog_free(a.catalog);
-    ch_store_close(a.store);
-    ch_offenses_free(a.offenses);
-    ch_risk_free(a.risk);
-    ch_ruleset_free(a.rules);
-    ch_refsets_free(a.refsets);
+    ch_pipeline_close(a.pipeline);
     ch_output_close(a.out, NULL);
-    ch_geoip_close(a.geoip);
-    ch_free(env_geo);
     return status;
 }

@@ -1,5 +1,6 @@
 /*
- * analyze_int.h - state of one `coinhound analyze` run, shared by analyze.c and report.c.
+ * analyze_int.h - state of one `coinhound analyze` run, shared by analyze.c and report.c: the
+ * pipeline (pipeline/pipeline.h) does the work, this holds what the report reads.
  */
 #ifndef CH_CLI_ANALYZE_INT_H
 #define CH_CLI_ANALYZE_INT_H
@@ -20,26 +21,25 @@
 #include "rules/engine.h"
 #include "rules/rule.h"
 #include "parse/source.h"
+#include "pipeline/pipeline.h"
 
+/* The parts below the pipeline are borrowed from it (ch_pipeline_*), for the report. */
 typedef struct ch_analyze {
     ch_diag diag;
+    ch_pipeline *pipeline;
+    ch_pipeline_stats pstats;
     const ch_source_type *forced;
     ch_geoip *geoip;
     ch_output *out;
     ch_merge *merge;
     ch_merge_stats merge_stats;
     /* Correlation (absent with --no-rules). */
-    ch_refsets *refsets;
-    ch_ruleset *rules;
+    const ch_ruleset *rules;
     ch_engine *engine;
     ch_entity *entity;
-    ch_intel_matcher *intel;
-    ch_intel_catalog *catalog;
     ch_offenses *offenses;
     ch_risk *risk;
-    ch_offense_sink sink;
-    ch_store *store;
-    bool json, progress, write_failed, engine_failed;
+    bool json, progress;
     size_t files_total, files_done;
     double t0, elapsed, progress_last;
 } ch_analyze;

@@ -8,6 +8,8 @@
 
 #include <stdio.h>
 
+#include "core/paths.h"
+
 enum { CH_EXIT_OK = 0, CH_EXIT_FAIL = 1, CH_EXIT_USAGE = 2 };
 
 typedef struct ch_command {
@@ -21,9 +23,5 @@ int ch_cli_main(int argc, char **argv);
 
 int ch_cmd_analyze(int argc, char **argv);
 
-/* The data directory: $COINHOUND_HOME, else the build's source tree + "/data". */
-const char *ch_data_dir(void);
-/* Where content packs live: $COINHOUND_CONTENT, else the build's source tree + "/content". */
-const char *ch_content_dir(void);
 
 #endif

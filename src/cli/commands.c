@@ -24,26 +24,6 @@ static const ch_command commands[] = {
 
 const ch_command *ch_commands(void) { return commands; }
 
-const char *ch_data_dir(void)
-{
-    static char buf[4096];
-    const char *home = getenv("COINHOUND_HOME");
-    if (home != NULL && *home)
-        return home;
-    snprintf(buf, sizeof buf, "%s/data", CH_DATADIR_DEFAULT);
-    return buf;
-}
-
-const char *ch_content_dir(void)
-{
-    static char buf[4096];
-    const char *dir = getenv("COINHOUND_CONTENT");
-    if (dir != NULL && *dir)
-        return dir;
-    snprintf(buf, sizeof buf, "%s/content", CH_DATADIR_DEFAULT);
-    return buf;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: coinhound [--help] [--version] COMMAND [ARGS...]\n\n"

@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "core/paths.h"
 #include "core/mem.h"
 #include "core/sqlite_util.h"
 #include "offense/store.h"

@@ -70,7 +70,7 @@ typedef struct ch__offense_seen ch__offense_seen;
 
 /* Read-only for callers; change it through the functions below. */
 typedef struct ch_offense {
-    int64_t id; /* 1, 2, ...: unique per store (or per manager without a store) */
+    int64_t id; /* 1, 2, ...: unique per store (provisional until first saved) or per manager */
     char *index_field;
     char *index_value; /* NUL-terminated copy; index_value_len bytes, may contain any byte */
     size_t index_value_len;
@@ -88,6 +88,7 @@ typedef struct ch_offense {
     size_t nnotes;
     uint64_t dropped_rules; /* hits of rules past CH_OFFENSE_MAX_RULES */
     bool dirty;             /* changed since loaded or saved */
+    bool stored;            /* has a row in the store (its id is final) */
     /* internals */
     size_t rules_cap, notes_cap, event_ids_cap;
     ch__offense_seen *seen;

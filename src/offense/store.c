@@ -18,14 +18,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "core/mem.h"
+#include "core/paths.h"
 #include "core/sqlite_util.h"
 #include "offense/offense_int.h"
 
 struct ch_store {
     sqlite3 *db;
     char *path;
+    int tx_depth; /* ch_store_begin nesting: inner saves join the outer transaction */
+    bool tx_failed;
 };
 
 static const char *const migrations[] = {
@@ -72,6 +74,16 @@ static const char *const migrations[] = {
     " launched_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL,"
     " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
     "CREATE INDEX entity_links_used ON entity_links (last_used_ms);",
+    /* 2 -> 3: the pipeline's durable state beside the offenses it produced, so that one
+     * transaction saves both (pipeline/pipeline.h): named blobs (the correlation engine's
+     * state, input positions) and the identities of the records already processed, in chunks
+     * of 8-byte hashes (one row per checkpoint, not one per record: a million records cost one
+     * 8 MB row, not a million inserts). */
+    "CREATE TABLE pipeline_state ("
+    " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE seen_records ("
+    " id INTEGER PRIMARY KEY, first_ts INTEGER, last_ts INTEGER, n INTEGER NOT NULL,"
+    " ids BLOB NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
@@ -92,6 +104,51 @@ static int prepare(ch_store *s, const char *sql, sqlite3_stmt **st, ch_error *er
 {
     return ch_sql_prepare(s->db, s->path, sql, st, err);
 }
+
+/* ---- transactions --------------------------------------------------------------------------- */
+
+/* Every save opens a transaction through here: when the caller already holds one
+ * (ch_store_begin), the save joins it, so a checkpoint is all or nothing. IMMEDIATE takes the
+ * write lock at once: a second writer waits for it (the busy timeout) instead of failing late. */
+int ch_store_begin(ch_store *s, ch_error *err)
+{
+    if (s->tx_depth++ > 0)
+        return 0;
+    s->tx_failed = false;
+    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        s->tx_depth = 0;
+    return rc;
+}
+
+int ch_store_commit(ch_store *s, ch_error *err)
+{
+    if (s->tx_depth == 0)
+        return ch_error_set(err, CH_EUSAGE, "commit without a transaction");
+    if (--s->tx_depth > 0)
+        return 0;
+    if (s->tx_failed) {
+        exec_const(s, "ROLLBACK", NULL);
+        return ch_error_set(err, CH_EIO, "%s: an earlier step of the transaction failed", s->path);
+    }
+    int rc = exec_const(s, "COMMIT", err);
+    if (rc < 0)
+        exec_const(s, "ROLLBACK", NULL);
+    return rc;
+}
+
+void ch_store_rollback(ch_store *s)
+{
+    if (s->tx_depth == 0)
+        return;
+    if (--s->tx_depth > 0) {
+        s->tx_failed = true; /* the outer commit must not keep half of it */
+        return;
+    }
+    exec_const(s, "ROLLBACK", NULL);
+}
+
+bool ch_store_in_transaction(const ch_store *s) { return s->tx_depth > 0; }
 
 int ch_store_default_path(char *buf, size_t n)
 {
@@ -236,6 +293,7 @@ static int load_rows(ch_store *s, sqlite3_stmt *st, ch_offenses *m, ch_error *er
         o->dropped_rules = (uint64_t)sqlite3_column_int64(st, 7);
         ch_offense_score(o);
         o->dirty = false;
+        o->stored = true;
         n++;
     }
     if (step != SQLITE_DONE)
@@ -496,6 +554,54 @@ static int save_user(ch_store *s, sqlite3_stmt **st, const ch_risk_user *u, ch_e
     return rc;
 }
 
+/* An offense this process created has no row yet. Its id comes from the database, inside the
+ * write transaction, so two processes on one store never hand out the same id. When another
+ * writer created an active offense for the same index meanwhile (the unique index on active
+ * (field, value) says so), this one joins it: the stored rules, counts and event ids are
+ * merged in (counts add up: nothing of either run is lost) and the offense takes the stored id,
+ * as if one process had seen both runs' hits. */
+static int assign_id(ch_store *s, ch_offense *o, ch_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc =
+        prepare(s, OFFENSE_COLS "WHERE index_field = ? AND index_value = ? AND status <> 'closed'",
+                &q, err);
+    if (rc < 0)
+        return rc;
+    bind_str(q, 1, o->index_field);
+    sqlite3_bind_text(q, 2, o->index_value, (int)o->index_value_len, SQLITE_STATIC);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        uint64_t count = (uint64_t)sqlite3_column_int64(q, 4);
+        int64_t first = ch_sql_col_time(q, 5, INT64_MAX), last = ch_sql_col_time(q, 6, INT64_MIN);
+        sqlite3_finalize(q);
+        q = NULL;
+        o->id = id;
+        if ((rc = load_children(s, o, err)) < 0)
+            return rc;
+        o->event_count += count;
+        if (first < o->first_ms)
+            o->first_ms = first;
+        if (last > o->last_ms)
+            o->last_ms = last;
+        ch_offense_score(o);
+        o->stored = true;
+        return 0;
+    }
+    sqlite3_finalize(q);
+    if (step != SQLITE_DONE)
+        return db_error(s, err, "looking up an active offense");
+    if ((rc = prepare(s, "SELECT COALESCE(MAX(id), 0) + 1 FROM offenses", &q, err)) < 0)
+        return rc;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        o->id = sqlite3_column_int64(q, 0);
+    else
+        rc = db_error(s, err, "reading offense ids");
+    sqlite3_finalize(q);
+    return rc;
+}
+
 int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err)
 {
     sqlite3_stmt *st[S__COUNT] = {0};
@@ -505,14 +611,19 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         rc = prepare(s, save_sql[i], &st[i], err);
     if (rc < 0)
         goto cleanup;
-    if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
+    if ((rc = ch_store_begin(s, err)) < 0)
         goto cleanup;
     in_tx = true;
     size_t n = m != NULL ? ch_offenses_count(m) : 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         ch_offense *o = ch_offenses_at(m, i);
-        if (o->dirty)
-            rc = save_offense(s, st, o, now_ms, err);
+        if (!o->dirty)
+            continue;
+        if (!o->stored && (rc = assign_id(s, o, err)) < 0)
+            break;
+        rc = save_offense(s, st, o, now_ms, err);
+        if (rc >= 0)
+            o->stored = true;
     }
     size_t nu = r != NULL ? ch_risk_count(r) : 0;
     for (size_t i = 0; i < nu && rc >= 0; i++) {
@@ -520,10 +631,14 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         if (u->dirty)
             rc = save_user(s, st, u, err);
     }
-    if (rc < 0 || (rc = exec_const(s, "COMMIT", err)) < 0)
-        goto cleanup;
     in_tx = false;
-    /* Only now is it all on disk: mark it so. */
+    if (rc < 0) {
+        ch_store_rollback(s);
+        goto cleanup;
+    }
+    if ((rc = ch_store_commit(s, err)) < 0)
+        goto cleanup;
+    /* Only now is it all on disk (or part of the caller's transaction): mark it so. */
     for (size_t i = 0; i < n; i++) {
         ch_offense *o = ch_offenses_at(m, i);
         o->dirty = false;
@@ -537,10 +652,107 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
     }
 cleanup:
     if (in_tx)
-        exec_const(s, "ROLLBACK", NULL);
+        ch_store_rollback(s);
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(st[i]);
     return rc;
+}
+
+/* ---- pipeline state ------------------------------------------------------------------------- */
+
+int ch_store_put_state(ch_store *s, const char *name, const void *value, size_t n, int64_t now_ms,
+                       ch_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = prepare(s,
+                     "INSERT INTO pipeline_state (name, value, updated) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+                     " updated = excluded.updated",
+                     &q, err);
+    if (rc < 0)
+        return rc;
+    bind_str(q, 1, name);
+    sqlite3_bind_blob64(q, 2, n ? value : "", (sqlite3_uint64)n, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, now_ms);
+    rc = run(s, q, err, "saving pipeline state");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int ch_store_get_state(ch_store *s, const char *name, void **value, size_t *n, ch_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    *value = NULL;
+    *n = 0;
+    int rc = prepare(s, "SELECT value FROM pipeline_state WHERE name = ?", &q, err);
+    if (rc < 0)
+        return rc;
+    bind_str(q, 1, name);
+    int step = sqlite3_step(q);
+    if (step == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(q, 0);
+        const void *p = sqlite3_column_blob(q, 0);
+        char *copy = ch_malloc(len + 1);
+        if (copy == NULL) {
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        } else {
+            if (len)
+                memcpy(copy, p, len);
+            copy[len] = '\0';
+            *value = copy;
+            *n = len;
+        }
+    } else if (step == SQLITE_DONE) {
+        rc = CH_ENOTFOUND;
+    } else {
+        rc = db_error(s, err, "loading pipeline state");
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int ch_store_add_seen(ch_store *s, const uint64_t *ids, size_t n, int64_t first_ts, int64_t last_ts,
+                      ch_error *err)
+{
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *q = NULL;
+    int rc = prepare(s, "INSERT INTO seen_records (first_ts, last_ts, n, ids) VALUES (?, ?, ?, ?)",
+                     &q, err);
+    if (rc < 0)
+        return rc;
+    bind_time(q, 1, first_ts);
+    bind_time(q, 2, last_ts);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)n);
+    sqlite3_bind_blob64(q, 4, ids, (sqlite3_uint64)(n * sizeof *ids), SQLITE_STATIC);
+    rc = run(s, q, err, "saving processed record ids");
+    sqlite3_finalize(q);
+    return rc;
+}
+
+int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = prepare(s, "SELECT n, ids FROM seen_records ORDER BY id", &q, err);
+    if (rc < 0)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+        size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
+        const uint64_t *ids = sqlite3_column_blob(q, 1);
+        if (bytes % sizeof *ids != 0 || (sqlite3_uint64)sqlite3_column_int64(q, 0) * 8 != bytes) {
+            rc = ch_error_set(err, CH_EPARSE, "%s: a seen_records row is damaged", s->path);
+            break;
+        }
+        if (bytes && (rc = fn(ud, ids, bytes / sizeof *ids)) < 0) {
+            ch_error_set(err, rc, "%s: loading processed record ids: %s", s->path, ch_strerror(rc));
+            break;
+        }
+    }
+    if (rc >= 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "loading processed record ids");
+    sqlite3_finalize(q);
+    return rc < 0 ? rc : 0;
 }
 
 int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status stt, const char *note,
@@ -651,7 +863,7 @@ int ch_store_save_links(ch_store *s, const ch_entity *t, size_t max, ch_error *e
         max = CH_STORE_MAX_LINKS;
     link_save ls = {.s = s, .err = err};
     sqlite3_stmt *prune = NULL;
-    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
+    int rc = ch_store_begin(s, err);
     if (rc < 0)
         return rc;
     /* A stored link is replaced only by one used later: a run over older files must not undo
@@ -679,15 +891,15 @@ int ch_store_save_links(ch_store *s, const ch_entity *t, size_t max, ch_error *e
     sqlite3_bind_int64(prune, 1, (sqlite3_int64)max - 1);
     if ((rc = run(s, prune, err, "pruning entity links")) < 0)
         goto fail;
-    if ((rc = exec_const(s, "COMMIT", err)) < 0)
-        goto fail;
     sqlite3_finalize(ls.st);
     sqlite3_finalize(prune);
+    if ((rc = ch_store_commit(s, err)) < 0)
+        return rc;
     return ls.n;
 fail:
     sqlite3_finalize(ls.st);
     sqlite3_finalize(prune);
-    exec_const(s, "ROLLBACK", NULL);
+    ch_store_rollback(s);
     return rc;
 }
 

@@ -18,12 +18,16 @@
  * than this build is refused rather than guessed at. The journal is WAL, so `offenses list` can
  * read while a run writes.
  *
+ * Offense ids come from the database: an offense created in memory gets its id when it is first
+ * saved, inside the write transaction (see ch_store_save), so concurrent writers never collide.
+ *
  * Ownership: the store owns its connection; ch_store_close releases it. Functions that load
  * fill a caller-owned ch_offenses / ch_risk.
  */
 #ifndef CH_OFFENSE_STORE_H
 #define CH_OFFENSE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,7 +36,7 @@
 #include "offense/offense.h"
 #include "uba/risk.h"
 
-#define CH_STORE_SCHEMA_VERSION 2
+#define CH_STORE_SCHEMA_VERSION 3
 #define CH_STORE_DEFAULT_NAME "coinhound.db"
 
 typedef struct ch_store ch_store;
@@ -58,6 +62,29 @@ int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err);
  * an analyst set in the store meanwhile wins over the run's when it is further along
  * (open < hidden < closed). now_ms stamps the rows' update time. */
 int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err);
+
+/* Transactions: everything saved between ch_store_begin and ch_store_commit is one IMMEDIATE
+ * transaction (the pipeline's checkpoint: offenses, users, links, engine state, processed
+ * record ids and input positions, all or nothing). They nest: the save functions below open
+ * their own when none is open and join the caller's otherwise. After a failed step inside an
+ * outer transaction, ch_store_rollback marks it so that the outer commit rolls back too. */
+int ch_store_begin(ch_store *s, ch_error *err);
+int ch_store_commit(ch_store *s, ch_error *err);
+void ch_store_rollback(ch_store *s);
+bool ch_store_in_transaction(const ch_store *s);
+
+/* Named blobs of pipeline state (engine state, input positions): put replaces. get returns a
+ * ch_malloc'd copy (NUL-terminated past *n, for text) the caller frees, or CH_ENOTFOUND. */
+int ch_store_put_state(ch_store *s, const char *name, const void *value, size_t n, int64_t now_ms,
+                       ch_error *err);
+int ch_store_get_state(ch_store *s, const char *name, void **value, size_t *n, ch_error *err);
+
+/* Identities (64-bit hashes) of processed records, appended as one chunk per checkpoint and
+ * handed back chunk by chunk at load (fn returns 0 or a negative code that stops the load). */
+int ch_store_add_seen(ch_store *s, const uint64_t *ids, size_t n, int64_t first_ts, int64_t last_ts,
+                      ch_error *err);
+typedef int (*ch_store_seen_fn)(void *ud, const uint64_t *ids, size_t n);
+int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err);
 
 /* Links saved and loaded at most (the most recently used ones): the table's default cap. */
 #define CH_STORE_MAX_LINKS CH_ENTITY_DEFAULT_CAP

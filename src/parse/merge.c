@@ -46,13 +46,55 @@ struct ch_merge {
     ch_merge_stats stats;
 };
 
+int ch_source_open_input(ch_input *in, const char *path, const ch_source_type *forced,
+                         ch_diag *diag, bool report, const ch_source_type **typep, ch_stream **stp)
+{
+    ch_error err = {0};
+    const ch_source_type *type = forced;
+    *stp = NULL;
+    *typep = NULL;
+    long head = ch_input_fill(in, DETECT_BYTES, &err);
+    size_t hn = 0;
+    const char *hp = ch_input_data(in, &hn);
+    if (head == 0 && hn == 0) {
+        if (report)
+            ch_diag_report(diag, type ? type->dataset : CH_DS_UNKNOWN, path, 0, UINT64_MAX,
+                           "empty_file", "the file is empty");
+        return 0;
+    }
+    if (head < 0 && hn == 0) {
+        if (report)
+            ch_diag_report(diag, CH_DS_UNKNOWN, path, 0, 0,
+                           ch_input_is_gzip(in) ? "gzip_error" : "read_error", "%s", err.msg);
+        return 0;
+    }
+    if (type == NULL)
+        type = ch_source_detect(hp, hn);
+    if (type == NULL) {
+        if (report)
+            ch_diag_report(diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unrecognized_format",
+                           "not a CloudTrail, VPC Flow Logs or Route 53 Resolver log "
+                           "(use --type to force one)");
+        return 0;
+    }
+    ch_stream *st = type->open(in, diag, &err);
+    if (st == NULL) {
+        if (report)
+            ch_diag_report(diag, type->dataset, path, 0, UINT64_MAX, "open_failed", "%s", err.msg);
+        return 0;
+    }
+    diag->by_ds[type->dataset].files++;
+    *typep = type;
+    *stp = st;
+    return 1;
+}
+
 int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag *diag, bool report,
                         size_t max_window, ch_input **inp, const ch_source_type **typep,
                         ch_stream **stp)
 {
     ch_error err = {0};
     ch_input *in = NULL;
-    const ch_source_type *type = forced;
     *inp = NULL;
     *stp = NULL;
     *typep = NULL;
@@ -63,44 +105,12 @@ int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag 
         }
         return 0;
     }
-    long head = ch_input_fill(in, DETECT_BYTES, &err);
-    size_t hn = 0;
-    const char *hp = ch_input_data(in, &hn);
-    if (head == 0 && hn == 0) {
-        if (report)
-            ch_diag_report(diag, type ? type->dataset : CH_DS_UNKNOWN, path, 0, UINT64_MAX,
-                           "empty_file", "the file is empty");
-        goto fail;
+    if (!ch_source_open_input(in, path, forced, diag, report, typep, stp)) {
+        ch_input_close(in);
+        return 0;
     }
-    if (head < 0 && hn == 0) {
-        if (report)
-            ch_diag_report(diag, CH_DS_UNKNOWN, path, 0, 0,
-                           ch_input_is_gzip(in) ? "gzip_error" : "read_error", "%s", err.msg);
-        goto fail;
-    }
-    if (type == NULL)
-        type = ch_source_detect(hp, hn);
-    if (type == NULL) {
-        if (report)
-            ch_diag_report(diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unrecognized_format",
-                           "not a CloudTrail, VPC Flow Logs or Route 53 Resolver log "
-                           "(use --type to force one)");
-        goto fail;
-    }
-    ch_stream *st = type->open(in, diag, &err);
-    if (st == NULL) {
-        if (report)
-            ch_diag_report(diag, type->dataset, path, 0, UINT64_MAX, "open_failed", "%s", err.msg);
-        goto fail;
-    }
-    diag->by_ds[type->dataset].files++;
     *inp = in;
-    *typep = type;
-    *stp = st;
     return 1;
-fail:
-    ch_input_close(in);
-    return 0;
 }
 
 ch_merge *ch_merge_new(ch_diag *diag, const ch_source_type *forced, size_t max_open)

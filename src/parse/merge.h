@@ -50,4 +50,9 @@ int ch_source_open_path(const char *path, const ch_source_type *forced, ch_diag 
                         size_t max_window, ch_input **in, const ch_source_type **type,
                         ch_stream **st);
 
+/* The same over an input already open (a memory buffer: HTTP ingest, sorted runs). The input
+ * stays the caller's. Returns 1 with a stream, 0 after reporting why not. */
+int ch_source_open_input(ch_input *in, const char *path, const ch_source_type *forced,
+                         ch_diag *diag, bool report, const ch_source_type **type, ch_stream **st);
+
 #endif

@@ -585,8 +585,8 @@ static void respond(ch_engine *e, const ch_rule *r, const ch_event *ev, int64_t 
     for (uint32_t i = 0; i < r->nresponses; i++) {
         const ch_rule_response *rp = &r->responses[i];
         if (rp->kind == CH_RESP_REFSET) {
-            ch_refset *set =
-                e->rs->refsets ? ch_refsets_get(e->rs->refsets, rp->name, strlen(rp->name)) : NULL;
+            ch_refsets *reg = e->o.refsets != NULL ? e->o.refsets : e->rs->refsets;
+            ch_refset *set = reg ? ch_refsets_get(reg, rp->name, strlen(rp->name)) : NULL;
             vals vs;
             memset(&vs, 0, sizeof vs);
             if (set != NULL)
@@ -599,6 +599,8 @@ static void respond(ch_engine *e, const ch_rule *r, const ch_event *ev, int64_t 
                 ch_error err;
                 if (ch_refset_add(set, vs.text[v], vs.tlen[v], &m, &err) < 0)
                     e->st.response_errors++;
+                else if (e->o.on_refset_add != NULL)
+                    e->o.on_refset_add(e->o.refset_ud, rp->name, vs.text[v], vs.tlen[v], &m);
             }
             if (set == NULL)
                 e->st.response_errors++;
@@ -1222,6 +1224,9 @@ int ch_engine_new(const ch_ruleset *rs, const ch_engine_opts *opts, ch_hit_fn fn
             e->o.max_keys = opts->max_keys;
         if (opts->max_entries)
             e->o.max_entries = opts->max_entries;
+        e->o.refsets = opts->refsets;
+        e->o.on_refset_add = opts->on_refset_add;
+        e->o.refset_ud = opts->refset_ud;
     }
     e->max_ts = e->t0 = NO_TIME;
     e->st.watermark_ms = NO_TIME;
@@ -1267,6 +1272,7 @@ void ch_engine_free(ch_engine *e)
 }
 
 void ch_engine_stats_get(const ch_engine *e, ch_engine_stats *out) { *out = e->st; }
+int64_t ch_engine_watermark(const ch_engine *e) { return watermark(e); }
 uint64_t ch_engine_rule_hits(const ch_engine *e, uint32_t i)
 {
     return i < e->rs->n ? e->rule_hits[i] : 0;

@@ -34,7 +34,8 @@
  * key or entry it is counted in `cap_hits`, never silently.
  *
  * Ownership: ch_engine_new borrows the ruleset (it must outlive the engine) and the refsets
- * registry the ruleset uses (rule responses add to it). ch_engine_free releases all state.
+ * registry of the run (opts->refsets, else the ruleset's): rule responses add to the registry,
+ * never to the ruleset, which stays read-only and shareable. ch_engine_free releases all state.
  * One engine is used by one thread at a time.
  */
 #ifndef CH_RULES_ENGINE_H
@@ -48,6 +49,7 @@
 #include "core/error.h"
 #include "core/event.h"
 #include "rules/hit.h"
+#include "enrich/refset.h"
 #include "rules/rule.h"
 
 typedef struct ch_engine_opts {
@@ -56,6 +58,15 @@ typedef struct ch_engine_opts {
     uint64_t max_bytes;   /* state memory cap; default 512 MiB */
     uint64_t max_keys;    /* tracked (rule, key) pairs; default 4M */
     uint32_t max_entries; /* window entries / first-seen values per key; default 4096 */
+    /* The run's reference-set registry that refset responses add to: run state owned by the
+     * caller (the pipeline), not the compiled ruleset. NULL: the registry the ruleset was
+     * compiled against (rules read their sets through it). */
+    ch_refsets *refsets;
+    /* Told of every value a refset response added, so that the caller can make it durable.
+     * May be NULL. */
+    void (*on_refset_add)(void *ud, const char *set, const char *value, size_t len,
+                          const ch_refset_meta *meta);
+    void *refset_ud;
 } ch_engine_opts;
 
 typedef struct ch_engine_stats {
@@ -91,6 +102,9 @@ int ch_engine_process(ch_engine *e, const ch_event *ev);
 void ch_engine_advance(ch_engine *e, int64_t now_ms);
 
 void ch_engine_stats_get(const ch_engine *e, ch_engine_stats *out);
+/* The clock minus the allowed lateness: an event older than this is late for stateful rules.
+ * INT64_MIN before the first event. */
+int64_t ch_engine_watermark(const ch_engine *e);
 /* Hits and evaluations of rule i of the ruleset. */
 uint64_t ch_engine_rule_hits(const ch_engine *e, uint32_t i);
 uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i);

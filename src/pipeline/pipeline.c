@@ -1,0 +1,842 @@
+/*
+ * pipeline.c - the assembly and the per-event chain (see pipeline.h for what and why).
+ *
+ * Costs on the hot path, per event: one 64-bit hash of the record's identity (a CloudTrail
+ * record hashes its ~60-byte eventID/account/region, not its text) and one probe of an
+ * open-addressing set of those hashes (load factor <= 1/2); then the enrichers and the engine
+ * as before. The set costs 16 bytes per remembered record at most; new identities also go to a
+ * pending array that the next checkpoint writes as one row.
+ *
+ * A checkpoint's engine state is the engine's own versioned binary format (rules/engine.h),
+ * written through a memory stream into one blob; refset response values are kept as a small
+ * log (set, value, meta) that is replayed into the registry at open, so that a reference set a
+ * rule filled survives a restart without mutating the pack.
+ */
+#include "pipeline/pipeline.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/hash.h"
+#include "core/mem.h"
+#include "core/paths.h"
+#include "enrich/context.h"
+#include "enrich/entity.h"
+#include "enrich/geoip.h"
+#include "enrich/intel_match.h"
+#include "enrich/refset.h"
+#include "ingest/input.h"
+#include "intel/intel_store.h"
+#include "intel/stix.h"
+#include "offense/offense.h"
+#include "offense/report.h"
+#include "offense/store.h"
+#include "output/output.h"
+#include "parse/merge.h"
+#include "rules/engine.h"
+#include "rules/rule.h"
+#include "uba/risk.h"
+
+#define LATE_NAMED_MAX 10         /* late events named one by one; the rest are counted */
+#define REFSET_LOG_MAX (1u << 20) /* rule-made reference-set values kept durable */
+#define STATE_ENGINE "engine"
+#define STATE_REFSETS "refset_responses"
+#define STATE_POS_PREFIX "position:"
+
+typedef struct seenset {
+    uint64_t *slots; /* 0 = empty */
+    size_t n, cap;   /* cap: power of two */
+} seenset;
+
+typedef struct refset_add {
+    char *set, *value, *source;
+    size_t len;
+    int64_t first_seen, valid_from, expiry;
+} refset_add;
+
+struct ch_pipeline {
+    ch_pipeline_config cfg;
+    ch_diag *diag;
+    ch_geoip *geoip;
+    ch_refsets *refsets;
+    ch_ruleset *rules;
+    ch_engine *engine;
+    ch_engine_opts eopts;
+    ch_entity *entity;
+    ch_intel_matcher *intel;
+    ch_intel_catalog *catalog;
+    ch_offenses *offenses;
+    ch_risk *risk;
+    ch_offense_sink sink;
+    ch_store *store;
+    seenset seen;
+    uint64_t *pending; /* identities since the last checkpoint */
+    size_t npending, pending_cap;
+    int64_t pending_first, pending_last;
+    refset_add *radds;
+    size_t nradds, radds_cap;
+    bool radds_dirty;
+    bool dedupe_warned;
+    char pack_def[4200];
+    ch_pipeline_stats st;
+};
+
+static void say(ch_pipeline *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(ch_pipeline *p, const char *fmt, ...)
+{
+    if (p->cfg.msg == NULL)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    p->cfg.msg(p->cfg.msg_ud, buf);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- record identity and the set of processed records --------------------------------------- */
+
+uint64_t ch_pipeline_record_id(const ch_event *ev)
+{
+    uint8_t ds = (uint8_t)ev->dataset;
+    uint64_t h = ch_hash_fnv1a(CH_HASH_SEED, &ds, 1);
+    if (ev->dataset == CH_DS_CLOUDTRAIL && ev->id.n > 0) {
+        /* eventID is unique per account and region; the same record delivered through S3,
+         * EventBridge or CloudWatch Logs carries the same one. */
+        static const char sep = '\0';
+        h = ch_hash_fnv1a(h, ev->id.p, ev->id.n);
+        h = ch_hash_fnv1a(h, &sep, 1);
+        h = ch_hash_fnv1a(h, ev->account_id.p, ev->account_id.n);
+        h = ch_hash_fnv1a(h, &sep, 1);
+        h = ch_hash_fnv1a(h, ev->region.p, ev->region.n);
+    } else if (ev->raw_json.n > 0) {
+        h = ch_hash_fnv1a(h, ev->raw_json.p, ev->raw_json.n);
+    } else if (ev->raw_count > 0) {
+        /* Columns, not the line: the same flow record under another header order or spacing
+         * is the same record. */
+        for (uint32_t i = 0; i < ev->raw_count; i++) {
+            static const char sep = '\x1f';
+            h = ch_hash_fnv1a(h, ev->raw_names[i].p, ev->raw_names[i].n);
+            h = ch_hash_fnv1a(h, &sep, 1);
+            h = ch_hash_fnv1a(h, ev->raw_values[i].p, ev->raw_values[i].n);
+            h = ch_hash_fnv1a(h, &sep, 1);
+        }
+    } else {
+        h = ch_hash_fnv1a(h, &ev->ts_ms, sizeof ev->ts_ms);
+        h = ch_hash_fnv1a(h, ev->id.p, ev->id.n);
+        h = ch_hash_fnv1a(h, ev->action.p, ev->action.n);
+    }
+    h = ch_hash_mix64(h);
+    return h ? h : 1;
+}
+
+static int seen_grow(seenset *s)
+{
+    size_t nc = s->cap ? s->cap * 2 : 1024;
+    uint64_t *ns = ch_calloc(nc, sizeof *ns);
+    if (ns == NULL)
+        return CH_ENOMEM;
+    for (size_t i = 0; i < s->cap; i++) {
+        uint64_t v = s->slots[i];
+        if (v == 0)
+            continue;
+        size_t j = (size_t)v & (nc - 1);
+        while (ns[j] != 0)
+            j = (j + 1) & (nc - 1);
+        ns[j] = v;
+    }
+    ch_free(s->slots);
+    s->slots = ns;
+    s->cap = nc;
+    return 0;
+}
+
+/* 1 when id was added, 0 when it was there, CH_ELIMIT at the cap, CH_ENOMEM. */
+static int seen_add(seenset *s, uint64_t id)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        if (s->n >= CH_PIPELINE_MAX_SEEN)
+            goto probe_only;
+        int rc = seen_grow(s);
+        if (rc < 0)
+            return rc;
+    }
+    size_t j = (size_t)id & (s->cap - 1);
+    while (s->slots[j] != 0) {
+        if (s->slots[j] == id)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->slots[j] = id;
+    s->n++;
+    return 1;
+probe_only:
+    for (size_t k = (size_t)id & (s->cap - 1);; k = (k + 1) & (s->cap - 1)) {
+        if (s->slots[k] == id)
+            return 0;
+        if (s->slots[k] == 0)
+            return CH_ELIMIT;
+    }
+}
+
+static int seen_load_chunk(void *ud, const uint64_t *ids, size_t n)
+{
+    ch_pipeline *p = ud;
+    for (size_t i = 0; i < n; i++) {
+        int rc = seen_add(&p->seen, ids[i]);
+        if (rc == CH_ENOMEM)
+            return rc;
+        if (rc == 1)
+            p->st.restored_seen++;
+    }
+    return 0;
+}
+
+static int pending_push(ch_pipeline *p, uint64_t id, int64_t ts)
+{
+    if (p->npending == p->pending_cap) {
+        size_t nc = p->pending_cap ? p->pending_cap * 2 : 4096;
+        uint64_t *np = ch_realloc(p->pending, nc * sizeof *np);
+        if (np == NULL)
+            return CH_ENOMEM;
+        p->pending = np;
+        p->pending_cap = nc;
+    }
+    if (p->npending == 0 || ts < p->pending_first)
+        p->pending_first = ts;
+    if (p->npending == 0 || ts > p->pending_last)
+        p->pending_last = ts;
+    p->pending[p->npending++] = id;
+    return 0;
+}
+
+/* ---- rule responses into reference sets ------------------------------------------------------ */
+
+static void radd_free(refset_add *a)
+{
+    ch_free(a->set);
+    ch_free(a->value);
+    ch_free(a->source);
+}
+
+static void on_refset_add(void *ud, const char *set, const char *value, size_t len,
+                          const ch_refset_meta *m)
+{
+    ch_pipeline *p = ud;
+    p->st.refset_adds++;
+    if (p->nradds == REFSET_LOG_MAX) {
+        /* Keep the newest: the oldest values are the likeliest to have expired. */
+        radd_free(&p->radds[0]);
+        memmove(p->radds, p->radds + 1, (p->nradds - 1) * sizeof *p->radds);
+        p->nradds--;
+    }
+    if (p->nradds == p->radds_cap) {
+        size_t nc = p->radds_cap ? p->radds_cap * 2 : 64;
+        refset_add *na = ch_realloc(p->radds, nc * sizeof *na);
+        if (na == NULL)
+            return;
+        p->radds = na;
+        p->radds_cap = nc;
+    }
+    refset_add a = {.set = ch_strdup(set),
+                    .value = ch_malloc(len + 1),
+                    .source = ch_strdup(m->source ? m->source : ""),
+                    .len = len,
+                    .first_seen = m->first_seen,
+                    .valid_from = m->valid_from,
+                    .expiry = m->expiry};
+    if (a.set == NULL || a.value == NULL || a.source == NULL) {
+        radd_free(&a);
+        return;
+    }
+    memcpy(a.value, value, len);
+    a.value[len] = '\0';
+    p->radds[p->nradds++] = a;
+    p->radds_dirty = true;
+}
+
+/* Serialized as lines "set\tsource\tfirst\tfrom\texpiry\tvalue-hex\n": values come from logs
+ * and may hold any byte. */
+static int radds_save(ch_pipeline *p, ch_buf *b)
+{
+    int rc = 0;
+    for (size_t i = 0; i < p->nradds && rc >= 0; i++) {
+        const refset_add *a = &p->radds[i];
+        rc =
+            ch_buf_printf(b, "%s\t%s\t%lld\t%lld\t%lld\t", a->set, a->source,
+                          (long long)a->first_seen, (long long)a->valid_from, (long long)a->expiry);
+        for (size_t k = 0; k < a->len && rc >= 0; k++)
+            rc = ch_buf_printf(b, "%02x", (unsigned char)a->value[k]);
+        if (rc >= 0)
+            rc = ch_buf_addc(b, '\n');
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void radds_restore(ch_pipeline *p, char *text)
+{
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *f[6];
+        int nf = 0;
+        for (char *s = line, *tok; nf < 6 && (tok = strsep(&s, "\t")) != NULL;)
+            f[nf++] = tok;
+        if (nf != 6)
+            continue;
+        size_t hl = strlen(f[5]);
+        char val[2048];
+        if (hl % 2 || hl / 2 >= sizeof val)
+            continue;
+        bool ok = true;
+        for (size_t k = 0; k < hl / 2 && ok; k++) {
+            int hi = hexval(f[5][2 * k]), lo = hexval(f[5][2 * k + 1]);
+            ok = hi >= 0 && lo >= 0;
+            val[k] = (char)(hi * 16 + lo);
+        }
+        ch_refset *set = ok ? ch_refsets_get(p->refsets, f[0], strlen(f[0])) : NULL;
+        if (set == NULL)
+            continue;
+        ch_refset_meta m = ch_refset_meta_make(f[1], strtoll(f[2], NULL, 10));
+        m.valid_from = strtoll(f[3], NULL, 10);
+        m.expiry = strtoll(f[4], NULL, 10);
+        ch_error err;
+        if (ch_refset_add(set, val, hl / 2, &m, &err) == 0)
+            on_refset_add(p, f[0], val, hl / 2, &m);
+    }
+    p->radds_dirty = false;
+}
+
+/* ---- assembly ------------------------------------------------------------------------------- */
+
+static void rule_msg(void *ud, const char *msg) { say(ud, "%s", msg); }
+
+static void on_hit(const ch_rule_hit *hit, void *ud)
+{
+    ch_pipeline *p = ud;
+    ch_offense_sink_hit(hit, &p->sink);
+    if (p->cfg.on_hit != NULL)
+        p->cfg.on_hit(hit, p->cfg.hit_ud);
+}
+
+static int open_geoip(ch_pipeline *p, ch_error *err)
+{
+    const ch_pipeline_config *c = &p->cfg;
+    if (c->no_geoip)
+        return 0;
+    const char *paths[CH_PIPELINE_MAX_GEOIP];
+    size_t n = 0;
+    bool explicit_paths = c->ngeoip > 0;
+    char def[4200];
+    char *env_copy = NULL;
+    for (size_t i = 0; i < c->ngeoip && n < CH_PIPELINE_MAX_GEOIP; i++)
+        paths[n++] = c->geoip[i];
+    const char *env = getenv("COINHOUND_GEOIP");
+    if (n == 0 && env != NULL && *env) {
+        env_copy = ch_strdup(env);
+        if (env_copy == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        for (char *s = env_copy, *tok; n < CH_PIPELINE_MAX_GEOIP && (tok = strsep(&s, ":"));)
+            if (*tok)
+                paths[n++] = tok;
+        explicit_paths = true;
+    }
+    if (n == 0) {
+        snprintf(def, sizeof def, "%s/geoip/country.mmdb", ch_data_dir());
+        paths[n++] = def;
+    }
+    ch_error gerr = {0};
+    int rc = 0;
+    if (ch_geoip_open(&p->geoip, paths, n, &gerr) < 0) {
+        if (explicit_paths)
+            rc = ch_error_set(err, CH_EIO, "GeoIP: %s", gerr.msg);
+        else
+            say(p, "warning: GeoIP disabled: %s (run scripts/install-geoip)", gerr.msg);
+        p->geoip = NULL;
+    }
+    ch_free(env_copy);
+    return rc;
+}
+
+static int open_intel(ch_pipeline *p, ch_error *err)
+{
+    ch_intel_store *ist = NULL;
+    int rc;
+    if (ch_intel_catalog_new(&p->catalog) < 0 ||
+        ch_intel_matcher_new(&p->intel, p->refsets, p->catalog, err) < 0)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (!p->cfg.no_store && (rc = ch_intel_store_open(ch_store_path(p->store), &ist, err)) < 0)
+        return rc;
+    rc = ch_intel_matcher_load(p->intel, p->refsets, p->catalog, p->cfg.intel, p->cfg.nintel, ist,
+                               p->diag, err);
+    ch_intel_store_close(ist);
+    return rc;
+}
+
+/* Context, registry, intel and rules: everything a reload replaces. */
+static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_error *err)
+{
+    ch_context *ctx = NULL;
+    int rc;
+    if ((rc = ch_refsets_new(sets)) < 0 || (rc = ch_context_new(&ctx)) < 0)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    /* The pack's context, then the user's over it: they become the sets rules name
+     * ($business_countries, ...), so they must exist before the rules compile. */
+    rc = ch_context_load_pack(ctx, p->cfg.pack, err);
+    if (rc == 0 && p->cfg.context != NULL)
+        rc = ch_context_load_path(ctx, p->cfg.context, err);
+    if (rc == 0)
+        rc = ch_context_apply(ctx, *sets, err);
+    *learning = ch_context_learning_ms(ctx);
+    ch_context_free(ctx);
+    if (rc < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return ch_error_set(err, rc, "business context: %s", msg);
+    }
+    return 0;
+}
+
+static int open_rules(ch_pipeline *p, ch_refsets *sets, ch_ruleset **rules, ch_error *err)
+{
+    int rc = ch_ruleset_load(p->cfg.pack, sets, rule_msg, p, rules, err);
+    if (rc < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        return ch_error_set(err, rc, "content pack %s: %s", p->cfg.pack, msg);
+    }
+    return 0;
+}
+
+static int restore_state(ch_pipeline *p, ch_error *err)
+{
+    void *blob = NULL;
+    size_t n = 0;
+    int rc = ch_store_get_state(p->store, STATE_ENGINE, &blob, &n, err);
+    if (rc == 0) {
+        FILE *f = fmemopen(blob, n, "rb");
+        if (f == NULL) {
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        } else {
+            rc = ch_engine_load(p->engine, f, err);
+            fclose(f);
+            if (rc < 0) {
+                /* A damaged or foreign state must not stop the service: start clean, say so. */
+                say(p, "warning: %s: correlation state not restored: %s", ch_store_path(p->store),
+                    err->msg);
+                rc = 0;
+            } else {
+                ch_engine_stats est;
+                ch_engine_stats_get(p->engine, &est);
+                p->st.restored_keys = est.keys;
+            }
+        }
+    } else if (rc == CH_ENOTFOUND) {
+        rc = 0;
+    }
+    ch_free(blob);
+    blob = NULL;
+    if (rc < 0)
+        return rc;
+    rc = ch_store_get_state(p->store, STATE_REFSETS, &blob, &n, err);
+    if (rc == 0)
+        radds_restore(p, blob);
+    ch_free(blob);
+    if (rc == CH_ENOTFOUND)
+        rc = 0;
+    if (rc < 0)
+        return rc;
+    return ch_store_load_seen(p->store, seen_load_chunk, p, err);
+}
+
+static int new_engine(ch_pipeline *p, const ch_ruleset *rs, int64_t learning, ch_engine **out,
+                      ch_error *err)
+{
+    ch_engine_opts eo = {0};
+    eo.lateness_ms = p->cfg.lateness_ms;
+    eo.learning_ms = p->cfg.learning_ms ? p->cfg.learning_ms : learning;
+    eo.refsets = p->refsets;
+    eo.on_refset_add = on_refset_add;
+    eo.refset_ud = p;
+    p->eopts = eo;
+    return ch_engine_new(rs, &eo, on_hit, p, out, err);
+}
+
+int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error *err)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->diag == NULL)
+        return ch_error_set(err, CH_EUSAGE, "a pipeline needs a configuration with a diag");
+    ch_pipeline *p = ch_calloc(1, sizeof *p);
+    if (p == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    p->cfg = *cfg;
+    p->diag = cfg->diag;
+    int rc = open_geoip(p, err);
+    if (rc < 0 || cfg->no_rules)
+        goto done;
+    if (p->cfg.pack == NULL) {
+        snprintf(p->pack_def, sizeof p->pack_def, "%s/cryptojacking-aws", ch_content_dir());
+        p->cfg.pack = p->pack_def;
+    }
+    int64_t learning = 0;
+    if ((rc = open_content(p, &p->refsets, &learning, err)) < 0)
+        goto done;
+    if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0)
+        goto done;
+    if (!cfg->no_store && (rc = ch_store_open(cfg->db, &p->store, err)) < 0)
+        goto done;
+    /* Threat intelligence before the rules: rules may name its sets ($intel_domains). */
+    if ((rc = open_intel(p, err)) < 0)
+        goto done;
+    if ((rc = open_rules(p, p->refsets, &p->rules, err)) < 0)
+        goto done;
+    p->offenses = ch_offenses_new();
+    p->risk = ch_risk_new(0);
+    if (p->offenses == NULL || p->risk == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto done;
+    }
+    p->sink.offenses = p->offenses;
+    p->sink.risk = p->risk;
+    if ((rc = new_engine(p, p->rules, learning, &p->engine, err)) < 0)
+        goto done;
+    if (p->store != NULL) {
+        if ((rc = ch_store_load_active(p->store, p->offenses, err)) < 0 ||
+            (rc = ch_store_load_users(p->store, p->risk, err)) < 0 ||
+            /* Launches seen by earlier runs: this run's DNS queries and flows of those
+             * instances still get their launching user. */
+            (rc = ch_store_load_links(p->store, p->entity, 0, err)) < 0 ||
+            (rc = restore_state(p, err)) < 0)
+            goto done;
+        rc = 0;
+    }
+done:
+    if (rc < 0) {
+        ch_pipeline_close(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void ch_pipeline_close(ch_pipeline *p)
+{
+    if (p == NULL)
+        return;
+    ch_engine_free(p->engine);
+    ch_entity_free(p->entity);
+    ch_intel_matcher_free(p->intel);
+    ch_intel_catalog_free(p->catalog);
+    ch_store_close(p->store);
+    ch_offenses_free(p->offenses);
+    ch_risk_free(p->risk);
+    ch_ruleset_free(p->rules);
+    ch_refsets_free(p->refsets);
+    ch_geoip_close(p->geoip);
+    ch_free(p->seen.slots);
+    ch_free(p->pending);
+    for (size_t i = 0; i < p->nradds; i++)
+        radd_free(&p->radds[i]);
+    ch_free(p->radds);
+    ch_free(p);
+}
+
+/* ---- the chain ------------------------------------------------------------------------------- */
+
+static void late_event(ch_pipeline *p, const ch_event *ev, int64_t wm, const char *origin)
+{
+    p->st.late++;
+    int64_t behind = wm - ev->ts_ms;
+    if (behind > p->st.late_max_ms)
+        p->st.late_max_ms = behind;
+    if (p->st.late <= LATE_NAMED_MAX) {
+        char when[40];
+        time_t t = (time_t)(ev->ts_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        say(p,
+            "warning: %s: event %.*s at %s is %lld s behind the watermark (allowed lateness "
+            "exceeded): enriched and seen by single-event rules, too late for correlation%s",
+            origin ? origin : "<input>", (int)(ev->id.n < 80 ? ev->id.n : 80),
+            ev->id.n ? ev->id.p : "-", when, (long long)(behind / 1000),
+            p->st.late == LATE_NAMED_MAX ? " (further late events are only counted)" : "");
+    }
+}
+
+int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
+{
+    p->st.events++;
+    if (p->store != NULL) {
+        uint64_t id = ch_pipeline_record_id(ev);
+        int rc = seen_add(&p->seen, id);
+        if (rc == 0) {
+            p->st.duplicates++;
+            return 0;
+        }
+        if (rc == 1) {
+            if (pending_push(p, id, ev->ts_ms) < 0)
+                p->st.engine_errors++;
+        } else {
+            p->st.dedupe_cap++;
+            if (!p->dedupe_warned) {
+                p->dedupe_warned = true;
+                say(p,
+                    "warning: %u record identities remembered: later records are not "
+                    "checked for duplicates",
+                    CH_PIPELINE_MAX_SEEN);
+            }
+        }
+    }
+    p->st.processed++;
+    if (p->geoip != NULL)
+        ch_geoip_enrich(p->geoip, ev);
+    /* Launches teach the linker; DNS queries and flows of launched instances get their
+     * launching user, so rules keyed by user see the mining stage. */
+    if (p->entity != NULL)
+        ch_entity_process(p->entity, ev);
+    if (p->intel != NULL)
+        ch_intel_match(p->intel, ev);
+    if (p->cfg.out != NULL && ch_output_write(p->cfg.out, ev) < 0)
+        p->st.write_errors++;
+    if (p->engine == NULL)
+        return 1;
+    int64_t wm = ch_engine_watermark(p->engine);
+    if (wm != INT64_MIN && ev->ts_ms < wm)
+        late_event(p, ev, wm, origin);
+    if (ch_engine_process(p->engine, ev) < 0) {
+        p->st.engine_errors++;
+        return CH_ENOMEM;
+    }
+    return 1;
+}
+
+long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const void *buf,
+                             size_t len, const char *origin, ch_error *err)
+{
+    ch_input *in = NULL;
+    ch_stream *st = NULL;
+    const ch_source_type *t = NULL;
+    if (origin == NULL)
+        origin = "<memory>";
+    int rc = ch_input_open_mem(&in, origin, buf, len, CH_INPUT_DEFAULT_MAX_WINDOW, err);
+    if (rc < 0)
+        return rc;
+    uint64_t unrecognized = ch_diag_count(p->diag, "unrecognized_format");
+    if (!ch_source_open_input(in, origin, type, p->diag, true, &t, &st)) {
+        ch_input_close(in);
+        if (ch_diag_count(p->diag, "unrecognized_format") > unrecognized)
+            return ch_error_set(err, CH_EPARSE,
+                                "%s: not a CloudTrail, VPC Flow Logs or Route 53 Resolver log",
+                                origin);
+        return 0;
+    }
+    long n = 0;
+    ch_event ev;
+    int r;
+    while ((r = t->next(st, &ev)) == 1) {
+        if (ch_pipeline_push_event(p, &ev, origin) == CH_ENOMEM) {
+            n = ch_error_set(err, CH_ENOMEM, "correlation ran out of memory");
+            break;
+        }
+        n++;
+    }
+    t->close(st);
+    ch_input_close(in);
+    return n;
+}
+
+void ch_pipeline_advance(ch_pipeline *p, int64_t now_ms)
+{
+    if (p->engine != NULL)
+        ch_engine_advance(p->engine, now_ms);
+}
+
+/* ---- durable state --------------------------------------------------------------------------- */
+
+int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *position, ch_error *err)
+{
+    if (p->store == NULL)
+        return 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t now = wall_ms();
+    char *blob = NULL;
+    size_t blen = 0;
+    ch_buf rb;
+    ch_buf_init(&rb, (size_t)1 << 30);
+    int rc = 0;
+    FILE *f = open_memstream(&blob, &blen);
+    if (f == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    else {
+        rc = ch_engine_save(p->engine, f, err);
+        if (fclose(f) != 0 && rc == 0)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && p->radds_dirty)
+        rc = radds_save(p, &rb) < 0 ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
+    if (rc < 0)
+        goto cleanup;
+    if ((rc = ch_store_begin(p->store, err)) < 0)
+        goto cleanup;
+    if ((rc = ch_store_save(p->store, p->offenses, p->risk, now, err)) < 0 ||
+        (rc = ch_store_save_links(p->store, p->entity, 0, err)) < 0 ||
+        (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
+        (p->radds_dirty &&
+         (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
+        (rc = ch_store_add_seen(p->store, p->pending, p->npending, p->pending_first,
+                                p->pending_last, err)) < 0)
+        goto fail;
+    if (input != NULL) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", STATE_POS_PREFIX, input);
+        const char *pos = position ? position : "";
+        if ((rc = ch_store_put_state(p->store, name, pos, strlen(pos), now, err)) < 0)
+            goto fail;
+    }
+    if ((rc = ch_store_commit(p->store, err)) < 0)
+        goto cleanup;
+    p->npending = 0;
+    p->radds_dirty = false;
+    p->st.checkpoints++;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    p->st.checkpoint_ms =
+        (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    rc = 0;
+    goto cleanup;
+fail:
+    ch_store_rollback(p->store);
+cleanup:
+    free(blob); /* open_memstream's buffer comes from malloc */
+    ch_buf_free(&rb);
+    return rc;
+}
+
+int ch_pipeline_position(ch_pipeline *p, const char *input, char *buf, size_t cap, ch_error *err)
+{
+    if (cap)
+        buf[0] = '\0';
+    if (p->store == NULL)
+        return 0;
+    char name[512];
+    snprintf(name, sizeof name, "%s%s", STATE_POS_PREFIX, input);
+    void *v = NULL;
+    size_t n = 0;
+    int rc = ch_store_get_state(p->store, name, &v, &n, err);
+    if (rc == 0 && cap)
+        snprintf(buf, cap, "%.*s", (int)n, (const char *)v);
+    ch_free(v);
+    return rc == CH_ENOTFOUND ? 0 : rc;
+}
+
+int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
+{
+    if (p->engine == NULL)
+        return 0;
+    ch_refsets *sets = NULL;
+    ch_ruleset *rules = NULL;
+    ch_engine *eng = NULL;
+    ch_intel_matcher *intel = p->intel;
+    ch_intel_catalog *cat = p->catalog;
+    ch_refsets *old_sets = p->refsets;
+    char *blob = NULL;
+    size_t blen = 0;
+    int64_t learning = 0;
+    int rc = open_content(p, &sets, &learning, err);
+    if (rc < 0)
+        goto fail;
+    p->refsets = sets;
+    p->intel = NULL;
+    p->catalog = NULL;
+    if ((rc = open_intel(p, err)) < 0 || (rc = open_rules(p, sets, &rules, err)) < 0 ||
+        (rc = new_engine(p, rules, learning, &eng, err)) < 0)
+        goto fail;
+    /* The state moves through the engine's own format: rules kept by id keep their windows. */
+    FILE *f = open_memstream(&blob, &blen);
+    if (f == NULL || ch_engine_save(p->engine, f, err) < 0) {
+        if (f)
+            fclose(f);
+        rc = ch_error_set(err, CH_ENOMEM, "cannot save the correlation state");
+        goto fail;
+    }
+    fclose(f);
+    f = fmemopen(blob, blen, "rb");
+    if (f == NULL || ch_engine_load(eng, f, err) < 0) {
+        if (f)
+            fclose(f);
+        rc = CH_EPARSE;
+        goto fail;
+    }
+    fclose(f);
+    free(blob);
+    blob = NULL;
+    /* Values rules added survive the reload. */
+    for (size_t i = 0; i < p->nradds; i++) {
+        refset_add *a = &p->radds[i];
+        ch_refset *set = ch_refsets_get(sets, a->set, strlen(a->set));
+        ch_refset_meta m = ch_refset_meta_make(a->source, a->first_seen);
+        m.valid_from = a->valid_from;
+        m.expiry = a->expiry;
+        ch_error e2;
+        if (set != NULL)
+            ch_refset_add(set, a->value, a->len, &m, &e2);
+    }
+    ch_engine_free(p->engine);
+    ch_ruleset_free(p->rules);
+    ch_intel_matcher_free(intel);
+    ch_intel_catalog_free(cat);
+    ch_refsets_free(old_sets);
+    p->engine = eng;
+    p->rules = rules;
+    return 0;
+fail:
+    free(blob);
+    ch_engine_free(eng);
+    ch_ruleset_free(rules);
+    ch_intel_matcher_free(p->intel);
+    ch_intel_catalog_free(p->catalog);
+    ch_refsets_free(sets);
+    p->refsets = old_sets;
+    p->intel = intel;
+    p->catalog = cat;
+    p->eopts.refsets = old_sets;
+    return rc;
+}
+
+void ch_pipeline_stats_get(const ch_pipeline *p, ch_pipeline_stats *out) { *out = p->st; }
+
+int ch_pipeline_report_json(const ch_pipeline *p, ch_buf *b, unsigned flags)
+{
+    if (p->offenses == NULL)
+        return 0;
+    return ch_offense_report_json(b, p->offenses, p->risk, flags);
+}
+
+ch_geoip *ch_pipeline_geoip(const ch_pipeline *p) { return p->geoip; }
+ch_engine *ch_pipeline_engine(const ch_pipeline *p) { return p->engine; }
+const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p) { return p->rules; }
+ch_offenses *ch_pipeline_offenses(const ch_pipeline *p) { return p->offenses; }
+ch_risk *ch_pipeline_risk(const ch_pipeline *p) { return p->risk; }
+ch_entity *ch_pipeline_entity(const ch_pipeline *p) { return p->entity; }
+ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p) { return p->intel; }
+ch_store *ch_pipeline_store(const ch_pipeline *p) { return p->store; }
+ch_refsets *ch_pipeline_refsets(const ch_pipeline *p) { return p->refsets; }
+uint64_t ch_pipeline_sink_errors(const ch_pipeline *p) { return p->sink.errors; }
