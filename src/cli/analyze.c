@@ -10,6 +10,7 @@
  * status (1).
  */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "cli/cli.h"
 #include "core/diag.h"
 #include "core/mem.h"
+#include "core/timeparse.h"
 #include "enrich/geoip.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"
@@ -47,7 +49,12 @@ static void analyze_usage(FILE *f)
         "      --no-geoip        skip GeoIP enrichment\n"
         "      --progress        force the progress bar (default: only when stderr is a terminal)\n"
         "      --no-progress     never draw it\n"
-        "      --max-open N      inputs open at once while merging by event time (default 64)\n"
+        "      --max-open N      inputs open at once while merging by event time (default 512)\n"
+        "      --lateness DUR    how far behind the newest event (of this run or an earlier run\n"
+        "                        on the same --db) an event may arrive and still be correlated\n"
+        "                        (default 2h: deliveries span up to an hour)\n"
+        "      --sort-memory MIB a file that is not in time order is sorted first: in memory\n"
+        "                        up to MIB mebibytes, beyond that on disk (default 256)\n"
         "      --pack DIR        content pack of rules (default: <content dir>/cryptojacking-aws)\n"
         "      --db FILE         offense store, SQLite (default: <data dir>/coinhound.db); a "
         "later\n"
@@ -99,6 +106,25 @@ static void progress_draw(ch_analyze *a, const char *path, bool final)
     fflush(stderr);
 }
 
+/* Inputs open at once need file descriptors: raise the soft limit toward the hard one and keep
+ * the merge below it (with room for the store, GeoIP and outputs), rather than fail mid-run. */
+static size_t fd_budget(size_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want < 64 ? want : 64;
+    rlim_t need = (rlim_t)want + 64;
+    if (rl.rlim_cur < need && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t to = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        struct rlimit nl = {to, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = to;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        return rl.rlim_cur > 96 ? (size_t)(rl.rlim_cur - 64) : 32;
+    return want;
+}
+
 /* Every event, in event-time order, goes through the pipeline. */
 static void run_events(ch_analyze *a)
 {
@@ -136,14 +162,23 @@ static void pipeline_msg(void *ud, const char *msg)
 int ch_cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"type", required_argument, NULL, 't'},     {"events", required_argument, NULL, 'e'},
-        {"format", required_argument, NULL, 'f'},   {"geoip", required_argument, NULL, 'g'},
-        {"no-geoip", no_argument, NULL, 'G'},       {"progress", no_argument, NULL, 'p'},
-        {"no-progress", no_argument, NULL, 'P'},    {"quiet", no_argument, NULL, 'q'},
-        {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
-        {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
-        {"no-rules", no_argument, NULL, 'R'},       {"context", required_argument, NULL, 'C'},
-        {"intel", required_argument, NULL, 'I'},    {NULL, 0, NULL, 0},
+        {"type", required_argument, NULL, 't'},
+        {"events", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'},
+        {"geoip", required_argument, NULL, 'g'},
+        {"no-geoip", no_argument, NULL, 'G'},
+        {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"max-open", required_argument, NULL, 'M'},
+        {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'D'},
+        {"pack", required_argument, NULL, 'k'},
+        {"no-rules", no_argument, NULL, 'R'},
+        {"context", required_argument, NULL, 'C'},
+        {"intel", required_argument, NULL, 'I'},
+        {"sort-memory", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);
@@ -153,7 +188,13 @@ int ch_cmd_analyze(int argc, char **argv)
     size_t ngeo = 0;
     bool no_geoip = false;
     int progress = -1, c, status = CH_EXIT_OK;
-    size_t max_open = 64;
+    size_t max_open = 512;
+    size_t sort_mib = 256;
+    /* Logs are delivered in files that span up to an hour (flow logs, DNS query logs) and
+     * CloudTrail arrives up to ~15 minutes late, so the next run over the next delivery holds
+     * events up to about an hour older than the newest of the last run: they must still join
+     * the windows. Costs only memory (keys expire that much later). */
+    int64_t lateness_ms = 2 * 3600 * 1000LL;
     const char *db_path = NULL, *pack = NULL, *context_path = NULL;
     const char *intel_files[64];
     size_t nintel = 0;
@@ -234,6 +275,27 @@ int ch_cmd_analyze(int argc, char **argv)
             max_open = v;
             break;
         }
+        case 'L':
+            if (!ch_duration_parse(optarg, strlen(optarg), &lateness_ms)) {
+                fprintf(stderr,
+                        "coinhound analyze: --lateness takes a duration such as 20m or 2h, "
+                        "not '%s'\n",
+                        optarg);
+                return CH_EXIT_USAGE;
+            }
+            break;
+        case 'S': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > (1ul << 20)) {
+                fprintf(stderr,
+                        "coinhound analyze: --sort-memory takes 1..1048576 (MiB), not '%s'\n",
+                        optarg);
+                return CH_EXIT_USAGE;
+            }
+            sort_mib = v;
+            break;
+        }
         case 'h':
             analyze_usage(stdout);
             return CH_EXIT_OK;
@@ -272,6 +334,7 @@ int ch_cmd_analyze(int argc, char **argv)
         .ngeoip = ngeo,
         .no_geoip = no_geoip,
         .no_rules = no_rules,
+        .lateness_ms = lateness_ms,
         .diag = &a.diag,
         .out = a.out,
         .msg = pipeline_msg,
@@ -290,7 +353,10 @@ int ch_cmd_analyze(int argc, char **argv)
     a.progress = progress == 1 || (progress == -1 && isatty(STDERR_FILENO));
     const char *const *paths = (const char *const *)argv + optind;
     size_t npaths = (size_t)(argc - optind);
+    max_open = fd_budget(max_open);
     a.merge = ch_merge_new(&a.diag, a.forced, max_open);
+    if (a.merge != NULL)
+        ch_merge_set_sort_memory(a.merge, sort_mib << 20);
     if (a.merge == NULL ||
         ch_walk_paths(paths, npaths, visit_file, visit_missing, &a) == CH_ENOMEM) {
         fprintf(stderr, "coinhound analyze: out of memory\n");

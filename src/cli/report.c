@@ -68,10 +68,29 @@ static void report_json(const ch_analyze *a, FILE *f)
         ch_buf_add_json_str(&b, a->diag.reasons[i].name, strlen(a->diag.reasons[i].name));
         ch_buf_printf(&b, ":%llu", (unsigned long long)a->diag.reasons[i].count);
     }
-    ch_buf_printf(&b, "},\"merge\":{\"max_open\":%llu,\"late_opens\":%llu,\"out_of_order\":%llu}",
+    ch_buf_printf(&b,
+                  "},\"merge\":{\"max_open\":%llu,\"late_opens\":%llu,\"out_of_order\":%llu,"
+                  "\"sorted_files\":%llu,\"sort\":\"%s\",\"sorted_runs_in_memory\":%llu,"
+                  "\"sorted_runs_on_disk\":%llu}",
                   (unsigned long long)a->merge_stats.max_open_seen,
                   (unsigned long long)a->merge_stats.late_opens,
-                  (unsigned long long)a->merge_stats.out_of_order);
+                  (unsigned long long)a->merge_stats.out_of_order,
+                  (unsigned long long)a->merge_stats.sorted_files,
+                  a->merge_stats.sorted_on_disk ? "disk"
+                  : a->merge_stats.sorted_files ? "memory"
+                                                : "none",
+                  (unsigned long long)a->merge_stats.sorted_runs_in_memory,
+                  (unsigned long long)a->merge_stats.sorted_runs_on_disk);
+    if (a->pipeline != NULL)
+        ch_buf_printf(
+            &b,
+            ",\"pipeline\":{\"processed\":%llu,\"duplicates\":%llu,\"late\":%llu,"
+            "\"late_max_s\":%lld,\"restored_keys\":%llu,\"restored_records\":%llu,"
+            "\"dedupe_cap\":%llu}",
+            (unsigned long long)a->pstats.processed, (unsigned long long)a->pstats.duplicates,
+            (unsigned long long)a->pstats.late, (long long)(a->pstats.late_max_ms / 1000),
+            (unsigned long long)a->pstats.restored_keys,
+            (unsigned long long)a->pstats.restored_seen, (unsigned long long)a->pstats.dedupe_cap);
     if (a->geoip != NULL) {
         ch_geoip_stats g;
         ch_geoip_stats_get(a->geoip, &g);
@@ -138,6 +157,13 @@ static void report_table(const ch_analyze *a, FILE *f)
             fprintf(f, "  %-24s %llu\n", a->diag.reasons[i].name,
                     (unsigned long long)a->diag.reasons[i].count);
     }
+    if (a->merge_stats.sorted_files)
+        fprintf(f, "\nsorted by event time first: %llu files (%s)\n",
+                (unsigned long long)a->merge_stats.sorted_files,
+                a->merge_stats.sorted_on_disk ? "external sort on disk" : "in memory");
+    if (a->pipeline != NULL && (a->pstats.duplicates || a->pstats.late))
+        fprintf(f, "\nduplicates skipped: %llu, late events: %llu\n",
+                (unsigned long long)a->pstats.duplicates, (unsigned long long)a->pstats.late);
     double el = a->elapsed > 0 ? a->elapsed : 1e-9;
     fprintf(f, "\nelapsed %.3f s, %.0f events/s, %.1f MB/s, peak RSS %ld MiB\n", a->elapsed,
             (double)t.events / el, (double)t.bytes / el / 1e6, peak_rss_kb() / 1024);

@@ -121,18 +121,29 @@ int ch_sql_migrate(sqlite3 *db, const char *path, const char *const *migrations,
         return ch_error_set(err, CH_EUSAGE,
                             "%s: schema version %d is newer than this coinhound's (%d)", path, v,
                             n);
-    for (; v < n; v++) {
+    while (v < n) {
         char bump[64];
-        /* The version is our own integer, not input. */
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = ch_sql_exec(db, path, "BEGIN IMMEDIATE", err)) < 0)
             return rc;
+        /* Read again under the write lock: a second process opening a new store at the same
+         * time may have migrated it meanwhile. */
+        if ((rc = user_version(db, path, &v, err)) < 0) {
+            ch_sql_exec(db, path, "ROLLBACK", NULL);
+            return rc;
+        }
+        if (v >= n) {
+            ch_sql_exec(db, path, "ROLLBACK", NULL);
+            break;
+        }
+        /* The version is our own integer, not input. */
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = ch_sql_exec(db, path, migrations[v], err)) < 0 ||
             (rc = ch_sql_exec(db, path, bump, err)) < 0 ||
             (rc = ch_sql_exec(db, path, "COMMIT", err)) < 0) {
             ch_sql_exec(db, path, "ROLLBACK", NULL);
             return rc;
         }
+        v++;
     }
     return 0;
 }

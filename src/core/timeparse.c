@@ -3,6 +3,8 @@
  */
 #include "core/timeparse.h"
 
+#include <string.h>
+
 #include <stdio.h>
 
 int64_t ch_days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -124,4 +126,39 @@ size_t ch_time_format(int64_t ms, char *buf)
     *p++ = 'Z';
     *p = '\0';
     return (size_t)(p - buf);
+}
+
+/* "10m" -> 600000. Units: ms s m h d w; the number is a non-negative integer. */
+bool ch_duration_parse(const char *s, size_t n, int64_t *ms)
+{
+    size_t i = 0;
+    int64_t v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (v > INT64_MAX / 10 - 10)
+            return false;
+        v = v * 10 + (s[i++] - '0');
+    }
+    if (i == 0)
+        return false;
+    const char *u = s + i;
+    size_t un = n - i;
+    int64_t mul;
+    if (un == 2 && memcmp(u, "ms", 2) == 0)
+        mul = 1;
+    else if (un == 1 && *u == 's')
+        mul = 1000;
+    else if (un == 1 && *u == 'm')
+        mul = 60000;
+    else if (un == 1 && *u == 'h')
+        mul = 3600000;
+    else if (un == 1 && *u == 'd')
+        mul = 86400000;
+    else if (un == 1 && *u == 'w')
+        mul = 7 * 86400000LL;
+    else
+        return false;
+    if (v > INT64_MAX / mul / 4)
+        return false;
+    *ms = v * mul;
+    return true;
 }

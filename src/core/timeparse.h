@@ -17,4 +17,8 @@ size_t ch_time_format(int64_t ms, char *buf);
 /* Days since epoch for a proleptic Gregorian date (Howard Hinnant's algorithm). */
 int64_t ch_days_from_civil(int64_t y, unsigned m, unsigned d);
 
+/* "10m" -> 600000. Units: ms s m h d w; the number is a non-negative integer. The one parser of
+ * durations for rules, context files and command-line options. */
+bool ch_duration_parse(const char *s, size_t n, int64_t *ms);
+
 #endif

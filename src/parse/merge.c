@@ -1,26 +1,40 @@
 /*
  * merge.c - k-way merge of per-file event streams by event time, with a cap on open streams.
  *
- * Start-up opens each input once to read its first event time (with a scratch diag, so that
- * nothing is counted twice), unless all inputs fit under the cap, in which case they are simply
- * kept open. The entries are then sorted by that time; the heap holds the open streams keyed by
- * their pending event's time. Before each pop, every not-yet-opened input whose first time is
- * at or before the heap's minimum is opened (cap permitting). Cost: O(log k) per event, and
- * one extra open of each input when inputs outnumber the cap.
+ * Start-up opens each input once to read its first events (with a scratch diag, so that
+ * nothing is counted twice): the earliest of them orders the inputs, and an input whose first
+ * events are not nearly sorted is sorted first (see "sorting" below). When all inputs fit under
+ * the cap they are then simply kept open. The entries are then sorted by that time; the heap holds
+ * the open streams keyed by their pending event's time. Before each pop, every not-yet-opened input
+ * whose first time is at or before the heap's minimum is opened (cap permitting). Cost: O(log k)
+ * per event, and one extra open of each input (its first PEEK_EVENTS records).
  */
 #include "parse/merge.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/buf.h"
 #include "core/heap.h"
 #include "core/mem.h"
 
 #define DETECT_BYTES (64 * 1024)
 #define PEEK_WINDOW (256 * 1024)
+/* Events read by the peek to judge whether a file is nearly sorted, and how far back an event
+ * may be from the newest before the file counts as not sorted (the engine's default allowed
+ * lateness: within it, the merge and the engine put events in their place anyway). */
+#define PEEK_EVENTS 32
+#define SORTED_SLACK_MS 0
+#define SORT_MEM_DEFAULT ((size_t)256 << 20)
 
 typedef struct entry {
-    char *path;
+    char *path; /* what messages name: the original file, also for a sorted run */
+    char *tmp;  /* a sorted run on disk (unlinked when the merge is freed), or NULL */
+    char *mem;  /* a sorted run in memory (owned), or NULL */
+    size_t mem_len;
+    const ch_source_type *run_type; /* the type of a sorted run (its source file's) */
     int64_t first_ts;
     bool has_first, done, open, late;
     ch_input *in;
@@ -43,6 +57,7 @@ struct ch_merge {
     entry *last; /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
+    size_t sort_mem; /* bytes of record text one sort keeps in memory before spilling a run */
     ch_merge_stats stats;
 };
 
@@ -121,6 +136,7 @@ ch_merge *ch_merge_new(ch_diag *diag, const ch_source_type *forced, size_t max_o
     m->diag = diag;
     m->forced = forced;
     m->max_open = max_open ? max_open : 64;
+    m->sort_mem = SORT_MEM_DEFAULT;
     return m;
 }
 
@@ -128,7 +144,8 @@ static void close_entry(ch_merge *m, entry *e)
 {
     if (!e->open || e->type == NULL)
         return;
-    m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
+    if (e->run_type == NULL)
+        m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
     e->type->close(e->st);
     ch_input_close(e->in);
     e->st = NULL;
@@ -144,6 +161,11 @@ void ch_merge_free(ch_merge *m)
     for (size_t i = 0; i < m->n; i++) {
         close_entry(m, &m->e[i]);
         ch_free(m->e[i].path);
+        ch_free(m->e[i].mem);
+        if (m->e[i].tmp != NULL) {
+            unlink(m->e[i].tmp);
+            ch_free(m->e[i].tmp);
+        }
     }
     ch_free(m->e);
     ch_free(m->heap);
@@ -181,11 +203,37 @@ static void heap_push(ch_merge *m, entry *e)
 
 static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).item; }
 
+/* A sorted run holds only records that parsed once already: its second parse reports into a
+ * scratch diag, so nothing is counted twice (the sort pass counted them). */
+static bool open_run(ch_merge *m, entry *e)
+{
+    ch_error err = {0};
+    ch_diag scratch;
+    ch_diag_init(&scratch, NULL);
+    int rc = e->mem != NULL ? ch_input_open_mem(&e->in, e->path, e->mem, e->mem_len,
+                                                CH_INPUT_DEFAULT_MAX_WINDOW, &err)
+                            : ch_input_open(&e->in, e->tmp, CH_INPUT_DEFAULT_MAX_WINDOW, &err);
+    if (rc < 0) {
+        ch_diag_report(m->diag, e->run_type->dataset, e->path, 0, UINT64_MAX, "sort_failed",
+                       "the sorted copy cannot be read back: %s", err.msg);
+        return false;
+    }
+    if (!ch_source_open_input(e->in, e->path, e->run_type, &scratch, false, &e->type, &e->st)) {
+        ch_input_close(e->in);
+        e->in = NULL;
+        return false;
+    }
+    return true;
+}
+
 /* Open e for real and read its first event; pushes it on the heap when it has one. */
 static void open_and_push(ch_merge *m, entry *e, bool report)
 {
-    if (!ch_source_open_path(e->path, m->forced, m->diag, report, CH_INPUT_DEFAULT_MAX_WINDOW,
-                             &e->in, &e->type, &e->st)) {
+    bool ok = e->run_type != NULL
+                  ? open_run(m, e)
+                  : ch_source_open_path(e->path, m->forced, m->diag, report,
+                                        CH_INPUT_DEFAULT_MAX_WINDOW, &e->in, &e->type, &e->st);
+    if (!ok) {
         e->done = true;
         return;
     }
@@ -211,32 +259,251 @@ static int cmp_first(const void *a, const void *b, void *ud)
     return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
+/* ---- sorting a file that is not nearly sorted ------------------------------------------------
+ *
+ * Newest-first exports (the console's Event history download, `aws cloudtrail lookup-events`)
+ * and shuffled files would put whole stages of an attack behind the watermark. Such a file is
+ * read once, its records kept as text (the JSON record, or the flow log's columns under a
+ * header line) with their event times, sorted by time (stable), and handed to the merge as
+ * sorted runs that the source type parses again. Runs stay in memory up to sort_mem bytes;
+ * beyond that each full run is written to a temporary file and the merge's own k-way merge
+ * joins them: an external sort with no extra code. Cost: one extra parse of such files. */
+
+typedef struct srec {
+    int64_t ts;
+    size_t off, len;
+} srec;
+
+static int cmp_srec(const void *a, const void *b)
+{
+    const srec *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->off < y->off ? -1 : (x->off > y->off); /* stable: file order on ties */
+}
+
+static int add_run_entry(ch_merge *m, size_t src, char *mem, size_t len, char *tmp,
+                         const ch_source_type *type, int64_t first_ts)
+{
+    if (ch_merge_add(m, m->e[src].path) < 0)
+        return CH_ENOMEM;
+    entry *r = &m->e[m->n - 1];
+    m->stats.files--; /* a run is not another input */
+    r->mem = mem;
+    r->mem_len = len;
+    r->tmp = tmp;
+    r->run_type = type;
+    r->first_ts = first_ts;
+    r->has_first = true;
+    return 0;
+}
+
+/* Sort recs over text and make a run of header + records: in memory, or on disk. */
+static int emit_run(ch_merge *m, size_t src, const ch_source_type *type, const ch_buf *hdr,
+                    const ch_buf *text, srec *recs, size_t n, bool disk)
+{
+    if (n == 0)
+        return 0;
+    qsort(recs, n, sizeof *recs, cmp_srec);
+    size_t total = hdr->len;
+    for (size_t i = 0; i < n; i++)
+        total += recs[i].len + 1;
+    char *tmp = NULL;
+    char *mem = NULL;
+    FILE *f = NULL;
+    if (disk) {
+        const char *dir = getenv("TMPDIR");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/coinhound-sort-XXXXXX", dir && *dir ? dir : "/tmp");
+        int fd = mkstemp(path);
+        if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
+            if (fd >= 0)
+                close(fd);
+            ch_diag_report(m->diag, type->dataset, m->e[src].path, 0, UINT64_MAX, "sort_failed",
+                           "cannot create a temporary file for sorting in %s",
+                           dir && *dir ? dir : "/tmp");
+            return CH_EIO;
+        }
+        tmp = ch_strdup(path);
+        if (hdr->len)
+            fwrite(hdr->data, 1, hdr->len, f);
+        for (size_t i = 0; i < n; i++) {
+            fwrite(text->data + recs[i].off, 1, recs[i].len, f);
+            fputc('\n', f);
+        }
+        if (fclose(f) != 0 || tmp == NULL) {
+            unlink(path);
+            ch_free(tmp);
+            ch_diag_report(m->diag, type->dataset, m->e[src].path, 0, UINT64_MAX, "sort_failed",
+                           "cannot write a sorted run to %s", path);
+            return CH_EIO;
+        }
+        m->stats.sorted_runs_on_disk++;
+    } else {
+        mem = ch_malloc(total + 1);
+        if (mem == NULL)
+            return CH_ENOMEM;
+        size_t o = 0;
+        if (hdr->len)
+            memcpy(mem, hdr->data, hdr->len);
+        o = hdr->len;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(mem + o, text->data + recs[i].off, recs[i].len);
+            o += recs[i].len;
+            mem[o++] = '\n';
+        }
+        m->stats.sorted_runs_in_memory++;
+    }
+    int rc = add_run_entry(m, src, mem, total, tmp, type, recs[0].ts);
+    if (rc < 0) {
+        ch_free(mem);
+        if (tmp) {
+            unlink(tmp);
+            ch_free(tmp);
+        }
+    }
+    return rc;
+}
+
+/* One record as one line of text the source type reads back. */
+static int record_text(ch_buf *text, ch_buf *hdr, const ch_event *ev)
+{
+    if (ev->raw_json.n > 0) {
+        size_t at = text->len;
+        int rc = ch_buf_add(text, ev->raw_json.p, ev->raw_json.n);
+        if (rc < 0)
+            return rc;
+        for (size_t i = at; i < text->len; i++) /* pretty-printed records: one line */
+            if (text->data[i] == '\n' || text->data[i] == '\r')
+                text->data[i] = ' ';
+        return 0;
+    }
+    if (ev->raw_count == 0)
+        return CH_EUSAGE;
+    if (hdr->len == 0) {
+        for (uint32_t i = 0; i < ev->raw_count; i++) {
+            if (i)
+                ch_buf_addc(hdr, ' ');
+            ch_buf_add(hdr, ev->raw_names[i].p, ev->raw_names[i].n);
+        }
+        ch_buf_addc(hdr, '\n');
+    }
+    for (uint32_t i = 0; i < ev->raw_count; i++) {
+        if (i)
+            ch_buf_addc(text, ' ');
+        ch_buf_add(text, ev->raw_values[i].p, ev->raw_values[i].n);
+    }
+    return 0;
+}
+
+static int sort_entry(ch_merge *m, size_t idx)
+{
+    ch_input *in = NULL;
+    const ch_source_type *type = NULL;
+    ch_stream *st = NULL;
+    /* The real diag: this pass is the one that reads, reports and counts the file. */
+    if (!ch_source_open_path(m->e[idx].path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW,
+                             &in, &type, &st)) {
+        m->e[idx].done = true;
+        return 0;
+    }
+    ch_buf text, hdr;
+    ch_buf_init(&text, 0);
+    ch_buf_init(&hdr, 1 << 20);
+    srec *recs = NULL;
+    size_t n = 0, cap = 0;
+    bool disk = false;
+    int rc = 0;
+    ch_event ev;
+    while (rc >= 0 && type->next(st, &ev) == 1) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 1024;
+            srec *nr = ch_realloc(recs, nc * sizeof *nr);
+            if (nr == NULL) {
+                rc = CH_ENOMEM;
+                break;
+            }
+            recs = nr;
+            cap = nc;
+        }
+        size_t off = text.len;
+        if ((rc = record_text(&text, &hdr, &ev)) < 0)
+            break;
+        recs[n++] = (srec){ev.ts_ms, off, text.len - off};
+        if (text.len >= m->sort_mem) {
+            disk = true;
+            if ((rc = emit_run(m, idx, type, &hdr, &text, recs, n, true)) < 0)
+                break;
+            n = 0;
+            ch_buf_clear(&text);
+        }
+    }
+    if (rc >= 0)
+        rc = emit_run(m, idx, type, &hdr, &text, recs, n, disk);
+    m->diag->by_ds[type->dataset].bytes += ch_input_bytes(in);
+    type->close(st);
+    ch_input_close(in);
+    ch_buf_free(&text);
+    ch_buf_free(&hdr);
+    ch_free(recs);
+    m->e[idx].done = true; /* its runs stand in for it */
+    m->stats.sorted_files++;
+    if (disk)
+        m->stats.sorted_on_disk++;
+    return rc == CH_EUSAGE || rc == CH_EIO ? 0 : rc;
+}
+
+/* Peek at the first events of an input: its earliest time, and whether it is nearly sorted.
+ * Returns 1 with a first time, 0 without (empty, unreadable: reported by the real pass). */
+static int peek(ch_merge *m, entry *e, bool *unsorted)
+{
+    ch_diag scratch;
+    ch_diag_init(&scratch, NULL);
+    ch_input *in;
+    const ch_source_type *type;
+    ch_stream *st;
+    *unsorted = false;
+    /* A small window: the peek needs the first records, not the first MiB (inflating a
+     * whole S3 object twice doubled the cost of gzip'd inputs). */
+    if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type, &st))
+        return -1;
+    ch_event ev;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int k = 0;
+    for (; k < PEEK_EVENTS && type->next(st, &ev) == 1; k++) {
+        if (hi != INT64_MIN && ev.ts_ms < hi - SORTED_SLACK_MS)
+            *unsorted = true;
+        if (ev.ts_ms > hi)
+            hi = ev.ts_ms;
+        if (ev.ts_ms < lo)
+            lo = ev.ts_ms;
+    }
+    type->close(st);
+    ch_input_close(in);
+    e->first_ts = k ? lo : INT64_MIN;
+    e->has_first = k > 0;
+    return k > 0;
+}
+
+void ch_merge_set_sort_memory(ch_merge *m, size_t bytes) { m->sort_mem = bytes ? bytes : 1; }
+
 int ch_merge_start(ch_merge *m)
 {
-    m->heap = ch_calloc(m->n ? m->n : 1, sizeof *m->heap);
-    m->order = ch_calloc(m->n ? m->n : 1, sizeof *m->order);
-    if (m->heap == NULL || m->order == NULL)
-        return CH_ENOMEM;
     m->started = true;
-    bool keep_all = m->n <= m->max_open;
-    for (size_t i = 0; i < m->n; i++) {
+    size_t n0 = m->n;
+    /* First every input's peek and the sorting of unsorted ones (which appends run entries:
+     * nothing may hold an entry pointer yet). */
+    for (size_t i = 0; i < n0; i++) {
         entry *e = &m->e[i];
-        if (keep_all || strcmp(e->path, "-") == 0) {
-            /* stdin cannot be read twice: it stays open from the start. */
-            open_and_push(m, e, true);
-            continue;
-        }
-        /* Peek with a scratch diag: the real pass reports and counts. */
-        ch_diag scratch;
-        ch_diag_init(&scratch, NULL);
-        ch_input *in;
-        const ch_source_type *type;
-        ch_stream *st;
-        /* A small window: the peek needs the first record, not the first MiB (inflating a
-         * whole S3 object twice doubled the cost of gzip'd inputs). */
-        if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type,
-                                 &st)) {
+        if (strcmp(e->path, "-") == 0)
+            continue; /* stdin cannot be read twice: it stays open from the start */
+        bool unsorted = false;
+        int pk = peek(m, e, &unsorted);
+        if (pk < 0) {
             /* Report whole-input problems now, once, through the real diag. */
+            ch_input *in;
+            const ch_source_type *type;
+            ch_stream *st;
             ch_source_open_path(e->path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW, &in,
                                 &type, &st);
             if (st != NULL) { /* it opened this time: a race with the file system */
@@ -246,19 +513,34 @@ int ch_merge_start(ch_merge *m)
             e->done = true;
             continue;
         }
-        ch_event ev;
-        if (type->next(st, &ev) == 1) {
-            e->first_ts = ev.ts_ms;
-            e->has_first = true;
-            m->order[m->norder++] = i;
-        } else {
-            /* No first event in the peek (empty, or a first record larger than the peek's
-             * window): open it first, so that nothing in it can be late. */
-            e->first_ts = INT64_MIN;
-            m->order[m->norder++] = i; /* opened for real, so its errors are counted */
+        if (unsorted) {
+            int rc = sort_entry(m, i);
+            if (rc < 0)
+                return rc;
         }
-        type->close(st);
-        ch_input_close(in);
+    }
+    m->heap = ch_calloc(m->n ? m->n : 1, sizeof *m->heap);
+    m->order = ch_calloc(m->n ? m->n : 1, sizeof *m->order);
+    if (m->heap == NULL || m->order == NULL)
+        return CH_ENOMEM;
+    size_t live = 0;
+    for (size_t i = 0; i < m->n; i++)
+        live += !m->e[i].done;
+    bool keep_all = live <= m->max_open;
+    for (size_t i = 0; i < m->n; i++) {
+        entry *e = &m->e[i];
+        if (e->done)
+            continue;
+        if (keep_all || strcmp(e->path, "-") == 0) {
+            open_and_push(m, e, true);
+            continue;
+        }
+        /* No first event in the peek (empty, or a first record larger than the peek's
+         * window): open it first, so that nothing in it can be late; it is opened for real,
+         * so its errors are counted. */
+        if (!e->has_first)
+            e->first_ts = INT64_MIN;
+        m->order[m->norder++] = i;
     }
     qsort_r(m->order, m->norder, sizeof *m->order, cmp_first, m);
     return 0;

@@ -9,6 +9,10 @@
  * could not be opened in time because of the cap delivers its events late, and those are
  * counted (`late_opens`) so the engine's allowed lateness can be judged.
  *
+ * An input whose first events are not nearly sorted (newest-first exports, shuffled files) is
+ * sorted by event time before the merge: in memory, or as sorted runs in temporary files when
+ * it is larger than the sort memory (an external sort); the stats say which.
+ *
  * Errors about whole inputs (unreadable, empty, unrecognised format) are reported to the
  * diag exactly once, as `coinhound analyze` does without merging.
  *
@@ -29,7 +33,10 @@ typedef struct ch_merge ch_merge;
 
 typedef struct ch_merge_stats {
     uint64_t files, opened, late_opens, max_open_seen;
-    uint64_t out_of_order; /* events older than the previous one yielded */
+    uint64_t out_of_order;   /* events older than the previous one yielded */
+    uint64_t sorted_files;   /* inputs that were not nearly sorted and were sorted first */
+    uint64_t sorted_on_disk; /* of those, larger than the sort memory (external sort) */
+    uint64_t sorted_runs_in_memory, sorted_runs_on_disk;
 } ch_merge_stats;
 
 /* forced: the source type for every input, or NULL to detect per file. */
@@ -42,6 +49,9 @@ int ch_merge_start(ch_merge *m);
 /* 1 with *ev, 0 when every input is exhausted. *path names the input the event came from. */
 int ch_merge_next(ch_merge *m, ch_event **ev, const char **path);
 void ch_merge_stats_get(const ch_merge *m, ch_merge_stats *out);
+/* Bytes of record text a sort keeps in memory before it writes a run to a temporary file
+ * ($TMPDIR or /tmp); default 256 MiB. Set before the first ch_merge_next. */
+void ch_merge_set_sort_memory(ch_merge *m, size_t bytes);
 
 /* Shared with analyze: open `path`, detect its type and open a stream. Whole-input problems
  * are reported to diag (when report is true) and yield 0 with *st NULL; the input is counted

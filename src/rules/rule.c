@@ -11,6 +11,8 @@
  */
 #include "rules/rule.h"
 
+#include "core/timeparse.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -152,39 +154,9 @@ static int want_int(loader *L, const yaml_node_t *n, const char *key, long lo, l
     return 0;
 }
 
-/* "10m" -> 600000. Units: ms s m h d w; the number is a non-negative integer. */
 static bool parse_duration(const char *s, size_t n, int64_t *ms)
 {
-    size_t i = 0;
-    int64_t v = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') {
-        if (v > INT64_MAX / 10 - 10)
-            return false;
-        v = v * 10 + (s[i++] - '0');
-    }
-    if (i == 0)
-        return false;
-    const char *u = s + i;
-    size_t un = n - i;
-    int64_t mul;
-    if (un == 2 && memcmp(u, "ms", 2) == 0)
-        mul = 1;
-    else if (un == 1 && *u == 's')
-        mul = 1000;
-    else if (un == 1 && *u == 'm')
-        mul = 60000;
-    else if (un == 1 && *u == 'h')
-        mul = 3600000;
-    else if (un == 1 && *u == 'd')
-        mul = 86400000;
-    else if (un == 1 && *u == 'w')
-        mul = 7 * 86400000LL;
-    else
-        return false;
-    if (v > INT64_MAX / mul / 4)
-        return false;
-    *ms = v * mul;
-    return true;
+    return ch_duration_parse(s, n, ms);
 }
 
 static int want_duration(loader *L, const yaml_node_t *n, const char *key, int64_t *ms)

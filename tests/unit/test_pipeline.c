@@ -1,0 +1,220 @@
+/*
+ * test_pipeline.c - the pipeline's promises, through its public API: a record read twice
+ * changes nothing, correlation state survives a checkpoint and a restart (a threshold split
+ * across two runs still fires), input positions come back, and two pipelines writing one store
+ * get distinct offense ids from the database.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "offense/offense.h"
+#include "pipeline/pipeline.h"
+#include "uba/risk.h"
+
+#define PACK CH_SOURCE_DIR "/content/cryptojacking-aws"
+#define TESTS PACK "/tests"
+
+typedef struct fx {
+    char dir[64];
+    char db[128];
+    ch_diag diag;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/ch-pipeline-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/store.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static ch_pipeline *open_p(fx *f, const char *db)
+{
+    ch_diag_init(&f->diag, NULL);
+    ch_pipeline_config c = {.db = db, .pack = PACK, .no_geoip = true, .diag = &f->diag};
+    ch_pipeline *p = NULL;
+    ch_error err = {0};
+    if (ch_pipeline_open(&c, &p, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    return p;
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char *buf = malloc(1 << 20);
+    *n = fread(buf, 1, (1 << 20) - 1, fp);
+    buf[*n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static void push(ch_pipeline *p, const char *text, size_t n)
+{
+    ch_error err = {0};
+    long k = ch_pipeline_push_buffer(p, NULL, text, n, "test", &err);
+    if (k < 0)
+        fail_msg("push: %s", err.msg);
+}
+
+static uint64_t rule_count(ch_pipeline *p, const char *user, const char *rule)
+{
+    ch_offenses *m = ch_pipeline_offenses(p);
+    ch_offense *o = ch_offenses_find_active(m, "user.name", user, strlen(user));
+    if (o == NULL)
+        return 0;
+    for (size_t i = 0; i < o->nrules; i++)
+        if (strcmp(o->rules[i].id, rule) == 0)
+            return o->rules[i].count;
+    return 0;
+}
+
+static void checkpoint(ch_pipeline *p, const char *pos)
+{
+    ch_error err = {0};
+    if (ch_pipeline_checkpoint(p, "test", pos, &err) != 0)
+        fail_msg("checkpoint: %s", err.msg);
+}
+
+static void test_a_record_read_twice_changes_nothing(void **state)
+{
+    fx *f = *state;
+    size_t n;
+    char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
+    ch_pipeline *p = open_p(f, f->db);
+    push(p, text, n);
+    assert_int_equal(rule_count(p, "alice", "CJ-AUTH-03"), 1);
+    double risk = ch_risk_find(ch_pipeline_risk(p), "alice", 5)->risk;
+    push(p, text, n); /* the same records again, in the same run */
+    assert_int_equal(rule_count(p, "alice", "CJ-AUTH-03"), 1);
+    assert_true(ch_risk_find(ch_pipeline_risk(p), "alice", 5)->risk == risk);
+    ch_pipeline_stats st;
+    ch_pipeline_stats_get(p, &st);
+    assert_int_equal(st.duplicates, 6);
+    checkpoint(p, NULL);
+    ch_pipeline_close(p);
+    /* ... and in a later run over the same store. */
+    p = open_p(f, f->db);
+    push(p, text, n);
+    ch_pipeline_stats_get(p, &st);
+    assert_int_equal(st.duplicates, 6);
+    assert_int_equal(st.processed, 0);
+    assert_int_equal(rule_count(p, "alice", "CJ-AUTH-03"), 1);
+    assert_true(ch_risk_find(ch_pipeline_risk(p), "alice", 5)->risk == risk);
+    ch_pipeline_close(p);
+    free(text);
+}
+
+static void test_a_threshold_split_across_two_runs_still_fires(void **state)
+{
+    fx *f = *state;
+    size_t n;
+    char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
+    /* The first three failed logins in one run, the last three in the next. */
+    char *cut = text;
+    for (int i = 0; i < 3; i++)
+        cut = strchr(cut, '\n') + 1;
+    ch_pipeline *p = open_p(f, f->db);
+    push(p, text, (size_t)(cut - text));
+    assert_int_equal(rule_count(p, "alice", "CJ-AUTH-03"), 0);
+    checkpoint(p, "offset-3");
+    ch_pipeline_close(p);
+
+    p = open_p(f, f->db);
+    ch_pipeline_stats st;
+    ch_pipeline_stats_get(p, &st);
+    assert_true(st.restored_keys > 0);
+    char pos[64];
+    ch_error err = {0};
+    assert_int_equal(ch_pipeline_position(p, "test", pos, sizeof pos, &err), 0);
+    assert_string_equal(pos, "offset-3");
+    push(p, cut, n - (size_t)(cut - text));
+    assert_int_equal(rule_count(p, "alice", "CJ-AUTH-03"), 1);
+    ch_pipeline_close(p);
+    free(text);
+}
+
+static void test_two_writers_get_distinct_offense_ids(void **state)
+{
+    fx *f = *state;
+    size_t n1, n2;
+    char *t1 = slurp(TESTS "/auth-03-brute.jsonl", &n1);
+    char *t2 = slurp(TESTS "/evade-01-stop-logging.jsonl", &n2);
+    /* The second writer's offense is another user's: bob stops the trail. */
+    for (char *q = strstr(t2, "alice"); q != NULL; q = strstr(q, "alice"))
+        memcpy(q, "bob  ", 5);
+    /* Both open the empty store (both would have read MAX(id) + 1 = 1), then both save. */
+    ch_pipeline *a = open_p(f, f->db);
+    ch_diag d2;
+    ch_diag_init(&d2, NULL);
+    ch_pipeline_config c = {.db = f->db, .pack = PACK, .no_geoip = true, .diag = &d2};
+    ch_pipeline *b = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_pipeline_open(&c, &b, &err), 0);
+    push(a, t1, n1);
+    push(b, t2, n2);
+    assert_int_equal(ch_offenses_count(ch_pipeline_offenses(a)), 1);
+    assert_int_equal(ch_offenses_count(ch_pipeline_offenses(b)), 1);
+    checkpoint(a, NULL);
+    checkpoint(b, NULL);
+    int64_t ida = ch_offenses_at(ch_pipeline_offenses(a), 0)->id;
+    int64_t idb = ch_offenses_at(ch_pipeline_offenses(b), 0)->id;
+    assert_int_not_equal(ida, idb);
+    ch_pipeline_close(a);
+    ch_pipeline_close(b);
+    /* Both are in the store. */
+    ch_pipeline *p = open_p(f, f->db);
+    assert_int_equal(ch_offenses_count(ch_pipeline_offenses(p)), 2);
+    ch_pipeline_close(p);
+    free(t1);
+    free(t2);
+}
+
+static void test_record_identity_ignores_delivery(void **state)
+{
+    (void)state;
+    ch_event a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.dataset = b.dataset = CH_DS_CLOUDTRAIL;
+    a.id = b.id = CH_SV("evt-1");
+    a.account_id = b.account_id = CH_SV("111122223333");
+    a.region = b.region = CH_SV("us-east-1");
+    a.raw_json = CH_SV("{\"eventID\":\"evt-1\"}");
+    b.raw_json = CH_SV("{\"eventID\": \"evt-1\"}"); /* another envelope, other spacing */
+    assert_true(ch_pipeline_record_id(&a) == ch_pipeline_record_id(&b));
+    b.region = CH_SV("eu-west-1");
+    assert_true(ch_pipeline_record_id(&a) != ch_pipeline_record_id(&b));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_record_read_twice_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_threshold_split_across_two_runs_still_fires, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_two_writers_get_distinct_offense_ids, setup, teardown),
+        cmocka_unit_test(test_record_identity_ignores_delivery),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
