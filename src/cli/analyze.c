@@ -177,7 +177,7 @@ int ch_cmd_analyze(int argc, char **argv)
         {"no-rules", no_argument, NULL, 'R'},
         {"context", required_argument, NULL, 'C'},
         {"intel", required_argument, NULL, 'I'},
-        {"sort-memory", required_argument, NULL, 'S'},
+        {"sort-memory", required_argument, NULL, 'S'},  {"lateness", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     ch_analyze a;

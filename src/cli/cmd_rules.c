@@ -1,11 +1,11 @@
 /*
  * cmd_rules.c - `coinhound rules check|test DIR` (see cmd_rules.h).
  *
- * Each test case loads the pack afresh (its own reference-set registry and engine): rule
- * responses add to reference sets, and one case must never see what another added. Packs are
- * small, so reloading costs milliseconds per case; correctness of isolation wins. A case that
- * names `intel:` files gets them loaded as threat-intelligence sets (enrich/intel_match.h) into
- * its own registry, matched against its events as `analyze --intel` does.
+ * Each test case runs through a pipeline of its own (pipeline/pipeline.h, the one `analyze`
+ * runs, without a store): rule responses add to reference sets and correlation learns, and one
+ * case must never see what another added. Packs are small, so reloading costs milliseconds per
+ * case; correctness of isolation wins. A case that names `intel:` files gets them loaded as
+ * threat-intelligence sets, matched against its events as `analyze --intel` does.
  */
 #include "cli/cmd_rules.h"
 
@@ -17,13 +17,10 @@
 
 #include "cli/cli.h"
 #include "core/diag.h"
+#include "core/timeparse.h"
 #include "enrich/context.h"
-#include "enrich/entity.h"
-#include "enrich/geoip.h"
-#include "enrich/intel_match.h"
 #include "enrich/refset.h"
-#include "intel/stix.h"
-#include "rules/engine.h"
+#include "pipeline/pipeline.h"
 #include "rules/rule.h"
 
 static void print_msg(void *ud, const char *msg)
@@ -140,41 +137,58 @@ static void on_hit(const ch_rule_hit *h, void *ud)
         printf("    hit %s: %s\n", h->rule->id, h->evidence);
 }
 
-typedef struct enrichers {
-    ch_geoip *geo;
-    ch_entity *entity;
-    ch_intel_matcher *intel; /* NULL when the case names no intel files */
-} enrichers;
-
-/* As `analyze` does: GeoIP, then entity linking (launches teach it, DNS and flows from the
- * launched instances get their user), then threat-intelligence matching. */
-static void enrich(void *ud, ch_event *ev)
+static void pipeline_msg(void *ud, const char *msg)
 {
-    enrichers *en = ud;
-    if (en->geo != NULL)
-        ch_geoip_enrich(en->geo, ev);
-    if (en->entity != NULL)
-        ch_entity_process(en->entity, ev);
-    ch_intel_match(en->intel, ev);
+    (void)ud;
+    fprintf(stderr, "%s\n", msg);
 }
 
-/* The case's intel files into its own registry (after the pack: the files may add to a pack
- * set such as mining_pool_ips, and rules already hold handles to the sets they name). */
-static int load_case_intel(const ch_rule_test *tc, ch_refsets *sets, ch_intel_catalog **cat,
-                           ch_intel_matcher **m, ch_diag *diag, ch_error *err)
+/* One case through the same pipeline `analyze` runs (GeoIP, entity linking, the case's threat
+ * intelligence, the rules), with no store: a case never sees what another learned. Returns
+ * NULL when it ran, else why it could not (into whybuf). */
+static const char *run_case(const char *dir, const ch_rule_test *tc, const char *geo,
+                            int64_t lateness_ms, casectx *c, char *whybuf, size_t whycap)
 {
-    if (tc->nintel == 0)
-        return 0;
-    int rc = ch_intel_catalog_new(cat);
-    if (rc < 0)
-        return ch_error_set(err, rc, "out of memory");
-    if ((rc = ch_intel_matcher_new(m, sets, *cat, err)) < 0)
-        return rc;
-    return ch_intel_matcher_load(*m, sets, *cat, (const char *const *)tc->intel, tc->nintel, NULL,
-                                 diag, err);
+    ch_diag diag;
+    ch_diag_init(&diag, stderr);
+    ch_pipeline_config pc = {
+        .no_store = true,
+        .pack = dir,
+        .intel = (const char *const *)tc->intel,
+        .nintel = tc->nintel,
+        .geoip = geo ? &geo : NULL,
+        .ngeoip = geo ? 1 : 0,
+        .no_geoip = geo == NULL,
+        .lateness_ms = lateness_ms,
+        .diag = &diag,
+        .msg = pipeline_msg,
+        .on_hit = on_hit,
+        .hit_ud = c,
+    };
+    ch_pipeline *p = NULL;
+    ch_error err = {0};
+    const char *why = NULL;
+    if (ch_pipeline_open(&pc, &p, &err) < 0) {
+        snprintf(whybuf, whycap, "%s", err.msg);
+        why = whybuf;
+    } else if (diag.errors_total > 0) {
+        why = "bad entries in the intel files";
+    } else {
+        long n = ch_pipeline_push_paths(p, (const char *const *)tc->events, tc->nevents, &err);
+        if (n < 0) {
+            snprintf(whybuf, whycap, "%s", err.msg);
+            why = whybuf;
+        } else if (n == 0) {
+            why = "no events in the file";
+        } else if (diag.errors_total > 0) {
+            why = "bad records in the events file";
+        }
+    }
+    ch_pipeline_close(p);
+    return why;
 }
 
-static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bool verbose)
+static int cmd_test(const char *dir, const char *geo, int64_t lateness_ms, bool verbose)
 {
     ch_refsets *sets = NULL;
     ch_ruleset *rs = NULL;
@@ -189,52 +203,14 @@ static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bo
         }
         for (uint32_t t = 0; t < r->ntests; t++) {
             const ch_rule_test *tc = &r->tests[t];
-            ch_refsets *csets = NULL;
-            ch_ruleset *crs = NULL;
-            ch_engine *eng = NULL;
-            ch_error err = {0};
             casectx c = {r->info.id, 0, verbose};
-            const char *why = NULL;
             char whybuf[600];
-            ch_engine_opts o = *eo;
-            int64_t learning = 0;
-            enrichers en = {geo, NULL, NULL};
-            ch_intel_catalog *cat = NULL;
-            ch_diag diag;
-            ch_diag_init(&diag, stderr);
-            if (load_pack(dir, true, &csets, &crs, &learning) < 0 ||
-                ch_engine_new(crs, (o.learning_ms = o.learning_ms ? o.learning_ms : learning, &o),
-                              on_hit, &c, &eng, &err) < 0 ||
-                ch_entity_new(0, 0, &en.entity, &err) < 0) {
-                why = "cannot load the pack again";
-            } else if (load_case_intel(tc, csets, &cat, &en.intel, &diag, &err) < 0) {
-                snprintf(whybuf, sizeof whybuf, "intel: %s", err.msg);
-                why = whybuf;
-            } else if (diag.errors_total > 0) {
-                why = "bad entries in the intel files";
-            } else {
-                long n = ch_engine_feed_paths(eng, (const char *const *)tc->events, tc->nevents,
-                                              enrich, &en, &diag, &err);
-                if (n < 0) {
-                    snprintf(whybuf, sizeof whybuf, "%s", err.msg);
-                    why = whybuf;
-                } else if (n == 0) {
-                    why = "no events in the file";
-                } else if (diag.errors_total > 0) {
-                    why = "bad records in the events file";
-                }
-            }
+            const char *why = run_case(dir, tc, geo, lateness_ms, &c, whybuf, sizeof whybuf);
             bool ok = why == NULL && (tc->expect_fire ? c.fired > 0 : c.fired == 0);
             printf("%s %s: %s (expect %s, fired %llu)%s%s\n", ok ? "PASS" : "FAIL", r->info.id,
                    tc->name, tc->expect_fire ? "fire" : "silent", (unsigned long long)c.fired,
                    why ? ": " : "", why ? why : "");
             ok ? pass++ : fail++;
-            ch_engine_free(eng);
-            ch_entity_free(en.entity);
-            ch_intel_matcher_free(en.intel);
-            ch_intel_catalog_free(cat);
-            ch_ruleset_free(crs);
-            ch_refsets_free(csets);
         }
     }
     printf("%u passed, %u failed, %u rules without tests (%u rules)\n", pass, fail, untested,
@@ -242,24 +218,6 @@ static int cmd_test(const char *dir, ch_geoip *geo, const ch_engine_opts *eo, bo
     ch_ruleset_free(rs);
     ch_refsets_free(sets);
     return fail ? CH_EXIT_FAIL : CH_EXIT_OK;
-}
-
-/* "5m" -> ms; false when not a duration. */
-static bool parse_dur(const char *s, int64_t *ms)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0)
-        return false;
-    int64_t mul = strcmp(end, "ms") == 0  ? 1
-                  : strcmp(end, "s") == 0 ? 1000
-                  : strcmp(end, "m") == 0 ? 60000
-                  : strcmp(end, "h") == 0 ? 3600000
-                                          : 0;
-    if (mul == 0)
-        return false;
-    *ms = v * mul;
-    return true;
 }
 
 int ch_cmd_rules(int argc, char **argv)
@@ -282,7 +240,7 @@ int ch_cmd_rules(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *geo_path = NULL;
     bool no_geo = false, verbose = false;
-    ch_engine_opts eo = {0};
+    int64_t lateness_ms = 0;
     int c;
     optind = 1;
     argc--;
@@ -299,12 +257,12 @@ int ch_cmd_rules(int argc, char **argv)
             verbose = true;
             break;
         case 'l':
-            if (!parse_dur(optarg, &eo.lateness_ms)) {
+            if (!ch_duration_parse(optarg, strlen(optarg), &lateness_ms)) {
                 fprintf(stderr, "coinhound rules: --lateness wants a duration such as 5m\n");
                 return CH_EXIT_USAGE;
             }
-            if (eo.lateness_ms == 0)
-                eo.lateness_ms = -1;
+            if (lateness_ms == 0)
+                lateness_ms = -1;
             break;
         case 'h':
             usage(stdout);
@@ -321,19 +279,13 @@ int ch_cmd_rules(int argc, char **argv)
     const char *dir = argv[optind];
     if (is_check)
         return cmd_check(dir);
-    ch_geoip *geo = NULL;
+    /* The rule tests' GeoIP: the file given, else the installed database when present. */
+    const char *geo = NULL;
+    char def[4096];
     if (!no_geo) {
-        char def[4096];
         snprintf(def, sizeof def, "%s/geoip/country.mmdb", ch_data_dir());
-        const char *p = geo_path ? geo_path : def;
-        ch_error err = {0};
-        if ((geo_path || access(p, R_OK) == 0) && ch_geoip_open(&geo, &p, 1, &err) < 0) {
-            fprintf(stderr, "coinhound rules: %s\n", err.msg);
-            if (geo_path)
-                return CH_EXIT_FAIL;
-        }
+        geo = geo_path ? geo_path : access(def, R_OK) == 0 ? def : NULL;
     }
-    int rc = cmd_test(dir, geo, &eo, verbose);
-    ch_geoip_close(geo);
+    int rc = cmd_test(dir, geo, lateness_ms, verbose);
     return rc;
 }

@@ -733,7 +733,7 @@ int ch_store_add_seen(ch_store *s, const uint64_t *ids, size_t n, int64_t first_
 int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err)
 {
     sqlite3_stmt *q = NULL;
-    int rc = prepare(s, "SELECT n, ids FROM seen_records ORDER BY id", &q, err);
+    int rc = prepare(s, "SELECT n, ids, first_ts FROM seen_records ORDER BY id", &q, err);
     if (rc < 0)
         return rc;
     int step;
@@ -744,7 +744,7 @@ int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err
             rc = ch_error_set(err, CH_EPARSE, "%s: a seen_records row is damaged", s->path);
             break;
         }
-        if (bytes && (rc = fn(ud, ids, bytes / sizeof *ids)) < 0) {
+        if (bytes && (rc = fn(ud, ch_sql_col_time(q, 2, 0), ids, bytes / sizeof *ids)) < 0) {
             ch_error_set(err, rc, "%s: loading processed record ids: %s", s->path, ch_strerror(rc));
             break;
         }

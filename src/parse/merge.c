@@ -26,7 +26,7 @@
  * may be from the newest before the file counts as not sorted (the engine's default allowed
  * lateness: within it, the merge and the engine put events in their place anyway). */
 #define PEEK_EVENTS 32
-#define SORTED_SLACK_MS 0
+#define SORTED_SLACK_MS (90 * 1000)
 #define SORT_MEM_DEFAULT ((size_t)256 << 20)
 
 typedef struct entry {

@@ -3,9 +3,10 @@
  *
  * Costs on the hot path, per event: one 64-bit hash of the record's identity (a CloudTrail
  * record hashes its ~60-byte eventID/account/region, not its text) and one probe of an
- * open-addressing set of those hashes (load factor <= 1/2); then the enrichers and the engine
- * as before. The set costs 16 bytes per remembered record at most; new identities also go to a
- * pending array that the next checkpoint writes as one row.
+ * open-addressing set of those hashes for the event's hour (load factor <= 1/2: the current
+ * hour's table stays in cache since events come in time order); then the enrichers and the
+ * engine as before. The sets cost 16 bytes per remembered record at most; new identities also
+ * go to a pending array that the next checkpoint writes as one row per hour.
  *
  * A checkpoint's engine state is the engine's own versioned binary format (rules/engine.h),
  * written through a memory stream into one blob; refset response values are kept as a small
@@ -46,10 +47,26 @@
 #define STATE_REFSETS "refset_responses"
 #define STATE_POS_PREFIX "position:"
 
+/* Identities are kept per hour of event time: events come in time order, so the hour being
+ * read is a small table that stays in cache (one table for all records cost a cache miss per
+ * event: 10% of a run with the pack), and old hours can be dropped as a whole. */
 typedef struct seenset {
+    int64_t hour;
     uint64_t *slots; /* 0 = empty */
     size_t n, cap;   /* cap: power of two */
 } seenset;
+
+typedef struct seenhours {
+    seenset *b; /* sorted by hour */
+    size_t n, cap;
+    size_t last; /* the bucket used last: the next event is almost always in it */
+    uint64_t total;
+} seenhours;
+
+typedef struct pend {
+    int64_t hour;
+    uint64_t id;
+} pend;
 
 typedef struct refset_add {
     char *set, *value, *source;
@@ -72,10 +89,9 @@ struct ch_pipeline {
     ch_risk *risk;
     ch_offense_sink sink;
     ch_store *store;
-    seenset seen;
-    uint64_t *pending; /* identities since the last checkpoint */
+    seenhours seen;
+    pend *pending; /* identities since the last checkpoint */
     size_t npending, pending_cap;
-    int64_t pending_first, pending_last;
     refset_add *radds;
     size_t nradds, radds_cap;
     bool radds_dirty;
@@ -140,9 +156,14 @@ uint64_t ch_pipeline_record_id(const ch_event *ev)
     return h ? h : 1;
 }
 
+static int64_t hour_of(int64_t ts_ms)
+{
+    return ts_ms >= 0 ? ts_ms / 3600000 : -((-ts_ms + 3599999) / 3600000);
+}
+
 static int seen_grow(seenset *s)
 {
-    size_t nc = s->cap ? s->cap * 2 : 1024;
+    size_t nc = s->cap ? s->cap * 2 : 256;
     uint64_t *ns = ch_calloc(nc, sizeof *ns);
     if (ns == NULL)
         return CH_ENOMEM;
@@ -161,12 +182,55 @@ static int seen_grow(seenset *s)
     return 0;
 }
 
-/* 1 when id was added, 0 when it was there, CH_ELIMIT at the cap, CH_ENOMEM. */
-static int seen_add(seenset *s, uint64_t id)
+/* The bucket of an hour, made when missing (NULL when out of memory). */
+static seenset *hour_bucket(seenhours *h, int64_t hour)
 {
+    if (h->n > 0 && h->b[h->last].hour == hour)
+        return &h->b[h->last];
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (h->b[mid].hour < hour)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->n && h->b[lo].hour == hour) {
+        h->last = lo;
+        return &h->b[lo];
+    }
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        seenset *nb = ch_realloc(h->b, nc * sizeof *nb);
+        if (nb == NULL)
+            return NULL;
+        h->b = nb;
+        h->cap = nc;
+    }
+    memmove(h->b + lo + 1, h->b + lo, (h->n - lo) * sizeof *h->b);
+    h->b[lo] = (seenset){.hour = hour};
+    h->n++;
+    h->last = lo;
+    return &h->b[lo];
+}
+
+/* 1 when id was added, 0 when it was there, CH_ELIMIT at the cap, CH_ENOMEM. */
+static int seen_add(seenhours *h, int64_t hour, uint64_t id)
+{
+    seenset *s = hour_bucket(h, hour);
+    if (s == NULL)
+        return CH_ENOMEM;
     if ((s->n + 1) * 2 > s->cap) {
-        if (s->n >= CH_PIPELINE_MAX_SEEN)
-            goto probe_only;
+        if (h->total >= CH_PIPELINE_MAX_SEEN) {
+            for (size_t k = s->cap ? (size_t)id & (s->cap - 1) : 0; s->cap;
+                 k = (k + 1) & (s->cap - 1)) {
+                if (s->slots[k] == id)
+                    return 0;
+                if (s->slots[k] == 0)
+                    break;
+            }
+            return CH_ELIMIT;
+        }
         int rc = seen_grow(s);
         if (rc < 0)
             return rc;
@@ -179,21 +243,23 @@ static int seen_add(seenset *s, uint64_t id)
     }
     s->slots[j] = id;
     s->n++;
+    h->total++;
     return 1;
-probe_only:
-    for (size_t k = (size_t)id & (s->cap - 1);; k = (k + 1) & (s->cap - 1)) {
-        if (s->slots[k] == id)
-            return 0;
-        if (s->slots[k] == 0)
-            return CH_ELIMIT;
-    }
 }
 
-static int seen_load_chunk(void *ud, const uint64_t *ids, size_t n)
+static void seen_free(seenhours *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        ch_free(h->b[i].slots);
+    ch_free(h->b);
+}
+
+static int seen_load_chunk(void *ud, int64_t first_ts, const uint64_t *ids, size_t n)
 {
     ch_pipeline *p = ud;
+    int64_t hour = hour_of(first_ts);
     for (size_t i = 0; i < n; i++) {
-        int rc = seen_add(&p->seen, ids[i]);
+        int rc = seen_add(&p->seen, hour, ids[i]);
         if (rc == CH_ENOMEM)
             return rc;
         if (rc == 1)
@@ -202,22 +268,48 @@ static int seen_load_chunk(void *ud, const uint64_t *ids, size_t n)
     return 0;
 }
 
-static int pending_push(ch_pipeline *p, uint64_t id, int64_t ts)
+static int pending_push(ch_pipeline *p, int64_t hour, uint64_t id)
 {
     if (p->npending == p->pending_cap) {
         size_t nc = p->pending_cap ? p->pending_cap * 2 : 4096;
-        uint64_t *np = ch_realloc(p->pending, nc * sizeof *np);
+        pend *np = ch_realloc(p->pending, nc * sizeof *np);
         if (np == NULL)
             return CH_ENOMEM;
         p->pending = np;
         p->pending_cap = nc;
     }
-    if (p->npending == 0 || ts < p->pending_first)
-        p->pending_first = ts;
-    if (p->npending == 0 || ts > p->pending_last)
-        p->pending_last = ts;
-    p->pending[p->npending++] = id;
+    p->pending[p->npending++] = (pend){hour, id};
     return 0;
+}
+
+static int cmp_pend(const void *a, const void *b)
+{
+    const pend *x = a, *y = b;
+    return x->hour < y->hour ? -1 : x->hour > y->hour;
+}
+
+/* The pending identities as one row per hour (the hour is the row's first_ts). */
+static int save_pending(ch_pipeline *p, ch_error *err)
+{
+    if (p->npending == 0)
+        return 0;
+    qsort(p->pending, p->npending, sizeof *p->pending, cmp_pend);
+    uint64_t *ids = ch_malloc(p->npending * sizeof *ids);
+    if (ids == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < p->npending && rc >= 0;) {
+        size_t j = i;
+        while (j < p->npending && p->pending[j].hour == p->pending[i].hour) {
+            ids[j - i] = p->pending[j].id;
+            j++;
+        }
+        int64_t t = p->pending[i].hour * 3600000;
+        rc = ch_store_add_seen(p->store, ids, j - i, t, t + 3599999, err);
+        i = j;
+    }
+    ch_free(ids);
+    return rc;
 }
 
 /* ---- rule responses into reference sets ------------------------------------------------------ */
@@ -550,7 +642,7 @@ void ch_pipeline_close(ch_pipeline *p)
     ch_ruleset_free(p->rules);
     ch_refsets_free(p->refsets);
     ch_geoip_close(p->geoip);
-    ch_free(p->seen.slots);
+    seen_free(&p->seen);
     ch_free(p->pending);
     for (size_t i = 0; i < p->nradds; i++)
         radd_free(&p->radds[i]);
@@ -586,13 +678,14 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
     p->st.events++;
     if (p->store != NULL) {
         uint64_t id = ch_pipeline_record_id(ev);
-        int rc = seen_add(&p->seen, id);
+        int64_t hour = hour_of(ev->ts_ms);
+        int rc = seen_add(&p->seen, hour, id);
         if (rc == 0) {
             p->st.duplicates++;
             return 0;
         }
         if (rc == 1) {
-            if (pending_push(p, id, ev->ts_ms) < 0)
+            if (pending_push(p, hour, id) < 0)
                 p->st.engine_errors++;
         } else {
             p->st.dedupe_cap++;
@@ -663,6 +756,35 @@ long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const v
     return n;
 }
 
+long ch_pipeline_push_paths(ch_pipeline *p, const char *const *paths, size_t n, ch_error *err)
+{
+    ch_merge *m = ch_merge_new(p->diag, NULL, n ? n : 1);
+    if (m == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    uint64_t unreadable = p->diag->unreadable_inputs;
+    uint64_t unrecognized = ch_diag_count(p->diag, "unrecognized_format");
+    long count = 0;
+    for (size_t i = 0; i < n && count == 0; i++)
+        if (ch_merge_add(m, paths[i]) < 0)
+            count = ch_error_set(err, CH_ENOMEM, "out of memory");
+    ch_event *ev;
+    const char *origin = NULL;
+    while (count >= 0 && ch_merge_next(m, &ev, &origin) == 1) {
+        if (ch_pipeline_push_event(p, ev, origin) == CH_ENOMEM)
+            count = ch_error_set(err, CH_ENOMEM, "correlation ran out of memory");
+        else
+            count++;
+    }
+    ch_merge_free(m);
+    if (count >= 0 && p->diag->unreadable_inputs > unreadable)
+        count = ch_error_set(err, CH_EIO, "%s: cannot be read", n ? paths[0] : "");
+    else if (count >= 0 && ch_diag_count(p->diag, "unrecognized_format") > unrecognized)
+        count = ch_error_set(err, CH_EPARSE,
+                             "not a recognised log (CloudTrail, VPC flow, Route 53): %s%s",
+                             n ? paths[0] : "", n > 1 ? " (or another of the files)" : "");
+    return count;
+}
+
 void ch_pipeline_advance(ch_pipeline *p, int64_t now_ms)
 {
     if (p->engine != NULL)
@@ -702,8 +824,7 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
          (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
-        (rc = ch_store_add_seen(p->store, p->pending, p->npending, p->pending_first,
-                                p->pending_last, err)) < 0)
+        (rc = save_pending(p, err)) < 0)
         goto fail;
     if (input != NULL) {
         char name[512];

@@ -113,6 +113,12 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin);
 long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const void *buf,
                              size_t len, const char *origin, ch_error *err);
 
+/* Log files (any type, detected per file), merged by event time as `analyze` merges them, every
+ * event pushed. Bad records and unreadable files go to cfg->diag. Returns the events pushed, or
+ * CH_EIO (no file could be read) / CH_EPARSE (a file is not a recognised log) with the first
+ * such file named in err, or CH_ENOMEM. */
+long ch_pipeline_push_paths(ch_pipeline *p, const char *const *paths, size_t n, ch_error *err);
+
 /* Move event time to now_ms when no events come (a server that is idle), so that windows
  * expire and the watermark moves. */
 void ch_pipeline_advance(ch_pipeline *p, int64_t now_ms);

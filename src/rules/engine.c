@@ -25,9 +25,6 @@
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "enrich/intel_match.h"
-#include "ingest/input.h"
-#include "parse/merge.h"
-#include "parse/source.h"
 #include "rules/expr.h"
 
 #define KEY_MAX 1024       /* bytes of a key text */
@@ -1280,47 +1277,6 @@ uint64_t ch_engine_rule_hits(const ch_engine *e, uint32_t i)
 uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i)
 {
     return i < e->rs->n ? e->rule_evals[i] : 0;
-}
-
-/* ---- feeding files ------------------------------------------------------------------------ */
-
-long ch_engine_feed_paths(ch_engine *e, const char *const *paths, size_t n,
-                          ch_engine_enrich_fn enrich, void *eud, ch_diag *diag, ch_error *err)
-{
-    if (n == 0 || n > CH_ENGINE_FEED_MAX)
-        return ch_error_set(err, CH_EUSAGE, "1 to %d files at once", CH_ENGINE_FEED_MAX);
-    /* The same k-way merge by event time as `analyze`, so that events from several sources
-     * meet the engine in time order. */
-    ch_merge *m = ch_merge_new(diag, NULL, n);
-    if (m == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    uint64_t unreadable = diag->unreadable_inputs;
-    uint64_t unrecognized = ch_diag_count(diag, "unrecognized_format");
-    long count = 0;
-    for (size_t i = 0; i < n && count == 0; i++)
-        if (ch_merge_add(m, paths[i]) < 0)
-            count = ch_error_set(err, CH_ENOMEM, "out of memory");
-    ch_event *ev;
-    while (count >= 0 && ch_merge_next(m, &ev, NULL) == 1) {
-        if (enrich)
-            enrich(eud, ev);
-        ch_engine_process(e, ev);
-        count++;
-    }
-    ch_merge_free(m);
-    if (count >= 0 && diag->unreadable_inputs > unreadable)
-        count = ch_error_set(err, CH_EIO, "%s: cannot be read", paths[0]);
-    else if (count >= 0 && ch_diag_count(diag, "unrecognized_format") > unrecognized)
-        count = ch_error_set(err, CH_EPARSE,
-                             "not a recognised log (CloudTrail, VPC flow, Route 53): %s%s",
-                             paths[0], n > 1 ? " (or another of the case's files)" : "");
-    return count;
-}
-
-long ch_engine_feed_path(ch_engine *e, const char *path, ch_engine_enrich_fn enrich, void *eud,
-                         ch_diag *diag, ch_error *err)
-{
-    return ch_engine_feed_paths(e, &path, 1, enrich, eud, diag, err);
 }
 
 /* ---- save and load ------------------------------------------------------------------------- */

@@ -116,15 +116,4 @@ uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i);
 int ch_engine_save(const ch_engine *e, FILE *f, ch_error *err);
 int ch_engine_load(ch_engine *e, FILE *f, ch_error *err);
 
-/* Feed every event of a log file (type detected as `analyze` does) through the engine, with an
- * optional per-event hook (enrichment) before processing. Returns events fed, or CH_EIO /
- * CH_EPARSE with err set when the file cannot be read or recognised. */
-typedef void (*ch_engine_enrich_fn)(void *ud, ch_event *ev);
-long ch_engine_feed_path(ch_engine *e, const char *path, ch_engine_enrich_fn enrich, void *eud,
-                         ch_diag *diag, ch_error *err);
-/* Several files at once (CloudTrail, DNS and flow logs of one story), merged by event time. */
-#define CH_ENGINE_FEED_MAX 8
-long ch_engine_feed_paths(ch_engine *e, const char *const *paths, size_t n,
-                          ch_engine_enrich_fn enrich, void *eud, ch_diag *diag, ch_error *err);
-
 #endif
