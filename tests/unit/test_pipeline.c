@@ -190,6 +190,64 @@ static void test_two_writers_get_distinct_offense_ids(void **state)
     free(t2);
 }
 
+/* A rule that adds to a reference set changes run state, which a checkpoint keeps: the next
+ * run's rule that tests the set still sees the value (and the pack on disk is untouched). */
+static void test_rule_made_reference_set_values_survive_a_restart(void **state)
+{
+    fx *f = *state;
+    char pack[160], path[200];
+    snprintf(pack, sizeof pack, "%s/pack", f->dir);
+    snprintf(path, sizeof path, "%s/rules", pack);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/rules/T-1.yml", pack);
+    FILE *r = fopen(path, "w");
+    fputs("id: T-1\ntitle: trail stopped\nseverity: 5\ncredibility: 5\nrelevance: 5\n"
+          "where: event.action == \"StopLogging\"\n"
+          "responses:\n  - refset: {name: suspects, field: user.name, ttl: 3650d}\n",
+          r);
+    fclose(r);
+    snprintf(path, sizeof path, "%s/rules/T-2.yml", pack);
+    r = fopen(path, "w");
+    fputs("id: T-2\ntitle: a suspect logs in\nseverity: 5\ncredibility: 5\nrelevance: 5\n"
+          "where: event.action == \"ConsoleLogin\" and user.name in $suspects\n"
+          "offense: {index: user.name}\n",
+          r);
+    fclose(r);
+    size_t n1, n2;
+    char *stop = slurp(TESTS "/evade-01-stop-logging.jsonl", &n1);
+    char *login = slurp(TESTS "/auth-05-no-mfa.jsonl", &n2);
+    ch_diag_init(&f->diag, NULL);
+    ch_pipeline_config c = {.db = f->db, .pack = pack, .no_geoip = true, .diag = &f->diag};
+    ch_pipeline *p = NULL;
+    ch_error err = {0};
+    if (ch_pipeline_open(&c, &p, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    push(p, stop, n1);
+    ch_pipeline_stats st;
+    ch_pipeline_stats_get(p, &st);
+    assert_int_equal(st.refset_adds, 1);
+    checkpoint(p, NULL);
+    ch_pipeline_close(p);
+    if (ch_pipeline_open(&c, &p, &err) != 0)
+        fail_msg("reopen: %s", err.msg);
+    push(p, login, n2);
+    assert_int_equal(rule_count(p, "alice", "T-2"), 1);
+    ch_pipeline_close(p);
+    /* Without the first run's state, the login alone fires nothing. */
+    char db2[200];
+    snprintf(db2, sizeof db2, "%s/other.db", f->dir);
+    c.db = db2;
+    if (ch_pipeline_open(&c, &p, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    push(p, login, n2);
+    assert_int_equal(rule_count(p, "alice", "T-2"), 0);
+    ch_pipeline_close(p);
+    free(stop);
+    free(login);
+}
+
 static void test_record_identity_ignores_delivery(void **state)
 {
     (void)state;
@@ -214,6 +272,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_threshold_split_across_two_runs_still_fires, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_two_writers_get_distinct_offense_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_made_reference_set_values_survive_a_restart,
+                                        setup, teardown),
         cmocka_unit_test(test_record_identity_ignores_delivery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
