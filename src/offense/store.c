@@ -76,14 +76,10 @@ static const char *const migrations[] = {
     "CREATE INDEX entity_links_used ON entity_links (last_used_ms);",
     /* 2 -> 3: the pipeline's durable state beside the offenses it produced, so that one
      * transaction saves both (pipeline/pipeline.h): named blobs (the correlation engine's
-     * state, input positions) and the identities of the records already processed, in chunks
-     * of 8-byte hashes (one row per checkpoint, not one per record: a million records cost one
-     * 8 MB row, not a million inserts). */
+     * state, rule-made reference-set values, input positions, the committed length of the
+     * ledger of processed records). */
     "CREATE TABLE pipeline_state ("
-    " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE seen_records ("
-    " id INTEGER PRIMARY KEY, first_ts INTEGER, last_ts INTEGER, n INTEGER NOT NULL,"
-    " ids BLOB NOT NULL);",
+    " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
@@ -709,50 +705,6 @@ int ch_store_get_state(ch_store *s, const char *name, void **value, size_t *n, c
     }
     sqlite3_finalize(q);
     return rc;
-}
-
-int ch_store_add_seen(ch_store *s, const uint64_t *ids, size_t n, int64_t first_ts, int64_t last_ts,
-                      ch_error *err)
-{
-    if (n == 0)
-        return 0;
-    sqlite3_stmt *q = NULL;
-    int rc = prepare(s, "INSERT INTO seen_records (first_ts, last_ts, n, ids) VALUES (?, ?, ?, ?)",
-                     &q, err);
-    if (rc < 0)
-        return rc;
-    bind_time(q, 1, first_ts);
-    bind_time(q, 2, last_ts);
-    sqlite3_bind_int64(q, 3, (sqlite3_int64)n);
-    sqlite3_bind_blob64(q, 4, ids, (sqlite3_uint64)(n * sizeof *ids), SQLITE_STATIC);
-    rc = run(s, q, err, "saving processed record ids");
-    sqlite3_finalize(q);
-    return rc;
-}
-
-int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err)
-{
-    sqlite3_stmt *q = NULL;
-    int rc = prepare(s, "SELECT n, ids, first_ts FROM seen_records ORDER BY id", &q, err);
-    if (rc < 0)
-        return rc;
-    int step;
-    while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-        size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
-        const uint64_t *ids = sqlite3_column_blob(q, 1);
-        if (bytes % sizeof *ids != 0 || (sqlite3_uint64)sqlite3_column_int64(q, 0) * 8 != bytes) {
-            rc = ch_error_set(err, CH_EPARSE, "%s: a seen_records row is damaged", s->path);
-            break;
-        }
-        if (bytes && (rc = fn(ud, ch_sql_col_time(q, 2, 0), ids, bytes / sizeof *ids)) < 0) {
-            ch_error_set(err, rc, "%s: loading processed record ids: %s", s->path, ch_strerror(rc));
-            break;
-        }
-    }
-    if (rc >= 0 && step != SQLITE_DONE)
-        rc = db_error(s, err, "loading processed record ids");
-    sqlite3_finalize(q);
-    return rc < 0 ? rc : 0;
 }
 
 int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status stt, const char *note,

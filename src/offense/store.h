@@ -79,14 +79,6 @@ int ch_store_put_state(ch_store *s, const char *name, const void *value, size_t 
                        ch_error *err);
 int ch_store_get_state(ch_store *s, const char *name, void **value, size_t *n, ch_error *err);
 
-/* Identities (64-bit hashes) of processed records, appended as one chunk per checkpoint and
- * handed back chunk by chunk with the chunk's first_ts at load (fn returns 0 or a negative code
- * that stops the load). */
-int ch_store_add_seen(ch_store *s, const uint64_t *ids, size_t n, int64_t first_ts, int64_t last_ts,
-                      ch_error *err);
-typedef int (*ch_store_seen_fn)(void *ud, int64_t first_ts, const uint64_t *ids, size_t n);
-int ch_store_load_seen(ch_store *s, ch_store_seen_fn fn, void *ud, ch_error *err);
-
 /* Links saved and loaded at most (the most recently used ones): the table's default cap. */
 #define CH_STORE_MAX_LINKS CH_ENTITY_DEFAULT_CAP
 
