@@ -1,13 +1,13 @@
 /*
  * analyze.c - `coinhound analyze`: options in, a report out; the pipeline does the work.
  *
- * Inputs are expanded (directories recursively, in a stable order) into the k-way merge by
- * event time (parse/merge.h), and every event goes through the pipeline (pipeline/pipeline.h:
- * duplicates skipped, enrichment, the events writer, correlation, offenses and risk), which
- * checkpoints into the store at the end, so the next run over that store continues where this
- * one stopped. Memory does not grow with file size. Bad records are counted by reason and
- * reported with their location; only an input that cannot be read at all changes the exit
- * status (1).
+ * The pipeline (pipeline/pipeline.h) expands the inputs (directories recursively, in a stable
+ * order), merges them by event time, and runs every event through its chain (duplicates
+ * skipped, enrichment, the events writer, correlation, offenses and risk); this file opens it
+ * from the options, draws the progress bar, checkpoints at the end (so the next run over that
+ * store continues where this one stopped) and prints the report. Memory does not grow with file
+ * size. Bad records are counted by reason and reported with their location; only an input that
+ * cannot be read at all changes the exit status (1).
  */
 #include <getopt.h>
 #include <sys/resource.h>
@@ -23,9 +23,7 @@
 #include "core/timeparse.h"
 #include "enrich/geoip.h"
 #include "ingest/input.h"
-#include "ingest/walk.h"
 #include "output/output.h"
-#include "parse/merge.h"
 #include "parse/source.h"
 
 static void analyze_usage(FILE *f)
@@ -78,9 +76,11 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void progress_draw(ch_analyze *a, const char *path, bool final)
+static void progress_draw(void *ud, const char *path, uint64_t opened, uint64_t files)
 {
+    ch_analyze *a = ud;
     double t = now_s();
+    bool final = path == NULL;
     if (!final && t - a->progress_last < 0.1)
         return;
     a->progress_last = t;
@@ -89,18 +89,17 @@ static void progress_draw(ch_analyze *a, const char *path, bool final)
         ev += a->diag.by_ds[i].events;
     double el = t - a->t0;
     double rate = el > 0 ? (double)ev / el : 0;
-    ch_merge_stats ms;
-    ch_merge_stats_get(a->merge, &ms);
     int width = 24;
-    int filled = a->files_total ? (int)((double)ms.opened * width / (double)a->files_total) : 0;
+    int filled = files ? (int)((double)opened * width / (double)files) : 0;
     char bar[32];
     for (int i = 0; i < width; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[width] = '\0';
     const char *base = path ? strrchr(path, '/') : NULL;
     base = base ? base + 1 : (path ? path : "");
-    fprintf(stderr, "\r\033[K[%s] %zu/%zu files  %llu events  %.0f ev/s  %.40s", bar,
-            (size_t)ms.opened, a->files_total, (unsigned long long)ev, rate, final ? "" : base);
+    fprintf(stderr, "\r\033[K[%s] %llu/%llu files  %llu events  %.0f ev/s  %.40s", bar,
+            (unsigned long long)opened, (unsigned long long)files, (unsigned long long)ev, rate,
+            base);
     if (final)
         fputc('\n', stderr);
     fflush(stderr);
@@ -125,34 +124,6 @@ static size_t fd_budget(size_t want)
     return want;
 }
 
-/* Every event, in event-time order, goes through the pipeline. */
-static void run_events(ch_analyze *a)
-{
-    ch_event *ev;
-    const char *path = NULL;
-    uint64_t n = 0;
-    while (ch_merge_next(a->merge, &ev, &path) == 1) {
-        ch_pipeline_push_event(a->pipeline, ev, path);
-        if (a->progress && (++n & 4095) == 0)
-            progress_draw(a, path, false);
-    }
-}
-
-static int visit_file(const char *path, void *ud)
-{
-    ch_analyze *a = ud;
-    a->files_total++;
-    return ch_merge_add(a->merge, path);
-}
-
-static int visit_missing(const char *path, const char *reason, void *ud)
-{
-    ch_analyze *a = ud;
-    ch_diag_report(&a->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", reason);
-    a->diag.unreadable_inputs++;
-    return 0;
-}
-
 static void pipeline_msg(void *ud, const char *msg)
 {
     (void)ud;
@@ -162,23 +133,15 @@ static void pipeline_msg(void *ud, const char *msg)
 int ch_cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"type", required_argument, NULL, 't'},
-        {"events", required_argument, NULL, 'e'},
-        {"format", required_argument, NULL, 'f'},
-        {"geoip", required_argument, NULL, 'g'},
-        {"no-geoip", no_argument, NULL, 'G'},
-        {"progress", no_argument, NULL, 'p'},
-        {"no-progress", no_argument, NULL, 'P'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"max-open", required_argument, NULL, 'M'},
-        {"help", no_argument, NULL, 'h'},
-        {"db", required_argument, NULL, 'D'},
-        {"pack", required_argument, NULL, 'k'},
-        {"no-rules", no_argument, NULL, 'R'},
-        {"context", required_argument, NULL, 'C'},
-        {"intel", required_argument, NULL, 'I'},
-        {"sort-memory", required_argument, NULL, 'S'},  {"lateness", required_argument, NULL, 'L'},
-        {NULL, 0, NULL, 0},
+        {"type", required_argument, NULL, 't'},     {"events", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'},   {"geoip", required_argument, NULL, 'g'},
+        {"no-geoip", no_argument, NULL, 'G'},       {"progress", no_argument, NULL, 'p'},
+        {"no-progress", no_argument, NULL, 'P'},    {"quiet", no_argument, NULL, 'q'},
+        {"max-open", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
+        {"no-rules", no_argument, NULL, 'R'},       {"context", required_argument, NULL, 'C'},
+        {"intel", required_argument, NULL, 'I'},    {"sort-memory", required_argument, NULL, 'S'},
+        {"lateness", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);
@@ -351,25 +314,22 @@ int ch_cmd_analyze(int argc, char **argv)
     a.offenses = ch_pipeline_offenses(a.pipeline);
     a.risk = ch_pipeline_risk(a.pipeline);
     a.progress = progress == 1 || (progress == -1 && isatty(STDERR_FILENO));
-    const char *const *paths = (const char *const *)argv + optind;
-    size_t npaths = (size_t)(argc - optind);
-    max_open = fd_budget(max_open);
-    a.merge = ch_merge_new(&a.diag, a.forced, max_open);
-    if (a.merge != NULL)
-        ch_merge_set_sort_memory(a.merge, sort_mib << 20);
-    if (a.merge == NULL ||
-        ch_walk_paths(paths, npaths, visit_file, visit_missing, &a) == CH_ENOMEM) {
-        fprintf(stderr, "coinhound analyze: out of memory\n");
-        status = CH_EXIT_FAIL;
-        goto cleanup;
-    }
+    ch_pipeline_run_opts ro = {
+        .forced = a.forced,
+        .max_open = fd_budget(max_open),
+        .sort_memory = sort_mib << 20,
+        .walk = true,
+        .progress = a.progress ? progress_draw : NULL,
+        .progress_ud = &a,
+    };
     a.t0 = now_s();
-    run_events(&a);
+    if (ch_pipeline_run_paths(a.pipeline, (const char *const *)argv + optind,
+                              (size_t)(argc - optind), &ro, &a.merge_stats, &err) < 0) {
+        fprintf(stderr, "coinhound analyze: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+    }
     a.elapsed = now_s() - a.t0;
-    ch_merge_stats_get(a.merge, &a.merge_stats);
-    a.files_done = a.files_total;
-    if (a.progress)
-        progress_draw(&a, NULL, true);
+    a.files_done = a.merge_stats.files;
     if (a.out != NULL && ch_output_close(a.out, &err) < 0) {
         fprintf(stderr, "coinhound analyze: %s\n", err.msg);
         status = CH_EXIT_FAIL;
@@ -399,7 +359,6 @@ int ch_cmd_analyze(int argc, char **argv)
     if (a.diag.unreadable_inputs > 0)
         status = CH_EXIT_FAIL;
 cleanup:
-    ch_merge_free(a.merge);
     ch_pipeline_close(a.pipeline);
     ch_output_close(a.out, NULL);
     return status;

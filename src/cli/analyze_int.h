@@ -31,7 +31,6 @@ typedef struct ch_analyze {
     const ch_source_type *forced;
     ch_geoip *geoip;
     ch_output *out;
-    ch_merge *merge;
     ch_merge_stats merge_stats;
     /* Correlation (absent with --no-rules). */
     const ch_ruleset *rules;
@@ -40,7 +39,7 @@ typedef struct ch_analyze {
     ch_offenses *offenses;
     ch_risk *risk;
     bool json, progress;
-    size_t files_total, files_done;
+    size_t files_done;
     double t0, elapsed, progress_last;
 } ch_analyze;
 

@@ -35,6 +35,7 @@
 #include "enrich/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
+#include "ingest/walk.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
 #include "offense/offense.h"
@@ -908,26 +909,79 @@ long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const v
     return n;
 }
 
-long ch_pipeline_push_paths(ch_pipeline *p, const char *const *paths, size_t n, ch_error *err)
+typedef struct walkctx {
+    ch_merge *m;
+    ch_diag *diag;
+    uint64_t files;
+} walkctx;
+
+static int visit_file(const char *path, void *ud)
 {
-    ch_merge *m = ch_merge_new(p->diag, NULL, n ? n : 1);
+    walkctx *w = ud;
+    w->files++;
+    return ch_merge_add(w->m, path);
+}
+
+static int visit_missing(const char *path, const char *reason, void *ud)
+{
+    walkctx *w = ud;
+    ch_diag_report(w->diag, CH_DS_UNKNOWN, path, 0, UINT64_MAX, "unreadable", "%s", reason);
+    w->diag->unreadable_inputs++;
+    return 0;
+}
+
+long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
+                           const ch_pipeline_run_opts *o, ch_merge_stats *ms, ch_error *err)
+{
+    ch_pipeline_run_opts d = {0};
+    if (o == NULL)
+        o = &d;
+    ch_merge *m = ch_merge_new(p->diag, o->forced, o->max_open ? o->max_open : 512);
     if (m == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    uint64_t unreadable = p->diag->unreadable_inputs;
-    uint64_t unrecognized = ch_diag_count(p->diag, "unrecognized_format");
+    if (o->sort_memory)
+        ch_merge_set_sort_memory(m, o->sort_memory);
+    walkctx w = {m, p->diag, 0};
     long count = 0;
-    for (size_t i = 0; i < n && count == 0; i++)
-        if (ch_merge_add(m, paths[i]) < 0)
+    if (o->walk) {
+        if (ch_walk_paths(paths, n, visit_file, visit_missing, &w) == CH_ENOMEM)
             count = ch_error_set(err, CH_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n && count == 0; i++)
+            if (visit_file(paths[i], &w) < 0)
+                count = ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
     ch_event *ev;
     const char *origin = NULL;
     while (count >= 0 && ch_merge_next(m, &ev, &origin) == 1) {
-        if (ch_pipeline_push_event(p, ev, origin) == CH_ENOMEM)
+        if (ch_pipeline_push_event(p, ev, origin) == CH_ENOMEM) {
             count = ch_error_set(err, CH_ENOMEM, "correlation ran out of memory");
-        else
-            count++;
+            break;
+        }
+        count++;
+        if (o->progress != NULL && (count & 4095) == 0) {
+            ch_merge_stats st;
+            ch_merge_stats_get(m, &st);
+            o->progress(o->progress_ud, origin, st.opened, w.files);
+        }
+    }
+    if (ms != NULL)
+        ch_merge_stats_get(m, ms);
+    if (o->progress != NULL) {
+        ch_merge_stats st;
+        ch_merge_stats_get(m, &st);
+        o->progress(o->progress_ud, NULL, st.opened, w.files);
     }
     ch_merge_free(m);
+    return count;
+}
+
+long ch_pipeline_push_paths(ch_pipeline *p, const char *const *paths, size_t n, ch_error *err)
+{
+    uint64_t unreadable = p->diag->unreadable_inputs;
+    uint64_t unrecognized = ch_diag_count(p->diag, "unrecognized_format");
+    ch_pipeline_run_opts o = {.max_open = n ? n : 1};
+    long count = ch_pipeline_run_paths(p, paths, n, &o, NULL, err);
     if (count >= 0 && p->diag->unreadable_inputs > unreadable)
         count = ch_error_set(err, CH_EIO, "%s: cannot be read", n ? paths[0] : "");
     else if (count >= 0 && ch_diag_count(p->diag, "unrecognized_format") > unrecognized)

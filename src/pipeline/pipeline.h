@@ -113,10 +113,28 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin);
 long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const void *buf,
                              size_t len, const char *origin, ch_error *err);
 
-/* Log files (any type, detected per file), merged by event time as `analyze` merges them, every
- * event pushed. Bad records and unreadable files go to cfg->diag. Returns the events pushed, or
- * CH_EIO (no file could be read) / CH_EPARSE (a file is not a recognised log) with the first
- * such file named in err, or CH_ENOMEM. */
+/* How ch_pipeline_run_paths reads its inputs. Zeroed = defaults. */
+typedef struct ch_pipeline_run_opts {
+    const ch_source_type *forced; /* every input's type, or NULL to detect per file */
+    size_t max_open;              /* inputs open at once in the merge (default 512) */
+    size_t sort_memory;           /* bytes for sorting an unsorted file (default 256 MiB) */
+    bool walk;                    /* expand directories recursively (in name order) */
+    /* Called every 4096 events with the input being read, and once at the end with NULL. */
+    void (*progress)(void *ud, const char *path, uint64_t files_opened, uint64_t files);
+    void *progress_ud;
+} ch_pipeline_run_opts;
+
+typedef struct ch_merge_stats ch_merge_stats;
+
+/* Log files and (with walk) directories, '-' for stdin, merged by event time (parse/merge.h:
+ * the k-way merge, unsorted files sorted first), every event pushed. Bad records and unreadable
+ * inputs go to cfg->diag. merge (may be NULL) gets the merge's counters. Returns the events
+ * pushed, or CH_ENOMEM. */
+long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
+                           const ch_pipeline_run_opts *o, ch_merge_stats *merge, ch_error *err);
+
+/* The same for a few files whose problems are errors (rule test cases): CH_EIO when a file
+ * cannot be read, CH_EPARSE when one is not a recognised log, with the file named in err. */
 long ch_pipeline_push_paths(ch_pipeline *p, const char *const *paths, size_t n, ch_error *err);
 
 /* Move event time to now_ms when no events come (a server that is idle), so that windows
