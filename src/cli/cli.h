@@ -23,5 +23,4 @@ int ch_cli_main(int argc, char **argv);
 
 int ch_cmd_analyze(int argc, char **argv);
 
-
 #endif

@@ -601,7 +601,6 @@ static int assign_id(ch_store *s, ch_offense *o, ch_error *err)
 int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err)
 {
     sqlite3_stmt *st[S__COUNT] = {0};
-    bool in_tx = false;
     int rc = 0;
     for (int i = 0; i < S__COUNT && rc >= 0; i++)
         rc = prepare(s, save_sql[i], &st[i], err);
@@ -609,7 +608,6 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         goto cleanup;
     if ((rc = ch_store_begin(s, err)) < 0)
         goto cleanup;
-    in_tx = true;
     size_t n = m != NULL ? ch_offenses_count(m) : 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         ch_offense *o = ch_offenses_at(m, i);
@@ -627,7 +625,6 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         if (u->dirty)
             rc = save_user(s, st, u, err);
     }
-    in_tx = false;
     if (rc < 0) {
         ch_store_rollback(s);
         goto cleanup;
@@ -647,8 +644,6 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         u->nstored = u->ntimeline;
     }
 cleanup:
-    if (in_tx)
-        ch_store_rollback(s);
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(st[i]);
     return rc;

@@ -626,9 +626,9 @@ static int open_intel(ch_pipeline *p, ch_error *err)
 static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_error *err)
 {
     ch_context *ctx = NULL;
-    int rc;
-    if ((rc = ch_refsets_new(sets)) < 0 || (rc = ch_context_new(&ctx)) < 0)
+    if (ch_refsets_new(sets) < 0 || ch_context_new(&ctx) < 0)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc;
     /* The pack's context, then the user's over it: they become the sets rules name
      * ($business_countries, ...), so they must exist before the rules compile. */
     rc = ch_context_load_pack(ctx, p->cfg.pack, err);
@@ -896,8 +896,7 @@ long ch_pipeline_push_buffer(ch_pipeline *p, const ch_source_type *type, const v
     }
     long n = 0;
     ch_event ev;
-    int r;
-    while ((r = t->next(st, &ev)) == 1) {
+    while (t->next(st, &ev) == 1) {
         if (ch_pipeline_push_event(p, &ev, origin) == CH_ENOMEM) {
             n = ch_error_set(err, CH_ENOMEM, "correlation ran out of memory");
             break;
