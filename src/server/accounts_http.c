@@ -79,11 +79,9 @@ static bool is_tchar(unsigned char c)
     return strchr("()<>@,;:\\\"/[]?={}", c) == NULL;
 }
 
-int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val,
+static int cookie_scan(const char *hdr, size_t n, const char *name, const char **val,
                        size_t *len)
 {
-    *val = NULL;
-    *len = 0;
     if (n > CH_AUTH_HEADER_MAX)
         return CH_ELIMIT;
     size_t name_len = strlen(name), i = 0;
@@ -129,12 +127,22 @@ int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char *
             *len = ve - vs;
         }
     }
-    if (!found) {
+    return found ? 0 : CH_ENOTFOUND;
+}
+
+int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val,
+                       size_t *len)
+{
+    *val = NULL;
+    *len = 0;
+    int rc = cookie_scan(hdr, n, name, val, len);
+    if (rc < 0) {
+        /* A refusal after our cookie was seen (a second one, junk further on) hands out
+         * nothing. */
         *val = NULL;
         *len = 0;
-        return CH_ENOTFOUND;
     }
-    return 0;
+    return rc;
 }
 
 int ch_session_cookie(char *buf, size_t cap, const char *id, bool secure, int64_t max_age_ms)
