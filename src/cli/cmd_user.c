@@ -91,16 +91,11 @@ static void audit_usage(FILE *f)
 static int parse(int argc, char **argv, opts *o, bool has_action, void (*usage)(FILE *))
 {
     static const struct option lo[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"role", required_argument, NULL, 'r'},
-        {"since", required_argument, NULL, 's'},
-        {"limit", required_argument, NULL, 'l'},
-        {"all", no_argument, NULL, 'a'},
-        {"password-stdin", no_argument, NULL, 'p'},
-        {"must-change", no_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},       {"format", required_argument, NULL, 'f'},
+        {"role", required_argument, NULL, 'r'},     {"since", required_argument, NULL, 's'},
+        {"limit", required_argument, NULL, 'l'},    {"all", no_argument, NULL, 'a'},
+        {"password-stdin", no_argument, NULL, 'p'}, {"must-change", no_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int ac = argc;
     char **av = argv;
@@ -121,8 +116,7 @@ static int parse(int argc, char **argv, opts *o, bool has_action, void (*usage)(
             break;
         case 'f':
             if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0) {
-                fprintf(stderr, "%s: --format must be table or json, not '%s'\n", o->cmd,
-                        optarg);
+                fprintf(stderr, "%s: --format must be table or json, not '%s'\n", o->cmd, optarg);
                 return CH_EXIT_USAGE;
             }
             o->json = strcmp(optarg, "json") == 0;
@@ -358,8 +352,8 @@ static int user_passwd(ch_accounts *a, const opts *o, const ch_actor *who)
             fprintf(stderr, "%s passwd: password of '%s' set%s; its sessions ended\n", o->cmd,
                     o->arg, o->must_change ? " (to be changed at next login)" : "");
         }
-    } else if ((rc = ch_account_reset_password(a, who, o->arg, NULL, true, otp, sizeof otp,
-                                               &err)) < 0) {
+    } else if ((rc = ch_account_reset_password(a, who, o->arg, NULL, true, otp, sizeof otp, &err)) <
+               0) {
         status = fail(o, rc, &err);
     } else if (print_secret(o, otp)) {
         fprintf(stderr,
@@ -382,8 +376,8 @@ int ch_cmd_user(int argc, char **argv)
         return status;
     static const char *const with_name[] = {"add",  "disable", "enable", "passwd",
                                             "role", "unlock",  NULL};
-    bool needs_name = false, known = strcmp(o.action, "list") == 0 ||
-                                     strcmp(o.action, "lockouts") == 0;
+    bool needs_name = false,
+         known = strcmp(o.action, "list") == 0 || strcmp(o.action, "lockouts") == 0;
     for (const char *const *w = with_name; *w != NULL; w++)
         if (strcmp(o.action, *w) == 0)
             needs_name = known = true;
@@ -532,9 +526,10 @@ int ch_cmd_token(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
     if (is_create != o.has_role) {
-        fprintf(stderr, is_create ? "coinhound token create: needs --role"
-                                    " admin|analyst|viewer|ingest\n"
-                                  : "coinhound token %s: --role goes with create\n",
+        fprintf(stderr,
+                is_create ? "coinhound token create: needs --role"
+                            " admin|analyst|viewer|ingest\n"
+                          : "coinhound token %s: --role goes with create\n",
                 o.action);
         return CH_EXIT_USAGE;
     }

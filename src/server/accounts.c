@@ -205,8 +205,9 @@ int ch__auth_hash_password(ch_accounts *a, const char *password, char out[crypto
 {
     if (crypto_pwhash_str_alg(out, password, strlen(password), a->pol.pw_opslimit,
                               a->pol.pw_memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
-        return ch_error_set(err, CH_ENOMEM, "hashing a password: out of memory (Argon2id needs"
-                                            " %zu bytes)",
+        return ch_error_set(err, CH_ENOMEM,
+                            "hashing a password: out of memory (Argon2id needs"
+                            " %zu bytes)",
                             a->pol.pw_memlimit);
     return 0;
 }
@@ -292,15 +293,14 @@ static int token_state_json(ch_buf *b, const char *name, ch_role role, const cha
     if ((rc = ch_buf_adds(b, "{\"name\":")) < 0 ||
         (rc = ch_buf_add_json_str(b, name, strlen(name))) < 0)
         return rc;
-    return ch_buf_printf(b, ",\"role\":\"%s\",\"shown\":\"%s\",\"revoked\":%s}",
-                         ch_role_name(role), shown, revoked ? "true" : "false");
+    return ch_buf_printf(b, ",\"role\":\"%s\",\"shown\":\"%s\",\"revoked\":%s}", ch_role_name(role),
+                         shown, revoked ? "true" : "false");
 }
 
 static int check_version(ch_accounts *a, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch__auth_prepare(a, "SELECT value FROM auth_meta WHERE key = 'auth_schema'", &st,
-                              err);
+    int rc = ch__auth_prepare(a, "SELECT value FROM auth_meta WHERE key = 'auth_schema'", &st, err);
     if (rc < 0)
         return rc;
     int step = sqlite3_step(st), v = -1;
@@ -315,16 +315,20 @@ static int check_version(ch_accounts *a, ch_error *err)
         return ch_error_set(err, CH_EUSAGE,
                             "%s: auth schema version %d is newer than this coinhound's (%d)",
                             a->path, v, CH_AUTH_SCHEMA_VERSION);
-    if (v < 0)
-        return ch_sql_exec(a->db, a->path,
-                           "INSERT INTO auth_meta (key, value) VALUES ('auth_schema', '1')", err);
-    for (; v < CH_AUTH_SCHEMA_VERSION; v++) {
-        /* Versions are our own integers, not input. */
-        char bump[96];
-        if ((rc = ch_sql_exec(a->db, a->path, upgrades[v - 1], err)) < 0)
+    /* Versions are our own integers, not input. A new database has just been given the
+     * latest tables: it is at the latest version. */
+    char bump[96];
+    if (v < 0) {
+        snprintf(bump, sizeof bump,
+                 "INSERT INTO auth_meta (key, value) VALUES ('auth_schema', '%d')",
+                 CH_AUTH_SCHEMA_VERSION);
+        return ch_sql_exec(a->db, a->path, bump, err);
+    }
+    for (int i = v > 0 ? v - 1 : 0; i + 1 < CH_AUTH_SCHEMA_VERSION; i++) {
+        if ((rc = ch_sql_exec(a->db, a->path, upgrades[i], err)) < 0)
             return rc;
         snprintf(bump, sizeof bump, "UPDATE auth_meta SET value = '%d' WHERE key = 'auth_schema'",
-                 v + 1);
+                 i + 2);
         if ((rc = ch_sql_exec(a->db, a->path, bump, err)) < 0)
             return rc;
     }
@@ -558,8 +562,8 @@ done:
 }
 
 /* Read the account's state for the audit's "before" inside the open transaction. */
-static int load_for_change(ch_accounts *a, const char *name, ch_account_info *info,
-                           ch_buf *before, ch_error *err)
+static int load_for_change(ch_accounts *a, const char *name, ch_account_info *info, ch_buf *before,
+                           ch_error *err)
 {
     int rc = ch_account_get(a, name, info, err);
     if (rc < 0)
@@ -609,10 +613,10 @@ int ch_account_set_disabled(ch_accounts *a, const ch_actor *who, const char *nam
     if ((rc = update_account(a, "UPDATE accounts SET disabled = ?3, updated = ?2 WHERE name = ?1",
                              name, ch_accounts_now(a), NULL, disabled, err)) < 0 ||
         (disabled && (rc = ch_session_destroy_all(a, info.id, err)) < 0) ||
-        (rc = ch__account_state_json(&after, info.name, info.role, disabled,
-                                     info.must_change)) < 0 ||
-        (rc = ch__auth_audit(a, who, disabled ? "user.disable" : "user.enable", object,
-                             before.data, after.data, err)) < 0)
+        (rc = ch__account_state_json(&after, info.name, info.role, disabled, info.must_change)) <
+            0 ||
+        (rc = ch__auth_audit(a, who, disabled ? "user.disable" : "user.enable", object, before.data,
+                             after.data, err)) < 0)
         goto done;
     rc = ch__auth_commit(a, err);
 done:
@@ -646,10 +650,10 @@ int ch_account_set_role(ch_accounts *a, const ch_actor *who, const char *name, c
     snprintf(object, sizeof object, "account:%s", info.name);
     /* Sessions carry the role they were opened with only through the account row (checked
      * on every request), so a demotion applies at the next request: nothing to end here. */
-    if ((rc = update_account(a, "UPDATE accounts SET role = ?3, updated = ?2 WHERE name = ?1",
-                             name, ch_accounts_now(a), ch_role_name(role), 0, err)) < 0 ||
-        (rc = ch__account_state_json(&after, info.name, role, info.disabled,
-                                     info.must_change)) < 0 ||
+    if ((rc = update_account(a, "UPDATE accounts SET role = ?3, updated = ?2 WHERE name = ?1", name,
+                             ch_accounts_now(a), ch_role_name(role), 0, err)) < 0 ||
+        (rc = ch__account_state_json(&after, info.name, role, info.disabled, info.must_change)) <
+            0 ||
         (rc = ch__auth_audit(a, who, "user.role", object, before.data, after.data, err)) < 0)
         goto done;
     rc = ch__auth_commit(a, err);
@@ -690,13 +694,13 @@ int ch_account_reset_password(ch_accounts *a, const ch_actor *who, const char *n
     snprintf(object, sizeof object, "account:%s", info.name);
     if ((rc = update_account(a, "UPDATE accounts SET pwhash = ?3, updated = ?2 WHERE name = ?1",
                              name, ch_accounts_now(a), hash, 0, err)) < 0 ||
-        (rc = update_account(a,
-                             "UPDATE accounts SET must_change = ?3, updated = ?2 WHERE name = ?1",
-                             name, ch_accounts_now(a), NULL, must_change, err)) < 0 ||
+        (rc =
+             update_account(a, "UPDATE accounts SET must_change = ?3, updated = ?2 WHERE name = ?1",
+                            name, ch_accounts_now(a), NULL, must_change, err)) < 0 ||
         (rc = ch_session_destroy_all(a, info.id, err)) < 0 ||
         (rc = ch__throttle_clear(a, "account", info.name, err)) < 0 ||
-        (rc = ch__account_state_json(&after, info.name, info.role, info.disabled,
-                                     must_change)) < 0 ||
+        (rc = ch__account_state_json(&after, info.name, info.role, info.disabled, must_change)) <
+            0 ||
         (rc = ch__auth_audit(a, who, "user.passwd", object, before.data, after.data, err)) < 0)
         goto done;
     rc = ch__auth_commit(a, err);
@@ -756,12 +760,11 @@ int ch_token_create(ch_accounts *a, const ch_actor *who, const char *name, ch_ro
     ch__auth_hash_secret(CH__SECRET_TOKEN, raw, hash);
     int64_t now = ch_accounts_now(a), count = 0;
     if ((rc = ch__auth_begin(a, err)) < 0 ||
-        (rc = count_rows(a, "SELECT count(*) FROM api_tokens WHERE revoked IS NULL", &count,
-                         err)) < 0)
+        (rc = count_rows(a, "SELECT count(*) FROM api_tokens WHERE revoked IS NULL", &count, err)) <
+            0)
         goto done;
     if (count >= CH_ACCOUNTS_MAX) {
-        rc = ch_error_set(err, CH_ELIMIT, "%s: already %d active tokens", a->path,
-                          CH_ACCOUNTS_MAX);
+        rc = ch_error_set(err, CH_ELIMIT, "%s: already %d active tokens", a->path, CH_ACCOUNTS_MAX);
         goto done;
     }
     if ((rc = ch__auth_prepare(a,
@@ -849,8 +852,7 @@ int ch_token_verify(ch_accounts *a, const char *token, size_t len, const char *s
         return 0;
     /* Last use: a write, so at most once per token_touch_ms; losing it to a busy database is
      * not worth refusing the request. */
-    if (ch__auth_prepare(a,
-                         "UPDATE api_tokens SET last_used = ?2, last_source = ?3 WHERE id = ?1",
+    if (ch__auth_prepare(a, "UPDATE api_tokens SET last_used = ?2, last_source = ?3 WHERE id = ?1",
                          &st, NULL) == 0) {
         sqlite3_bind_int64(st, 1, out->id);
         sqlite3_bind_int64(st, 2, now);
@@ -902,8 +904,8 @@ int ch_token_revoke(ch_accounts *a, const ch_actor *who, const char *name, ch_er
                           matches, CH_TOKEN_SHOWN_LEN, name);
         goto done;
     }
-    if ((rc = ch__auth_prepare(a, "UPDATE api_tokens SET revoked = ?2 WHERE id = ?1", &st,
-                               err)) < 0)
+    if ((rc = ch__auth_prepare(a, "UPDATE api_tokens SET revoked = ?2 WHERE id = ?1", &st, err)) <
+        0)
         goto done;
     sqlite3_bind_int64(st, 1, info.id);
     sqlite3_bind_int64(st, 2, ch_accounts_now(a));
@@ -927,8 +929,7 @@ done:
     return rc;
 }
 
-int ch_token_list(ch_accounts *a, bool with_revoked, ch_token_info **out, size_t *n,
-                  ch_error *err)
+int ch_token_list(ch_accounts *a, bool with_revoked, ch_token_info **out, size_t *n, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
     char sql[sizeof token_cols + 64];
@@ -1018,8 +1019,8 @@ int ch_token_info_json(ch_buf *b, const ch_token_info *i)
 int ch_lockout_info_json(ch_buf *b, const ch_lockout_info *i)
 {
     int rc;
-    if ((rc = ch_buf_printf(b, "{\"kind\":\"%s\",\"key\":", i->is_account ? "account"
-                                                                          : "address")) < 0 ||
+    if ((rc = ch_buf_printf(
+             b, "{\"kind\":\"%s\",\"key\":", i->is_account ? "account" : "address")) < 0 ||
         (rc = ch_buf_add_json_str(b, i->key, strlen(i->key))) < 0 ||
         (rc = ch_buf_printf(b, ",\"failures\":%u,\"refused\":%llu", i->failures,
                             (unsigned long long)i->refused)) < 0 ||

@@ -50,17 +50,17 @@
 
 #define CH_AUTH_SCHEMA_VERSION 1
 
-#define CH_ACCOUNT_NAME_MAX 64    /* [A-Za-z0-9._@-], starting with a letter or digit */
+#define CH_ACCOUNT_NAME_MAX 64 /* [A-Za-z0-9._@-], starting with a letter or digit */
 #define CH_PASSWORD_MIN 12
 #define CH_PASSWORD_MAX 1024
-#define CH_ACCOUNTS_MAX 10000     /* accounts, and active tokens, per database */
-#define CH_SESSIONS_PER_ACCOUNT 16 /* the oldest goes when a new one would pass it */
+#define CH_ACCOUNTS_MAX 10000       /* accounts, and active tokens, per database */
+#define CH_SESSIONS_PER_ACCOUNT 16  /* the oldest goes when a new one would pass it */
 #define CH_THROTTLE_ROWS_MAX 100000 /* per-address rows: the stale ones go first, then oldest */
 
 #define CH_TOKEN_PREFIX "chk_"
-#define CH_TOKEN_LEN 47           /* "chk_" + 43 base64url characters */
-#define CH_TOKEN_SHOWN_LEN 12     /* "chk_" + 8: the non-secret part shown in listings */
-#define CH_SECRET_B64_LEN 43      /* session id, CSRF token: 32 bytes in base64url */
+#define CH_TOKEN_LEN 47       /* "chk_" + 43 base64url characters */
+#define CH_TOKEN_SHOWN_LEN 12 /* "chk_" + 8: the non-secret part shown in listings */
+#define CH_SECRET_B64_LEN 43  /* session id, CSRF token: 32 bytes in base64url */
 #define CH_SESSION_COOKIE "ch_session"
 
 typedef enum ch_role {
@@ -82,13 +82,13 @@ bool ch_role_allows(ch_role have, ch_role need);
 /* ---- policy and clock ---------------------------------------------------------------------- */
 
 typedef struct ch_auth_policy {
-    int64_t session_idle_ms;     /* 30 min: a session unused this long is gone */
-    int64_t session_absolute_ms; /* 12 h: a session this old is gone, used or not */
-    unsigned free_failures;      /* 3: failures before the first lock */
-    int64_t backoff_base_ms;     /* 1 s: the first lock; each further failure doubles it */
-    int64_t backoff_max_ms;      /* 15 min: the longest lock */
-    int64_t failure_reset_ms;    /* 1 h: failures older than this are forgotten */
-    int64_t token_touch_ms;      /* 60 s: last use of a token is written at most this often */
+    int64_t session_idle_ms;        /* 30 min: a session unused this long is gone */
+    int64_t session_absolute_ms;    /* 12 h: a session this old is gone, used or not */
+    unsigned free_failures;         /* 3: failures before the first lock */
+    int64_t backoff_base_ms;        /* 1 s: the first lock; each further failure doubles it */
+    int64_t backoff_max_ms;         /* 15 min: the longest lock */
+    int64_t failure_reset_ms;       /* 1 h: failures older than this are forgotten */
+    int64_t token_touch_ms;         /* 60 s: last use of a token is written at most this often */
     unsigned long long pw_opslimit; /* Argon2id: crypto_pwhash_OPSLIMIT_INTERACTIVE */
     size_t pw_memlimit;             /* crypto_pwhash_MEMLIMIT_INTERACTIVE (64 MiB) */
 } ch_auth_policy;
@@ -185,8 +185,7 @@ int ch_token_verify(ch_accounts *a, const char *token, size_t len, const char *s
  * prefix it is). CH_ENOTFOUND when none. */
 int ch_token_revoke(ch_accounts *a, const ch_actor *who, const char *name, ch_error *err);
 /* Every token (revoked ones too, with_revoked) by name; *out ch_malloc'd. */
-int ch_token_list(ch_accounts *a, bool with_revoked, ch_token_info **out, size_t *n,
-                  ch_error *err);
+int ch_token_list(ch_accounts *a, bool with_revoked, ch_token_info **out, size_t *n, ch_error *err);
 
 /* ---- sessions and logins ------------------------------------------------------------------- */
 
@@ -228,8 +227,8 @@ int ch_login(ch_accounts *a, const char *name, const char *password, const char 
              ch_login_result *res, ch_error *err);
 
 /* Open a session for an account (ch_login does this; also after a password change). */
-int ch_session_create(ch_accounts *a, int64_t account_id, const char *source,
-                      ch_session_new *out, ch_error *err);
+int ch_session_create(ch_accounts *a, int64_t account_id, const char *source, ch_session_new *out,
+                      ch_error *err);
 /* Look up the session whose cookie value is id: 0 with *out when it is live; CH_ENOTFOUND
  * when unknown, past the idle or absolute timeout (it is deleted), or its account is disabled.
  * Does not extend it: ch_session_touch does, once the request is authorised. */
@@ -280,8 +279,7 @@ int ch_auth_parse_bearer(const char *hdr, size_t n, const char **tok, size_t *to
  * a DQUOTE'd value is unquoted). *val points into hdr. CH_ENOTFOUND when absent, CH_EPARSE
  * when the name appears twice (an attacker's sibling-domain cookie must not shadow ours) or
  * the header is malformed around it, CH_ELIMIT past the caps above. */
-int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val,
-                       size_t *len);
+int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val, size_t *len);
 /* The Set-Cookie value for a session: HttpOnly, SameSite=Strict, Path=/, Secure when the
  * server speaks TLS, Max-Age the absolute timeout; with id NULL, the clearing cookie
  * (logout). Returns the length, or CH_ELIMIT when cap is too small (256 is enough). */

@@ -18,8 +18,8 @@ static bool is_ows(char c) { return c == ' ' || c == '\t'; }
 /* token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 static bool is_token68(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 int ch_auth_parse_bearer(const char *hdr, size_t n, const char **tok, size_t *tok_len)
@@ -79,8 +79,7 @@ static bool is_tchar(unsigned char c)
     return strchr("()<>@,;:\\\"/[]?={}", c) == NULL;
 }
 
-static int cookie_scan(const char *hdr, size_t n, const char *name, const char **val,
-                       size_t *len)
+static int cookie_scan(const char *hdr, size_t n, const char *name, const char **val, size_t *len)
 {
     if (n > CH_AUTH_HEADER_MAX)
         return CH_ELIMIT;
@@ -130,8 +129,7 @@ static int cookie_scan(const char *hdr, size_t n, const char *name, const char *
     return found ? 0 : CH_ENOTFOUND;
 }
 
-int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val,
-                       size_t *len)
+int ch_auth_cookie_get(const char *hdr, size_t n, const char *name, const char **val, size_t *len)
 {
     *val = NULL;
     *len = 0;

@@ -141,13 +141,14 @@ static int throttle_fail(ch_accounts *a, const char *kind, const char *key, int6
     int64_t d = backoff_ms(&a->pol, f);
     int64_t until = d > 0 ? now + d : 0;
     sqlite3_stmt *st = NULL;
-    if ((rc = ch__auth_prepare(a,
-                               "INSERT INTO auth_throttle (kind, key, failures, last_failure,"
-                               " locked_until) VALUES (?1, ?2, ?3, ?4, ?5)"
-                               " ON CONFLICT (kind, key) DO UPDATE SET failures = excluded.failures,"
-                               " last_failure = excluded.last_failure,"
-                               " locked_until = excluded.locked_until",
-                               &st, err)) < 0)
+    if ((rc =
+             ch__auth_prepare(a,
+                              "INSERT INTO auth_throttle (kind, key, failures, last_failure,"
+                              " locked_until) VALUES (?1, ?2, ?3, ?4, ?5)"
+                              " ON CONFLICT (kind, key) DO UPDATE SET failures = excluded.failures,"
+                              " last_failure = excluded.last_failure,"
+                              " locked_until = excluded.locked_until",
+                              &st, err)) < 0)
         return rc;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -167,8 +168,8 @@ static int throttle_fail(ch_accounts *a, const char *kind, const char *key, int6
 int ch__throttle_clear(ch_accounts *a, const char *kind, const char *key, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch__auth_prepare(a, "DELETE FROM auth_throttle WHERE kind = ?1 AND key = ?2", &st,
-                              err);
+    int rc =
+        ch__auth_prepare(a, "DELETE FROM auth_throttle WHERE kind = ?1 AND key = ?2", &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -285,8 +286,8 @@ static bool session_hash(const char *id, size_t len, uint8_t hash[CH__HASH_BYTES
 static int sweep_sessions(ch_accounts *a, int64_t now, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch__auth_prepare(a, "DELETE FROM sessions WHERE last_seen <= ?1 OR created <= ?2",
-                              &st, err);
+    int rc = ch__auth_prepare(a, "DELETE FROM sessions WHERE last_seen <= ?1 OR created <= ?2", &st,
+                              err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, now - a->pol.session_idle_ms);
@@ -344,8 +345,8 @@ static int session_insert(ch_accounts *a, int64_t account_id, const char *source
     return rc;
 }
 
-int ch_session_create(ch_accounts *a, int64_t account_id, const char *source,
-                      ch_session_new *out, ch_error *err)
+int ch_session_create(ch_accounts *a, int64_t account_id, const char *source, ch_session_new *out,
+                      ch_error *err)
 {
     int rc = ch__auth_begin(a, err);
     if (rc < 0)
@@ -371,8 +372,8 @@ static int delete_session(ch_accounts *a, const uint8_t hash[CH__HASH_BYTES], ch
 }
 
 /* The live session with this id hash, or CH_ENOTFOUND (an expired one is deleted). */
-static int session_lookup(ch_accounts *a, const uint8_t hash[CH__HASH_BYTES],
-                          ch_session_info *out, uint8_t csrf_hash[CH__HASH_BYTES], ch_error *err)
+static int session_lookup(ch_accounts *a, const uint8_t hash[CH__HASH_BYTES], ch_session_info *out,
+                          uint8_t csrf_hash[CH__HASH_BYTES], ch_error *err)
 {
     static const char nope[] = "no such session";
     sqlite3_stmt *st = NULL;
@@ -610,8 +611,8 @@ static int record_failure(ch_accounts *a, const char *name, const char *addr, co
     int rc = ch__auth_begin(a, err);
     if (rc < 0)
         return rc;
-    if ((named && (rc = throttle_fail(a, "account", name, now, &acct_fail, &acct_until, err)) <
-                      0) ||
+    if ((named &&
+         (rc = throttle_fail(a, "account", name, now, &acct_fail, &acct_until, err)) < 0) ||
         (rc = throttle_fail(a, "address", addr, now, &addr_fail, &addr_until, err)) < 0)
         goto fail;
     snprintf(object, sizeof object, "account:%s", named ? name : "?");
@@ -674,10 +675,10 @@ int ch_login(ch_accounts *a, const char *name, const char *password, const char 
     if (rc < 0 || res->status == CH_LOGIN_THROTTLED)
         return rc;
     res->status = CH_LOGIN_DENIED;
+    /* A name that cannot exist is not looked up, but costs the same verification. */
+    memset(&row, 0, sizeof row);
     if (ch_account_name_valid(name) && (rc = login_row_get(a, name, &row, err)) < 0)
         return rc;
-    if (!ch_account_name_valid(name))
-        memset(&row, 0, sizeof row);
     if ((rc = verify_password(a, row.exists ? row.hash : NULL, password, &ok, err)) < 0)
         goto done;
     if (!ok || !row.exists || row.disabled) {

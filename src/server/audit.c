@@ -43,8 +43,8 @@ static const char *const schema =
 static int check_version(sqlite3 *db, const char *path, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(db, path, "SELECT value FROM auth_meta WHERE key = 'audit_schema'",
-                            &st, err);
+    int rc = ch_sql_prepare(db, path, "SELECT value FROM auth_meta WHERE key = 'audit_schema'", &st,
+                            err);
     if (rc < 0)
         return CH_EIO;
     int step = sqlite3_step(st);
@@ -58,8 +58,8 @@ static int check_version(sqlite3 *db, const char *path, ch_error *err)
         return CH_EIO;
     if (v > CH_AUDIT_SCHEMA_VERSION)
         return ch_error_set(err, CH_EUSAGE,
-                            "%s: audit schema version %d is newer than this coinhound's (%d)",
-                            path, v, CH_AUDIT_SCHEMA_VERSION);
+                            "%s: audit schema version %d is newer than this coinhound's (%d)", path,
+                            v, CH_AUDIT_SCHEMA_VERSION);
     if (v < 0)
         return ch_sql_exec(db, path,
                            "INSERT OR IGNORE INTO auth_meta (key, value)"
@@ -118,8 +118,8 @@ int ch_audit_append_db(sqlite3 *db, const char *path, const ch_audit_entry *e, c
     return rc < 0 ? rc : 0;
 }
 
-int ch_audit_list_db(sqlite3 *db, const char *path, int64_t since_ms, size_t limit,
-                     ch_audit_fn fn, void *ud, ch_error *err)
+int ch_audit_list_db(sqlite3 *db, const char *path, int64_t since_ms, size_t limit, ch_audit_fn fn,
+                     void *ud, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
     if (ch_sql_prepare(db, path,

@@ -38,7 +38,7 @@
 
 #define CH_AUDIT_SCHEMA_VERSION 1
 /* Caps on what one entry may hold: the writer refuses (CH_ELIMIT) longer fields. */
-#define CH_AUDIT_FIELD_MAX 256      /* actor, source, action, object */
+#define CH_AUDIT_FIELD_MAX 256       /* actor, source, action, object */
 #define CH_AUDIT_JSON_MAX (64 << 10) /* before, after */
 
 /* Who did it and from where: the console or API account and the client address, or the local
@@ -78,8 +78,8 @@ int ch_audit_list(ch_audit *a, int64_t since_ms, size_t limit, ch_audit_fn fn, v
  * transaction). */
 int ch_audit_schema_db(sqlite3 *db, const char *path, ch_error *err);
 int ch_audit_append_db(sqlite3 *db, const char *path, const ch_audit_entry *e, ch_error *err);
-int ch_audit_list_db(sqlite3 *db, const char *path, int64_t since_ms, size_t limit,
-                     ch_audit_fn fn, void *ud, ch_error *err);
+int ch_audit_list_db(sqlite3 *db, const char *path, int64_t since_ms, size_t limit, ch_audit_fn fn,
+                     void *ud, ch_error *err);
 
 /* One entry as a JSON object: {"id","time","actor","source","action","object","before",
  * "after"}, before/after embedded as JSON (null when absent). */

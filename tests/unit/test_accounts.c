@@ -106,9 +106,9 @@ static void test_password_hash_round_trip_and_wrong_password(void **state)
     sqlite3 *raw = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(raw, "SELECT pwhash FROM accounts WHERE name = 'alice'",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(raw, "SELECT pwhash FROM accounts WHERE name = 'alice'", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     const char *h = (const char *)sqlite3_column_text(st, 0);
     assert_non_null(strstr(h, "$argon2id$"));
@@ -173,9 +173,9 @@ static void test_account_names_and_roles_are_checked(void **state)
     assert_int_equal(ch_account_add(a, &admin, "", CH_ROLE_VIEWER, pw, 64, &err), CH_EUSAGE);
     assert_int_equal(ch_account_add(a, &admin, "-x", CH_ROLE_VIEWER, pw, 64, &err), CH_EUSAGE);
     assert_int_equal(ch_account_add(a, &admin, "a b", CH_ROLE_VIEWER, pw, 64, &err), CH_EUSAGE);
-    assert_int_equal(ch_account_add(a, &admin, "x'; DROP TABLE accounts; --", CH_ROLE_VIEWER, pw,
-                                    64, &err),
-                     CH_EUSAGE);
+    assert_int_equal(
+        ch_account_add(a, &admin, "x'; DROP TABLE accounts; --", CH_ROLE_VIEWER, pw, 64, &err),
+        CH_EUSAGE);
     assert_int_equal(ch_account_add(a, &admin, "ok", CH_ROLE_INGEST, pw, 64, &err), CH_EUSAGE);
     assert_int_equal(ch_account_add(a, &admin, "ok", CH_ROLE_NONE, pw, 64, &err), CH_EUSAGE);
     add_user(a, "dave@example.com", CH_ROLE_VIEWER, pw);
@@ -572,8 +572,8 @@ static void test_every_change_is_audited(void **state)
                      0);
     assert_int_equal(ch_account_set_disabled(a, &admin, "mona", true, &err), 0);
     assert_int_equal(ch_account_set_disabled(a, &admin, "mona", false, &err), 0);
-    assert_int_equal(
-        ch_account_reset_password(a, &admin, "mona", NULL, true, pw, sizeof pw, &err), 0);
+    assert_int_equal(ch_account_reset_password(a, &admin, "mona", NULL, true, pw, sizeof pw, &err),
+                     0);
     assert_int_equal(ch_token_create(a, &admin, "t", CH_ROLE_INGEST, tok, sizeof tok, &err), 0);
     assert_int_equal(ch_token_revoke(a, &admin, "t", &err), 0);
     ch_accounts_close(a);
@@ -582,8 +582,8 @@ static void test_every_change_is_audited(void **state)
     assert_int_equal(ch_audit_open(db, false, &au, &err), 0);
     seen s = {0};
     assert_int_equal(ch_audit_list(au, INT64_MIN, 0, collect, &s, &err), 10);
-    const char *want[] = {"user.add",    "user.role",   "login.failed", "login",
-                          "logout",      "user.disable", "user.enable",  "user.passwd",
+    const char *want[] = {"user.add",     "user.role",    "login.failed", "login",
+                          "logout",       "user.disable", "user.enable",  "user.passwd",
                           "token.create", "token.revoke"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         assert_string_equal(s.actions[i], want[i]);
@@ -602,8 +602,12 @@ static void test_audit_rows_cannot_be_updated_or_deleted(void **state)
     ch_error err = {0};
     ch_audit *au = NULL;
     assert_int_equal(ch_audit_open(db, true, &au, &err), 0);
-    ch_audit_entry e = {.ts = 1, .actor = "root", .source = "cli", .action = "rule.disable",
-                        .object = "rule:CJ-1", .before = "{\"enabled\":true}",
+    ch_audit_entry e = {.ts = 1,
+                        .actor = "root",
+                        .source = "cli",
+                        .action = "rule.disable",
+                        .object = "rule:CJ-1",
+                        .before = "{\"enabled\":true}",
                         .after = "{\"enabled\":false}"};
     assert_int_equal(ch_audit_append(au, &e, &err), 0);
     e.after = "not json";
@@ -616,9 +620,8 @@ static void test_audit_rows_cannot_be_updated_or_deleted(void **state)
     sqlite3 *raw = NULL;
     char *msg = NULL;
     assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(raw, "UPDATE audit_log SET actor = 'mallory'", NULL, NULL,
-                                      &msg),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(raw, "UPDATE audit_log SET actor = 'mallory'", NULL, NULL, &msg), SQLITE_OK);
     assert_non_null(msg);
     assert_non_null(strstr(msg, "append-only"));
     sqlite3_free(msg);
@@ -627,9 +630,9 @@ static void test_audit_rows_cannot_be_updated_or_deleted(void **state)
     assert_non_null(strstr(msg, "append-only"));
     sqlite3_free(msg);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(raw, "SELECT count(*), max(actor) FROM audit_log", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(raw, "SELECT count(*), max(actor) FROM audit_log", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 1);
     assert_string_equal((const char *)sqlite3_column_text(st, 1), "root");
@@ -662,8 +665,9 @@ static void test_audit_and_accounts_share_the_database_with_the_offense_store(vo
     a = open_store();
     ch_accounts_close(a);
     /* A newer auth schema is refused. */
-    assert_int_equal(sqlite3_exec(raw, "UPDATE auth_meta SET value = '99' WHERE key ="
-                                       " 'auth_schema'",
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE auth_meta SET value = '99' WHERE key ="
+                                  " 'auth_schema'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(raw);
@@ -751,8 +755,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_account_cannot_log_in_and_loses_sessions,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_account_names_and_roles_are_checked, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_account_names_and_roles_are_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_create_verify_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_last_use_written_at_most_once_a_minute, setup,
                                         teardown),
@@ -764,8 +767,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backoff_grows_and_locks_the_account, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_are_forgotten_after_the_reset_window, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_address_is_throttled_across_accounts, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_address_is_throttled_across_accounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_addresses_are_throttled_by_64, setup, teardown),
         cmocka_unit_test(test_role_matrix),
         cmocka_unit_test_setup_teardown(test_every_change_is_audited, setup, teardown),
