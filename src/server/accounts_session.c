@@ -584,18 +584,19 @@ static int verify_password(ch_accounts *a, const char *hash, const char *passwor
                            ch_error *err)
 {
     *ok = false;
-    if (hash == NULL) {
-        if (a->dummy_hash[0] == '\0') {
-            uint8_t r[16];
-            char pw[33];
-            randombytes_buf(r, sizeof r);
-            sodium_bin2hex(pw, sizeof pw, r, sizeof r);
-            int rc = ch__auth_hash_password(a, pw, a->dummy_hash, err);
-            if (rc < 0)
-                return rc;
-        }
-        hash = a->dummy_hash;
+    /* Made at the first login of any name, known or not, so that the one-off cost of making
+     * it does not single out the first unknown name. */
+    if (a->dummy_hash[0] == '\0') {
+        uint8_t r[16];
+        char pw[33];
+        randombytes_buf(r, sizeof r);
+        sodium_bin2hex(pw, sizeof pw, r, sizeof r);
+        int rc = ch__auth_hash_password(a, pw, a->dummy_hash, err);
+        if (rc < 0)
+            return rc;
     }
+    if (hash == NULL)
+        hash = a->dummy_hash;
     size_t n = strlen(password);
     *ok = n <= CH_PASSWORD_MAX && crypto_pwhash_str_verify(hash, password, n) == 0;
     return 0;
