@@ -99,6 +99,8 @@ bool ch_role_allows(ch_role have, ch_role need)
     case CH_ROLE_ADMIN:
         /* The console ladder; ingest is outside it. */
         return have >= CH_ROLE_VIEWER && have <= CH_ROLE_ADMIN && have >= need;
+    case CH_ROLE__COUNT:
+        break;
     }
     return false;
 }
@@ -750,7 +752,7 @@ int ch_token_create(ch_accounts *a, const ch_actor *who, const char *name, ch_ro
                             "'%.80s' is not a token name (1-%d of A-Z a-z 0-9 . _ @ -,"
                             " starting with a letter or digit)",
                             name, CH_ACCOUNT_NAME_MAX);
-    if (role == CH_ROLE_NONE || (unsigned)role > CH_ROLE_ADMIN)
+    if (role <= CH_ROLE_NONE || role > CH_ROLE_ADMIN)
         return ch_error_set(err, CH_EUSAGE, "a token's role is admin, analyst, viewer or ingest");
     if (cap <= CH_TOKEN_LEN)
         return ch_error_set(err, CH_EUSAGE, "token buffer too small");

@@ -69,7 +69,14 @@ typedef enum ch_role {
     CH_ROLE_VIEWER,
     CH_ROLE_ANALYST,
     CH_ROLE_ADMIN,
+    CH_ROLE__COUNT, /* for tables indexed by role */
 } ch_role;
+
+/* The names of the first server's token roles (src/server/http.h on the serve branch, written
+ * before accounts existed: public, ingest, read), with the same values, so that its route table
+ * compiles unchanged once http.h takes ch_role from here instead of defining its own. */
+#define CH_ROLE_PUBLIC CH_ROLE_NONE
+#define CH_ROLE_READ CH_ROLE_VIEWER
 
 /* "viewer", "analyst", "admin", "ingest" ("none" for CH_ROLE_NONE). */
 const char *ch_role_name(ch_role r);

@@ -526,6 +526,11 @@ static void test_role_matrix(void **state)
     for (int h = 0; h < 5; h++)
         for (int n = 0; n < 5; n++)
             assert_int_equal(ch_role_allows((ch_role)h, (ch_role)n), want[h][n]);
+    /* Out of range: a value that is no role admits only public routes, and needs nothing. */
+    for (int n = 1; n < 5; n++)
+        assert_false(ch_role_allows(CH_ROLE__COUNT, (ch_role)n));
+    for (int h = 0; h < 5; h++)
+        assert_false(ch_role_allows((ch_role)h, CH_ROLE__COUNT));
     ch_role r;
     assert_true(ch_role_parse("ingest", &r) && r == CH_ROLE_INGEST);
     assert_true(ch_role_parse("admin", &r) && r == CH_ROLE_ADMIN);
