@@ -10,6 +10,7 @@
 #include "cli/cmd_intel.h"
 #include "cli/cmd_refset.h"
 #include "cli/cmd_rules.h"
+#include "cli/cmd_user.h"
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
@@ -19,6 +20,10 @@ static const ch_command commands[] = {
      ch_cmd_refset},
     {"intel", "threat intelligence: load STIX bundles and block lists, pull and serve TAXII",
      ch_cmd_intel},
+    {"user", "console accounts: add, list, disable, enable, passwd, role, lockouts, unlock",
+     ch_cmd_user},
+    {"token", "API tokens: create (printed once), list, revoke", ch_cmd_token},
+    {"audit", "the append-only audit log of changes, logins and failed logins", ch_cmd_audit},
     {NULL, NULL, NULL},
 };
 
