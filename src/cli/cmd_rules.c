@@ -9,6 +9,7 @@
  */
 #include "cli/cmd_rules.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "core/diag.h"
 #include "core/timeparse.h"
 #include "enrich/context.h"
+#include "enrich/mmdb_write.h"
 #include "enrich/refset.h"
 #include "pipeline/pipeline.h"
 #include "rules/rule.h"
@@ -36,8 +38,9 @@ static void usage(FILE *f)
                "       [-v]\n\n"
                "check  validate a content pack's rules and reference sets (exit 1 if any is bad)\n"
                "test   run every rule's test cases (exit 1 on any failure)\n"
-               "  --geoip FILE   GeoIP database for the test events (default: <data dir>/geoip/"
-               "country.mmdb when present)\n"
+               "  --geoip FILE   GeoIP database for the test events (default: the pack's\n"
+               "                 DIR/tests/geoip.csv fixture when it has one, else\n"
+               "                 <data dir>/geoip/country.mmdb when present)\n"
                "  --no-geoip     no GeoIP enrichment\n"
                "  -v             print every hit of every case\n");
 }
@@ -220,6 +223,75 @@ static int cmd_test(const char *dir, const char *geo, int64_t lateness_ms, bool 
     return fail ? CH_EXIT_FAIL : CH_EXIT_OK;
 }
 
+/* ---- GeoIP for the test cases ----
+ *
+ * A pack's country rules can only be tested against known countries. With --no-geoip there
+ * are none; with --geoip FILE, that file. Otherwise the pack's own fixture DIR/tests/geoip.csv
+ * (network,country lines) when it has one, so that its verdicts are the same on every machine
+ * whatever database is installed, or none is: the fixture is written once to a temporary
+ * MaxMind DB (enrich/mmdb_write.h), which every case opens with the ordinary enricher as
+ * analyze opens the real one, and which is removed after the run. Without a fixture, the
+ * installed database when present. */
+
+typedef struct test_geoip {
+    const char *path; /* what every case opens; NULL: no GeoIP */
+    char buf[4096];   /* the installed database's path, or the fixture's temporary database */
+    bool temporary;   /* buf is a file this run wrote: test_geoip_release removes it */
+} test_geoip;
+
+/* The fixture csv into a temporary database named in tg; -1 after saying why. */
+static int test_geoip_write_fixture(const char *csv, test_geoip *tg)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(tg->buf, sizeof tg->buf, "%s/coinhound-geoip-XXXXXX.mmdb",
+             tmpdir != NULL && *tmpdir ? tmpdir : "/tmp");
+    int fd = mkstemps(tg->buf, 5);
+    if (fd < 0) {
+        fprintf(stderr, "coinhound rules: cannot create %s: %s\n", tg->buf, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    tg->temporary = true;
+    ch_error err = {0};
+    if (ch_mmdb_write_csv(csv, tg->buf, &err) < 0) {
+        fprintf(stderr, "coinhound rules: GeoIP fixture: %s\n", err.msg);
+        return -1;
+    }
+    tg->path = tg->buf;
+    fprintf(stderr, "coinhound rules: GeoIP from the pack's fixture %s\n", csv);
+    return 0;
+}
+
+/* Fill tg for the cases; -1 after saying why (a bad fixture fails the run rather than testing
+ * without countries). test_geoip_release afterwards, either way. */
+static int test_geoip_select(const char *dir, const char *geo_path, bool no_geo, test_geoip *tg)
+{
+    tg->path = NULL;
+    tg->temporary = false;
+    if (no_geo)
+        return 0;
+    if (geo_path != NULL) {
+        tg->path = geo_path;
+        return 0;
+    }
+    char fixture[4096];
+    snprintf(fixture, sizeof fixture, "%s/tests/geoip.csv", dir);
+    if (access(fixture, F_OK) == 0)
+        return test_geoip_write_fixture(fixture, tg);
+    snprintf(tg->buf, sizeof tg->buf, "%s/geoip/country.mmdb", ch_data_dir());
+    if (access(tg->buf, R_OK) == 0)
+        tg->path = tg->buf;
+    return 0;
+}
+
+static void test_geoip_release(test_geoip *tg)
+{
+    if (tg->temporary)
+        unlink(tg->buf);
+    tg->temporary = false;
+    tg->path = NULL;
+}
+
 int ch_cmd_rules(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -279,13 +351,10 @@ int ch_cmd_rules(int argc, char **argv)
     const char *dir = argv[optind];
     if (is_check)
         return cmd_check(dir);
-    /* The rule tests' GeoIP: the file given, else the installed database when present. */
-    const char *geo = NULL;
-    char def[4096];
-    if (!no_geo) {
-        snprintf(def, sizeof def, "%s/geoip/country.mmdb", ch_data_dir());
-        geo = geo_path ? geo_path : access(def, R_OK) == 0 ? def : NULL;
-    }
-    int rc = cmd_test(dir, geo, lateness_ms, verbose);
+    test_geoip tg;
+    int rc = CH_EXIT_FAIL;
+    if (test_geoip_select(dir, geo_path, no_geo, &tg) == 0)
+        rc = cmd_test(dir, tg.path, lateness_ms, verbose);
+    test_geoip_release(&tg);
     return rc;
 }
