@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/cmd_rules.h"
 #include "core/diag.h"
 #include "enrich/context.h"
@@ -25,7 +27,6 @@
 #include "rules/rule.h"
 
 #define PACK CH_SOURCE_DIR "/content/cryptojacking-aws"
-#define GEOIP CH_SOURCE_DIR "/data/geoip/country.mmdb"
 
 typedef struct counter {
     const char *rule_id;
@@ -46,16 +47,73 @@ static void print_msg(void *ud, const char *msg)
 }
 
 /* `coinhound rules test` over the pack (the command function, called directly): it loads the
- * pack's context, and enriches with GeoIP and entity linking as analyze does. */
+ * pack's context, and enriches with GeoIP and entity linking as analyze does. The GeoIP answers
+ * come from the pack's tests/geoip.csv fixture, so the test needs no installed database: the
+ * data directory is pointed at an empty folder to make sure none is used. */
 static void test_rules_check_and_test_pass_on_the_pack(void **st)
 {
     (void)st;
-    if (access(GEOIP, R_OK) != 0)
-        skip(); /* the country rules need GeoIP */
+    char home[] = "/tmp/ch-pack-home-XXXXXX";
+    assert_non_null(mkdtemp(home));
+    const char *old = getenv("COINHOUND_HOME");
+    char *saved = old ? strdup(old) : NULL;
+    assert_int_equal(setenv("COINHOUND_HOME", home, 1), 0);
     char *check[] = {"rules", "check", PACK, NULL};
     assert_int_equal(ch_cmd_rules(3, check), 0);
-    char *test[] = {"rules", "test", "--geoip", GEOIP, PACK, NULL};
-    assert_int_equal(ch_cmd_rules(5, test), 0);
+    char *test[] = {"rules", "test", PACK, NULL};
+    int rc = ch_cmd_rules(3, test);
+    if (saved) {
+        setenv("COINHOUND_HOME", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("COINHOUND_HOME");
+    }
+    rmdir(home);
+    assert_int_equal(rc, 0);
+}
+
+/* The fixture is what makes the country rules pass: without GeoIP the cases that need a
+ * country (CJ-AUTH-01, CJ-AUTH-02, CJ-IAM-01, CJ-CHAIN-01 fire cases) fail. Were the fixture
+ * ignored, the test above would pass or fail by whatever database the machine has. */
+static void test_pack_country_cases_fail_without_geoip(void **st)
+{
+    (void)st;
+    char *test[] = {"rules", "test", "--no-geoip", PACK, NULL};
+    assert_int_equal(ch_cmd_rules(4, test), CH_EXIT_FAIL);
+}
+
+/* `rules test` of a pack with no rules and the given tests/geoip.csv. */
+static int rules_test_with_fixture(const char *csv)
+{
+    char pack[] = "/tmp/ch-pack-fixture-XXXXXX";
+    assert_non_null(mkdtemp(pack));
+    char path[512];
+    snprintf(path, sizeof path, "%s/rules", pack);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/tests", pack);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/tests/geoip.csv", pack);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(csv, f);
+    assert_int_equal(fclose(f), 0);
+    char *test[] = {"rules", "test", pack, NULL};
+    int rc = ch_cmd_rules(3, test);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", pack);
+    assert_int_equal(system(cmd), 0);
+    return rc;
+}
+
+/* A broken fixture fails the run loudly instead of testing without countries; the same pack
+ * with a good one passes, so the failure is the fixture's. */
+static void test_bad_geoip_fixture_fails_rules_test(void **st)
+{
+    (void)st;
+    assert_int_equal(rules_test_with_fixture("network,country\n81.2.69.0/24,GB\n"), CH_EXIT_OK);
+    assert_int_equal(rules_test_with_fixture("network,country\n81.2.69.142/24,GB\n"),
+                     CH_EXIT_FAIL); /* host bits set */
+    assert_int_equal(rules_test_with_fixture("81.2.69.0/24,GB\n"), CH_EXIT_FAIL); /* no header */
 }
 
 /* Every rule carries a case that fires and a near miss that stays silent. */
@@ -135,6 +193,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_check_and_test_pass_on_the_pack),
+        cmocka_unit_test(test_pack_country_cases_fail_without_geoip),
+        cmocka_unit_test(test_bad_geoip_fixture_fails_rules_test),
         cmocka_unit_test(test_every_rule_has_a_firing_and_a_silent_case),
         cmocka_unit_test(test_image_listed_as_authorised_does_not_fire_ec2_01),
         cmocka_unit_test(test_image_listed_as_kali_fires_ec2_01),
