@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "corpora.h"
+
 #include "core/diag.h"
 #include "core/event.h"
 #include "core/ip.h"
@@ -528,12 +530,12 @@ static void test_detect_claims_cloudtrail_shapes_and_nothing_else(void **state)
     assert_true(weak > 0 && weak < 60);
 }
 
-static bool corpora_present(const char *sub)
+/* Skip when the shared corpora folder is absent, fail when sub is missing from it (corpora.h). */
+static void need_corpora(const char *sub)
 {
     char p[4096];
-    struct stat st;
     snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, sub);
-    return stat(p, &st) == 0;
+    ch_test_need_corpora(p);
 }
 
 /* The first bytes of a file, decompressed, as the CLI sniffs them. */
@@ -572,8 +574,7 @@ static void test_registry_leaves_route53_and_vpcflow_corpus_to_their_types(void 
     static const char *files[] = {"route53-resolver-test-route53.log",
                                   "vpcflow-test-v5-all-fields.log",
                                   "vpcflow-test-extra-samples.log", "vpcflow-test-tgw-samples.log"};
-    if (!corpora_present("vpcflow_route53/elastic_integrations"))
-        skip();
+    need_corpora("vpcflow_route53/elastic_integrations");
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/vpcflow_route53/elastic_integrations/%s", CH_CORPORA_DIR,
@@ -839,8 +840,7 @@ static void test_stratus_corpus_gives_310_events_and_no_errors(void **state)
 {
     (void)state;
     const char *sub = "cloudtrail/stratus_red_team_detonation_logs";
-    if (!corpora_present(sub))
-        skip();
+    need_corpora(sub);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", CH_CORPORA_DIR, sub);
     DIR *d = opendir(dir);
@@ -895,8 +895,7 @@ static void test_cloudtrail2sightings_missing_comma_file_yields_every_record(voi
 {
     (void)state;
     const char *f = "cloudtrail/cloudtrail2sightings/aws.execution.ec2-user-data.json";
-    if (!corpora_present(f))
-        skip();
+    need_corpora(f);
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, f);
     run *r = run_new();
@@ -924,8 +923,7 @@ static void test_cloudtrail2sightings_datadog_wrapped_files_normalize(void **sta
         "aws.defense-evasion.cloudtrail-delete.json",
         "aws.exfiltration.ec2-share-ebs-snapshot.json",
     };
-    if (!corpora_present("cloudtrail/cloudtrail2sightings"))
-        skip();
+    need_corpora("cloudtrail/cloudtrail2sightings");
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/cloudtrail/cloudtrail2sightings/%s", CH_CORPORA_DIR, files[i]);
@@ -945,8 +943,7 @@ static void test_panther_cloudtrail_logs_all_normalize(void **state)
 {
     (void)state;
     const char *f = "panther/panther_dev_fixtures.jsonl";
-    if (!corpora_present(f))
-        skip();
+    need_corpora(f);
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", CH_CORPORA_DIR, f);
     FILE *src = fopen(p, "r");

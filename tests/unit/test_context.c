@@ -139,8 +139,8 @@ static void test_apply_exposes_lists_as_reference_sets(void **st)
 static void test_pack_defaults_load_with_unauthorized_os_list(void **st)
 {
     (void)st;
-    if (access(PACK "/context.yaml", R_OK) != 0)
-        skip();
+    if (access(PACK "/context.yaml", R_OK) != 0) /* the pack ships it: a regression, no skip */
+        fail_msg("%s/context.yaml cannot be read", PACK);
     ch_context *c = NULL;
     ch_error err = {0};
     assert_int_equal(ch_context_new(&c), 0);

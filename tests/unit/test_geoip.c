@@ -3,9 +3,11 @@
  * and, when `scripts/install-geoip` has run, the installed country database.
  *
  * Expected answers come from the databases' source JSON (maxmind/source-data); tests that need
- * a database skip when it is absent. Corrupt databases from maxmind/bad-data must fail at open
- * with a message naming the file, or, for the ones libmaxminddb only notices later, answer
- * lookups with an empty, counted result: never crash (the suite also runs under ASan+UBSan).
+ * a corpora database skip when the corpora folder is absent and fail when it is there without
+ * the database (corpora.h); the installed database is a prerequisite and its absence fails. Corrupt
+ * databases from maxmind/bad-data must fail at open with a message naming the file, or, for the
+ * ones libmaxminddb only notices later, answer lookups with an empty, counted result: never crash
+ * (the suite also runs under ASan+UBSan).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "corpora.h"
+
 #include "core/mem.h"
 #include "enrich/geoip.h"
 
@@ -29,21 +33,13 @@
 #define IPV4_ONLY TEST_DATA "MaxMind-DB-test-ipv4-24.mmdb"
 #define INSTALLED CH_SOURCE_DIR "/data/geoip/country.mmdb"
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Skip the calling test unless every database is there. */
+/* Corpora databases: skip the calling test when the shared corpora folder is absent, fail
+ * when one of them is missing from it (corpora.h). */
 #define REQUIRE(...)                                                                               \
     do {                                                                                           \
         const char *const req_[] = {__VA_ARGS__};                                                  \
         for (size_t i_ = 0; i_ < sizeof req_ / sizeof req_[0]; i_++)                               \
-            if (!exists(req_[i_])) {                                                               \
-                print_message("skipping: %s not found\n", req_[i_]);                               \
-                skip();                                                                            \
-            }                                                                                      \
+            ch_test_need_corpora(req_[i_]);                                                        \
     } while (0)
 
 static ch_ip ip(const char *s)
@@ -457,7 +453,7 @@ static void test_every_corrupt_db_fails_open_or_survives_lookups(void **state)
         snprintf(dir, sizeof dir, "%s%s", BAD_DATA, subdirs[s]);
         DIR *d = opendir(dir);
         if (d == NULL)
-            continue;
+            fail_msg("%s cannot be opened", dir);
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             size_t len = strlen(de->d_name);
@@ -515,10 +511,15 @@ static void test_allocation_failure_during_open_is_reported_not_fatal(void **sta
     assert_true(failures >= 3);
 }
 
+/* The database analyze uses by default, installed by scripts/deps (scripts/install-geoip): a
+ * prerequisite, so its absence fails. Its flat ip-location-db layout (country_code) is the one
+ * this test alone covers. */
 static void test_installed_country_db_maps_8_8_8_8_to_us(void **state)
 {
     (void)state;
-    REQUIRE(INSTALLED);
+    struct stat sb;
+    if (stat(INSTALLED, &sb) != 0)
+        fail_msg("%s is not installed: run scripts/install-geoip (scripts/deps does)", INSTALLED);
     ch_geoip *g = open1(INSTALLED);
     ch_geo geo = look(g, "8.8.8.8");
     assert_string_equal(geo.country, "US");

@@ -18,25 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "corpora.h"
+
 #include "core/mem.h"
 #include "enrich/refset.h"
 
 #define LISTS CH_CORPORA_DIR "/mining_lists/"
 #define NOW 1700000000000LL
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-#define REQUIRE(path)                                                                              \
-    do {                                                                                           \
-        if (!exists(path)) {                                                                       \
-            print_message("skipping: %s not found\n", path);                                       \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+/* Skip when the shared corpora folder is absent, fail when path is missing from it. */
+#define REQUIRE(path) ch_test_need_corpora(path)
 
 static ch_refset *new_set(ch_refset_type type, uint32_t flags)
 {

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "corpora.h"
+
 #include "cli/cmd_intel.h"
 #include "cli/cmd_refset.h"
 #include "intel/intel_store.h"
@@ -198,9 +200,9 @@ static void test_intel_load_corpora_lists_and_bundles(void **state)
     const char *nocoin = CH_CORPORA_DIR "/mining_lists/nocoin_hoshsadiq/nocoin.txt";
     const char *ips = CH_CORPORA_DIR "/mining_lists/coinblockerlists_2018/MiningServerIPList.txt";
     const char *poison = CH_CORPORA_DIR "/stix_taxii/cti-documentation/poisonivy.json";
-    struct stat sb;
-    if (stat(nocoin, &sb) != 0 || stat(poison, &sb) != 0 || stat(ips, &sb) != 0)
-        skip();
+    ch_test_need_corpora(nocoin);
+    ch_test_need_corpora(ips);
+    ch_test_need_corpora(poison);
     static char out[1 << 16];
     assert_int_equal(run(ch_cmd_intel_load, out, sizeof out, "load", poison, "--db", db, NULL), 0);
     assert_non_null(strstr(out, "25 indicators: 23 loaded"));

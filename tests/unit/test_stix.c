@@ -15,19 +15,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "corpora.h"
+
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "intel/stix.h"
 
 #define STIX_DOCS CH_CORPORA_DIR "/stix_taxii/cti-documentation/"
 
-#define NEED_FILE(path)                                                                            \
-    do {                                                                                           \
-        struct stat sb_;                                                                           \
-        if (stat(path, &sb_) != 0) {                                                               \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+/* Skip when the shared corpora folder is absent, fail when path is missing from it. */
+#define NEED_FILE(path) ch_test_need_corpora(path)
 
 typedef struct fx {
     ch_refsets *sets;

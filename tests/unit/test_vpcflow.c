@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "corpora.h"
+
 #include "core/diag.h"
 #include "core/ip.h"
 #include "parse/source.h"
@@ -415,14 +417,13 @@ static void test_detect_scores_headers_and_default_records(void **state)
     assert_true(ch_source_detect(hdr, strlen(hdr)) == &ch_source_vpcflow);
 }
 
-/* The real samples of elastic/integrations (ELv2, test use only), when the corpora exist. */
+/* The real samples of elastic/integrations (ELv2, test use only): skips when the corpora
+ * folder is absent, fails when the file is missing from it (corpora.h). */
 static int corpus_events(const char *file, ch_diag *diag_out)
 {
     char path[1024];
-    struct stat stbuf;
     snprintf(path, sizeof path, "%s/vpcflow_route53/elastic_integrations/%s", CH_CORPORA_DIR, file);
-    if (stat(path, &stbuf) != 0)
-        return -1;
+    ch_test_need_corpora(path);
     run r = {0};
     run_open_file(&r, path);
     int n = count_events(&r);
@@ -447,8 +448,6 @@ static void test_corpus_samples_parse_with_expected_counts(void **state)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         ch_diag d;
         int n = corpus_events(want[i].file, &d);
-        if (n < 0)
-            skip();
         if (n != want[i].events)
             fail_msg("%s: %d events, want %d", want[i].file, n, want[i].events);
         assert_int_equal(d.by_ds[CH_DS_VPCFLOW].skipped, want[i].skipped);
@@ -460,11 +459,9 @@ static void test_corpus_v5_all_fields_values(void **state)
 {
     (void)state;
     char path[1024];
-    struct stat stbuf;
     snprintf(path, sizeof path, "%s/vpcflow_route53/elastic_integrations/%s", CH_CORPORA_DIR,
              "vpcflow-test-v5-all-fields.log");
-    if (stat(path, &stbuf) != 0)
-        skip();
+    ch_test_need_corpora(path);
     run r = {0};
     run_open_file(&r, path);
     ch_event ev;
@@ -485,11 +482,9 @@ static void test_corpus_tgw_values(void **state)
 {
     (void)state;
     char path[1024];
-    struct stat stbuf;
     snprintf(path, sizeof path, "%s/vpcflow_route53/elastic_integrations/%s", CH_CORPORA_DIR,
              "vpcflow-test-tgw-samples.log");
-    if (stat(path, &stbuf) != 0)
-        skip();
+    ch_test_need_corpora(path);
     run r = {0};
     run_open_file(&r, path);
     ch_event ev;
