@@ -8,7 +8,8 @@ set -euo pipefail
 bin=$1 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "${BASH_SOURCE[0]%/*}/lib.sh"
+need_cmd jq "reading the report"
 t="$src/content/cryptojacking-aws/tests"
 logs=("$t/CJ-MINE-03-launch.jsonl" "$t/CJ-MINE-03-dns.jsonl")
 

@@ -7,17 +7,16 @@
 # highest user risk, and no benign offense near it (magnitude <= attacker - 3). The traps stay
 # quiet where they should: no burst for Auto Scaling, no brute force for the typist, no
 # two-country login for the traveller.
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) when a piece is missing.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1 src=$2
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit 77; }
 
-command -v python3 >/dev/null || skip "python3 is not installed"
-command -v jq >/dev/null || skip "jq is not installed"
-[ -r "$src/data/geoip/country.mmdb" ] || skip "no GeoIP database: the login countries are unknown"
+need_cmd python3 "the scenario generator (bench/scenario)"
+need_cmd jq "reading the report"
+need_geoip "$src" "the login countries of the scenario"
 
 python3 "$src/bench/scenario" --out "$work/scn" --benign-users 10 --hours 30 --seed 7 >/dev/null
 truth=$work/scn/ground_truth.json
@@ -38,7 +37,7 @@ grep -q -- "--context" <<<"$help" && opts+=(--context "$work/scn/context.yaml")
 "$bin" analyze "${opts[@]}" "$work/scn/logs" >"$work/report.json" 2>"$work/stderr" ||
     { cat "$work/stderr" >&2; fail "analyze exits 0"; }
 jq -e 'has("offenses")' "$work/report.json" >/dev/null ||
-    skip "analyze does not report offenses yet"
+    fail "analyze's JSON report has no offenses key"
 r() { jq -r --arg a "$attacker" "$1" "$work/report.json"; }
 
 [ "$(r '[.offenses[] | select(.index.field == "user.name" and .index.value == $a)] | length')" = 1 ] ||

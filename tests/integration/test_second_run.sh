@@ -2,14 +2,15 @@
 # Logs arrive over time: a second `coinhound analyze` over the files delivered after the first
 # run extends the attacker's open offense in the store instead of opening a second one, and
 # `coinhound offenses list/show` read the result.
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) when a piece is missing.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1 src=$2
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
-[ -r "$src/data/geoip/country.mmdb" ] || { echo "SKIP: no GeoIP database" >&2; exit 77; }
+need_cmd python3 "the scenario generator (bench/scenario)"
+need_cmd jq "reading the report"
+need_geoip "$src" "the login countries of the scenario"
 
 python3 "$src/bench/scenario" --out "$work/scn" --benign-users 8 --hours 30 --seed 11 >/dev/null
 attacker=$(jq -r .attacker.user "$work/scn/ground_truth.json")

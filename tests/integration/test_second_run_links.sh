@@ -5,15 +5,15 @@
 # attack on. The second run can name the launching user of those instances only through the
 # entity links the first run saved in the store, so the attacker's offense gets the mining
 # rules (CJ-MINE-01 DNS, CJ-MINE-02 flows) from the second run.
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) when a piece is missing.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1 src=$2
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
-command -v jq >/dev/null || { echo "SKIP: no jq" >&2; exit 77; }
-[ -r "$src/data/geoip/country.mmdb" ] || { echo "SKIP: no GeoIP database" >&2; exit 77; }
+need_cmd python3 "the scenario generator (bench/scenario)"
+need_cmd jq "reading the report"
+need_geoip "$src" "the login countries of the scenario"
 
 python3 "$src/bench/scenario" --out "$work/scn" --benign-users 8 --hours 30 --seed 11 >/dev/null
 attacker=$(jq -r .attacker.user "$work/scn/ground_truth.json")

@@ -2,20 +2,20 @@
 # Integration test of `coinhound intel serve` and `coinhound intel pull` as processes: the server
 # refuses to start without credentials, starts on an ephemeral loopback port with them (from the
 # environment), answers discovery only with basic auth, serves a pull, and exits 0 on SIGTERM.
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) until `intel` is registered.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+# lib.sh's fail, plus what the server said.
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.err" ] && cat "$work/serve.err" >&2; exit 1; }
 
-if ! "$bin" intel serve --help >/dev/null 2>&1; then
-    echo "SKIP: 'coinhound intel serve' is not registered yet" >&2
-    exit 77
-fi
-command -v curl >/dev/null || { echo "SKIP: no curl" >&2; exit 77; }
+need_subcommand "$bin" intel serve
+need_subcommand "$bin" intel pull
+need_cmd curl "talking to the TAXII server"
 
 printf 'supportxmr.com\nxmrpool.eu\n' >"$work/pools.txt"
 "$bin" intel load "$work/pools.txt" --db "$work/src.db" >/dev/null || fail "intel load"

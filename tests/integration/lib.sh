@@ -1,0 +1,57 @@
+# lib.sh - sourced by the integration tests (test_*.sh): how they report a failure and check
+# their prerequisites.
+#
+# No prerequisite turns into a skip: python3, jq, curl, the GeoIP database, a command being
+# registered, each missing one fails the test with what to do about it, because a skip that can
+# also mean "broken" lets a regression through. The one exception is the shared corpora folder
+# (../shared/corpora), which cannot ship with the repository: when the folder itself is absent,
+# corpora_present says so on stderr and returns 1 so that the test leaves out the part that
+# needs it (the rest still runs), except under CI (CI set to anything but "", "0", "false"),
+# where the corpora are a prerequisite and their absence fails. A file missing from a present
+# folder always fails.
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# need_cmd NAME WHAT: fail unless NAME is on PATH.
+need_cmd() {
+    command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed (needed for $2; scripts/deps test installs it)"
+}
+
+# need_geoip SRC WHAT: fail unless the installed GeoIP database is there.
+need_geoip() {
+    [ -r "$1/data/geoip/country.mmdb" ] ||
+        fail "no GeoIP database at $1/data/geoip/country.mmdb (needed for $2): run scripts/install-geoip"
+}
+
+# need_subcommand BIN WORDS...: fail unless `BIN WORDS --help` works (the command is registered).
+need_subcommand() {
+    local bin=$1
+    shift
+    "$bin" "$@" --help >/dev/null 2>&1 || fail "'coinhound $*' is not registered (or its --help fails)"
+}
+
+in_ci() {
+    case ${CI:-} in
+    "" | 0 | false | FALSE | False) return 1 ;;
+    *) return 0 ;;
+    esac
+}
+
+# corpora_present CORPORA PATH...: 0 when every PATH (relative to CORPORA) is there; 1, after
+# saying so, when the CORPORA folder itself is absent outside CI; fails otherwise.
+corpora_present() {
+    local corpora=$1 p
+    shift
+    if [ ! -d "$corpora" ]; then
+        in_ci && fail "the shared corpora folder $corpora is absent, and CI is set: the corpora are a prerequisite of CI runs"
+        echo "SKIPPED (part): the shared corpora folder $corpora is absent" >&2
+        return 1
+    fi
+    for p in "$@"; do
+        [ -e "$corpora/$p" ] || fail "$corpora/$p is missing from the shared corpora folder (moved or renamed?)"
+    done
+    return 0
+}
