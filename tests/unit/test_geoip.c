@@ -17,13 +17,16 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "corpora.h"
 
 #include "core/mem.h"
 #include "enrich/geoip.h"
+#include "enrich/mmdb_write.h"
 
 #define TEST_DATA CH_CORPORA_DIR "/maxmind/test-data/"
 #define BAD_DATA CH_CORPORA_DIR "/maxmind/bad-data/"
@@ -393,6 +396,63 @@ static void assert_open_fails(const char *const *paths, size_t n, int code, cons
         fail_msg("message does not name %s: %s", named, err.msg);
 }
 
+/* The enricher's own mechanics (MaxMind layout, names, internal addresses, the cache, clones)
+ * on a database the test writes itself (enrich/mmdb_write.h): they run without the corpora. */
+static void test_written_db_lookups_cache_internal_and_clone(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ch-geoip-XXXXXX.mmdb";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    close(fd);
+    ch_mmdb_writer *w = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "81.2.69.0/24", "GB", "United Kingdom", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "2a01:4f8::/32", "DE", NULL, &err), 0);
+    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
+    ch_mmdb_writer_free(w);
+    ch_geoip *g = open1(path);
+    unlink(path); /* the mapping stays readable */
+    assert_string_equal(ch_geoip_db_type(g, 0), "Test-Country");
+
+    ch_event ev;
+    ch_event_reset(&ev);
+    ev.src_ip = ip("81.2.69.142");
+    ev.dst_ip = ip("10.0.0.5");
+    ch_geoip_enrich(g, &ev);
+    assert_string_equal(ev.src_geo.country, "GB");
+    assert_sv(ev.src_geo.country_name, "United Kingdom");
+    assert_true(ev.dst_geo.internal);
+    assert_false(ev.dst_geo.looked_up);
+
+    ch_geo geo = look(g, "2a01:4f8:1::1");
+    assert_string_equal(geo.country, "DE");
+    assert_int_equal(geo.country_name.n, 0);
+    geo = look(g, "8.8.8.8");
+    assert_true(geo.looked_up);
+    assert_string_equal(geo.country, "");
+    ch_geo again = look(g, "81.2.69.142");
+    assert_geo_equal(&ev.src_geo, &again);
+    ch_geoip_stats st;
+    ch_geoip_stats_get(g, &st);
+    assert_int_equal(st.lookups, 5);
+    assert_int_equal(st.internal, 1);
+    assert_int_equal(st.cache_misses, 3);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.unknown, 1);
+    assert_int_equal(st.errors, 0);
+
+    ch_geoip *c = NULL;
+    assert_int_equal(ch_geoip_clone(g, &c, &err), 0);
+    geo = look(c, "81.2.69.142");
+    assert_string_equal(geo.country, "GB");
+    ch_geoip_stats_get(c, &st);
+    assert_int_equal(st.cache_misses, 1); /* its own cache */
+    ch_geoip_close(c);
+    ch_geoip_close(g);
+}
+
 static void test_missing_file_fails_open_naming_the_file(void **state)
 {
     (void)state;
@@ -550,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_cache_disabled_gives_the_same_answers),
         cmocka_unit_test(test_enrich_fills_source_and_destination),
         cmocka_unit_test(test_clone_shares_databases_with_its_own_cache),
+        cmocka_unit_test(test_written_db_lookups_cache_internal_and_clone),
         cmocka_unit_test(test_missing_file_fails_open_naming_the_file),
         cmocka_unit_test(test_corrupt_db_fails_open_naming_the_file),
         cmocka_unit_test(test_bad_second_db_fails_open_and_closes_the_first),
