@@ -46,29 +46,50 @@ static void print_msg(void *ud, const char *msg)
     fprintf(stderr, "%s\n", msg);
 }
 
+/* Set name to value (NULL: unset it); returns the old value, strdup'd, for restore_env. */
+static char *swap_env(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    if (value)
+        assert_int_equal(setenv(name, value, 1), 0);
+    else
+        unsetenv(name);
+    return saved;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
 /* `coinhound rules test` over the pack (the command function, called directly): it loads the
  * pack's context, and enriches with GeoIP and entity linking as analyze does. The GeoIP answers
  * come from the pack's tests/geoip.csv fixture, so the test needs no installed database: the
- * data directory is pointed at an empty folder to make sure none is used. */
+ * data directory is pointed at an empty folder to make sure none is used. The fixture's
+ * temporary database goes to TMPDIR, an empty folder too, which must be empty again after. */
 static void test_rules_check_and_test_pass_on_the_pack(void **st)
 {
     (void)st;
-    char home[] = "/tmp/ch-pack-home-XXXXXX";
+    char home[] = "/tmp/ch-pack-home-XXXXXX", tmp[] = "/tmp/ch-pack-tmp-XXXXXX";
     assert_non_null(mkdtemp(home));
-    const char *old = getenv("COINHOUND_HOME");
-    char *saved = old ? strdup(old) : NULL;
-    assert_int_equal(setenv("COINHOUND_HOME", home, 1), 0);
+    assert_non_null(mkdtemp(tmp));
+    char *saved_home = swap_env("COINHOUND_HOME", home);
+    char *saved_tmp = swap_env("TMPDIR", tmp);
     char *check[] = {"rules", "check", PACK, NULL};
-    assert_int_equal(ch_cmd_rules(3, check), 0);
+    int check_rc = ch_cmd_rules(3, check);
     char *test[] = {"rules", "test", PACK, NULL};
     int rc = ch_cmd_rules(3, test);
-    if (saved) {
-        setenv("COINHOUND_HOME", saved, 1);
-        free(saved);
-    } else {
-        unsetenv("COINHOUND_HOME");
-    }
-    rmdir(home);
+    restore_env("COINHOUND_HOME", saved_home);
+    restore_env("TMPDIR", saved_tmp);
+    assert_int_equal(rmdir(home), 0);
+    if (rmdir(tmp) != 0)
+        fail_msg("%s is not empty: the fixture's temporary database was left behind", tmp);
+    assert_int_equal(check_rc, 0);
     assert_int_equal(rc, 0);
 }
 
