@@ -3,13 +3,13 @@
 # prints the token as the only line on stdout; `user add` and `user passwd` print a one-time
 # password; list, disable, enable, revoke and role work; nothing secret reaches the database or
 # a listing; `coinhound audit` shows every change, as table and JSON, with --since.
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) when a piece is missing.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1
+source "${BASH_SOURCE[0]%/*}/lib.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v jq >/dev/null || { echo "SKIP: no jq" >&2; exit 77; }
+need_cmd jq "reading the JSON listings"
 db=$work/sub/dir/c.db
 export COINHOUND_HOME=$work/home   # never the real default database
 
