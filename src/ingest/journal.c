@@ -111,7 +111,8 @@ static void seg_path(char *buf, size_t cap, const char *dir, uint64_t seg)
 
 static bool seg_name(const char *name, uint64_t *seg)
 {
-    if (strlen(name) != 20 || strcmp(name + 16, ".jnl") != 0 || strspn(name, "0123456789abcdef") < 16)
+    if (strlen(name) != 20 || strcmp(name + 16, ".jnl") != 0 ||
+        strspn(name, "0123456789abcdef") < 16)
         return false;
     *seg = strtoull(name, NULL, 16);
     return *seg > 0;
@@ -346,7 +347,8 @@ static int reader_seek_segment(ch_journal_reader *r, ch_error *err)
     rc = seg_header_check(h, want, &id, path, err);
     if (rc == 0 && r->id != 0 && id != r->id)
         rc = ch_error_set(err, CH_EPARSE,
-                          "%s belongs to journal %016" PRIx64 ", the position to journal %016" PRIx64,
+                          "%s belongs to journal %016" PRIx64
+                          ", the position to journal %016" PRIx64,
                           path, id, r->id);
     if (rc < 0) {
         close(r->fd);
@@ -652,8 +654,10 @@ static int journal_load(ch_journal *j, ch_journal_recovery *rec, ch_error *err)
                 seg_header_check(h, last - 1, &j->id, prev, err) < 0) {
                 if (pfd >= 0)
                     close(pfd);
-                return ch_error_set(err, CH_EPARSE, "journal %s: segment %016" PRIx64
-                                    " has no header and no readable predecessor", j->dir, last);
+                return ch_error_set(err, CH_EPARSE,
+                                    "journal %s: segment %016" PRIx64
+                                    " has no header and no readable predecessor",
+                                    j->dir, last);
             }
             close(pfd);
         }
@@ -767,8 +771,9 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
         if (tl > CH_JOURNAL_MAX_TYPE || ol > CH_JOURNAL_MAX_ORIGIN)
             return ch_error_set(err, CH_ELIMIT, "journal: type or origin too long");
         if (recs[i].len > j->o.max_entry)
-            return ch_error_set(err, CH_ELIMIT, "journal: entry of %zu bytes is over the %" PRIu64
-                                " byte cap", recs[i].len, j->o.max_entry);
+            return ch_error_set(err, CH_ELIMIT,
+                                "journal: entry of %zu bytes is over the %" PRIu64 " byte cap",
+                                recs[i].len, j->o.max_entry);
         total += entry_size(&recs[i]);
     }
     if (n == 0)
@@ -807,8 +812,10 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
     int64_t now = wall_ms();
     pthread_mutex_lock(&j->mu);
     if (j->broken || j->fd < 0) {
-        rc = ch_error_set(err, CH_EIO, "journal %s: an earlier write or sync failed; restart "
-                          "coinhound", j->dir);
+        rc = ch_error_set(err, CH_EIO,
+                          "journal %s: an earlier write or sync failed; restart "
+                          "coinhound",
+                          j->dir);
         j->st.io_errors++;
         goto out;
     }
@@ -828,8 +835,12 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
     }
     uint64_t start = j->wend, first_seq = j->next_seq;
     for (size_t i = 0; i < n; i++) {
-        ehdr e = {0, (uint32_t)recs[i].len, first_seq + i, now,
-                  (uint16_t)iov[4 * i + 1].iov_len, (uint16_t)iov[4 * i + 2].iov_len};
+        ehdr e = {0,
+                  (uint32_t)recs[i].len,
+                  first_seq + i,
+                  now,
+                  (uint16_t)iov[4 * i + 1].iov_len,
+                  (uint16_t)iov[4 * i + 2].iov_len};
         ehdr_put(hdrs[i], &e);
         /* CRC of header tail + body = crc32_combine(crc(header tail), crc(body), body len). */
         uLong hc = crc32(crc32(0L, Z_NULL, 0), hdrs[i] + 4, CH_JOURNAL_ENTRY_HEADER - 4);
