@@ -190,8 +190,9 @@ static int cwl_doc(ch_firehose *f, const char *doc, size_t n, size_t cap, ch_fir
     if (sn == 15 && memcmp(s, "CONTROL_MESSAGE", 15) == 0)
         return 2;
     if (!(sn == 12 && memcmp(s, "DATA_MESSAGE", 12) == 0))
-        return ch_error_set(err, CH_EPARSE, "record %zu: unknown CloudWatch Logs messageType '%.*s'",
-                            p->index, (int)(sn > 40 ? 40 : sn), s);
+        return ch_error_set(err, CH_EPARSE,
+                            "record %zu: unknown CloudWatch Logs messageType '%.*s'", p->index,
+                            (int)(sn > 40 ? 40 : sn), s);
     if (!ch_json_obj_get(root, "logEvents", 9, &events) || ch_json_typeof(events) != CH_JSON_ARRAY)
         return ch_error_set(err, CH_EPARSE, "record %zu: CloudWatch Logs data without logEvents",
                             p->index);
@@ -216,8 +217,8 @@ static int cwl_doc(ch_firehose *f, const char *doc, size_t n, size_t cap, ch_fir
         while (sn > 0 && (s[sn - 1] == '\n' || s[sn - 1] == '\r'))
             sn--;
         if (memchr(s, '\n', sn) != NULL)
-            return ch_error_set(err, CH_EPARSE, "record %zu: log event %zu spans lines",
-                                p->index, p->messages - 1);
+            return ch_error_set(err, CH_EPARSE, "record %zu: log event %zu spans lines", p->index,
+                                p->messages - 1);
         if (ch_buf_add(&f->joined, s, sn) < 0 || ch_buf_addc(&f->joined, '\n') < 0)
             return ch_error_set(err, CH_ELIMIT, "record %zu: log events over %u bytes", p->index,
                                 CH_FIREHOSE_MAX_UNPACKED);
@@ -246,8 +247,10 @@ static int unpack_cwl(ch_firehose *f, ch_firehose_payload *p, ch_error *err)
             return rc;
         if (rc == 0) {
             if (any) /* CloudWatch Logs documents followed by something else */
-                return ch_error_set(err, CH_EPARSE, "record %zu: damaged CloudWatch Logs data "
-                                    "at byte %zu", p->index, at);
+                return ch_error_set(err, CH_EPARSE,
+                                    "record %zu: damaged CloudWatch Logs data "
+                                    "at byte %zu",
+                                    p->index, at);
             return 0;
         }
         any = true;

@@ -35,9 +35,9 @@
 #define CH_FIREHOSE_ID_MAX 128
 
 typedef enum ch_firehose_kind {
-    CH_FIREHOSE_RAW = 0,      /* a record as put into the stream */
-    CH_FIREHOSE_CWL_DATA,     /* CloudWatch Logs messages joined by newlines */
-    CH_FIREHOSE_CWL_CONTROL,  /* a CloudWatch Logs control message (no payload) */
+    CH_FIREHOSE_RAW = 0,     /* a record as put into the stream */
+    CH_FIREHOSE_CWL_DATA,    /* CloudWatch Logs messages joined by newlines */
+    CH_FIREHOSE_CWL_CONTROL, /* a CloudWatch Logs control message (no payload) */
 } ch_firehose_kind;
 
 typedef struct ch_firehose_payload {
@@ -45,8 +45,8 @@ typedef struct ch_firehose_payload {
     ch_firehose_kind kind;
     const char *data; /* NULL for CH_FIREHOSE_CWL_CONTROL */
     size_t len;
-    size_t messages;     /* CloudWatch Logs events joined (CH_FIREHOSE_CWL_DATA) */
-    const char *origin;  /* "LOGGROUP/LOGSTREAM" for CloudWatch Logs, "" otherwise */
+    size_t messages;    /* CloudWatch Logs events joined (CH_FIREHOSE_CWL_DATA) */
+    const char *origin; /* "LOGGROUP/LOGSTREAM" for CloudWatch Logs, "" otherwise */
 } ch_firehose_payload;
 
 /* Return 0 to go on; a negative code stops the parse and is returned. */

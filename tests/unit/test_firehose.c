@@ -125,9 +125,8 @@ static void test_answers_have_the_documented_shape(void **state)
     (void)state;
     ch_buf b;
     ch_buf_init(&b, 4096);
-    assert_int_equal(ch_firehose_response(&b, "ed4acda5-034f-9f42-bba1-f29aea6d7d8f",
-                                          1578090903599LL, NULL),
-                     0);
+    assert_int_equal(
+        ch_firehose_response(&b, "ed4acda5-034f-9f42-bba1-f29aea6d7d8f", 1578090903599LL, NULL), 0);
     assert_string_equal(b.data, "{\"requestId\":\"ed4acda5-034f-9f42-bba1-f29aea6d7d8f\","
                                 "\"timestamp\":1578090903599}");
     ch_buf_clear(&b);
@@ -277,12 +276,10 @@ static void test_malformed_requests_are_refused_with_a_reason(void **state)
     got g = {0};
     ch_error err = {0};
     const char *no_id = "{\"timestamp\":1,\"records\":[]}";
-    assert_int_equal(ch_firehose_parse(f, no_id, strlen(no_id), &r, collect, &g, &err),
-                     CH_EPARSE);
+    assert_int_equal(ch_firehose_parse(f, no_id, strlen(no_id), &r, collect, &g, &err), CH_EPARSE);
     assert_non_null(strstr(err.msg, "requestId"));
     const char *bad64 = "{\"requestId\":\"x\",\"timestamp\":1,\"records\":[{\"data\":\"@@@@\"}]}";
-    assert_int_equal(ch_firehose_parse(f, bad64, strlen(bad64), &r, collect, &g, &err),
-                     CH_EPARSE);
+    assert_int_equal(ch_firehose_parse(f, bad64, strlen(bad64), &r, collect, &g, &err), CH_EPARSE);
     assert_non_null(strstr(err.msg, "base64"));
     /* The request id is known even when the request fails, so the answer can carry it. */
     assert_string_equal(r.request_id, "x");
