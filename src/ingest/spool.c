@@ -33,10 +33,10 @@
 #include "core/hash.h"
 #include "core/mem.h"
 
-#define FP_MAX 256       /* bytes fingerprinted */
-#define MAX_DEPTH 32     /* directory nesting walked */
-#define HEADER_MAX 4096  /* a flow log header line carried in front of later chunks */
-#define STALE_FACTOR 30  /* an incomplete gzip unchanged settle*30 is read as it is */
+#define FP_MAX 256      /* bytes fingerprinted */
+#define MAX_DEPTH 32    /* directory nesting walked */
+#define HEADER_MAX 4096 /* a flow log header line carried in front of later chunks */
+#define STALE_FACTOR 30 /* an incomplete gzip unchanged settle*30 is read as it is */
 
 typedef struct lent {
     uint64_t dev, ino, off;
@@ -417,12 +417,13 @@ static int file_mode(const unsigned char *head, size_t n)
     return MODE_LINES;
 }
 
-static int emit_chunk(ch_spool *s, const char *path, const struct stat *st, lent *e,
-                      uint64_t start, uint64_t end)
+static int emit_chunk(ch_spool *s, const char *path, const struct stat *st, lent *e, uint64_t start,
+                      uint64_t end)
 {
     ch_buf_clear(&s->origin);
-    if (ch_buf_printf(&s->origin, "spool:%llu:%llu:%u:%08x:%" PRIu64 ":", (unsigned long long)st->st_dev,
-                      (unsigned long long)st->st_ino, (unsigned)e->fplen, e->fp, end) < 0)
+    if (ch_buf_printf(&s->origin, "spool:%llu:%llu:%u:%08x:%" PRIu64 ":",
+                      (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                      (unsigned)e->fplen, e->fp, end) < 0)
         return CH_ENOMEM;
     /* The path is for people; the journal caps the origin, so a very long path is cut. */
     size_t room = 4000 - s->origin.len;
@@ -469,8 +470,9 @@ static int process_file(ch_spool *s, const char *path, bool closed)
         e = get(s, st.st_dev, st.st_ino);
         if (e == NULL) {
             if (s->st.ledger_full++ == 0)
-                say(s, "spool: the ledger holds %zu files, its cap; %s and later new files are "
-                       "not read (raise spool_max_files or clear old files)",
+                say(s,
+                    "spool: the ledger holds %zu files, its cap; %s and later new files are "
+                    "not read (raise spool_max_files or clear old files)",
                     s->n, path);
             goto out;
         }
@@ -478,8 +480,9 @@ static int process_file(ch_spool *s, const char *path, bool closed)
     uint64_t size = (uint64_t)st.st_size;
     if (size < e->off) {
         s->st.truncated++;
-        say(s, "spool: %s shrank from %" PRIu64 " to %" PRIu64 " bytes (truncated in place); "
-               "reading it again from the start",
+        say(s,
+            "spool: %s shrank from %" PRIu64 " to %" PRIu64 " bytes (truncated in place); "
+            "reading it again from the start",
             path, e->off, size);
         e->off = 0;
         e->fplen = 0;
@@ -496,16 +499,17 @@ static int process_file(ch_spool *s, const char *path, bool closed)
     e->verified = true;
     if (size == e->off)
         goto out;
-    int64_t age_ms = (int64_t)time(NULL) * 1000 - ((int64_t)st.st_mtim.tv_sec * 1000 +
-                                                   st.st_mtim.tv_nsec / 1000000);
+    int64_t age_ms = (int64_t)time(NULL) * 1000 -
+                     ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
     bool settled = closed || age_ms >= (int64_t)s->o.settle_ms;
     ch_buf_clear(&s->chunk);
     if (file_mode(head, (size_t)hn) == MODE_WHOLE) {
         uint64_t start = e->off; /* > 0 only for gzip members appended later */
         if (size - start > s->o.max_chunk) {
             s->st.too_large++;
-            say(s, "spool: %s: %" PRIu64 " bytes is over the %" PRIu64 " byte cap of one read; "
-                   "skipped (raise spool_max_chunk)",
+            say(s,
+                "spool: %s: %" PRIu64 " bytes is over the %" PRIu64 " byte cap of one read; "
+                "skipped (raise spool_max_chunk)",
                 path, size - start, s->o.max_chunk);
             e->off = size;
             goto out;
@@ -517,8 +521,8 @@ static int process_file(ch_spool *s, const char *path, bool closed)
         s->chunk.data[s->chunk.len] = '\0';
         bool gz = s->chunk.len >= 2 && (unsigned char)s->chunk.data[0] == 0x1f &&
                   (unsigned char)s->chunk.data[1] == 0x8b;
-        bool complete = gz ? gzip_complete((const unsigned char *)s->chunk.data, s->chunk.len)
-                           : settled;
+        bool complete =
+            gz ? gzip_complete((const unsigned char *)s->chunk.data, s->chunk.len) : settled;
         if (!complete && gz && age_ms >= (int64_t)s->o.settle_ms * STALE_FACTOR) {
             say(s, "spool: %s: gzip stream still incomplete after %lld s; reading what is there",
                 path, (long long)(age_ms / 1000));
@@ -579,8 +583,9 @@ static void add_watch(ch_spool *s, const char *dir)
                                IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
     if (wd < 0) {
         if (errno == ENOSPC && s->st.watches < CH_SPOOL_MAX_WATCHES)
-            say(s, "spool: the inotify watch limit is reached at %s; rescans cover the rest "
-                   "(raise fs.inotify.max_user_watches)",
+            say(s,
+                "spool: the inotify watch limit is reached at %s; rescans cover the rest "
+                "(raise fs.inotify.max_user_watches)",
                 dir);
         return;
     }

@@ -87,8 +87,7 @@ void ch_spool_set_log(ch_spool *s, ch_spool_log log, void *ud);
 void ch_spool_ledger_note(ch_spool *s, const char *origin);
 /* Load the ledger file; *pos_text receives the journal position it reflects ("" when the file
  * does not exist: an empty ledger). */
-int ch_spool_ledger_load(ch_spool *s, const char *path, char *pos_text, size_t cap,
-                         ch_error *err);
+int ch_spool_ledger_load(ch_spool *s, const char *path, char *pos_text, size_t cap, ch_error *err);
 /* Write the ledger atomically (temporary file, fsync, rename) with the journal position it
  * reflects (the end of the last chunk emitted, or later). */
 int ch_spool_ledger_save(ch_spool *s, const char *path, const char *pos_text, ch_error *err);

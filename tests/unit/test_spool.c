@@ -71,7 +71,10 @@ static void put(const char *rel, const char *mode, const void *data, size_t n)
     fclose(f);
 }
 
-static void puts_(const char *rel, const char *mode, const char *s) { put(rel, mode, s, strlen(s)); }
+static void puts_(const char *rel, const char *mode, const char *s)
+{
+    put(rel, mode, s, strlen(s));
+}
 
 static ch_spool *spool(bool no_inotify)
 {
@@ -277,8 +280,8 @@ static void test_reused_inode_with_other_content_is_a_new_file(void **state)
     assert_int_equal(stat(p, &st), 0);
     /* The ledger says this inode was read to byte 8, but of a file with other first bytes. */
     char origin[256];
-    snprintf(origin, sizeof origin, "spool:%llu:%llu:8:deadbeef:8:/old", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino);
+    snprintf(origin, sizeof origin, "spool:%llu:%llu:8:deadbeef:8:/old",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     ch_spool *s = spool(true);
     ch_spool_ledger_note(s, origin);
     sink k = {0};
@@ -317,12 +320,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_later_flow_log_chunk_carries_the_header, mk, rm),
         cmocka_unit_test_setup_teardown(test_restart_with_saved_ledger_reads_only_what_is_new, mk,
                                         rm),
-        cmocka_unit_test_setup_teardown(test_journaled_origins_rebuild_the_ledger_after_a_crash,
-                                        mk, rm),
+        cmocka_unit_test_setup_teardown(test_journaled_origins_rebuild_the_ledger_after_a_crash, mk,
+                                        rm),
         cmocka_unit_test_setup_teardown(test_full_journal_pauses_without_skipping, mk, rm),
         cmocka_unit_test_setup_teardown(test_truncated_file_is_read_again_and_said_so, mk, rm),
-        cmocka_unit_test_setup_teardown(test_reused_inode_with_other_content_is_a_new_file, mk,
-                                        rm),
+        cmocka_unit_test_setup_teardown(test_reused_inode_with_other_content_is_a_new_file, mk, rm),
         cmocka_unit_test_setup_teardown(test_rescan_alone_finds_files_in_new_subdirectories, mk,
                                         rm),
     };

@@ -1,0 +1,191 @@
+/*
+ * test_serve_config.c - the serve configuration: every documented key is read with its units,
+ * unknown keys and bad values are refused with FILE:LINE:COL, and the checks against the world
+ * refuse plain HTTP off loopback, short or world-readable token files, and a journal inside a
+ * spool directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/config.h"
+
+static char dir[256];
+
+static int mk(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/ch_scfg_XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int rm(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int load(const char *text, ch_serve_config *c, ch_error *err)
+{
+    return ch_serve_config_load_mem("serve.yaml", text, strlen(text), c, err);
+}
+
+static void test_every_key_is_read_with_its_units(void **state)
+{
+    (void)state;
+    const char *y = "listen: 127.0.0.1:9000\n"
+                    "tls: {cert: c.pem, key: k.pem}\n"
+                    "db: data/x.db\npack: content/cryptojacking-aws\ncontext: ctx.yaml\n"
+                    "geoip: [a.mmdb, b.mmdb]\n"
+                    "spool: [/srv/a, /srv/b]\nspool_rescan: 500ms\nspool_max_files: 1000\n"
+                    "journal: {dir: /var/j, max_bytes: 10GiB, segment_bytes: 64MiB, "
+                    "fsync: 'interval:100ms'}\n"
+                    "lateness: 20m\ncheckpoint: 2s\n"
+                    "tokens: {ingest: i.tok, read: r.tok}\nmax_body: 32MiB\nmax_connections: 100\n"
+                    "intel:\n  pull:\n    - {url: 'https://x/taxii2/', collection: c1, every: 15m, "
+                    "token_file: t}\n";
+    ch_serve_config c;
+    ch_error err = {0};
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_string_equal(c.listen, "127.0.0.1:9000");
+    assert_string_equal(c.tls_cert, "c.pem");
+    assert_int_equal(c.ngeoip, 2);
+    assert_int_equal(c.nspool, 2);
+    assert_string_equal(c.spool[1], "/srv/b");
+    assert_int_equal(c.spool_rescan_ms, 500);
+    assert_int_equal(c.journal_max_bytes, 10ull << 30);
+    assert_int_equal(c.journal_segment_bytes, 64u << 20);
+    assert_int_equal(c.fsync, CH_JOURNAL_FSYNC_INTERVAL);
+    assert_int_equal(c.fsync_interval_ms, 100);
+    assert_int_equal(c.lateness_ms, 20 * 60000);
+    assert_int_equal(c.checkpoint_ms, 2000);
+    assert_string_equal(c.read_token_file, "r.tok");
+    assert_int_equal(c.max_body, 32u << 20);
+    assert_int_equal(c.npull, 1);
+    assert_int_equal(c.pull[0].every_ms, 15 * 60000);
+    assert_string_equal(c.pull[0].collection, "c1");
+    ch_serve_config_free(&c);
+}
+
+static void test_defaults_fill_what_is_not_said(void **state)
+{
+    (void)state;
+    ch_serve_config c;
+    ch_error err = {0};
+    assert_int_equal(load("journal: {dir: j}\n", &c, &err), 0);
+    assert_string_equal(c.listen, "127.0.0.1:8440");
+    assert_int_equal(c.fsync, CH_JOURNAL_FSYNC_BATCH);
+    assert_int_equal(c.journal_max_bytes, 10ull << 30);
+    assert_int_equal(c.lateness_ms, 20 * 60000);
+    assert_null(c.ingest_token_file);
+    ch_serve_config_free(&c);
+}
+
+static void test_mistakes_are_refused_with_their_position(void **state)
+{
+    (void)state;
+    ch_serve_config c;
+    ch_error err = {0};
+    assert_int_equal(load("journal: {dir: j}\nlisten_addr: x\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "serve.yaml:2:1: unknown key"));
+    assert_int_equal(load("journal: {dir: j, fsync: sometimes}\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "journal.fsync"));
+    assert_int_equal(load("journal: {dir: j}\nlateness: soon\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "serve.yaml:2:11: lateness"));
+    assert_int_equal(load("journal: {dir: j, max_bytes: lots}\n", &c, &err), CH_EPARSE);
+    assert_int_equal(load("listen: 127.0.0.1:1\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "journal.dir is required"));
+    assert_int_equal(load("journal: [x\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "not valid YAML"));
+}
+
+static void write_file(const char *name, const char *text, mode_t mode, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+static void test_checks_refuse_unsafe_setups(void **state)
+{
+    (void)state;
+    char y[2048], tok[512], weak[512], open_[512];
+    write_file("ingest.tok", "# rotated 2024-06\n0123456789abcdef0123\n", 0600, tok, sizeof tok);
+    write_file("weak.tok", "secret\n", 0600, weak, sizeof weak);
+    write_file("open.tok", "0123456789abcdef0123\n", 0644, open_, sizeof open_);
+    ch_serve_config c;
+    ch_error err = {0};
+
+    snprintf(y, sizeof y, "journal: {dir: %s/j}\ntokens: {ingest: %s}\n", dir, tok);
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_int_equal(ch_serve_config_check(&c, &err), 0);
+    ch_serve_config_free(&c);
+
+    snprintf(y, sizeof y, "listen: 0.0.0.0:8440\njournal: {dir: %s/j}\n", dir);
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_int_equal(ch_serve_config_check(&c, &err), CH_EUSAGE);
+    assert_non_null(strstr(err.msg, "not loopback"));
+    ch_serve_config_free(&c);
+
+    snprintf(y, sizeof y, "journal: {dir: %s/j}\ntokens: {ingest: %s}\n", dir, weak);
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_int_equal(ch_serve_config_check(&c, &err), CH_EUSAGE);
+    assert_non_null(strstr(err.msg, "at least 16 bytes"));
+    ch_serve_config_free(&c);
+
+    snprintf(y, sizeof y, "journal: {dir: %s/j}\ntokens: {ingest: %s}\n", dir, open_);
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_int_equal(ch_serve_config_check(&c, &err), CH_EUSAGE);
+    assert_non_null(strstr(err.msg, "readable by everyone"));
+    ch_serve_config_free(&c);
+
+    char sp[512];
+    snprintf(sp, sizeof sp, "%s/spool", dir);
+    mkdir(sp, 0755);
+    snprintf(y, sizeof y, "journal: {dir: %s/spool/j}\nspool: [%s]\n", dir, sp);
+    mkdir(strcat(strcpy(tok, sp), "/j"), 0755);
+    assert_int_equal(load(y, &c, &err), 0);
+    assert_int_equal(ch_serve_config_check(&c, &err), CH_EUSAGE);
+    assert_non_null(strstr(err.msg, "inside spool directory"));
+    ch_serve_config_free(&c);
+}
+
+static void test_durations_and_sizes(void **state)
+{
+    (void)state;
+    assert_int_equal(ch_parse_duration_ms("100ms"), 100);
+    assert_int_equal(ch_parse_duration_ms("15"), 15000);
+    assert_int_equal(ch_parse_duration_ms("1.5h"), 5400000);
+    assert_int_equal(ch_parse_duration_ms("-1s"), -1);
+    assert_int_equal(ch_parse_duration_ms("5 min"), -1);
+    assert_int_equal(ch_parse_size("64KiB"), 65536);
+    assert_int_equal(ch_parse_size("1GB"), 1000000000ull);
+    assert_int_equal(ch_parse_size("12"), 12);
+    assert_int_equal(ch_parse_size("12 bytes"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_key_is_read_with_its_units),
+        cmocka_unit_test(test_defaults_fill_what_is_not_said),
+        cmocka_unit_test(test_mistakes_are_refused_with_their_position),
+        cmocka_unit_test_setup_teardown(test_checks_refuse_unsafe_setups, mk, rm),
+        cmocka_unit_test(test_durations_and_sizes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
