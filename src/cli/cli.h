@@ -22,5 +22,6 @@ const ch_command *ch_commands(void);
 int ch_cli_main(int argc, char **argv);
 
 int ch_cmd_analyze(int argc, char **argv);
+int ch_cmd_serve(int argc, char **argv);
 
 #endif

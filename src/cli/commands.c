@@ -24,6 +24,8 @@ static const ch_command commands[] = {
      ch_cmd_user},
     {"token", "API tokens: create (printed once), list, revoke", ch_cmd_token},
     {"audit", "the append-only audit log of changes, logins and failed logins", ch_cmd_audit},
+    {"serve", "run as a server: HTTP, Firehose and spool ingest through a durable journal",
+     ch_cmd_serve},
     {NULL, NULL, NULL},
 };
 

@@ -85,9 +85,16 @@ uint64_t ch_parse_size(const char *s)
     static const struct {
         const char *suffix;
         double mul;
-    } units[] = {{"", 1},       {"B", 1},       {"KiB", 1024.0}, {"MiB", 1048576.0},
-                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"KB", 1e3},
-                 {"MB", 1e6},   {"GB", 1e9},    {"TB", 1e12}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", 1024.0},
+                 {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0},
+                 {"TiB", 1099511627776.0},
+                 {"KB", 1e3},
+                 {"MB", 1e6},
+                 {"GB", 1e9},
+                 {"TB", 1e12}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(end, units[i].suffix) == 0) {
             double b = v * units[i].mul;
@@ -125,8 +132,7 @@ static int want_duration(reader *R, const yaml_node_t *n, const char *what, int6
     return 0;
 }
 
-static int want_size(reader *R, const yaml_node_t *n, const char *what, uint64_t min,
-                     uint64_t *out)
+static int want_size(reader *R, const yaml_node_t *n, const char *what, uint64_t min, uint64_t *out)
 {
     uint64_t v = ch_parse_size(ch_yaml_scalar(n, NULL));
     if (v == 0)

@@ -1,0 +1,1033 @@
+/*
+ * serve.c - the always-on server (serve.h has the threading story; docs/SERVE.md the user's
+ * view). This file holds the one route table, the handlers, the pipeline thread and the spool
+ * thread.
+ *
+ * Exactly-once: a record is acknowledged only once its batch is in the journal (durable per the
+ * fsync policy); the pipeline reads the journal from the position saved in its last checkpoint,
+ * in the same SQLite transaction as everything the records changed; the pipeline's record
+ * identities make a record seen twice (a client retrying after a lost answer, a Firehose retry,
+ * a replay after a crash between a checkpoint and the next) change nothing. So after any crash
+ * the store holds every acknowledged record once.
+ *
+ * Event time: every dataset (CloudTrail, VPC flow, Route 53) has its own watermark, the newest
+ * event time seen minus the configured lateness; an event behind it is still pushed (the
+ * pipeline processes it as far as it can) and counted and logged as late. When no records come
+ * and the data is live (its newest event time within two latenesses of the wall clock), the
+ * engine's event time is moved to the wall clock minus the lateness, so windows close; for
+ * historical data it is not, which keeps a replay equal to one `analyze` over the same logs.
+ */
+#include "server/serve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/diag.h"
+#include "core/mem.h"
+#include "core/readfile.h"
+#include "ingest/batch.h"
+#include "ingest/firehose.h"
+#include "ingest/input.h"
+#include "ingest/journal.h"
+#include "ingest/spool.h"
+#include "offense/offense.h"
+#include "parse/merge.h"
+#include "parse/source.h"
+#include "pipeline/pipeline.h"
+#include "server/http.h"
+#include "server/metrics.h"
+
+#define INPUT_NAME "journal"      /* the pipeline's input name for its checkpoint position */
+#define LEDGER_FILE "spool.ledger" /* in the journal directory */
+#define LEDGER_SAVE_MS 1000
+#define FIREHOSE_POOL 64
+#define LATE_LOGGED_MAX 20 /* late events named in the log; the rest are counted */
+#define RETRY_AFTER_S 5
+
+struct ch_serve {
+    const ch_serve_config *cfg;
+    ch_serve_log_fn log;
+    void *log_ud;
+    ch_metrics *m;
+    ch_journal *j;
+    /* pipeline, under pl_mu */
+    pthread_mutex_t pl_mu;
+    ch_pipeline *p;
+    ch_diag diag;
+    pthread_t pipe_thread;
+    bool pipe_started;
+    atomic_bool stop_pipe, reload_req, ready, draining;
+    ch_journal_pos cp_pos; /* under st_mu */
+    int64_t cp_wall_ms;
+    int64_t max_ts[CH_DS__COUNT];
+    uint64_t late_logged;
+    /* spool */
+    ch_spool *spool;
+    pthread_t spool_thread;
+    bool spool_started;
+    atomic_bool stop_spool;
+    char ledger_path[4200];
+    ch_journal_pos ledger_pos; /* under st_mu: the position the saved ledger reflects */
+    pthread_mutex_t st_mu;
+    /* http */
+    ch_http *http;
+    char *tokens[CH_ROLE__COUNT];
+    size_t tokens_len[CH_ROLE__COUNT];
+    pthread_mutex_t fh_mu;
+    ch_firehose *fh_pool[FIREHOSE_POOL];
+    size_t fh_free;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void slog(ch_serve *s, const char *level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void slog(ch_serve *s, const char *level, const char *event, const char *fmt, ...)
+{
+    if (s->log == NULL)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->log(s->log_ud, level, event, msg);
+}
+
+static void count2(ch_serve *s, const char *name, const char *k1, const char *v1, const char *k2,
+                   const char *v2, double v)
+{
+    char l[CH_METRICS_LABELS_MAX];
+    ch_metrics_add(s->m, name, ch_metrics_labels(l, sizeof l, k1, v1, k2, v2, NULL), v);
+}
+
+/* Receive-side counts of one batch: received, accepted, rejected by reason. */
+static void count_batch(ch_serve *s, const char *source, const ch_batch_result *b)
+{
+    const char *fmt = b->type ? b->type->name : "unknown";
+    count2(s, "coinhound_records_received_total", "source", source, "format", fmt,
+           (double)b->records);
+    count2(s, "coinhound_records_accepted_total", "source", source, "format", fmt,
+           (double)b->accepted);
+    for (int i = 0; i < b->diag.nreasons; i++)
+        count2(s, "coinhound_records_rejected_total", "source", source, "reason",
+               b->diag.reasons[i].name, (double)b->diag.reasons[i].count);
+}
+
+/* ---- the pipeline thread ---------------------------------------------------------------------- */
+
+/* Who a journal entry came from, for people: the file of a spool chunk, else the origin. */
+static const char *entry_name(const ch_journal_entry *e)
+{
+    if (strncmp(e->origin, "spool:", 6) == 0) {
+        const char *p = e->origin + 6;
+        for (int i = 0; i < 5 && p != NULL; i++) {
+            p = strchr(p, ':');
+            if (p)
+                p++;
+        }
+        return p && *p ? p : e->origin;
+    }
+    return e->origin[0] ? e->origin : "journal";
+}
+
+static void process_entry(ch_serve *s, const ch_journal_entry *e)
+{
+    const char *name = entry_name(e);
+    const ch_source_type *forced = e->type[0] ? ch_source_type_by_name(e->type) : NULL;
+    ch_input *in = NULL;
+    ch_error err = {0};
+    if (ch_input_open_mem(&in, name, e->data, e->len, 0, &err) < 0) {
+        slog(s, "error", "out_of_memory", "%s: %s", name, err.msg);
+        return;
+    }
+    uint64_t errors0 = s->diag.errors_total;
+    const ch_source_type *t = NULL;
+    ch_stream *st = NULL;
+    pthread_mutex_lock(&s->pl_mu);
+    if (ch_source_open_input(in, name, forced, &s->diag, true, &t, &st)) {
+        ch_event ev;
+        uint64_t n = 0;
+        while (t->next(st, &ev) == 1) {
+            int ds = (unsigned)ev.dataset < CH_DS__COUNT ? (int)ev.dataset : 0;
+            if (ev.ts_ms > s->max_ts[ds]) {
+                s->max_ts[ds] = ev.ts_ms;
+            } else if (ev.ts_ms < s->max_ts[ds] - s->cfg->lateness_ms) {
+                char l[CH_METRICS_LABELS_MAX];
+                ch_metrics_add(s->m, "coinhound_late_records_total",
+                               ch_metrics_labels(l, sizeof l, "dataset", ch_dataset_name(ds), NULL),
+                               1);
+                if (s->late_logged++ < LATE_LOGGED_MAX)
+                    slog(s, "warn", "late_record",
+                         "%s: a %s event %lld s behind its watermark (lateness %lld s); processed "
+                         "as far as it can be%s",
+                         name, ch_dataset_name(ds),
+                         (long long)((s->max_ts[ds] - ev.ts_ms - s->cfg->lateness_ms) / 1000),
+                         (long long)(s->cfg->lateness_ms / 1000),
+                         s->late_logged == LATE_LOGGED_MAX ? " (further late events are counted)"
+                                                           : "");
+            }
+            if (ch_pipeline_push_event(s->p, &ev, name) == CH_ENOMEM && n++ == 0)
+                slog(s, "error", "out_of_memory", "%s: correlation ran out of memory", name);
+        }
+        t->close(st);
+    }
+    pthread_mutex_unlock(&s->pl_mu);
+    ch_input_close(in);
+    if (s->diag.errors_total > errors0 && strncmp(e->origin, "spool:", 6) == 0)
+        slog(s, "warn", "bad_records", "%s: %llu records rejected (see "
+             "coinhound_records_rejected_total)", name,
+             (unsigned long long)(s->diag.errors_total - errors0));
+}
+
+static int checkpoint(ch_serve *s, ch_journal_pos pos)
+{
+    char text[CH_JOURNAL_POS_MAX];
+    ch_journal_pos_format(pos, text);
+    ch_error err = {0};
+    pthread_mutex_lock(&s->pl_mu);
+    int rc = ch_pipeline_checkpoint(s->p, INPUT_NAME, text, &err);
+    ch_pipeline_stats ps;
+    ch_pipeline_stats_get(s->p, &ps);
+    pthread_mutex_unlock(&s->pl_mu);
+    if (rc < 0) {
+        slog(s, "error", "checkpoint_failed", "checkpoint at %s: %s (retried)", text, err.msg);
+        return rc;
+    }
+    ch_metrics_add(s->m, "coinhound_checkpoints_total", NULL, 1);
+    ch_metrics_set(s->m, "coinhound_checkpoint_duration_seconds", NULL, ps.checkpoint_ms / 1000);
+    pthread_mutex_lock(&s->st_mu);
+    s->cp_pos = pos;
+    s->cp_wall_ms = wall_ms();
+    ch_journal_pos upto = pos;
+    if (s->spool != NULL && ch_journal_pos_cmp(s->ledger_pos, upto) < 0)
+        upto = s->ledger_pos;
+    pthread_mutex_unlock(&s->st_mu);
+    if (ch_journal_release(s->j, upto, &err) < 0)
+        slog(s, "warn", "journal_release_failed", "%s", err.msg);
+    return 0;
+}
+
+static void do_reload(ch_serve *s)
+{
+    ch_error err = {0};
+    pthread_mutex_lock(&s->pl_mu);
+    int rc = ch_pipeline_reload(s->p, &err);
+    pthread_mutex_unlock(&s->pl_mu);
+    char l[CH_METRICS_LABELS_MAX];
+    ch_metrics_add(s->m, "coinhound_reloads_total",
+                   ch_metrics_labels(l, sizeof l, "result", rc < 0 ? "failed" : "ok", NULL), 1);
+    if (rc < 0)
+        slog(s, "error", "reload_failed", "reload: %s (the running configuration stays)",
+             err.msg);
+    else
+        slog(s, "info", "reloaded", "pack, context and reference sets reloaded; correlation "
+             "state kept");
+}
+
+static void *pipe_main(void *arg)
+{
+    ch_serve *s = arg;
+    ch_error err = {0};
+    ch_journal_reader *r = NULL;
+    pthread_mutex_lock(&s->st_mu);
+    ch_journal_pos pos = s->cp_pos;
+    pthread_mutex_unlock(&s->st_mu);
+    ch_journal_pos replay_end = ch_journal_end(s->j);
+    if (ch_journal_reader_open(s->cfg->journal_dir, pos, s->cfg->max_body + (1u << 20), &r,
+                               &err) < 0) {
+        slog(s, "error", "journal_unreadable", "%s", err.msg);
+        return NULL;
+    }
+    uint64_t replayed = 0;
+    bool dirty = false;
+    int64_t last_cp = wall_ms(), last_entry = wall_ms();
+    for (;;) {
+        if (atomic_exchange(&s->reload_req, false))
+            do_reload(s);
+        ch_journal_pos limit = ch_journal_end(s->j);
+        ch_journal_entry e;
+        int rc = ch_journal_reader_next(r, limit, &e, &err);
+        if (rc == 1) {
+            process_entry(s, &e);
+            pos = e.next;
+            dirty = true;
+            last_entry = wall_ms();
+            if (!atomic_load(&s->ready)) {
+                replayed++;
+                if (ch_journal_pos_cmp(pos, replay_end) >= 0) {
+                    atomic_store(&s->ready, true);
+                    slog(s, "info", "replay_done", "replayed %llu journal entries since the last "
+                         "checkpoint", (unsigned long long)replayed);
+                }
+            }
+        } else if (rc == 0) {
+            if (!atomic_load(&s->ready))
+                atomic_store(&s->ready, true);
+            if (atomic_load(&s->stop_pipe))
+                break; /* drained: ingest has stopped and everything is read */
+            int64_t now = wall_ms();
+            int64_t newest = 0;
+            for (int i = 0; i < CH_DS__COUNT; i++)
+                newest = s->max_ts[i] > newest ? s->max_ts[i] : newest;
+            if (now - last_entry > 1000 && newest > now - 2 * s->cfg->lateness_ms &&
+                newest < now - s->cfg->lateness_ms) {
+                pthread_mutex_lock(&s->pl_mu);
+                ch_pipeline_advance(s->p, now - s->cfg->lateness_ms);
+                pthread_mutex_unlock(&s->pl_mu);
+            }
+            ch_journal_wait(s->j, pos, 100);
+        } else if (rc == CH_EPARSE) {
+            ch_metrics_add(s->m, "coinhound_journal_damaged_entries_total", NULL, 1);
+            if (strstr(err.msg, "belongs to journal") != NULL) {
+                slog(s, "error", "journal_replaced", "%s: reading the journal from its start",
+                     err.msg);
+                ch_journal_reader_close(r);
+                r = NULL;
+                pos = ch_journal_begin(s->j);
+                if (ch_journal_reader_open(s->cfg->journal_dir, pos, s->cfg->max_body + (1u << 20),
+                                           &r, &err) < 0)
+                    break;
+                continue;
+            }
+            uint64_t lost = ch_journal_reader_skip_segment(r);
+            slog(s, "error", "journal_damaged",
+                 "%s: the entry is skipped with the rest of its segment (%llu bytes); entries "
+                 "before it were processed",
+                 err.msg, (unsigned long long)lost);
+            pos = ch_journal_reader_pos(r);
+        } else {
+            slog(s, "error", "journal_read_failed", "%s (retrying)", err.msg);
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        }
+        /* Every `checkpoint` interval while busy, and once things are quiet, so an idle
+         * server's state is never behind its journal. */
+        int64_t now = wall_ms();
+        if (dirty && (now - last_cp >= s->cfg->checkpoint_ms ||
+                      (rc == 0 && now - last_entry >= 500))) {
+            if (checkpoint(s, pos) == 0)
+                dirty = false;
+            last_cp = now;
+        }
+    }
+    if (dirty)
+        checkpoint(s, pos);
+    ch_journal_reader_close(r);
+    return NULL;
+}
+
+/* ---- the spool thread ------------------------------------------------------------------------- */
+
+static int spool_emit(void *ud, const ch_spool_chunk *c)
+{
+    ch_serve *s = ud;
+    ch_batch_result *b = ch_malloc(sizeof *b);
+    ch_error err = {0};
+    if (b == NULL || ch_batch_check(c->data, c->len, NULL, c->path, b, &err) < 0) {
+        ch_free(b);
+        return CH_ELIMIT; /* out of memory: try again later rather than skip */
+    }
+    count_batch(s, "spool", b);
+    if (b->accepted == 0) {
+        slog(s, "warn", "bad_file", "%s: no records could be read (%s); not journaled", c->path,
+             b->nerrors ? b->errors[0] : "unknown format");
+        ch_free(b);
+        return 0;
+    }
+    ch_journal_rec rec = {b->type ? b->type->name : NULL, c->origin, c->data, c->len};
+    ch_free(b);
+    int rc = ch_journal_append(s->j, &rec, 1, NULL, &err);
+    if (rc == CH_ELIMIT) {
+        ch_metrics_add(s->m, "coinhound_spool_paused_total", NULL, 1);
+        return CH_ELIMIT;
+    }
+    if (rc < 0) {
+        slog(s, "error", "journal_write_failed", "spool %s: %s; retried later", c->path, err.msg);
+        return CH_ELIMIT;
+    }
+    ch_metrics_add(s->m, "coinhound_spool_chunks_total", NULL, 1);
+    return 0;
+}
+
+static void spool_log(void *ud, const char *msg) { slog(ud, "warn", "spool", "%s", msg); }
+
+static void save_ledger(ch_serve *s)
+{
+    ch_journal_pos pos = ch_journal_end(s->j);
+    char text[CH_JOURNAL_POS_MAX];
+    ch_journal_pos_format(pos, text);
+    ch_error err = {0};
+    if (ch_spool_ledger_save(s->spool, s->ledger_path, text, &err) < 0) {
+        slog(s, "error", "ledger_save_failed", "%s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&s->st_mu);
+    s->ledger_pos = pos;
+    pthread_mutex_unlock(&s->st_mu);
+}
+
+static void *spool_main(void *arg)
+{
+    ch_serve *s = arg;
+    ch_error err = {0};
+    int64_t last_save = 0;
+    bool changed = true;
+    while (!atomic_load(&s->stop_spool)) {
+        /* Paused while the journal is full: wait for a checkpoint to free segments. */
+        int rc = ch_spool_poll(s->spool, 250, spool_emit, s, &err);
+        if (rc < 0)
+            slog(s, "error", "spool_failed", "%s", err.msg);
+        if (rc > 0)
+            changed = true;
+        if (wall_ms() - last_save >= LEDGER_SAVE_MS && changed) {
+            save_ledger(s);
+            last_save = wall_ms();
+            changed = false;
+        } else if (wall_ms() - last_save >= 10 * LEDGER_SAVE_MS) {
+            save_ledger(s); /* moves the ledger position on, so old segments can go */
+            last_save = wall_ms();
+        }
+        ch_spool_stats st;
+        ch_spool_stats_get(s->spool, &st);
+        ch_metrics_set(s->m, "coinhound_spool_ledger_files", NULL, (double)st.ledger_entries);
+    }
+    save_ledger(s);
+    return NULL;
+}
+
+/* The spool ledger is the saved one plus every spool origin journaled after it. */
+static int spool_replay(ch_serve *s, ch_error *err)
+{
+    char pos_text[128];
+    int rc = ch_spool_ledger_load(s->spool, s->ledger_path, pos_text, sizeof pos_text, err);
+    if (rc < 0)
+        return rc;
+    ch_journal_pos from;
+    if ((rc = ch_journal_pos_parse(pos_text, &from, err)) < 0)
+        return rc;
+    ch_journal_pos begin = ch_journal_begin(s->j);
+    if (from.id != begin.id || ch_journal_pos_cmp(from, begin) < 0)
+        from = begin; /* a new journal, or no ledger yet */
+    ch_journal_reader *r = NULL;
+    if ((rc = ch_journal_reader_open(s->cfg->journal_dir, from, s->cfg->max_body + (1u << 20), &r,
+                                     err)) < 0)
+        return rc;
+    ch_journal_entry e;
+    ch_journal_pos end = ch_journal_end(s->j);
+    uint64_t n = 0;
+    for (;;) {
+        rc = ch_journal_reader_next(r, end, &e, err);
+        if (rc == 1) {
+            ch_spool_ledger_note(s->spool, e.origin);
+            n++;
+            continue;
+        }
+        if (rc == CH_EPARSE) {
+            ch_journal_reader_skip_segment(r);
+            continue;
+        }
+        break;
+    }
+    ch_journal_reader_close(r);
+    s->ledger_pos = from;
+    if (n > 0)
+        slog(s, "info", "ledger_replayed", "spool ledger brought up to date from %llu journal "
+             "entries", (unsigned long long)n);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- HTTP handlers ---------------------------------------------------------------------------- */
+
+static void json_errors(ch_buf *b, const ch_batch_result *r)
+{
+    ch_buf_adds(b, "\"errors\":[");
+    for (size_t i = 0; i < r->nerrors; i++) {
+        if (i)
+            ch_buf_addc(b, ',');
+        ch_buf_add_json_str(b, r->errors[i], strlen(r->errors[i]));
+    }
+    ch_buf_addc(b, ']');
+}
+
+/* Journal answers as HTTP: full -> 503 + Retry-After, no space -> 507, other -> 500. */
+static void journal_refusal(ch_http_resp *rs, int rc, const char *msg)
+{
+    if (rc == CH_ELIMIT) {
+        ch_http_error(rs, 503, msg);
+        rs->retry_after_s = RETRY_AFTER_S;
+    } else {
+        ch_http_error(rs, strstr(msg, "No space") ? 507 : 500, msg);
+    }
+}
+
+static void h_ingest(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    ch_serve *s = ud;
+    if (atomic_load(&s->draining)) {
+        ch_http_error(rs, 503, "shutting down; send again later");
+        rs->retry_after_s = RETRY_AFTER_S;
+        return;
+    }
+    const ch_source_type *forced = NULL;
+    const char *type = ch_http_arg(rq, "type");
+    if (type != NULL && (forced = ch_source_type_by_name(type)) == NULL) {
+        ch_http_error(rs, 400, "type: cloudtrail, vpcflow or route53resolver");
+        return;
+    }
+    size_t len;
+    const char *body = ch_http_body(rq, &len);
+    const char *enc = ch_http_header(rq, "Content-Encoding");
+    if (enc != NULL && strcmp(enc, "identity") != 0) {
+        if (strcmp(enc, "gzip") != 0) {
+            ch_http_error(rs, 415, "Content-Encoding: only gzip");
+            return;
+        }
+        if (len < 2 || (unsigned char)body[0] != 0x1f || (unsigned char)body[1] != 0x8b) {
+            ch_http_error(rs, 400, "Content-Encoding says gzip, the body is not");
+            return;
+        }
+    }
+    char origin[96];
+    snprintf(origin, sizeof origin, "http:%s", ch_http_peer(rq));
+    ch_batch_result *b = ch_malloc(sizeof *b);
+    ch_error err = {0};
+    if (b == NULL || ch_batch_check(body, len, forced, origin, b, &err) < 0) {
+        ch_free(b);
+        ch_http_error(rs, 500, "out of memory");
+        return;
+    }
+    count_batch(s, "http", b);
+    int rc = 0;
+    if (b->accepted > 0) {
+        ch_journal_rec rec = {b->type ? b->type->name : NULL, origin, body, len};
+        rc = ch_journal_append(s->j, &rec, 1, NULL, &err);
+    }
+    if (rc < 0) {
+        count2(s, "coinhound_batches_refused_total", "source", "http", "reason",
+               rc == CH_ELIMIT ? "journal_full" : "journal_error", 1);
+        journal_refusal(rs, rc, err.msg);
+        ch_free(b);
+        return;
+    }
+    rs->status = b->accepted > 0 ? 202 : 400;
+    if (b->accepted == 0)
+        count2(s, "coinhound_batches_refused_total", "source", "http", "reason", "no_records", 1);
+    ch_buf_printf(&rs->body, "{\"accepted\":%llu,\"rejected\":%llu,",
+                  (unsigned long long)b->accepted, (unsigned long long)b->rejected);
+    json_errors(&rs->body, b);
+    ch_buf_addc(&rs->body, '}');
+    ch_free(b);
+}
+
+typedef struct fh_batch {
+    ch_serve *s;
+    ch_journal_rec *recs;
+    char **owned; /* data then origin, 2 per record */
+    size_t n, cap;
+    char request_id[CH_FIREHOSE_ID_MAX + 1];
+} fh_batch;
+
+static int fh_collect(void *ud, const ch_firehose_payload *p)
+{
+    fh_batch *fb = ud;
+    if (p->kind == CH_FIREHOSE_CWL_CONTROL) {
+        ch_metrics_add(fb->s->m, "coinhound_firehose_control_messages_total", NULL, 1);
+        return 0;
+    }
+    ch_batch_result *b = ch_malloc(sizeof *b);
+    ch_error err = {0};
+    if (b == NULL || ch_batch_check(p->data, p->len, NULL, "firehose", b, &err) < 0) {
+        ch_free(b);
+        return CH_ENOMEM;
+    }
+    count_batch(fb->s, "firehose", b);
+    const char *type = b->type ? b->type->name : NULL;
+    uint64_t accepted = b->accepted;
+    ch_free(b);
+    if (accepted == 0)
+        return 0; /* nothing a parser can read: counted as rejected, not journaled */
+    if (fb->n == fb->cap) {
+        size_t nc = fb->cap ? fb->cap * 2 : 16;
+        ch_journal_rec *nr = ch_realloc(fb->recs, nc * sizeof *nr);
+        if (nr == NULL)
+            return CH_ENOMEM;
+        fb->recs = nr;
+        char **no = ch_realloc(fb->owned, 2 * nc * sizeof *no);
+        if (no == NULL)
+            return CH_ENOMEM;
+        fb->owned = no;
+        fb->cap = nc;
+    }
+    char origin[700];
+    snprintf(origin, sizeof origin, "firehose:%s/%zu%s%s", fb->request_id, p->index,
+             p->origin[0] ? " " : "", p->origin);
+    char *d = ch_malloc(p->len + 1), *o = ch_strdup(origin);
+    if (d == NULL || o == NULL) {
+        ch_free(d);
+        ch_free(o);
+        return CH_ENOMEM;
+    }
+    memcpy(d, p->data, p->len);
+    fb->owned[2 * fb->n] = d;
+    fb->owned[2 * fb->n + 1] = o;
+    fb->recs[fb->n] = (ch_journal_rec){type, o, d, p->len};
+    fb->n++;
+    return 0;
+}
+
+static void fh_error_body(void *ud, const ch_http_req *rq, ch_http_resp *rs, const char *message)
+{
+    (void)ud;
+    const char *id = ch_http_header(rq, "X-Amz-Firehose-Request-Id");
+    ch_firehose_response(&rs->body, id ? id : "", wall_ms(), message);
+}
+
+static ch_firehose *fh_get(ch_serve *s)
+{
+    ch_firehose *f = NULL;
+    pthread_mutex_lock(&s->fh_mu);
+    if (s->fh_free > 0)
+        f = s->fh_pool[--s->fh_free];
+    pthread_mutex_unlock(&s->fh_mu);
+    if (f == NULL && ch_firehose_new(&f) < 0)
+        return NULL;
+    return f;
+}
+
+static void fh_put(ch_serve *s, ch_firehose *f)
+{
+    pthread_mutex_lock(&s->fh_mu);
+    if (s->fh_free < FIREHOSE_POOL) {
+        s->fh_pool[s->fh_free++] = f;
+        f = NULL;
+    }
+    pthread_mutex_unlock(&s->fh_mu);
+    ch_firehose_free(f);
+}
+
+static void h_firehose(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    ch_serve *s = ud;
+    const char *hid = ch_http_header(rq, "X-Amz-Firehose-Request-Id");
+    fh_batch fb = {s, NULL, NULL, 0, 0, ""};
+    snprintf(fb.request_id, sizeof fb.request_id, "%s", hid ? hid : "");
+    size_t len;
+    const char *body = ch_http_body(rq, &len);
+    ch_buf unz;
+    ch_buf_init(&unz, CH_FIREHOSE_MAX_BODY);
+    ch_error err = {0};
+    ch_firehose *f = NULL;
+    const char *fail = NULL;
+    unsigned status = 200;
+    int rc = 0;
+    if (atomic_load(&s->draining)) {
+        status = 503;
+        fail = "shutting down; retry later";
+        goto answer;
+    }
+    const char *enc = ch_http_header(rq, "Content-Encoding");
+    if (enc != NULL && strcmp(enc, "gzip") == 0) {
+        if ((rc = ch_gunzip(body, len, &unz, &err)) < 0 ||
+            (rc = ch_buf_reserve(&unz, CH_JSON_PADDING)) < 0) {
+            status = rc == CH_ELIMIT ? 413 : 400;
+            fail = err.msg[0] ? err.msg : "request body too large";
+            goto answer;
+        }
+        body = unz.data;
+        len = unz.len;
+    }
+    if ((f = fh_get(s)) == NULL) {
+        status = 500;
+        fail = "out of memory";
+        goto answer;
+    }
+    ch_firehose_request req;
+    rc = ch_firehose_parse(f, body, len, &req, fh_collect, &fb, &err);
+    if (fb.request_id[0] == '\0')
+        snprintf(fb.request_id, sizeof fb.request_id, "%s", req.request_id);
+    if (rc < 0) {
+        status = rc == CH_ENOMEM ? 500 : rc == CH_ELIMIT ? 413 : 400;
+        fail = err.msg[0] ? err.msg : "out of memory";
+        count2(s, "coinhound_batches_refused_total", "source", "firehose", "reason",
+               "bad_request", 1);
+        goto answer;
+    }
+    if (fb.n > 0 && (rc = ch_journal_append(s->j, fb.recs, fb.n, NULL, &err)) < 0) {
+        status = rc == CH_ELIMIT ? 503 : 500;
+        fail = err.msg;
+        count2(s, "coinhound_batches_refused_total", "source", "firehose", "reason",
+               rc == CH_ELIMIT ? "journal_full" : "journal_error", 1);
+    }
+answer:
+    rs->status = status;
+    if (status == 503)
+        rs->retry_after_s = RETRY_AFTER_S;
+    /* Firehose matches the answer to its request by the id in the header. */
+    ch_firehose_response(&rs->body, fb.request_id, wall_ms(), fail);
+    if (status != 200)
+        slog(s, "warn", "firehose_refused", "firehose request %s: %u %s", fb.request_id, status,
+             fail ? fail : "");
+    for (size_t i = 0; i < 2 * fb.n; i++)
+        ch_free(fb.owned[i]);
+    ch_free(fb.owned);
+    ch_free(fb.recs);
+    if (f != NULL)
+        fh_put(s, f);
+    ch_buf_free(&unz);
+}
+
+static void h_offenses(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    (void)rq;
+    ch_serve *s = ud;
+    ch_buf tmp;
+    ch_buf_init(&tmp, 1u << 30);
+    pthread_mutex_lock(&s->pl_mu);
+    ch_offenses *o = ch_pipeline_offenses(s->p);
+    int rc = o ? ch_offenses_json(&tmp, o, CH_OFFENSE_MASK_OPEN, 0) : ch_buf_adds(&tmp, "\"offenses\":[]");
+    pthread_mutex_unlock(&s->pl_mu);
+    /* `"offenses":[...]` -> the array itself. */
+    const char *arr = tmp.data ? strchr(tmp.data, '[') : NULL;
+    if (rc < 0 || arr == NULL)
+        ch_http_error(rs, 500, "offenses could not be written");
+    else
+        ch_buf_add(&rs->body, arr, tmp.len - (size_t)(arr - tmp.data));
+    ch_buf_free(&tmp);
+}
+
+static void refresh_gauges(ch_serve *s)
+{
+    ch_journal_stats js;
+    ch_journal_stats_get(s->j, &js);
+    ch_metrics_set(s->m, "coinhound_journal_bytes", NULL, (double)js.bytes);
+    ch_metrics_set(s->m, "coinhound_journal_max_bytes", NULL, (double)js.max_bytes);
+    ch_metrics_set(s->m, "coinhound_journal_segments", NULL, (double)js.segments);
+    ch_metrics_set(s->m, "coinhound_journal_fsyncs_total", NULL, (double)js.fsyncs);
+    ch_metrics_set(s->m, "coinhound_journal_full_total", NULL, (double)js.full);
+    ch_metrics_set(s->m, "coinhound_journal_io_errors_total", NULL, (double)js.io_errors);
+    pthread_mutex_lock(&s->st_mu);
+    ch_journal_pos cp = s->cp_pos;
+    int64_t cpw = s->cp_wall_ms;
+    pthread_mutex_unlock(&s->st_mu);
+    ch_metrics_set(s->m, "coinhound_journal_lag_bytes", NULL, (double)ch_journal_lag(s->j, cp));
+    ch_metrics_set(s->m, "coinhound_checkpoint_age_seconds", NULL,
+                   cpw ? (double)(wall_ms() - cpw) / 1000 : -1);
+    int64_t now = wall_ms();
+    pthread_mutex_lock(&s->pl_mu);
+    ch_pipeline_stats ps;
+    ch_pipeline_stats_get(s->p, &ps);
+    int64_t mts[CH_DS__COUNT];
+    memcpy(mts, s->max_ts, sizeof mts);
+    size_t open = 0;
+    ch_offenses *o = ch_pipeline_offenses(s->p);
+    ch_offense **v = NULL;
+    if (o != NULL && ch_offenses_sorted(o, CH_OFFENSE_MASK_OPEN, &v, &open) == 0)
+        ch_free(v);
+    pthread_mutex_unlock(&s->pl_mu);
+    ch_metrics_set(s->m, "coinhound_offenses_open", NULL, (double)open);
+    ch_metrics_set(s->m, "coinhound_duplicates_skipped_total", NULL, (double)ps.duplicates);
+    ch_metrics_set(s->m, "coinhound_events_processed_total", NULL, (double)ps.processed);
+    for (int i = 1; i < CH_DS__COUNT; i++) {
+        if (mts[i] == 0)
+            continue;
+        char l[CH_METRICS_LABELS_MAX];
+        ch_metrics_set(s->m, "coinhound_watermark_lag_seconds",
+                       ch_metrics_labels(l, sizeof l, "dataset", ch_dataset_name(i), NULL),
+                       (double)(now - mts[i]) / 1000);
+    }
+}
+
+static void h_metrics(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    (void)rq;
+    ch_serve *s = ud;
+    refresh_gauges(s);
+    if (ch_metrics_render(s->m, &rs->body) < 0) {
+        ch_http_error(rs, 500, "metrics could not be written");
+        return;
+    }
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void h_healthz(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    (void)rq;
+    ch_serve *s = ud;
+    ch_journal_stats js;
+    ch_journal_stats_get(s->j, &js);
+    pthread_mutex_lock(&s->st_mu);
+    ch_journal_pos cp = s->cp_pos;
+    int64_t cpw = s->cp_wall_ms;
+    pthread_mutex_unlock(&s->st_mu);
+    bool ready = atomic_load(&s->ready) && !js.broken && !atomic_load(&s->draining);
+    rs->status = ready ? 200 : 503;
+    ch_buf_printf(&rs->body,
+                  "{\"ready\":%s,\"journal_lag_bytes\":%llu,\"checkpoint_age_seconds\":%.3f,"
+                  "\"journal_bytes\":%llu,\"journal_max_bytes\":%llu,\"journal_broken\":%s}",
+                  ready ? "true" : "false", (unsigned long long)ch_journal_lag(s->j, cp),
+                  cpw ? (double)(wall_ms() - cpw) / 1000 : -1.0, (unsigned long long)js.bytes,
+                  (unsigned long long)js.max_bytes, js.broken ? "true" : "false");
+}
+
+/* Every route, in one table: method, path, role, handler, body limit (0 = the config's
+ * max_body for ingest routes, filled at open), token header, error shape. The docs and the
+ * role test read it from here. */
+static const ch_route routes_template[] = {
+    {"POST", "/api/v1/ingest", CH_ROLE_INGEST, h_ingest, 0, NULL, NULL,
+     "records in any format analyze reads; 202 once journaled"},
+    {"POST", "/api/v1/firehose", CH_ROLE_INGEST, h_firehose, CH_FIREHOSE_MAX_BODY,
+     "X-Amz-Firehose-Access-Key", fh_error_body, "Amazon Data Firehose HTTP endpoint delivery"},
+    {"GET", "/api/v1/offenses", CH_ROLE_READ, h_offenses, 0, NULL, NULL,
+     "open offenses, as analyze --format json prints them"},
+    {"GET", "/healthz", CH_ROLE_PUBLIC, h_healthz, 0, NULL, NULL,
+     "ready, journal lag, checkpoint age"},
+    {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL,
+     "Prometheus text exposition"},
+    {NULL, NULL, CH_ROLE_PUBLIC, NULL, 0, NULL, NULL, NULL},
+};
+#define NROUTES (sizeof routes_template / sizeof routes_template[0])
+static ch_route routes[NROUTES];
+
+static void on_answer(void *ud, int route, unsigned status)
+{
+    ch_serve *s = ud;
+    char st[8];
+    snprintf(st, sizeof st, "%u", status);
+    count2(s, "coinhound_http_requests_total", "route",
+           route >= 0 ? routes[route].path : "other", "status", st, 1);
+}
+
+static void pipe_msg(void *ud, const char *msg) { slog(ud, "warn", "pipeline", "%s", msg); }
+
+static void on_hit(const ch_rule_hit *hit, void *ud)
+{
+    ch_serve *s = ud;
+    char l[CH_METRICS_LABELS_MAX];
+    ch_metrics_add(s->m, "coinhound_rule_hits_total",
+                   ch_metrics_labels(l, sizeof l, "rule", hit->rule->id, NULL), 1);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------------- */
+
+static int read_pem(const char *path, char **out, ch_error *err)
+{
+    size_t len;
+    return ch_read_file(path, 1u << 20, out, &len, err);
+}
+
+int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud, ch_serve **out,
+                  ch_error *err)
+{
+    *out = NULL;
+    int rc = ch_serve_config_check(cfg, err);
+    if (rc < 0)
+        return rc;
+    ch_serve *s = ch_calloc(1, sizeof *s);
+    if (s == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    s->cfg = cfg;
+    s->log = log;
+    s->log_ud = log_ud;
+    pthread_mutex_init(&s->pl_mu, NULL);
+    pthread_mutex_init(&s->st_mu, NULL);
+    pthread_mutex_init(&s->fh_mu, NULL);
+    ch_diag_init(&s->diag, NULL);
+    char *cert = NULL, *key = NULL;
+    if ((s->m = ch_metrics_new()) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    /* The journal first: what it holds is what was promised. */
+    ch_journal_opts jo = {cfg->journal_dir,  cfg->journal_max_bytes, cfg->journal_segment_bytes,
+                          cfg->max_body + 4096, cfg->fsync,           cfg->fsync_interval_ms};
+    ch_journal_recovery rec;
+    if ((rc = ch_journal_open(&jo, &s->j, &rec, err)) < 0)
+        goto fail;
+    if (rec.damaged) {
+        ch_metrics_add(s->m, "coinhound_journal_damaged_entries_total", NULL, 1);
+        slog(s, "error", "journal_recovered",
+             "journal %s: a damaged entry at segment %llu offset %llu (%s); %llu bytes from "
+             "there were cut, every entry before it is kept",
+             cfg->journal_dir, (unsigned long long)rec.at.seg, (unsigned long long)rec.at.off,
+             rec.reason, (unsigned long long)rec.cut_bytes);
+    }
+    ch_pipeline_config pc = {0};
+    pc.db = cfg->db;
+    pc.pack = cfg->pack;
+    pc.context = cfg->context;
+    pc.geoip = (const char *const *)cfg->geoip;
+    pc.ngeoip = cfg->ngeoip;
+    pc.no_geoip = cfg->no_geoip;
+    pc.lateness_ms = cfg->lateness_ms;
+    pc.diag = &s->diag;
+    pc.msg = pipe_msg;
+    pc.msg_ud = s;
+    pc.on_hit = on_hit;
+    pc.hit_ud = s;
+    if ((rc = ch_pipeline_open(&pc, &s->p, err)) < 0)
+        goto fail;
+    char pos_text[256];
+    if ((rc = ch_pipeline_position(s->p, INPUT_NAME, pos_text, sizeof pos_text, err)) < 0 ||
+        (rc = ch_journal_pos_parse(pos_text, &s->cp_pos, err)) < 0)
+        goto fail;
+    ch_journal_pos begin = ch_journal_begin(s->j);
+    if (s->cp_pos.id != 0 && s->cp_pos.id != begin.id) {
+        slog(s, "error", "journal_replaced",
+             "the store's checkpoint names journal %016llx, %s is journal %016llx: reading it "
+             "from its start",
+             (unsigned long long)s->cp_pos.id, cfg->journal_dir, (unsigned long long)begin.id);
+        s->cp_pos = begin;
+    } else if (s->cp_pos.id == 0) {
+        s->cp_pos = begin;
+    }
+    s->cp_wall_ms = wall_ms();
+    if (cfg->nspool > 0) {
+        ch_spool_opts so = {(const char *const *)cfg->spool, cfg->nspool,
+                            (unsigned)cfg->spool_rescan_ms, 0, 0, cfg->spool_max_files, false};
+        if ((rc = ch_spool_new(&so, &s->spool, err)) < 0)
+            goto fail;
+        ch_spool_set_log(s->spool, spool_log, s);
+        snprintf(s->ledger_path, sizeof s->ledger_path, "%s/%s", cfg->journal_dir, LEDGER_FILE);
+        if ((rc = spool_replay(s, err)) < 0 || (rc = ch_spool_start(s->spool, err)) < 0)
+            goto fail;
+    }
+    /* Tokens and TLS material. */
+    const char *tf[CH_ROLE__COUNT] = {NULL, cfg->ingest_token_file, cfg->read_token_file};
+    for (int r = 1; r < CH_ROLE__COUNT; r++) {
+        size_t n;
+        if (tf[r] != NULL &&
+            (rc = ch_token_file_load(tf[r], &s->tokens[r], &s->tokens_len[r], &n, err)) < 0)
+            goto fail;
+    }
+    if (cfg->tls_cert != NULL &&
+        ((rc = read_pem(cfg->tls_cert, &cert, err)) < 0 || (rc = read_pem(cfg->tls_key, &key, err)) < 0))
+        goto fail;
+    if (pthread_create(&s->pipe_thread, NULL, pipe_main, s) != 0) {
+        rc = ch_error_set(err, CH_ERR, "cannot start the pipeline thread");
+        goto fail;
+    }
+    s->pipe_started = true;
+    if (s->spool != NULL) {
+        if (pthread_create(&s->spool_thread, NULL, spool_main, s) != 0) {
+            rc = ch_error_set(err, CH_ERR, "cannot start the spool thread");
+            goto fail;
+        }
+        s->spool_started = true;
+    }
+    memcpy(routes, routes_template, sizeof routes);
+    for (size_t i = 0; routes[i].method != NULL; i++)
+        if (routes[i].handler == h_ingest)
+            routes[i].body_limit = cfg->max_body;
+    ch_http_opts ho = {0};
+    ho.listen = cfg->listen;
+    ho.tls_cert_pem = cert;
+    ho.tls_key_pem = key;
+    ho.routes = routes;
+    ho.ud = s;
+    for (int r = 0; r < CH_ROLE__COUNT; r++) {
+        ho.tokens[r] = s->tokens[r];
+        ho.tokens_len[r] = s->tokens_len[r];
+    }
+    ho.max_connections = cfg->max_connections;
+    ho.on_answer = on_answer;
+    if ((rc = ch_http_start(&ho, &s->http, err)) < 0)
+        goto fail;
+    ch_free(cert);
+    if (key) {
+        memset(key, 0, strlen(key));
+        ch_free(key);
+    }
+    slog(s, "info", "listening", "listening on %s (port %u)%s; journal %s (fsync %s)", cfg->listen,
+         (unsigned)ch_http_port(s->http), cfg->tls_cert ? " with TLS" : "", cfg->journal_dir,
+         cfg->fsync == CH_JOURNAL_FSYNC_BATCH      ? "batch"
+         : cfg->fsync == CH_JOURNAL_FSYNC_INTERVAL ? "interval"
+                                                   : "none");
+    *out = s;
+    return 0;
+fail:
+    ch_free(cert);
+    ch_free(key);
+    atomic_store(&s->draining, true);
+    ch_serve_close(s);
+    return rc;
+}
+
+uint16_t ch_serve_port(const ch_serve *s) { return s->http ? ch_http_port(s->http) : 0; }
+
+void ch_serve_reload(ch_serve *s)
+{
+    atomic_store(&s->reload_req, true);
+    ch_journal_wake(s->j);
+}
+
+int ch_serve_drain(ch_serve *s, ch_error *err)
+{
+    (void)err;
+    atomic_store(&s->draining, true);
+    /* HTTP first: requests in flight finish (and their records are journaled) before it stops. */
+    ch_http_stop(s->http);
+    s->http = NULL;
+    if (s->spool_started) {
+        atomic_store(&s->stop_spool, true);
+        pthread_join(s->spool_thread, NULL);
+        s->spool_started = false;
+    }
+    if (s->pipe_started) {
+        atomic_store(&s->stop_pipe, true);
+        ch_journal_wake(s->j);
+        pthread_join(s->pipe_thread, NULL);
+        s->pipe_started = false;
+    }
+    pthread_mutex_lock(&s->st_mu);
+    char text[CH_JOURNAL_POS_MAX];
+    ch_journal_pos_format(s->cp_pos, text);
+    pthread_mutex_unlock(&s->st_mu);
+    slog(s, "info", "drained", "drained: every accepted record is processed and checkpointed "
+         "(journal position %s)", text);
+    return 0;
+}
+
+void ch_serve_close(ch_serve *s)
+{
+    if (s == NULL)
+        return;
+    ch_http_stop(s->http);
+    if (s->spool_started) {
+        atomic_store(&s->stop_spool, true);
+        pthread_join(s->spool_thread, NULL);
+    }
+    if (s->pipe_started) {
+        atomic_store(&s->stop_pipe, true);
+        ch_journal_wake(s->j);
+        pthread_join(s->pipe_thread, NULL);
+    }
+    ch_spool_free(s->spool);
+    ch_pipeline_close(s->p);
+    ch_journal_close(s->j);
+    ch_metrics_free(s->m);
+    for (int r = 0; r < CH_ROLE__COUNT; r++) {
+        if (s->tokens[r] != NULL)
+            memset(s->tokens[r], 0, s->tokens_len[r]);
+        ch_free(s->tokens[r]);
+    }
+    for (size_t i = 0; i < s->fh_free; i++)
+        ch_firehose_free(s->fh_pool[i]);
+    pthread_mutex_destroy(&s->pl_mu);
+    pthread_mutex_destroy(&s->st_mu);
+    pthread_mutex_destroy(&s->fh_mu);
+    ch_free(s);
+}
