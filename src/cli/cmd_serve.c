@@ -84,7 +84,8 @@ static void log_line(void *ud, const char *level, const char *event, const char 
     ch_buf_free(&b);
 }
 
-/* ---- intel pulls ------------------------------------------------------------------------------ */
+/* ---- intel pulls ------------------------------------------------------------------------------
+ */
 
 typedef struct puller {
     const ch_serve_config *cfg;
@@ -165,7 +166,8 @@ static void *pull_main(void *arg)
     return NULL;
 }
 
-/* ---- the command ------------------------------------------------------------------------------ */
+/* ---- the command ------------------------------------------------------------------------------
+ */
 
 static int check_config(const char *path)
 {
@@ -182,8 +184,8 @@ static int check_config(const char *path)
         ch_serve_config_free(&c);
         return CH_EXIT_USAGE;
     }
-    printf("%s: configuration OK (listen %s, journal %s, %zu spool director%s, ingest %s)\n",
-           path, c.listen, c.journal_dir, c.nspool, c.nspool == 1 ? "y" : "ies",
+    printf("%s: configuration OK (listen %s, journal %s, %zu spool director%s, ingest %s)\n", path,
+           c.listen, c.journal_dir, c.nspool, c.nspool == 1 ? "y" : "ies",
            c.ingest_token_file ? "enabled" : "disabled (no tokens.ingest)");
     ch_serve_config_free(&c);
     return CH_EXIT_OK;

@@ -740,7 +740,9 @@ void ch_journal_close(ch_journal *j)
     ch_free(j);
 }
 
-/* Close the current segment (durably) and start the next. Called with the lock held. */
+/* Close the current segment (durably) and start the next. Called with the lock held. The new
+ * segment is made before the old one is closed: when the disk is full, appends are refused
+ * and the journal goes on with the old segment once there is room again. */
 static int rotate(ch_journal *j, ch_error *err)
 {
     while (j->syncing)
@@ -748,11 +750,16 @@ static int rotate(ch_journal *j, ch_error *err)
     if (j->o.fsync != CH_JOURNAL_FSYNC_NONE && fdatasync(j->fd) < 0)
         return ch_error_set(err, CH_EIO, "journal %s: fdatasync: %s", j->dir, strerror(errno));
     j->st.fsyncs++;
-    j->synced = (ch_journal_pos){j->id, j->seg, j->wend};
-    j->visible = j->synced;
-    close(j->fd);
-    j->fd = -1;
-    return open_segment(j, j->seg + 1, err);
+    ch_journal_pos end = {j->id, j->seg, j->wend};
+    j->synced = end;
+    j->visible = end;
+    pthread_cond_broadcast(&j->data_cv);
+    int oldfd = j->fd;
+    int rc = open_segment(j, j->seg + 1, err);
+    if (rc < 0)
+        return rc;
+    close(oldfd);
+    return 0;
 }
 
 static uint64_t entry_size(const ch_journal_rec *r)
@@ -828,7 +835,6 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
     if (j->wend > CH_JOURNAL_SEG_HEADER && j->wend + total > j->o.segment_bytes) {
         rc = rotate(j, err);
         if (rc < 0) {
-            j->broken = j->fd < 0;
             j->st.io_errors++;
             goto out;
         }
@@ -1013,6 +1019,29 @@ int ch_journal_release(ch_journal *j, ch_journal_pos upto, ch_error *err)
             j->nsegs--;
         j->first_seg++;
         removed++;
+    }
+    /* Everything written has been consumed: start a fresh segment and drop the current one,
+     * so that a journal at its cap gets its room back as soon as the pipeline catches up, not
+     * only once the segment fills. (Not while a sync runs on the current descriptor.) */
+    if (upto.seg == j->seg && upto.off == j->wend && j->wend > CH_JOURNAL_SEG_HEADER &&
+        !j->syncing && !j->broken && upto.seg == j->first_seg) {
+        uint64_t old = j->seg;
+        int oldfd = j->fd;
+        ch_error oerr = {0};
+        uint64_t old_bytes = j->wend;
+        if (open_segment(j, old + 1, &oerr) == 0) {
+            close(oldfd);
+            seg_path(path, sizeof path, j->dir, old);
+            if (unlink(path) == 0) {
+                j->bytes -= old_bytes <= j->bytes ? old_bytes : j->bytes;
+                j->nsegs--;
+                j->first_seg = old + 1;
+                removed++;
+            }
+            j->synced = j->visible = (ch_journal_pos){j->id, j->seg, j->wend};
+        } else {
+            j->fd = oldfd; /* no room for a new segment: keep appending to this one */
+        }
     }
     pthread_mutex_unlock(&j->mu);
     return removed;

@@ -302,8 +302,7 @@ int ch_http_start(const ch_http_opts *o, ch_http **out, ch_error *err)
         ch_http_stop(h);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_AUTO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (h->cert)
@@ -316,11 +315,11 @@ int ch_http_start(const ch_http_opts *o, ch_http **out, ch_error *err)
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, maxc,
-                            MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, h, MHD_OPTION_ARRAY, h->cert ? tls : none,
-                            MHD_OPTION_END);
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, maxc,
+                         MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, h, MHD_OPTION_ARRAY, h->cert ? tls : none, MHD_OPTION_END);
     if (h->d == NULL) {
         ch_http_stop(h);
         return ch_error_set(err, CH_EIO,

@@ -57,8 +57,8 @@ typedef struct ch_route {
     const char *method, *path;
     ch_role role;
     ch_http_handler handler;
-    uint64_t body_limit;      /* 0 = no body accepted */
-    const char *token_header; /* another header that may carry the token, or NULL */
+    uint64_t body_limit;           /* 0 = no body accepted */
+    const char *token_header;      /* another header that may carry the token, or NULL */
     ch_http_error_body error_body; /* NULL = {"error": MESSAGE} */
     const char *summary;
 } ch_route;

@@ -258,8 +258,9 @@ int ch_metrics_render(ch_metrics *m, ch_buf *out)
             rc = put_value(out, v[i]->v);
     }
     if (rc == 0 && m->dropped > 0)
-        rc = ch_buf_printf(out, "# TYPE coinhound_metrics_series_dropped_total counter\n"
-                                "coinhound_metrics_series_dropped_total %.0f\n",
+        rc = ch_buf_printf(out,
+                           "# TYPE coinhound_metrics_series_dropped_total counter\n"
+                           "coinhound_metrics_series_dropped_total %.0f\n",
                            m->dropped);
     pthread_mutex_unlock(&m->mu);
     ch_free(v);

@@ -45,7 +45,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 
-#define INPUT_NAME "journal"      /* the pipeline's input name for its checkpoint position */
+#define INPUT_NAME "journal"       /* the pipeline's input name for its checkpoint position */
 #define LEDGER_FILE "spool.ledger" /* in the journal directory */
 #define LEDGER_SAVE_MS 1000
 #define FIREHOSE_POOL 64
@@ -127,7 +127,8 @@ static void count_batch(ch_serve *s, const char *source, const ch_batch_result *
                b->diag.reasons[i].name, (double)b->diag.reasons[i].count);
 }
 
-/* ---- the pipeline thread ---------------------------------------------------------------------- */
+/* ---- the pipeline thread ----------------------------------------------------------------------
+ */
 
 /* Who a journal entry came from, for people: the file of a spool chunk, else the origin. */
 static const char *entry_name(const ch_journal_entry *e)
@@ -188,9 +189,10 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e)
     pthread_mutex_unlock(&s->pl_mu);
     ch_input_close(in);
     if (s->diag.errors_total > errors0 && strncmp(e->origin, "spool:", 6) == 0)
-        slog(s, "warn", "bad_records", "%s: %llu records rejected (see "
-             "coinhound_records_rejected_total)", name,
-             (unsigned long long)(s->diag.errors_total - errors0));
+        slog(s, "warn", "bad_records",
+             "%s: %llu records rejected (see "
+             "coinhound_records_rejected_total)",
+             name, (unsigned long long)(s->diag.errors_total - errors0));
 }
 
 static int checkpoint(ch_serve *s, ch_journal_pos pos)
@@ -231,10 +233,10 @@ static void do_reload(ch_serve *s)
     ch_metrics_add(s->m, "coinhound_reloads_total",
                    ch_metrics_labels(l, sizeof l, "result", rc < 0 ? "failed" : "ok", NULL), 1);
     if (rc < 0)
-        slog(s, "error", "reload_failed", "reload: %s (the running configuration stays)",
-             err.msg);
+        slog(s, "error", "reload_failed", "reload: %s (the running configuration stays)", err.msg);
     else
-        slog(s, "info", "reloaded", "pack, context and reference sets reloaded; correlation "
+        slog(s, "info", "reloaded",
+             "pack, context and reference sets reloaded; correlation "
              "state kept");
 }
 
@@ -247,8 +249,8 @@ static void *pipe_main(void *arg)
     ch_journal_pos pos = s->cp_pos;
     pthread_mutex_unlock(&s->st_mu);
     ch_journal_pos replay_end = ch_journal_end(s->j);
-    if (ch_journal_reader_open(s->cfg->journal_dir, pos, s->cfg->max_body + (1u << 20), &r,
-                               &err) < 0) {
+    if (ch_journal_reader_open(s->cfg->journal_dir, pos, s->cfg->max_body + (1u << 20), &r, &err) <
+        0) {
         slog(s, "error", "journal_unreadable", "%s", err.msg);
         return NULL;
     }
@@ -270,8 +272,10 @@ static void *pipe_main(void *arg)
                 replayed++;
                 if (ch_journal_pos_cmp(pos, replay_end) >= 0) {
                     atomic_store(&s->ready, true);
-                    slog(s, "info", "replay_done", "replayed %llu journal entries since the last "
-                         "checkpoint", (unsigned long long)replayed);
+                    slog(s, "info", "replay_done",
+                         "replayed %llu journal entries since the last "
+                         "checkpoint",
+                         (unsigned long long)replayed);
                 }
             }
         } else if (rc == 0) {
@@ -317,8 +321,8 @@ static void *pipe_main(void *arg)
         /* Every `checkpoint` interval while busy, and once things are quiet, so an idle
          * server's state is never behind its journal. */
         int64_t now = wall_ms();
-        if (dirty && (now - last_cp >= s->cfg->checkpoint_ms ||
-                      (rc == 0 && now - last_entry >= 500))) {
+        if (dirty &&
+            (now - last_cp >= s->cfg->checkpoint_ms || (rc == 0 && now - last_entry >= 500))) {
             if (checkpoint(s, pos) == 0)
                 dirty = false;
             last_cp = now;
@@ -330,7 +334,8 @@ static void *pipe_main(void *arg)
     return NULL;
 }
 
-/* ---- the spool thread ------------------------------------------------------------------------- */
+/* ---- the spool thread -------------------------------------------------------------------------
+ */
 
 static int spool_emit(void *ud, const ch_spool_chunk *c)
 {
@@ -445,12 +450,15 @@ static int spool_replay(ch_serve *s, ch_error *err)
     ch_journal_reader_close(r);
     s->ledger_pos = from;
     if (n > 0)
-        slog(s, "info", "ledger_replayed", "spool ledger brought up to date from %llu journal "
-             "entries", (unsigned long long)n);
+        slog(s, "info", "ledger_replayed",
+             "spool ledger brought up to date from %llu journal "
+             "entries",
+             (unsigned long long)n);
     return rc < 0 ? rc : 0;
 }
 
-/* ---- HTTP handlers ---------------------------------------------------------------------------- */
+/* ---- HTTP handlers ----------------------------------------------------------------------------
+ */
 
 static void json_errors(ch_buf *b, const ch_batch_result *r)
 {
@@ -662,8 +670,8 @@ static void h_firehose(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     if (rc < 0) {
         status = rc == CH_ENOMEM ? 500 : rc == CH_ELIMIT ? 413 : 400;
         fail = err.msg[0] ? err.msg : "out of memory";
-        count2(s, "coinhound_batches_refused_total", "source", "firehose", "reason",
-               "bad_request", 1);
+        count2(s, "coinhound_batches_refused_total", "source", "firehose", "reason", "bad_request",
+               1);
         goto answer;
     }
     if (fb.n > 0 && (rc = ch_journal_append(s->j, fb.recs, fb.n, NULL, &err)) < 0) {
@@ -698,7 +706,8 @@ static void h_offenses(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch_buf_init(&tmp, 1u << 30);
     pthread_mutex_lock(&s->pl_mu);
     ch_offenses *o = ch_pipeline_offenses(s->p);
-    int rc = o ? ch_offenses_json(&tmp, o, CH_OFFENSE_MASK_OPEN, 0) : ch_buf_adds(&tmp, "\"offenses\":[]");
+    int rc = o ? ch_offenses_json(&tmp, o, CH_OFFENSE_MASK_OPEN, 0)
+               : ch_buf_adds(&tmp, "\"offenses\":[]");
     pthread_mutex_unlock(&s->pl_mu);
     /* `"offenses":[...]` -> the array itself. */
     const char *arr = tmp.data ? strchr(tmp.data, '[') : NULL;
@@ -795,8 +804,7 @@ static const ch_route routes_template[] = {
      "open offenses, as analyze --format json prints them"},
     {"GET", "/healthz", CH_ROLE_PUBLIC, h_healthz, 0, NULL, NULL,
      "ready, journal lag, checkpoint age"},
-    {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL,
-     "Prometheus text exposition"},
+    {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL, "Prometheus text exposition"},
     {NULL, NULL, CH_ROLE_PUBLIC, NULL, 0, NULL, NULL, NULL},
 };
 #define NROUTES (sizeof routes_template / sizeof routes_template[0])
@@ -807,8 +815,8 @@ static void on_answer(void *ud, int route, unsigned status)
     ch_serve *s = ud;
     char st[8];
     snprintf(st, sizeof st, "%u", status);
-    count2(s, "coinhound_http_requests_total", "route",
-           route >= 0 ? routes[route].path : "other", "status", st, 1);
+    count2(s, "coinhound_http_requests_total", "route", route >= 0 ? routes[route].path : "other",
+           "status", st, 1);
 }
 
 static void pipe_msg(void *ud, const char *msg) { slog(ud, "warn", "pipeline", "%s", msg); }
@@ -821,7 +829,8 @@ static void on_hit(const ch_rule_hit *hit, void *ud)
                    ch_metrics_labels(l, sizeof l, "rule", hit->rule->id, NULL), 1);
 }
 
-/* ---- lifecycle -------------------------------------------------------------------------------- */
+/* ---- lifecycle --------------------------------------------------------------------------------
+ */
 
 static int read_pem(const char *path, char **out, ch_error *err)
 {
@@ -852,8 +861,9 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         goto fail;
     }
     /* The journal first: what it holds is what was promised. */
-    ch_journal_opts jo = {cfg->journal_dir,  cfg->journal_max_bytes, cfg->journal_segment_bytes,
-                          cfg->max_body + 4096, cfg->fsync,           cfg->fsync_interval_ms};
+    ch_journal_opts jo = {
+        cfg->journal_dir, cfg->journal_max_bytes, cfg->journal_segment_bytes, cfg->max_body + 4096,
+        cfg->fsync,       cfg->fsync_interval_ms};
     ch_journal_recovery rec;
     if ((rc = ch_journal_open(&jo, &s->j, &rec, err)) < 0)
         goto fail;
@@ -896,8 +906,13 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     }
     s->cp_wall_ms = wall_ms();
     if (cfg->nspool > 0) {
-        ch_spool_opts so = {(const char *const *)cfg->spool, cfg->nspool,
-                            (unsigned)cfg->spool_rescan_ms, 0, 0, cfg->spool_max_files, false};
+        ch_spool_opts so = {(const char *const *)cfg->spool,
+                            cfg->nspool,
+                            (unsigned)cfg->spool_rescan_ms,
+                            0,
+                            0,
+                            cfg->spool_max_files,
+                            false};
         if ((rc = ch_spool_new(&so, &s->spool, err)) < 0)
             goto fail;
         ch_spool_set_log(s->spool, spool_log, s);
@@ -913,8 +928,8 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
             (rc = ch_token_file_load(tf[r], &s->tokens[r], &s->tokens_len[r], &n, err)) < 0)
             goto fail;
     }
-    if (cfg->tls_cert != NULL &&
-        ((rc = read_pem(cfg->tls_cert, &cert, err)) < 0 || (rc = read_pem(cfg->tls_key, &key, err)) < 0))
+    if (cfg->tls_cert != NULL && ((rc = read_pem(cfg->tls_cert, &cert, err)) < 0 ||
+                                  (rc = read_pem(cfg->tls_key, &key, err)) < 0))
         goto fail;
     if (pthread_create(&s->pipe_thread, NULL, pipe_main, s) != 0) {
         rc = ch_error_set(err, CH_ERR, "cannot start the pipeline thread");
@@ -996,8 +1011,10 @@ int ch_serve_drain(ch_serve *s, ch_error *err)
     char text[CH_JOURNAL_POS_MAX];
     ch_journal_pos_format(s->cp_pos, text);
     pthread_mutex_unlock(&s->st_mu);
-    slog(s, "info", "drained", "drained: every accepted record is processed and checkpointed "
-         "(journal position %s)", text);
+    slog(s, "info", "drained",
+         "drained: every accepted record is processed and checkpointed "
+         "(journal position %s)",
+         text);
     return 0;
 }
 
