@@ -159,8 +159,11 @@ done
 [ -n "$(metric 'coinhound_records_accepted_total{source="spool",format="cloudtrail"}')" ] ||
   fail "spool file not picked up within 5 s"
 
-# Offenses, health and metrics.
-sleep 1.5
+# Offenses, health and metrics, once the pipeline has caught up (it checkpoints when idle).
+for _ in $(seq 100); do
+  curl -s "$(url /healthz)" | jq -e '.ready == true and .journal_lag_bytes == 0' >/dev/null && break
+  sleep 0.1
+done
 curl -sf -H "Authorization: Bearer $read" "$(url /api/v1/offenses)" >"$work/off.json" || fail "offenses"
 jq -e 'type == "array" and length > 0 and (.[0] | has("magnitude") and has("rules"))' "$work/off.json" >/dev/null ||
   fail "offenses shape: $(head -c 300 "$work/off.json")"
@@ -197,7 +200,10 @@ start
 curl -s -H "Authorization: Bearer $read" "$(url /api/v1/offenses)" >"$work/off2.json"
 [ "$(jq length "$work/off2.json")" = "$after" ] || fail "offenses after restart"
 post /api/v1/ingest "$ingest" "$g/cloudtrail/identities.jsonl"; [ "$code" = 202 ] || fail "re-send"
-sleep 1.5
+for _ in $(seq 100); do
+  [ "$(metric coinhound_duplicates_skipped_total)" -gt 0 ] && break
+  sleep 0.1
+done
 [ "$(metric coinhound_duplicates_skipped_total)" -gt 0 ] || fail "duplicates counted"
 curl -s -H "Authorization: Bearer $read" "$(url /api/v1/offenses)" >"$work/off3.json"
 cmp -s <(jq -S '[.[] | {index, event_count, magnitude}]' "$work/off2.json") \
