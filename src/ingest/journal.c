@@ -1069,15 +1069,27 @@ void ch_journal_stats_get(ch_journal *j, ch_journal_stats *s)
 
 uint64_t ch_journal_lag(ch_journal *j, ch_journal_pos from)
 {
+    /* Whole segments between are stat'ed: a few per scrape, never per record. A segment that is
+     * gone (released) counts nothing. */
+    char path[4096];
     pthread_mutex_lock(&j->mu);
     ch_journal_pos end = j->visible;
     uint64_t lag = 0;
     if (ch_journal_pos_cmp(from, end) < 0) {
-        if (from.seg == end.seg)
+        if (from.seg == end.seg) {
             lag = end.off - from.off;
-        else /* whole segments between: approximate them by the segment size */
-            lag = (end.seg - from.seg - 1) * j->o.segment_bytes + end.off +
-                  (j->o.segment_bytes > from.off ? j->o.segment_bytes - from.off : 0);
+        } else {
+            for (uint64_t seg = from.seg; seg < end.seg; seg++) {
+                struct stat st;
+                seg_path(path, sizeof path, j->dir, seg);
+                if (stat(path, &st) < 0)
+                    continue;
+                uint64_t start = seg == from.seg ? from.off : CH_JOURNAL_SEG_HEADER;
+                if ((uint64_t)st.st_size > start)
+                    lag += (uint64_t)st.st_size - start;
+            }
+            lag += end.off - CH_JOURNAL_SEG_HEADER;
+        }
     }
     pthread_mutex_unlock(&j->mu);
     return lag;
