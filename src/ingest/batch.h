@@ -3,10 +3,15 @@
  * chunk of a spool file) before it goes into the journal: which source type it is, how many
  * records it holds, how many of them would be rejected and why.
  *
- * The batch is run through the same source types (parse/source.h) the pipeline uses later, so
- * "accepted" and "rejected" in an ingest answer mean exactly what the pipeline will do with the
- * records; the cost is one parse per record in the receiving thread, which runs beside the
- * pipeline thread rather than in front of it. Nothing here keeps the events.
+ * Flow logs go through their parser (parse/source.h), as the pipeline will read them. JSON
+ * sources (CloudTrail, Route 53 Resolver) are split into records and each is parsed with
+ * simdjson, as the pipeline's parsers do first, but not normalized: framing and syntax errors
+ * (the reasons the parsers share: json_syntax, truncated, garbage, record_too_large, ...) are
+ * rejected here, while a valid JSON object the normalizer then refuses (no eventTime, say:
+ * not_cloudtrail, bad_timestamp) is accepted into the journal and refused by the pipeline,
+ * which counts and logs it. Normalizing twice, once here and once in the pipeline, halved the
+ * server's ingest rate on two cores (docs/BENCHMARKS.md); a parse is a fraction of it. Nothing
+ * here keeps the records.
  *
  * Ownership: the caller owns the result; its strings are inside it (no heap).
  */
@@ -26,7 +31,7 @@
 typedef struct ch_batch_result {
     const ch_source_type *type; /* detected or forced; NULL when nothing matched */
     uint64_t records;           /* records seen (NODATA flow records included) */
-    uint64_t accepted;          /* records that are events or skipped by design */
+    uint64_t accepted;          /* records taken into the journal (see the top) */
     uint64_t rejected;          /* records the parser refused, or the whole batch */
     size_t nerrors;
     char errors[CH_BATCH_MAX_ERRORS][CH_BATCH_ERROR_LEN]; /* "REASON: message" */

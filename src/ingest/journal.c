@@ -28,9 +28,9 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "core/mem.h"
+#include "ingest/crc32c.h"
 
 #define SEG_MAGIC "CHJOURNL"
 #define MAX_SEGMENTS 1000000 /* ids listed at open; 64 MiB segments make this 64 TB */
@@ -440,18 +440,13 @@ int ch_journal_reader_next(ch_journal_reader *r, ch_journal_pos limit, ch_journa
                 left -= (size_t)g;
             }
         }
-        uLong c = crc32(0L, Z_NULL, 0);
-        c = crc32(c, h + 4, CH_JOURNAL_ENTRY_HEADER - 4);
-        c = crc32(c, t, eh.tlen);
-        c = crc32(c, o, eh.olen);
-        const unsigned char *dp = d;
-        for (size_t left = eh.len; left > 0;) {
-            uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            c = crc32(c, dp, n);
-            dp += n;
-            left -= n;
-        }
-        if ((uint32_t)c != eh.crc)
+        /* CRC-32C of type, origin and payload, then of the header after the CRC field (so the
+         * writer can checksum the body before it knows the sequence number). */
+        uint32_t c = ch_crc32c(0, t, eh.tlen);
+        c = ch_crc32c(c, o, eh.olen);
+        c = ch_crc32c(c, d, eh.len);
+        c = ch_crc32c(c, h + 4, CH_JOURNAL_ENTRY_HEADER - 4);
+        if (c != eh.crc)
             return reader_bad(r, "checksum mismatch", err);
         if (memchr(t, '\0', eh.tlen) != NULL || memchr(o, '\0', eh.olen) != NULL)
             return reader_bad(r, "NUL byte in type or origin", err);
@@ -785,8 +780,8 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
     }
     if (n == 0)
         return 0;
-    /* Headers, CRCs and iovecs are made before taking the lock; sequence numbers are filled in
-     * under it, so the CRC covers them and is finished there (a cheap combine). */
+    /* Checksums of the bodies and the iovecs are made before taking the lock; sequence numbers
+     * are filled in under it, and the CRC is finished over the 28 header bytes there. */
     unsigned char(*hdrs)[CH_JOURNAL_ENTRY_HEADER] = ch_malloc(n * CH_JOURNAL_ENTRY_HEADER);
     uint32_t *body_crc = ch_malloc(n * sizeof *body_crc);
     struct iovec *iov = ch_malloc(n * 4 * sizeof *iov);
@@ -797,19 +792,12 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        uLong c = crc32(0L, Z_NULL, 0);
         size_t tl = recs[i].type ? strlen(recs[i].type) : 0;
         size_t ol = recs[i].origin ? strlen(recs[i].origin) : 0;
-        c = crc32(c, (const Bytef *)(recs[i].type ? recs[i].type : ""), (uInt)tl);
-        c = crc32(c, (const Bytef *)(recs[i].origin ? recs[i].origin : ""), (uInt)ol);
-        const unsigned char *dp = recs[i].data;
-        for (size_t left = recs[i].len; left > 0;) {
-            uInt k = left > (1u << 30) ? (1u << 30) : (uInt)left;
-            c = crc32(c, dp, k);
-            dp += k;
-            left -= k;
-        }
-        body_crc[i] = (uint32_t)c;
+        uint32_t c = ch_crc32c(0, recs[i].type ? recs[i].type : "", tl);
+        c = ch_crc32c(c, recs[i].origin ? recs[i].origin : "", ol);
+        c = ch_crc32c(c, recs[i].data, recs[i].len);
+        body_crc[i] = c;
         iov[4 * i] = (struct iovec){hdrs[i], CH_JOURNAL_ENTRY_HEADER};
         iov[4 * i + 1] = (struct iovec){(void *)(recs[i].type ? recs[i].type : ""), tl};
         iov[4 * i + 2] = (struct iovec){(void *)(recs[i].origin ? recs[i].origin : ""), ol};
@@ -848,10 +836,7 @@ int ch_journal_append(ch_journal *j, const ch_journal_rec *recs, size_t n, ch_jo
                   (uint16_t)iov[4 * i + 1].iov_len,
                   (uint16_t)iov[4 * i + 2].iov_len};
         ehdr_put(hdrs[i], &e);
-        /* CRC of header tail + body = crc32_combine(crc(header tail), crc(body), body len). */
-        uLong hc = crc32(crc32(0L, Z_NULL, 0), hdrs[i] + 4, CH_JOURNAL_ENTRY_HEADER - 4);
-        size_t blen = iov[4 * i + 1].iov_len + iov[4 * i + 2].iov_len + recs[i].len;
-        put32(hdrs[i], (uint32_t)crc32_combine(hc, body_crc[i], (z_off_t)blen));
+        put32(hdrs[i], ch_crc32c(body_crc[i], hdrs[i] + 4, CH_JOURNAL_ENTRY_HEADER - 4));
     }
     /* pwritev takes at most IOV_MAX vectors; write in slices. */
     size_t niov = 4 * n, done = 0;

@@ -7,9 +7,10 @@
  * The format (docs/SERVE.md has the byte layout) is a directory of segment files named by a
  * 16-hex-digit sequence number, "0000000000000001.jnl", each starting with a 32-byte header
  * (magic "CHJOURNL", format version, the journal's random id, the segment number) followed by
- * entries: a 32-byte entry header (CRC-32 of everything after the CRC, payload length, entry
- * sequence number, receive time, lengths of the source type and origin texts) then the type,
- * the origin and the payload. All integers are little-endian. One entry is one batch as it
+ * entries: a 32-byte entry header (checksum, payload length, entry sequence number, receive
+ * time, lengths of the source type and origin texts) then the type, the origin and the
+ * payload. The checksum is CRC-32C (ingest/crc32c.h) of the type, the origin and the payload,
+ * continued over the header's bytes after the checksum field. All integers are little-endian. One entry is one batch as it
  * arrived (an HTTP body, a Firehose record, a chunk of a spool file), kept compressed if it
  * came compressed: the journal never parses records, which keeps appends at disk speed.
  *

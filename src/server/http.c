@@ -227,6 +227,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl != NULL && strtoull(cl, NULL, 10) > rq->route->body_limit)
             return answer_now(rq, 413, "request body over this route's limit");
         ch_buf_init(&rq->body, rq->route->body_limit ? rq->route->body_limit + 1 : 1);
+        /* One allocation for a body of announced length, instead of doubling copies. */
+        if (cl != NULL && rq->route->body_limit > 0)
+            ch_buf_reserve(&rq->body, (size_t)strtoull(cl, NULL, 10));
         return MHD_YES;
     }
     if (rq->answered) {

@@ -29,6 +29,9 @@ static const family families[] = {
      "Records accepted into the journal, by source and format."},
     {"coinhound_records_rejected_total", "counter",
      "Records refused by their parser, or batches refused whole, by source and reason."},
+    {"coinhound_pipeline_rejected_total", "counter",
+     "Records the pipeline's parsers refused, by reason (those refused at ingest included: "
+     "they are journaled with their batch)."},
     {"coinhound_batches_refused_total", "counter",
      "Batches not journaled (journal full, I/O error, not logs), by source and reason."},
     {"coinhound_duplicates_skipped_total", "counter",

@@ -69,6 +69,7 @@ struct ch_serve {
     int64_t cp_wall_ms;
     int64_t max_ts[CH_DS__COUNT];
     uint64_t late_logged;
+    uint64_t reason_seen[CH_DIAG_MAX_REASONS]; /* diag counts already in the metrics */
     /* spool */
     ch_spool *spool;
     pthread_t spool_thread;
@@ -188,6 +189,14 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e)
     }
     pthread_mutex_unlock(&s->pl_mu);
     ch_input_close(in);
+    for (int i = 0; i < s->diag.nreasons; i++)
+        if (s->diag.reasons[i].count > s->reason_seen[i]) {
+            char l[CH_METRICS_LABELS_MAX];
+            ch_metrics_add(s->m, "coinhound_pipeline_rejected_total",
+                           ch_metrics_labels(l, sizeof l, "reason", s->diag.reasons[i].name, NULL),
+                           (double)(s->diag.reasons[i].count - s->reason_seen[i]));
+            s->reason_seen[i] = s->diag.reasons[i].count;
+        }
     if (s->diag.errors_total > errors0 && strncmp(e->origin, "spool:", 6) == 0)
         slog(s, "warn", "bad_records",
              "%s: %llu records rejected (see "
@@ -293,7 +302,9 @@ static void *pipe_main(void *arg)
                 ch_pipeline_advance(s->p, now - s->cfg->lateness_ms);
                 pthread_mutex_unlock(&s->pl_mu);
             }
-            ch_journal_wait(s->j, pos, 100);
+            /* The reader may stand at the next segment already (the last one was consumed
+             * and dropped): wait from where it stands. */
+            ch_journal_wait(s->j, ch_journal_reader_pos(r), 100);
         } else if (rc == CH_EPARSE) {
             ch_metrics_add(s->m, "coinhound_journal_damaged_entries_total", NULL, 1);
             if (strstr(err.msg, "belongs to journal") != NULL) {

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/crc32c.h"
 #include "ingest/journal.h"
 
 static char dir[256];
@@ -375,9 +376,22 @@ static void test_concurrent_writers_share_fsyncs_and_lose_nothing(void **state)
     assert_int_equal(read_all((ch_journal_pos){0}, NULL, 0, NULL), 800);
 }
 
+static void test_crc32c_check_value(void **state)
+{
+    (void)state;
+    assert_int_equal(ch_crc32c(0, "123456789", 9), 0xe3069283u);
+    /* Continuing over pieces is the CRC of the whole. */
+    assert_int_equal(ch_crc32c(ch_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+    char big[1000];
+    for (int i = 0; i < 1000; i++)
+        big[i] = (char)(i * 7);
+    assert_int_equal(ch_crc32c(ch_crc32c(0, big, 333), big + 333, 667), ch_crc32c(0, big, 1000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c_check_value),
         cmocka_unit_test_setup_teardown(test_appended_entries_read_back_with_type_origin_and_order,
                                         mk, rm),
         cmocka_unit_test_setup_teardown(test_reopen_goes_on_after_the_last_entry, mk, rm),
