@@ -10,9 +10,10 @@
  * entries: a 32-byte entry header (checksum, payload length, entry sequence number, receive
  * time, lengths of the source type and origin texts) then the type, the origin and the
  * payload. The checksum is CRC-32C (ingest/crc32c.h) of the type, the origin and the payload,
- * continued over the header's bytes after the checksum field. All integers are little-endian. One entry is one batch as it
- * arrived (an HTTP body, a Firehose record, a chunk of a spool file), kept compressed if it
- * came compressed: the journal never parses records, which keeps appends at disk speed.
+ * continued over the header's bytes after the checksum field. All integers are little-endian. One
+ * entry is one batch as it arrived (an HTTP body, a Firehose record, a chunk of a spool file), kept
+ * compressed if it came compressed: the journal never parses records, which keeps appends at disk
+ * speed.
  *
  * Durability: appends from many threads are serialized by one mutex, written with one
  * pwritev each, and then, with fsync "batch", committed as a group: the first waiter runs

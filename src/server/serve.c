@@ -78,7 +78,8 @@ struct ch_serve {
     char ledger_path[4200];
     ch_journal_pos ledger_pos; /* under st_mu: the position the saved ledger reflects */
     pthread_mutex_t st_mu;
-    /* http */
+    /* http: the route table with this config's body limits */
+    ch_route routes[8];
     ch_http *http;
     char *tokens[CH_ROLE__COUNT];
     size_t tokens_len[CH_ROLE__COUNT];
@@ -818,16 +819,14 @@ static const ch_route routes_template[] = {
     {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL, "Prometheus text exposition"},
     {NULL, NULL, CH_ROLE_PUBLIC, NULL, 0, NULL, NULL, NULL},
 };
-#define NROUTES (sizeof routes_template / sizeof routes_template[0])
-static ch_route routes[NROUTES];
 
 static void on_answer(void *ud, int route, unsigned status)
 {
     ch_serve *s = ud;
     char st[8];
     snprintf(st, sizeof st, "%u", status);
-    count2(s, "coinhound_http_requests_total", "route", route >= 0 ? routes[route].path : "other",
-           "status", st, 1);
+    count2(s, "coinhound_http_requests_total", "route",
+           route >= 0 ? s->routes[route].path : "other", "status", st, 1);
 }
 
 static void pipe_msg(void *ud, const char *msg) { slog(ud, "warn", "pipeline", "%s", msg); }
@@ -954,15 +953,16 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         }
         s->spool_started = true;
     }
-    memcpy(routes, routes_template, sizeof routes);
-    for (size_t i = 0; routes[i].method != NULL; i++)
-        if (routes[i].handler == h_ingest)
-            routes[i].body_limit = cfg->max_body;
+    _Static_assert(sizeof routes_template <= sizeof s->routes, "room for every route");
+    memcpy(s->routes, routes_template, sizeof routes_template);
+    for (size_t i = 0; s->routes[i].method != NULL; i++)
+        if (s->routes[i].handler == h_ingest)
+            s->routes[i].body_limit = cfg->max_body;
     ch_http_opts ho = {0};
     ho.listen = cfg->listen;
     ho.tls_cert_pem = cert;
     ho.tls_key_pem = key;
-    ho.routes = routes;
+    ho.routes = s->routes;
     ho.ud = s;
     for (int r = 0; r < CH_ROLE__COUNT; r++) {
         ho.tokens[r] = s->tokens[r];

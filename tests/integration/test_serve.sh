@@ -178,7 +178,7 @@ grep -q '^coinhound_records_rejected_total{source="http",reason="json_syntax"} [
   grep -q '^coinhound_records_rejected_total{source="http",reason="unrecognized_format"} 1$' "$work/metrics" ||
   fail "rejected by reason: $(grep rejected "$work/metrics")"
 grep -q '^coinhound_http_requests_total{route="/api/v1/ingest",status="401"} 3$' "$work/metrics" ||
-  fail "requests by route and status"
+  fail "requests by route and status: $(grep http_requests "$work/metrics")"
 
 # SIGHUP reloads and keeps the offenses; SIGTERM drains and exits 0.
 before=$(jq length "$work/off.json")
@@ -211,4 +211,28 @@ cmp -s <(jq -S '[.[] | {index, event_count, magnitude}]' "$work/off2.json") \
 kill -TERM $pid
 wait $pid
 pid=
-echo "serve: sources, routes, roles, signals and restart OK"
+
+# TLS (libmicrohttpd with GnuTLS): HTTPS answers, plain HTTP on the same port does not.
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" \
+    -out "$work/cert.pem" 2>/dev/null
+  chmod 600 "$work/key.pem"
+  printf 'tls: {cert: %s/cert.pem, key: %s/key.pem}\n' "$work" "$work" >>"$work/serve.yaml"
+  : >"$work/serve.log"
+  "$bin" serve --config "$work/serve.yaml" 2>>"$work/serve.log" &
+  pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
+    [ -n "$port" ] && curl -sf --cacert "$work/cert.pem" "https://127.0.0.1:$port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  grep -q "with TLS" "$work/serve.log" || fail "TLS listening"
+  curl -sf --cacert "$work/cert.pem" -H "Authorization: Bearer $read" \
+    "https://127.0.0.1:$port/api/v1/offenses" | jq -e 'type == "array"' >/dev/null || fail "offenses over TLS"
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && fail "plain HTTP answered on the TLS port"
+  kill -TERM $pid
+  wait $pid
+  pid=
+fi
+echo "serve: sources, routes, roles, TLS, signals and restart OK"
