@@ -171,11 +171,23 @@ def ledger_done(journal, files):
 
 
 def seen_ids(db):
+    """The record identities a store holds: the committed part of its ledger, DB.seen (chunks
+    "CHSEEN1\\0", hour i64, n u32, crc u32, then n u64 identities; the store's pipeline_state
+    row seen_ledger_bytes says how much of the file is committed)."""
     con = sqlite3.connect(db)
-    ids = []
-    for n, blob in con.execute("SELECT n, ids FROM seen_records ORDER BY id"):
-        ids.extend(struct.unpack("<%dQ" % n, blob[: 8 * n]))
+    row = con.execute("SELECT value FROM pipeline_state WHERE name = 'seen_ledger_bytes'")
+    row = row.fetchone()
     con.close()
+    committed = int(bytes(row[0]).split(b"\0")[0] if isinstance(row[0], (bytes, memoryview))
+                    else row[0]) if row else 0
+    data = open(db + ".seen", "rb").read()[:committed] if committed else b""
+    ids, off = [], 0
+    while off + 24 <= len(data):
+        magic, _, n, _ = struct.unpack_from("<8sqII", data, off)
+        if magic != b"CHSEEN1\0":
+            raise SystemExit("FAIL: %s.seen is damaged at %d" % (db, off))
+        ids.extend(struct.unpack_from("<%dQ" % n, data, off + 24))
+        off += 24 + 8 * n
     return ids
 
 

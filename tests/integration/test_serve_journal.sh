@@ -73,12 +73,13 @@ stop() {
   pid=
   [ $rc = 0 ] || fail "SIGTERM: exit status $rc"
 }
-stored() { # the number of record identities in a store, and whether any is there twice
-  python3 - "$1" <<'PY'
-import sqlite3, struct, sys
-ids = []
-for n, blob in sqlite3.connect(sys.argv[1]).execute("SELECT n, ids FROM seen_records"):
-    ids.extend(struct.unpack("<%dQ" % n, blob[:8 * n]))
+stored() { # the number of record identities in a store, or "duplicates" if one is there twice
+  python3 - "$src/tests/integration" "$1" <<'PY'
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+from serve_torture import seen_ids
+ids = seen_ids(sys.argv[2])
 print(len(ids) if len(ids) == len(set(ids)) else "duplicates")
 PY
 }
