@@ -93,8 +93,8 @@ static void say(ch_spool *s, const char *fmt, ...)
 
 static size_t slot_of(const ch_spool *s, uint64_t dev, uint64_t ino)
 {
-    uint64_t k[2] = {dev, ino};
-    return (size_t)ch_hash_fnv1a(CH_HASH_SEED, k, sizeof k) & (s->cap - 1);
+    /* Inode numbers are dense and devices few: mix both words so every bit counts. */
+    return (size_t)ch_hash_mix64(ino ^ ch_hash_mix64(dev + 0x9e3779b97f4a7c15u)) & (s->cap - 1);
 }
 
 static lent *find(ch_spool *s, uint64_t dev, uint64_t ino)

@@ -9,7 +9,6 @@
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,37 +181,48 @@ double ch_metrics_get(ch_metrics *m, const char *name, const char *labels)
     return v;
 }
 
-const char *ch_metrics_labels(char *buf, size_t cap, ...)
+/* Append k="v" (escaped) at buf[*o]; false when it does not fit. */
+static bool put_label(char *buf, size_t cap, size_t *o, const char *k, const char *v)
 {
-    va_list ap;
-    va_start(ap, cap);
+    int w = snprintf(buf + *o, cap - *o, "%s%s=\"", *o ? "," : "", k);
+    if (w < 0 || (size_t)w >= cap - *o)
+        return false;
+    *o += (size_t)w;
+    /* The format escapes backslash, double quote and newline in label values. */
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*o + 4 >= cap)
+            return false;
+        if (*p == '\\' || *p == '"') {
+            buf[(*o)++] = '\\';
+            buf[(*o)++] = *p;
+        } else if (*p == '\n') {
+            buf[(*o)++] = '\\';
+            buf[(*o)++] = 'n';
+        } else {
+            buf[(*o)++] = *p;
+        }
+    }
+    buf[(*o)++] = '"';
+    buf[*o] = '\0';
+    return true;
+}
+
+const char *ch_metrics_label(char *buf, size_t cap, const char *k, const char *v)
+{
     size_t o = 0;
     buf[0] = '\0';
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        int w = snprintf(buf + o, cap - o, "%s%s=\"", o ? "," : "", k);
-        if (w < 0 || (size_t)w >= cap - o)
-            break;
-        o += (size_t)w;
-        /* The format escapes backslash, double quote and newline in label values. */
-        for (const char *p = v ? v : ""; *p && o + 3 < cap; p++) {
-            if (*p == '\\' || *p == '"') {
-                buf[o++] = '\\';
-                buf[o++] = *p;
-            } else if (*p == '\n') {
-                buf[o++] = '\\';
-                buf[o++] = 'n';
-            } else {
-                buf[o++] = *p;
-            }
-        }
-        if (o + 2 >= cap)
-            break;
-        buf[o++] = '"';
-        buf[o] = '\0';
-    }
-    va_end(ap);
+    if (!put_label(buf, cap, &o, k, v))
+        buf[0] = '\0';
+    return buf;
+}
+
+const char *ch_metrics_labels2(char *buf, size_t cap, const char *k1, const char *v1,
+                               const char *k2, const char *v2)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    if (!put_label(buf, cap, &o, k1, v1) || !put_label(buf, cap, &o, k2, v2))
+        buf[0] = '\0';
     return buf;
 }
 

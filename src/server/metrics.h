@@ -36,8 +36,10 @@ int ch_metrics_set(ch_metrics *m, const char *name, const char *labels, double v
 /* The current value (0 when the series does not exist). */
 double ch_metrics_get(ch_metrics *m, const char *name, const char *labels);
 
-/* Build `k1="v1",k2="v2"` from NULL-terminated key/value pairs into buf (cut at cap). */
-const char *ch_metrics_labels(char *buf, size_t cap, ...);
+/* Build `k="v"` or `k1="v1",k2="v2"` into buf (values escaped; cut at cap); returns buf. */
+const char *ch_metrics_label(char *buf, size_t cap, const char *k, const char *v);
+const char *ch_metrics_labels2(char *buf, size_t cap, const char *k1, const char *v1,
+                               const char *k2, const char *v2);
 
 /* The whole exposition. */
 int ch_metrics_render(ch_metrics *m, ch_buf *out);

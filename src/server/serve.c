@@ -113,7 +113,7 @@ static void count2(ch_serve *s, const char *name, const char *k1, const char *v1
                    const char *v2, double v)
 {
     char l[CH_METRICS_LABELS_MAX];
-    ch_metrics_add(s->m, name, ch_metrics_labels(l, sizeof l, k1, v1, k2, v2, NULL), v);
+    ch_metrics_add(s->m, name, ch_metrics_labels2(l, sizeof l, k1, v1, k2, v2), v);
 }
 
 /* Receive-side counts of one batch: received, accepted, rejected by reason. */
@@ -171,8 +171,7 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e)
             } else if (ev.ts_ms < s->max_ts[ds] - s->cfg->lateness_ms) {
                 char l[CH_METRICS_LABELS_MAX];
                 ch_metrics_add(s->m, "coinhound_late_records_total",
-                               ch_metrics_labels(l, sizeof l, "dataset", ch_dataset_name(ds), NULL),
-                               1);
+                               ch_metrics_label(l, sizeof l, "dataset", ch_dataset_name(ds)), 1);
                 if (s->late_logged++ < LATE_LOGGED_MAX)
                     slog(s, "warn", "late_record",
                          "%s: a %s event %lld s behind its watermark (lateness %lld s); processed "
@@ -194,7 +193,7 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e)
         if (s->diag.reasons[i].count > s->reason_seen[i]) {
             char l[CH_METRICS_LABELS_MAX];
             ch_metrics_add(s->m, "coinhound_pipeline_rejected_total",
-                           ch_metrics_labels(l, sizeof l, "reason", s->diag.reasons[i].name, NULL),
+                           ch_metrics_label(l, sizeof l, "reason", s->diag.reasons[i].name),
                            (double)(s->diag.reasons[i].count - s->reason_seen[i]));
             s->reason_seen[i] = s->diag.reasons[i].count;
         }
@@ -241,7 +240,7 @@ static void do_reload(ch_serve *s)
     pthread_mutex_unlock(&s->pl_mu);
     char l[CH_METRICS_LABELS_MAX];
     ch_metrics_add(s->m, "coinhound_reloads_total",
-                   ch_metrics_labels(l, sizeof l, "result", rc < 0 ? "failed" : "ok", NULL), 1);
+                   ch_metrics_label(l, sizeof l, "result", rc < 0 ? "failed" : "ok"), 1);
     if (rc < 0)
         slog(s, "error", "reload_failed", "reload: %s (the running configuration stays)", err.msg);
     else
@@ -767,7 +766,7 @@ static void refresh_gauges(ch_serve *s)
             continue;
         char l[CH_METRICS_LABELS_MAX];
         ch_metrics_set(s->m, "coinhound_watermark_lag_seconds",
-                       ch_metrics_labels(l, sizeof l, "dataset", ch_dataset_name(i), NULL),
+                       ch_metrics_label(l, sizeof l, "dataset", ch_dataset_name(i)),
                        (double)(now - mts[i]) / 1000);
     }
 }
@@ -836,7 +835,7 @@ static void on_hit(const ch_rule_hit *hit, void *ud)
     ch_serve *s = ud;
     char l[CH_METRICS_LABELS_MAX];
     ch_metrics_add(s->m, "coinhound_rule_hits_total",
-                   ch_metrics_labels(l, sizeof l, "rule", hit->rule->id, NULL), 1);
+                   ch_metrics_label(l, sizeof l, "rule", hit->rule->id), 1);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------------
