@@ -338,6 +338,8 @@ static int read_root(reader *R)
             rc = want_duration(R, v, "spool_rescan", 100, &c->spool_rescan_ms);
         else if (ch_yaml_key_is(k, "spool_max_files"))
             rc = want_size(R, v, "spool_max_files", 1, &c->spool_max_files);
+        else if (ch_yaml_key_is(k, "spool_max_chunk"))
+            rc = want_size(R, v, "spool_max_chunk", 64u << 10, &c->spool_max_chunk);
         else if (ch_yaml_key_is(k, "journal"))
             rc = read_journal(R, v);
         else if (ch_yaml_key_is(k, "lateness"))
@@ -359,7 +361,8 @@ static int read_root(reader *R)
         else
             rc = rfail(R, k, CH_EPARSE,
                        "unknown key (listen, tls, db, pack, context, geoip, no_geoip, spool, "
-                       "spool_rescan, spool_max_files, journal, lateness, checkpoint, tokens, "
+                       "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
+                       "checkpoint, tokens, "
                        "max_body, max_connections, intel)");
     }
     if (rc == 0 && c->journal_dir == NULL)
@@ -620,6 +623,10 @@ int ch_serve_config_check(const ch_serve_config *c, ch_error *err)
             return ch_error_set(err, CH_EIO, "journal.dir %s cannot be created (%s: %s)",
                                 c->journal_dir, pd, strerror(errno));
     }
+    if (c->spool_max_chunk > c->max_body)
+        return ch_error_set(err, CH_EUSAGE,
+                            "spool_max_chunk is larger than max_body (a chunk is one journal "
+                            "entry)");
     if (c->journal_segment_bytes > c->journal_max_bytes)
         return ch_error_set(err, CH_EUSAGE, "journal.segment_bytes is larger than max_bytes");
     char *toks = NULL;

@@ -47,6 +47,7 @@ typedef struct ch_serve_config {
     size_t nspool;
     int64_t spool_rescan_ms;
     uint64_t spool_max_files;
+    uint64_t spool_max_chunk;
     char *journal_dir;
     uint64_t journal_max_bytes, journal_segment_bytes;
     ch_journal_fsync fsync;

@@ -915,11 +915,16 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     }
     s->cp_wall_ms = wall_ms();
     if (cfg->nspool > 0) {
+        /* A chunk (with a flow log header carried in front) is one journal entry: it must fit
+         * the entry cap, which is max_body. */
+        uint64_t chunk = cfg->spool_max_chunk ? cfg->spool_max_chunk : CH_SPOOL_DEFAULT_CHUNK;
+        if (chunk + 8192 > cfg->max_body)
+            chunk = cfg->max_body > 2 * 8192 ? cfg->max_body - 8192 : 8192;
         ch_spool_opts so = {(const char *const *)cfg->spool,
                             cfg->nspool,
                             (unsigned)cfg->spool_rescan_ms,
                             0,
-                            0,
+                            chunk,
                             cfg->spool_max_files,
                             false};
         if ((rc = ch_spool_new(&so, &s->spool, err)) < 0)
