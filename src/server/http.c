@@ -46,12 +46,6 @@ struct ch_http_req {
     char peer[64];
 };
 
-const char *ch_role_name(ch_role r)
-{
-    static const char *const names[] = {"public", "ingest", "read"};
-    return (unsigned)r < CH_ROLE__COUNT ? names[r] : "?";
-}
-
 const char *ch_http_header(const ch_http_req *rq, const char *name)
 {
     return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);

@@ -29,15 +29,10 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "server/accounts.h"
 
-typedef enum ch_role {
-    CH_ROLE_PUBLIC = 0,
-    CH_ROLE_INGEST, /* may only send records */
-    CH_ROLE_READ,   /* may read offenses */
-    CH_ROLE__COUNT,
-} ch_role;
-
-const char *ch_role_name(ch_role r);
+/* Roles (CH_ROLE_PUBLIC, CH_ROLE_INGEST, CH_ROLE_READ...) are the accounts module's. Until the
+ * token store serves this layer, a route's role names the token file that opens it. */
 
 typedef struct ch_http_req ch_http_req;
 

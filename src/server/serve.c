@@ -935,7 +935,9 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
             goto fail;
     }
     /* Tokens and TLS material. */
-    const char *tf[CH_ROLE__COUNT] = {NULL, cfg->ingest_token_file, cfg->read_token_file};
+    const char *tf[CH_ROLE__COUNT] = {NULL};
+    tf[CH_ROLE_INGEST] = cfg->ingest_token_file;
+    tf[CH_ROLE_READ] = cfg->read_token_file;
     for (int r = 1; r < CH_ROLE__COUNT; r++) {
         size_t n;
         if (tf[r] != NULL &&

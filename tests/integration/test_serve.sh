@@ -9,12 +9,14 @@
 # Args: coinhound-binary source-dir corpora-dir.
 set -euo pipefail
 bin=$1 src=$2
+. "$src/tests/integration/lib.sh"
+need_cmd curl "the serve tests"
+need_cmd python3 "the serve tests"
+need_cmd jq "the serve tests"
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log" >&2; exit 1; }
-command -v curl >/dev/null || { echo "SKIP: no curl" >&2; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
 g=$src/tests/golden
 ingest=ingest-token-0123456789abcdef
 read=read-token-0123456789abcdefgh

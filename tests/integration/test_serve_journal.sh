@@ -12,12 +12,13 @@
 # mount namespaces are not allowed.
 set -euo pipefail
 bin=$1 src=$2
+. "$src/tests/integration/lib.sh"
+need_cmd curl "the serve tests"
+need_cmd python3 "the serve tests"
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log" >&2; exit 1; }
-command -v curl >/dev/null || { echo "SKIP: no curl" >&2; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
 tok=journal-test-token-0123456789
 printf '%s\n' "$tok" >"$work/ingest.tok"
 chmod 600 "$work/ingest.tok"

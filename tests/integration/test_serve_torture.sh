@@ -4,10 +4,11 @@
 # server is killed at random moments (at least 20 times) and restarted; at the end every
 # acknowledged record is in the store exactly once and the offenses equal one `analyze` over
 # the same logs. Loopback only; about two minutes on two cores (CH_TORTURE_USERS scales it).
-# Args: coinhound-binary source-dir corpora-dir. Exit 77 (skip) without python3.
+# Args: coinhound-binary source-dir corpora-dir.
 set -euo pipefail
 bin=$1 src=$2
-command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
+. "$src/tests/integration/lib.sh"
+need_cmd python3 "the serve tests"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 "$src/tests/integration/serve_torture.py" "$bin" "$src" "$work" \
