@@ -12,7 +12,7 @@
 #include "enrich/geoip.h"
 #include "output/output.h"
 #include "enrich/entity.h"
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 #include "intel/stix.h"
 #include "enrich/refset.h"
 #include "offense/report.h"

@@ -22,7 +22,7 @@
 #include "core/ip.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 #include "ingest/input.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"

@@ -61,7 +61,7 @@ typedef struct ch_geo {
 
 #define CH_EVENT_MAX_ANSWERS 16
 
-/* A threat-intelligence match (enrich/intel_match.h): the first value of the event that a loaded
+/* A threat-intelligence match (intel/intel_match.h): the first value of the event that a loaded
  * intel set lists, valid at the event's time. set == NULL means no match (the zeroed state).
  * The strings borrow from the reference sets and the indicator catalog, which outlive a run;
  * `atomic` borrows from the event itself. Unknown strings are "" (never NULL when set is set). */

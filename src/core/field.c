@@ -242,7 +242,7 @@ static const slot slots[] = {
     GET("dns.answers.data", CH_V_STR, true, get_answers, "same as dns.answers (ECS name)"),
     GEO("source", src_geo, "source"),
     GEO("destination", dst_geo, "destination"),
-    /* Threat intelligence (enrich/intel_match.h): present only when a loaded intel set lists a
+    /* Threat intelligence (intel/intel_match.h): present only when a loaded intel set lists a
      * value of the event at the event's time. */
     GET("threat.enrichments.matched.atomic", CH_V_NONE, false, get_threat_atomic,
         "the event's value that an intel set lists (a name or an address)"),

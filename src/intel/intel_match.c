@@ -14,7 +14,7 @@
  * (refset.h), stored sets row by row (intel_store.h). A file's kind is told from its first bytes
  * (ch_stix_looks_like_bundle), never from its name.
  */
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -27,8 +27,8 @@
  * Threads: ch_intel_match only reads the matcher and the sets; several threads may match at
  * once as long as nobody modifies the sets (refset.h).
  */
-#ifndef CH_ENRICH_INTEL_MATCH_H
-#define CH_ENRICH_INTEL_MATCH_H
+#ifndef CH_INTEL_INTEL_MATCH_H
+#define CH_INTEL_INTEL_MATCH_H
 
 #include <stdbool.h>
 #include <stddef.h>

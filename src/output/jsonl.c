@@ -215,7 +215,7 @@ static void jw_qendpoint(jw *w, const char *qk, size_t qn, const ch_ip *ip, uint
             jw_str((w), k, ((ch_sv){cs_, (uint32_t)strlen(cs_)}));                                 \
     } while (0)
 
-/* The threat-intelligence match (enrich/intel_match.h), as ECS nests it: enrichments is an
+/* The threat-intelligence match (intel/intel_match.h), as ECS nests it: enrichments is an
  * array (one element: coinhound keeps the first match), indicator and feed are objects. Only
  * written when there is a match. */
 static void jw_threat(jw *w, const ch_threat *t)

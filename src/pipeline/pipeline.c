@@ -32,7 +32,7 @@
 #include "enrich/context.h"
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"

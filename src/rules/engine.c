@@ -26,7 +26,7 @@
 #include "core/heap.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 #include "rules/engine_int.h"
 #include "rules/expr.h"
 
@@ -567,7 +567,7 @@ int ch__eng_emit(ch_engine *e, uint32_t ri, const ch_event *ev, int64_t ts, eng_
     h.event_ids = hc->ids;
     h.nevent_ids = hc->nids;
     h.event_count = hc->count ? hc->count : 1;
-    /* A threat-intelligence match on the firing event (enrich/intel_match.h) names the
+    /* A threat-intelligence match on the firing event (intel/intel_match.h) names the
      * indicator, feed and confidence, whatever the rule: that is what an analyst checks first. */
     if (ev->threat.set != NULL) {
         if (e->evidence.len)

@@ -108,7 +108,7 @@ typedef struct ch_rule_test {
     char *events[CH_RULE_TEST_MAX_FILES];
     uint32_t nevents;
     /* `intel: FILE` or `intel: [FILE, ...]` (optional): STIX bundles or block lists loaded as
-     * threat-intelligence sets for this case only (enrich/intel_match.h), resolved like events. */
+     * threat-intelligence sets for this case only (intel/intel_match.h), resolved like events. */
     char *intel[CH_RULE_TEST_MAX_FILES];
     uint32_t nintel;
     bool expect_fire;

@@ -1,5 +1,5 @@
 /*
- * test_intel_match.c - threat-intelligence matching of events (enrich/intel_match.h): which
+ * test_intel_match.c - threat-intelligence matching of events (intel/intel_match.h): which
  * values of which datasets are matched, validity at the event's own time, the STIX metadata that
  * travels into the event (fields, JSON Lines, rule evidence), the no-intel fast path, loading
  * bundles, lists and the store for a run, and the `intel:` key of rule tests.
@@ -20,7 +20,7 @@
 #include "core/field.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
-#include "enrich/intel_match.h"
+#include "intel/intel_match.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
 #include "output/output.h"
