@@ -1,9 +1,10 @@
 /*
- * sqlite_util.c - opening, settings, errors and migrations shared by the SQLite stores (see
- * sqlite_util.h for why they are one piece of code).
+ * sqlite_util.c - opening, settings, schema versions, transactions and errors shared by the
+ * SQLite stores (see sqlite_util.h for why they are one piece of code).
  *
- * Opening costs a handful of pragmas and, on a new or older file, the migrations; stores open
- * once per command, so none of this is on a per-event path.
+ * Opening costs a handful of pragmas and two small queries for the schema version; on a new or
+ * older file, the migrations. Stores open once per command, so none of this is on a per-event
+ * path.
  */
 #include "core/sqlite_util.h"
 
@@ -12,6 +13,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "core/mem.h"
+#include "core/paths.h"
+
+int ch_sql_default_path(char *buf, size_t n)
+{
+    int k = snprintf(buf, n, "%s/%s", ch_data_dir(), CH_SQL_DEFAULT_NAME);
+    return k < 0 || (size_t)k >= n ? CH_ELIMIT : 0;
+}
 
 int ch_sql_make_parents(const char *path, ch_error *err)
 {
@@ -38,37 +48,212 @@ int ch_sql_make_parents(const char *path, ch_error *err)
     return 0;
 }
 
-int ch_sql_error(sqlite3 *db, const char *path, ch_error *err, const char *what)
+int ch_sql_error(const ch_sql *c, ch_error *err, const char *what)
 {
-    ch_error_set(err, CH_EIO, "%s: %s: %s", path, what, sqlite3_errmsg(db));
+    ch_error_set(err, CH_EIO, "%s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
     return CH_EIO;
 }
 
-int ch_sql_exec(sqlite3 *db, const char *path, const char *sql, ch_error *err)
+int ch_sql_exec(const ch_sql *c, const char *sql, ch_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        ch_error_set(err, CH_EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ch_error_set(err, CH_EIO, "%s: %s", c->path, msg ? msg : sqlite3_errmsg(c->db));
         sqlite3_free(msg);
         return CH_EIO;
     }
     return 0;
 }
 
-int ch_sql_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **st, ch_error *err)
+int ch_sql_prepare(const ch_sql *c, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
-        return ch_sql_error(db, path, err, "preparing a statement");
+        return ch_sql_error(c, err, "preparing a statement");
     }
     return 0;
 }
 
-int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
+/* ---- transactions -------------------------------------------------------------------------- */
+
+int ch_sql_begin(ch_sql *c, ch_error *err)
 {
-    sqlite3 *db = NULL;
+    if (c->tx_depth++ > 0)
+        return 0;
+    c->tx_failed = false;
+    int rc = ch_sql_exec(c, "BEGIN IMMEDIATE", err);
+    if (rc < 0)
+        c->tx_depth = 0;
+    return rc;
+}
+
+int ch_sql_commit(ch_sql *c, ch_error *err)
+{
+    if (c->tx_depth == 0)
+        return ch_error_set(err, CH_EUSAGE, "commit without a transaction");
+    if (--c->tx_depth > 0)
+        return 0;
+    if (c->tx_failed) {
+        ch_sql_exec(c, "ROLLBACK", NULL);
+        return ch_error_set(err, CH_EIO, "%s: an earlier step of the transaction failed", c->path);
+    }
+    int rc = ch_sql_exec(c, "COMMIT", err);
+    if (rc < 0)
+        ch_sql_exec(c, "ROLLBACK", NULL);
+    return rc;
+}
+
+void ch_sql_rollback(ch_sql *c)
+{
+    if (c->tx_depth == 0)
+        return;
+    if (--c->tx_depth > 0) {
+        c->tx_failed = true; /* the outer commit must not keep half of it */
+        return;
+    }
+    ch_sql_exec(c, "ROLLBACK", NULL);
+}
+
+/* ---- schema versions ----------------------------------------------------------------------- */
+
+#define VERSIONS_TABLE                                                                             \
+    "CREATE TABLE IF NOT EXISTS schema_versions ("                                                 \
+    " component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID"
+
+/* One integer from constant SQL with an optional text parameter: *found false when no row (or a
+ * NULL). */
+static int query_int(const ch_sql *c, const char *sql, const char *param, int *v, bool *found,
+                     ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(c, sql, &st, err);
+    if (rc < 0)
+        return rc;
+    if (param != NULL)
+        sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+    *found = false;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *v = sqlite3_column_int(st, 0);
+        *found = true;
+    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = ch_sql_error(c, err, "reading the schema version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int table_exists(const ch_sql *c, const char *name, bool *yes, ch_error *err)
+{
+    int one = 0;
+    return query_int(c, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", name,
+                     &one, yes, err);
+}
+
+/* The component's version: its row, or (*legacy) the old way's answer when it has none. */
+static int component_version(const ch_sql *c, const ch_sql_schema *s, int *v, bool *legacy,
+                             ch_error *err)
+{
+    bool have = false;
+    int rc = table_exists(c, "schema_versions", &have, err);
+    *v = 0;
+    *legacy = false;
+    if (rc < 0)
+        return rc;
+    if (have) {
+        rc = query_int(c, "SELECT version FROM schema_versions WHERE component = ?1", s->component,
+                       v, &have, err);
+        if (rc < 0 || have)
+            return rc;
+    }
+    *legacy = true;
+    *v = 0;
+    if (s->legacy_sql == NULL)
+        return 0;
+    if (s->legacy_table != NULL &&
+        ((rc = table_exists(c, s->legacy_table, &have, err)) < 0 || !have))
+        return rc;
+    rc = query_int(c, s->legacy_sql, NULL, v, &have, err);
+    if (rc == 0 && !have)
+        *v = 0;
+    return rc;
+}
+
+static int newer(const ch_sql *c, const ch_sql_schema *s, int v, ch_error *err)
+{
+    return ch_error_set(err, CH_EUSAGE,
+                        "%s: %s schema version %d is newer than this coinhound's (%d)", c->path,
+                        s->component, v, s->version);
+}
+
+int ch_sql_schema_version(ch_sql *c, const char *component, int *version, ch_error *err)
+{
+    bool have = false;
+    *version = 0;
+    int rc = table_exists(c, "schema_versions", &have, err);
+    if (rc == 0 && have)
+        rc = query_int(c, "SELECT version FROM schema_versions WHERE component = ?1", component,
+                       version, &have, err);
+    return rc;
+}
+
+int ch_sql_migrate(ch_sql *c, const ch_sql_schema *s, ch_error *err)
+{
+    int v = 0;
+    bool legacy = false;
+    int rc = component_version(c, s, &v, &legacy, err);
+    if (rc < 0)
+        return rc;
+    if (v > s->version)
+        return newer(c, s, v, err);
+    if (v == s->version && !legacy)
+        return 0;
+    if ((rc = ch_sql_begin(c, err)) < 0)
+        return rc;
+    if ((rc = ch_sql_exec(c, VERSIONS_TABLE, err)) < 0 ||
+        (rc = component_version(c, s, &v, &legacy, err)) < 0)
+        goto fail;
+    if (v > s->version) {
+        rc = newer(c, s, v, err);
+        goto fail;
+    }
+    for (; v < s->version; v++)
+        if ((rc = ch_sql_exec(c, s->migrations[v], err)) < 0)
+            goto fail;
+    if (legacy && s->legacy_done != NULL && (rc = ch_sql_exec(c, s->legacy_done, err)) < 0)
+        goto fail;
+    sqlite3_stmt *st = NULL;
+    if ((rc = ch_sql_prepare(c,
+                             "INSERT INTO schema_versions (component, version) VALUES (?1, ?2)"
+                             " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                             &st, err)) < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, s->component, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, s->version);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = ch_sql_error(c, err, "recording the schema version");
+    sqlite3_finalize(st);
+    if (rc < 0)
+        goto fail;
+    return ch_sql_commit(c, err);
+fail:
+    ch_sql_rollback(c);
+    return rc;
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+int ch_sql_open(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                ch_error *err)
+{
+    char def[PATH_MAX];
     int rc;
-    *out = NULL;
+    memset(c, 0, sizeof *c);
+    if (path == NULL) {
+        if (ch_sql_default_path(def, sizeof def) < 0)
+            return ch_error_set(err, CH_ELIMIT, "data directory path too long");
+        path = def;
+    }
     if (!create) {
         struct stat sb;
         if (stat(path, &sb) != 0)
@@ -76,74 +261,37 @@ int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
     } else if ((rc = ch_sql_make_parents(path, err)) < 0) {
         return rc;
     }
+    if ((c->path = ch_strdup(path)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
         rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
-                          db ? sqlite3_errmsg(db) : "out of memory");
+                          c->db ? sqlite3_errmsg(c->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(db, 5000);
-    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_extended_result_codes(c->db, 1);
     /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
      * here with "file is not a database". */
-    if ((rc = ch_sql_exec(db, path, "PRAGMA journal_mode = WAL", err)) < 0 ||
-        (rc = ch_sql_exec(db, path, "PRAGMA synchronous = NORMAL", err)) < 0 ||
-        (rc = ch_sql_exec(db, path, "PRAGMA foreign_keys = ON", err)) < 0)
+    if ((rc = ch_sql_exec(c, "PRAGMA journal_mode = WAL", err)) < 0 ||
+        (rc = ch_sql_exec(c, "PRAGMA synchronous = NORMAL", err)) < 0 ||
+        (rc = ch_sql_exec(c, "PRAGMA foreign_keys = ON", err)) < 0)
         goto fail;
-    *out = db;
+    if (schema != NULL && (rc = ch_sql_migrate(c, schema, err)) < 0)
+        goto fail;
     return 0;
 fail:
-    sqlite3_close_v2(db);
+    ch_sql_close(c);
     return rc;
 }
 
-static int user_version(sqlite3 *db, const char *path, int *v, ch_error *err)
+void ch_sql_close(ch_sql *c)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(db, path, "PRAGMA user_version", &st, err);
-    if (rc < 0)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *v = sqlite3_column_int(st, 0);
-    else
-        rc = ch_sql_error(db, path, err, "reading the schema version");
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int ch_sql_migrate(sqlite3 *db, const char *path, const char *const *migrations, int n,
-                   ch_error *err)
-{
-    int v = 0, rc = user_version(db, path, &v, err);
-    if (rc < 0)
-        return rc;
-    if (v > n)
-        return ch_error_set(err, CH_EUSAGE,
-                            "%s: schema version %d is newer than this coinhound's (%d)", path, v,
-                            n);
-    while (v < n) {
-        char bump[64];
-        if ((rc = ch_sql_exec(db, path, "BEGIN IMMEDIATE", err)) < 0)
-            return rc;
-        /* Read again under the write lock: a second process opening a new store at the same
-         * time may have migrated it meanwhile. */
-        if ((rc = user_version(db, path, &v, err)) < 0) {
-            ch_sql_exec(db, path, "ROLLBACK", NULL);
-            return rc;
-        }
-        if (v >= n) {
-            ch_sql_exec(db, path, "ROLLBACK", NULL);
-            break;
-        }
-        /* The version is our own integer, not input. */
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        if ((rc = ch_sql_exec(db, path, migrations[v], err)) < 0 ||
-            (rc = ch_sql_exec(db, path, bump, err)) < 0 ||
-            (rc = ch_sql_exec(db, path, "COMMIT", err)) < 0) {
-            ch_sql_exec(db, path, "ROLLBACK", NULL);
-            return rc;
-        }
-        v++;
-    }
-    return 0;
+    if (c == NULL)
+        return;
+    if (c->tx_depth > 0 && c->db != NULL)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(c->db);
+    ch_free(c->path);
+    memset(c, 0, sizeof *c);
 }

@@ -2,10 +2,11 @@
  * intel_store.c - SQLite persistence of reference sets, STIX indicators, identities and TAXII
  * polling state, beside the offense store in the same database file.
  *
- * The offense store owns PRAGMA user_version, so this module versions its own tables with a row
- * in intel_meta and creates them with CREATE TABLE IF NOT EXISTS: opening in either order, from
- * either module, gives the same file. A database whose intel schema is newer than this build is
- * refused rather than guessed at.
+ * The tables are the "intel" component of the file: a list of migrations run by ch_sql_migrate
+ * and a row in schema_versions, as the offense store's (core/sqlite_util.h), so that opening in
+ * either order, from either store, gives the same file. A file from before that scheme kept the
+ * version in a row of intel_meta: it is read once and the table dropped. A database whose intel
+ * schema is newer than this build is refused rather than guessed at.
  *
  * Feeds write many rows at once (a 100k-indicator bundle is 100k+ element rows), so statements
  * are prepared once per connection and kept (stmt[]), and the set name -> id mapping is cached
@@ -20,10 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/paths.h"
 #include "core/mem.h"
 #include "core/sqlite_util.h"
-#include "offense/store.h"
 
 enum {
     S_SET_GET,
@@ -68,35 +67,32 @@ static const char *const stmt_sql[S__COUNT] = {
 #define SET_CACHE 8
 
 struct ch_intel_store {
-    sqlite3 *db;
-    char *path;
+    ch_sql sql; /* the connection, its path and the transaction nesting (core/sqlite_util.h) */
     sqlite3_stmt *stmt[S__COUNT];
     struct {
         char name[CH_REFSET_NAME_MAX + 1];
         int64_t id;
     } cache[SET_CACHE];
     unsigned ncache, next_cache;
-    bool in_tx;
 };
 
-static const char *const schema =
-    "CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-    " WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS refsets ("
+static const char *const migrations[] = {
+    /* 0 -> 1: sets, elements, indicators, identities, TAXII polling state. */
+    "CREATE TABLE refsets ("
     " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
     " flags INTEGER NOT NULL DEFAULT 0, shareable INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS refset_elements ("
+    "CREATE TABLE refset_elements ("
     " id INTEGER PRIMARY KEY,"
     " set_id INTEGER NOT NULL REFERENCES refsets (id) ON DELETE CASCADE,"
     " value TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', indicator TEXT NOT NULL DEFAULT '',"
     " first_seen INTEGER, last_seen INTEGER, valid_from INTEGER, expiry INTEGER,"
     " added INTEGER NOT NULL,"
     " UNIQUE (set_id, value, source, indicator));"
-    "CREATE INDEX IF NOT EXISTS refset_elements_indicator ON refset_elements (indicator)"
+    "CREATE INDEX refset_elements_indicator ON refset_elements (indicator)"
     " WHERE indicator <> '';"
-    "CREATE INDEX IF NOT EXISTS refset_elements_added ON refset_elements (added, id);"
-    "CREATE TABLE IF NOT EXISTS indicators ("
+    "CREATE INDEX refset_elements_added ON refset_elements (added, id);"
+    "CREATE TABLE indicators ("
     " id TEXT PRIMARY KEY, modified INTEGER, created INTEGER, name TEXT NOT NULL DEFAULT '',"
     " types TEXT NOT NULL DEFAULT '', labels TEXT NOT NULL DEFAULT '', confidence INTEGER,"
     " created_by_ref TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL DEFAULT '',"
@@ -104,29 +100,37 @@ static const char *const schema =
     " valid_from INTEGER, valid_until INTEGER, revoked INTEGER NOT NULL DEFAULT 0,"
     " elements INTEGER NOT NULL DEFAULT 0, unsupported INTEGER NOT NULL DEFAULT 0)"
     " WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL)"
+    "CREATE TABLE identities (id TEXT PRIMARY KEY, name TEXT NOT NULL)"
     " WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS taxii_state ("
+    "CREATE TABLE taxii_state ("
     " url TEXT NOT NULL, collection TEXT NOT NULL, added_after TEXT NOT NULL,"
-    " PRIMARY KEY (url, collection)) WITHOUT ROWID;";
+    " PRIMARY KEY (url, collection)) WITHOUT ROWID;",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == CH_INTEL_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static const ch_sql_schema schema = {
+    .component = "intel",
+    .migrations = migrations,
+    .version = CH_INTEL_SCHEMA_VERSION,
+    .legacy_table = "intel_meta",
+    .legacy_sql = "SELECT CAST(value AS INTEGER) FROM intel_meta WHERE key = 'intel_schema'",
+    .legacy_done = "DROP TABLE IF EXISTS intel_meta",
+};
 
 /* These return CH_EIO spelled out rather than the shared helper's result (the same value): the
  * static analyzer cannot see into sqlite_util.c, and would follow a "successful" failure with
  * its outputs unset. set_id and ch_intel_store_set_get do the same for CH_ENOTFOUND. */
 static int db_error(ch_intel_store *s, ch_error *err, const char *what)
 {
-    ch_sql_error(s->db, s->path, err, what);
+    ch_sql_error(&s->sql, err, what);
     return CH_EIO;
-}
-
-static int exec_const(ch_intel_store *s, const char *sql, ch_error *err)
-{
-    return ch_sql_exec(s->db, s->path, sql, err);
 }
 
 static int prepare(ch_intel_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    return ch_sql_prepare(s->db, s->path, sql, st, err) < 0 ? CH_EIO : 0;
+    return ch_sql_prepare(&s->sql, sql, st, err) < 0 ? CH_EIO : 0;
 }
 
 /* A kept statement, reset and unbound, ready to bind. */
@@ -143,14 +147,6 @@ static int kept(ch_intel_store *s, int which, sqlite3_stmt **st, ch_error *err)
     return 0;
 }
 
-static void bind_time(sqlite3_stmt *st, int i, int64_t v, int64_t none)
-{
-    if (v == none)
-        sqlite3_bind_null(st, i);
-    else
-        sqlite3_bind_int64(st, i, v);
-}
-
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     sqlite3_bind_text(st, i, v != NULL ? v : "", -1, SQLITE_TRANSIENT);
@@ -158,64 +154,19 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 
 /* ---- open / close -------------------------------------------------------------------------- */
 
-static int check_schema(ch_intel_store *s, ch_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = prepare(s, "SELECT value FROM intel_meta WHERE key = 'intel_schema'", &st, err);
-    if (rc < 0)
-        return rc;
-    int step = sqlite3_step(st);
-    int v = -1;
-    if (step == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    else if (step != SQLITE_DONE)
-        rc = db_error(s, err, "reading the intel schema version");
-    sqlite3_finalize(st);
-    if (rc < 0)
-        return rc;
-    if (v > CH_INTEL_SCHEMA_VERSION)
-        return ch_error_set(err, CH_EUSAGE,
-                            "%s: intel schema version %d is newer than this coinhound's (%d)",
-                            s->path, v, CH_INTEL_SCHEMA_VERSION);
-    if (v < 0)
-        return exec_const(
-            s, "INSERT OR IGNORE INTO intel_meta (key, value) VALUES ('intel_schema', '1')", err);
-    return 0;
-}
-
 static int open_store(const char *path, bool create, ch_intel_store **out, ch_error *err)
 {
-    char def[PATH_MAX];
     *out = NULL;
-    if (path == NULL) {
-        if (ch_store_default_path(def, sizeof def) < 0)
-            return ch_error_set(err, CH_ELIMIT, "data directory path too long");
-        path = def;
-    }
-    sqlite3 *db = NULL;
-    int rc = ch_sql_open(path, create, &db, err);
-    if (rc < 0)
-        return rc;
     ch_intel_store *s = ch_calloc(1, sizeof *s);
-    if (s == NULL || (s->path = ch_strdup(path)) == NULL) {
-        ch_free(s);
-        sqlite3_close_v2(db);
+    if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc = ch_sql_open(&s->sql, path, create, &schema, err);
+    if (rc < 0) {
+        ch_free(s);
+        return rc;
     }
-    s->db = db;
-    if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
-        goto fail;
-    if ((rc = exec_const(s, schema, err)) < 0 || (rc = check_schema(s, err)) < 0) {
-        exec_const(s, "ROLLBACK", NULL);
-        goto fail;
-    }
-    if ((rc = exec_const(s, "COMMIT", err)) < 0)
-        goto fail;
     *out = s;
     return 0;
-fail:
-    ch_intel_store_close(s);
-    return rc;
 }
 
 int ch_intel_store_open(const char *path, ch_intel_store **out, ch_error *err)
@@ -234,71 +185,34 @@ void ch_intel_store_close(ch_intel_store *s)
         return;
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
-    if (s->in_tx)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_close_v2(s->db);
-    ch_free(s->path);
+    ch_sql_close(&s->sql);
     ch_free(s);
 }
 
-const char *ch_intel_store_path(const ch_intel_store *s) { return s->path; }
+const char *ch_intel_store_path(const ch_intel_store *s) { return s->sql.path; }
 
 /* ---- transactions ------------------------------------------------------------------------ */
 
-int ch_intel_store_begin(ch_intel_store *s, ch_error *err)
-{
-    if (s->in_tx)
-        return ch_error_set(err, CH_EUSAGE, "a transaction is already open");
-    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
-    if (rc == 0)
-        s->in_tx = true;
-    return rc;
-}
+/* Nested as the offense store's are (ch_sql_begin): the writing functions below open their own
+ * when none is open and join the caller's otherwise. A rollback forgets the cached set ids,
+ * since sets made in the transaction are gone. */
+int ch_intel_store_begin(ch_intel_store *s, ch_error *err) { return ch_sql_begin(&s->sql, err); }
 
 int ch_intel_store_commit(ch_intel_store *s, ch_error *err)
 {
-    if (!s->in_tx)
-        return ch_error_set(err, CH_EUSAGE, "no transaction is open");
-    int rc = exec_const(s, "COMMIT", err);
+    int rc = ch_sql_commit(&s->sql, err);
     if (rc < 0)
-        ch_intel_store_rollback(s);
-    s->in_tx = false;
+        s->ncache = 0;
     return rc;
 }
 
 void ch_intel_store_rollback(ch_intel_store *s)
 {
-    if (s->in_tx)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    s->in_tx = false;
-    s->ncache = 0; /* set ids made in the transaction are gone */
+    ch_sql_rollback(&s->sql);
+    s->ncache = 0;
 }
 
-bool ch_intel_store_in_transaction(const ch_intel_store *s) { return s->in_tx; }
-
-/* Run a writing function's statements in their own transaction when none is open. */
-static int tx_begin(ch_intel_store *s, bool *own, ch_error *err)
-{
-    *own = false;
-    if (s->in_tx)
-        return 0;
-    int rc = ch_intel_store_begin(s, err);
-    if (rc == 0)
-        *own = true;
-    return rc;
-}
-
-static int tx_end(ch_intel_store *s, bool own, int rc, ch_error *err)
-{
-    if (!own)
-        return rc;
-    if (rc < 0) {
-        ch_intel_store_rollback(s);
-        return rc;
-    }
-    int c = ch_intel_store_commit(s, err);
-    return c < 0 ? c : rc;
-}
+bool ch_intel_store_in_transaction(const ch_intel_store *s) { return s->sql.tx_depth > 0; }
 
 /* ---- sets ---------------------------------------------------------------------------------- */
 
@@ -467,7 +381,7 @@ int ch_intel_store_set_share(ch_intel_store *s, const char *name, bool shareable
     sqlite3_bind_int(st, 2, shareable ? 1 : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(s, err, "sharing a set");
-    else if (sqlite3_changes(s->db) == 0)
+    else if (sqlite3_changes(s->sql.db) == 0)
         rc = ch_error_set(err, CH_ENOTFOUND, "no reference set '%s'", name);
     sqlite3_finalize(st);
     return rc;
@@ -476,11 +390,10 @@ int ch_intel_store_set_share(ch_intel_store *s, const char *name, bool shareable
 int ch_intel_store_set_drop(ch_intel_store *s, const char *name, ch_error *err)
 {
     int64_t id;
-    bool own;
     int rc = set_id(s, name, &id, err);
     if (rc < 0)
         return rc;
-    if ((rc = tx_begin(s, &own, err)) < 0)
+    if ((rc = ch_intel_store_begin(s, err)) < 0)
         return rc;
     sqlite3_stmt *st = NULL;
     if ((rc = prepare(s, "DELETE FROM refset_elements WHERE set_id = ?1", &st, err)) == 0) {
@@ -497,7 +410,11 @@ int ch_intel_store_set_drop(ch_intel_store *s, const char *name, ch_error *err)
         sqlite3_finalize(st);
     }
     s->ncache = 0;
-    return tx_end(s, own, rc, err);
+    if (rc < 0) {
+        ch_intel_store_rollback(s);
+        return rc;
+    }
+    return ch_intel_store_commit(s, err);
 }
 
 /* ---- elements ------------------------------------------------------------------------------ */
@@ -521,8 +438,8 @@ int ch_intel_store_elem_put(ch_intel_store *s, const char *set, const char *valu
     bind_text(st, 4, m.indicator);
     sqlite3_bind_int64(st, 5, m.first_seen);
     sqlite3_bind_int64(st, 6, m.last_seen);
-    bind_time(st, 7, m.valid_from, CH_REFSET_ALWAYS);
-    bind_time(st, 8, m.expiry, CH_REFSET_NEVER);
+    ch_sql_bind_time(st, 7, m.valid_from, CH_REFSET_ALWAYS);
+    ch_sql_bind_time(st, 8, m.expiry, CH_REFSET_NEVER);
     sqlite3_bind_int64(st, 9, now_ms);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing an element");
     sqlite3_reset(st);
@@ -550,7 +467,7 @@ int ch_intel_store_elem_remove(ch_intel_store *s, const char *set, const char *v
         bind_text(st, 4, indicator);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_error(s, err, "removing an element");
-    else if ((rc = sqlite3_changes(s->db)) == 0)
+    else if ((rc = sqlite3_changes(s->sql.db)) == 0)
         rc = ch_error_set(err, CH_ENOTFOUND, "'%s' is not in '%s'", value, set);
     sqlite3_finalize(st);
     return rc;
@@ -564,7 +481,7 @@ int ch_intel_store_purge_expired(ch_intel_store *s, int64_t now_ms, ch_error *er
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, now_ms);
-    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db)
+    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->sql.db)
                                          : db_error(s, err, "purging expired elements");
     sqlite3_finalize(st);
     return rc;
@@ -710,8 +627,8 @@ int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *in
     bind_text(st, 9, ind->created_by);
     bind_text(st, 10, ind->feed);
     bind_text(st, 11, ind->pattern);
-    bind_time(st, 12, ind->valid_from, CH_REFSET_ALWAYS);
-    bind_time(st, 13, ind->valid_until, CH_REFSET_NEVER);
+    ch_sql_bind_time(st, 12, ind->valid_from, CH_REFSET_ALWAYS);
+    ch_sql_bind_time(st, 13, ind->valid_until, CH_REFSET_NEVER);
     sqlite3_bind_int(st, 14, ind->revoked ? 1 : 0);
     sqlite3_bind_int64(st, 15, ind->elements);
     sqlite3_bind_int64(st, 16, ind->unsupported);
@@ -767,7 +684,7 @@ int ch_intel_store_indicator_elems_remove(ch_intel_store *s, const char *id, ch_
     if ((rc = kept(s, S_IND_ELEMS_DEL, &st, err)) < 0)
         return rc;
     bind_text(st, 1, id);
-    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db)
+    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->sql.db)
                                          : db_error(s, err, "removing an indicator's elements");
     sqlite3_reset(st);
     return rc;

@@ -3,8 +3,8 @@
  * database file as the offense store (offense/store.h) but through a connection and tables of
  * its own, so that `intel load`, `intel pull`, `refset ...` and `analyze --db` all meet one file.
  *
- * Tables (created with CREATE TABLE IF NOT EXISTS; the schema version is the row
- * 'intel_schema' of intel_meta, since PRAGMA user_version belongs to the offense store):
+ * Tables (the "intel" component of the file: its version is a row of schema_versions and its
+ * migrations are run on open, as the offense store's are, core/sqlite_util.h):
  *   refsets(name, type, flags, shareable, created)
  *   refset_elements(set_id, value, source, indicator, first_seen, last_seen, valid_from, expiry,
  *                   added)     one row per element, unique on (set_id, value, source, indicator);
@@ -48,8 +48,10 @@ int ch_intel_store_open_existing(const char *path, ch_intel_store **out, ch_erro
 void ch_intel_store_close(ch_intel_store *s);
 const char *ch_intel_store_path(const ch_intel_store *s);
 
-/* Transactions. begin opens an IMMEDIATE transaction; functions called inside it join it.
- * Outside one, each writing function runs in its own. */
+/* Transactions nest (ch_sql_begin, core/sqlite_util.h): begin opens an IMMEDIATE transaction
+ * or joins the open one, and the outermost commit commits; a rollback inside another
+ * transaction makes its outer commit roll back too. Functions called inside one join it;
+ * outside one, each writing function runs in its own. */
 int ch_intel_store_begin(ch_intel_store *s, ch_error *err);
 int ch_intel_store_commit(ch_intel_store *s, ch_error *err);
 void ch_intel_store_rollback(ch_intel_store *s);

@@ -4,8 +4,10 @@
  * Statements are prepared per call (or once per save for the per-row ones) and always bound:
  * index values, rule titles, notes and user names come from logs an attacker can write to, so
  * none of them ever touches SQL text. The schema lives in the `migrations` table below: entry i
- * brings a database from user_version i to i + 1, run in one transaction with the version bump,
- * so a crash mid-upgrade leaves the old version intact.
+ * brings the "offenses" component from version i to i + 1 (its row in schema_versions, run by
+ * ch_sql_migrate in one transaction with the version's update, so a crash mid-upgrade leaves the
+ * old version intact). The connection, its settings and the transactions are core/sqlite_util's,
+ * shared with the intel store.
  *
  * Saving writes only what changed in the run (offense rows, their rules, their first event
  * ids, new notes; users and new timeline entries), in one IMMEDIATE transaction: a second process
@@ -13,21 +15,16 @@
  */
 #include "offense/store.h"
 
-#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
-#include "core/paths.h"
 #include "core/sqlite_util.h"
 #include "offense/offense_int.h"
 
 struct ch_store {
-    sqlite3 *db;
-    char *path;
-    int tx_depth; /* ch_store_begin nesting: inner saves join the outer transaction */
-    bool tx_failed;
+    ch_sql sql; /* the connection, its path and the transaction nesting (core/sqlite_util.h) */
 };
 
 static const char *const migrations[] = {
@@ -85,112 +82,69 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
+/* Builds before schema_versions kept this component's version in PRAGMA user_version (1 to 3).
+ * It is read once, when schema_versions has no row for the offenses, and then set past every
+ * such version, so that one of those builds refuses the file ("schema version 100 is newer")
+ * instead of writing to tables it does not know. */
+static const ch_sql_schema schema = {
+    .component = "offenses",
+    .migrations = migrations,
+    .version = CH_STORE_SCHEMA_VERSION,
+    .legacy_sql = "PRAGMA user_version",
+    .legacy_done = "PRAGMA user_version = 100",
+};
+
 static int db_error(ch_store *s, ch_error *err, const char *what)
 {
-    ch_sql_error(s->db, s->path, err, what);
+    ch_sql_error(&s->sql, err, what);
     return CH_EIO;
 }
 
 static int exec_const(ch_store *s, const char *sql, ch_error *err)
 {
-    return ch_sql_exec(s->db, s->path, sql, err);
+    return ch_sql_exec(&s->sql, sql, err);
 }
 
 static int prepare(ch_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    return ch_sql_prepare(s->db, s->path, sql, st, err);
+    return ch_sql_prepare(&s->sql, sql, st, err);
 }
 
 /* ---- transactions --------------------------------------------------------------------------- */
 
 /* Every save opens a transaction through here: when the caller already holds one
- * (ch_store_begin), the save joins it, so a checkpoint is all or nothing. IMMEDIATE takes the
- * write lock at once: a second writer waits for it (the busy timeout) instead of failing late. */
-int ch_store_begin(ch_store *s, ch_error *err)
-{
-    if (s->tx_depth++ > 0)
-        return 0;
-    s->tx_failed = false;
-    int rc = exec_const(s, "BEGIN IMMEDIATE", err);
-    if (rc < 0)
-        s->tx_depth = 0;
-    return rc;
-}
+ * (ch_store_begin), the save joins it, so a checkpoint is all or nothing (ch_sql_begin). */
+int ch_store_begin(ch_store *s, ch_error *err) { return ch_sql_begin(&s->sql, err); }
+int ch_store_commit(ch_store *s, ch_error *err) { return ch_sql_commit(&s->sql, err); }
+void ch_store_rollback(ch_store *s) { ch_sql_rollback(&s->sql); }
+bool ch_store_in_transaction(const ch_store *s) { return s->sql.tx_depth > 0; }
 
-int ch_store_commit(ch_store *s, ch_error *err)
-{
-    if (s->tx_depth == 0)
-        return ch_error_set(err, CH_EUSAGE, "commit without a transaction");
-    if (--s->tx_depth > 0)
-        return 0;
-    if (s->tx_failed) {
-        exec_const(s, "ROLLBACK", NULL);
-        return ch_error_set(err, CH_EIO, "%s: an earlier step of the transaction failed", s->path);
-    }
-    int rc = exec_const(s, "COMMIT", err);
-    if (rc < 0)
-        exec_const(s, "ROLLBACK", NULL);
-    return rc;
-}
-
-void ch_store_rollback(ch_store *s)
-{
-    if (s->tx_depth == 0)
-        return;
-    if (--s->tx_depth > 0) {
-        s->tx_failed = true; /* the outer commit must not keep half of it */
-        return;
-    }
-    exec_const(s, "ROLLBACK", NULL);
-}
-
-bool ch_store_in_transaction(const ch_store *s) { return s->tx_depth > 0; }
-
-int ch_store_default_path(char *buf, size_t n)
-{
-    int k = snprintf(buf, n, "%s/%s", ch_data_dir(), CH_STORE_DEFAULT_NAME);
-    return k < 0 || (size_t)k >= n ? CH_ELIMIT : 0;
-}
+int ch_store_default_path(char *buf, size_t n) { return ch_sql_default_path(buf, n); }
 
 int ch_store_open(const char *path, ch_store **out, ch_error *err)
 {
-    char def[PATH_MAX];
     *out = NULL;
-    if (path == NULL) {
-        if (ch_store_default_path(def, sizeof def) < 0)
-            return ch_error_set(err, CH_ELIMIT, "data directory path too long");
-        path = def;
-    }
-    sqlite3 *db = NULL;
-    int rc = ch_sql_open(path, true, &db, err);
-    if (rc < 0)
-        return rc;
     ch_store *s = ch_calloc(1, sizeof *s);
-    if (s == NULL || (s->path = ch_strdup(path)) == NULL) {
-        ch_free(s);
-        sqlite3_close_v2(db);
+    if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc = ch_sql_open(&s->sql, path, true, &schema, err);
+    if (rc < 0) {
+        ch_free(s);
+        return rc;
     }
-    s->db = db;
-    if ((rc = ch_sql_migrate(s->db, s->path, migrations, CH_STORE_SCHEMA_VERSION, err)) < 0)
-        goto fail;
     *out = s;
     return 0;
-fail:
-    ch_store_close(s);
-    return rc;
 }
 
 void ch_store_close(ch_store *s)
 {
     if (s == NULL)
         return;
-    sqlite3_close_v2(s->db);
-    ch_free(s->path);
+    ch_sql_close(&s->sql);
     ch_free(s);
 }
 
-const char *ch_store_path(const ch_store *s) { return s->path; }
+const char *ch_store_path(const ch_store *s) { return s->sql.path; }
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
@@ -279,7 +233,7 @@ static int load_rows(ch_store *s, sqlite3_stmt *st, ch_offenses *m, ch_error *er
                                  (size_t)sqlite3_column_bytes(st, 2),
                                  status_of(ch_sql_col_text(st, 3)), &o);
         if (rc < 0)
-            return ch_error_set(err, rc, "%s: cannot load offense %lld (%s)", s->path,
+            return ch_error_set(err, rc, "%s: cannot load offense %lld (%s)", s->sql.path,
                                 (long long)sqlite3_column_int64(st, 0), ch_strerror(rc));
         if ((rc = load_children(s, o, err)) < 0)
             return rc;
@@ -351,7 +305,7 @@ int ch_store_load_one(ch_store *s, int64_t id, ch_offenses *m, ch_error *err)
     rc = load_rows(s, st, m, err);
     sqlite3_finalize(st);
     if (rc == 0)
-        return ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->path);
+        return ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->sql.path);
     return rc < 0 ? rc : 0;
 }
 
@@ -366,7 +320,7 @@ int ch_store_load_users(ch_store *s, ch_risk *r, ch_error *err)
         rc = ch_risk_put_user(r, ch_sql_col_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
                               sqlite3_column_double(st, 1), sqlite3_column_int64(st, 2));
         if (rc < 0) {
-            ch_error_set(err, rc, "%s: loading users: %s", s->path, ch_strerror(rc));
+            ch_error_set(err, rc, "%s: loading users: %s", s->sql.path, ch_strerror(rc));
             goto cleanup;
         }
         n++;
@@ -386,7 +340,8 @@ int ch_store_load_user(ch_store *s, const char *name, size_t name_len, ch_risk *
     sqlite3_bind_text(st, 1, name, (int)name_len, SQLITE_STATIC);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {
-        rc = ch_error_set(err, CH_ENOTFOUND, "no user '%.*s' in %s", (int)name_len, name, s->path);
+        rc = ch_error_set(err, CH_ENOTFOUND, "no user '%.*s' in %s", (int)name_len, name,
+                          s->sql.path);
         goto cleanup;
     }
     if (step != SQLITE_ROW) {
@@ -716,7 +671,7 @@ int ch_store_set_status(ch_store *s, int64_t id, ch_offense_status stt, const ch
     sqlite3_bind_int64(q, 1, id);
     int step = sqlite3_step(q);
     if (step == SQLITE_DONE) {
-        rc = ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->path);
+        rc = ch_error_set(err, CH_ENOTFOUND, "no offense %lld in %s", (long long)id, s->sql.path);
         goto cleanup;
     }
     if (step != SQLITE_ROW) {

@@ -14,9 +14,10 @@
  * after ch_entity_new, ch_store_save_links at the end of the run.
  *
  * Every statement is prepared with bound parameters; no SQL is ever built from input. The schema
- * is versioned with PRAGMA user_version and upgraded by a table of migrations; a database newer
- * than this build is refused rather than guessed at. The journal is WAL, so `offenses list` can
- * read while a run writes.
+ * is the "offenses" component of the file (core/sqlite_util.h: a row in schema_versions, upgraded
+ * by a table of migrations; a file from before that scheme, versioned by PRAGMA user_version, is
+ * upgraded on open); a database newer than this build is refused rather than guessed at. The
+ * journal is WAL, so `offenses list` can read while a run writes.
  *
  * Offense ids come from the database: an offense created in memory gets its id when it is first
  * saved, inside the write transaction (see ch_store_save), so concurrent writers never collide.
@@ -32,12 +33,13 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/sqlite_util.h"
 #include "enrich/entity.h"
 #include "offense/offense.h"
 #include "uba/risk.h"
 
 #define CH_STORE_SCHEMA_VERSION 3
-#define CH_STORE_DEFAULT_NAME "coinhound.db"
+#define CH_STORE_DEFAULT_NAME CH_SQL_DEFAULT_NAME
 
 typedef struct ch_store ch_store;
 

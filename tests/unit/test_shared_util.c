@@ -156,23 +156,36 @@ static void test_sql_open_creates_parents_and_refuses_a_missing_file_without_cre
     char dir[] = "/tmp/ch_sqlutil_XXXXXX", path[128];
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/a/b/test.db", dir);
-    sqlite3 *db = NULL;
+    ch_sql c;
     ch_error err = {0};
-    assert_int_equal(ch_sql_open(path, false, &db, &err), CH_ENOTFOUND);
-    assert_null(db);
+    assert_int_equal(ch_sql_open(&c, path, false, NULL, &err), CH_ENOTFOUND);
+    assert_null(c.db);
     assert_non_null(strstr(err.msg, "no such database"));
-    assert_int_equal(ch_sql_open(path, true, &db, &err), 0);
-    assert_non_null(db);
+    assert_int_equal(ch_sql_open(&c, path, true, NULL, &err), 0);
+    assert_non_null(c.db);
+    assert_string_equal(c.path, path);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(ch_sql_prepare(db, path, "PRAGMA journal_mode", &st, &err), 0);
+    assert_int_equal(ch_sql_prepare(&c, "PRAGMA journal_mode", &st, &err), 0);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    assert_int_equal(ch_sql_prepare(db, path, "SELEKT", &st, &err), CH_EIO);
+    assert_int_equal(ch_sql_prepare(&c, "SELEKT", &st, &err), CH_EIO);
     assert_null(st);
     assert_non_null(strstr(err.msg, path));
-    sqlite3_close_v2(db);
+    ch_sql_close(&c);
+    assert_null(c.db);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int count_rows(ch_sql *c, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_sql_prepare(c, sql, &st, &err), 0);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
 }
 
 static void test_sql_migrate_runs_each_step_once_and_refuses_newer_schemas(void **state)
@@ -182,19 +195,65 @@ static void test_sql_migrate_runs_each_step_once_and_refuses_newer_schemas(void 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/m.db", dir);
     static const char *const steps[] = {"CREATE TABLE t (x);", "INSERT INTO t VALUES (1);"};
-    sqlite3 *db = NULL;
+    ch_sql_schema s1 = {.component = "one", .migrations = steps, .version = 2};
+    ch_sql_schema s2 = {.component = "two", .migrations = steps, .version = 1};
+    ch_sql c;
     ch_error err = {0};
-    assert_int_equal(ch_sql_open(path, true, &db, &err), 0);
-    assert_int_equal(ch_sql_migrate(db, path, steps, 2, &err), 0);
-    assert_int_equal(ch_sql_migrate(db, path, steps, 2, &err), 0); /* already there: no step */
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(ch_sql_prepare(db, path, "SELECT count(*) FROM t", &st, &err), 0);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
-    sqlite3_finalize(st);
-    assert_int_equal(ch_sql_migrate(db, path, steps, 1, &err), CH_EUSAGE);
-    assert_non_null(strstr(err.msg, "schema version 2 is newer"));
-    sqlite3_close_v2(db);
+    assert_int_equal(ch_sql_open(&c, path, true, &s1, &err), 0);
+    assert_int_equal(ch_sql_migrate(&c, &s1, &err), 0); /* already there: no step */
+    assert_int_equal(count_rows(&c, "SELECT count(*) FROM t"), 1);
+    int v = -1;
+    assert_int_equal(ch_sql_schema_version(&c, "one", &v, &err), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(ch_sql_schema_version(&c, "two", &v, &err), 0);
+    assert_int_equal(v, 0);
+    /* Components are independent: "two" runs its own first step (and fails on the table
+     * "one" made, rolling back without a trace). */
+    assert_int_equal(ch_sql_migrate(&c, &s2, &err), CH_EIO);
+    assert_int_equal(ch_sql_schema_version(&c, "two", &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_false(c.tx_depth);
+    s1.version = 1;
+    assert_int_equal(ch_sql_migrate(&c, &s1, &err), CH_EUSAGE);
+    assert_non_null(strstr(err.msg, "one schema version 2 is newer"));
+    ch_sql_close(&c);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_sql_migrate_adopts_a_version_kept_the_old_way(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ch_sqlutil_XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/l.db", dir);
+    static const char *const steps[] = {"CREATE TABLE t (x);", "INSERT INTO t VALUES (1);",
+                                        "INSERT INTO t VALUES (2);"};
+    ch_sql c;
+    ch_error err = {0};
+    assert_int_equal(ch_sql_open(&c, path, true, NULL, &err), 0);
+    /* A file of an older build: steps 0 and 1 done, the version in a table of its own. */
+    assert_int_equal(ch_sql_exec(&c,
+                                 "CREATE TABLE t (x); INSERT INTO t VALUES (1);"
+                                 "CREATE TABLE meta (k TEXT, v TEXT);"
+                                 "INSERT INTO meta VALUES ('version', '2');",
+                                 &err),
+                     0);
+    ch_sql_schema s = {.component = "c",
+                       .migrations = steps,
+                       .version = 3,
+                       .legacy_table = "meta",
+                       .legacy_sql = "SELECT CAST(v AS INTEGER) FROM meta WHERE k = 'version'",
+                       .legacy_done = "DROP TABLE meta"};
+    assert_int_equal(ch_sql_migrate(&c, &s, &err), 0);
+    assert_int_equal(count_rows(&c, "SELECT count(*) FROM t"), 2); /* only step 2 ran */
+    assert_int_equal(count_rows(&c, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'"), 0);
+    int v = 0;
+    assert_int_equal(ch_sql_schema_version(&c, "c", &v, &err), 0);
+    assert_int_equal(v, 3);
+    /* Once recorded, the old way is never read again. */
+    assert_int_equal(ch_sql_migrate(&c, &s, &err), 0);
+    assert_int_equal(count_rows(&c, "SELECT count(*) FROM t"), 2);
+    ch_sql_close(&c);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -305,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_heap_pops_by_time_then_insertion_order),
         cmocka_unit_test(test_sql_open_creates_parents_and_refuses_a_missing_file_without_create),
         cmocka_unit_test(test_sql_migrate_runs_each_step_once_and_refuses_newer_schemas),
+        cmocka_unit_test(test_sql_migrate_adopts_a_version_kept_the_old_way),
         cmocka_unit_test(test_yaml_helpers_read_scalars_keys_and_positions),
         cmocka_unit_test(test_yaml_vfail_names_file_position_and_subject),
         cmocka_unit_test(test_jsonstream_reports_and_skips_records_that_do_not_parse),
