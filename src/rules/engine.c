@@ -273,7 +273,7 @@ static void key_free(ch_engine *e, eng_key *k)
         ch__eng_entry_free(e, &k->ent[i]);
     ch__eng_account(e, -(int64_t)(k->cap * sizeof(eng_entry)));
     ch_free(k->ent);
-    if (k->ext != NULL)
+    if (k->ext != NULL && e->corr != NULL) /* only a type with free_ext sets ext */
         e->corr[k->rule]->free_ext(e, k);
     ch__eng_account(e, -(int64_t)(sizeof *k + k->klen));
     ch_free(k);
