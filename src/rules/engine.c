@@ -64,29 +64,11 @@ static int rl_add(eng_rlist *l, uint32_t v)
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
-/* The action map's hash, on every event: eight bytes a step (the last word overlapping) rather
- * than FNV's byte a step, since event names run 10 to 30 bytes. */
-static uint64_t action_hash(uint8_t ds, ch_sv a)
+/* The action map's hash, on every event: eight bytes a step (core/hash.h), since event names
+ * run 10 to 30 bytes. */
+static inline uint64_t action_hash(uint8_t ds, ch_sv a)
 {
-    uint64_t h = ((uint64_t)ds + 1) * 0x9E3779B97F4A7C15ull ^ a.n, w;
-    size_t i = 0;
-    for (; i + 8 <= a.n; i += 8) {
-        memcpy(&w, a.p + i, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 32;
-    }
-    if (i < a.n) {
-        if (a.n >= 8) {
-            memcpy(&w, a.p + a.n - 8, 8);
-        } else {
-            w = 0;
-            for (size_t k = 0; k < a.n; k++)
-                w = (w << 8) | (unsigned char)a.p[k];
-        }
-        h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
-        h ^= h >> 29;
-    }
-    return h;
+    return ch_hash_words(((uint64_t)ds + 1) * 0x9E3779B97F4A7C15ull, a.p, a.n);
 }
 
 /* Eight bits from an action's length and end bytes. A pack names a few dozen actions while

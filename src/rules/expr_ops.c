@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "core/hash.h"
 #include "rules/expr_int.h"
 
 static inline unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
@@ -38,23 +39,10 @@ static inline bool sv_eq(ch_sv a, ch_sv b)
 
 /* ---- hashing ---- */
 
-static uint64_t hash_str(const char *p, size_t n, bool fold)
+/* The project's one string hash (core/hash.h); case-insensitive sets hash the lowered text. */
+static inline uint64_t hash_str(const char *p, size_t n, bool fold)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        h = (h ^ (fold ? lower(c) : c)) * 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
-static uint64_t hash_u64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    return x ^ (x >> 33);
+    return fold ? ch_hash_bytes_nocase(p, n) : ch_hash_bytes(p, n);
 }
 
 static uint64_t hash_net(const uint8_t b[16], uint8_t family)
@@ -62,7 +50,7 @@ static uint64_t hash_net(const uint8_t b[16], uint8_t family)
     uint64_t a, c;
     memcpy(&a, b, 8);
     memcpy(&c, b + 8, 8);
-    return hash_u64(a ^ hash_u64(c ^ family));
+    return ch_hash_mix64(a ^ ch_hash_mix64(c ^ family));
 }
 
 /* An index of slots holding entry number + 1 (0 = empty), sized to a power of two at least
@@ -151,7 +139,7 @@ static bool int_find(const num_part *p, int64_t v)
 {
     if (p->ints.count == 0)
         return false;
-    uint64_t h = hash_u64((uint64_t)v);
+    uint64_t h = ch_hash_mix64((uint64_t)v);
     for (uint32_t i = (uint32_t)h & p->ints.mask;; i = (i + 1) & p->ints.mask) {
         uint32_t e = p->ints.slot[i];
         if (e == 0)
@@ -215,7 +203,7 @@ static void add_num(num_part *p, bool is_int, int64_t iv, double d)
         p->dv[p->ndv++] = d;
         return;
     }
-    uint64_t h = hash_u64((uint64_t)iv);
+    uint64_t h = ch_hash_mix64((uint64_t)iv);
     uint32_t i = (uint32_t)h & p->ints.mask;
     for (; p->ints.slot[i]; i = (i + 1) & p->ints.mask)
         if (p->iv[p->ints.slot[i] - 1] == iv)
