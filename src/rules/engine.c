@@ -603,23 +603,6 @@ void ch__eng_evidence_dur(ch_buf *b, int64_t ms)
 
 /* ---- per event ----------------------------------------------------------------------------- */
 
-bool ch__eng_select(ch_engine *e, uint32_t ri, const ch_event *ev, bool late, char *key,
-                    uint32_t *klen)
-{
-    const ch_rule *r = e->rs->rules[ri];
-    if (!ch__eng_eval(e, ri, r->where, ev))
-        return false;
-    if (late) {
-        e->st.late++;
-        return false;
-    }
-    if (!ch__eng_make_key(e, r->by, r->nby, ev, key, klen)) {
-        e->st.no_key++;
-        return false;
-    }
-    return true;
-}
-
 static int process_event(ch_engine *e, const ch_event *ev)
 {
     int64_t wm = ch__eng_watermark(e);

@@ -186,9 +186,24 @@ int ch__eng_expire_at(ch_engine *e, eng_key *k, int64_t at);
 bool ch__eng_make_key(ch_engine *e, ch_field_ref *const *by, uint32_t nby, const ch_event *ev,
                       char *out, uint32_t *len);
 /* The common start of a keyed rule (threshold, distinct, first_seen): its `where` matched, the
- * event is not late (else counted) and has a value for every `by` path (else counted). */
-bool ch__eng_select(ch_engine *e, uint32_t ri, const ch_event *ev, bool late, char *key,
-                    uint32_t *klen);
+ * event is not late (else counted) and has a value for every `by` path (else counted). Inline:
+ * it runs for every such rule on every event that dispatch gives it. */
+static inline bool ch__eng_select(ch_engine *e, uint32_t ri, const ch_event *ev, bool late,
+                                  char *key, uint32_t *klen)
+{
+    const ch_rule *r = e->rs->rules[ri];
+    if (!ch__eng_eval(e, ri, r->where, ev))
+        return false;
+    if (late) {
+        e->st.late++;
+        return false;
+    }
+    if (!ch__eng_make_key(e, r->by, r->nby, ev, key, klen)) {
+        e->st.no_key++;
+        return false;
+    }
+    return true;
+}
 
 /* Room for one more entry (CH_ELIMIT at the entry or memory cap, CH_ENOMEM). */
 int ch__eng_ent_reserve(ch_engine *e, eng_key *k);
