@@ -48,28 +48,28 @@ int ch_sql_make_parents(const char *path, ch_error *err)
     return 0;
 }
 
-int ch_sql_error(const ch_sql *c, ch_error *err, const char *what)
+int ch_sql_error(sqlite3 *db, const char *path, ch_error *err, const char *what)
 {
-    ch_error_set(err, CH_EIO, "%s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
+    ch_error_set(err, CH_EIO, "%s: %s: %s", path, what, sqlite3_errmsg(db));
     return CH_EIO;
 }
 
-int ch_sql_exec(const ch_sql *c, const char *sql, ch_error *err)
+int ch_sql_exec(sqlite3 *db, const char *path, const char *sql, ch_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        ch_error_set(err, CH_EIO, "%s: %s", c->path, msg ? msg : sqlite3_errmsg(c->db));
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        ch_error_set(err, CH_EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return CH_EIO;
     }
     return 0;
 }
 
-int ch_sql_prepare(const ch_sql *c, const char *sql, sqlite3_stmt **st, ch_error *err)
+int ch_sql_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
-        return ch_sql_error(c, err, "preparing a statement");
+        return ch_sql_error(db, path, err, "preparing a statement");
     }
     return 0;
 }
@@ -81,7 +81,7 @@ int ch_sql_begin(ch_sql *c, ch_error *err)
     if (c->tx_depth++ > 0)
         return 0;
     c->tx_failed = false;
-    int rc = ch_sql_exec(c, "BEGIN IMMEDIATE", err);
+    int rc = ch_sql_exec(c->db, c->path, "BEGIN IMMEDIATE", err);
     if (rc < 0)
         c->tx_depth = 0;
     return rc;
@@ -94,12 +94,12 @@ int ch_sql_commit(ch_sql *c, ch_error *err)
     if (--c->tx_depth > 0)
         return 0;
     if (c->tx_failed) {
-        ch_sql_exec(c, "ROLLBACK", NULL);
+        ch_sql_exec(c->db, c->path, "ROLLBACK", NULL);
         return ch_error_set(err, CH_EIO, "%s: an earlier step of the transaction failed", c->path);
     }
-    int rc = ch_sql_exec(c, "COMMIT", err);
+    int rc = ch_sql_exec(c->db, c->path, "COMMIT", err);
     if (rc < 0)
-        ch_sql_exec(c, "ROLLBACK", NULL);
+        ch_sql_exec(c->db, c->path, "ROLLBACK", NULL);
     return rc;
 }
 
@@ -111,7 +111,7 @@ void ch_sql_rollback(ch_sql *c)
         c->tx_failed = true; /* the outer commit must not keep half of it */
         return;
     }
-    ch_sql_exec(c, "ROLLBACK", NULL);
+    ch_sql_exec(c->db, c->path, "ROLLBACK", NULL);
 }
 
 /* ---- schema versions ----------------------------------------------------------------------- */
@@ -126,7 +126,7 @@ static int query_int(const ch_sql *c, const char *sql, const char *param, int *v
                      ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(c, sql, &st, err);
+    int rc = ch_sql_prepare(c->db, c->path, sql, &st, err);
     if (rc < 0)
         return rc;
     if (param != NULL)
@@ -137,7 +137,7 @@ static int query_int(const ch_sql *c, const char *sql, const char *param, int *v
         *v = sqlite3_column_int(st, 0);
         *found = true;
     } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
-        rc = ch_sql_error(c, err, "reading the schema version");
+        rc = ch_sql_error(c->db, c->path, err, "reading the schema version");
     }
     sqlite3_finalize(st);
     return rc;
@@ -210,7 +210,7 @@ int ch_sql_migrate(ch_sql *c, const ch_sql_schema *s, ch_error *err)
         return 0;
     if ((rc = ch_sql_begin(c, err)) < 0)
         return rc;
-    if ((rc = ch_sql_exec(c, VERSIONS_TABLE, err)) < 0 ||
+    if ((rc = ch_sql_exec(c->db, c->path, VERSIONS_TABLE, err)) < 0 ||
         (rc = component_version(c, s, &v, &legacy, err)) < 0)
         goto fail;
     if (v > s->version) {
@@ -218,12 +218,13 @@ int ch_sql_migrate(ch_sql *c, const ch_sql_schema *s, ch_error *err)
         goto fail;
     }
     for (; v < s->version; v++)
-        if ((rc = ch_sql_exec(c, s->migrations[v], err)) < 0)
+        if ((rc = ch_sql_exec(c->db, c->path, s->migrations[v], err)) < 0)
             goto fail;
-    if (legacy && s->legacy_done != NULL && (rc = ch_sql_exec(c, s->legacy_done, err)) < 0)
+    if (legacy && s->legacy_done != NULL &&
+        (rc = ch_sql_exec(c->db, c->path, s->legacy_done, err)) < 0)
         goto fail;
     sqlite3_stmt *st = NULL;
-    if ((rc = ch_sql_prepare(c,
+    if ((rc = ch_sql_prepare(c->db, c->path,
                              "INSERT INTO schema_versions (component, version) VALUES (?1, ?2)"
                              " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
                              &st, err)) < 0)
@@ -231,7 +232,7 @@ int ch_sql_migrate(ch_sql *c, const ch_sql_schema *s, ch_error *err)
     sqlite3_bind_text(st, 1, s->component, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, s->version);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = ch_sql_error(c, err, "recording the schema version");
+        rc = ch_sql_error(c->db, c->path, err, "recording the schema version");
     sqlite3_finalize(st);
     if (rc < 0)
         goto fail;
@@ -243,8 +244,41 @@ fail:
 
 /* ---- opening ------------------------------------------------------------------------------- */
 
-int ch_sql_open(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
-                ch_error *err)
+int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
+{
+    sqlite3 *db = NULL;
+    int rc;
+    *out = NULL;
+    if (!create) {
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            return ch_error_set(err, CH_ENOTFOUND, "%s: no such database", path);
+    } else if ((rc = ch_sql_make_parents(path, err)) < 0) {
+        return rc;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
+    /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
+     * here with "file is not a database". */
+    if ((rc = ch_sql_exec(db, path, "PRAGMA journal_mode = WAL", err)) < 0 ||
+        (rc = ch_sql_exec(db, path, "PRAGMA synchronous = NORMAL", err)) < 0 ||
+        (rc = ch_sql_exec(db, path, "PRAGMA foreign_keys = ON", err)) < 0)
+        goto fail;
+    *out = db;
+    return 0;
+fail:
+    sqlite3_close_v2(db);
+    return rc;
+}
+
+int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                   ch_error *err)
 {
     char def[PATH_MAX];
     int rc;
@@ -254,35 +288,17 @@ int ch_sql_open(ch_sql *c, const char *path, bool create, const ch_sql_schema *s
             return ch_error_set(err, CH_ELIMIT, "data directory path too long");
         path = def;
     }
-    if (!create) {
-        struct stat sb;
-        if (stat(path, &sb) != 0)
-            return ch_error_set(err, CH_ENOTFOUND, "%s: no such database", path);
-    } else if ((rc = ch_sql_make_parents(path, err)) < 0) {
+    if ((rc = ch_sql_open(path, create, &c->db, err)) < 0)
+        return rc;
+    if ((c->path = ch_strdup(path)) == NULL) {
+        ch_sql_close(c);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    if (schema != NULL && (rc = ch_sql_migrate(c, schema, err)) < 0) {
+        ch_sql_close(c);
         return rc;
     }
-    if ((c->path = ch_strdup(path)) == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
-                          c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(c->db, 5000);
-    sqlite3_extended_result_codes(c->db, 1);
-    /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
-     * here with "file is not a database". */
-    if ((rc = ch_sql_exec(c, "PRAGMA journal_mode = WAL", err)) < 0 ||
-        (rc = ch_sql_exec(c, "PRAGMA synchronous = NORMAL", err)) < 0 ||
-        (rc = ch_sql_exec(c, "PRAGMA foreign_keys = ON", err)) < 0)
-        goto fail;
-    if (schema != NULL && (rc = ch_sql_migrate(c, schema, err)) < 0)
-        goto fail;
     return 0;
-fail:
-    ch_sql_close(c);
-    return rc;
 }
 
 void ch_sql_close(ch_sql *c)

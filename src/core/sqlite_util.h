@@ -69,13 +69,13 @@ typedef struct ch_sql {
     bool tx_failed; /* an inner step rolled back: the outer commit must roll back too */
 } ch_sql;
 
-/* Open the database at path (NULL: ch_sql_default_path) with the settings above and bring the
+/* Open the database at path (NULL: ch_sql_default_path) with ch_sql_open and bring the
  * schema's component up to date (ch_sql_migrate; schema may be NULL). With create, the file and
  * its parent directories are made when missing; without, a missing file is CH_ENOTFOUND. A file
  * that is not a database is CH_EIO ("file is not a database"), a component newer than this
  * build CH_EUSAGE. On failure *c is zeroed. */
-int ch_sql_open(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
-                ch_error *err);
+int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                   ch_error *err);
 /* Close the connection (a transaction still open is rolled back); NULL-safe, and safe on a
  * zeroed ch_sql. */
 void ch_sql_close(ch_sql *c);
@@ -100,17 +100,24 @@ int ch_sql_begin(ch_sql *c, ch_error *err);
 int ch_sql_commit(ch_sql *c, ch_error *err);
 void ch_sql_rollback(ch_sql *c);
 
-/* ---- statements --------------------------------------------------------------------------- */
+/* ---- a bare connection and statements ------------------------------------------------------ */
+
+/* Open the database at path with the settings above, without a schema (the server's accounts
+ * and audit tables still version themselves: see their files). With create, the file and its
+ * parent directories are made when missing; without, a missing file is CH_ENOTFOUND. On
+ * success *out is the connection (closed with sqlite3_close_v2); on failure NULL. */
+int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err);
 
 /* CH_EIO with "PATH: WHAT: sqlite's message" as the detail. Returns the code spelled out (not
  * ch_error_set's result) so that static analysis of callers sees the failure. */
-int ch_sql_error(const ch_sql *c, ch_error *err, const char *what);
+int ch_sql_error(sqlite3 *db, const char *path, ch_error *err, const char *what);
 
 /* Run constant SQL (pragmas, transactions, schema text): never anything built from input. */
-int ch_sql_exec(const ch_sql *c, const char *sql, ch_error *err);
+int ch_sql_exec(sqlite3 *db, const char *path, const char *sql, ch_error *err);
 
 /* Prepare constant SQL into *st (NULL on failure). */
-int ch_sql_prepare(const ch_sql *c, const char *sql, sqlite3_stmt **st, ch_error *err);
+int ch_sql_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **st,
+                   ch_error *err);
 
 /* Bind a time that may be an open end: NULL when v == none. */
 static inline void ch_sql_bind_time(sqlite3_stmt *st, int i, int64_t v, int64_t none)

@@ -124,13 +124,13 @@ static const ch_sql_schema schema = {
  * its outputs unset. set_id and ch_intel_store_set_get do the same for CH_ENOTFOUND. */
 static int db_error(ch_intel_store *s, ch_error *err, const char *what)
 {
-    ch_sql_error(&s->sql, err, what);
+    ch_sql_error(s->sql.db, s->sql.path, err, what);
     return CH_EIO;
 }
 
 static int prepare(ch_intel_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    return ch_sql_prepare(&s->sql, sql, st, err) < 0 ? CH_EIO : 0;
+    return ch_sql_prepare(s->sql.db, s->sql.path, sql, st, err) < 0 ? CH_EIO : 0;
 }
 
 /* A kept statement, reset and unbound, ready to bind. */
@@ -160,7 +160,7 @@ static int open_store(const char *path, bool create, ch_intel_store **out, ch_er
     ch_intel_store *s = ch_calloc(1, sizeof *s);
     if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int rc = ch_sql_open(&s->sql, path, create, &schema, err);
+    int rc = ch_sql_connect(&s->sql, path, create, &schema, err);
     if (rc < 0) {
         ch_free(s);
         return rc;

@@ -96,18 +96,18 @@ static const ch_sql_schema schema = {
 
 static int db_error(ch_store *s, ch_error *err, const char *what)
 {
-    ch_sql_error(&s->sql, err, what);
+    ch_sql_error(s->sql.db, s->sql.path, err, what);
     return CH_EIO;
 }
 
 static int exec_const(ch_store *s, const char *sql, ch_error *err)
 {
-    return ch_sql_exec(&s->sql, sql, err);
+    return ch_sql_exec(s->sql.db, s->sql.path, sql, err);
 }
 
 static int prepare(ch_store *s, const char *sql, sqlite3_stmt **st, ch_error *err)
 {
-    return ch_sql_prepare(&s->sql, sql, st, err);
+    return ch_sql_prepare(s->sql.db, s->sql.path, sql, st, err);
 }
 
 /* ---- transactions --------------------------------------------------------------------------- */
@@ -127,7 +127,7 @@ int ch_store_open(const char *path, ch_store **out, ch_error *err)
     ch_store *s = ch_calloc(1, sizeof *s);
     if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int rc = ch_sql_open(&s->sql, path, true, &schema, err);
+    int rc = ch_sql_connect(&s->sql, path, true, &schema, err);
     if (rc < 0) {
         ch_free(s);
         return rc;

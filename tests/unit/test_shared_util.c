@@ -158,18 +158,18 @@ static void test_sql_open_creates_parents_and_refuses_a_missing_file_without_cre
     snprintf(path, sizeof path, "%s/a/b/test.db", dir);
     ch_sql c;
     ch_error err = {0};
-    assert_int_equal(ch_sql_open(&c, path, false, NULL, &err), CH_ENOTFOUND);
+    assert_int_equal(ch_sql_connect(&c, path, false, NULL, &err), CH_ENOTFOUND);
     assert_null(c.db);
     assert_non_null(strstr(err.msg, "no such database"));
-    assert_int_equal(ch_sql_open(&c, path, true, NULL, &err), 0);
+    assert_int_equal(ch_sql_connect(&c, path, true, NULL, &err), 0);
     assert_non_null(c.db);
     assert_string_equal(c.path, path);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(ch_sql_prepare(&c, "PRAGMA journal_mode", &st, &err), 0);
+    assert_int_equal(ch_sql_prepare(c.db, c.path, "PRAGMA journal_mode", &st, &err), 0);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
-    assert_int_equal(ch_sql_prepare(&c, "SELEKT", &st, &err), CH_EIO);
+    assert_int_equal(ch_sql_prepare(c.db, c.path, "SELEKT", &st, &err), CH_EIO);
     assert_null(st);
     assert_non_null(strstr(err.msg, path));
     ch_sql_close(&c);
@@ -181,7 +181,7 @@ static int count_rows(ch_sql *c, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     ch_error err = {0};
-    assert_int_equal(ch_sql_prepare(c, sql, &st, &err), 0);
+    assert_int_equal(ch_sql_prepare(c->db, c->path, sql, &st, &err), 0);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int n = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -199,7 +199,7 @@ static void test_sql_migrate_runs_each_step_once_and_refuses_newer_schemas(void 
     ch_sql_schema s2 = {.component = "two", .migrations = steps, .version = 1};
     ch_sql c;
     ch_error err = {0};
-    assert_int_equal(ch_sql_open(&c, path, true, &s1, &err), 0);
+    assert_int_equal(ch_sql_connect(&c, path, true, &s1, &err), 0);
     assert_int_equal(ch_sql_migrate(&c, &s1, &err), 0); /* already there: no step */
     assert_int_equal(count_rows(&c, "SELECT count(*) FROM t"), 1);
     int v = -1;
@@ -230,9 +230,9 @@ static void test_sql_migrate_adopts_a_version_kept_the_old_way(void **state)
                                         "INSERT INTO t VALUES (2);"};
     ch_sql c;
     ch_error err = {0};
-    assert_int_equal(ch_sql_open(&c, path, true, NULL, &err), 0);
+    assert_int_equal(ch_sql_connect(&c, path, true, NULL, &err), 0);
     /* A file of an older build: steps 0 and 1 done, the version in a table of its own. */
-    assert_int_equal(ch_sql_exec(&c,
+    assert_int_equal(ch_sql_exec(c.db, c.path,
                                  "CREATE TABLE t (x); INSERT INTO t VALUES (1);"
                                  "CREATE TABLE meta (k TEXT, v TEXT);"
                                  "INSERT INTO meta VALUES ('version', '2');",
