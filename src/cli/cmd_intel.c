@@ -113,6 +113,10 @@ static void print_stix(const char *path, const ch_stix_stats *s)
            (unsigned long long)s->ignored_older, (unsigned long long)s->unsupported,
            (unsigned long long)s->other_patterns, (unsigned long long)s->bad,
            (unsigned long long)s->elements_added, (unsigned long long)s->elements_removed);
+    if (s->url_only > 0)
+        printf("%s:   url:value held as URLs only, their hosts not matched against DNS or "
+               "flows: %llu\n",
+               path, (unsigned long long)s->url_only);
     for (uint32_t i = 0; i < s->nkinds; i++)
         printf("%s:   unsupported: %s: %llu\n", path, s->kinds[i].kind,
                (unsigned long long)s->kinds[i].count);

@@ -106,6 +106,7 @@ static void add_stats(ch_stix_stats *t, const ch_stix_stats *s)
     t->unsupported += s->unsupported;
     t->other_patterns += s->other_patterns;
     t->bad += s->bad;
+    t->url_only += s->url_only;
     t->elements_added += s->elements_added;
     t->elements_removed += s->elements_removed;
 }
@@ -338,6 +339,10 @@ int ch_cmd_intel_pull(int argc, char **argv)
                (unsigned long long)p.total.unsupported, (unsigned long long)p.total.other_patterns,
                (unsigned long long)p.total.bad, (unsigned long long)p.total.elements_added,
                (unsigned long long)p.total.elements_removed);
+    if ((rc == 0 || p.pages > 0) && p.total.url_only > 0)
+        printf("%s: %llu url:value held as URLs only, their hosts not matched against DNS or "
+               "flows\n",
+               o.url, (unsigned long long)p.total.url_only);
     if (rc < 0)
         goto fail;
     ret = CH_EXIT_OK;

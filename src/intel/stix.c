@@ -742,15 +742,12 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
                                                  : TGT_IP;
             if ((rc = add_value(c, &w, tgt, cmp->value, cmp->len, name, diag, err)) < 0)
                 return rc;
-            if (cmp->obs == CH_STIX_URL) {
-                const char *h;
-                size_t hl;
-                ch_ip ip;
-                if (url_host(cmp->value, cmp->len, &h, &hl) &&
-                    (rc = add_value(c, &w, ch_ip_parse(h, hl, &ip) ? TGT_IP : TGT_DOMAIN, h, hl,
-                                    name, diag, err)) < 0)
-                    return rc;
-            }
+            /* A URL names one resource, not its host: putting the host into the domain or ip
+             * set would flag every other file of a shared host (raw.githubusercontent.com) and
+             * its subdomains. The URL stays in the url set and is counted as not matched
+             * against DNS or flows. */
+            if (cmp->obs == CH_STIX_URL)
+                c->st.url_only++;
         }
         for (uint32_t k = 0; k < pat.nkinds; k++)
             count_kind(&c->st, pat.kinds[k]);

@@ -6,7 +6,9 @@
  * Only what a reference set can hold exactly is loaded. A `pattern_type: stix` pattern is
  * compiled (stix_pattern.c) into a disjunction of equality comparisons on domain-name:value,
  * ipv4-addr:value, ipv6-addr:value (CIDR allowed, also with ISSUBSET) and url:value (the URL goes
- * into the url set, its host into the domain or ip set); `IN ('a', 'b')` is read as an OR of
+ * into the url set only: its host is never put into the domain or ip set, which would widen the
+ * indicator to every resource of that host; stats.url_only counts them, as no event source
+ * carries URLs to match yet); `IN ('a', 'b')` is read as an OR of
  * equalities. Observation expressions joined by OR are flattened the same way. Everything else -
  * AND, FOLLOWEDBY, qualifiers (WITHIN, REPEATS, START/STOP), != and NOT, LIKE, MATCHES, ordering
  * operators, and comparisons on objects other than those four (file hashes, x509, email,
@@ -160,6 +162,8 @@ typedef struct ch_stix_stats {
     uint64_t unsupported;    /* indicators with nothing loadable (counted by kind below) */
     uint64_t other_patterns; /* pattern_type not "stix" (snort, yara, sigma...) */
     uint64_t bad;            /* malformed objects, patterns and values */
+    uint64_t url_only;       /* url:value comparisons held in the url set only (never their
+                                host in the domain or ip set) */
     uint64_t identities;
     uint64_t elements_added;
     uint64_t elements_refreshed;

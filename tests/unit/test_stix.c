@@ -260,7 +260,7 @@ static void test_indicator_metadata_travels_with_the_element(void **state)
     fx_close(&f);
 }
 
-static void test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set(void **state)
+static void test_url_goes_to_url_set_only_never_its_host(void **state)
 {
     (void)state;
     fx f;
@@ -272,9 +272,13 @@ static void test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set(void **sta
                                            ""))),
                      0);
     assert_true(has(&f, "intel_urls", "http://user@Evil.Example:8080/x?y", NOW));
-    assert_true(has_domain(&f, "intel_domains", "evil.example", NOW));
-    assert_true(has(&f, "intel_ips", "2001:db8::1", NOW));
-    assert_true(has(&f, "intel_ips", "198.51.100.7", NOW));
+    assert_true(has(&f, "intel_urls", "http://198.51.100.7/b", NOW));
+    /* The hosts would flag every other resource they serve. */
+    assert_false(has_domain(&f, "intel_domains", "evil.example", NOW));
+    assert_false(has(&f, "intel_ips", "2001:db8::1", NOW));
+    assert_false(has(&f, "intel_ips", "198.51.100.7", NOW));
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->url_only, 3);
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->loaded, 1);
     fx_close(&f);
 }
 
@@ -498,8 +502,8 @@ static void test_malicious_url_and_sighting_bundles(void **state)
     load_file(&f, STIX_DOCS "indicator-for-malicious-url.json");
     load_file(&f, STIX_DOCS "sighting-of-an-indicator.json");
     assert_true(has(&f, "intel_urls", "http://x4z9arb.cn/4712/", NOW));
-    assert_true(has_domain(&f, "intel_domains", "x4z9arb.cn", NOW));
-    assert_true(has_domain(&f, "intel_domains", "paypa1.banking.com", NOW));
+    assert_false(has_domain(&f, "intel_domains", "x4z9arb.cn", NOW)); /* the URL only */
+    assert_true(has(&f, "intel_urls", "http://paypa1.banking.com", NOW));
     /* the sighting bundle's creator is resolved by name */
     size_t cur = 0;
     const ch_intel_indicator *ind;
@@ -533,7 +537,7 @@ int main(void)
         cmocka_unit_test(test_pattern_in_and_issubset_are_equalities_and_cidrs),
         cmocka_unit_test(test_pattern_syntax_errors_are_rejected),
         cmocka_unit_test(test_indicator_metadata_travels_with_the_element),
-        cmocka_unit_test(test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set),
+        cmocka_unit_test(test_url_goes_to_url_set_only_never_its_host),
         cmocka_unit_test(test_target_set_names_are_configurable),
         cmocka_unit_test(test_validity_window_is_honoured_at_event_time),
         cmocka_unit_test(test_newer_modified_replaces_and_older_is_ignored),
