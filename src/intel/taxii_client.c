@@ -599,6 +599,49 @@ static int append_param(client *c, char *url, size_t cap, const char *name, cons
     return 0;
 }
 
+/* in minus one microsecond, as a TAXII timestamp with microseconds ("...:58.999999Z"), into
+ * out. False when in is not "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (fraction digits past the sixth
+ * are dropped, which can only make the bound earlier, never later). */
+static bool timestamp_before(const char *in, char *out, size_t cap)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int used = 0;
+    if (sscanf(in, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19)
+        return false;
+    const char *p = in + used;
+    long us = 0;
+    int digits = 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 6)
+                us = us * 10 + (*p - '0');
+        if (digits == 0)
+            return false;
+    }
+    if (p[0] != 'Z' || p[1] != '\0')
+        return false;
+    for (int k = digits; k < 6; k++)
+        us *= 10;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t sec = timegm(&tm);
+    if (us == 0) {
+        sec--;
+        us = 999999;
+    } else {
+        us--;
+    }
+    struct tm o;
+    if (gmtime_r(&sec, &o) == NULL)
+        return false;
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", o.tm_year + 1900,
+                     o.tm_mon + 1, o.tm_mday, o.tm_hour, o.tm_min, o.tm_sec, us);
+    return n > 0 && (size_t)n < cap;
+}
+
 static int pull_collection(client *c, const char *api_root, const char *id, const char *title,
                            resp *r, ch_error *err)
 {
@@ -648,8 +691,16 @@ static int pull_collection(client *c, const char *api_root, const char *id, cons
             goto cleanup;
         }
         const char *dal = r->date_added_last[0] ? r->date_added_last : NULL;
+        /* Where the next pull resumes: just before this page's last date_added, not at it.
+         * Servers stamp whole loads with one timestamp, so the objects after this page may
+         * share it; an exclusive bound at it would skip them for good if the pull stops here.
+         * The objects of that instant come again and are ignored as unchanged versions. */
+        char resume[CH_TAXII_TIMESTAMP_MAX + 1];
+        const char *keep = dal;
+        if (dal != NULL && timestamp_before(dal, resume, sizeof resume))
+            keep = resume;
         rc = c->sink->page(c->sink->ud, &ref, env.has_objects ? &env.objects : NULL, env.nobjects,
-                           dal, err);
+                           keep, err);
         if (rc < 0)
             goto cleanup;
         rc = 0;

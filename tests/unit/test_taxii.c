@@ -376,7 +376,7 @@ static void test_client_pages_with_limit_2_across_pages(void **state)
         snprintf(id, sizeof id, "indicator--00000000-0000-5000-8000-%012zu", i);
         assert_string_equal(r.ids[i], id);
     }
-    assert_string_equal(r.added_after, "2024-08-02T08:53:28.000000Z");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:27.999999Z");
     assert_int_equal(st.collections, 1);
     assert_non_null(strstr(r.warnings, "plain http"));
     rec_clear(&r);
@@ -395,17 +395,20 @@ static void test_added_after_pull_fetches_only_new_objects(void **state)
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
     assert_int_equal(r.nids, 3);
     rec_clear(&r);
-    /* Nothing new: one empty page, added_after unchanged. */
+    /* Nothing new: one page holding only the last instant again (the bound is inclusive, so
+     * that objects sharing it are never skipped), added_after unchanged. */
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 0);
-    assert_string_equal(r.added_after, "2024-08-02T08:53:26.000000Z");
-    /* Two more objects published later: only they come. */
+    assert_int_equal(r.nids, 1);
+    assert_string_equal(r.ids[0], "indicator--00000000-0000-5000-8000-000000000002");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:25.999999Z");
+    rec_clear(&r);
+    /* Two more objects published later: only they come (after the last instant again). */
     ch_taxii_server_publish(s, catalog_with(5, T0));
     o.page_limit = 1;
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 2);
-    assert_string_equal(r.ids[0], "indicator--00000000-0000-5000-8000-000000000003");
-    assert_string_equal(r.ids[1], "indicator--00000000-0000-5000-8000-000000000004");
+    assert_int_equal(r.nids, 3);
+    assert_string_equal(r.ids[1], "indicator--00000000-0000-5000-8000-000000000003");
+    assert_string_equal(r.ids[2], "indicator--00000000-0000-5000-8000-000000000004");
     rec_clear(&r);
     ch_taxii_server_stop(s);
 }
@@ -597,14 +600,15 @@ static void test_client_against_medallion_shaped_responses(void **state)
     assert_int_equal(r.nids, 3);
     assert_string_equal(r.ids[0], "indicator--cd981c25-8042-4166-8945-51178443bdac");
     assert_string_equal(r.ids[2], "indicator--6770298f-0fd8-471a-ab8c-1c658a46574e");
-    assert_string_equal(r.added_after, "2016-11-03T12:30:59.000000Z");
+    /* Resume just before the last date_added: objects sharing it may follow. */
+    assert_string_equal(r.added_after, "2016-11-03T12:30:58.999999Z");
     assert_int_equal(st.api_roots, 2); /* trustgroup1 (default) and api1; elsewhere skipped */
     assert_non_null(strstr(r.warnings, "elsewhere.example"));
     assert_non_null(strstr(r.warnings, "472c94ae")); /* unreadable collection skipped */
     assert_non_null(strstr(c.log, "next=b0a3f0a6-8f5b-4f8e-9c4e-2f0a1c5a9d11"));
     /* The next pull starts after what was stored. */
     rec_clear(&r);
-    routes[3].query = "added_after=2016-11-03T12:30:59.000000Z";
+    routes[3].query = "added_after=2016-11-03T12:30:58.999999Z";
     routes[3].file = NULL;
     routes[3].body = "{}";
     o.collection = "High Value Indicator Collection";
@@ -755,14 +759,26 @@ static void test_failed_pull_keeps_pages_and_resumes(void **state)
     assert_non_null(strstr(err.msg, "500"));
     assert_non_null(strstr(err.msg, "boom"));
     assert_int_equal(r.nids, 2); /* page 1 kept */
-    assert_string_equal(r.added_after, "2016-11-01T03:04:05.000000Z");
+    assert_string_equal(r.added_after, "2016-11-01T03:04:04.999999Z");
     /* The second pull resumes after page 1 (added_after), with no next cursor. */
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
     assert_int_equal(r.nids, 3);
     assert_string_equal(r.ids[2], "indicator--6770298f-0fd8-471a-ab8c-1c658a46574e");
-    assert_string_equal(r.added_after, "2016-11-03T12:30:59.000000Z");
+    assert_string_equal(r.added_after, "2016-11-03T12:30:58.999999Z");
     rec_clear(&r);
     MHD_stop_daemon(c.d);
+}
+
+static size_t distinct_ids(const rec *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nids; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(r->ids[i], r->ids[j]) == 0;
+        n += !seen;
+    }
+    return n;
 }
 
 static void test_sink_failure_stops_the_pull_with_its_error(void **state)
@@ -779,11 +795,58 @@ static void test_sink_failure_stops_the_pull_with_its_error(void **state)
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), CH_EIO);
     assert_non_null(strstr(err.msg, "sink refused page 2"));
     assert_int_equal(r.nids, 2);
-    assert_string_equal(r.added_after, "2024-08-02T08:53:25.000000Z");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:24.999999Z");
     r.fail_on_page = 0;
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 4);
+    assert_int_equal(r.nids, 5); /* the second object again, then the other two */
+    assert_int_equal(distinct_ids(&r), 4);
     rec_clear(&r);
+    ch_taxii_server_stop(s);
+}
+
+/* Issue 16 item 1: 29 objects, 24 of them added in one millisecond (one load), pulled 4 per
+ * page. A pull that stops at page k (a 500, a dead proxy, a full disk: the page is not stored)
+ * and is then run again must end with all 29, whichever page it stopped at. */
+static void test_pull_interrupted_at_every_page_in_turn_ends_with_every_object(void **state)
+{
+    (void)state;
+    ch_taxii_catalog *c = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_taxii_catalog_new(&c), 0);
+    int coll = ch_taxii_catalog_add_collection(c, "c0ffee00-0000-5000-8000-000000000002", "load",
+                                               NULL, &err);
+    assert_true(coll >= 0);
+    for (size_t i = 0; i < 29; i++) {
+        char id[80], json[256];
+        snprintf(id, sizeof id, "indicator--00000000-0000-5000-8000-%012zu", i);
+        int64_t t = i < 3 ? T0 + (int64_t)i : i < 27 ? T0 + 500 : T0 + 500 + (int64_t)i;
+        snprintf(json, sizeof json,
+                 "{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"%s\"}", id);
+        assert_int_equal(ch_taxii_catalog_add_object(c, coll, id, t, t, json, strlen(json), &err),
+                         0);
+    }
+    ch_taxii_server *s = start_server(c);
+    char url[128];
+    ch_taxii_client_opts o = client_opts(ch_taxii_server_port(s), url, sizeof url);
+    o.page_limit = 4;
+    for (size_t k = 1; k <= 8; k++) {
+        rec r = {0};
+        r.fail_on_page = k;
+        ch_taxii_sink sink = sink_of(&r);
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), CH_EIO);
+        assert_int_equal(r.nids, (k - 1) * 4);
+        r.fail_on_page = 0;
+        r.pages = 0;
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
+        if (distinct_ids(&r) != 29)
+            fail_msg("stopped at page %zu: %zu of 29 objects after the next pull", k,
+                     distinct_ids(&r));
+        /* A later pull finds nothing new (what it fetches again is the last instant only). */
+        size_t before = distinct_ids(&r);
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
+        assert_int_equal(distinct_ids(&r), before);
+        rec_clear(&r);
+    }
     ch_taxii_server_stop(s);
 }
 
@@ -904,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_client_retries_503_then_succeeds),
         cmocka_unit_test(test_failed_pull_keeps_pages_and_resumes),
         cmocka_unit_test(test_sink_failure_stops_the_pull_with_its_error),
+        cmocka_unit_test(test_pull_interrupted_at_every_page_in_turn_ends_with_every_object),
         cmocka_unit_test(test_envelope_parser_accepts_empty_and_rejects_bad_objects),
         cmocka_unit_test(test_timestamps_have_microseconds),
         cmocka_unit_test(test_client_pulls_the_medallion_corpus_collection),
