@@ -415,7 +415,7 @@ static int build_catalog(const char *db, bool offenses, ch_taxii_catalog **out,
         }
         if ((rc = ch_store_load(os, CH_OFFENSE_MASK_OPEN | CH_OFFENSE_MASK_CLOSED, m, err)) < 0)
             goto cleanup;
-        if ((rc = ch_taxii_publish_offenses(cat, m, now, st, err)) < 0)
+        if ((rc = ch_taxii_publish_offenses(cat, m, is, now, st, err)) < 0)
             goto cleanup;
     }
     *out = cat;

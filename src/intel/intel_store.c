@@ -108,7 +108,11 @@ static const char *const schema =
     " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS taxii_state ("
     " url TEXT NOT NULL, collection TEXT NOT NULL, added_after TEXT NOT NULL,"
-    " PRIMARY KEY (url, collection)) WITHOUT ROWID;";
+    " PRIMARY KEY (url, collection)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS taxii_published ("
+    " collection TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+    " date_added INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
+    " PRIMARY KEY (collection, id)) WITHOUT ROWID;";
 
 /* These return CH_EIO spelled out rather than the shared helper's result (the same value): the
  * static analyzer cannot see into sqlite_util.c, and would follow a "successful" failure with
@@ -916,6 +920,104 @@ int ch_intel_store_taxii_set(ch_intel_store *s, const char *url, const char *col
     bind_text(st, 2, collection);
     bind_text(st, 3, added_after);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing TAXII state");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- what the TAXII server published ------------------------------------------------------- */
+
+int ch_intel_store_pub_get(ch_intel_store *s, const char *collection, const char *id,
+                           ch_intel_pub_row *out, ch_buf *json, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = prepare(s,
+                     "SELECT version, date_added, revoked, json FROM taxii_published"
+                     " WHERE collection = ?1 AND id = ?2",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    bind_text(st, 2, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        out->version = sqlite3_column_int64(st, 0);
+        out->date_added = sqlite3_column_int64(st, 1);
+        out->revoked = sqlite3_column_int(st, 2) != 0;
+        if (json != NULL &&
+            ch_buf_add(json, ch_sql_col_text(st, 3), (size_t)sqlite3_column_bytes(st, 3)) < 0)
+            rc = ch_error_set(err, CH_ELIMIT, "a published object is larger than the buffer");
+    } else if (step == SQLITE_DONE) {
+        rc = CH_ENOTFOUND;
+    } else {
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_put(ch_intel_store *s, const ch_intel_pub_row *row, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "INSERT OR REPLACE INTO taxii_published"
+                     " (collection, id, version, date_added, revoked, json)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, row->collection);
+    bind_text(st, 2, row->id);
+    sqlite3_bind_int64(st, 3, row->version);
+    sqlite3_bind_int64(st, 4, row->date_added);
+    sqlite3_bind_int(st, 5, row->revoked ? 1 : 0);
+    sqlite3_bind_text(st, 6, row->json != NULL ? row->json : "", (int)row->json_len,
+                      SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : db_error(s, err, "writing the TAXII publication ledger");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_each(ch_intel_store *s, const char *collection, ch_intel_pub_cb cb,
+                            void *arg, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "SELECT id, version, date_added, revoked, json FROM taxii_published"
+                     " WHERE collection = ?1 ORDER BY id",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_intel_pub_row row = {collection,
+                                ch_sql_col_text(st, 0),
+                                sqlite3_column_int64(st, 1),
+                                sqlite3_column_int64(st, 2),
+                                sqlite3_column_int(st, 3) != 0,
+                                ch_sql_col_text(st, 4),
+                                (size_t)sqlite3_column_bytes(st, 4)};
+        if ((rc = cb(arg, &row)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        prepare(s, "DELETE FROM taxii_published WHERE revoked = 1 AND date_added < ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, revoked_before);
+    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db)
+                                         : db_error(s, err, "purging the TAXII publication ledger");
     sqlite3_finalize(st);
     return rc;
 }

@@ -14,6 +14,10 @@
  *              created_by, feed, pattern, valid_from, valid_until, revoked, elements, unsupported)
  *   identities(id, name)
  *   taxii_state(url, collection, added_after)
+ *   taxii_published(collection, id, version, date_added, revoked, json)
+ *                              what `intel serve` last published per object: date_added is when
+ *                              that version was first served (TAXII's date_added), and the json
+ *                              lets an object that left its collection be served as revoked
  * Times are ms since the epoch; CH_REFSET_ALWAYS / CH_REFSET_NEVER are stored as NULL.
  * Every statement is prepared with bound parameters; values from feeds never touch SQL text.
  *
@@ -29,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "enrich/refset.h"
 #include "intel/stix.h"
@@ -160,5 +165,32 @@ int ch_intel_store_taxii_get(ch_intel_store *s, const char *url, const char *col
                              size_t cap, ch_error *err);
 int ch_intel_store_taxii_set(ch_intel_store *s, const char *url, const char *collection,
                              const char *added_after, ch_error *err);
+
+/* ---- the TAXII publication ledger (taxii_publish.c) ---------------------------------------- */
+
+/* One published object. Strings borrow (from the caller, or from SQLite during a callback). */
+typedef struct ch_intel_pub_row {
+    const char *collection; /* the collection id */
+    const char *id;         /* the STIX id */
+    int64_t version;        /* its `modified`, ms */
+    int64_t date_added;     /* ms: when this version was first served */
+    bool revoked;
+    const char *json; /* the object as served */
+    size_t json_len;
+} ch_intel_pub_row;
+typedef int (*ch_intel_pub_cb)(void *arg, const ch_intel_pub_row *row);
+
+/* version, date_added and revoked of (collection, id) into out (strings left NULL), and its
+ * JSON appended to json unless NULL; CH_ENOTFOUND when it was never published. */
+int ch_intel_store_pub_get(ch_intel_store *s, const char *collection, const char *id,
+                           ch_intel_pub_row *out, ch_buf *json, ch_error *err);
+int ch_intel_store_pub_put(ch_intel_store *s, const ch_intel_pub_row *row, ch_error *err);
+/* Every row of a collection, by id; the callback returns 0 to go on, anything else stops
+ * (and is returned). */
+int ch_intel_store_pub_each(ch_intel_store *s, const char *collection, ch_intel_pub_cb cb,
+                            void *arg, ch_error *err);
+/* Forget revocations served before revoked_before (ms): the ledger would otherwise grow with
+ * every value ever removed. Returns how many rows were deleted. */
+int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err);
 
 #endif

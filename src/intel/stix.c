@@ -1063,15 +1063,37 @@ void ch_stix_element_id(const char *set_name, const char *value, char out[48])
     *p = '\0';
 }
 
+size_t ch_stix_format_time(int64_t ms, char out[CH_STIX_TIME_MAX])
+{
+    /* ch_time_format drops a zero fraction ("...:05Z"); STIX wants created and modified to
+     * the millisecond (section 3.2), and a fixed width keeps every timestamp alike. */
+    char t[40];
+    size_t n = ch_time_format(ms, t);
+    const char *dot = memchr(t, '.', n);
+    size_t head = dot ? (size_t)(dot - t) : n - 1;
+    int64_t frac = ms % 1000;
+    if (frac < 0)
+        frac += 1000;
+    memcpy(out, t, head);
+    return head + (size_t)snprintf(out + head, CH_STIX_TIME_MAX - head, ".%03dZ", (int)frac);
+}
+
 static int add_time(ch_buf *b, const char *key, int64_t ms)
 {
-    char t[40];
-    ch_time_format(ms, t);
+    char t[CH_STIX_TIME_MAX];
+    ch_stix_format_time(ms, t);
     return ch_buf_printf(b, ",\"%s\":\"%s\"", key, t);
 }
 
 int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type, const char *value,
                           const ch_refset_meta *meta, int64_t now_ms)
+{
+    return ch_stix_write_element_ex(out, set_name, type, value, meta, now_ms, -1);
+}
+
+int ch_stix_write_element_ex(ch_buf *out, const char *set_name, ch_refset_type type,
+                             const char *value, const ch_refset_meta *meta, int64_t now_ms,
+                             int confidence)
 {
     const char *obj;
     size_t vlen = strlen(value);
@@ -1134,9 +1156,23 @@ int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type
     if (m.expiry != CH_REFSET_NEVER && m.expiry > vf &&
         (rc = add_time(out, "valid_until", m.expiry)) < 0)
         goto undo;
+    if (confidence >= 0 && confidence <= 100 &&
+        (rc = ch_buf_printf(out, ",\"confidence\":%d", confidence)) < 0)
+        goto undo;
     if (m.source != NULL && m.source[0]) {
+        /* STIX wants external_id, description or url beside source_name: the description says
+         * what the reference is, the external_id (when known) which indicator listed it. */
         if ((rc = ch_buf_adds(out, ",\"external_references\":[{\"source_name\":")) < 0 ||
-            (rc = ch_buf_add_json_str(out, m.source, strlen(m.source))) < 0)
+            (rc = ch_buf_add_json_str(out, m.source, strlen(m.source))) < 0 ||
+            (rc = ch_buf_adds(out, ",\"description\":")) < 0)
+            goto undo;
+        char desc[CH_REFSET_NAME_MAX + 64];
+        int dn =
+            snprintf(desc, sizeof desc, "the source of this value in coinhound set %s", set_name);
+        if ((rc = ch_buf_add_json_str(out, desc,
+                                      dn < 0                     ? 0
+                                      : (size_t)dn < sizeof desc ? (size_t)dn
+                                                                 : sizeof desc - 1)) < 0)
             goto undo;
         if (m.indicator != NULL && m.indicator[0] &&
             ((rc = ch_buf_adds(out, ",\"external_id\":")) < 0 ||

@@ -219,10 +219,21 @@ bool ch_stix_looks_like_bundle(const char *data, size_t len);
  * string sets, [url:value = '...'] when the value is a URL. The id is a UUIDv5 of set name and
  * value (stable across runs, so TAXII clients see one object per element); created/modified are
  * first_seen/last_seen, valid_from/valid_until the element's window; the element's source and
- * indicator go into external_references. CH_EUSAGE for an element STIX cannot express (numbers,
- * strings that are not URLs): callers count and skip it. */
+ * indicator go into external_references (with a description, as STIX requires more than a
+ * source_name). Timestamps always carry milliseconds. CH_EUSAGE for an element STIX cannot express
+ * (numbers, strings that are not URLs): callers count and skip it. */
 int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type, const char *value,
                           const ch_refset_meta *meta, int64_t now_ms);
+/* The same with the indicator's confidence (0..100; -1 = none). */
+int ch_stix_write_element_ex(ch_buf *out, const char *set_name, ch_refset_type type,
+                             const char *value, const ch_refset_meta *meta, int64_t now_ms,
+                             int confidence);
+
+#define CH_STIX_TIME_MAX 32
+/* A STIX timestamp to the millisecond, "2024-08-02T08:53:24.000Z" (never without the fraction:
+ * created and modified must carry milliseconds). Returns its length. */
+size_t ch_stix_format_time(int64_t ms, char out[CH_STIX_TIME_MAX]);
+
 /* "indicator--" + UUIDv5(coinhound namespace, set_name "\n" value): 48 bytes with NUL. */
 void ch_stix_element_id(const char *set_name, const char *value, char out[48]);
 

@@ -48,7 +48,8 @@ typedef struct tcoll {
     char *id, *title, *desc;
     tobj *o;
     size_t n, cap;
-    uint32_t *by_id; /* indices into o, sorted by id (after sealing) */
+    uint32_t *by_id;   /* indices into o, sorted by id (after sealing) */
+    size_t ncollapsed; /* o[0..ncollapsed) sorted by id (ch_taxii_catalog_collapse) */
 } tcoll;
 
 struct ch_taxii_catalog {
@@ -201,6 +202,68 @@ static int cmp_by_id(const void *a, const void *b)
     return strcmp(sort_coll->o[*(const uint32_t *)a].id, sort_coll->o[*(const uint32_t *)b].id);
 }
 
+/* Order a collection by id, keeping the newest version of each. */
+static void collapse(ch_taxii_catalog *c, tcoll *t)
+{
+    if (t->n == 0)
+        return;
+    qsort(t->o, t->n, sizeof *t->o, cmp_id_version);
+    size_t w = 0;
+    for (size_t r = 0; r < t->n; r++) {
+        if (w > 0 && strcmp(t->o[w - 1].id, t->o[r].id) == 0) {
+            ch_free(t->o[r].id);
+            ch_free(t->o[r].json);
+            c->nobjects--;
+            continue;
+        }
+        t->o[w++] = t->o[r];
+    }
+    t->n = w;
+}
+
+int ch_taxii_catalog_collapse(ch_taxii_catalog *c, int coll)
+{
+    if (c->sealed || coll < 0 || (size_t)coll >= c->n)
+        return CH_EUSAGE;
+    collapse(c, &c->c[coll]);
+    c->c[coll].ncollapsed = c->c[coll].n;
+    return 0;
+}
+
+bool ch_taxii_catalog_object(const ch_taxii_catalog *c, int coll, size_t i, ch_taxii_object *out)
+{
+    if (coll < 0 || (size_t)coll >= c->n || i >= c->c[coll].n)
+        return false;
+    const tobj *o = &c->c[coll].o[i];
+    *out = (ch_taxii_object){o->id, o->version, o->added, o->json, o->len};
+    return true;
+}
+
+void ch_taxii_catalog_set_added(ch_taxii_catalog *c, int coll, size_t i, int64_t date_added_ms)
+{
+    if (!c->sealed && coll >= 0 && (size_t)coll < c->n && i < c->c[coll].n)
+        c->c[coll].o[i].added = date_added_ms;
+}
+
+bool ch_taxii_catalog_has(const ch_taxii_catalog *c, int coll, const char *id)
+{
+    if (coll < 0 || (size_t)coll >= c->n)
+        return false;
+    const tcoll *t = &c->c[coll];
+    size_t lo = 0, hi = t->ncollapsed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(t->o[mid].id, id);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 /* Sort for paging, keep one version per id, index by id. */
 static int catalog_seal(ch_taxii_catalog *c)
 {
@@ -210,18 +273,7 @@ static int catalog_seal(ch_taxii_catalog *c)
         tcoll *t = &c->c[i];
         if (t->n == 0)
             continue;
-        qsort(t->o, t->n, sizeof *t->o, cmp_id_version);
-        size_t w = 0;
-        for (size_t r = 0; r < t->n; r++) {
-            if (w > 0 && strcmp(t->o[w - 1].id, t->o[r].id) == 0) {
-                ch_free(t->o[r].id);
-                ch_free(t->o[r].json);
-                c->nobjects--;
-                continue;
-            }
-            t->o[w++] = t->o[r];
-        }
-        t->n = w;
+        collapse(c, t);
         qsort(t->o, t->n, sizeof *t->o, cmp_added_id);
         t->by_id = ch_malloc(t->n * sizeof *t->by_id);
         if (t->by_id == NULL)

@@ -60,6 +60,21 @@ int ch_taxii_catalog_add_collection(ch_taxii_catalog *c, const char *id, const c
 int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_id,
                                 int64_t version_ms, int64_t date_added_ms, const char *json,
                                 size_t len, ch_error *err);
+/* Before publishing, a publisher may settle each object's date_added from what it served
+ * before (taxii_publish.c keeps a ledger): collapse orders collection coll by id with one
+ * version per id (the newest), after which objects are read by index, their date_added set,
+ * and ids looked up (among the collapsed ones: objects added afterwards are not found).
+ * CH_EUSAGE for a bad index or a published catalog. Strings borrow from the catalog. */
+typedef struct ch_taxii_object {
+    const char *id;
+    int64_t version, date_added;
+    const char *json;
+    size_t len;
+} ch_taxii_object;
+int ch_taxii_catalog_collapse(ch_taxii_catalog *c, int coll);
+bool ch_taxii_catalog_object(const ch_taxii_catalog *c, int coll, size_t i, ch_taxii_object *out);
+void ch_taxii_catalog_set_added(ch_taxii_catalog *c, int coll, size_t i, int64_t date_added_ms);
+bool ch_taxii_catalog_has(const ch_taxii_catalog *c, int coll, const char *id);
 size_t ch_taxii_catalog_collections(const ch_taxii_catalog *c);
 size_t ch_taxii_catalog_objects(const ch_taxii_catalog *c, int coll);
 

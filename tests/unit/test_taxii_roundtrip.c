@@ -100,7 +100,10 @@ static char *set_texts(const char *db, const char *name)
     return out;
 }
 
-static ch_taxii_catalog *build(const char *db, bool offenses)
+static ch_taxii_publish_stats last_build;
+
+/* The catalog `intel serve` builds at time now (its ledger in the same database). */
+static ch_taxii_catalog *build_at(const char *db, bool offenses, int64_t now)
 {
     ch_intel_store *s = NULL;
     ch_taxii_catalog *cat = NULL;
@@ -108,20 +111,26 @@ static ch_taxii_catalog *build(const char *db, bool offenses)
     assert_int_equal(ch_intel_store_open(db, &s, &err), 0);
     assert_int_equal(ch_taxii_catalog_new(&cat), 0);
     ch_taxii_publish_stats st = {0};
-    if (ch_taxii_publish_store_sets(cat, s, NOW, &st, &err) < 0)
+    if (ch_taxii_publish_store_sets(cat, s, now, &st, &err) < 0)
         fail_msg("%s", err.msg);
-    ch_intel_store_close(s);
     if (offenses) {
         ch_store *os = NULL;
         ch_offenses *m = ch_offenses_new();
         assert_int_equal(ch_store_open(db, &os, &err), 0);
         assert_true(ch_store_load(os, CH_OFFENSE_MASK_ALL, m, &err) >= 0);
-        assert_int_equal(ch_taxii_publish_offenses(cat, m, NOW, &st, &err), 0);
-        assert_int_equal(st.internal, 1);
+        if (ch_taxii_publish_offenses(cat, m, s, now, &st, &err) < 0)
+            fail_msg("%s", err.msg);
         ch_offenses_free(m);
         ch_store_close(os);
     }
+    ch_intel_store_close(s);
+    last_build = st;
     return cat;
+}
+
+static ch_taxii_catalog *build(const char *db, bool offenses)
+{
+    return build_at(db, offenses, NOW);
 }
 
 static ch_taxii_server *serve(const char *db, bool offenses)
@@ -200,12 +209,13 @@ static void test_shareable_set_round_trips_through_server_and_pull(void **state)
     assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
     put(s, "shared_pools", "nanopool.org", T0 + 3000);
     ch_intel_store_close(s);
-    ch_taxii_server_publish(srv, build(src_db, false));
+    ch_taxii_server_publish(srv, build_at(src_db, false, NOW + 60000));
     uint64_t before = ch_taxii_server_requests(srv);
     assert_int_equal(
         pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set", "pulled_pools"), 0);
-    /* discovery, collections, one objects page (1 object < limit 2) */
-    assert_int_equal(ch_taxii_server_requests(srv) - before, 3);
+    /* discovery, collections, two objects pages of 2: the three objects served at the first
+     * pull's last instant again (its bound is inclusive) and the new one. */
+    assert_int_equal(ch_taxii_server_requests(srv) - before, 4);
     b = set_texts(dst_db, "pulled_pools");
     assert_string_equal(b, "nanopool.org\npool.minexmr.com\nsupportxmr.com\nxmrpool.eu\n");
     free(b);
@@ -240,6 +250,7 @@ static void test_offense_observables_are_published_without_internal_addresses(vo
     ch_store_close(os);
 
     ch_taxii_server *srv = serve(src_db, true);
+    assert_int_equal(last_build.internal, 1);
     assert_int_equal(
         pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set", "offense_ips"),
         0);
@@ -249,6 +260,94 @@ static void test_offense_observables_are_published_without_internal_addresses(vo
     char *doms = set_texts(dst_db, "intel_domains");
     assert_string_equal(doms, "pool.hashvault.pro\n");
     free(doms);
+    ch_taxii_server_stop(srv);
+}
+
+static void save_offense(const char *index_value, const char *evidence, int64_t at)
+{
+    ch_store *os = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_store_open(src_db, &os, &err), 0);
+    ch_offenses *m = ch_offenses_new();
+    assert_true(ch_store_load_active(os, m, &err) >= 0); /* new ids after the stored ones */
+    static const ch_rule_info R = {"CJ-MINE-02", "Flows to a pool", "cj", 8, 7, 9, 50};
+    ch_sv ids[1] = {{"ev-9", 4}};
+    ch_rule_hit h = {.rule = &R,
+                     .ts_ms = at,
+                     .first_ms = at,
+                     .index_field = "source.ip",
+                     .index_value = {index_value, (uint32_t)strlen(index_value)},
+                     .event_ids = ids,
+                     .nevent_ids = 1,
+                     .event_count = 1,
+                     .evidence = evidence};
+    assert_int_equal(ch_offenses_add_hit(m, &h, NULL), 1);
+    assert_int_equal(ch_store_save(os, m, NULL, NOW, &err), 0);
+    ch_offenses_free(m);
+    ch_store_close(os);
+}
+
+/* Issue 16 item 2: an offense found in older logs after a subscriber's last pull reaches it on
+ * its next pull (date_added is when the server published it, not the offense's event time). */
+static void test_offense_created_after_a_pull_reaches_the_subscriber(void **state)
+{
+    (void)state;
+    save_offense("198.51.100.40", "1 events for destination.ip=203.0.113.40", T0);
+    ch_taxii_server *srv = serve(src_db, true);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set", "offense_ips"),
+        0);
+    char *ips = set_texts(dst_db, "offense_ips");
+    assert_string_equal(ips, "198.51.100.40\n203.0.113.40\n");
+    free(ips);
+    /* Logs of the day before analysed now: an offense whose events are older than anything the
+     * subscriber has seen, published by the next refresh. */
+    save_offense("198.51.100.41", "1 events for destination.ip=203.0.113.41", T0 - 86400000);
+    ch_taxii_server_publish(srv, build_at(src_db, true, NOW + 60000));
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), CH_TAXII_OFFENSES_COLLECTION, "--ip-set", "offense_ips"),
+        0);
+    ips = set_texts(dst_db, "offense_ips");
+    assert_string_equal(ips, "198.51.100.40\n198.51.100.41\n203.0.113.40\n203.0.113.41\n");
+    free(ips);
+    ch_taxii_server_stop(srv);
+}
+
+/* Issue 16 item 4: an element removed from a shared set is published as a revoked version, and
+ * the subscriber drops it at its next pull. */
+static void test_removed_element_is_revoked_at_the_subscriber(void **state)
+{
+    (void)state;
+    ch_intel_store *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "shared_pools", CH_REFSET_DOMAIN, 0, &err), 0);
+    assert_int_equal(ch_intel_store_set_share(s, "shared_pools", true, &err), 0);
+    put(s, "shared_pools", "supportxmr.com", T0);
+    put(s, "shared_pools", "wrongly-listed.example", T0);
+    ch_intel_store_close(s);
+    ch_taxii_server *srv = serve(src_db, false);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set", "pulled_pools"), 0);
+    char *b = set_texts(dst_db, "pulled_pools");
+    assert_string_equal(b, "supportxmr.com\nwrongly-listed.example\n");
+    free(b);
+
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    assert_true(ch_intel_store_elem_remove(s, "shared_pools", "wrongly-listed.example", NULL, NULL,
+                                           &err) > 0);
+    ch_intel_store_close(s);
+    ch_taxii_server_publish(srv, build_at(src_db, false, NOW + 60000));
+    assert_int_equal(last_build.revoked, 1);
+    assert_int_equal(
+        pull(ch_taxii_server_port(srv), "shared_pools", "--domain-set", "pulled_pools"), 0);
+    b = set_texts(dst_db, "pulled_pools");
+    assert_string_equal(b, "supportxmr.com\n");
+    free(b);
+    /* The revocation stays served (late subscribers learn of it) and is not re-stamped. */
+    ch_taxii_server_publish(srv, build_at(src_db, false, NOW + 120000));
+    assert_int_equal(last_build.revoked, 0);
+    assert_int_equal(last_build.objects, 1);
     ch_taxii_server_stop(srv);
 }
 
@@ -280,10 +379,17 @@ static void test_serve_refuses_to_start_without_credentials(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shareable_set_round_trips_through_server_and_pull),
-        cmocka_unit_test(test_offense_observables_are_published_without_internal_addresses),
-        cmocka_unit_test(test_pull_with_wrong_password_exits_1),
-        cmocka_unit_test(test_serve_refuses_to_start_without_credentials),
+        cmocka_unit_test_setup_teardown(test_shareable_set_round_trips_through_server_and_pull,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_offense_observables_are_published_without_internal_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offense_created_after_a_pull_reaches_the_subscriber,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_element_is_revoked_at_the_subscriber, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pull_with_wrong_password_exits_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serve_refuses_to_start_without_credentials, setup,
+                                        teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
