@@ -10,12 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cmd_intel_taxii.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "intel/intel_store.h"
 #include "intel/taxii_publish.h"
@@ -351,6 +353,131 @@ static void test_removed_element_is_revoked_at_the_subscriber(void **state)
     ch_taxii_server_stop(srv);
 }
 
+/* The STIX 2.1 rules (specification sections 2, 3 and 4.7; the OASIS JSON schemas say the
+ * same) that coinhound's indicators are subject to. Returns NULL or what is wrong. */
+static bool matches(const char *re, const char *s, size_t n)
+{
+    regex_t r;
+    assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+    char *z = strndup(s, n);
+    bool ok = regexec(&r, z, 0, NULL, 0) == 0;
+    free(z);
+    regfree(&r);
+    return ok;
+}
+
+static const char *stix_violation(ch_json_parser *jp, const char *json, size_t len)
+{
+    static const char ts_ms[] =
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3,}Z$";
+    static const char ts[] = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$";
+    ch_json_val o, v, r, x;
+    ch_error err = {0};
+    const char *str;
+    size_t n;
+    if (ch_json_parse(jp, json, len, len, &o, &err) < 0 || ch_json_typeof(o) != CH_JSON_OBJECT)
+        return "not a JSON object";
+    if (!ch_json_obj_get(o, "type", 4, &v) || !ch_json_get_str(v, &str, &n) || n != 9 ||
+        memcmp(str, "indicator", 9) != 0)
+        return "type is not indicator";
+    if (!ch_json_obj_get(o, "spec_version", 12, &v) || !ch_json_get_str(v, &str, &n) || n != 3 ||
+        memcmp(str, "2.1", 3) != 0)
+        return "spec_version is not 2.1";
+    if (!ch_json_obj_get(o, "id", 2, &v) || !ch_json_get_str(v, &str, &n) ||
+        !matches("^indicator--[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                 "[0-9a-f]{12}$",
+                 str, n))
+        return "id is no indicator--UUID";
+    if (!ch_json_obj_get(o, "created", 7, &v) || !ch_json_get_str(v, &str, &n) ||
+        !matches(ts_ms, str, n))
+        return "created lacks millisecond precision";
+    if (!ch_json_obj_get(o, "modified", 8, &v) || !ch_json_get_str(v, &str, &n) ||
+        !matches(ts_ms, str, n))
+        return "modified lacks millisecond precision";
+    if (!ch_json_obj_get(o, "valid_from", 10, &v) || !ch_json_get_str(v, &str, &n) ||
+        !matches(ts, str, n))
+        return "valid_from missing or no timestamp";
+    if (ch_json_obj_get(o, "valid_until", 11, &v) &&
+        (!ch_json_get_str(v, &str, &n) || !matches(ts, str, n)))
+        return "valid_until is no timestamp";
+    if (!ch_json_obj_get(o, "pattern", 7, &v) || !ch_json_get_str(v, &str, &n) || n == 0)
+        return "no pattern";
+    if (!ch_json_obj_get(o, "pattern_type", 12, &v) || !ch_json_get_str(v, &str, &n))
+        return "no pattern_type";
+    bool b;
+    if (ch_json_obj_get(o, "revoked", 7, &v) && !ch_json_get_bool(v, &b))
+        return "revoked is not a boolean";
+    int64_t conf;
+    if (ch_json_obj_get(o, "confidence", 10, &v) &&
+        (!ch_json_get_i64(v, &conf) || conf < 0 || conf > 100))
+        return "confidence is not an integer 0..100";
+    if (ch_json_obj_get(o, "external_references", 19, &v)) {
+        ch_json_iter it;
+        size_t count = 0;
+        if (!ch_json_arr_iter(v, &it))
+            return "external_references is not a list";
+        while (ch_json_arr_next(&it, &r)) {
+            count++;
+            if (!ch_json_obj_get(r, "source_name", 11, &x) || !ch_json_get_str(x, &str, &n))
+                return "external reference without source_name";
+            if (!ch_json_obj_get(r, "external_id", 11, &x) &&
+                !ch_json_obj_get(r, "description", 11, &x) && !ch_json_obj_get(r, "url", 3, &x))
+                return "external reference with only a source_name";
+        }
+        if (count == 0)
+            return "external_references is empty";
+    }
+    return NULL;
+}
+
+/* Issue 16 item 5: every object the server publishes (set elements, offense observables,
+ * revoked versions; created on a whole second, where the fraction used to vanish) obeys the
+ * STIX 2.1 rules. */
+static void test_every_served_object_is_valid_stix(void **state)
+{
+    (void)state;
+    ch_intel_store *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "shared_pools", CH_REFSET_DOMAIN, 0, &err), 0);
+    assert_int_equal(ch_intel_store_set_share(s, "shared_pools", true, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "shared_ips", CH_REFSET_IP, 0, &err), 0);
+    assert_int_equal(ch_intel_store_set_share(s, "shared_ips", true, &err), 0);
+    assert_int_equal(ch_intel_store_set_ensure(s, "shared_urls", CH_REFSET_STRING, 0, &err), 0);
+    assert_int_equal(ch_intel_store_set_share(s, "shared_urls", true, &err), 0);
+    put(s, "shared_pools", "supportxmr.com", T0); /* T0 is a whole second */
+    put(s, "shared_pools", "gone.example", T0 + 7);
+    put(s, "shared_ips", "203.0.113.0/24", T0);
+    put(s, "shared_ips", "2001:db8::/32", T0);
+    put(s, "shared_urls", "https://raw.githubusercontent.com/evil/miner/main/xmrig.sh", T0);
+    ch_intel_store_close(s);
+    save_offense("198.51.100.40", "1 events for dns.question.name=pool.hashvault.pro", T0);
+    ch_taxii_catalog_free(build_at(src_db, true, NOW));
+    assert_int_equal(ch_intel_store_open(src_db, &s, &err), 0);
+    assert_true(ch_intel_store_elem_remove(s, "shared_pools", "gone.example", NULL, NULL, &err) >
+                0);
+    ch_intel_store_close(s);
+    ch_taxii_catalog *cat = build_at(src_db, true, NOW + 60000);
+    assert_int_equal(last_build.revoked, 1);
+    ch_json_parser *jp = ch_json_parser_new(1u << 20, 64);
+    size_t checked = 0, with_confidence = 0;
+    for (int c = 0; (size_t)c < ch_taxii_catalog_collections(cat); c++) {
+        ch_taxii_object o;
+        for (size_t i = 0; ch_taxii_catalog_object(cat, c, i, &o); i++) {
+            const char *why = stix_violation(jp, o.json, o.len);
+            if (why != NULL)
+                fail_msg("%s: %s\n%.*s", o.id, why, (int)o.len, o.json);
+            checked++;
+            with_confidence += strstr(o.json, "\"confidence\":") != NULL;
+        }
+    }
+    /* 5 set elements (one of them revoked), 2 offense observables */
+    assert_int_equal(checked, 7);
+    assert_int_equal(with_confidence, 2); /* item 7: the offense's, on its observables */
+    ch_json_parser_free(jp);
+    ch_taxii_catalog_free(cat);
+}
+
 static void test_pull_with_wrong_password_exits_1(void **state)
 {
     (void)state;
@@ -387,6 +514,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_element_is_revoked_at_the_subscriber, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_every_served_object_is_valid_stix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_with_wrong_password_exits_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serve_refuses_to_start_without_credentials, setup,
                                         teardown),
