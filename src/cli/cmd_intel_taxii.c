@@ -568,9 +568,10 @@ int ch_cmd_intel_serve(int argc, char **argv)
         goto fail;
     fprintf(stderr,
             "coinhound intel serve: TAXII 2.1 on %s://%s/taxii2/ (port %u): %zu collections, "
-            "%zu objects (%zu expired, %zu not expressible, %zu internal addresses left out)\n",
+            "%zu objects served (%zu newly revoked; %zu expired, %zu not expressible, %zu "
+            "internal addresses left out)\n",
             cert ? "https" : "http", so.listen, (unsigned)ch_taxii_server_port(srv), st.collections,
-            st.objects, st.expired, st.unsupported, st.internal);
+            st.objects, st.revoked, st.expired, st.unsupported, st.internal);
     fflush(stderr);
 
     struct sigaction sa;

@@ -74,10 +74,7 @@ static int publish_one(pub *p, const char *set, ch_refset_type type, const char 
     ch_stix_element_id(set, value, id);
     rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, modified_of(meta, p->now_ms), date_added,
                                      p->json.data, p->json.len, p->err);
-    if (rc < 0)
-        return rc;
-    p->st->objects++;
-    return 0;
+    return rc < 0 ? rc : 0;
 }
 
 /* The revoked version of a published object: its members but modified and revoked, then
@@ -134,8 +131,12 @@ static int gone_cb(void *arg, const ch_intel_pub_row *row)
 static int reconcile(pub *p, const char *cid)
 {
     int rc = ch_taxii_catalog_collapse(p->cat, p->coll);
-    if (rc < 0 || p->ledger == NULL)
+    if (rc < 0)
         return rc;
+    if (p->ledger == NULL) {
+        p->st->objects += ch_taxii_catalog_objects(p->cat, p->coll);
+        return 0;
+    }
     ch_taxii_object o;
     for (size_t i = 0; ch_taxii_catalog_object(p->cat, p->coll, i, &o); i++) {
         ch_intel_pub_row row;
@@ -188,6 +189,8 @@ static int reconcile(pub *p, const char *cid)
     }
     rc = 0;
 cleanup:
+    if (rc == 0)
+        p->st->objects += ch_taxii_catalog_objects(p->cat, p->coll);
     ch_json_parser_free(jp);
     ch_buf_free(&src);
     ch_buf_free(&out);
@@ -293,7 +296,7 @@ int ch_taxii_publish_refset(ch_taxii_catalog *cat, const ch_refset *set, int64_t
         rc = publish_one(&p, name, type, text, &m, e->last_seen);
     }
     if (rc == 0)
-        rc = ch_taxii_catalog_collapse(cat, coll);
+        rc = reconcile(&p, NULL);
     ch_buf_free(&p.json);
     return rc;
 }

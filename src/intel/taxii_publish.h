@@ -43,7 +43,8 @@
 
 typedef struct ch_taxii_publish_stats {
     size_t collections;
-    size_t objects;
+    size_t objects;     /* served: one per id (several sources of a value are one object),
+                           revoked versions included */
     size_t expired;     /* elements past their expiry */
     size_t unsupported; /* elements STIX cannot express */
     size_t internal;    /* internal addresses of offenses, never published */

@@ -164,8 +164,17 @@ static size_t got_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+static void http_method(uint16_t port, const char *method, const char *path, const char *accept,
+                        const char *userpwd, got *g);
+
 /* GET path on the server with an Accept header (NULL = none) and user:password (NULL = none). */
 static void http(uint16_t port, const char *path, const char *accept, const char *userpwd, got *g)
+{
+    http_method(port, "GET", path, accept, userpwd, g);
+}
+
+static void http_method(uint16_t port, const char *method, const char *path, const char *accept,
+                        const char *userpwd, got *g)
 {
     char url[512], acc[256];
     memset(g, 0, sizeof *g);
@@ -180,6 +189,10 @@ static void http(uint16_t port, const char *path, const char *accept, const char
         hd = curl_slist_append(hd, "Accept:"); /* no Accept at all */
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{\"objects\":[]}");
+        hd = curl_slist_append(hd, "Content-Type: " CH_TAXII_MEDIA_TYPE);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     if (userpwd != NULL)
         curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
@@ -269,7 +282,69 @@ static void test_wrong_accept_gets_406(void **state)
     http(port, "/taxii2/", "text/html, application/taxii+json", "analyst:s3cret", &g);
     assert_int_equal(g.status, 200);
     ch_buf_free(&g.body);
+    /* Issue 16 item 11: wildcards admit TAXII (curl and browsers send them); q=0 refuses. */
+    http(port, "/taxii2/", "*/*", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "application/*;q=0.5", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "application/taxii+json;version=2.1;q=0", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 406);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "*/*; q=0", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 406);
+    ch_buf_free(&g.body);
     ch_taxii_server_stop(s);
+}
+
+/* Issue 16 item 6: Get Object Versions, match[spec_version], and 403 for Add Objects to a
+ * read-only collection. */
+static void test_versions_spec_version_and_read_only_post(void **state)
+{
+    (void)state;
+    ch_taxii_server *s = start_server(catalog_with(3, T0));
+    uint16_t port = ch_taxii_server_port(s);
+    got g;
+#define OBJ1                                                                                       \
+    "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"                         \
+    "indicator--00000000-0000-5000-8000-000000000001/"
+    http(port, OBJ1 "versions/", CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "\"versions\":[\"2024-08-02T08:53:25.000000Z\"]"));
+    assert_non_null(strstr(g.body.data, "\"more\":false"));
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "indicator--ffffffff-0000-5000-8000-000000000000/versions/",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 404);
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "?match[spec_version]=2.1",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "198.51.100.3"));
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "?match[spec_version]=2.0",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "\"objects\":[]"));
+    ch_buf_free(&g.body);
+    http_method(port, "POST",
+                "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/",
+                CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 403);
+    assert_non_null(strstr(g.body.data, "\"http_status\":\"403\""));
+    ch_buf_free(&g.body);
+    http_method(port, "POST", "/taxii2/", CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 405);
+    ch_buf_free(&g.body);
+    ch_taxii_server_stop(s);
+#undef OBJ1
 }
 
 static void test_discovery_api_root_and_collections_are_served(void **state)
@@ -953,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_server_refuses_plain_http_on_a_public_address),
         cmocka_unit_test(test_request_without_credentials_gets_401_with_challenge),
         cmocka_unit_test(test_wrong_accept_gets_406),
+        cmocka_unit_test(test_versions_spec_version_and_read_only_post),
         cmocka_unit_test(test_discovery_api_root_and_collections_are_served),
         cmocka_unit_test(test_unknown_root_and_collection_get_404),
         cmocka_unit_test(test_manifest_and_object_by_id),

@@ -349,7 +349,7 @@ static void test_removed_element_is_revoked_at_the_subscriber(void **state)
     /* The revocation stays served (late subscribers learn of it) and is not re-stamped. */
     ch_taxii_server_publish(srv, build_at(src_db, false, NOW + 120000));
     assert_int_equal(last_build.revoked, 0);
-    assert_int_equal(last_build.objects, 1);
+    assert_int_equal(last_build.objects, 2); /* the live one and the revocation */
     ch_taxii_server_stop(srv);
 }
 
@@ -450,6 +450,9 @@ static void test_every_served_object_is_valid_stix(void **state)
     put(s, "shared_ips", "203.0.113.0/24", T0);
     put(s, "shared_ips", "2001:db8::/32", T0);
     put(s, "shared_urls", "https://raw.githubusercontent.com/evil/miner/main/xmrig.sh", T0);
+    /* A second source of one value: one object served (item 11: the count says so too). */
+    ch_refset_meta m2 = {"partner-feed", "", T0 + 5, T0 + 5, CH_REFSET_ALWAYS, CH_REFSET_NEVER};
+    assert_int_equal(ch_intel_store_elem_put(s, "shared_ips", "203.0.113.0/24", &m2, T0, &err), 0);
     ch_intel_store_close(s);
     save_offense("198.51.100.40", "1 events for dns.question.name=pool.hashvault.pro", T0);
     ch_taxii_catalog_free(build_at(src_db, true, NOW));
@@ -473,6 +476,7 @@ static void test_every_served_object_is_valid_stix(void **state)
     }
     /* 5 set elements (one of them revoked), 2 offense observables */
     assert_int_equal(checked, 7);
+    assert_int_equal(last_build.objects, 7);
     assert_int_equal(with_confidence, 2); /* item 7: the offense's, on its observables */
     ch_json_parser_free(jp);
     ch_taxii_catalog_free(cat);
