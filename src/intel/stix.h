@@ -146,9 +146,29 @@ typedef struct ch_stix_opts {
     const char *ip_set;     /* NULL = CH_STIX_DEFAULT_IP_SET (type ip) */
     const char *url_set;    /* NULL = CH_STIX_DEFAULT_URL_SET (type string) */
     int64_t now_ms;         /* first_seen / last_seen of the elements added */
+    bool allow_catch_all;   /* load 0.0.0.0/0 and ::/0 (every address); refused otherwise */
 } ch_stix_opts;
 
 #define CH_STIX_STAT_KINDS 32 /* distinct unsupported kinds counted; the rest go to other */
+
+/* Why an indicator, or one value of its pattern, was refused (counted in ch_stix_stats.refused
+ * and reported to diag under reason stix_refused). An indicator refused whole loads nothing; a
+ * refused value is dropped like an unsupported comparison (the indicator matches less, never
+ * more). */
+typedef enum ch_stix_refusal {
+    CH_STIX_REFUSE_NO_SPEC_VERSION, /* no spec_version: not STIX 2.1 */
+    CH_STIX_REFUSE_BAD_ID,          /* id is not indicator--<UUID> */
+    CH_STIX_REFUSE_BAD_TIME,        /* created missing, or created/modified/valid_* no timestamp */
+    CH_STIX_REFUSE_NO_VALID_FROM,   /* valid_from is required */
+    CH_STIX_REFUSE_ADDR_FAMILY,     /* an IPv6 value for ipv4-addr, or the reverse */
+    CH_STIX_REFUSE_ADDR_AS_DOMAIN,  /* an address as a domain-name value */
+    CH_STIX_REFUSE_WILDCARD,        /* '*' in a domain-name value (it would match the apex) */
+    CH_STIX_REFUSE_CATCH_ALL,       /* a /0 network (every address) without allow_catch_all */
+    CH_STIX_REFUSE__N
+} ch_stix_refusal;
+
+/* "no spec_version", "bad id", ... */
+const char *ch_stix_refusal_name(ch_stix_refusal r);
 
 /* Counts, cumulative over a ctx's ingest calls. */
 typedef struct ch_stix_stats {
@@ -168,7 +188,8 @@ typedef struct ch_stix_stats {
     uint64_t elements_added;
     uint64_t elements_refreshed;
     uint64_t elements_removed;
-    uint64_t elements_dropped; /* refused by a set's cap */
+    uint64_t elements_dropped;           /* refused by a set's cap */
+    uint64_t refused[CH_STIX_REFUSE__N]; /* indicators or values refused, by reason */
     struct {
         char kind[CH_STIX_KIND_MAX];
         uint64_t count;
@@ -197,7 +218,8 @@ const ch_stix_stats *ch_stix_ctx_stats(const ch_stix_ctx *ctx);
  * an array, CH_EIO from the store (its transaction is rolled back), CH_ENOMEM. */
 int ch_stix_ingest_objects(ch_stix_ctx *ctx, ch_json_val objects, const char *name, ch_diag *diag,
                            ch_error *err);
-/* A bundle object ({"type": "bundle", "objects": [...]}). CH_EPARSE when it is not one. */
+/* A bundle object ({"type": "bundle", "objects": [...]}), an envelope ({"objects": [...]}) or
+ * one STIX object (a "type" and an "id" "<type>--..."). CH_EPARSE when it is none of these. */
 int ch_stix_ingest_bundle(ch_stix_ctx *ctx, ch_json_val bundle, const char *name, ch_diag *diag,
                           ch_error *err);
 /* A bundle as JSON text (name is what messages call it), or read from a file (gzip allowed,
@@ -208,8 +230,9 @@ int ch_stix_ingest_mem(ch_stix_ctx *ctx, const char *data, size_t len, const cha
 int ch_stix_ingest_path(ch_stix_ctx *ctx, const char *path, size_t max_doc, ch_diag *diag,
                         ch_error *err);
 
-/* True when the text starts (after whitespace) like a STIX bundle: an object whose "type" is
- * "bundle" among its first members. Used to tell bundles from block lists by content. */
+/* True when the text starts (after whitespace and a BOM) like STIX: a JSON object - a bundle,
+ * an envelope or one STIX object (ch_stix_ingest_bundle takes all three). A block list never
+ * starts with '{'. Used to tell STIX from block lists by content. */
 bool ch_stix_looks_like_bundle(const char *data, size_t len);
 
 /* ---- writing STIX ------------------------------------------------------------------------- */

@@ -301,7 +301,7 @@ static void test_stix_metadata_travels_into_event_fields_json_and_evidence(void 
     (void)state;
     fx f;
     fx_open(&f);
-    ch_stix_opts so = {"mining-watch", NULL, NULL, NULL, T0};
+    ch_stix_opts so = {"mining-watch", NULL, NULL, NULL, T0, false};
     ch_stix_ctx *ctx = NULL;
     ch_error err = {0};
     assert_int_equal(ch_stix_ctx_new(&ctx, f.sets, f.cat, NULL, &so, &err), 0);

@@ -179,7 +179,8 @@ static void test_offense_store_and_intel_store_share_one_file(void **state)
 }
 
 #define IND(id, mod, pat, extra)                                                                   \
-    "{\"type\":\"indicator\",\"id\":\"indicator--" id "\",\"created\":\"2020-01-01T00:00:00Z\","   \
+    "{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--" id                     \
+    "\",\"created\":\"2020-01-01T00:00:00Z\","                                                     \
     "\"modified\":\"" mod "\",\"pattern\":\"" pat "\",\"pattern_type\":\"stix\","                  \
     "\"valid_from\":\"2020-01-01T00:00:00Z\"" extra "}"
 #define BUNDLE(objs) "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[" objs "]}"
