@@ -51,11 +51,12 @@ static const char *const stmt_sql[S__COUNT] = {
         " first_seen = min(first_seen, excluded.first_seen),"
         " last_seen = max(last_seen, excluded.last_seen),"
         " valid_from = excluded.valid_from, expiry = excluded.expiry, added = excluded.added",
-    [S_IND_VERSION] = "SELECT modified, revoked FROM indicators WHERE id = ?1",
+    [S_IND_VERSION] = "SELECT modified, revoked, modified_sub FROM indicators WHERE id = ?1",
     [S_IND_PUT] = "INSERT OR REPLACE INTO indicators (id, modified, created, name, types, labels,"
                   " confidence, created_by_ref, created_by, feed, pattern, valid_from,"
-                  " valid_until, revoked, elements, unsupported)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                  " valid_until, revoked, elements, unsupported, modified_sub)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                  " ?17)",
     [S_IND_ELEMS] = "SELECT r.name, r.type, e.value, e.source, e.indicator, e.first_seen,"
                     " e.last_seen, e.valid_from, e.expiry, e.added"
                     " FROM refset_elements e JOIN refsets r ON r.id = e.set_id"
@@ -102,7 +103,8 @@ static const char *const schema =
     " created_by_ref TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL DEFAULT '',"
     " feed TEXT NOT NULL DEFAULT '', pattern TEXT NOT NULL DEFAULT '',"
     " valid_from INTEGER, valid_until INTEGER, revoked INTEGER NOT NULL DEFAULT 0,"
-    " elements INTEGER NOT NULL DEFAULT 0, unsupported INTEGER NOT NULL DEFAULT 0)"
+    " elements INTEGER NOT NULL DEFAULT 0, unsupported INTEGER NOT NULL DEFAULT 0,"
+    " modified_sub INTEGER NOT NULL DEFAULT 0)"
     " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL)"
     " WITHOUT ROWID;"
@@ -187,6 +189,21 @@ static int check_schema(ch_intel_store *s, ch_error *err)
     return 0;
 }
 
+/* Databases made before versions were ordered below the millisecond lack modified_sub; the
+ * column is added in place (its default, 0, is what they held). */
+static int add_modified_sub(ch_intel_store *s, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT modified_sub FROM indicators LIMIT 0", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    return exec_const(
+        s, "ALTER TABLE indicators ADD COLUMN modified_sub INTEGER NOT NULL DEFAULT 0", err);
+}
+
 static int open_store(const char *path, bool create, ch_intel_store **out, ch_error *err)
 {
     char def[PATH_MAX];
@@ -209,7 +226,8 @@ static int open_store(const char *path, bool create, ch_intel_store **out, ch_er
     s->db = db;
     if ((rc = exec_const(s, "BEGIN IMMEDIATE", err)) < 0)
         goto fail;
-    if ((rc = exec_const(s, schema, err)) < 0 || (rc = check_schema(s, err)) < 0) {
+    if ((rc = exec_const(s, schema, err)) < 0 || (rc = check_schema(s, err)) < 0 ||
+        (rc = add_modified_sub(s, err)) < 0) {
         exec_const(s, "ROLLBACK", NULL);
         goto fail;
     }
@@ -719,13 +737,14 @@ int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *in
     sqlite3_bind_int(st, 14, ind->revoked ? 1 : 0);
     sqlite3_bind_int64(st, 15, ind->elements);
     sqlite3_bind_int64(st, 16, ind->unsupported);
+    sqlite3_bind_int(st, 17, ind->modified_sub);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing an indicator");
     sqlite3_reset(st);
     return rc;
 }
 
 int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t *modified,
-                                     bool *revoked, ch_error *err)
+                                     int32_t *modified_sub, bool *revoked, ch_error *err)
 {
     sqlite3_stmt *st;
     int rc = kept(s, S_IND_VERSION, &st, err);
@@ -736,6 +755,8 @@ int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t 
     if (step == SQLITE_ROW) {
         *modified = sqlite3_column_int64(st, 0);
         *revoked = sqlite3_column_int(st, 1) != 0;
+        if (modified_sub != NULL)
+            *modified_sub = sqlite3_column_int(st, 2);
     } else if (step == SQLITE_DONE) {
         rc = CH_ENOTFOUND;
     } else {
@@ -797,7 +818,7 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
     if ((rc = prepare(s,
                       "SELECT id, modified, created, name, types, labels, confidence,"
                       " created_by_ref, created_by, feed, pattern, valid_from, valid_until,"
-                      " revoked, elements, unsupported FROM indicators",
+                      " revoked, elements, unsupported, modified_sub FROM indicators",
                       &st, err)) < 0)
         return rc;
     int n = 0;
@@ -806,6 +827,7 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
         memset(&ind, 0, sizeof ind);
         ind.id = ch_sql_col_text(st, 0);
         ind.modified = sqlite3_column_int64(st, 1);
+        ind.modified_sub = sqlite3_column_int(st, 16);
         ind.created = sqlite3_column_int64(st, 2);
         ind.name = ch_sql_col_text(st, 3);
         ind.types = ch_sql_col_text(st, 4);

@@ -11,7 +11,8 @@
  *                              value is the set's normalized entry text (ch_refset_elem_text);
  *                              added is when the row was last written (TAXII date_added order)
  *   indicators(id, modified, created, name, types, labels, confidence, created_by_ref,
- *              created_by, feed, pattern, valid_from, valid_until, revoked, elements, unsupported)
+ *              created_by, feed, pattern, valid_from, valid_until, revoked, elements, unsupported,
+ *              modified_sub)   modified_sub: microseconds past modified's millisecond
  *   identities(id, name)
  *   taxii_state(url, collection, added_after)
  *   taxii_published(collection, id, version, date_added, revoked, json)
@@ -130,9 +131,10 @@ int ch_intel_store_load_refset(ch_intel_store *s, const char *name, ch_refsets *
 
 /* Insert or replace the indicator row of ind->id. */
 int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *ind, ch_error *err);
-/* The stored version of id: its modified time and revoked flag. CH_ENOTFOUND when absent. */
+/* The stored version of id: its modified time (ms, and the microseconds past it in
+ * *modified_sub unless NULL) and revoked flag. CH_ENOTFOUND when absent. */
 int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t *modified,
-                                     bool *revoked, ch_error *err);
+                                     int32_t *modified_sub, bool *revoked, ch_error *err);
 /* Delete every element that indicator contributed; calls cb (may be NULL) with each first, so
  * that in-memory sets can drop them too. Returns how many were deleted. */
 int ch_intel_store_indicator_elems_remove(ch_intel_store *s, const char *id, ch_intel_elem_cb cb,

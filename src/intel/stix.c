@@ -643,6 +643,28 @@ static bool indicator_id_ok(const char *id, size_t n)
     return true;
 }
 
+/* The microseconds past the millisecond of a timestamp member ("...:05.123456Z" -> 456); 0
+ * when it has fewer digits. Digits past the sixth are not compared. */
+static int32_t sub_ms(ch_json_val o, const char *key)
+{
+    const char *s;
+    size_t n;
+    if (!get_str(o, key, &s, &n))
+        return 0;
+    const char *dot = memchr(s, '.', n);
+    if (dot == NULL)
+        return 0;
+    int32_t us = 0;
+    size_t k = 0;
+    for (const char *p = dot + 1; p < s + n && *p >= '0' && *p <= '9' && k < 6; p++, k++)
+        if (k >= 3)
+            us = us * 10 + (*p - '0');
+    for (; k < 6; k++)
+        if (k >= 3)
+            us *= 10;
+    return us;
+}
+
 /* A timestamp member: absent (true, *present false), or present and valid. */
 static bool time_member(ch_json_val o, const char *key, int64_t *ms, bool *present)
 {
@@ -739,8 +761,10 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
     }
     if (!has_modified)
         modified = created;
+    int32_t modified_sub = sub_ms(o, has_modified ? "modified" : "created");
     w.ind.created = created;
     w.ind.modified = modified;
+    w.ind.modified_sub = modified_sub;
     w.ind.revoked = revoked;
     w.ind.feed = c->feed;
 
@@ -748,17 +772,21 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
     cat_entry *old = cat_get(c->cat, w.ind.id, idlen);
     bool have = old != NULL, old_revoked = false;
     int64_t old_mod = 0;
+    int32_t old_sub = 0;
     if (have) {
         old_mod = old->ind.modified;
+        old_sub = old->ind.modified_sub;
         old_revoked = old->ind.revoked;
     } else if (c->store != NULL) {
-        rc = ch_intel_store_indicator_version(c->store, w.ind.id, &old_mod, &old_revoked, err);
+        rc = ch_intel_store_indicator_version(c->store, w.ind.id, &old_mod, &old_sub, &old_revoked,
+                                              err);
         if (rc == 0)
             have = true;
         else if (rc != CH_ENOTFOUND)
             return rc;
     }
-    if (have && (old_revoked || modified <= old_mod)) {
+    if (have &&
+        (old_revoked || modified < old_mod || (modified == old_mod && modified_sub <= old_sub))) {
         c->st.ignored_older++;
         return 0;
     }

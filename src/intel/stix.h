@@ -17,10 +17,10 @@
  * more), and an AND drops its whole subtree (loading one side would widen the match).
  *
  * Versions: an indicator id is held once. A version whose `modified` is newer than the one held
- * replaces it (its elements removed, the new ones added); the same or an older `modified` is
- * ignored; `revoked: true` removes every element the indicator contributed, and a revoked
- * indicator stays revoked. `valid_from` / `valid_until` become each element's validity window, so
- * lookups at an event's own time honour them.
+ * (compared to the microsecond) replaces it (its elements removed, the new ones added); the same or
+ * an older `modified` is ignored; `revoked: true` removes every element the indicator contributed,
+ * and a revoked indicator stays revoked. `valid_from` / `valid_until` become each element's
+ * validity window, so lookups at an event's own time honour them.
  *
  * Cost: a bundle is parsed whole with simdjson (a 100 MB bundle is fine in memory); objects are
  * visited twice (identities first, so created_by_ref resolves whatever the order); each
@@ -69,7 +69,9 @@ typedef struct ch_intel_indicator {
     int confidence;             /* 0..100; -1 when absent */
     bool revoked;
     int64_t created;      /* ms */
-    int64_t modified;     /* ms; versions are ordered by it */
+    int64_t modified;     /* ms; versions are ordered by it, then by modified_sub */
+    int32_t modified_sub; /* microseconds past modified's millisecond (0..999): versions that
+                             differ below the millisecond are still told apart */
     int64_t valid_from;   /* ms; CH_REFSET_ALWAYS when absent */
     int64_t valid_until;  /* ms, exclusive; CH_REFSET_NEVER when absent */
     uint32_t elements;    /* set elements it contributed */

@@ -340,6 +340,24 @@ static void test_newer_modified_replaces_and_older_is_ignored(void **state)
     fx_close(&f);
 }
 
+/* Issue 16 item 9, in memory: 2020-03-01T00:00:00.0001Z is newer than ...00.000Z. */
+static void test_newer_by_less_than_a_millisecond_replaces(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, NULL);
+    assert_int_equal(ingest(&f, BUNDLE(IND(ID1, "2020-03-01T00:00:00.000Z",
+                                           "[domain-name:value = 'old.example']", ""))),
+                     0);
+    assert_int_equal(ingest(&f, BUNDLE(IND(ID1, "2020-03-01T00:00:00.0001Z",
+                                           "[domain-name:value = 'new.example']", ""))),
+                     0);
+    assert_false(has_domain(&f, "intel_domains", "old.example", NOW));
+    assert_true(has_domain(&f, "intel_domains", "new.example", NOW));
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->replaced, 1);
+    fx_close(&f);
+}
+
 static void test_revoked_removes_every_element_the_indicator_contributed(void **state)
 {
     (void)state;
@@ -420,52 +438,82 @@ static void test_malformed_indicators_and_values_are_refused_with_reasons(void *
     (void)state;
     fx f;
     fx_open(&f, NULL);
-    assert_int_equal(ingest(
-                         &f, BUNDLE(RAW("\"spec_version\":\"2.1\",\"id\":\"indicator--" ID1 "\","
-                                        "\"created\":\"2020-01-01T00:00:00Z\",\"pattern_type\":"
-                                        "\"stix\","
-                                        "\"pattern\":\"[domain-name:value = "
-                                        "'no-valid-from.example']\"") "," RAW("\"id\":\"indicator-"
-                                                                              "-" ID2
-                                                                              "\"," GOOD_TIMES ","
-                                                                              "\"pattern\":\"["
-                                                                              "domain-name:value = "
-                                                                              "'no-spec.example']"
-                                                                              "\"") "," RAW("\"spec"
-                                                                                            "_versi"
-                                                                                            "on\":"
-                                                                                            "\"2."
-                                                                                            "1\","
-                                                                                            "\"id\""
-                                                                                            ":\"ind"
-                                                                                            "icator"
-                                                                                            "--"
-                                                                                            "1\""
-                                                                                            "," GOOD_TIMES
-                                                                                            ","
-                                                                                            "\"patt"
-                                                                                            "ern\":"
-                                                                                            "\"["
-                                                                                            "domain"
-                                                                                            "-name:"
-                                                                                            "value "
-                                                                                            "= "
-                                                                                            "'bad-"
-                                                                                            "id."
-                                                                                            "exampl"
-                                                                                            "e']\"") "," RAW("\"spec_version\":\"2.1\",\"id\":\"indicator--"
-                                                                                                             "33333333-3333-4333-8333-333333333333\","
-                                                                                                             "\"created\":\"2020-01-01T00:00:00Z\",\"modified\":\"yesterday\","
-                                                                                                             "\"pattern_type\":\"stix\",\"valid_from\":\"2020-01-01T00:00:00Z\","
-                                                                                                             "\"pattern\":\"[domain-name:value = 'yesterday.example']\"") "," IND("44444444-4444-4444-8444-444444444444",
-                                                                                                                                                                                  "2020-01-01T00:00:00Z",
-                                                                                                                                                                                  "[ipv4-addr:value = '2001:db8::1'] OR "
-                                                                                                                                                                                  "[domain-name:value = '198.51.100.9'] OR "
-                                                                                                                                                                                  "[domain-name:value = '*.example.org'] OR "
-                                                                                                                                                                                  "[ipv4-addr:value = '0.0.0.0/0'] OR [ipv6-addr:value = '::/0'] OR "
-                                                                                                                                                                                  "[domain-name:value = 'kept.example']",
-                                                                                                                                                                                  ""))),
-                     0);
+    assert_int_equal(
+        ingest(&f,
+               BUNDLE(RAW(
+                   "\"spec_version\":\"2.1\",\"id\":\"indicator--" ID1 "\","
+                   "\"created\":\"2020-01-01T00:00:00Z\",\"pattern_type\":"
+                   "\"stix\","
+                   "\"pattern\":\"[domain-name:value = "
+                   "'no-valid-from.example']\"") "," RAW("\"id\":\"indicator-"
+                                                         "-" ID2 "\"," GOOD_TIMES ","
+                                                         "\"pattern\":\"["
+                                                         "domain-name:value = "
+                                                         "'no-spec.example']"
+                                                         "\"") "," RAW("\"spec"
+                                                                       "_versi"
+                                                                       "on\":"
+                                                                       "\"2."
+                                                                       "1\","
+                                                                       "\"id\""
+                                                                       ":\"ind"
+                                                                       "icator"
+                                                                       "--"
+                                                                       "1\""
+                                                                       "," GOOD_TIMES ","
+                                                                       "\"patt"
+                                                                       "ern\":"
+                                                                       "\"["
+                                                                       "domain"
+                                                                       "-name:"
+                                                                       "value "
+                                                                       "= "
+                                                                       "'bad-"
+                                                                       "id."
+                                                                       "exampl"
+                                                                       "e']\"") "," RAW("\"spec_"
+                                                                                        "version\":"
+                                                                                        "\"2.1\","
+                                                                                        "\"id\":"
+                                                                                        "\"indicato"
+                                                                                        "r--"
+                                                                                        "33333333-"
+                                                                                        "3333-4333-"
+                                                                                        "8333-"
+                                                                                        "3333333333"
+                                                                                        "33\","
+                                                                                        "\"created"
+                                                                                        "\":\"2020-"
+                                                                                        "01-01T00:"
+                                                                                        "00:00Z\","
+                                                                                        "\"modified"
+                                                                                        "\":"
+                                                                                        "\"yesterda"
+                                                                                        "y\","
+                                                                                        "\"pattern_"
+                                                                                        "type\":"
+                                                                                        "\"stix\","
+                                                                                        "\"valid_"
+                                                                                        "from\":"
+                                                                                        "\"2020-01-"
+                                                                                        "01T00:00:"
+                                                                                        "00Z\","
+                                                                                        "\"pattern"
+                                                                                        "\":\"["
+                                                                                        "domain-"
+                                                                                        "name:"
+                                                                                        "value = "
+                                                                                        "'yesterday"
+                                                                                        ".example']"
+                                                                                        "\"") "," IND("44444444-4444-4444-8444-444444444444",
+                                                                                                      "2020-01-01T00:00:00Z",
+                                                                                                      "[ipv4-addr:value = '2001:db8::1'] OR "
+                                                                                                      "[domain-name:value = '198.51.100.9'] OR "
+                                                                                                      "[domain-name:value = '*.example.org'] OR "
+                                                                                                      "[ipv4-addr:value = '0.0.0.0/0'] OR [ipv6-addr:value = '::/0'] OR "
+                                                                                                      "[domain-name:value = 'kept.example']",
+                                                                                                      ""))),
+        0);
     const ch_stix_stats *st = ch_stix_ctx_stats(f.ctx);
     assert_int_equal(st->refused[CH_STIX_REFUSE_NO_VALID_FROM], 1);
     assert_int_equal(st->refused[CH_STIX_REFUSE_NO_SPEC_VERSION], 1);
@@ -648,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_target_set_names_are_configurable),
         cmocka_unit_test(test_validity_window_is_honoured_at_event_time),
         cmocka_unit_test(test_newer_modified_replaces_and_older_is_ignored),
+        cmocka_unit_test(test_newer_by_less_than_a_millisecond_replaces),
         cmocka_unit_test(test_revoked_removes_every_element_the_indicator_contributed),
         cmocka_unit_test(test_bad_patterns_and_values_are_counted_and_skipped),
         cmocka_unit_test(test_not_a_bundle_is_a_parse_error),
