@@ -1043,3 +1043,23 @@ int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error
     sqlite3_finalize(st);
     return rc;
 }
+
+int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int64_t *out,
+                                  ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = INT64_MIN;
+    int rc =
+        prepare(s, "SELECT max(date_added) FROM taxii_published WHERE collection = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            *out = sqlite3_column_int64(st, 0);
+    } else {
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

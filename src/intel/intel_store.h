@@ -191,6 +191,9 @@ int ch_intel_store_pub_put(ch_intel_store *s, const ch_intel_pub_row *row, ch_er
  * (and is returned). */
 int ch_intel_store_pub_each(ch_intel_store *s, const char *collection, ch_intel_pub_cb cb,
                             void *arg, ch_error *err);
+/* The latest date_added of a collection (INT64_MIN when it has none). */
+int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int64_t *out,
+                                  ch_error *err);
 /* Forget revocations served before revoked_before (ms): the ledger would otherwise grow with
  * every value ever removed. Returns how many rows were deleted. */
 int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err);

@@ -137,6 +137,15 @@ static int reconcile(pub *p, const char *cid)
         p->st->objects += ch_taxii_catalog_objects(p->cat, p->coll);
         return 0;
     }
+    /* Every new version gets a date_added of its own, after every earlier one of the
+     * collection: a subscriber that resumes after a page's last date_added (exclusive, as
+     * TAXII allows) then skips nothing, even when a whole load is published at once. The
+     * stamps run ahead of now by one millisecond per new object, at most. */
+    int64_t next = p->now_ms, last = INT64_MIN;
+    if ((rc = ch_intel_store_pub_last_added(p->ledger, cid, &last, p->err)) < 0)
+        return rc;
+    if (last != INT64_MIN && last >= next)
+        next = last + 1;
     ch_taxii_object o;
     for (size_t i = 0; ch_taxii_catalog_object(p->cat, p->coll, i, &o); i++) {
         ch_intel_pub_row row;
@@ -151,8 +160,9 @@ static int reconcile(pub *p, const char *cid)
          * version is served, but subscribers that honour revocation will ignore it. */
         if (rc == 0 && row.revoked)
             p->st->revived++;
-        ch_taxii_catalog_set_added(p->cat, p->coll, i, p->now_ms);
-        ch_intel_pub_row nr = {cid, o.id, o.version, p->now_ms, false, o.json, o.len};
+        int64_t added = next++;
+        ch_taxii_catalog_set_added(p->cat, p->coll, i, added);
+        ch_intel_pub_row nr = {cid, o.id, o.version, added, false, o.json, o.len};
         if ((rc = ch_intel_store_pub_put(p->ledger, &nr, p->err)) < 0)
             return rc;
     }
@@ -180,10 +190,11 @@ static int reconcile(pub *p, const char *cid)
         int64_t mod = p->now_ms > row.version ? p->now_ms : row.version + 1;
         if ((rc = revoked_json(jp, src.data, src.len, mod, &out, p->err)) < 0)
             goto cleanup;
-        ch_intel_pub_row nr = {cid, id, mod, p->now_ms, true, out.data, out.len};
+        int64_t added = next++;
+        ch_intel_pub_row nr = {cid, id, mod, added, true, out.data, out.len};
         if ((rc = ch_intel_store_pub_put(p->ledger, &nr, p->err)) < 0 ||
-            (rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, mod, p->now_ms, out.data,
-                                              out.len, p->err)) < 0)
+            (rc = ch_taxii_catalog_add_object(p->cat, p->coll, id, mod, added, out.data, out.len,
+                                              p->err)) < 0)
             goto cleanup;
         p->st->revoked++;
     }

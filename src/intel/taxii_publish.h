@@ -19,8 +19,10 @@
  * date_added is when the server first served that version of the object, never a time from the
  * logs: a ledger in the intel store (taxii_published) remembers, per collection and object, the
  * version served, its date_added and its JSON. A rebuild keeps the date_added of versions served
- * before, stamps new versions with now, and serves every object that left its collection (an
- * element removed from a shared set, an offense hidden) as a revoked version (modified = now,
+ * before, stamps new versions with now (one millisecond apart, after every date_added the
+ * collection had: date_added is strictly increasing per collection, so a subscriber resuming
+ * after a page's last date_added skips nothing), and serves every object that left its collection
+ * (an element removed from a shared set, an offense hidden) as a revoked version (modified = now,
  * revoked = true) so that subscribers drop it; revocations are served for 90 days. Without a
  * ledger (ch_taxii_publish_refset, or offenses with ledger NULL) date_added is last_seen for
  * set elements and now for offense observables, and nothing is revoked.
