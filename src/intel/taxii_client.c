@@ -188,6 +188,7 @@ typedef struct resp {
     long status;
     ch_buf body;
     char date_added_last[CH_TAXII_TIMESTAMP_MAX];
+    char date_added_first[CH_TAXII_TIMESTAMP_MAX];
     long retry_after_s; /* -1 when absent */
     bool too_large;
 } resp;
@@ -237,24 +238,29 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     resp *r = ud;
     size_t n = size * nmemb;
     static const char dal[] = "x-taxii-date-added-last:";
+    static const char daf[] = "x-taxii-date-added-first:";
     static const char ra[] = "retry-after:";
+    bool last = n > sizeof dal - 1 && strncasecmp(ptr, dal, sizeof dal - 1) == 0;
+    bool first = n > sizeof daf - 1 && strncasecmp(ptr, daf, sizeof daf - 1) == 0;
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         r->date_added_last[0] = '\0';
+        r->date_added_first[0] = '\0';
         r->retry_after_s = -1;
-    } else if (n > sizeof dal - 1 && strncasecmp(ptr, dal, sizeof dal - 1) == 0) {
-        const char *v = ptr + sizeof dal - 1, *e = ptr + n;
+    } else if (last || first) {
+        char *dst = last ? r->date_added_last : r->date_added_first;
+        const char *v = ptr + (last ? sizeof dal : sizeof daf) - 1, *e = ptr + n;
         while (v < e && (*v == ' ' || *v == '\t'))
             v++;
         while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         size_t len = (size_t)(e - v);
         /* A timestamp is short and printable; anything else is ignored, not trusted. */
-        bool ok = len > 0 && len < sizeof r->date_added_last;
+        bool ok = len > 0 && len < CH_TAXII_TIMESTAMP_MAX;
         for (size_t i = 0; ok && i < len; i++)
             ok = v[i] > ' ' && v[i] < 0x7f;
         if (ok) {
-            memcpy(r->date_added_last, v, len);
-            r->date_added_last[len] = '\0';
+            memcpy(dst, v, len);
+            dst[len] = '\0';
         }
     } else if (n > sizeof ra - 1 && strncasecmp(ptr, ra, sizeof ra - 1) == 0) {
         char tmp[32];
@@ -722,8 +728,22 @@ static int pull_collection(client *c, const char *api_root, const char *id, cons
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 goto cleanup;
             }
+        } else if (dal != NULL && keep == resume && r->date_added_first[0] != '\0' &&
+                   strcmp(r->date_added_first, dal) != 0 && strcmp(resume, added_after) != 0) {
+            /* No next token: page on by date, as TAXII 2.1 section 3.4 allows, from just
+             * before the page's last date_added, so that the objects of that instant beyond
+             * the page come too (the page began earlier, so this is progress). */
+            snprintf(added_after, sizeof added_after, "%s", resume);
         } else if (dal != NULL && strcmp(dal, added_after) != 0) {
-            /* No next token: page on by date, as TAXII 2.1 section 3.4 allows. */
+            /* The whole page shares one date_added (or the server sends no first): only an
+             * exclusive bound makes progress, and objects of that instant beyond the page are
+             * lost unless the server pages with next. */
+            if (r->date_added_first[0] != '\0' && strcmp(r->date_added_first, dal) == 0)
+                warn(c,
+                     "%s: a whole page was added at %s and the server sends no \"next\": "
+                     "objects of that instant beyond the page may be skipped (a smaller "
+                     "--limit does not help; a larger one may)",
+                     url, dal);
             snprintf(added_after, sizeof added_after, "%s", dal);
         } else {
             rc = ch_error_set(err, CH_EPARSE,

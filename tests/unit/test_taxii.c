@@ -625,8 +625,19 @@ static enum MHD_Result canned_handler(void *cls, struct MHD_Connection *conn, co
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type",
                             hit && hit->content_type ? hit->content_type : CH_TAXII_MEDIA_TYPE);
-    if (hit != NULL && hit->date_added_last != NULL && status == 200)
-        MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", hit->date_added_last);
+    if (hit != NULL && hit->date_added_last != NULL && status == 200) {
+        /* "first|last" sends both headers. */
+        const char *bar = strchr(hit->date_added_last, '|');
+        if (bar != NULL) {
+            char first[64];
+            snprintf(first, sizeof first, "%.*s", (int)(bar - hit->date_added_last),
+                     hit->date_added_last);
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-First", first);
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", bar + 1);
+        } else {
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", hit->date_added_last);
+        }
+    }
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -856,6 +867,42 @@ static size_t distinct_ids(const rec *r)
     return n;
 }
 
+/* A server that pages by date only (no "next") and gives several objects one date_added: the
+ * client pages on from just before a page's last date_added, so C (added with B) comes too. */
+static void test_date_paging_without_next_keeps_objects_sharing_a_timestamp(void **state)
+{
+    (void)state;
+#define OBJ(x) "{\"type\":\"indicator\",\"id\":\"indicator--" x "\"}"
+    route routes[] = {
+        {"/api1/", NULL, 200, NULL, "api_root.json", NULL, NULL, 0, 0},
+        {"/api1/collections/", NULL, 200, "{\"collections\":[{\"id\":\"c1\",\"can_read\":true}]}",
+         NULL, NULL, NULL, 0, 0},
+        {"/api1/collections/c1/objects/", "added_after=2024-01-01T00:00:01.999999Z", 200,
+         "{\"more\":false,\"objects\":[" OBJ("b") "," OBJ("c") "," OBJ("d") "]}", NULL,
+         "2024-01-01T00:00:02.000000Z|2024-01-01T00:00:03.000000Z", NULL, 0, 0},
+        {"/api1/collections/c1/objects/", NULL, 200,
+         "{\"more\":true,\"objects\":[" OBJ("a") "," OBJ("b") "]}", NULL,
+         "2024-01-01T00:00:01.000000Z|2024-01-01T00:00:02.000000Z", NULL, 0, 0},
+    };
+#undef OBJ
+    canned c;
+    canned_start(&c, routes, 4);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/api1/", (unsigned)c.port);
+    ch_taxii_client_opts o = client_opts(c.port, url, 0);
+    o.url = url;
+    o.no_retry = true;
+    rec r = {0};
+    ch_taxii_sink sink = sink_of(&r);
+    ch_error err = {0};
+    int rc = ch_taxii_pull(&o, &sink, NULL, &err);
+    if (rc < 0)
+        fail_msg("%s\n%s", err.msg, c.log);
+    assert_int_equal(distinct_ids(&r), 4);
+    rec_clear(&r);
+    MHD_stop_daemon(c.d);
+}
+
 static void test_sink_failure_stops_the_pull_with_its_error(void **state)
 {
     (void)state;
@@ -1043,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_client_retries_503_then_succeeds),
         cmocka_unit_test(test_failed_pull_keeps_pages_and_resumes),
         cmocka_unit_test(test_sink_failure_stops_the_pull_with_its_error),
+        cmocka_unit_test(test_date_paging_without_next_keeps_objects_sharing_a_timestamp),
         cmocka_unit_test(test_pull_interrupted_at_every_page_in_turn_ends_with_every_object),
         cmocka_unit_test(test_envelope_parser_accepts_empty_and_rejects_bad_objects),
         cmocka_unit_test(test_timestamps_have_microseconds),
