@@ -84,10 +84,15 @@ static void load_usage(FILE *f)
     fprintf(f,
             "usage: coinhound intel load FILE... [--db FILE] [--set NAME] [--type T]\n"
             "                            [--feed NAME] [--ttl DUR]\n"
-            "                            [--domain-set N] [--ip-set N] [--url-set N]\n\n"
-            "STIX 2.1 bundles (recognised by content) go to the sets intel_domains, intel_ips\n"
-            "and intel_urls unless --domain-set/--ip-set/--url-set say otherwise; patterns that\n"
-            "a set cannot hold exactly (AND, file hashes, MATCHES...) are counted, not loaded.\n"
+            "                            [--domain-set N] [--ip-set N] [--url-set N]\n"
+            "                            [--allow-catch-all]\n\n"
+            "STIX 2.1 (a bundle, or one object; recognised by content) goes to the sets\n"
+            "intel_domains, intel_ips and intel_urls unless --domain-set/--ip-set/--url-set say\n"
+            "otherwise; patterns that a set cannot hold exactly (AND, file hashes, MATCHES...)\n"
+            "are counted, not loaded, and so are indicators and values that are not what they\n"
+            "claim (no spec_version or valid_from, bad ids or times, an IPv6 address as\n"
+            "ipv4-addr, a wildcard domain). A network matching every address (0.0.0.0/0, ::/0)\n"
+            "is refused unless --allow-catch-all.\n"
             "Block lists (domains, hosts files, Adblock ||domain^, IP/CIDR) go to the set named\n"
             "by --set, else after the file (coinblocker.txt -> coinblocker), of the type given\n"
             "by --type (ip, domain, string, number) or detected. --feed names the source\n"
@@ -100,6 +105,7 @@ typedef struct load_opts {
     const char *db, *set, *feed, *dset, *iset, *uset;
     ch_refset_type type;
     int64_t ttl_ms;
+    bool allow_catch_all;
 } load_opts;
 
 static void print_stix(const char *path, const ch_stix_stats *s)
@@ -113,6 +119,14 @@ static void print_stix(const char *path, const ch_stix_stats *s)
            (unsigned long long)s->ignored_older, (unsigned long long)s->unsupported,
            (unsigned long long)s->other_patterns, (unsigned long long)s->bad,
            (unsigned long long)s->elements_added, (unsigned long long)s->elements_removed);
+    for (int r = 0; r < CH_STIX_REFUSE__N; r++)
+        if (s->refused[r] > 0)
+            printf("%s:   refused: %s: %llu\n", path, ch_stix_refusal_name((ch_stix_refusal)r),
+                   (unsigned long long)s->refused[r]);
+    if (s->url_only > 0)
+        printf("%s:   url:value held as URLs only, their hosts not matched against DNS or "
+               "flows: %llu\n",
+               path, (unsigned long long)s->url_only);
     for (uint32_t i = 0; i < s->nkinds; i++)
         printf("%s:   unsupported: %s: %llu\n", path, s->kinds[i].kind,
                (unsigned long long)s->kinds[i].count);
@@ -127,7 +141,8 @@ static int load_stix(ch_intel_store *st, const load_opts *o, const char *path, c
     ch_stix_ctx *ctx = NULL;
     char feed[CH_REFSET_NAME_MAX + 1];
     ch_cli_set_name_from_path(path, feed, sizeof feed);
-    ch_stix_opts so = {o->feed ? o->feed : feed, o->dset, o->iset, o->uset, ch_cli_now_ms()};
+    ch_stix_opts so = {o->feed ? o->feed : feed, o->dset,           o->iset, o->uset,
+                       ch_cli_now_ms(),          o->allow_catch_all};
     ch_diag diag;
     ch_diag_init(&diag, stderr);
     int rc;
@@ -169,18 +184,24 @@ static bool is_bundle_file(const char *path, ch_error *err, int *rc)
 int ch_cmd_intel_load(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"db", required_argument, NULL, 'd'},     {"set", required_argument, NULL, 's'},
-        {"type", required_argument, NULL, 't'},   {"feed", required_argument, NULL, 'f'},
-        {"ttl", required_argument, NULL, 'T'},    {"domain-set", required_argument, NULL, 'D'},
-        {"ip-set", required_argument, NULL, 'I'}, {"url-set", required_argument, NULL, 'U'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"set", required_argument, NULL, 's'},
+        {"type", required_argument, NULL, 't'},
+        {"feed", required_argument, NULL, 'f'},
+        {"ttl", required_argument, NULL, 'T'},
+        {"domain-set", required_argument, NULL, 'D'},
+        {"ip-set", required_argument, NULL, 'I'},
+        {"url-set", required_argument, NULL, 'U'},
+        {"allow-catch-all", no_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     load_opts o;
     memset(&o, 0, sizeof o);
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":d:s:t:f:T:D:I:U:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:s:t:f:T:D:I:U:Ah", lo, NULL)) != -1) {
         switch (c) {
         case 'd':
             o.db = optarg;
@@ -199,6 +220,9 @@ int ch_cmd_intel_load(int argc, char **argv)
             break;
         case 'U':
             o.uset = optarg;
+            break;
+        case 'A':
+            o.allow_catch_all = true;
             break;
         case 't':
             if (ch_refset_type_from_name(optarg, strlen(optarg), &o.type) < 0) {

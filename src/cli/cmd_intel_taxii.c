@@ -106,6 +106,9 @@ static void add_stats(ch_stix_stats *t, const ch_stix_stats *s)
     t->unsupported += s->unsupported;
     t->other_patterns += s->other_patterns;
     t->bad += s->bad;
+    t->url_only += s->url_only;
+    for (int r = 0; r < CH_STIX_REFUSE__N; r++)
+        t->refused[r] += s->refused[r];
     t->elements_added += s->elements_added;
     t->elements_removed += s->elements_removed;
 }
@@ -138,8 +141,12 @@ static int pull_page(void *ud, const ch_taxii_collection_ref *c, const ch_json_v
     snprintf(key, sizeof key, "%s\n%s", c->api_root, c->id);
     if (p->stix == NULL || strcmp(key, p->stix_coll) != 0) {
         close_stix(p);
-        ch_stix_opts so = {p->feed ? p->feed : (c->title[0] ? c->title : c->id), p->dset, p->iset,
-                           p->uset, ch_cli_now_ms()};
+        ch_stix_opts so = {p->feed ? p->feed : (c->title[0] ? c->title : c->id),
+                           p->dset,
+                           p->iset,
+                           p->uset,
+                           ch_cli_now_ms(),
+                           false};
         int rc = ch_stix_ctx_new(&p->stix, p->sets, p->catalog, p->store, &so, err);
         if (rc < 0)
             return rc;
@@ -338,6 +345,14 @@ int ch_cmd_intel_pull(int argc, char **argv)
                (unsigned long long)p.total.unsupported, (unsigned long long)p.total.other_patterns,
                (unsigned long long)p.total.bad, (unsigned long long)p.total.elements_added,
                (unsigned long long)p.total.elements_removed);
+    for (int r = 0; (rc == 0 || p.pages > 0) && r < CH_STIX_REFUSE__N; r++)
+        if (p.total.refused[r] > 0)
+            printf("%s: refused: %s: %llu\n", o.url, ch_stix_refusal_name((ch_stix_refusal)r),
+                   (unsigned long long)p.total.refused[r]);
+    if ((rc == 0 || p.pages > 0) && p.total.url_only > 0)
+        printf("%s: %llu url:value held as URLs only, their hosts not matched against DNS or "
+               "flows\n",
+               o.url, (unsigned long long)p.total.url_only);
     if (rc < 0)
         goto fail;
     ret = CH_EXIT_OK;
@@ -410,7 +425,7 @@ static int build_catalog(const char *db, bool offenses, ch_taxii_catalog **out,
         }
         if ((rc = ch_store_load(os, CH_OFFENSE_MASK_OPEN | CH_OFFENSE_MASK_CLOSED, m, err)) < 0)
             goto cleanup;
-        if ((rc = ch_taxii_publish_offenses(cat, m, now, st, err)) < 0)
+        if ((rc = ch_taxii_publish_offenses(cat, m, is, now, st, err)) < 0)
             goto cleanup;
     }
     *out = cat;
@@ -563,9 +578,10 @@ int ch_cmd_intel_serve(int argc, char **argv)
         goto fail;
     fprintf(stderr,
             "coinhound intel serve: TAXII 2.1 on %s://%s/taxii2/ (port %u): %zu collections, "
-            "%zu objects (%zu expired, %zu not expressible, %zu internal addresses left out)\n",
+            "%zu objects served (%zu newly revoked; %zu expired, %zu not expressible, %zu "
+            "internal addresses left out)\n",
             cert ? "https" : "http", so.listen, (unsigned)ch_taxii_server_port(srv), st.collections,
-            st.objects, st.expired, st.unsupported, st.internal);
+            st.objects, st.revoked, st.expired, st.unsupported, st.internal);
     fflush(stderr);
 
     struct sigaction sa;

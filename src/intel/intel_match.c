@@ -322,7 +322,7 @@ static int load_bundle(ch_intel_matcher *m, ch_intel_catalog *cat, const char *p
                        const char *feed, ch_diag *diag, ch_error *err)
 {
     ch_stix_ctx *ctx = NULL;
-    ch_stix_opts so = {feed, NULL, NULL, NULL, now_ms()};
+    ch_stix_opts so = {feed, NULL, NULL, NULL, now_ms(), false};
     int rc = ch_stix_ctx_new(&ctx, m->sets, cat, NULL, &so, err);
     if (rc == 0)
         rc = ch_stix_ingest_path(ctx, path, 0, diag, err);

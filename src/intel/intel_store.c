@@ -50,11 +50,12 @@ static const char *const stmt_sql[S__COUNT] = {
         " first_seen = min(first_seen, excluded.first_seen),"
         " last_seen = max(last_seen, excluded.last_seen),"
         " valid_from = excluded.valid_from, expiry = excluded.expiry, added = excluded.added",
-    [S_IND_VERSION] = "SELECT modified, revoked FROM indicators WHERE id = ?1",
+    [S_IND_VERSION] = "SELECT modified, revoked, modified_sub FROM indicators WHERE id = ?1",
     [S_IND_PUT] = "INSERT OR REPLACE INTO indicators (id, modified, created, name, types, labels,"
                   " confidence, created_by_ref, created_by, feed, pattern, valid_from,"
-                  " valid_until, revoked, elements, unsupported)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                  " valid_until, revoked, elements, unsupported, modified_sub)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                  " ?17)",
     [S_IND_ELEMS] = "SELECT r.name, r.type, e.value, e.source, e.indicator, e.first_seen,"
                     " e.last_seen, e.valid_from, e.expiry, e.added"
                     " FROM refset_elements e JOIN refsets r ON r.id = e.set_id"
@@ -105,6 +106,13 @@ static const char *const migrations[] = {
     "CREATE TABLE taxii_state ("
     " url TEXT NOT NULL, collection TEXT NOT NULL, added_after TEXT NOT NULL,"
     " PRIMARY KEY (url, collection)) WITHOUT ROWID;",
+    /* 1 -> 2: versions ordered below the millisecond (modified_sub), and what the TAXII
+     * server published, so that date_added is when it was added and revocations are served. */
+    "ALTER TABLE indicators ADD COLUMN modified_sub INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE taxii_published ("
+    " collection TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
+    " date_added INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
+    " PRIMARY KEY (collection, id)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_INTEL_SCHEMA_VERSION,
@@ -632,13 +640,14 @@ int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *in
     sqlite3_bind_int(st, 14, ind->revoked ? 1 : 0);
     sqlite3_bind_int64(st, 15, ind->elements);
     sqlite3_bind_int64(st, 16, ind->unsupported);
+    sqlite3_bind_int(st, 17, ind->modified_sub);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing an indicator");
     sqlite3_reset(st);
     return rc;
 }
 
 int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t *modified,
-                                     bool *revoked, ch_error *err)
+                                     int32_t *modified_sub, bool *revoked, ch_error *err)
 {
     sqlite3_stmt *st;
     int rc = kept(s, S_IND_VERSION, &st, err);
@@ -649,6 +658,8 @@ int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t 
     if (step == SQLITE_ROW) {
         *modified = sqlite3_column_int64(st, 0);
         *revoked = sqlite3_column_int(st, 1) != 0;
+        if (modified_sub != NULL)
+            *modified_sub = sqlite3_column_int(st, 2);
     } else if (step == SQLITE_DONE) {
         rc = CH_ENOTFOUND;
     } else {
@@ -710,7 +721,7 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
     if ((rc = prepare(s,
                       "SELECT id, modified, created, name, types, labels, confidence,"
                       " created_by_ref, created_by, feed, pattern, valid_from, valid_until,"
-                      " revoked, elements, unsupported FROM indicators",
+                      " revoked, elements, unsupported, modified_sub FROM indicators",
                       &st, err)) < 0)
         return rc;
     int n = 0;
@@ -719,6 +730,7 @@ int ch_intel_store_load_catalog(ch_intel_store *s, ch_intel_catalog *c, ch_error
         memset(&ind, 0, sizeof ind);
         ind.id = ch_sql_col_text(st, 0);
         ind.modified = sqlite3_column_int64(st, 1);
+        ind.modified_sub = sqlite3_column_int(st, 16);
         ind.created = sqlite3_column_int64(st, 2);
         ind.name = ch_sql_col_text(st, 3);
         ind.types = ch_sql_col_text(st, 4);
@@ -833,6 +845,124 @@ int ch_intel_store_taxii_set(ch_intel_store *s, const char *url, const char *col
     bind_text(st, 2, collection);
     bind_text(st, 3, added_after);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "writing TAXII state");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- what the TAXII server published ------------------------------------------------------- */
+
+int ch_intel_store_pub_get(ch_intel_store *s, const char *collection, const char *id,
+                           ch_intel_pub_row *out, ch_buf *json, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    int rc = prepare(s,
+                     "SELECT version, date_added, revoked, json FROM taxii_published"
+                     " WHERE collection = ?1 AND id = ?2",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    bind_text(st, 2, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        out->version = sqlite3_column_int64(st, 0);
+        out->date_added = sqlite3_column_int64(st, 1);
+        out->revoked = sqlite3_column_int(st, 2) != 0;
+        if (json != NULL &&
+            ch_buf_add(json, ch_sql_col_text(st, 3), (size_t)sqlite3_column_bytes(st, 3)) < 0)
+            rc = ch_error_set(err, CH_ELIMIT, "a published object is larger than the buffer");
+    } else if (step == SQLITE_DONE) {
+        rc = CH_ENOTFOUND;
+    } else {
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_put(ch_intel_store *s, const ch_intel_pub_row *row, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "INSERT OR REPLACE INTO taxii_published"
+                     " (collection, id, version, date_added, revoked, json)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, row->collection);
+    bind_text(st, 2, row->id);
+    sqlite3_bind_int64(st, 3, row->version);
+    sqlite3_bind_int64(st, 4, row->date_added);
+    sqlite3_bind_int(st, 5, row->revoked ? 1 : 0);
+    sqlite3_bind_text(st, 6, row->json != NULL ? row->json : "", (int)row->json_len,
+                      SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : db_error(s, err, "writing the TAXII publication ledger");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_each(ch_intel_store *s, const char *collection, ch_intel_pub_cb cb,
+                            void *arg, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "SELECT id, version, date_added, revoked, json FROM taxii_published"
+                     " WHERE collection = ?1 ORDER BY id",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_intel_pub_row row = {collection,
+                                ch_sql_col_text(st, 0),
+                                sqlite3_column_int64(st, 1),
+                                sqlite3_column_int64(st, 2),
+                                sqlite3_column_int(st, 3) != 0,
+                                ch_sql_col_text(st, 4),
+                                (size_t)sqlite3_column_bytes(st, 4)};
+        if ((rc = cb(arg, &row)) != 0)
+            break;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        prepare(s, "DELETE FROM taxii_published WHERE revoked = 1 AND date_added < ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, revoked_before);
+    rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->sql.db)
+                                         : db_error(s, err, "purging the TAXII publication ledger");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int64_t *out,
+                                  ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    *out = INT64_MIN;
+    int rc =
+        prepare(s, "SELECT max(date_added) FROM taxii_published WHERE collection = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, collection);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            *out = sqlite3_column_int64(st, 0);
+    } else {
+        rc = db_error(s, err, "reading the TAXII publication ledger");
+    }
     sqlite3_finalize(st);
     return rc;
 }

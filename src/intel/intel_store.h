@@ -11,9 +11,14 @@
  *                              value is the set's normalized entry text (ch_refset_elem_text);
  *                              added is when the row was last written (TAXII date_added order)
  *   indicators(id, modified, created, name, types, labels, confidence, created_by_ref,
- *              created_by, feed, pattern, valid_from, valid_until, revoked, elements, unsupported)
+ *              created_by, feed, pattern, valid_from, valid_until, revoked, elements, unsupported,
+ *              modified_sub)   modified_sub: microseconds past modified's millisecond
  *   identities(id, name)
  *   taxii_state(url, collection, added_after)
+ *   taxii_published(collection, id, version, date_added, revoked, json)
+ *                              what `intel serve` last published per object: date_added is when
+ *                              that version was first served (TAXII's date_added), and the json
+ *                              lets an object that left its collection be served as revoked
  * Times are ms since the epoch; CH_REFSET_ALWAYS / CH_REFSET_NEVER are stored as NULL.
  * Every statement is prepared with bound parameters; values from feeds never touch SQL text.
  *
@@ -29,11 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "enrich/refset.h"
 #include "intel/stix.h"
 
-#define CH_INTEL_SCHEMA_VERSION 1
+#define CH_INTEL_SCHEMA_VERSION 2
 
 typedef struct ch_intel_store ch_intel_store;
 
@@ -127,9 +133,10 @@ int ch_intel_store_load_refset(ch_intel_store *s, const char *name, ch_refsets *
 
 /* Insert or replace the indicator row of ind->id. */
 int ch_intel_store_indicator_put(ch_intel_store *s, const ch_intel_indicator *ind, ch_error *err);
-/* The stored version of id: its modified time and revoked flag. CH_ENOTFOUND when absent. */
+/* The stored version of id: its modified time (ms, and the microseconds past it in
+ * *modified_sub unless NULL) and revoked flag. CH_ENOTFOUND when absent. */
 int ch_intel_store_indicator_version(ch_intel_store *s, const char *id, int64_t *modified,
-                                     bool *revoked, ch_error *err);
+                                     int32_t *modified_sub, bool *revoked, ch_error *err);
 /* Delete every element that indicator contributed; calls cb (may be NULL) with each first, so
  * that in-memory sets can drop them too. Returns how many were deleted. */
 int ch_intel_store_indicator_elems_remove(ch_intel_store *s, const char *id, ch_intel_elem_cb cb,
@@ -162,5 +169,35 @@ int ch_intel_store_taxii_get(ch_intel_store *s, const char *url, const char *col
                              size_t cap, ch_error *err);
 int ch_intel_store_taxii_set(ch_intel_store *s, const char *url, const char *collection,
                              const char *added_after, ch_error *err);
+
+/* ---- the TAXII publication ledger (taxii_publish.c) ---------------------------------------- */
+
+/* One published object. Strings borrow (from the caller, or from SQLite during a callback). */
+typedef struct ch_intel_pub_row {
+    const char *collection; /* the collection id */
+    const char *id;         /* the STIX id */
+    int64_t version;        /* its `modified`, ms */
+    int64_t date_added;     /* ms: when this version was first served */
+    bool revoked;
+    const char *json; /* the object as served */
+    size_t json_len;
+} ch_intel_pub_row;
+typedef int (*ch_intel_pub_cb)(void *arg, const ch_intel_pub_row *row);
+
+/* version, date_added and revoked of (collection, id) into out (strings left NULL), and its
+ * JSON appended to json unless NULL; CH_ENOTFOUND when it was never published. */
+int ch_intel_store_pub_get(ch_intel_store *s, const char *collection, const char *id,
+                           ch_intel_pub_row *out, ch_buf *json, ch_error *err);
+int ch_intel_store_pub_put(ch_intel_store *s, const ch_intel_pub_row *row, ch_error *err);
+/* Every row of a collection, by id; the callback returns 0 to go on, anything else stops
+ * (and is returned). */
+int ch_intel_store_pub_each(ch_intel_store *s, const char *collection, ch_intel_pub_cb cb,
+                            void *arg, ch_error *err);
+/* The latest date_added of a collection (INT64_MIN when it has none). */
+int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int64_t *out,
+                                  ch_error *err);
+/* Forget revocations served before revoked_before (ms): the ledger would otherwise grow with
+ * every value ever removed. Returns how many rows were deleted. */
+int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err);
 
 #endif

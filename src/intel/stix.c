@@ -324,6 +324,7 @@ struct ch_stix_ctx {
     ch_refset *scratch[TGT__N]; /* empty sets of each type, to normalize values */
     bool store_ensured[TGT__N];
     int64_t now_ms;
+    bool allow_catch_all;
     ch_stix_stats st;
     ch_arena arena; /* per indicator: compiled pattern */
     ch_buf contrib; /* per indicator: what it added */
@@ -353,6 +354,7 @@ int ch_stix_ctx_new(ch_stix_ctx **out, ch_refsets *sets, ch_intel_catalog *catal
     c->cat = catalog;
     c->store = store;
     c->now_ms = o.now_ms;
+    c->allow_catch_all = o.allow_catch_all;
     ch_arena_init(&c->arena, 16384);
     ch_buf_init(&c->contrib, 64u << 20);
     int rc = 0;
@@ -412,13 +414,6 @@ static bool get_str(ch_json_val o, const char *key, const char **s, size_t *n)
 {
     ch_json_val v;
     return ch_json_obj_get(o, key, strlen(key), &v) && ch_json_get_str(v, s, n);
-}
-
-static bool get_time(ch_json_val o, const char *key, int64_t *ms)
-{
-    const char *s;
-    size_t n;
-    return get_str(o, key, &s, &n) && ch_time_parse_iso8601(s, n, ms);
 }
 
 /* An array of strings joined by ',' into b (arena copy); "" when absent. */
@@ -612,6 +607,112 @@ static void bad_object(ch_stix_ctx *c, ch_diag *diag, const char *name, const ch
         ch_diag_report(diag, CH_DS_UNKNOWN, name, 0, UINT64_MAX, reason, "%s: %s", id, msg);
 }
 
+const char *ch_stix_refusal_name(ch_stix_refusal r)
+{
+    static const char *const names[CH_STIX_REFUSE__N] = {
+        "no spec_version",    "bad id",
+        "bad timestamp",      "no valid_from",
+        "wrong address type", "address as domain",
+        "wildcard domain",    "catch-all network",
+    };
+    return (unsigned)r < CH_STIX_REFUSE__N ? names[r] : "?";
+}
+
+static void refuse(ch_stix_ctx *c, ch_diag *diag, const char *name, ch_stix_refusal why,
+                   const char *id, const char *detail)
+{
+    c->st.refused[why]++;
+    if (diag != NULL)
+        ch_diag_report(diag, CH_DS_UNKNOWN, name, 0, UINT64_MAX, "stix_refused", "%s: %s%s%s", id,
+                       ch_stix_refusal_name(why), detail ? ": " : "", detail ? detail : "");
+}
+
+/* "indicator--" and an RFC 4122 UUID (8-4-4-4-12 hex digits). */
+static bool indicator_id_ok(const char *id, size_t n)
+{
+    if (n != 11 + 36 || memcmp(id, "indicator--", 11) != 0)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        char ch = id[11 + i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? ch != '-'
+                 : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+/* The microseconds past the millisecond of a timestamp member ("...:05.123456Z" -> 456); 0
+ * when it has fewer digits. Digits past the sixth are not compared. */
+static int32_t sub_ms(ch_json_val o, const char *key)
+{
+    const char *s;
+    size_t n;
+    if (!get_str(o, key, &s, &n))
+        return 0;
+    const char *dot = memchr(s, '.', n);
+    if (dot == NULL)
+        return 0;
+    int32_t us = 0;
+    size_t k = 0;
+    for (const char *p = dot + 1; p < s + n && *p >= '0' && *p <= '9' && k < 6; p++, k++)
+        if (k >= 3)
+            us = us * 10 + (*p - '0');
+    for (; k < 6; k++)
+        if (k >= 3)
+            us *= 10;
+    return us;
+}
+
+/* A timestamp member: absent (true, *present false), or present and valid. */
+static bool time_member(ch_json_val o, const char *key, int64_t *ms, bool *present)
+{
+    ch_json_val v;
+    *present = ch_json_obj_get(o, key, strlen(key), &v);
+    if (!*present)
+        return true;
+    const char *s;
+    size_t n;
+    return ch_json_get_str(v, &s, &n) && ch_time_parse_iso8601(s, n, ms);
+}
+
+/* Whether a comparison's value is what its object type says, before it reaches a set (which
+ * would take an IPv6 address into an ip set as readily as an IPv4 one, or "*.example.org" as
+ * example.org): -1 when it is, else the refusal. */
+static int value_refusal(const ch_stix_ctx *c, const ch_stix_cmp *cmp)
+{
+    const char *v = cmp->value;
+    size_t n = cmp->len;
+    ch_ip ip;
+    if (cmp->obs == CH_STIX_DOMAIN) {
+        if (memchr(v, '*', n) != NULL)
+            return CH_STIX_REFUSE_WILDCARD;
+        size_t h = n;
+        if (n >= 2 && v[0] == '[' && v[n - 1] == ']') /* "[2001:db8::1]" */
+            v++, h -= 2;
+        if (ch_ip_parse(v, h, &ip))
+            return CH_STIX_REFUSE_ADDR_AS_DOMAIN;
+        return -1;
+    }
+    if (cmp->obs != CH_STIX_IPV4 && cmp->obs != CH_STIX_IPV6)
+        return -1;
+    const char *slash = memchr(v, '/', n);
+    size_t an = slash ? (size_t)(slash - v) : n;
+    if (!ch_ip_parse(v, an, &ip))
+        return -1; /* not an address at all: the set refuses it as a bad value */
+    if (ip.family != (cmp->obs == CH_STIX_IPV4 ? 4 : 6))
+        return CH_STIX_REFUSE_ADDR_FAMILY;
+    if (slash != NULL && !c->allow_catch_all) {
+        size_t k = 1;
+        while (slash + k < v + n && slash[k] == '0')
+            k++;
+        if (k > 1 && slash + k == v + n) /* "/0", "/00" */
+            return CH_STIX_REFUSE_CATCH_ALL;
+    }
+    return -1;
+}
+
 static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_diag *diag,
                             ch_error *err)
 {
@@ -628,6 +729,21 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
         bad_object(c, diag, name, "stix_bad_object", "indicator", "missing or bad id");
         return 0;
     }
+    char idz[129];
+    snprintf(idz, sizeof idz, "%.*s", (int)idlen, id);
+    if (!indicator_id_ok(id, idlen)) {
+        refuse(c, diag, name, CH_STIX_REFUSE_BAD_ID, idz, "not indicator--<UUID>");
+        return 0;
+    }
+    {
+        const char *sv;
+        size_t svn;
+        if (!get_str(o, "spec_version", &sv, &svn)) {
+            refuse(c, diag, name, CH_STIX_REFUSE_NO_SPEC_VERSION, idz,
+                   "STIX 2.1 objects carry spec_version");
+            return 0;
+        }
+    }
     w.ind.id = ch_arena_strndup(&c->arena, id, idlen);
     if (w.ind.id == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -636,11 +752,19 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
     if (ch_json_obj_get(o, "revoked", 7, &v))
         ch_json_get_bool(v, &revoked);
     int64_t created = 0, modified = 0;
-    get_time(o, "created", &created);
-    if (!get_time(o, "modified", &modified))
+    bool has_created, has_modified;
+    if (!time_member(o, "created", &created, &has_created) || !has_created ||
+        !time_member(o, "modified", &modified, &has_modified)) {
+        refuse(c, diag, name, CH_STIX_REFUSE_BAD_TIME, idz,
+               "created is required, and created and modified must be timestamps");
+        return 0;
+    }
+    if (!has_modified)
         modified = created;
+    int32_t modified_sub = sub_ms(o, has_modified ? "modified" : "created");
     w.ind.created = created;
     w.ind.modified = modified;
+    w.ind.modified_sub = modified_sub;
     w.ind.revoked = revoked;
     w.ind.feed = c->feed;
 
@@ -648,17 +772,21 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
     cat_entry *old = cat_get(c->cat, w.ind.id, idlen);
     bool have = old != NULL, old_revoked = false;
     int64_t old_mod = 0;
+    int32_t old_sub = 0;
     if (have) {
         old_mod = old->ind.modified;
+        old_sub = old->ind.modified_sub;
         old_revoked = old->ind.revoked;
     } else if (c->store != NULL) {
-        rc = ch_intel_store_indicator_version(c->store, w.ind.id, &old_mod, &old_revoked, err);
+        rc = ch_intel_store_indicator_version(c->store, w.ind.id, &old_mod, &old_sub, &old_revoked,
+                                              err);
         if (rc == 0)
             have = true;
         else if (rc != CH_ENOTFOUND)
             return rc;
     }
-    if (have && (old_revoked || modified <= old_mod)) {
+    if (have &&
+        (old_revoked || modified < old_mod || (modified == old_mod && modified_sub <= old_sub))) {
         c->st.ignored_older++;
         return 0;
     }
@@ -711,8 +839,17 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
     w.ind.confidence = (int)conf;
     w.ind.valid_from = CH_REFSET_ALWAYS;
     w.ind.valid_until = CH_REFSET_NEVER;
-    get_time(o, "valid_from", &w.ind.valid_from);
-    get_time(o, "valid_until", &w.ind.valid_until);
+    bool has_from, has_until;
+    if (!time_member(o, "valid_from", &w.ind.valid_from, &has_from) ||
+        !time_member(o, "valid_until", &w.ind.valid_until, &has_until)) {
+        refuse(c, diag, name, CH_STIX_REFUSE_BAD_TIME, w.ind.id,
+               "valid_from and valid_until must be timestamps");
+        return 0;
+    }
+    if (!has_from && !revoked) {
+        refuse(c, diag, name, CH_STIX_REFUSE_NO_VALID_FROM, w.ind.id, NULL);
+        return 0;
+    }
     if (!revoked && w.ind.valid_until <= w.ind.valid_from) {
         bad_object(c, diag, name, "stix_bad_object", w.ind.id,
                    "valid_until is not after valid_from");
@@ -737,20 +874,26 @@ static int ingest_indicator(ch_stix_ctx *c, ch_json_val o, const char *name, ch_
         w.meta.expiry = w.ind.valid_until;
         for (size_t i = 0; i < pat.ncmps; i++) {
             const ch_stix_cmp *cmp = &pat.cmps[i];
+            int why = value_refusal(c, cmp);
+            if (why >= 0) {
+                char val[256];
+                snprintf(val, sizeof val, "%.*s", (int)(cmp->len > 200 ? 200 : cmp->len),
+                         cmp->value);
+                refuse(c, diag, name, (ch_stix_refusal)why, w.ind.id, val);
+                pat.unsupported++;
+                continue;
+            }
             int tgt = cmp->obs == CH_STIX_DOMAIN ? TGT_DOMAIN
                       : cmp->obs == CH_STIX_URL  ? TGT_URL
                                                  : TGT_IP;
             if ((rc = add_value(c, &w, tgt, cmp->value, cmp->len, name, diag, err)) < 0)
                 return rc;
-            if (cmp->obs == CH_STIX_URL) {
-                const char *h;
-                size_t hl;
-                ch_ip ip;
-                if (url_host(cmp->value, cmp->len, &h, &hl) &&
-                    (rc = add_value(c, &w, ch_ip_parse(h, hl, &ip) ? TGT_IP : TGT_DOMAIN, h, hl,
-                                    name, diag, err)) < 0)
-                    return rc;
-            }
+            /* A URL names one resource, not its host: putting the host into the domain or ip
+             * set would flag every other file of a shared host (raw.githubusercontent.com) and
+             * its subdomains. The URL stays in the url set and is counted as not matched
+             * against DNS or flows. */
+            if (cmp->obs == CH_STIX_URL)
+                c->st.url_only++;
         }
         for (uint32_t k = 0; k < pat.nkinds; k++)
             count_kind(&c->st, pat.kinds[k]);
@@ -789,6 +932,36 @@ static bool type_is(ch_json_val o, const char *t)
     return get_str(o, "type", &s, &n) && n == strlen(t) && memcmp(s, t, n) == 0;
 }
 
+static int ingest_identity(ch_stix_ctx *c, ch_json_val o, ch_error *err)
+{
+    const char *id, *nm;
+    size_t idl, nml;
+    int rc;
+    if (ch_json_typeof(o) != CH_JSON_OBJECT || !type_is(o, "identity") ||
+        !get_str(o, "id", &id, &idl) || !get_str(o, "name", &nm, &nml) || idl > 128)
+        return 0;
+    char idb[129], nmb[256];
+    snprintf(idb, sizeof idb, "%.*s", (int)idl, id);
+    snprintf(nmb, sizeof nmb, "%.*s", (int)(nml > 255 ? 255 : nml), nm);
+    if ((rc = ch_intel_catalog_put_identity(c->cat, idb, nmb, err)) < 0)
+        return rc;
+    if (c->store != NULL && (rc = ch_intel_store_identity_put(c->store, idb, nmb, err)) < 0)
+        return rc;
+    c->st.identities++;
+    return 0;
+}
+
+static int ingest_object(ch_stix_ctx *c, ch_json_val o, const char *name, ch_diag *diag,
+                         ch_error *err)
+{
+    c->st.objects++;
+    if (ch_json_typeof(o) != CH_JSON_OBJECT) {
+        bad_object(c, diag, name, "stix_bad_object", "object", "not a JSON object");
+        return 0;
+    }
+    return type_is(o, "indicator") ? ingest_indicator(c, o, name, diag, err) : 0;
+}
+
 static int ingest_all(ch_stix_ctx *c, ch_json_val objects, const char *name, ch_diag *diag,
                       ch_error *err)
 {
@@ -798,33 +971,48 @@ static int ingest_all(ch_stix_ctx *c, ch_json_val objects, const char *name, ch_
     /* Pass 1: identities, so created_by_ref resolves whatever the order. */
     if (!ch_json_arr_iter(objects, &it))
         return ch_error_set(err, CH_EPARSE, "%s: \"objects\" is not an array", name);
-    while (ch_json_arr_next(&it, &o)) {
-        if (ch_json_typeof(o) != CH_JSON_OBJECT || !type_is(o, "identity"))
-            continue;
-        const char *id, *nm;
-        size_t idl, nml;
-        if (!get_str(o, "id", &id, &idl) || !get_str(o, "name", &nm, &nml) || idl > 128)
-            continue;
-        char idb[129], nmb[256];
-        snprintf(idb, sizeof idb, "%.*s", (int)idl, id);
-        snprintf(nmb, sizeof nmb, "%.*s", (int)(nml > 255 ? 255 : nml), nm);
-        if ((rc = ch_intel_catalog_put_identity(c->cat, idb, nmb, err)) < 0)
+    while (ch_json_arr_next(&it, &o))
+        if ((rc = ingest_identity(c, o, err)) < 0)
             return rc;
-        if (c->store != NULL && (rc = ch_intel_store_identity_put(c->store, idb, nmb, err)) < 0)
-            return rc;
-        c->st.identities++;
-    }
     ch_json_arr_iter(objects, &it);
-    while (ch_json_arr_next(&it, &o)) {
-        c->st.objects++;
-        if (ch_json_typeof(o) != CH_JSON_OBJECT) {
-            bad_object(c, diag, name, "stix_bad_object", "object", "not a JSON object");
-            continue;
-        }
-        if (type_is(o, "indicator") && (rc = ingest_indicator(c, o, name, diag, err)) < 0)
+    while (ch_json_arr_next(&it, &o))
+        if ((rc = ingest_object(c, o, name, diag, err)) < 0)
             return rc;
-    }
     return 0;
+}
+
+/* One STIX object given alone (a file holding one indicator): the same as a bundle of one. */
+static int ingest_single(ch_stix_ctx *c, ch_json_val o, const char *name, ch_diag *diag,
+                         ch_error *err)
+{
+    bool own = false;
+    int rc;
+    for (int i = 0; i < TGT__N; i++)
+        c->store_ensured[i] = false;
+    if (c->store != NULL && !ch_intel_store_in_transaction(c->store)) {
+        if ((rc = ch_intel_store_begin(c->store, err)) < 0)
+            return rc;
+        own = true;
+    }
+    rc = ingest_identity(c, o, err);
+    if (rc == 0)
+        rc = ingest_object(c, o, name, diag, err);
+    if (own) {
+        if (rc < 0)
+            ch_intel_store_rollback(c->store);
+        else
+            rc = ch_intel_store_commit(c->store, err);
+    }
+    return rc;
+}
+
+/* A STIX object by its shape: a string "type" and an "id" of that type ("indicator--..."). */
+static bool is_stix_object(ch_json_val o)
+{
+    const char *t, *id;
+    size_t tn, idn;
+    return get_str(o, "type", &t, &tn) && get_str(o, "id", &id, &idn) && tn > 0 && idn > tn + 2 &&
+           memcmp(id, t, tn) == 0 && id[tn] == '-' && id[tn + 1] == '-';
 }
 
 int ch_stix_ingest_objects(ch_stix_ctx *c, ch_json_val objects, const char *name, ch_diag *diag,
@@ -862,9 +1050,13 @@ int ch_stix_ingest_bundle(ch_stix_ctx *c, ch_json_val bundle, const char *name, 
     if (ch_json_typeof(bundle) != CH_JSON_OBJECT)
         return ch_error_set(err, CH_EPARSE, "%s: not a STIX bundle (not a JSON object)", name);
     bool has_objs = ch_json_obj_get(bundle, "objects", 7, &objs);
-    if (!type_is(bundle, "bundle") && !has_objs)
-        return ch_error_set(err, CH_EPARSE, "%s: not a STIX bundle (no \"type\": \"bundle\")",
-                            name);
+    if (!type_is(bundle, "bundle") && !has_objs) {
+        if (is_stix_object(bundle))
+            return ingest_single(c, bundle, name, diag, err);
+        return ch_error_set(
+            err, CH_EPARSE,
+            "%s: not STIX (no bundle, no envelope, no object with a type and an id)", name);
+    }
     if (!has_objs)
         return 0; /* an empty bundle may omit objects */
     return ch_stix_ingest_objects(c, objs, name, diag, err);
@@ -922,27 +1114,9 @@ bool ch_stix_looks_like_bundle(const char *data, size_t len)
         i = 3;
     while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
         i++;
-    if (i >= len || data[i] != '{')
-        return false;
-    size_t end = len - i > 8192 ? i + 8192 : len;
-    /* "type" then optional whitespace, ':', whitespace, "bundle"; or an envelope's "objects". */
-    for (size_t k = i; k + 6 <= end; k++) {
-        if (end - k >= 9 && memcmp(data + k, "\"objects\"", 9) == 0)
-            return true;
-        if (memcmp(data + k, "\"type\"", 6) != 0)
-            continue;
-        size_t j = k + 6;
-        while (j < end && (data[j] == ' ' || data[j] == '\t' || data[j] == '\r' || data[j] == '\n'))
-            j++;
-        if (j >= end || data[j] != ':')
-            continue;
-        j++;
-        while (j < end && (data[j] == ' ' || data[j] == '\t' || data[j] == '\r' || data[j] == '\n'))
-            j++;
-        if (end - j >= 8 && memcmp(data + j, "\"bundle\"", 8) == 0)
-            return true;
-    }
-    return false;
+    /* Any JSON object: a bundle, an envelope or one STIX object. A block list never starts
+     * with '{', and JSON read as one would load its punctuation as domains. */
+    return i < len && data[i] == '{';
 }
 
 /* ---- writing STIX: SHA-1 for UUIDv5 ------------------------------------------------------- */
@@ -1066,15 +1240,37 @@ void ch_stix_element_id(const char *set_name, const char *value, char out[48])
     *p = '\0';
 }
 
+size_t ch_stix_format_time(int64_t ms, char out[CH_STIX_TIME_MAX])
+{
+    /* ch_time_format drops a zero fraction ("...:05Z"); STIX wants created and modified to
+     * the millisecond (section 3.2), and a fixed width keeps every timestamp alike. */
+    char t[40];
+    size_t n = ch_time_format(ms, t);
+    const char *dot = memchr(t, '.', n);
+    size_t head = dot ? (size_t)(dot - t) : n - 1;
+    int64_t frac = ms % 1000;
+    if (frac < 0)
+        frac += 1000;
+    memcpy(out, t, head);
+    return head + (size_t)snprintf(out + head, CH_STIX_TIME_MAX - head, ".%03dZ", (int)frac);
+}
+
 static int add_time(ch_buf *b, const char *key, int64_t ms)
 {
-    char t[40];
-    ch_time_format(ms, t);
+    char t[CH_STIX_TIME_MAX];
+    ch_stix_format_time(ms, t);
     return ch_buf_printf(b, ",\"%s\":\"%s\"", key, t);
 }
 
 int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type, const char *value,
                           const ch_refset_meta *meta, int64_t now_ms)
+{
+    return ch_stix_write_element_ex(out, set_name, type, value, meta, now_ms, -1);
+}
+
+int ch_stix_write_element_ex(ch_buf *out, const char *set_name, ch_refset_type type,
+                             const char *value, const ch_refset_meta *meta, int64_t now_ms,
+                             int confidence)
 {
     const char *obj;
     size_t vlen = strlen(value);
@@ -1137,9 +1333,23 @@ int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type
     if (m.expiry != CH_REFSET_NEVER && m.expiry > vf &&
         (rc = add_time(out, "valid_until", m.expiry)) < 0)
         goto undo;
+    if (confidence >= 0 && confidence <= 100 &&
+        (rc = ch_buf_printf(out, ",\"confidence\":%d", confidence)) < 0)
+        goto undo;
     if (m.source != NULL && m.source[0]) {
+        /* STIX wants external_id, description or url beside source_name: the description says
+         * what the reference is, the external_id (when known) which indicator listed it. */
         if ((rc = ch_buf_adds(out, ",\"external_references\":[{\"source_name\":")) < 0 ||
-            (rc = ch_buf_add_json_str(out, m.source, strlen(m.source))) < 0)
+            (rc = ch_buf_add_json_str(out, m.source, strlen(m.source))) < 0 ||
+            (rc = ch_buf_adds(out, ",\"description\":")) < 0)
+            goto undo;
+        char desc[CH_REFSET_NAME_MAX + 64];
+        int dn =
+            snprintf(desc, sizeof desc, "the source of this value in coinhound set %s", set_name);
+        if ((rc = ch_buf_add_json_str(out, desc,
+                                      dn < 0                     ? 0
+                                      : (size_t)dn < sizeof desc ? (size_t)dn
+                                                                 : sizeof desc - 1)) < 0)
             goto undo;
         if (m.indicator != NULL && m.indicator[0] &&
             ((rc = ch_buf_adds(out, ",\"external_id\":")) < 0 ||

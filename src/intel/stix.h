@@ -6,7 +6,9 @@
  * Only what a reference set can hold exactly is loaded. A `pattern_type: stix` pattern is
  * compiled (stix_pattern.c) into a disjunction of equality comparisons on domain-name:value,
  * ipv4-addr:value, ipv6-addr:value (CIDR allowed, also with ISSUBSET) and url:value (the URL goes
- * into the url set, its host into the domain or ip set); `IN ('a', 'b')` is read as an OR of
+ * into the url set only: its host is never put into the domain or ip set, which would widen the
+ * indicator to every resource of that host; stats.url_only counts them, as no event source
+ * carries URLs to match yet); `IN ('a', 'b')` is read as an OR of
  * equalities. Observation expressions joined by OR are flattened the same way. Everything else -
  * AND, FOLLOWEDBY, qualifiers (WITHIN, REPEATS, START/STOP), != and NOT, LIKE, MATCHES, ordering
  * operators, and comparisons on objects other than those four (file hashes, x509, email,
@@ -15,10 +17,10 @@
  * more), and an AND drops its whole subtree (loading one side would widen the match).
  *
  * Versions: an indicator id is held once. A version whose `modified` is newer than the one held
- * replaces it (its elements removed, the new ones added); the same or an older `modified` is
- * ignored; `revoked: true` removes every element the indicator contributed, and a revoked
- * indicator stays revoked. `valid_from` / `valid_until` become each element's validity window, so
- * lookups at an event's own time honour them.
+ * (compared to the microsecond) replaces it (its elements removed, the new ones added); the same or
+ * an older `modified` is ignored; `revoked: true` removes every element the indicator contributed,
+ * and a revoked indicator stays revoked. `valid_from` / `valid_until` become each element's
+ * validity window, so lookups at an event's own time honour them.
  *
  * Cost: a bundle is parsed whole with simdjson (a 100 MB bundle is fine in memory); objects are
  * visited twice (identities first, so created_by_ref resolves whatever the order); each
@@ -67,7 +69,9 @@ typedef struct ch_intel_indicator {
     int confidence;             /* 0..100; -1 when absent */
     bool revoked;
     int64_t created;      /* ms */
-    int64_t modified;     /* ms; versions are ordered by it */
+    int64_t modified;     /* ms; versions are ordered by it, then by modified_sub */
+    int32_t modified_sub; /* microseconds past modified's millisecond (0..999): versions that
+                             differ below the millisecond are still told apart */
     int64_t valid_from;   /* ms; CH_REFSET_ALWAYS when absent */
     int64_t valid_until;  /* ms, exclusive; CH_REFSET_NEVER when absent */
     uint32_t elements;    /* set elements it contributed */
@@ -144,9 +148,29 @@ typedef struct ch_stix_opts {
     const char *ip_set;     /* NULL = CH_STIX_DEFAULT_IP_SET (type ip) */
     const char *url_set;    /* NULL = CH_STIX_DEFAULT_URL_SET (type string) */
     int64_t now_ms;         /* first_seen / last_seen of the elements added */
+    bool allow_catch_all;   /* load 0.0.0.0/0 and ::/0 (every address); refused otherwise */
 } ch_stix_opts;
 
 #define CH_STIX_STAT_KINDS 32 /* distinct unsupported kinds counted; the rest go to other */
+
+/* Why an indicator, or one value of its pattern, was refused (counted in ch_stix_stats.refused
+ * and reported to diag under reason stix_refused). An indicator refused whole loads nothing; a
+ * refused value is dropped like an unsupported comparison (the indicator matches less, never
+ * more). */
+typedef enum ch_stix_refusal {
+    CH_STIX_REFUSE_NO_SPEC_VERSION, /* no spec_version: not STIX 2.1 */
+    CH_STIX_REFUSE_BAD_ID,          /* id is not indicator--<UUID> */
+    CH_STIX_REFUSE_BAD_TIME,        /* created missing, or created/modified/valid_* no timestamp */
+    CH_STIX_REFUSE_NO_VALID_FROM,   /* valid_from is required */
+    CH_STIX_REFUSE_ADDR_FAMILY,     /* an IPv6 value for ipv4-addr, or the reverse */
+    CH_STIX_REFUSE_ADDR_AS_DOMAIN,  /* an address as a domain-name value */
+    CH_STIX_REFUSE_WILDCARD,        /* '*' in a domain-name value (it would match the apex) */
+    CH_STIX_REFUSE_CATCH_ALL,       /* a /0 network (every address) without allow_catch_all */
+    CH_STIX_REFUSE__N
+} ch_stix_refusal;
+
+/* "no spec_version", "bad id", ... */
+const char *ch_stix_refusal_name(ch_stix_refusal r);
 
 /* Counts, cumulative over a ctx's ingest calls. */
 typedef struct ch_stix_stats {
@@ -160,11 +184,14 @@ typedef struct ch_stix_stats {
     uint64_t unsupported;    /* indicators with nothing loadable (counted by kind below) */
     uint64_t other_patterns; /* pattern_type not "stix" (snort, yara, sigma...) */
     uint64_t bad;            /* malformed objects, patterns and values */
+    uint64_t url_only;       /* url:value comparisons held in the url set only (never their
+                                host in the domain or ip set) */
     uint64_t identities;
     uint64_t elements_added;
     uint64_t elements_refreshed;
     uint64_t elements_removed;
-    uint64_t elements_dropped; /* refused by a set's cap */
+    uint64_t elements_dropped;           /* refused by a set's cap */
+    uint64_t refused[CH_STIX_REFUSE__N]; /* indicators or values refused, by reason */
     struct {
         char kind[CH_STIX_KIND_MAX];
         uint64_t count;
@@ -193,7 +220,8 @@ const ch_stix_stats *ch_stix_ctx_stats(const ch_stix_ctx *ctx);
  * an array, CH_EIO from the store (its transaction is rolled back), CH_ENOMEM. */
 int ch_stix_ingest_objects(ch_stix_ctx *ctx, ch_json_val objects, const char *name, ch_diag *diag,
                            ch_error *err);
-/* A bundle object ({"type": "bundle", "objects": [...]}). CH_EPARSE when it is not one. */
+/* A bundle object ({"type": "bundle", "objects": [...]}), an envelope ({"objects": [...]}) or
+ * one STIX object (a "type" and an "id" "<type>--..."). CH_EPARSE when it is none of these. */
 int ch_stix_ingest_bundle(ch_stix_ctx *ctx, ch_json_val bundle, const char *name, ch_diag *diag,
                           ch_error *err);
 /* A bundle as JSON text (name is what messages call it), or read from a file (gzip allowed,
@@ -204,8 +232,9 @@ int ch_stix_ingest_mem(ch_stix_ctx *ctx, const char *data, size_t len, const cha
 int ch_stix_ingest_path(ch_stix_ctx *ctx, const char *path, size_t max_doc, ch_diag *diag,
                         ch_error *err);
 
-/* True when the text starts (after whitespace) like a STIX bundle: an object whose "type" is
- * "bundle" among its first members. Used to tell bundles from block lists by content. */
+/* True when the text starts (after whitespace and a BOM) like STIX: a JSON object - a bundle,
+ * an envelope or one STIX object (ch_stix_ingest_bundle takes all three). A block list never
+ * starts with '{'. Used to tell STIX from block lists by content. */
 bool ch_stix_looks_like_bundle(const char *data, size_t len);
 
 /* ---- writing STIX ------------------------------------------------------------------------- */
@@ -215,10 +244,21 @@ bool ch_stix_looks_like_bundle(const char *data, size_t len);
  * string sets, [url:value = '...'] when the value is a URL. The id is a UUIDv5 of set name and
  * value (stable across runs, so TAXII clients see one object per element); created/modified are
  * first_seen/last_seen, valid_from/valid_until the element's window; the element's source and
- * indicator go into external_references. CH_EUSAGE for an element STIX cannot express (numbers,
- * strings that are not URLs): callers count and skip it. */
+ * indicator go into external_references (with a description, as STIX requires more than a
+ * source_name). Timestamps always carry milliseconds. CH_EUSAGE for an element STIX cannot express
+ * (numbers, strings that are not URLs): callers count and skip it. */
 int ch_stix_write_element(ch_buf *out, const char *set_name, ch_refset_type type, const char *value,
                           const ch_refset_meta *meta, int64_t now_ms);
+/* The same with the indicator's confidence (0..100; -1 = none). */
+int ch_stix_write_element_ex(ch_buf *out, const char *set_name, ch_refset_type type,
+                             const char *value, const ch_refset_meta *meta, int64_t now_ms,
+                             int confidence);
+
+#define CH_STIX_TIME_MAX 32
+/* A STIX timestamp to the millisecond, "2024-08-02T08:53:24.000Z" (never without the fraction:
+ * created and modified must carry milliseconds). Returns its length. */
+size_t ch_stix_format_time(int64_t ms, char out[CH_STIX_TIME_MAX]);
+
 /* "indicator--" + UUIDv5(coinhound namespace, set_name "\n" value): 48 bytes with NUL. */
 void ch_stix_element_id(const char *set_name, const char *value, char out[48]);
 

@@ -188,6 +188,7 @@ typedef struct resp {
     long status;
     ch_buf body;
     char date_added_last[CH_TAXII_TIMESTAMP_MAX];
+    char date_added_first[CH_TAXII_TIMESTAMP_MAX];
     long retry_after_s; /* -1 when absent */
     bool too_large;
 } resp;
@@ -237,24 +238,29 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     resp *r = ud;
     size_t n = size * nmemb;
     static const char dal[] = "x-taxii-date-added-last:";
+    static const char daf[] = "x-taxii-date-added-first:";
     static const char ra[] = "retry-after:";
+    bool last = n > sizeof dal - 1 && strncasecmp(ptr, dal, sizeof dal - 1) == 0;
+    bool first = n > sizeof daf - 1 && strncasecmp(ptr, daf, sizeof daf - 1) == 0;
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         r->date_added_last[0] = '\0';
+        r->date_added_first[0] = '\0';
         r->retry_after_s = -1;
-    } else if (n > sizeof dal - 1 && strncasecmp(ptr, dal, sizeof dal - 1) == 0) {
-        const char *v = ptr + sizeof dal - 1, *e = ptr + n;
+    } else if (last || first) {
+        char *dst = last ? r->date_added_last : r->date_added_first;
+        const char *v = ptr + (last ? sizeof dal : sizeof daf) - 1, *e = ptr + n;
         while (v < e && (*v == ' ' || *v == '\t'))
             v++;
         while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
             e--;
         size_t len = (size_t)(e - v);
         /* A timestamp is short and printable; anything else is ignored, not trusted. */
-        bool ok = len > 0 && len < sizeof r->date_added_last;
+        bool ok = len > 0 && len < CH_TAXII_TIMESTAMP_MAX;
         for (size_t i = 0; ok && i < len; i++)
             ok = v[i] > ' ' && v[i] < 0x7f;
         if (ok) {
-            memcpy(r->date_added_last, v, len);
-            r->date_added_last[len] = '\0';
+            memcpy(dst, v, len);
+            dst[len] = '\0';
         }
     } else if (n > sizeof ra - 1 && strncasecmp(ptr, ra, sizeof ra - 1) == 0) {
         char tmp[32];
@@ -599,6 +605,49 @@ static int append_param(client *c, char *url, size_t cap, const char *name, cons
     return 0;
 }
 
+/* in minus one microsecond, as a TAXII timestamp with microseconds ("...:58.999999Z"), into
+ * out. False when in is not "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (fraction digits past the sixth
+ * are dropped, which can only make the bound earlier, never later). */
+static bool timestamp_before(const char *in, char *out, size_t cap)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int used = 0;
+    if (sscanf(in, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19)
+        return false;
+    const char *p = in + used;
+    long us = 0;
+    int digits = 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 6)
+                us = us * 10 + (*p - '0');
+        if (digits == 0)
+            return false;
+    }
+    if (p[0] != 'Z' || p[1] != '\0')
+        return false;
+    for (int k = digits; k < 6; k++)
+        us *= 10;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t sec = timegm(&tm);
+    if (us == 0) {
+        sec--;
+        us = 999999;
+    } else {
+        us--;
+    }
+    struct tm o;
+    if (gmtime_r(&sec, &o) == NULL)
+        return false;
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", o.tm_year + 1900,
+                     o.tm_mon + 1, o.tm_mday, o.tm_hour, o.tm_min, o.tm_sec, us);
+    return n > 0 && (size_t)n < cap;
+}
+
 static int pull_collection(client *c, const char *api_root, const char *id, const char *title,
                            resp *r, ch_error *err)
 {
@@ -648,8 +697,16 @@ static int pull_collection(client *c, const char *api_root, const char *id, cons
             goto cleanup;
         }
         const char *dal = r->date_added_last[0] ? r->date_added_last : NULL;
+        /* Where the next pull resumes: just before this page's last date_added, not at it.
+         * Servers stamp whole loads with one timestamp, so the objects after this page may
+         * share it; an exclusive bound at it would skip them for good if the pull stops here.
+         * The objects of that instant come again and are ignored as unchanged versions. */
+        char resume[CH_TAXII_TIMESTAMP_MAX + 1];
+        const char *keep = dal;
+        if (dal != NULL && timestamp_before(dal, resume, sizeof resume))
+            keep = resume;
         rc = c->sink->page(c->sink->ud, &ref, env.has_objects ? &env.objects : NULL, env.nobjects,
-                           dal, err);
+                           keep, err);
         if (rc < 0)
             goto cleanup;
         rc = 0;
@@ -671,8 +728,22 @@ static int pull_collection(client *c, const char *api_root, const char *id, cons
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 goto cleanup;
             }
+        } else if (dal != NULL && keep == resume && r->date_added_first[0] != '\0' &&
+                   strcmp(r->date_added_first, dal) != 0 && strcmp(resume, added_after) != 0) {
+            /* No next token: page on by date, as TAXII 2.1 section 3.4 allows, from just
+             * before the page's last date_added, so that the objects of that instant beyond
+             * the page come too (the page began earlier, so this is progress). */
+            snprintf(added_after, sizeof added_after, "%s", resume);
         } else if (dal != NULL && strcmp(dal, added_after) != 0) {
-            /* No next token: page on by date, as TAXII 2.1 section 3.4 allows. */
+            /* The whole page shares one date_added (or the server sends no first): only an
+             * exclusive bound makes progress, and objects of that instant beyond the page are
+             * lost unless the server pages with next. */
+            if (r->date_added_first[0] != '\0' && strcmp(r->date_added_first, dal) == 0)
+                warn(c,
+                     "%s: a whole page was added at %s and the server sends no \"next\": "
+                     "objects of that instant beyond the page may be skipped (a smaller "
+                     "--limit does not help; a larger one may)",
+                     url, dal);
             snprintf(added_after, sizeof added_after, "%s", dal);
         } else {
             rc = ch_error_set(err, CH_EPARSE,

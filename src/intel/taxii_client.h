@@ -6,11 +6,15 @@
  * A pull walks the protocol as a subscriber must: discovery (or the API root the URL names),
  * the collections of each API root, then the objects of each readable collection, page by page
  * through `next`/`more`, starting after the `added_after` remembered for that collection. Every
- * page goes to a sink callback which ingests the objects and remembers the page's
- * X-TAXII-Date-Added-Last in one transaction, so a pull that dies half way keeps what it stored
- * and the next pull resumes from there. The client knows nothing of STIX or SQLite: the sink
- * does (src/cli/cmd_intel_taxii.c glues it to stix.h and intel_store.h), which keeps the
- * protocol testable on its own.
+ * page goes to a sink callback which ingests the objects and remembers where to resume in one
+ * transaction, so a pull that dies half way keeps what it stored and the next pull resumes from
+ * there. The resume point is one microsecond before the page's X-TAXII-Date-Added-Last, which
+ * makes the stored added_after an inclusive bound: servers give many objects one date_added (a
+ * whole load in one millisecond), and an exclusive bound at a page's last date_added skips, for
+ * good, the objects of that instant that did not fit in the page. Objects of that instant are
+ * fetched again by the next pull and de-duplicated by the sink (same id and version). The client
+ * knows nothing of STIX or SQLite: the sink does (src/cli/cmd_intel_taxii.c glues it to stix.h and
+ * intel_store.h), which keeps the protocol testable on its own.
  *
  * Transport: libcurl, TLS verification always on (there is no switch to turn it off: a private
  * CA goes in ca_file). Plain http:// is accepted only for loopback hosts, with a warning,
@@ -100,9 +104,10 @@ typedef struct ch_taxii_sink {
     int (*get_added_after)(void *ud, const ch_taxii_collection_ref *c, char *buf, size_t cap,
                            ch_error *err);
     /* One page: ingest the envelope's objects (an array value, NULL when the page has none)
-     * and, in the same transaction, remember date_added_last (the page's
-     * X-TAXII-Date-Added-Last, NULL when the server did not send one) as the collection's new
-     * added_after. A negative return aborts the pull with that code and err. */
+     * and, in the same transaction, remember date_added_last as the collection's new
+     * added_after: one microsecond before the page's X-TAXII-Date-Added-Last (the header as
+     * sent when it is no plain timestamp), NULL when the server did not send one. A negative
+     * return aborts the pull with that code and err. */
     int (*page)(void *ud, const ch_taxii_collection_ref *c, const ch_json_val *objects,
                 size_t nobjects, const char *date_added_last, ch_error *err);
     /* Warnings for the user (plain http, skipped collections, retries); may be NULL. */

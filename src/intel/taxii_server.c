@@ -42,13 +42,15 @@ typedef struct tobj {
     size_t len;
     int64_t version;
     int64_t added;
+    char spec[8]; /* its spec_version ("2.1"); "2.0" when it has none, as TAXII says */
 } tobj;
 
 typedef struct tcoll {
     char *id, *title, *desc;
     tobj *o;
     size_t n, cap;
-    uint32_t *by_id; /* indices into o, sorted by id (after sealing) */
+    uint32_t *by_id;   /* indices into o, sorted by id (after sealing) */
+    size_t ncollapsed; /* o[0..ncollapsed) sorted by id (ch_taxii_catalog_collapse) */
 } tcoll;
 
 struct ch_taxii_catalog {
@@ -134,6 +136,29 @@ int ch_taxii_catalog_add_collection(ch_taxii_catalog *c, const char *id, const c
     return (int)c->n++;
 }
 
+/* The object's top-level "spec_version" value, found by a scan of its text: objects are JSON
+ * objects whose members the publisher wrote, and a nested "spec_version" would be read only if
+ * it came first, which a STIX object's own does. */
+static void spec_of(const char *json, size_t len, char out[8])
+{
+    static const char key[] = "\"spec_version\"";
+    strcpy(out, "2.0");
+    const char *end = json + len;
+    const char *p = memmem(json, len, key, sizeof key - 1);
+    if (p == NULL)
+        return;
+    p += sizeof key - 1;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (p >= end || *p != '"')
+        return;
+    const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (q != NULL && q - p - 1 > 0 && q - p - 1 < 8) {
+        memcpy(out, p + 1, (size_t)(q - p - 1));
+        out[q - p - 1] = '\0';
+    }
+}
+
 int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_id,
                                 int64_t version_ms, int64_t date_added_ms, const char *json,
                                 size_t len, ch_error *err)
@@ -166,6 +191,7 @@ int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_
     o->len = len;
     o->version = version_ms;
     o->added = date_added_ms;
+    spec_of(json, len, o->spec);
     t->n++;
     c->nobjects++;
     return 0;
@@ -201,6 +227,68 @@ static int cmp_by_id(const void *a, const void *b)
     return strcmp(sort_coll->o[*(const uint32_t *)a].id, sort_coll->o[*(const uint32_t *)b].id);
 }
 
+/* Order a collection by id, keeping the newest version of each. */
+static void collapse(ch_taxii_catalog *c, tcoll *t)
+{
+    if (t->n == 0)
+        return;
+    qsort(t->o, t->n, sizeof *t->o, cmp_id_version);
+    size_t w = 0;
+    for (size_t r = 0; r < t->n; r++) {
+        if (w > 0 && strcmp(t->o[w - 1].id, t->o[r].id) == 0) {
+            ch_free(t->o[r].id);
+            ch_free(t->o[r].json);
+            c->nobjects--;
+            continue;
+        }
+        t->o[w++] = t->o[r];
+    }
+    t->n = w;
+}
+
+int ch_taxii_catalog_collapse(ch_taxii_catalog *c, int coll)
+{
+    if (c->sealed || coll < 0 || (size_t)coll >= c->n)
+        return CH_EUSAGE;
+    collapse(c, &c->c[coll]);
+    c->c[coll].ncollapsed = c->c[coll].n;
+    return 0;
+}
+
+bool ch_taxii_catalog_object(const ch_taxii_catalog *c, int coll, size_t i, ch_taxii_object *out)
+{
+    if (coll < 0 || (size_t)coll >= c->n || i >= c->c[coll].n)
+        return false;
+    const tobj *o = &c->c[coll].o[i];
+    *out = (ch_taxii_object){o->id, o->version, o->added, o->json, o->len};
+    return true;
+}
+
+void ch_taxii_catalog_set_added(ch_taxii_catalog *c, int coll, size_t i, int64_t date_added_ms)
+{
+    if (!c->sealed && coll >= 0 && (size_t)coll < c->n && i < c->c[coll].n)
+        c->c[coll].o[i].added = date_added_ms;
+}
+
+bool ch_taxii_catalog_has(const ch_taxii_catalog *c, int coll, const char *id)
+{
+    if (coll < 0 || (size_t)coll >= c->n)
+        return false;
+    const tcoll *t = &c->c[coll];
+    size_t lo = 0, hi = t->ncollapsed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(t->o[mid].id, id);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 /* Sort for paging, keep one version per id, index by id. */
 static int catalog_seal(ch_taxii_catalog *c)
 {
@@ -210,18 +298,7 @@ static int catalog_seal(ch_taxii_catalog *c)
         tcoll *t = &c->c[i];
         if (t->n == 0)
             continue;
-        qsort(t->o, t->n, sizeof *t->o, cmp_id_version);
-        size_t w = 0;
-        for (size_t r = 0; r < t->n; r++) {
-            if (w > 0 && strcmp(t->o[w - 1].id, t->o[r].id) == 0) {
-                ch_free(t->o[r].id);
-                ch_free(t->o[r].json);
-                c->nobjects--;
-                continue;
-            }
-            t->o[w++] = t->o[r];
-        }
-        t->n = w;
+        collapse(c, t);
         qsort(t->o, t->n, sizeof *t->o, cmp_added_id);
         t->by_id = ch_malloc(t->n * sizeof *t->by_id);
         if (t->by_id == NULL)
@@ -450,14 +527,20 @@ static bool accept_ok(const char *h)
         item[k] = '\0';
         char *semi = strchr(item, ';');
         size_t tl = semi ? (size_t)(semi - item) : k;
-        if (tl == 22 && strncasecmp(item, "application/taxii+json", 22) == 0) {
+        bool taxii = tl == 22 && strncasecmp(item, "application/taxii+json", 22) == 0;
+        /* Wildcards admit our media type too (RFC 7231 5.3.2); q=0 means "not this". */
+        bool wild = (tl == 3 && memcmp(item, "*/*", 3) == 0) ||
+                    (tl == 13 && strncasecmp(item, "application/*", 13) == 0);
+        if (taxii || wild) {
             bool ok = true;
             for (char *q = semi; q != NULL && ok;) {
                 char *nx = strchr(q + 1, ';');
                 if (nx)
                     *nx = '\0';
-                if (strncasecmp(q + 1, "version=", 8) == 0)
+                if (taxii && strncasecmp(q + 1, "version=", 8) == 0)
                     ok = strcmp(q + 9, "2.1") == 0;
+                else if (q[1] == 'q' && q[2] == '=')
+                    ok = strtod(q + 3, NULL) > 0.0;
                 q = nx;
             }
             if (ok)
@@ -554,7 +637,10 @@ typedef struct query {
     size_t types_len[LIST_MAX];
     size_t ntypes;
     int64_t versions[LIST_MAX];
-    size_t nversions;    /* 0 = any (last, first and all all mean the one version held) */
+    size_t nversions; /* 0 = any (last, first and all all mean the one version held) */
+    const char *specs[LIST_MAX];
+    size_t specs_len[LIST_MAX];
+    size_t nspecs;       /* match[spec_version]; 0 = any (each object is held in one version) */
     const char *only_id; /* objects/{id}/ */
 } query;
 
@@ -618,6 +704,10 @@ static bool parse_query(ch_taxii_server *s, struct MHD_Connection *conn, query *
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[type]")) != NULL &&
         !split_list(v, q->types, q->types_len, &q->ntypes))
         goto too_many;
+    if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[spec_version]")) !=
+            NULL &&
+        !split_list(v, q->specs, q->specs_len, &q->nspecs))
+        goto too_many;
     if ((v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "match[version]")) != NULL) {
         const char *items[LIST_MAX];
         size_t lens[LIST_MAX], n;
@@ -667,6 +757,14 @@ static bool obj_matches(const tobj *o, const query *q)
         if (!hit)
             return false;
     }
+    if (q->nspecs > 0) {
+        size_t sl = strlen(o->spec);
+        bool hit = false;
+        for (size_t i = 0; i < q->nspecs && !hit; i++)
+            hit = q->specs_len[i] == sl && memcmp(q->specs[i], o->spec, sl) == 0;
+        if (!hit)
+            return false;
+    }
     if (q->nversions > 0) {
         bool hit = false;
         for (size_t i = 0; i < q->nversions && !hit; i++)
@@ -693,9 +791,12 @@ static size_t lower_bound_after(const tcoll *t, int64_t added, const char *id)
     return lo;
 }
 
-static void do_page(ch_taxii_server *s, struct MHD_Connection *conn, const tcoll *t, bool manifest,
+typedef enum page_kind { PAGE_OBJECTS, PAGE_MANIFEST, PAGE_VERSIONS } page_kind;
+
+static void do_page(ch_taxii_server *s, struct MHD_Connection *conn, const tcoll *t, page_kind kind,
                     const char *only_id, reply *r)
 {
+    bool manifest = kind == PAGE_MANIFEST;
     query q;
     memset(&q, 0, sizeof q);
     if (!parse_query(s, conn, &q, r))
@@ -728,7 +829,7 @@ static void do_page(ch_taxii_server *s, struct MHD_Connection *conn, const tcoll
         start = idx >= start ? idx : t->n;
     }
     ch_buf *b = &r->body;
-    ch_buf_adds(b, "{\"objects\":[");
+    ch_buf_adds(b, kind == PAGE_VERSIONS ? "{\"versions\":[" : "{\"objects\":[");
     size_t taken = 0, i = start;
     const tobj *last = NULL;
     for (; i < t->n && taken < q.limit; i++) {
@@ -737,7 +838,12 @@ static void do_page(ch_taxii_server *s, struct MHD_Connection *conn, const tcoll
             continue;
         if (taken++)
             ch_buf_addc(b, ',');
-        if (manifest) {
+        if (kind == PAGE_VERSIONS) {
+            /* One version per object is held: the list has that one. */
+            char ts[40];
+            ch_taxii_format_timestamp(o->version, ts);
+            ch_buf_printf(b, "\"%s\"", ts);
+        } else if (manifest) {
             char ts[40];
             ch_buf_adds(b, "{\"id\":");
             ch_buf_add_json_str(b, o->id, strlen(o->id));
@@ -834,15 +940,35 @@ static void route(ch_taxii_server *s, struct MHD_Connection *conn, const char *u
     if (n == 3)
         coll_json(&r->body, t), r->status = MHD_HTTP_OK;
     else if (n == 4 && strcmp(segs[3], "objects") == 0)
-        do_page(s, conn, t, false, NULL, r);
+        do_page(s, conn, t, PAGE_OBJECTS, NULL, r);
     else if (n == 4 && strcmp(segs[3], "manifest") == 0)
-        do_page(s, conn, t, true, NULL, r);
+        do_page(s, conn, t, PAGE_MANIFEST, NULL, r);
     else if (n == 5 && strcmp(segs[3], "objects") == 0)
-        do_page(s, conn, t, false, segs[4], r);
+        do_page(s, conn, t, PAGE_OBJECTS, segs[4], r);
+    else if (n == 6 && strcmp(segs[3], "objects") == 0 && strcmp(segs[5], "versions") == 0)
+        do_page(s, conn, t, PAGE_VERSIONS, segs[4], r);
     else
         set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such endpoint (read-only server)");
 done:
     cat_release(s, cat);
+}
+
+/* "/{root}/collections/{id}/objects/": where TAXII adds objects. */
+static bool is_objects_url(const char *url)
+{
+    char path[512];
+    if (strlen(url) >= sizeof path)
+        return false;
+    strcpy(path, url);
+    char *segs[5];
+    size_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(path, "/", &save); tok != NULL;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (n == 5)
+            return false;
+        segs[n++] = tok;
+    }
+    return n == 4 && strcmp(segs[1], "collections") == 0 && strcmp(segs[3], "objects") == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -861,6 +987,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         set_error(&r, MHD_HTTP_UNAUTHORIZED, "authentication required",
                   "this TAXII server needs HTTP basic authentication");
         r.challenge = true;
+    } else if (strcmp(method, "POST") == 0 && is_objects_url(url)) {
+        /* TAXII 2.1 Add Objects: a collection the client may not write to answers 403. */
+        set_error(&r, MHD_HTTP_FORBIDDEN, "forbidden",
+                  "this collection is read-only (can_write is false)");
     } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
                   "this TAXII server is read-only");

@@ -9,21 +9,24 @@
  * one replaces it atomically (ch_taxii_server_publish) while requests in flight finish on the
  * old one, which is freed by the last of them (a reference count under a mutex).
  *
- * Endpoints (GET and HEAD only; anything else is 405): /taxii2/ (discovery), /{root}/ (API
- * root), /{root}/collections/, /{root}/collections/{id}/, .../objects/, .../objects/{object}/
- * and .../manifest/, with added_after, limit, next, match[id], match[type] and match[version]
- * (last/first/all). Objects are ordered by (date_added, id); `next` is an opaque cursor naming
- * the last (date_added, id) returned, so paging is stable even while a newer catalog replaces
- * the old one, and every page costs a binary search plus the page itself.
+ * Endpoints (GET and HEAD only; a POST to .../objects/ is 403, as every collection is
+ * read-only, anything else 405): /taxii2/ (discovery), /{root}/ (API root),
+ * /{root}/collections/, /{root}/collections/{id}/, .../objects/, .../objects/{object}/,
+ * .../objects/{object}/versions/ and .../manifest/, with added_after, limit, next, match[id],
+ * match[type], match[spec_version] and match[version] (last/first/all; one version of each
+ * object is held, so each names that one). Objects are ordered by (date_added, id); `next` is an
+ * opaque cursor naming the last (date_added, id) returned, so paging is stable even while a newer
+ * catalog replaces the old one, and every page costs a binary search plus the page itself.
  * X-TAXII-Date-Added-First/Last carry the page's first and last date_added.
  *
  * Security: every request needs basic auth (there are no default credentials: starting without
  * a user and password is refused), compared in constant time; a failure is 401 with a
  * WWW-Authenticate challenge. The Accept header must admit application/taxii+json (version
- * 2.1 or none), else 406. Unknown roots, collections and objects are 404; errors are TAXII error
- * messages. The listen address defaults to loopback; anything else must come with TLS
- * (cert and key) or the caller's explicit allow_insecure_remote. Connections are capped in
- * number, per address and in time; responses are bounded by the page size cap.
+ * 2.1 or none; the wildcards "any" and "application/any" admit it too; q=0 refuses), else 406.
+ * Unknown roots, collections and objects are 404; errors are TAXII error messages. The listen
+ * address defaults to loopback; anything else must come with TLS (cert and key) or the caller's
+ * explicit allow_insecure_remote. Connections are capped in number, per address and in time;
+ * responses are bounded by the page size cap.
  *
  * Ownership: a catalog is made by ch_taxii_catalog_new and filled by the caller; publishing
  * (or starting a server with it) hands it over, and the server frees it. The server is made by
@@ -60,6 +63,21 @@ int ch_taxii_catalog_add_collection(ch_taxii_catalog *c, const char *id, const c
 int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_id,
                                 int64_t version_ms, int64_t date_added_ms, const char *json,
                                 size_t len, ch_error *err);
+/* Before publishing, a publisher may settle each object's date_added from what it served
+ * before (taxii_publish.c keeps a ledger): collapse orders collection coll by id with one
+ * version per id (the newest), after which objects are read by index, their date_added set,
+ * and ids looked up (among the collapsed ones: objects added afterwards are not found).
+ * CH_EUSAGE for a bad index or a published catalog. Strings borrow from the catalog. */
+typedef struct ch_taxii_object {
+    const char *id;
+    int64_t version, date_added;
+    const char *json;
+    size_t len;
+} ch_taxii_object;
+int ch_taxii_catalog_collapse(ch_taxii_catalog *c, int coll);
+bool ch_taxii_catalog_object(const ch_taxii_catalog *c, int coll, size_t i, ch_taxii_object *out);
+void ch_taxii_catalog_set_added(ch_taxii_catalog *c, int coll, size_t i, int64_t date_added_ms);
+bool ch_taxii_catalog_has(const ch_taxii_catalog *c, int coll, const char *id);
 size_t ch_taxii_catalog_collections(const ch_taxii_catalog *c);
 size_t ch_taxii_catalog_objects(const ch_taxii_catalog *c, int coll);
 

@@ -301,7 +301,7 @@ static void test_stix_metadata_travels_into_event_fields_json_and_evidence(void 
     (void)state;
     fx f;
     fx_open(&f);
-    ch_stix_opts so = {"mining-watch", NULL, NULL, NULL, T0};
+    ch_stix_opts so = {"mining-watch", NULL, NULL, NULL, T0, false};
     ch_stix_ctx *ctx = NULL;
     ch_error err = {0};
     assert_int_equal(ch_stix_ctx_new(&ctx, f.sets, f.cat, NULL, &so, &err), 0);
@@ -552,6 +552,44 @@ static void test_matcher_load_reads_bundles_lists_and_the_store(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Issue 16 item 3: a URL indicator names one file, not its host. A bundle listing a miner
+ * script on raw.githubusercontent.com (and one on a bare address) must not make every query
+ * for that host, its subdomains or flows to that address a CJ-MINE-03 hit. */
+static void test_url_indicator_never_matches_its_host(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ch_intel_url_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char pb[256];
+    snprintf(pb, sizeof pb, "%s/urls.json", dir);
+    write_file(pb, "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[{\"type\":"
+                   "\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--"
+                   "11111111-1111-4111-8111-111111111111\",\"created\":\"2024-01-01T00:00:00."
+                   "000Z\",\"modified\":\"2024-01-01T00:00:00.000Z\",\"valid_from\":\"2024-"
+                   "01-01T00:00:00.000Z\",\"pattern_type\":\"stix\",\"pattern\":\"[url:value "
+                   "= 'https://raw.githubusercontent.com/evil/miner/main/xmrig.sh'] OR "
+                   "[url:value = 'http://203.0.113.77/xmrig']\"}]}");
+    fx f;
+    fx_open(&f);
+    ch_error err = {0};
+    const char *files[] = {pb};
+    assert_int_equal(ch_intel_matcher_load(f.m, f.sets, f.cat, files, 1, NULL, NULL, &err), 0);
+    ch_event ev;
+    dns_event(&ev, T0, "raw.githubusercontent.com");
+    assert_false(ch_intel_match(f.m, &ev));
+    dns_event(&ev, T0, "objects.raw.githubusercontent.com");
+    assert_false(ch_intel_match(f.m, &ev));
+    flow_event(&ev, T0, "172.31.0.5", "203.0.113.77");
+    assert_false(ch_intel_match(f.m, &ev));
+    /* The URLs themselves are held, for sources that carry URLs. */
+    ch_refset *u = ch_refsets_get(f.sets, "intel_urls", 10);
+    assert_non_null(u);
+    assert_int_equal(ch_refset_count(u), 2);
+    fx_close(&f);
+    unlink(pb);
+    rmdir(dir);
+}
+
 /* ---- rule tests name intel files ------------------------------------------------------------ */
 
 static void test_rule_test_cases_take_optional_intel_files(void **state)
@@ -611,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_stix_metadata_travels_into_event_fields_json_and_evidence),
         cmocka_unit_test(test_no_intel_sets_costs_nothing_and_never_matches),
         cmocka_unit_test(test_matcher_load_reads_bundles_lists_and_the_store),
+        cmocka_unit_test(test_url_indicator_never_matches_its_host),
         cmocka_unit_test(test_rule_test_cases_take_optional_intel_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

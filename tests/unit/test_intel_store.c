@@ -179,7 +179,8 @@ static void test_offense_store_and_intel_store_share_one_file(void **state)
 }
 
 #define IND(id, mod, pat, extra)                                                                   \
-    "{\"type\":\"indicator\",\"id\":\"indicator--" id "\",\"created\":\"2020-01-01T00:00:00Z\","   \
+    "{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"indicator--" id                     \
+    "\",\"created\":\"2020-01-01T00:00:00Z\","                                                     \
     "\"modified\":\"" mod "\",\"pattern\":\"" pat "\",\"pattern_type\":\"stix\","                  \
     "\"valid_from\":\"2020-01-01T00:00:00Z\"" extra "}"
 #define BUNDLE(objs) "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":[" objs "]}"
@@ -217,6 +218,37 @@ static bool stored_has(ch_intel_store *s, const char *set, const char *v)
     bool yes = x != NULL && ch_refset_contains(x, v, strlen(v), NOW, NULL);
     ch_refsets_free(r);
     return yes;
+}
+
+/* Issue 16 item 9: a version newer by less than a millisecond is a newer version, also when the
+ * version held comes from the store (a later run). */
+static void
+test_versions_differing_below_the_millisecond_are_ordered_through_the_store(void **state)
+{
+    (void)state;
+    ch_intel_store *s = open_db();
+    ch_stix_stats st;
+    run_ingest(
+        s, BUNDLE(IND(ID1, "2020-02-01T00:00:00.123400Z", "[domain-name:value = 'a.example']", "")),
+        &st);
+    assert_int_equal(st.loaded, 1);
+    run_ingest(
+        s, BUNDLE(IND(ID1, "2020-02-01T00:00:00.123450Z", "[domain-name:value = 'b.example']", "")),
+        &st);
+    assert_int_equal(st.replaced, 1);
+    assert_true(stored_has(s, "intel_domains", "b.example"));
+    assert_false(stored_has(s, "intel_domains", "a.example"));
+    /* The same version again, or one older below the millisecond, is ignored. */
+    run_ingest(
+        s, BUNDLE(IND(ID1, "2020-02-01T00:00:00.12345Z", "[domain-name:value = 'c.example']", "")),
+        &st);
+    assert_int_equal(st.ignored_older, 1);
+    run_ingest(
+        s, BUNDLE(IND(ID1, "2020-02-01T00:00:00.1234Z", "[domain-name:value = 'd.example']", "")),
+        &st);
+    assert_int_equal(st.ignored_older, 1);
+    assert_true(stored_has(s, "intel_domains", "b.example"));
+    ch_intel_store_close(s);
 }
 
 static void test_stix_versions_are_honoured_across_runs_through_the_store(void **state)
@@ -272,7 +304,8 @@ static void test_stix_versions_are_honoured_across_runs_through_the_store(void *
     assert_false(stored_has(s, "intel_domains", "new.example"));
     int64_t mod;
     bool rev;
-    assert_int_equal(ch_intel_store_indicator_version(s, "indicator--" ID1, &mod, &rev, &err), 0);
+    assert_int_equal(ch_intel_store_indicator_version(s, "indicator--" ID1, &mod, NULL, &rev, &err),
+                     0);
     assert_true(rev);
     ch_intel_store_close(s);
 }
@@ -305,6 +338,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_stix_versions_are_honoured_across_runs_through_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_versions_differing_below_the_millisecond_are_ordered_through_the_store, setup,
+            teardown),
         cmocka_unit_test(test_normalized_values_match_what_sets_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

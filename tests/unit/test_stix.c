@@ -260,7 +260,7 @@ static void test_indicator_metadata_travels_with_the_element(void **state)
     fx_close(&f);
 }
 
-static void test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set(void **state)
+static void test_url_goes_to_url_set_only_never_its_host(void **state)
 {
     (void)state;
     fx f;
@@ -272,9 +272,13 @@ static void test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set(void **sta
                                            ""))),
                      0);
     assert_true(has(&f, "intel_urls", "http://user@Evil.Example:8080/x?y", NOW));
-    assert_true(has_domain(&f, "intel_domains", "evil.example", NOW));
-    assert_true(has(&f, "intel_ips", "2001:db8::1", NOW));
-    assert_true(has(&f, "intel_ips", "198.51.100.7", NOW));
+    assert_true(has(&f, "intel_urls", "http://198.51.100.7/b", NOW));
+    /* The hosts would flag every other resource they serve. */
+    assert_false(has_domain(&f, "intel_domains", "evil.example", NOW));
+    assert_false(has(&f, "intel_ips", "2001:db8::1", NOW));
+    assert_false(has(&f, "intel_ips", "198.51.100.7", NOW));
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->url_only, 3);
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->loaded, 1);
     fx_close(&f);
 }
 
@@ -333,6 +337,24 @@ static void test_newer_modified_replaces_and_older_is_ignored(void **state)
     const ch_stix_stats *st = ch_stix_ctx_stats(f.ctx);
     assert_int_equal(st->replaced, 1);
     assert_int_equal(st->ignored_older, 1);
+    fx_close(&f);
+}
+
+/* Issue 16 item 9, in memory: 2020-03-01T00:00:00.0001Z is newer than ...00.000Z. */
+static void test_newer_by_less_than_a_millisecond_replaces(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, NULL);
+    assert_int_equal(ingest(&f, BUNDLE(IND(ID1, "2020-03-01T00:00:00.000Z",
+                                           "[domain-name:value = 'old.example']", ""))),
+                     0);
+    assert_int_equal(ingest(&f, BUNDLE(IND(ID1, "2020-03-01T00:00:00.0001Z",
+                                           "[domain-name:value = 'new.example']", ""))),
+                     0);
+    assert_false(has_domain(&f, "intel_domains", "old.example", NOW));
+    assert_true(has_domain(&f, "intel_domains", "new.example", NOW));
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->replaced, 1);
     fx_close(&f);
 }
 
@@ -400,6 +422,144 @@ static void test_not_a_bundle_is_a_parse_error(void **state)
     assert_true(ch_stix_looks_like_bundle(" {\"type\" : \"bundle\", \"id\":\"x\"}", 32));
     assert_false(ch_stix_looks_like_bundle("||coinhive.com^\n", 16));
     assert_false(ch_stix_looks_like_bundle("0.0.0.0 a.example\n", 18));
+    fx_close(&f);
+}
+
+/* An indicator object with the given members after type (for objects IND cannot make). */
+#define RAW(members) "{\"type\":\"indicator\"," members "}"
+#define GOOD_TIMES                                                                                 \
+    "\"created\":\"2020-01-01T00:00:00Z\",\"modified\":\"2020-01-01T00:00:00Z\","                  \
+    "\"pattern_type\":\"stix\",\"valid_from\":\"2020-01-01T00:00:00Z\""
+
+/* Issue 16 item 8: what is not what it claims is refused, with a reason and a count, instead of
+ * being loaded (or widened: an IPv6 address among IPv4 ones, *.example.org as example.org). */
+static void test_malformed_indicators_and_values_are_refused_with_reasons(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, NULL);
+    assert_int_equal(
+        ingest(
+            &f,
+            BUNDLE(RAW(
+                "\"spec_version\":\"2.1\",\"id\":\"indicator--" ID1 "\","
+                "\"created\":\"2020-01-01T00:00:00Z\",\"pattern_type\":"
+                "\"stix\","
+                "\"pattern\":\"[domain-name:value = "
+                "'no-valid-from.example']\"") "," RAW("\"id\":\"indicator-"
+                                                      "-" ID2 "\"," GOOD_TIMES ","
+                                                      "\"pattern\":\"["
+                                                      "domain-name:value = "
+                                                      "'no-spec.example']"
+                                                      "\"") "," RAW("\"spec"
+                                                                    "_versi"
+                                                                    "on\":"
+                                                                    "\"2."
+                                                                    "1\","
+                                                                    "\"id\""
+                                                                    ":\"ind"
+                                                                    "icator"
+                                                                    "--"
+                                                                    "1\""
+                                                                    "," GOOD_TIMES ","
+                                                                    "\"patt"
+                                                                    "ern\":"
+                                                                    "\"["
+                                                                    "domain"
+                                                                    "-name:"
+                                                                    "value "
+                                                                    "= "
+                                                                    "'bad-"
+                                                                    "id."
+                                                                    "exampl"
+                                                                    "e']\"") "," RAW("\"spec_"
+                                                                                     "version\":"
+                                                                                     "\"2.1\","
+                                                                                     "\"id\":"
+                                                                                     "\"indicato"
+                                                                                     "r--"
+                                                                                     "33333333-"
+                                                                                     "3333-4333-"
+                                                                                     "8333-"
+                                                                                     "3333333333"
+                                                                                     "33\","
+                                                                                     "\"created"
+                                                                                     "\":\"2020-"
+                                                                                     "01-01T00:"
+                                                                                     "00:00Z\","
+                                                                                     "\"modified"
+                                                                                     "\":"
+                                                                                     "\"yesterda"
+                                                                                     "y\","
+                                                                                     "\"pattern_"
+                                                                                     "type\":"
+                                                                                     "\"stix\","
+                                                                                     "\"valid_"
+                                                                                     "from\":"
+                                                                                     "\"2020-01-"
+                                                                                     "01T00:00:"
+                                                                                     "00Z\","
+                                                                                     "\"pattern"
+                                                                                     "\":\"["
+                                                                                     "domain-"
+                                                                                     "name:"
+                                                                                     "value = "
+                                                                                     "'yesterday"
+                                                                                     ".example']"
+                                                                                     "\"") "," IND("44444444-4444-4444-8444-444444444444",
+                                                                                                   "2020-01-01T00:00:00Z",
+                                                                                                   "[ipv4-addr:value = '2001:db8::1'] OR "
+                                                                                                   "[domain-name:value = '198.51.100.9'] OR "
+                                                                                                   "[domain-name:value = '*.example.org'] OR "
+                                                                                                   "[ipv4-addr:value = '0.0.0.0/0'] OR [ipv6-addr:value = '::/0'] OR "
+                                                                                                   "[domain-name:value = 'kept.example']",
+                                                                                                   ""))),
+        0);
+    const ch_stix_stats *st = ch_stix_ctx_stats(f.ctx);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_NO_VALID_FROM], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_NO_SPEC_VERSION], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_BAD_ID], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_BAD_TIME], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_ADDR_FAMILY], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_ADDR_AS_DOMAIN], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_WILDCARD], 1);
+    assert_int_equal(st->refused[CH_STIX_REFUSE_CATCH_ALL], 2);
+    assert_string_equal(ch_stix_refusal_name(CH_STIX_REFUSE_WILDCARD), "wildcard domain");
+    assert_int_equal(st->loaded, 1); /* the last one, with kept.example only */
+    assert_true(has_domain(&f, "intel_domains", "kept.example", NOW));
+    assert_false(has_domain(&f, "intel_domains", "no-valid-from.example", NOW));
+    assert_false(has_domain(&f, "intel_domains", "no-spec.example", NOW));
+    assert_false(has_domain(&f, "intel_domains", "bad-id.example", NOW));
+    assert_false(has_domain(&f, "intel_domains", "yesterday.example", NOW));
+    assert_false(has_domain(&f, "intel_domains", "example.org", NOW));
+    assert_false(has(&f, "intel_ips", "2001:db8::1", NOW));
+    assert_false(has(&f, "intel_ips", "192.0.2.1", NOW));
+    assert_false(has(&f, "intel_ips", "2001:db8::2", NOW));
+    fx_close(&f);
+
+    /* A catch-all network only with the explicit flag. */
+    ch_stix_opts o = {.allow_catch_all = true};
+    fx_open(&f, &o);
+    assert_int_equal(
+        ingest(&f, BUNDLE(IND(ID1, "2020-01-01T00:00:00Z", "[ipv4-addr:value = '0.0.0.0/0']", ""))),
+        0);
+    assert_true(has(&f, "intel_ips", "192.0.2.1", NOW));
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->refused[CH_STIX_REFUSE_CATCH_ALL], 0);
+    fx_close(&f);
+}
+
+/* Issue 16 item 10: a file holding one STIX object is STIX, not a block list. */
+static void test_one_stix_object_alone_is_loaded_as_stix(void **state)
+{
+    (void)state;
+    const char *one =
+        " \n" IND(ID1, "2020-01-01T00:00:00Z", "[domain-name:value = 'pool.minexmr.com']", "");
+    assert_true(ch_stix_looks_like_bundle(one, strlen(one)));
+    fx f;
+    fx_open(&f, NULL);
+    assert_int_equal(ingest(&f, one), 0);
+    assert_int_equal(ch_stix_ctx_stats(f.ctx)->loaded, 1);
+    assert_true(has_domain(&f, "intel_domains", "pool.minexmr.com", NOW));
     fx_close(&f);
 }
 
@@ -498,8 +658,8 @@ static void test_malicious_url_and_sighting_bundles(void **state)
     load_file(&f, STIX_DOCS "indicator-for-malicious-url.json");
     load_file(&f, STIX_DOCS "sighting-of-an-indicator.json");
     assert_true(has(&f, "intel_urls", "http://x4z9arb.cn/4712/", NOW));
-    assert_true(has_domain(&f, "intel_domains", "x4z9arb.cn", NOW));
-    assert_true(has_domain(&f, "intel_domains", "paypa1.banking.com", NOW));
+    assert_false(has_domain(&f, "intel_domains", "x4z9arb.cn", NOW)); /* the URL only */
+    assert_true(has(&f, "intel_urls", "http://paypa1.banking.com", NOW));
     /* the sighting bundle's creator is resolved by name */
     size_t cur = 0;
     const ch_intel_indicator *ind;
@@ -533,13 +693,16 @@ int main(void)
         cmocka_unit_test(test_pattern_in_and_issubset_are_equalities_and_cidrs),
         cmocka_unit_test(test_pattern_syntax_errors_are_rejected),
         cmocka_unit_test(test_indicator_metadata_travels_with_the_element),
-        cmocka_unit_test(test_url_goes_to_url_set_and_its_host_to_domain_or_ip_set),
+        cmocka_unit_test(test_url_goes_to_url_set_only_never_its_host),
         cmocka_unit_test(test_target_set_names_are_configurable),
         cmocka_unit_test(test_validity_window_is_honoured_at_event_time),
         cmocka_unit_test(test_newer_modified_replaces_and_older_is_ignored),
+        cmocka_unit_test(test_newer_by_less_than_a_millisecond_replaces),
         cmocka_unit_test(test_revoked_removes_every_element_the_indicator_contributed),
         cmocka_unit_test(test_bad_patterns_and_values_are_counted_and_skipped),
         cmocka_unit_test(test_not_a_bundle_is_a_parse_error),
+        cmocka_unit_test(test_malformed_indicators_and_values_are_refused_with_reasons),
+        cmocka_unit_test(test_one_stix_object_alone_is_loaded_as_stix),
         cmocka_unit_test(test_element_written_as_stix_has_a_stable_id_and_round_trips),
         cmocka_unit_test(test_poisonivy_loads_domains_and_addresses_including_compound_or),
         cmocka_unit_test(test_apt1_counts_hashes_and_x509_as_unsupported),

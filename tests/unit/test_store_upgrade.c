@@ -265,10 +265,13 @@ static void assert_intel_data(const char *path)
     assert_int_equal(info.type, CH_REFSET_IP);
     assert_int_equal(info.count, 1);
     int64_t modified = 0;
+    int32_t modified_sub = -1;
     bool revoked = true;
-    assert_int_equal(ch_intel_store_indicator_version(s, "indicator--1", &modified, &revoked, &err),
+    assert_int_equal(ch_intel_store_indicator_version(s, "indicator--1", &modified, &modified_sub,
+                                                      &revoked, &err),
                      0);
     assert_int_equal(modified, 1);
+    assert_int_equal(modified_sub, 0); /* the column the upgrade added, at its default */
     assert_false(revoked);
     ch_intel_store_close(s);
 }

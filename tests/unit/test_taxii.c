@@ -164,8 +164,17 @@ static size_t got_header(char *p, size_t sz, size_t n, void *ud)
     return len;
 }
 
+static void http_method(uint16_t port, const char *method, const char *path, const char *accept,
+                        const char *userpwd, got *g);
+
 /* GET path on the server with an Accept header (NULL = none) and user:password (NULL = none). */
 static void http(uint16_t port, const char *path, const char *accept, const char *userpwd, got *g)
+{
+    http_method(port, "GET", path, accept, userpwd, g);
+}
+
+static void http_method(uint16_t port, const char *method, const char *path, const char *accept,
+                        const char *userpwd, got *g)
 {
     char url[512], acc[256];
     memset(g, 0, sizeof *g);
@@ -180,6 +189,10 @@ static void http(uint16_t port, const char *path, const char *accept, const char
         hd = curl_slist_append(hd, "Accept:"); /* no Accept at all */
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{\"objects\":[]}");
+        hd = curl_slist_append(hd, "Content-Type: " CH_TAXII_MEDIA_TYPE);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
     if (userpwd != NULL)
         curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
@@ -269,7 +282,69 @@ static void test_wrong_accept_gets_406(void **state)
     http(port, "/taxii2/", "text/html, application/taxii+json", "analyst:s3cret", &g);
     assert_int_equal(g.status, 200);
     ch_buf_free(&g.body);
+    /* Issue 16 item 11: wildcards admit TAXII (curl and browsers send them); q=0 refuses. */
+    http(port, "/taxii2/", "*/*", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "application/*;q=0.5", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "application/taxii+json;version=2.1;q=0", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 406);
+    ch_buf_free(&g.body);
+    http(port, "/taxii2/", "*/*; q=0", "analyst:s3cret", &g);
+    assert_int_equal(g.status, 406);
+    ch_buf_free(&g.body);
     ch_taxii_server_stop(s);
+}
+
+/* Issue 16 item 6: Get Object Versions, match[spec_version], and 403 for Add Objects to a
+ * read-only collection. */
+static void test_versions_spec_version_and_read_only_post(void **state)
+{
+    (void)state;
+    ch_taxii_server *s = start_server(catalog_with(3, T0));
+    uint16_t port = ch_taxii_server_port(s);
+    got g;
+#define OBJ1                                                                                       \
+    "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"                         \
+    "indicator--00000000-0000-5000-8000-000000000001/"
+    http(port, OBJ1 "versions/", CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "\"versions\":[\"2024-08-02T08:53:25.000000Z\"]"));
+    assert_non_null(strstr(g.body.data, "\"more\":false"));
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "indicator--ffffffff-0000-5000-8000-000000000000/versions/",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 404);
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "?match[spec_version]=2.1",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "198.51.100.3"));
+    ch_buf_free(&g.body);
+    http(port,
+         "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/"
+         "?match[spec_version]=2.0",
+         CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 200);
+    assert_non_null(strstr(g.body.data, "\"objects\":[]"));
+    ch_buf_free(&g.body);
+    http_method(port, "POST",
+                "/coinhound/collections/c0ffee00-0000-5000-8000-000000000001/objects/",
+                CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 403);
+    assert_non_null(strstr(g.body.data, "\"http_status\":\"403\""));
+    ch_buf_free(&g.body);
+    http_method(port, "POST", "/taxii2/", CH_TAXII_MEDIA_TYPE, "analyst:s3cret", &g);
+    assert_int_equal(g.status, 405);
+    ch_buf_free(&g.body);
+    ch_taxii_server_stop(s);
+#undef OBJ1
 }
 
 static void test_discovery_api_root_and_collections_are_served(void **state)
@@ -376,7 +451,7 @@ static void test_client_pages_with_limit_2_across_pages(void **state)
         snprintf(id, sizeof id, "indicator--00000000-0000-5000-8000-%012zu", i);
         assert_string_equal(r.ids[i], id);
     }
-    assert_string_equal(r.added_after, "2024-08-02T08:53:28.000000Z");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:27.999999Z");
     assert_int_equal(st.collections, 1);
     assert_non_null(strstr(r.warnings, "plain http"));
     rec_clear(&r);
@@ -395,17 +470,20 @@ static void test_added_after_pull_fetches_only_new_objects(void **state)
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
     assert_int_equal(r.nids, 3);
     rec_clear(&r);
-    /* Nothing new: one empty page, added_after unchanged. */
+    /* Nothing new: one page holding only the last instant again (the bound is inclusive, so
+     * that objects sharing it are never skipped), added_after unchanged. */
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 0);
-    assert_string_equal(r.added_after, "2024-08-02T08:53:26.000000Z");
-    /* Two more objects published later: only they come. */
+    assert_int_equal(r.nids, 1);
+    assert_string_equal(r.ids[0], "indicator--00000000-0000-5000-8000-000000000002");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:25.999999Z");
+    rec_clear(&r);
+    /* Two more objects published later: only they come (after the last instant again). */
     ch_taxii_server_publish(s, catalog_with(5, T0));
     o.page_limit = 1;
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 2);
-    assert_string_equal(r.ids[0], "indicator--00000000-0000-5000-8000-000000000003");
-    assert_string_equal(r.ids[1], "indicator--00000000-0000-5000-8000-000000000004");
+    assert_int_equal(r.nids, 3);
+    assert_string_equal(r.ids[1], "indicator--00000000-0000-5000-8000-000000000003");
+    assert_string_equal(r.ids[2], "indicator--00000000-0000-5000-8000-000000000004");
     rec_clear(&r);
     ch_taxii_server_stop(s);
 }
@@ -547,8 +625,19 @@ static enum MHD_Result canned_handler(void *cls, struct MHD_Connection *conn, co
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type",
                             hit && hit->content_type ? hit->content_type : CH_TAXII_MEDIA_TYPE);
-    if (hit != NULL && hit->date_added_last != NULL && status == 200)
-        MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", hit->date_added_last);
+    if (hit != NULL && hit->date_added_last != NULL && status == 200) {
+        /* "first|last" sends both headers. */
+        const char *bar = strchr(hit->date_added_last, '|');
+        if (bar != NULL) {
+            char first[64];
+            snprintf(first, sizeof first, "%.*s", (int)(bar - hit->date_added_last),
+                     hit->date_added_last);
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-First", first);
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", bar + 1);
+        } else {
+            MHD_add_response_header(resp, "X-TAXII-Date-Added-Last", hit->date_added_last);
+        }
+    }
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -597,14 +686,15 @@ static void test_client_against_medallion_shaped_responses(void **state)
     assert_int_equal(r.nids, 3);
     assert_string_equal(r.ids[0], "indicator--cd981c25-8042-4166-8945-51178443bdac");
     assert_string_equal(r.ids[2], "indicator--6770298f-0fd8-471a-ab8c-1c658a46574e");
-    assert_string_equal(r.added_after, "2016-11-03T12:30:59.000000Z");
+    /* Resume just before the last date_added: objects sharing it may follow. */
+    assert_string_equal(r.added_after, "2016-11-03T12:30:58.999999Z");
     assert_int_equal(st.api_roots, 2); /* trustgroup1 (default) and api1; elsewhere skipped */
     assert_non_null(strstr(r.warnings, "elsewhere.example"));
     assert_non_null(strstr(r.warnings, "472c94ae")); /* unreadable collection skipped */
     assert_non_null(strstr(c.log, "next=b0a3f0a6-8f5b-4f8e-9c4e-2f0a1c5a9d11"));
     /* The next pull starts after what was stored. */
     rec_clear(&r);
-    routes[3].query = "added_after=2016-11-03T12:30:59.000000Z";
+    routes[3].query = "added_after=2016-11-03T12:30:58.999999Z";
     routes[3].file = NULL;
     routes[3].body = "{}";
     o.collection = "High Value Indicator Collection";
@@ -755,12 +845,60 @@ static void test_failed_pull_keeps_pages_and_resumes(void **state)
     assert_non_null(strstr(err.msg, "500"));
     assert_non_null(strstr(err.msg, "boom"));
     assert_int_equal(r.nids, 2); /* page 1 kept */
-    assert_string_equal(r.added_after, "2016-11-01T03:04:05.000000Z");
+    assert_string_equal(r.added_after, "2016-11-01T03:04:04.999999Z");
     /* The second pull resumes after page 1 (added_after), with no next cursor. */
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
     assert_int_equal(r.nids, 3);
     assert_string_equal(r.ids[2], "indicator--6770298f-0fd8-471a-ab8c-1c658a46574e");
-    assert_string_equal(r.added_after, "2016-11-03T12:30:59.000000Z");
+    assert_string_equal(r.added_after, "2016-11-03T12:30:58.999999Z");
+    rec_clear(&r);
+    MHD_stop_daemon(c.d);
+}
+
+static size_t distinct_ids(const rec *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nids; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(r->ids[i], r->ids[j]) == 0;
+        n += !seen;
+    }
+    return n;
+}
+
+/* A server that pages by date only (no "next") and gives several objects one date_added: the
+ * client pages on from just before a page's last date_added, so C (added with B) comes too. */
+static void test_date_paging_without_next_keeps_objects_sharing_a_timestamp(void **state)
+{
+    (void)state;
+#define OBJ(x) "{\"type\":\"indicator\",\"id\":\"indicator--" x "\"}"
+    route routes[] = {
+        {"/api1/", NULL, 200, NULL, "api_root.json", NULL, NULL, 0, 0},
+        {"/api1/collections/", NULL, 200, "{\"collections\":[{\"id\":\"c1\",\"can_read\":true}]}",
+         NULL, NULL, NULL, 0, 0},
+        {"/api1/collections/c1/objects/", "added_after=2024-01-01T00:00:01.999999Z", 200,
+         "{\"more\":false,\"objects\":[" OBJ("b") "," OBJ("c") "," OBJ("d") "]}", NULL,
+         "2024-01-01T00:00:02.000000Z|2024-01-01T00:00:03.000000Z", NULL, 0, 0},
+        {"/api1/collections/c1/objects/", NULL, 200,
+         "{\"more\":true,\"objects\":[" OBJ("a") "," OBJ("b") "]}", NULL,
+         "2024-01-01T00:00:01.000000Z|2024-01-01T00:00:02.000000Z", NULL, 0, 0},
+    };
+#undef OBJ
+    canned c;
+    canned_start(&c, routes, 4);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/api1/", (unsigned)c.port);
+    ch_taxii_client_opts o = client_opts(c.port, url, 0);
+    o.url = url;
+    o.no_retry = true;
+    rec r = {0};
+    ch_taxii_sink sink = sink_of(&r);
+    ch_error err = {0};
+    int rc = ch_taxii_pull(&o, &sink, NULL, &err);
+    if (rc < 0)
+        fail_msg("%s\n%s", err.msg, c.log);
+    assert_int_equal(distinct_ids(&r), 4);
     rec_clear(&r);
     MHD_stop_daemon(c.d);
 }
@@ -779,11 +917,58 @@ static void test_sink_failure_stops_the_pull_with_its_error(void **state)
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), CH_EIO);
     assert_non_null(strstr(err.msg, "sink refused page 2"));
     assert_int_equal(r.nids, 2);
-    assert_string_equal(r.added_after, "2024-08-02T08:53:25.000000Z");
+    assert_string_equal(r.added_after, "2024-08-02T08:53:24.999999Z");
     r.fail_on_page = 0;
     assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
-    assert_int_equal(r.nids, 4);
+    assert_int_equal(r.nids, 5); /* the second object again, then the other two */
+    assert_int_equal(distinct_ids(&r), 4);
     rec_clear(&r);
+    ch_taxii_server_stop(s);
+}
+
+/* Issue 16 item 1: 29 objects, 24 of them added in one millisecond (one load), pulled 4 per
+ * page. A pull that stops at page k (a 500, a dead proxy, a full disk: the page is not stored)
+ * and is then run again must end with all 29, whichever page it stopped at. */
+static void test_pull_interrupted_at_every_page_in_turn_ends_with_every_object(void **state)
+{
+    (void)state;
+    ch_taxii_catalog *c = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_taxii_catalog_new(&c), 0);
+    int coll = ch_taxii_catalog_add_collection(c, "c0ffee00-0000-5000-8000-000000000002", "load",
+                                               NULL, &err);
+    assert_true(coll >= 0);
+    for (size_t i = 0; i < 29; i++) {
+        char id[80], json[256];
+        snprintf(id, sizeof id, "indicator--00000000-0000-5000-8000-%012zu", i);
+        int64_t t = i < 3 ? T0 + (int64_t)i : i < 27 ? T0 + 500 : T0 + 500 + (int64_t)i;
+        snprintf(json, sizeof json,
+                 "{\"type\":\"indicator\",\"spec_version\":\"2.1\",\"id\":\"%s\"}", id);
+        assert_int_equal(ch_taxii_catalog_add_object(c, coll, id, t, t, json, strlen(json), &err),
+                         0);
+    }
+    ch_taxii_server *s = start_server(c);
+    char url[128];
+    ch_taxii_client_opts o = client_opts(ch_taxii_server_port(s), url, sizeof url);
+    o.page_limit = 4;
+    for (size_t k = 1; k <= 8; k++) {
+        rec r = {0};
+        r.fail_on_page = k;
+        ch_taxii_sink sink = sink_of(&r);
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), CH_EIO);
+        assert_int_equal(r.nids, (k - 1) * 4);
+        r.fail_on_page = 0;
+        r.pages = 0;
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
+        if (distinct_ids(&r) != 29)
+            fail_msg("stopped at page %zu: %zu of 29 objects after the next pull", k,
+                     distinct_ids(&r));
+        /* A later pull finds nothing new (what it fetches again is the last instant only). */
+        size_t before = distinct_ids(&r);
+        assert_int_equal(ch_taxii_pull(&o, &sink, NULL, &err), 0);
+        assert_int_equal(distinct_ids(&r), before);
+        rec_clear(&r);
+    }
     ch_taxii_server_stop(s);
 }
 
@@ -890,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_server_refuses_plain_http_on_a_public_address),
         cmocka_unit_test(test_request_without_credentials_gets_401_with_challenge),
         cmocka_unit_test(test_wrong_accept_gets_406),
+        cmocka_unit_test(test_versions_spec_version_and_read_only_post),
         cmocka_unit_test(test_discovery_api_root_and_collections_are_served),
         cmocka_unit_test(test_unknown_root_and_collection_get_404),
         cmocka_unit_test(test_manifest_and_object_by_id),
@@ -904,6 +1090,8 @@ int main(void)
         cmocka_unit_test(test_client_retries_503_then_succeeds),
         cmocka_unit_test(test_failed_pull_keeps_pages_and_resumes),
         cmocka_unit_test(test_sink_failure_stops_the_pull_with_its_error),
+        cmocka_unit_test(test_date_paging_without_next_keeps_objects_sharing_a_timestamp),
+        cmocka_unit_test(test_pull_interrupted_at_every_page_in_turn_ends_with_every_object),
         cmocka_unit_test(test_envelope_parser_accepts_empty_and_rejects_bad_objects),
         cmocka_unit_test(test_timestamps_have_microseconds),
         cmocka_unit_test(test_client_pulls_the_medallion_corpus_collection),
