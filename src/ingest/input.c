@@ -403,8 +403,7 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
                     if (zr == Z_OK && in->z.avail_out < before)
                         continue;
                     if (zr != Z_OK && zr != Z_BUF_ERROR)
-                        ch_error_set(&e, CH_EPARSE,
-                                     "gzip data error at compressed offset %llu: %s",
+                        ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
                                      (unsigned long long)z_offset(in),
                                      in->z.msg ? in->z.msg : "corrupt");
                     else

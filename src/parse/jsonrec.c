@@ -416,13 +416,11 @@ static void line_ended(ch_jsonrec *r, bool in_array)
 {
     if (in_array || (r->st == S_VALUE && r->kind == K_ENV_TAIL))
         REPORT(r, r->arr_line, r->arr_off, "truncated",
-               "line ends inside the object starting at byte %llu",
-               (unsigned long long)r->arr_off);
+               "line ends inside the object starting at byte %llu", (unsigned long long)r->arr_off);
     else if (r->too_deep || r->too_large)
         judge_value(r, false);
     else
-        REPORT(r, r->vline, r->voff, "truncated",
-               "line ends inside the %s starting at byte %llu",
+        REPORT(r, r->vline, r->voff, "truncated", "line ends inside the %s starting at byte %llu",
                r->kind == K_NONOBJ ? "value" : "record", (unsigned long long)r->voff);
     r->pos = r->lim;
     to_top(r);

@@ -8,8 +8,8 @@
  * indicators. Each input is written as is, the connection half-closed, and the answer read to
  * its end. Properties, checked with __builtin_trap: whatever comes back is nothing (the server
  * may drop a hopeless request) or an HTTP status line; a 2xx answer needs the credentials (the
- * request holds their base64, which for a 12-byte user:password has exactly one spelling) and
- * a GET or HEAD. Memory errors in the server's thread abort the process like any other.
+ * request holds the part of their base64 that every spelling of it shares) and a GET or HEAD.
+ * Memory errors in the server's thread abort the process like any other.
  *
  * Cost: a connection per input, so a few hundred inputs a second at best, and 300 ms for one
  * the server waits on; the client socket closes with a reset so that no TIME_WAIT piles up
@@ -35,8 +35,8 @@
     } while (0)
 
 #define USER "analyst"
-#define PASSWORD "s3cret"     /* "analyst:s3cret" is 14 bytes: not a multiple of 3, so ... */
-#define TOKEN "YW5hbHlzdDpzM2NyZX"  /* ... only the first 18 base64 characters are fixed */
+#define PASSWORD "s3cret"          /* "analyst:s3cret" is 14 bytes: not a multiple of 3, so ... */
+#define TOKEN "YW5hbHlzdDpzM2NyZX" /* ... only the first 18 base64 characters are fixed */
 
 static ch_taxii_server *server;
 static uint16_t port;

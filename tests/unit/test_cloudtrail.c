@@ -496,8 +496,8 @@ static void test_category_and_type_follow_service_and_verb(void **state)
  * classifier with empty views whose pointer is NULL, and the verb/noun split did NULL + 0.
  * Undefined behaviour that only the sanitizer build sees: this test fails there on the old
  * code, and checks the answer everywhere. */
-static void test_record_without_event_name_or_source_classifies_without_pointer_arithmetic(
-    void **state)
+static void
+test_record_without_event_name_or_source_classifies_without_pointer_arithmetic(void **state)
 {
     (void)state;
     ch_sv c = {0}, t = {0};
