@@ -389,8 +389,27 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
             }
             if (r == 0) {
                 if (in->gz == GZ_MEMBER) {
-                    ch_error_set(&e, CH_EPARSE, "gzip stream truncated at compressed offset %llu",
-                                 (unsigned long long)in->raw_bytes);
+                    /* zlib may still hold output that did not fit when the last call filled
+                     * dst (the rest of a match, codes already taken from the input), and even
+                     * the member's end: drain it before calling the stream truncated. Without
+                     * this, a byte or more before the damage was lost, or a whole member
+                     * reported truncated, depending on where the window ended (fuzz_input). */
+                    uInt before = in->z.avail_out;
+                    int zr = inflate(&in->z, Z_NO_FLUSH);
+                    if (zr == Z_STREAM_END) {
+                        in->gz = GZ_BETWEEN;
+                        continue;
+                    }
+                    if (zr == Z_OK && in->z.avail_out < before)
+                        continue;
+                    if (zr != Z_OK && zr != Z_BUF_ERROR)
+                        ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
+                                     (unsigned long long)z_offset(in),
+                                     in->z.msg ? in->z.msg : "corrupt");
+                    else
+                        ch_error_set(&e, CH_EPARSE,
+                                     "gzip stream truncated at compressed offset %llu",
+                                     (unsigned long long)in->raw_bytes);
                     set_fail(in, CH_EPARSE, &e);
                 } else {
                     in->eof = true;

@@ -75,8 +75,8 @@ static const char *const migrations[] = {
      * transaction saves both (pipeline/pipeline.h): named blobs (the correlation engine's
      * state, rule-made reference-set values, input positions, the committed length of the
      * ledger of processed records). */
-    "CREATE TABLE pipeline_state ("
-    " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;",
+    ("CREATE TABLE pipeline_state ("
+     " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,

@@ -144,6 +144,16 @@ static const ch_sv cat_network = SVI("network");
 static const ch_sv cat_configuration = SVI("configuration");
 
 /* The first word of a CamelCase name: its first character and the lower-case run after it. */
+/* The view after its first k bytes. An absent field is the empty view {NULL, 0} (what
+ * ch_event_reset leaves), and NULL + 0 is undefined behaviour in C, so the tail of a view that
+ * has nothing left is the empty view rather than p + k. */
+static ch_sv sv_tail(ch_sv a, uint32_t k)
+{
+    if (k >= a.n)
+        return (ch_sv){NULL, 0};
+    return (ch_sv){a.p + k, a.n - k};
+}
+
 static ch_sv first_word(ch_sv a)
 {
     uint32_t i = a.n ? 1 : 0;
@@ -327,10 +337,10 @@ void ch__cloudtrail_classify(ch_sv provider, ch_sv action, ch_sv *category, ch_s
         svc.n = (uint32_t)(dot - provider.p);
 
     ch_sv w = first_word(action);
-    ch_sv noun = {action.p + w.n, action.n - w.n};
+    ch_sv noun = sv_tail(action, w.n);
     if (SV_IS(w, "Batch")) {
         w = first_word(noun);
-        noun = (ch_sv){noun.p + w.n, noun.n - w.n};
+        noun = sv_tail(noun, w.n);
     }
     int t = verb_type(w);
     if (t == T_INFO && SV_IS(w, "Get") && get_is_access(noun))

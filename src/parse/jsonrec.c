@@ -18,11 +18,21 @@
  *    are records (the key is found wherever it sits in the object);
  *  - JSON Lines: when the first top-level record sits on one line and a newline follows it,
  *    every later top-level record is looked for within its line only (memchr finds the line
- *    end first), so an unbalanced line costs that line and nothing else;
+ *    end first), so an unbalanced line costs that line and nothing else. The line bounds
+ *    everything found on it, a per-line S3 envelope's Records array included: an array left
+ *    open at the line's end is reported there, and the next line starts afresh;
  *  - otherwise top-level objects follow one another, pretty-printed or not, and a damaged one
  *    can only be reported when the input ends inside it.
  * Lines are counted as the scanner meets newlines (outside strings, where JSON allows them),
  * so every record and every report carries its line at no extra pass.
+ *
+ * Where a record is cut never depends on where a read window ends: the window only decides
+ * which records are too large to keep (dropped, and reported), never where the splitter picks
+ * up again after damage. That is why a JSON Lines line too long for the window, which is
+ * skipped to its newline unread, must not hold anything that would have reached past that
+ * newline had the line fitted: an envelope's array that escaped its line would swallow the
+ * lines after it with a large window and leave them as records with a small one (a fuzz
+ * finding, issue 15; tests/fuzz/fuzz_jsonrec.c checks the invariance).
  */
 #include "parse/jsonrec.h"
 
@@ -81,7 +91,9 @@ struct ch_jsonrec {
     kind kind;
     size_t vstart; /* window-relative start, NONE once dropped (skipping) */
     uint64_t voff, vline;
-    size_t lim;      /* JSON Lines: window-relative end of the value's line, else NONE */
+    size_t lim;      /* JSON Lines: window-relative end of the line being scanned (value,
+                      * envelope array, its elements and tail), else NONE. While it is set the
+                      * whole line is in the window: nothing on it needs a refill. */
     size_t eol_scan; /* JSON Lines: bytes from pos already searched for '\n' */
     uint64_t depth;
     size_t str_start; /* window-relative start of the string being scanned, or NONE */
@@ -375,13 +387,43 @@ static bool judge_value(ch_jsonrec *r, bool at_eof)
     return r->kind != K_ENV_TAIL;
 }
 
-/* After a value: back to where it was found. */
-static void after_value(ch_jsonrec *r)
+/* Back between top-level values; a JSON Lines line being scanned is finished with. */
+static void to_top(ch_jsonrec *r)
 {
+    r->st = S_TOP;
     r->lim = NONE;
     r->vstart = NONE;
-    r->st = r->kind == K_ELEM || r->kind == K_NONOBJ ? S_ARRAY : S_TOP;
-    r->need_sep = r->st == S_ARRAY;
+}
+
+/* After a value: back to where it was found. An array element keeps its line's limit (the
+ * array goes on, within the line); a top-level value or an envelope's tail ends it. */
+static void after_value(ch_jsonrec *r)
+{
+    r->vstart = NONE;
+    if (r->kind == K_ELEM || r->kind == K_NONOBJ) {
+        r->st = S_ARRAY;
+        r->need_sep = true;
+    } else {
+        to_top(r);
+        r->need_sep = false;
+    }
+}
+
+/* JSON Lines: the line ended inside what was being scanned on it. Reported once, for the
+ * outermost thing left open (the envelope when it is its array or tail), and the next line
+ * starts afresh: the rest of a damaged line never reaches into the lines after it. */
+static void line_ended(ch_jsonrec *r, bool in_array)
+{
+    if (in_array || (r->st == S_VALUE && r->kind == K_ENV_TAIL))
+        REPORT(r, r->arr_line, r->arr_off, "truncated",
+               "line ends inside the object starting at byte %llu", (unsigned long long)r->arr_off);
+    else if (r->too_deep || r->too_large)
+        judge_value(r, false);
+    else
+        REPORT(r, r->vline, r->voff, "truncated", "line ends inside the %s starting at byte %llu",
+               r->kind == K_NONOBJ ? "value" : "record", (unsigned long long)r->voff);
+    r->pos = r->lim;
+    to_top(r);
 }
 
 int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec *rec)
@@ -548,8 +590,10 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             return 0;
         }
 
-        case S_ARRAY:
-            while (p < len && (is_ws(u[p]) || u[p] == ',')) {
+        case S_ARRAY: {
+            /* In JSON Lines (a per-line envelope) the array ends with its line at the latest. */
+            size_t end = r->lim != NONE ? r->lim : len;
+            while (p < end && (is_ws(u[p]) || u[p] == ',')) {
                 if (u[p] == ',') {
                     if (!r->need_sep)
                         REPORT(r, r->line, off + p, "json_syntax",
@@ -561,6 +605,10 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 p++;
             }
             r->pos = p;
+            if (r->lim != NONE && p == r->lim) {
+                line_ended(r, true);
+                continue;
+            }
             if (p == len) {
                 rc = refill(r, p, &err);
                 if (rc > 0)
@@ -588,7 +636,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                     start_value(r, p + 1, K_ENV_TAIL, off);
                     r->depth = 1;
                 } else {
-                    r->st = S_TOP;
+                    to_top(r);
                     r->pos = p + 1;
                 }
             } else if (u[p] == '[') {
@@ -606,13 +654,15 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 r->pos = p + 1;
             }
             continue;
+        }
 
-        case S_SCALAR:
-            while (p < len && !is_ws(u[p]) && u[p] != ',' && u[p] != ']' && u[p] != '[' &&
+        case S_SCALAR: {
+            size_t end = r->lim != NONE ? r->lim : len;
+            while (p < end && !is_ws(u[p]) && u[p] != ',' && u[p] != ']' && u[p] != '[' &&
                    u[p] != '{' && u[p] != '"')
                 p++;
             r->pos = p;
-            if (p == len) {
+            if (p == len && r->lim == NONE) {
                 rc = refill(r, p, &err);
                 if (rc > 0)
                     continue;
@@ -628,6 +678,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             r->st = S_ARRAY;
             r->need_sep = true;
             continue;
+        }
 
         case S_VALUE: {
             size_t lim = r->lim != NONE ? r->lim : len;
@@ -641,8 +692,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 r->in_env = true;
                 r->arr_off = r->voff;
                 r->arr_line = r->vline;
-                r->lim = NONE;
-                r->vstart = NONE;
+                r->vstart = NONE; /* r->lim stays: in JSON Lines the array ends with its line */
                 continue;
             }
             if (sr == SCAN_DONE) {
@@ -672,15 +722,7 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             }
             /* SCAN_MORE */
             if (r->lim != NONE) {
-                /* JSON Lines: the line ended inside the value. */
-                if (r->too_deep || r->too_large)
-                    judge_value(r, false);
-                else
-                    REPORT(r, r->vline, r->voff, "truncated",
-                           "line ends inside the record starting at byte %llu",
-                           (unsigned long long)r->voff);
-                r->pos = r->lim;
-                after_value(r);
+                line_ended(r, false);
                 continue;
             }
             if (!r->skipping && (r->too_large || r->too_deep))

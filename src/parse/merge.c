@@ -35,6 +35,11 @@ typedef struct entry {
     char *mem;  /* a sorted run in memory (owned), or NULL */
     size_t mem_len;
     const ch_source_type *run_type; /* the type of a sorted run (its source file's) */
+    /* Where a sorted run's stream counts and reports (the pass that sorted the file counted it
+     * in the real diag). Owned, and on the heap: the stream keeps the pointer for its whole
+     * life, so it must outlive open_run (a diag on open_run's stack was written by every
+     * next() after open_run returned: a fuzz_merge finding, issue 15). */
+    ch_diag *run_diag;
     int64_t first_ts;
     bool has_first, done, open, late;
     ch_input *in;
@@ -162,6 +167,7 @@ void ch_merge_free(ch_merge *m)
         close_entry(m, &m->e[i]);
         ch_free(m->e[i].path);
         ch_free(m->e[i].mem);
+        ch_free(m->e[i].run_diag);
         if (m->e[i].tmp != NULL) {
             unlink(m->e[i].tmp);
             ch_free(m->e[i].tmp);
@@ -208,8 +214,12 @@ static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).ite
 static bool open_run(ch_merge *m, entry *e)
 {
     ch_error err = {0};
-    ch_diag scratch;
-    ch_diag_init(&scratch, NULL);
+    if (e->run_diag == NULL && (e->run_diag = ch_malloc(sizeof *e->run_diag)) == NULL) {
+        ch_diag_report(m->diag, e->run_type->dataset, e->path, 0, UINT64_MAX, "sort_failed",
+                       "out of memory reading the sorted copy back");
+        return false;
+    }
+    ch_diag_init(e->run_diag, NULL);
     int rc = e->mem != NULL ? ch_input_open_mem(&e->in, e->path, e->mem, e->mem_len,
                                                 CH_INPUT_DEFAULT_MAX_WINDOW, &err)
                             : ch_input_open(&e->in, e->tmp, CH_INPUT_DEFAULT_MAX_WINDOW, &err);
@@ -218,7 +228,7 @@ static bool open_run(ch_merge *m, entry *e)
                        "the sorted copy cannot be read back: %s", err.msg);
         return false;
     }
-    if (!ch_source_open_input(e->in, e->path, e->run_type, &scratch, false, &e->type, &e->st)) {
+    if (!ch_source_open_input(e->in, e->path, e->run_type, e->run_diag, false, &e->type, &e->st)) {
         ch_input_close(e->in);
         e->in = NULL;
         return false;
@@ -265,13 +275,18 @@ static int cmp_first(const void *a, const void *b, void *ud)
  * and shuffled files would put whole stages of an attack behind the watermark. Such a file is
  * read once, its records kept as text (the JSON record, or the flow log's columns under a
  * header line) with their event times, sorted by time (stable), and handed to the merge as
- * sorted runs that the source type parses again. Runs stay in memory up to sort_mem bytes;
- * beyond that each full run is written to a temporary file and the merge's own k-way merge
- * joins them: an external sort with no extra code. Cost: one extra parse of such files. */
+ * sorted runs that the source type parses again. A flow log may change its columns mid-file
+ * (a new header line): each record keeps the header it was read under, and a run states the
+ * header again wherever it changes from one record to the next (one header for the whole run
+ * lost every record of the other layouts: a fuzz_merge finding, issue 15). Runs stay in memory up
+ * to sort_mem bytes; beyond that each full run is written to a temporary file and the merge's own
+ * k-way merge joins them: an external sort with no extra code. Cost: one extra parse of such files.
+ */
 
 typedef struct srec {
     int64_t ts;
     size_t off, len;
+    size_t hoff, hlen; /* its header line in the headers buffer (hlen 0: JSON, none) */
 } srec;
 
 static int cmp_srec(const void *a, const void *b)
@@ -298,16 +313,24 @@ static int add_run_entry(ch_merge *m, size_t src, char *mem, size_t len, char *t
     return 0;
 }
 
-/* Sort recs over text and make a run of header + records: in memory, or on disk. */
+/* Whether record i of a sorted run needs its header line written before it. */
+static bool header_due(const srec *recs, size_t i)
+{
+    return recs[i].hlen > 0 &&
+           (i == 0 || recs[i - 1].hlen != recs[i].hlen || recs[i - 1].hoff != recs[i].hoff);
+}
+
+/* Sort recs over text and make a run of records, each header line written where the layout
+ * changes: in memory, or on disk. */
 static int emit_run(ch_merge *m, size_t src, const ch_source_type *type, const ch_buf *hdr,
                     const ch_buf *text, srec *recs, size_t n, bool disk)
 {
     if (n == 0)
         return 0;
     qsort(recs, n, sizeof *recs, cmp_srec);
-    size_t total = hdr->len;
+    size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += recs[i].len + 1;
+        total += recs[i].len + 1 + (header_due(recs, i) ? recs[i].hlen : 0);
     char *tmp = NULL;
     char *mem = NULL;
     FILE *f = NULL;
@@ -325,9 +348,9 @@ static int emit_run(ch_merge *m, size_t src, const ch_source_type *type, const c
             return CH_EIO;
         }
         tmp = ch_strdup(path);
-        if (hdr->len)
-            fwrite(hdr->data, 1, hdr->len, f);
         for (size_t i = 0; i < n; i++) {
+            if (header_due(recs, i))
+                fwrite(hdr->data + recs[i].hoff, 1, recs[i].hlen, f);
             fwrite(text->data + recs[i].off, 1, recs[i].len, f);
             fputc('\n', f);
         }
@@ -344,10 +367,11 @@ static int emit_run(ch_merge *m, size_t src, const ch_source_type *type, const c
         if (mem == NULL)
             return CH_ENOMEM;
         size_t o = 0;
-        if (hdr->len)
-            memcpy(mem, hdr->data, hdr->len);
-        o = hdr->len;
         for (size_t i = 0; i < n; i++) {
+            if (header_due(recs, i)) {
+                memcpy(mem + o, hdr->data + recs[i].hoff, recs[i].hlen);
+                o += recs[i].hlen;
+            }
             memcpy(mem + o, text->data + recs[i].off, recs[i].len);
             o += recs[i].len;
             mem[o++] = '\n';
@@ -365,9 +389,12 @@ static int emit_run(ch_merge *m, size_t src, const ch_source_type *type, const c
     return rc;
 }
 
-/* One record as one line of text the source type reads back. */
-static int record_text(ch_buf *text, ch_buf *hdr, const ch_event *ev)
+/* One record as one line of text the source type reads back; for a flow log record, r's
+ * header is the line of its column names in hdr (shared with the record before when it is
+ * the same). */
+static int record_text(ch_buf *text, ch_buf *hdr, const ch_event *ev, srec *r, const srec *prev)
 {
+    r->hoff = r->hlen = 0;
     if (ev->raw_json.n > 0) {
         size_t at = text->len;
         int rc = ch_buf_add(text, ev->raw_json.p, ev->raw_json.n);
@@ -380,13 +407,22 @@ static int record_text(ch_buf *text, ch_buf *hdr, const ch_event *ev)
     }
     if (ev->raw_count == 0)
         return CH_EUSAGE;
-    if (hdr->len == 0) {
-        for (uint32_t i = 0; i < ev->raw_count; i++) {
-            if (i)
-                ch_buf_addc(hdr, ' ');
-            ch_buf_add(hdr, ev->raw_names[i].p, ev->raw_names[i].n);
-        }
-        ch_buf_addc(hdr, '\n');
+    size_t at = hdr->len;
+    int rc = 0;
+    for (uint32_t i = 0; i < ev->raw_count && rc >= 0; i++) {
+        if (i)
+            rc = ch_buf_addc(hdr, ' ');
+        if (rc >= 0)
+            rc = ch_buf_add(hdr, ev->raw_names[i].p, ev->raw_names[i].n);
+    }
+    if (rc < 0 || (rc = ch_buf_addc(hdr, '\n')) < 0)
+        return rc;
+    r->hoff = at;
+    r->hlen = hdr->len - at;
+    if (prev != NULL && prev->hlen == r->hlen &&
+        memcmp(hdr->data + prev->hoff, hdr->data + at, r->hlen) == 0) {
+        hdr->len = at; /* the same columns as the record before: keep one copy */
+        r->hoff = prev->hoff;
     }
     for (uint32_t i = 0; i < ev->raw_count; i++) {
         if (i)
@@ -409,7 +445,7 @@ static int sort_entry(ch_merge *m, size_t idx)
     }
     ch_buf text, hdr;
     ch_buf_init(&text, 0);
-    ch_buf_init(&hdr, 1 << 20);
+    ch_buf_init(&hdr, 0); /* header lines: one per change of columns, counted in sort_mem */
     srec *recs = NULL;
     size_t n = 0, cap = 0;
     bool disk = false;
@@ -427,15 +463,20 @@ static int sort_entry(ch_merge *m, size_t idx)
             cap = nc;
         }
         size_t off = text.len;
-        if ((rc = record_text(&text, &hdr, &ev)) < 0)
+        srec *r = &recs[n];
+        if ((rc = record_text(&text, &hdr, &ev, r, n > 0 ? &recs[n - 1] : NULL)) < 0)
             break;
-        recs[n++] = (srec){ev.ts_ms, off, text.len - off};
-        if (text.len >= m->sort_mem) {
+        r->ts = ev.ts_ms;
+        r->off = off;
+        r->len = text.len - off;
+        n++;
+        if (text.len + hdr.len >= m->sort_mem) {
             disk = true;
             if ((rc = emit_run(m, idx, type, &hdr, &text, recs, n, true)) < 0)
                 break;
             n = 0;
             ch_buf_clear(&text);
+            ch_buf_clear(&hdr); /* the next record states its header again */
         }
     }
     if (rc >= 0)

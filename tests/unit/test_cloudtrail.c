@@ -492,6 +492,34 @@ static void test_category_and_type_follow_service_and_verb(void **state)
     check_class("x", "lowercase", "configuration", "info");
 }
 
+/* Fuzz finding (issue 15): a record with neither eventName nor eventSource reached the
+ * classifier with empty views whose pointer is NULL, and the verb/noun split did NULL + 0.
+ * Undefined behaviour that only the sanitizer build sees: this test fails there on the old
+ * code, and checks the answer everywhere. */
+static void
+test_record_without_event_name_or_source_classifies_without_pointer_arithmetic(void **state)
+{
+    (void)state;
+    ch_sv c = {0}, t = {0};
+    ch__cloudtrail_classify((ch_sv){NULL, 0}, (ch_sv){NULL, 0}, &c, &t);
+    assert_true(ch_sv_eq(c, "configuration", 13));
+    assert_true(ch_sv_eq(t, "info", 4));
+    ch__cloudtrail_classify(CH_SV("ec2.amazonaws.com"), (ch_sv){NULL, 0}, &c, &t);
+    assert_true(ch_sv_eq(c, "configuration", 13));
+    /* "Batch" alone: the second split starts from an empty tail. */
+    ch__cloudtrail_classify(CH_SV("ec2.amazonaws.com"), CH_SV("Batch"), &c, &t);
+    assert_true(ch_sv_eq(t, "info", 4));
+
+    snap s;
+    const char *reason = NULL;
+    assert_int_equal(
+        normalize_text("{\"tS\":\"A\",\"eventTime\":\"2024-02-29T00:00:00+01:00\"}", &s, &reason),
+        0);
+    assert_int_equal(s.ts_ms, ms("2024-02-28T23:00:00Z"));
+    assert_string_equal(s.category, "configuration");
+    assert_string_equal(s.type, "info");
+}
+
 static void test_instance_id_needs_i_dash_and_8_or_17_hex(void **state)
 {
     (void)state;
@@ -1022,6 +1050,8 @@ int main(void)
         cmocka_unit_test(test_missing_or_bad_event_time_is_bad_timestamp),
         cmocka_unit_test(test_null_and_mistyped_fields_are_left_empty),
         cmocka_unit_test(test_category_and_type_follow_service_and_verb),
+        cmocka_unit_test(
+            test_record_without_event_name_or_source_classifies_without_pointer_arithmetic),
         cmocka_unit_test(test_instance_id_needs_i_dash_and_8_or_17_hex),
         cmocka_unit_test(test_detect_claims_cloudtrail_shapes_and_nothing_else),
         cmocka_unit_test(test_registry_picks_cloudtrail_for_every_golden_file),

@@ -214,6 +214,53 @@ static void test_truncated_gzip_delivers_prefix_then_error_naming_offset(void **
     free(text);
 }
 
+/* Fuzz finding (issue 15, fuzz_input): when a call filled the window exactly as the last
+ * compressed byte went in, zlib still held output (the rest of a match, or the member's end)
+ * and the next refill called the stream truncated without asking zlib for it: a byte or more
+ * before the damage was lost, depending on the window. Every window must deliver the same
+ * bytes before the damage, and a whole stream must end cleanly through any window. */
+static void test_gzip_output_before_the_end_does_not_depend_on_the_window(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(40, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    for (size_t cut = zl / 2; cut <= zl; cut++) {
+        char *ref = NULL;
+        size_t rl = 0;
+        int ref_rc = 0;
+        for (size_t w = 1; w <= 64; w++) {
+            ch_input *in = NULL;
+            ch_error err = {0};
+            assert_int_equal(ch_input_open_mem(&in, "mem", z, cut, w, &err), 0);
+            char *got;
+            size_t gl;
+            int rc = drain(in, &got, &gl, &err);
+            ch_input_close(in);
+            if (cut == zl) {
+                assert_int_equal(rc, 0);
+                assert_int_equal(gl, len);
+            } else {
+                assert_int_equal(rc, CH_EPARSE);
+            }
+            assert_memory_equal(got, text, gl);
+            if (ref == NULL) {
+                ref = got;
+                rl = gl;
+                ref_rc = rc;
+                continue;
+            }
+            if (gl != rl || rc != ref_rc)
+                fail_msg("cut at %zu of %zu: window %zu delivers %zu bytes (%d), window 1 %zu (%d)",
+                         cut, zl, w, gl, rc, rl, ref_rc);
+            free(got);
+        }
+        free(ref);
+    }
+    free(z);
+    free(text);
+}
+
 static void test_corrupt_gzip_data_reports_zlib_reason_and_offset(void **state)
 {
     (void)state;
@@ -544,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_gzip_detected_by_magic_not_by_name),
         cmocka_unit_test(test_concatenated_gzip_members_read_as_one_stream),
         cmocka_unit_test(test_truncated_gzip_delivers_prefix_then_error_naming_offset),
+        cmocka_unit_test(test_gzip_output_before_the_end_does_not_depend_on_the_window),
         cmocka_unit_test(test_corrupt_gzip_data_reports_zlib_reason_and_offset),
         cmocka_unit_test(test_bytes_after_last_gzip_member_zeros_ignored_garbage_reported),
         cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),

@@ -271,6 +271,49 @@ static void test_one_envelope_per_line(void **state)
     split_free(s);
 }
 
+/* Fuzz finding (issue 15): in JSON Lines, a line holding a "Records" envelope whose array is
+ * left open (here by a non-object element) let the array run on into the next lines, which
+ * were then swallowed as parts of that element; through a window too small for the line, the
+ * line was skipped to its newline instead and the next line came out as a record. Where the
+ * records around a damaged one are cut must not depend on the window: the line bounds the
+ * envelope, and the record on the line after it comes out whatever the window. */
+static void test_jsonl_open_envelope_array_ends_with_its_line_whatever_the_window(void **state)
+{
+    (void)state;
+    const char *t = "{\"a\":1}\n"
+                    "{\"pad\":\"xxxxxxxxxxxxxxxx\",\"Records\":[[\"never closed\", {\"x\":0}, 7\n"
+                    "{\"b\":2}\n"
+                    "{\"Records\":[{\"c\":3},\n"
+                    "{\"d\":4}\n";
+    size_t len = strlen(t);
+    split *ref = split_mem_ex(t, len, 0, 0, 0);
+    assert_int_equal(ref->n, 4);
+    assert_string_equal(ref->text[0], "{\"a\":1}");
+    assert_string_equal(ref->text[1], "{\"b\":2}");
+    assert_string_equal(ref->text[2], "{\"c\":3}");
+    assert_string_equal(ref->text[3], "{\"d\":4}");
+    assert_int_equal(ref->line[1], 3);
+    assert_int_equal(ref->line[3], 5);
+    assert_int_equal(reason(ref, "truncated"), 2);
+    /* Windows too small for the damaged lines skip them whole; every record they do yield is
+     * one of the large window's, at the same offset. */
+    for (size_t w = 8; w <= len + 1; w++) {
+        split *s = split_mem_ex(t, len, w, 0, 0);
+        for (int i = 0; i < s->n; i++) {
+            bool found = false;
+            for (int k = 0; k < ref->n && !found; k++)
+                found = s->offset[i] == ref->offset[k] && strcmp(s->text[i], ref->text[k]) == 0;
+            if (!found)
+                fail_msg("window %zu: record at byte %llu (%s) is not the large window's", w,
+                         (unsigned long long)s->offset[i], s->text[i]);
+        }
+        if (w >= 40) /* every record line fits: none is lost */
+            assert_int_equal(s->n, ref->n);
+        split_free(s);
+    }
+    split_free(ref);
+}
+
 static void test_sequence_of_pretty_printed_objects(void **state)
 {
     (void)state;
@@ -665,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_records_not_first_key_other_keys_skipped),
         cmocka_unit_test(test_records_key_without_array_is_an_ordinary_record),
         cmocka_unit_test(test_one_envelope_per_line),
+        cmocka_unit_test(test_jsonl_open_envelope_array_ends_with_its_line_whatever_the_window),
         cmocka_unit_test(test_sequence_of_pretty_printed_objects),
         cmocka_unit_test(test_truncated_last_record_reported_after_complete_ones),
         cmocka_unit_test(test_nesting_100000_deep_is_too_deep_not_a_crash),
