@@ -400,4 +400,7 @@ def sg(t, user, cidr, port, proto="tcp"):
 w("net-01-ssh-world.jsonl", [sg(T1, "alice", "0.0.0.0/0", 22)])
 w("net-01-rdp-world-flat.jsonl", [ct(T1, "AuthorizeSecurityGroupIngress", "alice", req={"groupId": "sg-1", "cidrIp": "0.0.0.0/0", "fromPort": 3389, "toPort": 3389, "ipProtocol": "tcp"})])
 w("net-01-https-world-ssh-office.jsonl", [sg(T1, "bob", "0.0.0.0/0", 443), sg(T1 + 5, "bob", "10.20.0.0/16", 22)])
+w("evade-leave-org.jsonl", [ct(T1, "LeaveOrganization", "alice", source="organizations.amazonaws.com", ua=UA_KALI, req=None)])
+w("evade-leave-org-refused.jsonl", [ct(T1, "LeaveOrganization", "alice", source="organizations.amazonaws.com", ua=UA_KALI, req=None,
+                                       err=("AccessDenied", "You don't have permissions to access this resource."))])
 print("ok v2")
