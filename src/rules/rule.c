@@ -26,6 +26,7 @@
 #include "core/mem.h"
 #include "core/readfile.h"
 #include "core/yaml_util.h"
+#include "rules/sigma.h"
 
 const char *ch_corr_type_name(ch_corr_type t)
 {
@@ -1092,15 +1093,42 @@ int ch_ruleset_load(const char *dir, ch_refsets *refsets, ch_rule_msg_fn msg, vo
     /* Expressions copy the env they are compiled with (expr.h), so a local one will do. */
     ch_expr_env env;
     ch_rule_env_init(&env, refsets);
+    size_t cap = pl.n ? pl.n : 1;
     for (size_t i = 0; i < pl.n; i++) {
         char *text = NULL;
         size_t len = 0;
         ch_error fe = {0};
         ch_rule *r = NULL;
+        ch_rule **many = NULL;
+        uint32_t nmany = 0;
         rc = read_file(pl.v[i], &text, &len, &fe);
-        if (rc == 0)
+        /* Two formats, told apart by content: a Sigma file (sigma.h) may hold several rules. */
+        if (rc == 0 && ch_sigma_sniff(text, len))
+            rc = ch_sigma_load_mem(pl.v[i], text, len, &env, refsets, &many, &nmany, &fe);
+        else if (rc == 0)
             rc = ch_rule_load_mem(pl.v[i], text, len, &env, refsets, &r, &fe);
         ch_free(text);
+        if (rc == 0 && r != NULL) {
+            many = &r;
+            nmany = 1;
+        }
+        if (rc == 0 && n + nmany + (pl.n - i - 1) > cap) {
+            size_t ncap = n + nmany + (pl.n - i - 1);
+            ch_rule **nr =
+                ncap > CH_RULESET_MAX_RULES ? NULL : ch_realloc(rules, ncap * sizeof *nr);
+            if (nr == NULL) {
+                rc = ch_error_set(&fe, CH_ELIMIT, "%s: more than %d rules or out of memory",
+                                  pl.v[i], CH_RULESET_MAX_RULES);
+                for (uint32_t j = 0; j < nmany; j++)
+                    ch_rule_free(many[j]);
+                if (many != &r)
+                    ch_free(many);
+                many = NULL;
+            } else {
+                rules = nr;
+                cap = ncap;
+            }
+        }
         if (rc < 0) {
             if (msg)
                 msg(ud, fe.msg);
@@ -1108,7 +1136,10 @@ int ch_ruleset_load(const char *dir, ch_refsets *refsets, ch_rule_msg_fn msg, vo
             bad++;
             continue;
         }
-        rules[n++] = r;
+        for (uint32_t j = 0; j < nmany; j++)
+            rules[n++] = many[j];
+        if (many != &r)
+            ch_free(many);
     }
     if (bad) {
         for (uint32_t i = 0; i < n; i++)
