@@ -36,9 +36,9 @@ typedef struct sdoc {
     const char *id, *name, *title, *level;
     yaml_node_t *tags, *tests, *detection, *correlation, *logsource;
     src_kind kind;
-    ch_buf expr;     /* detection: the translated condition */
-    bool temporal;   /* referenced by a temporal correlation: derive SigmaMatch.ID */
-    char idbuf[80];  /* id used for the generated rule */
+    ch_buf expr;    /* detection: the translated condition */
+    bool temporal;  /* referenced by a temporal correlation: derive SigmaMatch.ID */
+    char idbuf[80]; /* id used for the generated rule */
 } sdoc;
 
 typedef struct sctx {
@@ -100,8 +100,9 @@ static src_kind logsource_kind(sdoc *d)
         return SRC_CLOUDTRAIL;
     if (category && strcmp(category, "dns") == 0 && service == NULL)
         return SRC_DNS;
-    if (category && (strcmp(category, "network_connection") == 0 ||
-                     strcmp(category, "firewall") == 0) && service == NULL)
+    if (category &&
+        (strcmp(category, "network_connection") == 0 || strcmp(category, "firewall") == 0) &&
+        service == NULL)
         return SRC_NETWORK;
     return SRC_NONE;
 }
@@ -114,11 +115,14 @@ static const char *map_field(src_kind k, const char *f)
                                          {"record_type", "dns.question.type"},
                                          {"src_ip", "source.ip"},
                                          {"dst_ip", "destination.ip"}};
-    static const char *const net[][2] = {
-        {"DestinationIp", "destination.ip"}, {"dst_ip", "destination.ip"},
-        {"DestinationPort", "destination.port"}, {"dst_port", "destination.port"},
-        {"SourceIp", "source.ip"}, {"src_ip", "source.ip"},
-        {"SourcePort", "source.port"}, {"src_port", "source.port"}};
+    static const char *const net[][2] = {{"DestinationIp", "destination.ip"},
+                                         {"dst_ip", "destination.ip"},
+                                         {"DestinationPort", "destination.port"},
+                                         {"dst_port", "destination.port"},
+                                         {"SourceIp", "source.ip"},
+                                         {"src_ip", "source.ip"},
+                                         {"SourcePort", "source.port"},
+                                         {"src_port", "source.port"}};
     if (k == SRC_CLOUDTRAIL)
         return f; /* events carry the raw CloudTrail record: the Sigma name is its path */
     const char *const(*t)[2] = k == SRC_DNS ? dns : net;
@@ -209,6 +213,8 @@ enum {
 
 static bool is_int(const char *s)
 {
+    if (s == NULL)
+        return false;
     if (*s == '-')
         s++;
     if (!*s)
@@ -302,7 +308,8 @@ static bool exact_names(sdoc *d, yaml_node_t *v)
     if (nv == 0)
         return false;
     for (size_t i = 0; i < nv; i++) {
-        yaml_node_t *it = v->type == YAML_SEQUENCE_NODE ? nd(d, v->data.sequence.items.start[i]) : v;
+        yaml_node_t *it =
+            v->type == YAML_SEQUENCE_NODE ? nd(d, v->data.sequence.items.start[i]) : v;
         size_t len;
         const char *s = ch_yaml_scalar(it, &len);
         if (s == NULL || len == 0 || len > 128)
@@ -336,10 +343,17 @@ static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
     static const struct {
         const char *name;
         unsigned bit;
-    } known[] = {{"contains", M_CONTAINS}, {"startswith", M_STARTS}, {"endswith", M_ENDS},
-                 {"all", M_ALL},           {"re", M_RE},             {"cidr", M_CIDR},
-                 {"exists", M_EXISTS},     {"gt", M_GT},             {"gte", M_GTE},
-                 {"lt", M_LT},             {"lte", M_LTE}};
+    } known[] = {{"contains", M_CONTAINS},
+                 {"startswith", M_STARTS},
+                 {"endswith", M_ENDS},
+                 {"all", M_ALL},
+                 {"re", M_RE},
+                 {"cidr", M_CIDR},
+                 {"exists", M_EXISTS},
+                 {"gt", M_GT},
+                 {"gte", M_GTE},
+                 {"lt", M_LT},
+                 {"lte", M_LTE}};
     for (const char *p = bar; p != NULL;) {
         const char *q = strchr(p + 1, '|');
         size_t ml = q ? (size_t)(q - p - 1) : strlen(p + 1);
@@ -366,7 +380,8 @@ static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
             return rc;
         size_t nv = v->type == YAML_SEQUENCE_NODE ? ch_yaml_seq_len(v) : 1;
         for (size_t i = 0; i < nv; i++) {
-            yaml_node_t *it = v->type == YAML_SEQUENCE_NODE ? nd(d, v->data.sequence.items.start[i]) : v;
+            yaml_node_t *it =
+                v->type == YAML_SEQUENCE_NODE ? nd(d, v->data.sequence.items.start[i]) : v;
             size_t len;
             const char *s = ch_yaml_scalar(it, &len);
             if ((i && (rc = ch_buf_addc(b, ',')) < 0) || (rc = ch_buf_add_json_str(b, s, len)) < 0)
@@ -401,8 +416,8 @@ static int selection_map(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *m)
 {
     int rc = ch_buf_addc(b, '(');
     bool first = true;
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; rc == 0 && p < m->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+         rc == 0 && p < m->data.mapping.pairs.top; p++) {
         if (!first)
             rc = ch_buf_adds(b, " and ");
         first = false;
@@ -629,8 +644,8 @@ static int emit_node(sdoc *d, ch_buf *b, yaml_node_t *n, int depth)
         return rc < 0 ? rc : ch_buf_addc(b, ']');
     }
     rc = ch_buf_addc(b, '{');
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; rc == 0 && p < n->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         rc == 0 && p < n->data.mapping.pairs.top; p++) {
         if (p != n->data.mapping.pairs.start)
             rc = ch_buf_addc(b, ',');
         if (rc == 0)
@@ -676,9 +691,8 @@ static int emit_head(sdoc *d, ch_buf *b)
 static sdoc *find_ref(sdoc *docs, size_t n, const char *ref)
 {
     for (size_t i = 0; i < n; i++)
-        if (docs[i].detection != NULL &&
-            ((docs[i].id && strcmp(docs[i].id, ref) == 0) ||
-             (docs[i].name && strcmp(docs[i].name, ref) == 0)))
+        if (docs[i].detection != NULL && ((docs[i].id && strcmp(docs[i].id, ref) == 0) ||
+                                          (docs[i].name && strcmp(docs[i].name, ref) == 0)))
             return &docs[i];
     return NULL;
 }
@@ -758,8 +772,8 @@ static int gen_correlation(sctx *S, sdoc *docs, size_t ndocs, sdoc *d, ch_buf *b
         if (cond == NULL || cond->type != YAML_MAPPING_NODE || (gte == NULL) == (gt == NULL))
             return sfail(S, cond ? cond : c, CH_EPARSE,
                          "not supported: a condition other than one 'gte' or 'gt' threshold");
-        for (yaml_node_pair_t *p = cond->data.mapping.pairs.start;
-             p < cond->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = cond->data.mapping.pairs.start; p < cond->data.mapping.pairs.top;
+             p++) {
             const char *k = ch_yaml_scalar(nd(d, p->key), NULL);
             if (k && strcmp(k, "gte") && strcmp(k, "gt") && strcmp(k, "field"))
                 return sfail(S, nd(d, p->key), CH_EPARSE, "not supported: condition '%s'", k);
@@ -964,8 +978,8 @@ int ch_sigma_load_mem(const char *name, const char *text, size_t n, const ch_exp
             ch_rule *r = NULL;
             rc = ch_rule_load_mem(S.file, texts[i], strlen(texts[i]), env, refsets, &r, &le);
             if (rc < 0) {
-                ch_error_set(err, rc, "%s (in the rule translated from Sigma document %zu)",
-                             le.msg, i + 1);
+                ch_error_set(err, rc, "%s (in the rule translated from Sigma document %zu)", le.msg,
+                             i + 1);
                 break;
             }
             rules[nr++] = r;
