@@ -480,6 +480,8 @@ static int condition(sctx *S, yaml_node_t *cn, const char *c, ch_buf *b, selx *s
 {
     int rc = 0;
     const char *p = c;
+    if (c == NULL)
+        return sfail(S, cn, CH_EPARSE, "expected a condition");
     if (strchr(c, '|') != NULL)
         return sfail(S, cn, CH_EPARSE,
                      "not supported: aggregation in the condition ('| count()...'; use a "
@@ -575,7 +577,7 @@ static int translate_detection(sctx *S, sdoc *d)
                            d->kind == SRC_CLOUDTRAIL ? "cloudtrail"
                            : d->kind == SRC_DNS      ? "route53resolver"
                                                      : "vpcflow");
-    if (rc == 0) {
+    if (rc == 0 && cond != NULL) {
         if (cond->type == YAML_SCALAR_NODE) {
             rc = condition(S, cond, ch_yaml_scalar(cond, NULL), &d->expr, sel, nsel);
         } else if (cond->type == YAML_SEQUENCE_NODE && ch_yaml_seq_len(cond) > 0) {
@@ -752,7 +754,7 @@ static int gen_correlation(sctx *S, sdoc *docs, size_t ndocs, sdoc *d, ch_buf *b
         ch_yaml_seq_len(rules) > CH_RULE_MAX_STEPS)
         return sfail(S, c, CH_EPARSE, "'rules' expects a list of 1 to %d rule ids or names",
                      CH_RULE_MAX_STEPS);
-    sdoc *refs[CH_RULE_MAX_STEPS];
+    sdoc *refs[CH_RULE_MAX_STEPS] = {0};
     size_t nref = ch_yaml_seq_len(rules);
     for (size_t i = 0; i < nref; i++) {
         yaml_node_t *rn = nd(d, rules->data.sequence.items.start[i]);
@@ -765,6 +767,8 @@ static int gen_correlation(sctx *S, sdoc *docs, size_t ndocs, sdoc *d, ch_buf *b
         if (refs[i]->kind != refs[0]->kind)
             return sfail(S, rn, CH_EPARSE, "not supported: rules of different logsources");
     }
+    if (refs[0] == NULL)
+        return sfail(S, c, CH_EPARSE, "'rules' names no rule");
     long count = 0;
     const char *vfield = NULL;
     if (ec || vc) {
@@ -775,7 +779,7 @@ static int gen_correlation(sctx *S, sdoc *docs, size_t ndocs, sdoc *d, ch_buf *b
         for (yaml_node_pair_t *p = cond->data.mapping.pairs.start; p < cond->data.mapping.pairs.top;
              p++) {
             const char *k = ch_yaml_scalar(nd(d, p->key), NULL);
-            if (k && strcmp(k, "gte") && strcmp(k, "gt") && strcmp(k, "field"))
+            if (k && strcmp(k, "gte") != 0 && strcmp(k, "gt") != 0 && strcmp(k, "field") != 0)
                 return sfail(S, nd(d, p->key), CH_EPARSE, "not supported: condition '%s'", k);
         }
         const char *cs = gte ? gte : gt;
