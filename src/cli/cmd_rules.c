@@ -90,7 +90,7 @@ static int cmd_check(const char *dir)
     if (load_pack(dir, false, &sets, &rs, NULL) < 0)
         return CH_EXIT_FAIL;
     int bad = 0;
-    uint32_t ntests = 0;
+    uint32_t ntests = 0, nomitre = 0;
     for (uint32_t i = 0; i < rs->n; i++) {
         const ch_rule *r = rs->rules[i];
         bool fire = false, silent = false;
@@ -115,11 +115,19 @@ static int cmd_check(const char *dir)
                             r->tests[t].line, r->info.id, r->tests[t].name, r->tests[t].intel[f]);
                     bad++;
                 }
+            if (r->tests[t].context != NULL && access(r->tests[t].context, R_OK) != 0) {
+                fprintf(stderr, "%s:%u: %s: test '%s': context file %s cannot be read\n", r->file,
+                        r->tests[t].line, r->info.id, r->tests[t].name, r->tests[t].context);
+                bad++;
+            }
         }
+        if (r->nmitre == 0)
+            nomitre++;
     }
     if (!bad)
-        printf("%s: %u rules, %u test cases, %zu reference sets: OK\n", dir, rs->n, ntests,
-               ch_refsets_count(sets));
+        printf("%s: %u rules (%u without an ATT&CK technique tag), %u test cases, %zu reference "
+               "sets: OK\n",
+               dir, rs->n, nomitre, ntests, ch_refsets_count(sets));
     ch_ruleset_free(rs);
     ch_refsets_free(sets);
     return bad ? CH_EXIT_FAIL : CH_EXIT_OK;
@@ -157,6 +165,7 @@ static const char *run_case(const char *dir, const ch_rule_test *tc, const char 
     ch_pipeline_config pc = {
         .no_store = true,
         .pack = dir,
+        .context = tc->context, /* the case's own context over the pack's, or NULL */
         .intel = (const char *const *)tc->intel,
         .nintel = tc->nintel,
         .geoip = geo ? &geo : NULL,

@@ -46,8 +46,12 @@ struct ch_context {
     size_t nimgs;
     strvec os_names;
     int64_t learning_ms;
+    strvec
+        allowlist_accounts; /* only_listed_images: accounts where unlisted images are not allowed */
+    strvec protected;       /* protected_resources: trails, detectors, flow logs... */
     /* Which keys this context sets (for overlaying one file onto another). */
-    bool has_countries, has_networks, has_images, has_os, has_learning;
+    bool has_countries, has_networks, has_images, has_os, has_learning, has_allowlist,
+        has_protected;
 };
 
 static void strvec_free(strvec *s)
@@ -96,6 +100,8 @@ void ch_context_free(ch_context *c)
         return;
     strvec_free(&c->countries);
     strvec_free(&c->os_names);
+    strvec_free(&c->allowlist_accounts);
+    strvec_free(&c->protected);
     nets_free(c);
     imgs_free(c);
     ch_free(c);
@@ -193,6 +199,46 @@ static int read_os_names(reader *R, const yaml_node_t *n)
         R->c->os_names.n++;
     }
     R->c->has_os = true;
+    return 0;
+}
+
+/* A list of non-empty strings (at most max of at most maxlen bytes) into *v. */
+static int read_strlist(reader *R, const yaml_node_t *n, const char *key, const char *what,
+                        size_t max, size_t maxlen, strvec *v)
+{
+    int rc;
+    if ((rc = want_seq(R, n, key, max)) < 0)
+        return rc;
+    size_t cnt = ch_yaml_seq_len(n);
+    v->v = ch_calloc(cnt ? cnt : 1, sizeof(char *));
+    if (v->v == NULL)
+        return ch_error_set(R->err, CH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *it = node(R, n->data.sequence.items.start[i]);
+        if ((rc = want_text(R, it, what, maxlen, &v->v[v->n])) < 0)
+            return rc;
+        v->n++;
+    }
+    return 0;
+}
+
+/* only_listed_images: AWS account ids, 12 digits each. */
+static int read_allowlist(reader *R, const yaml_node_t *n)
+{
+    int rc = read_strlist(R, n, "only_listed_images", "an AWS account id", CH_CONTEXT_MAX_ACCOUNTS,
+                          12, &R->c->allowlist_accounts);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < R->c->allowlist_accounts.n; i++) {
+        const char *a = R->c->allowlist_accounts.v[i];
+        bool ok = strlen(a) == 12;
+        for (size_t j = 0; ok && j < 12; j++)
+            ok = a[j] >= '0' && a[j] <= '9';
+        if (!ok)
+            return rfail(R, node(R, n->data.sequence.items.start[i]), CH_EPARSE,
+                         "expected an AWS account id (12 digits)");
+    }
+    R->c->has_allowlist = true;
     return 0;
 }
 
@@ -368,7 +414,9 @@ static int read_root(reader *R, yaml_node_t *root)
                    (ch_yaml_key_is(k, "networks") && R->c->has_networks) ||
                    (ch_yaml_key_is(k, "images") && R->c->has_images) ||
                    (ch_yaml_key_is(k, "learning") && R->c->has_learning) ||
-                   (ch_yaml_key_is(k, "unauthorized_os") && R->c->has_os);
+                   (ch_yaml_key_is(k, "unauthorized_os") && R->c->has_os) ||
+                   (ch_yaml_key_is(k, "only_listed_images") && R->c->has_allowlist) ||
+                   (ch_yaml_key_is(k, "protected_resources") && R->c->has_protected);
         if (dup)
             return rfail(R, k, CH_EPARSE, "key given twice");
         if (ch_yaml_key_is(k, "business_countries")) {
@@ -379,6 +427,12 @@ static int read_root(reader *R, yaml_node_t *root)
             rc = read_images(R, v);
         } else if (ch_yaml_key_is(k, "unauthorized_os")) {
             rc = read_os_names(R, v);
+        } else if (ch_yaml_key_is(k, "only_listed_images")) {
+            rc = read_allowlist(R, v);
+        } else if (ch_yaml_key_is(k, "protected_resources")) {
+            rc = read_strlist(R, v, "protected_resources", "a resource name, id or ARN",
+                              CH_CONTEXT_MAX_PROTECTED, 2048, &R->c->protected);
+            R->c->has_protected = rc == 0;
         } else if (ch_yaml_key_is(k, "learning")) {
             size_t len;
             const char *s = ch_yaml_scalar(v, &len);
@@ -388,7 +442,8 @@ static int read_root(reader *R, yaml_node_t *root)
         } else {
             return rfail(R, k, CH_EPARSE,
                          "unknown key (expected business_countries, networks, "
-                         "images, learning, unauthorized_os)");
+                         "images, learning, unauthorized_os, only_listed_images, "
+                         "protected_resources)");
         }
         if (rc < 0)
             return rc;
@@ -422,6 +477,14 @@ static void overlay(ch_context *dst, ch_context *src)
         SWAP(ctx_image *, dst->imgs, src->imgs);
         SWAP(size_t, dst->nimgs, src->nimgs);
         dst->has_images = true;
+    }
+    if (src->has_allowlist) {
+        SWAP(strvec, dst->allowlist_accounts, src->allowlist_accounts);
+        dst->has_allowlist = true;
+    }
+    if (src->has_protected) {
+        SWAP(strvec, dst->protected, src->protected);
+        dst->has_protected = true;
     }
     if (src->has_learning) {
         dst->learning_ms = src->learning_ms;
@@ -624,14 +687,17 @@ static int add_text(ch_refset *s, const char *text, const ch_refset_meta *m, ch_
 
 int ch_context_apply(const ch_context *c, ch_refsets *sets, ch_error *err)
 {
-    ch_refset *countries, *nets, *known, *authorized, *unauthorized;
+    ch_refset *countries, *nets, *known, *authorized, *unauthorized, *allow, *prot;
     int rc;
     if ((rc = fresh_set(sets, "business_countries", CH_REFSET_STRING, CH_REFSET_NOCASE, &countries,
                         err)) < 0 ||
         (rc = fresh_set(sets, "business_networks", CH_REFSET_IP, 0, &nets, err)) < 0 ||
         (rc = fresh_set(sets, "known_images", CH_REFSET_STRING, 0, &known, err)) < 0 ||
         (rc = fresh_set(sets, "authorized_images", CH_REFSET_STRING, 0, &authorized, err)) < 0 ||
-        (rc = fresh_set(sets, "unauthorized_images", CH_REFSET_STRING, 0, &unauthorized, err)) < 0)
+        (rc = fresh_set(sets, "unauthorized_images", CH_REFSET_STRING, 0, &unauthorized, err)) <
+            0 ||
+        (rc = fresh_set(sets, "image_allowlist_accounts", CH_REFSET_STRING, 0, &allow, err)) < 0 ||
+        (rc = fresh_set(sets, "protected_resources", CH_REFSET_STRING, 0, &prot, err)) < 0)
         return rc;
     ch_refset_meta m = CH_REFSET_META_INIT;
     m.source = "context";
@@ -653,5 +719,14 @@ int ch_context_apply(const ch_context *c, ch_refsets *sets, ch_error *err)
             (rc = add_text(bad ? unauthorized : authorized, img->ami, &im, err)) < 0)
             return rc;
     }
+    for (size_t i = 0; i < c->allowlist_accounts.n; i++)
+        if ((rc = add_text(allow, c->allowlist_accounts.v[i], &m, err)) < 0)
+            return rc;
+    for (size_t i = 0; i < c->protected.n; i++)
+        if ((rc = add_text(prot, c->protected.v[i], &m, err)) < 0)
+            return rc;
     return 0;
 }
+
+size_t ch_context_allowlist_account_count(const ch_context *c) { return c->allowlist_accounts.n; }
+size_t ch_context_protected_count(const ch_context *c) { return c->protected.n; }

@@ -9,6 +9,10 @@
  *       ami-0123456789abcdef0: {os: "Ubuntu 24.04 LTS"}
  *     learning: 24h                           # first-seen learning period
  *     unauthorized_os: [Kali, Parrot]         # optional; else PACK/refsets/unauthorized_os
+ *     only_listed_images: [111122223333]      # accounts where an image not listed is refused
+ *     protected_resources:                    # what turning off is defence evasion
+ *       - org-trail                           # (trail names or ARNs, GuardDuty detector ids,
+ *       - fl-0123456789abcdef0                #  flow log ids, query log configs, recorders)
  *
  * Layering: a context is built by loading files one over the other (pack defaults first, the
  * user's file last). Each top-level key a later file sets replaces that key as a whole; keys it
@@ -21,6 +25,12 @@
  *   known_images         string: every AMI id the context describes
  *   authorized_images    string: AMI ids whose OS names no unauthorised OS
  *   unauthorized_images  string: AMI ids whose OS names one (Kali, Parrot, Pentoo, BlackArch...)
+ *   image_allowlist_accounts  string: the accounts of `only_listed_images`
+ *   protected_resources  string: the names, ids and ARNs of `protected_resources`
+ * An image the context does not list is unknown, not unauthorised: only in an account named by
+ * `only_listed_images` does launching it count as launching an unauthorised image (a pack rule
+ * tests `cloud.account.id in $image_allowlist_accounts and IMAGE not in $authorized_images`).
+ * Without that key a test launch of Amazon Linux by a pipeline is nobody's offense.
  * An image's OS is unauthorised when it contains, case-insensitively, one of the unauthorised
  * OS names: the context's `unauthorized_os`, else the pack's refsets/unauthorized_os.string.txt
  * (read by ch_context_load_pack), else none. The event has no slot for an operating system, so
@@ -52,6 +62,8 @@
 #define CH_CONTEXT_MAX_NETWORKS 100000
 #define CH_CONTEXT_MAX_IMAGES 100000
 #define CH_CONTEXT_MAX_OS_NAMES 1000
+#define CH_CONTEXT_MAX_ACCOUNTS 10000
+#define CH_CONTEXT_MAX_PROTECTED 100000
 #define CH_CONTEXT_DEFAULT_LEARNING_MS (24LL * 3600 * 1000)
 
 typedef struct ch_context ch_context;
@@ -84,5 +96,7 @@ const char *ch_context_image_os(const ch_context *c, const char *ami, size_t n);
 bool ch_context_os_unauthorized(const ch_context *c, const char *os, size_t n);
 size_t ch_context_image_count(const ch_context *c);
 int64_t ch_context_learning_ms(const ch_context *c);
+size_t ch_context_allowlist_account_count(const ch_context *c);
+size_t ch_context_protected_count(const ch_context *c);
 
 #endif

@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
 #include "core/mem.h"
 #include "core/readfile.h"
 #include "core/yaml_util.h"
+#include "rules/sigma.h"
 
 const char *ch_corr_type_name(ch_corr_type t)
 {
@@ -530,14 +532,14 @@ static int load_tests(loader *L, const yaml_node_t *n)
     if (n == NULL || n->type != YAML_SEQUENCE_NODE || ch_yaml_seq_len(n) > CH_RULE_MAX_TESTS)
         return lfail(L, n, CH_EPARSE, "expected a list of at most %d test cases",
                      CH_RULE_MAX_TESTS);
-    static const char *const keys[] = {"name", "events", "expect", "intel", NULL};
+    static const char *const keys[] = {"name", "events", "expect", "intel", "context", NULL};
     char *dir = dir_of(L->file);
     int rc = 0;
     if (dir == NULL)
         return lfail(L, n, CH_ENOMEM, "out of memory");
     for (size_t i = 0; i < ch_yaml_seq_len(n); i++) {
         yaml_node_t *tn = node(L, n->data.sequence.items.start[i]);
-        kv k[4];
+        kv k[5];
         if ((rc = want_map(L, tn, "a test case", keys, k)) < 0)
             goto cleanup;
         ch_rule_test *t = &r->tests[i];
@@ -562,10 +564,48 @@ static int load_tests(loader *L, const yaml_node_t *n)
         if (k[3].val != NULL &&
             (rc = test_files(L, k[3].val, "intel", dir, t->intel, &t->nintel)) < 0)
             goto cleanup;
+        if (k[4].val != NULL && (rc = test_path(L, k[4].val, "context", dir, &t->context)) < 0)
+            goto cleanup;
     }
 cleanup:
     ch_free(dir);
     return rc;
+}
+
+/* tags: Sigma's convention; attack.tNNNN and attack.tNNNN.NNN are kept as MITRE ATT&CK
+ * technique ids (a malformed one is an error: a typo would drop the rule from the matrix). */
+static int load_tags(loader *L, const yaml_node_t *n)
+{
+    ch_rule *r = L->r;
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE)
+        return lfail(L, n, CH_EPARSE, "expected a list of tags for 'tags'");
+    for (size_t i = 0; i < ch_yaml_seq_len(n); i++) {
+        const yaml_node_t *tn = node(L, n->data.sequence.items.start[i]);
+        const char *s;
+        size_t len;
+        int rc = want_str(L, tn, "tags", &s, &len);
+        if (rc < 0)
+            return rc;
+        if (len < 8 || strncasecmp(s, "attack.t", 8) != 0 || !(s[8] >= '0' && s[8] <= '9'))
+            continue; /* attack.execution, cve..., car...: not techniques */
+        const char *t = s + 7;
+        size_t tl = len - 7;
+        bool ok = tl == 5 || tl == 9;
+        for (size_t j = 1; ok && j < tl; j++)
+            ok = j == 5 ? t[j] == '.' : (t[j] >= '0' && t[j] <= '9');
+        if (!ok)
+            return lfail(L, tn, CH_EPARSE,
+                         "expected a MITRE ATT&CK technique tag such as attack.t1496 or "
+                         "attack.t1496.001");
+        if (r->nmitre == CH_RULE_MAX_MITRE)
+            return lfail(L, tn, CH_ELIMIT, "at most %d ATT&CK technique tags", CH_RULE_MAX_MITRE);
+        char *id = ch_strndup(t, tl);
+        if (id == NULL)
+            return lfail(L, tn, CH_ENOMEM, "out of memory");
+        id[0] = 'T';
+        r->mitre[r->nmitre++] = id;
+    }
+    return 0;
 }
 
 static int load_root(loader *L, yaml_node_t *root)
@@ -574,7 +614,22 @@ static int load_root(loader *L, yaml_node_t *root)
                                        "relevance",  "risk",      "where",    "correlate",
                                        "offense",    "responses", "tests",    "description",
                                        "references", "tags",      NULL};
-    enum { K_ID, K_TITLE, K_SEV, K_CRED, K_REL, K_RISK, K_WHERE, K_CORR, K_OFF, K_RESP, K_TESTS };
+    enum {
+        K_ID,
+        K_TITLE,
+        K_SEV,
+        K_CRED,
+        K_REL,
+        K_RISK,
+        K_WHERE,
+        K_CORR,
+        K_OFF,
+        K_RESP,
+        K_TESTS,
+        K_DESC,
+        K_REFS,
+        K_TAGS
+    };
     kv k[14];
     /* Learn the id first, so that every message (even about keys before it) names the rule. */
     if (root->type == YAML_MAPPING_NODE)
@@ -632,6 +687,8 @@ static int load_root(loader *L, yaml_node_t *root)
     if (k[K_RESP].val && (rc = load_responses(L, k[K_RESP].val)) < 0)
         return rc;
     if (k[K_TESTS].val && (rc = load_tests(L, k[K_TESTS].val)) < 0)
+        return rc;
+    if (k[K_TAGS].val && (rc = load_tags(L, k[K_TAGS].val)) < 0)
         return rc;
     return 0;
 }
@@ -732,7 +789,10 @@ void ch_rule_free(ch_rule *r)
             ch_free(r->tests[i].events[j]);
         for (uint32_t j = 0; j < r->tests[i].nintel; j++)
             ch_free(r->tests[i].intel[j]);
+        ch_free(r->tests[i].context);
     }
+    for (uint32_t i = 0; i < r->nmitre; i++)
+        ch_free(r->mitre[i]);
     ch_free(r);
 }
 
@@ -1033,15 +1093,42 @@ int ch_ruleset_load(const char *dir, ch_refsets *refsets, ch_rule_msg_fn msg, vo
     /* Expressions copy the env they are compiled with (expr.h), so a local one will do. */
     ch_expr_env env;
     ch_rule_env_init(&env, refsets);
+    size_t cap = pl.n ? pl.n : 1;
     for (size_t i = 0; i < pl.n; i++) {
         char *text = NULL;
         size_t len = 0;
         ch_error fe = {0};
         ch_rule *r = NULL;
+        ch_rule **many = NULL;
+        uint32_t nmany = 0;
         rc = read_file(pl.v[i], &text, &len, &fe);
-        if (rc == 0)
+        /* Two formats, told apart by content: a Sigma file (sigma.h) may hold several rules. */
+        if (rc == 0 && ch_sigma_sniff(text, len))
+            rc = ch_sigma_load_mem(pl.v[i], text, len, &env, refsets, &many, &nmany, &fe);
+        else if (rc == 0)
             rc = ch_rule_load_mem(pl.v[i], text, len, &env, refsets, &r, &fe);
         ch_free(text);
+        if (rc == 0 && r != NULL) {
+            many = &r;
+            nmany = 1;
+        }
+        if (rc == 0 && n + nmany + (pl.n - i - 1) > cap) {
+            size_t ncap = n + nmany + (pl.n - i - 1);
+            ch_rule **nr =
+                ncap > CH_RULESET_MAX_RULES ? NULL : ch_realloc(rules, ncap * sizeof *nr);
+            if (nr == NULL) {
+                rc = ch_error_set(&fe, CH_ELIMIT, "%s: more than %d rules or out of memory",
+                                  pl.v[i], CH_RULESET_MAX_RULES);
+                for (uint32_t j = 0; j < nmany; j++)
+                    ch_rule_free(many[j]);
+                if (many != &r)
+                    ch_free(many);
+                many = NULL;
+            } else {
+                rules = nr;
+                cap = ncap;
+            }
+        }
         if (rc < 0) {
             if (msg)
                 msg(ud, fe.msg);
@@ -1049,7 +1136,10 @@ int ch_ruleset_load(const char *dir, ch_refsets *refsets, ch_rule_msg_fn msg, vo
             bad++;
             continue;
         }
-        rules[n++] = r;
+        for (uint32_t j = 0; j < nmany; j++)
+            rules[n++] = many[j];
+        if (many != &r)
+            ch_free(many);
     }
     if (bad) {
         for (uint32_t i = 0; i < n; i++)

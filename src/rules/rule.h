@@ -15,10 +15,12 @@
  *     responses:
  *       - refset: {name: suspect_users, field: user.name, ttl: 7d}   # type: string by default
  *       - derived: {action: SuspiciousLogin}
+ *     tags: [attack.t1078.004]  # MITRE ATT&CK techniques (attack.tNNNN[.NNN]); others ignored
  *     tests:
  *       - {name: GB then RU within 20 minutes, events: tests/two-countries.jsonl, expect: fire}
  *       - {name: launch then mining, events: [tests/ct.jsonl, tests/dns.log], expect: fire}
  *       - {name: listed pool, events: tests/dns.jsonl, intel: [tests/feed.json], expect: fire}
+ *       - {name: strict account, events: tests/run.jsonl, context: tests/ctx.yaml, expect: fire}
  *
  * correlate (default {type: none}):
  *   none        every event that matches `where` fires.
@@ -70,6 +72,7 @@
 #define CH_RULE_MAX_STEPS 16        /* steps of a sequence */
 #define CH_RULE_MAX_RESPONSES 16
 #define CH_RULE_MAX_TESTS 64
+#define CH_RULE_MAX_MITRE 8
 #define CH_RULESET_MAX_RULES 10000
 
 typedef enum ch_corr_type {
@@ -111,6 +114,9 @@ typedef struct ch_rule_test {
      * threat-intelligence sets for this case only (intel/intel_match.h), resolved like events. */
     char *intel[CH_RULE_TEST_MAX_FILES];
     uint32_t nintel;
+    /* `context: FILE` (optional): a business context laid over the pack's context.yaml for
+     * this case only (only_listed_images, protected_resources...), resolved like events. */
+    char *context;
     bool expect_fire;
     unsigned line;
 } ch_rule_test;
@@ -135,6 +141,10 @@ typedef struct ch_rule {
     uint32_t nresponses;
     ch_rule_test tests[CH_RULE_MAX_TESTS];
     uint32_t ntests;
+    /* MITRE ATT&CK techniques from `tags: [attack.t1496.001, ...]` (Sigma's convention), upper
+     * case ("T1496.001"); other tags are accepted and not kept. */
+    char *mitre[CH_RULE_MAX_MITRE];
+    uint32_t nmitre;
 } ch_rule;
 
 typedef struct ch_ruleset {

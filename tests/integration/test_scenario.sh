@@ -6,7 +6,9 @@
 # that user, the highest magnitude, with the stages auth, ec2, mine and the kill chain, the
 # highest user risk, and no benign offense near it (magnitude <= attacker - 3). The traps stay
 # quiet where they should: no burst for Auto Scaling, no brute force for the typist, no
-# two-country login for the traveller.
+# two-country login for the traveller, no offense for a Terraform pipeline's create-and-destroy,
+# an unknown-user spray keyed by its address; the refused first launches count, and mining shows
+# under the default 10-minute flow aggregation.
 # Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1 src=$2
@@ -77,4 +79,33 @@ if [ -n "$trav" ]; then
         select(. == "CJ-AUTH-01" or . == "CJ-IAM-01" or . == "CJ-CHAIN-01")] | length' "$work/report.json")" = 0 ] ||
         fail "the traveller looks like a two-country login"
 fi
+# The Terraform pipeline that creates a trail, a flow log and unlisted Amazon Linux instances,
+# then deletes what it made: no evasion, no unauthorised image.
+tf=$(jq -r '.traps.terraform.user // empty' "$truth")
+[ -n "$tf" ] || fail "ground truth names the Terraform trap"
+[ "$(jq -r --arg u "$tf" '[.offenses[] | select(.index.value == $u) | .rules[].id |
+    select(startswith("CJ-EVADE") or startswith("CJ-EC2"))] | length' "$work/report.json")" = 0 ] ||
+    fail "the Terraform pipeline's teardown or test launch raised an offense"
+# The spray of unknown user names: one offense for the address, none for a pseudo-user.
+spray=$(jq -r '.traps.unknown_user_spray.source_ip' "$truth")
+[ "$(jq -r --arg ip "$spray" '[.offenses[] | select(.index.field == "source.ip" and .index.value == $ip) |
+    .rules[].id | select(. == "CJ-AUTH-07")] | length' "$work/report.json")" = 1 ] ||
+    fail "the unknown-user spray raises CJ-AUTH-07 for $spray"
+[ "$(jq '[.offenses[] | select(.index.value == "HIDDEN_DUE_TO_SECURITY_REASONS")] | length' \
+    "$work/report.json")" = 0 ] || fail "unknown user names pile into a pseudo-user's offense"
+# The refused first try counts.
+for id in CJ-EC2-05 CJ-EC2-06; do
+    grep -qw -- "$id" <<<"$rules" || fail "the refused GPU launches raise $id"
+done
+# Mining seen only through flow logs at the default 10-minute aggregation (instance-id, no
+# interface-id): CloudTrail and those files alone still raise CJ-MINE-02 for the attacker.
+[ "$(jq '.attacker.flow_aggregation_600s | length' "$truth")" -gt 0 ] || fail "some flows are aggregated"
+mkdir -p "$work/agg"
+find "$work/scn/logs" -path '*CloudTrail*' -name '*.json.gz' -exec ln -s {} "$work/agg/" \;
+find "$work/scn/logs" -name '*_agg600_*' -exec ln -s {} "$work/agg/" \;
+"$bin" analyze "${opts[@]/$work\/run.db/$work/agg.db}" "$work/agg" >"$work/agg.json" 2>"$work/stderr" ||
+    { cat "$work/stderr" >&2; fail "analyze of the aggregated flows exits 0"; }
+[ "$(jq -r --arg a "$attacker" '[.offenses[] | select(.index.value == $a) | .rules[].id |
+    select(. == "CJ-MINE-02")] | length' "$work/agg.json")" = 1 ] ||
+    fail "10-minute flow records raise CJ-MINE-02 for the attacker"
 echo "scenario OK: $attacker magnitude $mine, worst benign $worst, rules: $rules"

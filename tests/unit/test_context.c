@@ -153,6 +153,42 @@ static void test_pack_defaults_load_with_unauthorized_os_list(void **st)
     ch_context_free(c);
 }
 
+/* An image nobody listed is unknown, not unauthorised: only the accounts named by
+ * only_listed_images refuse it, and protected resources reach rules as a set. */
+static void test_image_allowlist_only_in_named_accounts(void **st)
+{
+    (void)st;
+    ch_context *c = NULL;
+    ch_refsets *sets = NULL;
+    ch_error err = {0};
+    const char *y = "only_listed_images: ['111122223333']\n"
+                    "protected_resources: [org-trail, fl-0123456789abcdef0]\n";
+    assert_int_equal(ch_context_new(&c), 0);
+    assert_int_equal(ch_refsets_new(&sets), 0);
+    assert_int_equal(ch_context_load_mem(c, "ctx.yaml", full, strlen(full), &err), 0);
+    assert_int_equal(ch_context_apply(c, sets, &err), 0);
+    ch_refset *al = ch_refsets_get(sets, "image_allowlist_accounts", 24);
+    assert_non_null(al);
+    assert_int_equal(ch_refset_count(al), 0); /* not said: no account refuses unknown images */
+    assert_int_equal(ch_context_load_mem(c, "user.yaml", y, strlen(y), &err), 0);
+    assert_int_equal(ch_context_apply(c, sets, &err), 0);
+    assert_true(ch_refset_contains(al, "111122223333", 12, 0, NULL));
+    assert_false(ch_refset_contains(al, "444455556666", 12, 0, NULL));
+    ch_refset *pr = ch_refsets_get(sets, "protected_resources", 19);
+    assert_true(ch_refset_contains(pr, "org-trail", 9, 0, NULL));
+    assert_int_equal(ch_context_protected_count(c), 2);
+    /* The earlier keys stand (images still decide the OS). */
+    assert_true(ch_refset_contains(ch_refsets_get(sets, "unauthorized_images", 19),
+                                   "ami-0kali00000000000", 20, 0, NULL));
+    const char *bad = "only_listed_images: [prod]\n";
+    assert_int_equal(ch_context_load_mem(c, "bad.yaml", bad, strlen(bad), &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "bad.yaml:1:"));
+    assert_non_null(strstr(err.msg, "12 digits"));
+    assert_int_equal(ch_context_allowlist_account_count(c), 1);
+    ch_refsets_free(sets);
+    ch_context_free(c);
+}
+
 static void test_missing_file_is_not_found(void **st)
 {
     (void)st;
@@ -175,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_apply_exposes_lists_as_reference_sets),
         cmocka_unit_test(test_pack_defaults_load_with_unauthorized_os_list),
         cmocka_unit_test(test_missing_file_is_not_found),
+        cmocka_unit_test(test_image_allowlist_only_in_named_accounts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -263,6 +263,30 @@ static void test_rules_usage_errors_exit_2(void **st)
     assert_int_equal(ch_cmd_rules(1, argv), 2);
 }
 
+/* ATT&CK techniques come from Sigma-style tags; other tags pass, a malformed technique does
+ * not (it would silently drop the rule from the pack's coverage matrix). A test case may name a
+ * context file. */
+static void test_attack_tags_kept_and_malformed_refused(void **st)
+{
+    (void)st;
+    ch_rule *r = NULL;
+    ch_error err;
+    const char *ok = "id: T-1\ntitle: t\nseverity: 1\ncredibility: 1\nrelevance: 1\n"
+                     "tags: [attack.execution, attack.t1496.001, attack.T1078, cve.2021-1]\n"
+                     "where: event.action == \"X\"\n"
+                     "tests:\n  - {name: a, events: a.jsonl, context: ctx.yaml, expect: fire}\n";
+    if (load(ok, &r, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(r->nmitre, 2);
+    assert_string_equal(r->mitre[0], "T1496.001");
+    assert_string_equal(r->mitre[1], "T1078");
+    assert_string_equal(r->tests[0].context, "pack/rules/ctx.yaml");
+    ch_rule_free(r);
+    refused("id: T-2\ntitle: t\nseverity: 1\ncredibility: 1\nrelevance: 1\n"
+            "tags: [attack.t149]\nwhere: event.action == \"X\"\n",
+            "x.yml:6:", "attack.t1496.001");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_rules_check_accepts_good_pack_and_refuses_typo),
         cmocka_unit_test(test_rules_test_runs_every_case_of_the_golden_pack),
         cmocka_unit_test(test_rules_usage_errors_exit_2),
+        cmocka_unit_test(test_attack_tags_kept_and_malformed_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
