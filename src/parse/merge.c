@@ -564,15 +564,17 @@ int ch_merge_start(ch_merge *m)
     m->order = ch_calloc(m->n ? m->n : 1, sizeof *m->order);
     if (m->heap == NULL || m->order == NULL)
         return CH_ENOMEM;
-    size_t live = 0;
-    for (size_t i = 0; i < m->n; i++)
-        live += !m->e[i].done;
-    bool keep_all = live <= m->max_open;
+    /* Every input is opened when the merge's time reaches its first event, even when all of
+     * them would fit under the cap: opened at once, each held a window (1 MiB decompressed)
+     * from the start, so 100 S3 files cost 150 MB and a cold cache for each (issue 14: half
+     * the time of a gzip'd run went to faulting those windows in); opened when due, only the
+     * files whose times overlap are held. Ties still go to the lower index, so the order of
+     * events does not change. */
     for (size_t i = 0; i < m->n; i++) {
         entry *e = &m->e[i];
         if (e->done)
             continue;
-        if (keep_all || strcmp(e->path, "-") == 0) {
+        if (strcmp(e->path, "-") == 0) {
             open_and_push(m, e, true);
             continue;
         }
