@@ -15,7 +15,15 @@
  * a refill that hits damage returns the bytes it produced, and the next refill returns
  * CH_EPARSE with the compressed offset. Plain files cost one read(2) per MiB and no copy; a
  * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
- * compressed chunk and zlib's state).
+ * compressed chunk and the inflater's state).
+ *
+ * The inflater is ISA-L's igzip when it was built in (twice zlib's rate on CloudTrail here,
+ * and it streams into the same window; libdeflate, as fast, only inflates whole buffers:
+ * bench/inflate_bench.c), zlib otherwise. igzip and zlib find damage at different points of a
+ * block, so on damage or truncation the member is inflated again with zlib from its start and
+ * what was delivered already is dropped (gz_fallback): the bytes before damage and the reason
+ * are zlib's, as the fuzz target checks. Hence igzip only where a member can be read again
+ * (memory, regular files); a pipe gets zlib.
  *
  * The line reader sits on the window: memchr from where the previous search stopped (so a
  * long line is searched once, not once per refill), and a too-long line is dropped chunk by
