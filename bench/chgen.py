@@ -1890,8 +1890,63 @@ def _split_paths(out, per, fmt, gz, account, start, span):
     return paths
 
 
+# ------------------------------------------------------------------------------------------
+# the "hard" profile: a large organisation as a correlation engine sees it
+
+HARD_PRINCIPALS = 50_000
+HARD_ACCOUNTS = 200
+HARD_FRESH_IP = 0.85  # share of records whose source address is new
+
+_IDENT_VAL = re.compile(r'("(?:arn|principalId|userName)":")([^"]*)"')
+_AMI = re.compile(r'"imageId":"(ami-[0-9a-f]+)"')
+_SRC_IP = re.compile(r'"sourceIPAddress":"(\d+\.\d+\.\d+\.\d+)"')
+
+
+class Harden:
+    """Rewrites the records of the ordinary world into those of a much larger one: each record
+    is given one of HARD_PRINCIPALS principals (its user name, ARN and principal id suffixed),
+    whose account is one of HARD_ACCOUNTS (every account id in the record replaced by it), a
+    source address never seen before in HARD_FRESH_IP of the records, and every launch a
+    new image. Per-key state (first-seen sets, windows, GeoIP cache) then grows with the
+    corpus instead of staying warm, and first-seen rules fire far more often."""
+
+    def __init__(self, world, seed):
+        self.rng = random.Random(seed * 104729 + 3)
+        self.orig = [a.id for a in world.accounts]
+        r = random.Random(seed * 31 + 7)
+        self.accts = ["%012d" % r.randrange(10**11, 10**12) for _ in range(HARD_ACCOUNTS)]
+
+    def __call__(self, rec):
+        r = self.rng
+        p = r.randrange(HARD_PRINCIPALS)
+        acct = self.accts[p % HARD_ACCOUNTS]
+        for a in self.orig:
+            if a in rec:
+                rec = rec.replace(a, acct)
+        i = rec.find('"userIdentity":')
+        j = rec.find(',"eventTime":', i)
+        if i >= 0 and j > i:
+            suffix = "-p%05d" % p
+            ident = _IDENT_VAL.sub(lambda m: '%s%s%s"' % (m.group(1), m.group(2), suffix),
+                                   rec[i:j])
+            rec = rec[:i] + ident + rec[j:]
+        if r.random() < HARD_FRESH_IP:
+            rec = _SRC_IP.sub('"sourceIPAddress":"%s"' % public_ip(r), rec, count=1)
+        if '"eventName":"RunInstances"' in rec:
+            for ami in set(_AMI.findall(rec)):
+                rec = rec.replace(ami, "ami-" + hexid(r, 17))
+        return rec
+
+
+def _profiled(world, seed, stream, profile):
+    if profile == "hard":
+        h = Harden(world, seed)
+        return (h(x) for x in stream)
+    return stream
+
+
 def write_cloudtrail(out, n, fmt="jsonl", gz=False, files=1, seed=1, start=None, span_h=None,
-                     jitter=DEFAULT_JITTER_S, users=200, progress=None):
+                     jitter=DEFAULT_JITTER_S, users=200, progress=None, profile="normal"):
     """Write n CloudTrail records. Returns (records, bytes before compression)."""
     if fmt not in ("jsonl", "s3", "array"):
         raise ValueError("format must be jsonl, s3 or array")
@@ -1900,7 +1955,7 @@ def write_cloudtrail(out, n, fmt="jsonl", gz=False, files=1, seed=1, start=None,
     span = (span_h if span_h is not None else DEFAULT_SPAN_HOURS) * 3600.0
     world = World(seed, users=users)
     gen = CloudTrailGen(world, seed)
-    stream = gen.stream(n, start, span, jitter)
+    stream = _profiled(world, seed, gen.stream(n, start, span, jitter), profile)
     total = 0
     done = 0
     per = [n // files + (1 if i < n % files else 0) for i in range(files)]
@@ -1989,6 +2044,9 @@ cloudtrail only:
   --format F         jsonl (default) | s3 ({"Records":[...]}) | array (JSON array)
   --files K          split into K files written under the directory PATH
   --users U          number of people in the organisation (default 200)
+  --profile P        normal (default) | hard: 50,000 principals across 200 accounts, 85%% of
+                     source addresses new, every launch from a new image (a large
+                     organisation: per-key state grows instead of staying warm)
 vpcflow only:
   --version V        2 (default format) or 5 (custom field set incl. instance-id,
                      pkt-srcaddr, flow-direction, tcp-flags)
@@ -2013,9 +2071,10 @@ def main(argv=None):
         return 2
     opts = {"records": None, "out": None, "seed": "1", "start": DEFAULT_START,
             "span-hours": str(DEFAULT_SPAN_HOURS), "jitter": str(DEFAULT_JITTER_S),
-            "format": "jsonl", "files": "1", "version": "2", "users": "200"}
+            "format": "jsonl", "files": "1", "version": "2", "users": "200",
+            "profile": "normal"}
     flags = {"gzip": False, "quiet": False}
-    allowed = {"cloudtrail": {"format", "files", "users"}, "vpcflow": {"version"}, "route53": set()}
+    allowed = {"cloudtrail": {"format", "files", "users", "profile"}, "vpcflow": {"version"}, "route53": set()}
     common = {"records", "out", "seed", "start", "span-hours", "jitter"}
     i = 0
     while i < len(argv):
@@ -2066,6 +2125,12 @@ def main(argv=None):
     if opts["format"] not in ("jsonl", "s3", "array"):
         sys.stderr.write("gen: --format must be jsonl, s3 or array\n")
         return 2
+    if opts["profile"] not in ("normal", "hard"):
+        sys.stderr.write("gen: --profile must be normal or hard\n")
+        return 2
+    if opts["profile"] not in ("normal", "hard"):
+        sys.stderr.write("gen: --profile must be normal or hard\n")
+        return 2
     if version not in (2, 5):
         sys.stderr.write("gen: --version must be 2 or 5\n")
         return 2
@@ -2087,7 +2152,8 @@ def main(argv=None):
         return _to_stdout(kind, n, opts, flags, seed, span_h, jitter, version, users, files)
     if kind == "cloudtrail":
         cnt, nbytes = write_cloudtrail(out, n, opts["format"], flags["gzip"], files, seed,
-                                       opts["start"], span_h, jitter, users, progress)
+                                       opts["start"], span_h, jitter, users, progress,
+                                       opts["profile"])
     elif kind == "vpcflow":
         cnt, nbytes = write_vpcflow(out, n, version, flags["gzip"], seed, opts["start"],
                                     span_h, jitter, progress)
@@ -2109,7 +2175,8 @@ def _to_stdout(kind, n, opts, flags, seed, span_h, jitter, version, users, files
     span = span_h * 3600.0
     w = World(seed, users=users) if kind == "cloudtrail" else World(seed)
     if kind == "cloudtrail":
-        lines = CloudTrailGen(w, seed).stream(n, start, span, jitter)
+        lines = _profiled(w, seed, CloudTrailGen(w, seed).stream(n, start, span, jitter),
+                          opts["profile"])
     elif kind == "vpcflow":
         g = VpcFlowGen(w, seed, version)
         lines = g.stream(n, start, span, jitter)

@@ -190,5 +190,43 @@ class Formats(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
 
 
+class HardProfile(unittest.TestCase):
+    """--profile hard: what issue 14's harder corpus promises (many principals and accounts,
+    addresses and images mostly seen once), deterministic like the rest."""
+
+    @classmethod
+    def setUpClass(cls):
+        w = chgen.World(1)
+        stream = chgen.CloudTrailGen(w, 1).stream(20000, chgen.parse_time(chgen.DEFAULT_START),
+                                                  24 * 3600.0)
+        cls.lines = list(chgen._profiled(w, 1, stream, "hard"))
+        cls.recs = [json.loads(x) for x in cls.lines]
+
+    def test_principals_and_accounts_are_many(self):
+        arns = {r["userIdentity"].get("arn") for r in self.recs}
+        accts = {r["recipientAccountId"] for r in self.recs}
+        self.assertGreater(len(arns), 10000)
+        self.assertGreater(len(accts), 150)
+        self.assertLessEqual(len(accts), chgen.HARD_ACCOUNTS)
+
+    def test_most_addresses_are_seen_once_and_every_launch_has_a_new_image(self):
+        ips = [r["sourceIPAddress"] for r in self.recs if r["sourceIPAddress"][0].isdigit()]
+        self.assertGreater(len(set(ips)), 0.7 * len(ips))
+        images = []
+        for r in self.recs:
+            if r["eventName"] == "RunInstances" and r.get("requestParameters"):
+                for it in r["requestParameters"]["instancesSet"]["items"]:
+                    images.append(it["imageId"])
+        self.assertTrue(images)
+        self.assertEqual(len(images), len(set(images)))
+
+    def test_same_seed_same_bytes(self):
+        w = chgen.World(1)
+        stream = chgen.CloudTrailGen(w, 1).stream(20000, chgen.parse_time(chgen.DEFAULT_START),
+                                                  24 * 3600.0)
+        again = list(chgen._profiled(w, 1, stream, "hard"))
+        self.assertEqual(again, self.lines)
+
+
 if __name__ == "__main__":
     unittest.main()

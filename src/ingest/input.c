@@ -15,7 +15,15 @@
  * a refill that hits damage returns the bytes it produced, and the next refill returns
  * CH_EPARSE with the compressed offset. Plain files cost one read(2) per MiB and no copy; a
  * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
- * compressed chunk and zlib's state).
+ * compressed chunk and the inflater's state).
+ *
+ * The inflater is ISA-L's igzip when it was built in (twice zlib's rate on CloudTrail here,
+ * and it streams into the same window; libdeflate, as fast, only inflates whole buffers:
+ * bench/inflate_bench.c), zlib otherwise. igzip and zlib find damage at different points of a
+ * block, so on damage or truncation the member is inflated again with zlib from its start and
+ * what was delivered already is dropped (gz_fallback): the bytes before damage and the reason
+ * are zlib's, as the fuzz target checks. Hence igzip only where a member can be read again
+ * (memory, regular files); a pipe gets zlib.
  *
  * The line reader sits on the window: memchr from where the previous search stopped (so a
  * long line is searched once, not once per refill), and a too-long line is dropped chunk by
@@ -26,11 +34,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef COINHOUND_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#endif
 
 #include "core/json.h"
 #include "core/mem.h"
@@ -41,7 +54,20 @@ enum { SRC_FD, SRC_MEM };
  * window refills. */
 #define ZCHUNK (256u << 10)
 
-/* zlib state of a gzip input. */
+/* Where the inflater reads and writes, kept outside either library's state so the refill logic
+ * below is written once for both (the step copies them in and out). */
+typedef struct gz_io {
+    unsigned char *next_in, *next_out;
+    uint32_t avail_in, avail_out;
+    const char *msg; /* the library's reason for the last failure */
+} gz_io;
+
+/* Which inflater a gzip input uses: ISA-L's igzip when it was built in (about twice zlib's
+ * rate on CloudTrail, streaming into the same window: docs/BENCHMARKS.md section 11), zlib
+ * otherwise or when COINHOUND_INFLATE=zlib asks for it. */
+typedef enum gz_impl { GZI_ZLIB, GZI_ISAL } gz_impl;
+
+/* Inflater state of a gzip input. */
 typedef enum gz_state {
     GZ_MEMBER,  /* inside a member: input ending here is truncation */
     GZ_BETWEEN, /* a member just ended: another may follow */
@@ -66,9 +92,20 @@ struct ch_input {
     size_t pending_len, pending_pos;
 
     bool gzip;
+    bool rereadable; /* memory or a regular file: a member can be read again (gz_fallback) */
     bool z_ready;
     gz_state gz;
+    gz_impl impl;
+    gz_io g;
     z_stream z;
+#ifdef COINHOUND_HAVE_ISAL
+    struct inflate_state *iz; /* ~45 KiB: allocated only for a gzip input */
+#endif
+    uint64_t member_raw; /* compressed offset where the current member starts */
+    uint64_t member_out; /* its bytes delivered so far */
+    uint64_t skip;       /* after a switch to zlib: bytes of the member to inflate and drop */
+#ifdef COINHOUND_HAVE_ISAL
+#endif
     unsigned char *zin; /* compressed chunk (SRC_FD only; SRC_MEM inflates from mem) */
 
     bool src_eof; /* the source has no more raw bytes */
@@ -85,6 +122,55 @@ struct ch_input {
 
 static void zero_padding(ch_input *in) { memset(in->buf + in->end, 0, CH_JSON_PADDING); }
 
+/* Buffers of the two standard sizes (a window that never grew, a compressed chunk) are kept
+ * for the next input instead of freed: both are above glibc's mmap threshold, so each input
+ * of a many-file run mapped and faulted in 1.3 MiB afresh and unmapped it at the end (300
+ * gzip'd S3 files: 28,800 page faults and a quarter of the run's CPU time in the kernel;
+ * with the pool, 3,900). A few of each are enough: the merge keeps only the inputs whose times
+ * overlap open. Shared by serve's threads, hence the lock. */
+#define STD_WINDOW (CH_INPUT_CHUNK + CH_INPUT_CHUNK / 16)
+#define POOL_KEEP 4
+enum { POOL_WINDOW, POOL_ZCHUNK, POOL_KINDS };
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *pool[POOL_KINDS][POOL_KEEP];
+static int pool_n[POOL_KINDS];
+
+static size_t pool_size(int kind)
+{
+    return kind == POOL_WINDOW ? STD_WINDOW + CH_JSON_PADDING : ZCHUNK;
+}
+
+static void *pool_get(int kind)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n[kind] > 0)
+        p = pool[kind][--pool_n[kind]];
+    pthread_mutex_unlock(&pool_mu);
+    return p != NULL ? p : ch_malloc(pool_size(kind));
+}
+
+static void pool_put(int kind, void *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n[kind] < POOL_KEEP) {
+        pool[kind][pool_n[kind]++] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    ch_free(p);
+}
+
+static void free_window(ch_input *in)
+{
+    if (in->cap == STD_WINDOW)
+        pool_put(POOL_WINDOW, in->buf);
+    else
+        ch_free(in->buf);
+}
+
 static ch_input *input_new(const char *name, size_t max_window)
 {
     ch_input *in = ch_calloc(1, sizeof *in);
@@ -94,12 +180,12 @@ static ch_input *input_new(const char *name, size_t max_window)
     in->max_window = max_window ? max_window : CH_INPUT_DEFAULT_MAX_WINDOW;
     /* Room for a chunk and a partial record of up to 64 KiB left behind: the steady state of
      * a reader of ordinary records, so that the buffer only grows for big ones. */
-    size_t start_cap = CH_INPUT_CHUNK + CH_INPUT_CHUNK / 16;
+    size_t start_cap = STD_WINDOW;
     in->cap = in->max_window < start_cap ? in->max_window : start_cap;
-    in->buf = ch_malloc(in->cap + CH_JSON_PADDING);
+    in->buf = in->cap == STD_WINDOW ? pool_get(POOL_WINDOW) : ch_malloc(in->cap + CH_JSON_PADDING);
     in->name = ch_strdup(name);
     if (in->buf == NULL || in->name == NULL) {
-        ch_free(in->buf);
+        free_window(in);
         ch_free(in->name);
         ch_free(in);
         return NULL;
@@ -139,15 +225,172 @@ static long src_read(ch_input *in, void *dst, size_t n, ch_error *err)
     }
 }
 
+const char *ch_input_inflater(void)
+{
+#ifdef COINHOUND_HAVE_ISAL
+    const char *want = getenv("COINHOUND_INFLATE");
+    if (want == NULL || strcmp(want, "zlib") != 0)
+        return "igzip";
+#endif
+    return "zlib";
+}
+
 static int init_zlib(ch_input *in, ch_error *err)
 {
     memset(&in->z, 0, sizeof in->z);
+    in->gz = GZ_MEMBER;
+#ifdef COINHOUND_HAVE_ISAL
+    if (in->rereadable && strcmp(ch_input_inflater(), "igzip") == 0) {
+        in->iz = ch_malloc(sizeof *in->iz);
+        if (in->iz == NULL)
+            return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
+        isal_inflate_init(in->iz);
+        in->iz->crc_flag = ISAL_GZIP; /* header and trailer (CRC-32, size) checked */
+        in->impl = GZI_ISAL;
+        in->z_ready = true;
+        return 0;
+    }
+#endif
     /* 16 + MAX_WBITS: gzip wrapper only; the magic was checked already. */
     if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK)
         return ch_error_set(err, CH_ENOMEM, "%s: cannot initialise zlib", in->name);
+    in->impl = GZI_ZLIB;
     in->z_ready = true;
-    in->gz = GZ_MEMBER;
     return 0;
+}
+
+static long feed_zlib(ch_input *in, ch_error *err);
+
+/* gz_step's answer when it switched from igzip to zlib: go round again. */
+#define GZ_AGAIN 100
+
+/* One zlib step over in->g. After a switch from igzip (skip > 0), the bytes of the member
+ * that were delivered already are inflated into the free space and dropped first. */
+static int zlib_step(ch_input *in)
+{
+    for (;;) {
+        uint32_t room = in->g.avail_out;
+        if (in->skip > 0 && room > in->skip)
+            room = (uint32_t)in->skip;
+        in->z.next_in = in->g.next_in;
+        in->z.avail_in = in->g.avail_in;
+        in->z.next_out = in->g.next_out;
+        in->z.avail_out = room;
+        int zr = inflate(&in->z, Z_NO_FLUSH);
+        uint32_t got = room - in->z.avail_out;
+        in->g.next_in = in->z.next_in;
+        in->g.avail_in = in->z.avail_in;
+        in->g.msg = in->z.msg;
+        if (in->skip == 0) {
+            in->g.next_out += got;
+            in->g.avail_out -= got;
+            in->member_out += got;
+            return zr;
+        }
+        in->skip -= got;
+        if (zr == Z_STREAM_END)
+            in->skip = 0;
+        if (zr != Z_OK || (in->skip > 0 && in->g.avail_in == 0))
+            return zr; /* damage sooner than igzip saw it, the end, or more input needed */
+        if (in->skip == 0)
+            return Z_OK;
+    }
+}
+
+#ifdef COINHOUND_HAVE_ISAL
+/* igzip met damage. Where a damaged stream stops is each library's own (igzip hands out a few
+ * bytes zlib's checks would have refused, and drops some it decoded ahead into a small window),
+ * so the member is inflated again with zlib from its start, dropping what was delivered:
+ * what comes before damage, and the reason given, are zlib's, whatever the window. Only inputs
+ * that can be read again (memory, regular files) use igzip. */
+static int gz_fallback(ch_input *in)
+{
+    ch_free(in->iz);
+    in->iz = NULL;
+    in->impl = GZI_ZLIB;
+    in->z_ready = false;
+    memset(&in->z, 0, sizeof in->z);
+    if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK) {
+        in->g.msg = "cannot initialise zlib";
+        return Z_MEM_ERROR;
+    }
+    in->z_ready = true;
+    in->skip = in->member_out;
+    in->member_out = 0;
+    if (in->src == SRC_MEM) {
+        in->mem_pos = (size_t)in->member_raw;
+        in->raw_bytes = in->member_raw;
+        in->g.avail_in = 0;
+        ch_error e = {0};
+        feed_zlib(in, &e);
+        return GZ_AGAIN;
+    }
+    if (lseek(in->fd, (off_t)in->member_raw, SEEK_SET) < 0) {
+        in->g.msg = "cannot read the member again";
+        return Z_DATA_ERROR;
+    }
+    in->raw_bytes = in->member_raw;
+    in->src_eof = false;
+    in->g.avail_in = 0;
+    return GZ_AGAIN; /* the refill loop feeds zlib from the member's start */
+}
+#endif
+
+/* One inflate step over in->g, with zlib's return codes whichever library runs it: Z_OK
+ * (progress), Z_STREAM_END (the member and its trailer are done), Z_BUF_ERROR (no progress
+ * possible without more input or room), Z_DATA_ERROR (damage; in->g.msg says why). */
+static int gz_step(ch_input *in)
+{
+#ifdef COINHOUND_HAVE_ISAL
+    if (in->impl == GZI_ISAL) {
+        struct inflate_state *s = in->iz;
+        uint32_t in0 = in->g.avail_in, out0 = in->g.avail_out;
+        s->next_in = in->g.next_in;
+        s->avail_in = in->g.avail_in;
+        s->next_out = in->g.next_out;
+        s->avail_out = in->g.avail_out;
+        int rc = isal_inflate(s);
+        if (rc < 0)
+            return gz_fallback(in); /* this step's output is decoded again by zlib */
+        in->g.next_in = s->next_in;
+        in->g.avail_in = s->avail_in;
+        in->g.next_out = s->next_out;
+        in->g.avail_out = s->avail_out;
+        in->member_out += out0 - in->g.avail_out;
+        if (s->block_state == ISAL_BLOCK_FINISH)
+            return Z_STREAM_END;
+        return in->g.avail_in == in0 && in->g.avail_out == out0 ? Z_BUF_ERROR : Z_OK;
+    }
+#endif
+    return zlib_step(in);
+}
+
+/* Start the next member, which begins at the current input position. */
+static uint64_t z_offset(const ch_input *in);
+static void gz_reset(ch_input *in)
+{
+    in->member_raw = z_offset(in);
+    in->member_out = 0;
+#ifdef COINHOUND_HAVE_ISAL
+    if (in->impl == GZI_ISAL) {
+        isal_inflate_reset(in->iz);
+        in->iz->crc_flag = ISAL_GZIP;
+        return;
+    }
+#endif
+    inflateReset(&in->z);
+}
+
+static void gz_end(ch_input *in)
+{
+#ifdef COINHOUND_HAVE_ISAL
+    if (in->impl == GZI_ISAL) {
+        ch_free(in->iz);
+        in->iz = NULL;
+        return;
+    }
+#endif
+    inflateEnd(&in->z);
 }
 
 /* Read the first bytes and decide between gzip and plain. */
@@ -159,14 +402,14 @@ static int sniff(ch_input *in, ch_error *err)
             int rc = init_zlib(in, err);
             if (rc < 0)
                 return rc;
-            in->z.next_in = (unsigned char *)in->mem;
-            in->z.avail_in = in->mem_len > UINT32_MAX ? UINT32_MAX : (uInt)in->mem_len;
-            in->mem_pos = in->z.avail_in;
-            in->raw_bytes = in->z.avail_in;
+            in->g.next_in = (unsigned char *)in->mem;
+            in->g.avail_in = in->mem_len > UINT32_MAX ? UINT32_MAX : (uint32_t)in->mem_len;
+            in->mem_pos = in->g.avail_in;
+            in->raw_bytes = in->g.avail_in;
         }
         return 0;
     }
-    in->zin = ch_malloc(ZCHUNK);
+    in->zin = pool_get(POOL_ZCHUNK);
     if (in->zin == NULL)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
     size_t got = 0;
@@ -185,15 +428,15 @@ static int sniff(ch_input *in, ch_error *err)
         int rc = init_zlib(in, err);
         if (rc < 0)
             return rc;
-        in->z.next_in = in->zin;
-        in->z.avail_in = (uInt)got;
+        in->g.next_in = in->zin;
+        in->g.avail_in = (uint32_t)got;
     } else {
         /* Plain: what was read is delivered by the first refill, then the chunk is freed. */
         in->pending = in->zin;
         in->pending_len = got;
         in->zin = NULL;
         if (got == 0) {
-            ch_free(in->pending);
+            pool_put(POOL_ZCHUNK, in->pending);
             in->pending = NULL;
         }
     }
@@ -229,8 +472,10 @@ int ch_input_open(ch_input **out, const char *path, size_t max_window, ch_error 
             rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(EISDIR));
             goto cleanup;
         }
-        if (S_ISREG(st.st_mode))
+        if (S_ISREG(st.st_mode)) {
             (void)posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+            in->rereadable = true;
+        }
     }
     rc = sniff(in, err);
     if (rc < 0)
@@ -250,6 +495,7 @@ int ch_input_open_mem(ch_input **out, const char *name, const void *data, size_t
     if (in == NULL)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", name ? name : "<memory>");
     in->src = SRC_MEM;
+    in->rereadable = true;
     in->mem = data;
     in->mem_len = data ? len : 0;
     int rc = sniff(in, err);
@@ -268,10 +514,10 @@ void ch_input_close(ch_input *in)
     if (in->own_fd && in->fd >= 0)
         close(in->fd);
     if (in->z_ready)
-        inflateEnd(&in->z);
-    ch_free(in->zin);
-    ch_free(in->pending);
-    ch_free(in->buf);
+        gz_end(in);
+    pool_put(POOL_ZCHUNK, in->zin);
+    pool_put(POOL_ZCHUNK, in->pending); /* the sniffed chunk of a plain input */
+    free_window(in);
     ch_free(in->name);
     ch_free(in);
 }
@@ -325,7 +571,7 @@ static long fill_plain(ch_input *in, char *dst, size_t want, ch_error *err)
         memcpy(dst, in->pending + in->pending_pos, k);
         in->pending_pos += k;
         if (in->pending_pos == in->pending_len) {
-            ch_free(in->pending);
+            pool_put(POOL_ZCHUNK, in->pending);
             in->pending = NULL;
         }
         return (long)k;
@@ -339,7 +585,7 @@ static long fill_plain(ch_input *in, char *dst, size_t want, ch_error *err)
 }
 
 /* Compressed offset of the next byte zlib would read. */
-static uint64_t z_offset(const ch_input *in) { return in->raw_bytes - in->z.avail_in; }
+static uint64_t z_offset(const ch_input *in) { return in->raw_bytes - in->g.avail_in; }
 
 /* Get more compressed input into zlib. Returns > 0, 0 at the source's end, or a failure. */
 static long feed_zlib(ch_input *in, ch_error *err)
@@ -349,8 +595,8 @@ static long feed_zlib(ch_input *in, ch_error *err)
         size_t k = in->mem_len - in->mem_pos;
         if (k > UINT32_MAX)
             k = UINT32_MAX;
-        in->z.next_in = (unsigned char *)in->mem + in->mem_pos;
-        in->z.avail_in = (uInt)k;
+        in->g.next_in = (unsigned char *)in->mem + in->mem_pos;
+        in->g.avail_in = (uint32_t)k;
         in->mem_pos += k;
         in->raw_bytes += k;
         return (long)k;
@@ -361,8 +607,8 @@ static long feed_zlib(ch_input *in, ch_error *err)
     if (r == 0)
         in->src_eof = true;
     if (r > 0) {
-        in->z.next_in = in->zin;
-        in->z.avail_in = (uInt)r;
+        in->g.next_in = in->zin;
+        in->g.avail_in = (uint32_t)r;
     }
     return r;
 }
@@ -376,11 +622,11 @@ static long feed_zlib(ch_input *in, ch_error *err)
 static size_t fill_gzip(ch_input *in, char *dst, size_t want)
 {
     ch_error e = {0};
-    in->z.next_out = (unsigned char *)dst;
-    in->z.avail_out = (uInt)want;
-    while (in->z.avail_out > 0) {
-        if (in->z.avail_in == 0) {
-            if (in->z.avail_out < want)
+    in->g.next_out = (unsigned char *)dst;
+    in->g.avail_out = (uint32_t)want;
+    while (in->g.avail_out > 0) {
+        if (in->g.avail_in == 0) {
+            if (in->g.avail_out < want)
                 break;
             long r = feed_zlib(in, &e);
             if (r < 0) {
@@ -394,18 +640,25 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
                      * the member's end: drain it before calling the stream truncated. Without
                      * this, a byte or more before the damage was lost, or a whole member
                      * reported truncated, depending on where the window ended (fuzz_input). */
-                    uInt before = in->z.avail_out;
-                    int zr = inflate(&in->z, Z_NO_FLUSH);
+                    uint32_t before = in->g.avail_out;
+                    int zr = gz_step(in);
+                    if (zr == GZ_AGAIN)
+                        continue;
                     if (zr == Z_STREAM_END) {
                         in->gz = GZ_BETWEEN;
                         continue;
                     }
-                    if (zr == Z_OK && in->z.avail_out < before)
+                    if (zr == Z_OK && in->g.avail_out < before)
                         continue;
+#ifdef COINHOUND_HAVE_ISAL
+                    /* Truncated: how much comes out before the cut is zlib's to say too. */
+                    if (in->impl == GZI_ISAL && gz_fallback(in) == GZ_AGAIN)
+                        continue;
+#endif
                     if (zr != Z_OK && zr != Z_BUF_ERROR)
                         ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
                                      (unsigned long long)z_offset(in),
-                                     in->z.msg ? in->z.msg : "corrupt");
+                                     in->g.msg ? in->g.msg : "corrupt");
                     else
                         ch_error_set(&e, CH_EPARSE,
                                      "gzip stream truncated at compressed offset %llu",
@@ -419,37 +672,39 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
         }
         if (in->gz == GZ_BETWEEN) {
             /* What follows a member: another member, zero padding, or garbage. */
-            if (in->z.next_in[0] == 0) {
-                while (in->z.avail_in > 0 && in->z.next_in[0] == 0) {
-                    in->z.next_in++;
-                    in->z.avail_in--;
+            if (in->g.next_in[0] == 0) {
+                while (in->g.avail_in > 0 && in->g.next_in[0] == 0) {
+                    in->g.next_in++;
+                    in->g.avail_in--;
                 }
-                if (in->z.avail_in == 0)
+                if (in->g.avail_in == 0)
                     continue;
             }
-            if (in->z.next_in[0] != 0x1f) {
+            if (in->g.next_in[0] != 0x1f) {
                 ch_error_set(&e, CH_EPARSE,
                              "trailing garbage after gzip member at compressed offset %llu",
                              (unsigned long long)z_offset(in));
                 set_fail(in, CH_EPARSE, &e);
                 break;
             }
-            inflateReset(&in->z);
+            gz_reset(in);
             in->gz = GZ_MEMBER;
         }
-        int zr = inflate(&in->z, Z_NO_FLUSH);
+        int zr = gz_step(in);
+        if (zr == GZ_AGAIN)
+            continue;
         if (zr == Z_STREAM_END) {
             in->gz = GZ_BETWEEN;
-        } else if (zr == Z_BUF_ERROR && in->z.avail_in == 0) {
+        } else if (zr == Z_BUF_ERROR && in->g.avail_in == 0) {
             /* No progress without more input: the loop feeds it. */
         } else if (zr != Z_OK) {
             ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
-                         (unsigned long long)z_offset(in), in->z.msg ? in->z.msg : "corrupt");
+                         (unsigned long long)z_offset(in), in->g.msg ? in->g.msg : "corrupt");
             set_fail(in, CH_EPARSE, &e);
             break;
         }
     }
-    return want - in->z.avail_out;
+    return want - in->g.avail_out;
 }
 
 /* Make room for `want` more bytes after the unconsumed ones. */
