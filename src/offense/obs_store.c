@@ -39,11 +39,12 @@ int ch__obs_migrate(ch_sql *c, ch_error *err) { return ch_sql_migrate(c, &schema
 int ch__obs_load(ch_sql *c, ch_offense *o, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(c->db, c->path,
-                            "SELECT kind, value, account, region, count, first_seen, last_seen, severity"
-                            " FROM offense_observables WHERE offense_id = ?"
-                            " ORDER BY kind, first_seen, value",
-                            &st, err);
+    int rc =
+        ch_sql_prepare(c->db, c->path,
+                       "SELECT kind, value, account, region, count, first_seen, last_seen, severity"
+                       " FROM offense_observables WHERE offense_id = ?"
+                       " ORDER BY kind, first_seen, value",
+                       &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, o->id);
@@ -86,8 +87,7 @@ int ch__obs_load(ch_sql *c, ch_offense *o, ch_error *err)
         }
         obs->dropped[k] = (uint64_t)sqlite3_column_int64(st, 1);
     }
-    rc = step == SQLITE_DONE ? 0
-                             : ch_sql_error(c->db, c->path, err, "loading dropped observables");
+    rc = step == SQLITE_DONE ? 0 : ch_sql_error(c->db, c->path, err, "loading dropped observables");
     if (obs != NULL)
         obs->dirty = false;
 cleanup:
@@ -104,14 +104,15 @@ int ch__obs_save(ch_sql *c, ch_offense *o, ch_error *err)
     if (obs == NULL || !obs->dirty)
         return 0;
     sqlite3_stmt *put = NULL, *drop = NULL;
-    int rc = ch_sql_prepare(c->db, c->path,
-                            "INSERT INTO offense_observables (offense_id, kind, value, account,"
-                            " region, count, first_seen, last_seen, severity) VALUES (?,?,?,?,?,?,?,?,?)"
-                            " ON CONFLICT (offense_id, kind, value) DO UPDATE SET"
-                            " account = excluded.account, region = excluded.region,"
-                            " count = excluded.count, first_seen = excluded.first_seen,"
-                            " last_seen = excluded.last_seen, severity = excluded.severity",
-                            &put, err);
+    int rc =
+        ch_sql_prepare(c->db, c->path,
+                       "INSERT INTO offense_observables (offense_id, kind, value, account,"
+                       " region, count, first_seen, last_seen, severity) VALUES (?,?,?,?,?,?,?,?,?)"
+                       " ON CONFLICT (offense_id, kind, value) DO UPDATE SET"
+                       " account = excluded.account, region = excluded.region,"
+                       " count = excluded.count, first_seen = excluded.first_seen,"
+                       " last_seen = excluded.last_seen, severity = excluded.severity",
+                       &put, err);
     if (rc < 0)
         return rc;
     if ((rc = ch_sql_prepare(c->db, c->path,

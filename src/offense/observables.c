@@ -69,8 +69,7 @@ static int fill(char **slot, const char *s)
 }
 
 int ch_obs_put(ch_offense_obs *o, ch_obs_kind k, const char *value, size_t n, const char *account,
-               const char *region, uint64_t count, int64_t first_ms, int64_t last_ms,
-               int severity)
+               const char *region, uint64_t count, int64_t first_ms, int64_t last_ms, int severity)
 {
     if ((unsigned)k >= CH_OBS__COUNT || value == NULL || n == 0)
         return 0;
@@ -132,7 +131,8 @@ int ch_obs_put(ch_offense_obs *o, ch_obs_kind k, const char *value, size_t n, co
     return 1;
 }
 
-/* ---- reading events --------------------------------------------------------------------------- */
+/* ---- reading events ---------------------------------------------------------------------------
+ */
 
 typedef struct ctx {
     ch_offense_obs *o;
@@ -227,7 +227,8 @@ int ch_obs_add_event(ch_offense_obs *o, const ch_event *ev, int severity)
     }
 }
 
-/* ---- JSON ------------------------------------------------------------------------------------- */
+/* ---- JSON -------------------------------------------------------------------------------------
+ */
 
 static int add_time(ch_buf *b, int64_t ms)
 {

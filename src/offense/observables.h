@@ -73,8 +73,7 @@ void ch_obs_free(ch_offense_obs *o);
 /* Record one sighting (count sightings, at ts_ms) of value. Returns 1 when new, 0 when known,
  * CH_ELIMIT when dropped at the cap or for its length (counted), CH_ENOMEM. */
 int ch_obs_put(ch_offense_obs *o, ch_obs_kind k, const char *value, size_t n, const char *account,
-               const char *region, uint64_t count, int64_t first_ms, int64_t last_ms,
-               int severity);
+               const char *region, uint64_t count, int64_t first_ms, int64_t last_ms, int severity);
 
 /* Read every observable of ev, the event of a hit of a rule of the given severity (see the top
  * note). Returns 0 or CH_ENOMEM. */

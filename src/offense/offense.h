@@ -91,8 +91,8 @@ typedef struct ch_offense {
     /* Addresses, keys, instances and pools the hits named (offense/observables.h); NULL until
      * the first hit or load that has one. */
     ch_offense_obs *obs;
-    bool dirty;             /* changed since loaded or saved */
-    bool stored;            /* has a row in the store (its id is final) */
+    bool dirty;  /* changed since loaded or saved */
+    bool stored; /* has a row in the store (its id is final) */
     /* internals */
     size_t rules_cap, notes_cap, event_ids_cap;
     ch__offense_seen *seen;

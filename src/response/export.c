@@ -106,7 +106,8 @@ static int header(ch_buf *b, const char *comment, vals *v, int64_t now_ms)
     return rc;
 }
 
-/* ---- list ------------------------------------------------------------------------------------- */
+/* ---- list -------------------------------------------------------------------------------------
+ */
 
 static int line_fn(ch_buf *b, const char *t, const ch_ip *ip, size_t i, void *ud)
 {
@@ -126,7 +127,8 @@ static int write_list(ch_buf *b, vals *v, int64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
-/* ---- nftables --------------------------------------------------------------------------------- */
+/* ---- nftables ---------------------------------------------------------------------------------
+ */
 
 static int elem_fn(ch_buf *b, const char *t, const ch_ip *ip, size_t i, void *ud)
 {
@@ -189,7 +191,8 @@ static int write_nft(ch_buf *b, vals *v, int64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
-/* ---- Suricata --------------------------------------------------------------------------------- */
+/* ---- Suricata ---------------------------------------------------------------------------------
+ */
 
 typedef struct sur {
     long long id;
@@ -268,7 +271,8 @@ static int write_suricata(ch_buf *b, vals *v, int64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
-/* ---- RPZ -------------------------------------------------------------------------------------- */
+/* ---- RPZ --------------------------------------------------------------------------------------
+ */
 
 static int rpz_domain_fn(ch_buf *b, const char *t, const ch_ip *ip, size_t i, void *ud)
 {
@@ -307,7 +311,8 @@ static int write_rpz(ch_buf *b, vals *v, int64_t now_ms)
     return rc < 0 ? rc : 0;
 }
 
-/* ---- the registry ------------------------------------------------------------------------------ */
+/* ---- the registry ------------------------------------------------------------------------------
+ */
 
 static const struct {
     const char *name;
@@ -334,8 +339,7 @@ int ch_resp_export(ch_buf *b, const char *format, const ch_offense *o, int64_t n
         vals v = {o, 0};
         precount(&v);
         int rc = formats[i].write(b, &v, now_ms);
-        return rc < 0 ? ch_error_set(err, rc, "writing the %s export (%s)", format,
-                                     ch_strerror(rc))
+        return rc < 0 ? ch_error_set(err, rc, "writing the %s export (%s)", format, ch_strerror(rc))
                       : 0;
     }
     return ch_error_set(err, CH_EUSAGE, "unknown export format '%s' (nft, suricata, rpz, list)",

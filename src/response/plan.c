@@ -53,7 +53,8 @@ int ch_resp_shell_word(ch_buf *b, const char *s)
     return rc < 0 ? rc : ch_buf_addc(b, '\'');
 }
 
-/* ---- building --------------------------------------------------------------------------------- */
+/* ---- building ---------------------------------------------------------------------------------
+ */
 
 typedef struct builder_ctx {
     const ch_offense *o;
@@ -90,10 +91,7 @@ static bool attributed(const ch_obs *e)
            (e->region[0] == '\0' || shaped(e->region, "-", 32));
 }
 
-static char *take(ch_buf *b)
-{
-    return ch_strndup(b->data != NULL ? b->data : "", b->len);
-}
+static char *take(ch_buf *b) { return ch_strndup(b->data != NULL ? b->data : "", b->len); }
 
 /* Append the step made of the scratch buffers; rollback empty = none. */
 static int add_step(builder_ctx *c, const char *kind, const char *service, const char *action,
@@ -101,8 +99,7 @@ static int add_step(builder_ctx *c, const char *kind, const char *service, const
 {
     ch_resp_plan *p = c->p;
     if (p->nsteps >= CH_RESP_MAX_STEPS)
-        return ch_error_set(c->err, CH_ELIMIT, "a plan holds at most %d steps",
-                            CH_RESP_MAX_STEPS);
+        return ch_error_set(c->err, CH_ELIMIT, "a plan holds at most %d steps", CH_RESP_MAX_STEPS);
     if (p->nsteps == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 16;
         ch_resp_step *ns = ch_realloc(p->steps, nc * sizeof *ns);
@@ -227,8 +224,8 @@ static int build_principal(builder_ctx *c)
             rc = ch_buf_add_json_str(&c->rollback, cl.data, cl.len);
         ch_buf_free(&cl);
         if (rc < 0 || (rc = ch_buf_addc(&c->rollback, '}')) < 0 ||
-            (rc = whyf(c, "the attacker used access key %s (%llu events from %s)", k->value,
-                       (unsigned long long)k->count, t)) < 0)
+            (rc = whyf(c, "the attacker used access key %s (%llu event%s from %s)", k->value,
+                       (unsigned long long)k->count, k->count == 1 ? "" : "s", t)) < 0)
             goto nomem;
         if ((rc = add_step(c, "principal", "iam", "UpdateAccessKey", "us-east-1", k->account,
                            true)) < 0)
@@ -266,8 +263,7 @@ static int build_principal(builder_ctx *c)
         (rc = opt(&c->cli, "--user-name", user)) < 0 ||
         (rc = ch_buf_adds(&c->cli, " --policy-name coinhound-revoke-sessions")) < 0 ||
         (rc = opt(&c->cli, "--policy-document", doc)) < 0 ||
-        (rc = ch_buf_adds(&c->rollback,
-                          "{\"action\":\"DeleteUserPolicy\",\"parameters\":{")) < 0 ||
+        (rc = ch_buf_adds(&c->rollback, "{\"action\":\"DeleteUserPolicy\",\"parameters\":{")) < 0 ||
         (rc = jstr(&c->rollback, "UserName", user)) < 0 ||
         (rc = ch_buf_adds(&c->rollback, ",\"PolicyName\":\"coinhound-revoke-sessions\"},")) < 0)
         goto nomem;
@@ -296,7 +292,8 @@ nomem:
     return ch_error_set(c->err, rc, "building the principal steps (%s)", ch_strerror(rc));
 }
 
-/* ---- instances -------------------------------------------------------------------------------- */
+/* ---- instances --------------------------------------------------------------------------------
+ */
 
 static bool same(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
@@ -421,8 +418,7 @@ static int instance_steps(builder_ctx *c, const char *acct, const char *region, 
                                 (long long)c->o->id)) < 0 ||
             (rc = whyf(c, "%s %s; its disks are the evidence of what ran on it", e->value,
                        e->count > 0 ? "is named by the offense's events"
-                                    : "was launched with the attacker's key (entity linking)")) <
-                0)
+                                    : "was launched with the attacker's key (entity linking)")) < 0)
             goto nomem;
         if ((rc = add_step(c, "instance", "ec2", "CreateSnapshots", region, acct, false)) < 0)
             return rc;
@@ -537,7 +533,8 @@ nomem:
 
 static int build_instances(builder_ctx *c) { return each_place(c, instance_steps); }
 
-/* ---- pools ------------------------------------------------------------------------------------ */
+/* ---- pools ------------------------------------------------------------------------------------
+ */
 
 static size_t count_attr(const ch_offense *o, ch_obs_kind k)
 {
@@ -604,7 +601,8 @@ static int dns_place(builder_ctx *c, const char *acct, const char *region, size_
             continue;
         if ((nd++ > 0 && (rc = ch_buf_addc(&c->params, ',')) < 0) ||
             (rc = ch_buf_add_json_str(&c->params, d->value, strlen(d->value))) < 0 ||
-            (rc = ch_buf_addc(&c->cli, ' ')) < 0 || (rc = ch_resp_shell_word(&c->cli, d->value)) < 0)
+            (rc = ch_buf_addc(&c->cli, ' ')) < 0 ||
+            (rc = ch_resp_shell_word(&c->cli, d->value)) < 0)
             goto nomem;
     }
     if ((rc = ch_buf_adds(&c->params, "]}")) < 0)
@@ -791,7 +789,8 @@ int ch_resp_plan_build(const ch_offense *o, const ch_resp_opts *opt, ch_resp_pla
     return 0;
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering --------------------------------------------------------------------------------
+ */
 
 int ch_resp_plan_json(ch_buf *b, const ch_resp_plan *p)
 {

@@ -67,9 +67,9 @@ typedef struct ch_resp_linked {
 } ch_resp_linked;
 
 typedef struct ch_resp_opts {
-    bool terminate;          /* terminate instead of stop (irreversible) */
-    const char *quarantine;  /* security group name; NULL = "coinhound-quarantine" */
-    int64_t now_ms;          /* the plan's time: sessions issued before it are revoked */
+    bool terminate;               /* terminate instead of stop (irreversible) */
+    const char *quarantine;       /* security group name; NULL = "coinhound-quarantine" */
+    int64_t now_ms;               /* the plan's time: sessions issued before it are revoked */
     const ch_resp_linked *linked; /* entity links of the offense's keys, may be NULL */
     size_t nlinked;
 } ch_resp_opts;

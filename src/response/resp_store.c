@@ -117,8 +117,8 @@ int ch_resp_store_linked(ch_resp_store *s, const ch_offense *o, ch_resp_linked *
     if (strs.len > 0)
         memcpy(base, strs.data, strs.len);
     for (size_t i = 0; i < k; i++)
-        v[i] = (ch_resp_linked){base + rows[i].off[0], base + rows[i].off[1],
-                                base + rows[i].off[2], base + rows[i].off[3], rows[i].launch};
+        v[i] = (ch_resp_linked){base + rows[i].off[0], base + rows[i].off[1], base + rows[i].off[2],
+                                base + rows[i].off[3], rows[i].launch};
     *out = v;
     *n = k;
     rc = 0;
@@ -167,8 +167,8 @@ int ch_resp_store_get(ch_resp_store *s, int64_t id, char **json, int64_t *offens
     *json = NULL;
     sqlite3_stmt *st = NULL;
     int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "SELECT plan, offense_id, status FROM response_plans WHERE id = ?",
-                            &st, err);
+                            "SELECT plan, offense_id, status FROM response_plans WHERE id = ?", &st,
+                            err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, id);

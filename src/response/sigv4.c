@@ -34,8 +34,8 @@ void ch_sigv4_out_free(ch_sigv4_out *o)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static int encode(ch_buf *b, const char *s, size_t n, bool keep_slash)
@@ -56,7 +56,7 @@ static int encode(ch_buf *b, const char *s, size_t n, bool keep_slash)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
@@ -80,7 +80,8 @@ static int decode(ch_buf *b, const char *s, size_t n)
     return rc;
 }
 
-/* ---- path ------------------------------------------------------------------------------------- */
+/* ---- path -------------------------------------------------------------------------------------
+ */
 
 static int canonical_path(ch_buf *b, const char *path)
 {
@@ -109,10 +110,9 @@ static int canonical_path(ch_buf *b, const char *path)
         ns++;
     }
     /* A path that ends in "/" (or "/." / "/..") keeps its trailing slash. */
-    bool trailing = n > 0 && (path[n - 1] == '/' ||
-                              (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/') ||
-                              (n >= 3 && path[n - 1] == '.' && path[n - 2] == '.' &&
-                               path[n - 3] == '/'));
+    bool trailing =
+        n > 0 && (path[n - 1] == '/' || (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/') ||
+                  (n >= 3 && path[n - 1] == '.' && path[n - 2] == '.' && path[n - 3] == '/'));
     int rc = 0;
     for (size_t i = 0; i < ns && rc >= 0; i++) {
         rc = ch_buf_addc(b, '/');
@@ -125,7 +125,8 @@ static int canonical_path(ch_buf *b, const char *path)
     return rc;
 }
 
-/* ---- query ------------------------------------------------------------------------------------ */
+/* ---- query ------------------------------------------------------------------------------------
+ */
 
 typedef struct param {
     char *s; /* "encoded-name\0encoded-value" */
@@ -197,7 +198,8 @@ static int canonical_query(ch_buf *b, const char *q)
     return rc;
 }
 
-/* ---- headers ---------------------------------------------------------------------------------- */
+/* ---- headers ----------------------------------------------------------------------------------
+ */
 
 typedef struct hdr {
     char name[128];
@@ -237,7 +239,7 @@ static int canonical_headers(ch_buf *b, ch_buf *signed_hdrs, const ch_sigv4_requ
 {
     if (r->nheaders > CH_SIGV4_MAX_HEADERS)
         return CH_EUSAGE;
-    hdr h[CH_SIGV4_MAX_HEADERS];
+    hdr h[CH_SIGV4_MAX_HEADERS] = {{{0}, 0, NULL}};
     for (size_t i = 0; i < r->nheaders; i++) {
         size_t n = strlen(r->headers[i].name);
         if (n == 0 || n >= sizeof h[i].name)
@@ -270,7 +272,8 @@ static int canonical_headers(ch_buf *b, ch_buf *signed_hdrs, const ch_sigv4_requ
     return rc;
 }
 
-/* ---- signing ---------------------------------------------------------------------------------- */
+/* ---- signing ----------------------------------------------------------------------------------
+ */
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {

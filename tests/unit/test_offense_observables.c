@@ -157,8 +157,8 @@ static void test_cap_counts_what_is_dropped(void **state)
         assert_int_equal(rc, i < CH_OBS_MAX_VALUES ? 1 : CH_ELIMIT);
     }
     /* A known value still counts at the cap; a value too long is dropped, not cut. */
-    assert_int_equal(ch_obs_put(o, CH_OBS_POOL_DOMAIN, "pool0.example.org", 17, "", "", 1, T0, T0, 8),
-                     0);
+    assert_int_equal(
+        ch_obs_put(o, CH_OBS_POOL_DOMAIN, "pool0.example.org", 17, "", "", 1, T0, T0, 8), 0);
     char longv[CH_OBS_MAX_VALUE_LEN + 2];
     memset(longv, 'a', sizeof longv - 1);
     longv[sizeof longv - 1] = '\0';
@@ -171,7 +171,8 @@ static void test_cap_counts_what_is_dropped(void **state)
     ch_buf_init(&b, 1 << 20);
     assert_int_equal(ch_obs_json(&b, o), 0);
     ch_buf_addc(&b, '\0');
-    assert_non_null(strstr(b.data, "\"pool_domains\":{\"values\":[{\"value\":\"pool0.example.org\""));
+    assert_non_null(
+        strstr(b.data, "\"pool_domains\":{\"values\":[{\"value\":\"pool0.example.org\""));
     assert_non_null(strstr(b.data, "],\"dropped\":10}"));
     ch_buf_free(&b);
     ch_obs_free(o);

@@ -25,8 +25,8 @@
 static ch_offense *make(ch_offenses *m, const char *user)
 {
     ch_offense *o = NULL;
-    assert_int_equal(ch__offenses_create(m, 7, "user.name", user, strlen(user), CH_OFFENSE_OPEN, &o),
-                     0);
+    assert_int_equal(
+        ch__offenses_create(m, 7, "user.name", user, strlen(user), CH_OFFENSE_OPEN, &o), 0);
     ch_offense_obs *x = ch__offense_obs(o);
     assert_non_null(x);
 #define PUT(k, v, acct, reg, ts, sev)                                                              \

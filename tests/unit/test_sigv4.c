@@ -6,8 +6,9 @@
  * post-x-www-form-urlencoded ones: AWS added content-length to their .creq files but not to
  * the .sts and .authz made from the old ones, so sha256(creq) is not in sts and no signer can
  * match all three). There the canonical request must match, and the signature of AWS's string
- * to sign must be AWS's; the test fails if more cases than those two disagree. The suite is looked up at $CH_SIGV4_SUITE, else in the project's
- * npm cache (data/npm); absent, the test is skipped, except under CI=true, where it fails.
+ * to sign must be AWS's; the test fails if more cases than those two disagree. The suite is looked
+ * up at $CH_SIGV4_SUITE, else in the project's npm cache (data/npm); absent, the test is skipped,
+ * except under CI=true, where it fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,8 +137,7 @@ static void test_signer_passes_the_aws_sigv4_suite(void **state)
         ch_buf_addc(&out.sts, '\0');
         ch_buf_addc(&out.authorization, '\0');
         if (strcmp(out.creq.data, creq) != 0)
-            fail_msg("%s: canonical request\n--- got\n%s\n--- want\n%s", name, out.creq.data,
-                     creq);
+            fail_msg("%s: canonical request\n--- got\n%s\n--- want\n%s", name, out.creq.data, creq);
         unsigned char d[32];
         char dh[65];
         crypto_hash_sha256(d, (const unsigned char *)creq, strlen(creq));
@@ -156,8 +156,8 @@ static void test_signer_passes_the_aws_sigv4_suite(void **state)
         if (strcmp(out.sts.data, sts) != 0)
             fail_msg("%s: string to sign\n--- got\n%s\n--- want\n%s", name, out.sts.data, sts);
         if (strcmp(out.authorization.data, authz) != 0)
-            fail_msg("%s: authorization\n--- got\n%s\n--- want\n%s", name,
-                     out.authorization.data, authz);
+            fail_msg("%s: authorization\n--- got\n%s\n--- want\n%s", name, out.authorization.data,
+                     authz);
         cases++;
     }
     printf("%zu AWS SigV4 suite cases pass\n", cases);
