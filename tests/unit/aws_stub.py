@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""aws_stub.py PORTFILE LOGFILE - a loopback stand-in for the AWS endpoints the responder's
+credentials chain calls (standard library only), answering with the shapes the AWS references
+document, and recording every request (method, path, headers, body) as one JSON line in LOGFILE.
+
+  IMDSv2:  PUT /latest/api/token (needs X-aws-ec2-metadata-token-ttl-seconds), then
+           GET /latest/meta-data/iam/security-credentials/[ROLE] with X-aws-ec2-metadata-token
+  STS:     POST / Action=AssumeRoleWithWebIdentity (token "good-token" passes) and
+           Action=AssumeRole (must carry a SigV4 Authorization header; a RoleArn containing
+           "denied" gets AccessDenied, one containing "throttle" gets Throttling)
+
+It binds 127.0.0.1 port 0 and writes the port to PORTFILE when ready.
+"""
+import json
+import sys
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+TOKEN = "imds-session-token-1"
+ROLE = "responder-role"
+CREDS_XML = """<{a}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <{a}Result>
+    <Credentials>
+      <AccessKeyId>ASIASTUB{tag}</AccessKeyId>
+      <SecretAccessKey>secret/{tag}+stub</SecretAccessKey>
+      <SessionToken>token&amp;{tag}</SessionToken>
+      <Expiration>2030-01-01T00:00:00Z</Expiration>
+    </Credentials>
+  </{a}Result>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</{a}Response>
+"""
+ERROR_XML = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error><Type>Sender</Type><Code>{code}</Code><Message>{msg}</Message></Error>
+  <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c8</RequestId>
+</ErrorResponse>
+"""
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def record(self, body):
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"method": self.command, "path": self.path,
+                                "headers": {k.lower(): v for k, v in self.headers.items()},
+                                "body": body}) + "\n")
+
+    def answer(self, status, body, ctype="text/xml"):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n).decode() if n else ""
+
+    def do_PUT(self):
+        self.record(self.body())
+        if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+            self.answer(200, TOKEN, "text/plain")
+        else:
+            self.answer(400, "", "text/plain")
+
+    def do_GET(self):
+        self.record("")
+        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
+            self.answer(401, "", "text/plain")
+        elif self.path == "/latest/meta-data/iam/security-credentials/":
+            self.answer(200, ROLE, "text/plain")
+        elif self.path == "/latest/meta-data/iam/security-credentials/" + ROLE:
+            self.answer(200, json.dumps({
+                "Code": "Success", "LastUpdated": "2024-06-04T01:00:00Z", "Type": "AWS-HMAC",
+                "AccessKeyId": "ASIAIMDS", "SecretAccessKey": "imds-secret",
+                "Token": "imds-token", "Expiration": "2030-01-01T00:00:00Z"}), "text/plain")
+        else:
+            self.answer(404, "", "text/plain")
+
+    def do_POST(self):
+        raw = self.body()
+        self.record(raw)
+        form = dict(urllib.parse.parse_qsl(raw))
+        action = form.get("Action")
+        if action == "AssumeRoleWithWebIdentity":
+            if form.get("WebIdentityToken") == "good-token":
+                self.answer(200, CREDS_XML.format(a="AssumeRoleWithWebIdentity", tag="WEB"))
+            else:
+                self.answer(403, ERROR_XML.format(code="AccessDenied", msg="Not authorized to perform sts:AssumeRoleWithWebIdentity"))
+        elif action == "AssumeRole":
+            role = form.get("RoleArn", "")
+            if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+                self.answer(403, ERROR_XML.format(code="MissingAuthenticationToken", msg="Request is missing Authentication Token"))
+            elif "denied" in role:
+                self.answer(403, ERROR_XML.format(code="AccessDenied", msg="User: arn:aws:iam::111122223333:user/responder is not authorized to perform: sts:AssumeRole on resource: " + role))
+            elif "throttle" in role:
+                self.answer(400, ERROR_XML.format(code="Throttling", msg="Rate exceeded"))
+            else:
+                self.answer(200, CREDS_XML.format(a="AssumeRole", tag="ROLE"))
+        else:
+            self.answer(400, ERROR_XML.format(code="InvalidAction", msg="Could not find operation " + str(action)))
+
+
+server = HTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
