@@ -6,12 +6,16 @@ document, and recording every request (method, path, headers, body) as one JSON 
   IMDSv2:  PUT /latest/api/token (needs X-aws-ec2-metadata-token-ttl-seconds), then
            GET /latest/meta-data/iam/security-credentials/[ROLE] with X-aws-ec2-metadata-token
   STS:     POST / Action=AssumeRoleWithWebIdentity (token "good-token" passes) and
-           Action=AssumeRole (must carry a SigV4 Authorization header; a RoleArn containing
+           Action=AssumeRole (must carry a SigV4 Authorization header that this stub verifies
+           itself, for the key AKIDBASE; a RoleArn containing
            "denied" gets AccessDenied, one containing "throttle" gets Throttling)
 
 It binds 127.0.0.1 port 0 and writes the port to PORTFILE when ready.
 """
+import hashlib
+import hmac
 import json
+import re
 import sys
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -35,6 +39,33 @@ ERROR_XML = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c8</RequestId>
 </ErrorResponse>
 """
+
+
+SECRETS = {"AKIDBASE": "basesecret"}  # the test's base credentials
+
+
+def sigv4_ok(handler, body):
+    """Recompute the request's SigV4 signature independently of coinhound's signer."""
+    m = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                 r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$",
+                 handler.headers.get("Authorization", ""))
+    if not m or m.group(1) not in SECRETS:
+        return False
+    key, day, region, service, signed, sig = m.groups()
+    hdrs = {k.lower(): " ".join(v.split()) for k, v in handler.headers.items()}
+    names = signed.split(";")
+    if names != sorted(names) or any(n not in hdrs for n in names):
+        return False
+    creq = "\n".join([handler.command, "/", "",
+                      "".join(n + ":" + hdrs[n] + "\n" for n in names), signed,
+                      hashlib.sha256(body.encode()).hexdigest()])
+    date = hdrs.get("x-amz-date", "")
+    sts = "\n".join(["AWS4-HMAC-SHA256", date, f"{day}/{region}/{service}/aws4_request",
+                     hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + SECRETS[key]).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return hmac.compare_digest(hmac.new(k, sts.encode(), hashlib.sha256).hexdigest(), sig)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -94,6 +125,8 @@ class Handler(BaseHTTPRequestHandler):
             role = form.get("RoleArn", "")
             if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
                 self.answer(403, ERROR_XML.format(code="MissingAuthenticationToken", msg="Request is missing Authentication Token"))
+            elif not sigv4_ok(self, raw):
+                self.answer(403, ERROR_XML.format(code="SignatureDoesNotMatch", msg="The request signature we calculated does not match the signature you provided."))
             elif "denied" in role:
                 self.answer(403, ERROR_XML.format(code="AccessDenied", msg="User: arn:aws:iam::111122223333:user/responder is not authorized to perform: sts:AssumeRole on resource: " + role))
             elif "throttle" in role:

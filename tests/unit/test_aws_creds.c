@@ -3,7 +3,8 @@
  * a loopback stand-in for IMDSv2 and STS (tests/unit/aws_stub.py, Python standard library, on
  * 127.0.0.1 port 0, recording every request): environment first, then web identity, then the
  * shared files with profiles, then IMDSv2 with its session token; AssumeRole is signed with
- * SigV4 and a refusal names the permission. python3 missing fails the test.
+ * SigV4 (the stub recomputes the signature in Python and refuses a wrong one) and a refusal
+ * names the permission. python3 missing fails the test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -233,6 +234,12 @@ static void test_assume_role_is_signed_and_names_the_permission(void **state)
         CH_EIO);
     assert_non_null(strstr(err.msg, "STS AccessDenied"));
     assert_non_null(strstr(err.msg, "needs sts:AssumeRole"));
+    /* The stub checks signatures itself: a wrong secret is refused. */
+    strcpy(base.secret_key, "wrongsecret");
+    assert_int_equal(ch_aws_assume_role(&base, "arn:aws:iam::444455556666:role/coinhound-responder",
+                                        "us-east-1", &out, &err),
+                     CH_EIO);
+    assert_non_null(strstr(err.msg, "SignatureDoesNotMatch"));
 }
 
 static void test_sts_parser_refuses_partial_credentials(void **state)
