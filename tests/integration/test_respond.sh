@@ -58,6 +58,34 @@ find "$work/scn/logs" -path '*CloudTrail*' -name '*.json.gz' -print0 | xargs -0 
 comm -23 "$work/all_instances" <(sorted '.attacker.instances[].id' <"$truth") >"$work/benign"
 [ "$(wc -l <"$work/benign")" -ge 10 ] || fail "the scenario has benign launches to tell apart"
 
+# The offense collection over TAXII publishes every attributed address and domain of the
+# attacker's offense (pool addresses and domains, the attacker's source), with its confidence.
+need_cmd curl "reading the TAXII offense collection"
+COINHOUND_TAXII_USER=sub COINHOUND_TAXII_PASSWORD=scribe \
+    "$bin" intel serve --listen 127.0.0.1:0 --db "$db" 2>"$work/serve.err" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+port=
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.err" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$work/serve.err" >&2; fail "intel serve reports its port"; }
+acc='Accept: application/taxii+json;version=2.1'
+cid=$(curl -s -u sub:scribe -H "$acc" "http://127.0.0.1:$port/coinhound/collections/" |
+    jq -r '.collections[] | select(.title == "coinhound-offense-observables") | .id')
+[ -n "$cid" ] || fail "the offense collection is served"
+curl -s -u sub:scribe -H "$acc" "http://127.0.0.1:$port/coinhound/collections/$cid/objects/" \
+    >"$work/taxii.json"
+kill "$serve_pid"
+conf=$(( $(jq '.credibility' "$work/offense.json") * 10 ))
+for v in $(jq -r '.attacker.pool_ips[], .attacker.pool_domains[], .attacker.source_ips[]' "$truth"); do
+    [ "$(jq --arg v "$v" '[.objects[] | select(.pattern | contains("value = '"'"'" + $v + "'"'"'"))
+        | .confidence] | first' "$work/taxii.json")" = "$conf" ] ||
+        fail "the offense collection publishes $v with the offense's confidence $conf"
+done
+
 # ---- plan ----
 "$bin" respond plan "$id" --db "$db" --format json >"$work/plan.json" 2>"$work/plan.err" ||
     { cat "$work/plan.err" >&2; fail "respond plan exits 0"; }
