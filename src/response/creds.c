@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
+#include "response/aws_int.h"
 #include "response/sigv4.h"
 
 #define INI_MAX (1u << 20)
@@ -133,8 +134,8 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 }
 
 /* One request: status into *status, body into resp. CH_EIO when no answer. */
-static int http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
-                long connect_ms, long *status, ch_buf *resp, ch_error *err)
+int ch__aws_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
+                 long connect_ms, long *status, ch_buf *resp, ch_error *err)
 {
     CURL *h = curl_easy_init();
     if (h == NULL)
@@ -167,7 +168,7 @@ static int http(const char *method, const char *url, struct curl_slist *hdrs, co
  */
 
 /* The text of the first <tag>...</tag> after from, entities decoded, into out. */
-static bool xml_text(const char *xml, size_t n, const char *tag, char *out, size_t cap)
+bool ch__aws_xml_text(const char *xml, size_t n, const char *tag, char *out, size_t cap)
 {
     char open[64], close[64];
     snprintf(open, sizeof open, "<%s>", tag);
@@ -219,8 +220,8 @@ static bool xml_text(const char *xml, size_t n, const char *tag, char *out, size
 int ch_aws_sts_parse(const char *xml, size_t n, ch_aws_creds *c, ch_error *err)
 {
     char code[128], msg[512], exp[64];
-    if (xml_text(xml, n, "Code", code, sizeof code)) {
-        if (!xml_text(xml, n, "Message", msg, sizeof msg))
+    if (ch__aws_xml_text(xml, n, "Code", code, sizeof code)) {
+        if (!ch__aws_xml_text(xml, n, "Message", msg, sizeof msg))
             msg[0] = '\0';
         return ch_error_set(err, CH_EIO, "STS %s: %s%s", code, msg,
                             strcmp(code, "AccessDenied") == 0
@@ -229,12 +230,12 @@ int ch_aws_sts_parse(const char *xml, size_t n, ch_aws_creds *c, ch_error *err)
                                 : "");
     }
     memset(c, 0, sizeof *c);
-    if (!xml_text(xml, n, "AccessKeyId", c->access_key, sizeof c->access_key) ||
-        !xml_text(xml, n, "SecretAccessKey", c->secret_key, sizeof c->secret_key) ||
-        !xml_text(xml, n, "SessionToken", c->session_token, sizeof c->session_token) ||
+    if (!ch__aws_xml_text(xml, n, "AccessKeyId", c->access_key, sizeof c->access_key) ||
+        !ch__aws_xml_text(xml, n, "SecretAccessKey", c->secret_key, sizeof c->secret_key) ||
+        !ch__aws_xml_text(xml, n, "SessionToken", c->session_token, sizeof c->session_token) ||
         c->access_key[0] == '\0' || c->secret_key[0] == '\0')
         return ch_error_set(err, CH_EPARSE, "STS: the response holds no complete Credentials");
-    if (xml_text(xml, n, "Expiration", exp, sizeof exp) &&
+    if (ch__aws_xml_text(xml, n, "Expiration", exp, sizeof exp) &&
         !ch_time_parse_iso8601(exp, strlen(exp), &c->expires_ms))
         return ch_error_set(err, CH_EPARSE, "STS: Expiration '%s' is no time", exp);
     return 0;
@@ -328,7 +329,7 @@ static int web_identity(const char *token_file, const char *role, const char *se
     if (rc < 0)
         rc = ch_error_set(err, rc, "web identity: token too large");
     else
-        rc = http("POST", url, h, body.data, 3000, &status, &resp, err);
+        rc = ch__aws_http("POST", url, h, body.data, 3000, &status, &resp, err);
     if (rc >= 0)
         rc = ch_aws_sts_parse(resp.data != NULL ? resp.data : "", resp.len, c, err);
     if (rc >= 0)
@@ -412,7 +413,7 @@ static int imds(ch_aws_creds *c, ch_error *err)
     long status = 0;
     struct curl_slist *h = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    int rc = http("PUT", url, h, NULL, 1000, &status, &resp, err);
+    int rc = ch__aws_http("PUT", url, h, NULL, 1000, &status, &resp, err);
     curl_slist_free_all(h);
     h = NULL;
     if (rc >= 0 && (status != 200 || resp.len == 0 || resp.len > 200))
@@ -422,7 +423,7 @@ static int imds(ch_aws_creds *c, ch_error *err)
         h = curl_slist_append(NULL, hdr);
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
         ch_buf_clear(&resp);
-        rc = http("GET", url, h, NULL, 1000, &status, &resp, err);
+        rc = ch__aws_http("GET", url, h, NULL, 1000, &status, &resp, err);
     }
     if (rc >= 0 && status != 200)
         rc = ch_error_set(err, CH_ENOTFOUND, "IMDSv2: no instance role (GET %s answered %ld)", url,
@@ -439,7 +440,7 @@ static int imds(ch_aws_creds *c, ch_error *err)
     if (rc >= 0) {
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
         ch_buf_clear(&resp);
-        rc = http("GET", url, h, NULL, 1000, &status, &resp, err);
+        rc = ch__aws_http("GET", url, h, NULL, 1000, &status, &resp, err);
         if (rc >= 0 && status != 200)
             rc = ch_error_set(err, CH_EIO, "IMDSv2: GET %s answered %ld", url, status);
     }
@@ -568,7 +569,7 @@ int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const cha
     }
     long status = 0;
     if (rc >= 0)
-        rc = http("POST", url, h, body.data, 3000, &status, &resp, err);
+        rc = ch__aws_http("POST", url, h, body.data, 3000, &status, &resp, err);
     if (rc >= 0)
         rc = ch_aws_sts_parse(resp.data != NULL ? resp.data : "", resp.len, out, err);
     if (rc >= 0)

@@ -1,6 +1,7 @@
 /*
- * fuzz_aws_creds.c - the responder's parsers of untrusted text (response/creds.h): the shared
- * credentials/config INI reader and the STS response reader, on arbitrary bytes. Neither may
+ * fuzz_aws_creds.c - the responder's parsers of untrusted text (response/creds.h,
+ * response/aws_call.h): the shared credentials/config INI reader, the STS response reader and
+ * the AWS error reader (Query XML and JSON 1.1), on arbitrary bytes. Neither may
  * crash; a value the INI reader returns is NUL-terminated within its buffer and holds no line
  * break, and credentials the STS reader accepts are complete (key id and secret non-empty).
  */
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "response/aws_call.h"
 #include "response/creds.h"
 
 #define CHECK(c)                                                                                   \
@@ -35,5 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ch_error err = {0};
     if (ch_aws_sts_parse(t, size, &c, &err) == 0)
         CHECK(c.access_key[0] != '\0' && c.secret_key[0] != '\0');
+    char code[32], msg[64];
+    if (ch_aws_error_parse(t, size, code, sizeof code, msg, sizeof msg))
+        CHECK(code[0] != '\0' && memchr(code, '\0', sizeof code) != NULL &&
+              memchr(msg, '\0', sizeof msg) != NULL);
     return 0;
 }

@@ -9,6 +9,11 @@ document, and recording every request (method, path, headers, body) as one JSON 
            Action=AssumeRole (must carry a SigV4 Authorization header that this stub verifies
            itself, for the key AKIDBASE; a RoleArn containing
            "denied" gets AccessDenied, one containing "throttle" gets Throttling)
+  EC2:     POST / Action=StopInstances (signature verified; InstanceId.1 i-denied gets
+           UnauthorizedOperation, i-throttle RequestLimitExceeded twice, i-always-throttled
+           always)
+  Route 53 Resolver (JSON 1.1, X-Amz-Target): a Name containing "denied" gets
+           AccessDeniedException, "throttle" a ThrottlingException once
 
 It binds 127.0.0.1 port 0 and writes the port to PORTFILE when ready.
 """
@@ -68,6 +73,26 @@ def sigv4_ok(handler, body):
     return hmac.compare_digest(hmac.new(k, sts.encode(), hashlib.sha256).hexdigest(), sig)
 
 
+EC2_OK = """<?xml version="1.0" encoding="UTF-8"?>
+<StopInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>
+  <instancesSet><item><instanceId>{iid}</instanceId>
+    <currentState><code>64</code><name>stopping</name></currentState>
+    <previousState><code>16</code><name>running</name></previousState></item></instancesSet>
+</StopInstancesResponse>
+"""
+EC2_ERROR = """<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>{code}</Code><Message>{msg}</Message></Error></Errors>
+<RequestID>ea966190-f9aa-478e-9ede-example</RequestID></Response>
+"""
+SEEN = {}  # (action, key) -> requests so far, for "throttle once/twice" answers
+
+
+def seen(action, key):
+    SEEN[(action, key)] = SEEN.get((action, key), 0) + 1
+    return SEEN[(action, key)]
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -114,8 +139,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         raw = self.body()
         self.record(raw)
+        target = self.headers.get("X-Amz-Target")
+        if target is not None:
+            return self.json_call(target, raw)
         form = dict(urllib.parse.parse_qsl(raw))
         action = form.get("Action")
+        if action == "StopInstances":
+            if not sigv4_ok(self, raw):
+                return self.answer(403, EC2_ERROR.format(code="AuthFailure", msg="AWS was not able to validate the provided access credentials"))
+            iid = form.get("InstanceId.1", "")
+            if iid == "i-denied":
+                return self.answer(403, EC2_ERROR.format(code="UnauthorizedOperation", msg="You are not authorized to perform this operation."))
+            if iid == "i-throttle" and seen(action, iid) <= 2:
+                return self.answer(503, EC2_ERROR.format(code="RequestLimitExceeded", msg="Request limit exceeded."))
+            if iid == "i-always-throttled":
+                return self.answer(503, EC2_ERROR.format(code="RequestLimitExceeded", msg="Request limit exceeded."))
+            return self.answer(200, EC2_OK.format(iid=iid))
         if action == "AssumeRoleWithWebIdentity":
             if form.get("WebIdentityToken") == "good-token":
                 self.answer(200, CREDS_XML.format(a="AssumeRoleWithWebIdentity", tag="WEB"))
@@ -136,6 +175,20 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.answer(400, ERROR_XML.format(code="InvalidAction", msg="Could not find operation " + str(action)))
 
+
+def json_call(self, target, raw):
+    if not sigv4_ok(self, raw):
+        return self.answer(403, json.dumps({"__type": "InvalidSignatureException", "message": "bad signature"}), "application/x-amz-json-1.1")
+    body = json.loads(raw or "{}")
+    name = body.get("Name", "")
+    if "denied" in name:
+        return self.answer(400, json.dumps({"__type": "com.amazonaws.route53resolver#AccessDeniedException", "message": "User is not authorized to perform: route53resolver:CreateFirewallDomainList"}), "application/x-amz-json-1.1")
+    if "throttle" in name and seen(target, name) <= 1:
+        return self.answer(400, json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}), "application/x-amz-json-1.1")
+    return self.answer(200, json.dumps({"FirewallDomainList": {"Id": "rslvr-fdl-0123456789abcdef", "Name": name, "Status": "COMPLETE"}}), "application/x-amz-json-1.1")
+
+
+Handler.json_call = json_call
 
 server = HTTPServer(("127.0.0.1", 0), Handler)
 with open(sys.argv[1] + ".tmp", "w") as f:

@@ -4,7 +4,10 @@
  * 127.0.0.1 port 0, recording every request): environment first, then web identity, then the
  * shared files with profiles, then IMDSv2 with its session token; AssumeRole is signed with
  * SigV4 (the stub recomputes the signature in Python and refuses a wrong one) and a refusal
- * names the permission. python3 missing fails the test.
+ * names the permission. ch_aws_call (response/aws_call.h) against the stub's EC2 (Query/XML)
+ * and Route 53 Resolver (JSON 1.1) shapes: throttling is retried with backoff until it passes
+ * or the attempts run out, a refusal is not retried and names the missing permission. python3
+ * missing fails the test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "response/aws_call.h"
 #include "response/creds.h"
 
 static char dir[64], portfile[128], logfile[128], url[64];
@@ -255,6 +259,103 @@ static void test_sts_parser_refuses_partial_credentials(void **state)
     assert_int_equal(ch_aws_sts_parse(entity, strlen(entity), &c, &err), CH_EPARSE);
 }
 
+static ch_aws_creds base_creds(void)
+{
+    ch_aws_creds c = {0};
+    strcpy(c.access_key, "AKIDBASE");
+    strcpy(c.secret_key, "basesecret");
+    return c;
+}
+
+static int count(const char *log, const char *needle)
+{
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void test_call_retries_throttling_then_succeeds(void **state)
+{
+    (void)state;
+    clear_env();
+    ch_aws_creds c = base_creds();
+    ch_aws_request r = {"ec2",
+                        "ap-south-1",
+                        "StopInstances",
+                        url,
+                        NULL,
+                        "Action=StopInstances&InstanceId.1=i-throttle&Version=2016-11-15",
+                        5,
+                        5};
+    ch_buf resp;
+    ch_buf_init(&resp, 1 << 20);
+    ch_aws_result res;
+    ch_error err = {0};
+    if (ch_aws_call(&c, &r, &resp, &res, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(res.attempts, 3);
+    assert_int_equal(res.status, 200);
+    ch_buf_addc(&resp, '\0');
+    assert_non_null(strstr(resp.data, "<instanceId>i-throttle</instanceId>"));
+    const char *log = slurp(logfile);
+    assert_int_equal(count(log, "InstanceId.1=i-throttle"), 3);
+    assert_non_null(strstr(log, "/ap-south-1/ec2/aws4_request"));
+    /* Always throttled: gives up after max_attempts, saying so. */
+    r.body = "Action=StopInstances&InstanceId.1=i-always-throttled&Version=2016-11-15";
+    r.max_attempts = 3;
+    assert_int_equal(ch_aws_call(&c, &r, &resp, &res, &err), CH_EIO);
+    assert_int_equal(res.attempts, 3);
+    assert_string_equal(res.code, "RequestLimitExceeded");
+    assert_non_null(strstr(err.msg, "after 3 attempts"));
+    ch_buf_free(&resp);
+}
+
+static void test_refusal_names_the_permission_without_retrying(void **state)
+{
+    (void)state;
+    clear_env();
+    ch_aws_creds c = base_creds();
+    ch_aws_request r = {"ec2",
+                        "ap-south-1",
+                        "StopInstances",
+                        url,
+                        NULL,
+                        "Action=StopInstances&InstanceId.1=i-denied&Version=2016-11-15",
+                        5,
+                        5};
+    ch_buf resp;
+    ch_buf_init(&resp, 1 << 20);
+    ch_aws_result res;
+    ch_error err = {0};
+    assert_int_equal(ch_aws_call(&c, &r, &resp, &res, &err), CH_EIO);
+    assert_int_equal(res.attempts, 1);
+    assert_non_null(strstr(err.msg, "AWS refused ec2:StopInstances (UnauthorizedOperation"));
+    assert_non_null(strstr(err.msg, "needs ec2:StopInstances"));
+    /* JSON 1.1 (Route 53 Resolver): the same, from {"__type": "...#AccessDeniedException"}. */
+    ch_aws_request j = {"route53resolver",
+                        "ap-south-1",
+                        "CreateFirewallDomainList",
+                        url,
+                        "Route53Resolver.CreateFirewallDomainList",
+                        "{\"Name\":\"denied-list\",\"CreatorRequestId\":\"x\"}",
+                        5,
+                        5};
+    assert_int_equal(ch_aws_call(&c, &j, &resp, &res, &err), CH_EIO);
+    assert_string_equal(res.code, "AccessDeniedException");
+    assert_non_null(strstr(err.msg, "needs route53resolver:CreateFirewallDomainList"));
+    j.body = "{\"Name\":\"throttle-list\",\"CreatorRequestId\":\"y\"}";
+    if (ch_aws_call(&c, &j, &resp, &res, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(res.attempts, 2);
+    /* A wrong secret: the stub's own signature check refuses it. */
+    strcpy(c.secret_key, "wrong");
+    r.body = "Action=StopInstances&InstanceId.1=i-0aaa&Version=2016-11-15";
+    assert_int_equal(ch_aws_call(&c, &r, &resp, &res, &err), CH_EIO);
+    assert_string_equal(res.code, "AuthFailure");
+    ch_buf_free(&resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_imds_v2_uses_a_session_token),
         cmocka_unit_test(test_assume_role_is_signed_and_names_the_permission),
         cmocka_unit_test(test_sts_parser_refuses_partial_credentials),
+        cmocka_unit_test(test_call_retries_throttling_then_succeeds),
+        cmocka_unit_test(test_refusal_names_the_permission_without_retrying),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
