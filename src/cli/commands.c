@@ -9,6 +9,7 @@
 #include "cli/cmd_offenses.h"
 #include "cli/cmd_intel.h"
 #include "cli/cmd_refset.h"
+#include "cli/cmd_respond.h"
 #include "cli/cmd_rules.h"
 #include "cli/cmd_user.h"
 
@@ -26,6 +27,8 @@ static const ch_command commands[] = {
     {"audit", "the append-only audit log of changes, logins and failed logins", ch_cmd_audit},
     {"serve", "run as a server: HTTP, Firehose and spool ingest through a durable journal",
      ch_cmd_serve},
+    {"respond", "response plans from offenses (dry run) and block lists for firewalls",
+     ch_cmd_respond},
     {NULL, NULL, NULL},
 };
 

@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "intel/stix.h"
+#include "offense/observables.h"
 
 #define OBJ_MAX (64u << 10) /* one indicator's JSON */
 #define VALUE_MAX 1100      /* a normalized entry */
@@ -397,6 +398,35 @@ static int offense_evidence(pub *p, const ch_offense *o, const char *ev)
     return 0;
 }
 
+/* The offense's recorded observables (offense/observables.h) that STIX can carry as an
+ * indicator: the attacker's addresses and the pools' domains and addresses, when a rule of
+ * CH_OBS_ATTRIBUTED_SEVERITY or more named them. Access keys and
+ * instance ids name the victim's own resources: they are evidence, not intelligence to share. */
+static int offense_observables(pub *p, const ch_offense *o)
+{
+    static const struct {
+        ch_obs_kind kind;
+        const char *field; /* classifies the value as offense_value expects */
+    } shared[] = {{CH_OBS_SOURCE_IP, "source.ip"},
+                  {CH_OBS_POOL_DOMAIN, "dns.question.name"},
+                  {CH_OBS_POOL_IP, "destination.ip"}};
+    if (o->obs == NULL)
+        return 0;
+    for (size_t s = 0; s < sizeof shared / sizeof shared[0]; s++) {
+        const char *f = shared[s].field;
+        for (size_t i = 0; i < o->obs->n[shared[s].kind]; i++) {
+            const ch_obs *e = &o->obs->items[shared[s].kind][i];
+            if (e->severity < CH_OBS_ATTRIBUTED_SEVERITY)
+                continue; /* the user's own context, not the attacker's */
+            const char *v = e->value;
+            int rc = offense_value(p, o, f, strlen(f), v, strlen(v));
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 int ch_taxii_publish_offenses(ch_taxii_catalog *cat, const ch_offenses *m, ch_intel_store *ledger,
                               int64_t now_ms, ch_taxii_publish_stats *stats, ch_error *err)
 {
@@ -432,6 +462,7 @@ int ch_taxii_publish_offenses(ch_taxii_catalog *cat, const ch_offenses *m, ch_in
         for (size_t r = 0; rc == 0 && r < o->nrules; r++)
             if (o->rules[r].evidence != NULL)
                 rc = offense_evidence(&p, o, o->rules[r].evidence);
+        rc = rc == 0 ? offense_observables(&p, o) : rc;
     }
     if (rc == 0)
         rc = reconcile(&p, cid);

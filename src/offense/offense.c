@@ -26,6 +26,7 @@
 #include "core/hindex.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
+#include "offense/observables.h"
 
 struct ch__offense_seen {
     uint64_t *slots; /* 0 = empty */
@@ -92,6 +93,7 @@ static void offense_free(ch_offense *o)
     for (size_t i = 0; i < o->nnotes; i++)
         ch_free(o->notes[i].text);
     ch_free(o->notes);
+    ch_obs_free(o->obs);
     if (o->seen != NULL)
         ch_free(o->seen->slots);
     ch_free(o->seen);
@@ -157,6 +159,13 @@ static int seen_put(ch__offense_seen *s, uint64_t h)
     s->slots[j] = h;
     s->n++;
     return 1;
+}
+
+ch_offense_obs *ch__offense_obs(ch_offense *o)
+{
+    if (o->obs == NULL)
+        o->obs = ch_obs_new();
+    return o->obs;
 }
 
 int ch__offense_put_event_id(ch_offense *o, const char *id, size_t n)
@@ -525,6 +534,11 @@ int ch_offenses_add_hit(ch_offenses *m, const ch_rule_hit *hit, ch_offense **out
     if (added < 0)
         return (int)added;
     o->event_count += (uint64_t)added;
+    if (hit->event != NULL) {
+        ch_offense_obs *obs = ch__offense_obs(o);
+        if (obs == NULL || ch_obs_add_event(obs, hit->event, ri->severity) < 0)
+            return CH_ENOMEM;
+    }
     o->dirty = true;
     ch_offense_score(o);
     if (out != NULL)
@@ -661,6 +675,8 @@ int ch_offense_json(ch_buf *b, const ch_offense *o, unsigned flags)
             return rc;
         if (o->dropped_rules > 0 && (rc = ch_buf_printf(b, ",\"dropped_rule_hits\":%llu",
                                                         (unsigned long long)o->dropped_rules)) < 0)
+            return rc;
+        if ((rc = ch_buf_adds(b, ",\"observables\":")) < 0 || (rc = ch_obs_json(b, o->obs)) < 0)
             return rc;
     }
     return ch_buf_addc(b, '}');

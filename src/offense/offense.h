@@ -67,6 +67,7 @@ typedef struct ch_offense_note {
 } ch_offense_note;
 
 typedef struct ch__offense_seen ch__offense_seen;
+typedef struct ch_offense_obs ch_offense_obs; /* offense/observables.h */
 
 /* Read-only for callers; change it through the functions below. */
 typedef struct ch_offense {
@@ -87,8 +88,11 @@ typedef struct ch_offense {
     ch_offense_note *notes;
     size_t nnotes;
     uint64_t dropped_rules; /* hits of rules past CH_OFFENSE_MAX_RULES */
-    bool dirty;             /* changed since loaded or saved */
-    bool stored;            /* has a row in the store (its id is final) */
+    /* Addresses, keys, instances and pools the hits named (offense/observables.h); NULL until
+     * the first hit or load that has one. */
+    ch_offense_obs *obs;
+    bool dirty;  /* changed since loaded or saved */
+    bool stored; /* has a row in the store (its id is final) */
     /* internals */
     size_t rules_cap, notes_cap, event_ids_cap;
     ch__offense_seen *seen;
@@ -139,7 +143,8 @@ void ch_offense_score(ch_offense *o);
 /* ---- rendering ---------------------------------------------------------------------------- */
 
 enum {
-    CH_OFFENSE_JSON_DETAIL = 1u << 0, /* add event_ids, evidence, notes, dropped counters */
+    CH_OFFENSE_JSON_DETAIL = 1u << 0, /* add event_ids, evidence, notes, dropped counters,
+                                         observables */
 };
 
 /* Append one offense as a JSON object. */

@@ -24,4 +24,7 @@ int ch__offense_put_event_id(ch_offense *o, const char *id, size_t n);
 int ch__offense_put_note(ch_offense *o, int64_t ts_ms, ch_offense_status st, const char *text,
                          bool stored);
 
+/* The offense's observables, made on first use; NULL when out of memory. */
+ch_offense_obs *ch__offense_obs(ch_offense *o);
+
 #endif

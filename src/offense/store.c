@@ -21,6 +21,8 @@
 
 #include "core/mem.h"
 #include "core/sqlite_util.h"
+#include "offense/obs_store.h"
+#include "offense/observables.h"
 #include "offense/offense_int.h"
 
 struct ch_store {
@@ -128,6 +130,8 @@ int ch_store_open(const char *path, ch_store **out, ch_error *err)
     if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     int rc = ch_sql_connect(&s->sql, path, true, &schema, err);
+    if (rc >= 0 && (rc = ch__obs_migrate(&s->sql, err)) < 0)
+        ch_sql_close(&s->sql);
     if (rc < 0) {
         ch_free(s);
         return rc;
@@ -235,7 +239,7 @@ static int load_rows(ch_store *s, sqlite3_stmt *st, ch_offenses *m, ch_error *er
         if (rc < 0)
             return ch_error_set(err, rc, "%s: cannot load offense %lld (%s)", s->sql.path,
                                 (long long)sqlite3_column_int64(st, 0), ch_strerror(rc));
-        if ((rc = load_children(s, o, err)) < 0)
+        if ((rc = load_children(s, o, err)) < 0 || (rc = ch__obs_load(&s->sql, o, err)) < 0)
             return rc;
         o->event_count = (uint64_t)sqlite3_column_int64(st, 4);
         o->first_ms = ch_sql_col_time(st, 5, INT64_MAX);
@@ -572,6 +576,8 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
             break;
         rc = save_offense(s, st, o, now_ms, err);
         if (rc >= 0)
+            rc = ch__obs_save(&s->sql, o, err);
+        if (rc >= 0)
             o->stored = true;
     }
     size_t nu = r != NULL ? ch_risk_count(r) : 0;
@@ -590,6 +596,8 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
     for (size_t i = 0; i < n; i++) {
         ch_offense *o = ch_offenses_at(m, i);
         o->dirty = false;
+        if (o->obs != NULL)
+            o->obs->dirty = false;
         for (size_t k = 0; k < o->nnotes; k++)
             o->notes[k].stored = true;
     }

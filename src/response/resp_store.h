@@ -1,0 +1,42 @@
+/*
+ * resp_store.h - response plans in the coinhound database, and the entity links a plan reads.
+ *
+ * Plans are the "response" component of the file (core/sqlite_util.h): response_plans holds
+ * each plan's JSON as it was proposed, its offense, who proposed it and when, and its status
+ * (proposed, approved, running, done, failed, rolled back). A plan is never rewritten: its
+ * steps are what was proposed and approved.
+ *
+ * Entity links are the offense store's table (offense/store.h); reading them here, by access
+ * key, keeps the plan builder free of SQL and the offense store free of response code.
+ *
+ * Ownership: the store owns its connection; strings handed to callbacks are borrowed for the
+ * call. ch_resp_store_get returns a ch_malloc'd JSON text the caller frees.
+ */
+#ifndef CH_RESPONSE_RESP_STORE_H
+#define CH_RESPONSE_RESP_STORE_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+#include "response/plan.h"
+
+typedef struct ch_resp_store ch_resp_store;
+
+/* Open the database at path (it must exist: plans are made from stored offenses). */
+int ch_resp_store_open(const char *path, ch_resp_store **out, ch_error *err);
+void ch_resp_store_close(ch_resp_store *s);
+
+/* Instance links of a user made with one of its keys, for the plan (at most CH_RESP_MAX_LINKED
+ * in all). *out is a ch_malloc'd array, each entry's strings in the same allocation. */
+int ch_resp_store_linked(ch_resp_store *s, const ch_offense *o, ch_resp_linked **out, size_t *n,
+                         ch_error *err);
+
+/* Store a plan as proposed by actor at now_ms; sets p->id. */
+int ch_resp_store_put(ch_resp_store *s, ch_resp_plan *p, const char *actor, int64_t now_ms,
+                      ch_error *err);
+
+/* A stored plan: its JSON (ch_malloc'd), offense and status. CH_ENOTFOUND when unknown. */
+int ch_resp_store_get(ch_resp_store *s, int64_t id, char **json, int64_t *offense_id,
+                      char status[32], ch_error *err);
+
+#endif
