@@ -522,8 +522,10 @@ void ch_api_offense_update(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     }
     ch_triage_etag(&after, rs->etag, sizeof rs->etag);
     if (conflict) {
+        /* The ETag as sent in the header, quotes included, as a JSON string. */
         char details[128];
-        snprintf(details, sizeof details, "{\"etag\":%s}", rs->etag);
+        snprintf(details, sizeof details, "{\"etag\":\"\\%.*s\\\"\"}", (int)strlen(rs->etag) - 1,
+                 rs->etag);
         ch_http_error_full(rs, 412, NULL,
                            "the offense changed since it was read: read it again (its ETag is in "
                            "details) and retry",

@@ -819,7 +819,7 @@ static const ch_route routes_template[] = {
      "who am I: name, role, a fresh CSRF token", CH_ROUTE_MUST_CHANGE_OK},
     {"DELETE", "/api/v1/session", CH_ROLE_PUBLIC, ch_api_session_logout, 0, NULL, NULL, "logout",
      CH_ROUTE_MUST_CHANGE_OK},
-    {"PUT", "/api/v1/session/password", CH_ROLE_VIEWER, ch_api_session_password, CH_API_SMALL_BODY,
+    {"PUT", "/api/v1/session/password", CH_ROLE_PUBLIC, ch_api_session_password, CH_API_SMALL_BODY,
      NULL, NULL, "change the session's own password (first login)", CH_ROUTE_MUST_CHANGE_OK},
     {"GET", "/api/v1/users", CH_ROLE_VIEWER, ch_api_users_list, 0, NULL, NULL,
      "users by risk, highest first", 0},
