@@ -41,7 +41,23 @@ static void actor_of(const ch_http_req *rq, ch_actor *a)
     a->source = ch_http_peer(rq);
 }
 
-static void err_from(ch_http_resp *rs, int rc, const ch_error *err)
+int64_t ch__api_now(void) { return now_ms(); }
+
+int ch__api_audit(ch_api *api, const ch_http_req *rq, const char *action, const char *object,
+                  const char *before, const char *after, ch_error *err)
+{
+    ch_audit_entry e = {
+        0, now_ms(), ch_http_principal(rq)->name, ch_http_peer(rq), action, object, before, after};
+    pthread_mutex_lock(&api->store_mu);
+    ch_sql *q = ch_store_sql(api->store);
+    int rc = ch_audit_schema_db(q->db, q->path, err);
+    if (rc >= 0)
+        rc = ch_audit_append_db(q->db, q->path, &e, err);
+    pthread_mutex_unlock(&api->store_mu);
+    return rc;
+}
+
+void ch__api_error(ch_http_resp *rs, int rc, const ch_error *err)
 {
     unsigned st = rc == CH_ENOTFOUND ? 404
                   : rc == CH_EUSAGE  ? 422
@@ -50,6 +66,8 @@ static void err_from(ch_http_resp *rs, int rc, const ch_error *err)
                                      : 500;
     ch_http_error(rs, st, err->msg[0] ? err->msg : "internal error");
 }
+
+static void err_from(ch_http_resp *rs, int rc, const ch_error *err) { ch__api_error(rs, rc, err); }
 
 static bool offense_id(const ch_http_req *rq, ch_http_resp *rs, int64_t *id)
 {

@@ -40,7 +40,12 @@ typedef struct ch_api {
     /* The running pipeline: lock (true) / unlock (false), and its offenses while locked. */
     void (*pipeline_lock)(void *ud, bool lock);
     ch_offenses *(*pipeline_offenses)(void *ud);
+    /* Ask the pipeline to reload its pack, context and reference sets (asynchronous). */
+    void (*reload)(void *ud);
     void *ud;
+    /* Reference sets (intel/intel_store.h): its own connection, under intel_mu. */
+    struct ch_intel_store *intel;
+    pthread_mutex_t intel_mu;
 } ch_api;
 
 /* serve.c: the ch_api of the server passed to handlers as ud. */
@@ -60,6 +65,23 @@ void ch_api_users_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_user_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_audit(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_openapi(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+/* api_refsets.c */
+void ch_api_refsets_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_refset_create(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_refset_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_refset_delete(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_refset_remove(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+
+/* Shared by the handler files: an error answer from a library code (404, 422, 400, 413, 500),
+ * and an audit entry on the API's store connection (under store_mu). */
+void ch__api_error(ch_http_resp *rs, int rc, const ch_error *err);
+int ch__api_audit(ch_api *api, const ch_http_req *rq, const char *action, const char *object,
+                  const char *before, const char *after, ch_error *err);
+int64_t ch__api_now(void);
+
+#define CH_API_REFSET_BODY (64u << 20) /* bulk loads */
+#define CH_API_REFSET_SHOW 1000        /* elements listed by GET /reference_sets/{name} */
 
 /* The OpenAPI document embedded at build time from docs/openapi.json (NUL-terminated). */
 extern const char ch_openapi_json[];

@@ -11,6 +11,8 @@
 
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/timeparse.h"
+#include "enrich/refset.h"
 
 bool ch_api_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
@@ -311,6 +313,141 @@ int ch_api_parse_login(const char *body, size_t n, bool want_change, ch_api_logi
 done:
     if (rc < 0)
         ch_api_login_free(out);
+    ch_json_parser_free(p);
+    return rc;
+}
+
+bool ch_api_refset_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CH_API_SET_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int ch_api_parse_refset_create(const char *body, size_t n, char name[CH_API_SET_NAME_MAX + 1],
+                               int *type, ch_error *err)
+{
+    ch_json_parser *p = NULL;
+    ch_json_val root, v;
+    static const char *const allowed[] = {"name", "type"};
+    char tname[16];
+    name[0] = '\0';
+    int rc = parse_object(body, n, &p, &root, err);
+    if (rc == 0)
+        rc = only_members(root, allowed, 2, err);
+    if (rc == 0 && (!ch_json_obj_get(root, "name", 4, &v) ||
+                    (rc = get_string(v, "name", name, CH_API_SET_NAME_MAX + 1, err)) < 0 ||
+                    !ch_api_refset_name_ok(name)))
+        rc = rc < 0 ? rc
+                    : ch_error_set(err, CH_EPARSE,
+                                   "name is required: 1 to 128 of A-Z a-z 0-9 _ . : -");
+    ch_refset_type t;
+    if (rc == 0 && (!ch_json_obj_get(root, "type", 4, &v) ||
+                    (rc = get_string(v, "type", tname, sizeof tname, err)) < 0 ||
+                    ch_refset_type_from_name(tname, strlen(tname), &t) < 0))
+        rc = rc < 0
+                 ? rc
+                 : ch_error_set(err, CH_EPARSE, "type is required: ip, domain, string or number");
+    if (rc == 0)
+        *type = (int)t;
+    ch_json_parser_free(p);
+    return rc;
+}
+
+void ch_api_values_free(ch_api_values *v)
+{
+    ch_free(v->values);
+    ch_free(v->block);
+    v->values = NULL;
+    v->block = NULL;
+    v->n = 0;
+}
+
+int ch_api_parse_refset_values(const char *body, size_t n, ch_api_values *out, ch_error *err)
+{
+    memset(out, 0, sizeof *out);
+    ch_json_parser *p = NULL;
+    ch_json_val root, arr, v;
+    ch_json_iter it;
+    static const char *const allowed[] = {"values", "ttl", "source"};
+    int rc = parse_object(body, n, &p, &root, err);
+    if (rc == 0)
+        rc = only_members(root, allowed, 3, err);
+    if (rc < 0)
+        goto done;
+    if (!ch_json_obj_get(root, "values", 6, &arr) || ch_json_typeof(arr) != CH_JSON_ARRAY) {
+        rc = ch_error_set(err, CH_EPARSE, "values is required: an array of strings");
+        goto done;
+    }
+    /* Two passes: count and size, then copy into one block. */
+    size_t count = 0, bytes = 0;
+    ch_json_arr_iter(arr, &it);
+    while (ch_json_arr_next(&it, &v)) {
+        const char *s;
+        size_t sn;
+        if (!ch_json_get_str(v, &s, &sn) || sn == 0 || sn > CH_REFSET_STRING_MAX ||
+            memchr(s, '\0', sn) != NULL) {
+            rc = ch_error_set(err, CH_EPARSE,
+                              "values[%zu] must be a non-empty string of at most %d bytes", count,
+                              CH_REFSET_STRING_MAX);
+            goto done;
+        }
+        if (++count > CH_API_VALUES_MAX) {
+            rc = ch_error_set(err, CH_EPARSE, "at most %d values at once", CH_API_VALUES_MAX);
+            goto done;
+        }
+        bytes += sn + 1;
+    }
+    if (count == 0) {
+        rc = ch_error_set(err, CH_EPARSE, "values is empty");
+        goto done;
+    }
+    if ((out->values = ch_malloc(count * sizeof *out->values)) == NULL ||
+        (out->block = ch_malloc(bytes)) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto done;
+    }
+    char *w = out->block;
+    ch_json_arr_iter(arr, &it);
+    while (ch_json_arr_next(&it, &v)) {
+        const char *s;
+        size_t sn;
+        ch_json_get_str(v, &s, &sn);
+        memcpy(w, s, sn);
+        w[sn] = '\0';
+        out->values[out->n++] = w;
+        w += sn + 1;
+    }
+    if (ch_json_obj_get(root, "ttl", 3, &v)) {
+        int64_t ms = 0;
+        const char *s;
+        size_t sn;
+        if (ch_json_get_str(v, &s, &sn)) {
+            if (!ch_duration_parse(s, sn, &ms))
+                ms = 0;
+        } else if (!ch_json_get_i64(v, &ms)) {
+            ms = 0;
+        }
+        if (ms <= 0 || ms > 100LL * 365 * 86400000) {
+            rc = ch_error_set(err, CH_EPARSE,
+                              "ttl must be a duration (\"24h\", \"7d\") or milliseconds, > 0");
+            goto done;
+        }
+        out->ttl_ms = ms;
+    }
+    if (ch_json_obj_get(root, "source", 6, &v) &&
+        (rc = get_string(v, "source", out->source, sizeof out->source, err)) < 0)
+        goto done;
+done:
+    if (rc < 0)
+        ch_api_values_free(out);
     ch_json_parser_free(p);
     return rc;
 }

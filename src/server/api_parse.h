@@ -68,4 +68,25 @@ int ch_api_parse_login(const char *body, size_t n, bool want_change, ch_api_logi
                        ch_error *err);
 void ch_api_login_free(ch_api_login *l);
 
+/* A new reference set: {"name": "[A-Za-z0-9_.:-]{1,128}", "type": "ip"|"domain"|"string"|
+ * "number"}. */
+#define CH_API_SET_NAME_MAX 128
+int ch_api_parse_refset_create(const char *body, size_t n, char name[CH_API_SET_NAME_MAX + 1],
+                               int *type, ch_error *err);
+bool ch_api_refset_name_ok(const char *name);
+
+/* Values to add: {"values": ["v", ...] (1..CH_API_VALUES_MAX, each <= 4096 bytes),
+ * "ttl": "24h" | ms (optional, > 0), "source": "text" (optional, <= 128 bytes)}. The values are
+ * copied into one ch_malloc'd block: values[i] point into it; ch_api_values_free releases. */
+#define CH_API_VALUES_MAX 100000
+typedef struct ch_api_values {
+    char **values;
+    size_t n;
+    int64_t ttl_ms; /* 0 = no expiry */
+    char source[CH_API_SET_NAME_MAX + 1];
+    char *block;
+} ch_api_values;
+int ch_api_parse_refset_values(const char *body, size_t n, ch_api_values *out, ch_error *err);
+void ch_api_values_free(ch_api_values *v);
+
 #endif

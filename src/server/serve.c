@@ -33,6 +33,7 @@
 #include "core/diag.h"
 #include "core/mem.h"
 #include "core/readfile.h"
+#include "core/timeparse.h"
 #include "ingest/batch.h"
 #include "ingest/firehose.h"
 #include "ingest/input.h"
@@ -42,6 +43,7 @@
 #include "parse/merge.h"
 #include "parse/source.h"
 #include "pipeline/pipeline.h"
+#include "intel/intel_store.h"
 #include "offense/store.h"
 #include "server/api.h"
 #include "server/http.h"
@@ -770,6 +772,53 @@ static void h_metrics(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* GET /api/v1/ingest/status: what an operator checks before trusting the offenses. */
+static void h_ingest_status(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    (void)rq;
+    ch_serve *s = ud;
+    ch_journal_stats js;
+    ch_journal_stats_get(s->j, &js);
+    pthread_mutex_lock(&s->st_mu);
+    ch_journal_pos cp = s->cp_pos;
+    int64_t cpw = s->cp_wall_ms;
+    pthread_mutex_unlock(&s->st_mu);
+    pthread_mutex_lock(&s->pl_mu);
+    ch_pipeline_stats ps;
+    ch_pipeline_stats_get(s->p, &ps);
+    int64_t mts[CH_DS__COUNT];
+    memcpy(mts, s->max_ts, sizeof mts);
+    uint64_t late = s->late_logged;
+    pthread_mutex_unlock(&s->pl_mu);
+    char pos[CH_JOURNAL_POS_MAX];
+    ch_journal_pos_format(cp, pos);
+    ch_buf *b = &rs->body;
+    ch_buf_printf(b,
+                  "{\"ready\":%s,\"draining\":%s,\"journal\":{\"bytes\":%llu,\"max_bytes\":%llu,"
+                  "\"segments\":%llu,\"lag_bytes\":%llu,\"fsyncs\":%llu,\"full\":%llu,"
+                  "\"io_errors\":%llu,\"broken\":%s},\"checkpoint\":{\"position\":\"%s\","
+                  "\"age_seconds\":%.3f},\"pipeline\":{\"events_processed\":%llu,"
+                  "\"duplicates_skipped\":%llu,\"late_events\":%llu},\"watermarks\":{",
+                  atomic_load(&s->ready) ? "true" : "false",
+                  atomic_load(&s->draining) ? "true" : "false", (unsigned long long)js.bytes,
+                  (unsigned long long)js.max_bytes, (unsigned long long)js.segments,
+                  (unsigned long long)ch_journal_lag(s->j, cp), (unsigned long long)js.fsyncs,
+                  (unsigned long long)js.full, (unsigned long long)js.io_errors,
+                  js.broken ? "true" : "false", pos, cpw ? (double)(wall_ms() - cpw) / 1000 : -1.0,
+                  (unsigned long long)ps.processed, (unsigned long long)ps.duplicates,
+                  (unsigned long long)late);
+    bool first = true;
+    for (int i = 1; i < CH_DS__COUNT; i++) {
+        if (mts[i] == 0)
+            continue;
+        char t[40];
+        size_t n = ch_time_format(mts[i] - s->cfg->lateness_ms, t);
+        ch_buf_printf(b, "%s\"%s\":\"%.*s\"", first ? "" : ",", ch_dataset_name(i), (int)n, t);
+        first = false;
+    }
+    ch_buf_adds(b, "}}");
+}
+
 static void h_healthz(void *ud, const ch_http_req *rq, ch_http_resp *rs)
 {
     (void)rq;
@@ -827,6 +876,20 @@ static const ch_route routes_template[] = {
      "a user's risk and recent rule hits", 0},
     {"GET", "/api/v1/audit", CH_ROLE_ADMIN, ch_api_audit, 0, NULL, NULL,
      "the audit log: since, limit", 0},
+    {"GET", "/api/v1/reference_sets", CH_ROLE_VIEWER, ch_api_refsets_list, 0, NULL, NULL,
+     "reference sets: name, type, count", 0},
+    {"POST", "/api/v1/reference_sets", CH_ROLE_ANALYST, ch_api_refset_create, CH_API_SMALL_BODY,
+     NULL, NULL, "create a reference set", 0},
+    {"GET", "/api/v1/reference_sets/{name}", CH_ROLE_VIEWER, ch_api_refset_get, 0, NULL, NULL,
+     "a reference set and its first elements", 0},
+    {"DELETE", "/api/v1/reference_sets/{name}", CH_ROLE_ANALYST, ch_api_refset_delete, 0, NULL,
+     NULL, "delete a reference set", 0},
+    {"POST", "/api/v1/reference_sets/{name}/values", CH_ROLE_ANALYST, ch_api_refset_add,
+     CH_API_REFSET_BODY, NULL, NULL, "add values (one or a bulk load), with a TTL", 0},
+    {"DELETE", "/api/v1/reference_sets/{name}/values/{value}", CH_ROLE_ANALYST,
+     ch_api_refset_remove, 0, NULL, NULL, "remove a value", 0},
+    {"GET", "/api/v1/ingest/status", CH_ROLE_VIEWER, h_ingest_status, 0, NULL, NULL,
+     "journal, checkpoint, pipeline and watermark state", 0},
     {"GET", "/api/v1/openapi.json", CH_ROLE_PUBLIC, ch_api_openapi, 0, NULL, NULL,
      "this API's OpenAPI 3.1 document", 0},
     {"GET", "/healthz", CH_ROLE_PUBLIC, h_healthz, 0, NULL, NULL,
@@ -847,6 +910,8 @@ static void api_pipeline_lock(void *ud, bool lock)
     else
         pthread_mutex_unlock(&s->pl_mu);
 }
+
+static void api_reload(void *ud) { ch_serve_reload(ud); }
 
 static ch_offenses *api_pipeline_offenses(void *ud)
 {
@@ -972,14 +1037,17 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
      * store connection of its own, both on the pipeline's database file. */
     pthread_mutex_init(&s->acc_mu, NULL);
     pthread_mutex_init(&s->api.store_mu, NULL);
+    pthread_mutex_init(&s->api.intel_mu, NULL);
     s->api_mu_init = true;
     if ((rc = ch_accounts_open(cfg->db, true, &s->accounts, err)) < 0 ||
-        (rc = ch_store_open(cfg->db, &s->api.store, err)) < 0)
+        (rc = ch_store_open(cfg->db, &s->api.store, err)) < 0 ||
+        (rc = ch_intel_store_open(cfg->db, &s->api.intel, err)) < 0)
         goto fail;
     s->api.accounts = s->accounts;
     s->api.accounts_mu = &s->acc_mu;
     s->api.pipeline_lock = api_pipeline_lock;
     s->api.pipeline_offenses = api_pipeline_offenses;
+    s->api.reload = api_reload;
     s->api.ud = s;
     /* Tokens and TLS material. */
     const char *tf[CH_ROLE__COUNT] = {NULL};
@@ -1100,10 +1168,12 @@ void ch_serve_close(ch_serve *s)
     }
     ch_spool_free(s->spool);
     ch_store_close(s->api.store);
+    ch_intel_store_close(s->api.intel);
     ch_accounts_close(s->accounts);
     if (s->api_mu_init) {
         pthread_mutex_destroy(&s->acc_mu);
         pthread_mutex_destroy(&s->api.store_mu);
+        pthread_mutex_destroy(&s->api.intel_mu);
     }
     ch_pipeline_close(s->p);
     ch_journal_close(s->j);

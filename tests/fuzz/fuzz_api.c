@@ -1,8 +1,8 @@
 /*
  * fuzz_api.c - what the REST API reads from clients before any handler logic: the router (the
  * method and path of the request against the real route table), the Range header, the sort and
- * fields parameters, numbers, and the JSON bodies of offense updates, notes, logins and
- * password changes (server/api_parse.h, server/http.h).
+ * fields parameters, numbers, and the JSON bodies of offense updates, notes, logins, password
+ * changes, new reference sets and values to add (server/api_parse.h, server/http.h).
  *
  * The first byte picks the parser; the rest is the input, NUL-terminated where the parser takes
  * a C string (libmicrohttpd hands over NUL-terminated paths, headers and arguments). Invariants
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    unsigned which = data[0] % 7;
+    unsigned which = data[0] % 9;
     size_t n = size - 1;
     char *s = malloc(n + 1);
     if (s == NULL)
@@ -89,8 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 4: {
         char *text = NULL;
-        if (ch_api_parse_note(s, n, &text, &err) == 0 && (text == NULL || strlen(text) == 0 ||
-                                                          strlen(text) > CH_TRIAGE_NOTE_MAX))
+        if (ch_api_parse_note(s, n, &text, &err) == 0 &&
+            (text == NULL || strlen(text) == 0 || strlen(text) > CH_TRIAGE_NOTE_MAX))
             abort();
         free(text);
         break;
@@ -104,6 +104,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == 0 && (l.password == NULL || (which == 6 && l.new_password == NULL)))
             abort();
         ch_api_login_free(&l);
+        break;
+    }
+    case 7: {
+        char name[CH_API_SET_NAME_MAX + 1];
+        int type;
+        if (ch_api_parse_refset_create(s, n, name, &type, &err) == 0 &&
+            (!ch_api_refset_name_ok(name) || type < 1 || type > 4))
+            abort();
+        break;
+    }
+    case 8: {
+        ch_api_values v;
+        if (ch_api_parse_refset_values(s, n, &v, &err) == 0) {
+            if (v.n == 0 || v.n > CH_API_VALUES_MAX || v.ttl_ms < 0)
+                abort();
+            for (size_t k = 0; k < v.n; k++)
+                if (v.values[k][0] == '\0')
+                    abort();
+        } else if (v.values != NULL || v.n != 0) {
+            abort();
+        }
+        ch_api_values_free(&v);
         break;
     }
     }

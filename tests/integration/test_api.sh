@@ -93,11 +93,11 @@ checked = 0
 for path, item in spec["paths"].items():
     for method, op in item.items():
         need = op["x-coinhound-role"]
-        url = base + path.replace("{id}", oid).replace("{name}", user)
+        url = base + path.replace("{id}", oid).replace("{name}", user).replace("{value}", "x")
         for who, token in creds.items():
             if method == "delete" and path == "/api/v1/session":
                 continue  # logout is walked with a session below
-            args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method.upper()]
+            args = ["curl", "-sg", "-o", "/dev/null", "-w", "%{http_code}", "-X", method.upper()]
             if token: args += ["-H", "Authorization: Bearer " + token]
             if method in ("post", "put"):
                 args += ["-H", "Content-Type: application/json", "--data-binary", "{}"]
@@ -283,6 +283,40 @@ req DELETE /api/v1/session "${C[@]}" -H "X-CSRF-Token: $csrf"
 req GET /api/v1/offenses "${C[@]}"
 [ "$code" = 401 ] || fail "a session after logout: $code"
 
+# ---- reference sets -------------------------------------------------------------------------
+req POST /api/v1/reference_sets "${A[@]}" --data '{"name":"mining_pools","type":"domain"}'
+[ "$code" = 201 ] && [ "$(jq -r .type "$work/out")" = domain ] || fail "create set: $code $(cat "$work/out")"
+req POST /api/v1/reference_sets "${A[@]}" --data '{"name":"mining_pools","type":"ip"}'
+[ "$code" = 409 ] || fail "create a set twice: $code"
+req POST /api/v1/reference_sets "${A[@]}" --data '{"name":"bad name!","type":"ip"}'
+[ "$code" = 400 ] || fail "bad set name: $code"
+req POST /api/v1/reference_sets/mining_pools/values "${A[@]}" \
+  --data '{"values":["Pool.MinerGate.com.","xmr.nanopool.org","supportxmr.com"],"ttl":"1d","source":"analyst"}'
+[ "$code" = 200 ] && [ "$(jq .added "$work/out")" = 3 ] || fail "bulk add: $code $(cat "$work/out")"
+req POST /api/v1/reference_sets/mining_pools/values "${A[@]}" --data '{"values":["ok.example","not a domain!"]}'
+[ "$code" = 422 ] && [ "$(jq .details.index "$work/out")" = 1 ] || fail "a bad value in a bulk load: $code $(cat "$work/out")"
+req GET /api/v1/reference_sets/mining_pools "${V[@]}"
+[ "$code" = 200 ] && [ "$(jq .count "$work/out")" = 3 ] && jq -e '[.elements[].value] | index("pool.minergate.com") != null' "$work/out" >/dev/null &&
+  jq -e 'all(.elements[]; .expiry != null)' "$work/out" >/dev/null || fail "get set: $(cat "$work/out")"
+req DELETE /api/v1/reference_sets/mining_pools/values/POOL.minergate.com -H "Authorization: Bearer $(tok analyst)"
+[ "$code" = 204 ] || fail "remove a value (normalized): $code $(cat "$work/out")"
+req DELETE /api/v1/reference_sets/mining_pools/values/absent.example -H "Authorization: Bearer $(tok analyst)"
+[ "$code" = 404 ] || fail "remove an absent value: $code"
+req GET /api/v1/reference_sets "${V[@]}"
+jq -e '.[] | select(.name == "mining_pools") | .count == 2' "$work/out" >/dev/null || fail "list sets: $(cat "$work/out")"
+"$bin" refset show mining_pools --db "$db" | grep -q xmr.nanopool.org || fail "the CLI sees what the API added"
+req DELETE /api/v1/reference_sets/mining_pools -H "Authorization: Bearer $(tok viewer)"
+[ "$code" = 403 ] || fail "a viewer deletes a set: $code"
+req DELETE /api/v1/reference_sets/mining_pools -H "Authorization: Bearer $(tok analyst)"
+[ "$code" = 204 ] || fail "delete set: $code"
+req GET /api/v1/reference_sets/mining_pools "${V[@]}"
+[ "$code" = 404 ] || fail "a deleted set: $code"
+
+# ---- ingest status --------------------------------------------------------------------------
+req GET /api/v1/ingest/status "${V[@]}"
+[ "$code" = 200 ] && jq -e '.ready == true and .journal.broken == false and .pipeline.events_processed > 0 and
+  (.watermarks.cloudtrail | test("^20"))' "$work/out" >/dev/null || fail "ingest status: $code $(cat "$work/out")"
+
 # ---- the audit log has every change with who and before/after -------------------------------
 req GET "/api/v1/audit?limit=10000" -H "Authorization: Bearer $(tok admin)"
 [ "$code" = 200 ] || fail "audit: $code"
@@ -293,6 +327,8 @@ jq -e --arg o "offense:$id" '[.[] | select(.action == "offense.update" and .obje
 jq -e '[.[] | select(.action == "offense.note" and .actor == "alice")] | length == 1' "$work/out" >/dev/null ||
   fail "the console note audited as alice"
 jq -e '[.[] | select(.action | test("login"))] | length >= 2' "$work/out" >/dev/null || fail "logins audited"
+jq -e '[.[] | select(.object == "refset:mining_pools") | .action] == ["refset.create", "refset.add", "refset.remove", "refset.drop"]' \
+  "$work/out" >/dev/null || fail "reference set changes audited: $(jq -c '[.[] | select(.object == "refset:mining_pools")]' "$work/out")"
 req GET "/api/v1/audit?since=2999-01-01T00:00:00Z" -H "Authorization: Bearer $(tok admin)"
 [ "$(jq length "$work/out")" = 0 ] || fail "audit since the future"
 req GET "/api/v1/audit?since=yesterday" -H "Authorization: Bearer $(tok admin)"
