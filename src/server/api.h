@@ -40,6 +40,7 @@ typedef struct ch_api {
     /* The running pipeline: lock (true) / unlock (false), and its offenses while locked. */
     void (*pipeline_lock)(void *ud, bool lock);
     ch_offenses *(*pipeline_offenses)(void *ud);
+    const struct ch_ruleset *(*pipeline_rules)(void *ud); /* while locked */
     /* Ask the pipeline to reload its pack, context and reference sets (asynchronous). */
     void (*reload)(void *ud);
     void *ud;
@@ -65,6 +66,9 @@ void ch_api_users_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_user_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_audit(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_openapi(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+/* api_rules.c */
+void ch_api_rules_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_rule_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 /* api_refsets.c */
 void ch_api_refsets_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_refset_create(void *ud, const ch_http_req *rq, ch_http_resp *rs);

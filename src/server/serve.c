@@ -876,6 +876,10 @@ static const ch_route routes_template[] = {
      "a user's risk and recent rule hits", 0},
     {"GET", "/api/v1/audit", CH_ROLE_ADMIN, ch_api_audit, 0, NULL, NULL,
      "the audit log: since, limit", 0},
+    {"GET", "/api/v1/rules", CH_ROLE_VIEWER, ch_api_rules_list, 0, NULL, NULL, "the loaded rules",
+     0},
+    {"GET", "/api/v1/rules/{id}", CH_ROLE_VIEWER, ch_api_rule_get, 0, NULL, NULL,
+     "one rule with its expression and test cases", 0},
     {"GET", "/api/v1/reference_sets", CH_ROLE_VIEWER, ch_api_refsets_list, 0, NULL, NULL,
      "reference sets: name, type, count", 0},
     {"POST", "/api/v1/reference_sets", CH_ROLE_ANALYST, ch_api_refset_create, CH_API_SMALL_BODY,
@@ -912,6 +916,11 @@ static void api_pipeline_lock(void *ud, bool lock)
 }
 
 static void api_reload(void *ud) { ch_serve_reload(ud); }
+
+static const struct ch_ruleset *api_pipeline_rules(void *ud)
+{
+    return ch_pipeline_rules(((ch_serve *)ud)->p);
+}
 
 static ch_offenses *api_pipeline_offenses(void *ud)
 {
@@ -1048,6 +1057,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.pipeline_lock = api_pipeline_lock;
     s->api.pipeline_offenses = api_pipeline_offenses;
     s->api.reload = api_reload;
+    s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
     /* Tokens and TLS material. */
     const char *tf[CH_ROLE__COUNT] = {NULL};

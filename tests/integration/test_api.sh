@@ -312,6 +312,16 @@ req DELETE /api/v1/reference_sets/mining_pools -H "Authorization: Bearer $(tok a
 req GET /api/v1/reference_sets/mining_pools "${V[@]}"
 [ "$code" = 404 ] || fail "a deleted set: $code"
 
+# ---- rules ----------------------------------------------------------------------------------
+req GET /api/v1/rules "${V[@]}"
+[ "$code" = 200 ] && jq -e --arg r "$rule" 'length > 0 and (map(.id) | index($r) != null)' "$work/out" >/dev/null ||
+  fail "rules list: $code $(head -c 300 "$work/out")"
+req GET "/api/v1/rules/$rule" "${V[@]}"
+[ "$code" = 200 ] && jq -e '(.where | length > 0) and (.cases | length) == .tests and .tests > 0 and
+  all(.cases[]; .expect == "fire" or .expect == "silent")' "$work/out" >/dev/null || fail "rule detail: $(head -c 400 "$work/out")"
+req GET /api/v1/rules/NO-SUCH-RULE "${V[@]}"
+[ "$code" = 404 ] || fail "unknown rule: $code"
+
 # ---- ingest status --------------------------------------------------------------------------
 req GET /api/v1/ingest/status "${V[@]}"
 [ "$code" = 200 ] && jq -e '.ready == true and .journal.broken == false and .pipeline.events_processed > 0 and
