@@ -686,7 +686,7 @@ void ch_api_session_get(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     /* The console may have lost its CSRF token (a reload): hand out a new one. The answer is
      * readable only by this origin (no CORS), so a cross-site page cannot learn it. */
     char csrf[CH_SECRET_B64_LEN + 1];
-    ch_session_info si;
+    ch_session_info si = {0};
     ch_error err = {0};
     size_t sn = strlen(p->session);
     pthread_mutex_lock(api->accounts_mu);
@@ -733,8 +733,8 @@ void ch_api_session_password(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         ch_http_error(rs, 400, err.msg);
         return;
     }
-    ch_account_info ai;
-    ch_session_new sn;
+    ch_account_info ai = {0};
+    ch_session_new sn = {0};
     pthread_mutex_lock(api->accounts_mu);
     int rc = ch_account_change_password(api->accounts, p->name, l.password, l.new_password,
                                         ch_http_peer(rq), &err);
