@@ -187,6 +187,12 @@ static const ch_api_sort_key *g_keys; /* qsort has no user pointer; set under so
 static size_t g_nkeys;
 static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* open < hidden < closed: the store keeps the further one (offense/store.h). */
+static int status_rank(ch_offense_status st)
+{
+    return st == CH_OFFENSE_CLOSED ? 2 : st == CH_OFFENSE_HIDDEN ? 1 : 0;
+}
+
 static int cmp_i64(int64_t a, int64_t b) { return a < b ? -1 : a > b; }
 
 static int cmp_items(const void *pa, const void *pb)
@@ -346,7 +352,7 @@ void ch_api_offenses_list(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch_api_sort_key keys[CH_API_SORT_MAX];
     size_t nkeys = 0, first, count;
     uint64_t mask = ~0ull;
-    bool ranged;
+    bool ranged, locked = false;
     const char *fs = ch_http_arg(rq, "filter"), *ss = ch_http_arg(rq, "sort"),
                *fl = ch_http_arg(rq, "fields");
     if (!paging(rq, rs, &first, &count, &ranged))
@@ -380,51 +386,67 @@ void ch_api_offenses_list(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         err_from(rs, rc, &err);
         goto done;
     }
-    /* Default order: as the CLI lists them (magnitude, then last seen, then id). */
-    ch_offense **sorted = NULL;
-    size_t n = 0;
-    if (ch_offenses_sorted(m, CH_OFFENSE_MASK_ALL, &sorted, &n) < 0 ||
-        (n > 0 && (items = ch_calloc(n, sizeof *items)) == NULL)) {
-        ch_free(sorted);
-        ch_http_error(rs, 500, "out of memory");
-        goto done;
-    }
-    if (filter != NULL &&
-        ((scr = ch_expr_scratch_new()) == NULL || (jp = ch_json_parser_new(1u << 20, 8)) == NULL)) {
-        ch_free(sorted);
+    /* The store holds the last checkpoint; the running pipeline's offenses are newer (a hit a
+     * moment ago, a magnitude that grew). Each offense is taken from the pipeline when it has
+     * it, with the further-along status of the two (an analyst's or the CLI's close is in the
+     * store first); offenses the pipeline made since the checkpoint are added (their ids are
+     * final unless another process wrote offenses to this database meanwhile). The pipeline's
+     * offenses are read under its lock, so the rest of the request holds it: O(offenses), as
+     * rendering them always cost. */
+    api->pipeline_lock(api->ud, true);
+    locked = true;
+    ch_offenses *mem = api->pipeline_offenses(api->ud);
+    size_t ns = ch_offenses_count(m), nm = mem ? ch_offenses_count(mem) : 0;
+    if ((items = ch_calloc(ns + nm + 1, sizeof *items)) == NULL ||
+        (filter != NULL && ((scr = ch_expr_scratch_new()) == NULL ||
+                            (jp = ch_json_parser_new(1u << 20, 8)) == NULL))) {
         ch_http_error(rs, 500, "out of memory");
         goto done;
     }
     size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < ns + nm; i++) {
+        ch_offense *o;
+        ch_offense_status st;
+        if (i < ns) {
+            ch_offense *so = ch_offenses_at(m, i);
+            ch_offense *mo = mem ? ch_offenses_find(mem, so->id) : NULL;
+            o = mo ? mo : so;
+            st = so->status;
+            if (mo != NULL && status_rank(mo->status) > status_rank(st))
+                st = mo->status;
+        } else {
+            o = ch_offenses_at(mem, i - ns);
+            if (ch_offenses_find(m, o->id) != NULL)
+                continue;
+            st = o->status;
+        }
         ch_offense_triage def;
-        const ch_offense_triage *t = triage_or_default(tv, tn, sorted[i], &def);
-        item it = {sorted[i], *t};
-        it.t.status = sorted[i]->status; /* the store's status is the truth */
+        item it = {o, *triage_or_default(tv, tn, o, &def)};
+        it.t.status = st;
         if (filter != NULL) {
             ch_json_val root;
             ch_error e2 = {0};
-            if (filter_doc(&doc, sorted[i], &it.t) < 0 ||
+            if (filter_doc(&doc, o, &it.t) < 0 ||
                 ch_json_parse(jp, doc.data, doc.len, doc.len, &root, &e2) < 0)
                 continue;
             ch_event ev;
             ch_event_reset(&ev);
             ev.has_raw_doc = true;
             ev.raw_doc = root;
-            ev.ts_ms = sorted[i]->last_ms;
-            if (strcmp(sorted[i]->index_field, "user.name") == 0)
-                ev.user_name =
-                    (ch_sv){sorted[i]->index_value, (uint32_t)sorted[i]->index_value_len};
+            ev.ts_ms = o->last_ms;
+            if (strcmp(o->index_field, "user.name") == 0)
+                ev.user_name = (ch_sv){o->index_value, (uint32_t)o->index_value_len};
             if (!ch_expr_eval(filter, &ev, scr))
                 continue;
         }
         items[kept++] = it;
     }
-    ch_free(sorted);
-    if (nkeys > 0 && kept > 1) {
+    /* Default order: as the CLI lists them (magnitude, then last seen, then id). */
+    static const ch_api_sort_key by_default[] = {{F_MAGNITUDE, true}, {F_LAST_SEEN, true}};
+    if (kept > 1) {
         pthread_mutex_lock(&sort_mu);
-        g_keys = keys;
-        g_nkeys = nkeys;
+        g_keys = nkeys > 0 ? keys : by_default;
+        g_nkeys = nkeys > 0 ? nkeys : 2;
         qsort(items, kept, sizeof *items, cmp_items);
         pthread_mutex_unlock(&sort_mu);
     }
@@ -455,6 +477,8 @@ void ch_api_offenses_list(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     }
     content_range(rs, first, end > first ? end - first : 0, kept);
 done:
+    if (locked)
+        api->pipeline_lock(api->ud, false);
     ch_free(items);
     ch_json_parser_free(jp);
     ch_expr_scratch_free(scr);
@@ -484,11 +508,24 @@ void ch_api_offense_get(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         rc = ch_triage_get(api->store, id, &t, &err);
     pthread_mutex_unlock(&api->store_mu);
     ch_offense *o = rc >= 0 ? ch_offenses_find(m, id) : NULL;
-    if (rc < 0 || o == NULL) {
-        if (rc == CH_ENOTFOUND || o == NULL)
+    if (o == NULL && (rc >= 0 || rc == CH_ENOTFOUND)) {
+        /* Made by the pipeline since its last checkpoint: its copy, with no triage yet (an
+         * update waits for the checkpoint: the store does not know the offense until then). */
+        api->pipeline_lock(api->ud, true);
+        ch_offenses *mem = api->pipeline_offenses(api->ud);
+        ch_offense *mo = mem ? ch_offenses_find(mem, id) : NULL;
+        if (mo != NULL) {
+            memset(&t, 0, sizeof t);
+            t.offense_id = id;
+            t.status = mo->status;
+            if (offense_resource(&rs->body, mo, &t, CH_OFFENSE_JSON_DETAIL) < 0)
+                ch_http_error(rs, 500, "the answer could not be written");
+        } else {
             ch_http_error(rs, 404, "no such offense");
-        else
-            err_from(rs, rc, &err);
+        }
+        api->pipeline_lock(api->ud, false);
+    } else if (rc < 0) {
+        err_from(rs, rc, &err);
     } else if (offense_resource(&rs->body, o, &t, CH_OFFENSE_JSON_DETAIL) < 0) {
         ch_http_error(rs, 500, "the answer could not be written");
     } else {
