@@ -70,7 +70,12 @@ done
 total=$(jq length "$work/out")
 [ "$total" -gt 1 ] || fail "no offenses after ingest: $code $(head -c 300 "$work/out")"
 id=$(jq '.[0].id' "$work/out")
-user=$(curl -s -H "Authorization: Bearer $(tok viewer)" "$base/api/v1/users" | jq -r '.[0].name')
+# Offenses show up from the running pipeline at once; users and triage wait for its checkpoint.
+for _ in $(seq 150); do
+  user=$(curl -s -H "Authorization: Bearer $(tok viewer)" "$base/api/v1/users" | jq -r '.[0].name')
+  [ -n "$user" ] && [ "$user" != null ] && break
+  sleep 0.1
+done
 [ -n "$user" ] && [ "$user" != null ] || fail "GET /users names no user"
 
 # ---- the route x role matrix, from the served OpenAPI document ------------------------------
