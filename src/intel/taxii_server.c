@@ -1034,9 +1034,15 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         strcpy(host, "127.0.0.1");
         colon = listen - 1;
     }
-    if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof port ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) > 65535)
-        return ch_error_set(err, CH_EUSAGE, "bad port in listen address '%s'", listen);
+    /* Digits only, at most 5 of them, value <= 65535: atoi would wrap "4294967296" to 0 (an
+     * ephemeral port) and accept it. */
+    size_t pn = strlen(colon + 1);
+    unsigned long pv = 0;
+    for (size_t i = 0; i < pn && i < 6; i++)
+        pv = pv * 10 + (unsigned long)(colon[1 + i] - '0');
+    if (pn == 0 || pn > 5 || strspn(colon + 1, "0123456789") != pn || pv > 65535)
+        return ch_error_set(err, CH_EUSAGE,
+                            "bad port in listen address '%s' (0..65535, digits only)", listen);
     strcpy(port, colon + 1);
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;

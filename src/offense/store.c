@@ -79,6 +79,21 @@ static const char *const migrations[] = {
      * ledger of processed records). */
     ("CREATE TABLE pipeline_state ("
      " name TEXT PRIMARY KEY, value BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;"),
+    /* 3 -> 4: what analysts change through the API (offense/triage.h), apart from the rows the
+     * pipeline upserts, so a checkpoint never overwrites an assignment: assignment, closing
+     * reason, follow-up and protection with a version (the ETag), the closing reasons, and the
+     * author of a note. */
+    ("CREATE TABLE offense_triage ("
+     " offense_id INTEGER PRIMARY KEY REFERENCES offenses (id) ON DELETE CASCADE,"
+     " version INTEGER NOT NULL, assigned_to TEXT, closing_reason TEXT,"
+     " follow_up INTEGER NOT NULL DEFAULT 0, protected INTEGER NOT NULL DEFAULT 0,"
+     " updated INTEGER NOT NULL, updated_by TEXT NOT NULL);"
+     "CREATE TABLE offense_closing_reasons ("
+     " id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
+     "INSERT INTO offense_closing_reasons (id, text) VALUES (1, 'False positive'),"
+     " (2, 'Non-issue'), (3, 'Policy violation'), (4, 'Confirmed compromise, remediated'),"
+     " (5, 'Duplicate');"
+     "ALTER TABLE offense_notes ADD COLUMN author TEXT;"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_STORE_SCHEMA_VERSION,
@@ -149,6 +164,7 @@ void ch_store_close(ch_store *s)
 }
 
 const char *ch_store_path(const ch_store *s) { return s->sql.path; }
+ch_sql *ch_store_sql(ch_store *s) { return &s->sql; }
 
 /* ---- loading ------------------------------------------------------------------------------ */
 

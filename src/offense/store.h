@@ -38,7 +38,7 @@
 #include "offense/offense.h"
 #include "uba/risk.h"
 
-#define CH_STORE_SCHEMA_VERSION 3
+#define CH_STORE_SCHEMA_VERSION 4
 #define CH_STORE_DEFAULT_NAME CH_SQL_DEFAULT_NAME
 
 typedef struct ch_store ch_store;
@@ -52,6 +52,8 @@ int ch_store_default_path(char *buf, size_t n);
 int ch_store_open(const char *path, ch_store **out, ch_error *err);
 void ch_store_close(ch_store *s);
 const char *ch_store_path(const ch_store *s);
+/* The connection, for the modules that keep tables of this component (offense/triage.h). */
+ch_sql *ch_store_sql(ch_store *s);
 
 /* Load every active (open or hidden) offense into m, which must hold no offenses yet, and raise
  * m's next id past every id in the store. Returns the number loaded. */

@@ -476,9 +476,14 @@ int ch_listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *
         colon = listen - 1;
     }
     const char *ps = colon + 1;
-    if (*ps == '\0' || strlen(ps) >= sizeof port || strspn(ps, "0123456789") != strlen(ps) ||
-        atoi(ps) > 65535)
-        return ch_error_set(err, CH_EUSAGE, "bad port in listen address '%s'", listen);
+    /* At most 5 digits, so the value cannot wrap the way atoi("4294967296") == 0 did. */
+    size_t pn = strlen(ps);
+    unsigned long pv = 0;
+    for (size_t i = 0; i < pn && i < 6; i++)
+        pv = pv * 10 + (unsigned long)(ps[i] - '0');
+    if (pn == 0 || pn > 5 || strspn(ps, "0123456789") != pn || pv > 65535)
+        return ch_error_set(err, CH_EUSAGE,
+                            "bad port in listen address '%s' (0..65535, digits only)", listen);
     strcpy(port, ps);
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;

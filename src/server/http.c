@@ -7,7 +7,7 @@
  * here, so a refused request is answered before its body is read), then once per piece of
  * body (appended to a buffer capped at the limit), then once more with nothing, when the
  * handler runs. The per-request context is freed by the completion callback whatever happened.
- * Route lookup is a linear scan of a table of a handful of routes.
+ * Route lookup is a linear scan of the table (a few dozen routes), segment by segment.
  */
 #include "server/http.h"
 
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/mem.h"
 #include "server/config.h"
@@ -35,6 +36,13 @@ struct ch_http {
     uint16_t port;
 };
 
+/* One policy for every answer: the API serves JSON only, and the console to come serves its
+ * own files, no inline script or style, no frames, from this origin only. */
+#define CSP                                                                                        \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                    \
+    "form-action 'self'; frame-ancestors 'none'"
+
 struct ch_http_req {
     ch_http *h;
     struct MHD_Connection *conn;
@@ -44,6 +52,10 @@ struct ch_http_req {
     bool too_large;
     bool answered; /* an answer was queued at the first call */
     char peer[64];
+    const char *method;
+    char params[CH_HTTP_MAX_PARAMS][CH_HTTP_PARAM_MAX + 1];
+    size_t nparams;
+    ch_principal who;
 };
 
 const char *ch_http_header(const ch_http_req *rq, const char *name)
@@ -65,17 +77,74 @@ const char *ch_http_body(const ch_http_req *rq, size_t *len)
 const char *ch_http_peer(const ch_http_req *rq) { return rq->peer; }
 const ch_route *ch_http_route(const ch_http_req *rq) { return rq->route; }
 
-void ch_http_error(ch_http_resp *rs, unsigned status, const char *message)
+const char *ch_http_method(const ch_http_req *rq) { return rq->method; }
+const char *ch_http_param(const ch_http_req *rq, size_t i)
+{
+    return i < rq->nparams ? rq->params[i] : "";
+}
+const ch_principal *ch_http_principal(const ch_http_req *rq) { return &rq->who; }
+bool ch_http_tls(const ch_http_req *rq) { return rq->h->cert != NULL; }
+
+const char *ch_http_status_code(unsigned status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthenticated";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 412:
+        return "precondition_failed";
+    case 413:
+        return "payload_too_large";
+    case 415:
+        return "unsupported_media_type";
+    case 416:
+        return "range_not_satisfiable";
+    case 422:
+        return "invalid";
+    case 428:
+        return "precondition_required";
+    case 429:
+        return "too_many_requests";
+    case 503:
+        return "unavailable";
+    default:
+        return status >= 500 ? "internal" : "error";
+    }
+}
+
+void ch_http_error_full(ch_http_resp *rs, unsigned status, const char *code, const char *message,
+                        const char *details_json)
 {
     ch_buf_clear(&rs->body);
     rs->status = status;
     rs->content_type = "application/json";
-    ch_buf_adds(&rs->body, "{\"error\":");
+    if (code == NULL)
+        code = ch_http_status_code(status);
+    ch_buf_adds(&rs->body, "{\"code\":");
+    ch_buf_add_json_str(&rs->body, code, strlen(code));
+    ch_buf_adds(&rs->body, ",\"message\":");
     ch_buf_add_json_str(&rs->body, message, strlen(message));
+    ch_buf_adds(&rs->body, ",\"details\":");
+    ch_buf_adds(&rs->body, details_json ? details_json : "null");
     ch_buf_addc(&rs->body, '}');
 }
 
-static void route_error(ch_http_req *rq, ch_http_resp *rs, unsigned status, const char *message)
+void ch_http_error(ch_http_resp *rs, unsigned status, const char *message)
+{
+    ch_http_error_full(rs, status, NULL, message, NULL);
+}
+
+static void route_error(ch_http_req *rq, ch_http_resp *rs, unsigned status, const char *code,
+                        const char *message)
 {
     if (rq->route != NULL && rq->route->error_body != NULL) {
         ch_buf_clear(&rs->body);
@@ -83,7 +152,7 @@ static void route_error(ch_http_req *rq, ch_http_resp *rs, unsigned status, cons
         rs->content_type = "application/json";
         rq->route->error_body(rq->h->o.ud, rq, rs, message);
     } else {
-        ch_http_error(rs, status, message);
+        ch_http_error_full(rs, status, code, message, NULL);
     }
 }
 
@@ -96,30 +165,188 @@ static bool ct_equal(const char *given, size_t gn, const char *want, size_t wn)
     return d == 0;
 }
 
-/* 0 ok, 401 no or wrong token, 403 role without tokens. Every configured token is compared,
- * so the time taken does not say which one (or whether an early one) matched. */
-static unsigned check_token(ch_http_req *rq)
+/* Is tok one of the token files' tokens? Every configured token is compared, so the time
+ * taken does not say which one (or whether an early one) matched. */
+static bool token_file_role(ch_http *h, const char *tok, size_t n, ch_role *role)
 {
-    ch_role role = rq->route->role;
-    if (role == CH_ROLE_PUBLIC)
+    bool found = false;
+    for (int r = 1; r < CH_ROLE__COUNT; r++) {
+        if (h->tokens[r] == NULL)
+            continue;
+        for (const char *t = h->tokens[r]; t < h->tokens[r] + h->tokens_len[r]; t += strlen(t) + 1)
+            if (ct_equal(tok, n, t, strlen(t)) && !found) {
+                found = true;
+                *role = (ch_role)r;
+            }
+    }
+    return found;
+}
+
+/* Authenticate a bearer-like token. 0 with rq->who filled, or 401. */
+static unsigned auth_token(ch_http_req *rq, const char *tok, size_t n)
+{
+    ch_http *h = rq->h;
+    ch_role role;
+    if (token_file_role(h, tok, n, &role)) {
+        rq->who.via = CH_AUTH_TOKEN_FILE;
+        rq->who.role = role;
+        snprintf(rq->who.name, sizeof rq->who.name, "token-file:%s", ch_role_name(role));
+        return 0;
+    }
+    if (h->o.accounts == NULL)
+        return 401;
+    ch_token_info ti;
+    ch_error err = {0};
+    pthread_mutex_lock(h->o.accounts_mu);
+    int rc = ch_token_verify(h->o.accounts, tok, n, rq->peer, &ti, &err);
+    pthread_mutex_unlock(h->o.accounts_mu);
+    if (rc < 0)
+        return 401;
+    rq->who.via = CH_AUTH_TOKEN;
+    rq->who.role = ti.role;
+    snprintf(rq->who.name, sizeof rq->who.name, "%s", ti.name);
+    return 0;
+}
+
+/* Find and check the caller's credential (http.h has the order). 0, or the status to answer
+ * with and *code / *msg. */
+static unsigned authenticate(ch_http_req *rq, const char **code, const char **msg)
+{
+    ch_http *h = rq->h;
+    const ch_route *rt = rq->route;
+    *code = NULL;
+    const char *auth = ch_http_header(rq, "Authorization");
+    const char *alt = rt->token_header ? ch_http_header(rq, rt->token_header) : NULL;
+    const char *cookie = ch_http_header(rq, "Cookie");
+    unsigned st = 0;
+    if (auth != NULL) {
+        const char *tok;
+        size_t n;
+        int rc = ch_auth_parse_bearer(auth, strlen(auth), &tok, &n);
+        if (rc < 0) {
+            *msg = rc == CH_ENOTFOUND ? "the Authorization scheme must be Bearer"
+                                      : "malformed Authorization header";
+            return 401;
+        }
+        st = auth_token(rq, tok, n);
+    } else if (alt != NULL) {
+        st = auth_token(rq, alt, strlen(alt));
+    } else if (cookie != NULL && h->o.accounts != NULL) {
+        const char *sid;
+        size_t n;
+        if (ch_auth_cookie_get(cookie, strlen(cookie), CH_SESSION_COOKIE, &sid, &n) == 0 &&
+            n <= CH_SECRET_B64_LEN) {
+            ch_session_info si;
+            ch_error err = {0};
+            pthread_mutex_lock(h->o.accounts_mu);
+            int rc = ch_session_check(h->o.accounts, sid, n, &si, &err);
+            pthread_mutex_unlock(h->o.accounts_mu);
+            if (rc == 0) {
+                rq->who.via = CH_AUTH_SESSION;
+                rq->who.role = si.role;
+                rq->who.must_change = si.must_change;
+                snprintf(rq->who.name, sizeof rq->who.name, "%s", si.name);
+                memcpy(rq->who.session, sid, n);
+                rq->who.session[n] = '\0';
+            }
+        }
+    }
+    if (st != 0) {
+        *msg = "the token is not valid";
+        return st;
+    }
+    if (rt->role == CH_ROLE_PUBLIC)
+        return 0;
+    if (rq->who.via == CH_AUTH_NONE) {
+        *msg = "authentication required: a Bearer token or a console session";
+        return 401;
+    }
+    if (!ch_role_allows(rq->who.role, rt->role)) {
+        *msg = "this credential's role may not use this route";
+        return 403;
+    }
+    return 0;
+}
+
+/* Session rules once the role passed: password change first, CSRF on state changes. */
+static unsigned session_checks(ch_http_req *rq, const char **code, const char **msg)
+{
+    if (rq->who.via != CH_AUTH_SESSION)
         return 0;
     ch_http *h = rq->h;
-    if (h->tokens[role] == NULL)
+    const ch_route *rt = rq->route;
+    if (rq->who.must_change && !(rt->flags & CH_ROUTE_MUST_CHANGE_OK)) {
+        *code = "password_change_required";
+        *msg = "this account's password must be changed first (PUT /api/v1/session/password)";
         return 403;
-    const char *given = NULL;
-    const char *auth = ch_http_header(rq, "Authorization");
-    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
-        given = auth + 7;
-    if (given == NULL && rq->route->token_header != NULL)
-        given = ch_http_header(rq, rq->route->token_header);
-    if (given == NULL)
-        return 401;
-    size_t gn = strlen(given);
-    bool ok = false;
-    for (const char *t = h->tokens[role]; t < h->tokens[role] + h->tokens_len[role];
-         t += strlen(t) + 1)
-        ok |= ct_equal(given, gn, t, strlen(t));
-    return ok ? 0 : 401;
+    }
+    bool safe = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    size_t sn = strlen(rq->who.session);
+    if (!safe && !(rt->flags & CH_ROUTE_CSRF_EXEMPT)) {
+        const char *csrf = ch_http_header(rq, CH_CSRF_HEADER);
+        pthread_mutex_lock(h->o.accounts_mu);
+        bool ok = csrf != NULL &&
+                  ch_session_csrf_ok(h->o.accounts, rq->who.session, sn, csrf, strlen(csrf));
+        pthread_mutex_unlock(h->o.accounts_mu);
+        if (!ok) {
+            *code = "csrf";
+            *msg = "a state-changing request on a console session needs the session's CSRF "
+                   "token in " CH_CSRF_HEADER;
+            return 403;
+        }
+    }
+    ch_error err = {0};
+    pthread_mutex_lock(h->o.accounts_mu);
+    ch_session_touch(h->o.accounts, rq->who.session, sn, &err);
+    pthread_mutex_unlock(h->o.accounts_mu);
+    return 0;
+}
+
+static bool match_path(const char *pat, const char *path,
+                       char params[CH_HTTP_MAX_PARAMS][CH_HTTP_PARAM_MAX + 1], size_t *np)
+{
+    *np = 0;
+    while (*pat && *path) {
+        if (*pat != '/' || *path != '/')
+            return false;
+        pat++;
+        path++;
+        const char *pe = strchr(pat, '/'), *se = strchr(path, '/');
+        size_t pl = pe ? (size_t)(pe - pat) : strlen(pat);
+        size_t sl = se ? (size_t)(se - path) : strlen(path);
+        if (pl >= 2 && pat[0] == '{' && pat[pl - 1] == '}') {
+            if (sl == 0 || sl > CH_HTTP_PARAM_MAX || *np >= CH_HTTP_MAX_PARAMS)
+                return false;
+            memcpy(params[*np], path, sl);
+            params[(*np)++][sl] = '\0';
+        } else if (pl != sl || memcmp(pat, path, pl) != 0) {
+            return false;
+        }
+        pat += pl;
+        path += sl;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+int ch_route_match(const ch_route *routes, const char *method, const char *path,
+                   char params[CH_HTTP_MAX_PARAMS][CH_HTTP_PARAM_MAX + 1], size_t *nparams,
+                   bool *path_known)
+{
+    *path_known = false;
+    *nparams = 0;
+    bool head = strcmp(method, "HEAD") == 0;
+    for (int i = 0; routes[i].method != NULL; i++) {
+        size_t np;
+        if (!match_path(routes[i].path, path, params, &np))
+            continue;
+        *path_known = true;
+        if (strcmp(routes[i].method, method) == 0 ||
+            (head && strcmp(routes[i].method, "GET") == 0)) {
+            *nparams = np;
+            return i;
+        }
+    }
+    return -1;
 }
 
 static enum MHD_Result send_resp(ch_http_req *rq, ch_http_resp *rs)
@@ -141,6 +368,22 @@ static enum MHD_Result send_resp(ch_http_req *rq, ch_http_resp *rs)
                             rs->content_type ? rs->content_type : "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Content-Security-Policy", CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    if (rq->h->cert != NULL)
+        MHD_add_response_header(resp, "Strict-Transport-Security",
+                                "max-age=63072000; includeSubDomains");
+    if (rs->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rs->etag);
+    if (rs->content_range[0])
+        MHD_add_response_header(resp, "Content-Range", rs->content_range);
+    if (rs->set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, rs->set_cookie);
+    if (rs->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, rs->location);
     if (rs->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"coinhound\"");
@@ -156,11 +399,12 @@ static enum MHD_Result send_resp(ch_http_req *rq, ch_http_resp *rs)
     return ret;
 }
 
-static enum MHD_Result answer_now(ch_http_req *rq, unsigned status, const char *msg)
+static enum MHD_Result answer_now(ch_http_req *rq, unsigned status, const char *code,
+                                  const char *msg)
 {
     ch_http_resp rs = {0};
     ch_buf_init(&rs.body, ERROR_BODY_MAX);
-    route_error(rq, &rs, status, msg);
+    route_error(rq, &rs, status, code, msg);
     rq->answered = true;
     enum MHD_Result r = send_resp(rq, &rs);
     ch_buf_free(&rs.body);
@@ -197,29 +441,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->conn = conn;
         rq->route_index = -1;
         peer_of(conn, rq->peer, sizeof rq->peer);
+        rq->method = method;
         bool path_known = false;
-        for (int i = 0; h->o.routes[i].method != NULL; i++) {
-            if (strcmp(h->o.routes[i].path, url) != 0)
-                continue;
-            path_known = true;
-            if (strcmp(h->o.routes[i].method, method) == 0 ||
-                (strcmp(method, "HEAD") == 0 && strcmp(h->o.routes[i].method, "GET") == 0)) {
-                rq->route = &h->o.routes[i];
-                rq->route_index = i;
-                break;
-            }
-        }
-        if (rq->route == NULL)
-            return answer_now(rq, path_known ? 405 : 404,
+        int ri = ch_route_match(h->o.routes, method, url, rq->params, &rq->nparams, &path_known);
+        if (ri < 0)
+            return answer_now(rq, path_known ? 405 : 404, NULL,
                               path_known ? "method not allowed on this path" : "no such route");
-        unsigned t = check_token(rq);
-        if (t == 403)
-            return answer_now(rq, 403, "no tokens are configured for this route's role");
-        if (t == 401)
-            return answer_now(rq, 401, "a valid token is required");
+        rq->route = &h->o.routes[ri];
+        rq->route_index = ri;
+        const char *code = NULL, *msg = NULL;
+        unsigned t = authenticate(rq, &code, &msg);
+        if (t == 0)
+            t = session_checks(rq, &code, &msg);
+        if (t != 0)
+            return answer_now(rq, t, code, msg);
         const char *cl = ch_http_header(rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl != NULL && strtoull(cl, NULL, 10) > rq->route->body_limit)
-            return answer_now(rq, 413, "request body over this route's limit");
+            return answer_now(rq, 413, NULL, "request body over this route's limit");
         ch_buf_init(&rq->body, rq->route->body_limit ? rq->route->body_limit + 1 : 1);
         /* One allocation for a body of announced length, instead of doubling copies. */
         if (cl != NULL && rq->route->body_limit > 0)
@@ -237,13 +475,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (rq->too_large)
-        return answer_now(rq, 413, "request body over this route's limit");
+        return answer_now(rq, 413, NULL, "request body over this route's limit");
     ch_http_resp rs = {0};
     ch_buf_init(&rs.body, RESP_MAX);
     rs.status = 200;
     rq->route->handler(h->o.ud, rq, &rs);
     if (rs.status == 0)
-        route_error(rq, &rs, 500, "internal error");
+        route_error(rq, &rs, 500, NULL, "internal error");
     rq->answered = true;
     enum MHD_Result r = send_resp(rq, &rs);
     ch_buf_free(&rs.body);
@@ -306,17 +544,18 @@ int ch_http_start(const ch_http_opts *o, ch_http **out, ch_error *err)
         flags |= MHD_USE_TLS;
     unsigned maxc = o->max_connections ? o->max_connections : 64;
     unsigned tmo = o->timeout_s ? o->timeout_s : 60;
+    unsigned per_ip = o->per_ip_connections ? o->per_ip_connections : maxc;
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_KEY, 0, h->key},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
-    h->d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, maxc,
-                         MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, h, MHD_OPTION_ARRAY, h->cert ? tls : none, MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, maxc, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, tmo, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_ARRAY, h->cert ? tls : none, MHD_OPTION_END);
     if (h->d == NULL) {
         ch_http_stop(h);
         return ch_error_set(err, CH_EIO,

@@ -33,6 +33,7 @@
 #include "core/diag.h"
 #include "core/mem.h"
 #include "core/readfile.h"
+#include "core/timeparse.h"
 #include "ingest/batch.h"
 #include "ingest/firehose.h"
 #include "ingest/input.h"
@@ -42,6 +43,9 @@
 #include "parse/merge.h"
 #include "parse/source.h"
 #include "pipeline/pipeline.h"
+#include "intel/intel_store.h"
+#include "offense/store.h"
+#include "server/api.h"
 #include "server/http.h"
 #include "server/metrics.h"
 
@@ -79,7 +83,12 @@ struct ch_serve {
     ch_journal_pos ledger_pos; /* under st_mu: the position the saved ledger reflects */
     pthread_mutex_t st_mu;
     /* http: the route table with this config's body limits */
-    ch_route routes[8];
+    ch_route routes[64];
+    /* the REST API: accounts (tokens, sessions) and its own offense store connection */
+    ch_api api;
+    ch_accounts *accounts;
+    pthread_mutex_t acc_mu;
+    bool api_mu_init;
     ch_http *http;
     char *tokens[CH_ROLE__COUNT];
     size_t tokens_len[CH_ROLE__COUNT];
@@ -709,26 +718,6 @@ answer:
     ch_buf_free(&unz);
 }
 
-static void h_offenses(void *ud, const ch_http_req *rq, ch_http_resp *rs)
-{
-    (void)rq;
-    ch_serve *s = ud;
-    ch_buf tmp;
-    ch_buf_init(&tmp, 1u << 30);
-    pthread_mutex_lock(&s->pl_mu);
-    ch_offenses *o = ch_pipeline_offenses(s->p);
-    int rc = o ? ch_offenses_json(&tmp, o, CH_OFFENSE_MASK_OPEN, 0)
-               : ch_buf_adds(&tmp, "\"offenses\":[]");
-    pthread_mutex_unlock(&s->pl_mu);
-    /* `"offenses":[...]` -> the array itself. */
-    const char *arr = tmp.data ? strchr(tmp.data, '[') : NULL;
-    if (rc < 0 || arr == NULL)
-        ch_http_error(rs, 500, "offenses could not be written");
-    else
-        ch_buf_add(&rs->body, arr, tmp.len - (size_t)(arr - tmp.data));
-    ch_buf_free(&tmp);
-}
-
 static void refresh_gauges(ch_serve *s)
 {
     ch_journal_stats js;
@@ -783,6 +772,53 @@ static void h_metrics(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* GET /api/v1/ingest/status: what an operator checks before trusting the offenses. */
+static void h_ingest_status(void *ud, const ch_http_req *rq, ch_http_resp *rs)
+{
+    (void)rq;
+    ch_serve *s = ud;
+    ch_journal_stats js;
+    ch_journal_stats_get(s->j, &js);
+    pthread_mutex_lock(&s->st_mu);
+    ch_journal_pos cp = s->cp_pos;
+    int64_t cpw = s->cp_wall_ms;
+    pthread_mutex_unlock(&s->st_mu);
+    pthread_mutex_lock(&s->pl_mu);
+    ch_pipeline_stats ps;
+    ch_pipeline_stats_get(s->p, &ps);
+    int64_t mts[CH_DS__COUNT];
+    memcpy(mts, s->max_ts, sizeof mts);
+    uint64_t late = s->late_logged;
+    pthread_mutex_unlock(&s->pl_mu);
+    char pos[CH_JOURNAL_POS_MAX];
+    ch_journal_pos_format(cp, pos);
+    ch_buf *b = &rs->body;
+    ch_buf_printf(b,
+                  "{\"ready\":%s,\"draining\":%s,\"journal\":{\"bytes\":%llu,\"max_bytes\":%llu,"
+                  "\"segments\":%llu,\"lag_bytes\":%llu,\"fsyncs\":%llu,\"full\":%llu,"
+                  "\"io_errors\":%llu,\"broken\":%s},\"checkpoint\":{\"position\":\"%s\","
+                  "\"age_seconds\":%.3f},\"pipeline\":{\"events_processed\":%llu,"
+                  "\"duplicates_skipped\":%llu,\"late_events\":%llu},\"watermarks\":{",
+                  atomic_load(&s->ready) ? "true" : "false",
+                  atomic_load(&s->draining) ? "true" : "false", (unsigned long long)js.bytes,
+                  (unsigned long long)js.max_bytes, (unsigned long long)js.segments,
+                  (unsigned long long)ch_journal_lag(s->j, cp), (unsigned long long)js.fsyncs,
+                  (unsigned long long)js.full, (unsigned long long)js.io_errors,
+                  js.broken ? "true" : "false", pos, cpw ? (double)(wall_ms() - cpw) / 1000 : -1.0,
+                  (unsigned long long)ps.processed, (unsigned long long)ps.duplicates,
+                  (unsigned long long)late);
+    bool first = true;
+    for (int i = 1; i < CH_DS__COUNT; i++) {
+        if (mts[i] == 0)
+            continue;
+        char t[40];
+        size_t n = ch_time_format(mts[i] - s->cfg->lateness_ms, t);
+        ch_buf_printf(b, "%s\"%s\":\"%.*s\"", first ? "" : ",", ch_dataset_name(i), (int)n, t);
+        first = false;
+    }
+    ch_buf_adds(b, "}}");
+}
+
 static void h_healthz(void *ud, const ch_http_req *rq, ch_http_resp *rs)
 {
     (void)rq;
@@ -803,21 +839,93 @@ static void h_healthz(void *ud, const ch_http_req *rq, ch_http_resp *rs)
                   (unsigned long long)js.max_bytes, js.broken ? "true" : "false");
 }
 
-/* Every route, in one table: method, path, role, handler, body limit (0 = the config's
- * max_body for ingest routes, filled at open), token header, error shape. The docs and the
- * role test read it from here. */
+/* Every route, in one table: method, path (`{name}` matches one segment), role, handler, body
+ * limit (0 = none accepted; the ingest route's is the config's max_body, filled at open),
+ * token header, error shape, summary, flags. docs/openapi.json must name the same routes
+ * (tests/unit/test_api.c), and the role matrix test walks them. Other modules add their routes
+ * here, one line each. */
 static const ch_route routes_template[] = {
     {"POST", "/api/v1/ingest", CH_ROLE_INGEST, h_ingest, 0, NULL, NULL,
-     "records in any format analyze reads; 202 once journaled"},
+     "records in any format analyze reads; 202 once journaled", 0},
     {"POST", "/api/v1/firehose", CH_ROLE_INGEST, h_firehose, CH_FIREHOSE_MAX_BODY,
-     "X-Amz-Firehose-Access-Key", fh_error_body, "Amazon Data Firehose HTTP endpoint delivery"},
-    {"GET", "/api/v1/offenses", CH_ROLE_READ, h_offenses, 0, NULL, NULL,
-     "open offenses, as analyze --format json prints them"},
+     "X-Amz-Firehose-Access-Key", fh_error_body, "Amazon Data Firehose HTTP endpoint delivery", 0},
+    {"GET", "/api/v1/offenses", CH_ROLE_VIEWER, ch_api_offenses_list, 0, NULL, NULL,
+     "offenses: filter, sort, fields, Range or limit/offset", 0},
+    {"GET", "/api/v1/offenses/{id}", CH_ROLE_VIEWER, ch_api_offense_get, 0, NULL, NULL,
+     "one offense with its ETag", 0},
+    {"POST", "/api/v1/offenses/{id}", CH_ROLE_ANALYST, ch_api_offense_update, CH_API_SMALL_BODY,
+     NULL, NULL, "change status, assignment, closing reason, follow-up, protection (If-Match)", 0},
+    {"GET", "/api/v1/offenses/{id}/notes", CH_ROLE_VIEWER, ch_api_notes_list, 0, NULL, NULL,
+     "an offense's notes", 0},
+    {"POST", "/api/v1/offenses/{id}/notes", CH_ROLE_ANALYST, ch_api_note_add, CH_API_NOTE_BODY,
+     NULL, NULL, "add a note", 0},
+    {"GET", "/api/v1/offense_closing_reasons", CH_ROLE_VIEWER, ch_api_closing_reasons, 0, NULL,
+     NULL, "the reasons an offense may be closed with", 0},
+    {"POST", "/api/v1/session", CH_ROLE_PUBLIC, ch_api_session_login, CH_API_SMALL_BODY, NULL, NULL,
+     "console login: sets the session cookie, returns the CSRF token",
+     CH_ROUTE_CSRF_EXEMPT | CH_ROUTE_MUST_CHANGE_OK},
+    {"GET", "/api/v1/session", CH_ROLE_PUBLIC, ch_api_session_get, 0, NULL, NULL,
+     "who am I: name, role, a fresh CSRF token", CH_ROUTE_MUST_CHANGE_OK},
+    {"DELETE", "/api/v1/session", CH_ROLE_PUBLIC, ch_api_session_logout, 0, NULL, NULL, "logout",
+     CH_ROUTE_MUST_CHANGE_OK},
+    {"PUT", "/api/v1/session/password", CH_ROLE_PUBLIC, ch_api_session_password, CH_API_SMALL_BODY,
+     NULL, NULL, "change the session's own password (first login)", CH_ROUTE_MUST_CHANGE_OK},
+    {"GET", "/api/v1/users", CH_ROLE_VIEWER, ch_api_users_list, 0, NULL, NULL,
+     "users by risk, highest first", 0},
+    {"GET", "/api/v1/users/{name}", CH_ROLE_VIEWER, ch_api_user_get, 0, NULL, NULL,
+     "a user's risk and recent rule hits", 0},
+    {"GET", "/api/v1/audit", CH_ROLE_ADMIN, ch_api_audit, 0, NULL, NULL,
+     "the audit log: since, limit", 0},
+    {"GET", "/api/v1/rules", CH_ROLE_VIEWER, ch_api_rules_list, 0, NULL, NULL, "the loaded rules",
+     0},
+    {"GET", "/api/v1/rules/{id}", CH_ROLE_VIEWER, ch_api_rule_get, 0, NULL, NULL,
+     "one rule with its expression and test cases", 0},
+    {"GET", "/api/v1/reference_sets", CH_ROLE_VIEWER, ch_api_refsets_list, 0, NULL, NULL,
+     "reference sets: name, type, count", 0},
+    {"POST", "/api/v1/reference_sets", CH_ROLE_ANALYST, ch_api_refset_create, CH_API_SMALL_BODY,
+     NULL, NULL, "create a reference set", 0},
+    {"GET", "/api/v1/reference_sets/{name}", CH_ROLE_VIEWER, ch_api_refset_get, 0, NULL, NULL,
+     "a reference set and its first elements", 0},
+    {"DELETE", "/api/v1/reference_sets/{name}", CH_ROLE_ANALYST, ch_api_refset_delete, 0, NULL,
+     NULL, "delete a reference set", 0},
+    {"POST", "/api/v1/reference_sets/{name}/values", CH_ROLE_ANALYST, ch_api_refset_add,
+     CH_API_REFSET_BODY, NULL, NULL, "add values (one or a bulk load), with a TTL", 0},
+    {"DELETE", "/api/v1/reference_sets/{name}/values/{value}", CH_ROLE_ANALYST,
+     ch_api_refset_remove, 0, NULL, NULL, "remove a value", 0},
+    {"GET", "/api/v1/ingest/status", CH_ROLE_VIEWER, h_ingest_status, 0, NULL, NULL,
+     "journal, checkpoint, pipeline and watermark state", 0},
+    {"GET", "/api/v1/openapi.json", CH_ROLE_PUBLIC, ch_api_openapi, 0, NULL, NULL,
+     "this API's OpenAPI 3.1 document", 0},
     {"GET", "/healthz", CH_ROLE_PUBLIC, h_healthz, 0, NULL, NULL,
-     "ready, journal lag, checkpoint age"},
-    {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL, "Prometheus text exposition"},
-    {NULL, NULL, CH_ROLE_PUBLIC, NULL, 0, NULL, NULL, NULL},
+     "ready, journal lag, checkpoint age", 0},
+    {"GET", "/metrics", CH_ROLE_PUBLIC, h_metrics, 0, NULL, NULL, "Prometheus text exposition", 0},
+    {NULL, NULL, CH_ROLE_PUBLIC, NULL, 0, NULL, NULL, NULL, 0},
 };
+
+const ch_route *ch_serve_routes(void) { return routes_template; }
+
+ch_api *ch__serve_api(void *ud) { return &((ch_serve *)ud)->api; }
+
+static void api_pipeline_lock(void *ud, bool lock)
+{
+    ch_serve *s = ud;
+    if (lock)
+        pthread_mutex_lock(&s->pl_mu);
+    else
+        pthread_mutex_unlock(&s->pl_mu);
+}
+
+static void api_reload(void *ud) { ch_serve_reload(ud); }
+
+static const struct ch_ruleset *api_pipeline_rules(void *ud)
+{
+    return ch_pipeline_rules(((ch_serve *)ud)->p);
+}
+
+static ch_offenses *api_pipeline_offenses(void *ud)
+{
+    return ch_pipeline_offenses(((ch_serve *)ud)->p);
+}
 
 static void on_answer(void *ud, int route, unsigned status)
 {
@@ -934,6 +1042,23 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         if ((rc = spool_replay(s, err)) < 0 || (rc = ch_spool_start(s->spool, err)) < 0)
             goto fail;
     }
+    /* The REST API's stores: accounts (API tokens, console sessions, audit) and an offense
+     * store connection of its own, both on the pipeline's database file. */
+    pthread_mutex_init(&s->acc_mu, NULL);
+    pthread_mutex_init(&s->api.store_mu, NULL);
+    pthread_mutex_init(&s->api.intel_mu, NULL);
+    s->api_mu_init = true;
+    if ((rc = ch_accounts_open(cfg->db, true, &s->accounts, err)) < 0 ||
+        (rc = ch_store_open(cfg->db, &s->api.store, err)) < 0 ||
+        (rc = ch_intel_store_open(cfg->db, &s->api.intel, err)) < 0)
+        goto fail;
+    s->api.accounts = s->accounts;
+    s->api.accounts_mu = &s->acc_mu;
+    s->api.pipeline_lock = api_pipeline_lock;
+    s->api.pipeline_offenses = api_pipeline_offenses;
+    s->api.reload = api_reload;
+    s->api.pipeline_rules = api_pipeline_rules;
+    s->api.ud = s;
     /* Tokens and TLS material. */
     const char *tf[CH_ROLE__COUNT] = {NULL};
     tf[CH_ROLE_INGEST] = cfg->ingest_token_file;
@@ -975,6 +1100,8 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         ho.tokens_len[r] = s->tokens_len[r];
     }
     ho.max_connections = cfg->max_connections;
+    ho.accounts = s->accounts;
+    ho.accounts_mu = &s->acc_mu;
     ho.on_answer = on_answer;
     if ((rc = ch_http_start(&ho, &s->http, err)) < 0)
         goto fail;
@@ -1050,6 +1177,14 @@ void ch_serve_close(ch_serve *s)
         pthread_join(s->pipe_thread, NULL);
     }
     ch_spool_free(s->spool);
+    ch_store_close(s->api.store);
+    ch_intel_store_close(s->api.intel);
+    ch_accounts_close(s->accounts);
+    if (s->api_mu_init) {
+        pthread_mutex_destroy(&s->acc_mu);
+        pthread_mutex_destroy(&s->api.store_mu);
+        pthread_mutex_destroy(&s->api.intel_mu);
+    }
     ch_pipeline_close(s->p);
     ch_journal_close(s->j);
     ch_metrics_free(s->m);

@@ -43,6 +43,11 @@ typedef struct ch_serve ch_serve;
 int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud, ch_serve **out,
                   ch_error *err);
 uint16_t ch_serve_port(const ch_serve *s);
+
+/* The route table (static, NULL-method terminated): for the OpenAPI check, the fuzzer and the
+ * docs. Body limits of 0 on ingest routes are the config's max_body at run time. */
+struct ch_route;
+const struct ch_route *ch_serve_routes(void);
 /* Ask the pipeline thread to reload the pack, the context and the reference sets. */
 void ch_serve_reload(ch_serve *s);
 /* Stop taking records (HTTP answers 503, the spool stops), let the pipeline read the journal

@@ -76,9 +76,9 @@ head -n1 "$work/serve.log" | python3 -c 'import json,sys; json.loads(sys.stdin.r
 post /api/v1/ingest "" "$g/cloudtrail/identities.jsonl"; [ "$code" = 401 ] || fail "no token: $code"
 post /api/v1/ingest "wrong-token-0123456789" "$g/cloudtrail/identities.jsonl"
 [ "$code" = 401 ] || fail "wrong token: $code"
-post /api/v1/ingest "$read" "$g/cloudtrail/identities.jsonl"; [ "$code" = 401 ] || fail "read token ingests: $code"
+post /api/v1/ingest "$read" "$g/cloudtrail/identities.jsonl"; [ "$code" = 403 ] || fail "read token ingests: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ingest" "$(url /api/v1/offenses)")
-[ "$code" = 401 ] || fail "ingest token reads offenses: $code"
+[ "$code" = 403 ] || fail "ingest token reads offenses: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(url /nowhere)"); [ "$code" = 404 ] || fail "404: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$(url /api/v1/ingest)"); [ "$code" = 405 ] || fail "405: $code"
 head -c 1100000 /dev/zero >"$work/big"
@@ -179,7 +179,8 @@ done
 grep -q '^coinhound_records_rejected_total{source="http",reason="json_syntax"} [1-9]' "$work/metrics" &&
   grep -q '^coinhound_records_rejected_total{source="http",reason="unrecognized_format"} 1$' "$work/metrics" ||
   fail "rejected by reason: $(grep rejected "$work/metrics")"
-grep -q '^coinhound_http_requests_total{route="/api/v1/ingest",status="401"} 3$' "$work/metrics" ||
+grep -q '^coinhound_http_requests_total{route="/api/v1/ingest",status="401"} 2$' "$work/metrics" &&
+  grep -q '^coinhound_http_requests_total{route="/api/v1/ingest",status="403"} 1$' "$work/metrics" ||
   fail "requests by route and status: $(grep http_requests "$work/metrics")"
 
 # SIGHUP reloads and keeps the offenses; SIGTERM drains and exits 0.

@@ -92,6 +92,23 @@ static void test_defaults_fill_what_is_not_said(void **state)
     ch_serve_config_free(&c);
 }
 
+static void test_listen_port_past_65535_is_refused(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    bool lo;
+    ch_error err = {0};
+    static const char *const bad[] = {"127.0.0.1:4294967296", "127.0.0.1:65536", "[::1]:99999",
+                                      "127.0.0.1:000008440", "127.0.0.1:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ch_listen_parse(bad[i], &ss, &sl, &lo, &err), CH_EUSAGE);
+        assert_non_null(strstr(err.msg, "bad port"));
+    }
+    assert_int_equal(ch_listen_parse("127.0.0.1:65535", &ss, &sl, &lo, &err), 0);
+    assert_true(lo);
+}
+
 static void test_mistakes_are_refused_with_their_position(void **state)
 {
     (void)state;
@@ -186,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_mistakes_are_refused_with_their_position),
         cmocka_unit_test_setup_teardown(test_checks_refuse_unsafe_setups, mk, rm),
         cmocka_unit_test(test_durations_and_sizes),
+        cmocka_unit_test(test_listen_port_past_65535_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,6 +248,27 @@ static void test_server_refuses_plain_http_on_a_public_address(void **state)
     assert_non_null(strstr(err.msg, "TLS"));
 }
 
+static void test_server_refuses_a_port_past_65535(void **state)
+{
+    (void)state;
+    /* atoi("4294967296") wraps to 0, which used to start the server on an ephemeral port. */
+    static const char *const bad[] = {
+        "127.0.0.1:4294967296", "127.0.0.1:65536", "127.0.0.1:18446744073709551616",
+        "127.0.0.1:000009443",  "4294967296",      "[::1]:99999",
+        "127.0.0.1:-1",         "127.0.0.1:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ch_taxii_server_opts o = {0};
+        o.listen = bad[i];
+        o.user = "u";
+        o.password = "p";
+        ch_taxii_server *s = NULL;
+        ch_error err = {0};
+        assert_int_equal(ch_taxii_server_start(&o, catalog_with(1, T0), &s, &err), CH_EUSAGE);
+        assert_null(s);
+        assert_non_null(strstr(err.msg, "bad port"));
+    }
+}
+
 static void test_request_without_credentials_gets_401_with_challenge(void **state)
 {
     (void)state;
@@ -1094,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_pull_interrupted_at_every_page_in_turn_ends_with_every_object),
         cmocka_unit_test(test_envelope_parser_accepts_empty_and_rejects_bad_objects),
         cmocka_unit_test(test_timestamps_have_microseconds),
+        cmocka_unit_test(test_server_refuses_a_port_past_65535),
         cmocka_unit_test(test_client_pulls_the_medallion_corpus_collection),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
