@@ -163,19 +163,22 @@ static const char *entry_name(const ch_journal_entry *e)
     return e->origin[0] ? e->origin : "journal";
 }
 
-static uint64_t records_read(const ch_diag *d)
+static uint64_t records_skipped(const ch_diag *d)
 {
     uint64_t n = 0;
     for (int i = 0; i < CH_DS__COUNT; i++)
-        n += d->by_ds[i].records;
+        n += d->by_ds[i].skipped;
     return n;
 }
 
-/* Push one entry's events; *records and *errors (may be NULL) are how many records the entry
- * held and how many of them were rejected, for h_ingest's answer. */
+/* Push one entry's events; *records and *errors are how many records the entry held and how
+ * many of them were rejected (h_ingest's answer), *format the type it was read as. Records are
+ * the events plus the records that are not events by design (flow NODATA) plus the rejected,
+ * which is how ch_batch_check counts them. */
 static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *records,
-                          uint64_t *errors)
+                          uint64_t *errors, const char **format)
 {
+    bool spool = strncmp(e->origin, "spool:", 6) == 0;
     const char *name = entry_name(e);
     const ch_source_type *forced = e->type[0] ? ch_source_type_by_name(e->type) : NULL;
     ch_input *in = NULL;
@@ -184,7 +187,8 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
         slog(s, "error", "out_of_memory", "%s: %s", name, err.msg);
         return;
     }
-    uint64_t errors0 = s->diag.errors_total, records0 = records_read(&s->diag);
+    uint64_t errors0 = s->diag.errors_total, skipped0 = records_skipped(&s->diag);
+    uint64_t events = 0;
     const ch_source_type *t = NULL;
     ch_stream *st = NULL;
     pthread_mutex_lock(&s->pl_mu);
@@ -209,6 +213,7 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
                          s->late_logged == LATE_LOGGED_MAX ? " (further late events are counted)"
                                                            : "");
             }
+            events++;
             if (ch_pipeline_push_event(s->p, &ev, name) == CH_ENOMEM && n++ == 0)
                 slog(s, "error", "out_of_memory", "%s: correlation ran out of memory", name);
         }
@@ -216,19 +221,29 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
     }
     pthread_mutex_unlock(&s->pl_mu);
     ch_input_close(in);
-    if (records != NULL) {
-        *records = records_read(&s->diag) - records0;
-        *errors = s->diag.errors_total - errors0;
-    }
+    *errors = s->diag.errors_total - errors0;
+    *records = events + (records_skipped(&s->diag) - skipped0) + *errors;
+    *format = t != NULL ? t->name : "unknown";
     for (int i = 0; i < s->diag.nreasons; i++)
         if (s->diag.reasons[i].count > s->reason_seen[i]) {
             char l[CH_METRICS_LABELS_MAX];
             ch_metrics_add(s->m, "coinhound_pipeline_rejected_total",
                            ch_metrics_label(l, sizeof l, "reason", s->diag.reasons[i].name),
                            (double)(s->diag.reasons[i].count - s->reason_seen[i]));
+            /* Spool chunks are counted here only (spool_emit does not read them). */
+            if (spool)
+                count2(s, "coinhound_records_rejected_total", "source", "spool", "reason",
+                       s->diag.reasons[i].name,
+                       (double)(s->diag.reasons[i].count - s->reason_seen[i]));
             s->reason_seen[i] = s->diag.reasons[i].count;
         }
-    if (s->diag.errors_total > errors0 && strncmp(e->origin, "spool:", 6) == 0)
+    if (spool) {
+        count2(s, "coinhound_records_received_total", "source", "spool", "format", *format,
+               (double)*records);
+        count2(s, "coinhound_records_accepted_total", "source", "spool", "format", *format,
+               (double)(*records - *errors));
+    }
+    if (s->diag.errors_total > errors0 && spool)
         slog(s, "warn", "bad_records",
              "%s: %llu records rejected (see "
              "coinhound_records_rejected_total)",
@@ -305,7 +320,8 @@ static void *pipe_main(void *arg)
         int rc = ch_journal_reader_next(r, limit, &e, &err);
         if (rc == 1) {
             uint64_t nrec = 0, nerr = 0;
-            process_entry(s, &e, &nrec, &nerr);
+            const char *fmt = NULL;
+            process_entry(s, &e, &nrec, &nerr, &fmt);
             pos = e.next;
             pthread_mutex_lock(&s->ans_mu);
             if (strncmp(e.origin, "http:", 5) == 0) {
@@ -388,24 +404,36 @@ static void *pipe_main(void *arg)
 /* ---- the spool thread -------------------------------------------------------------------------
  */
 
+static const ch_source_type *detect_body(const char *body, size_t len, bool gz);
+
+/* A spool chunk whose type the head tells is journaled as it is: the pipeline's read of it
+ * counts its records (received, accepted, rejected by reason) and logs the bad ones, so it is
+ * parsed once. A chunk of no known type is read here to say why, and not journaled. */
 static int spool_emit(void *ud, const ch_spool_chunk *c)
 {
     ch_serve *s = ud;
-    ch_batch_result *b = ch_malloc(sizeof *b);
     ch_error err = {0};
-    if (b == NULL || ch_batch_check(c->data, c->len, NULL, c->path, b, &err) < 0) {
+    const unsigned char *u = c->data;
+    const ch_source_type *t =
+        c->len > 0 ? detect_body(c->data, c->len, c->len >= 2 && u[0] == 0x1f && u[1] == 0x8b)
+                   : NULL;
+    if (t == NULL) {
+        ch_batch_result *b = ch_malloc(sizeof *b);
+        if (b == NULL || ch_batch_check(c->data, c->len, NULL, c->path, b, &err) < 0) {
+            ch_free(b);
+            return CH_ELIMIT; /* out of memory: try again later rather than skip */
+        }
+        count_batch(s, "spool", b);
+        if (b->accepted == 0) {
+            slog(s, "warn", "bad_file", "%s: no records could be read (%s); not journaled",
+                 c->path, b->nerrors ? b->errors[0] : "unknown format");
+            ch_free(b);
+            return 0;
+        }
+        t = b->type;
         ch_free(b);
-        return CH_ELIMIT; /* out of memory: try again later rather than skip */
     }
-    count_batch(s, "spool", b);
-    if (b->accepted == 0) {
-        slog(s, "warn", "bad_file", "%s: no records could be read (%s); not journaled", c->path,
-             b->nerrors ? b->errors[0] : "unknown format");
-        ch_free(b);
-        return 0;
-    }
-    ch_journal_rec rec = {b->type ? b->type->name : NULL, c->origin, c->data, c->len};
-    ch_free(b);
+    ch_journal_rec rec = {t ? t->name : NULL, c->origin, c->data, c->len};
     int rc = ch_journal_append(s->j, &rec, 1, NULL, &err);
     if (rc == CH_ELIMIT) {
         ch_metrics_add(s->m, "coinhound_spool_paused_total", NULL, 1);
