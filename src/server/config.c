@@ -311,8 +311,7 @@ static int read_intel(reader *R, const yaml_node_t *n)
             if (rc == 0 && pl->token_file != NULL && pl->user != NULL)
                 rc = rfail(R, f, CH_EPARSE, "intel.pull[]: give token_file or user, not both");
             if (rc == 0 && (pl->user == NULL) != (pl->password_file == NULL))
-                rc = rfail(R, f, CH_EPARSE,
-                           "intel.pull[]: user and password_file go together");
+                rc = rfail(R, f, CH_EPARSE, "intel.pull[]: user and password_file go together");
         }
     }
     return rc;

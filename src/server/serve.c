@@ -52,8 +52,8 @@
 #define FIREHOSE_POOL 64
 #define LATE_LOGGED_MAX 20 /* late events named in the log; the rest are counted */
 #define RETRY_AFTER_S 5
-#define ANSWER_RING 64          /* the last HTTP entries' counts the pipeline keeps for h_ingest */
-#define ANSWER_WAIT_MS 2000     /* how long h_ingest waits for them before counting itself */
+#define ANSWER_RING 64           /* the last HTTP entries' counts the pipeline keeps for h_ingest */
+#define ANSWER_WAIT_MS 2000      /* how long h_ingest waits for them before counting itself */
 #define DETECT_BYTES (64 * 1024) /* as analyze: the type is detected from the first 64 KiB */
 
 /* What the pipeline made of one journal entry from HTTP: h_ingest's answer when clean. */
@@ -425,8 +425,8 @@ static int spool_emit(void *ud, const ch_spool_chunk *c)
         }
         count_batch(s, "spool", b);
         if (b->accepted == 0) {
-            slog(s, "warn", "bad_file", "%s: no records could be read (%s); not journaled",
-                 c->path, b->nerrors ? b->errors[0] : "unknown format");
+            slog(s, "warn", "bad_file", "%s: no records could be read (%s); not journaled", c->path,
+                 b->nerrors ? b->errors[0] : "unknown format");
             ch_free(b);
             return 0;
         }
