@@ -88,6 +88,13 @@ static void log_line(void *ud, const char *level, const char *event, const char 
 /* ---- intel pulls ------------------------------------------------------------------------------
  */
 
+static int64_t now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 typedef struct puller {
     const ch_serve_config *cfg;
     ch_serve *srv;
@@ -97,9 +104,13 @@ typedef struct puller {
     bool stop;
 } puller;
 
+/* Pull one feed: `coinhound intel pull` in-process into the server's store, with the feed's
+ * credentials. The command's own retries are off (--retries 0): a failure comes back at once
+ * and pull_main retries it on its own backoff, so a dead feed never holds the thread for long
+ * and every failure is logged. */
 static int pull_one(puller *pl, const ch_serve_pull *p)
 {
-    char *argv[16];
+    char *argv[20];
     int argc = 0;
     char *token = NULL;
     size_t tlen = 0;
@@ -107,6 +118,8 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
     argv[argc++] = "pull";
     argv[argc++] = "--url";
     argv[argc++] = p->url;
+    argv[argc++] = "--retries";
+    argv[argc++] = "0";
     if (pl->cfg->db) {
         argv[argc++] = "--db";
         argv[argc++] = pl->cfg->db;
@@ -115,9 +128,17 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
         argv[argc++] = "--collection";
         argv[argc++] = p->collection;
     }
+    if (p->user) {
+        argv[argc++] = "--user";
+        argv[argc++] = p->user;
+        argv[argc++] = "--password-file";
+        argv[argc++] = p->password_file;
+    }
     if (p->token_file) {
         if (ch_read_file(p->token_file, 64u << 10, &token, &tlen, &err) < 0) {
-            log_line(NULL, "error", "intel_pull_failed", err.msg);
+            char msg[600];
+            snprintf(msg, sizeof msg, "pull from %s: token_file: %s", p->url, err.msg);
+            log_line(NULL, "error", "intel_pull_failed", msg);
             return -1;
         }
         while (tlen > 0 && (token[tlen - 1] == '\n' || token[tlen - 1] == '\r'))
@@ -127,35 +148,57 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
     }
     argv[argc] = NULL;
     int rc = ch_cmd_intel_pull(argc, argv);
+    fflush(stdout); /* the pull's summary line, now rather than when a buffer fills */
     if (token) {
         memset(token, 0, tlen);
         ch_free(token);
     }
-    char msg[600];
-    snprintf(msg, sizeof msg, "pull from %s %s", p->url,
-             rc == 0 ? "done; reloading reference sets" : "failed (see above); retried later");
-    log_line(NULL, rc == 0 ? "info" : "warn", rc == 0 ? "intel_pulled" : "intel_pull_failed", msg);
-    if (rc == 0)
+    if (rc == 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "pull from %s done; reloading reference sets", p->url);
+        log_line(NULL, "info", "intel_pulled", msg);
         ch_serve_reload(pl->srv);
+    }
     return rc;
 }
 
+#define PULL_BACKOFF_FIRST_MS 1000
+
+/* Each feed is due at its own time: `every` after a good pull; after a failure, sooner, on a
+ * backoff doubling from a second up to `every` (a feed that is down briefly is caught up
+ * soon, one that stays down is not hammered). Every feed is due once at start. */
 static void *pull_main(void *arg)
 {
     puller *pl = arg;
-    int64_t next[CH_SERVE_MAX_PULL] = {0}; /* due now: pull once at start */
+    int64_t next[CH_SERVE_MAX_PULL] = {0};
+    int64_t backoff[CH_SERVE_MAX_PULL] = {0};
+    unsigned fails[CH_SERVE_MAX_PULL] = {0};
     pthread_mutex_lock(&pl->mu);
     while (!pl->stop) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        int64_t ms = now_ms();
         int64_t wake = ms + 60000;
         for (size_t i = 0; i < pl->cfg->npull && !pl->stop; i++) {
+            const ch_serve_pull *p = &pl->cfg->pull[i];
             if (next[i] <= ms) {
                 pthread_mutex_unlock(&pl->mu);
-                pull_one(pl, &pl->cfg->pull[i]);
+                int rc = pull_one(pl, p);
                 pthread_mutex_lock(&pl->mu);
-                next[i] = ms + pl->cfg->pull[i].every_ms;
+                if (rc == 0) {
+                    backoff[i] = 0;
+                    fails[i] = 0;
+                    next[i] = ms + p->every_ms;
+                } else {
+                    backoff[i] = backoff[i] == 0 ? PULL_BACKOFF_FIRST_MS : backoff[i] * 2;
+                    if (backoff[i] > p->every_ms)
+                        backoff[i] = p->every_ms;
+                    fails[i]++;
+                    next[i] = now_ms() + backoff[i];
+                    char msg[700];
+                    snprintf(msg, sizeof msg,
+                             "pull from %s failed (%u in a row; see above); retry in %lld ms",
+                             p->url, fails[i], (long long)backoff[i]);
+                    log_line(NULL, "warn", "intel_pull_failed", msg);
+                }
             }
             wake = next[i] < wake ? next[i] : wake;
         }

@@ -64,7 +64,12 @@ int ch_batch_check(const void *data, size_t len, const ch_source_type *forced, c
         reject_all(res, origin, ch_input_is_gzip(in) ? "gzip_error" : "read_error", ierr.msg);
         goto done;
     }
+    /* Detection looks at the first 64 KiB: the window holds a whole chunk (1 MiB, or all of
+     * a request body), and a detector that does not find its keys (route53's memmem) would
+     * otherwise scan all of it for every input; the rest only when the head is not enough. */
     if (type == NULL)
+        type = ch_source_detect(hp, hn < DETECT_BYTES ? hn : DETECT_BYTES);
+    if (type == NULL && hn > DETECT_BYTES)
         type = ch_source_detect(hp, hn);
     if (type == NULL) {
         reject_all(res, origin, "unrecognized_format",

@@ -293,14 +293,25 @@ static int read_intel(reader *R, const yaml_node_t *n)
                     rc = want_text(R, fv, "intel.pull[].collection", &pl->collection);
                 else if (ch_yaml_key_is(fk, "token_file"))
                     rc = want_text(R, fv, "intel.pull[].token_file", &pl->token_file);
+                else if (ch_yaml_key_is(fk, "user"))
+                    rc = want_text(R, fv, "intel.pull[].user", &pl->user);
+                else if (ch_yaml_key_is(fk, "password_file"))
+                    rc = want_text(R, fv, "intel.pull[].password_file", &pl->password_file);
                 else if (ch_yaml_key_is(fk, "every"))
                     rc = want_duration(R, fv, "intel.pull[].every", 10000, &pl->every_ms);
                 else
                     rc = rfail(R, fk, CH_EPARSE,
-                               "intel.pull[]: unknown key (url, collection, every, token_file)");
+                               "intel.pull[]: unknown key (url, collection, every, token_file, "
+                               "user, password_file)");
             }
             if (rc == 0 && pl->url == NULL)
                 rc = rfail(R, f, CH_EPARSE, "intel.pull[]: url is required");
+            /* Basic (a TAXII server such as `coinhound intel serve`) or bearer, never both,
+             * and a user is nothing without the password. */
+            if (rc == 0 && pl->token_file != NULL && pl->user != NULL)
+                rc = rfail(R, f, CH_EPARSE, "intel.pull[]: give token_file or user, not both");
+            if (rc == 0 && (pl->user == NULL) != (pl->password_file == NULL))
+                rc = rfail(R, f, CH_EPARSE, "intel.pull[]: user and password_file go together");
         }
     }
     return rc;
@@ -445,6 +456,8 @@ void ch_serve_config_free(ch_serve_config *c)
         ch_free(c->pull[i].url);
         ch_free(c->pull[i].collection);
         ch_free(c->pull[i].token_file);
+        ch_free(c->pull[i].user);
+        ch_free(c->pull[i].password_file);
     }
     memset(c, 0, sizeof *c);
 }
@@ -646,9 +659,13 @@ int ch_serve_config_check(const ch_serve_config *c, ch_error *err)
             return rc;
         ch_free(toks);
     }
-    for (size_t i = 0; i < c->npull; i++)
+    for (size_t i = 0; i < c->npull; i++) {
         if (c->pull[i].token_file &&
             (rc = need_file("intel.pull[].token_file", c->pull[i].token_file, err)) < 0)
             return rc;
+        if (c->pull[i].password_file &&
+            (rc = need_file("intel.pull[].password_file", c->pull[i].password_file, err)) < 0)
+            return rc;
+    }
     return 0;
 }

@@ -32,6 +32,7 @@
 
 typedef struct ch_serve_pull {
     char *url, *collection, *token_file;
+    char *user, *password_file; /* basic authentication instead of a bearer token */
     int64_t every_ms;
 } ch_serve_pull;
 

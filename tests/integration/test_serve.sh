@@ -161,6 +161,29 @@ done
 [ -n "$(metric 'coinhound_records_accepted_total{source="spool",format="cloudtrail"}')" ] ||
   fail "spool file not picked up within 5 s"
 
+# A growing plain file: its first lines (one broken) are read, then lines appended later are
+# read on from where it stopped, never one twice; the broken one is counted by reason and the
+# file named in the log.
+wait_metric() { # wait_metric NAME VALUE: up to 5 s
+  for _ in $(seq 50); do [ "$(metric "$1")" = "$2" ] && return 0; sleep 0.1; done
+  return 1
+}
+acc='coinhound_records_accepted_total{source="spool",format="cloudtrail"}'
+a0=$(metric "$acc")
+gd="$work/spool/AWSLogs/111122223333/CloudTrail/eu-west-1"
+mkdir -p "$gd"
+{ head -n 2 "$g/cloudtrail/identities.jsonl"; echo '{"eventVersion": "1.08", "eventTime": ]}'; } >"$work/grow.jsonl"
+mv "$work/grow.jsonl" "$gd/grow.jsonl"
+wait_metric "$acc" $((a0 + 2)) || fail "growing file: 2 records first ($(metric "$acc") - $a0)"
+[ "$(metric 'coinhound_records_rejected_total{source="spool",reason="json_syntax"}')" = 1 ] ||
+  fail "the broken spool line counted by reason: $(curl -s "$(url /metrics)" | grep 'rejected_total{source="spool"')"
+grep -q "bad_records.*grow.jsonl: 1 records rejected" "$work/serve.log" ||
+  fail "the bad spool line logged: $(grep bad_records "$work/serve.log")"
+sed -n 3,8p "$g/cloudtrail/identities.jsonl" >>"$gd/grow.jsonl"
+wait_metric "$acc" $((a0 + 8)) || fail "growing file read on: $(( $(metric "$acc") - a0 )) of 8"
+sleep 1.5 # a rescan or two: nothing is read again
+[ "$(metric "$acc")" = $((a0 + 8)) ] || fail "growing file read twice: $(( $(metric "$acc") - a0 ))"
+
 # Offenses, health and metrics, once the pipeline has caught up (it checkpoints when idle).
 for _ in $(seq 100); do
   curl -s "$(url /healthz)" | jq -e '.ready == true and .journal_lag_bytes == 0' >/dev/null && break
