@@ -47,6 +47,7 @@ typedef struct local {
     ch_evstore_stats counters;
     bool wrote; /* files of the pending generation exist */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
+    size_t seal_bytes;
 } local;
 
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
@@ -231,7 +232,7 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
     }
     if (ch__segb_add(&l->open[i], ev, rid) < 0)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    if (l->open[i].recs.len >= SEAL_BYTES)
+    if (l->open[i].recs.len >= l->seal_bytes)
         return seal(l, i, err);
     return 0;
 }
@@ -468,6 +469,9 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
     l->pending = l->committed + 1;
     l->writable = writable;
     l->lock_fd = -1;
+    /* Tests make segments small to have a crash land between two seals. */
+    const char *sb = getenv("COINHOUND_STORE_SEAL_BYTES");
+    l->seal_bytes = sb && atoll(sb) > 0 ? (size_t)atoll(sb) : SEAL_BYTES;
     if (ret)
         l->ret = *ret;
     if (writable) {

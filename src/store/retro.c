@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/mem.h"
@@ -224,4 +225,30 @@ void ch_retro_print(const ch_retro_result *r, FILE *f)
             fprintf(f, " %" PRId64, r->offenses[i]);
         fprintf(f, "\n");
     }
+}
+
+static void say_stderr(void *ud, const char *m)
+{
+    (void)ud;
+    fprintf(stderr, "%s\n", m);
+}
+
+int ch_retro_after_intel(const char *db_path, FILE *out, ch_error *err)
+{
+    char def[4096], dir[4200];
+    if (db_path == NULL) {
+        if (ch_store_default_path(def, sizeof def) < 0)
+            return 0;
+        db_path = def;
+    }
+    struct stat st;
+    if (ch_evstore_dir(db_path, dir, sizeof dir) < 0 || stat(dir, &st) != 0)
+        return 0;
+    ch_retro_opts o = {0};
+    ch_retro_result r;
+    int rc = ch_retro_run(db_path, NULL, CH_RETRO_DEFAULT_DAYS * 86400000LL, &o, say_stderr, NULL,
+                          &r, err);
+    if (rc == 0)
+        ch_retro_print(&r, out);
+    return rc;
 }

@@ -51,4 +51,10 @@ int ch_retro_run(const char *db_path, const char *pack, int64_t since_ms, const 
 /* "retro-hunt: N stored events, M match the intelligence now, K raised ...; offenses: ..." */
 void ch_retro_print(const ch_retro_result *r, FILE *f);
 
+/* After `intel load` / `intel pull` into db_path (NULL = default): when that database has an
+ * event store, hunt the last CH_RETRO_DEFAULT_DAYS days and print the result to out. 0 when
+ * there is no event store (nothing printed). */
+#define CH_RETRO_DEFAULT_DAYS 30
+int ch_retro_after_intel(const char *db_path, FILE *out, ch_error *err);
+
 #endif

@@ -33,7 +33,7 @@
 #include "store/store_int.h"
 
 #define SEG_VERSION 1
-#define ZLEVEL 3
+#define ZLEVEL 9
 #define BT_ENTRY 32
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
