@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "core/mem.h"
 #include "core/timeparse.h"
@@ -48,6 +49,7 @@ typedef struct local {
     bool wrote; /* files of the pending generation exist */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
+    ZSTD_CCtx *cctx; /* reused by every seal */
 } local;
 
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
@@ -193,7 +195,7 @@ static int seal(local *l, size_t i, ch_error *err)
         snprintf(name, sizeof name, "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 ".seg",
                  ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending, l->seq++);
         path_of(l, name, p, sizeof p);
-        if ((rc = ch__segb_write(b, p, l->pending, l->seq - 1, NULL, err)) < 0)
+        if ((rc = ch__segb_write(b, p, l->pending, l->seq - 1, l->cctx, NULL, err)) < 0)
             return rc;
         l->wrote = true;
     }
@@ -425,6 +427,7 @@ static void l_close(void *impl)
         ch__segb_free(&l->open[i]);
     if (l->lock_fd >= 0)
         close(l->lock_fd);
+    ZSTD_freeCCtx(l->cctx);
     ch_free(l);
 }
 
@@ -493,6 +496,11 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
             goto fail;
         }
         remove_uncommitted(l);
+        if ((l->cctx = ZSTD_createCCtx()) == NULL) {
+            close(l->lock_fd);
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto fail;
+        }
     }
     ch_free(val);
     s->ops = &local_ops;

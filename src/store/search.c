@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zstd.h>
 
 #include "core/json.h"
 #include "core/mem.h"
@@ -44,6 +45,7 @@ struct ch_search {
     ch_field_cache gcache;
     bool uses_raw;
     ch_json_parser *jp;
+    ZSTD_DCtx *dctx; /* shared by the segments it reads */
     int64_t t0_ns;
     /* grouping */
     char *gnames[CH_SEARCH_MAX_GROUP_FIELDS];
@@ -189,6 +191,7 @@ void ch_search_free(ch_search *s)
     ch_expr_free(s->expr);
     ch_expr_scratch_free(s->scratch);
     ch_json_parser_free(s->jp);
+    ZSTD_freeDCtx(s->dctx);
     ch_free(s->expr_src);
     ch_free(s->count_by_src);
     ch_free(s->top_src);
@@ -638,6 +641,10 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
 int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err)
 {
     const ch_seg_meta *m = ch__seg_meta(seg);
+    if (s->dctx == NULL)
+        s->dctx = ZSTD_createDCtx();
+    if (s->dctx != NULL)
+        ch__seg_use_dctx(seg, s->dctx);
     if (m->nrec == 0 || m->max_ts < s->o.from_ms || m->min_ts > s->o.to_ms) {
         atomic_fetch_add(&s->seg_skipped, 1);
         atomic_fetch_add(&s->seg_done, 1);

@@ -33,7 +33,7 @@
 #include "store/store_int.h"
 
 #define SEG_VERSION 1
-#define ZLEVEL 9
+#define ZLEVEL 3
 #define BT_ENTRY 32
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
@@ -228,8 +228,11 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq,
-                   uint64_t *bytes_out, ch_error *err)
+                   void *cctx_in, uint64_t *bytes_out, ch_error *err)
 {
+    /* A compression context costs megabytes to set up: one per store, reused (zstd's
+     * one-shot ZSTD_compress builds and frees one per call). */
+    ZSTD_CCtx *cctx = cctx_in ? cctx_in : ZSTD_createCCtx();
     ch_buf file, idx;
     ch_buf_init(&file, (size_t)1 << 34);
     ch_buf_init(&idx, (size_t)1 << 31);
@@ -237,7 +240,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, BT_ENTRY);
     char tmp[4200];
     int fd = -1, rc = 0;
-    if (bt == NULL || ch_buf_reserve(&file, CH_SEG_HEADER) < 0) {
+    if (cctx == NULL || bt == NULL || ch_buf_reserve(&file, CH_SEG_HEADER) < 0) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -253,7 +256,8 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             goto cleanup;
         }
-        size_t c = ZSTD_compress(file.data + file.len, bound, b->recs.data + s, e - s, ZLEVEL);
+        size_t c = ZSTD_compressCCtx(cctx, file.data + file.len, bound, b->recs.data + s, e - s,
+                                     ZLEVEL);
         if (ZSTD_isError(c)) {
             rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
             goto cleanup;
@@ -278,7 +282,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }
-    size_t ic = ZSTD_compress(file.data + file.len, bound, idx.data, idx.len, ZLEVEL);
+    size_t ic = ZSTD_compressCCtx(cctx, file.data + file.len, bound, idx.data, idx.len, ZLEVEL);
     if (ZSTD_isError(ic)) {
         rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(ic));
         goto cleanup;
@@ -322,6 +326,8 @@ cleanup:
         close(fd);
         unlink(tmp);
     }
+    if (cctx_in == NULL)
+        ZSTD_freeCCtx(cctx);
     ch_free(bt);
     ch_buf_free(&file);
     ch_buf_free(&idx);
@@ -343,6 +349,8 @@ struct ch_seg {
     uint32_t *rec_off; /* offsets of the block's records */
     size_t rec_cap;
     uint64_t blocks_read;
+    ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
+    bool own_dctx;
     /* the index, decoded on first use */
     bool ix_loaded;
     uint8_t *ix_raw;
@@ -454,6 +462,8 @@ void ch__seg_close(ch_seg *s)
         return;
     if (s->mapped)
         munmap((void *)s->map, s->size);
+    if (s->own_dctx)
+        ZSTD_freeDCtx(s->dctx);
     ch_free(s->blk);
     ch_free(s->rec_off);
     ch_free(s->ix_raw);
@@ -463,6 +473,24 @@ void ch__seg_close(ch_seg *s)
 }
 
 const ch_seg_meta *ch__seg_meta(const ch_seg *s) { return &s->meta; }
+
+void ch__seg_use_dctx(ch_seg *s, void *dctx)
+{
+    if (s->own_dctx)
+        ZSTD_freeDCtx(s->dctx);
+    s->dctx = dctx;
+    s->own_dctx = false;
+}
+
+static size_t decompress(ch_seg *s, void *dst, size_t cap, const void *src, size_t n)
+{
+    if (s->dctx == NULL) {
+        if ((s->dctx = ZSTD_createDCtx()) == NULL)
+            return (size_t)-1;
+        s->own_dctx = true;
+    }
+    return ZSTD_decompressDCtx(s->dctx, dst, cap, src, n);
+}
 uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->blocks_read; }
 
 static int load_block(ch_seg *s, uint32_t k, ch_error *err)
@@ -483,7 +511,7 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
         s->blkcap = rawlen;
     }
     s->blk_no = -1;
-    size_t d = ZSTD_decompress(s->blk, rawlen, s->map + off, clen);
+    size_t d = decompress(s, s->blk, rawlen, s->map + off, clen);
     if (ZSTD_isError(d) || d != rawlen)
         return ch_error_set(err, CH_EPARSE, "block %u does not decompress", k);
     if (s->rec_cap < cnt) {
@@ -537,7 +565,7 @@ static int load_index(ch_seg *s, ch_error *err)
     uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
     if (raw == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t d = ZSTD_decompress(raw, rawlen, s->map + ix_off, clen);
+    size_t d = decompress(s, raw, rawlen, s->map + ix_off, clen);
     if (ZSTD_isError(d) || d != rawlen) {
         ch_free(raw);
         return ch_error_set(err, CH_EPARSE, "index does not decompress");

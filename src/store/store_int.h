@@ -79,7 +79,8 @@ void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 void ch__segb_free(ch_seg_builder *b);
 int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid);
 /* Write the sealed segment to path (via path.tmp, fsynced, renamed). */
-int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq,
+/* cctx: a ZSTD_CCtx to reuse, or NULL. */
+int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx,
                    uint64_t *bytes_out, ch_error *err);
 
 /* An open sealed segment: header and block table checked, index decoded on demand. */
@@ -89,6 +90,9 @@ int ch__seg_open(const char *path, ch_seg **out, ch_error *err);
 /* From memory (the fuzz target): buf is borrowed and must outlive the segment. */
 int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err);
 void ch__seg_close(ch_seg *s);
+/* Decompress with dctx (a ZSTD_DCtx the caller keeps for many segments) instead of one of
+ * the segment's own. */
+void ch__seg_use_dctx(ch_seg *s, void *dctx);
 const ch_seg_meta *ch__seg_meta(const ch_seg *s);
 /* Check every checksum and decode every record. */
 int ch__seg_verify(ch_seg *s, ch_error *err);
