@@ -21,6 +21,7 @@
 #include "core/timeparse.h"
 #include "enrich/refset.h"
 #include "intel/intel_store.h"
+#include "offense/offense.h"
 #include "offense/store.h"
 #include "output/output.h"
 #include "rules/rule.h"
@@ -738,4 +739,51 @@ int ch_cmd_hunt(int argc, char **argv)
     }
     ch_retro_print(&r, stdout);
     return CH_EXIT_OK;
+}
+
+/* ---- offense drill-down ---- */
+
+int ch_cli_offense_events(ch_store *db, const ch_offense *o, bool json, FILE *f, ch_error *err)
+{
+    if (o->nevent_ids == 0) {
+        if (!json)
+            fprintf(f, "\nEvents: none with an event id (flows and DNS queries carry none)\n");
+        return 0;
+    }
+    ch_buf ex;
+    ch_buf_init(&ex, (size_t)16 << 20);
+    int rc = ch_buf_adds(&ex, "event.id in [");
+    for (size_t i = 0; i < o->nevent_ids && rc == 0; i++) {
+        if (i)
+            rc |= ch_buf_addc(&ex, ',');
+        rc |= ch_buf_add_json_str(&ex, o->event_ids[i], strlen(o->event_ids[i]));
+    }
+    rc |= ch_buf_addc(&ex, ']');
+    if (rc < 0) {
+        ch_buf_free(&ex);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    /* The contributing events lie within the offense's own time span. */
+    ch_search_opts so = {.expr = ex.data, .from_ms = o->first_ms, .to_ms = o->last_ms,
+                         .asc = true, .limit = CH_OFFENSE_MAX_EVENT_IDS};
+    ch_search *s = NULL;
+    ch_evstore *es = NULL;
+    cols cl = {0};
+    if ((rc = ch_search_new(&so, &s, err)) < 0 ||
+        (rc = ch_evstore_open_local(db, false, NULL, &es, err)) < 0 ||
+        (rc = ch_search_run(s, es, err)) < 0 || (rc = cols_parse(&cl, NULL, err)) < 0)
+        goto cleanup;
+    if (!json)
+        fprintf(f, "\nEvents (%zu of %zu ids found in the event store):\n",
+                ch_search_nresults(s), o->nevent_ids);
+    rc = print_events(s, json ? "jsonl" : "table", &cl, f, err);
+    const char *dmg = ch_search_damaged(s);
+    if (dmg[0])
+        fprintf(stderr, "damaged segments skipped:\n%s", dmg);
+cleanup:
+    cols_free(&cl);
+    ch_search_free(s);
+    ch_evstore_close(es);
+    ch_buf_free(&ex);
+    return rc;
 }

@@ -99,6 +99,16 @@ set -e
 [ "$rc" = 2 ] || fail "an expression error exits $rc, not 2"
 grep -q "at 1:" "$work/e.txt" || fail "an expression error does not name line:column: $(cat "$work/e.txt")"
 
+# ---- offense drill-down ----
+oid=$("$bin" offenses list --db "$work/a.db" --format json | jq '[.offenses[] | select(.event_count > 1)][0].id')
+[ "$oid" != null ] || fail "the scenario gave no offense with several events"
+nids=$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p | jq '.event_ids | length')
+"$bin" offenses show "$oid" --db "$work/a.db" --format json --events | tail -n +2 >"$work/oe.jsonl"
+[ "$nids" -gt 0 ] && [ "$(wc -l <"$work/oe.jsonl")" = "$nids" ] ||
+    fail "offenses show $oid --events printed $(wc -l <"$work/oe.jsonl") events for $nids event ids"
+[ "$(jq -r '.event.id' "$work/oe.jsonl" | sort)" = "$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p | jq -r '.event_ids[]' | sort)" ] ||
+    fail "offenses show --events returned other events than the offense's"
+
 # ---- a damaged segment ----
 cp -r "$work/a.db" "$work/d.db"
 cp -r "$work/a.db.events" "$work/d.db.events"
