@@ -144,8 +144,8 @@ int ch_cmd_analyze(int argc, char **argv)
         {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
         {"no-rules", no_argument, NULL, 'R'},       {"context", required_argument, NULL, 'C'},
         {"intel", required_argument, NULL, 'I'},    {"sort-memory", required_argument, NULL, 'S'},
-        {"lateness", required_argument, NULL, 'L'}, {"no-store", no_argument, NULL, 'N'},
-        {"retention", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+        {"lateness", required_argument, NULL, 'L'}, {"retention", required_argument, NULL, 'T'},
+        {"no-store", no_argument, NULL, 'N'},       {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);

@@ -52,14 +52,10 @@ typedef struct opts {
 static int parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"status", required_argument, NULL, 's'},
-        {"note", required_argument, NULL, 'n'},
-        {"limit", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"events", no_argument, NULL, 'E'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"format", required_argument, NULL, 'f'},
+        {"status", required_argument, NULL, 's'}, {"note", required_argument, NULL, 'n'},
+        {"limit", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+        {"events", no_argument, NULL, 'E'},       {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->format = "table";

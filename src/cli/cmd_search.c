@@ -50,9 +50,9 @@ static int open_db(const char *path, ch_store **db, ch_error *err)
     return ch_store_open(path, db, err);
 }
 
-static const char *const default_fields[] = {"@timestamp",     "event.dataset",  "event.action",
-                                             "user.name",      "source.ip",      "destination.ip",
-                                             "cloud.instance.id", "dns.question.name"};
+static const char *const default_fields[] = {
+    "@timestamp", "event.dataset",  "event.action",      "user.name",
+    "source.ip",  "destination.ip", "cloud.instance.id", "dns.question.name"};
 
 typedef struct cols {
     char *names[64];
@@ -333,13 +333,20 @@ static void search_usage(FILE *f)
 int ch_cmd_search(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'D'},        {"from", required_argument, NULL, 'F'},
-        {"to", required_argument, NULL, 'T'},        {"fields", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'l'},     {"format", required_argument, NULL, 'o'},
-        {"count-by", required_argument, NULL, 'c'},  {"top", required_argument, NULL, 't'},
-        {"histogram", required_argument, NULL, 'H'}, {"sort", required_argument, NULL, 's'},
-        {"explain", no_argument, NULL, 'x'},         {"no-index", no_argument, NULL, 'N'},
-        {"timeout", required_argument, NULL, 'O'},   {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'D'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
+        {"fields", required_argument, NULL, 'f'},
+        {"limit", required_argument, NULL, 'l'},
+        {"format", required_argument, NULL, 'o'},
+        {"count-by", required_argument, NULL, 'c'},
+        {"top", required_argument, NULL, 't'},
+        {"histogram", required_argument, NULL, 'H'},
+        {"sort", required_argument, NULL, 's'},
+        {"explain", no_argument, NULL, 'x'},
+        {"no-index", no_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 'O'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db_path = NULL, *from = NULL, *to = NULL, *fields = NULL, *format = "table";
@@ -428,8 +435,8 @@ int ch_cmd_search(int argc, char **argv)
         search_usage(stderr);
         return CH_EXIT_USAGE;
     }
-    if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "jsonl") &&
-        strcmp(format, "csv")) {
+    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0 &&
+        strcmp(format, "jsonl") != 0 && strcmp(format, "csv") != 0) {
         fprintf(stderr, "coinhound search: --format '%s': table, json, jsonl or csv\n", format);
         return CH_EXIT_USAGE;
     }
@@ -503,9 +510,9 @@ int ch_cmd_search(int argc, char **argv)
     fprintf(stderr,
             "%" PRIu64 " events matched; %" PRIu64 " evaluated; segments: %" PRIu64
             " read, %" PRIu64 " skipped, %" PRIu64 " damaged; %.1f ms (%s)\n",
-            p.events_matched, p.events_scanned, p.segments_done - p.segments_skipped -
-            p.segments_damaged, p.segments_skipped, p.segments_damaged, p.elapsed_ms,
-            ch_search_state_name(p.state));
+            p.events_matched, p.events_scanned,
+            p.segments_done - p.segments_skipped - p.segments_damaged, p.segments_skipped,
+            p.segments_damaged, p.elapsed_ms, ch_search_state_name(p.state));
 cleanup:
     cols_free(&cl);
     ch_search_free(s);
@@ -583,7 +590,7 @@ int ch_cmd_store(int argc, char **argv)
         return CH_EXIT_USAGE;
     }
     if ((ret && optind + 1 < argc) || (!ret && optind != argc) ||
-        (strcmp(format, "table") && strcmp(format, "json"))) {
+        (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)) {
         store_usage(stderr);
         return CH_EXIT_USAGE;
     }
@@ -637,8 +644,8 @@ int ch_cmd_store(int argc, char **argv)
     if (json)
         printf("{\"sources\":[");
     else
-        printf("%-18s %12s %9s %14s %14s %-24s %-24s\n", "source", "events", "segments",
-               "bytes", "raw_bytes", "from", "to");
+        printf("%-18s %12s %9s %14s %14s %-24s %-24s\n", "source", "events", "segments", "bytes",
+               "raw_bytes", "from", "to");
     int k = 0;
     for (int d = 0; d < CH_DS__COUNT; d++) {
         const ch_evstore_source_stats *s = &st.by_ds[d];
@@ -651,13 +658,14 @@ int ch_cmd_store(int argc, char **argv)
         }
         if (json)
             printf("%s{\"source\":\"%s\",\"events\":%" PRIu64 ",\"segments\":%" PRIu64
-                   ",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"from\":\"%s\",\"to\":\"%s\"}",
-                   k++ ? "," : "", ch_dataset_name((ch_dataset)d), s->events, s->segments,
-                   s->bytes, s->raw_bytes, a, b);
+                   ",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+                   ",\"from\":\"%s\",\"to\":\"%s\"}",
+                   k++ ? "," : "", ch_dataset_name((ch_dataset)d), s->events, s->segments, s->bytes,
+                   s->raw_bytes, a, b);
         else
             printf("%-18s %12" PRIu64 " %9" PRIu64 " %14" PRIu64 " %14" PRIu64 " %-24s %-24s\n",
-                   ch_dataset_name((ch_dataset)d), s->events, s->segments, s->bytes,
-                   s->raw_bytes, a, b);
+                   ch_dataset_name((ch_dataset)d), s->events, s->segments, s->bytes, s->raw_bytes,
+                   a, b);
     }
     if (json)
         printf("],\"damaged\":%" PRIu64 "}\n", st.damaged);
@@ -764,8 +772,11 @@ int ch_cli_offense_events(ch_store *db, const ch_offense *o, bool json, FILE *f,
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
     /* The contributing events lie within the offense's own time span. */
-    ch_search_opts so = {.expr = ex.data, .from_ms = o->first_ms, .to_ms = o->last_ms,
-                         .asc = true, .limit = CH_OFFENSE_MAX_EVENT_IDS};
+    ch_search_opts so = {.expr = ex.data,
+                         .from_ms = o->first_ms,
+                         .to_ms = o->last_ms,
+                         .asc = true,
+                         .limit = CH_OFFENSE_MAX_EVENT_IDS};
     ch_search *s = NULL;
     ch_evstore *es = NULL;
     cols cl = {0};
@@ -774,8 +785,8 @@ int ch_cli_offense_events(ch_store *db, const ch_offense *o, bool json, FILE *f,
         (rc = ch_search_run(s, es, err)) < 0 || (rc = cols_parse(&cl, NULL, err)) < 0)
         goto cleanup;
     if (!json)
-        fprintf(f, "\nEvents (%zu of %zu ids found in the event store):\n",
-                ch_search_nresults(s), o->nevent_ids);
+        fprintf(f, "\nEvents (%zu of %zu ids found in the event store):\n", ch_search_nresults(s),
+                o->nevent_ids);
     rc = print_events(s, json ? "jsonl" : "table", &cl, f, err);
     const char *dmg = ch_search_damaged(s);
     if (dmg[0])

@@ -33,8 +33,7 @@ static const ch_command commands[] = {
     {"search", "search the stored events with an expression (indexes, aggregations)",
      ch_cmd_search},
     {"store", "the event store: stats, verify, retention", ch_cmd_store},
-    {"hunt", "retro-hunt: match the stored events against the current intelligence",
-     ch_cmd_hunt},
+    {"hunt", "retro-hunt: match the stored events against the current intelligence", ch_cmd_hunt},
     {NULL, NULL, NULL},
 };
 

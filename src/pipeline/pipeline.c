@@ -771,8 +771,8 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             goto done;
         char warn[600];
         if (!cfg->no_event_store &&
-            (rc = ch_evstore_attach(p->store, cfg->event_retention, &p->evstore, warn,
-                                    sizeof warn, err)) < 0)
+            (rc = ch_evstore_attach(p->store, cfg->event_retention, &p->evstore, warn, sizeof warn,
+                                    err)) < 0)
             goto done;
         if (!cfg->no_event_store && warn[0])
             say(p, "%s", warn);

@@ -82,12 +82,12 @@ int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
     rc |= ch_buf_addc(b, (char)ev->dataset);
     rc |= ch_buf_addc(b, (char)ev->outcome);
     rc |= put_var(b, ev->flags);
-    const ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,   &ev->type,
-                          &ev->provider,     &ev->user_name,   &ev->user_id,    &ev->user_type,
-                          &ev->session_name, &ev->access_key,  &ev->invoked_by, &ev->account_id,
-                          &ev->region,       &ev->instance_id, &ev->interface_id,
-                          &ev->user_agent,   &ev->error_code,  &ev->src_address,
-                          &ev->transport,    &ev->dns_qname,   &ev->dns_qtype,  &ev->dns_rcode};
+    const ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,     &ev->type,
+                          &ev->provider,     &ev->user_name,   &ev->user_id,      &ev->user_type,
+                          &ev->session_name, &ev->access_key,  &ev->invoked_by,   &ev->account_id,
+                          &ev->region,       &ev->instance_id, &ev->interface_id, &ev->user_agent,
+                          &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
+                          &ev->dns_qtype,    &ev->dns_rcode};
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
         rc |= put_sv(b, *svs[i]);
     rc |= put_ip(b, &ev->src_ip);
@@ -242,12 +242,12 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
     ev->dataset = (ch_dataset)ds;
     ev->outcome = (ch_outcome)oc;
     ev->flags = (uint32_t)get_var(&r);
-    ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,   &ev->type,
-                    &ev->provider,     &ev->user_name,   &ev->user_id,    &ev->user_type,
-                    &ev->session_name, &ev->access_key,  &ev->invoked_by, &ev->account_id,
-                    &ev->region,       &ev->instance_id, &ev->interface_id,
-                    &ev->user_agent,   &ev->error_code,  &ev->src_address,
-                    &ev->transport,    &ev->dns_qname,   &ev->dns_qtype,  &ev->dns_rcode};
+    ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,     &ev->type,
+                    &ev->provider,     &ev->user_name,   &ev->user_id,      &ev->user_type,
+                    &ev->session_name, &ev->access_key,  &ev->invoked_by,   &ev->account_id,
+                    &ev->region,       &ev->instance_id, &ev->interface_id, &ev->user_agent,
+                    &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
+                    &ev->dns_qtype,    &ev->dns_rcode};
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
         *svs[i] = get_sv(&r);
     get_ip(&r, &ev->src_ip);
@@ -300,9 +300,9 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
 /* The pivots of an investigation; the order is the on-disk order of a segment's
  * dictionaries, so it only ever grows at the end. */
 const char *const ch__ix_fields[CH_IX_NFIELDS] = {
-    "user.name",         "user.id",           "user.access_key_id",
-    "source.ip",         "destination.ip",    "dns.question.name",
-    "cloud.instance.id", "network.interface.id", "event.action",
+    "user.name",      "user.id",           "user.access_key_id", "source.ip",
+    "destination.ip", "dns.question.name", "cloud.instance.id",  "network.interface.id",
+    "event.action",
 };
 
 int ch__ix_field(const char *path)

@@ -47,10 +47,10 @@ typedef struct ch_evstore_source_stats {
 
 typedef struct ch_evstore_stats {
     ch_evstore_source_stats by_ds[CH_DS__COUNT];
-    uint64_t damaged;       /* segments that could not be read */
-    uint64_t open_events;   /* events not sealed yet (this process) */
-    uint64_t retired;       /* segments removed by retention (this process) */
-    uint64_t uncommitted;   /* segment files of an uncommitted generation removed at open */
+    uint64_t damaged;     /* segments that could not be read */
+    uint64_t open_events; /* events not sealed yet (this process) */
+    uint64_t retired;     /* segments removed by retention (this process) */
+    uint64_t uncommitted; /* segment files of an uncommitted generation removed at open */
 } ch_evstore_stats;
 
 /* Called per segment by verify: path, and NULL or the reason it is damaged. */

@@ -33,8 +33,8 @@
 
 #define STATE_GEN "evstore_generation"
 #define STATE_RETENTION "evstore_retention"
-#define MAX_OPEN 64                         /* open segments (source x hour) at once */
-#define SEAL_BYTES ((size_t)48 << 20)       /* seal an open segment past this many raw bytes */
+#define MAX_OPEN 64                   /* open segments (source x hour) at once */
+#define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
 #define HOUR_MS 3600000LL
 
 typedef struct local {
@@ -46,7 +46,7 @@ typedef struct local {
     size_t nopen;
     ch_evstore_retention ret;
     ch_evstore_stats counters;
-    bool wrote; /* files of the pending generation exist */
+    bool wrote;  /* files of the pending generation exist */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
     ZSTD_CCtx *cctx; /* reused by every seal */
@@ -369,8 +369,7 @@ static long l_verify(void *impl, ch_evstore_verify_fn fn, void *ud, ch_error *er
         int r = ch__seg_open(p, &s, &e);
         uint64_t nrec = s ? ch__seg_meta(s)->nrec : 0;
         if (r == 0 && (r = ch__seg_verify(s, &e)) == 0 &&
-            (ch__seg_meta(s)->dataset != (uint32_t)v[i].ds ||
-             ch__seg_meta(s)->gen != v[i].gen)) {
+            (ch__seg_meta(s)->dataset != (uint32_t)v[i].ds || ch__seg_meta(s)->gen != v[i].gen)) {
             r = ch_error_set(&e, CH_EPARSE, "header does not match the file name");
         }
         if (r < 0)
@@ -468,7 +467,6 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
         }
     } else if (rc != CH_ENOTFOUND)
         goto fail;
-    rc = 0;
     l->pending = l->committed + 1;
     l->writable = writable;
     l->lock_fd = -1;
@@ -542,9 +540,9 @@ int ch_evstore_retention_parse(const char *s, ch_evstore_retention *out, ch_erro
         static const struct {
             const char *unit;
             uint64_t mul;
-        } sizes[] = {{"B", 1},         {"KB", 1000},         {"MB", 1000000},
+        } sizes[] = {{"B", 1},           {"KB", 1000},          {"MB", 1000000},
                      {"GB", 1000000000}, {"TB", 1000000000000}, {"KiB", 1024},
-                     {"MiB", 1048576}, {"GiB", 1073741824}};
+                     {"MiB", 1048576},   {"GiB", 1073741824}};
         bool done = false;
         for (size_t i = 0; i < sizeof sizes / sizeof *sizes && u != part; i++)
             if (strcmp(u, sizes[i].unit) == 0 && v > 0) {
@@ -558,8 +556,8 @@ int ch_evstore_retention_parse(const char *s, ch_evstore_retention *out, ch_erro
         }
         if (!done)
             return ch_error_set(err, CH_EPARSE,
-                                "retention '%s': '%s' is neither an age (30d) nor a size (10GB)",
-                                s, part);
+                                "retention '%s': '%s' is neither an age (30d) nor a size (10GB)", s,
+                                part);
         p += n;
         if (*p == ',')
             p++;

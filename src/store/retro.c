@@ -126,8 +126,8 @@ int ch_retro_hunt(ch_pipeline *p, ch_evstore *es, const ch_retro_opts *o, ch_ret
                             "retro-hunting needs the content pack's CJ-MINE-03 and a store");
     if (m == NULL)
         return 0; /* no intelligence loaded: nothing can match */
-    hunt h = {.p = p, .db = db, .m = m, .rule = &rs->rules[ri]->info, .set = o->set, .r = r,
-              .err = err};
+    hunt h = {
+        .p = p, .db = db, .m = m, .rule = &rs->rules[ri]->info, .set = o->set, .r = r, .err = err};
     h.sink.offenses = ch_pipeline_offenses(p);
     h.sink.risk = ch_pipeline_risk(p);
     ch_buf_init(&h.ev, 1 << 20);
@@ -213,8 +213,9 @@ cleanup:
 void ch_retro_print(const ch_retro_result *r, FILE *f)
 {
     fprintf(f,
-            "retro-hunt: %" PRIu64 " stored events, %" PRIu64 " match the intelligence now, %" PRIu64
-            " already raised, %" PRIu64 " raised CJ-MINE-03 (retro), %" PRIu64 " with no linked user",
+            "retro-hunt: %" PRIu64 " stored events, %" PRIu64
+            " match the intelligence now, %" PRIu64 " already raised, %" PRIu64
+            " raised CJ-MINE-03 (retro), %" PRIu64 " with no linked user",
             r->scanned, r->matched, r->already, r->raised, r->unlinked);
     if (r->damaged)
         fprintf(f, ", %" PRIu64 " damaged segments skipped", r->damaged);

@@ -27,14 +27,14 @@ typedef struct ch_retro_opts {
 } ch_retro_opts;
 
 typedef struct ch_retro_result {
-    uint64_t scanned;        /* stored events evaluated */
-    uint64_t matched;        /* of those, matching an indicator now */
-    uint64_t already;        /* matched at ingest or raised by an earlier hunt */
-    uint64_t raised;         /* CJ-MINE-03 hits raised now */
-    uint64_t unlinked;       /* matches with no user to put them under */
-    int64_t offenses[64];    /* offenses changed (first 64) */
+    uint64_t scanned;     /* stored events evaluated */
+    uint64_t matched;     /* of those, matching an indicator now */
+    uint64_t already;     /* matched at ingest or raised by an earlier hunt */
+    uint64_t raised;      /* CJ-MINE-03 hits raised now */
+    uint64_t unlinked;    /* matches with no user to put them under */
+    int64_t offenses[64]; /* offenses changed (first 64) */
     size_t noffenses;
-    uint64_t damaged;        /* segments skipped */
+    uint64_t damaged; /* segments skipped */
 } ch_retro_result;
 
 /* Run over es (the store of p's database) and checkpoint p. p must have rules (CJ-MINE-03)

@@ -141,8 +141,8 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
     s->top_src = dup_or_null(opts->top);
     s->dec = ch_malloc(sizeof *s->dec);
     s->out = ch_malloc(sizeof *s->out);
-    if (s->expr_src == NULL || (opts->count_by && !s->count_by_src) ||
-        (opts->top && !s->top_src) || s->dec == NULL || s->out == NULL) {
+    if (s->expr_src == NULL || (opts->count_by && !s->count_by_src) || (opts->top && !s->top_src) ||
+        s->dec == NULL || s->out == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
     }
@@ -264,8 +264,9 @@ bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
     /* Segments come in time order: past the limit-th kept match nothing can enter. */
     bool stop = s->o.asc ? seg_from > s->worst_ts : seg_to < s->worst_ts;
     if (stop && s->o.explain)
-        ch_buf_printf(&s->explain, "stop: %zu matches kept and older segments cannot improve "
-                                   "them\n",
+        ch_buf_printf(&s->explain,
+                      "stop: %zu matches kept and older segments cannot improve "
+                      "them\n",
                       s->nkeep);
     return stop;
 }
@@ -545,9 +546,8 @@ static int aggregate(ch_search *s, const ch_event *ev, ch_error *err)
         for (size_t i = 0; i < s->ngroupf; i++) {
             ch_value v;
             char tb[CH_VALUE_TEXT_MAX];
-            ch_sv t = ch_field_first(s->grefs[i], ev, &s->gcache, &v)
-                          ? ch_value_text(&v, tb)
-                          : (ch_sv){"", 0};
+            ch_sv t = ch_field_first(s->grefs[i], ev, &s->gcache, &v) ? ch_value_text(&v, tb)
+                                                                      : (ch_sv){"", 0};
             if (i)
                 key[kn++] = '\x1f';
             size_t c = t.n < sizeof key - kn - 8 ? t.n : sizeof key - kn - 8;
@@ -599,8 +599,7 @@ static void attach_doc(ch_search *s, ch_event *ev)
     if (s->jp == NULL && (s->jp = ch_json_parser_new((size_t)64 << 20, 1024)) == NULL)
         return;
     ch_error e = {0};
-    if (ch_json_parse(s->jp, ev->raw_json.p, ev->raw_json.n, ev->raw_json.n, &ev->raw_doc, &e) ==
-        0)
+    if (ch_json_parse(s->jp, ev->raw_json.p, ev->raw_json.n, ev->raw_json.n, &ev->raw_doc, &e) == 0)
         ev->has_raw_doc = true;
 }
 
@@ -681,9 +680,11 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
         rc = eval_record(s, seg, c.all ? (uint32_t)i : c.v[i], path, &bad, err);
     }
     if (s->o.explain && !bad)
-        ch_buf_printf(&s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read\n",
-                      path, c.all ? (s->o.no_index ? "scan (index off)" : "scan (no indexed test narrows it)") : "index",
-                      n, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
+        ch_buf_printf(
+            &s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read\n", path,
+            c.all ? (s->o.no_index ? "scan (index off)" : "scan (no indexed test narrows it)")
+                  : "index",
+            n, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
     cset_free(&c);
     if (!bad)
         atomic_fetch_add(&s->seg_done, 1);
@@ -696,8 +697,9 @@ static void explain_plan(ch_search *s, const ch_expr_node *n)
 {
     ch_expr_node_kind k = ch_expr_node_type(n);
     if (k == CH_EXPR_NOT) {
-        ch_buf_printf(&s->explain, "plan: 'not' at column %zu: tests under it are evaluated, "
-                                   "not looked up\n",
+        ch_buf_printf(&s->explain,
+                      "plan: 'not' at column %zu: tests under it are evaluated, "
+                      "not looked up\n",
                       ch_expr_node_offset(n));
         return;
     }

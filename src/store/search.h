@@ -44,18 +44,18 @@ typedef void (*ch_search_match_fn)(void *ud, const ch_event *ev, uint64_t rid);
 
 typedef struct ch_search_opts {
     const char *expr;
-    const ch_expr_env *env;       /* for $sets; may be NULL */
-    int64_t from_ms, to_ms;       /* inclusive; 0 and 0 mean unbounded */
-    bool asc;                     /* oldest first (default newest first) */
-    uint64_t limit;               /* matches kept; 0 = CH_SEARCH_DEFAULT_LIMIT */
-    const char *count_by;         /* "f[,g...]": count matches per value combination */
-    const char *top;              /* "f": most frequent values (limit of them) */
-    int64_t histogram_ms;         /* > 0: matches per bucket of this width */
-    bool explain;                 /* record per segment what was read and why */
-    bool no_index;                /* scan every record (benchmarks, and checking the index) */
-    size_t max_memory;            /* 0 = CH_SEARCH_DEFAULT_MEMORY */
-    int64_t max_ms;               /* 0 = no time bound */
-    ch_search_match_fn on_match;  /* optional: every match, nothing kept */
+    const ch_expr_env *env;      /* for $sets; may be NULL */
+    int64_t from_ms, to_ms;      /* inclusive; 0 and 0 mean unbounded */
+    bool asc;                    /* oldest first (default newest first) */
+    uint64_t limit;              /* matches kept; 0 = CH_SEARCH_DEFAULT_LIMIT */
+    const char *count_by;        /* "f[,g...]": count matches per value combination */
+    const char *top;             /* "f": most frequent values (limit of them) */
+    int64_t histogram_ms;        /* > 0: matches per bucket of this width */
+    bool explain;                /* record per segment what was read and why */
+    bool no_index;               /* scan every record (benchmarks, and checking the index) */
+    size_t max_memory;           /* 0 = CH_SEARCH_DEFAULT_MEMORY */
+    int64_t max_ms;              /* 0 = no time bound */
+    ch_search_match_fn on_match; /* optional: every match, nothing kept */
     void *match_ud;
 } ch_search_opts;
 
@@ -64,8 +64,8 @@ typedef enum ch_search_state {
     CH_SEARCH_RUNNING,
     CH_SEARCH_DONE,
     CH_SEARCH_CANCELLED,
-    CH_SEARCH_TIMEOUT,    /* max_ms passed: results are partial */
-    CH_SEARCH_MEMORY,     /* max_memory hit: results are partial */
+    CH_SEARCH_TIMEOUT, /* max_ms passed: results are partial */
+    CH_SEARCH_MEMORY,  /* max_memory hit: results are partial */
     CH_SEARCH_FAILED,
 } ch_search_state;
 

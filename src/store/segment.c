@@ -227,8 +227,8 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq,
-                   void *cctx_in, uint64_t *bytes_out, ch_error *err)
+int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx_in,
+                   uint64_t *bytes_out, ch_error *err)
 {
     /* A compression context costs megabytes to set up: one per store, reused (zstd's
      * one-shot ZSTD_compress builds and frees one per call). */
@@ -248,7 +248,8 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     file.len = CH_SEG_HEADER;
     for (uint32_t k = 0; k < nblocks; k++) {
         uint32_t first = k * CH_SEG_BLOCK_RECORDS;
-        uint32_t cnt = b->nrec - first < CH_SEG_BLOCK_RECORDS ? b->nrec - first : CH_SEG_BLOCK_RECORDS;
+        uint32_t cnt =
+            b->nrec - first < CH_SEG_BLOCK_RECORDS ? b->nrec - first : CH_SEG_BLOCK_RECORDS;
         size_t s = b->offs[first];
         size_t e = first + cnt < b->nrec ? b->offs[first + cnt] : b->recs.len;
         size_t bound = ZSTD_compressBound(e - s);
@@ -256,8 +257,8 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             goto cleanup;
         }
-        size_t c = ZSTD_compressCCtx(cctx, file.data + file.len, bound, b->recs.data + s, e - s,
-                                     ZLEVEL);
+        size_t c =
+            ZSTD_compressCCtx(cctx, file.data + file.len, bound, b->recs.data + s, e - s, ZLEVEL);
         if (ZSTD_isError(c)) {
             rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
             goto cleanup;
@@ -383,13 +384,12 @@ static int seg_parse(ch_seg *s, ch_error *err)
     if (m->dataset >= CH_DS__COUNT)
         return ch_error_set(err, CH_EPARSE, "bad dataset %u at offset 12", m->dataset);
     if (m->nblocks != (m->nrec + CH_SEG_BLOCK_RECORDS - 1) / CH_SEG_BLOCK_RECORDS)
-        return ch_error_set(err, CH_EPARSE, "block count %u does not fit %u records",
-                            m->nblocks, m->nrec);
+        return ch_error_set(err, CH_EPARSE, "block count %u does not fit %u records", m->nblocks,
+                            m->nrec);
     if (bt_off < CH_SEG_HEADER || bt_off > s->size ||
         (uint64_t)m->nblocks * BT_ENTRY > s->size - bt_off || ix_off > s->size ||
         ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * BT_ENTRY)
-        return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)",
-                            s->size);
+        return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)", s->size);
     s->bt = s->map + bt_off;
     if (r32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * BT_ENTRY))
         return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
@@ -538,8 +538,7 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
 {
     if (ord >= s->meta.nrec)
-        return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord,
-                            s->meta.nrec);
+        return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord, s->meta.nrec);
     uint32_t k = ord / CH_SEG_BLOCK_RECORDS;
     int rc = load_block(s, k, err);
     if (rc < 0)
@@ -588,8 +587,8 @@ static int load_index(ch_seg *s, ch_error *err)
             p += tl;
             if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
                 np > s->meta.nrec || np > pl)
-                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings",
-                                    f, (unsigned long long)i);
+                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings", f,
+                                    (unsigned long long)i);
             s->terms[f][i] = (ch_seg_term){{(const char *)tp, (uint32_t)tl}, p, (uint32_t)np, pl};
             p += pl;
         }

@@ -66,10 +66,10 @@ typedef struct ch_seg_meta {
 typedef struct ch_seg_builder {
     uint32_t dataset;
     int64_t hour;
-    ch_buf recs;       /* encoded records, each prefixed by its u32 length */
+    ch_buf recs; /* encoded records, each prefixed by its u32 length */
     uint32_t nrec;
     int64_t min_ts, max_ts;
-    uint32_t *offs;    /* offset of record i in recs */
+    uint32_t *offs; /* offset of record i in recs */
     size_t capoffs;
     /* per indexed field: (term, ordinal) pairs appended as they come; sorted at seal */
     ch_buf terms[CH_IX_NFIELDS];
