@@ -358,7 +358,7 @@ int ch_cmd_intel_pull(int argc, char **argv)
         goto fail;
     ret = CH_EXIT_OK;
     /* Indicators that arrive after the logs still find them (store/retro.h). */
-    if ((rc = ch_retro_after_intel(db, stdout, &err)) < 0) {
+    if (ch_retro_after_intel(db, stdout, &err) < 0) {
         fprintf(stderr, "coinhound intel pull: retro-hunt: %s\n", err.msg);
         ret = CH_EXIT_FAIL;
     }
