@@ -63,6 +63,9 @@ static void analyze_usage(FILE *f)
         "      --intel FILE      threat intelligence for this run: a STIX 2.1 bundle or a block\n"
         "                        list (repeatable); every set stored in --db is matched too\n"
         "      --no-rules        only normalize and enrich: no correlation, offenses or store\n"
+        "      --no-store        do not keep the events in the event store (<db>.events/)\n"
+        "      --retention R     event store retention: an age (30d), a size (10GB) or both\n"
+        "                        (30d,10GB); saved in --db for later runs and serve\n"
         "  -q, --quiet           do not print per-record error messages (they are still counted)\n"
         "  -h, --help            this help\n\n"
         "Exit status: 0 the run completed (bad records are reported, not fatal); 1 an input\n"
@@ -141,7 +144,8 @@ int ch_cmd_analyze(int argc, char **argv)
         {"db", required_argument, NULL, 'D'},       {"pack", required_argument, NULL, 'k'},
         {"no-rules", no_argument, NULL, 'R'},       {"context", required_argument, NULL, 'C'},
         {"intel", required_argument, NULL, 'I'},    {"sort-memory", required_argument, NULL, 'S'},
-        {"lateness", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0},
+        {"lateness", required_argument, NULL, 'L'}, {"retention", required_argument, NULL, 'T'},
+        {"no-store", no_argument, NULL, 'N'},       {NULL, 0, NULL, 0},
     };
     ch_analyze a;
     memset(&a, 0, sizeof a);
@@ -161,7 +165,8 @@ int ch_cmd_analyze(int argc, char **argv)
     const char *db_path = NULL, *pack = NULL, *context_path = NULL;
     const char *intel_files[64];
     size_t nintel = 0;
-    bool no_rules = false;
+    bool no_rules = false, no_event_store = false;
+    const char *retention = NULL;
     ch_error err = {0};
 
     optind = 1;
@@ -217,6 +222,12 @@ int ch_cmd_analyze(int argc, char **argv)
             break;
         case 'R':
             no_rules = true;
+            break;
+        case 'N':
+            no_event_store = true;
+            break;
+        case 'T':
+            retention = optarg;
             break;
         case 'C':
             context_path = optarg;
@@ -298,6 +309,8 @@ int ch_cmd_analyze(int argc, char **argv)
         .no_geoip = no_geoip,
         .no_rules = no_rules,
         .lateness_ms = lateness_ms,
+        .no_event_store = no_event_store,
+        .event_retention = retention,
         .diag = &a.diag,
         .out = a.out,
         .msg = pipeline_msg,

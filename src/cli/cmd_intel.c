@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "store/retro.h"
 #include "cli/cmd_refset.h"
 #include "core/diag.h"
 #include "ingest/input.h"
@@ -284,5 +285,10 @@ int ch_cmd_intel_load(int argc, char **argv)
         }
     }
     ch_intel_store_close(st);
+    /* Indicators that arrive after the logs still find them (store/retro.h). */
+    if (status == CH_EXIT_OK && ch_retro_after_intel(o.db, stdout, &err) < 0) {
+        fprintf(stderr, "coinhound intel load: retro-hunt: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+    }
     return status;
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "store/retro.h"
 #include "cli/cmd_intel.h"
 #include "cli/cmd_refset.h"
 #include "core/buf.h"
@@ -356,6 +357,11 @@ int ch_cmd_intel_pull(int argc, char **argv)
     if (rc < 0)
         goto fail;
     ret = CH_EXIT_OK;
+    /* Indicators that arrive after the logs still find them (store/retro.h). */
+    if (ch_retro_after_intel(db, stdout, &err) < 0) {
+        fprintf(stderr, "coinhound intel pull: retro-hunt: %s\n", err.msg);
+        ret = CH_EXIT_FAIL;
+    }
     goto cleanup;
 bad_value:
     fprintf(stderr, "coinhound intel pull: bad value '%s' for %s\n", optarg, argv[optind - 1]);

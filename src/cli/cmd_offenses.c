@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_search.h"
 #include "cli/cmd_refset.h"
 #include "offense/store.h"
 
@@ -25,7 +26,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: coinhound offenses list  [--db FILE] [--format table|json]\n"
             "                                [--status open|closed|hidden|all] [--limit N]\n"
-            "       coinhound offenses show  ID [--db FILE] [--format table|json]\n"
+            "       coinhound offenses show  ID [--db FILE] [--format table|json] [--events]\n"
             "       coinhound offenses close ID [--db FILE] [--note TEXT]\n"
             "       coinhound offenses hide  ID [--db FILE] [--note TEXT]\n"
             "       coinhound offenses users [--db FILE] [--format table|json] [--limit N]\n\n"
@@ -44,19 +45,17 @@ typedef struct opts {
     unsigned status_mask;
     size_t limit;
     bool json;
+    bool events; /* show: the contributing events from the event store */
     const char *id_arg;
 } opts;
 
 static int parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"format", required_argument, NULL, 'f'},
-        {"status", required_argument, NULL, 's'},
-        {"note", required_argument, NULL, 'n'},
-        {"limit", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"format", required_argument, NULL, 'f'},
+        {"status", required_argument, NULL, 's'}, {"note", required_argument, NULL, 'n'},
+        {"limit", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+        {"events", no_argument, NULL, 'E'},       {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->format = "table";
@@ -97,6 +96,9 @@ static int parse(int argc, char **argv, opts *o)
         }
         case 'n':
             o->note = optarg;
+            break;
+        case 'E':
+            o->events = true;
             break;
         case 'l': {
             unsigned long v;
@@ -226,12 +228,17 @@ static int do_show(ch_store *s, const opts *o, int64_t id, ch_buf *b)
         if (rc < 0)
             ch_error_set(&err, rc, "cannot render offense (%s)", ch_strerror(rc));
     }
+    int st = rc < 0 ? CH_EXIT_FAIL : emit(b);
+    /* The events after the offense, as JSON Lines with --format json. */
+    if (rc >= 0 && st == CH_EXIT_OK && o->events &&
+        (rc = ch_cli_offense_events(s, ch_offenses_at(m, 0), o->json, stdout, &err)) < 0)
+        st = CH_EXIT_FAIL;
     ch_offenses_free(m);
     if (rc < 0) {
         fprintf(stderr, "coinhound offenses show: %s\n", err.msg);
         return CH_EXIT_FAIL;
     }
-    return emit(b);
+    return st;
 }
 
 static int do_users(ch_store *s, const opts *o, ch_buf *b)

@@ -11,6 +11,7 @@
 #include "cli/cmd_refset.h"
 #include "cli/cmd_respond.h"
 #include "cli/cmd_rules.h"
+#include "cli/cmd_search.h"
 #include "cli/cmd_user.h"
 
 static const ch_command commands[] = {
@@ -29,6 +30,10 @@ static const ch_command commands[] = {
      ch_cmd_serve},
     {"respond", "response plans from offenses (dry run) and block lists for firewalls",
      ch_cmd_respond},
+    {"search", "search the stored events with an expression (indexes, aggregations)",
+     ch_cmd_search},
+    {"store", "the event store: stats, verify, retention", ch_cmd_store},
+    {"hunt", "retro-hunt: match the stored events against the current intelligence", ch_cmd_hunt},
     {NULL, NULL, NULL},
 };
 

@@ -14,6 +14,7 @@
  * rule filled survives a restart without mutating the pack.
  */
 #include "pipeline/pipeline.h"
+#include "store/evstore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,7 @@ struct ch_pipeline {
     ch_risk *risk;
     ch_offense_sink sink;
     ch_store *store;
+    ch_evstore *evstore; /* events kept for search (store/evstore.h), or NULL */
     seenhours seen;
     char *ledger_path;
     uint64_t ledger_len; /* bytes of the ledger the store's last checkpoint committed */
@@ -767,6 +769,13 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             (rc = ch_store_load_links(p->store, p->entity, 0, err)) < 0 ||
             (rc = restore_state(p, err)) < 0)
             goto done;
+        char warn[600];
+        if (!cfg->no_event_store &&
+            (rc = ch_evstore_attach(p->store, cfg->event_retention, &p->evstore, warn, sizeof warn,
+                                    err)) < 0)
+            goto done;
+        if (!cfg->no_event_store && warn[0])
+            say(p, "%s", warn);
         rc = 0;
     }
 done:
@@ -786,6 +795,7 @@ void ch_pipeline_close(ch_pipeline *p)
     ch_entity_free(p->entity);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
+    ch_evstore_close(p->evstore);
     ch_store_close(p->store);
     ch_offenses_free(p->offenses);
     ch_risk_free(p->risk);
@@ -829,8 +839,9 @@ static void late_event(ch_pipeline *p, const ch_event *ev, int64_t wm, const cha
 int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
 {
     p->st.events++;
+    uint64_t id = 0;
     if (p->store != NULL) {
-        uint64_t id = ch_pipeline_record_id(ev);
+        id = ch_pipeline_record_id(ev);
         int64_t hour = hour_of(ev->ts_ms);
         int rc = seen_add(&p->seen, hour, id);
         if (rc == 0) {
@@ -861,6 +872,9 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
     if (p->intel != NULL)
         ch_intel_match(p->intel, ev);
     if (p->cfg.out != NULL && ch_output_write(p->cfg.out, ev) < 0)
+        p->st.write_errors++;
+    ch_error serr;
+    if (p->evstore != NULL && ch_evstore_add(p->evstore, ev, id, &serr) < 0)
         p->st.write_errors++;
     if (p->engine == NULL)
         return 1;
@@ -1030,7 +1044,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
          (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
-        (rc = ledger_sync(p, &ledger_len, err)) < 0)
+        (rc = ledger_sync(p, &ledger_len, err)) < 0 ||
+        (p->evstore && (rc = ch_evstore_flush(p->evstore, p->store, now, err)) < 0))
         goto fail;
     char lenbuf[32];
     snprintf(lenbuf, sizeof lenbuf, "%llu", (unsigned long long)ledger_len);
@@ -1046,6 +1061,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     if ((rc = ch_store_commit(p->store, err)) < 0)
         goto cleanup;
     p->ledger_len = ledger_len;
+    if (p->evstore)
+        ch_evstore_committed(p->evstore);
     p->radds_dirty = false;
     p->st.checkpoints++;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1169,5 +1186,6 @@ ch_risk *ch_pipeline_risk(const ch_pipeline *p) { return p->risk; }
 ch_entity *ch_pipeline_entity(const ch_pipeline *p) { return p->entity; }
 ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p) { return p->intel; }
 ch_store *ch_pipeline_store(const ch_pipeline *p) { return p->store; }
+ch_evstore *ch_pipeline_evstore(const ch_pipeline *p) { return p->evstore; }
 ch_refsets *ch_pipeline_refsets(const ch_pipeline *p) { return p->refsets; }
 uint64_t ch_pipeline_sink_errors(const ch_pipeline *p) { return p->sink.errors; }

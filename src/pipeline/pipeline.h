@@ -79,6 +79,11 @@ typedef struct ch_pipeline_config {
     void *msg_ud;
     ch_hit_fn on_hit; /* told of every rule hit after offenses and risk took it; may be NULL */
     void *hit_ud;
+    /* The event store (store/evstore.h) beside the SQLite store: on whenever the store is,
+     * unless no_event_store (--no-store). retention "30d,10GB" (saved in the store), NULL =
+     * the saved one. */
+    bool no_event_store;
+    const char *event_retention;
 } ch_pipeline_config;
 
 typedef struct ch_pipeline_stats {
@@ -178,6 +183,8 @@ ch_entity *ch_pipeline_entity(const ch_pipeline *p);
 ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p);
 ch_store *ch_pipeline_store(const ch_pipeline *p);
 ch_refsets *ch_pipeline_refsets(const ch_pipeline *p);
+typedef struct ch_evstore ch_evstore;
+ch_evstore *ch_pipeline_evstore(const ch_pipeline *p);
 /* Hits that offenses or risk could not record (out of memory, caps). */
 uint64_t ch_pipeline_sink_errors(const ch_pipeline *p);
 

@@ -82,7 +82,7 @@ done
 # same slice (and the ones after) still gives one run's offense; the ledger's uncommitted tail
 # is cut, never trusted.
 for delay in 0.05 0.15 0.3; do
-  rm -f "$work/k.db"*
+  rm -rf "$work/k.db"*
   for ((i = 0; i < 5; i++)); do
     mapfile -t files <"$work/slice.5.$i"
     if [ $i = 2 ]; then

@@ -15,12 +15,13 @@ and how many it expects to stay silent did.
 The tables go into content/cryptojacking-aws/README.md; tests/integration/test_stratus.sh
 checks the stratus result. Python 3 standard library only.
 """
-import argparse, glob, json, os, subprocess, sys, tempfile
+import argparse, glob, json, os, shutil, subprocess, sys, tempfile
 
 def analyze(bin_, pack, path, work):
     db = os.path.join(work, "run.db")
     for f in glob.glob(db + "*"):
-        os.remove(f)
+        # the event store is a directory beside the database (docs/SEARCH.md)
+        shutil.rmtree(f) if os.path.isdir(f) else os.remove(f)
     cmd = [bin_, "analyze", "--format", "json", "--no-progress", "-q", "--no-geoip", "--db", db, path]
     if pack:
         cmd[2:2] = ["--pack", pack]

@@ -1,0 +1,53 @@
+/*
+ * expr_index.c - the tree view of expr_index.h: accessors over expr_int.h's nodes, so the
+ * store's planner needs no knowledge of the compiler's internals.
+ */
+#include "rules/expr_index.h"
+
+#include "rules/expr_int.h"
+
+const ch_expr_node *ch_expr_root(const ch_expr *e) { return e->root; }
+
+ch_expr_node_kind ch_expr_node_type(const ch_expr_node *n)
+{
+    switch (n->kind) {
+    case N_AND:
+        return CH_EXPR_AND;
+    case N_OR:
+        return CH_EXPR_OR;
+    case N_NOT:
+        return CH_EXPR_NOT;
+    default:
+        return CH_EXPR_PRED;
+    }
+}
+
+size_t ch_expr_node_nkids(const ch_expr_node *n) { return n->kind == N_PRED ? 0 : n->nkids; }
+
+const ch_expr_node *ch_expr_node_kid(const ch_expr_node *n, size_t i) { return n->kids[i]; }
+
+const char *ch_expr_pred_index_field(const ch_expr_node *n)
+{
+    if (n->kind != N_PRED || n->neg || n->op->test == NULL || n->ds_fast || n->field == NULL)
+        return NULL;
+    return ch_field_ref_path(n->field);
+}
+
+bool ch_expr_pred_test(const ch_expr_node *n, const ch_value *v, ch_expr_scratch *s)
+{
+    return n->op->test != NULL && n->op->test(n, v, s);
+}
+
+size_t ch_expr_node_offset(const ch_expr_node *n) { return (size_t)n->pos + 1; }
+
+static bool uses_raw(const node *n)
+{
+    if (n->kind == N_PRED)
+        return n->field != NULL && !n->ds_fast && ch_field_ref_info(n->field) == NULL;
+    for (uint32_t i = 0; i < n->nkids; i++)
+        if (uses_raw(n->kids[i]))
+            return true;
+    return false;
+}
+
+bool ch_expr_uses_raw(const ch_expr *e) { return uses_raw(e->root); }

@@ -1,0 +1,44 @@
+/*
+ * expr_index.h - a read-only view of a compiled expression's tree for index planners.
+ *
+ * The event store (store/search.c) answers `field == v`, `in [...]`, `in $set`, CIDR and
+ * suffix tests from per-segment term dictionaries: it walks the tree, and for each positive
+ * test on a field it indexes it runs the test itself on every term of the dictionary (a few
+ * thousand terms instead of millions of events). Running the compiled operator keeps the
+ * index's answer identical to the scan's, whatever the operator. Negated tests, `exists`
+ * and anything under `not` cannot narrow a candidate set; the planner treats them as "all".
+ *
+ * Ownership: nodes borrow from the expression and live as long as it.
+ */
+#ifndef CH_RULES_EXPR_INDEX_H
+#define CH_RULES_EXPR_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rules/expr.h"
+
+typedef struct node ch_expr_node;
+
+typedef enum ch_expr_node_kind {
+    CH_EXPR_AND,
+    CH_EXPR_OR,
+    CH_EXPR_NOT,
+    CH_EXPR_PRED,
+} ch_expr_node_kind;
+
+const ch_expr_node *ch_expr_root(const ch_expr *e);
+ch_expr_node_kind ch_expr_node_type(const ch_expr_node *n);
+size_t ch_expr_node_nkids(const ch_expr_node *n);
+const ch_expr_node *ch_expr_node_kid(const ch_expr_node *n, size_t i);
+/* The field path of a test that an index may answer (a positive value test: not negated,
+ * not `exists`), or NULL. */
+const char *ch_expr_pred_index_field(const ch_expr_node *n);
+/* The test of a predicate node on one value, before negation. */
+bool ch_expr_pred_test(const ch_expr_node *n, const ch_value *v, ch_expr_scratch *s);
+/* 1-based column of the node in its source, for --explain. */
+size_t ch_expr_node_offset(const ch_expr_node *n);
+/* Does some test read a path that is not a normalized slot (so the record must be parsed)? */
+bool ch_expr_uses_raw(const ch_expr *e);
+
+#endif

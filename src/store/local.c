@@ -1,0 +1,609 @@
+/*
+ * local.c - the local event store: a directory of segment files beside the SQLite database.
+ *
+ *     <db>.events/<dataset>-<hour>-<generation>-<seq>.seg
+ *
+ * hour is hours since the epoch (UTC) of the segment's events, generation the checkpoint
+ * generation that wrote it (hex), seq a counter within the generation. The name carries what
+ * a search needs to skip a segment without opening it (dataset, hour, generation); the header
+ * repeats it under its checksum, and the header is what counts.
+ *
+ * The committed generation lives in the SQLite state table (see evstore.h for why). Listing
+ * the directory is O(segments); with one segment per source and hour and a retention of
+ * months that is thousands of names, read once per search.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/mem.h"
+#include "core/timeparse.h"
+#include "offense/store.h"
+#include "store/search_int.h"
+#include "store/store_int.h"
+
+#define STATE_GEN "evstore_generation"
+#define STATE_RETENTION "evstore_retention"
+#define MAX_OPEN 64                   /* open segments (source x hour) at once */
+#define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
+#define HOUR_MS 3600000LL
+
+typedef struct local {
+    char dir[4096];
+    bool writable;
+    uint64_t committed, pending; /* generations */
+    uint32_t seq;
+    ch_seg_builder open[MAX_OPEN];
+    size_t nopen;
+    ch_evstore_retention ret;
+    ch_evstore_stats counters;
+    bool wrote;  /* files of the pending generation exist */
+    int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
+    size_t seal_bytes;
+    ZSTD_CCtx *cctx; /* reused by every seal */
+} local;
+
+int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s.events", db_path);
+    return n < 0 || (size_t)n >= cap ? CH_ELIMIT : 0;
+}
+
+typedef struct segname {
+    char name[256];
+    ch_dataset ds;
+    int64_t hour;
+    uint64_t gen;
+    uint32_t seq;
+} segname;
+
+static bool parse_name(const char *name, segname *out)
+{
+    size_t n = strlen(name);
+    if (n < 5 || n >= sizeof out->name || strcmp(name + n - 4, ".seg") != 0)
+        return false;
+    const char *dash = strchr(name, '-');
+    if (dash == NULL)
+        return false;
+    ch_dataset ds = ch_dataset_from_name(name, (size_t)(dash - name));
+    long long hour;
+    unsigned long long gen;
+    unsigned seq;
+    int used = 0;
+    if (sscanf(dash, "-%lld-%llx-%x.seg%n", &hour, &gen, &seq, &used) != 3 ||
+        (size_t)used != strlen(dash))
+        return false;
+    memcpy(out->name, name, n + 1);
+    out->ds = ds;
+    out->hour = hour;
+    out->gen = gen;
+    out->seq = seq;
+    return true;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+    const segname *x = a, *y = b;
+    if (x->hour != y->hour)
+        return x->hour < y->hour ? -1 : 1;
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return (int)x->ds - (int)y->ds;
+}
+
+/* The committed segments, oldest hour first. Caller frees *out. */
+static int list_segments(local *l, segname **out, size_t *n, ch_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(l->dir);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        return ch_error_set(err, CH_EIO, "%s: %s", l->dir, strerror(errno));
+    }
+    segname *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        segname s;
+        if (!parse_name(de->d_name, &s) || s.gen > l->committed)
+            continue;
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            segname *nv = ch_realloc(v, nc * sizeof *nv);
+            if (nv == NULL) {
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        v[cnt++] = s;
+    }
+    closedir(d);
+    if (rc < 0) {
+        ch_free(v);
+        return rc;
+    }
+    if (cnt)
+        qsort(v, cnt, sizeof *v, seg_cmp);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static void path_of(const local *l, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", l->dir, name);
+}
+
+/* Files a crashed run left: temporaries and generations no checkpoint committed. */
+static void remove_uncommitted(local *l)
+{
+    DIR *d = opendir(l->dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    char p[4400];
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        segname s;
+        bool tmp = n > 8 && strcmp(de->d_name + n - 8, ".seg.tmp") == 0;
+        if (tmp || (parse_name(de->d_name, &s) && s.gen > l->committed)) {
+            path_of(l, de->d_name, p, sizeof p);
+            if (unlink(p) == 0 && !tmp)
+                l->counters.uncommitted++;
+        }
+    }
+    closedir(d);
+}
+
+static int sync_dir(const char *dir, ch_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return ch_error_set(err, CH_EIO, "%s: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+static int seal(local *l, size_t i, ch_error *err)
+{
+    ch_seg_builder *b = &l->open[i];
+    int rc = 0;
+    if (b->nrec) {
+        if (mkdir(l->dir, 0750) < 0 && errno != EEXIST)
+            return ch_error_set(err, CH_EIO, "%s: %s", l->dir, strerror(errno));
+        char name[256], p[4400];
+        snprintf(name, sizeof name, "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 ".seg",
+                 ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending, l->seq++);
+        path_of(l, name, p, sizeof p);
+        if ((rc = ch__segb_write(b, p, l->pending, l->seq - 1, l->cctx, NULL, err)) < 0)
+            return rc;
+        l->wrote = true;
+    }
+    ch__segb_free(b);
+    l->open[i] = l->open[--l->nopen];
+    return 0;
+}
+
+static int64_t floor_hour(int64_t ts)
+{
+    int64_t h = ts / HOUR_MS;
+    return ts < 0 && ts % HOUR_MS ? h - 1 : h;
+}
+
+static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
+{
+    local *l = impl;
+    int64_t hour = floor_hour(ev->ts_ms);
+    size_t i = 0;
+    while (i < l->nopen && !(l->open[i].hour == hour && l->open[i].dataset == ev->dataset))
+        i++;
+    if (i == l->nopen) {
+        if (l->nopen == MAX_OPEN) {
+            /* Logs that jump between many hours: the open segment of the oldest hour goes. */
+            size_t old = 0;
+            for (size_t k = 1; k < l->nopen; k++)
+                if (l->open[k].hour < l->open[old].hour)
+                    old = k;
+            int rc = seal(l, old, err);
+            if (rc < 0)
+                return rc;
+            i = l->nopen;
+        }
+        ch__segb_init(&l->open[i], ev->dataset, hour);
+        l->nopen++;
+    }
+    if (ch__segb_add(&l->open[i], ev, rid) < 0)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (l->open[i].recs.len >= l->seal_bytes)
+        return seal(l, i, err);
+    return 0;
+}
+
+static int retain(local *l, int64_t now_ms)
+{
+    if (l->ret.max_age_ms <= 0 && l->ret.max_bytes == 0)
+        return 0;
+    segname *v;
+    size_t n;
+    ch_error e = {0};
+    if (list_segments(l, &v, &n, &e) < 0)
+        return 0; /* retention is retried at the next checkpoint */
+    char p[4400];
+    uint64_t total = 0;
+    uint64_t *sz = n ? ch_calloc(n, sizeof *sz) : NULL;
+    for (size_t i = 0; i < n && sz; i++) {
+        struct stat st;
+        path_of(l, v[i].name, p, sizeof p);
+        sz[i] = stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+        total += sz[i];
+    }
+    for (size_t i = 0; i < n && sz; i++) {
+        bool old = l->ret.max_age_ms > 0 && (v[i].hour + 1) * HOUR_MS <= now_ms - l->ret.max_age_ms;
+        bool big = l->ret.max_bytes && total > l->ret.max_bytes;
+        if (!old && !big)
+            continue;
+        path_of(l, v[i].name, p, sizeof p);
+        if (unlink(p) == 0) {
+            total -= sz[i];
+            l->counters.retired++;
+        }
+    }
+    ch_free(sz);
+    ch_free(v);
+    return 0;
+}
+
+static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
+{
+    local *l = impl;
+    int rc = 0;
+    while (l->nopen && rc == 0)
+        rc = seal(l, l->nopen - 1, err);
+    if (rc < 0)
+        return rc;
+    if (!l->wrote)
+        return 0;
+    if ((rc = sync_dir(l->dir, err)) < 0)
+        return rc;
+    char g[32];
+    snprintf(g, sizeof g, "%" PRIu64, l->pending);
+    if ((rc = ch_store_put_state(db, STATE_GEN, g, strlen(g), now_ms, err)) < 0)
+        return rc;
+    return 0;
+}
+
+static void l_committed(void *impl)
+{
+    local *l = impl;
+    if (l->wrote) {
+        l->committed = l->pending++;
+        l->seq = 0;
+        l->wrote = false;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    retain(l, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void src_init(ch_evstore_source_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->min_ts = INT64_MAX;
+    s->max_ts = INT64_MIN;
+}
+
+static int l_stats(void *impl, ch_evstore_stats *out, ch_error *err)
+{
+    local *l = impl;
+    memset(out, 0, sizeof *out);
+    for (int d = 0; d < CH_DS__COUNT; d++)
+        src_init(&out->by_ds[d]);
+    out->retired = l->counters.retired;
+    out->uncommitted = l->counters.uncommitted;
+    for (size_t i = 0; i < l->nopen; i++)
+        out->open_events += l->open[i].nrec;
+    segname *v;
+    size_t n;
+    int rc = list_segments(l, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    char p[4400];
+    for (size_t i = 0; i < n; i++) {
+        ch_seg *s = NULL;
+        ch_error e = {0};
+        path_of(l, v[i].name, p, sizeof p);
+        if (ch__seg_open(p, &s, &e) < 0) {
+            out->damaged++;
+            continue;
+        }
+        const ch_seg_meta *m = ch__seg_meta(s);
+        ch_evstore_source_stats *st = &out->by_ds[m->dataset];
+        st->events += m->nrec;
+        st->bytes += m->file_bytes;
+        st->raw_bytes += m->raw_bytes;
+        st->segments++;
+        if (m->nrec && m->min_ts < st->min_ts)
+            st->min_ts = m->min_ts;
+        if (m->nrec && m->max_ts > st->max_ts)
+            st->max_ts = m->max_ts;
+        ch__seg_close(s);
+    }
+    ch_free(v);
+    return 0;
+}
+
+static long l_verify(void *impl, ch_evstore_verify_fn fn, void *ud, ch_error *err)
+{
+    local *l = impl;
+    segname *v;
+    size_t n;
+    int rc = list_segments(l, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    long bad = 0;
+    char p[4400];
+    for (size_t i = 0; i < n; i++) {
+        ch_seg *s = NULL;
+        ch_error e = {0};
+        path_of(l, v[i].name, p, sizeof p);
+        int r = ch__seg_open(p, &s, &e);
+        uint64_t nrec = s ? ch__seg_meta(s)->nrec : 0;
+        if (r == 0 && (r = ch__seg_verify(s, &e)) == 0 &&
+            (ch__seg_meta(s)->dataset != (uint32_t)v[i].ds || ch__seg_meta(s)->gen != v[i].gen)) {
+            r = ch_error_set(&e, CH_EPARSE, "header does not match the file name");
+        }
+        if (r < 0)
+            bad++;
+        if (fn)
+            fn(ud, p, nrec, r < 0 ? e.msg : NULL);
+        ch__seg_close(s);
+    }
+    ch_free(v);
+    return bad;
+}
+
+static int l_search(void *impl, ch_search *sr, ch_error *err)
+{
+    local *l = impl;
+    segname *v;
+    size_t n;
+    int rc = list_segments(l, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    int64_t from, to;
+    bool desc;
+    ch__search_range(sr, &from, &to, &desc);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((v[i].hour + 1) * HOUR_MS > from && v[i].hour * HOUR_MS <= to)
+            total++;
+    ch__search_add_total(sr, total);
+    char p[4400];
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        size_t i = desc ? n - 1 - k : k;
+        if (!((v[i].hour + 1) * HOUR_MS > from && v[i].hour * HOUR_MS <= to))
+            continue;
+        if (ch__search_done(sr, v[i].hour * HOUR_MS, (v[i].hour + 1) * HOUR_MS - 1))
+            break;
+        path_of(l, v[i].name, p, sizeof p);
+        ch_seg *s = NULL;
+        ch_error e = {0};
+        if (ch__seg_open(p, &s, &e) < 0) {
+            ch__search_damaged(sr, p, e.msg);
+            continue;
+        }
+        rc = ch__search_segment(sr, s, p, err);
+        ch__seg_close(s);
+    }
+    ch_free(v);
+    return rc;
+}
+
+static void l_close(void *impl)
+{
+    local *l = impl;
+    for (size_t i = 0; i < l->nopen; i++)
+        ch__segb_free(&l->open[i]);
+    if (l->lock_fd >= 0)
+        close(l->lock_fd);
+    ZSTD_freeCCtx(l->cctx);
+    ch_free(l);
+}
+
+static const ch_evstore_ops local_ops = {
+    .name = "local",
+    .add = l_add,
+    .flush = l_flush,
+    .committed = l_committed,
+    .stats = l_stats,
+    .verify = l_verify,
+    .search = l_search,
+    .close = l_close,
+};
+
+int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retention *ret,
+                          ch_evstore **out, ch_error *err)
+{
+    local *l = ch_calloc(1, sizeof *l);
+    ch_evstore *s = ch_calloc(1, sizeof *s);
+    void *val = NULL;
+    size_t vn = 0;
+    int rc = 0;
+    if (l == NULL || s == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (ch_evstore_dir(ch_store_path(db), l->dir, sizeof l->dir) < 0) {
+        rc = ch_error_set(err, CH_ELIMIT, "%s: path too long", ch_store_path(db));
+        goto fail;
+    }
+    rc = ch_store_get_state(db, STATE_GEN, &val, &vn, err);
+    if (rc == 0) {
+        char *end = NULL;
+        l->committed = strtoull(val, &end, 10);
+        if (end == val || *end != '\0') {
+            rc = ch_error_set(err, CH_EPARSE, "%s: bad %s", ch_store_path(db), STATE_GEN);
+            goto fail;
+        }
+    } else if (rc != CH_ENOTFOUND)
+        goto fail;
+    l->pending = l->committed + 1;
+    l->writable = writable;
+    l->lock_fd = -1;
+    /* Tests make segments small to have a crash land between two seals. */
+    const char *sb = getenv("COINHOUND_STORE_SEAL_BYTES");
+    l->seal_bytes = sb && atoll(sb) > 0 ? (size_t)atoll(sb) : SEAL_BYTES;
+    if (ret)
+        l->ret = *ret;
+    if (writable) {
+        char lp[4400];
+        if (mkdir(l->dir, 0750) < 0 && errno != EEXIST) {
+            rc = ch_error_set(err, CH_EIO, "%s: %s", l->dir, strerror(errno));
+            goto fail;
+        }
+        path_of(l, "LOCK", lp, sizeof lp);
+        l->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (l->lock_fd < 0) {
+            rc = ch_error_set(err, CH_EIO, "%s: %s", lp, strerror(errno));
+            goto fail;
+        }
+        if (flock(l->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            close(l->lock_fd);
+            rc = ch_error_set(err, CH_EUSAGE, "%s: another process is writing this event store",
+                              l->dir);
+            goto fail;
+        }
+        remove_uncommitted(l);
+        if ((l->cctx = ZSTD_createCCtx()) == NULL) {
+            close(l->lock_fd);
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    ch_free(val);
+    s->ops = &local_ops;
+    s->impl = l;
+    *out = s;
+    return 0;
+fail:
+    ch_free(val);
+    ch_free(l);
+    ch_free(s);
+    return rc;
+}
+
+void ch_evstore_close(ch_evstore *s)
+{
+    if (s == NULL)
+        return;
+    s->ops->close(s->impl);
+    ch_free(s);
+}
+
+int ch_evstore_retention_parse(const char *s, ch_evstore_retention *out, ch_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = s;
+    if (s == NULL || *s == '\0')
+        return ch_error_set(err, CH_EPARSE, "empty retention");
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char part[64];
+        if (n == 0 || n >= sizeof part)
+            return ch_error_set(err, CH_EPARSE, "retention '%s': bad part at offset %zu", s,
+                                (size_t)(p - s));
+        memcpy(part, p, n);
+        part[n] = '\0';
+        char *u = NULL;
+        unsigned long long v = strtoull(part, &u, 10);
+        static const struct {
+            const char *unit;
+            uint64_t mul;
+        } sizes[] = {{"B", 1},           {"KB", 1000},          {"MB", 1000000},
+                     {"GB", 1000000000}, {"TB", 1000000000000}, {"KiB", 1024},
+                     {"MiB", 1048576},   {"GiB", 1073741824}};
+        bool done = false;
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes && u != part; i++)
+            if (strcmp(u, sizes[i].unit) == 0 && v > 0) {
+                out->max_bytes = v * sizes[i].mul;
+                done = true;
+            }
+        int64_t ms;
+        if (!done && ch_duration_parse(part, n, &ms) && ms > 0) {
+            out->max_age_ms = ms;
+            done = true;
+        }
+        if (!done)
+            return ch_error_set(err, CH_EPARSE,
+                                "retention '%s': '%s' is neither an age (30d) nor a size (10GB)", s,
+                                part);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err)
+{
+    ch_evstore_retention r;
+    int rc = 0;
+    if (retention[0] && (rc = ch_evstore_retention_parse(retention, &r, err)) < 0)
+        return rc;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ch_store_put_state(db, STATE_RETENTION, retention, strlen(retention),
+                              (int64_t)ts.tv_sec * 1000, err);
+}
+
+int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, char *warn,
+                      size_t wcap, ch_error *err)
+{
+    *out = NULL;
+    if (wcap)
+        warn[0] = '\0';
+    ch_evstore_retention r = {0};
+    void *val = NULL;
+    size_t vn = 0;
+    int rc = 0;
+    if (retention != NULL) {
+        if ((rc = ch_evstore_retention_save(db, retention, err)) < 0)
+            return rc;
+    } else if ((rc = ch_store_get_state(db, STATE_RETENTION, &val, &vn, err)) == 0) {
+        retention = val;
+    } else if (rc != CH_ENOTFOUND) {
+        return rc;
+    }
+    if (retention && retention[0] && (rc = ch_evstore_retention_parse(retention, &r, err)) < 0) {
+        ch_free(val);
+        return rc;
+    }
+    ch_free(val);
+    rc = ch_evstore_open_local(db, true, &r, out, err);
+    if (rc == CH_EUSAGE) {
+        snprintf(warn, wcap, "warning: %s: events of this run are not kept", err->msg);
+        return 0;
+    }
+    return rc;
+}

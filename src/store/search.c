@@ -1,0 +1,841 @@
+/*
+ * search.c - one search over an event store: compile, plan per segment, evaluate, keep.
+ *
+ * Cost: a segment outside the time range costs a directory entry; one whose indexes exclude
+ * every record costs its header and its index frame (a few KB); otherwise each candidate
+ * record costs its block's decompression (shared by the block's records) and a decode that
+ * points views into the bytes, then the compiled expression. Only an expression that reads a
+ * raw path parses the record's JSON. Kept matches are copies of their stored bytes, at most
+ * `limit` of them (with limit-many more as slack before a sort trims them), so memory is
+ * bounded by the limit, not by the matches; aggregation groups are bounded by max_memory.
+ *
+ * Thread use: ch_search_run runs on one thread; ch_search_cancel and ch_search_progress_get
+ * may be called from others (the counters are atomics).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zstd.h>
+
+#include "core/json.h"
+#include "core/mem.h"
+#include "core/timeparse.h"
+#include "rules/expr_index.h"
+#include "store/search_int.h"
+
+typedef struct kept {
+    int64_t ts;
+    uint64_t seq; /* arrival order, for a stable order among equal times */
+    uint8_t *rec;
+    size_t n;
+} kept;
+
+typedef struct group {
+    char *key;
+    uint64_t count;
+} group;
+
+struct ch_search {
+    ch_search_opts o;
+    char *expr_src, *count_by_src, *top_src;
+    ch_expr *expr;
+    ch_expr_scratch *scratch;
+    ch_field_cache gcache;
+    bool uses_raw;
+    ch_json_parser *jp;
+    ZSTD_DCtx *dctx; /* shared by the segments it reads */
+    int64_t t0_ns;
+    /* grouping */
+    char *gnames[CH_SEARCH_MAX_GROUP_FIELDS];
+    const char *gnames_c[CH_SEARCH_MAX_GROUP_FIELDS];
+    ch_field_ref *grefs[CH_SEARCH_MAX_GROUP_FIELDS];
+    size_t ngroupf;
+    group *groups; /* open addressing */
+    size_t gcap, gcount;
+    group *gsorted;
+    /* histogram */
+    int64_t *bstart;
+    uint64_t *bcount;
+    size_t nb, capb;
+    /* kept matches */
+    kept *keep;
+    size_t nkeep, capkeep;
+    uint64_t seq;
+    bool trimmed;
+    int64_t worst_ts; /* once trimmed: the limit-th kept time */
+    size_t mem;
+    ch_ev_decoded *dec, *out;
+    uint32_t *cand;
+    size_t capcand;
+    ch_buf explain, damaged;
+    _Atomic int state;
+    _Atomic bool cancel;
+    _Atomic uint64_t seg_total, seg_done, seg_skipped, seg_damaged, scanned, matched;
+};
+
+const char *ch_search_state_name(ch_search_state st)
+{
+    static const char *const n[] = {"ready",   "running", "done",  "cancelled",
+                                    "timeout", "memory",  "failed"};
+    return (unsigned)st < sizeof n / sizeof *n ? n[st] : "unknown";
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static char *dup_or_null(const char *s) { return s ? ch_strdup(s) : NULL; }
+
+static int split_fields(ch_search *s, const char *list, ch_error *err)
+{
+    const char *p = list;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0)
+            return ch_error_set(err, CH_EUSAGE, "empty field name in '%s'", list);
+        if (s->ngroupf == CH_SEARCH_MAX_GROUP_FIELDS)
+            return ch_error_set(err, CH_ELIMIT, "at most %d fields to count by",
+                                CH_SEARCH_MAX_GROUP_FIELDS);
+        size_t k = s->ngroupf;
+        if ((s->gnames[k] = ch_malloc(n + 1)) == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        memcpy(s->gnames[k], p, n);
+        s->gnames[k][n] = '\0';
+        s->gnames_c[k] = s->gnames[k];
+        int rc = ch_field_resolve(p, n, &s->grefs[k], err);
+        if (rc < 0)
+            return rc;
+        s->ngroupf++;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
+{
+    ch_search *s = ch_calloc(1, sizeof *s);
+    if (s == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    s->o = *opts;
+    ch_buf_init(&s->explain, (size_t)64 << 20);
+    ch_buf_init(&s->damaged, (size_t)16 << 20);
+    int rc = 0;
+    if (s->o.limit == 0)
+        s->o.limit = CH_SEARCH_DEFAULT_LIMIT;
+    if (s->o.max_memory == 0)
+        s->o.max_memory = CH_SEARCH_DEFAULT_MEMORY;
+    if (s->o.from_ms == 0 && s->o.to_ms == 0) {
+        s->o.from_ms = INT64_MIN;
+        s->o.to_ms = INT64_MAX;
+    }
+    s->expr_src = dup_or_null(opts->expr ? opts->expr : "");
+    s->count_by_src = dup_or_null(opts->count_by);
+    s->top_src = dup_or_null(opts->top);
+    s->dec = ch_malloc(sizeof *s->dec);
+    s->out = ch_malloc(sizeof *s->out);
+    if (s->expr_src == NULL || (opts->count_by && !s->count_by_src) || (opts->top && !s->top_src) ||
+        s->dec == NULL || s->out == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (opts->count_by && opts->top) {
+        rc = ch_error_set(err, CH_EUSAGE, "--count-by and --top cannot be combined");
+        goto fail;
+    }
+    if (opts->histogram_ms < 0) {
+        rc = ch_error_set(err, CH_EUSAGE, "histogram bucket must be positive");
+        goto fail;
+    }
+    if ((rc = ch_expr_compile(s->expr_src, opts->env, &s->expr, err)) < 0)
+        goto fail;
+    if ((s->scratch = ch_expr_scratch_new()) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->uses_raw = ch_expr_uses_raw(s->expr);
+    if ((s->count_by_src && (rc = split_fields(s, s->count_by_src, err)) < 0) ||
+        (s->top_src && (rc = split_fields(s, s->top_src, err)) < 0))
+        goto fail;
+    if (s->top_src && s->ngroupf != 1) {
+        rc = ch_error_set(err, CH_EUSAGE, "--top takes one field");
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    ch_search_free(s);
+    return rc;
+}
+
+static void keep_free(ch_search *s)
+{
+    for (size_t i = 0; i < s->nkeep; i++)
+        ch_free(s->keep[i].rec);
+    ch_free(s->keep);
+    s->keep = NULL;
+    s->nkeep = s->capkeep = 0;
+}
+
+void ch_search_free(ch_search *s)
+{
+    if (s == NULL)
+        return;
+    ch_expr_free(s->expr);
+    ch_expr_scratch_free(s->scratch);
+    ch_json_parser_free(s->jp);
+    ZSTD_freeDCtx(s->dctx);
+    ch_free(s->expr_src);
+    ch_free(s->count_by_src);
+    ch_free(s->top_src);
+    for (size_t i = 0; i < s->ngroupf; i++) {
+        ch_free(s->gnames[i]);
+        ch_field_ref_free(s->grefs[i]);
+    }
+    for (size_t i = 0; i < s->gcap; i++)
+        ch_free(s->groups[i].key);
+    ch_free(s->groups);
+    ch_free(s->gsorted);
+    ch_free(s->bstart);
+    ch_free(s->bcount);
+    keep_free(s);
+    ch_free(s->dec);
+    ch_free(s->out);
+    ch_free(s->cand);
+    ch_buf_free(&s->explain);
+    ch_buf_free(&s->damaged);
+    ch_free(s);
+}
+
+void ch_search_cancel(ch_search *s) { atomic_store(&s->cancel, true); }
+
+void ch_search_progress_get(const ch_search *s, ch_search_progress *p)
+{
+    p->state = (ch_search_state)atomic_load(&s->state);
+    p->segments_total = atomic_load(&s->seg_total);
+    p->segments_done = atomic_load(&s->seg_done);
+    p->segments_skipped = atomic_load(&s->seg_skipped);
+    p->segments_damaged = atomic_load(&s->seg_damaged);
+    p->events_scanned = atomic_load(&s->scanned);
+    p->events_matched = atomic_load(&s->matched);
+    p->elapsed_ms = s->t0_ns ? (double)(mono_ns() - s->t0_ns) / 1e6 : 0;
+}
+
+void ch__search_range(const ch_search *s, int64_t *from, int64_t *to, bool *desc)
+{
+    *from = s->o.from_ms;
+    *to = s->o.to_ms;
+    *desc = !s->o.asc;
+}
+
+void ch__search_add_total(ch_search *s, size_t n) { atomic_fetch_add(&s->seg_total, n); }
+
+static bool aggregating(const ch_search *s)
+{
+    return s->ngroupf > 0 || s->o.histogram_ms > 0 || s->o.on_match != NULL;
+}
+
+static bool stop_state(ch_search *s)
+{
+    if (atomic_load(&s->cancel)) {
+        atomic_store(&s->state, CH_SEARCH_CANCELLED);
+        return true;
+    }
+    if (s->o.max_ms > 0 && mono_ns() - s->t0_ns > s->o.max_ms * 1000000) {
+        atomic_store(&s->state, CH_SEARCH_TIMEOUT);
+        return true;
+    }
+    return atomic_load(&s->state) != CH_SEARCH_RUNNING;
+}
+
+bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
+{
+    if (stop_state(s))
+        return true;
+    if (aggregating(s) || !s->trimmed)
+        return false;
+    /* Segments come in time order: past the limit-th kept match nothing can enter. */
+    bool stop = s->o.asc ? seg_from > s->worst_ts : seg_to < s->worst_ts;
+    if (stop && s->o.explain)
+        ch_buf_printf(&s->explain,
+                      "stop: %zu matches kept and older segments cannot improve "
+                      "them\n",
+                      s->nkeep);
+    return stop;
+}
+
+void ch__search_damaged(ch_search *s, const char *path, const char *why)
+{
+    atomic_fetch_add(&s->seg_damaged, 1);
+    atomic_fetch_add(&s->seg_done, 1);
+    ch_buf_printf(&s->damaged, "%s: %s\n", path, why);
+    if (s->o.explain)
+        ch_buf_printf(&s->explain, "%s: damaged, skipped: %s\n", path, why);
+}
+
+/* ---- candidates from the indexes ---- */
+
+typedef struct cset {
+    bool all;
+    uint32_t *v;
+    size_t n;
+} cset;
+
+static void cset_free(cset *c)
+{
+    ch_free(c->v);
+    c->v = NULL;
+    c->n = 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sort and drop duplicates. */
+static void cset_norm(cset *c)
+{
+    if (c->n < 2)
+        return;
+    qsort(c->v, c->n, sizeof *c->v, u32_cmp);
+    size_t w = 1;
+    for (size_t i = 1; i < c->n; i++)
+        if (c->v[i] != c->v[w - 1])
+            c->v[w++] = c->v[i];
+    c->n = w;
+}
+
+static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err);
+
+static int plan_pred(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err)
+{
+    *out = (cset){.all = true};
+    const char *path = ch_expr_pred_index_field(n);
+    int f = path ? ch__ix_field(path) : -1;
+    if (f < 0)
+        return 0;
+    const ch_seg_term *terms;
+    size_t nt;
+    int rc = ch__seg_terms(seg, f, &terms, &nt, err);
+    if (rc < 0)
+        return rc;
+    uint32_t nrec = ch__seg_meta(seg)->nrec;
+    size_t cap = 0;
+    *out = (cset){.all = false};
+    for (size_t i = 0; i < nt; i++) {
+        ch_value v;
+        if (ch__ix_is_ip(f)) {
+            v.type = CH_V_IP;
+            if (!ch_ip_parse(terms[i].term.p, terms[i].term.n, &v.u.ip))
+                continue;
+        } else {
+            v.type = CH_V_STR;
+            v.u.s = terms[i].term;
+        }
+        if (!ch_expr_pred_test(n, &v, s->scratch))
+            continue;
+        if (out->n + terms[i].npost > cap) {
+            size_t nc = (out->n + terms[i].npost) * 2;
+            uint32_t *nv = ch_realloc(out->v, nc * sizeof *nv);
+            if (nv == NULL) {
+                cset_free(out);
+                return ch_error_set(err, CH_ENOMEM, "out of memory");
+            }
+            out->v = nv;
+            cap = nc;
+        }
+        if (ch__seg_postings(&terms[i], out->v + out->n, nrec) < 0) {
+            cset_free(out);
+            return ch_error_set(err, CH_EPARSE, "index field %s: damaged postings", path);
+        }
+        out->n += terms[i].npost;
+    }
+    cset_norm(out);
+    return 0;
+}
+
+static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err)
+{
+    ch_expr_node_kind k = ch_expr_node_type(n);
+    if (k == CH_EXPR_PRED)
+        return plan_pred(s, seg, n, out, err);
+    if (k == CH_EXPR_NOT) {
+        *out = (cset){.all = true};
+        return 0;
+    }
+    size_t nk = ch_expr_node_nkids(n);
+    cset acc = {.all = (k == CH_EXPR_AND)};
+    for (size_t i = 0; i < nk; i++) {
+        cset c;
+        int rc = plan_node(s, seg, ch_expr_node_kid(n, i), &c, err);
+        if (rc < 0) {
+            cset_free(&acc);
+            return rc;
+        }
+        if (k == CH_EXPR_AND) {
+            if (c.all)
+                continue;
+            if (acc.all) {
+                acc = c;
+                continue;
+            }
+            size_t w = 0, a = 0, b = 0;
+            while (a < acc.n && b < c.n) {
+                if (acc.v[a] < c.v[b])
+                    a++;
+                else if (acc.v[a] > c.v[b])
+                    b++;
+                else {
+                    acc.v[w++] = acc.v[a];
+                    a++;
+                    b++;
+                }
+            }
+            acc.n = w;
+            cset_free(&c);
+        } else {
+            if (acc.all || c.all) {
+                cset_free(&acc);
+                cset_free(&c);
+                acc = (cset){.all = true};
+                continue;
+            }
+            uint32_t *nv = ch_realloc(acc.v, (acc.n + c.n + 1) * sizeof *nv);
+            if (nv == NULL) {
+                cset_free(&acc);
+                cset_free(&c);
+                return ch_error_set(err, CH_ENOMEM, "out of memory");
+            }
+            acc.v = nv;
+            if (c.n)
+                memcpy(acc.v + acc.n, c.v, c.n * sizeof *c.v);
+            acc.n += c.n;
+            cset_norm(&acc);
+            cset_free(&c);
+        }
+    }
+    *out = acc;
+    return 0;
+}
+
+/* ---- keeping and aggregating ---- */
+
+static int kept_cmp_desc(const void *a, const void *b)
+{
+    const kept *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts > y->ts ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int kept_cmp_asc(const void *a, const void *b)
+{
+    const kept *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void keep_sort_trim(ch_search *s)
+{
+    if (s->nkeep > 1)
+        qsort(s->keep, s->nkeep, sizeof *s->keep, s->o.asc ? kept_cmp_asc : kept_cmp_desc);
+    if (s->nkeep >= s->o.limit) {
+        for (size_t i = s->o.limit; i < s->nkeep; i++) {
+            s->mem -= s->keep[i].n;
+            ch_free(s->keep[i].rec);
+        }
+        s->nkeep = s->o.limit;
+        s->trimmed = true;
+        s->worst_ts = s->keep[s->nkeep - 1].ts;
+    }
+}
+
+static int keep_add(ch_search *s, const uint8_t *rec, size_t n, int64_t ts, ch_error *err)
+{
+    if (s->trimmed && (s->o.asc ? ts > s->worst_ts : ts < s->worst_ts))
+        return 0;
+    if (s->nkeep == s->capkeep) {
+        size_t nc = s->capkeep ? s->capkeep * 2 : 64;
+        if (nc > s->o.limit * 2 + 1)
+            nc = s->o.limit * 2 + 1;
+        if (nc <= s->nkeep)
+            nc = s->nkeep + 1;
+        kept *nk = ch_realloc(s->keep, nc * sizeof *nk);
+        if (nk == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->keep = nk;
+        s->capkeep = nc;
+    }
+    uint8_t *c = ch_malloc(n ? n : 1);
+    if (c == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    memcpy(c, rec, n);
+    s->keep[s->nkeep++] = (kept){ts, s->seq++, c, n};
+    s->mem += n + sizeof(kept);
+    if (s->nkeep >= s->o.limit * 2)
+        keep_sort_trim(s);
+    return 0;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int group_add(ch_search *s, const char *key, size_t kn, ch_error *err)
+{
+    if (s->gcount * 2 >= s->gcap) {
+        size_t nc = s->gcap ? s->gcap * 2 : 1024;
+        group *ng = ch_calloc(nc, sizeof *ng);
+        if (ng == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        for (size_t i = 0; i < s->gcap; i++) {
+            if (s->groups[i].key == NULL)
+                continue;
+            size_t j = hash_bytes(s->groups[i].key, strlen(s->groups[i].key)) & (nc - 1);
+            while (ng[j].key)
+                j = (j + 1) & (nc - 1);
+            ng[j] = s->groups[i];
+        }
+        ch_free(s->groups);
+        s->groups = ng;
+        s->gcap = nc;
+    }
+    size_t j = hash_bytes(key, kn) & (s->gcap - 1);
+    while (s->groups[j].key) {
+        if (strlen(s->groups[j].key) == kn && memcmp(s->groups[j].key, key, kn) == 0) {
+            s->groups[j].count++;
+            return 0;
+        }
+        j = (j + 1) & (s->gcap - 1);
+    }
+    if (s->mem + kn + 64 > s->o.max_memory) {
+        atomic_store(&s->state, CH_SEARCH_MEMORY);
+        return 0;
+    }
+    char *k = ch_malloc(kn + 1);
+    if (k == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    memcpy(k, key, kn);
+    k[kn] = '\0';
+    s->groups[j] = (group){k, 1};
+    s->gcount++;
+    s->mem += kn + 1 + sizeof(group);
+    return 0;
+}
+
+static int aggregate(ch_search *s, const ch_event *ev, ch_error *err)
+{
+    int rc = 0;
+    if (s->ngroupf) {
+        char key[4096];
+        size_t kn = 0;
+        for (size_t i = 0; i < s->ngroupf; i++) {
+            ch_value v;
+            char tb[CH_VALUE_TEXT_MAX];
+            ch_sv t = ch_field_first(s->grefs[i], ev, &s->gcache, &v) ? ch_value_text(&v, tb)
+                                                                      : (ch_sv){"", 0};
+            if (i)
+                key[kn++] = '\x1f';
+            size_t c = t.n < sizeof key - kn - 8 ? t.n : sizeof key - kn - 8;
+            memcpy(key + kn, t.p, c);
+            kn += c;
+        }
+        rc = group_add(s, key, kn, err);
+    }
+    if (rc == 0 && s->o.histogram_ms > 0) {
+        int64_t w = s->o.histogram_ms;
+        int64_t b = ev->ts_ms / w * w;
+        if (ev->ts_ms < 0 && ev->ts_ms % w)
+            b -= w;
+        /* Buckets arrive mostly in order: look from the end. */
+        size_t i = s->nb;
+        while (i > 0 && s->bstart[i - 1] > b)
+            i--;
+        if (i > 0 && s->bstart[i - 1] == b) {
+            s->bcount[i - 1]++;
+        } else if (s->nb >= CH_SEARCH_MAX_BUCKETS) {
+            atomic_store(&s->state, CH_SEARCH_MEMORY);
+        } else {
+            if (s->nb == s->capb) {
+                size_t nc = s->capb ? s->capb * 2 : 64;
+                int64_t *ns = ch_realloc(s->bstart, nc * sizeof *ns);
+                if (ns)
+                    s->bstart = ns;
+                uint64_t *ncnt = ns ? ch_realloc(s->bcount, nc * sizeof *ncnt) : NULL;
+                if (ncnt == NULL)
+                    return ch_error_set(err, CH_ENOMEM, "out of memory");
+                s->bcount = ncnt;
+                s->capb = nc;
+            }
+            memmove(s->bstart + i + 1, s->bstart + i, (s->nb - i) * sizeof *s->bstart);
+            memmove(s->bcount + i + 1, s->bcount + i, (s->nb - i) * sizeof *s->bcount);
+            s->bstart[i] = b;
+            s->bcount[i] = 1;
+            s->nb++;
+        }
+    }
+    return rc;
+}
+
+/* Make the record's JSON document available to raw paths (and to the writer). */
+static void attach_doc(ch_search *s, ch_event *ev)
+{
+    if (ev->raw_json.p == NULL)
+        return;
+    if (s->jp == NULL && (s->jp = ch_json_parser_new((size_t)64 << 20, 1024)) == NULL)
+        return;
+    ch_error e = {0};
+    if (ch_json_parse(s->jp, ev->raw_json.p, ev->raw_json.n, ev->raw_json.n, &ev->raw_doc, &e) == 0)
+        ev->has_raw_doc = true;
+}
+
+static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path, bool *bad,
+                       ch_error *err)
+{
+    const uint8_t *p;
+    size_t n;
+    ch_error e = {0};
+    if (ch__seg_record(seg, ord, &p, &n, &e) < 0 || ch__ev_decode(p, n, s->dec) < 0) {
+        if (e.msg[0] == '\0')
+            ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
+        ch__search_damaged(s, path, e.msg);
+        *bad = true;
+        return 0;
+    }
+    ch_event *ev = &s->dec->ev;
+    atomic_fetch_add_explicit(&s->scanned, 1, memory_order_relaxed);
+    if (ev->ts_ms < s->o.from_ms || ev->ts_ms > s->o.to_ms)
+        return 0;
+    if (s->uses_raw)
+        attach_doc(s, ev);
+    if (!ch_expr_eval(s->expr, ev, s->scratch))
+        return 0;
+    atomic_fetch_add_explicit(&s->matched, 1, memory_order_relaxed);
+    int rc = 0;
+    if (s->o.on_match)
+        s->o.on_match(s->o.match_ud, ev, s->dec->rid);
+    else if (aggregating(s))
+        rc = aggregate(s, ev, err);
+    else
+        rc = keep_add(s, p, n, ev->ts_ms, err);
+    if (rc == 0 && s->mem > s->o.max_memory)
+        atomic_store(&s->state, CH_SEARCH_MEMORY);
+    return rc;
+}
+
+int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err)
+{
+    const ch_seg_meta *m = ch__seg_meta(seg);
+    if (s->dctx == NULL)
+        s->dctx = ZSTD_createDCtx();
+    if (s->dctx != NULL)
+        ch__seg_use_dctx(seg, s->dctx);
+    if (m->nrec == 0 || m->max_ts < s->o.from_ms || m->min_ts > s->o.to_ms) {
+        atomic_fetch_add(&s->seg_skipped, 1);
+        atomic_fetch_add(&s->seg_done, 1);
+        if (s->o.explain)
+            ch_buf_printf(&s->explain, "%s: skipped: outside the time range\n", path);
+        return 0;
+    }
+    cset c = {.all = true};
+    if (!s->o.no_index) {
+        ch_error e = {0};
+        int rc = plan_node(s, seg, ch_expr_root(s->expr), &c, &e);
+        if (rc == CH_ENOMEM)
+            return ch_error_set(err, rc, "%s", e.msg);
+        if (rc < 0) {
+            ch__search_damaged(s, path, e.msg);
+            return 0;
+        }
+    }
+    if (!c.all && c.n == 0) {
+        atomic_fetch_add(&s->seg_skipped, 1);
+        atomic_fetch_add(&s->seg_done, 1);
+        if (s->o.explain)
+            ch_buf_printf(&s->explain, "%s: skipped: the indexes rule out all %u events\n", path,
+                          m->nrec);
+        return 0;
+    }
+    uint64_t b0 = ch__seg_blocks_read(seg);
+    bool bad = false;
+    int rc = 0;
+    size_t n = c.all ? m->nrec : c.n;
+    for (size_t i = 0; i < n && rc == 0 && !bad; i++) {
+        if ((i & 4095) == 4095 && stop_state(s))
+            break;
+        rc = eval_record(s, seg, c.all ? (uint32_t)i : c.v[i], path, &bad, err);
+    }
+    if (s->o.explain && !bad)
+        ch_buf_printf(
+            &s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read\n", path,
+            c.all ? (s->o.no_index ? "scan (index off)" : "scan (no indexed test narrows it)")
+                  : "index",
+            n, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
+    cset_free(&c);
+    if (!bad)
+        atomic_fetch_add(&s->seg_done, 1);
+    return rc;
+}
+
+/* ---- running and results ---- */
+
+static void explain_plan(ch_search *s, const ch_expr_node *n)
+{
+    ch_expr_node_kind k = ch_expr_node_type(n);
+    if (k == CH_EXPR_NOT) {
+        ch_buf_printf(&s->explain,
+                      "plan: 'not' at column %zu: tests under it are evaluated, "
+                      "not looked up\n",
+                      ch_expr_node_offset(n));
+        return;
+    }
+    if (k != CH_EXPR_PRED) {
+        for (size_t i = 0; i < ch_expr_node_nkids(n); i++)
+            explain_plan(s, ch_expr_node_kid(n, i));
+        return;
+    }
+    const char *f = ch_expr_pred_index_field(n);
+    if (f && ch__ix_field(f) >= 0)
+        ch_buf_printf(&s->explain, "plan: test at column %zu on %s: index lookup\n",
+                      ch_expr_node_offset(n), f);
+    else
+        ch_buf_printf(&s->explain, "plan: test at column %zu: evaluated per event (%s)\n",
+                      ch_expr_node_offset(n),
+                      f ? "field not indexed" : "negated, exists, or dataset test");
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+    const group *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+int ch_search_run(ch_search *s, ch_evstore *store, ch_error *err)
+{
+    s->t0_ns = mono_ns();
+    atomic_store(&s->state, CH_SEARCH_RUNNING);
+    if (s->o.explain) {
+        ch_buf_printf(&s->explain, "expression: %s\n", s->expr_src);
+        explain_plan(s, ch_expr_root(s->expr));
+        if (s->uses_raw)
+            ch_buf_adds(&s->explain, "plan: a raw path is read: matching records' JSON is "
+                                     "parsed\n");
+    }
+    int rc = store->ops->search(store->impl, s, err);
+    keep_sort_trim(s);
+    if (s->gcount) {
+        s->gsorted = ch_malloc(s->gcount * sizeof *s->gsorted);
+        if (s->gsorted == NULL && rc == 0)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < s->gcap && s->gsorted; i++)
+            if (s->groups[i].key)
+                s->gsorted[k++] = s->groups[i];
+        if (s->gsorted)
+            qsort(s->gsorted, s->gcount, sizeof *s->gsorted, group_cmp);
+    }
+    int st = atomic_load(&s->state);
+    if (rc < 0)
+        atomic_store(&s->state, CH_SEARCH_FAILED);
+    else if (st == CH_SEARCH_RUNNING)
+        atomic_store(&s->state, CH_SEARCH_DONE);
+    return rc;
+}
+
+size_t ch_search_nresults(const ch_search *s) { return s->nkeep; }
+
+int ch_search_result(ch_search *s, size_t i, const ch_event **ev, uint64_t *rid, ch_error *err)
+{
+    if (i >= s->nkeep)
+        return ch_error_set(err, CH_EUSAGE, "result %zu of %zu", i, s->nkeep);
+    if (ch__ev_decode(s->keep[i].rec, s->keep[i].n, s->out) < 0)
+        return ch_error_set(err, CH_EPARSE, "result %zu does not decode", i);
+    /* The writer needs the document when a source key collides with an ECS root. */
+    if (!s->out->ev.raw_no_ecs_root || s->uses_raw)
+        attach_doc(s, &s->out->ev);
+    *ev = &s->out->ev;
+    if (rid)
+        *rid = s->out->rid;
+    return 0;
+}
+
+size_t ch_search_ngroups(const ch_search *s)
+{
+    if (s->top_src && s->gcount > s->o.limit)
+        return s->o.limit;
+    return s->gcount;
+}
+
+void ch_search_group(const ch_search *s, size_t i, const char **key, uint64_t *count)
+{
+    *key = s->gsorted[i].key;
+    *count = s->gsorted[i].count;
+}
+
+size_t ch_search_group_fields(const ch_search *s, const char *const **names)
+{
+    *names = s->gnames_c;
+    return s->ngroupf;
+}
+
+size_t ch_search_nbuckets(const ch_search *s) { return s->nb; }
+
+void ch_search_bucket(const ch_search *s, size_t i, int64_t *start_ms, uint64_t *count)
+{
+    *start_ms = s->bstart[i];
+    *count = s->bcount[i];
+}
+
+const char *ch_search_explain(const ch_search *s) { return s->explain.data ? s->explain.data : ""; }
+const char *ch_search_damaged(const ch_search *s) { return s->damaged.data ? s->damaged.data : ""; }
+
+int ch_search_parse_time(const char *str, int64_t now_ms, int64_t *out, ch_error *err)
+{
+    size_t n = strlen(str);
+    int64_t v;
+    if (n == 0)
+        return ch_error_set(err, CH_EPARSE, "empty time");
+    if (ch_time_parse_iso8601(str, n, &v)) {
+        *out = v;
+        return 0;
+    }
+    if (n == 10 && str[4] == '-' && str[7] == '-') {
+        char full[32];
+        snprintf(full, sizeof full, "%sT00:00:00Z", str);
+        if (ch_time_parse_iso8601(full, strlen(full), &v)) {
+            *out = v;
+            return 0;
+        }
+    }
+    char *end = NULL;
+    long long ms = strtoll(str, &end, 10);
+    if (end != str && *end == '\0') {
+        *out = ms;
+        return 0;
+    }
+    const char *d = str[0] == '-' ? str + 1 : str;
+    if (ch_duration_parse(d, strlen(d), &v) && v >= 0) {
+        *out = now_ms - v;
+        return 0;
+    }
+    return ch_error_set(err, CH_EPARSE,
+                        "'%s' is not a time (2026-01-05T10:00:00Z, 2026-01-05, 7d for 7 days ago, "
+                        "or ms since the epoch)",
+                        str);
+}

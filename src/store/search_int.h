@@ -1,0 +1,22 @@
+/*
+ * search_int.h - what a store implementation calls while it runs a search (store/search.c).
+ */
+#ifndef CH_STORE_SEARCH_INT_H
+#define CH_STORE_SEARCH_INT_H
+
+#include "store/search.h"
+#include "store/store_int.h"
+
+/* The search's time range and order. */
+void ch__search_range(const ch_search *s, int64_t *from, int64_t *to, bool *desc);
+/* Segments the store will offer (for progress). */
+void ch__search_add_total(ch_search *s, size_t n);
+/* Should the store stop before a segment spanning [seg_from, seg_to]? (cancelled, a bound
+ * hit, or the kept matches cannot improve.) */
+bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to);
+/* Run over one segment. A damaged part is reported (ch__search_damaged) and skipped; the
+ * return is negative only for failures that end the search (out of memory). */
+int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err);
+void ch__search_damaged(ch_search *s, const char *path, const char *why);
+
+#endif

@@ -1,0 +1,665 @@
+/*
+ * segment.c - the segment file: one source type, one hour, sealed once and never changed.
+ *
+ *     header (128 bytes, CRC32C over itself)
+ *     blocks: zstd frames of CH_SEG_BLOCK_RECORDS records, each [u32 length][stored event]
+ *     block table: per block offset, sizes, first record, records, CRC32C of the frame
+ *     index: one zstd frame of CH_IX_NFIELDS sorted term dictionaries with posting lists
+ *
+ * Records are compressed in blocks rather than as one frame so that an indexed lookup
+ * decompresses only the blocks its postings name, while blocks stay large enough for zstd
+ * to find the repetition between CloudTrail records (the same keys, users and agents).
+ * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
+ * it with a per-segment Bloom filter): one binary search or one pass over the terms answers
+ * an equality, a list, a set, a CIDR or a suffix test.
+ *
+ * Every checksum is verified before its bytes are used, and every length is checked against
+ * the file's size, so a damaged segment yields CH_EPARSE with the reason, never a crash (the
+ * fuzz target tests/fuzz/fuzz_segment.c feeds damaged ones). The file is read through mmap:
+ * a lookup touches the header, the index and a few blocks, not the whole file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/mem.h"
+#include "ingest/crc32c.h"
+#include "store/store_int.h"
+
+#define SEG_VERSION 1
+#define ZLEVEL 3
+#define BT_ENTRY 32
+#define MAX_BLOCK_RAW ((size_t)256 << 20)
+#define MAX_INDEX_RAW ((size_t)1 << 30)
+
+static void w32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void w64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t r32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t r64(const uint8_t *p) { return (uint64_t)r32(p) | (uint64_t)r32(p + 4) << 32; }
+
+static int put_var(ch_buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        uint8_t c = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
+    } while (v);
+    return ch_buf_add(b, t, n);
+}
+
+static bool get_var(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t c = *(*p)++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- builder ---- */
+
+void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour)
+{
+    memset(b, 0, sizeof *b);
+    b->dataset = dataset;
+    b->hour = hour;
+    ch_buf_init(&b->recs, (size_t)1 << 31);
+    for (int i = 0; i < CH_IX_NFIELDS; i++)
+        ch_buf_init(&b->terms[i], (size_t)1 << 31);
+    b->min_ts = INT64_MAX;
+    b->max_ts = INT64_MIN;
+}
+
+void ch__segb_free(ch_seg_builder *b)
+{
+    ch_buf_free(&b->recs);
+    for (int i = 0; i < CH_IX_NFIELDS; i++)
+        ch_buf_free(&b->terms[i]);
+    ch_free(b->offs);
+    b->offs = NULL;
+    b->capoffs = 0;
+    b->nrec = 0;
+}
+
+int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
+{
+    if (b->nrec == b->capoffs) {
+        size_t nc = b->capoffs ? b->capoffs * 2 : 1024;
+        uint32_t *no = ch_realloc(b->offs, nc * sizeof *no);
+        if (no == NULL)
+            return CH_ENOMEM;
+        b->offs = no;
+        b->capoffs = nc;
+    }
+    size_t start = b->recs.len;
+    uint8_t lenb[4] = {0};
+    if (ch_buf_add(&b->recs, lenb, 4) < 0 || ch__ev_encode(ev, rid, &b->recs) < 0) {
+        b->recs.len = start;
+        return CH_ENOMEM;
+    }
+    w32((uint8_t *)b->recs.data + start, (uint32_t)(b->recs.len - start - 4));
+    uint32_t ord = b->nrec;
+    for (int i = 0; i < CH_IX_NFIELDS; i++) {
+        char tb[64];
+        ch_sv t;
+        if (ch__ix_terms(ev, i, tb, &t) == 0)
+            continue;
+        uint8_t hdr[8];
+        w32(hdr, ord);
+        w32(hdr + 4, t.n);
+        if (ch_buf_add(&b->terms[i], hdr, 8) < 0 || ch_buf_add(&b->terms[i], t.p, t.n) < 0)
+            return CH_ENOMEM;
+    }
+    b->offs[b->nrec++] = (uint32_t)start;
+    if (ev->ts_ms < b->min_ts)
+        b->min_ts = ev->ts_ms;
+    if (ev->ts_ms > b->max_ts)
+        b->max_ts = ev->ts_ms;
+    return 0;
+}
+
+typedef struct tent {
+    const char *p;
+    uint32_t n, ord;
+} tent;
+
+static int tent_cmp(const void *a, const void *b)
+{
+    const tent *x = a, *y = b;
+    size_t m = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->p, y->p, m);
+    if (c)
+        return c;
+    if (x->n != y->n)
+        return x->n < y->n ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* The raw index: per field, nterms then (term, npost, postlen, deltas). */
+static int build_index(ch_seg_builder *b, ch_buf *out)
+{
+    ch_buf post;
+    ch_buf_init(&post, (size_t)1 << 31);
+    int rc = 0;
+    for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++) {
+        ch_buf *tb = &b->terms[f];
+        size_t n = 0;
+        for (size_t o = 0; o + 8 <= tb->len; o += 8 + r32((uint8_t *)tb->data + o + 4))
+            n++;
+        tent *v = n ? ch_malloc(n * sizeof *v) : NULL;
+        if (n && v == NULL) {
+            rc = CH_ENOMEM;
+            break;
+        }
+        size_t k = 0;
+        for (size_t o = 0; o + 8 <= tb->len; o += 8 + v[k - 1].n) {
+            const uint8_t *h = (const uint8_t *)tb->data + o;
+            v[k++] = (tent){tb->data + o + 8, r32(h + 4), r32(h)};
+        }
+        if (n)
+            qsort(v, n, sizeof *v, tent_cmp);
+        size_t nterms = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || v[i].n != v[i - 1].n || memcmp(v[i].p, v[i - 1].p, v[i].n) != 0)
+                nterms++;
+        rc |= put_var(out, nterms);
+        for (size_t i = 0; i < n && rc == 0;) {
+            size_t j = i;
+            ch_buf_clear(&post);
+            uint32_t prev = 0;
+            while (j < n && v[j].n == v[i].n && memcmp(v[j].p, v[i].p, v[i].n) == 0) {
+                rc |= put_var(&post, v[j].ord - prev);
+                prev = v[j].ord;
+                j++;
+            }
+            rc |= put_var(out, v[i].n);
+            rc |= ch_buf_add(out, v[i].p, v[i].n);
+            rc |= put_var(out, j - i);
+            rc |= put_var(out, post.len);
+            rc |= ch_buf_add(out, post.data, post.len);
+            i = j;
+        }
+        ch_free(v);
+    }
+    ch_buf_free(&post);
+    return rc < 0 ? CH_ENOMEM : 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx_in,
+                   uint64_t *bytes_out, ch_error *err)
+{
+    /* A compression context costs megabytes to set up: one per store, reused (zstd's
+     * one-shot ZSTD_compress builds and frees one per call). */
+    ZSTD_CCtx *cctx = cctx_in ? cctx_in : ZSTD_createCCtx();
+    ch_buf file, idx;
+    ch_buf_init(&file, (size_t)1 << 34);
+    ch_buf_init(&idx, (size_t)1 << 31);
+    uint32_t nblocks = (b->nrec + CH_SEG_BLOCK_RECORDS - 1) / CH_SEG_BLOCK_RECORDS;
+    uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, BT_ENTRY);
+    char tmp[4200];
+    int fd = -1, rc = 0;
+    if (cctx == NULL || bt == NULL || ch_buf_reserve(&file, CH_SEG_HEADER) < 0) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    memset(file.data, 0, CH_SEG_HEADER);
+    file.len = CH_SEG_HEADER;
+    for (uint32_t k = 0; k < nblocks; k++) {
+        uint32_t first = k * CH_SEG_BLOCK_RECORDS;
+        uint32_t cnt =
+            b->nrec - first < CH_SEG_BLOCK_RECORDS ? b->nrec - first : CH_SEG_BLOCK_RECORDS;
+        size_t s = b->offs[first];
+        size_t e = first + cnt < b->nrec ? b->offs[first + cnt] : b->recs.len;
+        size_t bound = ZSTD_compressBound(e - s);
+        if (ch_buf_reserve(&file, bound) < 0) {
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        size_t c =
+            ZSTD_compressCCtx(cctx, file.data + file.len, bound, b->recs.data + s, e - s, ZLEVEL);
+        if (ZSTD_isError(c)) {
+            rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
+            goto cleanup;
+        }
+        uint8_t *ent = bt + (size_t)k * BT_ENTRY;
+        w64(ent, file.len);
+        w32(ent + 8, (uint32_t)c);
+        w32(ent + 12, (uint32_t)(e - s));
+        w32(ent + 16, first);
+        w32(ent + 20, cnt);
+        w32(ent + 24, ch_crc32c(0, file.data + file.len, c));
+        file.len += c;
+    }
+    uint64_t bt_off = file.len;
+    if (ch_buf_add(&file, bt, (size_t)nblocks * BT_ENTRY) < 0 || build_index(b, &idx) < 0) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    uint64_t ix_off = file.len;
+    size_t bound = ZSTD_compressBound(idx.len);
+    if (ch_buf_reserve(&file, bound) < 0) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    size_t ic = ZSTD_compressCCtx(cctx, file.data + file.len, bound, idx.data, idx.len, ZLEVEL);
+    if (ZSTD_isError(ic)) {
+        rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(ic));
+        goto cleanup;
+    }
+    uint32_t ix_crc = ch_crc32c(0, file.data + file.len, ic);
+    file.len += ic;
+    uint8_t *h = (uint8_t *)file.data;
+    memcpy(h, CH_SEG_MAGIC, 8);
+    w32(h + 8, SEG_VERSION);
+    w32(h + 12, b->dataset);
+    w64(h + 16, gen);
+    w32(h + 24, seq);
+    w32(h + 28, b->nrec);
+    w64(h + 32, (uint64_t)b->min_ts);
+    w64(h + 40, (uint64_t)b->max_ts);
+    w64(h + 48, b->recs.len);
+    w32(h + 56, nblocks);
+    w32(h + 60, ch_crc32c(0, bt, (size_t)nblocks * BT_ENTRY));
+    w64(h + 64, bt_off);
+    w64(h + 72, ix_off);
+    w32(h + 80, (uint32_t)ic);
+    w32(h + 84, (uint32_t)idx.len);
+    w32(h + 88, ix_crc);
+    w32(h + 124, ch_crc32c(0, h, 124));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || write_all(fd, file.data, file.len) < 0 || fsync(fd) < 0) {
+        rc = ch_error_set(err, CH_EIO, "%s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    if (bytes_out)
+        *bytes_out = file.len;
+cleanup:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (cctx_in == NULL)
+        ZSTD_freeCCtx(cctx);
+    ch_free(bt);
+    ch_buf_free(&file);
+    ch_buf_free(&idx);
+    return rc;
+}
+
+/* ---- reader ---- */
+
+struct ch_seg {
+    const uint8_t *map;
+    size_t size;
+    bool mapped;
+    ch_seg_meta meta;
+    const uint8_t *bt;
+    /* the decompressed block last asked for */
+    uint8_t *blk;
+    size_t blkcap;
+    int64_t blk_no;
+    uint32_t *rec_off; /* offsets of the block's records */
+    size_t rec_cap;
+    uint64_t blocks_read;
+    ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
+    bool own_dctx;
+    /* the index, decoded on first use */
+    bool ix_loaded;
+    uint8_t *ix_raw;
+    ch_seg_term *terms[CH_IX_NFIELDS];
+    size_t nterms[CH_IX_NFIELDS];
+};
+
+static int seg_parse(ch_seg *s, ch_error *err)
+{
+    const uint8_t *h = s->map;
+    if (s->size < CH_SEG_HEADER || memcmp(h, CH_SEG_MAGIC, 8) != 0)
+        return ch_error_set(err, CH_EPARSE, "not a segment (bad magic at offset 0)");
+    if (r32(h + 124) != ch_crc32c(0, h, 124))
+        return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
+    if (r32(h + 8) != SEG_VERSION)
+        return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
+                            r32(h + 8));
+    ch_seg_meta *m = &s->meta;
+    m->dataset = r32(h + 12);
+    m->gen = r64(h + 16);
+    m->seq = r32(h + 24);
+    m->nrec = r32(h + 28);
+    m->min_ts = (int64_t)r64(h + 32);
+    m->max_ts = (int64_t)r64(h + 40);
+    m->raw_bytes = r64(h + 48);
+    m->nblocks = r32(h + 56);
+    m->file_bytes = s->size;
+    uint64_t bt_off = r64(h + 64), ix_off = r64(h + 72);
+    uint64_t ix_len = r32(h + 80);
+    if (m->dataset >= CH_DS__COUNT)
+        return ch_error_set(err, CH_EPARSE, "bad dataset %u at offset 12", m->dataset);
+    if (m->nblocks != (m->nrec + CH_SEG_BLOCK_RECORDS - 1) / CH_SEG_BLOCK_RECORDS)
+        return ch_error_set(err, CH_EPARSE, "block count %u does not fit %u records", m->nblocks,
+                            m->nrec);
+    if (bt_off < CH_SEG_HEADER || bt_off > s->size ||
+        (uint64_t)m->nblocks * BT_ENTRY > s->size - bt_off || ix_off > s->size ||
+        ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * BT_ENTRY)
+        return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)", s->size);
+    s->bt = s->map + bt_off;
+    if (r32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * BT_ENTRY))
+        return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
+                            (unsigned long long)bt_off);
+    for (uint32_t k = 0; k < m->nblocks; k++) {
+        const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
+        uint64_t off = r64(e);
+        uint32_t clen = r32(e + 8), first = r32(e + 16), cnt = r32(e + 20);
+        if (off < CH_SEG_HEADER || off > bt_off || clen > bt_off - off ||
+            first != k * CH_SEG_BLOCK_RECORDS || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS ||
+            (uint64_t)first + cnt > m->nrec || r32(e + 12) > MAX_BLOCK_RAW)
+            return ch_error_set(err, CH_EPARSE, "block %u entry out of bounds", k);
+    }
+    return 0;
+}
+
+static int seg_new(const uint8_t *map, size_t size, bool mapped, ch_seg **out, ch_error *err)
+{
+    ch_seg *s = ch_calloc(1, sizeof *s);
+    if (s == NULL) {
+        if (mapped)
+            munmap((void *)map, size);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    s->map = map;
+    s->size = size;
+    s->mapped = mapped;
+    s->blk_no = -1;
+    int rc = seg_parse(s, err);
+    if (rc < 0) {
+        ch__seg_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int ch__seg_open(const char *path, ch_seg **out, ch_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size < CH_SEG_HEADER) {
+        close(fd);
+        return ch_error_set(err, CH_EPARSE, "%s: truncated (%lld bytes)", path,
+                            (long long)st.st_size);
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
+    int rc = seg_new(m, (size_t)st.st_size, true, out, err);
+    if (rc < 0) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        ch_error_set(err, rc, "%s: %s", path, msg);
+    }
+    return rc;
+}
+
+int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err)
+{
+    return seg_new(buf, n, false, out, err);
+}
+
+void ch__seg_close(ch_seg *s)
+{
+    if (s == NULL)
+        return;
+    if (s->mapped)
+        munmap((void *)s->map, s->size);
+    if (s->own_dctx)
+        ZSTD_freeDCtx(s->dctx);
+    ch_free(s->blk);
+    ch_free(s->rec_off);
+    ch_free(s->ix_raw);
+    for (int i = 0; i < CH_IX_NFIELDS; i++)
+        ch_free(s->terms[i]);
+    ch_free(s);
+}
+
+const ch_seg_meta *ch__seg_meta(const ch_seg *s) { return &s->meta; }
+
+void ch__seg_use_dctx(ch_seg *s, void *dctx)
+{
+    if (s->own_dctx)
+        ZSTD_freeDCtx(s->dctx);
+    s->dctx = dctx;
+    s->own_dctx = false;
+}
+
+static size_t decompress(ch_seg *s, void *dst, size_t cap, const void *src, size_t n)
+{
+    if (s->dctx == NULL) {
+        if ((s->dctx = ZSTD_createDCtx()) == NULL)
+            return (size_t)-1;
+        s->own_dctx = true;
+    }
+    return ZSTD_decompressDCtx(s->dctx, dst, cap, src, n);
+}
+uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->blocks_read; }
+
+static int load_block(ch_seg *s, uint32_t k, ch_error *err)
+{
+    if (s->blk_no == (int64_t)k)
+        return 0;
+    const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
+    uint64_t off = r64(e);
+    uint32_t clen = r32(e + 8), rawlen = r32(e + 12), cnt = r32(e + 20);
+    if (r32(e + 24) != ch_crc32c(0, s->map + off, clen))
+        return ch_error_set(err, CH_EPARSE, "block %u checksum mismatch at offset %llu", k,
+                            (unsigned long long)off);
+    if (s->blkcap < rawlen) {
+        uint8_t *nb = ch_realloc(s->blk, rawlen);
+        if (nb == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->blk = nb;
+        s->blkcap = rawlen;
+    }
+    s->blk_no = -1;
+    size_t d = decompress(s, s->blk, rawlen, s->map + off, clen);
+    if (ZSTD_isError(d) || d != rawlen)
+        return ch_error_set(err, CH_EPARSE, "block %u does not decompress", k);
+    if (s->rec_cap < cnt) {
+        uint32_t *no = ch_realloc(s->rec_off, CH_SEG_BLOCK_RECORDS * sizeof *no);
+        if (no == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->rec_off = no;
+        s->rec_cap = CH_SEG_BLOCK_RECORDS;
+    }
+    size_t o = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (rawlen - o < 4 || r32(s->blk + o) > rawlen - o - 4)
+            return ch_error_set(err, CH_EPARSE, "block %u: record %u overruns the block", k, i);
+        s->rec_off[i] = (uint32_t)o;
+        o += 4 + r32(s->blk + o);
+    }
+    if (o != rawlen)
+        return ch_error_set(err, CH_EPARSE, "block %u: %zu trailing bytes", k, rawlen - o);
+    s->blk_no = k;
+    s->blocks_read++;
+    return 0;
+}
+
+int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
+{
+    if (ord >= s->meta.nrec)
+        return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord, s->meta.nrec);
+    uint32_t k = ord / CH_SEG_BLOCK_RECORDS;
+    int rc = load_block(s, k, err);
+    if (rc < 0)
+        return rc;
+    uint32_t o = s->rec_off[ord - k * CH_SEG_BLOCK_RECORDS];
+    *p = s->blk + o + 4;
+    *n = r32(s->blk + o);
+    return 0;
+}
+
+static int load_index(ch_seg *s, ch_error *err)
+{
+    if (s->ix_loaded)
+        return 0;
+    const uint8_t *h = s->map;
+    uint64_t ix_off = r64(h + 72);
+    uint32_t clen = r32(h + 80), rawlen = r32(h + 84);
+    if (r32(h + 88) != ch_crc32c(0, s->map + ix_off, clen))
+        return ch_error_set(err, CH_EPARSE, "index checksum mismatch at offset %llu",
+                            (unsigned long long)ix_off);
+    if (rawlen > MAX_INDEX_RAW)
+        return ch_error_set(err, CH_EPARSE, "index of %u bytes is too large", rawlen);
+    uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
+    if (raw == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t d = decompress(s, raw, rawlen, s->map + ix_off, clen);
+    if (ZSTD_isError(d) || d != rawlen) {
+        ch_free(raw);
+        return ch_error_set(err, CH_EPARSE, "index does not decompress");
+    }
+    s->ix_raw = raw;
+    const uint8_t *p = raw, *end = raw + rawlen;
+    for (int f = 0; f < CH_IX_NFIELDS; f++) {
+        uint64_t nt;
+        if (!get_var(&p, end, &nt) || nt > (uint64_t)(end - p))
+            return ch_error_set(err, CH_EPARSE, "index field %d: bad term count", f);
+        s->terms[f] = nt ? ch_malloc(nt * sizeof(ch_seg_term)) : NULL;
+        if (nt && s->terms[f] == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        for (uint64_t i = 0; i < nt; i++) {
+            uint64_t tl, np, pl;
+            if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad length", f,
+                                    (unsigned long long)i);
+            const uint8_t *tp = p;
+            p += tl;
+            if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
+                np > s->meta.nrec || np > pl)
+                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings", f,
+                                    (unsigned long long)i);
+            s->terms[f][i] = (ch_seg_term){{(const char *)tp, (uint32_t)tl}, p, (uint32_t)np, pl};
+            p += pl;
+        }
+        s->nterms[f] = nt;
+    }
+    if (p != end)
+        return ch_error_set(err, CH_EPARSE, "index: %zu trailing bytes", (size_t)(end - p));
+    s->ix_loaded = true;
+    return 0;
+}
+
+int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch_error *err)
+{
+    if (field < 0 || field >= CH_IX_NFIELDS)
+        return ch_error_set(err, CH_EUSAGE, "field %d is not indexed", field);
+    int rc = load_index(s, err);
+    if (rc < 0)
+        return rc;
+    *terms = s->terms[field];
+    *n = s->nterms[field];
+    return 0;
+}
+
+int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec)
+{
+    const uint8_t *p = t->post, *end = t->post + t->postlen;
+    uint64_t cur = 0;
+    for (uint32_t i = 0; i < t->npost; i++) {
+        uint64_t d;
+        if (!get_var(&p, end, &d))
+            return CH_EPARSE;
+        cur += d;
+        if (cur >= nrec || (i > 0 && d == 0))
+            return CH_EPARSE;
+        out[i] = (uint32_t)cur;
+    }
+    return 0;
+}
+
+int ch__seg_verify(ch_seg *s, ch_error *err)
+{
+    int rc = load_index(s, err);
+    if (rc < 0)
+        return rc;
+    uint32_t *tmp = ch_malloc(((size_t)s->meta.nrec + 1) * sizeof *tmp);
+    if (tmp == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++)
+        for (size_t i = 0; i < s->nterms[f] && rc == 0; i++)
+            if (ch__seg_postings(&s->terms[f][i], tmp, s->meta.nrec) < 0)
+                rc = ch_error_set(err, CH_EPARSE, "index field %s: damaged postings",
+                                  ch__ix_fields[f]);
+    ch_free(tmp);
+    ch_ev_decoded *d = ch_malloc(sizeof *d);
+    if (d == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    uint64_t raw = 0;
+    for (uint32_t i = 0; i < s->meta.nrec && rc == 0; i++) {
+        const uint8_t *p;
+        size_t n;
+        if ((rc = ch__seg_record(s, i, &p, &n, err)) < 0)
+            break;
+        raw += n + 4;
+        if (ch__ev_decode(p, n, d) < 0)
+            rc = ch_error_set(err, CH_EPARSE, "record %u does not decode", i);
+        else if (d->ev.ts_ms < s->meta.min_ts || d->ev.ts_ms > s->meta.max_ts)
+            rc = ch_error_set(err, CH_EPARSE, "record %u lies outside the time bounds", i);
+    }
+    if (rc == 0 && raw != s->meta.raw_bytes)
+        rc = ch_error_set(err, CH_EPARSE, "records hold %llu bytes, header says %llu",
+                          (unsigned long long)raw, (unsigned long long)s->meta.raw_bytes);
+    ch_free(d);
+    return rc;
+}

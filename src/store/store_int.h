@@ -1,0 +1,118 @@
+/*
+ * store_int.h - the inside of the event store, shared by its files:
+ *   evcodec.c   a normalized event <-> its stored bytes (typed slots and the original record)
+ *   segment.c   the segment file format: header, compressed blocks, term index, checksums
+ *   local.c     the local store: a directory of segments beside the SQLite file
+ *   search.c    plans and runs a search over any store through the ops table
+ * Nothing here is part of the public contract (store.h, search.h).
+ */
+#ifndef CH_STORE_STORE_INT_H
+#define CH_STORE_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/event.h"
+#include "store/evstore.h"
+
+/* ---- codec ---- */
+
+/* Append ev's stored form to b. CH_ENOMEM / CH_ELIMIT. */
+int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b);
+
+#define CH_EV_MAX_COLUMNS 128
+
+/* Decoded event: every view points into the record's bytes (which must outlive it). */
+typedef struct ch_ev_decoded {
+    ch_event ev;
+    uint64_t rid;
+    ch_sv names[CH_EV_MAX_COLUMNS], values[CH_EV_MAX_COLUMNS];
+} ch_ev_decoded;
+
+/* Decode p[0..n) into d. CH_EPARSE when the bytes are not a stored event. */
+int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d);
+
+/* The indexed fields: index i of a segment's term dictionaries. */
+#define CH_IX_NFIELDS 9
+extern const char *const ch__ix_fields[CH_IX_NFIELDS];
+/* Index of path among the indexed fields, or -1. */
+int ch__ix_field(const char *path);
+/* Is field i an address (terms are canonical address text)? */
+bool ch__ix_is_ip(int i);
+/* The values of field i in ev, as text, passed to fn (at most one per field except none). */
+size_t ch__ix_terms(const ch_event *ev, int i, char buf[64], ch_sv *out);
+
+/* ---- segments ---- */
+
+#define CH_SEG_MAGIC "CHSEG\x00\x01\x00"
+#define CH_SEG_HEADER 128
+#define CH_SEG_BLOCK_RECORDS 256
+
+typedef struct ch_seg_meta {
+    uint32_t dataset;
+    uint64_t gen;
+    uint32_t seq;
+    uint32_t nrec;
+    int64_t min_ts, max_ts;
+    uint64_t raw_bytes; /* uncompressed record bytes */
+    uint64_t file_bytes;
+    uint32_t nblocks;
+} ch_seg_meta;
+
+/* A segment being built in memory (the open segment of one dataset and hour). */
+typedef struct ch_seg_builder {
+    uint32_t dataset;
+    int64_t hour;
+    ch_buf recs; /* encoded records, each prefixed by its u32 length */
+    uint32_t nrec;
+    int64_t min_ts, max_ts;
+    uint32_t *offs; /* offset of record i in recs */
+    size_t capoffs;
+    /* per indexed field: (term, ordinal) pairs appended as they come; sorted at seal */
+    ch_buf terms[CH_IX_NFIELDS];
+} ch_seg_builder;
+
+void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
+void ch__segb_free(ch_seg_builder *b);
+int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid);
+/* Write the sealed segment to path (via path.tmp, fsynced, renamed). */
+/* cctx: a ZSTD_CCtx to reuse, or NULL. */
+int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx,
+                   uint64_t *bytes_out, ch_error *err);
+
+/* An open sealed segment: header and block table checked, index decoded on demand. */
+typedef struct ch_seg ch_seg;
+
+int ch__seg_open(const char *path, ch_seg **out, ch_error *err);
+/* From memory (the fuzz target): buf is borrowed and must outlive the segment. */
+int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err);
+void ch__seg_close(ch_seg *s);
+/* Decompress with dctx (a ZSTD_DCtx the caller keeps for many segments) instead of one of
+ * the segment's own. */
+void ch__seg_use_dctx(ch_seg *s, void *dctx);
+const ch_seg_meta *ch__seg_meta(const ch_seg *s);
+/* Check every checksum and decode every record. */
+int ch__seg_verify(ch_seg *s, ch_error *err);
+
+/* Postings of field i: terms visited in order; fn gets the term and may take its ordinals
+ * through ch__seg_postings. Loads the index on first use (CH_EPARSE when damaged). */
+typedef struct ch_seg_term {
+    ch_sv term;
+    const uint8_t *post; /* varint deltas */
+    uint32_t npost;
+    size_t postlen;
+} ch_seg_term;
+int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch_error *err);
+/* Decode a term's ordinals into out (npost entries). */
+int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
+
+/* Record ordinal -> its bytes (decompressing its block on demand; the bytes are valid until
+ * the next call that decompresses another block). */
+int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
+/* Bytes decompressed so far (--explain, benchmarks). */
+uint64_t ch__seg_blocks_read(const ch_seg *s);
+
+#endif

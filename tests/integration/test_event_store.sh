@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The event store and search (docs/SEARCH.md), on the generated account with the reference
+# attack inside it and on the content pack's CJ-MINE-03 cases:
+#   - every event analyze writes with --events comes back from `search --format jsonl`, byte
+#     for byte; reading the same logs again stores nothing twice; --no-store stores nothing,
+#   - the indexes give the scan's answer (--no-index) for ==, in, CIDR, suffix, case-insensitive
+#     and or/and/not mixes, and an indexed lookup skips the segments that cannot match,
+#   - --count-by, --top, --histogram, csv and json print what they should; an expression error
+#     names line:column and exits 2,
+#   - a damaged segment is reported and skipped by search and named by `store verify` (exit 1),
+#   - kill -9 in the middle of a run that has already sealed segments loses and doubles nothing:
+#     the rerun's store equals a clean run's,
+#   - retention by size removes the oldest segments,
+#   - a retro-hunt gives the offense that loading the indicator first gives, and raises
+#     nothing the second time.
+# Args: coinhound-binary source-dir corpora-dir.
+set -euo pipefail
+bin=$1 src=$2
+. "$src/tests/integration/lib.sh"
+need_cmd python3 "the scenario generator"
+need_cmd jq "reading JSON output"
+need_subcommand "$bin" search
+need_subcommand "$bin" store
+need_subcommand "$bin" hunt
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+T="$src/content/cryptojacking-aws/tests"
+
+python3 "$src/bench/scenario" --out "$work/scn" --benign-users 8 --hours 30 --seed 11 >/dev/null
+opts=(--no-progress -q --no-geoip --context "$work/scn/context.yaml")
+
+all() { "$bin" search 'event.dataset exists' --db "$1" --format jsonl --limit 100000000 2>/dev/null | sort; }
+
+# ---- round trip, replay, --no-store ----
+"$bin" analyze "${opts[@]}" --db "$work/a.db" --events "$work/ev.jsonl" "$work/scn" >/dev/null
+n=$(wc -l <"$work/ev.jsonl")
+[ "$n" -gt 40000 ] || fail "the scenario gave only $n events"
+all "$work/a.db" >"$work/stored.jsonl"
+sort "$work/ev.jsonl" | cmp -s - "$work/stored.jsonl" ||
+    fail "search --format jsonl does not return the events analyze --events wrote"
+events_in() { "$bin" store stats --db "$1" --format json | jq '[.sources[].events] | add // 0'; }
+[ "$(events_in "$work/a.db")" = "$n" ] || fail "store stats counts $(events_in "$work/a.db") events, not $n"
+"$bin" analyze "${opts[@]}" --db "$work/a.db" "$work/scn" >/dev/null
+[ "$(events_in "$work/a.db")" = "$n" ] || fail "reading the same logs again changed the store"
+"$bin" analyze "${opts[@]}" --db "$work/n.db" --no-store "$work/scn" >/dev/null
+[ -z "$(ls "$work/n.db.events" 2>/dev/null | grep '\.seg$' || true)" ] || fail "--no-store wrote segments"
+"$bin" store verify --db "$work/a.db" >/dev/null || fail "store verify fails on a healthy store"
+
+# ---- index == scan ----
+user=$(jq -r .attacker.user "$work/scn/ground_truth.json")
+ip=$(jq -r 'select(.source.ip) | .source.ip' "$work/ev.jsonl" | sort | uniq -c | sort -n | sed -n 1p | awk '{print $2}')
+dom=$(jq -r 'select(.dns.question.name) | .dns.question.name' "$work/ev.jsonl" | sed -n 1p | awk -F. '{print $(NF-1)"."$NF}')
+for e in "user.name == \"$user\"" "user.name =~ \"$(echo "$user" | tr a-z A-Z)\"" \
+    "source.ip == $ip" "source.ip in 10.0.0.0/8 and destination.ip in 0.0.0.0/1" \
+    "dns.question.name endswith \"$dom\"" "event.action in [\"RunInstances\", \"ConsoleLogin\"]" \
+    "user.name == \"$user\" and not event.action == \"ConsoleLogin\"" \
+    "user.name == \"$user\" or dns.question.name endswith \"$dom\"" \
+    "cloud.instance.id exists and event.dataset == \"vpcflow\""; do
+    a=$("$bin" search "$e" --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | md5sum)
+    b=$("$bin" search "$e" --db "$work/a.db" --format jsonl --limit 100000000 --no-index 2>/dev/null | md5sum)
+    [ "$a" = "$b" ] || fail "the indexes and the scan disagree on: $e"
+done
+m=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | wc -l)
+jm=$(jq -r --arg u "$user" 'select(.user.name == $u) | 1' "$work/ev.jsonl" | wc -l)
+[ "$m" = "$jm" ] && [ "$m" -gt 0 ] || fail "user.name == $user: $m matches, jq finds $jm"
+"$bin" search "user.name == \"nobody-at-all\"" --db "$work/a.db" --explain >/dev/null 2>"$work/x.txt"
+grep -q "index lookup" "$work/x.txt" || fail "--explain does not say the index is used"
+grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user did not skip segments"
+! grep -q "events evaluated" "$work/x.txt" || fail "an absent user still read records"
+
+# ---- newest first, limit, formats, aggregations ----
+ts=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 5 2>/dev/null | jq -r '."@timestamp"')
+[ "$(echo "$ts" | wc -l)" = 5 ] || fail "--limit 5 did not print 5 events"
+[ "$ts" = "$(echo "$ts" | sort -r)" ] || fail "results are not newest first"
+newest=$(jq -r --arg u "$user" 'select(.user.name == $u) | ."@timestamp"' "$work/ev.jsonl" | sort -r | sed -n 1p)
+[ "$(echo "$ts" | sed -n 1p)" = "$newest" ] || fail "the first result is not the newest event"
+tsa=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 3 --sort asc 2>/dev/null | jq -r '."@timestamp"')
+[ "$tsa" = "$(echo "$tsa" | sort)" ] || fail "--sort asc is not oldest first"
+cb=$("$bin" search 'event.dataset exists' --db "$work/a.db" --count-by event.dataset --format json 2>/dev/null)
+for ds in cloudtrail vpcflow route53resolver; do
+    got=$(echo "$cb" | jq --arg d "$ds" '.groups[] | select(."event.dataset" == $d) | .count')
+    want=$(jq -r --arg d "$ds" 'select(.event.dataset == $d) | 1' "$work/ev.jsonl" | wc -l)
+    [ "$got" = "$want" ] || fail "--count-by event.dataset: $ds $got, jq says $want"
+done
+top=$("$bin" search 'user.name exists' --db "$work/a.db" --top user.name --limit 1 --format csv 2>/dev/null | tail -1 | cut -d, -f1)
+jtop=$(jq -r 'select(.user.name) | .user.name' "$work/ev.jsonl" | sort | uniq -c | sort -rn | sed -n 1p | awk '{print $2}')
+[ "$top" = "$jtop" ] || fail "--top user.name says $top, jq says $jtop"
+h=$("$bin" search 'event.dataset == "cloudtrail"' --db "$work/a.db" --histogram 1h --format json 2>/dev/null)
+[ "$(echo "$h" | jq '[.buckets[].count] | add')" = "$(jq -r 'select(.event.dataset == "cloudtrail") | 1' "$work/ev.jsonl" | wc -l)" ] ||
+    fail "--histogram buckets do not add up to the matches"
+"$bin" search "user.name == \"$user\"" --db "$work/a.db" --fields @timestamp,user.name,event.action --format csv --limit 2 2>/dev/null >"$work/c.csv"
+[ "$(head -1 "$work/c.csv")" = "@timestamp,user.name,event.action" ] || fail "csv header: $(head -1 "$work/c.csv")"
+"$bin" search "user.name == \"$user\"" --db "$work/a.db" --format json --limit 2 2>/dev/null | jq -e '.events | length == 2' >/dev/null ||
+    fail "--format json is not one object with 2 events"
+set +e
+"$bin" search 'user.name == "x" and (event.action ==' --db "$work/a.db" >/dev/null 2>"$work/e.txt"
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "an expression error exits $rc, not 2"
+grep -q "at 1:" "$work/e.txt" || fail "an expression error does not name line:column: $(cat "$work/e.txt")"
+
+# ---- offense drill-down ----
+oid=$("$bin" offenses list --db "$work/a.db" --format json | jq '[.offenses[] | select(.event_count > 1)][0].id')
+[ "$oid" != null ] || fail "the scenario gave no offense with several events"
+nids=$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p | jq '.event_ids | length')
+"$bin" offenses show "$oid" --db "$work/a.db" --format json --events | tail -n +2 >"$work/oe.jsonl"
+[ "$nids" -gt 0 ] && [ "$(wc -l <"$work/oe.jsonl")" = "$nids" ] ||
+    fail "offenses show $oid --events printed $(wc -l <"$work/oe.jsonl") events for $nids event ids"
+[ "$(jq -r '.event.id' "$work/oe.jsonl" | sort)" = "$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p | jq -r '.event_ids[]' | sort)" ] ||
+    fail "offenses show --events returned other events than the offense's"
+
+# ---- a damaged segment ----
+cp -r "$work/a.db" "$work/d.db"
+cp -r "$work/a.db.events" "$work/d.db.events"
+cp "$work/a.db-wal" "$work/d.db-wal" 2>/dev/null || true
+seg=$(ls -S "$work/d.db.events"/*.seg | sed -n 1p)
+size=$(stat -c %s "$seg")
+printf 'XXXXXXXX' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+"$bin" search 'event.dataset exists' --db "$work/d.db" --format jsonl --limit 100000000 >"$work/d.jsonl" 2>"$work/d.err" ||
+    fail "search over a damaged segment failed"
+grep -q "damaged" "$work/d.err" || fail "search did not report the damaged segment"
+dn=$(wc -l <"$work/d.jsonl")
+[ "$dn" -lt "$n" ] && [ "$dn" -gt 0 ] || fail "with one damaged segment search returned $dn of $n events"
+set +e
+"$bin" store verify --db "$work/d.db" >"$work/v.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "store verify exits $rc on a damaged store"
+grep -q "DAMAGED.*$(basename "$seg")" "$work/v.txt" || fail "store verify does not name $(basename "$seg")"
+
+# ---- kill -9 after some segments were sealed ----
+ct=$(find "$work/scn/logs" -path '*CloudTrail*' -type d -name 'us-east-1' | sed -n 1p)
+"$bin" analyze "${opts[@]}" --db "$work/k.db" "$ct" >/dev/null
+before=$(events_in "$work/k.db")
+COINHOUND_STORE_SEAL_BYTES=30000 "$bin" analyze "${opts[@]}" --db "$work/k.db" "$work/scn" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 400); do
+    ls "$work/k.db.events" | grep -c -- '-0000000000000002-.*\.seg$' >/dev/null && break
+    sleep 0.02
+done
+ls "$work/k.db.events" | grep -c -- '-0000000000000002-.*\.seg$' >/dev/null || fail "the run sealed no segment before the kill"
+kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed"
+wait "$pid" 2>/dev/null || true
+[ "$(events_in "$work/k.db")" = "$before" ] || fail "a killed run's uncommitted segments are visible"
+"$bin" analyze "${opts[@]}" --db "$work/k.db" "$work/scn" >/dev/null
+all "$work/k.db" | cmp -s - "$work/stored.jsonl" ||
+    fail "after kill -9 and a rerun the store differs from a clean run's (lost or doubled events)"
+! ls "$work/k.db.events" | grep -c '\.tmp$' >/dev/null || fail "temporary segment files left behind"
+
+# ---- retention by size ----
+"$bin" analyze "${opts[@]}" --db "$work/r.db" --retention 1MB "$work/scn" >/dev/null
+rb=$("$bin" store stats --db "$work/r.db" --format json | jq '[.sources[].bytes] | add')
+[ "$rb" -le 1000000 ] && [ "$rb" -gt 0 ] || fail "retention 1MB kept $rb bytes"
+[ "$("$bin" store retention --db "$work/r.db")" = 1MB ] || fail "the retention was not saved"
+
+# ---- retro-hunt ----
+"$bin" intel load "$T/CJ-MINE-03-intel.json" --db "$work/h1.db" >/dev/null
+"$bin" analyze --no-progress -q --no-geoip --db "$work/h1.db" "$T/CJ-MINE-03-launch.jsonl" "$T/CJ-MINE-03-dns.jsonl" >/dev/null
+"$bin" analyze --no-progress -q --no-geoip --db "$work/h2.db" "$T/CJ-MINE-03-launch.jsonl" "$T/CJ-MINE-03-dns.jsonl" >/dev/null
+"$bin" intel load "$T/CJ-MINE-03-intel.json" --db "$work/h2.db" >"$work/il.txt"
+grep -q "retro-hunt:" "$work/il.txt" || fail "intel load does not report its retro-hunt"
+"$bin" hunt --db "$work/h2.db" --since 100000d >"$work/hunt1.txt"
+grep -q "1 raised CJ-MINE-03" "$work/hunt1.txt" || fail "hunt did not raise CJ-MINE-03: $(cat "$work/hunt1.txt")"
+"$bin" hunt --db "$work/h2.db" --since 100000d >"$work/hunt2.txt"
+grep -q " 0 raised" "$work/hunt2.txt" || fail "a second hunt raised again: $(cat "$work/hunt2.txt")"
+off() {
+    "$bin" offenses list --db "$1" --format json | jq -c '[.offenses[] | {v: .index.value, m: .magnitude,
+        n: .event_count, f: .first_seen, l: .last_seen, r: [.rules[] | {id, count, first_seen, last_seen}]}]'
+}
+o1=$(off "$work/h1.db")
+o2=$(off "$work/h2.db")
+echo "$o1" | grep -c CJ-MINE-03 >/dev/null || fail "loading the indicator first raised no CJ-MINE-03: $o1"
+[ "$o1" = "$o2" ] || fail "indicator before the logs: $o1; after, by retro-hunt: $o2"
+"$bin" offenses show 1 --db "$work/h2.db" | grep -c "retro: true" >/dev/null || fail "the retro hit's evidence does not say retro: true"
+echo "ok"

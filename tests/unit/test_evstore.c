@@ -1,0 +1,215 @@
+/*
+ * test_evstore.c - the event store's segment format: an event survives encode, seal, open and
+ * decode with every slot the writer prints; the term index finds what the scan finds; and a
+ * segment damaged anywhere (header, block, index, truncation) is refused with a reason
+ * instead of being read.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/ip.h"
+#include "output/output.h"
+#include "store/store_int.h"
+
+#define NEV 600 /* three blocks */
+
+static void make_event(ch_event *ev, int i, char *idbuf, ch_sv *names, ch_sv *values)
+{
+    ch_event_reset(ev);
+    ev->ts_ms = 1717372800000LL + i * 1000;
+    ev->dataset = CH_DS_VPCFLOW;
+    ev->outcome = CH_OUTCOME_SUCCESS;
+    snprintf(idbuf, 32, "id-%d", i);
+    ev->id = (ch_sv){idbuf, (uint32_t)strlen(idbuf)};
+    ev->action = i % 2 ? CH_SV("ACCEPT") : CH_SV("REJECT");
+    ev->user_name = i % 100 == 7 ? CH_SV("alice") : CH_SV("bob");
+    ev->instance_id = CH_SV("i-0abc");
+    ch_ip_parse("10.0.0.5", 8, &ev->src_ip);
+    ch_ip_parse(i % 3 ? "198.51.100.7" : "203.0.113.9", i % 3 ? 12 : 11, &ev->dst_ip);
+    ev->src_port = 443;
+    ev->flags = CH_F_SRC_PORT | CH_F_BYTES;
+    ev->bytes = (uint64_t)i * 10;
+    ev->iana_proto = 6;
+    ev->transport = CH_SV("tcp");
+    names[0] = CH_SV("version");
+    values[0] = CH_SV("2");
+    names[1] = CH_SV("srcaddr");
+    values[1] = CH_SV("10.0.0.5");
+    ev->raw_names = names;
+    ev->raw_values = values;
+    ev->raw_count = 2;
+}
+
+static char *write_segment(void)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/test_evstore_%d.seg", (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_VPCFLOW, 477048);
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32];
+        ch_sv n[2], v[2];
+        make_event(&ev, i, id, n, v);
+        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+    }
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 3, 0, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+    return path;
+}
+
+static void test_event_survives_the_segment_as_the_writer_prints_it(void **state)
+{
+    (void)state;
+    char *path = write_segment();
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), 0);
+    const ch_seg_meta *m = ch__seg_meta(s);
+    assert_int_equal(m->nrec, NEV);
+    assert_int_equal(m->gen, 3);
+    assert_true(m->min_ts == 1717372800000LL && m->max_ts == 1717372800000LL + (NEV - 1) * 1000);
+    ch_ev_decoded *d = malloc(sizeof *d);
+    ch_buf a, b;
+    ch_buf_init(&a, 1 << 20);
+    ch_buf_init(&b, 1 << 20);
+    for (int i = 0; i < NEV; i += 37) {
+        const uint8_t *p;
+        size_t n;
+        assert_int_equal(ch__seg_record(s, (uint32_t)i, &p, &n, &err), 0);
+        assert_int_equal(ch__ev_decode(p, n, d), 0);
+        assert_int_equal(d->rid, (uint64_t)i + 1);
+        ch_event ev;
+        char id[32];
+        ch_sv nm[2], v[2];
+        make_event(&ev, i, id, nm, v);
+        ch_buf_clear(&a);
+        ch_buf_clear(&b);
+        assert_int_equal(ch_event_to_json(&ev, &a), 0);
+        assert_int_equal(ch_event_to_json(&d->ev, &b), 0);
+        assert_string_equal(a.data, b.data);
+    }
+    ch_buf_free(&a);
+    ch_buf_free(&b);
+    free(d);
+    ch__seg_close(s);
+    unlink(path);
+}
+
+static void test_index_postings_name_exactly_the_matching_records(void **state)
+{
+    (void)state;
+    char *path = write_segment();
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    const ch_seg_term *t;
+    size_t nt;
+    assert_int_equal(ch__seg_terms(s, ch__ix_field("user.name"), &t, &nt, &err), 0);
+    assert_int_equal(nt, 2);
+    assert_true(t[0].term.n == 5 && memcmp(t[0].term.p, "alice", 5) == 0);
+    uint32_t post[NEV];
+    assert_int_equal(t[0].npost, NEV / 100);
+    assert_int_equal(ch__seg_postings(&t[0], post, NEV), 0);
+    for (uint32_t i = 0; i < t[0].npost; i++)
+        assert_int_equal(post[i], i * 100 + 7);
+    assert_int_equal(ch__seg_terms(s, ch__ix_field("destination.ip"), &t, &nt, &err), 0);
+    assert_int_equal(nt, 2);
+    assert_int_equal(t[0].npost + t[1].npost, NEV);
+    ch__seg_close(s);
+    unlink(path);
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc(*n);
+    size_t got = fread(*buf, 1, *n, f);
+    fclose(f);
+    return got == *n ? 0 : -1;
+}
+
+/* Open and verify: the first failure's code (0 when the segment is whole). */
+static int check(const uint8_t *buf, size_t n, ch_error *err)
+{
+    ch_seg *s = NULL;
+    int rc = ch__seg_open_mem(buf, n, &s, err);
+    if (rc == 0)
+        rc = ch__seg_verify(s, err);
+    ch__seg_close(s);
+    return rc;
+}
+
+static void test_damage_anywhere_is_refused_with_a_reason(void **state)
+{
+    (void)state;
+    char *path = write_segment();
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    assert_int_equal(read_file(path, &buf, &n), 0);
+    ch_error err = {0};
+    assert_int_equal(check(buf, n, &err), 0);
+    /* Every 97th byte flipped in turn: header, blocks, block table, index. */
+    size_t refused = 0, tried = 0;
+    for (size_t off = 0; off < n; off += 97) {
+        buf[off] ^= 0x5a;
+        memset(&err, 0, sizeof err);
+        int rc = check(buf, n, &err);
+        buf[off] ^= 0x5a;
+        tried++;
+        if (rc == CH_EPARSE) {
+            refused++;
+            assert_true(err.msg[0] != '\0');
+        } else {
+            /* The reserved header bytes are the only ones a flip may leave unnoticed. */
+            assert_true(off >= 92 && off < 124);
+        }
+    }
+    assert_true(refused + 1 >= tried);
+    for (size_t cut = 0; cut < n; cut += n / 7 + 1) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(check(buf, cut, &err), CH_EPARSE);
+    }
+    free(buf);
+    unlink(path);
+}
+
+static void test_retention_and_time_arguments_parse_or_say_why(void **state)
+{
+    (void)state;
+    ch_evstore_retention r;
+    ch_error err = {0};
+    assert_int_equal(ch_evstore_retention_parse("30d,10GB", &r, &err), 0);
+    assert_true(r.max_age_ms == 30LL * 86400000 && r.max_bytes == 10000000000ULL);
+    assert_int_equal(ch_evstore_retention_parse("500MiB", &r, &err), 0);
+    assert_true(r.max_bytes == 500ULL << 20 && r.max_age_ms == 0);
+    assert_int_equal(ch_evstore_retention_parse("30x", &r, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "30x"));
+    assert_int_equal(ch_evstore_retention_parse("", &r, &err), CH_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_survives_the_segment_as_the_writer_prints_it),
+        cmocka_unit_test(test_index_postings_name_exactly_the_matching_records),
+        cmocka_unit_test(test_damage_anywhere_is_refused_with_a_reason),
+        cmocka_unit_test(test_retention_and_time_arguments_parse_or_say_why),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
