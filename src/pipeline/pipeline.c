@@ -33,6 +33,7 @@
 #include "enrich/context.h"
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
+#include "enrich/lineage.h"
 #include "intel/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
@@ -52,6 +53,7 @@
 #define REFSET_LOG_MAX (1u << 20) /* rule-made reference-set values kept durable */
 #define STATE_ENGINE "engine"
 #define STATE_REFSETS "refset_responses"
+#define STATE_LINEAGE "lineage"
 #define STATE_POS_PREFIX "position:"
 
 /* Identities are kept per hour of event time: events come in time order, so the hour being
@@ -94,6 +96,7 @@ struct ch_pipeline {
     ch_engine *engine;
     ch_engine_opts eopts;
     ch_entity *entity;
+    ch_lineage *lineage;
     ch_intel_matcher *intel;
     ch_intel_catalog *catalog;
     ch_offenses *offenses;
@@ -562,10 +565,29 @@ static void radds_restore(ch_pipeline *p, char *text)
 
 static void rule_msg(void *ud, const char *msg) { say(ud, "%s", msg); }
 
+static bool has_active_offense(void *ud, const char *name, size_t n)
+{
+    const ch_pipeline *p = ud;
+    return ch_offenses_find_active(p->offenses, "user.name", name, n) != NULL;
+}
+
+/* Identity lineage (enrich/lineage.h): a hit on a principal that another created or empowered
+ * joins the nearest creator's active offense instead of opening one of its own. The hit keeps
+ * its user, so risk stays with the principal that acted. */
 static void on_hit(const ch_rule_hit *hit, void *ud)
 {
     ch_pipeline *p = ud;
-    ch_offense_sink_hit(hit, &p->sink);
+    ch_rule_hit h = *hit;
+    if (p->lineage != NULL && hit->index_field != NULL && hit->event != NULL &&
+        strcmp(hit->index_field, "user.name") == 0 && hit->index_value.n > 0 &&
+        ch_sv_eq(hit->index_value, hit->event->user_name.p, hit->event->user_name.n)) {
+        char who[CH_LINEAGE_MAX_STR * 2 + 2];
+        size_t wn = ch_lineage_principal(p->lineage, hit->event, who, sizeof who);
+        ch_sv anc;
+        if (wn > 0 && ch_lineage_resolve(p->lineage, who, wn, has_active_offense, p, &anc))
+            h.index_value = anc;
+    }
+    ch_offense_sink_hit(&h, &p->sink);
     if (p->cfg.on_hit != NULL)
         p->cfg.on_hit(hit, p->cfg.hit_ud);
 }
@@ -693,6 +715,18 @@ static int restore_state(ch_pipeline *p, ch_error *err)
     if (rc == 0)
         radds_restore(p, blob);
     ch_free(blob);
+    blob = NULL;
+    if (rc == CH_ENOTFOUND)
+        rc = 0;
+    if (rc < 0)
+        return rc;
+    rc = ch_store_get_state(p->store, STATE_LINEAGE, &blob, &n, err);
+    if (rc == 0 && p->lineage != NULL) {
+        if (ch_lineage_load(p->lineage, blob, n) < 0)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        ch_lineage_clear_dirty(p->lineage);
+    }
+    ch_free(blob);
     if (rc == CH_ENOTFOUND)
         rc = 0;
     if (rc < 0)
@@ -734,7 +768,8 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
     int64_t learning = 0;
     if ((rc = open_content(p, &p->refsets, &learning, err)) < 0)
         goto done;
-    if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0)
+    if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0 ||
+        (rc = ch_lineage_new(0, &p->lineage, err)) < 0)
         goto done;
     if (!cfg->no_store) {
         if ((rc = ch_store_open(cfg->db, &p->store, err)) < 0)
@@ -793,6 +828,7 @@ void ch_pipeline_close(ch_pipeline *p)
         return;
     ch_engine_free(p->engine);
     ch_entity_free(p->entity);
+    ch_lineage_free(p->lineage);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
     ch_evstore_close(p->evstore);
@@ -867,6 +903,8 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         ch_geoip_enrich(p->geoip, ev);
     /* Launches teach the linker; DNS queries and flows of launched instances get their
      * launching user, so rules keyed by user see the mining stage. */
+    if (p->lineage != NULL && ch_lineage_observe(p->lineage, ev) < 0)
+        p->st.engine_errors++;
     if (p->entity != NULL)
         ch_entity_process(p->entity, ev);
     if (p->intel != NULL)
@@ -1035,6 +1073,11 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     }
     if (rc == 0 && p->radds_dirty)
         rc = radds_save(p, &rb) < 0 ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
+    ch_buf lb;
+    ch_buf_init(&lb, (size_t)1 << 30);
+    bool lineage_dirty = p->lineage != NULL && ch_lineage_dirty(p->lineage);
+    if (rc == 0 && lineage_dirty && ch_lineage_save(p->lineage, &lb) < 0)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0)
         goto cleanup;
     if ((rc = ch_store_begin(p->store, err)) < 0)
@@ -1044,6 +1087,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
          (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
+        (lineage_dirty &&
+         (rc = ch_store_put_state(p->store, STATE_LINEAGE, lb.data, lb.len, now, err)) < 0) ||
         (rc = ledger_sync(p, &ledger_len, err)) < 0 ||
         (p->evstore && (rc = ch_evstore_flush(p->evstore, p->store, now, err)) < 0))
         goto fail;
@@ -1064,6 +1109,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     if (p->evstore)
         ch_evstore_committed(p->evstore);
     p->radds_dirty = false;
+    if (lineage_dirty)
+        ch_lineage_clear_dirty(p->lineage);
     p->st.checkpoints++;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     p->st.checkpoint_ms =
@@ -1075,6 +1122,7 @@ fail:
 cleanup:
     free(blob); /* open_memstream's buffer comes from malloc */
     ch_buf_free(&rb);
+    ch_buf_free(&lb);
     return rc;
 }
 
@@ -1184,6 +1232,7 @@ const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p) { return p->rules; }
 ch_offenses *ch_pipeline_offenses(const ch_pipeline *p) { return p->offenses; }
 ch_risk *ch_pipeline_risk(const ch_pipeline *p) { return p->risk; }
 ch_entity *ch_pipeline_entity(const ch_pipeline *p) { return p->entity; }
+ch_lineage *ch_pipeline_lineage(const ch_pipeline *p) { return p->lineage; }
 ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p) { return p->intel; }
 ch_store *ch_pipeline_store(const ch_pipeline *p) { return p->store; }
 ch_evstore *ch_pipeline_evstore(const ch_pipeline *p) { return p->evstore; }
