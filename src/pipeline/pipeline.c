@@ -646,6 +646,21 @@ static int open_intel(ch_pipeline *p, ch_error *err)
     return rc;
 }
 
+/* The context's risk model onto the tracker. A reload adds watched names; it does not unwatch. */
+static int apply_risk(const ch_context *ctx, ch_risk *r, ch_error *err)
+{
+    ch_risk_config rc = {0};
+    ch_context_risk(ctx, &rc.decay_per_hour, &rc.watch_multiplier, &rc.scale);
+    if (ch_risk_configure(r, &rc) < 0)
+        return ch_error_set(err, CH_EUSAGE, "risk: a value is out of range");
+    for (size_t i = 0; i < ch_context_watchlist_count(ctx); i++) {
+        const char *u = ch_context_watchlist(ctx, i);
+        if (ch_risk_watch(r, u, strlen(u)) < 0)
+            return ch_error_set(err, CH_ENOMEM, "risk: cannot watch %s", u);
+    }
+    return 0;
+}
+
 /* Context, registry, intel and rules: everything a reload replaces. */
 static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_error *err)
 {
@@ -660,6 +675,8 @@ static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch
         rc = ch_context_load_path(ctx, p->cfg.context, err);
     if (rc == 0)
         rc = ch_context_apply(ctx, *sets, err);
+    if (rc == 0 && p->risk != NULL)
+        rc = apply_risk(ctx, p->risk, err);
     *learning = ch_context_learning_ms(ctx);
     ch_context_free(ctx);
     if (rc < 0) {
@@ -766,6 +783,10 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         p->cfg.pack = p->pack_def;
     }
     int64_t learning = 0;
+    if ((p->risk = ch_risk_new(0)) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto done;
+    }
     if ((rc = open_content(p, &p->refsets, &learning, err)) < 0)
         goto done;
     if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0 ||
@@ -787,8 +808,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
     if ((rc = open_rules(p, p->refsets, &p->rules, err)) < 0)
         goto done;
     p->offenses = ch_offenses_new();
-    p->risk = ch_risk_new(0);
-    if (p->offenses == NULL || p->risk == NULL) {
+    if (p->offenses == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto done;
     }
