@@ -40,6 +40,7 @@
 #include "ingest/walk.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
+#include "investigate/facts.h"
 #include "offense/offense.h"
 #include "offense/report.h"
 #include "offense/store.h"
@@ -97,6 +98,7 @@ struct ch_pipeline {
     ch_engine_opts eopts;
     ch_entity *entity;
     ch_lineage *lineage;
+    ch_facts *facts; /* investigation facts (graphs, user firsts); NULL without a store */
     ch_intel_matcher *intel;
     ch_intel_catalog *catalog;
     ch_offenses *offenses;
@@ -571,6 +573,19 @@ static bool has_active_offense(void *ud, const char *name, size_t n)
     return ch_offenses_find_active(p->offenses, "user.name", name, n) != NULL;
 }
 
+/* The offense an event's facts belong to: its creator's (lineage), else its principal's own. */
+static ch_offense *event_offense(ch_pipeline *p, const ch_event *ev)
+{
+    if (ev->user_name.n == 0 || p->offenses == NULL)
+        return NULL;
+    char who[CH_LINEAGE_MAX_STR * 2 + 2];
+    size_t wn = ch_lineage_principal(p->lineage, ev, who, sizeof who);
+    ch_sv anc;
+    if (wn > 0 && ch_lineage_resolve(p->lineage, who, wn, has_active_offense, p, &anc))
+        return ch_offenses_find_active(p->offenses, "user.name", anc.p, anc.n);
+    return ch_offenses_find_active(p->offenses, "user.name", ev->user_name.p, ev->user_name.n);
+}
+
 /* Identity lineage (enrich/lineage.h): a hit on a principal that another created or empowered
  * joins the nearest creator's active offense instead of opening one of its own. The hit keeps
  * its user, so risk stays with the principal that acted. */
@@ -588,6 +603,11 @@ static void on_hit(const ch_rule_hit *hit, void *ud)
             h.index_value = anc;
     }
     ch_offense_sink_hit(&h, &p->sink);
+    if (p->facts != NULL && h.index_field != NULL && h.index_value.n > 0 &&
+        ch_facts_hit(p->facts, &h,
+                     ch_offenses_find_active(p->offenses, h.index_field, h.index_value.p,
+                                             h.index_value.n)) < 0)
+        p->st.engine_errors++;
     if (p->cfg.on_hit != NULL)
         p->cfg.on_hit(hit, p->cfg.hit_ud);
 }
@@ -801,6 +821,9 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             goto done;
         }
         snprintf(p->ledger_path, pl, "%s.seen", ch_store_path(p->store));
+        if ((rc = ch_facts_schema(ch_store_sql(p->store), err)) < 0 ||
+            (rc = ch_facts_new(&p->facts, err)) < 0)
+            goto done;
     }
     /* Threat intelligence before the rules: rules may name its sets ($intel_domains). */
     if ((rc = open_intel(p, err)) < 0)
@@ -849,6 +872,7 @@ void ch_pipeline_close(ch_pipeline *p)
     ch_engine_free(p->engine);
     ch_entity_free(p->entity);
     ch_lineage_free(p->lineage);
+    ch_facts_free(p->facts);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
     ch_evstore_close(p->evstore);
@@ -943,6 +967,8 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         p->st.engine_errors++;
         return CH_ENOMEM;
     }
+    if (p->facts != NULL && ch_facts_event(p->facts, ev, event_offense(p, ev)) < 0)
+        p->st.engine_errors++;
     return 1;
 }
 
@@ -1103,6 +1129,7 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     if ((rc = ch_store_begin(p->store, err)) < 0)
         goto cleanup;
     if ((rc = ch_store_save(p->store, p->offenses, p->risk, now, err)) < 0 ||
+        (p->facts != NULL && (rc = ch_facts_save(p->facts, ch_store_sql(p->store), err)) < 0) ||
         (rc = ch_store_save_links(p->store, p->entity, 0, err)) < 0 ||
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
