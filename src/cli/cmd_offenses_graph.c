@@ -26,8 +26,9 @@ static void usage(FILE *f)
             "The offense's investigation graph: principals, addresses, user agents, regions,\n"
             "instances, interfaces, domains, pool addresses, indicators and rules, with edges\n"
             "carrying first/last time and counts. json is cytoscape.js's elements shape, dot is\n"
-            "for Graphviz (dot -Tsvg). Instances of one launch (same principal, type, image,\n"
-            "region) become a group node when there are --group-min (5) or more; --expand names\n"
+            "for Graphviz (dot -Tsvg). Instances of one launch burst (one principal's launches\n"
+            "at most 15 minutes apart) become a group node when there are --group-min (5) or\n"
+            "more; --expand names\n"
             "a group node to draw its members. A node with more than --hub-max (25) neighbours\n"
             "of one kind keeps the busiest and summarises the rest. Default database %s/%s.\n",
             ch_data_dir(), CH_STORE_DEFAULT_NAME);

@@ -25,10 +25,11 @@ typedef struct gnode {
     char *id, *kind, *label, *attrs; /* attrs: a JSON object's text */
     int64_t first, last;
     uint64_t count;
-    long group;      /* the group node it was folded into, or -1 */
-    bool hidden;     /* not drawn (folded into a group, or summarised away) */
-    bool summarised; /* one of its edges went into a summary node */
-    char *gkey;      /* instances: launcher|type|image|region */
+    long group;        /* the group node it was folded into, or -1 */
+    bool hidden;       /* not drawn (folded into a group, or summarised away) */
+    bool summarised;   /* one of its edges went into a summary node */
+    char *gkey;        /* instances: launcher|type|image|region */
+    int64_t launch_ms; /* instances: launch time (INT64_MIN unknown) */
 } gnode;
 
 typedef struct gedge {
@@ -228,6 +229,8 @@ static int load_rows(ch_graph *g, ch_sql *c, ch_error *err)
 static void instance_key(ch_graph *g, ch_sql *c, gnode *x)
 {
     char by[256], type[128], image[128], region[64];
+    /* A node made from its launch was first seen at the launch. */
+    x->launch_ms = x->first;
     attr_get(x->attrs, "launched_by", by, sizeof by);
     attr_get(x->attrs, "type", type, sizeof type);
     attr_get(x->attrs, "image", image, sizeof image);
@@ -236,14 +239,15 @@ static void instance_key(ch_graph *g, ch_sql *c, gnode *x)
         sqlite3_stmt *st = NULL;
         ch_error e2 = {0};
         if (ch_sql_prepare(c->db, c->path,
-                           "SELECT user, image, region FROM entity_links WHERE kind = 'i' AND"
-                           " key = ?1",
+                           "SELECT user, image, region, launched_ms FROM entity_links WHERE"
+                           " kind = 'i' AND key = ?1",
                            &st, &e2) == 0) {
             sqlite3_bind_text(st, 1, x->label, -1, SQLITE_STATIC);
             if (sqlite3_step(st) == SQLITE_ROW) {
                 snprintf(by, sizeof by, "%s", ch_sql_col_text(st, 0));
                 snprintf(image, sizeof image, "%s", ch_sql_col_text(st, 1));
                 snprintf(region, sizeof region, "%s", ch_sql_col_text(st, 2));
+                x->launch_ms = sqlite3_column_int64(st, 3);
             }
             sqlite3_finalize(st);
         }
@@ -259,11 +263,63 @@ static void instance_key(ch_graph *g, ch_sql *c, gnode *x)
 
 static const ch_graph *sort_graph; /* qsort has no context argument; one graph at a time */
 
+/* The launcher: the group key up to its first '|'. */
+static size_t launcher_len(const gnode *x)
+{
+    const char *k = x->gkey ? x->gkey : "";
+    const char *bar = strchr(k, '|');
+    return bar ? (size_t)(bar - k) : strlen(k);
+}
+
+static bool same_launcher(const gnode *x, const gnode *y)
+{
+    size_t a = launcher_len(x), b = launcher_len(y);
+    return a == b && (a == 0 || memcmp(x->gkey, y->gkey, a) == 0);
+}
+
+/* By launcher, then launch time: a burst is a run of one launcher's launches. */
 static int cmp_gkey(const void *a, const void *b)
 {
     const gnode *x = &sort_graph->n[*(const size_t *)a], *y = &sort_graph->n[*(const size_t *)b];
-    int c = strcmp(x->gkey ? x->gkey : "", y->gkey ? y->gkey : "");
+    size_t la = launcher_len(x), lb = launcher_len(y);
+    int c = memcmp(x->gkey ? x->gkey : "", y->gkey ? y->gkey : "", la < lb ? la : lb);
+    if (c == 0 && la != lb)
+        c = la < lb ? -1 : 1;
+    if (c == 0 && x->launch_ms != y->launch_ms)
+        c = x->launch_ms < y->launch_ms ? -1 : 1;
     return c ? c : strcmp(x->id, y->id);
+}
+
+/* Distinct values of group-key field i (1 type, 2 image, 3 region) of the members, as a JSON
+ * array of at most 20. */
+static int distinct_field(ch_buf *b, const ch_graph *g, const size_t *mem, size_t cnt, int fi)
+{
+    char seen[20][128];
+    size_t ns = 0;
+    int rc = ch_buf_addc(b, '[');
+    for (size_t i = 0; i < cnt && rc >= 0 && ns < 20; i++) {
+        const char *p = g->n[mem[i]].gkey ? g->n[mem[i]].gkey : "";
+        for (int k = 0; k < fi && p; k++) {
+            p = strchr(p, '|');
+            p = p ? p + 1 : NULL;
+        }
+        if (p == NULL)
+            continue;
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == 0 || len >= sizeof seen[0])
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < ns && !dup; k++)
+            dup = strlen(seen[k]) == len && memcmp(seen[k], p, len) == 0;
+        if (dup)
+            continue;
+        memcpy(seen[ns], p, len);
+        seen[ns][len] = '\0';
+        rc = (ns ? ch_buf_addc(b, ',') : 0) < 0 ? -1 : ch_buf_add_json_str(b, p, len);
+        ns++;
+    }
+    return rc < 0 ? rc : ch_buf_addc(b, ']');
 }
 
 static int add_json_kv(ch_buf *b, const char *k, const char *v)
@@ -276,32 +332,31 @@ static int add_json_kv(ch_buf *b, const char *k, const char *v)
     return rc < 0 ? rc : ch_buf_add_json_str(b, v, strlen(v));
 }
 
+static void group_id(const ch_graph *g, const size_t *mem, char *id, size_t cap)
+{
+    const gnode *first = &g->n[mem[0]];
+    uint64_t h = ch_hash_bytes(first->gkey ? first->gkey : "", launcher_len(first));
+    h = ch_hash_mix64(h ^ (uint64_t)first->launch_ms);
+    snprintf(id, cap, "group:instances:%016llx", (unsigned long long)h);
+}
+
 static int make_group(ch_graph *g, const size_t *mem, size_t cnt)
 {
     const gnode *first = &g->n[mem[0]];
-    const char *k = first->gkey ? first->gkey : "";
-    char id[64];
-    snprintf(id, sizeof id, "group:instance:%016llx",
-             (unsigned long long)ch_hash_bytes(k, strlen(k)));
-    char parts[4][256] = {{0}};
-    const char *p = k;
-    for (int i = 0; i < 4; i++) {
-        const char *bar = i < 3 ? strchr(p, '|') : NULL;
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        snprintf(parts[i], sizeof parts[i], "%.*s", (int)len, p);
-        p = bar ? bar + 1 : p + len;
-    }
+    char id[64], by[256];
+    group_id(g, mem, id, sizeof id);
+    snprintf(by, sizeof by, "%.*s", (int)launcher_len(first), first->gkey ? first->gkey : "");
     ch_buf a;
     ch_buf_init(&a, 1 << 20);
     int rc = ch_buf_printf(&a, "{\"members_count\":%zu", cnt);
     if (rc >= 0)
-        rc = add_json_kv(&a, "launched_by", parts[0]);
-    if (rc >= 0)
-        rc = add_json_kv(&a, "type", parts[1]);
-    if (rc >= 0)
-        rc = add_json_kv(&a, "image", parts[2]);
-    if (rc >= 0)
-        rc = add_json_kv(&a, "region", parts[3]);
+        rc = add_json_kv(&a, "launched_by", by);
+    if (rc >= 0 && (rc = ch_buf_adds(&a, ",\"types\":")) >= 0)
+        rc = distinct_field(&a, g, mem, cnt, 1);
+    if (rc >= 0 && (rc = ch_buf_adds(&a, ",\"images\":")) >= 0)
+        rc = distinct_field(&a, g, mem, cnt, 2);
+    if (rc >= 0 && (rc = ch_buf_adds(&a, ",\"regions\":")) >= 0)
+        rc = distinct_field(&a, g, mem, cnt, 3);
     if (rc >= 0)
         rc = ch_buf_adds(&a, ",\"members\":[");
     int64_t f = INT64_MAX, l = INT64_MIN;
@@ -321,7 +376,7 @@ static int make_group(ch_graph *g, const size_t *mem, size_t cnt)
     if (rc >= 0)
         rc = ch_buf_addc(&a, '}');
     char label[320];
-    snprintf(label, sizeof label, "%zu instances%s%s", cnt, parts[1][0] ? " " : "", parts[1]);
+    snprintf(label, sizeof label, "%zu instances launched by %.200s", cnt, by[0] ? by : "?");
     long gi = rc >= 0 ? add_node(g, id, "instance_group", label, a.data, f, l, total) : rc;
     ch_buf_free(&a);
     if (gi < 0)
@@ -550,15 +605,16 @@ int ch_graph_load(ch_sql *c, int64_t offense_id, const ch_graph_opts *o, ch_grap
         }
     sort_graph = g;
     qsort(inst, ni, sizeof *inst, cmp_gkey);
+    /* A burst: one launcher's launches, each within CH_GRAPH_BURST_GAP_MS of the one before. */
     for (size_t i = 0; i < ni && rc == 0;) {
-        size_t j = i;
-        const char *k = g->n[inst[i]].gkey ? g->n[inst[i]].gkey : "";
-        while (j < ni && strcmp(g->n[inst[j]].gkey ? g->n[inst[j]].gkey : "", k) == 0)
+        size_t j = i + 1;
+        while (j < ni && same_launcher(&g->n[inst[i]], &g->n[inst[j]]) &&
+               launcher_len(&g->n[inst[i]]) > 0 &&
+               g->n[inst[j]].launch_ms - g->n[inst[j - 1]].launch_ms <= CH_GRAPH_BURST_GAP_MS)
             j++;
         if (j - i >= group_min && group_min > 1) {
             char id[64];
-            snprintf(id, sizeof id, "group:instance:%016llx",
-                     (unsigned long long)ch_hash_bytes(k, strlen(k)));
+            group_id(g, inst + i, id, sizeof id);
             if (o->expand == NULL || strcmp(o->expand, id) != 0)
                 rc = make_group(g, inst + i, j - i);
         }

@@ -5,9 +5,11 @@
  * addresses, domains, remote (pool) addresses, indicators (feed, confidence) and the rules that
  * fired; edges with first and last event time and a count.
  *
- * Bounded, so that it can be drawn: instances launched by one principal with the same type,
- * image and region become one group node when there are group_min (default 5) or more of them,
- * with the count and the member ids (expand a group by its id to see its members again); their
+ * Bounded, so that it can be drawn: instances of one launch burst (one principal's launches,
+ * each within CH_GRAPH_BURST_GAP_MS of the one before, whatever their types and regions) become
+ * one group node when there are group_min (default 5) or more of them, with the count, the
+ * distinct types, images and regions, and the member ids (expand a group by its id to see its
+ * members again); their
  * interfaces and private addresses are counted on the group instead of drawn; edges of members
  * merge (counts add up, times widen). Then a node with more than hub_max (default 25)
  * neighbours of one kind keeps the hub_max busiest and one summary node "N more" for the rest.
@@ -36,6 +38,8 @@
 #define CH_GRAPH_DEFAULT_HUB_MAX 25
 #define CH_GRAPH_MAX_ROWS 200000 /* nodes or edges read for one offense at most (counted) */
 #define CH_GRAPH_MAX_MEMBERS 500 /* member ids listed on a group node */
+/* Launches by one principal at most this far apart are one burst (one group node). */
+#define CH_GRAPH_BURST_GAP_MS (15LL * 60 * 1000)
 
 typedef struct ch_graph ch_graph;
 

@@ -396,8 +396,10 @@ int ch_risk_population_get(const ch_risk *r, ch_risk_population *out)
          * population of identical scores from flagging a user one point above them. */
         double spread = 3 * 1.4826 * out->mad;
         out->threshold = out->median + (spread > 10 ? spread : 10);
-        if (out->threshold > 99.9)
-            out->threshold = 99.9;
+        /* Scores saturate near 100 (a raw 460 is already 99): a cap below them keeps the
+         * heaviest users comparable with a spread-out population. */
+        if (out->threshold > 99)
+            out->threshold = 99;
         out->fixed = false;
     }
     ch_free(v);
