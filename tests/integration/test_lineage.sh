@@ -118,4 +118,18 @@ rules=$(jq -r '.offenses[] | select(.index.value == "root") | [.rules[].id] | jo
 for id in CJ-IAM-02 CJ-EC2-02 CJ-MINE-01; do
   grep -qw "$id" <<<"$rules" || fail "two runs: root's offense holds $id (has: $rules)"
 done
+# The graph of root's offense shows the chain, and the created user's view names its creator.
+rid=$(jq '.offenses[] | select(.index.value == "root") | .id' "$work/two-list.json")
+"$bin" offenses graph "$rid" --db "$work/two.db" >"$work/graph.json"
+[ "$(jq '[.elements.edges[].data | select(.source == "root:root" and .target == "user:backup-svc" and .kind == "CreateUser")] | length' "$work/graph.json")" = 1 ] ||
+  fail "graph: root -CreateUser-> backup-svc"
+[ "$(jq '[.elements.edges[].data | select(.source == "user:backup-svc" and (.target | startswith("group:instances:")) and .kind == "launched")] | length' "$work/graph.json")" = 1 ] ||
+  fail "graph: backup-svc launched the burst group"
+[ "$(jq '[.elements.nodes[].data | select(.kind == "domain" and .label == "pool.supportxmr.com")] | length' "$work/graph.json")" = 1 ] ||
+  fail "graph: the pool domain"
+"$bin" users show backup-svc --db "$work/two.db" --format json >"$work/user.json"
+[ "$(jq -r '.lineage.parent.name + " " + .lineage.parent.relation' "$work/user.json")" = "root CreateUser" ] ||
+  fail "users show: backup-svc was created by root"
+[ "$(jq --argjson r "$rid" '[.offenses[] | select(.id == $r and .via == "lineage")] | length' "$work/user.json")" = 1 ] ||
+  fail "users show: backup-svc is in root's offense through lineage"
 echo "ok: lineage joins root -> backup-svc -> GPU burst and mining into one offense, across runs"
