@@ -123,9 +123,8 @@ int ch_cmd_offenses_graph(int argc, char **argv)
     ch_buf b;
     ch_buf_init(&b, (size_t)256 << 20);
     int status = CH_EXIT_FAIL, rc;
-    if ((rc = ch_store_open(db, &s, &err)) < 0 ||
-        (rc = ch_facts_schema(ch_store_sql(s), &err)) < 0 ||
-        (rc = ch_graph_load(ch_store_sql(s), id, &go, &g, &err)) < 0) {
+    if (ch_store_open(db, &s, &err) < 0 || ch_facts_schema(ch_store_sql(s), &err) < 0 ||
+        ch_graph_load(ch_store_sql(s), id, &go, &g, &err) < 0) {
         fprintf(stderr, "coinhound offenses graph: %s\n", err.msg);
         goto done;
     }

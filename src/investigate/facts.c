@@ -136,7 +136,7 @@ static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, in
     memcpy(key + kn, &o, sizeof o);
     kn += sizeof o;
     for (int i = 0; i < nf; i++)
-        if (fields[i].n > CH_FACTS_MAX_STR && i < 3) {
+        if (i < 3 && fields[i].n > CH_FACTS_MAX_STR) {
             f->st.dropped++;
             return 0;
         }
@@ -307,7 +307,7 @@ static int indicator(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv from,
     char key[CH_FACTS_MAX_STR];
     int kn = snprintf(key, sizeof key, "%s|%s", t->feed && *t->feed ? t->feed : t->set,
                       t->indicator_id && *t->indicator_id ? t->indicator_id : "-");
-    idbuf id;
+    idbuf id = {.n = 0};
     ch_sv iid = make_id(&id, "indicator", (ch_sv){key, (uint32_t)(kn < (int)sizeof key ? kn : 0)});
     static const char *const names[] = {"feed", "set",        "indicator_id",
                                         "name", "confidence", "types"};
@@ -377,7 +377,7 @@ static int launches(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv pid, c
         (void)str_at(item, "privateIpAddress", &pip);
         ch_sv platform = {0};
         (void)str_at(item, "platform", &platform);
-        idbuf iid;
+        idbuf iid = {.n = 0};
         ch_sv nid = make_id(&iid, "instance", inst);
         static const char *const names[] = {"instance_id", "type",   "image",
                                             "os",          "region", "launched_by"};
@@ -396,7 +396,7 @@ static int launches(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv pid, c
                     continue;
                 had_eni = true;
                 (void)str_at(ni, "privateIpAddress", &eip);
-                idbuf eid, aid;
+                idbuf eid = {.n = 0}, aid = {.n = 0};
                 ch_sv enid = make_id(&eid, "eni", eni);
                 if ((rc = node(f, o, enid, "interface", eni, "{}", ev->ts_ms)) < 0 ||
                     (rc = edge(f, o, "interface", nid, enid, ev->ts_ms)) < 0)
@@ -410,7 +410,7 @@ static int launches(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv pid, c
             }
         }
         if (rc >= 0 && !had_eni && pip.n) {
-            idbuf aid;
+            idbuf aid = {.n = 0};
             ch_sv aidv = make_id(&aid, "pip", pip);
             if ((rc = node(f, o, aidv, "private_address", pip, "{}", ev->ts_ms)) >= 0)
                 rc = edge(f, o, "private_ip", nid, aidv, ev->ts_ms);
@@ -426,7 +426,7 @@ static const char *const lineage_actions[] = {
 
 static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
 {
-    idbuf pidb, id;
+    idbuf pidb = {.n = 0}, id = {.n = 0};
     const char *pk = principal_kind(ev);
     ch_sv pid = make_id(&pidb, pk, ev->user_name);
     static const char *const pnames[] = {"name", "type", "account", "session"};
@@ -457,7 +457,7 @@ static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab
         if ((rc = node(f, o, rid, "region", ev->region, "{}", ev->ts_ms)) >= 0)
             rc = edge(f, o, "in_region", pid, rid, ev->ts_ms);
     }
-    if (rc < 0 || ev->outcome != CH_OUTCOME_SUCCESS)
+    if (rc < 0 || ev->outcome != CH_OUTCOME_SUCCESS || ev->action.p == NULL)
         return rc;
     if (ch_sv_eq(ev->action, "RunInstances", 12))
         return launches(f, o, ev, pid, ab);
@@ -491,7 +491,7 @@ static ch_sv actor(const ch_event *ev, idbuf *id)
 
 static int network(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
 {
-    idbuf aidb, id;
+    idbuf aidb = {.n = 0}, id = {.n = 0};
     ch_sv aid = actor(ev, &aidb);
     if (aid.n == 0)
         return 0;
@@ -532,7 +532,7 @@ static int network(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
 
 static int firsts(ch_facts *f, const ch_event *ev)
 {
-    if (ev->dataset != CH_DS_CLOUDTRAIL || ev->user_name.n == 0 ||
+    if (ev->dataset != CH_DS_CLOUDTRAIL || ev->user_name.n == 0 || ev->action.p == NULL ||
         ev->outcome != CH_OUTCOME_SUCCESS)
         return 0;
     int rc;
@@ -551,7 +551,7 @@ static int firsts(ch_facts *f, const ch_event *ev)
         svc.n = (uint32_t)(dot - svc.p);
     int an =
         snprintf(api, sizeof api, "%.*s:%.*s", (int)(svc.n < 64 ? svc.n : 64), svc.p ? svc.p : "",
-                 (int)(ev->action.n < 200 ? ev->action.n : 200), ev->action.p ? ev->action.p : "");
+                 (int)(ev->action.n < 200 ? ev->action.n : 200), ev->action.p);
     if ((rc = first(f, ev->user_name, "api", (ch_sv){api, (uint32_t)an}, ev->id, ev->ts_ms)) < 0)
         return rc;
     ch_json_val req;
@@ -583,7 +583,7 @@ int ch_facts_hit(ch_facts *f, const ch_rule_hit *hit, ch_offense *o)
     if (o == NULL || hit->rule == NULL || hit->rule->id == NULL)
         return 0;
     const ch_event *ev = hit->event;
-    idbuf rid, tid;
+    idbuf rid = {.n = 0}, tid = {.n = 0};
     ch_sv rn = make_id(&rid, "rule", (ch_sv){hit->rule->id, (uint32_t)strlen(hit->rule->id)});
     char sev[8];
     snprintf(sev, sizeof sev, "%d", hit->rule->severity);

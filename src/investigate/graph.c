@@ -626,7 +626,7 @@ int ch_graph_load(ch_sql *c, int64_t offense_id, const ch_graph_opts *o, ch_grap
         goto fail;
     }
     fold_attachments(g);
-    if ((rc = merge_edges(g)) < 0 || (rc = summarise_hubs(g, hub_max)) < 0) {
+    if (merge_edges(g) < 0 || summarise_hubs(g, hub_max) < 0) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
     }
@@ -701,7 +701,7 @@ int ch_graph_json(const ch_graph *g, ch_buf *b)
 static int dot_str(ch_buf *b, const char *s, size_t max)
 {
     int rc = ch_buf_addc(b, '"');
-    for (size_t i = 0; s[i] && i < max && rc >= 0; i++) {
+    for (size_t i = 0; i < max && s[i] && rc >= 0; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\')
             rc = ch_buf_addc(b, '\\') < 0 ? -1 : ch_buf_addc(b, (char)c);
@@ -775,8 +775,8 @@ int ch_offense_graph_json(ch_sql *c, int64_t offense_id, const ch_graph_opts *o,
 {
     ch_graph *g = NULL;
     int rc = ch_graph_load(c, offense_id, o, &g, err);
-    if (rc < 0)
-        return rc;
+    if (rc < 0 || g == NULL)
+        return rc < 0 ? rc : ch_error_set(err, CH_ENOMEM, "out of memory");
     rc = ch_graph_json(g, b);
     ch_graph_free(g);
     return rc < 0 ? ch_error_set(err, rc, "graph too large for the output buffer") : 0;

@@ -264,7 +264,8 @@ static int gather(ch_store *st, const char *name, size_t n, story *s, ch_error *
         return rc;
     if (!s->known)
         return ch_error_set(err, CH_ENOTFOUND, "nothing is known of user '%.*s'", (int)n, name);
-    qsort(s->v, s->n, sizeof *s->v, cmp_item);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof *s->v, cmp_item);
     return 0;
 }
 
@@ -389,7 +390,7 @@ done:
 static int safe(ch_buf *b, const char *s)
 {
     int rc = 0;
-    for (size_t i = 0; s[i] && i < 200 && rc >= 0; i++) {
+    for (size_t i = 0; i < 200 && s[i] && rc >= 0; i++) {
         unsigned char c = (unsigned char)s[i];
         rc = ch_buf_addc(b, c < 0x20 || c == 0x7f ? '?' : (char)c);
     }
