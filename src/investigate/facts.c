@@ -44,13 +44,17 @@ struct ch_facts {
     off_count **oc;
     size_t noc, capoc;
     ch_hindex oix;
+    ch_buf ab; /* attribute text, reused from event to event (no allocation per event) */
     ch_facts_stats st;
 };
 
 int ch_facts_new(ch_facts **out, ch_error *err)
 {
     *out = ch_calloc(1, sizeof **out);
-    return *out ? 0 : ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (*out == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    ch_buf_init(&(*out)->ab, 1 << 16);
+    return 0;
 }
 
 static void reset(ch_facts *f)
@@ -76,6 +80,7 @@ void ch_facts_free(ch_facts *f)
     ch_free(f->oc);
     ch_hindex_free(&f->ix);
     ch_hindex_free(&f->oix);
+    ch_buf_free(&f->ab);
     ch_free(f);
 }
 
@@ -568,14 +573,9 @@ int ch_facts_event(ch_facts *f, const ch_event *ev, ch_offense *o)
     int rc = firsts(f, ev);
     if (rc < 0 || o == NULL)
         return rc;
-    ch_buf ab;
-    ch_buf_init(&ab, 1 << 16);
     if (ev->dataset == CH_DS_CLOUDTRAIL && ev->user_name.n)
-        rc = cloudtrail(f, o, ev, &ab);
-    else
-        rc = network(f, o, ev, &ab);
-    ch_buf_free(&ab);
-    return rc;
+        return cloudtrail(f, o, ev, &f->ab);
+    return network(f, o, ev, &f->ab);
 }
 
 int ch_facts_hit(ch_facts *f, const ch_rule_hit *hit, ch_offense *o)
