@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/cmd_offenses_graph.h"
 #include "cli/cmd_search.h"
 #include "cli/cmd_refset.h"
 #include "offense/store.h"
@@ -23,18 +24,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: coinhound offenses list  [--db FILE] [--format table|json]\n"
-            "                                [--status open|closed|hidden|all] [--limit N]\n"
-            "       coinhound offenses show  ID [--db FILE] [--format table|json] [--events]\n"
-            "       coinhound offenses close ID [--db FILE] [--note TEXT]\n"
-            "       coinhound offenses hide  ID [--db FILE] [--note TEXT]\n"
-            "       coinhound offenses users [--db FILE] [--format table|json] [--limit N]\n\n"
-            "Offenses are stored by 'coinhound analyze' (default database %s/%s).\n"
-            "list shows open offenses by default, highest magnitude first. close is final: a\n"
-            "later hit on the same index value opens a new offense. A hidden offense still\n"
-            "collects hits but leaves the default listing.\n",
-            ch_data_dir(), CH_STORE_DEFAULT_NAME);
+    fprintf(
+        f,
+        "usage: coinhound offenses list  [--db FILE] [--format table|json]\n"
+        "                                [--status open|closed|hidden|all] [--limit N]\n"
+        "       coinhound offenses show  ID [--db FILE] [--format table|json] [--events]\n"
+        "       coinhound offenses close ID [--db FILE] [--note TEXT]\n"
+        "       coinhound offenses hide  ID [--db FILE] [--note TEXT]\n"
+        "       coinhound offenses users [--db FILE] [--format table|json] [--limit N]\n"
+        "       coinhound offenses graph ID [--db FILE] [--format json|dot] [--expand GROUP]\n\n"
+        "Offenses are stored by 'coinhound analyze' (default database %s/%s).\n"
+        "list shows open offenses by default, highest magnitude first. close is final: a\n"
+        "later hit on the same index value opens a new offense. A hidden offense still\n"
+        "collects hits but leaves the default listing.\n",
+        ch_data_dir(), CH_STORE_DEFAULT_NAME);
 }
 
 typedef struct opts {
@@ -270,6 +273,9 @@ static int do_users(ch_store *s, const opts *o, ch_buf *b)
 
 int ch_cmd_offenses(int argc, char **argv)
 {
+    /* The investigation graph has options of its own (src/cli/cmd_offenses_graph.c). */
+    if (argc > 1 && strcmp(argv[1], "graph") == 0)
+        return ch_cmd_offenses_graph(argc - 1, argv + 1);
     opts o;
     int status = parse(argc, argv, &o);
     if (status >= 0)

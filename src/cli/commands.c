@@ -13,6 +13,7 @@
 #include "cli/cmd_rules.h"
 #include "cli/cmd_search.h"
 #include "cli/cmd_user.h"
+#include "cli/cmd_users.h"
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
@@ -34,6 +35,8 @@ static const ch_command commands[] = {
      ch_cmd_search},
     {"store", "the event store: stats, verify, retention", ch_cmd_store},
     {"hunt", "retro-hunt: match the stored events against the current intelligence", ch_cmd_hunt},
+    {"users", "a user's risk, lineage, offenses and timeline (users show NAME --timeline)",
+     ch_cmd_users},
     {NULL, NULL, NULL},
 };
 

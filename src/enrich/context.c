@@ -49,9 +49,12 @@ struct ch_context {
     strvec
         allowlist_accounts; /* only_listed_images: accounts where unlisted images are not allowed */
     strvec protected;       /* protected_resources: trails, detectors, flow logs... */
+    /* risk: the user risk model's parameters (docs/RISK.md); 0 = the model's default. */
+    double risk_decay, risk_multiplier, risk_scale;
+    strvec watchlist;
     /* Which keys this context sets (for overlaying one file onto another). */
     bool has_countries, has_networks, has_images, has_os, has_learning, has_allowlist,
-        has_protected;
+        has_protected, has_risk;
 };
 
 static void strvec_free(strvec *s)
@@ -102,6 +105,7 @@ void ch_context_free(ch_context *c)
     strvec_free(&c->os_names);
     strvec_free(&c->allowlist_accounts);
     strvec_free(&c->protected);
+    strvec_free(&c->watchlist);
     nets_free(c);
     imgs_free(c);
     ch_free(c);
@@ -400,6 +404,54 @@ static bool parse_duration(const char *s, size_t n, int64_t *ms)
     return true;
 }
 
+/* A number in [lo, hi] from a scalar. */
+static int want_number(reader *R, const yaml_node_t *n, double lo, double hi, double *out)
+{
+    size_t len;
+    const char *s = ch_yaml_scalar(n, &len);
+    char buf[64];
+    char *end = NULL;
+    if (s != NULL && len > 0 && len < sizeof buf) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        *out = strtod(buf, &end);
+    }
+    if (s == NULL || len == 0 || len >= sizeof buf || end != buf + len || !(*out >= lo) ||
+        !(*out <= hi))
+        return rfail(R, n, CH_EPARSE, "expected a number from %g to %g", lo, hi);
+    return 0;
+}
+
+/* risk: {decay_per_hour, watchlist_multiplier, scale, watchlist: [user names]} */
+static int read_risk(reader *R, const yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return rfail(R, n, CH_EPARSE,
+                     "expected a mapping (decay_per_hour, watchlist, watchlist_multiplier, "
+                     "scale)");
+    int rc = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top && rc == 0; p++) {
+        yaml_node_t *k = node(R, p->key), *v = node(R, p->value);
+        if (ch_yaml_key_is(k, "decay_per_hour"))
+            rc = want_number(R, v, 1e-9, 1, &R->c->risk_decay);
+        else if (ch_yaml_key_is(k, "watchlist_multiplier"))
+            rc = want_number(R, v, 1, 1000, &R->c->risk_multiplier);
+        else if (ch_yaml_key_is(k, "scale"))
+            rc = want_number(R, v, 1e-3, 1e12, &R->c->risk_scale);
+        else if (ch_yaml_key_is(k, "watchlist")) {
+            strvec_free(&R->c->watchlist);
+            rc = read_strlist(R, v, "watchlist", "a user name", 4096, 512, &R->c->watchlist);
+        } else
+            return rfail(R, k, CH_EPARSE,
+                         "unknown key (expected decay_per_hour, watchlist, "
+                         "watchlist_multiplier, scale)");
+    }
+    if (rc == 0)
+        R->c->has_risk = true;
+    return rc;
+}
+
 static int read_root(reader *R, yaml_node_t *root)
 {
     if (root->type != YAML_MAPPING_NODE)
@@ -416,7 +468,8 @@ static int read_root(reader *R, yaml_node_t *root)
                    (ch_yaml_key_is(k, "learning") && R->c->has_learning) ||
                    (ch_yaml_key_is(k, "unauthorized_os") && R->c->has_os) ||
                    (ch_yaml_key_is(k, "only_listed_images") && R->c->has_allowlist) ||
-                   (ch_yaml_key_is(k, "protected_resources") && R->c->has_protected);
+                   (ch_yaml_key_is(k, "protected_resources") && R->c->has_protected) ||
+                   (ch_yaml_key_is(k, "risk") && R->c->has_risk);
         if (dup)
             return rfail(R, k, CH_EPARSE, "key given twice");
         if (ch_yaml_key_is(k, "business_countries")) {
@@ -433,6 +486,8 @@ static int read_root(reader *R, yaml_node_t *root)
             rc = read_strlist(R, v, "protected_resources", "a resource name, id or ARN",
                               CH_CONTEXT_MAX_PROTECTED, 2048, &R->c->protected);
             R->c->has_protected = rc == 0;
+        } else if (ch_yaml_key_is(k, "risk")) {
+            rc = read_risk(R, v);
         } else if (ch_yaml_key_is(k, "learning")) {
             size_t len;
             const char *s = ch_yaml_scalar(v, &len);
@@ -443,7 +498,7 @@ static int read_root(reader *R, yaml_node_t *root)
             return rfail(R, k, CH_EPARSE,
                          "unknown key (expected business_countries, networks, "
                          "images, learning, unauthorized_os, only_listed_images, "
-                         "protected_resources)");
+                         "protected_resources, risk)");
         }
         if (rc < 0)
             return rc;
@@ -485,6 +540,13 @@ static void overlay(ch_context *dst, ch_context *src)
     if (src->has_protected) {
         SWAP(strvec, dst->protected, src->protected);
         dst->has_protected = true;
+    }
+    if (src->has_risk) {
+        SWAP(strvec, dst->watchlist, src->watchlist);
+        dst->risk_decay = src->risk_decay;
+        dst->risk_multiplier = src->risk_multiplier;
+        dst->risk_scale = src->risk_scale;
+        dst->has_risk = true;
     }
     if (src->has_learning) {
         dst->learning_ms = src->learning_ms;
@@ -629,6 +691,20 @@ bool ch_context_is_business_country(const ch_context *c, const char *iso2, size_
 size_t ch_context_network_count(const ch_context *c) { return c->nnets; }
 size_t ch_context_image_count(const ch_context *c) { return c->nimgs; }
 int64_t ch_context_learning_ms(const ch_context *c) { return c->learning_ms; }
+
+void ch_context_risk(const ch_context *c, double *decay_per_hour, double *watchlist_multiplier,
+                     double *scale)
+{
+    *decay_per_hour = c->risk_decay;
+    *watchlist_multiplier = c->risk_multiplier;
+    *scale = c->risk_scale;
+}
+
+size_t ch_context_watchlist_count(const ch_context *c) { return c->watchlist.n; }
+const char *ch_context_watchlist(const ch_context *c, size_t i)
+{
+    return i < c->watchlist.n ? c->watchlist.v[i] : NULL;
+}
 
 const char *ch_context_image_os(const ch_context *c, const char *ami, size_t n)
 {

@@ -96,6 +96,12 @@ const char *ch_context_image_os(const ch_context *c, const char *ami, size_t n);
 bool ch_context_os_unauthorized(const ch_context *c, const char *os, size_t n);
 size_t ch_context_image_count(const ch_context *c);
 int64_t ch_context_learning_ms(const ch_context *c);
+/* risk: the user risk model's parameters (docs/RISK.md), 0 where the context sets none, and the
+ * watched user names (borrowed). */
+void ch_context_risk(const ch_context *c, double *decay_per_hour, double *watchlist_multiplier,
+                     double *scale);
+size_t ch_context_watchlist_count(const ch_context *c);
+const char *ch_context_watchlist(const ch_context *c, size_t i);
 size_t ch_context_allowlist_account_count(const ch_context *c);
 size_t ch_context_protected_count(const ch_context *c);
 

@@ -33,12 +33,14 @@
 #include "enrich/context.h"
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
+#include "enrich/lineage.h"
 #include "intel/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
 #include "ingest/walk.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
+#include "investigate/facts.h"
 #include "offense/offense.h"
 #include "offense/report.h"
 #include "offense/store.h"
@@ -52,6 +54,7 @@
 #define REFSET_LOG_MAX (1u << 20) /* rule-made reference-set values kept durable */
 #define STATE_ENGINE "engine"
 #define STATE_REFSETS "refset_responses"
+#define STATE_LINEAGE "lineage"
 #define STATE_POS_PREFIX "position:"
 
 /* Identities are kept per hour of event time: events come in time order, so the hour being
@@ -94,6 +97,8 @@ struct ch_pipeline {
     ch_engine *engine;
     ch_engine_opts eopts;
     ch_entity *entity;
+    ch_lineage *lineage;
+    ch_facts *facts; /* investigation facts (graphs, user firsts); NULL without a store */
     ch_intel_matcher *intel;
     ch_intel_catalog *catalog;
     ch_offenses *offenses;
@@ -562,10 +567,47 @@ static void radds_restore(ch_pipeline *p, char *text)
 
 static void rule_msg(void *ud, const char *msg) { say(ud, "%s", msg); }
 
+static bool has_active_offense(void *ud, const char *name, size_t n)
+{
+    const ch_pipeline *p = ud;
+    return ch_offenses_find_active(p->offenses, "user.name", name, n) != NULL;
+}
+
+/* The offense an event's facts belong to: its creator's (lineage), else its principal's own. */
+static ch_offense *event_offense(ch_pipeline *p, const ch_event *ev)
+{
+    if (ev->user_name.n == 0 || p->offenses == NULL)
+        return NULL;
+    char who[CH_LINEAGE_MAX_STR * 2 + 2];
+    size_t wn = ch_lineage_principal(p->lineage, ev, who, sizeof who);
+    ch_sv anc;
+    if (wn > 0 && ch_lineage_resolve(p->lineage, who, wn, has_active_offense, p, &anc))
+        return ch_offenses_find_active(p->offenses, "user.name", anc.p, anc.n);
+    return ch_offenses_find_active(p->offenses, "user.name", ev->user_name.p, ev->user_name.n);
+}
+
+/* Identity lineage (enrich/lineage.h): a hit on a principal that another created or empowered
+ * joins the nearest creator's active offense instead of opening one of its own. The hit keeps
+ * its user, so risk stays with the principal that acted. */
 static void on_hit(const ch_rule_hit *hit, void *ud)
 {
     ch_pipeline *p = ud;
-    ch_offense_sink_hit(hit, &p->sink);
+    ch_rule_hit h = *hit;
+    if (p->lineage != NULL && hit->index_field != NULL && hit->event != NULL &&
+        strcmp(hit->index_field, "user.name") == 0 && hit->index_value.n > 0 &&
+        ch_sv_eq(hit->index_value, hit->event->user_name.p, hit->event->user_name.n)) {
+        char who[CH_LINEAGE_MAX_STR * 2 + 2];
+        size_t wn = ch_lineage_principal(p->lineage, hit->event, who, sizeof who);
+        ch_sv anc;
+        if (wn > 0 && ch_lineage_resolve(p->lineage, who, wn, has_active_offense, p, &anc))
+            h.index_value = anc;
+    }
+    ch_offense_sink_hit(&h, &p->sink);
+    if (p->facts != NULL && h.index_field != NULL && h.index_value.n > 0 &&
+        ch_facts_hit(p->facts, &h,
+                     ch_offenses_find_active(p->offenses, h.index_field, h.index_value.p,
+                                             h.index_value.n)) < 0)
+        p->st.engine_errors++;
     if (p->cfg.on_hit != NULL)
         p->cfg.on_hit(hit, p->cfg.hit_ud);
 }
@@ -624,6 +666,21 @@ static int open_intel(ch_pipeline *p, ch_error *err)
     return rc;
 }
 
+/* The context's risk model onto the tracker. A reload adds watched names; it does not unwatch. */
+static int apply_risk(const ch_context *ctx, ch_risk *r, ch_error *err)
+{
+    ch_risk_config rc = {0};
+    ch_context_risk(ctx, &rc.decay_per_hour, &rc.watch_multiplier, &rc.scale);
+    if (ch_risk_configure(r, &rc) < 0)
+        return ch_error_set(err, CH_EUSAGE, "risk: a value is out of range");
+    for (size_t i = 0; i < ch_context_watchlist_count(ctx); i++) {
+        const char *u = ch_context_watchlist(ctx, i);
+        if (ch_risk_watch(r, u, strlen(u)) < 0)
+            return ch_error_set(err, CH_ENOMEM, "risk: cannot watch %s", u);
+    }
+    return 0;
+}
+
 /* Context, registry, intel and rules: everything a reload replaces. */
 static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_error *err)
 {
@@ -638,6 +695,8 @@ static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch
         rc = ch_context_load_path(ctx, p->cfg.context, err);
     if (rc == 0)
         rc = ch_context_apply(ctx, *sets, err);
+    if (rc == 0 && p->risk != NULL)
+        rc = apply_risk(ctx, p->risk, err);
     *learning = ch_context_learning_ms(ctx);
     ch_context_free(ctx);
     if (rc < 0) {
@@ -693,6 +752,18 @@ static int restore_state(ch_pipeline *p, ch_error *err)
     if (rc == 0)
         radds_restore(p, blob);
     ch_free(blob);
+    blob = NULL;
+    if (rc == CH_ENOTFOUND)
+        rc = 0;
+    if (rc < 0)
+        return rc;
+    rc = ch_store_get_state(p->store, STATE_LINEAGE, &blob, &n, err);
+    if (rc == 0 && p->lineage != NULL) {
+        if (ch_lineage_load(p->lineage, blob, n) < 0)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        ch_lineage_clear_dirty(p->lineage);
+    }
+    ch_free(blob);
     if (rc == CH_ENOTFOUND)
         rc = 0;
     if (rc < 0)
@@ -732,9 +803,14 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         p->cfg.pack = p->pack_def;
     }
     int64_t learning = 0;
+    if ((p->risk = ch_risk_new(0)) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto done;
+    }
     if ((rc = open_content(p, &p->refsets, &learning, err)) < 0)
         goto done;
-    if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0)
+    if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0 ||
+        (rc = ch_lineage_new(0, &p->lineage, err)) < 0)
         goto done;
     if (!cfg->no_store) {
         if ((rc = ch_store_open(cfg->db, &p->store, err)) < 0)
@@ -745,6 +821,9 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             goto done;
         }
         snprintf(p->ledger_path, pl, "%s.seen", ch_store_path(p->store));
+        if ((rc = ch_facts_schema(ch_store_sql(p->store), err)) < 0 ||
+            (rc = ch_facts_new(&p->facts, err)) < 0)
+            goto done;
     }
     /* Threat intelligence before the rules: rules may name its sets ($intel_domains). */
     if ((rc = open_intel(p, err)) < 0)
@@ -752,8 +831,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
     if ((rc = open_rules(p, p->refsets, &p->rules, err)) < 0)
         goto done;
     p->offenses = ch_offenses_new();
-    p->risk = ch_risk_new(0);
-    if (p->offenses == NULL || p->risk == NULL) {
+    if (p->offenses == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto done;
     }
@@ -793,6 +871,8 @@ void ch_pipeline_close(ch_pipeline *p)
         return;
     ch_engine_free(p->engine);
     ch_entity_free(p->entity);
+    ch_lineage_free(p->lineage);
+    ch_facts_free(p->facts);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
     ch_evstore_close(p->evstore);
@@ -867,6 +947,8 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         ch_geoip_enrich(p->geoip, ev);
     /* Launches teach the linker; DNS queries and flows of launched instances get their
      * launching user, so rules keyed by user see the mining stage. */
+    if (p->lineage != NULL && ch_lineage_observe(p->lineage, ev) < 0)
+        p->st.engine_errors++;
     if (p->entity != NULL)
         ch_entity_process(p->entity, ev);
     if (p->intel != NULL)
@@ -885,6 +967,8 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         p->st.engine_errors++;
         return CH_ENOMEM;
     }
+    if (p->facts != NULL && ch_facts_event(p->facts, ev, event_offense(p, ev)) < 0)
+        p->st.engine_errors++;
     return 1;
 }
 
@@ -1035,15 +1119,23 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     }
     if (rc == 0 && p->radds_dirty)
         rc = radds_save(p, &rb) < 0 ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
+    ch_buf lb;
+    ch_buf_init(&lb, (size_t)1 << 30);
+    bool lineage_dirty = p->lineage != NULL && ch_lineage_dirty(p->lineage);
+    if (rc == 0 && lineage_dirty && ch_lineage_save(p->lineage, &lb) < 0)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0)
         goto cleanup;
     if ((rc = ch_store_begin(p->store, err)) < 0)
         goto cleanup;
     if ((rc = ch_store_save(p->store, p->offenses, p->risk, now, err)) < 0 ||
+        (p->facts != NULL && (rc = ch_facts_save(p->facts, ch_store_sql(p->store), err)) < 0) ||
         (rc = ch_store_save_links(p->store, p->entity, 0, err)) < 0 ||
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
          (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
+        (lineage_dirty &&
+         (rc = ch_store_put_state(p->store, STATE_LINEAGE, lb.data, lb.len, now, err)) < 0) ||
         (rc = ledger_sync(p, &ledger_len, err)) < 0 ||
         (p->evstore && (rc = ch_evstore_flush(p->evstore, p->store, now, err)) < 0))
         goto fail;
@@ -1064,6 +1156,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     if (p->evstore)
         ch_evstore_committed(p->evstore);
     p->radds_dirty = false;
+    if (lineage_dirty)
+        ch_lineage_clear_dirty(p->lineage);
     p->st.checkpoints++;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     p->st.checkpoint_ms =
@@ -1075,6 +1169,7 @@ fail:
 cleanup:
     free(blob); /* open_memstream's buffer comes from malloc */
     ch_buf_free(&rb);
+    ch_buf_free(&lb);
     return rc;
 }
 
@@ -1184,6 +1279,7 @@ const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p) { return p->rules; }
 ch_offenses *ch_pipeline_offenses(const ch_pipeline *p) { return p->offenses; }
 ch_risk *ch_pipeline_risk(const ch_pipeline *p) { return p->risk; }
 ch_entity *ch_pipeline_entity(const ch_pipeline *p) { return p->entity; }
+ch_lineage *ch_pipeline_lineage(const ch_pipeline *p) { return p->lineage; }
 ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p) { return p->intel; }
 ch_store *ch_pipeline_store(const ch_pipeline *p) { return p->store; }
 ch_evstore *ch_pipeline_evstore(const ch_pipeline *p) { return p->evstore; }

@@ -180,6 +180,8 @@ const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p);
 ch_offenses *ch_pipeline_offenses(const ch_pipeline *p);
 ch_risk *ch_pipeline_risk(const ch_pipeline *p);
 ch_entity *ch_pipeline_entity(const ch_pipeline *p);
+typedef struct ch_lineage ch_lineage;
+ch_lineage *ch_pipeline_lineage(const ch_pipeline *p);
 ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p);
 ch_store *ch_pipeline_store(const ch_pipeline *p);
 ch_refsets *ch_pipeline_refsets(const ch_pipeline *p);

@@ -6,6 +6,11 @@
  * timeline, which is capped at CH_RISK_MAX_TIMELINE entries (the oldest go first, counted);
  * dropping shifts the array (O(cap)), which only happens to users with hundreds of risky hits in
  * one run.
+ *
+ * Decay is kept as a factor per hour (QRadar UBA's "decay risk by this factor per hour"); the
+ * half-life of the older interface converts to it. The population's threshold sorts the scores
+ * of the users at risk: O(n log n) per report, never per hit. The watchlist is a sorted array
+ * of names searched by bisection (a few thousand names at most).
  */
 #include "uba/risk.h"
 
@@ -24,6 +29,10 @@ struct ch_risk {
     size_t n, cap;
     ch_hindex index; /* users by name */
     int64_t half_life_ms;
+    double ln_decay_per_ms; /* log of the per-hour factor / 3.6e6 (<= 0) */
+    ch_risk_config cfg;
+    char **watch; /* sorted by strcmp on the NUL-terminated names (names are cut, no NULs) */
+    size_t nwatch;
     int64_t now_ms;
     uint64_t dropped;
 };
@@ -47,8 +56,73 @@ ch_risk *ch_risk_new(int64_t half_life_ms)
     if (r == NULL)
         return NULL;
     r->half_life_ms = half_life_ms > 0 ? half_life_ms : CH_RISK_DEFAULT_HALF_LIFE_MS;
+    r->cfg.decay_per_hour = exp2(-3600000.0 / (double)r->half_life_ms);
+    r->ln_decay_per_ms = -M_LN2 / (double)r->half_life_ms;
+    r->cfg.watch_multiplier = CH_RISK_DEFAULT_WATCH_MULTIPLIER;
+    r->cfg.scale = CH_RISK_DEFAULT_SCALE;
     r->now_ms = INT64_MIN;
     return r;
+}
+
+int ch_risk_configure(ch_risk *r, const ch_risk_config *c)
+{
+    if (c->decay_per_hour < 0 || c->decay_per_hour > 1 || c->watch_multiplier < 0 ||
+        (c->watch_multiplier > 0 && c->watch_multiplier < 1) || c->scale < 0 ||
+        !isfinite(c->scale) || !isfinite(c->watch_multiplier))
+        return CH_EUSAGE;
+    if (c->decay_per_hour > 0) {
+        r->cfg.decay_per_hour = c->decay_per_hour;
+        r->ln_decay_per_ms = log(c->decay_per_hour) / 3600000.0;
+        r->half_life_ms =
+            c->decay_per_hour < 1 ? (int64_t)llround(-M_LN2 / r->ln_decay_per_ms) : INT64_MAX;
+    }
+    if (c->watch_multiplier > 0)
+        r->cfg.watch_multiplier = c->watch_multiplier;
+    if (c->scale > 0)
+        r->cfg.scale = c->scale;
+    return 0;
+}
+
+void ch_risk_config_get(const ch_risk *r, ch_risk_config *out) { *out = r->cfg; }
+
+static int watch_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool ch_risk_watched(const ch_risk *r, const char *user, size_t n)
+{
+    if (r->nwatch == 0 || n > CH_RISK_MAX_NAME_LEN || memchr(user, '\0', n) != NULL)
+        return false;
+    char key[CH_RISK_MAX_NAME_LEN + 1];
+    memcpy(key, user, n);
+    key[n] = '\0';
+    const char *k = key;
+    return bsearch(&k, r->watch, r->nwatch, sizeof *r->watch, watch_cmp) != NULL;
+}
+
+int ch_risk_watch(ch_risk *r, const char *user, size_t n)
+{
+    if (n == 0 || ch_risk_watched(r, user, n))
+        return 0;
+    if (r->nwatch >= CH_RISK_MAX_WATCHLIST || n > CH_RISK_MAX_NAME_LEN)
+        return CH_ELIMIT;
+    char **nw = ch_realloc(r->watch, (r->nwatch + 1) * sizeof *nw);
+    if (nw == NULL)
+        return CH_ENOMEM;
+    r->watch = nw;
+    if ((nw[r->nwatch] = ch_strndup(user, n)) == NULL)
+        return CH_ENOMEM;
+    r->nwatch++;
+    qsort(r->watch, r->nwatch, sizeof *r->watch, watch_cmp);
+    return 0;
+}
+
+double ch_risk_score(const ch_risk *r, double raw)
+{
+    if (!(raw > 0))
+        return 0;
+    return 100.0 * -expm1(-raw / r->cfg.scale);
 }
 
 static void user_free(ch_risk_user *u)
@@ -69,6 +143,9 @@ void ch_risk_free(ch_risk *r)
     for (size_t i = 0; i < r->n; i++)
         user_free(r->all[i]);
     ch_free(r->all);
+    for (size_t i = 0; i < r->nwatch; i++)
+        ch_free(r->watch[i]);
+    ch_free(r->watch);
     ch_hindex_free(&r->index);
     ch_free(r);
 }
@@ -83,7 +160,7 @@ static double decay(const ch_risk *r, double v, int64_t dt_ms)
 {
     if (dt_ms <= 0 || v == 0.0)
         return v;
-    return v * exp2(-(double)dt_ms / (double)r->half_life_ms);
+    return v * exp((double)dt_ms * r->ln_decay_per_ms);
 }
 
 double ch_risk_user_at(const ch_risk *r, const ch_risk_user *u, int64_t ts_ms)
@@ -204,7 +281,10 @@ int ch_risk_add_hit(ch_risk *r, const ch_rule_hit *hit)
     if (hit == NULL || hit->rule == NULL || hit->rule->risk == 0 || hit->user.p == NULL ||
         hit->user.n == 0)
         return 0;
-    return ch_risk_add(r, hit->user.p, hit->user.n, hit->ts_ms, hit->rule->id, hit->rule->risk);
+    double delta = hit->rule->risk;
+    if (ch_risk_watched(r, hit->user.p, hit->user.n))
+        delta *= r->cfg.watch_multiplier;
+    return ch_risk_add(r, hit->user.p, hit->user.n, hit->ts_ms, hit->rule->id, delta);
 }
 
 int ch_risk_put_user(ch_risk *r, const char *user, size_t user_len, double risk, int64_t updated_ms)
@@ -278,6 +358,54 @@ int ch_risk_sorted(const ch_risk *r, ch_risk_user ***out, size_t *n)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_sorted(const double *v, size_t n)
+{
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int ch_risk_population_get(const ch_risk *r, ch_risk_population *out)
+{
+    *out = (ch_risk_population){.threshold = CH_RISK_FIXED_THRESHOLD, .fixed = true};
+    double *v = ch_malloc((r->n ? r->n : 1) * sizeof *v);
+    if (v == NULL)
+        return CH_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        double raw = ch_risk_user_at(r, r->all[i], r->now_ms);
+        if (raw >= 0.05)
+            v[k++] = ch_risk_score(r, raw);
+    }
+    out->users = k;
+    if (k > 0) {
+        qsort(v, k, sizeof *v, cmp_double);
+        out->median = median_sorted(v, k);
+        for (size_t i = 0; i < k; i++)
+            v[i] = fabs(v[i] - out->median);
+        qsort(v, k, sizeof *v, cmp_double);
+        out->mad = median_sorted(v, k);
+    }
+    if (k >= CH_RISK_MIN_POPULATION) {
+        /* 1.4826 MAD estimates a standard deviation robustly: the attacker being in the
+         * population does not raise the bar he is measured against. The 10-point floor keeps a
+         * population of identical scores from flagging a user one point above them. */
+        double spread = 3 * 1.4826 * out->mad;
+        out->threshold = out->median + (spread > 10 ? spread : 10);
+        /* Scores saturate near 100 (a raw 460 is already 99): a cap below them keeps the
+         * heaviest users comparable with a spread-out population. */
+        if (out->threshold > 99)
+            out->threshold = 99;
+        out->fixed = false;
+    }
+    ch_free(v);
+    return 0;
+}
+
 static int add_time(ch_buf *b, int64_t ms)
 {
     char t[40];
@@ -289,16 +417,21 @@ int ch_risk_json(ch_buf *b, const ch_risk *r, bool detail)
 {
     ch_risk_user **v = NULL;
     size_t n = 0;
-    int rc = ch_risk_sorted(r, &v, &n);
-    if (rc < 0)
+    ch_risk_population pop;
+    int rc = ch_risk_population_get(r, &pop);
+    if (rc < 0 || (rc = ch_risk_sorted(r, &v, &n)) < 0)
         return rc;
     if ((rc = ch_buf_adds(b, "\"users\":[")) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
         const ch_risk_user *u = v[i];
+        double raw = ch_risk_user_at(r, u, r->now_ms), score = ch_risk_score(r, raw);
         if ((i > 0 && (rc = ch_buf_addc(b, ',')) < 0) || (rc = ch_buf_adds(b, "{\"name\":")) < 0 ||
             (rc = ch_buf_add_json_str(b, u->name, u->name_len)) < 0 ||
-            (rc = ch_buf_printf(b, ",\"risk\":%.1f", ch_risk_user_at(r, u, r->now_ms))) < 0)
+            (rc = ch_buf_printf(b, ",\"risk\":%.1f,\"risk_raw\":%.1f,\"stands_out\":%s", score, raw,
+                                score > pop.threshold ? "true" : "false")) < 0 ||
+            (ch_risk_watched(r, u->name, u->name_len) &&
+             (rc = ch_buf_adds(b, ",\"watched\":true")) < 0))
             goto cleanup;
         if (detail) {
             if ((rc = ch_buf_adds(b, ",\"updated\":")) < 0 ||
@@ -311,8 +444,9 @@ int ch_risk_json(ch_buf *b, const ch_risk *r, bool detail)
                     (rc = ch_buf_adds(b, "{\"time\":")) < 0 || (rc = add_time(b, e->ts_ms)) < 0 ||
                     (rc = ch_buf_adds(b, ",\"rule\":")) < 0 ||
                     (rc = ch_buf_add_json_str(b, e->rule_id, strlen(e->rule_id))) < 0 ||
-                    (rc = ch_buf_printf(b, ",\"delta\":%.1f,\"risk\":%.1f}", e->delta,
-                                        e->risk_after)) < 0)
+                    (rc = ch_buf_printf(b, ",\"delta\":%.1f,\"risk_raw\":%.1f,\"risk\":%.1f}",
+                                        e->delta, e->risk_after, ch_risk_score(r, e->risk_after))) <
+                        0)
                     goto cleanup;
             }
             if ((rc = ch_buf_addc(b, ']')) < 0)
@@ -321,7 +455,10 @@ int ch_risk_json(ch_buf *b, const ch_risk *r, bool detail)
         if ((rc = ch_buf_addc(b, '}')) < 0)
             goto cleanup;
     }
-    rc = ch_buf_addc(b, ']');
+    rc = ch_buf_printf(b,
+                       "],\"risk_population\":{\"users\":%zu,\"median\":%.1f,\"mad\":%.1f,"
+                       "\"threshold\":%.1f,\"fixed\":%s}",
+                       pop.users, pop.median, pop.mad, pop.threshold, pop.fixed ? "true" : "false");
 cleanup:
     ch_free(v);
     return rc < 0 ? rc : 0;
@@ -338,11 +475,16 @@ int ch_risk_table(ch_buf *b, const ch_risk *r, size_t limit)
         rc = ch_buf_adds(b, "no users at risk\n");
         goto cleanup;
     }
-    rc = ch_buf_printf(b, "%8s  %-24s %s\n", "RISK", "UPDATED", "USER");
+    ch_risk_population pop;
+    if ((rc = ch_risk_population_get(r, &pop)) < 0)
+        goto cleanup;
+    rc = ch_buf_printf(b, "%6s %10s  %-24s %s\n", "RISK", "RAW", "UPDATED", "USER");
     for (size_t i = 0; i < n && rc >= 0 && (limit == 0 || i < limit); i++) {
         char t[40];
         ch_time_format(v[i]->updated_ms, t);
-        rc = ch_buf_printf(b, "%8.1f  %-24s ", ch_risk_user_at(r, v[i], r->now_ms), t);
+        double raw = ch_risk_user_at(r, v[i], r->now_ms), score = ch_risk_score(r, raw);
+        rc = ch_buf_printf(b, "%5.1f%c %10.1f  %-24s ", score, score > pop.threshold ? '!' : ' ',
+                           raw, t);
         for (size_t k = 0; k < v[i]->name_len && k < 64 && rc >= 0; k++) {
             unsigned char c = (unsigned char)v[i]->name[k];
             rc = ch_buf_addc(b, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
@@ -352,6 +494,10 @@ int ch_risk_table(ch_buf *b, const ch_risk *r, size_t limit)
     }
     if (rc >= 0 && limit != 0 && n > limit)
         rc = ch_buf_printf(b, "(%zu more users)\n", n - limit);
+    if (rc >= 0)
+        rc = ch_buf_printf(b, "! stands out: score above %.1f (%s)\n", pop.threshold,
+                           pop.fixed ? "fixed: too few users at risk to compare"
+                                     : "median + max(3 MAD, 10) of the users at risk");
 cleanup:
     ch_free(v);
     return rc < 0 ? rc : 0;

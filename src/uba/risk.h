@@ -1,8 +1,14 @@
 /*
- * risk.h - user risk (UBA): every rule hit adds its rule's risk value to the user's score, and
- * the score halves every half-life of event time (24 h by default), so that a user who tripped
- * one rule last month is not ranked with one who tripped five today. Each change is kept on the
- * user's timeline as (time, rule, delta, risk after). docs/OFFENSES.md has the why.
+ * risk.h - user risk (UBA): every rule hit adds its rule's risk value to the user's raw risk
+ * (times the watchlist multiplier for a watched user), and the raw risk is multiplied by a
+ * decay factor per hour of event time (0.9715 by default: it halves in 24 h), so that a user
+ * who tripped one rule last month is not ranked with one who tripped five today. Each change is
+ * kept on the user's timeline as (time, rule, delta, risk after). docs/RISK.md has the model.
+ *
+ * What people see is a bounded score, 100 * (1 - exp(-raw / scale)): 0 to 100, comparable
+ * across users and deployments whatever the pack's risk values add up to, with the raw sum kept
+ * beside it. Whether a user stands out is judged against the population of users at risk (a
+ * robust dynamic threshold: median score + max(3 MAD, 10 points)), not by an absolute number.
  *
  * Scores are kept as (value, time of value) and decayed lazily when read or raised, so idle users
  * cost nothing. "Now" for reporting is the latest event time the tracker has seen, never the
@@ -25,6 +31,27 @@
 #define CH_RISK_MAX_USERS (1u << 20) /* users tracked; hits for more are counted and dropped */
 #define CH_RISK_MAX_TIMELINE 512     /* timeline entries kept per user (the latest) */
 #define CH_RISK_MAX_NAME_LEN 512     /* bytes of a user name; longer names are cut */
+#define CH_RISK_MAX_WATCHLIST 4096   /* watched user names */
+#define CH_RISK_DEFAULT_WATCH_MULTIPLIER 2.0
+#define CH_RISK_DEFAULT_SCALE 100.0
+/* Below this many users at risk the population says nothing: the threshold is fixed. */
+#define CH_RISK_MIN_POPULATION 5
+#define CH_RISK_FIXED_THRESHOLD 50.0
+
+/* The model's parameters (docs/RISK.md); zero fields take the defaults. */
+typedef struct ch_risk_config {
+    double decay_per_hour;   /* (0, 1]: raw risk is multiplied by it per hour of event time */
+    double watch_multiplier; /* >= 1: a watched user's hits count this many times */
+    double scale;            /* > 0: the raw risk at which the score is 63 (1 - 1/e) */
+} ch_risk_config;
+
+/* The population's view at ch_risk_now. */
+typedef struct ch_risk_population {
+    size_t users;       /* users at risk (raw >= 0.05) */
+    double median, mad; /* of their scores */
+    double threshold;   /* a score above it stands out */
+    bool fixed;         /* fewer than CH_RISK_MIN_POPULATION users: the threshold is fixed */
+} ch_risk_population;
 
 typedef struct ch_risk_entry {
     int64_t ts_ms;
@@ -52,6 +79,17 @@ typedef struct ch_risk ch_risk;
 ch_risk *ch_risk_new(int64_t half_life_ms);
 void ch_risk_free(ch_risk *r);
 int64_t ch_risk_half_life(const ch_risk *r);
+/* Set the model (zero fields keep the defaults). CH_EUSAGE for a value out of range. */
+int ch_risk_configure(ch_risk *r, const ch_risk_config *c);
+void ch_risk_config_get(const ch_risk *r, ch_risk_config *out);
+/* Watch a user: later hits count watch_multiplier times. CH_ELIMIT past
+ * CH_RISK_MAX_WATCHLIST, CH_ENOMEM. Idempotent. */
+int ch_risk_watch(ch_risk *r, const char *user, size_t n);
+bool ch_risk_watched(const ch_risk *r, const char *user, size_t n);
+/* The bounded score of a raw risk value: 0 to 100. */
+double ch_risk_score(const ch_risk *r, double raw);
+/* The population's median, spread and threshold at ch_risk_now (see the top). */
+int ch_risk_population_get(const ch_risk *r, ch_risk_population *out);
 
 /* Raise hit->user's risk by hit->rule->risk at hit->ts_ms. 1 when applied, 0 when the hit has
  * no user or the rule no risk, CH_ENOMEM, CH_ELIMIT at CH_RISK_MAX_USERS. */
@@ -82,8 +120,11 @@ uint64_t ch_risk_dropped(const ch_risk *r);
  * borrowed pointers; the caller ch_frees it. */
 int ch_risk_sorted(const ch_risk *r, ch_risk_user ***out, size_t *n);
 
-/* Append `"users":[{"name","risk"}...]` (risk at ch_risk_now, one decimal), sorted. With
- * detail, each user also carries "updated" and "timeline":[{"time","rule","delta","risk"}]. */
+/* Append `"users":[{"name","risk","risk_raw","stands_out","watched"}...],"risk_population":
+ * {"users","median","threshold","fixed"}`: risk is the bounded score at ch_risk_now, risk_raw
+ * the raw sum (one decimal each), sorted. With detail, each user also carries "updated" and
+ * "timeline":[{"time","rule","delta","risk_raw","risk"}] (delta and risk_raw raw, risk the
+ * score at that time). */
 int ch_risk_json(ch_buf *b, const ch_risk *r, bool detail);
 /* A table for people; limit 0 = all. */
 int ch_risk_table(ch_buf *b, const ch_risk *r, size_t limit);

@@ -47,9 +47,10 @@ static void test_sink_feeds_offenses_and_risk_and_report_has_both_sections(void 
     ch_buf_init(&b, 0);
     assert_int_equal(ch_offense_report_json(&b, sink.offenses, sink.risk, 0), 0);
     assert_true(strncmp(b.data, "\"offenses\":[{\"id\":2,", 20) == 0);
-    const char *users = strstr(b.data, "],\"users\":[{\"name\":\"mallory\",\"risk\":100.0}");
+    const char *users =
+        strstr(b.data, "],\"users\":[{\"name\":\"mallory\",\"risk\":63.2,\"risk_raw\":100.0,");
     assert_non_null(users);
-    assert_non_null(strstr(users, "{\"name\":\"carol\",\"risk\":10.0}"));
+    assert_non_null(strstr(users, "{\"name\":\"carol\",\"risk\":9.5,\"risk_raw\":10.0,"));
     ch_buf_clear(&b);
     assert_int_equal(ch_offense_report_json(&b, NULL, NULL, 0), 0);
     assert_string_equal(b.data, "\"offenses\":[],\"users\":[]");

@@ -107,17 +107,23 @@ static void test_users_report_is_sorted_by_risk_at_latest_event_time(void **stat
     ch_buf b;
     ch_buf_init(&b, 0);
     assert_int_equal(ch_risk_json(&b, r, false), 0);
-    char want[256];
+    /* The score is bounded (100 * (1 - e^(-raw/100))), the raw sum kept beside it; three users
+     * are too few to compare, so the threshold is the fixed one and nobody stands out. */
+    double m = 30.0 * exp2(-1.0 / 24) + 40;
+    char want[512];
     snprintf(want, sizeof want,
-             "\"users\":[{\"name\":\"mallory\",\"risk\":%.1f},{\"name\":\"old\",\"risk\":25.0},"
-             "{\"name\":\"q\\\"uote\",\"risk\":10.0}]",
-             30.0 * exp2(-1.0 / 24) + 40);
+             "\"users\":[{\"name\":\"mallory\",\"risk\":%.1f,\"risk_raw\":%.1f,"
+             "\"stands_out\":false},{\"name\":\"old\",\"risk\":22.1,\"risk_raw\":25.0,"
+             "\"stands_out\":false},{\"name\":\"q\\\"uote\",\"risk\":9.5,\"risk_raw\":10.0,"
+             "\"stands_out\":false}],\"risk_population\":{\"users\":3,\"median\":22.1,"
+             "\"mad\":12.6,\"threshold\":50.0,\"fixed\":true}",
+             100 * (1 - exp(-m / 100)), m);
     assert_string_equal(b.data, want);
     ch_buf_clear(&b);
     assert_int_equal(ch_risk_json(&b, r, true), 0);
     assert_non_null(strstr(b.data,
                            "\"timeline\":[{\"time\":\"2024-08-02T08:53:24Z\",\"rule\":\"X\","
-                           "\"delta\":100.0,\"risk\":100.0}]"));
+                           "\"delta\":100.0,\"risk_raw\":100.0,\"risk\":63.2}]"));
     ch_buf_clear(&b);
     assert_int_equal(ch_risk_table(&b, r, 2), 0);
     assert_non_null(strstr(b.data, "mallory"));
@@ -161,6 +167,103 @@ static void test_many_users_are_all_found(void **state)
     ch_risk_free(r);
 }
 
+static void test_score_is_bounded_and_monotonic(void **state)
+{
+    (void)state;
+    ch_risk *r = ch_risk_new(0);
+    assert_true(ch_risk_score(r, 0) == 0);
+    double prev = 0;
+    for (double raw = 1; raw < 3000; raw *= 3) { /* strictly rising until doubles saturate */
+        double s = ch_risk_score(r, raw);
+        assert_true(s > prev && s <= 100);
+        prev = s;
+    }
+    /* The demo's attacker once reached a raw 23,517: shown as 100, the raw kept. */
+    assert_true(ch_risk_score(r, 23517) <= 100 && ch_risk_score(r, 23517) > 99.9);
+    assert_true(fabs(ch_risk_score(r, 100) - 63.2) < 0.05);
+    ch_risk_config c = {.scale = 200};
+    assert_int_equal(ch_risk_configure(r, &c), 0);
+    assert_true(fabs(ch_risk_score(r, 200) - 63.2) < 0.05);
+    ch_risk_free(r);
+}
+
+static void test_decay_factor_per_hour_is_configured(void **state)
+{
+    (void)state;
+    ch_risk *r = ch_risk_new(0);
+    ch_risk_config c = {.decay_per_hour = 0.5};
+    assert_int_equal(ch_risk_configure(r, &c), 0);
+    assert_int_equal(ch_risk_half_life(r), HOUR);
+    ch_risk_add(r, "u", 1, T0, "X", 80);
+    const ch_risk_user *u = ch_risk_find(r, "u", 1);
+    assert_true(fabs(ch_risk_user_at(r, u, T0 + 3 * HOUR) - 10) < 1e-9);
+    /* A factor of 1 never decays; out-of-range values are refused and change nothing. */
+    ch_risk_config bad = {.decay_per_hour = 1.5};
+    assert_int_equal(ch_risk_configure(r, &bad), CH_EUSAGE);
+    bad = (ch_risk_config){.watch_multiplier = 0.5};
+    assert_int_equal(ch_risk_configure(r, &bad), CH_EUSAGE);
+    ch_risk_config one = {.decay_per_hour = 1};
+    assert_int_equal(ch_risk_configure(r, &one), 0);
+    assert_true(fabs(ch_risk_user_at(r, u, T0 + 300 * HOUR) - 80) < 1e-9);
+    ch_risk_free(r);
+}
+
+static void test_watchlist_multiplies_hits(void **state)
+{
+    (void)state;
+    ch_risk *r = ch_risk_new(0);
+    ch_risk_config c = {.watch_multiplier = 3};
+    assert_int_equal(ch_risk_configure(r, &c), 0);
+    assert_int_equal(ch_risk_watch(r, "eve", 3), 0);
+    assert_int_equal(ch_risk_watch(r, "eve", 3), 0); /* idempotent */
+    assert_true(ch_risk_watched(r, "eve", 3));
+    assert_false(ch_risk_watched(r, "ev", 2));
+    ch_rule_info rule = {.id = "R", .risk = 10};
+    ch_rule_hit h = {.rule = &rule, .ts_ms = T0, .user = CH_SV("eve")};
+    assert_int_equal(ch_risk_add_hit(r, &h), 1);
+    h.user = CH_SV("bob");
+    assert_int_equal(ch_risk_add_hit(r, &h), 1);
+    assert_true(ch_risk_find(r, "eve", 3)->risk == 30);
+    assert_true(ch_risk_find(r, "bob", 3)->risk == 10);
+    ch_buf b;
+    ch_buf_init(&b, 0);
+    assert_int_equal(ch_risk_json(&b, r, false), 0);
+    assert_non_null(strstr(b.data, "\"name\":\"eve\",\"risk\":25.9,\"risk_raw\":30.0,"
+                                   "\"stands_out\":false,\"watched\":true}"));
+    ch_buf_free(&b);
+    ch_risk_free(r);
+}
+
+static void test_attacker_stands_out_of_the_population(void **state)
+{
+    (void)state;
+    ch_risk *r = ch_risk_new(0);
+    /* Twenty ordinary users with a 10 or a 15 (no MFA, a root login), one with 500. */
+    char name[16];
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(name, sizeof name, "user%d", i);
+        ch_risk_add(r, name, (size_t)n, T0, "X", i % 2 ? 10 : 15);
+    }
+    ch_risk_add(r, "mallory", 7, T0, "X", 500);
+    ch_risk_population pop;
+    assert_int_equal(ch_risk_population_get(r, &pop), 0);
+    assert_int_equal(pop.users, 21);
+    assert_false(pop.fixed);
+    assert_true(pop.threshold < ch_risk_score(r, 500));
+    assert_true(pop.threshold > ch_risk_score(r, 15));
+    ch_buf b;
+    ch_buf_init(&b, 0);
+    assert_int_equal(ch_risk_json(&b, r, false), 0);
+    assert_non_null(strstr(b.data, "\"name\":\"mallory\",\"risk\":99.3,\"risk_raw\":500.0,"
+                                   "\"stands_out\":true}"));
+    assert_null(strstr(b.data, "\"name\":\"user1\",\"risk\":9.5,\"risk_raw\":10.0,"
+                               "\"stands_out\":true"));
+    assert_non_null(strstr(b.data, "\"name\":\"user1\",\"risk\":9.5,\"risk_raw\":10.0,"
+                                   "\"stands_out\":false"));
+    ch_buf_free(&b);
+    ch_risk_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +274,10 @@ int main(void)
         cmocka_unit_test(test_users_report_is_sorted_by_risk_at_latest_event_time),
         cmocka_unit_test(test_timeline_keeps_the_latest_entries),
         cmocka_unit_test(test_many_users_are_all_found),
+        cmocka_unit_test(test_score_is_bounded_and_monotonic),
+        cmocka_unit_test(test_decay_factor_per_hour_is_configured),
+        cmocka_unit_test(test_watchlist_multiplies_hits),
+        cmocka_unit_test(test_attacker_stands_out_of_the_population),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,421 @@
+/*
+ * lineage.c - the link table of lineage.h.
+ *
+ * Links live in an array in learning order (so saving and listing are stable) with an
+ * open-addressing index of child names over it (indices + 1, load factor <= 0.5, doubled when
+ * full). A link's four strings share one allocation. Nothing is ever removed: the table is
+ * bounded by its cap instead, and a removed link could let an attacker's user drift out of his
+ * offense.
+ */
+#include "enrich/lineage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/json.h"
+#include "core/mem.h"
+
+typedef struct entry {
+    char *mem; /* child \0 parent \0 relation \0 account \0 */
+    uint32_t nchild, nparent, nrel, nacct;
+    uint64_t hash;
+    int64_t first_ms, last_ms;
+    uint64_t count;
+} entry;
+
+struct ch_lineage {
+    entry *e;
+    size_t n, cap_e, cap;
+    uint32_t *idx; /* entry + 1, 0 = empty */
+    size_t nidx;   /* power of two */
+    bool dirty;
+    ch_lineage_stats st;
+};
+
+int ch_lineage_new(size_t cap, ch_lineage **out, ch_error *err)
+{
+    *out = NULL;
+    ch_lineage *l = ch_calloc(1, sizeof *l);
+    if (l == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    l->cap = cap ? cap : CH_LINEAGE_DEFAULT_CAP;
+    l->nidx = 64;
+    l->idx = ch_calloc(l->nidx, sizeof *l->idx);
+    if (l->idx == NULL) {
+        ch_free(l);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    *out = l;
+    return 0;
+}
+
+void ch_lineage_free(ch_lineage *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        ch_free(l->e[i].mem);
+    ch_free(l->e);
+    ch_free(l->idx);
+    ch_free(l);
+}
+
+static ch_sv child_of(const entry *e) { return (ch_sv){e->mem, e->nchild}; }
+static ch_sv parent_of(const entry *e) { return (ch_sv){e->mem + e->nchild + 1, e->nparent}; }
+
+static entry *find(const ch_lineage *l, const char *name, size_t n)
+{
+    uint64_t h = ch_hash_bytes(name, n);
+    for (size_t j = (size_t)h & (l->nidx - 1);; j = (j + 1) & (l->nidx - 1)) {
+        uint32_t k = l->idx[j];
+        if (k == 0)
+            return NULL;
+        entry *e = &l->e[k - 1];
+        if (e->hash == h && e->nchild == n && memcmp(e->mem, name, n) == 0)
+            return e;
+    }
+}
+
+static void index_put(uint32_t *idx, size_t nidx, uint64_t h, uint32_t v)
+{
+    size_t j = (size_t)h & (nidx - 1);
+    while (idx[j] != 0)
+        j = (j + 1) & (nidx - 1);
+    idx[j] = v;
+}
+
+static int grow_index(ch_lineage *l)
+{
+    size_t nn = l->nidx * 2;
+    uint32_t *ni = ch_calloc(nn, sizeof *ni);
+    if (ni == NULL)
+        return CH_ENOMEM;
+    for (size_t i = 0; i < l->n; i++)
+        index_put(ni, nn, l->e[i].hash, (uint32_t)(i + 1));
+    ch_free(l->idx);
+    l->idx = ni;
+    l->nidx = nn;
+    return 0;
+}
+
+/* Would parent's chain of ancestors reach child? */
+static bool makes_cycle(const ch_lineage *l, ch_sv child, ch_sv parent)
+{
+    ch_sv cur = parent;
+    for (int d = 0; d <= CH_LINEAGE_MAX_DEPTH * 4; d++) {
+        if (cur.n == child.n && memcmp(cur.p, child.p, cur.n) == 0)
+            return true;
+        const entry *e = find(l, cur.p, cur.n);
+        if (e == NULL)
+            return false;
+        cur = parent_of(e);
+    }
+    return true; /* deeper than anything real: treat as a cycle rather than trust it */
+}
+
+/* Add or widen a link. 1 made, 0 widened or refused, CH_ENOMEM. */
+static int put(ch_lineage *l, ch_sv child, ch_sv parent, ch_sv rel, ch_sv acct, int64_t first,
+               int64_t last, uint64_t count)
+{
+    if (child.n == 0 || parent.n == 0 || child.n > CH_LINEAGE_MAX_STR ||
+        parent.n > CH_LINEAGE_MAX_STR || rel.n > CH_LINEAGE_MAX_STR ||
+        acct.n > CH_LINEAGE_MAX_STR) {
+        l->st.bad++;
+        return 0;
+    }
+    if (child.n == parent.n && memcmp(child.p, parent.p, child.n) == 0)
+        return 0;
+    entry *e = find(l, child.p, child.n);
+    if (e != NULL) {
+        /* The first creator stays the parent; another principal's later action is not a
+         * change of owner (see lineage.h). */
+        if (e->nparent != parent.n || memcmp(parent_of(e).p, parent.p, parent.n) != 0)
+            return 0;
+        if (first < e->first_ms)
+            e->first_ms = first;
+        if (last > e->last_ms)
+            e->last_ms = last;
+        e->count += count;
+        l->st.refreshed++;
+        l->dirty = true;
+        return 0;
+    }
+    if (makes_cycle(l, child, parent)) {
+        l->st.cycles++;
+        return 0;
+    }
+    if (l->n >= l->cap) {
+        l->st.dropped++;
+        return 0;
+    }
+    if ((l->n + 1) * 2 > l->nidx && grow_index(l) < 0)
+        return CH_ENOMEM;
+    if (l->n == l->cap_e) {
+        size_t nc = l->cap_e ? l->cap_e * 2 : 64;
+        entry *ne = ch_realloc(l->e, nc * sizeof *ne);
+        if (ne == NULL)
+            return CH_ENOMEM;
+        l->e = ne;
+        l->cap_e = nc;
+    }
+    size_t total = (size_t)child.n + parent.n + rel.n + acct.n + 4;
+    char *mem = ch_malloc(total);
+    if (mem == NULL)
+        return CH_ENOMEM;
+    char *w = mem;
+    const ch_sv parts[4] = {child, parent, rel, acct};
+    for (int i = 0; i < 4; i++) {
+        if (parts[i].n)
+            memcpy(w, parts[i].p, parts[i].n);
+        w[parts[i].n] = '\0';
+        w += parts[i].n + 1;
+    }
+    e = &l->e[l->n];
+    *e = (entry){.mem = mem,
+                 .nchild = child.n,
+                 .nparent = parent.n,
+                 .nrel = rel.n,
+                 .nacct = acct.n,
+                 .hash = ch_hash_bytes(child.p, child.n),
+                 .first_ms = first,
+                 .last_ms = last,
+                 .count = count};
+    l->n++;
+    index_put(l->idx, l->nidx, e->hash, (uint32_t)l->n);
+    l->st.learned++;
+    l->dirty = true;
+    return 1;
+}
+
+static bool str_at(ch_json_val obj, const char *k, ch_sv *out)
+{
+    ch_json_val v;
+    const char *s;
+    size_t n;
+    if (!ch_json_obj_get(obj, k, strlen(k), &v) || !ch_json_get_str(v, &s, &n) || n == 0 ||
+        n > CH_LINEAGE_MAX_STR)
+        return false;
+    *out = (ch_sv){s, (uint32_t)n};
+    return true;
+}
+
+/* Actions that give requestParameters.userName credentials or rights. */
+static const char *const user_actions[] = {
+    "CreateUser",       "CreateLoginProfile", "UpdateLoginProfile", "CreateAccessKey",
+    "AttachUserPolicy", "PutUserPolicy",      "AddUserToGroup",
+};
+
+int ch_lineage_observe(ch_lineage *l, const ch_event *ev)
+{
+    if (ev->dataset != CH_DS_CLOUDTRAIL || ev->outcome != CH_OUTCOME_SUCCESS || !ev->has_raw_doc ||
+        ev->user_name.n == 0 || ev->action.n == 0)
+        return 0;
+    ch_json_val req;
+    bool user_action = false;
+    for (size_t i = 0; i < sizeof user_actions / sizeof *user_actions; i++)
+        if (ch_sv_eq(ev->action, user_actions[i], strlen(user_actions[i])))
+            user_action = true;
+    bool assume = ch_sv_eq(ev->action, "AssumeRole", 10);
+    if ((!user_action && !assume) || !ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
+        return 0;
+    /* The creator is the acting principal: a role session that creates a user passes the user
+     * on to the session's own creator through the session's link. */
+    char who[CH_LINEAGE_MAX_STR * 2 + 2];
+    size_t wn = ch_lineage_principal(l, ev, who, sizeof who);
+    ch_sv parent = {who, (uint32_t)wn};
+    if (user_action) {
+        ch_sv target;
+        if (!str_at(req, "userName", &target))
+            return 0; /* no userName: the caller acts on itself */
+        return put(l, target, parent, ev->action, ev->account_id, ev->ts_ms, ev->ts_ms, 1);
+    }
+    ch_sv arn, session;
+    if (!str_at(req, "roleArn", &arn) || !str_at(req, "roleSessionName", &session)) {
+        l->st.bad++;
+        return 0;
+    }
+    const char *slash = memrchr(arn.p, '/', arn.n);
+    if (slash == NULL || (size_t)(slash - arn.p) + 1 >= arn.n) {
+        l->st.bad++;
+        return 0;
+    }
+    ch_sv role = {slash + 1, (uint32_t)(arn.n - (size_t)(slash + 1 - arn.p))};
+    char key[CH_LINEAGE_MAX_STR * 2 + 2];
+    int kn = snprintf(key, sizeof key, "%.*s/%.*s", (int)role.n, role.p, (int)session.n, session.p);
+    return put(l, (ch_sv){key, (uint32_t)kn}, parent, ev->action, ev->account_id, ev->ts_ms,
+               ev->ts_ms, 1);
+}
+
+size_t ch_lineage_principal(const ch_lineage *l, const ch_event *ev, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    buf[0] = '\0';
+    if (ev->user_name.n == 0)
+        return 0;
+    if (ev->session_name.n > 0 && ev->user_name.n + ev->session_name.n + 2 <= cap) {
+        int n = snprintf(buf, cap, "%.*s/%.*s", (int)ev->user_name.n, ev->user_name.p,
+                         (int)ev->session_name.n, ev->session_name.p);
+        if (find(l, buf, (size_t)n) != NULL)
+            return (size_t)n;
+    }
+    if (ev->user_name.n + 1 > cap)
+        return 0;
+    memcpy(buf, ev->user_name.p, ev->user_name.n);
+    buf[ev->user_name.n] = '\0';
+    return ev->user_name.n;
+}
+
+static void to_link(const entry *e, ch_lineage_link *out)
+{
+    out->child = child_of(e);
+    out->parent = parent_of(e);
+    out->relation = (ch_sv){e->mem + e->nchild + e->nparent + 2, e->nrel};
+    out->account = (ch_sv){e->mem + e->nchild + e->nparent + e->nrel + 3, e->nacct};
+    out->first_ms = e->first_ms;
+    out->last_ms = e->last_ms;
+    out->count = e->count;
+}
+
+bool ch_lineage_get(const ch_lineage *l, const char *name, size_t n, ch_lineage_link *out)
+{
+    const entry *e = find(l, name, n);
+    if (e == NULL)
+        return false;
+    to_link(e, out);
+    return true;
+}
+
+bool ch_lineage_resolve(ch_lineage *l, const char *name, size_t n, ch_lineage_pred pred, void *ud,
+                        ch_sv *out)
+{
+    const entry *e = find(l, name, n);
+    bool found = false;
+    for (int d = 0; e != NULL && d < CH_LINEAGE_MAX_DEPTH; d++) {
+        ch_sv p = parent_of(e);
+        if (pred == NULL) {
+            *out = p;
+            found = true;
+        } else if (pred(ud, p.p, p.n)) {
+            *out = p;
+            found = true;
+            break;
+        }
+        e = find(l, p.p, p.n);
+    }
+    if (found)
+        l->st.resolved++;
+    return found;
+}
+
+int ch_lineage_each(const ch_lineage *l, ch_lineage_fn fn, void *ud)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        ch_lineage_link k;
+        to_link(&l->e[i], &k);
+        int rc = fn(ud, &k);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+size_t ch_lineage_count(const ch_lineage *l) { return l->n; }
+bool ch_lineage_dirty(const ch_lineage *l) { return l->dirty; }
+void ch_lineage_clear_dirty(ch_lineage *l) { l->dirty = false; }
+void ch_lineage_stats_get(const ch_lineage *l, ch_lineage_stats *out) { *out = l->st; }
+
+/* ---- text form: "child parent relation account first last count\n", strings hex ---------- */
+
+static int add_hex(ch_buf *b, ch_sv s)
+{
+    static const char hx[] = "0123456789abcdef";
+    int rc = ch_buf_reserve(b, (size_t)s.n * 2 + 2);
+    for (uint32_t i = 0; i < s.n && rc >= 0; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        char two[2] = {hx[c >> 4], hx[c & 15]};
+        rc = ch_buf_add(b, two, 2);
+    }
+    return rc < 0 ? rc : ch_buf_addc(b, ' ');
+}
+
+int ch_lineage_save(const ch_lineage *l, ch_buf *b)
+{
+    int rc = 0;
+    for (size_t i = 0; i < l->n && rc >= 0; i++) {
+        ch_lineage_link k;
+        to_link(&l->e[i], &k);
+        if ((rc = add_hex(b, k.child)) < 0 || (rc = add_hex(b, k.parent)) < 0 ||
+            (rc = add_hex(b, k.relation)) < 0 || (rc = add_hex(b, k.account)) < 0)
+            break;
+        rc = ch_buf_printf(b, "%lld %lld %llu\n", (long long)k.first_ms, (long long)k.last_ms,
+                           (unsigned long long)k.count);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode one hex field ending at a space into out (cap bytes); the length or -1. */
+static long unhex(const char **pp, const char *end, char *out, size_t cap)
+{
+    const char *p = *pp;
+    size_t n = 0;
+    while (p < end && *p != ' ') {
+        if (p + 1 >= end || n >= cap)
+            return -1;
+        int hi = hexval(p[0]), lo = hexval(p[1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[n++] = (char)(hi * 16 + lo);
+        p += 2;
+    }
+    if (p >= end)
+        return -1;
+    *pp = p + 1;
+    return (long)n;
+}
+
+int ch_lineage_load(ch_lineage *l, const char *text, size_t n)
+{
+    const char *p = text, *end = text + n;
+    int loaded = 0;
+    char f[4][CH_LINEAGE_MAX_STR * 2 + 2];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *q = p;
+        long len[4];
+        bool ok = true;
+        for (int i = 0; i < 4 && ok; i++)
+            ok = (len[i] = unhex(&q, le, f[i], sizeof f[i])) >= 0;
+        long long first = 0, last = 0;
+        unsigned long long count = 0;
+        char tail[96];
+        size_t tl = (size_t)(le - q);
+        if (ok && tl > 0 && tl < sizeof tail) {
+            memcpy(tail, q, tl);
+            tail[tl] = '\0';
+            ok = sscanf(tail, "%lld %lld %llu", &first, &last, &count) == 3;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            l->st.bad++;
+        } else {
+            int rc = put(l, (ch_sv){f[0], (uint32_t)len[0]}, (ch_sv){f[1], (uint32_t)len[1]},
+                         (ch_sv){f[2], (uint32_t)len[2]}, (ch_sv){f[3], (uint32_t)len[3]}, first,
+                         last, count);
+            if (rc < 0)
+                return rc;
+            loaded++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return loaded;
+}

@@ -1,0 +1,716 @@
+/*
+ * facts.c - the pending facts of facts.h and their upsert into the store.
+ *
+ * Pending facts of the three types (edge, node, first) live in one pointer array with one
+ * open-addressing index (core/hindex.h) over a binary key: the type letter, the offense pointer
+ * and the identifying strings separated by NUL bytes. A fact's strings share one allocation.
+ * Saving walks the array once with three prepared statements and frees everything: memory
+ * holds one checkpoint interval of changes, never the history.
+ */
+#include "investigate/facts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/hash.h"
+#include "core/hindex.h"
+#include "core/ip.h"
+#include "core/json.h"
+#include "core/mem.h"
+
+enum { T_EDGE = 'E', T_NODE = 'N', T_FIRST = 'F' };
+
+typedef struct fact {
+    char *mem; /* key (klen bytes), then fields, each NUL-terminated */
+    uint32_t klen;
+    uint32_t off[4]; /* fields: edge kind,src,dst; node id,kind,label,attrs; first
+                        user,kind,value,event */
+    uint8_t type;
+    ch_offense *o;
+    int64_t first, last;
+    uint64_t count;
+} fact;
+
+typedef struct off_count {
+    ch_offense *o;
+    uint32_t edges;
+} off_count;
+
+struct ch_facts {
+    fact **v;
+    size_t n, cap;
+    ch_hindex ix;
+    off_count **oc;
+    size_t noc, capoc;
+    ch_hindex oix;
+    ch_buf ab; /* attribute text, reused from event to event (no allocation per event) */
+    ch_facts_stats st;
+};
+
+int ch_facts_new(ch_facts **out, ch_error *err)
+{
+    *out = ch_calloc(1, sizeof **out);
+    if (*out == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    ch_buf_init(&(*out)->ab, 1 << 16);
+    return 0;
+}
+
+static void reset(ch_facts *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        ch_free(f->v[i]->mem);
+        ch_free(f->v[i]);
+    }
+    f->n = 0;
+    ch_hindex_clear(&f->ix);
+    for (size_t i = 0; i < f->noc; i++)
+        ch_free(f->oc[i]);
+    f->noc = 0;
+    ch_hindex_clear(&f->oix);
+}
+
+void ch_facts_free(ch_facts *f)
+{
+    if (f == NULL)
+        return;
+    reset(f);
+    ch_free(f->v);
+    ch_free(f->oc);
+    ch_hindex_free(&f->ix);
+    ch_hindex_free(&f->oix);
+    ch_buf_free(&f->ab);
+    ch_free(f);
+}
+
+void ch_facts_stats_get(const ch_facts *f, ch_facts_stats *out) { *out = f->st; }
+
+static const char *fld(const fact *x, int i) { return x->mem + x->off[i]; }
+
+typedef struct keyv {
+    const char *p;
+    size_t n;
+} keyv;
+
+static bool fact_eq(const void *item, const void *key)
+{
+    const fact *x = item;
+    const keyv *k = key;
+    return x->klen == k->n && memcmp(x->mem, k->p, k->n) == 0;
+}
+
+static bool oc_eq(const void *item, const void *key)
+{
+    return ((const off_count *)item)->o == *(ch_offense *const *)key;
+}
+
+/* The offense's count of new edges this interval, made when missing (NULL: out of memory). */
+static off_count *count_of(ch_facts *f, ch_offense *o)
+{
+    uint64_t h = ch_hash_bytes(&o, sizeof o);
+    off_count *c = ch_hindex_find(&f->oix, h, oc_eq, &o);
+    if (c != NULL)
+        return c;
+    if (ch_hindex_reserve(&f->oix, f->noc + 1, 16) < 0)
+        return NULL;
+    if (f->noc == f->capoc) {
+        size_t nc = f->capoc ? f->capoc * 2 : 16;
+        off_count **nv = ch_realloc(f->oc, nc * sizeof *nv);
+        if (nv == NULL)
+            return NULL;
+        f->oc = nv;
+        f->capoc = nc;
+    }
+    if ((c = ch_calloc(1, sizeof *c)) == NULL)
+        return NULL;
+    c->o = o;
+    f->oc[f->noc++] = c;
+    ch_hindex_set(&f->oix, ch_hindex_probe(&f->oix, h, oc_eq, &o), h, c);
+    return c;
+}
+
+/* Add or widen a fact. nid: how many of the fields identify it (the rest are data, kept from the
+ * first time it was seen in this interval). */
+static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, int nf, int nid,
+               int64_t ts)
+{
+    char key[4 * CH_FACTS_MAX_STR + 32];
+    size_t kn = 0;
+    key[kn++] = (char)type;
+    memcpy(key + kn, &o, sizeof o);
+    kn += sizeof o;
+    for (int i = 0; i < nf; i++)
+        if (i < 3 && fields[i].n > CH_FACTS_MAX_STR) {
+            f->st.dropped++;
+            return 0;
+        }
+    for (int i = 0; i < nid; i++) {
+        if (fields[i].n)
+            memcpy(key + kn, fields[i].p, fields[i].n);
+        kn += fields[i].n;
+        key[kn++] = '\0';
+    }
+    uint64_t h = ch_hash_bytes(key, kn);
+    keyv k = {key, kn};
+    fact *x = ch_hindex_find(&f->ix, h, fact_eq, &k);
+    if (x != NULL) {
+        if (ts < x->first)
+            x->first = ts;
+        if (ts > x->last)
+            x->last = ts;
+        x->count++;
+        return 0;
+    }
+    if (f->n >= CH_FACTS_MAX_PENDING) {
+        f->st.dropped++;
+        return 0;
+    }
+    if (type == T_EDGE) {
+        off_count *c = count_of(f, o);
+        if (c == NULL)
+            return CH_ENOMEM;
+        if (c->edges >= CH_FACTS_MAX_EDGES_PER_OFFENSE) {
+            f->st.dropped++;
+            return 0;
+        }
+        c->edges++;
+    }
+    if (ch_hindex_reserve(&f->ix, f->n + 1, 256) < 0)
+        return CH_ENOMEM;
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 256;
+        fact **nv = ch_realloc(f->v, nc * sizeof *nv);
+        if (nv == NULL)
+            return CH_ENOMEM;
+        f->v = nv;
+        f->cap = nc;
+    }
+    size_t total = kn;
+    for (int i = 0; i < nf; i++)
+        total += fields[i].n + 1;
+    x = ch_calloc(1, sizeof *x);
+    char *mem = ch_malloc(total);
+    if (x == NULL || mem == NULL) {
+        ch_free(x);
+        ch_free(mem);
+        return CH_ENOMEM;
+    }
+    memcpy(mem, key, kn);
+    size_t w = kn;
+    for (int i = 0; i < nf; i++) {
+        x->off[i] = (uint32_t)w;
+        if (fields[i].n)
+            memcpy(mem + w, fields[i].p, fields[i].n);
+        mem[w + fields[i].n] = '\0';
+        w += fields[i].n + 1;
+    }
+    for (int i = nf; i < 4; i++)
+        x->off[i] = (uint32_t)(w - 1); /* an empty string: the last NUL */
+    x->mem = mem;
+    x->klen = (uint32_t)kn;
+    x->type = type;
+    x->o = o;
+    x->first = x->last = ts;
+    x->count = 1;
+    f->v[f->n++] = x;
+    ch_hindex_set(&f->ix, ch_hindex_probe(&f->ix, h, fact_eq, &k), h, x);
+    type == T_EDGE ? f->st.edges++ : type == T_NODE ? f->st.nodes++ : f->st.firsts++;
+    return 0;
+}
+
+/* ---- building facts from events ------------------------------------------------------------ */
+
+typedef struct idbuf {
+    char b[CH_FACTS_MAX_STR + 32];
+    uint32_t n;
+} idbuf;
+
+static ch_sv make_id(idbuf *ib, const char *kind, ch_sv v)
+{
+    int n = snprintf(ib->b, sizeof ib->b, "%s:%.*s", kind,
+                     (int)(v.n > CH_FACTS_MAX_STR ? CH_FACTS_MAX_STR : v.n), v.p ? v.p : "");
+    ib->n = (uint32_t)(n < (int)sizeof ib->b ? n : (int)sizeof ib->b - 1);
+    return (ch_sv){ib->b, ib->n};
+}
+
+static int node(ch_facts *f, ch_offense *o, ch_sv id, const char *kind, ch_sv label,
+                const char *attrs, int64_t ts)
+{
+    ch_sv fl[4] = {id,
+                   {kind, (uint32_t)strlen(kind)},
+                   label,
+                   {attrs ? attrs : "{}", (uint32_t)strlen(attrs ? attrs : "{}")}};
+    return put(f, T_NODE, o, fl, 4, 1, ts);
+}
+
+static int edge(ch_facts *f, ch_offense *o, const char *kind, ch_sv from, ch_sv to, int64_t ts)
+{
+    ch_sv fl[3] = {{kind, (uint32_t)strlen(kind)}, from, to};
+    return put(f, T_EDGE, o, fl, 3, 3, ts);
+}
+
+static int first(ch_facts *f, ch_sv user, const char *kind, ch_sv value, ch_sv event_id, int64_t ts)
+{
+    if (user.n == 0 || value.n == 0)
+        return 0;
+    ch_sv fl[4] = {user, {kind, (uint32_t)strlen(kind)}, value, event_id};
+    return put(f, T_FIRST, NULL, fl, 4, 3, ts);
+}
+
+/* A JSON object of string attributes: pairs of (name, value), value.p NULL = left out. */
+static void attrs_json(ch_buf *b, const char *const *names, const ch_sv *vals, size_t n)
+{
+    ch_buf_clear(b);
+    ch_buf_addc(b, '{');
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (vals[i].p == NULL || vals[i].n == 0)
+            continue;
+        if (any)
+            ch_buf_addc(b, ',');
+        ch_buf_add_json_str(b, names[i], strlen(names[i]));
+        ch_buf_addc(b, ':');
+        ch_buf_add_json_str(b, vals[i].p, vals[i].n > 256 ? 256 : vals[i].n);
+        any = true;
+    }
+    ch_buf_addc(b, '}');
+}
+
+/* ip:ADDR with its country and AS. */
+static int address_node(ch_facts *f, ch_offense *o, const ch_ip *ip, const ch_geo *g, idbuf *id,
+                        ch_buf *ab, int64_t ts)
+{
+    char txt[64];
+    size_t tn = ch_ip_format(ip, txt);
+    ch_sv addr = {txt, (uint32_t)tn};
+    make_id(id, "ip", addr);
+    char asn[24] = "";
+    if (g->asn)
+        snprintf(asn, sizeof asn, "AS%u", g->asn);
+    static const char *const names[] = {"address", "country", "asn", "as_org", "scope"};
+    ch_sv vals[5] = {addr,
+                     {g->country, (uint32_t)strlen(g->country)},
+                     {asn, (uint32_t)strlen(asn)},
+                     g->as_org,
+                     ch_ip_is_internal(ip) ? CH_SV("internal") : CH_SV("external")};
+    attrs_json(ab, names, vals, 5);
+    return node(f, o, (ch_sv){id->b, id->n}, "address", addr, ab->data, ts);
+}
+
+static ch_sv sv_of(const char *s) { return (ch_sv){s ? s : "", (uint32_t)(s ? strlen(s) : 0)}; }
+
+/* The indicator an event's value matched, linked from the node of that value. */
+static int indicator(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv from, ch_buf *ab)
+{
+    const ch_threat *t = &ev->threat;
+    if (t->set == NULL)
+        return 0;
+    char conf[16] = "";
+    if (t->confidence >= 0)
+        snprintf(conf, sizeof conf, "%d", t->confidence);
+    char key[CH_FACTS_MAX_STR];
+    int kn = snprintf(key, sizeof key, "%s|%s", t->feed && *t->feed ? t->feed : t->set,
+                      t->indicator_id && *t->indicator_id ? t->indicator_id : "-");
+    idbuf id = {.n = 0};
+    ch_sv iid = make_id(&id, "indicator", (ch_sv){key, (uint32_t)(kn < (int)sizeof key ? kn : 0)});
+    static const char *const names[] = {"feed", "set",        "indicator_id",
+                                        "name", "confidence", "types"};
+#define S(x) sv_of(x)
+    ch_sv vals[6] = {S(t->feed),
+                     S(t->set),
+                     S(t->indicator_id),
+                     S(t->indicator_name),
+                     (ch_sv){conf, (uint32_t)strlen(conf)},
+                     S(t->indicator_types)};
+    ch_sv label = t->indicator_name && *t->indicator_name ? S(t->indicator_name)
+                  : t->feed && *t->feed                   ? S(t->feed)
+                                                          : S(t->set);
+#undef S
+    attrs_json(ab, names, vals, 6);
+    int rc = node(f, o, iid, "indicator", label, ab->data, ev->ts_ms);
+    return rc < 0 ? rc : edge(f, o, "listed_in", from, iid, ev->ts_ms);
+}
+
+static bool str_at(ch_json_val obj, const char *k, ch_sv *out)
+{
+    ch_json_val v;
+    const char *s;
+    size_t n;
+    if (!ch_json_obj_get(obj, k, strlen(k), &v) || !ch_json_get_str(v, &s, &n) || n == 0 ||
+        n > CH_FACTS_MAX_STR)
+        return false;
+    *out = (ch_sv){s, (uint32_t)n};
+    return true;
+}
+
+static bool items(ch_json_val obj, const char *name, ch_json_iter *it)
+{
+    ch_json_val set, arr;
+    return ch_json_obj_get(obj, name, strlen(name), &set) &&
+           (ch_json_obj_get(set, "items", 5, &arr) || ch_json_obj_get(set, "item", 4, &arr)) &&
+           ch_json_arr_iter(arr, it);
+}
+
+static const char *principal_kind(const ch_event *ev)
+{
+    if (ch_sv_eq(ev->user_type, "Root", 4))
+        return "root";
+    if (ch_sv_eq(ev->user_type, "AssumedRole", 11))
+        return "role";
+    if (ch_sv_eq(ev->user_type, "AWSService", 10))
+        return "service";
+    return "user";
+}
+
+/* The launched instances of a RunInstances response. */
+static int launches(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv pid, ch_buf *ab)
+{
+    ch_json_val resp;
+    ch_json_iter it;
+    if (!ev->has_raw_doc || !ch_json_obj_get(ev->raw_doc, "responseElements", 16, &resp) ||
+        !items(resp, "instancesSet", &it))
+        return 0;
+    ch_json_val item;
+    int rc = 0;
+    while (rc >= 0 && ch_json_arr_next(&it, &item)) {
+        ch_sv inst, type = {0}, image = {0}, pip = {0};
+        if (!str_at(item, "instanceId", &inst))
+            continue;
+        (void)str_at(item, "instanceType", &type);
+        (void)str_at(item, "imageId", &image);
+        (void)str_at(item, "privateIpAddress", &pip);
+        ch_sv platform = {0};
+        (void)str_at(item, "platform", &platform);
+        idbuf iid = {.n = 0};
+        ch_sv nid = make_id(&iid, "instance", inst);
+        static const char *const names[] = {"instance_id", "type",   "image",
+                                            "os",          "region", "launched_by"};
+        ch_sv vals[6] = {inst, type, image, platform, ev->region, ev->user_name};
+        attrs_json(ab, names, vals, 6);
+        if ((rc = node(f, o, nid, "instance", inst, ab->data, ev->ts_ms)) < 0 ||
+            (rc = edge(f, o, "launched", pid, nid, ev->ts_ms)) < 0)
+            break;
+        ch_json_iter nit;
+        ch_json_val ni;
+        bool had_eni = false;
+        if (items(item, "networkInterfaceSet", &nit)) {
+            while (rc >= 0 && ch_json_arr_next(&nit, &ni)) {
+                ch_sv eni, eip = {0};
+                if (!str_at(ni, "networkInterfaceId", &eni))
+                    continue;
+                had_eni = true;
+                (void)str_at(ni, "privateIpAddress", &eip);
+                idbuf eid = {.n = 0}, aid = {.n = 0};
+                ch_sv enid = make_id(&eid, "eni", eni);
+                if ((rc = node(f, o, enid, "interface", eni, "{}", ev->ts_ms)) < 0 ||
+                    (rc = edge(f, o, "interface", nid, enid, ev->ts_ms)) < 0)
+                    break;
+                if (eip.n) {
+                    ch_sv aidv = make_id(&aid, "pip", eip);
+                    if ((rc = node(f, o, aidv, "private_address", eip, "{}", ev->ts_ms)) < 0 ||
+                        (rc = edge(f, o, "private_ip", enid, aidv, ev->ts_ms)) < 0)
+                        break;
+                }
+            }
+        }
+        if (rc >= 0 && !had_eni && pip.n) {
+            idbuf aid = {.n = 0};
+            ch_sv aidv = make_id(&aid, "pip", pip);
+            if ((rc = node(f, o, aidv, "private_address", pip, "{}", ev->ts_ms)) >= 0)
+                rc = edge(f, o, "private_ip", nid, aidv, ev->ts_ms);
+        }
+    }
+    return rc;
+}
+
+static const char *const lineage_actions[] = {
+    "CreateUser",       "CreateLoginProfile", "UpdateLoginProfile", "CreateAccessKey",
+    "AttachUserPolicy", "PutUserPolicy",      "AddUserToGroup",
+};
+
+static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
+{
+    idbuf pidb = {.n = 0}, id = {.n = 0};
+    const char *pk = principal_kind(ev);
+    ch_sv pid = make_id(&pidb, pk, ev->user_name);
+    static const char *const pnames[] = {"name", "type", "account", "session"};
+    ch_sv pvals[4] = {ev->user_name, ev->user_type, ev->account_id, ev->session_name};
+    attrs_json(ab, pnames, pvals, 4);
+    int rc = node(f, o, pid, pk, ev->user_name, ab->data, ev->ts_ms);
+    if (rc >= 0 && ev->access_key.n) {
+        ch_sv kid = make_id(&id, "key", ev->access_key);
+        if ((rc = node(f, o, kid, "access_key", ev->access_key, "{}", ev->ts_ms)) >= 0)
+            rc = edge(f, o, "used_key", pid, kid, ev->ts_ms);
+    }
+    if (rc >= 0 && ev->src_ip.family) {
+        if ((rc = address_node(f, o, &ev->src_ip, &ev->src_geo, &id, ab, ev->ts_ms)) >= 0)
+            rc = edge(f, o, "from", pid, (ch_sv){id.b, id.n}, ev->ts_ms);
+        if (rc >= 0)
+            rc = indicator(f, o, ev, (ch_sv){id.b, id.n}, ab);
+    }
+    if (rc >= 0 && ev->user_agent.n) {
+        ch_sv ua = ev->user_agent;
+        if (ua.n > 200)
+            ua.n = 200;
+        ch_sv uid = make_id(&id, "ua", ua);
+        if ((rc = node(f, o, uid, "user_agent", ua, "{}", ev->ts_ms)) >= 0)
+            rc = edge(f, o, "agent", pid, uid, ev->ts_ms);
+    }
+    if (rc >= 0 && ev->region.n) {
+        ch_sv rid = make_id(&id, "region", ev->region);
+        if ((rc = node(f, o, rid, "region", ev->region, "{}", ev->ts_ms)) >= 0)
+            rc = edge(f, o, "in_region", pid, rid, ev->ts_ms);
+    }
+    if (rc < 0 || ev->outcome != CH_OUTCOME_SUCCESS || ev->action.p == NULL)
+        return rc;
+    if (ch_sv_eq(ev->action, "RunInstances", 12))
+        return launches(f, o, ev, pid, ab);
+    ch_json_val req;
+    ch_sv target;
+    if (!ev->has_raw_doc || !ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
+        return rc;
+    for (size_t i = 0; i < sizeof lineage_actions / sizeof *lineage_actions; i++) {
+        if (!ch_sv_eq(ev->action, lineage_actions[i], strlen(lineage_actions[i])))
+            continue;
+        if (!str_at(req, "userName", &target) ||
+            (target.n == ev->user_name.n && memcmp(target.p, ev->user_name.p, target.n) == 0))
+            return rc;
+        ch_sv tid = make_id(&id, "user", target);
+        if ((rc = node(f, o, tid, "user", target, "{}", ev->ts_ms)) >= 0)
+            rc = edge(f, o, lineage_actions[i], pid, tid, ev->ts_ms);
+        return rc;
+    }
+    return rc;
+}
+
+/* The acting end of a DNS query or flow: the instance, else its interface. */
+static ch_sv actor(const ch_event *ev, idbuf *id)
+{
+    if (ev->instance_id.n)
+        return make_id(id, "instance", ev->instance_id);
+    if (ev->interface_id.n)
+        return make_id(id, "eni", ev->interface_id);
+    return (ch_sv){0};
+}
+
+static int network(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
+{
+    idbuf aidb = {.n = 0}, id = {.n = 0};
+    ch_sv aid = actor(ev, &aidb);
+    if (aid.n == 0)
+        return 0;
+    bool inst = ev->instance_id.n > 0;
+    int rc = node(f, o, aid, inst ? "instance" : "interface",
+                  inst ? ev->instance_id : ev->interface_id, "{}", ev->ts_ms);
+    if (rc < 0)
+        return rc;
+    if (ev->dataset == CH_DS_ROUTE53 && ev->dns_qname.n) {
+        ch_sv did = make_id(&id, "domain", ev->dns_qname);
+        if ((rc = node(f, o, did, "domain", ev->dns_qname, "{}", ev->ts_ms)) >= 0 &&
+            (rc = edge(f, o, "queried", aid, did, ev->ts_ms)) >= 0)
+            rc = indicator(f, o, ev, did, ab);
+        return rc;
+    }
+    if (ev->dataset != CH_DS_VPCFLOW)
+        return 0;
+    /* The remote end: the side that is not the instance's own (internal) address. */
+    const ch_ip *remote = &ev->dst_ip;
+    const ch_geo *g = &ev->dst_geo;
+    uint16_t port = ev->dst_port;
+    if (remote->family == 0 || ch_ip_is_internal(remote)) {
+        remote = &ev->src_ip;
+        g = &ev->src_geo;
+        port = ev->src_port;
+    }
+    if (remote->family == 0 || ch_ip_is_internal(remote))
+        return 0;
+    if ((rc = address_node(f, o, remote, g, &id, ab, ev->ts_ms)) < 0)
+        return rc;
+    char kind[48];
+    snprintf(kind, sizeof kind, "%.*s/%u", (int)(ev->transport.n < 16 ? ev->transport.n : 16),
+             ev->transport.n ? ev->transport.p : "ip", (unsigned)port);
+    if ((rc = edge(f, o, kind, aid, (ch_sv){id.b, id.n}, ev->ts_ms)) < 0)
+        return rc;
+    return indicator(f, o, ev, (ch_sv){id.b, id.n}, ab);
+}
+
+static int firsts(ch_facts *f, const ch_event *ev)
+{
+    if (ev->dataset != CH_DS_CLOUDTRAIL || ev->user_name.n == 0 || ev->action.p == NULL ||
+        ev->outcome != CH_OUTCOME_SUCCESS)
+        return 0;
+    int rc;
+    ch_sv country = {ev->src_geo.country, (uint32_t)strlen(ev->src_geo.country)};
+    if (ch_sv_eq(ev->action, "ConsoleLogin", 12) &&
+        (rc = first(f, ev->user_name, "login_country", country, ev->id, ev->ts_ms)) < 0)
+        return rc;
+    if ((rc = first(f, ev->user_name, "country", country, ev->id, ev->ts_ms)) < 0 ||
+        (rc = first(f, ev->user_name, "region", ev->region, ev->id, ev->ts_ms)) < 0)
+        return rc;
+    /* API as "service:Action": the same name in two services is two APIs. */
+    char api[CH_FACTS_MAX_STR];
+    ch_sv svc = ev->provider;
+    const char *dot = svc.n ? memchr(svc.p, '.', svc.n) : NULL;
+    if (dot != NULL)
+        svc.n = (uint32_t)(dot - svc.p);
+    int an =
+        snprintf(api, sizeof api, "%.*s:%.*s", (int)(svc.n < 64 ? svc.n : 64), svc.p ? svc.p : "",
+                 (int)(ev->action.n < 200 ? ev->action.n : 200), ev->action.p);
+    if ((rc = first(f, ev->user_name, "api", (ch_sv){api, (uint32_t)an}, ev->id, ev->ts_ms)) < 0)
+        return rc;
+    ch_json_val req;
+    ch_sv type;
+    if (ch_sv_eq(ev->action, "RunInstances", 12) && ev->has_raw_doc &&
+        ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req) &&
+        str_at(req, "instanceType", &type))
+        return first(f, ev->user_name, "instance_type", type, ev->id, ev->ts_ms);
+    return 0;
+}
+
+int ch_facts_event(ch_facts *f, const ch_event *ev, ch_offense *o)
+{
+    int rc = firsts(f, ev);
+    if (rc < 0 || o == NULL)
+        return rc;
+    if (ev->dataset == CH_DS_CLOUDTRAIL && ev->user_name.n)
+        return cloudtrail(f, o, ev, &f->ab);
+    return network(f, o, ev, &f->ab);
+}
+
+int ch_facts_hit(ch_facts *f, const ch_rule_hit *hit, ch_offense *o)
+{
+    if (o == NULL || hit->rule == NULL || hit->rule->id == NULL)
+        return 0;
+    const ch_event *ev = hit->event;
+    idbuf rid = {.n = 0}, tid = {.n = 0};
+    ch_sv rn = make_id(&rid, "rule", (ch_sv){hit->rule->id, (uint32_t)strlen(hit->rule->id)});
+    char sev[8];
+    snprintf(sev, sizeof sev, "%d", hit->rule->severity);
+    ch_buf ab;
+    ch_buf_init(&ab, 1 << 16);
+    static const char *const names[] = {"title", "severity", "evidence"};
+    ch_sv vals[3] = {{hit->rule->title ? hit->rule->title : "",
+                      (uint32_t)(hit->rule->title ? strlen(hit->rule->title) : 0)},
+                     {sev, (uint32_t)strlen(sev)},
+                     {hit->evidence ? hit->evidence : "",
+                      (uint32_t)(hit->evidence ? strlen(hit->evidence) : 0)}};
+    attrs_json(&ab, names, vals, 3);
+    int rc = node(f, o, rn, "rule", (ch_sv){hit->rule->id, (uint32_t)strlen(hit->rule->id)},
+                  ab.data, hit->ts_ms);
+    ch_buf_free(&ab);
+    if (rc < 0 || ev == NULL)
+        return rc;
+    /* The rule points at what it fired on: the instance of a DNS query or flow, else the
+     * principal, else the index value (a source address for a spray). */
+    ch_sv target = {0};
+    if (ev->dataset != CH_DS_CLOUDTRAIL && (ev->instance_id.n || ev->interface_id.n))
+        target = actor(ev, &tid);
+    else if (ev->user_name.n)
+        target = make_id(&tid, principal_kind(ev), ev->user_name);
+    else if (hit->index_value.n)
+        target = make_id(&tid, "value", hit->index_value);
+    if (target.n == 0)
+        return 0;
+    if (ev->user_name.n == 0 && ev->dataset == CH_DS_CLOUDTRAIL &&
+        (rc = node(f, o, target, "value", hit->index_value, "{}", hit->ts_ms)) < 0)
+        return rc;
+    return edge(f, o, "fired_on", rn, target, hit->ts_ms);
+}
+
+/* ---- the store --------------------------------------------------------------------------- */
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the investigation facts (facts.h). */
+    "CREATE TABLE graph_nodes ("
+    " offense_id INTEGER NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,"
+    " attrs TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, PRIMARY KEY (offense_id, id)) WITHOUT ROWID;"
+    "CREATE TABLE graph_edges ("
+    " offense_id INTEGER NOT NULL, kind TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,"
+    " PRIMARY KEY (offense_id, src, dst, kind)) WITHOUT ROWID;"
+    "CREATE TABLE user_firsts ("
+    " user TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, ts INTEGER NOT NULL,"
+    " event_id TEXT NOT NULL, PRIMARY KEY (user, kind, value)) WITHOUT ROWID;"
+    "CREATE INDEX user_firsts_ts ON user_firsts (user, ts);",
+};
+
+static const ch_sql_schema schema = {
+    .component = "investigate",
+    .migrations = migrations,
+    .version = (int)(sizeof migrations / sizeof migrations[0]),
+};
+
+int ch_facts_schema(ch_sql *c, ch_error *err) { return ch_sql_migrate(c, &schema, err); }
+
+int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
+{
+    if (f->n == 0)
+        return 0;
+    sqlite3_stmt *sn = NULL, *se = NULL, *sf = NULL;
+    int rc = ch_sql_begin(c, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = ch_sql_prepare(
+             c->db, c->path,
+             "INSERT INTO graph_nodes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+             " ON CONFLICT (offense_id, id) DO UPDATE SET"
+             " attrs = CASE WHEN length(excluded.attrs) > length(attrs) THEN excluded.attrs"
+             " ELSE attrs END, first_seen = min(first_seen, excluded.first_seen),"
+             " last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count",
+             &sn, err)) < 0 ||
+        (rc = ch_sql_prepare(c->db, c->path,
+                             "INSERT INTO graph_edges VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                             " ON CONFLICT (offense_id, src, dst, kind) DO UPDATE SET"
+                             " first_seen = min(first_seen, excluded.first_seen),"
+                             " last_seen = max(last_seen, excluded.last_seen),"
+                             " count = count + excluded.count",
+                             &se, err)) < 0 ||
+        (rc = ch_sql_prepare(c->db, c->path,
+                             "INSERT INTO user_firsts VALUES (?1, ?2, ?3, ?4, ?5)"
+                             " ON CONFLICT (user, kind, value) DO UPDATE SET ts = excluded.ts,"
+                             " event_id = excluded.event_id WHERE excluded.ts < ts",
+                             &sf, err)) < 0)
+        goto fail;
+    for (size_t i = 0; i < f->n; i++) {
+        const fact *x = f->v[i];
+        sqlite3_stmt *st = x->type == T_NODE ? sn : x->type == T_EDGE ? se : sf;
+        sqlite3_reset(st);
+        int k = 1;
+        if (x->type != T_FIRST) {
+            if (x->o == NULL || x->o->id <= 0)
+                continue;
+            sqlite3_bind_int64(st, k++, x->o->id);
+        }
+        int nf = x->type == T_NODE ? 4 : 3;
+        for (int j = 0; j < nf; j++)
+            sqlite3_bind_text(st, k++, fld(x, j), -1, SQLITE_STATIC);
+        if (x->type == T_FIRST) { /* user, kind, value, ts, event id */
+            sqlite3_bind_int64(st, 4, x->first);
+            sqlite3_bind_text(st, 5, fld(x, 3), -1, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_int64(st, k++, x->first);
+            sqlite3_bind_int64(st, k++, x->last);
+            sqlite3_bind_int64(st, k++, (sqlite3_int64)x->count);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = ch_sql_error(c->db, c->path, err, "saving investigation facts");
+            goto fail;
+        }
+        f->st.saved++;
+    }
+    sqlite3_finalize(sn);
+    sqlite3_finalize(se);
+    sqlite3_finalize(sf);
+    if ((rc = ch_sql_commit(c, err)) < 0)
+        return rc;
+    reset(f);
+    return 0;
+fail:
+    sqlite3_finalize(sn);
+    sqlite3_finalize(se);
+    sqlite3_finalize(sf);
+    ch_sql_rollback(c);
+    return rc;
+}

@@ -1,0 +1,77 @@
+/*
+ * facts.h - what the investigation views are drawn from: the entities and relations seen around
+ * each offense (its graph) and each user's firsts (first login from a country, first use of a
+ * region, an instance type, an API), gathered by the pipeline as events pass and saved in the
+ * checkpoint's transaction.
+ *
+ * Graph facts. For every event whose acting principal has an active offense (directly, or
+ * through identity lineage to its creator's), and for every rule hit, the relations the event
+ * shows are added to that offense: principal -> access key, source address (country, ASN),
+ * user agent, region, created principal, launched instance (type, image) -> interface ->
+ * private address; instance -> queried domain, remote address (port); value -> indicator (feed,
+ * confidence); rule -> principal or instance. An edge is (offense, kind, from, to) with first
+ * and last event time and a count; a node is (offense, id) with its kind, label and attributes.
+ * Nodes are ids like "user:root", "ip:5.255.255.5", "instance:i-0abc", so the same entity is one
+ * node whatever event shows it.
+ *
+ * User facts: (user, kind, value) with the earliest event time and that event's id, kinds
+ * "login_country", "country", "region", "instance_type", "api".
+ *
+ * Memory: only what changed since the last save is held (the store sums counts and widens times
+ * on save), at most CH_FACTS_MAX_PENDING entries; past it new facts are counted as dropped, and
+ * an offense takes at most CH_FACTS_MAX_EDGES_PER_OFFENSE new edges per checkpoint interval (a port
+ * scan of an instance would otherwise make every address a node). Each event costs a few hash
+ * probes.
+ *
+ * Store: tables graph_nodes, graph_edges and user_firsts, the "investigate" component of the
+ * store's file (its own schema version, core/sqlite_util.h). Saving is an upsert per changed
+ * fact with bound parameters, inside the caller's transaction.
+ *
+ * Ownership: ch_facts_new allocates, ch_facts_free releases; events and offenses are borrowed
+ * for the call only (offense pointers are kept until the next save: offenses never move during a
+ * run). One thread at a time.
+ */
+#ifndef CH_INVESTIGATE_FACTS_H
+#define CH_INVESTIGATE_FACTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/event.h"
+#include "core/sqlite_util.h"
+#include "offense/offense.h"
+#include "rules/hit.h"
+
+#define CH_FACTS_MAX_PENDING (1u << 20)
+#define CH_FACTS_MAX_EDGES_PER_OFFENSE 20000
+#define CH_FACTS_MAX_STR 512
+
+typedef struct ch_facts ch_facts;
+
+typedef struct ch_facts_stats {
+    uint64_t edges, nodes, firsts; /* facts added (or widened) since the start */
+    uint64_t dropped;              /* refused at a cap */
+    uint64_t saved;                /* rows written by saves */
+} ch_facts_stats;
+
+/* CH_ENOMEM. */
+int ch_facts_new(ch_facts **out, ch_error *err);
+void ch_facts_free(ch_facts *f);
+
+/* The facts of ev for offense o (may be NULL: only the user's firsts are kept). A record that
+ * creates or empowers another user (enrich/lineage.h) adds the edge creator -> created. */
+int ch_facts_event(ch_facts *f, const ch_event *ev, ch_offense *o);
+/* A rule that fired on hit->event joined offense o: the rule node and its edge. */
+int ch_facts_hit(ch_facts *f, const ch_rule_hit *hit, ch_offense *o);
+
+/* Create or upgrade the tables (outside a transaction; idempotent). */
+int ch_facts_schema(ch_sql *c, ch_error *err);
+/* Write what changed (offense ids must be final: call after ch_store_save in the same
+ * transaction) and forget it. */
+int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err);
+
+void ch_facts_stats_get(const ch_facts *f, ch_facts_stats *out);
+
+#endif

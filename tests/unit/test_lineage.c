@@ -1,0 +1,244 @@
+/*
+ * test_lineage.c - identity lineage (enrich/lineage.h): which records make a link, which do not,
+ * how the nearest creator with an offense is found, that cycles and the cap hold, and that the
+ * saved text comes back (damaged lines counted, not fatal).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "enrich/lineage.h"
+#include "parse/cloudtrail.h"
+
+/* Parse one CloudTrail record and observe it; returns observe's result. */
+static int observe(ch_lineage *l, const char *type, const char *user, const char *session,
+                   const char *action, const char *req, const char *error)
+{
+    char ident[512], text[4096];
+    if (strcmp(type, "Root") == 0)
+        snprintf(ident, sizeof ident,
+                 "{\"type\":\"Root\",\"principalId\":\"111122223333\",\"arn\":\"arn:aws:iam::"
+                 "111122223333:root\",\"accountId\":\"111122223333\"}");
+    else if (strcmp(type, "AssumedRole") == 0)
+        snprintf(ident, sizeof ident,
+                 "{\"type\":\"AssumedRole\",\"principalId\":\"AROA:%s\",\"arn\":\"arn:aws:sts::"
+                 "111122223333:assumed-role/%s/%s\",\"accountId\":\"111122223333\","
+                 "\"sessionContext\":{\"sessionIssuer\":{\"type\":\"Role\",\"userName\":\"%s\"}}}",
+                 session, user, session, user);
+    else
+        snprintf(ident, sizeof ident,
+                 "{\"type\":\"IAMUser\",\"principalId\":\"AIDA%s\",\"arn\":\"arn:aws:iam::"
+                 "111122223333:user/%s\",\"accountId\":\"111122223333\",\"userName\":\"%s\"}",
+                 user, user, user);
+    snprintf(
+        text, sizeof text,
+        "{\"eventVersion\":\"1.09\",\"userIdentity\":%s,\"eventTime\":\"2024-06-04T10:00:00Z\","
+        "\"eventSource\":\"iam.amazonaws.com\",\"eventName\":\"%s\",\"awsRegion\":\"us-east-1\","
+        "\"sourceIPAddress\":\"5.255.255.5\",\"requestParameters\":%s,%s"
+        "\"eventID\":\"e1\",\"recipientAccountId\":\"111122223333\"}",
+        ident, action, req, error ? error : "");
+    ch_json_parser *p = ch_json_parser_new(1 << 20, 64);
+    assert_non_null(p);
+    ch_json_val root, rec;
+    ch_error err = {0};
+    assert_int_equal(ch_json_parse(p, text, strlen(text), strlen(text), &root, &err), 0);
+    ch_event ev;
+    ch_event_reset(&ev);
+    bool env = false;
+    const char *why = NULL;
+    assert_int_equal(ch__cloudtrail_normalize(root, &ev, &rec, &env, &why), 0);
+    ev.has_raw_doc = true;
+    ev.raw_doc = rec;
+    int rc = ch_lineage_observe(l, &ev);
+    ch_json_parser_free(p);
+    return rc;
+}
+
+static bool parent_is(ch_lineage *l, const char *child, const char *parent)
+{
+    ch_lineage_link k;
+    return ch_lineage_get(l, child, strlen(child), &k) && k.parent.n == strlen(parent) &&
+           memcmp(k.parent.p, parent, k.parent.n) == 0;
+}
+
+static void test_root_creates_user_and_user_creates_another(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    assert_int_equal(observe(l, "Root", "", NULL, "CreateUser", "{\"userName\":\"svc\"}", NULL), 1);
+    assert_true(parent_is(l, "svc", "root"));
+    /* Key and admin policy for the same user: the link is confirmed, not replaced. */
+    assert_int_equal(
+        observe(l, "Root", "", NULL, "CreateAccessKey", "{\"userName\":\"svc\"}", NULL), 0);
+    assert_int_equal(
+        observe(l, "IAMUser", "svc", NULL, "CreateLoginProfile", "{\"userName\":\"svc2\"}", NULL),
+        1);
+    ch_lineage_link k;
+    assert_true(ch_lineage_get(l, "svc", 3, &k));
+    assert_int_equal(k.count, 2);
+    assert_int_equal(k.relation.n, 10);
+    assert_memory_equal(k.relation.p, "CreateUser", 10);
+    /* The topmost ancestor of svc2 is root. */
+    ch_sv top;
+    assert_true(ch_lineage_resolve(l, "svc2", 4, NULL, NULL, &top));
+    assert_int_equal(top.n, 4);
+    assert_memory_equal(top.p, "root", 4);
+    ch_lineage_free(l);
+}
+
+static void test_self_refused_and_other_actions_teach_nothing(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    /* Own key (no userName), own name, a failed call, an unrelated action. */
+    assert_int_equal(observe(l, "IAMUser", "bob", NULL, "CreateAccessKey", "{}", NULL), 0);
+    assert_int_equal(
+        observe(l, "IAMUser", "bob", NULL, "CreateAccessKey", "{\"userName\":\"bob\"}", NULL), 0);
+    assert_int_equal(observe(l, "IAMUser", "bob", NULL, "CreateUser", "{\"userName\":\"eve\"}",
+                             "\"errorCode\":\"AccessDenied\",\"errorMessage\":\"no\","),
+                     0);
+    assert_int_equal(
+        observe(l, "IAMUser", "bob", NULL, "DeleteUser", "{\"userName\":\"eve\"}", NULL), 0);
+    assert_int_equal(ch_lineage_count(l), 0);
+    ch_lineage_free(l);
+}
+
+static void test_first_creator_stays_and_cycles_refused(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    assert_int_equal(
+        observe(l, "IAMUser", "mallory", NULL, "CreateUser", "{\"userName\":\"x\"}", NULL), 1);
+    /* An admin resetting x's password later does not take x over. */
+    assert_int_equal(
+        observe(l, "IAMUser", "admin", NULL, "UpdateLoginProfile", "{\"userName\":\"x\"}", NULL),
+        0);
+    assert_true(parent_is(l, "x", "mallory"));
+    /* x giving mallory a key would make mallory x's child and x mallory's: refused. */
+    assert_int_equal(
+        observe(l, "IAMUser", "x", NULL, "CreateAccessKey", "{\"userName\":\"mallory\"}", NULL), 0);
+    ch_lineage_stats st;
+    ch_lineage_stats_get(l, &st);
+    assert_int_equal(st.cycles, 1);
+    ch_lineage_free(l);
+}
+
+static void test_role_session_links_to_its_caller(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    assert_int_equal(observe(l, "IAMUser", "carol", NULL, "AssumeRole",
+                             "{\"roleArn\":\"arn:aws:iam::111122223333:role/ops/Deployer\","
+                             "\"roleSessionName\":\"s1\"}",
+                             NULL),
+                     1);
+    assert_true(parent_is(l, "Deployer/s1", "carol"));
+    /* The session creates a user: the user's parent is the session, whose parent is carol. */
+    assert_int_equal(
+        observe(l, "AssumedRole", "Deployer", "s1", "CreateUser", "{\"userName\":\"ghost\"}", NULL),
+        1);
+    assert_true(parent_is(l, "ghost", "Deployer/s1"));
+    ch_sv top;
+    assert_true(ch_lineage_resolve(l, "ghost", 5, NULL, NULL, &top));
+    assert_int_equal(top.n, 5);
+    assert_memory_equal(top.p, "carol", 5);
+    ch_lineage_free(l);
+}
+
+static bool is_bob(void *ud, const char *n, size_t len)
+{
+    (void)ud;
+    return len == 3 && memcmp(n, "bob", 3) == 0;
+}
+
+static void test_resolve_stops_at_the_first_match(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    observe(l, "Root", "", NULL, "CreateUser", "{\"userName\":\"alice\"}", NULL);
+    observe(l, "IAMUser", "alice", NULL, "CreateUser", "{\"userName\":\"bob\"}", NULL);
+    observe(l, "IAMUser", "bob", NULL, "CreateUser", "{\"userName\":\"carl\"}", NULL);
+    ch_sv out = {0};
+    assert_true(ch_lineage_resolve(l, "carl", 4, is_bob, NULL, &out));
+    assert_int_equal(out.n, 3);
+    /* No ancestor matches: not found, and a principal without a parent resolves to nothing. */
+    assert_false(ch_lineage_resolve(l, "bob", 3, is_bob, NULL, &out));
+    assert_false(ch_lineage_resolve(l, "root", 4, NULL, NULL, &out));
+    ch_lineage_free(l);
+}
+
+static void test_save_load_roundtrip_and_damaged_lines(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL, *m = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    observe(l, "Root", "", NULL, "CreateUser", "{\"userName\":\"svc tab\"}", NULL);
+    observe(l, "IAMUser", "svc tab", NULL, "PutUserPolicy", "{\"userName\":\"z\"}", NULL);
+    assert_true(ch_lineage_dirty(l));
+    ch_buf b;
+    ch_buf_init(&b, 1 << 20);
+    assert_int_equal(ch_lineage_save(l, &b), 0);
+    assert_int_equal(ch_buf_adds(&b, "zz not hex\n6162 63\n"), 0);
+    assert_int_equal(ch_lineage_new(0, &m, &err), 0);
+    assert_int_equal(ch_lineage_load(m, b.data, b.len), 2);
+    assert_true(parent_is(m, "svc tab", "root"));
+    assert_true(parent_is(m, "z", "svc tab"));
+    ch_lineage_stats st;
+    ch_lineage_stats_get(m, &st);
+    assert_int_equal(st.bad, 2);
+    ch_buf_free(&b);
+    ch_lineage_free(l);
+    ch_lineage_free(m);
+}
+
+static void test_cap_keeps_the_oldest_links(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(3, &l, &err), 0);
+    char req[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(req, sizeof req, "{\"userName\":\"u%d\"}", i);
+        observe(l, "Root", "", NULL, "CreateUser", req, NULL);
+    }
+    assert_int_equal(ch_lineage_count(l), 3);
+    assert_true(parent_is(l, "u0", "root"));
+    ch_lineage_stats st;
+    ch_lineage_stats_get(l, &st);
+    assert_int_equal(st.dropped, 2);
+    ch_lineage_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_root_creates_user_and_user_creates_another),
+        cmocka_unit_test(test_self_refused_and_other_actions_teach_nothing),
+        cmocka_unit_test(test_first_creator_stays_and_cycles_refused),
+        cmocka_unit_test(test_role_session_links_to_its_caller),
+        cmocka_unit_test(test_resolve_stops_at_the_first_match),
+        cmocka_unit_test(test_save_load_roundtrip_and_damaged_lines),
+        cmocka_unit_test(test_cap_keeps_the_oldest_links),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
