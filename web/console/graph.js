@@ -38,7 +38,8 @@ export function Graph({ offense }) {
     get(`/offenses/${offense}/graph` + qs({ expand: expand.join(',') })).then((data) => {
       if (!live || !box.current) return;
       const elements = elementsOf(data);
-      setInfo({ nodes: elements.filter((x) => !x.data.source).length, edges: elements.filter((x) => x.data.source).length });
+      const nodes = elements.filter((x) => !x.data.source).map((x) => x.data);
+      setInfo({ nodes, edges: elements.length - nodes.length });
       cy = cytoscape({
         container: box.current, elements, wheelSensitivity: 0.3,
         style: [
@@ -65,6 +66,10 @@ export function Graph({ offense }) {
   return html`<div>
     <${ErrorLine} error=${error} />
     <div class="graph" ref=${box} role="img"
-      aria-label=${info ? `Investigation graph: ${info.nodes} nodes, ${info.edges} edges` : 'Investigation graph'}></div>
-    <p class="muted">Click a node to search its events; click a group to expand it.</p></div>`;
+      aria-label=${info ? `Investigation graph: ${info.nodes.length} nodes, ${info.edges} edges` : 'Investigation graph'}></div>
+    <p class="muted">Click a node to search its events; click a group to expand it.</p>
+    ${info && html`<details class="graph-nodes"><summary>The graph's ${info.nodes.length} nodes as a list</summary>
+      <ul>${info.nodes.map((d) => html`<li key=${d.id} data-type=${d.type}>${d.type}: ${d.label}${d.count > 1 ? ` (×${d.count})` : ''}
+        ${pivotExpression(d) && html` <a href=${'#/search?q=' + encodeURIComponent(pivotExpression(d))}>search</a>`}</li>`)}</ul></details>`}
+    </div>`;
 }
