@@ -56,7 +56,7 @@ done
 hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/")
 grep -qi '^content-security-policy: .*script-src .self.' <<<"$hdrs" || fail "the console is served with a strict CSP"
 grep -qi '^content-type: text/html' <<<"$hdrs" || fail "the console's index is HTML"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/../../etc/passwd")
+code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/../../etc/passwd")
 [ "$code" = 404 ] || fail "a path out of the console directory: $code"
 
 CH_ADMIN_NAME=alice CH_ADMIN_OTP=$admin_otp CH_VIEWER_NAME=victor CH_VIEWER_OTP=$viewer_otp \
