@@ -103,7 +103,7 @@ try {
   await a.page.getByLabel('Closing reason').selectOption({ index: 1 });
   a.page.once('dialog', (d) => d.accept());
   await a.page.getByRole('button', { name: 'Close offense' }).click();
-  await a.page.getByRole('button', { name: 'Reopen' }).waitFor();
+  await a.page.getByText(/closing is final/).waitFor();
   check((await a.page.locator('dl.summary').innerText()).includes('closed'), `offense ${benign} is closed with a reason`);
   await shot(a.page, 'closed');
   await a.ctx.close();
@@ -117,7 +117,7 @@ try {
   const status = await v.page.evaluate(async (id) => {
     const s = await (await fetch('/api/v1/session')).json();
     const r = await fetch('/api/v1/offenses/' + id, { method: 'POST', headers: { 'Content-Type': 'application/json',
-      'X-CSRF-Token': s.csrf, 'If-Match': '*' }, body: JSON.stringify({ status: 'closed', closing_reason: 'x' }) });
+      'X-CSRF-Token': s.csrf_token, 'If-Match': '*' }, body: JSON.stringify({ status: 'closed', closing_reason: 'x' }) });
     return r.status;
   }, benign);
   check(status === 403, `the API refuses a viewer's close (${status})`);

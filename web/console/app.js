@@ -3,7 +3,7 @@
 // #/rules, #/ingest). Hash routes keep every page one static index.html, so the server needs
 // no knowledge of the console's pages.
 import { html, render, useEffect, useState } from './vendor/htm-preact.mjs';
-import { ApiError, call, get, setCsrf, whenUnauthorized } from './api.js';
+import { call, get, setCsrf, whenUnauthorized } from './api.js';
 import { ErrorLine } from './ui.js';
 import { OffenseList, OffensePage } from './offenses.js';
 import { UserList, UserPage } from './users.js';
@@ -58,8 +58,8 @@ function ChangePassword({ session, onDone }) {
     e.preventDefault();
     if (next !== again) { setError(new Error('The two new passwords differ.')); return; }
     try {
-      await call('POST', '/session/password', { body: { old_password: old, new_password: next } });
-      onDone();
+      const r = await call('PUT', '/session/password', { body: { old_password: old, new_password: next } });
+      onDone(r.data);
     } catch (err) { setError(err); }
   };
   return html`<main class="login"><form onSubmit=${submit} aria-label="Choose a new password">
@@ -112,15 +112,18 @@ function Shell({ session, onLogout }) {
 
 function App() {
   const [session, setSession] = useState(undefined);
-  const adopt = (s) => { setCsrf(s && s.csrf); setSession(s); };
-  const refresh = () => get('/session').then(adopt, (e) => {
-    if (e instanceof ApiError && e.status === 401) adopt(null);
-    else adopt(null);
-  });
+  const adopt = (s) => { setCsrf(s ? s.csrf_token : null); setSession(s); };
+  // Who am I: a reloaded page has its cookie but not the CSRF token, which this hands out anew.
+  const refresh = () => get('/session').then((s) => adopt(s && s.via === 'session' ? s : null), () => adopt(null));
   useEffect(() => { whenUnauthorized(() => adopt(null)); refresh(); }, []);
   if (session === undefined) return html`<p class="muted">Loading…</p>`;
   if (session === null) return html`<${Login} onDone=${adopt} />`;
-  if (session.must_change) return html`<${ChangePassword} session=${session} onDone=${() => adopt(null)} />`;
+  if (session.must_change_password) {
+    // The change ends every session of the account and answers with a new one (cookie and
+    // CSRF token); when it does not, log in again with the new password.
+    return html`<${ChangePassword} session=${session}
+      onDone=${(s) => (s && s.csrf_token ? adopt(s) : refresh())} />`;
+  }
   const logout = () => call('DELETE', '/session').finally(() => adopt(null));
   return html`<${Shell} session=${session} onLogout=${logout} />`;
 }

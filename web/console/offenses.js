@@ -26,6 +26,7 @@ export function OffenseList({ params }) {
     { key: 'id', label: 'Id', num: true },
     { key: 'magnitude', label: 'Magnitude', render: (o) => html`<${Magnitude} value=${o.magnitude} />` },
     { key: 'index', label: 'Offense source', sort: false, render: (o) => who(o) },
+    { key: 'assigned_to', label: 'Assigned to', render: (o) => o.assigned_to || '' },
     { key: 'rules', label: 'Rules', sort: false,
       render: (o) => (o.rules || []).map((r) => r.id).slice(0, 4).join(', ') + ((o.rules || []).length > 4 ? ' …' : '') },
     { key: 'event_count', label: 'Events', num: true, render: (o) => fmtNum(o.event_count) },
@@ -37,7 +38,7 @@ export function OffenseList({ params }) {
       <label>Status <select value=${status} onChange=${(e) => setStatus(e.target.value)}>
         <option value="open">open</option><option value="hidden">hidden</option>
         <option value="closed">closed</option><option value="">any</option></select></label>
-      <label class="grow">Filter <input value=${text} placeholder='magnitude >= 7 and index.value == "alice"'
+      <label class="grow">Filter <input value=${text} placeholder='magnitude >= 7 and user == "alice"'
         onInput=${(e) => setText(e.target.value)} /></label>
       <button type="submit">Apply</button></form>
     <${ErrorLine} error=${error} />
@@ -85,20 +86,22 @@ function Actions({ offense, etag, session, onChanged }) {
       } else setError(err);
     }
   };
-  const reasonLabel = (r) => r.text || r.reason || r.name || r;
+  const reasonLabel = (r) => r.text || r;
   return html`<section aria-labelledby="act-h"><h2 id="act-h">Actions</h2>
     <form class="toolbar" onSubmit=${(e) => { e.preventDefault(); update({ assigned_to: assignee }); }}>
       <label>Assigned to <input value=${assignee} onInput=${(e) => setAssignee(e.target.value)} /></label>
       <button type="submit">Assign</button></form>
     ${offense.status !== 'closed' ? html`<form class="toolbar" onSubmit=${(e) => {
       e.preventDefault();
-      if (window.confirm(`Close offense ${offense.id} as "${reason}"?`)) update({ status: 'closed', closing_reason: reason });
+      if (window.confirm(`Close offense ${offense.id} as "${reason}"? Closing is final.`)) {
+        update({ status: 'closed', closing_reason: reason });
+      }
     }}>
       <label>Closing reason <select value=${reason} required onChange=${(e) => setReason(e.target.value)}>
         <option value="">choose…</option>
         ${reasons.map((r) => html`<option value=${reasonLabel(r)}>${reasonLabel(r)}</option>`)}</select></label>
       <button type="submit" disabled=${!reason}>Close offense</button></form>`
-    : html`<button onClick=${() => update({ status: 'open' })}>Reopen</button>`}
+    : html`<p>Closed${offense.closing_reason ? ` as "${offense.closing_reason}"` : ''}: closing is final, a new hit opens a new offense.</p>`}
     <${ErrorLine} error=${error} /></section>`;
 }
 
