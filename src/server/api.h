@@ -89,6 +89,10 @@ void ch_api_search_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_search_results(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_search_delete(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 
+/* api_investigate.c: an offense's graph, a user's timeline. */
+void ch_api_offense_graph(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_user_timeline(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+
 /* Shared by the handler files: an error answer from a library code (404, 422, 400, 413, 500),
  * and an audit entry on the API's store connection (under store_mu). */
 void ch__api_error(ch_http_resp *rs, int rc, const ch_error *err);

@@ -9,22 +9,34 @@ import { get, qs } from './api.js';
 import { ErrorLine, go } from './ui.js';
 
 const COLORS = {
-  user: '#c0392b', root: '#8e0000', role: '#d35400', access_key: '#e67e22', address: '#2471a3',
-  user_agent: '#7f8c8d', region: '#16a085', instance: '#6c3483', instance_group: '#6c3483',
-  interface: '#a569bd', domain: '#b7950b', pool_address: '#9a7d0a', indicator: '#1e8449', rule: '#34495e',
+  user: '#c0392b', root: '#8e0000', role: '#d35400', service: '#a04000', access_key: '#e67e22',
+  address: '#2471a3', user_agent: '#7f8c8d', region: '#16a085', instance: '#6c3483',
+  instance_group: '#6c3483', interface: '#a569bd', private_address: '#a569bd', domain: '#b7950b',
+  indicator: '#1e8449', rule: '#34495e', summary: '#95a5a6',
+};
+
+// The event field a node stands for, so that a click searches its events (node ids are
+// KIND-PREFIX:VALUE, docs/INVESTIGATION.md).
+const PIVOT = {
+  user: 'user.name', root: 'user.name', access_key: 'user.access_key_id',
+  address: 'source.ip', user_agent: 'user_agent.original', region: 'cloud.region',
+  instance: 'cloud.instance.id', interface: 'network.interface.id', private_address: 'source.ip',
+  domain: 'dns.question.name',
 };
 
 function elementsOf(data) {
   if (!data) return [];
-  const e = data.elements || data;
+  const e = data.elements || data; // {offense, elements: {nodes, edges}, summary}
   if (Array.isArray(e)) return e;
   return [...(e.nodes || []), ...(e.edges || [])];
 }
 
 export function pivotExpression(d) {
-  if (!d.field || d.value === undefined) return null;
-  const v = String(d.value).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-  return `${d.field} == "${v}"`;
+  const field = PIVOT[d.kind];
+  const colon = d.id.indexOf(':');
+  if (!field || colon < 0) return null;
+  const v = d.id.slice(colon + 1).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  return `${field} == "${v}"`;
 }
 
 export function Graph({ offense }) {
@@ -45,9 +57,8 @@ export function Graph({ offense }) {
         style: [
           { selector: 'node', style: {
             label: 'data(label)', 'font-size': 10, 'text-wrap': 'ellipsis', 'text-max-width': 120,
-            'background-color': (n) => COLORS[n.data('type')] || '#555', width: 22, height: 22 } },
-          { selector: 'node[count > 1]', style: { shape: 'round-rectangle', width: 34, height: 26,
-            label: (n) => `${n.data('label')} ×${n.data('count')}` } },
+            'background-color': (n) => COLORS[n.data('kind')] || '#555', width: 22, height: 22 } },
+          { selector: 'node[kind = "instance_group"]', style: { shape: 'round-rectangle', width: 40, height: 28 } },
           { selector: 'edge', style: { width: 1.2, 'line-color': '#aab', 'target-arrow-shape': 'triangle',
             'target-arrow-color': '#aab', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 8 } },
         ],
@@ -55,7 +66,7 @@ export function Graph({ offense }) {
       });
       cy.on('tap', 'node', (ev) => {
         const d = ev.target.data();
-        if (d.group || d.expandable) { setExpand((x) => (x.includes(d.id) ? x : [...x, d.id])); return; }
+        if (d.kind === 'instance_group') { setExpand([d.id]); return; }
         const q = pivotExpression(d);
         if (q) go('#/search?q=' + encodeURIComponent(q));
       });
@@ -69,7 +80,7 @@ export function Graph({ offense }) {
       aria-label=${info ? `Investigation graph: ${info.nodes.length} nodes, ${info.edges} edges` : 'Investigation graph'}></div>
     <p class="muted">Click a node to search its events; click a group to expand it.</p>
     ${info && html`<details class="graph-nodes"><summary>The graph's ${info.nodes.length} nodes as a list</summary>
-      <ul>${info.nodes.map((d) => html`<li key=${d.id} data-type=${d.type}>${d.type}: ${d.label}${d.count > 1 ? ` (×${d.count})` : ''}
+      <ul>${info.nodes.map((d) => html`<li key=${d.id} data-kind=${d.kind}>${d.kind}: ${d.label}${d.members_count ? ` (×${d.members_count})` : ''}
         ${pivotExpression(d) && html` <a href=${'#/search?q=' + encodeURIComponent(pivotExpression(d))}>search</a>`}</li>`)}</ul></details>`}
     </div>`;
 }

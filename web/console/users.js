@@ -27,17 +27,29 @@ export function UserList() {
 export function UserPage({ name }) {
   const [user, error] = usePoll(() => get('/users/' + encodeURIComponent(name)), [name], 0);
   const [tl, tlError] = usePoll(() => get(`/users/${encodeURIComponent(name)}/timeline`), [name], 0);
+  // The timeline merges firsts, rule hits and offenses (docs/INVESTIGATION.md); risk over time
+  // is the score after each rule hit.
   const entries = tl ? list(tl, 'timeline') : null;
-  const riskPoints = tl && Array.isArray(tl.risk)
-    ? tl.risk.map((p) => [Date.parse(p.time) / 1000, p.score !== undefined ? p.score : p.risk]) : [];
+  const riskPoints = entries ? entries.filter((e) => e.type === 'rule' && e.risk !== undefined)
+    .map((e) => [Date.parse(e.time) / 1000, e.risk]).sort((a, b) => a[0] - b[0]) : [];
+  const what = (e) => (e.type === 'first_seen' ? `first ${e.kind.replace('_', ' ')}` : e.type);
+  const detail = (e) => {
+    if (e.type === 'first_seen') return e.value;
+    if (e.type === 'rule') return html`${e.rule} (+${e.delta}, risk ${e.risk})`;
+    if (e.type === 'offense') return html`<a href=${'#/offenses/' + e.offense}>offense ${e.offense}</a> magnitude ${e.magnitude}${e.via ? ` (${e.via})` : ''}`;
+    return e.value || '';
+  };
   const columns = [
     { key: 'time', label: 'Time', render: (e) => fmtTime(e.time) },
-    { key: 'kind', label: 'What' },
-    { key: 'text', label: 'Detail', render: (e) => e.text || e.detail || e.rule || '' },
+    { key: 'type', label: 'What', render: what },
+    { key: 'detail', label: 'Detail', render: detail },
   ];
+  const risk = tl && tl.risk;
   return html`<section><h1>User ${name}</h1><${ErrorLine} error=${error || tlError} />
-    ${user && html`<dl class="summary"><dt>Risk</dt><dd>${fmtNum(score(user))}</dd>
-      <dt>Raw sum</dt><dd>${fmtNum(user.raw !== undefined ? user.raw : user.risk_raw)}</dd></dl>`}
+    ${risk && html`<dl class="summary"><dt>Risk (0-100)</dt><dd>${fmtNum(risk.score)}${risk.stands_out ? ' — stands out' : ''}</dd>
+      <dt>Raw sum</dt><dd>${fmtNum(risk.raw)}</dd><dt>Population threshold</dt><dd>${fmtNum(risk.threshold)}</dd>
+      ${tl.lineage && tl.lineage.parent && html`<dt>Created by</dt><dd><a href=${'#/users/' + encodeURIComponent(tl.lineage.parent.name)}>${tl.lineage.parent.name}</a> (${tl.lineage.parent.relation})</dd>`}</dl>`}
+    ${user && user.hits && html`<p class="muted">${user.hits.length} recent rule hits.</p>`}
     <${Series} title="Risk over time" label="risk" points=${riskPoints} />
     <h2>Timeline</h2>
     <${Table} label="User timeline" columns=${columns} rows=${entries} empty="Nothing on this user's timeline." />
