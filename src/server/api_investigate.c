@@ -37,8 +37,8 @@ void ch_api_user_timeline(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     const char *name = ch_http_param(rq, 0);
     ch_error err = {0};
     pthread_mutex_lock(&api->store_mu);
-    int rc = ch_user_timeline_json(api->store, name, strlen(name), CH_USER_TIMELINE, &rs->body,
-                                   &err);
+    int rc =
+        ch_user_timeline_json(api->store, name, strlen(name), CH_USER_TIMELINE, &rs->body, &err);
     pthread_mutex_unlock(&api->store_mu);
     if (rc < 0) {
         ch_buf_clear(&rs->body);

@@ -173,9 +173,9 @@ void ch_api_offense_events(void *ud, const ch_http_req *rq, ch_http_resp *rs)
                              .limit = limit,
                              .max_memory = CH_API_SEARCH_MEMORY,
                              .max_ms = CH_API_SEARCH_MS};
-        if (rc == 0 && ((rc = ch_search_new(&so, &s, &err)) < 0 ||
-                        (rc = ch_search_run(s, es, &err)) < 0 ||
-                        (rc = add_events(s, 0, limit, &rs->body, &err)) < 0)) {
+        if (rc == 0 &&
+            ((rc = ch_search_new(&so, &s, &err)) < 0 || (rc = ch_search_run(s, es, &err)) < 0 ||
+             (rc = add_events(s, 0, limit, &rs->body, &err)) < 0)) {
             ch_buf_clear(&rs->body);
             ch__api_error(rs, rc, &err);
             goto done;
@@ -252,8 +252,7 @@ static int parse_search_req(const char *body, size_t n, search_req *q, ch_error 
                 rc = ch_search_parse_time(t, now_ms(), from ? &q->from_ms : &q->to_ms, err);
         } else if (kn == 5 && memcmp(k, "limit", 5) == 0) {
             uint64_t u;
-            if (!ch_json_get_u64(v, &u) || u == 0 ||
-                u > CH_API_SEARCH_PAGE * 10)
+            if (!ch_json_get_u64(v, &u) || u == 0 || u > CH_API_SEARCH_PAGE * 10)
                 rc = ch_error_set(err, CH_EPARSE, "limit must be a number from 1 to %d",
                                   CH_API_SEARCH_PAGE * 10);
             else
@@ -393,8 +392,9 @@ static api_search *find(ch_api *api, const ch_http_req *rq, ch_http_resp *rs, si
                 return r->slot[i];
             }
     pthread_mutex_unlock(&r->mu);
-    ch_http_error(rs, 404, "no such search (finished searches are forgotten when newer "
-                                "ones need their slot)");
+    ch_http_error(rs, 404,
+                  "no such search (finished searches are forgotten when newer "
+                  "ones need their slot)");
     return NULL;
 }
 
@@ -428,8 +428,8 @@ void ch_api_search_results(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     }
     ch_error err = {0};
     size_t total = ch_search_nresults(x->s);
-    int rc = ch_buf_printf(&rs->body, "{\"id\":%" PRIu64 ",\"total\":%zu,\"offset\":%" PRIu64
-                                      ",\"events\":[",
+    int rc = ch_buf_printf(&rs->body,
+                           "{\"id\":%" PRIu64 ",\"total\":%zu,\"offset\":%" PRIu64 ",\"events\":[",
                            x->id, total, offset);
     if (rc >= 0 && offset < total)
         rc = add_events(x->s, (size_t)offset, (size_t)limit, &rs->body, &err);

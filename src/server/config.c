@@ -372,11 +372,12 @@ static int read_root(reader *R)
         } else if (ch_yaml_key_is(k, "intel"))
             rc = read_intel(R, v);
         else
-            rc = rfail(R, k, CH_EPARSE,
-                       "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
-                       "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
-                       "checkpoint, tokens, "
-                       "max_body, max_connections, intel)");
+            rc = rfail(
+                R, k, CH_EPARSE,
+                "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
+                "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
+                "checkpoint, tokens, "
+                "max_body, max_connections, intel)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");

@@ -367,7 +367,8 @@ static enum MHD_Result send_resp(ch_http_req *rq, ch_http_resp *rs)
     rs->body.data = NULL; /* the response owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             rs->content_type ? rs->content_type : "application/json");
-    MHD_add_response_header(resp, "Cache-Control", rs->cache_control ? rs->cache_control : "no-store");
+    MHD_add_response_header(resp, "Cache-Control",
+                            rs->cache_control ? rs->cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Content-Security-Policy", CSP);
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
