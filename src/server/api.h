@@ -47,6 +47,8 @@ typedef struct ch_api {
     /* Reference sets (intel/intel_store.h): its own connection, under intel_mu. */
     struct ch_intel_store *intel;
     pthread_mutex_t intel_mu;
+    /* Asynchronous searches of the event store (api_search.c). */
+    struct ch_api_searches *searches;
 } ch_api;
 
 /* serve.c: the ch_api of the server passed to handlers as ud. */
@@ -76,6 +78,20 @@ void ch_api_refset_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_refset_delete(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_refset_remove(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+
+/* api_search.c: an offense's events, and asynchronous searches of the event store. */
+typedef struct ch_api_searches ch_api_searches;
+ch_api_searches *ch_api_searches_new(void);
+void ch_api_searches_free(ch_api_searches *r); /* cancels and joins running searches */
+void ch_api_offense_events(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_search_start(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_search_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_search_results(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_search_delete(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+
+/* api_investigate.c: an offense's graph, a user's timeline. */
+void ch_api_offense_graph(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_user_timeline(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 
 /* Shared by the handler files: an error answer from a library code (404, 422, 400, 413, 500),
  * and an audit entry on the API's store connection (under store_mu). */

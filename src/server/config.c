@@ -339,6 +339,8 @@ static int read_root(reader *R)
             rc = want_text(R, v, "pack", &c->pack);
         else if (ch_yaml_key_is(k, "context"))
             rc = want_text(R, v, "context", &c->context);
+        else if (ch_yaml_key_is(k, "console"))
+            rc = want_text(R, v, "console", &c->console);
         else if (ch_yaml_key_is(k, "geoip"))
             rc = want_paths(R, v, "geoip", c->geoip, CH_SERVE_MAX_GEOIP, &c->ngeoip);
         else if (ch_yaml_key_is(k, "no_geoip"))
@@ -370,11 +372,12 @@ static int read_root(reader *R)
         } else if (ch_yaml_key_is(k, "intel"))
             rc = read_intel(R, v);
         else
-            rc = rfail(R, k, CH_EPARSE,
-                       "unknown key (listen, tls, db, pack, context, geoip, no_geoip, spool, "
-                       "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
-                       "checkpoint, tokens, "
-                       "max_body, max_connections, intel)");
+            rc = rfail(
+                R, k, CH_EPARSE,
+                "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
+                "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
+                "checkpoint, tokens, "
+                "max_body, max_connections, intel)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");
@@ -445,6 +448,7 @@ void ch_serve_config_free(ch_serve_config *c)
     ch_free(c->db);
     ch_free(c->pack);
     ch_free(c->context);
+    ch_free(c->console);
     for (size_t i = 0; i < c->ngeoip; i++)
         ch_free(c->geoip[i]);
     for (size_t i = 0; i < c->nspool; i++)
@@ -614,6 +618,8 @@ int ch_serve_config_check(const ch_serve_config *c, ch_error *err)
     if (c->pack && (rc = need_dir("pack", c->pack, err)) < 0)
         return rc;
     if (c->context && (rc = need_file("context", c->context, err)) < 0)
+        return rc;
+    if (c->console && (rc = need_dir("console", c->console, err)) < 0)
         return rc;
     for (size_t i = 0; i < c->ngeoip; i++)
         if ((rc = need_file("geoip", c->geoip[i], err)) < 0)

@@ -41,6 +41,7 @@ typedef struct ch_serve_config {
     char *listen;
     char *tls_cert, *tls_key;
     char *db, *pack, *context;
+    char *console; /* the web console's directory (scripts/install-web), NULL = none */
     char *geoip[CH_SERVE_MAX_GEOIP];
     size_t ngeoip;
     bool no_geoip;

@@ -23,6 +23,7 @@
 
 #include "core/mem.h"
 #include "server/config.h"
+#include "server/console_static.h"
 
 #define ERROR_BODY_MAX (64u << 10)
 #define RESP_MAX (256u << 20)
@@ -366,7 +367,8 @@ static enum MHD_Result send_resp(ch_http_req *rq, ch_http_resp *rs)
     rs->body.data = NULL; /* the response owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             rs->content_type ? rs->content_type : "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Cache-Control",
+                            rs->cache_control ? rs->cache_control : "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Content-Security-Policy", CSP);
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
@@ -411,6 +413,27 @@ static enum MHD_Result answer_now(ch_http_req *rq, unsigned status, const char *
     return r;
 }
 
+/* A console file for a GET that no API route took (see console_dir in http.h). */
+static enum MHD_Result answer_console(ch_http_req *rq, const char *url)
+{
+    ch_http_resp rs = {0};
+    ch_buf_init(&rs.body, CH_CONSOLE_FILE_MAX + 1);
+    ch_console_file f;
+    int rc = ch_console_file_get(rq->h->o.console_dir, url, &rs.body, &f);
+    if (rc < 0) {
+        ch_buf_free(&rs.body);
+        return answer_now(rq, rc == CH_ENOTFOUND ? 404 : 500, NULL,
+                          rc == CH_ENOTFOUND ? "no such route" : "the console file cannot be read");
+    }
+    rs.status = 200;
+    rs.content_type = f.content_type;
+    rs.cache_control = f.cache_control;
+    rq->answered = true;
+    enum MHD_Result r = send_resp(rq, &rs);
+    ch_buf_free(&rs.body);
+    return r;
+}
+
 static void peer_of(struct MHD_Connection *conn, char *buf, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
@@ -444,6 +467,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->method = method;
         bool path_known = false;
         int ri = ch_route_match(h->o.routes, method, url, rq->params, &rq->nparams, &path_known);
+        if (ri < 0 && !path_known && h->o.console_dir != NULL &&
+            (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+            strncmp(url, "/api/", 5) != 0)
+            return answer_console(rq, url);
         if (ri < 0)
             return answer_now(rq, path_known ? 405 : 404, NULL,
                               path_known ? "method not allowed on this path" : "no such route");

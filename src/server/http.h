@@ -63,6 +63,7 @@ typedef struct ch_http_resp {
     char content_range[64];
     char set_cookie[256];
     char location[256];
+    const char *cache_control; /* NULL = no-store */
 } ch_http_resp;
 
 /* Route flags. */
@@ -128,6 +129,10 @@ typedef struct ch_http_opts {
     ch_accounts *accounts;
     pthread_mutex_t *accounts_mu;
     unsigned per_ip_connections; /* 0 = max_connections (no cap of its own) */
+    /* The web console's directory: a GET or HEAD that matches no route and is not under
+     * /api/ is answered from it (server/console_static.h), without credentials, since the
+     * files hold no data: every call they make goes through the authenticated API. */
+    const char *console_dir;
     /* Told of every answer: route index (-1 when no route matched), status. */
     void (*on_answer)(void *ud, int route, unsigned status);
 } ch_http_opts;

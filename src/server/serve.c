@@ -1020,6 +1020,18 @@ static const ch_route routes_template[] = {
      "an offense's notes", 0},
     {"POST", "/api/v1/offenses/{id}/notes", CH_ROLE_ANALYST, ch_api_note_add, CH_API_NOTE_BODY,
      NULL, NULL, "add a note", 0},
+    {"GET", "/api/v1/offenses/{id}/graph", CH_ROLE_VIEWER, ch_api_offense_graph, 0, NULL, NULL,
+     "the offense's investigation graph (cytoscape.js elements; expand)", 0},
+    {"GET", "/api/v1/offenses/{id}/events", CH_ROLE_VIEWER, ch_api_offense_events, 0, NULL, NULL,
+     "the offense's contributing events from the event store (limit)", 0},
+    {"POST", "/api/v1/searches", CH_ROLE_VIEWER, ch_api_search_start, 8192, NULL, NULL,
+     "start an asynchronous search of the event store", 0},
+    {"GET", "/api/v1/searches/{id}", CH_ROLE_VIEWER, ch_api_search_get, 0, NULL, NULL,
+     "a search's state and progress", 0},
+    {"GET", "/api/v1/searches/{id}/results", CH_ROLE_VIEWER, ch_api_search_results, 0, NULL, NULL,
+     "a finished search's matches (offset, limit) and count-by groups", 0},
+    {"DELETE", "/api/v1/searches/{id}", CH_ROLE_VIEWER, ch_api_search_delete, 0, NULL, NULL,
+     "cancel and forget a search", 0},
     {"GET", "/api/v1/offense_closing_reasons", CH_ROLE_VIEWER, ch_api_closing_reasons, 0, NULL,
      NULL, "the reasons an offense may be closed with", 0},
     {"POST", "/api/v1/session", CH_ROLE_PUBLIC, ch_api_session_login, CH_API_SMALL_BODY, NULL, NULL,
@@ -1035,6 +1047,8 @@ static const ch_route routes_template[] = {
      "users by risk, highest first", 0},
     {"GET", "/api/v1/users/{name}", CH_ROLE_VIEWER, ch_api_user_get, 0, NULL, NULL,
      "a user's risk and recent rule hits", 0},
+    {"GET", "/api/v1/users/{name}/timeline", CH_ROLE_VIEWER, ch_api_user_timeline, 0, NULL, NULL,
+     "a user's timeline: firsts, rule hits, offenses, lineage", 0},
     {"GET", "/api/v1/audit", CH_ROLE_ADMIN, ch_api_audit, 0, NULL, NULL,
      "the audit log: since, limit", 0},
     {"GET", "/api/v1/rules", CH_ROLE_VIEWER, ch_api_rules_list, 0, NULL, NULL, "the loaded rules",
@@ -1222,6 +1236,10 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.reload = api_reload;
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
+    if ((s->api.searches = ch_api_searches_new()) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
     /* Tokens and TLS material. */
     const char *tf[CH_ROLE__COUNT] = {NULL};
     tf[CH_ROLE_INGEST] = cfg->ingest_token_file;
@@ -1258,6 +1276,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     ho.tls_key_pem = key;
     ho.routes = s->routes;
     ho.ud = s;
+    ho.console_dir = cfg->console;
     for (int r = 0; r < CH_ROLE__COUNT; r++) {
         ho.tokens[r] = s->tokens[r];
         ho.tokens_len[r] = s->tokens_len[r];
@@ -1341,6 +1360,7 @@ void ch_serve_close(ch_serve *s)
     }
     ch_spool_free(s->spool);
     ch_store_close(s->api.store);
+    ch_api_searches_free(s->api.searches);
     ch_intel_store_close(s->api.intel);
     ch_accounts_close(s->accounts);
     if (s->api_mu_init) {
