@@ -45,4 +45,28 @@ set +e
 set -e
 [ $rc -eq 1 ] || fail "rules test with a wrong expectation exits 1 (got $rc)"
 grep -q "^FAIL CJ-AUTH-05" "$work/bad.out" || fail "the failing case is named"
+# The OS comes from the image. Terraform launching Amazon Linux raises nothing; a launch whose
+# response carries Kali's Marketplace product code raises CJ-EC2-01 on its own event.
+offense_rules() { # db file... -> the rule ids of every offense, one per line
+    local db=$1; shift
+    "$bin" analyze --db "$db" --no-geoip -q --format json "$@" | python3 -c '
+import json, sys
+for o in json.load(sys.stdin).get("offenses", []):
+    for r in o.get("rules", []):
+        print(r["id"])'
+}
+t=$pack/tests
+[ -z "$(offense_rules "$work/tf.db" "$t/ec2-01-terraform-amazon-linux.jsonl")" ] ||
+    fail "Terraform launches of Amazon Linux raise no offense"
+offense_rules "$work/kali.db" "$t/ec2-01-kali-product-code.jsonl" | grep -qx CJ-EC2-01 ||
+    fail "a launch with Kali's product code raises CJ-EC2-01"
+# What a DescribeImages response taught is kept in the store: the launch, read in a later run
+# on the same --db, is judged with it; on a fresh store the same launch is an unknown image.
+head -n 1 "$t/ec2-01-kali-described-by-id.jsonl" >"$work/describe.jsonl"
+tail -n 1 "$t/ec2-01-kali-described-by-id.jsonl" >"$work/launch.jsonl"
+[ -z "$(offense_rules "$work/two.db" "$work/describe.jsonl")" ] || fail "a DescribeImages alone raises nothing"
+offense_rules "$work/two.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 ||
+    fail "an image learned in an earlier run on the same --db is known in the next"
+offense_rules "$work/fresh.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 &&
+    fail "on a fresh store the launch of an undescribed image raises nothing"
 echo "pack OK"
