@@ -446,7 +446,9 @@ static node *parse_pred(parser *p)
          * dotted path (or a backquoted one) is taken as a field, so that a forgotten pair of
          * quotes (`user.name == alice`) stays an error rather than a comparison with a field
          * that does not exist. */
-        if (p->t.k == T_IDENT && !ordering && memchr(p->t.str, '.', p->t.slen) != NULL) {
+        if (p->t.k == T_IDENT && !ordering &&
+            (memchr(p->t.str, '.', p->t.slen) != NULL ||
+             (p->t.pos < p->lx.n && p->lx.src[p->t.pos] == '`'))) {
             tok rt = p->t;
             node tmp = {0};
             if (add_ref(p, &rt, &tmp) < 0)
