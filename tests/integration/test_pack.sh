@@ -25,7 +25,7 @@ grep -q "GeoIP from the pack's fixture" "$work/test.out" || fail "rules test use
 grep -q " 0 failed" "$work/test.out" || fail "rules test reports no failure"
 for id in CJ-AUTH-01 CJ-AUTH-02 CJ-AUTH-03 CJ-AUTH-04 CJ-AUTH-05 CJ-AUTH-06 CJ-IAM-01 \
           CJ-RECON-01 CJ-RECON-02 CJ-EC2-01 CJ-EC2-02 CJ-EC2-03 CJ-EC2-04 CJ-MINE-01 \
-          CJ-MINE-02 CJ-CHAIN-01 CJ-EVADE-01 CJ-EVADE-06 CJ-IAM-06 CJ-IAM-07 CJ-IAM-08 CJ-IAM-09; do
+          CJ-MINE-02 CJ-CHAIN-01 CJ-EVADE-01 CJ-EVADE-06 CJ-EVADE-07 CJ-EVADE-08 CJ-IAM-06 CJ-IAM-07 CJ-IAM-08 CJ-IAM-09; do
     grep -q "^PASS $id: .*expect fire" "$work/test.out" || fail "$id has a passing case that fires"
     grep -q "^PASS $id: .*expect silent" "$work/test.out" || fail "$id has a passing near miss"
 done
