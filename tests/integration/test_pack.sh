@@ -69,4 +69,15 @@ offense_rules "$work/two.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 ||
     fail "an image learned in an earlier run on the same --db is known in the next"
 offense_rules "$work/fresh.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 &&
     fail "on a fresh store the launch of an undescribed image raises nothing"
+# A replay changes nothing: the image is one row, with what the response said of it.
+offense_rules "$work/two.db" "$work/describe.jsonl" >/dev/null
+python3 - "$work/two.db" <<'PY' || fail "the store keeps one row per image, with its name, owner and verdict"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT image_id, name, owner_id, os FROM images").fetchall()
+assert rows == [("ami-0c0ffee00000000aa",
+                 "kali-last-snapshot-amd64-2024.2.0-804fcc46-63fc-4eb6-85a1-50e66d6c7215",
+                 "679593333241", "Kali Linux")], rows
+assert db.execute("SELECT version FROM schema_versions WHERE component = 'images'").fetchone() == (1,)
+PY
 echo "pack OK"
