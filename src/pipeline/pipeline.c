@@ -99,7 +99,7 @@ struct ch_pipeline {
     ch_engine_opts eopts;
     ch_entity *entity;
     ch_lineage *lineage;
-    ch_facts *facts; /* investigation facts (graphs, user firsts); NULL without a store */
+    ch_facts *facts;   /* investigation facts (graphs, user firsts); NULL without a store */
     ch_images *images; /* what each AMI runs (enrich/images.h) */
     ch_intel_matcher *intel;
     ch_intel_catalog *catalog;
