@@ -34,6 +34,7 @@
 #include "enrich/entity.h"
 #include "enrich/geoip.h"
 #include "enrich/lineage.h"
+#include "enrich/images.h"
 #include "intel/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
@@ -98,7 +99,8 @@ struct ch_pipeline {
     ch_engine_opts eopts;
     ch_entity *entity;
     ch_lineage *lineage;
-    ch_facts *facts; /* investigation facts (graphs, user firsts); NULL without a store */
+    ch_facts *facts;   /* investigation facts (graphs, user firsts); NULL without a store */
+    ch_images *images; /* what each AMI runs (enrich/images.h) */
     ch_intel_matcher *intel;
     ch_intel_catalog *catalog;
     ch_offenses *offenses;
@@ -825,6 +827,9 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             (rc = ch_facts_new(&p->facts, err)) < 0)
             goto done;
     }
+    if ((rc = ch_images_open(p->cfg.pack, p->store ? ch_store_path(p->store) : NULL, p->refsets,
+                             &p->images, err)) < 0)
+        goto done;
     /* Threat intelligence before the rules: rules may name its sets ($intel_domains). */
     if ((rc = open_intel(p, err)) < 0)
         goto done;
@@ -873,6 +878,7 @@ void ch_pipeline_close(ch_pipeline *p)
     ch_entity_free(p->entity);
     ch_lineage_free(p->lineage);
     ch_facts_free(p->facts);
+    ch_images_free(p->images);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
     ch_evstore_close(p->evstore);
@@ -951,6 +957,7 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         p->st.engine_errors++;
     if (p->entity != NULL)
         ch_entity_process(p->entity, ev);
+    ch_images_observe(p->images, ev); /* before the rules: a Kali launch is judged on itself */
     if (p->intel != NULL)
         ch_intel_match(p->intel, ev);
     if (p->cfg.out != NULL && ch_output_write(p->cfg.out, ev) < 0)
@@ -1124,7 +1131,7 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     bool lineage_dirty = p->lineage != NULL && ch_lineage_dirty(p->lineage);
     if (rc == 0 && lineage_dirty && ch_lineage_save(p->lineage, &lb) < 0)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-    if (rc < 0)
+    if (rc < 0 || (rc = ch_images_save(p->images, err)) < 0)
         goto cleanup;
     if ((rc = ch_store_begin(p->store, err)) < 0)
         goto cleanup;
@@ -1242,6 +1249,7 @@ int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
         if (set != NULL)
             ch_refset_add(set, a->value, a->len, &m, &e2);
     }
+    (void)ch_images_rebind(p->images, sets, err);
     ch_engine_free(p->engine);
     ch_ruleset_free(p->rules);
     ch_intel_matcher_free(intel);

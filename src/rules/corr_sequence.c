@@ -15,12 +15,20 @@
  * inputs are merged by event time upstream. A key expires when the oldest start that can still
  * complete leaves the window, or, with nothing in progress, as soon as the watermark passes it.
  *
- * State file (after the key's entries, which a sequence never has): u32 nseq (0 = no progress),
- * then per slot i < nseq {i64 start, i64 last, per j < nseq {u32 len, id}}.
+ * With `field` (a resource deleted by someone other than its creator: `field: user.name`), each
+ * slot also keeps a 64-bit hash of the first step's value of field, and the last step completes
+ * only when its own value differs; when it is the same (the creator tearing down its own
+ * resource), the partial match is used up without a hit. An event without a value for field
+ * cannot start or finish such a sequence.
+ *
+ * State file (after the key's entries, which a sequence never has): u32 nseq (0 = no progress;
+ * bit 31 set when the hashes of `field` follow), then per slot i < nseq {i64 start, i64 last,
+ * per j < nseq {u32 len, id}}, then, with bit 31, u64 hash[nseq].
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "rules/engine_int.h"
 
@@ -29,9 +37,23 @@ typedef struct seqst {
     int64_t *start; /* [n]: start[i] for partial matches that completed i steps (i >= 1) */
     int64_t *last;  /* [n]: time of their latest step */
     char **ids;     /* [n * n]: ids[i * n + j], j < i */
+    uint64_t *fh;   /* [n]: hash of the first step's value of the rule's field; NULL without */
 } seqst;
 
-static seqst *seq_new(ch_engine *e, uint32_t n)
+#define SEQ_HAS_FIELD 0x80000000u
+
+/* The hash of ev's first value of path (never 0), or 0 when it has none. */
+static uint64_t field_hash(ch_engine *e, const ch_field_ref *path, const ch_event *ev)
+{
+    ch_value v;
+    if (path == NULL || !ch_field_first(path, ev, &e->cache, &v))
+        return 0;
+    char buf[CH_VALUE_TEXT_MAX];
+    ch_sv t = ch_value_text(&v, buf);
+    return t.n == 0 ? 0 : ch_hash_bytes(t.p, t.n) | 1;
+}
+
+static seqst *seq_new(ch_engine *e, uint32_t n, bool with_field)
 {
     seqst *s = ch_calloc(1, sizeof *s);
     if (s == NULL)
@@ -40,7 +62,9 @@ static seqst *seq_new(ch_engine *e, uint32_t n)
     s->start = ch_malloc(n * sizeof *s->start);
     s->last = ch_malloc(n * sizeof *s->last);
     s->ids = ch_calloc((size_t)n * n, sizeof *s->ids);
-    if (s->start == NULL || s->last == NULL || s->ids == NULL) {
+    s->fh = with_field ? ch_calloc(n, sizeof *s->fh) : NULL;
+    if (s->start == NULL || s->last == NULL || s->ids == NULL || (with_field && s->fh == NULL)) {
+        ch_free(s->fh);
         ch_free(s->start);
         ch_free(s->last);
         ch_free(s->ids);
@@ -68,6 +92,7 @@ static void seq_free(ch_engine *e, eng_key *k)
     ch_free(s->start);
     ch_free(s->last);
     ch_free(s->ids);
+    ch_free(s->fh);
     ch_free(s);
     k->ext = NULL;
 }
@@ -83,6 +108,8 @@ static void seq_clear_slot(ch_engine *e, seqst *s, uint32_t i)
         }
     }
     s->start[i] = s->last[i] = ENG_NO_TIME;
+    if (s->fh)
+        s->fh[i] = 0;
 }
 
 static char *dup_id(ch_engine *e, const char *p, size_t n)
@@ -103,7 +130,7 @@ static int seq_advance(ch_engine *e, uint32_t ri, eng_key *k, uint32_t j, const 
 {
     const ch_rule *r = e->rs->rules[ri];
     uint32_t n = r->nsteps;
-    if (k->ext == NULL && (k->ext = seq_new(e, n)) == NULL)
+    if (k->ext == NULL && (k->ext = seq_new(e, n, r->field != NULL)) == NULL)
         return CH_ENOMEM;
     seqst *s = k->ext;
     int64_t wm = ch__eng_watermark(e);
@@ -112,14 +139,20 @@ static int seq_advance(ch_engine *e, uint32_t ri, eng_key *k, uint32_t j, const 
         if (s->start[i] != ENG_NO_TIME && wm != ENG_NO_TIME && s->start[i] < wm - r->within_ms)
             seq_clear_slot(e, s, i);
     int fired = 0;
+    uint64_t fh = s->fh ? field_hash(e, r->field, ev) : 0;
     if (j == 0) {
-        if (s->start[1] == ENG_NO_TIME || ts >= s->start[1]) {
+        if ((s->start[1] == ENG_NO_TIME || ts >= s->start[1]) && (s->fh == NULL || fh != 0)) {
             seq_clear_slot(e, s, 1);
             s->start[1] = s->last[1] = ts;
             s->ids[1 * n + 0] = dup_id(e, ev->id.p, ev->id.n);
+            if (s->fh)
+                s->fh[1] = fh;
         }
     } else if (s->start[j] != ENG_NO_TIME && ts >= s->last[j] && ts - s->start[j] <= r->within_ms) {
-        if (j + 1 == n) {
+        if (j + 1 == n && s->fh != NULL && (fh == 0 || fh == s->fh[j])) {
+            /* The one who started it finished it (a pipeline removing what it made): used up. */
+            seq_clear_slot(e, s, j);
+        } else if (j + 1 == n) {
             eng_hitctx hc;
             memset(&hc, 0, sizeof hc);
             hc.first = s->start[j];
@@ -152,6 +185,7 @@ static int seq_advance(ch_engine *e, uint32_t ri, eng_key *k, uint32_t j, const 
         }
         if (s->start[j + 1] == ENG_NO_TIME || s->start[j] >= s->start[j + 1]) {
             int64_t st0 = s->start[j];
+            uint64_t fh0 = s->fh ? s->fh[j] : 0;
             char *moved[CH_RULE_MAX_STEPS] = {0};
             for (uint32_t i = 0; i < j; i++)
                 moved[i] = s->ids[j * n + i]
@@ -163,6 +197,8 @@ static int seq_advance(ch_engine *e, uint32_t ri, eng_key *k, uint32_t j, const 
             for (uint32_t i = 0; i < j; i++)
                 s->ids[(j + 1) * n + i] = moved[i];
             s->ids[(j + 1) * n + j] = dup_id(e, ev->id.p, ev->id.n);
+            if (s->fh)
+                s->fh[j + 1] = fh0;
         }
     }
     int64_t best = ENG_NO_TIME;
@@ -218,7 +254,8 @@ static bool seq_save(FILE *f, const eng_key *k)
 {
     const seqst *s = k->ext;
     uint32_t nseq = s ? s->n : 0;
-    bool ok = ch__eng_put(f, &nseq, sizeof nseq);
+    uint32_t head = nseq | (s && s->fh ? SEQ_HAS_FIELD : 0);
+    bool ok = ch__eng_put(f, &head, sizeof head);
     for (uint32_t i = 0; ok && i < nseq; i++) {
         ok = ch__eng_put(f, &s->start[i], sizeof s->start[i]) &&
              ch__eng_put(f, &s->last[i], sizeof s->last[i]);
@@ -228,6 +265,8 @@ static bool seq_save(FILE *f, const eng_key *k)
             ok = ch__eng_put(f, &l, sizeof l) && ch__eng_put(f, id, l);
         }
     }
+    if (ok && s && s->fh)
+        ok = ch__eng_put(f, s->fh, nseq * sizeof *s->fh);
     return ok;
 }
 
@@ -235,10 +274,16 @@ static bool seq_save(FILE *f, const eng_key *k)
 static int seq_load(ch_engine *e, const ch_rule *r, eng_key *k, FILE *f)
 {
     uint32_t nseq;
-    if (!ch__eng_get(f, &nseq, sizeof nseq) || nseq > CH_RULE_MAX_STEPS)
+    if (!ch__eng_get(f, &nseq, sizeof nseq))
+        return CH_EPARSE;
+    bool has_field = (nseq & SEQ_HAS_FIELD) != 0;
+    nseq &= ~SEQ_HAS_FIELD;
+    if (nseq > CH_RULE_MAX_STEPS)
         return CH_EPARSE;
     seqst *s = NULL;
-    if (nseq && k && r->nsteps == nseq && (s = k->ext = seq_new(e, nseq)) == NULL)
+    /* Progress of a rule that gained or lost its field is dropped like that of another shape. */
+    if (nseq && k && r->nsteps == nseq && has_field == (r->field != NULL) &&
+        (s = k->ext = seq_new(e, nseq, has_field)) == NULL)
         return CH_ENOMEM;
     for (uint32_t i = 0; i < nseq; i++) {
         int64_t st0, last;
@@ -256,6 +301,13 @@ static int seq_load(ch_engine *e, const ch_rule *r, eng_key *k, FILE *f)
             if (s && l)
                 s->ids[i * nseq + j] = dup_id(e, idb, l);
         }
+    }
+    for (uint32_t i = 0; has_field && i < nseq; i++) {
+        uint64_t h;
+        if (!ch__eng_get(f, &h, sizeof h))
+            return CH_EPARSE;
+        if (s)
+            s->fh[i] = h;
     }
     return 0;
 }

@@ -442,6 +442,21 @@ static node *parse_pred(parser *p)
                                 : &ch__op_eq;
         if (advance(p) < 0)
             return NULL;
+        /* `user.name != requestParameters.userName`: another field of the same event. Only a
+         * dotted path (or a backquoted one) is taken as a field, so that a forgotten pair of
+         * quotes (`user.name == alice`) stays an error rather than a comparison with a field
+         * that does not exist. */
+        if (p->t.k == T_IDENT && !ordering &&
+            (memchr(p->t.str, '.', p->t.slen) != NULL ||
+             (p->t.pos < p->lx.n && p->lx.src[p->t.pos] == '`'))) {
+            tok rt = p->t;
+            node tmp = {0};
+            if (add_ref(p, &rt, &tmp) < 0)
+                return NULL;
+            n->rfield = tmp.field;
+            n->op = &ch__op_eq_field;
+            return advance(p) < 0 ? NULL : n;
+        }
         if (!is_value(p->t.k)) {
             expected_value(p, opname);
             return NULL;

@@ -180,6 +180,47 @@ static bool stop_at_first(void *ctx, const ch_value *v)
     return true;
 }
 
+typedef struct field_ctx {
+    ch_sv want;
+    bool icase, hit;
+} field_ctx;
+
+static bool field_visit(void *ctx, const ch_value *v)
+{
+    field_ctx *c = ctx;
+    char buf[CH_VALUE_TEXT_MAX];
+    ch_sv t = ch_value_text(v, buf);
+    bool eq = t.n == c->want.n;
+    for (uint32_t i = 0; eq && i < t.n; i++) {
+        unsigned char a = (unsigned char)t.p[i], b = (unsigned char)c->want.p[i];
+        if (c->icase) {
+            a = (unsigned char)(a >= 'A' && a <= 'Z' ? a + 32 : a);
+            b = (unsigned char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+        }
+        eq = a == b;
+    }
+    c->hit |= eq;
+    return eq;
+}
+
+/* `a == b` between two fields: any value of a equal to b's first value (its text, so that a
+ * number and its string compare equal). A missing side makes == and != both false. */
+static bool eval_fields(const node *n, const ch_event *ev, ch_expr_scratch *s)
+{
+    ch_value rv;
+    if (!ch_field_first(n->rfield, ev, &s->cache, &rv))
+        return false;
+    char rbuf[CH_VALUE_TEXT_MAX];
+    ch_sv rt = ch_value_text(&rv, rbuf);
+    char want[512];
+    if (rt.n == 0 || rt.n > sizeof want)
+        return false;
+    memcpy(want, rt.p, rt.n); /* the next visit may reuse the cache rt points into */
+    field_ctx c = {{want, rt.n}, n->icase, false};
+    size_t seen = ch_field_visit(n->field, ev, &s->cache, field_visit, &c);
+    return n->neg ? (seen > 0 && !c.hit) : c.hit;
+}
+
 static bool eval_node(const node *n, const ch_event *ev, ch_expr_scratch *s)
 {
     switch (n->kind) {
@@ -200,6 +241,8 @@ static bool eval_node(const node *n, const ch_event *ev, ch_expr_scratch *s)
             return (n->ds_mask >> ev->dataset) & 1u;
         break;
     }
+    if (n->rfield != NULL)
+        return eval_fields(n, ev, s);
     if (n->op->test == NULL) { /* exists */
         bool present = ch_field_visit(n->field, ev, &s->cache, stop_at_first, NULL) > 0;
         return present != n->neg;

@@ -127,9 +127,10 @@ struct node {
     const op_def *op;
     bool neg, icase;
     const ch_field_ref *field;
-    lit lit;                /* comparison and string operators */
-    const vset *set;        /* in [...] */
-    const ch_expr_env *env; /* in $name: the expression's copy of the env */
+    const ch_field_ref *rfield; /* `a.b == c.d`: the other field (op is ch__op_eq_field) */
+    lit lit;                    /* comparison and string operators */
+    const vset *set;            /* in [...] */
+    const ch_expr_env *env;     /* in $name: the expression's copy of the env */
     void *handle;
     pcre2_code *re;
     /* event.dataset == / in [...] against known dataset names: a bit test on the event's
@@ -140,7 +141,7 @@ struct node {
 
 extern const op_def ch__op_eq, ch__op_lt, ch__op_le, ch__op_gt, ch__op_ge, ch__op_in_list,
     ch__op_in_set, ch__op_contains, ch__op_startswith, ch__op_endswith, ch__op_matches,
-    ch__op_exists;
+    ch__op_exists, ch__op_eq_field;
 
 struct ch_expr_scratch {
     ch_field_cache cache;

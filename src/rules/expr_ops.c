@@ -588,6 +588,8 @@ static bool test_matches(const node *n, const ch_value *v, ch_expr_scratch *s)
 
 /* The registry. `!=`, `not in`, `not contains`... are these with the predicate negated. */
 const op_def ch__op_eq = {"==", test_eq};
+/* Two fields of one event compared (expr_eval.c does it: the test needs the event). */
+const op_def ch__op_eq_field = {"==", NULL};
 const op_def ch__op_lt = {"<", test_lt};
 const op_def ch__op_le = {"<=", test_le};
 const op_def ch__op_gt = {">", test_gt};

@@ -377,7 +377,7 @@ static int load_correlate(loader *L, const yaml_node_t *n)
         [CH_CORR_NONE] = {1, 0, 0, 0, 0, 0, 0, 0},
         [CH_CORR_THRESHOLD] = {1, 2, 0, 1, 2, 1, 0, 0},
         [CH_CORR_DISTINCT] = {1, 2, 1, 1, 0, 1, 0, 0},
-        [CH_CORR_SEQUENCE] = {1, 2, 0, 0, 0, 1, 1, 0},
+        [CH_CORR_SEQUENCE] = {1, 2, 2, 0, 0, 1, 1, 0},
         [CH_CORR_FIRST_SEEN] = {1, 2, 1, 0, 0, 0, 0, 2},
     };
     for (int i = 1; i < 8; i++) {

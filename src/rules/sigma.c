@@ -209,6 +209,7 @@ enum {
     M_GTE = 1 << 8,
     M_LT = 1 << 9,
     M_LTE = 1 << 10,
+    M_FIELDREF = 1 << 11,
 };
 
 static bool is_int(const char *s)
@@ -324,6 +325,34 @@ static bool exact_names(sdoc *d, yaml_node_t *v)
     return true;
 }
 
+/* `field|fieldref: other` -> `field =~ other` (both mapped; Sigma compares case-insensitively
+ * like its other plain values); a list is one comparison per field, OR (AND with |all). */
+static int fieldref(sctx *S, sdoc *d, ch_buf *b, const char *path, unsigned mods, yaml_node_t *v)
+{
+    if (v->type != YAML_SEQUENCE_NODE && v->type != YAML_SCALAR_NODE)
+        return sfail(S, v, CH_EPARSE, "|fieldref expects a field name or a list of them");
+    size_t nv = v->type == YAML_SEQUENCE_NODE ? ch_yaml_seq_len(v) : 1;
+    if (nv == 0)
+        return sfail(S, v, CH_EPARSE, "an empty list of values matches nothing");
+    int rc = ch_buf_addc(b, '(');
+    for (size_t i = 0; rc == 0 && i < nv; i++) {
+        yaml_node_t *it =
+            v->type == YAML_SEQUENCE_NODE ? nd(d, v->data.sequence.items.start[i]) : v;
+        const char *s = ch_yaml_scalar(it, NULL);
+        if (s == NULL || *s == '\0')
+            return sfail(S, it, CH_EPARSE, "|fieldref expects a field name");
+        const char *rp = map_field(d->kind, s);
+        if (rp == NULL)
+            return sfail(S, it, CH_EPARSE,
+                         "not supported: field '%s' has no mapping for this logsource", s);
+        if (i > 0)
+            rc = ch_buf_adds(b, mods & M_ALL ? " and " : " or ");
+        if (rc == 0 && (rc = add_field(b, path)) == 0 && (rc = ch_buf_adds(b, " =~ ")) == 0)
+            rc = add_field(b, rp);
+    }
+    return rc == 0 ? ch_buf_addc(b, ')') : rc;
+}
+
 /* `field|mod|mod: value-or-list` */
 static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
 {
@@ -353,7 +382,8 @@ static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
                  {"gt", M_GT},
                  {"gte", M_GTE},
                  {"lt", M_LT},
-                 {"lte", M_LTE}};
+                 {"lte", M_LTE},
+                 {"fieldref", M_FIELDREF}};
     for (const char *p = bar; p != NULL;) {
         const char *q = strchr(p + 1, '|');
         size_t ml = q ? (size_t)(q - p - 1) : strlen(p + 1);
@@ -368,7 +398,7 @@ static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
         p = q;
     }
     unsigned kinds = mods & (M_CONTAINS | M_STARTS | M_ENDS | M_RE | M_CIDR | M_EXISTS | M_GT |
-                             M_GTE | M_LT | M_LTE);
+                             M_GTE | M_LT | M_LTE | M_FIELDREF);
     if (kinds & (kinds - 1))
         return sfail(S, k, CH_EPARSE, "not supported: these modifiers together");
     int rc;
@@ -393,6 +423,8 @@ static int one_item(sctx *S, sdoc *d, ch_buf *b, yaml_node_t *k, yaml_node_t *v)
     if (path == NULL)
         return sfail(S, k, CH_EPARSE, "not supported: field '%s' has no mapping for this logsource",
                      field);
+    if (mods & M_FIELDREF) /* the value names another field of the same event */
+        return fieldref(S, d, b, path, mods, v);
     if (v->type == YAML_SEQUENCE_NODE) {
         size_t nv = ch_yaml_seq_len(v);
         if (nv == 0)

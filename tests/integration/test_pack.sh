@@ -25,7 +25,7 @@ grep -q "GeoIP from the pack's fixture" "$work/test.out" || fail "rules test use
 grep -q " 0 failed" "$work/test.out" || fail "rules test reports no failure"
 for id in CJ-AUTH-01 CJ-AUTH-02 CJ-AUTH-03 CJ-AUTH-04 CJ-AUTH-05 CJ-AUTH-06 CJ-IAM-01 \
           CJ-RECON-01 CJ-RECON-02 CJ-EC2-01 CJ-EC2-02 CJ-EC2-03 CJ-EC2-04 CJ-MINE-01 \
-          CJ-MINE-02 CJ-CHAIN-01 CJ-EVADE-01; do
+          CJ-MINE-02 CJ-CHAIN-01 CJ-EVADE-01 CJ-EVADE-06 CJ-EVADE-07 CJ-EVADE-08 CJ-IAM-06 CJ-IAM-07 CJ-IAM-08 CJ-IAM-09; do
     grep -q "^PASS $id: .*expect fire" "$work/test.out" || fail "$id has a passing case that fires"
     grep -q "^PASS $id: .*expect silent" "$work/test.out" || fail "$id has a passing near miss"
 done
@@ -45,4 +45,39 @@ set +e
 set -e
 [ $rc -eq 1 ] || fail "rules test with a wrong expectation exits 1 (got $rc)"
 grep -q "^FAIL CJ-AUTH-05" "$work/bad.out" || fail "the failing case is named"
+# The OS comes from the image. Terraform launching Amazon Linux raises nothing; a launch whose
+# response carries Kali's Marketplace product code raises CJ-EC2-01 on its own event.
+offense_rules() { # db file... -> the rule ids of every offense, one per line
+    local db=$1; shift
+    "$bin" analyze --db "$db" --no-geoip -q --format json "$@" | python3 -c '
+import json, sys
+for o in json.load(sys.stdin).get("offenses", []):
+    for r in o.get("rules", []):
+        print(r["id"])'
+}
+t=$pack/tests
+[ -z "$(offense_rules "$work/tf.db" "$t/ec2-01-terraform-amazon-linux.jsonl")" ] ||
+    fail "Terraform launches of Amazon Linux raise no offense"
+offense_rules "$work/kali.db" "$t/ec2-01-kali-product-code.jsonl" | grep -qx CJ-EC2-01 ||
+    fail "a launch with Kali's product code raises CJ-EC2-01"
+# What a DescribeImages response taught is kept in the store: the launch, read in a later run
+# on the same --db, is judged with it; on a fresh store the same launch is an unknown image.
+head -n 1 "$t/ec2-01-kali-described-by-id.jsonl" >"$work/describe.jsonl"
+tail -n 1 "$t/ec2-01-kali-described-by-id.jsonl" >"$work/launch.jsonl"
+[ -z "$(offense_rules "$work/two.db" "$work/describe.jsonl")" ] || fail "a DescribeImages alone raises nothing"
+offense_rules "$work/two.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 ||
+    fail "an image learned in an earlier run on the same --db is known in the next"
+offense_rules "$work/fresh.db" "$work/launch.jsonl" | grep -qx CJ-EC2-01 &&
+    fail "on a fresh store the launch of an undescribed image raises nothing"
+# A replay changes nothing: the image is one row, with what the response said of it.
+offense_rules "$work/two.db" "$work/describe.jsonl" >/dev/null
+python3 - "$work/two.db" <<'PY' || fail "the store keeps one row per image, with its name, owner and verdict"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT image_id, name, owner_id, os FROM images").fetchall()
+assert rows == [("ami-0c0ffee00000000aa",
+                 "kali-last-snapshot-amd64-2024.2.0-804fcc46-63fc-4eb6-85a1-50e66d6c7215",
+                 "679593333241", "Kali Linux")], rows
+assert db.execute("SELECT version FROM schema_versions WHERE component = 'images'").fetchone() == (1,)
+PY
 echo "pack OK"

@@ -37,6 +37,10 @@ expect_fire aws.persistence.iam-create-admin-user CJ-IAM-04
 expect_fire aws.persistence.iam-create-backdoor-role CJ-IAM-04
 expect_fire aws.persistence.iam-create-user-login-profile CJ-IAM-03
 expect_fire aws.privilege-escalation.iam-update-user-login-profile CJ-IAM-03
+expect_fire aws.persistence.iam-backdoor-user CJ-IAM-06
+expect_fire aws.persistence.iam-backdoor-role CJ-IAM-07
+expect_fire aws.persistence.sts-federation-token CJ-IAM-08
+expect_fire aws.persistence.rolesanywhere-create-trust-anchor CJ-IAM-09
 
 # Silent on purpose (README: outside cryptojacking, or below a threshold on purpose).
 for t in aws.credential-access.secretsmanager-retrieve-secrets aws.execution.ssm-send-command \
@@ -47,5 +51,5 @@ done
 # Every record parses.
 [ "$(jq '[.[] | .errors] | add' "$work/stratus.json")" -eq 0 ] || fail "every Stratus record parses"
 n=$(jq '[.[] | select(.fired | length > 0)] | length' "$work/stratus.json")
-[ "$n" -ge 14 ] || fail "at least 14 techniques raise an offense (got $n)"
+[ "$n" -ge 18 ] || fail "at least 18 techniques raise an offense (got $n)"
 echo "stratus: $n of $(jq length "$work/stratus.json") techniques raise an offense"

@@ -651,6 +651,51 @@ static void test_idle_keys_expire_as_event_time_moves_on(void **st)
     unload(&f);
 }
 
+static const char *const R_SEQFIELD =
+    "id: T-SEQFIELD\ntitle: made by one, removed by another\nseverity: 5\ncredibility: 5\n"
+    "relevance: 5\n"
+    "correlate:\n  type: sequence\n  by: [requestParameters.name]\n  within: 1h\n"
+    "  field: user.name\n  steps:\n"
+    "    - where: event.action == \"CreateTrail\"\n"
+    "    - where: event.action == \"DeleteTrail\"\n";
+
+static void trail(fixture *f, int64_t ts, const char *action, const char *user, const char *name)
+{
+    char extra[128];
+    snprintf(extra, sizeof extra, ",\"requestParameters\":{\"name\":\"%s\"}", name);
+    rec(f, ts, action, user, "1.0.0.1", extra);
+}
+
+/* The sequence's field: the creator removing its own trail is used up silently; another
+ * principal removing one fires, also when the engine was saved and restored in between. */
+static void test_sequence_field_fires_only_when_the_last_step_is_someone_else(void **st)
+{
+    (void)st;
+    fixture f;
+    const char *r[] = {R_SEQFIELD};
+    load(&f, r, 1, NULL);
+    trail(&f, T0, "CreateTrail", "terraform", "t1");
+    trail(&f, T0 + MIN, "DeleteTrail", "terraform", "t1");
+    trail(&f, T0 + 2 * MIN, "DeleteTrail", "mallory", "t1"); /* used up: nothing in progress */
+    trail(&f, T0 + 3 * MIN, "CreateTrail", "terraform", "t2");
+    run(&f);
+    assert_int_equal(f.hits.n, 0);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    ch_error err = {0};
+    assert_int_equal(ch_engine_save(f.eng, tmp, &err), 0);
+    ch_engine_free(f.eng);
+    assert_int_equal(ch_engine_new(f.rs, NULL, on_hit, &f.hits, &f.eng, &err), 0);
+    rewind(tmp);
+    if (ch_engine_load(f.eng, tmp, &err) != 0)
+        fail_msg("%s", err.msg);
+    fclose(tmp);
+    trail(&f, T0 + 4 * MIN, "DeleteTrail", "mallory", "t2");
+    run(&f);
+    assert_int_equal(f.hits.n, 1);
+    unload(&f);
+}
+
 /* The same events through one engine, and through two with a save/load between them. */
 static void feed_story(fixture *f, int part)
 {
@@ -804,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_entries_cap_per_key_keeps_the_newest_and_counts),
         cmocka_unit_test(test_memory_cap_refuses_new_keys),
         cmocka_unit_test(test_idle_keys_expire_as_event_time_moves_on),
+        cmocka_unit_test(test_sequence_field_fires_only_when_the_last_step_is_someone_else),
         cmocka_unit_test(test_save_restore_gives_the_same_hits),
         cmocka_unit_test(test_load_skips_state_of_rules_no_longer_loaded),
         cmocka_unit_test(test_load_refuses_damaged_state),

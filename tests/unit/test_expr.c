@@ -307,6 +307,28 @@ static void test_runaway_regex_is_a_counted_non_match(void **state)
     assert_int_equal(ch_expr_scratch_regex_errors(scratch), before + 1);
 }
 
+static void test_two_fields_of_one_event_compare(void **state)
+{
+    (void)state;
+    /* The run event: user alice; request and response instance types p3.16xlarge. */
+    assert_true(
+        m("requestParameters.instanceType == responseElements.instancesSet.items.instanceType",
+          &run));
+    assert_false(
+        m("requestParameters.instanceType != responseElements.instancesSet.items.instanceType",
+          &run));
+    assert_true(m("requestParameters.imageId != user.name", &run));
+    assert_false(m("requestParameters.imageId == user.name", &run));
+    assert_true(m("user.name =~ userIdentity.userName", &run));
+    /* A missing side: neither equal nor different. */
+    assert_false(m("requestParameters.userName != user.name", &run));
+    assert_false(m("requestParameters.userName == user.name", &run));
+    assert_false(m("user.name != requestParameters.userName", &run));
+    /* A bare word is still a forgotten pair of quotes, not a field. */
+    bad("user.name == alice", CH_EPARSE,
+        "expected a value after '==' at 1:14, found 'alice' (strings need quotes)");
+}
+
 static void test_exists_and_not_exists(void **state)
 {
     (void)state;
@@ -688,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_string_operators_and_case_insensitive_forms),
         cmocka_unit_test(test_regex_matches_with_jit_and_caseless_form),
         cmocka_unit_test(test_runaway_regex_is_a_counted_non_match),
+        cmocka_unit_test(test_two_fields_of_one_event_compare),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
         cmocka_unit_test(test_precedence_not_then_and_then_or),
