@@ -49,8 +49,8 @@ static char *slurp(const char *path, size_t *n)
 static const char *str(ch_json_val obj, const char *key, char *out, size_t cap)
 {
     ch_json_val v;
-    const char *s;
-    size_t n;
+    const char *s = "";
+    size_t n = 0;
     if (!ch_json_obj_get(obj, key, strlen(key), &v) || !ch_json_get_str(v, &s, &n) || n >= cap)
         fail_msg("suite: no string '%s'", key);
     memcpy(out, s, n);
