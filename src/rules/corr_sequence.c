@@ -182,8 +182,8 @@ static int seq_advance(ch_engine *e, uint32_t ri, eng_key *k, uint32_t j, const 
             ch__eng_expire_at(e, k, ts); /* nothing in progress: free once the watermark passes */
             fired = ch__eng_emit(e, ri, ev, ts, &hc);
             return fired;
-        }
-        if (s->start[j + 1] == ENG_NO_TIME || s->start[j] >= s->start[j + 1]) {
+        } else if (s->start[j + 1] == ENG_NO_TIME || s->start[j] >= s->start[j + 1]) {
+            /* j + 1 < n here: the last step either fired or was used up above. */
             int64_t st0 = s->start[j];
             uint64_t fh0 = s->fh ? s->fh[j] : 0;
             char *moved[CH_RULE_MAX_STEPS] = {0};

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(ch_lineage_save(a, &s1) == 0);
     CHECK(ch_lineage_load(b, s1.data, s1.len) == (int)ch_lineage_count(a));
     CHECK(ch_lineage_save(b, &s2) == 0);
-    CHECK(s1.len == s2.len && memcmp(s1.data, s2.data, s1.len) == 0);
+    CHECK(s1.len == s2.len && (s1.len == 0 || memcmp(s1.data, s2.data, s1.len) == 0));
     ch_buf_free(&s1);
     ch_buf_free(&s2);
 done:
