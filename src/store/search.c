@@ -663,6 +663,7 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
         }
     }
     if (!c.all && c.n == 0) {
+        cset_free(&c); /* an intersection that came out empty still holds its array */
         atomic_fetch_add(&s->seg_skipped, 1);
         atomic_fetch_add(&s->seg_done, 1);
         if (s->o.explain)
