@@ -383,6 +383,8 @@ static long unhex(const char **pp, const char *end, char *out, size_t cap)
 
 int ch_lineage_load(ch_lineage *l, const char *text, size_t n)
 {
+    if (n == 0)
+        return 0; /* text may be NULL then: no pointer arithmetic on it */
     const char *p = text, *end = text + n;
     int loaded = 0;
     char f[4][CH_LINEAGE_MAX_STR * 2 + 2];

@@ -109,8 +109,11 @@ static int split_fields(ch_search *s, const char *list, ch_error *err)
         s->gnames[k][n] = '\0';
         s->gnames_c[k] = s->gnames[k];
         int rc = ch_field_resolve(p, n, &s->grefs[k], err);
-        if (rc < 0)
+        if (rc < 0) {
+            ch_free(s->gnames[k]); /* not counted in ngroupf yet: ch_search_free would miss it */
+            s->gnames[k] = NULL;
             return rc;
+        }
         s->ngroupf++;
         p += n;
         if (*p == ',')
