@@ -17,13 +17,16 @@
  * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
  * compressed chunk and the inflater's state).
  *
- * The inflater is ISA-L's igzip when it was built in (twice zlib's rate on CloudTrail here,
- * and it streams into the same window; libdeflate, as fast, only inflates whole buffers:
- * bench/inflate_bench.c), zlib otherwise. igzip and zlib find damage at different points of a
- * block, so on damage or truncation the member is inflated again with zlib from its start and
- * what was delivered already is dropped (gz_fallback): the bytes before damage and the reason
- * are zlib's, as the fuzz target checks. Hence igzip only where a member can be read again
- * (memory, regular files); a pipe gets zlib.
+ * The inflater is zlib, or ISA-L's igzip when it was built in and COINHOUND_INFLATE=igzip asks
+ * for it (twice zlib's rate on CloudTrail here, and it streams into the same window;
+ * libdeflate, as fast, only inflates whole buffers: bench/inflate_bench.c). igzip and zlib find
+ * damage at different points of a block, so on damage or truncation the member is inflated
+ * again with zlib from its start and what was delivered already is dropped (gz_fallback).
+ * That cannot take back bytes igzip handed out from a block zlib refuses outright (a dynamic
+ * block whose code lengths zlib rejects before decoding anything: fuzz_input found one, kept
+ * as the seed regress-igzip-invalid-distances), so igzip is opt-in until it matches zlib there.
+ * A member whose header zlib refuses goes to zlib before igzip reads it (header_zlib_only).
+ * igzip only where a member can be read again (memory, regular files); a pipe gets zlib.
  *
  * The line reader sits on the window: memchr from where the previous search stopped (so a
  * long line is searched once, not once per refill), and a too-long line is dropped chunk by
@@ -62,9 +65,9 @@ typedef struct gz_io {
     const char *msg; /* the library's reason for the last failure */
 } gz_io;
 
-/* Which inflater a gzip input uses: ISA-L's igzip when it was built in (about twice zlib's
- * rate on CloudTrail, streaming into the same window: docs/BENCHMARKS.md section 11), zlib
- * otherwise or when COINHOUND_INFLATE=zlib asks for it. */
+/* Which inflater a gzip input uses: zlib, or ISA-L's igzip when it was built in and
+ * COINHOUND_INFLATE=igzip asks for it (about twice zlib's rate on CloudTrail, streaming into the
+ * same window: docs/BENCHMARKS.md section 11; opt-in, see the file's opening comment). */
 typedef enum gz_impl { GZI_ZLIB, GZI_ISAL } gz_impl;
 
 /* Inflater state of a gzip input. */
@@ -105,6 +108,7 @@ struct ch_input {
     uint64_t member_out; /* its bytes delivered so far */
     uint64_t skip;       /* after a switch to zlib: bytes of the member to inflate and drop */
 #ifdef COINHOUND_HAVE_ISAL
+    bool header_seen; /* the current member's fixed header was checked (header_zlib_only) */
 #endif
     unsigned char *zin; /* compressed chunk (SRC_FD only; SRC_MEM inflates from mem) */
 
@@ -229,7 +233,7 @@ const char *ch_input_inflater(void)
 {
 #ifdef COINHOUND_HAVE_ISAL
     const char *want = getenv("COINHOUND_INFLATE");
-    if (want == NULL || strcmp(want, "zlib") != 0)
+    if (want != NULL && strcmp(want, "igzip") == 0)
         return "igzip";
 #endif
     return "zlib";
@@ -246,6 +250,7 @@ static int init_zlib(ch_input *in, ch_error *err)
             return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
         isal_inflate_init(in->iz);
         in->iz->crc_flag = ISAL_GZIP; /* header and trailer (CRC-32, size) checked */
+        in->header_seen = false;
         in->impl = GZI_ISAL;
         in->z_ready = true;
         return 0;
@@ -336,6 +341,25 @@ static int gz_fallback(ch_input *in)
 }
 #endif
 
+#ifdef COINHOUND_HAVE_ISAL
+/* A member whose fixed header zlib refuses or checks more closely than igzip (a compression
+ * method other than deflate, reserved flag bits, a header CRC) is read by zlib from its first
+ * byte: igzip would hand out data before zlib's refusal, and gz_fallback cannot take delivered
+ * bytes back. Looked at once per member, before igzip reads it. */
+static bool header_zlib_only(const ch_input *in)
+{
+    unsigned char h[4];
+    if (in->src == SRC_MEM) {
+        if (in->member_raw + sizeof h > in->mem_len)
+            return false; /* a cut header: neither library delivers anything */
+        memcpy(h, in->mem + in->member_raw, sizeof h);
+    } else if (pread(in->fd, h, sizeof h, (off_t)in->member_raw) != (ssize_t)sizeof h) {
+        return false;
+    }
+    return h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || (h[3] & 0xe2) != 0;
+}
+#endif
+
 /* One inflate step over in->g, with zlib's return codes whichever library runs it: Z_OK
  * (progress), Z_STREAM_END (the member and its trailer are done), Z_BUF_ERROR (no progress
  * possible without more input or room), Z_DATA_ERROR (damage; in->g.msg says why). */
@@ -343,6 +367,11 @@ static int gz_step(ch_input *in)
 {
 #ifdef COINHOUND_HAVE_ISAL
     if (in->impl == GZI_ISAL) {
+        if (!in->header_seen) {
+            in->header_seen = true;
+            if (header_zlib_only(in))
+                return gz_fallback(in); /* nothing of the member was delivered: skip is 0 */
+        }
         struct inflate_state *s = in->iz;
         uint32_t in0 = in->g.avail_in, out0 = in->g.avail_out;
         s->next_in = in->g.next_in;
@@ -375,6 +404,7 @@ static void gz_reset(ch_input *in)
     if (in->impl == GZI_ISAL) {
         isal_inflate_reset(in->iz);
         in->iz->crc_flag = ISAL_GZIP;
+        in->header_seen = false;
         return;
     }
 #endif

@@ -585,10 +585,11 @@ static void test_mem_input_over_nothing_is_empty(void **state)
     ch_input_close(NULL);
 }
 
-/* Damage in a gzip'd file: igzip (when built in) meets it at its own point of the block, and
- * the member is inflated again with zlib, so a file, the same bytes in memory and a run forced
- * onto zlib (COINHOUND_INFLATE=zlib) deliver the same bytes and the same reason. Damaged
- * second members (the re-read starts at that member, not the file) too. */
+/* Damage in a gzip'd file: igzip (when built in and asked for, COINHOUND_INFLATE=igzip) meets
+ * it at its own point of the block, and the member is inflated again with zlib, so a file and
+ * the same bytes in memory read with igzip, and a run on the default zlib, deliver the same
+ * bytes and the same reason. Damaged second members (the re-read starts at that member, not
+ * the file) too. */
 static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **state)
 {
     (void)state;
@@ -611,8 +612,8 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
         ch_error err[3] = {{0}};
         for (int k = 0; k < 3; k++) {
             ch_input *in = NULL;
-            if (k == 2)
-                setenv("COINHOUND_INFLATE", "zlib", 1);
+            if (k < 2)
+                setenv("COINHOUND_INFLATE", "igzip", 1);
             if (k == 1)
                 assert_int_equal(ch_input_open_mem(&in, "damaged.json.gz", z, n, 0, &err[k]), 0);
             else
@@ -636,11 +637,13 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
         for (int k = 0; k < 3; k++)
             free(got[k]);
     }
+    assert_string_equal(ch_input_inflater(), "zlib");
+    setenv("COINHOUND_INFLATE", "igzip", 1);
 #ifdef COINHOUND_HAVE_ISAL
     assert_string_equal(ch_input_inflater(), "igzip");
-#endif
-    setenv("COINHOUND_INFLATE", "zlib", 1);
+#else
     assert_string_equal(ch_input_inflater(), "zlib");
+#endif
     unsetenv("COINHOUND_INFLATE");
     free(two);
     free(z2);
