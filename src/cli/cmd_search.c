@@ -27,6 +27,7 @@
 #include "rules/rule.h"
 #include "store/evstore.h"
 #include "store/retro.h"
+#include "store/offense_events.h"
 #include "store/search.h"
 
 static int64_t wall_ms(void)
@@ -758,29 +759,11 @@ int ch_cli_offense_events(ch_store *db, const ch_offense *o, bool json, FILE *f,
             fprintf(f, "\nEvents: none with an event id (flows and DNS queries carry none)\n");
         return 0;
     }
-    ch_buf ex;
-    ch_buf_init(&ex, (size_t)16 << 20);
-    int rc = ch_buf_adds(&ex, "event.id in [");
-    for (size_t i = 0; i < o->nevent_ids && rc == 0; i++) {
-        if (i)
-            rc |= ch_buf_addc(&ex, ',');
-        rc |= ch_buf_add_json_str(&ex, o->event_ids[i], strlen(o->event_ids[i]));
-    }
-    rc |= ch_buf_addc(&ex, ']');
-    if (rc < 0) {
-        ch_buf_free(&ex);
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    }
-    /* The contributing events lie within the offense's own time span. */
-    ch_search_opts so = {.expr = ex.data,
-                         .from_ms = o->first_ms,
-                         .to_ms = o->last_ms,
-                         .asc = true,
-                         .limit = CH_OFFENSE_MAX_EVENT_IDS};
     ch_search *s = NULL;
     ch_evstore *es = NULL;
     cols cl = {0};
-    if ((rc = ch_search_new(&so, &s, err)) < 0 ||
+    int rc;
+    if ((rc = ch_search_offense_events(o, 0, 0, 0, &s, err)) < 0 ||
         (rc = ch_evstore_open_local(db, false, NULL, &es, err)) < 0 ||
         (rc = ch_search_run(s, es, err)) < 0 || (rc = cols_parse(&cl, NULL, err)) < 0)
         goto cleanup;
@@ -795,6 +778,5 @@ cleanup:
     cols_free(&cl);
     ch_search_free(s);
     ch_evstore_close(es);
-    ch_buf_free(&ex);
     return rc;
 }

@@ -24,6 +24,7 @@
 #include "server/api_parse.h"
 #include "server/http.h"
 #include "store/evstore.h"
+#include "store/offense_events.h"
 #include "store/search.h"
 
 #define CH_API_SEARCHES 16
@@ -137,8 +138,6 @@ void ch_api_offense_events(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch_offenses *m = ch_offenses_new();
     ch_evstore *es = NULL;
     ch_search *s = NULL;
-    ch_buf ex;
-    ch_buf_init(&ex, (size_t)16 << 20);
     if (m == NULL) {
         ch_http_error(rs, 500, "out of memory");
         goto done;
@@ -148,50 +147,27 @@ void ch_api_offense_events(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     if (rc >= 0)
         rc = ch_evstore_open_local(api->store, false, NULL, &es, &err);
     pthread_mutex_unlock(&api->store_mu);
-    if (rc < 0) {
-        ch__api_error(rs, rc, &err);
-        goto done;
+    const ch_offense *o = rc >= 0 ? ch_offenses_at(m, 0) : NULL;
+    if (rc >= 0)
+        rc = ch_search_offense_events(o, limit, CH_API_SEARCH_MEMORY, CH_API_SEARCH_MS, &s, &err);
+    if (rc >= 0 && s != NULL)
+        rc = ch_search_run(s, es, &err);
+    if (rc >= 0) {
+        rc = ch_buf_printf(&rs->body, "{\"offense\":%" PRIu64 ",\"event_ids\":%zu,\"events\":[", id,
+                           o->nevent_ids);
+        if (rc >= 0 && s != NULL)
+            rc = add_events(s, 0, limit, &rs->body, &err);
+        if (rc >= 0)
+            rc = ch_buf_adds(&rs->body, "]}");
     }
-    const ch_offense *o = ch_offenses_at(m, 0);
-    /* The offense keeps the ids of its contributing events (CloudTrail's eventID); they lie
-     * within the offense's own time span, which bounds the segments read. */
-    rc = ch_buf_adds(&rs->body, "{\"offense\":");
-    rc |= ch_buf_add_i64(&rs->body, (int64_t)id);
-    rc |= ch_buf_printf(&rs->body, ",\"event_ids\":%zu,\"events\":[", o->nevent_ids);
-    if (o->nevent_ids > 0) {
-        rc |= ch_buf_adds(&ex, "event.id in [");
-        for (size_t i = 0; i < o->nevent_ids; i++) {
-            if (i)
-                rc |= ch_buf_addc(&ex, ',');
-            rc |= ch_buf_add_json_str(&ex, o->event_ids[i], strlen(o->event_ids[i]));
-        }
-        rc |= ch_buf_addc(&ex, ']');
-        ch_search_opts so = {.expr = ex.data,
-                             .from_ms = o->first_ms,
-                             .to_ms = o->last_ms,
-                             .asc = true,
-                             .limit = limit,
-                             .max_memory = CH_API_SEARCH_MEMORY,
-                             .max_ms = CH_API_SEARCH_MS};
-        if (rc == 0 &&
-            ((rc = ch_search_new(&so, &s, &err)) < 0 || (rc = ch_search_run(s, es, &err)) < 0 ||
-             (rc = add_events(s, 0, limit, &rs->body, &err)) < 0)) {
-            ch_buf_clear(&rs->body);
-            ch__api_error(rs, rc, &err);
-            goto done;
-        }
-    }
-    rc |= ch_buf_addc(&rs->body, ']');
-    rc |= ch_buf_adds(&rs->body, "}");
     if (rc < 0) {
         ch_buf_clear(&rs->body);
-        ch_http_error(rs, 500, "out of memory");
+        ch__api_error(rs, rc, &err);
     }
 done:
     ch_search_free(s);
     ch_evstore_close(es);
     ch_offenses_free(m);
-    ch_buf_free(&ex);
 }
 
 /* ---- asynchronous searches ---- */
