@@ -31,6 +31,7 @@ import threading
 import time
 
 WINDOW_MS = 120_000
+DEADLINE_S = int(os.environ.get("CH_TORTURE_DEADLINE", "1200"))
 BATCH_MAX = 1000
 TOKEN = "torture-ingest-token-0123456789"
 READ_TOKEN = "torture-read-token-0123456789ab"
@@ -129,9 +130,21 @@ def request(port, method, path, body=None, headers=None, timeout=30):
         c.close()
 
 
+DEADLINE = [0.0]
+FAILED = threading.Event()  # set by the killer when a restarted server never comes up
+
+
+def check_deadline():
+    if FAILED.is_set():
+        raise SystemExit("FAIL: the server did not answer /healthz within 120 s of a restart")
+    if time.time() > DEADLINE[0]:
+        raise SystemExit("FAIL: no end after %d s: the server makes no progress" % DEADLINE_S)
+
+
 def send_until(port, path, body, headers, ok):
     """Retry until the server acknowledges (it may be dead, starting or full)."""
     while True:
+        check_deadline()
         try:
             status, data = request(port, "POST", path, body, headers)
             if status == ok:
@@ -214,6 +227,7 @@ def main():
     rnd = random.Random(a.seed)
     w = a.work
     t0 = time.time()
+    DEADLINE[0] = t0 + DEADLINE_S
     subprocess.run([sys.executable, os.path.join(a.source, "bench/scenario"), "--out",
                     w + "/scn", "--benign-users", str(a.users), "--hours", "30", "--seed",
                     str(a.seed)], check=True, stdout=subprocess.DEVNULL)
@@ -245,9 +259,27 @@ def main():
     srv.start()
 
     done = threading.Event()
+    failed = FAILED
+
+    def ready(limit):
+        """Wait until the server answers /healthz (it has replayed its journal), up to limit s."""
+        end = time.time() + limit
+        while time.time() < end and not failed.is_set():
+            try:
+                if request(port, "GET", "/healthz", timeout=5)[0] == 200:
+                    return True
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        return False
 
     def killer():
+        # A kill lands only once the server is up again: a slow start (a long journal replay, a
+        # sanitizer build) must not be killed before it can do any work, or nothing progresses.
         while not done.is_set() or srv.kills < a.min_kills:
+            if not ready(120):
+                failed.set()
+                return
             time.sleep(rnd.uniform(0.2, 1.5) if not done.is_set() else 0.3)
             srv.kill()
             srv.start()
@@ -274,6 +306,7 @@ def main():
                 os.rename(tmp, dst)
                 files.append(dst)
             while not ledger_done(w + "/journal", files):
+                check_deadline()
                 time.sleep(0.1)
             continue
         for seq, bkind, path, nrec in group:
@@ -297,8 +330,11 @@ def main():
             acked += nrec
     done.set()
     kt.join()
+    if failed.is_set():
+        raise SystemExit("FAIL: the server did not answer /healthz within 120 s of a restart")
     # A last clean start: it replays, then SIGTERM drains and checkpoints.
     while True:
+        check_deadline()
         try:
             if request(port, "GET", "/healthz")[0] == 200:
                 break
