@@ -43,6 +43,9 @@ typedef struct ch_api {
     const struct ch_ruleset *(*pipeline_rules)(void *ud); /* while locked */
     /* Ask the pipeline to reload its pack, context and reference sets (asynchronous). */
     void (*reload)(void *ud);
+    /* Ask the pipeline to hunt the stored events for values a reference set of type (ip or
+     * domain) just gained (asynchronous, after the reload; values are copied). */
+    void (*hunt)(void *ud, const char *set, int type, char *const *values, size_t n);
     void *ud;
     /* Reference sets (intel/intel_store.h): its own connection, under intel_mu. */
     struct ch_intel_store *intel;

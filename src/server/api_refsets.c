@@ -7,7 +7,9 @@
  * so what the API adds, the CLI removes. A bulk load is one transaction: every value or none.
  * After a change the pipeline is asked to reload, which is how rules see the new values (the
  * running sets are immutable; docs/SERVE.md, reload). Every change is audited (refset.create,
- * refset.add, refset.remove, refset.drop) once it is committed.
+ * refset.add, refset.remove, refset.drop) once it is committed. Values added to an address or
+ * domain set are handed to the server's retro-hunt (serve.c), which searches the stored events
+ * for them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -255,7 +257,13 @@ void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch__api_audit(api, rq, "refset.add", object, NULL, a.data, &err);
     ch_buf_free(&a);
     api->reload(api->ud);
-    ch_buf_printf(&rs->body, "{\"added\":%zu}", v.n);
+    /* Values of an address or domain set are indicators: the stored events are searched for
+     * them (issue: "a reference set that gains values through the API"). */
+    bool hunt = api->hunt != NULL && (info.type == CH_REFSET_IP || info.type == CH_REFSET_DOMAIN);
+    if (hunt)
+        api->hunt(api->ud, name, (int)info.type, v.values, v.n);
+    ch_buf_printf(&rs->body, "{\"added\":%zu,\"retro_hunt\":%s}", v.n,
+                  hunt ? "\"queued\"" : "null");
     ch_api_values_free(&v);
 }
 

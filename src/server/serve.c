@@ -44,11 +44,14 @@
 #include "parse/merge.h"
 #include "parse/source.h"
 #include "pipeline/pipeline.h"
+#include "intel/intel_match.h"
 #include "intel/intel_store.h"
 #include "offense/store.h"
 #include "server/api.h"
 #include "server/http.h"
 #include "server/metrics.h"
+#include "store/evstore.h"
+#include "store/retro.h"
 
 #define INPUT_NAME "journal"       /* the pipeline's input name for its checkpoint position */
 #define LEDGER_FILE "spool.ledger" /* in the journal directory */
@@ -111,7 +114,20 @@ struct ch_serve {
     entry_answer ans[ANSWER_RING];
     size_t ans_next;
     ch_journal_pos ans_upto;
+    /* under hunt_mu: retro-hunts asked for by reference-set additions, oldest first */
+    pthread_mutex_t hunt_mu;
+    struct hunt_req *hunts;
+    atomic_bool hunt_req;
 };
+
+/* Values a reference set gained through the API, to be searched for in the stored events. */
+typedef struct hunt_req {
+    struct hunt_req *next;
+    char set[CH_REFSET_NAME_MAX + 1];
+    ch_refset_type type;
+    size_t n;
+    char **values; /* copies */
+} hunt_req;
 
 static int64_t wall_ms(void)
 {
@@ -304,6 +320,116 @@ static void do_reload(ch_serve *s)
              "state kept");
 }
 
+static void hunt_req_free(hunt_req *h)
+{
+    for (size_t i = 0; h != NULL && i < h->n; i++)
+        ch_free(h->values[i]);
+    if (h != NULL)
+        ch_free(h->values);
+    ch_free(h);
+}
+
+/* One retro-hunt for the values one request names, in a matcher that holds only them, over
+ * the stored events of the last CH_RETRO_DEFAULT_DAYS days. Runs in the pipeline thread right
+ * after a checkpoint, so what it raises and checkpoints is the pipeline's state at that point;
+ * the hits go to the offense of the user entity linking named, as `coinhound hunt` does. */
+static void hunt_one(ch_serve *s, const hunt_req *h)
+{
+    ch_error err = {0};
+    ch_refset *set = NULL;
+    ch_intel_matcher *m = NULL;
+    ch_evstore *es = NULL;
+    ch_retro_result r;
+    memset(&r, 0, sizeof r);
+    int64_t now = wall_ms();
+    ch_refset_meta meta = ch_refset_meta_make("api", now);
+    int rc = ch_refset_new(&set, h->set, h->type, NULL, &err);
+    for (size_t i = 0; rc == 0 && i < h->n; i++)
+        if (ch_refset_add(set, h->values[i], strlen(h->values[i]), &meta, &err) < 0)
+            rc = 0; /* the API validated them; a value the set refuses cannot match anyway */
+    if (rc == 0 && (rc = ch_intel_matcher_new(&m, NULL, NULL, &err)) == 0 &&
+        (rc = ch_intel_matcher_add_set(m, set, &err)) >= 0) {
+        pthread_mutex_lock(&s->pl_mu);
+        rc = ch_pipeline_store(s->p) == NULL
+                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
+                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
+        if (rc == 0) {
+            ch_retro_opts o = {.since_ms = now - CH_RETRO_DEFAULT_DAYS * 86400000LL, .matcher = m};
+            rc = ch_retro_hunt(s->p, es, &o, &r, &err);
+        }
+        pthread_mutex_unlock(&s->pl_mu);
+    }
+    ch_evstore_close(es);
+    ch_intel_matcher_free(m);
+    ch_refset_free(set);
+    char l[CH_METRICS_LABELS_MAX];
+    ch_metrics_add(s->m, "coinhound_retro_hunts_total",
+                   ch_metrics_label(l, sizeof l, "result", rc < 0 ? "failed" : "ok"), 1);
+    if (rc < 0) {
+        slog(s, "error", "retro_hunt_failed", "retro-hunt for %zu values added to %s: %s", h->n,
+             h->set, err.msg);
+        return;
+    }
+    ch_metrics_add(s->m, "coinhound_retro_hunt_raised_total", NULL, (double)r.raised);
+    char offs[256] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < r.noffenses && o + 24 < sizeof offs; i++)
+        o += (size_t)snprintf(offs + o, sizeof offs - o, "%s%" PRId64, i ? " " : "", r.offenses[i]);
+    slog(s, "info", "retro_hunt",
+         "retro-hunt for %zu values added to %s: %" PRIu64 " stored events, %" PRIu64
+         " match, %" PRIu64 " already raised, %" PRIu64 " raised CJ-MINE-03 (retro), %" PRIu64
+         " with no linked user; offenses changed: %s",
+         h->n, h->set, r.scanned, r.matched, r.already, r.raised, r.unlinked, o ? offs : "none");
+}
+
+/* Take every waiting request and run them after a checkpoint at pos. Returns false when the
+ * checkpoint failed (the requests wait for the next turn). */
+static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
+{
+    if (*dirty) {
+        if (checkpoint(s, pos) < 0)
+            return false;
+        *dirty = false;
+    }
+    atomic_store(&s->hunt_req, false);
+    pthread_mutex_lock(&s->hunt_mu);
+    hunt_req *list = s->hunts;
+    s->hunts = NULL;
+    pthread_mutex_unlock(&s->hunt_mu);
+    while (list != NULL) {
+        hunt_req *next = list->next;
+        hunt_one(s, list);
+        hunt_req_free(list);
+        list = next;
+    }
+    return true;
+}
+
+static void api_hunt(void *ud, const char *set, int type, char *const *values, size_t n)
+{
+    ch_serve *s = ud;
+    hunt_req *h = ch_calloc(1, sizeof *h);
+    if (h == NULL || n == 0 || (h->values = ch_calloc(n, sizeof *h->values)) == NULL) {
+        ch_free(h);
+        if (n > 0)
+            slog(s, "error", "out_of_memory", "retro-hunt for values added to %s not run", set);
+        return;
+    }
+    snprintf(h->set, sizeof h->set, "%s", set);
+    h->type = (ch_refset_type)type;
+    for (; h->n < n; h->n++)
+        if ((h->values[h->n] = ch_strdup(values[h->n])) == NULL)
+            break;
+    pthread_mutex_lock(&s->hunt_mu);
+    hunt_req **tail = &s->hunts;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = h;
+    pthread_mutex_unlock(&s->hunt_mu);
+    atomic_store(&s->hunt_req, true);
+    ch_journal_wake(s->j);
+}
+
 static void *pipe_main(void *arg)
 {
     ch_serve *s = arg;
@@ -324,6 +450,9 @@ static void *pipe_main(void *arg)
     for (;;) {
         if (atomic_exchange(&s->reload_req, false))
             do_reload(s);
+        /* After the reload, so the rules already see the values the hunt looks for. */
+        if (atomic_load(&s->hunt_req) && atomic_load(&s->ready) && run_hunts(s, pos, &dirty))
+            last_cp = wall_ms();
         ch_journal_pos limit = ch_journal_end(s->j);
         ch_journal_entry e;
         int rc = ch_journal_reader_next(r, limit, &e, &err);
@@ -1147,6 +1276,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     pthread_mutex_init(&s->st_mu, NULL);
     pthread_mutex_init(&s->fh_mu, NULL);
     pthread_mutex_init(&s->ans_mu, NULL);
+    pthread_mutex_init(&s->hunt_mu, NULL);
     pthread_cond_init(&s->ans_cv, NULL);
     ch_diag_init(&s->diag, NULL);
     char *cert = NULL, *key = NULL;
@@ -1234,6 +1364,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.pipeline_lock = api_pipeline_lock;
     s->api.pipeline_offenses = api_pipeline_offenses;
     s->api.reload = api_reload;
+    s->api.hunt = api_hunt;
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
     if ((s->api.searches = ch_api_searches_new()) == NULL) {
@@ -1383,5 +1514,11 @@ void ch_serve_close(ch_serve *s)
     pthread_mutex_destroy(&s->fh_mu);
     pthread_mutex_destroy(&s->ans_mu);
     pthread_cond_destroy(&s->ans_cv);
+    while (s->hunts != NULL) {
+        hunt_req *next = s->hunts->next;
+        hunt_req_free(s->hunts);
+        s->hunts = next;
+    }
+    pthread_mutex_destroy(&s->hunt_mu);
     ch_free(s);
 }

@@ -26,7 +26,7 @@
 typedef struct hunt {
     ch_pipeline *p;
     ch_store *db;
-    ch_intel_matcher *m;
+    const ch_intel_matcher *m;
     const ch_rule_info *rule;
     const char *set;
     ch_offense_sink sink;
@@ -119,7 +119,7 @@ int ch_retro_hunt(ch_pipeline *p, ch_evstore *es, const ch_retro_opts *o, ch_ret
     memset(r, 0, sizeof *r);
     const ch_ruleset *rs = ch_pipeline_rules(p);
     ch_store *db = ch_pipeline_store(p);
-    ch_intel_matcher *m = ch_pipeline_intel(p);
+    const ch_intel_matcher *m = o->matcher ? o->matcher : ch_pipeline_intel(p);
     int ri = rs ? ch_ruleset_find(rs, "CJ-MINE-03") : -1;
     if (ri < 0 || db == NULL)
         return ch_error_set(err, CH_ENOTFOUND,

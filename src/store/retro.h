@@ -21,9 +21,15 @@
 
 typedef struct ch_pipeline ch_pipeline;
 
+typedef struct ch_intel_matcher ch_intel_matcher;
+
 typedef struct ch_retro_opts {
     int64_t since_ms; /* events from this time on (0 = now - 30 days) */
     const char *set;  /* only matches from this intel set, or NULL */
+    /* Match with this matcher instead of the pipeline's, or NULL: `serve` hunts for just the
+     * values a reference set gained, in a matcher holding only those, so the values it held
+     * before (whose events the rules saw at ingest) raise nothing again. */
+    const ch_intel_matcher *matcher;
 } ch_retro_opts;
 
 typedef struct ch_retro_result {
