@@ -23,6 +23,7 @@
 #include "core/mem.h"
 #include "core/readfile.h"
 #include "core/yaml_util.h"
+#include "store/evstore.h"
 
 #define TEXT_MAX 4096
 #define TOKEN_MIN 16
@@ -371,13 +372,21 @@ static int read_root(reader *R)
             c->max_connections = (unsigned)n;
         } else if (ch_yaml_key_is(k, "intel"))
             rc = read_intel(R, v);
+        else if (ch_yaml_key_is(k, "retention")) {
+            rc = want_text(R, v, "retention", &c->retention);
+            ch_evstore_retention ret;
+            ch_error e = {0};
+            if (rc == 0 && ch_evstore_retention_parse(c->retention, &ret, &e) < 0)
+                rc = rfail(R, v, CH_EPARSE, "retention: %s", e.msg);
+        } else if (ch_yaml_key_is(k, "no_store"))
+            rc = want_bool(R, v, "no_store", &c->no_store);
         else
             rc = rfail(
                 R, k, CH_EPARSE,
                 "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
                 "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
                 "checkpoint, tokens, "
-                "max_body, max_connections, intel)");
+                "max_body, max_connections, intel, retention, no_store)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");
@@ -449,6 +458,7 @@ void ch_serve_config_free(ch_serve_config *c)
     ch_free(c->pack);
     ch_free(c->context);
     ch_free(c->console);
+    ch_free(c->retention);
     for (size_t i = 0; i < c->ngeoip; i++)
         ch_free(c->geoip[i]);
     for (size_t i = 0; i < c->nspool; i++)

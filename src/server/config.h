@@ -61,6 +61,8 @@ typedef struct ch_serve_config {
     unsigned max_connections;
     ch_serve_pull pull[CH_SERVE_MAX_PULL];
     size_t npull;
+    char *retention; /* the event store's retention ("30d,10GB"), NULL = the store's saved one */
+    bool no_store;   /* keep no events (the event store is off) */
 } ch_serve_config;
 
 /* Read and validate the shape of FILE. CH_EPARSE/CH_ELIMIT with "FILE:LINE:COL: ..." */

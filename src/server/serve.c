@@ -1307,6 +1307,8 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     pc.ngeoip = cfg->ngeoip;
     pc.no_geoip = cfg->no_geoip;
     pc.lateness_ms = cfg->lateness_ms;
+    pc.event_retention = cfg->retention;
+    pc.no_event_store = cfg->no_store;
     pc.diag = &s->diag;
     pc.msg = pipe_msg;
     pc.msg_ud = s;

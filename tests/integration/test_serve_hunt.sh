@@ -5,7 +5,8 @@
 # pool.newly-listed.example; no rule knows the domain, so no offense names it. An analyst adds
 # the domain to a domain set over the API: bob's offense gains CJ-MINE-03 with `retro: true`,
 # the server logs the hunt, and adding the value again (or a restart) raises nothing twice.
-# A value of a string set is not an indicator and starts no hunt.
+# A value of a string set is not an indicator and starts no hunt. The `retention` key reaches
+# the store.
 # Args: coinhound-binary source-dir corpora-dir.
 set -euo pipefail
 bin=$1 src=$2
@@ -46,7 +47,14 @@ db: $db
 no_geoip: true
 journal: {dir: $work/journal}
 checkpoint: 200ms
+retention: 400d,1GB
 EOF
+# The store's retention from the configuration: checked, then saved in the store.
+printf 'journal: {dir: %s/j}\nretention: 30 parsecs\n' "$work" >"$work/bad.yaml"
+set +e
+"$bin" serve --check-config "$work/bad.yaml" 2>"$work/err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q "bad.yaml:2:.*retention" "$work/err" || fail "bad retention refused ($rc): $(cat "$work/err")"
 start() {
   : >"$work/serve.log"
   "$bin" serve --config "$work/serve.yaml" --log-format json 2>>"$work/serve.log" &
@@ -127,6 +135,9 @@ settled
 kill -TERM $pid
 wait $pid || fail "SIGTERM: exit status $?"
 pid=
+"$bin" store retention --db "$db" >"$work/ret.txt" 2>&1 || fail "store retention: $(cat "$work/ret.txt")"
+grep -q "400d" "$work/ret.txt" || fail "serve's retention key was not saved: $(cat "$work/ret.txt")"
+
 # The same hunt from the command line (what to run for a hunt a kill interrupted) finds the
 # match in the stored set and raises nothing again.
 "$bin" hunt --db "$db" --set new_pools >"$work/hunt.txt" 2>&1 || fail "hunt: $(cat "$work/hunt.txt")"
