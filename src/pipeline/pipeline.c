@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +92,9 @@ typedef struct refset_add {
 
 struct ch_pipeline {
     ch_pipeline_config cfg;
+    /* event.id of the record being pushed when its source has none (flows, DNS queries): the
+     * record identity in hex, so offenses can name them and the store find them again. */
+    char synth_id[24];
     ch_diag *diag;
     ch_geoip *geoip;
     ch_refsets *refsets;
@@ -928,6 +932,10 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
     uint64_t id = 0;
     if (p->store != NULL) {
         id = ch_pipeline_record_id(ev);
+        if (ev->id.n == 0) {
+            snprintf(p->synth_id, sizeof p->synth_id, "r-%016" PRIx64, id);
+            ev->id = (ch_sv){p->synth_id, 18};
+        }
         int64_t hour = hour_of(ev->ts_ms);
         int rc = seen_add(&p->seen, hour, id);
         if (rc == 0) {

@@ -108,6 +108,14 @@ nids=$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p |
     fail "offenses show $oid --events printed $(wc -l <"$work/oe.jsonl") events for $nids event ids"
 [ "$(jq -r '.event.id' "$work/oe.jsonl" | sort)" = "$("$bin" offenses show "$oid" --db "$work/a.db" --format json | sed -n 1p | jq -r '.event_ids[]' | sort)" ] ||
     fail "offenses show --events returned other events than the offense's"
+# The attacker's offense holds the mining stage too: its DNS queries and flows come back with it.
+aid=$("$bin" offenses list --db "$work/a.db" --format json | jq '[.offenses[] | select(.rules | map(.id) | index("CJ-CHAIN-01"))][0].id')
+[ "$aid" != null ] || fail "no offense holds CJ-CHAIN-01"
+"$bin" offenses show "$aid" --db "$work/a.db" --format json --events | tail -n +2 >"$work/ae.jsonl"
+for ds in cloudtrail route53resolver vpcflow; do
+  [ -n "$(jq -c --arg ds "$ds" 'select(.event.dataset == $ds)' "$work/ae.jsonl")" ] ||
+    fail "the attacker's offense $aid lists no $ds events: $(jq -r '.event.dataset' "$work/ae.jsonl" | sort | uniq -c)"
+done
 
 # ---- a damaged segment ----
 cp -r "$work/a.db" "$work/d.db"
