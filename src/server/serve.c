@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -82,6 +83,7 @@ struct ch_serve {
     pthread_t pipe_thread;
     bool pipe_started;
     atomic_bool stop_pipe, reload_req, ready, draining;
+    atomic_int pl_waiting; /* readers (API, metrics) waiting for pl_mu */
     ch_journal_pos cp_pos; /* under st_mu */
     int64_t cp_wall_ms;
     int64_t max_ts[CH_DS__COUNT];
@@ -134,6 +136,28 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Readers take the pipeline's lock through here, so that the pipeline thread, which holds it
+ * for a whole journal entry (thousands of records), lets them in between two events: an
+ * offense list under ingest then waits for one event, not for a batch (issue 9's p99). */
+static void pl_lock_reader(ch_serve *s)
+{
+    atomic_fetch_add(&s->pl_waiting, 1);
+    pthread_mutex_lock(&s->pl_mu);
+    atomic_fetch_sub(&s->pl_waiting, 1);
+}
+
+/* In the pipeline thread, holding pl_mu between two events: hand the lock to waiting readers
+ * (the mutex is not fair: an unlock and a lock at once would take it straight back). */
+static void pl_let_readers_in(ch_serve *s)
+{
+    if (atomic_load_explicit(&s->pl_waiting, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_unlock(&s->pl_mu);
+    for (int i = 0; i < 10000 && atomic_load(&s->pl_waiting) > 0; i++)
+        sched_yield();
+    pthread_mutex_lock(&s->pl_mu);
 }
 
 static void slog(ch_serve *s, const char *level, const char *event, const char *fmt, ...)
@@ -238,7 +262,8 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
                          s->late_logged == LATE_LOGGED_MAX ? " (further late events are counted)"
                                                            : "");
             }
-            events++;
+            if ((++events & 63) == 0)
+                pl_let_readers_in(s);
             if (ch_pipeline_push_event(s->p, &ev, name) == CH_ENOMEM && n++ == 0)
                 slog(s, "error", "out_of_memory", "%s: correlation ran out of memory", name);
         }
@@ -1026,7 +1051,7 @@ static void refresh_gauges(ch_serve *s)
     ch_metrics_set(s->m, "coinhound_checkpoint_age_seconds", NULL,
                    cpw ? (double)(wall_ms() - cpw) / 1000 : -1);
     int64_t now = wall_ms();
-    pthread_mutex_lock(&s->pl_mu);
+    pl_lock_reader(s);
     ch_pipeline_stats ps;
     ch_pipeline_stats_get(s->p, &ps);
     int64_t mts[CH_DS__COUNT];
@@ -1073,7 +1098,7 @@ static void h_ingest_status(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch_journal_pos cp = s->cp_pos;
     int64_t cpw = s->cp_wall_ms;
     pthread_mutex_unlock(&s->st_mu);
-    pthread_mutex_lock(&s->pl_mu);
+    pl_lock_reader(s);
     ch_pipeline_stats ps;
     ch_pipeline_stats_get(s->p, &ps);
     int64_t mts[CH_DS__COUNT];
@@ -1214,7 +1239,7 @@ static void api_pipeline_lock(void *ud, bool lock)
 {
     ch_serve *s = ud;
     if (lock)
-        pthread_mutex_lock(&s->pl_mu);
+        pl_lock_reader(s);
     else
         pthread_mutex_unlock(&s->pl_mu);
 }
