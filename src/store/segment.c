@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/hash.h"
 #include "core/mem.h"
 #include "ingest/crc32c.h"
 #include "store/store_int.h"
@@ -144,24 +145,29 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     return 0;
 }
 
-typedef struct tent {
+/* One distinct term of a field: its bytes and its chain of entries (in ordinal order). */
+typedef struct uterm {
     const char *p;
-    uint32_t n, ord;
-} tent;
+    uint32_t n;
+    uint32_t head, tail; /* entry indexes; next[] links them */
+    uint32_t count;
+} uterm;
 
-static int tent_cmp(const void *a, const void *b)
+static int uterm_cmp(const void *a, const void *b)
 {
-    const tent *x = a, *y = b;
+    const uterm *x = a, *y = b;
     size_t m = x->n < y->n ? x->n : y->n;
     int c = memcmp(x->p, y->p, m);
     if (c)
         return c;
-    if (x->n != y->n)
-        return x->n < y->n ? -1 : 1;
-    return x->ord < y->ord ? -1 : x->ord > y->ord;
+    return x->n < y->n ? -1 : x->n > y->n;
 }
 
-/* The raw index: per field, nterms then (term, npost, postlen, deltas). */
+/* The raw index: per field, nterms then (term, npost, postlen, deltas).
+ * Entries are grouped by term in a hash table first and only the distinct terms are sorted:
+ * a field such as event.action has thousands of terms for hundreds of thousands of entries, and
+ * sorting every (term, ordinal) pair was a quarter of an ingest's instructions. Ordinals come in
+ * increasing order (records are added in order), so each term's chain is already sorted. */
 static int build_index(ch_seg_builder *b, ch_buf *out)
 {
     ch_buf post;
@@ -172,40 +178,65 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
         size_t n = 0;
         for (size_t o = 0; o + 8 <= tb->len; o += 8 + r32((uint8_t *)tb->data + o + 4))
             n++;
-        tent *v = n ? ch_malloc(n * sizeof *v) : NULL;
-        if (n && v == NULL) {
+        size_t cap = 16;
+        while (cap < 2 * n)
+            cap *= 2;
+        uint32_t *ords = n ? ch_malloc(n * sizeof *ords) : NULL;
+        uint32_t *next = n ? ch_malloc(n * sizeof *next) : NULL;
+        uterm *u = n ? ch_malloc(n * sizeof *u) : NULL;
+        uint32_t *slot = n ? ch_malloc(cap * sizeof *slot) : NULL; /* uterm index + 1, 0 = empty */
+        if (n && (ords == NULL || next == NULL || u == NULL || slot == NULL)) {
+            ch_free(ords);
+            ch_free(next);
+            ch_free(u);
+            ch_free(slot);
             rc = CH_ENOMEM;
             break;
         }
-        size_t k = 0;
-        for (size_t o = 0; o + 8 <= tb->len; o += 8 + v[k - 1].n) {
-            const uint8_t *h = (const uint8_t *)tb->data + o;
-            v[k++] = (tent){tb->data + o + 8, r32(h + 4), r32(h)};
-        }
         if (n)
-            qsort(v, n, sizeof *v, tent_cmp);
-        size_t nterms = 0;
-        for (size_t i = 0; i < n; i++)
-            if (i == 0 || v[i].n != v[i - 1].n || memcmp(v[i].p, v[i - 1].p, v[i].n) != 0)
-                nterms++;
-        rc |= put_var(out, nterms);
-        for (size_t i = 0; i < n && rc == 0;) {
-            size_t j = i;
+            memset(slot, 0, cap * sizeof *slot);
+        size_t nu = 0, k = 0;
+        for (size_t o = 0; o + 8 <= tb->len; k++) {
+            const uint8_t *h = (const uint8_t *)tb->data + o;
+            uint32_t tn = r32(h + 4);
+            const char *tp = tb->data + o + 8;
+            o += 8 + tn;
+            ords[k] = r32(h);
+            next[k] = UINT32_MAX;
+            size_t i = (size_t)ch_hash_words(CH_HASH_SEED, tp, tn) & (cap - 1);
+            while (slot[i] != 0 &&
+                   (u[slot[i] - 1].n != tn || memcmp(u[slot[i] - 1].p, tp, tn) != 0))
+                i = (i + 1) & (cap - 1);
+            if (slot[i] == 0) {
+                u[nu] = (uterm){tp, tn, (uint32_t)k, (uint32_t)k, 1};
+                slot[i] = (uint32_t)++nu;
+            } else {
+                uterm *t = &u[slot[i] - 1];
+                next[t->tail] = (uint32_t)k;
+                t->tail = (uint32_t)k;
+                t->count++;
+            }
+        }
+        ch_free(slot);
+        if (nu)
+            qsort(u, nu, sizeof *u, uterm_cmp);
+        rc |= put_var(out, nu);
+        for (size_t i = 0; i < nu && rc == 0; i++) {
             ch_buf_clear(&post);
             uint32_t prev = 0;
-            while (j < n && v[j].n == v[i].n && memcmp(v[j].p, v[i].p, v[i].n) == 0) {
-                rc |= put_var(&post, v[j].ord - prev);
-                prev = v[j].ord;
-                j++;
+            for (uint32_t e = u[i].head; e != UINT32_MAX; e = next[e]) {
+                rc |= put_var(&post, ords[e] - prev);
+                prev = ords[e];
             }
-            rc |= put_var(out, v[i].n);
-            rc |= ch_buf_add(out, v[i].p, v[i].n);
-            rc |= put_var(out, j - i);
+            rc |= put_var(out, u[i].n);
+            rc |= ch_buf_add(out, u[i].p, u[i].n);
+            rc |= put_var(out, u[i].count);
             rc |= put_var(out, post.len);
             rc |= ch_buf_add(out, post.data, post.len);
-            i = j;
         }
-        ch_free(v);
+        ch_free(ords);
+        ch_free(next);
+        ch_free(u);
     }
     ch_buf_free(&post);
     return rc < 0 ? CH_ENOMEM : 0;
