@@ -46,7 +46,15 @@ struct ch_facts {
     ch_hindex oix;
     ch_buf ab; /* attribute text, reused from event to event (no allocation per event) */
     ch_facts_stats st;
+    ch_facts_image_os_fn image_os;
+    void *image_os_ud;
 };
+
+void ch_facts_set_image_os(ch_facts *f, ch_facts_image_os_fn fn, void *ud)
+{
+    f->image_os = fn;
+    f->image_os_ud = ud;
+}
 
 int ch_facts_new(ch_facts **out, ch_error *err)
 {
@@ -382,6 +390,10 @@ static int launches(ch_facts *f, ch_offense *o, const ch_event *ev, ch_sv pid, c
         (void)str_at(item, "privateIpAddress", &pip);
         ch_sv platform = {0};
         (void)str_at(item, "platform", &platform);
+        const char *os =
+            f->image_os && image.n ? f->image_os(f->image_os_ud, image.p, image.n) : NULL;
+        if (os != NULL && os[0] != '\0')
+            platform = (ch_sv){os, (uint32_t)strnlen(os, CH_FACTS_MAX_STR)};
         idbuf iid = {.n = 0};
         ch_sv nid = make_id(&iid, "instance", inst);
         static const char *const names[] = {"instance_id", "type",   "image",

@@ -60,6 +60,13 @@ typedef struct ch_facts_stats {
 int ch_facts_new(ch_facts **out, ch_error *err);
 void ch_facts_free(ch_facts *f);
 
+/* What an image runs, for instance nodes' `os`: the caller's lookup (the image catalogue's
+ * verdict on what the logs taught, enrich/images.h, then the business context's image map),
+ * returning a string valid until the next call or NULL when unknown. Without it (or when it knows
+ * nothing) the RunInstances response's `platform` ("windows") is all there is. */
+typedef const char *(*ch_facts_image_os_fn)(void *ud, const char *ami, size_t n);
+void ch_facts_set_image_os(ch_facts *f, ch_facts_image_os_fn fn, void *ud);
+
 /* The facts of ev for offense o (may be NULL: only the user's firsts are kept). A record that
  * creates or empowers another user (enrich/lineage.h) adds the edge creator -> created. */
 int ch_facts_event(ch_facts *f, const ch_event *ev, ch_offense *o);

@@ -95,6 +95,7 @@ struct ch_pipeline {
     /* event.id of the record being pushed when its source has none (flows, DNS queries): the
      * record identity in hex, so offenses can name them and the store find them again. */
     char synth_id[24];
+    ch_context *ctx; /* the business context of the last (re)load: its image map */
     ch_diag *diag;
     ch_geoip *geoip;
     ch_refsets *refsets;
@@ -687,8 +688,21 @@ static int apply_risk(const ch_context *ctx, ch_risk *r, ch_error *err)
     return 0;
 }
 
+/* An image's OS for the investigation graph: the image catalogue's verdict on what the logs
+ * described (Kali by its Marketplace product code: evidence, and what the rules judged), else
+ * what the business context says the image runs. */
+static const char *image_os(void *ud, const char *ami, size_t n)
+{
+    ch_pipeline *p = ud;
+    ch_image_info ii;
+    if (p->images != NULL && ch_images_get(p->images, ami, n, &ii) && ii.os != NULL && ii.os[0])
+        return ii.os;
+    return p->ctx ? ch_context_image_os(p->ctx, ami, n) : NULL;
+}
+
 /* Context, registry, intel and rules: everything a reload replaces. */
-static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_error *err)
+static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch_context **keep,
+                        ch_error *err)
 {
     ch_context *ctx = NULL;
     if (ch_refsets_new(sets) < 0 || ch_context_new(&ctx) < 0)
@@ -704,7 +718,10 @@ static int open_content(ch_pipeline *p, ch_refsets **sets, int64_t *learning, ch
     if (rc == 0 && p->risk != NULL)
         rc = apply_risk(ctx, p->risk, err);
     *learning = ch_context_learning_ms(ctx);
-    ch_context_free(ctx);
+    if (rc == 0 && keep != NULL)
+        *keep = ctx; /* its image map names instances' OS in the graph */
+    else
+        ch_context_free(ctx);
     if (rc < 0) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -813,7 +830,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = open_content(p, &p->refsets, &learning, err)) < 0)
+    if ((rc = open_content(p, &p->refsets, &learning, &p->ctx, err)) < 0)
         goto done;
     if ((rc = ch_entity_new(0, 0, &p->entity, err)) < 0 ||
         (rc = ch_lineage_new(0, &p->lineage, err)) < 0)
@@ -830,6 +847,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         if ((rc = ch_facts_schema(ch_store_sql(p->store), err)) < 0 ||
             (rc = ch_facts_new(&p->facts, err)) < 0)
             goto done;
+        ch_facts_set_image_os(p->facts, image_os, p);
     }
     if ((rc = ch_images_open(p->cfg.pack, p->store ? ch_store_path(p->store) : NULL, p->refsets,
                              &p->images, err)) < 0)
@@ -882,6 +900,7 @@ void ch_pipeline_close(ch_pipeline *p)
     ch_entity_free(p->entity);
     ch_lineage_free(p->lineage);
     ch_facts_free(p->facts);
+    ch_context_free(p->ctx);
     ch_images_free(p->images);
     ch_intel_matcher_free(p->intel);
     ch_intel_catalog_free(p->catalog);
@@ -1218,7 +1237,8 @@ int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
     char *blob = NULL;
     size_t blen = 0;
     int64_t learning = 0;
-    int rc = open_content(p, &sets, &learning, err);
+    ch_context *ctx = NULL;
+    int rc = open_content(p, &sets, &learning, &ctx, err);
     if (rc < 0)
         goto fail;
     p->refsets = sets;
@@ -1258,6 +1278,9 @@ int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
             ch_refset_add(set, a->value, a->len, &m, &e2);
     }
     (void)ch_images_rebind(p->images, sets, err);
+    ch_context_free(p->ctx);
+    p->ctx = ctx;
+    ctx = NULL;
     ch_engine_free(p->engine);
     ch_ruleset_free(p->rules);
     ch_intel_matcher_free(intel);
@@ -1268,6 +1291,7 @@ int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
     return 0;
 fail:
     free(blob);
+    ch_context_free(ctx);
     ch_engine_free(eng);
     ch_ruleset_free(rules);
     ch_intel_matcher_free(p->intel);

@@ -134,4 +134,21 @@ done
 "$bin" users show "$attacker" --db "$work/run.db" --timeline >"$work/user.txt"
 grep -q "STANDS OUT" "$work/user.txt" || fail "the text view says the user stands out"
 if "$bin" users show nobody-at-all --db "$work/run.db" >/dev/null 2>&1; then fail "an unknown user fails"; fi
+# ---- what an instance runs, on its node ----
+# A launch whose response carries Kali's Marketplace product code: the image catalogue names it.
+kali=$src/content/cryptojacking-aws/tests/ec2-01-kali-product-code.jsonl
+inst_os() { # inst_os DB -> the os of the first instance node of offense 1
+  "$bin" offenses graph 1 --db "$1" --format json | jq -r '[.elements.nodes[].data | select(.kind == "instance")][0].os // "none"'
+}
+"$bin" analyze --no-progress -q --no-geoip --db "$work/kali.db" "$kali" >/dev/null
+[ "$(inst_os "$work/kali.db")" = "Kali Linux" ] || fail "the Kali instance's node says os $(inst_os "$work/kali.db")"
+# Without the product code, the business context's image map names the OS.
+ami=$(jq -r 'select(.eventName == "RunInstances") | .responseElements.instancesSet.items[0].imageId' "$kali" | head -n1)
+jq -c 'del(.responseElements.instancesSet.items[].productCodes)' "$kali" >"$work/plain-launch.jsonl"
+! grep -q productCode "$work/plain-launch.jsonl" || fail "the product code is still in the launch"
+printf 'images:\n  %s: {os: "Kali GNU/Linux Rolling 2024.2"}\n' "$ami" >"$work/ctx-os.yaml"
+"$bin" analyze --no-progress -q --no-geoip --context "$work/ctx-os.yaml" --db "$work/ctx.db" \
+    "$work/plain-launch.jsonl" >/dev/null
+[ "$(inst_os "$work/ctx.db")" = "Kali GNU/Linux Rolling 2024.2" ] ||
+    fail "the context's image map is not on the node: $(inst_os "$work/ctx.db")"
 echo "ok: risk bounded and compared, graph ($(g '.elements.nodes | length') nodes), timeline ($(u '.timeline | length') entries)"
