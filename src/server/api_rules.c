@@ -471,9 +471,20 @@ static void run_test(ch_api *api, const ch_api_rule_test *rq, const char *pack, 
                            rq->nrecords, (unsigned long long)events,
                            (unsigned long long)diag.errors_total, t.nhits ? "true" : "false");
     if (rc >= 0)
-        rc = ch_buf_adds(b, ",\"errors\":");
+        rc = ch_buf_adds(b, ",\"errors\":[");
+    /* The diag's lines ("events[N]:LINE: reason: message"), one string each. */
+    for (const char *l = dtext, *nl; rc >= 0 && l != NULL && *l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        size_t ll = nl ? (size_t)(nl - l) : strlen(l);
+        if (ll == 0)
+            continue;
+        if (l != dtext)
+            rc = ch_buf_addc(b, ',');
+        if (rc >= 0)
+            rc = ch_buf_add_json_str(b, l, ll);
+    }
     if (rc >= 0)
-        rc = add_str(b, dtext ? dtext : "");
+        rc = ch_buf_addc(b, ']');
     if (rc >= 0)
         rc = ch_buf_adds(b, ",\"matched\":[");
     for (size_t i = 0, k = 0; rc >= 0 && i < rq->nrecords; i++)
