@@ -54,24 +54,96 @@ function Refset({ name, session, onChanged }) {
     <${Table} label=${'Values of ' + name} columns=${columns} rows=${values} empty="The set is empty." /></section>`;
 }
 
+// Rules: the list with each rule's state; an admin turns one on or off after confirming (the
+// change is durable and audited on the server, and applies to the running pipeline at once).
+// A row opens the rule: its expression, correlation and test cases, and a form that runs it
+// over records pasted as JSON (POST /rules/test, analysts and admins).
 export function RulesPage({ session }) {
   const [data, error, reload] = usePoll(() => get('/rules'), [], 0);
   const [err, setErr] = useState(null);
+  const [asking, setAsking] = useState(null); // the rule whose toggle awaits confirmation
+  const [open, setOpen] = useState(null);
+  const [done, setDone] = useState(null);
   const rules = data ? list(data, 'rules') : null;
+  const admin = session.role === 'admin';
   const toggle = async (r) => {
-    try { await post('/rules/' + encodeURIComponent(r.id), { enabled: !r.enabled }); reload(); } catch (x) { setErr(x); }
+    setAsking(null);
+    try {
+      const after = await post('/rules/' + encodeURIComponent(r.id), { enabled: !r.enabled });
+      setDone(`${after.id} is now ${after.enabled ? 'enabled' : 'disabled'}.`);
+      setErr(null);
+      reload();
+    } catch (x) { setErr(x); }
   };
   const columns = [
     { key: 'id', label: 'Id' }, { key: 'title', label: 'Title' },
+    { key: 'type', label: 'Correlation' },
     { key: 'severity', label: 'Severity', num: true },
     { key: 'tests', label: 'Tests', num: true, render: (r) => (Array.isArray(r.tests) ? r.tests.length : r.tests) },
-    { key: 'enabled', label: 'Enabled', render: (r) => (session.role === 'admin'
+    { key: 'enabled', label: 'Enabled', sort: false, render: (r) => (admin
       ? html`<label class="switch"><input type="checkbox" checked=${r.enabled !== false}
-          onChange=${() => toggle(r)} aria-label=${'enable ' + r.id} /></label>`
-      : (r.enabled !== false ? 'yes' : 'no')) },
+          onClick=${(e) => e.stopPropagation()}
+          onChange=${(e) => { e.target.checked = r.enabled !== false; setAsking(r); }}
+          aria-label=${'enable ' + r.id} /><span>${r.enabled !== false ? 'on' : 'off'}</span></label>`
+      : html`<span class=${r.enabled !== false ? '' : 'off'}>${r.enabled !== false ? 'yes' : 'no'}</span>`) },
   ];
   return html`<section><h1>Rules</h1><${ErrorLine} error=${error || err} />
-    <${Table} label="Rules" columns=${columns} rows=${rules} rowKey=${(r) => r.id} /></section>`;
+    ${done && html`<p class="muted" role="status">${done}</p>`}
+    ${asking && html`<div class="confirm" role="alertdialog" aria-labelledby="confirm-q">
+      <p id="confirm-q">${asking.enabled !== false ? 'Disable' : 'Enable'} rule ${asking.id} (${asking.title})?
+        ${asking.enabled !== false ? ' It stops firing at once, for every analyst, until enabled again.' : ' It fires again from the next event.'}</p>
+      <button onClick=${() => toggle(asking)}>${asking.enabled !== false ? 'Disable' : 'Enable'} ${asking.id}</button>
+      <button onClick=${() => setAsking(null)}>Cancel</button></div>`}
+    <${Table} label="Rules" columns=${columns} rows=${rules} rowKey=${(r) => r.id}
+      onRow=${(r) => setOpen(r.id)} />
+    ${open && html`<${Rule} id=${open} session=${session} />`}</section>`;
+}
+
+function Rule({ id, session }) {
+  const [r, error] = usePoll(() => get('/rules/' + encodeURIComponent(id)), [id], 0);
+  const [records, setRecords] = useState('');
+  const [result, setResult] = useState(null);
+  const [err, setErr] = useState(null);
+  const canTest = session.role === 'analyst' || session.role === 'admin';
+  const run = async (e) => {
+    e.preventDefault();
+    setErr(null); setResult(null);
+    let events;
+    try {
+      const v = JSON.parse(records);
+      events = Array.isArray(v) ? v : [v];
+    } catch (x) { setErr(new Error('The records are not JSON: ' + x.message)); return; }
+    try { setResult(await post('/rules/test', { id, events })); } catch (x) { setErr(x); }
+  };
+  if (!r) return html`<${ErrorLine} error=${error} />`;
+  const cases = [
+    { key: 'name', label: 'Case' }, { key: 'expect', label: 'Expect' },
+    { key: 'events', label: 'Events', render: (c) => (c.events || []).map((f) => f.split('/').pop()).join(', ') },
+    { key: 'line', label: 'Line', num: true },
+  ];
+  const hits = [
+    { key: 'record', label: 'Record', num: true }, { key: 'time', label: 'Time', render: (h) => fmtTime(h.time) },
+    { key: 'index_value', label: 'Offense index' }, { key: 'evidence', label: 'Evidence' },
+  ];
+  return html`<section aria-labelledby="rule-h"><h2 id="rule-h">${r.id}: ${r.title}</h2><${ErrorLine} error=${error} />
+    <dl class="summary">
+      <dt>State</dt><dd>${r.enabled !== false ? 'enabled' : 'disabled'}</dd>
+      <dt>Correlation</dt><dd>${r.type}${r.count ? `, ${r.count} within ${r.within_ms / 1000} s` : ''}</dd>
+      <dt>Where</dt><dd><code>${r.where || '(sequence steps)'}</code></dd>
+      <dt>ATT&CK</dt><dd>${(r.mitre || []).join(', ')}</dd>
+      <dt>File</dt><dd>${r.file}</dd></dl>
+    <h3>Tests</h3>
+    <${Table} label=${'Tests of ' + r.id} columns=${cases} rows=${r.cases || []} empty="This rule has no test case." />
+    ${canTest && html`<form class="ruletest" onSubmit=${run} aria-label=${'Test ' + r.id}>
+      <label>Records to test (JSON: one record or an array)<textarea rows="6" value=${records}
+        onInput=${(e) => setRecords(e.target.value)} required></textarea></label>
+      <button type="submit">Run the rule</button></form>`}
+    <${ErrorLine} error=${err} />
+    ${result && html`<p role="status">${result.fired ? `Fired ${result.hits.length} time(s) on record(s) ${result.matched.join(', ')}` : 'Did not fire'}
+      over ${result.records} record(s)${result.bad_records ? `, ${result.bad_records} bad` : ''}.</p>
+      ${result.errors.map((e) => html`<p class="error">${e}</p>`)}
+      ${result.hits.length > 0 && html`<${Table} label="Test hits" columns=${hits} rows=${result.hits} />`}`}
+  </section>`;
 }
 
 export function IngestPage() {
