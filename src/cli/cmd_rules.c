@@ -410,8 +410,8 @@ static int cmd_toggle(int argc, char **argv, const char *sub)
             rc = ch_rule_state_set(&q, id, enable, now, actor, &was, &err);
             snprintf(before, sizeof before, "{\"enabled\":%s}", was ? "true" : "false");
             snprintf(after, sizeof after, "{\"enabled\":%s}", enable ? "true" : "false");
-            ch_audit_entry e = {
-                0, now, actor, "cli", enable ? "rule.enable" : "rule.disable", id, before, after};
+            ch_audit_entry e = {0,  now,    actor, "cli", enable ? "rule.enable" : "rule.disable",
+                                id, before, after};
             if (rc >= 0)
                 rc = ch_audit_append_db(q.db, q.path, &e, &err);
             if (rc >= 0)

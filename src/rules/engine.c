@@ -689,8 +689,7 @@ int ch_engine_new(const ch_ruleset *rs, const ch_engine_opts *opts, ch_hit_fn fn
     e->corr = ch_calloc(rs->n ? rs->n : 1, sizeof *e->corr);
     e->disabled = ch_calloc(rs->n ? rs->n : 1, sizeof *e->disabled);
     if (e->scratch == NULL || e->rule_hits == NULL || e->rule_evals == NULL || e->corr == NULL ||
-        e->disabled == NULL ||
-        build_dispatch(e) < 0) {
+        e->disabled == NULL || build_dispatch(e) < 0) {
         ch_engine_free(e);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }

@@ -43,7 +43,6 @@ typedef int (*ch_rule_state_fn)(void *ud, const char *id, bool enabled, int64_t 
 int ch_rule_state_each(ch_sql *c, ch_rule_state_fn fn, void *ud, ch_error *err);
 /* Apply the stored state to engine e running ruleset rs: every rule of rs is set enabled or
  * disabled as the table says. Returns the number of rules disabled. */
-int ch_rule_state_apply(ch_sql *c, const struct ch_ruleset *rs, struct ch_engine *e,
-                        ch_error *err);
+int ch_rule_state_apply(ch_sql *c, const struct ch_ruleset *rs, struct ch_engine *e, ch_error *err);
 
 #endif

@@ -37,17 +37,21 @@ static int feed_json(ch_buf *b, size_t i, const ch_serve_pull *p, const ch_serve
     memset(&st, 0, sizeof st);
     if (h != NULL)
         h->status(h->ud, i, &st);
-    const char *status = h == NULL      ? "not scheduled"
-                         : st.running   ? "running"
+    const char *status = h == NULL       ? "not scheduled"
+                         : st.running    ? "running"
                          : st.pulls == 0 ? "never"
-                         : st.ok        ? "ok"
-                                        : "failed";
+                         : st.ok         ? "ok"
+                                         : "failed";
     int rc;
-    if ((rc = ch_buf_printf(b, "{\"index\":%zu,\"url\":", i)) < 0 || (rc = add_str(b, p->url)) < 0 ||
-        (rc = ch_buf_adds(b, ",\"collection\":")) < 0 || (rc = add_str(b, p->collection)) < 0 ||
+    if ((rc = ch_buf_printf(b, "{\"index\":%zu,\"url\":", i)) < 0 ||
+        (rc = add_str(b, p->url)) < 0 || (rc = ch_buf_adds(b, ",\"collection\":")) < 0 ||
+        (rc = add_str(b, p->collection)) < 0 ||
         (rc = ch_buf_printf(b, ",\"every_ms\":%lld,\"auth\":\"%s\",\"status\":\"%s\"",
                             (long long)p->every_ms,
-                            p->user ? "basic" : p->token_file ? "token" : "none", status)) < 0 ||
+                            p->user         ? "basic"
+                            : p->token_file ? "token"
+                                            : "none",
+                            status)) < 0 ||
         (rc = add_ms(b, "last_pull", st.last_ms)) < 0 ||
         (rc = add_ms(b, "next_pull", st.next_ms)) < 0 ||
         (rc = ch_buf_printf(b,

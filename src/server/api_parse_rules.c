@@ -41,8 +41,8 @@ static int members_in(ch_json_val root, const char *const *allowed, size_t na, c
         for (size_t i = 0; i < na && !ok; i++)
             ok = strlen(allowed[i]) == kn && memcmp(allowed[i], k, kn) == 0;
         if (!ok)
-            return ch_error_set(err, CH_EPARSE, "unknown member \"%.*s\"",
-                                (int)(kn > 64 ? 64 : kn), k);
+            return ch_error_set(err, CH_EPARSE, "unknown member \"%.*s\"", (int)(kn > 64 ? 64 : kn),
+                                k);
     }
     return 0;
 }

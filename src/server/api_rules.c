@@ -131,7 +131,7 @@ void ch_api_rule_get(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     int i = set ? ch_ruleset_find(set, ch_http_param(rq, 0)) : -1;
     int rc = i >= 0 ? rule_json(&rs->body, set->rules[i],
                                 api->pipeline_rule_enabled(api->ud, (uint32_t)i), true)
-                     : 0;
+                    : 0;
     api->pipeline_lock(api->ud, false);
     if (i < 0)
         ch_http_error(rs, 404, "no loaded rule has that id");
@@ -257,9 +257,9 @@ static void test_hit(const ch_rule_hit *h, void *ud)
     if (rc >= 0)
         rc = add_str(b, h->rule->id);
     if (rc >= 0)
-        rc = ch_buf_printf(b, ",\"record\":%zu,\"time\":%lld,\"first_time\":%lld,\"event_count\":%llu",
-                           t->record, (long long)h->ts_ms, (long long)h->first_ms,
-                           (unsigned long long)h->event_count);
+        rc = ch_buf_printf(
+            b, ",\"record\":%zu,\"time\":%lld,\"first_time\":%lld,\"event_count\":%llu", t->record,
+            (long long)h->ts_ms, (long long)h->first_ms, (unsigned long long)h->event_count);
     if (rc >= 0)
         rc = ch_buf_adds(b, ",\"index_field\":");
     if (rc >= 0)
@@ -367,7 +367,8 @@ static int temp_pack(const char *pack, char *const *files, size_t nfiles, const 
         if (files[i] == NULL)
             continue;
         const char *base = strrchr(files[i], '/');
-        int pn = snprintf(path, sizeof path, "%s/rules/%05zu-%s", dir, i, base ? base + 1 : files[i]);
+        int pn =
+            snprintf(path, sizeof path, "%s/rules/%05zu-%s", dir, i, base ? base + 1 : files[i]);
         if (pn < 0 || (size_t)pn >= sizeof path || symlink(files[i], path) != 0)
             return ch_error_set(err, CH_EIO, "%s: cannot link a rule file", path);
     }
@@ -432,8 +433,7 @@ static void run_test(ch_api *api, const ch_api_rule_test *rq, const char *pack, 
         ch_buf_add(&d, t.msgs.data ? t.msgs.data : "]", t.msgs.data ? t.msgs.len : 1);
         ch_buf_addc(&d, '}');
         ch_http_error_full(rs, rc == CH_EPARSE ? 422 : 500,
-                           rc == CH_EPARSE ? "bad_rule" : ch_http_status_code(500), first,
-                           d.data);
+                           rc == CH_EPARSE ? "bad_rule" : ch_http_status_code(500), first, d.data);
         ch_buf_free(&d);
         goto done;
     }
@@ -448,8 +448,8 @@ static void run_test(ch_api *api, const ch_api_rule_test *rq, const char *pack, 
         ch_error e2 = {0};
         long n = ch_pipeline_push_buffer(p, NULL, line, len, origin, &e2);
         if (n < 0) {
-            ch_diag_report(&diag, CH_DS_UNKNOWN, origin, 0, UINT64_MAX, "unrecognised",
-                           "%s", e2.msg);
+            ch_diag_report(&diag, CH_DS_UNKNOWN, origin, 0, UINT64_MAX, "unrecognised", "%s",
+                           e2.msg);
         } else {
             events += (uint64_t)n;
         }

@@ -58,8 +58,12 @@ static void on_hit(const ch_rule_hit *h, void *ud)
 static ch_pipeline *open_p(fx *f)
 {
     ch_diag_init(&f->diag, NULL);
-    ch_pipeline_config c = {
-        .db = f->db, .pack = PACK, .no_geoip = true, .diag = &f->diag, .on_hit = on_hit, .hit_ud = f};
+    ch_pipeline_config c = {.db = f->db,
+                            .pack = PACK,
+                            .no_geoip = true,
+                            .diag = &f->diag,
+                            .on_hit = on_hit,
+                            .hit_ud = f};
     ch_pipeline *p = NULL;
     ch_error err = {0};
     if (ch_pipeline_open(&c, &p, &err) != 0)
@@ -71,15 +75,16 @@ static ch_pipeline *open_p(fx *f)
 static int login(fx *f, ch_pipeline *p, const char *user, int m)
 {
     char rec[1024];
-    int n = snprintf(rec, sizeof rec,
-                     "{\"eventVersion\":\"1.09\",\"userIdentity\":{\"type\":\"IAMUser\","
-                     "\"accountId\":\"111122223333\",\"userName\":\"%s\"},"
-                     "\"eventTime\":\"2024-06-03T10:%02d:00Z\",\"eventSource\":\"signin.amazonaws.com\","
-                     "\"eventName\":\"ConsoleLogin\",\"awsRegion\":\"us-east-1\","
-                     "\"sourceIPAddress\":\"81.2.69.142\",\"responseElements\":{\"ConsoleLogin\":"
-                     "\"Success\"},\"eventID\":\"evt-%s-%d\",\"recipientAccountId\":\"111122223333\","
-                     "\"additionalEventData\":{\"MFAUsed\":\"No\"}}\n",
-                     user, m, user, m);
+    int n = snprintf(
+        rec, sizeof rec,
+        "{\"eventVersion\":\"1.09\",\"userIdentity\":{\"type\":\"IAMUser\","
+        "\"accountId\":\"111122223333\",\"userName\":\"%s\"},"
+        "\"eventTime\":\"2024-06-03T10:%02d:00Z\",\"eventSource\":\"signin.amazonaws.com\","
+        "\"eventName\":\"ConsoleLogin\",\"awsRegion\":\"us-east-1\","
+        "\"sourceIPAddress\":\"81.2.69.142\",\"responseElements\":{\"ConsoleLogin\":"
+        "\"Success\"},\"eventID\":\"evt-%s-%d\",\"recipientAccountId\":\"111122223333\","
+        "\"additionalEventData\":{\"MFAUsed\":\"No\"}}\n",
+        user, m, user, m);
     int before = f->hits;
     ch_error err = {0};
     if (ch_pipeline_push_buffer(p, NULL, rec, (size_t)n, "test", &err) < 0)
