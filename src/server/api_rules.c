@@ -47,6 +47,10 @@
 
 #define CH_API_TESTS_MAX 2
 #define TEST_RULE_FILE "zz-request.yml"
+#define WHERE_RULE_FILE "zz-where.yml"
+#define WHERE_RULE_ID "COINHOUND-TEST-WHERE"
+#define FIRED 1u
+#define MATCHED 2u
 
 static int add_str(ch_buf *b, const char *s)
 {
@@ -212,9 +216,9 @@ typedef struct test_run {
     const char *tmp_file; /* the request's rule file in the temporary pack, or NULL */
     ch_buf *hits;
     size_t nhits;
-    size_t record; /* the record being pushed */
-    uint8_t *fired;
-    ch_buf msgs; /* loader messages: a JSON array's members */
+    size_t record;  /* the record being pushed */
+    uint8_t *fired; /* per record: FIRED, MATCHED */
+    ch_buf msgs;    /* loader messages: a JSON array's members */
     size_t nmsgs;
     int rc;
 } test_run;
@@ -240,18 +244,27 @@ static int add_msg(test_run *t, const char *msg)
     return rc < 0 ? rc : add_str(&t->msgs, out);
 }
 
-static void test_msg(void *ud, const char *msg) { add_msg(ud, msg); }
+/* The companion rule's messages repeat the tested rule's (the same expression): left out. */
+static void test_msg(void *ud, const char *msg)
+{
+    if (strstr(msg, WHERE_RULE_FILE) == NULL && strstr(msg, WHERE_RULE_ID) == NULL)
+        add_msg(ud, msg);
+}
 
 static void test_hit(const ch_rule_hit *h, void *ud)
 {
     test_run *t = ud;
+    if (strcmp(h->rule->id, WHERE_RULE_ID) == 0) {
+        t->fired[t->record] |= MATCHED;
+        return;
+    }
     if (strcmp(h->rule->id, t->want) != 0 || t->rc < 0)
         return;
     ch_buf *b = t->hits;
     int rc = 0;
     if (t->nhits++ > 0)
         rc = ch_buf_addc(b, ',');
-    t->fired[t->record] = 1;
+    t->fired[t->record] |= FIRED;
     if (rc >= 0)
         rc = ch_buf_printf(b, "{\"rule\":");
     if (rc >= 0)
@@ -291,15 +304,22 @@ static void test_hit(const ch_rule_hit *h, void *ud)
         t->rc = rc;
 }
 
-/* The top-level `id` of a rule's YAML into id ("" when it has none or is not YAML: the loader
- * then says what is wrong, with its line). */
-static void yaml_rule_id(const char *text, size_t n, char *id, size_t cap)
+/* "a/b" into buf; false when it does not fit. */
+static bool join(char *buf, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(buf, cap, "%s/%s", a, b);
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* The top-level scalar `key` of a rule's YAML, ch_malloc'd (NULL when it has none or is not
+ * YAML: the loader then says what is wrong, with its line). */
+static char *yaml_scalar(const char *text, size_t n, const char *key)
 {
     yaml_parser_t ps;
     yaml_document_t doc;
-    id[0] = '\0';
+    char *out = NULL;
     if (!yaml_parser_initialize(&ps))
-        return;
+        return NULL;
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, n);
     if (yaml_parser_load(&ps, &doc)) {
         yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -309,14 +329,43 @@ static void yaml_rule_id(const char *text, size_t n, char *id, size_t cap)
                 yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
                 yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
                 if (k && v && k->type == YAML_SCALAR_NODE && v->type == YAML_SCALAR_NODE &&
-                    strcmp((const char *)k->data.scalar.value, "id") == 0) {
-                    snprintf(id, cap, "%s", (const char *)v->data.scalar.value);
+                    strcmp((const char *)k->data.scalar.value, key) == 0) {
+                    out = ch_strdup((const char *)v->data.scalar.value);
                     break;
                 }
             }
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&ps);
+    return out;
+}
+
+/* The companion rule that reports which records the tested rule's `where` selects: the same
+ * expression, no correlation, no offense index and no risk, so its hits change nothing but
+ * the test's "matched" list. NULL where: none (a sequence without a rule-level where). */
+static int write_where_rule(const char *dir, const char *where, ch_error *err)
+{
+    char path[4200];
+    if (where == NULL)
+        return 0;
+    if (!join(path, sizeof path, dir, "rules/" WHERE_RULE_FILE))
+        return ch_error_set(err, CH_ELIMIT, "%s: a path too long", dir);
+    FILE *f = fopen(path, "wx");
+    if (f == NULL)
+        return ch_error_set(err, CH_EIO, "%s: cannot write the rule", path);
+    /* A literal block scalar: the expression's text whatever its quotes and colons. */
+    fputs("id: " WHERE_RULE_ID "\ntitle: events the tested rule's where selects\n"
+          "severity: 0\ncredibility: 0\nrelevance: 0\nwhere: |-\n    ",
+          f);
+    for (const char *c = where; *c; c++) {
+        fputc(*c, f);
+        if (*c == '\n')
+            fputs("    ", f);
+    }
+    fputc('\n', f);
+    if (fclose(f) != 0)
+        return ch_error_set(err, CH_EIO, "%s: cannot write the rule", path);
+    return 0;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
@@ -330,16 +379,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
-/* "a/b" into buf; false when it does not fit. */
-static bool join(char *buf, size_t cap, const char *a, const char *b)
-{
-    int n = snprintf(buf, cap, "%s/%s", a, b);
-    return n >= 0 && (size_t)n < cap;
-}
-
 /* The temporary pack in dir: every top-level entry of pack but rules/ linked, and rules/ holding
  * links to the loaded rule files but the one whose rule has the request's id, plus the
- * request's rule written as TEST_RULE_FILE. */
+ * request's rule (text, may be NULL) written as TEST_RULE_FILE. */
 static int temp_pack(const char *pack, char *const *files, size_t nfiles, const char *text,
                      const char *dir, ch_error *err)
 {
@@ -372,6 +414,8 @@ static int temp_pack(const char *pack, char *const *files, size_t nfiles, const 
         if (pn < 0 || (size_t)pn >= sizeof path || symlink(files[i], path) != 0)
             return ch_error_set(err, CH_EIO, "%s: cannot link a rule file", path);
     }
+    if (text == NULL)
+        return 0;
     if (!join(path, sizeof path, dir, "rules/" TEST_RULE_FILE))
         return ch_error_set(err, CH_ELIMIT, "%s: a path too long", dir);
     FILE *f = fopen(path, "wx");
@@ -488,7 +532,12 @@ static void run_test(ch_api *api, const ch_api_rule_test *rq, const char *pack, 
     if (rc >= 0)
         rc = ch_buf_adds(b, ",\"matched\":[");
     for (size_t i = 0, k = 0; rc >= 0 && i < rq->nrecords; i++)
-        if (t.fired[i])
+        if (t.fired[i] & MATCHED)
+            rc = ch_buf_printf(b, "%s%zu", k++ ? "," : "", i);
+    if (rc >= 0)
+        rc = ch_buf_adds(b, "],\"fired_on\":[");
+    for (size_t i = 0, k = 0; rc >= 0 && i < rq->nrecords; i++)
+        if (t.fired[i] & FIRED)
             rc = ch_buf_printf(b, "%s%zu", k++ ? "," : "", i);
     if (rc >= 0)
         rc = ch_buf_adds(b, "],\"hits\":[");
@@ -544,34 +593,41 @@ void ch_api_rules_test(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
         pack = pack_def;
     }
-    char want[CH_API_RULE_ID_MAX + 1];
+    char want[CH_API_RULE_ID_MAX + 1] = "";
     char dir[4200] = "", tmp_file[4300] = "";
-    char **files = NULL;
+    char **files = NULL, *where = NULL;
     size_t nfiles = 0;
-    if (tq.rule == NULL) {
+    if (tq.rule != NULL) {
+        char *id = yaml_scalar(tq.rule, strlen(tq.rule), "id");
+        snprintf(want, sizeof want, "%s", id ? id : "");
+        ch_free(id);
+        where = yaml_scalar(tq.rule, strlen(tq.rule), "where");
+    } else {
         snprintf(want, sizeof want, "%s", tq.id);
-        const ch_ruleset *set = rules_locked(api);
-        bool found = set != NULL && ch_ruleset_find(set, want) >= 0;
-        api->pipeline_lock(api->ud, false);
-        if (!found) {
-            ch_http_error(rs, 404, "no loaded rule has that id");
-            goto done;
-        }
-        run_test(api, &tq, pack, want, NULL, rs);
-        goto done;
     }
-    yaml_rule_id(tq.rule, strlen(tq.rule), want, sizeof want);
-    /* The loaded rule files, but the one the request replaces, copied under the lock. */
+    /* The loaded rule files (but the one a YAML rule replaces) and the tested rule's where,
+     * copied under the lock. */
     const ch_ruleset *set = rules_locked(api);
     nfiles = set ? set->n : 0;
+    bool found = false;
     files = ch_calloc(nfiles ? nfiles : 1, sizeof *files);
-    for (size_t i = 0; files != NULL && i < nfiles; i++)
-        if (strcmp(set->rules[i]->info.id, want) != 0 &&
-            (files[i] = ch_strdup(set->rules[i]->file)) == NULL)
+    for (size_t i = 0; files != NULL && rc >= 0 && i < nfiles; i++) {
+        const ch_rule *r = set->rules[i];
+        bool same = strcmp(r->info.id, want) == 0;
+        found = found || same;
+        if (same && tq.rule == NULL && r->where != NULL &&
+            (where = ch_strdup(ch_expr_source(r->where))) == NULL)
             rc = CH_ENOMEM;
+        if ((!same || tq.rule == NULL) && (files[i] = ch_strdup(r->file)) == NULL)
+            rc = CH_ENOMEM;
+    }
     api->pipeline_lock(api->ud, false);
     if (files == NULL || rc < 0) {
         ch_http_error(rs, 500, "out of memory");
+        goto done;
+    }
+    if (tq.rule == NULL && !found) {
+        ch_http_error(rs, 404, "no loaded rule has that id");
         goto done;
     }
     const char *tmpdir = getenv("TMPDIR");
@@ -581,18 +637,21 @@ void ch_api_rules_test(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         ch_http_error(rs, 500, "cannot make a temporary pack");
         goto done;
     }
-    if ((rc = temp_pack(pack, files, nfiles, tq.rule, dir, &err)) < 0) {
+    if ((rc = temp_pack(pack, files, nfiles, tq.rule, dir, &err)) < 0 ||
+        (rc = write_where_rule(dir, where, &err)) < 0) {
         ch__api_error(rs, rc, &err);
         goto done;
     }
-    snprintf(tmp_file, sizeof tmp_file, "%s/rules/" TEST_RULE_FILE, dir);
-    run_test(api, &tq, dir, want, tmp_file, rs);
+    if (tq.rule != NULL)
+        snprintf(tmp_file, sizeof tmp_file, "%s/rules/" TEST_RULE_FILE, dir);
+    run_test(api, &tq, dir, want, tmp_file[0] ? tmp_file : NULL, rs);
 done:
     if (dir[0])
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     for (size_t i = 0; files != NULL && i < nfiles; i++)
         ch_free(files[i]);
     ch_free(files);
+    ch_free(where);
     ch_api_rule_test_free(&tq);
     atomic_fetch_sub(&tests_running, 1);
 }

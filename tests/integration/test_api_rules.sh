@@ -185,13 +185,13 @@ where: event.action == "ConsoleLogin" and user.name == "frank"
 offense: {index: user.name}
 Y
 )
-jq -n --arg r "$yaml" --slurpfile a "$work/frank.json" --slurpfile b "$(printf '%s' "$work/junk.json")" \
+jq -n --arg r "$yaml" --slurpfile a "$work/frank.json" --slurpfile b "$work/junk.json" \
   '{rule: $r, events: ($b + $a)}' >"$work/test1.json"
 req POST /api/v1/rules/test viewer -H 'Content-Type: application/json' --data-binary "@$work/test1.json"
 [ "$code" = 403 ] || fail "a viewer may not run rule tests: $code"
 req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/test1.json"
 [ "$code" = 200 ] || fail "rule test: $code $(cat "$work/out")"
-jq -e '.rule == "CJ-TEST-01" and .fired == true and .matched == [1] and .records == 2 and
+jq -e '.rule == "CJ-TEST-01" and .fired == true and .matched == [1] and .fired_on == [1] and .records == 2 and
        (.hits | length) == 1 and .hits[0].record == 1 and .hits[0].index_value == "frank" and .bad_records == 1 and
        (.errors[0] | test("^coinhound: events\\[0\\]")) and
        ([.offenses[] | select(.index.value == "frank")] | length) == 1' "$work/out" >/dev/null ||
@@ -205,11 +205,19 @@ req GET /api/v1/rules/CJ-TEST-01 viewer
 jq -c 'select(.eventID == "evt-000002")' "$login" >"$work/mfa.json"
 jq -n --slurpfile a "$work/mfa.json" '{id: "CJ-AUTH-05", events: $a}' >"$work/test2.json"
 req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/test2.json"
-[ "$code" = 200 ] && jq -e '.rule == "CJ-AUTH-05" and .fired == false and .matched == [] and .hits == []' "$work/out" >/dev/null ||
+[ "$code" = 200 ] && jq -e '.rule == "CJ-AUTH-05" and .fired == false and .matched == [] and .fired_on == [] and .hits == []' "$work/out" >/dev/null ||
   fail "by id, silent on an MFA login: $code $(cat "$work/out")"
 jq -n --slurpfile a "$work/frank.json" '{id: "CJ-AUTH-05", events: $a}' >"$work/test3.json"
 req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/test3.json"
-jq -e '.fired == true and .matched == [0]' "$work/out" >/dev/null || fail "by id, fires on a password-only login: $(cat "$work/out")"
+jq -e '.fired == true and .matched == [0] and .fired_on == [0]' "$work/out" >/dev/null || fail "by id, fires on a password-only login: $(cat "$work/out")"
+# A threshold rule: the records its where selects are matched, but two of three do not fire it.
+login_of frank 07 >"$work/frank2.json"
+yaml3=$(printf 'id: CJ-TEST-03\ntitle: three logins\nseverity: 5\ncredibility: 5\nrelevance: 5\nwhere: event.action == "ConsoleLogin"\ncorrelate: {type: threshold, by: [user.name], count: 3, within: 1h}\noffense: {index: user.name}\n')
+jq -n --arg r "$yaml3" --slurpfile a "$work/frank.json" --slurpfile b "$work/junk.json" --slurpfile c "$work/frank2.json" \
+  '{rule: $r, events: ($a + $b + $c)}' >"$work/test5.json"
+req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/test5.json"
+[ "$code" = 200 ] && jq -e '.fired == false and .matched == [0, 2] and .fired_on == [] and .hits == []' "$work/out" >/dev/null ||
+  fail "a threshold not reached: matched records, no hit: $code $(cat "$work/out")"
 # A bad rule: 422 naming rule:LINE:COL.
 bad=$(printf 'id: CJ-BAD-01\ntitle: bad\nseverity: 5\ncredibility: 5\nrelevance: 5\nwhere: event.action == \n')
 jq -n --arg r "$bad" --slurpfile a "$work/frank.json" '{rule: $r, events: $a}' >"$work/test4.json"

@@ -139,7 +139,8 @@ function Rule({ id, session }) {
         onInput=${(e) => setRecords(e.target.value)} required></textarea></label>
       <button type="submit">Run the rule</button></form>`}
     <${ErrorLine} error=${err} />
-    ${result && html`<p role="status">${(result.fired ? `Fired ${result.hits.length} time(s) on record(s) ${result.matched.join(', ')}` : 'Did not fire')
+    ${result && html`<p role="status">${(result.fired ? `Fired ${result.hits.length} time(s) on record(s) ${result.fired_on.join(', ')}` : 'Did not fire')
+      + `; its expression selects record(s) ${result.matched.join(', ') || 'none'}`
       + ` over ${result.records} record(s)` + (result.bad_records ? `, ${result.bad_records} bad` : '')}.</p>
       ${result.errors.map((e) => html`<p class="error">${e}</p>`)}
       ${result.hits.length > 0 && html`<${Table} label="Test hits" columns=${hits} rows=${result.hits} />`}`}
