@@ -386,6 +386,9 @@ static int temp_pack(const char *pack, char *const *files, size_t nfiles, const 
                      const char *dir, ch_error *err)
 {
     char path[4200], target[4200];
+    struct stat st;
+    bool has_rules_dir =
+        join(path, sizeof path, pack, "rules") && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     DIR *d = opendir(pack);
     if (d == NULL)
         return ch_error_set(err, CH_EIO, "%s: cannot list the pack", pack);
@@ -393,8 +396,9 @@ static int temp_pack(const char *pack, char *const *files, size_t nfiles, const 
         if (de->d_name[0] == '.' || strcmp(de->d_name, "rules") == 0)
             continue;
         const char *ext = strrchr(de->d_name, '.');
-        if (ext != NULL && (strcmp(ext, ".yml") == 0 || strcmp(ext, ".yaml") == 0) &&
-            strncmp(de->d_name, "context.", 8) != 0)
+        if (!has_rules_dir && ext != NULL &&
+            (strcmp(ext, ".yml") == 0 || strcmp(ext, ".yaml") == 0) &&
+            strncmp(de->d_name, "context.", 8) != 0 && strncmp(de->d_name, "images.", 7) != 0)
             continue; /* a pack with its rules at the top: they come through files[] */
         if (!join(target, sizeof target, pack, de->d_name) ||
             !join(path, sizeof path, dir, de->d_name) || symlink(target, path) != 0) {

@@ -210,6 +210,15 @@ req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-b
 jq -n --slurpfile a "$work/frank.json" '{id: "CJ-AUTH-05", events: $a}' >"$work/test3.json"
 req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/test3.json"
 jq -e '.fired == true and .matched == [0] and .fired_on == [0]' "$work/out" >/dev/null || fail "by id, fires on a password-only login: $(cat "$work/out")"
+# The pack's own test cases give the same verdicts through the API as `rules test` (the image
+# catalogue, images.yaml, and the sequence of a DescribeImages then a launch included).
+for c in "ec2-01-kali-described:true" "ec2-01-ubuntu-described:false" "ec2-01-kali-product-code:true" "ec2-01-kali:false"; do
+  f=${c%%:*} want=${c##*:}
+  jq -s '{id: "CJ-EC2-01", events: .}' "$pack/tests/$f.jsonl" >"$work/case.json"
+  req POST /api/v1/rules/test analyst -H 'Content-Type: application/json' --data-binary "@$work/case.json"
+  [ "$code" = 200 ] && [ "$(jq .fired "$work/out")" = "$want" ] ||
+    fail "CJ-EC2-01 on the pack's $f: fired should be $want: $code $(head -c 600 "$work/out")"
+done
 # A threshold rule: the records its where selects are matched, but two of three do not fire it.
 login_of frank 07 >"$work/frank2.json"
 yaml3=$(printf 'id: CJ-TEST-03\ntitle: three logins\nseverity: 5\ncredibility: 5\nrelevance: 5\nwhere: event.action == "ConsoleLogin"\ncorrelate: {type: threshold, by: [user.name], count: 3, within: 1h}\noffense: {index: user.name}\n')
