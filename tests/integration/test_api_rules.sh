@@ -3,7 +3,7 @@
 # `coinhound serve`, with curl, as an administrator and an analyst meet them:
 #   - GET /rules and /rules/{id} show `enabled`; POST /rules/{id} {"enabled":false} (admin only)
 #     stops the rule at once (a login it would flag raises nothing), is in the audit log with
-#     before and after, survives SIGHUP and a restart, and `coinhound rules disable|enable` on
+#     before and after, survives SIGHUP and a SIGKILL and restart, and `coinhound rules disable|enable` on
 #     the same database is what `analyze --db` honours;
 #   - POST /rules/test runs a rule sent as YAML, or a loaded rule by id, over records: the hits
 #     name the record they fired on and the offense it would raise, nothing reaches the
@@ -153,8 +153,10 @@ ingest "$(login_of carol 03)"
 settle
 [ "$(offense_for carol)" = 0 ] || fail "disabled after a reload"
 
-# A restart keeps it disabled (it is in the database).
-stop
+# A restart after SIGKILL keeps it disabled: it was in the database before the 200.
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
 start
 req GET /api/v1/rules/CJ-AUTH-05 viewer
 jq -e '.enabled == false' "$work/out" >/dev/null || fail "disabled after a restart: $(cat "$work/out")"
