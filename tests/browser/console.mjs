@@ -4,12 +4,13 @@
 // attacker, the instance group and a pool domain in the graph, open the attacker's timeline,
 // run a search and see rows, close a benign offense with a reason, turn a rule off on the Rules
 // page (confirming) and see it stay off after a reload, open the rule's tests and run it over a
-// pasted record; then as a viewer, see that closing is not offered and that the API refuses it,
+// pasted record, see the intel feed (nobody serves it) failing on the Ingest page and ask for a
+// pull now; then as a viewer, see that closing is not offered and that the API refuses it,
 // and that the rule is shown off without a switch. Any error in the browser console fails
 // the test. Screenshots of each step go to the artifacts directory.
 //
 // Usage: node console.mjs BASE_URL ARTIFACTS_DIR  (credentials in the environment:
-//   CH_ADMIN_NAME, CH_ADMIN_OTP, CH_VIEWER_NAME, CH_VIEWER_OTP, CH_ATTACKER)
+//   CH_ADMIN_NAME, CH_ADMIN_OTP, CH_VIEWER_NAME, CH_VIEWER_OTP, CH_ATTACKER, CH_FEED)
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +146,16 @@ try {
   const verdict = await a.page.getByRole('status').filter({ hasText: /Fired|Did not fire/ }).innerText();
   check(/^Fired 1 time\(s\) on record\(s\) 0; its expression selects record\(s\) 0 over 1/.test(verdict), `the rule test fires on the pasted record (${verdict})`);
   await shot(a.page, 'rule-test');
+  // The ingest page lists the intel feed (nobody serves it: it fails, with its reason), and an
+  // admin asks for a pull now.
+  const feed = env('CH_FEED');
+  await a.page.getByRole('link', { name: 'Ingest' }).click();
+  const feedRow = a.page.getByRole('table', { name: 'Intel feeds' }).locator('tbody tr').filter({ hasText: feed });
+  await feedRow.filter({ hasText: 'failed' }).waitFor({ timeout: 20000 });
+  check(/failed/.test(await feedRow.innerText()), `the feed ${feed} shows failed with its reason`);
+  await a.page.getByRole('button', { name: `Pull ${feed} now` }).click();
+  await a.page.getByRole('status').filter({ hasText: `Pull of ${feed} requested` }).waitFor();
+  await shot(a.page, 'ingest-feeds');
   await a.ctx.close();
 
   // --- the viewer ---

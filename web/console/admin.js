@@ -1,6 +1,6 @@
 // admin.js - the pages around detection: reference sets (values with their expiry; analysts
 // add and remove), rules (admins enable and disable; everyone sees the tests that prove a
-// rule) and ingest health (rates, lag, late records, errors by reason).
+// rule) and ingest health (rates, lag, late records, errors by reason) with the intel feeds.
 import { html, useState } from './vendor/htm-preact.mjs';
 import { call, get, list, post } from './api.js';
 import { ErrorLine, Table, fmtNum, fmtTime, usePoll } from './ui.js';
@@ -147,10 +147,41 @@ function Rule({ id, session }) {
   </section>`;
 }
 
-export function IngestPage() {
+export function IngestPage({ session }) {
   const [data, error] = usePoll(() => get('/ingest/status'), [], 5000);
   const pairs = (o) => Object.entries(o || {}).map(([k, v]) => ({ k, v: typeof v === 'object' ? JSON.stringify(v) : v }));
   const columns = [{ key: 'k', label: 'Measure' }, { key: 'v', label: 'Value', num: true }];
   return html`<section><h1>Ingest</h1><${ErrorLine} error=${error} />
-    ${data && html`<${Table} label="Ingest status" columns=${columns} rows=${pairs(data)} />`}</section>`;
+    ${data && html`<${Table} label="Ingest status" columns=${columns} rows=${pairs(data)} />`}
+    <${Feeds} session=${session} /></section>`;
+}
+
+// The configured threat-intelligence pull feeds (GET /intel/feeds): last pull, its result, what
+// it added, the next pull; an admin pulls one now (POST /intel/pull), and the status follows.
+function Feeds({ session }) {
+  const [feeds, error, reload] = usePoll(() => get('/intel/feeds'), [], 5000);
+  const [err, setErr] = useState(null);
+  const [said, setSaid] = useState(null);
+  const admin = session && session.role === 'admin';
+  const pull = async (f) => {
+    try {
+      await post('/intel/pull', { feed: f.index });
+      setSaid(`Pull of ${f.url} requested.`); setErr(null);
+      setTimeout(reload, 1000);
+    } catch (x) { setErr(x); }
+  };
+  const columns = [
+    { key: 'url', label: 'Feed' }, { key: 'collection', label: 'Collection', render: (f) => f.collection || 'all' },
+    { key: 'status', label: 'Status', render: (f) => html`<span class=${f.status === 'failed' ? 'off' : ''}>${f.status}</span>` },
+    { key: 'last_pull', label: 'Last pull', render: (f) => fmtTime(f.last_pull) || 'never' },
+    { key: 'indicators_added', label: 'Added', num: true, render: (f) => fmtNum(f.indicators_added) },
+    { key: 'next_pull', label: 'Next pull', render: (f) => fmtTime(f.next_pull) },
+    { key: 'error', label: 'Error', render: (f) => f.error || '' },
+  ];
+  if (admin) columns.push({ key: 'x', label: '', sort: false,
+    render: (f) => html`<button onClick=${() => pull(f)} aria-label=${'Pull ' + f.url + ' now'}>Pull now</button>` });
+  return html`<section aria-labelledby="feeds-h"><h2 id="feeds-h">Threat-intelligence feeds</h2>
+    <${ErrorLine} error=${error || err} />${said && html`<p class="muted" role="status">${said}</p>`}
+    <${Table} label="Intel feeds" columns=${columns} rows=${feeds ? list(feeds, 'feeds') : null}
+      rowKey=${(f) => f.index} empty="No feed is configured (intel.pull in the server's configuration)." /></section>`;
 }
