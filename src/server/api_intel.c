@@ -120,11 +120,9 @@ void ch_api_intel_pull(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         return;
     }
     pthread_mutex_lock(&api->intel_mu);
-    const ch_serve_intel_hook *h = api->intel_hook;
-    if (h != NULL)
-        h->pull_now(h->ud, index);
+    bool scheduled = api->intel_hook != NULL;
     pthread_mutex_unlock(&api->intel_mu);
-    if (h == NULL) {
+    if (!scheduled) {
         ch_http_error(rs, 409, "no intel pull scheduler runs in this server");
         return;
     }
@@ -144,10 +142,16 @@ void ch_api_intel_pull(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         rc = ch_buf_addc(&list, ']');
     if (rc >= 0)
         rc = ch_buf_printf(&after, "{\"feeds\":%s}", list.data);
+    /* Audited before the pull is asked for: no pull without its entry. */
     if (rc >= 0)
         rc = ch__api_audit(api, rq, "intel.pull", index < 0 ? "*" : cfg->pull[index].url, NULL,
                            after.data, &err);
     if (rc >= 0) {
+        pthread_mutex_lock(&api->intel_mu);
+        const ch_serve_intel_hook *h = api->intel_hook;
+        if (h != NULL) /* removed meanwhile only when the server stops */
+            h->pull_now(h->ud, index);
+        pthread_mutex_unlock(&api->intel_mu);
         rs->status = 202;
         rc = ch_buf_printf(&rs->body, "{\"queued\":%s}", list.data);
     }
