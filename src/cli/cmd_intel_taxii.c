@@ -188,7 +188,9 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
     return true;
 }
 
-int ch_cmd_intel_pull(int argc, char **argv)
+int ch_cmd_intel_pull(int argc, char **argv) { return ch_cmd_intel_pull_ex(argc, argv, NULL); }
+
+int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out)
 {
     static const struct option lo[] = {
         {"url", required_argument, NULL, 'u'},
@@ -334,6 +336,7 @@ int ch_cmd_intel_pull(int argc, char **argv)
     }
     ch_taxii_sink sink = {pull_get, pull_page, pull_warn, &p};
     ch_taxii_pull_stats st;
+    memset(&st, 0, sizeof st);
     rc = ch_taxii_pull(&o, &sink, &st, &err);
     close_stix(&p);
     if (rc == 0 || p.pages > 0)
@@ -354,6 +357,16 @@ int ch_cmd_intel_pull(int argc, char **argv)
         printf("%s: %llu url:value held as URLs only, their hosts not matched against DNS or "
                "flows\n",
                o.url, (unsigned long long)p.total.url_only);
+    if (out != NULL) {
+        out->objects = st.objects;
+        out->indicators = p.total.indicators;
+        out->loaded = p.total.loaded;
+        out->revoked = p.total.revoked;
+        out->bad = p.total.bad;
+        out->added = p.total.elements_added;
+        out->removed = p.total.elements_removed;
+        out->pages = p.pages;
+    }
     if (rc < 0)
         goto fail;
     ret = CH_EXIT_OK;
@@ -367,6 +380,8 @@ bad_value:
     fprintf(stderr, "coinhound intel pull: bad value '%s' for %s\n", optarg, argv[optind - 1]);
     return CH_EXIT_USAGE;
 fail:
+    if (out != NULL)
+        snprintf(out->error, sizeof out->error, "%s", err.msg);
     fprintf(stderr, "coinhound intel pull: %s%s\n", err.msg,
             p.pages ? " (the pages before it are stored; the next pull resumes after them)" : "");
     ret = exit_for(rc);

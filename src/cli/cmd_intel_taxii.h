@@ -7,10 +7,20 @@
 #ifndef CH_CLI_CMD_INTEL_TAXII_H
 #define CH_CLI_CMD_INTEL_TAXII_H
 
+#include <stddef.h>
+
 #include "cli/cmd_intel.h"
 
 /* argv[0] is "pull" / "serve". */
 int ch_cmd_intel_pull(int argc, char **argv);
+/* The same, telling the caller (serve's scheduler, cli/cmd_serve.c) what the pull did: out may
+ * be NULL; it is filled on success and on failure (error then holds the reason). */
+typedef struct ch_intel_pull_summary {
+    unsigned long long objects, indicators, loaded, revoked, bad, added, removed;
+    size_t pages;
+    char error[512];
+} ch_intel_pull_summary;
+int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out);
 int ch_cmd_intel_serve(int argc, char **argv);
 
 #endif

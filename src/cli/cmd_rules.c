@@ -1,5 +1,11 @@
 /*
- * cmd_rules.c - `coinhound rules check|test DIR` (see cmd_rules.h).
+ * cmd_rules.c - `coinhound rules check|test DIR` and `coinhound rules enable|disable ID`
+ * (see cmd_rules.h).
+ *
+ * enable/disable write the rule's row of rule_state (rules/rule_state.h) and its audit entry in
+ * one transaction on the database every run reads: `analyze --db` and `serve` (at start and at
+ * each reload, SIGHUP) skip a disabled rule. The id must name a rule of the pack (--pack, default
+ * the shipped one), so that a typo is not stored as a rule that never matches anything.
  *
  * Each test case runs through a pipeline of its own (pipeline/pipeline.h, the one `analyze`
  * runs, without a store): rule responses add to reference sets and correlation learns, and one
@@ -14,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -23,7 +31,11 @@
 #include "enrich/mmdb_write.h"
 #include "enrich/refset.h"
 #include "pipeline/pipeline.h"
+#include "core/paths.h"
+#include "core/sqlite_util.h"
 #include "rules/rule.h"
+#include "rules/rule_state.h"
+#include "server/audit.h"
 
 static void print_msg(void *ud, const char *msg)
 {
@@ -35,14 +47,21 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: coinhound rules check DIR\n"
                "       coinhound rules test [--geoip FILE | --no-geoip] [--lateness DUR] DIR\n"
-               "       [-v]\n\n"
+               "       [-v]\n"
+               "       coinhound rules enable|disable ID [--db FILE] [--pack DIR]\n"
+               "       coinhound rules state [--db FILE]\n\n"
                "check  validate a content pack's rules and reference sets (exit 1 if any is bad)\n"
                "test   run every rule's test cases (exit 1 on any failure)\n"
                "  --geoip FILE   GeoIP database for the test events (default: the pack's\n"
                "                 DIR/tests/geoip.csv fixture when it has one, else\n"
                "                 <data dir>/geoip/country.mmdb when present)\n"
                "  --no-geoip     no GeoIP enrichment\n"
-               "  -v             print every hit of every case\n");
+               "  -v             print every hit of every case\n"
+               "enable, disable  turn rule ID on or off in the database (durable, audited):\n"
+               "                 analyze --db and serve (at start and on SIGHUP) honour it\n"
+               "  --db FILE      the database (default <data dir>/coinhound.db)\n"
+               "  --pack DIR     the pack ID must belong to (default the shipped pack)\n"
+               "state            the rules turned on or off, when and by whom\n");
 }
 
 /* The pack's business context (PACK/context.yaml) becomes the sets rules name
@@ -301,6 +320,118 @@ static void test_geoip_release(test_geoip *tg)
     tg->path = NULL;
 }
 
+/* ---- enable / disable / state ---- */
+
+static int state_row(void *ud, const char *id, bool enabled, int64_t when_ms, const char *who)
+{
+    (void)ud;
+    time_t t = (time_t)(when_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-24s %-8s %s %s\n", id, enabled ? "enabled" : "disabled", when, who);
+    return 0;
+}
+
+static int cmd_toggle(int argc, char **argv, const char *sub)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"pack", required_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *db = NULL, *pack = NULL;
+    bool is_state = strcmp(sub, "state") == 0, enable = strcmp(sub, "enable") == 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'p':
+            pack = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CH_EXIT_OK;
+        default:
+            usage(stderr);
+            return CH_EXIT_USAGE;
+        }
+    }
+    if (optind + (is_state ? 0 : 1) != argc) {
+        fprintf(stderr, "coinhound rules %s: %s\n", sub,
+                is_state ? "takes no argument" : "expected one rule id");
+        return CH_EXIT_USAGE;
+    }
+    const char *id = is_state ? NULL : argv[optind];
+    char pack_def[4096];
+    if (!is_state) {
+        if (pack == NULL) {
+            snprintf(pack_def, sizeof pack_def, "%s/cryptojacking-aws", ch_content_dir());
+            pack = pack_def;
+        }
+        ch_refsets *sets = NULL;
+        ch_ruleset *rs = NULL;
+        if (load_pack(pack, false, &sets, &rs, NULL) < 0)
+            return CH_EXIT_FAIL;
+        bool known = ch_ruleset_find(rs, id) >= 0;
+        ch_ruleset_free(rs);
+        ch_refsets_free(sets);
+        if (!known) {
+            fprintf(stderr, "coinhound rules %s: the pack %s has no rule %s\n", sub, pack, id);
+            return CH_EXIT_FAIL;
+        }
+    }
+    ch_sql q;
+    ch_error err = {0};
+    int rc = ch_sql_connect(&q, db, !is_state, NULL, &err);
+    if (rc >= 0)
+        rc = ch_rule_state_schema(&q, &err);
+    if (rc >= 0 && is_state) {
+        rc = ch_rule_state_each(&q, state_row, NULL, &err);
+        if (rc == 0)
+            printf("every rule is enabled (no rule was turned off or on)\n");
+    } else if (rc >= 0) {
+        /* The row and its audit entry in one transaction. */
+        char actor[128], before[32], after[32];
+        const struct passwd *pw = getpwuid(geteuid());
+        if (pw != NULL && pw->pw_name != NULL && *pw->pw_name)
+            snprintf(actor, sizeof actor, "%s", pw->pw_name);
+        else
+            snprintf(actor, sizeof actor, "uid:%u", (unsigned)geteuid());
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        bool was = true;
+        if ((rc = ch_audit_schema_db(q.db, q.path, &err)) >= 0 &&
+            (rc = ch_sql_begin(&q, &err)) >= 0) {
+            rc = ch_rule_state_set(&q, id, enable, now, actor, &was, &err);
+            snprintf(before, sizeof before, "{\"enabled\":%s}", was ? "true" : "false");
+            snprintf(after, sizeof after, "{\"enabled\":%s}", enable ? "true" : "false");
+            ch_audit_entry e = {0,  now,    actor, "cli", enable ? "rule.enable" : "rule.disable",
+                                id, before, after};
+            if (rc >= 0)
+                rc = ch_audit_append_db(q.db, q.path, &e, &err);
+            if (rc >= 0)
+                rc = ch_sql_commit(&q, &err);
+            else
+                ch_sql_rollback(&q);
+        }
+        if (rc >= 0)
+            printf("%s: %s (was %s); a running server applies it at its next reload (SIGHUP) or "
+                   "at once through POST /api/v1/rules/%s\n",
+                   id, enable ? "enabled" : "disabled", was ? "enabled" : "disabled", id);
+    }
+    ch_sql_close(&q);
+    if (rc < 0) {
+        fprintf(stderr, "coinhound rules %s: %s\n", sub, err.msg);
+        return CH_EXIT_FAIL;
+    }
+    return CH_EXIT_OK;
+}
+
 int ch_cmd_rules(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -309,6 +440,8 @@ int ch_cmd_rules(int argc, char **argv)
     }
     const char *sub = argv[1];
     bool is_check = strcmp(sub, "check") == 0, is_test = strcmp(sub, "test") == 0;
+    if (strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0 || strcmp(sub, "state") == 0)
+        return cmd_toggle(argc - 1, argv + 1, sub);
     if (!is_check && !is_test) {
         fprintf(stderr, "coinhound rules: unknown subcommand '%s'\n", sub);
         usage(stderr);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,8 @@ static int64_t now_ms(void)
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
+/* The scheduler's state, under mu: what GET /api/v1/intel/feeds shows (status) and what
+ * POST /api/v1/intel/pull moves (next, through the serve hook). */
 typedef struct puller {
     const ch_serve_config *cfg;
     ch_serve *srv;
@@ -102,13 +105,40 @@ typedef struct puller {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
+    int64_t next[CH_SERVE_MAX_PULL]; /* due time; 0 = now, INT64_MAX = pulling */
+    int64_t backoff[CH_SERVE_MAX_PULL];
+    ch_serve_feed_status status[CH_SERVE_MAX_PULL];
 } puller;
+
+static void pull_status(void *ud, size_t i, ch_serve_feed_status *out)
+{
+    puller *pl = ud;
+    pthread_mutex_lock(&pl->mu);
+    if (i < pl->cfg->npull) {
+        *out = pl->status[i];
+        /* INT64_MAX while it runs (no next yet); 0 (due) is now. */
+        out->next_ms = pl->next[i] == INT64_MAX ? 0 : pl->next[i] > 0 ? pl->next[i] : now_ms();
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Due now, whatever the backoff: the thread wakes and pulls at its next turn. */
+static void pull_now(void *ud, long i)
+{
+    puller *pl = ud;
+    pthread_mutex_lock(&pl->mu);
+    for (size_t k = 0; k < pl->cfg->npull; k++)
+        if (i < 0 || (size_t)i == k)
+            pl->next[k] = 0;
+    pthread_cond_signal(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
 
 /* Pull one feed: `coinhound intel pull` in-process into the server's store, with the feed's
  * credentials. The command's own retries are off (--retries 0): a failure comes back at once
  * and pull_main retries it on its own backoff, so a dead feed never holds the thread for long
  * and every failure is logged. */
-static int pull_one(puller *pl, const ch_serve_pull *p)
+static int pull_one(puller *pl, const ch_serve_pull *p, ch_intel_pull_summary *sum)
 {
     char *argv[20];
     int argc = 0;
@@ -136,6 +166,7 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
     }
     if (p->token_file) {
         if (ch_read_file(p->token_file, 64u << 10, &token, &tlen, &err) < 0) {
+            snprintf(sum->error, sizeof sum->error, "token_file: %.480s", err.msg);
             char msg[600];
             snprintf(msg, sizeof msg, "pull from %s: token_file: %s", p->url, err.msg);
             log_line(NULL, "error", "intel_pull_failed", msg);
@@ -147,7 +178,7 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
         argv[argc++] = token;
     }
     argv[argc] = NULL;
-    int rc = ch_cmd_intel_pull(argc, argv);
+    int rc = ch_cmd_intel_pull_ex(argc, argv, sum);
     fflush(stdout); /* the pull's summary line, now rather than when a buffer fills */
     if (token) {
         memset(token, 0, tlen);
@@ -170,37 +201,53 @@ static int pull_one(puller *pl, const ch_serve_pull *p)
 static void *pull_main(void *arg)
 {
     puller *pl = arg;
-    int64_t next[CH_SERVE_MAX_PULL] = {0};
-    int64_t backoff[CH_SERVE_MAX_PULL] = {0};
-    unsigned fails[CH_SERVE_MAX_PULL] = {0};
     pthread_mutex_lock(&pl->mu);
     while (!pl->stop) {
         int64_t ms = now_ms();
         int64_t wake = ms + 60000;
         for (size_t i = 0; i < pl->cfg->npull && !pl->stop; i++) {
             const ch_serve_pull *p = &pl->cfg->pull[i];
-            if (next[i] <= ms) {
+            if (pl->next[i] <= ms) {
+                ch_serve_feed_status *st = &pl->status[i];
+                ch_intel_pull_summary sum;
+                memset(&sum, 0, sizeof sum);
+                st->running = true;
+                pl->next[i] = INT64_MAX; /* pull_now sets 0 meanwhile: due again at once */
                 pthread_mutex_unlock(&pl->mu);
-                int rc = pull_one(pl, p);
+                int rc = pull_one(pl, p, &sum);
                 pthread_mutex_lock(&pl->mu);
+                st->running = false;
+                st->pulls++;
+                st->last_ms = now_ms();
+                st->ok = rc == 0;
                 if (rc == 0) {
-                    backoff[i] = 0;
-                    fails[i] = 0;
-                    next[i] = ms + p->every_ms;
+                    pl->backoff[i] = 0;
+                    st->fails = 0;
+                    st->error[0] = '\0';
+                    st->indicators = sum.indicators;
+                    st->added = sum.added;
+                    st->removed = sum.removed;
+                    /* A "pull now" during the pull stays due. */
+                    if (pl->next[i] != 0)
+                        pl->next[i] = ms + p->every_ms;
                 } else {
-                    backoff[i] = backoff[i] == 0 ? PULL_BACKOFF_FIRST_MS : backoff[i] * 2;
-                    if (backoff[i] > p->every_ms)
-                        backoff[i] = p->every_ms;
-                    fails[i]++;
-                    next[i] = now_ms() + backoff[i];
+                    pl->backoff[i] =
+                        pl->backoff[i] == 0 ? PULL_BACKOFF_FIRST_MS : pl->backoff[i] * 2;
+                    if (pl->backoff[i] > p->every_ms)
+                        pl->backoff[i] = p->every_ms;
+                    st->fails++;
+                    snprintf(st->error, sizeof st->error, "%s",
+                             sum.error[0] ? sum.error : "the pull failed (see the server log)");
+                    if (pl->next[i] != 0)
+                        pl->next[i] = now_ms() + pl->backoff[i];
                     char msg[700];
                     snprintf(msg, sizeof msg,
                              "pull from %s failed (%u in a row; see above); retry in %lld ms",
-                             p->url, fails[i], (long long)backoff[i]);
+                             p->url, st->fails, (long long)pl->backoff[i]);
                     log_line(NULL, "warn", "intel_pull_failed", msg);
                 }
             }
-            wake = next[i] < wake ? next[i] : wake;
+            wake = pl->next[i] < wake ? pl->next[i] : wake;
         }
         struct timespec ts = {(time_t)(wake / 1000), (long)(wake % 1000) * 1000000};
         if (!pl->stop)
@@ -305,8 +352,16 @@ int ch_cmd_serve(int argc, char **argv)
         ch_serve_config_free(&cfg);
         return rc == CH_EUSAGE ? CH_EXIT_USAGE : CH_EXIT_FAIL;
     }
-    puller pl = {&cfg, srv, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    static puller pl; /* big (a status per feed), and the hook outlives nothing here */
+    memset(&pl, 0, sizeof pl);
+    pl.cfg = &cfg;
+    pl.srv = srv;
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.cv, NULL);
+    const ch_serve_intel_hook hook = {pull_status, pull_now, &pl};
     bool pulling = cfg.npull > 0 && pthread_create(&pl.t, NULL, pull_main, &pl) == 0;
+    if (pulling)
+        ch_serve_set_intel(srv, &hook);
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
@@ -321,6 +376,7 @@ int ch_cmd_serve(int argc, char **argv)
         break;
     }
     if (pulling) {
+        ch_serve_set_intel(srv, NULL);
         pthread_mutex_lock(&pl.mu);
         pl.stop = true;
         pthread_cond_signal(&pl.cv);

@@ -17,7 +17,7 @@
 
 static const ch_command commands[] = {
     {"analyze", "read logs, normalize and enrich them, report (and write events)", ch_cmd_analyze},
-    {"rules", "validate (check) and run the tests of (test) a content pack", ch_cmd_rules},
+    {"rules", "validate (check), test a content pack; enable|disable a rule (--db)", ch_cmd_rules},
     {"offenses", "list, show, close and hide offenses; users by risk", ch_cmd_offenses},
     {"refset", "reference sets in the database: list, show, add, remove, import, export",
      ch_cmd_refset},

@@ -50,6 +50,7 @@
 #include "parse/merge.h"
 #include "rules/engine.h"
 #include "rules/rule.h"
+#include "rules/rule_state.h"
 #include "uba/risk.h"
 
 #define LATE_NAMED_MAX 10         /* late events named one by one; the rest are counted */
@@ -872,7 +873,9 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             /* Launches seen by earlier runs: this run's DNS queries and flows of those
              * instances still get their launching user. */
             (rc = ch_store_load_links(p->store, p->entity, 0, err)) < 0 ||
-            (rc = restore_state(p, err)) < 0)
+            (rc = restore_state(p, err)) < 0 ||
+            /* Rules an operator disabled (rules/rule_state.h) stay off in every run. */
+            (rc = ch_rule_state_apply(ch_store_sql(p->store), p->rules, p->engine, err)) < 0)
             goto done;
         char warn[600];
         if (!cfg->no_event_store &&
@@ -1245,7 +1248,9 @@ int ch_pipeline_reload(ch_pipeline *p, ch_error *err)
     p->intel = NULL;
     p->catalog = NULL;
     if ((rc = open_intel(p, err)) < 0 || (rc = open_rules(p, sets, &rules, err)) < 0 ||
-        (rc = new_engine(p, rules, learning, &eng, err)) < 0)
+        (rc = new_engine(p, rules, learning, &eng, err)) < 0 ||
+        (p->store != NULL &&
+         (rc = ch_rule_state_apply(ch_store_sql(p->store), rules, eng, err)) < 0))
         goto fail;
     /* The state moves through the engine's own format: rules kept by id keep their windows. */
     FILE *f = open_memstream(&blob, &blen);
@@ -1316,6 +1321,20 @@ int ch_pipeline_report_json(const ch_pipeline *p, ch_buf *b, unsigned flags)
 ch_geoip *ch_pipeline_geoip(const ch_pipeline *p) { return p->geoip; }
 ch_engine *ch_pipeline_engine(const ch_pipeline *p) { return p->engine; }
 const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p) { return p->rules; }
+
+int ch_pipeline_set_rule_enabled(ch_pipeline *p, const char *id, bool enabled, ch_error *err)
+{
+    int i = p->rules != NULL ? ch_ruleset_find(p->rules, id) : -1;
+    if (i < 0)
+        return ch_error_set(err, CH_ENOTFOUND, "no loaded rule has the id %s", id);
+    ch_engine_set_enabled(p->engine, (uint32_t)i, enabled);
+    return 0;
+}
+
+bool ch_pipeline_rule_enabled(const ch_pipeline *p, uint32_t i)
+{
+    return p->engine != NULL && ch_engine_enabled(p->engine, i);
+}
 ch_offenses *ch_pipeline_offenses(const ch_pipeline *p) { return p->offenses; }
 ch_risk *ch_pipeline_risk(const ch_pipeline *p) { return p->risk; }
 ch_entity *ch_pipeline_entity(const ch_pipeline *p) { return p->entity; }

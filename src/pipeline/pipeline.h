@@ -177,6 +177,11 @@ typedef struct ch_refsets ch_refsets;
 ch_geoip *ch_pipeline_geoip(const ch_pipeline *p);
 ch_engine *ch_pipeline_engine(const ch_pipeline *p);
 const ch_ruleset *ch_pipeline_rules(const ch_pipeline *p);
+/* Turn rule id of the running ruleset on or off at once (CH_ENOTFOUND when no loaded rule has
+ * it), keeping its correlation state; durable only through rules/rule_state.h, which open and
+ * reload apply. Whether rule i of ch_pipeline_rules is enabled. */
+int ch_pipeline_set_rule_enabled(ch_pipeline *p, const char *id, bool enabled, ch_error *err);
+bool ch_pipeline_rule_enabled(const ch_pipeline *p, uint32_t i);
 ch_offenses *ch_pipeline_offenses(const ch_pipeline *p);
 ch_risk *ch_pipeline_risk(const ch_pipeline *p);
 ch_entity *ch_pipeline_entity(const ch_pipeline *p);

@@ -479,6 +479,8 @@ static void on_rule_hit(ch_engine *e, uint32_t ri, const ch_event *ev, int64_t t
 {
     for (uint32_t w = e->nwaits[ri]; w-- > 0;) {
         const eng_wait *wt = &e->waits[ri][w];
+        if (e->disabled[wt->rule])
+            continue;
         e->corr[wt->rule]->on_rule_hit(e, wt->rule, wt->step, ev, ts);
     }
 }
@@ -620,6 +622,8 @@ static int process_event(ch_engine *e, const ch_event *ev)
             continue;
         for (uint32_t i = 0; i < lists[l]->n; i++) {
             uint32_t ri = lists[l]->v[i];
+            if (e->disabled[ri])
+                continue;
             int rc = e->corr[ri]->process(e, ri, ev, late);
             if (rc > 0)
                 hits += rc;
@@ -683,8 +687,9 @@ int ch_engine_new(const ch_ruleset *rs, const ch_engine_opts *opts, ch_hit_fn fn
     e->rule_hits = ch_calloc(rs->n ? rs->n : 1, sizeof *e->rule_hits);
     e->rule_evals = ch_calloc(rs->n ? rs->n : 1, sizeof *e->rule_evals);
     e->corr = ch_calloc(rs->n ? rs->n : 1, sizeof *e->corr);
+    e->disabled = ch_calloc(rs->n ? rs->n : 1, sizeof *e->disabled);
     if (e->scratch == NULL || e->rule_hits == NULL || e->rule_evals == NULL || e->corr == NULL ||
-        build_dispatch(e) < 0) {
+        e->disabled == NULL || build_dispatch(e) < 0) {
         ch_engine_free(e);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
@@ -725,6 +730,7 @@ void ch_engine_free(ch_engine *e)
     ch_free(e->rule_hits);
     ch_free(e->rule_evals);
     ch_free(e->corr);
+    ch_free(e->disabled);
     ch_expr_scratch_free(e->scratch);
     ch_buf_free(&e->evidence);
     ch_free(e);
@@ -740,3 +746,11 @@ uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i)
 {
     return i < e->rs->n ? e->rule_evals[i] : 0;
 }
+
+void ch_engine_set_enabled(ch_engine *e, uint32_t i, bool enabled)
+{
+    if (i < e->rs->n)
+        e->disabled[i] = !enabled;
+}
+
+bool ch_engine_enabled(const ch_engine *e, uint32_t i) { return i < e->rs->n && !e->disabled[i]; }

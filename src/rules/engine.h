@@ -109,6 +109,13 @@ int64_t ch_engine_watermark(const ch_engine *e);
 uint64_t ch_engine_rule_hits(const ch_engine *e, uint32_t i);
 uint64_t ch_engine_rule_evals(const ch_engine *e, uint32_t i);
 
+/* Enable or disable rule i of the ruleset (all are enabled in a new engine). A disabled rule
+ * is not evaluated: it neither fires nor advances its windows, and sequence steps waiting on
+ * another rule's hits are not advanced for it; the state it already holds stays (saved and
+ * restored as usual), so enabling it again resumes where it was. Run state, like the windows:
+ * the ruleset stays read-only and shareable. */
+void ch_engine_set_enabled(ch_engine *e, uint32_t i, bool enabled);
+bool ch_engine_enabled(const ch_engine *e, uint32_t i);
 /* Save the state (versioned binary: "CHENGST" + version, then clocks and each key's state by
  * rule id) and load it into a fresh engine over the same or a newer ruleset; state of rules
  * that no longer exist is skipped, state of a rule whose correlation changed is dropped.

@@ -138,6 +138,7 @@ struct ch_engine {
 
     int64_t max_ts, t0;
     uint64_t *rule_hits, *rule_evals;
+    bool *disabled; /* per rule: run state set by ch_engine_set_enabled, never the ruleset */
     ch_engine_stats st;
     ch_buf evidence;
     int depth;

@@ -41,6 +41,11 @@ typedef struct ch_api {
     void (*pipeline_lock)(void *ud, bool lock);
     ch_offenses *(*pipeline_offenses)(void *ud);
     const struct ch_ruleset *(*pipeline_rules)(void *ud); /* while locked */
+    /* Whether rule i of that ruleset is enabled, and turning one on or off (while locked). */
+    bool (*pipeline_rule_enabled)(void *ud, uint32_t i);
+    int (*pipeline_rule_set)(void *ud, const char *id, bool enabled, ch_error *err);
+    /* The server's configuration (pack, context, GeoIP for rule tests; the intel feeds). */
+    const struct ch_serve_config *cfg;
     /* Ask the pipeline to reload its pack, context and reference sets (asynchronous). */
     void (*reload)(void *ud);
     /* Ask the pipeline to hunt the stored events for values a reference set of type (ip or
@@ -50,6 +55,9 @@ typedef struct ch_api {
     /* Reference sets (intel/intel_store.h): its own connection, under intel_mu. */
     struct ch_intel_store *intel;
     pthread_mutex_t intel_mu;
+    /* The intel pull scheduler's status and "pull now" (serve.h ch_serve_set_intel), under
+     * intel_mu; NULL while nothing schedules pulls. */
+    const struct ch_serve_intel_hook *intel_hook;
     /* Asynchronous searches of the event store (api_search.c). */
     struct ch_api_searches *searches;
 } ch_api;
@@ -74,6 +82,11 @@ void ch_api_openapi(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 /* api_rules.c */
 void ch_api_rules_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_rule_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_rule_update(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_rules_test(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+/* api_intel.c */
+void ch_api_intel_feeds(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_intel_pull(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 /* api_refsets.c */
 void ch_api_refsets_list(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_refset_create(void *ud, const ch_http_req *rq, ch_http_resp *rs);

@@ -89,4 +89,32 @@ typedef struct ch_api_values {
 int ch_api_parse_refset_values(const char *body, size_t n, ch_api_values *out, ch_error *err);
 void ch_api_values_free(ch_api_values *v);
 
+/* ---- rules and intel (api_parse_rules.c) ---------------------------------------------------- */
+
+/* {"enabled": true|false}, nothing else. */
+int ch_api_parse_rule_toggle(const char *body, size_t n, bool *enabled, ch_error *err);
+
+/* A rule test: {"rule": "<YAML of one rule>"} or {"id": "CJ-..."} (exactly one), with
+ * "events": [record, ...] (1..CH_API_TEST_EVENTS_MAX raw records, objects). The records are
+ * copied as JSON Lines into out->records (ch_malloc'd, NUL-terminated), the rule text into
+ * out->rule; ch_api_rule_test_free releases both. */
+#define CH_API_TEST_EVENTS_MAX 10000
+#define CH_API_TEST_BODY (16u << 20)
+#define CH_API_TEST_DEPTH 64
+#define CH_API_RULE_ID_MAX 127
+typedef struct ch_api_rule_test {
+    char *rule; /* NULL with id */
+    char id[CH_API_RULE_ID_MAX + 1];
+    char *records;
+    size_t records_len, nrecords;
+} ch_api_rule_test;
+int ch_api_parse_rule_test(const char *body, size_t n, ch_api_rule_test *out, ch_error *err);
+void ch_api_rule_test_free(ch_api_rule_test *t);
+
+/* An intel pull request: an empty body or {} (every feed), or {"feed": INDEX} or
+ * {"feed": "URL"}. *index = -1 for every feed or when url names it (copied into url). */
+#define CH_API_FEED_URL_MAX 2048
+int ch_api_parse_intel_pull(const char *body, size_t n, long *index,
+                            char url[CH_API_FEED_URL_MAX + 1], ch_error *err);
+
 #endif

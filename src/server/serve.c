@@ -49,6 +49,7 @@
 #include "intel/intel_store.h"
 #include "offense/store.h"
 #include "server/api.h"
+#include "server/api_parse.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "store/evstore.h"
@@ -1207,8 +1208,16 @@ static const ch_route routes_template[] = {
      "the audit log: since, limit", 0},
     {"GET", "/api/v1/rules", CH_ROLE_VIEWER, ch_api_rules_list, 0, NULL, NULL, "the loaded rules",
      0},
+    {"POST", "/api/v1/rules/test", CH_ROLE_ANALYST, ch_api_rules_test, CH_API_TEST_BODY, NULL, NULL,
+     "run a rule (YAML or id) over records in an isolated pipeline", 0},
     {"GET", "/api/v1/rules/{id}", CH_ROLE_VIEWER, ch_api_rule_get, 0, NULL, NULL,
      "one rule with its expression and test cases", 0},
+    {"POST", "/api/v1/rules/{id}", CH_ROLE_ADMIN, ch_api_rule_update, CH_API_SMALL_BODY, NULL, NULL,
+     "enable or disable a rule (durable, audited)", 0},
+    {"GET", "/api/v1/intel/feeds", CH_ROLE_VIEWER, ch_api_intel_feeds, 0, NULL, NULL,
+     "the configured intel pull feeds and their last pull", 0},
+    {"POST", "/api/v1/intel/pull", CH_ROLE_ADMIN, ch_api_intel_pull, CH_API_SMALL_BODY, NULL, NULL,
+     "pull one feed or every feed now", 0},
     {"GET", "/api/v1/reference_sets", CH_ROLE_VIEWER, ch_api_refsets_list, 0, NULL, NULL,
      "reference sets: name, type, count", 0},
     {"POST", "/api/v1/reference_sets", CH_ROLE_ANALYST, ch_api_refset_create, CH_API_SMALL_BODY,
@@ -1249,6 +1258,23 @@ static void api_reload(void *ud) { ch_serve_reload(ud); }
 static const struct ch_ruleset *api_pipeline_rules(void *ud)
 {
     return ch_pipeline_rules(((ch_serve *)ud)->p);
+}
+
+static bool api_pipeline_rule_enabled(void *ud, uint32_t i)
+{
+    return ch_pipeline_rule_enabled(((ch_serve *)ud)->p, i);
+}
+
+static int api_pipeline_rule_set(void *ud, const char *id, bool enabled, ch_error *err)
+{
+    return ch_pipeline_set_rule_enabled(((ch_serve *)ud)->p, id, enabled, err);
+}
+
+void ch_serve_set_intel(ch_serve *s, const ch_serve_intel_hook *h)
+{
+    pthread_mutex_lock(&s->api.intel_mu);
+    s->api.intel_hook = h;
+    pthread_mutex_unlock(&s->api.intel_mu);
 }
 
 static ch_offenses *api_pipeline_offenses(void *ud)
@@ -1392,6 +1418,9 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.pipeline_offenses = api_pipeline_offenses;
     s->api.reload = api_reload;
     s->api.hunt = api_hunt;
+    s->api.pipeline_rule_enabled = api_pipeline_rule_enabled;
+    s->api.pipeline_rule_set = api_pipeline_rule_set;
+    s->api.cfg = cfg;
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
     if ((s->api.searches = ch_api_searches_new()) == NULL) {

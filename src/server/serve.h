@@ -27,6 +27,8 @@
 #ifndef CH_SERVER_SERVE_H
 #define CH_SERVER_SERVE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -50,6 +52,27 @@ struct ch_route;
 const struct ch_route *ch_serve_routes(void);
 /* Ask the pipeline thread to reload the pack, the context and the reference sets. */
 void ch_serve_reload(ch_serve *s);
+/* The intel pull scheduler (cli/cmd_serve.c runs it) as GET /api/v1/intel/feeds and
+ * POST /api/v1/intel/pull see it: the status of configured feed i, and a request to pull feed i
+ * (or every feed, i < 0) as soon as the scheduler can, whatever its backoff. */
+typedef struct ch_serve_feed_status {
+    int64_t last_ms;         /* when the last pull ended; 0 = never */
+    int64_t next_ms;         /* when the next is due; 0 = now */
+    bool running;            /* a pull of this feed is under way */
+    bool ok;                 /* the last pull's result (false before the first) */
+    unsigned fails;          /* failures in a row */
+    uint64_t pulls;          /* pulls since start, good or bad */
+    uint64_t added, removed; /* reference-set elements the last good pull added / removed */
+    uint64_t indicators;     /* indicators the last good pull read */
+    char error[512];         /* the last failure's reason ("" after a good pull) */
+} ch_serve_feed_status;
+typedef struct ch_serve_intel_hook {
+    void (*status)(void *ud, size_t i, ch_serve_feed_status *out);
+    void (*pull_now)(void *ud, long i);
+    void *ud;
+} ch_serve_intel_hook;
+/* Install (or with NULL remove) the hook; it must outlive the server or be removed first. */
+void ch_serve_set_intel(ch_serve *s, const ch_serve_intel_hook *h);
 /* Stop taking records (HTTP answers 503, the spool stops), let the pipeline read the journal
  * to its end, checkpoint, and stop the threads. */
 int ch_serve_drain(ch_serve *s, ch_error *err);

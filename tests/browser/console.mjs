@@ -2,12 +2,15 @@
 // against a running `coinhound serve` holding the demo scenario, as an analyst uses it: log in
 // (changing the one-time password), see the attacker's offense first, open it, find the
 // attacker, the instance group and a pool domain in the graph, open the attacker's timeline,
-// run a search and see rows, close a benign offense with a reason; then as a viewer, see that
-// closing is not offered and that the API refuses it. Any error in the browser console fails
+// run a search and see rows, close a benign offense with a reason, turn a rule off on the Rules
+// page (confirming) and see it stay off after a reload, open the rule's tests and run it over a
+// pasted record, see the intel feed (nobody serves it) failing on the Ingest page and ask for a
+// pull now; then as a viewer, see that closing is not offered and that the API refuses it,
+// and that the rule is shown off without a switch. Any error in the browser console fails
 // the test. Screenshots of each step go to the artifacts directory.
 //
 // Usage: node console.mjs BASE_URL ARTIFACTS_DIR  (credentials in the environment:
-//   CH_ADMIN_NAME, CH_ADMIN_OTP, CH_VIEWER_NAME, CH_VIEWER_OTP, CH_ATTACKER)
+//   CH_ADMIN_NAME, CH_ADMIN_OTP, CH_VIEWER_NAME, CH_VIEWER_OTP, CH_ATTACKER, CH_FEED)
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -113,6 +116,46 @@ try {
   await a.page.getByText(/closing is final/).waitFor();
   check((await a.page.locator('dl.summary').innerText()).includes('closed'), `offense ${benign} is closed with a reason`);
   await shot(a.page, 'closed');
+
+  // Rules: turn CJ-AUTH-05 off (with confirmation); it stays off after a reload.
+  await a.page.getByRole('link', { name: 'Rules' }).click();
+  const sw = a.page.getByLabel('enable CJ-AUTH-05');
+  await sw.waitFor();
+  check(await sw.isChecked(), 'CJ-AUTH-05 is on at first');
+  await sw.click();
+  await a.page.getByRole('alertdialog').waitFor();
+  check(await sw.isChecked(), 'nothing changes before the confirmation');
+  await a.page.getByRole('button', { name: 'Disable CJ-AUTH-05' }).click();
+  await a.page.getByRole('status').filter({ hasText: 'CJ-AUTH-05 is now disabled' }).waitFor();
+  check(!(await sw.isChecked()), 'CJ-AUTH-05 is off once confirmed');
+  await a.page.reload();
+  await a.page.getByLabel('enable CJ-AUTH-05').waitFor();
+  check(!(await a.page.getByLabel('enable CJ-AUTH-05').isChecked()), 'CJ-AUTH-05 is still off after a reload');
+  await shot(a.page, 'rules');
+  // The rule's tests, and a test run over a pasted record (a console login without MFA).
+  await a.page.getByRole('table', { name: 'Rules' }).locator('tbody tr').filter({ hasText: 'CJ-AUTH-05' }).locator('td').first().click();
+  const cases = a.page.getByRole('table', { name: 'Tests of CJ-AUTH-05' }).locator('tbody tr');
+  await cases.first().waitFor();
+  check(await cases.count() >= 2, `the rule's test cases are listed (${await cases.count()})`);
+  const record = { eventVersion: '1.09', eventTime: '2024-06-03T10:00:00Z', eventSource: 'signin.amazonaws.com',
+    eventName: 'ConsoleLogin', awsRegion: 'us-east-1', sourceIPAddress: '81.2.69.142', eventID: 'evt-browser-1',
+    userIdentity: { type: 'IAMUser', accountId: '111122223333', userName: 'frank', arn: 'arn:aws:iam::111122223333:user/frank' },
+    responseElements: { ConsoleLogin: 'Success' }, additionalEventData: { MFAUsed: 'No' }, recipientAccountId: '111122223333' };
+  await a.page.getByLabel(/Records to test/).fill(JSON.stringify([record]));
+  await a.page.getByRole('button', { name: 'Run the rule' }).click();
+  const verdict = await a.page.getByRole('status').filter({ hasText: /Fired|Did not fire/ }).innerText();
+  check(/^Fired 1 time\(s\) on record\(s\) 0; its expression selects record\(s\) 0 over 1/.test(verdict), `the rule test fires on the pasted record (${verdict})`);
+  await shot(a.page, 'rule-test');
+  // The ingest page lists the intel feed (nobody serves it: it fails, with its reason), and an
+  // admin asks for a pull now.
+  const feed = env('CH_FEED');
+  await a.page.getByRole('link', { name: 'Ingest' }).click();
+  const feedRow = a.page.getByRole('table', { name: 'Intel feeds' }).locator('tbody tr').filter({ hasText: feed });
+  await feedRow.filter({ hasText: 'failed' }).waitFor({ timeout: 20000 });
+  check(/failed/.test(await feedRow.innerText()), `the feed ${feed} shows failed with its reason`);
+  await a.page.getByRole('button', { name: `Pull ${feed} now` }).click();
+  await a.page.getByRole('status').filter({ hasText: `Pull of ${feed} requested` }).waitFor();
+  await shot(a.page, 'ingest-feeds');
   await a.ctx.close();
 
   // --- the viewer ---
@@ -129,6 +172,11 @@ try {
   }, benign);
   check(status === 403, `the API refuses a viewer's close (${status})`);
   await shot(v.page, 'viewer');
+  await v.page.getByRole('link', { name: 'Rules' }).click();
+  const row = v.page.getByRole('table', { name: 'Rules' }).locator('tbody tr').filter({ hasText: 'CJ-AUTH-05' });
+  await row.waitFor();
+  check(await v.page.getByLabel('enable CJ-AUTH-05').count() === 0, 'a viewer gets no rule switch');
+  check(/\bno\b/.test(await row.innerText()), 'the viewer sees CJ-AUTH-05 off');
   await v.ctx.close();
 } catch (e) {
   failed = true;

@@ -2,13 +2,15 @@
  * fuzz_api.c - what the REST API reads from clients before any handler logic: the router (the
  * method and path of the request against the real route table), the Range header, the sort and
  * fields parameters, numbers, and the JSON bodies of offense updates, notes, logins, password
- * changes, new reference sets and values to add (server/api_parse.h, server/http.h).
+ * changes, new reference sets and values to add, rule toggles, rule tests and intel pulls
+ * (server/api_parse.h, server/http.h).
  *
  * The first byte picks the parser; the rest is the input, NUL-terminated where the parser takes
  * a C string (libmicrohttpd hands over NUL-terminated paths, headers and arguments). Invariants
  * whatever the bytes: a matched route's path parameters are non-empty, within their cap and
  * free of '/'; a parsed range is ordered; an update sets at least one member; parsed strings
- * hold no NUL; a refused login hands out no password.
+ * hold no NUL; a refused login hands out no password; a parsed rule test holds as many JSON
+ * Lines as records, and a refused one holds nothing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    unsigned which = data[0] % 9;
+    unsigned which = data[0] % 12;
     size_t n = size - 1;
     char *s = malloc(n + 1);
     if (s == NULL)
@@ -126,6 +128,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         ch_api_values_free(&v);
+        break;
+    }
+    case 9: {
+        bool on;
+        (void)ch_api_parse_rule_toggle(s, n, &on, &err);
+        break;
+    }
+    case 10: {
+        ch_api_rule_test t;
+        if (ch_api_parse_rule_test(s, n, &t, &err) == 0) {
+            size_t lines = 0;
+            for (size_t k = 0; k < t.records_len; k++)
+                lines += t.records[k] == '\n';
+            if (t.nrecords == 0 || lines != t.nrecords || (t.rule == NULL) == (t.id[0] == '\0'))
+                abort();
+        } else if (t.rule != NULL || t.records != NULL) {
+            abort();
+        }
+        ch_api_rule_test_free(&t);
+        break;
+    }
+    case 11: {
+        long idx;
+        char url[CH_API_FEED_URL_MAX + 1];
+        if (ch_api_parse_intel_pull(s, n, &idx, url, &err) == 0 &&
+            (idx < -1 || (idx >= 0 && url[0] != '\0') || strlen(url) > CH_API_FEED_URL_MAX))
+            abort();
         break;
     }
     }

@@ -34,12 +34,17 @@ attacker=$(jq -r .attacker.user "$work/scn/ground_truth.json")
 admin_otp=$("$bin" user add alice --role admin --db "$work/run.db")
 viewer_otp=$("$bin" user add victor --role viewer --db "$work/run.db")
 
+# An intel feed nobody serves (a free loopback port): the ingest page shows it failing.
+feedport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/serve.yaml" <<YAML
 listen: 127.0.0.1:0
 db: $work/run.db
 context: $work/scn/context.yaml
 journal: {dir: $work/journal}
 console: $src/data/console
+intel:
+  pull:
+    - {url: "http://127.0.0.1:$feedport/", every: 1h}
 YAML
 "$bin" serve --config "$work/serve.yaml" 2>"$work/serve.log" &
 pid=$!
@@ -60,7 +65,7 @@ code=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "http://127.0.0.1:$po
 [ "$code" = 404 ] || fail "a path out of the console directory: $code"
 
 CH_ADMIN_NAME=alice CH_ADMIN_OTP=$admin_otp CH_VIEWER_NAME=victor CH_VIEWER_OTP=$viewer_otp \
-CH_ATTACKER=$attacker CH_CHROMIUM=$chromium \
+CH_ATTACKER=$attacker CH_CHROMIUM=$chromium CH_FEED=http://127.0.0.1:$feedport/ \
     node "$src/tests/browser/console.mjs" "http://127.0.0.1:$port" "$artifacts" ||
     fail "the browser walk-through (screenshots in $artifacts)"
 kill -TERM $pid

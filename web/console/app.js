@@ -98,7 +98,7 @@ function Shell({ session, onLogout }) {
     case 'search': page = html`<${SearchPage} params=${params} />`; break;
     case 'refsets': page = html`<${RefsetsPage} session=${session} />`; break;
     case 'rules': page = html`<${RulesPage} session=${session} />`; break;
-    case 'ingest': page = html`<${IngestPage} />`; break;
+    case 'ingest': page = html`<${IngestPage} session=${session} />`; break;
     default: page = html`<p>No such page. <a href="#/offenses">Offenses</a></p>`;
   }
   return html`<div class="shell">
