@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ static void pull_usage(FILE *f)
 }
 
 typedef struct pull_ctx {
+    const ch_intel_pull_summary *out; /* its say, when set, takes the pull's lines */
     ch_intel_store *store;
     ch_refsets *sets;
     ch_intel_catalog *catalog;
@@ -171,10 +173,30 @@ fail:
     return rc;
 }
 
+/* One line of the pull's output: to the caller's say, else info to stdout and the rest to
+ * stderr as the command always printed them. */
+static void say(const ch_intel_pull_summary *out, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(const ch_intel_pull_summary *out, const char *level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (out != NULL && out->say != NULL)
+        out->say(out->say_ud, level, msg);
+    else if (strcmp(level, "info") == 0)
+        printf("%s\n", msg);
+    else
+        fprintf(stderr, "coinhound intel pull: %s%s\n",
+                strcmp(level, "warn") == 0 ? "warning: " : "", msg);
+}
+
 static void pull_warn(void *ud, const char *msg)
 {
-    (void)ud;
-    fprintf(stderr, "coinhound intel pull: warning: %s\n", msg);
+    const pull_ctx *p = ud;
+    say(p->out, "warn", "%s", msg);
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -213,7 +235,7 @@ int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out)
         {NULL, 0, NULL, 0},
     };
     ch_taxii_client_opts o = {0};
-    pull_ctx p = {0};
+    pull_ctx p = {.out = out};
     const char *db = NULL, *pwfile = NULL;
     char secret[SECRET_MAX];
     unsigned long v;
@@ -340,23 +362,25 @@ int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out)
     rc = ch_taxii_pull(&o, &sink, &st, &err);
     close_stix(&p);
     if (rc == 0 || p.pages > 0)
-        printf("%s: %zu collections, %zu pages, %zu objects; %llu indicators: %llu loaded (%llu "
-               "replaced), %llu revoked, %llu unchanged or older, %llu unsupported, %llu other "
-               "pattern types, %llu bad; elements +%llu -%llu\n",
-               o.url, st.collections, p.pages, st.objects, (unsigned long long)p.total.indicators,
-               (unsigned long long)p.total.loaded, (unsigned long long)p.total.replaced,
-               (unsigned long long)p.total.revoked, (unsigned long long)p.total.ignored_older,
-               (unsigned long long)p.total.unsupported, (unsigned long long)p.total.other_patterns,
-               (unsigned long long)p.total.bad, (unsigned long long)p.total.elements_added,
-               (unsigned long long)p.total.elements_removed);
+        say(out, "info",
+            "%s: %zu collections, %zu pages, %zu objects; %llu indicators: %llu loaded (%llu "
+            "replaced), %llu revoked, %llu unchanged or older, %llu unsupported, %llu other "
+            "pattern types, %llu bad; elements +%llu -%llu",
+            o.url, st.collections, p.pages, st.objects, (unsigned long long)p.total.indicators,
+            (unsigned long long)p.total.loaded, (unsigned long long)p.total.replaced,
+            (unsigned long long)p.total.revoked, (unsigned long long)p.total.ignored_older,
+            (unsigned long long)p.total.unsupported, (unsigned long long)p.total.other_patterns,
+            (unsigned long long)p.total.bad, (unsigned long long)p.total.elements_added,
+            (unsigned long long)p.total.elements_removed);
     for (int r = 0; (rc == 0 || p.pages > 0) && r < CH_STIX_REFUSE__N; r++)
         if (p.total.refused[r] > 0)
-            printf("%s: refused: %s: %llu\n", o.url, ch_stix_refusal_name((ch_stix_refusal)r),
-                   (unsigned long long)p.total.refused[r]);
+            say(out, "info", "%s: refused: %s: %llu", o.url,
+                ch_stix_refusal_name((ch_stix_refusal)r), (unsigned long long)p.total.refused[r]);
     if ((rc == 0 || p.pages > 0) && p.total.url_only > 0)
-        printf("%s: %llu url:value held as URLs only, their hosts not matched against DNS or "
-               "flows\n",
-               o.url, (unsigned long long)p.total.url_only);
+        say(out, "info",
+            "%s: %llu url:value held as URLs only, their hosts not matched against DNS or "
+            "flows",
+            o.url, (unsigned long long)p.total.url_only);
     if (out != NULL) {
         out->objects = st.objects;
         out->indicators = p.total.indicators;
@@ -371,9 +395,22 @@ int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out)
         goto fail;
     ret = CH_EXIT_OK;
     /* Indicators that arrive after the logs still find them (store/retro.h). */
-    if (ch_retro_after_intel(db, stdout, &err) < 0) {
-        fprintf(stderr, "coinhound intel pull: retro-hunt: %s\n", err.msg);
+    char *hunt = NULL;
+    size_t hlen = 0;
+    FILE *hf = out != NULL && out->say != NULL ? open_memstream(&hunt, &hlen) : NULL;
+    if (ch_retro_after_intel(db, hf ? hf : stdout, &err) < 0) {
+        say(out, "error", "retro-hunt: %s", err.msg);
         ret = CH_EXIT_FAIL;
+    }
+    if (hf != NULL) {
+        fclose(hf);
+        for (char *line = hunt, *nl; line != NULL && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            say(out, "info", "%s", line);
+        }
+        free(hunt);
     }
     goto cleanup;
 bad_value:
@@ -382,8 +419,8 @@ bad_value:
 fail:
     if (out != NULL)
         snprintf(out->error, sizeof out->error, "%s", err.msg);
-    fprintf(stderr, "coinhound intel pull: %s%s\n", err.msg,
-            p.pages ? " (the pages before it are stored; the next pull resumes after them)" : "");
+    say(out, "error", "%s%s", err.msg,
+        p.pages ? " (the pages before it are stored; the next pull resumes after them)" : "");
     ret = exit_for(rc);
 cleanup:
     close_stix(&p);

@@ -19,6 +19,11 @@ typedef struct ch_intel_pull_summary {
     unsigned long long objects, indicators, loaded, revoked, bad, added, removed;
     size_t pages;
     char error[512];
+    /* Set by the caller, or NULL: every line the pull would print (level "info" for its
+     * summary and retro-hunt lines, "warn", "error") goes here instead of stdout/stderr, so a
+     * server logging JSON keeps one JSON object per line. */
+    void (*say)(void *ud, const char *level, const char *msg);
+    void *say_ud;
 } ch_intel_pull_summary;
 int ch_cmd_intel_pull_ex(int argc, char **argv, ch_intel_pull_summary *out);
 int ch_cmd_intel_serve(int argc, char **argv);

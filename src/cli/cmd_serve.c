@@ -138,6 +138,15 @@ static void pull_now(void *ud, long i)
  * credentials. The command's own retries are off (--retries 0): a failure comes back at once
  * and pull_main retries it on its own backoff, so a dead feed never holds the thread for long
  * and every failure is logged. */
+/* The pull's own lines (its summary, refusals, retro-hunt, warnings) become log lines of the
+ * server, so that --log-format json keeps stderr one JSON object per line. */
+static void pull_say(void *ud, const char *level, const char *msg)
+{
+    char line[2300];
+    snprintf(line, sizeof line, "pull from %s: %s", (const char *)ud, msg);
+    log_line(NULL, level, strcmp(level, "info") == 0 ? "intel_pull" : "intel_pull_warning", line);
+}
+
 static int pull_one(puller *pl, const ch_serve_pull *p, ch_intel_pull_summary *sum)
 {
     char *argv[20];
@@ -178,8 +187,9 @@ static int pull_one(puller *pl, const ch_serve_pull *p, ch_intel_pull_summary *s
         argv[argc++] = token;
     }
     argv[argc] = NULL;
+    sum->say = pull_say;
+    sum->say_ud = (void *)p->url;
     int rc = ch_cmd_intel_pull_ex(argc, argv, sum);
-    fflush(stdout); /* the pull's summary line, now rather than when a buffer fills */
     if (token) {
         memset(token, 0, tlen);
         ch_free(token);

@@ -67,8 +67,8 @@ set -e
 [ $rc = 2 ] && grep -q "bad.yaml:9:.*user and password_file go together" "$work/err" ||
   fail "user without password_file refused ($rc: $(cat "$work/err"))"
 
-start() {
-  "$bin" serve --config "$work/serve.yaml" 2>>"$work/serve.log" >>"$work/serve.out" &
+start() { # start [text|json]
+  "$bin" serve --config "$work/serve.yaml" --log-format "${1:-text}" 2>>"$work/serve.log" >>"$work/serve.out" &
   pid=$!
   for _ in $(seq 100); do
     port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | tail -n1)
@@ -145,11 +145,19 @@ for d in pool.minexmr.com xmr.nanopool.org gulf.moneroocean.stream monerohash.co
 done
 sleep 1.5 # the publisher's catalog refresh
 : >"$work/serve.out"
-start
-wait_log 3 20 'intel_pulled: pull from' || fail "a pull after the restart"
+# This run logs JSON: the pull's own lines (its summary, the retro-hunt) are log lines too, so
+# stderr stays one JSON object per line and stdout stays empty.
+mark=$(wc -l <"$work/serve.log")
+start json
+wait_log 1 20 '"event":"intel_pulled"' || fail "a pull after the restart"
 wait_synced 5 || fail "resume skipped objects: have [$(pulled)], published [$(published)]"
 [ "$(pulled | wc -l)" = 6 ] || fail "six domains: $(pulled)"
-grep -q '4 loaded' "$work/serve.out" || fail "the resumed pull loaded the 4 new ones only: $(cat "$work/serve.out")"
+tail -n +"$((mark + 1))" "$work/serve.log" >"$work/json.log"
+grep -q '"event":"intel_pull".*4 loaded' "$work/json.log" ||
+  fail "the resumed pull loaded the 4 new ones only: $(grep intel_pull "$work/json.log")"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1]) if l.strip()]' "$work/json.log" ||
+  fail "--log-format json: a line that is not JSON: $(grep -v '^{' "$work/json.log" | head -3)"
+[ ! -s "$work/serve.out" ] || fail "the pull printed to stdout: $(head -3 "$work/serve.out")"
 
 # 5. SIGTERM during the schedule: exits 0 promptly, the pull thread does not hold it up.
 kill -TERM "$pid"
