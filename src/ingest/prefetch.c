@@ -14,6 +14,7 @@
 #include "ingest/prefetch.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,7 +23,10 @@
 #include "core/mem.h"
 
 #define SLOTS 64 /* events read ahead per stream */
-#define BATCH 16 /* events a worker reads per claim before it looks for a needier stream */
+#define BATCH 32 /* events a worker reads per claim before it looks for a needier stream */
+/* A worker takes up a stream again only when it has this few events ready (or the consumer
+ * waits for it): refilling one slot per event taken cost a futex wake-up per event. */
+#define LOW (SLOTS / 2)
 
 /* Every string view of ch_event is rebased below: a field added to the event must be added
  * there too, or a slot would hand out a view into a buffer the stream has reused. */
@@ -71,6 +75,11 @@ struct ch_prefetch_pool {
 
 unsigned ch_prefetch_cpus(void)
 {
+    /* The CPUs this process may run on, as nproc(1) counts them: under `taskset -c 0` two
+     * threads would only take turns. */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1u : (unsigned)n;
 }
@@ -266,6 +275,8 @@ static ch_prefetch *pick(ch_prefetch_pool *pool)
             continue;
         if (pf->wanted)
             return pf;
+        if (ready > LOW)
+            continue;
         if (ready < best_ready) {
             best = pf;
             best_ready = ready;
@@ -397,7 +408,7 @@ int ch_prefetch_next(ch_prefetch *pf, ch_event *ev)
     if (pf->held) {
         pf->head++;
         pf->held = false;
-        if (pf->active && !pf->busy)
+        if (pf->active && !pf->busy && pf->tail - pf->head == LOW)
             pthread_cond_signal(&pool->work);
     }
     while (pf->head == pf->tail) {

@@ -56,7 +56,8 @@ int ch_prefetch_next(ch_prefetch *pf, ch_event *ev);
  * free pf (NULL-safe). The stream is then the caller's again, idle, to close. */
 void ch_prefetch_close(ch_prefetch *pf);
 
-/* The number of online CPUs (at least 1): the default of --threads. */
+/* The CPUs this process may run on (its affinity mask, as nproc counts them; at least 1): the
+ * default of --threads. */
 unsigned ch_prefetch_cpus(void);
 
 #endif
