@@ -258,7 +258,7 @@ extern "C" int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out,
                                 ch_json_strings *strings)
 {
     /* A ch_json_val is a dom::element, whose only member is a tape_ref: the document pointer
-     * and the value's tape index (checked by the round-trip unit test). */
+     * and the value's tape index (tests/unit/test_merge.c writes copied documents back out). */
     static_assert(sizeof(dom::element) == sizeof(void *) + sizeof(size_t), "element layout");
     const dom::document *src;
     size_t index;
