@@ -28,6 +28,15 @@ static int reason_slot(ch_diag *d, const char *reason)
 void ch_diag_report(ch_diag *d, ch_dataset ds, const char *file, uint64_t line, uint64_t offset,
                     const char *reason, const char *fmt, ...)
 {
+    if (d->capture != NULL) {
+        char cmsg[512];
+        va_list cap;
+        va_start(cap, fmt);
+        vsnprintf(cmsg, sizeof cmsg, fmt, cap);
+        va_end(cap);
+        d->capture(d->capture_ud, ds, file, line, offset, reason, cmsg);
+        return;
+    }
     int slot = reason_slot(d, reason);
     uint64_t n = ++d->reasons[slot].count;
     d->errors_total++;

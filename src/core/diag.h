@@ -41,6 +41,12 @@ typedef struct ch_diag {
     uint64_t unreadable_inputs; /* inputs that could not be read at all: exit status 1 */
     FILE *sink;                 /* where messages go; NULL = count only */
     int quiet;
+    /* When set, ch_diag_report neither counts nor prints: it hands the report (msg formatted)
+     * to capture, which replays it into another diag later (a stream read ahead on a worker
+     * thread, ingest/prefetch.h: its reports reach the real diag in the order of the events). */
+    void (*capture)(void *ud, ch_dataset ds, const char *file, uint64_t line, uint64_t offset,
+                    const char *reason, const char *msg);
+    void *capture_ud;
 } ch_diag;
 
 void ch_diag_init(ch_diag *d, FILE *sink);

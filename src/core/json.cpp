@@ -236,3 +236,74 @@ extern "C" int ch_json_minify(const char *in, size_t len, char *out, size_t *out
     *outlen = n;
     return 0;
 }
+
+/* ---- owned copies of a document ------------------------------------------------------------
+ *
+ * A parser's document is overwritten by its next parse. A stream read ahead on another thread
+ * (ingest/prefetch.h) hands out events whose raw_doc must outlive that, so it copies the
+ * document: the used part of the tape and of the string buffer, byte for byte. Tape indexes and
+ * string offsets are relative, so every value of the copy sits at the same index as in the
+ * original. Cost: a memcpy of about twice the record's size, no parse. */
+
+struct ch_json_doc {
+    dom::document doc;
+    size_t tape_cap = 0, str_cap = 0;
+};
+
+extern "C" ch_json_doc *ch_json_doc_new(void) { return new (std::nothrow) ch_json_doc(); }
+
+extern "C" void ch_json_doc_free(ch_json_doc *d) { delete d; }
+
+extern "C" int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out,
+                                ch_json_strings *strings)
+{
+    /* A ch_json_val is a dom::element, whose only member is a tape_ref: the document pointer
+     * and the value's tape index (tests/unit/test_merge.c writes copied documents back out). */
+    static_assert(sizeof(dom::element) == sizeof(void *) + sizeof(size_t), "element layout");
+    const dom::document *src;
+    size_t index;
+    std::memcpy(&src, &v.opaque[0], sizeof src);
+    std::memcpy(&index, &v.opaque[1], sizeof index);
+    const uint64_t *tape = src->tape.get();
+    size_t tape_len = size_t(tape[0] & internal::JSON_VALUE_MASK) + 1;
+    size_t str_len = 0;
+    for (size_t i = 1; i + 1 < tape_len; i++) {
+        uint8_t t = uint8_t(tape[i] >> 56);
+        if (t == '"') {
+            size_t off = size_t(tape[i] & internal::JSON_VALUE_MASK);
+            uint32_t n;
+            std::memcpy(&n, src->string_buf.get() + off, sizeof n);
+            if (off + sizeof n + n + 1 > str_len)
+                str_len = off + sizeof n + n + 1;
+        } else if (t == 'l' || t == 'u' || t == 'd') {
+            i++; /* the number's value takes the next word */
+        }
+    }
+    if (tape_len > d->tape_cap) {
+        size_t cap = tape_len < 256 ? 256 : tape_len * 2;
+        uint64_t *nt = new (std::nothrow) uint64_t[cap];
+        if (nt == nullptr)
+            return CH_ENOMEM;
+        d->doc.tape.reset(nt);
+        d->tape_cap = cap;
+    }
+    if (str_len + 1 > d->str_cap) {
+        size_t cap = str_len < 1024 ? 2048 : str_len * 2;
+        uint8_t *ns = new (std::nothrow) uint8_t[cap];
+        if (ns == nullptr)
+            return CH_ENOMEM;
+        d->doc.string_buf.reset(ns);
+        d->str_cap = cap;
+    }
+    std::memcpy(d->doc.tape.get(), tape, tape_len * sizeof *tape);
+    if (str_len > 0)
+        std::memcpy(d->doc.string_buf.get(), src->string_buf.get(), str_len);
+    const dom::document *dst = &d->doc;
+    std::memset(out->opaque, 0, sizeof out->opaque);
+    std::memcpy(&out->opaque[0], &dst, sizeof dst);
+    std::memcpy(&out->opaque[1], &index, sizeof index);
+    strings->from = reinterpret_cast<const char *>(src->string_buf.get());
+    strings->len = str_len;
+    strings->to = reinterpret_cast<const char *>(d->doc.string_buf.get());
+    return 0;
+}

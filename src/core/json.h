@@ -81,6 +81,22 @@ int ch_json_write(ch_json_val v, ch_buf *out);
 /* Minify valid JSON text (removes insignificant whitespace); out needs len bytes. */
 int ch_json_minify(const char *in, size_t len, char *out, size_t *outlen);
 
+/* An owned copy of a parsed document, for a value that must outlive the parser's next parse.
+ * Ownership: ch_json_doc_new allocates (NULL when out of memory), ch_json_doc_free frees
+ * (NULL-safe); a copy's values borrow from it and are valid until its next copy or free. */
+typedef struct ch_json_doc ch_json_doc;
+/* Where the strings of the original lie and where they lie in the copy: a string view into
+ * [from, from + len) moves to the same offset from `to`. */
+typedef struct ch_json_strings {
+    const char *from, *to;
+    size_t len;
+} ch_json_strings;
+ch_json_doc *ch_json_doc_new(void);
+void ch_json_doc_free(ch_json_doc *d);
+/* Copy the whole document v belongs to into d (reusing its memory); *out is v in the copy.
+ * Returns 0 or CH_ENOMEM. */
+int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out, ch_json_strings *strings);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/heap.h"
 #include "core/mem.h"
+#include "ingest/prefetch.h"
 
 #define DETECT_BYTES (64 * 1024)
 #define PEEK_WINDOW (256 * 1024)
@@ -45,7 +46,8 @@ typedef struct entry {
     ch_input *in;
     const ch_source_type *type;
     ch_stream *st;
-    ch_event ev; /* pending event while open */
+    ch_prefetch *pf; /* the stream read ahead on the worker pool, or NULL: read here */
+    ch_event ev;     /* pending event while open */
 } entry;
 
 struct ch_merge {
@@ -62,7 +64,9 @@ struct ch_merge {
     entry *last; /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
-    size_t sort_mem; /* bytes of record text one sort keeps in memory before spilling a run */
+    size_t sort_mem;  /* bytes of record text one sort keeps in memory before spilling a run */
+    unsigned threads; /* ch_merge_set_threads: > 1 reads streams ahead on threads - 1 */
+    ch_prefetch_pool *pool; /* the workers, from ch_merge_start; NULL = every read here */
     ch_merge_stats stats;
 };
 
@@ -154,6 +158,8 @@ static void close_entry(ch_merge *m, entry *e)
 {
     if (!e->open || e->type == NULL)
         return;
+    ch_prefetch_close(e->pf); /* first: no worker may be inside the stream or its input */
+    e->pf = NULL;
     if (e->run_type == NULL)
         m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
     e->type->close(e->st);
@@ -178,6 +184,7 @@ void ch_merge_free(ch_merge *m)
             ch_free(m->e[i].tmp);
         }
     }
+    ch_prefetch_pool_free(m->pool);
     ch_free(m->e);
     ch_free(m->heap);
     ch_free(m->order);
@@ -216,7 +223,7 @@ static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).ite
 
 /* A sorted run holds only records that parsed once already: its second parse reports into a
  * scratch diag, so nothing is counted twice (the sort pass counted them). */
-static bool open_run(ch_merge *m, entry *e)
+static bool open_run(ch_merge *m, entry *e, ch_diag *sdiag)
 {
     ch_error err = {0};
     if (e->run_diag == NULL && (e->run_diag = ch_malloc(sizeof *e->run_diag)) == NULL) {
@@ -233,7 +240,8 @@ static bool open_run(ch_merge *m, entry *e)
                        "the sorted copy cannot be read back: %s", err.msg);
         return false;
     }
-    if (!ch_source_open_input(e->in, e->path, e->run_type, e->run_diag, false, &e->type, &e->st)) {
+    if (!ch_source_open_input(e->in, e->path, e->run_type, sdiag ? sdiag : e->run_diag, false,
+                              &e->type, &e->st)) {
         ch_input_close(e->in);
         e->in = NULL;
         return false;
@@ -241,23 +249,52 @@ static bool open_run(ch_merge *m, entry *e)
     return true;
 }
 
+/* The next event of an open entry, from its stream or its read-ahead ring (the same events in
+ * the same order, reports at the same point: ingest/prefetch.h). */
+static int entry_next(entry *e)
+{
+    return e->pf != NULL ? ch_prefetch_next(e->pf, &e->ev) : e->type->next(e->st, &e->ev);
+}
+
+/* A reader on the pool for e, reporting where e's stream would (NULL: read e here). */
+static ch_prefetch *entry_prefetch(ch_merge *m, entry *e)
+{
+    if (m->pool == NULL)
+        return NULL;
+    if (e->run_type == NULL)
+        return ch_prefetch_new(m->pool, m->diag);
+    if (e->run_diag == NULL && (e->run_diag = ch_malloc(sizeof *e->run_diag)) == NULL)
+        return NULL;
+    ch_diag_init(e->run_diag, NULL);
+    return ch_prefetch_new(m->pool, e->run_diag);
+}
+
 /* Open e for real and read its first event; pushes it on the heap when it has one. */
 static void open_and_push(ch_merge *m, entry *e, bool report)
 {
+    ch_prefetch *pf = entry_prefetch(m, e);
+    ch_diag *sdiag = pf != NULL ? ch_prefetch_diag(pf) : NULL;
     bool ok = e->run_type != NULL
-                  ? open_run(m, e)
-                  : ch_source_open_path(e->path, m->forced, m->diag, report,
+                  ? open_run(m, e, sdiag)
+                  : ch_source_open_path(e->path, m->forced, sdiag ? sdiag : m->diag, report,
                                         CH_INPUT_DEFAULT_MAX_WINDOW, &e->in, &e->type, &e->st);
+    if (pf != NULL)
+        ch_prefetch_flush(pf); /* what opening reported, now, as a direct open would */
     if (!ok) {
+        ch_prefetch_close(pf);
         e->done = true;
         return;
+    }
+    if (pf != NULL) {
+        e->pf = pf;
+        ch_prefetch_start(pf, e->type, e->st);
     }
     e->open = true;
     m->nopen++;
     m->stats.opened++;
     if (m->nopen > m->stats.max_open_seen)
         m->stats.max_open_seen = m->nopen;
-    if (e->type->next(e->st, &e->ev) == 1) {
+    if (entry_next(e) == 1) {
         heap_push(m, e);
     } else {
         close_entry(m, e);
@@ -533,6 +570,8 @@ static int peek(ch_merge *m, entry *e, bool *unsorted)
 
 void ch_merge_set_sort_memory(ch_merge *m, size_t bytes) { m->sort_mem = bytes ? bytes : 1; }
 
+void ch_merge_set_threads(ch_merge *m, unsigned threads) { m->threads = threads; }
+
 int ch_merge_start(ch_merge *m)
 {
     m->started = true;
@@ -565,6 +604,10 @@ int ch_merge_start(ch_merge *m)
                 return rc;
         }
     }
+    /* Workers start after the sorting (which reads on this thread); without them (out of memory,
+     * no threads) every stream is read here, with the same result. */
+    if (m->threads > 1)
+        m->pool = ch_prefetch_pool_new(m->threads - 1);
     m->heap = ch_calloc(m->n ? m->n : 1, sizeof *m->heap);
     m->order = ch_calloc(m->n ? m->n : 1, sizeof *m->order);
     if (m->heap == NULL || m->order == NULL)
@@ -601,7 +644,7 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
     if (m->last != NULL) {
         entry *e = m->last;
         m->last = NULL;
-        if (e->type->next(e->st, &e->ev) == 1) {
+        if (entry_next(e) == 1) {
             heap_push(m, e);
         } else {
             close_entry(m, e);

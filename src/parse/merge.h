@@ -52,6 +52,11 @@ void ch_merge_stats_get(const ch_merge *m, ch_merge_stats *out);
 /* Bytes of record text a sort keeps in memory before it writes a run to a temporary file
  * ($TMPDIR or /tmp); default 256 MiB. Set before the first ch_merge_next. */
 void ch_merge_set_sort_memory(ch_merge *m, size_t bytes);
+/* threads > 1: inputs are read, inflated, parsed and normalized ahead on threads - 1 workers
+ * (ingest/prefetch.h) while ch_merge_next runs on the caller's thread; the events, their order
+ * and the diag's reports and counts are those of threads <= 1 (the default). Set before the
+ * first ch_merge_next. */
+void ch_merge_set_threads(ch_merge *m, unsigned threads);
 
 /* Shared with analyze: open `path`, detect its type and open a stream. Whole-input problems
  * are reported to diag (when report is true) and yield 0 with *st NULL; the input is counted

@@ -1075,6 +1075,8 @@ long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     if (o->sort_memory)
         ch_merge_set_sort_memory(m, o->sort_memory);
+    if (o->threads > 1)
+        ch_merge_set_threads(m, o->threads);
     walkctx w = {m, p->diag, 0};
     long count = 0;
     if (o->walk) {

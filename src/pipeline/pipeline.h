@@ -124,6 +124,9 @@ typedef struct ch_pipeline_run_opts {
     size_t max_open;              /* inputs open at once in the merge (default 512) */
     size_t sort_memory;           /* bytes for sorting an unsorted file (default 256 MiB) */
     bool walk;                    /* expand directories recursively (in name order) */
+    /* > 1: inputs are read and parsed ahead on threads - 1 workers (parse/merge.h); the chain
+     * stays on the calling thread, so the results are those of one thread. 0 = 1. */
+    unsigned threads;
     /* Called every 4096 events with the input being read, and once at the end with NULL. */
     void (*progress)(void *ud, const char *path, uint64_t files_opened, uint64_t files);
     void *progress_ud;

@@ -17,7 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/diag.h"
+#include "core/json.h"
 #include "parse/merge.h"
 
 /* Read by AddressSanitizer at start-up when the test is built with it; unused otherwise. */
@@ -125,11 +127,122 @@ static void test_unsorted_flow_log_with_a_header_change_keeps_every_record(void 
     }
 }
 
+/* Everything a merge yields, as text: per event its time, id, action, user, addresses, raw
+ * columns, raw_json and raw_doc written again (the copy a worker made of the document), then
+ * the diag's messages and counters. */
+static char *merge_text(const char *const *paths, size_t n, unsigned threads, size_t max_open)
+{
+    char *msgs = NULL, *out = NULL;
+    size_t msgs_len = 0, out_len = 0;
+    FILE *sink = open_memstream(&msgs, &msgs_len);
+    FILE *o = open_memstream(&out, &out_len);
+    assert_non_null(sink);
+    assert_non_null(o);
+    ch_diag diag;
+    ch_diag_init(&diag, sink);
+    ch_merge *m = ch_merge_new(&diag, NULL, max_open);
+    assert_non_null(m);
+    ch_merge_set_threads(m, threads);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch_merge_add(m, paths[i]), 0);
+    ch_event *ev;
+    const char *from = NULL;
+    ch_buf doc;
+    ch_buf_init(&doc, 0);
+    while (ch_merge_next(m, &ev, &from) == 1) {
+        fprintf(o, "%s %lld %.*s %.*s %.*s %.*s|", from, (long long)ev->ts_ms, (int)ev->id.n,
+                ev->id.p, (int)ev->action.n, ev->action.p, (int)ev->user_name.n, ev->user_name.p,
+                (int)ev->dns_qname.n, ev->dns_qname.p);
+        for (uint32_t i = 0; i < ev->raw_count; i++)
+            fprintf(o, "%.*s=%.*s ", (int)ev->raw_names[i].n, ev->raw_names[i].p,
+                    (int)ev->raw_values[i].n, ev->raw_values[i].p);
+        fprintf(o, "|%.*s|", (int)ev->raw_json.n, ev->raw_json.p);
+        if (ev->has_raw_doc) {
+            ch_buf_clear(&doc);
+            assert_int_equal(ch_json_write(ev->raw_doc, &doc), 0);
+            fprintf(o, "%.*s", (int)doc.len, doc.data);
+        }
+        fputc('\n', o);
+    }
+    ch_merge_free(m);
+    ch_buf_free(&doc);
+    fflush(sink);
+    for (int d = 0; d < CH_DS__COUNT; d++)
+        fprintf(o, "ds %d: %llu %llu %llu %llu %llu %llu\n", d,
+                (unsigned long long)diag.by_ds[d].records, (unsigned long long)diag.by_ds[d].events,
+                (unsigned long long)diag.by_ds[d].skipped, (unsigned long long)diag.by_ds[d].errors,
+                (unsigned long long)diag.by_ds[d].files, (unsigned long long)diag.by_ds[d].bytes);
+    fprintf(o, "errors %llu unreadable %llu\n%s", (unsigned long long)diag.errors_total,
+            (unsigned long long)diag.unreadable_inputs, msgs);
+    fclose(o);
+    fclose(sink);
+    free(msgs);
+    return out;
+}
+
+/* ch_merge_set_threads: streams read ahead on workers give what one thread gives, byte for
+ * byte: the events (their documents were copied out of the parser that made them, 64 events
+ * ahead), the bad-record messages in the same order under the same per-reason limit, and the
+ * counters. Interleaved files with more bad records than the limit, a flow log, a newest-first
+ * file (sorted, then read ahead from its sorted copy), an empty file and a missing one. */
+static void test_threads_give_the_results_of_one_thread(void **state)
+{
+    (void)state;
+    static char text[3][60000];
+    for (int f = 0; f < 2; f++) {
+        size_t at = 0;
+        for (int i = 0; i < 300; i++) {
+            at += (size_t)snprintf(text[f] + at, sizeof text[f] - at,
+                                   "{\"eventTime\":\"2024-08-02T10:%02d:%02dZ\",\"eventName\":"
+                                   "\"Run%d\",\"eventID\":\"e%d-%d\",\"userIdentity\":{\"type\":"
+                                   "\"IAMUser\",\"userName\":\"u%d\"},\"requestParameters\":{"
+                                   "\"k\":[1,2.5,\"s\",null,true]}}\n",
+                                   i / 6, (i % 6) * 10 + f, i % 7, f, i, i % 13);
+            if (i % 10 == 3)
+                at += (size_t)snprintf(text[f] + at, sizeof text[f] - at,
+                                       "{\"eventName\": broken %d}\n", i);
+        }
+    }
+    size_t at = 0;
+    at += (size_t)snprintf(text[2] + at, sizeof text[2] - at,
+                           "version srcaddr dstaddr srcport dstport protocol start end action "
+                           "log-status\n");
+    for (int i = 0; i < 200; i++)
+        at += (size_t)snprintf(text[2] + at, sizeof text[2] - at,
+                               i % 17 == 5 ? "2 bad 10.0.0.2 1 2 6 %d %d ACCEPT OK\n"
+                                           : "2 10.0.0.1 10.0.0.2 443 50000 6 %d %d ACCEPT OK\n",
+                               1722592800 + i * 9, 1722592860 + i * 9);
+    char a[512], b[512], c[512], d[512], e[512], g[512];
+    snprintf(a, sizeof a, "%s", write_input("t_a.jsonl", text[0]));
+    snprintf(b, sizeof b, "%s", write_input("t_b.jsonl", text[1]));
+    snprintf(c, sizeof c, "%s", write_input("t_c.log", text[2]));
+    snprintf(d, sizeof d, "%s",
+             write_input("t_d.jsonl",
+                         "{\"eventTime\":\"2024-08-02T12:00:00Z\",\"eventName\":\"C\"}\n"
+                         "{\"eventTime\":\"2024-08-02T11:00:00Z\",\"eventName\":\"B\"}\n"
+                         "{\"eventTime\":\"2024-08-02T10:00:00Z\",\"eventName\":\"A\"}\n"));
+    snprintf(e, sizeof e, "%s", write_input("t_e.jsonl", ""));
+    snprintf(g, sizeof g, "%s/t_missing.jsonl", dir);
+    const char *paths[] = {a, b, c, d, e, g};
+    for (size_t max_open = 2; max_open <= 8; max_open += 6) {
+        char *one = merge_text(paths, 6, 1, max_open);
+        assert_non_null(strstr(one, "further 'json_syntax' errors are counted"));
+        assert_non_null(strstr(one, "\"requestParameters\":{\"k\":[1,2.5,\"s\",null,true]}"));
+        for (unsigned t = 2; t <= 4; t++) {
+            char *many = merge_text(paths, 6, t, max_open);
+            assert_string_equal(one, many);
+            free(many);
+        }
+        free(one);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sorted_copy_is_read_back_with_a_diag_that_outlives_its_open),
         cmocka_unit_test(test_unsorted_flow_log_with_a_header_change_keeps_every_record),
+        cmocka_unit_test(test_threads_give_the_results_of_one_thread),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }

@@ -1,0 +1,63 @@
+/*
+ * prefetch.h - event streams read ahead on worker threads, handed out in their own order.
+ *
+ * `analyze --threads N` reads, inflates, parses and normalizes on N-1 worker threads while the
+ * calling thread merges by event time and runs everything stateful (duplicates, enrichment,
+ * correlation, offenses, the store). Each open stream gets a ring of events read ahead; a
+ * worker claims a stream (one worker per stream at a time: a stream is not thread-safe, but it
+ * may move between threads), reads a batch into free slots and publishes them. The consumer
+ * takes the slots in order, so every stream yields exactly the events, in exactly the order,
+ * that calling its next() directly would.
+ *
+ * An event borrows from its stream until the next call, so a slot keeps an owned copy: the
+ * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of tape and strings, no second
+ * parse) and every string view of the event, rebased into the copy or copied into the slot's
+ * arena. Cost on the worker: about two memcpys of the record per event.
+ *
+ * Diagnostics stay deterministic: the stream reports into a capturing diag (core/diag.h), each
+ * report is kept with the slot whose next() call made it and replayed into the target diag when
+ * the consumer takes that slot, i.e. at the point of the run where a direct read would have
+ * printed it. Per-dataset counters (records, events, files, bytes) are added to the target when
+ * the stream is closed.
+ *
+ * Ownership: the pool owns its threads; ch_prefetch_pool_free joins them and needs every
+ * ch_prefetch closed first. A ch_prefetch borrows its pool, its target diag and (once started)
+ * the stream and its input, which the caller closes after ch_prefetch_close. One consumer
+ * thread per pool.
+ */
+#ifndef CH_INGEST_PREFETCH_H
+#define CH_INGEST_PREFETCH_H
+
+#include "core/diag.h"
+#include "core/event.h"
+#include "parse/source.h"
+
+typedef struct ch_prefetch_pool ch_prefetch_pool;
+typedef struct ch_prefetch ch_prefetch;
+
+/* workers >= 1 threads. NULL when out of memory or threads cannot be created. */
+ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
+void ch_prefetch_pool_free(ch_prefetch_pool *pool);
+
+/* A reader whose reports go to target. Open the stream over ch_prefetch_diag (reports made while
+ * opening are kept), then ch_prefetch_flush, then ch_prefetch_start. NULL when out of memory. */
+ch_prefetch *ch_prefetch_new(ch_prefetch_pool *pool, ch_diag *target);
+/* The capturing diag to open the stream over. */
+ch_diag *ch_prefetch_diag(ch_prefetch *pf);
+/* Replay the reports kept so far and add the counters to the target (on the consumer's thread,
+ * before start). */
+void ch_prefetch_flush(ch_prefetch *pf);
+/* Begin reading ahead from st (opened over ch_prefetch_diag). */
+void ch_prefetch_start(ch_prefetch *pf, const ch_source_type *type, ch_stream *st);
+/* The stream's next event, as type->next would return it: 1 with *ev (valid until the next
+ * call or close), 0 at the end, negative when the input failed. */
+int ch_prefetch_next(ch_prefetch *pf, ch_event *ev);
+/* Stop reading ahead (waits for a worker inside the stream), add the counters to the target and
+ * free pf (NULL-safe). The stream is then the caller's again, idle, to close. */
+void ch_prefetch_close(ch_prefetch *pf);
+
+/* The CPUs this process may run on (its affinity mask, as nproc counts them; at least 1): the
+ * default of --threads. */
+unsigned ch_prefetch_cpus(void);
+
+#endif

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# `analyze --threads N` gives the results of one thread (issue 14): over the reference scenario
+# (bench/scenario: 3000 small gzip'd files of three source types, the pack, offenses) and over a
+# messy corpus (bad records of several reasons spread over interleaved files, more of one
+# reason than the per-reason message limit, so that which messages are printed depends on the
+# order they are met in; a newest-first file sorted in memory and one sorted on disk in runs; a
+# damaged gzip; an empty file and a file that is no log; few inputs open at once, so some open
+# late), the runs with 1, 2 and 4 threads must print byte-identical JSON reports (timing fields
+# removed), byte-identical stderr (every diagnostic, in the same order), byte-identical
+# normalized events, the same exit status, and leave the same offenses in their stores.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
+set -euo pipefail
+bin=$1 src=$2
+source "${BASH_SOURCE[0]%/*}/lib.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+need_cmd python3 "the corpus generators (bench/gen, bench/scenario)"
+need_cmd jq "reading the reports"
+need_cmd gzip "the gzip'd inputs"
+need_geoip "$src" "GeoIP enrichment of the runs"
+"$bin" analyze --help 2>&1 | grep -q -- "--threads" || fail "analyze has no --threads option"
+
+# The report without what depends on time and memory (they differ between any two runs).
+strip_timing() {
+    jq -S 'del(.stats.elapsed_s, .stats.events_per_s, .stats.mb_per_s, .stats.peak_rss_kb)
+           | walk(if type == "object" then del(.checkpoint_ms) else . end)' "$1"
+}
+
+# run NAME THREADS ARGS...: analyze into $work/NAME.THREADS.{json,err,events,db,rc}.
+run() {
+    local name=$1 t=$2 rc=0
+    shift 2
+    "$bin" analyze --no-progress --format json --threads "$t" --db "$work/$name.$t.db" \
+        --geoip "$src/data/geoip/country.mmdb" --events "$work/$name.$t.events" "$@" \
+        >"$work/$name.$t.json" 2>"$work/$name.$t.err" || rc=$?
+    echo "$rc" >"$work/$name.$t.rc"
+    [ -s "$work/$name.$t.json" ] || { cat "$work/$name.$t.err" >&2; fail "$name: no report with --threads $t"; }
+    strip_timing "$work/$name.$t.json" >"$work/$name.$t.norm"
+    if [ -e "$work/$name.$t.db" ]; then
+        "$bin" offenses list --db "$work/$name.$t.db" --format json >"$work/$name.$t.offenses" ||
+            fail "$name: offenses list on the store of --threads $t"
+    else
+        echo "no store" >"$work/$name.$t.offenses" # --no-rules
+    fi
+}
+
+# same NAME: every output of threads 2 and 4 equals that of thread 1.
+same() {
+    local name=$1 t f
+    for t in 2 4; do
+        for f in norm err events rc offenses; do
+            cmp -s "$work/$name.1.$f" "$work/$name.$t.$f" || {
+                diff "$work/$name.1.$f" "$work/$name.$t.$f" | head -20 >&2
+                fail "$name: --threads $t differs from --threads 1 in its $f"
+            }
+        done
+    done
+}
+
+# ---- the reference scenario, with the pack ----
+python3 "$src/bench/scenario" --out "$work/scn" --benign-users 10 --hours 30 --seed 7 >/dev/null
+for t in 1 2 4; do
+    run scn "$t" --pack "$src/content/cryptojacking-aws" --context "$work/scn/context.yaml" \
+        "$work/scn/logs"
+done
+[ "$(jq '.offenses | length' "$work/scn.1.json")" -ge 3 ] || fail "scn: the scenario raises offenses"
+[ "$(jq '.offenses | length' "$work/scn.1.offenses")" -ge 3 ] || fail "scn: the store keeps the offenses"
+[ "$(jq '.stats.files' "$work/scn.1.json")" -ge 1000 ] || fail "scn: the scenario has its files"
+same scn
+
+# ---- a messy corpus ----
+m=$work/messy
+mkdir -p "$m"
+python3 "$src/bench/gen" cloudtrail --records 6000 --files 3 --out "$m/ct" --seed 3 --quiet
+python3 "$src/bench/gen" cloudtrail --records 4000 --out "$m/late.jsonl" --seed 4 --quiet \
+    --start 2024-06-03T05:00:00Z --span-hours 6
+python3 "$src/bench/gen" vpcflow --records 3000 --out "$m/flows.log" --seed 5 --quiet
+python3 - "$m" <<'EOF'
+import os, sys
+m = sys.argv[1]
+# Bad records of several reasons, spread through every CloudTrail file: 3 files x 12 syntax
+# errors is more than the 20 messages a reason prints, so the order decides which print.
+names = sorted(os.listdir(os.path.join(m, "ct")))
+for k, n in enumerate(names):
+    p = os.path.join(m, "ct", n)
+    lines = open(p, "rb").read().split(b"\n")
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        if i % 150 == 7 + k:
+            out.append(b'{"eventVersion":"1.08","eventName": broken %d}' % i)
+        if i % 400 == 11 + k:
+            out.append(b'{"eventName":"RunInstances","eventID":"no-time-%d-%d"}' % (k, i))
+        if i % 700 == 3:
+            out.append(b'[1,2,3]')
+    open(p, "wb").write(b"\n".join(out))
+# Newest first: sorted before the merge (in memory, or on disk with a small --sort-memory).
+lines = [l for l in open(os.path.join(m, "late.jsonl"), "rb").read().split(b"\n") if l]
+open(os.path.join(m, "newest-first.jsonl"), "wb").write(b"\n".join(reversed(lines)) + b"\n")
+os.remove(os.path.join(m, "late.jsonl"))
+# Flow log lines that do not parse.
+lines = open(os.path.join(m, "flows.log"), "rb").read().split(b"\n")
+for i in range(5, len(lines), 250):
+    lines[i] = b"2 123456789012 eni-x not-an-address 10.0.0.1 x y 6 1 1 1 1 ACCEPT OK"
+open(os.path.join(m, "flows.log"), "wb").write(b"\n".join(lines))
+open(os.path.join(m, "empty.json"), "wb").close()
+open(os.path.join(m, "notes.txt"), "wb").write(b"these are not logs\n" * 10)
+EOF
+# The same records again, gzip'd: every one a duplicate of the plain copy.
+gzip -k -n "$m/ct/part-00000.jsonl"
+gzip -c -n "$m/flows.log" >"$work/flows.gz"
+head -c 30000 "$work/flows.gz" >"$m/damaged.log.gz"
+for t in 1 2 4; do
+    run messy "$t" --pack "$src/content/cryptojacking-aws" --max-open 2 "$m"
+done
+r() { jq -r "$1" "$work/messy.1.json"; }
+[ "$(r '.stats.errors_by_reason.json_syntax // 0')" -gt 20 ] ||
+    fail "messy: more syntax errors than the message limit (has $(r '.stats.errors_by_reason'))"
+[ "$(r '.stats.pipeline.duplicates')" -ge 1000 ] || fail "messy: the gzip'd copy is all duplicates"
+[ "$(r '.stats.merge.sorted_files')" -ge 1 ] || fail "messy: the newest-first file is sorted"
+[ "$(r '.stats.merge.late_opens')" -ge 1 ] || fail "messy: with --max-open 2 some inputs open late"
+grep -q "gzip" "$work/messy.1.err" || fail "messy: the damaged gzip is reported"
+grep -q "further 'json_syntax' errors are counted" "$work/messy.1.err" ||
+    fail "messy: the message limit is reached"
+same messy
+
+# The same with the sort on disk (runs in temporary files read ahead like any input).
+for t in 1 2 4; do
+    run disk "$t" --no-rules --sort-memory 1 "$m"
+done
+[ "$(jq '.stats.merge.sorted_runs_on_disk' "$work/disk.1.json")" -ge 2 ] ||
+    fail "disk: the newest-first file is sorted in runs on disk"
+same disk
+
+# A bad value is a usage error.
+rc=0
+"$bin" analyze --threads 0 "$m" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "--threads 0 is a usage error (exit $rc)"
+echo "ok: --threads 1, 2 and 4 give the same reports, diagnostics, events and offenses"
