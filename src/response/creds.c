@@ -512,6 +512,12 @@ int ch_aws_creds_chain(ch_aws_creds *c, ch_error *err)
 int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const char *region,
                        ch_aws_creds *out, ch_error *err)
 {
+    return ch_aws_assume_role_at(base, role_arn, region, NULL, out, err);
+}
+
+int ch_aws_assume_role_at(const ch_aws_creds *base, const char *role_arn, const char *region,
+                          const char *endpoint, ch_aws_creds *out, ch_error *err)
+{
     ch_buf body, resp;
     ch_buf_init(&body, 8192);
     ch_buf_init(&resp, RESP_MAX);
@@ -530,7 +536,10 @@ int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const cha
         return ch_error_set(err, rc, "AssumeRole: role ARN too long");
     }
     char url[512], host[300], date[20];
-    sts_url(url, sizeof url, region);
+    if (endpoint != NULL)
+        snprintf(url, sizeof url, "%s/", endpoint);
+    else
+        sts_url(url, sizeof url, region);
     /* Host as curl will send it: what follows the scheme up to the path. */
     const char *hs = strstr(url, "://");
     hs = hs != NULL ? hs + 3 : url;
