@@ -4,9 +4,10 @@ calls (standard library only), for tests/integration/test_respond_run.sh.
 
 Every request is checked for a SigV4 signature (recomputed here, independently of coinhound's
 signer) and recorded as one JSON line in LOGFILE before it is answered:
-  {"service", "region", "action", "params" (the form fields, or the JSON body), "key", "status"}
-(a second line with "answered": true follows each answer, so a test can tell a request still in
-flight). Answers have the shapes the AWS API references document:
+  {"n", "service", "region", "action", "params" (the form fields, or the JSON body), "key"}
+("key" is the access key when the signature verifies, else null); a second line
+{"answered": true, "n", "action", "status"} follows each answer, so a test can tell a request
+still in flight when the caller was killed. Answers have the shapes the AWS API references document:
   - IAM and STS (Query): <ActionResponse><ActionResult>...; errors <ErrorResponse><Error>
   - EC2 (Query): <ActionResponse xmlns=".../2016-11-15/">...; errors <Response><Errors><Error>
   - Route 53 Resolver (JSON 1.1, X-Amz-Target): objects; errors {"__type", "message"}
@@ -41,6 +42,8 @@ STATE = {"seen": {}, "groups": {}, "acl_entries": set(), "login_profiles_deleted
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+ALREADY = ("NoSuchEntity", "InvalidGroup.Duplicate", "InvalidGroup.NotFound",
+           "NetworkAclEntryAlreadyExists", "InvalidNetworkAclEntry.NotFound")
 
 
 def control():
@@ -283,9 +286,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             params = dict(urllib.parse.parse_qsl(raw, keep_blank_values=True))
             action = params.get("Action", "")
-        rec = {"service": service, "region": region, "action": action, "params": params,
-               "key": key}
         with LOCK:
+            STATE["n"] = STATE.get("n", 0) + 1
+            seq = STATE["n"]
+            rec = {"n": seq, "service": service, "region": region, "action": action,
+                   "params": params, "key": key}
             with open(LOGFILE, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         delay = ctl.get("delay", {}).get(action)
@@ -332,8 +337,14 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 status, body = query(service, action, params, ctl)
                 ct = "text/xml"
+            code = re.search(r"<Code>([^<]*)</Code>|\"__type\": \"(?:[^\"]*#)?([^\"]*)\"", body)
+            code = (code.group(1) or code.group(2)) if code and status >= 400 else ""
             with open(LOGFILE, "a") as f:
-                f.write(json.dumps({"answered": True, "action": action, "status": status}) + "\n")
+                f.write(json.dumps({"answered": True, "n": seq, "action": action,
+                                    "status": status, "code": code,
+                                    "throttled": code in ("Throttling", "ThrottlingException",
+                                                          "RequestLimitExceeded"),
+                                    "already": code in ALREADY}) + "\n")
         self.answer(status, body, ct)
 
 
