@@ -211,46 +211,17 @@ static void local_actor(char *buf, size_t cap)
 static int do_plan(const opts *o, const char *path, int64_t id, bool json)
 {
     ch_error err = {0};
-    ch_offenses *m = NULL;
-    ch_resp_store *rs = NULL;
     ch_resp_plan *p = NULL;
-    ch_resp_linked *linked = NULL;
-    ch_audit *au = NULL;
-    size_t nlinked = 0;
-    ch_buf b, after;
+    ch_buf b;
     ch_buf_init(&b, OUT_MAX);
-    ch_buf_init(&after, CH_AUDIT_JSON_MAX);
-    int64_t now = ch_cli_now_ms();
-    char actor[128], object[64];
+    char actor[128];
     local_actor(actor, sizeof actor);
-    int rc = load_offense(path, id, &m, &err);
-    if (rc >= 0)
-        rc = ch_resp_store_open(path, &rs, &err);
-    const ch_offense *off = rc >= 0 ? ch_offenses_at(m, 0) : NULL;
-    if (rc >= 0)
-        rc = ch_resp_store_linked(rs, off, &linked, &nlinked, &err);
-    if (rc >= 0) {
-        ch_resp_opts ro = {o->terminate, o->quarantine, now, linked, nlinked};
-        rc = ch_resp_plan_build(off, &ro, &p, &err);
-    }
-    if (rc >= 0)
-        rc = ch_resp_store_put(rs, p, actor, now, &err);
-    /* The audit entry names the plan and its offense; the steps are in the plan's row. */
-    if (rc >= 0)
-        rc = ch_audit_open(path, false, &au, &err);
-    if (rc >= 0) {
-        snprintf(object, sizeof object, "response_plan:%lld", (long long)p->id);
-        ch_buf_printf(&after, "{\"offense\":%lld,\"status\":\"proposed\",\"steps\":%zu}",
-                      (long long)p->offense_id, p->nsteps);
-        ch_buf_addc(&after, '\0');
-        ch_audit_entry e = {.ts = now,
-                            .actor = actor,
-                            .source = "cli",
-                            .action = "response.plan.proposed",
-                            .object = object,
-                            .after = after.data};
-        rc = ch_audit_append(au, &e, &err);
-    }
+    ch_resp_propose_opts po = {.terminate = o->terminate,
+                               .quarantine = o->quarantine,
+                               .actor = actor,
+                               .source = "cli",
+                               .now_ms = ch_cli_now_ms()};
+    int rc = ch_resp_propose(path, id, &po, &p, &err);
     if (rc >= 0) {
         rc = json ? ch_resp_plan_json(&b, p) : ch_resp_plan_text(&b, p);
         if (rc >= 0)
@@ -268,13 +239,8 @@ static int do_plan(const opts *o, const char *path, int64_t id, bool json)
                     (long long)p->id, (long long)id, p->nsteps);
         status = emit(&b, o->output);
     }
-    ch_audit_close(au);
-    ch_free(linked);
     ch_resp_plan_free(p);
-    ch_resp_store_close(rs);
-    ch_offenses_free(m);
     ch_buf_free(&b);
-    ch_buf_free(&after);
     return status;
 }
 

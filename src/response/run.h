@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include "core/error.h"
+#include "response/plan.h"
 #include "response/respond_config.h"
 
 /* ch_resp_run's refusal: execution is not configured, or the run is not approved. */
@@ -64,6 +65,18 @@ typedef struct ch_resp_run_result {
  * failed, err names the AWS error and for a refusal the permission); CH_ENOTFOUND for an
  * unknown plan or step id. */
 int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *err);
+
+/* Propose: build the plan for a stored offense, store it (response_plans) and audit it as
+ * proposed by actor from source (propose.c). *out is the plan with its id (ch_resp_plan_free). */
+typedef struct ch_resp_propose_opts {
+    bool terminate;
+    const char *quarantine; /* NULL = the default group name */
+    const char *actor, *source;
+    int64_t now_ms;
+    bool automatic; /* made by automatic response (said in the audit entry) */
+} ch_resp_propose_opts;
+int ch_resp_propose(const char *db, int64_t offense_id, const ch_resp_propose_opts *po,
+                    ch_resp_plan **out, ch_error *err);
 
 /* Audit a refusal decided by the caller (not an admin, no approval). */
 int ch_resp_audit_refusal(const char *db, int64_t plan_id, const char *actor, const char *source,

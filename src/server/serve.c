@@ -1230,6 +1230,12 @@ static const ch_route routes_template[] = {
      CH_API_REFSET_BODY, NULL, NULL, "add values (one or a bulk load), with a TTL", 0},
     {"DELETE", "/api/v1/reference_sets/{name}/values/{value}", CH_ROLE_ANALYST,
      ch_api_refset_remove, 0, NULL, NULL, "remove a value", 0},
+    {"GET", "/api/v1/offenses/{id}/response_plan", CH_ROLE_ANALYST, ch_api_response_plan_propose, 0,
+     NULL, NULL, "build, store and return a response plan for the offense", 0},
+    {"GET", "/api/v1/response_plans/{id}", CH_ROLE_ANALYST, ch_api_response_plan_get, 0, NULL, NULL,
+     "a stored response plan with each step's run state", 0},
+    {"POST", "/api/v1/response_plans/{id}/run", CH_ROLE_ADMIN, ch_api_response_plan_run, 65536,
+     NULL, NULL, "run an approved plan's steps (respond.execute must be true)", 0},
     {"GET", "/api/v1/ingest/status", CH_ROLE_VIEWER, h_ingest_status, 0, NULL, NULL,
      "journal, checkpoint, pipeline and watermark state", 0},
     {"GET", "/api/v1/openapi.json", CH_ROLE_PUBLIC, ch_api_openapi, 0, NULL, NULL,
@@ -1423,6 +1429,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.cfg = cfg;
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
+    s->api.respond = &cfg->respond;
     if ((s->api.searches = ch_api_searches_new()) == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
