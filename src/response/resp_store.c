@@ -38,7 +38,13 @@ static const char *const migrations[] = {
     " PRIMARY KEY (plan_id, step, phase));"
     "CREATE TABLE response_values ("
     " plan_id INTEGER NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,"
-    " value TEXT NOT NULL, PRIMARY KEY (plan_id, account, region, name));",
+    " value TEXT NOT NULL, PRIMARY KEY (plan_id, account, region, name));"
+    /* Automatic response: one row per (offense, rule) it acted on, so a restart neither acts
+     * twice nor forgets the runs the rate limit counts. */
+    "CREATE TABLE response_auto ("
+    " offense_id INTEGER NOT NULL, rule TEXT NOT NULL, plan_id INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, ran INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " PRIMARY KEY (offense_id, rule));",
 };
 
 static const ch_sql_schema schema = {
@@ -372,6 +378,64 @@ int ch_resp_value_put(ch_resp_store *s, int64_t plan, const char *account, const
     rc = sqlite3_step(st) == SQLITE_DONE
              ? 0
              : ch_sql_error(s->sql.db, s->sql.path, err, "recording a value");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_seen(ch_resp_store *s, int64_t offense, const char *rule, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        ch_sql_prepare(s->sql.db, s->sql.path,
+                       "SELECT 1 FROM response_auto WHERE offense_id = ?1 AND rule = ?2", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, offense);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    rc = r == SQLITE_ROW    ? 1
+         : r == SQLITE_DONE ? 0
+                            : ch_sql_error(s->sql.db, s->sql.path, err, "reading response_auto");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_put(ch_resp_store *s, int64_t offense, const char *rule, int64_t plan,
+                     int64_t now_ms, bool ran, const char *outcome, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "INSERT OR REPLACE INTO response_auto"
+                            " (offense_id, rule, plan_id, created, ran, outcome)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, offense);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, plan);
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_int(st, 5, ran ? 1 : 0);
+    sqlite3_bind_text(st, 6, outcome, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : ch_sql_error(s->sql.db, s->sql.path, err, "recording an automatic response");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_runs_since(ch_resp_store *s, int64_t since_ms, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "SELECT count(*) FROM response_auto WHERE ran = 1 AND created >= ?1",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, since_ms);
+    rc = sqlite3_step(st) == SQLITE_ROW
+             ? sqlite3_column_int(st, 0)
+             : ch_sql_error(s->sql.db, s->sql.path, err, "counting automatic runs");
     sqlite3_finalize(st);
     return rc;
 }

@@ -15,6 +15,7 @@
 #ifndef CH_RESPONSE_RESP_STORE_H
 #define CH_RESPONSE_RESP_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -62,5 +63,15 @@ int ch_resp_value_get(ch_resp_store *s, int64_t plan, const char *account, const
 /* Record it; the first value recorded for a name stays. */
 int ch_resp_value_put(ch_resp_store *s, int64_t plan, const char *account, const char *region,
                       const char *name, const char *value, ch_error *err);
+
+/* ---- automatic response (response_auto) ---------------------------------------------------- */
+
+/* 1 when automatic response already acted on (offense, rule), 0 not. */
+int ch_resp_auto_seen(ch_resp_store *s, int64_t offense, const char *rule, ch_error *err);
+/* Record (or update) what it did: the plan, whether it ran steps, and the outcome in words. */
+int ch_resp_auto_put(ch_resp_store *s, int64_t offense, const char *rule, int64_t plan,
+                     int64_t now_ms, bool ran, const char *outcome, ch_error *err);
+/* Automatic runs started at or after since_ms (the rate limit counts them). */
+int ch_resp_auto_runs_since(ch_resp_store *s, int64_t since_ms, ch_error *err);
 
 #endif

@@ -33,10 +33,11 @@ typedef struct ch_resp_config {
     char *assume_role; /* respond.assume_role: role NAME assumed in member accounts */
     ch_resp_auto autos[CH_RESP_MAX_AUTO];
     size_t nauto;
-    int auto_rate;        /* respond.auto_rate "N/PERIOD": at most N automatic runs ... */
-    int64_t auto_rate_ms; /* ... per PERIOD (default 5 per hour) */
-    char *kill_switch;    /* respond.kill_switch: while this file exists, no automatic run */
-    bool auto_disabled;   /* respond.auto_enabled: false stops every automatic run too */
+    int auto_rate;         /* respond.auto_rate "N/PERIOD": at most N automatic runs ... */
+    int64_t auto_rate_ms;  /* ... per PERIOD (default 5 per hour) */
+    char *kill_switch;     /* respond.kill_switch: while this file exists, no automatic run */
+    bool auto_disabled;    /* respond.auto_enabled: false stops every automatic run too */
+    int64_t auto_every_ms; /* respond.auto_every: how often serve looks (default 5 s) */
 } ch_resp_config;
 
 void ch_resp_config_free(ch_resp_config *c);

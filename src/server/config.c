@@ -438,6 +438,8 @@ static int read_respond(reader *R, const yaml_node_t *n)
                            "PERIOD at least 1s)");
             c->auto_rate = (int)n;
             c->auto_rate_ms = per;
+        } else if (ch_yaml_key_is(k, "auto_every")) {
+            rc = want_duration(R, v, "respond.auto_every", 100, &c->auto_every_ms);
         } else if (ch_yaml_key_is(k, "kill_switch")) {
             rc = want_text(R, v, "respond.kill_switch", &c->kill_switch);
         } else if (ch_yaml_key_is(k, "auto_enabled")) {
@@ -447,7 +449,7 @@ static int read_respond(reader *R, const yaml_node_t *n)
         } else {
             rc = rfail(R, k, CH_EPARSE,
                        "respond: unknown key (execute, endpoint, assume_role, auto, auto_rate, "
-                       "kill_switch, auto_enabled)");
+                       "auto_every, kill_switch, auto_enabled)");
         }
     }
     return rc;
@@ -542,6 +544,7 @@ static void defaults(ch_serve_config *c)
     c->max_connections = 64;
     c->respond.auto_rate = 5;
     c->respond.auto_rate_ms = 3600000;
+    c->respond.auto_every_ms = 5000;
 }
 
 int ch_serve_config_load_mem(const char *name, const char *text, size_t len, ch_serve_config *c,

@@ -18,6 +18,7 @@
  * historical data it is not, which keeps a replay equal to one `analyze` over the same logs.
  */
 #include "server/serve.h"
+#include "response/auto.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -83,6 +84,7 @@ struct ch_serve {
     ch_diag diag;
     pthread_t pipe_thread;
     bool pipe_started;
+    struct ch_resp_responder *auto_resp; /* automatic response (response/auto.h), or NULL */
     atomic_bool stop_pipe, reload_req, ready, draining;
     atomic_int pl_waiting; /* readers (API, metrics) waiting for pl_mu */
     ch_journal_pos cp_pos; /* under st_mu */
@@ -1459,6 +1461,9 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         }
         s->spool_started = true;
     }
+    if ((rc = ch_resp_auto_start(ch_store_path(s->api.store), &cfg->respond, s->log, s->log_ud,
+                                 &s->auto_resp, err)) < 0)
+        goto fail;
     _Static_assert(sizeof routes_template <= sizeof s->routes, "room for every route");
     memcpy(s->routes, routes_template, sizeof routes_template);
     for (size_t i = 0; s->routes[i].method != NULL; i++)
@@ -1543,6 +1548,7 @@ void ch_serve_close(ch_serve *s)
     if (s == NULL)
         return;
     ch_http_stop(s->http);
+    ch_resp_auto_stop(s->auto_resp);
     if (s->spool_started) {
         atomic_store(&s->stop_spool, true);
         pthread_join(s->spool_thread, NULL);

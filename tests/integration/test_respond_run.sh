@@ -230,4 +230,113 @@ jq -c "select(.n > $mark and (.answered | not))" "$log" >"$work/role.jsonl"
 [ "$(jq -r 'select(.action == "UpdateAccessKey") | .key' "$work/role.jsonl")" = "ASIAROLE$account" ] ||
     fail "the step is signed with the assumed role's credentials"
 grep -q "1 step done now" "$work/role.out" || fail "--steps runs only the steps named"
-echo "ok: respond run, rerun after kill -9, AccessDenied, throttling, rollback and assume_role for $attacker ($(jq '.steps | length' "$work/plan.json") steps)"
+
+# ---- the API and automatic response, through coinhound serve ----
+need_cmd curl "calling the API"
+ctl .
+serve_pid=
+serve_up() { # config file; sets base
+    : >"$work/serve.log"
+    "$bin" serve --config "$1" 2>>"$work/serve.log" &
+    serve_pid=$!
+    port_s=
+    for _ in $(seq 200); do
+        port_s=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
+        [ -n "$port_s" ] && curl -sf "http://127.0.0.1:$port_s/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    [ -n "$port_s" ] || { cat "$work/serve.log" >&2; fail "serve starts"; }
+    base=http://127.0.0.1:$port_s
+}
+serve_down() { kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=; }
+trap 'cleanup; [ -z "${serve_pid:-}" ] || kill "$serve_pid" 2>/dev/null || true' EXIT
+serve_conf() { # file execute auto-yaml
+    printf 'listen: 127.0.0.1:0\ndb: %s\nno_geoip: true\njournal: {dir: %s}\nrespond:\n  execute: %s\n  endpoint: http://127.0.0.1:%s\n  auto_every: 200ms\n  kill_switch: %s\n%s' \
+        "$db" "$work/journal-$RANDOM" "$2" "$port" "$work/kill" "$3" >"$1"
+}
+"$bin" token create web-admin --role admin --db "$db" >"$work/wa.tok" 2>/dev/null
+"$bin" token create web-analyst --role analyst --db "$db" >"$work/wn.tok" 2>/dev/null
+wa=$(head -1 "$work/wa.tok") wn=$(head -1 "$work/wn.tok")
+api() { # method path token [body] -> $code, body in $work/api.out
+    code=$(curl -s -o "$work/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
+        -H 'Content-Type: application/json' ${4:+--data-binary "$4"} "$base$2")
+}
+wait_audit() { # jq condition on an audit entry
+    for _ in $(seq 150); do
+        "$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
+        jq -e "[.audit[] | select($1)] | length > 0" "$work/audit.json" >/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+n_before() { jq -s 'map(.n // 0) | max' "$log"; }
+
+# 1. execute off: the API refuses a run (409, audited); automatic response only proposes.
+serve_conf "$work/s1.yaml" false "  auto:
+    - {rule: CJ-CHAIN-01, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+"
+mark=$(n_before)
+serve_up "$work/s1.yaml"
+api GET "/api/v1/offenses/$id/response_plan" "$wn"
+[ "$code" = 200 ] || fail "an analyst gets a plan for the offense: $code $(cat "$work/api.out")"
+web_plan=$(jq .id "$work/api.out")
+[ "$(jq '.plan.steps | length' "$work/api.out")" = "$(jq '.steps | length' "$work/plan.json")" ] ||
+    fail "the API's plan has the same steps as the CLI's"
+api POST "/api/v1/response_plans/$web_plan/run" "$wn" '{"approve":true}'
+[ "$code" = 403 ] || fail "an analyst cannot run a plan: $code"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true}'
+[ "$code" = 409 ] || fail "a run without respond.execute is refused with 409: $code $(cat "$work/api.out")"
+wait_audit '.action == "response.auto" and (.after.outcome | test("respond.execute"))' ||
+    fail "automatic response proposes a plan, audited, when execute is off"
+serve_down
+[ "$(n_before)" = "$mark" ] || fail "nothing is sent while respond.execute is off"
+jq -e "[.audit[] | select(.action == \"response.plan.refused\" and .actor == \"web-admin\")] | length == 1" "$work/audit.json" >/dev/null ||
+    fail "the API's refusal is audited with who"
+
+# 2. the kill switch holds every automatic run.
+touch "$work/kill"
+serve_conf "$work/s2.yaml" true "  auto:
+    - {rule: CJ-MINE-01, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+"
+serve_up "$work/s2.yaml"
+# The API with execute on: not approved (422, nothing sent), then one step by id.
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{}'
+[ "$code" = 422 ] || fail "a run without approve is refused with 422: $code"
+[ "$(n_before)" = "$mark" ] || fail "a refused API run sends nothing"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
+[ "$code" = 200 ] && [ "$(jq .done "$work/api.out")" = 1 ] ||
+    fail "an admin runs step 1 through the API: $code $(cat "$work/api.out")"
+api GET "/api/v1/response_plans/$web_plan" "$wn"
+[ "$(jq -r '.run[] | select(.step == "1" and .phase == "run") | .state + " " + .actor' "$work/api.out")" = "done web-admin" ] ||
+    fail "the plan's run state shows step 1 done by web-admin"
+wait_audit '.action == "response.auto" and (.after.outcome | test("kill switch"))' ||
+    fail "the kill switch holds automatic runs (audited)"
+mark2=$(n_before)
+sleep 0.5
+serve_down
+[ "$(jq -c "select(.n > $mark and (.answered | not)) | .action" "$log" | tr -d '"\n')" = UpdateAccessKey ] ||
+    fail "with the kill switch only the API's approved step was sent"
+rm -f "$work/kill"
+
+# 3. running, rate limited: the first matching offense's response runs its chosen steps, the
+#    second is held by respond.auto_rate.
+serve_conf "$work/s3.yaml" true "  auto_rate: 1/h
+  auto:
+    - {rule: CJ-MINE-02, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+    - {rule: CJ-EC2-02, min_magnitude: 9, steps: [stop_instances]}
+"
+serve_up "$work/s3.yaml"
+wait_audit '.action == "response.auto" and (.after.outcome | test("rate limit"))' ||
+    fail "the second automatic response is held by the rate limit"
+wait_audit '.action == "response.auto" and (.after.outcome | test("^ran: "))' ||
+    fail "the first automatic response runs"
+serve_down
+jq -c "select(.n > $mark2 and (.answered | not))" "$log" >"$work/auto.jsonl"
+[ "$(jq -r .action "$work/auto.jsonl" | sort -u | tr '\n' ' ')" = "StopInstances UpdateAccessKey " ] ||
+    fail "automatic response sends only the chosen kinds (got $(jq -r .action "$work/auto.jsonl" | sort | uniq -c | tr '\n' ' '))"
+same "automatic: keys deactivated" "$keys" "$(jq -r 'select(.action == "UpdateAccessKey") | .params.AccessKeyId' "$work/auto.jsonl" | sort -u)"
+same "automatic: instances stopped" "$attacker_instances" \
+    "$(jq -r 'select(.action == "StopInstances") | .params | to_entries[] | select(.key | startswith("InstanceId.")) | .value' "$work/auto.jsonl" | sort -u)"
+[ "$(jq -r 'select(.action == "UpdateAccessKey") | .params.AccessKeyId' "$work/auto.jsonl" | wc -l)" = "$(wc -l <<<"$keys")" ] ||
+    fail "automatic response sends each key once"
+echo "ok: respond run, rerun after kill -9, API, automatic response, AccessDenied, throttling, rollback and assume_role for $attacker ($(jq '.steps | length' "$work/plan.json") steps)"
