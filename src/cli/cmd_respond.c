@@ -4,8 +4,11 @@
  *
  * `plan` stores every plan it prints (response_plans, with an id) and writes a "proposed"
  * entry to the audit log: a plan is the record of what was proposed, to whom and when, before
- * anyone approves it. Nothing here calls AWS: plans are dry runs. The database must exist
- * (plans are made from what `analyze` stored); output is built in a buffer and written at once.
+ * anyone approves it. `plan` calls nothing: plans are dry runs. `run` and `rollback` execute a
+ * stored plan through response/run.h, refused (exit 3, audited) unless the configuration sets
+ * respond.execute, --approve is given and the approver's API token is an admin's. The database
+ * must exist (plans are made from what `analyze` stored); output is built in a buffer and
+ * written at once.
  */
 #include "cli/cmd_respond.h"
 

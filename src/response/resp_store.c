@@ -297,7 +297,7 @@ int ch_resp_steps_json(ch_resp_store *s, int64_t plan, ch_buf *b, ch_error *err)
         return rc;
     sqlite3_bind_int64(st, 1, plan);
     rc = ch_buf_addc(b, '[');
-    int r, n = 0;
+    int r = SQLITE_DONE, n = 0;
     while (rc >= 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
         const char *names[] = {"step", "phase", "state"};
         rc = ch_buf_adds(b, n++ ? ",{" : "{");
@@ -323,6 +323,11 @@ int ch_resp_steps_json(ch_resp_store *s, int64_t plan, ch_buf *b, ch_error *err)
         }
         if (rc >= 0)
             rc = ch_buf_addc(b, '}');
+    }
+    if (rc >= 0 && r != SQLITE_DONE) {
+        rc = ch_sql_error(s->sql.db, s->sql.path, err, "listing the steps' states");
+        sqlite3_finalize(st);
+        return rc;
     }
     if (rc >= 0)
         rc = ch_buf_addc(b, ']');

@@ -191,16 +191,16 @@ int ch_resp_parse_instances(const char *xml, size_t n, ch_resp_instance_fn fn, v
         t = xml_find(ie, stop, "subnetId", &te);
         if (t != NULL && id_shaped(t, (size_t)(te - t)))
             snprintf(subnet, sizeof subnet, "%.*s", (int)(te - t), t);
-        const char *ge, *g = xml_find(ie, stop, "groupSet", &ge);
-        for (const char *q = g; q != NULL && q < ge;) {
-            const char *ke, *k = xml_find(q, ge, "groupId", &ke);
-            if (k == NULL)
+        const char *ge = NULL, *g = xml_find(ie, stop, "groupSet", &ge);
+        while (g != NULL && ge != NULL) {
+            const char *ke = NULL, *k = xml_find(g, ge, "groupId", &ke);
+            if (k == NULL || ke == NULL)
                 break;
-            size_t used = strlen(groups);
-            if (id_shaped(k, (size_t)(ke - k)) && used + (size_t)(ke - k) + 2 < sizeof groups)
-                snprintf(groups + used, sizeof groups - used, "%s%.*s", used ? "," : "",
-                         (int)(ke - k), k);
-            q = ke;
+            size_t used = strlen(groups), kl = (size_t)(ke - k);
+            if (id_shaped(k, kl) && used + kl + 2 < sizeof groups)
+                snprintf(groups + used, sizeof groups - used, "%s%.*s", used ? "," : "", (int)kl,
+                         k);
+            g = ke;
         }
         if (++count > MAX_DESCRIBE)
             return CH_ELIMIT;

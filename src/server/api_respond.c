@@ -208,7 +208,7 @@ void ch_api_response_plan_run(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         ch_buf_adds(&rs->body, "null");
     ch_buf_addc(&rs->body, '}');
 cleanup:
-    for (size_t i = 0; i < nsteps; i++)
+    for (size_t i = 0; steps != NULL && i < nsteps; i++)
         ch_free(steps[i]);
     ch_free(steps);
 }
