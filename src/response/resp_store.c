@@ -44,7 +44,10 @@ static const char *const migrations[] = {
     "CREATE TABLE response_auto ("
     " offense_id INTEGER NOT NULL, rule TEXT NOT NULL, plan_id INTEGER NOT NULL,"
     " created INTEGER NOT NULL, ran INTEGER NOT NULL, outcome TEXT NOT NULL,"
-    " PRIMARY KEY (offense_id, rule));",
+    " PRIMARY KEY (offense_id, rule));"
+    /* One run of a plan at a time: who holds it (pid@host) and until when. */
+    "CREATE TABLE response_locks ("
+    " plan_id INTEGER PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);",
 };
 
 static const ch_sql_schema schema = {
@@ -443,4 +446,54 @@ int ch_resp_auto_runs_since(ch_resp_store *s, int64_t since_ms, ch_error *err)
              : ch_sql_error(s->sql.db, s->sql.path, err, "counting automatic runs");
     sqlite3_finalize(st);
     return rc;
+}
+
+int ch_resp_lock(ch_resp_store *s, int64_t plan, const char *holder, int64_t now_ms,
+                 int64_t lease_ms, bool (*alive)(const char *holder), char *other, size_t cap,
+                 ch_error *err)
+{
+    other[0] = '\0';
+    int rc = ch_sql_begin(&s->sql, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                        "SELECT holder, until FROM response_locks WHERE plan_id = ?1", &st, err);
+    bool free_ = true;
+    if (rc >= 0) {
+        sqlite3_bind_int64(st, 1, plan);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *h = ch_sql_col_text(st, 0);
+            int64_t until = sqlite3_column_int64(st, 1);
+            /* Free when released, expired, ours, or its process is gone. */
+            free_ = until < now_ms || strcmp(h, holder) == 0 || (alive != NULL && !alive(h));
+            if (!free_)
+                snprintf(other, cap, "%s", h);
+        } else if (r != SQLITE_DONE) {
+            rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading the plan's lock");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc >= 0 && free_) {
+        rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "INSERT OR REPLACE INTO response_locks (plan_id, holder, until)"
+                            " VALUES (?1, ?2, ?3)",
+                            &st, err);
+        if (rc >= 0) {
+            sqlite3_bind_int64(st, 1, plan);
+            sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, lease_ms > 0 ? now_ms + lease_ms : 0);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = ch_sql_error(s->sql.db, s->sql.path, err, "taking the plan's lock");
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc < 0) {
+        ch_sql_rollback(&s->sql);
+        return rc;
+    }
+    rc = ch_sql_commit(&s->sql, err);
+    return rc < 0 ? rc : free_ ? 1 : 0;
 }

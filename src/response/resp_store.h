@@ -64,6 +64,13 @@ int ch_resp_value_get(ch_resp_store *s, int64_t plan, const char *account, const
 int ch_resp_value_put(ch_resp_store *s, int64_t plan, const char *account, const char *region,
                       const char *name, const char *value, ch_error *err);
 
+/* Take (or renew, or with lease_ms 0 release) the lock of a plan's runs for holder
+ * ("pid@host"): 1 taken, 0 held by another (named in other). A lock expires at its time, and
+ * alive (may be NULL) says whether another holder still runs. */
+int ch_resp_lock(ch_resp_store *s, int64_t plan, const char *holder, int64_t now_ms,
+                 int64_t lease_ms, bool (*alive)(const char *holder), char *other, size_t cap,
+                 ch_error *err);
+
 /* ---- automatic response (response_auto) ---------------------------------------------------- */
 
 /* 1 when automatic response already acted on (offense, rule), 0 not. */

@@ -14,9 +14,13 @@
  */
 #include "response/run.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -265,6 +269,7 @@ typedef struct run_ctx {
     assumed *assumed;
     size_t nassumed;
     ch_buf body, resp;
+    bool locked;
 } run_ctx;
 
 static int64_t now_ms(void)
@@ -967,6 +972,31 @@ static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_v
     return rc;
 }
 
+/* ---- one run at a time ------------------------------------------------------------------------
+ */
+
+#define LEASE_MS (10 * 60000) /* renewed at each step; longer than any step's retries */
+
+static void holder_name(char *out, size_t cap)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    /* The thread too: two API requests in one server are two runs. */
+    snprintf(out, cap, "%ld.%lu@%s", (long)getpid(), (unsigned long)pthread_self(), host);
+}
+
+/* A holder on this machine whose process is gone holds nothing (a run killed with -9). */
+static bool holder_alive(const char *h)
+{
+    char me[300];
+    holder_name(me, sizeof me);
+    const char *at = strchr(h, '@'), *myat = strchr(me, '@');
+    if (at == NULL || myat == NULL || strcmp(at, myat) != 0)
+        return true; /* another machine: wait for the lease */
+    long pid = strtol(h, NULL, 10);
+    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 /* ---- driver
  * -------------------------------------------------------------------------------------- */
 
@@ -1150,6 +1180,18 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
         rc = refuse(&c, "not approved: running a plan needs an explicit approval (--approve)");
         goto cleanup;
     }
+    /* Two runs of one plan at once (two admins, or an admin and the responder) would send
+     * steps twice: one holds the plan's lock, renewed at each step. */
+    char holder[300], other[300];
+    holder_name(holder, sizeof holder);
+    rc = ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, holder_alive, other,
+                      sizeof other, err);
+    if (rc == 0)
+        rc = ch_error_set(err, CH_EUSAGE, "plan %lld is being run by %s; try again when it ends",
+                          (long long)o->plan_id, other);
+    if (rc < 0)
+        goto cleanup;
+    c.locked = true;
     c.assumed = ch_calloc(MAX_ASSUMED, sizeof *c.assumed);
     if (c.assumed == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -1204,6 +1246,14 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
         const step_view *s = &c.steps[o->rollback ? c.nsteps - 1 - k : k];
         if (!s->selected)
             continue;
+        ch_error lerr = {0};
+        char lo[8];
+        if (ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, NULL, lo, sizeof lo, &lerr) <
+            0) {
+            *err = lerr;
+            failed = lerr.code;
+            break;
+        }
         int r = one(&c, s, res);
         if (r < 0)
             failed = r;
@@ -1242,6 +1292,12 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
         rc = r2;
     }
 cleanup:
+    if (c.locked) {
+        ch_error lerr = {0};
+        char lo[8], me[300];
+        holder_name(me, sizeof me);
+        ch_resp_lock(c.rs, o->plan_id, me, now_ms(), 0, NULL, lo, sizeof lo, &lerr);
+    }
     if (c.assumed != NULL) {
         for (size_t i = 0; i < c.nassumed; i++)
             ch_aws_creds_wipe(&c.assumed[i].creds);

@@ -192,6 +192,37 @@ static void test_run_refused_without_execute_or_approval(void **state)
     assert_int_equal(ch_resp_run(&o, &res, &err), CH_ENOTFOUND);
 }
 
+static bool dead(const char *holder) { return strncmp(holder, "dead", 4) != 0; }
+
+static void test_one_run_of_a_plan_at_a_time(void **state)
+{
+    (void)state;
+    int64_t plan = store_plan();
+    ch_resp_store *s = NULL;
+    ch_error err = {0};
+    char other[64];
+    assert_int_equal(ch_resp_store_open(db, &s, &err), 0);
+    assert_int_equal(ch_resp_lock(s, plan, "1.1@h", 1000, 600000, dead, other, sizeof other, &err),
+                     1);
+    /* Another run (another thread too) waits while the first holds it... */
+    assert_int_equal(ch_resp_lock(s, plan, "1.2@h", 2000, 600000, dead, other, sizeof other, &err),
+                     0);
+    assert_string_equal(other, "1.1@h");
+    /* ... the holder renews it ... */
+    assert_int_equal(ch_resp_lock(s, plan, "1.1@h", 3000, 600000, dead, other, sizeof other, &err),
+                     1);
+    /* ... and releases it (lease 0). */
+    assert_int_equal(ch_resp_lock(s, plan, "1.1@h", 4000, 0, dead, other, sizeof other, &err), 1);
+    assert_int_equal(
+        ch_resp_lock(s, plan, "dead.7@h", 5000, 600000, dead, other, sizeof other, &err), 1);
+    /* A holder whose process is gone (kill -9) holds nothing; a lease that ran out neither. */
+    assert_int_equal(ch_resp_lock(s, plan, "1.3@h", 6000, 600000, dead, other, sizeof other, &err),
+                     1);
+    assert_int_equal(
+        ch_resp_lock(s, plan, "1.4@h", 700000, 600000, NULL, other, sizeof other, &err), 1);
+    ch_resp_store_close(s);
+}
+
 typedef struct seen {
     char ids[4][32], vpcs[4][32], subnets[4][32], groups[4][64];
     int n;
@@ -259,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_first_value_learnt_stays),
         cmocka_unit_test(test_automatic_response_once_per_offense_and_rule),
         cmocka_unit_test(test_run_refused_without_execute_or_approval),
+        cmocka_unit_test(test_one_run_of_a_plan_at_a_time),
         cmocka_unit_test(test_describe_instances_reader),
         cmocka_unit_test(test_json_path_reader),
     };
