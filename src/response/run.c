@@ -420,8 +420,11 @@ static int base_creds(run_ctx *c)
         (rc = form(&c->body, "Version", version_of("sts"))) < 0)
         return ch_error_set(c->err, rc, "out of memory");
     char ep[1024];
+    const char *sts_env = getenv("AWS_ENDPOINT_URL_STS");
     if (c->o->cfg->endpoint != NULL)
         snprintf(ep, sizeof ep, "%s", c->o->cfg->endpoint);
+    else if (sts_env != NULL && *sts_env)
+        snprintf(ep, sizeof ep, "%s", sts_env);
     else
         snprintf(ep, sizeof ep, "https://sts.us-east-1.amazonaws.com");
     ch_aws_request r = {.service = "sts",
