@@ -4,8 +4,11 @@
  *
  * `plan` stores every plan it prints (response_plans, with an id) and writes a "proposed"
  * entry to the audit log: a plan is the record of what was proposed, to whom and when, before
- * anyone approves it. Nothing here calls AWS: plans are dry runs. The database must exist
- * (plans are made from what `analyze` stored); output is built in a buffer and written at once.
+ * anyone approves it. `plan` calls nothing: plans are dry runs. `run` and `rollback` execute a
+ * stored plan through response/run.h, refused (exit 3, audited) unless the configuration sets
+ * respond.execute, --approve is given and the approver's API token is an admin's. The database
+ * must exist (plans are made from what `analyze` stored); output is built in a buffer and
+ * written at once.
  */
 #include "cli/cmd_respond.h"
 
@@ -25,7 +28,11 @@
 #include "response/export.h"
 #include "response/plan.h"
 #include "response/resp_store.h"
+#include "response/run.h"
+#include "server/accounts.h"
 #include "server/audit.h"
+#include "server/config.h"
+#include "core/readfile.h"
 
 #define OUT_MAX (256u << 20)
 
@@ -36,20 +43,32 @@ static void usage(FILE *f)
             "                                [--terminate] [--quarantine-group NAME]\n"
             "       coinhound respond show   PLAN_ID [--db FILE]\n"
             "       coinhound respond export OFFENSE_ID --format nft|suricata|rpz|list\n"
-            "                                [--db FILE] [--output FILE]\n\n"
+            "                                [--db FILE] [--output FILE]\n"
+            "       coinhound respond run      PLAN_ID --approve --config FILE [--db FILE]\n"
+            "                                  [--steps ID,ID] [--token-file FILE]\n"
+            "       coinhound respond rollback PLAN_ID --approve --config FILE [--db FILE]\n"
+            "                                  [--steps ID,ID] [--token-file FILE]\n\n"
             "plan builds the containment plan for an offense from its evidence (the access keys,\n"
             "instances, pool domains and addresses it names), stores it with an id (printed;\n"
             "on stderr with --format json) and audits it as proposed. It calls nothing: a plan\n"
             "is a dry run. --terminate terminates instead of stopping (irreversible).\n"
             "show prints a stored plan's JSON. export writes the block lists for nftables,\n"
-            "Suricata, an RPZ zone (BIND, Unbound) or a plain list. Default database %s/%s.\n",
+            "Suricata, an RPZ zone (BIND, Unbound) or a plain list.\n"
+            "run makes a stored plan's AWS calls, in order (only --steps when given); rollback\n"
+            "undoes the steps that ran, in reverse order. Both need respond.execute: true in\n"
+            "the configuration (--config, the serve configuration), --approve, and an admin's\n"
+            "API token (COINHOUND_TOKEN, or --token-file); they are refused (exit 3) and the\n"
+            "refusal audited otherwise. Default database %s/%s.\n",
             ch_data_dir(), CH_STORE_DEFAULT_NAME);
 }
 
 typedef struct opts {
     const char *action, *db, *format, *output, *quarantine, *id_arg;
-    bool terminate;
+    const char *config, *steps, *token_file;
+    bool terminate, approve;
 } opts;
+
+enum { EXIT_REFUSED = 3 };
 
 static int parse(int argc, char **argv, opts *o)
 {
@@ -59,6 +78,10 @@ static int parse(int argc, char **argv, opts *o)
         {"output", required_argument, NULL, 'o'},
         {"terminate", no_argument, NULL, 't'},
         {"quarantine-group", required_argument, NULL, 'q'},
+        {"approve", no_argument, NULL, 'A'},
+        {"config", required_argument, NULL, 'c'},
+        {"steps", required_argument, NULL, 's'},
+        {"token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -68,7 +91,7 @@ static int parse(int argc, char **argv, opts *o)
         return c;
     int ac = argc - 1;
     char **av = argv + 1;
-    while ((c = getopt_long(ac, av, ":d:f:o:tq:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(ac, av, ":d:f:o:tq:Ac:s:T:h", lo, NULL)) != -1) {
         switch (c) {
         case 'd':
             o->db = optarg;
@@ -84,6 +107,18 @@ static int parse(int argc, char **argv, opts *o)
             break;
         case 'q':
             o->quarantine = optarg;
+            break;
+        case 'A':
+            o->approve = true;
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 's':
+            o->steps = optarg;
+            break;
+        case 'T':
+            o->token_file = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -179,46 +214,17 @@ static void local_actor(char *buf, size_t cap)
 static int do_plan(const opts *o, const char *path, int64_t id, bool json)
 {
     ch_error err = {0};
-    ch_offenses *m = NULL;
-    ch_resp_store *rs = NULL;
     ch_resp_plan *p = NULL;
-    ch_resp_linked *linked = NULL;
-    ch_audit *au = NULL;
-    size_t nlinked = 0;
-    ch_buf b, after;
+    ch_buf b;
     ch_buf_init(&b, OUT_MAX);
-    ch_buf_init(&after, CH_AUDIT_JSON_MAX);
-    int64_t now = ch_cli_now_ms();
-    char actor[128], object[64];
+    char actor[128];
     local_actor(actor, sizeof actor);
-    int rc = load_offense(path, id, &m, &err);
-    if (rc >= 0)
-        rc = ch_resp_store_open(path, &rs, &err);
-    const ch_offense *off = rc >= 0 ? ch_offenses_at(m, 0) : NULL;
-    if (rc >= 0)
-        rc = ch_resp_store_linked(rs, off, &linked, &nlinked, &err);
-    if (rc >= 0) {
-        ch_resp_opts ro = {o->terminate, o->quarantine, now, linked, nlinked};
-        rc = ch_resp_plan_build(off, &ro, &p, &err);
-    }
-    if (rc >= 0)
-        rc = ch_resp_store_put(rs, p, actor, now, &err);
-    /* The audit entry names the plan and its offense; the steps are in the plan's row. */
-    if (rc >= 0)
-        rc = ch_audit_open(path, false, &au, &err);
-    if (rc >= 0) {
-        snprintf(object, sizeof object, "response_plan:%lld", (long long)p->id);
-        ch_buf_printf(&after, "{\"offense\":%lld,\"status\":\"proposed\",\"steps\":%zu}",
-                      (long long)p->offense_id, p->nsteps);
-        ch_buf_addc(&after, '\0');
-        ch_audit_entry e = {.ts = now,
-                            .actor = actor,
-                            .source = "cli",
-                            .action = "response.plan.proposed",
-                            .object = object,
-                            .after = after.data};
-        rc = ch_audit_append(au, &e, &err);
-    }
+    ch_resp_propose_opts po = {.terminate = o->terminate,
+                               .quarantine = o->quarantine,
+                               .actor = actor,
+                               .source = "cli",
+                               .now_ms = ch_cli_now_ms()};
+    int rc = ch_resp_propose(path, id, &po, &p, &err);
     if (rc >= 0) {
         rc = json ? ch_resp_plan_json(&b, p) : ch_resp_plan_text(&b, p);
         if (rc >= 0)
@@ -236,13 +242,8 @@ static int do_plan(const opts *o, const char *path, int64_t id, bool json)
                     (long long)p->id, (long long)id, p->nsteps);
         status = emit(&b, o->output);
     }
-    ch_audit_close(au);
-    ch_free(linked);
     ch_resp_plan_free(p);
-    ch_resp_store_close(rs);
-    ch_offenses_free(m);
     ch_buf_free(&b);
-    ch_buf_free(&after);
     return status;
 }
 
@@ -289,6 +290,123 @@ static int do_export(const opts *o, const char *path, int64_t id)
     return st;
 }
 
+/* The approver's API token: --token-file, else COINHOUND_TOKEN. NULL when neither. */
+static char *approver_token(const opts *o, ch_error *err)
+{
+    if (o->token_file == NULL) {
+        const char *t = getenv("COINHOUND_TOKEN");
+        return t != NULL && *t ? ch_strdup(t) : NULL;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (ch_read_file(o->token_file, 4096, &text, &len, err) < 0)
+        return NULL;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    return text;
+}
+
+static int refused(const char *path, int64_t id, const char *actor, const char *reason)
+{
+    ch_error err = {0};
+    if (ch_resp_audit_refusal(path, id, actor, "cli", reason, &err) < 0 &&
+        err.code != CH_RESP_REFUSED)
+        fprintf(stderr, "coinhound respond: cannot audit the refusal: %s\n", err.msg);
+    fprintf(stderr, "coinhound respond: refused: %s\n", reason);
+    return EXIT_REFUSED;
+}
+
+static int do_run(const opts *o, const char *path, int64_t id, bool rollback)
+{
+    const char *cmd = rollback ? "rollback" : "run";
+    char os_actor[128], actor[CH_ACCOUNT_NAME_MAX + 1];
+    local_actor(os_actor, sizeof os_actor);
+    ch_error err = {0};
+    ch_serve_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (o->config == NULL)
+        return refused(path, id, os_actor,
+                       "execution is off: no --config (respond.execute: true in the serve "
+                       "configuration turns it on)");
+    if (ch_serve_config_load(o->config, &cfg, &err) < 0) {
+        fprintf(stderr, "coinhound respond %s: %s\n", cmd, err.msg);
+        return CH_EXIT_FAIL;
+    }
+    if (!o->approve) {
+        ch_serve_config_free(&cfg);
+        return refused(path, id, os_actor,
+                       "not approved: running or rolling back a plan needs --approve");
+    }
+    /* The approver must be an admin: their API token says who they are. */
+    int status = CH_EXIT_OK;
+    char *tok = approver_token(o, &err);
+    ch_accounts *acc = NULL;
+    ch_token_info ti;
+    if (tok == NULL && err.code != 0) {
+        fprintf(stderr, "coinhound respond %s: %s\n", cmd, err.msg);
+        status = CH_EXIT_FAIL;
+    } else if (tok == NULL) {
+        status = refused(path, id, os_actor,
+                         "no approver: an admin's API token (COINHOUND_TOKEN or --token-file) "
+                         "says who approves the run");
+    } else if (ch_accounts_open(path, false, &acc, &err) < 0 ||
+               ch_token_verify(acc, tok, strlen(tok), "cli", &ti, &err) < 0) {
+        status = refused(path, id, os_actor, "the approver's API token is not valid");
+    } else if (ti.role != CH_ROLE_ADMIN) {
+        char why[256];
+        snprintf(why, sizeof why, "token %s has the role %s; running a plan needs an admin",
+                 ti.name, ch_role_name(ti.role));
+        status = refused(path, id, ti.name, why);
+    }
+    ch_accounts_close(acc);
+    if (tok != NULL) {
+        memset(tok, 0, strlen(tok));
+        ch_free(tok);
+    }
+    if (status != CH_EXIT_OK) {
+        ch_serve_config_free(&cfg);
+        return status;
+    }
+    snprintf(actor, sizeof actor, "%s", ti.name);
+    /* --steps 1,4,7 */
+    char *list = o->steps != NULL ? ch_strdup(o->steps) : NULL;
+    const char *ids[CH_RESP_MAX_STEPS];
+    size_t nids = 0;
+    for (char *p = list, *save = NULL, *t; p != NULL && (t = strtok_r(p, ",", &save)) != NULL;
+         p = NULL)
+        do {
+            if (nids < CH_RESP_MAX_STEPS)
+                ids[nids++] = t;
+        } while ((t = strtok_r(NULL, ",", &save)) != NULL);
+    ch_resp_run_opts ro = {.db = path,
+                           .plan_id = id,
+                           .cfg = &cfg.respond,
+                           .actor = actor,
+                           .source = "cli",
+                           .approved = o->approve,
+                           .rollback = rollback,
+                           .steps = list != NULL ? ids : NULL,
+                           .nsteps = nids,
+                           .progress = stderr};
+    ch_resp_run_result res;
+    int rc = ch_resp_run(&ro, &res, &err);
+    if (rc == CH_RESP_REFUSED) {
+        fprintf(stderr, "coinhound respond: refused: %s\n", err.msg);
+        status = EXIT_REFUSED;
+    } else if (rc < 0) {
+        fprintf(stderr, "coinhound respond %s: %s\n", cmd, err.msg);
+        status = CH_EXIT_FAIL;
+    }
+    if (rc >= 0 || rc == CH_EIO)
+        printf("plan %lld: %zu step%s %s now (%zu already so), %zu done before, %zu failed; "
+               "status %s\n",
+               (long long)id, res.done, res.done == 1 ? "" : "s", rollback ? "rolled back" : "done",
+               res.already, res.skipped, res.failed, res.status);
+    ch_free(list);
+    ch_serve_config_free(&cfg);
+    return status;
+}
+
 int ch_cmd_respond(int argc, char **argv)
 {
     opts o;
@@ -297,7 +415,8 @@ int ch_cmd_respond(int argc, char **argv)
         return status;
     bool is_plan = strcmp(o.action, "plan") == 0, is_show = strcmp(o.action, "show") == 0;
     bool is_export = strcmp(o.action, "export") == 0;
-    if (!is_plan && !is_show && !is_export) {
+    bool is_run = strcmp(o.action, "run") == 0, is_rollback = strcmp(o.action, "rollback") == 0;
+    if (!is_plan && !is_show && !is_export && !is_run && !is_rollback) {
         fprintf(stderr, "coinhound respond: unknown action '%s'\n", o.action);
         usage(stderr);
         return CH_EXIT_USAGE;
@@ -305,8 +424,8 @@ int ch_cmd_respond(int argc, char **argv)
     int64_t id = 0;
     if (!parse_id(o.id_arg, &id)) {
         fprintf(stderr, "coinhound respond %s: needs %s id (a positive integer)%s%s\n", o.action,
-                is_show ? "a plan" : "an offense", o.id_arg ? ", not " : "",
-                o.id_arg ? o.id_arg : "");
+                is_show || is_run || is_rollback ? "a plan" : "an offense",
+                o.id_arg ? ", not " : "", o.id_arg ? o.id_arg : "");
         return CH_EXIT_USAGE;
     }
     bool json = false;
@@ -328,7 +447,7 @@ int ch_cmd_respond(int argc, char **argv)
             return CH_EXIT_USAGE;
         }
     } else if (o.format != NULL) {
-        fprintf(stderr, "coinhound respond show: --format is for plan and export\n");
+        fprintf(stderr, "coinhound respond %s: --format is for plan and export\n", o.action);
         return CH_EXIT_USAGE;
     }
     if (!is_plan && (o.terminate || o.quarantine != NULL)) {
@@ -336,10 +455,20 @@ int ch_cmd_respond(int argc, char **argv)
                 o.action);
         return CH_EXIT_USAGE;
     }
+    if (!is_run && !is_rollback &&
+        (o.approve || o.config != NULL || o.steps != NULL || o.token_file != NULL)) {
+        fprintf(stderr,
+                "coinhound respond %s: --approve, --config, --steps and --token-file go with run "
+                "and rollback\n",
+                o.action);
+        return CH_EXIT_USAGE;
+    }
     char def[4096];
     const char *path = NULL;
     if ((status = db_path(&o, def, sizeof def, &path)) != CH_EXIT_OK)
         return status;
+    if (is_run || is_rollback)
+        return do_run(&o, path, id, is_rollback);
     if (is_plan)
         return do_plan(&o, path, id, json);
     if (is_show)

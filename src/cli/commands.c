@@ -29,7 +29,7 @@ static const ch_command commands[] = {
     {"audit", "the append-only audit log of changes, logins and failed logins", ch_cmd_audit},
     {"serve", "run as a server: HTTP, Firehose and spool ingest through a durable journal",
      ch_cmd_serve},
-    {"respond", "response plans from offenses (dry run) and block lists for firewalls",
+    {"respond", "response plans from offenses: propose, run when enabled, roll back; block lists",
      ch_cmd_respond},
     {"search", "search the stored events with an expression (indexes, aggregations)",
      ch_cmd_search},

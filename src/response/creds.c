@@ -8,6 +8,7 @@
 #include "response/creds.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,9 +135,15 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 }
 
 /* One request: status into *status, body into resp. CH_EIO when no answer. */
+/* curl_easy_init would initialise libcurl lazily, which is not safe when two threads (an API
+ * run and the automatic responder) make their first call at once. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 int ch__aws_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
                  long connect_ms, long *status, ch_buf *resp, ch_error *err)
 {
+    pthread_once(&curl_once, curl_init_once);
     CURL *h = curl_easy_init();
     if (h == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -512,6 +519,12 @@ int ch_aws_creds_chain(ch_aws_creds *c, ch_error *err)
 int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const char *region,
                        ch_aws_creds *out, ch_error *err)
 {
+    return ch_aws_assume_role_at(base, role_arn, region, NULL, out, err);
+}
+
+int ch_aws_assume_role_at(const ch_aws_creds *base, const char *role_arn, const char *region,
+                          const char *endpoint, ch_aws_creds *out, ch_error *err)
+{
     ch_buf body, resp;
     ch_buf_init(&body, 8192);
     ch_buf_init(&resp, RESP_MAX);
@@ -530,7 +543,10 @@ int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const cha
         return ch_error_set(err, rc, "AssumeRole: role ARN too long");
     }
     char url[512], host[300], date[20];
-    sts_url(url, sizeof url, region);
+    if (endpoint != NULL)
+        snprintf(url, sizeof url, "%s/", endpoint);
+    else
+        sts_url(url, sizeof url, region);
     /* Host as curl will send it: what follows the scheme up to the path. */
     const char *hs = strstr(url, "://");
     hs = hs != NULL ? hs + 3 : url;

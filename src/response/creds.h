@@ -57,4 +57,9 @@ int ch_aws_sts_parse(const char *xml, size_t n, ch_aws_creds *c, ch_error *err);
 int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const char *region,
                        ch_aws_creds *out, ch_error *err);
 
+/* The same at an explicit STS endpoint ("https://sts.us-east-1.amazonaws.com", or respond.endpoint
+ * in the configuration); NULL = as ch_aws_assume_role. */
+int ch_aws_assume_role_at(const ch_aws_creds *base, const char *role_arn, const char *region,
+                          const char *endpoint, ch_aws_creds *out, ch_error *err);
+
 #endif

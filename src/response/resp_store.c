@@ -24,6 +24,30 @@ static const char *const migrations[] = {
     " actor TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('proposed', 'approved',"
     " 'running', 'done', 'failed', 'rolled back')), plan TEXT NOT NULL CHECK (json_valid(plan)));"
     "CREATE INDEX response_plans_offense ON response_plans (offense_id);",
+    /* 1 -> 2: execution. A step's state is written before its call is sent ('running') and
+     * after its answer ('done', 'failed'), each in its own commit, so a run stopped anywhere
+     * resumes without repeating a done step or losing one. Values are what the runner learnt
+     * from the account (the VPC of the instances, the ids earlier steps made): the first one
+     * recorded for a name wins, so a rerun after the instances moved to the quarantine group
+     * keeps the groups they had before. */
+    "CREATE TABLE response_steps ("
+    " plan_id INTEGER NOT NULL, step TEXT NOT NULL,"
+    " phase TEXT NOT NULL CHECK (phase IN ('run', 'rollback')),"
+    " state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),"
+    " attempts INTEGER NOT NULL, updated INTEGER NOT NULL, actor TEXT NOT NULL, error TEXT,"
+    " PRIMARY KEY (plan_id, step, phase));"
+    "CREATE TABLE response_values ("
+    " plan_id INTEGER NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,"
+    " value TEXT NOT NULL, PRIMARY KEY (plan_id, account, region, name));"
+    /* Automatic response: one row per (offense, rule) it acted on, so a restart neither acts
+     * twice nor forgets the runs the rate limit counts. */
+    "CREATE TABLE response_auto ("
+    " offense_id INTEGER NOT NULL, rule TEXT NOT NULL, plan_id INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, ran INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " PRIMARY KEY (offense_id, rule));"
+    /* One run of a plan at a time: who holds it (pid@host) and until when. */
+    "CREATE TABLE response_locks ("
+    " plan_id INTEGER PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);",
 };
 
 static const ch_sql_schema schema = {
@@ -186,4 +210,290 @@ int ch_resp_store_get(ch_resp_store *s, int64_t id, char **json, int64_t *offens
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int ch_resp_store_status(ch_resp_store *s, int64_t id, const char *status, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "UPDATE response_plans SET status = ?2 WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : ch_sql_error(s->sql.db, s->sql.path, err, "setting the plan's status");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_step_get(ch_resp_store *s, int64_t plan, const char *step, const char *phase,
+                     char state[16], int *attempts, ch_error *err)
+{
+    state[0] = '\0';
+    *attempts = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "SELECT state, attempts FROM response_steps"
+                            " WHERE plan_id = ?1 AND step = ?2 AND phase = ?3",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, plan);
+    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        snprintf(state, 16, "%s", ch_sql_col_text(st, 0));
+        *attempts = sqlite3_column_int(st, 1);
+        rc = 1;
+    } else if (r == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading a step's state");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_step_set(ch_resp_store *s, int64_t plan, const char *step, const char *phase,
+                     const char *state, const char *actor, int64_t now_ms, const char *error,
+                     ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    /* 'running' counts an attempt: the number of times the call may have reached AWS. */
+    int rc = ch_sql_prepare(
+        s->sql.db, s->sql.path,
+        "INSERT INTO response_steps (plan_id, step, phase, state, attempts, updated, actor, error)"
+        " VALUES (?1, ?2, ?3, ?4, ?4 = 'running', ?5, ?6, ?7)"
+        " ON CONFLICT (plan_id, step, phase) DO UPDATE SET state = excluded.state,"
+        " attempts = attempts + (excluded.state = 'running'), updated = excluded.updated,"
+        " actor = excluded.actor, error = excluded.error",
+        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, plan);
+    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now_ms);
+    sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+    if (error != NULL)
+        sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : ch_sql_error(s->sql.db, s->sql.path, err, "recording a step's state");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_steps_json(ch_resp_store *s, int64_t plan, ch_buf *b, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "SELECT step, phase, state, attempts, updated, actor, error"
+                            " FROM response_steps WHERE plan_id = ?1"
+                            " ORDER BY phase DESC, CAST(step AS INTEGER)",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, plan);
+    rc = ch_buf_addc(b, '[');
+    int r = SQLITE_DONE, n = 0;
+    while (rc >= 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *names[] = {"step", "phase", "state"};
+        rc = ch_buf_adds(b, n++ ? ",{" : "{");
+        for (int c = 0; c < 3 && rc >= 0; c++) {
+            const char *v = ch_sql_col_text(st, c);
+            rc = ch_buf_printf(b, "\"%s\":", names[c]);
+            if (rc >= 0)
+                rc = ch_buf_add_json_str(b, v, strlen(v));
+            if (rc >= 0)
+                rc = ch_buf_addc(b, ',');
+        }
+        if (rc >= 0)
+            rc = ch_buf_printf(b, "\"attempts\":%d,\"updated\":%lld,\"actor\":",
+                               sqlite3_column_int(st, 3), (long long)sqlite3_column_int64(st, 4));
+        const char *a = ch_sql_col_text(st, 5);
+        if (rc >= 0)
+            rc = ch_buf_add_json_str(b, a, strlen(a));
+        if (rc >= 0 && sqlite3_column_type(st, 6) != SQLITE_NULL) {
+            const char *e = ch_sql_col_text(st, 6);
+            rc = ch_buf_adds(b, ",\"error\":");
+            if (rc >= 0)
+                rc = ch_buf_add_json_str(b, e, strlen(e));
+        }
+        if (rc >= 0)
+            rc = ch_buf_addc(b, '}');
+    }
+    if (rc >= 0 && r != SQLITE_DONE) {
+        rc = ch_sql_error(s->sql.db, s->sql.path, err, "listing the steps' states");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    if (rc >= 0)
+        rc = ch_buf_addc(b, ']');
+    if (rc < 0)
+        rc = ch_error_set(err, rc, "listing the steps' states (%s)", ch_strerror(rc));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_value_get(ch_resp_store *s, int64_t plan, const char *account, const char *region,
+                      const char *name, char *out, size_t cap, ch_error *err)
+{
+    out[0] = '\0';
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "SELECT value FROM response_values WHERE plan_id = ?1"
+                            " AND account = ?2 AND region = ?3 AND name = ?4",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, plan);
+    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        const char *v = ch_sql_col_text(st, 0);
+        rc = strlen(v) < cap ? 1 : ch_error_set(err, CH_ELIMIT, "value %s too long", name);
+        if (rc == 1)
+            memcpy(out, v, strlen(v) + 1);
+    } else {
+        rc = r == SQLITE_DONE ? 0 : ch_sql_error(s->sql.db, s->sql.path, err, "reading a value");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_value_put(ch_resp_store *s, int64_t plan, const char *account, const char *region,
+                      const char *name, const char *value, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "INSERT OR IGNORE INTO response_values"
+                            " (plan_id, account, region, name, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, plan);
+    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : ch_sql_error(s->sql.db, s->sql.path, err, "recording a value");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_seen(ch_resp_store *s, int64_t offense, const char *rule, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        ch_sql_prepare(s->sql.db, s->sql.path,
+                       "SELECT 1 FROM response_auto WHERE offense_id = ?1 AND rule = ?2", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, offense);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    rc = r == SQLITE_ROW    ? 1
+         : r == SQLITE_DONE ? 0
+                            : ch_sql_error(s->sql.db, s->sql.path, err, "reading response_auto");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_put(ch_resp_store *s, int64_t offense, const char *rule, int64_t plan,
+                     int64_t now_ms, bool ran, const char *outcome, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "INSERT OR REPLACE INTO response_auto"
+                            " (offense_id, rule, plan_id, created, ran, outcome)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, offense);
+    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, plan);
+    sqlite3_bind_int64(st, 4, now_ms);
+    sqlite3_bind_int(st, 5, ran ? 1 : 0);
+    sqlite3_bind_text(st, 6, outcome, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : ch_sql_error(s->sql.db, s->sql.path, err, "recording an automatic response");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_auto_runs_since(ch_resp_store *s, int64_t since_ms, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "SELECT count(*) FROM response_auto WHERE ran = 1 AND created >= ?1",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, since_ms);
+    rc = sqlite3_step(st) == SQLITE_ROW
+             ? sqlite3_column_int(st, 0)
+             : ch_sql_error(s->sql.db, s->sql.path, err, "counting automatic runs");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_resp_lock(ch_resp_store *s, int64_t plan, const char *holder, int64_t now_ms,
+                 int64_t lease_ms, bool (*alive)(const char *holder), char *other, size_t cap,
+                 ch_error *err)
+{
+    other[0] = '\0';
+    int rc = ch_sql_begin(&s->sql, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                        "SELECT holder, until FROM response_locks WHERE plan_id = ?1", &st, err);
+    bool free_ = true;
+    if (rc >= 0) {
+        sqlite3_bind_int64(st, 1, plan);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *h = ch_sql_col_text(st, 0);
+            int64_t until = sqlite3_column_int64(st, 1);
+            /* Free when released, expired, ours, or its process is gone. */
+            free_ = until < now_ms || strcmp(h, holder) == 0 || (alive != NULL && !alive(h));
+            if (!free_)
+                snprintf(other, cap, "%s", h);
+        } else if (r != SQLITE_DONE) {
+            rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading the plan's lock");
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc >= 0 && free_) {
+        rc = ch_sql_prepare(s->sql.db, s->sql.path,
+                            "INSERT OR REPLACE INTO response_locks (plan_id, holder, until)"
+                            " VALUES (?1, ?2, ?3)",
+                            &st, err);
+        if (rc >= 0) {
+            sqlite3_bind_int64(st, 1, plan);
+            sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, lease_ms > 0 ? now_ms + lease_ms : 0);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = ch_sql_error(s->sql.db, s->sql.path, err, "taking the plan's lock");
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc < 0) {
+        ch_sql_rollback(&s->sql);
+        return rc;
+    }
+    rc = ch_sql_commit(&s->sql, err);
+    return rc < 0 ? rc : free_ ? 1 : 0;
 }

@@ -60,7 +60,14 @@ typedef struct ch_api {
     const struct ch_serve_intel_hook *intel_hook;
     /* Asynchronous searches of the event store (api_search.c). */
     struct ch_api_searches *searches;
+    /* The serve configuration's respond: section (api_respond.c); borrowed. */
+    const struct ch_resp_config *respond;
 } ch_api;
+
+/* api_respond.c: response plans. */
+void ch_api_response_plan_propose(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_response_plan_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
+void ch_api_response_plan_run(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 
 /* serve.c: the ch_api of the server passed to handlers as ud. */
 ch_api *ch__serve_api(void *ud);

@@ -24,6 +24,7 @@
 #include "core/readfile.h"
 #include "core/yaml_util.h"
 #include "store/evstore.h"
+#include "response/run.h"
 
 #define TEXT_MAX 4096
 #define TOKEN_MIN 16
@@ -318,6 +319,142 @@ static int read_intel(reader *R, const yaml_node_t *n)
     return rc;
 }
 
+/* respond: the response section (response/respond_config.h, docs/RESPONSE.md). */
+static bool loopback_url(const char *u)
+{
+    static const char *const ok[] = {"http://127.0.0.1:", "http://127.0.0.1/",
+                                     "http://[::1]:", "http://localhost:"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strncmp(u, ok[i], strlen(ok[i])) == 0)
+            return true;
+    return false;
+}
+
+static int read_auto(reader *R, const yaml_node_t *v)
+{
+    ch_resp_config *rc_ = &R->c->respond;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return rfail(R, v, CH_EPARSE, "respond.auto: expected a list");
+    if (ch_yaml_seq_len(v) > CH_RESP_MAX_AUTO)
+        return rfail(R, v, CH_ELIMIT, "respond.auto: more than %d entries", CH_RESP_MAX_AUTO);
+    int rc = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         rc == 0 && it < v->data.sequence.items.top; it++) {
+        yaml_node_t *f = node(R, *it);
+        ch_resp_auto *a = &rc_->autos[rc_->nauto++];
+        a->min_magnitude = 1;
+        if ((rc = want_map(R, f, "respond.auto[]")) < 0)
+            break;
+        EACH_PAIR(f, q)
+        {
+            if (rc < 0)
+                break;
+            yaml_node_t *fk = node(R, q->key), *fv = node(R, q->value);
+            if (ch_yaml_key_is(fk, "rule")) {
+                rc = want_text(R, fv, "respond.auto[].rule", &a->rule);
+            } else if (ch_yaml_key_is(fk, "min_magnitude")) {
+                const char *m = ch_yaml_scalar(fv, NULL);
+                char *end = NULL;
+                long n = m != NULL ? strtol(m, &end, 10) : 0;
+                if (m == NULL || *end || n < 1 || n > 10)
+                    rc = rfail(R, fv, CH_EPARSE, "respond.auto[].min_magnitude: 1 to 10");
+                a->min_magnitude = (int)n;
+            } else if (ch_yaml_key_is(fk, "steps")) {
+                if (fv->type != YAML_SEQUENCE_NODE || ch_yaml_seq_len(fv) > CH_RESP_MAX_KINDS)
+                    return rfail(R, fv, CH_EPARSE,
+                                 "respond.auto[].steps: a list of at most %d step kinds",
+                                 CH_RESP_MAX_KINDS);
+                for (yaml_node_item_t *k = fv->data.sequence.items.start;
+                     rc == 0 && k < fv->data.sequence.items.top; k++) {
+                    yaml_node_t *kn = node(R, *k);
+                    char **dst = &a->kinds[a->nkinds++];
+                    rc = want_text(R, kn, "respond.auto[].steps[]", dst);
+                    if (rc == 0 && !ch_resp_step_kind_ok(*dst))
+                        rc = rfail(R, kn, CH_EPARSE,
+                                   "respond.auto[].steps: unknown step kind '%s' (deactivate_keys, "
+                                   "delete_login_profile, revoke_sessions, snapshot_instances, "
+                                   "isolate_instances, stop_instances, block_domains, "
+                                   "block_addresses)",
+                                   *dst);
+                }
+            } else {
+                rc = rfail(R, fk, CH_EPARSE,
+                           "respond.auto[]: unknown key (rule, min_magnitude, steps)");
+            }
+        }
+        if (rc == 0 && a->rule == NULL)
+            rc = rfail(R, f, CH_EPARSE, "respond.auto[]: rule is required");
+    }
+    return rc;
+}
+
+static int read_respond(reader *R, const yaml_node_t *n)
+{
+    ch_resp_config *c = &R->c->respond;
+    int rc = want_map(R, n, "respond");
+    EACH_PAIR(n, p)
+    {
+        if (rc < 0)
+            break;
+        yaml_node_t *k = node(R, p->key), *v = node(R, p->value);
+        if (ch_yaml_key_is(k, "execute")) {
+            rc = want_bool(R, v, "respond.execute", &c->execute);
+        } else if (ch_yaml_key_is(k, "endpoint")) {
+            rc = want_text(R, v, "respond.endpoint", &c->endpoint);
+            /* Signed calls carry session tokens: plain HTTP only to this machine. */
+            if (rc == 0 && strncmp(c->endpoint, "https://", 8) != 0 && !loopback_url(c->endpoint))
+                rc = rfail(R, v, CH_EPARSE,
+                           "respond.endpoint: https://..., or http:// on 127.0.0.1, [::1] or "
+                           "localhost");
+            size_t el = rc == 0 ? strlen(c->endpoint) : 0;
+            if (el > 0 && c->endpoint[el - 1] == '/')
+                c->endpoint[el - 1] = '\0';
+        } else if (ch_yaml_key_is(k, "assume_role")) {
+            rc = want_text(R, v, "respond.assume_role", &c->assume_role);
+            for (const char *q = rc == 0 ? c->assume_role : ""; *q && rc == 0; q++)
+                if (!isalnum((unsigned char)*q) && strchr("+=,.@_-/", *q) == NULL)
+                    rc = rfail(R, v, CH_EPARSE, "respond.assume_role: an IAM role name");
+        } else if (ch_yaml_key_is(k, "auto")) {
+            rc = read_auto(R, v);
+        } else if (ch_yaml_key_is(k, "auto_rate")) {
+            const char *s = ch_yaml_scalar(v, NULL);
+            const char *slash = s != NULL ? strchr(s, '/') : NULL;
+            char *end = NULL;
+            long n = s != NULL ? strtol(s, &end, 10) : 0;
+            int64_t per = -1;
+            if (slash != NULL && end == slash) {
+                const char *u = slash + 1;
+                char one[16];
+                if (isdigit((unsigned char)*u)) {
+                    per = ch_parse_duration_ms(u);
+                } else {
+                    snprintf(one, sizeof one, "1%s", u);
+                    per = ch_parse_duration_ms(one);
+                }
+            }
+            if (n < 1 || n > 10000 || per < 1000)
+                rc = rfail(R, v, CH_EPARSE,
+                           "respond.auto_rate: N/PERIOD such as 5/h or 20/1d (N 1..10000, "
+                           "PERIOD at least 1s)");
+            c->auto_rate = (int)n;
+            c->auto_rate_ms = per;
+        } else if (ch_yaml_key_is(k, "auto_every")) {
+            rc = want_duration(R, v, "respond.auto_every", 100, &c->auto_every_ms);
+        } else if (ch_yaml_key_is(k, "kill_switch")) {
+            rc = want_text(R, v, "respond.kill_switch", &c->kill_switch);
+        } else if (ch_yaml_key_is(k, "auto_enabled")) {
+            bool on = true;
+            rc = want_bool(R, v, "respond.auto_enabled", &on);
+            c->auto_disabled = !on;
+        } else {
+            rc = rfail(R, k, CH_EPARSE,
+                       "respond: unknown key (execute, endpoint, assume_role, auto, auto_rate, "
+                       "auto_every, kill_switch, auto_enabled)");
+        }
+    }
+    return rc;
+}
+
 static int read_root(reader *R)
 {
     yaml_node_t *root = yaml_document_get_root_node(&R->doc);
@@ -380,13 +517,15 @@ static int read_root(reader *R)
                 rc = rfail(R, v, CH_EPARSE, "retention: %s", e.msg);
         } else if (ch_yaml_key_is(k, "no_store"))
             rc = want_bool(R, v, "no_store", &c->no_store);
+        else if (ch_yaml_key_is(k, "respond"))
+            rc = read_respond(R, v);
         else
             rc = rfail(
                 R, k, CH_EPARSE,
                 "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
                 "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
                 "checkpoint, tokens, "
-                "max_body, max_connections, intel, retention, no_store)");
+                "max_body, max_connections, intel, retention, no_store, respond)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");
@@ -403,6 +542,9 @@ static void defaults(ch_serve_config *c)
     c->spool_rescan_ms = 10000;
     c->max_body = 64u << 20;
     c->max_connections = 64;
+    c->respond.auto_rate = 5;
+    c->respond.auto_rate_ms = 3600000;
+    c->respond.auto_every_ms = 5000;
 }
 
 int ch_serve_config_load_mem(const char *name, const char *text, size_t len, ch_serve_config *c,
@@ -450,6 +592,7 @@ int ch_serve_config_load(const char *path, ch_serve_config *c, ch_error *err)
 
 void ch_serve_config_free(ch_serve_config *c)
 {
+    ch_resp_config_free(&c->respond);
     ch_free(c->file);
     ch_free(c->listen);
     ch_free(c->tls_cert);

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "ingest/journal.h"
+#include "response/respond_config.h"
 
 #define CH_SERVE_MAX_SPOOL 64
 #define CH_SERVE_MAX_PULL 16
@@ -63,6 +64,7 @@ typedef struct ch_serve_config {
     size_t npull;
     char *retention; /* the event store's retention ("30d,10GB"), NULL = the store's saved one */
     bool no_store;   /* keep no events (the event store is off) */
+    ch_resp_config respond; /* respond: (docs/RESPONSE.md) */
 } ch_serve_config;
 
 /* Read and validate the shape of FILE. CH_EPARSE/CH_ELIMIT with "FILE:LINE:COL: ..." */

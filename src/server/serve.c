@@ -18,6 +18,7 @@
  * historical data it is not, which keeps a replay equal to one `analyze` over the same logs.
  */
 #include "server/serve.h"
+#include "response/auto.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -83,6 +84,7 @@ struct ch_serve {
     ch_diag diag;
     pthread_t pipe_thread;
     bool pipe_started;
+    struct ch_resp_responder *auto_resp; /* automatic response (response/auto.h), or NULL */
     atomic_bool stop_pipe, reload_req, ready, draining;
     atomic_int pl_waiting; /* readers (API, metrics) waiting for pl_mu */
     ch_journal_pos cp_pos; /* under st_mu */
@@ -1230,6 +1232,12 @@ static const ch_route routes_template[] = {
      CH_API_REFSET_BODY, NULL, NULL, "add values (one or a bulk load), with a TTL", 0},
     {"DELETE", "/api/v1/reference_sets/{name}/values/{value}", CH_ROLE_ANALYST,
      ch_api_refset_remove, 0, NULL, NULL, "remove a value", 0},
+    {"GET", "/api/v1/offenses/{id}/response_plan", CH_ROLE_ANALYST, ch_api_response_plan_propose, 0,
+     NULL, NULL, "build, store and return a response plan for the offense", 0},
+    {"GET", "/api/v1/response_plans/{id}", CH_ROLE_ANALYST, ch_api_response_plan_get, 0, NULL, NULL,
+     "a stored response plan with each step's run state", 0},
+    {"POST", "/api/v1/response_plans/{id}/run", CH_ROLE_ADMIN, ch_api_response_plan_run, 65536,
+     NULL, NULL, "run an approved plan's steps (respond.execute must be true)", 0},
     {"GET", "/api/v1/ingest/status", CH_ROLE_VIEWER, h_ingest_status, 0, NULL, NULL,
      "journal, checkpoint, pipeline and watermark state", 0},
     {"GET", "/api/v1/openapi.json", CH_ROLE_PUBLIC, ch_api_openapi, 0, NULL, NULL,
@@ -1423,6 +1431,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.cfg = cfg;
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
+    s->api.respond = &cfg->respond;
     if ((s->api.searches = ch_api_searches_new()) == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
@@ -1452,6 +1461,9 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
         }
         s->spool_started = true;
     }
+    if ((rc = ch_resp_auto_start(ch_store_path(s->api.store), &cfg->respond, s->log, s->log_ud,
+                                 &s->auto_resp, err)) < 0)
+        goto fail;
     _Static_assert(sizeof routes_template <= sizeof s->routes, "room for every route");
     memcpy(s->routes, routes_template, sizeof routes_template);
     for (size_t i = 0; s->routes[i].method != NULL; i++)
@@ -1536,6 +1548,7 @@ void ch_serve_close(ch_serve *s)
     if (s == NULL)
         return;
     ch_http_stop(s->http);
+    ch_resp_auto_stop(s->auto_resp);
     if (s->spool_started) {
         atomic_store(&s->stop_spool, true);
         pthread_join(s->spool_thread, NULL);

@@ -127,6 +127,56 @@ static void test_mistakes_are_refused_with_their_position(void **state)
     assert_non_null(strstr(err.msg, "not valid YAML"));
 }
 
+static void test_respond_section_is_read_and_checked(void **state)
+{
+    (void)state;
+    ch_serve_config c;
+    ch_error err = {0};
+    /* Off unless said; the defaults of automatic response. */
+    assert_int_equal(load("journal: {dir: j}\n", &c, &err), 0);
+    assert_false(c.respond.execute);
+    assert_int_equal(c.respond.nauto, 0);
+    assert_int_equal(c.respond.auto_rate, 5);
+    assert_int_equal(c.respond.auto_rate_ms, 3600000);
+    ch_serve_config_free(&c);
+    assert_int_equal(load("journal: {dir: j}\nrespond:\n  execute: true\n"
+                          "  endpoint: http://127.0.0.1:4566/\n  assume_role: responder\n"
+                          "  auto_rate: 20/1d\n  auto_every: 250ms\n  kill_switch: /run/stop\n"
+                          "  auto:\n    - {rule: CJ-CHAIN-01, min_magnitude: 9,"
+                          " steps: [deactivate_keys, stop_instances]}\n    - {rule: CJ-MINE-01}\n",
+                          &c, &err),
+                     0);
+    assert_true(c.respond.execute);
+    assert_string_equal(c.respond.endpoint, "http://127.0.0.1:4566"); /* no trailing slash */
+    assert_string_equal(c.respond.assume_role, "responder");
+    assert_int_equal(c.respond.auto_rate, 20);
+    assert_int_equal(c.respond.auto_rate_ms, 86400000);
+    assert_int_equal(c.respond.auto_every_ms, 250);
+    assert_int_equal(c.respond.nauto, 2);
+    assert_int_equal(c.respond.autos[0].min_magnitude, 9);
+    assert_int_equal(c.respond.autos[0].nkinds, 2);
+    assert_string_equal(c.respond.autos[0].kinds[1], "stop_instances");
+    assert_int_equal(c.respond.autos[1].nkinds, 0); /* propose only */
+    ch_serve_config_free(&c);
+    /* Signed calls in clear text only to this machine. */
+    assert_int_equal(
+        load("journal: {dir: j}\nrespond: {endpoint: 'http://10.0.0.1:80'}\n", &c, &err),
+        CH_EPARSE);
+    assert_non_null(strstr(err.msg, "respond.endpoint"));
+    assert_int_equal(
+        load("journal: {dir: j}\nrespond: {auto: [{rule: R, steps: [reboot]}]}\n", &c, &err),
+        CH_EPARSE);
+    assert_non_null(strstr(err.msg, "unknown step kind 'reboot'"));
+    assert_int_equal(load("journal: {dir: j}\nrespond: {auto_rate: often}\n", &c, &err), CH_EPARSE);
+    assert_int_equal(load("journal: {dir: j}\nrespond: {auto: [{min_magnitude: 3}]}\n", &c, &err),
+                     CH_EPARSE);
+    assert_non_null(strstr(err.msg, "rule is required"));
+    assert_int_equal(load("journal: {dir: j}\nrespond: {assume_role: 'a b'}\n", &c, &err),
+                     CH_EPARSE);
+    assert_int_equal(load("journal: {dir: j}\nrespond: {exec: true}\n", &c, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "respond: unknown key"));
+}
+
 static void write_file(const char *name, const char *text, mode_t mode, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", dir, name);
@@ -204,6 +254,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks_refuse_unsafe_setups, mk, rm),
         cmocka_unit_test(test_durations_and_sizes),
         cmocka_unit_test(test_listen_port_past_65535_is_refused),
+        cmocka_unit_test(test_respond_section_is_read_and_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Executing the reference scenario's response plan against a loopback stand-in for AWS
+# (aws_mock.py: SigV4 checked independently, the documented answer and error shapes), end to end:
+#   - a dry run (`respond plan`) sends no request; `respond run` without --approve, without
+#     respond.execute: true, without a token or with an analyst's token is refused (exit 3),
+#     audited as refused, and sends nothing;
+#   - the run sends exactly the plan's calls for the attacker: the attacker's access keys only,
+#     exactly the attacker's instances (and none of the benign launches) in DescribeInstances,
+#     StopInstances and the rest, the pool domains in DNS Firewall;
+#   - a throttled call is retried; AccessDenied stops the run with the missing permission named
+#     and the step recorded failed; a kill -9 in the middle and a rerun send every step once (the
+#     one in flight at the kill twice: it is idempotent), and none is lost;
+#   - rollback sends the rollback calls in reverse order, with the groups the instances had;
+#   - with respond.assume_role, steps in another account than the caller's go through STS
+#     AssumeRole into that account.
+# Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
+set -euo pipefail
+bin=$1 src=$2
+source "${BASH_SOURCE[0]%/*}/lib.sh"
+here=${BASH_SOURCE[0]%/*}
+work=$(mktemp -d)
+mock_pid= run_pid=
+cleanup() {
+    [ -z "$run_pid" ] || kill -9 "$run_pid" 2>/dev/null || true
+    [ -z "$mock_pid" ] || kill "$mock_pid" 2>/dev/null || true
+    [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+}
+trap cleanup EXIT
+
+need_cmd python3 "the scenario generator and the AWS stand-in"
+need_cmd jq "reading plans and requests"
+need_geoip "$src" "the login countries of the scenario"
+
+python3 "$src/bench/scenario" --out "$work/scn" --benign-users 10 --hours 30 --seed 7 >/dev/null
+truth=$work/scn/ground_truth.json
+db=$work/run.db
+"$bin" analyze --no-progress -q --format json --db "$db" --max-open 512 \
+    --geoip "$src/data/geoip/country.mmdb" --pack "$src/content/cryptojacking-aws" \
+    --context "$work/scn/context.yaml" "$work/scn/logs" >"$work/report.json" 2>"$work/stderr" ||
+    { cat "$work/stderr" >&2; fail "analyze exits 0"; }
+attacker=$(jq -r .attacker.user "$truth")
+account=$(jq -r .attacker.account "$truth")
+id=$(jq --arg a "$attacker" '.offenses[] | select(.index.value == $a) | .id' "$work/report.json")
+[ -n "$id" ] || fail "an offense for the attacker $attacker"
+find "$work/scn/logs" -path '*CloudTrail*' -name '*.json.gz' -print0 | xargs -0 zcat |
+    jq -r '.Records[] | select(.eventName == "RunInstances") |
+        .responseElements.instancesSet.items[]?.instanceId' | sort -u >"$work/all_instances"
+comm -23 "$work/all_instances" <(jq -r '.attacker.instances[].id' "$truth" | sort -u) >"$work/benign"
+[ "$(wc -l <"$work/benign")" -ge 10 ] || fail "the scenario has benign launches to tell apart"
+
+# The account as the stand-in knows it: every instance of the logs (the benign ones too, so that
+# asking for one would be answered and noticed), a VPC, subnet, group and ACL per region.
+jq -n --arg caller "$account" --slurpfile t "$truth" --rawfile all "$work/all_instances" '
+  def r: gsub("-"; "");
+  {caller: $caller,
+   instances: (([$all | split("\n")[] | select(length > 0) |
+                 {key: ., value: {vpc: "vpc-0benign", subnet: "subnet-0benign", groups: ["sg-0benign"]}}]
+               + [$t[0].attacker.instances[] |
+                 {key: .id, value: {vpc: ("vpc-0" + (.region|r)), subnet: ("subnet-0" + (.region|r)),
+                                    groups: ["sg-0web" + (.region|r), "sg-0ssh" + (.region|r)]}}]) | from_entries),
+   acls: ([$t[0].attacker.instances[].region | {key: ("subnet-0" + r), value: ("acl-0" + r)}] | from_entries)}' \
+    >"$work/world.json"
+ctl() { # the stand-in's behaviour from now on: jq filter applied to the world
+    jq "$1" "$work/world.json" >"$work/control.json.tmp" && mv "$work/control.json.tmp" "$work/control.json"
+}
+ctl .
+log=$work/requests.jsonl
+: >"$log"
+python3 "$here/aws_mock.py" "$work/port" "$log" "$work/control.json" 2>"$work/mock.err" &
+mock_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+[ -s "$work/port" ] || { cat "$work/mock.err" >&2; fail "the AWS stand-in starts"; }
+port=$(cat "$work/port")
+export AWS_ACCESS_KEY_ID=AKIDBASE AWS_SECRET_ACCESS_KEY=basesecret AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_WEB_IDENTITY_TOKEN_FILE AWS_ENDPOINT_URL_STS || true
+conf() { # conf FILE EXECUTE [more respond keys]
+    printf 'journal: {dir: %s}\nrespond:\n  execute: %s\n  endpoint: http://127.0.0.1:%s\n%s' \
+        "$work/journal" "$2" "$port" "${3:-}" >"$1"
+}
+conf "$work/on.yaml" true
+conf "$work/off.yaml" false
+"$bin" token create boss --role admin --db "$db" >"$work/admin.tok" 2>/dev/null
+"$bin" token create ann --role analyst --db "$db" >"$work/analyst.tok" 2>/dev/null
+admin=$(head -1 "$work/admin.tok") analyst=$(head -1 "$work/analyst.tok")
+nreq() { jq -s '[.[] | select(.answered | not)] | length' "$log"; }
+
+# ---- dry run ----
+"$bin" respond plan "$id" --db "$db" --format json >"$work/plan.json" 2>"$work/plan.err" ||
+    { cat "$work/plan.err" >&2; fail "respond plan exits 0"; }
+plan=$(sed -n 's/.*plan \([0-9]*\) stored.*/\1/p' "$work/plan.err")
+[ "$(nreq)" = 0 ] || fail "a dry run (respond plan) sends no request"
+
+# ---- refusals: nothing is sent ----
+refused() { # why, then the command's arguments
+    local why=$1
+    shift
+    set +e
+    "$@" >"$work/ref.out" 2>"$work/ref.err"
+    local rc=$?
+    set -e
+    [ $rc = 3 ] || { cat "$work/ref.err" >&2; fail "$why: exit 3 (refused), got $rc"; }
+    grep -q "refused" "$work/ref.err" || fail "$why: the message says refused"
+    [ "$(nreq)" = 0 ] || fail "$why: nothing is sent"
+}
+COINHOUND_TOKEN=$admin refused "no --approve" "$bin" respond run "$plan" --db "$db" --config "$work/on.yaml"
+grep -q -- "--approve" "$work/ref.err" || fail "the refusal without --approve names --approve"
+COINHOUND_TOKEN=$admin refused "execute false" "$bin" respond run "$plan" --approve --db "$db" --config "$work/off.yaml"
+grep -q "respond.execute" "$work/ref.err" || fail "the refusal names respond.execute"
+COINHOUND_TOKEN=$admin refused "no configuration" "$bin" respond run "$plan" --approve --db "$db"
+COINHOUND_TOKEN= refused "no token" "$bin" respond run "$plan" --approve --db "$db" --config "$work/on.yaml"
+COINHOUND_TOKEN=$analyst refused "an analyst" "$bin" respond run "$plan" --approve --db "$db" --config "$work/on.yaml"
+grep -q "needs an admin" "$work/ref.err" || fail "the refusal of an analyst says an admin is needed"
+COINHOUND_TOKEN=$admin refused "rollback without --approve" "$bin" respond rollback "$plan" --db "$db" --config "$work/on.yaml"
+"$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
+[ "$(jq '[.audit[] | select(.action == "response.plan.refused" and .object == "response_plan:'"$plan"'")] | length' "$work/audit.json")" = 6 ] ||
+    fail "each refusal is audited"
+[ "$(jq -r '[.audit[] | select(.action == "response.plan.refused")][4].actor' "$work/audit.json")" = ann ] ||
+    fail "the analyst's refusal is audited under her token's name"
+
+# ---- run 1: killed with a call in flight ----
+n_stop=$(jq '[.steps[] | select(.action == "StopInstances")][0].id | tonumber' "$work/plan.json")
+ctl '. + {delay: {StopInstances: 6}, throttle_once: ["UpdateAccessKey", "CreateSnapshots", "CreateFirewallRule"]}'
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan" --approve --db "$db" --config "$work/on.yaml" \
+    >"$work/run1.out" 2>"$work/run1.err" &
+run_pid=$!
+for _ in $(seq 1 300); do
+    grep -q '"action": "StopInstances", "params"' "$log" && break
+    sleep 0.1
+done
+grep -q '"action": "StopInstances", "params"' "$log" ||
+    { cat "$work/run1.err" >&2; [ -z "${DEBUG:-}" ] || gdb -p $run_pid -batch -ex "thread apply all bt" 2>&1 | tail -40; fail "run 1 reaches StopInstances"; }
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+run_pid=
+grep -q "after throttling" "$work/run1.err" || fail "a throttled call is retried and succeeds"
+
+# ---- run 2: AccessDenied on the network ACL entries ----
+n_nacl=$(jq '[.steps[] | select(.action == "CreateNetworkAclEntry")][0].id' "$work/plan.json")
+ctl '. + {deny: ["CreateNetworkAclEntry"]}'
+set +e
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan" --approve --db "$db" --config "$work/on.yaml" \
+    >"$work/run2.out" 2>"$work/run2.err"
+rc=$?
+set -e
+[ $rc = 1 ] || { cat "$work/run2.err" >&2; fail "a refused step fails the run (exit 1), got $rc"; }
+grep -q "needs ec2:CreateNetworkAclEntry" "$work/run2.err" ||
+    { cat "$work/run2.err" >&2; fail "AccessDenied names the missing permission"; }
+grep -q "step $n_stop ec2:StopInstances.*in flight when the last run stopped" "$work/run2.err" ||
+    fail "the rerun says the step in flight at the kill is sent again"
+python3 - "$db" "$plan" "$n_nacl" <<'EOF' || fail "the denied step is recorded failed with its error"
+import sqlite3, sys
+db, plan, step = sys.argv[1:4]
+row = sqlite3.connect(db).execute(
+    "SELECT state, error FROM response_steps WHERE plan_id = ? AND step = ? AND phase = 'run'",
+    (int(plan), step.strip('"'))).fetchone()
+sys.exit(0 if row and row[0] == "failed" and "ec2:CreateNetworkAclEntry" in row[1] else 1)
+EOF
+"$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
+jq -e ".audit[] | select(.action == \"response.step.failed\" and .object == \"response_plan:$plan/step:$(tr -d '"' <<<"$n_nacl")\")" \
+    "$work/audit.json" >/dev/null || fail "the failed step is audited"
+
+# ---- run 3: the rest ----
+ctl .
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan" --approve --db "$db" --config "$work/on.yaml" \
+    >"$work/run3.out" 2>"$work/run3.err" || { cat "$work/run3.err" >&2; fail "run 3 finishes"; }
+grep -q "status done" "$work/run3.out" || fail "the plan is done after the rerun"
+[ "$(grep -c 'done in an earlier run, not sent again' "$work/run3.err")" = "$(( $(tr -d '"' <<<"$n_nacl") - 1 ))" ] ||
+    fail "the rerun skips every step done before"
+python3 "$here/respond_check.py" run "$work/plan.json" "$log" "$n_stop" "$(tr -d '"' <<<"$n_nacl")" ||
+    fail "every step sent once (the in-flight and the denied one twice), in plan order"
+
+# The exact requests for the attacker.
+sent() { jq -r "select(.answered | not) | select(.action == \"$1\") | $2" "$log" | sort -u; }
+same() { [ "$2" = "$3" ] || fail "$1: expected [$(echo $2)], got [$(echo $3)]"; }
+keys=$(jq -r '.steps[] | select(.action == "UpdateAccessKey") | .parameters.AccessKeyId' "$work/plan.json" | sort -u)
+same "keys deactivated" "$keys" "$(sent UpdateAccessKey .params.AccessKeyId)"
+grep -qx "$(jq -r .attacker.access_key "$truth")" <<<"$keys" || fail "the attacker's key is deactivated"
+[ "$(sent UpdateAccessKey .params.Status)" = Inactive ] || fail "keys are set Inactive"
+[ "$(sent UpdateAccessKey .params.UserName)" = "$attacker" ] || fail "keys of the attacker's user"
+attacker_instances=$(jq -r '.attacker.instances[].id' "$truth" | sort -u)
+same "instances stopped" "$attacker_instances" \
+    "$(jq -r 'select(.action == "StopInstances" and (.answered | not)) | .params | to_entries[] | select(.key | startswith("InstanceId.")) | .value' "$log" | sort -u)"
+same "instances described" "$attacker_instances" \
+    "$(jq -r 'select(.action == "DescribeInstances" and (.answered | not)) | .params | to_entries[] | select(.key | startswith("InstanceId.")) | .value' "$log" | sort -u)"
+same "instances moved to quarantine" "$attacker_instances" "$(sent ModifyInstanceAttribute .params.InstanceId)"
+[ -z "$(grep -o 'i-[0-9a-f]\{17\}' "$log" | sort -u | comm -12 - "$work/benign")" ] ||
+    fail "a request names a benign instance"
+same "pool domains blocked" "$(jq -r '.attacker.pool_domains[]' "$truth" | sort -u)" \
+    "$(sent UpdateFirewallDomains '.params.Domains[]')"
+same "pool addresses denied" "$(jq -r '.attacker.pool_ips[] + "/32"' "$truth" | sort -u)" \
+    "$(sent CreateNetworkAclEntry .params.CidrBlock)"
+[ "$(sent ModifyInstanceAttribute '.params["GroupId.1"]' | grep -vc '^sg-0*[0-9a-f]*$' || true)" = 0 ] ||
+    fail "instances go to the quarantine group the run created"
+[ "$(sent RevokeSecurityGroupEgress .params.GroupId | wc -l)" = "$(jq '[.steps[] | select(.action == "CreateSecurityGroup")] | length' "$work/plan.json")" ] ||
+    fail "each quarantine group loses its default egress rule"
+
+# ---- rollback ----
+mark=$(jq -s 'map(.n // 0) | max' "$log")
+COINHOUND_TOKEN=$admin "$bin" respond rollback "$plan" --approve --db "$db" --config "$work/on.yaml" \
+    >"$work/rb.out" 2>"$work/rb.err" || { cat "$work/rb.err" >&2; fail "rollback finishes"; }
+grep -q "status rolled back" "$work/rb.out" || fail "the plan is rolled back"
+jq -c "select(.n > $mark)" "$log" >"$work/rb.jsonl"
+python3 "$here/respond_check.py" rollback "$work/plan.json" "$work/rb.jsonl" ||
+    fail "rollback sends each reverse call once, in reverse order"
+jq -r 'select(.action == "ModifyInstanceAttribute" and (.answered | not)) | [.params["GroupId.1"], .params["GroupId.2"]] | join(",")' \
+    "$work/rb.jsonl" | grep -v '^sg-0web.*,sg-0ssh' && fail "rollback restores the groups the instances had"
+"$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
+for a in response.plan.approved response.step.run response.step.failed response.step.rolled_back \
+    response.plan.rollback_approved response.plan.finished; do
+    jq -e ".audit[] | select(.action == \"$a\" and .actor == \"boss\" and .source == \"cli\")" \
+        "$work/audit.json" >/dev/null || fail "$a is audited with who"
+done
+[ "$(jq "[.audit[] | select(.action == \"response.step.run\" and (.object | startswith(\"response_plan:$plan/\")))] | length" "$work/audit.json")" -ge \
+  "$(jq '.steps | length' "$work/plan.json")" ] || fail "every step run is audited"
+
+# ---- assume role into the member account ----
+ctl '. + {caller: "111122223333"}'
+"$bin" respond plan "$id" --db "$db" --format json >"$work/plan2.json" 2>"$work/plan2.err"
+plan2=$(sed -n 's/.*plan \([0-9]*\) stored.*/\1/p' "$work/plan2.err")
+conf "$work/role.yaml" true "  assume_role: coinhound-responder
+"
+mark=$(jq -s 'map(.n // 0) | max' "$log")
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan2" --approve --steps 1 --db "$db" --config "$work/role.yaml" \
+    >"$work/role.out" 2>"$work/role.err" || { cat "$work/role.err" >&2; fail "run with assume_role"; }
+jq -c "select(.n > $mark and (.answered | not))" "$log" >"$work/role.jsonl"
+[ "$(jq -r .action "$work/role.jsonl" | tr '\n' ' ')" = "GetCallerIdentity AssumeRole UpdateAccessKey " ] ||
+    fail "assume_role: who am I, AssumeRole, then the step (got $(jq -r .action "$work/role.jsonl" | tr '\n' ' '))"
+[ "$(jq -r 'select(.action == "AssumeRole") | .params.RoleArn' "$work/role.jsonl")" = \
+  "arn:aws:iam::$account:role/coinhound-responder" ] || fail "the role ARN names the member account"
+[ "$(jq -r 'select(.action == "UpdateAccessKey") | .key' "$work/role.jsonl")" = "ASIAROLE$account" ] ||
+    fail "the step is signed with the assumed role's credentials"
+grep -q "1 step done now" "$work/role.out" || fail "--steps runs only the steps named"
+
+# ---- the API and automatic response, through coinhound serve ----
+need_cmd curl "calling the API"
+ctl .
+serve_pid=
+serve_up() { # config file; sets base
+    : >"$work/serve.log"
+    "$bin" serve --config "$1" 2>>"$work/serve.log" &
+    serve_pid=$!
+    port_s=
+    for _ in $(seq 200); do
+        port_s=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
+        [ -n "$port_s" ] && curl -sf "http://127.0.0.1:$port_s/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    [ -n "$port_s" ] || { cat "$work/serve.log" >&2; fail "serve starts"; }
+    base=http://127.0.0.1:$port_s
+}
+serve_down() { kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=; }
+trap 'cleanup; [ -z "${serve_pid:-}" ] || kill "$serve_pid" 2>/dev/null || true' EXIT
+serve_conf() { # file execute auto-yaml
+    printf 'listen: 127.0.0.1:0\ndb: %s\nno_geoip: true\njournal: {dir: %s}\nrespond:\n  execute: %s\n  endpoint: http://127.0.0.1:%s\n  auto_every: 200ms\n  kill_switch: %s\n%s' \
+        "$db" "$work/journal-$RANDOM" "$2" "$port" "$work/kill" "$3" >"$1"
+}
+"$bin" token create web-admin --role admin --db "$db" >"$work/wa.tok" 2>/dev/null
+"$bin" token create web-analyst --role analyst --db "$db" >"$work/wn.tok" 2>/dev/null
+wa=$(head -1 "$work/wa.tok") wn=$(head -1 "$work/wn.tok")
+api() { # method path token [body] -> $code, body in $work/api.out
+    code=$(curl -s -o "$work/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
+        -H 'Content-Type: application/json' ${4:+--data-binary "$4"} "$base$2")
+}
+wait_audit() { # jq condition on an audit entry
+    for _ in $(seq 150); do
+        "$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
+        jq -e "[.audit[] | select($1)] | length > 0" "$work/audit.json" >/dev/null && return 0
+        sleep 0.2
+    done
+    return 1
+}
+n_before() { jq -s 'map(.n // 0) | max' "$log"; }
+
+# 1. execute off: the API refuses a run (409, audited); automatic response only proposes.
+serve_conf "$work/s1.yaml" false "  auto:
+    - {rule: CJ-CHAIN-01, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+"
+mark=$(n_before)
+serve_up "$work/s1.yaml"
+api GET "/api/v1/offenses/$id/response_plan" "$wn"
+[ "$code" = 200 ] || fail "an analyst gets a plan for the offense: $code $(cat "$work/api.out")"
+web_plan=$(jq .id "$work/api.out")
+[ "$(jq '.plan.steps | length' "$work/api.out")" = "$(jq '.steps | length' "$work/plan.json")" ] ||
+    fail "the API's plan has the same steps as the CLI's"
+api POST "/api/v1/response_plans/$web_plan/run" "$wn" '{"approve":true}'
+[ "$code" = 403 ] || fail "an analyst cannot run a plan: $code"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true}'
+[ "$code" = 409 ] || fail "a run without respond.execute is refused with 409: $code $(cat "$work/api.out")"
+wait_audit '.action == "response.auto" and (.after.outcome | test("respond.execute"))' ||
+    fail "automatic response proposes a plan, audited, when execute is off"
+serve_down
+[ "$(n_before)" = "$mark" ] || fail "nothing is sent while respond.execute is off"
+jq -e "[.audit[] | select(.action == \"response.plan.refused\" and .actor == \"web-admin\")] | length == 1" "$work/audit.json" >/dev/null ||
+    fail "the API's refusal is audited with who"
+
+# 2. the kill switch holds every automatic run.
+touch "$work/kill"
+serve_conf "$work/s2.yaml" true "  auto:
+    - {rule: CJ-MINE-01, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+"
+serve_up "$work/s2.yaml"
+# The API with execute on: not approved (422, nothing sent), then one step by id.
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{}'
+[ "$code" = 422 ] || fail "a run without approve is refused with 422: $code"
+[ "$(n_before)" = "$mark" ] || fail "a refused API run sends nothing"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
+[ "$code" = 200 ] && [ "$(jq .done "$work/api.out")" = 1 ] ||
+    fail "an admin runs step 1 through the API: $code $(cat "$work/api.out")"
+api GET "/api/v1/response_plans/$web_plan" "$wn"
+[ "$(jq -r '.run[] | select(.step == "1" and .phase == "run") | .state + " " + .actor' "$work/api.out")" = "done web-admin" ] ||
+    fail "the plan's run state shows step 1 done by web-admin"
+wait_audit '.action == "response.auto" and (.after.outcome | test("kill switch"))' ||
+    fail "the kill switch holds automatic runs (audited)"
+mark2=$(n_before)
+sleep 0.5
+serve_down
+[ "$(jq -c "select(.n > $mark and (.answered | not)) | .action" "$log" | tr -d '"\n')" = UpdateAccessKey ] ||
+    fail "with the kill switch only the API's approved step was sent"
+rm -f "$work/kill"
+
+# 3. running, rate limited: the first matching offense's response runs its chosen steps, the
+#    second is held by respond.auto_rate.
+serve_conf "$work/s3.yaml" true "  auto_rate: 1/h
+  auto:
+    - {rule: CJ-MINE-02, min_magnitude: 9, steps: [deactivate_keys, stop_instances]}
+    - {rule: CJ-EC2-02, min_magnitude: 9, steps: [stop_instances]}
+"
+serve_up "$work/s3.yaml"
+wait_audit '.action == "response.auto" and (.after.outcome | test("rate limit"))' ||
+    fail "the second automatic response is held by the rate limit"
+wait_audit '.action == "response.auto" and (.after.outcome | test("^ran: "))' ||
+    fail "the first automatic response runs"
+serve_down
+jq -c "select(.n > $mark2 and (.answered | not))" "$log" >"$work/auto.jsonl"
+[ "$(jq -r .action "$work/auto.jsonl" | sort -u | tr '\n' ' ')" = "StopInstances UpdateAccessKey " ] ||
+    fail "automatic response sends only the chosen kinds (got $(jq -r .action "$work/auto.jsonl" | sort | uniq -c | tr '\n' ' '))"
+same "automatic: keys deactivated" "$keys" "$(jq -r 'select(.action == "UpdateAccessKey") | .params.AccessKeyId' "$work/auto.jsonl" | sort -u)"
+same "automatic: instances stopped" "$attacker_instances" \
+    "$(jq -r 'select(.action == "StopInstances") | .params | to_entries[] | select(.key | startswith("InstanceId.")) | .value' "$work/auto.jsonl" | sort -u)"
+[ "$(jq -r 'select(.action == "UpdateAccessKey") | .params.AccessKeyId' "$work/auto.jsonl" | wc -l)" = "$(wc -l <<<"$keys")" ] ||
+    fail "automatic response sends each key once"
+echo "ok: respond run, rerun after kill -9, API, automatic response, AccessDenied, throttling, rollback and assume_role for $attacker ($(jq '.steps | length' "$work/plan.json") steps)"
