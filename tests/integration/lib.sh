@@ -55,3 +55,29 @@ corpora_present() {
     done
     return 0
 }
+
+# serve_start BIN CONFIG LOG [text|json]: start `BIN serve --config CONFIG` in the background,
+# its stderr appended to LOG (emptied first), and wait until /healthz answers on the port its
+# "listening" line names (configs use port 0). Sets $pid and $port; fails after 10 s.
+serve_start() {
+    local bin=$1 config=$2 log=$3 format=${4:-text}
+    : >"$log"
+    "$bin" serve --config "$config" --log-format "$format" 2>>"$log" &
+    pid=$!
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$log" | head -n1)
+        [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+        sleep 0.1
+    done
+    fail "the server did not become ready: $(tail -n 5 "$log")"
+}
+
+# serve_settled: wait until the server on $port has processed and checkpointed its journal
+# (healthz's journal_lag_bytes is 0); fails after 10 s.
+serve_settled() {
+    for _ in $(seq 100); do
+        jq -e '.journal_lag_bytes == 0' <(curl -s "http://127.0.0.1:$port/healthz") >/dev/null && return 0
+        sleep 0.1
+    done
+    fail "the journal was not processed"
+}

@@ -55,28 +55,11 @@ set +e
 "$bin" serve --check-config "$work/bad.yaml" 2>"$work/err"; rc=$?
 set -e
 [ $rc = 2 ] && grep -q "bad.yaml:2:.*retention" "$work/err" || fail "bad retention refused ($rc): $(cat "$work/err")"
-start() {
-  : >"$work/serve.log"
-  "$bin" serve --config "$work/serve.yaml" --log-format json 2>>"$work/serve.log" &
-  pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "server did not become ready"
-}
+start() { serve_start "$bin" "$work/serve.yaml" "$work/serve.log" json; }
 api() { # api METHOD PATH TOKEN [BODY] -> status in $code, body in $work/out
   local body=${4:-}
   code=$(curl -s -o "$work/out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
     -H 'Content-Type: application/json' ${body:+--data-binary "$body"} "http://127.0.0.1:$port$2")
-}
-settled() {
-  for _ in $(seq 100); do
-    jq -e '.journal_lag_bytes == 0' <(curl -s "http://127.0.0.1:$port/healthz") >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "the journal was not processed"
 }
 bob_retro() { # how many CJ-MINE-03 hits bob's offense holds
   api GET /api/v1/offenses "$viewer"
@@ -90,7 +73,7 @@ for f in launch dns; do
     --data-binary "@$work/$f.jsonl" "http://127.0.0.1:$port/api/v1/ingest")
   [ "$code" = 202 ] || fail "ingest $f: $code $(cat "$work/out")"
 done
-settled
+serve_settled
 sleep 0.5
 [ "$(bob_retro)" = 0 ] || fail "CJ-MINE-03 before any indicator: $(cat "$work/out")"
 
@@ -130,7 +113,7 @@ kill -9 $pid
 wait $pid 2>/dev/null || true
 pid=
 start
-settled
+serve_settled
 [ "$(bob_retro)" = 1 ] || fail "after kill -9 and restart bob has $(bob_retro) retro hits"
 kill -TERM $pid
 wait $pid || fail "SIGTERM: exit status $?"

@@ -38,30 +38,13 @@ checkpoint: 200ms
 tokens: {ingest: $work/ingest.tok, read: $work/read.tok}
 EOF
 }
-start() {
-  : >"$work/serve.log"
-  "$bin" serve --config "$work/$1.yaml" --log-format json 2>>"$work/serve.log" &
-  pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "server did not become ready"
-}
+start() { serve_start "$bin" "$work/$1.yaml" "$work/serve.log" json; }
 stop() { kill -TERM $pid; wait $pid || fail "SIGTERM: exit status $?"; pid=; }
 post() {
   local code
   code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $ingest" \
     --data-binary "@$1" "http://127.0.0.1:$port/api/v1/ingest")
   [ "$code" = 202 ] && jq -e '.accepted == 3' "$work/out" >/dev/null || fail "ingest $1: $code $(cat "$work/out")"
-}
-settled() { # wait until the journal is processed and checkpointed
-  for _ in $(seq 100); do
-    jq -e '.journal_lag_bytes == 0' <(curl -s "http://127.0.0.1:$port/healthz") >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "the journal was not processed"
 }
 fired() { # does an offense name CJ-AUTH-03?
   curl -s -H "Authorization: Bearer $read" "http://127.0.0.1:$port/api/v1/offenses" >"$work/off.json"
@@ -72,7 +55,7 @@ fired() { # does an offense name CJ-AUTH-03?
 config control
 start control
 post "$work/last.jsonl"
-settled
+serve_settled
 sleep 0.5
 ! fired || fail "three failures alone fired CJ-AUTH-03: the test cannot tell a carried window"
 stop
@@ -81,14 +64,14 @@ stop
 config reload
 start reload
 post "$work/first.jsonl"
-settled
+serve_settled
 printf 'risk: {watchlist: [bob, alice]}\n' >"$work/context.yaml"
 kill -HUP $pid
 for _ in $(seq 100); do grep -q '"event":"reloaded"' "$work/serve.log" && break; sleep 0.1; done
 grep -q '"event":"reloaded"' "$work/serve.log" || fail "SIGHUP reload logged"
 ! grep -q '"event":"reload_failed"' "$work/serve.log" || fail "reload failed"
 post "$work/last.jsonl"
-settled
+serve_settled
 for _ in $(seq 50); do fired && break; sleep 0.1; done
 fired || fail "the window did not survive the reload: no CJ-AUTH-03 in $(head -c 400 "$work/off.json")"
 curl -s -H "Authorization: Bearer $read" "http://127.0.0.1:$port/api/v1/users/alice" >"$work/alice.json"
