@@ -144,7 +144,11 @@ static void pull_say(void *ud, const char *level, const char *msg)
 {
     char line[2300];
     snprintf(line, sizeof line, "pull from %s: %s", (const char *)ud, msg);
-    log_line(NULL, level, strcmp(level, "info") == 0 ? "intel_pull" : "intel_pull_warning", line);
+    log_line(NULL, level,
+             strcmp(level, "info") == 0   ? "intel_pull"
+             : strcmp(level, "warn") == 0 ? "intel_pull_warning"
+                                          : "intel_pull_error",
+             line);
 }
 
 static int pull_one(puller *pl, const ch_serve_pull *p, ch_intel_pull_summary *sum)

@@ -31,9 +31,13 @@ const problems = [];
 let current = null; // the page in use, for a screenshot when a step fails
 
 // The browser logs every HTTP error answer as a console error. The only ones the walk-through
-// expects: "who am I" before logging in (401) and the viewer's refused close (403).
-const expected = (m) => /Failed to load resource: the server responded with a status of (401|403)/.test(m.text()) &&
-  /\/api\/v1\/(session|offenses\/\d+)$/.test(m.location().url || '');
+// expects: "who am I" before logging in (401), the viewer's refused close (403), and the
+// response plan's run refused because the server does not enable execution (409).
+const expected = (m) =>
+  (/Failed to load resource: the server responded with a status of (401|403)/.test(m.text()) &&
+    /\/api\/v1\/(session|offenses\/\d+)$/.test(m.location().url || '')) ||
+  (/Failed to load resource: the server responded with a status of 409/.test(m.text()) &&
+    /\/api\/v1\/response_plans\/\d+\/run$/.test(m.location().url || ''));
 
 async function session(label) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -87,6 +91,22 @@ try {
   await shot(a.page, 'offense');
   const evRows = await a.page.getByRole('table', { name: 'Evidence events' }).locator('tbody tr').count();
   check(evRows > 0, `the offense shows its evidence events (${evRows})`);
+
+  // The response plan: proposed (a dry run), its steps shown; running it needs the server's
+  // respond.execute, which this server does not set: the refusal is shown, nothing runs.
+  await a.page.getByRole('button', { name: 'Propose a response plan' }).click();
+  const steps = a.page.getByRole('table', { name: 'Response plan steps' });
+  await steps.waitFor({ timeout: 30000 });
+  const stepText = await steps.innerText();
+  check(/UpdateAccessKey/.test(stepText) && /StopInstances|CreateSnapshot/.test(stepText),
+    `the response plan deactivates keys and stops instances (${await steps.locator('tbody tr').count()} steps)`);
+  await a.page.getByRole('button', { name: 'Run plan…' }).click();
+  await a.page.getByRole('alertdialog').waitFor();
+  await a.page.getByRole('button', { name: /^Run \d+ steps$/ }).click();
+  const refusal = a.page.getByText(/respond\.execute/).first();
+  await refusal.waitFor({ timeout: 20000 });
+  check(/respond\.execute/.test(await refusal.innerText()), 'running the plan without respond.execute is refused with the reason');
+  await shot(a.page, 'response-plan');
 
   await a.page.getByRole('link', { name: attacker }).first().click();
   await a.page.getByRole('heading', { name: `User ${attacker}` }).waitFor();
@@ -164,6 +184,8 @@ try {
   await v.page.getByRole('table', { name: 'Offenses' }).locator('tbody tr').first().click();
   await v.page.getByRole('heading', { name: /^Offense \d+/ }).waitFor();
   check(await v.page.getByRole('button', { name: 'Close offense' }).count() === 0, 'a viewer is not offered to close');
+  check(await v.page.getByRole('button', { name: 'Propose a response plan' }).count() === 0,
+    'a viewer is not offered a response plan');
   const status = await v.page.evaluate(async (id) => {
     const s = await (await fetch('/api/v1/session')).json();
     const r = await fetch('/api/v1/offenses/' + id, { method: 'POST', headers: { 'Content-Type': 'application/json',

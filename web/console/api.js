@@ -10,6 +10,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = body && body.code;
     this.details = body && body.details;
+    this.body = body; // answers that are not the error shape (a failed response run) keep theirs
   }
 }
 

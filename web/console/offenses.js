@@ -1,7 +1,8 @@
 // offenses.js - the offense list (sorted and filtered on the server, refreshed every few
 // seconds so new offenses appear without a reload) and the offense page: summary, rules with
 // counts and times, the investigation graph, the evidence events with their raw records,
-// notes, assignment and closing with a reason. Updates send the ETag the page was drawn from
+// notes, the response plan (proposed, and run by an admin after confirming), assignment and
+// closing with a reason. Updates send the ETag the page was drawn from
 // (If-Match): when another analyst changed the offense meanwhile the server answers 412 and
 // the page reloads it instead of overwriting their change.
 import { html, useEffect, useState } from './vendor/htm-preact.mjs';
@@ -126,6 +127,57 @@ function Events({ id }) {
       <pre>${JSON.stringify(open.original || open.raw || open, null, 2)}</pre></figure>`}</section>`;
 }
 
+// The containment plan (docs/RESPONSE.md): proposed on request (a dry run, stored and audited),
+// shown step by step with the AWS call each makes; an admin may run it after confirming. The
+// server refuses a run unless its configuration enables execution, and says so.
+function ResponsePlan({ id, session }) {
+  const [plan, setPlan] = useState(null);
+  const [error, setError] = useState(null);
+  const [asking, setAsking] = useState(false);
+  const [result, setResult] = useState(null);
+  const [busy, setBusy] = useState(false);
+  if (!canChange(session)) return null;
+  const propose = async () => {
+    setError(null); setResult(null); setBusy(true);
+    try { setPlan(await get(`/offenses/${id}/response_plan`)); } catch (err) { setError(err); }
+    setBusy(false);
+  };
+  const run = async () => {
+    setAsking(false); setError(null); setBusy(true);
+    try {
+      setResult(await post(`/response_plans/${plan.id}/run`, { approve: true }));
+    } catch (err) {
+      setError(err);
+      if (err instanceof ApiError && err.body && err.body.id !== undefined) setResult(err.body);
+    }
+    setBusy(false);
+  };
+  const p = plan && (plan.plan || plan);
+  const steps = p ? p.steps || [] : [];
+  const columns = [
+    { key: 'id', label: 'Step' }, { key: 'kind', label: 'Kind' },
+    { key: 'action', label: 'AWS action', render: (s) => `${s.service}:${s.action}` },
+    { key: 'region', label: 'Region' }, { key: 'why', label: 'Why' },
+    { key: 'reversible', label: 'Reversible', render: (s) => (s.reversible ? 'yes' : 'no') },
+  ];
+  return html`<section aria-labelledby="resp-h"><h2 id="resp-h">Response plan</h2>
+    <p class="muted">A plan is a dry run: proposing one sends nothing to AWS.</p>
+    <button onClick=${propose} disabled=${busy}>${plan ? 'Propose again' : 'Propose a response plan'}</button>
+    <${ErrorLine} error=${error} />
+    ${plan && html`<p>Plan ${plan.id} (${plan.status || 'proposed'}): ${steps.length} steps.</p>
+      <${Table} label="Response plan steps" columns=${columns} rows=${steps} rowKey=${(s) => s.id}
+        empty="Nothing in this offense's evidence to contain." />
+      <details><summary>AWS CLI commands</summary><pre class="cli">${steps.map((s) => s.cli).join('\n')}</pre></details>
+      ${session.role === 'admin' && steps.length > 0 && html`<button onClick=${() => setAsking(true)} disabled=${busy}>Run plan…</button>`}`}
+    ${asking && html`<div class="confirm" role="alertdialog" aria-labelledby="resp-q">
+      <p id="resp-q">Run plan ${plan.id} against AWS? Its ${steps.length} steps deactivate keys, stop and
+        isolate instances and block the pool destinations; every step is audited under your name.</p>
+      <button onClick=${run}>Run ${steps.length} steps</button>
+      <button onClick=${() => setAsking(false)}>Cancel</button></div>`}
+    ${result && html`<p role="status">Run: ${result.status || ''} — ${result.done ?? 0} done,
+      ${result.already ?? 0} already so, ${result.failed ?? 0} failed.</p>`}</section>`;
+}
+
 export function OffensePage({ id, session }) {
   const [state, setState] = useState({ offense: null, etag: null, error: null });
   const load = () => call('GET', `/offenses/${id}`).then(
@@ -159,6 +211,7 @@ export function OffensePage({ id, session }) {
       <${Graph} offense=${o.id} /></section>
     <${Events} id=${o.id} />
     <${Notes} id=${o.id} session=${session} />
+    <${ResponsePlan} id=${o.id} session=${session} />
     <${Actions} offense=${o} etag=${state.etag} session=${session} onChanged=${load} />
   </section>`;
 }
