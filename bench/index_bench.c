@@ -142,7 +142,8 @@ static void decode_ours(void)
 static void decode_roaring(void)
 {
     for (size_t i = 0; i < nterms; i++) {
-        roaring_bitmap_t *r = roaring_bitmap_portable_deserialize_safe(terms[i].roar, terms[i].roarlen);
+        roaring_bitmap_t *r =
+            roaring_bitmap_portable_deserialize_safe(terms[i].roar, terms[i].roarlen);
         roaring_bitmap_to_uint32_array(r, buf_a);
         sink += buf_a[terms[i].npost - 1];
         roaring_bitmap_free(r);
@@ -255,8 +256,9 @@ int main(int argc, char **argv)
     double i2 = npairs ? timed(intersect_roaring, seconds, &r4) : 0;
     printf("| operation (CPU time per pass) | delta-varint | roaring | roaring / ours |\n");
     printf("|---|---|---|---|\n");
-    printf("| decode all %zu terms to ordinals (%u and %u passes) | %.3f ms | %.3f ms | **%.2f** |\n",
-           nterms, r1, r2, d1 * 1e3, d2 * 1e3, d2 / d1);
+    printf(
+        "| decode all %zu terms to ordinals (%u and %u passes) | %.3f ms | %.3f ms | **%.2f** |\n",
+        nterms, r1, r2, d1 * 1e3, d2 * 1e3, d2 / d1);
     if (npairs)
         printf("| %zu intersections user.name AND event.action (%u and %u passes) | %.3f ms | %.3f "
                "ms | **%.2f** |\n",
