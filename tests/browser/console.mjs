@@ -91,6 +91,11 @@ try {
   await shot(a.page, 'offense');
   const evRows = await a.page.getByRole('table', { name: 'Evidence events' }).locator('tbody tr').count();
   check(evRows > 0, `the offense shows its evidence events (${evRows})`);
+  const otl = a.page.getByRole('table', { name: 'Offense timeline' });
+  await otl.waitFor({ timeout: 20000 });
+  const otlText = await otl.innerText();
+  check(/first/.test(otlText) && /CJ-/.test(otlText),
+    `the offense's timeline shows the attacker's firsts and rule hits (${await otl.locator('tbody tr').count()} entries)`);
 
   // The response plan: proposed (a dry run), its steps shown; running it needs the server's
   // respond.execute, which this server does not set: the refusal is shown, nothing runs.

@@ -1,6 +1,6 @@
 // offenses.js - the offense list (sorted and filtered on the server, refreshed every few
 // seconds so new offenses appear without a reload) and the offense page: summary, rules with
-// counts and times, the investigation graph, the evidence events with their raw records,
+// counts and times, the offense's timeline, the investigation graph, the evidence events with their raw records,
 // notes, the response plan (proposed, and run by an admin after confirming), assignment and
 // closing with a reason. Updates send the ETag the page was drawn from
 // (If-Match): when another analyst changed the offense meanwhile the server answers 412 and
@@ -9,6 +9,7 @@ import { html, useEffect, useState } from './vendor/htm-preact.mjs';
 import { ApiError, call, get, list, post, qs } from './api.js';
 import { ErrorLine, Magnitude, Table, fmtNum, fmtTime, go, usePoll } from './ui.js';
 import { Graph } from './graph.js';
+import { Timeline } from './users.js';
 
 const canChange = (s) => s.role === 'analyst' || s.role === 'admin';
 const who = (o) => (o.index ? o.index.value : o.user || '');
@@ -127,6 +128,36 @@ function Events({ id }) {
       <pre>${JSON.stringify(open.original || open.raw || open, null, 2)}</pre></figure>`}</section>`;
 }
 
+// What happened in the offense, in time order: each rule's first and last hit, and, for an
+// offense of a user, that user's timeline (firsts, rule hits with the risk they added) within
+// the offense's span.
+function OffenseTimeline({ o }) {
+  const user = o.index && o.index.field === 'user.name' ? o.index.value : null;
+  const [tl, error] = usePoll(() => (user ? get(`/users/${encodeURIComponent(user)}/timeline`)
+    : Promise.resolve(null)), [user], 0);
+  const from = Date.parse(o.first_seen), to = Date.parse(o.last_seen);
+  let entries = [];
+  if (user && tl) {
+    entries = list(tl, 'timeline').filter((e) => {
+      const t = Date.parse(e.time);
+      return t >= from && t <= to;
+    });
+  } else {
+    for (const r of o.rules || []) {
+      entries.push({ time: r.first_seen, type: 'rule', rule: `${r.id} first hit` });
+      if (r.last_seen && r.last_seen !== r.first_seen) entries.push({ time: r.last_seen, type: 'rule', rule: `${r.id} last hit (${r.count})` });
+    }
+  }
+  entries.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+  // The first 100 keep the page readable; the user's page has the rest.
+  const shown = entries.slice(0, 100);
+  return html`<section aria-labelledby="otl-h"><h2 id="otl-h">Timeline</h2><${ErrorLine} error=${error} />
+    <${Timeline} label="Offense timeline" entries=${user && !tl ? null : shown}
+      empty="Nothing happened within this offense's span." />
+    ${user && entries.length > shown.length && html`<p class="muted">${entries.length - shown.length} more entries on
+      <a href=${'#/users/' + encodeURIComponent(user)}>${user}'s page</a>.</p>`}</section>`;
+}
+
 // The containment plan (docs/RESPONSE.md): proposed on request (a dry run, stored and audited),
 // shown step by step with the AWS call each makes; an admin may run it after confirming. The
 // server refuses a run unless its configuration enables execution, and says so.
@@ -207,6 +238,7 @@ export function OffensePage({ id, session }) {
     <${ErrorLine} error=${state.error} />
     <section aria-labelledby="rules-h"><h2 id="rules-h">Rules</h2>
       <${Table} label="Rules that fired" columns=${rules} rows=${o.rules || []} rowKey=${(r) => r.id} /></section>
+    <${OffenseTimeline} o=${o} />
     <section aria-labelledby="graph-h"><h2 id="graph-h">Who and what was involved</h2>
       <${Graph} offense=${o.id} /></section>
     <${Events} id=${o.id} />

@@ -24,18 +24,13 @@ export function UserList() {
       empty="No user has any risk." /></section>`;
 }
 
-export function UserPage({ name }) {
-  const [user, error] = usePoll(() => get('/users/' + encodeURIComponent(name)), [name], 0);
-  const [tl, tlError] = usePoll(() => get(`/users/${encodeURIComponent(name)}/timeline`), [name], 0);
-  // The timeline merges firsts, rule hits and offenses (docs/INVESTIGATION.md); risk over time
-  // is the score after each rule hit.
-  const entries = tl ? list(tl, 'timeline') : null;
-  const riskPoints = entries ? entries.filter((e) => e.type === 'rule' && e.risk !== undefined)
-    .map((e) => [Date.parse(e.time) / 1000, e.risk]).sort((a, b) => a[0] - b[0]) : [];
+// A timeline table: firsts, rule hits and offenses (docs/INVESTIGATION.md), as the user page
+// and the offense page show them.
+export function Timeline({ label, entries, empty }) {
   const what = (e) => (e.type === 'first_seen' ? `first ${e.kind.replace('_', ' ')}` : e.type);
   const detail = (e) => {
     if (e.type === 'first_seen') return e.value;
-    if (e.type === 'rule') return html`${e.rule} (+${e.delta}, risk ${e.risk})`;
+    if (e.type === 'rule') return e.delta !== undefined ? html`${e.rule} (+${e.delta}, risk ${e.risk})` : e.rule;
     if (e.type === 'offense') return html`<a href=${'#/offenses/' + e.offense}>offense ${e.offense}</a> magnitude ${e.magnitude}${e.via ? ` (${e.via})` : ''}`;
     return e.value || '';
   };
@@ -44,6 +39,16 @@ export function UserPage({ name }) {
     { key: 'type', label: 'What', render: what },
     { key: 'detail', label: 'Detail', render: detail },
   ];
+  return html`<${Table} label=${label} columns=${columns} rows=${entries} empty=${empty} />`;
+}
+
+export function UserPage({ name }) {
+  const [user, error] = usePoll(() => get('/users/' + encodeURIComponent(name)), [name], 0);
+  const [tl, tlError] = usePoll(() => get(`/users/${encodeURIComponent(name)}/timeline`), [name], 0);
+  // Risk over time is the score after each rule hit.
+  const entries = tl ? list(tl, 'timeline') : null;
+  const riskPoints = entries ? entries.filter((e) => e.type === 'rule' && e.risk !== undefined)
+    .map((e) => [Date.parse(e.time) / 1000, e.risk]).sort((a, b) => a[0] - b[0]) : [];
   const risk = tl && tl.risk;
   return html`<section><h1>User ${name}</h1><${ErrorLine} error=${error || tlError} />
     ${risk && html`<dl class="summary"><dt>Risk (0-100)</dt><dd>${fmtNum(risk.score)}${risk.stands_out ? ' — stands out' : ''}</dd>
@@ -52,6 +57,6 @@ export function UserPage({ name }) {
     ${user && user.hits && html`<p class="muted">${user.hits.length} recent rule hits.</p>`}
     <${Series} title="Risk over time" label="risk" points=${riskPoints} />
     <h2>Timeline</h2>
-    <${Table} label="User timeline" columns=${columns} rows=${entries} empty="Nothing on this user's timeline." />
+    <${Timeline} label="User timeline" entries=${entries} empty="Nothing on this user's timeline." />
   </section>`;
 }
