@@ -96,6 +96,8 @@ try {
   const otlText = await otl.innerText();
   check(/first/.test(otlText) && /CJ-/.test(otlText),
     `the offense's timeline shows the attacker's firsts and rule hits (${await otl.locator('tbody tr').count()} entries)`);
+  check(await a.page.getByRole('img', { name: `${attacker}'s risk during the offense` }).locator('canvas').count() > 0,
+    'the offense page draws the attacker\'s risk rising');
 
   // The response plan: proposed (a dry run), its steps shown; running it needs the server's
   // respond.execute, which this server does not set: the refusal is shown, nothing runs.

@@ -10,6 +10,7 @@ import { ApiError, call, get, list, post, qs } from './api.js';
 import { ErrorLine, Magnitude, Table, fmtNum, fmtTime, go, usePoll } from './ui.js';
 import { Graph } from './graph.js';
 import { Timeline } from './users.js';
+import { Series } from './chart.js';
 
 const canChange = (s) => s.role === 'analyst' || s.role === 'admin';
 const who = (o) => (o.index ? o.index.value : o.user || '');
@@ -151,7 +152,10 @@ function OffenseTimeline({ o }) {
   entries.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
   // The first 100 keep the page readable; the user's page has the rest.
   const shown = entries.slice(0, 100);
+  const riskPoints = entries.filter((e) => e.type === 'rule' && e.risk !== undefined)
+    .map((e) => [Date.parse(e.time) / 1000, e.risk]);
   return html`<section aria-labelledby="otl-h"><h2 id="otl-h">Timeline</h2><${ErrorLine} error=${error} />
+    ${riskPoints.length > 1 && html`<${Series} title=${`${user}'s risk during the offense`} label="risk" points=${riskPoints} />`}
     <${Timeline} label="Offense timeline" entries=${user && !tl ? null : shown}
       empty="Nothing happened within this offense's span." />
     ${user && entries.length > shown.length && html`<p class="muted">${entries.length - shown.length} more entries on
