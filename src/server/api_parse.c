@@ -262,6 +262,12 @@ int ch_api_parse_note(const char *body, size_t n, char **text, ch_error *err)
         rc = only_members(root, allowed, 1, err);
     if (rc == 0)
         rc = dup_member(root, "text", CH_TRIAGE_NOTE_MAX, text, err);
+    if (rc == 0 && (*text)[0] == '\0') {
+        /* The store refuses it too; saying so here gives the body's error, not the store's. */
+        ch_free(*text);
+        *text = NULL;
+        rc = ch_error_set(err, CH_EPARSE, "text must not be empty");
+    }
     ch_json_parser_free(p);
     return rc;
 }
