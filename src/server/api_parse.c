@@ -126,11 +126,11 @@ int ch_api_parse_fields(const char *s, const char *const *names, size_t nnames, 
 }
 
 /* Parse body as one JSON object into *root with a parser the caller frees. */
-static int parse_object(const char *body, size_t n, ch_json_parser **p, ch_json_val *root,
-                        ch_error *err)
+int ch__api_body_object(const char *body, size_t n, size_t depth, ch_json_parser **p,
+                        ch_json_val *root, ch_error *err)
 {
     /* simdjson wants some room past the document for its own rounding. */
-    *p = ch_json_parser_new(n + 4096, CH_API_BODY_DEPTH);
+    *p = ch_json_parser_new(n + 4096, depth);
     if (*p == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     ch_error e2 = {0};
@@ -139,6 +139,12 @@ static int parse_object(const char *body, size_t n, ch_json_parser **p, ch_json_
     if (ch_json_typeof(*root) != CH_JSON_OBJECT)
         return ch_error_set(err, CH_EPARSE, "the body must be a JSON object");
     return 0;
+}
+
+static int parse_object(const char *body, size_t n, ch_json_parser **p, ch_json_val *root,
+                        ch_error *err)
+{
+    return ch__api_body_object(body, n, CH_API_BODY_DEPTH, p, root, err);
 }
 
 static int get_string(ch_json_val v, const char *key, char *dst, size_t cap, ch_error *err)
@@ -237,7 +243,7 @@ static int dup_member(ch_json_val obj, const char *key, size_t max, char **out, 
     return 0;
 }
 
-static int only_members(ch_json_val root, const char *const *allowed, size_t na, ch_error *err)
+int ch__api_only_members(ch_json_val root, const char *const *allowed, size_t na, ch_error *err)
 {
     ch_json_iter it;
     const char *k;
@@ -259,7 +265,7 @@ int ch_api_parse_note(const char *body, size_t n, char **text, ch_error *err)
     static const char *const allowed[] = {"text"};
     int rc = parse_object(body, n, &p, &root, err);
     if (rc == 0)
-        rc = only_members(root, allowed, 1, err);
+        rc = ch__api_only_members(root, allowed, 1, err);
     if (rc == 0)
         rc = dup_member(root, "text", CH_TRIAGE_NOTE_MAX, text, err);
     if (rc == 0 && (*text)[0] == '\0') {
@@ -301,12 +307,12 @@ int ch_api_parse_login(const char *body, size_t n, bool want_change, ch_api_logi
     if (rc < 0)
         goto done;
     if (want_change) {
-        if ((rc = only_members(root, change, 2, err)) < 0 ||
+        if ((rc = ch__api_only_members(root, change, 2, err)) < 0 ||
             (rc = dup_member(root, "old_password", CH_PASSWORD_MAX, &out->password, err)) < 0 ||
             (rc = dup_member(root, "new_password", CH_PASSWORD_MAX, &out->new_password, err)) < 0)
             goto done;
     } else {
-        if ((rc = only_members(root, login, 2, err)) < 0)
+        if ((rc = ch__api_only_members(root, login, 2, err)) < 0)
             goto done;
         if (!ch_json_obj_get(root, "name", 4, &v)) {
             rc = ch_error_set(err, CH_EPARSE, "name is required");
@@ -347,7 +353,7 @@ int ch_api_parse_refset_create(const char *body, size_t n, char name[CH_API_SET_
     name[0] = '\0';
     int rc = parse_object(body, n, &p, &root, err);
     if (rc == 0)
-        rc = only_members(root, allowed, 2, err);
+        rc = ch__api_only_members(root, allowed, 2, err);
     if (rc == 0 && (!ch_json_obj_get(root, "name", 4, &v) ||
                     (rc = get_string(v, "name", name, CH_API_SET_NAME_MAX + 1, err)) < 0 ||
                     !ch_api_refset_name_ok(name)))
@@ -385,7 +391,7 @@ int ch_api_parse_refset_values(const char *body, size_t n, ch_api_values *out, c
     static const char *const allowed[] = {"values", "ttl", "source"};
     int rc = parse_object(body, n, &p, &root, err);
     if (rc == 0)
-        rc = only_members(root, allowed, 3, err);
+        rc = ch__api_only_members(root, allowed, 3, err);
     if (rc < 0)
         goto done;
     if (!ch_json_obj_get(root, "values", 6, &arr) || ch_json_typeof(arr) != CH_JSON_ARRAY) {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "offense/triage.h"
 #include "server/accounts.h"
 
@@ -88,6 +89,15 @@ typedef struct ch_api_values {
 } ch_api_values;
 int ch_api_parse_refset_values(const char *body, size_t n, ch_api_values *out, ch_error *err);
 void ch_api_values_free(ch_api_values *v);
+
+/* ---- shared by the body parsers of api_parse*.c ---------------------------------------------- */
+
+/* The body as one JSON object, parsed to at most depth levels into *p (freed by the caller,
+ * also on error). */
+int ch__api_body_object(const char *body, size_t n, size_t depth, ch_json_parser **p,
+                        ch_json_val *root, ch_error *err);
+/* Every member of root is one of allowed[0..na); else CH_EPARSE naming the first other. */
+int ch__api_only_members(ch_json_val root, const char *const *allowed, size_t na, ch_error *err);
 
 /* ---- rules and intel (api_parse_rules.c) ---------------------------------------------------- */
 

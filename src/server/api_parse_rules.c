@@ -14,39 +14,6 @@
 #include "rules/rule.h"
 #include "server/api_parse.h"
 
-static int object_of(const char *body, size_t n, size_t depth, ch_json_parser **p,
-                     ch_json_val *root, ch_error *err)
-{
-    *p = ch_json_parser_new(n + 4096, depth);
-    if (*p == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    ch_error e2 = {0};
-    if (ch_json_parse(*p, body, n, n, root, &e2) < 0)
-        return ch_error_set(err, CH_EPARSE, "the body is not JSON: %s", e2.msg);
-    if (ch_json_typeof(*root) != CH_JSON_OBJECT)
-        return ch_error_set(err, CH_EPARSE, "the body must be a JSON object");
-    return 0;
-}
-
-/* Every member of root is one of allowed[0..na). */
-static int members_in(ch_json_val root, const char *const *allowed, size_t na, ch_error *err)
-{
-    ch_json_iter it;
-    const char *k;
-    size_t kn;
-    ch_json_val v;
-    ch_json_obj_iter(root, &it);
-    while (ch_json_obj_next(&it, &k, &kn, &v)) {
-        bool ok = false;
-        for (size_t i = 0; i < na && !ok; i++)
-            ok = strlen(allowed[i]) == kn && memcmp(allowed[i], k, kn) == 0;
-        if (!ok)
-            return ch_error_set(err, CH_EPARSE, "unknown member \"%.*s\"", (int)(kn > 64 ? 64 : kn),
-                                k);
-    }
-    return 0;
-}
-
 static int string_of(ch_json_val v, const char *key, size_t max, const char **s, size_t *n,
                      ch_error *err)
 {
@@ -64,9 +31,9 @@ int ch_api_parse_rule_toggle(const char *body, size_t n, bool *enabled, ch_error
     ch_json_parser *p = NULL;
     ch_json_val root, v;
     static const char *const allowed[] = {"enabled"};
-    int rc = object_of(body, n, 4, &p, &root, err);
+    int rc = ch__api_body_object(body, n, 4, &p, &root, err);
     if (rc == 0)
-        rc = members_in(root, allowed, 1, err);
+        rc = ch__api_only_members(root, allowed, 1, err);
     if (rc == 0 && (!ch_json_obj_get(root, "enabled", 7, &v) || !ch_json_get_bool(v, enabled)))
         rc = ch_error_set(err, CH_EPARSE, "enabled is required: true or false");
     ch_json_parser_free(p);
@@ -91,9 +58,9 @@ int ch_api_parse_rule_test(const char *body, size_t n, ch_api_rule_test *out, ch
     static const char *const allowed[] = {"rule", "id", "events"};
     const char *s;
     size_t sn;
-    int rc = object_of(body, n, CH_API_TEST_DEPTH, &p, &root, err);
+    int rc = ch__api_body_object(body, n, CH_API_TEST_DEPTH, &p, &root, err);
     if (rc == 0)
-        rc = members_in(root, allowed, 3, err);
+        rc = ch__api_only_members(root, allowed, 3, err);
     if (rc < 0)
         goto done;
     bool has_rule = ch_json_obj_get(root, "rule", 4, &v);
@@ -175,9 +142,9 @@ int ch_api_parse_intel_pull(const char *body, size_t n, long *index,
     ch_json_parser *p = NULL;
     ch_json_val root, v;
     static const char *const allowed[] = {"feed"};
-    int rc = object_of(body, n, 4, &p, &root, err);
+    int rc = ch__api_body_object(body, n, 4, &p, &root, err);
     if (rc == 0)
-        rc = members_in(root, allowed, 1, err);
+        rc = ch__api_only_members(root, allowed, 1, err);
     if (rc == 0 && ch_json_obj_get(root, "feed", 4, &v)) {
         uint64_t u;
         const char *s;
