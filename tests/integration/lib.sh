@@ -56,6 +56,29 @@ corpora_present() {
     return 0
 }
 
+# with_servers LOG...: make $work (a temporary folder) and arrange that at exit the servers whose
+# pids the test keeps in $pid and $tpid are killed and $work removed; fail also prints the tail
+# of each LOG (a name inside $work) that exists, so a failure shows what the servers said.
+with_servers() {
+    work=$(mktemp -d)
+    pid= tpid=
+    fail_logs=("$@")
+    trap cleanup_servers EXIT
+    fail() {
+        echo "FAIL: $*" >&2
+        local l
+        for l in "${fail_logs[@]}"; do
+            [ -f "$work/$l" ] && { echo "--- $l:" >&2; tail -n 25 "$work/$l" >&2; }
+        done
+        exit 1
+    }
+}
+cleanup_servers() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    [ -n "$tpid" ] && kill -9 "$tpid" 2>/dev/null
+    rm -rf "$work"
+}
+
 # serve_start BIN CONFIG LOG [text|json]: start `BIN serve --config CONFIG` in the background,
 # its stderr appended to LOG (emptied first), and wait until /healthz answers on the port its
 # "listening" line names (configs use port 0). Sets $pid and $port; fails after 10 s.

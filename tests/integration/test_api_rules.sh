@@ -18,19 +18,7 @@ need_cmd curl "the rules API test"
 need_cmd jq "the rules API test"
 need_cmd python3 "the rules API test"
 need_subcommand "$bin" intel serve
-work=$(mktemp -d)
-pid= tpid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  [ -n "$tpid" ] && kill -9 "$tpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log" >&2
-  exit 1
-}
+with_servers serve.log taxii.log
 db=$work/store.db
 pack=$src/content/cryptojacking-aws
 login=$pack/tests/auth-01-two-countries.jsonl

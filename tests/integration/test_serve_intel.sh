@@ -13,20 +13,7 @@ bin=$1 src=$2
 need_cmd curl "the serve intel test"
 need_cmd python3 "the serve intel test"
 need_subcommand "$bin" intel serve
-work=$(mktemp -d)
-pid= tpid=
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  [ -n "$tpid" ] && kill -9 "$tpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$work/serve.log" ] && tail -n 30 "$work/serve.log" >&2
-  [ -f "$work/taxii.log" ] && tail -n 10 "$work/taxii.log" >&2
-  exit 1
-}
+with_servers serve.log taxii.log
 now() { date +%s.%N; }
 # Seconds (float) from $1 to $2.
 since() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }

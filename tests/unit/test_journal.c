@@ -23,23 +23,20 @@
 
 #include "ingest/crc32c.h"
 #include "ingest/journal.h"
+#include "tmpdir.h"
 
 static char dir[256];
 
 static int mk(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ch_journal_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
+    return ch_test_tmpdir(dir, sizeof dir, "journal");
 }
 
 static int rm(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmdir(dir);
 }
 
 static ch_journal *jopen(uint64_t max_bytes, uint64_t seg_bytes, ch_journal_recovery *rec)

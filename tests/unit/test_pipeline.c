@@ -17,6 +17,7 @@
 #include "offense/offense.h"
 #include "pipeline/pipeline.h"
 #include "uba/risk.h"
+#include "tmpdir.h"
 
 #define PACK CH_SOURCE_DIR "/content/cryptojacking-aws"
 #define TESTS PACK "/tests"
@@ -30,8 +31,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ch-pipeline-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(ch_test_tmpdir(f->dir, sizeof f->dir, "pipeline"), 0);
     snprintf(f->db, sizeof f->db, "%s/store.db", f->dir);
     *state = f;
     return 0;
@@ -40,9 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ch_test_rmdir(f->dir), 0);
     free(f);
     return 0;
 }

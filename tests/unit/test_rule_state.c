@@ -19,6 +19,7 @@
 #include "rules/hit.h"
 #include "rules/rule.h"
 #include "rules/rule_state.h"
+#include "tmpdir.h"
 
 #define PACK CH_SOURCE_DIR "/content/cryptojacking-aws"
 #define RULE "CJ-AUTH-05" /* a console login without MFA: fires on one event */
@@ -32,8 +33,7 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/ch-rulestate-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(ch_test_tmpdir(f->dir, sizeof f->dir, "rulestate"), 0);
     snprintf(f->db, sizeof f->db, "%s/store.db", f->dir);
     *state = f;
     return 0;
@@ -42,9 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(ch_test_rmdir(f->dir), 0);
     free(f);
     return 0;
 }

@@ -17,23 +17,20 @@
 #include <unistd.h>
 
 #include "server/config.h"
+#include "tmpdir.h"
 
 static char dir[256];
 
 static int mk(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ch_scfg_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
+    return ch_test_tmpdir(dir, sizeof dir, "scfg");
 }
 
 static int rm(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmdir(dir);
 }
 
 static int load(const char *text, ch_serve_config *c, ch_error *err)

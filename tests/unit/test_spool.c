@@ -20,23 +20,20 @@
 #include <zlib.h>
 
 #include "ingest/spool.h"
+#include "tmpdir.h"
 
 static char dir[256];
 
 static int mk(void **state)
 {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/ch_spool_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
+    return ch_test_tmpdir(dir, sizeof dir, "spool");
 }
 
 static int rm(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return ch_test_rmdir(dir);
 }
 
 typedef struct sink {
