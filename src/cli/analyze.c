@@ -26,6 +26,8 @@
 #include "ingest/prefetch.h"
 #include "output/output.h"
 #include "parse/source.h"
+#include "store/evstore.h"
+#include "store/retro_values.h"
 
 static void analyze_usage(FILE *f)
 {
@@ -136,6 +138,32 @@ static void pipeline_msg(void *ud, const char *msg)
 {
     (void)ud;
     fprintf(stderr, "coinhound analyze: %s\n", msg);
+}
+
+/* Addresses and domains that rules added to reference sets during the run are indicators
+ * learned from the logs: the events stored before each was learned are hunted for it, as
+ * `serve` does, so the offense does not depend on the order in which the logs arrived. */
+static int hunt_rule_adds(ch_pipeline *p)
+{
+    if (!ch_pipeline_hunt_pending(p) || ch_pipeline_evstore(p) == NULL)
+        return 0;
+    ch_error err = {0};
+    ch_evstore *es = NULL;
+    ch_retro_result r;
+    size_t n = 0;
+    int rc = ch_evstore_open_local(ch_pipeline_store(p), false, NULL, &es, &err);
+    if (rc == 0)
+        rc = ch_retro_hunt_rule_adds(p, es, 0, &r, &n, &err);
+    ch_evstore_close(es);
+    if (rc < 0) {
+        fprintf(stderr, "coinhound analyze: retro-hunt for values rules added: %s\n", err.msg);
+        return rc;
+    }
+    if (n > 0 && r.raised > 0) {
+        fprintf(stderr, "coinhound analyze: %zu values rules added to address or domain sets: ", n);
+        ch_retro_print(&r, stderr);
+    }
+    return 0;
 }
 
 int ch_cmd_analyze(int argc, char **argv)
@@ -378,6 +406,8 @@ int ch_cmd_analyze(int argc, char **argv)
     a.out = NULL;
     if (ch_pipeline_checkpoint(a.pipeline, NULL, NULL, &err) < 0) {
         fprintf(stderr, "coinhound analyze: saving the run to the store: %s\n", err.msg);
+        status = CH_EXIT_FAIL;
+    } else if (hunt_rule_adds(a.pipeline) < 0) {
         status = CH_EXIT_FAIL;
     }
     ch_pipeline_stats_get(a.pipeline, &a.pstats);

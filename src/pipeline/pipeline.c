@@ -85,10 +85,14 @@ typedef struct seenhours {
 #define LEDGER_MAGIC "CHSEEN1"
 #define STATE_LEDGER "seen_ledger_bytes"
 
+/* hunt: whether the stored events have been searched for the value (rules that add addresses or
+ * domains teach the pipeline an indicator; the events before the addition must be hunted). */
+enum { HUNT_DONE, HUNT_PENDING, HUNT_RUNNING };
 typedef struct refset_add {
     char *set, *value, *source;
     size_t len;
     int64_t first_seen, valid_from, expiry;
+    int hunt;
 } refset_add;
 
 struct ch_pipeline {
@@ -124,6 +128,7 @@ struct ch_pipeline {
     size_t nbuf;
     refset_add *radds;
     size_t nradds, radds_cap;
+    size_t nhunt_pending; /* radds waiting for a retro-hunt (HUNT_PENDING) */
     bool radds_dirty;
     bool dedupe_warned;
     char pack_def[4200];
@@ -484,6 +489,7 @@ static void on_refset_add(void *ud, const char *set, const char *value, size_t l
     p->st.refset_adds++;
     if (p->nradds == REFSET_LOG_MAX) {
         /* Keep the newest: the oldest values are the likeliest to have expired. */
+        p->nhunt_pending -= p->radds[0].hunt == HUNT_PENDING;
         radd_free(&p->radds[0]);
         memmove(p->radds, p->radds + 1, (p->nradds - 1) * sizeof *p->radds);
         p->nradds--;
@@ -509,12 +515,18 @@ static void on_refset_add(void *ud, const char *set, const char *value, size_t l
     }
     memcpy(a.value, value, len);
     a.value[len] = '\0';
+    const ch_refset *rs = ch_refsets_get(p->refsets, set, strlen(set));
+    ch_refset_type t = rs != NULL ? ch_refset_type_of(rs) : CH_REFSET_STRING;
+    a.hunt = t == CH_REFSET_IP || t == CH_REFSET_DOMAIN ? HUNT_PENDING : HUNT_DONE;
+    p->nhunt_pending += a.hunt == HUNT_PENDING;
     p->radds[p->nradds++] = a;
     p->radds_dirty = true;
 }
 
-/* Serialized as lines "set\tsource\tfirst\tfrom\texpiry\tvalue-hex\n": values come from logs
- * and may hold any byte. */
+/* Serialized as lines "set\tsource\tfirst\tfrom\texpiry\tvalue-hex\thunted\n": values come from
+ * logs and may hold any byte. hunted is 1 once a retro-hunt searched the stored events for the
+ * value (a running hunt saves 1: its checkpoint is the one that commits its hits); lines of
+ * older states have no such column and count as hunted, so an upgrade starts no hunt. */
 static int radds_save(ch_pipeline *p, ch_buf *b)
 {
     int rc = 0;
@@ -526,7 +538,7 @@ static int radds_save(ch_pipeline *p, ch_buf *b)
         for (size_t k = 0; k < a->len && rc >= 0; k++)
             rc = ch_buf_printf(b, "%02x", (unsigned char)a->value[k]);
         if (rc >= 0)
-            rc = ch_buf_addc(b, '\n');
+            rc = ch_buf_printf(b, "\t%d\n", a->hunt != HUNT_PENDING);
     }
     return rc < 0 ? rc : 0;
 }
@@ -542,11 +554,11 @@ static void radds_restore(ch_pipeline *p, char *text)
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        char *f[6];
+        char *f[7];
         int nf = 0;
-        for (char *s = line, *tok; nf < 6 && (tok = strsep(&s, "\t")) != NULL;)
+        for (char *s = line, *tok; nf < 7 && (tok = strsep(&s, "\t")) != NULL;)
             f[nf++] = tok;
-        if (nf != 6)
+        if (nf != 6 && nf != 7)
             continue;
         size_t hl = strlen(f[5]);
         char val[2048];
@@ -565,8 +577,15 @@ static void radds_restore(ch_pipeline *p, char *text)
         m.valid_from = strtoll(f[3], NULL, 10);
         m.expiry = strtoll(f[4], NULL, 10);
         ch_error err;
-        if (ch_refset_add(set, val, hl / 2, &m, &err) == 0)
+        /* 1 (new) or 0 (refreshed): either way the value is the pipeline's to keep. */
+        if (ch_refset_add(set, val, hl / 2, &m, &err) >= 0) {
             on_refset_add(p, f[0], val, hl / 2, &m);
+            refset_add *a = &p->radds[p->nradds - 1];
+            if (a->hunt == HUNT_PENDING && (nf == 6 || strcmp(f[6], "0") != 0)) {
+                a->hunt = HUNT_DONE;
+                p->nhunt_pending--;
+            }
+        }
     }
     p->radds_dirty = false;
 }
@@ -1345,4 +1364,32 @@ ch_intel_matcher *ch_pipeline_intel(const ch_pipeline *p) { return p->intel; }
 ch_store *ch_pipeline_store(const ch_pipeline *p) { return p->store; }
 ch_evstore *ch_pipeline_evstore(const ch_pipeline *p) { return p->evstore; }
 ch_refsets *ch_pipeline_refsets(const ch_pipeline *p) { return p->refsets; }
+
+size_t ch_pipeline_hunt_take(ch_pipeline *p, ch_pipeline_add *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nradds && n < cap; i++) {
+        refset_add *a = &p->radds[i];
+        if (a->hunt != HUNT_PENDING)
+            continue;
+        a->hunt = HUNT_RUNNING;
+        p->nhunt_pending--;
+        out[n++] = (ch_pipeline_add){a->set,        a->value,      a->source, a->len,
+                                     a->first_seen, a->valid_from, a->expiry};
+    }
+    if (n > 0)
+        p->radds_dirty = true;
+    return n;
+}
+
+void ch_pipeline_hunt_done(ch_pipeline *p, bool ok)
+{
+    for (size_t i = 0; i < p->nradds; i++)
+        if (p->radds[i].hunt == HUNT_RUNNING) {
+            p->radds[i].hunt = ok ? HUNT_DONE : HUNT_PENDING;
+            p->nhunt_pending += !ok;
+        }
+}
+
+bool ch_pipeline_hunt_pending(const ch_pipeline *p) { return p->nhunt_pending > 0; }
 uint64_t ch_pipeline_sink_errors(const ch_pipeline *p) { return p->sink.errors; }

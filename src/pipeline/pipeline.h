@@ -195,6 +195,25 @@ ch_store *ch_pipeline_store(const ch_pipeline *p);
 ch_refsets *ch_pipeline_refsets(const ch_pipeline *p);
 typedef struct ch_evstore ch_evstore;
 ch_evstore *ch_pipeline_evstore(const ch_pipeline *p);
+
+/* Values that rules added to address and domain sets are indicators learned from the logs:
+ * the events stored before the addition must be searched for them too (store/retro.h,
+ * ch_retro_hunt_rule_adds). ch_pipeline_hunt_take hands out up to cap values no hunt has
+ * searched for yet (views valid until the next event) and marks them running; a checkpoint
+ * taken while they run records them as hunted, so the hunt's own checkpoint commits both its
+ * hits and the mark. ch_pipeline_hunt_done(ok) ends the run: false puts them back to wait for
+ * the next hunt. Values learned before a checkpoint and not hunted when the process died are
+ * still waiting after a restart. */
+typedef struct ch_pipeline_add {
+    const char *set, *value;
+    const char *source; /* the rule that learned it */
+    size_t len;
+    int64_t first_seen;         /* the time of the event it was learned from */
+    int64_t valid_from, expiry; /* the value's validity, as the rule gave it */
+} ch_pipeline_add;
+size_t ch_pipeline_hunt_take(ch_pipeline *p, ch_pipeline_add *out, size_t cap);
+void ch_pipeline_hunt_done(ch_pipeline *p, bool ok);
+bool ch_pipeline_hunt_pending(const ch_pipeline *p);
 /* Hits that offenses or risk could not record (out of memory, caps). */
 uint64_t ch_pipeline_sink_errors(const ch_pipeline *p);
 

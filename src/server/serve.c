@@ -55,6 +55,7 @@
 #include "server/metrics.h"
 #include "store/evstore.h"
 #include "store/retro.h"
+#include "store/retro_values.h"
 
 #define INPUT_NAME "journal"       /* the pipeline's input name for its checkpoint position */
 #define LEDGER_FILE "spool.ledger" /* in the journal directory */
@@ -361,41 +362,48 @@ static void hunt_req_free(hunt_req *h)
  * the stored events of the last CH_RETRO_DEFAULT_DAYS days. Runs in the pipeline thread right
  * after a checkpoint, so what it raises and checkpoints is the pipeline's state at that point;
  * the hits go to the offense of the user entity linking named, as `coinhound hunt` does. */
+static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, const char *what,
+                        const ch_retro_result *rp);
+
 static void hunt_one(ch_serve *s, const hunt_req *h)
 {
     ch_error err = {0};
-    ch_refset *set = NULL;
-    ch_intel_matcher *m = NULL;
     ch_evstore *es = NULL;
     ch_retro_result r;
     memset(&r, 0, sizeof r);
     int64_t now = wall_ms();
-    ch_refset_meta meta = ch_refset_meta_make("api", now);
-    int rc = ch_refset_new(&set, h->set, h->type, NULL, &err);
+    ch_retro_value *v = ch_calloc(h->n, sizeof *v);
+    int rc = v == NULL ? ch_error_set(&err, CH_ENOMEM, "out of memory") : 0;
     for (size_t i = 0; rc == 0 && i < h->n; i++)
-        if (ch_refset_add(set, h->values[i], strlen(h->values[i]), &meta, &err) < 0)
-            rc = 0; /* the API validated them; a value the set refuses cannot match anyway */
-    if (rc == 0 && (rc = ch_intel_matcher_new(&m, NULL, NULL, &err)) == 0 &&
-        (rc = ch_intel_matcher_add_set(m, set, &err)) >= 0) {
+        v[i] = (ch_retro_value){
+            h->set,           "api",          (int)h->type, h->values[i], strlen(h->values[i]),
+            CH_REFSET_ALWAYS, CH_REFSET_NEVER};
+    if (rc == 0) {
         pthread_mutex_lock(&s->pl_mu);
         rc = ch_pipeline_store(s->p) == NULL
                  ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
                  : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
-        if (rc == 0) {
-            ch_retro_opts o = {.since_ms = now - CH_RETRO_DEFAULT_DAYS * 86400000LL, .matcher = m};
-            rc = ch_retro_hunt(s->p, es, &o, &r, &err);
-        }
+        if (rc == 0)
+            rc = ch_retro_hunt_values(s->p, es, now - CH_RETRO_DEFAULT_DAYS * 86400000LL, v, h->n,
+                                      &r, &err);
         pthread_mutex_unlock(&s->pl_mu);
     }
     ch_evstore_close(es);
-    ch_intel_matcher_free(m);
-    ch_refset_free(set);
+    ch_free(v);
+    hunt_report(s, rc, &err, h->n, h->set, &r);
+}
+
+/* The log line and metrics of one retro-hunt for n values added to what. */
+static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, const char *what,
+                        const ch_retro_result *rp)
+{
+    const ch_retro_result r = *rp;
     char l[CH_METRICS_LABELS_MAX];
     ch_metrics_add(s->m, "coinhound_retro_hunts_total",
                    ch_metrics_label(l, sizeof l, "result", rc < 0 ? "failed" : "ok"), 1);
     if (rc < 0) {
-        slog(s, "error", "retro_hunt_failed", "retro-hunt for %zu values added to %s: %s", h->n,
-             h->set, err.msg);
+        slog(s, "error", "retro_hunt_failed", "retro-hunt for %zu values added to %s: %s", n, what,
+             err->msg);
         return;
     }
     ch_metrics_add(s->m, "coinhound_retro_hunt_raised_total", NULL, (double)r.raised);
@@ -407,7 +415,7 @@ static void hunt_one(ch_serve *s, const hunt_req *h)
          "retro-hunt for %zu values added to %s: %" PRIu64 " stored events, %" PRIu64
          " match, %" PRIu64 " already raised, %" PRIu64 " raised CJ-MINE-03 (retro), %" PRIu64
          " with no linked user; offenses changed: %s",
-         h->n, h->set, r.scanned, r.matched, r.already, r.raised, r.unlinked, o ? offs : "none");
+         n, what, r.scanned, r.matched, r.already, r.raised, r.unlinked, o ? offs : "none");
 }
 
 /* Take every waiting request and run them after a checkpoint at pos. Returns false when the
@@ -431,6 +439,32 @@ static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
         list = next;
     }
     return true;
+}
+
+/* The values rules added to address and domain sets since the last such hunt (pipeline.h):
+ * run in the pipeline thread like the API's hunts, after a checkpoint. */
+static void hunt_rule_adds(ch_serve *s, ch_journal_pos pos, bool *dirty)
+{
+    if (*dirty) {
+        if (checkpoint(s, pos) < 0)
+            return;
+        *dirty = false;
+    }
+    ch_error err = {0};
+    ch_evstore *es = NULL;
+    ch_retro_result r;
+    memset(&r, 0, sizeof r);
+    size_t n = 0;
+    pthread_mutex_lock(&s->pl_mu);
+    int rc = ch_pipeline_store(s->p) == NULL
+                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
+                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
+    if (rc == 0)
+        rc = ch_retro_hunt_rule_adds(s->p, es, 0, &r, &n, &err);
+    pthread_mutex_unlock(&s->pl_mu);
+    ch_evstore_close(es);
+    if (rc < 0 || n > 0)
+        hunt_report(s, rc, &err, n, "sets by rules", &r);
 }
 
 static void api_hunt(void *ud, const char *set, int type, char *const *values, size_t n)
@@ -474,13 +508,23 @@ static void *pipe_main(void *arg)
     }
     uint64_t replayed = 0;
     bool dirty = false;
-    int64_t last_cp = wall_ms(), last_entry = wall_ms();
+    int64_t last_cp = wall_ms(), last_entry = wall_ms(), last_rule_hunt = wall_ms();
     for (;;) {
         if (atomic_exchange(&s->reload_req, false))
             do_reload(s);
         /* After the reload, so the rules already see the values the hunt looks for. */
         if (atomic_load(&s->hunt_req) && atomic_load(&s->ready) && run_hunts(s, pos, &dirty))
             last_cp = wall_ms();
+        /* Values rules learned are hunted in batches: a second after ingest pauses, or every
+         * minute under sustained ingest (each hunt reads the stored days). A server without a
+         * store has nothing to hunt in (and keeps nothing pending: see hunt_rule_adds). */
+        if (ch_pipeline_hunt_pending(s->p) && atomic_load(&s->ready) && !s->cfg->no_store) {
+            int64_t t = wall_ms();
+            if (t - last_rule_hunt >= (t - last_entry >= 1000 ? 1000 : 60000)) {
+                hunt_rule_adds(s, pos, &dirty);
+                last_rule_hunt = last_cp = wall_ms();
+            }
+        }
         ch_journal_pos limit = ch_journal_end(s->j);
         ch_journal_entry e;
         int rc = ch_journal_reader_next(r, limit, &e, &err);
