@@ -113,6 +113,11 @@ static const char *const migrations[] = {
     " collection TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,"
     " date_added INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
     " PRIMARY KEY (collection, id)) WITHOUT ROWID;",
+    /* 2 -> 3: values added through the API that `serve` has still to retro-hunt, written in the
+     * transaction that adds them, so a hunt waiting at a crash is run after the restart. */
+    "CREATE TABLE retro_pending ("
+    " id INTEGER PRIMARY KEY, set_name TEXT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,"
+    " added INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CH_INTEL_SCHEMA_VERSION,
@@ -963,6 +968,66 @@ int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int
     } else {
         rc = db_error(s, err, "reading the TAXII publication ledger");
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- retro-hunts waiting (serve) ----------------------------------------------------------- */
+
+int ch_intel_store_retro_queue(ch_intel_store *s, const char *set, ch_refset_type type,
+                               const char *value, int64_t now_ms, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s,
+                     "INSERT INTO retro_pending (set_name, type, value, added)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    bind_text(st, 1, set);
+    bind_text(st, 2, ch_refset_type_name(type));
+    bind_text(st, 3, value);
+    sqlite3_bind_int64(st, 4, now_ms);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "queueing a retro-hunt");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_retro_each(ch_intel_store *s, size_t max, ch_intel_retro_cb cb, void *arg,
+                              ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "SELECT id, set_name, type, value FROM retro_pending ORDER BY id LIMIT ?1",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    int step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *tn = (const char *)sqlite3_column_text(st, 2);
+        ch_refset_type type;
+        if (tn == NULL || ch_refset_type_from_name(tn, strlen(tn), &type) < 0)
+            continue; /* not written by this code: nothing to hunt with */
+        ch_intel_retro_row row = {sqlite3_column_int64(st, 0),
+                                  (const char *)sqlite3_column_text(st, 1), type,
+                                  (const char *)sqlite3_column_text(st, 3)};
+        if (row.set != NULL && row.value != NULL)
+            rc = cb(arg, &row);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "reading the retro-hunts waiting");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_intel_store_retro_done(ch_intel_store *s, int64_t upto_id, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(s, "DELETE FROM retro_pending WHERE id <= ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, upto_id);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, "clearing the retro-hunts run");
     sqlite3_finalize(st);
     return rc;
 }

@@ -39,7 +39,7 @@
 #include "enrich/refset.h"
 #include "intel/stix.h"
 
-#define CH_INTEL_SCHEMA_VERSION 2
+#define CH_INTEL_SCHEMA_VERSION 3
 
 typedef struct ch_intel_store ch_intel_store;
 
@@ -199,5 +199,22 @@ int ch_intel_store_pub_last_added(ch_intel_store *s, const char *collection, int
 /* Forget revocations served before revoked_before (ms): the ledger would otherwise grow with
  * every value ever removed. Returns how many rows were deleted. */
 int ch_intel_store_pub_purge(ch_intel_store *s, int64_t revoked_before, ch_error *err);
+
+/* Retro-hunts waiting (serve): values an API call added to an ip or domain set, queued in the
+ * transaction that adds them; the server reads them in the order queued (at most max), hunts,
+ * and clears them up to the last id it hunted once the hunt's results are committed. A crash in
+ * between runs the hunt again, which raises nothing twice (store/retro.h). */
+typedef struct ch_intel_retro_row {
+    int64_t id;
+    const char *set;
+    ch_refset_type type;
+    const char *value;
+} ch_intel_retro_row;
+typedef int (*ch_intel_retro_cb)(void *arg, const ch_intel_retro_row *row);
+int ch_intel_store_retro_queue(ch_intel_store *s, const char *set, ch_refset_type type,
+                               const char *value, int64_t now_ms, ch_error *err);
+int ch_intel_store_retro_each(ch_intel_store *s, size_t max, ch_intel_retro_cb cb, void *arg,
+                              ch_error *err);
+int ch_intel_store_retro_done(ch_intel_store *s, int64_t upto_id, ch_error *err);
 
 #endif

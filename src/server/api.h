@@ -48,9 +48,10 @@ typedef struct ch_api {
     const struct ch_serve_config *cfg;
     /* Ask the pipeline to reload its pack, context and reference sets (asynchronous). */
     void (*reload)(void *ud);
-    /* Ask the pipeline to hunt the stored events for values a reference set of type (ip or
-     * domain) just gained (asynchronous, after the reload; values are copied). */
-    void (*hunt)(void *ud, const char *set, int type, char *const *values, size_t n);
+    /* Tell the pipeline that values an ip or domain set just gained wait in the intel store's
+     * retro_pending queue (queued with them): it hunts the stored events for them after the
+     * reload (asynchronous). */
+    void (*hunt)(void *ud);
     void *ud;
     /* Reference sets (intel/intel_store.h): its own connection, under intel_mu. */
     struct ch_intel_store *intel;

@@ -209,10 +209,16 @@ void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         m.expiry = now + v.ttl_ms;
     char norm[CH_REFSET_STRING_MAX + 1];
     size_t bad = 0;
+    bool hunt = false;
     pthread_mutex_lock(&api->intel_mu);
     int rc = ch_intel_store_set_get(api->intel, name, &info, &err);
     if (rc == 0)
         rc = ch_intel_store_begin(api->intel, &err);
+    /* Values of an address or domain set are indicators: the stored events are searched for
+     * them (issue: "a reference set that gains values through the API"), queued in this
+     * transaction so that a crash cannot lose the hunt of values it kept. */
+    if (rc == 0)
+        hunt = api->hunt != NULL && (info.type == CH_REFSET_IP || info.type == CH_REFSET_DOMAIN);
     if (rc == 0) {
         for (size_t i = 0; i < v.n && rc == 0; i++) {
             if (ch_intel_normalize_value(info.type, v.values[i], strlen(v.values[i]), norm,
@@ -222,6 +228,8 @@ void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs)
                 break;
             }
             rc = ch_intel_store_elem_put(api->intel, name, norm, &m, now, &err);
+            if (rc == 0 && hunt)
+                rc = ch_intel_store_retro_queue(api->intel, name, info.type, norm, now, &err);
         }
         if (rc == 0)
             rc = ch_intel_store_commit(api->intel, &err);
@@ -257,11 +265,8 @@ void ch_api_refset_add(void *ud, const ch_http_req *rq, ch_http_resp *rs)
     ch__api_audit(api, rq, "refset.add", object, NULL, a.data, &err);
     ch_buf_free(&a);
     api->reload(api->ud);
-    /* Values of an address or domain set are indicators: the stored events are searched for
-     * them (issue: "a reference set that gains values through the API"). */
-    bool hunt = api->hunt != NULL && (info.type == CH_REFSET_IP || info.type == CH_REFSET_DOMAIN);
     if (hunt)
-        api->hunt(api->ud, name, (int)info.type, v.values, v.n);
+        api->hunt(api->ud);
     ch_buf_printf(&rs->body, "{\"added\":%zu,\"retro_hunt\":%s}", v.n,
                   hunt ? "\"queued\"" : "null");
     ch_api_values_free(&v);

@@ -120,20 +120,9 @@ struct ch_serve {
     entry_answer ans[ANSWER_RING];
     size_t ans_next;
     ch_journal_pos ans_upto;
-    /* under hunt_mu: retro-hunts asked for by reference-set additions, oldest first */
-    pthread_mutex_t hunt_mu;
-    struct hunt_req *hunts;
+    /* set when values added through the API wait in the intel store's retro_pending */
     atomic_bool hunt_req;
 };
-
-/* Values a reference set gained through the API, to be searched for in the stored events. */
-typedef struct hunt_req {
-    struct hunt_req *next;
-    char set[CH_REFSET_NAME_MAX + 1];
-    ch_refset_type type;
-    size_t n;
-    char **values; /* copies */
-} hunt_req;
 
 static int64_t wall_ms(void)
 {
@@ -349,50 +338,6 @@ static void do_reload(ch_serve *s)
              "state kept");
 }
 
-static void hunt_req_free(hunt_req *h)
-{
-    for (size_t i = 0; h != NULL && i < h->n; i++)
-        ch_free(h->values[i]);
-    if (h != NULL)
-        ch_free(h->values);
-    ch_free(h);
-}
-
-/* One retro-hunt for the values one request names, in a matcher that holds only them, over
- * the stored events of the last CH_RETRO_DEFAULT_DAYS days. Runs in the pipeline thread right
- * after a checkpoint, so what it raises and checkpoints is the pipeline's state at that point;
- * the hits go to the offense of the user entity linking named, as `coinhound hunt` does. */
-static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, const char *what,
-                        const ch_retro_result *rp);
-
-static void hunt_one(ch_serve *s, const hunt_req *h)
-{
-    ch_error err = {0};
-    ch_evstore *es = NULL;
-    ch_retro_result r;
-    memset(&r, 0, sizeof r);
-    int64_t now = wall_ms();
-    ch_retro_value *v = ch_calloc(h->n, sizeof *v);
-    int rc = v == NULL ? ch_error_set(&err, CH_ENOMEM, "out of memory") : 0;
-    for (size_t i = 0; rc == 0 && i < h->n; i++)
-        v[i] = (ch_retro_value){
-            h->set,           "api",          (int)h->type, h->values[i], strlen(h->values[i]),
-            CH_REFSET_ALWAYS, CH_REFSET_NEVER};
-    if (rc == 0) {
-        pthread_mutex_lock(&s->pl_mu);
-        rc = ch_pipeline_store(s->p) == NULL
-                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
-                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
-        if (rc == 0)
-            rc = ch_retro_hunt_values(s->p, es, now - CH_RETRO_DEFAULT_DAYS * 86400000LL, v, h->n,
-                                      &r, &err);
-        pthread_mutex_unlock(&s->pl_mu);
-    }
-    ch_evstore_close(es);
-    ch_free(v);
-    hunt_report(s, rc, &err, h->n, h->set, &r);
-}
-
 /* The log line and metrics of one retro-hunt for n values added to what. */
 static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, const char *what,
                         const ch_retro_result *rp)
@@ -418,8 +363,93 @@ static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, cons
          n, what, r.scanned, r.matched, r.already, r.raised, r.unlinked, o ? offs : "none");
 }
 
-/* Take every waiting request and run them after a checkpoint at pos. Returns false when the
- * checkpoint failed (the requests wait for the next turn). */
+#define HUNT_BATCH CH_API_VALUES_MAX /* values one hunt takes from the queue: a whole bulk load */
+
+/* Values read from the intel store's queue (copies: the rows die with the statement). */
+typedef struct hunt_batch {
+    ch_retro_value v[HUNT_BATCH];
+    size_t n;
+    int64_t last_id;
+    char what[160]; /* the sets, for the log line */
+    ch_error *err;
+} hunt_batch;
+
+static int hunt_collect(void *arg, const ch_intel_retro_row *row)
+{
+    hunt_batch *b = arg;
+    char *set = ch_strdup(row->set), *value = ch_strdup(row->value);
+    if (set == NULL || value == NULL) {
+        ch_free(set);
+        ch_free(value);
+        return ch_error_set(b->err, CH_ENOMEM, "out of memory");
+    }
+    b->v[b->n++] = (ch_retro_value){
+        set, "api", (int)row->type, value, strlen(value), CH_REFSET_ALWAYS, CH_REFSET_NEVER};
+    b->last_id = row->id;
+    if (strstr(b->what, set) == NULL) {
+        size_t o = strlen(b->what);
+        snprintf(b->what + o, sizeof b->what - o, "%s%s", o ? ", " : "", set);
+    }
+    return 0;
+}
+
+static void hunt_batch_free(hunt_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        ch_free((char *)b->v[i].set);
+        ch_free((char *)b->v[i].value);
+    }
+    ch_free(b);
+}
+
+/* The values added through the API that wait in the intel store's queue (written with the values
+ * themselves, so a hunt waiting at a crash runs after the restart), hunted in one pass in a
+ * matcher holding only them, over the stored events of the last CH_RETRO_DEFAULT_DAYS days.
+ * Runs in the pipeline thread right after a checkpoint, so what it raises and checkpoints is the
+ * pipeline's state at that point; the queue is cleared once the hunt's checkpoint committed (a
+ * crash in between hunts again, which raises nothing twice). */
+static void hunt_api_adds(ch_serve *s)
+{
+    ch_error err = {0};
+    hunt_batch *b = ch_calloc(1, sizeof *b);
+    if (b == NULL) {
+        slog(s, "error", "out_of_memory", "retro-hunt for values added through the API not run");
+        return;
+    }
+    b->err = &err;
+    pthread_mutex_lock(&s->api.intel_mu);
+    int rc = s->api.intel == NULL
+                 ? 0
+                 : ch_intel_store_retro_each(s->api.intel, HUNT_BATCH, hunt_collect, b, &err);
+    pthread_mutex_unlock(&s->api.intel_mu);
+    ch_evstore *es = NULL;
+    ch_retro_result r;
+    memset(&r, 0, sizeof r);
+    if (rc == 0 && b->n > 0) {
+        pthread_mutex_lock(&s->pl_mu);
+        rc = ch_pipeline_store(s->p) == NULL
+                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
+                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
+        if (rc == 0)
+            rc = ch_retro_hunt_values(s->p, es, wall_ms() - CH_RETRO_DEFAULT_DAYS * 86400000LL,
+                                      b->v, b->n, &r, &err);
+        pthread_mutex_unlock(&s->pl_mu);
+        ch_evstore_close(es);
+        if (rc == 0) {
+            pthread_mutex_lock(&s->api.intel_mu);
+            rc = ch_intel_store_retro_done(s->api.intel, b->last_id, &err);
+            pthread_mutex_unlock(&s->api.intel_mu);
+        }
+    }
+    if (rc < 0 || b->n > 0)
+        hunt_report(s, rc, &err, b->n, b->what[0] ? b->what : "reference sets", &r);
+    if (rc == 0 && b->n == HUNT_BATCH)
+        atomic_store(&s->hunt_req, true); /* more wait */
+    hunt_batch_free(b);
+}
+
+/* Run the API's waiting hunts after a checkpoint at pos. Returns false when the checkpoint
+ * failed (the hunts wait for the next turn). */
 static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
 {
     if (*dirty) {
@@ -428,16 +458,7 @@ static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
         *dirty = false;
     }
     atomic_store(&s->hunt_req, false);
-    pthread_mutex_lock(&s->hunt_mu);
-    hunt_req *list = s->hunts;
-    s->hunts = NULL;
-    pthread_mutex_unlock(&s->hunt_mu);
-    while (list != NULL) {
-        hunt_req *next = list->next;
-        hunt_one(s, list);
-        hunt_req_free(list);
-        list = next;
-    }
+    hunt_api_adds(s);
     return true;
 }
 
@@ -467,27 +488,9 @@ static void hunt_rule_adds(ch_serve *s, ch_journal_pos pos, bool *dirty)
         hunt_report(s, rc, &err, n, "sets by rules", &r);
 }
 
-static void api_hunt(void *ud, const char *set, int type, char *const *values, size_t n)
+static void api_hunt(void *ud)
 {
     ch_serve *s = ud;
-    hunt_req *h = ch_calloc(1, sizeof *h);
-    if (h == NULL || n == 0 || (h->values = ch_calloc(n, sizeof *h->values)) == NULL) {
-        ch_free(h);
-        if (n > 0)
-            slog(s, "error", "out_of_memory", "retro-hunt for values added to %s not run", set);
-        return;
-    }
-    snprintf(h->set, sizeof h->set, "%s", set);
-    h->type = (ch_refset_type)type;
-    for (; h->n < n; h->n++)
-        if ((h->values[h->n] = ch_strdup(values[h->n])) == NULL)
-            break;
-    pthread_mutex_lock(&s->hunt_mu);
-    hunt_req **tail = &s->hunts;
-    while (*tail != NULL)
-        tail = &(*tail)->next;
-    *tail = h;
-    pthread_mutex_unlock(&s->hunt_mu);
     atomic_store(&s->hunt_req, true);
     ch_journal_wake(s->j);
 }
@@ -1379,7 +1382,8 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     pthread_mutex_init(&s->st_mu, NULL);
     pthread_mutex_init(&s->fh_mu, NULL);
     pthread_mutex_init(&s->ans_mu, NULL);
-    pthread_mutex_init(&s->hunt_mu, NULL);
+    /* Hunts queued before a crash or a stop run once the server is ready. */
+    atomic_store(&s->hunt_req, true);
     pthread_cond_init(&s->ans_cv, NULL);
     ch_diag_init(&s->diag, NULL);
     char *cert = NULL, *key = NULL;
@@ -1627,11 +1631,5 @@ void ch_serve_close(ch_serve *s)
     pthread_mutex_destroy(&s->fh_mu);
     pthread_mutex_destroy(&s->ans_mu);
     pthread_cond_destroy(&s->ans_cv);
-    while (s->hunts != NULL) {
-        hunt_req *next = s->hunts->next;
-        hunt_req_free(s->hunts);
-        s->hunts = next;
-    }
-    pthread_mutex_destroy(&s->hunt_mu);
     ch_free(s);
 }

@@ -4,7 +4,9 @@
 # offense of the user that entity linking names. Here bob launches an instance that resolves
 # pool.newly-listed.example; no rule knows the domain, so no offense names it. An analyst adds
 # the domain to a domain set over the API: bob's offense gains CJ-MINE-03 with `retro: true`,
-# the server logs the hunt, and adding the value again (or a restart) raises nothing twice.
+# the server logs the hunt, and adding the value again (or a restart) raises nothing twice. A
+# hunt queued when the server is killed runs after the restart (bob's launch address, added to
+# an ip set while the pipeline works through a large entry), once.
 # A value of a string set is not an indicator and starts no hunt. The `retention` key reaches
 # the store.
 # Args: coinhound-binary source-dir corpora-dir.
@@ -115,6 +117,54 @@ pid=
 start
 serve_settled
 [ "$(bob_retro)" = 1 ] || fail "after kill -9 and restart bob has $(bob_retro) retro hits"
+# A hunt queued when the server dies runs after the restart. The pipeline hunts between journal
+# entries, so the add is sent while it works through one large entry (unique benign records)
+# and the server is killed as soon as the add is acknowledged; if the hunt won that race, the
+# next round sends an entry twice as large.
+api POST /api/v1/reference_sets "$analyst" '{"name":"later_ips","type":"ip"}'
+[ "$code" = 201 ] || fail "create ip set: $code $(cat "$work/out")"
+n=10000 raced=
+for round in 1 2 3 4; do
+  python3 - "$work/bulk.jsonl" "$n" "$round" <<'EOF2'
+import json, sys
+path, n, rnd = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(path, "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"eventVersion": "1.09", "eventID": "bulk-%s-%d" % (rnd, i),
+            "eventTime": "2024-06-03T09:%02d:%02dZ" % (i // 60 % 60, i % 60),
+            "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+            "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.%d" % (i % 200 + 1),
+            "userAgent": "aws-cli/2.15.30", "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "userName": "carol", "accountId": "111122223333",
+                             "arn": "arn:aws:iam::111122223333:user/carol"}}) + "\n")
+EOF2
+  code=$(curl -s -o "$work/out" -w '%{http_code}' -H "Authorization: Bearer $ingest" \
+    --data-binary "@$work/bulk.jsonl" "http://127.0.0.1:$port/api/v1/ingest")
+  [ "$code" = 202 ] || fail "bulk ingest: $code $(head -c 300 "$work/out")"
+  # a new value each round, each holding bob's launch address
+  cidr=(81.2.69.142 81.2.69.142/31 81.2.69.140/30 81.2.69.136/29)
+  api POST /api/v1/reference_sets/later_ips/values "$analyst" "{\"values\":[\"${cidr[round - 1]}\"]}"
+  [ "$code" = 200 ] || fail "ip set add: $code $(cat "$work/out")"
+  kill -9 $pid
+  wait $pid 2>/dev/null || true
+  pid=
+  if ! grep -q '"event":"retro_hunt".*later_ips' "$work/serve.log"; then raced=$round; break; fi
+  n=$((n * 2))
+  start
+done
+[ -n "$raced" ] || fail "the hunt always ran before the kill; the test proves nothing"
+start
+for _ in $(seq 300); do grep -q '"event":"retro_hunt".*later_ips' "$work/serve.log" && break; sleep 0.1; done
+grep '"event":"retro_hunt".*later_ips' "$work/serve.log" | grep -q ' 1 match' ||
+  fail "the hunt queued at the kill did not run after the restart: $(grep retro_hunt "$work/serve.log")"
+serve_settled
+[ "$(bob_retro)" = 2 ] || fail "bob's offense should hold two retro hits now, not $(bob_retro)"
+kill -9 $pid
+wait $pid 2>/dev/null || true
+pid=
+start
+sleep 1
+! grep -q '"event":"retro_hunt"' "$work/serve.log" || fail "a hunt that ran was run again: $(grep retro_hunt "$work/serve.log")"
 kill -TERM $pid
 wait $pid || fail "SIGTERM: exit status $?"
 pid=
