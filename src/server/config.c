@@ -517,7 +517,13 @@ static int read_root(reader *R)
                 rc = rfail(R, v, CH_EPARSE, "retention: %s", e.msg);
         } else if (ch_yaml_key_is(k, "no_store"))
             rc = want_bool(R, v, "no_store", &c->no_store);
-        else if (ch_yaml_key_is(k, "respond"))
+        else if (ch_yaml_key_is(k, "threads")) {
+            uint64_t n = 0;
+            rc = want_size(R, v, "threads", 1, &n);
+            if (rc == 0 && n > 256)
+                rc = rfail(R, v, CH_ELIMIT, "threads: at most 256");
+            c->threads = (unsigned)n;
+        } else if (ch_yaml_key_is(k, "respond"))
             rc = read_respond(R, v);
         else
             rc = rfail(
@@ -525,7 +531,7 @@ static int read_root(reader *R)
                 "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
                 "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
                 "checkpoint, tokens, "
-                "max_body, max_connections, intel, retention, no_store, respond)");
+                "max_body, max_connections, intel, retention, no_store, threads, respond)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");

@@ -41,6 +41,7 @@
 #include "ingest/firehose.h"
 #include "ingest/input.h"
 #include "ingest/journal.h"
+#include "ingest/prefetch.h"
 #include "ingest/spool.h"
 #include "offense/offense.h"
 #include "parse/merge.h"
@@ -75,6 +76,8 @@ typedef struct entry_answer {
 
 struct ch_serve {
     const ch_serve_config *cfg;
+    ch_prefetch_pool
+        *pool; /* parse workers (config threads), or NULL: parse on the pipeline thread */
     ch_serve_log_fn log;
     void *log_ud;
     ch_metrics *m;
@@ -233,11 +236,21 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
     uint64_t events = 0;
     const ch_source_type *t = NULL;
     ch_stream *st = NULL;
+    /* With workers, one parses and normalizes ahead of this thread (up to 64 events); its
+     * reports reach s->diag when this thread takes the event they came before, as if read here. */
+    ch_prefetch *pf = s->pool != NULL ? ch_prefetch_new(s->pool, &s->diag) : NULL;
     pthread_mutex_lock(&s->pl_mu);
-    if (ch_source_open_input(in, name, forced, &s->diag, true, &t, &st)) {
+    bool opened = ch_source_open_input(in, name, forced,
+                                       pf != NULL ? ch_prefetch_diag(pf) : &s->diag, true, &t, &st);
+    if (pf != NULL) {
+        ch_prefetch_flush(pf);
+        if (opened)
+            ch_prefetch_start(pf, t, st);
+    }
+    if (opened) {
         ch_event ev;
         uint64_t n = 0;
-        while (t->next(st, &ev) == 1) {
+        while ((pf != NULL ? ch_prefetch_next(pf, &ev) : t->next(st, &ev)) == 1) {
             int ds = (unsigned)ev.dataset < CH_DS__COUNT ? (int)ev.dataset : 0;
             if (ev.ts_ms > s->max_ts[ds]) {
                 s->max_ts[ds] = ev.ts_ms;
@@ -260,8 +273,11 @@ static void process_entry(ch_serve *s, const ch_journal_entry *e, uint64_t *reco
             if (ch_pipeline_push_event(s->p, &ev, name) == CH_ENOMEM && n++ == 0)
                 slog(s, "error", "out_of_memory", "%s: correlation ran out of memory", name);
         }
+        ch_prefetch_close(pf); /* first: no worker may be inside the stream */
+        pf = NULL;
         t->close(st);
     }
+    ch_prefetch_close(pf);
     pthread_mutex_unlock(&s->pl_mu);
     ch_input_close(in);
     *errors = s->diag.errors_total - errors0;
@@ -1406,6 +1422,10 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
              cfg->journal_dir, (unsigned long long)rec.at.seg, (unsigned long long)rec.at.off,
              rec.reason, (unsigned long long)rec.cut_bytes);
     }
+    unsigned threads = cfg->threads ? cfg->threads : ch_prefetch_cpus();
+    if (threads > 1 && (s->pool = ch_prefetch_pool_new(threads - 1)) == NULL)
+        slog(s, "warn", "no_workers",
+             "parse workers could not be started; parsing on the pipeline thread");
     ch_pipeline_config pc = {0};
     pc.db = cfg->db;
     pc.pack = cfg->pack;
@@ -1617,6 +1637,7 @@ void ch_serve_close(ch_serve *s)
         pthread_mutex_destroy(&s->api.intel_mu);
     }
     ch_pipeline_close(s->p);
+    ch_prefetch_pool_free(s->pool);
     ch_journal_close(s->j);
     ch_metrics_free(s->m);
     for (int r = 0; r < CH_ROLE__COUNT; r++) {

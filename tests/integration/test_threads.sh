@@ -7,7 +7,9 @@
 # damaged gzip; an empty file and a file that is no log; few inputs open at once, so some open
 # late), the runs with 1, 2 and 4 threads must print byte-identical JSON reports (timing fields
 # removed), byte-identical stderr (every diagnostic, in the same order), byte-identical
-# normalized events, the same exit status, and leave the same offenses in their stores.
+# normalized events, the same exit status, and leave the same offenses in their stores. `serve`
+# with `threads: 1` and `threads: 2` (a parse worker) gives the same offenses, diagnostics and
+# rejection counts for the same files posted over HTTP.
 # Args: coinhound-binary source-dir corpora-dir. A missing prerequisite fails (lib.sh).
 set -euo pipefail
 bin=$1 src=$2
@@ -137,4 +139,45 @@ same disk
 rc=0
 "$bin" analyze --threads 0 "$m" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--threads 0 is a usage error (exit $rc)"
-echo "ok: --threads 1, 2 and 4 give the same reports, diagnostics, events and offenses"
+# `serve` on the same workers (config `threads`): the messy files posted over HTTP give the same
+# offenses, the same diagnostics in the same order and the same rejection counts with one
+# thread as with a parse worker.
+need_cmd curl "the serve part"
+serve_run() { # serve_run THREADS
+    local t=$1 d=$work/serve.$1 pid port f
+    mkdir -p "$d"
+    "$bin" token create ingest --role ingest --db "$d/s.db" >"$d/tok" 2>/dev/null
+    printf 'listen: 127.0.0.1:0\ndb: %s\nno_geoip: true\njournal: {dir: %s/j}\nthreads: %s\n' \
+        "$d/s.db" "$d" "$t" >"$d/serve.yaml"
+    "$bin" serve --config "$d/serve.yaml" --log-format json 2>"$d/log" &
+    pid=$!
+    for _ in $(seq 100); do
+        port=$(jq -r 'select(.event == "listening") | .msg' "$d/log" 2>/dev/null | sed -n 's/.*(port \([0-9]*\)).*/\1/p')
+        [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || fail "serve (threads $t) did not start: $(tail -n 3 "$d/log")"
+    for f in "$m"/ct/part-0000[0-2].jsonl "$m/newest-first.jsonl" "$m/flows.log" "$m/notes.txt"; do
+        curl -s -o /dev/null -H "Authorization: Bearer $(cat "$d/tok")" --data-binary "@$f" \
+            "http://127.0.0.1:$port/api/v1/ingest"
+    done
+    for _ in $(seq 300); do
+        jq -e '.journal_lag_bytes == 0' <(curl -s "http://127.0.0.1:$port/healthz") >/dev/null && break
+        sleep 0.1
+    done
+    curl -s "http://127.0.0.1:$port/metrics" | grep -E '^coinhound_(pipeline_rejected|records_rejected|events_processed)' |
+        sort >"$d/metrics"
+    kill -TERM "$pid"
+    wait "$pid" || fail "serve (threads $t) did not stop cleanly"
+    jq -c 'select(.level != "info") | del(.ts)' "$d/log" >"$d/diag"
+    "$bin" offenses list --db "$d/s.db" --status all --format json | jq -S . >"$d/offenses"
+}
+serve_run 1
+serve_run 2
+[ -s "$work/serve.1/diag" ] || fail "serve: the bad records were not reported"
+[ "$(jq -r '.offenses | length' "$work/serve.1/offenses")" -ge 1 ] || fail "serve: no offense"
+for x in diag metrics offenses; do
+    cmp -s "$work/serve.1/$x" "$work/serve.2/$x" ||
+        fail "serve: threads 1 and 2 differ in $x: $(diff "$work/serve.1/$x" "$work/serve.2/$x" | head -n 6)"
+done
+echo "ok: --threads 1, 2 and 4 give the same reports, diagnostics, events and offenses; serve's threads too"
