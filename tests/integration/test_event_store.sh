@@ -65,7 +65,8 @@ jm=$(jq -r --arg u "$user" 'select(.user.name == $u) | 1' "$work/ev.jsonl" | wc 
 [ "$m" = "$jm" ] && [ "$m" -gt 0 ] || fail "user.name == $user: $m matches, jq finds $jm"
 "$bin" search "user.name == \"nobody-at-all\"" --db "$work/a.db" --explain >/dev/null 2>"$work/x.txt"
 grep -q "index lookup" "$work/x.txt" || fail "--explain does not say the index is used"
-grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user did not skip segments"
+grep -q "skipped: the day's summary rules out" "$work/x.txt" || fail "an absent user did not skip segments through the day summaries"
+! grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user still opened segments the summaries rule out"
 ! grep -q "events evaluated" "$work/x.txt" || fail "an absent user still read records"
 
 # ---- newest first, limit, formats, aggregations ----
