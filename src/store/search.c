@@ -338,8 +338,7 @@ static int tsrc_terms(const tsrc *t, int f, const ch_seg_term **terms, size_t *n
 static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out,
                      ch_error *err);
 
-static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out,
-                     ch_error *err)
+static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out, ch_error *err)
 {
     *out = (cset){.all = true};
     const char *path = ch_expr_pred_index_field(n);
@@ -386,8 +385,7 @@ static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset 
     return 0;
 }
 
-static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out,
-                     ch_error *err)
+static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out, ch_error *err)
 {
     ch_expr_node_kind k = ch_expr_node_type(n);
     if (k == CH_EXPR_PRED)

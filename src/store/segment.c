@@ -275,8 +275,8 @@ static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, ch_e
         size_t bound = ZSTD_compressBound((size_t)(e - p));
         if (ch_buf_reserve(file, bound) < 0)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
-        size_t c = ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p),
-                                     ZLEVEL);
+        size_t c =
+            ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), ZLEVEL);
         if (ZSTD_isError(c))
             return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
         file->len += c;
@@ -671,8 +671,8 @@ static int check_index(ch_seg *s, ch_error *err)
     unsigned long long sum = 0;
     while (left > 0 && nf < CH_IX_NFIELDS) {
         size_t fl = ZSTD_findFrameCompressedSize(p, left);
-        unsigned long long cs = ZSTD_isError(fl) ? ZSTD_CONTENTSIZE_ERROR
-                                                 : ZSTD_getFrameContentSize(p, fl);
+        unsigned long long cs =
+            ZSTD_isError(fl) ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(p, fl);
         if (ZSTD_isError(fl) || cs == ZSTD_CONTENTSIZE_ERROR || cs == ZSTD_CONTENTSIZE_UNKNOWN)
             break;
         s->ix_frame[nf] = p;

@@ -167,7 +167,7 @@ int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err);
 /* For a search, the day's listed segments in[0..n) that the summary rules out: skip[i]. A
  * missing, stale or damaged summary is rebuilt when dir is writable; damage is reported
  * through the search and rules nothing out. Negative only for out of memory. */
-int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n,
-                     ch_search *sr, bool *skip, ch_error *err);
+int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_search *sr,
+                     bool *skip, ch_error *err);
 
 #endif

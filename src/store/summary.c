@@ -195,8 +195,7 @@ static int parse_segs(ch_sum *s, ch_error *err)
         s->by_name[i] = (ch_sum_byname){(const char *)name, i};
     }
     if (p != end)
-        return ch_error_set(err, CH_EPARSE, "segment table: %zu trailing bytes",
-                            (size_t)(end - p));
+        return ch_error_set(err, CH_EPARSE, "segment table: %zu trailing bytes", (size_t)(end - p));
     if (s->nseg > 1)
         qsort(s->by_name, s->nseg, sizeof *s->by_name, byname_cmp);
     for (uint32_t i = 1; i < s->nseg; i++)
@@ -570,9 +569,9 @@ int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t 
         size_t nl = strlen(meta[i].name);
         w64(tb, (uint64_t)meta[i].min_ts);
         w64(tb + 8, (uint64_t)meta[i].max_ts);
-        if (nl == 0 || nl > 255 || put_var(&raw, nl) < 0 || ch_buf_add(&raw, meta[i].name, nl + 1) < 0 ||
-            put_var(&raw, meta[i].nrec) < 0 || put_var(&raw, meta[i].bytes) < 0 ||
-            ch_buf_add(&raw, tb, 16) < 0) {
+        if (nl == 0 || nl > 255 || put_var(&raw, nl) < 0 ||
+            ch_buf_add(&raw, meta[i].name, nl + 1) < 0 || put_var(&raw, meta[i].nrec) < 0 ||
+            put_var(&raw, meta[i].bytes) < 0 || ch_buf_add(&raw, tb, 16) < 0) {
             rc = ch_error_set(err, CH_ELIMIT, "segment name '%s' or memory", meta[i].name);
             goto out;
         }
@@ -646,7 +645,8 @@ int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t
     ch_sum *old = NULL;
     ch_error e = {0};
     /* A damaged previous summary is not merged: the day is rebuilt from its segments. */
-    if (ch__sum_open(path, &old, &e) == 0 && old->day == day && ch__sum_covers_exactly(old, in, n)) {
+    if (ch__sum_open(path, &old, &e) == 0 && old->day == day &&
+        ch__sum_covers_exactly(old, in, n)) {
         ch__sum_close(old);
         return 0;
     }
@@ -705,8 +705,7 @@ int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err)
         const ch_sum_seg *ss = &s->segs[k];
         if (m->nrec != ss->nrec || m->file_bytes != ss->bytes || m->min_ts != ss->min_ts ||
             m->max_ts != ss->max_ts)
-            rc = ch_error_set(err, CH_EPARSE, "%s: the summary's record of it differs",
-                              in[i].name);
+            rc = ch_error_set(err, CH_EPARSE, "%s: the summary's record of it differs", in[i].name);
         for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++) {
             const ch_seg_term *t, *st;
             size_t nt, snt;
@@ -730,13 +729,15 @@ int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err)
                         hi = mid;
                 }
                 bool found = false;
-                if (lo < snt && term_cmp((const uint8_t *)st[lo].term.p, st[lo].term.n,
-                                         (const uint8_t *)t[j].term.p, t[j].term.n) == 0 &&
+                if (lo < snt &&
+                    term_cmp((const uint8_t *)st[lo].term.p, st[lo].term.n,
+                             (const uint8_t *)t[j].term.p, t[j].term.n) == 0 &&
                     ch__seg_postings(&st[lo], post, s->nseg) == 0)
                     for (uint32_t q = 0; q < st[lo].npost && !found; q++)
                         found = post[q] == (uint32_t)k;
                 if (!found)
-                    rc = ch_error_set(err, CH_EPARSE, "%s: field %s: a term is missing from the summary",
+                    rc = ch_error_set(err, CH_EPARSE,
+                                      "%s: field %s: a term is missing from the summary",
                                       in[i].name, ch__ix_fields[f]);
             }
         }
@@ -750,8 +751,8 @@ out:
 
 /* ---- search ---- */
 
-int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n,
-                     ch_search *sr, bool *skip, ch_error *err)
+int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_search *sr,
+                     bool *skip, ch_error *err)
 {
     memset(skip, 0, n * sizeof *skip);
     if (n == 0 || !ch__search_indexable(sr))
