@@ -816,10 +816,16 @@ int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_
                  e.msg);
         ch__search_note(sr, note, true);
     } else {
+        size_t nskip = 0, uncovered = 0;
         for (size_t i = 0; i < n; i++) {
             long k = ch__sum_find(sum, in[i].name);
             skip[i] = k >= 0 && !maybe[k];
+            nskip += skip[i];
+            uncovered += k < 0;
         }
+        snprintf(note, sizeof note, "%s: summary rules out %zu of the day's %zu segments%s", path,
+                 nskip, n, uncovered ? " (some not covered: opened)" : "");
+        ch__search_note(sr, note, false);
     }
     ch_free(maybe);
     ch__sum_close(sum);
