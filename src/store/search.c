@@ -19,6 +19,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "core/ip.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
@@ -351,9 +352,34 @@ static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset 
     int rc = tsrc_terms(src, f, &terms, &nt, &nrec, err);
     if (rc < 0)
         return rc;
+    /* An equality needs one term: binary search (the dictionaries are sorted byte-wise, shorter
+     * first on a common prefix). An address's term is its canonical text (ch__ix_terms
+     * formats it), so the literal address formatted the same way is the only term that can
+     * equal it. The test below still runs on the term found. */
+    ch_value lv;
+    char ib[64];
+    size_t lo = 0, hi = nt;
+    if (ch_expr_pred_eq_literal(n, &lv) && (lv.type == CH_V_IP) == ch__ix_is_ip(f)) {
+        ch_sv key =
+            lv.type == CH_V_STR ? lv.u.s : (ch_sv){ib, (uint32_t)ch_ip_format(&lv.u.ip, ib)};
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            size_t m = terms[mid].term.n < key.n ? terms[mid].term.n : key.n;
+            int c = memcmp(terms[mid].term.p, key.p, m);
+            if (c == 0)
+                c = terms[mid].term.n < key.n ? -1 : terms[mid].term.n > key.n;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        hi = lo < nt && terms[lo].term.n == key.n && memcmp(terms[lo].term.p, key.p, key.n) == 0
+                 ? lo + 1
+                 : lo;
+    }
     size_t cap = 0;
     *out = (cset){.all = false};
-    for (size_t i = 0; i < nt; i++) {
+    for (size_t i = lo; i < hi; i++) {
         ch_value v;
         if (ch__ix_is_ip(f)) {
             v.type = CH_V_IP;
