@@ -38,6 +38,24 @@ bool ch_expr_pred_test(const ch_expr_node *n, const ch_value *v, ch_expr_scratch
     return n->op->test != NULL && n->op->test(n, v, s);
 }
 
+bool ch_expr_pred_eq_literal(const ch_expr_node *n, ch_value *out)
+{
+    if (n->kind != N_PRED || n->neg || n->op != &ch__op_eq || n->icase || n->ds_fast ||
+        n->field == NULL)
+        return false;
+    if (n->lit.kind == L_STR) {
+        out->type = CH_V_STR;
+        out->u.s = n->lit.s;
+        return true;
+    }
+    if (n->lit.kind == L_IP) {
+        out->type = CH_V_IP;
+        out->u.ip = n->lit.ip;
+        return true;
+    }
+    return false;
+}
+
 size_t ch_expr_node_offset(const ch_expr_node *n) { return (size_t)n->pos + 1; }
 
 static bool uses_raw(const node *n)

@@ -36,6 +36,10 @@ const ch_expr_node *ch_expr_node_kid(const ch_expr_node *n, size_t i);
 const char *ch_expr_pred_index_field(const ch_expr_node *n);
 /* The test of a predicate node on one value, before negation. */
 bool ch_expr_pred_test(const ch_expr_node *n, const ch_value *v, ch_expr_scratch *s);
+/* The literal of a positive, case-sensitive `==` test against a string or an address (into
+ * out, as CH_V_STR or CH_V_IP), so that a planner can look the one term up in a sorted
+ * dictionary instead of testing every term; false for any other test. */
+bool ch_expr_pred_eq_literal(const ch_expr_node *n, ch_value *out);
 /* 1-based column of the node in its source, for --explain. */
 size_t ch_expr_node_offset(const ch_expr_node *n);
 /* Does some test read a path that is not a normalized slot (so the record must be parsed)? */

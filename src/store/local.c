@@ -50,6 +50,9 @@ typedef struct local {
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
     ZSTD_CCtx *cctx; /* reused by every seal */
+    /* days whose segments changed since the last commit: their summaries are refreshed then */
+    int64_t *sum_days;
+    size_t nsum_days, capsum_days;
 } local;
 
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
@@ -184,6 +187,86 @@ static int sync_dir(const char *dir, ch_error *err)
     return 0;
 }
 
+/* ---- per-day summaries (summary.c): the hook of the writer and the search ---- */
+
+static void sum_touch(local *l, int64_t hour)
+{
+    int64_t day = ch__sum_day_of_hour(hour);
+    for (size_t i = 0; i < l->nsum_days; i++)
+        if (l->sum_days[i] == day)
+            return;
+    if (l->nsum_days == l->capsum_days) {
+        size_t nc = l->capsum_days ? l->capsum_days * 2 : 16;
+        int64_t *nd = ch_realloc(l->sum_days, nc * sizeof *nd);
+        if (nd == NULL)
+            return; /* the day's summary goes stale: searches open what it misses, then rebuild */
+        l->sum_days = nd;
+        l->capsum_days = nc;
+    }
+    l->sum_days[l->nsum_days++] = day;
+}
+
+static int list_segments(local *l, segname **out, size_t *n, ch_error *err);
+
+/* The day of v[a] spans v[a..*b); its inputs (paths allocated) into in. */
+static int day_inputs(const local *l, const segname *v, size_t n, size_t a, size_t *b,
+                      ch_sum_input **in)
+{
+    int64_t day = ch__sum_day_of_hour(v[a].hour);
+    size_t e = a;
+    while (e < n && ch__sum_day_of_hour(v[e].hour) == day)
+        e++;
+    *b = e;
+    *in = ch_calloc(e - a, sizeof **in);
+    if (*in == NULL)
+        return CH_ENOMEM;
+    for (size_t i = a; i < e; i++) {
+        size_t len = strlen(l->dir) + strlen(v[i].name) + 2;
+        char *p = ch_malloc(len);
+        if (p == NULL)
+            return CH_ENOMEM;
+        snprintf(p, len, "%s/%s", l->dir, v[i].name);
+        (*in)[i - a] = (ch_sum_input){v[i].name, p};
+    }
+    return 0;
+}
+
+static void inputs_free(ch_sum_input *in, size_t n)
+{
+    for (size_t i = 0; in && i < n; i++)
+        ch_free((char *)in[i].path);
+    ch_free(in);
+}
+
+/* After a commit: the summaries of the days that gained or lost segments. Failures leave a
+ * stale summary, which is correct (searches open the segments it does not cover). */
+static void sum_refresh_touched(local *l)
+{
+    if (l->nsum_days == 0)
+        return;
+    segname *v = NULL;
+    size_t n = 0;
+    ch_error e = {0};
+    if (list_segments(l, &v, &n, &e) < 0)
+        return;
+    for (size_t d = 0; d < l->nsum_days; d++) {
+        size_t a = 0, b = 0;
+        while (a < n && ch__sum_day_of_hour(v[a].hour) < l->sum_days[d])
+            a++;
+        ch_sum_input *in = NULL;
+        if (a < n && ch__sum_day_of_hour(v[a].hour) == l->sum_days[d]) {
+            if (day_inputs(l, v, n, a, &b, &in) < 0) {
+                inputs_free(in, b - a);
+                continue;
+            }
+        }
+        (void)ch__sum_refresh(l->dir, l->sum_days[d], in, b - a, &e);
+        inputs_free(in, b - a);
+    }
+    l->nsum_days = 0;
+    ch_free(v);
+}
+
 static int seal(local *l, size_t i, ch_error *err)
 {
     ch_seg_builder *b = &l->open[i];
@@ -198,6 +281,7 @@ static int seal(local *l, size_t i, ch_error *err)
         if ((rc = ch__segb_write(b, p, l->pending, l->seq - 1, l->cctx, NULL, err)) < 0)
             return rc;
         l->wrote = true;
+        sum_touch(l, b->hour);
     }
     ch__segb_free(b);
     l->open[i] = l->open[--l->nopen];
@@ -266,6 +350,7 @@ static int retain(local *l, int64_t now_ms)
         if (unlink(p) == 0) {
             total -= sz[i];
             l->counters.retired++;
+            sum_touch(l, v[i].hour);
         }
     }
     ch_free(sz);
@@ -303,6 +388,7 @@ static void l_committed(void *impl)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     retain(l, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    sum_refresh_touched(l);
 }
 
 static void src_init(ch_evstore_source_stats *s)
@@ -378,6 +464,31 @@ static long l_verify(void *impl, ch_evstore_verify_fn fn, void *ud, ch_error *er
             fn(ud, p, nrec, r < 0 ? e.msg : NULL);
         ch__seg_close(s);
     }
+    /* Each day's summary: its frames, and that it records the terms of the segments it covers.
+     * A missing one is not damage (the next checkpoint or search writes it). */
+    for (size_t a = 0, b = 0; a < n; a = b) {
+        ch_sum_input *in = NULL;
+        int64_t day = ch__sum_day_of_hour(v[a].hour);
+        b = a + 1;
+        if (day_inputs(l, v, n, a, &b, &in) == 0 && ch__sum_path(l->dir, day, p, sizeof p) == 0) {
+            ch_sum *sm = NULL;
+            ch_error e = {0};
+            int r = ch__sum_open(p, &sm, &e);
+            if (r == 0)
+                r = ch__sum_verify(sm, in, b - a, &e);
+            if (r != CH_ENOTFOUND) {
+                uint64_t ev = 0;
+                for (uint32_t k = 0; sm && k < ch__sum_nseg(sm); k++)
+                    ev += ch__sum_seg(sm, k)->nrec;
+                if (r < 0)
+                    bad++;
+                if (fn)
+                    fn(ud, p, ev, r < 0 ? e.msg : NULL);
+            }
+            ch__sum_close(sm);
+        }
+        inputs_free(in, b - a);
+    }
     ch_free(v);
     return bad;
 }
@@ -399,6 +510,10 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
             total++;
     ch__search_add_total(sr, total);
     char p[4400];
+    bool *skip = n ? ch_calloc(n, sizeof *skip) : NULL;
+    int64_t pday = INT64_MIN;
+    if (n && skip == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     for (size_t k = 0; k < n && rc == 0; k++) {
         size_t i = desc ? n - 1 - k : k;
         if (!((v[i].hour + 1) * HOUR_MS > from && v[i].hour * HOUR_MS <= to))
@@ -406,6 +521,25 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
         if (ch__search_done(sr, v[i].hour * HOUR_MS, (v[i].hour + 1) * HOUR_MS - 1))
             break;
         path_of(l, v[i].name, p, sizeof p);
+        if (ch__sum_day_of_hour(v[i].hour) != pday) {
+            /* Entering a day: its summary says which of its segments cannot match. */
+            pday = ch__sum_day_of_hour(v[i].hour);
+            size_t a = i, b = i;
+            while (a > 0 && ch__sum_day_of_hour(v[a - 1].hour) == pday)
+                a--;
+            ch_sum_input *in = NULL;
+            if (day_inputs(l, v, n, a, &b, &in) < 0)
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            else
+                rc = ch__sum_plan_day(l->dir, pday, in, b - a, sr, skip + a, err);
+            inputs_free(in, b - a);
+            if (rc < 0)
+                break;
+        }
+        if (skip[i]) {
+            ch__search_skip(sr, p, "the day's summary rules out every term (segment not opened)");
+            continue;
+        }
         ch_seg *s = NULL;
         ch_error e = {0};
         if (ch__seg_open(p, &s, &e) < 0) {
@@ -415,6 +549,7 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
         rc = ch__search_segment(sr, s, p, err);
         ch__seg_close(s);
     }
+    ch_free(skip);
     ch_free(v);
     return rc;
 }
@@ -427,6 +562,7 @@ static void l_close(void *impl)
     if (l->lock_fd >= 0)
         close(l->lock_fd);
     ZSTD_freeCCtx(l->cctx);
+    ch_free(l->sum_days);
     ch_free(l);
 }
 

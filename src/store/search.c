@@ -19,6 +19,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "core/ip.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
@@ -317,9 +318,28 @@ static void cset_norm(cset *c)
     c->n = w;
 }
 
-static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err);
+/* Where a plan reads its term dictionaries: a segment's index (postings are record ordinals)
+ * or a day summary (postings are the summary's segment numbers). The planning is the same. */
+typedef struct tsrc {
+    ch_seg *seg;
+    ch_sum *sum;
+} tsrc;
 
-static int plan_pred(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err)
+static int tsrc_terms(const tsrc *t, int f, const ch_seg_term **terms, size_t *n, uint32_t *nrec,
+                      ch_error *err)
+{
+    if (t->sum) {
+        *nrec = ch__sum_nseg(t->sum);
+        return ch__sum_terms(t->sum, f, terms, n, err);
+    }
+    *nrec = ch__seg_meta(t->seg)->nrec;
+    return ch__seg_terms(t->seg, f, terms, n, err);
+}
+
+static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out,
+                     ch_error *err);
+
+static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out, ch_error *err)
 {
     *out = (cset){.all = true};
     const char *path = ch_expr_pred_index_field(n);
@@ -328,13 +348,38 @@ static int plan_pred(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out
         return 0;
     const ch_seg_term *terms;
     size_t nt;
-    int rc = ch__seg_terms(seg, f, &terms, &nt, err);
+    uint32_t nrec;
+    int rc = tsrc_terms(src, f, &terms, &nt, &nrec, err);
     if (rc < 0)
         return rc;
-    uint32_t nrec = ch__seg_meta(seg)->nrec;
+    /* An equality needs one term: binary search (the dictionaries are sorted byte-wise, shorter
+     * first on a common prefix). An address's term is its canonical text (ch__ix_terms
+     * formats it), so the literal address formatted the same way is the only term that can
+     * equal it. The test below still runs on the term found. */
+    ch_value lv;
+    char ib[64];
+    size_t lo = 0, hi = nt;
+    if (ch_expr_pred_eq_literal(n, &lv) && (lv.type == CH_V_IP) == ch__ix_is_ip(f)) {
+        ch_sv key =
+            lv.type == CH_V_STR ? lv.u.s : (ch_sv){ib, (uint32_t)ch_ip_format(&lv.u.ip, ib)};
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            size_t m = terms[mid].term.n < key.n ? terms[mid].term.n : key.n;
+            int c = memcmp(terms[mid].term.p, key.p, m);
+            if (c == 0)
+                c = terms[mid].term.n < key.n ? -1 : terms[mid].term.n > key.n;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        hi = lo < nt && terms[lo].term.n == key.n && memcmp(terms[lo].term.p, key.p, key.n) == 0
+                 ? lo + 1
+                 : lo;
+    }
     size_t cap = 0;
     *out = (cset){.all = false};
-    for (size_t i = 0; i < nt; i++) {
+    for (size_t i = lo; i < hi; i++) {
         ch_value v;
         if (ch__ix_is_ip(f)) {
             v.type = CH_V_IP;
@@ -366,11 +411,11 @@ static int plan_pred(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out
     return 0;
 }
 
-static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out, ch_error *err)
+static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out, ch_error *err)
 {
     ch_expr_node_kind k = ch_expr_node_type(n);
     if (k == CH_EXPR_PRED)
-        return plan_pred(s, seg, n, out, err);
+        return plan_pred(s, src, n, out, err);
     if (k == CH_EXPR_NOT) {
         *out = (cset){.all = true};
         return 0;
@@ -379,7 +424,7 @@ static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out
     cset acc = {.all = (k == CH_EXPR_AND)};
     for (size_t i = 0; i < nk; i++) {
         cset c;
-        int rc = plan_node(s, seg, ch_expr_node_kid(n, i), &c, err);
+        int rc = plan_node(s, src, ch_expr_node_kid(n, i), &c, err);
         if (rc < 0) {
             cset_free(&acc);
             return rc;
@@ -428,6 +473,64 @@ static int plan_node(ch_search *s, ch_seg *seg, const ch_expr_node *n, cset *out
     }
     *out = acc;
     return 0;
+}
+
+/* Can the indexes narrow anything? (A test on an indexed field not under `not`, in every
+ * branch of an `or`.) */
+static bool narrows(const ch_expr_node *n)
+{
+    ch_expr_node_kind k = ch_expr_node_type(n);
+    if (k == CH_EXPR_PRED) {
+        const char *f = ch_expr_pred_index_field(n);
+        return f && ch__ix_field(f) >= 0;
+    }
+    if (k == CH_EXPR_NOT)
+        return false;
+    size_t nk = ch_expr_node_nkids(n);
+    for (size_t i = 0; i < nk; i++) {
+        bool b = narrows(ch_expr_node_kid(n, i));
+        if (k == CH_EXPR_AND && b)
+            return true;
+        if (k == CH_EXPR_OR && !b)
+            return false;
+    }
+    return k == CH_EXPR_OR && nk > 0;
+}
+
+bool ch__search_indexable(const ch_search *s)
+{
+    return !s->o.no_index && narrows(ch_expr_root(s->expr));
+}
+
+int ch__search_summary(ch_search *s, ch_sum *sum, uint8_t *maybe, ch_error *err)
+{
+    uint32_t n = ch__sum_nseg(sum);
+    cset c = {.all = true};
+    tsrc src = {NULL, sum};
+    int rc = plan_node(s, &src, ch_expr_root(s->expr), &c, err);
+    if (rc < 0)
+        return rc;
+    memset(maybe, c.all ? 1 : 0, n);
+    for (size_t i = 0; !c.all && i < c.n; i++)
+        maybe[c.v[i]] = 1;
+    cset_free(&c);
+    return 0;
+}
+
+void ch__search_skip(ch_search *s, const char *path, const char *why)
+{
+    atomic_fetch_add(&s->seg_skipped, 1);
+    atomic_fetch_add(&s->seg_done, 1);
+    if (s->o.explain)
+        ch_buf_printf(&s->explain, "%s: skipped: %s\n", path, why);
+}
+
+void ch__search_note(ch_search *s, const char *what, bool damaged)
+{
+    if (damaged)
+        ch_buf_printf(&s->damaged, "%s\n", what);
+    if (s->o.explain)
+        ch_buf_printf(&s->explain, "%s\n", what);
 }
 
 /* ---- keeping and aggregating ---- */
@@ -657,7 +760,8 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
     cset c = {.all = true};
     if (!s->o.no_index) {
         ch_error e = {0};
-        int rc = plan_node(s, seg, ch_expr_root(s->expr), &c, &e);
+        tsrc src = {seg, NULL};
+        int rc = plan_node(s, &src, ch_expr_root(s->expr), &c, &e);
         if (rc == CH_ENOMEM)
             return ch_error_set(err, rc, "%s", e.msg);
         if (rc < 0) {

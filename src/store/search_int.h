@@ -18,5 +18,14 @@ bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to);
  * return is negative only for failures that end the search (out of memory). */
 int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err);
 void ch__search_damaged(ch_search *s, const char *path, const char *why);
+/* Can the search's indexed tests rule segments out (not --no-index, and some test narrows)? */
+bool ch__search_indexable(const ch_search *s);
+/* The summary's segments that may hold a match: maybe[i] (0/1) for each of its segments. A
+ * damaged field frame gives CH_EPARSE with the reason. */
+int ch__search_summary(ch_search *s, ch_sum *sum, uint8_t *maybe, ch_error *err);
+/* A segment the store did not open (--explain says why). */
+void ch__search_skip(ch_search *s, const char *path, const char *why);
+/* A line for --explain; damaged ones also go to the damaged report. */
+void ch__search_note(ch_search *s, const char *what, bool damaged);
 
 #endif

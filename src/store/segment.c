@@ -242,6 +242,49 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
     return rc < 0 ? CH_ENOMEM : 0;
 }
 
+/* End of field f's dictionary in the raw index p[0..n), parsed from its start. */
+static bool field_end(const uint8_t *p, const uint8_t *end, const uint8_t **out)
+{
+    uint64_t nt;
+    if (!get_var(&p, end, &nt))
+        return false;
+    for (uint64_t i = 0; i < nt; i++) {
+        uint64_t tl, np, pl;
+        if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+            return false;
+        p += tl;
+        if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p))
+            return false;
+        p += pl;
+    }
+    *out = p;
+    return true;
+}
+
+/* The raw index as one zstd frame per field, back to back. Concatenated frames decompress as
+ * one (so a reader that takes the whole area as one frame still gets the same bytes), and a
+ * lookup on one field decompresses only that field's frame: user.name is a tenth of an index
+ * whose source.ip dictionary dominates (docs/BENCHMARKS.md section 18). */
+static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, ch_error *err)
+{
+    const uint8_t *p = (const uint8_t *)idx->data, *end = p + idx->len;
+    for (int f = 0; f < CH_IX_NFIELDS; f++) {
+        const uint8_t *e;
+        if (!field_end(p, end, &e))
+            return ch_error_set(err, CH_ERR, "index field %d does not parse", f);
+        size_t bound = ZSTD_compressBound((size_t)(e - p));
+        if (ch_buf_reserve(file, bound) < 0)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        size_t c =
+            ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), ZLEVEL);
+        if (ZSTD_isError(c))
+            return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
+        file->len += c;
+        p = e;
+    }
+    return p == end ? 0 : ch_error_set(err, CH_ERR, "index: trailing bytes");
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -309,18 +352,10 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         goto cleanup;
     }
     uint64_t ix_off = file.len;
-    size_t bound = ZSTD_compressBound(idx.len);
-    if (ch_buf_reserve(&file, bound) < 0) {
-        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    if ((rc = compress_index(cctx, &idx, &file, err)) < 0)
         goto cleanup;
-    }
-    size_t ic = ZSTD_compressCCtx(cctx, file.data + file.len, bound, idx.data, idx.len, ZLEVEL);
-    if (ZSTD_isError(ic)) {
-        rc = ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(ic));
-        goto cleanup;
-    }
-    uint32_t ix_crc = ch_crc32c(0, file.data + file.len, ic);
-    file.len += ic;
+    size_t ic = file.len - ix_off;
+    uint32_t ix_crc = ch_crc32c(0, file.data + ix_off, ic);
     uint8_t *h = (uint8_t *)file.data;
     memcpy(h, CH_SEG_MAGIC, 8);
     w32(h + 8, SEG_VERSION);
@@ -383,9 +418,14 @@ struct ch_seg {
     uint64_t blocks_read;
     ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
     bool own_dctx;
-    /* the index, decoded on first use */
-    bool ix_loaded;
+    /* the index, decoded on first use: checked once, then each field's frame when first asked
+     * for (segments written with one frame for all fields decode all at once) */
+    bool ix_checked, ix_split;
+    const uint8_t *ix_frame[CH_IX_NFIELDS];
+    size_t ix_flen[CH_IX_NFIELDS];
+    bool ix_loaded[CH_IX_NFIELDS];
     uint8_t *ix_raw;
+    uint8_t *ix_fraw[CH_IX_NFIELDS];
     ch_seg_term *terms[CH_IX_NFIELDS];
     size_t nterms[CH_IX_NFIELDS];
 };
@@ -498,8 +538,10 @@ void ch__seg_close(ch_seg *s)
     ch_free(s->blk);
     ch_free(s->rec_off);
     ch_free(s->ix_raw);
-    for (int i = 0; i < CH_IX_NFIELDS; i++)
+    for (int i = 0; i < CH_IX_NFIELDS; i++) {
         ch_free(s->terms[i]);
+        ch_free(s->ix_fraw[i]);
+    }
     ch_free(s);
 }
 
@@ -580,9 +622,40 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
     return 0;
 }
 
-static int load_index(ch_seg *s, ch_error *err)
+/* Parse field f's dictionary from *pp (advanced past it). */
+static int parse_field(ch_seg *s, int f, const uint8_t **pp, const uint8_t *end, ch_error *err)
 {
-    if (s->ix_loaded)
+    const uint8_t *p = *pp;
+    uint64_t nt;
+    if (!get_var(&p, end, &nt) || nt > (uint64_t)(end - p))
+        return ch_error_set(err, CH_EPARSE, "index field %d: bad term count", f);
+    ch_free(s->terms[f]);
+    s->terms[f] = nt ? ch_malloc(nt * sizeof(ch_seg_term)) : NULL;
+    if (nt && s->terms[f] == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < nt; i++) {
+        uint64_t tl, np, pl;
+        if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+            return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad length", f,
+                                (unsigned long long)i);
+        const uint8_t *tp = p;
+        p += tl;
+        if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
+            np > s->meta.nrec || np > pl)
+            return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings", f,
+                                (unsigned long long)i);
+        s->terms[f][i] = (ch_seg_term){{(const char *)tp, (uint32_t)tl}, p, (uint32_t)np, pl};
+        p += pl;
+    }
+    s->nterms[f] = nt;
+    *pp = p;
+    return 0;
+}
+
+/* Check the index area's checksum and find its frames: one per field, or one for all. */
+static int check_index(ch_seg *s, ch_error *err)
+{
+    if (s->ix_checked)
         return 0;
     const uint8_t *h = s->map;
     uint64_t ix_off = r64(h + 72);
@@ -592,6 +665,58 @@ static int load_index(ch_seg *s, ch_error *err)
                             (unsigned long long)ix_off);
     if (rawlen > MAX_INDEX_RAW)
         return ch_error_set(err, CH_EPARSE, "index of %u bytes is too large", rawlen);
+    const uint8_t *p = s->map + ix_off;
+    size_t left = clen;
+    int nf = 0;
+    unsigned long long sum = 0;
+    while (left > 0 && nf < CH_IX_NFIELDS) {
+        size_t fl = ZSTD_findFrameCompressedSize(p, left);
+        unsigned long long cs =
+            ZSTD_isError(fl) ? ZSTD_CONTENTSIZE_ERROR : ZSTD_getFrameContentSize(p, fl);
+        if (ZSTD_isError(fl) || cs == ZSTD_CONTENTSIZE_ERROR || cs == ZSTD_CONTENTSIZE_UNKNOWN)
+            break;
+        s->ix_frame[nf] = p;
+        s->ix_flen[nf++] = fl;
+        sum += cs;
+        p += fl;
+        left -= fl;
+    }
+    s->ix_split = nf == CH_IX_NFIELDS && left == 0 && sum == rawlen;
+    s->ix_checked = true;
+    return 0;
+}
+
+static int load_field(ch_seg *s, int f, ch_error *err)
+{
+    if (s->ix_loaded[f])
+        return 0;
+    int rc = check_index(s, err);
+    if (rc < 0)
+        return rc;
+    if (s->ix_split) {
+        unsigned long long cs = ZSTD_getFrameContentSize(s->ix_frame[f], s->ix_flen[f]);
+        uint8_t *raw = ch_malloc(cs ? (size_t)cs : 1);
+        if (raw == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        size_t d = decompress(s, raw, (size_t)cs, s->ix_frame[f], s->ix_flen[f]);
+        if (ZSTD_isError(d) || d != cs) {
+            ch_free(raw);
+            return ch_error_set(err, CH_EPARSE, "index field %d does not decompress", f);
+        }
+        ch_free(s->ix_fraw[f]);
+        s->ix_fraw[f] = raw;
+        const uint8_t *p = raw;
+        if ((rc = parse_field(s, f, &p, raw + cs, err)) < 0)
+            return rc;
+        if (p != raw + cs)
+            return ch_error_set(err, CH_EPARSE, "index field %d: %zu trailing bytes", f,
+                                (size_t)(raw + cs - p));
+        s->ix_loaded[f] = true;
+        return 0;
+    }
+    const uint8_t *h = s->map;
+    uint64_t ix_off = r64(h + 72);
+    uint32_t clen = r32(h + 80), rawlen = r32(h + 84);
     uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
     if (raw == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -600,34 +725,26 @@ static int load_index(ch_seg *s, ch_error *err)
         ch_free(raw);
         return ch_error_set(err, CH_EPARSE, "index does not decompress");
     }
+    ch_free(s->ix_raw);
     s->ix_raw = raw;
     const uint8_t *p = raw, *end = raw + rawlen;
-    for (int f = 0; f < CH_IX_NFIELDS; f++) {
-        uint64_t nt;
-        if (!get_var(&p, end, &nt) || nt > (uint64_t)(end - p))
-            return ch_error_set(err, CH_EPARSE, "index field %d: bad term count", f);
-        s->terms[f] = nt ? ch_malloc(nt * sizeof(ch_seg_term)) : NULL;
-        if (nt && s->terms[f] == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        for (uint64_t i = 0; i < nt; i++) {
-            uint64_t tl, np, pl;
-            if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
-                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad length", f,
-                                    (unsigned long long)i);
-            const uint8_t *tp = p;
-            p += tl;
-            if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
-                np > s->meta.nrec || np > pl)
-                return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings", f,
-                                    (unsigned long long)i);
-            s->terms[f][i] = (ch_seg_term){{(const char *)tp, (uint32_t)tl}, p, (uint32_t)np, pl};
-            p += pl;
-        }
-        s->nterms[f] = nt;
-    }
+    for (int k = 0; k < CH_IX_NFIELDS; k++)
+        if ((rc = parse_field(s, k, &p, end, err)) < 0)
+            return rc;
     if (p != end)
         return ch_error_set(err, CH_EPARSE, "index: %zu trailing bytes", (size_t)(end - p));
-    s->ix_loaded = true;
+    for (int k = 0; k < CH_IX_NFIELDS; k++)
+        s->ix_loaded[k] = true;
+    return 0;
+}
+
+static int load_index(ch_seg *s, ch_error *err)
+{
+    for (int f = 0; f < CH_IX_NFIELDS; f++) {
+        int rc = load_field(s, f, err);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -635,7 +752,7 @@ int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch
 {
     if (field < 0 || field >= CH_IX_NFIELDS)
         return ch_error_set(err, CH_EUSAGE, "field %d is not indexed", field);
-    int rc = load_index(s, err);
+    int rc = load_field(s, field, err);
     if (rc < 0)
         return rc;
     *terms = s->terms[field];

@@ -4,6 +4,7 @@
  *   segment.c   the segment file format: header, compressed blocks, term index, checksums
  *   local.c     the local store: a directory of segments beside the SQLite file
  *   search.c    plans and runs a search over any store through the ops table
+ *   summary.c   the per-day term summary: which segments of a day hold which terms
  * Nothing here is part of the public contract (store.h, search.h).
  */
 #ifndef CH_STORE_STORE_INT_H
@@ -114,5 +115,59 @@ int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 /* Bytes decompressed so far (--explain, benchmarks). */
 uint64_t ch__seg_blocks_read(const ch_seg *s);
+
+/* ---- per-day term summary (summary.c) ---- */
+
+typedef struct ch_sum ch_sum;
+
+/* A segment the summary covers, by file name (names are unique: generation and sequence). */
+typedef struct ch_sum_seg {
+    const char *name;
+    uint32_t nrec;
+    uint64_t bytes;
+    int64_t min_ts, max_ts;
+} ch_sum_seg;
+
+/* One segment of a day as the directory lists it: file name and full path. */
+typedef struct ch_sum_input {
+    const char *name;
+    const char *path;
+} ch_sum_input;
+
+/* The day (UTC, days since the epoch) of an hour since the epoch. */
+int64_t ch__sum_day_of_hour(int64_t hour);
+/* "<dir>/day-<day>.sum". CH_ELIMIT when it does not fit. */
+int ch__sum_path(const char *dir, int64_t day, char *buf, size_t cap);
+/* Open and check the header and segment table (CH_ENOTFOUND: no such file; CH_EPARSE with
+ * the reason when damaged). Field frames are checked when first read. */
+int ch__sum_open(const char *path, ch_sum **out, ch_error *err);
+/* From memory (the fuzz target): buf is borrowed and must outlive the summary. */
+int ch__sum_open_mem(const uint8_t *buf, size_t n, ch_sum **out, ch_error *err);
+void ch__sum_close(ch_sum *s);
+int64_t ch__sum_day(const ch_sum *s);
+uint32_t ch__sum_nseg(const ch_sum *s);
+const ch_sum_seg *ch__sum_seg(const ch_sum *s, uint32_t i);
+/* The number of the covered segment called name, or -1. */
+long ch__sum_find(const ch_sum *s, const char *name);
+/* Field f's terms, postings are segment numbers (decode with ch__seg_postings, nrec = nseg). */
+int ch__sum_terms(ch_sum *s, int f, const ch_seg_term **terms, size_t *n, ch_error *err);
+/* Does s cover exactly the segments in[0..n)? */
+bool ch__sum_covers_exactly(const ch_sum *s, const ch_sum_input *in, size_t n);
+/* Write the summary of the day's segments in[0..n) to path (via a temporary and rename);
+ * the segments old covers are taken from it, the others read from their index. n == 0
+ * removes the file. */
+int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t n, ch_sum *old,
+                  ch_error *err);
+/* Bring dir's summary of day up to date with its segments in[0..n) (nothing when it already
+ * covers exactly those). */
+int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_error *err);
+/* Check every frame and posting of s, and that each covered segment of in[0..n) that opens
+ * has the recorded header facts and exactly the recorded terms. */
+int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err);
+/* For a search, the day's listed segments in[0..n) that the summary rules out: skip[i]. A
+ * missing, stale or damaged summary is rebuilt when dir is writable; damage is reported
+ * through the search and rules nothing out. Negative only for out of memory. */
+int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_search *sr,
+                     bool *skip, ch_error *err);
 
 #endif
