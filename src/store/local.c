@@ -37,7 +37,7 @@
 #define MAX_OPEN 64                   /* open segments (source x hour) at once */
 #define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
 #define HOUR_MS 3600000LL
-#define WQ_BYTES ((size_t)64 << 20) /* work queued for the writer before add waits */
+#define WQ_BYTES ((size_t)16 << 20) /* work queued for the writer before add waits */
 
 /* Work for the writer thread, done in the order given: compress one block, or write one sealed
  * segment (whose earlier blocks the queue has compressed by then). */

@@ -9,6 +9,13 @@
  * Records are compressed in blocks rather than as one frame so that an indexed lookup
  * decompresses only the blocks its postings name, while blocks stay large enough for zstd
  * to find the repetition between CloudTrail records (the same keys, users and agents).
+ * Format 2 (SEG_VERSION) compresses every block after the first with the first block's records
+ * as its zstd dictionary (raw content): a block then also finds the repetition of the 256
+ * records before it, which took the size from 1.10 to 0.98 of the gzip'd CloudTrail S3 files at
+ * level 6 (docs/BENCHMARKS.md section 21); reading a later block costs decompressing block 0
+ * once per open segment. Format 1 (blocks compressed alone) is still read.
+ * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
+ * thread (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
  * it with a per-segment Bloom filter): one binary search or one pass over the terms answers
  * an equality, a list, a set, a CIDR or a suffix test.
@@ -20,12 +27,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/* ZSTD_createCDict_advanced: exported by libzstd, declared only under this macro. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "core/hash.h"
@@ -33,8 +43,25 @@
 #include "ingest/crc32c.h"
 #include "store/store_int.h"
 
-#define SEG_VERSION 1
-#define ZLEVEL 3
+#define SEG_VERSION 2
+#define SEG_VERSION_PLAIN 1 /* blocks compressed alone; still read */
+#define ZLEVEL 3            /* the index frame */
+#define BLOCK_LEVEL 6       /* blocks: docs/BENCHMARKS.md section 21 measured 3 to 6 */
+
+/* The blocks' zstd level: BLOCK_LEVEL, or COINHOUND_STORE_LEVEL (1-19) for the benchmarks
+ * that compare levels. Any level reads back the same. */
+static int block_level(void)
+{
+    static atomic_int level; /* the writer thread and a test's own thread may both ask */
+    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    if (l == 0) {
+        const char *v = getenv("COINHOUND_STORE_LEVEL");
+        l = v ? atoi(v) : 0;
+        l = l >= 1 && l <= 19 ? l : BLOCK_LEVEL;
+        atomic_store_explicit(&level, l, memory_order_relaxed);
+    }
+    return l;
+}
 #define BT_ENTRY 32
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
@@ -102,6 +129,7 @@ static void block_free(ch_seg_block *k)
         return;
     ch_buf_free(&k->raw);
     ch_free(k->z);
+    ZSTD_freeCDict(k->cdict);
     ch_free(k);
 }
 
@@ -136,6 +164,7 @@ static ch_seg_block *filling(ch_seg_builder *b)
         return NULL;
     ch_buf_init(&k->raw, MAX_BLOCK_RAW);
     k->first = b->nrec;
+    k->dict = b->nblocks ? b->blocks[0] : NULL;
     b->blocks[b->nblocks++] = k;
     return k;
 }
@@ -188,11 +217,25 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
 {
     if (k->z != NULL)
         return 0;
+    /* Block 0 is full and never written again once a later block exists, so its bytes can
+     * serve as the dictionary of every later block of the segment. */
+    ch_seg_block *d = k->dict;
+    if (d != NULL && d->cdict == NULL) {
+        /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them for
+         * input of unknown size: megabytes more per open segment). Raw content by reference:
+         * block 0 outlives the segment's compression. */
+        ZSTD_compressionParameters cp = ZSTD_getCParams(block_level(), d->raw.len, d->raw.len);
+        d->cdict = ZSTD_createCDict_advanced(d->raw.data, d->raw.len, ZSTD_dlm_byRef,
+                                             ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
+        if (d->cdict == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
     size_t bound = ZSTD_compressBound(k->raw.len);
     uint8_t *z = ch_malloc(bound);
     if (z == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t c = ZSTD_compressCCtx(cctx, z, bound, k->raw.data, k->raw.len, ZLEVEL);
+    size_t c = d ? ZSTD_compress_usingCDict(cctx, z, bound, k->raw.data, k->raw.len, d->cdict)
+                 : ZSTD_compressCCtx(cctx, z, bound, k->raw.data, k->raw.len, block_level());
     if (ZSTD_isError(c)) {
         ch_free(z);
         return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
@@ -202,7 +245,8 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     k->z = fit ? fit : z;
     k->zlen = c;
     k->crc = ch_crc32c(0, k->z, c);
-    ch_buf_free(&k->raw);
+    if (k->first != 0)
+        ch_buf_free(&k->raw);
     return 0;
 }
 
@@ -435,6 +479,9 @@ struct ch_seg {
     uint32_t *rec_off; /* offsets of the block's records */
     size_t rec_cap;
     uint64_t blocks_read;
+    uint32_t version;
+    uint8_t *pfx; /* version 2: block 0's records, the dictionary of the later blocks */
+    size_t pfxlen;
     ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
     bool own_dctx;
     /* the index, decoded on first use */
@@ -451,7 +498,8 @@ static int seg_parse(ch_seg *s, ch_error *err)
         return ch_error_set(err, CH_EPARSE, "not a segment (bad magic at offset 0)");
     if (r32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
-    if (r32(h + 8) != SEG_VERSION)
+    s->version = r32(h + 8);
+    if (s->version != SEG_VERSION && s->version != SEG_VERSION_PLAIN)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
                             r32(h + 8));
     ch_seg_meta *m = &s->meta;
@@ -550,6 +598,7 @@ void ch__seg_close(ch_seg *s)
     if (s->own_dctx)
         ZSTD_freeDCtx(s->dctx);
     ch_free(s->blk);
+    ch_free(s->pfx);
     ch_free(s->rec_off);
     ch_free(s->ix_raw);
     for (int i = 0; i < CH_IX_NFIELDS; i++)
@@ -578,6 +627,32 @@ static size_t decompress(ch_seg *s, void *dst, size_t cap, const void *src, size
 }
 uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->blocks_read; }
 
+/* Version 2: block 0's records, decompressed once per open segment, are the dictionary that
+ * every later block was compressed with. An indexed lookup that lands past block 0 pays one
+ * more block's decompression per segment for it. */
+static int load_prefix(ch_seg *s, ch_error *err)
+{
+    if (s->pfx != NULL)
+        return 0;
+    uint64_t off = r64(s->bt);
+    uint32_t clen = r32(s->bt + 8), rawlen = r32(s->bt + 12);
+    if (r32(s->bt + 24) != ch_crc32c(0, s->map + off, clen))
+        return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
+                            (unsigned long long)off);
+    uint8_t *p = ch_malloc(rawlen ? rawlen : 1);
+    if (p == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t d = decompress(s, p, rawlen, s->map + off, clen);
+    if (ZSTD_isError(d) || d != rawlen) {
+        ch_free(p);
+        return ch_error_set(err, CH_EPARSE,
+                            "block 0 (the dictionary of the later blocks) does not decompress");
+    }
+    s->pfx = p;
+    s->pfxlen = rawlen;
+    return 0;
+}
+
 static int load_block(ch_seg *s, uint32_t k, ch_error *err)
 {
     if (s->blk_no == (int64_t)k)
@@ -596,7 +671,18 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
         s->blkcap = rawlen;
     }
     s->blk_no = -1;
-    size_t d = decompress(s, s->blk, rawlen, s->map + off, clen);
+    size_t d;
+    if (s->version == SEG_VERSION_PLAIN || k == 0) {
+        d = decompress(s, s->blk, rawlen, s->map + off, clen);
+    } else {
+        int rc = load_prefix(s, err);
+        if (rc < 0)
+            return rc;
+        /* Raw content (as the writer's dictionary), for this frame only. */
+        d = ZSTD_DCtx_refPrefix(s->dctx, s->pfx, s->pfxlen);
+        if (!ZSTD_isError(d))
+            d = ZSTD_decompressDCtx(s->dctx, s->blk, rawlen, s->map + off, clen);
+    }
     if (ZSTD_isError(d) || d != rawlen)
         return ch_error_set(err, CH_EPARSE, "block %u does not decompress", k);
     if (s->rec_cap < cnt) {

@@ -66,10 +66,15 @@ typedef struct ch_seg_meta {
  * A full block is handed to whoever compresses it (the store's writer thread, or
  * ch__segb_write for the blocks still raw) and the builder never touches it again. */
 typedef struct ch_seg_block {
-    ch_buf raw; /* [u32 length][stored event]...; freed once compressed */
+    ch_buf raw; /* [u32 length][stored event]...; freed once compressed, except block 0's */
     uint8_t *z; /* the compressed frame, NULL until compressed */
     size_t zlen;
     uint32_t rawlen, first, cnt, crc;
+    /* Blocks after the first are compressed with the first block's records as their zstd
+     * dictionary (segment.c says why): dict is block 0, and block 0's cdict is that dictionary
+     * prepared once, by whoever compresses block 1. */
+    struct ch_seg_block *dict;
+    void *cdict;
 } ch_seg_block;
 
 /* A segment being built in memory (the open segment of one dataset and hour). Only the block
