@@ -480,9 +480,15 @@ struct ch_seg {
     size_t rec_cap;
     uint64_t blocks_read;
     uint32_t version;
-    uint8_t *pfx; /* version 2: block 0's records, the dictionary of the later blocks */
+    /* Version 2: block 0's records (the dictionary of the later blocks) followed by room for
+     * one later block, which is decompressed right after them: zstd then sees the dictionary
+     * as the output's own prefix and copies matches from it at its normal speed (into a
+     * separate buffer, each such match is a memmove call: scans ran at half speed). */
+    uint8_t *pfx;
     size_t pfxlen;
-    ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
+    const uint8_t *cur; /* the records of block blk_no: in blk, or in pfx */
+    ZSTD_DDict *ddict;  /* over pfx: one per segment, so zstd treats it as warm after the first */
+    ZSTD_DCtx *dctx;    /* borrowed (ch__seg_use_dctx) or owned */
     bool own_dctx;
     /* the index, decoded on first use */
     bool ix_loaded;
@@ -598,6 +604,7 @@ void ch__seg_close(ch_seg *s)
     if (s->own_dctx)
         ZSTD_freeDCtx(s->dctx);
     ch_free(s->blk);
+    ZSTD_freeDDict(s->ddict);
     ch_free(s->pfx);
     ch_free(s->rec_off);
     ch_free(s->ix_raw);
@@ -639,14 +646,30 @@ static int load_prefix(ch_seg *s, ch_error *err)
     if (r32(s->bt + 24) != ch_crc32c(0, s->map + off, clen))
         return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
                             (unsigned long long)off);
-    uint8_t *p = ch_malloc(rawlen ? rawlen : 1);
+    size_t room = 0;
+    for (uint32_t k = 1; k < s->meta.nblocks; k++)
+        if (r32(s->bt + (size_t)k * BT_ENTRY + 12) > room)
+            room = r32(s->bt + (size_t)k * BT_ENTRY + 12);
+    uint8_t *p = ch_malloc((size_t)rawlen + room + 1);
     if (p == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t d = decompress(s, p, rawlen, s->map + off, clen);
+    /* A scan in record order has block 0 in hand already. */
+    size_t d = rawlen;
+    if (s->blk_no == 0)
+        memcpy(p, s->cur, rawlen);
+    else
+        d = decompress(s, p, rawlen, s->map + off, clen);
     if (ZSTD_isError(d) || d != rawlen) {
         ch_free(p);
         return ch_error_set(err, CH_EPARSE,
                             "block 0 (the dictionary of the later blocks) does not decompress");
+    }
+    /* Raw content, as the writer's dictionary was, and by reference: pfx lives as long. */
+    s->ddict =
+        ZSTD_createDDict_advanced(p, rawlen, ZSTD_dlm_byRef, ZSTD_dct_rawContent, ZSTD_defaultCMem);
+    if (s->ddict == NULL) {
+        ch_free(p);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
     s->pfx = p;
     s->pfxlen = rawlen;
@@ -663,7 +686,14 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
     if (r32(e + 24) != ch_crc32c(0, s->map + off, clen))
         return ch_error_set(err, CH_EPARSE, "block %u checksum mismatch at offset %llu", k,
                             (unsigned long long)off);
-    if (s->blkcap < rawlen) {
+    /* Before the buffer is reused: it may hold block 0, the dictionary. */
+    if (s->version != SEG_VERSION_PLAIN && k > 0) {
+        int rc = load_prefix(s, err);
+        if (rc < 0)
+            return rc;
+    }
+    bool into_blk = s->version == SEG_VERSION_PLAIN || (k == 0 && s->pfx == NULL);
+    if (into_blk && s->blkcap < rawlen) {
         uint8_t *nb = ch_realloc(s->blk, rawlen);
         if (nb == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -672,16 +702,16 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
     }
     s->blk_no = -1;
     size_t d;
-    if (s->version == SEG_VERSION_PLAIN || k == 0) {
+    if (into_blk) {
         d = decompress(s, s->blk, rawlen, s->map + off, clen);
+        s->cur = s->blk;
+    } else if (k == 0) {
+        d = rawlen; /* checked and decompressed as the dictionary */
+        s->cur = s->pfx;
     } else {
-        int rc = load_prefix(s, err);
-        if (rc < 0)
-            return rc;
-        /* Raw content (as the writer's dictionary), for this frame only. */
-        d = ZSTD_DCtx_refPrefix(s->dctx, s->pfx, s->pfxlen);
-        if (!ZSTD_isError(d))
-            d = ZSTD_decompressDCtx(s->dctx, s->blk, rawlen, s->map + off, clen);
+        d = ZSTD_decompress_usingDDict(s->dctx, s->pfx + s->pfxlen, rawlen, s->map + off, clen,
+                                       s->ddict);
+        s->cur = s->pfx + s->pfxlen;
     }
     if (ZSTD_isError(d) || d != rawlen)
         return ch_error_set(err, CH_EPARSE, "block %u does not decompress", k);
@@ -694,10 +724,10 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
     }
     size_t o = 0;
     for (uint32_t i = 0; i < cnt; i++) {
-        if (rawlen - o < 4 || r32(s->blk + o) > rawlen - o - 4)
+        if (rawlen - o < 4 || r32(s->cur + o) > rawlen - o - 4)
             return ch_error_set(err, CH_EPARSE, "block %u: record %u overruns the block", k, i);
         s->rec_off[i] = (uint32_t)o;
-        o += 4 + r32(s->blk + o);
+        o += 4 + r32(s->cur + o);
     }
     if (o != rawlen)
         return ch_error_set(err, CH_EPARSE, "block %u: %zu trailing bytes", k, rawlen - o);
@@ -715,8 +745,8 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
     if (rc < 0)
         return rc;
     uint32_t o = s->rec_off[ord - k * CH_SEG_BLOCK_RECORDS];
-    *p = s->blk + o + 4;
-    *n = r32(s->blk + o);
+    *p = s->cur + o + 4;
+    *n = r32(s->cur + o);
     return 0;
 }
 
