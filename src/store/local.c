@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,37 @@
 #define MAX_OPEN 64                   /* open segments (source x hour) at once */
 #define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
 #define HOUR_MS 3600000LL
+#define WQ_BYTES ((size_t)16 << 20) /* work queued for the writer before add waits */
+
+/* Work for the writer thread, done in the order given: compress one block, or write one sealed
+ * segment (whose earlier blocks the queue has compressed by then). */
+typedef struct wjob {
+    struct wjob *next;
+    ch_seg_block *blk;
+    ch_seg_builder *seg; /* owned by the job */
+    char path[4400];
+    uint64_t gen;
+    uint32_t seq;
+    size_t cost; /* bytes counted against WQ_BYTES */
+} wjob;
+
+/* The writer thread: compression, the index build, write and fsync of sealed segments, all off
+ * the pipeline's thread, which keeps state and must not wait for zstd. A checkpoint waits for
+ * the queue to drain (w_drain) before it records the generation, so a committed generation is
+ * still one whose every segment is on disk; a crash with work queued loses only what the
+ * checkpoint did not commit, which the inputs or the journal deliver again. */
+typedef struct writer {
+    pthread_t th;
+    bool started, stop, busy;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done, room;
+    wjob *head, *tail;
+    size_t queued;          /* cost of the queued jobs */
+    uint64_t queued_events; /* events of sealed segments not yet written */
+    int rc;                 /* the first failure; later jobs are dropped */
+    ch_error err;
+    ZSTD_CCtx *cctx;
+} writer;
 
 typedef struct local {
     char dir[4096];
@@ -49,7 +81,7 @@ typedef struct local {
     bool wrote;  /* files of the pending generation exist */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
-    ZSTD_CCtx *cctx; /* reused by every seal */
+    writer w;
     /* days whose segments changed since the last commit: their summaries are refreshed then */
     int64_t *sum_days;
     size_t nsum_days, capsum_days;
@@ -267,6 +299,135 @@ static void sum_refresh_touched(local *l)
     ch_free(v);
 }
 
+static void job_free(wjob *j)
+{
+    if (j->seg) {
+        ch__segb_free(j->seg);
+        ch_free(j->seg);
+    }
+    ch_free(j);
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->work, &w->mu);
+        wjob *j = w->head;
+        if (j == NULL)
+            break;
+        w->head = j->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        w->busy = true;
+        bool skip = w->rc < 0;
+        pthread_mutex_unlock(&w->mu);
+        ch_error e = {0};
+        int rc = 0;
+        if (!skip && j->blk)
+            rc = ch__segb_compress(j->blk, w->cctx, &e);
+        else if (!skip && j->seg)
+            rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, w->cctx, NULL, &e);
+        uint32_t events = j->seg ? j->seg->nrec : 0;
+        size_t cost = j->cost;
+        job_free(j);
+        pthread_mutex_lock(&w->mu);
+        if (rc < 0 && w->rc == 0) {
+            w->rc = rc;
+            w->err = e;
+        }
+        w->queued -= cost;
+        w->queued_events -= events;
+        w->busy = false;
+        pthread_cond_broadcast(&w->room);
+        if (w->head == NULL)
+            pthread_cond_broadcast(&w->done);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int w_init(writer *w, ch_error *err)
+{
+    if ((w->cctx = ZSTD_createCCtx()) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->done, NULL);
+    pthread_cond_init(&w->room, NULL);
+    return 0;
+}
+
+/* Queue j (taking it, even on failure); the thread starts with the first job. Waits while
+ * the queue holds more than WQ_BYTES, so memory stays bounded when zstd is the slower side. */
+static int w_push(writer *w, wjob *j, ch_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->started) {
+        if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+            pthread_mutex_unlock(&w->mu);
+            job_free(j);
+            return ch_error_set(err, CH_ERR, "cannot start the event store's writer thread");
+        }
+        w->started = true;
+    }
+    while (w->queued > WQ_BYTES && w->rc == 0)
+        pthread_cond_wait(&w->room, &w->mu);
+    int rc = w->rc;
+    if (rc < 0) {
+        *err = w->err;
+        pthread_mutex_unlock(&w->mu);
+        job_free(j);
+        return rc;
+    }
+    j->next = NULL;
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    w->queued += j->cost;
+    w->queued_events += j->seg ? j->seg->nrec : 0;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+/* Wait until every queued job is done; the writer's first failure, if any. */
+static int w_drain(writer *w, ch_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->head != NULL || w->busy)
+        pthread_cond_wait(&w->done, &w->mu);
+    int rc = w->rc;
+    if (rc < 0)
+        *err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+static void w_fini(writer *w)
+{
+    if (w->cctx == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started)
+        pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->done);
+    pthread_cond_destroy(&w->room);
+    ZSTD_freeCCtx(w->cctx);
+    w->cctx = NULL;
+}
+
+/* Hand the open segment i to the writer thread, which writes it under the pending generation
+ * and frees it. */
 static int seal(local *l, size_t i, ch_error *err)
 {
     ch_seg_builder *b = &l->open[i];
@@ -274,18 +435,35 @@ static int seal(local *l, size_t i, ch_error *err)
     if (b->nrec) {
         if (mkdir(l->dir, 0750) < 0 && errno != EEXIST)
             return ch_error_set(err, CH_EIO, "%s: %s", l->dir, strerror(errno));
-        char name[256], p[4400];
+        wjob *j = ch_calloc(1, sizeof *j);
+        ch_seg_builder *own = j ? ch_malloc(sizeof *own) : NULL;
+        if (own == NULL) {
+            ch_free(j);
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        }
+        char name[256];
         snprintf(name, sizeof name, "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 ".seg",
-                 ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending, l->seq++);
-        path_of(l, name, p, sizeof p);
-        if ((rc = ch__segb_write(b, p, l->pending, l->seq - 1, l->cctx, NULL, err)) < 0)
-            return rc;
+                 ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending, l->seq);
+        path_of(l, name, j->path, sizeof j->path);
+        j->gen = l->pending;
+        j->seq = l->seq++;
+        *own = *b;
+        j->seg = own;
+        /* The last block is still raw unless it filled (then it may be in the writer's hands:
+         * only cnt and rawlen, which the writer never changes, are read); the earlier ones
+         * wait compressed; the index is built from the term buffers. */
+        const ch_seg_block *last = b->blocks[b->nblocks - 1];
+        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen : 0) + b->raw_bytes / 8;
+        for (int f = 0; f < CH_IX_NFIELDS; f++)
+            j->cost += b->terms[f].len;
+        sum_touch(l, own->hour);
+        l->open[i] = l->open[--l->nopen];
         l->wrote = true;
-        sum_touch(l, b->hour);
+        return w_push(&l->w, j, err);
     }
     ch__segb_free(b);
     l->open[i] = l->open[--l->nopen];
-    return 0;
+    return rc;
 }
 
 static int64_t floor_hour(int64_t ts)
@@ -316,10 +494,20 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
         ch__segb_init(&l->open[i], ev->dataset, hour);
         l->nopen++;
     }
-    if (ch__segb_add(&l->open[i], ev, rid) < 0)
+    ch_seg_builder *b = &l->open[i];
+    if (ch__segb_add(b, ev, rid) < 0)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    if (l->open[i].recs.len >= l->seal_bytes)
+    if (b->raw_bytes >= l->seal_bytes)
         return seal(l, i, err);
+    ch_seg_block *full = ch__segb_full(b);
+    if (full != NULL) {
+        wjob *j = ch_calloc(1, sizeof *j);
+        if (j == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        j->blk = full;
+        j->cost = full->raw.len;
+        return w_push(&l->w, j, err);
+    }
     return 0;
 }
 
@@ -368,7 +556,9 @@ static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
         return rc;
     if (!l->wrote)
         return 0;
-    if ((rc = sync_dir(l->dir, err)) < 0)
+    /* Acknowledge only what is on disk: every segment of the generation is written and
+     * fsynced before the generation is recorded. */
+    if ((rc = w_drain(&l->w, err)) < 0 || (rc = sync_dir(l->dir, err)) < 0)
         return rc;
     char g[32];
     snprintf(g, sizeof g, "%" PRIu64, l->pending);
@@ -408,6 +598,11 @@ static int l_stats(void *impl, ch_evstore_stats *out, ch_error *err)
     out->uncommitted = l->counters.uncommitted;
     for (size_t i = 0; i < l->nopen; i++)
         out->open_events += l->open[i].nrec;
+    if (l->w.cctx != NULL) {
+        pthread_mutex_lock(&l->w.mu);
+        out->open_events += l->w.queued_events;
+        pthread_mutex_unlock(&l->w.mu);
+    }
     segname *v;
     size_t n;
     int rc = list_segments(l, &v, &n, err);
@@ -557,11 +752,13 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
 static void l_close(void *impl)
 {
     local *l = impl;
+    /* Queued work finishes first: its blocks belong to the open segments freed below. What it
+     * wrote is of an uncommitted generation unless a checkpoint committed it. */
+    w_fini(&l->w);
     for (size_t i = 0; i < l->nopen; i++)
         ch__segb_free(&l->open[i]);
     if (l->lock_fd >= 0)
         close(l->lock_fd);
-    ZSTD_freeCCtx(l->cctx);
     ch_free(l->sum_days);
     ch_free(l);
 }
@@ -630,9 +827,8 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
             goto fail;
         }
         remove_uncommitted(l);
-        if ((l->cctx = ZSTD_createCCtx()) == NULL) {
+        if ((rc = w_init(&l->w, err)) < 0) {
             close(l->lock_fd);
-            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             goto fail;
         }
     }

@@ -63,15 +63,32 @@ typedef struct ch_seg_meta {
     uint32_t nblocks;
 } ch_seg_meta;
 
-/* A segment being built in memory (the open segment of one dataset and hour). */
+/* One block of a segment being built: its records while it fills, then its zstd frame.
+ * A full block is handed to whoever compresses it (the store's writer thread, or
+ * ch__segb_write for the blocks still raw) and the builder never touches it again. */
+typedef struct ch_seg_block {
+    ch_buf raw; /* [u32 length][stored event]...; freed once compressed, except block 0's */
+    uint8_t *z; /* the compressed frame, NULL until compressed */
+    size_t zlen;
+    uint32_t rawlen, first, cnt, crc;
+    /* Blocks after the first are compressed with the first block's records as their zstd
+     * dictionary (segment.c says why): dict is block 0, and block 0's cdict is that dictionary
+     * prepared once, by whoever compresses block 1. */
+    struct ch_seg_block *dict;
+    void *cdict;
+} ch_seg_block;
+
+/* A segment being built in memory (the open segment of one dataset and hour). Only the block
+ * being filled is kept raw: the others are compressed as they fill, so an open segment holds
+ * about a seventh of its raw bytes. */
 typedef struct ch_seg_builder {
     uint32_t dataset;
     int64_t hour;
-    ch_buf recs; /* encoded records, each prefixed by its u32 length */
     uint32_t nrec;
     int64_t min_ts, max_ts;
-    uint32_t *offs; /* offset of record i in recs */
-    size_t capoffs;
+    uint64_t raw_bytes; /* record bytes, length prefixes included */
+    ch_seg_block **blocks;
+    size_t nblocks, capblocks;
     /* per indexed field: (term, ordinal) pairs appended as they come; sorted at seal */
     ch_buf terms[CH_IX_NFIELDS];
 } ch_seg_builder;
@@ -79,8 +96,13 @@ typedef struct ch_seg_builder {
 void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 void ch__segb_free(ch_seg_builder *b);
 int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid);
-/* Write the sealed segment to path (via path.tmp, fsynced, renamed). */
-/* cctx: a ZSTD_CCtx to reuse, or NULL. */
+/* The block the last add filled (CH_SEG_BLOCK_RECORDS records), or NULL: the caller may
+ * compress it now, on any thread, with ch__segb_compress; the builder no longer writes it. */
+ch_seg_block *ch__segb_full(const ch_seg_builder *b);
+/* Compress one block with cctx (a ZSTD_CCtx, not shared between threads at once). */
+int ch__segb_compress(ch_seg_block *blk, void *cctx, ch_error *err);
+/* Write the sealed segment to path (via path.tmp, fsynced, renamed), compressing the blocks
+ * still raw. cctx: a ZSTD_CCtx to reuse, or NULL. */
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx,
                    uint64_t *bytes_out, ch_error *err);
 

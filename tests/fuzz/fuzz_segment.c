@@ -4,7 +4,9 @@
  * term dictionary and posting list, decode every record, and run a search (an indexed test, a
  * raw-path test and an aggregation) over it through a one-segment store. A damaged segment
  * must give an error, never a crash or an unbounded allocation. Seeds: sealed segments of the
- * content pack's CJ-MINE-03 cases (CloudTrail, Route 53, VPC flows).
+ * content pack's CJ-MINE-03 cases (CloudTrail, Route 53, VPC flows), and 298 generated flow
+ * records in two blocks written by format 1 (vpcflow-2blocks-v1.seg) and by format 2, whose
+ * second block is compressed with the first as its dictionary (vpcflow-2blocks.seg).
  */
 #include <stddef.h>
 #include <stdint.h>

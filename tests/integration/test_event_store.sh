@@ -10,6 +10,8 @@
 #   - a damaged segment is reported and skipped by search and named by `store verify` (exit 1),
 #   - kill -9 in the middle of a run that has already sealed segments loses and doubles nothing:
 #     the rerun's store equals a clean run's,
+#   - kill -9 after segments were sealed and handed to the writer thread but before any was
+#     durable (the writer held in place by COINHOUND_STORE_WRITE_DELAY_MS) loses nothing either,
 #   - retention by size removes the oldest segments,
 #   - a retro-hunt gives the offense that loading the indicator first gives, and raises
 #     nothing the second time.
@@ -196,6 +198,32 @@ for e in "user.name == \"$user\"" "event.action in [\"RunInstances\", \"ConsoleL
     [ "$a" = "$b" ] || fail "with stale day summaries the lookup differs from the scan: $e"
 done
 "$bin" store verify --db "$work/k.db" >/dev/null || fail "store verify fails after the stale summaries were rebuilt"
+
+# ---- kill -9 between seal and write ----
+# The writer thread holds each written temporary file for 2 s before its fsync and rename:
+# when the first temporary file of this run's generation shows, the pipeline has sealed at
+# least one segment and none of them is on disk yet.
+rm -rf "$work/k.db" "$work/k.db.events"
+"$bin" analyze "${opts[@]}" --db "$work/k.db" "$ct" >/dev/null
+COINHOUND_STORE_SEAL_BYTES=30000 COINHOUND_STORE_WRITE_DELAY_MS=2000 \
+    "$bin" analyze "${opts[@]}" --db "$work/k.db" "$work/scn" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1000); do
+    ls "$work/k.db.events" | grep -c -- '-0000000000000002-.*\.seg\.tmp$' >/dev/null && break
+    sleep 0.02
+done
+ls "$work/k.db.events" | grep -c -- '-0000000000000002-.*\.seg\.tmp$' >/dev/null ||
+    fail "the writer thread started no segment before the kill"
+! ls "$work/k.db.events" | grep -c -- '-0000000000000002-.*\.seg$' >/dev/null ||
+    fail "a segment became durable although the writer was held"
+kill -9 "$pid" 2>/dev/null || fail "the held run ended before it could be killed"
+wait "$pid" 2>/dev/null || true
+[ "$(events_in "$work/k.db")" = "$before" ] || fail "sealed but unwritten segments changed the store"
+"$bin" analyze "${opts[@]}" --db "$work/k.db" "$work/scn" >/dev/null
+all "$work/k.db" | cmp -s - "$work/stored.jsonl" ||
+    fail "after kill -9 between seal and write and a rerun the store differs from a clean run's"
+! ls "$work/k.db.events" | grep -c '\.tmp$' >/dev/null || fail "the held temporary file was left behind"
+"$bin" store verify --db "$work/k.db" >/dev/null || fail "store verify fails after the rerun"
 
 # ---- retention by size ----
 "$bin" analyze "${opts[@]}" --db "$work/r.db" --retention 1MB "$work/scn" >/dev/null

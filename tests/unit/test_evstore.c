@@ -2,7 +2,9 @@
  * test_evstore.c - the event store's segment format: an event survives encode, seal, open and
  * decode with every slot the writer prints; the term index finds what the scan finds; and a
  * segment damaged anywhere (header, block, index, truncation) is refused with a reason
- * instead of being read.
+ * instead of being read; a segment of the previous format (blocks compressed alone) reads the
+ * same records as the current one (later blocks compressed with block 0 as their dictionary),
+ * and damage to block 0 is named when a later block needs it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,6 +191,85 @@ static void test_damage_anywhere_is_refused_with_a_reason(void **state)
     unlink(path);
 }
 
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)sz);
+    assert_int_equal(fread(p, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *n = (size_t)sz;
+    return p;
+}
+
+/* The two seeds hold the same 298 flow records, written by format 1 (the store of an earlier
+ * build) and by format 2: a store written before the change reads exactly as before. */
+static void test_old_and_new_block_formats_read_the_same_records(void **state)
+{
+    (void)state;
+    const char *dir = CH_DATADIR_DEFAULT "/tests/fuzz/seeds/fuzz_segment/";
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%svpcflow-2blocks-v1.seg", dir);
+    snprintf(p2, sizeof p2, "%svpcflow-2blocks.seg", dir);
+    ch_seg *a = NULL, *b = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(p1, &a, &err), 0);
+    assert_int_equal(ch__seg_open(p2, &b, &err), 0);
+    assert_int_equal(ch__seg_verify(a, &err), 0);
+    assert_int_equal(ch__seg_verify(b, &err), 0);
+    uint32_t n = ch__seg_meta(a)->nrec;
+    assert_int_equal(ch__seg_meta(b)->nrec, n);
+    assert_true(n > CH_SEG_BLOCK_RECORDS);
+    assert_true(ch__seg_meta(b)->file_bytes < ch__seg_meta(a)->file_bytes);
+    ch_ev_decoded *da = malloc(sizeof *da), *db = malloc(sizeof *db);
+    ch_buf ja, jb;
+    ch_buf_init(&ja, 1 << 20);
+    ch_buf_init(&jb, 1 << 20);
+    /* Newest first, as a search reads: block 1 before block 0 of the new format. */
+    for (uint32_t i = n; i-- > 0;) {
+        const uint8_t *p;
+        size_t len;
+        assert_int_equal(ch__seg_record(a, i, &p, &len, &err), 0);
+        assert_int_equal(ch__ev_decode(p, len, da), 0);
+        assert_int_equal(ch__seg_record(b, i, &p, &len, &err), 0);
+        assert_int_equal(ch__ev_decode(p, len, db), 0);
+        ch_buf_clear(&ja);
+        ch_buf_clear(&jb);
+        assert_int_equal(ch_event_to_json(&da->ev, &ja), 0);
+        assert_int_equal(ch_event_to_json(&db->ev, &jb), 0);
+        assert_string_equal(ja.data, jb.data);
+    }
+    ch_buf_free(&ja);
+    ch_buf_free(&jb);
+    free(da);
+    free(db);
+    ch__seg_close(a);
+    ch__seg_close(b);
+}
+
+static void test_a_damaged_first_block_is_named_by_the_later_blocks(void **state)
+{
+    (void)state;
+    char *path = write_segment();
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    unlink(path);
+    buf[CH_SEG_HEADER + 20] ^= 0x40; /* inside block 0's frame */
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(ch__seg_record(s, CH_SEG_BLOCK_RECORDS + 3, &p, &len, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "block 0"));
+    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+    ch__seg_close(s);
+    free(buf);
+}
+
 static void test_retention_and_time_arguments_parse_or_say_why(void **state)
 {
     (void)state;
@@ -210,6 +291,8 @@ int main(void)
         cmocka_unit_test(test_index_postings_name_exactly_the_matching_records),
         cmocka_unit_test(test_damage_anywhere_is_refused_with_a_reason),
         cmocka_unit_test(test_retention_and_time_arguments_parse_or_say_why),
+        cmocka_unit_test(test_old_and_new_block_formats_read_the_same_records),
+        cmocka_unit_test(test_a_damaged_first_block_is_named_by_the_later_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
