@@ -99,4 +99,26 @@ int ch_resp_parse_instances(const char *xml, size_t n, ch_resp_instance_fn fn, v
 int ch_resp_json_path(const char *json, size_t n, const char *k1, const char *k2, char *out,
                       size_t cap);
 
+/* One entry of a network ACL as DescribeNetworkAcls lists it. */
+#define CH_RESP_NACL_MAX_ENTRIES 256
+typedef struct ch_resp_nacl_entry {
+    int number; /* 1..32767 (32767 is the default "*" entry) */
+    bool egress, deny;
+    char cidr[64]; /* IPv4 or IPv6 CIDR; "" when neither */
+} ch_resp_nacl_entry;
+
+/* Read a DescribeNetworkAcls answer: fn gets each ACL's id, VPC, associated subnets
+ * (comma-separated) and entries (borrowed for the call). The number of ACLs, CH_EPARSE for text
+ * that is not such an answer or holds a value of the wrong shape, CH_ELIMIT past the caps
+ * (nacl.c). For the runner and the fuzz target. */
+typedef int (*ch_resp_nacl_fn)(void *ud, const char *acl, const char *vpc, const char *subnets,
+                               const ch_resp_nacl_entry *e, size_t n);
+int ch_resp_parse_nacls(const char *xml, size_t n, ch_resp_nacl_fn fn, void *ud);
+
+/* A free egress rule number for the deny entry of cidr in an ACL with entries e, not in taken
+ * (numbers chosen already): the lowest from 50 below the first egress allow entry that matches
+ * cidr, else the highest below 50; CH_ELIMIT when every number before that allow is used. */
+int ch_resp_nacl_pick(const ch_resp_nacl_entry *e, size_t n, const char *cidr, const int *taken,
+                      size_t ntaken);
+
 #endif
