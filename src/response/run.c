@@ -1627,7 +1627,7 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     rc = ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, holder_alive, other,
                       sizeof other, err);
     if (rc == 0)
-        rc = ch_error_set(err, CH_EUSAGE, "plan %lld is being run by %s; try again when it ends",
+        rc = ch_error_set(err, CH_RESP_BUSY, "plan %lld is being run by %s; try again when it ends",
                           (long long)o->plan_id, other);
     if (rc < 0)
         goto cleanup;
@@ -1681,11 +1681,19 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     ch_buf_free(&approved);
     if (rc < 0 || (rc = ch_resp_store_status(c.rs, o->plan_id, "running", err)) < 0)
         goto cleanup;
+    if (o->started != NULL)
+        o->started(o->started_ud);
     int failed = 0;
+    bool stopped = false;
     for (size_t k = 0; k < c.nsteps && failed == 0; k++) {
         const step_view *s = &c.steps[o->rollback ? c.nsteps - 1 - k : k];
         if (!s->selected)
             continue;
+        if (o->cancel != NULL && atomic_load(o->cancel)) {
+            progress(&c, s, s->action, "not started: the run was stopped (the server stops)");
+            stopped = true;
+            break;
+        }
         ch_error lerr = {0};
         char lo[8];
         if (ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, NULL, lo, sizeof lo, &lerr) <
@@ -1702,6 +1710,8 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     const char *fin;
     if (failed < 0) {
         fin = "failed";
+    } else if (stopped) {
+        fin = "approved"; /* partly run: a rerun goes on from where it stopped */
     } else if (o->rollback) {
         fin = "rolled back";
     } else {

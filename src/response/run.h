@@ -25,6 +25,7 @@
 #ifndef CH_RESPONSE_RUN_H
 #define CH_RESPONSE_RUN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,8 @@
 
 /* ch_resp_run's refusal: execution is not configured, or the run is not approved. */
 #define CH_RESP_REFUSED (-100)
+/* ch_resp_run's answer while another run of the plan holds its lock. */
+#define CH_RESP_BUSY (-101)
 
 typedef struct ch_resp_run_opts {
     const char *db;
@@ -50,6 +53,13 @@ typedef struct ch_resp_run_opts {
     size_t nkinds;
     int base_delay_ms; /* throttling backoff base; 0 = ch_aws_call's default */
     FILE *progress;    /* a line per step, or NULL */
+    /* Called once the run is approved, audited and holds the plan's lock, before its first call
+     * (an asynchronous caller answers then); NULL for none. Not called when refused. */
+    void (*started)(void *ud);
+    void *started_ud;
+    /* When set (by another thread), the run stops before its next call; the plan is left
+     * "approved" with the steps done so far, and a rerun goes on from there. NULL: never. */
+    const atomic_bool *cancel;
 } ch_resp_run_opts;
 
 typedef struct ch_resp_run_result {
@@ -63,7 +73,7 @@ typedef struct ch_resp_run_result {
 /* Run (or roll back) the plan. 0 when every selected step is done; CH_RESP_REFUSED (audited as
  * refused) when not configured or not approved; CH_EIO when a step failed (audited, recorded
  * failed, err names the AWS error and for a refusal the permission); CH_ENOTFOUND for an
- * unknown plan or step id. */
+ * unknown plan or step id; CH_RESP_BUSY while another run of the plan is under way. */
 int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *err);
 
 /* Propose: build the plan for a stored offense, store it (response_plans) and audit it as

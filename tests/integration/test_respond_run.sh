@@ -445,12 +445,32 @@ serve_up "$work/s2.yaml"
 api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{}'
 [ "$code" = 422 ] || fail "a run without approve is refused with 422: $code"
 [ "$(n_before)" = "$mark" ] || fail "a refused API run sends nothing"
+# The run is asynchronous: 202 at once with the plan's status URL while AWS holds the call (3 s
+# here), the plan's GET shows it running, then done.
+ctl '. + {delay: {UpdateAccessKey: 3}}'
+t0=$(date +%s%N)
 api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
-[ "$code" = 200 ] && [ "$(jq .done "$work/api.out")" = 1 ] ||
-    fail "an admin runs step 1 through the API: $code $(cat "$work/api.out")"
+t1=$(date +%s%N)
+[ "$code" = 202 ] && [ "$(jq -r .status_url "$work/api.out")" = "/api/v1/response_plans/$web_plan" ] &&
+    [ "$(jq -r .status "$work/api.out")" = running ] ||
+    fail "an admin's run of step 1 is accepted (202) with its status URL: $code $(cat "$work/api.out")"
+[ $(( (t1 - t0) / 1000000 )) -lt 2500 ] || fail "the run's request does not wait for AWS ($(( (t1 - t0) / 1000000 )) ms)"
 api GET "/api/v1/response_plans/$web_plan" "$wn"
+[ "$(jq -r '.status + " " + ([.run[] | select(.step == "1" and .phase == "run") | .state] | join(""))' "$work/api.out")" = "running running" ] ||
+    fail "the plan's GET shows the run under way: $(jq -c '{status, run}' "$work/api.out")"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
+[ "$code" = 409 ] || fail "a second run of the plan while the first runs is refused (409): $code $(cat "$work/api.out")"
+for _ in $(seq 100); do
+    api GET "/api/v1/response_plans/$web_plan" "$wn"
+    [ "$(jq -r .status "$work/api.out")" = running ] || break
+    sleep 0.1
+done
 [ "$(jq -r '.run[] | select(.step == "1" and .phase == "run") | .state + " " + .actor' "$work/api.out")" = "done web-admin" ] ||
-    fail "the plan's run state shows step 1 done by web-admin"
+    fail "the plan's run state shows step 1 done by web-admin: $(jq -c '{status, run}' "$work/api.out")"
+[ "$(jq -r .status "$work/api.out")" = approved ] || fail "the plan is approved, partly run: $(jq -r .status "$work/api.out")"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["99999"]}'
+[ "$code" = 404 ] || fail "a run of an unknown step is refused (404): $code $(cat "$work/api.out")"
+ctl .
 wait_audit '.action == "response.auto" and (.after.outcome | test("kill switch"))' ||
     fail "the kill switch holds automatic runs (audited)"
 mark2=$(n_before)
