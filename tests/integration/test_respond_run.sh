@@ -352,12 +352,36 @@ grep -q "1 step done now" "$work/role.out" || fail "--steps runs only the steps 
 # ---- DNS Firewall: the rollback waits for the disassociation, within respond.dns_wait ----
 "$bin" respond plan "$id" --db "$db" --format json >"$work/plan3.json" 2>"$work/plan3.err"
 plan3=$(sed -n 's/.*plan \([0-9]*\) stored.*/\1/p' "$work/plan3.err")
-dns_region=$(jq -r '[.steps[] | select(.kind == "dns")][0].region' "$work/plan3.json")
+# A region whose attacker instances span two VPCs: the run is killed (-9) while the second VPC's
+# association is in flight; the rerun sends the first VPC's association no more, the second's
+# again with the same CreatorRequestId (AWS answers with the same association), none elsewhere.
+dns_region=$(jq -r '[.attacker.instances[] | {region, v: (.ip | split(".")[1])}] | group_by(.region) |
+    map(select(([.[].v] | unique | length) > 1))[0][0].region' "$truth")
+[ -n "$dns_region" ] && [ "$dns_region" != null ] || fail "the scenario has a region with two attacker VPCs"
 dns_steps=$(jq -r --arg r "$dns_region" '[.steps[] | select(.kind == "dns" and .region == $r) | .id] | join(",")' "$work/plan3.json")
 conf "$work/wait.yaml" true "  dns_wait: 1s
 "
+mark=$(jq -s 'map(.n // 0) | max' "$log")
+ctl '. + {delay: {AssociateFirewallRuleGroup: 4}}'
 COINHOUND_TOKEN=$admin "$bin" respond run "$plan3" --approve --steps "$dns_steps" --db "$db" --config "$work/wait.yaml" \
-    >"$work/dns.out" 2>"$work/dns.err" || { cat "$work/dns.err" >&2; fail "the DNS Firewall steps of $dns_region run"; }
+    >"$work/dns.out" 2>"$work/dns.err" &
+run_pid=$!
+for _ in $(seq 1 200); do
+    [ "$(jq -s "[.[] | select(.n > $mark and .action == \"AssociateFirewallRuleGroup\" and (.answered | not))] | length" "$log")" = 2 ] && break
+    sleep 0.1
+done
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+run_pid=
+ctl .
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan3" --approve --steps "$dns_steps" --db "$db" --config "$work/wait.yaml" \
+    >"$work/dns.out" 2>"$work/dns.err" || { cat "$work/dns.err" >&2; fail "the DNS Firewall steps of $dns_region run after the kill"; }
+grep -q "done in an earlier run, not sent again" "$work/dns.err" || fail "the rerun does not send the first VPC's association again"
+jq -c "select(.n > $mark and .action == \"AssociateFirewallRuleGroup\" and (.answered | not)) | .params | [.VpcId, .CreatorRequestId]" "$log" >"$work/assoc.txt"
+[ "$(wc -l <"$work/assoc.txt")" = 3 ] && [ "$(sort "$work/assoc.txt" | uniq -d | wc -l)" = 1 ] &&
+    [ "$(sed -n 2p "$work/assoc.txt")" = "$(sed -n 3p "$work/assoc.txt")" ] &&
+    [ "$(jq -r '.[0]' "$work/assoc.txt" | sort -u)" = "$(jq -r --arg r "$dns_region" '.instances[] | select(.vpc | startswith("vpc-0" + ($r | gsub("-"; "")))) | .vpc' "$work/world.json" | sort -u)" ] ||
+    { cat "$work/assoc.txt" >&2; fail "after kill -9 each VPC of $dns_region is associated once, the one in flight again with the same request id"; }
 ctl '. + {async_polls: 100000}'
 set +e
 COINHOUND_TOKEN=$admin "$bin" respond rollback "$plan3" --approve --db "$db" --config "$work/wait.yaml" \
