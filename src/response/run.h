@@ -7,7 +7,9 @@
  * placeholders resolved from what the account says (DescribeInstances, DescribeNetworkAcls) and
  * from what earlier steps made (the quarantine group, the DNS Firewall ids), credentials from
  * the standard chain and, for a step in another account than the caller's, an STS AssumeRole of
- * respond.assume_role there.
+ * respond.assume_role there. A step made per VPC (quarantine group, DNS Firewall association) is
+ * one call for each VPC an attacker's instance is in, a deny entry one call for each network ACL
+ * of their subnets, each with its own state row; DNS Firewall (dis)associations are waited for.
  *
  * It refuses unless respond.execute is true and the caller says the run is approved (the CLI
  * and the API check that the approver is an admin before calling). Every state change goes to
