@@ -1216,6 +1216,11 @@ static int wait_association(run_ctx *c, const ch_aws_creds *cr, const step_view 
                 assoc, s->region, status, (double)waited / 1000.0, polls + 1,
                 gone ? "the rule group and domain list are left in place: roll back again later"
                      : "run the plan again later");
+        if (c->o->cancel != NULL && atomic_load(c->o->cancel))
+            return ch_error_set(c->err, CH_EIO,
+                                "route53resolver: association %s in %s is still %s: the run was "
+                                "stopped while waiting (the server stops); run it again",
+                                assoc, s->region, status);
         struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000};
         nanosleep(&ts, NULL);
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
