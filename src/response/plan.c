@@ -22,7 +22,6 @@
 #include "offense/observables.h"
 
 #define SG_DEFAULT "coinhound-quarantine"
-#define NACL_FIRST_RULE 50 /* deny entries before the usual allow rules at 100 */
 
 void ch_resp_plan_free(ch_resp_plan *p)
 {
@@ -654,13 +653,13 @@ static int dns_place(builder_ctx *c, const char *acct, const char *region, size_
     if ((rc = ch_buf_printf(&c->params,
                             "{\"FirewallRuleGroupId\":\"${rule-group}\","
                             "\"VpcId\":\"${vpc-of-instances}\",\"Priority\":1000,\"Name\":\"%s\","
-                            "\"CreatorRequestId\":\"%s-%s-assoc\"}",
+                            "\"CreatorRequestId\":\"%s-%s-assoc-${vpc-of-instances}\"}",
                             name, name, region)) < 0 ||
         (rc = ch_buf_printf(&c->cli,
                             "aws route53resolver associate-firewall-rule-group --region '%s'"
                             " --firewall-rule-group-id '${rule-group}'"
                             " --vpc-id '${vpc-of-instances}' --priority 1000 --name %s"
-                            " --creator-request-id %s-%s-assoc",
+                            " --creator-request-id '%s-%s-assoc-${vpc-of-instances}'",
                             region, name, name, region)) < 0)
         goto nomem;
     snprintf(undo_cli, sizeof undo_cli,
@@ -689,7 +688,7 @@ static int nacl_place(builder_ctx *c, const char *acct, const char *region, size
 {
     (void)count;
     const ch_offense_obs *x = c->o->obs;
-    int rule = NACL_FIRST_RULE, rc;
+    int rc;
     for (size_t i = 0; i < x->n[CH_OBS_POOL_IP]; i++) {
         const ch_obs *a = &x->items[CH_OBS_POOL_IP][i];
         if (!attributed(a))
@@ -699,31 +698,27 @@ static int nacl_place(builder_ctx *c, const char *acct, const char *region, size
         snprintf(cidr, sizeof cidr, "%s/%s", a->value, v6 ? "128" : "32");
         const char *cidr_key = v6 ? "Ipv6CidrBlock" : "CidrBlock";
         const char *cidr_opt = v6 ? "--ipv6-cidr-block" : "--cidr-block";
-        if ((rc = ch_buf_printf(&c->params,
-                                "{\"NetworkAclId\":\"${network-acl-of-instances}\","
-                                "\"RuleNumber\":%d,\"Protocol\":\"-1\",\"RuleAction\":\"deny\","
-                                "\"Egress\":true,",
-                                rule)) < 0 ||
+        if ((rc = ch_buf_printf(&c->params, "{\"NetworkAclId\":\"${network-acl-of-instances}\","
+                                            "\"RuleNumber\":\"${rule-number}\",\"Protocol\":\"-1\","
+                                            "\"RuleAction\":\"deny\",\"Egress\":true,")) < 0 ||
             (rc = jstr(&c->params, cidr_key, cidr)) < 0 ||
             (rc = ch_buf_addc(&c->params, '}')) < 0 ||
             (rc = ch_buf_adds(&c->cli, "aws ec2 create-network-acl-entry")) < 0 ||
             (rc = opt(&c->cli, "--region", region)) < 0 ||
-            (rc = ch_buf_printf(&c->cli,
-                                " --network-acl-id '${network-acl-of-instances}' --rule-number %d"
-                                " --protocol -1 --rule-action deny --egress",
-                                rule)) < 0 ||
+            (rc = ch_buf_adds(&c->cli, " --network-acl-id '${network-acl-of-instances}'"
+                                       " --rule-number '${rule-number}' --protocol -1"
+                                       " --rule-action deny --egress")) < 0 ||
             (rc = opt(&c->cli, cidr_opt, cidr)) < 0 ||
-            (rc = ch_buf_printf(&c->rollback,
-                                "{\"action\":\"DeleteNetworkAclEntry\",\"parameters\":"
-                                "{\"NetworkAclId\":\"${network-acl-of-instances}\","
-                                "\"RuleNumber\":%d,\"Egress\":true},\"cli\":",
-                                rule)) < 0)
+            (rc = ch_buf_adds(&c->rollback,
+                              "{\"action\":\"DeleteNetworkAclEntry\",\"parameters\":"
+                              "{\"NetworkAclId\":\"${network-acl-of-instances}\","
+                              "\"RuleNumber\":\"${rule-number}\",\"Egress\":true},\"cli\":")) < 0)
             goto nomem;
         char undo[256];
         snprintf(undo, sizeof undo,
                  "aws ec2 delete-network-acl-entry --region '%s' --network-acl-id"
-                 " '${network-acl-of-instances}' --rule-number %d --egress",
-                 region, rule);
+                 " '${network-acl-of-instances}' --rule-number '${rule-number}' --egress",
+                 region);
         if ((rc = ch_buf_add_json_str(&c->rollback, undo, strlen(undo))) < 0 ||
             (rc = ch_buf_addc(&c->rollback, '}')) < 0 ||
             (rc = whyf(c, "the attacker's instances sent %llu flow records to pool address %s",
@@ -731,7 +726,6 @@ static int nacl_place(builder_ctx *c, const char *acct, const char *region, size
             goto nomem;
         if ((rc = add_step(c, "network", "ec2", "CreateNetworkAclEntry", region, acct, true)) < 0)
             return rc;
-        rule++;
     }
     return 0;
 nomem:

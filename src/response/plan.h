@@ -16,9 +16,11 @@
  *   - pools: Route 53 Resolver DNS Firewall (domain list, rule group, rule, association) for the
  *     domains, network ACL deny entries for the addresses, per account and region the
  *     attacker's instances ran in.
- * Values a step needs that only the account can tell (the VPC of an instance, the network ACL
- * of its subnet, ids that earlier steps create) are written as "${...}" placeholders that the
- * runner resolves; the `cli` strings show them the same way.
+ * Values a step needs that only the account can tell (the VPCs of the instances, the network
+ * ACLs of their subnets, a free rule number in each, ids that earlier steps create) are written
+ * as "${...}" placeholders that the runner resolves; the `cli` strings show them the same way. A
+ * step naming ${vpc-of-instances} or ${network-acl-of-instances} is made by the runner once per
+ * VPC or ACL of the attacker's instances in its region (run.h).
  *
  * Builders are registered in a table (plan.c), one per kind, so adding an action is a builder
  * and a row.

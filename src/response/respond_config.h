@@ -38,6 +38,7 @@ typedef struct ch_resp_config {
     char *kill_switch;     /* respond.kill_switch: while this file exists, no automatic run */
     bool auto_disabled;    /* respond.auto_enabled: false stops every automatic run too */
     int64_t auto_every_ms; /* respond.auto_every: how often serve looks (default 5 s) */
+    int64_t dns_wait_ms;   /* respond.dns_wait: DNS Firewall (dis)association wait (0: 5 min) */
 } ch_resp_config;
 
 void ch_resp_config_free(ch_resp_config *c);

@@ -473,9 +473,37 @@ static int creds_for(run_ctx *c, const char *account, const ch_aws_creds **out)
 typedef struct describe_acc {
     run_ctx *c;
     const char *account, *region;
-    char vpc[72], subnets[2048];
-    int vpcs;
+    char vpcs[2048], subnets[2048];
+    int nvpcs;
+    char missing[80]; /* an instance without a VPC */
 } describe_acc;
+
+/* Append word to a comma-separated list unless it is there; false when full. */
+static bool list_add(char *list, size_t cap, const char *word)
+{
+    size_t n = strlen(word), used = strlen(list);
+    for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    if (used + n + 2 > cap)
+        return false;
+    snprintf(list + used, cap - used, "%s%s", used ? "," : "", word);
+    return true;
+}
+
+/* The next word of a comma-separated list into w; false at the end. */
+static bool list_next(const char **p, char *w, size_t cap)
+{
+    while (**p == ',')
+        (*p)++;
+    if (**p == '\0')
+        return false;
+    const char *q = strchr(*p, ',');
+    size_t n = q != NULL ? (size_t)(q - *p) : strlen(*p);
+    snprintf(w, cap, "%.*s", (int)(n < cap ? n : cap - 1), *p);
+    *p += n;
+    return true;
+}
 
 static int on_instance(void *ud, const char *id, const char *vpc, const char *subnet,
                        const char *groups)
@@ -487,14 +515,21 @@ static int on_instance(void *ud, const char *id, const char *vpc, const char *su
                                d->c->err);
     if (rc < 0)
         return rc;
-    if (vpc[0] && strcmp(vpc, d->vpc) != 0) {
-        d->vpcs++;
-        snprintf(d->vpc, sizeof d->vpc, "%s", vpc);
+    if (vpc[0] == '\0') {
+        snprintf(d->missing, sizeof d->missing, "%s", id);
+        return 0;
     }
-    size_t used = strlen(d->subnets);
-    if (subnet[0] && strstr(d->subnets, subnet) == NULL &&
-        used + strlen(subnet) + 2 < sizeof d->subnets)
-        snprintf(d->subnets + used, sizeof d->subnets - used, "%s%s", used ? "," : "", subnet);
+    snprintf(name, sizeof name, "vpc-of:%s", id);
+    if ((rc = ch_resp_value_put(d->c->rs, d->c->o->plan_id, d->account, d->region, name, vpc,
+                                d->c->err)) < 0)
+        return rc;
+    size_t before = strlen(d->vpcs);
+    if (!list_add(d->vpcs, sizeof d->vpcs, vpc) ||
+        (subnet[0] && !list_add(d->subnets, sizeof d->subnets, subnet)))
+        return ch_error_set(d->c->err, CH_ELIMIT,
+                            "the plan's instances in %s %s span too many VPCs or subnets",
+                            d->account, d->region);
+    d->nvpcs += strlen(d->vpcs) != before;
     return 0;
 }
 
@@ -509,7 +544,10 @@ static void add_instance(ch_buf *ids, const char *s, size_t n, int *count)
 }
 
 /* DescribeInstances of the plan's instances in (account, region): their groups (for the
- * rollback), their VPC and subnets (for the quarantine group, DNS Firewall and the ACLs). */
+ * rollback), each one's VPC (its quarantine group is the one made in that VPC), the VPCs they
+ * span (one quarantine group and one DNS Firewall association per VPC: only VPCs an attacker's
+ * instance is in) and their subnets (for the ACLs). "vpcs-of-instances" is recorded last: it
+ * says the description is complete, so a run killed halfway describes again. */
 static int describe_place(run_ctx *c, const char *account, const char *region)
 {
     ch_buf ids;
@@ -570,27 +608,128 @@ static int describe_place(run_ctx *c, const char *account, const char *region)
                             "ec2:DescribeInstances in %s %s returned %d of the plan's %d "
                             "instances (terminated, or in another account or region?)",
                             account, region, got, count);
-    if (d.vpcs != 1)
-        return ch_error_set(c->err, CH_EUSAGE,
-                            "the plan's instances in %s %s are in %d VPCs; the quarantine group "
-                            "and the DNS Firewall association are made for one VPC",
-                            account, region, d.vpcs);
-    if ((rc = ch_resp_value_put(c->rs, c->o->plan_id, account, region, "vpc-of-instances", d.vpc,
-                                c->err)) < 0 ||
-        (rc = ch_resp_value_put(c->rs, c->o->plan_id, account, region, "subnets-of-instances",
-                                d.subnets, c->err)) < 0)
+    if (d.missing[0])
+        return ch_error_set(c->err, CH_ENOTFOUND,
+                            "ec2:DescribeInstances in %s %s: instance %s is in no VPC; the "
+                            "quarantine group, DNS Firewall and network ACLs are per VPC",
+                            account, region, d.missing);
+    if ((rc = ch_resp_value_put(c->rs, c->o->plan_id, account, region, "subnets-of-instances",
+                                d.subnets, c->err)) < 0 ||
+        (rc = ch_resp_value_put(c->rs, c->o->plan_id, account, region, "vpcs-of-instances", d.vpcs,
+                                c->err)) < 0)
         return rc;
     return 0;
 }
 
+/* The pool addresses of the plan's CreateNetworkAclEntry steps in (account, region), as CIDRs
+ * separated by ',' (the same text the steps send and the rule number values are keyed by). */
+static int pool_cidrs(run_ctx *c, const char *account, const char *region, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < c->nsteps; i++) {
+        const step_view *s = &c->steps[i];
+        ch_json_val v;
+        const char *str;
+        size_t n;
+        if (strcmp(s->account, account) != 0 || strcmp(s->region, region) != 0 ||
+            strcmp(s->action, "CreateNetworkAclEntry") != 0)
+            continue;
+        if ((ch_json_obj_get(s->params, "CidrBlock", 9, &v) ||
+             ch_json_obj_get(s->params, "Ipv6CidrBlock", 13, &v)) &&
+            ch_json_get_str(v, &str, &n) && n < 64) {
+            char cidr[64];
+            snprintf(cidr, sizeof cidr, "%.*s", (int)n, str);
+            if (!list_add(out, cap, cidr))
+                return ch_error_set(c->err, CH_ELIMIT, "too many pool addresses in %s %s", account,
+                                    region);
+        }
+    }
+    return 0;
+}
+
+typedef struct nacl_acc {
+    run_ctx *c;
+    const char *account, *region, *vpcs, *cidrs;
+    char acls[2048];
+    int nacls;
+} nacl_acc;
+
+/* One ACL of the attacker's subnets: the rule number of each pool address's deny entry, recorded
+ * before any entry is sent. A number recorded by an earlier run stays (its entry may exist
+ * already); an address the ACL already denies by an entry of its own is marked "-N" (not ours:
+ * nothing is added and the rollback leaves it); otherwise a free number (ch_resp_nacl_pick). */
+static int on_nacl(void *ud, const char *acl, const char *vpc, const char *subnets,
+                   const ch_resp_nacl_entry *e, size_t n)
+{
+    (void)subnets;
+    nacl_acc *d = ud;
+    run_ctx *c = d->c;
+    char w[72];
+    bool ours = false;
+    for (const char *p = d->vpcs; !ours && list_next(&p, w, sizeof w);)
+        ours = strcmp(w, vpc) == 0;
+    if (!ours)
+        return 0; /* never an ACL of a VPC without an attacker's instance */
+    int taken[CH_RESP_NACL_MAX_ENTRIES];
+    size_t ntaken = 0;
+    char cidr[64], name[160], val[32];
+    /* Numbers recorded before first, so that new picks avoid them. */
+    for (const char *p = d->cidrs; list_next(&p, cidr, sizeof cidr);) {
+        snprintf(name, sizeof name, "rule-number:%s:%s", acl, cidr);
+        int rc = ch_resp_value_get(c->rs, c->o->plan_id, d->account, d->region, name, val,
+                                   sizeof val, c->err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1 && val[0] != '-' && ntaken < CH_RESP_NACL_MAX_ENTRIES)
+            taken[ntaken++] = atoi(val);
+    }
+    for (const char *p = d->cidrs; list_next(&p, cidr, sizeof cidr);) {
+        snprintf(name, sizeof name, "rule-number:%s:%s", acl, cidr);
+        int rc = ch_resp_value_get(c->rs, c->o->plan_id, d->account, d->region, name, val,
+                                   sizeof val, c->err);
+        if (rc != 0)
+            continue;
+        int mine = 0;
+        for (size_t i = 0; i < n && mine == 0; i++)
+            if (e[i].egress && e[i].deny && strcmp(e[i].cidr, cidr) == 0)
+                mine = -e[i].number;
+        if (mine == 0) {
+            mine = ch_resp_nacl_pick(e, n, cidr, taken, ntaken);
+            if (mine < 0)
+                return ch_error_set(c->err, CH_ELIMIT,
+                                    "network ACL %s (%s %s): no free egress rule number before its "
+                                    "first allow entry for the deny entry of %s",
+                                    acl, d->account, d->region, cidr);
+            if (ntaken < CH_RESP_NACL_MAX_ENTRIES)
+                taken[ntaken++] = mine;
+        }
+        snprintf(val, sizeof val, "%d", mine);
+        if ((rc = ch_resp_value_put(c->rs, c->o->plan_id, d->account, d->region, name, val,
+                                    c->err)) < 0)
+            return rc;
+    }
+    if (!list_add(d->acls, sizeof d->acls, acl))
+        return ch_error_set(c->err, CH_ELIMIT, "too many network ACLs in %s %s", d->account,
+                            d->region);
+    d->nacls++;
+    return 0;
+}
+
+/* DescribeNetworkAcls of the attacker's subnets in (account, region): every ACL associated with
+ * one of them gets the deny entries, with rule numbers free in that ACL. */
 static int describe_nacl(run_ctx *c, const char *account, const char *region)
 {
-    char subnets[2048];
-    int rc = ch_resp_value_get(c->rs, c->o->plan_id, account, region, "subnets-of-instances",
-                               subnets, sizeof subnets, c->err);
+    char subnets[2048], vpcs[2048], cidrs[4096];
+    int rc = ch_resp_value_get(c->rs, c->o->plan_id, account, region, "vpcs-of-instances", vpcs,
+                               sizeof vpcs, c->err);
     if (rc == 0 && (rc = describe_place(c, account, region)) >= 0)
+        rc = ch_resp_value_get(c->rs, c->o->plan_id, account, region, "vpcs-of-instances", vpcs,
+                               sizeof vpcs, c->err);
+    if (rc >= 0)
         rc = ch_resp_value_get(c->rs, c->o->plan_id, account, region, "subnets-of-instances",
                                subnets, sizeof subnets, c->err);
+    if (rc >= 0)
+        rc = pool_cidrs(c, account, region, cidrs, sizeof cidrs);
     if (rc < 0)
         return rc;
     ch_buf_clear(&c->body);
@@ -599,13 +738,11 @@ static int describe_nacl(run_ctx *c, const char *account, const char *region)
         (rc = form(&c->body, "Filter.1.Name", "association.subnet-id")) < 0)
         return ch_error_set(c->err, rc, "out of memory");
     int k = 0;
-    for (char *p = subnets, *q; rc >= 0 && *p; p = q != NULL ? q + 1 : p + strlen(p)) {
-        q = strchr(p, ',');
-        if (q != NULL)
-            *q = '\0';
+    char w[72];
+    for (const char *p = subnets; rc >= 0 && list_next(&p, w, sizeof w);) {
         char key[40];
         snprintf(key, sizeof key, "Filter.1.Value.%d", ++k);
-        rc = form(&c->body, key, p);
+        rc = form(&c->body, key, w);
     }
     if (rc < 0)
         return ch_error_set(c->err, rc, "out of memory");
@@ -614,39 +751,119 @@ static int describe_nacl(run_ctx *c, const char *account, const char *region)
     if ((rc = creds_for(c, account, &cr)) < 0 ||
         (rc = call(c, cr, "ec2", region, "DescribeNetworkAcls", false, &res)) < 0)
         return rc;
-    char acl[72];
-    if (!ch__aws_xml_text(c->resp.data, c->resp.len, "networkAclId", acl, sizeof acl) ||
-        !id_shaped(acl, strlen(acl)))
+    nacl_acc d = {.c = c, .account = account, .region = region, .vpcs = vpcs, .cidrs = cidrs};
+    int got = ch_resp_parse_nacls(c->resp.data, c->resp.len, on_nacl, &d);
+    if (got < 0)
+        return c->err->code != 0
+                   ? got
+                   : ch_error_set(c->err, got,
+                                  "ec2:DescribeNetworkAcls in %s %s: an answer that does not read "
+                                  "as network ACLs (%s)",
+                                  account, region, ch_strerror(got));
+    if (d.nacls == 0)
         return ch_error_set(c->err, CH_ENOTFOUND,
                             "ec2:DescribeNetworkAcls in %s %s: no network ACL for the subnets %s",
                             account, region, subnets);
-    return ch_resp_value_put(c->rs, c->o->plan_id, account, region, "network-acl-of-instances", acl,
-                             c->err);
+    return ch_resp_value_put(c->rs, c->o->plan_id, account, region, "network-acls-of-instances",
+                             d.acls, c->err);
 }
 
-/* The value of ${name} for step s whose parameters are params (comma-separated for a list). */
-static int resolve(run_ctx *c, const step_view *s, ch_json_val params, const char *name, char *out,
-                   size_t cap)
+/* The targets a step's call is made for: the VPCs of the attacker's instances in its place
+ * (quarantine group, DNS Firewall association) or the network ACLs of their subnets (deny
+ * entries); "" (one call, no target) for every other action. Learnt from the account in the run;
+ * a rollback uses what the run recorded. */
+static int targets_of(run_ctx *c, const step_view *s, const char *action, char *out, size_t cap,
+                      bool *fan)
 {
-    char key[128];
+    static const char *const per_vpc[] = {"CreateSecurityGroup", "DeleteSecurityGroup",
+                                          "AssociateFirewallRuleGroup",
+                                          "DisassociateFirewallRuleGroup"};
+    static const char *const per_acl[] = {"CreateNetworkAclEntry", "DeleteNetworkAclEntry"};
+    const char *name = NULL;
+    for (size_t i = 0; i < 4 && name == NULL; i++)
+        if (strcmp(action, per_vpc[i]) == 0)
+            name = "vpcs-of-instances";
+    for (size_t i = 0; i < 2 && name == NULL; i++)
+        if (strcmp(action, per_acl[i]) == 0)
+            name = "network-acls-of-instances";
+    out[0] = '\0';
+    *fan = name != NULL;
+    if (name == NULL)
+        return 0;
+    int rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, name, out, cap, c->err);
+    if (rc != 0 || strcmp(c->phase, "run") != 0)
+        return rc < 0 ? rc : 0;
+    rc = name[0] == 'v' ? describe_place(c, s->account, s->region)
+                        : describe_nacl(c, s->account, s->region);
+    if (rc >= 0)
+        rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, name, out, cap, c->err);
+    return rc < 0 ? rc : 0;
+}
+
+/* The value of ${name} for step s whose parameters are params (comma-separated for a list),
+ * made for target (a VPC or network ACL id, or NULL). */
+static int resolve(run_ctx *c, const step_view *s, ch_json_val params, const char *target,
+                   const char *name, char *out, size_t cap)
+{
+    char key[192];
     snprintf(key, sizeof key, "%s", name);
-    if (strcmp(name, "groups-before") == 0) {
-        ch_json_val v;
-        const char *iid;
-        size_t n;
-        if (!ch_json_obj_get(params, "InstanceId", 10, &v) || !ch_json_get_str(v, &iid, &n))
+    ch_json_val v;
+    const char *str;
+    size_t n;
+    bool run = strcmp(c->phase, "run") == 0;
+    if (strcmp(name, "vpc-of-instances") == 0 || strcmp(name, "network-acl-of-instances") == 0) {
+        if (target == NULL)
+            return ch_error_set(c->err, CH_EPARSE, "step %s (%s): ${%s} in a call made once", s->id,
+                                s->action, name);
+        snprintf(out, cap, "%s", target);
+        return 0;
+    }
+    if (strcmp(name, "rule-number") == 0) {
+        /* Keyed by the ACL and the address: the run's parameters name it, the rollback's not. */
+        if (target == NULL || !((ch_json_obj_get(s->params, "CidrBlock", 9, &v) ||
+                                 ch_json_obj_get(s->params, "Ipv6CidrBlock", 13, &v)) &&
+                                ch_json_get_str(v, &str, &n)))
+            return ch_error_set(c->err, CH_EPARSE,
+                                "step %s: ${rule-number} without an ACL and "
+                                "an address",
+                                s->id);
+        snprintf(key, sizeof key, "rule-number:%s:%.*s", target, (int)(n < 64 ? n : 64), str);
+    } else if (strcmp(name, "association") == 0 && target != NULL) {
+        snprintf(key, sizeof key, "association:%s", target);
+    } else if (strcmp(name, "quarantine-group") == 0) {
+        char vpc[72];
+        if (target != NULL) {
+            snprintf(vpc, sizeof vpc, "%s", target);
+        } else {
+            /* An instance goes into the group made in its own VPC. */
+            if (!ch_json_obj_get(params, "InstanceId", 10, &v) || !ch_json_get_str(v, &str, &n))
+                return ch_error_set(c->err, CH_EPARSE,
+                                    "step %s: ${quarantine-group} without InstanceId", s->id);
+            char vk[96];
+            snprintf(vk, sizeof vk, "vpc-of:%.*s", (int)(n < 72 ? n : 72), str);
+            int rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, vk, vpc,
+                                       sizeof vpc, c->err);
+            if (rc == 0 && run && (rc = describe_place(c, s->account, s->region)) >= 0)
+                rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, vk, vpc,
+                                       sizeof vpc, c->err);
+            if (rc <= 0)
+                return rc < 0 ? rc
+                              : ch_error_set(c->err, CH_ENOTFOUND,
+                                             "step %s: the VPC of %.*s is not known", s->id, (int)n,
+                                             str);
+        }
+        snprintf(key, sizeof key, "quarantine-group:%s", vpc);
+    } else if (strcmp(name, "groups-before") == 0) {
+        if (!ch_json_obj_get(params, "InstanceId", 10, &v) || !ch_json_get_str(v, &str, &n))
             return ch_error_set(c->err, CH_EPARSE, "step %s: ${groups-before} without InstanceId",
                                 s->id);
-        snprintf(key, sizeof key, "groups-before:%.*s", (int)n, iid);
+        snprintf(key, sizeof key, "groups-before:%.*s", (int)n, str);
     }
     int rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, key, out, cap, c->err);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    bool run = strcmp(c->phase, "run") == 0;
-    if (run && (strcmp(name, "vpc-of-instances") == 0 || strcmp(name, "groups-before") == 0))
+    if (run && strcmp(name, "groups-before") == 0)
         rc = describe_place(c, s->account, s->region);
-    else if (run && strcmp(name, "network-acl-of-instances") == 0)
-        rc = describe_nacl(c, s->account, s->region);
     else
         return ch_error_set(c->err, CH_ENOTFOUND,
                             "step %s (%s) needs ${%s}, which no step that ran has made (run the "
@@ -692,8 +909,39 @@ typedef struct enc {
     run_ctx *c;
     const step_view *s;
     ch_json_val params; /* the object placeholders read InstanceId from */
+    const char *target; /* the VPC or ACL this call is made for, or NULL */
     char *val;          /* scratch for resolved values */
 } enc;
+
+/* A string with placeholders inside ("...-assoc-${vpc-of-instances}"): each replaced. */
+static int embedded(enc *e, const char *s, size_t n)
+{
+    char ph[64], one[VALUE_MAX];
+    size_t used = 0;
+    for (size_t i = 0; i < n;) {
+        const char *close = NULL;
+        if (i + 1 < n && s[i] == '$' && s[i + 1] == '{')
+            close = memchr(s + i, '}', n - i);
+        if (close != NULL && placeholder(s + i, (size_t)(close - (s + i)) + 1, ph, sizeof ph)) {
+            int rc = resolve(e->c, e->s, e->params, e->target, ph, one, sizeof one);
+            if (rc < 0)
+                return rc;
+            size_t l = strlen(one);
+            if (used + l >= VALUE_MAX)
+                return ch_error_set(e->c->err, CH_ELIMIT, "step %s: a parameter too long",
+                                    e->s->id);
+            memcpy(e->val + used, one, l);
+            used += l;
+            i = (size_t)(close - s) + 1;
+            continue;
+        }
+        if (used + 1 >= VALUE_MAX)
+            return ch_error_set(e->c->err, CH_ELIMIT, "step %s: a parameter too long", e->s->id);
+        e->val[used++] = s[i++];
+    }
+    e->val[used] = '\0';
+    return 0;
+}
 
 static int scalar_text(enc *e, ch_json_val v, const char **out, size_t *n, bool *list)
 {
@@ -703,12 +951,18 @@ static int scalar_text(enc *e, ch_json_val v, const char **out, size_t *n, bool 
     case CH_JSON_STRING:
         ch_json_get_str(v, out, n);
         if (placeholder(*out, *n, ph, sizeof ph)) {
-            int rc = resolve(e->c, e->s, e->params, ph, e->val, VALUE_MAX);
+            int rc = resolve(e->c, e->s, e->params, e->target, ph, e->val, VALUE_MAX);
             if (rc < 0)
                 return rc;
             *out = e->val;
             *n = strlen(e->val);
             *list = strcmp(ph, "groups-before") == 0;
+        } else if (*n > 3 && memmem(*out, *n, "${", 2) != NULL) {
+            int rc = embedded(e, *out, *n);
+            if (rc < 0)
+                return rc;
+            *out = e->val;
+            *n = strlen(e->val);
         }
         return 0;
     case CH_JSON_BOOL: {
@@ -875,19 +1129,19 @@ static int revoke_egress(run_ctx *c, const ch_aws_creds *cr, const step_view *s,
 }
 
 /* CreateSecurityGroup said the group exists (an earlier run made it): find its id. */
-static int find_group(run_ctx *c, const ch_aws_creds *cr, const step_view *s, char *out, size_t cap)
+static int find_group(run_ctx *c, const ch_aws_creds *cr, const step_view *s, const char *vpc,
+                      char *out, size_t cap)
 {
     ch_json_val v;
     const char *name;
     size_t n;
     if (!ch_json_obj_get(s->params, "GroupName", 9, &v) || !ch_json_get_str(v, &name, &n))
         return ch_error_set(c->err, CH_EPARSE, "step %s: no GroupName", s->id);
-    char gname[256], vpc[VALUE_MAX];
+    char gname[256];
     snprintf(gname, sizeof gname, "%.*s", (int)n, name);
-    int rc = ch_resp_value_get(c->rs, c->o->plan_id, s->account, s->region, "vpc-of-instances", vpc,
-                               sizeof vpc, c->err);
-    if (rc <= 0)
-        return rc < 0 ? rc : ch_error_set(c->err, CH_ENOTFOUND, "no VPC recorded");
+    if (vpc == NULL)
+        return ch_error_set(c->err, CH_EPARSE, "step %s: a quarantine group without a VPC", s->id);
+    int rc;
     ch_buf_clear(&c->body);
     if ((rc = form(&c->body, "Action", "DescribeSecurityGroups")) < 0 ||
         (rc = form(&c->body, "Version", version_of("ec2"))) < 0 ||
@@ -906,8 +1160,75 @@ static int find_group(run_ctx *c, const ch_aws_creds *cr, const step_view *s, ch
     return 0;
 }
 
+/* Associating and disassociating a DNS Firewall rule group are asynchronous: the call answers
+ * with the association CREATING or DELETING, and the rule group cannot be deleted while an
+ * association of it exists, even one DELETING. Poll GetFirewallRuleGroupAssociation until the
+ * association is COMPLETE (gone false) or no longer exists (gone true), waiting 250 ms, then twice
+ * as long each time up to 5 s, for at most respond.dns_wait (5 minutes by default: less than the
+ * lease of the plan's lock, renewed before each call). */
+static int wait_association(run_ctx *c, const ch_aws_creds *cr, const step_view *s,
+                            const char *assoc, bool gone)
+{
+    int64_t limit = c->o->cfg->dns_wait_ms > 0 ? c->o->cfg->dns_wait_ms : 300000;
+    int64_t start = now_ms(), delay = 250;
+    char status[64] = "";
+    for (int polls = 0;; polls++) {
+        ch_buf_clear(&c->body);
+        int rc = ch_buf_adds(&c->body, "{\"FirewallRuleGroupAssociationId\":");
+        if (rc >= 0)
+            rc = ch_buf_add_json_str(&c->body, assoc, strlen(assoc));
+        if (rc >= 0)
+            rc = ch_buf_addc(&c->body, '}');
+        if (rc < 0)
+            return ch_error_set(c->err, rc, "out of memory");
+        ch_aws_result res;
+        memset(&res, 0, sizeof res);
+        rc = call(c, cr, "route53resolver", s->region, "GetFirewallRuleGroupAssociation", true,
+                  &res);
+        if (rc < 0 && strcmp(res.code, "ResourceNotFoundException") == 0) {
+            memset(c->err, 0, sizeof *c->err);
+            if (gone)
+                return 0;
+            return ch_error_set(c->err, CH_EIO,
+                                "route53resolver: association %s in %s vanished while it was "
+                                "being made",
+                                assoc, s->region);
+        }
+        if (rc < 0)
+            return rc;
+        if (ch_resp_json_path(c->resp.data, c->resp.len, "FirewallRuleGroupAssociation", "Status",
+                              status, sizeof status) != 1)
+            return ch_error_set(c->err, CH_EPARSE,
+                                "route53resolver:GetFirewallRuleGroupAssociation answered "
+                                "without FirewallRuleGroupAssociation.Status");
+        if (!gone && strcmp(status, "COMPLETE") == 0)
+            return 0;
+        if (!gone && strcmp(status, "CREATING") != 0 && strcmp(status, "UPDATING") != 0)
+            return ch_error_set(c->err, CH_EIO,
+                                "route53resolver: association %s in %s is %s, not COMPLETE", assoc,
+                                s->region, status);
+        int64_t waited = now_ms() - start;
+        if (waited + delay > limit)
+            return ch_error_set(
+                c->err, CH_EIO,
+                "route53resolver: association %s in %s is still %s after %.1f s and %d polls "
+                "(respond.dns_wait); %s",
+                assoc, s->region, status, (double)waited / 1000.0, polls + 1,
+                gone ? "the rule group and domain list are left in place: roll back again later"
+                     : "run the plan again later");
+        if (c->o->cancel != NULL && atomic_load(c->o->cancel))
+            return ch_error_set(c->err, CH_EIO,
+                                "route53resolver: association %s in %s is still %s: the run was "
+                                "stopped while waiting (the server stops); run it again",
+                                assoc, s->region, status);
+        struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+}
+
 static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_val params,
-                   outcome *out, int *attempts)
+                   const char *target, outcome *out, int *attempts)
 {
     const action_def *a = action_find(s->service, action);
     if (a == NULL)
@@ -920,7 +1241,7 @@ static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_v
     char *val = ch_malloc(VALUE_MAX + 1);
     if (val == NULL)
         return ch_error_set(c->err, CH_ENOMEM, "out of memory");
-    enc e = {c, s, params, val};
+    enc e = {c, s, params, target, val};
     bool json = strcmp(a->service, "route53resolver") == 0;
     /* Encoded apart: resolving a placeholder may make its own calls through c->body. */
     ch_buf out_body;
@@ -946,10 +1267,16 @@ static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_v
     }
     if (rc < 0)
         return rc;
+    if (strcmp(action, "DisassociateFirewallRuleGroup") == 0) {
+        char assoc[128];
+        if ((rc = resolve(c, s, params, target, "association", assoc, sizeof assoc)) < 0)
+            return rc;
+        return wait_association(c, cr, s, assoc, true);
+    }
     if (a->out_name != NULL) {
         char id[128] = "";
         if (*out == OUT_ALREADY && strcmp(action, "CreateSecurityGroup") == 0)
-            rc = find_group(c, cr, s, id, sizeof id);
+            rc = find_group(c, cr, s, target, id, sizeof id);
         else if (a->out_k2 == NULL)
             rc = ch__aws_xml_text(c->resp.data, c->resp.len, a->out_k1, id, sizeof id) &&
                          id_shaped(id, strlen(id))
@@ -966,11 +1293,17 @@ static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_v
                                 a->out_k2 ? a->out_k2 : "");
         if (rc < 0)
             return rc;
-        if ((rc = ch_resp_value_put(c->rs, c->o->plan_id, s->account, s->region, a->out_name, id,
+        /* Made per VPC: named with it ("quarantine-group:vpc-..."). */
+        char name[160];
+        snprintf(name, sizeof name, "%s%s%s", a->out_name, target != NULL ? ":" : "",
+                 target != NULL ? target : "");
+        if ((rc = ch_resp_value_put(c->rs, c->o->plan_id, s->account, s->region, name, id,
                                     c->err)) < 0)
             return rc;
         if (strcmp(action, "CreateSecurityGroup") == 0)
             rc = revoke_egress(c, cr, s, id);
+        else if (strcmp(action, "AssociateFirewallRuleGroup") == 0)
+            rc = wait_association(c, cr, s, id, false);
     }
     return rc;
 }
@@ -1056,8 +1389,8 @@ static void progress(run_ctx *c, const step_view *s, const char *action, const c
                 s->account[0] ? s->account : "-", s->region, what);
 }
 
-static int step_audit(run_ctx *c, const step_view *s, const char *action, const char *what,
-                      const char *result, int attempts, const char *error)
+static int step_audit(run_ctx *c, const step_view *s, const char *action, const char *target,
+                      const char *what, const char *result, int attempts, const char *error)
 {
     ch_buf a;
     ch_buf_init(&a, CH_AUDIT_JSON_MAX - 1);
@@ -1069,6 +1402,10 @@ static int step_audit(run_ctx *c, const step_view *s, const char *action, const 
     ch_buf_add_json_str(&a, s->account, strlen(s->account));
     ch_buf_adds(&a, ",\"region\":");
     ch_buf_add_json_str(&a, s->region, strlen(s->region));
+    if (target != NULL) {
+        ch_buf_adds(&a, ",\"target\":");
+        ch_buf_add_json_str(&a, target, strlen(target));
+    }
     ch_buf_printf(&a, ",\"phase\":\"%s\",\"result\":\"%s\",\"attempts\":%d", c->phase, result,
                   attempts);
     if (error != NULL) {
@@ -1083,6 +1420,111 @@ static int step_audit(run_ctx *c, const step_view *s, const char *action, const 
     if (rc >= 0 && error != NULL)
         *c->err = saved;
     return rc;
+}
+
+/* The lease of the plan's lock, renewed before each call (a step may make several). */
+static int renew(run_ctx *c)
+{
+    char holder[300], other[8];
+    holder_name(holder, sizeof holder);
+    int rc = ch_resp_lock(c->rs, c->o->plan_id, holder, now_ms(), LEASE_MS, NULL, other,
+                          sizeof other, c->err);
+    return rc == 0 ? ch_error_set(c->err, CH_EUSAGE, "the plan's lock was taken by another run")
+                   : rc;
+}
+
+/* A step's calls: one, or one per target (each VPC of the attacker's instances in the step's
+ * place, or each network ACL of their subnets). Each target's call has its own state row
+ * ("STEP@TARGET") written before it is sent and after its answer, so a rerun sends no target's
+ * call twice and a rollback undoes exactly the targets the run did: only VPCs and ACLs of the
+ * attacker's instances, only entries the run added. */
+static int fan(run_ctx *c, const step_view *s, const char *action, ch_json_val params, outcome *out,
+               int *attempts)
+{
+    char *targets = ch_malloc(VALUE_MAX);
+    if (targets == NULL)
+        return ch_error_set(c->err, CH_ENOMEM, "out of memory");
+    bool fanned = false;
+    int rc = targets_of(c, s, action, targets, VALUE_MAX, &fanned);
+    if (rc < 0 || !fanned) {
+        if (rc >= 0)
+            rc = do_step(c, s, action, params, NULL, out, attempts);
+        ch_free(targets);
+        return rc;
+    }
+    bool rb = c->o->rollback, acl = strstr(action, "NetworkAclEntry") != NULL;
+    int sent = 0, already = 0, ntargets = 0;
+    char t[72], sub[160], state[16], line[160];
+    for (const char *p = targets; rc >= 0 && list_next(&p, t, sizeof t);) {
+        int prev = 0;
+        snprintf(sub, sizeof sub, "%s@%s", s->id, t);
+        if (rb) {
+            rc = ch_resp_step_get(c->rs, c->o->plan_id, sub, "run", state, &prev, c->err);
+            if (rc <= 0 || strcmp(state, "done") != 0)
+                continue; /* the run never made this one */
+        }
+        ntargets++;
+        if (acl) {
+            char num[32];
+            if ((rc = resolve(c, s, params, t, "rule-number", num, sizeof num)) < 0)
+                break;
+            if (num[0] == '-') {
+                if (!rb) {
+                    snprintf(line, sizeof line,
+                             "%s already denies it by its own entry %s: nothing added", t, num + 1);
+                    progress(c, s, action, line);
+                    rc = ch_resp_step_set(c->rs, c->o->plan_id, sub, c->phase, "done", c->o->actor,
+                                          now_ms(), NULL, c->err);
+                    already++;
+                }
+                continue;
+            }
+        }
+        if ((rc = ch_resp_step_get(c->rs, c->o->plan_id, sub, c->phase, state, &prev, c->err)) < 0)
+            break;
+        if (rc == 1 && strcmp(state, "done") == 0) {
+            snprintf(line, sizeof line, "%s: done in an earlier run, not sent again", t);
+            progress(c, s, action, line);
+            rc = 0;
+            continue;
+        }
+        if ((rc = renew(c)) < 0 ||
+            (rc = ch_resp_step_set(c->rs, c->o->plan_id, sub, c->phase, "running", c->o->actor,
+                                   now_ms(), NULL, c->err)) < 0)
+            break;
+        outcome o1 = OUT_DONE;
+        int att = 0;
+        rc = do_step(c, s, action, params, t, &o1, &att);
+        *attempts = att > *attempts ? att : *attempts;
+        if (rc < 0) {
+            ch_error saved = *c->err;
+            ch_error_set(&saved, rc, "%s: %s", t, c->err->msg[0] ? c->err->msg : ch_strerror(rc));
+            ch_resp_step_set(c->rs, c->o->plan_id, sub, c->phase, "failed", c->o->actor, now_ms(),
+                             saved.msg, c->err);
+            *c->err = saved;
+            break;
+        }
+        if ((rc = ch_resp_step_set(c->rs, c->o->plan_id, sub, c->phase, "done", c->o->actor,
+                                   now_ms(), NULL, c->err)) < 0 ||
+            (rc =
+                 step_audit(c, s, action, t, rb ? "response.step.rolled_back" : "response.step.run",
+                            o1 == OUT_ALREADY ? "already" : "done", att, NULL)) < 0)
+            break;
+        snprintf(line, sizeof line, "%s: %s", t, o1 == OUT_ALREADY ? "already so" : "done");
+        progress(c, s, action, line);
+        sent++;
+        already += o1 == OUT_ALREADY;
+    }
+    ch_free(targets);
+    if (rc < 0)
+        return rc;
+    if (!rb && ntargets == 0)
+        return ch_error_set(c->err, CH_ENOTFOUND,
+                            "step %s (%s): no VPC or network ACL of the "
+                            "plan's instances in %s %s",
+                            s->id, action, s->account, s->region);
+    *out = sent == already ? OUT_ALREADY : OUT_DONE;
+    return 0;
 }
 
 /* Run or roll back one step; 1 when it was done before, 0 done now, < 0 failed. */
@@ -1124,7 +1566,7 @@ static int one(run_ctx *c, const step_view *s, ch_resp_run_result *res)
     ch_error serr = {0};
     ch_error *keep = c->err;
     c->err = &serr;
-    rc = do_step(c, s, action, params, &out, &attempts);
+    rc = fan(c, s, action, params, &out, &attempts);
     c->err = keep;
     if (rc < 0) {
         if (serr.msg[0] == '\0')
@@ -1135,7 +1577,7 @@ static int one(run_ctx *c, const step_view *s, ch_resp_run_result *res)
         int r2 = ch_resp_step_set(c->rs, c->o->plan_id, s->id, c->phase, "failed", c->o->actor,
                                   now_ms(), serr.msg, c->err);
         if (r2 >= 0)
-            r2 = step_audit(c, s, action,
+            r2 = step_audit(c, s, action, NULL,
                             rb ? "response.step.rollback_failed" : "response.step.failed", "failed",
                             attempts, serr.msg);
         *c->err = serr;
@@ -1153,7 +1595,7 @@ static int one(run_ctx *c, const step_view *s, ch_resp_run_result *res)
     char line[96];
     snprintf(line, sizeof line, "%s%s", what, attempts > 1 ? " after throttling" : "");
     progress(c, s, action, line);
-    return step_audit(c, s, action, rb ? "response.step.rolled_back" : "response.step.run",
+    return step_audit(c, s, action, NULL, rb ? "response.step.rolled_back" : "response.step.run",
                       out == OUT_ALREADY ? "already" : "done", attempts, NULL);
 }
 
@@ -1190,7 +1632,7 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     rc = ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, holder_alive, other,
                       sizeof other, err);
     if (rc == 0)
-        rc = ch_error_set(err, CH_EUSAGE, "plan %lld is being run by %s; try again when it ends",
+        rc = ch_error_set(err, CH_RESP_BUSY, "plan %lld is being run by %s; try again when it ends",
                           (long long)o->plan_id, other);
     if (rc < 0)
         goto cleanup;
@@ -1244,11 +1686,19 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     ch_buf_free(&approved);
     if (rc < 0 || (rc = ch_resp_store_status(c.rs, o->plan_id, "running", err)) < 0)
         goto cleanup;
+    if (o->started != NULL)
+        o->started(o->started_ud);
     int failed = 0;
+    bool stopped = false;
     for (size_t k = 0; k < c.nsteps && failed == 0; k++) {
         const step_view *s = &c.steps[o->rollback ? c.nsteps - 1 - k : k];
         if (!s->selected)
             continue;
+        if (o->cancel != NULL && atomic_load(o->cancel)) {
+            progress(&c, s, s->action, "not started: the run was stopped (the server stops)");
+            stopped = true;
+            break;
+        }
         ch_error lerr = {0};
         char lo[8];
         if (ch_resp_lock(c.rs, o->plan_id, holder, now_ms(), LEASE_MS, NULL, lo, sizeof lo, &lerr) <
@@ -1265,6 +1715,8 @@ int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *er
     const char *fin;
     if (failed < 0) {
         fin = "failed";
+    } else if (stopped) {
+        fin = "approved"; /* partly run: a rerun goes on from where it stopped */
     } else if (o->rollback) {
         fin = "rolled back";
     } else {

@@ -7,7 +7,9 @@
  * placeholders resolved from what the account says (DescribeInstances, DescribeNetworkAcls) and
  * from what earlier steps made (the quarantine group, the DNS Firewall ids), credentials from
  * the standard chain and, for a step in another account than the caller's, an STS AssumeRole of
- * respond.assume_role there.
+ * respond.assume_role there. A step made per VPC (quarantine group, DNS Firewall association) is
+ * one call for each VPC an attacker's instance is in, a deny entry one call for each network ACL
+ * of their subnets, each with its own state row; DNS Firewall (dis)associations are waited for.
  *
  * It refuses unless respond.execute is true and the caller says the run is approved (the CLI
  * and the API check that the approver is an admin before calling). Every state change goes to
@@ -25,6 +27,7 @@
 #ifndef CH_RESPONSE_RUN_H
 #define CH_RESPONSE_RUN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +39,8 @@
 
 /* ch_resp_run's refusal: execution is not configured, or the run is not approved. */
 #define CH_RESP_REFUSED (-100)
+/* ch_resp_run's answer while another run of the plan holds its lock. */
+#define CH_RESP_BUSY (-101)
 
 typedef struct ch_resp_run_opts {
     const char *db;
@@ -50,6 +55,13 @@ typedef struct ch_resp_run_opts {
     size_t nkinds;
     int base_delay_ms; /* throttling backoff base; 0 = ch_aws_call's default */
     FILE *progress;    /* a line per step, or NULL */
+    /* Called once the run is approved, audited and holds the plan's lock, before its first call
+     * (an asynchronous caller answers then); NULL for none. Not called when refused. */
+    void (*started)(void *ud);
+    void *started_ud;
+    /* When set (by another thread), the run stops before its next call; the plan is left
+     * "approved" with the steps done so far, and a rerun goes on from there. NULL: never. */
+    const atomic_bool *cancel;
 } ch_resp_run_opts;
 
 typedef struct ch_resp_run_result {
@@ -63,7 +75,7 @@ typedef struct ch_resp_run_result {
 /* Run (or roll back) the plan. 0 when every selected step is done; CH_RESP_REFUSED (audited as
  * refused) when not configured or not approved; CH_EIO when a step failed (audited, recorded
  * failed, err names the AWS error and for a refusal the permission); CH_ENOTFOUND for an
- * unknown plan or step id. */
+ * unknown plan or step id; CH_RESP_BUSY while another run of the plan is under way. */
 int ch_resp_run(const ch_resp_run_opts *o, ch_resp_run_result *res, ch_error *err);
 
 /* Propose: build the plan for a stored offense, store it (response_plans) and audit it as
@@ -98,5 +110,27 @@ int ch_resp_parse_instances(const char *xml, size_t n, ch_resp_instance_fn fn, v
  * 0 not, < 0 for text that is not JSON. */
 int ch_resp_json_path(const char *json, size_t n, const char *k1, const char *k2, char *out,
                       size_t cap);
+
+/* One entry of a network ACL as DescribeNetworkAcls lists it. */
+#define CH_RESP_NACL_MAX_ENTRIES 256
+typedef struct ch_resp_nacl_entry {
+    int number; /* 1..32767 (32767 is the default "*" entry) */
+    bool egress, deny;
+    char cidr[64]; /* IPv4 or IPv6 CIDR; "" when neither */
+} ch_resp_nacl_entry;
+
+/* Read a DescribeNetworkAcls answer: fn gets each ACL's id, VPC, associated subnets
+ * (comma-separated) and entries (borrowed for the call). The number of ACLs, CH_EPARSE for text
+ * that is not such an answer or holds a value of the wrong shape, CH_ELIMIT past the caps
+ * (nacl.c). For the runner and the fuzz target. */
+typedef int (*ch_resp_nacl_fn)(void *ud, const char *acl, const char *vpc, const char *subnets,
+                               const ch_resp_nacl_entry *e, size_t n);
+int ch_resp_parse_nacls(const char *xml, size_t n, ch_resp_nacl_fn fn, void *ud);
+
+/* A free egress rule number for the deny entry of cidr in an ACL with entries e, not in taken
+ * (numbers chosen already): the lowest from 50 below the first egress allow entry that matches
+ * cidr, else the highest below 50; CH_ELIMIT when every number before that allow is used. */
+int ch_resp_nacl_pick(const ch_resp_nacl_entry *e, size_t n, const char *cidr, const int *taken,
+                      size_t ntaken);
 
 #endif

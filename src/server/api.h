@@ -63,9 +63,14 @@ typedef struct ch_api {
     struct ch_api_searches *searches;
     /* The serve configuration's respond: section (api_respond.c); borrowed. */
     const struct ch_resp_config *respond;
+    /* Response plan runs the API started (api_respond.c). */
+    struct ch_api_resp_runs *resp_runs;
 } ch_api;
 
-/* api_respond.c: response plans. */
+/* api_respond.c: response plans, and the runs the API started (each on a worker thread). */
+typedef struct ch_api_resp_runs ch_api_resp_runs;
+ch_api_resp_runs *ch_api_resp_runs_new(void);
+void ch_api_resp_runs_free(ch_api_resp_runs *r); /* stops runs before their next call, joins */
 void ch_api_response_plan_propose(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_response_plan_get(void *ud, const ch_http_req *rq, ch_http_resp *rs);
 void ch_api_response_plan_run(void *ud, const ch_http_req *rq, ch_http_resp *rs);

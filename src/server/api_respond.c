@@ -7,10 +7,20 @@
  * The same library calls as `coinhound respond` (response/run.h), with the caller's account or
  * token name as the actor and the client address as the source of every audit entry. A run is
  * refused (409, audited) unless the serve configuration sets respond.execute: true, and (422,
- * audited) without "approve": true. The run happens inside the request: the handler thread
- * waits for AWS, which is acceptable for an action an administrator takes by hand, and a client
- * that gives up does not stop it (the run continues and is recorded step by step).
+ * audited) without "approve": true.
+ *
+ * A run is asynchronous: a run can take minutes (AWS throttles, DNS Firewall associations settle
+ * slowly), too long to hold a request thread. The handler starts the run on a worker thread of
+ * its own and waits only until the run is approved, audited, marked running and holds the plan's
+ * lock (ch_resp_run_opts.started), so that every refusal (not enabled, not approved, unknown
+ * plan or step, another run of the plan under way) is still the request's answer, and a 202
+ * means the run is under way and on disk. The plan's GET route then shows its progress step by
+ * step. At most MAX_RUNS runs at once (503 past that). Stopping the server asks each run to stop
+ * before its next call and joins it; a run stopped so (or killed) is continued by running the
+ * plan again, as from the command line.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +33,103 @@
 #include "server/api_parse.h"
 
 #define RUN_BODY_MAX 65536
+#define MAX_RUNS 8
+
+/* One run the API started. Under the registry's mutex: started, finished and the outcome. */
+typedef struct run_job {
+    struct ch_api_resp_runs *owner;
+    pthread_t thread;
+    bool used, started, finished;
+    int rc;
+    ch_error err;
+    char *db, *actor, *source;
+    char **steps;
+    size_t nsteps;
+    int64_t plan;
+    const ch_resp_config *cfg;
+} run_job;
+
+struct ch_api_resp_runs {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+    run_job jobs[MAX_RUNS];
+};
+
+static void job_clear(run_job *j)
+{
+    ch_free(j->db);
+    ch_free(j->actor);
+    ch_free(j->source);
+    for (size_t i = 0; j->steps != NULL && i < j->nsteps; i++)
+        ch_free(j->steps[i]);
+    ch_free(j->steps);
+    struct ch_api_resp_runs *owner = j->owner;
+    memset(j, 0, sizeof *j);
+    j->owner = owner;
+}
+
+ch_api_resp_runs *ch_api_resp_runs_new(void)
+{
+    ch_api_resp_runs *r = ch_calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    for (size_t i = 0; i < MAX_RUNS; i++)
+        r->jobs[i].owner = r;
+    return r;
+}
+
+void ch_api_resp_runs_free(ch_api_resp_runs *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->stop, true);
+    for (size_t i = 0; i < MAX_RUNS; i++)
+        if (r->jobs[i].used) {
+            pthread_join(r->jobs[i].thread, NULL);
+            job_clear(&r->jobs[i]);
+        }
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    ch_free(r);
+}
+
+static void on_started(void *ud)
+{
+    run_job *j = ud;
+    pthread_mutex_lock(&j->owner->mu);
+    j->started = true;
+    pthread_cond_broadcast(&j->owner->cv);
+    pthread_mutex_unlock(&j->owner->mu);
+}
+
+static void *run_main(void *arg)
+{
+    run_job *j = arg;
+    ch_resp_run_opts ro = {.db = j->db,
+                           .plan_id = j->plan,
+                           .cfg = j->cfg,
+                           .actor = j->actor,
+                           .source = j->source,
+                           .approved = true,
+                           .steps = j->steps != NULL ? (const char *const *)j->steps : NULL,
+                           .nsteps = j->nsteps,
+                           .started = on_started,
+                           .started_ud = j,
+                           .cancel = &j->owner->stop};
+    ch_resp_run_result res;
+    ch_error err = {0};
+    int rc = ch_resp_run(&ro, &res, &err);
+    pthread_mutex_lock(&j->owner->mu);
+    j->rc = rc;
+    j->err = err;
+    j->finished = true;
+    pthread_cond_broadcast(&j->owner->cv);
+    pthread_mutex_unlock(&j->owner->mu);
+    return NULL;
+}
 
 static const char *db_path(ch_api *api) { return ch_store_sql(api->store)->path; }
 
@@ -177,36 +284,78 @@ void ch_api_response_plan_run(void *ud, const ch_http_req *rq, ch_http_resp *rs)
         ch__api_error(rs, rc, &err);
         goto cleanup;
     }
-    ch_resp_run_opts ro = {.db = db,
-                           .plan_id = id,
-                           .cfg = api->respond,
-                           .actor = actor,
-                           .source = peer,
-                           .approved = approve,
-                           .steps = steps != NULL ? (const char *const *)steps : NULL,
-                           .nsteps = nsteps};
-    ch_resp_run_result res;
-    rc = ch_resp_run(&ro, &res, &err);
-    if (rc == CH_RESP_REFUSED) {
-        /* Not a permission problem of the caller (an admin): the server is not set up for it,
-         * or the request did not approve. */
-        ch_http_error(rs, api->respond == NULL || !api->respond->execute ? 409 : 422, err.msg);
+    if (!approve) {
+        /* Refused before a thread is spent on it, audited as the runner would. */
+        ch_resp_run_opts ro = {.db = db,
+                               .plan_id = id,
+                               .cfg = api->respond,
+                               .actor = actor,
+                               .source = peer,
+                               .approved = false};
+        ch_resp_run_result res;
+        rc = ch_resp_run(&ro, &res, &err);
+        if (rc == CH_RESP_REFUSED)
+            ch_http_error(rs, api->respond == NULL || !api->respond->execute ? 409 : 422, err.msg);
+        else
+            ch__api_error(rs, rc, &err);
         goto cleanup;
     }
-    if (rc < 0 && rc != CH_EIO) {
-        ch__api_error(rs, rc, &err);
+    ch_api_resp_runs *r = api->resp_runs;
+    pthread_mutex_lock(&r->mu);
+    run_job *j = NULL;
+    for (size_t i = 0; i < MAX_RUNS; i++) {
+        run_job *k = &r->jobs[i];
+        if (k->used && k->finished) { /* reap a run that ended */
+            pthread_join(k->thread, NULL);
+            job_clear(k);
+        }
+        if (!k->used && j == NULL)
+            j = k;
+    }
+    if (j == NULL) {
+        pthread_mutex_unlock(&r->mu);
+        ch_http_error(rs, 503, "too many response plan runs at once; try again when one ends");
         goto cleanup;
     }
-    rs->status = rc < 0 ? 502 : 200;
+    j->used = true;
+    j->plan = id;
+    j->cfg = api->respond;
+    j->db = ch_strdup(db);
+    j->actor = ch_strdup(actor);
+    j->source = ch_strdup(peer);
+    j->steps = steps;
+    j->nsteps = nsteps;
+    steps = NULL; /* the job owns them now */
+    nsteps = 0;
+    if (j->db == NULL || j->actor == NULL || j->source == NULL ||
+        pthread_create(&j->thread, NULL, run_main, j) != 0) {
+        job_clear(j);
+        pthread_mutex_unlock(&r->mu);
+        ch_http_error(rs, 503, "cannot start the run");
+        goto cleanup;
+    }
+    while (!j->started && !j->finished)
+        pthread_cond_wait(&r->cv, &r->mu);
+    bool started = j->started;
+    int jrc = j->rc;
+    ch_error jerr = j->err;
+    pthread_mutex_unlock(&r->mu);
+    if (!started) {
+        /* Refused or failed before the first call: the request's answer, as before. */
+        if (jrc == CH_RESP_REFUSED)
+            ch_http_error(rs, api->respond == NULL || !api->respond->execute ? 409 : 422, jerr.msg);
+        else if (jrc == CH_RESP_BUSY)
+            ch_http_error(rs, 409, jerr.msg);
+        else
+            ch__api_error(rs, jrc, &jerr);
+        goto cleanup;
+    }
+    rs->status = 202;
+    snprintf(rs->location, sizeof rs->location, "/api/v1/response_plans/%lld", (long long)id);
     ch_buf_printf(&rs->body,
-                  "{\"id\":%lld,\"status\":\"%s\",\"done\":%zu,\"already\":%zu,\"skipped\":%zu,"
-                  "\"failed\":%zu,\"error\":",
-                  (long long)id, res.status, res.done, res.already, res.skipped, res.failed);
-    if (rc < 0)
-        ch_buf_add_json_str(&rs->body, err.msg, strlen(err.msg));
-    else
-        ch_buf_adds(&rs->body, "null");
-    ch_buf_addc(&rs->body, '}');
+                  "{\"id\":%lld,\"status\":\"running\",\"status_url\":\"/api/v1/response_plans/"
+                  "%lld\"}",
+                  (long long)id, (long long)id);
 cleanup:
     for (size_t i = 0; steps != NULL && i < nsteps; i++)
         ch_free(steps[i]);

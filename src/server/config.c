@@ -440,6 +440,8 @@ static int read_respond(reader *R, const yaml_node_t *n)
             c->auto_rate_ms = per;
         } else if (ch_yaml_key_is(k, "auto_every")) {
             rc = want_duration(R, v, "respond.auto_every", 100, &c->auto_every_ms);
+        } else if (ch_yaml_key_is(k, "dns_wait")) {
+            rc = want_duration(R, v, "respond.dns_wait", 100, &c->dns_wait_ms);
         } else if (ch_yaml_key_is(k, "kill_switch")) {
             rc = want_text(R, v, "respond.kill_switch", &c->kill_switch);
         } else if (ch_yaml_key_is(k, "auto_enabled")) {
@@ -449,7 +451,7 @@ static int read_respond(reader *R, const yaml_node_t *n)
         } else {
             rc = rfail(R, k, CH_EPARSE,
                        "respond: unknown key (execute, endpoint, assume_role, auto, auto_rate, "
-                       "auto_every, kill_switch, auto_enabled)");
+                       "auto_every, kill_switch, auto_enabled, dns_wait)");
         }
     }
     return rc;

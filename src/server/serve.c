@@ -1500,6 +1500,10 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     s->api.pipeline_rules = api_pipeline_rules;
     s->api.ud = s;
     s->api.respond = &cfg->respond;
+    if ((s->api.resp_runs = ch_api_resp_runs_new()) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto fail;
+    }
     if ((s->api.searches = ch_api_searches_new()) == NULL) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
@@ -1616,6 +1620,7 @@ void ch_serve_close(ch_serve *s)
     if (s == NULL)
         return;
     ch_http_stop(s->http);
+    ch_api_resp_runs_free(s->api.resp_runs);
     ch_resp_auto_stop(s->auto_resp);
     if (s->spool_started) {
         atomic_store(&s->stop_spool, true);

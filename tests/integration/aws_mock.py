@@ -6,7 +6,8 @@ Every request is checked for a SigV4 signature (recomputed here, independently o
 signer) and recorded as one JSON line in LOGFILE before it is answered:
   {"n", "service", "region", "action", "params" (the form fields, or the JSON body), "key"}
 ("key" is the access key when the signature verifies, else null); a second line
-{"answered": true, "n", "action", "status"} follows each answer, so a test can tell a request
+{"answered": true, "n", "action", "status", "code", "made" (the id a CreateSecurityGroup or
+AssociateFirewallRuleGroup made)} follows each answer, so a test can tell a request
 still in flight when the caller was killed. Answers have the shapes the AWS API references document:
   - IAM and STS (Query): <ActionResponse><ActionResult>...; errors <ErrorResponse><Error>
   - EC2 (Query): <ActionResponse xmlns=".../2016-11-15/">...; errors <Response><Errors><Error>
@@ -17,7 +18,16 @@ with a little state, so that "already so" answers come when a call repeats an ea
 CONTROL is a JSON file read again on every request, so a test can change it between runs:
   {"caller": "111122223333",                  GetCallerIdentity's account
    "instances": {"i-...": {"vpc", "subnet", "groups": [...]}},  what DescribeInstances knows
-   "acls": {"subnet-...": "acl-..."},          DescribeNetworkAcls by association.subnet-id
+   "acls": {"acl-...": {"vpc", "subnets": [...], "entries": [{"n", "egress", "action",
+            "cidr"}]}},                        the network ACLs, their subnets and entries;
+                                               DescribeNetworkAcls filters by
+                                               association.subnet-id, vpc-id or network-acl-id
+   "async_polls": 2,                           GetFirewallRuleGroupAssociation answers CREATING
+                                               (after Associate) or DELETING (after
+                                               Disassociate) this many times before COMPLETE or
+                                               ResourceNotFoundException; DeleteFirewallRuleGroup
+                                               is refused (ConflictException) while any
+                                               association of the group exists, DELETING or not
    "throttle_once": ["StopInstances"],         the first call of the action is throttled
    "deny": ["CreateNetworkAclEntry"],          AccessDenied / UnauthorizedOperation
    "delay": {"ModifyInstanceAttribute": 30}}   seconds to hold the answer (after recording)
@@ -37,13 +47,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORTFILE, LOGFILE, CONTROL = sys.argv[1:4]
 LOCK = threading.Lock()
 SECRETS = {"AKIDBASE": "basesecret"}
-STATE = {"seen": {}, "groups": {}, "acl_entries": set(), "login_profiles_deleted": set(),
-         "user_policies": set(), "next": 1}
+STATE = {"seen": {}, "groups": {}, "acl_entries": {}, "login_profiles_deleted": set(),
+         "user_policies": set(), "next": 1, "assocs": {}, "rule_groups": set(),
+         "domain_lists": set()}
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 ALREADY = ("NoSuchEntity", "InvalidGroup.Duplicate", "InvalidGroup.NotFound",
-           "NetworkAclEntryAlreadyExists", "InvalidNetworkAclEntry.NotFound")
+           "NetworkAclEntryAlreadyExists", "InvalidNetworkAclEntry.NotFound",
+           "ResourceNotFoundException")
 
 
 def control():
@@ -179,12 +191,32 @@ def query(service, action, form, ctl):
             return 200, q_ok("ec2", action, f"<reservationSet>{items}</reservationSet>")
         if action == "DescribeNetworkAcls":
             acls = ctl.get("acls", {})
+            filt = form.get("Filter.1.Name")
+            want = set(listed(form, "Filter.1.Value"))
             items = ""
-            for sub in listed(form, "Filter.1.Value"):
-                if sub in acls:
-                    items += (f"<item><networkAclId>{acls[sub]}</networkAclId>"
-                              f"<associationSet><item><subnetId>{sub}</subnetId></item>"
-                              "</associationSet></item>")
+            for aid, a in acls.items():
+                if not ((filt == "association.subnet-id" and want & set(a["subnets"])) or
+                        (filt == "vpc-id" and a["vpc"] in want) or
+                        (filt == "network-acl-id" and aid in want)):
+                    continue
+                entries = [(e["n"], e["egress"], e["action"], e["cidr"])
+                           for e in a.get("entries", [])]
+                entries += [(int(k[1]), k[2] == "true", v[1], v[0])
+                            for k, v in STATE["acl_entries"].items() if k[0] == aid]
+                ents = "".join(
+                    f"<item><ruleNumber>{n}</ruleNumber><protocol>-1</protocol>"
+                    f"<ruleAction>{act}</ruleAction><egress>{'true' if eg else 'false'}</egress>"
+                    + (f"<ipv6CidrBlock>{c}</ipv6CidrBlock>" if ":" in c else
+                       f"<cidrBlock>{c}</cidrBlock>") + "</item>"
+                    for n, eg, act, c in sorted(entries, key=lambda e: (e[1], e[0])))
+                assoc = "".join(
+                    f"<item><networkAclAssociationId>aclassoc-{sub[7:]}</networkAclAssociationId>"
+                    f"<networkAclId>{aid}</networkAclId><subnetId>{sub}</subnetId></item>"
+                    for sub in a["subnets"])
+                items += (f"<item><networkAclId>{aid}</networkAclId><vpcId>{a['vpc']}</vpcId>"
+                          f"<default>false</default><entrySet>{ents}</entrySet>"
+                          f"<associationSet>{assoc}</associationSet><tagSet/>"
+                          f"<ownerId>{ctl.get('caller', '111122223333')}</ownerId></item>")
             return 200, q_ok("ec2", action, f"<networkAclSet>{items}</networkAclSet>")
         if action == "CreateSecurityGroup":
             key = (form.get("VpcId"), form.get("GroupName"))
@@ -218,40 +250,101 @@ def query(service, action, form, ctl):
                              "</snapshotId></item></snapshotSet>")
         if action in ("ModifyInstanceAttribute", "RevokeSecurityGroupEgress"):
             return 200, q_ok("ec2", action, "<return>true</return>")
-        if action == "CreateNetworkAclEntry":
+        if action in ("CreateNetworkAclEntry", "DeleteNetworkAclEntry"):
+            acl = ctl.get("acls", {}).get(form.get("NetworkAclId"))
+            if acl is None:
+                return 400, q_error("ec2", "InvalidNetworkAclID.NotFound",
+                                    f"The network ACL '{form.get('NetworkAclId')}' does not exist")
             key = (form.get("NetworkAclId"), form.get("RuleNumber"), form.get("Egress"))
-            if key in STATE["acl_entries"]:
-                return 400, q_error("ec2", "NetworkAclEntryAlreadyExists",
-                                    f"The network acl entry identified by {key[1]} already exists.")
-            STATE["acl_entries"].add(key)
-            return 200, q_ok("ec2", action, "<return>true</return>")
-        if action == "DeleteNetworkAclEntry":
-            key = (form.get("NetworkAclId"), form.get("RuleNumber"), form.get("Egress"))
+            own = any(str(e["n"]) == key[1] and ("true" if e["egress"] else "false") == key[2]
+                      for e in acl.get("entries", []))
+            if action == "CreateNetworkAclEntry":
+                if key in STATE["acl_entries"] or own:
+                    return 400, q_error("ec2", "NetworkAclEntryAlreadyExists",
+                                        f"The network acl entry identified by {key[1]} already "
+                                        "exists.")
+                STATE["acl_entries"][key] = (form.get("CidrBlock") or form.get("Ipv6CidrBlock"),
+                                             form.get("RuleAction"))
+                return 200, q_ok("ec2", action, "<return>true</return>")
             if key not in STATE["acl_entries"]:
                 return 400, q_error("ec2", "InvalidNetworkAclEntry.NotFound",
                                     "The specified network ACL entry does not exist")
-            STATE["acl_entries"].discard(key)
+            del STATE["acl_entries"][key]
             return 200, q_ok("ec2", action, "<return>true</return>")
     return 400, q_error(service, "InvalidAction", f"Could not find operation {action}")
 
 
-def resolver(action, body):
+def not_found(what):
+    return 400, {"__type": "com.amazonaws.route53resolver#ResourceNotFoundException",
+                 "message": f"{what} does not exist"}
+
+
+def resolver(action, body, ctl):
     name = body.get("Name", "")
+    polls = int(ctl.get("async_polls", 2))
+    assocs = STATE["assocs"]
     if action == "CreateFirewallDomainList":
-        return 200, {"FirewallDomainList": {"Id": "rslvr-fdl-" + new_id("x")[2:],
-                                            "Name": name, "Status": "COMPLETE"}}
+        fid = "rslvr-fdl-" + new_id("x")[2:]
+        STATE["domain_lists"].add(fid)
+        return 200, {"FirewallDomainList": {"Id": fid, "Name": name, "Status": "COMPLETE"}}
     if action == "CreateFirewallRuleGroup":
-        return 200, {"FirewallRuleGroup": {"Id": "rslvr-frg-" + new_id("x")[2:],
-                                           "Name": name, "Status": "COMPLETE"}}
+        gid = "rslvr-frg-" + new_id("x")[2:]
+        STATE["rule_groups"].add(gid)
+        return 200, {"FirewallRuleGroup": {"Id": gid, "Name": name, "Status": "COMPLETE"}}
     if action == "AssociateFirewallRuleGroup":
-        return 200, {"FirewallRuleGroupAssociation": {"Id": "rslvr-frgassoc-" + new_id("x")[2:],
-                                                      "Status": "CREATING"}}
+        gid, vpc, crid = (body.get("FirewallRuleGroupId"), body.get("VpcId"),
+                          body.get("CreatorRequestId"))
+        for a in assocs.values():
+            if a["creator"] == crid:  # a retry of the same request: the same association
+                return 200, {"FirewallRuleGroupAssociation": dict(a["out"])}
+            if a["group"] == gid and a["vpc"] == vpc:
+                return 400, {"__type": "com.amazonaws.route53resolver#ConflictException",
+                             "message": f"{gid} is already associated with {vpc}"}
+        aid = "rslvr-frgassoc-" + new_id("x")[2:]
+        out = {"Id": aid, "FirewallRuleGroupId": gid, "VpcId": vpc, "Status": "CREATING"}
+        assocs[aid] = {"group": gid, "vpc": vpc, "creator": crid, "left": polls, "out": out}
+        return 200, {"FirewallRuleGroupAssociation": dict(out)}
+    if action == "GetFirewallRuleGroupAssociation":
+        a = assocs.get(body.get("FirewallRuleGroupAssociationId"))
+        if a is None:
+            return not_found("association")
+        a["left"] = min(a["left"], polls)  # the control file may have shortened the wait
+        if a["left"] > 0:
+            a["left"] -= 1
+        elif a["out"]["Status"] == "CREATING":
+            a["out"]["Status"] = "COMPLETE"
+        elif a["out"]["Status"] == "DELETING":
+            del assocs[body.get("FirewallRuleGroupAssociationId")]
+            return not_found("association")
+        return 200, {"FirewallRuleGroupAssociation": dict(a["out"])}
+    if action == "DisassociateFirewallRuleGroup":
+        a = assocs.get(body.get("FirewallRuleGroupAssociationId"))
+        if a is None:
+            return not_found("association")
+        if a["out"]["Status"] != "DELETING":
+            a["out"]["Status"], a["left"] = "DELETING", polls
+        return 200, {"FirewallRuleGroupAssociation": dict(a["out"])}
     if action in ("UpdateFirewallDomains",):
         return 200, {"Id": body.get("FirewallDomainListId"), "Status": "UPDATING"}
     if action == "CreateFirewallRule":
         return 200, {"FirewallRule": {"FirewallRuleGroupId": body.get("FirewallRuleGroupId"),
                                       "Name": name}}
-    if action.startswith("Delete") or action.startswith("Disassociate"):
+    if action == "DeleteFirewallRuleGroup":
+        gid = body.get("FirewallRuleGroupId")
+        if any(a["group"] == gid for a in assocs.values()):
+            return 400, {"__type": "com.amazonaws.route53resolver#ConflictException",
+                         "message": f"rule group {gid} is still associated with a VPC"}
+        if gid not in STATE["rule_groups"]:
+            return not_found("rule group")
+        STATE["rule_groups"].discard(gid)
+        return 200, {}
+    if action == "DeleteFirewallDomainList":
+        fid = body.get("FirewallDomainListId")
+        if fid not in STATE["domain_lists"]:
+            return not_found("domain list")
+        STATE["domain_lists"].discard(fid)
+        return 200, {}
+    if action.startswith("Delete"):
         return 200, {}
     return 400, {"__type": "com.amazonaws.route53resolver#InvalidRequestException",
                  "message": f"unknown operation {action}"}
@@ -332,16 +425,20 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     status, body, ct = 403, q_error(service, "AccessDenied", msg), "text/xml"
             elif target:
-                status, obj = resolver(action, params)
+                status, obj = resolver(action, params, ctl)
                 body, ct = json.dumps(obj), json_ct
             else:
                 status, body = query(service, action, params, ctl)
                 ct = "text/xml"
             code = re.search(r"<Code>([^<]*)</Code>|\"__type\": \"(?:[^\"]*#)?([^\"]*)\"", body)
             code = (code.group(1) or code.group(2)) if code and status >= 400 else ""
+            made = re.search(r"<groupId>([^<]*)</groupId>|\"Id\": \"(rslvr-frgassoc-[^\"]*)\"",
+                             body) if status < 300 and action in (
+                "CreateSecurityGroup", "AssociateFirewallRuleGroup") else None
             with open(LOGFILE, "a") as f:
                 f.write(json.dumps({"answered": True, "n": seq, "action": action,
                                     "status": status, "code": code,
+                                    "made": (made.group(1) or made.group(2)) if made else None,
                                     "throttled": code in ("Throttling", "ThrottlingException",
                                                           "RequestLimitExceeded"),
                                     "already": code in ALREADY}) + "\n")

@@ -49,17 +49,51 @@ comm -23 "$work/all_instances" <(jq -r '.attacker.instances[].id' "$truth" | sor
 [ "$(wc -l <"$work/benign")" -ge 10 ] || fail "the scenario has benign launches to tell apart"
 
 # The account as the stand-in knows it: every instance of the logs (the benign ones too, so that
-# asking for one would be answered and noticed), a VPC, subnet, group and ACL per region.
+# asking for one would be answered and noticed). The attacker's instances live in several VPCs
+# per region (one per /16 of their addresses: ap-south-1, sa-east-1 and eu-north-1 have two),
+# each VPC with two subnets (by the third octet) whose network ACLs differ: subnet "a" has its
+# own ACL with egress entries at 50 and 51 and an ingress one at 52 (the deny entries must take
+# other numbers), subnet "b" the VPC's main ACL, shared with a subnet "c" no attacker instance is
+# in. The "a" ACL of the first region already denies the first pool address (rule 60): that
+# entry is not added again, nor deleted by the rollback. A benign VPC with its own ACL is never
+# touched.
 jq -n --arg caller "$account" --slurpfile t "$truth" --rawfile all "$work/all_instances" '
   def r: gsub("-"; "");
+  def o(i): .ip | split(".")[i];
+  def vpc: "vpc-0" + (.region|r) + "x" + o(1);
+  def half: if (o(2)|tonumber) < 128 then "a" else "b" end;
+  def subnet: "subnet-0" + (.region|r) + "x" + o(1) + half;
+  ($t[0].attacker.instances | map(vpc) | unique) as $vpcs |
+  ($t[0].attacker.instances[0].region | r) as $first |
   {caller: $caller,
+   async_polls: 2,
    instances: (([$all | split("\n")[] | select(length > 0) |
                  {key: ., value: {vpc: "vpc-0benign", subnet: "subnet-0benign", groups: ["sg-0benign"]}}]
                + [$t[0].attacker.instances[] |
-                 {key: .id, value: {vpc: ("vpc-0" + (.region|r)), subnet: ("subnet-0" + (.region|r)),
+                 {key: .id, value: {vpc: vpc, subnet: subnet,
                                     groups: ["sg-0web" + (.region|r), "sg-0ssh" + (.region|r)]}}]) | from_entries),
-   acls: ([$t[0].attacker.instances[].region | {key: ("subnet-0" + r), value: ("acl-0" + r)}] | from_entries)}' \
+   acls: ([$vpcs[] | . as $v | ($v | sub("^vpc-0"; "")) as $k |
+           {key: ("acl-0" + $k + "a"),
+            value: {vpc: $v, subnets: ["subnet-0" + $k + "a"],
+                    entries: ([{n: 50, egress: true, action: "deny", cidr: "198.51.100.0/24"},
+                               {n: 51, egress: true, action: "allow", cidr: "10.0.0.0/8"},
+                               {n: 52, egress: false, action: "allow", cidr: "0.0.0.0/0"},
+                               {n: 100, egress: true, action: "allow", cidr: "0.0.0.0/0"},
+                               {n: 32767, egress: true, action: "deny", cidr: "0.0.0.0/0"}]
+                              + if ($k | startswith($first)) then
+                                  [{n: 60, egress: true, action: "deny",
+                                    cidr: ($t[0].attacker.pool_ips[0] + "/32")}] else [] end)}},
+           {key: ("acl-0" + $k + "main"),
+            value: {vpc: $v, subnets: ["subnet-0" + $k + "b", "subnet-0" + $k + "c"],
+                    entries: [{n: 100, egress: true, action: "allow", cidr: "0.0.0.0/0"},
+                              {n: 32767, egress: true, action: "deny", cidr: "0.0.0.0/0"}]}}]
+          + [{key: "acl-0benign", value: {vpc: "vpc-0benign", subnets: ["subnet-0benign"],
+                                         entries: [{n: 100, egress: true, action: "allow", cidr: "0.0.0.0/0"}]}}]
+          | from_entries)}' \
     >"$work/world.json"
+[ "$(jq '[.instances[] | select(.vpc != "vpc-0benign") | .vpc] | unique | length' "$work/world.json")" -gt \
+  "$(jq '[.attacker.instances[].region] | unique | length' "$truth")" ] ||
+    fail "the world puts the attacker's instances in more VPCs than regions"
 ctl() { # the stand-in's behaviour from now on: jq filter applied to the world
     jq "$1" "$work/world.json" >"$work/control.json.tmp" && mv "$work/control.json.tmp" "$work/control.json"
 }
@@ -166,7 +200,7 @@ COINHOUND_TOKEN=$admin "$bin" respond run "$plan" --approve --db "$db" --config 
 grep -q "status done" "$work/run3.out" || fail "the plan is done after the rerun"
 [ "$(grep -c 'done in an earlier run, not sent again' "$work/run3.err")" = "$(( $(tr -d '"' <<<"$n_nacl") - 1 ))" ] ||
     fail "the rerun skips every step done before"
-python3 "$here/respond_check.py" run "$work/plan.json" "$log" "$n_stop" "$(tr -d '"' <<<"$n_nacl")" ||
+python3 "$here/respond_check.py" run "$work/plan.json" "$log" "$work/world.json" "$n_stop" "$(tr -d '"' <<<"$n_nacl")" ||
     fail "every step sent once (the in-flight and the denied one twice), in plan order"
 
 # The exact requests for the attacker.
@@ -191,8 +225,58 @@ same "pool addresses denied" "$(jq -r '.attacker.pool_ips[] + "/32"' "$truth" | 
     "$(sent CreateNetworkAclEntry .params.CidrBlock)"
 [ "$(sent ModifyInstanceAttribute '.params["GroupId.1"]' | grep -vc '^sg-0*[0-9a-f]*$' || true)" = 0 ] ||
     fail "instances go to the quarantine group the run created"
-[ "$(sent RevokeSecurityGroupEgress .params.GroupId | wc -l)" = "$(jq '[.steps[] | select(.action == "CreateSecurityGroup")] | length' "$work/plan.json")" ] ||
-    fail "each quarantine group loses its default egress rule"
+# Several VPCs per region: a quarantine group and a DNS Firewall association in each VPC an
+# attacker's instance is in, deny entries in each network ACL of their subnets, nothing else.
+attacker_vpcs=$(jq -r '.instances[] | select(.vpc != "vpc-0benign") | .vpc' "$work/world.json" | sort -u)
+same "a quarantine group in each VPC of the attacker's instances" "$attacker_vpcs" "$(sent CreateSecurityGroup .params.VpcId)"
+same "the DNS Firewall rule group associated with each of them" "$attacker_vpcs" "$(sent AssociateFirewallRuleGroup .params.VpcId)"
+attacker_acls=$(jq -r '([.instances[] | select(.vpc != "vpc-0benign") | .subnet]) as $s |
+    .acls | to_entries[] | select(.value.subnets - $s != .value.subnets) | .key' "$work/world.json" | sort -u)
+same "deny entries in every network ACL of the attacker's subnets" "$attacker_acls" "$(sent CreateNetworkAclEntry .params.NetworkAclId)"
+grep -q 'benign\|acl-0[a-z0-9]*x[0-9]*main.*subnet-0[a-z0-9]*c' <(jq -c 'select(.answered | not) | .params' "$log") &&
+    fail "a request names the benign VPC or its ACL"
+python3 - "$log" "$work/world.json" "$(jq -r '.attacker.pool_ips[0]' "$truth")/32" <<'EOF' || fail "deny entries take free rule numbers, each instance its own VPC's group"
+import ipaddress, json, sys
+log, world, pre = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
+reqs, made = [], {}
+for line in open(log):
+    r = json.loads(line)
+    (made.__setitem__(r["n"], r) if r.get("answered") else reqs.append(r))
+bad = []
+taken = {}
+for r in reqs:
+    if r["action"] != "CreateNetworkAclEntry" or made.get(r["n"], {}).get("status") != 200:
+        continue
+    p = r["params"]
+    acl, num, cidr = p["NetworkAclId"], int(p["RuleNumber"]), p.get("CidrBlock")
+    own = world["acls"][acl]["entries"]
+    if any(e["egress"] and e["n"] == num for e in own):
+        bad.append(f"{acl} rule {num} collides with the ACL's own entry")
+    if any(e["egress"] and e["action"] == "allow" and e["n"] < num and
+           ipaddress.ip_network(cidr).subnet_of(ipaddress.ip_network(e["cidr"])) for e in own):
+        bad.append(f"{acl} rule {num} comes after an allow entry that lets {cidr} through")
+    if any(e["egress"] and e["action"] == "deny" and e["cidr"] == cidr for e in own):
+        bad.append(f"{acl} denies {cidr} already, yet an entry was added")
+    if (acl, num) in taken:
+        bad.append(f"{acl} rule {num} used twice")
+    taken[(acl, num)] = cidr
+if not any(any(e["cidr"] == pre for e in a["entries"]) for a in world["acls"].values()):
+    bad.append("the world has no pre-existing deny entry")
+groups = {}
+for r in reqs:
+    if r["action"] == "CreateSecurityGroup" and made.get(r["n"], {}).get("made"):
+        groups[r["params"]["VpcId"]] = made[r["n"]]["made"]
+for r in reqs:
+    if r["action"] == "ModifyInstanceAttribute" and r["params"].get("GroupId.1", "").startswith("sg-0000"):
+        vpc = world["instances"][r["params"]["InstanceId"]]["vpc"]
+        if r["params"]["GroupId.1"] != groups.get(vpc):
+            bad.append(f"{r['params']['InstanceId']} (in {vpc}) went to {r['params']['GroupId.1']}")
+revoked = {r["params"]["GroupId"] for r in reqs if r["action"] == "RevokeSecurityGroupEgress"}
+if revoked != set(groups.values()):
+    bad.append(f"groups without egress {sorted(revoked)} != groups made {sorted(groups.values())}")
+print("\n".join(bad[:20]))
+sys.exit(1 if bad else 0)
+EOF
 
 # ---- rollback ----
 mark=$(jq -s 'map(.n // 0) | max' "$log")
@@ -200,8 +284,42 @@ COINHOUND_TOKEN=$admin "$bin" respond rollback "$plan" --approve --db "$db" --co
     >"$work/rb.out" 2>"$work/rb.err" || { cat "$work/rb.err" >&2; fail "rollback finishes"; }
 grep -q "status rolled back" "$work/rb.out" || fail "the plan is rolled back"
 jq -c "select(.n > $mark)" "$log" >"$work/rb.jsonl"
-python3 "$here/respond_check.py" rollback "$work/plan.json" "$work/rb.jsonl" ||
+python3 "$here/respond_check.py" rollback "$work/plan.json" "$work/rb.jsonl" "$work/world.json" "$log" ||
     fail "rollback sends each reverse call once, in reverse order"
+python3 - "$work/rb.jsonl" "$log" <<'EOF' || fail "rollback deletes exactly the entries the run added and waits for each disassociation"
+import json, sys
+def load(path):
+    reqs, ans = [], {}
+    for line in open(path):
+        r = json.loads(line)
+        (ans.__setitem__(r["n"], r) if r.get("answered") else reqs.append(r))
+    return reqs, ans
+rb, rba = load(sys.argv[1])
+full, fa = load(sys.argv[2])
+bad = []
+made = {(r["params"]["NetworkAclId"], r["params"]["RuleNumber"]) for r in full
+        if r["action"] == "CreateNetworkAclEntry" and fa.get(r["n"], {}).get("status") == 200}
+gone = [(r["params"]["NetworkAclId"], r["params"]["RuleNumber"]) for r in rb
+        if r["action"] == "DeleteNetworkAclEntry" and not rba.get(r["n"], {}).get("throttled")]
+if sorted(gone) != sorted(made) or not made:
+    bad.append(f"deleted {sorted(gone)[:6]}... ({len(gone)}) != added {sorted(made)[:6]}... ({len(made)})")
+for d in [r for r in rb if r["action"] == "DeleteFirewallRuleGroup"]:
+    if rba.get(d["n"], {}).get("status") != 200:
+        bad.append(f"DeleteFirewallRuleGroup in {d['region']} answered {rba.get(d['n'])}")
+    dis = [r for r in rb if r["action"] == "DisassociateFirewallRuleGroup" and
+           r["region"] == d["region"] and r["n"] < d["n"]]
+    for x in dis:
+        aid = x["params"]["FirewallRuleGroupAssociationId"]
+        polls = [r for r in rb if r["action"] == "GetFirewallRuleGroupAssociation" and
+                 r["params"].get("FirewallRuleGroupAssociationId") == aid and x["n"] < r["n"] < d["n"]]
+        if len(polls) < 2 or rba[polls[-1]["n"]]["code"] != "ResourceNotFoundException":
+            bad.append(f"{aid} in {d['region']}: the rule group was deleted before it was gone "
+                       f"({len(polls)} polls)")
+    if not dis:
+        bad.append(f"no disassociation before DeleteFirewallRuleGroup in {d['region']}")
+print("\n".join(bad[:20]))
+sys.exit(1 if bad else 0)
+EOF
 jq -r 'select(.action == "ModifyInstanceAttribute" and (.answered | not)) | [.params["GroupId.1"], .params["GroupId.2"]] | join(",")' \
     "$work/rb.jsonl" | grep -v '^sg-0web.*,sg-0ssh' && fail "rollback restores the groups the instances had"
 "$bin" audit --db "$db" --format json --since 1h >"$work/audit.json"
@@ -230,6 +348,54 @@ jq -c "select(.n > $mark and (.answered | not))" "$log" >"$work/role.jsonl"
 [ "$(jq -r 'select(.action == "UpdateAccessKey") | .key' "$work/role.jsonl")" = "ASIAROLE$account" ] ||
     fail "the step is signed with the assumed role's credentials"
 grep -q "1 step done now" "$work/role.out" || fail "--steps runs only the steps named"
+
+# ---- DNS Firewall: the rollback waits for the disassociation, within respond.dns_wait ----
+"$bin" respond plan "$id" --db "$db" --format json >"$work/plan3.json" 2>"$work/plan3.err"
+plan3=$(sed -n 's/.*plan \([0-9]*\) stored.*/\1/p' "$work/plan3.err")
+# A region whose attacker instances span two VPCs: the run is killed (-9) while the second VPC's
+# association is in flight; the rerun sends the first VPC's association no more, the second's
+# again with the same CreatorRequestId (AWS answers with the same association), none elsewhere.
+dns_region=$(jq -r '[.attacker.instances[] | {region, v: (.ip | split(".")[1])}] | group_by(.region) |
+    map(select(([.[].v] | unique | length) > 1))[0][0].region' "$truth")
+[ -n "$dns_region" ] && [ "$dns_region" != null ] || fail "the scenario has a region with two attacker VPCs"
+dns_steps=$(jq -r --arg r "$dns_region" '[.steps[] | select(.kind == "dns" and .region == $r) | .id] | join(",")' "$work/plan3.json")
+conf "$work/wait.yaml" true "  dns_wait: 1s
+"
+mark=$(jq -s 'map(.n // 0) | max' "$log")
+ctl '. + {delay: {AssociateFirewallRuleGroup: 4}}'
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan3" --approve --steps "$dns_steps" --db "$db" --config "$work/wait.yaml" \
+    >"$work/dns.out" 2>"$work/dns.err" &
+run_pid=$!
+for _ in $(seq 1 200); do
+    [ "$(jq -s "[.[] | select(.n > $mark and .action == \"AssociateFirewallRuleGroup\" and (.answered | not))] | length" "$log")" = 2 ] && break
+    sleep 0.1
+done
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+run_pid=
+ctl .
+COINHOUND_TOKEN=$admin "$bin" respond run "$plan3" --approve --steps "$dns_steps" --db "$db" --config "$work/wait.yaml" \
+    >"$work/dns.out" 2>"$work/dns.err" || { cat "$work/dns.err" >&2; fail "the DNS Firewall steps of $dns_region run after the kill"; }
+grep -q "done in an earlier run, not sent again" "$work/dns.err" || fail "the rerun does not send the first VPC's association again"
+jq -c "select(.n > $mark and .action == \"AssociateFirewallRuleGroup\" and (.answered | not)) | .params | [.VpcId, .CreatorRequestId]" "$log" >"$work/assoc.txt"
+[ "$(wc -l <"$work/assoc.txt")" = 3 ] && [ "$(sort "$work/assoc.txt" | uniq -d | wc -l)" = 1 ] &&
+    [ "$(sed -n 2p "$work/assoc.txt")" = "$(sed -n 3p "$work/assoc.txt")" ] &&
+    [ "$(jq -r '.[0]' "$work/assoc.txt" | sort -u)" = "$(jq -r --arg r "$dns_region" '.instances[] | select(.vpc | startswith("vpc-0" + ($r | gsub("-"; "")))) | .vpc' "$work/world.json" | sort -u)" ] ||
+    { cat "$work/assoc.txt" >&2; fail "after kill -9 each VPC of $dns_region is associated once, the one in flight again with the same request id"; }
+ctl '. + {async_polls: 100000}'
+set +e
+COINHOUND_TOKEN=$admin "$bin" respond rollback "$plan3" --approve --db "$db" --config "$work/wait.yaml" \
+    >"$work/dnsrb.out" 2>"$work/dnsrb.err"
+rc=$?
+set -e
+[ $rc = 1 ] && grep -q "still DELETING after .* s and .* polls (respond.dns_wait); the rule group and domain list are left in place" "$work/dnsrb.err" ||
+    { cat "$work/dnsrb.err" >&2; fail "a disassociation that does not end in respond.dns_wait fails the rollback, saying so ($rc)"; }
+grep -q "route53resolver:DeleteFirewallRuleGroup" "$work/dnsrb.err" &&
+    fail "the rule group is not deleted while its association is still DELETING"
+ctl .
+COINHOUND_TOKEN=$admin "$bin" respond rollback "$plan3" --approve --db "$db" --config "$work/wait.yaml" \
+    >"$work/dnsrb2.out" 2>"$work/dnsrb2.err" || { cat "$work/dnsrb2.err" >&2; fail "the rollback ends once the disassociation does"; }
+grep -q "status rolled back" "$work/dnsrb2.out" || fail "plan 3 is rolled back"
 
 # ---- the API and automatic response, through coinhound serve ----
 need_cmd curl "calling the API"
@@ -303,12 +469,32 @@ serve_up "$work/s2.yaml"
 api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{}'
 [ "$code" = 422 ] || fail "a run without approve is refused with 422: $code"
 [ "$(n_before)" = "$mark" ] || fail "a refused API run sends nothing"
+# The run is asynchronous: 202 at once with the plan's status URL while AWS holds the call (3 s
+# here), the plan's GET shows it running, then done.
+ctl '. + {delay: {UpdateAccessKey: 3}}'
+t0=$(date +%s%N)
 api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
-[ "$code" = 200 ] && [ "$(jq .done "$work/api.out")" = 1 ] ||
-    fail "an admin runs step 1 through the API: $code $(cat "$work/api.out")"
+t1=$(date +%s%N)
+[ "$code" = 202 ] && [ "$(jq -r .status_url "$work/api.out")" = "/api/v1/response_plans/$web_plan" ] &&
+    [ "$(jq -r .status "$work/api.out")" = running ] ||
+    fail "an admin's run of step 1 is accepted (202) with its status URL: $code $(cat "$work/api.out")"
+[ $(( (t1 - t0) / 1000000 )) -lt 2500 ] || fail "the run's request does not wait for AWS ($(( (t1 - t0) / 1000000 )) ms)"
 api GET "/api/v1/response_plans/$web_plan" "$wn"
+[ "$(jq -r '.status + " " + ([.run[] | select(.step == "1" and .phase == "run") | .state] | join(""))' "$work/api.out")" = "running running" ] ||
+    fail "the plan's GET shows the run under way: $(jq -c '{status, run}' "$work/api.out")"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["1"]}'
+[ "$code" = 409 ] || fail "a second run of the plan while the first runs is refused (409): $code $(cat "$work/api.out")"
+for _ in $(seq 100); do
+    api GET "/api/v1/response_plans/$web_plan" "$wn"
+    [ "$(jq -r .status "$work/api.out")" = running ] || break
+    sleep 0.1
+done
 [ "$(jq -r '.run[] | select(.step == "1" and .phase == "run") | .state + " " + .actor' "$work/api.out")" = "done web-admin" ] ||
-    fail "the plan's run state shows step 1 done by web-admin"
+    fail "the plan's run state shows step 1 done by web-admin: $(jq -c '{status, run}' "$work/api.out")"
+[ "$(jq -r .status "$work/api.out")" = approved ] || fail "the plan is approved, partly run: $(jq -r .status "$work/api.out")"
+api POST "/api/v1/response_plans/$web_plan/run" "$wa" '{"approve":true,"steps":["99999"]}'
+[ "$code" = 404 ] || fail "a run of an unknown step is refused (404): $code $(cat "$work/api.out")"
+ctl .
 wait_audit '.action == "response.auto" and (.after.outcome | test("kill switch"))' ||
     fail "the kill switch holds automatic runs (audited)"
 mark2=$(n_before)

@@ -283,6 +283,101 @@ static void test_json_path_reader(void **state)
     assert_false(ch_resp_step_kind_ok("reboot_everything"));
 }
 
+typedef struct acls_seen {
+    char ids[4][32], vpcs[4][32], subnets[4][128];
+    ch_resp_nacl_entry e[4][8];
+    size_t ne[4];
+    int n;
+} acls_seen;
+
+static int on_acl(void *ud, const char *acl, const char *vpc, const char *subnets,
+                  const ch_resp_nacl_entry *e, size_t n)
+{
+    acls_seen *s = ud;
+    if (s->n == 4 || n > 8)
+        return -1;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%s", acl);
+    snprintf(s->vpcs[s->n], sizeof s->vpcs[0], "%s", vpc);
+    snprintf(s->subnets[s->n], sizeof s->subnets[0], "%s", subnets);
+    memcpy(s->e[s->n], e, n * sizeof *e);
+    s->ne[s->n++] = n;
+    return 0;
+}
+
+/* The shape AWS documents for DescribeNetworkAcls: two ACLs, the association items repeating
+ * the ACL's id, entries of both directions and families. */
+static void test_network_acl_reader(void **state)
+{
+    (void)state;
+    const char *xml =
+        "<DescribeNetworkAclsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+        "<requestId>59dbff89</requestId><networkAclSet><item><networkAclId>acl-1</networkAclId>"
+        "<vpcId>vpc-1</vpcId><default>true</default><entrySet>"
+        "<item><ruleNumber>100</ruleNumber><protocol>-1</protocol><ruleAction>allow</ruleAction>"
+        "<egress>true</egress><cidrBlock>0.0.0.0/0</cidrBlock></item>"
+        "<item><ruleNumber>50</ruleNumber><protocol>6</protocol><ruleAction>deny</ruleAction>"
+        "<egress>false</egress><ipv6CidrBlock>2001:db8::/32</ipv6CidrBlock>"
+        "<portRange><from>22</from><to>22</to></portRange></item>"
+        "</entrySet><associationSet><item><networkAclAssociationId>aclassoc-1"
+        "</networkAclAssociationId><networkAclId>acl-1</networkAclId><subnetId>subnet-1"
+        "</subnetId></item><item><networkAclAssociationId>aclassoc-2</networkAclAssociationId>"
+        "<networkAclId>acl-1</networkAclId><subnetId>subnet-2</subnetId></item>"
+        "</associationSet><tagSet/><ownerId>111122223333</ownerId></item>"
+        "<item><networkAclId>acl-2</networkAclId><vpcId>vpc-2</vpcId><entrySet/>"
+        "<associationSet/></item></networkAclSet></DescribeNetworkAclsResponse>";
+    acls_seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(ch_resp_parse_nacls(xml, strlen(xml), on_acl, &s), 2);
+    assert_string_equal(s.ids[0], "acl-1");
+    assert_string_equal(s.vpcs[0], "vpc-1");
+    assert_string_equal(s.subnets[0], "subnet-1,subnet-2");
+    assert_int_equal(s.ne[0], 2);
+    assert_int_equal(s.e[0][0].number, 100);
+    assert_true(s.e[0][0].egress && !s.e[0][0].deny);
+    assert_string_equal(s.e[0][0].cidr, "0.0.0.0/0");
+    assert_true(!s.e[0][1].egress && s.e[0][1].deny);
+    assert_string_equal(s.e[0][1].cidr, "2001:db8::/32");
+    assert_string_equal(s.ids[1], "acl-2");
+    assert_int_equal(s.ne[1], 0);
+    /* A value of the wrong shape refuses the answer: it would go into later requests. */
+    const char *bad = "<networkAclSet><item><networkAclId>acl-1;rm</networkAclId></item>"
+                      "</networkAclSet>";
+    memset(&s, 0, sizeof s);
+    assert_int_equal(ch_resp_parse_nacls(bad, strlen(bad), on_acl, &s), CH_EPARSE);
+    const char *num = "<networkAclSet><item><networkAclId>acl-1</networkAclId><entrySet><item>"
+                      "<ruleNumber>99999</ruleNumber><egress>true</egress><ruleAction>allow"
+                      "</ruleAction></item></entrySet></item></networkAclSet>";
+    assert_int_equal(ch_resp_parse_nacls(num, strlen(num), on_acl, &s), CH_EPARSE);
+    assert_int_equal(ch_resp_parse_nacls("<Response/>", 11, on_acl, &s), CH_EPARSE);
+    assert_int_equal(ch_resp_parse_nacls("<networkAclSet/>", 16, on_acl, &s), 0);
+}
+
+/* Deny entries take free egress numbers before the first egress allow that matches the address
+ * (an allow of another network does not matter); ingress numbers are another space; numbers
+ * chosen already are avoided; no number before the allow is an error. */
+static void test_network_acl_rule_numbers(void **state)
+{
+    (void)state;
+    ch_resp_nacl_entry e[] = {{.number = 50, .egress = true, .deny = true, .cidr = "0.0.0.0/0"},
+                              {.number = 51, .egress = true, .cidr = "10.0.0.0/8"},
+                              {.number = 52, .egress = false, .cidr = "0.0.0.0/0"},
+                              {.number = 100, .egress = true, .cidr = "0.0.0.0/0"},
+                              {.number = 32767, .egress = true, .deny = true, .cidr = "0.0.0.0/0"}};
+    const char *pool = "198.51.100.7/32";
+    assert_int_equal(ch_resp_nacl_pick(e, 5, pool, NULL, 0), 52);
+    int taken[] = {52, 53};
+    assert_int_equal(ch_resp_nacl_pick(e, 5, pool, taken, 2), 54);
+    /* 10.1.2.3 is allowed at 51: its deny must come before, downwards from 49. */
+    assert_int_equal(ch_resp_nacl_pick(e, 5, "10.1.2.3/32", NULL, 0), 49);
+    ch_resp_nacl_entry v6[] = {{.number = 40, .egress = true, .cidr = "2001:db8::/32"}};
+    assert_int_equal(ch_resp_nacl_pick(v6, 1, "2001:db8::1/128", NULL, 0), 39);
+    assert_int_equal(ch_resp_nacl_pick(v6, 1, "2001:db9::1/128", NULL, 0), 50);
+    assert_int_equal(ch_resp_nacl_pick(v6, 1, pool, NULL, 0), 50);
+    ch_resp_nacl_entry first[] = {{.number = 1, .egress = true, .cidr = "0.0.0.0/0"}};
+    assert_int_equal(ch_resp_nacl_pick(first, 1, pool, NULL, 0), CH_ELIMIT);
+    assert_int_equal(ch_resp_nacl_pick(NULL, 0, pool, NULL, 0), 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_one_run_of_a_plan_at_a_time),
         cmocka_unit_test(test_describe_instances_reader),
         cmocka_unit_test(test_json_path_reader),
+        cmocka_unit_test(test_network_acl_reader),
+        cmocka_unit_test(test_network_acl_rule_numbers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

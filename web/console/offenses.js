@@ -164,7 +164,21 @@ function OffenseTimeline({ o }) {
 
 // The containment plan (docs/RESPONSE.md): proposed on request (a dry run, stored and audited),
 // shown step by step with the AWS call each makes; an admin may run it after confirming. The
-// server refuses a run unless its configuration enables execution, and says so.
+// server refuses a run unless its configuration enables execution, and says so. A run is
+// asynchronous: the server answers 202 once it is under way, and the plan's state (each step's
+// run row) is polled until the plan is no longer running.
+const RUN_POLL_MS = 1000;
+
+// Counts of a plan's run from its step rows (phase run; "7@vpc-..." rows are one VPC's or ACL's
+// call of step 7, not steps of their own).
+function runCounts(state) {
+  const rows = (state.run || []).filter((r) => r.phase === 'run' && !String(r.step).includes('@'));
+  const n = (st) => rows.filter((r) => r.state === st).length;
+  const failed = rows.find((r) => r.state === 'failed');
+  return { status: state.status, done: n('done'), running: n('running'), failed: n('failed'),
+    error: failed ? `step ${failed.step}: ${failed.error || 'failed'}` : null };
+}
+
 function ResponsePlan({ id, session }) {
   const [plan, setPlan] = useState(null);
   const [error, setError] = useState(null);
@@ -180,10 +194,17 @@ function ResponsePlan({ id, session }) {
   const run = async () => {
     setAsking(false); setError(null); setBusy(true);
     try {
-      setResult(await post(`/response_plans/${plan.id}/run`, { approve: true }));
+      const started = await post(`/response_plans/${plan.id}/run`, { approve: true });
+      setResult({ status: started.status, done: 0, running: 0, failed: 0 });
+      const url = (started.status_url || `/api/v1/response_plans/${plan.id}`).replace(/^\/api\/v1/, '');
+      for (;;) {
+        await new Promise((r) => setTimeout(r, RUN_POLL_MS));
+        const state = await get(url);
+        setResult(runCounts(state));
+        if (state.status !== 'running') { setPlan(state); break; }
+      }
     } catch (err) {
       setError(err);
-      if (err instanceof ApiError && err.body && err.body.id !== undefined) setResult(err.body);
     }
     setBusy(false);
   };
@@ -209,8 +230,8 @@ function ResponsePlan({ id, session }) {
         isolate instances and block the pool destinations; every step is audited under your name.</p>
       <button onClick=${run}>Run ${steps.length} steps</button>
       <button onClick=${() => setAsking(false)}>Cancel</button></div>`}
-    ${result && html`<p role="status">Run: ${result.status || ''} — ${result.done ?? 0} done,
-      ${result.already ?? 0} already so, ${result.failed ?? 0} failed.</p>`}</section>`;
+    ${result && html`<p role="status">Run: ${result.status || ''} — ${result.done ?? 0} of ${steps.length} steps done,
+      ${result.running ? `${result.running} under way, ` : ''}${result.failed ?? 0} failed.${result.error ? ` ${result.error}` : ''}</p>`}</section>`;
 }
 
 export function OffensePage({ id, session }) {
