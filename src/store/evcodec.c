@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/ip.h"
+#include "core/leb.h"
 #include "store/store_int.h"
 
 #define ENC_VERSION 1
@@ -28,17 +29,7 @@ static int put_u64(ch_buf *b, uint64_t v)
     return put_raw(b, t, 8);
 }
 
-static int put_var(ch_buf *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        uint8_t c = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return put_raw(b, t, n);
-}
+static int put_var(ch_buf *b, uint64_t v) { return ch_leb_put(b, v); }
 
 static int put_sv(ch_buf *b, ch_sv s)
 {

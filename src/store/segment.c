@@ -39,6 +39,7 @@
 #include <zstd.h>
 
 #include "core/hash.h"
+#include "core/leb.h"
 #include "core/mem.h"
 #include "ingest/crc32c.h"
 #include "store/store_int.h"
@@ -65,50 +66,6 @@ static int block_level(void)
 #define BT_ENTRY 32
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
-
-static void w32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void w64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t r32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t r64(const uint8_t *p) { return (uint64_t)r32(p) | (uint64_t)r32(p + 4) << 32; }
-
-static int put_var(ch_buf *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        uint8_t c = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return ch_buf_add(b, t, n);
-}
-
-static bool get_var(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*p >= end)
-            return false;
-        uint8_t c = *(*p)++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
 
 /* ---- builder ---- */
 
@@ -180,7 +137,7 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
         k->raw.len = start;
         return CH_ENOMEM;
     }
-    w32((uint8_t *)k->raw.data + start, (uint32_t)(k->raw.len - start - 4));
+    ch_le_put32((uint8_t *)k->raw.data + start, (uint32_t)(k->raw.len - start - 4));
     uint32_t ord = b->nrec;
     for (int i = 0; i < CH_IX_NFIELDS; i++) {
         char tb[64];
@@ -188,8 +145,8 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
         if (ch__ix_terms(ev, i, tb, &t) == 0)
             continue;
         uint8_t hdr[8];
-        w32(hdr, ord);
-        w32(hdr + 4, t.n);
+        ch_le_put32(hdr, ord);
+        ch_le_put32(hdr + 4, t.n);
         if (ch_buf_add(&b->terms[i], hdr, 8) < 0 || ch_buf_add(&b->terms[i], t.p, t.n) < 0) {
             k->raw.len = start;
             return CH_ENOMEM;
@@ -281,7 +238,7 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
     for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++) {
         ch_buf *tb = &b->terms[f];
         size_t n = 0;
-        for (size_t o = 0; o + 8 <= tb->len; o += 8 + r32((uint8_t *)tb->data + o + 4))
+        for (size_t o = 0; o + 8 <= tb->len; o += 8 + ch_le_get32((uint8_t *)tb->data + o + 4))
             n++;
         size_t cap = 16;
         while (cap < 2 * n)
@@ -303,10 +260,10 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
         size_t nu = 0, k = 0;
         for (size_t o = 0; o + 8 <= tb->len; k++) {
             const uint8_t *h = (const uint8_t *)tb->data + o;
-            uint32_t tn = r32(h + 4);
+            uint32_t tn = ch_le_get32(h + 4);
             const char *tp = tb->data + o + 8;
             o += 8 + tn;
-            ords[k] = r32(h);
+            ords[k] = ch_le_get32(h);
             next[k] = UINT32_MAX;
             size_t i = (size_t)ch_hash_words(CH_HASH_SEED, tp, tn) & (cap - 1);
             while (slot[i] != 0 &&
@@ -325,18 +282,18 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
         ch_free(slot);
         if (nu)
             qsort(u, nu, sizeof *u, uterm_cmp);
-        rc |= put_var(out, nu);
+        rc |= ch_leb_put(out, nu);
         for (size_t i = 0; i < nu && rc == 0; i++) {
             ch_buf_clear(&post);
             uint32_t prev = 0;
             for (uint32_t e = u[i].head; e != UINT32_MAX; e = next[e]) {
-                rc |= put_var(&post, ords[e] - prev);
+                rc |= ch_leb_put(&post, ords[e] - prev);
                 prev = ords[e];
             }
-            rc |= put_var(out, u[i].n);
+            rc |= ch_leb_put(out, u[i].n);
             rc |= ch_buf_add(out, u[i].p, u[i].n);
-            rc |= put_var(out, u[i].count);
-            rc |= put_var(out, post.len);
+            rc |= ch_leb_put(out, u[i].count);
+            rc |= ch_leb_put(out, post.len);
             rc |= ch_buf_add(out, post.data, post.len);
         }
         ch_free(ords);
@@ -351,14 +308,14 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
 static bool field_end(const uint8_t *p, const uint8_t *end, const uint8_t **out)
 {
     uint64_t nt;
-    if (!get_var(&p, end, &nt))
+    if (!ch_leb_get(&p, end, &nt))
         return false;
     for (uint64_t i = 0; i < nt; i++) {
         uint64_t tl, np, pl;
-        if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+        if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p))
             return false;
         p += tl;
-        if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p))
+        if (!ch_leb_get(&p, end, &np) || !ch_leb_get(&p, end, &pl) || pl > (uint64_t)(end - p))
             return false;
         p += pl;
     }
@@ -431,12 +388,12 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         if ((rc = ch__segb_compress(blk, cctx, err)) < 0)
             goto cleanup;
         uint8_t *ent = bt + (size_t)k * BT_ENTRY;
-        w64(ent, off);
-        w32(ent + 8, (uint32_t)blk->zlen);
-        w32(ent + 12, blk->rawlen);
-        w32(ent + 16, blk->first);
-        w32(ent + 20, blk->cnt);
-        w32(ent + 24, blk->crc);
+        ch_le_put64(ent, off);
+        ch_le_put32(ent + 8, (uint32_t)blk->zlen);
+        ch_le_put32(ent + 12, blk->rawlen);
+        ch_le_put32(ent + 16, blk->first);
+        ch_le_put32(ent + 20, blk->cnt);
+        ch_le_put32(ent + 24, blk->crc);
         off += blk->zlen;
     }
     uint64_t bt_off = off;
@@ -449,22 +406,22 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         goto cleanup;
     size_t ic = iz.len;
     memcpy(h, CH_SEG_MAGIC, 8);
-    w32(h + 8, SEG_VERSION);
-    w32(h + 12, b->dataset);
-    w64(h + 16, gen);
-    w32(h + 24, seq);
-    w32(h + 28, b->nrec);
-    w64(h + 32, (uint64_t)b->min_ts);
-    w64(h + 40, (uint64_t)b->max_ts);
-    w64(h + 48, b->raw_bytes);
-    w32(h + 56, nblocks);
-    w32(h + 60, ch_crc32c(0, bt, (size_t)nblocks * BT_ENTRY));
-    w64(h + 64, bt_off);
-    w64(h + 72, ix_off);
-    w32(h + 80, (uint32_t)ic);
-    w32(h + 84, (uint32_t)idx.len);
-    w32(h + 88, ch_crc32c(0, iz.data, ic));
-    w32(h + 124, ch_crc32c(0, h, 124));
+    ch_le_put32(h + 8, SEG_VERSION);
+    ch_le_put32(h + 12, b->dataset);
+    ch_le_put64(h + 16, gen);
+    ch_le_put32(h + 24, seq);
+    ch_le_put32(h + 28, b->nrec);
+    ch_le_put64(h + 32, (uint64_t)b->min_ts);
+    ch_le_put64(h + 40, (uint64_t)b->max_ts);
+    ch_le_put64(h + 48, b->raw_bytes);
+    ch_le_put32(h + 56, nblocks);
+    ch_le_put32(h + 60, ch_crc32c(0, bt, (size_t)nblocks * BT_ENTRY));
+    ch_le_put64(h + 64, bt_off);
+    ch_le_put64(h + 72, ix_off);
+    ch_le_put32(h + 80, (uint32_t)ic);
+    ch_le_put32(h + 84, (uint32_t)idx.len);
+    ch_le_put32(h + 88, ch_crc32c(0, iz.data, ic));
+    ch_le_put32(h + 124, ch_crc32c(0, h, 124));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     bool ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
@@ -544,24 +501,24 @@ static int seg_parse(ch_seg *s, ch_error *err)
     const uint8_t *h = s->map;
     if (s->size < CH_SEG_HEADER || memcmp(h, CH_SEG_MAGIC, 8) != 0)
         return ch_error_set(err, CH_EPARSE, "not a segment (bad magic at offset 0)");
-    if (r32(h + 124) != ch_crc32c(0, h, 124))
+    if (ch_le_get32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
-    s->version = r32(h + 8);
+    s->version = ch_le_get32(h + 8);
     if (s->version != SEG_VERSION && s->version != SEG_VERSION_PLAIN)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
-                            r32(h + 8));
+                            ch_le_get32(h + 8));
     ch_seg_meta *m = &s->meta;
-    m->dataset = r32(h + 12);
-    m->gen = r64(h + 16);
-    m->seq = r32(h + 24);
-    m->nrec = r32(h + 28);
-    m->min_ts = (int64_t)r64(h + 32);
-    m->max_ts = (int64_t)r64(h + 40);
-    m->raw_bytes = r64(h + 48);
-    m->nblocks = r32(h + 56);
+    m->dataset = ch_le_get32(h + 12);
+    m->gen = ch_le_get64(h + 16);
+    m->seq = ch_le_get32(h + 24);
+    m->nrec = ch_le_get32(h + 28);
+    m->min_ts = (int64_t)ch_le_get64(h + 32);
+    m->max_ts = (int64_t)ch_le_get64(h + 40);
+    m->raw_bytes = ch_le_get64(h + 48);
+    m->nblocks = ch_le_get32(h + 56);
     m->file_bytes = s->size;
-    uint64_t bt_off = r64(h + 64), ix_off = r64(h + 72);
-    uint64_t ix_len = r32(h + 80);
+    uint64_t bt_off = ch_le_get64(h + 64), ix_off = ch_le_get64(h + 72);
+    uint64_t ix_len = ch_le_get32(h + 80);
     if (m->dataset >= CH_DS__COUNT)
         return ch_error_set(err, CH_EPARSE, "bad dataset %u at offset 12", m->dataset);
     if (m->nblocks != (m->nrec + CH_SEG_BLOCK_RECORDS - 1) / CH_SEG_BLOCK_RECORDS)
@@ -572,16 +529,16 @@ static int seg_parse(ch_seg *s, ch_error *err)
         ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * BT_ENTRY)
         return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)", s->size);
     s->bt = s->map + bt_off;
-    if (r32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * BT_ENTRY))
+    if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * BT_ENTRY))
         return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
                             (unsigned long long)bt_off);
     for (uint32_t k = 0; k < m->nblocks; k++) {
         const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
-        uint64_t off = r64(e);
-        uint32_t clen = r32(e + 8), first = r32(e + 16), cnt = r32(e + 20);
+        uint64_t off = ch_le_get64(e);
+        uint32_t clen = ch_le_get32(e + 8), first = ch_le_get32(e + 16), cnt = ch_le_get32(e + 20);
         if (off < CH_SEG_HEADER || off > bt_off || clen > bt_off - off ||
             first != k * CH_SEG_BLOCK_RECORDS || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS ||
-            (uint64_t)first + cnt > m->nrec || r32(e + 12) > MAX_BLOCK_RAW)
+            (uint64_t)first + cnt > m->nrec || ch_le_get32(e + 12) > MAX_BLOCK_RAW)
             return ch_error_set(err, CH_EPARSE, "block %u entry out of bounds", k);
     }
     return 0;
@@ -685,15 +642,15 @@ static int load_prefix(ch_seg *s, ch_error *err)
 {
     if (s->pfx != NULL)
         return 0;
-    uint64_t off = r64(s->bt);
-    uint32_t clen = r32(s->bt + 8), rawlen = r32(s->bt + 12);
-    if (r32(s->bt + 24) != ch_crc32c(0, s->map + off, clen))
+    uint64_t off = ch_le_get64(s->bt);
+    uint32_t clen = ch_le_get32(s->bt + 8), rawlen = ch_le_get32(s->bt + 12);
+    if (ch_le_get32(s->bt + 24) != ch_crc32c(0, s->map + off, clen))
         return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
                             (unsigned long long)off);
     size_t room = 0;
     for (uint32_t k = 1; k < s->meta.nblocks; k++)
-        if (r32(s->bt + (size_t)k * BT_ENTRY + 12) > room)
-            room = r32(s->bt + (size_t)k * BT_ENTRY + 12);
+        if (ch_le_get32(s->bt + (size_t)k * BT_ENTRY + 12) > room)
+            room = ch_le_get32(s->bt + (size_t)k * BT_ENTRY + 12);
     uint8_t *p = ch_malloc((size_t)rawlen + room + 1);
     if (p == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -725,9 +682,9 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
     if (s->blk_no == (int64_t)k)
         return 0;
     const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
-    uint64_t off = r64(e);
-    uint32_t clen = r32(e + 8), rawlen = r32(e + 12), cnt = r32(e + 20);
-    if (r32(e + 24) != ch_crc32c(0, s->map + off, clen))
+    uint64_t off = ch_le_get64(e);
+    uint32_t clen = ch_le_get32(e + 8), rawlen = ch_le_get32(e + 12), cnt = ch_le_get32(e + 20);
+    if (ch_le_get32(e + 24) != ch_crc32c(0, s->map + off, clen))
         return ch_error_set(err, CH_EPARSE, "block %u checksum mismatch at offset %llu", k,
                             (unsigned long long)off);
     /* Before the buffer is reused: it may hold block 0, the dictionary. */
@@ -768,10 +725,10 @@ static int load_block(ch_seg *s, uint32_t k, ch_error *err)
     }
     size_t o = 0;
     for (uint32_t i = 0; i < cnt; i++) {
-        if (rawlen - o < 4 || r32(s->cur + o) > rawlen - o - 4)
+        if (rawlen - o < 4 || ch_le_get32(s->cur + o) > rawlen - o - 4)
             return ch_error_set(err, CH_EPARSE, "block %u: record %u overruns the block", k, i);
         s->rec_off[i] = (uint32_t)o;
-        o += 4 + r32(s->cur + o);
+        o += 4 + ch_le_get32(s->cur + o);
     }
     if (o != rawlen)
         return ch_error_set(err, CH_EPARSE, "block %u: %zu trailing bytes", k, rawlen - o);
@@ -790,7 +747,7 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
         return rc;
     uint32_t o = s->rec_off[ord - k * CH_SEG_BLOCK_RECORDS];
     *p = s->cur + o + 4;
-    *n = r32(s->cur + o);
+    *n = ch_le_get32(s->cur + o);
     return 0;
 }
 
@@ -799,7 +756,7 @@ static int parse_field(ch_seg *s, int f, const uint8_t **pp, const uint8_t *end,
 {
     const uint8_t *p = *pp;
     uint64_t nt;
-    if (!get_var(&p, end, &nt) || nt > (uint64_t)(end - p))
+    if (!ch_leb_get(&p, end, &nt) || nt > (uint64_t)(end - p))
         return ch_error_set(err, CH_EPARSE, "index field %d: bad term count", f);
     ch_free(s->terms[f]);
     s->terms[f] = nt ? ch_malloc(nt * sizeof(ch_seg_term)) : NULL;
@@ -807,12 +764,12 @@ static int parse_field(ch_seg *s, int f, const uint8_t **pp, const uint8_t *end,
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     for (uint64_t i = 0; i < nt; i++) {
         uint64_t tl, np, pl;
-        if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+        if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p))
             return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad length", f,
                                 (unsigned long long)i);
         const uint8_t *tp = p;
         p += tl;
-        if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
+        if (!ch_leb_get(&p, end, &np) || !ch_leb_get(&p, end, &pl) || pl > (uint64_t)(end - p) ||
             np > s->meta.nrec || np > pl)
             return ch_error_set(err, CH_EPARSE, "index field %d term %llu: bad postings", f,
                                 (unsigned long long)i);
@@ -830,9 +787,9 @@ static int check_index(ch_seg *s, ch_error *err)
     if (s->ix_checked)
         return 0;
     const uint8_t *h = s->map;
-    uint64_t ix_off = r64(h + 72);
-    uint32_t clen = r32(h + 80), rawlen = r32(h + 84);
-    if (r32(h + 88) != ch_crc32c(0, s->map + ix_off, clen))
+    uint64_t ix_off = ch_le_get64(h + 72);
+    uint32_t clen = ch_le_get32(h + 80), rawlen = ch_le_get32(h + 84);
+    if (ch_le_get32(h + 88) != ch_crc32c(0, s->map + ix_off, clen))
         return ch_error_set(err, CH_EPARSE, "index checksum mismatch at offset %llu",
                             (unsigned long long)ix_off);
     if (rawlen > MAX_INDEX_RAW)
@@ -887,8 +844,8 @@ static int load_field(ch_seg *s, int f, ch_error *err)
         return 0;
     }
     const uint8_t *h = s->map;
-    uint64_t ix_off = r64(h + 72);
-    uint32_t clen = r32(h + 80), rawlen = r32(h + 84);
+    uint64_t ix_off = ch_le_get64(h + 72);
+    uint32_t clen = ch_le_get32(h + 80), rawlen = ch_le_get32(h + 84);
     uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
     if (raw == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -938,7 +895,7 @@ int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec)
     uint64_t cur = 0;
     for (uint32_t i = 0; i < t->npost; i++) {
         uint64_t d;
-        if (!get_var(&p, end, &d))
+        if (!ch_leb_get(&p, end, &d))
             return CH_EPARSE;
         cur += d;
         if (cur >= nrec || (i > 0 && d == 0))

@@ -42,6 +42,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/leb.h"
 #include "core/mem.h"
 #include "ingest/crc32c.h"
 #include "store/search_int.h"
@@ -55,50 +56,6 @@
 #define MAX_SEGS ((uint32_t)1 << 20)
 #define MAX_RAW ((size_t)1 << 30)
 #define ZLEVEL 3
-
-static void w32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void w64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t r32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t r64(const uint8_t *p) { return (uint64_t)r32(p) | (uint64_t)r32(p + 4) << 32; }
-
-static int put_var(ch_buf *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        uint8_t c = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return ch_buf_add(b, t, n);
-}
-
-static bool get_var(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*p >= end)
-            return false;
-        uint8_t c = *(*p)++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
 
 int64_t ch__sum_day_of_hour(int64_t hour) { return hour >= 0 ? hour / 24 : -((-hour + 23) / 24); }
 
@@ -140,9 +97,9 @@ static int byname_cmp(const void *a, const void *b)
 static int load_section(ch_sum *s, int k, uint8_t **out, size_t *rawn, ch_error *err)
 {
     const uint8_t *e = s->map + 32 + (size_t)k * SEC_ENTRY;
-    uint64_t off = r64(e);
-    uint32_t clen = r32(e + 8), rawlen = r32(e + 12);
-    if (r32(e + 16) != ch_crc32c(0, s->map + off, clen))
+    uint64_t off = ch_le_get64(e);
+    uint32_t clen = ch_le_get32(e + 8), rawlen = ch_le_get32(e + 12);
+    if (ch_le_get32(e + 16) != ch_crc32c(0, s->map + off, clen))
         return ch_error_set(err, CH_EPARSE, "section %d checksum mismatch at offset %llu", k,
                             (unsigned long long)off);
     uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
@@ -176,7 +133,7 @@ static int parse_segs(ch_sum *s, ch_error *err)
     for (uint32_t i = 0; i < s->nseg; i++) {
         uint64_t nl, nrec, bytes;
         const uint8_t *q = p;
-        if (!get_var(&q, end, &nl) || nl == 0 || nl > 255 || nl >= (uint64_t)(end - q))
+        if (!ch_leb_get(&q, end, &nl) || nl == 0 || nl > 255 || nl >= (uint64_t)(end - q))
             return ch_error_set(err, CH_EPARSE, "segment %u: bad name", i);
         uint8_t *name = (uint8_t *)q;
         q += nl;
@@ -185,11 +142,11 @@ static int parse_segs(ch_sum *s, ch_error *err)
         if (*q != 0 || memchr(name, 0, nl) != NULL || strchr((const char *)name, '/') != NULL)
             return ch_error_set(err, CH_EPARSE, "segment %u: bad name", i);
         q++;
-        if (!get_var(&q, end, &nrec) || !get_var(&q, end, &bytes) || nrec > UINT32_MAX ||
+        if (!ch_leb_get(&q, end, &nrec) || !ch_leb_get(&q, end, &bytes) || nrec > UINT32_MAX ||
             end - q < 16)
             return ch_error_set(err, CH_EPARSE, "segment %u: bad entry", i);
-        s->segs[i] = (ch_sum_seg){(const char *)name, (uint32_t)nrec, bytes, (int64_t)r64(q),
-                                  (int64_t)r64(q + 8)};
+        s->segs[i] = (ch_sum_seg){(const char *)name, (uint32_t)nrec, bytes,
+                                  (int64_t)ch_le_get64(q), (int64_t)ch_le_get64(q + 8)};
         q += 16;
         p = (uint8_t *)q;
         s->by_name[i] = (ch_sum_byname){(const char *)name, i};
@@ -209,20 +166,20 @@ static int sum_parse(ch_sum *s, ch_error *err)
     const uint8_t *h = s->map;
     if (s->size < SUM_HEADER || memcmp(h, SUM_MAGIC, 8) != 0)
         return ch_error_set(err, CH_EPARSE, "not a summary (bad magic at offset 0)");
-    if (r32(h + 252) != ch_crc32c(0, h, 252))
+    if (ch_le_get32(h + 252) != ch_crc32c(0, h, 252))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 252");
-    if (r32(h + 8) != SUM_VERSION)
+    if (ch_le_get32(h + 8) != SUM_VERSION)
         return ch_error_set(err, CH_EPARSE, "unsupported summary version %u at offset 8",
-                            r32(h + 8));
-    s->nseg = r32(h + 12);
-    s->day = (int64_t)r64(h + 16);
-    if (s->nseg > MAX_SEGS || r32(h + 24) != SUM_NSEC)
+                            ch_le_get32(h + 8));
+    s->nseg = ch_le_get32(h + 12);
+    s->day = (int64_t)ch_le_get64(h + 16);
+    if (s->nseg > MAX_SEGS || ch_le_get32(h + 24) != SUM_NSEC)
         return ch_error_set(err, CH_EPARSE, "bad segment or section count at offset 12");
     for (int k = 0; k < SUM_NSEC; k++) {
         const uint8_t *e = h + 32 + (size_t)k * SEC_ENTRY;
-        uint64_t off = r64(e);
-        if (off < SUM_HEADER || off > s->size || r32(e + 8) > s->size - off ||
-            r32(e + 12) > MAX_RAW)
+        uint64_t off = ch_le_get64(e);
+        if (off < SUM_HEADER || off > s->size || ch_le_get32(e + 8) > s->size - off ||
+            ch_le_get32(e + 12) > MAX_RAW)
             return ch_error_set(err, CH_EPARSE, "section %d beyond the file (%zu bytes)", k,
                                 s->size);
     }
@@ -331,20 +288,20 @@ int ch__sum_terms(ch_sum *s, int f, const ch_seg_term **terms, size_t *n, ch_err
             return rc;
         const uint8_t *p = s->fraw[f], *end = p + rawn;
         uint64_t nt;
-        if (!get_var(&p, end, &nt) || nt > (uint64_t)(end - p))
+        if (!ch_leb_get(&p, end, &nt) || nt > (uint64_t)(end - p))
             return ch_error_set(err, CH_EPARSE, "field %s: bad term count", ch__ix_fields[f]);
         s->terms[f] = ch_malloc((nt ? nt : 1) * sizeof(ch_seg_term));
         if (s->terms[f] == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         for (uint64_t i = 0; i < nt; i++) {
             uint64_t tl, np, pl;
-            if (!get_var(&p, end, &tl) || tl > (uint64_t)(end - p))
+            if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p))
                 return ch_error_set(err, CH_EPARSE, "field %s term %llu: bad length",
                                     ch__ix_fields[f], (unsigned long long)i);
             const uint8_t *tp = p;
             p += tl;
-            if (!get_var(&p, end, &np) || !get_var(&p, end, &pl) || pl > (uint64_t)(end - p) ||
-                np == 0 || np > s->nseg || np > pl)
+            if (!ch_leb_get(&p, end, &np) || !ch_leb_get(&p, end, &pl) ||
+                pl > (uint64_t)(end - p) || np == 0 || np > s->nseg || np > pl)
                 return ch_error_set(err, CH_EPARSE, "field %s term %llu: bad postings",
                                     ch__ix_fields[f], (unsigned long long)i);
             /* Sorted and distinct, as the writer puts them: verify and the merge rely on it. */
@@ -412,7 +369,7 @@ static int emit_field(ents *e, ch_buf *out)
         if (i == 0 || term_cmp((const uint8_t *)e->v[i - 1].p, e->v[i - 1].n,
                                (const uint8_t *)e->v[i].p, e->v[i].n) != 0)
             nt++;
-    if (put_var(out, nt) < 0)
+    if (ch_leb_put(out, nt) < 0)
         return CH_ENOMEM;
     ch_buf post;
     ch_buf_init(&post, (size_t)1 << 30);
@@ -425,16 +382,16 @@ static int emit_field(ents *e, ch_buf *out)
         while (j < e->n && e->v[j].n == e->v[i].n && memcmp(e->v[j].p, e->v[i].p, e->v[i].n) == 0) {
             /* The same segment twice (cannot come from distinct inputs, but cheap to guard). */
             if (np == 0 || e->v[j].seg != prev) {
-                if (put_var(&post, e->v[j].seg - (np ? prev : 0)) < 0)
+                if (ch_leb_put(&post, e->v[j].seg - (np ? prev : 0)) < 0)
                     rc = CH_ENOMEM;
                 prev = e->v[j].seg;
                 np++;
             }
             j++;
         }
-        if (rc == 0 && (put_var(out, e->v[i].n) < 0 || ch_buf_add(out, e->v[i].p, e->v[i].n) < 0 ||
-                        put_var(out, np) < 0 || put_var(out, post.len) < 0 ||
-                        ch_buf_add(out, post.data, post.len) < 0))
+        if (rc == 0 && (ch_leb_put(out, e->v[i].n) < 0 ||
+                        ch_buf_add(out, e->v[i].p, e->v[i].n) < 0 || ch_leb_put(out, np) < 0 ||
+                        ch_leb_put(out, post.len) < 0 || ch_buf_add(out, post.data, post.len) < 0))
             rc = CH_ENOMEM;
         i = j;
     }
@@ -468,10 +425,10 @@ static int compress_section(ZSTD_CCtx *cctx, ch_buf *file, const ch_buf *raw, ui
                                  raw->len, ZLEVEL);
     if (ZSTD_isError(c))
         return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
-    w64(ent, file->len);
-    w32(ent + 8, (uint32_t)c);
-    w32(ent + 12, (uint32_t)raw->len);
-    w32(ent + 16, ch_crc32c(0, file->data + file->len, c));
+    ch_le_put64(ent, file->len);
+    ch_le_put32(ent + 8, (uint32_t)c);
+    ch_le_put32(ent + 12, (uint32_t)raw->len);
+    ch_le_put32(ent + 16, ch_crc32c(0, file->data + file->len, c));
     file->len += c;
     return 0;
 }
@@ -567,11 +524,11 @@ int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t 
     for (size_t i = 0; i < n; i++) {
         uint8_t tb[16];
         size_t nl = strlen(meta[i].name);
-        w64(tb, (uint64_t)meta[i].min_ts);
-        w64(tb + 8, (uint64_t)meta[i].max_ts);
-        if (nl == 0 || nl > 255 || put_var(&raw, nl) < 0 ||
-            ch_buf_add(&raw, meta[i].name, nl + 1) < 0 || put_var(&raw, meta[i].nrec) < 0 ||
-            put_var(&raw, meta[i].bytes) < 0 || ch_buf_add(&raw, tb, 16) < 0) {
+        ch_le_put64(tb, (uint64_t)meta[i].min_ts);
+        ch_le_put64(tb + 8, (uint64_t)meta[i].max_ts);
+        if (nl == 0 || nl > 255 || ch_leb_put(&raw, nl) < 0 ||
+            ch_buf_add(&raw, meta[i].name, nl + 1) < 0 || ch_leb_put(&raw, meta[i].nrec) < 0 ||
+            ch_leb_put(&raw, meta[i].bytes) < 0 || ch_buf_add(&raw, tb, 16) < 0) {
             rc = ch_error_set(err, CH_ELIMIT, "segment name '%s' or memory", meta[i].name);
             goto out;
         }
@@ -590,13 +547,13 @@ int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t 
     }
     uint8_t *hp = (uint8_t *)file.data;
     memcpy(hp, SUM_MAGIC, 8);
-    w32(hp + 8, SUM_VERSION);
-    w32(hp + 12, (uint32_t)n);
-    w64(hp + 16, (uint64_t)day);
-    w32(hp + 24, SUM_NSEC);
+    ch_le_put32(hp + 8, SUM_VERSION);
+    ch_le_put32(hp + 12, (uint32_t)n);
+    ch_le_put64(hp + 16, (uint64_t)day);
+    ch_le_put32(hp + 24, SUM_NSEC);
     for (int k = 0; k < SUM_NSEC; k++)
         memcpy(hp + 32 + (size_t)k * SEC_ENTRY, sec[k], SEC_ENTRY);
-    w32(hp + 252, ch_crc32c(0, hp, 252));
+    ch_le_put32(hp + 252, ch_crc32c(0, hp, 252));
     /* No fsync: the summary is derived and checked; one lost to a crash is rebuilt. */
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0 || write_all(fd, file.data, file.len) < 0) {
