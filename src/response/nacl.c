@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "response/aws_int.h"
 #include "response/run.h"
 
 #define MAX_ACLS 1000
@@ -36,22 +37,6 @@ static const char *find(const char *p, const char *end, const char *s)
         if (memcmp(p, s, n) == 0)
             return p;
     return NULL;
-}
-
-/* The text of <tag>...</tag> first found in [p, end), or NULL. */
-static const char *tag_text(const char *p, const char *end, const char *tag, const char **vend)
-{
-    char open[48], close[48];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    const char *o = find(p, end, open);
-    if (o == NULL)
-        return NULL;
-    const char *v = o + strlen(open), *c = find(v, end, close);
-    if (c == NULL)
-        return NULL;
-    *vend = c;
-    return v;
 }
 
 /* The </item> closing the <item> whose content starts at p, by depth. */
@@ -75,17 +60,6 @@ static const char *item_close(const char *p, const char *end)
     return NULL;
 }
 
-static bool idlike(const char *s, size_t n)
-{
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
-            return false;
-    return true;
-}
-
 static bool cidrlike(const char *s, size_t n)
 {
     if (n < 3 || n >= sizeof((ch_resp_nacl_entry *)0)->cidr)
@@ -100,7 +74,7 @@ static bool cidrlike(const char *s, size_t n)
 /* A scalar child of an entry into out; "" when absent, false when malformed. */
 static bool child(const char *p, const char *end, const char *tag, char *out, size_t cap)
 {
-    const char *ve, *v = tag_text(p, end, tag, &ve);
+    const char *ve, *v = ch__aws_xml_find(p, end, tag, &ve);
     out[0] = '\0';
     if (v == NULL)
         return true;
@@ -142,14 +116,14 @@ static int parse_entry(const char *p, const char *end, ch_resp_nacl_entry *e)
 static bool acl_scalar(const char *a, const char *b, const char *as, const char *ae,
                        const char *tag, char *out, size_t cap)
 {
-    const char *ve, *v = tag_text(a, as != NULL ? as : b, tag, &ve);
+    const char *ve, *v = ch__aws_xml_find(a, as != NULL ? as : b, tag, &ve);
     if (v == NULL && ae != NULL)
-        v = tag_text(ae, b, tag, &ve);
+        v = ch__aws_xml_find(ae, b, tag, &ve);
     out[0] = '\0';
     if (v == NULL)
         return true;
     size_t n = (size_t)(ve - v);
-    if (!idlike(v, n) || n >= cap)
+    if (!ch__aws_id_shaped(v, n) || n >= cap)
         return false;
     memcpy(out, v, n);
     out[n] = '\0';
@@ -159,7 +133,7 @@ static bool acl_scalar(const char *a, const char *b, const char *as, const char 
 int ch_resp_parse_nacls(const char *xml, size_t n, ch_resp_nacl_fn fn, void *ud)
 {
     const char *end = xml + n, *se;
-    const char *set = tag_text(xml, end, "networkAclSet", &se);
+    const char *set = ch__aws_xml_find(xml, end, "networkAclSet", &se);
     if (set == NULL)
         return find(xml, end, "<networkAclSet/>") != NULL ? 0 : CH_EPARSE;
     ch_resp_nacl_entry *entries = malloc(CH_RESP_NACL_MAX_ENTRIES * sizeof *entries);
@@ -180,8 +154,8 @@ int ch_resp_parse_nacls(const char *xml, size_t n, ch_resp_nacl_fn fn, void *ud)
             rc = CH_EPARSE;
             goto cleanup;
         }
-        const char *ae = NULL, *as = tag_text(a, b, "associationSet", &ae);
-        const char *ee = NULL, *es = tag_text(a, b, "entrySet", &ee);
+        const char *ae = NULL, *as = ch__aws_xml_find(a, b, "associationSet", &ae);
+        const char *ee = NULL, *es = ch__aws_xml_find(a, b, "entrySet", &ee);
         char acl[72], vpc[72];
         if (!acl_scalar(a, b, as != NULL ? as - 16 : NULL, ae, "networkAclId", acl, sizeof acl) ||
             !acl_scalar(a, b, as != NULL ? as - 16 : NULL, ae, "vpcId", vpc, sizeof vpc) ||
@@ -214,9 +188,9 @@ int ch_resp_parse_nacls(const char *xml, size_t n, ch_resp_nacl_fn fn, void *ud)
                 rc = ic == NULL ? CH_EPARSE : CH_ELIMIT;
                 goto cleanup;
             }
-            const char *ve, *v = tag_text(io + 6, ic, "subnetId", &ve);
+            const char *ve, *v = ch__aws_xml_find(io + 6, ic, "subnetId", &ve);
             if (v != NULL) {
-                if (!idlike(v, (size_t)(ve - v))) {
+                if (!ch__aws_id_shaped(v, (size_t)(ve - v))) {
                     rc = CH_EPARSE;
                     goto cleanup;
                 }

@@ -135,8 +135,7 @@ static bool in_words(const char *words, const char *w)
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-/* The text between <tag> and </tag> starting at or after p, bounded by end. */
-static const char *xml_find(const char *p, const char *end, const char *tag, const char **vend)
+const char *ch__aws_xml_find(const char *p, const char *end, const char *tag, const char **vend)
 {
     char open[64], close[64];
     snprintf(open, sizeof open, "<%s>", tag);
@@ -156,7 +155,7 @@ static const char *xml_find(const char *p, const char *end, const char *tag, con
     return NULL;
 }
 
-static bool id_shaped(const char *s, size_t n)
+bool ch__aws_id_shaped(const char *s, size_t n)
 {
     if (n == 0 || n > 64)
         return false;
@@ -170,7 +169,7 @@ static bool id_shaped(const char *s, size_t n)
 int ch_resp_parse_instances(const char *xml, size_t n, ch_resp_instance_fn fn, void *ud)
 {
     const char *end = xml + n, *ve;
-    const char *set = xml_find(xml, end, "reservationSet", &ve);
+    const char *set = ch__aws_xml_find(xml, end, "reservationSet", &ve);
     if (set == NULL)
         return CH_EPARSE;
     /* Each reservation has its instancesSet; an instance's item runs from its <instanceId> to
@@ -180,28 +179,28 @@ int ch_resp_parse_instances(const char *xml, size_t n, ch_resp_instance_fn fn, v
     int count = 0;
     static const size_t open_len = sizeof "<instanceId>" - 1;
     while (p < setend) {
-        const char *ie, *id = xml_find(p, setend, "instanceId", &ie);
+        const char *ie, *id = ch__aws_xml_find(p, setend, "instanceId", &ie);
         if (id == NULL)
             break;
-        const char *ne, *next = xml_find(ie, setend, "instanceId", &ne);
+        const char *ne, *next = ch__aws_xml_find(ie, setend, "instanceId", &ne);
         const char *stop = next != NULL ? next - open_len : setend;
         char iid[72] = "", vpc[72] = "", subnet[72] = "", groups[1024] = "";
-        if (!id_shaped(id, (size_t)(ie - id)))
+        if (!ch__aws_id_shaped(id, (size_t)(ie - id)))
             return CH_EPARSE;
         snprintf(iid, sizeof iid, "%.*s", (int)(ie - id), id);
-        const char *te, *t = xml_find(ie, stop, "vpcId", &te);
-        if (t != NULL && id_shaped(t, (size_t)(te - t)))
+        const char *te, *t = ch__aws_xml_find(ie, stop, "vpcId", &te);
+        if (t != NULL && ch__aws_id_shaped(t, (size_t)(te - t)))
             snprintf(vpc, sizeof vpc, "%.*s", (int)(te - t), t);
-        t = xml_find(ie, stop, "subnetId", &te);
-        if (t != NULL && id_shaped(t, (size_t)(te - t)))
+        t = ch__aws_xml_find(ie, stop, "subnetId", &te);
+        if (t != NULL && ch__aws_id_shaped(t, (size_t)(te - t)))
             snprintf(subnet, sizeof subnet, "%.*s", (int)(te - t), t);
-        const char *ge = NULL, *g = xml_find(ie, stop, "groupSet", &ge);
+        const char *ge = NULL, *g = ch__aws_xml_find(ie, stop, "groupSet", &ge);
         while (g != NULL && ge != NULL) {
-            const char *ke = NULL, *k = xml_find(g, ge, "groupId", &ke);
+            const char *ke = NULL, *k = ch__aws_xml_find(g, ge, "groupId", &ke);
             if (k == NULL || ke == NULL)
                 break;
             size_t used = strlen(groups), kl = (size_t)(ke - k);
-            if (id_shaped(k, kl) && used + kl + 2 < sizeof groups)
+            if (ch__aws_id_shaped(k, kl) && used + kl + 2 < sizeof groups)
                 snprintf(groups + used, sizeof groups - used, "%s%.*s", used ? "," : "", (int)kl,
                          k);
             g = ke;
@@ -231,7 +230,7 @@ int ch_resp_json_path(const char *json, size_t n, const char *k1, const char *k2
     if (rc >= 0) {
         rc = 0;
         if (ch_json_obj_get(root, k1, strlen(k1), &a) && ch_json_obj_get(a, k2, strlen(k2), &b) &&
-            ch_json_get_str(b, &s, &sl) && sl < cap && id_shaped(s, sl)) {
+            ch_json_get_str(b, &s, &sl) && sl < cap && ch__aws_id_shaped(s, sl)) {
             memcpy(out, s, sl);
             out[sl] = '\0';
             rc = 1;
@@ -436,7 +435,7 @@ static int base_creds(run_ctx *c)
     if ((rc = ch_aws_call(&c->base, &r, &c->resp, &res, c->err)) < 0)
         return rc;
     if (!ch__aws_xml_text(c->resp.data, c->resp.len, "Account", c->caller, sizeof c->caller) ||
-        !id_shaped(c->caller, strlen(c->caller)))
+        !ch__aws_id_shaped(c->caller, strlen(c->caller)))
         return ch_error_set(c->err, CH_EPARSE, "STS GetCallerIdentity: no Account in the answer");
     return 0;
 }
@@ -1154,7 +1153,7 @@ static int find_group(run_ctx *c, const ch_aws_creds *cr, const step_view *s, co
     if ((rc = call(c, cr, "ec2", s->region, "DescribeSecurityGroups", false, &res)) < 0)
         return rc;
     if (!ch__aws_xml_text(c->resp.data, c->resp.len, "groupId", out, cap) ||
-        !id_shaped(out, strlen(out)))
+        !ch__aws_id_shaped(out, strlen(out)))
         return ch_error_set(c->err, CH_ENOTFOUND, "ec2:DescribeSecurityGroups: no group %s in %s",
                             gname, vpc);
     return 0;
@@ -1279,7 +1278,7 @@ static int do_step(run_ctx *c, const step_view *s, const char *action, ch_json_v
             rc = find_group(c, cr, s, target, id, sizeof id);
         else if (a->out_k2 == NULL)
             rc = ch__aws_xml_text(c->resp.data, c->resp.len, a->out_k1, id, sizeof id) &&
-                         id_shaped(id, strlen(id))
+                         ch__aws_id_shaped(id, strlen(id))
                      ? 0
                      : CH_EPARSE;
         else
