@@ -148,13 +148,9 @@ static int hunt_rule_adds(ch_pipeline *p)
     if (!ch_pipeline_hunt_pending(p) || ch_pipeline_evstore(p) == NULL)
         return 0;
     ch_error err = {0};
-    ch_evstore *es = NULL;
     ch_retro_result r;
     size_t n = 0;
-    int rc = ch_evstore_open_local(ch_pipeline_store(p), false, NULL, &es, &err);
-    if (rc == 0)
-        rc = ch_retro_hunt_rule_adds(p, es, 0, &r, &n, &err);
-    ch_evstore_close(es);
+    int rc = ch_retro_hunt_rule_adds(p, NULL, 0, &r, &n, &err);
     if (rc < 0) {
         fprintf(stderr, "coinhound analyze: retro-hunt for values rules added: %s\n", err.msg);
         return rc;

@@ -383,8 +383,8 @@ static void hunt_report(ch_serve *s, int rc, const ch_error *err, size_t n, cons
 
 /* Values read from the intel store's queue (copies: the rows die with the statement). */
 typedef struct hunt_batch {
-    ch_retro_value v[HUNT_BATCH];
-    size_t n;
+    ch_retro_value *v;
+    size_t n, cap;
     int64_t last_id;
     char what[160]; /* the sets, for the log line */
     ch_error *err;
@@ -393,6 +393,14 @@ typedef struct hunt_batch {
 static int hunt_collect(void *arg, const ch_intel_retro_row *row)
 {
     hunt_batch *b = arg;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        ch_retro_value *nv = ch_realloc(b->v, nc * sizeof *nv);
+        if (nv == NULL)
+            return ch_error_set(b->err, CH_ENOMEM, "out of memory");
+        b->v = nv;
+        b->cap = nc;
+    }
     char *set = ch_strdup(row->set), *value = ch_strdup(row->value);
     if (set == NULL || value == NULL) {
         ch_free(set);
@@ -415,7 +423,7 @@ static void hunt_batch_free(hunt_batch *b)
         ch_free((char *)b->v[i].set);
         ch_free((char *)b->v[i].value);
     }
-    ch_free(b);
+    ch_free(b->v);
 }
 
 /* The values added through the API that wait in the intel store's queue (written with the values
@@ -427,52 +435,50 @@ static void hunt_batch_free(hunt_batch *b)
 static void hunt_api_adds(ch_serve *s)
 {
     ch_error err = {0};
-    hunt_batch *b = ch_calloc(1, sizeof *b);
-    if (b == NULL) {
-        slog(s, "error", "out_of_memory", "retro-hunt for values added through the API not run");
-        return;
-    }
-    b->err = &err;
+    hunt_batch b = {.err = &err};
     pthread_mutex_lock(&s->api.intel_mu);
     int rc = s->api.intel == NULL
                  ? 0
-                 : ch_intel_store_retro_each(s->api.intel, HUNT_BATCH, hunt_collect, b, &err);
+                 : ch_intel_store_retro_each(s->api.intel, HUNT_BATCH, hunt_collect, &b, &err);
     pthread_mutex_unlock(&s->api.intel_mu);
-    ch_evstore *es = NULL;
     ch_retro_result r;
     memset(&r, 0, sizeof r);
-    if (rc == 0 && b->n > 0) {
+    if (rc == 0 && b.n > 0) {
         pthread_mutex_lock(&s->pl_mu);
-        rc = ch_pipeline_store(s->p) == NULL
-                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
-                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
-        if (rc == 0)
-            rc = ch_retro_hunt_values(s->p, es, wall_ms() - CH_RETRO_DEFAULT_DAYS * 86400000LL,
-                                      b->v, b->n, &r, &err);
+        rc = ch_retro_hunt_values(s->p, NULL, wall_ms() - CH_RETRO_DEFAULT_DAYS * 86400000LL, b.v,
+                                  b.n, &r, &err);
         pthread_mutex_unlock(&s->pl_mu);
-        ch_evstore_close(es);
         if (rc == 0) {
             pthread_mutex_lock(&s->api.intel_mu);
-            rc = ch_intel_store_retro_done(s->api.intel, b->last_id, &err);
+            rc = ch_intel_store_retro_done(s->api.intel, b.last_id, &err);
             pthread_mutex_unlock(&s->api.intel_mu);
         }
     }
-    if (rc < 0 || b->n > 0)
-        hunt_report(s, rc, &err, b->n, b->what[0] ? b->what : "reference sets", &r);
-    if (rc == 0 && b->n == HUNT_BATCH)
+    if (rc < 0 || b.n > 0)
+        hunt_report(s, rc, &err, b.n, b.what[0] ? b.what : "reference sets", &r);
+    if (rc == 0 && b.n == HUNT_BATCH)
         atomic_store(&s->hunt_req, true); /* more wait */
-    hunt_batch_free(b);
+    hunt_batch_free(&b);
 }
 
-/* Run the API's waiting hunts after a checkpoint at pos. Returns false when the checkpoint
- * failed (the hunts wait for the next turn). */
-static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
+/* Hunts start from a checkpoint at pos, so that what they raise and checkpoint is the
+ * pipeline's state there. false when it failed (the hunts wait for the next turn). */
+static bool checkpoint_before_hunt(ch_serve *s, ch_journal_pos pos, bool *dirty)
 {
     if (*dirty) {
         if (checkpoint(s, pos) < 0)
             return false;
         *dirty = false;
     }
+    return true;
+}
+
+/* Run the API's waiting hunts after a checkpoint at pos. Returns false when the checkpoint
+ * failed. */
+static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
+{
+    if (!checkpoint_before_hunt(s, pos, dirty))
+        return false;
     atomic_store(&s->hunt_req, false);
     hunt_api_adds(s);
     return true;
@@ -482,24 +488,15 @@ static bool run_hunts(ch_serve *s, ch_journal_pos pos, bool *dirty)
  * run in the pipeline thread like the API's hunts, after a checkpoint. */
 static void hunt_rule_adds(ch_serve *s, ch_journal_pos pos, bool *dirty)
 {
-    if (*dirty) {
-        if (checkpoint(s, pos) < 0)
-            return;
-        *dirty = false;
-    }
+    if (!checkpoint_before_hunt(s, pos, dirty))
+        return;
     ch_error err = {0};
-    ch_evstore *es = NULL;
     ch_retro_result r;
     memset(&r, 0, sizeof r);
     size_t n = 0;
     pthread_mutex_lock(&s->pl_mu);
-    int rc = ch_pipeline_store(s->p) == NULL
-                 ? ch_error_set(&err, CH_ENOTFOUND, "the server has no store")
-                 : ch_evstore_open_local(ch_pipeline_store(s->p), false, NULL, &es, &err);
-    if (rc == 0)
-        rc = ch_retro_hunt_rule_adds(s->p, es, 0, &r, &n, &err);
+    int rc = ch_retro_hunt_rule_adds(s->p, NULL, 0, &r, &n, &err);
     pthread_mutex_unlock(&s->pl_mu);
-    ch_evstore_close(es);
     if (rc < 0 || n > 0)
         hunt_report(s, rc, &err, n, "sets by rules", &r);
 }

@@ -40,10 +40,17 @@ int ch_retro_hunt_values(ch_pipeline *p, ch_evstore *es, int64_t since_ms, const
         if ((rc = ch_intel_matcher_add_set(m, set, err)) > 0)
             rc = 0;
     }
+    /* No store given: the pipeline's own, opened for reading only while the hunt runs. */
+    ch_evstore *own = NULL;
+    if (rc == 0 && es == NULL)
+        rc = ch_pipeline_store(p) == NULL
+                 ? ch_error_set(err, CH_ENOTFOUND, "retro-hunting needs a store")
+                 : ch_evstore_open_local(ch_pipeline_store(p), false, NULL, &own, err);
     if (rc == 0) {
         ch_retro_opts o = {.since_ms = since_ms, .matcher = m};
-        rc = ch_retro_hunt(p, es, &o, r, err);
+        rc = ch_retro_hunt(p, es != NULL ? es : own, &o, r, err);
     }
+    ch_evstore_close(own);
     ch_intel_matcher_free(m);
     ch_refsets_free(sets);
     return rc;

@@ -25,12 +25,14 @@ typedef struct ch_retro_value {
     int64_t valid_from, expiry; /* CH_REFSET_ALWAYS / CH_REFSET_NEVER for no bound */
 } ch_retro_value;
 
-/* Hunt es (the store of p's database) from since_ms on for v[0..n), then checkpoint p. Values
- * a set refuses are left out (they cannot match). */
+/* Hunt es (the store of p's database; NULL: p's own event store, opened for the hunt) from
+ * since_ms on for v[0..n), then checkpoint p. Values a set refuses are left out (they cannot
+ * match). */
 int ch_retro_hunt_values(ch_pipeline *p, ch_evstore *es, int64_t since_ms, const ch_retro_value *v,
                          size_t n, ch_retro_result *r, ch_error *err);
 
 /* The values rules added to address and domain sets that no hunt has searched for yet
+ * (es as for ch_retro_hunt_values; nothing is opened when none waits)
  * (pipeline.h, ch_pipeline_hunt_take), hunted and marked as hunted by the hunt's checkpoint.
  * since_ms 0: the CH_RETRO_DEFAULT_DAYS days before the earliest value was learned, in the time
  * of the events it was learned from. *nvalues: how many (0: nothing to do, nothing run). */
