@@ -9,6 +9,7 @@
 #include "core/sqlite_util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +73,30 @@ int ch_sql_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt 
         return ch_sql_error(db, path, err, "preparing a statement");
     }
     return 0;
+}
+
+int ch_sql_once(sqlite3 *db, const char *path, ch_error *err, sqlite3_stmt **st, const char *what,
+                const char *sql, const char *fmt, ...)
+{
+    int rc = ch_sql_prepare(db, path, sql, st, err);
+    if (rc < 0)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i] != '\0'; i++) {
+        if (fmt[i] == 'i') {
+            sqlite3_bind_int64(*st, i + 1, va_arg(ap, int64_t));
+        } else if (fmt[i] == 'b') {
+            sqlite3_bind_int(*st, i + 1, va_arg(ap, int) ? 1 : 0);
+        } else {
+            const char *t = va_arg(ap, const char *);
+            if (t != NULL)
+                sqlite3_bind_text(*st, i + 1, t, -1, SQLITE_STATIC);
+        }
+    }
+    va_end(ap);
+    int r = sqlite3_step(*st);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : ch_sql_error(db, path, err, what);
 }
 
 /* ---- transactions -------------------------------------------------------------------------- */

@@ -119,6 +119,14 @@ int ch_sql_exec(sqlite3 *db, const char *path, const char *sql, ch_error *err);
 int ch_sql_prepare(sqlite3 *db, const char *path, const char *sql, sqlite3_stmt **st,
                    ch_error *err);
 
+/* One statement run once: prepare the constant sql, bind one argument per letter of fmt ('i'
+ * an int64_t, 't' a string or NULL for SQL NULL, 'b' a bool as 0/1), step once. Returns 1 when
+ * the step gave a row (*st is left on it for the caller's column reads), 0 when done, or the
+ * error "PATH: WHAT: sqlite's message". The caller finalizes *st in every case (it is NULL when
+ * preparing failed). Strings are bound SQLITE_STATIC: they must outlive the step. */
+int ch_sql_once(sqlite3 *db, const char *path, ch_error *err, sqlite3_stmt **st, const char *what,
+                const char *sql, const char *fmt, ...);
+
 /* Bind a time that may be an open end: NULL when v == none. */
 static inline void ch_sql_bind_time(sqlite3_stmt *st, int i, int64_t v, int64_t none)
 {

@@ -164,19 +164,12 @@ int ch_resp_store_put(ch_resp_store *s, ch_resp_plan *p, const char *actor, int6
         rc = ch_error_set(err, rc, "rendering the plan (%s)", ch_strerror(rc));
         goto cleanup;
     }
-    if ((rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                             "INSERT INTO response_plans (offense_id, created, actor, status, plan)"
-                             " VALUES (?, ?, ?, 'proposed', ?)",
-                             &st, err)) < 0)
+    /* ch_resp_plan_json NUL-terminates what it renders (ch_buf keeps a terminator). */
+    if ((rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "storing the plan",
+                          "INSERT INTO response_plans (offense_id, created, actor, status, plan)"
+                          " VALUES (?, ?, ?, 'proposed', ?)",
+                          "iitt", p->offense_id, now_ms, actor, b.data)) < 0)
         goto cleanup;
-    sqlite3_bind_int64(st, 1, p->offense_id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, b.data, (int)b.len, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = ch_sql_error(s->sql.db, s->sql.path, err, "storing the plan");
-        goto cleanup;
-    }
     p->id = sqlite3_last_insert_rowid(s->sql.db);
     rc = 0;
 cleanup:
@@ -190,23 +183,17 @@ int ch_resp_store_get(ch_resp_store *s, int64_t id, char **json, int64_t *offens
 {
     *json = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "SELECT plan, offense_id, status FROM response_plans WHERE id = ?", &st,
-                            err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    int rc =
+        ch_sql_once(s->sql.db, s->sql.path, err, &st, "reading the plan",
+                    "SELECT plan, offense_id, status FROM response_plans WHERE id = ?", "i", id);
+    if (rc == 1) {
         *json = ch_strdup(ch_sql_col_text(st, 0));
         *offense_id = sqlite3_column_int64(st, 1);
         snprintf(status, 32, "%s", ch_sql_col_text(st, 2));
         rc = *json != NULL ? 0 : ch_error_set(err, CH_ENOMEM, "out of memory");
-    } else if (step == SQLITE_DONE) {
+    } else if (rc == 0) {
         rc = ch_error_set(err, CH_ENOTFOUND, "%s: no response plan %lld", s->sql.path,
                           (long long)id);
-    } else {
-        rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading the plan");
     }
     sqlite3_finalize(st);
     return rc;
@@ -215,17 +202,10 @@ int ch_resp_store_get(ch_resp_store *s, int64_t id, char **json, int64_t *offens
 int ch_resp_store_status(ch_resp_store *s, int64_t id, const char *status, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "UPDATE response_plans SET status = ?2 WHERE id = ?1", &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE
-             ? 0
-             : ch_sql_error(s->sql.db, s->sql.path, err, "setting the plan's status");
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "setting the plan's status",
+                         "UPDATE response_plans SET status = ?2 WHERE id = ?1", "it", id, status);
     sqlite3_finalize(st);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int ch_resp_step_get(ch_resp_store *s, int64_t plan, const char *step, const char *phase,
@@ -234,24 +214,13 @@ int ch_resp_step_get(ch_resp_store *s, int64_t plan, const char *step, const cha
     state[0] = '\0';
     *attempts = 0;
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "SELECT state, attempts FROM response_steps"
-                            " WHERE plan_id = ?1 AND step = ?2 AND phase = ?3",
-                            &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, plan);
-    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "reading a step's state",
+                         "SELECT state, attempts FROM response_steps"
+                         " WHERE plan_id = ?1 AND step = ?2 AND phase = ?3",
+                         "itt", plan, step, phase);
+    if (rc == 1) {
         snprintf(state, 16, "%s", ch_sql_col_text(st, 0));
         *attempts = sqlite3_column_int(st, 1);
-        rc = 1;
-    } else if (r == SQLITE_DONE) {
-        rc = 0;
-    } else {
-        rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading a step's state");
     }
     sqlite3_finalize(st);
     return rc;
@@ -263,29 +232,16 @@ int ch_resp_step_set(ch_resp_store *s, int64_t plan, const char *step, const cha
 {
     sqlite3_stmt *st = NULL;
     /* 'running' counts an attempt: the number of times the call may have reached AWS. */
-    int rc = ch_sql_prepare(
-        s->sql.db, s->sql.path,
+    int rc = ch_sql_once(
+        s->sql.db, s->sql.path, err, &st, "recording a step's state",
         "INSERT INTO response_steps (plan_id, step, phase, state, attempts, updated, actor, error)"
         " VALUES (?1, ?2, ?3, ?4, ?4 = 'running', ?5, ?6, ?7)"
         " ON CONFLICT (plan_id, step, phase) DO UPDATE SET state = excluded.state,"
         " attempts = attempts + (excluded.state = 'running'), updated = excluded.updated,"
         " actor = excluded.actor, error = excluded.error",
-        &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, plan);
-    sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, phase, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms);
-    sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
-    if (error != NULL)
-        sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE
-             ? 0
-             : ch_sql_error(s->sql.db, s->sql.path, err, "recording a step's state");
+        "itttitt", plan, step, phase, state, now_ms, actor, error);
     sqlite3_finalize(st);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int ch_resp_steps_json(ch_resp_store *s, int64_t plan, ch_buf *b, ch_error *err)
@@ -345,24 +301,15 @@ int ch_resp_value_get(ch_resp_store *s, int64_t plan, const char *account, const
 {
     out[0] = '\0';
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "SELECT value FROM response_values WHERE plan_id = ?1"
-                            " AND account = ?2 AND region = ?3 AND name = ?4",
-                            &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, plan);
-    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "reading a value",
+                         "SELECT value FROM response_values WHERE plan_id = ?1"
+                         " AND account = ?2 AND region = ?3 AND name = ?4",
+                         "ittt", plan, account, region, name);
+    if (rc == 1) {
         const char *v = ch_sql_col_text(st, 0);
         rc = strlen(v) < cap ? 1 : ch_error_set(err, CH_ELIMIT, "value %s too long", name);
         if (rc == 1)
             memcpy(out, v, strlen(v) + 1);
-    } else {
-        rc = r == SQLITE_DONE ? 0 : ch_sql_error(s->sql.db, s->sql.path, err, "reading a value");
     }
     sqlite3_finalize(st);
     return rc;
@@ -372,38 +319,20 @@ int ch_resp_value_put(ch_resp_store *s, int64_t plan, const char *account, const
                       const char *name, const char *value, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "INSERT OR IGNORE INTO response_values"
-                            " (plan_id, account, region, name, value) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, plan);
-    sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, region, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, value, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE
-             ? 0
-             : ch_sql_error(s->sql.db, s->sql.path, err, "recording a value");
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "recording a value",
+                         "INSERT OR IGNORE INTO response_values"
+                         " (plan_id, account, region, name, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                         "itttt", plan, account, region, name, value);
     sqlite3_finalize(st);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int ch_resp_auto_seen(ch_resp_store *s, int64_t offense, const char *rule, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc =
-        ch_sql_prepare(s->sql.db, s->sql.path,
-                       "SELECT 1 FROM response_auto WHERE offense_id = ?1 AND rule = ?2", &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, offense);
-    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st);
-    rc = r == SQLITE_ROW    ? 1
-         : r == SQLITE_DONE ? 0
-                            : ch_sql_error(s->sql.db, s->sql.path, err, "reading response_auto");
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "reading response_auto",
+                         "SELECT 1 FROM response_auto WHERE offense_id = ?1 AND rule = ?2", "it",
+                         offense, rule);
     sqlite3_finalize(st);
     return rc;
 }
@@ -412,38 +341,23 @@ int ch_resp_auto_put(ch_resp_store *s, int64_t offense, const char *rule, int64_
                      int64_t now_ms, bool ran, const char *outcome, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "INSERT OR REPLACE INTO response_auto"
-                            " (offense_id, rule, plan_id, created, ran, outcome)"
-                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, offense);
-    sqlite3_bind_text(st, 2, rule, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, plan);
-    sqlite3_bind_int64(st, 4, now_ms);
-    sqlite3_bind_int(st, 5, ran ? 1 : 0);
-    sqlite3_bind_text(st, 6, outcome, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE
-             ? 0
-             : ch_sql_error(s->sql.db, s->sql.path, err, "recording an automatic response");
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "recording an automatic response",
+                         "INSERT OR REPLACE INTO response_auto"
+                         " (offense_id, rule, plan_id, created, ran, outcome)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         "itiibt", offense, rule, plan, now_ms, (int)ran, outcome);
     sqlite3_finalize(st);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int ch_resp_auto_runs_since(ch_resp_store *s, int64_t since_ms, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
-    int rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "SELECT count(*) FROM response_auto WHERE ran = 1 AND created >= ?1",
-                            &st, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, since_ms);
-    rc = sqlite3_step(st) == SQLITE_ROW
-             ? sqlite3_column_int(st, 0)
-             : ch_sql_error(s->sql.db, s->sql.path, err, "counting automatic runs");
+    int rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "counting automatic runs",
+                         "SELECT count(*) FROM response_auto WHERE ran = 1 AND created >= ?1", "i",
+                         since_ms);
+    if (rc == 1)
+        rc = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     return rc;
 }
@@ -457,37 +371,25 @@ int ch_resp_lock(ch_resp_store *s, int64_t plan, const char *holder, int64_t now
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = NULL;
-    rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                        "SELECT holder, until FROM response_locks WHERE plan_id = ?1", &st, err);
+    rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "reading the plan's lock",
+                     "SELECT holder, until FROM response_locks WHERE plan_id = ?1", "i", plan);
     bool free_ = true;
-    if (rc >= 0) {
-        sqlite3_bind_int64(st, 1, plan);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            const char *h = ch_sql_col_text(st, 0);
-            int64_t until = sqlite3_column_int64(st, 1);
-            /* Free when released, expired, ours, or its process is gone. */
-            free_ = until < now_ms || strcmp(h, holder) == 0 || (alive != NULL && !alive(h));
-            if (!free_)
-                snprintf(other, cap, "%s", h);
-        } else if (r != SQLITE_DONE) {
-            rc = ch_sql_error(s->sql.db, s->sql.path, err, "reading the plan's lock");
-        }
+    if (rc == 1) {
+        const char *h = ch_sql_col_text(st, 0);
+        int64_t until = sqlite3_column_int64(st, 1);
+        /* Free when released, expired, ours, or its process is gone. */
+        free_ = until < now_ms || strcmp(h, holder) == 0 || (alive != NULL && !alive(h));
+        if (!free_)
+            snprintf(other, cap, "%s", h);
     }
     sqlite3_finalize(st);
     st = NULL;
     if (rc >= 0 && free_) {
-        rc = ch_sql_prepare(s->sql.db, s->sql.path,
-                            "INSERT OR REPLACE INTO response_locks (plan_id, holder, until)"
-                            " VALUES (?1, ?2, ?3)",
-                            &st, err);
-        if (rc >= 0) {
-            sqlite3_bind_int64(st, 1, plan);
-            sqlite3_bind_text(st, 2, holder, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, lease_ms > 0 ? now_ms + lease_ms : 0);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = ch_sql_error(s->sql.db, s->sql.path, err, "taking the plan's lock");
-        }
+        int64_t until = lease_ms > 0 ? now_ms + lease_ms : 0;
+        rc = ch_sql_once(s->sql.db, s->sql.path, err, &st, "taking the plan's lock",
+                         "INSERT OR REPLACE INTO response_locks (plan_id, holder, until)"
+                         " VALUES (?1, ?2, ?3)",
+                         "iti", plan, holder, until);
         sqlite3_finalize(st);
     }
     if (rc < 0) {
