@@ -741,6 +741,13 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
             ch__search_damaged(sr, p, e.msg);
             continue;
         }
+        /* The hour ruled nothing out; the segment's own time bounds (its header) may. */
+        const ch_seg_meta *m = ch__seg_meta(s);
+        if (ch__search_cannot_improve(sr, m->min_ts, m->max_ts)) {
+            ch__search_skip(sr, p, "its time range cannot improve the matches kept (header read)");
+            ch__seg_close(s);
+            continue;
+        }
         rc = ch__search_segment(sr, s, p, err);
         ch__seg_close(s);
     }

@@ -259,14 +259,28 @@ static bool stop_state(ch_search *s)
     return atomic_load(&s->state) != CH_SEARCH_RUNNING;
 }
 
+static void keep_sort_trim(ch_search *s);
+
+bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to)
+{
+    if (aggregating(s))
+        return false;
+    /* Cut the kept matches to the limit at every segment boundary once there are enough (not
+     * only when twice the limit piled up): the limit-th match's time then rules segments out
+     * from the first one after the limit was reached. The result is the same either way. */
+    if (s->nkeep >= s->o.limit && (!s->trimmed || s->nkeep > s->o.limit))
+        keep_sort_trim(s);
+    if (!s->trimmed)
+        return false;
+    return s->o.asc ? seg_from > s->worst_ts : seg_to < s->worst_ts;
+}
+
 bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
 {
     if (stop_state(s))
         return true;
-    if (aggregating(s) || !s->trimmed)
-        return false;
     /* Segments come in time order: past the limit-th kept match nothing can enter. */
-    bool stop = s->o.asc ? seg_from > s->worst_ts : seg_to < s->worst_ts;
+    bool stop = ch__search_cannot_improve(s, seg_from, seg_to);
     if (stop && s->o.explain)
         ch_buf_printf(&s->explain,
                       "stop: %zu matches kept and older segments cannot improve "

@@ -14,6 +14,10 @@ void ch__search_add_total(ch_search *s, size_t n);
 /* Should the store stop before a segment spanning [seg_from, seg_to]? (cancelled, a bound
  * hit, or the kept matches cannot improve.) */
 bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to);
+/* Can no event of [seg_from, seg_to] enter the kept matches (the limit is reached and they are
+ * all newer, or older with --sort asc)? For a segment whose own time bounds are narrower than
+ * its hour's: skipped, not a reason to stop (the next one of the hour may be newer). */
+bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to);
 /* Run over one segment. A damaged part is reported (ch__search_damaged) and skipped; the
  * return is negative only for failures that end the search (out of memory). */
 int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err);
