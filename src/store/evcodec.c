@@ -10,6 +10,13 @@
  * (the intel match's names) are valid C strings. Integers are little-endian; lengths are
  * LEB128 varints, with 0 for "absent" and n+1 for a string of n bytes, so absent and empty
  * stay apart as the writer needs.
+ *
+ * The bytes are two parts back to back: the typed part (everything up to the flag that says
+ * whether the record collides with an ECS root) and the original part (the JSON text or the
+ * flow columns). Segment formats 1 and 2 store them as one record; format 3 stores each part in
+ * its own compressed stream (segment.c), so that a search reading only typed fields never
+ * decompresses the original records. The concatenation of the two parts is the one-record form,
+ * so a kept match of either format is the same bytes.
  */
 #include <string.h>
 
@@ -64,7 +71,7 @@ static int put_geo(ch_buf *b, const ch_geo *g)
     return rc | put_sv(b, g->country_name);
 }
 
-int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
+int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
 {
     int rc = ch_buf_addc(b, ENC_VERSION);
     rc |= put_u64(b, rid);
@@ -109,7 +116,12 @@ int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
         rc |= put_var(b, (uint64_t)(int64_t)t->confidence + 1);
     }
     rc |= ch_buf_addc(b, (char)(ev->raw_no_ecs_root ? 1 : 0));
-    rc |= put_sv(b, ev->raw_json);
+    return rc < 0 ? CH_ENOMEM : 0;
+}
+
+int ch__ev_encode_orig(const ch_event *ev, ch_buf *b)
+{
+    int rc = put_sv(b, ev->raw_json);
     uint32_t nc = ev->raw_json.p ? 0 : ev->raw_count;
     if (nc > CH_EV_MAX_COLUMNS)
         nc = CH_EV_MAX_COLUMNS;
@@ -119,6 +131,12 @@ int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
         rc |= put_sv(b, ev->raw_values[i]);
     }
     return rc < 0 ? CH_ENOMEM : 0;
+}
+
+int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
+{
+    int rc = ch__ev_encode_typed(ev, rid, b);
+    return rc < 0 ? rc : ch__ev_encode_orig(ev, b);
 }
 
 typedef struct rd {
@@ -217,22 +235,22 @@ static const char *get_cstr(rd *r)
     return s.p ? s.p : "";
 }
 
-int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
+/* The typed part, from r (left just past it). */
+static int decode_typed(rd *r, ch_ev_decoded *d)
 {
-    rd r = {p, p + n, false};
     ch_event *ev = &d->ev;
     ch_event_reset(ev);
-    if (get_u8(&r) != ENC_VERSION)
+    if (get_u8(r) != ENC_VERSION)
         return CH_EPARSE;
-    d->rid = get_u64(&r);
-    ev->ts_ms = (int64_t)get_u64(&r);
-    ev->end_ms = (int64_t)get_u64(&r);
-    uint8_t ds = get_u8(&r), oc = get_u8(&r);
+    d->rid = get_u64(r);
+    ev->ts_ms = (int64_t)get_u64(r);
+    ev->end_ms = (int64_t)get_u64(r);
+    uint8_t ds = get_u8(r), oc = get_u8(r);
     if (ds >= CH_DS__COUNT || oc > CH_OUTCOME_UNKNOWN)
         return CH_EPARSE;
     ev->dataset = (ch_dataset)ds;
     ev->outcome = (ch_outcome)oc;
-    ev->flags = (uint32_t)get_var(&r);
+    ev->flags = (uint32_t)get_var(r);
     ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,     &ev->type,
                     &ev->provider,     &ev->user_name,   &ev->user_id,      &ev->user_type,
                     &ev->session_name, &ev->access_key,  &ev->invoked_by,   &ev->account_id,
@@ -240,50 +258,77 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
                     &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
                     &ev->dns_qtype,    &ev->dns_rcode};
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
-        *svs[i] = get_sv(&r);
-    get_ip(&r, &ev->src_ip);
-    get_ip(&r, &ev->dst_ip);
-    ev->src_port = (uint16_t)get_var(&r);
-    ev->dst_port = (uint16_t)get_var(&r);
-    ev->iana_proto = get_u8(&r);
-    ev->bytes = get_var(&r);
-    ev->packets = get_var(&r);
-    uint8_t na = get_u8(&r);
+        *svs[i] = get_sv(r);
+    get_ip(r, &ev->src_ip);
+    get_ip(r, &ev->dst_ip);
+    ev->src_port = (uint16_t)get_var(r);
+    ev->dst_port = (uint16_t)get_var(r);
+    ev->iana_proto = get_u8(r);
+    ev->bytes = get_var(r);
+    ev->packets = get_var(r);
+    uint8_t na = get_u8(r);
     if (na > CH_EVENT_MAX_ANSWERS)
         return CH_EPARSE;
     ev->dns_nanswers = na;
     for (unsigned i = 0; i < na; i++)
-        ev->dns_answers[i] = get_sv(&r);
-    get_geo(&r, &ev->src_geo);
-    get_geo(&r, &ev->dst_geo);
-    if (get_u8(&r)) {
+        ev->dns_answers[i] = get_sv(r);
+    get_geo(r, &ev->src_geo);
+    get_geo(r, &ev->dst_geo);
+    if (get_u8(r)) {
         ch_threat *t = &ev->threat;
-        t->set = get_cstr(&r);
-        t->field = get_cstr(&r);
-        t->atomic = get_sv(&r);
-        get_ip(&r, &t->atomic_ip);
-        t->feed = get_cstr(&r);
-        t->indicator_id = get_cstr(&r);
-        t->indicator_name = get_cstr(&r);
-        t->indicator_types = get_cstr(&r);
-        t->provider = get_cstr(&r);
-        t->confidence = (int)((int64_t)get_var(&r) - 1);
+        t->set = get_cstr(r);
+        t->field = get_cstr(r);
+        t->atomic = get_sv(r);
+        get_ip(r, &t->atomic_ip);
+        t->feed = get_cstr(r);
+        t->indicator_id = get_cstr(r);
+        t->indicator_name = get_cstr(r);
+        t->indicator_types = get_cstr(r);
+        t->provider = get_cstr(r);
+        t->confidence = (int)((int64_t)get_var(r) - 1);
     }
-    ev->raw_no_ecs_root = get_u8(&r) != 0;
-    ev->raw_json = get_sv(&r);
-    uint64_t nc = get_var(&r);
+    ev->raw_no_ecs_root = get_u8(r) != 0;
+    return r->bad ? CH_EPARSE : 0;
+}
+
+/* The original part, from r (left just past it). */
+static int decode_orig(rd *r, ch_ev_decoded *d)
+{
+    ch_event *ev = &d->ev;
+    ev->raw_json = get_sv(r);
+    uint64_t nc = get_var(r);
     if (nc > CH_EV_MAX_COLUMNS)
         return CH_EPARSE;
     for (uint64_t i = 0; i < nc; i++) {
-        d->names[i] = get_sv(&r);
-        d->values[i] = get_sv(&r);
+        d->names[i] = get_sv(r);
+        d->values[i] = get_sv(r);
         if (d->names[i].p == NULL || d->values[i].p == NULL)
-            r.bad = true;
+            r->bad = true;
     }
     ev->raw_count = (uint32_t)nc;
     ev->raw_names = nc ? d->names : NULL;
     ev->raw_values = nc ? d->values : NULL;
-    if (r.bad || r.p != r.end)
+    return r->bad ? CH_EPARSE : 0;
+}
+
+int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
+{
+    rd r = {p, p + n, false};
+    if (decode_typed(&r, d) < 0 || decode_orig(&r, d) < 0 || r.p != r.end)
+        return CH_EPARSE;
+    return 0;
+}
+
+int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on,
+                        ch_ev_decoded *d)
+{
+    rd r = {t, t + tn, false};
+    if (decode_typed(&r, d) < 0 || r.p != r.end)
+        return CH_EPARSE;
+    if (o == NULL)
+        return 0; /* typed only: no original record (raw_json NULL, no columns) */
+    rd q = {o, o + on, false};
+    if (decode_orig(&q, d) < 0 || q.p != q.end)
         return CH_EPARSE;
     return 0;
 }

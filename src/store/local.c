@@ -450,10 +450,10 @@ static int seal(local *l, size_t i, ch_error *err)
         *own = *b;
         j->seg = own;
         /* The last block is still raw unless it filled (then it may be in the writer's hands:
-         * only cnt and rawlen, which the writer never changes, are read); the earlier ones
+         * only cnt, rawlen and origlen, which the writer never changes, are read); the earlier ones
          * wait compressed; the index is built from the term buffers. */
         const ch_seg_block *last = b->blocks[b->nblocks - 1];
-        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen : 0) + b->raw_bytes / 8;
+        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0) + b->raw_bytes / 8;
         for (int f = 0; f < CH_IX_NFIELDS; f++)
             j->cost += b->terms[f].len;
         sum_touch(l, own->hour);
@@ -505,7 +505,7 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
         if (j == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         j->blk = full;
-        j->cost = full->raw.len;
+        j->cost = full->raw.len + full->orig.len;
         return w_push(&l->w, j, err);
     }
     return 0;

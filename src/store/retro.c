@@ -140,6 +140,7 @@ int ch_retro_hunt(ch_pipeline *p, ch_evstore *es, const ch_retro_opts *o, ch_ret
         .to_ms = INT64_MAX,
         .asc = true,
         .on_match = on_match,
+        .match_typed_only = true, /* the intel matcher reads normalized fields only */
         .match_ud = &h,
     };
     ch_search *s = NULL;

@@ -5,7 +5,10 @@
  * every record costs its header and its index frame (a few KB); otherwise each candidate
  * record costs its block's decompression (shared by the block's records) and a decode that
  * points views into the bytes, then the compiled expression. Only an expression that reads a
- * raw path parses the record's JSON. Kept matches are copies of their stored bytes, at most
+ * raw path parses the record's JSON. Over a format 3 segment (segment.c) a search whose
+ * expression and grouping read only normalized fields decompresses only the typed stream, and
+ * the original records only of the blocks holding a match it keeps (or hands to an on_match
+ * that asked for them). Kept matches are copies of their stored bytes, at most
  * `limit` of them (with limit-many more as slack before a sort trims them), so memory is
  * bounded by the limit, not by the matches; aggregation groups are bounded by max_memory.
  *
@@ -45,6 +48,7 @@ struct ch_search {
     ch_expr_scratch *scratch;
     ch_field_cache gcache;
     bool uses_raw;
+    bool need_orig; /* the expression or a grouping field reads the original record */
     ch_json_parser *jp;
     ZSTD_DCtx *dctx; /* shared by the segments it reads */
     int64_t t0_ns;
@@ -168,6 +172,10 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
     if ((s->count_by_src && (rc = split_fields(s, s->count_by_src, err)) < 0) ||
         (s->top_src && (rc = split_fields(s, s->top_src, err)) < 0))
         goto fail;
+    s->need_orig = s->uses_raw;
+    for (size_t i = 0; i < s->ngroupf; i++)
+        if (ch_field_ref_info(s->grefs[i]) == NULL)
+            s->need_orig = true; /* a raw path to count by */
     if (s->top_src && s->ngroupf != 1) {
         rc = ch_error_set(err, CH_EUSAGE, "--top takes one field");
         goto fail;
@@ -580,9 +588,18 @@ static void keep_sort_trim(ch_search *s)
     }
 }
 
-static int keep_add(ch_search *s, const uint8_t *rec, size_t n, int64_t ts, ch_error *err)
+/* Would a match at ts enter the kept ones? */
+static bool keep_wants(const ch_search *s, int64_t ts)
 {
-    if (s->trimmed && (s->o.asc ? ts > s->worst_ts : ts < s->worst_ts))
+    return !(s->trimmed && (s->o.asc ? ts > s->worst_ts : ts < s->worst_ts));
+}
+
+/* Keep a match: its stored bytes rec[0..n) followed by tail[0..tn) (format 3's original part;
+ * the two back to back are the one-record form ch__ev_decode reads). */
+static int keep_add(ch_search *s, const uint8_t *rec, size_t n, const uint8_t *tail, size_t tn,
+                    int64_t ts, ch_error *err)
+{
+    if (!keep_wants(s, ts))
         return 0;
     if (s->nkeep == s->capkeep) {
         size_t nc = s->capkeep ? s->capkeep * 2 : 64;
@@ -596,10 +613,13 @@ static int keep_add(ch_search *s, const uint8_t *rec, size_t n, int64_t ts, ch_e
         s->keep = nk;
         s->capkeep = nc;
     }
-    uint8_t *c = ch_malloc(n ? n : 1);
+    uint8_t *c = ch_malloc(n + tn ? n + tn : 1);
     if (c == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     memcpy(c, rec, n);
+    if (tn)
+        memcpy(c + n, tail, tn);
+    n += tn;
     s->keep[s->nkeep++] = (kept){ts, s->seq++, c, n};
     s->mem += n + sizeof(kept);
     if (s->nkeep >= s->o.limit * 2)
@@ -726,10 +746,15 @@ static void attach_doc(ch_search *s, ch_event *ev)
 static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path, bool *bad,
                        ch_error *err)
 {
-    const uint8_t *p;
-    size_t n;
+    const uint8_t *p, *o = NULL;
+    size_t n, on = 0;
     ch_error e = {0};
-    if (ch__seg_record(seg, ord, &p, &n, &e) < 0 || ch__ev_decode(p, n, s->dec) < 0) {
+    /* Format 3: the typed part, and the original part only when the expression reads it. */
+    bool split = ch__seg_format(seg) == CH_SEG_FORMAT_SPLIT;
+    bool with_orig = split && s->need_orig;
+    if (ch__seg_typed(seg, ord, &p, &n, &e) < 0 ||
+        (with_orig && ch__seg_orig(seg, ord, &o, &on, &e) < 0) ||
+        (split ? ch__ev_decode_parts(p, n, o, on, s->dec) : ch__ev_decode(p, n, s->dec)) < 0) {
         if (e.msg[0] == '\0')
             ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
         ch__search_damaged(s, path, e.msg);
@@ -745,13 +770,27 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     if (!ch_expr_eval(s->expr, ev, s->scratch))
         return 0;
     atomic_fetch_add_explicit(&s->matched, 1, memory_order_relaxed);
+    /* A match that leaves the process (kept for the caller, or handed to an on_match that reads
+     * more than normalized fields) carries its original record: fetch it now if not yet. */
+    bool wants_orig = s->o.on_match ? !s->o.match_typed_only
+                                    : !aggregating(s) && keep_wants(s, ev->ts_ms);
+    if (split && o == NULL && wants_orig) {
+        if (ch__seg_orig(seg, ord, &o, &on, &e) < 0 ||
+            ch__ev_decode_parts(p, n, o, on, s->dec) < 0) {
+            if (e.msg[0] == '\0')
+                ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
+            ch__search_damaged(s, path, e.msg);
+            *bad = true;
+            return 0;
+        }
+    }
     int rc = 0;
     if (s->o.on_match)
         s->o.on_match(s->o.match_ud, ev, s->dec->rid);
     else if (aggregating(s))
         rc = aggregate(s, ev, err);
     else
-        rc = keep_add(s, p, n, ev->ts_ms, err);
+        rc = keep_add(s, p, n, o, on, ev->ts_ms, err);
     if (rc == 0 && s->mem > s->o.max_memory)
         atomic_store(&s->state, CH_SEARCH_MEMORY);
     return rc;
@@ -792,7 +831,7 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
                           m->nrec);
         return 0;
     }
-    uint64_t b0 = ch__seg_blocks_read(seg);
+    uint64_t b0 = ch__seg_blocks_read(seg), o0 = ch__seg_orig_blocks_read(seg);
     bool bad = false;
     int rc = 0;
     size_t n = c.all ? m->nrec : c.n;
@@ -801,12 +840,17 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
             break;
         rc = eval_record(s, seg, c.all ? (uint32_t)i : c.v[i], path, &bad, err);
     }
-    if (s->o.explain && !bad)
+    if (s->o.explain && !bad) {
         ch_buf_printf(
-            &s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read\n", path,
+            &s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read", path,
             c.all ? (s->o.no_index ? "scan (index off)" : "scan (no indexed test narrows it)")
                   : "index",
             n, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
+        if (ch__seg_format(seg) == CH_SEG_FORMAT_SPLIT)
+            ch_buf_printf(&s->explain, " (original records: %llu blocks)",
+                          (unsigned long long)(ch__seg_orig_blocks_read(seg) - o0));
+        ch_buf_addc(&s->explain, '\n');
+    }
     cset_free(&c);
     if (!bad)
         atomic_fetch_add(&s->seg_done, 1);

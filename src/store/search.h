@@ -56,6 +56,9 @@ typedef struct ch_search_opts {
     size_t max_memory;           /* 0 = CH_SEARCH_DEFAULT_MEMORY */
     int64_t max_ms;              /* 0 = no time bound */
     ch_search_match_fn on_match; /* optional: every match, nothing kept */
+    /* on_match reads only normalized fields: the event it gets has no original record, which
+     * a format 3 segment then never decompresses (retro-hunts) */
+    bool match_typed_only;
     void *match_ud;
 } ch_search_opts;
 

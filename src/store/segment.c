@@ -3,17 +3,26 @@
  *
  *     header (128 bytes, CRC32C over itself)
  *     blocks: zstd frames of CH_SEG_BLOCK_RECORDS records, each [u32 length][stored event]
+ *             (format 3: every block's typed-part frame, then every block's original-record
+ *             frame)
  *     block table: per block offset, sizes, first record, records, CRC32C of the frame
- *     index: one zstd frame of CH_IX_NFIELDS sorted term dictionaries with posting lists
+ *             (format 3: the same for the original-record frame)
+ *     index: one zstd frame per indexed field: sorted term dictionaries with posting lists
  *
  * Records are compressed in blocks rather than as one frame so that an indexed lookup
  * decompresses only the blocks its postings name, while blocks stay large enough for zstd
  * to find the repetition between CloudTrail records (the same keys, users and agents).
- * Format 2 (SEG_VERSION) compresses every block after the first with the first block's records
- * as its zstd dictionary (raw content): a block then also finds the repetition of the 256
- * records before it, which took the size from 1.10 to 0.98 of the gzip'd CloudTrail S3 files at
- * level 6 (docs/BENCHMARKS.md section 21); reading a later block costs decompressing block 0
- * once per open segment. Format 1 (blocks compressed alone) is still read.
+ * Format 2 compresses every block after the first with the first block's records as its zstd
+ * dictionary (raw content): a block then also finds the repetition of the 256 records before
+ * it, which took the size from 1.10 to 0.98 of the gzip'd CloudTrail S3 files at level 6
+ * (docs/BENCHMARKS.md section 22); reading a later block costs decompressing block 0 once per
+ * open segment. Format 3 (the one written) keeps each block as two streams: the records' typed
+ * parts (the normalized slots every expression on a normalized field reads) and their original
+ * parts (the JSON text or flow columns). A search that reads only normalized fields
+ * decompresses the typed stream, about a quarter of the bytes, and inflates the original
+ * records only of the blocks holding matches it prints (docs/BENCHMARKS.md section 27). Header
+ * offset 92 says which of the two streams use block 0 as dictionary. Formats 1 (blocks
+ * compressed alone) and 2 are still read.
  * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
  * thread (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
@@ -44,8 +53,6 @@
 #include "ingest/crc32c.h"
 #include "store/store_int.h"
 
-#define SEG_VERSION 2
-#define SEG_VERSION_PLAIN 1 /* blocks compressed alone; still read */
 #define ZLEVEL 3            /* the index frame */
 #define BLOCK_LEVEL 6       /* blocks: docs/BENCHMARKS.md section 21 measured 3 to 6 */
 
@@ -63,7 +70,34 @@ static int block_level(void)
     }
     return l;
 }
-#define BT_ENTRY 32
+
+/* The format a new segment is written in: 3, or COINHOUND_STORE_FORMAT=2 (the benchmarks
+ * compare them on the same binary, the tests write format 2 to read it back). Which streams of
+ * format 3 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig (names, comma
+ * separated, or "none"); by default the original records' stream only (docs/BENCHMARKS.md
+ * section 27 measured both). */
+static void write_format(uint32_t *format, uint32_t *flags)
+{
+    static atomic_uint fmt, fl; /* fl is set before fmt, both once */
+    uint32_t f = atomic_load_explicit(&fmt, memory_order_acquire);
+    if (f == 0) {
+        const char *v = getenv("COINHOUND_STORE_FORMAT");
+        uint32_t nf = v && atoi(v) == CH_SEG_FORMAT_DICT ? CH_SEG_FORMAT_DICT : CH_SEG_FORMAT_SPLIT;
+        const char *d = getenv("COINHOUND_STORE_DICT");
+        uint32_t nfl = CH_SEG_ORIG_DICT;
+        if (d != NULL)
+            nfl = (strstr(d, "typed") ? CH_SEG_TYPED_DICT : 0) |
+                  (strstr(d, "orig") ? CH_SEG_ORIG_DICT : 0);
+        atomic_store_explicit(&fl, nfl, memory_order_relaxed);
+        atomic_store_explicit(&fmt, nf, memory_order_release);
+        f = nf;
+    }
+    *format = f;
+    *flags = f == CH_SEG_FORMAT_SPLIT ? atomic_load_explicit(&fl, memory_order_relaxed) : 0;
+}
+
+#define BT_ENTRY 32  /* formats 1 and 2 */
+#define BT_ENTRY3 48 /* format 3: the typed frame's entry, then the original frame's */
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
 
@@ -74,6 +108,7 @@ void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour)
     memset(b, 0, sizeof *b);
     b->dataset = dataset;
     b->hour = hour;
+    write_format(&b->format, &b->flags);
     for (int i = 0; i < CH_IX_NFIELDS; i++)
         ch_buf_init(&b->terms[i], (size_t)1 << 31);
     b->min_ts = INT64_MAX;
@@ -85,8 +120,11 @@ static void block_free(ch_seg_block *k)
     if (k == NULL)
         return;
     ch_buf_free(&k->raw);
+    ch_buf_free(&k->orig);
     ch_free(k->z);
+    ch_free(k->oz);
     ZSTD_freeCDict(k->cdict);
+    ZSTD_freeCDict(k->ocdict);
     ch_free(k);
 }
 
@@ -120,6 +158,9 @@ static ch_seg_block *filling(ch_seg_builder *b)
     if (k == NULL)
         return NULL;
     ch_buf_init(&k->raw, MAX_BLOCK_RAW);
+    ch_buf_init(&k->orig, MAX_BLOCK_RAW);
+    k->format = b->format;
+    k->flags = b->flags;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
     b->blocks[b->nblocks++] = k;
@@ -131,13 +172,22 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     ch_seg_block *k = filling(b);
     if (k == NULL)
         return CH_ENOMEM;
-    size_t start = k->raw.len;
+    size_t start = k->raw.len, ostart = k->orig.len;
     uint8_t lenb[4] = {0};
-    if (ch_buf_add(&k->raw, lenb, 4) < 0 || ch__ev_encode(ev, rid, &k->raw) < 0) {
+    bool split = k->format == CH_SEG_FORMAT_SPLIT;
+    int erc = ch_buf_add(&k->raw, lenb, 4) < 0 ? CH_ENOMEM
+              : split                          ? ch__ev_encode_typed(ev, rid, &k->raw)
+                                               : ch__ev_encode(ev, rid, &k->raw);
+    if (erc == 0 && split)
+        erc = ch_buf_add(&k->orig, lenb, 4) < 0 ? CH_ENOMEM : ch__ev_encode_orig(ev, &k->orig);
+    if (erc < 0) {
         k->raw.len = start;
+        k->orig.len = ostart;
         return CH_ENOMEM;
     }
     ch_le_put32((uint8_t *)k->raw.data + start, (uint32_t)(k->raw.len - start - 4));
+    if (split)
+        ch_le_put32((uint8_t *)k->orig.data + ostart, (uint32_t)(k->orig.len - ostart - 4));
     uint32_t ord = b->nrec;
     for (int i = 0; i < CH_IX_NFIELDS; i++) {
         char tb[64];
@@ -149,12 +199,14 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
         ch_le_put32(hdr + 4, t.n);
         if (ch_buf_add(&b->terms[i], hdr, 8) < 0 || ch_buf_add(&b->terms[i], t.p, t.n) < 0) {
             k->raw.len = start;
+            k->orig.len = ostart;
             return CH_ENOMEM;
         }
     }
     k->cnt++;
     k->rawlen = (uint32_t)k->raw.len;
-    b->raw_bytes += k->raw.len - start;
+    k->origlen = (uint32_t)k->orig.len;
+    b->raw_bytes += k->raw.len - start + k->orig.len - ostart;
     b->nrec++;
     if (ev->ts_ms < b->min_ts)
         b->min_ts = ev->ts_ms;
@@ -170,6 +222,39 @@ ch_seg_block *ch__segb_full(const ch_seg_builder *b)
     return b->blocks[b->nblocks - 1];
 }
 
+/* Compress src[0..n) into a fitted frame (*out, *outlen, *crc), with block 0's bytes dsrc as a
+ * raw-content dictionary (prepared once into *cdict) when dsrc is not NULL. */
+static int compress_frame(ZSTD_CCtx *cctx, const ch_buf *src, const ch_buf *dsrc, void **cdict,
+                          uint8_t **out, size_t *outlen, uint32_t *crc, ch_error *err)
+{
+    if (dsrc != NULL && *cdict == NULL) {
+        /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them for
+         * input of unknown size: megabytes more per open segment). Raw content by reference:
+         * block 0 outlives the segment's compression. */
+        ZSTD_compressionParameters cp = ZSTD_getCParams(block_level(), dsrc->len, dsrc->len);
+        *cdict = ZSTD_createCDict_advanced(dsrc->data, dsrc->len, ZSTD_dlm_byRef,
+                                           ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
+        if (*cdict == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    size_t bound = ZSTD_compressBound(src->len);
+    uint8_t *z = ch_malloc(bound);
+    if (z == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t c = dsrc ? ZSTD_compress_usingCDict(cctx, z, bound, src->data, src->len, *cdict)
+                    : ZSTD_compressCCtx(cctx, z, bound, src->data, src->len, block_level());
+    if (ZSTD_isError(c)) {
+        ch_free(z);
+        return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
+    }
+    /* Shrink to fit: a sealed segment's frames wait in memory until the writer gets to them. */
+    uint8_t *fit = ch_realloc(z, c ? c : 1);
+    *out = fit ? fit : z;
+    *outlen = c;
+    *crc = ch_crc32c(0, *out, c);
+    return 0;
+}
+
 int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
 {
     if (k->z != NULL)
@@ -177,33 +262,28 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     /* Block 0 is full and never written again once a later block exists, so its bytes can
      * serve as the dictionary of every later block of the segment. */
     ch_seg_block *d = k->dict;
-    if (d != NULL && d->cdict == NULL) {
-        /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them for
-         * input of unknown size: megabytes more per open segment). Raw content by reference:
-         * block 0 outlives the segment's compression. */
-        ZSTD_compressionParameters cp = ZSTD_getCParams(block_level(), d->raw.len, d->raw.len);
-        d->cdict = ZSTD_createCDict_advanced(d->raw.data, d->raw.len, ZSTD_dlm_byRef,
-                                             ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
-        if (d->cdict == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc;
+    if (k->format != CH_SEG_FORMAT_SPLIT) {
+        rc = compress_frame(cctx, &k->raw, d ? &d->raw : NULL, d ? &d->cdict : NULL, &k->z,
+                            &k->zlen, &k->crc, err);
+    } else {
+        bool td = d && (k->flags & CH_SEG_TYPED_DICT), od = d && (k->flags & CH_SEG_ORIG_DICT);
+        rc = compress_frame(cctx, &k->raw, td ? &d->raw : NULL, td ? &d->cdict : NULL, &k->z,
+                            &k->zlen, &k->crc, err);
+        if (rc == 0)
+            rc = compress_frame(cctx, &k->orig, od ? &d->orig : NULL, od ? &d->ocdict : NULL,
+                                &k->oz, &k->ozlen, &k->ocrc, err);
+        if (rc < 0) {
+            ch_free(k->z);
+            k->z = NULL;
+        }
     }
-    size_t bound = ZSTD_compressBound(k->raw.len);
-    uint8_t *z = ch_malloc(bound);
-    if (z == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t c = d ? ZSTD_compress_usingCDict(cctx, z, bound, k->raw.data, k->raw.len, d->cdict)
-                 : ZSTD_compressCCtx(cctx, z, bound, k->raw.data, k->raw.len, block_level());
-    if (ZSTD_isError(c)) {
-        ch_free(z);
-        return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
-    }
-    /* Shrink to fit: a sealed segment's frames wait in memory until the writer gets to them. */
-    uint8_t *fit = ch_realloc(z, c ? c : 1);
-    k->z = fit ? fit : z;
-    k->zlen = c;
-    k->crc = ch_crc32c(0, k->z, c);
-    if (k->first != 0)
+    if (rc < 0)
+        return rc;
+    if (k->first != 0) {
         ch_buf_free(&k->raw);
+        ch_buf_free(&k->orig);
+    }
     return 0;
 }
 
@@ -372,7 +452,9 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_buf idx;
     ch_buf_init(&idx, (size_t)1 << 31);
     uint32_t nblocks = (uint32_t)b->nblocks;
-    uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, BT_ENTRY);
+    bool split = b->format == CH_SEG_FORMAT_SPLIT;
+    size_t bte = split ? BT_ENTRY3 : BT_ENTRY;
+    uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, bte);
     uint8_t h[CH_SEG_HEADER] = {0};
     ch_buf iz; /* the index: one zstd frame per field */
     ch_buf_init(&iz, (size_t)1 << 31);
@@ -387,7 +469,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         ch_seg_block *blk = b->blocks[k];
         if ((rc = ch__segb_compress(blk, cctx, err)) < 0)
             goto cleanup;
-        uint8_t *ent = bt + (size_t)k * BT_ENTRY;
+        uint8_t *ent = bt + (size_t)k * bte;
         ch_le_put64(ent, off);
         ch_le_put32(ent + 8, (uint32_t)blk->zlen);
         ch_le_put32(ent + 12, blk->rawlen);
@@ -396,17 +478,28 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         ch_le_put32(ent + 24, blk->crc);
         off += blk->zlen;
     }
+    /* Format 3: every typed frame, then every original frame, so a typed-only scan reads one
+     * contiguous run of the file. */
+    for (uint32_t k = 0; split && k < nblocks; k++) {
+        ch_seg_block *blk = b->blocks[k];
+        uint8_t *ent = bt + (size_t)k * bte;
+        ch_le_put32(ent + 28, (uint32_t)blk->ozlen);
+        ch_le_put32(ent + 32, blk->origlen);
+        ch_le_put32(ent + 36, blk->ocrc);
+        ch_le_put64(ent + 40, off);
+        off += blk->ozlen;
+    }
     uint64_t bt_off = off;
     if (build_index(b, &idx) < 0) {
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }
-    uint64_t ix_off = bt_off + (uint64_t)nblocks * BT_ENTRY;
+    uint64_t ix_off = bt_off + (uint64_t)nblocks * bte;
     if ((rc = compress_index(cctx, &idx, &iz, err)) < 0)
         goto cleanup;
     size_t ic = iz.len;
     memcpy(h, CH_SEG_MAGIC, 8);
-    ch_le_put32(h + 8, SEG_VERSION);
+    ch_le_put32(h + 8, b->format);
     ch_le_put32(h + 12, b->dataset);
     ch_le_put64(h + 16, gen);
     ch_le_put32(h + 24, seq);
@@ -415,24 +508,27 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_le_put64(h + 40, (uint64_t)b->max_ts);
     ch_le_put64(h + 48, b->raw_bytes);
     ch_le_put32(h + 56, nblocks);
-    ch_le_put32(h + 60, ch_crc32c(0, bt, (size_t)nblocks * BT_ENTRY));
+    ch_le_put32(h + 60, ch_crc32c(0, bt, (size_t)nblocks * bte));
     ch_le_put64(h + 64, bt_off);
     ch_le_put64(h + 72, ix_off);
     ch_le_put32(h + 80, (uint32_t)ic);
     ch_le_put32(h + 84, (uint32_t)idx.len);
     ch_le_put32(h + 88, ch_crc32c(0, iz.data, ic));
+    ch_le_put32(h + 92, b->flags);
     ch_le_put32(h + 124, ch_crc32c(0, h, 124));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     bool ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
     for (uint32_t k = 0; k < nblocks && ok; k++)
         ok = write_all(fd, b->blocks[k]->z, b->blocks[k]->zlen) == 0;
+    for (uint32_t k = 0; split && k < nblocks && ok; k++)
+        ok = write_all(fd, b->blocks[k]->oz, b->blocks[k]->ozlen) == 0;
     /* Tests hold a written temporary file here so that a kill -9 lands after a seal and before
      * the segment is durable. */
     const char *delay = getenv("COINHOUND_STORE_WRITE_DELAY_MS");
     if (delay != NULL && atoi(delay) > 0)
         usleep((useconds_t)atoi(delay) * 1000);
-    if (!ok || write_all(fd, bt, (size_t)nblocks * BT_ENTRY) < 0 ||
+    if (!ok || write_all(fd, bt, (size_t)nblocks * bte) < 0 ||
         write_all(fd, iz.data, ic) < 0 || fsync(fd) < 0) {
         rc = ch_error_set(err, CH_EIO, "%s: %s", tmp, strerror(errno));
         goto cleanup;
@@ -460,29 +556,38 @@ cleanup:
 
 /* ---- reader ---- */
 
+/* One compressed stream of a segment's blocks, as read: the whole records (formats 1, 2) or the
+ * typed parts (format 3) are stream 0, format 3's original records stream 1. */
+typedef struct seg_stream {
+    /* the decompressed block last asked for */
+    uint8_t *blk;
+    size_t blkcap;
+    int64_t blk_no;
+    uint32_t *rec_off; /* offsets of the block's records */
+    uint64_t blocks_read;
+    bool dict; /* later blocks were compressed with block 0 as dictionary */
+    /* With dict: block 0's records followed by room for one later block, which is
+     * decompressed right after them: zstd then sees the dictionary as the output's own prefix
+     * and copies matches from it at its normal speed (into a separate buffer, each such match
+     * is a memmove call: scans ran at half speed). */
+    uint8_t *pfx;
+    size_t pfxlen;
+    const uint8_t *cur; /* the records of block blk_no: in blk, or in pfx */
+    ZSTD_DDict *ddict;  /* over pfx: one per segment, so zstd treats it as warm after the first */
+} seg_stream;
+
 struct ch_seg {
     const uint8_t *map;
     size_t size;
     bool mapped;
     ch_seg_meta meta;
     const uint8_t *bt;
-    /* the decompressed block last asked for */
-    uint8_t *blk;
-    size_t blkcap;
-    int64_t blk_no;
-    uint32_t *rec_off; /* offsets of the block's records */
-    size_t rec_cap;
-    uint64_t blocks_read;
+    size_t bte; /* block table entry size */
     uint32_t version;
-    /* Version 2: block 0's records (the dictionary of the later blocks) followed by room for
-     * one later block, which is decompressed right after them: zstd then sees the dictionary
-     * as the output's own prefix and copies matches from it at its normal speed (into a
-     * separate buffer, each such match is a memmove call: scans ran at half speed). */
-    uint8_t *pfx;
-    size_t pfxlen;
-    const uint8_t *cur; /* the records of block blk_no: in blk, or in pfx */
-    ZSTD_DDict *ddict;  /* over pfx: one per segment, so zstd treats it as warm after the first */
-    ZSTD_DCtx *dctx;    /* borrowed (ch__seg_use_dctx) or owned */
+    seg_stream st[2];
+    uint8_t *joined; /* format 3: a record's two parts back to back (ch__seg_record) */
+    size_t joincap;
+    ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
     bool own_dctx;
     /* the index, decoded on first use: checked once, then each field's frame when first asked
      * for (segments written with one frame for all fields decode all at once) */
@@ -496,6 +601,22 @@ struct ch_seg {
     size_t nterms[CH_IX_NFIELDS];
 };
 
+/* Where block k's frame of stream st lies, its sizes and checksum. */
+typedef struct seg_frame {
+    uint64_t off;
+    uint32_t clen, rawlen, crc;
+} seg_frame;
+
+static seg_frame frame_of(const ch_seg *s, int st, uint32_t k)
+{
+    const uint8_t *e = s->bt + (size_t)k * s->bte;
+    if (st == 0)
+        return (seg_frame){ch_le_get64(e), ch_le_get32(e + 8), ch_le_get32(e + 12),
+                           ch_le_get32(e + 24)};
+    return (seg_frame){ch_le_get64(e + 40), ch_le_get32(e + 28), ch_le_get32(e + 32),
+                       ch_le_get32(e + 36)};
+}
+
 static int seg_parse(ch_seg *s, ch_error *err)
 {
     const uint8_t *h = s->map;
@@ -504,9 +625,17 @@ static int seg_parse(ch_seg *s, ch_error *err)
     if (ch_le_get32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
     s->version = ch_le_get32(h + 8);
-    if (s->version != SEG_VERSION && s->version != SEG_VERSION_PLAIN)
+    if (s->version != CH_SEG_FORMAT_PLAIN && s->version != CH_SEG_FORMAT_DICT &&
+        s->version != CH_SEG_FORMAT_SPLIT)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
                             ch_le_get32(h + 8));
+    uint32_t flags = ch_le_get32(h + 92);
+    if (s->version == CH_SEG_FORMAT_SPLIT && (flags & ~(CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT)))
+        return ch_error_set(err, CH_EPARSE, "unknown stream flags %#x at offset 92", flags);
+    s->bte = s->version == CH_SEG_FORMAT_SPLIT ? BT_ENTRY3 : BT_ENTRY;
+    s->st[0].dict = s->version == CH_SEG_FORMAT_DICT ||
+                    (s->version == CH_SEG_FORMAT_SPLIT && (flags & CH_SEG_TYPED_DICT));
+    s->st[1].dict = s->version == CH_SEG_FORMAT_SPLIT && (flags & CH_SEG_ORIG_DICT);
     ch_seg_meta *m = &s->meta;
     m->dataset = ch_le_get32(h + 12);
     m->gen = ch_le_get64(h + 16);
@@ -525,22 +654,30 @@ static int seg_parse(ch_seg *s, ch_error *err)
         return ch_error_set(err, CH_EPARSE, "block count %u does not fit %u records", m->nblocks,
                             m->nrec);
     if (bt_off < CH_SEG_HEADER || bt_off > s->size ||
-        (uint64_t)m->nblocks * BT_ENTRY > s->size - bt_off || ix_off > s->size ||
-        ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * BT_ENTRY)
+        (uint64_t)m->nblocks * s->bte > s->size - bt_off || ix_off > s->size ||
+        ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * s->bte)
         return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)", s->size);
     s->bt = s->map + bt_off;
-    if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * BT_ENTRY))
+    if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * s->bte))
         return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
                             (unsigned long long)bt_off);
+    int nst = s->version == CH_SEG_FORMAT_SPLIT ? 2 : 1;
     for (uint32_t k = 0; k < m->nblocks; k++) {
-        const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
-        uint64_t off = ch_le_get64(e);
-        uint32_t clen = ch_le_get32(e + 8), first = ch_le_get32(e + 16), cnt = ch_le_get32(e + 20);
-        if (off < CH_SEG_HEADER || off > bt_off || clen > bt_off - off ||
-            first != k * CH_SEG_BLOCK_RECORDS || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS ||
-            (uint64_t)first + cnt > m->nrec || ch_le_get32(e + 12) > MAX_BLOCK_RAW)
+        const uint8_t *e = s->bt + (size_t)k * s->bte;
+        uint32_t first = ch_le_get32(e + 16), cnt = ch_le_get32(e + 20);
+        if (first != k * CH_SEG_BLOCK_RECORDS || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS ||
+            (uint64_t)first + cnt > m->nrec)
             return ch_error_set(err, CH_EPARSE, "block %u entry out of bounds", k);
+        for (int st = 0; st < nst; st++) {
+            seg_frame f = frame_of(s, st, k);
+            if (f.off < CH_SEG_HEADER || f.off > bt_off || f.clen > bt_off - f.off ||
+                f.rawlen > MAX_BLOCK_RAW)
+                return ch_error_set(err, CH_EPARSE, "block %u %s frame out of bounds", k,
+                                    st ? "original records" : "records");
+        }
     }
+    for (int st = 0; st < 2; st++)
+        s->st[st].blk_no = -1;
     return 0;
 }
 
@@ -555,7 +692,6 @@ static int seg_new(const uint8_t *map, size_t size, bool mapped, ch_seg **out, c
     s->map = map;
     s->size = size;
     s->mapped = mapped;
-    s->blk_no = -1;
     int rc = seg_parse(s, err);
     if (rc < 0) {
         ch__seg_close(s);
@@ -602,10 +738,13 @@ void ch__seg_close(ch_seg *s)
         munmap((void *)s->map, s->size);
     if (s->own_dctx)
         ZSTD_freeDCtx(s->dctx);
-    ch_free(s->blk);
-    ZSTD_freeDDict(s->ddict);
-    ch_free(s->pfx);
-    ch_free(s->rec_off);
+    for (int st = 0; st < 2; st++) {
+        ch_free(s->st[st].blk);
+        ZSTD_freeDDict(s->st[st].ddict);
+        ch_free(s->st[st].pfx);
+        ch_free(s->st[st].rec_off);
+    }
+    ch_free(s->joined);
     ch_free(s->ix_raw);
     for (int i = 0; i < CH_IX_NFIELDS; i++) {
         ch_free(s->terms[i]);
@@ -633,121 +772,166 @@ static size_t decompress(ch_seg *s, void *dst, size_t cap, const void *src, size
     }
     return ZSTD_decompressDCtx(s->dctx, dst, cap, src, n);
 }
-uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->blocks_read; }
+uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->st[0].blocks_read; }
+uint64_t ch__seg_orig_blocks_read(const ch_seg *s) { return s->st[1].blocks_read; }
+uint32_t ch__seg_format(const ch_seg *s) { return s->version; }
 
-/* Version 2: block 0's records, decompressed once per open segment, are the dictionary that
- * every later block was compressed with. An indexed lookup that lands past block 0 pays one
- * more block's decompression per segment for it. */
-static int load_prefix(ch_seg *s, ch_error *err)
+static const char *stream_name(int st) { return st ? "original-record block" : "block"; }
+
+/* A stream with a dictionary: block 0's records, decompressed once per open segment, are the
+ * dictionary that every later block was compressed with. An indexed lookup that lands past
+ * block 0 pays one more block's decompression per segment for it. */
+static int load_prefix(ch_seg *s, int st, ch_error *err)
 {
-    if (s->pfx != NULL)
+    seg_stream *S = &s->st[st];
+    if (S->pfx != NULL)
         return 0;
-    uint64_t off = ch_le_get64(s->bt);
-    uint32_t clen = ch_le_get32(s->bt + 8), rawlen = ch_le_get32(s->bt + 12);
-    if (ch_le_get32(s->bt + 24) != ch_crc32c(0, s->map + off, clen))
-        return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
-                            (unsigned long long)off);
+    seg_frame f = frame_of(s, st, 0);
+    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
+        return ch_error_set(err, CH_EPARSE, "%s 0 checksum mismatch at offset %llu",
+                            stream_name(st), (unsigned long long)f.off);
     size_t room = 0;
-    for (uint32_t k = 1; k < s->meta.nblocks; k++)
-        if (ch_le_get32(s->bt + (size_t)k * BT_ENTRY + 12) > room)
-            room = ch_le_get32(s->bt + (size_t)k * BT_ENTRY + 12);
-    uint8_t *p = ch_malloc((size_t)rawlen + room + 1);
+    for (uint32_t k = 1; k < s->meta.nblocks; k++) {
+        uint32_t r = frame_of(s, st, k).rawlen;
+        if (r > room)
+            room = r;
+    }
+    uint8_t *p = ch_malloc((size_t)f.rawlen + room + 1);
     if (p == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     /* A scan in record order has block 0 in hand already. */
-    size_t d = rawlen;
-    if (s->blk_no == 0)
-        memcpy(p, s->cur, rawlen);
+    size_t d = f.rawlen;
+    if (S->blk_no == 0)
+        memcpy(p, S->cur, f.rawlen);
     else
-        d = decompress(s, p, rawlen, s->map + off, clen);
-    if (ZSTD_isError(d) || d != rawlen) {
+        d = decompress(s, p, f.rawlen, s->map + f.off, f.clen);
+    if (ZSTD_isError(d) || d != f.rawlen) {
         ch_free(p);
         return ch_error_set(err, CH_EPARSE,
-                            "block 0 (the dictionary of the later blocks) does not decompress");
+                            "%s 0 (the dictionary of the later blocks) does not decompress",
+                            stream_name(st));
     }
     /* Raw content, as the writer's dictionary was, and by reference: pfx lives as long. */
-    s->ddict =
-        ZSTD_createDDict_advanced(p, rawlen, ZSTD_dlm_byRef, ZSTD_dct_rawContent, ZSTD_defaultCMem);
-    if (s->ddict == NULL) {
+    S->ddict = ZSTD_createDDict_advanced(p, f.rawlen, ZSTD_dlm_byRef, ZSTD_dct_rawContent,
+                                         ZSTD_defaultCMem);
+    if (S->ddict == NULL) {
         ch_free(p);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
-    s->pfx = p;
-    s->pfxlen = rawlen;
+    S->pfx = p;
+    S->pfxlen = f.rawlen;
     return 0;
 }
 
-static int load_block(ch_seg *s, uint32_t k, ch_error *err)
+static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
 {
-    if (s->blk_no == (int64_t)k)
+    seg_stream *S = &s->st[st];
+    if (S->blk_no == (int64_t)k)
         return 0;
-    const uint8_t *e = s->bt + (size_t)k * BT_ENTRY;
-    uint64_t off = ch_le_get64(e);
-    uint32_t clen = ch_le_get32(e + 8), rawlen = ch_le_get32(e + 12), cnt = ch_le_get32(e + 20);
-    if (ch_le_get32(e + 24) != ch_crc32c(0, s->map + off, clen))
-        return ch_error_set(err, CH_EPARSE, "block %u checksum mismatch at offset %llu", k,
-                            (unsigned long long)off);
+    seg_frame f = frame_of(s, st, k);
+    uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
+    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
+        return ch_error_set(err, CH_EPARSE, "%s %u checksum mismatch at offset %llu",
+                            stream_name(st), k, (unsigned long long)f.off);
     /* Before the buffer is reused: it may hold block 0, the dictionary. */
-    if (s->version != SEG_VERSION_PLAIN && k > 0) {
-        int rc = load_prefix(s, err);
+    if (S->dict && k > 0) {
+        int rc = load_prefix(s, st, err);
         if (rc < 0)
             return rc;
     }
-    bool into_blk = s->version == SEG_VERSION_PLAIN || (k == 0 && s->pfx == NULL);
-    if (into_blk && s->blkcap < rawlen) {
-        uint8_t *nb = ch_realloc(s->blk, rawlen);
+    bool into_blk = !S->dict || (k == 0 && S->pfx == NULL);
+    if (into_blk && S->blkcap < f.rawlen) {
+        uint8_t *nb = ch_realloc(S->blk, f.rawlen);
         if (nb == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
-        s->blk = nb;
-        s->blkcap = rawlen;
+        S->blk = nb;
+        S->blkcap = f.rawlen;
     }
-    s->blk_no = -1;
+    S->blk_no = -1;
     size_t d;
     if (into_blk) {
-        d = decompress(s, s->blk, rawlen, s->map + off, clen);
-        s->cur = s->blk;
+        d = decompress(s, S->blk, f.rawlen, s->map + f.off, f.clen);
+        S->cur = S->blk;
     } else if (k == 0) {
-        d = rawlen; /* checked and decompressed as the dictionary */
-        s->cur = s->pfx;
+        d = f.rawlen; /* checked and decompressed as the dictionary */
+        S->cur = S->pfx;
     } else {
-        d = ZSTD_decompress_usingDDict(s->dctx, s->pfx + s->pfxlen, rawlen, s->map + off, clen,
-                                       s->ddict);
-        s->cur = s->pfx + s->pfxlen;
+        d = ZSTD_decompress_usingDDict(s->dctx, S->pfx + S->pfxlen, f.rawlen, s->map + f.off,
+                                       f.clen, S->ddict);
+        S->cur = S->pfx + S->pfxlen;
     }
-    if (ZSTD_isError(d) || d != rawlen)
-        return ch_error_set(err, CH_EPARSE, "block %u does not decompress", k);
-    if (s->rec_cap < cnt) {
-        uint32_t *no = ch_realloc(s->rec_off, CH_SEG_BLOCK_RECORDS * sizeof *no);
-        if (no == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        s->rec_off = no;
-        s->rec_cap = CH_SEG_BLOCK_RECORDS;
-    }
+    if (ZSTD_isError(d) || d != f.rawlen)
+        return ch_error_set(err, CH_EPARSE, "%s %u does not decompress", stream_name(st), k);
+    if (S->rec_off == NULL &&
+        (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
     size_t o = 0;
     for (uint32_t i = 0; i < cnt; i++) {
-        if (rawlen - o < 4 || ch_le_get32(s->cur + o) > rawlen - o - 4)
-            return ch_error_set(err, CH_EPARSE, "block %u: record %u overruns the block", k, i);
-        s->rec_off[i] = (uint32_t)o;
-        o += 4 + ch_le_get32(s->cur + o);
+        if (f.rawlen - o < 4 || ch_le_get32(S->cur + o) > f.rawlen - o - 4)
+            return ch_error_set(err, CH_EPARSE, "%s %u: record %u overruns the block",
+                                stream_name(st), k, i);
+        S->rec_off[i] = (uint32_t)o;
+        o += 4 + ch_le_get32(S->cur + o);
     }
-    if (o != rawlen)
-        return ch_error_set(err, CH_EPARSE, "block %u: %zu trailing bytes", k, rawlen - o);
-    s->blk_no = k;
-    s->blocks_read++;
+    if (o != f.rawlen)
+        return ch_error_set(err, CH_EPARSE, "%s %u: %zu trailing bytes", stream_name(st), k,
+                            f.rawlen - o);
+    S->blk_no = k;
+    S->blocks_read++;
     return 0;
 }
 
-int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
+static int stream_record(ch_seg *s, int st, uint32_t ord, const uint8_t **p, size_t *n,
+                         ch_error *err)
 {
     if (ord >= s->meta.nrec)
         return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord, s->meta.nrec);
     uint32_t k = ord / CH_SEG_BLOCK_RECORDS;
-    int rc = load_block(s, k, err);
+    int rc = load_block(s, st, k, err);
     if (rc < 0)
         return rc;
-    uint32_t o = s->rec_off[ord - k * CH_SEG_BLOCK_RECORDS];
-    *p = s->cur + o + 4;
-    *n = ch_le_get32(s->cur + o);
+    const seg_stream *S = &s->st[st];
+    uint32_t o = S->rec_off[ord - k * CH_SEG_BLOCK_RECORDS];
+    *p = S->cur + o + 4;
+    *n = ch_le_get32(S->cur + o);
+    return 0;
+}
+
+int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
+{
+    return stream_record(s, 0, ord, p, n, err);
+}
+
+int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
+{
+    if (s->version != CH_SEG_FORMAT_SPLIT)
+        return ch_error_set(err, CH_EUSAGE, "format %u keeps no separate original records",
+                            s->version);
+    return stream_record(s, 1, ord, p, n, err);
+}
+
+int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
+{
+    if (s->version != CH_SEG_FORMAT_SPLIT)
+        return stream_record(s, 0, ord, p, n, err);
+    const uint8_t *t, *o;
+    size_t tn, on;
+    int rc = stream_record(s, 0, ord, &t, &tn, err);
+    if (rc == 0)
+        rc = stream_record(s, 1, ord, &o, &on, err);
+    if (rc < 0)
+        return rc;
+    if (s->joincap < tn + on) {
+        uint8_t *nj = ch_realloc(s->joined, tn + on);
+        if (nj == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->joined = nj;
+        s->joincap = tn + on;
+    }
+    memcpy(s->joined, t, tn);
+    memcpy(s->joined + tn, o, on);
+    *p = s->joined;
+    *n = tn + on;
     return 0;
 }
 
@@ -923,13 +1107,15 @@ int ch__seg_verify(ch_seg *s, ch_error *err)
     if (d == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     uint64_t raw = 0;
+    bool split = s->version == CH_SEG_FORMAT_SPLIT;
     for (uint32_t i = 0; i < s->meta.nrec && rc == 0; i++) {
-        const uint8_t *p;
-        size_t n;
-        if ((rc = ch__seg_record(s, i, &p, &n, err)) < 0)
+        const uint8_t *p, *o = NULL;
+        size_t n, on = 0;
+        if ((rc = stream_record(s, 0, i, &p, &n, err)) < 0 ||
+            (split && (rc = stream_record(s, 1, i, &o, &on, err)) < 0))
             break;
-        raw += n + 4;
-        if (ch__ev_decode(p, n, d) < 0)
+        raw += n + 4 + (split ? on + 4 : 0);
+        if ((split ? ch__ev_decode_parts(p, n, o, on, d) : ch__ev_decode(p, n, d)) < 0)
             rc = ch_error_set(err, CH_EPARSE, "record %u does not decode", i);
         else if (d->ev.ts_ms < s->meta.min_ts || d->ev.ts_ms > s->meta.max_ts)
             rc = ch_error_set(err, CH_EPARSE, "record %u lies outside the time bounds", i);

@@ -21,8 +21,12 @@
 
 /* ---- codec ---- */
 
-/* Append ev's stored form to b. CH_ENOMEM / CH_ELIMIT. */
+/* Append ev's stored form to b: the typed part then the original part (evcodec.c).
+ * CH_ENOMEM / CH_ELIMIT. */
 int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b);
+/* The two parts alone: the typed slots (and rid), and the original record. */
+int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b);
+int ch__ev_encode_orig(const ch_event *ev, ch_buf *b);
 
 #define CH_EV_MAX_COLUMNS 128
 
@@ -35,6 +39,10 @@ typedef struct ch_ev_decoded {
 
 /* Decode p[0..n) into d. CH_EPARSE when the bytes are not a stored event. */
 int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d);
+/* Decode a typed part t[0..tn) and an original part o[0..on) into d; o NULL decodes the typed
+ * part alone (no original record: raw_json NULL, no columns). */
+int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on,
+                        ch_ev_decoded *d);
 
 /* The indexed fields: index i of a segment's term dictionaries. */
 #define CH_IX_NFIELDS 9
@@ -63,19 +71,32 @@ typedef struct ch_seg_meta {
     uint32_t nblocks;
 } ch_seg_meta;
 
-/* One block of a segment being built: its records while it fills, then its zstd frame.
+/* Segment formats (segment.c): 1 blocks compressed alone, 2 later blocks compressed with
+ * block 0 as dictionary, 3 each block as two streams (typed parts, original records). */
+#define CH_SEG_FORMAT_PLAIN 1
+#define CH_SEG_FORMAT_DICT 2
+#define CH_SEG_FORMAT_SPLIT 3
+/* Format 3 header flags: which streams' later blocks use block 0 as their dictionary. */
+#define CH_SEG_TYPED_DICT 1u
+#define CH_SEG_ORIG_DICT 2u
+
+/* One block of a segment being built: its records while it fills, then its zstd frames.
  * A full block is handed to whoever compresses it (the store's writer thread, or
  * ch__segb_write for the blocks still raw) and the builder never touches it again. */
 typedef struct ch_seg_block {
-    ch_buf raw; /* [u32 length][stored event]...; freed once compressed, except block 0's */
-    uint8_t *z; /* the compressed frame, NULL until compressed */
-    size_t zlen;
-    uint32_t rawlen, first, cnt, crc;
-    /* Blocks after the first are compressed with the first block's records as their zstd
-     * dictionary (segment.c says why): dict is block 0, and block 0's cdict is that dictionary
-     * prepared once, by whoever compresses block 1. */
+    /* [u32 length][record]...: whole stored events (formats 1, 2) or their typed parts
+     * (format 3); freed once compressed, except block 0's */
+    ch_buf raw;
+    ch_buf orig; /* format 3: [u32 length][original part]... */
+    uint8_t *z, *oz; /* the compressed frames, NULL until compressed */
+    size_t zlen, ozlen;
+    uint32_t rawlen, origlen, first, cnt, crc, ocrc;
+    uint32_t format, flags;
+    /* Blocks after the first may be compressed with the first block's records as their zstd
+     * dictionary (segment.c says why): dict is block 0, and block 0's cdict / ocdict is that
+     * dictionary prepared once, by whoever compresses block 1. */
     struct ch_seg_block *dict;
-    void *cdict;
+    void *cdict, *ocdict;
 } ch_seg_block;
 
 /* A segment being built in memory (the open segment of one dataset and hour). Only the block
@@ -84,6 +105,7 @@ typedef struct ch_seg_block {
 typedef struct ch_seg_builder {
     uint32_t dataset;
     int64_t hour;
+    uint32_t format, flags; /* what ch__segb_init chose (COINHOUND_STORE_FORMAT for benches) */
     uint32_t nrec;
     int64_t min_ts, max_ts;
     uint64_t raw_bytes; /* record bytes, length prefixes included */
@@ -132,11 +154,21 @@ int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch
 /* Decode a term's ordinals into out (npost entries). */
 int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 
-/* Record ordinal -> its bytes (decompressing its block on demand; the bytes are valid until
- * the next call that decompresses another block). */
+/* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
+ * valid until the next call on s). Format 3 joins the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
-/* Bytes decompressed so far (--explain, benchmarks). */
+/* The segment's format (CH_SEG_FORMAT_*). With CH_SEG_FORMAT_SPLIT, ch__seg_typed gives a
+ * record's typed part and ch__seg_orig its original part, each from its own stream (a search
+ * that needs no original record never decompresses that stream); with the others,
+ * ch__seg_typed gives the whole record and ch__seg_orig fails. Bytes valid until the next
+ * call on the same stream. */
+uint32_t ch__seg_format(const ch_seg *s);
+int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
+int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
+/* Blocks decompressed so far (--explain, benchmarks): the typed (or whole-record) stream's,
+ * and format 3's original-record stream's. */
 uint64_t ch__seg_blocks_read(const ch_seg *s);
+uint64_t ch__seg_orig_blocks_read(const ch_seg *s);
 
 /* ---- per-day term summary (summary.c) ---- */
 

@@ -3,8 +3,9 @@
  * decode with every slot the writer prints; the term index finds what the scan finds; and a
  * segment damaged anywhere (header, block, index, truncation) is refused with a reason
  * instead of being read; a segment of the previous format (blocks compressed alone) reads the
- * same records as the current one (later blocks compressed with block 0 as their dictionary),
- * and damage to block 0 is named when a later block needs it.
+ * same records as format 2 (later blocks compressed with block 0 as their dictionary), and
+ * damage to block 0 is named when a later block needs it. tests/unit/test_evstore_format3.c
+ * covers format 3's two streams.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,12 +51,17 @@ static void make_event(ch_event *ev, int i, char *idbuf, ch_sv *names, ch_sv *va
     ev->raw_count = 2;
 }
 
-static char *write_segment(void)
+/* format 0: the one ch__segb_init chooses (3); 2: the previous one, block 0 as dictionary. */
+static char *write_segment_as(uint32_t format)
 {
     static char path[64];
     snprintf(path, sizeof path, "/tmp/test_evstore_%d.seg", (int)getpid());
     ch_seg_builder b;
     ch__segb_init(&b, CH_DS_VPCFLOW, 477048);
+    if (format) {
+        b.format = format;
+        b.flags = 0;
+    }
     for (int i = 0; i < NEV; i++) {
         ch_event ev;
         char id[32];
@@ -68,6 +74,8 @@ static char *write_segment(void)
     ch__segb_free(&b);
     return path;
 }
+
+static char *write_segment(void) { return write_segment_as(0); }
 
 static void test_event_survives_the_segment_as_the_writer_prints_it(void **state)
 {
@@ -253,7 +261,7 @@ static void test_old_and_new_block_formats_read_the_same_records(void **state)
 static void test_a_damaged_first_block_is_named_by_the_later_blocks(void **state)
 {
     (void)state;
-    char *path = write_segment();
+    char *path = write_segment_as(CH_SEG_FORMAT_DICT); /* test_evstore_format3 does format 3 */
     size_t n;
     uint8_t *buf = slurp(path, &n);
     unlink(path);

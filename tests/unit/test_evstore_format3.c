@@ -1,0 +1,334 @@
+/*
+ * test_evstore_format3.c - segment format 3, where each block is two compressed streams (the
+ * records' typed parts and their original records): events round-trip with every dictionary
+ * choice; a record's typed part alone decodes to the same normalized fields; damage to either
+ * stream is refused by verify with the stream named, and a search reports the segment as
+ * damaged only when it reads the damaged stream; a format 2 segment of the same events reads
+ * and searches the same; and a search whose expression reads only normalized fields gives the
+ * same results while inflating the original records only of the blocks it keeps matches from.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/ip.h"
+#include "core/leb.h"
+#include "output/output.h"
+#include "store/search.h"
+#include "store/search_int.h"
+#include "store/store_int.h"
+
+#define NEV 700 /* three blocks: 256, 256, 188 */
+
+static void make_event(ch_event *ev, int i, char *idbuf, char *json, size_t jcap)
+{
+    ch_event_reset(ev);
+    ev->ts_ms = 1717372800000LL + i * 1000;
+    ev->dataset = CH_DS_CLOUDTRAIL;
+    ev->outcome = i % 5 ? CH_OUTCOME_SUCCESS : CH_OUTCOME_FAILURE;
+    snprintf(idbuf, 32, "ev-%d", i);
+    ev->id = (ch_sv){idbuf, (uint32_t)strlen(idbuf)};
+    ev->action = i % 3 ? CH_SV("DescribeInstances") : CH_SV("RunInstances");
+    ev->provider = CH_SV("ec2.amazonaws.com");
+    ev->user_name = i % 100 == 7 ? CH_SV("alice") : CH_SV("bob");
+    ev->region = CH_SV("us-east-1");
+    ch_ip_parse("198.51.100.7", 12, &ev->src_ip);
+    snprintf(json, jcap,
+             "{\"eventName\":\"%s\",\"eventID\":\"%s\",\"requestParameters\":"
+             "{\"instanceType\":\"%s\"},\"userAgent\":\"agent/%d\"}",
+             i % 3 ? "DescribeInstances" : "RunInstances", idbuf, i % 50 == 3 ? "p3.16xlarge" : "t3.micro",
+             i % 11);
+    ev->raw_json = (ch_sv){json, (uint32_t)strlen(json)};
+}
+
+static char path[64];
+
+static void write_as(uint32_t format, uint32_t flags)
+{
+    snprintf(path, sizeof path, "/tmp/test_evstore_f3_%d.seg", (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    b.format = format;
+    b.flags = flags;
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32], json[256];
+        make_event(&ev, i, id, json, sizeof json);
+        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+    }
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 5, 0, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+}
+
+static uint8_t *slurp(size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)sz);
+    assert_int_equal(fread(p, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *n = (size_t)sz;
+    return p;
+}
+
+static void json_of(const ch_event *ev, ch_buf *b)
+{
+    ch_buf_clear(b);
+    assert_int_equal(ch_event_to_json(ev, b), 0);
+}
+
+static void test_every_dictionary_choice_round_trips_both_parts(void **state)
+{
+    (void)state;
+    ch_ev_decoded *d = malloc(sizeof *d), *t = malloc(sizeof *t);
+    ch_buf a, b;
+    ch_buf_init(&a, 1 << 20);
+    ch_buf_init(&b, 1 << 20);
+    for (uint32_t flags = 0; flags < 4; flags++) {
+        write_as(CH_SEG_FORMAT_SPLIT, flags);
+        ch_seg *s = NULL;
+        ch_error err = {0};
+        assert_int_equal(ch__seg_open(path, &s, &err), 0);
+        assert_int_equal(ch__seg_format(s), CH_SEG_FORMAT_SPLIT);
+        assert_int_equal(ch__seg_verify(s, &err), 0);
+        /* Newest first, as a search reads: later blocks before the dictionary block 0. */
+        for (int i = NEV - 1; i >= 0; i -= 13) {
+            const uint8_t *p, *q;
+            size_t n, qn;
+            assert_int_equal(ch__seg_record(s, (uint32_t)i, &p, &n, &err), 0);
+            assert_int_equal(ch__ev_decode(p, n, d), 0);
+            ch_event ev;
+            char id[32], js[256];
+            make_event(&ev, i, id, js, sizeof js);
+            json_of(&ev, &a);
+            json_of(&d->ev, &b);
+            assert_string_equal(a.data, b.data);
+            assert_int_equal(d->rid, (uint64_t)i + 1);
+            assert_true(d->ev.raw_json.n == ev.raw_json.n &&
+                        memcmp(d->ev.raw_json.p, ev.raw_json.p, ev.raw_json.n) == 0);
+            /* The typed part alone: the same normalized fields, no original record. */
+            assert_int_equal(ch__seg_typed(s, (uint32_t)i, &p, &n, &err), 0);
+            assert_int_equal(ch__ev_decode_parts(p, n, NULL, 0, t), 0);
+            assert_null(t->ev.raw_json.p);
+            assert_true(t->ev.user_name.n == ev.user_name.n && t->ev.ts_ms == ev.ts_ms &&
+                        t->ev.src_ip.family == 4 && t->rid == (uint64_t)i + 1);
+            assert_int_equal(ch__seg_orig(s, (uint32_t)i, &q, &qn, &err), 0);
+            assert_int_equal(ch__ev_decode_parts(p, n, q, qn, t), 0);
+            json_of(&t->ev, &b);
+            assert_string_equal(a.data, b.data);
+        }
+        ch__seg_close(s);
+        unlink(path);
+    }
+    ch_buf_free(&a);
+    ch_buf_free(&b);
+    free(d);
+    free(t);
+}
+
+/* Offset of block k's frame of stream st (0 typed, 1 original) in a format 3 file. */
+static uint64_t frame_off(const uint8_t *buf, uint32_t k, int st)
+{
+    const uint8_t *bt = buf + ch_le_get64(buf + 64) + (size_t)k * 48;
+    return st ? ch_le_get64(bt + 40) : ch_le_get64(bt);
+}
+
+/* A one-segment store for the search code (as tests/fuzz/fuzz_segment.c does). */
+static int one_search(void *impl, ch_search *s, ch_error *err)
+{
+    ch_seg *seg = NULL;
+    ch_error e = {0};
+    ch__search_add_total(s, 1);
+    if (ch__seg_open(impl, &seg, &e) < 0) {
+        ch__search_damaged(s, impl, e.msg);
+        return 0;
+    }
+    int rc = ch__search_segment(s, seg, impl, err);
+    ch__seg_close(seg);
+    return rc;
+}
+
+static const ch_evstore_ops one_ops = {.name = "one", .search = one_search};
+
+typedef struct outcome {
+    uint64_t matched, damaged;
+    size_t nres;
+    char damaged_text[512];
+    char explain[2048];
+    ch_buf results; /* every kept result as the writer prints it, one per line */
+    char groups[512];
+} outcome;
+
+static void run(const char *expr, const char *count_by, bool no_index, outcome *o)
+{
+    ch_search_opts so = {.expr = expr, .count_by = count_by, .limit = 1000, .explain = true,
+                         .no_index = no_index};
+    ch_search *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_search_new(&so, &s, &err), 0);
+    ch_evstore st = {&one_ops, path};
+    assert_int_equal(ch_search_run(s, &st, &err), 0);
+    ch_search_progress pr;
+    ch_search_progress_get(s, &pr);
+    o->matched = pr.events_matched;
+    o->damaged = pr.segments_damaged;
+    o->nres = ch_search_nresults(s);
+    snprintf(o->damaged_text, sizeof o->damaged_text, "%s", ch_search_damaged(s));
+    snprintf(o->explain, sizeof o->explain, "%s", ch_search_explain(s));
+    ch_buf_init(&o->results, 1 << 24);
+    for (size_t i = 0; i < o->nres; i++) {
+        const ch_event *ev;
+        assert_int_equal(ch_search_result(s, i, &ev, NULL, &err), 0);
+        assert_int_equal(ch_event_to_json(ev, &o->results), 0);
+        ch_buf_addc(&o->results, '\n');
+    }
+    size_t k = 0;
+    o->groups[0] = '\0';
+    for (size_t i = 0; i < ch_search_ngroups(s); i++) {
+        const char *key;
+        uint64_t c;
+        ch_search_group(s, i, &key, &c);
+        k += (size_t)snprintf(o->groups + k, sizeof o->groups - k, "%s=%llu;", key,
+                              (unsigned long long)c);
+    }
+    ch_search_free(s);
+}
+
+static void test_damaged_typed_stream_is_refused_and_reported(void **state)
+{
+    (void)state;
+    write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
+    size_t n;
+    uint8_t *buf = slurp(&n);
+    buf[frame_off(buf, 1, 0) + 9] ^= 0x40; /* inside block 1's typed frame */
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(ch__seg_typed(s, CH_SEG_BLOCK_RECORDS + 5, &p, &len, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "block 1 checksum mismatch"));
+    /* The other stream of the same block is intact. */
+    assert_int_equal(ch__seg_orig(s, CH_SEG_BLOCK_RECORDS + 5, &p, &len, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+    ch__seg_close(s);
+    /* Every search reads the typed stream: the segment is reported and skipped, no crash. */
+    outcome o;
+    run("event.action == \"RunInstances\"", NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    assert_non_null(strstr(o.damaged_text, "block 1 checksum mismatch"));
+    ch_buf_free(&o.results);
+    free(buf);
+    unlink(path);
+}
+
+static void test_damaged_original_stream_is_refused_when_read(void **state)
+{
+    (void)state;
+    write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
+    size_t n;
+    uint8_t *buf = slurp(&n);
+    buf[frame_off(buf, 2, 1) + 9] ^= 0x40; /* inside block 2's original-record frame */
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "original-record block 2 checksum mismatch"));
+    ch__seg_close(s);
+    /* A count over normalized fields never reads the original records: full, undamaged. */
+    outcome o;
+    run("event.action exists", "event.action", true, &o);
+    assert_int_equal(o.damaged, 0);
+    assert_int_equal(o.matched, NEV);
+    assert_string_equal(o.groups, "DescribeInstances=466;RunInstances=234;");
+    ch_buf_free(&o.results);
+    /* Printing matches of block 2 needs their original records: reported and skipped. */
+    run("event.action == \"RunInstances\"", NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    assert_non_null(strstr(o.damaged_text, "original-record block 2"));
+    ch_buf_free(&o.results);
+    /* So does a raw path. */
+    run("requestParameters.instanceType == \"p3.16xlarge\"", NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    ch_buf_free(&o.results);
+    free(buf);
+    unlink(path);
+}
+
+/* The same searches over the same events in format 2 (whole records) and format 3 (typed parts
+ * apart): the same matches, results and counts; format 3 reads the original records only of
+ * the blocks whose matches are kept. */
+static void test_format_2_and_3_search_the_same(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *expr, *count_by;
+        bool no_index;
+    } q[] = {
+        {"user.name == \"alice\"", NULL, false},
+        {"user.name == \"alice\"", NULL, true},
+        {"event.action == \"RunInstances\" and source.ip in 198.51.0.0/16", NULL, true},
+        {"requestParameters.instanceType == \"p3.16xlarge\"", NULL, true},
+        {"user_agent.original exists or event.outcome == \"failure\"", "event.outcome", true},
+        {"event.action exists", "requestParameters.instanceType", true},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
+        outcome o2, o3;
+        write_as(CH_SEG_FORMAT_DICT, 0);
+        run(q[i].expr, q[i].count_by, q[i].no_index, &o2);
+        write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
+        run(q[i].expr, q[i].count_by, q[i].no_index, &o3);
+        assert_true(o2.matched > 0);
+        assert_int_equal(o2.matched, o3.matched);
+        assert_int_equal(o2.nres, o3.nres);
+        assert_int_equal(o2.damaged + o3.damaged, 0);
+        assert_string_equal(o2.results.data ? o2.results.data : "",
+                            o3.results.data ? o3.results.data : "");
+        assert_string_equal(o2.groups, o3.groups);
+        ch_buf_free(&o2.results);
+        ch_buf_free(&o3.results);
+    }
+    /* alice's 7 events lie in blocks 0, 1 and 2: three original-record blocks of three. */
+    outcome o;
+    run("user.name == \"alice\"", NULL, true, &o);
+    assert_non_null(strstr(o.explain, "3 of 3 blocks read (original records: 3 blocks)"));
+    ch_buf_free(&o.results);
+    /* A match only in block 0 (event 7, limit by time): one original-record block. */
+    run("user.name == \"alice\" and event.id == \"ev-7\"", NULL, true, &o);
+    assert_int_equal(o.nres, 1);
+    assert_non_null(strstr(o.explain, "(original records: 1 blocks)"));
+    ch_buf_free(&o.results);
+    /* A count reads none. */
+    run("user.name == \"alice\"", "event.action", true, &o);
+    assert_non_null(strstr(o.explain, "(original records: 0 blocks)"));
+    ch_buf_free(&o.results);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_dictionary_choice_round_trips_both_parts),
+        cmocka_unit_test(test_damaged_typed_stream_is_refused_and_reported),
+        cmocka_unit_test(test_damaged_original_stream_is_refused_when_read),
+        cmocka_unit_test(test_format_2_and_3_search_the_same),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
