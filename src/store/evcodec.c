@@ -319,8 +319,7 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
     return 0;
 }
 
-int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on,
-                        ch_ev_decoded *d)
+int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d)
 {
     rd r = {t, t + tn, false};
     if (decode_typed(&r, d) < 0 || r.p != r.end)

@@ -453,7 +453,8 @@ static int seal(local *l, size_t i, ch_error *err)
          * only cnt, rawlen and origlen, which the writer never changes, are read); the earlier ones
          * wait compressed; the index is built from the term buffers. */
         const ch_seg_block *last = b->blocks[b->nblocks - 1];
-        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0) + b->raw_bytes / 8;
+        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0) +
+                  b->raw_bytes / 8;
         for (int f = 0; f < CH_IX_NFIELDS; f++)
             j->cost += b->terms[f].len;
         sum_touch(l, own->hour);

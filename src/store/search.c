@@ -772,8 +772,8 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     atomic_fetch_add_explicit(&s->matched, 1, memory_order_relaxed);
     /* A match that leaves the process (kept for the caller, or handed to an on_match that reads
      * more than normalized fields) carries its original record: fetch it now if not yet. */
-    bool wants_orig = s->o.on_match ? !s->o.match_typed_only
-                                    : !aggregating(s) && keep_wants(s, ev->ts_ms);
+    bool wants_orig =
+        s->o.on_match ? !s->o.match_typed_only : !aggregating(s) && keep_wants(s, ev->ts_ms);
     if (split && o == NULL && wants_orig) {
         if (ch__seg_orig(seg, ord, &o, &on, &e) < 0 ||
             ch__ev_decode_parts(p, n, o, on, s->dec) < 0) {

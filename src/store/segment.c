@@ -53,19 +53,39 @@
 #include "ingest/crc32c.h"
 #include "store/store_int.h"
 
-#define ZLEVEL 3            /* the index frame */
-#define BLOCK_LEVEL 6       /* blocks: docs/BENCHMARKS.md section 21 measured 3 to 6 */
+#define ZLEVEL 3      /* the index frame */
+#define BLOCK_LEVEL 6 /* blocks: docs/BENCHMARKS.md section 22 measured 3 to 6 */
+/* format 3's original records: section 27 measured 6 to 19 (the typed stream gains little
+ * from a higher level, the JSON does, and a scan never inflates it) */
+#define ORIG_LEVEL 12
 
 /* The blocks' zstd level: BLOCK_LEVEL, or COINHOUND_STORE_LEVEL (1-19) for the benchmarks
- * that compare levels. Any level reads back the same. */
+ * that compare levels. Format 3's original-record stream: ORIG_LEVEL, or
+ * COINHOUND_STORE_ORIG_LEVEL. Any level reads back the same. */
+static int env_level(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+    int l = v ? atoi(v) : 0;
+    return l >= 1 && l <= 19 ? l : dflt;
+}
+
 static int block_level(void)
 {
     static atomic_int level; /* the writer thread and a test's own thread may both ask */
     int l = atomic_load_explicit(&level, memory_order_relaxed);
     if (l == 0) {
-        const char *v = getenv("COINHOUND_STORE_LEVEL");
-        l = v ? atoi(v) : 0;
-        l = l >= 1 && l <= 19 ? l : BLOCK_LEVEL;
+        l = env_level("COINHOUND_STORE_LEVEL", BLOCK_LEVEL);
+        atomic_store_explicit(&level, l, memory_order_relaxed);
+    }
+    return l;
+}
+
+static int orig_level(void)
+{
+    static atomic_int level;
+    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    if (l == 0) {
+        l = env_level("COINHOUND_STORE_ORIG_LEVEL", ORIG_LEVEL);
         atomic_store_explicit(&level, l, memory_order_relaxed);
     }
     return l;
@@ -74,8 +94,8 @@ static int block_level(void)
 /* The format a new segment is written in: 3, or COINHOUND_STORE_FORMAT=2 (the benchmarks
  * compare them on the same binary, the tests write format 2 to read it back). Which streams of
  * format 3 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig (names, comma
- * separated, or "none"); by default the original records' stream only (docs/BENCHMARKS.md
- * section 27 measured both). */
+ * separated, or "none"); by default both (docs/BENCHMARKS.md section 27: the typed stream's
+ * dictionary saves a quarter of its bytes). */
 static void write_format(uint32_t *format, uint32_t *flags)
 {
     static atomic_uint fmt, fl; /* fl is set before fmt, both once */
@@ -84,7 +104,7 @@ static void write_format(uint32_t *format, uint32_t *flags)
         const char *v = getenv("COINHOUND_STORE_FORMAT");
         uint32_t nf = v && atoi(v) == CH_SEG_FORMAT_DICT ? CH_SEG_FORMAT_DICT : CH_SEG_FORMAT_SPLIT;
         const char *d = getenv("COINHOUND_STORE_DICT");
-        uint32_t nfl = CH_SEG_ORIG_DICT;
+        uint32_t nfl = CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT;
         if (d != NULL)
             nfl = (strstr(d, "typed") ? CH_SEG_TYPED_DICT : 0) |
                   (strstr(d, "orig") ? CH_SEG_ORIG_DICT : 0);
@@ -224,14 +244,14 @@ ch_seg_block *ch__segb_full(const ch_seg_builder *b)
 
 /* Compress src[0..n) into a fitted frame (*out, *outlen, *crc), with block 0's bytes dsrc as a
  * raw-content dictionary (prepared once into *cdict) when dsrc is not NULL. */
-static int compress_frame(ZSTD_CCtx *cctx, const ch_buf *src, const ch_buf *dsrc, void **cdict,
-                          uint8_t **out, size_t *outlen, uint32_t *crc, ch_error *err)
+static int compress_frame(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ch_buf *dsrc,
+                          void **cdict, uint8_t **out, size_t *outlen, uint32_t *crc, ch_error *err)
 {
     if (dsrc != NULL && *cdict == NULL) {
         /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them for
          * input of unknown size: megabytes more per open segment). Raw content by reference:
          * block 0 outlives the segment's compression. */
-        ZSTD_compressionParameters cp = ZSTD_getCParams(block_level(), dsrc->len, dsrc->len);
+        ZSTD_compressionParameters cp = ZSTD_getCParams(level, dsrc->len, dsrc->len);
         *cdict = ZSTD_createCDict_advanced(dsrc->data, dsrc->len, ZSTD_dlm_byRef,
                                            ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
         if (*cdict == NULL)
@@ -242,7 +262,7 @@ static int compress_frame(ZSTD_CCtx *cctx, const ch_buf *src, const ch_buf *dsrc
     if (z == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     size_t c = dsrc ? ZSTD_compress_usingCDict(cctx, z, bound, src->data, src->len, *cdict)
-                    : ZSTD_compressCCtx(cctx, z, bound, src->data, src->len, block_level());
+                    : ZSTD_compressCCtx(cctx, z, bound, src->data, src->len, level);
     if (ZSTD_isError(c)) {
         ch_free(z);
         return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
@@ -264,15 +284,15 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     ch_seg_block *d = k->dict;
     int rc;
     if (k->format != CH_SEG_FORMAT_SPLIT) {
-        rc = compress_frame(cctx, &k->raw, d ? &d->raw : NULL, d ? &d->cdict : NULL, &k->z,
-                            &k->zlen, &k->crc, err);
+        rc = compress_frame(cctx, block_level(), &k->raw, d ? &d->raw : NULL, d ? &d->cdict : NULL,
+                            &k->z, &k->zlen, &k->crc, err);
     } else {
         bool td = d && (k->flags & CH_SEG_TYPED_DICT), od = d && (k->flags & CH_SEG_ORIG_DICT);
-        rc = compress_frame(cctx, &k->raw, td ? &d->raw : NULL, td ? &d->cdict : NULL, &k->z,
-                            &k->zlen, &k->crc, err);
+        rc = compress_frame(cctx, block_level(), &k->raw, td ? &d->raw : NULL,
+                            td ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
         if (rc == 0)
-            rc = compress_frame(cctx, &k->orig, od ? &d->orig : NULL, od ? &d->ocdict : NULL,
-                                &k->oz, &k->ozlen, &k->ocrc, err);
+            rc = compress_frame(cctx, orig_level(), &k->orig, od ? &d->orig : NULL,
+                                od ? &d->ocdict : NULL, &k->oz, &k->ozlen, &k->ocrc, err);
         if (rc < 0) {
             ch_free(k->z);
             k->z = NULL;
@@ -528,8 +548,8 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     const char *delay = getenv("COINHOUND_STORE_WRITE_DELAY_MS");
     if (delay != NULL && atoi(delay) > 0)
         usleep((useconds_t)atoi(delay) * 1000);
-    if (!ok || write_all(fd, bt, (size_t)nblocks * bte) < 0 ||
-        write_all(fd, iz.data, ic) < 0 || fsync(fd) < 0) {
+    if (!ok || write_all(fd, bt, (size_t)nblocks * bte) < 0 || write_all(fd, iz.data, ic) < 0 ||
+        fsync(fd) < 0) {
         rc = ch_error_set(err, CH_EIO, "%s: %s", tmp, strerror(errno));
         goto cleanup;
     }

@@ -41,8 +41,7 @@ typedef struct ch_ev_decoded {
 int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d);
 /* Decode a typed part t[0..tn) and an original part o[0..on) into d; o NULL decodes the typed
  * part alone (no original record: raw_json NULL, no columns). */
-int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on,
-                        ch_ev_decoded *d);
+int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d);
 
 /* The indexed fields: index i of a segment's term dictionaries. */
 #define CH_IX_NFIELDS 9
@@ -87,7 +86,7 @@ typedef struct ch_seg_block {
     /* [u32 length][record]...: whole stored events (formats 1, 2) or their typed parts
      * (format 3); freed once compressed, except block 0's */
     ch_buf raw;
-    ch_buf orig; /* format 3: [u32 length][original part]... */
+    ch_buf orig;     /* format 3: [u32 length][original part]... */
     uint8_t *z, *oz; /* the compressed frames, NULL until compressed */
     size_t zlen, ozlen;
     uint32_t rawlen, origlen, first, cnt, crc, ocrc;

@@ -5,8 +5,12 @@
  * raw-path test and an aggregation) over it through a one-segment store. A damaged segment
  * must give an error, never a crash or an unbounded allocation. Seeds: sealed segments of the
  * content pack's CJ-MINE-03 cases (CloudTrail, Route 53, VPC flows), and 298 generated flow
- * records in two blocks written by format 1 (vpcflow-2blocks-v1.seg) and by format 2, whose
- * second block is compressed with the first as its dictionary (vpcflow-2blocks.seg).
+ * records in two blocks written by format 1 (vpcflow-2blocks-v1.seg), by format 2, whose
+ * second block is compressed with the first as its dictionary (vpcflow-2blocks.seg), and by
+ * format 3, each block as a typed-part stream and an original-record stream
+ * (vpcflow-2blocks-v3.seg; cloudtrail-v3.seg holds cloudtrail.seg's record). The searches read
+ * the typed stream alone (a count by normalized fields), both for kept matches, and the original
+ * records for a raw path.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     search(&o, "user.name == \"bob\" or dns.question.name endswith \"pool.example\"", NULL);
     search(&o, "requestParameters.instanceType exists or source.ip in 10.0.0.0/8",
            "event.dataset,user.name");
+    search(&o, "destination.port > 100 or event.action exists", "event.action");
     free(buf);
     return 0;
 }

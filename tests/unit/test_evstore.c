@@ -213,23 +213,31 @@ static uint8_t *slurp(const char *path, size_t *n)
     return p;
 }
 
-/* The two seeds hold the same 298 flow records, written by format 1 (the store of an earlier
- * build) and by format 2: a store written before the change reads exactly as before. */
+/* The three seeds hold the same 298 flow records, written by format 1 (the store of an earlier
+ * build), by format 2 and by format 3 (two streams per block): a store written before a change
+ * reads exactly as before. */
 static void test_old_and_new_block_formats_read_the_same_records(void **state)
 {
     (void)state;
     const char *dir = CH_DATADIR_DEFAULT "/tests/fuzz/seeds/fuzz_segment/";
-    char p1[512], p2[512];
+    char p1[512], p2[512], p3[512];
     snprintf(p1, sizeof p1, "%svpcflow-2blocks-v1.seg", dir);
     snprintf(p2, sizeof p2, "%svpcflow-2blocks.seg", dir);
-    ch_seg *a = NULL, *b = NULL;
+    snprintf(p3, sizeof p3, "%svpcflow-2blocks-v3.seg", dir);
+    ch_seg *a = NULL, *b = NULL, *c = NULL;
     ch_error err = {0};
     assert_int_equal(ch__seg_open(p1, &a, &err), 0);
     assert_int_equal(ch__seg_open(p2, &b, &err), 0);
+    assert_int_equal(ch__seg_open(p3, &c, &err), 0);
+    assert_int_equal(ch__seg_format(a), CH_SEG_FORMAT_PLAIN);
+    assert_int_equal(ch__seg_format(b), CH_SEG_FORMAT_DICT);
+    assert_int_equal(ch__seg_format(c), CH_SEG_FORMAT_SPLIT);
     assert_int_equal(ch__seg_verify(a, &err), 0);
     assert_int_equal(ch__seg_verify(b, &err), 0);
+    assert_int_equal(ch__seg_verify(c, &err), 0);
     uint32_t n = ch__seg_meta(a)->nrec;
     assert_int_equal(ch__seg_meta(b)->nrec, n);
+    assert_int_equal(ch__seg_meta(c)->nrec, n);
     assert_true(n > CH_SEG_BLOCK_RECORDS);
     assert_true(ch__seg_meta(b)->file_bytes < ch__seg_meta(a)->file_bytes);
     ch_ev_decoded *da = malloc(sizeof *da), *db = malloc(sizeof *db);
@@ -249,6 +257,11 @@ static void test_old_and_new_block_formats_read_the_same_records(void **state)
         assert_int_equal(ch_event_to_json(&da->ev, &ja), 0);
         assert_int_equal(ch_event_to_json(&db->ev, &jb), 0);
         assert_string_equal(ja.data, jb.data);
+        assert_int_equal(ch__seg_record(c, i, &p, &len, &err), 0);
+        assert_int_equal(ch__ev_decode(p, len, db), 0);
+        ch_buf_clear(&jb);
+        assert_int_equal(ch_event_to_json(&db->ev, &jb), 0);
+        assert_string_equal(ja.data, jb.data);
     }
     ch_buf_free(&ja);
     ch_buf_free(&jb);
@@ -256,6 +269,7 @@ static void test_old_and_new_block_formats_read_the_same_records(void **state)
     free(db);
     ch__seg_close(a);
     ch__seg_close(b);
+    ch__seg_close(c);
 }
 
 static void test_a_damaged_first_block_is_named_by_the_later_blocks(void **state)

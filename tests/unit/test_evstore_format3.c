@@ -43,8 +43,8 @@ static void make_event(ch_event *ev, int i, char *idbuf, char *json, size_t jcap
     snprintf(json, jcap,
              "{\"eventName\":\"%s\",\"eventID\":\"%s\",\"requestParameters\":"
              "{\"instanceType\":\"%s\"},\"userAgent\":\"agent/%d\"}",
-             i % 3 ? "DescribeInstances" : "RunInstances", idbuf, i % 50 == 3 ? "p3.16xlarge" : "t3.micro",
-             i % 11);
+             i % 3 ? "DescribeInstances" : "RunInstances", idbuf,
+             i % 50 == 3 ? "p3.16xlarge" : "t3.micro", i % 11);
     ev->raw_json = (ch_sv){json, (uint32_t)strlen(json)};
 }
 
@@ -172,8 +172,8 @@ typedef struct outcome {
 
 static void run(const char *expr, const char *count_by, bool no_index, outcome *o)
 {
-    ch_search_opts so = {.expr = expr, .count_by = count_by, .limit = 1000, .explain = true,
-                         .no_index = no_index};
+    ch_search_opts so = {
+        .expr = expr, .count_by = count_by, .limit = 1000, .explain = true, .no_index = no_index};
     ch_search *s = NULL;
     ch_error err = {0};
     assert_int_equal(ch_search_new(&so, &s, &err), 0);
