@@ -98,29 +98,31 @@ cleanup:
     return rc;
 }
 
-int ch__obs_save(ch_sql *c, ch_offense *o, ch_error *err)
+int ch__obs_save(ch_sql *c, sqlite3_stmt **st, ch_offense *o, ch_error *err)
 {
     ch_offense_obs *obs = o->obs;
     if (obs == NULL || !obs->dirty)
         return 0;
-    sqlite3_stmt *put = NULL, *drop = NULL;
-    int rc =
-        ch_sql_prepare(c->db, c->path,
-                       "INSERT INTO offense_observables (offense_id, kind, value, account,"
-                       " region, count, first_seen, last_seen, severity) VALUES (?,?,?,?,?,?,?,?,?)"
-                       " ON CONFLICT (offense_id, kind, value) DO UPDATE SET"
-                       " account = excluded.account, region = excluded.region,"
-                       " count = excluded.count, first_seen = excluded.first_seen,"
-                       " last_seen = excluded.last_seen, severity = excluded.severity",
-                       &put, err);
-    if (rc < 0)
+    int rc = 0;
+    if (st[0] == NULL &&
+        (rc = ch_sql_prepare(
+             c->db, c->path,
+             "INSERT INTO offense_observables (offense_id, kind, value, account,"
+             " region, count, first_seen, last_seen, severity) VALUES (?,?,?,?,?,?,?,?,?)"
+             " ON CONFLICT (offense_id, kind, value) DO UPDATE SET"
+             " account = excluded.account, region = excluded.region,"
+             " count = excluded.count, first_seen = excluded.first_seen,"
+             " last_seen = excluded.last_seen, severity = excluded.severity",
+             &st[0], err)) < 0)
         return rc;
-    if ((rc = ch_sql_prepare(c->db, c->path,
+    if (st[1] == NULL &&
+        (rc = ch_sql_prepare(c->db, c->path,
                              "INSERT INTO offense_observables_dropped (offense_id, kind, dropped)"
                              " VALUES (?,?,?) ON CONFLICT (offense_id, kind) DO UPDATE SET"
                              " dropped = excluded.dropped",
-                             &drop, err)) < 0)
-        goto cleanup;
+                             &st[1], err)) < 0)
+        return rc;
+    sqlite3_stmt *put = st[0], *drop = st[1];
     for (int k = 0; k < CH_OBS__COUNT; k++) {
         const char *kn = ch_obs_kind_name((ch_obs_kind)k);
         for (size_t i = 0; i < obs->n[k]; i++) {
@@ -153,7 +155,11 @@ int ch__obs_save(ch_sql *c, ch_offense *o, ch_error *err)
     }
     rc = 0;
 cleanup:
-    sqlite3_finalize(put);
-    sqlite3_finalize(drop);
+    /* Reset, not finalized: the caller's next offense reuses them. Reset also lets go of the
+     * bound strings, which are the offense's. */
+    sqlite3_reset(put);
+    sqlite3_reset(drop);
+    sqlite3_clear_bindings(put);
+    sqlite3_clear_bindings(drop);
     return rc;
 }

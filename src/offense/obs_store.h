@@ -15,7 +15,11 @@
 int ch__obs_migrate(ch_sql *c, ch_error *err);
 /* Load the stored observables of o (already created with its final id). */
 int ch__obs_load(ch_sql *c, ch_offense *o, ch_error *err);
-/* Upsert o's observables when they changed; the caller holds the transaction. */
-int ch__obs_save(ch_sql *c, ch_offense *o, ch_error *err);
+/* Upsert o's observables when they changed; the caller holds the transaction. st: the two
+ * statements of a save, NULL at first, prepared here when first needed and kept by the caller
+ * for its next offenses (preparing them per offense was most of a save of few observables); the
+ * caller finalizes them (sqlite3_finalize of NULL is a no-op). */
+#define CH__OBS_STMTS 2
+int ch__obs_save(ch_sql *c, sqlite3_stmt **st, ch_offense *o, ch_error *err);
 
 #endif

@@ -531,14 +531,19 @@ static int save_user(ch_store *s, sqlite3_stmt **st, const ch_risk_user *u, ch_e
  * (field, value) says so), this one joins it: the stored rules, counts and event ids are
  * merged in (counts add up: nothing of either run is lost) and the offense takes the stored id,
  * as if one process had seen both runs' hits. */
-static int assign_id(ch_store *s, ch_offense *o, ch_error *err)
+/* st: [0] the active-offense lookup, [1] the next id; NULL until first needed, then kept by the
+ * caller for its next new offenses (a prepare per new offense was most of a save's cost on a
+ * corpus that opens thousands). */
+static int assign_id(ch_store *s, sqlite3_stmt **st, ch_offense *o, ch_error *err)
 {
-    sqlite3_stmt *q = NULL;
-    int rc =
-        prepare(s, OFFENSE_COLS "WHERE index_field = ? AND index_value = ? AND status <> 'closed'",
-                &q, err);
-    if (rc < 0)
+    int rc = 0;
+    if (st[0] == NULL &&
+        (rc = prepare(s,
+                      OFFENSE_COLS
+                      "WHERE index_field = ? AND index_value = ? AND status <> 'closed'",
+                      &st[0], err)) < 0)
         return rc;
+    sqlite3_stmt *q = st[0];
     bind_str(q, 1, o->index_field);
     sqlite3_bind_text(q, 2, o->index_value, (int)o->index_value_len, SQLITE_STATIC);
     int step = sqlite3_step(q);
@@ -546,8 +551,8 @@ static int assign_id(ch_store *s, ch_offense *o, ch_error *err)
         int64_t id = sqlite3_column_int64(q, 0);
         uint64_t count = (uint64_t)sqlite3_column_int64(q, 4);
         int64_t first = ch_sql_col_time(q, 5, INT64_MAX), last = ch_sql_col_time(q, 6, INT64_MIN);
-        sqlite3_finalize(q);
-        q = NULL;
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
         o->id = id;
         if ((rc = load_children(s, o, err)) < 0)
             return rc;
@@ -560,22 +565,28 @@ static int assign_id(ch_store *s, ch_offense *o, ch_error *err)
         o->stored = true;
         return 0;
     }
-    sqlite3_finalize(q);
     if (step != SQLITE_DONE)
-        return db_error(s, err, "looking up an active offense");
-    if ((rc = prepare(s, "SELECT COALESCE(MAX(id), 0) + 1 FROM offenses", &q, err)) < 0)
+        rc = db_error(s, err, "looking up an active offense");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc < 0)
         return rc;
+    if (st[1] == NULL &&
+        (rc = prepare(s, "SELECT COALESCE(MAX(id), 0) + 1 FROM offenses", &st[1], err)) < 0)
+        return rc;
+    q = st[1];
     if (sqlite3_step(q) == SQLITE_ROW)
         o->id = sqlite3_column_int64(q, 0);
     else
         rc = db_error(s, err, "reading offense ids");
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
     return rc;
 }
 
 int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_error *err)
 {
     sqlite3_stmt *st[S__COUNT] = {0};
+    sqlite3_stmt *ids[2] = {NULL, NULL}, *obs[CH__OBS_STMTS] = {NULL, NULL};
     int rc = 0;
     for (int i = 0; i < S__COUNT && rc >= 0; i++)
         rc = prepare(s, save_sql[i], &st[i], err);
@@ -588,11 +599,11 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
         ch_offense *o = ch_offenses_at(m, i);
         if (!o->dirty)
             continue;
-        if (!o->stored && (rc = assign_id(s, o, err)) < 0)
+        if (!o->stored && (rc = assign_id(s, ids, o, err)) < 0)
             break;
         rc = save_offense(s, st, o, now_ms, err);
         if (rc >= 0)
-            rc = ch__obs_save(&s->sql, o, err);
+            rc = ch__obs_save(&s->sql, obs, o, err);
         if (rc >= 0)
             o->stored = true;
     }
@@ -625,6 +636,10 @@ int ch_store_save(ch_store *s, ch_offenses *m, ch_risk *r, int64_t now_ms, ch_er
 cleanup:
     for (int i = 0; i < S__COUNT; i++)
         sqlite3_finalize(st[i]);
+    for (int i = 0; i < 2; i++) {
+        sqlite3_finalize(ids[i]);
+        sqlite3_finalize(obs[i]);
+    }
     return rc;
 }
 
