@@ -538,10 +538,9 @@ static int assign_id(ch_store *s, sqlite3_stmt **st, ch_offense *o, ch_error *er
 {
     int rc = 0;
     if (st[0] == NULL &&
-        (rc = prepare(s,
-                      OFFENSE_COLS
-                      "WHERE index_field = ? AND index_value = ? AND status <> 'closed'",
-                      &st[0], err)) < 0)
+        (rc = prepare(
+             s, OFFENSE_COLS "WHERE index_field = ? AND index_value = ? AND status <> 'closed'",
+             &st[0], err)) < 0)
         return rc;
     sqlite3_stmt *q = st[0];
     bind_str(q, 1, o->index_field);
