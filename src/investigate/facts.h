@@ -25,7 +25,8 @@
  *
  * Store: tables graph_nodes, graph_edges and user_firsts, the "investigate" component of the
  * store's file (its own schema version, core/sqlite_util.h). Saving is an upsert per changed
- * fact with bound parameters, inside the caller's transaction.
+ * fact with bound parameters (in primary-key order, 32 rows to a statement), inside the caller's
+ * transaction.
  *
  * Ownership: ch_facts_new allocates, ch_facts_free releases; events and offenses are borrowed
  * for the call only (offense pointers are kept until the next save: offenses never move during a
