@@ -71,7 +71,7 @@ static void report_json(const ch_analyze *a, FILE *f)
     ch_buf_printf(&b,
                   "},\"merge\":{\"max_open\":%llu,\"late_opens\":%llu,\"out_of_order\":%llu,"
                   "\"sorted_files\":%llu,\"sort\":\"%s\",\"sorted_runs_in_memory\":%llu,"
-                  "\"sorted_runs_on_disk\":%llu}",
+                  "\"sorted_runs_on_disk\":%llu,\"chunks\":%llu}",
                   (unsigned long long)a->merge_stats.max_open_seen,
                   (unsigned long long)a->merge_stats.late_opens,
                   (unsigned long long)a->merge_stats.out_of_order,
@@ -80,7 +80,8 @@ static void report_json(const ch_analyze *a, FILE *f)
                   : a->merge_stats.sorted_files ? "memory"
                                                 : "none",
                   (unsigned long long)a->merge_stats.sorted_runs_in_memory,
-                  (unsigned long long)a->merge_stats.sorted_runs_on_disk);
+                  (unsigned long long)a->merge_stats.sorted_runs_on_disk,
+                  (unsigned long long)a->merge_stats.chunks);
     if (a->pipeline != NULL)
         ch_buf_printf(
             &b,

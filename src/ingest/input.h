@@ -42,6 +42,12 @@ int ch_input_open(ch_input **out, const char *path, size_t max_window, ch_error 
  * (an HTTP POST body). name is copied; NULL means "<memory>". */
 int ch_input_open_mem(ch_input **out, const char *name, const void *data, size_t len,
                       size_t max_window, ch_error *err);
+/* Bytes [start, end) of a plain (not gzip'd) regular file, as an input of its own: offsets
+ * are the file's (ch_input_offset starts at start), the input ends at end, and the newlines it
+ * delivers are counted. For reading one large JSON Lines file in chunks on several threads
+ * (parse/merge.c); the caller checks that the file is plain. */
+int ch_input_open_range(ch_input **out, const char *path, uint64_t start, uint64_t end,
+                        size_t max_window, ch_error *err);
 void ch_input_close(ch_input *in);
 
 const char *ch_input_name(const ch_input *in);
@@ -72,8 +78,13 @@ int ch_input_more(ch_input *in, ch_error *err);
 /* Ensure at least n bytes are in the window unless the input ends first (then returns what
  * there is); for content sniffing. Returns bytes available or a negative code. */
 long ch_input_fill(ch_input *in, size_t n, ch_error *err);
-/* Total decompressed bytes delivered so far. */
+/* Total decompressed bytes delivered so far (counted from offset 0, also for a range). */
 uint64_t ch_input_bytes(const ch_input *in);
+/* The offset the input starts at: 0, or a range's start. A reader counting lines from the
+ * input's first byte can do so when it starts there. */
+uint64_t ch_input_origin(const ch_input *in);
+/* Newlines delivered so far by a range input (0 for any other). */
+uint64_t ch_input_newlines(const ch_input *in);
 /* True once the source is exhausted (cleanly or by a failure): no more bytes will come, though
  * the window may still hold unconsumed ones. */
 bool ch_input_eof(const ch_input *in);

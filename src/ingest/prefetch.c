@@ -1,20 +1,32 @@
 /*
  * prefetch.c - the worker pool and the per-stream rings of ingest/prefetch.h.
  *
- * One mutex guards every ring's indexes and flags (head, tail, busy, eof, wanted): a worker takes
- * it twice per event it publishes and once per claim, the consumer once per event. The slots
- * themselves are never touched under the lock: slots [head, tail) belong to the consumer (the
- * one at head while it is held), the ones a claiming worker fills belong to that worker until
- * it publishes them by moving tail. A worker claims the stream the consumer waits for first,
- * else the one with the fewest events ready, so that the merge rarely waits.
+ * A ring is a circle of batches of up to BATCH events. A worker fills a whole batch (reading,
+ * parsing, normalizing and copying each event into memory the batch owns) before it publishes
+ * it; the consumer takes a whole batch at once and hands its events out one by one without any
+ * synchronisation. One mutex guards every ring's indexes and flags (head, tail, busy, eof): a
+ * worker takes it once per claim and once per batch it publishes, the consumer once per batch.
+ * Slots [head, tail) belong to the consumer (the one at head while it hands events out of it),
+ * the one a worker fills belongs to that worker until it moves tail. Wake-ups are per batch at
+ * most: a worker is signalled when a ring falls to LOW ready batches, the consumer only when it
+ * waits for an empty ring (`wanted`: then the worker publishes the batch it fills at once,
+ * however few events it holds, so that a merge opening a file does not wait for 32 of them).
+ * A worker claims the stream the consumer waits for first, else the one with the fewest
+ * batches ready, so that the merge rarely waits.
  *
- * Memory: SLOTS events per open stream, each with its document copy and arena (a few KiB for a
- * CloudTrail record), so about half a MiB per open input at most.
+ * Measured (docs/BENCHMARKS.md section 26): handing events over one at a time, with a lock
+ * round trip and often a futex wake-up per event, cost more CPU than the parse it moved; per
+ * batch, the hand-off is a few instructions per event and the copies below are what is left.
+ *
+ * Memory: per open stream, `depth` batches (RING_BATCHES, or more for a chunk of a large file:
+ * ch_prefetch_set_depth), each with its events, their document copies and one arena for their
+ * strings: about a MiB per open input for CloudTrail records.
  */
 #include "ingest/prefetch.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,26 +34,30 @@
 #include "core/json.h"
 #include "core/mem.h"
 
-#define SLOTS 64 /* events read ahead per stream */
-#define BATCH 32 /* events a worker reads per claim before it looks for a needier stream */
-/* A worker takes up a stream again only when it has this few events ready (or the consumer
- * waits for it): refilling one slot per event taken cost a futex wake-up per event. */
-#define LOW (SLOTS / 2)
+#define BATCH 32       /* events per batch: one publication, one take */
+#define RING_BATCHES 8 /* batches read ahead per stream by default */
+/* The batch arena's chunk: 32 CloudTrail records' text and copied strings fit in one. */
+#define ARENA_CHUNK (96u << 10)
 
 /* Every string view of ch_event is rebased below: a field added to the event must be added
  * there too, or a slot would hand out a view into a buffer the stream has reused. */
 _Static_assert(sizeof(ch_event) == 1000, "ch_event changed: update copy_event in prefetch.c");
 
-typedef struct pf_slot {
+typedef struct pf_item {
     int rc;
     ch_event ev;
     ch_json_doc *doc;
-    ch_arena arena;
-    ch_buf msgs; /* reports captured while this slot's next() ran */
-} pf_slot;
+    size_t msg_end; /* end of the reports its next() made, in the batch's msgs */
+} pf_item;
 
-/* A captured report in a slot's msgs: this header, then file, reason and msg, each with its
- * NUL. */
+typedef struct pf_batch {
+    unsigned n;     /* items filled; the last one may be the end (rc != 1) */
+    ch_arena arena; /* the items' copied strings */
+    ch_buf msgs;    /* reports captured while the items were read, in order */
+    pf_item item[BATCH];
+} pf_batch;
+
+/* A captured report in msgs: this header, then file, reason and msg, each with its NUL. */
 typedef struct pf_msg {
     uint64_t line, offset;
     int32_t ds;
@@ -54,20 +70,28 @@ struct ch_prefetch {
     ch_diag *target;
     const ch_source_type *type;
     ch_stream *st;
-    ch_buf *cur; /* where captured reports go now */
+    ch_buf *cur_msgs; /* where captured reports go now (the worker's batch, or open_msgs) */
     ch_buf open_msgs;
-    pf_slot ring[SLOTS];
+    pf_batch *ring;
+    unsigned depth, low; /* batches in the ring; refill at this few ready */
+    uint64_t line_base;  /* added to the line of every report replayed (chunks of a file) */
+    /* The consumer's: the batch it hands events out of, the next item and report. */
+    pf_batch *cur;
+    unsigned at;
+    size_t msg_at;
+    atomic_bool wanted; /* the consumer waits for this ring (set and cleared under mu) */
     /* Under pool->mu. */
     uint64_t head, tail;
-    bool started, busy, eof, wanted, held, active;
+    bool started, busy, eof, active;
     ch_prefetch *prev, *next; /* in pool->active while started, not at its end, not closed */
 };
 
 struct ch_prefetch_pool {
     pthread_mutex_t mu;
     pthread_cond_t work;  /* workers: a stream may need reading */
-    pthread_cond_t ready; /* the consumer: its stream got an event, or a worker let one go */
+    pthread_cond_t ready; /* the consumer: its stream got a batch, or a worker let one go */
     ch_prefetch *active;
+    ch_prefetch *waiting; /* the stream the consumer waits for, or NULL */
     bool stop;
     unsigned nthreads;
     pthread_t *threads;
@@ -114,12 +138,11 @@ static void rebase(copier *c, ch_sv *sv, size_t pad)
     sv->p = d;
 }
 
-static int copy_event(pf_slot *s, const ch_event *src)
+static int copy_event(pf_item *s, ch_arena *arena, const ch_event *src)
 {
-    ch_arena_reset(&s->arena);
     s->ev = *src;
     ch_event *e = &s->ev;
-    copier c = {.a = &s->arena};
+    copier c = {.a = arena};
     if (src->has_raw_doc) {
         if (s->doc == NULL && (s->doc = ch_json_doc_new()) == NULL)
             return CH_ENOMEM;
@@ -164,7 +187,7 @@ static int copy_event(pf_slot *s, const ch_event *src)
     /* raw_json keeps the parse padding a record in the input window has. */
     rebase(&c, &e->raw_json, CH_JSON_PADDING);
     if (e->raw_count > 0) {
-        ch_sv *names = ch_arena_alloc(&s->arena, 2 * (size_t)e->raw_count * sizeof *names);
+        ch_sv *names = ch_arena_alloc(arena, 2 * (size_t)e->raw_count * sizeof *names);
         if (names == NULL)
             return CH_ENOMEM;
         ch_sv *values = names + e->raw_count;
@@ -194,27 +217,28 @@ static void capture(void *ud, ch_dataset ds, const char *file, uint64_t line, ui
                 (uint32_t)strlen(f),
                 (uint32_t)strlen(reason),
                 (uint32_t)strlen(msg)};
-    ch_buf *b = pf->cur;
+    ch_buf *b = pf->cur_msgs;
     /* Out of memory, a report is lost from the messages; the run is failing anyway. */
     if (ch_buf_add(b, &h, sizeof h) < 0 || ch_buf_add(b, f, h.file_len + 1) < 0 ||
         ch_buf_add(b, reason, h.reason_len + 1) < 0 || ch_buf_add(b, msg, h.msg_len + 1) < 0)
         return;
 }
 
-static void replay(ch_diag *target, ch_buf *b)
+/* Report the captured reports in b[from, to) to target; a report with a line gets line_base
+ * added (a chunk of a file counts its lines from its own start). */
+static void replay(ch_diag *target, const ch_buf *b, size_t from, size_t to, uint64_t line_base)
 {
-    size_t at = 0;
-    while (at + sizeof(pf_msg) <= b->len) {
+    size_t at = from;
+    while (at + sizeof(pf_msg) <= to) {
         pf_msg h;
         memcpy(&h, b->data + at, sizeof h);
         const char *file = b->data + at + sizeof h;
         const char *reason = file + h.file_len + 1;
         const char *msg = reason + h.reason_len + 1;
-        ch_diag_report(target, (ch_dataset)h.ds, h.file_len ? file : NULL, h.line, h.offset, reason,
-                       "%s", msg);
+        ch_diag_report(target, (ch_dataset)h.ds, h.file_len ? file : NULL,
+                       h.line ? h.line + line_base : 0, h.offset, reason, "%s", msg);
         at += sizeof h + h.file_len + h.reason_len + h.msg_len + 3;
     }
-    ch_buf_clear(b);
 }
 
 /* Counters the stream kept in its own diag go to the target (reports were replayed). */
@@ -237,16 +261,26 @@ static void add_counters(ch_prefetch *pf)
 /* ---- reading ahead ----------------------------------------------------------------------------
  */
 
-static void fill(ch_prefetch *pf, pf_slot *s)
+/* Read up to BATCH events into b (on a worker, without the lock). Stops after the end of the
+ * stream, and early when the consumer waits for this ring: it then gets what there is now. */
+static void fill_batch(ch_prefetch *pf, pf_batch *b)
 {
-    ch_buf_clear(&s->msgs);
-    pf->cur = &s->msgs;
-    ch_event ev;
-    s->rc = pf->type->next(pf->st, &ev);
-    if (s->rc == 1 && copy_event(s, &ev) < 0) {
-        ch_diag_report(&pf->diag, pf->type->dataset, NULL, 0, UINT64_MAX, "out_of_memory",
-                       "cannot keep an event read ahead: the rest of this input is skipped");
-        s->rc = CH_ENOMEM;
+    ch_arena_reset(&b->arena);
+    ch_buf_clear(&b->msgs);
+    pf->cur_msgs = &b->msgs;
+    b->n = 0;
+    while (b->n < BATCH) {
+        pf_item *it = &b->item[b->n++];
+        ch_event ev;
+        it->rc = pf->type->next(pf->st, &ev);
+        if (it->rc == 1 && copy_event(it, &b->arena, &ev) < 0) {
+            ch_diag_report(&pf->diag, pf->type->dataset, NULL, 0, UINT64_MAX, "out_of_memory",
+                           "cannot keep an event read ahead: the rest of this input is skipped");
+            it->rc = CH_ENOMEM;
+        }
+        it->msg_end = b->msgs.len;
+        if (it->rc != 1 || atomic_load_explicit(&pf->wanted, memory_order_relaxed))
+            break;
     }
 }
 
@@ -268,14 +302,14 @@ static void unlink_active(ch_prefetch_pool *pool, ch_prefetch *pf)
 static ch_prefetch *pick(ch_prefetch_pool *pool)
 {
     ch_prefetch *best = NULL;
-    uint64_t best_ready = SLOTS;
+    uint64_t best_ready = UINT64_MAX;
     for (ch_prefetch *pf = pool->active; pf != NULL; pf = pf->next) {
         uint64_t ready = pf->tail - pf->head;
-        if (pf->busy || ready >= SLOTS)
+        if (pf->busy || ready >= pf->depth)
             continue;
-        if (pf->wanted)
+        if (atomic_load_explicit(&pf->wanted, memory_order_relaxed))
             return pf;
-        if (ready > LOW)
+        if (ready > pf->low)
             continue;
         if (ready < best_ready) {
             best = pf;
@@ -296,19 +330,29 @@ static void *worker(void *ud)
             continue;
         }
         pf->busy = true;
-        for (int k = 0; k < BATCH && pf->tail - pf->head < SLOTS && !pool->stop; k++) {
-            pf_slot *s = &pf->ring[pf->tail % SLOTS];
+        /* Fill the ring up (a wake-up per depth - low batches, not per batch), unless the
+         * consumer waits meanwhile for another stream that no worker is reading. At least one
+         * batch per pick: a worker that picked and did nothing would pick again, forever. */
+        for (bool first = true;
+             pf->tail - pf->head < pf->depth && pf->active &&
+             (first || pool->waiting == NULL || pool->waiting == pf || pool->waiting->busy);
+             first = false) {
+            pf_batch *b = &pf->ring[pf->tail % pf->depth];
             pthread_mutex_unlock(&pool->mu);
-            fill(pf, s);
+            fill_batch(pf, b);
             pthread_mutex_lock(&pool->mu);
             pf->tail++;
-            if (s->rc != 1) {
+            if (b->item[b->n - 1].rc != 1) {
                 pf->eof = true;
                 unlink_active(pool, pf);
             }
-            if (pf->wanted)
+            if (atomic_load_explicit(&pf->wanted, memory_order_relaxed)) {
+                /* Cleared here, not only when the consumer runs: the batch after this one
+                 * need not be cut short for a wait that is over. */
+                atomic_store_explicit(&pf->wanted, false, memory_order_relaxed);
                 pthread_cond_broadcast(&pool->ready);
-            if (pf->eof || !pf->active)
+            }
+            if (pf->eof)
                 break;
         }
         pf->busy = false;
@@ -341,6 +385,11 @@ ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers)
     return pool;
 }
 
+unsigned ch_prefetch_pool_workers(const ch_prefetch_pool *pool)
+{
+    return pool != NULL ? pool->nthreads : 0;
+}
+
 void ch_prefetch_pool_free(ch_prefetch_pool *pool)
 {
     if (pool == NULL)
@@ -369,19 +418,42 @@ ch_prefetch *ch_prefetch_new(ch_prefetch_pool *pool, ch_diag *target)
     pf->diag.capture = capture;
     pf->diag.capture_ud = pf;
     ch_buf_init(&pf->open_msgs, 0);
-    pf->cur = &pf->open_msgs;
-    for (size_t i = 0; i < SLOTS; i++) {
-        ch_arena_init(&pf->ring[i].arena, 4096);
-        ch_buf_init(&pf->ring[i].msgs, 0);
+    pf->cur_msgs = &pf->open_msgs;
+    atomic_init(&pf->wanted, false);
+    if (ch_prefetch_set_depth(pf, RING_BATCHES * BATCH) < 0) {
+        ch_free(pf);
+        return NULL;
     }
     return pf;
 }
+
+int ch_prefetch_set_depth(ch_prefetch *pf, size_t events)
+{
+    unsigned depth = (unsigned)((events + BATCH - 1) / BATCH);
+    if (depth < 2)
+        depth = 2;
+    pf_batch *ring = ch_calloc(depth, sizeof *ring);
+    if (ring == NULL)
+        return CH_ENOMEM;
+    for (unsigned i = 0; i < depth; i++) {
+        ch_arena_init(&ring[i].arena, ARENA_CHUNK);
+        ch_buf_init(&ring[i].msgs, 0);
+    }
+    ch_free(pf->ring); /* the default ring, never used: set before start */
+    pf->ring = ring;
+    pf->depth = depth;
+    pf->low = depth / 2;
+    return 0;
+}
+
+void ch_prefetch_set_line_base(ch_prefetch *pf, uint64_t lines) { pf->line_base = lines; }
 
 ch_diag *ch_prefetch_diag(ch_prefetch *pf) { return &pf->diag; }
 
 void ch_prefetch_flush(ch_prefetch *pf)
 {
-    replay(pf->target, &pf->open_msgs);
+    replay(pf->target, &pf->open_msgs, 0, pf->open_msgs.len, pf->line_base);
+    ch_buf_clear(&pf->open_msgs);
     add_counters(pf);
 }
 
@@ -403,52 +475,107 @@ void ch_prefetch_start(ch_prefetch *pf, const ch_source_type *type, ch_stream *s
 
 int ch_prefetch_next(ch_prefetch *pf, ch_event *ev)
 {
-    ch_prefetch_pool *pool = pf->pool;
-    pthread_mutex_lock(&pool->mu);
-    if (pf->held) {
-        pf->head++;
-        pf->held = false;
-        if (pf->active && !pf->busy && pf->tail - pf->head == LOW)
-            pthread_cond_signal(&pool->work);
-    }
-    while (pf->head == pf->tail) {
-        if (pf->eof || !pf->started) {
-            pthread_mutex_unlock(&pool->mu);
-            return 0; /* the end was handed out already */
-        }
-        pf->wanted = true;
-        pthread_cond_signal(&pool->work);
-        pthread_cond_wait(&pool->ready, &pool->mu);
-    }
-    pf->wanted = false;
-    pf_slot *s = &pf->ring[pf->head % SLOTS];
-    if (s->rc == 1)
-        pf->held = true;
-    else
-        pf->head++; /* the end: nothing to keep */
-    pthread_mutex_unlock(&pool->mu);
-    replay(pf->target, &s->msgs);
-    if (s->rc == 1)
-        *ev = s->ev;
-    return s->rc;
+    ch_event *p = NULL;
+    int rc = ch_prefetch_next_ref(pf, &p);
+    if (rc == 1)
+        *ev = *p;
+    return rc;
 }
 
-void ch_prefetch_close(ch_prefetch *pf)
+int ch_prefetch_next_ref(ch_prefetch *pf, ch_event **ev)
 {
-    if (pf == NULL)
-        return;
+    if (pf->cur == NULL || pf->at == pf->cur->n) {
+        /* The batch is used up (or none is held): give it back and take the next, the only
+         * synchronisation of a batch's events on this side. */
+        ch_prefetch_pool *pool = pf->pool;
+        pthread_mutex_lock(&pool->mu);
+        if (pf->cur != NULL) {
+            pf->cur = NULL;
+            pf->head++;
+            if (pf->active && !pf->busy && pf->tail - pf->head == pf->low)
+                pthread_cond_signal(&pool->work);
+        }
+        while (pf->head == pf->tail) {
+            if (pf->eof || !pf->started) {
+                pthread_mutex_unlock(&pool->mu);
+                return 0; /* the end was handed out already */
+            }
+            atomic_store_explicit(&pf->wanted, true, memory_order_relaxed);
+            pool->waiting = pf;
+            pthread_cond_signal(&pool->work);
+            pthread_cond_wait(&pool->ready, &pool->mu);
+        }
+        atomic_store_explicit(&pf->wanted, false, memory_order_relaxed);
+        pool->waiting = NULL;
+        pf->cur = &pf->ring[pf->head % pf->depth];
+        pf->at = 0;
+        pf->msg_at = 0;
+        pthread_mutex_unlock(&pool->mu);
+    }
+    pf_item *it = &pf->cur->item[pf->at++];
+    replay(pf->target, &pf->cur->msgs, pf->msg_at, it->msg_end, pf->line_base);
+    pf->msg_at = it->msg_end;
+    if (it->rc == 1)
+        *ev = &it->ev;
+    return it->rc;
+}
+
+static void close_pf(ch_prefetch *pf, bool count)
+{
     ch_prefetch_pool *pool = pf->pool;
     pthread_mutex_lock(&pool->mu);
     unlink_active(pool, pf);
     while (pf->busy)
         pthread_cond_wait(&pool->ready, &pool->mu);
     pthread_mutex_unlock(&pool->mu);
-    add_counters(pf);
-    for (size_t i = 0; i < SLOTS; i++) {
-        ch_json_doc_free(pf->ring[i].doc);
+    if (count)
+        add_counters(pf);
+}
+
+static void free_pf(ch_prefetch *pf)
+{
+    for (unsigned i = 0; i < pf->depth; i++) {
+        for (unsigned k = 0; k < BATCH; k++)
+            ch_json_doc_free(pf->ring[i].item[k].doc);
         ch_arena_free(&pf->ring[i].arena);
         ch_buf_free(&pf->ring[i].msgs);
     }
+    ch_free(pf->ring);
     ch_buf_free(&pf->open_msgs);
     ch_free(pf);
+}
+
+void ch_prefetch_close(ch_prefetch *pf)
+{
+    if (pf != NULL) {
+        close_pf(pf, true);
+        free_pf(pf);
+    }
+}
+
+void ch_prefetch_drop(ch_prefetch *pf)
+{
+    if (pf != NULL) {
+        close_pf(pf, false);
+        free_pf(pf);
+    }
+}
+
+int ch_prefetch_recycle(ch_prefetch *pf, ch_diag *target)
+{
+    close_pf(pf, true);
+    /* Every worker is out of it and it is off the active list: the consumer's alone. */
+    pf->target = target;
+    pf->type = NULL;
+    pf->st = NULL;
+    pf->cur = NULL;
+    pf->at = 0;
+    pf->msg_at = 0;
+    pf->line_base = 0;
+    pf->head = pf->tail = 0;
+    pf->started = pf->busy = pf->eof = pf->active = false;
+    atomic_store_explicit(&pf->wanted, false, memory_order_relaxed);
+    ch_buf_clear(&pf->open_msgs);
+    pf->cur_msgs = &pf->open_msgs;
+    return 0;
 }

@@ -3,16 +3,17 @@
  *
  * `analyze --threads N` reads, inflates, parses and normalizes on N-1 worker threads while the
  * calling thread merges by event time and runs everything stateful (duplicates, enrichment,
- * correlation, offenses, the store). Each open stream gets a ring of events read ahead; a
- * worker claims a stream (one worker per stream at a time: a stream is not thread-safe, but it
- * may move between threads), reads a batch into free slots and publishes them. The consumer
- * takes the slots in order, so every stream yields exactly the events, in exactly the order,
- * that calling its next() directly would.
+ * correlation, offenses, the store). Each open stream gets a ring of batches of events read
+ * ahead; a worker claims a stream (one worker per stream at a time: a stream is not thread-safe,
+ * but it may move between threads), fills a batch and publishes it whole. The consumer takes a
+ * whole batch under one lock and hands its events out in order, so every stream yields exactly
+ * the events, in exactly the order, that calling its next() directly would.
  *
  * An event borrows from its stream until the next call, so a slot keeps an owned copy: the
  * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of tape and strings, no second
  * parse) and every string view of the event, rebased into the copy or copied into the slot's
- * arena. Cost on the worker: about two memcpys of the record per event.
+ * arena. Cost on the worker: about two memcpys of the record per event; the hand-off itself is
+ * one lock round trip per batch of events on each side.
  *
  * Diagnostics stay deterministic: the stream reports into a capturing diag (core/diag.h), each
  * report is kept with the slot whose next() call made it and replayed into the target diag when
@@ -38,10 +39,20 @@ typedef struct ch_prefetch ch_prefetch;
 /* workers >= 1 threads. NULL when out of memory or threads cannot be created. */
 ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
 void ch_prefetch_pool_free(ch_prefetch_pool *pool);
+/* Its worker threads (0 for NULL). */
+unsigned ch_prefetch_pool_workers(const ch_prefetch_pool *pool);
 
 /* A reader whose reports go to target. Open the stream over ch_prefetch_diag (reports made while
  * opening are kept), then ch_prefetch_flush, then ch_prefetch_start. NULL when out of memory. */
 ch_prefetch *ch_prefetch_new(ch_prefetch_pool *pool, ch_diag *target);
+/* Read up to about `events` ahead instead of the default (128): a chunk of a large file
+ * (parse/merge.c) is parsed whole while the merge still reads the chunks before it. Before
+ * start; CH_ENOMEM leaves the default. */
+int ch_prefetch_set_depth(ch_prefetch *pf, size_t events);
+/* Add `lines` to the line of every report replayed: a stream over a chunk of a file counts its
+ * lines from the chunk's start. Set on the consumer's thread before the reports are replayed
+ * (before flush and the first next). */
+void ch_prefetch_set_line_base(ch_prefetch *pf, uint64_t lines);
 /* The capturing diag to open the stream over. */
 ch_diag *ch_prefetch_diag(ch_prefetch *pf);
 /* Replay the reports kept so far and add the counters to the target (on the consumer's thread,
@@ -52,9 +63,21 @@ void ch_prefetch_start(ch_prefetch *pf, const ch_source_type *type, ch_stream *s
 /* The stream's next event, as type->next would return it: 1 with *ev (valid until the next
  * call or close), 0 at the end, negative when the input failed. */
 int ch_prefetch_next(ch_prefetch *pf, ch_event *ev);
+/* The same without copying the event out: *ev points into the ring (the consumer may change
+ * it), valid until the next call or close. */
+int ch_prefetch_next_ref(ch_prefetch *pf, ch_event **ev);
 /* Stop reading ahead (waits for a worker inside the stream), add the counters to the target and
  * free pf (NULL-safe). The stream is then the caller's again, idle, to close. */
 void ch_prefetch_close(ch_prefetch *pf);
+
+/* Close the stream's reading as ch_prefetch_close does, but keep pf, its ring and the memory
+ * its events used, for another stream reporting to target (started again with
+ * ch_prefetch_start): the chunks of a large file reuse their rings instead of faulting in
+ * fresh ones. Returns 0. */
+int ch_prefetch_recycle(ch_prefetch *pf, ch_diag *target);
+/* Close without adding the counters to the target: a reader whose events a direct read would
+ * never have reached (the chunks after a failure). NULL-safe. */
+void ch_prefetch_drop(ch_prefetch *pf);
 
 /* The CPUs this process may run on (its affinity mask, as nproc counts them; at least 1): the
  * default of --threads. */

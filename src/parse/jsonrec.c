@@ -116,8 +116,9 @@ ch_jsonrec *ch_jsonrec_new(ch_input *in, size_t max_record)
     r->max_depth = CH_JSONREC_MAX_DEPTH;
     r->st = S_TOP;
     r->mode = M_UNKNOWN;
-    /* Lines count from the start of the input; a window already moved cannot know its line. */
-    r->track_lines = ch_input_offset(in) == 0;
+    /* Lines count from the start of the input (for a chunk of a file, from the chunk's start:
+     * its reader adds the lines before it); a window already moved cannot know its line. */
+    r->track_lines = ch_input_offset(in) == ch_input_origin(in);
     r->line = 1;
     r->lim = NONE;
     r->vstart = NONE;

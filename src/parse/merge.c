@@ -8,16 +8,22 @@
  * the open streams keyed by their pending event's time. Before each pop, every not-yet-opened input
  * whose first time is at or before the heap's minimum is opened (cap permitting). Cost: O(log k)
  * per event, and one extra open of each input (its first PEEK_EVENTS records).
+ *
+ * With two or more workers, a large plain JSON Lines file is read in chunks (see "chunks"
+ * below): several workers parse it at once, and the merge takes the chunks in file order.
  */
 #include "parse/merge.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/heap.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "ingest/prefetch.h"
 
@@ -29,6 +35,19 @@
 #define PEEK_EVENTS 32
 #define SORTED_SLACK_MS (90 * 1000)
 #define SORT_MEM_DEFAULT ((size_t)256 << 20)
+
+/* Chunks of a large JSON Lines file (see "chunks" below). */
+#define CHUNK_BYTES ((uint64_t)2 << 20) /* a chunk's size, cut at the next suitable line */
+#define CHUNK_LINE_MAX (64u << 10)      /* a chunk starts at a line this long at most */
+#define CHUNK_PROBE (1u << 20)          /* bytes searched past a nominal cut for that line */
+#define CHUNK_EVENTS 2048 /* events a chunk's reader keeps ahead: its whole chunk, mostly */
+#define MAX_CHUNKS 8      /* chunks of one file open at once */
+
+typedef struct chunk {
+    ch_input *in; /* bytes [start, end) of the file */
+    ch_stream *st;
+    ch_prefetch *pf;
+} chunk;
 
 typedef struct entry {
     char *path; /* what messages name: the original file, also for a sorted run */
@@ -47,7 +66,14 @@ typedef struct entry {
     const ch_source_type *type;
     ch_stream *st;
     ch_prefetch *pf; /* the stream read ahead on the worker pool, or NULL: read here */
-    ch_event ev;     /* pending event while open */
+    ch_event ev;     /* pending event while open, when read here */
+    ch_event *evp;   /* the pending event: &ev, or in a read-ahead ring */
+    /* A large JSON Lines file read in chunks: the chunks open, in file order, and where the
+     * next one starts; newlines in the chunks done (the line of the current one's first). */
+    bool chunked;
+    chunk chunks[MAX_CHUNKS];
+    size_t nchunks;
+    uint64_t size, cut, lines;
 } entry;
 
 struct ch_merge {
@@ -67,6 +93,10 @@ struct ch_merge {
     size_t sort_mem;  /* bytes of record text one sort keeps in memory before spilling a run */
     unsigned threads; /* ch_merge_set_threads: > 1 reads streams ahead on threads - 1 */
     ch_prefetch_pool *pool; /* the workers, from ch_merge_start; NULL = every read here */
+    ch_json_parser *probe_parser; /* checks the line a chunk starts at */
+    ch_prefetch *spare[MAX_CHUNKS]; /* readers of finished chunks, for the next ones */
+    size_t nspare;
+    char *probe;                  /* CHUNK_PROBE bytes (and padding) read there */
     ch_merge_stats stats;
 };
 
@@ -154,10 +184,37 @@ ch_merge *ch_merge_new(ch_diag *diag, const ch_source_type *forced, size_t max_o
     return m;
 }
 
+/* Close the oldest open chunk of e: its counters and bytes go to the diag (unless dropped: a
+ * chunk after the point where the file failed, which a direct read never reached). */
+static void close_chunk(ch_merge *m, entry *e, bool drop)
+{
+    chunk *c = &e->chunks[0];
+    if (drop)
+        ch_prefetch_drop(c->pf);
+    else if (m->nspare < MAX_CHUNKS) /* first: no worker may be inside the stream or its input */
+        ch_prefetch_recycle(m->spare[m->nspare++] = c->pf, m->diag);
+    else
+        ch_prefetch_close(c->pf);
+    if (!drop)
+        m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(c->in) - ch_input_origin(c->in);
+    e->lines += ch_input_newlines(c->in);
+    e->type->close(c->st);
+    ch_input_close(c->in);
+    memmove(&e->chunks[0], &e->chunks[1], (e->nchunks - 1) * sizeof *c);
+    e->nchunks--;
+}
+
 static void close_entry(ch_merge *m, entry *e)
 {
     if (!e->open || e->type == NULL)
         return;
+    if (e->chunked) {
+        for (bool first = true; e->nchunks > 0; first = false)
+            close_chunk(m, e, !first);
+        e->open = false;
+        m->nopen--;
+        return;
+    }
     ch_prefetch_close(e->pf); /* first: no worker may be inside the stream or its input */
     e->pf = NULL;
     if (e->run_type == NULL)
@@ -184,7 +241,11 @@ void ch_merge_free(ch_merge *m)
             ch_free(m->e[i].tmp);
         }
     }
+    while (m->nspare > 0)
+        ch_prefetch_close(m->spare[--m->nspare]);
     ch_prefetch_pool_free(m->pool);
+    ch_json_parser_free(m->probe_parser);
+    ch_free(m->probe);
     ch_free(m->e);
     ch_free(m->heap);
     ch_free(m->order);
@@ -216,7 +277,7 @@ int ch_merge_add(ch_merge *m, const char *path)
  * by input order, so equal times stay stable. */
 static void heap_push(ch_merge *m, entry *e)
 {
-    ch_heap_push(m->heap, &m->nheap, (ch_heap_elem){e->ev.ts_ms, (uint64_t)(e - m->e), e});
+    ch_heap_push(m->heap, &m->nheap, (ch_heap_elem){e->evp->ts_ms, (uint64_t)(e - m->e), e});
 }
 
 static entry *heap_pop(ch_merge *m) { return ch_heap_pop(m->heap, &m->nheap).item; }
@@ -249,11 +310,167 @@ static bool open_run(ch_merge *m, entry *e, ch_diag *sdiag)
     return true;
 }
 
+/* ---- chunks of a large JSON Lines file ----------------------------------------------------
+ *
+ * One worker per stream would leave a single large file to one worker however many there are.
+ * A plain (not gzip'd) JSON Lines CloudTrail or Route 53 file of two chunks or more is read as
+ * chunks of about CHUNK_BYTES instead, each a range input (ingest/input.h) with its own stream
+ * and read-ahead ring deep enough to hold most of a chunk, so that up to workers + 1 chunks are
+ * parsed at once while the merge takes them in file order. The results are those of a direct
+ * read because a chunk only starts where a direct read is in the same state as a fresh one:
+ *  - the file is read as JSON Lines from its first line on (jsonrec.h: its first line is one
+ *    object on one line), so every line is split on its own, and nothing carries over a
+ *    newline; the first line of the file is checked the same way as a cut's line;
+ *  - a chunk starts at a line that is one JSON object on one line (simdjson parses it), with no
+ *    "Records" key (no envelope), at most CHUNK_LINE_MAX long: the chunk's own splitter, which
+ *    decides the shape from its first record, then reads it as JSON Lines too;
+ *  - offsets are the file's (a range input starts at its chunk's offset) and lines are counted
+ *    from the chunk's start and moved by the newlines of the chunks before it when the reports
+ *    are replayed (ch_prefetch_set_line_base), so every report names the same line and byte;
+ *  - counters are added when a chunk is done, and bytes are those of the chunks read.
+ * A file without such a line near a cut is read as fewer, larger chunks. gzip'd files are read
+ * per file: a deflate stream cannot be entered in the middle. */
+
+/* Is line [p, p + n) (without its newline; followed by readable padding up to cap) a place a
+ * chunk may start? */
+static bool chunk_line_ok(ch_merge *m, const char *p, size_t n, size_t cap)
+{
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n < 2 || n > CHUNK_LINE_MAX || p[0] != '{' || p[n - 1] != '}' ||
+        memmem(p, n, "\"Records\"", 9) != NULL)
+        return false;
+    ch_json_val root;
+    ch_error err;
+    return ch_json_parse(m->probe_parser, p, n, cap, &root, &err) == 0 &&
+           ch_json_typeof(root) == CH_JSON_OBJECT;
+}
+
+/* Where the chunk after `from` should start: the first suitable line at or after from, or
+ * size when there is none within CHUNK_PROBE bytes (the rest of the file is one chunk). */
+static uint64_t chunk_cut(ch_merge *m, int fd, uint64_t from, uint64_t size)
+{
+    ssize_t got = pread(fd, m->probe, CHUNK_PROBE, (off_t)(from - 1));
+    if (got <= 0)
+        return size;
+    const char *b = m->probe, *end = b + got;
+    memset(m->probe + got, 0, CH_JSON_PADDING);
+    for (const char *q = memchr(b, '\n', (size_t)got); q != NULL;) {
+        const char *line = q + 1;
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl == NULL)
+            break;
+        if (chunk_line_ok(m, line, (size_t)(nl - line), (size_t)(end - line) + CH_JSON_PADDING))
+            return from - 1 + (uint64_t)(line - b);
+        q = nl;
+    }
+    return size;
+}
+
+/* Whether e (just opened, type detected) is read in chunks; sets e->size. */
+static bool chunkable(ch_merge *m, entry *e)
+{
+    if (ch_prefetch_pool_workers(m->pool) < 2 || e->run_type != NULL || ch_input_is_gzip(e->in) ||
+        (e->type->dataset != CH_DS_CLOUDTRAIL && e->type->dataset != CH_DS_ROUTE53) ||
+        strcmp(e->path, "-") == 0)
+        return false;
+    struct stat sb;
+    if (stat(e->path, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size < 2 * CHUNK_BYTES)
+        return false;
+    if (m->probe == NULL) {
+        m->probe = ch_malloc(CHUNK_PROBE + CH_JSON_PADDING);
+        m->probe_parser = ch_json_parser_new(CHUNK_LINE_MAX, 1024);
+        if (m->probe == NULL || m->probe_parser == NULL)
+            return false;
+    }
+    int fd = open(e->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t got = pread(fd, m->probe, CHUNK_PROBE, 0);
+    close(fd);
+    if (got <= 0)
+        return false;
+    memset(m->probe + got, 0, CH_JSON_PADDING);
+    const char *nl = memchr(m->probe, '\n', (size_t)got);
+    if (nl == NULL || !chunk_line_ok(m, m->probe, (size_t)(nl - m->probe),
+                                     (size_t)got + CH_JSON_PADDING))
+        return false;
+    e->size = (uint64_t)sb.st_size;
+    return true;
+}
+
+/* Open chunks of e until workers + 1 are open or the file is covered. A chunk that cannot be
+ * opened (out of memory, out of file descriptors) ends the file there, reported. */
+static void open_chunks(ch_merge *m, entry *e)
+{
+    size_t want = ch_prefetch_pool_workers(m->pool) + 1;
+    if (want > MAX_CHUNKS)
+        want = MAX_CHUNKS;
+    int fd = -1;
+    while (e->nchunks < want && e->cut < e->size) {
+        uint64_t start = e->cut, end = e->size;
+        if (e->size - start >= CHUNK_BYTES + CHUNK_BYTES / 2) {
+            if (fd < 0 && (fd = open(e->path, O_RDONLY | O_CLOEXEC)) < 0)
+                break;
+            end = chunk_cut(m, fd, start + CHUNK_BYTES, e->size);
+        }
+        chunk c = {0};
+        ch_error err = {0};
+        bool fresh = m->nspare == 0;
+        c.pf = fresh ? ch_prefetch_new(m->pool, m->diag) : m->spare[--m->nspare];
+        int rc = c.pf == NULL ? ch_error_set(&err, CH_ENOMEM, "out of memory")
+                              : ch_input_open_range(&c.in, e->path, start, end,
+                                                    CH_INPUT_DEFAULT_MAX_WINDOW, &err);
+        if (rc == 0 && (!fresh || ch_prefetch_set_depth(c.pf, CHUNK_EVENTS) == 0))
+            c.st = e->type->open(c.in, ch_prefetch_diag(c.pf), &err);
+        if (c.st == NULL) {
+            ch_diag_report(m->diag, e->type->dataset, e->path, 0, start, "open_failed",
+                           "cannot read the chunk at byte %llu: %s", (unsigned long long)start,
+                           err.msg[0] ? err.msg : "out of memory");
+            ch_prefetch_drop(c.pf);
+            ch_input_close(c.in);
+            e->cut = e->size;
+            break;
+        }
+        ch_prefetch_start(c.pf, e->type, c.st);
+        e->chunks[e->nchunks++] = c;
+        e->cut = end;
+        m->stats.chunks++;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The next event of a chunked file: from its oldest chunk, then the next. */
+static int chunks_next(ch_merge *m, entry *e)
+{
+    while (e->nchunks > 0) {
+        int rc = ch_prefetch_next_ref(e->chunks[0].pf, &e->evp);
+        if (rc == 1)
+            return 1;
+        close_chunk(m, e, false);
+        if (rc < 0) { /* the file failed here: a direct read would stop, and so do the chunks */
+            while (e->nchunks > 0)
+                close_chunk(m, e, true);
+            return rc;
+        }
+        open_chunks(m, e);
+        if (e->nchunks > 0)
+            ch_prefetch_set_line_base(e->chunks[0].pf, e->lines);
+    }
+    return 0;
+}
+
 /* The next event of an open entry, from its stream or its read-ahead ring (the same events in
  * the same order, reports at the same point: ingest/prefetch.h). */
-static int entry_next(entry *e)
+static int entry_next(ch_merge *m, entry *e)
 {
-    return e->pf != NULL ? ch_prefetch_next(e->pf, &e->ev) : e->type->next(e->st, &e->ev);
+    if (e->chunked)
+        return chunks_next(m, e);
+    if (e->pf != NULL)
+        return ch_prefetch_next_ref(e->pf, &e->evp);
+    e->evp = &e->ev;
+    return e->type->next(e->st, &e->ev);
 }
 
 /* A reader on the pool for e, reporting where e's stream would (NULL: read e here). */
@@ -285,6 +502,17 @@ static void open_and_push(ch_merge *m, entry *e, bool report)
         e->done = true;
         return;
     }
+    if (pf != NULL && chunkable(m, e)) {
+        /* Read in chunks instead: this stream only detected the type and counted the file. */
+        ch_prefetch_close(pf);
+        pf = NULL;
+        e->type->close(e->st);
+        ch_input_close(e->in);
+        e->st = NULL;
+        e->in = NULL;
+        e->chunked = true;
+        open_chunks(m, e);
+    }
     if (pf != NULL) {
         e->pf = pf;
         ch_prefetch_start(pf, e->type, e->st);
@@ -294,7 +522,7 @@ static void open_and_push(ch_merge *m, entry *e, bool report)
     m->stats.opened++;
     if (m->nopen > m->stats.max_open_seen)
         m->stats.max_open_seen = m->nopen;
-    if (entry_next(e) == 1) {
+    if (entry_next(m, e) == 1) {
         heap_push(m, e);
     } else {
         close_entry(m, e);
@@ -644,7 +872,7 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
     if (m->last != NULL) {
         entry *e = m->last;
         m->last = NULL;
-        if (entry_next(e) == 1) {
+        if (entry_next(m, e) == 1) {
             heap_push(m, e);
         } else {
             close_entry(m, e);
@@ -671,12 +899,12 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
     if (m->nheap == 0)
         return 0;
     entry *e = heap_pop(m);
-    if (m->any_yielded && e->ev.ts_ms < m->last_ts)
+    if (m->any_yielded && e->evp->ts_ms < m->last_ts)
         m->stats.out_of_order++;
     m->any_yielded = true;
-    m->last_ts = e->ev.ts_ms;
+    m->last_ts = e->evp->ts_ms;
     m->last = e;
-    *ev = &e->ev;
+    *ev = e->evp;
     if (path != NULL)
         *path = e->path;
     return 1;

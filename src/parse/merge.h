@@ -37,6 +37,7 @@ typedef struct ch_merge_stats {
     uint64_t sorted_files;   /* inputs that were not nearly sorted and were sorted first */
     uint64_t sorted_on_disk; /* of those, larger than the sort memory (external sort) */
     uint64_t sorted_runs_in_memory, sorted_runs_on_disk;
+    uint64_t chunks; /* chunks of large JSON Lines files parsed on several workers at once */
 } ch_merge_stats;
 
 /* forced: the source type for every input, or NULL to detect per file. */
@@ -53,9 +54,11 @@ void ch_merge_stats_get(const ch_merge *m, ch_merge_stats *out);
  * ($TMPDIR or /tmp); default 256 MiB. Set before the first ch_merge_next. */
 void ch_merge_set_sort_memory(ch_merge *m, size_t bytes);
 /* threads > 1: inputs are read, inflated, parsed and normalized ahead on threads - 1 workers
- * (ingest/prefetch.h) while ch_merge_next runs on the caller's thread; the events, their order
- * and the diag's reports and counts are those of threads <= 1 (the default). Set before the
- * first ch_merge_next. */
+ * (ingest/prefetch.h) while ch_merge_next runs on the caller's thread; with two workers or
+ * more, a plain JSON Lines file of 4 MiB or more is split into chunks of about 2 MiB at line
+ * boundaries, parsed by several workers at once and merged in the file's order (gzip'd files
+ * stay one worker per file). The events, their order and the diag's reports and counts are
+ * those of threads <= 1 (the default). Set before the first ch_merge_next. */
 void ch_merge_set_threads(ch_merge *m, unsigned threads);
 
 /* Shared with analyze: open `path`, detect its type and open a stream. Whole-input problems

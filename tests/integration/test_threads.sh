@@ -23,9 +23,11 @@ need_cmd gzip "the gzip'd inputs"
 need_geoip "$src" "GeoIP enrichment of the runs"
 "$bin" analyze --help 2>&1 | grep -q -- "--threads" || fail "analyze has no --threads option"
 
-# The report without what depends on time and memory (they differ between any two runs).
+# The report without what depends on time and memory (they differ between any two runs), nor how
+# many chunks workers read (that depends on the number of workers).
 strip_timing() {
-    jq -S 'del(.stats.elapsed_s, .stats.events_per_s, .stats.mb_per_s, .stats.peak_rss_kb)
+    jq -S 'del(.stats.elapsed_s, .stats.events_per_s, .stats.mb_per_s, .stats.peak_rss_kb,
+               .stats.merge.chunks)
            | walk(if type == "object" then del(.checkpoint_ms) else . end)' "$1"
 }
 
@@ -134,6 +136,49 @@ done
 [ "$(jq '.stats.merge.sorted_runs_on_disk' "$work/disk.1.json")" -ge 2 ] ||
     fail "disk: the newest-first file is sorted in runs on disk"
 same disk
+
+# ---- one large JSON Lines file, read in chunks by several workers ----
+# 12,000 records (about 15 MB: chunks of about 2 MiB) with bad records of several reasons spread
+# through the whole file, a few of each reason so that every one is printed: the reports (file,
+# line, byte offset, reason), their order, the counts, the events and the offenses must be those
+# of one thread, which reads the file from start to end. Lines that a chunk must not start at
+# (an array, garbage, two objects on one line, a pretty-printed record, an envelope, a blank
+# line, an unclosed string) come in runs, so that some cuts have to look past them.
+python3 "$src/bench/gen" cloudtrail --records 12000 --out "$work/big.jsonl" --seed 11 --quiet
+python3 - "$work/big.jsonl" <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p, "rb").read().split(b"\n")
+bad = [
+    b'{"eventVersion":"1.08","eventName": broken %d}',
+    b'{"eventName":"RunInstances","eventID":"no-time-%d"}',
+    b'[1,2,%d]',
+    b'these are not logs %d',
+    b'{"eventTime":"2024-06-03T01:00:00Z","eventName":"X"} {"second":%d}',
+    b'{"a":\n  %d\n}',
+    b'{"Records":[{"eventTime":"2024-06-03T01:00:00Z","eventName":"Env%d"}]}',
+    b'',
+    b'{"unclosed": "%d',
+]
+out = []
+for i, line in enumerate(lines):
+    out.append(line)
+    if i % 500 == 250:
+        k = (i // 500) % len(bad)
+        out.extend(bad[(k + j) % len(bad)].replace(b"%d", b"%d" % i) for j in range(3))
+open(p, "wb").write(b"\n".join(out))
+EOF
+for t in 1 2 4; do
+    run big "$t" --pack "$src/content/cryptojacking-aws" "$work/big.jsonl"
+done
+[ "$(jq '.stats.merge.chunks' "$work/big.4.json")" -ge 4 ] ||
+    fail "big: --threads 4 reads the large file in chunks (chunks: $(jq '.stats.merge.chunks' "$work/big.4.json"))"
+[ "$(jq '.stats.merge.chunks' "$work/big.1.json")" = 0 ] || fail "big: one thread reads no chunks"
+last=$(grep -o 'big.jsonl:[0-9]*' "$work/big.1.err" | cut -d: -f2 | sort -n | tail -n 1)
+[ "${last:-0}" -gt 10000 ] ||
+    fail "big: bad records are reported up to the end of the file (last line ${last:-none})"
+[ "$(grep -c 'big.jsonl:' "$work/big.1.err")" -ge 40 ] || fail "big: the bad records are reported"
+same big
 
 # A bad value is a usage error.
 rc=0
