@@ -119,7 +119,7 @@ typedef struct copier {
 
 /* A view into the copied document's strings moves with it; any other is copied (with a NUL
  * after it, for producers that promise one). Empty views keep their pointer. */
-static void rebase(copier *c, ch_sv *sv, size_t pad)
+static inline void rebase(copier *c, ch_sv *sv, size_t pad)
 {
     if (sv->n == 0 || sv->p == NULL)
         return;
