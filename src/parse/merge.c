@@ -92,11 +92,11 @@ struct ch_merge {
     bool started, any_yielded;
     size_t sort_mem;  /* bytes of record text one sort keeps in memory before spilling a run */
     unsigned threads; /* ch_merge_set_threads: > 1 reads streams ahead on threads - 1 */
-    ch_prefetch_pool *pool; /* the workers, from ch_merge_start; NULL = every read here */
-    ch_json_parser *probe_parser; /* checks the line a chunk starts at */
+    ch_prefetch_pool *pool;         /* the workers, from ch_merge_start; NULL = every read here */
+    ch_json_parser *probe_parser;   /* checks the line a chunk starts at */
+    char *probe;                    /* CHUNK_PROBE bytes (and padding) read there */
     ch_prefetch *spare[MAX_CHUNKS]; /* readers of finished chunks, for the next ones */
     size_t nspare;
-    char *probe;                  /* CHUNK_PROBE bytes (and padding) read there */
     ch_merge_stats stats;
 };
 
@@ -392,8 +392,8 @@ static bool chunkable(ch_merge *m, entry *e)
         return false;
     memset(m->probe + got, 0, CH_JSON_PADDING);
     const char *nl = memchr(m->probe, '\n', (size_t)got);
-    if (nl == NULL || !chunk_line_ok(m, m->probe, (size_t)(nl - m->probe),
-                                     (size_t)got + CH_JSON_PADDING))
+    if (nl == NULL ||
+        !chunk_line_ok(m, m->probe, (size_t)(nl - m->probe), (size_t)got + CH_JSON_PADDING))
         return false;
     e->size = (uint64_t)sb.st_size;
     return true;

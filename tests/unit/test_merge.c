@@ -237,12 +237,78 @@ static void test_threads_give_the_results_of_one_thread(void **state)
     }
 }
 
+/* With two workers or more, one large JSON Lines file is read in chunks parsed at once
+ * (parse/merge.c "chunks"), and still gives what one thread gives: the events in file order,
+ * every report with the file's own line and byte offset, in the same order under the same
+ * per-reason limit (more syntax errors than it, spread over every chunk), the counters and the
+ * bytes. Lines a chunk must not start at come in runs: arrays, garbage, two objects on a line,
+ * a pretty-printed record, an envelope, blank lines, an unclosed string. */
+static void test_one_large_file_read_in_chunks_gives_the_results_of_one_thread(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/big.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    static const char *const bad[] = {
+        "{\"eventName\": broken %d}",
+        "[1,2,%d]",
+        "not a log %d",
+        "{\"eventTime\":\"2024-08-02T10:00:00Z\",\"eventName\":\"X\"} {\"n\":%d}",
+        "{\"a\":\n %d\n}",
+        "{\"Records\":[{\"eventTime\":\"2024-08-02T10:00:00Z\",\"eventName\":\"E%d\"}]}",
+        "",
+        "{\"unclosed\": \"%d",
+        "{\"eventName\":\"NoTime\",\"eventID\":\"t%d\"}",
+    };
+    long size = 0;
+    for (int i = 0; size < (11L << 20); i++) {
+        size +=
+            fprintf(f,
+                    "{\"eventTime\":\"2024-08-02T%02d:%02d:%02dZ\",\"eventName\":\"Describe%d\","
+                    "\"eventID\":\"id-%d\",\"userIdentity\":{\"type\":\"IAMUser\",\"userName\":"
+                    "\"u%d\"},\"sourceIPAddress\":\"10.%d.%d.%d\",\"requestParameters\":{"
+                    "\"k\":[1,2.5,\"s\",null,true],\"pad\":\"%0*d\"}}\n",
+                    (i / 3600) % 24, (i / 60) % 60, i % 60, i % 11, i, i % 97, i % 200, i % 250,
+                    i % 199, 40 + i % 200, i);
+        if (i % 1000 == 500)
+            for (int j = 0; j < 3; j++) {
+                size += fprintf(f, bad[(i / 1000 + j) % (sizeof bad / sizeof *bad)], i);
+                size += fprintf(f, "\n");
+            }
+    }
+    fclose(f);
+    const char *paths[] = {path};
+    char *one = merge_text(paths, 1, 1, 4);
+    assert_non_null(strstr(one, "further 'json_syntax' errors are counted"));
+    for (unsigned t = 3; t <= 5; t += 2) {
+        ch_diag diag;
+        ch_diag_init(&diag, NULL);
+        ch_merge *m = ch_merge_new(&diag, NULL, 4);
+        assert_non_null(m);
+        ch_merge_set_threads(m, t);
+        assert_int_equal(ch_merge_add(m, path), 0);
+        ch_event *ev;
+        while (ch_merge_next(m, &ev, NULL) == 1)
+            ;
+        ch_merge_stats st;
+        ch_merge_stats_get(m, &st);
+        ch_merge_free(m);
+        assert_true(st.chunks >= 5); /* 11 MiB in chunks of about 2 MiB */
+        char *many = merge_text(paths, 1, t, 4);
+        assert_string_equal(one, many);
+        free(many);
+    }
+    free(one);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sorted_copy_is_read_back_with_a_diag_that_outlives_its_open),
         cmocka_unit_test(test_unsorted_flow_log_with_a_header_change_keeps_every_record),
         cmocka_unit_test(test_threads_give_the_results_of_one_thread),
+        cmocka_unit_test(test_one_large_file_read_in_chunks_gives_the_results_of_one_thread),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
