@@ -558,12 +558,12 @@ int ch_input_open_range(ch_input **out, const char *path, uint64_t start, uint64
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", path);
     in->src = SRC_FD;
     in->fd = open(path, O_RDONLY | O_CLOEXEC);
+    in->own_fd = in->fd >= 0;
     if (in->fd < 0 || lseek(in->fd, (off_t)start, SEEK_SET) != (off_t)start) {
         int rc = ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
         ch_input_close(in);
         return rc;
     }
-    in->own_fd = true;
     (void)posix_fadvise(in->fd, (off_t)start, (off_t)(end - start), POSIX_FADV_SEQUENTIAL);
     in->ranged = true;
     in->origin = in->offset = start;
