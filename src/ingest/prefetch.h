@@ -9,15 +9,15 @@
  * whole batch under one lock and hands its events out in order, so every stream yields exactly
  * the events, in exactly the order, that calling its next() directly would.
  *
- * An event borrows from its stream until the next call, so a slot keeps an owned copy: the
- * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of tape and strings, no second
- * parse) and every string view of the event, rebased into the copy or copied into the slot's
- * arena. Cost on the worker: about two memcpys of the record per event; the hand-off itself is
- * one lock round trip per batch of events on each side.
+ * An event borrows from its stream until the next call, so a batch keeps an owned copy: the
+ * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of the used tape and strings, no
+ * second parse) and every string view of the event, rebased into the copy or copied into the
+ * batch's arena. Cost on the worker: about two memcpys of the record per event; the hand-off
+ * itself is one lock round trip per batch of events on each side.
  *
  * Diagnostics stay deterministic: the stream reports into a capturing diag (core/diag.h), each
- * report is kept with the slot whose next() call made it and replayed into the target diag when
- * the consumer takes that slot, i.e. at the point of the run where a direct read would have
+ * report is kept with the event whose next() call made it and replayed into the target diag when
+ * the consumer takes that event, i.e. at the point of the run where a direct read would have
  * printed it. Per-dataset counters (records, events, files, bytes) are added to the target when
  * the stream is closed.
  *
@@ -45,7 +45,7 @@ unsigned ch_prefetch_pool_workers(const ch_prefetch_pool *pool);
 /* A reader whose reports go to target. Open the stream over ch_prefetch_diag (reports made while
  * opening are kept), then ch_prefetch_flush, then ch_prefetch_start. NULL when out of memory. */
 ch_prefetch *ch_prefetch_new(ch_prefetch_pool *pool, ch_diag *target);
-/* Read up to about `events` ahead instead of the default (128): a chunk of a large file
+/* Read up to about `events` ahead instead of the default (256): a chunk of a large file
  * (parse/merge.c) is parsed whole while the merge still reads the chunks before it. Before
  * start; CH_ENOMEM leaves the default. */
 int ch_prefetch_set_depth(ch_prefetch *pf, size_t events);
