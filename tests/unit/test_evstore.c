@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "core/ip.h"
+#include "core/mem.h"
+#include "core/readfile.h"
 #include "output/output.h"
 #include "store/store_int.h"
 
@@ -140,18 +142,13 @@ static void test_index_postings_name_exactly_the_matching_records(void **state)
     unlink(path);
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *n)
+/* The whole segment file (ch_free'd by the caller). */
+static uint8_t *slurp(const char *file, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc(*n);
-    size_t got = fread(*buf, 1, *n, f);
-    fclose(f);
-    return got == *n ? 0 : -1;
+    char *p = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_read_file(file, (size_t)16 << 20, &p, n, &err), 0);
+    return (uint8_t *)p;
 }
 
 /* Open and verify: the first failure's code (0 when the segment is whole). */
@@ -171,7 +168,7 @@ static void test_damage_anywhere_is_refused_with_a_reason(void **state)
     char *path = write_segment();
     uint8_t *buf = NULL;
     size_t n = 0;
-    assert_int_equal(read_file(path, &buf, &n), 0);
+    buf = slurp(path, &n);
     ch_error err = {0};
     assert_int_equal(check(buf, n, &err), 0);
     /* Every 97th byte flipped in turn: header, blocks, block table, index. */
@@ -195,22 +192,8 @@ static void test_damage_anywhere_is_refused_with_a_reason(void **state)
         memset(&err, 0, sizeof err);
         assert_int_equal(check(buf, cut, &err), CH_EPARSE);
     }
-    free(buf);
+    ch_free(buf);
     unlink(path);
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)sz);
-    assert_int_equal(fread(p, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
 }
 
 /* The three seeds hold the same 298 flow records, written by format 1 (the store of an earlier
@@ -289,7 +272,7 @@ static void test_a_damaged_first_block_is_named_by_the_later_blocks(void **state
     assert_non_null(strstr(err.msg, "block 0"));
     assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
     ch__seg_close(s);
-    free(buf);
+    ch_free(buf);
 }
 
 static void test_retention_and_time_arguments_parse_or_say_why(void **state)

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 
 #include "core/ip.h"
+#include "core/mem.h"
+#include "core/readfile.h"
 #include "core/leb.h"
 #include "output/output.h"
 #include "store/search.h"
@@ -68,18 +70,13 @@ static void write_as(uint32_t format, uint32_t flags)
     ch__segb_free(&b);
 }
 
-static uint8_t *slurp(size_t *n)
+/* The whole segment file (ch_free'd by the caller). */
+static uint8_t *slurp(const char *file, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)sz);
-    assert_int_equal(fread(p, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
+    char *p = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_read_file(file, (size_t)16 << 20, &p, n, &err), 0);
+    return (uint8_t *)p;
 }
 
 static void json_of(const ch_event *ev, ch_buf *b)
@@ -210,7 +207,7 @@ static void test_damaged_typed_stream_is_refused_and_reported(void **state)
     (void)state;
     write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
     size_t n;
-    uint8_t *buf = slurp(&n);
+    uint8_t *buf = slurp(path, &n);
     buf[frame_off(buf, 1, 0) + 9] ^= 0x40; /* inside block 1's typed frame */
     FILE *f = fopen(path, "wb");
     assert_int_equal(fwrite(buf, 1, n, f), n);
@@ -232,7 +229,7 @@ static void test_damaged_typed_stream_is_refused_and_reported(void **state)
     assert_int_equal(o.damaged, 1);
     assert_non_null(strstr(o.damaged_text, "block 1 checksum mismatch"));
     ch_buf_free(&o.results);
-    free(buf);
+    ch_free(buf);
     unlink(path);
 }
 
@@ -241,7 +238,7 @@ static void test_damaged_original_stream_is_refused_when_read(void **state)
     (void)state;
     write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
     size_t n;
-    uint8_t *buf = slurp(&n);
+    uint8_t *buf = slurp(path, &n);
     buf[frame_off(buf, 2, 1) + 9] ^= 0x40; /* inside block 2's original-record frame */
     FILE *f = fopen(path, "wb");
     assert_int_equal(fwrite(buf, 1, n, f), n);
@@ -268,7 +265,7 @@ static void test_damaged_original_stream_is_refused_when_read(void **state)
     run("requestParameters.instanceType == \"p3.16xlarge\"", NULL, true, &o);
     assert_int_equal(o.damaged, 1);
     ch_buf_free(&o.results);
-    free(buf);
+    ch_free(buf);
     unlink(path);
 }
 
