@@ -17,9 +17,19 @@
  * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
  * compressed chunk and the inflater's state).
  *
- * The inflater is zlib, or ISA-L's igzip when it was built in and COINHOUND_INFLATE=igzip asks
- * for it (twice zlib's rate on CloudTrail here, and it streams into the same window;
- * libdeflate, as fast, only inflates whole buffers: bench/inflate_bench.c). igzip and zlib find
+ * Each member of a gzip input that can be read again (memory, or a regular file of up to
+ * WHOLE_MAX_IN bytes, then read into memory whole) is first inflated whole by libdeflate when it
+ * was built in (about twice zlib's rate on CloudTrail: docs/BENCHMARKS.md sections 11 and 33),
+ * straight into the window, which grows to the member's size as the gzip trailer states it. The
+ * bytes count only once libdeflate has checked the whole member, CRC-32 and length included, so
+ * damage delivers nothing of it, and the member is then read by the streaming inflater below,
+ * which says where the damage is as zlib does. A member larger than WHOLE_MAX_OUT or than the
+ * window may grow, one whose header zlib checks more closely (header_zlib_only), an earlier
+ * member of a file bigger than its last, and pipes stream. COINHOUND_INFLATE=zlib turns it off.
+ *
+ * The streaming inflater is zlib, or ISA-L's igzip when it was built in and
+ * COINHOUND_INFLATE=igzip asks for it (twice zlib's rate on CloudTrail here, and it streams
+ * into the same window). igzip and zlib find
  * damage at different points of a block, so on damage or truncation the member is inflated
  * again with zlib from its start and what was delivered already is dropped (gz_fallback).
  * That cannot take back bytes igzip handed out from a block zlib refuses outright (a dynamic
@@ -47,6 +57,9 @@
 #ifdef COINHOUND_HAVE_ISAL
 #include <isa-l/igzip_lib.h>
 #endif
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include "core/json.h"
 #include "core/mem.h"
@@ -56,6 +69,12 @@ enum { SRC_FD, SRC_MEM };
 /* Compressed bytes read at a time: CloudTrail inflates about tenfold, so this feeds a few
  * window refills. */
 #define ZCHUNK (256u << 10)
+
+/* Whole-member inflation (the opening comment): a regular file is read into memory whole up to
+ * this size (CloudTrail's S3 objects are a few MiB at most), and a member is inflated whole up to
+ * this output; beyond either the member streams, so memory stays bounded whatever the file. */
+#define WHOLE_MAX_IN (16u << 20)
+#define WHOLE_MAX_OUT (64u << 20)
 
 /* Where the inflater reads and writes, kept outside either library's state so the refill logic
  * below is written once for both (the step copies them in and out). */
@@ -117,6 +136,15 @@ struct ch_input {
     bool header_seen; /* the current member's fixed header was checked (header_zlib_only) */
 #endif
     unsigned char *zin; /* compressed chunk (SRC_FD only; SRC_MEM inflates from mem) */
+    /* Whole-member inflation: the file read into memory when it did not fit in zin (the input
+     * is then a memory input over it). */
+    unsigned char *wfile;
+    bool member_tried; /* the current member was offered to whole-member inflation */
+    bool whole_off;    /* this input streams every member */
+    uint64_t whole_members;
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+    struct libdeflate_decompressor *ld;
+#endif
 
     bool src_eof; /* the source has no more raw bytes */
     bool eof;     /* no more decompressed bytes will come */
@@ -132,51 +160,71 @@ struct ch_input {
 
 static void zero_padding(ch_input *in) { memset(in->buf + in->end, 0, CH_JSON_PADDING); }
 
-/* Buffers of the two standard sizes (a window that never grew, a compressed chunk) are kept
- * for the next input instead of freed: both are above glibc's mmap threshold, so each input
- * of a many-file run mapped and faulted in 1.3 MiB afresh and unmapped it at the end (300
- * gzip'd S3 files: 28,800 page faults and a quarter of the run's CPU time in the kernel;
- * with the pool, 3,900). A few of each are enough: the merge keeps only the inputs whose times
- * overlap open. Shared by serve's threads, hence the lock. */
+/* Buffers are kept for the next input instead of freed: both kinds are above glibc's mmap
+ * threshold, so each input of a many-file run mapped and faulted in 1.3 MiB afresh and unmapped
+ * it at the end (300 gzip'd S3 files: 28,800 page faults and a quarter of the run's CPU time in
+ * the kernel; with the pool, 3,900). A window is kept with the capacity it grew to (a whole
+ * gzip member is inflated into it, so an S3 file's window is the size of its records), up to
+ * POOL_WINDOW_MAX; a compressed chunk is always ZCHUNK. A few of each are enough: the merge keeps
+ * only the inputs whose times overlap open. Shared by serve's threads, hence the lock. */
 #define STD_WINDOW (CH_INPUT_CHUNK + CH_INPUT_CHUNK / 16)
 #define POOL_KEEP 4
+#define POOL_WINDOW_MAX (16u << 20)
 enum { POOL_WINDOW, POOL_ZCHUNK, POOL_KINDS };
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static void *pool[POOL_KINDS][POOL_KEEP];
+static size_t pool_cap[POOL_KINDS][POOL_KEEP]; /* a window's capacity, padding not counted */
 static int pool_n[POOL_KINDS];
 
-static size_t pool_size(int kind)
-{
-    return kind == POOL_WINDOW ? STD_WINDOW + CH_JSON_PADDING : ZCHUNK;
-}
-
-static void *pool_get(int kind)
+/* A kept buffer of at least `min` and at most `max` bytes of capacity (*cap says which), or a new
+ * one of `min`. */
+static void *pool_get(int kind, size_t min, size_t max, size_t *cap)
 {
     void *p = NULL;
     pthread_mutex_lock(&pool_mu);
-    if (pool_n[kind] > 0)
-        p = pool[kind][--pool_n[kind]];
+    for (int i = pool_n[kind] - 1; i >= 0; i--) {
+        if (pool_cap[kind][i] >= min && pool_cap[kind][i] <= max) {
+            p = pool[kind][i];
+            *cap = pool_cap[kind][i];
+            pool[kind][i] = pool[kind][pool_n[kind] - 1];
+            pool_cap[kind][i] = pool_cap[kind][pool_n[kind] - 1];
+            pool_n[kind]--;
+            break;
+        }
+    }
     pthread_mutex_unlock(&pool_mu);
-    return p != NULL ? p : ch_malloc(pool_size(kind));
+    if (p != NULL)
+        return p;
+    *cap = min;
+    return ch_malloc(kind == POOL_WINDOW ? min + CH_JSON_PADDING : min);
 }
 
-static void pool_put(int kind, void *p)
+static void pool_put(int kind, void *p, size_t cap)
 {
     if (p == NULL)
         return;
     pthread_mutex_lock(&pool_mu);
-    if (pool_n[kind] < POOL_KEEP) {
-        pool[kind][pool_n[kind]++] = p;
+    if (pool_n[kind] < POOL_KEEP && cap <= POOL_WINDOW_MAX) {
+        pool[kind][pool_n[kind]] = p;
+        pool_cap[kind][pool_n[kind]++] = cap;
         p = NULL;
     }
     pthread_mutex_unlock(&pool_mu);
     ch_free(p);
 }
 
+static void *zchunk_get(void)
+{
+    size_t cap;
+    return pool_get(POOL_ZCHUNK, ZCHUNK, ZCHUNK, &cap);
+}
+
+static void zchunk_put(void *p) { pool_put(POOL_ZCHUNK, p, ZCHUNK); }
+
 static void free_window(ch_input *in)
 {
-    if (in->cap == STD_WINDOW)
-        pool_put(POOL_WINDOW, in->buf);
+    if (in->cap >= STD_WINDOW)
+        pool_put(POOL_WINDOW, in->buf, in->cap);
     else
         ch_free(in->buf);
 }
@@ -191,8 +239,12 @@ static ch_input *input_new(const char *name, size_t max_window)
     /* Room for a chunk and a partial record of up to 64 KiB left behind: the steady state of
      * a reader of ordinary records, so that the buffer only grows for big ones. */
     size_t start_cap = STD_WINDOW;
-    in->cap = in->max_window < start_cap ? in->max_window : start_cap;
-    in->buf = in->cap == STD_WINDOW ? pool_get(POOL_WINDOW) : ch_malloc(in->cap + CH_JSON_PADDING);
+    if (in->max_window < start_cap) {
+        in->cap = in->max_window;
+        in->buf = ch_malloc(in->cap + CH_JSON_PADDING);
+    } else {
+        in->buf = pool_get(POOL_WINDOW, start_cap, in->max_window, &in->cap);
+    }
     in->name = ch_strdup(name);
     if (in->buf == NULL || in->name == NULL) {
         free_window(in);
@@ -243,11 +295,16 @@ static long src_read(ch_input *in, void *dst, size_t n, ch_error *err)
 
 const char *ch_input_inflater(void)
 {
-#ifdef COINHOUND_HAVE_ISAL
     const char *want = getenv("COINHOUND_INFLATE");
+#ifdef COINHOUND_HAVE_ISAL
     if (want != NULL && strcmp(want, "igzip") == 0)
         return "igzip";
 #endif
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+    if (want == NULL || strcmp(want, "zlib") != 0)
+        return "libdeflate";
+#endif
+    (void)want;
     return "zlib";
 }
 
@@ -353,11 +410,12 @@ static int gz_fallback(ch_input *in)
 }
 #endif
 
-#ifdef COINHOUND_HAVE_ISAL
+#if defined(COINHOUND_HAVE_ISAL) || defined(COINHOUND_HAVE_LIBDEFLATE)
 /* A member whose fixed header zlib refuses or checks more closely than igzip (a compression
  * method other than deflate, reserved flag bits, a header CRC) is read by zlib from its first
  * byte: igzip would hand out data before zlib's refusal, and gz_fallback cannot take delivered
- * bytes back. Looked at once per member, before igzip reads it. */
+ * bytes back; libdeflate skips a header CRC unchecked. Looked at once per member, before igzip
+ * or libdeflate reads it. */
 static bool header_zlib_only(const ch_input *in)
 {
     unsigned char h[4];
@@ -412,6 +470,7 @@ static void gz_reset(ch_input *in)
 {
     in->member_raw = z_offset(in);
     in->member_out = 0;
+    in->member_tried = false;
 #ifdef COINHOUND_HAVE_ISAL
     if (in->impl == GZI_ISAL) {
         isal_inflate_reset(in->iz);
@@ -451,7 +510,7 @@ static int sniff(ch_input *in, ch_error *err)
         }
         return 0;
     }
-    in->zin = pool_get(POOL_ZCHUNK);
+    in->zin = zchunk_get();
     if (in->zin == NULL)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
     size_t got = 0;
@@ -478,7 +537,7 @@ static int sniff(ch_input *in, ch_error *err)
         in->pending_len = got;
         in->zin = NULL;
         if (got == 0) {
-            pool_put(POOL_ZCHUNK, in->pending);
+            zchunk_put(in->pending);
             in->pending = NULL;
         }
     }
@@ -583,8 +642,13 @@ void ch_input_close(ch_input *in)
         close(in->fd);
     if (in->z_ready)
         gz_end(in);
-    pool_put(POOL_ZCHUNK, in->zin);
-    pool_put(POOL_ZCHUNK, in->pending); /* the sniffed chunk of a plain input */
+    zchunk_put(in->zin);
+    zchunk_put(in->pending); /* the sniffed chunk of a plain input */
+    ch_free(in->wfile);
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+    if (in->ld != NULL)
+        libdeflate_free_decompressor(in->ld);
+#endif
     free_window(in);
     ch_free(in->name);
     ch_free(in);
@@ -594,6 +658,7 @@ const char *ch_input_name(const ch_input *in) { return in->name; }
 bool ch_input_is_gzip(const ch_input *in) { return in->gzip; }
 size_t ch_input_max_window(const ch_input *in) { return in->max_window; }
 uint64_t ch_input_raw_bytes(const ch_input *in) { return in->raw_bytes; }
+uint64_t ch_input_whole_members(const ch_input *in) { return in->whole_members; }
 
 const char *ch_input_data(const ch_input *in, size_t *len)
 {
@@ -639,7 +704,7 @@ static long fill_plain(ch_input *in, char *dst, size_t want, ch_error *err)
         memcpy(dst, in->pending + in->pending_pos, k);
         in->pending_pos += k;
         if (in->pending_pos == in->pending_len) {
-            pool_put(POOL_ZCHUNK, in->pending);
+            zchunk_put(in->pending);
             in->pending = NULL;
         }
         return (long)k;
@@ -757,6 +822,8 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
             }
             gz_reset(in);
             in->gz = GZ_MEMBER;
+            if (!in->whole_off)
+                break; /* ch_input_more offers the member to whole_member first */
         }
         int zr = gz_step(in);
         if (zr == GZ_AGAIN)
@@ -799,6 +866,99 @@ static int make_room(ch_input *in, size_t want, ch_error *err)
     return 0;
 }
 
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+/* Bring a regular file into memory whole, once, so that each of its members can be inflated
+ * whole and, on damage, again by the streaming inflater; the input goes on as a memory input.
+ * A file that fitted in the sniffed chunk (most S3 objects) is there already. False when the
+ * file is too big, is still growing or cannot be read: it streams as before. */
+static bool whole_file(ch_input *in)
+{
+    if (in->src == SRC_MEM)
+        return in->mem_len <= UINT32_MAX && in->mem_pos == in->mem_len;
+    struct stat st;
+    if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (uint64_t)st.st_size > WHOLE_MAX_IN)
+        return false;
+    size_t size = (size_t)st.st_size;
+    uint64_t at = z_offset(in);
+    unsigned char one;
+    if (at > size || pread(in->fd, &one, 1, (off_t)size) != 0)
+        return false; /* still growing (or unreadable): what streams is what is there */
+    unsigned char *buf = in->zin;
+    if (in->raw_bytes != size || size > ZCHUNK || in->g.next_in != in->zin + at) {
+        buf = ch_malloc(size);
+        size_t got = 0;
+        while (buf != NULL && got < size) {
+            ssize_t r = pread(in->fd, buf + got, size - got, (off_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (buf == NULL || got != size) {
+            ch_free(buf);
+            return false;
+        }
+        in->wfile = buf;
+    }
+    in->src = SRC_MEM;
+    in->mem = buf;
+    in->mem_len = size;
+    in->mem_pos = size;
+    in->raw_bytes = size;
+    in->g.next_in = buf + at;
+    in->g.avail_in = (uint32_t)(size - at);
+    return true;
+}
+
+/* Inflate the member that starts here whole, straight into the window, with libdeflate (the
+ * opening comment). Its output counts only when libdeflate checked all of it; otherwise nothing
+ * was delivered and the streaming inflater reads the member. Returns the bytes added, 0 when the
+ * member streams. */
+static size_t whole_member(ch_input *in)
+{
+    in->member_tried = true;
+    if (in->whole_off)
+        return 0;
+    if (!in->rereadable || in->impl != GZI_ZLIB || strcmp(ch_input_inflater(), "libdeflate") != 0 ||
+        !whole_file(in)) {
+        in->whole_off = true;
+        return 0;
+    }
+    if (header_zlib_only(in))
+        return 0;
+    if (in->ld == NULL && (in->ld = libdeflate_alloc_decompressor()) == NULL) {
+        in->whole_off = true;
+        return 0;
+    }
+    size_t at = (size_t)z_offset(in);
+    const unsigned char *src = in->mem + at;
+    size_t n = in->mem_len - at;
+    /* The output's size: the gzip trailer's, exact for the last member (an S3 object has one);
+     * an earlier, bigger member of a multi-member file streams. */
+    const unsigned char *t = in->mem + in->mem_len - 4;
+    size_t isize =
+        n >= 18 ? (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24 : 0;
+    size_t have = in->end - in->start;
+    if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
+        return 0;
+    ch_error e = {0};
+    if (make_room(in, isize, &e) < 0)
+        return 0;
+    size_t used = 0, out = 0;
+    if (libdeflate_gzip_decompress_ex(in->ld, src, n, in->buf + in->end, in->cap - in->end, &used,
+                                      &out) != LIBDEFLATE_SUCCESS)
+        return 0;
+    in->member_out = out;
+    in->whole_members++;
+    in->g.next_in = (unsigned char *)src + used;
+    in->g.avail_in = (uint32_t)(n - used);
+    in->gz = GZ_BETWEEN;
+    return out;
+}
+#endif
+
 int ch_input_more(ch_input *in, ch_error *err)
 {
     if (in->fail) {
@@ -811,9 +971,15 @@ int ch_input_more(ch_input *in, ch_error *err)
     if (have >= in->max_window)
         return ch_error_set(err, CH_ELIMIT, "%s: window full (%zu bytes unconsumed)", in->name,
                             have);
+    /* A small window (a peek at a file's first records: src/parse/merge.c) refills a quarter at
+     * a time, so that no more of a gzip'd file is inflated than is read; a peek at each of 30 S3
+     * objects had inflated 256 KiB of each, 10% of a run's instructions. */
+    size_t step = CH_INPUT_CHUNK;
+    if (in->max_window < 4 * (size_t)CH_INPUT_CHUNK && in->max_window >= 64 * 1024)
+        step = in->max_window / 4;
     size_t want = in->max_window - have;
-    if (want > CH_INPUT_CHUNK)
-        want = CH_INPUT_CHUNK;
+    if (want > step)
+        want = step;
     /* Read a little less rather than grow the buffer while there is half a chunk of room. */
     size_t room = in->cap - have;
     if (room < want && room >= CH_INPUT_CHUNK / 2)
@@ -824,9 +990,14 @@ int ch_input_more(ch_input *in, ch_error *err)
     /* A refill that produced nothing but did not end the input (gzip header bytes only, a
      * member boundary) simply goes round again. */
     for (;;) {
-        size_t got;
+        size_t got = 0;
         if (in->gzip) {
-            got = fill_gzip(in, in->buf + in->end, want);
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+            if (in->gz == GZ_MEMBER && !in->member_tried)
+                got = whole_member(in);
+            if (got == 0)
+#endif
+                got = fill_gzip(in, in->buf + in->end, want);
         } else {
             ch_error e = {0};
             long r = fill_plain(in, in->buf + in->end, want, &e);

@@ -52,9 +52,13 @@ void ch_input_close(ch_input *in);
 
 const char *ch_input_name(const ch_input *in);
 bool ch_input_is_gzip(const ch_input *in);
-/* The inflater gzip inputs opened now will use: "igzip" (ISA-L, when built in) or "zlib" (the
- * fallback; COINHOUND_INFLATE=zlib in the environment selects it in any build). */
+/* The inflater gzip inputs opened now will use: "libdeflate" (whole members checked before
+ * delivery, zlib streaming what libdeflate cannot take; the default when built in), "igzip"
+ * (ISA-L, when built in and COINHOUND_INFLATE=igzip) or "zlib" (the fallback;
+ * COINHOUND_INFLATE=zlib in the environment selects it in any build). */
 const char *ch_input_inflater(void);
+/* gzip members of this input inflated whole by libdeflate so far (the rest streamed). */
+uint64_t ch_input_whole_members(const ch_input *in);
 size_t ch_input_max_window(const ch_input *in);
 /* Raw (compressed, for gzip) bytes read from the source so far: for progress against the file
  * size. */

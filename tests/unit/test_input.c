@@ -586,10 +586,11 @@ static void test_mem_input_over_nothing_is_empty(void **state)
 }
 
 /* Damage in a gzip'd file: igzip (when built in and asked for, COINHOUND_INFLATE=igzip) meets
- * it at its own point of the block, and the member is inflated again with zlib, so a file and
- * the same bytes in memory read with igzip, and a run on the default zlib, deliver the same
- * bytes and the same reason. Damaged second members (the re-read starts at that member, not
- * the file) too. */
+ * it at its own point of the block, and the member is inflated again with zlib; libdeflate (the
+ * default when built in) delivers nothing of a member it refuses, which zlib then streams. So
+ * a file and the same bytes in memory, read by each inflater, deliver the same bytes and the
+ * same reason as zlib alone. Damaged second members (the re-read starts at that member, not the
+ * file) too. */
 static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **state)
 {
     (void)state;
@@ -600,6 +601,9 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
     unsigned char *two = malloc(zl + zl2);
     memcpy(two, z1, zl);
     memcpy(two + zl, z2, zl2);
+    /* zlib alone (the reference), then igzip and the default, each from a file and memory */
+    static const char *const env[] = {"zlib", "igzip", "igzip", NULL, NULL};
+    enum { K = 5 };
     for (int member = 0; member < 2; member++) {
         unsigned char *z = member ? two : z1;
         size_t n = member ? zl + zl2 : zl;
@@ -607,18 +611,22 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
         for (size_t i = at; i < at + 48; i++)
             z[i] ^= 0x5A;
         write_file(tmp_path("damaged.json.gz"), z, n);
-        char *got[3];
-        size_t gl[3];
-        ch_error err[3] = {{0}};
-        for (int k = 0; k < 3; k++) {
+        char *got[K];
+        size_t gl[K];
+        ch_error err[K] = {{0}};
+        for (int k = 0; k < K; k++) {
             ch_input *in = NULL;
-            if (k < 2)
-                setenv("COINHOUND_INFLATE", "igzip", 1);
-            if (k == 1)
+            if (env[k] != NULL)
+                setenv("COINHOUND_INFLATE", env[k], 1);
+            if (k == 2 || k == 4)
                 assert_int_equal(ch_input_open_mem(&in, "damaged.json.gz", z, n, 0, &err[k]), 0);
             else
                 assert_int_equal(ch_input_open(&in, tmp_path("damaged.json.gz"), 0, &err[k]), 0);
             assert_int_equal(drain(in, &got[k], &gl[k], &err[k]), CH_EPARSE);
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+            /* the first member of the two is whole and goes through libdeflate */
+            assert_int_equal(ch_input_whole_members(in), k >= 3 && member ? 1 : 0);
+#endif
             ch_input_close(in);
             unsetenv("COINHOUND_INFLATE");
         }
@@ -629,18 +637,26 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
             assert_true(gl[0] >= len);
             assert_memory_equal(got[0], text, len);
         }
-        for (int k = 1; k < 3; k++) {
+        for (int k = 1; k < K; k++) {
             assert_int_equal(gl[k], gl[0]);
             assert_memory_equal(got[k], got[0], gl[0]);
             assert_string_equal(strstr(err[k].msg, "gzip"), strstr(err[0].msg, "gzip"));
         }
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < K; k++)
             free(got[k]);
     }
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+    assert_string_equal(ch_input_inflater(), "libdeflate");
+#else
+    assert_string_equal(ch_input_inflater(), "zlib");
+#endif
+    setenv("COINHOUND_INFLATE", "zlib", 1);
     assert_string_equal(ch_input_inflater(), "zlib");
     setenv("COINHOUND_INFLATE", "igzip", 1);
 #ifdef COINHOUND_HAVE_ISAL
     assert_string_equal(ch_input_inflater(), "igzip");
+#elif defined(COINHOUND_HAVE_LIBDEFLATE)
+    assert_string_equal(ch_input_inflater(), "libdeflate");
 #else
     assert_string_equal(ch_input_inflater(), "zlib");
 #endif
@@ -648,6 +664,53 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
     free(two);
     free(z2);
     free(z1);
+    free(text);
+}
+
+/* Whole gzip'd files, one member (an S3 object) and several, read by the default inflater give
+ * zlib's bytes, from a file and from memory, and each member that fits is inflated whole. */
+static void test_whole_members_read_as_zlib_streams_them(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(30000, &len);
+    unsigned char *z = gzip_mem(text, len, &zl);
+    unsigned char *three = malloc(3 * zl);
+    for (int i = 0; i < 3; i++)
+        memcpy(three + i * zl, z, zl);
+    for (int members = 1; members <= 3; members += 2) {
+        size_t n = members * zl;
+        write_file(tmp_path("whole.json.gz"), three, n);
+        char *ref, *got;
+        size_t rl, gl;
+        ch_error err = {0};
+        ch_input *in = NULL;
+        setenv("COINHOUND_INFLATE", "zlib", 1);
+        assert_int_equal(ch_input_open(&in, tmp_path("whole.json.gz"), 0, &err), 0);
+        assert_int_equal(drain(in, &ref, &rl, &err), 0);
+        assert_int_equal(ch_input_whole_members(in), 0);
+        ch_input_close(in);
+        unsetenv("COINHOUND_INFLATE");
+        assert_int_equal(rl, members * len);
+        for (int mem = 0; mem < 2; mem++) {
+            if (mem)
+                assert_int_equal(ch_input_open_mem(&in, "whole", three, n, 0, &err), 0);
+            else
+                assert_int_equal(ch_input_open(&in, tmp_path("whole.json.gz"), 0, &err), 0);
+            assert_int_equal(drain(in, &got, &gl, &err), 0);
+            assert_int_equal(gl, rl);
+            assert_memory_equal(got, ref, rl);
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+            assert_int_equal(ch_input_whole_members(in), (uint64_t)members);
+#endif
+            assert_int_equal(ch_input_raw_bytes(in), n);
+            ch_input_close(in);
+            free(got);
+        }
+        free(ref);
+    }
+    free(three);
+    free(z);
     free(text);
 }
 
@@ -661,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_gzip_data_reports_zlib_reason_and_offset),
         cmocka_unit_test(test_bytes_after_last_gzip_member_zeros_ignored_garbage_reported),
         cmocka_unit_test(test_damaged_gzip_file_reads_the_same_with_either_inflater),
+        cmocka_unit_test(test_whole_members_read_as_zlib_streams_them),
         cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),
         cmocka_unit_test(test_empty_file_is_eof_at_once),
         cmocka_unit_test(test_window_never_holds_more_than_max_window),
