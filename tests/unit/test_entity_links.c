@@ -23,6 +23,7 @@
 #include "enrich/entity.h"
 #include "offense/store.h"
 #include "parse/cloudtrail.h"
+#include "tmpdir.h"
 
 static const char *run_instances(const char *user, const char *inst, const char *eni,
                                  const char *ip, const char *when, char *buf, size_t cap)
@@ -282,41 +283,11 @@ static void test_import_rejects_malformed_links(void **st)
 
 /* ---- the store ----------------------------------------------------------------------------- */
 
-typedef struct {
-    char dir[64];
-    char db[128];
-} tmpdb;
+typedef ch_test_tmpdb tmpdb;
 
-static int setup(void **state)
-{
-    tmpdb *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return -1;
-    strcpy(t->dir, "/tmp/ch_links_XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->db, sizeof t->db, "%s/coinhound.db", t->dir);
-    *state = t;
-    return 0;
-}
+static int setup(void **state) { return ch_test_tmpdb_setup(state, "links", "coinhound.db"); }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int teardown(void **state)
-{
-    tmpdb *t = *state;
-    nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
+static int teardown(void **state) { return ch_test_tmpdb_teardown(state); }
 
 static ch_store *open_ok(const char *path)
 {

@@ -25,6 +25,7 @@
 #include "core/sqlite_util.h"
 #include "core/yaml_util.h"
 #include "parse/jsonstream.h"
+#include "tmpdir.h"
 
 /* ---- hash ---------------------------------------------------------------------------------- */
 
@@ -142,14 +143,6 @@ static void test_heap_pops_by_time_then_insertion_order(void **state)
 
 /* ---- sqlite_util --------------------------------------------------------------------------- */
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void test_sql_open_creates_parents_and_refuses_a_missing_file_without_create(void **state)
 {
     (void)state;
@@ -174,7 +167,7 @@ static void test_sql_open_creates_parents_and_refuses_a_missing_file_without_cre
     assert_non_null(strstr(err.msg, path));
     ch_sql_close(&c);
     assert_null(c.db);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(ch_test_rmdir(dir), 0);
 }
 
 static int count_rows(ch_sql *c, const char *sql)
@@ -217,7 +210,7 @@ static void test_sql_migrate_runs_each_step_once_and_refuses_newer_schemas(void 
     assert_int_equal(ch_sql_migrate(&c, &s1, &err), CH_EUSAGE);
     assert_non_null(strstr(err.msg, "one schema version 2 is newer"));
     ch_sql_close(&c);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(ch_test_rmdir(dir), 0);
 }
 
 static void test_sql_migrate_adopts_a_version_kept_the_old_way(void **state)
@@ -254,7 +247,7 @@ static void test_sql_migrate_adopts_a_version_kept_the_old_way(void **state)
     assert_int_equal(ch_sql_migrate(&c, &s, &err), 0);
     assert_int_equal(count_rows(&c, "SELECT count(*) FROM t"), 2);
     ch_sql_close(&c);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(ch_test_rmdir(dir), 0);
 }
 
 /* ---- yaml_util ----------------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "offense/store.h"
+#include "tmpdir.h"
 
 #define T0 1722588804000LL
 #define MIN (60LL * 1000)
@@ -27,41 +28,14 @@ static const ch_rule_info R_A = {"CJ-AUTH-01", "Logins from several countries", 
 static const ch_rule_info R_B = {"CJ-EC2-01", "Unauthorised OS image", "cj", 8, 8, 8, 40};
 static const ch_rule_info R_C = {"CJ-MINE-01", "Mining pool DNS", "cj", 9, 9, 9, 50};
 
-typedef struct {
-    char dir[64];
-    char db[128];
-} tmpdb;
+typedef ch_test_tmpdb tmpdb;
 
 static int setup(void **state)
 {
-    tmpdb *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return -1;
-    strcpy(t->dir, "/tmp/ch_store_XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->db, sizeof t->db, "%s/sub/dir/coinhound.db", t->dir);
-    *state = t;
-    return 0;
+    return ch_test_tmpdb_setup(state, "store", "sub/dir/coinhound.db");
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int teardown(void **state)
-{
-    tmpdb *t = *state;
-    nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
+static int teardown(void **state) { return ch_test_tmpdb_teardown(state); }
 
 static void hit(ch_offenses *m, ch_risk *r, const ch_rule_info *rule, const char *user, int64_t ts,
                 const char *id)
@@ -340,7 +314,7 @@ static void test_store_is_wal_and_versioned(void **state)
 static void test_file_that_is_not_a_database_is_refused(void **state)
 {
     tmpdb *t = *state;
-    char path[160];
+    char path[320];
     snprintf(path, sizeof path, "%s/junk.db", t->dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -358,7 +332,7 @@ static void test_default_path_is_under_the_data_directory(void **state)
 {
     tmpdb *t = *state;
     setenv("COINHOUND_HOME", t->dir, 1);
-    char path[4096], want[256];
+    char path[4096], want[320];
     assert_int_equal(ch_store_default_path(path, sizeof path), 0);
     snprintf(want, sizeof want, "%s/coinhound.db", t->dir);
     assert_string_equal(path, want);

@@ -23,6 +23,7 @@
 #include "core/mem.h"
 #include "intel/intel_store.h"
 #include "offense/store.h"
+#include "tmpdir.h"
 
 /* ---- the previous build's schema, verbatim ------------------------------------------------- */
 
@@ -135,41 +136,11 @@ static const char *const old_rows =
     "INSERT INTO indicators (id, modified, name, pattern)"
     " VALUES ('indicator--1', 1, 'pool', '[ipv4-addr:value = ''203.0.113.9'']');";
 
-typedef struct {
-    char dir[64];
-    char db[128];
-} tmpdb;
+typedef ch_test_tmpdb tmpdb;
 
-static int setup(void **state)
-{
-    tmpdb *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return -1;
-    strcpy(t->dir, "/tmp/ch_upgrade_XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->db, sizeof t->db, "%s/coinhound.db", t->dir);
-    *state = t;
-    return 0;
-}
+static int setup(void **state) { return ch_test_tmpdb_setup(state, "upgrade", "coinhound.db"); }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int teardown(void **state)
-{
-    tmpdb *t = *state;
-    nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
+static int teardown(void **state) { return ch_test_tmpdb_teardown(state); }
 
 static void exec_ok(sqlite3 *db, const char *sql)
 {

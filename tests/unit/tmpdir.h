@@ -38,4 +38,32 @@ static inline int ch_test_rmdir(const char *dir)
     return nftw(dir, ch_test__rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
+/* A cmocka fixture: a scratch folder (dir) and a database path in it (db, `rel` under dir, whose
+ * folders the store itself must make). The state is the ch_test_tmpdb; the teardown removes the
+ * folder and frees it. */
+typedef struct ch_test_tmpdb {
+    char dir[256];
+    char db[384];
+} ch_test_tmpdb;
+
+static inline int ch_test_tmpdb_setup(void **state, const char *tag, const char *rel)
+{
+    ch_test_tmpdb *t = calloc(1, sizeof *t);
+    if (t == NULL || ch_test_tmpdir(t->dir, sizeof t->dir, tag) < 0) {
+        free(t);
+        return -1;
+    }
+    snprintf(t->db, sizeof t->db, "%s/%s", t->dir, rel);
+    *state = t;
+    return 0;
+}
+
+static inline int ch_test_tmpdb_teardown(void **state)
+{
+    ch_test_tmpdb *t = *state;
+    int rc = ch_test_rmdir(t->dir);
+    free(t);
+    return rc;
+}
+
 #endif
