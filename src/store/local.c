@@ -34,7 +34,12 @@
 
 #define STATE_GEN "evstore_generation"
 #define STATE_RETENTION "evstore_retention"
-#define MAX_OPEN 64                   /* open segments (source x hour) at once */
+#define MAX_OPEN 64 /* open segments (source x hour) at once */
+/* An open segment is sealed once events this many hours newer arrive: logs in time order keep
+ * two hours open, not every hour since the last checkpoint (a day of CloudTrail read by one
+ * analyze had held 25 open segments, peak RSS growing with the span of the input). Events
+ * later than that for a sealed hour open another segment of the hour, as a restart does. */
+#define SEAL_BEHIND_HOURS 2
 #define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
 #define HOUR_MS 3600000LL
 #define WQ_BYTES ((size_t)16 << 20) /* work queued for the writer before add waits */
@@ -81,6 +86,7 @@ typedef struct local {
     bool wrote;  /* files of the pending generation exist */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
+    int64_t newest_hour; /* the latest hour an event was added for; INT64_MIN before any */
     writer w;
     /* days whose segments changed since the last commit: their summaries are refreshed then */
     int64_t *sum_days;
@@ -477,6 +483,18 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
 {
     local *l = impl;
     int64_t hour = floor_hour(ev->ts_ms);
+    if (hour > l->newest_hour) {
+        l->newest_hour = hour;
+        for (size_t k = 0; k < l->nopen;) {
+            if (l->open[k].hour > hour - SEAL_BEHIND_HOURS) {
+                k++;
+                continue;
+            }
+            int rc = seal(l, k, err); /* moves the last open segment to k */
+            if (rc < 0)
+                return rc;
+        }
+    }
     size_t i = 0;
     while (i < l->nopen && !(l->open[i].hour == hour && l->open[i].dataset == ev->dataset))
         i++;
@@ -814,6 +832,7 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
     /* Tests make segments small to have a crash land between two seals. */
     const char *sb = getenv("COINHOUND_STORE_SEAL_BYTES");
     l->seal_bytes = sb && atoll(sb) > 0 ? (size_t)atoll(sb) : SEAL_BYTES;
+    l->newest_hour = INT64_MIN;
     if (ret)
         l->ret = *ret;
     if (writable) {
