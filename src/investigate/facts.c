@@ -702,6 +702,10 @@ static const char *const migrations[] = {
     " user TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, ts INTEGER NOT NULL,"
     " event_id TEXT NOT NULL, PRIMARY KEY (user, kind, value)) WITHOUT ROWID;"
     "CREATE INDEX user_firsts_ts ON user_firsts (user, ts);",
+    /* 1 -> 2: the (user, ts) index goes. Every first a run saves paid a second b-tree insert
+     * for it, and its only reader (a user's timeline, src/uba/timeline.c) reads one user's
+     * firsts through the primary key and sorts them (docs/BENCHMARKS.md section 35). */
+    "DROP INDEX user_firsts_ts;",
 };
 
 static const ch_sql_schema schema = {
