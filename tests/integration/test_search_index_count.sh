@@ -53,11 +53,15 @@ same() { # db expression args...: the index's answer equals the scan's, and is n
     [ "$a" = "$b" ] || fail "$(basename "$db"): index and scan count differently: $e $*"
     [ "$(echo "$a" | wc -l)" -gt 1 ] || fail "$(basename "$db"): nothing counted: $e $*"
 }
+exprs=("user.name == \"$user\"" "event.action == \"RunInstances\"" "source.ip == $ip"
+    "user.name == \"$user\" or event.action == \"RunInstances\""
+    "user.name == \"$user\" and source.ip == $ip or dns.question.name == \"$dom\""
+    "dns.question.name == \"$dom\"")
 for db in "$work/f3.db" "$work/f2.db"; do
-    for e in "user.name == \"$user\"" "event.action == \"RunInstances\"" "source.ip == $ip" \
-        "user.name == \"$user\" or event.action == \"RunInstances\"" \
-        "user.name == \"$user\" and source.ip == $ip or dns.question.name == \"$dom\"" \
-        "dns.question.name == \"$dom\""; do
+    # Format 2 reads the same indexes: three of the expressions are enough there.
+    n=${#exprs[@]}
+    [ "$db" = "$work/f3.db" ] || n=3
+    for e in "${exprs[@]:0:$n}"; do
         same "$db" "$e" --count-by event.action
         same "$db" "$e" --count-by user.name,source.ip
         same "$db" "$e" --count-by dns.question.name,event.dataset
