@@ -24,6 +24,7 @@
 
 #include "core/ip.h"
 #include "core/json.h"
+#include "core/leb.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "rules/expr_index.h"
@@ -53,8 +54,8 @@ struct ch_search {
      * grouping field indexed; gfield[i] is grouping field i's index field. */
     bool ix_count;
     int gfield[CH_SEARCH_MAX_GROUP_FIELDS];
-    uint32_t *ixpos, *ixterm; /* count_from_index's scratch: per record, per candidate x field */
-    size_t capixpos, capixterm;
+    uint32_t *ixterm; /* count_from_index's scratch: a term per candidate and grouping field */
+    size_t capixterm;
     ch_json_parser *jp;
     ZSTD_DCtx *dctx; /* shared by the segments it reads */
     int64_t t0_ns;
@@ -235,7 +236,6 @@ void ch_search_free(ch_search *s)
     ch_free(s->dec);
     ch_free(s->out);
     ch_free(s->cand);
-    ch_free(s->ixpos);
     ch_free(s->ixterm);
     ch_buf_free(&s->explain);
     ch_buf_free(&s->damaged);
@@ -860,13 +860,6 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
 {
     uint32_t nrec = ch__seg_meta(seg)->nrec;
     size_t ng = s->ngroupf, need = c->n * ng;
-    if (s->capixpos < (size_t)nrec * 2) {
-        uint32_t *np = ch_realloc(s->ixpos, (size_t)nrec * 2 * sizeof *np);
-        if (np == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        s->ixpos = np;
-        s->capixpos = (size_t)nrec * 2;
-    }
     if (s->capixterm < need) {
         uint32_t *nt = ch_realloc(s->ixterm, need * sizeof *nt);
         if (nt == NULL)
@@ -874,27 +867,39 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
         s->ixterm = nt;
         s->capixterm = need;
     }
-    /* pos[ord]: 1 + the candidate's rank, 0 for a record that is not one; post: scratch. */
-    uint32_t *pos = s->ixpos, *post = s->ixpos + nrec;
-    memset(pos, 0, (size_t)nrec * sizeof *pos);
-    for (size_t i = 0; i < c->n; i++)
-        pos[c->v[i]] = (uint32_t)i + 1;
     memset(s->ixterm, 0xff, need * sizeof *s->ixterm);
     const ch_seg_term *terms[CH_SEARCH_MAX_GROUP_FIELDS];
+    uint32_t last = c->n ? c->v[c->n - 1] : 0;
     for (size_t g = 0; g < ng; g++) {
-        size_t nt;
+        size_t nt, found = 0;
         ch_error e = {0};
         int rc = ch__seg_terms(seg, s->gfield[g], &terms[g], &nt, &e);
         if (rc == CH_ENOMEM)
             return ch_error_set(err, rc, "%s", e.msg);
-        for (size_t j = 0; j < nt && rc == 0; j++) {
-            if (ch__seg_postings(&terms[g][j], post, nrec) < 0) {
-                rc = ch_error_set(&e, CH_EPARSE, "index field %s: damaged postings", s->gnames[g]);
-                break;
+        /* Each term's postings (sorted ordinals) merged with the sorted candidates, decoded only
+         * up to the last candidate, and no further term once every candidate has its term: a
+         * thin value's few matches stop the walk early. */
+        for (size_t j = 0; j < nt && rc == 0 && found < c->n; j++) {
+            const ch_seg_term *t = &terms[g][j];
+            const uint8_t *p = t->post, *end = t->post + t->postlen;
+            uint64_t cur = 0;
+            size_t k = 0;
+            for (uint32_t q = 0; q < t->npost; q++) {
+                uint64_t d;
+                if (!ch_leb_get(&p, end, &d) || (cur += d) >= nrec || (q > 0 && d == 0)) {
+                    rc = ch_error_set(&e, CH_EPARSE, "index field %s: damaged postings",
+                                      s->gnames[g]);
+                    break;
+                }
+                if (cur > last)
+                    break;
+                while (k < c->n && c->v[k] < cur)
+                    k++;
+                if (k < c->n && c->v[k] == cur) {
+                    found += s->ixterm[k * ng + g] == UINT32_MAX;
+                    s->ixterm[k * ng + g] = (uint32_t)j;
+                }
             }
-            for (uint32_t q = 0; q < terms[g][j].npost; q++)
-                if (pos[post[q]])
-                    s->ixterm[(size_t)(pos[post[q]] - 1) * ng + g] = (uint32_t)j;
         }
         if (rc < 0) {
             ch__search_damaged(s, path, e.msg);
