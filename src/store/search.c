@@ -8,7 +8,10 @@
  * raw path parses the record's JSON. Over a format 3 segment (segment.c) a search whose
  * expression and grouping read only normalized fields decompresses only the typed stream, and
  * the original records only of the blocks holding a match it keeps (or hands to an on_match
- * that asked for them). Kept matches are copies of their stored bytes, at most
+ * that asked for them). A count whose expression the index answers exactly (== tests on
+ * indexed fields) and whose grouping fields are indexed decompresses no block at all: the
+ * grouping field's postings give each match's group (count_from_index). Kept matches are
+ * copies of their stored bytes, at most
  * `limit` of them (with limit-many more as slack before a sort trims them), so memory is
  * bounded by the limit, not by the matches; aggregation groups are bounded by max_memory.
  *
