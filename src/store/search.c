@@ -11,9 +11,9 @@
  * that asked for them). A count whose expression the index answers exactly (== tests on
  * indexed fields) and whose grouping fields are indexed decompresses no block at all: the
  * grouping field's postings give each match's group (count_from_index). Kept matches are
- * copies of their stored bytes, at most
- * `limit` of them (with limit-many more as slack before a sort trims them), so memory is
- * bounded by the limit, not by the matches; aggregation groups are bounded by max_memory.
+ * copies of their stored bytes, at most `limit` of them (with limit-many more as slack before
+ * a sort trims them), so memory is bounded by the limit, not by the matches; aggregation
+ * groups are bounded by max_memory.
  *
  * Thread use: ch_search_run runs on one thread; ch_search_cancel and ch_search_progress_get
  * may be called from others (the counters are atomics).
