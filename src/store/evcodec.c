@@ -86,6 +86,7 @@ int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
                           &ev->region,       &ev->instance_id, &ev->interface_id, &ev->user_agent,
                           &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
                           &ev->dns_qtype,    &ev->dns_rcode};
+    _Static_assert(sizeof svs / sizeof *svs == CH_EV_TYPED_SVS, "ch__ev_typed_split's items");
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
         rc |= put_sv(b, *svs[i]);
     rc |= put_ip(b, &ev->src_ip);
@@ -289,6 +290,74 @@ static int decode_typed(rd *r, ch_ev_decoded *d)
     }
     ev->raw_no_ecs_root = get_u8(r) != 0;
     return r->bad ? CH_EPARSE : 0;
+}
+
+/* Format 4 cuts a typed part into its items (store/evcols.c stores each item as a column of
+ * its block). The walk is decode_typed's, reading into throw-away slots; variable-length groups
+ * (the DNS answers, each GeoIP record, the intel match) are one item each, so every typed part
+ * has the same CH_EV_TYPED_ITEMS items and the items back to back are the part. */
+int ch__ev_typed_split(const uint8_t *p, size_t n, uint32_t off[CH_EV_TYPED_ITEMS + 1])
+{
+    rd r = {p, p + n, false};
+    ch_ip ip;
+    ch_geo g;
+    int i = 0;
+#define MARK() (off[i++] = (uint32_t)(r.p - p))
+    MARK();
+    (void)get_u8(&r); /* version */
+    MARK();
+    (void)get_u64(&r); /* rid */
+    MARK();
+    (void)get_u64(&r); /* ts */
+    MARK();
+    (void)get_u64(&r); /* end */
+    MARK();
+    (void)get_u8(&r); /* dataset */
+    MARK();
+    (void)get_u8(&r); /* outcome */
+    MARK();
+    (void)get_var(&r); /* flags */
+    for (int k = 0; k < CH_EV_TYPED_SVS; k++) {
+        MARK();
+        (void)get_sv(&r);
+    }
+    MARK();
+    get_ip(&r, &ip);
+    MARK();
+    get_ip(&r, &ip);
+    MARK();
+    (void)get_var(&r); /* src port */
+    MARK();
+    (void)get_var(&r); /* dst port */
+    MARK();
+    (void)get_u8(&r); /* protocol */
+    MARK();
+    (void)get_var(&r); /* bytes */
+    MARK();
+    (void)get_var(&r); /* packets */
+    MARK();
+    uint8_t na = get_u8(&r);
+    for (unsigned k = 0; k < na && !r.bad; k++)
+        (void)get_sv(&r);
+    MARK();
+    get_geo(&r, &g);
+    MARK();
+    get_geo(&r, &g);
+    MARK();
+    if (get_u8(&r)) {
+        for (int k = 0; k < 2; k++)
+            (void)get_sv(&r);
+        (void)get_sv(&r);
+        get_ip(&r, &ip);
+        for (int k = 0; k < 5; k++)
+            (void)get_sv(&r);
+        (void)get_var(&r);
+    }
+    MARK();
+    (void)get_u8(&r); /* raw_no_ecs_root */
+    MARK();
+#undef MARK
+    return r.bad || r.p != r.end || i != CH_EV_TYPED_ITEMS + 1 ? CH_EPARSE : 0;
 }
 
 /* The original part, from r (left just past it). */

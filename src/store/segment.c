@@ -58,51 +58,55 @@
 /* format 3's original records: section 27 measured 6 to 19 (the typed stream gains little
  * from a higher level, the JSON does, and a scan never inflates it) */
 #define ORIG_LEVEL 12
+/* format 4: its typed columns are a fifth of format 3's typed bytes, which lets the original
+ * records go to a cheap level (docs/BENCHMARKS.md section 30) */
+#define COLS_LEVEL 6
+#define COLS_ORIG_LEVEL 6
 
-/* The blocks' zstd level: BLOCK_LEVEL, or COINHOUND_STORE_LEVEL (1-19) for the benchmarks
- * that compare levels. Format 3's original-record stream: ORIG_LEVEL, or
- * COINHOUND_STORE_ORIG_LEVEL. Any level reads back the same. */
-static int env_level(const char *name, int dflt)
+/* COINHOUND_STORE_LEVEL (the typed or only stream) or COINHOUND_STORE_ORIG_LEVEL, for the
+ * benchmarks that compare levels: -7 to 19 (zstd's fast negative levels included), read once
+ * into *cache; 0 when unset. Any level reads back the same. */
+static int env_level(atomic_int *cache, const char *name)
 {
-    const char *v = getenv(name);
-    int l = v ? atoi(v) : 0;
-    return l >= 1 && l <= 19 ? l : dflt;
+    int l = atomic_load_explicit(cache, memory_order_relaxed);
+    if (l == 0) {
+        const char *v = getenv(name);
+        int e = v ? atoi(v) : 0;
+        l = e >= -7 && e <= 19 && e != 0 ? e + 100 : 1; /* 1: unset */
+        atomic_store_explicit(cache, l, memory_order_relaxed);
+    }
+    return l == 1 ? 0 : l - 100;
 }
 
-static int block_level(void)
+static int block_level(uint32_t format)
 {
     static atomic_int level; /* the writer thread and a test's own thread may both ask */
-    int l = atomic_load_explicit(&level, memory_order_relaxed);
-    if (l == 0) {
-        l = env_level("COINHOUND_STORE_LEVEL", BLOCK_LEVEL);
-        atomic_store_explicit(&level, l, memory_order_relaxed);
-    }
-    return l;
+    int l = env_level(&level, "COINHOUND_STORE_LEVEL");
+    return l ? l : format == CH_SEG_FORMAT_COLS ? COLS_LEVEL : BLOCK_LEVEL;
 }
 
-static int orig_level(void)
+static int orig_level(uint32_t format)
 {
     static atomic_int level;
-    int l = atomic_load_explicit(&level, memory_order_relaxed);
-    if (l == 0) {
-        l = env_level("COINHOUND_STORE_ORIG_LEVEL", ORIG_LEVEL);
-        atomic_store_explicit(&level, l, memory_order_relaxed);
-    }
-    return l;
+    int l = env_level(&level, "COINHOUND_STORE_ORIG_LEVEL");
+    return l ? l : format == CH_SEG_FORMAT_COLS ? COLS_ORIG_LEVEL : ORIG_LEVEL;
 }
 
-/* The format a new segment is written in: 3, or COINHOUND_STORE_FORMAT=2 (the benchmarks
- * compare them on the same binary, the tests write format 2 to read it back). Which streams of
- * format 3 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig (names, comma
- * separated, or "none"); by default both (docs/BENCHMARKS.md section 27: the typed stream's
- * dictionary saves a quarter of its bytes). */
+/* The format a new segment is written in: 4, or COINHOUND_STORE_FORMAT=2 or 3 (the benchmarks
+ * compare them on the same binary, the tests write the older ones to read them back). Which
+ * streams of formats 3 and 4 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig
+ * (names, comma separated, or "none"); by default both (docs/BENCHMARKS.md section 27: the
+ * typed stream's dictionary saves a quarter of its bytes). */
 static void write_format(uint32_t *format, uint32_t *flags)
 {
     static atomic_uint fmt, fl; /* fl is set before fmt, both once */
     uint32_t f = atomic_load_explicit(&fmt, memory_order_acquire);
     if (f == 0) {
         const char *v = getenv("COINHOUND_STORE_FORMAT");
-        uint32_t nf = v && atoi(v) == CH_SEG_FORMAT_DICT ? CH_SEG_FORMAT_DICT : CH_SEG_FORMAT_SPLIT;
+        int want = v ? atoi(v) : 0;
+        uint32_t nf = want == CH_SEG_FORMAT_DICT    ? CH_SEG_FORMAT_DICT
+                      : want == CH_SEG_FORMAT_SPLIT ? CH_SEG_FORMAT_SPLIT
+                                                    : CH_SEG_FORMAT_COLS;
         const char *d = getenv("COINHOUND_STORE_DICT");
         uint32_t nfl = CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT;
         if (d != NULL)
@@ -113,11 +117,11 @@ static void write_format(uint32_t *format, uint32_t *flags)
         f = nf;
     }
     *format = f;
-    *flags = f == CH_SEG_FORMAT_SPLIT ? atomic_load_explicit(&fl, memory_order_relaxed) : 0;
+    *flags = f >= CH_SEG_FORMAT_SPLIT ? atomic_load_explicit(&fl, memory_order_relaxed) : 0;
 }
 
 #define BT_ENTRY 32  /* formats 1 and 2 */
-#define BT_ENTRY3 48 /* format 3: the typed frame's entry, then the original frame's */
+#define BT_ENTRY3 48 /* formats 3, 4: the typed frame's entry, then the original frame's */
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
 
@@ -141,6 +145,7 @@ static void block_free(ch_seg_block *k)
         return;
     ch_buf_free(&k->raw);
     ch_buf_free(&k->orig);
+    ch_buf_free(&k->tcol);
     ch_free(k->z);
     ch_free(k->oz);
     ZSTD_freeCDict(k->cdict);
@@ -179,6 +184,7 @@ static ch_seg_block *filling(ch_seg_builder *b)
         return NULL;
     ch_buf_init(&k->raw, MAX_BLOCK_RAW);
     ch_buf_init(&k->orig, MAX_BLOCK_RAW);
+    ch_buf_init(&k->tcol, MAX_BLOCK_RAW);
     k->format = b->format;
     k->flags = b->flags;
     k->first = b->nrec;
@@ -194,7 +200,7 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
         return CH_ENOMEM;
     size_t start = k->raw.len, ostart = k->orig.len;
     uint8_t lenb[4] = {0};
-    bool split = k->format == CH_SEG_FORMAT_SPLIT;
+    bool split = k->format >= CH_SEG_FORMAT_SPLIT;
     int erc = ch_buf_add(&k->raw, lenb, 4) < 0 ? CH_ENOMEM
               : split                          ? ch__ev_encode_typed(ev, rid, &k->raw)
                                                : ch__ev_encode(ev, rid, &k->raw);
@@ -242,6 +248,10 @@ ch_seg_block *ch__segb_full(const ch_seg_builder *b)
     return b->blocks[b->nblocks - 1];
 }
 
+static int compress_with(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ZSTD_CDict *cdict,
+                         const ch_buf *pfx, uint8_t **out, size_t *outlen, uint32_t *crc,
+                         ch_error *err);
+
 /* Compress src[0..n) into a fitted frame (*out, *outlen, *crc), with block 0's bytes dsrc as a
  * raw-content dictionary (prepared once into *cdict) when dsrc is not NULL. */
 static int compress_frame(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ch_buf *dsrc,
@@ -257,12 +267,31 @@ static int compress_frame(ZSTD_CCtx *cctx, int level, const ch_buf *src, const c
         if (*cdict == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
+    return compress_with(cctx, level, src, dsrc ? *cdict : NULL, NULL, out, outlen, crc, err);
+}
+
+/* Compress src with cdict, or with pfx as a one-time prefix (format 4's original records), or
+ * alone, into a fitted frame. */
+static int compress_with(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ZSTD_CDict *cdict,
+                         const ch_buf *pfx, uint8_t **out, size_t *outlen, uint32_t *crc,
+                         ch_error *err)
+{
     size_t bound = ZSTD_compressBound(src->len);
     uint8_t *z = ch_malloc(bound);
     if (z == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t c = dsrc ? ZSTD_compress_usingCDict(cctx, z, bound, src->data, src->len, *cdict)
-                    : ZSTD_compressCCtx(cctx, z, bound, src->data, src->len, level);
+    size_t c;
+    if (pfx != NULL) {
+        c = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+        if (!ZSTD_isError(c))
+            c = ZSTD_CCtx_refPrefix(cctx, pfx->data, pfx->len);
+        if (!ZSTD_isError(c))
+            c = ZSTD_compress2(cctx, z, bound, src->data, src->len);
+        ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+    } else {
+        c = cdict ? ZSTD_compress_usingCDict(cctx, z, bound, src->data, src->len, cdict)
+                  : ZSTD_compressCCtx(cctx, z, bound, src->data, src->len, level);
+    }
     if (ZSTD_isError(c)) {
         ch_free(z);
         return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
@@ -275,6 +304,20 @@ static int compress_frame(ZSTD_CCtx *cctx, int level, const ch_buf *src, const c
     return 0;
 }
 
+/* Format 4: the block's typed parts as columns, once. */
+static int block_cols(ch_seg_block *k, ch_error *err)
+{
+    if (k->tcol.len != 0)
+        return 0;
+    int rc = ch__evcols_encode((const uint8_t *)k->raw.data, k->raw.len, k->cnt, &k->tcol);
+    if (rc == CH_ENOMEM)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (rc < 0)
+        return ch_error_set(err, CH_ERR, "block %u: typed parts do not split into columns",
+                            k->first / CH_SEG_BLOCK_RECORDS);
+    return 0;
+}
+
 int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
 {
     if (k->z != NULL)
@@ -283,15 +326,43 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
      * serve as the dictionary of every later block of the segment. */
     ch_seg_block *d = k->dict;
     int rc;
-    if (k->format != CH_SEG_FORMAT_SPLIT) {
-        rc = compress_frame(cctx, block_level(), &k->raw, d ? &d->raw : NULL, d ? &d->cdict : NULL,
-                            &k->z, &k->zlen, &k->crc, err);
+    uint32_t fm = k->format;
+    k->zrawlen = k->rawlen;
+    if (fm < CH_SEG_FORMAT_SPLIT) {
+        rc = compress_frame(cctx, block_level(fm), &k->raw, d ? &d->raw : NULL,
+                            d ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
     } else {
         bool td = d && (k->flags & CH_SEG_TYPED_DICT), od = d && (k->flags & CH_SEG_ORIG_DICT);
-        rc = compress_frame(cctx, block_level(), &k->raw, td ? &d->raw : NULL,
-                            td ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
+        const ch_buf *typed = &k->raw, *tdict = td ? &d->raw : NULL;
+        rc = 0;
+        if (fm == CH_SEG_FORMAT_COLS) {
+            /* Block 0's columns are its later blocks' dictionary: the writer compresses block 0
+             * first, so they exist by then; made here when a caller skipped it. */
+            if ((rc = block_cols(k, err)) == 0 && td)
+                rc = block_cols(d, err);
+            typed = &k->tcol;
+            tdict = td ? &d->tcol : NULL;
+            k->zrawlen = (uint32_t)k->tcol.len;
+        }
         if (rc == 0)
-            rc = compress_frame(cctx, orig_level(), &k->orig, od ? &d->orig : NULL,
+            rc = compress_frame(cctx, block_level(fm), typed, tdict, td ? &d->cdict : NULL, &k->z,
+                                &k->zlen, &k->crc, err);
+        if (rc == 0 && fm == CH_SEG_FORMAT_COLS) {
+            /* The original records repeat the typed part's strings (event id, user, key, agent,
+             * address): their frame takes the block's typed columns as a prefix, after block
+             * 0's records when that dictionary is on. A reader of a block's original records
+             * has its typed frame in hand (a printed match shows both). */
+            ch_buf pfx;
+            ch_buf_init(&pfx, MAX_BLOCK_RAW * 2);
+            if ((od && ch_buf_add(&pfx, d->orig.data, d->orig.len) < 0) ||
+                ch_buf_add(&pfx, k->tcol.data, k->tcol.len) < 0)
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            else
+                rc = compress_with(cctx, orig_level(fm), &k->orig, NULL, &pfx, &k->oz, &k->ozlen,
+                                   &k->ocrc, err);
+            ch_buf_free(&pfx);
+        } else if (rc == 0)
+            rc = compress_frame(cctx, orig_level(fm), &k->orig, od ? &d->orig : NULL,
                                 od ? &d->ocdict : NULL, &k->oz, &k->ozlen, &k->ocrc, err);
         if (rc < 0) {
             ch_free(k->z);
@@ -303,6 +374,7 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     if (k->first != 0) {
         ch_buf_free(&k->raw);
         ch_buf_free(&k->orig);
+        ch_buf_free(&k->tcol);
     }
     return 0;
 }
@@ -472,7 +544,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_buf idx;
     ch_buf_init(&idx, (size_t)1 << 31);
     uint32_t nblocks = (uint32_t)b->nblocks;
-    bool split = b->format == CH_SEG_FORMAT_SPLIT;
+    bool split = b->format >= CH_SEG_FORMAT_SPLIT;
     size_t bte = split ? BT_ENTRY3 : BT_ENTRY;
     uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, bte);
     uint8_t h[CH_SEG_HEADER] = {0};
@@ -492,13 +564,13 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         uint8_t *ent = bt + (size_t)k * bte;
         ch_le_put64(ent, off);
         ch_le_put32(ent + 8, (uint32_t)blk->zlen);
-        ch_le_put32(ent + 12, blk->rawlen);
+        ch_le_put32(ent + 12, blk->zrawlen);
         ch_le_put32(ent + 16, blk->first);
         ch_le_put32(ent + 20, blk->cnt);
         ch_le_put32(ent + 24, blk->crc);
         off += blk->zlen;
     }
-    /* Format 3: every typed frame, then every original frame, so a typed-only scan reads one
+    /* Formats 3, 4: every typed frame, then every original frame, so a typed-only scan reads one
      * contiguous run of the file. */
     for (uint32_t k = 0; split && k < nblocks; k++) {
         ch_seg_block *blk = b->blocks[k];
@@ -594,6 +666,13 @@ typedef struct seg_stream {
     size_t pfxlen;
     const uint8_t *cur; /* the records of block blk_no: in blk, or in pfx */
     ZSTD_DDict *ddict;  /* over pfx: one per segment, so zstd treats it as warm after the first */
+    /* Format 4's typed stream: frames hold columns (evcols.c), which pfx and cbuf receive; the
+     * rows rebuilt from them go to blk (cur), ccur is the columns of block blk_no. */
+    bool cols;
+    uint8_t *cbuf;
+    size_t cbufcap;
+    const uint8_t *ccur;
+    ch_evcols_scratch *scratch;
 } seg_stream;
 
 struct ch_seg {
@@ -645,17 +724,17 @@ static int seg_parse(ch_seg *s, ch_error *err)
     if (ch_le_get32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
     s->version = ch_le_get32(h + 8);
-    if (s->version != CH_SEG_FORMAT_PLAIN && s->version != CH_SEG_FORMAT_DICT &&
-        s->version != CH_SEG_FORMAT_SPLIT)
+    if (s->version < CH_SEG_FORMAT_PLAIN || s->version > CH_SEG_FORMAT_COLS)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
                             ch_le_get32(h + 8));
     uint32_t flags = ch_le_get32(h + 92);
-    if (s->version == CH_SEG_FORMAT_SPLIT && (flags & ~(CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT)))
+    bool split = s->version >= CH_SEG_FORMAT_SPLIT;
+    if (split && (flags & ~(CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT)))
         return ch_error_set(err, CH_EPARSE, "unknown stream flags %#x at offset 92", flags);
-    s->bte = s->version == CH_SEG_FORMAT_SPLIT ? BT_ENTRY3 : BT_ENTRY;
-    s->st[0].dict = s->version == CH_SEG_FORMAT_DICT ||
-                    (s->version == CH_SEG_FORMAT_SPLIT && (flags & CH_SEG_TYPED_DICT));
-    s->st[1].dict = s->version == CH_SEG_FORMAT_SPLIT && (flags & CH_SEG_ORIG_DICT);
+    s->bte = split ? BT_ENTRY3 : BT_ENTRY;
+    s->st[0].dict = s->version == CH_SEG_FORMAT_DICT || (split && (flags & CH_SEG_TYPED_DICT));
+    s->st[1].dict = split && (flags & CH_SEG_ORIG_DICT);
+    s->st[0].cols = s->version == CH_SEG_FORMAT_COLS;
     ch_seg_meta *m = &s->meta;
     m->dataset = ch_le_get32(h + 12);
     m->gen = ch_le_get64(h + 16);
@@ -681,7 +760,7 @@ static int seg_parse(ch_seg *s, ch_error *err)
     if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * s->bte))
         return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
                             (unsigned long long)bt_off);
-    int nst = s->version == CH_SEG_FORMAT_SPLIT ? 2 : 1;
+    int nst = split ? 2 : 1;
     for (uint32_t k = 0; k < m->nblocks; k++) {
         const uint8_t *e = s->bt + (size_t)k * s->bte;
         uint32_t first = ch_le_get32(e + 16), cnt = ch_le_get32(e + 20);
@@ -763,6 +842,8 @@ void ch__seg_close(ch_seg *s)
         ZSTD_freeDDict(s->st[st].ddict);
         ch_free(s->st[st].pfx);
         ch_free(s->st[st].rec_off);
+        ch_free(s->st[st].cbuf);
+        ch__evcols_scratch_free(s->st[st].scratch);
     }
     ch_free(s->joined);
     ch_free(s->ix_raw);
@@ -794,7 +875,11 @@ static size_t decompress(ch_seg *s, void *dst, size_t cap, const void *src, size
 }
 uint64_t ch__seg_blocks_read(const ch_seg *s) { return s->st[0].blocks_read; }
 uint64_t ch__seg_orig_blocks_read(const ch_seg *s) { return s->st[1].blocks_read; }
-uint32_t ch__seg_format(const ch_seg *s) { return s->version; }
+uint32_t ch__seg_format(const ch_seg *s)
+{
+    return s->version >= CH_SEG_FORMAT_SPLIT ? CH_SEG_FORMAT_SPLIT : s->version;
+}
+uint32_t ch__seg_version(const ch_seg *s) { return s->version; }
 
 static const char *stream_name(int st) { return st ? "original-record block" : "block"; }
 
@@ -822,7 +907,7 @@ static int load_prefix(ch_seg *s, int st, ch_error *err)
     /* A scan in record order has block 0 in hand already. */
     size_t d = f.rawlen;
     if (S->blk_no == 0)
-        memcpy(p, S->cur, f.rawlen);
+        memcpy(p, S->cols ? S->ccur : S->cur, f.rawlen);
     else
         d = decompress(s, p, f.rawlen, s->map + f.off, f.clen);
     if (ZSTD_isError(d) || d != f.rawlen) {
@@ -843,11 +928,167 @@ static int load_prefix(ch_seg *s, int st, ch_error *err)
     return 0;
 }
 
+static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err);
+
+/* The record offsets of block k of stream st, whose rawlen bytes are at S->cur. */
+static int block_records(ch_seg *s, int st, uint32_t k, size_t rawlen, ch_error *err)
+{
+    seg_stream *S = &s->st[st];
+    uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
+    if (S->rec_off == NULL &&
+        (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t o = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (rawlen - o < 4 || ch_le_get32(S->cur + o) > rawlen - o - 4)
+            return ch_error_set(err, CH_EPARSE, "%s %u: record %u overruns the block",
+                                stream_name(st), k, i);
+        S->rec_off[i] = (uint32_t)o;
+        o += 4 + ch_le_get32(S->cur + o);
+    }
+    if (o != rawlen)
+        return ch_error_set(err, CH_EPARSE, "%s %u: %zu trailing bytes", stream_name(st), k,
+                            rawlen - o);
+    S->blk_no = k;
+    S->blocks_read++;
+    return 0;
+}
+
+static bool grow(uint8_t **b, size_t *cap, size_t want)
+{
+    if (*cap >= want)
+        return true;
+    uint8_t *nb = ch_realloc(*b, want ? want : 1);
+    if (nb == NULL)
+        return false;
+    *b = nb;
+    *cap = want;
+    return true;
+}
+
+/* Format 4: block 0's typed columns without disturbing the typed stream's current block (a
+ * caller may hold a typed part of another block): the typed dictionary, the current block, or
+ * decompressed into the original stream's own buffer. */
+static int typed_cols0(ch_seg *s, const uint8_t **p, size_t *n, ch_error *err)
+{
+    seg_stream *T = &s->st[0], *O = &s->st[1];
+    seg_frame f = frame_of(s, 0, 0);
+    *n = f.rawlen;
+    if (T->pfx != NULL) {
+        *p = T->pfx;
+        return 0;
+    }
+    if (T->blk_no == 0) {
+        *p = T->ccur;
+        return 0;
+    }
+    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
+        return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
+                            (unsigned long long)f.off);
+    if (!grow(&O->cbuf, &O->cbufcap, f.rawlen))
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t d = decompress(s, O->cbuf, f.rawlen, s->map + f.off, f.clen);
+    if (ZSTD_isError(d) || d != f.rawlen)
+        return ch_error_set(err, CH_EPARSE, "block 0 does not decompress");
+    *p = O->cbuf;
+    return 0;
+}
+
+/* Decompress the original frame f of a format 4 block into dst, whose plen bytes before it are
+ * the frame's prefix (so zstd copies matches from them as from its own output). */
+static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t plen,
+                       ch_error *err)
+{
+    if (s->dctx == NULL) {
+        if ((s->dctx = ZSTD_createDCtx()) == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->own_dctx = true;
+    }
+    size_t d = ZSTD_DCtx_refPrefix(s->dctx, base, plen);
+    if (!ZSTD_isError(d))
+        d = ZSTD_decompressDCtx(s->dctx, base + plen, f.rawlen, s->map + f.off, f.clen);
+    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
+    if (ZSTD_isError(d) || d != f.rawlen)
+        return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", k);
+    return 0;
+}
+
+/* Format 4's original records of block k: the frame's prefix is block 0's original records
+ * (with the dictionary flag, blocks after the first) and then the block's own typed columns. */
+static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
+{
+    seg_stream *S = &s->st[1];
+    seg_frame f = frame_of(s, 1, k);
+    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
+        return ch_error_set(err, CH_EPARSE, "original-record block %u checksum mismatch at offset %llu",
+                            k, (unsigned long long)f.off);
+    const uint8_t *c;
+    size_t cn;
+    int rc;
+    bool dict = S->dict && k > 0;
+    if (dict && S->pfx == NULL) {
+        /* block 0's records, once per open segment, with room after them for a block's
+         * columns and records */
+        seg_frame f0 = frame_of(s, 1, 0);
+        if (f0.crc != ch_crc32c(0, s->map + f0.off, f0.clen))
+            return ch_error_set(err, CH_EPARSE,
+                                "original-record block 0 checksum mismatch at offset %llu",
+                                (unsigned long long)f0.off);
+        size_t room = 0;
+        for (uint32_t b = 1; b < s->meta.nblocks; b++) {
+            size_t r = (size_t)frame_of(s, 0, b).rawlen + frame_of(s, 1, b).rawlen;
+            if (r > room)
+                room = r;
+        }
+        if ((rc = typed_cols0(s, &c, &cn, err)) < 0)
+            return rc;
+        uint8_t *p = ch_malloc(cn + f0.rawlen + room + 1);
+        if (p == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        memcpy(p, c, cn);
+        if ((rc = orig4_frame(s, 0, f0, p, cn, err)) < 0) {
+            ch_free(p);
+            return rc;
+        }
+        memmove(p, p + cn, f0.rawlen);
+        S->pfx = p;
+        S->pfxlen = f0.rawlen;
+    }
+    /* the block's columns: the typed stream has them when a caller read the typed part first */
+    if (k == 0) {
+        rc = typed_cols0(s, &c, &cn, err);
+    } else {
+        rc = load_block(s, 0, k, err);
+        c = s->st[0].ccur;
+        cn = frame_of(s, 0, k).rawlen;
+    }
+    if (rc < 0)
+        return rc;
+    S->blk_no = -1;
+    uint8_t *base;
+    size_t pre = 0;
+    if (dict) {
+        base = S->pfx;
+        pre = S->pfxlen;
+    } else {
+        if (!grow(&S->blk, &S->blkcap, cn + f.rawlen + 1))
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        base = S->blk;
+    }
+    memcpy(base + pre, c, cn);
+    if ((rc = orig4_frame(s, k, f, base, pre + cn, err)) < 0)
+        return rc;
+    S->cur = base + pre + cn;
+    return block_records(s, 1, k, f.rawlen, err);
+}
+
 static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
 {
     seg_stream *S = &s->st[st];
     if (S->blk_no == (int64_t)k)
         return 0;
+    if (st == 1 && s->version == CH_SEG_FORMAT_COLS)
+        return load_orig4(s, k, err);
     seg_frame f = frame_of(s, st, k);
     uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
     if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
@@ -860,45 +1101,44 @@ static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
             return rc;
     }
     bool into_blk = !S->dict || (k == 0 && S->pfx == NULL);
-    if (into_blk && S->blkcap < f.rawlen) {
-        uint8_t *nb = ch_realloc(S->blk, f.rawlen);
+    /* format 4's typed frames decompress to columns, in cbuf; the rows go to blk */
+    uint8_t **dst = S->cols ? &S->cbuf : &S->blk;
+    size_t *dcap = S->cols ? &S->cbufcap : &S->blkcap;
+    if (into_blk && *dcap < f.rawlen) {
+        uint8_t *nb = ch_realloc(*dst, f.rawlen);
         if (nb == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
-        S->blk = nb;
-        S->blkcap = f.rawlen;
+        *dst = nb;
+        *dcap = f.rawlen;
     }
     S->blk_no = -1;
     size_t d;
+    const uint8_t *got;
     if (into_blk) {
-        d = decompress(s, S->blk, f.rawlen, s->map + f.off, f.clen);
-        S->cur = S->blk;
+        d = decompress(s, *dst, f.rawlen, s->map + f.off, f.clen);
+        got = *dst;
     } else if (k == 0) {
         d = f.rawlen; /* checked and decompressed as the dictionary */
-        S->cur = S->pfx;
+        got = S->pfx;
     } else {
         d = ZSTD_decompress_usingDDict(s->dctx, S->pfx + S->pfxlen, f.rawlen, s->map + f.off,
                                        f.clen, S->ddict);
-        S->cur = S->pfx + S->pfxlen;
+        got = S->pfx + S->pfxlen;
     }
     if (ZSTD_isError(d) || d != f.rawlen)
         return ch_error_set(err, CH_EPARSE, "%s %u does not decompress", stream_name(st), k);
-    if (S->rec_off == NULL &&
-        (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t o = 0;
-    for (uint32_t i = 0; i < cnt; i++) {
-        if (f.rawlen - o < 4 || ch_le_get32(S->cur + o) > f.rawlen - o - 4)
-            return ch_error_set(err, CH_EPARSE, "%s %u: record %u overruns the block",
-                                stream_name(st), k, i);
-        S->rec_off[i] = (uint32_t)o;
-        o += 4 + ch_le_get32(S->cur + o);
+    size_t rawlen = f.rawlen;
+    S->cur = got;
+    if (S->cols) {
+        S->ccur = got;
+        int rc = ch__evcols_decode(got, f.rawlen, cnt, &S->blk, &S->blkcap, &rawlen, &S->scratch);
+        if (rc == CH_ENOMEM)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        if (rc < 0)
+            return ch_error_set(err, CH_EPARSE, "%s %u: damaged columns", stream_name(st), k);
+        S->cur = S->blk;
     }
-    if (o != f.rawlen)
-        return ch_error_set(err, CH_EPARSE, "%s %u: %zu trailing bytes", stream_name(st), k,
-                            f.rawlen - o);
-    S->blk_no = k;
-    S->blocks_read++;
-    return 0;
+    return block_records(s, st, k, rawlen, err);
 }
 
 static int stream_record(ch_seg *s, int st, uint32_t ord, const uint8_t **p, size_t *n,
@@ -924,7 +1164,7 @@ int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_erro
 
 int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
 {
-    if (s->version != CH_SEG_FORMAT_SPLIT)
+    if (s->version < CH_SEG_FORMAT_SPLIT)
         return ch_error_set(err, CH_EUSAGE, "format %u keeps no separate original records",
                             s->version);
     return stream_record(s, 1, ord, p, n, err);
@@ -932,7 +1172,7 @@ int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error
 
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err)
 {
-    if (s->version != CH_SEG_FORMAT_SPLIT)
+    if (s->version < CH_SEG_FORMAT_SPLIT)
         return stream_record(s, 0, ord, p, n, err);
     const uint8_t *t, *o;
     size_t tn, on;
@@ -1127,7 +1367,7 @@ int ch__seg_verify(ch_seg *s, ch_error *err)
     if (d == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     uint64_t raw = 0;
-    bool split = s->version == CH_SEG_FORMAT_SPLIT;
+    bool split = s->version >= CH_SEG_FORMAT_SPLIT;
     for (uint32_t i = 0; i < s->meta.nrec && rc == 0; i++) {
         const uint8_t *p, *o = NULL;
         size_t n, on = 0;

@@ -43,6 +43,26 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d);
  * part alone (no original record: raw_json NULL, no columns). */
 int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d);
 
+/* Format 4's columns: a typed part cut into CH_EV_TYPED_ITEMS items, item i at
+ * p[off[i]..off[i+1]) (off[CH_EV_TYPED_ITEMS] == n). Items 1-3 are the record id, the time and
+ * the end time (8 bytes each); items 7 .. 7+CH_EV_TYPED_SVS-1 the event's strings. CH_EPARSE
+ * when p is not a typed part. */
+#define CH_EV_TYPED_SVS 22
+#define CH_EV_TYPED_ITEMS (7 + CH_EV_TYPED_SVS + 12)
+int ch__ev_typed_split(const uint8_t *p, size_t n, uint32_t off[CH_EV_TYPED_ITEMS + 1]);
+
+/* Format 4's typed frame (evcols.c): the block rows[0..n) of cnt typed parts, each
+ * [u32 length][typed part], appended to out column by column. CH_EPARSE when the rows are not
+ * typed parts, CH_ENOMEM. */
+int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out);
+/* The rows back from the columns c[0..n) of a block of cnt records: into *rows (grown as
+ * needed, *cap its size), *rows_len bytes. *scratch: NULL at first, kept between calls by the
+ * caller and freed with ch__evcols_scratch_free. CH_EPARSE when damaged, CH_ENOMEM. */
+typedef struct ch_evcols_scratch ch_evcols_scratch;
+int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, size_t *cap,
+                      size_t *rows_len, ch_evcols_scratch **scratch);
+void ch__evcols_scratch_free(ch_evcols_scratch *s);
+
 /* The indexed fields: index i of a segment's term dictionaries. */
 #define CH_IX_NFIELDS 9
 extern const char *const ch__ix_fields[CH_IX_NFIELDS];
@@ -75,7 +95,9 @@ typedef struct ch_seg_meta {
 #define CH_SEG_FORMAT_PLAIN 1
 #define CH_SEG_FORMAT_DICT 2
 #define CH_SEG_FORMAT_SPLIT 3
-/* Format 3 header flags: which streams' later blocks use block 0 as their dictionary. */
+/* 4: format 3 whose typed frames hold the block's typed parts column by column (evcols.c) */
+#define CH_SEG_FORMAT_COLS 4
+/* Format 3 and 4 header flags: which streams' later blocks use block 0 as their dictionary. */
 #define CH_SEG_TYPED_DICT 1u
 #define CH_SEG_ORIG_DICT 2u
 
@@ -86,10 +108,12 @@ typedef struct ch_seg_block {
     /* [u32 length][record]...: whole stored events (formats 1, 2) or their typed parts
      * (format 3); freed once compressed, except block 0's */
     ch_buf raw;
-    ch_buf orig;     /* format 3: [u32 length][original part]... */
+    ch_buf orig;     /* formats 3, 4: [u32 length][original part]... */
+    ch_buf tcol;     /* format 4: raw as columns (what the typed frame holds); kept in block 0 */
     uint8_t *z, *oz; /* the compressed frames, NULL until compressed */
     size_t zlen, ozlen;
     uint32_t rawlen, origlen, first, cnt, crc, ocrc;
+    uint32_t zrawlen; /* what the typed (or only) frame decompresses to: rawlen, or tcol's */
     uint32_t format, flags;
     /* Blocks after the first may be compressed with the first block's records as their zstd
      * dictionary (segment.c says why): dict is block 0, and block 0's cdict / ocdict is that
@@ -156,12 +180,16 @@ int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 /* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
  * valid until the next call on s). Format 3 joins the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
-/* The segment's format (CH_SEG_FORMAT_*). With CH_SEG_FORMAT_SPLIT, ch__seg_typed gives a
+/* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3 and 4 alike (4
+ * differs only inside the typed frame, and its reader rebuilds format 3's typed parts). With
+ * CH_SEG_FORMAT_SPLIT, ch__seg_typed gives a
  * record's typed part and ch__seg_orig its original part, each from its own stream (a search
  * that needs no original record never decompresses that stream); with the others,
  * ch__seg_typed gives the whole record and ch__seg_orig fails. Bytes valid until the next
  * call on the same stream. */
 uint32_t ch__seg_format(const ch_seg *s);
+/* The format number in the file's header (1 to 4). */
+uint32_t ch__seg_version(const ch_seg *s);
 int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 /* Blocks decompressed so far (--explain, benchmarks): the typed (or whole-record) stream's,

@@ -1,0 +1,246 @@
+/*
+ * evcols.c - segment format 4's typed frame: a block's typed parts stored column by column.
+ *
+ * Format 3 compressed each block's typed parts as rows ([u32 length][typed part]...): zstd then
+ * met every field of a record between two values of the same field, and spent 67 B per event
+ * (docs/BENCHMARKS.md section 27) on 406 raw bytes, most of them strings that repeat from record
+ * to record (the action, the user, the agent, the region, the source address). Format 4 cuts
+ * every typed part into its items (ch__ev_typed_split: the same CH_EV_TYPED_ITEMS items for
+ * every event) and stores, per item, one column for the block:
+ *
+ *     u8 1 (the layout), varint length of the rows, varint records
+ *     per item, in item order:
+ *       record id, time, end time: per record the zigzag varint of the difference to the
+ *         previous record's value (times of a block lie close together)
+ *       every other item: per record one byte, 0 = the next value of the item's table, k = the
+ *         table's value k-1 again (a block holds at most 256 records, so 256 distinct values);
+ *         then varint count and the table: varint length and the item's bytes, per distinct
+ *         value in order of first use
+ *
+ * So a field that takes a handful of values in a block costs about a byte per record before
+ * zstd and almost nothing after it, and the distinct values of a field lie side by side, where
+ * zstd finds what they share (address prefixes, ARNs). The reader rebuilds the exact rows the
+ * writer had (ch__evcols_decode): every reader above segment.c, the search, verify, the
+ * summaries, sees the bytes of format 3. Rebuilding is a copy per item per record, about a
+ * tenth of what zstd spends on the same block. Everything read is bounded by what the header
+ * and the tables promise, so damaged columns are CH_EPARSE, never an overrun.
+ */
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/leb.h"
+#include "core/mem.h"
+#include "store/store_int.h"
+
+#define LAYOUT 1
+#define MAX_ROWS ((size_t)256 << 20)
+#define HSLOTS 512 /* open addressing over at most 256 distinct values */
+
+static bool is_delta(int item) { return item >= 1 && item <= 3; }
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
+{
+    if (cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS)
+        return CH_EPARSE;
+    /* per record, the offsets of its items in rows */
+    uint32_t(*off)[CH_EV_TYPED_ITEMS + 1] = ch_malloc(cnt * sizeof *off);
+    if (off == NULL)
+        return CH_ENOMEM;
+    int rc = 0;
+    size_t o = 0;
+    for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+        if (n - o < 4 || ch_le_get32(rows + o) > n - o - 4) {
+            rc = CH_EPARSE;
+            break;
+        }
+        uint32_t len = ch_le_get32(rows + o);
+        rc = ch__ev_typed_split(rows + o + 4, len, off[i]);
+        for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++)
+            off[i][k] += (uint32_t)(o + 4);
+        o += 4 + len;
+    }
+    if (rc == 0 && o != n)
+        rc = CH_EPARSE;
+    uint8_t hdr = LAYOUT;
+    if (rc == 0)
+        rc = ch_buf_add(out, &hdr, 1) | ch_leb_put(out, n) | ch_leb_put(out, cnt);
+    uint16_t slot[HSLOTS];
+    uint32_t first[CH_SEG_BLOCK_RECORDS]; /* the record that introduced table value j */
+    for (int c = 0; c < CH_EV_TYPED_ITEMS && rc == 0; c++) {
+        if (is_delta(c)) {
+            uint64_t prev = 0;
+            for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+                if (off[i][c + 1] - off[i][c] != 8) {
+                    rc = CH_EPARSE;
+                    break;
+                }
+                uint64_t v = get_le64(rows + off[i][c]);
+                int64_t d = (int64_t)(v - prev);
+                rc = ch_leb_put(out, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+                prev = v;
+            }
+            continue;
+        }
+        memset(slot, 0, sizeof slot);
+        uint32_t nd = 0, last = 0;
+        if ((rc = ch_buf_reserve(out, cnt)) < 0)
+            break;
+        uint8_t *ids = (uint8_t *)out->data + out->len;
+        for (uint32_t i = 0; i < cnt; i++) {
+            const uint8_t *p = rows + off[i][c];
+            uint32_t len = off[i][c + 1] - off[i][c];
+            /* most items repeat the previous record's value: no hash for those */
+            if (i > 0) {
+                const uint8_t *q = rows + off[first[last]][c];
+                if (off[first[last]][c + 1] - off[first[last]][c] == len &&
+                    memcmp(p, q, len) == 0) {
+                    ids[i] = (uint8_t)(last + 1);
+                    continue;
+                }
+            }
+            size_t h = (size_t)ch_hash_words(CH_HASH_SEED, p, len) & (HSLOTS - 1);
+            for (;;) {
+                if (slot[h] == 0) {
+                    slot[h] = (uint16_t)(nd + 1);
+                    first[nd] = i;
+                    last = nd++;
+                    ids[i] = 0;
+                    break;
+                }
+                uint32_t j = slot[h] - 1u, f = first[j];
+                if (off[f][c + 1] - off[f][c] == len && memcmp(rows + off[f][c], p, len) == 0) {
+                    ids[i] = (uint8_t)(j + 1);
+                    last = j;
+                    break;
+                }
+                h = (h + 1) & (HSLOTS - 1);
+            }
+        }
+        out->len += cnt;
+        rc = ch_leb_put(out, nd);
+        for (uint32_t j = 0; j < nd && rc == 0; j++) {
+            uint32_t f = first[j], len = off[f][c + 1] - off[f][c];
+            rc = ch_leb_put(out, len) | ch_buf_add(out, rows + off[f][c], len);
+        }
+    }
+    ch_free(off);
+    return rc < 0 ? (rc == CH_EPARSE ? CH_EPARSE : CH_ENOMEM) : 0;
+}
+
+/* Where a column's parts lie, found by one pass over the block's columns. */
+struct ch_evcols_scratch {
+    const uint8_t *ids[CH_EV_TYPED_ITEMS]; /* table items: cnt bytes; delta items: varints */
+    uint32_t nd[CH_EV_TYPED_ITEMS];
+    const uint8_t *val[CH_EV_TYPED_ITEMS][CH_SEG_BLOCK_RECORDS];
+    uint32_t len[CH_EV_TYPED_ITEMS][CH_SEG_BLOCK_RECORDS];
+};
+
+void ch__evcols_scratch_free(ch_evcols_scratch *s) { ch_free(s); }
+
+int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, size_t *cap,
+                      size_t *rows_len, ch_evcols_scratch **scratch)
+{
+    const uint8_t *p = c, *end = c + n;
+    uint64_t rl, nr;
+    if (n < 1 || *p++ != LAYOUT || !ch_leb_get(&p, end, &rl) || !ch_leb_get(&p, end, &nr))
+        return CH_EPARSE;
+    if (nr != cnt || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS || rl > MAX_ROWS ||
+        rl < (uint64_t)cnt * 4)
+        return CH_EPARSE;
+    if (*scratch == NULL && (*scratch = ch_malloc(sizeof **scratch)) == NULL)
+        return CH_ENOMEM;
+    ch_evcols_scratch *s = *scratch;
+    for (int k = 0; k < CH_EV_TYPED_ITEMS; k++) {
+        s->ids[k] = p;
+        if (is_delta(k)) {
+            uint64_t v;
+            for (uint32_t i = 0; i < cnt; i++)
+                if (!ch_leb_get(&p, end, &v))
+                    return CH_EPARSE;
+            continue;
+        }
+        uint64_t nd;
+        if ((size_t)(end - p) < cnt)
+            return CH_EPARSE;
+        p += cnt;
+        if (!ch_leb_get(&p, end, &nd) || nd > cnt || nd == 0)
+            return CH_EPARSE;
+        s->nd[k] = (uint32_t)nd;
+        for (uint32_t j = 0; j < nd; j++) {
+            uint64_t l;
+            if (!ch_leb_get(&p, end, &l) || l > (uint64_t)(end - p))
+                return CH_EPARSE;
+            s->val[k][j] = p;
+            s->len[k][j] = (uint32_t)l;
+            p += l;
+        }
+    }
+    if (p != end)
+        return CH_EPARSE;
+    if (*cap < rl) {
+        uint8_t *nb = ch_realloc(*rows, rl ? (size_t)rl : 1);
+        if (nb == NULL)
+            return CH_ENOMEM;
+        *rows = nb;
+        *cap = (size_t)rl;
+    }
+    uint8_t *out = *rows;
+    size_t o = 0, room = (size_t)rl;
+    uint64_t prev[4] = {0};
+    uint32_t next[CH_EV_TYPED_ITEMS] = {0};
+    const uint8_t *dp[4] = {NULL, s->ids[1], s->ids[2], s->ids[3]};
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (room - o < 4)
+            return CH_EPARSE;
+        size_t start = o;
+        o += 4;
+        for (int k = 0; k < CH_EV_TYPED_ITEMS; k++) {
+            if (is_delta(k)) {
+                uint64_t z;
+                if (!ch_leb_get(&dp[k], end, &z) || room - o < 8)
+                    return CH_EPARSE;
+                prev[k] += (z >> 1) ^ (0 - (z & 1));
+                put_le64(out + o, prev[k]);
+                o += 8;
+                continue;
+            }
+            uint32_t b = s->ids[k][i], j;
+            if (b == 0) {
+                if (next[k] >= s->nd[k])
+                    return CH_EPARSE;
+                j = next[k]++;
+            } else {
+                j = b - 1;
+                if (j >= next[k])
+                    return CH_EPARSE; /* a value used before the record that introduces it */
+            }
+            uint32_t l = s->len[k][j];
+            if (room - o < l)
+                return CH_EPARSE;
+            memcpy(out + o, s->val[k][j], l);
+            o += l;
+        }
+        ch_le_put32(out + start, (uint32_t)(o - start - 4));
+    }
+    for (int k = 0; k < CH_EV_TYPED_ITEMS; k++)
+        if (!is_delta(k) && next[k] != s->nd[k])
+            return CH_EPARSE;
+    if (o != room)
+        return CH_EPARSE;
+    *rows_len = o;
+    return 0;
+}
