@@ -140,6 +140,20 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
                 ch_buf_add(&dbuf, v[i].cols[k].data, v[i].cols[k].len);
                 ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
                 ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+                /* STREAM_BENCH_PARAMS=strategy,hashLog,chainLog,searchLog,minMatch (0: the
+                 * level's) for the prefix variants */
+                const char *pp = getenv("STREAM_BENCH_PARAMS");
+                if (pp != NULL) {
+                    static const ZSTD_cParameter cpn[] = {ZSTD_c_strategy, ZSTD_c_hashLog,
+                                                          ZSTD_c_chainLog, ZSTD_c_searchLog,
+                                                          ZSTD_c_minMatch};
+                    char *e;
+                    for (int q = 0; q < 5 && *pp; q++, pp = *e ? e + 1 : e) {
+                        long x = strtol(pp, &e, 10);
+                        if (x)
+                            ZSTD_CCtx_setParameter(cc, cpn[q], (int)x);
+                    }
+                }
                 ZSTD_CCtx_refPrefix(cc, dbuf.data, dbuf.len);
                 c = ZSTD_compress2(cc, z + off, cap - off, st[k].data, st[k].len);
             } else

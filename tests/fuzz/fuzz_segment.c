@@ -8,7 +8,9 @@
  * records in two blocks written by format 1 (vpcflow-2blocks-v1.seg), by format 2, whose
  * second block is compressed with the first as its dictionary (vpcflow-2blocks.seg), and by
  * format 3, each block as a typed-part stream and an original-record stream
- * (vpcflow-2blocks-v3.seg; cloudtrail-v3.seg holds cloudtrail.seg's record). The searches read
+ * (vpcflow-2blocks-v3.seg; cloudtrail-v3.seg holds cloudtrail.seg's record), and by format 4,
+ * the typed parts as columns (vpcflow-2blocks-v4.seg, cloudtrail-v4.seg,
+ * route53resolver-v4.seg: the same records resealed). The searches read
  * the typed stream alone (a count by normalized fields), both for kept matches, and the original
  * records for a raw path.
  */

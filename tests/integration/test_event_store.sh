@@ -8,8 +8,9 @@
 #   - --count-by, --top, --histogram, csv and json print what they should; an expression error
 #     names line:column and exits 2,
 #   - a damaged segment is reported and skipped by search and named by `store verify` (exit 1),
-#   - a store of segment format 2 (whole records) and one of format 3 (typed parts and original
-#     records in two streams) answer every search alike; a count over normalized fields reads no
+#   - stores of segment format 2 (whole records), format 3 (typed parts and original records in
+#     two streams) and format 4 (typed parts as columns) answer every search alike, format 4 in
+#     fewer bytes than format 3; a count over normalized fields reads no
 #     original record, and one whose original-record stream is damaged still counts every event
 #     while a search that prints the damaged records reports the segment,
 #   - kill -9 in the middle of a run that has already sealed segments loses and doubles nothing:
@@ -75,24 +76,34 @@ grep -q "skipped: the day's summary rules out" "$work/x.txt" || fail "an absent 
 ! grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user still opened segments the summaries rule out"
 ! grep -q "events evaluated" "$work/x.txt" || fail "an absent user still read records"
 
-# ---- segment format 2 against format 3 (the default) ----
+# ---- segment formats 2 and 3 against format 4 (the default) ----
 COINHOUND_STORE_FORMAT=2 "$bin" analyze "${opts[@]}" --db "$work/f2.db" "$work/scn" >/dev/null
+COINHOUND_STORE_FORMAT=3 "$bin" analyze "${opts[@]}" --db "$work/f3.db" "$work/scn" >/dev/null
 fmt() { python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(), 8)[0])' "$1"; }
 [ "$(fmt "$(ls "$work/f2.db.events"/*.seg | sed -n 1p)")" = 2 ] || fail "COINHOUND_STORE_FORMAT=2 did not write format 2"
-[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 3 ] || fail "the store does not write format 3"
+[ "$(fmt "$(ls "$work/f3.db.events"/*.seg | sed -n 1p)")" = 3 ] || fail "COINHOUND_STORE_FORMAT=3 did not write format 3"
+[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 4 ] || fail "the store does not write format 4"
 "$bin" store verify --db "$work/f2.db" >/dev/null || fail "store verify fails on a format 2 store"
+"$bin" store verify --db "$work/f3.db" >/dev/null || fail "store verify fails on a format 3 store"
 for e in "user.name == \"$user\"" "event.action in [\"RunInstances\", \"ConsoleLogin\"]" \
     "source.ip in 10.0.0.0/8 and destination.port > 1000" "requestParameters.instanceType exists" \
     "user_agent.original contains \"aws-cli\" or event.outcome == \"failure\""; do
     for x in "" --no-index; do
         a=$("$bin" search "$e" --db "$work/a.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
         b=$("$bin" search "$e" --db "$work/f2.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
-        [ "$a" = "$b" ] || fail "formats 2 and 3 disagree on: $e $x"
+        c=$("$bin" search "$e" --db "$work/f3.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
+        [ "$a" = "$b" ] || fail "formats 2 and 4 disagree on: $e $x"
+        [ "$a" = "$c" ] || fail "formats 3 and 4 disagree on: $e $x"
     done
     a=$("$bin" search "$e" --db "$work/a.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     b=$("$bin" search "$e" --db "$work/f2.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
-    [ "$a" = "$b" ] || fail "formats 2 and 3 count differently on: $e"
+    c=$("$bin" search "$e" --db "$work/f3.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
+    [ "$a" = "$b" ] && [ "$a" = "$c" ] || fail "formats 2, 3 and 4 count differently on: $e"
 done
+# Format 4 keeps the same events in fewer bytes than format 3.
+b3=$("$bin" store stats --db "$work/f3.db" --format json | jq '[.sources[].bytes] | add')
+b4=$("$bin" store stats --db "$work/a.db" --format json | jq '[.sources[].bytes] | add')
+[ "$b4" -lt "$b3" ] || fail "format 4 is not smaller than format 3 ($b4 against $b3 bytes)"
 "$bin" search 'event.action exists' --db "$work/a.db" --count-by event.action --no-index --explain >/dev/null 2>"$work/x.txt"
 grep -q "original records: 0 blocks" "$work/x.txt" || fail "a count over normalized fields read original records"
 ! grep -q "original records: [1-9]" "$work/x.txt" || fail "a count over normalized fields read original records"

@@ -1,0 +1,438 @@
+/*
+ * test_evstore_format4.c - segment format 4, format 3 whose typed frames hold each block's typed
+ * parts column by column and whose original-record frames take the block's columns as prefix:
+ * new segments are written in it; events round-trip with every dictionary choice, whichever
+ * stream and block is read first; damage to either frame is refused by verify with the frame
+ * named, and a search reports the segment and goes on; the columns refuse truncated or altered
+ * bytes without overrunning; formats 2, 3 and 4 of the same events answer searches alike, and
+ * format 4's typed frames are smaller than format 3's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/ip.h"
+#include "core/mem.h"
+#include "core/readfile.h"
+#include "core/leb.h"
+#include "output/output.h"
+#include "store/search.h"
+#include "store/search_int.h"
+#include "store/store_int.h"
+
+#define NEV 700 /* three blocks: 256, 256, 188 */
+
+static void make_event(ch_event *ev, int i, char *idbuf, char *json, size_t jcap)
+{
+    ch_event_reset(ev);
+    ev->ts_ms = 1717372800000LL + i * 1000;
+    ev->dataset = CH_DS_CLOUDTRAIL;
+    ev->outcome = i % 5 ? CH_OUTCOME_SUCCESS : CH_OUTCOME_FAILURE;
+    snprintf(idbuf, 32, "ev-%d", i);
+    ev->id = (ch_sv){idbuf, (uint32_t)strlen(idbuf)};
+    ev->action = i % 3 ? CH_SV("DescribeInstances") : CH_SV("RunInstances");
+    ev->provider = CH_SV("ec2.amazonaws.com");
+    ev->user_name = i % 100 == 7 ? CH_SV("alice") : CH_SV("bob");
+    ev->region = CH_SV("us-east-1");
+    ch_ip_parse("198.51.100.7", 12, &ev->src_ip);
+    snprintf(json, jcap,
+             "{\"eventName\":\"%s\",\"eventID\":\"%s\",\"requestParameters\":"
+             "{\"instanceType\":\"%s\"},\"userAgent\":\"agent/%d\"}",
+             i % 3 ? "DescribeInstances" : "RunInstances", idbuf,
+             i % 50 == 3 ? "p3.16xlarge" : "t3.micro", i % 11);
+    ev->raw_json = (ch_sv){json, (uint32_t)strlen(json)};
+}
+
+static char path[64];
+
+static void write_as(uint32_t format, uint32_t flags)
+{
+    snprintf(path, sizeof path, "/tmp/test_evstore_f4_%d.seg", (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    b.format = format;
+    b.flags = flags;
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32], json[256];
+        make_event(&ev, i, id, json, sizeof json);
+        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+    }
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 5, 0, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+}
+
+/* The whole segment file (ch_free'd by the caller). */
+static uint8_t *slurp(const char *file, size_t *n)
+{
+    char *p = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_read_file(file, (size_t)16 << 20, &p, n, &err), 0);
+    return (uint8_t *)p;
+}
+
+static void json_of(const ch_event *ev, ch_buf *b)
+{
+    ch_buf_clear(b);
+    assert_int_equal(ch_event_to_json(ev, b), 0);
+}
+
+/* Offset of block k's frame of stream st (0 typed, 1 original) in a format 3 file. */
+static uint64_t frame_off(const uint8_t *buf, uint32_t k, int st)
+{
+    const uint8_t *bt = buf + ch_le_get64(buf + 64) + (size_t)k * 48;
+    return st ? ch_le_get64(bt + 40) : ch_le_get64(bt);
+}
+
+/* A one-segment store for the search code (as tests/fuzz/fuzz_segment.c does). */
+static int one_search(void *impl, ch_search *s, ch_error *err)
+{
+    ch_seg *seg = NULL;
+    ch_error e = {0};
+    ch__search_add_total(s, 1);
+    if (ch__seg_open(impl, &seg, &e) < 0) {
+        ch__search_damaged(s, impl, e.msg);
+        return 0;
+    }
+    int rc = ch__search_segment(s, seg, impl, err);
+    ch__seg_close(seg);
+    return rc;
+}
+
+static const ch_evstore_ops one_ops = {.name = "one", .search = one_search};
+
+typedef struct outcome {
+    uint64_t matched, damaged;
+    size_t nres;
+    char damaged_text[512];
+    char explain[2048];
+    ch_buf results; /* every kept result as the writer prints it, one per line */
+    char groups[512];
+} outcome;
+
+static void run(const char *expr, const char *count_by, bool no_index, outcome *o)
+{
+    ch_search_opts so = {
+        .expr = expr, .count_by = count_by, .limit = 1000, .explain = true, .no_index = no_index};
+    ch_search *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_search_new(&so, &s, &err), 0);
+    ch_evstore st = {&one_ops, path};
+    assert_int_equal(ch_search_run(s, &st, &err), 0);
+    ch_search_progress pr;
+    ch_search_progress_get(s, &pr);
+    o->matched = pr.events_matched;
+    o->damaged = pr.segments_damaged;
+    o->nres = ch_search_nresults(s);
+    snprintf(o->damaged_text, sizeof o->damaged_text, "%s", ch_search_damaged(s));
+    snprintf(o->explain, sizeof o->explain, "%s", ch_search_explain(s));
+    ch_buf_init(&o->results, 1 << 24);
+    for (size_t i = 0; i < o->nres; i++) {
+        const ch_event *ev;
+        assert_int_equal(ch_search_result(s, i, &ev, NULL, &err), 0);
+        assert_int_equal(ch_event_to_json(ev, &o->results), 0);
+        ch_buf_addc(&o->results, '\n');
+    }
+    size_t k = 0;
+    o->groups[0] = '\0';
+    for (size_t i = 0; i < ch_search_ngroups(s); i++) {
+        const char *key;
+        uint64_t c;
+        ch_search_group(s, i, &key, &c);
+        k += (size_t)snprintf(o->groups + k, sizeof o->groups - k, "%s=%llu;", key,
+                              (unsigned long long)c);
+    }
+    ch_search_free(s);
+}
+
+
+static void test_new_segments_are_written_in_format_4(void **state)
+{
+    (void)state;
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    assert_int_equal(b.format, CH_SEG_FORMAT_COLS);
+    ch__segb_free(&b);
+    write_as(CH_SEG_FORMAT_COLS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_version(s), CH_SEG_FORMAT_COLS);
+    /* the readers above segment.c see format 3's layout */
+    assert_int_equal(ch__seg_format(s), CH_SEG_FORMAT_SPLIT);
+    ch__seg_close(s);
+    unlink(path);
+}
+
+/* Record i read back whole, typed alone and original alone, against the event written. */
+static void check_record(ch_seg *s, int i, ch_ev_decoded *d, ch_ev_decoded *t, ch_buf *a,
+                         ch_buf *b, bool orig_first)
+{
+    const uint8_t *p, *q;
+    size_t n, qn;
+    ch_error err = {0};
+    ch_event ev;
+    char id[32], js[256];
+    make_event(&ev, i, id, js, sizeof js);
+    json_of(&ev, a);
+    if (orig_first) {
+        /* the original records before the typed part: the reader finds the block's columns */
+        assert_int_equal(ch__seg_orig(s, (uint32_t)i, &q, &qn, &err), 0);
+        assert_true(qn > 0);
+    }
+    assert_int_equal(ch__seg_record(s, (uint32_t)i, &p, &n, &err), 0);
+    assert_int_equal(ch__ev_decode(p, n, d), 0);
+    json_of(&d->ev, b);
+    assert_string_equal(a->data, b->data);
+    assert_int_equal(d->rid, (uint64_t)i + 1);
+    assert_true(d->ev.raw_json.n == ev.raw_json.n &&
+                memcmp(d->ev.raw_json.p, ev.raw_json.p, ev.raw_json.n) == 0);
+    assert_int_equal(ch__seg_typed(s, (uint32_t)i, &p, &n, &err), 0);
+    assert_int_equal(ch__ev_decode_parts(p, n, NULL, 0, t), 0);
+    assert_null(t->ev.raw_json.p);
+    assert_true(t->ev.user_name.n == ev.user_name.n && t->ev.ts_ms == ev.ts_ms &&
+                t->ev.src_ip.family == 4 && t->rid == (uint64_t)i + 1);
+    assert_int_equal(ch__seg_orig(s, (uint32_t)i, &q, &qn, &err), 0);
+    assert_int_equal(ch__ev_decode_parts(p, n, q, qn, t), 0);
+    json_of(&t->ev, b);
+    assert_string_equal(a->data, b->data);
+}
+
+static void test_every_dictionary_choice_round_trips_in_any_order(void **state)
+{
+    (void)state;
+    ch_ev_decoded *d = malloc(sizeof *d), *t = malloc(sizeof *t);
+    ch_buf a, b;
+    ch_buf_init(&a, 1 << 20);
+    ch_buf_init(&b, 1 << 20);
+    for (uint32_t flags = 0; flags < 4; flags++) {
+        write_as(CH_SEG_FORMAT_COLS, flags);
+        ch_seg *s = NULL;
+        ch_error err = {0};
+        assert_int_equal(ch__seg_open(path, &s, &err), 0);
+        assert_int_equal(ch__seg_verify(s, &err), 0);
+        ch__seg_close(s);
+        /* Newest first, as a search reads: later blocks before the dictionary block 0. */
+        assert_int_equal(ch__seg_open(path, &s, &err), 0);
+        for (int i = NEV - 1; i >= 0; i -= 13)
+            check_record(s, i, d, t, &a, &b, false);
+        ch__seg_close(s);
+        /* An original record first, of a later block and then of block 0, on a fresh open;
+         * then oldest first. */
+        assert_int_equal(ch__seg_open(path, &s, &err), 0);
+        check_record(s, NEV - 2, d, t, &a, &b, true);
+        check_record(s, 3, d, t, &a, &b, true);
+        check_record(s, CH_SEG_BLOCK_RECORDS + 1, d, t, &a, &b, true);
+        for (int i = 0; i < NEV; i += 11)
+            check_record(s, i, d, t, &a, &b, i % 2 == 0);
+        ch__seg_close(s);
+        unlink(path);
+    }
+    ch_buf_free(&a);
+    ch_buf_free(&b);
+    free(d);
+    free(t);
+}
+
+static void test_damaged_typed_frame_is_refused_and_reported(void **state)
+{
+    (void)state;
+    write_as(CH_SEG_FORMAT_COLS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    buf[frame_off(buf, 1, 0) + 9] ^= 0x40; /* inside block 1's typed frame */
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+    const uint8_t *p;
+    size_t len;
+    assert_int_equal(ch__seg_typed(s, CH_SEG_BLOCK_RECORDS + 5, &p, &len, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "block 1 checksum mismatch"));
+    /* Blocks 0 and 2 still read. */
+    assert_int_equal(ch__seg_record(s, 5, &p, &len, &err), 0);
+    assert_int_equal(ch__seg_record(s, 2 * CH_SEG_BLOCK_RECORDS + 5, &p, &len, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+    ch__seg_close(s);
+    outcome o;
+    run("event.action == \"RunInstances\"", NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    assert_non_null(strstr(o.damaged_text, "block 1 checksum mismatch"));
+    ch_buf_free(&o.results);
+    ch_free(buf);
+    unlink(path);
+}
+
+static void test_damaged_original_frame_is_refused_when_read(void **state)
+{
+    (void)state;
+    write_as(CH_SEG_FORMAT_COLS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    buf[frame_off(buf, 2, 1) + 9] ^= 0x40; /* inside block 2's original-record frame */
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+    assert_non_null(strstr(err.msg, "original-record block 2 checksum mismatch"));
+    ch__seg_close(s);
+    outcome o;
+    run("event.action exists", "event.action", true, &o);
+    assert_int_equal(o.damaged, 0);
+    assert_int_equal(o.matched, NEV);
+    assert_string_equal(o.groups, "DescribeInstances=466;RunInstances=234;");
+    ch_buf_free(&o.results);
+    run("event.action == \"RunInstances\"", NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    assert_non_null(strstr(o.damaged_text, "original-record block 2"));
+    ch_buf_free(&o.results);
+    ch_free(buf);
+    unlink(path);
+}
+
+/* A block of typed parts as the writer has it: [u32 length][typed part]... */
+static void typed_block(ch_buf *rows, uint32_t cnt)
+{
+    for (uint32_t i = 0; i < cnt; i++) {
+        ch_event ev;
+        char id[32], js[256];
+        make_event(&ev, (int)i, id, js, sizeof js);
+        size_t at = rows->len;
+        uint8_t l[4] = {0};
+        assert_int_equal(ch_buf_add(rows, l, 4), 0);
+        assert_int_equal(ch__ev_encode_typed(&ev, i + 1, rows), 0);
+        ch_le_put32((uint8_t *)rows->data + at, (uint32_t)(rows->len - at - 4));
+    }
+}
+
+static void test_columns_rebuild_the_rows_and_refuse_damage(void **state)
+{
+    (void)state;
+    ch_buf rows, cols;
+    ch_buf_init(&rows, 1 << 24);
+    ch_buf_init(&cols, 1 << 24);
+    typed_block(&rows, 200);
+    assert_int_equal(ch__evcols_encode((const uint8_t *)rows.data, rows.len, 200, &cols), 0);
+    /* repeated fields cost about a byte a record: the columns are well under the rows */
+    assert_true(cols.len * 2 < rows.len);
+    uint8_t *out = NULL;
+    size_t cap = 0, len = 0;
+    ch_evcols_scratch *sc = NULL;
+    const uint8_t *c = (const uint8_t *)cols.data;
+    assert_int_equal(ch__evcols_decode(c, cols.len, 200, &out, &cap, &len, &sc), 0);
+    assert_int_equal(len, rows.len);
+    assert_memory_equal(out, rows.data, len);
+    /* the wrong record count, every truncation: refused */
+    assert_int_equal(ch__evcols_decode(c, cols.len, 199, &out, &cap, &len, &sc), CH_EPARSE);
+    for (size_t k = 0; k < cols.len; k++)
+        assert_int_equal(ch__evcols_decode(c, k, 200, &out, &cap, &len, &sc), CH_EPARSE);
+    /* every single altered byte: refused, or rows of the promised length (never an overrun) */
+    uint8_t *m = malloc(cols.len);
+    size_t refused = 0;
+    for (size_t k = 0; k < cols.len; k++) {
+        memcpy(m, c, cols.len);
+        m[k] ^= 0x5a;
+        int rc = ch__evcols_decode(m, cols.len, 200, &out, &cap, &len, &sc);
+        assert_true(rc == 0 || rc == CH_EPARSE);
+        refused += rc == CH_EPARSE;
+    }
+    assert_true(refused > 0);
+    /* rows that are not typed parts do not split into columns */
+    ch_buf_clear(&cols);
+    uint8_t junk[12] = {8, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9};
+    assert_int_equal(ch__evcols_encode(junk, sizeof junk, 1, &cols), CH_EPARSE);
+    free(m);
+    ch_free(out);
+    ch__evcols_scratch_free(sc);
+    ch_buf_free(&rows);
+    ch_buf_free(&cols);
+}
+
+/* Bytes of the typed frames of the segment at path. */
+static uint64_t typed_bytes(void)
+{
+    size_t n;
+    uint8_t *buf = slurp(path, &n);
+    uint32_t nb = ch_le_get32(buf + 56);
+    uint64_t t = 0;
+    for (uint32_t k = 0; k < nb; k++)
+        t += ch_le_get32(buf + ch_le_get64(buf + 64) + (size_t)k * 48 + 8);
+    ch_free(buf);
+    return t;
+}
+
+static void test_formats_2_3_and_4_search_the_same(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *expr, *count_by;
+        bool no_index;
+    } q[] = {
+        {"user.name == \"alice\"", NULL, false},
+        {"user.name == \"alice\"", NULL, true},
+        {"event.action == \"RunInstances\" and source.ip in 198.51.0.0/16", NULL, true},
+        {"requestParameters.instanceType == \"p3.16xlarge\"", NULL, true},
+        {"user_agent.original exists or event.outcome == \"failure\"", "event.outcome", true},
+        {"event.action exists", "requestParameters.instanceType", true},
+        {"event.id == \"ev-300\" or event.id == \"ev-699\"", NULL, true},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
+        outcome o[3];
+        static const uint32_t fm[3] = {CH_SEG_FORMAT_DICT, CH_SEG_FORMAT_SPLIT, CH_SEG_FORMAT_COLS};
+        for (int f = 0; f < 3; f++) {
+            write_as(fm[f], f ? CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT : 0);
+            run(q[i].expr, q[i].count_by, q[i].no_index, &o[f]);
+        }
+        assert_true(o[0].matched > 0);
+        for (int f = 1; f < 3; f++) {
+            assert_int_equal(o[0].matched, o[f].matched);
+            assert_int_equal(o[0].nres, o[f].nres);
+            assert_int_equal(o[f].damaged, 0);
+            assert_string_equal(o[0].results.data ? o[0].results.data : "",
+                                o[f].results.data ? o[f].results.data : "");
+            assert_string_equal(o[0].groups, o[f].groups);
+        }
+        for (int f = 0; f < 3; f++)
+            ch_buf_free(&o[f].results);
+    }
+    /* format 4 reads original records only of the blocks whose matches it keeps */
+    outcome o;
+    run("user.name == \"alice\" and event.id == \"ev-7\"", NULL, true, &o);
+    assert_int_equal(o.nres, 1);
+    assert_non_null(strstr(o.explain, "(original records: 1 blocks)"));
+    ch_buf_free(&o.results);
+    run("user.name == \"alice\"", "event.action", true, &o);
+    assert_non_null(strstr(o.explain, "(original records: 0 blocks)"));
+    ch_buf_free(&o.results);
+    uint64_t t4 = typed_bytes();
+    write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
+    uint64_t t3 = typed_bytes();
+    assert_true(t4 < t3);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_segments_are_written_in_format_4),
+        cmocka_unit_test(test_every_dictionary_choice_round_trips_in_any_order),
+        cmocka_unit_test(test_damaged_typed_frame_is_refused_and_reported),
+        cmocka_unit_test(test_damaged_original_frame_is_refused_when_read),
+        cmocka_unit_test(test_columns_rebuild_the_rows_and_refuse_damage),
+        cmocka_unit_test(test_formats_2_3_and_4_search_the_same),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
