@@ -1,6 +1,6 @@
 /*
- * stream_bench.c - how to compress formats 3 and 4's two streams (store/segment.c): bytes per event and
- * decompression CPU per event of a segment's typed-part blocks and original-record blocks under
+ * stream_bench.c - how to compress formats 3 and 4's two streams (store/segment.c): bytes per event
+ * and decompression CPU per event of a segment's typed-part blocks and original-record blocks under
  * each zstd level and dictionary choice, over the same records, in one invocation.
  *
  * It reads sealed format 3 segments, rebuilds each block's raw streams exactly as the writer
@@ -82,8 +82,8 @@ static int load(const char *path, seg_streams *out)
     }
     ch__seg_close(s);
     for (uint32_t k = 0; k < m->nblocks; k++) {
-        uint32_t cnt = k + 1 < m->nblocks ? CH_SEG_BLOCK_RECORDS
-                                          : m->nrec - k * CH_SEG_BLOCK_RECORDS;
+        uint32_t cnt =
+            k + 1 < m->nblocks ? CH_SEG_BLOCK_RECORDS : m->nrec - k * CH_SEG_BLOCK_RECORDS;
         if (ch__evcols_encode((const uint8_t *)out->typed[k].data, out->typed[k].len, cnt,
                               &out->cols[k]) < 0)
             return -1;
@@ -112,8 +112,11 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
     size_t cap = 0;
     for (size_t i = 0; i < nseg; i++)
         for (uint32_t k = 0; k < v[i].nblocks; k++)
-            cap += ZSTD_compressBound((typed == 2 ? v[i].cols : typed ? v[i].typed : v[i].orig)[k].len);
-    uint8_t *z = malloc(cap), *out = malloc((size_t)64 << 20);
+            cap += ZSTD_compressBound((typed == 2 ? v[i].cols
+                                       : typed    ? v[i].typed
+                                                  : v[i].orig)[k]
+                                          .len);
+    uint8_t *z = malloc(cap + 1), *out = malloc((size_t)64 << 20);
     size_t *zl = calloc(1, sizeof(size_t) * 1000000);
     /* the dictionary bytes per segment: block 0 of the stream, or typed block 0 + orig block 0 */
     ch_buf dbuf;
@@ -157,10 +160,10 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
                 ZSTD_CCtx_refPrefix(cc, dbuf.data, dbuf.len);
                 c = ZSTD_compress2(cc, z + off, cap - off, st[k].data, st[k].len);
             } else
-                c = k > 0 && cd ? ZSTD_compress_usingCDict(cc, z + off, cap - off, st[k].data,
-                                                           st[k].len, cd)
-                                : ZSTD_compressCCtx(cc, z + off, cap - off, st[k].data, st[k].len,
-                                                    level);
+                c = k > 0 && cd
+                        ? ZSTD_compress_usingCDict(cc, z + off, cap - off, st[k].data, st[k].len,
+                                                   cd)
+                        : ZSTD_compressCCtx(cc, z + off, cap - off, st[k].data, st[k].len, level);
             if (ZSTD_isError(c)) {
                 fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(c));
                 exit(1);
@@ -196,8 +199,8 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
                     ch_buf_reserve(&dbuf, st[k].len);
                     ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
                     ZSTD_DCtx_refPrefix(dc, dbuf.data, dbuf.len);
-                    size_t d = ZSTD_decompressDCtx(dc, dbuf.data + dbuf.len, st[k].len + 1,
-                                                   z + o, zl[b]);
+                    size_t d =
+                        ZSTD_decompressDCtx(dc, dbuf.data + dbuf.len, st[k].len + 1, z + o, zl[b]);
                     if (ZSTD_isError(d) || d != st[k].len) {
                         fprintf(stderr, "round trip failed\n");
                         exit(1);
@@ -262,8 +265,8 @@ int main(int argc, char **argv)
     printf("| stream | dictionary | level | bytes per event | compress ns per event | "
            "decompress ns per event |\n");
     printf("|---|---|---:|---:|---:|---:|\n");
-    static const char *const dn[] = {"none", "block 0 of the stream",
-                                     "block 0, typed and original", "the block's typed columns",
+    static const char *const dn[] = {"none", "block 0 of the stream", "block 0, typed and original",
+                                     "the block's typed columns",
                                      "block 0 + the block's typed columns"};
     static const char *const tn[] = {"original", "typed rows (format 3)",
                                      "typed columns (format 4)"};

@@ -89,8 +89,8 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
                     break;
                 }
                 uint64_t v = get_le64(rows + off[i][c]);
-                int64_t d = (int64_t)(v - prev);
-                rc = ch_leb_put(out, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+                uint64_t d = v - prev; /* zigzag: small differences either way, small varints */
+                rc = ch_leb_put(out, (d << 1) ^ (0 - (d >> 63)));
                 prev = v;
             }
             continue;

@@ -1041,8 +1041,9 @@ static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
     seg_stream *S = &s->st[1];
     seg_frame f = frame_of(s, 1, k);
     if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
-        return ch_error_set(err, CH_EPARSE, "original-record block %u checksum mismatch at offset %llu",
-                            k, (unsigned long long)f.off);
+        return ch_error_set(err, CH_EPARSE,
+                            "original-record block %u checksum mismatch at offset %llu", k,
+                            (unsigned long long)f.off);
     const uint8_t *c;
     size_t cn;
     int rc;

@@ -153,7 +153,6 @@ static void run(const char *expr, const char *count_by, bool no_index, outcome *
     ch_search_free(s);
 }
 
-
 static void test_new_segments_are_written_in_format_4(void **state)
 {
     (void)state;
@@ -173,8 +172,8 @@ static void test_new_segments_are_written_in_format_4(void **state)
 }
 
 /* Record i read back whole, typed alone and original alone, against the event written. */
-static void check_record(ch_seg *s, int i, ch_ev_decoded *d, ch_ev_decoded *t, ch_buf *a,
-                         ch_buf *b, bool orig_first)
+static void check_record(ch_seg *s, int i, ch_ev_decoded *d, ch_ev_decoded *t, ch_buf *a, ch_buf *b,
+                         bool orig_first)
 {
     const uint8_t *p, *q;
     size_t n, qn;
@@ -340,7 +339,7 @@ static void test_columns_rebuild_the_rows_and_refuse_damage(void **state)
     for (size_t k = 0; k < cols.len; k++)
         assert_int_equal(ch__evcols_decode(c, k, 200, &out, &cap, &len, &sc), CH_EPARSE);
     /* every single altered byte: refused, or rows of the promised length (never an overrun) */
-    uint8_t *m = malloc(cols.len);
+    uint8_t *m = malloc(cols.len + 1);
     size_t refused = 0;
     for (size_t k = 0; k < cols.len; k++) {
         memcpy(m, c, cols.len);
