@@ -252,8 +252,10 @@ int main(int argc, char **argv)
             }
             nseg++;
         }
-    if (nrec == 0)
+    if (nrec == 0) {
+        free(v);
         return 1;
+    }
     uint64_t craw = 0;
     for (size_t i = 0; i < nseg; i++)
         for (uint32_t k = 0; k < v[i].nblocks; k++)
