@@ -138,8 +138,14 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
             size_t c;
             if (dict >= DICT_COLS) {
                 ch_buf_clear(&dbuf);
-                if (dict == DICT_SAME_COLS && k > 0)
-                    ch_buf_add(&dbuf, st[0].data, st[0].len);
+                if (dict == DICT_SAME_COLS && k > 0) {
+                    /* STREAM_BENCH_B0TAIL=N: only the last N bytes of block 0 */
+                    const char *tl = getenv("STREAM_BENCH_B0TAIL");
+                    size_t t0 = tl ? (size_t)atol(tl) : st[0].len;
+                    if (t0 > st[0].len)
+                        t0 = st[0].len;
+                    ch_buf_add(&dbuf, st[0].data + st[0].len - t0, t0);
+                }
                 ch_buf_add(&dbuf, v[i].cols[k].data, v[i].cols[k].len);
                 ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
                 ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
@@ -193,8 +199,13 @@ static result run(seg_streams *v, size_t nseg, int typed, int dict, int level, i
             for (uint32_t k = 0; k < v[i].nblocks; k++) {
                 if (dict >= DICT_COLS) {
                     ch_buf_clear(&dbuf);
-                    if (dict == DICT_SAME_COLS && k > 0)
-                        ch_buf_add(&dbuf, st[0].data, st[0].len);
+                    if (dict == DICT_SAME_COLS && k > 0) {
+                        const char *tl = getenv("STREAM_BENCH_B0TAIL");
+                        size_t t0 = tl ? (size_t)atol(tl) : st[0].len;
+                        if (t0 > st[0].len)
+                            t0 = st[0].len;
+                        ch_buf_add(&dbuf, st[0].data + st[0].len - t0, t0);
+                    }
                     ch_buf_add(&dbuf, v[i].cols[k].data, v[i].cols[k].len);
                     ch_buf_reserve(&dbuf, st[k].len);
                     ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
