@@ -21,8 +21,10 @@
  * zstd and almost nothing after it, and the distinct values of a field lie side by side, where
  * zstd finds what they share (address prefixes, ARNs). The reader rebuilds the exact rows the
  * writer had (ch__evcols_decode): every reader above segment.c, the search, verify, the
- * summaries, sees the bytes of format 3. Rebuilding is a copy per item per record, about a
- * tenth of what zstd spends on the same block. Everything read is bounded by what the header
+ * summaries, sees the bytes of format 3. Rebuilding is a copy per item per record, written
+ * column by column into row lengths checked first: about as much CPU as zstd spends on the
+ * same block (docs/BENCHMARKS.md section 30), which a reader decoding events straight from
+ * the columns would save. Everything read is bounded by what the header
  * and the tables promise, so damaged columns are CH_EPARSE, never an overrun.
  */
 #include <string.h>

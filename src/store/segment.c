@@ -6,7 +6,7 @@
  *             (formats 3, 4: every block's typed-part frame, then every block's
  *             original-record frame)
  *     block table: per block offset, sizes, first record, records, CRC32C of the frame
- *             (format 3: the same for the original-record frame)
+ *             (formats 3, 4: the same for the original-record frame)
  *     index: one zstd frame per indexed field: sorted term dictionaries with posting lists
  *
  * Records are compressed in blocks rather than as one frame so that an indexed lookup
@@ -16,9 +16,9 @@
  * dictionary (raw content): a block then also finds the repetition of the 256 records before
  * it, which took the size from 1.10 to 0.98 of the gzip'd CloudTrail S3 files at level 6
  * (docs/BENCHMARKS.md section 22); reading a later block costs decompressing block 0 once per
- * open segment. Format 3 (the one written) keeps each block as two streams: the records' typed
- * parts (the normalized slots every expression on a normalized field reads) and their original
- * parts (the JSON text or flow columns). A search that reads only normalized fields
+ * open segment. Format 3 (written before format 4) keeps each block as two streams: the records'
+ * typed parts (the normalized slots every expression on a normalized field reads) and their
+ * original parts (the JSON text or flow columns). A search that reads only normalized fields
  * decompresses the typed stream, about a quarter of the bytes, and inflates the original
  * records only of the blocks holding matches it prints (docs/BENCHMARKS.md section 27). Header
  * offset 92 says which of the two streams use block 0 as dictionary. Format 4 (the one written
@@ -676,7 +676,7 @@ cleanup:
 /* ---- reader ---- */
 
 /* One compressed stream of a segment's blocks, as read: the whole records (formats 1, 2) or the
- * typed parts (format 3) are stream 0, format 3's original records stream 1. */
+ * typed parts (formats 3, 4) are stream 0, their original records stream 1. */
 typedef struct seg_stream {
     /* the decompressed block last asked for */
     uint8_t *blk;

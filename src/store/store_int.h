@@ -106,7 +106,7 @@ typedef struct ch_seg_meta {
  * ch__segb_write for the blocks still raw) and the builder never touches it again. */
 typedef struct ch_seg_block {
     /* [u32 length][record]...: whole stored events (formats 1, 2) or their typed parts
-     * (format 3); freed once compressed, except block 0's */
+     * (formats 3, 4); freed once compressed, except block 0's */
     ch_buf raw;
     ch_buf orig;     /* formats 3, 4: [u32 length][original part]... */
     ch_buf tcol;     /* format 4: raw as columns (what the typed frame holds); kept in block 0 */
@@ -178,7 +178,7 @@ int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch
 int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 
 /* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
- * valid until the next call on s). Format 3 joins the two parts in a buffer of s. */
+ * valid until the next call on s). Formats 3 and 4 join the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 /* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3 and 4 alike (4
  * differs only inside the typed frame, and its reader rebuilds format 3's typed parts). With
@@ -193,7 +193,7 @@ uint32_t ch__seg_version(const ch_seg *s);
 int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 /* Blocks decompressed so far (--explain, benchmarks): the typed (or whole-record) stream's,
- * and format 3's original-record stream's. */
+ * and formats 3 and 4's original-record stream's. */
 uint64_t ch__seg_blocks_read(const ch_seg *s);
 uint64_t ch__seg_orig_blocks_read(const ch_seg *s);
 
