@@ -81,6 +81,15 @@ void ch_geoip_lookup(ch_geoip *g, const ch_ip *ip, ch_geo *out);
 /* ev->src_geo from ev->src_ip and ev->dst_geo from ev->dst_ip. */
 void ch_geoip_enrich(ch_geoip *g, ch_event *ev);
 
+/* Account on g for a lookup of ip that another handle over the same databases made (a
+ * clone on a worker thread, whose answer is geo): the counters and the cache move exactly as
+ * ch_geoip_lookup's would on g, the answer is kept in g's cache, and no database is read. So a
+ * run whose lookups are made ahead on workers, each with a cache of its own, reports the counts
+ * of one handle taking the processed events in order, whatever the number of workers. */
+void ch_geoip_note(ch_geoip *g, const ch_ip *ip, const ch_geo *geo);
+/* ch_geoip_note for ev's source and destination. */
+void ch_geoip_note_event(ch_geoip *g, const ch_event *ev);
+
 void ch_geoip_stats_get(const ch_geoip *g, ch_geoip_stats *out);
 size_t ch_geoip_db_count(const ch_geoip *g);
 /* The database_type of the i-th database from its metadata ("GeoIP2-City", ...), "" if none. */

@@ -384,6 +384,74 @@ static void test_clone_shares_databases_with_its_own_cache(void **state)
     ch_geoip_close(g);
 }
 
+/* analyze --threads: workers look addresses up on clones, the merge thread notes their answers
+ * on its own handle (ch_geoip_note). The noting handle must end with the counters of a handle
+ * that looked every address up itself, in the same order, through a cache small enough to
+ * evict (4 entries: one set), and hold the same answers. */
+static void test_noted_answers_count_and_cache_as_own_lookups(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ch-geoip-XXXXXX.mmdb";
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    close(fd);
+    ch_mmdb_writer *w = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "81.2.69.0/24", "GB", "United Kingdom", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "2a01:4f8::/32", "DE", NULL, &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "203.0.113.0/24", "FR", "France", &err), 0);
+    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
+    ch_mmdb_writer_free(w);
+    const char *paths[] = {path};
+    ch_geoip_opts small = {.cache_entries = 4};
+    ch_geoip *own = NULL, *noter = NULL, *worker = NULL;
+    assert_int_equal(ch_geoip_open_ex(&own, paths, 1, &small, &err), 0);
+    assert_int_equal(ch_geoip_open_ex(&noter, paths, 1, &small, &err), 0);
+    assert_int_equal(ch_geoip_clone(noter, &worker, &err), 0);
+    unlink(path);
+    const char *seq[] = {"81.2.69.142",   "10.0.0.5",    "81.2.69.142",        "8.8.8.8",
+                         "2a01:4f8:1::1", "203.0.113.9", "203.0.113.10",       "198.51.100.1",
+                         "81.2.69.142",   "8.8.8.8",     "::ffff:81.2.69.142", "192.168.1.1",
+                         "2a01:4f8:1::1", "81.2.69.1"};
+    size_t n = sizeof seq / sizeof *seq;
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < n; i++) {
+            ch_geo a = look(own, seq[i]);
+            ch_geo b = look(worker, seq[i]);
+            assert_geo_equal(&a, &b);
+            ch_ip x = ip(seq[i]);
+            ch_geoip_note(noter, &x, &b);
+        }
+    }
+    ch_ip none = {0};
+    ch_geo empty = {0};
+    ch_geoip_note(noter, &none, &empty); /* an absent address is not a lookup */
+    ch_geoip_stats so, sn;
+    ch_geoip_stats_get(own, &so);
+    ch_geoip_stats_get(noter, &sn);
+    assert_int_equal(sn.lookups, so.lookups);
+    assert_int_equal(sn.lookups, 2 * n);
+    assert_int_equal(sn.internal, so.internal);
+    assert_int_equal(sn.cache_hits, so.cache_hits);
+    assert_int_equal(sn.cache_misses, so.cache_misses);
+    assert_int_equal(sn.unknown, so.unknown);
+    assert_true(so.cache_hits > 0 && so.cache_misses > so.cache_hits); /* evictions happened */
+    /* What the noting handle cached answers its own lookups, as the databases would. */
+    for (size_t i = 0; i < n; i++) {
+        ch_geo a = look(own, seq[i]);
+        ch_geo b = look(noter, seq[i]);
+        assert_geo_equal(&a, &b);
+    }
+    ch_geoip_stats_get(own, &so);
+    ch_geoip_stats_get(noter, &sn);
+    assert_int_equal(sn.cache_hits, so.cache_hits);
+    assert_int_equal(sn.cache_misses, so.cache_misses);
+    ch_geoip_close(worker);
+    ch_geoip_close(noter);
+    ch_geoip_close(own);
+}
+
 static void assert_open_fails(const char *const *paths, size_t n, int code, const char *named)
 {
     ch_geoip *g = (ch_geoip *)&g; /* must be reset to NULL */
@@ -618,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_every_corrupt_db_fails_open_or_survives_lookups),
         cmocka_unit_test(test_allocation_failure_during_open_is_reported_not_fatal),
         cmocka_unit_test(test_installed_country_db_maps_8_8_8_8_to_us),
+        cmocka_unit_test(test_noted_answers_count_and_cache_as_own_lookups),
     };
     return cmocka_run_group_tests_name("geoip", tests, NULL, NULL);
 }
