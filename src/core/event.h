@@ -87,6 +87,27 @@ enum {
     CH_F_END = 1u << 4,
 };
 
+/* Work a read-ahead worker did on an event for the pipeline (pipeline.h, ch_pipeline_prep)
+ * before the merge handed it out: zeroed by ch_event_reset, so an event read on the pipeline's
+ * own thread has none and the pipeline does that work itself. Strings borrow from the batch
+ * the event is in (ingest/prefetch.h), like every other view of the event. */
+enum {
+    CH_PREP_ID = 1u << 0,   /* record_id computed (and event.id synthesized when it had none) */
+    CH_PREP_GEO = 1u << 1,  /* src_geo and dst_geo filled by a worker's GeoIP handle */
+    CH_PREP_LINE = 1u << 2, /* line holds the events writer's line for the event as it was */
+};
+
+typedef struct ch_event_prep {
+    uint32_t done;      /* CH_PREP_* */
+    uint64_t record_id; /* ch_pipeline_record_id, with CH_PREP_ID */
+    /* With CH_PREP_LINE: the writer's line (no newline), and the fields the pipeline's stateful
+     * enrichers may still change (entity linking: user.name, cloud.instance.id; intelligence:
+     * threat) as they were when the line was made; output.c writes the line only when they are
+     * unchanged. */
+    ch_sv line;
+    ch_sv seen_id, seen_user, seen_instance;
+} ch_event_prep;
+
 typedef struct ch_event {
     int64_t ts_ms;  /* @timestamp: the event's own time, ms since epoch, UTC */
     int64_t end_ms; /* event.end for flows (CH_F_END) */
@@ -143,6 +164,8 @@ typedef struct ch_event {
     const ch_sv *raw_names;
     const ch_sv *raw_values;
     uint32_t raw_count;
+
+    ch_event_prep prep;
 } ch_event;
 
 void ch_event_reset(ch_event *ev);

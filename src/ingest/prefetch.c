@@ -41,7 +41,7 @@
 
 /* Every string view of ch_event is rebased below: a field added to the event must be added
  * there too, or a slot would hand out a view into a buffer the stream has reused. */
-_Static_assert(sizeof(ch_event) == 1000, "ch_event changed: update copy_event in prefetch.c");
+_Static_assert(sizeof(ch_event) == 1080, "ch_event changed: update copy_event in prefetch.c");
 
 typedef struct pf_item {
     int rc;
@@ -95,6 +95,7 @@ struct ch_prefetch_pool {
     bool stop;
     unsigned nthreads;
     pthread_t *threads;
+    ch_prefetch_prep prep; /* zeroed: no per-event work */
 };
 
 unsigned ch_prefetch_cpus(void)
@@ -142,6 +143,9 @@ static int copy_event(pf_item *s, ch_arena *arena, const ch_event *src)
 {
     s->ev = *src;
     ch_event *e = &s->ev;
+    /* The stream's own views are rebased below; what a worker prepares comes after the copy,
+     * in the batch's arena already. */
+    memset(&e->prep, 0, sizeof e->prep);
     copier c = {.a = arena};
     if (src->has_raw_doc) {
         if (s->doc == NULL && (s->doc = ch_json_doc_new()) == NULL)
@@ -263,8 +267,9 @@ static void add_counters(ch_prefetch *pf)
 
 /* Read up to BATCH events into b (on a worker, without the lock). Stops after the end of the
  * stream, and early when the consumer waits for this ring: it then gets what there is now. */
-static void fill_batch(ch_prefetch *pf, pf_batch *b)
+static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx)
 {
+    void (*prep)(void *, ch_event *, ch_arena *) = tctx != NULL ? pf->pool->prep.event : NULL;
     ch_arena_reset(&b->arena);
     ch_buf_clear(&b->msgs);
     pf->cur_msgs = &b->msgs;
@@ -278,6 +283,8 @@ static void fill_batch(ch_prefetch *pf, pf_batch *b)
                            "cannot keep an event read ahead: the rest of this input is skipped");
             it->rc = CH_ENOMEM;
         }
+        if (it->rc == 1 && prep != NULL)
+            prep(tctx, &it->ev, &b->arena);
         it->msg_end = b->msgs.len;
         if (it->rc != 1 || atomic_load_explicit(&pf->wanted, memory_order_relaxed))
             break;
@@ -322,6 +329,9 @@ static ch_prefetch *pick(ch_prefetch_pool *pool)
 static void *worker(void *ud)
 {
     ch_prefetch_pool *pool = ud;
+    /* The thread's own state for the per-event work, made here so that its memory is first
+     * touched (faulted in) by the thread that uses it. */
+    void *tctx = pool->prep.thread_new != NULL ? pool->prep.thread_new(pool->prep.ud) : NULL;
     pthread_mutex_lock(&pool->mu);
     while (!pool->stop) {
         ch_prefetch *pf = pick(pool);
@@ -339,7 +349,7 @@ static void *worker(void *ud)
              first = false) {
             pf_batch *b = &pf->ring[pf->tail % pf->depth];
             pthread_mutex_unlock(&pool->mu);
-            fill_batch(pf, b);
+            fill_batch(pf, b, tctx);
             pthread_mutex_lock(&pool->mu);
             pf->tail++;
             if (b->item[b->n - 1].rc != 1) {
@@ -359,14 +369,23 @@ static void *worker(void *ud)
         pthread_cond_broadcast(&pool->ready); /* a close may wait for this stream */
     }
     pthread_mutex_unlock(&pool->mu);
+    if (tctx != NULL && pool->prep.thread_free != NULL)
+        pool->prep.thread_free(pool->prep.ud, tctx);
     return NULL;
 }
 
 ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers)
 {
+    return ch_prefetch_pool_new_prep(workers, NULL);
+}
+
+ch_prefetch_pool *ch_prefetch_pool_new_prep(unsigned workers, const ch_prefetch_prep *prep)
+{
     ch_prefetch_pool *pool = ch_calloc(1, sizeof *pool);
     if (pool == NULL)
         return NULL;
+    if (prep != NULL)
+        pool->prep = *prep;
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->work, NULL);
     pthread_cond_init(&pool->ready, NULL);

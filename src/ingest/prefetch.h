@@ -13,7 +13,9 @@
  * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of the used tape and strings, no
  * second parse) and every string view of the event, rebased into the copy or copied into the
  * batch's arena. Cost on the worker: about two memcpys of the record per event; the hand-off
- * itself is one lock round trip per batch of events on each side.
+ * itself is one lock round trip per batch of events on each side. The consumer may give the
+ * workers per-event work of its own to do after the copy (ch_prefetch_prep: the pipeline's
+ * GeoIP lookups, record identity and events line), so that its one thread does less.
  *
  * Diagnostics stay deterministic: the stream reports into a capturing diag (core/diag.h), each
  * report is kept with the event whose next() call made it and replayed into the target diag when
@@ -31,6 +33,7 @@
 
 #include "core/diag.h"
 #include "core/event.h"
+#include "core/mem.h"
 #include "parse/source.h"
 
 typedef struct ch_prefetch_pool ch_prefetch_pool;
@@ -38,6 +41,23 @@ typedef struct ch_prefetch ch_prefetch;
 
 /* workers >= 1 threads. NULL when out of memory or threads cannot be created. */
 ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
+
+/* Per-event work the consumer hands to the workers (pipeline.h's ch_pipeline_prep: GeoIP, the
+ * record identity, the events writer's line): it must depend on the event alone and on state
+ * that does not change while the pool runs, since it runs ahead of the consumer, in no
+ * particular order across streams. thread_new runs on each worker as it starts and returns that
+ * thread's state (NULL: its events go unprepared, the consumer then does the work itself);
+ * thread_free on the same thread as it stops. event runs after an event was copied into its
+ * batch; what it allocates comes from arena, which lives as long as the event. */
+typedef struct ch_prefetch_prep {
+    void *(*thread_new)(void *ud);
+    void (*thread_free)(void *ud, void *tctx);
+    void (*event)(void *tctx, ch_event *ev, ch_arena *arena);
+    void *ud;
+} ch_prefetch_prep;
+
+/* The same with per-event work on the workers (prep may be NULL: none). */
+ch_prefetch_pool *ch_prefetch_pool_new_prep(unsigned workers, const ch_prefetch_prep *prep);
 void ch_prefetch_pool_free(ch_prefetch_pool *pool);
 /* Its worker threads (0 for NULL). */
 unsigned ch_prefetch_pool_workers(const ch_prefetch_pool *pool);

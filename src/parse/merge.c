@@ -90,8 +90,10 @@ struct ch_merge {
     entry *last; /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
-    size_t sort_mem;  /* bytes of record text one sort keeps in memory before spilling a run */
-    unsigned threads; /* ch_merge_set_threads: > 1 reads streams ahead on threads - 1 */
+    size_t sort_mem;       /* bytes of record text one sort keeps in memory before spilling a run */
+    unsigned threads;      /* ch_merge_set_threads: > 1 reads streams ahead on threads - 1 */
+    ch_prefetch_prep prep; /* ch_merge_set_prep: the workers' per-event work */
+    bool has_prep;
     ch_prefetch_pool *pool;         /* the workers, from ch_merge_start; NULL = every read here */
     ch_json_parser *probe_parser;   /* checks the line a chunk starts at */
     char *probe;                    /* CHUNK_PROBE bytes (and padding) read there */
@@ -800,6 +802,13 @@ void ch_merge_set_sort_memory(ch_merge *m, size_t bytes) { m->sort_mem = bytes ?
 
 void ch_merge_set_threads(ch_merge *m, unsigned threads) { m->threads = threads; }
 
+void ch_merge_set_prep(ch_merge *m, const ch_prefetch_prep *prep)
+{
+    m->has_prep = prep != NULL;
+    if (prep != NULL)
+        m->prep = *prep;
+}
+
 int ch_merge_start(ch_merge *m)
 {
     m->started = true;
@@ -835,7 +844,7 @@ int ch_merge_start(ch_merge *m)
     /* Workers start after the sorting (which reads on this thread); without them (out of memory,
      * no threads) every stream is read here, with the same result. */
     if (m->threads > 1)
-        m->pool = ch_prefetch_pool_new(m->threads - 1);
+        m->pool = ch_prefetch_pool_new_prep(m->threads - 1, m->has_prep ? &m->prep : NULL);
     m->heap = ch_calloc(m->n ? m->n : 1, sizeof *m->heap);
     m->order = ch_calloc(m->n ? m->n : 1, sizeof *m->order);
     if (m->heap == NULL || m->order == NULL)

@@ -60,6 +60,11 @@ void ch_merge_set_sort_memory(ch_merge *m, size_t bytes);
  * stay one worker per file). The events, their order and the diag's reports and counts are
  * those of threads <= 1 (the default). Set before the first ch_merge_next. */
 void ch_merge_set_threads(ch_merge *m, unsigned threads);
+/* Per-event work for the workers (ingest/prefetch.h ch_prefetch_prep, copied; NULL: none): the
+ * events they read come out of ch_merge_next with it done (ev->prep says what). Only with
+ * threads > 1; set before the first ch_merge_next. */
+typedef struct ch_prefetch_prep ch_prefetch_prep;
+void ch_merge_set_prep(ch_merge *m, const ch_prefetch_prep *prep);
 
 /* Shared with analyze: open `path`, detect its type and open a stream. Whole-input problems
  * are reported to diag (when report is true) and yield 0 with *st NULL; the input is counted

@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -20,6 +21,7 @@
 #include "core/buf.h"
 #include "core/diag.h"
 #include "core/json.h"
+#include "ingest/prefetch.h"
 #include "parse/merge.h"
 
 /* Read by AddressSanitizer at start-up when the test is built with it; unused otherwise. */
@@ -302,6 +304,105 @@ static void test_one_large_file_read_in_chunks_gives_the_results_of_one_thread(v
     free(one);
 }
 
+/* ch_merge_set_prep: the per-event work runs on the workers for every event they read (plain
+ * files, a file sorted first, the chunks of a large file), with each worker's own state made and
+ * freed on that worker; what it stores lives as long as the event. */
+typedef struct prep_count {
+    atomic_int made, freed, events;
+} prep_count;
+
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+static void *prep_new(void *ud)
+{
+    prep_count *c = ud;
+    atomic_fetch_add(&c->made, 1);
+    return c;
+}
+
+static void prep_free(void *ud, void *tctx)
+{
+    prep_count *c = ud;
+    assert_ptr_equal(tctx, c);
+    atomic_fetch_add(&c->freed, 1);
+}
+
+static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
+{
+    prep_count *c = tctx;
+    atomic_fetch_add(&c->events, 1);
+    ev->prep.record_id = text_hash(ev->raw_json.p, ev->raw_json.n);
+    char *copy = ch_arena_alloc(arena, ev->action.n + 1);
+    assert_non_null(copy);
+    memcpy(copy, ev->action.p, ev->action.n);
+    ev->prep.line = (ch_sv){copy, ev->action.n};
+    ev->prep.done |= CH_PREP_ID;
+}
+
+static void test_workers_prepare_every_event_they_read(void **state)
+{
+    (void)state;
+    char big[512], sorted[512];
+    snprintf(big, sizeof big, "%s/prep_big.jsonl", dir);
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    long size = 0;
+    int nbig = 0;
+    for (; size < (5L << 20); nbig++)
+        size += fprintf(f,
+                        "{\"eventTime\":\"2024-08-02T%02d:%02d:%02dZ\",\"eventName\":\"Get%d\","
+                        "\"eventID\":\"p-%d\",\"requestParameters\":{\"pad\":\"%0*d\"}}\n",
+                        (nbig / 3600) % 24, (nbig / 60) % 60, nbig % 60, nbig % 13, nbig,
+                        60 + nbig % 300, nbig);
+    fclose(f);
+    snprintf(sorted, sizeof sorted, "%s",
+             write_input("prep_newest_first.jsonl",
+                         "{\"eventTime\":\"2024-08-02T12:00:00Z\",\"eventName\":\"C\"}\n"
+                         "{\"eventTime\":\"2024-08-02T11:00:00Z\",\"eventName\":\"B\"}\n"
+                         "{\"eventTime\":\"2024-08-02T10:00:00Z\",\"eventName\":\"A\"}\n"));
+    const char *paths[] = {big, sorted};
+    for (unsigned t = 2; t <= 4; t += 2) {
+        prep_count c;
+        atomic_init(&c.made, 0);
+        atomic_init(&c.freed, 0);
+        atomic_init(&c.events, 0);
+        ch_prefetch_prep prep = {prep_new, prep_free, prep_event, &c};
+        ch_diag diag;
+        ch_diag_init(&diag, NULL);
+        ch_merge *m = ch_merge_new(&diag, NULL, 4);
+        assert_non_null(m);
+        ch_merge_set_threads(m, t);
+        ch_merge_set_prep(m, &prep);
+        for (size_t i = 0; i < 2; i++)
+            assert_int_equal(ch_merge_add(m, paths[i]), 0);
+        ch_event *ev;
+        int n = 0;
+        while (ch_merge_next(m, &ev, NULL) == 1) {
+            n++;
+            assert_true(ev->prep.done & CH_PREP_ID);
+            assert_int_equal(ev->prep.record_id, text_hash(ev->raw_json.p, ev->raw_json.n));
+            assert_int_equal(ev->prep.line.n, ev->action.n);
+            assert_memory_equal(ev->prep.line.p, ev->action.p, ev->action.n);
+        }
+        ch_merge_stats st;
+        ch_merge_stats_get(m, &st);
+        ch_merge_free(m);
+        assert_int_equal(n, nbig + 3);
+        assert_true(atomic_load(&c.events) >= n);
+        assert_int_equal(st.sorted_files, 1);
+        if (t == 4)
+            assert_true(st.chunks >= 2);
+        assert_int_equal(atomic_load(&c.made), (int)t - 1);
+        assert_int_equal(atomic_load(&c.freed), (int)t - 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_unsorted_flow_log_with_a_header_change_keeps_every_record),
         cmocka_unit_test(test_threads_give_the_results_of_one_thread),
         cmocka_unit_test(test_one_large_file_read_in_chunks_gives_the_results_of_one_thread),
+        cmocka_unit_test(test_workers_prepare_every_event_they_read),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
