@@ -39,6 +39,7 @@
 #include "intel/intel_match.h"
 #include "enrich/refset.h"
 #include "ingest/input.h"
+#include "ingest/prefetch.h"
 #include "ingest/walk.h"
 #include "intel/intel_store.h"
 #include "intel/stix.h"
@@ -200,6 +201,18 @@ uint64_t ch_pipeline_record_id(const ch_event *ev)
     }
     h = ch_hash_mix64(h);
     return h ? h : 1;
+}
+
+/* event.id of a record without one: "r-" and the identity as 16 lower-case hex digits, as
+ * snprintf's "r-%016" PRIx64 wrote it (offenses and the store name events by it). */
+#define SYNTH_ID_LEN 18
+static void synth_id(char out[SYNTH_ID_LEN], uint64_t id)
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = 'r';
+    out[1] = '-';
+    for (int i = 0; i < 16; i++)
+        out[2 + i] = hex[(id >> (60 - 4 * i)) & 15];
 }
 
 static int64_t hour_of(int64_t ts_ms)
@@ -972,10 +985,11 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
     p->st.events++;
     uint64_t id = 0;
     if (p->store != NULL) {
-        id = ch_pipeline_record_id(ev);
+        /* A worker made the identity (and the synthesized event.id) already: ch_pipeline_prep. */
+        id = (ev->prep.done & CH_PREP_ID) ? ev->prep.record_id : ch_pipeline_record_id(ev);
         if (ev->id.n == 0) {
-            snprintf(p->synth_id, sizeof p->synth_id, "r-%016" PRIx64, id);
-            ev->id = (ch_sv){p->synth_id, 18};
+            synth_id(p->synth_id, id);
+            ev->id = (ch_sv){p->synth_id, SYNTH_ID_LEN};
         }
         int64_t hour = hour_of(ev->ts_ms);
         int rc = seen_add(&p->seen, hour, id);
@@ -998,8 +1012,12 @@ int ch_pipeline_push_event(ch_pipeline *p, ch_event *ev, const char *origin)
         }
     }
     p->st.processed++;
-    if (p->geoip != NULL)
-        ch_geoip_enrich(p->geoip, ev);
+    if (p->geoip != NULL) {
+        if (ev->prep.done & CH_PREP_GEO)
+            ch_geoip_note_event(p->geoip, ev); /* looked up on a worker: counted as here */
+        else
+            ch_geoip_enrich(p->geoip, ev);
+    }
     /* Launches teach the linker; DNS queries and flows of launched instances get their
      * launching user, so rules keyed by user see the mining stage. */
     if (p->lineage != NULL && ch_lineage_observe(p->lineage, ev) < 0)
@@ -1083,6 +1101,81 @@ static int visit_missing(const char *path, const char *reason, void *ud)
     return 0;
 }
 
+/* ---- work done ahead on the read-ahead workers ------------------------------------------------
+ *
+ * What of the chain depends on the event alone, or on parts of the pipeline that do not change
+ * while it runs (the GeoIP databases, whether there is a store, the writer's format), is done on
+ * the workers as they read: the record identity, the GeoIP lookups (each worker with a clone:
+ * its own cache over the shared, read-only databases) and the events writer's line. The chain
+ * then counts the lookups on its own handle (ch_geoip_note: the report's counters are those of
+ * one thread) and copies the line unless entity linking or intelligence changed what it shows.
+ * Measured in docs/BENCHMARKS.md section 31. */
+
+typedef struct prep_thread {
+    const ch_pipeline *p;
+    ch_geoip *geoip; /* the worker's clone, or NULL */
+    ch_buf line;
+} prep_thread;
+
+static void *prep_thread_new(void *ud)
+{
+    const ch_pipeline *p = ud;
+    prep_thread *t = ch_calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->p = p;
+    ch_buf_init(&t->line, 0);
+    ch_error err;
+    if (p->geoip != NULL && ch_geoip_clone(p->geoip, &t->geoip, &err) < 0) {
+        ch_free(t);
+        return NULL; /* the events go unprepared: the chain does it all, as with one thread */
+    }
+    return t;
+}
+
+static void prep_thread_free(void *ud, void *tctx)
+{
+    (void)ud;
+    prep_thread *t = tctx;
+    ch_geoip_close(t->geoip);
+    ch_buf_free(&t->line);
+    ch_free(t);
+}
+
+static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
+{
+    prep_thread *t = tctx;
+    const ch_pipeline *p = t->p;
+    if (p->store != NULL) {
+        uint64_t id = ch_pipeline_record_id(ev);
+        if (ev->id.n == 0) {
+            char *s = ch_arena_alloc(arena, SYNTH_ID_LEN + 1);
+            if (s == NULL)
+                return;
+            synth_id(s, id);
+            s[SYNTH_ID_LEN] = '\0';
+            ev->id = (ch_sv){s, SYNTH_ID_LEN};
+        }
+        ev->prep.record_id = id;
+        ev->prep.done |= CH_PREP_ID;
+    }
+    if (t->geoip != NULL) {
+        ch_geoip_enrich(t->geoip, ev);
+        ev->prep.done |= CH_PREP_GEO;
+    }
+    /* The line shows the synthesized id and the GeoIP fields: made after both. */
+    if (p->cfg.out != NULL)
+        (void)ch_output_prepare(p->cfg.out, ev, &t->line, arena);
+}
+
+void ch_pipeline_prep(const ch_pipeline *p, ch_prefetch_prep *out)
+{
+    *out = (ch_prefetch_prep){.thread_new = prep_thread_new,
+                              .thread_free = prep_thread_free,
+                              .event = prep_event,
+                              .ud = (void *)p};
+}
+
 long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
                            const ch_pipeline_run_opts *o, ch_merge_stats *ms, ch_error *err)
 {
@@ -1094,8 +1187,12 @@ long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     if (o->sort_memory)
         ch_merge_set_sort_memory(m, o->sort_memory);
-    if (o->threads > 1)
+    if (o->threads > 1) {
         ch_merge_set_threads(m, o->threads);
+        ch_prefetch_prep prep;
+        ch_pipeline_prep(p, &prep);
+        ch_merge_set_prep(m, &prep);
+    }
     walkctx w = {m, p->diag, 0};
     long count = 0;
     if (o->walk) {

@@ -10,6 +10,9 @@
  *     identity -> duplicate? (skip, counted) -> GeoIP -> entity linking -> intel matching
  *              -> events writer (optional) -> correlation -> offenses and risk
  *
+ * With read-ahead workers (ch_pipeline_prep) the identity, the GeoIP lookups and the events
+ * writer's line are made on the workers, and the chain uses them with the same results.
+ *
  * Idempotence: each record has an identity (a CloudTrail eventID with its account and region;
  * a flow or DNS record by its content), hashed to 64 bits and remembered in the store, so a
  * record read a second time, in this run or any later one, changes nothing.
@@ -133,6 +136,15 @@ typedef struct ch_pipeline_run_opts {
 } ch_pipeline_run_opts;
 
 typedef struct ch_merge_stats ch_merge_stats;
+
+/* The part of the per-event chain that read-ahead workers can do as they read (ingest/
+ * prefetch.h): the record identity, GeoIP with a cache per worker, the events writer's line;
+ * push_event then uses what ev->prep says was done and does the rest, with the results of one
+ * thread. ch_pipeline_run_paths sets it up with threads > 1; a caller with its own pool
+ * (`serve`) may pass it to ch_prefetch_pool_new_prep. The pool must be freed before p is
+ * closed, and p's GeoIP handle, store and writer must not change while it runs. */
+typedef struct ch_prefetch_prep ch_prefetch_prep;
+void ch_pipeline_prep(const ch_pipeline *p, ch_prefetch_prep *out);
 
 /* Log files and (with walk) directories, '-' for stdin, merged by event time (parse/merge.h:
  * the k-way merge, unsorted files sorted first), every event pushed. Bad records and unreadable

@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -146,6 +149,93 @@ static void test_flow_columns_written_without_missing_values(void **state)
     ch_buf_free(&b);
 }
 
+/* Write evs through a writer to a file and read the file back. */
+static char *written(ch_event *const *evs, size_t n, size_t *len)
+{
+    char path[] = "/tmp/ch-output-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    ch_output *o = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_output_open(&o, "jsonl", path, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch_output_write(o, evs[i]), 0);
+    assert_int_equal(ch_output_close(o, &err), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char data[1 << 16];
+    *len = fread(data, 1, sizeof data, f);
+    fclose(f);
+    unlink(path);
+    return data;
+}
+
+/* analyze --threads: a worker formats an event's line ahead (ch_output_prepare), the writer
+ * copies it; when the pipeline's stateful steps changed what the line shows after that (entity
+ * linking gave the event a user or an instance, intelligence matched, an id was given), the
+ * writer formats the event as it is now. Either way the file is what formatting every event at
+ * write time gives. */
+static void test_prepared_line_is_written_unless_the_event_changed_since(void **state)
+{
+    (void)state;
+    static const char *json = "{\"eventName\":\"ConsoleLogin\",\"k\":1}";
+    enum { N = 5 };
+    ch_event evs[N], plain[N];
+    ch_event *pe[N], *pp[N];
+    ch_arena arena;
+    ch_arena_init(&arena, 4096);
+    ch_buf scratch;
+    ch_buf_init(&scratch, 0);
+    ch_output *fmt = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_output_open(&fmt, "jsonl", NULL, &err), 0);
+    for (int i = 0; i < N; i++) {
+        event_from_json(&evs[i], json);
+        evs[i].id = CH_SV("ev-1");
+        assert_int_equal(ch_output_prepare(fmt, &evs[i], &scratch, &arena), 0);
+        assert_true(evs[i].prep.done & CH_PREP_LINE);
+        pe[i] = &evs[i];
+        pp[i] = &plain[i];
+    }
+    /* After the worker: 0 unchanged, 1 linked to a user, 2 to an instance, 3 matched, 4 id. */
+    evs[1].user_name = CH_SV("launcher");
+    evs[2].instance_id = CH_SV("i-0abc");
+    ch_ip pool;
+    assert_true(ch_ip_parse("198.51.100.7", 12, &pool));
+    evs[3].threat.set = "mining_pools";
+    evs[3].threat.atomic_ip = pool;
+    evs[3].threat.field = "destination.ip";
+    evs[3].threat.confidence = -1;
+    evs[4].id = CH_SV("r-00000000000000ff");
+    for (int i = 0; i < N; i++) {
+        plain[i] = evs[i];
+        memset(&plain[i].prep, 0, sizeof plain[i].prep);
+    }
+    size_t n1, n2;
+    char *a = written(pe, N, &n1);
+    char *copy = malloc(n1);
+    assert_non_null(copy);
+    memcpy(copy, a, n1);
+    char *b = written(pp, N, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(copy, b, n1);
+    assert_non_null(strstr(copy, "\"launcher\""));
+    assert_non_null(strstr(copy, "\"i-0abc\""));
+    assert_non_null(strstr(copy, "\"mining_pools\""));
+    assert_non_null(strstr(copy, "r-00000000000000ff"));
+    /* The unchanged event's line is the prepared one, copied (not formatted again). */
+    char marker[] = "{\"prepared\":true}";
+    evs[0].prep.line = (ch_sv){marker, (uint32_t)strlen(marker)};
+    a = written(pe, 1, &n1);
+    assert_int_equal(n1, strlen(marker) + 1);
+    assert_memory_equal(a, marker, strlen(marker));
+    free(copy);
+    ch_output_close(fmt, &err);
+    ch_buf_free(&scratch);
+    ch_arena_free(&arena);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -166,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_ecs_fields_and_original_paths_on_one_line),
         cmocka_unit_test(test_source_key_colliding_with_ecs_root_moves_under_original),
         cmocka_unit_test(test_flow_columns_written_without_missing_values),
+        cmocka_unit_test(test_prepared_line_is_written_unless_the_event_changed_since),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
