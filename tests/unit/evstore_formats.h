@@ -1,0 +1,157 @@
+/*
+ * evstore_formats.h - what the segment format tests (test_evstore_format3.c, _format4.c) share:
+ * the 700 events they write (three blocks), a segment of them written in a given format, the
+ * file read back, where a block's frame starts, and a search over that one segment with what
+ * it found, printed, grouped and explained. Each test file includes it once, after defining
+ * EVSTORE_TEST_TAG (the segment file's name part).
+ */
+#ifndef CH_TESTS_EVSTORE_FORMATS_H
+#define CH_TESTS_EVSTORE_FORMATS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/ip.h"
+#include "core/leb.h"
+#include "core/mem.h"
+#include "core/readfile.h"
+#include "output/output.h"
+#include "store/search.h"
+#include "store/search_int.h"
+#include "store/store_int.h"
+
+#define NEV 700 /* three blocks: 256, 256, 188 */
+
+static void make_event(ch_event *ev, int i, char *idbuf, char *json, size_t jcap)
+{
+    ch_event_reset(ev);
+    ev->ts_ms = 1717372800000LL + i * 1000;
+    ev->dataset = CH_DS_CLOUDTRAIL;
+    ev->outcome = i % 5 ? CH_OUTCOME_SUCCESS : CH_OUTCOME_FAILURE;
+    snprintf(idbuf, 32, "ev-%d", i);
+    ev->id = (ch_sv){idbuf, (uint32_t)strlen(idbuf)};
+    ev->action = i % 3 ? CH_SV("DescribeInstances") : CH_SV("RunInstances");
+    ev->provider = CH_SV("ec2.amazonaws.com");
+    ev->user_name = i % 100 == 7 ? CH_SV("alice") : CH_SV("bob");
+    ev->region = CH_SV("us-east-1");
+    ch_ip_parse("198.51.100.7", 12, &ev->src_ip);
+    snprintf(json, jcap,
+             "{\"eventName\":\"%s\",\"eventID\":\"%s\",\"requestParameters\":"
+             "{\"instanceType\":\"%s\"},\"userAgent\":\"agent/%d\"}",
+             i % 3 ? "DescribeInstances" : "RunInstances", idbuf,
+             i % 50 == 3 ? "p3.16xlarge" : "t3.micro", i % 11);
+    ev->raw_json = (ch_sv){json, (uint32_t)strlen(json)};
+}
+
+static char path[64];
+
+static void write_as(uint32_t format, uint32_t flags)
+{
+    snprintf(path, sizeof path, "/tmp/test_evstore_%s_%d.seg", EVSTORE_TEST_TAG, (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    b.format = format;
+    b.flags = flags;
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32], json[256];
+        make_event(&ev, i, id, json, sizeof json);
+        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+    }
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 5, 0, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+}
+
+/* The whole segment file (ch_free'd by the caller). */
+static uint8_t *slurp(const char *file, size_t *n)
+{
+    char *p = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_read_file(file, (size_t)16 << 20, &p, n, &err), 0);
+    return (uint8_t *)p;
+}
+
+static void json_of(const ch_event *ev, ch_buf *b)
+{
+    ch_buf_clear(b);
+    assert_int_equal(ch_event_to_json(ev, b), 0);
+}
+
+/* Offset of block k's frame of stream st (0 typed, 1 original) in a format 3 file. */
+static uint64_t frame_off(const uint8_t *buf, uint32_t k, int st)
+{
+    const uint8_t *bt = buf + ch_le_get64(buf + 64) + (size_t)k * 48;
+    return st ? ch_le_get64(bt + 40) : ch_le_get64(bt);
+}
+
+/* A one-segment store for the search code (as tests/fuzz/fuzz_segment.c does). */
+static int one_search(void *impl, ch_search *s, ch_error *err)
+{
+    ch_seg *seg = NULL;
+    ch_error e = {0};
+    ch__search_add_total(s, 1);
+    if (ch__seg_open(impl, &seg, &e) < 0) {
+        ch__search_damaged(s, impl, e.msg);
+        return 0;
+    }
+    int rc = ch__search_segment(s, seg, impl, err);
+    ch__seg_close(seg);
+    return rc;
+}
+
+static const ch_evstore_ops one_ops = {.name = "one", .search = one_search};
+
+typedef struct outcome {
+    uint64_t matched, damaged;
+    size_t nres;
+    char damaged_text[512];
+    char explain[2048];
+    ch_buf results; /* every kept result as the writer prints it, one per line */
+    char groups[512];
+} outcome;
+
+static void run(const char *expr, const char *count_by, bool no_index, outcome *o)
+{
+    ch_search_opts so = {
+        .expr = expr, .count_by = count_by, .limit = 1000, .explain = true, .no_index = no_index};
+    ch_search *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_search_new(&so, &s, &err), 0);
+    ch_evstore st = {&one_ops, path};
+    assert_int_equal(ch_search_run(s, &st, &err), 0);
+    ch_search_progress pr;
+    ch_search_progress_get(s, &pr);
+    o->matched = pr.events_matched;
+    o->damaged = pr.segments_damaged;
+    o->nres = ch_search_nresults(s);
+    snprintf(o->damaged_text, sizeof o->damaged_text, "%s", ch_search_damaged(s));
+    snprintf(o->explain, sizeof o->explain, "%s", ch_search_explain(s));
+    ch_buf_init(&o->results, 1 << 24);
+    for (size_t i = 0; i < o->nres; i++) {
+        const ch_event *ev;
+        assert_int_equal(ch_search_result(s, i, &ev, NULL, &err), 0);
+        assert_int_equal(ch_event_to_json(ev, &o->results), 0);
+        ch_buf_addc(&o->results, '\n');
+    }
+    size_t k = 0;
+    o->groups[0] = '\0';
+    for (size_t i = 0; i < ch_search_ngroups(s); i++) {
+        const char *key;
+        uint64_t c;
+        ch_search_group(s, i, &key, &c);
+        k += (size_t)snprintf(o->groups + k, sizeof o->groups - k, "%s=%llu;", key,
+                              (unsigned long long)c);
+    }
+    ch_search_free(s);
+}
+
+#endif
