@@ -870,7 +870,8 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
         s->ixterm = nt;
         s->capixterm = need;
     }
-    memset(s->ixterm, 0xff, need * sizeof *s->ixterm);
+    if (need > 0) /* a histogram alone groups by no field: nothing to fill, maybe no buffer */
+        memset(s->ixterm, 0xff, need * sizeof *s->ixterm);
     const ch_seg_term *terms[CH_SEARCH_MAX_GROUP_FIELDS];
     uint32_t last = c->n ? c->v[c->n - 1] : 0;
     for (size_t g = 0; g < ng; g++) {
