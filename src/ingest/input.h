@@ -52,10 +52,9 @@ void ch_input_close(ch_input *in);
 
 const char *ch_input_name(const ch_input *in);
 bool ch_input_is_gzip(const ch_input *in);
-/* The inflater gzip inputs opened now will use: "libdeflate" (whole members checked before
- * delivery, zlib streaming what libdeflate cannot take; the default when built in), "igzip"
- * (ISA-L, when built in and COINHOUND_INFLATE=igzip) or "zlib" (the fallback;
- * COINHOUND_INFLATE=zlib in the environment selects it in any build). */
+/* The inflater gzip inputs opened now will use: "zlib" (the default), "libdeflate" (whole
+ * members checked before delivery, zlib streaming what libdeflate cannot take; when built in and
+ * COINHOUND_INFLATE=libdeflate) or "igzip" (ISA-L, when built in and COINHOUND_INFLATE=igzip). */
 const char *ch_input_inflater(void);
 /* gzip members of this input inflated whole by libdeflate so far (the rest streamed). */
 uint64_t ch_input_whole_members(const ch_input *in);
