@@ -93,6 +93,19 @@ static uint64_t frame_off(const uint8_t *buf, uint32_t k, int st)
     return st ? ch_le_get64(bt + 40) : ch_le_get64(bt);
 }
 
+/* The segment written in `format`, with one byte flipped inside block k's frame of stream st
+ * (0 typed, 1 original) on disk; the damaged bytes (ch_free'd by the caller) and their size. */
+static uint8_t *write_damaged(uint32_t format, uint32_t flags, uint32_t k, int st, size_t *n)
+{
+    write_as(format, flags);
+    uint8_t *buf = slurp(path, n);
+    buf[frame_off(buf, k, st) + 9] ^= 0x40;
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, *n, f), *n);
+    fclose(f);
+    return buf;
+}
+
 /* A one-segment store for the search code (as tests/fuzz/fuzz_segment.c does). */
 static int one_search(void *impl, ch_search *s, ch_error *err)
 {

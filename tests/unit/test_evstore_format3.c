@@ -62,13 +62,9 @@ static void test_every_dictionary_choice_round_trips_both_parts(void **state)
 static void test_damaged_typed_stream_is_refused_and_reported(void **state)
 {
     (void)state;
-    write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
     size_t n;
-    uint8_t *buf = slurp(path, &n);
-    buf[frame_off(buf, 1, 0) + 9] ^= 0x40; /* inside block 1's typed frame */
-    FILE *f = fopen(path, "wb");
-    assert_int_equal(fwrite(buf, 1, n, f), n);
-    fclose(f);
+    uint8_t *buf = write_damaged(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT, 1, 0,
+                                 &n); /* inside block 1's typed frame */
     ch_seg *s = NULL;
     ch_error err = {0};
     assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
@@ -93,13 +89,9 @@ static void test_damaged_typed_stream_is_refused_and_reported(void **state)
 static void test_damaged_original_stream_is_refused_when_read(void **state)
 {
     (void)state;
-    write_as(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT);
     size_t n;
-    uint8_t *buf = slurp(path, &n);
-    buf[frame_off(buf, 2, 1) + 9] ^= 0x40; /* inside block 2's original-record frame */
-    FILE *f = fopen(path, "wb");
-    assert_int_equal(fwrite(buf, 1, n, f), n);
-    fclose(f);
+    uint8_t *buf = write_damaged(CH_SEG_FORMAT_SPLIT, CH_SEG_ORIG_DICT, 2, 1,
+                                 &n); /* inside block 2's original-record frame */
     ch_seg *s = NULL;
     ch_error err = {0};
     assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
