@@ -28,6 +28,7 @@
 
 #include "core/mem.h"
 #include "core/timeparse.h"
+#include "ingest/prefetch.h"
 #include "offense/store.h"
 #include "store/search_int.h"
 #include "store/store_int.h"
@@ -56,14 +57,32 @@ typedef struct wjob {
     size_t cost; /* bytes counted against WQ_BYTES */
 } wjob;
 
-/* The writer thread: compression, the index build, write and fsync of sealed segments, all off
- * the pipeline's thread, which keeps state and must not wait for zstd. A checkpoint waits for
- * the queue to drain (w_drain) before it records the generation, so a committed generation is
- * still one whose every segment is on disk; a crash with work queued loses only what the
- * checkpoint did not commit, which the inputs or the journal deliver again. */
-typedef struct writer {
+/* The writer threads: compression, the index build, write and fsync of sealed segments, all
+ * off the pipeline's thread, which keeps state and must not wait for zstd. zstd is most of an
+ * ingest's instructions (docs/BENCHMARKS.md section 30), so blocks are compressed by up to
+ * one thread per CPU (COINHOUND_STORE_WRITERS overrides): a block depends only on its segment's
+ * block 0, so any two other blocks compress at once. Jobs are taken in queue order; a block
+ * waits while its block 0 is still in a thread's hands, and a segment's write waits until no
+ * job is in hand, so every block before it (its own) is compressed and segments reach the disk
+ * in the order they were sealed. The bytes written do not depend on the number of threads.
+ * A checkpoint waits for the queue to drain (w_drain) before it records the generation, so a
+ * committed generation is still one whose every segment is on disk; a crash with work queued
+ * loses only what the checkpoint did not commit, which the inputs or the journal deliver
+ * again. */
+#define MAX_WRITERS 8
+typedef struct writer writer;
+typedef struct wthread {
+    writer *w;
     pthread_t th;
-    bool started, stop, busy;
+    ZSTD_CCtx *cctx;
+} wthread;
+
+struct writer {
+    wthread t[MAX_WRITERS];
+    unsigned nthreads, started;
+    bool stop;
+    unsigned busy; /* jobs in a thread's hands */
+    const ch_seg_block *inflight[MAX_WRITERS];
     pthread_mutex_t mu;
     pthread_cond_t work, done, room;
     wjob *head, *tail;
@@ -71,8 +90,8 @@ typedef struct writer {
     uint64_t queued_events; /* events of sealed segments not yet written */
     int rc;                 /* the first failure; later jobs are dropped */
     ch_error err;
-    ZSTD_CCtx *cctx;
-} writer;
+    bool ready; /* w_init succeeded */
+};
 
 typedef struct local {
     char dir[4096];
@@ -314,28 +333,44 @@ static void job_free(wjob *j)
     ch_free(j);
 }
 
+/* May a thread take j now? See the writer's note for the two waits. */
+static bool job_ready(const writer *w, const wjob *j)
+{
+    if (j->seg)
+        return w->busy == 0;
+    for (unsigned i = 0; j->blk->dict && i < w->nthreads; i++)
+        if (w->inflight[i] == j->blk->dict)
+            return false;
+    return true;
+}
+
 static void *writer_main(void *arg)
 {
-    writer *w = arg;
+    wthread *t = arg;
+    writer *w = t->w;
+    unsigned me = (unsigned)(t - w->t);
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->head == NULL && !w->stop)
-            pthread_cond_wait(&w->work, &w->mu);
         wjob *j = w->head;
-        if (j == NULL)
+        if (j == NULL && w->stop)
             break;
+        if (j == NULL || !job_ready(w, j)) {
+            pthread_cond_wait(&w->work, &w->mu);
+            continue;
+        }
         w->head = j->next;
         if (w->head == NULL)
             w->tail = NULL;
-        w->busy = true;
+        w->busy++;
+        w->inflight[me] = j->blk;
         bool skip = w->rc < 0;
         pthread_mutex_unlock(&w->mu);
         ch_error e = {0};
         int rc = 0;
         if (!skip && j->blk)
-            rc = ch__segb_compress(j->blk, w->cctx, &e);
+            rc = ch__segb_compress(j->blk, t->cctx, &e);
         else if (!skip && j->seg)
-            rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, w->cctx, NULL, &e);
+            rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, t->cctx, NULL, &e);
         uint32_t events = j->seg ? j->seg->nrec : 0;
         size_t cost = j->cost;
         job_free(j);
@@ -346,38 +381,58 @@ static void *writer_main(void *arg)
         }
         w->queued -= cost;
         w->queued_events -= events;
-        w->busy = false;
+        w->busy--;
+        w->inflight[me] = NULL;
         pthread_cond_broadcast(&w->room);
-        if (w->head == NULL)
+        pthread_cond_broadcast(&w->work); /* a job waiting on this one may go now */
+        if (w->head == NULL && w->busy == 0)
             pthread_cond_broadcast(&w->done);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
+/* Threads for compression: one per CPU this process may use, at most MAX_WRITERS. */
+static unsigned writer_threads(void)
+{
+    const char *v = getenv("COINHOUND_STORE_WRITERS");
+    long n = v && *v ? strtol(v, NULL, 10) : (long)ch_prefetch_cpus();
+    return n < 1 ? 1 : n > MAX_WRITERS ? MAX_WRITERS : (unsigned)n;
+}
+
 static int w_init(writer *w, ch_error *err)
 {
-    if ((w->cctx = ZSTD_createCCtx()) == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    w->nthreads = writer_threads();
+    for (unsigned i = 0; i < w->nthreads; i++) {
+        w->t[i].w = w;
+        if ((w->t[i].cctx = ZSTD_createCCtx()) == NULL) {
+            while (i-- > 0)
+                ZSTD_freeCCtx(w->t[i].cctx);
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        }
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->done, NULL);
     pthread_cond_init(&w->room, NULL);
+    w->ready = true;
     return 0;
 }
 
-/* Queue j (taking it, even on failure); the thread starts with the first job. Waits while
+/* Queue j (taking it, even on failure); the threads start with the first job. Waits while
  * the queue holds more than WQ_BYTES, so memory stays bounded when zstd is the slower side. */
 static int w_push(writer *w, wjob *j, ch_error *err)
 {
     pthread_mutex_lock(&w->mu);
-    if (!w->started) {
-        if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+    while (w->started < w->nthreads) {
+        if (pthread_create(&w->t[w->started].th, NULL, writer_main, &w->t[w->started]) != 0) {
+            if (w->started > 0)
+                break; /* fewer threads than asked: slower, still correct */
             pthread_mutex_unlock(&w->mu);
             job_free(j);
             return ch_error_set(err, CH_ERR, "cannot start the event store's writer thread");
         }
-        w->started = true;
+        w->started++;
     }
     while (w->queued > WQ_BYTES && w->rc == 0)
         pthread_cond_wait(&w->room, &w->mu);
@@ -396,7 +451,7 @@ static int w_push(writer *w, wjob *j, ch_error *err)
     w->tail = j;
     w->queued += j->cost;
     w->queued_events += j->seg ? j->seg->nrec : 0;
-    pthread_cond_signal(&w->work);
+    pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->mu);
     return 0;
 }
@@ -416,20 +471,21 @@ static int w_drain(writer *w, ch_error *err)
 
 static void w_fini(writer *w)
 {
-    if (w->cctx == NULL)
+    if (!w->ready)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    pthread_cond_signal(&w->work);
+    pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->mu);
-    if (w->started)
-        pthread_join(w->th, NULL);
+    for (unsigned i = 0; i < w->started; i++)
+        pthread_join(w->t[i].th, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->done);
     pthread_cond_destroy(&w->room);
-    ZSTD_freeCCtx(w->cctx);
-    w->cctx = NULL;
+    for (unsigned i = 0; i < w->nthreads; i++)
+        ZSTD_freeCCtx(w->t[i].cctx);
+    w->ready = false;
 }
 
 /* Hand the open segment i to the writer thread, which writes it under the pending generation
@@ -617,7 +673,7 @@ static int l_stats(void *impl, ch_evstore_stats *out, ch_error *err)
     out->uncommitted = l->counters.uncommitted;
     for (size_t i = 0; i < l->nopen; i++)
         out->open_events += l->open[i].nrec;
-    if (l->w.cctx != NULL) {
+    if (l->w.ready) {
         pthread_mutex_lock(&l->w.mu);
         out->open_events += l->w.queued_events;
         pthread_mutex_unlock(&l->w.mu);

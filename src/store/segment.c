@@ -30,7 +30,7 @@
  * (docs/BENCHMARKS.md section 30). Its reader rebuilds format 3's typed rows, so nothing above
  * this file tells the two apart. Formats 1 (blocks compressed alone), 2 and 3 are still read.
  * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
- * thread (local.c), so an open segment keeps only its first block and the one filling raw.
+ * threads (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
  * it with a per-segment Bloom filter): one binary search or one pass over the terms answers
  * an equality, a list, a set, a CIDR or a suffix test.
@@ -42,6 +42,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,22 +275,32 @@ static int compress_with(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ZS
                          const ch_buf *pfx, uint8_t **out, size_t *outlen, uint32_t *crc,
                          ch_error *err);
 
+static pthread_mutex_t cdict_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* Compress src[0..n) into a fitted frame (*out, *outlen, *crc), with block 0's bytes dsrc as a
  * raw-content dictionary (prepared once into *cdict) when dsrc is not NULL. */
 static int compress_frame(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ch_buf *dsrc,
                           void **cdict, uint8_t **out, size_t *outlen, uint32_t *crc, ch_error *err)
 {
-    if (dsrc != NULL && *cdict == NULL) {
-        /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them for
-         * input of unknown size: megabytes more per open segment). Raw content by reference:
-         * block 0 outlives the segment's compression. */
-        ZSTD_compressionParameters cp = ZSTD_getCParams(level, dsrc->len, dsrc->len);
-        *cdict = ZSTD_createCDict_advanced(dsrc->data, dsrc->len, ZSTD_dlm_byRef,
-                                           ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
-        if (*cdict == NULL)
+    const ZSTD_CDict *use = NULL;
+    if (dsrc != NULL) {
+        /* Made by the first later block that needs it; the store's writer threads may compress
+         * two such blocks of one segment at once (local.c), hence the lock. */
+        pthread_mutex_lock(&cdict_mu);
+        if (*cdict == NULL) {
+            /* Tables sized for a block and this dictionary (ZSTD_createCDict would size them
+             * for input of unknown size: megabytes more per open segment). Raw content by
+             * reference: block 0 outlives the segment's compression. */
+            ZSTD_compressionParameters cp = ZSTD_getCParams(level, dsrc->len, dsrc->len);
+            *cdict = ZSTD_createCDict_advanced(dsrc->data, dsrc->len, ZSTD_dlm_byRef,
+                                               ZSTD_dct_rawContent, cp, ZSTD_defaultCMem);
+        }
+        use = *cdict;
+        pthread_mutex_unlock(&cdict_mu);
+        if (use == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
-    return compress_with(cctx, level, src, dsrc ? *cdict : NULL, NULL, out, outlen, crc, err);
+    return compress_with(cctx, level, src, use, NULL, out, outlen, crc, err);
 }
 
 /* Compress src with cdict, or with pfx as a one-time prefix (format 4's original records), or
