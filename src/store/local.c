@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,14 @@
 #define SEAL_BYTES ((size_t)48 << 20) /* seal an open segment past this many raw bytes */
 #define HOUR_MS 3600000LL
 #define WQ_BYTES ((size_t)16 << 20) /* work queued for the writer before add waits */
+/* Compaction (see compact_choose): an hour's segments written by successive checkpoints are
+ * merged COMPACT_TIER at a time while the hour is open, and all into one once it is closed;
+ * one merge takes at most COMPACT_MAX_BYTES of segment files. Compacted segments take
+ * sequence numbers from COMPACT_SEQ up, so they never meet a checkpoint's. */
+#define COMPACT_TIER 16
+#define COMPACT_MAX_BYTES ((uint64_t)64 << 20)
+#define COMPACT_SEQ 0x80000000u
+#define COMPACT_BACKOFF 100
 
 /* Work for the writer thread, done in the order given: compress one block, or write one sealed
  * segment (whose earlier blocks the queue has compressed by then). */
@@ -55,6 +64,11 @@ typedef struct wjob {
     uint64_t gen;
     uint32_t seq;
     size_t cost; /* bytes counted against WQ_BYTES */
+    /* a compaction (blk and seg NULL): input paths in order, merged into path */
+    char **inputs;
+    size_t ninputs;
+    uint32_t ds;
+    int64_t hour;
 } wjob;
 
 /* The writer threads: compression, the index build, write and fsync of sealed segments, all
@@ -81,7 +95,12 @@ struct writer {
     wthread t[MAX_WRITERS];
     unsigned nthreads, started;
     bool stop;
-    unsigned busy; /* jobs in a thread's hands */
+    unsigned busy;        /* compressions and writes in a thread's hands */
+    unsigned queued_sync; /* compressions and writes queued (a checkpoint waits for them) */
+    unsigned bg;          /* compactions queued or in hand (nobody waits for them) */
+    atomic_bool abort_bg; /* closing: compactions stop where they are */
+    uint64_t compacted, compact_failed;
+    const char *dir; /* the store's directory (compactions sync it) */
     const ch_seg_block *inflight[MAX_WRITERS];
     pthread_mutex_t mu;
     pthread_cond_t work, done, room;
@@ -92,6 +111,17 @@ struct writer {
     ch_error err;
     bool ready; /* w_init succeeded */
 };
+
+typedef struct segname {
+    char name[256];
+    ch_dataset ds;
+    int64_t hour;
+    uint64_t gen;
+    uint32_t seq;
+    bool compacted; /* <ds>-<hour>-<gen>-<seq>-<lo>-<hi>.seg: merged from generations lo..hi */
+    uint64_t lo, hi;
+    bool hidden; /* a compacted segment holds its records */
+} segname;
 
 typedef struct local {
     char dir[4096];
@@ -110,6 +140,13 @@ typedef struct local {
     /* days whose segments changed since the last commit: their summaries are refreshed then */
     int64_t *sum_days;
     size_t nsum_days, capsum_days;
+    /* segments a compacted one held at the last commit: removed at the next one, so that a
+     * search that listed the directory just before has a checkpoint interval to open them */
+    segname *doomed;
+    size_t ndoomed;
+    uint64_t compact_failed_seen;
+    uint32_t compact_seq;
+    unsigned compact_backoff; /* commits to let pass before the next compaction */
 } local;
 
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
@@ -117,14 +154,6 @@ int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
     int n = snprintf(buf, cap, "%s.events", db_path);
     return n < 0 || (size_t)n >= cap ? CH_ELIMIT : 0;
 }
-
-typedef struct segname {
-    char name[256];
-    ch_dataset ds;
-    int64_t hour;
-    uint64_t gen;
-    uint32_t seq;
-} segname;
 
 static bool parse_name(const char *name, segname *out)
 {
@@ -136,17 +165,25 @@ static bool parse_name(const char *name, segname *out)
         return false;
     ch_dataset ds = ch_dataset_from_name(name, (size_t)(dash - name));
     long long hour;
-    unsigned long long gen;
+    unsigned long long gen, lo = 0, hi = 0;
     unsigned seq;
-    int used = 0;
-    if (sscanf(dash, "-%lld-%llx-%x.seg%n", &hour, &gen, &seq, &used) != 3 ||
-        (size_t)used != strlen(dash))
+    int used = 0, used2 = 0;
+    if (sscanf(dash, "-%lld-%llx-%x%n", &hour, &gen, &seq, &used) != 3)
+        return false;
+    bool compacted = strcmp(dash + used, ".seg") != 0;
+    if (compacted &&
+        (sscanf(dash + used, "-%llx-%llx.seg%n", &lo, &hi, &used2) != 2 ||
+         (size_t)used + (size_t)used2 != strlen(dash) || lo > hi || hi > gen || seq < COMPACT_SEQ))
         return false;
     memcpy(out->name, name, n + 1);
     out->ds = ds;
     out->hour = hour;
     out->gen = gen;
     out->seq = seq;
+    out->compacted = compacted;
+    out->lo = lo;
+    out->hi = hi;
+    out->hidden = false;
     return true;
 }
 
@@ -162,8 +199,33 @@ static int seg_cmp(const void *a, const void *b)
     return (int)x->ds - (int)y->ds;
 }
 
-/* The committed segments, oldest hour first. Caller frees *out. */
-static int list_segments(local *l, segname **out, size_t *n, ch_error *err)
+/* Does compacted segment c hold the records of s (same source and hour, s's generation in c's
+ * range, and s older than c: a later compaction that took c in holds c)? */
+static bool holds(const segname *c, const segname *s)
+{
+    if (!c->compacted || c == s || c->ds != s->ds || c->hour != s->hour || s->gen < c->lo ||
+        s->gen > c->hi)
+        return false;
+    return !s->compacted || s->gen < c->gen || (s->gen == c->gen && s->seq < c->seq);
+}
+
+/* Mark the segments whose records a committed compacted segment holds (v sorted: an hour's
+ * segments are together). */
+static void mark_hidden(segname *v, size_t n)
+{
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a; b < n && v[b].hour == v[a].hour; b++)
+            ;
+        for (size_t c = a; c < b; c++)
+            for (size_t i = a; v[c].compacted && i < b; i++)
+                if (holds(&v[c], &v[i]))
+                    v[i].hidden = true;
+    }
+}
+
+/* The committed segments, oldest hour first, without those a compacted segment holds unless
+ * keep_hidden (then marked). Caller frees *out. */
+static int list_segments_ex(local *l, bool keep_hidden, segname **out, size_t *n, ch_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -200,9 +262,22 @@ static int list_segments(local *l, segname **out, size_t *n, ch_error *err)
     }
     if (cnt)
         qsort(v, cnt, sizeof *v, seg_cmp);
+    mark_hidden(v, cnt);
+    if (!keep_hidden) {
+        size_t k = 0;
+        for (size_t i = 0; i < cnt; i++)
+            if (!v[i].hidden)
+                v[k++] = v[i];
+        cnt = k;
+    }
     *out = v;
     *n = cnt;
     return 0;
+}
+
+static int list_segments(local *l, segname **out, size_t *n, ch_error *err)
+{
+    return list_segments_ex(l, false, out, n, err);
 }
 
 static void path_of(const local *l, const char *name, char *buf, size_t cap)
@@ -262,8 +337,6 @@ static void sum_touch(local *l, int64_t hour)
     }
     l->sum_days[l->nsum_days++] = day;
 }
-
-static int list_segments(local *l, segname **out, size_t *n, ch_error *err);
 
 /* The day of v[a] spans v[a..*b); its inputs (paths allocated) into in. */
 static int day_inputs(const local *l, const segname *v, size_t n, size_t a, size_t *b,
@@ -330,12 +403,73 @@ static void job_free(wjob *j)
         ch__segb_free(j->seg);
         ch_free(j->seg);
     }
+    for (size_t i = 0; i < j->ninputs; i++)
+        ch_free(j->inputs[i]);
+    ch_free(j->inputs);
     ch_free(j);
+}
+
+static bool is_compaction(const wjob *j) { return j->blk == NULL && j->seg == NULL; }
+
+/* Merge the compaction's inputs, record by record in their order, into one segment at
+ * j->path: written under a temporary name, fsynced and renamed by ch__segb_write, and then
+ * visible at once, since its generation is committed. A reader lists either the inputs or
+ * the result (holds() hides the inputs), never both. Stops when abort is set (closing); a
+ * failure (an input gone to retention, a damaged one) leaves the inputs as they were. */
+static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *abort, ch_error *err)
+{
+    ch_seg_builder b;
+    ch__segb_init(&b, j->ds, j->hour);
+    ch_ev_decoded *d = ch_malloc(sizeof *d);
+    int rc = d ? 0 : ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (size_t i = 0; i < j->ninputs && rc == 0; i++) {
+        ch_seg *sg = NULL;
+        if ((rc = ch__seg_open(j->inputs[i], &sg, err)) < 0)
+            break;
+        bool split = ch__seg_format(sg) == CH_SEG_FORMAT_SPLIT;
+        uint32_t nrec = ch__seg_meta(sg)->nrec;
+        for (uint32_t o = 0; o < nrec && rc == 0; o++) {
+            const uint8_t *t, *r = NULL;
+            size_t tn, rn = 0;
+            if (split)
+                rc = ch__seg_typed(sg, o, &t, &tn, err) < 0 || ch__seg_orig(sg, o, &r, &rn, err) < 0
+                         ? CH_EPARSE
+                         : ch__ev_decode_parts(t, tn, r, rn, d);
+            else
+                rc = ch__seg_record(sg, o, &t, &tn, err) < 0 ? CH_EPARSE : ch__ev_decode(t, tn, d);
+            if (rc < 0) {
+                if (err->msg[0] == '\0')
+                    ch_error_set(err, rc, "%s: record %u does not decode", j->inputs[i], o);
+                break;
+            }
+            if (ch__segb_add(&b, &d->ev, d->rid) < 0) {
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+                break;
+            }
+            ch_seg_block *full = ch__segb_full(&b);
+            if (full != NULL) {
+                if (atomic_load(abort))
+                    rc = ch_error_set(err, CH_ERR, "compaction stopped: the store is closing");
+                else
+                    rc = ch__segb_compress(full, cctx, err);
+            }
+        }
+        ch__seg_close(sg);
+    }
+    if (rc == 0)
+        rc = ch__segb_write(&b, j->path, j->gen, j->seq, cctx, NULL, err);
+    if (rc == 0)
+        rc = sync_dir(dir, err);
+    ch__segb_free(&b);
+    ch_free(d);
+    return rc;
 }
 
 /* May a thread take j now? See the writer's note for the two waits. */
 static bool job_ready(const writer *w, const wjob *j)
 {
+    if (is_compaction(j))
+        return true; /* reads committed files, writes its own */
     if (j->seg)
         return w->busy == 0;
     for (unsigned i = 0; j->blk->dict && i < w->nthreads; i++)
@@ -361,9 +495,13 @@ static void *writer_main(void *arg)
         w->head = j->next;
         if (w->head == NULL)
             w->tail = NULL;
-        w->busy++;
-        w->inflight[me] = j->blk;
-        bool skip = w->rc < 0;
+        bool bg = is_compaction(j);
+        if (!bg) {
+            w->queued_sync--;
+            w->busy++;
+            w->inflight[me] = j->blk;
+        }
+        bool skip = w->rc < 0 || (bg && w->stop);
         pthread_mutex_unlock(&w->mu);
         ch_error e = {0};
         int rc = 0;
@@ -371,32 +509,48 @@ static void *writer_main(void *arg)
             rc = ch__segb_compress(j->blk, t->cctx, &e);
         else if (!skip && j->seg)
             rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, t->cctx, NULL, &e);
+        else if (!skip)
+            rc = compact_run(w->dir, j, t->cctx, &w->abort_bg, &e);
         uint32_t events = j->seg ? j->seg->nrec : 0;
         size_t cost = j->cost;
         job_free(j);
         pthread_mutex_lock(&w->mu);
-        if (rc < 0 && w->rc == 0) {
-            w->rc = rc;
-            w->err = e;
+        if (bg) {
+            /* A failed compaction leaves the inputs as they were: nothing is lost, and the
+             * next commit may try again. */
+            w->bg--;
+            if (!skip && rc < 0)
+                w->compact_failed++;
+            else if (!skip)
+                w->compacted++;
+        } else {
+            if (rc < 0 && w->rc == 0) {
+                w->rc = rc;
+                w->err = e;
+            }
+            w->busy--;
+            w->inflight[me] = NULL;
         }
         w->queued -= cost;
         w->queued_events -= events;
-        w->busy--;
-        w->inflight[me] = NULL;
         pthread_cond_broadcast(&w->room);
         pthread_cond_broadcast(&w->work); /* a job waiting on this one may go now */
-        if (w->head == NULL && w->busy == 0)
+        if (w->queued_sync == 0 && w->busy == 0)
             pthread_cond_broadcast(&w->done);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
-/* Threads for compression: one per CPU this process may use, at most MAX_WRITERS. */
+/* Threads for compression: one per CPU this process may use (two at least), at most
+ * MAX_WRITERS. */
 static unsigned writer_threads(void)
 {
     const char *v = getenv("COINHOUND_STORE_WRITERS");
+    /* Two at least by default, so that a compaction never holds up a checkpoint's work. */
     long n = v && *v ? strtol(v, NULL, 10) : (long)ch_prefetch_cpus();
+    if ((v == NULL || *v == '\0') && n < 2)
+        n = 2;
     return n < 1 ? 1 : n > MAX_WRITERS ? MAX_WRITERS : (unsigned)n;
 }
 
@@ -451,6 +605,10 @@ static int w_push(writer *w, wjob *j, ch_error *err)
     w->tail = j;
     w->queued += j->cost;
     w->queued_events += j->seg ? j->seg->nrec : 0;
+    if (is_compaction(j))
+        w->bg++;
+    else
+        w->queued_sync++;
     pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->mu);
     return 0;
@@ -460,7 +618,7 @@ static int w_push(writer *w, wjob *j, ch_error *err)
 static int w_drain(writer *w, ch_error *err)
 {
     pthread_mutex_lock(&w->mu);
-    while (w->head != NULL || w->busy)
+    while (w->queued_sync || w->busy)
         pthread_cond_wait(&w->done, &w->mu);
     int rc = w->rc;
     if (rc < 0)
@@ -475,6 +633,7 @@ static void w_fini(writer *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
+    atomic_store(&w->abort_bg, true);
     pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->mu);
     for (unsigned i = 0; i < w->started; i++)
@@ -642,6 +801,146 @@ static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
     return 0;
 }
 
+/* Remove what compacted segments held at the last commit, and remember what they hold now. */
+static void compact_cleanup(local *l, segname *v, size_t n)
+{
+    char p[4400];
+    for (size_t i = 0; i < l->ndoomed; i++) {
+        path_of(l, l->doomed[i].name, p, sizeof p);
+        if (unlink(p) == 0)
+            sum_touch(l, l->doomed[i].hour);
+    }
+    l->ndoomed = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += v[i].hidden;
+    segname *nd = k ? ch_realloc(l->doomed, k * sizeof *nd) : l->doomed;
+    if (nd == NULL)
+        return; /* removed by a later commit, or by the next process */
+    l->doomed = nd;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].hidden)
+            l->doomed[l->ndoomed++] = v[i];
+}
+
+/* Queue the merge of v[pick[0..np)] (one source and hour, in generation order) into one
+ * segment named for the committed generation and the generations it takes in. */
+static void compact_queue(local *l, const segname *v, const size_t *pick, size_t np)
+{
+    wjob *j = ch_calloc(1, sizeof *j);
+    if (j == NULL || (j->inputs = ch_calloc(np, sizeof *j->inputs)) == NULL) {
+        ch_free(j);
+        return;
+    }
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < np; i++) {
+        const segname *s = &v[pick[i]];
+        uint64_t slo = s->compacted ? s->lo : s->gen;
+        lo = slo < lo ? slo : lo;
+        hi = s->gen > hi ? s->gen : hi;
+        char p[4400];
+        path_of(l, s->name, p, sizeof p);
+        if ((j->inputs[i] = ch_malloc(strlen(p) + 1)) == NULL) {
+            job_free(j);
+            return;
+        }
+        memcpy(j->inputs[i], p, strlen(p) + 1);
+        j->ninputs++;
+    }
+    uint32_t seq = l->compact_seq++;
+    j->ds = v[pick[0]].ds;
+    j->hour = v[pick[0]].hour;
+    j->gen = l->committed;
+    j->seq = seq;
+    char name[256];
+    snprintf(name, sizeof name,
+             "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 "-%016" PRIx64 "-%016" PRIx64 ".seg",
+             ch_dataset_name((ch_dataset)j->ds), j->hour, j->gen, j->seq, lo, hi);
+    path_of(l, name, j->path, sizeof j->path);
+    ch_error e = {0};
+    (void)w_push(&l->w, j, &e); /* takes j; a failure only means no compaction this time */
+}
+
+/* Choose one merge, if none is under way: the first source and hour (oldest first) that holds
+ * COMPACT_TIER segments written since its last compaction, or two segments or more once it is
+ * closed: SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
+ * neither of the last two checkpoints (so that a trickle of late events does not rewrite its
+ * hour at every checkpoint). `serve` seals every open segment at each checkpoint, so an hour
+ * of its events arrives as hundreds of small segments, and each search and day summary would
+ * pay for every one; merging COMPACT_TIER at a time and once more when the hour closes writes
+ * each record about twice. */
+static void compact_choose(local *l, const segname *v, size_t n)
+{
+    pthread_mutex_lock(&l->w.mu);
+    bool busy = l->w.bg != 0 || l->w.stop;
+    uint64_t failed = l->w.compact_failed;
+    pthread_mutex_unlock(&l->w.mu);
+    if (failed != l->compact_failed_seen) {
+        /* An input that cannot be read (damaged: `store verify` names it) would fail again at
+         * every commit: wait a while before the next try. */
+        l->compact_failed_seen = failed;
+        l->compact_backoff = COMPACT_BACKOFF;
+    }
+    if (l->compact_backoff > 0) {
+        l->compact_backoff--;
+        return;
+    }
+    if (busy || n < 2)
+        return;
+    size_t *pick = ch_malloc(n * sizeof *pick);
+    if (pick == NULL)
+        return;
+    char p[4400];
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a; b < n && v[b].hour == v[a].hour; b++)
+            ;
+        for (int ds = 0; ds < CH_DS__COUNT; ds++) {
+            uint64_t after = 0; /* the tier: what came after the hour's last compaction */
+            uint64_t last = 0;
+            size_t np = 0, all = 0, fresh = 0;
+            for (size_t i = a; i < b; i++) {
+                if ((int)v[i].ds != ds)
+                    continue;
+                all++;
+                last = v[i].gen > last ? v[i].gen : last;
+                if (v[i].compacted && v[i].gen + 1 > after)
+                    after = v[i].gen + 1;
+            }
+            for (size_t i = a; i < b; i++)
+                fresh += (int)v[i].ds == ds && v[i].gen >= after;
+            bool closed = all >= 2 && l->newest_hour != INT64_MIN &&
+                          v[a].hour <= l->newest_hour - SEAL_BEHIND_HOURS &&
+                          last + 2 <= l->committed;
+            if (!closed && fresh < COMPACT_TIER)
+                continue;
+            /* In generation order, up to COMPACT_MAX_BYTES, ending at a generation's end: a
+             * compacted segment's range must name every segment of its generations. */
+            uint64_t bytes = 0;
+            size_t gen_start = 0;
+            for (size_t i = a; i < b; i++) {
+                if ((int)v[i].ds != ds || !(closed || v[i].gen >= after))
+                    continue;
+                if (np && v[pick[np - 1]].gen != v[i].gen)
+                    gen_start = np;
+                struct stat st;
+                path_of(l, v[i].name, p, sizeof p);
+                bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+                if (bytes > COMPACT_MAX_BYTES && np > 0) {
+                    np = gen_start;
+                    break;
+                }
+                pick[np++] = i;
+            }
+            if (np >= 2) {
+                compact_queue(l, v, pick, np);
+                ch_free(pick);
+                return;
+            }
+        }
+    }
+    ch_free(pick);
+}
+
 static void l_committed(void *impl)
 {
     local *l = impl;
@@ -652,7 +951,25 @@ static void l_committed(void *impl)
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    retain(l, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    retain(l, now);
+    segname *v = NULL;
+    size_t n = 0;
+    ch_error e = {0};
+    if (l->writable && list_segments_ex(l, true, &v, &n, &e) == 0) {
+        /* A sequence number above every compacted one of this generation in the directory. */
+        l->compact_seq = COMPACT_SEQ;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].compacted && v[i].gen == l->committed && v[i].seq >= l->compact_seq)
+                l->compact_seq = v[i].seq + 1;
+        compact_cleanup(l, v, n);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].hidden)
+                v[k++] = v[i];
+        compact_choose(l, v, k);
+    }
+    ch_free(v);
     sum_refresh_touched(l);
 }
 
@@ -842,6 +1159,7 @@ static void l_close(void *impl)
     if (l->lock_fd >= 0)
         close(l->lock_fd);
     ch_free(l->sum_days);
+    ch_free(l->doomed);
     ch_free(l);
 }
 
@@ -910,6 +1228,7 @@ int ch_evstore_open_local(ch_store *db, bool writable, const ch_evstore_retentio
             goto fail;
         }
         remove_uncommitted(l);
+        l->w.dir = l->dir;
         if ((rc = w_init(&l->w, err)) < 0) {
             close(l->lock_fd);
             goto fail;

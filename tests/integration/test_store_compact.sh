@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Compaction of the event store under `serve` (local.c): every checkpoint seals the open
+# segments, so an hour of events arrives as one small segment per checkpoint. The store merges
+# an hour's newest 16 small segments into one while the hour is open, and all of the hour's
+# segments into one once it has closed (two hours behind the newest event, and quiet for two
+# checkpoints). What a user sees:
+#  - 40 batches of one hour, each checkpointed on its own, end as at most a handful of
+#    segments, not 40; once a later hour has arrived and settled, the hour is one segment;
+#  - every record is found exactly once by a search, before and after, and `store verify`
+#    accepts the store;
+#  - a SIGKILL just after a merged segment appears (its inputs still on disk) loses nothing and
+#    doubles nothing: after the restart a search still finds each record once.
+# Args: coinhound-binary source-dir corpora-dir.
+set -euo pipefail
+bin=$1 src=$2
+. "$src/tests/integration/lib.sh"
+need_cmd curl "the serve tests"
+need_cmd python3 "the serve tests"
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log" >&2; exit 1; }
+tok=compact-test-token-0123456789
+printf '%s\n' "$tok" >"$work/ingest.tok"
+chmod 600 "$work/ingest.tok"
+
+# Batches b0..b39: 50 records each, all in 2024-06-03 10:00-10:59; l0..l5: 10 records each at
+# 13:xx, which closes hour 10.
+python3 - "$work" <<'PY'
+import json, sys
+def rec(b, i, hh):
+    return json.dumps({"eventVersion": "1.08", "eventTime": "2024-06-03T%02d:%02d:%02dZ" % (hh, b % 60, i % 60),
+        "awsRegion": "eu-west-1", "eventID": "%08d-%04d-4000-8000-%012d" % (b, hh, i),
+        "eventName": "DescribeInstances", "eventSource": "ec2.amazonaws.com",
+        "recipientAccountId": "111122223333", "sourceIPAddress": "198.51.100.%d" % (i % 200),
+        "userIdentity": {"type": "IAMUser", "userName": "u%d" % (i % 7), "accountId": "111122223333"}})
+for b in range(40):
+    with open("%s/b%d" % (sys.argv[1], b), "w") as f:
+        f.write("".join(rec(b, i, 10) + "\n" for i in range(50)))
+for b in range(6):
+    with open("%s/l%d" % (sys.argv[1], b), "w") as f:
+        f.write("".join(rec(b, i, 13) + "\n" for i in range(10)))
+PY
+
+cat >"$work/s.yaml" <<EOF
+listen: 127.0.0.1:0
+db: $work/s.db
+no_geoip: true
+journal: {dir: $work/journal}
+checkpoint: 100ms
+tokens: {ingest: $work/ingest.tok}
+EOF
+start() {
+  : >"$work/serve.log"
+  "$bin" serve --config "$work/s.yaml" 2>>"$work/serve.log" &
+  pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
+    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  fail "server did not become ready"
+}
+checkpoints() { curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "coinhound_checkpoints_total" {print $2}'; }
+# post BATCH, then wait for the checkpoint that covers it, so each batch is its own segment
+post() {
+  local before after code
+  before=$(checkpoints)
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
+    --data-binary "@$work/$1" "http://127.0.0.1:$port/api/v1/ingest")
+  [ "$code" = 202 ] || fail "batch $1: HTTP $code"
+  for _ in $(seq 100); do
+    after=$(checkpoints)
+    [ "${after:-0}" -gt "${before:-0}" ] && return 0
+    sleep 0.05
+  done
+  fail "no checkpoint after batch $1"
+}
+segments() { # the committed segments a search sees for CloudTrail
+  "$bin" store stats --db "$work/s.db" --format json |
+    python3 -c 'import json,sys; print(sum(s["segments"] for s in json.load(sys.stdin)["sources"] if s["source"] == "cloudtrail"))'
+}
+# found WANT WHEN: every stored record found exactly once (by event id), WANT of them
+found() {
+  "$bin" search 'event.action exists' --db "$work/s.db" --format jsonl --limit 100000 2>/dev/null |
+    python3 -c '
+import json, sys
+ids = [json.loads(l)["event"]["id"] for l in sys.stdin if l.strip()]
+if len(ids) != len(set(ids)): sys.exit("duplicates: %d records, %d distinct" % (len(ids), len(set(ids))))
+if len(ids) != int(sys.argv[1]): sys.exit("found %d records, want %s" % (len(ids), sys.argv[1]))
+' "$1" || fail "search after $2"
+}
+
+start
+for b in $(seq 0 19); do post "b$b"; done
+# A merged segment is listed as soon as it is written, named for the generations it holds.
+merged=
+for _ in $(seq 100); do
+  merged=$(ls "$work/s.db.events" | grep -E '^cloudtrail-[0-9]+(-[0-9a-f]+){4}\.seg$' | head -n1 || true)
+  [ -n "$merged" ] && break
+  sleep 0.05
+done
+[ -n "$merged" ] || fail "20 segments of one hour, no merged segment"
+# SIGKILL with the merged segment and its inputs both on disk.
+kill -9 $pid
+wait $pid 2>/dev/null || true
+pid=
+files=$(ls "$work/s.db.events" | grep -c '\.seg$')
+[ "$files" -gt 2 ] || fail "the inputs were gone before the next checkpoint ($files files)"
+found 1000 "a SIGKILL with a merged segment and its inputs on disk"
+start
+for b in $(seq 20 39); do post "b$b"; done
+n=$(segments)
+# merged 16 at a time: at most 40/16 merged ones and 15 not yet merged
+[ "$n" -le 17 ] || fail "40 checkpoints of one hour left $n segments (want 17 or fewer)"
+found 2000 "40 batches"
+for b in $(seq 0 5); do post "l$b"; done
+# Hour 10 is closed now (13 is the newest hour, two checkpoints have passed): one segment once
+# the merge is written (hour 13's six stay apart, fewer than 16 in an open hour).
+hour10() {
+  "$bin" search 'event.action exists' --db "$work/s.db" --explain --count-by event.provider \
+    --from 2024-06-03T10:00:00Z --to 2024-06-03T10:59:59Z 2>&1 >/dev/null |
+    sed -n 's/.*segments: \([0-9]*\) read.*/\1/p'
+}
+for _ in $(seq 100); do
+  n=$(hour10)
+  [ "$n" = 1 ] && break
+  sleep 0.1
+done
+[ "$n" = 1 ] || fail "a closed hour of 40 checkpoints: $n segments read for it (want 1)"
+found 2060 "the closed hour merged"
+"$bin" store verify --db "$work/s.db" >/dev/null || fail "store verify refused the compacted store"
+kill -TERM $pid
+wait $pid || fail "SIGTERM: exit status $?"
+pid=
+found 2060 "a restart"
+echo "ok: 40 checkpoints of one hour became one segment once it closed; every record found once, also after a SIGKILL beside a merge"
