@@ -885,7 +885,8 @@ static void compact_choose(local *l, const segname *v, size_t n)
         l->compact_backoff--;
         return;
     }
-    if (busy || n < 2)
+    const char *off = getenv("COINHOUND_STORE_COMPACT"); /* 0: never (benchmarks compare) */
+    if (busy || n < 2 || (off != NULL && strcmp(off, "0") == 0))
         return;
     size_t *pick = ch_malloc(n * sizeof *pick);
     if (pick == NULL)
