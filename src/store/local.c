@@ -752,7 +752,9 @@ static int retain(local *l, int64_t now_ms)
     segname *v;
     size_t n;
     ch_error e = {0};
-    if (list_segments(l, &v, &n, &e) < 0)
+    /* Held segments too: they take disk space, and a merged segment retired before what it
+     * holds would let those reappear until the next pass. */
+    if (list_segments_ex(l, true, &v, &n, &e) < 0)
         return 0; /* retention is retried at the next checkpoint */
     char p[4400];
     uint64_t total = 0;
@@ -771,7 +773,7 @@ static int retain(local *l, int64_t now_ms)
         path_of(l, v[i].name, p, sizeof p);
         if (unlink(p) == 0) {
             total -= sz[i];
-            l->counters.retired++;
+            l->counters.retired += !v[i].hidden;
             sum_touch(l, v[i].hour);
         }
     }
