@@ -53,6 +53,7 @@
 #define COMPACT_MAX_BYTES ((uint64_t)64 << 20)
 #define COMPACT_SEQ 0x80000000u
 #define COMPACT_BACKOFF 100
+#define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */
 
 /* Work for the writer thread, done in the order given: compress one block, or write one sealed
  * segment (whose earlier blocks the queue has compressed by then). */
@@ -863,7 +864,8 @@ static void compact_queue(local *l, const segname *v, const size_t *pick, size_t
     (void)w_push(&l->w, j, &e); /* takes j; a failure only means no compaction this time */
 }
 
-/* Choose one merge, if none is under way: the first source and hour (oldest first) that holds
+/* Choose merges, if none is under way (at most COMPACT_PER_COMMIT, as a server that goes quiet
+ * commits no more): each source and hour (oldest first) that holds
  * COMPACT_TIER segments written since its last compaction, or two segments or more once it is
  * closed: SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
  * neither of the last two checkpoints (so that a trickle of late events does not rewrite its
@@ -893,6 +895,7 @@ static void compact_choose(local *l, const segname *v, size_t n)
     size_t *pick = ch_malloc(n * sizeof *pick);
     if (pick == NULL)
         return;
+    int queued = 0;
     char p[4400];
     for (size_t a = 0, b; a < n; a = b) {
         for (b = a; b < n && v[b].hour == v[a].hour; b++)
@@ -934,8 +937,10 @@ static void compact_choose(local *l, const segname *v, size_t n)
                 }
                 pick[np++] = i;
             }
-            if (np >= 2) {
-                compact_queue(l, v, pick, np);
+            if (np < 2)
+                continue;
+            compact_queue(l, v, pick, np);
+            if (++queued == COMPACT_PER_COMMIT) {
                 ch_free(pick);
                 return;
             }
