@@ -85,6 +85,7 @@ typedef struct wjob {
  * loses only what the checkpoint did not commit, which the inputs or the journal deliver
  * again. */
 #define MAX_WRITERS 8
+#define MAX_BG 32
 typedef struct writer writer;
 typedef struct wthread {
     writer *w;
@@ -98,7 +99,16 @@ struct writer {
     bool stop;
     unsigned busy;        /* compressions and writes in a thread's hands */
     unsigned queued_sync; /* compressions and writes queued (a checkpoint waits for them) */
-    unsigned bg;          /* compactions queued or in hand (nobody waits for them) */
+    /* Compactions queued or in hand (nobody waits for them), by source and hour. An entry
+     * stays after its job is done until the pipeline's thread drops it before listing the
+     * directory (compact_release): a listing taken before a merge's rename must not choose the
+     * same segments again, or both merged segments would be listed. */
+    struct {
+        uint32_t ds;
+        int64_t hour;
+        bool done;
+    } bgq[MAX_BG];
+    unsigned nbg;
     atomic_bool abort_bg; /* closing: compactions stop where they are */
     uint64_t compacted, compact_failed;
     const char *dir; /* the store's directory (compactions sync it) */
@@ -512,14 +522,19 @@ static void *writer_main(void *arg)
             rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, t->cctx, NULL, &e);
         else if (!skip)
             rc = compact_run(w->dir, j, t->cctx, &w->abort_bg, &e);
-        uint32_t events = j->seg ? j->seg->nrec : 0;
+        uint32_t events = j->seg ? j->seg->nrec : 0, ds = j->ds;
+        int64_t hour = j->hour;
         size_t cost = j->cost;
         job_free(j);
         pthread_mutex_lock(&w->mu);
         if (bg) {
             /* A failed compaction leaves the inputs as they were: nothing is lost, and the
              * next commit may try again. */
-            w->bg--;
+            for (unsigned q = 0; q < w->nbg; q++)
+                if (w->bgq[q].ds == ds && w->bgq[q].hour == hour && !w->bgq[q].done) {
+                    w->bgq[q].done = true;
+                    break;
+                }
             if (!skip && rc < 0)
                 w->compact_failed++;
             else if (!skip)
@@ -606,9 +621,7 @@ static int w_push(writer *w, wjob *j, ch_error *err)
     w->tail = j;
     w->queued += j->cost;
     w->queued_events += j->seg ? j->seg->nrec : 0;
-    if (is_compaction(j))
-        w->bg++;
-    else
+    if (!is_compaction(j))
         w->queued_sync++;
     pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->mu);
@@ -860,12 +873,47 @@ static void compact_queue(local *l, const segname *v, const size_t *pick, size_t
              "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 "-%016" PRIx64 "-%016" PRIx64 ".seg",
              ch_dataset_name((ch_dataset)j->ds), j->hour, j->gen, j->seq, lo, hi);
     path_of(l, name, j->path, sizeof j->path);
+    pthread_mutex_lock(&l->w.mu);
+    unsigned q = l->w.nbg++;
+    l->w.bgq[q].ds = j->ds;
+    l->w.bgq[q].hour = j->hour;
+    l->w.bgq[q].done = false;
+    pthread_mutex_unlock(&l->w.mu);
     ch_error e = {0};
-    (void)w_push(&l->w, j, &e); /* takes j; a failure only means no compaction this time */
+    if (w_push(&l->w, j, &e) < 0) { /* it took j; no compaction this time */
+        pthread_mutex_lock(&l->w.mu);
+        l->w.bgq[q].done = true;
+        pthread_mutex_unlock(&l->w.mu);
+    }
 }
 
-/* Choose merges, if none is under way (at most COMPACT_PER_COMMIT, as a server that goes quiet
- * commits no more): each source and hour (oldest first) that holds
+/* Drop the finished compactions' entries: called before listing the directory, which then
+ * shows their results. */
+static void compact_release(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    unsigned k = 0;
+    for (unsigned q = 0; q < w->nbg; q++)
+        if (!w->bgq[q].done)
+            w->bgq[k++] = w->bgq[q];
+    w->nbg = k;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Is a compaction of this source and hour queued, in hand, or done since the listing? */
+static bool compact_pending(writer *w, uint32_t ds, int64_t hour)
+{
+    bool found = false;
+    pthread_mutex_lock(&w->mu);
+    for (unsigned q = 0; q < w->nbg && !found; q++)
+        found = w->bgq[q].ds == ds && w->bgq[q].hour == hour;
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
+/* Choose merges (at most COMPACT_PER_COMMIT, as a server that goes quiet commits no more, and
+ * none of a source and hour whose merge is pending): each source and hour (oldest first) that
+ * holds
  * COMPACT_TIER segments written since its last compaction, or two segments or more once it is
  * closed: SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
  * neither of the last two checkpoints (so that a trickle of late events does not rewrite its
@@ -876,7 +924,7 @@ static void compact_queue(local *l, const segname *v, const size_t *pick, size_t
 static void compact_choose(local *l, const segname *v, size_t n)
 {
     pthread_mutex_lock(&l->w.mu);
-    bool busy = l->w.bg != 0 || l->w.stop;
+    bool busy = l->w.stop || l->w.nbg + 1 >= MAX_BG;
     uint64_t failed = l->w.compact_failed;
     pthread_mutex_unlock(&l->w.mu);
     if (failed != l->compact_failed_seen) {
@@ -901,6 +949,8 @@ static void compact_choose(local *l, const segname *v, size_t n)
         for (b = a; b < n && v[b].hour == v[a].hour; b++)
             ;
         for (int ds = 0; ds < CH_DS__COUNT; ds++) {
+            if (compact_pending(&l->w, (uint32_t)ds, v[a].hour))
+                continue;
             uint64_t after = 0; /* the tier: what came after the hour's last compaction */
             uint64_t last = 0;
             size_t np = 0, all = 0, fresh = 0;
@@ -940,7 +990,7 @@ static void compact_choose(local *l, const segname *v, size_t n)
             if (np < 2)
                 continue;
             compact_queue(l, v, pick, np);
-            if (++queued == COMPACT_PER_COMMIT) {
+            if (++queued == COMPACT_PER_COMMIT || l->w.nbg + 1 >= MAX_BG) {
                 ch_free(pick);
                 return;
             }
@@ -964,6 +1014,8 @@ static void l_committed(void *impl)
     segname *v = NULL;
     size_t n = 0;
     ch_error e = {0};
+    if (l->writable)
+        compact_release(&l->w);
     if (l->writable && list_segments_ex(l, true, &v, &n, &e) == 0) {
         /* A sequence number above every compacted one of this generation in the directory. */
         l->compact_seq = COMPACT_SEQ;
