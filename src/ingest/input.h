@@ -52,9 +52,10 @@ void ch_input_close(ch_input *in);
 
 const char *ch_input_name(const ch_input *in);
 bool ch_input_is_gzip(const ch_input *in);
-/* The inflater gzip inputs opened now will use: "zlib" (the default), "libdeflate" (whole
- * members checked before delivery, zlib streaming what libdeflate cannot take; when built in and
- * COINHOUND_INFLATE=libdeflate) or "igzip" (ISA-L, when built in and COINHOUND_INFLATE=igzip). */
+/* The inflater gzip inputs opened now will use: "libdeflate" (the default when built in: whole
+ * members checked before delivery, zlib streaming what libdeflate cannot take, with zlib's
+ * records and errors), "zlib" (COINHOUND_INFLATE=zlib, or libdeflate not built in) or "igzip"
+ * (ISA-L, when built in and COINHOUND_INFLATE=igzip). */
 const char *ch_input_inflater(void);
 /* gzip members of this input inflated whole by libdeflate so far (the rest streamed). */
 uint64_t ch_input_whole_members(const ch_input *in);
@@ -91,6 +92,9 @@ uint64_t ch_input_newlines(const ch_input *in);
 /* True once the source is exhausted (cleanly or by a failure): no more bytes will come, though
  * the window may still hold unconsumed ones. */
 bool ch_input_eof(const ch_input *in);
+/* The input stopped on a failure (I/O, damaged gzip) rather than at its end: ch_input_eof is
+ * true and the next refill returns the failure. */
+bool ch_input_failed(const ch_input *in);
 
 /* Lines on top of the window. Returns 1 with a line (without "\n" or "\r\n"), 0 at the end.
  * A line longer than max_line is skipped to its end and reported as CH_ELIMIT (the caller

@@ -9,7 +9,8 @@
  * Records are never copied: they are returned in place in the input window, and the scanner
  * keeps its state (position, depth, inside a string) across refills, so no byte is scanned
  * twice except the few of a refill boundary. A record larger than max_record is dropped
- * chunk by chunk as it streams by, so memory is bounded by max_record, whatever the input.
+ * chunk by chunk as it streams by, so memory is bounded by max_record, whatever the input (a
+ * JSON Lines line by the window: it is kept until its newline is in view, see S_TOP).
  *
  * Shapes, decided as the input goes:
  *  - a top-level '[' opens an array whose object elements are records;
@@ -100,6 +101,7 @@ struct ch_jsonrec {
     bool in_str;
     bool esc; /* the byte at pos is escaped (a backslash ended the last scan) */
     bool multiline, records_key, too_deep, too_large, skipping;
+    bool at_failure; /* JSON Lines: the input failed inside the last line (line_ended) */
     bool key_ok;     /* the string's dropped part matched the start of "Records" */
     size_t key_have; /* ... that many bytes of it */
     char scalar_first;
@@ -412,17 +414,21 @@ static void after_value(ch_jsonrec *r)
 
 /* JSON Lines: the line ended inside what was being scanned on it. Reported once, for the
  * outermost thing left open (the envelope when it is its array or tail), and the next line
- * starts afresh: the rest of a damaged line never reaches into the lines after it. */
+ * starts afresh: the rest of a damaged line never reaches into the lines after it. The last
+ * line of a failed input is the failure's to report (at_failure). */
 static void line_ended(ch_jsonrec *r, bool in_array)
 {
-    if (in_array || (r->st == S_VALUE && r->kind == K_ENV_TAIL))
+    if (r->at_failure) {
+        /* cut by the input's failure, which is reported once for it */
+    } else if (in_array || (r->st == S_VALUE && r->kind == K_ENV_TAIL)) {
         REPORT(r, r->arr_line, r->arr_off, "truncated",
                "line ends inside the object starting at byte %llu", (unsigned long long)r->arr_off);
-    else if (r->too_deep || r->too_large)
+    } else if (r->too_deep || r->too_large) {
         judge_value(r, false);
-    else
+    } else {
         REPORT(r, r->vline, r->voff, "truncated", "line ends inside the %s starting at byte %llu",
                r->kind == K_NONOBJ ? "value" : "record", (unsigned long long)r->voff);
+    }
     r->pos = r->lim;
     to_top(r);
 }
@@ -480,28 +486,34 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
                 size_t from = r->eol_scan > p && r->eol_scan <= len ? r->eol_scan : p;
                 const char *nl = memchr(b + from, '\n', len - from);
                 if (nl == NULL && !ch_input_eof(r->in)) {
-                    if (len - p > r->max_record) {
-                        REPORT(r, r->line, off + p, "record_too_large",
-                               "line at byte %llu exceeds %zu bytes", (unsigned long long)(off + p),
-                               r->max_record);
-                        r->st = S_SKIPLINE;
-                        r->eol_scan = 0;
-                        continue;
-                    }
+                    /* The line is kept until its end is in view, even past max_record, and
+                     * dropped unread only when it fills the window: what is made of a line
+                     * (an envelope's records, or one record too large) must not depend on
+                     * how much of it the last refill brought (the inflaters refill in
+                     * different steps: fuzz_inflate). */
                     r->eol_scan = len - p; /* relative to p, which becomes the window start */
                     rc = refill(r, p, &err);
                     if (rc == CH_ELIMIT) {
                         REPORT(r, r->line, off + p, "record_too_large",
-                               "line at byte %llu exceeds the window",
-                               (unsigned long long)(off + p));
+                               "record at byte %llu exceeds %zu bytes",
+                               (unsigned long long)(off + p), r->max_record);
                         r->st = S_SKIPLINE;
                         r->eol_scan = 0;
                         continue;
                     }
-                    if (rc < 0)
+                    /* A failed input has ended too (its failure is sticky, ch_input_eof says
+                     * so): the line ends where the good bytes do, as the last line of an input
+                     * (at_failure below), the failure reported at the next refill. Whether the
+                     * failure came with the line's bytes or one refill later is the inflater's
+                     * and the window's business, and must not decide what is made of the line
+                     * (fuzz_jsonrec, seed regress-libdeflate-member-then-garbage). */
+                    if (rc < 0 && !ch_input_eof(r->in))
                         return input_failed(r, rc, &err);
                     continue; /* at the end of input the line ends where the input does */
                 }
+                /* The input's last line, cut short by a failure: what is whole on it is kept,
+                 * what the failure cut is its report's (one damage, one error). */
+                r->at_failure = nl == NULL && ch_input_failed(r->in);
                 r->eol_scan = 0;
                 size_t eol = nl ? (size_t)(nl - b) : len;
                 if (u[p] == '{') {

@@ -645,6 +645,12 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
         for (int k = 0; k < K; k++)
             free(got[k]);
     }
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+    assert_string_equal(ch_input_inflater(), "libdeflate"); /* the default */
+#else
+    assert_string_equal(ch_input_inflater(), "zlib");
+#endif
+    setenv("COINHOUND_INFLATE", "zlib", 1);
     assert_string_equal(ch_input_inflater(), "zlib");
     setenv("COINHOUND_INFLATE", "libdeflate", 1);
 #ifdef COINHOUND_HAVE_LIBDEFLATE
@@ -662,6 +668,94 @@ static void test_damaged_gzip_file_reads_the_same_with_either_inflater(void **st
     free(two);
     free(z2);
     free(z1);
+    free(text);
+}
+
+/* What follows a member inflated whole is known when zlib knows it: garbage fails the input
+ * with the member's bytes, the end comes with the next refill (readers decide on ch_input_eof),
+ * and the failure gives zlib's code and message. Each refill's size, end flag, code and message
+ * are compared with zlib's, file and memory; after two members, what was read and how it ended. */
+static void test_end_after_a_whole_member_is_known_as_zlib_knows_it(void **state)
+{
+    (void)state;
+    size_t len, zl;
+    char *text = sample_text(2000, &len); /* under one refill: zlib delivers it in one too */
+    unsigned char *z = gzip_mem(text, len, &zl);
+    unsigned char *buf = calloc(1, 2 * zl + 64);
+    enum { T_NONE, T_ZEROS, T_GARBAGE, T_CUT_MEMBER, T_MEMBER, T_N };
+    for (int tail = 0; tail < T_N; tail++) {
+        memcpy(buf, z, zl);
+        size_t n = zl;
+        size_t add = 0;
+        if (tail == T_ZEROS) {
+            add = 37; /* calloc'd */
+        } else if (tail == T_GARBAGE) {
+            /* ending in what reads as a gzip trailer of a size larger than the member's, so
+             * that libdeflate inflates the member whole (it sizes its output by it) */
+            uint32_t big = (uint32_t)len + 100;
+            unsigned char junk[8] = {'j',
+                                     'u',
+                                     'n',
+                                     'k',
+                                     (unsigned char)big,
+                                     (unsigned char)(big >> 8),
+                                     (unsigned char)(big >> 16),
+                                     0};
+            add = sizeof junk;
+            memcpy(buf + n, junk, add);
+        } else if (tail == T_CUT_MEMBER || tail == T_MEMBER) {
+            add = tail == T_MEMBER ? zl : zl / 3;
+            memcpy(buf + n, z, add);
+        }
+        n += add;
+        write_file(tmp_path("tail.json.gz"), buf, n);
+        /* A second member may come in the first refill (zlib) or the next (libdeflate): for
+         * those, what counts is everything read and how it ended. */
+        bool per_refill = tail < T_CUT_MEMBER;
+        for (int src = 0; src < 2; src++) {
+            char log[2][4][160];
+            size_t total[2] = {0, 0};
+            for (int k = 0; k < 2; k++) {
+                setenv("COINHOUND_INFLATE", k ? "libdeflate" : "zlib", 1);
+                ch_input *in = NULL;
+                ch_error err = {0};
+                if (src)
+                    assert_int_equal(ch_input_open_mem(&in, "tail", buf, n, 0, &err), 0);
+                else
+                    assert_int_equal(ch_input_open(&in, tmp_path("tail.json.gz"), 0, &err), 0);
+                int rc = 1;
+                for (int step = 0; step < 4; step++) {
+                    if (rc > 0 || per_refill)
+                        rc = ch_input_more(in, &err);
+                    size_t have;
+                    (void)ch_input_data(in, &have);
+                    ch_input_consume(in, have);
+                    total[k] += have;
+                    snprintf(log[k][step], sizeof log[k][step], "%d eof=%d %s",
+                             per_refill ? rc : rc > 0, (int)ch_input_eof(in),
+                             rc < 0 ? strstr(err.msg, "gzip") : "");
+                }
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+                /* zero padding and a cut member hide the last trailer: those stream */
+                if (tail != T_ZEROS && tail != T_CUT_MEMBER)
+                    assert_int_equal(ch_input_whole_members(in) > 0, k);
+#endif
+                ch_input_close(in);
+                unsetenv("COINHOUND_INFLATE");
+            }
+            assert_int_equal(total[1], total[0]);
+            if (tail == T_CUT_MEMBER)
+                assert_true(total[0] >= len && total[0] < 2 * len);
+            else
+                assert_int_equal(total[0], tail == T_MEMBER ? 2 * len : len);
+            for (int step = per_refill ? 0 : 3; step < 4; step++)
+                assert_string_equal(log[1][step], log[0][step]);
+            if (tail == T_GARBAGE) /* known with the member's bytes */
+                assert_non_null(strstr(log[0][0], "eof=1"));
+        }
+    }
+    free(buf);
+    free(z);
     free(text);
 }
 
@@ -725,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_bytes_after_last_gzip_member_zeros_ignored_garbage_reported),
         cmocka_unit_test(test_damaged_gzip_file_reads_the_same_with_either_inflater),
         cmocka_unit_test(test_whole_members_read_as_zlib_streams_them),
+        cmocka_unit_test(test_end_after_a_whole_member_is_known_as_zlib_knows_it),
         cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),
         cmocka_unit_test(test_empty_file_is_eof_at_once),
         cmocka_unit_test(test_window_never_holds_more_than_max_window),

@@ -573,6 +573,41 @@ static void test_gzip_input_is_split_like_plain(void **state)
     free(z);
 }
 
+/* A gzip'd JSON Lines file whose last line has no newline, followed by garbage: the last line
+ * is a record, then one gzip_error, with zlib and with libdeflate and whatever the window. The
+ * failure may come with the member's bytes or one refill later (libdeflate inflates the member
+ * whole; zlib, when the member's end fills a refill exactly): the last line was lost then. */
+static void test_jsonl_last_line_before_gzip_trailing_garbage_is_kept(void **state)
+{
+    (void)state;
+    static const char text[] = "{\"n\":1}\n{\"n\":2}\n{\"n\":3,\"last\":true}";
+    size_t zl;
+    unsigned char *z = gzip_mem(text, strlen(text), &zl);
+    unsigned char *buf = malloc(zl + 8);
+    memcpy(buf, z, zl);
+    memcpy(buf + zl, "garbage!", 8);
+    static const char *const inflaters[] = {"zlib", "libdeflate"};
+    /* 0: the default; then smaller, one of them ending a refill exactly at the member's end */
+    static const size_t windows[] = {0, 4096, sizeof text - 1, 64, 40};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++) {
+            setenv("COINHOUND_INFLATE", inflaters[k], 1);
+            split *s = split_mem_ex(buf, zl + 8, windows[w], 0, 0);
+            unsetenv("COINHOUND_INFLATE");
+            assert_int_equal(s->n, 3);
+            assert_string_equal(s->text[2], "{\"n\":3,\"last\":true}");
+            assert_int_equal(s->offset[2], 16);
+            assert_int_equal(s->line[2], 3);
+            assert_int_equal(reason(s, "gzip_error"), 1);
+            assert_int_equal(s->diag.errors_total, 1);
+            assert_true(s->rc < 0);
+            split_free(s);
+        }
+    }
+    free(buf);
+    free(z);
+}
+
 static void test_damaged_gzip_yields_records_before_damage_then_one_gzip_error(void **state)
 {
     (void)state;
@@ -720,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_records_spanning_window_refills_match_a_big_window),
         cmocka_unit_test(test_gzip_input_is_split_like_plain),
         cmocka_unit_test(test_damaged_gzip_yields_records_before_damage_then_one_gzip_error),
+        cmocka_unit_test(test_jsonl_last_line_before_gzip_trailing_garbage_is_kept),
         cmocka_unit_test(test_corpus_stratus_detonation_arrays_hold_310_records),
         cmocka_unit_test(test_corpus_cloudtrail2sightings_envelopes_hold_15_records),
         cmocka_unit_test(test_corpus_stratus_jsonl_gzipped_through_small_window_holds_310),
