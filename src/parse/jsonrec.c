@@ -1,9 +1,14 @@
 /*
  * jsonrec.c - split JSON text into records by tracking only strings and bracket depth.
  *
- * The scanner looks at each byte outside strings once, through a 256-entry class table
- * (quote, open, close, newline, or nothing), and jumps over strings with memchr for the
- * closing quote; an escaped quote is recognised by counting the backslashes before it. Depth is
+ * The scanner takes the input 64 bytes at a time, as bit masks of its quotes, backslashes,
+ * brackets and newlines (SSE2 compares). Inside a record, a block without a backslash is
+ * settled from its quotes alone: a prefix XOR of the quote mask marks the bytes inside strings,
+ * and only the brackets and newlines outside them are visited, a few per block of CloudTrail
+ * against six or seven quotes (this took the splitter from 24% to 17% of a gzip'd S3 run's
+ * instructions: docs/BENCHMARKS.md section 37). A block with a backslash, and a top-level
+ * object (which may be the S3 envelope, whose "Records" key is looked for), are walked one
+ * quote, bracket or newline at a time, a backslash skipping the byte after it. Depth is
  * a counter, not a stack: `{]` is not noticed (simdjson rejects the record later), but nesting
  * a million deep costs nothing, and the cap (CH_JSONREC_MAX_DEPTH) is a report, not a crash.
  * Records are never copied: they are returned in place in the input window, and the scanner
@@ -185,15 +190,20 @@ static int input_failed(ch_jsonrec *r, int rc, const ch_error *err)
     return rc;
 }
 
-/* Bit i of *in is set where p[i] is '"' or '\\' (what matters inside a string), bit i of *out
- * where it is '"', a bracket, '\n' or '\r' (what matters outside). 64 bytes are read. */
-static inline void block_masks(const unsigned char *p, uint64_t *in, uint64_t *out)
+/* Where the bytes that matter are in a block of 64: bit i of q is set where p[i] is a quote,
+ * of in where it is a quote or a backslash (what matters inside a string), of out where it is
+ * a bracket, '\n' or '\r' (what matters outside, besides quotes). 64 bytes are read. */
+typedef struct masks {
+    uint64_t q, in, out;
+} masks;
+
+static inline void block_masks(const unsigned char *p, masks *m)
 {
 #if defined(__SSE2__)
     const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), x20 = _mm_set1_epi8(0x20);
     const __m128i op = _mm_set1_epi8('{'), cl = _mm_set1_epi8('}');
     const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    uint64_t mi = 0, mo = 0;
+    masks r = {0, 0, 0};
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
         __m128i vq = _mm_cmpeq_epi8(v, q);
@@ -201,26 +211,39 @@ static inline void block_masks(const unsigned char *p, uint64_t *in, uint64_t *o
         __m128i v20 = _mm_or_si128(v, x20);
         __m128i br = _mm_or_si128(_mm_cmpeq_epi8(v20, op), _mm_cmpeq_epi8(v20, cl));
         __m128i nl = _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr));
-        __m128i vin = _mm_or_si128(vq, _mm_cmpeq_epi8(v, bs));
-        __m128i vout = _mm_or_si128(_mm_or_si128(vq, br), nl);
-        mi |= (uint64_t)(uint16_t)_mm_movemask_epi8(vin) << (16 * k);
-        mo |= (uint64_t)(uint16_t)_mm_movemask_epi8(vout) << (16 * k);
+        unsigned sh = 16 * (unsigned)k;
+        r.q |= (uint64_t)(uint16_t)_mm_movemask_epi8(vq) << sh;
+        r.in |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(vq, _mm_cmpeq_epi8(v, bs)))
+                << sh;
+        r.out |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(br, nl)) << sh;
     }
-    *in = mi;
-    *out = mo;
+    *m = r;
 #else
     /* Portable fallback: a 256-entry class table, one byte at a time. */
     static const unsigned char cls[256] = {
-        ['"'] = 3, ['\\'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 2, [']'] = 2, ['\n'] = 2, ['\r'] = 2,
+        ['"'] = 5, ['\\'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 2, [']'] = 2, ['\n'] = 2, ['\r'] = 2,
     };
-    uint64_t mi = 0, mo = 0;
-    for (int i = 0; i < 64; i++) {
-        mi |= (uint64_t)(cls[p[i]] & 1) << i;
-        mo |= (uint64_t)(cls[p[i]] >> 1) << i;
+    masks r = {0, 0, 0};
+    for (unsigned i = 0; i < 64; i++) {
+        r.in |= (uint64_t)(cls[p[i]] & 1) << i;
+        r.out |= (uint64_t)(cls[p[i]] >> 1 & 1) << i;
+        r.q |= (uint64_t)(cls[p[i]] >> 2) << i;
     }
-    *in = mi;
-    *out = mo;
+    *m = r;
 #endif
+}
+
+/* Bit i set where an odd number of the bits 0..i of x are: with x the quotes of a block, the
+ * bytes from an opening quote up to (not including) its closing one. */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
 }
 
 /*
@@ -228,9 +251,10 @@ static inline void block_masks(const unsigned char *p, uint64_t *in, uint64_t *o
  * value, SCAN_ENVELOPE with r->pos just past the '[' of a top-level object's "Records" array,
  * or SCAN_MORE with r->pos == lim and the state saved for the next call.
  *
- * The input is taken 64 bytes at a time: two bit masks say where the bytes that matter are
+ * The input is taken 64 bytes at a time: bit masks say where the bytes that matter are
  * (inside a string: quote and backslash; outside: quote, brackets, newlines), and only those
- * bytes are visited. A backslash in a string skips the byte after it, even across blocks and
+ * bytes are visited; in a record's block without a backslash, not even the quotes (the file's
+ * opening comment). A backslash in a string skips the byte after it, even across blocks and
  * refills (r->esc), so escapes need no look-back. Reading 64 bytes from any position before
  * lim is safe: lim is at most the window's end, which CH_JSON_PADDING bytes follow.
  */
@@ -251,13 +275,49 @@ static int scan(ch_jsonrec *r, const char *base, size_t lim)
     while (pos < lim) {
         const unsigned char *blk = b + pos;
         size_t avail = lim - pos;
-        uint64_t m_in, m_out;
-        block_masks(blk, &m_in, &m_out);
+        masks m;
+        block_masks(blk, &m);
         if (avail < 64) {
             uint64_t valid = (1ull << avail) - 1;
-            m_in &= valid;
-            m_out &= valid;
+            m.q &= valid;
+            m.in &= valid;
+            m.out &= valid;
         }
+        if (!check_env && !esc && depth > 0 && m.in == m.q) {
+            /* The common block, inside a record and without a backslash: which bytes are in
+             * strings follows from the quotes alone (prefix_xor), so only the brackets and
+             * newlines outside strings are visited, not every quote. Same result as the walk
+             * below, which takes the blocks with a backslash and the envelope's. */
+            uint64_t px = prefix_xor(m.q);
+            uint64_t outside = m.out & ~(px ^ (in_str ? ~0ull : 0));
+            for (; outside != 0; outside &= outside - 1) {
+                unsigned j = (unsigned)__builtin_ctzll(outside);
+                unsigned char c = blk[j];
+                if ((c | 0x20) == '{') {
+                    if (++depth > r->max_depth)
+                        r->too_deep = true;
+                } else if ((c | 0x20) == '}') {
+                    if (--depth == 0) {
+                        in_str = false;
+                        pos += j + 1;
+                        res = SCAN_DONE;
+                        goto out;
+                    }
+                } else {
+                    line += c == '\n';
+                    multiline = true;
+                }
+            }
+            in_str = in_str != (px >> 63 != 0); /* an odd number of quotes flips it */
+            if (in_str && m.q != 0) { /* the block's last quote opened a string: as the walk */
+                r->str_start = pos + 64 - (unsigned)__builtin_clzll(m.q);
+                r->key_have = 0;
+                r->key_ok = true;
+            }
+            pos = avail > 64 ? pos + 64 : lim;
+            continue;
+        }
+        uint64_t m_in = m.in, m_out = m.q | m.out;
         unsigned i = 0; /* next bit of the block to look at; up to 65 after an escape */
         while (i < 64) {
             uint64_t m = (in_str ? m_in : m_out) & (~0ull << i);
