@@ -17,16 +17,21 @@
  * plain input holds about 1.1 MiB when its records are small, a gzip one 0.3 MiB more (the
  * compressed chunk and the inflater's state).
  *
- * With COINHOUND_INFLATE=libdeflate (opt-in: see ch_input_inflater), each member of a gzip
- * input that can be read again (memory, or a regular file of up to
- * WHOLE_MAX_IN bytes, then read into memory whole) is first inflated whole by libdeflate when it
- * was built in (about twice zlib's rate on CloudTrail: docs/BENCHMARKS.md sections 11 and 33),
- * straight into the window, which grows to the member's size as the gzip trailer states it. The
- * bytes count only once libdeflate has checked the whole member, CRC-32 and length included, so
+ * By default (unless COINHOUND_INFLATE=zlib or igzip: ch_input_inflater), each member of a
+ * gzip input that can be read again (memory, or a regular file of up to WHOLE_MAX_IN bytes,
+ * then read into memory whole) is first inflated whole by libdeflate when it was built in
+ * (about twice zlib's rate on CloudTrail: docs/BENCHMARKS.md sections 11, 33 and 37), straight
+ * into the window, which grows to the member's size as the gzip trailer states it. The bytes
+ * count only once libdeflate has checked the whole member, CRC-32 and length included, so
  * damage delivers nothing of it, and the member is then read by the streaming inflater below,
- * which says where the damage is as zlib does. A member larger than WHOLE_MAX_OUT or than the
- * window may grow, one whose header zlib checks more closely (header_zlib_only), an earlier
- * member of a file bigger than its last, and pipes stream.
+ * which says where the damage is as zlib does. What follows a whole member is looked at in the
+ * same refill, as zlib's loop does (after_member), so the input fails or ends after the same
+ * bytes; the one difference left, that a refill may end at another point (a whole member is
+ * one refill, zlib fills 1 MiB at a time across members), is one no reader may depend on, and
+ * tests/fuzz/fuzz_inflate.c checks that records, reports and lines are zlib's. A member larger
+ * than WHOLE_MAX_OUT or than the window may grow, one whose header zlib checks more closely
+ * (header_zlib_only), one the last 4 bytes of the input do not size (an earlier member of a
+ * file bigger than its last, or one followed by zero padding), and pipes stream through zlib.
  *
  * The streaming inflater is zlib, or ISA-L's igzip when it was built in and
  * COINHOUND_INFLATE=igzip asks for it (twice zlib's rate on CloudTrail here, and it streams
