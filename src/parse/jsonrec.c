@@ -107,6 +107,7 @@ struct ch_jsonrec {
     bool esc; /* the byte at pos is escaped (a backslash ended the last scan) */
     bool multiline, records_key, too_deep, too_large, skipping;
     bool at_failure; /* JSON Lines: the input failed inside the last line (line_ended) */
+    bool bom_seen;   /* the input's first bytes were looked at for a byte order mark */
     bool key_ok;     /* the string's dropped part matched the start of "Records" */
     size_t key_have; /* ... that many bytes of it */
     char scalar_first;
@@ -515,8 +516,24 @@ int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec 
             return 0;
 
         case S_TOP:
-            if (off == 0 && p == 0 && len >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0)
-                p = 3; /* a UTF-8 byte order mark, as some editors write */
+            if (off == 0 && p == 0 && len > 0 && !r->bom_seen) {
+                /* A UTF-8 byte order mark, as some editors write. A first refill may bring
+                 * only part of it (a gzip member of one or two bytes): wait for the rest, so
+                 * that it is not garbage with one inflater and skipped with another
+                 * (fuzz_inflate, seed regress-bom-split-across-members). */
+                if (len < 3 && memcmp(b, "\xEF\xBB\xBF", len) == 0 && !ch_input_eof(r->in)) {
+                    rc = refill(r, 0, &err);
+                    if (rc > 0)
+                        continue;
+                    if (rc < 0 && rc != CH_ELIMIT && !ch_input_eof(r->in))
+                        return input_failed(r, rc, &err);
+                    r->bom_seen = true; /* the end, a failure or a window of 2 bytes */
+                    continue;
+                }
+                r->bom_seen = true;
+                if (len >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0)
+                    p = 3;
+            }
             while (p < len && is_ws(u[p])) {
                 if (u[p] == '\n') {
                     r->line++;

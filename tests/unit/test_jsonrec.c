@@ -470,6 +470,33 @@ static void test_utf8_bom_is_skipped(void **state)
     split_free(s);
 }
 
+/* A byte order mark cut across two gzip members: libdeflate delivers the first member (two
+ * bytes of the mark) in a refill of its own, zlib both at once; skipped either way. */
+static void test_utf8_bom_split_across_gzip_members_is_skipped(void **state)
+{
+    (void)state;
+    static const char rest[] = "\xBF{\"a\":1}\n{\"b\":2}\n";
+    size_t l1, l2;
+    unsigned char *z1 = gzip_mem("\xEF\xBB", 2, &l1);
+    unsigned char *z2 = gzip_mem(rest, strlen(rest), &l2);
+    unsigned char *both = malloc(l1 + l2);
+    memcpy(both, z1, l1);
+    memcpy(both + l1, z2, l2);
+    static const char *const inflaters[] = {"zlib", "libdeflate"};
+    for (int k = 0; k < 2; k++) {
+        setenv("COINHOUND_INFLATE", inflaters[k], 1);
+        split *s = split_mem_ex(both, l1 + l2, 0, 0, 0);
+        unsetenv("COINHOUND_INFLATE");
+        assert_int_equal(s->n, 2);
+        assert_int_equal(s->offset[0], 3);
+        assert_int_equal(s->diag.errors_total, 0);
+        split_free(s);
+    }
+    free(both);
+    free(z2);
+    free(z1);
+}
+
 static void test_escaped_quotes_and_backslashes_inside_strings(void **state)
 {
     (void)state;
@@ -750,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_garbage_between_records_is_reported_once_per_run),
         cmocka_unit_test(test_empty_and_blank_inputs_yield_nothing_silently),
         cmocka_unit_test(test_utf8_bom_is_skipped),
+        cmocka_unit_test(test_utf8_bom_split_across_gzip_members_is_skipped),
         cmocka_unit_test(test_escaped_quotes_and_backslashes_inside_strings),
         cmocka_unit_test(test_record_too_large_is_skipped_and_the_next_kept),
         cmocka_unit_test(test_records_spanning_window_refills_match_a_big_window),
