@@ -43,7 +43,9 @@ typedef struct bytes {
 
 static void put(bytes *b, const void *p, size_t n)
 {
-    if (b->n + n > b->cap) {
+    if (n == 0)
+        return;
+    if (b->p == NULL || b->n + n > b->cap) {
         size_t nc = b->cap ? b->cap : 4096;
         while (nc < b->n + n)
             nc *= 2;
@@ -52,8 +54,7 @@ static void put(bytes *b, const void *p, size_t n)
         b->p = np;
         b->cap = nc;
     }
-    if (n)
-        memcpy(b->p + b->n, p, n);
+    memcpy(b->p + b->n, p, n);
     b->n += n;
 }
 
@@ -157,7 +158,8 @@ static void build(const uint8_t *data, size_t size, bytes *out)
     case 4: { /* a member cut short follows */
         bytes m = {0};
         gzip_member(&m, text, n, level);
-        put(out, m.p, m.n > 1 ? 1 + b % (m.n - 1) : m.n);
+        CHECK(m.p != NULL && m.n > 1); /* a gzip member is 20 bytes at least */
+        put(out, m.p, 1 + b % (m.n - 1));
         free(m.p);
         break;
     }
@@ -167,7 +169,7 @@ static void build(const uint8_t *data, size_t size, bytes *out)
         break;
     case 6: /* one byte flipped */
     case 7:
-        if (out->n > 0)
+        if (out->p != NULL && out->n > 0)
             out->p[((size_t)a << 8 | b) % out->n] ^= (unsigned char)(1u << (shape >> 6));
         if ((shape & 7) == 7)
             put(out, zeros, 2);
@@ -281,7 +283,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     bytes s = {0};
     build(data, size, &s);
-    if (s.n < 2 || s.p[0] != 0x1f || s.p[1] != 0x8b || inflated_size(&s, OUT_CAP) > OUT_CAP) {
+    if (s.p == NULL || s.n < 2 || s.p[0] != 0x1f || s.p[1] != 0x8b ||
+        inflated_size(&s, OUT_CAP) > OUT_CAP) {
         free(s.p);
         return 0; /* plain (no inflater involved), or a bomb */
     }
