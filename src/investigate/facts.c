@@ -7,9 +7,25 @@
  * Saving sorts the array in primary-key order (O(n log n) compares, far less than the b-tree
  * work it saves), walks it once with three prepared statements and frees everything: memory
  * holds one checkpoint interval of changes, never the history.
+ *
+ * The users' firsts writer (ch_facts_writer_start): the upserts were most of a checkpoint (55%
+ * of the merge thread's instructions in a 2-thread run of the hard corpus, all of it after the
+ * last event, with the workers idle; docs/BENCHMARKS.md section 39). Firsts need no offense id
+ * and their upsert is idempotent (the earlier time wins, a tie keeps the row there), so they
+ * can be written ahead, in transactions of their own on a second connection, while the merge
+ * thread goes on. The merge thread keeps every first of the interval in its index as before
+ * (the same caps, the same drops); a first that is new, or that an earlier event moved back, is
+ * "dirty", and every FIRSTS_BATCH dirty firsts, when the writer is idle, their rows are copied
+ * into one block (about 150 bytes each) and handed over; the writer sorts and upserts them.
+ * The checkpoint then saves only what was not handed over. The store ends with the rows of one
+ * write at the checkpoint: a row is (the interval's earliest time, the id of the interval's
+ * first sight), and each later write of it carries an earlier time than the one before, which
+ * the upsert takes whole, so the last write decides, and it is the row one write would make.
  */
 #include "investigate/facts.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +44,37 @@ typedef struct fact {
     uint32_t klen;
     uint32_t off[4]; /* fields: edge kind,src,dst; node id,kind,label,attrs; first
                         user,kind,value,event */
+    uint32_t mlen;   /* bytes of mem */
     uint8_t type;
+    bool sent; /* a first whose row the writer has (not saved by the checkpoint) */
     ch_offense *o;
     int64_t first, last;
     uint64_t count;
 } fact;
+
+/* Dirty firsts handed to the writer at once (about 5,500 instructions of SQLite each). */
+#define FIRSTS_BATCH 4096
+
+/* A batch: copies of the rows, their strings in one block. Owned by whoever holds it. */
+typedef struct firsts_batch {
+    fact *rows;
+    fact **order;
+    size_t n;
+    char *mem;
+} firsts_batch;
+
+typedef struct firsts_writer {
+    ch_sql sql; /* its own connection to the store's file */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    firsts_batch *todo; /* under mu: the batch to write, or NULL */
+    bool stop;          /* under mu */
+    atomic_bool busy;   /* a batch is waiting or being written */
+    int rc;             /* the first failure (the writer's own until joined) */
+    ch_error err;
+    uint64_t saved;
+} firsts_writer;
 
 typedef struct off_count {
     ch_offense *o;
@@ -42,6 +84,9 @@ typedef struct off_count {
 struct ch_facts {
     fact **v;
     size_t n, cap;
+    /* Each fact and its strings are one bump allocation, all freed at the save: a malloc and a
+     * calloc per fact, and their frees, were a third of put()'s instructions. */
+    ch_arena arena;
     ch_hindex ix;
     off_count **oc;
     size_t noc, capoc;
@@ -50,6 +95,9 @@ struct ch_facts {
     ch_facts_stats st;
     ch_facts_image_os_fn image_os;
     void *image_os_ud;
+    firsts_writer *w; /* NULL: firsts are saved at the checkpoint */
+    fact **dirty;     /* with w: the firsts not handed over yet, in the order they changed */
+    size_t ndirty, capdirty;
 };
 
 void ch_facts_set_image_os(ch_facts *f, ch_facts_image_os_fn fn, void *ud)
@@ -64,28 +112,32 @@ int ch_facts_new(ch_facts **out, ch_error *err)
     if (*out == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     ch_buf_init(&(*out)->ab, 1 << 16);
+    ch_arena_init(&(*out)->arena, 1 << 20);
     return 0;
 }
 
 static void reset(ch_facts *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        ch_free(f->v[i]->mem);
-        ch_free(f->v[i]);
-    }
+    ch_arena_reset(&f->arena);
     f->n = 0;
     ch_hindex_clear(&f->ix);
     for (size_t i = 0; i < f->noc; i++)
         ch_free(f->oc[i]);
     f->noc = 0;
     ch_hindex_clear(&f->oix);
+    f->ndirty = 0;
 }
+
+static void writer_join(ch_facts *f);
 
 void ch_facts_free(ch_facts *f)
 {
     if (f == NULL)
         return;
+    writer_join(f);
     reset(f);
+    ch_arena_free(&f->arena);
+    ch_free(f->dirty);
     ch_free(f->v);
     ch_free(f->oc);
     ch_hindex_free(&f->ix);
@@ -140,6 +192,28 @@ static off_count *count_of(ch_facts *f, ch_offense *o)
     return c;
 }
 
+static void handoff(ch_facts *f);
+
+/* x (a first) changed since the writer had it, or is new: it goes with the next batch. */
+static int mark_dirty(ch_facts *f, fact *x)
+{
+    if (f->ndirty == f->capdirty) {
+        size_t nc = f->capdirty ? f->capdirty * 2 : FIRSTS_BATCH;
+        fact **nv = ch_realloc(f->dirty, nc * sizeof *nv);
+        if (nv == NULL) {
+            x->sent = false; /* the checkpoint saves it */
+            return 0;
+        }
+        f->dirty = nv;
+        f->capdirty = nc;
+    }
+    x->sent = false;
+    f->dirty[f->ndirty++] = x;
+    if (f->ndirty >= FIRSTS_BATCH)
+        handoff(f);
+    return 0;
+}
+
 /* Add or widen a fact. nid: how many of the fields identify it (the rest are data, kept from the
  * first time it was seen in this interval). */
 static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, int nf, int nid,
@@ -166,8 +240,13 @@ static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, in
     keyv k = {key, kn};
     fact *x = ch_hindex_find(&f->ix, h, fact_eq, &k);
     if (x != NULL) {
-        if (ts < x->first)
+        if (ts < x->first) {
             x->first = ts;
+            /* A first the writer had, moved back by a late event: written again, with the id
+             * it keeps (the interval's first sight), it ends as the one write of one thread. */
+            if (type == T_FIRST && x->sent && f->w != NULL && mark_dirty(f, x) < 0)
+                return CH_ENOMEM;
+        }
         if (ts > x->last)
             x->last = ts;
         x->count++;
@@ -200,13 +279,11 @@ static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, in
     size_t total = kn;
     for (int i = 0; i < nf; i++)
         total += fields[i].n + 1;
-    x = ch_calloc(1, sizeof *x);
-    char *mem = ch_malloc(total);
-    if (x == NULL || mem == NULL) {
-        ch_free(x);
-        ch_free(mem);
+    x = ch_arena_alloc(&f->arena, sizeof *x + total);
+    if (x == NULL)
         return CH_ENOMEM;
-    }
+    *x = (fact){0};
+    char *mem = (char *)(x + 1);
     memcpy(mem, key, kn);
     size_t w = kn;
     for (int i = 0; i < nf; i++) {
@@ -219,6 +296,7 @@ static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, in
     for (int i = nf; i < 4; i++)
         x->off[i] = (uint32_t)(w - 1); /* an empty string: the last NUL */
     x->mem = mem;
+    x->mlen = (uint32_t)total;
     x->klen = (uint32_t)kn;
     x->type = type;
     x->o = o;
@@ -227,6 +305,8 @@ static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, in
     f->v[f->n++] = x;
     ch_hindex_set(&f->ix, ch_hindex_probe(&f->ix, h, fact_eq, &k), h, x);
     type == T_EDGE ? f->st.edges++ : type == T_NODE ? f->st.nodes++ : f->st.firsts++;
+    if (type == T_FIRST && f->w != NULL)
+        return mark_dirty(f, x);
     return 0;
 }
 
@@ -824,27 +904,20 @@ static int bind_fact(sqlite3_stmt *st, int k, const fact *x)
     return k;
 }
 
-int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
+/* Upsert v[0..n) (sorted by fact_cmp) in one transaction of c; *saved counts the rows. */
+static int write_rows(ch_sql *c, fact *const *v, size_t n, uint64_t *saved, ch_error *err)
 {
-    if (f->n == 0)
-        return 0;
-    /* In key order, each upsert lands next to the one before: SQLite finds the page it just
-     * wrote, and a fresh table grows at its right edge (cheap splits) instead of splitting
-     * pages in the middle. In the order facts came (by event), the b-tree balancing alone took
-     * a third of the upserts' instructions on a corpus where most users' firsts are new. The
-     * pending facts are found through their index, not their place in the array. */
-    qsort(f->v, f->n, sizeof *f->v, fact_cmp);
     sqlite3_stmt *one[3] = {NULL, NULL, NULL}, *many[3] = {NULL, NULL, NULL};
     const fact *batch[SAVE_BATCH];
     int rc = ch_sql_begin(c, err);
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < f->n;) {
-        uint8_t type = f->v[i]->type;
+    for (size_t i = 0; i < n;) {
+        uint8_t type = v[i]->type;
         int t = type == T_EDGE ? 0 : type == T_FIRST ? 1 : 2;
         int nb = 0;
-        while (i < f->n && f->v[i]->type == type && nb < SAVE_BATCH) {
-            const fact *x = f->v[i++];
+        while (i < n && v[i]->type == type && nb < SAVE_BATCH) {
+            const fact *x = v[i++];
             if (x->type != T_FIRST && (x->o == NULL || x->o->id <= 0))
                 continue; /* an offense the store did not keep */
             batch[nb++] = x;
@@ -866,7 +939,7 @@ int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
             }
             sqlite3_reset(*st);
         }
-        f->st.saved += (uint64_t)nb;
+        *saved += (uint64_t)nb;
     }
 done:
     for (int t = 0; t < 3; t++) {
@@ -877,8 +950,178 @@ done:
         ch_sql_rollback(c);
         return rc;
     }
-    if ((rc = ch_sql_commit(c, err)) < 0)
+    return ch_sql_commit(c, err);
+}
+
+int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
+{
+    if (f->n == 0)
+        return 0;
+    /* The firsts the writer has are its own (ch_facts_writer_stop waited for them): the rest,
+     * in an array of their own, since reset frees through f->v. */
+    fact **v = f->v;
+    size_t n = f->n, nsent = 0;
+    for (size_t i = 0; i < f->n; i++)
+        nsent += f->v[i]->sent;
+    if (nsent > 0) {
+        if ((v = ch_malloc((f->n - nsent + 1) * sizeof *v)) == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        n = 0;
+        for (size_t i = 0; i < f->n; i++)
+            if (!f->v[i]->sent)
+                v[n++] = f->v[i];
+    }
+    /* In key order, each upsert lands next to the one before: SQLite finds the page it just
+     * wrote, and a fresh table grows at its right edge (cheap splits) instead of splitting
+     * pages in the middle. In the order facts came (by event), the b-tree balancing alone took
+     * a third of the upserts' instructions on a corpus where most users' firsts are new. The
+     * pending facts are found through their index, not their place in the array. */
+    qsort(v, n, sizeof *v, fact_cmp);
+    int rc = write_rows(c, v, n, &f->st.saved, err);
+    if (v != f->v)
+        ch_free(v);
+    if (rc < 0)
         return rc;
     reset(f);
     return 0;
+}
+
+/* ---- the users' firsts writer ---------------------------------------------------------------- */
+
+static void batch_free(firsts_batch *b)
+{
+    if (b == NULL)
+        return;
+    ch_free(b->rows);
+    ch_free(b->order);
+    ch_free(b->mem);
+    ch_free(b);
+}
+
+static void *writer_main(void *arg)
+{
+    firsts_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->todo == NULL && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        firsts_batch *b = w->todo;
+        w->todo = NULL;
+        if (b == NULL) /* stop, and nothing left */
+            break;
+        pthread_mutex_unlock(&w->mu);
+        if (w->rc == 0) {
+            qsort(b->order, b->n, sizeof *b->order, fact_cmp);
+            w->rc = write_rows(&w->sql, b->order, b->n, &w->saved, &w->err);
+        }
+        batch_free(b);
+        pthread_mutex_lock(&w->mu);
+        atomic_store(&w->busy, false);
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hand the dirty firsts to the writer when it is idle (else they wait for the next call, or the
+ * checkpoint). Copies: the merge thread keeps widening its own facts. */
+static void handoff(ch_facts *f)
+{
+    firsts_writer *w = f->w;
+    if (w == NULL || f->ndirty == 0 || atomic_load(&w->busy))
+        return;
+    size_t bytes = 0;
+    for (size_t i = 0; i < f->ndirty; i++)
+        bytes += f->dirty[i]->mlen;
+    firsts_batch *b = ch_calloc(1, sizeof *b);
+    if (b == NULL || (b->rows = ch_malloc(f->ndirty * sizeof *b->rows)) == NULL ||
+        (b->order = ch_malloc(f->ndirty * sizeof *b->order)) == NULL ||
+        (b->mem = ch_malloc(bytes)) == NULL) {
+        batch_free(b);
+        return; /* they stay dirty */
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < f->ndirty; i++) {
+        fact *x = f->dirty[i];
+        fact *r = &b->rows[i];
+        *r = *x;
+        r->mem = b->mem + at;
+        memcpy(r->mem, x->mem, x->mlen);
+        at += x->mlen;
+        b->order[i] = r;
+        x->sent = true;
+    }
+    b->n = f->ndirty;
+    f->ndirty = 0;
+    atomic_store(&w->busy, true);
+    pthread_mutex_lock(&w->mu);
+    w->todo = b;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err)
+{
+    if (f->w != NULL)
+        return 0;
+    firsts_writer *w = ch_calloc(1, sizeof *w);
+    if (w == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    int rc = ch_sql_connect(&w->sql, path, false, &schema, err);
+    if (rc < 0) {
+        ch_free(w);
+        return rc;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        ch_sql_close(&w->sql);
+        ch_free(w);
+        return ch_error_set(err, CH_ENOMEM, "cannot start the investigation facts' writer");
+    }
+    /* Firsts already pending (an earlier run of the same pipeline) are the checkpoint's. */
+    f->w = w;
+    return 0;
+}
+
+/* Stop the writer after its batch; on its failure every first of the interval goes back to
+ * the checkpoint (upserting one again changes nothing). */
+static void writer_join(ch_facts *f)
+{
+    firsts_writer *w = f->w;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    if (w->rc < 0)
+        for (size_t i = 0; i < f->n; i++)
+            f->v[i]->sent = false;
+    f->st.saved += w->saved;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    ch_sql_close(&w->sql);
+    ch_free(w);
+    f->w = NULL;
+    f->ndirty = 0;
+}
+
+int ch_facts_writer_stop(ch_facts *f, ch_error *err)
+{
+    firsts_writer *w = f->w;
+    if (w == NULL)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    while (atomic_load(&w->busy))
+        pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->rc;
+    if (rc < 0 && err != NULL)
+        *err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    writer_join(f);
+    return rc;
 }

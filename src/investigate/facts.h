@@ -30,7 +30,7 @@
  *
  * Ownership: ch_facts_new allocates, ch_facts_free releases; events and offenses are borrowed
  * for the call only (offense pointers are kept until the next save: offenses never move during a
- * run). One thread at a time.
+ * run). One thread at a time (the writer's thread is the module's own).
  */
 #ifndef CH_INVESTIGATE_FACTS_H
 #define CH_INVESTIGATE_FACTS_H
@@ -79,6 +79,17 @@ int ch_facts_schema(ch_sql *c, ch_error *err);
 /* Write what changed (offense ids must be final: call after ch_store_save in the same
  * transaction) and forget it. */
 int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err);
+
+/* The users' firsts written ahead (facts.c): a thread with its own connection to the store's
+ * file at path upserts the firsts that are new or moved back, in batches of a few thousand and
+ * transactions of their own, while events go on; ch_facts_save then writes only the rest. A first
+ * upserted ahead of its checkpoint is one the rerun after a crash upserts again unchanged (the
+ * earlier time wins, a tie keeps the row). Call ch_facts_writer_stop before a checkpoint's
+ * transaction begins (the writer would hold the file's write lock) and before ch_facts_free (which
+ * stops it too). stop returns the writer's failure, after which the firsts it had are saved by the
+ * next ch_facts_save instead. */
+int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err);
+int ch_facts_writer_stop(ch_facts *f, ch_error *err);
 
 void ch_facts_stats_get(const ch_facts *f, ch_facts_stats *out);
 

@@ -1192,6 +1192,11 @@ long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
         ch_prefetch_prep prep;
         ch_pipeline_prep(p, &prep);
         ch_merge_set_prep(m, &prep);
+        /* The users' firsts are written ahead on a thread of their own (investigate/facts.h);
+         * without it (it could not start) the checkpoint writes them, with the same rows. */
+        ch_error werr;
+        if (p->facts != NULL && p->store != NULL)
+            (void)ch_facts_writer_start(p->facts, ch_store_path(p->store), &werr);
     }
     walkctx w = {m, p->diag, 0};
     long count = 0;
@@ -1216,6 +1221,13 @@ long ch_pipeline_run_paths(ch_pipeline *p, const char *const *paths, size_t n,
             ch_merge_stats_get(m, &st);
             o->progress(o->progress_ud, origin, st.opened, w.files);
         }
+    }
+    if (p->facts != NULL) {
+        /* Before any checkpoint: the writer's transaction would hold the file's write lock. */
+        ch_error werr;
+        if (ch_facts_writer_stop(p->facts, &werr) < 0)
+            say(p, "warning: investigation facts written ahead: %s (the checkpoint writes them)",
+                werr.msg);
     }
     if (ms != NULL)
         ch_merge_stats_get(m, ms);
@@ -1281,6 +1293,10 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0 || (rc = ch_images_save(p->images, err)) < 0)
         goto cleanup;
+    ch_error werr;
+    if (p->facts != NULL && ch_facts_writer_stop(p->facts, &werr) < 0)
+        say(p, "warning: investigation facts written ahead: %s (the checkpoint writes them)",
+            werr.msg);
     if ((rc = ch_store_begin(p->store, err)) < 0)
         goto cleanup;
     if ((rc = ch_store_save(p->store, p->offenses, p->risk, now, err)) < 0 ||

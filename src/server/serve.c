@@ -1419,10 +1419,6 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
              cfg->journal_dir, (unsigned long long)rec.at.seg, (unsigned long long)rec.at.off,
              rec.reason, (unsigned long long)rec.cut_bytes);
     }
-    unsigned threads = cfg->threads ? cfg->threads : ch_prefetch_cpus();
-    if (threads > 1 && (s->pool = ch_prefetch_pool_new(threads - 1)) == NULL)
-        slog(s, "warn", "no_workers",
-             "parse workers could not be started; parsing on the pipeline thread");
     ch_pipeline_config pc = {0};
     pc.db = cfg->db;
     pc.pack = cfg->pack;
@@ -1440,6 +1436,18 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     pc.hit_ud = s;
     if ((rc = ch_pipeline_open(&pc, &s->p, err)) < 0)
         goto fail;
+    /* The workers do what analyze's do ahead of the chain (pipeline.h, ch_pipeline_prep: the
+     * record identity, GeoIP on a clone of the pipeline's handle): so they start after the
+     * pipeline opened, and stop before it closes. A reload swaps rules, context and reference
+     * sets, never the GeoIP handle or the store the prepared work depends on. */
+    unsigned threads = cfg->threads ? cfg->threads : ch_prefetch_cpus();
+    if (threads > 1) {
+        ch_prefetch_prep prep;
+        ch_pipeline_prep(s->p, &prep);
+        if ((s->pool = ch_prefetch_pool_new_prep(threads - 1, &prep)) == NULL)
+            slog(s, "warn", "no_workers",
+                 "parse workers could not be started; parsing on the pipeline thread");
+    }
     char pos_text[256];
     if ((rc = ch_pipeline_position(s->p, INPUT_NAME, pos_text, sizeof pos_text, err)) < 0 ||
         (rc = ch_journal_pos_parse(pos_text, &s->cp_pos, err)) < 0)
@@ -1638,8 +1646,8 @@ void ch_serve_close(ch_serve *s)
         pthread_mutex_destroy(&s->api.store_mu);
         pthread_mutex_destroy(&s->api.intel_mu);
     }
+    ch_prefetch_pool_free(s->pool); /* first: its workers hold GeoIP clones of the pipeline's */
     ch_pipeline_close(s->p);
-    ch_prefetch_pool_free(s->pool);
     ch_journal_close(s->j);
     ch_metrics_free(s->m);
     for (int r = 0; r < CH_ROLE__COUNT; r++) {

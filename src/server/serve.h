@@ -17,6 +17,10 @@
  *     transaction with the journal position); then journal segments behind both the
  *     checkpoint and the spool ledger are removed. It also performs reloads (SIGHUP), since the
  *     pipeline is one thread's.
+ *   - parse workers (config `threads` - 1, the same pool `analyze --threads` uses): each
+ *     journal entry is parsed, normalized, given its record identity and GeoIP-enriched on a
+ *     worker ahead of the pipeline thread (pipeline.h, ch_pipeline_prep), with the results of
+ *     one thread.
  *   - the caller's thread waits for signals and calls ch_serve_drain then ch_serve_close.
  * Backpressure: a full journal answers 503 with Retry-After and pauses the spool; the pipeline
  * is never blocked by a client, and clients are never told "accepted" before the journal has

@@ -47,13 +47,32 @@ run() {
     else
         echo "no store" >"$work/$name.$t.offenses" # --no-rules
     fi
+    dump_facts "$work/$name.$t.db" >"$work/$name.$t.facts"
+}
+
+# dump_facts DB: the investigation facts (users' firsts, offense graphs) row by row in key order,
+# or "no store". With more than one thread the users' firsts are written ahead of the checkpoint
+# by a thread of their own (investigate/facts.h); what it leaves must be what one thread leaves.
+dump_facts() {
+    python3 - "$1" <<'PY'
+import os, sqlite3, sys
+if not os.path.exists(sys.argv[1]):
+    print("no store"); sys.exit(0)
+c = sqlite3.connect(sys.argv[1])
+for q in ("SELECT * FROM user_firsts ORDER BY user, kind, value",
+          "SELECT * FROM graph_nodes ORDER BY offense_id, id",
+          "SELECT * FROM graph_edges ORDER BY offense_id, src, dst, kind"):
+    print(q)
+    for row in c.execute(q):
+        print("\t".join(str(v) for v in row))
+PY
 }
 
 # same NAME: every output of threads 2 and 4 equals that of thread 1.
 same() {
     local name=$1 t f
     for t in 2 4; do
-        for f in norm err events rc offenses; do
+        for f in norm err events rc offenses facts; do
             cmp -s "$work/$name.1.$f" "$work/$name.$t.$f" || {
                 diff "$work/$name.1.$f" "$work/$name.$t.$f" | head -20 >&2
                 fail "$name: --threads $t differs from --threads 1 in its $f"
@@ -73,6 +92,7 @@ for t in 1 2 4; do
 done
 [ "$(jq '.offenses | length' "$work/scn.1.json")" -ge 3 ] || fail "scn: the scenario raises offenses"
 [ "$(jq '.offenses | length' "$work/scn.1.offenses")" -ge 3 ] || fail "scn: the store keeps the offenses"
+[ "$(grep -c . "$work/scn.1.facts")" -ge 1000 ] || fail "scn: the store keeps investigation facts"
 [ "$(jq '.stats.files' "$work/scn.1.json")" -ge 1000 ] || fail "scn: the scenario has its files"
 same scn
 # What the workers do ahead with more than one thread (GeoIP, the record identity, the events
@@ -196,20 +216,53 @@ last=$(grep -o 'big.jsonl:[0-9]*' "$work/big.1.err" | cut -d: -f2 | sort -n | ta
 [ "$(grep -c 'big.jsonl:' "$work/big.1.err")" -ge 40 ] || fail "big: the bad records are reported"
 same big
 
+# ---- users' firsts written ahead, and moved back by late events ----
+# With more than one thread the users' firsts go to the store in batches while events go on
+# (investigate/facts.h). A corpus of many principals (bench/gen's hard profile: tens of thousands
+# of firsts, many batches), then, from a second file that opens only after the first closed
+# (--max-open 1), copies of its later records one second earlier with ids of their own: each moves
+# back firsts the writer already wrote. The store must hold the rows of one thread.
+mkdir -p "$work/hard"
+python3 "$src/bench/gen" cloudtrail --records 12000 --profile hard --out "$work/hard/a.jsonl" \
+    --seed 13 --quiet
+python3 - "$work/hard" <<'EOF2'
+import datetime, json, os, sys
+d = sys.argv[1]
+out = []
+for i, line in enumerate(open(os.path.join(d, "a.jsonl"))):
+    if i < 2000 or i % 3:
+        continue
+    r = json.loads(line)
+    t = datetime.datetime.strptime(r["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
+    r["eventTime"] = (t - datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r["eventID"] = "late-%d" % i
+    out.append(json.dumps(r))
+open(os.path.join(d, "b.jsonl"), "w").write("\n".join(out) + "\n")
+EOF2
+for t in 1 2 4; do
+    run hard "$t" --pack "$src/content/cryptojacking-aws" --max-open 1 "$work/hard"
+done
+[ "$(grep -c . "$work/hard.1.facts")" -ge 20000 ] || fail "hard: the principals' firsts are stored"
+[ "$(jq '.stats.merge.late_opens' "$work/hard.1.json")" -ge 1 ] || fail "hard: the second file opens late"
+[ "$(jq '.stats.pipeline.late' "$work/hard.1.json")" -ge 1000 ] ||
+    fail "hard: the second file's events come late ($(jq -c .stats.pipeline "$work/hard.1.json"))"
+same hard
+
 # A bad value is a usage error.
 rc=0
 "$bin" analyze --threads 0 "$m" >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--threads 0 is a usage error (exit $rc)"
-# `serve` on the same workers (config `threads`): the messy files posted over HTTP give the same
-# offenses, the same diagnostics in the same order and the same rejection counts with one
-# thread as with a parse worker.
+# `serve` on the same workers (config `threads`), which do the same work ahead as analyze's
+# (record identity, GeoIP): the messy files posted over HTTP give the same offenses, the same
+# diagnostics in the same order, the same rejection counts, the same stored events and the same
+# investigation facts with one thread as with a parse worker.
 need_cmd curl "the serve part"
 serve_run() { # serve_run THREADS
     local t=$1 d=$work/serve.$1 pid port f
     mkdir -p "$d"
     "$bin" token create ingest --role ingest --db "$d/s.db" >"$d/tok" 2>/dev/null
-    printf 'listen: 127.0.0.1:0\ndb: %s\nno_geoip: true\njournal: {dir: %s/j}\nthreads: %s\n' \
-        "$d/s.db" "$d" "$t" >"$d/serve.yaml"
+    printf 'listen: 127.0.0.1:0\ndb: %s\ngeoip: [%s]\njournal: {dir: %s/j}\nthreads: %s\n' \
+        "$d/s.db" "$src/data/geoip/country.mmdb" "$d" "$t" >"$d/serve.yaml"
     "$bin" serve --config "$d/serve.yaml" --log-format json 2>"$d/log" &
     pid=$!
     for _ in $(seq 100); do
@@ -232,12 +285,20 @@ serve_run() { # serve_run THREADS
     wait "$pid" || fail "serve (threads $t) did not stop cleanly"
     jq -c 'select(.level != "info") | del(.ts)' "$d/log" >"$d/diag"
     "$bin" offenses list --db "$d/s.db" --status all --format json | jq -S . >"$d/offenses"
+    # The stored events show what the workers prepared (GeoIP countries, synthesized ids).
+    "$bin" search 'event.dataset != "none"' --db "$d/s.db" --from 2000-01-01 --sort asc \
+        --limit 1000000 --format jsonl >"$d/events"
+    dump_facts "$d/s.db" >"$d/facts"
 }
 serve_run 1
 serve_run 2
 [ -s "$work/serve.1/diag" ] || fail "serve: the bad records were not reported"
 [ "$(jq -r '.offenses | length' "$work/serve.1/offenses")" -ge 1 ] || fail "serve: no offense"
-for x in diag metrics offenses; do
+[ "$(grep -c '"country_iso_code"' "$work/serve.1/events")" -ge 1000 ] ||
+    fail "serve: the stored events carry GeoIP countries"
+grep -q '"id":"r-[0-9a-f]\{16\}"' "$work/serve.1/events" ||
+    fail "serve: flow records get a synthesized id"
+for x in diag metrics offenses events facts; do
     cmp -s "$work/serve.1/$x" "$work/serve.2/$x" ||
         fail "serve: threads 1 and 2 differ in $x: $(diff "$work/serve.1/$x" "$work/serve.2/$x" | head -n 6)"
 done
