@@ -214,29 +214,70 @@ static int mark_dirty(ch_facts *f, fact *x)
     return 0;
 }
 
+/* A fact's key (the type letter, the offense pointer, the identifying strings each ending in a
+ * NUL) and its hash; drop: a field is too long to keep. */
+typedef struct fkey {
+    char b[4 * CH_FACTS_MAX_STR + 32];
+    size_t n;
+    uint64_t h;
+    bool drop;
+} fkey;
+
+static void key_make(fkey *k, uint8_t type, ch_offense *o, const ch_sv *fields, int nf, int nid)
+{
+    k->drop = false;
+    for (int i = 0; i < nf && i < 3; i++)
+        if (fields[i].n > CH_FACTS_MAX_STR) {
+            k->drop = true;
+            return;
+        }
+    size_t kn = 0;
+    k->b[kn++] = (char)type;
+    memcpy(k->b + kn, &o, sizeof o);
+    kn += sizeof o;
+    for (int i = 0; i < nid; i++) {
+        if (fields[i].n)
+            memcpy(k->b + kn, fields[i].p, fields[i].n);
+        kn += fields[i].n;
+        k->b[kn++] = '\0';
+    }
+    k->n = kn;
+    /* Eight bytes a step: every CloudTrail event puts three or four facts (its user's firsts). */
+    k->h = ch_hash_words(CH_HASH_SEED, k->b, kn);
+}
+
+/* Start loading the slot where k's probe begins: the index of a long run is larger than the
+ * caches, and an event's three to five firsts are independent probes whose misses can overlap
+ * instead of following one another. */
+static void key_prefetch(const ch_facts *f, const fkey *k)
+{
+    if (f->ix.cap != 0 && !k->drop)
+        __builtin_prefetch(&f->ix.slots[k->h & (f->ix.cap - 1)]);
+}
+
+static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, const ch_sv *fields,
+                   int nf, int64_t ts);
+
 /* Add or widen a fact. nid: how many of the fields identify it (the rest are data, kept from the
  * first time it was seen in this interval). */
 static int put(ch_facts *f, uint8_t type, ch_offense *o, const ch_sv *fields, int nf, int nid,
                int64_t ts)
 {
-    char key[4 * CH_FACTS_MAX_STR + 32];
-    size_t kn = 0;
-    key[kn++] = (char)type;
-    memcpy(key + kn, &o, sizeof o);
-    kn += sizeof o;
-    for (int i = 0; i < nf; i++)
-        if (i < 3 && fields[i].n > CH_FACTS_MAX_STR) {
-            f->st.dropped++;
-            return 0;
-        }
-    for (int i = 0; i < nid; i++) {
-        if (fields[i].n)
-            memcpy(key + kn, fields[i].p, fields[i].n);
-        kn += fields[i].n;
-        key[kn++] = '\0';
+    fkey k;
+    key_make(&k, type, o, fields, nf, nid);
+    return put_key(f, &k, type, o, fields, nf, ts);
+}
+
+static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, const ch_sv *fields,
+                   int nf, int64_t ts)
+{
+    if (kk->drop) {
+        f->st.dropped++;
+        return 0;
     }
-    /* Eight bytes a step: every CloudTrail event puts three or four facts (its user's firsts). */
-    uint64_t h = ch_hash_words(CH_HASH_SEED, key, kn);
+    const char *key = kk->b;
+    size_t kn = kk->n;
+    uint64_t h = kk->h;
     keyv k = {key, kn};
     fact *x = ch_hindex_find(&f->ix, h, fact_eq, &k);
     if (x != NULL) {
@@ -383,14 +424,6 @@ static int edge(ch_facts *f, ch_offense *o, const char *kind, ch_sv from, ch_sv 
 {
     ch_sv fl[3] = {{kind, (uint32_t)strlen(kind)}, from, to};
     return put(f, T_EDGE, o, fl, 3, 3, ts);
-}
-
-static int first(ch_facts *f, ch_sv user, const char *kind, ch_sv value, ch_sv event_id, int64_t ts)
-{
-    if (user.n == 0 || value.n == 0)
-        return 0;
-    ch_sv fl[4] = {user, {kind, (uint32_t)strlen(kind)}, value, event_id};
-    return put(f, T_FIRST, NULL, fl, 4, 3, ts);
 }
 
 /* A JSON object of string attributes: pairs of (name, value), value.p NULL = left out. */
@@ -684,14 +717,19 @@ static int firsts(ch_facts *f, const ch_event *ev)
     if (ev->dataset != CH_DS_CLOUDTRAIL || ev->user_name.n == 0 || ev->action.p == NULL ||
         ev->outcome != CH_OUTCOME_SUCCESS)
         return 0;
-    int rc;
+    /* The event's firsts, in this order: (kind, value). */
+    const char *kinds[5];
+    ch_sv vals[5];
+    int n = 0;
     ch_sv country = {ev->src_geo.country, (uint32_t)strlen(ev->src_geo.country)};
-    if (ch_sv_eq(ev->action, "ConsoleLogin", 12) &&
-        (rc = first(f, ev->user_name, "login_country", country, ev->id, ev->ts_ms)) < 0)
-        return rc;
-    if ((rc = first(f, ev->user_name, "country", country, ev->id, ev->ts_ms)) < 0 ||
-        (rc = first(f, ev->user_name, "region", ev->region, ev->id, ev->ts_ms)) < 0)
-        return rc;
+    if (ch_sv_eq(ev->action, "ConsoleLogin", 12)) {
+        kinds[n] = "login_country";
+        vals[n++] = country;
+    }
+    kinds[n] = "country";
+    vals[n++] = country;
+    kinds[n] = "region";
+    vals[n++] = ev->region;
     /* API as "service:Action": the same name in two services is two APIs. */
     char api[CH_FACTS_MAX_STR];
     ch_sv svc = ev->provider;
@@ -704,15 +742,34 @@ static int firsts(ch_facts *f, const ch_event *ev)
         memcpy(api, svc.p, sn);
     api[sn] = ':';
     memcpy(api + sn + 1, ev->action.p, acn);
-    if ((rc = first(f, ev->user_name, "api", (ch_sv){api, (uint32_t)(sn + 1 + acn)}, ev->id,
-                    ev->ts_ms)) < 0)
-        return rc;
+    kinds[n] = "api";
+    vals[n++] = (ch_sv){api, (uint32_t)(sn + 1 + acn)};
     ch_json_val req;
     ch_sv type;
     if (ch_sv_eq(ev->action, "RunInstances", 12) && ev->has_raw_doc &&
         ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req) &&
-        str_at(req, "instanceType", &type))
-        return first(f, ev->user_name, "instance_type", type, ev->id, ev->ts_ms);
+        str_at(req, "instanceType", &type)) {
+        kinds[n] = "instance_type";
+        vals[n++] = type;
+    }
+    /* Keys and hashes first, their slots prefetched, then the probes (see key_prefetch). */
+    fkey keys[5];
+    ch_sv fl[5][4];
+    for (int i = 0; i < n; i++) {
+        fl[i][0] = ev->user_name;
+        fl[i][1] = (ch_sv){kinds[i], (uint32_t)strlen(kinds[i])};
+        fl[i][2] = vals[i];
+        fl[i][3] = ev->id;
+        if (vals[i].n == 0)
+            continue; /* nothing to remember */
+        key_make(&keys[i], T_FIRST, NULL, fl[i], 4, 3);
+        key_prefetch(f, &keys[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        int rc;
+        if (vals[i].n != 0 && (rc = put_key(f, &keys[i], T_FIRST, NULL, fl[i], 4, ev->ts_ms)) < 0)
+            return rc;
+    }
     return 0;
 }
 

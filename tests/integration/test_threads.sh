@@ -286,8 +286,10 @@ serve_run() { # serve_run THREADS
     jq -c 'select(.level != "info") | del(.ts)' "$d/log" >"$d/diag"
     "$bin" offenses list --db "$d/s.db" --status all --format json | jq -S . >"$d/offenses"
     # The stored events show what the workers prepared (GeoIP countries, synthesized ids).
+    # Sorted: events of the same second come in the order of the store's segments, which
+    # depends on when serve's timed checkpoints fell.
     "$bin" search 'event.dataset != "none"' --db "$d/s.db" --from 2000-01-01 --sort asc \
-        --limit 1000000 --format jsonl >"$d/events"
+        --limit 1000000 --format jsonl | LC_ALL=C sort >"$d/events"
     dump_facts "$d/s.db" >"$d/facts"
 }
 serve_run 1
