@@ -8,19 +8,21 @@
  * work it saves), walks it once with three prepared statements and frees everything: memory
  * holds one checkpoint interval of changes, never the history.
  *
- * The users' firsts writer (ch_facts_writer_start): the upserts were most of a checkpoint (55%
+ * The users' firsts' thread (ch_facts_writer_start): the upserts were most of a checkpoint (55%
  * of the merge thread's instructions in a 2-thread run of the hard corpus, all of it after the
- * last event, with the workers idle; docs/BENCHMARKS.md section 39). Firsts need no offense id
- * and their upsert is idempotent (the earlier time wins, a tie keeps the row there), so they
- * can be written ahead, in transactions of their own on a second connection, while the merge
- * thread goes on. The merge thread keeps every first of the interval in its index as before
- * (the same caps, the same drops); a first that is new, or that an earlier event moved back, is
- * "dirty", and every FIRSTS_BATCH dirty firsts, when the writer is idle, their rows are copied
- * into one block (about 150 bytes each) and handed over; the writer sorts and upserts them.
- * The checkpoint then saves only what was not handed over. The store ends with the rows of one
- * write at the checkpoint: a row is (the interval's earliest time, the id of the interval's
- * first sight), and each later write of it carries an earlier time than the one before, which
- * the upsert takes whole, so the last write decides, and it is the row one write would make.
+ * last event, with the workers idle), and the firsts' index probes, a cache miss or two each,
+ * a tenth of a 2-thread run at 300k records (docs/BENCHMARKS.md section 39). Firsts need no
+ * offense id and their upsert is idempotent (the earlier time wins, a tie keeps the row there),
+ * so they are kept in a set of their own (fs) and, with the thread, the merge thread only
+ * copies each event's firsts into a batch (user, id, time, kinds and values) and hands batches
+ * over; the thread puts them into fs in the same order and writes the firsts that are new, or
+ * that an earlier event moved back, every FIRSTS_BATCH of them, on its own connection, in one
+ * transaction committed when it stops (before the checkpoint's). The checkpoint then writes
+ * the graph facts and what the thread did not. The store ends with the rows of one write at the
+ * checkpoint: a row is (the interval's earliest time, the id of the interval's first sight),
+ * and each later write of it carries an earlier time than the one before, which the upsert
+ * takes whole, so the last write decides, and it is the row one write would make. The two
+ * sets have a cap each (CH_FACTS_MAX_PENDING), whatever the number of threads.
  */
 #include "investigate/facts.h"
 
@@ -52,28 +54,37 @@ typedef struct fact {
     uint64_t count;
 } fact;
 
-/* Dirty firsts handed to the writer at once (about 5,500 instructions of SQLite each). */
+/* Dirty firsts written at once by the firsts' thread (about 5,500 instructions of SQLite each). */
 #define FIRSTS_BATCH 4096
+/* Firsts the merge thread hands over at once, and batches in flight before it waits. */
+#define TUPLES_BATCH 2048
+#define FIRSTS_CACHE "-131072" /* KiB: the firsts' connection's page cache, at most */
+#define TUPLES_QUEUED 8
 
-/* A batch: copies of the rows, their strings in one block. Owned by whoever holds it. */
-typedef struct firsts_batch {
-    fact *rows;
-    fact **order;
+/* One event's firsts as the merge thread hands them over: an ev_firsts, then the user, the
+ * event id and the values' bytes. */
+typedef struct ev_firsts {
+    int64_t ts;
+    uint32_t un, idn;
+    uint32_t vn[5];
+    uint8_t kind[5]; /* indexes into first_kinds */
+    uint8_t n;
+} ev_firsts;
+
+typedef struct tuples {
+    ch_buf b;
     size_t n;
-    char *mem;
-} firsts_batch;
+    struct tuples *next;
+} tuples;
 
 typedef struct firsts_writer {
     ch_sql sql; /* its own connection to the store's file */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    firsts_batch *todo; /* under mu: the batch to write, or NULL */
-    bool stop;          /* under mu */
-    atomic_bool busy;   /* a batch is waiting or being written */
-    int rc;             /* the first failure (the writer's own until joined) */
-    ch_error err;
-    uint64_t saved;
+    tuples *head, *tail; /* under mu: batches to take, oldest first */
+    size_t queued;       /* under mu */
+    bool stop;           /* under mu */
 } firsts_writer;
 
 typedef struct off_count {
@@ -95,8 +106,20 @@ struct ch_facts {
     ch_facts_stats st;
     ch_facts_image_os_fn image_os;
     void *image_os_ud;
-    firsts_writer *w; /* NULL: firsts are saved at the checkpoint */
-    fact **dirty;     /* with w: the firsts not handed over yet, in the order they changed */
+    /* The users' firsts live in a set of their own (fs, a ch_facts used for firsts only), put
+     * into by this thread, or by the firsts' thread (w) from the tuples handed to it (tb: the
+     * batch being filled). */
+    struct ch_facts *fs;
+    firsts_writer *w;
+    tuples *tb;
+    /* In fs while w runs: written ahead on direct (w's connection); dirty: the firsts new or
+     * moved back since they were written, in the order they changed. */
+    ch_sql *direct;
+    bool direct_tx; /* the thread's transaction is open */
+    int direct_rc;  /* the first failure of a write ahead; then the checkpoint writes them */
+    ch_error direct_err;
+    uint64_t direct_saved;
+    fact **dirty;
     size_t ndirty, capdirty;
 };
 
@@ -106,13 +129,24 @@ void ch_facts_set_image_os(ch_facts *f, ch_facts_image_os_fn fn, void *ud)
     f->image_os_ud = ud;
 }
 
+static ch_facts *facts_alloc(void)
+{
+    ch_facts *f = ch_calloc(1, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    ch_buf_init(&f->ab, 1 << 16);
+    ch_arena_init(&f->arena, 1 << 20);
+    return f;
+}
+
 int ch_facts_new(ch_facts **out, ch_error *err)
 {
-    *out = ch_calloc(1, sizeof **out);
-    if (*out == NULL)
+    *out = facts_alloc();
+    if (*out == NULL || ((*out)->fs = facts_alloc()) == NULL) {
+        ch_facts_free(*out);
+        *out = NULL;
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    ch_buf_init(&(*out)->ab, 1 << 16);
-    ch_arena_init(&(*out)->arena, 1 << 20);
+    }
     return 0;
 }
 
@@ -128,13 +162,14 @@ static void reset(ch_facts *f)
     f->ndirty = 0;
 }
 
-static void writer_join(ch_facts *f);
+static int writer_join(ch_facts *f);
 
 void ch_facts_free(ch_facts *f)
 {
     if (f == NULL)
         return;
     writer_join(f);
+    ch_facts_free(f->fs);
     reset(f);
     ch_arena_free(&f->arena);
     ch_free(f->dirty);
@@ -145,8 +180,6 @@ void ch_facts_free(ch_facts *f)
     ch_buf_free(&f->ab);
     ch_free(f);
 }
-
-void ch_facts_stats_get(const ch_facts *f, ch_facts_stats *out) { *out = f->st; }
 
 static const char *fld(const fact *x, int i) { return x->mem + x->off[i]; }
 
@@ -192,9 +225,10 @@ static off_count *count_of(ch_facts *f, ch_offense *o)
     return c;
 }
 
-static void handoff(ch_facts *f);
+static void write_dirty(ch_facts *f);
 
-/* x (a first) changed since the writer had it, or is new: it goes with the next batch. */
+/* x (a first of the firsts' thread's set) is new or moved back since it was written: it goes
+ * with the next write. */
 static int mark_dirty(ch_facts *f, fact *x)
 {
     if (f->ndirty == f->capdirty) {
@@ -210,7 +244,7 @@ static int mark_dirty(ch_facts *f, fact *x)
     x->sent = false;
     f->dirty[f->ndirty++] = x;
     if (f->ndirty >= FIRSTS_BATCH)
-        handoff(f);
+        write_dirty(f);
     return 0;
 }
 
@@ -285,7 +319,7 @@ static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, con
             x->first = ts;
             /* A first the writer had, moved back by a late event: written again, with the id
              * it keeps (the interval's first sight), it ends as the one write of one thread. */
-            if (type == T_FIRST && x->sent && f->w != NULL && mark_dirty(f, x) < 0)
+            if (type == T_FIRST && x->sent && f->direct != NULL && mark_dirty(f, x) < 0)
                 return CH_ENOMEM;
         }
         if (ts > x->last)
@@ -346,7 +380,7 @@ static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, con
     f->v[f->n++] = x;
     ch_hindex_set(&f->ix, ch_hindex_probe(&f->ix, h, fact_eq, &k), h, x);
     type == T_EDGE ? f->st.edges++ : type == T_NODE ? f->st.nodes++ : f->st.firsts++;
-    if (type == T_FIRST && f->w != NULL)
+    if (type == T_FIRST && f->direct != NULL)
         return mark_dirty(f, x);
     return 0;
 }
@@ -712,23 +746,54 @@ static int network(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
     return indicator(f, o, ev, (ch_sv){id.b, id.n}, ab);
 }
 
+static const char *const first_kinds[] = {"login_country", "country", "region", "api",
+                                          "instance_type"};
+
+/* An event's firsts into the firsts' set fs: keys and hashes first, their slots prefetched, then
+ * the probes (see key_prefetch). */
+static int put_firsts(ch_facts *fs, ch_sv user, ch_sv id, int64_t ts, const uint8_t *kind,
+                      const ch_sv *vals, int n)
+{
+    fkey keys[5];
+    ch_sv fl[5][4];
+    for (int i = 0; i < n; i++) {
+        const char *k = first_kinds[kind[i]];
+        fl[i][0] = user;
+        fl[i][1] = (ch_sv){k, (uint32_t)strlen(k)};
+        fl[i][2] = vals[i];
+        fl[i][3] = id;
+        if (vals[i].n == 0)
+            continue; /* nothing to remember */
+        key_make(&keys[i], T_FIRST, NULL, fl[i], 4, 3);
+        key_prefetch(fs, &keys[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        int rc;
+        if (vals[i].n != 0 && (rc = put_key(fs, &keys[i], T_FIRST, NULL, fl[i], 4, ts)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void tuples_push(ch_facts *f);
+
 static int firsts(ch_facts *f, const ch_event *ev)
 {
     if (ev->dataset != CH_DS_CLOUDTRAIL || ev->user_name.n == 0 || ev->action.p == NULL ||
         ev->outcome != CH_OUTCOME_SUCCESS)
         return 0;
     /* The event's firsts, in this order: (kind, value). */
-    const char *kinds[5];
+    uint8_t kind[5];
     ch_sv vals[5];
     int n = 0;
     ch_sv country = {ev->src_geo.country, (uint32_t)strlen(ev->src_geo.country)};
     if (ch_sv_eq(ev->action, "ConsoleLogin", 12)) {
-        kinds[n] = "login_country";
+        kind[n] = 0;
         vals[n++] = country;
     }
-    kinds[n] = "country";
+    kind[n] = 1;
     vals[n++] = country;
-    kinds[n] = "region";
+    kind[n] = 2;
     vals[n++] = ev->region;
     /* API as "service:Action": the same name in two services is two APIs. */
     char api[CH_FACTS_MAX_STR];
@@ -742,34 +807,42 @@ static int firsts(ch_facts *f, const ch_event *ev)
         memcpy(api, svc.p, sn);
     api[sn] = ':';
     memcpy(api + sn + 1, ev->action.p, acn);
-    kinds[n] = "api";
+    kind[n] = 3;
     vals[n++] = (ch_sv){api, (uint32_t)(sn + 1 + acn)};
     ch_json_val req;
     ch_sv type;
     if (ch_sv_eq(ev->action, "RunInstances", 12) && ev->has_raw_doc &&
         ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req) &&
         str_at(req, "instanceType", &type)) {
-        kinds[n] = "instance_type";
+        kind[n] = 4;
         vals[n++] = type;
     }
-    /* Keys and hashes first, their slots prefetched, then the probes (see key_prefetch). */
-    fkey keys[5];
-    ch_sv fl[5][4];
-    for (int i = 0; i < n; i++) {
-        fl[i][0] = ev->user_name;
-        fl[i][1] = (ch_sv){kinds[i], (uint32_t)strlen(kinds[i])};
-        fl[i][2] = vals[i];
-        fl[i][3] = ev->id;
-        if (vals[i].n == 0)
-            continue; /* nothing to remember */
-        key_make(&keys[i], T_FIRST, NULL, fl[i], 4, 3);
-        key_prefetch(f, &keys[i]);
+    if (f->w == NULL)
+        return put_firsts(f->fs, ev->user_name, ev->id, ev->ts_ms, kind, vals, n);
+    /* The firsts' thread puts them (and writes them ahead): a copy of what it needs. */
+    if (f->tb == NULL) {
+        if ((f->tb = ch_calloc(1, sizeof *f->tb)) == NULL)
+            return CH_ENOMEM;
+        ch_buf_init(&f->tb->b, (size_t)1 << 30);
     }
+    ev_firsts h = {.ts = ev->ts_ms, .un = ev->user_name.n, .idn = ev->id.n, .n = (uint8_t)n};
     for (int i = 0; i < n; i++) {
-        int rc;
-        if (vals[i].n != 0 && (rc = put_key(f, &keys[i], T_FIRST, NULL, fl[i], 4, ev->ts_ms)) < 0)
-            return rc;
+        h.kind[i] = kind[i];
+        h.vn[i] = vals[i].n;
     }
+    ch_buf *b = &f->tb->b;
+    int rc = ch_buf_add(b, &h, sizeof h);
+    if (rc >= 0 && h.un)
+        rc = ch_buf_add(b, ev->user_name.p, h.un);
+    if (rc >= 0 && h.idn)
+        rc = ch_buf_add(b, ev->id.p, h.idn);
+    for (int i = 0; i < n && rc >= 0; i++)
+        if (vals[i].n)
+            rc = ch_buf_add(b, vals[i].p, vals[i].n);
+    if (rc < 0)
+        return CH_ENOMEM;
+    if (++f->tb->n >= TUPLES_BATCH)
+        tuples_push(f);
     return 0;
 }
 
@@ -1012,22 +1085,20 @@ done:
 
 int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
 {
-    if (f->n == 0)
+    ch_facts *fs = f->fs;
+    if (f->n == 0 && fs->n == 0)
         return 0;
-    /* The firsts the writer has are its own (ch_facts_writer_stop waited for them): the rest,
-     * in an array of their own, since reset frees through f->v. */
-    fact **v = f->v;
-    size_t n = f->n, nsent = 0;
+    /* The graph facts and the firsts not written ahead (ch_facts_writer_stop waited for the
+     * firsts' thread), in an array of their own: reset frees through each set's v. */
+    size_t n = 0;
+    fact **v = ch_malloc((f->n + fs->n + 1) * sizeof *v);
+    if (v == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
     for (size_t i = 0; i < f->n; i++)
-        nsent += f->v[i]->sent;
-    if (nsent > 0) {
-        if ((v = ch_malloc((f->n - nsent + 1) * sizeof *v)) == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        n = 0;
-        for (size_t i = 0; i < f->n; i++)
-            if (!f->v[i]->sent)
-                v[n++] = f->v[i];
-    }
+        v[n++] = f->v[i];
+    for (size_t i = 0; i < fs->n; i++)
+        if (!fs->v[i]->sent)
+            v[n++] = fs->v[i];
     /* In key order, each upsert lands next to the one before: SQLite finds the page it just
      * wrote, and a fresh table grows at its right edge (cheap splits) instead of splitting
      * pages in the middle. In the order facts came (by event), the b-tree balancing alone took
@@ -1035,84 +1106,123 @@ int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
      * pending facts are found through their index, not their place in the array. */
     qsort(v, n, sizeof *v, fact_cmp);
     int rc = write_rows(c, v, n, &f->st.saved, err);
-    if (v != f->v)
-        ch_free(v);
+    ch_free(v);
     if (rc < 0)
         return rc;
     reset(f);
+    reset(fs);
     return 0;
 }
 
-/* ---- the users' firsts writer ---------------------------------------------------------------- */
+/* ---- the users' firsts' thread -----------------------------------------------------------------
+ */
 
-static void batch_free(firsts_batch *b)
+static void tuples_free(tuples *t)
 {
-    if (b == NULL)
+    if (t == NULL)
         return;
-    ch_free(b->rows);
-    ch_free(b->order);
-    ch_free(b->mem);
-    ch_free(b);
+    ch_buf_free(&t->b);
+    ch_free(t);
+}
+
+/* Write the dirty firsts of fs ahead, on its thread's connection (fs->direct). */
+static void write_dirty(ch_facts *fs)
+{
+    if (fs->ndirty == 0 || fs->direct_rc < 0)
+        return;
+    /* One transaction from the first write to the stop: a transaction per batch wrote every
+     * page a batch touched to the WAL again (each batch's users are spread over the table),
+     * which made the thread's system time larger than all of the run's user time. */
+    if (!fs->direct_tx) {
+        if ((fs->direct_rc = ch_sql_begin(fs->direct, &fs->direct_err)) < 0)
+            return;
+        fs->direct_tx = true;
+    }
+    qsort(fs->dirty, fs->ndirty, sizeof *fs->dirty, fact_cmp);
+    fs->direct_rc =
+        write_rows(fs->direct, fs->dirty, fs->ndirty, &fs->direct_saved, &fs->direct_err);
+    if (fs->direct_rc < 0)
+        return; /* they stay unsent: the checkpoint writes them */
+    for (size_t i = 0; i < fs->ndirty; i++)
+        fs->dirty[i]->sent = true;
+    fs->ndirty = 0;
+}
+
+/* Put a batch of events' firsts into fs (on the firsts' thread). */
+static void tuples_put(ch_facts *fs, const tuples *t)
+{
+    const char *p = t->b.data, *end = p + t->b.len;
+    while (p < end) {
+        ev_firsts h;
+        memcpy(&h, p, sizeof h);
+        p += sizeof h;
+        ch_sv user = {p, h.un};
+        p += h.un;
+        ch_sv id = {p, h.idn};
+        p += h.idn;
+        ch_sv vals[5];
+        for (int i = 0; i < h.n; i++) {
+            vals[i] = (ch_sv){p, h.vn[i]};
+            p += h.vn[i];
+        }
+        if (put_firsts(fs, user, id, h.ts, h.kind, vals, h.n) < 0 && fs->direct_rc == 0)
+            fs->direct_rc = ch_error_set(&fs->direct_err, CH_ENOMEM, "out of memory");
+    }
 }
 
 static void *writer_main(void *arg)
 {
-    firsts_writer *w = arg;
+    ch_facts *f = arg;
+    firsts_writer *w = f->w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->todo == NULL && !w->stop)
+        while (w->head == NULL && !w->stop)
             pthread_cond_wait(&w->cv, &w->mu);
-        firsts_batch *b = w->todo;
-        w->todo = NULL;
-        if (b == NULL) /* stop, and nothing left */
+        tuples *t = w->head;
+        if (t == NULL) /* stop, and nothing left */
             break;
-        pthread_mutex_unlock(&w->mu);
-        if (w->rc == 0) {
-            qsort(b->order, b->n, sizeof *b->order, fact_cmp);
-            w->rc = write_rows(&w->sql, b->order, b->n, &w->saved, &w->err);
-        }
-        batch_free(b);
-        pthread_mutex_lock(&w->mu);
-        atomic_store(&w->busy, false);
+        w->head = t->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        w->queued--;
         pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        tuples_put(f->fs, t);
+        tuples_free(t);
+        pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
+    ch_facts *fs = f->fs;
+    write_dirty(fs); /* the rest, before the checkpoint */
+    if (fs->direct_tx) {
+        ch_error cerr;
+        int rc = ch_sql_commit(fs->direct, &cerr); /* rolls back after a failed write */
+        if (rc < 0 && fs->direct_rc == 0) {
+            fs->direct_rc = rc;
+            fs->direct_err = cerr;
+        }
+        fs->direct_tx = false;
+    }
     return NULL;
 }
 
-/* Hand the dirty firsts to the writer when it is idle (else they wait for the next call, or the
- * checkpoint). Copies: the merge thread keeps widening its own facts. */
-static void handoff(ch_facts *f)
+/* Hand the batch being filled to the firsts' thread; wait while it is TUPLES_QUEUED behind. */
+static void tuples_push(ch_facts *f)
 {
     firsts_writer *w = f->w;
-    if (w == NULL || f->ndirty == 0 || atomic_load(&w->busy))
+    tuples *t = f->tb;
+    if (w == NULL || t == NULL || t->n == 0)
         return;
-    size_t bytes = 0;
-    for (size_t i = 0; i < f->ndirty; i++)
-        bytes += f->dirty[i]->mlen;
-    firsts_batch *b = ch_calloc(1, sizeof *b);
-    if (b == NULL || (b->rows = ch_malloc(f->ndirty * sizeof *b->rows)) == NULL ||
-        (b->order = ch_malloc(f->ndirty * sizeof *b->order)) == NULL ||
-        (b->mem = ch_malloc(bytes)) == NULL) {
-        batch_free(b);
-        return; /* they stay dirty */
-    }
-    size_t at = 0;
-    for (size_t i = 0; i < f->ndirty; i++) {
-        fact *x = f->dirty[i];
-        fact *r = &b->rows[i];
-        *r = *x;
-        r->mem = b->mem + at;
-        memcpy(r->mem, x->mem, x->mlen);
-        at += x->mlen;
-        b->order[i] = r;
-        x->sent = true;
-    }
-    b->n = f->ndirty;
-    f->ndirty = 0;
-    atomic_store(&w->busy, true);
+    f->tb = NULL;
     pthread_mutex_lock(&w->mu);
-    w->todo = b;
+    while (w->queued >= TUPLES_QUEUED)
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->tail != NULL)
+        w->tail->next = t;
+    else
+        w->head = t;
+    w->tail = t;
+    w->queued++;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -1125,60 +1235,83 @@ int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err)
     if (w == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     int rc = ch_sql_connect(&w->sql, path, false, &schema, err);
+    /* Each batch's firsts are spread over the table (users in name order), so the thread's one
+     * transaction touches the same pages batch after batch: with SQLite's default 2 MB cache
+     * they were spilled to the WAL again and again. FIRSTS_CACHE holds the tables of a large run
+     * (a million firsts). */
+    if (rc == 0)
+        rc = ch_sql_exec(w->sql.db, w->sql.path, "PRAGMA cache_size = " FIRSTS_CACHE, err);
     if (rc < 0) {
+        ch_sql_close(&w->sql);
         ch_free(w);
         return rc;
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+    /* From here the firsts' set is the thread's until ch_facts_writer_stop. Firsts already in it
+     * (from before the start) are the checkpoint's: they are not dirty. */
+    f->w = w;
+    f->fs->direct = &w->sql;
+    f->fs->direct_rc = 0;
+    if (pthread_create(&w->th, NULL, writer_main, f) != 0) {
+        f->w = NULL;
+        f->fs->direct = NULL;
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
         ch_sql_close(&w->sql);
         ch_free(w);
         return ch_error_set(err, CH_ENOMEM, "cannot start the investigation facts' writer");
     }
-    /* Firsts already pending (an earlier run of the same pipeline) are the checkpoint's. */
-    f->w = w;
     return 0;
 }
 
-/* Stop the writer after its batch; on its failure every first of the interval goes back to
- * the checkpoint (upserting one again changes nothing). */
-static void writer_join(ch_facts *f)
+/* Hand over what is left, let the thread put and write it, and stop it. On a failure of its
+ * writes every first of the interval goes back to the checkpoint (upserting one again changes
+ * nothing). Returns that failure. */
+static int writer_join(ch_facts *f)
 {
     firsts_writer *w = f->w;
     if (w == NULL)
-        return;
+        return 0;
+    tuples_push(f);
+    tuples_free(f->tb);
+    f->tb = NULL;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->th, NULL);
-    if (w->rc < 0)
-        for (size_t i = 0; i < f->n; i++)
-            f->v[i]->sent = false;
-    f->st.saved += w->saved;
+    ch_facts *fs = f->fs;
+    int rc = fs->direct_rc;
+    if (rc < 0) {
+        f->direct_err = fs->direct_err;
+        for (size_t i = 0; i < fs->n; i++)
+            fs->v[i]->sent = false;
+    }
+    f->st.saved += fs->direct_saved;
+    fs->direct_saved = 0;
+    fs->direct = NULL;
+    fs->direct_rc = 0;
+    fs->ndirty = 0;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     ch_sql_close(&w->sql);
     ch_free(w);
     f->w = NULL;
-    f->ndirty = 0;
+    return rc;
 }
 
 int ch_facts_writer_stop(ch_facts *f, ch_error *err)
 {
-    firsts_writer *w = f->w;
-    if (w == NULL)
-        return 0;
-    pthread_mutex_lock(&w->mu);
-    while (atomic_load(&w->busy))
-        pthread_cond_wait(&w->cv, &w->mu);
-    int rc = w->rc;
+    int rc = writer_join(f);
     if (rc < 0 && err != NULL)
-        *err = w->err;
-    pthread_mutex_unlock(&w->mu);
-    writer_join(f);
+        *err = f->direct_err;
     return rc;
+}
+
+void ch_facts_stats_get(const ch_facts *f, ch_facts_stats *out)
+{
+    *out = f->st;
+    out->firsts = f->fs->st.firsts;
+    out->dropped += f->fs->st.dropped;
 }

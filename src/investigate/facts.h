@@ -18,10 +18,10 @@
  * "login_country", "country", "region", "instance_type", "api".
  *
  * Memory: only what changed since the last save is held (the store sums counts and widens times
- * on save), at most CH_FACTS_MAX_PENDING entries; past it new facts are counted as dropped, and
- * an offense takes at most CH_FACTS_MAX_EDGES_PER_OFFENSE new edges per checkpoint interval (a port
- * scan of an instance would otherwise make every address a node). Each event costs a few hash
- * probes.
+ * on save), at most CH_FACTS_MAX_PENDING graph facts and as many users' firsts; past it new facts
+ * are counted as dropped, and an offense takes at most CH_FACTS_MAX_EDGES_PER_OFFENSE new edges per
+ * checkpoint interval (a port scan of an instance would otherwise make every address a node). Each
+ * event costs a few hash probes.
  *
  * Store: tables graph_nodes, graph_edges and user_firsts, the "investigate" component of the
  * store's file (its own schema version, core/sqlite_util.h). Saving is an upsert per changed
@@ -80,14 +80,15 @@ int ch_facts_schema(ch_sql *c, ch_error *err);
  * transaction) and forget it. */
 int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err);
 
-/* The users' firsts written ahead (facts.c): a thread with its own connection to the store's
- * file at path upserts the firsts that are new or moved back, in batches of a few thousand and
- * transactions of their own, while events go on; ch_facts_save then writes only the rest. A first
- * upserted ahead of its checkpoint is one the rerun after a crash upserts again unchanged (the
- * earlier time wins, a tie keeps the row). Call ch_facts_writer_stop before a checkpoint's
- * transaction begins (the writer would hold the file's write lock) and before ch_facts_free (which
- * stops it too). stop returns the writer's failure, after which the firsts it had are saved by the
- * next ch_facts_save instead. */
+/* The users' firsts on a thread of their own (facts.c): ch_facts_event hands each event's firsts
+ * to it; it keeps them and writes the ones that are new or moved back ahead, in batches, on its
+ * own connection to the store's file at path, in one transaction that it commits when it stops;
+ * ch_facts_save then writes the graph facts and the rest. A first written ahead of its
+ * checkpoint is one the rerun after a crash writes again unchanged (the earlier time wins, a tie
+ * keeps the row). Call ch_facts_writer_stop before a checkpoint's transaction begins (the
+ * thread holds the file's write lock) and before ch_facts_free (which stops it too). stop
+ * returns the thread's failure, after which the firsts it had are written by the next
+ * ch_facts_save instead. */
 int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err);
 int ch_facts_writer_stop(ch_facts *f, ch_error *err);
 
