@@ -325,6 +325,15 @@ void ch__search_damaged(ch_search *s, const char *path, const char *why)
         ch_buf_printf(&s->explain, "%s: damaged, skipped: %s\n", path, why);
 }
 
+/* A segment whose index (a field's frame, or the whole area) is damaged: reported with the
+ * damage, and its records evaluated instead, so the answer is the scan's. */
+static void index_damaged(ch_search *s, const char *path, const char *why)
+{
+    ch_buf_printf(&s->damaged, "%s: %s; its events were evaluated instead\n", path, why);
+    if (s->o.explain)
+        ch_buf_printf(&s->explain, "%s: damaged index, evaluated instead: %s\n", path, why);
+}
+
 /* ---- candidates from the indexes ---- */
 
 typedef struct cset {
@@ -858,8 +867,8 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
  * list it (no term: the field is missing or "", grouped under "" as aggregate does), so no
  * block is decompressed. The grouping fields' frames of the segment index are read instead:
  * a few KB against a block (about 100 KB of typed parts, 400 KB of whole records) per match. */
-static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char *path, bool *bad,
-                            ch_error *err)
+static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char *path,
+                            bool *fallback, ch_error *err)
 {
     uint32_t nrec = ch__seg_meta(seg)->nrec;
     size_t ng = s->ngroupf, need = c->n * ng;
@@ -906,8 +915,9 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
             }
         }
         if (rc < 0) {
-            ch__search_damaged(s, path, e.msg);
-            *bad = true;
+            /* nothing counted yet: the caller evaluates the candidates instead */
+            index_damaged(s, path, e.msg);
+            *fallback = true;
             return 0;
         }
     }
@@ -961,8 +971,11 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
         if (rc == CH_ENOMEM)
             return ch_error_set(err, rc, "%s", e.msg);
         if (rc < 0) {
-            ch__search_damaged(s, path, e.msg);
-            return 0;
+            /* A damaged index costs the segment its lookup, not its answer: the records are
+             * evaluated instead (format 5 checks each field's frame alone, so a damaged frame
+             * is found only when a search reads it; the blocks have their own checksums). */
+            index_damaged(s, path, e.msg);
+            c = (cset){.all = true};
         }
     }
     if (!c.all && c.n == 0) {
@@ -979,16 +992,18 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
     int rc = 0;
     if (s->ix_count && !c.all && m->min_ts >= s->o.from_ms && m->max_ts <= s->o.to_ms &&
         (s->o.histogram_ms <= 0 || bucket_of(s, m->min_ts) == bucket_of(s, m->max_ts))) {
-        rc = count_from_index(s, seg, &c, path, &bad, err);
-        if (s->o.explain && !bad)
-            ch_buf_printf(&s->explain,
-                          "%s: index: %zu of %u events counted from the index alone, 0 of %u "
-                          "blocks read\n",
-                          path, c.n, m->nrec, m->nblocks);
-        cset_free(&c);
-        if (!bad)
+        bool fallback = false;
+        rc = count_from_index(s, seg, &c, path, &fallback, err);
+        if (!fallback) {
+            if (s->o.explain)
+                ch_buf_printf(&s->explain,
+                              "%s: index: %zu of %u events counted from the index alone, 0 of "
+                              "%u blocks read\n",
+                              path, c.n, m->nrec, m->nblocks);
+            cset_free(&c);
             atomic_fetch_add(&s->seg_done, 1);
-        return rc;
+            return rc;
+        }
     }
     size_t n = c.all ? m->nrec : c.n;
     for (size_t i = 0; i < n && rc == 0 && !bad; i++) {

@@ -18,8 +18,9 @@ bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to);
  * all newer, or older with --sort asc)? For a segment whose own time bounds are narrower than
  * its hour's: skipped, not a reason to stop (the next one of the hour may be newer). */
 bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to);
-/* Run over one segment. A damaged part is reported (ch__search_damaged) and skipped; the
- * return is negative only for failures that end the search (out of memory). */
+/* Run over one segment. A damaged block is reported (ch__search_damaged) and the segment
+ * skipped; a damaged index (a field's frame) is reported and the segment's records evaluated
+ * instead. The return is negative only for failures that end the search (out of memory). */
 int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *err);
 void ch__search_damaged(ch_search *s, const char *path, const char *why);
 /* Can the search's indexed tests rule segments out (not --no-index, and some test narrows)? */

@@ -8,6 +8,7 @@
  *     block table: per block offset, sizes, first record, records, CRC32C of the frame
  *             (formats 3, 4: the same for the original-record frame)
  *     index: one zstd frame per indexed field: sorted term dictionaries with posting lists
+ *             (format 5: after a table of the frames' sizes and CRC32Cs)
  *
  * Records are compressed in blocks rather than as one frame so that an indexed lookup
  * decompresses only the blocks its postings name, while blocks stay large enough for zstd
@@ -28,7 +29,12 @@
  * prefix, so the JSON's copies of the typed strings (event id, user, key, agent) cost a match
  * each: 0.95 of the gzip'd S3 files at 0.6 of format 3's compression instructions
  * (docs/BENCHMARKS.md section 30). Its reader rebuilds format 3's typed rows, so nothing above
- * this file tells the two apart. Formats 1 (blocks compressed alone), 2 and 3 are still read.
+ * this file tells the two apart. Format 5 (the one written now) is format 4 whose index area
+ * starts with a table of its field frames, each with its own CRC32C: formats 1-4 have one
+ * checksum over the whole area (about 220 KB in an hour of 28,000 CloudTrail events, all nine
+ * fields), which a lookup had to check before using the one field frame it reads (a third of
+ * the CPU of a count of a thinly spread value, docs/BENCHMARKS.md sections 32 and 38).
+ * Formats 1 (blocks compressed alone), 2, 3 and 4 are still read.
  * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
  * threads (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
@@ -37,8 +43,9 @@
  *
  * Every checksum is verified before its bytes are used, and every length is checked against
  * the file's size, so a damaged segment yields CH_EPARSE with the reason, never a crash (the
- * fuzz target tests/fuzz/fuzz_segment.c feeds damaged ones). The file is read through mmap:
- * a lookup touches the header, the index and a few blocks, not the whole file.
+ * fuzz target tests/fuzz/fuzz_segment.c feeds damaged ones). The file is read with pread: the
+ * header and block table at open, then only the frames a search asks for (a lookup reads a few
+ * KB of a 5 MB segment; mapping the whole file cost more in mmap, faults and munmap).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +54,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 /* ZSTD_createCDict_advanced: exported by libzstd, declared only under this macro. */
@@ -104,9 +110,9 @@ static int orig_level(uint32_t format)
     return l ? l : format == CH_SEG_FORMAT_COLS ? COLS_ORIG_LEVEL : ORIG_LEVEL;
 }
 
-/* The format a new segment is written in: 4, or COINHOUND_STORE_FORMAT=2 or 3 (the benchmarks
- * compare them on the same binary, the tests write the older ones to read them back). Which
- * streams of formats 3 and 4 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig
+/* The format a new segment is written in: 5, or COINHOUND_STORE_FORMAT=2, 3 or 4 (the
+ * benchmarks compare them on the same binary, the tests write the older ones to read them back).
+ * Which streams of formats 3 and 4 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig
  * (names, comma separated, or "none"); by default both (docs/BENCHMARKS.md section 27: the
  * typed stream's dictionary saves a quarter of its bytes). */
 static void write_format(uint32_t *format, uint32_t *flags)
@@ -118,7 +124,8 @@ static void write_format(uint32_t *format, uint32_t *flags)
         int want = v ? atoi(v) : 0;
         uint32_t nf = want == CH_SEG_FORMAT_DICT    ? CH_SEG_FORMAT_DICT
                       : want == CH_SEG_FORMAT_SPLIT ? CH_SEG_FORMAT_SPLIT
-                                                    : CH_SEG_FORMAT_COLS;
+                      : want == CH_SEG_FORMAT_COLS  ? CH_SEG_FORMAT_COLS
+                                                    : CH_SEG_FORMAT_FIELDS;
         const char *d = getenv("COINHOUND_STORE_DICT");
         uint32_t nfl = CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT;
         if (d != NULL)
@@ -136,6 +143,10 @@ static void write_format(uint32_t *format, uint32_t *flags)
 #define BT_ENTRY3 48 /* formats 3, 4: the typed frame's entry, then the original frame's */
 #define MAX_BLOCK_RAW ((size_t)256 << 20)
 #define MAX_INDEX_RAW ((size_t)1 << 30)
+/* Format 5's field table at the start of the index area: per field its frame's compressed
+ * size, raw size and CRC32C (u32 each); the frames follow in field order. */
+#define IXTAB_ENTRY 12
+#define IXTAB (CH_IX_NFIELDS * IXTAB_ENTRY)
 
 /* ---- builder ---- */
 
@@ -208,7 +219,8 @@ static ch_seg_block *filling(ch_seg_builder *b)
             return NULL;
         }
     }
-    k->format = b->format;
+    /* Format 5's blocks are format 4's: only its index area differs. */
+    k->format = b->format == CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_COLS : b->format;
     k->flags = b->flags;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
@@ -536,8 +548,11 @@ static bool field_end(const uint8_t *p, const uint8_t *end, const uint8_t **out)
 /* The raw index as one zstd frame per field, back to back. Concatenated frames decompress as
  * one (so a reader that takes the whole area as one frame still gets the same bytes), and a
  * lookup on one field decompresses only that field's frame: user.name is a tenth of an index
- * whose source.ip dictionary dominates (docs/BENCHMARKS.md section 18). */
-static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, ch_error *err)
+ * whose source.ip dictionary dominates (docs/BENCHMARKS.md section 18). tab (format 5): the
+ * field table, IXTAB bytes, filled with each frame's sizes and CRC32C; NULL for formats 1-4,
+ * whose one checksum covers the whole area. */
+static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, uint8_t *tab,
+                          ch_error *err)
 {
     const uint8_t *p = (const uint8_t *)idx->data, *end = p + idx->len;
     for (int f = 0; f < CH_IX_NFIELDS; f++) {
@@ -551,6 +566,12 @@ static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, ch_e
             ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), ZLEVEL);
         if (ZSTD_isError(c))
             return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
+        if (tab != NULL) {
+            ch_le_put32(tab + f * IXTAB_ENTRY, (uint32_t)c);
+            ch_le_put32(tab + f * IXTAB_ENTRY + 4, (uint32_t)(e - p));
+            ch_le_put32(tab + f * IXTAB_ENTRY + 8,
+                        ch_crc32c(0, (const uint8_t *)file->data + file->len, c));
+        }
         file->len += c;
         p = e;
     }
@@ -586,8 +607,9 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     size_t bte = split ? BT_ENTRY3 : BT_ENTRY;
     uint8_t *bt = ch_calloc(nblocks ? nblocks : 1, bte);
     uint8_t h[CH_SEG_HEADER] = {0};
-    ch_buf iz; /* the index: one zstd frame per field */
+    ch_buf iz; /* the index: format 5's field table, then one zstd frame per field */
     ch_buf_init(&iz, (size_t)1 << 31);
+    bool tab = b->format >= CH_SEG_FORMAT_FIELDS;
     char tmp[4200];
     int fd = -1, rc = 0;
     if (cctx == NULL || bt == NULL) {
@@ -625,8 +647,16 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         goto cleanup;
     }
     uint64_t ix_off = bt_off + (uint64_t)nblocks * bte;
-    if ((rc = compress_index(cctx, &idx, &iz, err)) < 0)
+    if (tab && ch_buf_reserve(&iz, IXTAB) < 0) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
+    }
+    iz.len = tab ? IXTAB : 0;
+    uint8_t ixtab[IXTAB] = {0};
+    if ((rc = compress_index(cctx, &idx, &iz, tab ? ixtab : NULL, err)) < 0)
+        goto cleanup;
+    if (tab)
+        memcpy(iz.data, ixtab, IXTAB);
     size_t ic = iz.len;
     memcpy(h, CH_SEG_MAGIC, 8);
     ch_le_put32(h + 8, b->format);
@@ -643,7 +673,8 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_le_put64(h + 72, ix_off);
     ch_le_put32(h + 80, (uint32_t)ic);
     ch_le_put32(h + 84, (uint32_t)idx.len);
-    ch_le_put32(h + 88, ch_crc32c(0, iz.data, ic));
+    /* Format 5: the header's checksum covers the field table, and each frame has its own. */
+    ch_le_put32(h + 88, ch_crc32c(0, iz.data, tab ? IXTAB : ic));
     ch_le_put32(h + 92, b->flags);
     ch_le_put32(h + 124, ch_crc32c(0, h, 124));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -711,15 +742,24 @@ typedef struct seg_stream {
     size_t cbufcap;
     const uint8_t *ccur;
     ch_evcols_scratch *scratch;
+    /* a compressed frame as read from the file (not used for a segment in memory) */
+    uint8_t *z;
+    size_t zcap;
 } seg_stream;
 
 struct ch_seg {
+    /* The file in memory (ch__seg_open_mem), or NULL and the file read with pread: a lookup
+     * reads the header, the block table and the frames it needs. Mapping the file cost a
+     * lookup of a thinly spread value more in mmap, page faults and munmap per segment than
+     * reading the few KB it uses (docs/BENCHMARKS.md section 38). */
     const uint8_t *map;
+    int fd;
     size_t size;
-    bool mapped;
+    uint8_t hdr[CH_SEG_HEADER];
     ch_seg_meta meta;
     const uint8_t *bt;
-    size_t bte; /* block table entry size */
+    uint8_t *btbuf; /* read from the file: the block table and format 5's field table */
+    size_t bte;     /* block table entry size */
     uint32_t version;
     seg_stream st[2];
     uint8_t *joined; /* format 3: a record's two parts back to back (ch__seg_record) */
@@ -736,7 +776,53 @@ struct ch_seg {
     uint8_t *ix_fraw[CH_IX_NFIELDS];
     ch_seg_term *terms[CH_IX_NFIELDS];
     size_t nterms[CH_IX_NFIELDS];
+    uint8_t *ix_area; /* formats 1-4 read from the file: the whole index area */
+    size_t ix_areacap;
+    const uint8_t *ix_area_p; /* formats 1-4: the index area (in ix_area, or in place) */
+    /* format 5: each field frame's offset, sizes and checksum (from the field table) */
+    uint64_t ixf_off[CH_IX_NFIELDS];
+    uint32_t ixf_clen[CH_IX_NFIELDS], ixf_raw[CH_IX_NFIELDS], ixf_crc[CH_IX_NFIELDS];
+    uint8_t *ixz; /* a field frame as read from the file */
+    size_t ixzcap;
 };
+
+static bool grow(uint8_t **b, size_t *cap, size_t want)
+{
+    if (*cap >= want)
+        return true;
+    uint8_t *nb = ch_realloc(*b, want ? want : 1);
+    if (nb == NULL)
+        return false;
+    *b = nb;
+    *cap = want;
+    return true;
+}
+
+/* The file's bytes [off, off + n) (within its size, checked by the caller) into *out: in
+ * place for a segment in memory, else read into *buf (grown to *cap as needed). */
+static int seg_bytes(ch_seg *s, uint64_t off, size_t n, uint8_t **buf, size_t *cap,
+                     const uint8_t **out, ch_error *err)
+{
+    if (s->map != NULL) {
+        *out = s->map + off;
+        return 0;
+    }
+    if (!grow(buf, cap, n))
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(s->fd, *buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return ch_error_set(
+                err, r < 0 ? CH_EIO : CH_EPARSE, "read of %zu bytes at offset %llu: %s", n,
+                (unsigned long long)(off + got), r < 0 ? strerror(errno) : "file truncated");
+        got += (size_t)r;
+    }
+    *out = *buf;
+    return 0;
+}
 
 /* Where block k's frame of stream st lies, its sizes and checksum. */
 typedef struct seg_frame {
@@ -754,15 +840,30 @@ static seg_frame frame_of(const ch_seg *s, int st, uint32_t k)
                        ch_le_get32(e + 36)};
 }
 
+static const char *stream_name(int st) { return st ? "original-record block" : "block"; }
+
+/* Block k's compressed frame f of stream st into *p, its checksum verified (read into the
+ * stream's buffer: valid until the next read of the same stream). */
+static int frame_bytes(ch_seg *s, int st, uint32_t k, seg_frame f, const uint8_t **p, ch_error *err)
+{
+    int rc = seg_bytes(s, f.off, f.clen, &s->st[st].z, &s->st[st].zcap, p, err);
+    if (rc == 0 && f.crc != ch_crc32c(0, *p, f.clen))
+        rc = ch_error_set(err, CH_EPARSE, "%s %u checksum mismatch at offset %llu", stream_name(st),
+                          k, (unsigned long long)f.off);
+    return rc;
+}
+
+/* Check the header (copied into s->hdr by the caller), read and check the block table (and
+ * format 5's field table). */
 static int seg_parse(ch_seg *s, ch_error *err)
 {
-    const uint8_t *h = s->map;
+    const uint8_t *h = s->hdr;
     if (s->size < CH_SEG_HEADER || memcmp(h, CH_SEG_MAGIC, 8) != 0)
         return ch_error_set(err, CH_EPARSE, "not a segment (bad magic at offset 0)");
     if (ch_le_get32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
     s->version = ch_le_get32(h + 8);
-    if (s->version < CH_SEG_FORMAT_PLAIN || s->version > CH_SEG_FORMAT_COLS)
+    if (s->version < CH_SEG_FORMAT_PLAIN || s->version > CH_SEG_FORMAT_FIELDS)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
                             ch_le_get32(h + 8));
     uint32_t flags = ch_le_get32(h + 92);
@@ -772,7 +873,7 @@ static int seg_parse(ch_seg *s, ch_error *err)
     s->bte = split ? BT_ENTRY3 : BT_ENTRY;
     s->st[0].dict = s->version == CH_SEG_FORMAT_DICT || (split && (flags & CH_SEG_TYPED_DICT));
     s->st[1].dict = split && (flags & CH_SEG_ORIG_DICT);
-    s->st[0].cols = s->version == CH_SEG_FORMAT_COLS;
+    s->st[0].cols = s->version >= CH_SEG_FORMAT_COLS;
     ch_seg_meta *m = &s->meta;
     m->dataset = ch_le_get32(h + 12);
     m->gen = ch_le_get64(h + 16);
@@ -794,10 +895,39 @@ static int seg_parse(ch_seg *s, ch_error *err)
         (uint64_t)m->nblocks * s->bte > s->size - bt_off || ix_off > s->size ||
         ix_len > s->size - ix_off || ix_off != bt_off + (uint64_t)m->nblocks * s->bte)
         return ch_error_set(err, CH_EPARSE, "section offsets beyond the file (%zu bytes)", s->size);
-    s->bt = s->map + bt_off;
-    if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, (size_t)m->nblocks * s->bte))
+    bool tab = s->version >= CH_SEG_FORMAT_FIELDS;
+    if (tab && ix_len < IXTAB)
+        return ch_error_set(err, CH_EPARSE, "index area of %llu bytes has no field table",
+                            (unsigned long long)ix_len);
+    /* one read: the block table and format 5's field table after it */
+    size_t btlen = (size_t)m->nblocks * s->bte;
+    size_t btsz = btlen + (tab ? IXTAB : 0), btcap = 0;
+    int rc = seg_bytes(s, bt_off, btsz, &s->btbuf, &btcap, &s->bt, err);
+    if (rc < 0)
+        return rc;
+    if (ch_le_get32(h + 60) != ch_crc32c(0, s->bt, btlen))
         return ch_error_set(err, CH_EPARSE, "block table checksum mismatch at offset %llu",
                             (unsigned long long)bt_off);
+    if (tab) {
+        const uint8_t *t = s->bt + btlen;
+        if (ch_le_get32(h + 88) != ch_crc32c(0, t, IXTAB))
+            return ch_error_set(err, CH_EPARSE,
+                                "index field table checksum mismatch at offset %llu",
+                                (unsigned long long)ix_off);
+        uint64_t off = ix_off + IXTAB, raw = 0;
+        for (int f = 0; f < CH_IX_NFIELDS; f++) {
+            s->ixf_off[f] = off;
+            s->ixf_clen[f] = ch_le_get32(t + f * IXTAB_ENTRY);
+            s->ixf_raw[f] = ch_le_get32(t + f * IXTAB_ENTRY + 4);
+            s->ixf_crc[f] = ch_le_get32(t + f * IXTAB_ENTRY + 8);
+            off += s->ixf_clen[f];
+            raw += s->ixf_raw[f];
+        }
+        if (off != ix_off + ix_len || raw != ch_le_get32(h + 84) || raw > MAX_INDEX_RAW)
+            return ch_error_set(err, CH_EPARSE,
+                                "index field table at offset %llu does not fit the index area",
+                                (unsigned long long)ix_off);
+    }
     int nst = split ? 2 : 1;
     for (uint32_t k = 0; k < m->nblocks; k++) {
         const uint8_t *e = s->bt + (size_t)k * s->bte;
@@ -818,18 +948,29 @@ static int seg_parse(ch_seg *s, ch_error *err)
     return 0;
 }
 
-static int seg_new(const uint8_t *map, size_t size, bool mapped, ch_seg **out, ch_error *err)
+/* A segment over map[0..size), or over the file fd of size bytes (map NULL; the segment owns
+ * fd and closes it, also on failure). */
+static int seg_new(const uint8_t *map, int fd, size_t size, ch_seg **out, ch_error *err)
 {
     ch_seg *s = ch_calloc(1, sizeof *s);
     if (s == NULL) {
-        if (mapped)
-            munmap((void *)map, size);
+        if (fd >= 0)
+            close(fd);
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     }
     s->map = map;
+    s->fd = fd;
     s->size = size;
-    s->mapped = mapped;
-    int rc = seg_parse(s, err);
+    int rc = 0;
+    if (size >= CH_SEG_HEADER) {
+        uint8_t *hb = s->hdr;
+        size_t hcap = sizeof s->hdr;
+        const uint8_t *h;
+        if ((rc = seg_bytes(s, 0, CH_SEG_HEADER, &hb, &hcap, &h, err)) == 0 && h != s->hdr)
+            memcpy(s->hdr, h, CH_SEG_HEADER);
+    }
+    if (rc == 0)
+        rc = seg_parse(s, err);
     if (rc < 0) {
         ch__seg_close(s);
         return rc;
@@ -849,11 +990,7 @@ int ch__seg_open(const char *path, ch_seg **out, ch_error *err)
         return ch_error_set(err, CH_EPARSE, "%s: truncated (%lld bytes)", path,
                             (long long)st.st_size);
     }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return ch_error_set(err, CH_EIO, "%s: %s", path, strerror(errno));
-    int rc = seg_new(m, (size_t)st.st_size, true, out, err);
+    int rc = seg_new(NULL, fd, (size_t)st.st_size, out, err);
     if (rc < 0) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -864,15 +1001,18 @@ int ch__seg_open(const char *path, ch_seg **out, ch_error *err)
 
 int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err)
 {
-    return seg_new(buf, n, false, out, err);
+    return seg_new(buf, -1, n, out, err);
 }
 
 void ch__seg_close(ch_seg *s)
 {
     if (s == NULL)
         return;
-    if (s->mapped)
-        munmap((void *)s->map, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    ch_free(s->btbuf);
+    ch_free(s->ix_area);
+    ch_free(s->ixz);
     if (s->own_dctx)
         ZSTD_freeDCtx(s->dctx);
     for (int st = 0; st < 2; st++) {
@@ -882,6 +1022,7 @@ void ch__seg_close(ch_seg *s)
         ch_free(s->st[st].rec_off);
         ch_free(s->st[st].cbuf);
         ch__evcols_scratch_free(s->st[st].scratch);
+        ch_free(s->st[st].z);
     }
     ch_free(s->joined);
     ch_free(s->ix_raw);
@@ -919,8 +1060,6 @@ uint32_t ch__seg_format(const ch_seg *s)
 }
 uint32_t ch__seg_version(const ch_seg *s) { return s->version; }
 
-static const char *stream_name(int st) { return st ? "original-record block" : "block"; }
-
 /* A stream with a dictionary: block 0's records, decompressed once per open segment, are the
  * dictionary that every later block was compressed with. An indexed lookup that lands past
  * block 0 pays one more block's decompression per segment for it. */
@@ -930,9 +1069,6 @@ static int load_prefix(ch_seg *s, int st, ch_error *err)
     if (S->pfx != NULL)
         return 0;
     seg_frame f = frame_of(s, st, 0);
-    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
-        return ch_error_set(err, CH_EPARSE, "%s 0 checksum mismatch at offset %llu",
-                            stream_name(st), (unsigned long long)f.off);
     size_t room = 0;
     for (uint32_t k = 1; k < s->meta.nblocks; k++) {
         uint32_t r = frame_of(s, st, k).rawlen;
@@ -944,10 +1080,17 @@ static int load_prefix(ch_seg *s, int st, ch_error *err)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     /* A scan in record order has block 0 in hand already. */
     size_t d = f.rawlen;
-    if (S->blk_no == 0)
+    const uint8_t *z;
+    if (S->blk_no == 0) {
         memcpy(p, S->cols ? S->ccur : S->cur, f.rawlen);
-    else
-        d = decompress(s, p, f.rawlen, s->map + f.off, f.clen);
+    } else {
+        int rc = frame_bytes(s, st, 0, f, &z, err);
+        if (rc < 0) {
+            ch_free(p);
+            return rc;
+        }
+        d = decompress(s, p, f.rawlen, z, f.clen);
+    }
     if (ZSTD_isError(d) || d != f.rawlen) {
         ch_free(p);
         return ch_error_set(err, CH_EPARSE,
@@ -992,18 +1135,6 @@ static int block_records(ch_seg *s, int st, uint32_t k, size_t rawlen, ch_error 
     return 0;
 }
 
-static bool grow(uint8_t **b, size_t *cap, size_t want)
-{
-    if (*cap >= want)
-        return true;
-    uint8_t *nb = ch_realloc(*b, want ? want : 1);
-    if (nb == NULL)
-        return false;
-    *b = nb;
-    *cap = want;
-    return true;
-}
-
 /* Format 4: block 0's typed columns without disturbing the typed stream's current block (a
  * caller may hold a typed part of another block): the typed dictionary, the current block, or
  * decompressed into the original stream's own buffer. */
@@ -1020,23 +1151,29 @@ static int typed_cols0(ch_seg *s, const uint8_t **p, size_t *n, ch_error *err)
         *p = T->ccur;
         return 0;
     }
-    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
-        return ch_error_set(err, CH_EPARSE, "block 0 checksum mismatch at offset %llu",
-                            (unsigned long long)f.off);
+    const uint8_t *z;
+    int rc = frame_bytes(s, 0, 0, f, &z, err);
+    if (rc < 0)
+        return rc;
     if (!grow(&O->cbuf, &O->cbufcap, f.rawlen))
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t d = decompress(s, O->cbuf, f.rawlen, s->map + f.off, f.clen);
+    size_t d = decompress(s, O->cbuf, f.rawlen, z, f.clen);
     if (ZSTD_isError(d) || d != f.rawlen)
         return ch_error_set(err, CH_EPARSE, "block 0 does not decompress");
     *p = O->cbuf;
     return 0;
 }
 
-/* Decompress the original frame f of a format 4 block into dst, whose plen bytes before it are
- * the frame's prefix (so zstd copies matches from them as from its own output). */
+/* Decompress the original frame f of format 4 block k (its checksum checked first) into base
+ * + plen, whose plen bytes before it are the frame's prefix (so zstd copies matches from them
+ * as from its own output). */
 static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t plen,
                        ch_error *err)
 {
+    const uint8_t *z;
+    int rc = frame_bytes(s, 1, k, f, &z, err);
+    if (rc < 0)
+        return rc;
     if (s->dctx == NULL) {
         if ((s->dctx = ZSTD_createDCtx()) == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -1044,7 +1181,7 @@ static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t
     }
     size_t d = ZSTD_DCtx_refPrefix(s->dctx, base, plen);
     if (!ZSTD_isError(d))
-        d = ZSTD_decompressDCtx(s->dctx, base + plen, f.rawlen, s->map + f.off, f.clen);
+        d = ZSTD_decompressDCtx(s->dctx, base + plen, f.rawlen, z, f.clen);
     ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
     if (ZSTD_isError(d) || d != f.rawlen)
         return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", k);
@@ -1057,10 +1194,6 @@ static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
 {
     seg_stream *S = &s->st[1];
     seg_frame f = frame_of(s, 1, k);
-    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
-        return ch_error_set(err, CH_EPARSE,
-                            "original-record block %u checksum mismatch at offset %llu", k,
-                            (unsigned long long)f.off);
     const uint8_t *c;
     size_t cn;
     int rc;
@@ -1069,10 +1202,6 @@ static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
         /* block 0's records, once per open segment, with room after them for a block's
          * columns and records */
         seg_frame f0 = frame_of(s, 1, 0);
-        if (f0.crc != ch_crc32c(0, s->map + f0.off, f0.clen))
-            return ch_error_set(err, CH_EPARSE,
-                                "original-record block 0 checksum mismatch at offset %llu",
-                                (unsigned long long)f0.off);
         size_t room = 0;
         for (uint32_t b = 1; b < s->meta.nblocks; b++) {
             size_t r = (size_t)frame_of(s, 0, b).rawlen + frame_of(s, 1, b).rawlen;
@@ -1126,16 +1255,21 @@ static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
     seg_stream *S = &s->st[st];
     if (S->blk_no == (int64_t)k)
         return 0;
-    if (st == 1 && s->version == CH_SEG_FORMAT_COLS)
+    if (st == 1 && s->version >= CH_SEG_FORMAT_COLS)
         return load_orig4(s, k, err);
     seg_frame f = frame_of(s, st, k);
     uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
-    if (f.crc != ch_crc32c(0, s->map + f.off, f.clen))
-        return ch_error_set(err, CH_EPARSE, "%s %u checksum mismatch at offset %llu",
-                            stream_name(st), k, (unsigned long long)f.off);
-    /* Before the buffer is reused: it may hold block 0, the dictionary. */
+    /* Before the buffer is reused: it may hold block 0, the dictionary. And before this
+     * block's frame is read: block 0's goes through the same stream buffer. */
     if (S->dict && k > 0) {
         int rc = load_prefix(s, st, err);
+        if (rc < 0)
+            return rc;
+    }
+    const uint8_t *z = NULL;
+    bool need_z = !(S->dict && k == 0 && S->pfx != NULL);
+    if (need_z) {
+        int rc = frame_bytes(s, st, k, f, &z, err);
         if (rc < 0)
             return rc;
     }
@@ -1154,14 +1288,13 @@ static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
     size_t d;
     const uint8_t *got;
     if (into_blk) {
-        d = decompress(s, *dst, f.rawlen, s->map + f.off, f.clen);
+        d = decompress(s, *dst, f.rawlen, z, f.clen);
         got = *dst;
     } else if (k == 0) {
         d = f.rawlen; /* checked and decompressed as the dictionary */
         got = S->pfx;
     } else {
-        d = ZSTD_decompress_usingDDict(s->dctx, S->pfx + S->pfxlen, f.rawlen, s->map + f.off,
-                                       f.clen, S->ddict);
+        d = ZSTD_decompress_usingDDict(s->dctx, S->pfx + S->pfxlen, f.rawlen, z, f.clen, S->ddict);
         got = S->pfx + S->pfxlen;
     }
     if (ZSTD_isError(d) || d != f.rawlen)
@@ -1264,20 +1397,25 @@ static int parse_field(ch_seg *s, int f, const uint8_t **pp, const uint8_t *end,
     return 0;
 }
 
-/* Check the index area's checksum and find its frames: one per field, or one for all. */
+/* Formats 1-4: read the index area, check its one checksum and find its frames: one per
+ * field, or one for all. (Format 5's field table, read at open, has each frame's place.) */
 static int check_index(ch_seg *s, ch_error *err)
 {
     if (s->ix_checked)
         return 0;
-    const uint8_t *h = s->map;
+    const uint8_t *h = s->hdr;
     uint64_t ix_off = ch_le_get64(h + 72);
     uint32_t clen = ch_le_get32(h + 80), rawlen = ch_le_get32(h + 84);
-    if (ch_le_get32(h + 88) != ch_crc32c(0, s->map + ix_off, clen))
+    const uint8_t *p;
+    int rc = seg_bytes(s, ix_off, clen, &s->ix_area, &s->ix_areacap, &p, err);
+    if (rc < 0)
+        return rc;
+    if (ch_le_get32(h + 88) != ch_crc32c(0, p, clen))
         return ch_error_set(err, CH_EPARSE, "index checksum mismatch at offset %llu",
                             (unsigned long long)ix_off);
     if (rawlen > MAX_INDEX_RAW)
         return ch_error_set(err, CH_EPARSE, "index of %u bytes is too large", rawlen);
-    const uint8_t *p = s->map + ix_off;
+    const uint8_t *area = p;
     size_t left = clen;
     int nf = 0;
     unsigned long long sum = 0;
@@ -1294,7 +1432,32 @@ static int check_index(ch_seg *s, ch_error *err)
         left -= fl;
     }
     s->ix_split = nf == CH_IX_NFIELDS && left == 0 && sum == rawlen;
+    s->ix_area_p = area;
     s->ix_checked = true;
+    return 0;
+}
+
+/* Format 5: field f's frame read, its own checksum checked (a lookup checks only the frames it
+ * reads; `store verify` reads them all), decompressed into s->ix_fraw[f]. */
+static int field_frame(ch_seg *s, int f, ch_error *err)
+{
+    const uint8_t *z;
+    int rc = seg_bytes(s, s->ixf_off[f], s->ixf_clen[f], &s->ixz, &s->ixzcap, &z, err);
+    if (rc < 0)
+        return rc;
+    if (s->ixf_crc[f] != ch_crc32c(0, z, s->ixf_clen[f]))
+        return ch_error_set(err, CH_EPARSE, "index field %s checksum mismatch at offset %llu",
+                            ch__ix_fields[f], (unsigned long long)s->ixf_off[f]);
+    uint8_t *raw = ch_malloc(s->ixf_raw[f] ? s->ixf_raw[f] : 1);
+    if (raw == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t d = decompress(s, raw, s->ixf_raw[f], z, s->ixf_clen[f]);
+    if (ZSTD_isError(d) || d != s->ixf_raw[f]) {
+        ch_free(raw);
+        return ch_error_set(err, CH_EPARSE, "index field %s does not decompress", ch__ix_fields[f]);
+    }
+    ch_free(s->ix_fraw[f]);
+    s->ix_fraw[f] = raw;
     return 0;
 }
 
@@ -1302,21 +1465,29 @@ static int load_field(ch_seg *s, int f, ch_error *err)
 {
     if (s->ix_loaded[f])
         return 0;
-    int rc = check_index(s, err);
+    int rc = s->version >= CH_SEG_FORMAT_FIELDS ? 0 : check_index(s, err);
     if (rc < 0)
         return rc;
-    if (s->ix_split) {
-        unsigned long long cs = ZSTD_getFrameContentSize(s->ix_frame[f], s->ix_flen[f]);
-        uint8_t *raw = ch_malloc(cs ? (size_t)cs : 1);
-        if (raw == NULL)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        size_t d = decompress(s, raw, (size_t)cs, s->ix_frame[f], s->ix_flen[f]);
-        if (ZSTD_isError(d) || d != cs) {
-            ch_free(raw);
-            return ch_error_set(err, CH_EPARSE, "index field %d does not decompress", f);
+    if (s->version >= CH_SEG_FORMAT_FIELDS || s->ix_split) {
+        unsigned long long cs;
+        if (s->version >= CH_SEG_FORMAT_FIELDS) {
+            if ((rc = field_frame(s, f, err)) < 0)
+                return rc;
+            cs = s->ixf_raw[f];
+        } else {
+            cs = ZSTD_getFrameContentSize(s->ix_frame[f], s->ix_flen[f]);
+            uint8_t *raw = ch_malloc(cs ? (size_t)cs : 1);
+            if (raw == NULL)
+                return ch_error_set(err, CH_ENOMEM, "out of memory");
+            size_t d = decompress(s, raw, (size_t)cs, s->ix_frame[f], s->ix_flen[f]);
+            if (ZSTD_isError(d) || d != cs) {
+                ch_free(raw);
+                return ch_error_set(err, CH_EPARSE, "index field %d does not decompress", f);
+            }
+            ch_free(s->ix_fraw[f]);
+            s->ix_fraw[f] = raw;
         }
-        ch_free(s->ix_fraw[f]);
-        s->ix_fraw[f] = raw;
+        const uint8_t *raw = s->ix_fraw[f];
         const uint8_t *p = raw;
         if ((rc = parse_field(s, f, &p, raw + cs, err)) < 0)
             return rc;
@@ -1326,13 +1497,11 @@ static int load_field(ch_seg *s, int f, ch_error *err)
         s->ix_loaded[f] = true;
         return 0;
     }
-    const uint8_t *h = s->map;
-    uint64_t ix_off = ch_le_get64(h + 72);
-    uint32_t clen = ch_le_get32(h + 80), rawlen = ch_le_get32(h + 84);
+    uint32_t clen = ch_le_get32(s->hdr + 80), rawlen = ch_le_get32(s->hdr + 84);
     uint8_t *raw = ch_malloc(rawlen ? rawlen : 1);
     if (raw == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    size_t d = decompress(s, raw, rawlen, s->map + ix_off, clen);
+    size_t d = decompress(s, raw, rawlen, s->ix_area_p, clen);
     if (ZSTD_isError(d) || d != rawlen) {
         ch_free(raw);
         return ch_error_set(err, CH_EPARSE, "index does not decompress");

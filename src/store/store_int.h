@@ -97,6 +97,9 @@ typedef struct ch_seg_meta {
 #define CH_SEG_FORMAT_SPLIT 3
 /* 4: format 3 whose typed frames hold the block's typed parts column by column (evcols.c) */
 #define CH_SEG_FORMAT_COLS 4
+/* 5: format 4 whose index area starts with a table of its field frames, each with its own
+ * CRC32C, so that a lookup checks only the frames it reads (segment.c) */
+#define CH_SEG_FORMAT_FIELDS 5
 /* Format 3 and 4 header flags: which streams' later blocks use block 0 as their dictionary. */
 #define CH_SEG_TYPED_DICT 1u
 #define CH_SEG_ORIG_DICT 2u
@@ -151,7 +154,9 @@ int ch__segb_compress(ch_seg_block *blk, void *cctx, ch_error *err);
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx,
                    uint64_t *bytes_out, ch_error *err);
 
-/* An open sealed segment: header and block table checked, index decoded on demand. */
+/* An open sealed segment: header and block table checked, index decoded on demand. A file is
+ * read with pread (header and block table at open, frames when first asked for); a segment
+ * opened from memory reads it in place. */
 typedef struct ch_seg ch_seg;
 
 int ch__seg_open(const char *path, ch_seg **out, ch_error *err);
@@ -180,15 +185,16 @@ int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 /* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
  * valid until the next call on s). Formats 3 and 4 join the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
-/* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3 and 4 alike (4
- * differs only inside the typed frame, and its reader rebuilds format 3's typed parts). With
+/* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3, 4 and 5 alike (4
+ * differs only inside the typed frame, and its reader rebuilds format 3's typed parts; 5 only in
+ * the index area's table). With
  * CH_SEG_FORMAT_SPLIT, ch__seg_typed gives a
  * record's typed part and ch__seg_orig its original part, each from its own stream (a search
  * that needs no original record never decompresses that stream); with the others,
  * ch__seg_typed gives the whole record and ch__seg_orig fails. Bytes valid until the next
  * call on the same stream. */
 uint32_t ch__seg_format(const ch_seg *s);
-/* The format number in the file's header (1 to 4). */
+/* The format number in the file's header (1 to 5). */
 uint32_t ch__seg_version(const ch_seg *s);
 int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);

@@ -9,8 +9,10 @@
 #     names line:column and exits 2,
 #   - a damaged segment is reported and skipped by search and named by `store verify` (exit 1),
 #   - stores of segment format 2 (whole records), format 3 (typed parts and original records in
-#     two streams) and format 4 (typed parts as columns) answer every search alike, format 4 in
-#     fewer bytes than format 3; a count over normalized fields reads no
+#     two streams), format 4 (typed parts as columns) and format 5 (the default: format 4 with a
+#     checksum per index field frame) answer every search alike, format 4 in fewer bytes than
+#     format 3; a lookup whose field frame is damaged in one segment reports it and answers as
+#     the scan does; a count over normalized fields reads no
 #     original record, and one whose original-record stream is damaged still counts every event
 #     while a search that prints the damaged records reports the segment,
 #   - kill -9 in the middle of a run that has already sealed segments loses and doubles nothing:
@@ -76,15 +78,18 @@ grep -q "skipped: the day's summary rules out" "$work/x.txt" || fail "an absent 
 ! grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user still opened segments the summaries rule out"
 ! grep -q "events evaluated" "$work/x.txt" || fail "an absent user still read records"
 
-# ---- segment formats 2 and 3 against format 4 (the default) ----
+# ---- segment formats 2, 3 and 4 against format 5 (the default) ----
 COINHOUND_STORE_FORMAT=2 "$bin" analyze "${opts[@]}" --db "$work/f2.db" "$work/scn" >/dev/null
 COINHOUND_STORE_FORMAT=3 "$bin" analyze "${opts[@]}" --db "$work/f3.db" "$work/scn" >/dev/null
+COINHOUND_STORE_FORMAT=4 "$bin" analyze "${opts[@]}" --db "$work/f4.db" "$work/scn" >/dev/null
 fmt() { python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(), 8)[0])' "$1"; }
 [ "$(fmt "$(ls "$work/f2.db.events"/*.seg | sed -n 1p)")" = 2 ] || fail "COINHOUND_STORE_FORMAT=2 did not write format 2"
 [ "$(fmt "$(ls "$work/f3.db.events"/*.seg | sed -n 1p)")" = 3 ] || fail "COINHOUND_STORE_FORMAT=3 did not write format 3"
-[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 4 ] || fail "the store does not write format 4"
+[ "$(fmt "$(ls "$work/f4.db.events"/*.seg | sed -n 1p)")" = 4 ] || fail "COINHOUND_STORE_FORMAT=4 did not write format 4"
+[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 5 ] || fail "the store does not write format 5"
 "$bin" store verify --db "$work/f2.db" >/dev/null || fail "store verify fails on a format 2 store"
 "$bin" store verify --db "$work/f3.db" >/dev/null || fail "store verify fails on a format 3 store"
+"$bin" store verify --db "$work/f4.db" >/dev/null || fail "store verify fails on a format 4 store"
 for e in "user.name == \"$user\"" "event.action in [\"RunInstances\", \"ConsoleLogin\"]" \
     "source.ip in 10.0.0.0/8 and destination.port > 1000" "requestParameters.instanceType exists" \
     "user_agent.original contains \"aws-cli\" or event.outcome == \"failure\""; do
@@ -92,17 +97,20 @@ for e in "user.name == \"$user\"" "event.action in [\"RunInstances\", \"ConsoleL
         a=$("$bin" search "$e" --db "$work/a.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
         b=$("$bin" search "$e" --db "$work/f2.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
         c=$("$bin" search "$e" --db "$work/f3.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
-        [ "$a" = "$b" ] || fail "formats 2 and 4 disagree on: $e $x"
-        [ "$a" = "$c" ] || fail "formats 3 and 4 disagree on: $e $x"
+        d=$("$bin" search "$e" --db "$work/f4.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
+        [ "$a" = "$b" ] || fail "formats 2 and 5 disagree on: $e $x"
+        [ "$a" = "$c" ] || fail "formats 3 and 5 disagree on: $e $x"
+        [ "$a" = "$d" ] || fail "formats 4 and 5 disagree on: $e $x"
     done
     a=$("$bin" search "$e" --db "$work/a.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     b=$("$bin" search "$e" --db "$work/f2.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     c=$("$bin" search "$e" --db "$work/f3.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
-    [ "$a" = "$b" ] && [ "$a" = "$c" ] || fail "formats 2, 3 and 4 count differently on: $e"
+    d=$("$bin" search "$e" --db "$work/f4.db" --count-by event.action,user.name 2>/dev/null | md5sum)
+    [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$d" ] || fail "formats 2, 3, 4 and 5 count differently on: $e"
 done
 # Format 4 keeps the same events in fewer bytes than format 3.
 b3=$("$bin" store stats --db "$work/f3.db" --format json | jq '[.sources[].bytes] | add')
-b4=$("$bin" store stats --db "$work/a.db" --format json | jq '[.sources[].bytes] | add')
+b4=$("$bin" store stats --db "$work/f4.db" --format json | jq '[.sources[].bytes] | add')
 [ "$b4" -lt "$b3" ] || fail "format 4 is not smaller than format 3 ($b4 against $b3 bytes)"
 "$bin" search 'event.action exists' --db "$work/a.db" --count-by event.action --no-index --explain >/dev/null 2>"$work/x.txt"
 grep -q "original records: 0 blocks" "$work/x.txt" || fail "a count over normalized fields read original records"
@@ -136,6 +144,34 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q "DAMAGED.*$(basename "$oseg")" "$work/v.txt" || fail "store verify misses a damaged original-record stream"
+
+# ---- a damaged index field frame (format 5: one checksum per field's frame) ----
+cp -r "$work/a.db" "$work/i.db"
+cp -r "$work/a.db.events" "$work/i.db.events"
+cp "$work/a.db-wal" "$work/i.db-wal" 2>/dev/null || true
+# Flip a byte inside every segment's user.name frame (field 0, after the 9 x 12-byte table).
+python3 - "$work/i.db.events"/*.seg <<'PY'
+import struct, sys
+for p in sys.argv[1:]:
+    b = bytearray(open(p, "rb").read())
+    ix = struct.unpack_from("<Q", b, 72)[0]
+    b[ix + 9 * 12 + 5] ^= 0x40
+    open(p, "wb").write(b)
+PY
+a=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | md5sum)
+i=$("$bin" search "user.name == \"$user\"" --db "$work/i.db" --format jsonl --limit 100000000 2>"$work/i.err" | md5sum)
+[ "$a" = "$i" ] || fail "a lookup over damaged user.name frames does not answer as the index does"
+grep -q "index field user.name checksum mismatch.*evaluated instead" "$work/i.err" ||
+    fail "a lookup did not report the damaged user.name frames"
+a=$("$bin" search 'event.action == "RunInstances"' --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | md5sum)
+i=$("$bin" search 'event.action == "RunInstances"' --db "$work/i.db" --format jsonl --limit 100000000 2>"$work/i.err" | md5sum)
+[ "$a" = "$i" ] && ! grep -q "checksum mismatch" "$work/i.err" ||
+    fail "a lookup on event.action read the damaged user.name frames"
+set +e
+"$bin" store verify --db "$work/i.db" >"$work/v.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "DAMAGED.*user.name" "$work/v.txt" || fail "store verify misses a damaged index field frame"
 
 # ---- newest first, limit, formats, aggregations ----
 ts=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 5 2>/dev/null | jq -r '."@timestamp"')

@@ -1,8 +1,9 @@
 /*
- * evstore_formats.h - what the segment format tests (test_evstore_format3.c, _format4.c) share:
- * the 700 events they write (three blocks), a segment of them written in a given format, the
- * file read back, where a block's frame starts, and a search over that one segment with what
- * it found, printed, grouped and explained. Each test file includes it once, after defining
+ * evstore_formats.h - what the segment format tests (test_evstore_format3.c, _format4.c,
+ * _format5.c) share: the 700 events they write (three blocks), a segment of them written in a
+ * given format, the file read back, where a block's frame (and format 5's index field frame)
+ * starts, a byte flipped on disk, and a search over that one segment with what it found,
+ * printed, grouped and explained. Each test file includes it once, after defining
  * EVSTORE_TEST_TAG (the segment file's name part).
  */
 #ifndef CH_TESTS_EVSTORE_FORMATS_H
@@ -93,17 +94,38 @@ static uint64_t frame_off(const uint8_t *buf, uint32_t k, int st)
     return st ? ch_le_get64(bt + 40) : ch_le_get64(bt);
 }
 
+/* Offset of field f's index frame in a format 5 file: after the field table (12 bytes a field:
+ * compressed size, raw size, CRC32C), the frames in field order. */
+static inline uint64_t ix_frame_off(const uint8_t *buf, int f)
+{
+    uint64_t ix = ch_le_get64(buf + 72), off = ix + CH_IX_NFIELDS * 12;
+    for (int i = 0; i < f; i++)
+        off += ch_le_get32(buf + ix + (size_t)i * 12);
+    return off;
+}
+
+/* The segment file at path with the byte at off flipped on disk; the damaged bytes (ch_free'd
+ * by the caller) and their size. */
+static uint8_t *flip_on_disk(uint64_t off, size_t *n)
+{
+    uint8_t *buf = slurp(path, n);
+    buf[off] ^= 0x40;
+    FILE *f = fopen(path, "wb");
+    assert_int_equal(fwrite(buf, 1, *n, f), *n);
+    fclose(f);
+    return buf;
+}
+
 /* The segment written in `format`, with one byte flipped inside block k's frame of stream st
  * (0 typed, 1 original) on disk; the damaged bytes (ch_free'd by the caller) and their size. */
 static uint8_t *write_damaged(uint32_t format, uint32_t flags, uint32_t k, int st, size_t *n)
 {
     write_as(format, flags);
-    uint8_t *buf = slurp(path, n);
-    buf[frame_off(buf, k, st) + 9] ^= 0x40;
-    FILE *f = fopen(path, "wb");
-    assert_int_equal(fwrite(buf, 1, *n, f), *n);
-    fclose(f);
-    return buf;
+    size_t m;
+    uint8_t *buf = slurp(path, &m);
+    uint64_t off = frame_off(buf, k, st) + 9;
+    ch_free(buf);
+    return flip_on_disk(off, n);
 }
 
 /* A one-segment store for the search code (as tests/fuzz/fuzz_segment.c does). */
