@@ -10,7 +10,8 @@
  * format 3, each block as a typed-part stream and an original-record stream
  * (vpcflow-2blocks-v3.seg; cloudtrail-v3.seg holds cloudtrail.seg's record), and by format 4,
  * the typed parts as columns (vpcflow-2blocks-v4.seg, cloudtrail-v4.seg,
- * route53resolver-v4.seg: the same records resealed). The searches read
+ * route53resolver-v4.seg: the same records resealed), and by format 5, format 4 with a table of
+ * the index field frames' sizes and checksums (the same three, -v5.seg). The searches read
  * the typed stream alone (a count by normalized fields), both for kept matches, and the original
  * records for a raw path.
  */
