@@ -197,7 +197,12 @@ static result run(seg_data *v, size_t nseg, uint32_t u, int trained, int rounds)
                 }
                 if (nu == cap) {
                     cap *= 2;
-                    unit = realloc(unit, cap * sizeof *unit);
+                    size_t(*nu2)[5] = realloc(unit, cap * sizeof *unit);
+                    if (nu2 == NULL) {
+                        fprintf(stderr, "out of memory\n");
+                        exit(1);
+                    }
+                    unit = nu2;
                 }
                 size_t ue[5] = {i, k, q, z.len, c};
                 memcpy(unit[nu++], ue, sizeof ue);
