@@ -882,7 +882,6 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
     if (need > 0) /* a histogram alone groups by no field: nothing to fill, maybe no buffer */
         memset(s->ixterm, 0xff, need * sizeof *s->ixterm);
     const ch_seg_term *terms[CH_SEARCH_MAX_GROUP_FIELDS];
-    uint32_t last = c->n ? c->v[c->n - 1] : 0;
     for (size_t g = 0; g < ng; g++) {
         size_t nt, found = 0;
         ch_error e = {0};
@@ -895,22 +894,37 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
         for (size_t j = 0; j < nt && rc == 0 && found < c->n; j++) {
             const ch_seg_term *t = &terms[g][j];
             const uint8_t *p = t->post, *end = t->post + t->postlen;
-            uint64_t cur = 0;
+            uint64_t cur = 0, want = c->n ? c->v[0] : UINT64_MAX; /* the next candidate */
             size_t k = 0;
             for (uint32_t q = 0; q < t->npost; q++) {
-                uint64_t d;
-                if (!ch_leb_get(&p, end, &d) || (cur += d) >= nrec || (q > 0 && d == 0)) {
+                /* Most deltas of a frequent term fit one byte, and most postings lie before
+                 * the next candidate: both tested first (a thin value's count decodes every
+                 * grouping term's postings up to its last match: 5.8M at 10M events). */
+                uint64_t d = 0;
+                bool ok = true;
+                if (p < end && *p < 0x80)
+                    d = *p++;
+                else
+                    ok = ch_leb_get(&p, end, &d);
+                if (!ok || (cur += d) >= nrec || (q > 0 && d == 0)) {
                     rc = ch_error_set(&e, CH_EPARSE, "index field %s: damaged postings",
                                       s->gnames[g]);
                     break;
                 }
-                if (cur > last)
-                    break;
+                if (cur < want)
+                    continue;
                 while (k < c->n && c->v[k] < cur)
                     k++;
-                if (k < c->n && c->v[k] == cur) {
+                if (k == c->n)
+                    break; /* past the last candidate */
+                if (c->v[k] == cur) {
                     found += s->ixterm[k * ng + g] == UINT32_MAX;
                     s->ixterm[k * ng + g] = (uint32_t)j;
+                    if (k + 1 == c->n)
+                        break; /* the last candidate: no later posting can match */
+                    want = c->v[k + 1];
+                } else {
+                    want = c->v[k];
                 }
             }
         }
