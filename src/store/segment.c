@@ -753,7 +753,8 @@ struct ch_seg {
      * lookup of a thinly spread value more in mmap, page faults and munmap per segment than
      * reading the few KB it uses (docs/BENCHMARKS.md section 38). */
     const uint8_t *map;
-    int fd;
+    int fd;     /* -1 after ch__seg_release: reopened from path when read again */
+    char *path; /* a segment opened from a file */
     size_t size;
     uint8_t hdr[CH_SEG_HEADER];
     ch_seg_meta meta;
@@ -809,6 +810,8 @@ static int seg_bytes(ch_seg *s, uint64_t off, size_t n, uint8_t **buf, size_t *c
     }
     if (!grow(buf, cap, n))
         return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (s->fd < 0 && (s->fd = open(s->path, O_RDONLY | O_CLOEXEC)) < 0)
+        return ch_error_set(err, CH_EIO, "%s: %s", s->path, strerror(errno));
     size_t got = 0;
     while (got < n) {
         ssize_t r = pread(s->fd, *buf + got, n - got, (off_t)(off + got));
@@ -990,7 +993,17 @@ int ch__seg_open(const char *path, ch_seg **out, ch_error *err)
         return ch_error_set(err, CH_EPARSE, "%s: truncated (%lld bytes)", path,
                             (long long)st.st_size);
     }
+    char *pc = ch_malloc(strlen(path) + 1);
+    if (pc == NULL) {
+        close(fd);
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    memcpy(pc, path, strlen(path) + 1);
     int rc = seg_new(NULL, fd, (size_t)st.st_size, out, err);
+    if (rc == 0)
+        (*out)->path = pc;
+    else
+        ch_free(pc);
     if (rc < 0) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -1004,12 +1017,21 @@ int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err)
     return seg_new(buf, -1, n, out, err);
 }
 
+void ch__seg_release(ch_seg *s)
+{
+    if (s->fd >= 0 && s->path != NULL) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
 void ch__seg_close(ch_seg *s)
 {
     if (s == NULL)
         return;
     if (s->fd >= 0)
         close(s->fd);
+    ch_free(s->path);
     ch_free(s->btbuf);
     ch_free(s->ix_area);
     ch_free(s->ixz);

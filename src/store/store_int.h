@@ -163,6 +163,10 @@ int ch__seg_open(const char *path, ch_seg **out, ch_error *err);
 /* From memory (the fuzz target): buf is borrowed and must outlive the segment. */
 int ch__seg_open_mem(const uint8_t *buf, size_t n, ch_seg **out, ch_error *err);
 void ch__seg_close(ch_seg *s);
+/* Close the file of a segment opened by path and keep what was read: a caller that holds many
+ * segments open (a day summary's rebuild) uses no descriptor per segment; a later read opens
+ * the file again. */
+void ch__seg_release(ch_seg *s);
 /* Decompress with dctx (a ZSTD_DCtx the caller keeps for many segments) instead of one of
  * the segment's own. */
 void ch__seg_use_dctx(ch_seg *s, void *dctx);

@@ -491,6 +491,9 @@ int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t 
                 if (ents_add(&e[f], t[j].term.p, t[j].term.n, (uint32_t)i) < 0)
                     rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         }
+        /* The terms stay in memory; the file is not read again: a day of thousands of
+         * segments must not hold a descriptor each (segments are read with pread). */
+        ch__seg_release(segs[i]);
     }
     for (int f = 0; f < CH_IX_NFIELDS && old && rc == 0; f++) {
         const ch_seg_term *t;

@@ -2,8 +2,10 @@
  * test_evstore_summary.c - the event store's per-day term summaries (store/summary.c): a
  * summary lists for each term exactly the segments whose index holds it, so a search skips
  * only segments that cannot match; the summary the writer merges from the previous one and
- * the new segments is the one a fresh build gives, also after segments are removed; and a
- * damaged summary, or one that no longer describes its segments, is refused with a reason.
+ * the new segments is the one a fresh build gives, also after segments are removed; a day of
+ * more segments than the process may hold descriptors is summarized (segments are read with
+ * pread, and the rebuild releases each file once its index is read); and a damaged summary,
+ * or one that no longer describes its segments, is refused with a reason.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -134,6 +137,55 @@ static void test_summary_lists_exactly_the_segments_holding_a_term(void **state)
     ch__sum_close(s);
 }
 
+/* 80 segments of one day, each with one user of its own, under a limit of 40 descriptors. */
+static void test_a_day_of_more_segments_than_descriptors_is_summarized(void **state)
+{
+    (void)state;
+    enum { NSEG = 80 };
+    static char mp[NSEG][700], mn[NSEG][64];
+    ch_sum_input in[NSEG];
+    for (int k = 0; k < NSEG; k++) {
+        ch_seg_builder b;
+        ch__segb_init(&b, CH_DS_CLOUDTRAIL, 480000);
+        char u[16];
+        snprintf(u, sizeof u, "user-%d", k);
+        for (int i = 0; i < 10; i++) {
+            ch_event ev;
+            ch_event_reset(&ev);
+            ev.ts_ms = 480000LL * 3600000 + k * 1000 + i;
+            ev.dataset = CH_DS_CLOUDTRAIL;
+            ev.action = CH_SV("DescribeInstances");
+            ev.user_name = (ch_sv){u, (uint32_t)strlen(u)};
+            assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)(k * 100 + i + 1)), 0);
+        }
+        snprintf(mn[k], sizeof mn[k], "cloudtrail-480000-0000000000000003-%08x.seg", k);
+        snprintf(mp[k], sizeof mp[k], "%s/%s", dir, mn[k]);
+        ch_error err = {0};
+        assert_int_equal(ch__segb_write(&b, mp[k], 3, (uint32_t)k, NULL, NULL, &err), 0);
+        ch__segb_free(&b);
+        in[k] = (ch_sum_input){mn[k], mp[k]};
+    }
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 40;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    char p[700];
+    snprintf(p, sizeof p, "%s/day-many.sum", dir);
+    ch_error err = {0};
+    int rc = ch__sum_write(p, 20000, in, NSEG, NULL, &err);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, 0);
+    ch_sum *s = NULL;
+    assert_int_equal(ch__sum_open(p, &s, &err), 0);
+    assert_int_equal(ch__sum_nseg(s), NSEG);
+    assert_int_equal(ch__sum_verify(s, in, NSEG, &err), 0);
+    ch__sum_close(s);
+    for (int k = 0; k < NSEG; k++)
+        unlink(mp[k]);
+    unlink(p);
+}
+
 static void test_merged_summary_equals_a_fresh_build_also_after_removal(void **state)
 {
     (void)state;
@@ -223,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary_lists_exactly_the_segments_holding_a_term),
+        cmocka_unit_test(test_a_day_of_more_segments_than_descriptors_is_summarized),
         cmocka_unit_test(test_merged_summary_equals_a_fresh_build_also_after_removal),
         cmocka_unit_test(test_damaged_or_wrong_summary_is_refused),
     };
