@@ -16,10 +16,7 @@ bin=$1 src=$2
 . "$src/tests/integration/lib.sh"
 need_cmd curl "the serve tests"
 need_cmd python3 "the serve tests"
-work=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log" >&2; exit 1; }
+with_servers serve.log
 tok=compact-test-token-0123456789
 printf '%s\n' "$tok" >"$work/ingest.tok"
 chmod 600 "$work/ingest.tok"
@@ -50,17 +47,7 @@ journal: {dir: $work/journal}
 checkpoint: 100ms
 tokens: {ingest: $work/ingest.tok}
 EOF
-start() {
-  : >"$work/serve.log"
-  "$bin" serve --config "$work/s.yaml" 2>>"$work/serve.log" &
-  pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/serve.log" | head -n1)
-    [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
-    sleep 0.1
-  done
-  fail "server did not become ready"
-}
+start() { serve_start "$bin" "$work/s.yaml" "$work/serve.log"; }
 checkpoints() { curl -s "http://127.0.0.1:$port/metrics" | awk '$1 == "coinhound_checkpoints_total" {print $2}'; }
 # post BATCH, then wait for the checkpoint that covers it, so each batch is its own segment
 post() {
