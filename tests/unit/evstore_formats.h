@@ -72,6 +72,25 @@ static void write_as(uint32_t format, uint32_t flags)
     ch__segb_free(&b);
 }
 
+/* A new builder chooses `format` (as COINHOUND_STORE_FORMAT, set by the caller, says), and the
+ * segment it writes carries that version while the readers above segment.c see format 3's
+ * layout. */
+static inline void check_written_format(uint32_t format)
+{
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    assert_int_equal(b.format, format);
+    ch__segb_free(&b);
+    write_as(format, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_version(s), format);
+    assert_int_equal(ch__seg_format(s), CH_SEG_FORMAT_SPLIT);
+    ch__seg_close(s);
+    unlink(path);
+}
+
 /* The whole segment file (ch_free'd by the caller). */
 static uint8_t *slurp(const char *file, size_t *n)
 {

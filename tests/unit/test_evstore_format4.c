@@ -15,19 +15,7 @@ static void test_store_format_4_still_writes_format_4(void **state)
     (void)state;
     /* format 5 is the default (test_evstore_format5.c); the benchmarks still choose 4 */
     setenv("COINHOUND_STORE_FORMAT", "4", 1);
-    ch_seg_builder b;
-    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
-    assert_int_equal(b.format, CH_SEG_FORMAT_COLS);
-    ch__segb_free(&b);
-    write_as(CH_SEG_FORMAT_COLS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
-    ch_seg *s = NULL;
-    ch_error err = {0};
-    assert_int_equal(ch__seg_open(path, &s, &err), 0);
-    assert_int_equal(ch__seg_version(s), CH_SEG_FORMAT_COLS);
-    /* the readers above segment.c see format 3's layout */
-    assert_int_equal(ch__seg_format(s), CH_SEG_FORMAT_SPLIT);
-    ch__seg_close(s);
-    unlink(path);
+    check_written_format(CH_SEG_FORMAT_COLS);
 }
 
 /* Record i read back whole, typed alone and original alone, against the event written. */

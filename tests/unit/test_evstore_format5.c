@@ -15,19 +15,7 @@ static void test_new_segments_are_written_in_format_5(void **state)
 {
     (void)state;
     unsetenv("COINHOUND_STORE_FORMAT");
-    ch_seg_builder b;
-    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
-    assert_int_equal(b.format, CH_SEG_FORMAT_FIELDS);
-    ch__segb_free(&b);
-    write_as(CH_SEG_FORMAT_FIELDS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
-    ch_seg *s = NULL;
-    ch_error err = {0};
-    assert_int_equal(ch__seg_open(path, &s, &err), 0);
-    assert_int_equal(ch__seg_version(s), CH_SEG_FORMAT_FIELDS);
-    /* the readers above segment.c see format 3's layout */
-    assert_int_equal(ch__seg_format(s), CH_SEG_FORMAT_SPLIT);
-    ch__seg_close(s);
-    unlink(path);
+    check_written_format(CH_SEG_FORMAT_FIELDS);
 }
 
 /* The ordinals of term `want` of field f in s, as text "o1,o2,...". */
