@@ -50,7 +50,9 @@
  * one merge takes at most COMPACT_MAX_BYTES of segment files. Compacted segments take
  * sequence numbers from COMPACT_SEQ up, so they never meet a checkpoint's. */
 #define COMPACT_TIER 16
-#define COMPACT_MAX_BYTES ((uint64_t)64 << 20)
+/* 16 MiB of segment files is about 85k CloudTrail records: the merge's builder holds their index
+ * terms and compressed blocks, some 45 MB, beside a running server. */
+#define COMPACT_MAX_BYTES ((uint64_t)16 << 20)
 #define COMPACT_SEQ 0x80000000u
 #define COMPACT_BACKOFF 100
 #define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */
