@@ -225,10 +225,11 @@ static off_count *count_of(ch_facts *f, ch_offense *o)
     return c;
 }
 
-static void write_dirty(ch_facts *f);
-
-/* x (a first of the firsts' thread's set) is new or moved back since it was written: it goes
- * with the next write. */
+/* x (a first of the firsts' thread's set) is new or moved back since it was written: the
+ * thread writes it when it stops, at the checkpoint. Not earlier: a write transaction held from
+ * the first batch to the checkpoint kept a second `analyze` on the same store waiting past
+ * SQLite's busy timeout (integration_test_pipeline_state's two concurrent writers), and a
+ * transaction per batch rewrote the touched pages to the WAL batch after batch. */
 static int mark_dirty(ch_facts *f, fact *x)
 {
     if (f->ndirty == f->capdirty) {
@@ -243,8 +244,6 @@ static int mark_dirty(ch_facts *f, fact *x)
     }
     x->sent = false;
     f->dirty[f->ndirty++] = x;
-    if (f->ndirty >= FIRSTS_BATCH)
-        write_dirty(f);
     return 0;
 }
 
@@ -1193,7 +1192,7 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->mu);
     ch_facts *fs = f->fs;
-    write_dirty(fs); /* the rest, before the checkpoint */
+    write_dirty(fs); /* all of the interval's firsts, before the checkpoint's transaction */
     if (fs->direct_tx) {
         ch_error cerr;
         int rc = ch_sql_commit(fs->direct, &cerr); /* rolls back after a failed write */
