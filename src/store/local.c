@@ -381,17 +381,12 @@ static void inputs_free(ch_sum_input *in, size_t n)
     ch_free(in);
 }
 
-/* After a commit: the summaries of the days that gained or lost segments. Failures leave a
- * stale summary, which is correct (searches open the segments it does not cover). */
-static void sum_refresh_touched(local *l)
+/* After a commit: the summaries of the days that gained or lost segments, from the commit's
+ * listing v (visible segments only). Failures leave a stale summary, which is correct (searches
+ * open the segments it does not cover). */
+static void sum_refresh_touched(local *l, const segname *v, size_t n)
 {
-    if (l->nsum_days == 0)
-        return;
-    segname *v = NULL;
-    size_t n = 0;
     ch_error e = {0};
-    if (list_segments(l, &v, &n, &e) < 0)
-        return;
     for (size_t d = 0; d < l->nsum_days; d++) {
         size_t a = 0, b = 0;
         while (a < n && ch__sum_day_of_hour(v[a].hour) < l->sum_days[d])
@@ -407,7 +402,6 @@ static void sum_refresh_touched(local *l)
         inputs_free(in, b - a);
     }
     l->nsum_days = 0;
-    ch_free(v);
 }
 
 static void job_free(wjob *j)
@@ -761,41 +755,44 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
     return 0;
 }
 
-static int retain(local *l, int64_t now_ms)
+/* Retire what is too old or over the size budget from the commit's listing v (held segments
+ * too: they take disk space, and a merged segment retired before what it holds would let those
+ * reappear until the next pass), removing the retired entries from v. */
+static void retain(local *l, int64_t now_ms, segname *v, size_t *n)
 {
     if (l->ret.max_age_ms <= 0 && l->ret.max_bytes == 0)
-        return 0;
-    segname *v;
-    size_t n;
-    ch_error e = {0};
-    /* Held segments too: they take disk space, and a merged segment retired before what it
-     * holds would let those reappear until the next pass. */
-    if (list_segments_ex(l, true, &v, &n, &e) < 0)
-        return 0; /* retention is retried at the next checkpoint */
+        return;
     char p[4400];
     uint64_t total = 0;
-    uint64_t *sz = n ? ch_calloc(n, sizeof *sz) : NULL;
-    for (size_t i = 0; i < n && sz; i++) {
+    uint64_t *sz = *n ? ch_calloc(*n, sizeof *sz) : NULL;
+    if (sz == NULL)
+        return; /* retention is retried at the next checkpoint */
+    for (size_t i = 0; i < *n; i++) {
         struct stat st;
         path_of(l, v[i].name, p, sizeof p);
         sz[i] = stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
         total += sz[i];
     }
-    for (size_t i = 0; i < n && sz; i++) {
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
         bool old = l->ret.max_age_ms > 0 && (v[i].hour + 1) * HOUR_MS <= now_ms - l->ret.max_age_ms;
         bool big = l->ret.max_bytes && total > l->ret.max_bytes;
-        if (!old && !big)
-            continue;
         path_of(l, v[i].name, p, sizeof p);
-        if (unlink(p) == 0) {
+        if ((old || big) && unlink(p) == 0) {
             total -= sz[i];
             l->counters.retired += !v[i].hidden;
             sum_touch(l, v[i].hour);
+            continue;
         }
+        v[k++] = v[i];
     }
     ch_free(sz);
-    ch_free(v);
-    return 0;
+    if (k != *n) { /* what a retired merged segment held is visible again */
+        *n = k;
+        for (size_t i = 0; i < k; i++)
+            v[i].hidden = false;
+        mark_hidden(v, k);
+    }
 }
 
 static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
@@ -819,24 +816,32 @@ static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
     return 0;
 }
 
-/* Remove what compacted segments held at the last commit, and remember what they hold now. */
-static void compact_cleanup(local *l, segname *v, size_t n)
+/* Remove what compacted segments held at the last commit (and from the listing v), and
+ * remember what they hold now. */
+static void compact_cleanup(local *l, segname *v, size_t *n)
 {
     char p[4400];
     for (size_t i = 0; i < l->ndoomed; i++) {
         path_of(l, l->doomed[i].name, p, sizeof p);
-        if (unlink(p) == 0)
-            sum_touch(l, l->doomed[i].hour);
+        if (unlink(p) != 0)
+            continue;
+        sum_touch(l, l->doomed[i].hour);
+        for (size_t k = 0; k < *n; k++)
+            if (strcmp(v[k].name, l->doomed[i].name) == 0) {
+                memmove(&v[k], &v[k + 1], (*n - k - 1) * sizeof *v);
+                (*n)--;
+                break;
+            }
     }
     l->ndoomed = 0;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < *n; i++)
         k += v[i].hidden;
     segname *nd = k ? ch_realloc(l->doomed, k * sizeof *nd) : l->doomed;
     if (nd == NULL)
         return; /* removed by a later commit, or by the next process */
     l->doomed = nd;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < *n; i++)
         if (v[i].hidden)
             l->doomed[l->ndoomed++] = v[i];
 }
@@ -1001,6 +1006,9 @@ static void compact_choose(local *l, const segname *v, size_t n)
     ch_free(pick);
 }
 
+/* After a commit, on one listing of the directory, in this order: retention, then the
+ * removal of what merged segments held, the choice of new merges, and the day summaries of
+ * what changed. */
 static void l_committed(void *impl)
 {
     local *l = impl;
@@ -1012,27 +1020,33 @@ static void l_committed(void *impl)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    retain(l, now);
+    bool retaining = l->ret.max_age_ms > 0 || l->ret.max_bytes != 0;
+    if (!l->writable && !retaining && l->nsum_days == 0)
+        return;
+    if (l->writable)
+        compact_release(&l->w); /* before listing: finished merges then show their results */
     segname *v = NULL;
     size_t n = 0;
     ch_error e = {0};
-    if (l->writable)
-        compact_release(&l->w);
-    if (l->writable && list_segments_ex(l, true, &v, &n, &e) == 0) {
+    if (list_segments_ex(l, true, &v, &n, &e) < 0)
+        return; /* retention, merges and summaries are retried at the next commit */
+    retain(l, now, v, &n);
+    if (l->writable) {
         /* A sequence number above every compacted one of this generation in the directory. */
         l->compact_seq = COMPACT_SEQ;
         for (size_t i = 0; i < n; i++)
             if (v[i].compacted && v[i].gen == l->committed && v[i].seq >= l->compact_seq)
                 l->compact_seq = v[i].seq + 1;
-        compact_cleanup(l, v, n);
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (!v[i].hidden)
-                v[k++] = v[i];
-        compact_choose(l, v, k);
+        compact_cleanup(l, v, &n);
     }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i].hidden)
+            v[k++] = v[i];
+    if (l->writable)
+        compact_choose(l, v, k);
+    sum_refresh_touched(l, v, k);
     ch_free(v);
-    sum_refresh_touched(l);
 }
 
 static void src_init(ch_evstore_source_stats *s)
