@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/listen.h"
 #include "core/mem.h"
 #include "core/timeparse.h"
 #include "intel/taxii_client.h"
@@ -1008,66 +1009,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ret;
 }
 
-/* "host:port", "[v6]:port", "port". */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
-                        bool *loopback, char *host_out, size_t host_cap, ch_error *err)
-{
-    char host[256], port[16];
-    const char *colon;
-    /* Outputs defined on every path, failures included. */
-    memset(ss, 0, sizeof *ss);
-    *sl = 0;
-    *loopback = false;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-        if (rb == NULL || rb[1] != ':' || (size_t)(rb - listen - 1) >= sizeof host)
-            return ch_error_set(err, CH_EUSAGE, "bad listen address '%s'", listen);
-        memcpy(host, listen + 1, (size_t)(rb - listen - 1));
-        host[rb - listen - 1] = '\0';
-        colon = rb + 1;
-    } else if ((colon = strrchr(listen, ':')) != NULL) {
-        if ((size_t)(colon - listen) >= sizeof host)
-            return ch_error_set(err, CH_EUSAGE, "bad listen address '%s'", listen);
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    } else {
-        strcpy(host, "127.0.0.1");
-        colon = listen - 1;
-    }
-    /* Digits only, at most 5 of them, value <= 65535: atoi would wrap "4294967296" to 0 (an
-     * ephemeral port) and accept it. */
-    size_t pn = strlen(colon + 1);
-    unsigned long pv = 0;
-    for (size_t i = 0; i < pn && i < 6; i++)
-        pv = pv * 10 + (unsigned long)(colon[1 + i] - '0');
-    if (pn == 0 || pn > 5 || strspn(colon + 1, "0123456789") != pn || pv > 65535)
-        return ch_error_set(err, CH_EUSAGE,
-                            "bad port in listen address '%s' (0..65535, digits only)", listen);
-    strcpy(port, colon + 1);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (g != 0 || res == NULL)
-        return ch_error_set(err, CH_EUSAGE, "listen address '%s': %s", listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    freeaddrinfo(res);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        *loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-        inet_ntop(AF_INET, &in->sin_addr, host_out, (socklen_t)host_cap);
-    } else {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-        char h6[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &in6->sin6_addr, h6, sizeof h6);
-        snprintf(host_out, host_cap, "[%s]", h6);
-    }
-    return 0;
-}
-
 int ch_taxii_server_start(const ch_taxii_server_opts *o, ch_taxii_catalog *cat,
                           ch_taxii_server **out, ch_error *err)
 {
@@ -1097,8 +1038,8 @@ int ch_taxii_server_start(const ch_taxii_server_opts *o, ch_taxii_catalog *cat,
         goto fail;
     }
     pthread_mutex_init(&s->lock, NULL);
-    rc = parse_listen(o->listen ? o->listen : "127.0.0.1:9443", &ss, &sl, &loopback, s->listen_host,
-                      sizeof s->listen_host, err);
+    rc = ch_listen_resolve(o->listen ? o->listen : "127.0.0.1:9443", false, &ss, &sl, &loopback,
+                           s->listen_host, sizeof s->listen_host, err);
     if (rc < 0)
         goto fail;
     s->tls = o->tls_cert_pem != NULL;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/listen.h"
 #include "core/mem.h"
 #include "core/readfile.h"
 #include "core/yaml_util.h"
@@ -632,53 +633,7 @@ void ch_serve_config_free(ch_serve_config *c)
 int ch_listen_parse(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, bool *loopback,
                     ch_error *err)
 {
-    char host[256], port[16];
-    const char *colon;
-    memset(ss, 0, sizeof *ss);
-    *sl = 0;
-    *loopback = false;
-    if (listen[0] == '[') {
-        const char *rb = strchr(listen, ']');
-        if (rb == NULL || rb[1] != ':' || (size_t)(rb - listen - 1) >= sizeof host)
-            return ch_error_set(err, CH_EUSAGE, "bad listen address '%s'", listen);
-        memcpy(host, listen + 1, (size_t)(rb - listen - 1));
-        host[rb - listen - 1] = '\0';
-        colon = rb + 1;
-    } else if ((colon = strrchr(listen, ':')) != NULL) {
-        if ((size_t)(colon - listen) >= sizeof host)
-            return ch_error_set(err, CH_EUSAGE, "bad listen address '%s'", listen);
-        memcpy(host, listen, (size_t)(colon - listen));
-        host[colon - listen] = '\0';
-    } else {
-        strcpy(host, "127.0.0.1");
-        colon = listen - 1;
-    }
-    const char *ps = colon + 1;
-    /* At most 5 digits, so the value cannot wrap the way atoi("4294967296") == 0 did. */
-    size_t pn = strlen(ps);
-    unsigned long pv = 0;
-    for (size_t i = 0; i < pn && i < 6; i++)
-        pv = pv * 10 + (unsigned long)(ps[i] - '0');
-    if (pn == 0 || pn > 5 || strspn(ps, "0123456789") != pn || pv > 65535)
-        return ch_error_set(err, CH_EUSAGE,
-                            "bad port in listen address '%s' (0..65535, digits only)", listen);
-    strcpy(port, ps);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST;
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (g != 0 || res == NULL)
-        return ch_error_set(err, CH_EUSAGE, "listen address '%s': %s (give a numeric address)",
-                            listen, gai_strerror(g));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sl = res->ai_addrlen;
-    freeaddrinfo(res);
-    if (ss->ss_family == AF_INET)
-        *loopback = (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    else
-        *loopback = IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-    return 0;
+    return ch_listen_resolve(listen, true, ss, sl, loopback, NULL, 0, err);
 }
 
 int ch_token_file_load(const char *path, char **out, size_t *len, size_t *n, ch_error *err)
