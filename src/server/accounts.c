@@ -497,6 +497,27 @@ int ch_account_list(ch_accounts *a, ch_account_info **out, size_t *n, ch_error *
     return rc;
 }
 
+/* Step st, the bound INSERT of a new account or token named name, audit it as action on
+ * "<kind>:<name>" with after (its state) and commit the transaction. A name in use is the
+ * user's error ("<what> '<name>' exists already"), not the database's. */
+static int insert_audited(ch_accounts *a, sqlite3_stmt *st, const ch_actor *who, const char *kind,
+                          const char *what, const char *name, const char *action, const char *after,
+                          ch_error *err)
+{
+    int step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT_UNIQUE)
+        return ch_error_set(err, CH_EUSAGE, "%s '%s' exists already", what, name);
+    if (step != SQLITE_DONE) {
+        char doing[48];
+        snprintf(doing, sizeof doing, "adding %s", what);
+        return ch__auth_db_error(a, err, doing);
+    }
+    char object[CH_ACCOUNT_NAME_MAX + 16];
+    snprintf(object, sizeof object, "%s:%s", kind, name);
+    int rc = ch__auth_audit(a, who, action, object, NULL, after, err);
+    return rc < 0 ? rc : ch__auth_commit(a, err);
+}
+
 int ch_account_add(ch_accounts *a, const ch_actor *who, const char *name, ch_role role,
                    char *password, size_t cap, ch_error *err)
 {
@@ -534,21 +555,9 @@ int ch_account_add(ch_accounts *a, const ch_actor *who, const char *name, ch_rol
     sqlite3_bind_text(st, 2, ch_role_name(role), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT_UNIQUE) {
-        rc = ch_error_set(err, CH_EUSAGE, "an account '%s' exists already", name);
+    if ((rc = ch__account_state_json(&after, name, role, false, true)) < 0)
         goto done;
-    }
-    if (step != SQLITE_DONE) {
-        rc = ch__auth_db_error(a, err, "adding an account");
-        goto done;
-    }
-    char object[CH_ACCOUNT_NAME_MAX + 16];
-    snprintf(object, sizeof object, "account:%s", name);
-    if ((rc = ch__account_state_json(&after, name, role, false, true)) < 0 ||
-        (rc = ch__auth_audit(a, who, "user.add", object, NULL, after.data, err)) < 0)
-        goto done;
-    rc = ch__auth_commit(a, err);
+    rc = insert_audited(a, st, who, "account", "an account", name, "user.add", after.data, err);
 done:
     if (rc < 0) {
         ch__auth_rollback(a);
@@ -781,21 +790,10 @@ int ch_token_create(ch_accounts *a, const ch_actor *who, const char *name, ch_ro
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_text(st, 6, who != NULL && who->name != NULL ? who->name : "unknown", -1,
                       SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_CONSTRAINT_UNIQUE) {
-        rc = ch_error_set(err, CH_EUSAGE, "an active token '%s' exists already", name);
+    if ((rc = token_state_json(&after, name, role, shown, false)) < 0)
         goto done;
-    }
-    if (step != SQLITE_DONE) {
-        rc = ch__auth_db_error(a, err, "adding a token");
-        goto done;
-    }
-    char object[CH_ACCOUNT_NAME_MAX + 16];
-    snprintf(object, sizeof object, "token:%s", name);
-    if ((rc = token_state_json(&after, name, role, shown, false)) < 0 ||
-        (rc = ch__auth_audit(a, who, "token.create", object, NULL, after.data, err)) < 0)
-        goto done;
-    rc = ch__auth_commit(a, err);
+    rc = insert_audited(a, st, who, "token", "an active token", name, "token.create", after.data,
+                        err);
 done:
     if (rc < 0) {
         ch__auth_rollback(a);
