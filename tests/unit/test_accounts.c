@@ -181,6 +181,7 @@ static void test_account_names_and_roles_are_checked(void **state)
     add_user(a, "dave@example.com", CH_ROLE_VIEWER, pw);
     assert_int_equal(ch_account_add(a, &admin, "dave@example.com", CH_ROLE_VIEWER, pw, 64, &err),
                      CH_EUSAGE);
+    assert_string_equal(err.msg, "an account 'dave@example.com' exists already");
     ch_account_info *v = NULL;
     size_t n = 0;
     assert_int_equal(ch_account_list(a, &v, &n, &err), 0);
@@ -219,6 +220,7 @@ static void test_token_create_verify_revoke(void **state)
     assert_memory_equal(tok, "chk_", 4);
     assert_int_equal(ch_token_create(a, &admin, "ci", CH_ROLE_VIEWER, tok + 0, sizeof tok, &err),
                      CH_EUSAGE);
+    assert_string_equal(err.msg, "an active token 'ci' exists already");
     assert_int_equal(ch_token_create(a, &admin, "ci2", CH_ROLE_NONE, tok, sizeof tok, &err),
                      CH_EUSAGE);
     /* tok was wiped by the failed calls above: make the one used below again. */
