@@ -23,40 +23,9 @@
 
 extern const ch_source_type ch_source_vpcflow;
 
-typedef struct run {
-    ch_diag diag;
-    ch_input *in;
-    ch_stream *st;
-    char path[64];
-} run;
-
-static void run_open_file(run *r, const char *path)
-{
-    ch_error err = {0};
-    ch_diag_init(&r->diag, NULL);
-    assert_int_equal(ch_input_open(&r->in, path, CH_INPUT_DEFAULT_MAX_WINDOW, &err), 0);
-    r->st = ch_source_vpcflow.open(r->in, &r->diag, &err);
-    assert_non_null(r->st);
-}
-
-static void run_open(run *r, const char *text)
-{
-    snprintf(r->path, sizeof r->path, "/tmp/ch_test_vpcflow_XXXXXX");
-    int fd = mkstemp(r->path);
-    assert_true(fd >= 0);
-    size_t n = strlen(text);
-    assert_int_equal(write(fd, text, n), (ssize_t)n);
-    close(fd);
-    run_open_file(r, r->path);
-}
-
-static void run_close(run *r)
-{
-    ch_source_vpcflow.close(r->st);
-    ch_input_close(r->in);
-    if (r->path[0])
-        unlink(r->path);
-}
+#define RUN_SOURCE ch_source_vpcflow
+#define RUN_TAG "vpcflow"
+#include "source_run.h"
 
 static const ch_ds_stats *stats(const run *r) { return &r->diag.by_ds[CH_DS_VPCFLOW]; }
 
