@@ -387,6 +387,7 @@ static void inputs_free(ch_sum_input *in, size_t n)
 static void sum_refresh_touched(local *l, const segname *v, size_t n)
 {
     ch_error e = {0};
+    int64_t newest = n ? ch__sum_day_of_hour(v[n - 1].hour) : INT64_MIN;
     for (size_t d = 0; d < l->nsum_days; d++) {
         size_t a = 0, b = 0;
         while (a < n && ch__sum_day_of_hour(v[a].hour) < l->sum_days[d])
@@ -398,7 +399,8 @@ static void sum_refresh_touched(local *l, const segname *v, size_t n)
                 continue;
             }
         }
-        (void)ch__sum_refresh(l->dir, l->sum_days[d], in, b - a, &e);
+        (void)ch__sum_refresh(l->dir, l->sum_days[d], in, b - a,
+                              l->sum_days[d] >= newest ? ch__sum_slack() : 0, &e);
         inputs_free(in, b - a);
     }
     l->nsum_days = 0;
@@ -1175,6 +1177,7 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
     char p[4400];
     bool *skip = n ? ch_calloc(n, sizeof *skip) : NULL;
     int64_t pday = INT64_MIN;
+    int64_t newest_day = n ? ch__sum_day_of_hour(v[n - 1].hour) : INT64_MIN;
     if (n && skip == NULL)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     for (size_t k = 0; k < n && rc == 0; k++) {
@@ -1194,7 +1197,8 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
             if (day_inputs(l, v, n, a, &b, &in) < 0)
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             else
-                rc = ch__sum_plan_day(l->dir, pday, in, b - a, sr, skip + a, err);
+                rc = ch__sum_plan_day(l->dir, pday, in, b - a,
+                                      pday >= newest_day ? ch__sum_slack() : 0, sr, skip + a, err);
             inputs_free(in, b - a);
             if (rc < 0)
                 break;

@@ -242,23 +242,33 @@ const ch_sum_seg *ch__sum_seg(const ch_sum *s, uint32_t i);
 long ch__sum_find(const ch_sum *s, const char *name);
 /* Field f's terms, postings are segment numbers (decode with ch__seg_postings, nrec = nseg). */
 int ch__sum_terms(ch_sum *s, int f, const ch_seg_term **terms, size_t *n, ch_error *err);
-/* Does s cover exactly the segments in[0..n)? */
-bool ch__sum_covers_exactly(const ch_sum *s, const ch_sum_input *in, size_t n);
+/* Is s current for the day's segments in[0..n)? With slack 0: it covers exactly those. With
+ * slack > 0: at most slack of them are not covered (covered segments that are gone cost a
+ * search nothing, an uncovered one an open). */
+bool ch__sum_current(const ch_sum *s, const ch_sum_input *in, size_t n, size_t slack);
+/* The slack a summary of the newest day of a store is allowed before it is rewritten:
+ * CH_SUM_SLACK, or COINHOUND_STORE_SUM_SLACK (0: rewrite at every change, for comparisons).
+ * `serve` adds segments to that day at every checkpoint, and rewriting a summary that grows
+ * all day at every one of them made the day's cost quadratic. Older days have no slack. */
+#define CH_SUM_SLACK 32
+size_t ch__sum_slack(void);
 /* Write the summary of the day's segments in[0..n) to path (via a temporary and rename);
  * the segments old covers are taken from it, the others read from their index. n == 0
  * removes the file. */
 int ch__sum_write(const char *path, int64_t day, const ch_sum_input *in, size_t n, ch_sum *old,
                   ch_error *err);
-/* Bring dir's summary of day up to date with its segments in[0..n) (nothing when it already
- * covers exactly those). */
-int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_error *err);
+/* Bring dir's summary of day up to date with its segments in[0..n) (nothing when it is
+ * current within slack, see ch__sum_current). */
+int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
+                    ch_error *err);
 /* Check every frame and posting of s, and that each covered segment of in[0..n) that opens
  * has the recorded header facts and exactly the recorded terms. */
 int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err);
 /* For a search, the day's listed segments in[0..n) that the summary rules out: skip[i]. A
- * missing, stale or damaged summary is rebuilt when dir is writable; damage is reported
- * through the search and rules nothing out. Negative only for out of memory. */
-int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_search *sr,
-                     bool *skip, ch_error *err);
+ * missing or damaged summary, or one not current within slack, is rebuilt when dir is
+ * writable; damage is reported through the search and rules nothing out. Negative only for
+ * out of memory. */
+int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
+                     ch_search *sr, bool *skip, ch_error *err);
 
 #endif

@@ -587,17 +587,26 @@ out:
     return rc;
 }
 
-bool ch__sum_covers_exactly(const ch_sum *s, const ch_sum_input *in, size_t n)
+bool ch__sum_current(const ch_sum *s, const ch_sum_input *in, size_t n, size_t slack)
 {
-    if (s->nseg != n)
+    if (slack == 0 && s->nseg != n)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (ch__sum_find(s, in[i].name) < 0)
-            return false;
-    return true;
+    size_t missing = 0;
+    for (size_t i = 0; i < n && missing <= slack; i++)
+        missing += ch__sum_find(s, in[i].name) < 0;
+    return missing <= slack;
 }
 
-int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_error *err)
+size_t ch__sum_slack(void)
+{
+    const char *v = getenv("COINHOUND_STORE_SUM_SLACK");
+    char *end = NULL;
+    unsigned long x = v && *v ? strtoul(v, &end, 10) : 0;
+    return v && *v && end && *end == '\0' ? (size_t)x : CH_SUM_SLACK;
+}
+
+int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
+                    ch_error *err)
 {
     char path[4200];
     if (ch__sum_path(dir, day, path, sizeof path) < 0)
@@ -606,7 +615,7 @@ int ch__sum_refresh(const char *dir, int64_t day, const ch_sum_input *in, size_t
     ch_error e = {0};
     /* A damaged previous summary is not merged: the day is rebuilt from its segments. */
     if (ch__sum_open(path, &old, &e) == 0 && old->day == day &&
-        ch__sum_covers_exactly(old, in, n)) {
+        ch__sum_current(old, in, n, slack)) {
         ch__sum_close(old);
         return 0;
     }
@@ -711,8 +720,8 @@ out:
 
 /* ---- search ---- */
 
-int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, ch_search *sr,
-                     bool *skip, ch_error *err)
+int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
+                     ch_search *sr, bool *skip, ch_error *err)
 {
     memset(skip, 0, n * sizeof *skip);
     if (n == 0 || !ch__search_indexable(sr))
@@ -733,9 +742,9 @@ int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_
                  e.msg);
         ch__search_note(sr, note, true);
     }
-    /* Missing, damaged or behind the directory: rebuild it if this process may write there
-     * (a reader without write access keeps opening the uncovered segments). */
-    if ((sum == NULL || !ch__sum_covers_exactly(sum, in, n)) && access(dir, W_OK) == 0) {
+    /* Missing, damaged or behind the directory (beyond slack): rebuild it if this process may
+     * write there (a reader without write access keeps opening the uncovered segments). */
+    if ((sum == NULL || !ch__sum_current(sum, in, n, slack)) && access(dir, W_OK) == 0) {
         ch_error we = {0};
         int wr = ch__sum_write(path, day, in, n, sum, &we);
         if (wr < 0 && sum)
