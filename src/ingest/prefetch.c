@@ -7,16 +7,20 @@
  * synchronisation. One mutex guards every ring's indexes and flags (head, tail, busy, eof): a
  * worker takes it once per claim and once per batch it publishes, the consumer once per batch.
  * Slots [head, tail) belong to the consumer (the one at head while it hands events out of it),
- * the one a worker fills belongs to that worker until it moves tail. Wake-ups are per batch at
- * most: a worker is signalled when a ring falls to LOW ready batches, the consumer only when it
- * waits for an empty ring (`wanted`: then the worker publishes the batch it fills at once,
- * however few events it holds, so that a merge opening a file does not wait for 32 of them).
- * A worker claims the stream the consumer waits for first, else the one with the fewest
- * batches ready, so that the merge rarely waits.
+ * the one a worker fills belongs to that worker until it moves tail. Wake-ups are fewer than
+ * batches: a worker is signalled when a ring falls to `low` ready batches, the consumer only
+ * when it waits for an empty ring (`wanted`), and then once the ring holds WAKE batches again
+ * (or its end); only a stream's first batch is published at once, however few events it holds,
+ * so that a merge opening a file does not wait for 32 of them. A worker claims the stream the
+ * consumer waits for first, else the one with the fewest batches ready, so that the merge
+ * rarely waits.
  *
  * Measured (docs/BENCHMARKS.md section 26): handing events over one at a time, with a lock
  * round trip and often a futex wake-up per event, cost more CPU than the parse it moved; per
  * batch, the hand-off is a few instructions per event and the copies below are what is left.
+ * Section 43: a consumer faster than its worker waited at every batch, and the worker, which
+ * then published every event on its own, made a hand-off with a wake-up and two context
+ * switches per event (22,000 waits of the merge thread in a 300k-record run): hence WAKE.
  *
  * Memory: per open stream, `depth` batches (RING_BATCHES, or more for a chunk of a large file:
  * ch_prefetch_set_depth), each with its events, their document copies and one arena for their
@@ -36,6 +40,10 @@
 
 #define BATCH 32       /* events per batch: one publication, one take */
 #define RING_BATCHES 8 /* batches read ahead per stream by default */
+/* A consumer waiting for a ring is woken when it holds this many batches (or fewer for a ring
+ * of fewer than twice as many): a chunk's deep ring would otherwise keep it waiting for half a
+ * chunk. */
+#define WAKE 4
 /* The batch arena's chunk: 32 CloudTrail records' text and copied strings fit in one. */
 #define ARENA_CHUNK (96u << 10)
 
@@ -74,6 +82,7 @@ struct ch_prefetch {
     ch_buf open_msgs;
     pf_batch *ring;
     unsigned depth, low; /* batches in the ring; refill at this few ready */
+    unsigned wake;       /* wake a waiting consumer at this many ready (low, at most WAKE) */
     uint64_t line_base;  /* added to the line of every report replayed (chunks of a file) */
     /* The consumer's: the batch it hands events out of, the next item and report. */
     pf_batch *cur;
@@ -266,8 +275,12 @@ static void add_counters(ch_prefetch *pf)
  */
 
 /* Read up to BATCH events into b (on a worker, without the lock). Stops after the end of the
- * stream, and early when the consumer waits for this ring: it then gets what there is now. */
-static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx)
+ * stream, and early when the consumer waits for the stream's first batch (first): a merge
+ * opening a file gets its first event without waiting for BATCH of them. Later batches are
+ * filled whole even while the consumer waits: cut at every event, they made a hand-off, a
+ * futex wake and two context switches per event whenever the worker was the slower thread
+ * (docs/BENCHMARKS.md section 43). */
+static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first)
 {
     void (*prep)(void *, ch_event *, ch_arena *) = tctx != NULL ? pf->pool->prep.event : NULL;
     ch_arena_reset(&b->arena);
@@ -286,7 +299,7 @@ static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx)
         if (it->rc == 1 && prep != NULL)
             prep(tctx, &it->ev, &b->arena);
         it->msg_end = b->msgs.len;
-        if (it->rc != 1 || atomic_load_explicit(&pf->wanted, memory_order_relaxed))
+        if (it->rc != 1 || (first && atomic_load_explicit(&pf->wanted, memory_order_relaxed)))
             break;
     }
 }
@@ -329,6 +342,8 @@ static ch_prefetch *pick(ch_prefetch_pool *pool)
 static void *worker(void *ud)
 {
     ch_prefetch_pool *pool = ud;
+    /* Named for perf, top and /proc: a run's per-thread times are read by thread. */
+    pthread_setname_np(pthread_self(), "ch-read");
     /* The thread's own state for the per-event work, made here so that its memory is first
      * touched (faulted in) by the thread that uses it. */
     void *tctx = pool->prep.thread_new != NULL ? pool->prep.thread_new(pool->prep.ud) : NULL;
@@ -348,17 +363,21 @@ static void *worker(void *ud)
              (first || pool->waiting == NULL || pool->waiting == pf || pool->waiting->busy);
              first = false) {
             pf_batch *b = &pf->ring[pf->tail % pf->depth];
+            bool first_batch = pf->tail == 0;
             pthread_mutex_unlock(&pool->mu);
-            fill_batch(pf, b, tctx);
+            fill_batch(pf, b, tctx, first_batch);
             pthread_mutex_lock(&pool->mu);
             pf->tail++;
             if (b->item[b->n - 1].rc != 1) {
                 pf->eof = true;
                 unlink_active(pool, pf);
             }
-            if (atomic_load_explicit(&pf->wanted, memory_order_relaxed)) {
-                /* Cleared here, not only when the consumer runs: the batch after this one
-                 * need not be cut short for a wait that is over. */
+            /* A waiting consumer is woken when the ring holds `wake` batches (or its first, or
+             * its end), not at every batch: it then works through them while this worker fills
+             * the rest of the ring, one wake-up per `wake` batches. A ring this worker leaves
+             * unfilled wakes it below (busy cleared). */
+            if (atomic_load_explicit(&pf->wanted, memory_order_relaxed) &&
+                (first_batch || pf->eof || pf->tail - pf->head >= pf->wake)) {
                 atomic_store_explicit(&pf->wanted, false, memory_order_relaxed);
                 pthread_cond_broadcast(&pool->ready);
             }
@@ -462,6 +481,7 @@ int ch_prefetch_set_depth(ch_prefetch *pf, size_t events)
     pf->ring = ring;
     pf->depth = depth;
     pf->low = depth / 2;
+    pf->wake = pf->low < WAKE ? pf->low : WAKE;
     return 0;
 }
 
