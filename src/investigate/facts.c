@@ -1173,6 +1173,7 @@ static void *writer_main(void *arg)
 {
     ch_facts *f = arg;
     firsts_writer *w = f->w;
+    pthread_setname_np(pthread_self(), "ch-firsts"); /* for perf, top and /proc */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->head == NULL && !w->stop)
