@@ -280,9 +280,13 @@ static void add_counters(ch_prefetch *pf)
  * filled whole even while the consumer waits: cut at every event, they made a hand-off, a
  * futex wake and two context switches per event whenever the worker was the slower thread
  * (docs/BENCHMARKS.md section 43). */
-static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first)
+static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first, bool light)
 {
-    void (*prep)(void *, ch_event *, ch_arena *) = tctx != NULL ? pf->pool->prep.event : NULL;
+    const ch_prefetch_prep *pp = &pf->pool->prep;
+    void (*prep)(void *, ch_event *, ch_arena *) = tctx == NULL ? NULL
+                                                   : light && pp->event_light != NULL
+                                                       ? pp->event_light
+                                                       : pp->event;
     ch_arena_reset(&b->arena);
     ch_buf_clear(&b->msgs);
     pf->cur_msgs = &b->msgs;
@@ -364,8 +368,11 @@ static void *worker(void *ud)
              first = false) {
             pf_batch *b = &pf->ring[pf->tail % pf->depth];
             bool first_batch = pf->tail == 0;
+            /* Balance (ch_prefetch_prep.event_light): a ring this low at the start of a batch
+             * means the consumer eats batches faster than this worker makes them. */
+            bool light = pf->tail - pf->head < CH_PREFETCH_LIGHT_BELOW;
             pthread_mutex_unlock(&pool->mu);
-            fill_batch(pf, b, tctx, first_batch);
+            fill_batch(pf, b, tctx, first_batch, light);
             pthread_mutex_lock(&pool->mu);
             pf->tail++;
             if (b->item[b->n - 1].rc != 1) {

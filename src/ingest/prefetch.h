@@ -48,13 +48,21 @@ ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
  * particular order across streams. thread_new runs on each worker as it starts and returns that
  * thread's state (NULL: its events go unprepared, the consumer then does the work itself);
  * thread_free on the same thread as it stops. event runs after an event was copied into its
- * batch; what it allocates comes from arena, which lives as long as the event. */
+ * batch; what it allocates comes from arena, which lives as long as the event. event_light
+ * (NULL: event always) runs instead of event for the events of a batch begun while its ring
+ * held fewer than CH_PREFETCH_LIGHT_BELOW batches: the worker is then the slower of the two
+ * threads (the consumer is about to wait for it), and what event does beyond event_light is
+ * better left to the consumer, which must do all of it anyway for an unprepared event. Which
+ * batches are light depends on timing: the consumer's results must not. */
 typedef struct ch_prefetch_prep {
     void *(*thread_new)(void *ud);
     void (*thread_free)(void *ud, void *tctx);
     void (*event)(void *tctx, ch_event *ev, ch_arena *arena);
     void *ud;
+    void (*event_light)(void *tctx, ch_event *ev, ch_arena *arena);
 } ch_prefetch_prep;
+
+#define CH_PREFETCH_LIGHT_BELOW 2
 
 /* The same with per-event work on the workers (prep may be NULL: none). */
 ch_prefetch_pool *ch_prefetch_pool_new_prep(unsigned workers, const ch_prefetch_prep *prep);

@@ -1142,16 +1142,16 @@ static void prep_thread_free(void *ud, void *tctx)
     ch_free(t);
 }
 
-static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
+/* The identity and GeoIP: what a worker behind the merge thread still does. false when out of
+ * memory (the rest is then left to the chain). */
+static bool prep_id_geo(prep_thread *t, ch_event *ev, ch_arena *arena)
 {
-    prep_thread *t = tctx;
-    const ch_pipeline *p = t->p;
-    if (p->store != NULL) {
+    if (t->p->store != NULL) {
         uint64_t id = ch_pipeline_record_id(ev);
         if (ev->id.n == 0) {
             char *s = ch_arena_alloc(arena, SYNTH_ID_LEN + 1);
             if (s == NULL)
-                return;
+                return false;
             synth_id(s, id);
             s[SYNTH_ID_LEN] = '\0';
             ev->id = (ch_sv){s, SYNTH_ID_LEN};
@@ -1163,9 +1163,20 @@ static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
         ch_geoip_enrich(t->geoip, ev);
         ev->prep.done |= CH_PREP_GEO;
     }
+    return true;
+}
+
+static void prep_event_light(void *tctx, ch_event *ev, ch_arena *arena)
+{
+    (void)prep_id_geo(tctx, ev, arena);
+}
+
+static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
+{
+    prep_thread *t = tctx;
     /* The line shows the synthesized id and the GeoIP fields: made after both. */
-    if (p->cfg.out != NULL)
-        (void)ch_output_prepare(p->cfg.out, ev, &t->line, arena);
+    if (prep_id_geo(t, ev, arena) && t->p->cfg.out != NULL)
+        (void)ch_output_prepare(t->p->cfg.out, ev, &t->line, arena);
 }
 
 void ch_pipeline_prep(const ch_pipeline *p, ch_prefetch_prep *out)
@@ -1173,6 +1184,9 @@ void ch_pipeline_prep(const ch_pipeline *p, ch_prefetch_prep *out)
     *out = (ch_prefetch_prep){.thread_new = prep_thread_new,
                               .thread_free = prep_thread_free,
                               .event = prep_event,
+                              /* A worker behind the merge thread leaves the events line (about
+                               * 3,000 instructions of its 18,000 per CloudTrail event) to it. */
+                              .event_light = prep_event_light,
                               .ud = (void *)p};
 }
 
