@@ -368,9 +368,12 @@ static void *worker(void *ud)
              first = false) {
             pf_batch *b = &pf->ring[pf->tail % pf->depth];
             bool first_batch = pf->tail == 0;
-            /* Balance (ch_prefetch_prep.event_light): a ring this low at the start of a batch
-             * means the consumer eats batches faster than this worker makes them. */
-            bool light = pf->tail - pf->head < CH_PREFETCH_LIGHT_BELOW;
+            /* Balance (ch_prefetch_prep.event_light): the consumer waits for this ring, or has
+             * eaten it down to this few batches: it takes batches faster than this worker makes
+             * them. A ring the consumer has not begun is not behind (the first batches of every
+             * file of many small ones would all be light). */
+            bool light = atomic_load_explicit(&pf->wanted, memory_order_relaxed) ||
+                         (pf->head > 0 && pf->tail - pf->head < CH_PREFETCH_LIGHT_BELOW);
             pthread_mutex_unlock(&pool->mu);
             fill_batch(pf, b, tctx, first_batch, light);
             pthread_mutex_lock(&pool->mu);

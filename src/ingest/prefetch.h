@@ -49,9 +49,9 @@ ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
  * thread's state (NULL: its events go unprepared, the consumer then does the work itself);
  * thread_free on the same thread as it stops. event runs after an event was copied into its
  * batch; what it allocates comes from arena, which lives as long as the event. event_light
- * (NULL: event always) runs instead of event for the events of a batch begun while its ring
- * held fewer than CH_PREFETCH_LIGHT_BELOW batches: the worker is then the slower of the two
- * threads (the consumer is about to wait for it), and what event does beyond event_light is
+ * (NULL: event always) runs instead of event for the events of a batch begun while the consumer
+ * waited for its ring, or had taken from it and left fewer than CH_PREFETCH_LIGHT_BELOW batches:
+ * the worker is then the slower of the two threads, and what event does beyond event_light is
  * better left to the consumer, which must do all of it anyway for an unprepared event. Which
  * batches are light depends on timing: the consumer's results must not. */
 typedef struct ch_prefetch_prep {
