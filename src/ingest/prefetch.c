@@ -279,7 +279,9 @@ static void add_counters(ch_prefetch *pf)
  * opening a file gets its first event without waiting for BATCH of them. Later batches are
  * filled whole even while the consumer waits: cut at every event, they made a hand-off, a
  * futex wake and two context switches per event whenever the worker was the slower thread
- * (docs/BENCHMARKS.md section 43). */
+ * (docs/BENCHMARKS.md section 43). An input that is slow to come (a pipe) is thus handed over
+ * in batches too: analyze reports when its inputs end, and serve's streams are request bodies
+ * in memory, which end. */
 static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first, bool light)
 {
     const ch_prefetch_prep *pp = &pf->pool->prep;
