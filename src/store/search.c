@@ -383,7 +383,15 @@ static int tsrc_terms(const tsrc *t, int f, const ch_seg_term **terms, size_t *n
         return ch__sum_terms(t->sum, f, terms, n, err);
     }
     *nrec = ch__seg_meta(t->seg)->nrec;
-    return ch__seg_terms(t->seg, f, terms, n, err);
+    /* the dictionary alone: a term's postings are read once it matches (tsrc_post) */
+    return ch__seg_dict(t->seg, f, terms, n, err);
+}
+
+/* Term i of field f, which matched: its postings, read now (format 6 inflates the chunk that
+ * holds them, not the whole field's). */
+static int tsrc_post(const tsrc *t, int f, size_t i, ch_error *err)
+{
+    return t->sum ? 0 : ch__seg_term_post(t->seg, f, i, err);
 }
 
 static int plan_node(ch_search *s, const tsrc *src, const ch_expr_node *n, cset *out,
@@ -450,6 +458,10 @@ static int plan_pred(ch_search *s, const tsrc *src, const ch_expr_node *n, cset 
             }
             out->v = nv;
             cap = nc;
+        }
+        if ((rc = tsrc_post(src, f, i, err)) < 0) {
+            cset_free(out);
+            return rc;
         }
         if (ch__seg_postings(&terms[i], out->v + out->n, nrec) < 0) {
             cset_free(out);
@@ -881,8 +893,33 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
     }
     if (need > 0) /* a histogram alone groups by no field: nothing to fill, maybe no buffer */
         memset(s->ixterm, 0xff, need * sizeof *s->ixterm);
-    const ch_seg_term *terms[CH_SEARCH_MAX_GROUP_FIELDS];
-    for (size_t g = 0; g < ng; g++) {
+    const ch_seg_term *terms[CH_SEARCH_MAX_GROUP_FIELDS] = {0};
+    bool fwd = ch__seg_has_fwd(seg);
+    for (size_t g = 0; g < ng && fwd; g++) {
+        /* Format 6: each match's term from the field's record -> term column (a chunk per
+         * CH_SEG_FWD_RECORDS records), and the dictionary for the terms' text: no posting of
+         * the grouping field is read. */
+        size_t nt;
+        ch_error e = {0};
+        int rc = ch__seg_dict(seg, s->gfield[g], &terms[g], &nt, &e);
+        for (size_t k = 0; k < c->n && rc == 0; k++) {
+            uint32_t j;
+            if ((rc = ch__seg_fwd(seg, s->gfield[g], c->v[k], &j, &e)) == 0 && j != UINT32_MAX &&
+                j >= nt)
+                rc = ch_error_set(&e, CH_EPARSE, "index field %s: term %u past the dictionary",
+                                  s->gnames[g], j);
+            if (rc == 0)
+                s->ixterm[k * ng + g] = j;
+        }
+        if (rc == CH_ENOMEM)
+            return ch_error_set(err, rc, "%s", e.msg);
+        if (rc < 0) {
+            index_damaged(s, path, e.msg);
+            *fallback = true;
+            return 0;
+        }
+    }
+    for (size_t g = 0; g < ng && !fwd; g++) {
         size_t nt, found = 0;
         ch_error e = {0};
         int rc = ch__seg_terms(seg, s->gfield[g], &terms[g], &nt, &e);

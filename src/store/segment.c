@@ -110,7 +110,7 @@ static int orig_level(uint32_t format)
     return l ? l : format == CH_SEG_FORMAT_COLS ? COLS_ORIG_LEVEL : ORIG_LEVEL;
 }
 
-/* The format a new segment is written in: 5, or COINHOUND_STORE_FORMAT=2, 3 or 4 (the
+/* The format a new segment is written in: 6, or COINHOUND_STORE_FORMAT=2, 3, 4 or 5 (the
  * benchmarks compare them on the same binary, the tests write the older ones to read them back).
  * Which streams of formats 3 and 4 take block 0 as dictionary: COINHOUND_STORE_DICT=typed,orig
  * (names, comma separated, or "none"); by default both (docs/BENCHMARKS.md section 27: the
@@ -122,10 +122,11 @@ static void write_format(uint32_t *format, uint32_t *flags)
     if (f == 0) {
         const char *v = getenv("COINHOUND_STORE_FORMAT");
         int want = v ? atoi(v) : 0;
-        uint32_t nf = want == CH_SEG_FORMAT_DICT    ? CH_SEG_FORMAT_DICT
-                      : want == CH_SEG_FORMAT_SPLIT ? CH_SEG_FORMAT_SPLIT
-                      : want == CH_SEG_FORMAT_COLS  ? CH_SEG_FORMAT_COLS
-                                                    : CH_SEG_FORMAT_FIELDS;
+        uint32_t nf = want == CH_SEG_FORMAT_DICT     ? CH_SEG_FORMAT_DICT
+                      : want == CH_SEG_FORMAT_SPLIT  ? CH_SEG_FORMAT_SPLIT
+                      : want == CH_SEG_FORMAT_COLS   ? CH_SEG_FORMAT_COLS
+                      : want == CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_FIELDS
+                                                     : CH_SEG_FORMAT_CHUNKS;
         const char *d = getenv("COINHOUND_STORE_DICT");
         uint32_t nfl = CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT;
         if (d != NULL)
@@ -219,8 +220,8 @@ static ch_seg_block *filling(ch_seg_builder *b)
             return NULL;
         }
     }
-    /* Format 5's blocks are format 4's: only its index area differs. */
-    k->format = b->format == CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_COLS : b->format;
+    /* Format 5's and 6's blocks are format 4's: only their index area differs. */
+    k->format = b->format >= CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_COLS : b->format;
     k->flags = b->flags;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
@@ -578,6 +579,218 @@ static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, uint
     return p == end ? 0 : ch_error_set(err, CH_ERR, "index: trailing bytes");
 }
 
+/* ---- format 6's index area ----
+ *
+ *     field table: per field u32 region size, u32 directory size, u32 directory CRC32C
+ *     per field, its region: the directory (uncompressed), then zstd frames: the dictionary,
+ *         the posting chunks in term order, the column chunks in record order
+ *     directory: u32 terms, posting chunks, column chunks, column width (bytes per record);
+ *         the dictionary's compressed size, raw size and CRC32C; per posting chunk its first
+ *         term, compressed size, raw size and CRC32C; per column chunk its compressed size and
+ *         CRC32C (its raw size is the width times its records)
+ *     dictionary: per term, LEB128 length and bytes, posting count, posting bytes
+ *     posting chunk: the delta-varint ordinals of its terms, back to back
+ *     column chunk: per record of its CH_SEG_FWD_RECORDS, 1 + the number of its term in the
+ *         field (0: none), little-endian in width bytes
+ *
+ * Why: formats 1-5 keep a field as one frame, terms and postings together, so a lookup of a
+ * thinly spread value inflated the whole field (37 KB compressed for user.name in an hour of
+ * 28k CloudTrail events) and a count grouped by another field inflated that field too and
+ * walked every posting of it up to the last match (docs/BENCHMARKS.md sections 38 and 42).
+ * Posting chunks of about IX6_CHUNK raw bytes, cut at term boundaries, let a lookup inflate the
+ * small dictionary and one chunk; the column answers "which term does record r have" for the
+ * few matches of a count. Postings compress little (their deltas are near random), so cutting
+ * them costs little; the column is the part that adds bytes (docs/BENCHMARKS.md section 42). */
+#define IX6_CHUNK 4096
+#define IX6_DIR 28
+#define IX6_PENT 16
+#define IX6_FENT 8
+
+static int ix6_frame(ZSTD_CCtx *cctx, const void *p, size_t n, ch_buf *out, uint32_t *clen,
+                     uint32_t *crc, ch_error *err)
+{
+    size_t bound = ZSTD_compressBound(n);
+    if (ch_buf_reserve(out, bound) < 0)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t c = ZSTD_compressCCtx(cctx, out->data + out->len, bound, p, n, ZLEVEL);
+    if (ZSTD_isError(c))
+        return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
+    *clen = (uint32_t)c;
+    *crc = ch_crc32c(0, (const uint8_t *)out->data + out->len, c);
+    out->len += c;
+    return 0;
+}
+
+static uint32_t ix6_width(uint64_t nterms)
+{
+    return nterms == 0 ? 0 : nterms < 0xff ? 1 : nterms < 0xffff ? 2 : nterms < 0xffffff ? 3 : 4;
+}
+
+/* One field's region (directory and frames) from its raw dictionary p[0..end), appended to
+ * area; its table entry into tab. */
+static int ix6_field(ZSTD_CCtx *cctx, const uint8_t *p, const uint8_t *end, uint32_t nrec, int f,
+                     ch_buf *area, uint8_t *tab, ch_error *err)
+{
+    ch_buf dict, dir, post, frames, chunks;
+    ch_buf_init(&chunks, MAX_INDEX_RAW);
+    ch_buf_init(&dict, MAX_INDEX_RAW);
+    ch_buf_init(&dir, MAX_INDEX_RAW);
+    ch_buf_init(&post, MAX_INDEX_RAW);
+    ch_buf_init(&frames, MAX_INDEX_RAW);
+    uint32_t *fwd = NULL;
+    uint8_t *col = NULL;
+    int rc = 0;
+    uint64_t nt;
+    if (!ch_leb_get(&p, end, &nt) || nt > UINT32_MAX) {
+        rc = ch_error_set(err, CH_ERR, "index field %d does not parse", f);
+        goto cleanup;
+    }
+    uint32_t width = ix6_width(nt);
+    uint32_t nfc = nt ? (nrec + CH_SEG_FWD_RECORDS - 1) / CH_SEG_FWD_RECORDS : 0;
+    if (nt && (fwd = ch_calloc(nrec ? nrec : 1, sizeof *fwd)) == NULL) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    uint8_t hd[IX6_DIR] = {0};
+    if (ch_buf_add(&dir, hd, sizeof hd) < 0) {
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    /* the dictionary, and the posting chunks compressed as they close (into chunks: the
+     * dictionary's frame goes before them in the file, and is known only at the end) */
+    uint32_t np = 0, first = 0;
+    for (uint64_t i = 0; i < nt && rc == 0; i++) {
+        uint64_t tl, npost, pl;
+        if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p)) {
+            rc = ch_error_set(err, CH_ERR, "index field %d does not parse", f);
+            break;
+        }
+        const uint8_t *tp = p;
+        p += tl;
+        if (!ch_leb_get(&p, end, &npost) || !ch_leb_get(&p, end, &pl) || pl > (uint64_t)(end - p)) {
+            rc = ch_error_set(err, CH_ERR, "index field %d does not parse", f);
+            break;
+        }
+        /* a chunk closes before a term that would take it past IX6_CHUNK */
+        if (post.len > 0 && post.len + pl > IX6_CHUNK) {
+            uint8_t e[IX6_PENT];
+            uint32_t cl, cc;
+            ch_le_put32(e, first);
+            ch_le_put32(e + 8, (uint32_t)post.len);
+            if ((rc = ix6_frame(cctx, post.data, post.len, &chunks, &cl, &cc, err)) < 0)
+                break;
+            ch_le_put32(e + 4, cl);
+            ch_le_put32(e + 12, cc);
+            if (ch_buf_add(&dir, e, sizeof e) < 0) {
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+                break;
+            }
+            np++;
+            ch_buf_clear(&post);
+        }
+        if (post.len == 0)
+            first = (uint32_t)i;
+        if (ch_leb_put(&dict, tl) < 0 || ch_buf_add(&dict, tp, tl) < 0 ||
+            ch_leb_put(&dict, npost) < 0 || ch_leb_put(&dict, pl) < 0 ||
+            ch_buf_add(&post, p, pl) < 0) {
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            break;
+        }
+        /* the column: every ordinal of the term */
+        const uint8_t *q = p, *qe = p + pl;
+        uint64_t cur = 0;
+        for (uint64_t k = 0; k < npost; k++) {
+            uint64_t d;
+            if (!ch_leb_get(&q, qe, &d) || (cur += d) >= nrec) {
+                rc = ch_error_set(err, CH_ERR, "index field %d: bad postings", f);
+                break;
+            }
+            fwd[cur] = (uint32_t)i + 1;
+        }
+        p += pl;
+    }
+    if (rc == 0 && post.len > 0) {
+        uint8_t e[IX6_PENT];
+        uint32_t cl, cc;
+        ch_le_put32(e, first);
+        ch_le_put32(e + 8, (uint32_t)post.len);
+        if ((rc = ix6_frame(cctx, post.data, post.len, &chunks, &cl, &cc, err)) == 0) {
+            ch_le_put32(e + 4, cl);
+            ch_le_put32(e + 12, cc);
+            if (ch_buf_add(&dir, e, sizeof e) < 0)
+                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            np++;
+        }
+    }
+    uint32_t dcl = 0, dcc = 0;
+    if (rc == 0)
+        rc = ix6_frame(cctx, dict.data, dict.len, &frames, &dcl, &dcc, err);
+    if (rc == 0 && ch_buf_add(&frames, chunks.data, chunks.len) < 0)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (rc == 0 && nfc && (col = ch_malloc((size_t)CH_SEG_FWD_RECORDS * width)) == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (uint32_t c = 0; c < nfc && rc == 0; c++) {
+        uint32_t lo = c * CH_SEG_FWD_RECORDS;
+        uint32_t cnt = nrec - lo < CH_SEG_FWD_RECORDS ? nrec - lo : CH_SEG_FWD_RECORDS;
+        for (uint32_t r = 0; r < cnt; r++)
+            for (uint32_t b = 0; b < width; b++)
+                col[(size_t)r * width + b] = (uint8_t)(fwd[lo + r] >> (8 * b));
+        uint8_t e[IX6_FENT];
+        uint32_t cl, cc;
+        if ((rc = ix6_frame(cctx, col, (size_t)cnt * width, &frames, &cl, &cc, err)) < 0)
+            break;
+        ch_le_put32(e, cl);
+        ch_le_put32(e + 4, cc);
+        if (ch_buf_add(&dir, e, sizeof e) < 0)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    }
+    if (rc < 0)
+        goto cleanup;
+    uint8_t *d = (uint8_t *)dir.data;
+    ch_le_put32(d, (uint32_t)nt);
+    ch_le_put32(d + 4, np);
+    ch_le_put32(d + 8, nfc);
+    ch_le_put32(d + 12, width);
+    ch_le_put32(d + 16, dcl);
+    ch_le_put32(d + 20, (uint32_t)dict.len);
+    ch_le_put32(d + 24, dcc);
+    ch_le_put32(tab + f * IXTAB_ENTRY, (uint32_t)(dir.len + frames.len));
+    ch_le_put32(tab + f * IXTAB_ENTRY + 4, (uint32_t)dir.len);
+    ch_le_put32(tab + f * IXTAB_ENTRY + 8, ch_crc32c(0, d, dir.len));
+    if (ch_buf_add(area, dir.data, dir.len) < 0 || ch_buf_add(area, frames.data, frames.len) < 0)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+cleanup:
+    ch_free(fwd);
+    ch_free(col);
+    ch_buf_free(&dict);
+    ch_buf_free(&dir);
+    ch_buf_free(&post);
+    ch_buf_free(&frames);
+    ch_buf_free(&chunks);
+    return rc;
+}
+
+int ch__seg_index6(void *cctx, const uint8_t *raw, size_t n, uint32_t nrec, ch_buf *area,
+                   ch_error *err)
+{
+    uint8_t tab[IXTAB] = {0};
+    size_t at = area->len;
+    if (ch_buf_add(area, tab, sizeof tab) < 0)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    const uint8_t *p = raw, *end = raw + n;
+    for (int f = 0; f < CH_IX_NFIELDS; f++) {
+        const uint8_t *e;
+        if (!field_end(p, end, &e))
+            return ch_error_set(err, CH_ERR, "index field %d does not parse", f);
+        int rc = ix6_field(cctx, p, e, nrec, f, area, tab, err);
+        if (rc < 0)
+            return rc;
+        p = e;
+    }
+    memcpy(area->data + at, tab, sizeof tab);
+    return p == end ? 0 : ch_error_set(err, CH_ERR, "index: trailing bytes");
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -653,10 +866,16 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     }
     iz.len = tab ? IXTAB : 0;
     uint8_t ixtab[IXTAB] = {0};
-    if ((rc = compress_index(cctx, &idx, &iz, tab ? ixtab : NULL, err)) < 0)
+    if (b->format >= CH_SEG_FORMAT_CHUNKS) {
+        iz.len = 0;
+        rc = ch__seg_index6(cctx, (const uint8_t *)idx.data, idx.len, b->nrec, &iz, err);
+    } else {
+        rc = compress_index(cctx, &idx, &iz, tab ? ixtab : NULL, err);
+        if (rc == 0 && tab)
+            memcpy(iz.data, ixtab, IXTAB);
+    }
+    if (rc < 0)
         goto cleanup;
-    if (tab)
-        memcpy(iz.data, ixtab, IXTAB);
     size_t ic = iz.len;
     memcpy(h, CH_SEG_MAGIC, 8);
     ch_le_put32(h + 8, b->format);
@@ -673,7 +892,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_le_put64(h + 72, ix_off);
     ch_le_put32(h + 80, (uint32_t)ic);
     ch_le_put32(h + 84, (uint32_t)idx.len);
-    /* Format 5: the header's checksum covers the field table, and each frame has its own. */
+    /* Formats 5, 6: the header's checksum covers the field table, and each frame has its own. */
     ch_le_put32(h + 88, ch_crc32c(0, iz.data, tab ? IXTAB : ic));
     ch_le_put32(h + 92, b->flags);
     ch_le_put32(h + 124, ch_crc32c(0, h, 124));
@@ -785,6 +1004,19 @@ struct ch_seg {
     uint32_t ixf_clen[CH_IX_NFIELDS], ixf_raw[CH_IX_NFIELDS], ixf_crc[CH_IX_NFIELDS];
     uint8_t *ixz; /* a field frame as read from the file */
     size_t ixzcap;
+    /* format 6: each field's region (ixf_off, ixf_clen) and directory (ixf_raw bytes, ixf_crc),
+     * and what has been read of it */
+    struct x6field {
+        bool dir, dict;
+        uint32_t nt, np, nf, width;
+        uint32_t dclen, draw, dcrc;
+        uint8_t *dirbuf;
+        uint64_t *off;  /* the dictionary's frame, then each posting chunk's, then each column
+                           chunk's: np + nf + 1 offsets in the file */
+        uint8_t **praw; /* the inflated posting chunks, NULL until read */
+        uint8_t *col;   /* the column chunk colno, inflated */
+        int64_t colno;
+    } x6[CH_IX_NFIELDS];
 };
 
 static bool grow(uint8_t **b, size_t *cap, size_t want)
@@ -866,7 +1098,7 @@ static int seg_parse(ch_seg *s, ch_error *err)
     if (ch_le_get32(h + 124) != ch_crc32c(0, h, 124))
         return ch_error_set(err, CH_EPARSE, "header checksum mismatch at offset 124");
     s->version = ch_le_get32(h + 8);
-    if (s->version < CH_SEG_FORMAT_PLAIN || s->version > CH_SEG_FORMAT_FIELDS)
+    if (s->version < CH_SEG_FORMAT_PLAIN || s->version > CH_SEG_FORMAT_CHUNKS)
         return ch_error_set(err, CH_EPARSE, "unsupported segment version %u at offset 8",
                             ch_le_get32(h + 8));
     uint32_t flags = ch_le_get32(h + 92);
@@ -918,6 +1150,7 @@ static int seg_parse(ch_seg *s, ch_error *err)
                                 "index field table checksum mismatch at offset %llu",
                                 (unsigned long long)ix_off);
         uint64_t off = ix_off + IXTAB, raw = 0;
+        bool x6 = s->version >= CH_SEG_FORMAT_CHUNKS, dirs_fit = true;
         for (int f = 0; f < CH_IX_NFIELDS; f++) {
             s->ixf_off[f] = off;
             s->ixf_clen[f] = ch_le_get32(t + f * IXTAB_ENTRY);
@@ -925,8 +1158,15 @@ static int seg_parse(ch_seg *s, ch_error *err)
             s->ixf_crc[f] = ch_le_get32(t + f * IXTAB_ENTRY + 8);
             off += s->ixf_clen[f];
             raw += s->ixf_raw[f];
+            /* format 6: a field's region holds its directory */
+            dirs_fit =
+                dirs_fit && (!x6 || (s->ixf_raw[f] >= IX6_DIR && s->ixf_raw[f] <= s->ixf_clen[f]));
+            s->x6[f].colno = -1;
         }
-        if (off != ix_off + ix_len || raw != ch_le_get32(h + 84) || raw > MAX_INDEX_RAW)
+        if (x6)
+            raw = ch_le_get32(h + 84);
+        if (off != ix_off + ix_len || raw != ch_le_get32(h + 84) || raw > MAX_INDEX_RAW ||
+            !dirs_fit)
             return ch_error_set(err, CH_EPARSE,
                                 "index field table at offset %llu does not fit the index area",
                                 (unsigned long long)ix_off);
@@ -1051,6 +1291,13 @@ void ch__seg_close(ch_seg *s)
     for (int i = 0; i < CH_IX_NFIELDS; i++) {
         ch_free(s->terms[i]);
         ch_free(s->ix_fraw[i]);
+        struct x6field *x = &s->x6[i];
+        for (uint32_t c = 0; x->praw != NULL && c < x->np; c++)
+            ch_free(x->praw[c]);
+        ch_free(x->praw);
+        ch_free(x->off);
+        ch_free(x->dirbuf);
+        ch_free(x->col);
     }
     ch_free(s);
 }
@@ -1483,10 +1730,192 @@ static int field_frame(ch_seg *s, int f, ch_error *err)
     return 0;
 }
 
+/* Format 6: one frame of field f's region at off (clen bytes, inflating to raw, checked
+ * against crc) into a new buffer *out; what names it in an error. */
+static int x6_inflate(ch_seg *s, int f, uint64_t off, uint32_t clen, uint32_t raw, uint32_t crc,
+                      const char *what, uint8_t **out, ch_error *err)
+{
+    const uint8_t *z;
+    int rc = seg_bytes(s, off, clen, &s->ixz, &s->ixzcap, &z, err);
+    if (rc < 0)
+        return rc;
+    if (crc != ch_crc32c(0, z, clen))
+        return ch_error_set(err, CH_EPARSE, "index field %s %s checksum mismatch at offset %llu",
+                            ch__ix_fields[f], what, (unsigned long long)off);
+    uint8_t *b = ch_malloc(raw ? raw : 1);
+    if (b == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t d = decompress(s, b, raw, z, clen);
+    if (ZSTD_isError(d) || d != raw) {
+        ch_free(b);
+        return ch_error_set(err, CH_EPARSE, "index field %s %s does not decompress",
+                            ch__ix_fields[f], what);
+    }
+    *out = b;
+    return 0;
+}
+
+/* Format 6: field f's directory read and checked (its sizes must add up to the region). */
+static int x6_dir(ch_seg *s, int f, ch_error *err)
+{
+    struct x6field *x = &s->x6[f];
+    if (x->dir)
+        return 0;
+    uint32_t dl = s->ixf_raw[f];
+    ch_free(x->dirbuf); /* a directory found damaged before is read again */
+    ch_free(x->off);
+    x->dirbuf = NULL;
+    x->off = NULL;
+    uint8_t *d = ch_malloc(dl);
+    if (d == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    size_t cap = dl;
+    const uint8_t *p;
+    int rc = seg_bytes(s, s->ixf_off[f], dl, &d, &cap, &p, err);
+    if (rc == 0 && p != d)
+        memcpy(d, p, dl);
+    if (rc == 0 && s->ixf_crc[f] != ch_crc32c(0, d, dl))
+        rc = ch_error_set(err, CH_EPARSE,
+                          "index field %s directory checksum mismatch at offset %llu",
+                          ch__ix_fields[f], (unsigned long long)s->ixf_off[f]);
+    if (rc < 0) {
+        ch_free(d);
+        return rc;
+    }
+    x->dirbuf = d;
+    x->nt = ch_le_get32(d);
+    x->np = ch_le_get32(d + 4);
+    x->nf = ch_le_get32(d + 8);
+    x->width = ch_le_get32(d + 12);
+    x->dclen = ch_le_get32(d + 16);
+    x->draw = ch_le_get32(d + 20);
+    x->dcrc = ch_le_get32(d + 24);
+    uint32_t nrec = s->meta.nrec;
+    bool ok = x->width == ix6_width(x->nt) && x->np <= x->nt && (x->np == 0) == (x->nt == 0) &&
+              x->nf == (x->nt ? (nrec + CH_SEG_FWD_RECORDS - 1) / CH_SEG_FWD_RECORDS : 0) &&
+              (uint64_t)IX6_DIR + (uint64_t)x->np * IX6_PENT + (uint64_t)x->nf * IX6_FENT == dl &&
+              x->draw <= MAX_INDEX_RAW && x->nt <= x->draw;
+    uint64_t sum = (uint64_t)dl + x->dclen;
+    if (ok && (x->off = ch_malloc(((size_t)x->np + x->nf + 1) * sizeof *x->off)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (ok)
+        x->off[0] = s->ixf_off[f] + dl;
+    for (uint32_t c = 0; ok && c < x->np; c++) {
+        const uint8_t *e = d + IX6_DIR + (size_t)c * IX6_PENT;
+        uint32_t first = ch_le_get32(e);
+        ok = (c == 0 ? first == 0 : first > ch_le_get32(e - IX6_PENT)) && first < x->nt &&
+             ch_le_get32(e + 8) <= MAX_INDEX_RAW;
+        x->off[c + 1] = s->ixf_off[f] + sum;
+        sum += ch_le_get32(e + 4);
+    }
+    for (uint32_t c = 0; ok && c < x->nf; c++) {
+        x->off[x->np + 1 + c] = s->ixf_off[f] + sum;
+        sum += ch_le_get32(d + IX6_DIR + (size_t)x->np * IX6_PENT + (size_t)c * IX6_FENT);
+    }
+    if (!ok || sum != s->ixf_clen[f])
+        return ch_error_set(err, CH_EPARSE,
+                            "index field %s directory at offset %llu does not fit its region",
+                            ch__ix_fields[f], (unsigned long long)s->ixf_off[f]);
+    if (x->np && (x->praw = ch_calloc(x->np, sizeof *x->praw)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    x->dir = true;
+    return 0;
+}
+
+/* Format 6: field f's dictionary: terms and posting counts, postings not yet read (post NULL).
+ * Each posting chunk's terms must hold exactly its raw bytes. */
+static int x6_dict(ch_seg *s, int f, ch_error *err)
+{
+    struct x6field *x = &s->x6[f];
+    if (x->dict)
+        return 0;
+    int rc = x6_dir(s, f, err);
+    uint8_t *raw = NULL;
+    if (rc == 0)
+        rc = x6_inflate(s, f, x->off[0], x->dclen, x->draw, x->dcrc, "dictionary", &raw, err);
+    if (rc < 0)
+        return rc;
+    ch_free(s->ix_fraw[f]);
+    s->ix_fraw[f] = raw;
+    ch_free(s->terms[f]);
+    s->terms[f] = x->nt ? ch_malloc((size_t)x->nt * sizeof(ch_seg_term)) : NULL;
+    if (x->nt && s->terms[f] == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    const uint8_t *p = raw, *end = raw + x->draw;
+    uint32_t c = 0;
+    uint64_t csum = 0;
+    for (uint32_t i = 0; i < x->nt; i++) {
+        uint64_t tl, np, pl;
+        if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p))
+            return ch_error_set(err, CH_EPARSE, "index field %s term %u: bad length",
+                                ch__ix_fields[f], i);
+        const uint8_t *tp = p;
+        p += tl;
+        if (!ch_leb_get(&p, end, &np) || !ch_leb_get(&p, end, &pl) || np > s->meta.nrec ||
+            np > pl || pl > MAX_INDEX_RAW)
+            return ch_error_set(err, CH_EPARSE, "index field %s term %u: bad postings",
+                                ch__ix_fields[f], i);
+        if (c + 1 < x->np && i == ch_le_get32(x->dirbuf + IX6_DIR + (size_t)(c + 1) * IX6_PENT)) {
+            if (csum != ch_le_get32(x->dirbuf + IX6_DIR + (size_t)c * IX6_PENT + 8))
+                break;
+            c++;
+            csum = 0;
+        }
+        csum += pl;
+        s->terms[f][i] = (ch_seg_term){{(const char *)tp, (uint32_t)tl}, NULL, (uint32_t)np, pl};
+    }
+    if (p != end || (x->np && (c + 1 != x->np || csum != ch_le_get32(x->dirbuf + IX6_DIR +
+                                                                     (size_t)c * IX6_PENT + 8))))
+        return ch_error_set(err, CH_EPARSE,
+                            "index field %s: the dictionary does not fit its posting chunks",
+                            ch__ix_fields[f]);
+    s->nterms[f] = x->nt;
+    x->dict = true;
+    return 0;
+}
+
+/* Format 6: posting chunk c of field f read and its terms' post set. */
+static int x6_chunk(ch_seg *s, int f, uint32_t c, ch_error *err)
+{
+    struct x6field *x = &s->x6[f];
+    if (x->praw[c] != NULL)
+        return 0;
+    const uint8_t *e = x->dirbuf + IX6_DIR + (size_t)c * IX6_PENT;
+    char what[48];
+    snprintf(what, sizeof what, "postings chunk %u", c);
+    uint8_t *raw;
+    int rc = x6_inflate(s, f, x->off[c + 1], ch_le_get32(e + 4), ch_le_get32(e + 8),
+                        ch_le_get32(e + 12), what, &raw, err);
+    if (rc < 0)
+        return rc;
+    x->praw[c] = raw;
+    uint32_t lo = ch_le_get32(e), hi = c + 1 < x->np ? ch_le_get32(e + IX6_PENT) : x->nt;
+    size_t o = 0;
+    for (uint32_t i = lo; i < hi; i++) {
+        s->terms[f][i].post = raw + o;
+        o += s->terms[f][i].postlen;
+    }
+    return 0;
+}
+
+/* Format 6: the whole field (dictionary and every chunk), as formats 1-5 load it. */
+static int x6_field(ch_seg *s, int f, ch_error *err)
+{
+    int rc = x6_dict(s, f, err);
+    for (uint32_t c = 0; rc == 0 && c < s->x6[f].np; c++)
+        rc = x6_chunk(s, f, c, err);
+    return rc;
+}
+
 static int load_field(ch_seg *s, int f, ch_error *err)
 {
     if (s->ix_loaded[f])
         return 0;
+    if (s->version >= CH_SEG_FORMAT_CHUNKS) {
+        int rc6 = x6_field(s, f, err);
+        s->ix_loaded[f] = rc6 == 0;
+        return rc6;
+    }
     int rc = s->version >= CH_SEG_FORMAT_FIELDS ? 0 : check_index(s, err);
     if (rc < 0)
         return rc;
@@ -1563,6 +1992,78 @@ int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch
     return 0;
 }
 
+int ch__seg_dict(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch_error *err)
+{
+    if (field < 0 || field >= CH_IX_NFIELDS)
+        return ch_error_set(err, CH_EUSAGE, "field %d is not indexed", field);
+    int rc =
+        s->version >= CH_SEG_FORMAT_CHUNKS ? x6_dict(s, field, err) : load_field(s, field, err);
+    if (rc < 0)
+        return rc;
+    *terms = s->terms[field];
+    *n = s->nterms[field];
+    return 0;
+}
+
+int ch__seg_term_post(ch_seg *s, int field, size_t i, ch_error *err)
+{
+    if (s->version < CH_SEG_FORMAT_CHUNKS)
+        return 0;
+    const struct x6field *x = &s->x6[field];
+    if (!x->dict || i >= x->nt)
+        return ch_error_set(err, CH_EUSAGE, "term %zu of field %d not in its dictionary", i, field);
+    uint32_t lo = 0, hi = x->np; /* the last chunk whose first term is at most i */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ch_le_get32(x->dirbuf + IX6_DIR + (size_t)mid * IX6_PENT) <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return x6_chunk(s, field, lo, err);
+}
+
+bool ch__seg_has_fwd(const ch_seg *s) { return s->version >= CH_SEG_FORMAT_CHUNKS; }
+
+int ch__seg_fwd(ch_seg *s, int field, uint32_t ord, uint32_t *term, ch_error *err)
+{
+    if (s->version < CH_SEG_FORMAT_CHUNKS || field < 0 || field >= CH_IX_NFIELDS)
+        return ch_error_set(err, CH_EUSAGE, "format %u keeps no record -> term column", s->version);
+    if (ord >= s->meta.nrec)
+        return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord, s->meta.nrec);
+    int rc = x6_dir(s, field, err);
+    if (rc < 0)
+        return rc;
+    struct x6field *x = &s->x6[field];
+    if (x->nt == 0) {
+        *term = UINT32_MAX;
+        return 0;
+    }
+    uint32_t c = ord / CH_SEG_FWD_RECORDS, lo = c * CH_SEG_FWD_RECORDS;
+    uint32_t cnt = s->meta.nrec - lo < CH_SEG_FWD_RECORDS ? s->meta.nrec - lo : CH_SEG_FWD_RECORDS;
+    if (x->colno != (int64_t)c) {
+        const uint8_t *e = x->dirbuf + IX6_DIR + (size_t)x->np * IX6_PENT + (size_t)c * IX6_FENT;
+        char what[48];
+        snprintf(what, sizeof what, "column chunk %u", c);
+        uint8_t *raw;
+        if ((rc = x6_inflate(s, field, x->off[x->np + 1 + c], ch_le_get32(e), cnt * x->width,
+                             ch_le_get32(e + 4), what, &raw, err)) < 0)
+            return rc;
+        ch_free(x->col);
+        x->col = raw;
+        x->colno = c;
+    }
+    const uint8_t *v = x->col + (size_t)(ord - lo) * x->width;
+    uint32_t t = 0;
+    for (uint32_t b = 0; b < x->width; b++)
+        t |= (uint32_t)v[b] << (8 * b);
+    if (t > x->nt)
+        return ch_error_set(err, CH_EPARSE, "index field %s: record %u names term %u of %u",
+                            ch__ix_fields[field], ord, t, x->nt);
+    *term = t ? t - 1 : UINT32_MAX;
+    return 0;
+}
+
 int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec)
 {
     const uint8_t *p = t->post, *end = t->post + t->postlen;
@@ -1587,11 +2088,37 @@ int ch__seg_verify(ch_seg *s, ch_error *err)
     uint32_t *tmp = ch_malloc(((size_t)s->meta.nrec + 1) * sizeof *tmp);
     if (tmp == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++)
-        for (size_t i = 0; i < s->nterms[f] && rc == 0; i++)
-            if (ch__seg_postings(&s->terms[f][i], tmp, s->meta.nrec) < 0)
+    /* format 6: each record's term in the column, as the postings say */
+    uint32_t *col = NULL;
+    if (s->version >= CH_SEG_FORMAT_CHUNKS &&
+        (col = ch_malloc(((size_t)s->meta.nrec + 1) * sizeof *col)) == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (int f = 0; f < CH_IX_NFIELDS && rc == 0; f++) {
+        if (col != NULL)
+            memset(col, 0xff, ((size_t)s->meta.nrec + 1) * sizeof *col);
+        for (size_t i = 0; i < s->nterms[f] && rc == 0; i++) {
+            if (ch__seg_postings(&s->terms[f][i], tmp, s->meta.nrec) < 0) {
                 rc = ch_error_set(err, CH_EPARSE, "index field %s: damaged postings",
                                   ch__ix_fields[f]);
+                break;
+            }
+            for (uint32_t k = 0; col != NULL && k < s->terms[f][i].npost && rc == 0; k++) {
+                if (col[tmp[k]] != UINT32_MAX)
+                    rc = ch_error_set(err, CH_EPARSE, "index field %s: record %u in two terms",
+                                      ch__ix_fields[f], tmp[k]);
+                col[tmp[k]] = (uint32_t)i;
+            }
+        }
+        for (uint32_t r = 0; col != NULL && r < s->meta.nrec && rc == 0; r++) {
+            uint32_t got;
+            if ((rc = ch__seg_fwd(s, f, r, &got, err)) == 0 && got != col[r])
+                rc = ch_error_set(err, CH_EPARSE,
+                                  "index field %s: the column gives record %u another term than "
+                                  "the postings",
+                                  ch__ix_fields[f], r);
+        }
+    }
+    ch_free(col);
     ch_free(tmp);
     ch_ev_decoded *d = ch_malloc(sizeof *d);
     if (d == NULL)

@@ -100,6 +100,13 @@ typedef struct ch_seg_meta {
 /* 5: format 4 whose index area starts with a table of its field frames, each with its own
  * CRC32C, so that a lookup checks only the frames it reads (segment.c) */
 #define CH_SEG_FORMAT_FIELDS 5
+/* 6: format 5 whose field frames are cut into independently compressed and checksummed parts:
+ * a directory, the term dictionary (terms and posting counts), posting chunks by term range and
+ * a record -> term column in chunks of CH_SEG_FWD_RECORDS records, so that a lookup inflates
+ * the dictionary and the one chunk holding its term, and a count from the index reads the
+ * grouping field's term of each match from the column (segment.c) */
+#define CH_SEG_FORMAT_CHUNKS 6
+#define CH_SEG_FWD_RECORDS 1024
 /* Format 3 and 4 header flags: which streams' later blocks use block 0 as their dictionary. */
 #define CH_SEG_TYPED_DICT 1u
 #define CH_SEG_ORIG_DICT 2u
@@ -183,6 +190,25 @@ typedef struct ch_seg_term {
     size_t postlen;
 } ch_seg_term;
 int ch__seg_terms(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch_error *err);
+/* Field f's term dictionary alone: every term with its posting count, in order, but a term's
+ * post may be NULL until ch__seg_term_post loads it (format 6 keeps postings in chunks by term
+ * range; older formats give every term's postings, as ch__seg_terms). */
+int ch__seg_dict(ch_seg *s, int field, const ch_seg_term **terms, size_t *n, ch_error *err);
+/* Make term i of field f's dictionary (from ch__seg_dict) carry its postings: format 6 reads,
+ * checks and inflates the chunk holding it. */
+int ch__seg_term_post(ch_seg *s, int field, size_t i, ch_error *err);
+/* Does s keep a record -> term column per field (format 6)? */
+bool ch__seg_has_fwd(const ch_seg *s);
+/* The number of the term of field f (in ch__seg_dict's order) that record ord has, or
+ * UINT32_MAX when it has none: format 6's column, read by chunk. CH_EUSAGE for other formats,
+ * CH_EPARSE when damaged. */
+int ch__seg_fwd(ch_seg *s, int field, uint32_t ord, uint32_t *term, ch_error *err);
+/* Format 6's index area of the raw index raw[0..n) (per field: the term count, then per term
+ * its bytes, posting count, posting bytes and delta-varint ordinals, as build_index makes it)
+ * of a segment of nrec records, appended to area: the field table (whose CRC32C goes in the
+ * header), then each field's parts. cctx: a ZSTD_CCtx. bench/seg_format6.c uses it too. */
+int ch__seg_index6(void *cctx, const uint8_t *raw, size_t n, uint32_t nrec, ch_buf *area,
+                   ch_error *err);
 /* Decode a term's ordinals into out (npost entries). */
 int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 
@@ -198,7 +224,7 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
  * ch__seg_typed gives the whole record and ch__seg_orig fails. Bytes valid until the next
  * call on the same stream. */
 uint32_t ch__seg_format(const ch_seg *s);
-/* The format number in the file's header (1 to 5). */
+/* The format number in the file's header (1 to 6). */
 uint32_t ch__seg_version(const ch_seg *s);
 int ch__seg_typed(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
 int ch__seg_orig(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);

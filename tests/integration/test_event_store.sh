@@ -9,8 +9,9 @@
 #     names line:column and exits 2,
 #   - a damaged segment is reported and skipped by search and named by `store verify` (exit 1),
 #   - stores of segment format 2 (whole records), format 3 (typed parts and original records in
-#     two streams), format 4 (typed parts as columns) and format 5 (the default: format 4 with a
-#     checksum per index field frame) answer every search alike, format 4 in fewer bytes than
+#     two streams), format 4 (typed parts as columns), format 5 (format 4 with a checksum per
+#     index field frame) and format 6 (the default: field frames cut into a dictionary, posting
+#     chunks and a record -> term column) answer every search alike, format 4 in fewer bytes than
 #     format 3; a lookup whose field frame is damaged in one segment reports it and answers as
 #     the scan does; a count over normalized fields reads no
 #     original record, and one whose original-record stream is damaged still counts every event
@@ -78,7 +79,8 @@ grep -q "skipped: the day's summary rules out" "$work/x.txt" || fail "an absent 
 ! grep -q "skipped: the indexes rule out" "$work/x.txt" || fail "an absent user still opened segments the summaries rule out"
 ! grep -q "events evaluated" "$work/x.txt" || fail "an absent user still read records"
 
-# ---- segment formats 2, 3 and 4 against format 5 (the default) ----
+# ---- segment formats 2, 3, 4 and 5 against format 6 (the default) ----
+COINHOUND_STORE_FORMAT=5 "$bin" analyze "${opts[@]}" --db "$work/f5.db" "$work/scn" >/dev/null
 COINHOUND_STORE_FORMAT=2 "$bin" analyze "${opts[@]}" --db "$work/f2.db" "$work/scn" >/dev/null
 COINHOUND_STORE_FORMAT=3 "$bin" analyze "${opts[@]}" --db "$work/f3.db" "$work/scn" >/dev/null
 COINHOUND_STORE_FORMAT=4 "$bin" analyze "${opts[@]}" --db "$work/f4.db" "$work/scn" >/dev/null
@@ -86,7 +88,10 @@ fmt() { python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.a
 [ "$(fmt "$(ls "$work/f2.db.events"/*.seg | sed -n 1p)")" = 2 ] || fail "COINHOUND_STORE_FORMAT=2 did not write format 2"
 [ "$(fmt "$(ls "$work/f3.db.events"/*.seg | sed -n 1p)")" = 3 ] || fail "COINHOUND_STORE_FORMAT=3 did not write format 3"
 [ "$(fmt "$(ls "$work/f4.db.events"/*.seg | sed -n 1p)")" = 4 ] || fail "COINHOUND_STORE_FORMAT=4 did not write format 4"
-[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 5 ] || fail "the store does not write format 5"
+[ "$(fmt "$(ls "$work/f5.db.events"/*.seg | sed -n 1p)")" = 5 ] || fail "COINHOUND_STORE_FORMAT=5 did not write format 5"
+[ "$(fmt "$(ls "$work/a.db.events"/*.seg | sed -n 1p)")" = 6 ] || fail "the store does not write format 6"
+"$bin" store verify --db "$work/a.db" >/dev/null || fail "store verify fails on a format 6 store"
+"$bin" store verify --db "$work/f5.db" >/dev/null || fail "store verify fails on a format 5 store"
 "$bin" store verify --db "$work/f2.db" >/dev/null || fail "store verify fails on a format 2 store"
 "$bin" store verify --db "$work/f3.db" >/dev/null || fail "store verify fails on a format 3 store"
 "$bin" store verify --db "$work/f4.db" >/dev/null || fail "store verify fails on a format 4 store"
@@ -98,15 +103,20 @@ for e in "user.name == \"$user\"" "event.action in [\"RunInstances\", \"ConsoleL
         b=$("$bin" search "$e" --db "$work/f2.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
         c=$("$bin" search "$e" --db "$work/f3.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
         d=$("$bin" search "$e" --db "$work/f4.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
-        [ "$a" = "$b" ] || fail "formats 2 and 5 disagree on: $e $x"
-        [ "$a" = "$c" ] || fail "formats 3 and 5 disagree on: $e $x"
-        [ "$a" = "$d" ] || fail "formats 4 and 5 disagree on: $e $x"
+        f=$("$bin" search "$e" --db "$work/f5.db" --format jsonl --limit 100000000 $x 2>/dev/null | md5sum)
+        [ "$a" = "$f" ] || fail "formats 5 and 6 disagree on: $e $x"
+        [ "$a" = "$b" ] || fail "formats 2 and 6 disagree on: $e $x"
+        [ "$a" = "$c" ] || fail "formats 3 and 6 disagree on: $e $x"
+        [ "$a" = "$d" ] || fail "formats 4 and 6 disagree on: $e $x"
     done
     a=$("$bin" search "$e" --db "$work/a.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     b=$("$bin" search "$e" --db "$work/f2.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     c=$("$bin" search "$e" --db "$work/f3.db" --count-by event.action,user.name --no-index 2>/dev/null | md5sum)
     d=$("$bin" search "$e" --db "$work/f4.db" --count-by event.action,user.name 2>/dev/null | md5sum)
-    [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$d" ] || fail "formats 2, 3, 4 and 5 count differently on: $e"
+    f=$("$bin" search "$e" --db "$work/f5.db" --count-by event.action,user.name 2>/dev/null | md5sum)
+    g=$("$bin" search "$e" --db "$work/a.db" --count-by event.action,user.name 2>/dev/null | md5sum)
+    [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$d" ] && [ "$a" = "$f" ] && [ "$a" = "$g" ] ||
+        fail "formats 2, 3, 4, 5 and 6 count differently on: $e"
 done
 # Format 4 keeps the same events in fewer bytes than format 3.
 b3=$("$bin" store stats --db "$work/f3.db" --format json | jq '[.sources[].bytes] | add')
@@ -145,11 +155,11 @@ rc=$?
 set -e
 [ "$rc" = 1 ] && grep -q "DAMAGED.*$(basename "$oseg")" "$work/v.txt" || fail "store verify misses a damaged original-record stream"
 
-# ---- a damaged index field frame (format 5: one checksum per field's frame) ----
+# ---- a damaged index field part (format 6: a checksum per directory, dictionary and chunk) ----
 cp -r "$work/a.db" "$work/i.db"
 cp -r "$work/a.db.events" "$work/i.db.events"
 cp "$work/a.db-wal" "$work/i.db-wal" 2>/dev/null || true
-# Flip a byte inside every segment's user.name frame (field 0, after the 9 x 12-byte table).
+# Flip a byte inside every segment's user.name directory (field 0, after the 9 x 12-byte table).
 python3 - "$work/i.db.events"/*.seg <<'PY'
 import struct, sys
 for p in sys.argv[1:]:
@@ -161,7 +171,7 @@ PY
 a=$("$bin" search "user.name == \"$user\"" --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | md5sum)
 i=$("$bin" search "user.name == \"$user\"" --db "$work/i.db" --format jsonl --limit 100000000 2>"$work/i.err" | md5sum)
 [ "$a" = "$i" ] || fail "a lookup over damaged user.name frames does not answer as the index does"
-grep -q "index field user.name checksum mismatch.*evaluated instead" "$work/i.err" ||
+grep -q "index field user.name directory checksum mismatch.*evaluated instead" "$work/i.err" ||
     fail "a lookup did not report the damaged user.name frames"
 a=$("$bin" search 'event.action == "RunInstances"' --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | md5sum)
 i=$("$bin" search 'event.action == "RunInstances"' --db "$work/i.db" --format jsonl --limit 100000000 2>"$work/i.err" | md5sum)

@@ -100,7 +100,7 @@ static uint8_t *slurp(const char *file, size_t *n)
     return (uint8_t *)p;
 }
 
-static void json_of(const ch_event *ev, ch_buf *b)
+static inline void json_of(const ch_event *ev, ch_buf *b)
 {
     ch_buf_clear(b);
     assert_int_equal(ch_event_to_json(ev, b), 0);
@@ -137,7 +137,7 @@ static uint8_t *flip_on_disk(uint64_t off, size_t *n)
 
 /* The segment written in `format`, with one byte flipped inside block k's frame of stream st
  * (0 typed, 1 original) on disk; the damaged bytes (ch_free'd by the caller) and their size. */
-static uint8_t *write_damaged(uint32_t format, uint32_t flags, uint32_t k, int st, size_t *n)
+static inline uint8_t *write_damaged(uint32_t format, uint32_t flags, uint32_t k, int st, size_t *n)
 {
     write_as(format, flags);
     size_t m;

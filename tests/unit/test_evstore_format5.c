@@ -11,10 +11,10 @@
 #include "evstore_formats.h"
 #include "ingest/crc32c.h"
 
-static void test_new_segments_are_written_in_format_5(void **state)
+static void test_format_5_is_written_on_request(void **state)
 {
     (void)state;
-    unsetenv("COINHOUND_STORE_FORMAT");
+    setenv("COINHOUND_STORE_FORMAT", "5", 1);
     check_written_format(CH_SEG_FORMAT_FIELDS);
 }
 
@@ -239,7 +239,7 @@ static void test_formats_4_and_5_search_the_same(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_segments_are_written_in_format_5),
+        cmocka_unit_test(test_format_5_is_written_on_request),
         cmocka_unit_test(test_file_and_memory_read_the_same),
         cmocka_unit_test(test_damaged_field_frame_is_found_when_read_and_searched_around),
         cmocka_unit_test(test_damaged_field_table_is_refused_at_open),
