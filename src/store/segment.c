@@ -621,6 +621,12 @@ static int ix6_frame(ZSTD_CCtx *cctx, const void *p, size_t n, ch_buf *out, uint
     return 0;
 }
 
+/* Does a term of npost postings in a segment of nrec records keep them in the column only?
+ * Above 1/256 of the records (and 64), its postings are most of the field's posting bytes
+ * (generated CloudTrail: 95% of user.name's), and a lookup of it reads the field's whole column
+ * (about what format 5 inflated for any lookup); a thin term's are in a chunk. */
+static bool ix6_thick(uint64_t npost, uint64_t nrec) { return npost > 64 && npost * 256 > nrec; }
+
 static uint32_t ix6_width(uint64_t nterms)
 {
     return nterms == 0 ? 0 : nterms < 0xff ? 1 : nterms < 0xffff ? 2 : nterms < 0xffffff ? 3 : 4;
@@ -671,8 +677,10 @@ static int ix6_field(ZSTD_CCtx *cctx, const uint8_t *p, const uint8_t *end, uint
             rc = ch_error_set(err, CH_ERR, "index field %d does not parse", f);
             break;
         }
-        /* a chunk closes before a term that would take it past IX6_CHUNK */
-        if (post.len > 0 && post.len + pl > IX6_CHUNK) {
+        /* A frequent term keeps no postings: the column has them (dictionary posting bytes
+         * 0). A chunk closes before a term that would take it past IX6_CHUNK. */
+        bool thick = ix6_thick(npost, nrec);
+        if (!thick && post.len > 0 && post.len + pl > IX6_CHUNK) {
             uint8_t e[IX6_PENT];
             uint32_t cl, cc;
             ch_le_put32(e, first);
@@ -688,11 +696,11 @@ static int ix6_field(ZSTD_CCtx *cctx, const uint8_t *p, const uint8_t *end, uint
             np++;
             ch_buf_clear(&post);
         }
-        if (post.len == 0)
+        if (post.len == 0 && !thick)
             first = (uint32_t)i;
         if (ch_leb_put(&dict, tl) < 0 || ch_buf_add(&dict, tp, tl) < 0 ||
-            ch_leb_put(&dict, npost) < 0 || ch_leb_put(&dict, pl) < 0 ||
-            ch_buf_add(&post, p, pl) < 0) {
+            ch_leb_put(&dict, npost) < 0 || ch_leb_put(&dict, thick ? 0 : pl) < 0 ||
+            (!thick && ch_buf_add(&post, p, pl) < 0)) {
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             break;
         }
@@ -1014,7 +1022,10 @@ struct ch_seg {
         uint64_t *off;  /* the dictionary's frame, then each posting chunk's, then each column
                            chunk's: np + nf + 1 offsets in the file */
         uint8_t **praw; /* the inflated posting chunks, NULL until read */
-        uint8_t *col;   /* the column chunk colno, inflated */
+        bool *thick;    /* per term: its postings are in the column only */
+        uint8_t *tpost; /* the thick terms' postings, made from the column */
+        bool tdone;
+        uint8_t *col; /* the column chunk colno, inflated */
         int64_t colno;
     } x6[CH_IX_NFIELDS];
 };
@@ -1295,6 +1306,8 @@ void ch__seg_close(ch_seg *s)
         for (uint32_t c = 0; x->praw != NULL && c < x->np; c++)
             ch_free(x->praw[c]);
         ch_free(x->praw);
+        ch_free(x->thick);
+        ch_free(x->tpost);
         ch_free(x->off);
         ch_free(x->dirbuf);
         ch_free(x->col);
@@ -1791,7 +1804,7 @@ static int x6_dir(ch_seg *s, int f, ch_error *err)
     x->draw = ch_le_get32(d + 20);
     x->dcrc = ch_le_get32(d + 24);
     uint32_t nrec = s->meta.nrec;
-    bool ok = x->width == ix6_width(x->nt) && x->np <= x->nt && (x->np == 0) == (x->nt == 0) &&
+    bool ok = x->width == ix6_width(x->nt) && x->np <= x->nt &&
               x->nf == (x->nt ? (nrec + CH_SEG_FWD_RECORDS - 1) / CH_SEG_FWD_RECORDS : 0) &&
               (uint64_t)IX6_DIR + (uint64_t)x->np * IX6_PENT + (uint64_t)x->nf * IX6_FENT == dl &&
               x->draw <= MAX_INDEX_RAW && x->nt <= x->draw;
@@ -1803,7 +1816,7 @@ static int x6_dir(ch_seg *s, int f, ch_error *err)
     for (uint32_t c = 0; ok && c < x->np; c++) {
         const uint8_t *e = d + IX6_DIR + (size_t)c * IX6_PENT;
         uint32_t first = ch_le_get32(e);
-        ok = (c == 0 ? first == 0 : first > ch_le_get32(e - IX6_PENT)) && first < x->nt &&
+        ok = (c == 0 || first > ch_le_get32(e - IX6_PENT)) && first < x->nt &&
              ch_le_get32(e + 8) <= MAX_INDEX_RAW;
         x->off[c + 1] = s->ixf_off[f] + sum;
         sum += ch_le_get32(e + 4);
@@ -1838,12 +1851,14 @@ static int x6_dict(ch_seg *s, int f, ch_error *err)
     ch_free(s->ix_fraw[f]);
     s->ix_fraw[f] = raw;
     ch_free(s->terms[f]);
+    ch_free(x->thick);
     s->terms[f] = x->nt ? ch_malloc((size_t)x->nt * sizeof(ch_seg_term)) : NULL;
-    if (x->nt && s->terms[f] == NULL)
+    x->thick = x->nt ? ch_calloc(x->nt, sizeof *x->thick) : NULL;
+    if (x->nt && (s->terms[f] == NULL || x->thick == NULL))
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     const uint8_t *p = raw, *end = raw + x->draw;
     uint32_t c = 0;
-    uint64_t csum = 0;
+    uint64_t csum = 0, total = 0;
     for (uint32_t i = 0; i < x->nt; i++) {
         uint64_t tl, np, pl;
         if (!ch_leb_get(&p, end, &tl) || tl > (uint64_t)(end - p))
@@ -1851,10 +1866,19 @@ static int x6_dict(ch_seg *s, int f, ch_error *err)
                                 ch__ix_fields[f], i);
         const uint8_t *tp = p;
         p += tl;
+        /* a thin term's postings lie in the chunk of the last first term before it */
+        bool thick = false;
         if (!ch_leb_get(&p, end, &np) || !ch_leb_get(&p, end, &pl) || np > s->meta.nrec ||
-            np > pl || pl > MAX_INDEX_RAW)
+            np == 0 || (pl != 0 && np > pl) || pl > MAX_INDEX_RAW ||
+            (pl != 0 && (x->np == 0 || i < ch_le_get32(x->dirbuf + IX6_DIR))) ||
+            ((thick = pl == 0) && !ix6_thick(np, s->meta.nrec)))
             return ch_error_set(err, CH_EPARSE, "index field %s term %u: bad postings",
                                 ch__ix_fields[f], i);
+        x->thick[i] = thick;
+        /* a record has at most one term of a field */
+        if ((total += np) > s->meta.nrec)
+            return ch_error_set(err, CH_EPARSE, "index field %s: more postings than records",
+                                ch__ix_fields[f]);
         if (c + 1 < x->np && i == ch_le_get32(x->dirbuf + IX6_DIR + (size_t)(c + 1) * IX6_PENT)) {
             if (csum != ch_le_get32(x->dirbuf + IX6_DIR + (size_t)c * IX6_PENT + 8))
                 break;
@@ -1892,10 +1916,107 @@ static int x6_chunk(ch_seg *s, int f, uint32_t c, ch_error *err)
     uint32_t lo = ch_le_get32(e), hi = c + 1 < x->np ? ch_le_get32(e + IX6_PENT) : x->nt;
     size_t o = 0;
     for (uint32_t i = lo; i < hi; i++) {
+        if (x->thick[i])
+            continue;
         s->terms[f][i].post = raw + o;
         o += s->terms[f][i].postlen;
     }
     return 0;
+}
+
+/* Format 6: column chunk c of field f inflated into x->col (records c * CH_SEG_FWD_RECORDS on). */
+static int x6_col(ch_seg *s, int f, uint32_t c, ch_error *err)
+{
+    struct x6field *x = &s->x6[f];
+    if (x->colno == (int64_t)c)
+        return 0;
+    uint32_t lo = c * CH_SEG_FWD_RECORDS;
+    uint32_t cnt = s->meta.nrec - lo < CH_SEG_FWD_RECORDS ? s->meta.nrec - lo : CH_SEG_FWD_RECORDS;
+    const uint8_t *e = x->dirbuf + IX6_DIR + (size_t)x->np * IX6_PENT + (size_t)c * IX6_FENT;
+    char what[48];
+    snprintf(what, sizeof what, "column chunk %u", c);
+    uint8_t *raw;
+    int rc = x6_inflate(s, f, x->off[x->np + 1 + c], ch_le_get32(e), cnt * x->width,
+                        ch_le_get32(e + 4), what, &raw, err);
+    if (rc < 0)
+        return rc;
+    ch_free(x->col);
+    x->col = raw;
+    x->colno = c;
+    return 0;
+}
+
+/* Format 6: the postings of field f's thick terms, made from its whole column (each term must
+ * hold as many records as the dictionary says). */
+static int x6_thick(ch_seg *s, int f, ch_error *err)
+{
+    struct x6field *x = &s->x6[f];
+    if (x->tdone)
+        return 0;
+    size_t room = 0;
+    for (uint32_t i = 0; i < x->nt; i++)
+        room += x->thick[i] ? (size_t)s->terms[f][i].npost * 5 : 0;
+    size_t *pos = ch_malloc(((size_t)x->nt + 1) * sizeof *pos);
+    uint32_t *last = ch_malloc(((size_t)x->nt + 1) * sizeof *last);
+    uint32_t *got = ch_calloc((size_t)x->nt + 1, sizeof *got);
+    ch_free(x->tpost);
+    x->tpost = ch_malloc(room ? room : 1);
+    int rc = 0;
+    if (pos == NULL || last == NULL || got == NULL || x->tpost == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    for (size_t i = 0, o = 0; rc == 0 && i < x->nt; i++) {
+        pos[i] = o;
+        last[i] = 0;
+        o += x->thick[i] ? s->terms[f][i].npost * 5 : 0;
+    }
+    for (uint32_t c = 0; rc == 0 && room > 0 && c < x->nf; c++) {
+        if ((rc = x6_col(s, f, c, err)) < 0)
+            break;
+        uint32_t lo = c * CH_SEG_FWD_RECORDS;
+        uint32_t cnt =
+            s->meta.nrec - lo < CH_SEG_FWD_RECORDS ? s->meta.nrec - lo : CH_SEG_FWD_RECORDS;
+        for (uint32_t r = 0; r < cnt; r++) {
+            const uint8_t *v = x->col + (size_t)r * x->width;
+            uint32_t t = 0;
+            for (uint32_t b = 0; b < x->width; b++)
+                t |= (uint32_t)v[b] << (8 * b);
+            if (t == 0 || t > x->nt || !x->thick[t - 1])
+                continue; /* no term, or a thin one (verify checks those against the chunks) */
+            t--;
+            if (got[t] == s->terms[f][t].npost) {
+                got[t]++;
+                continue; /* more than the dictionary says: refused below */
+            }
+            uint32_t ord = lo + r, d = ord - last[t];
+            uint8_t *w = x->tpost + pos[t];
+            do {
+                *w++ = (uint8_t)((d & 0x7f) | (d > 0x7f ? 0x80 : 0));
+                d >>= 7;
+            } while (d);
+            pos[t] = (size_t)(w - x->tpost);
+            last[t] = ord;
+            got[t]++;
+        }
+    }
+    for (size_t o = 0, i = 0; rc == 0 && i < x->nt; i++) {
+        if (!x->thick[i])
+            continue;
+        if (got[i] != s->terms[f][i].npost) {
+            rc = ch_error_set(err, CH_EPARSE,
+                              "index field %s: the column holds %u records of term %u, the "
+                              "dictionary %u",
+                              ch__ix_fields[f], got[i], (uint32_t)i, s->terms[f][i].npost);
+            break;
+        }
+        s->terms[f][i].post = x->tpost + o;
+        s->terms[f][i].postlen = pos[i] - o;
+        o += s->terms[f][i].npost * 5;
+    }
+    ch_free(pos);
+    ch_free(last);
+    ch_free(got);
+    x->tdone = rc == 0;
+    return rc;
 }
 
 /* Format 6: the whole field (dictionary and every chunk), as formats 1-5 load it. */
@@ -1904,7 +2025,7 @@ static int x6_field(ch_seg *s, int f, ch_error *err)
     int rc = x6_dict(s, f, err);
     for (uint32_t c = 0; rc == 0 && c < s->x6[f].np; c++)
         rc = x6_chunk(s, f, c, err);
-    return rc;
+    return rc == 0 ? x6_thick(s, f, err) : rc;
 }
 
 static int load_field(ch_seg *s, int f, ch_error *err)
@@ -2012,6 +2133,10 @@ int ch__seg_term_post(ch_seg *s, int field, size_t i, ch_error *err)
     const struct x6field *x = &s->x6[field];
     if (!x->dict || i >= x->nt)
         return ch_error_set(err, CH_EUSAGE, "term %zu of field %d not in its dictionary", i, field);
+    if (s->terms[field][i].post != NULL)
+        return 0;
+    if (x->thick[i])
+        return x6_thick(s, field, err);
     uint32_t lo = 0, hi = x->np; /* the last chunk whose first term is at most i */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -2040,19 +2165,8 @@ int ch__seg_fwd(ch_seg *s, int field, uint32_t ord, uint32_t *term, ch_error *er
         return 0;
     }
     uint32_t c = ord / CH_SEG_FWD_RECORDS, lo = c * CH_SEG_FWD_RECORDS;
-    uint32_t cnt = s->meta.nrec - lo < CH_SEG_FWD_RECORDS ? s->meta.nrec - lo : CH_SEG_FWD_RECORDS;
-    if (x->colno != (int64_t)c) {
-        const uint8_t *e = x->dirbuf + IX6_DIR + (size_t)x->np * IX6_PENT + (size_t)c * IX6_FENT;
-        char what[48];
-        snprintf(what, sizeof what, "column chunk %u", c);
-        uint8_t *raw;
-        if ((rc = x6_inflate(s, field, x->off[x->np + 1 + c], ch_le_get32(e), cnt * x->width,
-                             ch_le_get32(e + 4), what, &raw, err)) < 0)
-            return rc;
-        ch_free(x->col);
-        x->col = raw;
-        x->colno = c;
-    }
+    if ((rc = x6_col(s, field, c, err)) < 0)
+        return rc;
     const uint8_t *v = x->col + (size_t)(ord - lo) * x->width;
     uint32_t t = 0;
     for (uint32_t b = 0; b < x->width; b++)

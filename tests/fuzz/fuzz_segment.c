@@ -11,9 +11,12 @@
  * (vpcflow-2blocks-v3.seg; cloudtrail-v3.seg holds cloudtrail.seg's record), and by format 4,
  * the typed parts as columns (vpcflow-2blocks-v4.seg, cloudtrail-v4.seg,
  * route53resolver-v4.seg: the same records resealed), and by format 5, format 4 with a table of
- * the index field frames' sizes and checksums (the same three, -v5.seg). The searches read
- * the typed stream alone (a count by normalized fields), both for kept matches, and the original
- * records for a raw path.
+ * the index field frames' sizes and checksums (the same three, -v5.seg), and by format 6, each
+ * field as a directory, a dictionary, posting chunks and a record -> term column (the same
+ * three, -v6.seg, made by bench/seg_format6.c). The searches read the typed stream alone (a
+ * count by normalized fields), both for kept matches, and the original records for a raw path;
+ * a count of equality tests by indexed fields is taken from the index alone (format 6: the
+ * grouping fields' columns).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     search(&o, "requestParameters.instanceType exists or source.ip in 10.0.0.0/8",
            "event.dataset,user.name");
     search(&o, "destination.port > 100 or event.action exists", "event.action");
+    search(&o, "user.name == \"bob\" or event.action == \"RunInstances\"",
+           "event.action,user.name");
     free(buf);
     return 0;
 }

@@ -22,20 +22,24 @@ static void test_new_segments_are_written_in_format_6(void **state)
     check_written_format(CH_SEG_FORMAT_CHUNKS);
 }
 
-/* A segment of NMANY events whose users are u0 .. u499 (event i: u(i % 500)), so that
- * user.name's postings fill several chunks. */
-static void write_many(void)
+/* A segment of NMANY events in `format` whose users are u0 .. u499 (event i: u(i % 500)), so
+ * that user.name's postings fill several chunks, and whose source address is 10.0.0.1 but for
+ * every 50th event (four addresses of 30 events each after it in the dictionary: a frequent
+ * term before the first chunk's). */
+static void write_many(uint32_t format)
 {
     snprintf(path, sizeof path, "/tmp/test_evstore_%s_%d.seg", EVSTORE_TEST_TAG, (int)getpid());
     ch_seg_builder b;
     ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
-    b.format = CH_SEG_FORMAT_CHUNKS;
+    b.format = format;
     for (int i = 0; i < NMANY; i++) {
         ch_event ev;
-        char id[32], json[256], user[16];
+        char id[32], json[256], user[16], ip[32];
         make_event(&ev, i, id, json, sizeof json);
         snprintf(user, sizeof user, "u%d", i % NUSERS);
         ev.user_name = (ch_sv){user, (uint32_t)strlen(user)};
+        snprintf(ip, sizeof ip, i % 50 ? "10.0.0.1" : "198.51.100.%d", i % 200);
+        ch_ip_parse(ip, strlen(ip), &ev.src_ip);
         assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
     }
     ch_error err = {0};
@@ -89,29 +93,40 @@ static int chunk_of(const uint8_t *buf, ch_seg *s, int f, const char *want)
 static void test_dictionary_chunks_and_column_give_the_whole_field(void **state)
 {
     (void)state;
-    write_many();
+    write_many(CH_SEG_FORMAT_FIELDS); /* the reference: format 5's whole field frames */
+    size_t n5;
+    uint8_t *buf5 = slurp(path, &n5);
+    write_many(CH_SEG_FORMAT_CHUNKS);
     size_t n;
     uint8_t *buf = slurp(path, &n);
     int fu = ch__ix_field("user.name"), fa = ch__ix_field("event.action");
     assert_true(ch_le_get32(buf + part_off(buf, fu, 0) + 4) >= 3); /* posting chunks */
-    ch_seg *whole = NULL, *lazy = NULL;
+    /* event.action's two terms are frequent: their postings are in the column only */
+    assert_int_equal(ch_le_get32(buf + part_off(buf, fa, 0) + 4), 0);
+    ch_seg *whole = NULL, *lazy = NULL, *f5 = NULL;
     ch_error err = {0};
+    assert_int_equal(ch__seg_open_mem(buf5, n5, &f5, &err), 0);
     assert_int_equal(ch__seg_open(path, &whole, &err), 0);
     assert_int_equal(ch__seg_open_mem(buf, n, &lazy, &err), 0);
     assert_true(ch__seg_has_fwd(lazy));
     assert_int_equal(ch__seg_verify(whole, &err), 0);
     uint32_t *a = malloc(NMANY * sizeof *a), *b = malloc(NMANY * sizeof *b);
     for (int f = 0; f < CH_IX_NFIELDS; f++) {
-        const ch_seg_term *tw, *tl;
-        size_t nw, nl;
+        const ch_seg_term *tw, *tl, *t5;
+        size_t nw, nl, n5t;
+        assert_int_equal(ch__seg_terms(f5, f, &t5, &n5t, &err), 0);
         assert_int_equal(ch__seg_terms(whole, f, &tw, &nw, &err), 0);
         assert_int_equal(ch__seg_dict(lazy, f, &tl, &nl, &err), 0);
         assert_int_equal(nw, nl);
+        assert_int_equal(nw, n5t);
         /* backwards: each term's chunk read when first asked for */
         for (size_t i = nl; i-- > 0;) {
             assert_int_equal(ch__seg_term_post(lazy, f, i, &err), 0);
             assert_int_equal(tw[i].npost, tl[i].npost);
-            assert_int_equal(ch__seg_postings(&tw[i], a, NMANY), 0);
+            assert_int_equal(tw[i].npost, t5[i].npost);
+            assert_int_equal(ch__seg_postings(&t5[i], a, NMANY), 0);
+            assert_int_equal(ch__seg_postings(&tw[i], b, NMANY), 0);
+            assert_memory_equal(a, b, tw[i].npost * sizeof *a);
             assert_int_equal(ch__seg_postings(&tl[i], b, NMANY), 0);
             assert_memory_equal(a, b, tw[i].npost * sizeof *a);
             for (uint32_t k = 0; k < tw[i].npost; k++) {
@@ -148,6 +163,8 @@ static void test_dictionary_chunks_and_column_give_the_whole_field(void **state)
     free(b);
     ch__seg_close(whole);
     ch__seg_close(lazy);
+    ch__seg_close(f5);
+    ch_free(buf5);
     ch_free(buf);
     unlink(path);
 }
@@ -156,7 +173,7 @@ static void test_damaged_posting_chunk_is_found_by_the_lookup_that_reads_it(void
 {
     (void)state;
     int fu = ch__ix_field("user.name");
-    write_many();
+    write_many(CH_SEG_FORMAT_CHUNKS);
     outcome ref, other;
     run("user.name == \"u7\"", NULL, true, &ref);
     run("user.name == \"u7\"", "event.action", true, &other);
@@ -202,7 +219,7 @@ static void test_count_from_the_index_reads_the_column(void **state)
 {
     (void)state;
     int fu = ch__ix_field("user.name"), fa = ch__ix_field("event.action");
-    write_many();
+    write_many(CH_SEG_FORMAT_CHUNKS);
     outcome ref;
     run("user.name == \"u7\"", "event.action", true, &ref);
     assert_string_equal(ref.groups, "DescribeInstances=8;RunInstances=4;");
@@ -222,6 +239,17 @@ static void test_count_from_the_index_reads_the_column(void **state)
         strstr(o.damaged_text, "index field event.action column chunk 2 checksum mismatch"));
     assert_non_null(strstr(o.damaged_text, "evaluated instead"));
     ch_buf_free(&o.results);
+    /* a lookup of a frequent action reads the whole column: reported, answered by the scan */
+    outcome scan;
+    run("event.action == \"RunInstances\" and user.name =~ \"U1\"", NULL, true, &scan);
+    run("event.action == \"RunInstances\" and user.name =~ \"U1\"", NULL, false, &o);
+    assert_int_equal(o.matched, 4);
+    assert_int_equal(o.matched, scan.matched);
+    assert_string_equal(o.results.data, scan.results.data);
+    assert_non_null(
+        strstr(o.damaged_text, "index field event.action column chunk 2 checksum mismatch"));
+    ch_buf_free(&o.results);
+    ch_buf_free(&scan.results);
     ch_seg *s = NULL;
     ch_error err = {0};
     assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
@@ -247,7 +275,7 @@ static void test_count_from_the_index_reads_the_column(void **state)
 static void test_directory_that_does_not_fit_its_region_is_refused(void **state)
 {
     (void)state;
-    write_many();
+    write_many(CH_SEG_FORMAT_CHUNKS);
     size_t n;
     uint8_t *buf = slurp(path, &n);
     int fu = ch__ix_field("user.name");
