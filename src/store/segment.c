@@ -8,7 +8,8 @@
  *     block table: per block offset, sizes, first record, records, CRC32C of the frame
  *             (formats 3, 4: the same for the original-record frame)
  *     index: one zstd frame per indexed field: sorted term dictionaries with posting lists
- *             (format 5: after a table of the frames' sizes and CRC32Cs)
+ *             (format 5: after a table of the frames' sizes and CRC32Cs; format 6: each field
+ *             cut into a directory, a dictionary, posting chunks and a record -> term column)
  *
  * Records are compressed in blocks rather than as one frame so that an indexed lookup
  * decompresses only the blocks its postings name, while blocks stay large enough for zstd
@@ -22,19 +23,22 @@
  * original parts (the JSON text or flow columns). A search that reads only normalized fields
  * decompresses the typed stream, about a quarter of the bytes, and inflates the original
  * records only of the blocks holding matches it prints (docs/BENCHMARKS.md section 27). Header
- * offset 92 says which of the two streams use block 0 as dictionary. Format 4 (the one written
- * now) is format 3 whose typed frames hold the block's typed parts column by column
- * (evcols.c: 189 raw bytes per event against 406 as rows) and whose original
- * frames take block 0's original records and then the block's own typed columns as their zstd
- * prefix, so the JSON's copies of the typed strings (event id, user, key, agent) cost a match
- * each: 0.95 of the gzip'd S3 files at 0.6 of format 3's compression instructions
- * (docs/BENCHMARKS.md section 30). Its reader rebuilds format 3's typed rows, so nothing above
- * this file tells the two apart. Format 5 (the one written now) is format 4 whose index area
+ * offset 92 says which of the two streams use block 0 as dictionary. Format 4 is format 3 whose
+ * typed frames hold the block's typed parts column by column (evcols.c: 189 raw bytes per event
+ * against 406 as rows) and whose original frames take block 0's original records and then the
+ * block's own typed columns as their zstd prefix, so the JSON's copies of the typed strings (event
+ * id, user, key, agent) cost a match each: 0.95 of the gzip'd S3 files at 0.6 of format 3's
+ * compression instructions (docs/BENCHMARKS.md section 30). Its reader rebuilds format 3's typed
+ * rows, so nothing above this file tells the two apart. Format 5 is format 4 whose index area
  * starts with a table of its field frames, each with its own CRC32C: formats 1-4 have one
  * checksum over the whole area (about 220 KB in an hour of 28,000 CloudTrail events, all nine
  * fields), which a lookup had to check before using the one field frame it reads (a third of
- * the CPU of a count of a thinly spread value, docs/BENCHMARKS.md sections 32 and 38).
- * Formats 1 (blocks compressed alone), 2, 3 and 4 are still read.
+ * the CPU of a count of a thinly spread value, docs/BENCHMARKS.md sections 32 and 38). Format 6
+ * (the one written now) is format 5 whose field frames are cut into independently compressed
+ * and checksummed parts, so that a lookup of a thinly spread value inflates a small dictionary
+ * and one posting chunk and a count reads its matches' terms from a record -> term column
+ * (below, "format 6's index area"; docs/BENCHMARKS.md section 42).
+ * Formats 1 (blocks compressed alone), 2, 3, 4 and 5 are still read.
  * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
  * threads (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares

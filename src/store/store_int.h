@@ -215,7 +215,7 @@ int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 /* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
  * valid until the next call on s). Formats 3 and 4 join the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
-/* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3, 4 and 5 alike (4
+/* The segment's layout (CH_SEG_FORMAT_*): CH_SEG_FORMAT_SPLIT for formats 3 to 6 alike (4
  * differs only inside the typed frame, and its reader rebuilds format 3's typed parts; 5 only in
  * the index area's table). With
  * CH_SEG_FORMAT_SPLIT, ch__seg_typed gives a
