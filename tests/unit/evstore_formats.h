@@ -208,4 +208,16 @@ static void run(const char *expr, const char *count_by, bool no_index, outcome *
     ch_search_free(s);
 }
 
+/* Search expr (scanned, nothing grouped) and expect its one segment reported damaged, for a
+ * reason that contains text (any reason when text is NULL). */
+static inline void expect_damaged(const char *expr, const char *text)
+{
+    outcome o;
+    run(expr, NULL, true, &o);
+    assert_int_equal(o.damaged, 1);
+    if (text != NULL)
+        assert_non_null(strstr(o.damaged_text, text));
+    ch_buf_free(&o.results);
+}
+
 #endif
