@@ -435,20 +435,12 @@ static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *a
         ch_seg *sg = NULL;
         if ((rc = ch__seg_open(j->inputs[i], &sg, err)) < 0)
             break;
-        bool split = ch__seg_format(sg) == CH_SEG_FORMAT_SPLIT;
         uint32_t nrec = ch__seg_meta(sg)->nrec;
         for (uint32_t o = 0; o < nrec && rc == 0; o++) {
-            const uint8_t *t, *r = NULL;
-            size_t tn, rn = 0;
-            if (split)
-                rc = ch__seg_typed(sg, o, &t, &tn, err) < 0 || ch__seg_orig(sg, o, &r, &rn, err) < 0
-                         ? CH_EPARSE
-                         : ch__ev_decode_parts(t, tn, r, rn, d);
-            else
-                rc = ch__seg_record(sg, o, &t, &tn, err) < 0 ? CH_EPARSE : ch__ev_decode(t, tn, d);
-            if (rc < 0) {
-                if (err->msg[0] == '\0')
-                    ch_error_set(err, rc, "%s: record %u does not decode", j->inputs[i], o);
+            if ((rc = ch__seg_decode(sg, o, d, NULL, err)) < 0) {
+                char why[sizeof err->msg];
+                snprintf(why, sizeof why, "%s", err->msg);
+                ch_error_set(err, rc, "%s: %s", j->inputs[i], why);
                 break;
             }
             if (ch__segb_add(&b, &d->ev, d->rid) < 0) {

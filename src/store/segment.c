@@ -1653,6 +1653,23 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
     return 0;
 }
 
+int ch__seg_decode(ch_seg *s, uint32_t ord, ch_ev_decoded *d, size_t *stored, ch_error *err)
+{
+    const uint8_t *p, *o = NULL;
+    size_t n, on = 0;
+    bool split = s->version >= CH_SEG_FORMAT_SPLIT;
+    int rc = stream_record(s, 0, ord, &p, &n, err);
+    if (rc == 0 && split)
+        rc = stream_record(s, 1, ord, &o, &on, err);
+    if (rc < 0)
+        return rc;
+    if (stored != NULL)
+        *stored = n + 4 + (split ? on + 4 : 0);
+    if ((split ? ch__ev_decode_parts(p, n, o, on, d) : ch__ev_decode(p, n, d)) < 0)
+        return ch_error_set(err, CH_EPARSE, "record %u does not decode", ord);
+    return 0;
+}
+
 /* Parse field f's dictionary from *pp (advanced past it). */
 static int parse_field(ch_seg *s, int f, const uint8_t **pp, const uint8_t *end, ch_error *err)
 {
@@ -2242,17 +2259,11 @@ int ch__seg_verify(ch_seg *s, ch_error *err)
     if (d == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     uint64_t raw = 0;
-    bool split = s->version >= CH_SEG_FORMAT_SPLIT;
     for (uint32_t i = 0; i < s->meta.nrec && rc == 0; i++) {
-        const uint8_t *p, *o = NULL;
-        size_t n, on = 0;
-        if ((rc = stream_record(s, 0, i, &p, &n, err)) < 0 ||
-            (split && (rc = stream_record(s, 1, i, &o, &on, err)) < 0))
-            break;
-        raw += n + 4 + (split ? on + 4 : 0);
-        if ((split ? ch__ev_decode_parts(p, n, o, on, d) : ch__ev_decode(p, n, d)) < 0)
-            rc = ch_error_set(err, CH_EPARSE, "record %u does not decode", i);
-        else if (d->ev.ts_ms < s->meta.min_ts || d->ev.ts_ms > s->meta.max_ts)
+        size_t stored = 0;
+        rc = ch__seg_decode(s, i, d, &stored, err);
+        raw += stored;
+        if (rc == 0 && (d->ev.ts_ms < s->meta.min_ts || d->ev.ts_ms > s->meta.max_ts))
             rc = ch_error_set(err, CH_EPARSE, "record %u lies outside the time bounds", i);
     }
     if (rc == 0 && raw != s->meta.raw_bytes)

@@ -212,6 +212,12 @@ int ch__seg_index6(void *cctx, const uint8_t *raw, size_t n, uint32_t nrec, ch_b
 /* Decode a term's ordinals into out (npost entries). */
 int ch__seg_postings(const ch_seg_term *t, uint32_t *out, uint32_t nrec);
 
+/* Record ord decoded into d, its typed and original parts (whatever the format); *stored
+ * (optional) its stored bytes with their length prefixes, as the header's raw byte count adds
+ * them. The views in d are valid until the next read of s. CH_EPARSE with the reason (a block's
+ * checksum, or "record N does not decode"). Compaction and `verify` read records this way; a
+ * search reads the typed part first and the original only for what it prints. */
+int ch__seg_decode(ch_seg *s, uint32_t ord, ch_ev_decoded *d, size_t *stored, ch_error *err);
 /* Record ordinal -> its whole stored bytes (decompressing its block on demand; the bytes are
  * valid until the next call on s). Formats 3 and 4 join the two parts in a buffer of s. */
 int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_error *err);
