@@ -737,7 +737,7 @@ static int ix6_field(ZSTD_CCtx *cctx, const uint8_t *p, const uint8_t *end, uint
     uint32_t dcl = 0, dcc = 0;
     if (rc == 0)
         rc = ix6_frame(cctx, dict.data, dict.len, &frames, &dcl, &dcc, err);
-    if (rc == 0 && ch_buf_add(&frames, chunks.data, chunks.len) < 0)
+    if (rc == 0 && chunks.len > 0 && ch_buf_add(&frames, chunks.data, chunks.len) < 0)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc == 0 && nfc && (col = ch_malloc((size_t)CH_SEG_FWD_RECORDS * width)) == NULL)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -769,7 +769,8 @@ static int ix6_field(ZSTD_CCtx *cctx, const uint8_t *p, const uint8_t *end, uint
     ch_le_put32(tab + f * IXTAB_ENTRY, (uint32_t)(dir.len + frames.len));
     ch_le_put32(tab + f * IXTAB_ENTRY + 4, (uint32_t)dir.len);
     ch_le_put32(tab + f * IXTAB_ENTRY + 8, ch_crc32c(0, d, dir.len));
-    if (ch_buf_add(area, dir.data, dir.len) < 0 || ch_buf_add(area, frames.data, frames.len) < 0)
+    if (ch_buf_add(area, dir.data, dir.len) < 0 ||
+        (frames.len > 0 && ch_buf_add(area, frames.data, frames.len) < 0))
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
 cleanup:
     ch_free(fwd);
