@@ -5,7 +5,9 @@
  * open-addressing index of child names over it (indices + 1, load factor <= 0.5, doubled when
  * full). A link's four strings share one allocation. Nothing is ever removed: the table is
  * bounded by its cap instead, and a removed link could let an attacker's user drift out of his
- * offense.
+ * offense. Links made or changed since the last save are listed, so that a checkpoint writes
+ * only their rows: every record of a known session changes its link's count and last time, and
+ * rewriting the whole table at each checkpoint cost `serve` as much as the table is large.
  */
 #include "enrich/lineage.h"
 
@@ -23,6 +25,7 @@ typedef struct entry {
     uint64_t hash;
     int64_t first_ms, last_ms;
     uint64_t count;
+    bool dirty; /* made or changed since the last save (in the dirty list) */
 } entry;
 
 struct ch_lineage {
@@ -31,6 +34,12 @@ struct ch_lineage {
     uint32_t *idx; /* entry + 1, 0 = empty */
     size_t nidx;   /* power of two */
     bool dirty;
+    /* The links made or changed since the last save, so that a checkpoint writes those rows
+     * and not the whole table (offense/lineage_store.c); all_dirty when the list could not
+     * grow or every link is to be written. */
+    uint32_t *dl;
+    size_t ndl, capdl;
+    bool all_dirty;
     ch_lineage_stats st;
 };
 
@@ -59,7 +68,27 @@ void ch_lineage_free(ch_lineage *l)
         ch_free(l->e[i].mem);
     ch_free(l->e);
     ch_free(l->idx);
+    ch_free(l->dl);
     ch_free(l);
+}
+
+static void mark(ch_lineage *l, entry *e)
+{
+    l->dirty = true;
+    if (e->dirty || l->all_dirty)
+        return;
+    if (l->ndl == l->capdl) {
+        size_t nc = l->capdl ? l->capdl * 2 : 64;
+        uint32_t *nd = ch_realloc(l->dl, nc * sizeof *nd);
+        if (nd == NULL) {
+            l->all_dirty = true; /* the next save writes every link */
+            return;
+        }
+        l->dl = nd;
+        l->capdl = nc;
+    }
+    e->dirty = true;
+    l->dl[l->ndl++] = (uint32_t)(e - l->e);
 }
 
 static ch_sv child_of(const entry *e) { return (ch_sv){e->mem, e->nchild}; }
@@ -139,7 +168,7 @@ static int put(ch_lineage *l, ch_sv child, ch_sv parent, ch_sv rel, ch_sv acct, 
             e->last_ms = last;
         e->count += count;
         l->st.refreshed++;
-        l->dirty = true;
+        mark(l, e);
         return 0;
     }
     if (makes_cycle(l, child, parent)) {
@@ -185,8 +214,13 @@ static int put(ch_lineage *l, ch_sv child, ch_sv parent, ch_sv rel, ch_sv acct, 
     l->n++;
     index_put(l->idx, l->nidx, e->hash, (uint32_t)l->n);
     l->st.learned++;
-    l->dirty = true;
+    mark(l, e);
     return 1;
+}
+
+int ch_lineage_put(ch_lineage *l, const ch_lineage_link *k)
+{
+    return put(l, k->child, k->parent, k->relation, k->account, k->first_ms, k->last_ms, k->count);
 }
 
 static bool str_at(ch_json_val obj, const char *k, ch_sv *out)
@@ -339,9 +373,39 @@ int ch_lineage_each(const ch_lineage *l, ch_lineage_fn fn, void *ud)
     return 0;
 }
 
+int ch_lineage_each_dirty(const ch_lineage *l, ch_lineage_fn fn, void *ud)
+{
+    size_t n = l->all_dirty ? l->n : l->ndl;
+    for (size_t i = 0; i < n; i++) {
+        ch_lineage_link k;
+        to_link(&l->e[l->all_dirty ? i : l->dl[i]], &k);
+        int rc = fn(ud, &k);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 size_t ch_lineage_count(const ch_lineage *l) { return l->n; }
 bool ch_lineage_dirty(const ch_lineage *l) { return l->dirty; }
-void ch_lineage_clear_dirty(ch_lineage *l) { l->dirty = false; }
+
+void ch_lineage_clear_dirty(ch_lineage *l)
+{
+    if (l->all_dirty)
+        for (size_t i = 0; i < l->n; i++)
+            l->e[i].dirty = false;
+    for (size_t i = 0; i < l->ndl; i++)
+        l->e[l->dl[i]].dirty = false;
+    l->ndl = 0;
+    l->all_dirty = false;
+    l->dirty = false;
+}
+
+void ch_lineage_mark_all_dirty(ch_lineage *l)
+{
+    l->all_dirty = true;
+    l->dirty = l->n > 0;
+}
 void ch_lineage_stats_get(const ch_lineage *l, ch_lineage_stats *out) { *out = l->st; }
 
 /* ---- text form: "child parent relation account first last count\n", strings hex ---------- */

@@ -74,6 +74,11 @@ void ch_lineage_free(ch_lineage *l);
 /* Learn from ev (see the top). Returns 1 when a link was made, 0 otherwise, CH_ENOMEM. */
 int ch_lineage_observe(ch_lineage *l, const ch_event *ev);
 
+/* Add a link as stored (offense/lineage_store.c reads its rows through this), or widen the
+ * known link of the same child and parent. 1 made, 0 widened or refused (counted as
+ * ch_lineage_observe's would be), CH_ENOMEM. */
+int ch_lineage_put(ch_lineage *l, const ch_lineage_link *k);
+
 /* The link whose child is name, or false. */
 bool ch_lineage_get(const ch_lineage *l, const char *name, size_t n, ch_lineage_link *out);
 
@@ -94,11 +99,16 @@ typedef int (*ch_lineage_fn)(void *ud, const ch_lineage_link *link);
 int ch_lineage_each(const ch_lineage *l, ch_lineage_fn fn, void *ud);
 
 size_t ch_lineage_count(const ch_lineage *l);
-/* True when links were made or refreshed since the last ch_lineage_save/clear_dirty. */
+/* True when links were made or refreshed since the last ch_lineage_clear_dirty. */
 bool ch_lineage_dirty(const ch_lineage *l);
+/* Every link made or refreshed since the last ch_lineage_clear_dirty (each once); stops at fn's
+ * first non-zero result and returns it. */
+int ch_lineage_each_dirty(const ch_lineage *l, ch_lineage_fn fn, void *ud);
 void ch_lineage_clear_dirty(ch_lineage *l);
+/* Count every link as changed (a table converted from the text form is written whole). */
+void ch_lineage_mark_all_dirty(ch_lineage *l);
 
-/* Append every link as text to b. */
+/* Append every link as text to b (the form stores kept before offense/lineage_store.c). */
 int ch_lineage_save(const ch_lineage *l, ch_buf *b);
 /* Links from text written by ch_lineage_save (into an empty or filled table; links already
  * known are widened). Bad lines are skipped and counted in stats.bad. Returns the links read,

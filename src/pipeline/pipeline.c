@@ -44,6 +44,7 @@
 #include "intel/intel_store.h"
 #include "intel/stix.h"
 #include "investigate/facts.h"
+#include "offense/lineage_store.h"
 #include "offense/offense.h"
 #include "offense/report.h"
 #include "offense/store.h"
@@ -58,7 +59,6 @@
 #define REFSET_LOG_MAX (1u << 20) /* rule-made reference-set values kept durable */
 #define STATE_ENGINE "engine"
 #define STATE_REFSETS "refset_responses"
-#define STATE_LINEAGE "lineage"
 #define STATE_POS_PREFIX "position:"
 
 /* Identities are kept per hour of event time: events come in time order, so the hour being
@@ -131,6 +131,7 @@ struct ch_pipeline {
     size_t nradds, radds_cap;
     size_t nhunt_pending; /* radds waiting for a retro-hunt (HUNT_PENDING) */
     bool radds_dirty;
+    bool lineage_legacy; /* the lineage came from its text form: the next save drops it */
     bool dedupe_warned;
     char pack_def[4200];
     ch_pipeline_stats st;
@@ -813,16 +814,8 @@ static int restore_state(ch_pipeline *p, ch_error *err)
         rc = 0;
     if (rc < 0)
         return rc;
-    rc = ch_store_get_state(p->store, STATE_LINEAGE, &blob, &n, err);
-    if (rc == 0 && p->lineage != NULL) {
-        if (ch_lineage_load(p->lineage, blob, n) < 0)
-            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-        ch_lineage_clear_dirty(p->lineage);
-    }
-    ch_free(blob);
-    if (rc == CH_ENOTFOUND)
-        rc = 0;
-    if (rc < 0)
+    if (p->lineage != NULL &&
+        (rc = ch_lineage_read(p->store, p->lineage, &p->lineage_legacy, err)) < 0)
         return rc;
     return ledger_load(p, err);
 }
@@ -878,6 +871,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         }
         snprintf(p->ledger_path, pl, "%s.seen", ch_store_path(p->store));
         if ((rc = ch_facts_schema(ch_store_sql(p->store), err)) < 0 ||
+            (rc = ch_lineage_schema(ch_store_sql(p->store), err)) < 0 ||
             (rc = ch_facts_new(&p->facts, err)) < 0)
             goto done;
         ch_facts_set_image_os(p->facts, image_os, p);
@@ -1300,11 +1294,6 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     }
     if (rc == 0 && p->radds_dirty)
         rc = radds_save(p, &rb) < 0 ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
-    ch_buf lb;
-    ch_buf_init(&lb, (size_t)1 << 30);
-    bool lineage_dirty = p->lineage != NULL && ch_lineage_dirty(p->lineage);
-    if (rc == 0 && lineage_dirty && ch_lineage_save(p->lineage, &lb) < 0)
-        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0 || (rc = ch_images_save(p->images, err)) < 0)
         goto cleanup;
     ch_error werr;
@@ -1319,8 +1308,8 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
         (rc = ch_store_put_state(p->store, STATE_ENGINE, blob, blen, now, err)) < 0 ||
         (p->radds_dirty &&
          (rc = ch_store_put_state(p->store, STATE_REFSETS, rb.data, rb.len, now, err)) < 0) ||
-        (lineage_dirty &&
-         (rc = ch_store_put_state(p->store, STATE_LINEAGE, lb.data, lb.len, now, err)) < 0) ||
+        (p->lineage != NULL &&
+         (rc = ch_lineage_persist(p->store, p->lineage, p->lineage_legacy, err)) < 0) ||
         (rc = ledger_sync(p, &ledger_len, err)) < 0 ||
         (p->evstore && (rc = ch_evstore_flush(p->evstore, p->store, now, err)) < 0))
         goto fail;
@@ -1341,8 +1330,9 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     if (p->evstore)
         ch_evstore_committed(p->evstore);
     p->radds_dirty = false;
-    if (lineage_dirty)
+    if (p->lineage != NULL)
         ch_lineage_clear_dirty(p->lineage);
+    p->lineage_legacy = false;
     p->st.checkpoints++;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     p->st.checkpoint_ms =
@@ -1354,7 +1344,6 @@ fail:
 cleanup:
     free(blob); /* open_memstream's buffer comes from malloc */
     ch_buf_free(&rb);
-    ch_buf_free(&lb);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "core/sqlite_util.h"
 #include "core/timeparse.h"
 #include "enrich/lineage.h"
+#include "offense/lineage_store.h"
 #include "investigate/facts.h"
 #include "uba/risk.h"
 
@@ -211,15 +212,9 @@ static int child_of(void *ud, const ch_lineage_link *k)
 
 static int lineage_part(ch_store *st, const char *name, size_t n, story *s, ch_error *err)
 {
-    void *blob = NULL;
-    size_t bn = 0;
-    int rc = ch_store_get_state(st, "lineage", &blob, &bn, err);
-    if (rc == CH_ENOTFOUND)
-        return 0;
-    if (rc < 0)
-        return rc;
     ch_lineage *l = NULL;
-    if ((rc = ch_lineage_new(0, &l, err)) == 0 && (rc = ch_lineage_load(l, blob, bn)) >= 0) {
+    int rc;
+    if ((rc = ch_lineage_new(0, &l, err)) == 0 && (rc = ch_lineage_read(st, l, NULL, err)) >= 0) {
         rc = 0;
         ch_lineage_link k;
         if (ch_lineage_get(l, name, n, &k)) {
@@ -232,13 +227,8 @@ static int lineage_part(ch_store *st, const char *name, size_t n, story *s, ch_e
         ch_lineage_each(l, child_of, &kd);
         if (kd.rc < 0)
             rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-    } else if (rc > 0) {
-        rc = 0;
     }
-    if (rc == CH_ENOMEM)
-        ch_error_set(err, rc, "out of memory");
     ch_lineage_free(l);
-    ch_free(blob);
     return rc;
 }
 

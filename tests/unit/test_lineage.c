@@ -1,7 +1,8 @@
 /*
  * test_lineage.c - identity lineage (enrich/lineage.h): which records make a link, which do not,
  * how the nearest creator with an offense is found, that cycles and the cap hold, and that the
- * saved text comes back (damaged lines counted, not fatal).
+ * saved text comes back (damaged lines counted, not fatal), and that the store keeps one row
+ * per link, writes only the links that changed, and converts the text form of older stores.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+#include <unistd.h>
+
 #include "core/json.h"
+#include "core/mem.h"
 #include "enrich/lineage.h"
+#include "offense/lineage_store.h"
 #include "parse/cloudtrail.h"
 
 /* Parse one CloudTrail record and observe it; returns observe's result. */
@@ -229,6 +235,102 @@ static void test_cap_keeps_the_oldest_links(void **state)
     ch_lineage_free(l);
 }
 
+static int count_link(void *ud, const ch_lineage_link *k)
+{
+    (void)k;
+    ++*(int *)ud;
+    return 0;
+}
+
+static int changed(const ch_lineage *l)
+{
+    int n = 0;
+    ch_lineage_each_dirty(l, count_link, &n);
+    return n;
+}
+
+static int first_child(void *ud, const ch_lineage_link *k)
+{
+    snprintf(ud, 64, "%.*s", (int)k->child.n, k->child.p);
+    return 1;
+}
+
+/* A checkpoint writes the links that changed, not the table: a store from before the table
+ * (its text form in the pipeline state) is read, written whole once and its text dropped; then
+ * one refreshed link is one row written, and a reread gives the links in learning order. */
+static void test_store_keeps_rows_and_writes_only_changed_links(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL, *m = NULL, *n = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    observe(l, "Root", "", NULL, "CreateUser", "{\"userName\":\"svc tab\"}", NULL);
+    observe(l, "IAMUser", "svc tab", NULL, "PutUserPolicy", "{\"userName\":\"z\"}", NULL);
+    assert_int_equal(changed(l), 2);
+    ch_lineage_clear_dirty(l);
+    assert_false(ch_lineage_dirty(l));
+    assert_int_equal(changed(l), 0);
+    observe(l, "Root", "", NULL, "CreateUser", "{\"userName\":\"svc tab\"}", NULL);
+    assert_int_equal(changed(l), 1);
+
+    char path[] = "/tmp/ch-lineage-XXXXXX.db";
+    int fd = mkstemps(path, 3);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    ch_store *st = NULL;
+    assert_int_equal(ch_store_open(path, &st, &err), 0);
+    assert_int_equal(ch_lineage_schema(ch_store_sql(st), &err), 0);
+    ch_buf b;
+    ch_buf_init(&b, 1 << 20);
+    assert_int_equal(ch_lineage_save(l, &b), 0);
+    assert_int_equal(ch_store_put_state(st, CH_LINEAGE_STATE, b.data, b.len, 1, &err), 0);
+    ch_buf_free(&b);
+
+    bool legacy = false;
+    assert_int_equal(ch_lineage_new(0, &m, &err), 0);
+    assert_int_equal(ch_lineage_read(st, m, &legacy, &err), 2);
+    assert_true(legacy);
+    assert_int_equal(changed(m), 2);
+    assert_int_equal(ch_store_begin(st, &err), 0);
+    assert_int_equal(ch_lineage_persist(st, m, legacy, &err), 0);
+    assert_int_equal(ch_store_commit(st, &err), 0);
+    ch_lineage_clear_dirty(m);
+    void *v = NULL;
+    size_t vn = 0;
+    assert_int_equal(ch_store_get_state(st, CH_LINEAGE_STATE, &v, &vn, &err), CH_ENOTFOUND);
+
+    /* One refreshed link: one row changed. */
+    observe(m, "IAMUser", "svc tab", NULL, "PutUserPolicy", "{\"userName\":\"z\"}", NULL);
+    sqlite3 *db = ch_store_sql(st)->db;
+    int before = sqlite3_total_changes(db);
+    assert_int_equal(ch_store_begin(st, &err), 0);
+    assert_int_equal(ch_lineage_persist(st, m, false, &err), 0);
+    assert_int_equal(ch_store_commit(st, &err), 0);
+    assert_int_equal(sqlite3_total_changes(db) - before, 1);
+    ch_lineage_clear_dirty(m);
+
+    assert_int_equal(ch_lineage_new(0, &n, &err), 0);
+    assert_int_equal(ch_lineage_read(st, n, &legacy, &err), 2);
+    assert_false(legacy);
+    assert_false(ch_lineage_dirty(n));
+    assert_true(parent_is(n, "svc tab", "root"));
+    assert_true(parent_is(n, "z", "svc tab"));
+    ch_lineage_link k;
+    assert_true(ch_lineage_get(n, "z", 1, &k));
+    assert_int_equal(k.count, 2);
+    assert_true(ch_lineage_get(n, "svc tab", 7, &k));
+    assert_int_equal(k.count, 2);
+    char first[64] = "";
+    ch_lineage_each(n, first_child, first);
+    assert_string_equal(first, "svc tab");
+    ch_store_close(st);
+    unlink(path);
+    ch_lineage_free(l);
+    ch_lineage_free(m);
+    ch_lineage_free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_resolve_stops_at_the_first_match),
         cmocka_unit_test(test_save_load_roundtrip_and_damaged_lines),
         cmocka_unit_test(test_cap_keeps_the_oldest_links),
+        cmocka_unit_test(test_store_keeps_rows_and_writes_only_changed_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,158 @@
+/*
+ * lineage_store.c - the principal lineage's rows in the store (see lineage_store.h).
+ *
+ * The rowid keeps the learning order (a new link is appended, a changed one updated in place),
+ * so a restart rebuilds the table in the order the links were learnt, which ch_lineage_each and
+ * the graphs rely on for stable output. Names are bound as blobs: they come from logs and are
+ * kept byte for byte.
+ */
+#include "offense/lineage_store.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+static const char *const migrations[] = {
+    /* 0 -> 1: one row per link (enrich/lineage.h). */
+    "CREATE TABLE lineage_links ("
+    " id INTEGER PRIMARY KEY, child BLOB NOT NULL UNIQUE, parent BLOB NOT NULL,"
+    " relation BLOB NOT NULL, account BLOB NOT NULL, first_ms INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
+};
+
+static const ch_sql_schema schema = {
+    .component = "lineage",
+    .migrations = migrations,
+    .version = (int)(sizeof migrations / sizeof migrations[0]),
+};
+
+int ch_lineage_schema(ch_sql *c, ch_error *err) { return ch_sql_migrate(c, &schema, err); }
+
+static ch_sv col_sv(sqlite3_stmt *st, int i)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    return (ch_sv){p != NULL ? (const char *)p : "", (uint32_t)(n > 0 ? n : 0)};
+}
+
+static int read_rows(ch_sql *c, ch_lineage *l, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(c->db, c->path,
+                            "SELECT child, parent, relation, account, first_ms, last_ms, count"
+                            " FROM lineage_links ORDER BY id",
+                            &st, err);
+    if (rc < 0)
+        return rc;
+    int n = 0, s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_lineage_link k = {col_sv(st, 0),
+                             col_sv(st, 1),
+                             col_sv(st, 2),
+                             col_sv(st, 3),
+                             sqlite3_column_int64(st, 4),
+                             sqlite3_column_int64(st, 5),
+                             (uint64_t)sqlite3_column_int64(st, 6)};
+        if ((rc = ch_lineage_put(l, &k)) < 0) {
+            rc = ch_error_set(err, rc, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = ch_sql_error(c->db, c->path, err, "reading the lineage");
+    sqlite3_finalize(st);
+    return rc < 0 ? rc : n;
+}
+
+static bool has_table(ch_sql *c)
+{
+    sqlite3_stmt *st = NULL;
+    ch_error e = {0};
+    if (ch_sql_prepare(
+            c->db, c->path,
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lineage_links'", &st,
+            &e) < 0)
+        return false;
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+int ch_lineage_read(ch_store *st, ch_lineage *l, bool *legacy, ch_error *err)
+{
+    ch_sql *c = ch_store_sql(st);
+    if (legacy != NULL)
+        *legacy = false;
+    int n = has_table(c) ? read_rows(c, l, err) : 0;
+    if (n != 0) {
+        ch_lineage_clear_dirty(l);
+        return n;
+    }
+    void *blob = NULL;
+    size_t bn = 0;
+    int rc = ch_store_get_state(st, CH_LINEAGE_STATE, &blob, &bn, err);
+    if (rc == CH_ENOTFOUND) {
+        ch_lineage_clear_dirty(l);
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    n = ch_lineage_load(l, blob, bn);
+    ch_free(blob);
+    if (n < 0)
+        return ch_error_set(err, n, "out of memory");
+    ch_lineage_mark_all_dirty(l);
+    if (legacy != NULL)
+        *legacy = true;
+    return n;
+}
+
+typedef struct upsert {
+    sqlite3_stmt *st;
+    ch_sql *c;
+    ch_error *err;
+} upsert;
+
+static int put_row(void *ud, const ch_lineage_link *k)
+{
+    upsert *u = ud;
+    const ch_sv v[4] = {k->child, k->parent, k->relation, k->account};
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_blob(u->st, i + 1, v[i].n ? v[i].p : "", (int)v[i].n, SQLITE_STATIC);
+    sqlite3_bind_int64(u->st, 5, k->first_ms);
+    sqlite3_bind_int64(u->st, 6, k->last_ms);
+    sqlite3_bind_int64(u->st, 7, (int64_t)k->count);
+    int s = sqlite3_step(u->st);
+    sqlite3_reset(u->st);
+    return s == SQLITE_DONE ? 0 : ch_sql_error(u->c->db, u->c->path, u->err, "saving the lineage");
+}
+
+int ch_lineage_persist(ch_store *st, const ch_lineage *l, bool legacy, ch_error *err)
+{
+    ch_sql *c = ch_store_sql(st);
+    upsert u = {NULL, c, err};
+    int rc = 0;
+    if (ch_lineage_dirty(l)) {
+        /* The link's parent, relation and account never change once made (lineage.h): only
+         * its times and count are updated. */
+        rc = ch_sql_prepare(c->db, c->path,
+                            "INSERT INTO lineage_links (child, parent, relation, account,"
+                            " first_ms, last_ms, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                            " ON CONFLICT (child) DO UPDATE SET first_ms = excluded.first_ms,"
+                            " last_ms = excluded.last_ms, count = excluded.count",
+                            &u.st, err);
+        if (rc == 0)
+            rc = ch_lineage_each_dirty(l, put_row, &u);
+        sqlite3_finalize(u.st);
+    }
+    if (rc == 0 && legacy) {
+        sqlite3_stmt *d = NULL;
+        rc = ch_sql_once(c->db, c->path, err, &d, "dropping the lineage's text form",
+                         "DELETE FROM pipeline_state WHERE name = ?1", "t", CH_LINEAGE_STATE);
+        sqlite3_finalize(d);
+        rc = rc < 0 ? rc : 0;
+    }
+    return rc;
+}
