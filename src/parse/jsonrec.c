@@ -2,7 +2,8 @@
  * jsonrec.c - split JSON text into records by tracking only strings and bracket depth.
  *
  * The scanner takes the input 64 bytes at a time, as bit masks of its quotes, backslashes,
- * brackets and newlines (SSE2 compares). Inside a record, a block without a backslash is
+ * brackets and newlines (AVX2 compares where the CPU has them, else SSE2: the same masks).
+ * Inside a record, a block without a backslash is
  * settled from its quotes alone: a prefix XOR of the quote mask marks the bytes inside strings,
  * and only the brackets and newlines outside them are visited, a few per block of CloudTrail
  * against six or seven quotes (this took the splitter from 24% to 17% of a gzip'd S3 run's
@@ -43,8 +44,13 @@
 #include "parse/jsonrec.h"
 
 #include <string.h>
+#include <stdlib.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define JSONREC_AVX2 1
 #endif
 
 #include "core/json.h"
@@ -108,6 +114,7 @@ struct ch_jsonrec {
     bool multiline, records_key, too_deep, too_large, skipping;
     bool at_failure; /* JSON Lines: the input failed inside the last line (line_ended) */
     bool bom_seen;   /* the input's first bytes were looked at for a byte order mark */
+    bool avx2;       /* block masks with AVX2 (ch_jsonrec_new: the CPU has it) */
     bool key_ok;     /* the string's dropped part matched the start of "Records" */
     size_t key_have; /* ... that many bytes of it */
     char scalar_first;
@@ -131,6 +138,13 @@ ch_jsonrec *ch_jsonrec_new(ch_input *in, size_t max_record)
     r->lim = NONE;
     r->vstart = NONE;
     r->str_start = NONE;
+#ifdef JSONREC_AVX2
+    /* COINHOUND_SIMD=sse2 takes the SSE2 masks on any CPU: the tests and the fuzz target
+     * compare the two, which must split every input alike. */
+    const char *simd = getenv("COINHOUND_SIMD");
+    r->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+              !(simd != NULL && strcmp(simd, "sse2") == 0);
+#endif
     return r;
 }
 
@@ -196,6 +210,7 @@ static int input_failed(ch_jsonrec *r, int rc, const ch_error *err)
  * a bracket, '\n' or '\r' (what matters outside, besides quotes). 64 bytes are read. */
 typedef struct masks {
     uint64_t q, in, out;
+    uint64_t px; /* prefix_xor(q) where block_masks_avx2 made it (one carry-less multiply) */
 } masks;
 
 static inline void block_masks(const unsigned char *p, masks *m)
@@ -204,7 +219,7 @@ static inline void block_masks(const unsigned char *p, masks *m)
     const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), x20 = _mm_set1_epi8(0x20);
     const __m128i op = _mm_set1_epi8('{'), cl = _mm_set1_epi8('}');
     const __m128i lf = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
-    masks r = {0, 0, 0};
+    masks r = {0, 0, 0, 0};
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
         __m128i vq = _mm_cmpeq_epi8(v, q);
@@ -224,7 +239,7 @@ static inline void block_masks(const unsigned char *p, masks *m)
     static const unsigned char cls[256] = {
         ['"'] = 5, ['\\'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 2, [']'] = 2, ['\n'] = 2, ['\r'] = 2,
     };
-    masks r = {0, 0, 0};
+    masks r = {0, 0, 0, 0};
     for (unsigned i = 0; i < 64; i++) {
         r.in |= (uint64_t)(cls[p[i]] & 1) << i;
         r.out |= (uint64_t)(cls[p[i]] >> 1 & 1) << i;
@@ -233,6 +248,53 @@ static inline void block_masks(const unsigned char *p, masks *m)
     *m = r;
 #endif
 }
+
+#ifdef JSONREC_AVX2
+/* block_masks 32 bytes a compare instead of 16, with the block's prefix_xor by one carry-less
+ * multiply: on 30 gzip'd S3 files (docs/BENCHMARKS.md section 44) the SSE2 masks took about 87M
+ * instructions (135 a block: four rounds of seven compares and three movemasks), these 40M, and
+ * the run 853M -> 806M. Not inlined (scan is compiled for any x86-64): one call per block,
+ * chosen once per splitter. The compared bytes, 32 of each, are read from memory by the
+ * compares: built with set1 inside the function, they cost more instructions than the
+ * compares. */
+static const unsigned char avx2_k[7][32] __attribute__((aligned(32))) = {
+#define K32(c)                                                                                     \
+    {                                                                                              \
+        c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c,  \
+            c, c                                                                                   \
+    }
+    K32('"'), K32('\\'), K32(0x20), K32('{'), K32('}'), K32('\n'), K32('\r'),
+#undef K32
+};
+
+__attribute__((target("avx2"))) static inline uint64_t avx2_half(const unsigned char *p,
+                                                                 uint64_t *in, uint64_t *out)
+{
+#define K(i) _mm256_load_si256((const __m256i *)(const void *)avx2_k[i])
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i vq = _mm256_cmpeq_epi8(v, K(0));
+    __m256i v20 = _mm256_or_si256(v, K(2)); /* as block_masks: '[' -> '{', ']' -> '}' */
+    __m256i br = _mm256_or_si256(_mm256_cmpeq_epi8(v20, K(3)), _mm256_cmpeq_epi8(v20, K(4)));
+    __m256i nl = _mm256_or_si256(_mm256_cmpeq_epi8(v, K(5)), _mm256_cmpeq_epi8(v, K(6)));
+    *in = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(vq, _mm256_cmpeq_epi8(v, K(1))));
+    *out = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(br, nl));
+    return (uint32_t)_mm256_movemask_epi8(vq);
+#undef K
+}
+
+__attribute__((target("avx2,pclmul"), noinline)) static void
+block_masks_avx2(const unsigned char *p, masks *m)
+{
+    uint64_t in0, out0, in1, out1;
+    uint64_t q0 = avx2_half(p, &in0, &out0), q1 = avx2_half(p + 32, &in1, &out1);
+    m->q = q0 | q1 << 32;
+    /* prefix_xor(q) as the low half of q times all ones, carry-less. */
+    m->px = (uint64_t)_mm_cvtsi128_si64(
+        _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)m->q), _mm_set1_epi8((char)0xFF), 0));
+    m->in = in0 | in1 << 32;
+    m->out = out0 | out1 << 32;
+}
+#endif
 
 /* Bit i set where an odd number of the bits 0..i of x are: with x the quotes of a block, the
  * bytes from an opening quote up to (not including) its closing one. */
@@ -277,19 +339,27 @@ static int scan(ch_jsonrec *r, const char *base, size_t lim)
         const unsigned char *blk = b + pos;
         size_t avail = lim - pos;
         masks m;
-        block_masks(blk, &m);
+        bool have_px = false;
+#ifdef JSONREC_AVX2
+        if (r->avx2) {
+            block_masks_avx2(blk, &m);
+            have_px = true;
+        } else
+#endif
+            block_masks(blk, &m);
         if (avail < 64) {
             uint64_t valid = (1ull << avail) - 1;
             m.q &= valid;
             m.in &= valid;
             m.out &= valid;
+            have_px = false; /* it counted the quotes past the end */
         }
         if (!check_env && !esc && depth > 0 && m.in == m.q) {
             /* The common block, inside a record and without a backslash: which bytes are in
              * strings follows from the quotes alone (prefix_xor), so only the brackets and
              * newlines outside strings are visited, not every quote. Same result as the walk
              * below, which takes the blocks with a backslash and the envelope's. */
-            uint64_t px = prefix_xor(m.q);
+            uint64_t px = have_px ? m.px : prefix_xor(m.q);
             uint64_t outside = m.out & ~(px ^ (in_str ? ~0ull : 0));
             for (; outside != 0; outside &= outside - 1) {
                 unsigned j = (unsigned)__builtin_ctzll(outside);

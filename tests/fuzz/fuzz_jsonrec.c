@@ -7,7 +7,8 @@
  * __builtin_trap: every record is '{' up to its closing bracket and ends before CH_JSON_PADDING
  * readable bytes; records come in increasing, non-overlapping offsets; for plain input a record's
  * bytes are exactly the input's bytes at its offset; a small window yields a subset of what the
- * large one yields (caps may drop records, never invent or garble them). The line reader must give
+ * large one yields (caps may drop records, never invent or garble them); the SSE2 block masks
+ * (COINHOUND_SIMD=sse2) yield exactly the records of the AVX2 ones. The line reader must give
  * back the input line by line, with "\n" / "\r\n" stripped and too-long lines skipped whole.
  */
 #include <stddef.h>
@@ -155,6 +156,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(small.len);
     }
     split(data, size, 1 << 17, 40, NULL);
+    /* The SSE2 block masks (COINHOUND_SIMD=sse2) cut exactly where the AVX2 ones do. */
+    found sse2 = {0};
+    setenv("COINHOUND_SIMD", "sse2", 1);
+    split(data, size, 1 << 17, 0, &sse2);
+    unsetenv("COINHOUND_SIMD");
+    CHECK(sse2.n == big.n);
+    for (size_t k = 0; k < big.n; k++)
+        CHECK(sse2.off[k] == big.off[k] && sse2.len[k] == big.len[k]);
+    free(sse2.off);
+    free(sse2.len);
     free(big.off);
     free(big.len);
 

@@ -585,6 +585,64 @@ static void test_records_spanning_window_refills_match_a_big_window(void **state
     }
 }
 
+static void assert_same_split(const split *a, const split *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_string_equal(a->text[i], b->text[i]);
+        assert_int_equal(a->offset[i], b->offset[i]);
+        assert_int_equal(a->line[i], b->line[i]);
+        assert_int_equal(a->multiline[i], b->multiline[i]);
+    }
+    assert_int_equal(a->diag.errors_total, b->diag.errors_total);
+    assert_int_equal(a->rc, b->rc);
+}
+
+/* The splitter takes its 64-byte block masks with AVX2 where the CPU has it and with SSE2
+ * where COINHOUND_SIMD=sse2 says so (or the CPU lacks it): both must cut an S3 envelope
+ * alike, whatever falls on a block boundary (quotes, escapes, brackets inside strings,
+ * newlines), and report the damaged record between good ones with its line. */
+static void test_avx2_and_sse2_block_masks_split_alike(void **state)
+{
+    (void)state;
+    char *doc = malloc(1 << 16);
+    assert_non_null(doc);
+    for (size_t shift = 0; shift < 64; shift++) {
+        size_t n = 0;
+        n += (size_t)sprintf(doc + n, "{\"Records\":[%*s", (int)shift, "");
+        for (int i = 0; i < 12; i++) {
+            if (i == 5) /* damaged: a closing bracket missing, then the next record's */
+                n += (size_t)sprintf(doc + n, "{\"bad\":[{\"x\":1},\n");
+            n += (size_t)sprintf(doc + n,
+                                 "{\"eventID\":\"e%d\",\"s\":\"q\\\"}]{[\\\\\",\"t\":[1,{\"u\":"
+                                 "\"%.*s\\\\\\\"\"}],\n\"v\":{\"w\":\"}\"}}%s",
+                                 i, i * 7,
+                                 "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQR"
+                                 "STUVWXYZabcdefghijklmnopqrstuvwxyz",
+                                 i < 11 ? ",\n" : "");
+        }
+        n += (size_t)sprintf(doc + n, "]}\n");
+        unsetenv("COINHOUND_SIMD");
+        split *fast = split_mem_ex(doc, n, 0, 0, 0);
+        setenv("COINHOUND_SIMD", "sse2", 1);
+        split *sse2 = split_mem_ex(doc, n, 0, 0, 0);
+        split *small = split_mem_ex(doc, n, 97, 0, 0);
+        unsetenv("COINHOUND_SIMD");
+        assert_same_split(fast, sse2);
+        assert_true(fast->n >= 5);
+        assert_true(fast->diag.errors_total >= 1);
+        assert_non_null(strstr(fast->text[0], "\"e0\""));
+        assert_int_equal(fast->line[1], 3); /* record 0 holds a newline and ends one */
+        split *small_fast = split_mem_ex(doc, n, 97, 0, 0);
+        assert_same_split(small_fast, small);
+        split_free(small_fast);
+        split_free(small);
+        split_free(fast);
+        split_free(sse2);
+    }
+    free(doc);
+}
+
 static void test_gzip_input_is_split_like_plain(void **state)
 {
     (void)state;
@@ -781,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_escaped_quotes_and_backslashes_inside_strings),
         cmocka_unit_test(test_record_too_large_is_skipped_and_the_next_kept),
         cmocka_unit_test(test_records_spanning_window_refills_match_a_big_window),
+        cmocka_unit_test(test_avx2_and_sse2_block_masks_split_alike),
         cmocka_unit_test(test_gzip_input_is_split_like_plain),
         cmocka_unit_test(test_damaged_gzip_yields_records_before_damage_then_one_gzip_error),
         cmocka_unit_test(test_jsonl_last_line_before_gzip_trailing_garbage_is_kept),
