@@ -18,6 +18,16 @@
  * pointers and a ch_geo borrows them for as long as the handle is open. Moving or evicting an
  * entry therefore never invalidates a ch_geo that was filled from it.
  *
+ * Behind the address cache, a second memo keyed by database and record: a miss still walks the
+ * database's tree (a few hundred instructions), but what the record says (its country, names,
+ * city, AS) is read with MMDB_aget_value only the first time that record is met. A country
+ * database has a record per country, not per network, so an input of many distinct addresses
+ * (section 11's hard corpus: 88% of its lookups miss the address cache) reads a few hundred
+ * records in all; the map scans were 30M of the 39M instructions of its misses per 20k records
+ * (docs/BENCHMARKS.md section 44). The memo keeps each field's answer and whether reading it
+ * failed apart, so merging the memo into an entry fills the same fields and counts the same
+ * errors as reading the record into it (merge_record). It is part of the cache: off with it.
+ *
  * IPv4 is looked up as AF_INET: libmaxminddb then walks the IPv4 subtree of an IPv6 database
  * (::a.b.c.d, where MaxMind and ip-location-db store IPv4) and the root of an IPv4 database.
  * An IPv4-mapped lookup (::ffff:a.b.c.d) would miss in both, hence the conversion.
@@ -51,6 +61,20 @@ typedef struct geo_entry {
 
 _Static_assert(sizeof(geo_entry) <= 64, "a cache entry must fit one cache line");
 
+/* What one database record says, read into an empty entry once (rec_read). set: which of
+ * the fields merge_record would have written; bad: which reads found corrupt data. */
+enum { F_COUNTRY = 1u << 0, F_CITY = 1u << 1, F_ASN = 1u << 2, F_ORG = 1u << 3 };
+typedef struct geo_rec {
+    uint32_t off1; /* the record's offset + 1 in its database's data; 0: empty slot */
+    uint8_t db, set, bad;
+    char country[2];
+    const char *str[STR__COUNT];
+    uint32_t len[STR__COUNT];
+    uint32_t asn;
+} geo_rec;
+
+#define REC_MEMO 1024 /* slots, direct-mapped: about 60 KB per handle */
+
 typedef struct geo_db {
     MMDB_s mmdb;
     bool v4only; /* ip_version 4: IPv6 lookups are clean misses */
@@ -63,6 +87,7 @@ struct ch_geoip {
     geo_entry *cache; /* NULL when disabled */
     size_t entries;
     uint64_t set_mask; /* number of sets - 1 */
+    geo_rec *recs;     /* REC_MEMO slots, with the cache (NULL without) */
     ch_geoip_stats st;
 };
 
@@ -132,6 +157,13 @@ static int alloc_handle(ch_geoip **out, size_t cache_entries, ch_error *err)
             return CH_ENOMEM;
         }
         g->set_mask = g->entries / WAYS - 1;
+        g->recs = ch_calloc(REC_MEMO, sizeof *g->recs);
+        if (g->recs == NULL) {
+            ch_free(g->cache);
+            ch_free(g);
+            ch_error_set(err, CH_ENOMEM, "geoip: out of memory");
+            return CH_ENOMEM;
+        }
     }
     *out = g;
     return CH_OK;
@@ -222,6 +254,7 @@ void ch_geoip_close(ch_geoip *g)
         ch_free(g->owned);
     }
     ch_free(g->cache);
+    ch_free(g->recs);
     ch_free(g);
 }
 
@@ -294,40 +327,92 @@ static const char *const p_org[] = {"autonomous_system_organization", NULL};
 static const char *const p_tr_asn[] = {"traits", "autonomous_system_number", NULL};
 static const char *const p_tr_org[] = {"traits", "autonomous_system_organization", NULL};
 
-/* Merge what one database record says into e, filling only what is still empty.
- * Returns -1 if the record's data is corrupt somewhere along the way. */
-static int merge_record(MMDB_entry_s *entry, geo_entry *e)
+/* Read what one database record says into r, as merge_record reads it into an empty entry:
+ * the country (and its name, from the same record), the city, the AS number (and its
+ * organisation), each field's reads flagged in r->bad when they found corrupt data. */
+static void rec_read(MMDB_entry_s *entry, geo_rec *r)
 {
-    int bad = 0, r;
-    if (e->country[0] == '\0') {
-        const char *s = NULL;
-        uint32_t n = 0;
-        r = get_string(entry, p_country_iso, &s, &n);
-        bad |= r < 0;
-        if (r <= 0 || !is_alpha2(s, n)) {
-            r = get_string(entry, p_country_code, &s, &n);
-            bad |= r < 0;
+    int r1;
+    const char *s = NULL;
+    uint32_t n = 0;
+    r1 = get_string(entry, p_country_iso, &s, &n);
+    r->bad |= r1 < 0 ? F_COUNTRY : 0;
+    if (r1 <= 0 || !is_alpha2(s, n)) {
+        r1 = get_string(entry, p_country_code, &s, &n);
+        r->bad |= r1 < 0 ? F_COUNTRY : 0;
+    }
+    if (r1 > 0 && is_alpha2(s, n)) {
+        r->set |= F_COUNTRY;
+        r->country[0] = (char)(s[0] & ~0x20); /* upper case, ASCII only */
+        r->country[1] = (char)(s[1] & ~0x20);
+        /* The name comes from the database that gave the country, so they agree. */
+        r->bad |= get_string(entry, p_country_name, &r->str[STR_CNAME], &r->len[STR_CNAME]) < 0
+                      ? F_COUNTRY
+                      : 0;
+    }
+    r1 = get_string(entry, p_city, &r->str[STR_CITY], &r->len[STR_CITY]);
+    r->bad |= r1 < 0 ? F_CITY : 0;
+    r->set |= r1 > 0 ? F_CITY : 0;
+    const char *const *org = p_org;
+    r1 = get_uint(entry, p_asn, &r->asn);
+    r->bad |= r1 < 0 ? F_ASN : 0;
+    if (r1 <= 0) {
+        r1 = get_uint(entry, p_tr_asn, &r->asn);
+        r->bad |= r1 < 0 ? F_ASN : 0;
+        org = p_tr_org;
+    }
+    r->set |= r1 > 0 ? F_ASN : 0;
+    if (r1 > 0 && r->asn != 0) {
+        r1 = get_string(entry, org, &r->str[STR_ORG], &r->len[STR_ORG]);
+        r->bad |= r1 < 0 ? F_ASN : 0;
+        r->set |= r1 > 0 ? F_ORG : 0;
+    }
+}
+
+/* Merge what one database record says into e, filling only what is still empty; the record
+ * is read once per handle (the memo of the file's opening comment) when g has a cache.
+ * Returns -1 if the record's data needed for an empty field is corrupt somewhere. */
+static int merge_record(ch_geoip *g, size_t dbi, MMDB_entry_s *entry, geo_entry *e)
+{
+    geo_rec fresh, *r = &fresh;
+    uint32_t off1 = entry->offset + 1;
+    if (g->recs != NULL && off1 != 0) {
+        r = &g->recs[(off1 * 0x9E3779B1u >> 22) & (REC_MEMO - 1)];
+        if (r->off1 != off1 || r->db != dbi) {
+            memset(r, 0, sizeof *r);
+            rec_read(entry, r);
+            r->off1 = off1;
+            r->db = (uint8_t)dbi;
         }
-        if (r > 0 && is_alpha2(s, n)) {
-            e->country[0] = (char)(s[0] & ~0x20); /* upper case, ASCII only */
-            e->country[1] = (char)(s[1] & ~0x20);
-            /* The name comes from the database that gave the country, so they agree. */
-            bad |= get_string(entry, p_country_name, &e->str[STR_CNAME], &e->len[STR_CNAME]) < 0;
+    } else {
+        memset(r, 0, sizeof *r);
+        rec_read(entry, r);
+    }
+    int bad = 0;
+    if (e->country[0] == '\0') {
+        bad |= r->bad & F_COUNTRY;
+        if (r->set & F_COUNTRY) {
+            e->country[0] = r->country[0];
+            e->country[1] = r->country[1];
+            e->str[STR_CNAME] = r->str[STR_CNAME];
+            e->len[STR_CNAME] = r->len[STR_CNAME];
         }
     }
-    if (e->len[STR_CITY] == 0)
-        bad |= get_string(entry, p_city, &e->str[STR_CITY], &e->len[STR_CITY]) < 0;
-    if (e->asn == 0) {
-        const char *const *org = p_org;
-        r = get_uint(entry, p_asn, &e->asn);
-        bad |= r < 0;
-        if (r <= 0) {
-            r = get_uint(entry, p_tr_asn, &e->asn);
-            bad |= r < 0;
-            org = p_tr_org;
+    if (e->len[STR_CITY] == 0) {
+        bad |= r->bad & F_CITY;
+        if (r->set & F_CITY) {
+            e->str[STR_CITY] = r->str[STR_CITY];
+            e->len[STR_CITY] = r->len[STR_CITY];
         }
-        if (r > 0 && e->asn != 0)
-            bad |= get_string(entry, org, &e->str[STR_ORG], &e->len[STR_ORG]) < 0;
+    }
+    if (e->asn == 0) {
+        bad |= r->bad & F_ASN;
+        if (r->set & F_ASN)
+            e->asn = r->asn;
+        if (r->set & F_ORG) {
+            e->str[STR_ORG] = r->str[STR_ORG];
+            e->len[STR_ORG] = r->len[STR_ORG];
+        }
     }
     return bad ? -1 : 0;
 }
@@ -369,7 +454,7 @@ static void resolve(ch_geoip *g, const ch_ip *ip, geo_entry *e)
         }
         if (!res.found_entry)
             continue;
-        failed |= merge_record(&res.entry, e) < 0;
+        failed |= merge_record(g, i, &res.entry, e) < 0;
     }
     if (failed)
         g->st.errors++;

@@ -349,6 +349,137 @@ static void test_cache_disabled_gives_the_same_answers(void **state)
     ch_geoip_close(direct);
 }
 
+/* Lookups of distinct addresses through a handle with the cache (and its memo of database
+ * records, read once each) and one without: the same answers and the same counts, errors
+ * included. Many addresses share a record (one per country); the cache sees each address once,
+ * so every answer comes from the databases, the memo's or the records' own. */
+static void compare_distinct(const char *const *paths, size_t n, const char *const *prefixes,
+                             size_t nprefixes, uint64_t *errors)
+{
+    ch_geoip *cached = open_dbs(paths, n, CH_GEOIP_CACHE_DEFAULT);
+    ch_geoip *direct = open_dbs(paths, n, 0);
+    for (size_t k = 0; k < nprefixes; k++) {
+        for (unsigned last = 0; last < 256; last += 5) {
+            char addr[64];
+            snprintf(addr, sizeof addr, prefixes[k], last);
+            ch_geo a = look(cached, addr), b = look(direct, addr);
+            assert_geo_equal(&a, &b);
+        }
+    }
+    ch_geoip_stats sa, sb;
+    ch_geoip_stats_get(cached, &sa);
+    ch_geoip_stats_get(direct, &sb);
+    assert_int_equal(sa.errors, sb.errors);
+    assert_int_equal(sa.unknown, sb.unknown);
+    assert_int_equal(sa.cache_hits, 0);
+    *errors += sa.errors;
+    ch_geoip_close(cached);
+    ch_geoip_close(direct);
+}
+
+static const char *const memo_prefixes[] = {
+    "89.160.20.%u",  "81.2.69.%u",        "175.16.199.%u",  "1.128.0.%u",      "2.125.160.%u",
+    "216.160.83.%u", "67.43.156.%u",      "202.196.224.%u", "2001:480:10::%x", "2a02:d000::%x",
+    "1.1.1.%u",      "2001:218:85a3::%x", "223.1.1.%u",     "8.8.8.%u",        "::1.1.1.%u"};
+
+static void test_record_memo_gives_the_answers_of_no_cache(void **state)
+{
+    (void)state;
+    REQUIRE(COUNTRY, ASN, CITY);
+    uint64_t errors = 0;
+    const char *three[] = {COUNTRY, ASN, CITY};
+    compare_distinct(three, 3, memo_prefixes, sizeof memo_prefixes / sizeof *memo_prefixes,
+                     &errors);
+    const char *reversed[] = {CITY, ASN, COUNTRY};
+    compare_distinct(reversed, 3, memo_prefixes, sizeof memo_prefixes / sizeof *memo_prefixes,
+                     &errors);
+    const char *city[] = {CITY};
+    compare_distinct(city, 1, memo_prefixes, sizeof memo_prefixes / sizeof *memo_prefixes, &errors);
+    assert_int_equal(errors, 0);
+}
+
+/* Corrupt databases: a record whose data is damaged is counted as an error at every lookup
+ * that reads it, memo or not. */
+static void test_record_memo_counts_corrupt_records_as_reading_them_does(void **state)
+{
+    (void)state;
+    const char *subdirs[] = {"libmaxminddb", "maxminddb-golang", "maxminddb-python"};
+    REQUIRE(BAD_DATA);
+    uint64_t errors = 0;
+    for (size_t s = 0; s < 3; s++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s%s", BAD_DATA, subdirs[s]);
+        DIR *d = opendir(dir);
+        if (d == NULL)
+            fail_msg("%s cannot be opened", dir);
+        struct dirent *de;
+        while (d != NULL && (de = readdir(d)) != NULL) {
+            size_t len = strlen(de->d_name);
+            if (len < 6 || strcmp(de->d_name + len - 5, ".mmdb") != 0)
+                continue;
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            const char *paths[] = {path};
+            ch_geoip *g = NULL;
+            ch_error err = {0};
+            if (ch_geoip_open(&g, paths, 1, &err) != 0)
+                continue;
+            ch_geoip_close(g);
+            compare_distinct(paths, 1, memo_prefixes, sizeof memo_prefixes / sizeof *memo_prefixes,
+                             &errors);
+        }
+        if (d != NULL)
+            closedir(d);
+    }
+    assert_true(errors > 0);
+}
+
+static void write_db(char *path, const char *const *nets, const char *const *codes,
+                     const char *const *names, size_t n)
+{
+    int fd = mkstemps(path, 5);
+    assert_true(fd >= 0);
+    close(fd);
+    ch_mmdb_writer *w = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ch_mmdb_writer_add(w, nets[i], codes[i], names[i], &err), 0);
+    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
+    ch_mmdb_writer_free(w);
+}
+
+/* Two databases whose records sit at the same offsets of their data: the memo must tell
+ * them apart (a record is known by its database and offset), and a second database answers
+ * for what the first does not know. Written here, so it runs without the corpora. */
+static void test_record_memo_tells_databases_apart(void **state)
+{
+    (void)state;
+    char p1[] = "/tmp/ch-geoip-XXXXXX.mmdb", p2[] = "/tmp/ch-geoip-XXXXXX.mmdb";
+    const char *n1[] = {"81.2.69.0/24", "2a01:4f8::/32"}, *c1[] = {"GB", "DE"},
+               *m1[] = {"United Kingdom", NULL};
+    const char *n2[] = {"203.0.113.0/24", "2a01:4f9::/32", "81.2.69.0/25"},
+               *c2[] = {"FR", "NL", "IE"}, *m2[] = {"France", "Netherlands", "Ireland"};
+    write_db(p1, n1, c1, m1, 2);
+    write_db(p2, n2, c2, m2, 3);
+    const char *paths[] = {p1, p2};
+    const char *prefixes[] = {"81.2.69.%u", "203.0.113.%u", "2a01:4f8::%x", "2a01:4f9::%x",
+                              "198.51.100.%u"};
+    uint64_t errors = 0;
+    compare_distinct(paths, 2, prefixes, 5, &errors);
+    ch_geoip *g = open_dbs(paths, 2, CH_GEOIP_CACHE_DEFAULT);
+    unlink(p1);
+    unlink(p2);
+    ch_geo a = look(g, "81.2.69.7"), b = look(g, "203.0.113.7"), c = look(g, "2a01:4f9::1");
+    assert_string_equal(a.country, "GB");
+    assert_sv(a.country_name, "United Kingdom");
+    assert_string_equal(b.country, "FR");
+    assert_sv(b.country_name, "France");
+    assert_string_equal(c.country, "NL");
+    ch_geoip_close(g);
+    assert_int_equal(errors, 0);
+}
+
 static void test_enrich_fills_source_and_destination(void **state)
 {
     (void)state;
@@ -676,6 +807,9 @@ int main(void)
         cmocka_unit_test(test_repeat_lookups_hit_cache_with_identical_results),
         cmocka_unit_test(test_evicted_entries_are_looked_up_again_and_old_strings_stay_valid),
         cmocka_unit_test(test_cache_disabled_gives_the_same_answers),
+        cmocka_unit_test(test_record_memo_gives_the_answers_of_no_cache),
+        cmocka_unit_test(test_record_memo_tells_databases_apart),
+        cmocka_unit_test(test_record_memo_counts_corrupt_records_as_reading_them_does),
         cmocka_unit_test(test_enrich_fills_source_and_destination),
         cmocka_unit_test(test_clone_shares_databases_with_its_own_cache),
         cmocka_unit_test(test_written_db_lookups_cache_internal_and_clone),
