@@ -200,6 +200,20 @@ char *ch_json_str_put(char *d, const char *s, size_t n)
         d += 16;
         i += 16;
     }
+    if (n >= 16 && i < n && n - i < 16) {
+        /* Every block so far was plain (the loop ran out rather than broke), so the output is
+         * the input so far: the last 16 bytes, which overlap what was copied, finish a plain
+         * string in one more compare, where the word loop took one or two rounds and a tail
+         * load (10 strings a CloudTrail event, most of them 16 to 40 bytes long). */
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + n - 16));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, ctl), _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                                        _mm_cmpeq_epi8(x, bslash)));
+        if (_mm_movemask_epi8(bad) == 0) {
+            _mm_storeu_si128((__m128i *)(d + (n - i) - 16), x);
+            d += n - i;
+            i = n;
+        }
+    }
 #endif
     while (i < n) {
         /* Eight bytes a time, stored whole: the bytes past the string's end land in the slack
