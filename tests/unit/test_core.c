@@ -136,6 +136,73 @@ static void test_iso8601_round_trip_and_offsets(void **state)
     assert_string_equal(out, "1970-01-01T00:00:00Z");
 }
 
+/* A civil-calendar reference, independent of timeparse.c: days from 1970-01-01 by counting. */
+static int64_t ref_days(int y, int m, int d)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t days = 0;
+    for (int yy = 1970; yy < y; yy++)
+        days += 365 + ((yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0);
+    for (int mm = 1; mm < m; mm++)
+        days += mdays[mm - 1] + (mm == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return days + d - 1;
+}
+
+/* Parse and format remember the last date they saw (events come in time order): answers must
+ * not depend on it. A valid date followed by an invalid time on that date, or by an invalid
+ * date, is still refused; dates alternate and come back; out-of-range years are formatted as
+ * before. */
+static void test_iso8601_answers_do_not_depend_on_the_date_before(void **state)
+{
+    (void)state;
+    int64_t ms;
+    char out[40], text[40];
+    const char *bad_after_good[] = {
+        "2024-06-03T24:00:00Z", "2024-06-03T23:60:00Z", "2024-06-03T23:59:61Z",
+        "2024-06-03X00:00:00Z", "2024-06-03T0a:00:00Z", "2024-06-03T00:00:00+",
+        "2024-06-03T00:00:00Q", "2024-06-03T00-00:00Z", "2024-06-03"};
+    for (size_t i = 0; i < sizeof bad_after_good / sizeof *bad_after_good; i++) {
+        assert_true(ch_time_parse_iso8601("2024-06-03T12:00:00Z", 20, &ms));
+        assert_int_equal(ms, (ref_days(2024, 6, 3) * 86400 + 12 * 3600) * 1000);
+        assert_false(ch_time_parse_iso8601(bad_after_good[i], strlen(bad_after_good[i]), &ms));
+    }
+    assert_true(ch_time_parse_iso8601("2024-02-29T00:00:00Z", 20, &ms));
+    assert_false(ch_time_parse_iso8601("2023-02-29T00:00:00Z", 20, &ms));
+    assert_false(ch_time_parse_iso8601("2023-02-29T00:00:00Z", 20, &ms));
+    assert_true(ch_time_parse_iso8601("2024-02-29 23:59:60.5+01:30", 27, &ms));
+    assert_int_equal(
+        ms,
+        ((ref_days(2024, 2, 29) * 86400 + 23 * 3600 + 59 * 60 + 60) - (3600 + 1800)) * 1000 + 500);
+    /* Dates in turn, each second of a few hours around midnight, parsed and formatted. */
+    const int dates[][3] = {{2024, 6, 3}, {1999, 12, 31}, {2024, 6, 3}, {2000, 2, 29},
+                            {2024, 6, 4}, {1970, 1, 1},   {2024, 6, 3}, {9999, 12, 31}};
+    for (size_t k = 0; k < sizeof dates / sizeof *dates; k++) {
+        for (int sod = 0; sod < 86400; sod += 997) {
+            snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", dates[k][0],
+                     dates[k][1], dates[k][2], sod / 3600, sod / 60 % 60, sod % 60, sod % 1000);
+            assert_true(ch_time_parse_iso8601(text, strlen(text), &ms));
+            int64_t want =
+                (ref_days(dates[k][0], dates[k][1], dates[k][2]) * 86400 + sod) * 1000 + sod % 1000;
+            assert_int_equal(ms, want);
+            ch_time_format(ms, out);
+            if (sod % 1000 == 0)
+                text[19] = 'Z', text[20] = '\0';
+            assert_string_equal(out, text);
+        }
+    }
+    /* A year past 9999 and one before year 0 between days of the remembered one. */
+    ch_time_format((ref_days(2024, 6, 3) * 86400 + 5) * 1000, out);
+    assert_string_equal(out, "2024-06-03T00:00:05Z");
+    ch_time_format(253402300800000LL, out); /* 10000-01-01 */
+    assert_string_equal(out, "10000-01-01T00:00:00Z");
+    ch_time_format(-62167219201000LL, out); /* one second before 0000-01-01 */
+    assert_string_equal(out, "-001-12-31T23:59:59Z");
+    ch_time_format((ref_days(2024, 6, 3) * 86400 + 6) * 1000, out);
+    assert_string_equal(out, "2024-06-03T00:00:06Z");
+    ch_time_format(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+}
+
 static void test_errors_counted_by_reason_and_messages_capped(void **state)
 {
     (void)state;
@@ -169,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_mapped_ipv4),
         cmocka_unit_test(test_internal_ranges_are_not_geolocated),
         cmocka_unit_test(test_iso8601_round_trip_and_offsets),
+        cmocka_unit_test(test_iso8601_answers_do_not_depend_on_the_date_before),
         cmocka_unit_test(test_errors_counted_by_reason_and_messages_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
