@@ -8,6 +8,10 @@
  * offense. Links made or changed since the last save are listed, so that a checkpoint writes
  * only their rows: every record of a known session changes its link's count and last time, and
  * rewriting the whole table at each checkpoint cost `serve` as much as the table is large.
+ * Child names (role session ARNs, instance ids: 20 to 100 bytes) are hashed eight
+ * bytes a step (ch_hash_words), as every event of a role session or an instance looks its name
+ * up: byte-at-a-time FNV-1a was four fifths of a lookup (docs/BENCHMARKS.md section 44). The
+ * hash lives in memory only; a saved table is rehashed as it is loaded.
  */
 #include "enrich/lineage.h"
 
@@ -94,9 +98,14 @@ static void mark(ch_lineage *l, entry *e)
 static ch_sv child_of(const entry *e) { return (ch_sv){e->mem, e->nchild}; }
 static ch_sv parent_of(const entry *e) { return (ch_sv){e->mem + e->nchild + 1, e->nparent}; }
 
+static uint64_t name_hash(const char *name, size_t n)
+{
+    return ch_hash_words(CH_HASH_SEED, name, n);
+}
+
 static entry *find(const ch_lineage *l, const char *name, size_t n)
 {
-    uint64_t h = ch_hash_bytes(name, n);
+    uint64_t h = name_hash(name, n);
     for (size_t j = (size_t)h & (l->nidx - 1);; j = (j + 1) & (l->nidx - 1)) {
         uint32_t k = l->idx[j];
         if (k == 0)
@@ -207,7 +216,7 @@ static int put(ch_lineage *l, ch_sv child, ch_sv parent, ch_sv rel, ch_sv acct, 
                  .nparent = parent.n,
                  .nrel = rel.n,
                  .nacct = acct.n,
-                 .hash = ch_hash_bytes(child.p, child.n),
+                 .hash = name_hash(child.p, child.n),
                  .first_ms = first,
                  .last_ms = last,
                  .count = count};
