@@ -3,11 +3,11 @@
  *
  * The scanner takes the input 64 bytes at a time, as bit masks of its quotes, backslashes,
  * brackets and newlines (AVX2 compares where the CPU has them, else SSE2: the same masks).
- * Inside a record, a block without a backslash is
- * settled from its quotes alone: a prefix XOR of the quote mask marks the bytes inside strings,
- * and only the brackets and newlines outside them are visited, a few per block of CloudTrail
- * against six or seven quotes (this took the splitter from 24% to 17% of a gzip'd S3 run's
- * instructions: docs/BENCHMARKS.md section 37). A block with a backslash, and a top-level
+ * Inside a record, a block without a backslash is settled from its quotes alone: a prefix XOR
+ * of the quote mask marks the bytes inside strings, and only the brackets and newlines outside
+ * them are visited, a few per block of CloudTrail against six or seven quotes (this took the
+ * splitter from 24% to 17% of a gzip'd S3 run's instructions: docs/BENCHMARKS.md section 37;
+ * AVX2 took it to 13%, section 44). A block with a backslash, and a top-level
  * object (which may be the S3 envelope, whose "Records" key is looked for), are walked one
  * quote, bracket or newline at a time, a backslash skipping the byte after it. Depth is
  * a counter, not a stack: `{]` is not noticed (simdjson rejects the record later), but nesting
