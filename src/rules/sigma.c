@@ -14,6 +14,7 @@
  */
 #include "rules/sigma.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@
 #include "core/mem.h"
 #include "core/yaml_util.h"
 
-#define GEN_MAX (1u << 20) /* bytes of one generated rule */
+#define GEN_MAX (1u << 20)          /* bytes of one generated rule */
+#define SIGMA_COUNT_MAX 1000000000L /* a threshold, as rules/rule.c bounds count */
 
 typedef enum src_kind { SRC_NONE = 0, SRC_CLOUDTRAIL, SRC_DNS, SRC_NETWORK } src_kind;
 
@@ -815,8 +817,14 @@ static int gen_correlation(sctx *S, sdoc *docs, size_t ndocs, sdoc *d, ch_buf *b
                 return sfail(S, nd(d, p->key), CH_EPARSE, "not supported: condition '%s'", k);
         }
         const char *cs = gte ? gte : gt;
-        if (!is_int(cs) || (count = strtol(cs, NULL, 10) + (gt ? 1 : 0)) < 1)
-            return sfail(S, cond, CH_EPARSE, "the condition expects a positive whole number");
+        /* Bounded as a rule's own count is (1..1e9), before 'gt' adds one: strtol saturates
+         * at LONG_MAX, and LONG_MAX + 1 overflows. */
+        errno = 0;
+        long v = is_int(cs) ? strtol(cs, NULL, 10) : -1;
+        if (errno == ERANGE || v < (gt ? 0 : 1) || v > SIGMA_COUNT_MAX - (gt ? 1 : 0))
+            return sfail(S, cond, CH_EPARSE, "the condition expects a whole number from 1 to %ld",
+                         SIGMA_COUNT_MAX);
+        count = v + (gt ? 1 : 0);
         if (vc) {
             const char *f = map_str(d, cond, "field");
             if (f == NULL || (vfield = map_field(refs[0]->kind, f)) == NULL)

@@ -156,6 +156,14 @@ static void test_unsupported_is_refused_with_the_reason(void **st)
     refused(buf, "not supported: correlation type 'value_sum'", NULL);
     snprintf(buf, sizeof buf, "%s  type: event_count\n  condition: {lt: 5}\n", base);
     refused(buf, "not supported: a condition other than", NULL);
+    /* Thresholds as a rule's own count bounds them; 'gt' at the top of a long overflowed
+     * when one was added to it (fuzz_sigma, UBSan). */
+    const char *big[] = {"gt: 9223372036854775807", "gte: 9223372036854775808", "gte: 0",
+                         "gt: 1000000000", "gte: 1000000001"};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        snprintf(buf, sizeof buf, "%s  type: event_count\n  condition: {%s}\n", base, big[i]);
+        refused(buf, "the condition expects a whole number from 1 to 1000000000", NULL);
+    }
     refused("title: c\nid: c-1\ncorrelation:\n  type: event_count\n  rules: [elsewhere]\n"
             "  timespan: 1h\n  condition: {gte: 2}\n",
             "rule 'elsewhere' is not a detection in this file", NULL);
