@@ -220,4 +220,23 @@ static inline void expect_damaged(const char *expr, const char *text)
     ch_buf_free(&o.results);
 }
 
+/* n searches of the same records (other formats, or index and scan) found something and gave
+ * the first one's answer, nothing damaged: matches, kept results byte for byte, groups. Frees
+ * every outcome's results. */
+static inline void expect_same_answers(outcome *o, int n)
+{
+    assert_true(o[0].matched > 0);
+    assert_int_equal(o[0].damaged, 0);
+    for (int f = 1; f < n; f++) {
+        assert_int_equal(o[0].matched, o[f].matched);
+        assert_int_equal(o[0].nres, o[f].nres);
+        assert_int_equal(o[f].damaged, 0);
+        assert_string_equal(o[0].results.data ? o[0].results.data : "",
+                            o[f].results.data ? o[f].results.data : "");
+        assert_string_equal(o[0].groups, o[f].groups);
+    }
+    for (int f = 0; f < n; f++)
+        ch_buf_free(&o[f].results);
+}
+
 #endif

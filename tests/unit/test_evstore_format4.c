@@ -227,17 +227,7 @@ static void test_formats_2_3_and_4_search_the_same(void **state)
             write_as(fm[f], f ? CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT : 0);
             run(q[i].expr, q[i].count_by, q[i].no_index, &o[f]);
         }
-        assert_true(o[0].matched > 0);
-        for (int f = 1; f < 3; f++) {
-            assert_int_equal(o[0].matched, o[f].matched);
-            assert_int_equal(o[0].nres, o[f].nres);
-            assert_int_equal(o[f].damaged, 0);
-            assert_string_equal(o[0].results.data ? o[0].results.data : "",
-                                o[f].results.data ? o[f].results.data : "");
-            assert_string_equal(o[0].groups, o[f].groups);
-        }
-        for (int f = 0; f < 3; f++)
-            ch_buf_free(&o[f].results);
+        expect_same_answers(o, 3);
     }
     /* format 4 reads original records only of the blocks whose matches it keeps */
     outcome o;

@@ -322,17 +322,7 @@ static void test_formats_5_and_6_search_the_same(void **state)
             write_as(fm[f], CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT);
             run(q[i].expr, q[i].count_by, q[i].no_index, &o[f]);
         }
-        assert_true(o[0].matched > 0);
-        assert_int_equal(o[0].matched, o[1].matched);
-        assert_int_equal(o[0].nres, o[1].nres);
-        assert_int_equal(o[0].damaged + o[1].damaged, 0);
-        assert_string_equal(o[0].damaged_text, "");
-        assert_string_equal(o[1].damaged_text, "");
-        assert_string_equal(o[0].results.data ? o[0].results.data : "",
-                            o[1].results.data ? o[1].results.data : "");
-        assert_string_equal(o[0].groups, o[1].groups);
-        for (int f = 0; f < 2; f++)
-            ch_buf_free(&o[f].results);
+        expect_same_answers(o, 2);
     }
     unlink(path);
 }
