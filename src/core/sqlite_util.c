@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/mem.h"
 #include "core/paths.h"
@@ -59,7 +60,9 @@ int ch_sql_exec(sqlite3 *db, const char *path, const char *sql, ch_error *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        ch_error_set(err, CH_EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
+        /* The statement's opening words say which step failed ("BEGIN IMMEDIATE", a PRAGMA):
+         * "database is locked" alone does not tell a wait for a writer from a schema change. */
+        ch_error_set(err, CH_EIO, "%s: %.40s: %s", path, sql, msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return CH_EIO;
     }
@@ -269,6 +272,28 @@ fail:
 
 /* ---- opening ------------------------------------------------------------------------------- */
 
+/* How long a connection waits for another one's lock before it reports "database is locked". */
+#define BUSY_MS 5000
+
+/* Two processes (or threads) opening one new file at once both switch it to WAL; the switch
+ * needs an exclusive lock, and SQLite answers SQLITE_BUSY at once when the other connection is
+ * in the middle of its own switch, without calling the busy handler (two `analyze` runs on a
+ * new store failed this way about once in ten). The mode is kept in the file, so only the
+ * first opens race: retry for as long as the busy handler would have waited. */
+static int set_wal(sqlite3 *db, const char *path, ch_error *err)
+{
+    const char *sql = "PRAGMA journal_mode = WAL";
+    for (int waited = 0;; waited += 2) {
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= BUSY_MS)
+            return ch_error_set(err, CH_EIO, "%s: %s: %s", path, sql, sqlite3_errmsg(db));
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
 {
     sqlite3 *db = NULL;
@@ -287,11 +312,11 @@ int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
                           db ? sqlite3_errmsg(db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_timeout(db, BUSY_MS);
     sqlite3_extended_result_codes(db, 1);
     /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
      * here with "file is not a database". */
-    if ((rc = ch_sql_exec(db, path, "PRAGMA journal_mode = WAL", err)) < 0 ||
+    if ((rc = set_wal(db, path, err)) < 0 ||
         (rc = ch_sql_exec(db, path, "PRAGMA synchronous = NORMAL", err)) < 0 ||
         (rc = ch_sql_exec(db, path, "PRAGMA foreign_keys = ON", err)) < 0)
         goto fail;

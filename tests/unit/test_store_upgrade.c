@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +309,50 @@ static void test_previous_build_file_newer_than_this_build_is_refused(void **sta
                      9);
 }
 
+/* ---- two opens of one new file at once ------------------------------------------------------ */
+
+typedef struct racer {
+    const char *path;
+    pthread_barrier_t *start;
+    char msg[sizeof(ch_error){0}.msg]; /* empty when the open succeeded */
+} racer;
+
+static void *open_at_once(void *arg)
+{
+    racer *r = arg;
+    ch_store *s = NULL;
+    ch_error err = {0};
+    pthread_barrier_wait(r->start);
+    if (ch_store_open(r->path, &s, &err) != 0)
+        snprintf(r->msg, sizeof r->msg, "%s", err.msg);
+    else
+        ch_store_close(s);
+    return NULL;
+}
+
+/* Two `analyze` runs started together on a new store: both switch the new file to WAL, and
+ * SQLite refuses one of the two switches at once, without waiting, about once in ten. Both
+ * opens must succeed, as any other write waits for the other process. */
+static void test_two_opens_of_a_new_file_at_once_both_succeed(void **state)
+{
+    tmpdb *t = *state;
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    for (int i = 0; i < 100; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s.%d", t->db, i);
+        racer a = {.path = path, .start = &start}, b = a;
+        pthread_t ta, tb;
+        assert_int_equal(pthread_create(&ta, NULL, open_at_once, &a), 0);
+        assert_int_equal(pthread_create(&tb, NULL, open_at_once, &b), 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        if (a.msg[0] || b.msg[0])
+            fail_msg("open %d of a new file: %s%s", i, a.msg, b.msg);
+    }
+    pthread_barrier_destroy(&start);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +363,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_older_offense_schema_is_migrated_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_previous_build_file_newer_than_this_build_is_refused,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_opens_of_a_new_file_at_once_both_succeed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
