@@ -19,6 +19,9 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY, child BLOB NOT NULL UNIQUE, parent BLOB NOT NULL,"
     " relation BLOB NOT NULL, account BLOB NOT NULL, first_ms INTEGER NOT NULL,"
     " last_ms INTEGER NOT NULL, count INTEGER NOT NULL)",
+    /* 1 -> 2: a user's timeline asks for the links the user made (its children) without
+     * reading the whole table. */
+    "CREATE INDEX lineage_links_parent ON lineage_links (parent)",
 };
 
 static const ch_sql_schema schema = {
@@ -36,6 +39,17 @@ static ch_sv col_sv(sqlite3_stmt *st, int i)
     return (ch_sv){p != NULL ? (const char *)p : "", (uint32_t)(n > 0 ? n : 0)};
 }
 
+static ch_lineage_link row_link(sqlite3_stmt *st)
+{
+    return (ch_lineage_link){col_sv(st, 0),
+                             col_sv(st, 1),
+                             col_sv(st, 2),
+                             col_sv(st, 3),
+                             sqlite3_column_int64(st, 4),
+                             sqlite3_column_int64(st, 5),
+                             (uint64_t)sqlite3_column_int64(st, 6)};
+}
+
 static int read_rows(ch_sql *c, ch_lineage *l, ch_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -47,13 +61,7 @@ static int read_rows(ch_sql *c, ch_lineage *l, ch_error *err)
         return rc;
     int n = 0, s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        ch_lineage_link k = {col_sv(st, 0),
-                             col_sv(st, 1),
-                             col_sv(st, 2),
-                             col_sv(st, 3),
-                             sqlite3_column_int64(st, 4),
-                             sqlite3_column_int64(st, 5),
-                             (uint64_t)sqlite3_column_int64(st, 6)};
+        ch_lineage_link k = row_link(st);
         if ((rc = ch_lineage_put(l, &k)) < 0) {
             rc = ch_error_set(err, rc, "out of memory");
             break;
@@ -155,4 +163,82 @@ int ch_lineage_persist(ch_store *st, const ch_lineage *l, bool legacy, ch_error 
         rc = rc < 0 ? rc : 0;
     }
     return rc;
+}
+
+/* ---- one principal's links ------------------------------------------------------------------ */
+
+typedef struct filter {
+    const char *name;
+    size_t n;
+    unsigned kids;
+    ch_lineage_user_fn fn;
+    void *ud;
+} filter;
+
+static int kid_of(void *ud, const ch_lineage_link *k)
+{
+    filter *f = ud;
+    if (f->kids >= CH_LINEAGE_USER_CHILDREN || k->parent.n != f->n ||
+        memcmp(k->parent.p, f->name, f->n) != 0)
+        return 0;
+    f->kids++;
+    return f->fn(f->ud, k, false);
+}
+
+/* A store whose links are still in the text form: read it whole, as before the table. */
+static int user_links_legacy(ch_store *st, filter *f, ch_error *err)
+{
+    ch_lineage *l = NULL;
+    int rc = ch_lineage_new(0, &l, err);
+    if (rc == 0 && (rc = ch_lineage_read(st, l, NULL, err)) >= 0) {
+        ch_lineage_link k;
+        rc = ch_lineage_get(l, f->name, f->n, &k) ? f->fn(f->ud, &k, true) : 0;
+        if (rc == 0)
+            rc = ch_lineage_each(l, kid_of, f);
+    }
+    ch_lineage_free(l);
+    return rc < 0 ? rc : 0;
+}
+
+static int user_rows(ch_sql *c, const char *sql, filter *f, bool own, ch_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = ch_sql_prepare(c->db, c->path, sql, &st, err), s;
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_blob(st, 1, f->n ? f->name : "", (int)f->n, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int(st, 2, CH_LINEAGE_USER_CHILDREN);
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_lineage_link k = row_link(st);
+        rc = f->fn(f->ud, &k, own);
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = ch_sql_error(c->db, c->path, err, "reading the lineage");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ch_lineage_read_user(ch_store *st, const char *name, size_t n, ch_lineage_user_fn fn, void *ud,
+                         ch_error *err)
+{
+    ch_sql *c = ch_store_sql(st);
+    filter f = {name, n, 0, fn, ud};
+    sqlite3_stmt *any = NULL;
+    bool rows = false;
+    if (has_table(c)) {
+        int rc = ch_sql_prepare(c->db, c->path, "SELECT 1 FROM lineage_links LIMIT 1", &any, err);
+        if (rc < 0)
+            return rc;
+        rows = sqlite3_step(any) == SQLITE_ROW;
+        sqlite3_finalize(any);
+    }
+    if (!rows)
+        return user_links_legacy(st, &f, err);
+    const char *own = "SELECT child, parent, relation, account, first_ms, last_ms, count"
+                      " FROM lineage_links WHERE child = ?1";
+    const char *kids = "SELECT child, parent, relation, account, first_ms, last_ms, count"
+                       " FROM lineage_links WHERE parent = ?1 ORDER BY id LIMIT ?2";
+    int rc = user_rows(c, own, &f, true, err);
+    return rc < 0 ? rc : user_rows(c, kids, &f, false, err);
 }

@@ -32,4 +32,18 @@ int ch_lineage_read(ch_store *st, ch_lineage *l, bool *legacy, ch_error *err);
  * transaction commits. */
 int ch_lineage_persist(ch_store *st, const ch_lineage *l, bool legacy, ch_error *err);
 
+/* At most this many of a principal's children are handed out (a timeline shows them all). */
+#define CH_LINEAGE_USER_CHILDREN 1000
+
+/* own: k is the link that made the principal (its parent); else k is a link the principal
+ * made. k's strings live until the callback returns. Non-zero stops the walk and is returned. */
+typedef int (*ch_lineage_user_fn)(void *ud, const ch_lineage_link *k, bool own);
+
+/* One principal's links without reading the whole table (by the child and parent indexes): the
+ * link that made it, then up to CH_LINEAGE_USER_CHILDREN links it made, in learning order. A
+ * store still in the text form is read whole, as ch_lineage_read does. 0, fn's value, or an
+ * error. */
+int ch_lineage_read_user(ch_store *st, const char *name, size_t n, ch_lineage_user_fn fn, void *ud,
+                         ch_error *err);
+
 #endif

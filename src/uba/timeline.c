@@ -184,52 +184,34 @@ static int offenses_part(ch_sql *c, const char *name, size_t n, story *s, ch_err
     return step == SQLITE_DONE ? 0 : ch_sql_error(c->db, c->path, err, "reading offenses");
 }
 
-typedef struct kids {
-    story *s;
-    const char *name;
-    size_t n;
-    int rc;
-} kids;
-
-static int child_of(void *ud, const ch_lineage_link *k)
+/* The link that made the user (its parent) and the links the user made (its children). */
+static int lineage_link(void *ud, const ch_lineage_link *k, bool own)
 {
-    kids *kd = ud;
-    if (k->parent.n != kd->n || memcmp(k->parent.p, kd->name, kd->n) != 0 ||
-        kd->s->nchildren >= 1000)
+    story *s = ud;
+    if (own) {
+        snprintf(s->parent, sizeof s->parent, "%.*s", (int)k->parent.n, k->parent.p);
+        snprintf(s->relation, sizeof s->relation, "%.*s", (int)k->relation.n, k->relation.p);
+        s->parent_ms = k->first_ms;
+        s->known = true;
         return 0;
-    char **nv = ch_realloc(kd->s->children, (kd->s->nchildren + 1) * sizeof *nv);
+    }
+    char **nv = ch_realloc(s->children, (s->nchildren + 1) * sizeof *nv);
     if (nv == NULL)
-        return kd->rc = CH_ENOMEM;
-    kd->s->children = nv;
+        return CH_ENOMEM;
+    s->children = nv;
     size_t len = (size_t)k->child.n + k->relation.n + 2;
-    if ((nv[kd->s->nchildren] = ch_malloc(len)) == NULL)
-        return kd->rc = CH_ENOMEM;
-    snprintf(nv[kd->s->nchildren], len, "%.*s\t%.*s", (int)k->child.n, k->child.p,
-             (int)k->relation.n, k->relation.p);
-    kd->s->nchildren++;
+    if ((nv[s->nchildren] = ch_malloc(len)) == NULL)
+        return CH_ENOMEM;
+    snprintf(nv[s->nchildren], len, "%.*s\t%.*s", (int)k->child.n, k->child.p, (int)k->relation.n,
+             k->relation.p);
+    s->nchildren++;
     return 0;
 }
 
 static int lineage_part(ch_store *st, const char *name, size_t n, story *s, ch_error *err)
 {
-    ch_lineage *l = NULL;
-    int rc;
-    if ((rc = ch_lineage_new(0, &l, err)) == 0 && (rc = ch_lineage_read(st, l, NULL, err)) >= 0) {
-        rc = 0;
-        ch_lineage_link k;
-        if (ch_lineage_get(l, name, n, &k)) {
-            snprintf(s->parent, sizeof s->parent, "%.*s", (int)k.parent.n, k.parent.p);
-            snprintf(s->relation, sizeof s->relation, "%.*s", (int)k.relation.n, k.relation.p);
-            s->parent_ms = k.first_ms;
-            s->known = true;
-        }
-        kids kd = {s, name, n, 0};
-        ch_lineage_each(l, child_of, &kd);
-        if (kd.rc < 0)
-            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-    }
-    ch_lineage_free(l);
-    return rc;
+    int rc = ch_lineage_read_user(st, name, n, lineage_link, s, err);
+    return rc == CH_ENOMEM ? ch_error_set(err, CH_ENOMEM, "out of memory") : rc;
 }
 
 static int cmp_item(const void *a, const void *b)

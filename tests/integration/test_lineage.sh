@@ -132,4 +132,8 @@ rid=$(jq '.offenses[] | select(.index.value == "root") | .id' "$work/two-list.js
   fail "users show: backup-svc was created by root"
 [ "$(jq --argjson r "$rid" '[.offenses[] | select(.id == $r and .via == "lineage")] | length' "$work/user.json")" = 1 ] ||
   fail "users show: backup-svc is in root's offense through lineage"
+"$bin" users show root --db "$work/two.db" --format json >"$work/root.json"
+[ "$(jq '[.lineage.children[] | select(.name == "backup-svc" and .relation == "CreateUser")] | length' "$work/root.json")" = 1 ] ||
+  fail "users show: root's children hold backup-svc, made by CreateUser"
+[ "$(jq -r '.lineage.parent' "$work/root.json")" = null ] || fail "users show: root has no creator"
 echo "ok: lineage joins root -> backup-svc -> GPU burst and mining into one offense, across runs"
