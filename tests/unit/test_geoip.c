@@ -523,17 +523,10 @@ static void test_noted_answers_count_and_cache_as_own_lookups(void **state)
 {
     (void)state;
     char path[] = "/tmp/ch-geoip-XXXXXX.mmdb";
-    int fd = mkstemps(path, 5);
-    assert_true(fd >= 0);
-    close(fd);
-    ch_mmdb_writer *w = NULL;
+    const char *nets[] = {"81.2.69.0/24", "2a01:4f8::/32", "203.0.113.0/24"};
+    const char *codes[] = {"GB", "DE", "FR"}, *names[] = {"United Kingdom", NULL, "France"};
+    write_db(path, nets, codes, names, 3);
     ch_error err = {0};
-    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
-    assert_int_equal(ch_mmdb_writer_add(w, "81.2.69.0/24", "GB", "United Kingdom", &err), 0);
-    assert_int_equal(ch_mmdb_writer_add(w, "2a01:4f8::/32", "DE", NULL, &err), 0);
-    assert_int_equal(ch_mmdb_writer_add(w, "203.0.113.0/24", "FR", "France", &err), 0);
-    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
-    ch_mmdb_writer_free(w);
     const char *paths[] = {path};
     ch_geoip_opts small = {.cache_entries = 4};
     ch_geoip *own = NULL, *noter = NULL, *worker = NULL;
@@ -601,16 +594,9 @@ static void test_written_db_lookups_cache_internal_and_clone(void **state)
 {
     (void)state;
     char path[] = "/tmp/ch-geoip-XXXXXX.mmdb";
-    int fd = mkstemps(path, 5);
-    assert_true(fd >= 0);
-    close(fd);
-    ch_mmdb_writer *w = NULL;
-    ch_error err = {0};
-    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
-    assert_int_equal(ch_mmdb_writer_add(w, "81.2.69.0/24", "GB", "United Kingdom", &err), 0);
-    assert_int_equal(ch_mmdb_writer_add(w, "2a01:4f8::/32", "DE", NULL, &err), 0);
-    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
-    ch_mmdb_writer_free(w);
+    const char *nets[] = {"81.2.69.0/24", "2a01:4f8::/32"};
+    const char *codes[] = {"GB", "DE"}, *names[] = {"United Kingdom", NULL};
+    write_db(path, nets, codes, names, 2);
     ch_geoip *g = open1(path);
     unlink(path); /* the mapping stays readable */
     assert_string_equal(ch_geoip_db_type(g, 0), "Test-Country");
@@ -643,6 +629,7 @@ static void test_written_db_lookups_cache_internal_and_clone(void **state)
     assert_int_equal(st.errors, 0);
 
     ch_geoip *c = NULL;
+    ch_error err = {0};
     assert_int_equal(ch_geoip_clone(g, &c, &err), 0);
     geo = look(c, "81.2.69.142");
     assert_string_equal(geo.country, "GB");
