@@ -37,7 +37,6 @@ struct ch_lineage {
     size_t n, cap_e, cap;
     uint32_t *idx; /* entry + 1, 0 = empty */
     size_t nidx;   /* power of two */
-    bool dirty;
     /* The links made or changed since the last save, so that a checkpoint writes those rows
      * and not the whole table (offense/lineage_store.c); all_dirty when the list could not
      * grow or every link is to be written. */
@@ -78,7 +77,6 @@ void ch_lineage_free(ch_lineage *l)
 
 static void mark(ch_lineage *l, entry *e)
 {
-    l->dirty = true;
     if (e->dirty || l->all_dirty)
         return;
     if (l->ndl == l->capdl) {
@@ -396,7 +394,7 @@ int ch_lineage_each_dirty(const ch_lineage *l, ch_lineage_fn fn, void *ud)
 }
 
 size_t ch_lineage_count(const ch_lineage *l) { return l->n; }
-bool ch_lineage_dirty(const ch_lineage *l) { return l->dirty; }
+bool ch_lineage_dirty(const ch_lineage *l) { return l->ndl > 0 || (l->all_dirty && l->n > 0); }
 
 void ch_lineage_clear_dirty(ch_lineage *l)
 {
@@ -407,14 +405,9 @@ void ch_lineage_clear_dirty(ch_lineage *l)
         l->e[l->dl[i]].dirty = false;
     l->ndl = 0;
     l->all_dirty = false;
-    l->dirty = false;
 }
 
-void ch_lineage_mark_all_dirty(ch_lineage *l)
-{
-    l->all_dirty = true;
-    l->dirty = l->n > 0;
-}
+void ch_lineage_mark_all_dirty(ch_lineage *l) { l->all_dirty = true; }
 void ch_lineage_stats_get(const ch_lineage *l, ch_lineage_stats *out) { *out = l->st; }
 
 /* ---- text form: "child parent relation account first last count\n", strings hex ---------- */
