@@ -281,3 +281,70 @@ int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, 
     *rows_len = o;
     return 0;
 }
+
+int ch__evcols_row(const uint8_t *c, size_t n, uint32_t cnt, uint32_t i, uint8_t **row, size_t *cap,
+                   size_t *row_len)
+{
+    const uint8_t *p = c, *end = c + n;
+    uint64_t rl, nr;
+    if (n < 1 || *p++ != LAYOUT || !ch_leb_get(&p, end, &rl) || !ch_leb_get(&p, end, &nr))
+        return CH_EPARSE;
+    if (nr != cnt || cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS || i >= cnt || rl > MAX_ROWS ||
+        rl < (uint64_t)cnt * 4)
+        return CH_EPARSE;
+    /* The row is never longer than the columns' bytes and its three 8-byte items. */
+    if (*cap < n + 3 * 8) {
+        uint8_t *nb = ch_realloc(*row, n + 3 * 8);
+        if (nb == NULL)
+            return CH_ENOMEM;
+        *row = nb;
+        *cap = n + 3 * 8;
+    }
+    uint8_t *out = *row;
+    size_t o = 0;
+    for (int k = 0; k < CH_EV_TYPED_ITEMS; k++) {
+        if (is_delta(k)) {
+            uint64_t z, prev = 0, v = 0;
+            for (uint32_t r = 0; r < cnt; r++) {
+                if (!ch_leb_get(&p, end, &z))
+                    return CH_EPARSE;
+                prev += (z >> 1) ^ (0 - (z & 1));
+                if (r == i)
+                    v = prev;
+            }
+            put_le64(out + o, v);
+            o += 8;
+            continue;
+        }
+        if ((size_t)(end - p) < cnt)
+            return CH_EPARSE;
+        const uint8_t *ids = p;
+        p += cnt;
+        /* Record i takes the next new value (the count of new values before it) or an earlier
+         * one; every new value is in the table (checked as ch__evcols_decode does). */
+        uint32_t before = 0, zeros = 0;
+        for (uint32_t r = 0; r < cnt; r++) {
+            if (r == i)
+                before = zeros;
+            zeros += ids[r] == 0;
+        }
+        uint32_t j = ids[i] == 0 ? before : ids[i] - 1u;
+        uint64_t nd;
+        if (!ch_leb_get(&p, end, &nd) || nd != zeros || (ids[i] != 0 && j >= before))
+            return CH_EPARSE;
+        for (uint32_t t = 0; t < nd; t++) {
+            uint64_t l;
+            if (!ch_leb_get(&p, end, &l) || l > (uint64_t)(end - p))
+                return CH_EPARSE;
+            if (t == j) {
+                memcpy(out + o, p, (size_t)l);
+                o += (size_t)l;
+            }
+            p += l;
+        }
+    }
+    if (p != end)
+        return CH_EPARSE;
+    *row_len = o;
+    return 0;
+}

@@ -975,6 +975,15 @@ typedef struct seg_stream {
     size_t cbufcap;
     const uint8_t *ccur;
     ch_evcols_scratch *scratch;
+    /* ... whose rows are rebuilt (rec_off, cur) only when a second record of the block, or its
+     * first, is asked for: a lookup's single match of a block takes its row alone (row_i, in
+     * row), a scan starts at record 0 and rebuilds them all */
+    bool rows;
+    uint32_t ccnt;
+    size_t clen;
+    int32_t row_i;
+    uint8_t *row;
+    size_t rowcap, rowlen;
     /* a compressed frame as read from the file (not used for a segment in memory) */
     uint8_t *z;
     size_t zcap;
@@ -1000,6 +1009,21 @@ struct ch_seg {
     size_t joincap;
     ZSTD_DCtx *dctx; /* borrowed (ch__seg_use_dctx) or owned */
     bool own_dctx;
+    /* Formats 4-6: the original-record frame of block st[1].blk_no, inflated zstd block by
+     * zstd block only as far as the records asked for so far (orig_upto): a lookup that prints
+     * one record of a 256-record frame stops at the 128 KB zstd block holding it. Its own
+     * DCtx, because the frame's decoding state lives there between two records. */
+    struct orig_part {
+        bool on;          /* a frame is being inflated: the fields below describe it */
+        const uint8_t *z; /* its compressed bytes (stream 1's buffer, or the segment in memory) */
+        size_t zlen, zpos;
+        uint8_t *out;     /* == st[1].cur */
+        size_t cap, have; /* rawlen, and bytes inflated so far */
+        size_t next;      /* offset of the first record not yet found */
+        uint32_t found, cnt, k;
+        ZSTD_DCtx *dctx;
+        ZSTD_DDict *ddict; /* the frame's prefix, by reference */
+    } op;
     /* the index, decoded on first use: checked once, then each field's frame when first asked
      * for (segments written with one frame for all fields decode all at once) */
     bool ix_checked, ix_split;
@@ -1294,12 +1318,15 @@ void ch__seg_close(ch_seg *s)
     ch_free(s->ixz);
     if (s->own_dctx)
         ZSTD_freeDCtx(s->dctx);
+    ZSTD_freeDCtx(s->op.dctx);
+    ZSTD_freeDDict(s->op.ddict);
     for (int st = 0; st < 2; st++) {
         ch_free(s->st[st].blk);
         ZSTD_freeDDict(s->st[st].ddict);
         ch_free(s->st[st].pfx);
         ch_free(s->st[st].rec_off);
         ch_free(s->st[st].cbuf);
+        ch_free(s->st[st].row);
         ch__evcols_scratch_free(s->st[st].scratch);
         ch_free(s->st[st].z);
     }
@@ -1476,6 +1503,91 @@ static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t
     return 0;
 }
 
+/* Start inflating the original frame f of block k into base + plen, the plen bytes before it
+ * being its prefix (its checksum checked first); orig_upto inflates it. */
+static int orig_begin(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t plen, ch_error *err)
+{
+    struct orig_part *op = &s->op;
+    seg_stream *S = &s->st[1];
+    const uint8_t *z;
+    int rc = frame_bytes(s, 1, k, f, &z, err);
+    if (rc < 0)
+        return rc;
+    if (op->dctx == NULL && (op->dctx = ZSTD_createDCtx()) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    ZSTD_freeDDict(op->ddict);
+    op->ddict = ZSTD_createDDict_advanced(base, plen, ZSTD_dlm_byRef, ZSTD_dct_rawContent,
+                                          ZSTD_defaultCMem);
+    if (op->ddict == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (ZSTD_isError(ZSTD_decompressBegin_usingDDict(op->dctx, op->ddict)))
+        return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", k);
+    if (S->rec_off == NULL &&
+        (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    *op = (struct orig_part){
+        true,     z,        f.clen,   0, base + plen,
+        f.rawlen, 0,        0,        0, ch_le_get32(s->bt + (size_t)k * s->bte + 20),
+        k,        op->dctx, op->ddict};
+    S->cur = op->out;
+    S->blk_no = k;
+    S->blocks_read++;
+    return 0;
+}
+
+/* Inflate the frame being read (s->op) until its record i is whole, or to its end when i is
+ * its last record (then checked as a whole frame is: exactly rawlen bytes, no byte after the
+ * last record). zstd decodes a block (up to 128 KB) at a time, each written right after the
+ * bytes before it, so the prefix and the earlier blocks are its window in place. */
+static int orig_upto(ch_seg *s, uint32_t i, ch_error *err)
+{
+    struct orig_part *op = &s->op;
+    seg_stream *S = &s->st[1];
+    bool all = i + 1 >= op->cnt;
+    for (;;) {
+        /* the records that the bytes so far hold whole */
+        while (op->found < op->cnt && op->have - op->next >= 4) {
+            uint32_t len = ch_le_get32(op->out + op->next);
+            if (len > op->cap - op->next - 4) {
+                op->on = false;
+                S->blk_no = -1;
+                return ch_error_set(err, CH_EPARSE, "%s %u: record %u overruns the block",
+                                    stream_name(1), op->k, op->found);
+            }
+            if (len > op->have - op->next - 4)
+                break;
+            S->rec_off[op->found++] = (uint32_t)op->next;
+            op->next += 4 + (size_t)len;
+        }
+        if (!all && op->found > i)
+            return 0;
+        size_t need = op->on ? ZSTD_nextSrcSizeToDecompress(op->dctx) : 0;
+        if (need == 0)
+            break;
+        if (need > op->zlen - op->zpos)
+            goto broken;
+        size_t d = ZSTD_decompressContinue(op->dctx, op->out + op->have, op->cap - op->have,
+                                           op->z + op->zpos, need);
+        if (ZSTD_isError(d))
+            goto broken;
+        op->zpos += need;
+        op->have += d;
+    }
+    op->on = false;
+    if (op->zpos != op->zlen || op->have != op->cap)
+        goto broken;
+    if (op->found != op->cnt || op->next != op->cap) {
+        S->blk_no = -1;
+        return ch_error_set(err, CH_EPARSE, "%s %u: %zu trailing bytes", stream_name(1), op->k,
+                            op->cap - op->next);
+    }
+    return 0;
+broken:
+    op->on = false;
+    S->blk_no = -1;
+    return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", op->k);
+}
+
 /* Format 4's original records of block k: the frame's prefix is block 0's original records
  * (with the dictionary flag, blocks after the first) and then the block's own typed columns. */
 static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
@@ -1532,10 +1644,7 @@ static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
         base = S->blk;
     }
     memcpy(base + pre, c, cn);
-    if ((rc = orig4_frame(s, k, f, base, pre + cn, err)) < 0)
-        return rc;
-    S->cur = base + pre + cn;
-    return block_records(s, 1, k, f.rawlen, err);
+    return orig_begin(s, k, f, base, pre + cn, err);
 }
 
 static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
@@ -1587,18 +1696,67 @@ static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
     }
     if (ZSTD_isError(d) || d != f.rawlen)
         return ch_error_set(err, CH_EPARSE, "%s %u does not decompress", stream_name(st), k);
-    size_t rawlen = f.rawlen;
     S->cur = got;
     if (S->cols) {
+        /* the rows when a record is asked for (typed_rows) */
         S->ccur = got;
-        int rc = ch__evcols_decode(got, f.rawlen, cnt, &S->blk, &S->blkcap, &rawlen, &S->scratch);
-        if (rc == CH_ENOMEM)
-            return ch_error_set(err, CH_ENOMEM, "out of memory");
-        if (rc < 0)
-            return ch_error_set(err, CH_EPARSE, "%s %u: damaged columns", stream_name(st), k);
-        S->cur = S->blk;
+        S->clen = f.rawlen;
+        S->ccnt = cnt;
+        S->rows = false;
+        S->row_i = -1;
+        S->blk_no = k;
+        S->blocks_read++;
+        return 0;
     }
-    return block_records(s, st, k, rawlen, err);
+    return block_records(s, st, k, f.rawlen, err);
+}
+
+/* Format 4's typed record i of the block in hand: its row alone the first time the block is
+ * asked for one (unless it is record 0), all rows the next time. */
+static int typed_row(ch_seg *s, uint32_t i, const uint8_t **p, size_t *n, ch_error *err)
+{
+    seg_stream *S = &s->st[0];
+    uint32_t k = (uint32_t)S->blk_no;
+    if (!S->rows && S->row_i == (int32_t)i) {
+        *p = S->row;
+        *n = S->rowlen;
+        return 0;
+    }
+    int rc;
+    if (!S->rows && S->row_i < 0 && i > 0) {
+        rc = ch__evcols_row(S->ccur, S->clen, S->ccnt, i, &S->row, &S->rowcap, &S->rowlen);
+        if (rc == 0) {
+            S->row_i = (int32_t)i;
+            *p = S->row;
+            *n = S->rowlen;
+            return 0;
+        }
+    } else if (!S->rows) {
+        size_t rawlen;
+        rc =
+            ch__evcols_decode(S->ccur, S->clen, S->ccnt, &S->blk, &S->blkcap, &rawlen, &S->scratch);
+        if (rc == 0) {
+            S->cur = S->blk;
+            S->blocks_read--; /* counted when the frame was read */
+            if ((rc = block_records(s, 0, k, rawlen, err)) < 0) {
+                S->blk_no = -1;
+                return rc;
+            }
+            S->rows = true;
+        }
+    } else {
+        rc = 0;
+    }
+    if (rc == CH_ENOMEM)
+        return ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (rc < 0) {
+        S->blk_no = -1;
+        return ch_error_set(err, CH_EPARSE, "%s %u: damaged columns", stream_name(0), k);
+    }
+    uint32_t o = S->rec_off[i];
+    *p = S->cur + o + 4;
+    *n = ch_le_get32(S->cur + o);
+    return 0;
 }
 
 static int stream_record(ch_seg *s, int st, uint32_t ord, const uint8_t **p, size_t *n,
@@ -1608,6 +1766,11 @@ static int stream_record(ch_seg *s, int st, uint32_t ord, const uint8_t **p, siz
         return ch_error_set(err, CH_EPARSE, "record %u past the segment's %u", ord, s->meta.nrec);
     uint32_t k = ord / CH_SEG_BLOCK_RECORDS;
     int rc = load_block(s, st, k, err);
+    if (rc == 0 && st == 0 && s->st[0].cols)
+        return typed_row(s, ord - k * CH_SEG_BLOCK_RECORDS, p, n, err);
+    if (rc == 0 && st == 1 && s->version >= CH_SEG_FORMAT_COLS &&
+        ord - k * CH_SEG_BLOCK_RECORDS >= s->op.found)
+        rc = orig_upto(s, ord - k * CH_SEG_BLOCK_RECORDS, err);
     if (rc < 0)
         return rc;
     const seg_stream *S = &s->st[st];

@@ -62,6 +62,13 @@ typedef struct ch_evcols_scratch ch_evcols_scratch;
 int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, size_t *cap,
                       size_t *rows_len, ch_evcols_scratch **scratch);
 void ch__evcols_scratch_free(ch_evcols_scratch *s);
+/* Record i alone of the same columns, its typed part (without the length) into *row (grown
+ * to *cap; the caller frees it), its length in *row_len: for a lookup that reads one or two
+ * records of a block, about a tenth of rebuilding all of them. The columns are checked as far
+ * as this record needs (its values, every column's bounds), not the rows' total length.
+ * CH_EPARSE when damaged, CH_ENOMEM. */
+int ch__evcols_row(const uint8_t *c, size_t n, uint32_t cnt, uint32_t i, uint8_t **row, size_t *cap,
+                   size_t *row_len);
 
 /* The indexed fields: index i of a segment's term dictionaries. */
 #define CH_IX_NFIELDS 9
