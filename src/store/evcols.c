@@ -282,6 +282,22 @@ int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, 
     return 0;
 }
 
+/* How many of p[0..n) are 0, eight bytes at a time: a byte's high bit is set in t unless the
+ * byte is 0 (adding 0x7f carries into the high bit of any other value; no carry crosses into the
+ * next byte because each is masked to seven bits first). */
+static uint32_t zero_bytes(const uint8_t *p, uint32_t n)
+{
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
+    uint32_t z = 0, r = 0;
+    for (; r + 8 <= n; r += 8) {
+        uint64_t v = get_le64(p + r), t = ((v & lo7) + lo7) | v;
+        z += (uint32_t)__builtin_popcountll(~t & hi);
+    }
+    for (; r < n; r++)
+        z += p[r] == 0;
+    return z;
+}
+
 int ch__evcols_row(const uint8_t *c, size_t n, uint32_t cnt, uint32_t i, uint8_t **row, size_t *cap,
                    size_t *row_len)
 {
@@ -304,13 +320,20 @@ int ch__evcols_row(const uint8_t *c, size_t n, uint32_t cnt, uint32_t i, uint8_t
     size_t o = 0;
     for (int k = 0; k < CH_EV_TYPED_ITEMS; k++) {
         if (is_delta(k)) {
-            uint64_t z, prev = 0, v = 0;
-            for (uint32_t r = 0; r < cnt; r++) {
-                if (!ch_leb_get(&p, end, &z))
+            /* the sum of the differences up to record i, then the later ones only skipped
+             * (a varint ends at a byte below 0x80) */
+            uint64_t z, v = 0;
+            for (uint32_t r = 0; r <= i; r++) {
+                if (p < end && *p < 0x80)
+                    z = *p++;
+                else if (!ch_leb_get(&p, end, &z))
                     return CH_EPARSE;
-                prev += (z >> 1) ^ (0 - (z & 1));
-                if (r == i)
-                    v = prev;
+                v += (z >> 1) ^ (0 - (z & 1));
+            }
+            for (uint32_t left = cnt - 1 - i; left > 0; p++) {
+                if (p >= end)
+                    return CH_EPARSE;
+                left -= *p < 0x80;
             }
             put_le64(out + o, v);
             o += 8;
@@ -322,19 +345,18 @@ int ch__evcols_row(const uint8_t *c, size_t n, uint32_t cnt, uint32_t i, uint8_t
         p += cnt;
         /* Record i takes the next new value (the count of new values before it) or an earlier
          * one; every new value is in the table (checked as ch__evcols_decode does). */
-        uint32_t before = 0, zeros = 0;
-        for (uint32_t r = 0; r < cnt; r++) {
-            if (r == i)
-                before = zeros;
-            zeros += ids[r] == 0;
-        }
+        uint32_t before = zero_bytes(ids, i), zeros = before + zero_bytes(ids + i, cnt - i);
         uint32_t j = ids[i] == 0 ? before : ids[i] - 1u;
         uint64_t nd;
         if (!ch_leb_get(&p, end, &nd) || nd != zeros || (ids[i] != 0 && j >= before))
             return CH_EPARSE;
         for (uint32_t t = 0; t < nd; t++) {
             uint64_t l;
-            if (!ch_leb_get(&p, end, &l) || l > (uint64_t)(end - p))
+            if (p < end && *p < 0x80)
+                l = *p++;
+            else if (!ch_leb_get(&p, end, &l))
+                return CH_EPARSE;
+            if (l > (uint64_t)(end - p))
                 return CH_EPARSE;
             if (t == j) {
                 memcpy(out + o, p, (size_t)l);

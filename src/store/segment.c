@@ -1479,11 +1479,12 @@ static int typed_cols0(ch_seg *s, const uint8_t **p, size_t *n, ch_error *err)
     return 0;
 }
 
-/* Decompress the original frame f of format 4 block k (its checksum checked first) into base
- * + plen, whose plen bytes before it are the frame's prefix (so zstd copies matches from them
- * as from its own output). */
-static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t plen,
-                       ch_error *err)
+/* Decompress the original frame f of format 4 block k (its checksum checked first) into dst,
+ * with the plen bytes at pre as its prefix (block 0's, whose prefix is its typed columns, read
+ * wherever they are: zstd takes a prefix apart from the output as its external dictionary, so
+ * neither is copied to sit beside the other). */
+static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, const uint8_t *pre, size_t plen,
+                       uint8_t *dst, ch_error *err)
 {
     const uint8_t *z;
     int rc = frame_bytes(s, 1, k, f, &z, err);
@@ -1494,9 +1495,9 @@ static int orig4_frame(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         s->own_dctx = true;
     }
-    size_t d = ZSTD_DCtx_refPrefix(s->dctx, base, plen);
+    size_t d = ZSTD_DCtx_refPrefix(s->dctx, pre, plen);
     if (!ZSTD_isError(d))
-        d = ZSTD_decompressDCtx(s->dctx, base + plen, f.rawlen, z, f.clen);
+        d = ZSTD_decompressDCtx(s->dctx, dst, f.rawlen, z, f.clen);
     ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
     if (ZSTD_isError(d) || d != f.rawlen)
         return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", k);
@@ -1610,15 +1611,13 @@ static int load_orig4(ch_seg *s, uint32_t k, ch_error *err)
         }
         if ((rc = typed_cols0(s, &c, &cn, err)) < 0)
             return rc;
-        uint8_t *p = ch_malloc(cn + f0.rawlen + room + 1);
+        uint8_t *p = ch_malloc(f0.rawlen + room + 1);
         if (p == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
-        memcpy(p, c, cn);
-        if ((rc = orig4_frame(s, 0, f0, p, cn, err)) < 0) {
+        if ((rc = orig4_frame(s, 0, f0, c, cn, p, err)) < 0) {
             ch_free(p);
             return rc;
         }
-        memmove(p, p + cn, f0.rawlen);
         S->pfx = p;
         S->pfxlen = f0.rawlen;
     }

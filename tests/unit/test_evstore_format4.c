@@ -192,6 +192,45 @@ static void test_columns_rebuild_the_rows_and_refuse_damage(void **state)
     ch_buf_free(&cols);
 }
 
+/* A lookup's single match of a block takes its row alone (ch__evcols_row): every record's row
+ * is the bytes the whole rebuild gives it; a truncated block or the wrong record count is
+ * refused, and an altered byte gives CH_EPARSE or a row within the columns' bytes (run under
+ * ASan, never an overrun). */
+static void test_one_row_alone_is_the_row_of_the_whole_rebuild(void **state)
+{
+    (void)state;
+    ch_buf rows, cols;
+    ch_buf_init(&rows, 1 << 24);
+    ch_buf_init(&cols, 1 << 24);
+    typed_block(&rows, 200);
+    assert_int_equal(ch__evcols_encode((const uint8_t *)rows.data, rows.len, 200, &cols), 0);
+    const uint8_t *c = (const uint8_t *)cols.data;
+    uint8_t *row = NULL;
+    size_t cap = 0, len = 0, o = 0;
+    for (uint32_t i = 0; i < 200; i++) {
+        uint32_t want = ch_le_get32((const uint8_t *)rows.data + o);
+        assert_int_equal(ch__evcols_row(c, cols.len, 200, i, &row, &cap, &len), 0);
+        assert_int_equal(len, want);
+        assert_memory_equal(row, (const uint8_t *)rows.data + o + 4, want);
+        o += 4 + want;
+    }
+    assert_int_equal(ch__evcols_row(c, cols.len, 200, 200, &row, &cap, &len), CH_EPARSE);
+    assert_int_equal(ch__evcols_row(c, cols.len, 199, 5, &row, &cap, &len), CH_EPARSE);
+    for (size_t k = 0; k < cols.len; k++)
+        assert_int_equal(ch__evcols_row(c, k, 200, 150, &row, &cap, &len), CH_EPARSE);
+    uint8_t *m = malloc(cols.len);
+    for (size_t k = 0; k < cols.len; k++) {
+        memcpy(m, c, cols.len);
+        m[k] ^= 0x5a;
+        int rc = ch__evcols_row(m, cols.len, 200, (uint32_t)(k % 200), &row, &cap, &len);
+        assert_true(rc == CH_EPARSE || (rc == 0 && len <= cols.len + 24));
+    }
+    free(m);
+    ch_free(row);
+    ch_buf_free(&rows);
+    ch_buf_free(&cols);
+}
+
 /* Bytes of the typed frames of the segment at path. */
 static uint64_t typed_bytes(void)
 {
@@ -253,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_damaged_typed_frame_is_refused_and_reported),
         cmocka_unit_test(test_damaged_original_frame_is_refused_when_read),
         cmocka_unit_test(test_columns_rebuild_the_rows_and_refuse_damage),
+        cmocka_unit_test(test_one_row_alone_is_the_row_of_the_whole_rebuild),
         cmocka_unit_test(test_formats_2_3_and_4_search_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
