@@ -39,6 +39,10 @@
  * and one posting chunk and a count reads its matches' terms from a record -> term column
  * (below, "format 6's index area"; docs/BENCHMARKS.md section 42).
  * Formats 1 (blocks compressed alone), 2, 3, 4 and 5 are still read.
+ * A lookup that prints a few records of a block (formats 4-6) inflates its original-record
+ * frame only up to the zstd block (128 KB of the frame's ~330 KB) holding the last record asked
+ * for, and rebuilds only the asked record's typed row from the columns (docs/BENCHMARKS.md
+ * section 48); a scan, which starts at a block's record 0, rebuilds every row at once.
  * Blocks are compressed as they fill (ch__segb_full / ch__segb_compress), by the store's writer
  * threads (local.c), so an open segment keeps only its first block and the one filling raw.
  * A term dictionary is sorted text with delta-varint ordinals (docs/BENCHMARKS.md compares
@@ -1796,12 +1800,12 @@ int ch__seg_record(ch_seg *s, uint32_t ord, const uint8_t **p, size_t *n, ch_err
 {
     if (s->version < CH_SEG_FORMAT_SPLIT)
         return stream_record(s, 0, ord, p, n, err);
-    const uint8_t *t, *o;
-    size_t tn, on;
+    const uint8_t *t = NULL, *o = NULL;
+    size_t tn = 0, on = 0;
     int rc = stream_record(s, 0, ord, &t, &tn, err);
     if (rc == 0)
         rc = stream_record(s, 1, ord, &o, &on, err);
-    if (rc < 0)
+    if (rc != 0)
         return rc;
     if (s->joincap < tn + on) {
         uint8_t *nj = ch_realloc(s->joined, tn + on);
