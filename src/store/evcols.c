@@ -284,14 +284,18 @@ int ch__evcols_decode(const uint8_t *c, size_t n, uint32_t cnt, uint8_t **rows, 
 
 /* How many of p[0..n) are 0, eight bytes at a time: a byte's high bit is set in t unless the
  * byte is 0 (adding 0x7f carries into the high bit of any other value; no carry crosses into the
- * next byte because each is masked to seven bits first). */
+ * next byte because each is masked to seven bits first). No popcount: without -mpopcnt it is a
+ * library call that cost more than the bytes counted one by one. */
 static uint32_t zero_bytes(const uint8_t *p, uint32_t n)
 {
     const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
     uint32_t z = 0, r = 0;
     for (; r + 8 <= n; r += 8) {
-        uint64_t v = get_le64(p + r), t = ((v & lo7) + lo7) | v;
-        z += (uint32_t)__builtin_popcountll(~t & hi);
+        uint64_t v, t;
+        memcpy(&v, p + r, 8); /* byte order does not matter to a count */
+        t = ((v & lo7) + lo7) | v;
+        /* one bit per zero byte, at its bit 0; the multiply sums the eight into the top byte */
+        z += (uint32_t)((((~t & hi) >> 7) * 0x0101010101010101ull) >> 56);
     }
     for (; r < n; r++)
         z += p[r] == 0;
