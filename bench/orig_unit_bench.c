@@ -17,7 +17,12 @@
  *
  * Build: cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc bench/orig_unit_bench.c build/libcoinhound_core.a \
  *           $(the libraries of build/CMakeFiles/coinhound.dir/link.txt) -o /tmp/orig_unit_bench
- * Usage: orig_unit_bench [--rounds R] SEGMENT...
+ * Usage: orig_unit_bench [--rounds R] [--flush] SEGMENT...
+ *
+ * --flush (docs/BENCHMARKS.md section 48): instead, the store's own 256-record frames ended as a
+ * zstd block every F records (256: as written; 64, 32, 16), their bytes, the writer's CPU per
+ * frame, and the CPU of inflating a frame block by block up to one of its records (as the
+ * reader does since section 48) and to its end.
  */
 #define ZSTD_STATIC_LINKING_ONLY
 #include <stdio.h>
@@ -266,16 +271,143 @@ static result run(seg_data *v, size_t nseg, uint32_t u, int trained, int rounds)
     return r;
 }
 
+/* The store's 256-record frames, with the block's prefix, but ended as a zstd block every f
+ * records (ZSTD_e_flush: the window is kept, so the records before a flush stay reachable):
+ * a reader that inflates block by block (segment.c, orig_upto) then stops nearer the record it
+ * prints. Returns the bytes; *c_us the compression CPU per frame, *rec_us the CPU of inflating
+ * a frame up to one record of it (record q = a fixed spread over the block), *all_us to its end;
+ * best of rounds. */
+static result run_flush(seg_data *v, size_t nseg, uint32_t f, int rounds, double *c_us,
+                        double *rec_us, double *all_us)
+{
+    result r = {0, 0, 1e9};
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    ch_buf pfx, z;
+    ch_buf_init(&pfx, (size_t)1 << 30);
+    ch_buf_init(&z, (size_t)1 << 31);
+    uint8_t *out = malloc((size_t)64 << 20);
+    size_t cap = 1 << 16, nf = 0;
+    size_t(*fr)[4] = malloc(cap * sizeof *fr); /* segment, block, offset in z, size */
+    *c_us = *rec_us = *all_us = 1e9;
+    for (int round = 0; round < rounds; round++) {
+        double t0 = cpu_s();
+        z.len = 0;
+        nf = 0;
+        for (size_t i = 0; i < nseg; i++) {
+            seg_data *g = &v[i];
+            for (uint32_t k = 0; k < g->nblocks; k++) {
+                ch_buf_clear(&pfx);
+                if (k > 0)
+                    add(&pfx, g->orig[0].data, g->orig[0].len);
+                add(&pfx, g->cols[k].data, g->cols[k].len);
+                size_t n = g->orig[k].len;
+                if (ch_buf_reserve(&z, ZSTD_compressBound(n) + 4096) < 0)
+                    exit(1);
+                ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+                ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 6);
+                ZSTD_CCtx_setParameter(cc, ZSTD_c_hashLog, 17);
+                ZSTD_CCtx_setParameter(cc, ZSTD_c_chainLog, 17);
+                ZSTD_CCtx_setPledgedSrcSize(cc, n);
+                ZSTD_CCtx_refPrefix(cc, pfx.data, pfx.len);
+                ZSTD_outBuffer ob = {z.data + z.len, ZSTD_compressBound(n) + 4096, 0};
+                for (uint32_t q = 0; q < g->cnt[k]; q += f) {
+                    uint32_t e = q + f < g->cnt[k] ? q + f : g->cnt[k];
+                    ZSTD_inBuffer ib = {g->orig[k].data + g->rec_off[k][q],
+                                        g->rec_off[k][e] - g->rec_off[k][q], 0};
+                    ZSTD_EndDirective m = e == g->cnt[k] ? ZSTD_e_end : ZSTD_e_flush;
+                    size_t left;
+                    do {
+                        left = ZSTD_compressStream2(cc, &ob, &ib, m);
+                        if (ZSTD_isError(left)) {
+                            fprintf(stderr, "zstd: %s\n", ZSTD_getErrorName(left));
+                            exit(1);
+                        }
+                    } while (left != 0 || ib.pos < ib.size);
+                }
+                if (nf == cap) {
+                    fprintf(stderr, "too many blocks\n");
+                    exit(1);
+                }
+                size_t fe[4] = {i, k, z.len, ob.pos};
+                memcpy(fr[nf++], fe, sizeof fe);
+                z.len += ob.pos;
+            }
+        }
+        double us = (cpu_s() - t0) * 1e6 / (double)nf;
+        if (us < *c_us)
+            *c_us = us;
+    }
+    r.units = nf;
+    for (size_t x = 0; x < nf; x++)
+        r.zbytes += fr[x][3];
+    for (int whole = 0; whole < 2; whole++)
+        for (int round = 0; round < rounds; round++) {
+            double t0 = cpu_s(), spent = 0;
+            for (size_t x = 0; x < nf; x++) {
+                seg_data *g = &v[fr[x][0]];
+                uint32_t k = (uint32_t)fr[x][1], cnt = g->cnt[k];
+                uint32_t q = whole ? cnt - 1 : (uint32_t)((x * 97 + 13) % cnt);
+                ch_buf_clear(&pfx);
+                if (k > 0)
+                    add(&pfx, g->orig[0].data, g->orig[0].len);
+                add(&pfx, g->cols[k].data, g->cols[k].len);
+                double t1 = cpu_s();
+                ZSTD_DDict *dd = ZSTD_createDDict_advanced(pfx.data, pfx.len, ZSTD_dlm_byRef,
+                                                           ZSTD_dct_rawContent, ZSTD_defaultCMem);
+                ZSTD_decompressBegin_usingDDict(dc, dd);
+                size_t have = 0, zpos = 0, need;
+                const uint8_t *src = (const uint8_t *)z.data + fr[x][2];
+                while (have < g->rec_off[k][q + 1] && (need = ZSTD_nextSrcSizeToDecompress(dc))) {
+                    size_t d = ZSTD_decompressContinue(dc, out + have, ((size_t)64 << 20) - have,
+                                                       src + zpos, need);
+                    if (ZSTD_isError(d)) {
+                        fprintf(stderr, "frame %zu does not decompress\n", x);
+                        exit(1);
+                    }
+                    zpos += need;
+                    have += d;
+                }
+                ZSTD_freeDDict(dd);
+                spent += cpu_s() - t1;
+                if (have < g->rec_off[k][q + 1] ||
+                    memcmp(out, g->orig[k].data, g->rec_off[k][q + 1]) != 0) {
+                    fprintf(stderr, "frame %zu differs\n", x);
+                    exit(1);
+                }
+            }
+            (void)t0;
+            double us = spent * 1e6 / (double)nf;
+            double *dst = whole ? all_us : rec_us;
+            if (us < *dst)
+                *dst = us;
+        }
+    free(fr);
+    free(out);
+    ch_buf_free(&pfx);
+    ch_buf_free(&z);
+    ZSTD_freeCCtx(cc);
+    ZSTD_freeDCtx(dc);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
-    int rounds = 3, a = 1;
-    if (a + 1 < argc && strcmp(argv[a], "--rounds") == 0) {
-        rounds = atoi(argv[a + 1]);
-        a += 2;
+    int rounds = 3, a = 1, flush = 0;
+    for (;;) {
+        if (a + 1 < argc && strcmp(argv[a], "--rounds") == 0) {
+            rounds = atoi(argv[a + 1]);
+            a += 2;
+        } else if (a < argc && strcmp(argv[a], "--flush") == 0) {
+            flush = 1;
+            a++;
+        } else {
+            break;
+        }
     }
     size_t nseg = (size_t)(argc - a);
     if (nseg == 0) {
-        fprintf(stderr, "usage: orig_unit_bench [--rounds R] SEGMENT...\n");
+        fprintf(stderr, "usage: orig_unit_bench [--rounds R] [--flush] SEGMENT...\n");
         return 2;
     }
     seg_data *v = calloc(nseg, sizeof *v);
@@ -289,9 +421,24 @@ int main(int argc, char **argv)
     }
     printf("%zu segments, %llu events, %.1f bytes per event as written (original records %.1f)\n",
            nseg, (unsigned long long)ev, (double)file / (double)ev, (double)oz / (double)ev);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (flush) {
+        printf("| zstd block ended every (records) | original records, B/event | segment B/event "
+               "| against as written | compression CPU per frame, us | inflate to one record, us "
+               "| inflate whole frame, us |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        static const uint32_t fl[] = {256, 64, 32, 16};
+        for (size_t j = 0; j < 4; j++) {
+            double c_us, rec_us, all_us;
+            result r = run_flush(v, nseg, fl[j], rounds, &c_us, &rec_us, &all_us);
+            double ob = (double)r.zbytes / (double)ev,
+                   total = (double)(file - oz) / (double)ev + ob;
+            printf("| %u | %.1f | %.1f | %.3f | %.1f | %.1f | %.1f |\n", fl[j], ob, total,
+                   total / ((double)file / (double)ev), c_us, rec_us, all_us);
+        }
+        return 0;
+    }
     printf("| unit (records) | original records, B/event | segment B/event | against as written "
            "| CPU per unit decompressed, us |\n|---|---:|---:|---:|---:|\n");
-    setvbuf(stdout, NULL, _IOLBF, 0);
     /* With the block's prefix, a unit of U records makes the writer index the ~400 KB prefix
      * 256 / U times per block: units under 16 records were too slow to measure. */
     static const uint32_t us[] = {256, 64, 32, 16, 16, 4, 1};
