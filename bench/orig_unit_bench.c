@@ -343,7 +343,7 @@ static result run_flush(seg_data *v, size_t nseg, uint32_t f, int rounds, double
         r.zbytes += fr[x][3];
     for (int whole = 0; whole < 2; whole++)
         for (int round = 0; round < rounds; round++) {
-            double t0 = cpu_s(), spent = 0;
+            double spent = 0;
             for (size_t x = 0; x < nf; x++) {
                 seg_data *g = &v[fr[x][0]];
                 uint32_t k = (uint32_t)fr[x][1], cnt = g->cnt[k];
@@ -376,7 +376,6 @@ static result run_flush(seg_data *v, size_t nseg, uint32_t f, int rounds, double
                     exit(1);
                 }
             }
-            (void)t0;
             double us = spent * 1e6 / (double)nf;
             double *dst = whole ? all_us : rec_us;
             if (us < *dst)
