@@ -58,7 +58,40 @@ static void put_le64(uint8_t *p, uint64_t v)
 #endif
 }
 
-int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
+/* Per record, the offsets of its items in rows (off[i][k]), from the record's own offsets rel
+ * (ch__ev_encode_typed_at) or, rel NULL, by parsing each row. */
+static int item_offsets(const uint8_t *rows, size_t n, uint32_t cnt,
+                        const uint32_t (*rel)[CH_EV_TYPED_ITEMS + 1],
+                        uint32_t (*off)[CH_EV_TYPED_ITEMS + 1])
+{
+    size_t o = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (n - o < 4 || ch_le_get32(rows + o) > n - o - 4)
+            return CH_EPARSE;
+        uint32_t len = ch_le_get32(rows + o);
+        if (rel == NULL) {
+            if (ch__ev_typed_split(rows + o + 4, len, off[i]) < 0)
+                return CH_EPARSE;
+        } else {
+            /* trusted less than checked: the columns below read rows at these offsets */
+            uint32_t prev = 0;
+            for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++) {
+                if (rel[i][k] < prev || rel[i][k] > len)
+                    return CH_EPARSE;
+                prev = off[i][k] = rel[i][k];
+            }
+            if (rel[i][0] != 0 || prev != len)
+                return CH_EPARSE;
+        }
+        for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++)
+            off[i][k] += (uint32_t)(o + 4);
+        o += 4 + len;
+    }
+    return o == n ? 0 : CH_EPARSE;
+}
+
+static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
+                       const uint32_t (*rel)[CH_EV_TYPED_ITEMS + 1], ch_buf *out)
 {
     if (cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS)
         return CH_EPARSE;
@@ -66,21 +99,7 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
     uint32_t(*off)[CH_EV_TYPED_ITEMS + 1] = ch_malloc(cnt * sizeof *off);
     if (off == NULL)
         return CH_ENOMEM;
-    int rc = 0;
-    size_t o = 0;
-    for (uint32_t i = 0; i < cnt && rc == 0; i++) {
-        if (n - o < 4 || ch_le_get32(rows + o) > n - o - 4) {
-            rc = CH_EPARSE;
-            break;
-        }
-        uint32_t len = ch_le_get32(rows + o);
-        rc = ch__ev_typed_split(rows + o + 4, len, off[i]);
-        for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++)
-            off[i][k] += (uint32_t)(o + 4);
-        o += 4 + len;
-    }
-    if (rc == 0 && o != n)
-        rc = CH_EPARSE;
+    int rc = item_offsets(rows, n, cnt, rel, off);
     uint8_t hdr = LAYOUT;
     if (rc == 0)
         rc = ch_buf_add(out, &hdr, 1) | ch_leb_put(out, n) | ch_leb_put(out, cnt);
@@ -145,6 +164,17 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
     }
     ch_free(off);
     return rc < 0 ? (rc == CH_EPARSE ? CH_EPARSE : CH_ENOMEM) : 0;
+}
+
+int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
+{
+    return encode_cols(rows, n, cnt, NULL, out);
+}
+
+int ch__evcols_encode_at(const uint8_t *rows, size_t n, uint32_t cnt,
+                         const uint32_t (*off)[CH_EV_TYPED_ITEMS + 1], ch_buf *out)
+{
+    return encode_cols(rows, n, cnt, off, out);
 }
 
 /* Where a column's parts lie, found by one pass over the block's columns. */

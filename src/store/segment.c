@@ -174,6 +174,7 @@ static void block_free(ch_seg_block *k)
     ch_buf_free(&k->raw);
     ch_buf_free(&k->orig);
     ch_buf_free(&k->tcol);
+    ch_free(k->toff);
     ch_free(k->z);
     ch_free(k->oz);
     ZSTD_freeCDict(k->cdict);
@@ -226,6 +227,11 @@ static ch_seg_block *filling(ch_seg_builder *b)
     }
     /* Format 5's and 6's blocks are format 4's: only their index area differs. */
     k->format = b->format >= CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_COLS : b->format;
+    if (k->format == CH_SEG_FORMAT_COLS &&
+        (k->toff = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *k->toff)) == NULL) {
+        block_free(k);
+        return NULL;
+    }
     k->flags = b->flags;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
@@ -242,8 +248,8 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     uint8_t lenb[4] = {0};
     bool split = k->format >= CH_SEG_FORMAT_SPLIT;
     int erc = ch_buf_add(&k->raw, lenb, 4) < 0 ? CH_ENOMEM
-              : split                          ? ch__ev_encode_typed(ev, rid, &k->raw)
-                                               : ch__ev_encode(ev, rid, &k->raw);
+              : split ? ch__ev_encode_typed_at(ev, rid, &k->raw, k->toff ? k->toff[k->cnt] : NULL)
+                      : ch__ev_encode(ev, rid, &k->raw);
     if (erc == 0 && split)
         erc = ch_buf_add(&k->orig, lenb, 4) < 0 ? CH_ENOMEM : ch__ev_encode_orig(ev, &k->orig);
     if (erc < 0) {
@@ -364,7 +370,10 @@ static int block_cols(ch_seg_block *k, ch_error *err)
 {
     if (k->tcol.len != 0)
         return 0;
-    int rc = ch__evcols_encode((const uint8_t *)k->raw.data, k->raw.len, k->cnt, &k->tcol);
+    int rc =
+        k->toff ? ch__evcols_encode_at((const uint8_t *)k->raw.data, k->raw.len, k->cnt,
+                                       (const uint32_t(*)[CH_EV_TYPED_ITEMS + 1]) k->toff, &k->tcol)
+                : ch__evcols_encode((const uint8_t *)k->raw.data, k->raw.len, k->cnt, &k->tcol);
     if (rc == CH_ENOMEM)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0)
@@ -409,7 +418,9 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
              * has its typed frame in hand (a printed match shows both). */
             ch_buf pfx;
             ch_buf_init(&pfx, MAX_BLOCK_RAW * 2);
-            if ((od && ch_buf_add(&pfx, d->orig.data, d->orig.len) < 0) ||
+            /* Sized once: growing it by doubling copied block 0's records twice per block. */
+            if (ch_buf_reserve(&pfx, (od ? d->orig.len : 0) + k->tcol.len) < 0 ||
+                (od && ch_buf_add(&pfx, d->orig.data, d->orig.len) < 0) ||
                 ch_buf_add(&pfx, k->tcol.data, k->tcol.len) < 0)
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             else
@@ -426,6 +437,8 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     }
     if (rc < 0)
         return rc;
+    ch_free(k->toff);
+    k->toff = NULL;
     if (k->first != 0) {
         ch_buf_free(&k->raw);
         ch_buf_free(&k->orig);
