@@ -455,16 +455,6 @@ typedef struct uterm {
     uint32_t count;
 } uterm;
 
-static int uterm_cmp(const void *a, const void *b)
-{
-    const uterm *x = a, *y = b;
-    size_t m = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, m);
-    if (c)
-        return c;
-    return x->n < y->n ? -1 : x->n > y->n;
-}
-
 /* The raw index: per field, nterms then (term, npost, postlen, deltas).
  * Entries are grouped by term in a hash table first and only the distinct terms are sorted:
  * a field such as event.action has thousands of terms for hundreds of thousands of entries, and
@@ -520,22 +510,29 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
             }
         }
         ch_free(slot);
-        if (nu)
-            qsort(u, nu, sizeof *u, uterm_cmp);
-        rc |= ch_leb_put(out, nu);
-        for (size_t i = 0; i < nu && rc == 0; i++) {
+        /* the distinct terms in order (termsort.c: a prefix-keyed merge sort, not qsort) */
+        ch_tsort *ord = nu ? ch_malloc(nu * sizeof *ord) : NULL;
+        for (size_t i = 0; ord && i < nu; i++)
+            ord[i] = (ch_tsort){ch__tsort_key(u[i].p, u[i].n), u[i].p, u[i].n, (uint32_t)i};
+        if ((nu && ord == NULL) || ch__tsort(ord, nu) < 0)
+            rc = CH_ENOMEM;
+        if (rc == 0)
+            rc |= ch_leb_put(out, nu);
+        for (size_t r = 0; r < nu && rc == 0; r++) {
+            const uterm *t = &u[ord[r].tie];
             ch_buf_clear(&post);
             uint32_t prev = 0;
-            for (uint32_t e = u[i].head; e != UINT32_MAX; e = next[e]) {
+            for (uint32_t e = t->head; e != UINT32_MAX; e = next[e]) {
                 rc |= ch_leb_put(&post, ords[e] - prev);
                 prev = ords[e];
             }
-            rc |= ch_leb_put(out, u[i].n);
-            rc |= ch_buf_add(out, u[i].p, u[i].n);
-            rc |= ch_leb_put(out, u[i].count);
+            rc |= ch_leb_put(out, t->n);
+            rc |= ch_buf_add(out, t->p, t->n);
+            rc |= ch_leb_put(out, t->count);
             rc |= ch_leb_put(out, post.len);
             rc |= ch_buf_add(out, post.data, post.len);
         }
+        ch_free(ord);
         ch_free(ords);
         ch_free(next);
         ch_free(u);

@@ -315,4 +315,17 @@ int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err);
 int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
                      ch_search *sr, bool *skip, ch_error *err);
 
+/* ---- term sort (termsort.c) ----
+ * An index term (p[0..n), borrowed) with its first 8 bytes as a big-endian key
+ * (ch__tsort_key) and a tie-breaker, sorted by bytes (shorter first on a common prefix), then
+ * tie. CH_ENOMEM. */
+typedef struct ch_tsort {
+    uint64_t key;
+    const char *p;
+    uint32_t n;
+    uint32_t tie;
+} ch_tsort;
+uint64_t ch__tsort_key(const char *p, uint32_t n);
+int ch__tsort(ch_tsort *v, size_t n);
+
 #endif
