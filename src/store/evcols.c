@@ -58,6 +58,18 @@ static void put_le64(uint8_t *p, uint64_t v)
 #endif
 }
 
+/* Equal items: most are a few bytes (codes, flags, absent strings), for which a call to memcmp
+ * cost more than the comparison. */
+static inline bool same(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (n > 8)
+        return memcmp(a, b, n) == 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 /* Per record, the offsets of its items in rows (off[i][k]), from the record's own offsets rel
  * (ch__ev_encode_typed_at) or, rel NULL, by parsing each row. */
 static int item_offsets(const uint8_t *rows, size_t n, uint32_t cnt,
@@ -108,16 +120,27 @@ static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
     for (int c = 0; c < CH_EV_TYPED_ITEMS && rc == 0; c++) {
         if (is_delta(c)) {
             uint64_t prev = 0;
-            for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+            /* at most 10 bytes a varint: written in place, without a check per record */
+            if ((rc = ch_buf_reserve(out, (size_t)cnt * 10)) < 0)
+                break;
+            uint8_t *w = (uint8_t *)out->data + out->len;
+            for (uint32_t i = 0; i < cnt; i++) {
                 if (off[i][c + 1] - off[i][c] != 8) {
                     rc = CH_EPARSE;
                     break;
                 }
                 uint64_t v = get_le64(rows + off[i][c]);
                 uint64_t d = v - prev; /* zigzag: small differences either way, small varints */
-                rc = ch_leb_put(out, (d << 1) ^ (0 - (d >> 63)));
+                uint64_t z = (d << 1) ^ (0 - (d >> 63));
+                while (z >= 0x80) {
+                    *w++ = (uint8_t)(z | 0x80);
+                    z >>= 7;
+                }
+                *w++ = (uint8_t)z;
                 prev = v;
             }
+            out->len = (size_t)(w - (uint8_t *)out->data);
+            out->data[out->len] = '\0';
             continue;
         }
         memset(slot, 0, sizeof slot);
@@ -131,8 +154,7 @@ static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
             /* most items repeat the previous record's value: no hash for those */
             if (i > 0) {
                 const uint8_t *q = rows + off[first[last]][c];
-                if (off[first[last]][c + 1] - off[first[last]][c] == len &&
-                    memcmp(p, q, len) == 0) {
+                if (off[first[last]][c + 1] - off[first[last]][c] == len && same(p, q, len)) {
                     ids[i] = (uint8_t)(last + 1);
                     continue;
                 }
@@ -147,7 +169,7 @@ static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
                     break;
                 }
                 uint32_t j = slot[h] - 1u, f = first[j];
-                if (off[f][c + 1] - off[f][c] == len && memcmp(rows + off[f][c], p, len) == 0) {
+                if (off[f][c + 1] - off[f][c] == len && same(rows + off[f][c], p, len)) {
                     ids[i] = (uint8_t)(j + 1);
                     last = j;
                     break;
