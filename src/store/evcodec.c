@@ -71,14 +71,27 @@ static int put_geo(ch_buf *b, const ch_geo *g)
     return rc | put_sv(b, g->country_name);
 }
 
-int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
+int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
+                           uint32_t off[CH_EV_TYPED_ITEMS + 1])
 {
+    /* off[i]: where item i starts, as ch__ev_typed_split would find it (the writer hands these
+     * to ch__evcols_encode_at, which then need not parse the row again). */
+    size_t base = b->len;
+    int item = 0;
+#define AT() (off ? (void)(off[item++] = (uint32_t)(b->len - base)) : (void)0)
+    AT();
     int rc = ch_buf_addc(b, ENC_VERSION);
+    AT();
     rc |= put_u64(b, rid);
+    AT();
     rc |= put_u64(b, (uint64_t)ev->ts_ms);
+    AT();
     rc |= put_u64(b, (uint64_t)ev->end_ms);
+    AT();
     rc |= ch_buf_addc(b, (char)ev->dataset);
+    AT();
     rc |= ch_buf_addc(b, (char)ev->outcome);
+    AT();
     rc |= put_var(b, ev->flags);
     const ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,     &ev->type,
                           &ev->provider,     &ev->user_name,   &ev->user_id,      &ev->user_type,
@@ -87,21 +100,34 @@ int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
                           &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
                           &ev->dns_qtype,    &ev->dns_rcode};
     _Static_assert(sizeof svs / sizeof *svs == CH_EV_TYPED_SVS, "ch__ev_typed_split's items");
-    for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
+    for (size_t i = 0; i < sizeof svs / sizeof *svs; i++) {
+        AT();
         rc |= put_sv(b, *svs[i]);
+    }
+    AT();
     rc |= put_ip(b, &ev->src_ip);
+    AT();
     rc |= put_ip(b, &ev->dst_ip);
+    AT();
     rc |= put_var(b, ev->src_port);
+    AT();
     rc |= put_var(b, ev->dst_port);
+    AT();
     rc |= ch_buf_addc(b, (char)ev->iana_proto);
+    AT();
     rc |= put_var(b, ev->bytes);
+    AT();
     rc |= put_var(b, ev->packets);
+    AT();
     unsigned na = ev->dns_nanswers > CH_EVENT_MAX_ANSWERS ? CH_EVENT_MAX_ANSWERS : ev->dns_nanswers;
     rc |= ch_buf_addc(b, (char)na);
     for (unsigned i = 0; i < na; i++)
         rc |= put_sv(b, ev->dns_answers[i]);
+    AT();
     rc |= put_geo(b, &ev->src_geo);
+    AT();
     rc |= put_geo(b, &ev->dst_geo);
+    AT();
     const ch_threat *t = &ev->threat;
     rc |= ch_buf_addc(b, t->set ? 1 : 0);
     if (t->set) {
@@ -116,8 +142,16 @@ int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
         rc |= put_cstr(b, t->provider);
         rc |= put_var(b, (uint64_t)(int64_t)t->confidence + 1);
     }
+    AT();
     rc |= ch_buf_addc(b, (char)(ev->raw_no_ecs_root ? 1 : 0));
+    AT();
+#undef AT
     return rc < 0 ? CH_ENOMEM : 0;
+}
+
+int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
+{
+    return ch__ev_encode_typed_at(ev, rid, b, NULL);
 }
 
 int ch__ev_encode_orig(const ch_event *ev, ch_buf *b)

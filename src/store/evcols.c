@@ -58,7 +58,52 @@ static void put_le64(uint8_t *p, uint64_t v)
 #endif
 }
 
-int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
+/* Equal items: most are a few bytes (codes, flags, absent strings), for which a call to memcmp
+ * cost more than the comparison. */
+static inline bool same(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (n > 8)
+        return memcmp(a, b, n) == 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+/* Per record, the offsets of its items in rows (off[i][k]), from the record's own offsets rel
+ * (ch__ev_encode_typed_at) or, rel NULL, by parsing each row. */
+static int item_offsets(const uint8_t *rows, size_t n, uint32_t cnt,
+                        const uint32_t (*rel)[CH_EV_TYPED_ITEMS + 1],
+                        uint32_t (*off)[CH_EV_TYPED_ITEMS + 1])
+{
+    size_t o = 0;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (n - o < 4 || ch_le_get32(rows + o) > n - o - 4)
+            return CH_EPARSE;
+        uint32_t len = ch_le_get32(rows + o);
+        if (rel == NULL) {
+            if (ch__ev_typed_split(rows + o + 4, len, off[i]) < 0)
+                return CH_EPARSE;
+        } else {
+            /* trusted less than checked: the columns below read rows at these offsets */
+            uint32_t prev = 0;
+            for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++) {
+                if (rel[i][k] < prev || rel[i][k] > len)
+                    return CH_EPARSE;
+                prev = off[i][k] = rel[i][k];
+            }
+            if (rel[i][0] != 0 || prev != len)
+                return CH_EPARSE;
+        }
+        for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++)
+            off[i][k] += (uint32_t)(o + 4);
+        o += 4 + len;
+    }
+    return o == n ? 0 : CH_EPARSE;
+}
+
+static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
+                       const uint32_t (*rel)[CH_EV_TYPED_ITEMS + 1], ch_buf *out)
 {
     if (cnt == 0 || cnt > CH_SEG_BLOCK_RECORDS)
         return CH_EPARSE;
@@ -66,21 +111,7 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
     uint32_t(*off)[CH_EV_TYPED_ITEMS + 1] = ch_malloc(cnt * sizeof *off);
     if (off == NULL)
         return CH_ENOMEM;
-    int rc = 0;
-    size_t o = 0;
-    for (uint32_t i = 0; i < cnt && rc == 0; i++) {
-        if (n - o < 4 || ch_le_get32(rows + o) > n - o - 4) {
-            rc = CH_EPARSE;
-            break;
-        }
-        uint32_t len = ch_le_get32(rows + o);
-        rc = ch__ev_typed_split(rows + o + 4, len, off[i]);
-        for (int k = 0; k <= CH_EV_TYPED_ITEMS; k++)
-            off[i][k] += (uint32_t)(o + 4);
-        o += 4 + len;
-    }
-    if (rc == 0 && o != n)
-        rc = CH_EPARSE;
+    int rc = item_offsets(rows, n, cnt, rel, off);
     uint8_t hdr = LAYOUT;
     if (rc == 0)
         rc = ch_buf_add(out, &hdr, 1) | ch_leb_put(out, n) | ch_leb_put(out, cnt);
@@ -89,16 +120,27 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
     for (int c = 0; c < CH_EV_TYPED_ITEMS && rc == 0; c++) {
         if (is_delta(c)) {
             uint64_t prev = 0;
-            for (uint32_t i = 0; i < cnt && rc == 0; i++) {
+            /* at most 10 bytes a varint: written in place, without a check per record */
+            if ((rc = ch_buf_reserve(out, (size_t)cnt * 10)) < 0)
+                break;
+            uint8_t *w = (uint8_t *)out->data + out->len;
+            for (uint32_t i = 0; i < cnt; i++) {
                 if (off[i][c + 1] - off[i][c] != 8) {
                     rc = CH_EPARSE;
                     break;
                 }
                 uint64_t v = get_le64(rows + off[i][c]);
                 uint64_t d = v - prev; /* zigzag: small differences either way, small varints */
-                rc = ch_leb_put(out, (d << 1) ^ (0 - (d >> 63)));
+                uint64_t z = (d << 1) ^ (0 - (d >> 63));
+                while (z >= 0x80) {
+                    *w++ = (uint8_t)(z | 0x80);
+                    z >>= 7;
+                }
+                *w++ = (uint8_t)z;
                 prev = v;
             }
+            out->len = (size_t)(w - (uint8_t *)out->data);
+            out->data[out->len] = '\0';
             continue;
         }
         memset(slot, 0, sizeof slot);
@@ -112,8 +154,7 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
             /* most items repeat the previous record's value: no hash for those */
             if (i > 0) {
                 const uint8_t *q = rows + off[first[last]][c];
-                if (off[first[last]][c + 1] - off[first[last]][c] == len &&
-                    memcmp(p, q, len) == 0) {
+                if (off[first[last]][c + 1] - off[first[last]][c] == len && same(p, q, len)) {
                     ids[i] = (uint8_t)(last + 1);
                     continue;
                 }
@@ -128,7 +169,7 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
                     break;
                 }
                 uint32_t j = slot[h] - 1u, f = first[j];
-                if (off[f][c + 1] - off[f][c] == len && memcmp(rows + off[f][c], p, len) == 0) {
+                if (off[f][c + 1] - off[f][c] == len && same(rows + off[f][c], p, len)) {
                     ids[i] = (uint8_t)(j + 1);
                     last = j;
                     break;
@@ -145,6 +186,17 @@ int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
     }
     ch_free(off);
     return rc < 0 ? (rc == CH_EPARSE ? CH_EPARSE : CH_ENOMEM) : 0;
+}
+
+int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out)
+{
+    return encode_cols(rows, n, cnt, NULL, out);
+}
+
+int ch__evcols_encode_at(const uint8_t *rows, size_t n, uint32_t cnt,
+                         const uint32_t (*off)[CH_EV_TYPED_ITEMS + 1], ch_buf *out)
+{
+    return encode_cols(rows, n, cnt, off, out);
 }
 
 /* Where a column's parts lie, found by one pass over the block's columns. */

@@ -178,6 +178,7 @@ static void block_free(ch_seg_block *k)
     ch_buf_free(&k->raw);
     ch_buf_free(&k->orig);
     ch_buf_free(&k->tcol);
+    ch_free(k->toff);
     ch_free(k->z);
     ch_free(k->oz);
     ZSTD_freeCDict(k->cdict);
@@ -230,6 +231,11 @@ static ch_seg_block *filling(ch_seg_builder *b)
     }
     /* Format 5's and 6's blocks are format 4's: only their index area differs. */
     k->format = b->format >= CH_SEG_FORMAT_FIELDS ? CH_SEG_FORMAT_COLS : b->format;
+    if (k->format == CH_SEG_FORMAT_COLS &&
+        (k->toff = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *k->toff)) == NULL) {
+        block_free(k);
+        return NULL;
+    }
     k->flags = b->flags;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
@@ -246,8 +252,8 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     uint8_t lenb[4] = {0};
     bool split = k->format >= CH_SEG_FORMAT_SPLIT;
     int erc = ch_buf_add(&k->raw, lenb, 4) < 0 ? CH_ENOMEM
-              : split                          ? ch__ev_encode_typed(ev, rid, &k->raw)
-                                               : ch__ev_encode(ev, rid, &k->raw);
+              : split ? ch__ev_encode_typed_at(ev, rid, &k->raw, k->toff ? k->toff[k->cnt] : NULL)
+                      : ch__ev_encode(ev, rid, &k->raw);
     if (erc == 0 && split)
         erc = ch_buf_add(&k->orig, lenb, 4) < 0 ? CH_ENOMEM : ch__ev_encode_orig(ev, &k->orig);
     if (erc < 0) {
@@ -368,7 +374,10 @@ static int block_cols(ch_seg_block *k, ch_error *err)
 {
     if (k->tcol.len != 0)
         return 0;
-    int rc = ch__evcols_encode((const uint8_t *)k->raw.data, k->raw.len, k->cnt, &k->tcol);
+    int rc =
+        k->toff ? ch__evcols_encode_at((const uint8_t *)k->raw.data, k->raw.len, k->cnt,
+                                       (const uint32_t(*)[CH_EV_TYPED_ITEMS + 1]) k->toff, &k->tcol)
+                : ch__evcols_encode((const uint8_t *)k->raw.data, k->raw.len, k->cnt, &k->tcol);
     if (rc == CH_ENOMEM)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     if (rc < 0)
@@ -413,7 +422,9 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
              * has its typed frame in hand (a printed match shows both). */
             ch_buf pfx;
             ch_buf_init(&pfx, MAX_BLOCK_RAW * 2);
-            if ((od && ch_buf_add(&pfx, d->orig.data, d->orig.len) < 0) ||
+            /* Sized once: growing it by doubling copied block 0's records twice per block. */
+            if (ch_buf_reserve(&pfx, (od ? d->orig.len : 0) + k->tcol.len) < 0 ||
+                (od && ch_buf_add(&pfx, d->orig.data, d->orig.len) < 0) ||
                 ch_buf_add(&pfx, k->tcol.data, k->tcol.len) < 0)
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             else
@@ -430,6 +441,8 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     }
     if (rc < 0)
         return rc;
+    ch_free(k->toff);
+    k->toff = NULL;
     if (k->first != 0) {
         ch_buf_free(&k->raw);
         ch_buf_free(&k->orig);
@@ -445,16 +458,6 @@ typedef struct uterm {
     uint32_t head, tail; /* entry indexes; next[] links them */
     uint32_t count;
 } uterm;
-
-static int uterm_cmp(const void *a, const void *b)
-{
-    const uterm *x = a, *y = b;
-    size_t m = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, m);
-    if (c)
-        return c;
-    return x->n < y->n ? -1 : x->n > y->n;
-}
 
 /* The raw index: per field, nterms then (term, npost, postlen, deltas).
  * Entries are grouped by term in a hash table first and only the distinct terms are sorted:
@@ -511,22 +514,29 @@ static int build_index(ch_seg_builder *b, ch_buf *out)
             }
         }
         ch_free(slot);
-        if (nu)
-            qsort(u, nu, sizeof *u, uterm_cmp);
-        rc |= ch_leb_put(out, nu);
-        for (size_t i = 0; i < nu && rc == 0; i++) {
+        /* the distinct terms in order (termsort.c: a prefix-keyed merge sort, not qsort) */
+        ch_tsort *ord = nu ? ch_malloc(nu * sizeof *ord) : NULL;
+        for (size_t i = 0; ord && i < nu; i++)
+            ord[i] = (ch_tsort){ch__tsort_key(u[i].p, u[i].n), u[i].p, u[i].n, (uint32_t)i};
+        if ((nu && ord == NULL) || ch__tsort(ord, nu) < 0)
+            rc = CH_ENOMEM;
+        if (rc == 0)
+            rc |= ch_leb_put(out, nu);
+        for (size_t r = 0; r < nu && rc == 0; r++) {
+            const uterm *t = &u[ord[r].tie];
             ch_buf_clear(&post);
             uint32_t prev = 0;
-            for (uint32_t e = u[i].head; e != UINT32_MAX; e = next[e]) {
+            for (uint32_t e = t->head; e != UINT32_MAX; e = next[e]) {
                 rc |= ch_leb_put(&post, ords[e] - prev);
                 prev = ords[e];
             }
-            rc |= ch_leb_put(out, u[i].n);
-            rc |= ch_buf_add(out, u[i].p, u[i].n);
-            rc |= ch_leb_put(out, u[i].count);
+            rc |= ch_leb_put(out, t->n);
+            rc |= ch_buf_add(out, t->p, t->n);
+            rc |= ch_leb_put(out, t->count);
             rc |= ch_leb_put(out, post.len);
             rc |= ch_buf_add(out, post.data, post.len);
         }
+        ch_free(ord);
         ch_free(ords);
         ch_free(next);
         ch_free(u);

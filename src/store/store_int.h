@@ -50,11 +50,20 @@ int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on
 #define CH_EV_TYPED_SVS 22
 #define CH_EV_TYPED_ITEMS (7 + CH_EV_TYPED_SVS + 12)
 int ch__ev_typed_split(const uint8_t *p, size_t n, uint32_t off[CH_EV_TYPED_ITEMS + 1]);
+/* ch__ev_encode_typed that also says where each item starts in what it appended (off[i],
+ * from the typed part's first byte): exactly what ch__ev_typed_split finds in those bytes. */
+int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
+                           uint32_t off[CH_EV_TYPED_ITEMS + 1]);
 
 /* Format 4's typed frame (evcols.c): the block rows[0..n) of cnt typed parts, each
  * [u32 length][typed part], appended to out column by column. CH_EPARSE when the rows are not
  * typed parts, CH_ENOMEM. */
 int ch__evcols_encode(const uint8_t *rows, size_t n, uint32_t cnt, ch_buf *out);
+/* The same with each record's item offsets known (off[i]: record i's, from
+ * ch__ev_encode_typed_at), so the rows are not parsed again; they are checked against the
+ * rows' lengths. */
+int ch__evcols_encode_at(const uint8_t *rows, size_t n, uint32_t cnt,
+                         const uint32_t (*off)[CH_EV_TYPED_ITEMS + 1], ch_buf *out);
 /* The rows back from the columns c[0..n) of a block of cnt records: into *rows (grown as
  * needed, *cap its size), *rows_len bytes. *scratch: NULL at first, kept between calls by the
  * caller and freed with ch__evcols_scratch_free. CH_EPARSE when damaged, CH_ENOMEM. */
@@ -125,8 +134,11 @@ typedef struct ch_seg_block {
     /* [u32 length][record]...: whole stored events (formats 1, 2) or their typed parts
      * (formats 3, 4); freed once compressed, except block 0's */
     ch_buf raw;
-    ch_buf orig;     /* formats 3, 4: [u32 length][original part]... */
-    ch_buf tcol;     /* format 4: raw as columns (what the typed frame holds); kept in block 0 */
+    ch_buf orig; /* formats 3, 4: [u32 length][original part]... */
+    ch_buf tcol; /* format 4: raw as columns (what the typed frame holds); kept in block 0 */
+    /* format 4: per record, where its typed items start (ch__ev_encode_typed_at), so that
+     * making the columns does not parse the rows again; freed once compressed */
+    uint32_t (*toff)[CH_EV_TYPED_ITEMS + 1];
     uint8_t *z, *oz; /* the compressed frames, NULL until compressed */
     size_t zlen, ozlen;
     uint32_t rawlen, origlen, first, cnt, crc, ocrc;
@@ -309,5 +321,18 @@ int ch__sum_verify(ch_sum *s, const ch_sum_input *in, size_t n, ch_error *err);
  * out of memory. */
 int ch__sum_plan_day(const char *dir, int64_t day, const ch_sum_input *in, size_t n, size_t slack,
                      ch_search *sr, bool *skip, ch_error *err);
+
+/* ---- term sort (termsort.c) ----
+ * An index term (p[0..n), borrowed) with its first 8 bytes as a big-endian key
+ * (ch__tsort_key) and a tie-breaker, sorted by bytes (shorter first on a common prefix), then
+ * tie. CH_ENOMEM. */
+typedef struct ch_tsort {
+    uint64_t key;
+    const char *p;
+    uint32_t n;
+    uint32_t tie;
+} ch_tsort;
+uint64_t ch__tsort_key(const char *p, uint32_t n);
+int ch__tsort(ch_tsort *v, size_t n);
 
 #endif

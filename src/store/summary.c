@@ -325,20 +325,8 @@ int ch__sum_terms(ch_sum *s, int f, const ch_seg_term **terms, size_t *n, ch_err
 
 /* ---- writer ---- */
 
-typedef struct entry {
-    const char *p;
-    uint32_t n;
-    uint32_t seg;
-} entry;
-
-static int entry_cmp(const void *a, const void *b)
-{
-    const entry *x = a, *y = b;
-    int c = term_cmp((const uint8_t *)x->p, x->n, (const uint8_t *)y->p, y->n);
-    if (c)
-        return c;
-    return x->seg < y->seg ? -1 : x->seg > y->seg;
-}
+/* An entry: a term (p, n) and the segment that holds it (tie), sorted by termsort.c. */
+typedef ch_tsort entry;
 
 typedef struct ents {
     entry *v;
@@ -355,15 +343,16 @@ static int ents_add(ents *e, const char *p, uint32_t n, uint32_t seg)
         e->v = nv;
         e->cap = nc;
     }
-    e->v[e->n++] = (entry){p, n, seg};
+    e->v[e->n++] = (entry){ch__tsort_key(p, n), p, n, seg};
     return 0;
 }
 
 /* Sorted entries -> one field's dictionary. */
 static int emit_field(ents *e, ch_buf *out)
 {
-    if (e->n > 1)
-        qsort(e->v, e->n, sizeof *e->v, entry_cmp);
+    /* a run per new segment (its index's terms are sorted), then the old summary's terms */
+    if (ch__tsort(e->v, e->n) < 0)
+        return CH_ENOMEM;
     size_t nt = 0;
     for (size_t i = 0; i < e->n; i++)
         if (i == 0 || term_cmp((const uint8_t *)e->v[i - 1].p, e->v[i - 1].n,
@@ -381,10 +370,10 @@ static int emit_field(ents *e, ch_buf *out)
         post.len = 0;
         while (j < e->n && e->v[j].n == e->v[i].n && memcmp(e->v[j].p, e->v[i].p, e->v[i].n) == 0) {
             /* The same segment twice (cannot come from distinct inputs, but cheap to guard). */
-            if (np == 0 || e->v[j].seg != prev) {
-                if (ch_leb_put(&post, e->v[j].seg - (np ? prev : 0)) < 0)
+            if (np == 0 || e->v[j].tie != prev) {
+                if (ch_leb_put(&post, e->v[j].tie - (np ? prev : 0)) < 0)
                     rc = CH_ENOMEM;
-                prev = e->v[j].seg;
+                prev = e->v[j].tie;
                 np++;
             }
             j++;

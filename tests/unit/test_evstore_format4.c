@@ -231,6 +231,74 @@ static void test_one_row_alone_is_the_row_of_the_whole_rebuild(void **state)
     ch_buf_free(&cols);
 }
 
+/* The writer makes a block's columns from the item offsets the encoder noted rather than by
+ * parsing each row again: those offsets must be exactly where the parser finds the items, for
+ * every shape of event (DNS answers, a threat match, GeoIP, flow ports), or the columns would
+ * cut the rows wrongly. */
+static void test_encoder_offsets_are_where_the_split_finds_the_items(void **state)
+{
+    (void)state;
+    ch_buf rows, a, b;
+    ch_buf_init(&rows, 1 << 24);
+    ch_buf_init(&a, 1 << 24);
+    ch_buf_init(&b, 1 << 24);
+    uint32_t(*off)[CH_EV_TYPED_ITEMS + 1] = malloc(8 * sizeof *off);
+    assert_non_null(off);
+    for (uint32_t i = 0; i < 8; i++) {
+        ch_event ev;
+        char id[32], js[256];
+        make_event(&ev, (int)i, id, js, sizeof js);
+        if (i & 1) {
+            ev.dns_qname = CH_SV("example.test");
+            ev.dns_nanswers = (uint8_t)(i == 7 ? 40 : i); /* more than are kept, once */
+            for (unsigned k = 0; k < CH_EVENT_MAX_ANSWERS; k++)
+                ev.dns_answers[k] = CH_SV("192.0.2.1");
+        }
+        if (i & 2) {
+            ev.threat.set = "bad-hosts";
+            ev.threat.field = "source.ip";
+            ch_ip_parse("198.51.100.7", 12, &ev.threat.atomic_ip);
+            ev.threat.feed = "feed";
+            ev.threat.confidence = (int)i * 10 - 1;
+        }
+        if (i & 4) {
+            ev.src_geo.looked_up = true;
+            memcpy(ev.src_geo.country, "DE", 3);
+            ev.src_geo.asn = 64500 + i;
+            ev.src_geo.as_org = CH_SV("Example AS");
+            ev.src_port = 40000 + i;
+            ev.dst_port = 443;
+            ev.flags |= CH_F_SRC_PORT | CH_F_DST_PORT;
+        }
+        size_t at = rows.len;
+        uint8_t l[4] = {0};
+        assert_int_equal(ch_buf_add(&rows, l, 4), 0);
+        assert_int_equal(ch__ev_encode_typed_at(&ev, i + 1, &rows, off[i]), 0);
+        uint32_t n = (uint32_t)(rows.len - at - 4);
+        ch_le_put32((uint8_t *)rows.data + at, n);
+        uint32_t split[CH_EV_TYPED_ITEMS + 1];
+        assert_int_equal(ch__ev_typed_split((const uint8_t *)rows.data + at + 4, n, split), 0);
+        assert_memory_equal(off[i], split, sizeof split);
+    }
+    /* and the columns made from them are the parser's columns, byte for byte */
+    assert_int_equal(ch__evcols_encode((const uint8_t *)rows.data, rows.len, 8, &a), 0);
+    assert_int_equal(ch__evcols_encode_at((const uint8_t *)rows.data, rows.len, 8,
+                                          (const uint32_t(*)[CH_EV_TYPED_ITEMS + 1]) off, &b),
+                     0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    /* offsets that do not fit the rows are refused, never read past them */
+    off[3][5] = off[3][CH_EV_TYPED_ITEMS] + 1;
+    ch_buf_clear(&b);
+    assert_int_equal(ch__evcols_encode_at((const uint8_t *)rows.data, rows.len, 8,
+                                          (const uint32_t(*)[CH_EV_TYPED_ITEMS + 1]) off, &b),
+                     CH_EPARSE);
+    free(off);
+    ch_buf_free(&rows);
+    ch_buf_free(&a);
+    ch_buf_free(&b);
+}
+
 /* Bytes of the typed frames of the segment at path. */
 static uint64_t typed_bytes(void)
 {
@@ -293,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_damaged_original_frame_is_refused_when_read),
         cmocka_unit_test(test_columns_rebuild_the_rows_and_refuse_damage),
         cmocka_unit_test(test_one_row_alone_is_the_row_of_the_whole_rebuild),
+        cmocka_unit_test(test_encoder_offsets_are_where_the_split_finds_the_items),
         cmocka_unit_test(test_formats_2_3_and_4_search_the_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
