@@ -294,7 +294,7 @@ static int set_wal(sqlite3 *db, const char *path, ch_error *err)
     }
 }
 
-int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
+static int open_flags(const char *path, bool create, int extra, sqlite3 **out, ch_error *err)
 {
     sqlite3 *db = NULL;
     int rc;
@@ -306,7 +306,7 @@ int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
     } else if ((rc = ch_sql_make_parents(path, err)) < 0) {
         return rc;
     }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | extra;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         rc = ch_error_set(err, CH_EIO, "%s: cannot open database: %s", path,
                           db ? sqlite3_errmsg(db) : "out of memory");
@@ -327,8 +327,13 @@ fail:
     return rc;
 }
 
-int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
-                   ch_error *err)
+int ch_sql_open(const char *path, bool create, sqlite3 **out, ch_error *err)
+{
+    return open_flags(path, create, 0, out, err);
+}
+
+static int connect_flags(ch_sql *c, const char *path, bool create, int extra,
+                         const ch_sql_schema *schema, ch_error *err)
 {
     char def[PATH_MAX];
     int rc;
@@ -338,7 +343,7 @@ int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema
             return ch_error_set(err, CH_ELIMIT, "data directory path too long");
         path = def;
     }
-    if ((rc = ch_sql_open(path, create, &c->db, err)) < 0)
+    if ((rc = open_flags(path, create, extra, &c->db, err)) < 0)
         return rc;
     if ((c->path = ch_strdup(path)) == NULL) {
         ch_sql_close(c);
@@ -349,6 +354,18 @@ int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema
         return rc;
     }
     return 0;
+}
+
+int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                   ch_error *err)
+{
+    return connect_flags(c, path, create, 0, schema, err);
+}
+
+int ch_sql_connect_one_thread(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                              ch_error *err)
+{
+    return connect_flags(c, path, create, SQLITE_OPEN_NOMUTEX, schema, err);
 }
 
 void ch_sql_close(ch_sql *c)

@@ -76,6 +76,12 @@ typedef struct ch_sql {
  * build CH_EUSAGE. On failure *c is zeroed. */
 int ch_sql_connect(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
                    ch_error *err);
+/* ch_sql_connect for a connection that one thread at a time uses (SQLITE_OPEN_NOMUTEX: no lock
+ * of the connection's mutex in every bind, step and reset; about 4% of an upsert's time, see
+ * docs/BENCHMARKS.md section 50). The caller hands it from thread to thread only with a
+ * happens-before between the uses (a thread's start, a join). */
+int ch_sql_connect_one_thread(ch_sql *c, const char *path, bool create, const ch_sql_schema *schema,
+                              ch_error *err);
 /* Close the connection (a transaction still open is rolled back); NULL-safe, and safe on a
  * zeroed ch_sql. */
 void ch_sql_close(ch_sql *c);
