@@ -28,6 +28,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ typedef struct fact {
 #define TUPLES_BATCH 2048
 #define FIRSTS_CACHE "-131072" /* KiB: the firsts' connection's page cache, at most */
 #define TUPLES_QUEUED 8
+/* Dirty firsts the firsts' thread sorts at once while events come (see sort_runs). */
+#define DIRTY_RUN 32768
 
 /* One event's firsts as the merge thread hands them over: an ev_firsts, then the user, the
  * event id and the values' bytes. */
@@ -121,6 +124,13 @@ struct ch_facts {
     uint64_t direct_saved;
     fact **dirty;
     size_t ndirty, capdirty;
+    size_t dsorted; /* dirty[0..dsorted) is sorted in runs of DIRTY_RUN (sort_runs) */
+    /* The graph facts by (type, offense, strings) (ch_facts_save_prepare): sorted[0..nsorted),
+     * by the thread sorter while sorting. */
+    fact **sorted;
+    size_t nsorted;
+    pthread_t sorter;
+    bool sorting;
 };
 
 void ch_facts_set_image_os(ch_facts *f, ch_facts_image_os_fn fn, void *ud)
@@ -160,6 +170,7 @@ static void reset(ch_facts *f)
     f->noc = 0;
     ch_hindex_clear(&f->oix);
     f->ndirty = 0;
+    f->dsorted = 0;
 }
 
 static int writer_join(ch_facts *f);
@@ -169,6 +180,7 @@ void ch_facts_free(ch_facts *f)
     if (f == NULL)
         return;
     writer_join(f);
+    ch_facts_save_abandon(f);
     ch_facts_free(f->fs);
     reset(f);
     ch_arena_free(&f->arena);
@@ -933,34 +945,33 @@ static int cmp_i64(int64_t a, int64_t b) { return (a > b) - (a < b); }
  * SQLite compares TEXT with memcmp, shorter first on a tie, which strcmp matches for strings
  * without NUL bytes (a string with one only lands out of order, which costs time, not
  * correctness). */
+/* Two graph facts of one type and offense by their strings. */
+static int strings_cmp(const fact *a, const fact *b)
+{
+    if (a->type == T_NODE) /* (offense_id, id) */
+        return strcmp(fld(a, 0), fld(b, 0));
+    static const int order[] = {1, 2, 0}; /* edges: (offense_id, src, dst, kind) */
+    int c;
+    for (int i = 0; i < 3; i++)
+        if ((c = strcmp(fld(a, order[i]), fld(b, order[i]))) != 0)
+            return c;
+    return 0;
+}
+
 static int fact_cmp(const void *pa, const void *pb)
 {
     const fact *a = *(const fact *const *)pa, *b = *(const fact *const *)pb;
     if (a->type != b->type)
         return a->type < b->type ? -1 : 1;
-    int c;
-    switch (a->type) {
-    case T_FIRST: { /* (user, kind, value): the key's "user\0kind\0value\0" after its type
-                        and (NULL) offense, in that order already: one memcmp */
+    if (a->type == T_FIRST) { /* (user, kind, value): the key's "user\0kind\0value\0" after
+                                 its type and (NULL) offense, in that order already: one memcmp */
         size_t skip = 1 + sizeof(ch_offense *);
         size_t an = a->klen - skip, bn = b->klen - skip;
-        if ((c = memcmp(a->mem + skip, b->mem + skip, an < bn ? an : bn)) != 0)
-            return c;
-        return (an > bn) - (an < bn);
+        int c = memcmp(a->mem + skip, b->mem + skip, an < bn ? an : bn);
+        return c != 0 ? c : (an > bn) - (an < bn);
     }
-    case T_NODE: /* (offense_id, id) */
-        if ((c = cmp_i64(offense_id(a), offense_id(b))) != 0)
-            return c;
-        return strcmp(fld(a, 0), fld(b, 0));
-    default: /* edges: (offense_id, src, dst, kind) */
-        if ((c = cmp_i64(offense_id(a), offense_id(b))) != 0)
-            return c;
-        static const int order[] = {1, 2, 0};
-        for (int i = 0; i < 3; i++)
-            if ((c = strcmp(fld(a, order[i]), fld(b, order[i]))) != 0)
-                return c;
-        return 0;
-    }
+    int c = cmp_i64(offense_id(a), offense_id(b));
+    return c != 0 ? c : strings_cmp(a, b);
 }
 
 /* The three upserts, by type (edges, firsts, nodes: the order fact_cmp puts them in). */
@@ -1082,9 +1093,107 @@ done:
     return ch_sql_commit(c, err);
 }
 
+/* Graph facts by type, offense (its address: the ids are not known yet, and ch_store_save may
+ * be setting them meanwhile, so the sorter never reads them) and strings, as fact_cmp orders
+ * them within one offense. */
+static int group_cmp(const void *pa, const void *pb)
+{
+    const fact *a = *(const fact *const *)pa, *b = *(const fact *const *)pb;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    if (a->o != b->o)
+        return (uintptr_t)a->o < (uintptr_t)b->o ? -1 : 1;
+    return strings_cmp(a, b);
+}
+
+static void *sorter_main(void *arg)
+{
+    ch_facts *f = arg;
+    pthread_setname_np(pthread_self(), "ch-facts-sort");
+    qsort(f->sorted, f->nsorted, sizeof *f->sorted, group_cmp);
+    return NULL;
+}
+
+void ch_facts_save_prepare(ch_facts *f)
+{
+    /* Below a few thousand facts the thread's start costs about what the sort does. */
+    if (f->sorting || f->sorted != NULL || f->n < 4096)
+        return;
+    if ((f->sorted = ch_malloc(f->n * sizeof *f->sorted)) == NULL)
+        return;
+    memcpy(f->sorted, f->v, f->n * sizeof *f->v);
+    f->nsorted = f->n;
+    f->sorting = pthread_create(&f->sorter, NULL, sorter_main, f) == 0;
+    if (!f->sorting) {
+        ch_free(f->sorted);
+        f->sorted = NULL;
+    }
+}
+
+void ch_facts_save_abandon(ch_facts *f)
+{
+    if (f->sorting)
+        pthread_join(f->sorter, NULL);
+    f->sorting = false;
+    ch_free(f->sorted);
+    f->sorted = NULL;
+    f->nsorted = 0;
+}
+
+/* One offense's facts of one type in f->sorted: [start, start + n). */
+typedef struct group {
+    size_t start, n;
+    uint8_t type;
+    int64_t id;
+} group;
+
+static int grp_cmp(const void *pa, const void *pb)
+{
+    const group *a = pa, *b = pb;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    return cmp_i64(a->id, b->id);
+}
+
+/* v gets the sorted graph facts in fact_cmp order: their groups by offense id, now that the ids
+ * are known. false when two groups share an id (two offenses that joined one stored offense:
+ * their facts interleave) or memory is short; the caller sorts v whole then. */
+static bool take_sorted(ch_facts *f, fact **v)
+{
+    fact **s = f->sorted;
+    size_t n = f->nsorted, ng = 0;
+    for (size_t i = 0; i < n; i++)
+        ng += i == 0 || s[i]->type != s[i - 1]->type || s[i]->o != s[i - 1]->o;
+    group *g = ch_malloc((ng + 1) * sizeof *g);
+    if (g == NULL)
+        return false;
+    ng = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || s[i]->type != s[i - 1]->type || s[i]->o != s[i - 1]->o)
+            g[ng++] = (group){i, 0, s[i]->type, offense_id(s[i])};
+        g[ng - 1].n++;
+    }
+    qsort(g, ng, sizeof *g, grp_cmp);
+    bool ok = true;
+    for (size_t i = 1; i < ng && ok; i++)
+        ok = g[i].type != g[i - 1].type || g[i].id != g[i - 1].id;
+    size_t k = 0;
+    for (size_t i = 0; i < ng && ok; i++) {
+        memcpy(v + k, s + g[i].start, g[i].n * sizeof *v);
+        k += g[i].n;
+    }
+    ch_free(g);
+    return ok;
+}
+
 int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
 {
     ch_facts *fs = f->fs;
+    bool sorted = false;
+    if (f->sorting) {
+        pthread_join(f->sorter, NULL);
+        f->sorting = false;
+    }
     if (f->n == 0 && fs->n == 0)
         return 0;
     /* The graph facts and the firsts not written ahead (ch_facts_writer_stop waited for the
@@ -1093,17 +1202,35 @@ int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err)
     fact **v = ch_malloc((f->n + fs->n + 1) * sizeof *v);
     if (v == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    for (size_t i = 0; i < f->n; i++)
-        v[n++] = f->v[i];
-    for (size_t i = 0; i < fs->n; i++)
-        if (!fs->v[i]->sent)
-            v[n++] = fs->v[i];
+    if (f->sorted != NULL && f->nsorted == f->n && take_sorted(f, v)) {
+        /* Edges, then the firsts (sorted here, few when their thread ran), then nodes. */
+        size_t ne = 0, nf = 0;
+        while (ne < f->n && v[ne]->type == T_EDGE)
+            ne++;
+        memmove(v + ne + fs->n, v + ne, (f->n - ne) * sizeof *v);
+        for (size_t i = 0; i < fs->n; i++)
+            if (!fs->v[i]->sent)
+                v[ne + nf++] = fs->v[i];
+        qsort(v + ne, nf, sizeof *v, fact_cmp);
+        if (nf < fs->n)
+            memmove(v + ne + nf, v + ne + fs->n, (f->n - ne) * sizeof *v);
+        n = f->n + nf;
+        sorted = true;
+    } else {
+        for (size_t i = 0; i < f->n; i++)
+            v[n++] = f->v[i];
+        for (size_t i = 0; i < fs->n; i++)
+            if (!fs->v[i]->sent)
+                v[n++] = fs->v[i];
+    }
+    ch_facts_save_abandon(f);
     /* In key order, each upsert lands next to the one before: SQLite finds the page it just
      * wrote, and a fresh table grows at its right edge (cheap splits) instead of splitting
      * pages in the middle. In the order facts came (by event), the b-tree balancing alone took
      * a third of the upserts' instructions on a corpus where most users' firsts are new. The
      * pending facts are found through their index, not their place in the array. */
-    qsort(v, n, sizeof *v, fact_cmp);
+    if (!sorted)
+        qsort(v, n, sizeof *v, fact_cmp);
     int rc = write_rows(c, v, n, &f->st.saved, err);
     ch_free(v);
     if (rc < 0)
@@ -1124,6 +1251,62 @@ static void tuples_free(tuples *t)
     ch_free(t);
 }
 
+/* Sort the dirty firsts that fill whole runs of DIRTY_RUN, while events still come: the
+ * thread waits for batches most of a run, and sorting all of an interval's firsts at once, at
+ * the stop, was a fifth of the checkpoint's serial part on a corpus where most firsts are new
+ * (674,000 of them in 300k hard records: docs/BENCHMARKS.md section 50). A first is put into
+ * dirty once an interval (mark_dirty), and its key never changes, so a sorted run stays sorted
+ * whatever happens to the first's time later. */
+static void sort_runs(ch_facts *fs)
+{
+    while (fs->ndirty - fs->dsorted >= DIRTY_RUN) {
+        qsort(fs->dirty + fs->dsorted, DIRTY_RUN, sizeof *fs->dirty, fact_cmp);
+        fs->dsorted += DIRTY_RUN;
+    }
+}
+
+/* Merge the sorted runs a[lo..mid) and a[mid..hi) into b[lo..hi). Keys are distinct (the set's
+ * index holds one fact per key), so the merged order is the one qsort would give. */
+static void merge2(fact *const *a, fact **b, size_t lo, size_t mid, size_t hi)
+{
+    size_t i = lo, j = mid, k = lo;
+    while (i < mid && j < hi)
+        b[k++] = fact_cmp(&a[i], &a[j]) < 0 ? a[i++] : a[j++];
+    while (i < mid)
+        b[k++] = a[i++];
+    while (j < hi)
+        b[k++] = a[j++];
+}
+
+/* All of fs->dirty in fact_cmp order: the runs sort_runs left, the tail sorted, then merged in
+ * pairs (log2 of the runs' count passes of n compares, against log2(n) for one qsort). */
+static void sort_dirty(ch_facts *fs)
+{
+    size_t n = fs->ndirty;
+    qsort(fs->dirty + fs->dsorted, n - fs->dsorted, sizeof *fs->dirty, fact_cmp);
+    fs->dsorted = n;
+    if (n <= DIRTY_RUN)
+        return;
+    fact **tmp = ch_malloc(n * sizeof *tmp);
+    if (tmp == NULL) { /* one sort of the whole, in place */
+        qsort(fs->dirty, n, sizeof *fs->dirty, fact_cmp);
+        return;
+    }
+    fact **src = fs->dirty, **dst = tmp;
+    for (size_t w = DIRTY_RUN; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            merge2(src, dst, lo, mid, hi);
+        }
+        fact **t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != fs->dirty)
+        memcpy(fs->dirty, src, n * sizeof *src);
+    ch_free(tmp);
+}
+
 /* Write the dirty firsts of fs ahead, on its thread's connection (fs->direct). */
 static void write_dirty(ch_facts *fs)
 {
@@ -1137,7 +1320,7 @@ static void write_dirty(ch_facts *fs)
             return;
         fs->direct_tx = true;
     }
-    qsort(fs->dirty, fs->ndirty, sizeof *fs->dirty, fact_cmp);
+    sort_dirty(fs);
     fs->direct_rc =
         write_rows(fs->direct, fs->dirty, fs->ndirty, &fs->direct_saved, &fs->direct_err);
     if (fs->direct_rc < 0)
@@ -1145,6 +1328,7 @@ static void write_dirty(ch_facts *fs)
     for (size_t i = 0; i < fs->ndirty; i++)
         fs->dirty[i]->sent = true;
     fs->ndirty = 0;
+    fs->dsorted = 0;
 }
 
 /* Put a batch of events' firsts into fs (on the firsts' thread). */
@@ -1167,6 +1351,7 @@ static void tuples_put(ch_facts *fs, const tuples *t)
         if (put_firsts(fs, user, id, h.ts, h.kind, vals, h.n) < 0 && fs->direct_rc == 0)
             fs->direct_rc = ch_error_set(&fs->direct_err, CH_ENOMEM, "out of memory");
     }
+    sort_runs(fs);
 }
 
 static void *writer_main(void *arg)
@@ -1234,7 +1419,8 @@ int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err)
     firsts_writer *w = ch_calloc(1, sizeof *w);
     if (w == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int rc = ch_sql_connect(&w->sql, path, false, &schema, err);
+    /* Opened here, used by the thread only, closed after the join. */
+    int rc = ch_sql_connect_one_thread(&w->sql, path, false, &schema, err);
     /* Each batch's firsts are spread over the table (users in name order), so the thread's one
      * transaction touches the same pages batch after batch: with SQLite's default 2 MB cache
      * they were spilled to the WAL again and again. FIRSTS_CACHE holds the tables of a large run
@@ -1298,6 +1484,7 @@ static int writer_join(ch_facts *f)
     fs->direct = NULL;
     fs->direct_rc = 0;
     fs->ndirty = 0;
+    fs->dsorted = 0;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     ch_sql_close(&w->sql);

@@ -79,6 +79,13 @@ int ch_facts_schema(ch_sql *c, ch_error *err);
 /* Write what changed (offense ids must be final: call after ch_store_save in the same
  * transaction) and forget it. */
 int ch_facts_save(ch_facts *f, ch_sql *c, ch_error *err);
+/* Start putting the graph facts in order on a thread of their own, while the caller saves the
+ * rest of its checkpoint (the offenses, which give the ids, among it); ch_facts_save waits for
+ * it. Optional: without it (or when the thread cannot start) ch_facts_save sorts them itself.
+ * Between the two calls nothing may add facts; a checkpoint that fails before ch_facts_save
+ * calls ch_facts_save_abandon (waits for the thread, keeps the facts for the next save). */
+void ch_facts_save_prepare(ch_facts *f);
+void ch_facts_save_abandon(ch_facts *f);
 
 /* The users' firsts on a thread of their own (facts.c): ch_facts_event hands each event's firsts
  * to it; it keeps them and writes the ones that are new or moved back ahead, in batches, on its
