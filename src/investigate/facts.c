@@ -6,7 +6,9 @@
  * and the identifying strings separated by NUL bytes. A fact's strings share one allocation.
  * Saving sorts the array in primary-key order (O(n log n) compares, far less than the b-tree
  * work it saves), walks it once with three prepared statements and frees everything: memory
- * holds one checkpoint interval of changes, never the history.
+ * holds one checkpoint interval of changes, never the history. With worker threads the sort of
+ * the graph facts runs on a thread of its own while the checkpoint saves everything else
+ * (ch_facts_save_prepare): grouped by offense address, as the ids are set by that save.
  *
  * The users' firsts' thread (ch_facts_writer_start): the upserts were most of a checkpoint (55%
  * of the merge thread's instructions in a 2-thread run of the hard corpus, all of it after the
@@ -15,9 +17,11 @@
  * offense id and their upsert is idempotent (the earlier time wins, a tie keeps the row there),
  * so they are kept in a set of their own (fs) and, with the thread, the merge thread only
  * copies each event's firsts into a batch (user, id, time, kinds and values) and hands batches
- * over; the thread puts them into fs in the same order and writes the firsts that are new, or
- * that an earlier event moved back, every FIRSTS_BATCH of them, on its own connection, in one
- * transaction committed when it stops (before the checkpoint's). The checkpoint then writes
+ * over; the thread puts them into fs in the same order, sorts the firsts that are new, or that
+ * an earlier event moved back, in runs while events come, and writes them when it stops (the
+ * runs merged) on its own connection, in one transaction committed before the checkpoint's;
+ * it then copies its WAL frames into the database file while the checkpoint runs (a passive
+ * WAL checkpoint; its connection's automatic one is off). The checkpoint then writes
  * the graph facts and what the thread did not. The store ends with the rows of one write at the
  * checkpoint: a row is (the interval's earliest time, the id of the interval's first sight),
  * and each later write of it carries an earlier time than the one before, which the upsert
@@ -88,6 +92,7 @@ typedef struct firsts_writer {
     tuples *head, *tail; /* under mu: batches to take, oldest first */
     size_t queued;       /* under mu */
     bool stop;           /* under mu */
+    bool committed;      /* under mu: the thread is done with the set, its results are final */
 } firsts_writer;
 
 typedef struct off_count {
@@ -114,6 +119,7 @@ struct ch_facts {
      * batch being filled). */
     struct ch_facts *fs;
     firsts_writer *w;
+    firsts_writer *draining; /* stopped, still copying its WAL frames (writer_reap) */
     tuples *tb;
     /* In fs while w runs: written ahead on direct (w's connection); dirty: the firsts new or
      * moved back since they were written, in the order they changed. */
@@ -174,12 +180,14 @@ static void reset(ch_facts *f)
 }
 
 static int writer_join(ch_facts *f);
+static void writer_reap(ch_facts *f);
 
 void ch_facts_free(ch_facts *f)
 {
     if (f == NULL)
         return;
     writer_join(f);
+    writer_reap(f);
     ch_facts_save_abandon(f);
     ch_facts_free(f->fs);
     reset(f);
@@ -1388,6 +1396,18 @@ static void *writer_main(void *arg)
         }
         fs->direct_tx = false;
     }
+    /* From here fs and the results are writer_join's. */
+    pthread_mutex_lock(&w->mu);
+    w->committed = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    /* Copy the frames this thread committed from the WAL into the database file while the
+     * checkpoint's transaction runs on the merge thread (a passive checkpoint never waits for
+     * a writer, and a writer never waits for it). With SQLite's automatic checkpoint at the
+     * commit above (the connection's is off), the merge thread waited for this copy and its
+     * two syncs: 155 of the thread's 1,858 ms on 300k hard records (docs/BENCHMARKS.md
+     * section 50). */
+    (void)sqlite3_wal_checkpoint_v2(w->sql.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return NULL;
 }
 
@@ -1416,6 +1436,7 @@ int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err)
 {
     if (f->w != NULL)
         return 0;
+    writer_reap(f);
     firsts_writer *w = ch_calloc(1, sizeof *w);
     if (w == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -1432,6 +1453,8 @@ int ch_facts_writer_start(ch_facts *f, const char *path, ch_error *err)
      * in a 100k-record run of the hard corpus. In memory it is a statement's pages at most. */
     if (rc == 0)
         rc = ch_sql_exec(w->sql.db, w->sql.path, "PRAGMA temp_store = MEMORY", err);
+    if (rc == 0) /* the thread copies its frames itself, after the stop (writer_main) */
+        sqlite3_wal_autocheckpoint(w->sql.db, 0);
     if (rc < 0) {
         ch_sql_close(&w->sql);
         ch_free(w);
@@ -1470,8 +1493,9 @@ static int writer_join(ch_facts *f)
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_broadcast(&w->cv);
+    while (!w->committed)
+        pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
     ch_facts *fs = f->fs;
     int rc = fs->direct_rc;
     if (rc < 0) {
@@ -1485,12 +1509,23 @@ static int writer_join(ch_facts *f)
     fs->direct_rc = 0;
     fs->ndirty = 0;
     fs->dsorted = 0;
+    f->w = NULL;
+    f->draining = w;
+    return rc;
+}
+
+/* Wait for a stopped thread's WAL copy to end, and close its connection. */
+static void writer_reap(ch_facts *f)
+{
+    firsts_writer *w = f->draining;
+    if (w == NULL)
+        return;
+    pthread_join(w->th, NULL);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     ch_sql_close(&w->sql);
     ch_free(w);
-    f->w = NULL;
-    return rc;
+    f->draining = NULL;
 }
 
 int ch_facts_writer_stop(ch_facts *f, ch_error *err)
