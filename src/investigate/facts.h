@@ -88,9 +88,11 @@ void ch_facts_save_prepare(ch_facts *f);
 void ch_facts_save_abandon(ch_facts *f);
 
 /* The users' firsts on a thread of their own (facts.c): ch_facts_event hands each event's firsts
- * to it; it keeps them and writes the ones that are new or moved back ahead, in batches, on its
- * own connection to the store's file at path, in one transaction that it commits when it stops;
- * ch_facts_save then writes the graph facts and the rest. A first written ahead of its
+ * to it; it keeps them, sorts the ones that are new or moved back as they come and writes them
+ * when it stops, on its own connection to the store's file at path, in one transaction that it
+ * commits before ch_facts_writer_stop returns (its frames are then copied from the WAL into the
+ * database file on that thread, beside the checkpoint); ch_facts_save then writes the graph
+ * facts and the rest. A first written ahead of its
  * checkpoint is one the rerun after a crash writes again unchanged (the earlier time wins, a tie
  * keeps the row). Call ch_facts_writer_stop before a checkpoint's transaction begins (the
  * thread holds the file's write lock) and before ch_facts_free (which stops it too). stop
