@@ -225,11 +225,27 @@ int ch_sql_schema_version(ch_sql *c, const char *component, int *version, ch_err
     return rc;
 }
 
+/* component_version's reads as one snapshot. They are several statements, and another process
+ * may be migrating the same new file meanwhile: read one by one, they saw no schema_versions
+ * table, then its commit's legacy mark (user_version 100, "newer than this build") and refused
+ * a file that was up to date. Inside a caller's transaction they already are one snapshot. */
+static int version_snapshot(ch_sql *c, const ch_sql_schema *s, int *v, bool *legacy, ch_error *err)
+{
+    if (c->tx_depth > 0)
+        return component_version(c, s, v, legacy, err);
+    int rc = ch_sql_exec(c->db, c->path, "BEGIN", err);
+    if (rc < 0)
+        return rc;
+    rc = component_version(c, s, v, legacy, err);
+    ch_sql_exec(c->db, c->path, rc < 0 ? "ROLLBACK" : "COMMIT", NULL); /* read only */
+    return rc;
+}
+
 int ch_sql_migrate(ch_sql *c, const ch_sql_schema *s, ch_error *err)
 {
     int v = 0;
     bool legacy = false;
-    int rc = component_version(c, s, &v, &legacy, err);
+    int rc = version_snapshot(c, s, &v, &legacy, err);
     if (rc < 0)
         return rc;
     if (v > s->version)
