@@ -1441,13 +1441,27 @@ static int load_prefix(ch_seg *s, int st, ch_error *err)
 static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err);
 
 /* The record offsets of block k of stream st, whose rawlen bytes are at S->cur. */
-static int block_records(ch_seg *s, int st, uint32_t k, size_t rawlen, ch_error *err)
+/* Block k's record count, from its block table entry. */
+static uint32_t block_cnt(const ch_seg *s, uint32_t k)
 {
-    seg_stream *S = &s->st[st];
-    uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
+    return ch_le_get32(s->bt + (size_t)k * s->bte + 20);
+}
+
+/* The stream's record offsets, made on first use (a block holds at most CH_SEG_BLOCK_RECORDS). */
+static int rec_offsets(seg_stream *S, ch_error *err)
+{
     if (S->rec_off == NULL &&
         (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int block_records(ch_seg *s, int st, uint32_t k, size_t rawlen, ch_error *err)
+{
+    seg_stream *S = &s->st[st];
+    uint32_t cnt = block_cnt(s, k);
+    if (rec_offsets(S, err) < 0)
+        return CH_ENOMEM;
     size_t o = 0;
     for (uint32_t i = 0; i < cnt; i++) {
         if (rawlen - o < 4 || ch_le_get32(S->cur + o) > rawlen - o - 4)
@@ -1537,13 +1551,17 @@ static int orig_begin(ch_seg *s, uint32_t k, seg_frame f, uint8_t *base, size_t 
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     if (ZSTD_isError(ZSTD_decompressBegin_usingDDict(op->dctx, op->ddict)))
         return ch_error_set(err, CH_EPARSE, "original-record block %u does not decompress", k);
-    if (S->rec_off == NULL &&
-        (S->rec_off = ch_malloc(CH_SEG_BLOCK_RECORDS * sizeof *S->rec_off)) == NULL)
-        return ch_error_set(err, CH_ENOMEM, "out of memory");
-    *op = (struct orig_part){
-        true,     z,        f.clen,   0, base + plen,
-        f.rawlen, 0,        0,        0, ch_le_get32(s->bt + (size_t)k * s->bte + 20),
-        k,        op->dctx, op->ddict};
+    if (rec_offsets(S, err) < 0)
+        return CH_ENOMEM;
+    *op = (struct orig_part){.on = true,
+                             .z = z,
+                             .zlen = f.clen,
+                             .out = base + plen,
+                             .cap = f.rawlen,
+                             .cnt = block_cnt(s, k),
+                             .k = k,
+                             .dctx = op->dctx,
+                             .ddict = op->ddict};
     S->cur = op->out;
     S->blk_no = k;
     S->blocks_read++;
@@ -1668,7 +1686,7 @@ static int load_block(ch_seg *s, int st, uint32_t k, ch_error *err)
     if (st == 1 && s->version >= CH_SEG_FORMAT_COLS)
         return load_orig4(s, k, err);
     seg_frame f = frame_of(s, st, k);
-    uint32_t cnt = ch_le_get32(s->bt + (size_t)k * s->bte + 20);
+    uint32_t cnt = block_cnt(s, k);
     /* Before the buffer is reused: it may hold block 0, the dictionary. And before this
      * block's frame is read: block 0's goes through the same stream buffer. */
     if (S->dict && k > 0) {
