@@ -70,9 +70,11 @@ export function RulesPage({ session }) {
     setAsking(null);
     try {
       const after = await post('/rules/' + encodeURIComponent(r.id), { enabled: !r.enabled });
+      // The message and the list's new switch in one render: said before the list reloaded,
+      // "now disabled" stood beside a switch still on.
+      await reload();
       setDone(`${after.id} is now ${after.enabled ? 'enabled' : 'disabled'}.`);
       setErr(null);
-      reload();
     } catch (x) { setErr(x); }
   };
   const columns = [

@@ -25,13 +25,14 @@ export function ErrorLine({ error }) {
   return html`<p class="error" role="alert">${error.message || String(error)}</p>`;
 }
 
-// Re-run fn every `ms` while the page is visible; returns [data, error, reload].
+// Re-run fn every `ms` while the page is visible; returns [data, error, reload]. reload's promise
+// settles once the answer is in the state, so a caller can show a message beside it.
 export function usePoll(fn, deps, ms) {
   const [state, setState] = useState({ data: null, error: null });
   const gen = useRef(0);
   const load = () => {
     const g = ++gen.current;
-    fn().then((data) => g === gen.current && setState({ data, error: null }),
+    return fn().then((data) => g === gen.current && setState({ data, error: null }),
       (error) => g === gen.current && setState((s) => ({ data: s.data, error })));
   };
   useEffect(() => {
