@@ -38,6 +38,22 @@ char *ch_strndup(const char *s, size_t n)
 
 char *ch_strdup(const char *s) { return ch_strndup(s, strlen(s)); }
 
+void *ch_grow(void *p, size_t *cap, size_t first, size_t elem)
+{
+    size_t ncap = *cap ? *cap : (first ? first : 1);
+    if (*cap != 0) {
+        if (ncap > SIZE_MAX / 2)
+            return NULL;
+        ncap *= 2;
+    }
+    if (elem != 0 && ncap > SIZE_MAX / elem)
+        return NULL;
+    void *q = ch_realloc(p, ncap * elem);
+    if (q != NULL)
+        *cap = ncap;
+    return q;
+}
+
 struct ch_arena_chunk {
     ch_arena_chunk *next;
     size_t size, used;

@@ -19,6 +19,12 @@ void ch_free(void *p);
 char *ch_strndup(const char *s, size_t n);
 char *ch_strdup(const char *s);
 
+/* A full array of *cap elements of elem bytes, grown: reallocated to twice *cap elements (first
+ * when *cap is 0), *cap updated. NULL when out of memory or when the size would overflow size_t;
+ * p and *cap are then untouched, so the caller still owns p. One place for the doubling that
+ * every growing list repeats, and for its overflow check. */
+void *ch_grow(void *p, size_t *cap, size_t first, size_t elem);
+
 /* Test hook: after `n` more successful allocations, every allocation fails; -1 disables. */
 void ch_mem_fail_after(long n);
 

@@ -211,12 +211,10 @@ static int cat_put(ch_intel_catalog *c, const ch_intel_indicator *ind, cat_entry
             return CH_ELIMIT;
         }
         if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 64;
-            cat_entry **ne = ch_realloc(c->ents, cap * sizeof *ne);
+            cat_entry **ne = ch_grow(c->ents, &c->cap, 64, sizeof *ne);
             if (ne == NULL)
                 goto nomem;
             c->ents = ne;
-            c->cap = cap;
         }
         e = ch_calloc(1, sizeof *e);
         if (e == NULL || entry_set(e, ind) < 0) {

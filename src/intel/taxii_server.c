@@ -116,12 +116,10 @@ int ch_taxii_catalog_add_collection(ch_taxii_catalog *c, const char *id, const c
         return ch_error_set(err, CH_ELIMIT, "more than %d collections",
                             CH_TAXII_SRV_MAX_COLLECTIONS);
     if (c->n == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 8;
-        tcoll *nc = ch_realloc(c->c, ncap * sizeof *nc);
+        tcoll *nc = ch_grow(c->c, &c->cap, 8, sizeof *nc);
         if (nc == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         c->c = nc;
-        c->cap = ncap;
     }
     tcoll *t = &c->c[c->n];
     memset(t, 0, sizeof *t);
@@ -174,12 +172,10 @@ int ch_taxii_catalog_add_object(ch_taxii_catalog *c, int coll, const char *stix_
                             CH_TAXII_SRV_MAX_OBJECTS);
     tcoll *t = &c->c[coll];
     if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 64;
-        tobj *no = ch_realloc(t->o, ncap * sizeof *no);
+        tobj *no = ch_grow(t->o, &t->cap, 64, sizeof *no);
         if (no == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         t->o = no;
-        t->cap = ncap;
     }
     tobj *o = &t->o[t->n];
     o->id = ch_strdup(stix_id);

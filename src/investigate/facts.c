@@ -230,12 +230,10 @@ static off_count *count_of(ch_facts *f, ch_offense *o)
     if (ch_hindex_reserve(&f->oix, f->noc + 1, 16) < 0)
         return NULL;
     if (f->noc == f->capoc) {
-        size_t nc = f->capoc ? f->capoc * 2 : 16;
-        off_count **nv = ch_realloc(f->oc, nc * sizeof *nv);
+        off_count **nv = ch_grow(f->oc, &f->capoc, 16, sizeof *nv);
         if (nv == NULL)
             return NULL;
         f->oc = nv;
-        f->capoc = nc;
     }
     if ((c = ch_calloc(1, sizeof *c)) == NULL)
         return NULL;
@@ -253,14 +251,12 @@ static off_count *count_of(ch_facts *f, ch_offense *o)
 static int mark_dirty(ch_facts *f, fact *x)
 {
     if (f->ndirty == f->capdirty) {
-        size_t nc = f->capdirty ? f->capdirty * 2 : FIRSTS_BATCH;
-        fact **nv = ch_realloc(f->dirty, nc * sizeof *nv);
+        fact **nv = ch_grow(f->dirty, &f->capdirty, FIRSTS_BATCH, sizeof *nv);
         if (nv == NULL) {
             x->sent = false; /* the checkpoint saves it */
             return 0;
         }
         f->dirty = nv;
-        f->capdirty = nc;
     }
     x->sent = false;
     f->dirty[f->ndirty++] = x;
@@ -363,12 +359,10 @@ static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, con
     if (ch_hindex_reserve(&f->ix, f->n + 1, 256) < 0)
         return CH_ENOMEM;
     if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 256;
-        fact **nv = ch_realloc(f->v, nc * sizeof *nv);
+        fact **nv = ch_grow(f->v, &f->cap, 256, sizeof *nv);
         if (nv == NULL)
             return CH_ENOMEM;
         f->v = nv;
-        f->cap = nc;
     }
     size_t total = kn;
     for (int i = 0; i < nf; i++)

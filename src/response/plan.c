@@ -100,12 +100,10 @@ static int add_step(builder_ctx *c, const char *kind, const char *service, const
     if (p->nsteps >= CH_RESP_MAX_STEPS)
         return ch_error_set(c->err, CH_ELIMIT, "a plan holds at most %d steps", CH_RESP_MAX_STEPS);
     if (p->nsteps == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 16;
-        ch_resp_step *ns = ch_realloc(p->steps, nc * sizeof *ns);
+        ch_resp_step *ns = ch_grow(p->steps, &p->cap, 16, sizeof *ns);
         if (ns == NULL)
             return ch_error_set(c->err, CH_ENOMEM, "out of memory");
         p->steps = ns;
-        p->cap = nc;
     }
     char idt[24];
     snprintf(idt, sizeof idt, "%zu", p->nsteps + 1);

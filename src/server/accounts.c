@@ -475,14 +475,12 @@ int ch_account_list(ch_accounts *a, ch_account_info **out, size_t *n, ch_error *
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            ch_account_info *p = ch_realloc(*out, ncap * sizeof *p);
+            ch_account_info *p = ch_grow(*out, &cap, 16, sizeof *p);
             if (p == NULL) {
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 break;
             }
             *out = p;
-            cap = ncap;
         }
         account_row(a, st, &(*out)[(*n)++]);
     }
@@ -944,14 +942,12 @@ int ch_token_list(ch_accounts *a, bool with_revoked, ch_token_info **out, size_t
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            ch_token_info *p = ch_realloc(*out, ncap * sizeof *p);
+            ch_token_info *p = ch_grow(*out, &cap, 16, sizeof *p);
             if (p == NULL) {
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 break;
             }
             *out = p;
-            cap = ncap;
         }
         token_row(st, &(*out)[(*n)++]);
     }

@@ -241,14 +241,12 @@ int ch_accounts_lockouts(ch_accounts *a, ch_lockout_info **out, size_t *n, ch_er
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            ch_lockout_info *p = ch_realloc(*out, ncap * sizeof *p);
+            ch_lockout_info *p = ch_grow(*out, &cap, 16, sizeof *p);
             if (p == NULL) {
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 break;
             }
             *out = p;
-            cap = ncap;
         }
         ch_lockout_info *o = &(*out)[(*n)++];
         memset(o, 0, sizeof *o);

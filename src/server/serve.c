@@ -394,12 +394,10 @@ static int hunt_collect(void *arg, const ch_intel_retro_row *row)
 {
     hunt_batch *b = arg;
     if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 64;
-        ch_retro_value *nv = ch_realloc(b->v, nc * sizeof *nv);
+        ch_retro_value *nv = ch_grow(b->v, &b->cap, 64, sizeof *nv);
         if (nv == NULL)
             return ch_error_set(b->err, CH_ENOMEM, "out of memory");
         b->v = nv;
-        b->cap = nc;
     }
     char *set = ch_strdup(row->set), *value = ch_strdup(row->value);
     if (set == NULL || value == NULL) {

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/diag.h"
 #include "core/ip.h"
+#include "core/mem.h"
 #include "core/timeparse.h"
 
 static char *esc(const char *s, size_t n, ch_buf *b)
@@ -54,6 +55,39 @@ static void test_buffer_refuses_to_grow_past_its_cap(void **state)
     assert_int_equal(ch_buf_add(&b, "0123456789", 10), CH_ELIMIT);
     assert_int_equal(b.len, 10);
     ch_buf_free(&b);
+}
+
+/* A growing list keeps what it held when it grows, and a failed or overflowing growth leaves the
+ * caller's array and capacity as they were, so the caller can free it and report. */
+static void test_growing_list_keeps_its_elements_and_survives_failure(void **state)
+{
+    (void)state;
+    size_t cap = 0, n = 0;
+    uint32_t *v = NULL;
+    for (uint32_t i = 0; i < 1000; i++) {
+        if (n == cap) {
+            uint32_t *g = ch_grow(v, &cap, 16, sizeof *g);
+            assert_non_null(g);
+            v = g;
+        }
+        v[n++] = i * 7u;
+    }
+    assert_int_equal(cap, 1024); /* 16 doubled six times */
+    for (uint32_t i = 0; i < 1000; i++)
+        assert_int_equal(v[i], i * 7u);
+    ch_mem_fail_after(0);
+    assert_null(ch_grow(v, &cap, 16, sizeof *v));
+    ch_mem_fail_after(-1);
+    assert_int_equal(cap, 1024);
+    assert_int_equal(v[999], 999u * 7u);
+    /* Sizes past SIZE_MAX are refused before any allocation, not wrapped into a small one. */
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_null(ch_grow(v, &huge, 16, 1));
+    assert_int_equal(huge, SIZE_MAX / 2 + 1);
+    size_t big = SIZE_MAX / 16;
+    assert_null(ch_grow(v, &big, 16, 16));
+    assert_int_equal(big, SIZE_MAX / 16);
+    ch_free(v);
 }
 
 static void test_ipv4_strict_parse_and_format(void **state)
@@ -232,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_escaping_keeps_output_valid),
         cmocka_unit_test(test_buffer_refuses_to_grow_past_its_cap),
+        cmocka_unit_test(test_growing_list_keeps_its_elements_and_survives_failure),
         cmocka_unit_test(test_ipv4_strict_parse_and_format),
         cmocka_unit_test(test_ipv6_and_mapped_ipv4),
         cmocka_unit_test(test_internal_ranges_are_not_geolocated),
