@@ -1137,9 +1137,9 @@ static void prep_thread_free(void *ud, void *tctx)
     ch_free(t);
 }
 
-/* The identity and GeoIP: what a worker behind the merge thread still does. false when out of
- * memory (the rest is then left to the chain). */
-static bool prep_id_geo(prep_thread *t, ch_event *ev, ch_arena *arena)
+/* The identity: what a worker behind the merge thread still does. false when out of memory
+ * (the rest is then left to the chain). */
+static bool prep_id(prep_thread *t, ch_event *ev, ch_arena *arena)
 {
     if (t->p->store != NULL) {
         uint64_t id = ch_pipeline_record_id(ev);
@@ -1154,23 +1154,29 @@ static bool prep_id_geo(prep_thread *t, ch_event *ev, ch_arena *arena)
         ev->prep.record_id = id;
         ev->prep.done |= CH_PREP_ID;
     }
-    if (t->geoip != NULL) {
-        ch_geoip_enrich(t->geoip, ev);
-        ev->prep.done |= CH_PREP_GEO;
-    }
     return true;
 }
 
+/* GeoIP is left to the merge thread with the line: there the lookup costs about what counting
+ * the worker's lookup costs (ch_geoip_note probes the same cache, so that the report's
+ * counters are those of one thread), while on the worker it was a twentieth of its time
+ * (docs/BENCHMARKS.md section 54). */
 static void prep_event_light(void *tctx, ch_event *ev, ch_arena *arena)
 {
-    (void)prep_id_geo(tctx, ev, arena);
+    (void)prep_id(tctx, ev, arena);
 }
 
 static void prep_event(void *tctx, ch_event *ev, ch_arena *arena)
 {
     prep_thread *t = tctx;
+    if (!prep_id(t, ev, arena))
+        return;
+    if (t->geoip != NULL) {
+        ch_geoip_enrich(t->geoip, ev);
+        ev->prep.done |= CH_PREP_GEO;
+    }
     /* The line shows the synthesized id and the GeoIP fields: made after both. */
-    if (prep_id_geo(t, ev, arena) && t->p->cfg.out != NULL)
+    if (t->p->cfg.out != NULL)
         (void)ch_output_prepare(t->p->cfg.out, ev, &t->line, arena);
 }
 
@@ -1180,7 +1186,8 @@ void ch_pipeline_prep(const ch_pipeline *p, ch_prefetch_prep *out)
                               .thread_free = prep_thread_free,
                               .event = prep_event,
                               /* A worker behind the merge thread leaves the events line (about
-                               * 3,000 instructions of its 18,000 per CloudTrail event) to it. */
+                               * 3,000 instructions of its 18,000 per CloudTrail event) and GeoIP
+                               * to it. */
                               .event_light = prep_event_light,
                               .ud = (void *)p};
 }

@@ -1,8 +1,9 @@
 /*
  * test_pipeline.c - the pipeline's promises, through its public API: a record read twice
  * changes nothing, correlation state survives a checkpoint and a restart (a threshold split
- * across two runs still fires), input positions come back, and two pipelines writing one store
- * get distinct offense ids from the database.
+ * across two runs still fires), input positions come back, two pipelines writing one store
+ * get distinct offense ids from the database, and what read-ahead workers prepare (whole or
+ * light) ends as one thread's enrichment and counters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,11 @@
 
 #include <cmocka.h>
 
+#include "core/ip.h"
+#include "core/mem.h"
+#include "enrich/geoip.h"
+#include "enrich/mmdb_write.h"
+#include "ingest/prefetch.h"
 #include "offense/offense.h"
 #include "pipeline/pipeline.h"
 #include "uba/risk.h"
@@ -246,6 +252,87 @@ static void test_rule_made_reference_set_values_survive_a_restart(void **state)
     free(login);
 }
 
+/* A country database written here (enrich/mmdb_write.h): the test needs no installed one. */
+static void write_country_db(const char *path)
+{
+    ch_mmdb_writer *w = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_mmdb_writer_new(&w, "Test-Country", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "203.0.113.0/24", "RU", "Russia", &err), 0);
+    assert_int_equal(ch_mmdb_writer_add(w, "198.51.100.0/24", "GB", "United Kingdom", &err), 0);
+    assert_int_equal(ch_mmdb_writer_write(w, path, &err), 0);
+    ch_mmdb_writer_free(w);
+}
+
+static ch_pipeline *open_geo(ch_diag *d, const char *mmdb)
+{
+    ch_diag_init(d, NULL);
+    const char *geo[] = {mmdb};
+    ch_pipeline_config c = {.no_rules = true, .geoip = geo, .ngeoip = 1, .diag = d};
+    ch_pipeline *p = NULL;
+    ch_error err = {0};
+    if (ch_pipeline_open(&c, &p, &err) != 0)
+        fail_msg("open: %s", err.msg);
+    return p;
+}
+
+static void flow_from(ch_event *ev, const char *src, int64_t ts)
+{
+    ch_event_reset(ev);
+    ev->dataset = CH_DS_VPCFLOW;
+    ev->ts_ms = ts;
+    assert_true(ch_ip_parse(src, strlen(src), &ev->src_ip));
+}
+
+/* A worker behind the merge thread prepares a batch lightly: it leaves GeoIP, with the events
+ * line, to the chain (the lookup costs the merge thread about what counting the worker's did).
+ * Either way every event ends with one thread's country and the GeoIP counters one thread
+ * would report. */
+static void test_a_light_batch_leaves_geoip_to_the_chain(void **state)
+{
+    fx *f = *state;
+    char mmdb[160];
+    snprintf(mmdb, sizeof mmdb, "%s/country.mmdb", f->dir);
+    write_country_db(mmdb);
+    ch_diag d1, d2;
+    ch_pipeline *p = open_geo(&d1, mmdb), *one = open_geo(&d2, mmdb);
+    ch_prefetch_prep prep;
+    ch_pipeline_prep(p, &prep);
+    void *t = prep.thread_new(prep.ud);
+    assert_non_null(t);
+    ch_arena arena;
+    ch_arena_init(&arena, 4096);
+    /* Light, whole, light again for an address the chain has cached, then another. */
+    const char *src[] = {"203.0.113.7", "198.51.100.9", "203.0.113.7", "198.51.100.9"};
+    const char *want[] = {"RU", "GB", "RU", "GB"};
+    for (int i = 0; i < 4; i++) {
+        ch_event ev, direct;
+        flow_from(&ev, src[i], 1000 + i);
+        flow_from(&direct, src[i], 1000 + i);
+        if (i == 1)
+            prep.event(t, &ev, &arena);
+        else
+            prep.event_light(t, &ev, &arena);
+        assert_int_equal((ev.prep.done & CH_PREP_GEO) != 0, i == 1);
+        assert_int_equal(ch_pipeline_push_event(p, &ev, "test"), 1);
+        assert_int_equal(ch_pipeline_push_event(one, &direct, "test"), 1);
+        assert_string_equal(ev.src_geo.country, want[i]);
+        assert_string_equal(direct.src_geo.country, want[i]);
+    }
+    ch_geoip_stats a, b;
+    ch_geoip_stats_get(ch_pipeline_geoip(p), &a);
+    ch_geoip_stats_get(ch_pipeline_geoip(one), &b);
+    assert_int_equal(a.lookups, b.lookups);
+    assert_int_equal(a.cache_hits, b.cache_hits);
+    assert_int_equal(a.cache_misses, b.cache_misses);
+    assert_int_equal(a.unknown, b.unknown);
+    assert_int_equal(b.cache_misses, 2);
+    prep.thread_free(prep.ud, t);
+    ch_arena_free(&arena);
+    ch_pipeline_close(p);
+    ch_pipeline_close(one);
+}
+
 static void test_record_identity_ignores_delivery(void **state)
 {
     (void)state;
@@ -273,6 +360,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rule_made_reference_set_values_survive_a_restart,
                                         setup, teardown),
         cmocka_unit_test(test_record_identity_ignores_delivery),
+        cmocka_unit_test_setup_teardown(test_a_light_batch_leaves_geoip_to_the_chain, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
