@@ -1,5 +1,5 @@
 /*
- * cmd_search.c - `coinhound search EXPR`, `coinhound store stats|verify|retention`.
+ * cmd_search.c - `coinhound search EXPR`, `coinhound store stats|verify|retention|compact|hot`.
  *
  * search runs a ch_search in place over the local event store of --db and prints the kept
  * matches (table, json, jsonl as `analyze --events` writes events, csv) or the aggregation
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -539,11 +540,55 @@ static void store_usage(FILE *f)
 {
     fprintf(f, "usage: coinhound store stats [--db FILE] [--format table|json]\n"
                "       coinhound store verify [--db FILE]\n"
-               "       coinhound store retention [--db FILE] [AGE,SIZE | none]\n\n"
-               "stats: events, bytes, segments and time range per source type of the event\n"
-               "store beside --db. verify: check every sealed segment's checksums and records;\n"
-               "exit 1 when one is damaged. retention: show or set the retention that analyze\n"
-               "and serve apply (30d, 10GB, 30d,10GB; none keeps everything).\n");
+               "       coinhound store retention [--db FILE] [AGE,SIZE | none]\n"
+               "       coinhound store compact [--db FILE] [--format table|json]\n"
+               "       coinhound store hot [--db FILE] [on | off]\n\n"
+               "stats: events, bytes, segments (hot ones among them) and time range per source\n"
+               "type of the event store beside --db. verify: check every sealed segment's\n"
+               "checksums and records; exit 1 when one is damaged. retention: show or set the\n"
+               "retention that analyze and serve apply (30d, 10GB, 30d,10GB; none keeps\n"
+               "everything). compact: rewrite every hot segment cold (full compression) and merge\n"
+               "each source's hour into one segment; serve does it by itself once an hour has\n"
+               "closed, analyze leaves it to this command. hot: show or set whether analyze and\n"
+               "serve seal segments hot (cheap to write, larger; on by default) or cold.\n");
+}
+
+/* `store compact`: what it did, and the CPU it took (docs/BENCHMARKS.md rates compaction by
+ * CPU per event). */
+static int store_compact(ch_store *db, bool json)
+{
+    ch_evstore_compact_result r;
+    ch_error err = {0};
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    if (ch_evstore_compact(db, &r, &err) < 0) {
+        fprintf(stderr, "coinhound store: %s\n", err.msg);
+        return err.code == CH_EUSAGE ? CH_EXIT_USAGE : CH_EXIT_FAIL;
+    }
+    getrusage(RUSAGE_SELF, &r1);
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
+                          r0.ru_stime.tv_sec) +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
+                          r0.ru_stime.tv_usec) /
+                     1e6;
+    if (json)
+        printf("{\"merges\":%" PRIu64 ",\"inputs\":%" PRIu64 ",\"hot_inputs\":%" PRIu64
+               ",\"events\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+               ",\"removed\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"cpu_s\":%.3f}\n",
+               r.merges, r.inputs, r.hot_inputs, r.events, r.bytes_in, r.bytes_out, r.removed,
+               r.failed, cpu);
+    else
+        printf("compacted %" PRIu64 " segments (%" PRIu64 " hot) into %" PRIu64 ": %" PRIu64
+               " events, %" PRIu64 " -> %" PRIu64 " bytes, %.2f s CPU\n",
+               r.inputs, r.hot_inputs, r.merges, r.events, r.bytes_in, r.bytes_out, cpu);
+    if (r.failed) {
+        fprintf(stderr,
+                "coinhound store: %" PRIu64
+                " merge%s failed (first: %s); run 'coinhound store verify'\n",
+                r.failed, r.failed == 1 ? "" : "s", r.first_failure);
+        return CH_EXIT_FAIL;
+    }
+    return CH_EXIT_OK;
 }
 
 int ch_cmd_store(int argc, char **argv)
@@ -584,13 +629,17 @@ int ch_cmd_store(int argc, char **argv)
         }
     }
     bool stats = strcmp(sub, "stats") == 0, verify = strcmp(sub, "verify") == 0,
-         ret = strcmp(sub, "retention") == 0;
-    if (!stats && !verify && !ret) {
+         ret = strcmp(sub, "retention") == 0, compact = strcmp(sub, "compact") == 0,
+         hot = strcmp(sub, "hot") == 0;
+    if (!stats && !verify && !ret && !compact && !hot) {
         fprintf(stderr, "coinhound store: unknown subcommand '%s'\n", sub);
         store_usage(stderr);
         return CH_EXIT_USAGE;
     }
-    if ((ret && optind + 1 < argc) || (!ret && optind != argc) ||
+    bool setting = ret || hot; /* one optional value */
+    if ((setting && optind + 1 < argc) || (!setting && optind != argc) ||
+        (hot && optind < argc && strcmp(argv[optind], "on") != 0 &&
+         strcmp(argv[optind], "off") != 0) ||
         (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)) {
         store_usage(stderr);
         return CH_EXIT_USAGE;
@@ -619,6 +668,24 @@ int ch_cmd_store(int argc, char **argv)
         }
         goto cleanup;
     }
+    if (hot) {
+        bool on = true;
+        if (optind < argc) {
+            if (ch_evstore_hot_save(db, strcmp(argv[optind], "on") == 0, &err) < 0) {
+                fprintf(stderr, "coinhound store: %s\n", err.msg);
+                status = CH_EXIT_FAIL;
+            }
+        } else if (ch_evstore_hot_get(db, &on, &err) < 0) {
+            fprintf(stderr, "coinhound store: %s\n", err.msg);
+            status = CH_EXIT_FAIL;
+        } else
+            printf("%s\n", on ? "on" : "off");
+        goto cleanup;
+    }
+    if (compact) {
+        status = store_compact(db, strcmp(format, "json") == 0);
+        goto cleanup;
+    }
     if (ch_evstore_open_local(db, false, NULL, &es, &err) < 0) {
         fprintf(stderr, "coinhound store: %s\n", err.msg);
         status = CH_EXIT_FAIL;
@@ -645,8 +712,8 @@ int ch_cmd_store(int argc, char **argv)
     if (json)
         printf("{\"sources\":[");
     else
-        printf("%-18s %12s %9s %14s %14s %-24s %-24s\n", "source", "events", "segments", "bytes",
-               "raw_bytes", "from", "to");
+        printf("%-18s %12s %9s %14s %14s %5s %14s %-24s %-24s\n", "source", "events", "segments",
+               "bytes", "raw_bytes", "hot", "hot_bytes", "from", "to");
     int k = 0;
     for (int d = 0; d < CH_DS__COUNT; d++) {
         const ch_evstore_source_stats *s = &st.by_ds[d];
@@ -659,14 +726,15 @@ int ch_cmd_store(int argc, char **argv)
         }
         if (json)
             printf("%s{\"source\":\"%s\",\"events\":%" PRIu64 ",\"segments\":%" PRIu64
-                   ",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
-                   ",\"from\":\"%s\",\"to\":\"%s\"}",
+                   ",\"bytes\":%" PRIu64 ",\"raw_bytes\":%" PRIu64 ",\"hot_segments\":%" PRIu64
+                   ",\"hot_bytes\":%" PRIu64 ",\"from\":\"%s\",\"to\":\"%s\"}",
                    k++ ? "," : "", ch_dataset_name((ch_dataset)d), s->events, s->segments, s->bytes,
-                   s->raw_bytes, a, b);
+                   s->raw_bytes, s->hot_segments, s->hot_bytes, a, b);
         else
-            printf("%-18s %12" PRIu64 " %9" PRIu64 " %14" PRIu64 " %14" PRIu64 " %-24s %-24s\n",
+            printf("%-18s %12" PRIu64 " %9" PRIu64 " %14" PRIu64 " %14" PRIu64 " %5" PRIu64
+                   " %14" PRIu64 " %-24s %-24s\n",
                    ch_dataset_name((ch_dataset)d), s->events, s->segments, s->bytes, s->raw_bytes,
-                   a, b);
+                   s->hot_segments, s->hot_bytes, a, b);
     }
     if (json)
         printf("],\"damaged\":%" PRIu64 "}\n", st.damaged);

@@ -33,7 +33,7 @@ static const ch_command commands[] = {
      ch_cmd_respond},
     {"search", "search the stored events with an expression (indexes, aggregations)",
      ch_cmd_search},
-    {"store", "the event store: stats, verify, retention", ch_cmd_store},
+    {"store", "the event store: stats, verify, retention, compact, hot", ch_cmd_store},
     {"hunt", "retro-hunt: match the stored events against the current intelligence", ch_cmd_hunt},
     {"users", "a user's risk, lineage, offenses and timeline (users show NAME --timeline)",
      ch_cmd_users},

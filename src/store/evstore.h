@@ -42,7 +42,8 @@ int ch_evstore_retention_parse(const char *s, ch_evstore_retention *out, ch_erro
 
 typedef struct ch_evstore_source_stats {
     uint64_t events, bytes, raw_bytes, segments;
-    int64_t min_ts, max_ts; /* INT64_MAX / INT64_MIN when no events */
+    uint64_t hot_segments, hot_bytes; /* of segments, bytes: sealed hot, not compacted yet */
+    int64_t min_ts, max_ts;           /* INT64_MAX / INT64_MIN when no events */
 } ch_evstore_source_stats;
 
 typedef struct ch_evstore_stats {
@@ -103,6 +104,29 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
                       size_t wcap, ch_error *err);
 /* Save / read the retention of db's event store ("" = keep everything). */
 int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err);
+
+/* Hot ingest (on by default): `analyze --db` and `serve` seal segments cheaply (zstd level 1,
+ * an older readable format) and compaction rewrites them cold (format 6, full compression):
+ * `serve` once their hour has closed, `coinhound store compact` on demand. Off: segments are
+ * sealed cold at once, as before. Saved in db (`coinhound store hot on|off`);
+ * COINHOUND_STORE_HOT=0|1 overrides the saved value (benchmarks). */
+int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err);
+int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err);
+
+/* What ch_evstore_compact did: merges written, their input segments (hot ones among them),
+ * events and bytes in and out, segments removed (inputs of merges, also of earlier ones that a
+ * crash or a writer's exit left), and merges that failed (the first one's reason). */
+typedef struct ch_evstore_compact_result {
+    uint64_t merges, inputs, hot_inputs, events, bytes_in, bytes_out, removed, failed;
+    char first_failure[512];
+} ch_evstore_compact_result;
+
+/* Rewrite every hot segment of db's event store cold and merge each source and hour into as
+ * few segments as COMPACT_MAX_BYTES allows, under the store's writer lock (CH_EUSAGE when
+ * another process writes the store: `serve` compacts its own). Crash-safe as `serve`'s
+ * compaction is: a merge becomes visible by one rename and hides its inputs, which are removed
+ * after it. A merge that fails (a damaged input) leaves its hour as it was and is counted. */
+int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *err);
 
 /* The directory of a database's segments into buf ("<db>.events"). */
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap);

@@ -36,7 +36,8 @@
 
 #define STATE_GEN "evstore_generation"
 #define STATE_RETENTION "evstore_retention"
-#define MAX_OPEN 64 /* open segments (source x hour) at once */
+#define STATE_HOT "evstore_hot" /* "off": seal segments cold (see HOT_SEQ) */
+#define MAX_OPEN 64             /* open segments (source x hour) at once */
 /* An open segment is sealed once events this many hours newer arrive: logs in time order keep
  * two hours open, not every hour since the last checkpoint (a day of CloudTrail read by one
  * analyze had held 25 open segments, peak RSS growing with the span of the input). Events
@@ -54,6 +55,14 @@
  * terms and compressed blocks, some 45 MB, beside a running server. */
 #define COMPACT_MAX_BYTES ((uint64_t)16 << 20)
 #define COMPACT_SEQ 0x80000000u
+/* Hot segments: `analyze` and `serve` seal their segments cheaply (ch__segb_init_hot: format
+ * 3, no dictionaries, zstd level 1: about 0.4 of the cold writer's instructions and 1.4x its
+ * bytes, docs/BENCHMARKS.md section 53) and compaction rewrites them cold (format 6, full
+ * compression) once their hour has closed, in `serve`'s background or by `coinhound store
+ * compact`. A hot segment is a checkpoint's segment whose sequence number is HOT_SEQ or more
+ * (and below COMPACT_SEQ): every reader, older binaries included, already accepts any
+ * sequence, and reads the format from the header, so the mark costs no format change. */
+#define HOT_SEQ 0x40000000u
 #define COMPACT_BACKOFF 100
 #define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */
 
@@ -134,6 +143,7 @@ typedef struct segname {
     bool compacted; /* <ds>-<hour>-<gen>-<seq>-<lo>-<hi>.seg: merged from generations lo..hi */
     uint64_t lo, hi;
     bool hidden; /* a compacted segment holds its records */
+    bool hot;    /* sealed hot (HOT_SEQ): compaction rewrites it cold */
 } segname;
 
 typedef struct local {
@@ -146,6 +156,7 @@ typedef struct local {
     ch_evstore_retention ret;
     ch_evstore_stats counters;
     bool wrote;  /* files of the pending generation exist */
+    bool hot;    /* seal hot segments (HOT_SEQ); fixed at open */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
     int64_t newest_hour; /* the latest hour an event was added for; INT64_MIN before any */
@@ -160,6 +171,7 @@ typedef struct local {
     uint64_t compact_failed_seen;
     uint32_t compact_seq;
     unsigned compact_backoff; /* commits to let pass before the next compaction */
+    bool sum_exact;           /* `store compact`: summaries rewritten with no slack */
 } local;
 
 int ch_evstore_dir(const char *db_path, char *buf, size_t cap)
@@ -197,6 +209,7 @@ static bool parse_name(const char *name, segname *out)
     out->lo = lo;
     out->hi = hi;
     out->hidden = false;
+    out->hot = !compacted && seq >= HOT_SEQ;
     return true;
 }
 
@@ -400,7 +413,7 @@ static void sum_refresh_touched(local *l, const segname *v, size_t n)
             }
         }
         (void)ch__sum_refresh(l->dir, l->sum_days[d], in, b - a,
-                              l->sum_days[d] >= newest ? ch__sum_slack() : 0, &e);
+                              l->sum_days[d] >= newest && !l->sum_exact ? ch__sum_slack() : 0, &e);
         inputs_free(in, b - a);
     }
     l->nsum_days = 0;
@@ -668,10 +681,11 @@ static int seal(local *l, size_t i, ch_error *err)
         }
         char name[256];
         snprintf(name, sizeof name, "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 ".seg",
-                 ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending, l->seq);
+                 ch_dataset_name((ch_dataset)b->dataset), b->hour, l->pending,
+                 (l->hot ? HOT_SEQ : 0) + l->seq);
         path_of(l, name, j->path, sizeof j->path);
         j->gen = l->pending;
-        j->seq = l->seq++;
+        j->seq = (l->hot ? HOT_SEQ : 0) + l->seq++;
         *own = *b;
         j->seg = own;
         /* The last block is still raw unless it filled (then it may be in the writer's hands:
@@ -729,7 +743,10 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
                 return rc;
             i = l->nopen;
         }
-        ch__segb_init(&l->open[i], ev->dataset, hour);
+        if (l->hot)
+            ch__segb_init_hot(&l->open[i], ev->dataset, hour);
+        else
+            ch__segb_init(&l->open[i], ev->dataset, hour);
         l->nopen++;
     }
     ch_seg_builder *b = &l->open[i];
@@ -840,14 +857,15 @@ static void compact_cleanup(local *l, segname *v, size_t *n)
             l->doomed[l->ndoomed++] = v[i];
 }
 
-/* Queue the merge of v[pick[0..np)] (one source and hour, in generation order) into one
- * segment named for the committed generation and the generations it takes in. */
-static void compact_queue(local *l, const segname *v, const size_t *pick, size_t np)
+/* The merge of v[pick[0..np)] (one source and hour, in generation order) into one segment
+ * named for the committed generation and the generations it takes in; NULL when out of
+ * memory. */
+static wjob *compact_job(local *l, const segname *v, const size_t *pick, size_t np)
 {
     wjob *j = ch_calloc(1, sizeof *j);
     if (j == NULL || (j->inputs = ch_calloc(np, sizeof *j->inputs)) == NULL) {
         ch_free(j);
-        return;
+        return NULL;
     }
     uint64_t lo = UINT64_MAX, hi = 0;
     for (size_t i = 0; i < np; i++) {
@@ -859,7 +877,7 @@ static void compact_queue(local *l, const segname *v, const size_t *pick, size_t
         path_of(l, s->name, p, sizeof p);
         if ((j->inputs[i] = ch_malloc(strlen(p) + 1)) == NULL) {
             job_free(j);
-            return;
+            return NULL;
         }
         memcpy(j->inputs[i], p, strlen(p) + 1);
         j->ninputs++;
@@ -874,6 +892,15 @@ static void compact_queue(local *l, const segname *v, const size_t *pick, size_t
              "%s-%" PRId64 "-%016" PRIx64 "-%08" PRIx32 "-%016" PRIx64 "-%016" PRIx64 ".seg",
              ch_dataset_name((ch_dataset)j->ds), j->hour, j->gen, j->seq, lo, hi);
     path_of(l, name, j->path, sizeof j->path);
+    return j;
+}
+
+/* Queue that merge for the writer threads (nobody waits for it). */
+static void compact_queue(local *l, const segname *v, const size_t *pick, size_t np)
+{
+    wjob *j = compact_job(l, v, pick, np);
+    if (j == NULL)
+        return;
     pthread_mutex_lock(&l->w.mu);
     unsigned q = l->w.nbg++;
     l->w.bgq[q].ds = j->ds;
@@ -912,16 +939,81 @@ static bool compact_pending(writer *w, uint32_t ds, int64_t hour)
     return found;
 }
 
+/* The merge to make of source ds in the hour v[a..b) (v sorted), into pick[]: its count, 0 for
+ * none. An open hour merges the segments written since its last compaction once there are
+ * COMPACT_TIER of them; a closed one (or any with force: `store compact`) merges all of them
+ * once there are two, or from its first hot segment on once it has one (a hot segment alone is
+ * rewritten cold). In generation order, up to COMPACT_MAX_BYTES, ending at a generation's end: a
+ * compacted segment's range hides every segment of its generations, so it must hold them all. */
+static size_t compact_pick(local *l, const segname *v, size_t a, size_t b, int ds, bool force,
+                           size_t *pick)
+{
+    uint64_t after = 0; /* the tier: what came after the hour's last compaction */
+    uint64_t last = 0, first_hot = UINT64_MAX;
+    size_t np = 0, all = 0, fresh = 0;
+    for (size_t i = a; i < b; i++) {
+        if ((int)v[i].ds != ds)
+            continue;
+        all++;
+        last = v[i].gen > last ? v[i].gen : last;
+        if (v[i].compacted && v[i].gen + 1 > after)
+            after = v[i].gen + 1;
+        if (v[i].hot && v[i].gen < first_hot)
+            first_hot = v[i].gen;
+    }
+    for (size_t i = a; i < b; i++)
+        fresh += (int)v[i].ds == ds && v[i].gen >= after;
+    bool closed =
+        force || (l->newest_hour != INT64_MIN && v[a].hour <= l->newest_hour - SEAL_BEHIND_HOURS &&
+                  last + 2 <= l->committed);
+    bool hot = closed && first_hot != UINT64_MAX;
+    closed = closed && (all >= 2 || hot);
+    if (!closed && fresh < COMPACT_TIER)
+        return 0;
+    /* With a hot segment, the cold ones of older generations stay as they are: a closed hour
+     * whose cold segments already fill COMPACT_MAX_BYTES would otherwise never take its hot
+     * ones. The merge must not name a generation it does not hold, so from goes down to the
+     * oldest generation that a compacted segment it takes holds. */
+    uint64_t from = hot ? first_hot : closed ? 0 : after;
+    for (bool again = hot; again;) {
+        again = false;
+        for (size_t i = a; i < b; i++)
+            if ((int)v[i].ds == ds && v[i].compacted && v[i].gen >= from && v[i].lo < from) {
+                from = v[i].lo;
+                again = true;
+            }
+    }
+    uint64_t bytes = 0;
+    size_t gen_start = 0;
+    bool picked_hot = false;
+    char p[4400];
+    for (size_t i = a; i < b; i++) {
+        if ((int)v[i].ds != ds || v[i].gen < from)
+            continue;
+        if (np && v[pick[np - 1]].gen != v[i].gen)
+            gen_start = np;
+        struct stat st;
+        path_of(l, v[i].name, p, sizeof p);
+        bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (bytes > COMPACT_MAX_BYTES && np > 0) {
+            np = gen_start;
+            break;
+        }
+        pick[np++] = i;
+    }
+    for (size_t i = 0; i < np; i++)
+        picked_hot |= v[pick[i]].hot;
+    return np >= 2 || (np == 1 && picked_hot) ? np : 0;
+}
+
 /* Choose merges (at most COMPACT_PER_COMMIT, as a server that goes quiet commits no more, and
- * none of a source and hour whose merge is pending): each source and hour (oldest first) that
- * holds
- * COMPACT_TIER segments written since its last compaction, or two segments or more once it is
- * closed: SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
+ * none of a source and hour whose merge is pending), by compact_pick: a source and hour is
+ * closed SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
  * neither of the last two checkpoints (so that a trickle of late events does not rewrite its
  * hour at every checkpoint). `serve` seals every open segment at each checkpoint, so an hour
  * of its events arrives as hundreds of small segments, and each search and day summary would
  * pay for every one; merging COMPACT_TIER at a time and once more when the hour closes writes
- * each record about twice. */
+ * each record about twice. Hot segments are rewritten cold once their hour has closed. */
 static void compact_choose(local *l, const segname *v, size_t n)
 {
     pthread_mutex_lock(&l->w.mu);
@@ -939,56 +1031,20 @@ static void compact_choose(local *l, const segname *v, size_t n)
         return;
     }
     const char *off = getenv("COINHOUND_STORE_COMPACT"); /* 0: never (benchmarks compare) */
-    if (busy || n < 2 || (off != NULL && strcmp(off, "0") == 0))
+    if (busy || n < 1 || (off != NULL && strcmp(off, "0") == 0))
         return;
     size_t *pick = ch_malloc(n * sizeof *pick);
     if (pick == NULL)
         return;
     int queued = 0;
-    char p[4400];
     for (size_t a = 0, b; a < n; a = b) {
         for (b = a; b < n && v[b].hour == v[a].hour; b++)
             ;
         for (int ds = 0; ds < CH_DS__COUNT; ds++) {
             if (compact_pending(&l->w, (uint32_t)ds, v[a].hour))
                 continue;
-            uint64_t after = 0; /* the tier: what came after the hour's last compaction */
-            uint64_t last = 0;
-            size_t np = 0, all = 0, fresh = 0;
-            for (size_t i = a; i < b; i++) {
-                if ((int)v[i].ds != ds)
-                    continue;
-                all++;
-                last = v[i].gen > last ? v[i].gen : last;
-                if (v[i].compacted && v[i].gen + 1 > after)
-                    after = v[i].gen + 1;
-            }
-            for (size_t i = a; i < b; i++)
-                fresh += (int)v[i].ds == ds && v[i].gen >= after;
-            bool closed = all >= 2 && l->newest_hour != INT64_MIN &&
-                          v[a].hour <= l->newest_hour - SEAL_BEHIND_HOURS &&
-                          last + 2 <= l->committed;
-            if (!closed && fresh < COMPACT_TIER)
-                continue;
-            /* In generation order, up to COMPACT_MAX_BYTES, ending at a generation's end: a
-             * compacted segment's range must name every segment of its generations. */
-            uint64_t bytes = 0;
-            size_t gen_start = 0;
-            for (size_t i = a; i < b; i++) {
-                if ((int)v[i].ds != ds || !(closed || v[i].gen >= after))
-                    continue;
-                if (np && v[pick[np - 1]].gen != v[i].gen)
-                    gen_start = np;
-                struct stat st;
-                path_of(l, v[i].name, p, sizeof p);
-                bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
-                if (bytes > COMPACT_MAX_BYTES && np > 0) {
-                    np = gen_start;
-                    break;
-                }
-                pick[np++] = i;
-            }
-            if (np < 2)
+            size_t np = compact_pick(l, v, a, b, ds, false, pick);
+            if (np == 0)
                 continue;
             compact_queue(l, v, pick, np);
             if (++queued == COMPACT_PER_COMMIT || l->w.nbg + 1 >= MAX_BG) {
@@ -998,6 +1054,15 @@ static void compact_choose(local *l, const segname *v, size_t n)
         }
     }
     ch_free(pick);
+}
+
+/* A sequence number above every compacted one of the committed generation in the listing. */
+static void compact_seq_init(local *l, const segname *v, size_t n)
+{
+    l->compact_seq = COMPACT_SEQ;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].compacted && v[i].gen == l->committed && v[i].seq >= l->compact_seq)
+            l->compact_seq = v[i].seq + 1;
 }
 
 /* After a commit, on one listing of the directory, in this order: retention, then the
@@ -1026,11 +1091,7 @@ static void l_committed(void *impl)
         return; /* retention, merges and summaries are retried at the next commit */
     retain(l, now, v, &n);
     if (l->writable) {
-        /* A sequence number above every compacted one of this generation in the directory. */
-        l->compact_seq = COMPACT_SEQ;
-        for (size_t i = 0; i < n; i++)
-            if (v[i].compacted && v[i].gen == l->committed && v[i].seq >= l->compact_seq)
-                l->compact_seq = v[i].seq + 1;
+        compact_seq_init(l, v, n);
         compact_cleanup(l, v, &n);
     }
     size_t k = 0;
@@ -1085,6 +1146,10 @@ static int l_stats(void *impl, ch_evstore_stats *out, ch_error *err)
         st->bytes += m->file_bytes;
         st->raw_bytes += m->raw_bytes;
         st->segments++;
+        if (v[i].hot) {
+            st->hot_segments++;
+            st->hot_bytes += m->file_bytes;
+        }
         if (m->nrec && m->min_ts < st->min_ts)
             st->min_ts = m->min_ts;
         if (m->nrec && m->max_ts > st->max_ts)
@@ -1406,10 +1471,156 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
         return rc;
     }
     ch_free(val);
+    bool hot = true;
+    if ((rc = ch_evstore_hot_get(db, &hot, err)) < 0)
+        return rc;
     rc = ch_evstore_open_local(db, true, &r, out, err);
     if (rc == CH_EUSAGE) {
         snprintf(warn, wcap, "warning: %s: events of this run are not kept", err->msg);
         return 0;
     }
+    if (rc == 0)
+        ((local *)(*out)->impl)->hot = hot;
+    return rc;
+}
+
+int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const char *v = on ? "on" : "off";
+    return ch_store_put_state(db, STATE_HOT, v, strlen(v), (int64_t)ts.tv_sec * 1000, err);
+}
+
+int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
+{
+    void *val = NULL;
+    size_t vn = 0;
+    *on = true;
+    int rc = ch_store_get_state(db, STATE_HOT, &val, &vn, err);
+    if (rc == 0)
+        *on = !(vn == 3 && memcmp(val, "off", 3) == 0);
+    ch_free(val);
+    if (rc < 0 && rc != CH_ENOTFOUND)
+        return rc;
+    const char *env = getenv("COINHOUND_STORE_HOT"); /* benchmarks compare on one database */
+    if (env != NULL && *env)
+        *on = strcmp(env, "0") != 0;
+    return 0;
+}
+
+/* Unlink the segments the listing v marks hidden (a committed compacted segment holds their
+ * records), dropping them from v. */
+static uint64_t remove_hidden(local *l, segname *v, size_t *n)
+{
+    char p[4400];
+    uint64_t removed = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        path_of(l, v[i].name, p, sizeof p);
+        if (v[i].hidden && unlink(p) == 0) {
+            removed++;
+            sum_touch(l, v[i].hour);
+            continue;
+        }
+        if (!v[i].hidden)
+            v[k++] = v[i];
+    }
+    *n = k;
+    return removed;
+}
+
+int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *err)
+{
+    memset(out, 0, sizeof *out);
+    ch_evstore *es = NULL;
+    int rc = ch_evstore_open_local(db, true, NULL, &es, err);
+    if (rc < 0)
+        return rc;
+    local *l = es->impl;
+    l->sum_exact = true;
+    atomic_bool never = false;
+    ch_error first = {0};
+    segname *v = NULL;
+    size_t *pick = NULL;
+    char p[4400];
+    /* Rounds until nothing is left to merge: a round merges each source and hour once (at most
+     * COMPACT_MAX_BYTES of it). Every merge lowers the number of segments or of hot ones, and a
+     * round without a merge ends it, so this ends. */
+    for (bool progress = true; progress && rc == 0;) {
+        progress = false;
+        size_t n = 0;
+        ch_free(v);
+        v = NULL;
+        if ((rc = list_segments_ex(l, true, &v, &n, err)) < 0)
+            break;
+        compact_seq_init(l, v, n);
+        out->removed += remove_hidden(l, v, &n);
+        ch_free(pick);
+        if (n == 0 || (pick = ch_malloc(n * sizeof *pick)) == NULL) {
+            rc = n ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
+            break;
+        }
+        for (size_t a = 0, b; a < n && rc == 0; a = b) {
+            for (b = a; b < n && v[b].hour == v[a].hour; b++)
+                ;
+            for (int ds = 0; ds < CH_DS__COUNT; ds++) {
+                size_t np = compact_pick(l, v, a, b, ds, true, pick);
+                if (np == 0)
+                    continue;
+                uint64_t bytes = 0, events = 0, hot = 0;
+                for (size_t i = 0; i < np; i++) {
+                    struct stat st;
+                    path_of(l, v[pick[i]].name, p, sizeof p);
+                    bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+                    hot += v[pick[i]].hot;
+                }
+                wjob *j = compact_job(l, v, pick, np);
+                if (j == NULL) {
+                    rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+                    break;
+                }
+                ch_error e = {0};
+                int r = compact_run(l->dir, j, l->w.t[0].cctx, &never, &e);
+                struct stat st;
+                if (r == 0 && stat(j->path, &st) == 0) {
+                    ch_seg *sg = NULL;
+                    if (ch__seg_open(j->path, &sg, &e) == 0)
+                        events = ch__seg_meta(sg)->nrec;
+                    ch__seg_close(sg);
+                    out->merges++;
+                    out->inputs += np;
+                    out->hot_inputs += hot;
+                    out->events += events;
+                    out->bytes_in += bytes;
+                    out->bytes_out += (uint64_t)st.st_size;
+                    sum_touch(l, v[a].hour);
+                    progress = true;
+                } else if (r < 0) {
+                    /* A damaged input (`store verify` names it): its hour stays as it was. */
+                    if (out->failed++ == 0)
+                        first = e;
+                }
+                job_free(j);
+            }
+        }
+    }
+    if (rc == 0) {
+        size_t n = 0;
+        ch_free(v);
+        v = NULL;
+        if ((rc = list_segments_ex(l, true, &v, &n, err)) == 0) {
+            out->removed += remove_hidden(l, v, &n);
+            if (out->removed && (rc = sync_dir(l->dir, err)) == 0)
+                sum_refresh_touched(l, v, n);
+            else if (rc == 0)
+                sum_refresh_touched(l, v, n);
+        }
+    }
+    if (rc == 0 && out->failed)
+        snprintf(out->first_failure, sizeof out->first_failure, "%s", first.msg);
+    ch_free(pick);
+    ch_free(v);
+    ch_evstore_close(es);
     return rc;
 }

@@ -88,6 +88,13 @@
 #define COLS_LEVEL 3
 #define COLS_ORIG_LEVEL 6
 #define COLS_ORIG_TABLE_LOG 17
+/* Hot segments (ch__segb_init_hot): format 3 without block-0 dictionaries, every stream and the
+ * index at level 1. Of the readable formats and settings, the cheapest to write per byte kept
+ * (docs/BENCHMARKS.md section 53: callgrind of a one-thread analyze of 20k records, 1,379M
+ * instructions against format 6's 3,729M and format 6 at level 1's 1,563M; negative levels save
+ * 4% more for 26% more bytes). Format 3 skips the column encoder and format 6's index parts;
+ * compaction rewrites them as format 6. */
+#define HOT_LEVEL 1
 
 /* COINHOUND_STORE_LEVEL (the typed or only stream) or COINHOUND_STORE_ORIG_LEVEL, for the
  * benchmarks that compare levels: -7 to 19 (zstd's fast negative levels included), read once
@@ -171,6 +178,14 @@ void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour)
     b->max_ts = INT64_MIN;
 }
 
+void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour)
+{
+    ch__segb_init(b, dataset, hour);
+    b->format = CH_SEG_FORMAT_SPLIT;
+    b->flags = 0;
+    b->level = HOT_LEVEL;
+}
+
 static void block_free(ch_seg_block *k)
 {
     if (k == NULL)
@@ -237,6 +252,7 @@ static ch_seg_block *filling(ch_seg_builder *b)
         return NULL;
     }
     k->flags = b->flags;
+    k->level = b->level;
     k->first = b->nrec;
     k->dict = b->nblocks ? b->blocks[0] : NULL;
     b->blocks[b->nblocks++] = k;
@@ -397,8 +413,9 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
     uint32_t fm = k->format;
     k->zrawlen = k->rawlen;
     if (fm < CH_SEG_FORMAT_SPLIT) {
-        rc = compress_frame(cctx, block_level(fm), &k->raw, d ? &d->raw : NULL,
-                            d ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
+        rc =
+            compress_frame(cctx, k->level ? k->level : block_level(fm), &k->raw, d ? &d->raw : NULL,
+                           d ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
     } else {
         bool td = d && (k->flags & CH_SEG_TYPED_DICT), od = d && (k->flags & CH_SEG_ORIG_DICT);
         const ch_buf *typed = &k->raw, *tdict = td ? &d->raw : NULL;
@@ -413,8 +430,8 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
             k->zrawlen = (uint32_t)k->tcol.len;
         }
         if (rc == 0)
-            rc = compress_frame(cctx, block_level(fm), typed, tdict, td ? &d->cdict : NULL, &k->z,
-                                &k->zlen, &k->crc, err);
+            rc = compress_frame(cctx, k->level ? k->level : block_level(fm), typed, tdict,
+                                td ? &d->cdict : NULL, &k->z, &k->zlen, &k->crc, err);
         if (rc == 0 && fm == CH_SEG_FORMAT_COLS) {
             /* The original records repeat the typed part's strings (event id, user, key, agent,
              * address): their frame takes the block's typed columns as a prefix, after block
@@ -428,12 +445,13 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
                 ch_buf_add(&pfx, k->tcol.data, k->tcol.len) < 0)
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
             else
-                rc = compress_with(cctx, orig_level(fm), &k->orig, NULL, &pfx, &k->oz, &k->ozlen,
-                                   &k->ocrc, err);
+                rc = compress_with(cctx, k->level ? k->level : orig_level(fm), &k->orig, NULL, &pfx,
+                                   &k->oz, &k->ozlen, &k->ocrc, err);
             ch_buf_free(&pfx);
         } else if (rc == 0)
-            rc = compress_frame(cctx, orig_level(fm), &k->orig, od ? &d->orig : NULL,
-                                od ? &d->ocdict : NULL, &k->oz, &k->ozlen, &k->ocrc, err);
+            rc = compress_frame(cctx, k->level ? k->level : orig_level(fm), &k->orig,
+                                od ? &d->orig : NULL, od ? &d->ocdict : NULL, &k->oz, &k->ozlen,
+                                &k->ocrc, err);
         if (rc < 0) {
             ch_free(k->z);
             k->z = NULL;
@@ -570,7 +588,7 @@ static bool field_end(const uint8_t *p, const uint8_t *end, const uint8_t **out)
  * whose source.ip dictionary dominates (docs/BENCHMARKS.md section 18). tab (format 5): the
  * field table, IXTAB bytes, filled with each frame's sizes and CRC32C; NULL for formats 1-4,
  * whose one checksum covers the whole area. */
-static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, uint8_t *tab,
+static int compress_index(ZSTD_CCtx *cctx, int level, const ch_buf *idx, ch_buf *file, uint8_t *tab,
                           ch_error *err)
 {
     const uint8_t *p = (const uint8_t *)idx->data, *end = p + idx->len;
@@ -582,7 +600,7 @@ static int compress_index(ZSTD_CCtx *cctx, const ch_buf *idx, ch_buf *file, uint
         if (ch_buf_reserve(file, bound) < 0)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         size_t c =
-            ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), ZLEVEL);
+            ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), level);
         if (ZSTD_isError(c))
             return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
         if (tab != NULL) {
@@ -898,7 +916,7 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         iz.len = 0;
         rc = ch__seg_index6(cctx, (const uint8_t *)idx.data, idx.len, b->nrec, &iz, err);
     } else {
-        rc = compress_index(cctx, &idx, &iz, tab ? ixtab : NULL, err);
+        rc = compress_index(cctx, b->level ? b->level : ZLEVEL, &idx, &iz, tab ? ixtab : NULL, err);
         if (rc == 0 && tab)
             memcpy(iz.data, ixtab, IXTAB);
     }

@@ -144,6 +144,7 @@ typedef struct ch_seg_block {
     uint32_t rawlen, origlen, first, cnt, crc, ocrc;
     uint32_t zrawlen; /* what the typed (or only) frame decompresses to: rawlen, or tcol's */
     uint32_t format, flags;
+    int level; /* zstd level of every frame, 0 = the format's own (a hot segment's: 1) */
     /* Blocks after the first may be compressed with the first block's records as their zstd
      * dictionary (segment.c says why): dict is block 0, and block 0's cdict / ocdict is that
      * dictionary prepared once, by whoever compresses block 1. */
@@ -158,6 +159,7 @@ typedef struct ch_seg_builder {
     uint32_t dataset;
     int64_t hour;
     uint32_t format, flags; /* what ch__segb_init chose (COINHOUND_STORE_FORMAT for benches) */
+    int level;              /* 0, or a hot segment's zstd level for blocks and index */
     uint32_t nrec;
     int64_t min_ts, max_ts;
     uint64_t raw_bytes; /* record bytes, length prefixes included */
@@ -168,6 +170,11 @@ typedef struct ch_seg_builder {
 } ch_seg_builder;
 
 void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
+/* A hot segment's builder: sealed on the ingest path as cheaply as a readable format allows
+ * (format 3, no block-0 dictionaries, zstd level 1 for blocks and index), to be rewritten cold
+ * (ch__segb_init's format) by compaction. The index is the same: hot data is searched with
+ * indexed lookups. local.c marks hot segments by their file name. */
+void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 void ch__segb_free(ch_seg_builder *b);
 int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid);
 /* The block the last add filled (CH_SEG_BLOCK_RECORDS records), or NULL: the caller may
