@@ -109,7 +109,8 @@ int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err
  * an older readable format) and compaction rewrites them cold (format 6, full compression):
  * `serve` once their hour has closed, `coinhound store compact` on demand. Off: segments are
  * sealed cold at once, as before. Saved in db (`coinhound store hot on|off`);
- * COINHOUND_STORE_HOT=0|1 overrides the saved value (benchmarks). */
+ * COINHOUND_STORE_HOT=0|1 overrides the saved value (benchmarks), and without it a benchmark
+ * knob of segment.c (COINHOUND_STORE_FORMAT, _LEVEL, _ORIG_LEVEL, _DICT) turns it off. */
 int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err);
 int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err);
 

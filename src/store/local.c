@@ -1503,7 +1503,15 @@ int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
     ch_free(val);
     if (rc < 0 && rc != CH_ENOTFOUND)
         return rc;
-    const char *env = getenv("COINHOUND_STORE_HOT"); /* benchmarks compare on one database */
+    /* COINHOUND_STORE_HOT: benchmarks compare on one database. A format, level or dictionary
+     * choice of the benchmark knobs (segment.c) is written as asked, hence cold, unless it says
+     * otherwise. */
+    const char *env = getenv("COINHOUND_STORE_HOT");
+    static const char *const knobs[] = {"COINHOUND_STORE_FORMAT", "COINHOUND_STORE_LEVEL",
+                                        "COINHOUND_STORE_ORIG_LEVEL", "COINHOUND_STORE_DICT"};
+    for (size_t i = 0; (env == NULL || *env == '\0') && i < sizeof knobs / sizeof *knobs; i++)
+        if (getenv(knobs[i]) != NULL)
+            *on = false;
     if (env != NULL && *env)
         *on = strcmp(env, "0") != 0;
     return 0;
