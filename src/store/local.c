@@ -1006,6 +1006,22 @@ static size_t compact_pick(local *l, const segname *v, size_t a, size_t b, int d
     return np >= 2 || (np == 1 && picked_hot) ? np : 0;
 }
 
+/* The sources of the hour v[a..b) in the order their first segment is listed (generation,
+ * then sequence), into order[]; their count. Merges are numbered in this order, so that a
+ * listing shows the merged segments of an hour in the order it showed what they hold, and a
+ * search returns events of equal times in the same order before and after. */
+static int hour_sources(const segname *v, size_t a, size_t b, int order[CH_DS__COUNT])
+{
+    int k = 0;
+    bool seen[CH_DS__COUNT] = {false};
+    for (size_t i = a; i < b; i++)
+        if (!seen[v[i].ds]) {
+            seen[v[i].ds] = true;
+            order[k++] = (int)v[i].ds;
+        }
+    return k;
+}
+
 /* Choose merges (at most COMPACT_PER_COMMIT, as a server that goes quiet commits no more, and
  * none of a source and hour whose merge is pending), by compact_pick: a source and hour is
  * closed SEAL_BEHIND_HOURS behind the newest event this process has added, and written by
@@ -1040,7 +1056,9 @@ static void compact_choose(local *l, const segname *v, size_t n)
     for (size_t a = 0, b; a < n; a = b) {
         for (b = a; b < n && v[b].hour == v[a].hour; b++)
             ;
-        for (int ds = 0; ds < CH_DS__COUNT; ds++) {
+        int order[CH_DS__COUNT], nds = hour_sources(v, a, b, order);
+        for (int o = 0; o < nds; o++) {
+            int ds = order[o];
             if (compact_pending(&l->w, (uint32_t)ds, v[a].hour))
                 continue;
             size_t np = compact_pick(l, v, a, b, ds, false, pick);
@@ -1572,8 +1590,9 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
         for (size_t a = 0, b; a < n && rc == 0; a = b) {
             for (b = a; b < n && v[b].hour == v[a].hour; b++)
                 ;
-            for (int ds = 0; ds < CH_DS__COUNT; ds++) {
-                size_t np = compact_pick(l, v, a, b, ds, true, pick);
+            int order[CH_DS__COUNT], nds = hour_sources(v, a, b, order);
+            for (int o = 0; o < nds; o++) {
+                size_t np = compact_pick(l, v, a, b, order[o], true, pick);
                 if (np == 0)
                     continue;
                 uint64_t bytes = 0, events = 0, hot = 0;

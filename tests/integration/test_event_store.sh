@@ -20,6 +20,7 @@
 #     the rerun's store equals a clean run's,
 #   - kill -9 after segments were sealed and handed to the writer thread but before any was
 #     durable (the writer held in place by COINHOUND_STORE_WRITE_DELAY_MS) loses nothing either,
+#   - analyze seals hot segments, which `store compact` rewrites cold with the same events,
 #   - retention by size removes the oldest segments,
 #   - a retro-hunt gives the offense that loading the indicator first gives, and raises
 #     nothing the second time.
@@ -55,6 +56,14 @@ events_in() { "$bin" store stats --db "$1" --format json | jq '[.sources[].event
 "$bin" analyze "${opts[@]}" --db "$work/n.db" --no-store "$work/scn" >/dev/null
 [ -z "$(ls "$work/n.db.events" 2>/dev/null | grep '\.seg$' || true)" ] || fail "--no-store wrote segments"
 "$bin" store verify --db "$work/a.db" >/dev/null || fail "store verify fails on a healthy store"
+# analyze sealed its segments hot (format 3, zstd level 1); `store compact` rewrites them cold
+# (format 6), which the rest of this test compares the older formats against.
+[ "$("$bin" store stats --db "$work/a.db" --format json | jq '[.sources[].hot_segments] | add')" -gt 0 ] ||
+    fail "analyze sealed no hot segment"
+"$bin" store compact --db "$work/a.db" >/dev/null || fail "store compact failed"
+[ "$("$bin" store stats --db "$work/a.db" --format json | jq '[.sources[].hot_segments] | add')" = 0 ] ||
+    fail "store compact left hot segments"
+all "$work/a.db" | cmp -s - "$work/stored.jsonl" || fail "store compact changed the stored events"
 
 # ---- index == scan ----
 user=$(jq -r .attacker.user "$work/scn/ground_truth.json")

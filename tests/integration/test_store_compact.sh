@@ -10,7 +10,9 @@
 #    accepts the store; with VPC Flow Logs and Route 53 queries in the same hour, a search
 #    prints byte for byte the events of a store fed the same batches with compaction off;
 #  - a SIGKILL just after a merged segment appears (its inputs still on disk) loses nothing and
-#    doubles nothing: after the restart a search still finds each record once.
+#    doubles nothing: after the restart a search still finds each record once;
+#  - checkpoints seal hot segments, and the merges of a closed hour write it cold: only the open
+#    hour's segments are still hot, and `store compact` rewrites those.
 # Args: coinhound-binary source-dir corpora-dir.
 set -euo pipefail
 bin=$1 src=$2
@@ -136,6 +138,14 @@ kill -TERM $pid
 wait $pid || fail "SIGTERM: exit status $?"
 pid=
 found 2060 "a restart"
+# Every checkpoint sealed its segments hot; the merges wrote the closed hour 10 cold, so what
+# is still hot is the open hour 13's six CloudTrail segments, which `store compact` rewrites.
+hot=$("$bin" store stats --db "$work/s.db" --format json | python3 -c 'import json,sys; print(sum(s["hot_segments"] for s in json.load(sys.stdin)["sources"]))')
+[ "$hot" = 6 ] || fail "after serve's merges $hot segments are hot (want hour 13's 6)"
+"$bin" store compact --db "$work/s.db" >/dev/null || fail "store compact failed on serve's store"
+hot=$("$bin" store stats --db "$work/s.db" --format json | python3 -c 'import json,sys; print(sum(s["hot_segments"] for s in json.load(sys.stdin)["sources"]))')
+[ "$hot" = 0 ] || fail "store compact left $hot hot segments in serve's store"
+found 2060 "store compact"
 
 # The same batches into a store that never compacts: a search prints the same events, byte for
 # byte (sorted: the order of equal times may differ between segment layouts).
