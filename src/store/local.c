@@ -1561,8 +1561,8 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
     memset(out, 0, sizeof *out);
     ch_evstore *es = NULL;
     int rc = ch_evstore_open_local(db, true, NULL, &es, err);
-    if (rc < 0)
-        return rc;
+    if (rc < 0 || es == NULL)
+        return rc < 0 ? rc : ch_error_set(err, CH_ERR, "event store not opened");
     local *l = es->impl;
     l->sum_exact = true;
     atomic_bool never = false;
