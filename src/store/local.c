@@ -56,9 +56,9 @@
 #define COMPACT_MAX_BYTES ((uint64_t)16 << 20)
 #define COMPACT_SEQ 0x80000000u
 /* Hot segments: `analyze` and `serve` seal their segments cheaply (ch__segb_init_hot: format
- * 3, no dictionaries, zstd level 1: about 0.4 of the cold writer's instructions and 1.4x its
- * bytes, docs/BENCHMARKS.md section 53) and compaction rewrites them cold (format 6, full
- * compression) once their hour has closed, in `serve`'s background or by `coinhound store
+ * 3, no dictionaries, zstd level 1: the store's own instructions at 0.23 of the cold writer's,
+ * 1.4-1.5x its bytes, docs/BENCHMARKS.md section 53) and compaction rewrites them cold (format 6,
+ * full compression) once their hour has closed, in `serve`'s background or by `coinhound store
  * compact`. A hot segment is a checkpoint's segment whose sequence number is HOT_SEQ or more
  * (and below COMPACT_SEQ): every reader, older binaries included, already accepts any
  * sequence, and reads the format from the header, so the mark costs no format change. */

@@ -89,11 +89,12 @@
 #define COLS_ORIG_LEVEL 6
 #define COLS_ORIG_TABLE_LOG 17
 /* Hot segments (ch__segb_init_hot): format 3 without block-0 dictionaries, every stream and the
- * index at level 1. Of the readable formats and settings, the cheapest to write per byte kept
- * (docs/BENCHMARKS.md section 53: callgrind of a one-thread analyze of 20k records, 1,379M
- * instructions against format 6's 3,729M and format 6 at level 1's 1,563M; negative levels save
- * 4% more for 26% more bytes). Format 3 skips the column encoder and format 6's index parts;
- * compaction rewrites them as format 6. */
+ * index at level 1: of the readable formats and settings measured, the cheapest to write whose
+ * bytes stay within 1.5x of the cold ones (docs/BENCHMARKS.md section 53: callgrind of a
+ * one-thread analyze of 20k records, 1,379M instructions against format 6's 3,729M and format 6
+ * at level 1's 1,563M; level -1 saves 4% more for 26% more bytes, level -90 22% for 3.5x).
+ * Format 3 skips the column encoder and format 6's index parts; compaction rewrites them as
+ * format 6. */
 #define HOT_LEVEL 1
 
 /* COINHOUND_STORE_LEVEL (the typed or only stream) or COINHOUND_STORE_ORIG_LEVEL, for the
