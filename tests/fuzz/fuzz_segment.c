@@ -15,9 +15,9 @@
  * field as a directory, a dictionary, posting chunks and a record -> term column (the same
  * three, -v6.seg, made by bench/seg_format6.c), and hot segments as `analyze` seals them (format 3
  * without block-0 dictionaries at zstd level 1: vpcflow-2blocks-hot.seg, 295 generated flows,
- * and cloudtrail-hot.seg, 40 generated CloudTrail records). The searches read the typed stream alone (a
- * count by normalized fields), both for kept matches, and the original records for a raw path;
- * a count of equality tests by indexed fields is taken from the index alone (format 6: the
+ * and cloudtrail-hot.seg, 40 generated CloudTrail records). The searches read the typed stream
+ * alone (a count by normalized fields), both for kept matches, and the original records for a raw
+ * path; a count of equality tests by indexed fields is taken from the index alone (format 6: the
  * grouping fields' columns).
  */
 #include <stddef.h>
