@@ -242,11 +242,21 @@ static bool str_at(ch_json_val obj, const char *k, ch_sv *out)
     return true;
 }
 
-/* Actions that give requestParameters.userName credentials or rights. */
-static const char *const user_actions[] = {
-    "CreateUser",       "CreateLoginProfile", "UpdateLoginProfile", "CreateAccessKey",
-    "AttachUserPolicy", "PutUserPolicy",      "AddUserToGroup",
+/* Actions that give requestParameters.userName credentials or rights, with their lengths: every
+ * successful CloudTrail event is compared with them, so no strlen per name per event. */
+#define UA(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *s;
+    size_t n;
+} user_actions[] = {
+    UA("CreateUser"),      UA("CreateLoginProfile"), UA("UpdateLoginProfile"),
+    UA("CreateAccessKey"), UA("AttachUserPolicy"),   UA("PutUserPolicy"),
+    UA("AddUserToGroup"),
 };
+#undef UA
 
 /* "a/b" into out (room for both plus 2), each part as printf's "%.*s" takes it (up to a NUL:
  * keys stored by earlier runs keep matching). Copies: snprintf cost about a thousand
@@ -273,9 +283,8 @@ int ch_lineage_observe(ch_lineage *l, const ch_event *ev)
         return 0;
     ch_json_val req;
     bool user_action = false;
-    for (size_t i = 0; i < sizeof user_actions / sizeof *user_actions; i++)
-        if (ch_sv_eq(ev->action, user_actions[i], strlen(user_actions[i])))
-            user_action = true;
+    for (size_t i = 0; i < sizeof user_actions / sizeof *user_actions && !user_action; i++)
+        user_action = ch_sv_eq(ev->action, user_actions[i].s, user_actions[i].n);
     bool assume = ch_sv_eq(ev->action, "AssumeRole", 10);
     if ((!user_action && !assume) || !ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
         return 0;
