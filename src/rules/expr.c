@@ -247,6 +247,16 @@ static int compile_regex(parser *p, node *n, const tok *vt)
     /* JIT when the platform has it; the interpreter gives the same answers otherwise. */
     (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     n->re = re;
+    /* Texts without any literal the pattern needs are answered without PCRE2 (expr_prefilter.c);
+     * out of arena memory simply means no prefilter. */
+    ch_re_prefilter pf;
+    if (ch__re_prefilter_build(vt->str, vt->slen, n->icase, &pf)) {
+        ch_re_prefilter *keep = ch_arena_alloc(&p->e->arena, sizeof *keep);
+        if (keep != NULL) {
+            *keep = pf;
+            n->re_pf = keep;
+        }
+    }
     /* A process-unique number for the compiled pattern (lit is otherwise unused by `matches`):
      * the scratch's memo of answers (expr_eval.c) keys on it, and unlike the node's or the
      * code's address it is never reused after the expression is freed. */

@@ -110,6 +110,25 @@ bool ch__vset_strings(const vset *s, const ch_sv **out, size_t *n);
 
 typedef enum node_kind { N_AND, N_OR, N_NOT, N_PRED } node_kind;
 
+/* expr_prefilter.c: literals one of which every match of a `matches` pattern contains (lower
+ * case for a caseless pattern), and a table of their first bytes (1), with 2 on the bytes
+ * >= 0x80 of a caseless one, whose texts always go to PCRE2. Lives in the expression's arena. */
+#define CH_RE_PF_MAX 16
+#define CH_RE_PF_LEN 32
+typedef struct ch_re_prefilter {
+    uint8_t first[256];
+    bool icase;
+    uint8_t nlit;
+    uint8_t len[CH_RE_PF_MAX];
+    char lit[CH_RE_PF_MAX][CH_RE_PF_LEN];
+} ch_re_prefilter;
+
+/* Fills out and returns true when the pattern source (n bytes, PCRE2 syntax) has a useful set;
+ * false (out untouched) for any pattern it cannot read for sure. */
+bool ch__re_prefilter_build(const char *pat, size_t n, bool icase, ch_re_prefilter *out);
+/* false only when no match of the pattern can be in the text: no literal of the set in it. */
+bool ch__re_prefilter_may_match(const ch_re_prefilter *pf, const char *t, size_t n);
+
 typedef struct node node;
 
 /* An operator: one registered line in expr_ops.c. test is NULL for `exists`. */
@@ -133,6 +152,7 @@ struct node {
     const ch_expr_env *env;     /* in $name: the expression's copy of the env */
     void *handle;
     pcre2_code *re;
+    const ch_re_prefilter *re_pf; /* NULL: every text goes to PCRE2 */
     /* event.dataset == / in [...] against known dataset names: a bit test on the event's
      * typed dataset instead of a string compare (it runs for most rules on most events). */
     bool ds_fast;

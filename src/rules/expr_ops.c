@@ -578,6 +578,8 @@ static bool test_matches(const node *n, const ch_value *v, ch_expr_scratch *s)
     ch_sv t = ch_value_text(v, buf);
     if (v->type == CH_V_OBJ)
         return false;
+    if (n->re_pf != NULL && !ch__re_prefilter_may_match(n->re_pf, t.p, t.n))
+        return false;
     int rc = pcre2_match(n->re, (PCRE2_SPTR)t.p, t.n, 0, 0, s->md, s->mctx);
     if (rc >= 0)
         return true;

@@ -17,6 +17,9 @@
 #include "core/mem.h"
 #include "rules/expr.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 /* ---- a tiny resolver: two named sets ---- */
 
 typedef struct test_set {
@@ -304,6 +307,118 @@ static void test_runaway_regex_is_a_counted_non_match(void **state)
     ev.user_agent = CH_SV("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
     uint64_t before = ch_expr_scratch_regex_errors(scratch);
     assert_false(m("user_agent.original matches '^(a+)+$'", &ev));
+    assert_int_equal(ch_expr_scratch_regex_errors(scratch), before + 1);
+}
+
+/* The answer PCRE2 gives with the options expr.c compiles `matches` with, without the
+ * expression language in between. */
+static bool pcre2_says(const char *pat, bool icase, const char *text)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C |
+                    (icase ? PCRE2_CASELESS : 0);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &ec, &eo, NULL);
+    if (re == NULL)
+        fail_msg("oracle: <%s> does not compile", pat);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)text, strlen(text), 0, 0, md, NULL);
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return rc >= 0;
+}
+
+/* Texts without any literal a pattern needs are answered without running the regex
+ * (rules/expr_prefilter.c): every answer must still be PCRE2's, for the pack's patterns and
+ * for the constructs the prefilter reads (alternations, optional and repeated atoms, classes
+ * holding ']', escaped punctuation, long literals) or declines (lookarounds, back-references,
+ * escapes of letters). */
+static void test_regex_answers_with_literal_prefilter_are_pcre2s(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "(^|[^a-z])(kali|parrot|pentoo)",
+        "(kali|parrot|pentoo|blackarch)",
+        "\"Effect\"\\s*:\\s*\"Allow\"",
+        "\"Action\"\\s*:\\s*(\\[[^\\]]*)?\"(\\*|ec2:\\*|iam:\\*)\"",
+        "^(p[2-5][a-z]*|g[3-6][a-z]*|gr6|f1|inf[12]|trn[12]|dl1)(\\.|$)",
+        "admin",
+        "xmrig\\.exe",
+        "ab?cdef",
+        "abc*def",
+        "(?:mine|pool)r+s{2,}tratum",
+        "stratum\\+tcp://[a-z.]+:(3333|4444|5555)",
+        "x{0}kali",
+        "ka(li)?linux",
+        "(kali|)linux",
+        "(?=kali)k",
+        "(kal)i\\1",
+        "\\x6bali",
+        "[]kali]+parrot",
+        "[[:alpha:]]{3}-pentoo",
+        "0123456789abcdefghijklmnopqrstuvwxyz0123456789-LONG",
+        "\\bpentoo\\b",
+        "K[A]LI|PARROT",
+    };
+    static const char *const texts[] = {
+        "aws-cli/2.15.0 Python/3.11.6 Linux/6.6.9-amd64-kali1 exe/x86_64.kali",
+        "aws-cli/2.15.0 Python/3.11.6 Linux/6.6.9-amd64-KALI1",
+        "aws-cli/2.15.0 Python/3.11.6 Linux/6.6.9-amd64-\342\204\252ali1", /* KELVIN SIGN */
+        "aws-cli/2.15.0 Python/3.11.6 Linux/5.15.0-1051-aws exe/x86_64.ubuntu.22",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0",
+        "parrotsec linux pentoo",
+        "kalilinux",
+        "kalinux",
+        "linux",
+        "{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"ec2:*\"],\"Resource\":\"*\"}]}",
+        "p3.16xlarge",
+        "t3.micro",
+        "minerrrsssstratum stratum+tcp://pool.example:3333",
+        "acdef abdef abccdef",
+        "kalikali",
+        "]]kparrot",
+        "abc-pentoo",
+        "0123456789abcdefghijklmnopqrstuvwxyz0123456789-LONG",
+        "0123456789abcdefghijklmnopqrstuvwxyz0123456789-LON",
+        "invalid \xff\xfe kali",
+        "",
+    };
+    ch_event ev;
+    char src[512];
+    for (size_t i = 0; i < sizeof pats / sizeof *pats; i++)
+        for (int icase = 0; icase < 2; icase++) {
+            /* The pattern as a single-quoted literal of the language: no quote inside. */
+            snprintf(src, sizeof src, "user_agent.original matches%s '%s'", icase ? "~" : "",
+                     pats[i]);
+            for (size_t j = 0; j < sizeof texts / sizeof *texts; j++) {
+                ch_event_reset(&ev);
+                ev.user_agent = (ch_sv){texts[j], (uint32_t)strlen(texts[j])};
+                bool want = pcre2_says(pats[i], icase, texts[j]);
+                if (m(src, &ev) != want)
+                    fail_msg("<%s> on <%s>: PCRE2 says %d", src, texts[j], want);
+            }
+        }
+    /* A text whose user agent names the OS in the Kelvin sign's 'K' matches caselessly. */
+    ch_event_reset(&ev);
+    ev.user_agent = CH_SV("Linux/6.6.9-amd64-\342\204\252ali");
+    assert_true(m("user_agent.original matches~ '(^|[^a-z])(kali|parrot|pentoo)'", &ev));
+    assert_false(m("user_agent.original matches '(^|[^a-z])(kali|parrot|pentoo)'", &ev));
+}
+
+/* A runaway regex on a text that lacks every literal the pattern needs is a plain non-match,
+ * no longer a counted match-limit error: the text never reaches PCRE2. */
+static void test_runaway_regex_without_its_literals_is_a_plain_non_match(void **state)
+{
+    (void)state;
+    ch_event ev;
+    ch_event_reset(&ev);
+    ev.user_agent = CH_SV("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+    uint64_t before = ch_expr_scratch_regex_errors(scratch);
+    assert_false(m("user_agent.original matches '^(a+)+(kali|parrot|pentoo)'", &ev));
+    assert_int_equal(ch_expr_scratch_regex_errors(scratch), before);
+    /* With one of them, PCRE2 runs and its limit still counts. */
+    ev.user_agent = CH_SV("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!kali");
+    assert_false(m("user_agent.original matches '^(a+)+(kali|parrot|pentoo)$'", &ev));
     assert_int_equal(ch_expr_scratch_regex_errors(scratch), before + 1);
 }
 
@@ -710,6 +825,8 @@ int main(void)
         cmocka_unit_test(test_string_operators_and_case_insensitive_forms),
         cmocka_unit_test(test_regex_matches_with_jit_and_caseless_form),
         cmocka_unit_test(test_runaway_regex_is_a_counted_non_match),
+        cmocka_unit_test(test_regex_answers_with_literal_prefilter_are_pcre2s),
+        cmocka_unit_test(test_runaway_regex_without_its_literals_is_a_plain_non_match),
         cmocka_unit_test(test_two_fields_of_one_event_compare),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
