@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 
 static const char *const migrations[] = {
@@ -117,43 +118,99 @@ int ch_lineage_read(ch_store *st, ch_lineage *l, bool *legacy, ch_error *err)
     return n;
 }
 
+/* Dirty links are written PUT_BATCH rows per statement: one multi-row INSERT runs SQLite's
+ * statement machinery (the statement journal a table with two indexes needs, the program's
+ * start and halt) once for many rows, where one statement a row cost about 17,000
+ * instructions a link (docs/BENCHMARKS.md section 55). Rows go in the dirty list's order, so
+ * new links get the same rowids as one by one. The links' strings are borrowed from the
+ * lineage, which does not change while it is persisted. */
+#define PUT_BATCH 32
+#define PUT_COLS 7
+
 typedef struct upsert {
-    sqlite3_stmt *st;
+    sqlite3_stmt *many; /* PUT_BATCH rows */
+    sqlite3_stmt *one;  /* one row, for the tail */
     ch_sql *c;
     ch_error *err;
+    ch_lineage_link rows[PUT_BATCH];
+    int n;
 } upsert;
+
+static int prepare_put(upsert *u, int rows, sqlite3_stmt **st)
+{
+    ch_buf sql;
+    ch_buf_init(&sql, 64 * 1024);
+    int rc = ch_buf_adds(&sql, "INSERT INTO lineage_links (child, parent, relation, account,"
+                               " first_ms, last_ms, count) VALUES ");
+    for (int i = 0; i < rows && rc == 0; i++)
+        rc = ch_buf_adds(&sql, i ? ",(?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?)");
+    /* The link's parent, relation and account never change once made (lineage.h): only
+     * its times and count are updated. */
+    if (rc == 0)
+        rc = ch_buf_adds(&sql, " ON CONFLICT (child) DO UPDATE SET first_ms = excluded.first_ms,"
+                               " last_ms = excluded.last_ms, count = excluded.count");
+    rc = rc < 0 ? ch_error_set(u->err, CH_ENOMEM, "out of memory")
+                : ch_sql_prepare(u->c->db, u->c->path, sql.data, st, u->err);
+    ch_buf_free(&sql);
+    return rc;
+}
+
+static void bind_row(sqlite3_stmt *st, int at, const ch_lineage_link *k)
+{
+    const ch_sv v[4] = {k->child, k->parent, k->relation, k->account};
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_blob(st, at + i + 1, v[i].n ? v[i].p : "", (int)v[i].n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, at + 5, k->first_ms);
+    sqlite3_bind_int64(st, at + 6, k->last_ms);
+    sqlite3_bind_int64(st, at + 7, (int64_t)k->count);
+}
+
+/* Writes the rows held in u: all at once when the batch is full, else one statement each. */
+static int flush_rows(upsert *u)
+{
+    int rc = 0;
+    if (u->n == PUT_BATCH) {
+        if (u->many == NULL && (rc = prepare_put(u, PUT_BATCH, &u->many)) < 0)
+            return rc;
+        for (int r = 0; r < u->n; r++)
+            bind_row(u->many, r * PUT_COLS, &u->rows[r]);
+        int s = sqlite3_step(u->many);
+        sqlite3_reset(u->many);
+        rc =
+            s == SQLITE_DONE ? 0 : ch_sql_error(u->c->db, u->c->path, u->err, "saving the lineage");
+    } else {
+        if (u->n > 0 && u->one == NULL && (rc = prepare_put(u, 1, &u->one)) < 0)
+            return rc;
+        for (int r = 0; r < u->n && rc == 0; r++) {
+            bind_row(u->one, 0, &u->rows[r]);
+            int s = sqlite3_step(u->one);
+            sqlite3_reset(u->one);
+            if (s != SQLITE_DONE)
+                rc = ch_sql_error(u->c->db, u->c->path, u->err, "saving the lineage");
+        }
+    }
+    u->n = 0;
+    return rc;
+}
 
 static int put_row(void *ud, const ch_lineage_link *k)
 {
     upsert *u = ud;
-    const ch_sv v[4] = {k->child, k->parent, k->relation, k->account};
-    for (int i = 0; i < 4; i++)
-        sqlite3_bind_blob(u->st, i + 1, v[i].n ? v[i].p : "", (int)v[i].n, SQLITE_STATIC);
-    sqlite3_bind_int64(u->st, 5, k->first_ms);
-    sqlite3_bind_int64(u->st, 6, k->last_ms);
-    sqlite3_bind_int64(u->st, 7, (int64_t)k->count);
-    int s = sqlite3_step(u->st);
-    sqlite3_reset(u->st);
-    return s == SQLITE_DONE ? 0 : ch_sql_error(u->c->db, u->c->path, u->err, "saving the lineage");
+    u->rows[u->n++] = *k;
+    return u->n == PUT_BATCH ? flush_rows(u) : 0;
 }
 
 int ch_lineage_persist(ch_store *st, const ch_lineage *l, bool legacy, ch_error *err)
 {
     ch_sql *c = ch_store_sql(st);
-    upsert u = {NULL, c, err};
+    upsert u = {.c = c, .err = err};
     int rc = 0;
     if (ch_lineage_dirty(l)) {
-        /* The link's parent, relation and account never change once made (lineage.h): only
-         * its times and count are updated. */
-        rc = ch_sql_prepare(c->db, c->path,
-                            "INSERT INTO lineage_links (child, parent, relation, account,"
-                            " first_ms, last_ms, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                            " ON CONFLICT (child) DO UPDATE SET first_ms = excluded.first_ms,"
-                            " last_ms = excluded.last_ms, count = excluded.count",
-                            &u.st, err);
+        rc = ch_lineage_each_dirty(l, put_row, &u);
         if (rc == 0)
-            rc = ch_lineage_each_dirty(l, put_row, &u);
-        sqlite3_finalize(u.st);
+            rc = flush_rows(&u);
+        sqlite3_finalize(u.many);
+        sqlite3_finalize(u.one);
     }
     if (rc == 0 && legacy) {
         sqlite3_stmt *d = NULL;

@@ -331,6 +331,92 @@ static void test_store_keeps_rows_and_writes_only_changed_links(void **state)
     ch_lineage_free(n);
 }
 
+static void put_link(ch_lineage *l, int i, int64_t t)
+{
+    char child[32], parent[32];
+    snprintf(child, sizeof child, "user-%03d", i);
+    snprintf(parent, sizeof parent, "admin-%d", i % 3);
+    ch_lineage_link k = {{child, (uint32_t)strlen(child)},
+                         {parent, (uint32_t)strlen(parent)},
+                         CH_SV("CreateUser"),
+                         CH_SV("111122223333"),
+                         t,
+                         t,
+                         1};
+    assert_true(ch_lineage_put(l, &k) >= 0);
+}
+
+/* Many changed links are written many rows to a statement (lineage_store.c): every row of a
+ * full batch and of the rest lands, new links take rowids in learning order, and a save that
+ * mixes refreshed and new links updates the ones and appends the others. */
+static void test_store_writes_many_links_in_learning_order(void **state)
+{
+    (void)state;
+    ch_lineage *l = NULL, *n = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_lineage_new(0, &l, &err), 0);
+    for (int i = 0; i < 70; i++) /* two batches of 32 and 6 more */
+        put_link(l, 69 - i, 1000 + i);
+    char path[] = "/tmp/ch-lineage-XXXXXX.db";
+    int fd = mkstemps(path, 3);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    ch_store *st = NULL;
+    assert_int_equal(ch_store_open(path, &st, &err), 0);
+    assert_int_equal(ch_lineage_schema(ch_store_sql(st), &err), 0);
+    assert_int_equal(ch_store_begin(st, &err), 0);
+    assert_int_equal(ch_lineage_persist(st, l, false, &err), 0);
+    assert_int_equal(ch_store_commit(st, &err), 0);
+    ch_lineage_clear_dirty(l);
+    /* 35 refreshed (every other link) and 5 new, in one save. */
+    for (int i = 0; i < 70; i += 2)
+        put_link(l, i, 5000 + i);
+    for (int i = 70; i < 75; i++)
+        put_link(l, i, 6000 + i);
+    assert_int_equal(changed(l), 40);
+    assert_int_equal(ch_store_begin(st, &err), 0);
+    assert_int_equal(ch_lineage_persist(st, l, false, &err), 0);
+    assert_int_equal(ch_store_commit(st, &err), 0);
+
+    sqlite3 *db = ch_store_sql(st)->db;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT id, child, count, last_ms FROM lineage_links"
+                                        " ORDER BY id",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    int rows = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int id = sqlite3_column_int(q, 0);
+        int i = rows < 70 ? 69 - rows : rows; /* the learning order */
+        char want[32];
+        snprintf(want, sizeof want, "user-%03d", i);
+        assert_int_equal(id, rows + 1);
+        assert_int_equal(sqlite3_column_bytes(q, 1), (int)strlen(want));
+        assert_memory_equal(sqlite3_column_blob(q, 1), want, strlen(want));
+        bool again = i < 70 && i % 2 == 0;
+        assert_int_equal(sqlite3_column_int64(q, 2), again ? 2 : 1);
+        assert_int_equal(sqlite3_column_int64(q, 3),
+                         again ? 5000 + i : (i < 70 ? 1000 + (69 - i) : 6000 + i));
+        rows++;
+    }
+    sqlite3_finalize(q);
+    assert_int_equal(rows, 75);
+
+    bool legacy = true;
+    assert_int_equal(ch_lineage_new(0, &n, &err), 0);
+    assert_int_equal(ch_lineage_read(st, n, &legacy, &err), 75);
+    assert_false(legacy);
+    char first[64] = "";
+    ch_lineage_each(n, first_child, first);
+    assert_string_equal(first, "user-069");
+    ch_store_close(st);
+    unlink(path);
+    ch_lineage_free(l);
+    ch_lineage_free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_save_load_roundtrip_and_damaged_lines),
         cmocka_unit_test(test_cap_keeps_the_oldest_links),
         cmocka_unit_test(test_store_keeps_rows_and_writes_only_changed_links),
+        cmocka_unit_test(test_store_writes_many_links_in_learning_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
