@@ -18,7 +18,7 @@ static int first_seen_rule(ch_engine *e, uint32_t ri, const ch_event *ev, const 
 {
     const ch_rule *r = e->rs->rules[ri];
     eng_vals vs;
-    memset(&vs, 0, sizeof vs);
+    ch__eng_vals_init(&vs);
     ch_field_visit(r->field, ev, &e->cache, ch__eng_collect_value, &vs);
     if (vs.n == 0)
         return 0;

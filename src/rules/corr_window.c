@@ -87,7 +87,7 @@ static int window_rule(ch_engine *e, uint32_t ri, const ch_event *ev, const char
     const ch_rule *r = e->rs->rules[ri];
     int64_t ts = ev->ts_ms;
     eng_vals vs;
-    memset(&vs, 0, sizeof vs);
+    ch__eng_vals_init(&vs);
     double w = 1;
     if (r->type == CH_CORR_THRESHOLD && r->sum != NULL) {
         ch_field_visit(r->sum, ev, &e->cache, ch__eng_collect_value, &vs);

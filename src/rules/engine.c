@@ -493,7 +493,7 @@ static void respond(ch_engine *e, const ch_rule *r, const ch_event *ev, int64_t 
             ch_refsets *reg = e->o.refsets != NULL ? e->o.refsets : e->rs->refsets;
             ch_refset *set = reg ? ch_refsets_get(reg, rp->name, strlen(rp->name)) : NULL;
             eng_vals vs;
-            memset(&vs, 0, sizeof vs);
+            ch__eng_vals_init(&vs);
             if (set != NULL)
                 ch_field_visit(rp->field, ev, &e->cache, ch__eng_collect_value, &vs);
             ch_refset_meta m = ch_refset_meta_make(r->info.id, ts);

@@ -223,7 +223,17 @@ typedef struct eng_vals {
     uint64_t count;
 } eng_vals;
 
-/* A ch_field_visit callback filling an eng_vals (zeroed by the caller). */
+/* Ready for ch__eng_collect_value: only the counters. The arrays (9 KB) are written before they
+ * are read (entries [0, n)), and zeroing them cost every keyed event of a window or first-seen
+ * rule a 9 KB memset. */
+static inline void ch__eng_vals_init(eng_vals *vs)
+{
+    vs->n = 0;
+    vs->sum = 0;
+    vs->count = 0;
+}
+
+/* A ch_field_visit callback filling an eng_vals (ch__eng_vals_init by the caller). */
 bool ch__eng_collect_value(void *ctx, const ch_value *v);
 
 /* ---- hits (engine.c) ------------------------------------------------------------------------- */
