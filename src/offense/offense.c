@@ -42,11 +42,14 @@ struct ch_offenses {
     ch_offenses_stats stats;
 };
 
-/* The field's terminating NUL goes into the hash, so ("ab", "c") and ("a", "bc") differ. */
+/* The field's terminating NUL goes into the hash, so ("ab", "c") and ("a", "bc") differ. Eight
+ * bytes a step (ch_hash_words): every event looks its user up here to find an active offense,
+ * and FNV-1a a byte at a time cost 260 instructions a lookup (docs/BENCHMARKS.md section 55).
+ * The hash only places keys in the in-memory index (never saved, never iterated). */
 static uint64_t key_hash(const char *field, const char *value, size_t value_len)
 {
-    uint64_t h = ch_hash_fnv1a(CH_HASH_SEED, field, strlen(field) + 1);
-    return ch_hash_mix64(ch_hash_fnv1a(h, value, value_len));
+    uint64_t h = ch_hash_words(CH_HASH_SEED, field, strlen(field) + 1);
+    return ch_hash_mix64(ch_hash_words(h, value, value_len));
 }
 
 const char *ch_offense_status_name(ch_offense_status st)
