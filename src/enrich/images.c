@@ -301,16 +301,14 @@ static image_rec *get_or_add(ch_images *im, const char *id, size_t n, int64_t ts
         return NULL;
     }
     if (im->nrecs == im->cap) {
-        size_t nc = im->cap ? im->cap * 2 : 64;
-        image_rec *nr = ch_realloc(im->recs, nc * sizeof *nr);
+        image_rec *nr = ch_grow(im->recs, &im->cap, 64, sizeof *nr);
         if (nr == NULL) {
             im->st.dropped++;
             return NULL;
         }
         im->recs = nr;
-        im->cap = nc;
         /* The index points into the array, which moved. */
-        if (ch_hindex_reserve(&im->ix, nc, 128) < 0) {
+        if (ch_hindex_reserve(&im->ix, im->cap, 128) < 0) {
             im->st.dropped++;
             return NULL;
         }

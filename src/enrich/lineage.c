@@ -80,14 +80,12 @@ static void mark(ch_lineage *l, entry *e)
     if (e->dirty || l->all_dirty)
         return;
     if (l->ndl == l->capdl) {
-        size_t nc = l->capdl ? l->capdl * 2 : 64;
-        uint32_t *nd = ch_realloc(l->dl, nc * sizeof *nd);
+        uint32_t *nd = ch_grow(l->dl, &l->capdl, 64, sizeof *nd);
         if (nd == NULL) {
             l->all_dirty = true; /* the next save writes every link */
             return;
         }
         l->dl = nd;
-        l->capdl = nc;
     }
     e->dirty = true;
     l->dl[l->ndl++] = (uint32_t)(e - l->e);
@@ -189,12 +187,10 @@ static int put(ch_lineage *l, ch_sv child, ch_sv parent, ch_sv rel, ch_sv acct, 
     if ((l->n + 1) * 2 > l->nidx && grow_index(l) < 0)
         return CH_ENOMEM;
     if (l->n == l->cap_e) {
-        size_t nc = l->cap_e ? l->cap_e * 2 : 64;
-        entry *ne = ch_realloc(l->e, nc * sizeof *ne);
+        entry *ne = ch_grow(l->e, &l->cap_e, 64, sizeof *ne);
         if (ne == NULL)
             return CH_ENOMEM;
         l->e = ne;
-        l->cap_e = nc;
     }
     size_t total = (size_t)child.n + parent.n + rel.n + acct.n + 4;
     char *mem = ch_malloc(total);

@@ -169,12 +169,10 @@ static int find_data(ch_mmdb_writer *w, const char iso[3], const char *name, uin
         }
     }
     if (w->ndata == w->datacap) {
-        size_t cap = w->datacap ? w->datacap * 2 : 16;
-        datarec *d = ch_realloc(w->data, cap * sizeof *d);
+        datarec *d = ch_grow(w->data, &w->datacap, 16, sizeof *d);
         if (d == NULL)
             return ch_error_set(err, CH_ENOMEM, "mmdb writer: out of memory");
         w->data = d;
-        w->datacap = cap;
     }
     datarec *d = &w->data[w->ndata];
     memcpy(d->iso, iso, 3);
@@ -218,12 +216,10 @@ int ch_mmdb_writer_add(ch_mmdb_writer *w, const char *network, const char *count
             return ch_error_set(err, CH_EPARSE, "control character in the name '%s'", name);
     }
     if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        entry *ents = ch_realloc(w->ents, cap * sizeof *ents);
+        entry *ents = ch_grow(w->ents, &w->cap, 64, sizeof *ents);
         if (ents == NULL)
             return ch_error_set(err, CH_ENOMEM, "mmdb writer: out of memory");
         w->ents = ents;
-        w->cap = cap;
     }
     if ((rc = find_data(w, iso, name, &e.data, err)) < 0)
         return rc;

@@ -47,12 +47,10 @@ int ch_refsets_put(ch_refsets *r, ch_refset *set, ch_error *err)
     if (r->n >= CH_REFSETS_MAX)
         return ch_error_set(err, CH_ELIMIT, "more than %d reference sets", CH_REFSETS_MAX);
     if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        ch_refset **s = ch_realloc(r->sets, cap * sizeof *s);
+        ch_refset **s = ch_grow(r->sets, &r->cap, 16, sizeof *s);
         if (s == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         r->sets = s;
-        r->cap = cap;
     }
     r->sets[r->n++] = set;
     return CH_OK;

@@ -145,14 +145,12 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n, ch_error *e
             break;
         }
         if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            uint64_t *v = ch_realloc(*out, nc * sizeof *v);
+            uint64_t *v = ch_grow(*out, &cap, 16, sizeof *v);
             if (v == NULL) {
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 break;
             }
             *out = v;
-            cap = nc;
         }
         (*out)[(*n)++] = s;
     }

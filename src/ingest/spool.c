@@ -635,12 +635,10 @@ static int walk(ch_spool *s, const char *dir, int depth)
         if (de->d_name[0] == '.')
             continue; /* dotfiles: temporary files of copiers, and . and .. */
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            char **nn = ch_realloc(names, nc * sizeof *nn);
+            char **nn = ch_grow(names, &cap, 64, sizeof *nn);
             if (nn == NULL)
                 break;
             names = nn;
-            cap = nc;
         }
         if ((names[n] = ch_strdup(de->d_name)) != NULL)
             n++;

@@ -132,12 +132,10 @@ static int list_dir(walk *w, const struct stat *st, entry **out, size_t *nout, b
         if (e->d_name[0] == '.')
             continue; /* ".", ".." and dotfiles (.DS_Store, editor droppings, partial uploads) */
         if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            entry *nv = ch_realloc(v, ncap * sizeof *nv);
+            entry *nv = ch_grow(v, &cap, 32, sizeof *nv);
             if (nv == NULL)
                 goto nomem;
             v = nv;
-            cap = ncap;
         }
         v[n].name = ch_strdup(e->d_name);
         if (v[n].name == NULL)

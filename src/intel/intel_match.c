@@ -82,12 +82,10 @@ int ch_intel_matcher_add_set(ch_intel_matcher *m, const ch_refset *set, ch_error
     if (m->ip.n + m->dom.n >= CH_REFSETS_MAX)
         return ch_error_set(err, CH_ELIMIT, "more than %d intel sets", CH_REFSETS_MAX);
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        const ch_refset **v = ch_realloc(l->v, cap * sizeof *v);
+        const ch_refset **v = ch_grow(l->v, &l->cap, 8, sizeof *v);
         if (v == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         l->v = v;
-        l->cap = cap;
     }
     l->v[l->n++] = set;
     return 1;

@@ -271,12 +271,10 @@ int ch_intel_catalog_put_identity(ch_intel_catalog *c, const char *id, const cha
     if (c->nids >= CH_INTEL_CATALOG_MAX)
         return ch_error_set(err, CH_ELIMIT, "too many identities");
     if (c->nids == c->capids) {
-        size_t cap = c->capids ? c->capids * 2 : 16;
-        ident **ni = ch_realloc(c->ids, cap * sizeof *ni);
+        ident **ni = ch_grow(c->ids, &c->capids, 16, sizeof *ni);
         if (ni == NULL)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         c->ids = ni;
-        c->capids = cap;
     }
     ident *d = ch_calloc(1, sizeof *d);
     if (d == NULL || (d->id = ch_strdup(id)) == NULL || (d->name = ch_strdup(nz(name))) == NULL ||

@@ -99,12 +99,10 @@ static long add_node(ch_graph *g, const char *id, const char *kind, const char *
     if (ch_hindex_reserve(&g->ix, g->nn + 1, 64) < 0)
         return CH_ENOMEM;
     if (g->nn == g->capn) {
-        size_t nc = g->capn ? g->capn * 2 : 64;
-        gnode *nv = ch_realloc(g->n, nc * sizeof *nv);
+        gnode *nv = ch_grow(g->n, &g->capn, 64, sizeof *nv);
         if (nv == NULL)
             return CH_ENOMEM;
         g->n = nv;
-        g->capn = nc;
     }
     gnode *x = &g->n[g->nn];
     *x = (gnode){.id = ch_strdup(id),
@@ -133,12 +131,10 @@ static int add_edge(ch_graph *g, size_t s, size_t d, const char *kind, int64_t f
                     uint64_t count)
 {
     if (g->ne == g->cape) {
-        size_t nc = g->cape ? g->cape * 2 : 64;
-        gedge *nv = ch_realloc(g->e, nc * sizeof *nv);
+        gedge *nv = ch_grow(g->e, &g->cape, 64, sizeof *nv);
         if (nv == NULL)
             return CH_ENOMEM;
         g->e = nv;
-        g->cape = nc;
     }
     char *k = ch_strdup(kind);
     if (k == NULL)

@@ -226,12 +226,10 @@ int ch__offense_put_rule(ch_offense *o, const char *id, const char *title, const
             return CH_ELIMIT;
         }
         if (o->nrules == o->rules_cap) {
-            size_t nc = o->rules_cap ? o->rules_cap * 2 : 4;
-            ch_offense_rule *nr = ch_realloc(o->rules, nc * sizeof *nr);
+            ch_offense_rule *nr = ch_grow(o->rules, &o->rules_cap, 4, sizeof *nr);
             if (nr == NULL)
                 return CH_ENOMEM;
             o->rules = nr;
-            o->rules_cap = nc;
         }
         r = &o->rules[o->nrules];
         memset(r, 0, sizeof *r);
@@ -276,12 +274,10 @@ int ch__offense_put_note(ch_offense *o, int64_t ts_ms, ch_offense_status st, con
     if (o->nnotes >= CH_OFFENSE_MAX_NOTES)
         return CH_ELIMIT;
     if (o->nnotes == o->notes_cap) {
-        size_t nc = o->notes_cap ? o->notes_cap * 2 : 2;
-        ch_offense_note *nn = ch_realloc(o->notes, nc * sizeof *nn);
+        ch_offense_note *nn = ch_grow(o->notes, &o->notes_cap, 2, sizeof *nn);
         if (nn == NULL)
             return CH_ENOMEM;
         o->notes = nn;
-        o->notes_cap = nc;
     }
     char *t = dup_capped(text != NULL ? text : "", CH_OFFENSE_MAX_NOTE_LEN);
     if (t == NULL)
@@ -424,12 +420,10 @@ static int adopt(ch_offenses *m, ch_offense *o)
     if (m->n >= CH_OFFENSES_MAX)
         return CH_ELIMIT;
     if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 16;
-        ch_offense **na = ch_realloc(m->all, nc * sizeof *na);
+        ch_offense **na = ch_grow(m->all, &m->cap, 16, sizeof *na);
         if (na == NULL)
             return CH_ENOMEM;
         m->all = na;
-        m->cap = nc;
     }
     if (is_active(o)) {
         int rc = ch_hindex_reserve(&m->index, m->index.n + 1, 16);

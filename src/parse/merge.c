@@ -257,12 +257,10 @@ void ch_merge_free(ch_merge *m)
 int ch_merge_add(ch_merge *m, const char *path)
 {
     if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        entry *ne = ch_realloc(m->e, nc * sizeof *ne);
+        entry *ne = ch_grow(m->e, &m->cap, 64, sizeof *ne);
         if (ne == NULL)
             return CH_ENOMEM;
         m->e = ne;
-        m->cap = nc;
     }
     entry *e = &m->e[m->n];
     memset(e, 0, sizeof *e);
@@ -725,14 +723,12 @@ static int sort_entry(ch_merge *m, size_t idx)
     ch_event ev;
     while (rc >= 0 && type->next(st, &ev) == 1) {
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 1024;
-            srec *nr = ch_realloc(recs, nc * sizeof *nr);
+            srec *nr = ch_grow(recs, &cap, 1024, sizeof *nr);
             if (nr == NULL) {
                 rc = CH_ENOMEM;
                 break;
             }
             recs = nr;
-            cap = nc;
         }
         size_t off = text.len;
         srec *r = &recs[n];

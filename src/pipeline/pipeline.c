@@ -286,12 +286,10 @@ static seenset *hour_bucket(seenhours *h, int64_t hour)
         return &h->b[lo];
     }
     if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        seenset *nb = ch_realloc(h->b, nc * sizeof *nb);
+        seenset *nb = ch_grow(h->b, &h->cap, 64, sizeof *nb);
         if (nb == NULL)
             return NULL;
         h->b = nb;
-        h->cap = nc;
     }
     memmove(h->b + lo + 1, h->b + lo, (h->n - lo) * sizeof *h->b);
     h->b[lo] = (seenset){.hour = hour};
@@ -510,12 +508,10 @@ static void on_refset_add(void *ud, const char *set, const char *value, size_t l
         p->nradds--;
     }
     if (p->nradds == p->radds_cap) {
-        size_t nc = p->radds_cap ? p->radds_cap * 2 : 64;
-        refset_add *na = ch_realloc(p->radds, nc * sizeof *na);
+        refset_add *na = ch_grow(p->radds, &p->radds_cap, 64, sizeof *na);
         if (na == NULL)
             return;
         p->radds = na;
-        p->radds_cap = nc;
     }
     refset_add a = {.set = ch_strdup(set),
                     .value = ch_malloc(len + 1),

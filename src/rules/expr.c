@@ -59,12 +59,10 @@ static int perr_at(parser *p, size_t pos, int code, const char *what, const char
 static int push(void ***arr, size_t *n, size_t *cap, void *item)
 {
     if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        void **na = ch_realloc(*arr, nc * sizeof *na);
+        void **na = ch_grow(*arr, cap, 8, sizeof *na);
         if (na == NULL)
             return CH_ENOMEM;
         *arr = na;
-        *cap = nc;
     }
     (*arr)[(*n)++] = item;
     return 0;
@@ -285,14 +283,12 @@ static int parse_list(parser *p, node *n)
             break;
         }
         if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            lit *ni = ch_realloc(items, nc * sizeof *ni);
+            lit *ni = ch_grow(items, &cap, 16, sizeof *ni);
             if (ni == NULL) {
                 rc = ch_error_set(p->err, CH_ENOMEM, "out of memory");
                 break;
             }
             items = ni;
-            cap = nc;
         }
         lit_from_tok(&p->t, n->icase, &items[cnt++]);
         if ((rc = advance(p)) < 0)

@@ -916,12 +916,10 @@ typedef struct pathlist {
 static int pl_add(pathlist *pl, const char *p)
 {
     if (pl->n == pl->cap) {
-        size_t nc = pl->cap ? pl->cap * 2 : 32;
-        char **nv = ch_realloc(pl->v, nc * sizeof *nv);
+        char **nv = ch_grow(pl->v, &pl->cap, 32, sizeof *nv);
         if (nv == NULL)
             return CH_ENOMEM;
         pl->v = nv;
-        pl->cap = nc;
     }
     if ((pl->v[pl->n] = ch_strdup(p)) == NULL)
         return CH_ENOMEM;

@@ -270,14 +270,12 @@ static int list_segments_ex(local *l, bool keep_hidden, segname **out, size_t *n
         if (!parse_name(de->d_name, &s) || s.gen > l->committed)
             continue;
         if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            segname *nv = ch_realloc(v, nc * sizeof *nv);
+            segname *nv = ch_grow(v, &cap, 64, sizeof *nv);
             if (nv == NULL) {
                 rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                 break;
             }
             v = nv;
-            cap = nc;
         }
         v[cnt++] = s;
     }
@@ -354,12 +352,10 @@ static void sum_touch(local *l, int64_t hour)
         if (l->sum_days[i] == day)
             return;
     if (l->nsum_days == l->capsum_days) {
-        size_t nc = l->capsum_days ? l->capsum_days * 2 : 16;
-        int64_t *nd = ch_realloc(l->sum_days, nc * sizeof *nd);
+        int64_t *nd = ch_grow(l->sum_days, &l->capsum_days, 16, sizeof *nd);
         if (nd == NULL)
             return; /* the day's summary goes stale: searches open what it misses, then rebuild */
         l->sum_days = nd;
-        l->capsum_days = nc;
     }
     l->sum_days[l->nsum_days++] = day;
 }

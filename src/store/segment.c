@@ -221,12 +221,10 @@ static ch_seg_block *filling(ch_seg_builder *b)
     if (b->nblocks && b->blocks[b->nblocks - 1]->cnt < CH_SEG_BLOCK_RECORDS)
         return b->blocks[b->nblocks - 1];
     if (b->nblocks == b->capblocks) {
-        size_t nc = b->capblocks ? b->capblocks * 2 : 16;
-        ch_seg_block **nb = ch_realloc(b->blocks, nc * sizeof *nb);
+        ch_seg_block **nb = ch_grow(b->blocks, &b->capblocks, 16, sizeof *nb);
         if (nb == NULL)
             return NULL;
         b->blocks = nb;
-        b->capblocks = nc;
     }
     ch_seg_block *k = ch_calloc(1, sizeof *k);
     if (k == NULL)

@@ -336,12 +336,10 @@ typedef struct ents {
 static int ents_add(ents *e, const char *p, uint32_t n, uint32_t seg)
 {
     if (e->n == e->cap) {
-        size_t nc = e->cap ? e->cap * 2 : 1024;
-        entry *nv = ch_realloc(e->v, nc * sizeof *nv);
+        entry *nv = ch_grow(e->v, &e->cap, 1024, sizeof *nv);
         if (nv == NULL)
             return CH_ENOMEM;
         e->v = nv;
-        e->cap = nc;
     }
     e->v[e->n++] = (entry){ch__tsort_key(p, n), p, n, seg};
     return 0;

@@ -193,12 +193,10 @@ static int user_get(ch_risk *r, const char *user, size_t n, ch_risk_user **out)
     if (ch_hindex_reserve(&r->index, r->n + 1, 64) < 0)
         return CH_ENOMEM;
     if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        ch_risk_user **na = ch_realloc(r->all, nc * sizeof *na);
+        ch_risk_user **na = ch_grow(r->all, &r->cap, 16, sizeof *na);
         if (na == NULL)
             return CH_ENOMEM;
         r->all = na;
-        r->cap = nc;
     }
     u = ch_calloc(1, sizeof *u);
     if (u == NULL)

@@ -58,12 +58,10 @@ static void story_free(story *s)
 static item *push(story *s)
 {
     if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 64;
-        item *nv = ch_realloc(s->v, nc * sizeof *nv);
+        item *nv = ch_grow(s->v, &s->cap, 64, sizeof *nv);
         if (nv == NULL)
             return NULL;
         s->v = nv;
-        s->cap = nc;
     }
     item *it = &s->v[s->n++];
     memset(it, 0, sizeof *it);
