@@ -84,9 +84,11 @@ typedef struct ch_pipeline_config {
     void *hit_ud;
     /* The event store (store/evstore.h) beside the SQLite store: on whenever the store is,
      * unless no_event_store (--no-store). retention "30d,10GB" (saved in the store), NULL =
-     * the saved one. */
+     * the saved one. event_hot "on" or "off": whether segments are sealed hot (store/evstore.h),
+     * saved in the store as `coinhound store hot` saves it; NULL = the saved setting. */
     bool no_event_store;
     const char *event_retention;
+    const char *event_hot;
 } ch_pipeline_config;
 
 typedef struct ch_pipeline_stats {

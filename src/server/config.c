@@ -520,7 +520,10 @@ static int read_root(reader *R)
                 rc = rfail(R, v, CH_EPARSE, "retention: %s", e.msg);
         } else if (ch_yaml_key_is(k, "no_store"))
             rc = want_bool(R, v, "no_store", &c->no_store);
-        else if (ch_yaml_key_is(k, "threads")) {
+        else if (ch_yaml_key_is(k, "store_hot")) {
+            rc = want_bool(R, v, "store_hot", &c->store_hot);
+            c->store_hot_set = rc == 0;
+        } else if (ch_yaml_key_is(k, "threads")) {
             uint64_t n = 0;
             rc = want_size(R, v, "threads", 1, &n);
             if (rc == 0 && n > 256)
@@ -534,7 +537,8 @@ static int read_root(reader *R)
                 "unknown key (listen, tls, db, pack, context, console, geoip, no_geoip, spool, "
                 "spool_rescan, spool_max_files, spool_max_chunk, journal, lateness, "
                 "checkpoint, tokens, "
-                "max_body, max_connections, intel, retention, no_store, threads, respond)");
+                "max_body, max_connections, intel, retention, no_store, store_hot, threads, "
+                "respond)");
     }
     if (rc == 0 && c->journal_dir == NULL)
         rc = rfail(R, root, CH_EPARSE, "journal.dir is required (where accepted records wait)");

@@ -62,9 +62,10 @@ typedef struct ch_serve_config {
     unsigned max_connections;
     ch_serve_pull pull[CH_SERVE_MAX_PULL];
     size_t npull;
-    char *retention;  /* the event store's retention ("30d,10GB"), NULL = the store's saved one */
-    bool no_store;    /* keep no events (the event store is off) */
-    unsigned threads; /* the pipeline thread plus threads-1 parse workers; 0 = the CPUs */
+    char *retention; /* the event store's retention ("30d,10GB"), NULL = the store's saved one */
+    bool no_store;   /* keep no events (the event store is off) */
+    bool store_hot_set, store_hot; /* store_hot: seal segments hot; unset = the store's saved one */
+    unsigned threads;       /* the pipeline thread plus threads-1 parse workers; 0 = the CPUs */
     ch_resp_config respond; /* respond: (docs/RESPONSE.md) */
 } ch_serve_config;
 

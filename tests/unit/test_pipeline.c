@@ -21,7 +21,9 @@
 #include "enrich/mmdb_write.h"
 #include "ingest/prefetch.h"
 #include "offense/offense.h"
+#include "offense/store.h"
 #include "pipeline/pipeline.h"
+#include "store/evstore.h"
 #include "uba/risk.h"
 #include "tmpdir.h"
 
@@ -333,6 +335,62 @@ static void test_a_light_batch_leaves_geoip_to_the_chain(void **state)
     ch_pipeline_close(one);
 }
 
+/* Segments this run's store holds, and how many of them are hot (not compacted yet). */
+static void seg_counts(const char *db, uint64_t *segs, uint64_t *hot, bool *saved_hot)
+{
+    ch_store *st = NULL;
+    ch_evstore *es = NULL;
+    ch_error err = {0};
+    ch_evstore_stats s;
+    if (ch_store_open(db, &st, &err) != 0 ||
+        ch_evstore_open_local(st, false, NULL, &es, &err) != 0 ||
+        es->ops->stats(es->impl, &s, &err) != 0 || ch_evstore_hot_get(st, saved_hot, &err) != 0)
+        fail_msg("store: %s", err.msg);
+    *segs = *hot = 0;
+    for (int d = 0; d < CH_DS__COUNT; d++) {
+        *segs += s.by_ds[d].segments;
+        *hot += s.by_ds[d].hot_segments;
+    }
+    ch_evstore_close(es);
+    ch_store_close(st);
+}
+
+/* serve's store_hot (and any caller's event_hot) is saved in the store and decides how this
+ * run seals: "off" writes cold segments at once, NULL keeps the saved (default: hot). */
+static void test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed(void **state)
+{
+    fx *f = *state;
+    size_t n;
+    char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
+    char db2[600];
+    snprintf(db2, sizeof db2, "%s/cold.db", f->dir);
+    const char *dbs[2] = {f->db, db2};
+    const char *hot[2] = {NULL, "off"};
+    for (int i = 0; i < 2; i++) {
+        ch_diag_init(&f->diag, NULL);
+        ch_pipeline_config c = {
+            .db = dbs[i], .pack = PACK, .no_geoip = true, .diag = &f->diag, .event_hot = hot[i]};
+        ch_pipeline *p = NULL;
+        ch_error err = {0};
+        if (ch_pipeline_open(&c, &p, &err) != 0)
+            fail_msg("open: %s", err.msg);
+        push(p, text, n);
+        checkpoint(p, NULL);
+        ch_pipeline_close(p);
+    }
+    uint64_t segs, nhot;
+    bool saved;
+    seg_counts(f->db, &segs, &nhot, &saved);
+    assert_true(segs > 0);
+    assert_int_equal(nhot, segs); /* the default: every checkpoint's segment sealed hot */
+    assert_true(saved);
+    seg_counts(db2, &segs, &nhot, &saved);
+    assert_true(segs > 0);
+    assert_int_equal(nhot, 0);
+    assert_false(saved); /* kept for the runs after this one */
+    free(text);
+}
+
 static void test_record_identity_ignores_delivery(void **state)
 {
     (void)state;
@@ -360,6 +418,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rule_made_reference_set_values_survive_a_restart,
                                         setup, teardown),
         cmocka_unit_test(test_record_identity_ignores_delivery),
+        cmocka_unit_test_setup_teardown(
+            test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_light_batch_leaves_geoip_to_the_chain, setup,
                                         teardown),
     };
