@@ -9,6 +9,7 @@
 #include "core/sqlite_util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
@@ -310,11 +311,27 @@ static int set_wal(sqlite3 *db, const char *path, ch_error *err)
     }
 }
 
+/* A statement that may write several rows (the lineage's and the graph facts' 32-row upserts)
+ * keeps a statement journal: the pages it changes, to undo it alone if it fails halfway. SQLite
+ * spills that journal to a temporary file past 64 KiB, and a 32-row upsert into a table with two
+ * indexes changes more: a 300k-record analyze wrote 185,000 extra pages to temporary files
+ * (212,857 pwrite calls against 27,541, 0.2 s of system time, all in the checkpoint). Held in
+ * memory up to 4 MiB, which bounds what one such statement costs. The setting is global and must
+ * precede SQLite's initialisation; where something initialised it first, the default stays. */
+#define STMT_JOURNAL_SPILL (4 << 20)
+
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+}
+
 static int open_flags(const char *path, bool create, int extra, sqlite3 **out, ch_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     sqlite3 *db = NULL;
     int rc;
     *out = NULL;
+    (void)pthread_once(&once, sqlite_setup);
     if (!create) {
         struct stat sb;
         if (stat(path, &sb) != 0)
