@@ -54,22 +54,29 @@ static void make_event(ch_event *ev, int i, char *idbuf, char *json, size_t jcap
 
 static char path[64];
 
-static void write_as(uint32_t format, uint32_t flags)
+/* The NEV events through the builder b (initialised by the caller) into a segment at path, with
+ * the checkpoint sequence seq; b is freed. */
+static inline void write_events(ch_seg_builder *b, uint32_t seq)
 {
     snprintf(path, sizeof path, "/tmp/test_evstore_%s_%d.seg", EVSTORE_TEST_TAG, (int)getpid());
-    ch_seg_builder b;
-    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
-    b.format = format;
-    b.flags = flags;
     for (int i = 0; i < NEV; i++) {
         ch_event ev;
         char id[32], json[256];
         make_event(&ev, i, id, json, sizeof json);
-        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+        assert_int_equal(ch__segb_add(b, &ev, (uint64_t)i + 1), 0);
     }
     ch_error err = {0};
-    assert_int_equal(ch__segb_write(&b, path, 5, 0, NULL, NULL, &err), 0);
-    ch__segb_free(&b);
+    assert_int_equal(ch__segb_write(b, path, 5, seq, NULL, NULL, &err), 0);
+    ch__segb_free(b);
+}
+
+static void write_as(uint32_t format, uint32_t flags)
+{
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_CLOUDTRAIL, 477048);
+    b.format = format;
+    b.flags = flags;
+    write_events(&b, 0);
 }
 
 /* A new builder chooses `format` (as COINHOUND_STORE_FORMAT, set by the caller, says), and the

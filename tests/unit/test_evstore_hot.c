@@ -12,18 +12,9 @@
 /* The NEV events as a hot segment at path. */
 static void write_hot(void)
 {
-    snprintf(path, sizeof path, "/tmp/test_evstore_%s_%d.seg", EVSTORE_TEST_TAG, (int)getpid());
     ch_seg_builder b;
     ch__segb_init_hot(&b, CH_DS_CLOUDTRAIL, 477048);
-    for (int i = 0; i < NEV; i++) {
-        ch_event ev;
-        char id[32], json[256];
-        make_event(&ev, i, id, json, sizeof json);
-        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
-    }
-    ch_error err = {0};
-    assert_int_equal(ch__segb_write(&b, path, 5, 0x40000000u, NULL, NULL, &err), 0);
-    ch__segb_free(&b);
+    write_events(&b, 0x40000000u);
 }
 
 static void test_hot_segment_is_format_3_without_dictionaries_and_reads_back(void **state)
