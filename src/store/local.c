@@ -1634,9 +1634,9 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
         v = NULL;
         if ((rc = list_segments_ex(l, true, &v, &n, err)) == 0) {
             out->removed += remove_hidden(l, v, &n);
-            if (out->removed && (rc = sync_dir(l->dir, err)) == 0)
-                sum_refresh_touched(l, v, n);
-            else if (rc == 0)
+            if (out->removed)
+                rc = sync_dir(l->dir, err);
+            if (rc == 0)
                 sum_refresh_touched(l, v, n);
         }
     }
