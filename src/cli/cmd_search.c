@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -559,18 +558,14 @@ static int store_compact(ch_store *db, bool json)
 {
     ch_evstore_compact_result r;
     ch_error err = {0};
-    struct rusage r0, r1;
-    getrusage(RUSAGE_SELF, &r0);
+    struct timespec t0, t1; /* the process's CPU, user and system, every thread */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
     if (ch_evstore_compact(db, &r, &err) < 0) {
         fprintf(stderr, "coinhound store: %s\n", err.msg);
         return err.code == CH_EUSAGE ? CH_EXIT_USAGE : CH_EXIT_FAIL;
     }
-    getrusage(RUSAGE_SELF, &r1);
-    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
-                          r0.ru_stime.tv_sec) +
-                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
-                          r0.ru_stime.tv_usec) /
-                     1e6;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    double cpu = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (json)
         printf("{\"merges\":%" PRIu64 ",\"inputs\":%" PRIu64 ",\"hot_inputs\":%" PRIu64
                ",\"events\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
