@@ -601,8 +601,13 @@ static int update_account(ch_accounts *a, const char *sql, const char *name, int
     return rc;
 }
 
-int ch_account_set_disabled(ch_accounts *a, const ch_actor *who, const char *name, bool disabled,
-                            ch_error *err)
+/* One audited change of an account's state: disabled or role, the other kept. An account
+ * already in the asked state is neither written nor audited. Disabling ends the account's
+ * sessions in the same transaction. Sessions carry the role they were opened with only through
+ * the account row (checked on every request), so a demotion applies at the next request: no
+ * session ends for it. */
+static int change_state(ch_accounts *a, const ch_actor *who, const char *name, bool disabled,
+                        ch_role role, bool is_role, ch_error *err)
 {
     ch_account_info info;
     ch_buf before, after;
@@ -614,18 +619,26 @@ int ch_account_set_disabled(ch_accounts *a, const ch_actor *who, const char *nam
         goto done;
     if ((rc = load_for_change(a, name, &info, &before, err)) < 0)
         goto done;
-    if (info.disabled == disabled) {
+    if (is_role ? info.role == role : info.disabled == disabled) {
         ch__auth_rollback(a);
         goto done;
     }
+    if (is_role)
+        disabled = info.disabled;
+    else
+        role = info.role;
     snprintf(object, sizeof object, "account:%s", info.name);
-    if ((rc = update_account(a, "UPDATE accounts SET disabled = ?3, updated = ?2 WHERE name = ?1",
-                             name, ch_accounts_now(a), NULL, disabled, err)) < 0 ||
-        (disabled && (rc = ch_session_destroy_all(a, info.id, err)) < 0) ||
-        (rc = ch__account_state_json(&after, info.name, info.role, disabled, info.must_change)) <
-            0 ||
-        (rc = ch__auth_audit(a, who, disabled ? "user.disable" : "user.enable", object, before.data,
-                             after.data, err)) < 0)
+    const char *sql = is_role ? "UPDATE accounts SET role = ?3, updated = ?2 WHERE name = ?1"
+                              : "UPDATE accounts SET disabled = ?3, updated = ?2 WHERE name = ?1";
+    if ((rc = update_account(a, sql, name, ch_accounts_now(a), is_role ? ch_role_name(role) : NULL,
+                             disabled, err)) < 0 ||
+        (!is_role && disabled && (rc = ch_session_destroy_all(a, info.id, err)) < 0) ||
+        (rc = ch__account_state_json(&after, info.name, role, disabled, info.must_change)) < 0 ||
+        (rc = ch__auth_audit(a, who,
+                             is_role    ? "user.role"
+                             : disabled ? "user.disable"
+                                        : "user.enable",
+                             object, before.data, after.data, err)) < 0)
         goto done;
     rc = ch__auth_commit(a, err);
 done:
@@ -636,42 +649,19 @@ done:
     return rc < 0 ? rc : 0;
 }
 
+int ch_account_set_disabled(ch_accounts *a, const ch_actor *who, const char *name, bool disabled,
+                            ch_error *err)
+{
+    return change_state(a, who, name, disabled, CH_ROLE_VIEWER, false, err);
+}
+
 int ch_account_set_role(ch_accounts *a, const ch_actor *who, const char *name, ch_role role,
                         ch_error *err)
 {
     if (role != CH_ROLE_VIEWER && role != CH_ROLE_ANALYST && role != CH_ROLE_ADMIN)
         return ch_error_set(err, CH_EUSAGE,
                             "an account's role is admin, analyst or viewer (ingest is for tokens)");
-    ch_account_info info;
-    ch_buf before, after;
-    ch_buf_init(&before, 4096);
-    ch_buf_init(&after, 4096);
-    char object[CH_ACCOUNT_NAME_MAX + 16];
-    int rc = ch__auth_begin(a, err);
-    if (rc < 0)
-        goto done;
-    if ((rc = load_for_change(a, name, &info, &before, err)) < 0)
-        goto done;
-    if (info.role == role) {
-        ch__auth_rollback(a);
-        goto done;
-    }
-    snprintf(object, sizeof object, "account:%s", info.name);
-    /* Sessions carry the role they were opened with only through the account row (checked
-     * on every request), so a demotion applies at the next request: nothing to end here. */
-    if ((rc = update_account(a, "UPDATE accounts SET role = ?3, updated = ?2 WHERE name = ?1", name,
-                             ch_accounts_now(a), ch_role_name(role), 0, err)) < 0 ||
-        (rc = ch__account_state_json(&after, info.name, role, info.disabled, info.must_change)) <
-            0 ||
-        (rc = ch__auth_audit(a, who, "user.role", object, before.data, after.data, err)) < 0)
-        goto done;
-    rc = ch__auth_commit(a, err);
-done:
-    if (rc < 0)
-        ch__auth_rollback(a);
-    ch_buf_free(&before);
-    ch_buf_free(&after);
-    return rc < 0 ? rc : 0;
+    return change_state(a, who, name, false, role, true, err);
 }
 
 int ch_account_reset_password(ch_accounts *a, const ch_actor *who, const char *name,
