@@ -113,6 +113,12 @@ int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err
  * knob of segment.c (COINHOUND_STORE_FORMAT, _LEVEL, _ORIG_LEVEL, _DICT) turns it off. */
 int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err);
 int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err);
+/* The same setting with its third value, "raw": hot segments whose frames are stored, not
+ * compressed (the cheapest seal, about 5x a level-1 hot segment's bytes until compaction;
+ * docs/BENCHMARKS.md section 57). set takes "on", "off" or "raw" (CH_EUSAGE otherwise);
+ * mode gives one of them (a static string), COINHOUND_STORE_HOT=0|1|raw overriding. */
+int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err);
+int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err);
 
 /* What ch_evstore_compact did: merges written, their input segments (hot ones among them),
  * events and bytes in and out, segments removed (inputs of merges, also of earlier ones that a

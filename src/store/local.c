@@ -157,6 +157,7 @@ typedef struct local {
     ch_evstore_stats counters;
     bool wrote;  /* files of the pending generation exist */
     bool hot;    /* seal hot segments (HOT_SEQ); fixed at open */
+    bool raw;    /* with hot: their frames stored, not compressed (`store hot raw`) */
     int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
     int64_t newest_hour; /* the latest hour an event was added for; INT64_MIN before any */
@@ -739,7 +740,9 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
                 return rc;
             i = l->nopen;
         }
-        if (l->hot)
+        if (l->hot && l->raw)
+            ch__segb_init_raw(&l->open[i], ev->dataset, hour);
+        else if (l->hot)
             ch__segb_init_hot(&l->open[i], ev->dataset, hour);
         else
             ch__segb_init(&l->open[i], ev->dataset, hour);
@@ -1485,35 +1488,51 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
         return rc;
     }
     ch_free(val);
-    bool hot = true;
-    if ((rc = ch_evstore_hot_get(db, &hot, err)) < 0)
+    const char *hot = "on";
+    if ((rc = ch_evstore_hot_mode(db, &hot, err)) < 0)
         return rc;
     rc = ch_evstore_open_local(db, true, &r, out, err);
     if (rc == CH_EUSAGE) {
         snprintf(warn, wcap, "warning: %s: events of this run are not kept", err->msg);
         return 0;
     }
-    if (rc == 0)
-        ((local *)(*out)->impl)->hot = hot;
+    if (rc == 0) {
+        ((local *)(*out)->impl)->hot = strcmp(hot, "off") != 0;
+        ((local *)(*out)->impl)->raw = strcmp(hot, "raw") == 0;
+    }
     return rc;
+}
+
+/* The saved mode's name as a static string: "on" unless "off" or "raw" was saved. */
+static const char *hot_name(const void *v, size_t n)
+{
+    return n == 3 && memcmp(v, "off", 3) == 0   ? "off"
+           : n == 3 && memcmp(v, "raw", 3) == 0 ? "raw"
+                                                : "on";
+}
+
+int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err)
+{
+    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "raw") != 0)
+        return ch_error_set(err, CH_EUSAGE, "store hot: '%s' is not on, off or raw", mode);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ch_store_put_state(db, STATE_HOT, mode, strlen(mode), (int64_t)ts.tv_sec * 1000, err);
 }
 
 int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    const char *v = on ? "on" : "off";
-    return ch_store_put_state(db, STATE_HOT, v, strlen(v), (int64_t)ts.tv_sec * 1000, err);
+    return ch_evstore_hot_set(db, on ? "on" : "off", err);
 }
 
-int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
+int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
 {
     void *val = NULL;
     size_t vn = 0;
-    *on = true;
+    *mode = "on";
     int rc = ch_store_get_state(db, STATE_HOT, &val, &vn, err);
     if (rc == 0)
-        *on = !(vn == 3 && memcmp(val, "off", 3) == 0);
+        *mode = hot_name(val, vn);
     ch_free(val);
     if (rc < 0 && rc != CH_ENOTFOUND)
         return rc;
@@ -1525,10 +1544,18 @@ int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
                                         "COINHOUND_STORE_ORIG_LEVEL", "COINHOUND_STORE_DICT"};
     for (size_t i = 0; (env == NULL || *env == '\0') && i < sizeof knobs / sizeof *knobs; i++)
         if (getenv(knobs[i]) != NULL)
-            *on = false;
+            *mode = "off";
     if (env != NULL && *env)
-        *on = strcmp(env, "0") != 0;
+        *mode = strcmp(env, "0") == 0 ? "off" : strcmp(env, "raw") == 0 ? "raw" : "on";
     return 0;
+}
+
+int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
+{
+    const char *mode = "on";
+    int rc = ch_evstore_hot_mode(db, &mode, err);
+    *on = strcmp(mode, "off") != 0;
+    return rc;
 }
 
 /* Unlink the segments the listing v marks hidden (a committed compacted segment holds their

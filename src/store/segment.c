@@ -57,6 +57,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -96,6 +97,11 @@
  * Format 3 skips the column encoder and format 6's index parts; compaction rewrites them as
  * format 6. */
 #define HOT_LEVEL 1
+/* `store hot raw` (ch__segb_init_raw): the same format 3 segment whose frames hold their bytes
+ * as zstd raw blocks, made here (ch__seg_raw_frame) rather than by libzstd, whose cheapest
+ * setting (ZSTD_minCLevel()) still spends 3 instructions per byte looking for matches
+ * (docs/BENCHMARKS.md section 57). A level no zstd call ever takes. */
+#define RAW_LEVEL INT_MIN
 
 /* COINHOUND_STORE_LEVEL (the typed or only stream) or COINHOUND_STORE_ORIG_LEVEL, for the
  * benchmarks that compare levels: -7 to 19 (zstd's fast negative levels included), read once
@@ -185,6 +191,46 @@ void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour)
     b->format = CH_SEG_FORMAT_SPLIT;
     b->flags = 0;
     b->level = HOT_LEVEL;
+}
+
+void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour)
+{
+    ch__segb_init_hot(b, dataset, hour);
+    b->level = RAW_LEVEL;
+}
+
+/* A zstd frame (RFC 8878) of raw blocks: magic; a frame header descriptor saying "4-byte
+ * content size, a window descriptor, no checksum, no dictionary"; a window of 128 KiB (the
+ * largest block, so any decoder, streaming ones included, needs no more); the content size;
+ * then the bytes in blocks of at most 128 KiB, each behind a 3-byte header (last-block bit,
+ * type 0 = raw, size). Empty input is one empty last block, as libzstd writes it. */
+#define RAW_BLOCK ((size_t)128 << 10)
+#define RAW_HEADER 10
+
+size_t ch__seg_raw_bound(size_t n) { return RAW_HEADER + 3 * (n / RAW_BLOCK + 1) + n; }
+
+size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n)
+{
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    ch_le_put32(d, 0xFD2FB528u);
+    d[4] = 0x80; /* content size in 4 bytes; not single-segment; no checksum, no dictionary */
+    d[5] = 0x38; /* window: 2^(10 + 7) bytes */
+    ch_le_put32(d + 6, (uint32_t)n);
+    d += RAW_HEADER;
+    size_t left = n;
+    do {
+        size_t c = left < RAW_BLOCK ? left : RAW_BLOCK;
+        uint32_t bh = (uint32_t)(c << 3) | (c == left ? 1u : 0u);
+        d[0] = (uint8_t)bh;
+        d[1] = (uint8_t)(bh >> 8);
+        d[2] = (uint8_t)(bh >> 16);
+        memcpy(d + 3, s, c);
+        d += 3 + c;
+        s += c;
+        left -= c;
+    } while (left > 0);
+    return (size_t)(d - dst);
 }
 
 static void block_free(ch_seg_block *k)
@@ -351,12 +397,15 @@ static int compress_with(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ZS
                          const ch_buf *pfx, uint8_t **out, size_t *outlen, uint32_t *crc,
                          ch_error *err)
 {
-    size_t bound = ZSTD_compressBound(src->len);
+    bool raw = level == RAW_LEVEL;
+    size_t bound = raw ? ch__seg_raw_bound(src->len) : ZSTD_compressBound(src->len);
     uint8_t *z = ch_malloc(bound);
     if (z == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     size_t c;
-    if (pfx != NULL) {
+    if (raw) {
+        c = ch__seg_raw_frame(z, src->data, src->len);
+    } else if (pfx != NULL) {
         c = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
         if (!ZSTD_isError(c) && level == COLS_ORIG_LEVEL) {
             c = ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, COLS_ORIG_TABLE_LOG);
@@ -595,11 +644,14 @@ static int compress_index(ZSTD_CCtx *cctx, int level, const ch_buf *idx, ch_buf 
         const uint8_t *e;
         if (!field_end(p, end, &e))
             return ch_error_set(err, CH_ERR, "index field %d does not parse", f);
-        size_t bound = ZSTD_compressBound((size_t)(e - p));
+        bool raw = level == RAW_LEVEL;
+        size_t bound =
+            raw ? ch__seg_raw_bound((size_t)(e - p)) : ZSTD_compressBound((size_t)(e - p));
         if (ch_buf_reserve(file, bound) < 0)
             return ch_error_set(err, CH_ENOMEM, "out of memory");
         size_t c =
-            ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), level);
+            raw ? ch__seg_raw_frame((uint8_t *)file->data + file->len, p, (size_t)(e - p))
+                : ZSTD_compressCCtx(cctx, file->data + file->len, bound, p, (size_t)(e - p), level);
         if (ZSTD_isError(c))
             return ch_error_set(err, CH_ERR, "zstd: %s", ZSTD_getErrorName(c));
         if (tab != NULL) {

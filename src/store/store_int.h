@@ -175,6 +175,14 @@ void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
  * (ch__segb_init's format) by compaction. The index is the same: hot data is searched with
  * indexed lookups. local.c marks hot segments by their file name. */
 void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour);
+/* A hot segment whose frames are stored, not compressed (`store hot raw`): zstd frames of raw
+ * blocks (ch__seg_raw_frame), which every reader decodes as it decodes the others; 5-6x the
+ * bytes of a level-1 hot segment until compaction rewrites it cold. */
+void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
+/* src[0..n) as one zstd frame of raw blocks into dst, which holds ch__seg_raw_bound(n) bytes;
+ * the frame's size. n < 4 GiB. */
+size_t ch__seg_raw_bound(size_t n);
+size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n);
 void ch__segb_free(ch_seg_builder *b);
 int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid);
 /* The block the last add filled (CH_SEG_BLOCK_RECORDS records), or NULL: the caller may

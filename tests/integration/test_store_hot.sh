@@ -8,6 +8,9 @@
 #  - `store compact` leaves no hot segment, the same answers, and the bytes of the cold store;
 #    running it again does nothing;
 #  - `store hot off` (saved in the database) makes the next run seal cold, `store hot` says so;
+#  - `store hot raw` (saved, and COINHOUND_STORE_HOT=raw) seals hot segments stored uncompressed:
+#    `store hot` says raw, they take more bytes than the records hold, answer every search as
+#    the cold store does, verify, and `store compact` turns them into the cold store's bytes;
 #  - retention by size retires hot segments as it does cold ones, and stats count what is left;
 #  - a kill -9 in the middle of `store compact` (a merged segment renamed, the next one still a
 #    temporary file) leaves a store that verifies and answers the same, and a second `store
@@ -100,6 +103,27 @@ rc=$?
 set -e
 [ "$rc" = 2 ] || fail "store hot maybe: exit $rc, want 2"
 
+# ---- store hot raw ----
+: >"$work/empty.jsonl" # a run that only creates the database, for the setting to be saved in
+"$bin" analyze "${opts[@]}" --db "$work/w.db" "$work/empty.jsonl" >/dev/null
+"$bin" store hot --db "$work/w.db" raw
+[ "$("$bin" store hot --db "$work/w.db")" = raw ] || fail "store hot raw was not saved"
+"$bin" analyze "${opts[@]}" --db "$work/w.db" "$work/ct.jsonl" "$work/vpc.txt" >/dev/null
+[ "$(stat_of w.db hot_segments)" = "$segs" ] || fail "store hot raw: $(stat_of w.db hot_segments) hot segments of $segs"
+[ "$(stat_of w.db bytes)" -gt "$(stat_of w.db raw_bytes)" ] ||
+    fail "store hot raw: $(stat_of w.db bytes) B for $(stat_of w.db raw_bytes) B of records: compressed, not stored"
+[ "$(stat_of w.db bytes)" -gt "$hot_bytes" ] || fail "store hot raw took no more bytes than store hot on"
+"$bin" store verify --db "$work/w.db" >/dev/null || fail "store verify refused the raw hot store"
+answers w
+same_answers w c "the raw hot store answers otherwise than the cold one"
+"$bin" store compact --db "$work/w.db" >/dev/null || fail "store compact of the raw hot store failed"
+[ "$(stat_of w.db hot_segments)" = 0 ] || fail "raw hot segments left after store compact"
+[ "$(stat_of w.db bytes)" = "$cold_bytes" ] || fail "raw hot, compacted: $(stat_of w.db bytes) bytes, a store written cold: $cold_bytes"
+answers w
+same_answers w c "the raw hot store, compacted, answers otherwise"
+COINHOUND_STORE_HOT=raw "$bin" analyze "${opts[@]}" --db "$work/e.db" "$work/ct.jsonl" >/dev/null
+[ "$(stat_of e.db bytes)" -gt "$(stat_of e.db raw_bytes)" ] || fail "COINHOUND_STORE_HOT=raw sealed compressed segments"
+
 # ---- retention counts hot segments ----
 "$bin" analyze "${opts[@]}" --db "$work/r.db" --retention 300KB "$work/ct.jsonl" >/dev/null
 rs=$(stat_of r.db segments)
@@ -132,4 +156,4 @@ same_answers k c "after a killed store compact the store answers otherwise"
 [ "$(ls "$work/k.db.events" | grep -c '\.seg$')" = "$segs" ] || fail "the inputs of the merges were not removed"
 answers k
 same_answers k c "after the second store compact the store answers otherwise"
-echo "ok: hot store answers as a cold one; store compact leaves no hot segment, the same answers and the cold bytes; store hot off seals cold; retention and stats count hot segments; a kill -9 in store compact loses nothing"
+echo "ok: hot store answers as a cold one; store compact leaves no hot segment, the same answers and the cold bytes; store hot off seals cold; store hot raw seals stored frames that answer alike and compact to the cold bytes; retention and stats count hot segments; a kill -9 in store compact loses nothing"

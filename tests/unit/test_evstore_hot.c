@@ -4,10 +4,16 @@
  * dictionaries that every reader accepts, verifies like a cold one, returns every event as
  * written, and answers every search (indexed lookups, counts from the index, scans of the
  * original records) exactly as the cold format 6 segment of the same events does; a damaged
- * hot segment is refused with the stream named.
+ * hot segment is refused with the stream named. The same for `store hot raw`'s segments
+ * (ch__segb_init_raw), whose frames are zstd frames of raw blocks made by segment.c: libzstd
+ * decodes every one of them (one-shot and streaming, with the smallest window) to the bytes
+ * the level-1 hot segment's frames hold.
  */
 #define EVSTORE_TEST_TAG "hot"
 #include "evstore_formats.h"
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
 
 /* The NEV events as a hot segment at path. */
 static void write_hot(void)
@@ -15,6 +21,112 @@ static void write_hot(void)
     ch_seg_builder b;
     ch__segb_init_hot(&b, CH_DS_CLOUDTRAIL, 477048);
     write_events(&b, 0x40000000u);
+}
+
+/* The NEV events as a `store hot raw` segment at path. */
+static void write_raw(void)
+{
+    ch_seg_builder b;
+    ch__segb_init_raw(&b, CH_DS_CLOUDTRAIL, 477048);
+    write_events(&b, 0x40000000u);
+}
+
+/* Every frame of the segment file buf (format 3: per block its typed and original frames, then
+ * the index area as concatenated frames), decompressed, back to back into out. */
+static void inflate_frames(const uint8_t *buf, size_t n, ch_buf *out)
+{
+    ch_buf_clear(out);
+    uint32_t nb = ch_le_get32(buf + 56);
+    const uint8_t *bt = buf + ch_le_get64(buf + 64);
+    for (uint32_t k = 0; k < nb; k++)
+        for (int st = 0; st < 2; st++) {
+            const uint8_t *e = bt + (size_t)k * 48 + (st ? 28 : 8);
+            uint64_t off =
+                st ? ch_le_get64(bt + (size_t)k * 48 + 40) : ch_le_get64(bt + (size_t)k * 48);
+            size_t zl = ch_le_get32(e), rl = ch_le_get32(e + 4);
+            assert_true(off + zl <= n);
+            assert_int_equal(ch_buf_reserve(out, rl), 0);
+            assert_int_equal(ZSTD_decompress(out->data + out->len, rl, buf + off, zl), rl);
+            out->len += rl;
+        }
+    uint64_t ix = ch_le_get64(buf + 72);
+    size_t izl = ch_le_get32(buf + 80), irl = ch_le_get32(buf + 84);
+    assert_int_equal(ch_buf_reserve(out, irl), 0);
+    assert_int_equal(ZSTD_decompress(out->data + out->len, irl, buf + ix, izl), irl);
+    out->len += irl;
+}
+
+static void test_raw_frame_is_a_zstd_frame_libzstd_decodes(void **state)
+{
+    (void)state;
+    /* around the 128 KiB block size, empty, and several blocks */
+    static const size_t sizes[] = {0, 1, 131071, 131072, 131073, 3 * 131072 + 5};
+    uint8_t *src = malloc(3 * 131072 + 5);
+    for (size_t i = 0; i < 3 * 131072 + 5; i++)
+        src[i] = (uint8_t)(i * 2654435761u >> 13);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+        size_t n = sizes[t];
+        uint8_t *z = malloc(ch__seg_raw_bound(n));
+        uint8_t *back = malloc(n + 1);
+        size_t zl = ch__seg_raw_frame(z, src, n);
+        assert_true(zl <= ch__seg_raw_bound(n));
+        assert_int_equal(ZSTD_getFrameContentSize(z, zl), n);
+        assert_int_equal(ZSTD_findFrameCompressedSize(z, zl), zl);
+        assert_int_equal(ZSTD_decompress(back, n + 1, z, zl), n);
+        assert_memory_equal(back, src, n);
+        /* a streaming decoder that allows only a 128 KiB window (zstd's own frames of a block
+         * this size may ask more) */
+        assert_false(ZSTD_isError(ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters)));
+        assert_false(ZSTD_isError(ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 17)));
+        ZSTD_inBuffer in = {z, zl, 0};
+        ZSTD_outBuffer out = {back, n + 1, 0};
+        size_t r;
+        do
+            r = ZSTD_decompressStream(dctx, &out, &in);
+        while (!ZSTD_isError(r) && r != 0 && in.pos < in.size);
+        assert_int_equal(r, 0);
+        assert_int_equal(out.pos, n);
+        assert_memory_equal(back, src, n);
+        free(z);
+        free(back);
+    }
+    ZSTD_freeDCtx(dctx);
+    free(src);
+}
+
+static void test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed(void **state)
+{
+    (void)state;
+    write_hot();
+    size_t hn, rn;
+    uint8_t *hot = slurp(path, &hn);
+    write_raw();
+    uint8_t *raw = slurp(path, &rn);
+    /* the same readable format, no dictionaries, the hot mark's reader path */
+    assert_int_equal(ch_le_get32(raw + 8), CH_SEG_FORMAT_SPLIT);
+    assert_int_equal(ch_le_get32(raw + 92), 0);
+    /* stored, not compressed: larger than the record bytes it holds, and than the hot file */
+    assert_true(rn > ch_le_get64(raw + 48));
+    assert_true(rn > 2 * hn);
+    ch_buf a, b;
+    ch_buf_init(&a, (size_t)64 << 20);
+    ch_buf_init(&b, (size_t)64 << 20);
+    inflate_frames(hot, hn, &a);
+    inflate_frames(raw, rn, &b);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    ch_buf_free(&a);
+    ch_buf_free(&b);
+    ch_free(hot);
+    ch_free(raw);
+    ch_seg *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), 0);
+    assert_int_equal(ch__seg_meta(s)->nrec, NEV);
+    ch__seg_close(s);
+    unlink(path);
 }
 
 static void test_hot_segment_is_format_3_without_dictionaries_and_reads_back(void **state)
@@ -78,15 +190,19 @@ static void test_hot_and_cold_segments_answer_every_search_alike(void **state)
         {"event.outcome == \"failure\"", "user.name", true},
     };
     for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
-        outcome o[2];
+        outcome o[3];
         write_as(CH_SEG_FORMAT_CHUNKS, CH_SEG_TYPED_DICT | CH_SEG_ORIG_DICT); /* cold */
         run(q[i].expr, q[i].count_by, q[i].no_index, &o[0]);
         write_hot();
         run(q[i].expr, q[i].count_by, q[i].no_index, &o[1]);
-        /* An indexed lookup of the hot segment reads the blocks its postings name, not all. */
-        if (!q[i].no_index && q[i].count_by == NULL && strstr(q[i].expr, "alice"))
+        write_raw();
+        run(q[i].expr, q[i].count_by, q[i].no_index, &o[2]);
+        /* An indexed lookup of a hot segment reads the blocks its postings name, not all. */
+        if (!q[i].no_index && q[i].count_by == NULL && strstr(q[i].expr, "alice")) {
             assert_non_null(strstr(o[1].explain, "index"));
-        expect_same_answers(o, 2);
+            assert_non_null(strstr(o[2].explain, "index"));
+        }
+        expect_same_answers(o, 3);
     }
     unlink(path);
 }
@@ -94,19 +210,24 @@ static void test_hot_and_cold_segments_answer_every_search_alike(void **state)
 static void test_damaged_hot_segment_is_refused_with_the_stream_named(void **state)
 {
     (void)state;
-    write_hot();
-    size_t m, n;
-    uint8_t *buf = slurp(path, &m);
-    uint64_t off = frame_off(buf, 1, 1) + 9; /* inside block 1's original-record frame */
-    ch_free(buf);
-    buf = flip_on_disk(off, &n);
-    ch_seg *s = NULL;
-    ch_error err = {0};
-    assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
-    assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
-    assert_non_null(strstr(err.msg, "original-record block 1"));
-    ch__seg_close(s);
-    ch_free(buf);
+    for (int raw = 0; raw < 2; raw++) {
+        if (raw)
+            write_raw();
+        else
+            write_hot();
+        size_t m, n;
+        uint8_t *buf = slurp(path, &m);
+        uint64_t off = frame_off(buf, 1, 1) + 9; /* inside block 1's original-record frame */
+        ch_free(buf);
+        buf = flip_on_disk(off, &n);
+        ch_seg *s = NULL;
+        ch_error err = {0};
+        assert_int_equal(ch__seg_open_mem(buf, n, &s, &err), 0);
+        assert_int_equal(ch__seg_verify(s, &err), CH_EPARSE);
+        assert_non_null(strstr(err.msg, "original-record block 1"));
+        ch__seg_close(s);
+        ch_free(buf);
+    }
     unlink(path);
 }
 
@@ -116,6 +237,8 @@ int main(void)
         cmocka_unit_test(test_hot_segment_is_format_3_without_dictionaries_and_reads_back),
         cmocka_unit_test(test_hot_and_cold_segments_answer_every_search_alike),
         cmocka_unit_test(test_damaged_hot_segment_is_refused_with_the_stream_named),
+        cmocka_unit_test(test_raw_frame_is_a_zstd_frame_libzstd_decodes),
+        cmocka_unit_test(test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
