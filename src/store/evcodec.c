@@ -26,73 +26,104 @@
 
 #define ENC_VERSION 1
 
-static int put_raw(ch_buf *b, const void *p, size_t n) { return ch_buf_add(b, p, n); }
+/* The encoder runs on the pipeline's thread for every stored event (docs/BENCHMARKS.md section
+ * 57: 4.4k instructions an event, the store's largest cost there once its frames are not
+ * compressed), so it reserves the most an event can take once and then writes through a
+ * pointer: no capacity check, NUL store or libc call per item, as ch_buf_add costs. */
 
-static int put_u64(ch_buf *b, uint64_t v)
+/* The most a string item takes: varint of n+1 (5 bytes at most), the bytes, the NUL. */
+#define SV_MAX(n) ((size_t)(n) + 6)
+
+static size_t cstr_len(const char *s) { return s ? strlen(s) : 0; }
+
+/* Small strings (most of an event's) are copied without a libc call; the source is never read
+ * past its end. */
+static inline uint8_t *w_bytes(uint8_t *d, const void *src, size_t n)
 {
-    uint8_t t[8];
+    const uint8_t *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+    return d + n;
+}
+
+static inline uint8_t *w_var(uint8_t *d, uint64_t v)
+{
+    while (v >= 0x80) {
+        *d++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *d++ = (uint8_t)v;
+    return d;
+}
+
+static inline uint8_t *w_u64(uint8_t *d, uint64_t v)
+{
     for (int i = 0; i < 8; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    return put_raw(b, t, 8);
+        d[i] = (uint8_t)(v >> (8 * i));
+    return d + 8;
 }
 
-static int put_var(ch_buf *b, uint64_t v) { return ch_leb_put(b, v); }
-
-static int put_sv(ch_buf *b, ch_sv s)
+static inline uint8_t *w_sv(uint8_t *d, ch_sv s)
 {
-    if (s.p == NULL)
-        return put_var(b, 0);
-    int rc = put_var(b, (uint64_t)s.n + 1);
-    rc |= put_raw(b, s.p, s.n);
-    return rc | ch_buf_addc(b, '\0');
+    if (s.p == NULL) {
+        *d++ = 0;
+        return d;
+    }
+    d = w_var(d, (uint64_t)s.n + 1);
+    d = w_bytes(d, s.p, s.n);
+    *d++ = '\0';
+    return d;
 }
 
-static int put_cstr(ch_buf *b, const char *s)
+static inline uint8_t *w_cstr(uint8_t *d, const char *s)
 {
-    return put_sv(b, s ? (ch_sv){s, (uint32_t)strlen(s)} : (ch_sv){NULL, 0});
+    return w_sv(d, s ? (ch_sv){s, (uint32_t)strlen(s)} : (ch_sv){NULL, 0});
 }
 
-static int put_ip(ch_buf *b, const ch_ip *ip)
+static inline uint8_t *w_ip(uint8_t *d, const ch_ip *ip)
 {
-    int rc = ch_buf_addc(b, (char)ip->family);
-    if (ip->family)
-        rc |= put_raw(b, ip->b, 16);
-    return rc;
+    *d++ = (uint8_t)ip->family;
+    if (ip->family) {
+        memcpy(d, ip->b, 16);
+        d += 16;
+    }
+    return d;
 }
 
-static int put_geo(ch_buf *b, const ch_geo *g)
+static inline uint8_t *w_geo(uint8_t *d, const ch_geo *g)
 {
-    uint8_t f = (uint8_t)((g->looked_up ? 1 : 0) | (g->internal ? 2 : 0));
-    int rc = ch_buf_addc(b, (char)f);
-    rc |= put_raw(b, g->country, 3);
-    rc |= put_var(b, g->asn);
-    rc |= put_sv(b, g->as_org);
-    rc |= put_sv(b, g->city);
-    return rc | put_sv(b, g->country_name);
+    *d++ = (uint8_t)((g->looked_up ? 1 : 0) | (g->internal ? 2 : 0));
+    memcpy(d, g->country, 3);
+    d = w_var(d + 3, g->asn);
+    d = w_sv(d, g->as_org);
+    d = w_sv(d, g->city);
+    return w_sv(d, g->country_name);
+}
+
+static size_t geo_max(const ch_geo *g)
+{
+    return 1 + 3 + 10 + SV_MAX(g->as_org.n) + SV_MAX(g->city.n) + SV_MAX(g->country_name.n);
 }
 
 int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
                            uint32_t off[CH_EV_TYPED_ITEMS + 1])
 {
-    /* off[i]: where item i starts, as ch__ev_typed_split would find it (the writer hands these
-     * to ch__evcols_encode_at, which then need not parse the row again). */
-    size_t base = b->len;
-    int item = 0;
-#define AT() (off ? (void)(off[item++] = (uint32_t)(b->len - base)) : (void)0)
-    AT();
-    int rc = ch_buf_addc(b, ENC_VERSION);
-    AT();
-    rc |= put_u64(b, rid);
-    AT();
-    rc |= put_u64(b, (uint64_t)ev->ts_ms);
-    AT();
-    rc |= put_u64(b, (uint64_t)ev->end_ms);
-    AT();
-    rc |= ch_buf_addc(b, (char)ev->dataset);
-    AT();
-    rc |= ch_buf_addc(b, (char)ev->outcome);
-    AT();
-    rc |= put_var(b, ev->flags);
     const ch_sv *svs[] = {&ev->id,           &ev->action,      &ev->category,     &ev->type,
                           &ev->provider,     &ev->user_name,   &ev->user_id,      &ev->user_type,
                           &ev->session_name, &ev->access_key,  &ev->invoked_by,   &ev->account_id,
@@ -100,53 +131,88 @@ int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
                           &ev->error_code,   &ev->src_address, &ev->transport,    &ev->dns_qname,
                           &ev->dns_qtype,    &ev->dns_rcode};
     _Static_assert(sizeof svs / sizeof *svs == CH_EV_TYPED_SVS, "ch__ev_typed_split's items");
+    unsigned na = ev->dns_nanswers > CH_EVENT_MAX_ANSWERS ? CH_EVENT_MAX_ANSWERS : ev->dns_nanswers;
+    const ch_threat *t = &ev->threat;
+    /* The most this event takes: fixed-size items and varints at their widest, strings. */
+    size_t max = 1 + 3 * 8 + 2 + 10 + 2 * 17 + 4 * 10 + 2 + 1 + 1 + 1;
+    for (size_t i = 0; i < sizeof svs / sizeof *svs; i++)
+        max += SV_MAX(svs[i]->n);
+    for (unsigned i = 0; i < na; i++)
+        max += SV_MAX(ev->dns_answers[i].n);
+    max += geo_max(&ev->src_geo) + geo_max(&ev->dst_geo);
+    if (t->set)
+        max += SV_MAX(cstr_len(t->set)) + SV_MAX(cstr_len(t->field)) + SV_MAX(t->atomic.n) + 17 +
+               SV_MAX(cstr_len(t->feed)) + SV_MAX(cstr_len(t->indicator_id)) +
+               SV_MAX(cstr_len(t->indicator_name)) + SV_MAX(cstr_len(t->indicator_types)) +
+               SV_MAX(cstr_len(t->provider)) + 10;
+    if (ch_buf_reserve(b, max) < 0)
+        return CH_ENOMEM;
+    /* off[i]: where item i starts, as ch__ev_typed_split would find it (the writer hands these
+     * to ch__evcols_encode_at, which then need not parse the row again). */
+    uint8_t *base = (uint8_t *)b->data + b->len, *d = base;
+    int item = 0;
+#define AT() (off ? (void)(off[item++] = (uint32_t)(d - base)) : (void)0)
+    AT();
+    *d++ = ENC_VERSION;
+    AT();
+    d = w_u64(d, rid);
+    AT();
+    d = w_u64(d, (uint64_t)ev->ts_ms);
+    AT();
+    d = w_u64(d, (uint64_t)ev->end_ms);
+    AT();
+    *d++ = (uint8_t)ev->dataset;
+    AT();
+    *d++ = (uint8_t)ev->outcome;
+    AT();
+    d = w_var(d, ev->flags);
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++) {
         AT();
-        rc |= put_sv(b, *svs[i]);
+        d = w_sv(d, *svs[i]);
     }
     AT();
-    rc |= put_ip(b, &ev->src_ip);
+    d = w_ip(d, &ev->src_ip);
     AT();
-    rc |= put_ip(b, &ev->dst_ip);
+    d = w_ip(d, &ev->dst_ip);
     AT();
-    rc |= put_var(b, ev->src_port);
+    d = w_var(d, ev->src_port);
     AT();
-    rc |= put_var(b, ev->dst_port);
+    d = w_var(d, ev->dst_port);
     AT();
-    rc |= ch_buf_addc(b, (char)ev->iana_proto);
+    *d++ = (uint8_t)ev->iana_proto;
     AT();
-    rc |= put_var(b, ev->bytes);
+    d = w_var(d, ev->bytes);
     AT();
-    rc |= put_var(b, ev->packets);
+    d = w_var(d, ev->packets);
     AT();
-    unsigned na = ev->dns_nanswers > CH_EVENT_MAX_ANSWERS ? CH_EVENT_MAX_ANSWERS : ev->dns_nanswers;
-    rc |= ch_buf_addc(b, (char)na);
+    *d++ = (uint8_t)na;
     for (unsigned i = 0; i < na; i++)
-        rc |= put_sv(b, ev->dns_answers[i]);
+        d = w_sv(d, ev->dns_answers[i]);
     AT();
-    rc |= put_geo(b, &ev->src_geo);
+    d = w_geo(d, &ev->src_geo);
     AT();
-    rc |= put_geo(b, &ev->dst_geo);
+    d = w_geo(d, &ev->dst_geo);
     AT();
-    const ch_threat *t = &ev->threat;
-    rc |= ch_buf_addc(b, t->set ? 1 : 0);
+    *d++ = t->set ? 1 : 0;
     if (t->set) {
-        rc |= put_cstr(b, t->set);
-        rc |= put_cstr(b, t->field);
-        rc |= put_sv(b, t->atomic);
-        rc |= put_ip(b, &t->atomic_ip);
-        rc |= put_cstr(b, t->feed);
-        rc |= put_cstr(b, t->indicator_id);
-        rc |= put_cstr(b, t->indicator_name);
-        rc |= put_cstr(b, t->indicator_types);
-        rc |= put_cstr(b, t->provider);
-        rc |= put_var(b, (uint64_t)(int64_t)t->confidence + 1);
+        d = w_cstr(d, t->set);
+        d = w_cstr(d, t->field);
+        d = w_sv(d, t->atomic);
+        d = w_ip(d, &t->atomic_ip);
+        d = w_cstr(d, t->feed);
+        d = w_cstr(d, t->indicator_id);
+        d = w_cstr(d, t->indicator_name);
+        d = w_cstr(d, t->indicator_types);
+        d = w_cstr(d, t->provider);
+        d = w_var(d, (uint64_t)(int64_t)t->confidence + 1);
     }
     AT();
-    rc |= ch_buf_addc(b, (char)(ev->raw_no_ecs_root ? 1 : 0));
+    *d++ = ev->raw_no_ecs_root ? 1 : 0;
     AT();
 #undef AT
-    return rc < 0 ? CH_ENOMEM : 0;
+    b->len += (size_t)(d - base);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
@@ -156,16 +222,24 @@ int ch__ev_encode_typed(const ch_event *ev, uint64_t rid, ch_buf *b)
 
 int ch__ev_encode_orig(const ch_event *ev, ch_buf *b)
 {
-    int rc = put_sv(b, ev->raw_json);
     uint32_t nc = ev->raw_json.p ? 0 : ev->raw_count;
     if (nc > CH_EV_MAX_COLUMNS)
         nc = CH_EV_MAX_COLUMNS;
-    rc |= put_var(b, nc);
+    size_t max = SV_MAX(ev->raw_json.n) + 10;
+    for (uint32_t i = 0; i < nc; i++)
+        max += SV_MAX(ev->raw_names[i].n) + SV_MAX(ev->raw_values[i].n);
+    if (ch_buf_reserve(b, max) < 0)
+        return CH_ENOMEM;
+    uint8_t *base = (uint8_t *)b->data + b->len, *d = base;
+    d = w_sv(d, ev->raw_json);
+    d = w_var(d, nc);
     for (uint32_t i = 0; i < nc; i++) {
-        rc |= put_sv(b, ev->raw_names[i]);
-        rc |= put_sv(b, ev->raw_values[i]);
+        d = w_sv(d, ev->raw_names[i]);
+        d = w_sv(d, ev->raw_values[i]);
     }
-    return rc < 0 ? CH_ENOMEM : 0;
+    b->len += (size_t)(d - base);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 int ch__ev_encode(const ch_event *ev, uint64_t rid, ch_buf *b)
