@@ -64,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 /* ZSTD_createCDict_advanced: exported by libzstd, declared only under this macro. */
 #define ZSTD_STATIC_LINKING_ONLY
@@ -98,7 +99,8 @@
  * format 6. */
 #define HOT_LEVEL 1
 /* `store hot raw` (ch__segb_init_raw): the same format 3 segment whose frames hold their bytes
- * as zstd raw blocks, made here (ch__seg_raw_frame) rather than by libzstd, whose cheapest
+ * as zstd raw blocks, made here (a block's frames are written from its own buffers,
+ * write_stored; the index's by ch__seg_raw_frame) rather than by libzstd, whose cheapest
  * setting (ZSTD_minCLevel()) still spends 3 instructions per byte looking for matches
  * (docs/BENCHMARKS.md section 57). A level no zstd call ever takes. */
 #define RAW_LEVEL INT_MIN
@@ -209,28 +211,65 @@ void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour)
 
 size_t ch__seg_raw_bound(size_t n) { return RAW_HEADER + 3 * (n / RAW_BLOCK + 1) + n; }
 
-size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n)
+static void raw_frame_header(uint8_t d[RAW_HEADER], size_t n)
 {
-    const uint8_t *s = src;
-    uint8_t *d = dst;
     ch_le_put32(d, 0xFD2FB528u);
     d[4] = 0x80; /* content size in 4 bytes; not single-segment; no checksum, no dictionary */
     d[5] = 0x38; /* window: 2^(10 + 7) bytes */
     ch_le_put32(d + 6, (uint32_t)n);
+}
+
+/* The header of the raw block of c bytes that ends a frame (last) or not. */
+static void raw_block_header(uint8_t d[3], size_t c, bool last)
+{
+    uint32_t bh = (uint32_t)(c << 3) | (last ? 1u : 0u);
+    d[0] = (uint8_t)bh;
+    d[1] = (uint8_t)(bh >> 8);
+    d[2] = (uint8_t)(bh >> 16);
+}
+
+/* The raw blocks of n bytes: at least one (an empty frame has one empty block). */
+static size_t raw_blocks(size_t n) { return n == 0 ? 1 : (n + RAW_BLOCK - 1) / RAW_BLOCK; }
+
+size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n)
+{
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    raw_frame_header(d, n);
     d += RAW_HEADER;
     size_t left = n;
     do {
         size_t c = left < RAW_BLOCK ? left : RAW_BLOCK;
-        uint32_t bh = (uint32_t)(c << 3) | (c == left ? 1u : 0u);
-        d[0] = (uint8_t)bh;
-        d[1] = (uint8_t)(bh >> 8);
-        d[2] = (uint8_t)(bh >> 16);
+        raw_block_header(d, c, c == left);
         memcpy(d + 3, s, c);
         d += 3 + c;
         s += c;
         left -= c;
     } while (left > 0);
     return (size_t)(d - dst);
+}
+
+/* The size and CRC32C of src's raw frame, which ch__segb_write writes from src itself
+ * (write_stored): a stored block is not copied into a frame buffer (section 57: the copy and
+ * the fresh pages it took were a tenth of a raw seal's CPU). */
+static void stored_frame(const ch_buf *src, size_t *zlen, uint32_t *crc)
+{
+    uint8_t h[RAW_HEADER];
+    raw_frame_header(h, src->len);
+    uint32_t c = ch_crc32c(0, h, sizeof h);
+    const uint8_t *p = (const uint8_t *)src->data;
+    size_t left = src->len;
+    do {
+        size_t n = left < RAW_BLOCK ? left : RAW_BLOCK;
+        uint8_t bh[3];
+        raw_block_header(bh, n, n == left);
+        c = ch_crc32c(c, bh, 3);
+        c = ch_crc32c(c, p, n);
+        p += n;
+        left -= n;
+    } while (left > 0);
+    *zlen = RAW_HEADER + 3 * raw_blocks(src->len) + src->len;
+    *crc = c;
 }
 
 static void block_free(ch_seg_block *k)
@@ -397,15 +436,12 @@ static int compress_with(ZSTD_CCtx *cctx, int level, const ch_buf *src, const ZS
                          const ch_buf *pfx, uint8_t **out, size_t *outlen, uint32_t *crc,
                          ch_error *err)
 {
-    bool raw = level == RAW_LEVEL;
-    size_t bound = raw ? ch__seg_raw_bound(src->len) : ZSTD_compressBound(src->len);
+    size_t bound = ZSTD_compressBound(src->len);
     uint8_t *z = ch_malloc(bound);
     if (z == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     size_t c;
-    if (raw) {
-        c = ch__seg_raw_frame(z, src->data, src->len);
-    } else if (pfx != NULL) {
+    if (pfx != NULL) {
         c = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
         if (!ZSTD_isError(c) && level == COLS_ORIG_LEVEL) {
             c = ZSTD_CCtx_setParameter(cctx, ZSTD_c_hashLog, COLS_ORIG_TABLE_LOG);
@@ -452,8 +488,18 @@ static int block_cols(ch_seg_block *k, ch_error *err)
 
 int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
 {
-    if (k->z != NULL)
+    if (k->z != NULL || k->stored)
         return 0;
+    if (k->level == RAW_LEVEL && k->format == CH_SEG_FORMAT_SPLIT) {
+        /* `store hot raw`: the frames are the block's own buffers, kept until the write. */
+        k->zrawlen = k->rawlen;
+        stored_frame(&k->raw, &k->zlen, &k->crc);
+        stored_frame(&k->orig, &k->ozlen, &k->ocrc);
+        k->stored = true;
+        ch_free(k->toff);
+        k->toff = NULL;
+        return 0;
+    }
     /* Block 0 is full and never written again once a later block exists, so its bytes can
      * serve as the dictionary of every later block of the segment. */
     ch_seg_block *d = k->dict;
@@ -904,6 +950,67 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* writev until every byte of iov[0..n) is written (iov is changed). */
+static int writev_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* src as the raw frame stored_frame measured: its header, then each block's header and bytes,
+ * up to 32 blocks a writev. */
+static int write_stored(int fd, const ch_buf *src)
+{
+    uint8_t h[RAW_HEADER], bh[32][3];
+    struct iovec iov[1 + 2 * 32];
+    raw_frame_header(h, src->len);
+    int n = 0;
+    iov[n++] = (struct iovec){h, sizeof h};
+    const uint8_t *p = (const uint8_t *)src->data;
+    size_t left = src->len;
+    do {
+        for (int k = 0; k < 32; k++) {
+            size_t c = left < RAW_BLOCK ? left : RAW_BLOCK;
+            raw_block_header(bh[k], c, c == left);
+            iov[n++] = (struct iovec){bh[k], 3};
+            if (c)
+                iov[n++] = (struct iovec){(void *)p, c};
+            p += c;
+            left -= c;
+            if (left == 0)
+                break;
+        }
+        if (writev_all(fd, iov, n) < 0)
+            return -1;
+        n = 0;
+    } while (left > 0);
+    return 0;
+}
+
+/* Stream st (0 typed, 1 original) of block k: its compressed frame or its stored one. */
+static int write_frame(int fd, const ch_seg_block *k, int st)
+{
+    if (k->stored)
+        return write_stored(fd, st ? &k->orig : &k->raw);
+    return write_all(fd, st ? k->oz : k->z, st ? k->ozlen : k->zlen);
+}
+
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx_in,
                    uint64_t *bytes_out, ch_error *err)
 {
@@ -997,9 +1104,9 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     bool ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
     for (uint32_t k = 0; k < nblocks && ok; k++)
-        ok = write_all(fd, b->blocks[k]->z, b->blocks[k]->zlen) == 0;
+        ok = write_frame(fd, b->blocks[k], 0) == 0;
     for (uint32_t k = 0; split && k < nblocks && ok; k++)
-        ok = write_all(fd, b->blocks[k]->oz, b->blocks[k]->ozlen) == 0;
+        ok = write_frame(fd, b->blocks[k], 1) == 0;
     /* Tests hold a written temporary file here so that a kill -9 lands after a seal and before
      * the segment is durable. */
     const char *delay = getenv("COINHOUND_STORE_WRITE_DELAY_MS");

@@ -145,6 +145,10 @@ typedef struct ch_seg_block {
     uint32_t zrawlen; /* what the typed (or only) frame decompresses to: rawlen, or tcol's */
     uint32_t format, flags;
     int level; /* zstd level of every frame, 0 = the format's own (a hot segment's: 1) */
+    /* `store hot raw`: the frames are raw and orig themselves, kept (not freed once
+     * "compressed", z and oz NULL) and written as zstd frames of raw blocks by ch__segb_write;
+     * zlen, ozlen, crc and ocrc are those frames' */
+    bool stored;
     /* Blocks after the first may be compressed with the first block's records as their zstd
      * dictionary (segment.c says why): dict is block 0, and block 0's cdict / ocdict is that
      * dictionary prepared once, by whoever compresses block 1. */
