@@ -36,7 +36,7 @@
 
 #define STATE_GEN "evstore_generation"
 #define STATE_RETENTION "evstore_retention"
-#define STATE_HOT "evstore_hot" /* "off": seal segments cold (see HOT_SEQ) */
+#define STATE_HOT "evstore_hot" /* "off": seal cold; "raw": hot, uncompressed (see HOT_SEQ) */
 #define MAX_OPEN 64             /* open segments (source x hour) at once */
 /* An open segment is sealed once events this many hours newer arrive: logs in time order keep
  * two hours open, not every hour since the last checkpoint (a day of CloudTrail read by one
@@ -61,7 +61,10 @@
  * full compression) once their hour has closed, in `serve`'s background or by `coinhound store
  * compact`. A hot segment is a checkpoint's segment whose sequence number is HOT_SEQ or more
  * (and below COMPACT_SEQ): every reader, older binaries included, already accepts any
- * sequence, and reads the format from the header, so the mark costs no format change. */
+ * sequence, and reads the format from the header, so the mark costs no format change.
+ * `store hot raw` seals the same hot segments with every frame stored as zstd raw blocks
+ * (ch__segb_init_raw): no compression on the ingest path at 5.7x the level-1 hot bytes until
+ * compaction (docs/BENCHMARKS.md section 57). */
 #define HOT_SEQ 0x40000000u
 #define COMPACT_BACKOFF 100
 #define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */
