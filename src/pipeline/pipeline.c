@@ -902,7 +902,7 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
             goto done;
         char warn[600];
         if (!cfg->no_event_store && cfg->event_hot != NULL &&
-            (rc = ch_evstore_hot_save(p->store, strcmp(cfg->event_hot, "off") != 0, err)) < 0)
+            (rc = ch_evstore_hot_set(p->store, cfg->event_hot, err)) < 0)
             goto done;
         if (!cfg->no_event_store &&
             (rc = ch_evstore_attach(p->store, cfg->event_retention, &p->evstore, warn, sizeof warn,

@@ -84,7 +84,7 @@ typedef struct ch_pipeline_config {
     void *hit_ud;
     /* The event store (store/evstore.h) beside the SQLite store: on whenever the store is,
      * unless no_event_store (--no-store). retention "30d,10GB" (saved in the store), NULL =
-     * the saved one. event_hot "on" or "off": whether segments are sealed hot (store/evstore.h),
+     * the saved one. event_hot "on", "off" or "raw": how segments are sealed (store/evstore.h),
      * saved in the store as `coinhound store hot` saves it; NULL = the saved setting. */
     bool no_event_store;
     const char *event_retention;

@@ -146,14 +146,21 @@ static int want_size(reader *R, const yaml_node_t *n, const char *what, uint64_t
     return 0;
 }
 
-static int want_bool(reader *R, const yaml_node_t *n, const char *what, bool *out)
+/* YAML 1.1's booleans as a config author writes them; false when s is none of them. */
+static bool bool_word(const char *s, bool *out)
 {
-    const char *s = ch_yaml_scalar(n, NULL);
     if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0))
         *out = true;
     else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0))
         *out = false;
     else
+        return false;
+    return true;
+}
+
+static int want_bool(reader *R, const yaml_node_t *n, const char *what, bool *out)
+{
+    if (!bool_word(ch_yaml_scalar(n, NULL), out))
         return rfail(R, n, CH_EPARSE, "%s: expected true or false", what);
     return 0;
 }
@@ -521,8 +528,15 @@ static int read_root(reader *R)
         } else if (ch_yaml_key_is(k, "no_store"))
             rc = want_bool(R, v, "no_store", &c->no_store);
         else if (ch_yaml_key_is(k, "store_hot")) {
-            rc = want_bool(R, v, "store_hot", &c->store_hot);
-            c->store_hot_set = rc == 0;
+            /* A boolean as before, or raw: hot segments whose frames are stored uncompressed. */
+            const char *s = ch_yaml_scalar(v, NULL);
+            bool on = false;
+            if (s != NULL && strcmp(s, "raw") == 0)
+                c->store_hot = "raw";
+            else if (bool_word(s, &on))
+                c->store_hot = on ? "on" : "off";
+            else
+                rc = rfail(R, v, CH_EPARSE, "store_hot: expected true, false or raw");
         } else if (ch_yaml_key_is(k, "threads")) {
             uint64_t n = 0;
             rc = want_size(R, v, "threads", 1, &n);

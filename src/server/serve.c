@@ -1426,7 +1426,7 @@ int ch_serve_open(const ch_serve_config *cfg, ch_serve_log_fn log, void *log_ud,
     pc.no_geoip = cfg->no_geoip;
     pc.lateness_ms = cfg->lateness_ms;
     pc.event_retention = cfg->retention;
-    pc.event_hot = cfg->store_hot_set ? (cfg->store_hot ? "on" : "off") : NULL;
+    pc.event_hot = cfg->store_hot;
     pc.no_event_store = cfg->no_store;
     pc.diag = &s->diag;
     pc.msg = pipe_msg;

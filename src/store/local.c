@@ -1523,11 +1523,6 @@ int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err)
     return ch_store_put_state(db, STATE_HOT, mode, strlen(mode), (int64_t)ts.tv_sec * 1000, err);
 }
 
-int ch_evstore_hot_save(ch_store *db, bool on, ch_error *err)
-{
-    return ch_evstore_hot_set(db, on ? "on" : "off", err);
-}
-
 int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
 {
     void *val = NULL;
@@ -1551,14 +1546,6 @@ int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
     if (env != NULL && *env)
         *mode = strcmp(env, "0") == 0 ? "off" : strcmp(env, "raw") == 0 ? "raw" : "on";
     return 0;
-}
-
-int ch_evstore_hot_get(ch_store *db, bool *on, ch_error *err)
-{
-    const char *mode = "on";
-    int rc = ch_evstore_hot_mode(db, &mode, err);
-    *on = strcmp(mode, "off") != 0;
-    return rc;
 }
 
 /* Unlink the segments the listing v marks hidden (a committed compacted segment holds their

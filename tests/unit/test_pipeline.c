@@ -335,38 +335,43 @@ static void test_a_light_batch_leaves_geoip_to_the_chain(void **state)
     ch_pipeline_close(one);
 }
 
-/* Segments this run's store holds, and how many of them are hot (not compacted yet). */
-static void seg_counts(const char *db, uint64_t *segs, uint64_t *hot, bool *saved_hot)
+/* Segments this run's store holds, how many of them are hot (not compacted yet), their bytes,
+ * and the saved hot setting. */
+static void seg_counts(const char *db, uint64_t *segs, uint64_t *hot, uint64_t *hot_bytes,
+                       const char **saved_hot)
 {
     ch_store *st = NULL;
     ch_evstore *es = NULL;
     ch_error err = {0};
-    ch_evstore_stats s;
+    ch_evstore_stats s = {0};
     if (ch_store_open(db, &st, &err) != 0 ||
         ch_evstore_open_local(st, false, NULL, &es, &err) != 0 ||
-        es->ops->stats(es->impl, &s, &err) != 0 || ch_evstore_hot_get(st, saved_hot, &err) != 0)
+        es->ops->stats(es->impl, &s, &err) != 0 || ch_evstore_hot_mode(st, saved_hot, &err) != 0)
         fail_msg("store: %s", err.msg);
-    *segs = *hot = 0;
+    *segs = *hot = *hot_bytes = 0;
     for (int d = 0; d < CH_DS__COUNT; d++) {
         *segs += s.by_ds[d].segments;
         *hot += s.by_ds[d].hot_segments;
+        *hot_bytes += s.by_ds[d].hot_bytes;
     }
     ch_evstore_close(es);
     ch_store_close(st);
 }
 
 /* serve's store_hot (and any caller's event_hot) is saved in the store and decides how this
- * run seals: "off" writes cold segments at once, NULL keeps the saved (default: hot). */
+ * run seals: "off" writes cold segments at once, "raw" hot segments with their frames stored
+ * uncompressed, NULL keeps the saved one (default: hot, zstd level 1). */
 static void test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed(void **state)
 {
     fx *f = *state;
     size_t n;
     char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
-    char db2[600];
+    char db2[600], db3[600];
     snprintf(db2, sizeof db2, "%s/cold.db", f->dir);
-    const char *dbs[2] = {f->db, db2};
-    const char *hot[2] = {NULL, "off"};
-    for (int i = 0; i < 2; i++) {
+    snprintf(db3, sizeof db3, "%s/raw.db", f->dir);
+    const char *dbs[3] = {f->db, db2, db3};
+    const char *hot[3] = {NULL, "off", "raw"};
+    for (int i = 0; i < 3; i++) {
         ch_diag_init(&f->diag, NULL);
         ch_pipeline_config c = {
             .db = dbs[i], .pack = PACK, .no_geoip = true, .diag = &f->diag, .event_hot = hot[i]};
@@ -378,16 +383,21 @@ static void test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed(
         checkpoint(p, NULL);
         ch_pipeline_close(p);
     }
-    uint64_t segs, nhot;
-    bool saved;
-    seg_counts(f->db, &segs, &nhot, &saved);
+    uint64_t segs, nhot, on_bytes, bytes;
+    const char *saved;
+    seg_counts(f->db, &segs, &nhot, &on_bytes, &saved);
     assert_true(segs > 0);
     assert_int_equal(nhot, segs); /* the default: every checkpoint's segment sealed hot */
-    assert_true(saved);
-    seg_counts(db2, &segs, &nhot, &saved);
+    assert_string_equal(saved, "on");
+    seg_counts(db2, &segs, &nhot, &bytes, &saved);
     assert_true(segs > 0);
     assert_int_equal(nhot, 0);
-    assert_false(saved); /* kept for the runs after this one */
+    assert_string_equal(saved, "off"); /* kept for the runs after this one */
+    seg_counts(db3, &segs, &nhot, &bytes, &saved);
+    assert_true(segs > 0);
+    assert_int_equal(nhot, segs);
+    assert_string_equal(saved, "raw");
+    assert_true(bytes > 2 * on_bytes); /* the same records, stored rather than compressed */
     free(text);
 }
 

@@ -86,14 +86,19 @@ static void test_defaults_fill_what_is_not_said(void **state)
     assert_int_equal(c.journal_max_bytes, 10ull << 30);
     assert_int_equal(c.lateness_ms, 20 * 60000);
     assert_null(c.ingest_token_file);
-    assert_false(c.store_hot_set); /* the store's saved setting decides */
+    assert_null(c.store_hot); /* the store's saved setting decides */
     ch_serve_config_free(&c);
     assert_int_equal(load("journal: {dir: j}\nstore_hot: false\n", &c, &err), 0);
-    assert_true(c.store_hot_set);
-    assert_false(c.store_hot);
+    assert_string_equal(c.store_hot, "off");
+    ch_serve_config_free(&c);
+    assert_int_equal(load("journal: {dir: j}\nstore_hot: yes\n", &c, &err), 0);
+    assert_string_equal(c.store_hot, "on");
+    ch_serve_config_free(&c);
+    assert_int_equal(load("journal: {dir: j}\nstore_hot: raw\n", &c, &err), 0);
+    assert_string_equal(c.store_hot, "raw");
     ch_serve_config_free(&c);
     assert_int_equal(load("journal: {dir: j}\nstore_hot: maybe\n", &c, &err), CH_EPARSE);
-    assert_non_null(strstr(err.msg, "serve.yaml:2:12: store_hot"));
+    assert_non_null(strstr(err.msg, "serve.yaml:2:12: store_hot: expected true, false or raw"));
 }
 
 static void test_listen_port_past_65535_is_refused(void **state)
