@@ -32,6 +32,9 @@
  * than WHOLE_MAX_OUT or than the window may grow, one whose header zlib checks more closely
  * (header_zlib_only), one the last 4 bytes of the input do not size (an earlier member of a
  * file bigger than its last, or one followed by zero padding), and pipes stream through zlib.
+ * Whether a member fits is asked of the trailer before the file is read whole (member_size), so
+ * a small window (the merge's peek at a file's first records), which an S3 object's member does
+ * not fit, streams it from 32 KiB reads and reads a few KiB of it, not the whole object twice.
  *
  * The streaming inflater is zlib, or ISA-L's igzip when it was built in and
  * COINHOUND_INFLATE=igzip asks for it (twice zlib's rate on CloudTrail here, and it streams
@@ -75,6 +78,12 @@ enum { SRC_FD, SRC_MEM };
 /* Compressed bytes read at a time: CloudTrail inflates about tenfold, so this feeds a few
  * window refills. */
 #define ZCHUNK (256u << 10)
+/* ... and by a small window (the merge's peek at a file's first records, which refills a
+ * quarter of its window at a time: ch_input_more), whose first refills need a few KiB of a
+ * gzip'd S3 object, not all of it: reading the whole 200 KiB object for the peek and again for
+ * the real pass cost as much kernel time as the baseline's only read (docs/BENCHMARKS.md
+ * section 59). */
+#define ZCHUNK_SMALL (32u << 10)
 
 /* Whole-member inflation (the opening comment): a regular file is read into memory whole up to
  * this size (CloudTrail's S3 objects are a few MiB at most), and a member is inflated whole up to
@@ -165,6 +174,15 @@ struct ch_input {
 };
 
 static void zero_padding(ch_input *in) { memset(in->buf + in->end, 0, CH_JSON_PADDING); }
+
+/* A window small enough to be refilled a quarter at a time (ch_input_more). */
+static bool small_window(const ch_input *in)
+{
+    return in->max_window < 4 * (size_t)CH_INPUT_CHUNK && in->max_window >= 64 * 1024;
+}
+
+/* Raw bytes one read(2) asks for (ZCHUNK_SMALL). */
+static size_t zread_size(const ch_input *in) { return small_window(in) ? ZCHUNK_SMALL : ZCHUNK; }
 
 /* Buffers are kept for the next input instead of freed: both kinds are above glibc's mmap
  * threshold, so each input of a many-file run mapped and faulted in 1.3 MiB afresh and unmapped
@@ -524,7 +542,7 @@ static int sniff(ch_input *in, ch_error *err)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
     size_t got = 0;
     while (got < 2) { /* a pipe may deliver one byte at a time */
-        long r = src_read(in, in->zin + got, ZCHUNK - got, err);
+        long r = src_read(in, in->zin + got, zread_size(in) - got, err);
         if (r < 0)
             return (int)r;
         if (r == 0) {
@@ -746,7 +764,7 @@ static long feed_zlib(ch_input *in, ch_error *err)
     }
     if (in->src_eof)
         return 0;
-    long r = src_read(in, in->zin, ZCHUNK, err);
+    long r = src_read(in, in->zin, zread_size(in), err);
     if (r == 0)
         in->src_eof = true;
     if (r > 0) {
@@ -941,6 +959,41 @@ static bool whole_file(ch_input *in)
     return true;
 }
 
+/* The size the member that starts here inflates to, if it may be inflated whole into this
+ * window: the gzip trailer's, the input's last 4 bytes, exact for the last member (an S3
+ * object has one); an earlier, bigger member of a multi-member file streams. 0 when the member
+ * streams; -1 when no member of this input can be read whole. A file not read whole yet is
+ * asked with one pread(2) before whole_file reads it: a small window (the merge's peek), which
+ * an S3 object never fits, then reads only the few KiB it streams. */
+static long long member_size(ch_input *in)
+{
+    uint64_t at = z_offset(in), len;
+    unsigned char t[4];
+    if (in->src == SRC_MEM) {
+        len = in->mem_len;
+        if (len < at + 18)
+            return 0;
+        memcpy(t, in->mem + len - 4, sizeof t);
+    } else {
+        struct stat st;
+        if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+            (uint64_t)st.st_size > WHOLE_MAX_IN)
+            return -1; /* as whole_file would find */
+        len = (uint64_t)st.st_size;
+        if (len < at + 18)
+            return 0;
+        if (in->raw_bytes == len && in->g.next_in == in->zin + at && len <= ZCHUNK)
+            memcpy(t, in->zin + len - 4, sizeof t); /* the whole file is in the first chunk */
+        else if (pread(in->fd, t, sizeof t, (off_t)(len - 4)) != (ssize_t)sizeof t)
+            return -1;
+    }
+    size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    size_t have = in->end - in->start;
+    if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
+        return 0;
+    return (long long)isize;
+}
+
 /* Inflate the member that starts here whole, straight into the window, with libdeflate (the
  * opening comment). Its output counts only when libdeflate checked all of it; otherwise nothing
  * was delivered and the streaming inflater reads the member. Returns the bytes added, 0 when the
@@ -950,12 +1003,13 @@ static size_t whole_member(ch_input *in)
     in->member_tried = true;
     if (in->whole_off)
         return 0;
+    long long fits = -1;
     if (!in->rereadable || in->impl != GZI_ZLIB || strcmp(ch_input_inflater(), "libdeflate") != 0 ||
-        !whole_file(in)) {
+        (fits = member_size(in)) < 0 || (fits > 0 && !whole_file(in))) {
         in->whole_off = true;
         return 0;
     }
-    if (header_zlib_only(in))
+    if (fits == 0 || header_zlib_only(in))
         return 0;
     if (in->ld == NULL && (in->ld = libdeflate_alloc_decompressor()) == NULL) {
         in->whole_off = true;
@@ -964,14 +1018,7 @@ static size_t whole_member(ch_input *in)
     size_t at = (size_t)z_offset(in);
     const unsigned char *src = in->mem + at;
     size_t n = in->mem_len - at;
-    /* The output's size: the gzip trailer's, exact for the last member (an S3 object has one);
-     * an earlier, bigger member of a multi-member file streams. */
-    const unsigned char *t = in->mem + in->mem_len - 4;
-    size_t isize =
-        n >= 18 ? (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24 : 0;
-    size_t have = in->end - in->start;
-    if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
-        return 0;
+    size_t isize = (size_t)fits;
     ch_error e = {0};
     if (make_room(in, isize, &e) < 0)
         return 0;
@@ -1004,9 +1051,7 @@ int ch_input_more(ch_input *in, ch_error *err)
     /* A small window (a peek at a file's first records: src/parse/merge.c) refills a quarter at
      * a time, so that no more of a gzip'd file is inflated than is read; a peek at each of 30 S3
      * objects had inflated 256 KiB of each, 10% of a run's instructions. */
-    size_t step = CH_INPUT_CHUNK;
-    if (in->max_window < 4 * (size_t)CH_INPUT_CHUNK && in->max_window >= 64 * 1024)
-        step = in->max_window / 4;
+    size_t step = small_window(in) ? in->max_window / 4 : CH_INPUT_CHUNK;
     size_t want = in->max_window - have;
     if (want > step)
         want = step;

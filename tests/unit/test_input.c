@@ -808,6 +808,47 @@ static void test_whole_members_read_as_zlib_streams_them(void **state)
     free(text);
 }
 
+/* The merge peeks at each file's first records through a 256 KiB window before reading it for
+ * real. A gzip'd file whose member cannot fit such a window streams, and reads only the
+ * compressed bytes its first refills need, not the whole object a second time; one whose
+ * member fits is still inflated whole. Either way the bytes are those of the file. */
+static void test_small_window_reads_only_the_compressed_bytes_it_inflates(void **state)
+{
+    (void)state;
+    const size_t window = 256 * 1024;
+    /* 30000 lines: about 1 MB inflated, 460 KB compressed (the member cannot fit the window);
+     * 5000: 170 KB inflated, 80 KB compressed (it fits, but is not in the first read). */
+    const size_t lines[] = {30000, 5000};
+    for (int c = 0; c < 2; c++) {
+        size_t len, zl;
+        char *text = sample_text(lines[c], &len);
+        unsigned char *z = gzip_mem(text, len, &zl);
+        write_file(tmp_path("peek.json.gz"), z, zl);
+        ch_error err = {0};
+        ch_input *in = NULL;
+        assert_int_equal(ch_input_open(&in, tmp_path("peek.json.gz"), window, &err), 0);
+        assert_true(ch_input_fill(in, 64 * 1024, &err) >= 64 * 1024);
+        if (c == 0) {
+            assert_true(ch_input_raw_bytes(in) <= 64 * 1024);
+            assert_int_equal(ch_input_whole_members(in), 0);
+        } else {
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+            assert_int_equal(ch_input_whole_members(in), 1);
+#endif
+        }
+        char *got;
+        size_t gl;
+        assert_int_equal(drain(in, &got, &gl, &err), 0);
+        assert_int_equal(gl, len);
+        assert_memory_equal(got, text, len);
+        assert_int_equal(ch_input_raw_bytes(in), zl);
+        ch_input_close(in);
+        free(got);
+        free(z);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_damaged_gzip_file_reads_the_same_with_either_inflater),
         cmocka_unit_test(test_whole_members_read_as_zlib_streams_them),
         cmocka_unit_test(test_end_after_a_whole_member_is_known_as_zlib_knows_it),
+        cmocka_unit_test(test_small_window_reads_only_the_compressed_bytes_it_inflates),
         cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),
         cmocka_unit_test(test_empty_file_is_eof_at_once),
         cmocka_unit_test(test_window_never_holds_more_than_max_window),
