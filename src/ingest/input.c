@@ -185,10 +185,11 @@ static bool small_window(const ch_input *in)
 static size_t zread_size(const ch_input *in) { return small_window(in) ? ZCHUNK_SMALL : ZCHUNK; }
 
 /* read(2) from the page cache into an address that is a multiple of 64 costs the kernel a third
- * of what it costs into malloc's 16-byte-aligned ones (the copy, `rep movsb`, on this AMD EPYC
- * guest: 60 MB read in 10-15 ms against 33-42 ms; docs/BENCHMARKS.md section 59), so the
- * buffers read(2) and pread(2) fill whole (the compressed chunk, a file read whole) are 64-byte
- * aligned. The distance to the allocation (1 to 64) is kept in the byte before. */
+ * of what it costs into malloc's 16-byte-aligned ones (the copy on this AMD EPYC guest: 60 MB
+ * read in 10-15 ms against 33-42 ms; any address 1 to 31 bytes into a 64-byte line is as slow:
+ * docs/BENCHMARKS.md section 59), so the buffers read(2) and pread(2) fill whole (the
+ * compressed chunk, a file read whole) are 64-byte aligned. The distance to the allocation (1 to
+ * 64) is kept in the byte before. */
 #define READ_ALIGN 64
 static unsigned char *read_buf_alloc(size_t n)
 {
