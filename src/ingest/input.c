@@ -32,6 +32,9 @@
  * than WHOLE_MAX_OUT or than the window may grow, one whose header zlib checks more closely
  * (header_zlib_only), one the last 4 bytes of the input do not size (an earlier member of a
  * file bigger than its last, or one followed by zero padding), and pipes stream through zlib.
+ * Whether a member fits is asked of the trailer before the file is read whole (member_size), so
+ * a small window (the merge's peek at a file's first records), which an S3 object's member does
+ * not fit, streams it from 32 KiB reads and reads a few KiB of it, not the whole object twice.
  *
  * The streaming inflater is zlib, or ISA-L's igzip when it was built in and
  * COINHOUND_INFLATE=igzip asks for it (twice zlib's rate on CloudTrail here, and it streams
@@ -75,6 +78,12 @@ enum { SRC_FD, SRC_MEM };
 /* Compressed bytes read at a time: CloudTrail inflates about tenfold, so this feeds a few
  * window refills. */
 #define ZCHUNK (256u << 10)
+/* ... and by a small window (the merge's peek at a file's first records, which refills a
+ * quarter of its window at a time: ch_input_more), whose first refills need a few KiB of a
+ * gzip'd S3 object, not all of it: reading the whole 200 KiB object for the peek and again for
+ * the real pass cost as much kernel time as the baseline's only read (docs/BENCHMARKS.md
+ * section 59). */
+#define ZCHUNK_SMALL (32u << 10)
 
 /* Whole-member inflation (the opening comment): a regular file is read into memory whole up to
  * this size (CloudTrail's S3 objects are a few MiB at most), and a member is inflated whole up to
@@ -166,6 +175,39 @@ struct ch_input {
 
 static void zero_padding(ch_input *in) { memset(in->buf + in->end, 0, CH_JSON_PADDING); }
 
+/* A window small enough to be refilled a quarter at a time (ch_input_more). */
+static bool small_window(const ch_input *in)
+{
+    return in->max_window < 4 * (size_t)CH_INPUT_CHUNK && in->max_window >= 64 * 1024;
+}
+
+/* Raw bytes one read(2) asks for (ZCHUNK_SMALL). */
+static size_t zread_size(const ch_input *in) { return small_window(in) ? ZCHUNK_SMALL : ZCHUNK; }
+
+/* read(2) from the page cache into an address that is a multiple of 64 cost this AMD EPYC
+ * guest's kernel a third of what it cost into malloc's 16-byte-aligned buffers (a test program:
+ * 60 MB in 10-15 ms against 33-42 ms), and the gzip'd S3 run's system time fell from 0.066 to
+ * 0.041 s with it (docs/BENCHMARKS.md section 59), so the buffers read(2) and pread(2) fill
+ * whole (the compressed chunk, a file read whole) are 64-byte aligned. The distance to the
+ * allocation (1 to 64) is kept in the byte before. */
+#define READ_ALIGN 64
+static unsigned char *read_buf_alloc(size_t n)
+{
+    unsigned char *raw = ch_malloc(n + READ_ALIGN);
+    if (raw == NULL)
+        return NULL;
+    unsigned char *p =
+        (unsigned char *)(((uintptr_t)raw + READ_ALIGN) & ~(uintptr_t)(READ_ALIGN - 1));
+    p[-1] = (unsigned char)(p - raw);
+    return p;
+}
+
+static void read_buf_free(unsigned char *p)
+{
+    if (p != NULL)
+        ch_free(p - p[-1]);
+}
+
 /* Buffers are kept for the next input instead of freed: both kinds are above glibc's mmap
  * threshold, so each input of a many-file run mapped and faulted in 1.3 MiB afresh and unmapped
  * it at the end (300 gzip'd S3 files: 28,800 page faults and a quarter of the run's CPU time in
@@ -202,7 +244,7 @@ static void *pool_get(int kind, size_t min, size_t max, size_t *cap)
     if (p != NULL)
         return p;
     *cap = min;
-    return ch_malloc(kind == POOL_WINDOW ? min + CH_JSON_PADDING : min);
+    return kind == POOL_WINDOW ? ch_malloc(min + CH_JSON_PADDING) : read_buf_alloc(min);
 }
 
 static void pool_put(int kind, void *p, size_t cap)
@@ -216,7 +258,10 @@ static void pool_put(int kind, void *p, size_t cap)
         p = NULL;
     }
     pthread_mutex_unlock(&pool_mu);
-    ch_free(p);
+    if (kind == POOL_WINDOW)
+        ch_free(p);
+    else
+        read_buf_free(p);
 }
 
 static void *zchunk_get(void)
@@ -524,7 +569,7 @@ static int sniff(ch_input *in, ch_error *err)
         return ch_error_set(err, CH_ENOMEM, "%s: out of memory", in->name);
     size_t got = 0;
     while (got < 2) { /* a pipe may deliver one byte at a time */
-        long r = src_read(in, in->zin + got, ZCHUNK - got, err);
+        long r = src_read(in, in->zin + got, zread_size(in) - got, err);
         if (r < 0)
             return (int)r;
         if (r == 0) {
@@ -653,7 +698,7 @@ void ch_input_close(ch_input *in)
         gz_end(in);
     zchunk_put(in->zin);
     zchunk_put(in->pending); /* the sniffed chunk of a plain input */
-    ch_free(in->wfile);
+    read_buf_free(in->wfile);
 #ifdef COINHOUND_HAVE_LIBDEFLATE
     if (in->ld != NULL)
         libdeflate_free_decompressor(in->ld);
@@ -746,7 +791,7 @@ static long feed_zlib(ch_input *in, ch_error *err)
     }
     if (in->src_eof)
         return 0;
-    long r = src_read(in, in->zin, ZCHUNK, err);
+    long r = src_read(in, in->zin, zread_size(in), err);
     if (r == 0)
         in->src_eof = true;
     if (r > 0) {
@@ -915,7 +960,7 @@ static bool whole_file(ch_input *in)
         return false; /* still growing (or unreadable): what streams is what is there */
     unsigned char *buf = in->zin;
     if (in->raw_bytes != size || size > ZCHUNK || in->g.next_in != in->zin + at) {
-        buf = ch_malloc(size);
+        buf = read_buf_alloc(size);
         size_t got = 0;
         while (buf != NULL && got < size) {
             ssize_t r = pread(in->fd, buf + got, size - got, (off_t)got);
@@ -926,7 +971,7 @@ static bool whole_file(ch_input *in)
             got += (size_t)r;
         }
         if (buf == NULL || got != size) {
-            ch_free(buf);
+            read_buf_free(buf);
             return false;
         }
         in->wfile = buf;
@@ -941,6 +986,41 @@ static bool whole_file(ch_input *in)
     return true;
 }
 
+/* The size the member that starts here inflates to, if it may be inflated whole into this
+ * window: the gzip trailer's, the input's last 4 bytes, exact for the last member (an S3
+ * object has one); an earlier, bigger member of a multi-member file streams. 0 when the member
+ * streams; -1 when no member of this input can be read whole. A file not read whole yet is
+ * asked with one pread(2) before whole_file reads it: a small window (the merge's peek), which
+ * an S3 object never fits, then reads only the few KiB it streams. */
+static long long member_size(ch_input *in)
+{
+    uint64_t at = z_offset(in), len;
+    unsigned char t[4];
+    if (in->src == SRC_MEM) {
+        len = in->mem_len;
+        if (len < at + 18)
+            return 0;
+        memcpy(t, in->mem + len - 4, sizeof t);
+    } else {
+        struct stat st;
+        if (fstat(in->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+            (uint64_t)st.st_size > WHOLE_MAX_IN)
+            return -1; /* as whole_file would find */
+        len = (uint64_t)st.st_size;
+        if (len < at + 18)
+            return 0;
+        if (in->raw_bytes == len && in->g.next_in == in->zin + at && len <= ZCHUNK)
+            memcpy(t, in->zin + len - 4, sizeof t); /* the whole file is in the first chunk */
+        else if (pread(in->fd, t, sizeof t, (off_t)(len - 4)) != (ssize_t)sizeof t)
+            return -1;
+    }
+    size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    size_t have = in->end - in->start;
+    if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
+        return 0;
+    return (long long)isize;
+}
+
 /* Inflate the member that starts here whole, straight into the window, with libdeflate (the
  * opening comment). Its output counts only when libdeflate checked all of it; otherwise nothing
  * was delivered and the streaming inflater reads the member. Returns the bytes added, 0 when the
@@ -950,12 +1030,13 @@ static size_t whole_member(ch_input *in)
     in->member_tried = true;
     if (in->whole_off)
         return 0;
+    long long fits = -1;
     if (!in->rereadable || in->impl != GZI_ZLIB || strcmp(ch_input_inflater(), "libdeflate") != 0 ||
-        !whole_file(in)) {
+        (fits = member_size(in)) < 0 || (fits > 0 && !whole_file(in))) {
         in->whole_off = true;
         return 0;
     }
-    if (header_zlib_only(in))
+    if (fits == 0 || header_zlib_only(in))
         return 0;
     if (in->ld == NULL && (in->ld = libdeflate_alloc_decompressor()) == NULL) {
         in->whole_off = true;
@@ -964,14 +1045,7 @@ static size_t whole_member(ch_input *in)
     size_t at = (size_t)z_offset(in);
     const unsigned char *src = in->mem + at;
     size_t n = in->mem_len - at;
-    /* The output's size: the gzip trailer's, exact for the last member (an S3 object has one);
-     * an earlier, bigger member of a multi-member file streams. */
-    const unsigned char *t = in->mem + in->mem_len - 4;
-    size_t isize =
-        n >= 18 ? (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24 : 0;
-    size_t have = in->end - in->start;
-    if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
-        return 0;
+    size_t isize = (size_t)fits;
     ch_error e = {0};
     if (make_room(in, isize, &e) < 0)
         return 0;
@@ -1004,9 +1078,7 @@ int ch_input_more(ch_input *in, ch_error *err)
     /* A small window (a peek at a file's first records: src/parse/merge.c) refills a quarter at
      * a time, so that no more of a gzip'd file is inflated than is read; a peek at each of 30 S3
      * objects had inflated 256 KiB of each, 10% of a run's instructions. */
-    size_t step = CH_INPUT_CHUNK;
-    if (in->max_window < 4 * (size_t)CH_INPUT_CHUNK && in->max_window >= 64 * 1024)
-        step = in->max_window / 4;
+    size_t step = small_window(in) ? in->max_window / 4 : CH_INPUT_CHUNK;
     size_t want = in->max_window - have;
     if (want > step)
         want = step;

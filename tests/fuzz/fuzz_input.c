@@ -11,13 +11,18 @@
  *    otherwise the window must give back the bytes themselves;
  *  - the bytes gzip'd here (cut into two members at a point the input picks): a round trip,
  *    which must give back the bytes and end cleanly.
+ * Both are also read from a file through the 128 KiB window, which reads a file 32 KiB at a
+ * time and asks a gzip trailer whether a member fits before reading the file whole (the
+ * merge's peek): the same bytes and the same end as from memory.
  * The sniffing (ch_input_fill) and the line reader are fuzzed by fuzz_jsonrec.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "ingest/input.h"
@@ -94,6 +99,10 @@ static bool ref_gunzip(const uint8_t *data, size_t size, bytes *out)
     return ok;
 }
 
+static int read_input(ch_input *in, uint8_t pat, bytes *out);
+static const char *file_path;
+static void remove_file(void) { unlink(file_path); }
+
 /* Read everything through a window of `window` bytes, consuming in steps that follow `pat`.
  * Returns the last ch_input_more result (0 at a clean end). */
 static int read_all(const void *data, size_t size, size_t window, uint8_t pat, bytes *out)
@@ -102,6 +111,31 @@ static int read_all(const void *data, size_t size, size_t window, uint8_t pat, b
     ch_error err = {0};
     if (ch_input_open_mem(&in, "fuzz", data, size, window, &err) < 0)
         return -1000;
+    return read_input(in, pat, out);
+}
+
+/* The same through a file holding the bytes. */
+static int read_file(const void *data, size_t size, size_t window, uint8_t pat, bytes *out)
+{
+    static char path[64];
+    if (path[0] == '\0') {
+        snprintf(path, sizeof path, "/tmp/fuzz_input_%ld.bin", (long)getpid());
+        atexit(remove_file);
+        file_path = path;
+    }
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK(fwrite(data, 1, size, f) == size);
+    CHECK(fclose(f) == 0);
+    ch_input *in = NULL;
+    ch_error err = {0};
+    CHECK(ch_input_open(&in, path, window, &err) == 0);
+    return read_input(in, pat, out);
+}
+
+static int read_input(ch_input *in, uint8_t pat, bytes *out)
+{
+    ch_error err = {0};
     int rc;
     unsigned k = 0;
     for (;;) {
@@ -175,6 +209,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(got.n == want.n && (got.n == 0 || memcmp(got.p, want.p, got.n) == 0));
             CHECK((rc == 0) == whole);
         }
+        if (w == 0 && got.n <= OUT_CAP) { /* (a capped reading stops where its refills end) */
+            bytes fgot = {0};
+            CHECK(read_file(data, size, windows[w], pat, &fgot) == rc);
+            CHECK(fgot.n == got.n && (got.n == 0 || memcmp(fgot.p, got.p, got.n) == 0));
+            free(fgot.p);
+        }
         free(got.p);
     }
     free(want.p);
@@ -185,6 +225,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bytes got = {0};
         CHECK(read_all(z, zn, windows[w], pat, &got) == 0);
         CHECK(got.n == size && memcmp(got.p, data, size) == 0);
+        if (w == 0 && size <= OUT_CAP) {
+            bytes fgot = {0};
+            CHECK(read_file(z, zn, windows[w], pat, &fgot) == 0);
+            CHECK(fgot.n == size && memcmp(fgot.p, data, size) == 0);
+            free(fgot.p);
+        }
         free(got.p);
     }
     free(z);

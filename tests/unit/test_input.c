@@ -401,7 +401,7 @@ static void test_padding_after_window_data_is_readable_and_zero(void **state)
             assert_int_equal(d[n + i], 0);
         ch_input_consume(in, n / 2 + 1);
         if (ch_input_more(in, &err) <= 0 && ch_input_eof(in)) {
-            d = ch_input_data(in, &n);
+            (void)ch_input_data(in, &n);
             if (n == 0)
                 break;
         }
@@ -808,6 +808,71 @@ static void test_whole_members_read_as_zlib_streams_them(void **state)
     free(text);
 }
 
+/* The merge peeks at each file's first records through a 256 KiB window before reading it for
+ * real. A gzip'd file whose member cannot fit such a window streams, and reads only the
+ * compressed bytes its first refills need, not the whole object a second time; one whose
+ * member fits is still inflated whole. Either way the bytes are those of the file, and a
+ * damaged or cut file gives the bytes before the damage and the error (reason and compressed
+ * offset) that zlib gives reading it whole from memory. */
+static void test_small_window_reads_only_the_compressed_bytes_it_inflates(void **state)
+{
+    (void)state;
+    const size_t window = 256 * 1024;
+    /* 30000 lines: about 1 MB inflated, 460 KB compressed (the member cannot fit the window);
+     * 5000: 170 KB inflated, 80 KB compressed (it fits, but is not in the first read). */
+    const size_t lines[] = {30000, 5000};
+    for (int c = 0; c < 2; c++) {
+        size_t len, zl;
+        char *text = sample_text(lines[c], &len);
+        unsigned char *z = gzip_mem(text, len, &zl);
+        for (int damage = 0; damage < 3; damage++) { /* intact, 48 bytes changed, cut */
+            size_t n = damage == 2 ? zl * 2 / 3 : zl;
+            if (damage == 1)
+                for (size_t i = zl / 2; i < zl / 2 + 48; i++)
+                    z[i] ^= 0x5A;
+            write_file(tmp_path("peek.json.gz"), z, n);
+            ch_error err = {0}, ref_err = {0};
+            ch_input *in = NULL;
+            assert_int_equal(ch_input_open(&in, tmp_path("peek.json.gz"), window, &err), 0);
+            assert_true(ch_input_fill(in, 64 * 1024, &err) >= 64 * 1024);
+            if (c == 0) {
+                assert_true(ch_input_raw_bytes(in) <= 64 * 1024);
+                assert_int_equal(ch_input_whole_members(in), 0);
+            } else if (damage == 0) {
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+                assert_int_equal(ch_input_whole_members(in), 1);
+#endif
+            }
+            char *got, *ref;
+            size_t gl, rl;
+            int rc = drain(in, &got, &gl, &err);
+            ch_input_close(in);
+            setenv("COINHOUND_INFLATE", "zlib", 1);
+            assert_int_equal(ch_input_open_mem(&in, "peek.json.gz", z, n, 0, &ref_err), 0);
+            assert_int_equal(drain(in, &ref, &rl, &ref_err), rc);
+            ch_input_close(in);
+            unsetenv("COINHOUND_INFLATE");
+            assert_int_equal(gl, rl);
+            assert_memory_equal(got, ref, rl);
+            if (damage == 0) {
+                assert_int_equal(rc, 0);
+                assert_int_equal(gl, len);
+                assert_memory_equal(got, text, len);
+            } else {
+                assert_int_equal(rc, CH_EPARSE);
+                if (damage == 2)
+                    assert_true(gl < len);
+                assert_non_null(strstr(err.msg, "compressed offset"));
+                assert_string_equal(strstr(err.msg, "gzip"), strstr(ref_err.msg, "gzip"));
+            }
+            free(got);
+            free(ref);
+        }
+        free(z);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +885,7 @@ int main(void)
         cmocka_unit_test(test_damaged_gzip_file_reads_the_same_with_either_inflater),
         cmocka_unit_test(test_whole_members_read_as_zlib_streams_them),
         cmocka_unit_test(test_end_after_a_whole_member_is_known_as_zlib_knows_it),
+        cmocka_unit_test(test_small_window_reads_only_the_compressed_bytes_it_inflates),
         cmocka_unit_test(test_open_of_unreadable_paths_fails_with_eio_and_reason),
         cmocka_unit_test(test_empty_file_is_eof_at_once),
         cmocka_unit_test(test_window_never_holds_more_than_max_window),
