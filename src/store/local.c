@@ -158,10 +158,11 @@ typedef struct local {
     size_t nopen;
     ch_evstore_retention ret;
     ch_evstore_stats counters;
-    bool wrote;  /* files of the pending generation exist */
-    bool hot;    /* seal hot segments (HOT_SEQ); fixed at open */
-    bool raw;    /* with hot: their frames stored, not compressed (`store hot raw`) */
-    int lock_fd; /* the writer's lock on <dir>/LOCK, -1 for readers */
+    bool wrote;         /* files of the pending generation exist */
+    bool hot;           /* seal hot segments (HOT_SEQ); fixed at open */
+    bool raw;           /* with hot: their frames stored, not compressed (`store hot raw`) */
+    uint32_t spill_seq; /* names the raw segments' temporary files (ch__segb_spill) */
+    int lock_fd;        /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
     int64_t newest_hour; /* the latest hour an event was added for; INT64_MIN before any */
     writer w;
@@ -692,8 +693,12 @@ static int seal(local *l, size_t i, ch_error *err)
          * only cnt, rawlen and origlen, which the writer never changes, are read); the earlier ones
          * wait compressed; the index is built from the term buffers. */
         const ch_seg_block *last = b->blocks[b->nblocks - 1];
-        j->cost = (last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0) +
-                  b->raw_bytes / 8;
+        j->cost = last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0;
+        if (!(l->hot && l->raw))
+            j->cost += b->raw_bytes / 8;
+        else if (b->sfd < 0)
+            j->cost += b->raw_bytes - j->cost; /* raw blocks held in memory: all of them */
+        /* else the full blocks are on disk or in the queue, which counts them as they are */
         for (int f = 0; f < CH_IX_NFIELDS; f++)
             j->cost += b->terms[f].len;
         sum_touch(l, own->hour);
@@ -743,9 +748,18 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
                 return rc;
             i = l->nopen;
         }
-        if (l->hot && l->raw)
+        if (l->hot && l->raw) {
+            /* Raw blocks go to the segment's temporary file as they fill (ch__segb_spill): an
+             * open or sealed raw segment then holds what a level-1 one does, not its records. */
             ch__segb_init_raw(&l->open[i], ev->dataset, hour);
-        else if (l->hot)
+            char base[4400];
+            snprintf(base, sizeof base, "%s/spill-%016" PRIx64 "-%08" PRIx32, l->dir, l->pending,
+                     l->spill_seq++);
+            /* Without the directory or the name the segment is held in memory until its write
+             * (the same bytes; seal() counts them all against WQ_BYTES). */
+            if (mkdir(l->dir, 0750) == 0 || errno == EEXIST)
+                (void)ch__segb_spill(&l->open[i], base);
+        } else if (l->hot)
             ch__segb_init_hot(&l->open[i], ev->dataset, hour);
         else
             ch__segb_init(&l->open[i], ev->dataset, hour);

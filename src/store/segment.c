@@ -185,6 +185,7 @@ void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour)
         ch_buf_init(&b->terms[i], (size_t)1 << 31);
     b->min_ts = INT64_MAX;
     b->max_ts = INT64_MIN;
+    b->sfd = b->sofd = -1;
 }
 
 void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour)
@@ -272,6 +273,63 @@ static void stored_frame(const ch_buf *src, size_t *zlen, uint32_t *crc)
     *crc = c;
 }
 
+/* The temporary files of a spilling builder: <base>.seg.tmp (the segment, renamed at the
+ * write) and <base>-o.seg.tmp (its original-record frames). Both end in .seg.tmp, the suffix
+ * the store removes at open after a crash. */
+static void spill_name(const ch_seg_builder *b, bool orig, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s.seg.tmp", b->spath, orig ? "-o" : "");
+}
+
+int ch__segb_spill(ch_seg_builder *b, const char *base)
+{
+    size_t n = strlen(base) + 1;
+    if ((b->spath = ch_malloc(n)) == NULL)
+        return CH_ENOMEM;
+    memcpy(b->spath, base, n);
+    return 0;
+}
+
+/* Create the spill files when the first block fills. A failure leaves the builder in memory,
+ * as an unspilled raw builder (the same bytes; the write reports a full disk, if that was it). */
+static bool spill_open(ch_seg_builder *b)
+{
+    if (b->sfd >= 0)
+        return true;
+    char p[4400];
+    spill_name(b, false, p, sizeof p);
+    b->sfd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    spill_name(b, true, p, sizeof p);
+    b->sofd = b->sfd >= 0 ? open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+    if (b->sofd < 0) {
+        if (b->sfd >= 0) {
+            close(b->sfd);
+            spill_name(b, false, p, sizeof p);
+            unlink(p);
+        }
+        b->sfd = -1;
+        ch_free(b->spath);
+        b->spath = NULL;
+        return false;
+    }
+    b->stoff = CH_SEG_HEADER;
+    b->sooff = 0;
+    return true;
+}
+
+/* Close and remove spill file orig (or the segment's temporary file) if still open. */
+static void spill_drop(ch_seg_builder *b, bool orig)
+{
+    int *fd = orig ? &b->sofd : &b->sfd;
+    if (*fd < 0)
+        return;
+    close(*fd);
+    *fd = -1;
+    char p[4400];
+    spill_name(b, orig, p, sizeof p);
+    unlink(p);
+}
+
 static void block_free(ch_seg_block *k)
 {
     if (k == NULL)
@@ -289,6 +347,10 @@ static void block_free(ch_seg_block *k)
 
 void ch__segb_free(ch_seg_builder *b)
 {
+    spill_drop(b, false);
+    spill_drop(b, true);
+    ch_free(b->spath);
+    b->spath = NULL;
     for (size_t k = 0; k < b->nblocks; k++)
         block_free(b->blocks[k]);
     ch_free(b->blocks);
@@ -314,6 +376,7 @@ static ch_seg_block *filling(ch_seg_builder *b)
     ch_seg_block *k = ch_calloc(1, sizeof *k);
     if (k == NULL)
         return NULL;
+    k->sfd = k->sofd = -1;
     ch_buf_init(&k->raw, MAX_BLOCK_RAW);
     ch_buf_init(&k->orig, MAX_BLOCK_RAW);
     ch_buf_init(&k->tcol, MAX_BLOCK_RAW);
@@ -384,6 +447,16 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     k->origlen = (uint32_t)k->orig.len;
     b->raw_bytes += k->raw.len - start + k->orig.len - ostart;
     b->nrec++;
+    if (k->cnt == CH_SEG_BLOCK_RECORDS && b->spath != NULL && k->level == RAW_LEVEL &&
+        k->format == CH_SEG_FORMAT_SPLIT && spill_open(b)) {
+        /* Its frames' places, known now: every block before it filled and was placed. */
+        k->sfd = b->sfd;
+        k->sofd = b->sofd;
+        k->soff = b->stoff;
+        k->sooff = b->sooff;
+        b->stoff += RAW_HEADER + 3 * raw_blocks(k->raw.len) + k->raw.len;
+        b->sooff += RAW_HEADER + 3 * raw_blocks(k->orig.len) + k->orig.len;
+    }
     if (ev->ts_ms < b->min_ts)
         b->min_ts = ev->ts_ms;
     if (ev->ts_ms > b->max_ts)
@@ -486,6 +559,8 @@ static int block_cols(ch_seg_block *k, ch_error *err)
     return 0;
 }
 
+static int write_stored(int fd, const ch_buf *src, int64_t at);
+
 int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
 {
     if (k->z != NULL || k->stored)
@@ -498,6 +573,19 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
         k->stored = true;
         ch_free(k->toff);
         k->toff = NULL;
+        if (k->sfd >= 0) {
+            /* Spilled: the frames go to their places in the temporary files now and the
+             * buffers are freed, so a sealed raw segment waits for its write holding its index
+             * terms and its last block only. */
+            if (write_stored(k->sfd, &k->raw, (int64_t)k->soff) < 0 ||
+                write_stored(k->sofd, &k->orig, (int64_t)k->sooff) < 0)
+                return ch_error_set(err, CH_EIO, "block %u of a segment being sealed: %s",
+                                    k->first / CH_SEG_BLOCK_RECORDS, strerror(errno));
+            ch_buf_free(&k->raw);
+            ch_buf_free(&k->orig);
+            ch_buf_free(&k->tcol);
+            k->spilled = true;
+        }
         return 0;
     }
     /* Block 0 is full and never written again once a later block exists, so its bytes can
@@ -950,11 +1038,14 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* writev until every byte of iov[0..n) is written (iov is changed). */
-static int writev_all(int fd, struct iovec *iov, int n)
+/* writev (at < 0) or pwritev at *at until every byte of iov[0..n) is written (iov and *at are
+ * changed). */
+static int writev_all(int fd, struct iovec *iov, int n, int64_t *at)
 {
     while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w = *at < 0 ? writev(fd, iov, n) : pwritev(fd, iov, n, (off_t)*at);
+        if (w > 0 && *at >= 0)
+            *at += w;
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -974,8 +1065,9 @@ static int writev_all(int fd, struct iovec *iov, int n)
 }
 
 /* src as the raw frame stored_frame measured: its header, then each block's header and bytes,
- * up to 32 blocks a writev. */
-static int write_stored(int fd, const ch_buf *src)
+ * up to 32 blocks a writev; at the file's position (at < 0) or at offset at (a spilled block,
+ * written by any writer thread). */
+static int write_stored(int fd, const ch_buf *src, int64_t at)
 {
     uint8_t h[RAW_HEADER], bh[32][3];
     struct iovec iov[1 + 2 * 32];
@@ -996,7 +1088,7 @@ static int write_stored(int fd, const ch_buf *src)
             if (left == 0)
                 break;
         }
-        if (writev_all(fd, iov, n) < 0)
+        if (writev_all(fd, iov, n, &at) < 0)
             return -1;
         n = 0;
     } while (left > 0);
@@ -1006,9 +1098,46 @@ static int write_stored(int fd, const ch_buf *src)
 /* Stream st (0 typed, 1 original) of block k: its compressed frame or its stored one. */
 static int write_frame(int fd, const ch_seg_block *k, int st)
 {
+    if (k->spilled)
+        return 0; /* in place already (typed), or in the appended spill file (original) */
     if (k->stored)
-        return write_stored(fd, st ? &k->orig : &k->raw);
+        return write_stored(fd, st ? &k->orig : &k->raw, -1);
     return write_all(fd, st ? k->oz : k->z, st ? k->ozlen : k->zlen);
+}
+
+/* Append in[0..n) to out's position: in the kernel where the file system allows (no copy through
+ * this process's memory), else by reads and writes of 1 MiB. */
+static int append_file(int out, int in, uint64_t n)
+{
+    loff_t ioff = 0;
+    while (n > 0) {
+        ssize_t c = copy_file_range(in, &ioff, out, NULL, n, 0);
+        if (c < 0 && errno == EINTR)
+            continue;
+        if (c <= 0)
+            break;
+        n -= (uint64_t)c;
+    }
+    if (n == 0)
+        return 0;
+    char *buf = ch_malloc((size_t)1 << 20);
+    if (buf == NULL)
+        return -1;
+    int rc = 0;
+    while (n > 0 && rc == 0) {
+        ssize_t r = pread(in, buf, n < ((uint64_t)1 << 20) ? (size_t)n : (size_t)1 << 20, ioff);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || write_all(out, buf, (size_t)r) < 0) {
+            if (r == 0)
+                errno = EIO; /* the spill file is shorter than its frames */
+            rc = -1;
+        }
+        ioff += r > 0 ? r : 0;
+        n -= r > 0 ? (uint64_t)r : 0;
+    }
+    ch_free(buf);
+    return rc;
 }
 
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx_in,
@@ -1038,6 +1167,10 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         ch_seg_block *blk = b->blocks[k];
         if ((rc = ch__segb_compress(blk, cctx, err)) < 0)
             goto cleanup;
+        if (blk->spilled && blk->soff != off) {
+            rc = ch_error_set(err, CH_ERR, "block %u spilled out of place", k);
+            goto cleanup;
+        }
         uint8_t *ent = bt + (size_t)k * bte;
         ch_le_put64(ent, off);
         ch_le_put32(ent + 8, (uint32_t)blk->zlen);
@@ -1100,13 +1233,28 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_le_put32(h + 88, ch_crc32c(0, iz.data, tab ? IXTAB : ic));
     ch_le_put32(h + 92, b->flags);
     ch_le_put32(h + 124, ch_crc32c(0, h, 124));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    bool ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
+    bool spill = b->sfd >= 0, ok;
+    if (spill) {
+        /* The spilled blocks' typed frames are in place after the header's room; the rest
+         * follows them, then the original-record frames: the spill file's, then the others'.
+         * The header goes in last (the file is not visible before its rename). */
+        spill_name(b, false, tmp, sizeof tmp);
+        fd = b->sfd;
+        b->sfd = -1;
+        ok = lseek(fd, (off_t)b->stoff, SEEK_SET) >= 0;
+    } else {
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
+    }
     for (uint32_t k = 0; k < nblocks && ok; k++)
         ok = write_frame(fd, b->blocks[k], 0) == 0;
+    if (spill && ok)
+        ok = append_file(fd, b->sofd, b->sooff) == 0;
     for (uint32_t k = 0; split && k < nblocks && ok; k++)
         ok = write_frame(fd, b->blocks[k], 1) == 0;
+    if (spill && ok)
+        ok = pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
     /* Tests hold a written temporary file here so that a kill -9 lands after a seal and before
      * the segment is durable. */
     const char *delay = getenv("COINHOUND_STORE_WRITE_DELAY_MS");
@@ -1130,6 +1278,7 @@ cleanup:
         close(fd);
         unlink(tmp);
     }
+    spill_drop(b, true);
     if (cctx_in == NULL)
         ZSTD_freeCCtx(cctx);
     ch_free(bt);

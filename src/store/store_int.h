@@ -149,6 +149,13 @@ typedef struct ch_seg_block {
      * "compressed", z and oz NULL) and written as zstd frames of raw blocks by ch__segb_write;
      * zlen, ozlen, crc and ocrc are those frames' */
     bool stored;
+    /* `store hot raw` in a store that spills (ch__segb_spill): where the block's two frames go
+     * in the segment's temporary files, set by ch__segb_add when the block fills; sfd -1 when
+     * the block is kept in memory. ch__segb_compress writes them there and frees the buffers
+     * (spilled), so a full raw block holds no memory once a writer thread has had it. */
+    int sfd, sofd;
+    uint64_t soff, sooff;
+    bool spilled;
     /* Blocks after the first may be compressed with the first block's records as their zstd
      * dictionary (segment.c says why): dict is block 0, and block 0's cdict / ocdict is that
      * dictionary prepared once, by whoever compresses block 1. */
@@ -171,6 +178,13 @@ typedef struct ch_seg_builder {
     size_t nblocks, capblocks;
     /* per indexed field: (term, ordinal) pairs appended as they come; sorted at seal */
     ch_buf terms[CH_IX_NFIELDS];
+    /* ch__segb_spill: the base of the temporary files' names (allocated, NULL when the builder
+     * does not spill), their descriptors once the first block fills (-1 before, and after a
+     * failure to create them: the blocks then stay in memory, same bytes), and the offsets the
+     * next full block's frames take in them */
+    char *spath;
+    int sfd, sofd;
+    uint64_t stoff, sooff;
 } ch_seg_builder;
 
 void ch__segb_init(ch_seg_builder *b, uint32_t dataset, int64_t hour);
@@ -185,6 +199,13 @@ void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 /* src[0..n) as one zstd frame of raw blocks into dst, which holds ch__seg_raw_bound(n) bytes;
  * the frame's size. n < 4 GiB. */
+/* A raw builder (ch__segb_init_raw) whose full blocks go to disk as they fill: each block's
+ * typed frame to <base>.seg.tmp at its final offset, its original-record frame to
+ * <base>-o.seg.tmp, which ch__segb_write appends to the first before renaming it to the
+ * segment's name. Until then both are temporary files (removed at the store's next open after
+ * a crash, and by ch__segb_free), so a segment still becomes visible only sealed and fsynced.
+ * The bytes written are those of an in-memory raw builder. CH_ENOMEM. */
+int ch__segb_spill(ch_seg_builder *b, const char *base);
 size_t ch__seg_raw_bound(size_t n);
 size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n);
 void ch__segb_free(ch_seg_builder *b);
