@@ -7,7 +7,8 @@
  * hot segment is refused with the stream named. The same for `store hot raw`'s segments
  * (ch__segb_init_raw), whose frames are zstd frames of raw blocks made by segment.c: libzstd
  * decodes every one of them (one-shot and streaming, with the smallest window) to the bytes
- * the level-1 hot segment's frames hold.
+ * the level-1 hot segment's frames hold. A raw builder that spills (the store's) holds no full
+ * block in memory and writes the bytes of one that does not.
  */
 #define EVSTORE_TEST_TAG "hot"
 #include "evstore_formats.h"
@@ -129,6 +130,74 @@ static void test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed(void
     unlink(path);
 }
 
+/* The events of write_events through a raw builder that spills to base, each full block taken
+ * by ch__segb_compress as the store's writer thread takes it; the builder is left for the
+ * caller to write or free. */
+static void add_spilled(ch_seg_builder *b, const char *base)
+{
+    ch__segb_init_raw(b, CH_DS_CLOUDTRAIL, 477048);
+    assert_int_equal(ch__segb_spill(b, base), 0);
+    ch_error err = {0};
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32], json[256];
+        make_event(&ev, i, id, json, sizeof json);
+        assert_int_equal(ch__segb_add(b, &ev, (uint64_t)i + 1), 0);
+        ch_seg_block *full = ch__segb_full(b);
+        if (full != NULL)
+            assert_int_equal(ch__segb_compress(full, NULL, &err), 0);
+    }
+}
+
+static bool exists(const char *base, const char *suffix)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s%s", base, suffix);
+    return access(p, F_OK) == 0;
+}
+
+static void test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_bytes(void **state)
+{
+    (void)state;
+    write_raw();
+    size_t mn, sn;
+    uint8_t *mem = slurp(path, &mn);
+    unlink(path);
+    char base[64];
+    snprintf(base, sizeof base, "/tmp/test_evstore_hot_spill_%d", (int)getpid());
+    ch_seg_builder b;
+    add_spilled(&b, base);
+    /* the two full blocks hold no record bytes: their frames are in the temporary files */
+    assert_int_equal(b.nblocks, 3);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(b.blocks[k]->raw.cap, 0);
+        assert_int_equal(b.blocks[k]->orig.cap, 0);
+    }
+    assert_true(b.blocks[2]->raw.len > 0);
+    assert_true(exists(base, ".seg.tmp") && exists(base, "-o.seg.tmp"));
+    assert_false(exists(path, ""));
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 5, 0x40000000u, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+    /* renamed to the segment's name, the original-record file removed, every byte the same */
+    assert_false(exists(base, ".seg.tmp") || exists(base, "-o.seg.tmp"));
+    uint8_t *sp = slurp(path, &sn);
+    assert_int_equal(sn, mn);
+    assert_memory_equal(sp, mem, mn);
+    ch_free(sp);
+    ch_free(mem);
+    ch_seg *s = NULL;
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), 0);
+    ch__seg_close(s);
+    unlink(path);
+    /* a builder freed unwritten (the store closing, or dropping a segment) leaves no file */
+    add_spilled(&b, base);
+    assert_true(exists(base, ".seg.tmp"));
+    ch__segb_free(&b);
+    assert_false(exists(base, ".seg.tmp") || exists(base, "-o.seg.tmp"));
+}
+
 static void test_hot_segment_is_format_3_without_dictionaries_and_reads_back(void **state)
 {
     (void)state;
@@ -239,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_damaged_hot_segment_is_refused_with_the_stream_named),
         cmocka_unit_test(test_raw_frame_is_a_zstd_frame_libzstd_decodes),
         cmocka_unit_test(test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed),
+        cmocka_unit_test(test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
