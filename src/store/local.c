@@ -64,7 +64,9 @@
  * sequence, and reads the format from the header, so the mark costs no format change.
  * `store hot raw` seals the same hot segments with every frame stored as zstd raw blocks
  * (ch__segb_init_raw): no compression on the ingest path at 5.7x the level-1 hot bytes until
- * compaction (docs/BENCHMARKS.md section 57). */
+ * compaction (docs/BENCHMARKS.md section 57). Its full blocks go to the segment's temporary
+ * files as they fill (ch__segb_spill), so that it holds the memory a level-1 segment does and
+ * the queue counts its bytes as they are (section 60). */
 #define HOT_SEQ 0x40000000u
 #define COMPACT_BACKOFF 100
 #define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */

@@ -100,7 +100,10 @@
 #define HOT_LEVEL 1
 /* `store hot raw` (ch__segb_init_raw): the same format 3 segment whose frames hold their bytes
  * as zstd raw blocks, made here (a block's frames are written from its own buffers,
- * write_stored; the index's by ch__seg_raw_frame) rather than by libzstd, whose cheapest
+ * write_stored, in a store as soon as the block fills, to the segment's temporary files,
+ * ch__segb_spill: the copy of the original-record file into the segment at the write is the
+ * price of not holding the blocks, docs/BENCHMARKS.md section 60; the index's by
+ * ch__seg_raw_frame) rather than by libzstd, whose cheapest
  * setting (ZSTD_minCLevel()) still spends 3 instructions per byte looking for matches
  * (docs/BENCHMARKS.md section 57). A level no zstd call ever takes. */
 #define RAW_LEVEL INT_MIN

@@ -145,9 +145,9 @@ typedef struct ch_seg_block {
     uint32_t zrawlen; /* what the typed (or only) frame decompresses to: rawlen, or tcol's */
     uint32_t format, flags;
     int level; /* zstd level of every frame, 0 = the format's own (a hot segment's: 1) */
-    /* `store hot raw`: the frames are raw and orig themselves, kept (not freed once
-     * "compressed", z and oz NULL) and written as zstd frames of raw blocks by ch__segb_write;
-     * zlen, ozlen, crc and ocrc are those frames' */
+    /* `store hot raw`: the frames are raw and orig themselves, written as zstd frames of raw
+     * blocks (z and oz NULL): kept until ch__segb_write, or written to the spill files at once
+     * (sfd below); zlen, ozlen, crc and ocrc are those frames' */
     bool stored;
     /* `store hot raw` in a store that spills (ch__segb_spill): where the block's two frames go
      * in the segment's temporary files, set by ch__segb_add when the block fills; sfd -1 when

@@ -5,7 +5,9 @@
 # compressed, so a raw segment that held its blocks until its write held all its records
 # (+59 MB at this size before its full blocks went to the segment's temporary file as they
 # filled; -10 MB after). The raw store's segments then verify and answer a count as the level-1
-# store does, and no temporary file is left.
+# store does, and no temporary file is left. A raw run killed with -9 while its blocks sit in a
+# segment's temporary files shows nothing it did not commit, and its rerun counts every event
+# once.
 # Args: coinhound-binary source-dir corpora-dir.
 set -euo pipefail
 bin=$1 src=$2
@@ -48,4 +50,21 @@ count() {
         --format json 2>/dev/null
 }
 [ "$(count raw)" = "$(count on)" ] || fail "the raw and level-1 stores count differently"
+# ---- kill -9 while raw blocks are in a segment's temporary files ----
+COINHOUND_STORE_HOT=raw "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/k.db" \
+    --events /dev/null "$work/in.jsonl" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 500); do
+    ls "$work/k.db.events" 2>/dev/null | grep -q -- '-o\.seg\.tmp$' && break
+    sleep 0.01
+done
+ls "$work/k.db.events" | grep -q -- '-o\.seg\.tmp$' || fail "no raw block was spilled before the kill"
+kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed"
+wait "$pid" 2>/dev/null || true
+"$bin" store verify --db "$work/k.db" >/dev/null 2>&1 || fail "the killed raw store does not verify"
+COINHOUND_STORE_HOT=raw "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/k.db" \
+    --events /dev/null "$work/in.jsonl" >/dev/null
+! ls "$work/k.db.events" | grep -q '\.tmp$' || fail "the killed run's temporary files were left"
+[ "$(count k)" = "$(count on)" ] || fail "after kill -9 and a rerun the raw store counts differently"
+
 echo "ok: store hot raw peaked at $((raw / 1024)) MB, store hot on at $((on / 1024)) MB"
