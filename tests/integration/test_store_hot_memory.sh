@@ -43,7 +43,7 @@ echo "peak RSS KiB: store hot on $on, store hot raw $raw"
 [ "$raw" -le $((on + 16 * 1024)) ] ||
     fail "store hot raw peaked at $((raw / 1024)) MB against $((on / 1024)) MB for store hot on"
 
-ls "$work/raw.db.events" | grep -q '\.tmp$' && fail "a temporary file was left in the raw store"
+! compgen -G "$work/raw.db.events/*.tmp" >/dev/null || fail "a temporary file was left in the raw store"
 "$bin" store verify --db "$work/raw.db" >/dev/null || fail "the raw store does not verify"
 count() {
     "$bin" search 'event.action exists' --db "$work/$1.db" --count-by event.provider \
@@ -55,16 +55,16 @@ COINHOUND_STORE_HOT=raw "$bin" analyze --no-progress -q --no-geoip --threads 1 -
     --events /dev/null "$work/in.jsonl" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 500); do
-    ls "$work/k.db.events" 2>/dev/null | grep -q -- '-o\.seg\.tmp$' && break
+    compgen -G "$work/k.db.events/*-o.seg.tmp" >/dev/null && break
     sleep 0.01
 done
-ls "$work/k.db.events" | grep -q -- '-o\.seg\.tmp$' || fail "no raw block was spilled before the kill"
+compgen -G "$work/k.db.events/*-o.seg.tmp" >/dev/null || fail "no raw block was spilled before the kill"
 kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed"
 wait "$pid" 2>/dev/null || true
 "$bin" store verify --db "$work/k.db" >/dev/null 2>&1 || fail "the killed raw store does not verify"
 COINHOUND_STORE_HOT=raw "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/k.db" \
     --events /dev/null "$work/in.jsonl" >/dev/null
-! ls "$work/k.db.events" | grep -q '\.tmp$' || fail "the killed run's temporary files were left"
+! compgen -G "$work/k.db.events/*.tmp" >/dev/null || fail "the killed run's temporary files were left"
 [ "$(count k)" = "$(count on)" ] || fail "after kill -9 and a rerun the raw store counts differently"
 
 echo "ok: store hot raw peaked at $((raw / 1024)) MB, store hot on at $((on / 1024)) MB"
