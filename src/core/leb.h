@@ -36,17 +36,22 @@ static inline uint64_t ch_le_get64(const uint8_t *p)
     return (uint64_t)ch_le_get32(p) | (uint64_t)ch_le_get32(p + 4) << 32;
 }
 
-/* Append v as a LEB128 varint (1 to 10 bytes). 0 or ch_buf_add's error. */
+/* Write v as a LEB128 varint (1 to 10 bytes) at d, which has room; the end of what it wrote. */
+static inline uint8_t *ch_leb_write(uint8_t *d, uint64_t v)
+{
+    while (v >= 0x80) {
+        *d++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *d++ = (uint8_t)v;
+    return d;
+}
+
+/* Append v as a LEB128 varint. 0 or ch_buf_add's error. */
 static inline int ch_leb_put(ch_buf *b, uint64_t v)
 {
     uint8_t t[10];
-    size_t n = 0;
-    do {
-        uint8_t c = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        t[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return ch_buf_add(b, t, n);
+    return ch_buf_add(b, t, (size_t)(ch_leb_write(t, v) - t));
 }
 
 /* Read a varint at *p (before end) into *out and move *p past it; false when the input ends

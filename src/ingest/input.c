@@ -71,6 +71,7 @@
 #endif
 
 #include "core/json.h"
+#include "core/leb.h"
 #include "core/mem.h"
 
 enum { SRC_FD, SRC_MEM };
@@ -1014,7 +1015,7 @@ static long long member_size(ch_input *in)
         else if (pread(in->fd, t, sizeof t, (off_t)(len - 4)) != (ssize_t)sizeof t)
             return -1;
     }
-    size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    size_t isize = ch_le_get32(t);
     size_t have = in->end - in->start;
     if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
         return 0;

@@ -62,20 +62,9 @@ static inline uint8_t *w_bytes(uint8_t *d, const void *src, size_t n)
     return d + n;
 }
 
-static inline uint8_t *w_var(uint8_t *d, uint64_t v)
-{
-    while (v >= 0x80) {
-        *d++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *d++ = (uint8_t)v;
-    return d;
-}
-
 static inline uint8_t *w_u64(uint8_t *d, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        d[i] = (uint8_t)(v >> (8 * i));
+    ch_le_put64(d, v);
     return d + 8;
 }
 
@@ -85,7 +74,7 @@ static inline uint8_t *w_sv(uint8_t *d, ch_sv s)
         *d++ = 0;
         return d;
     }
-    d = w_var(d, (uint64_t)s.n + 1);
+    d = ch_leb_write(d, (uint64_t)s.n + 1);
     d = w_bytes(d, s.p, s.n);
     *d++ = '\0';
     return d;
@@ -110,7 +99,7 @@ static inline uint8_t *w_geo(uint8_t *d, const ch_geo *g)
 {
     *d++ = (uint8_t)((g->looked_up ? 1 : 0) | (g->internal ? 2 : 0));
     memcpy(d, g->country, 3);
-    d = w_var(d + 3, g->asn);
+    d = ch_leb_write(d + 3, g->asn);
     d = w_sv(d, g->as_org);
     d = w_sv(d, g->city);
     return w_sv(d, g->country_name);
@@ -165,7 +154,7 @@ int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
     AT();
     *d++ = (uint8_t)ev->outcome;
     AT();
-    d = w_var(d, ev->flags);
+    d = ch_leb_write(d, ev->flags);
     for (size_t i = 0; i < sizeof svs / sizeof *svs; i++) {
         AT();
         d = w_sv(d, *svs[i]);
@@ -175,15 +164,15 @@ int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
     AT();
     d = w_ip(d, &ev->dst_ip);
     AT();
-    d = w_var(d, ev->src_port);
+    d = ch_leb_write(d, ev->src_port);
     AT();
-    d = w_var(d, ev->dst_port);
+    d = ch_leb_write(d, ev->dst_port);
     AT();
     *d++ = (uint8_t)ev->iana_proto;
     AT();
-    d = w_var(d, ev->bytes);
+    d = ch_leb_write(d, ev->bytes);
     AT();
-    d = w_var(d, ev->packets);
+    d = ch_leb_write(d, ev->packets);
     AT();
     *d++ = (uint8_t)na;
     for (unsigned i = 0; i < na; i++)
@@ -204,7 +193,7 @@ int ch__ev_encode_typed_at(const ch_event *ev, uint64_t rid, ch_buf *b,
         d = w_cstr(d, t->indicator_name);
         d = w_cstr(d, t->indicator_types);
         d = w_cstr(d, t->provider);
-        d = w_var(d, (uint64_t)(int64_t)t->confidence + 1);
+        d = ch_leb_write(d, (uint64_t)(int64_t)t->confidence + 1);
     }
     AT();
     *d++ = ev->raw_no_ecs_root ? 1 : 0;
@@ -232,7 +221,7 @@ int ch__ev_encode_orig(const ch_event *ev, ch_buf *b)
         return CH_ENOMEM;
     uint8_t *base = (uint8_t *)b->data + b->len, *d = base;
     d = w_sv(d, ev->raw_json);
-    d = w_var(d, nc);
+    d = ch_leb_write(d, nc);
     for (uint32_t i = 0; i < nc; i++) {
         d = w_sv(d, ev->raw_names[i]);
         d = w_sv(d, ev->raw_values[i]);

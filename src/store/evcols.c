@@ -132,11 +132,7 @@ static int encode_cols(const uint8_t *rows, size_t n, uint32_t cnt,
                 uint64_t v = get_le64(rows + off[i][c]);
                 uint64_t d = v - prev; /* zigzag: small differences either way, small varints */
                 uint64_t z = (d << 1) ^ (0 - (d >> 63));
-                while (z >= 0x80) {
-                    *w++ = (uint8_t)(z | 0x80);
-                    z >>= 7;
-                }
-                *w++ = (uint8_t)z;
+                w = ch_leb_write(w, z);
                 prev = v;
             }
             out->len = (size_t)(w - (uint8_t *)out->data);
