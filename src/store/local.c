@@ -695,12 +695,12 @@ static int seal(local *l, size_t i, ch_error *err)
          * only cnt, rawlen and origlen, which the writer never changes, are read); the earlier ones
          * wait compressed; the index is built from the term buffers. */
         const ch_seg_block *last = b->blocks[b->nblocks - 1];
-        j->cost = last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0;
-        if (!(l->hot && l->raw))
-            j->cost += b->raw_bytes / 8;
-        else if (b->sfd < 0)
-            j->cost += b->raw_bytes - j->cost; /* raw blocks held in memory: all of them */
-        /* else the full blocks are on disk or in the queue, which counts them as they are */
+        size_t open_last = last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0;
+        bool raw = l->hot && l->raw;
+        if (raw && b->sfd < 0)
+            j->cost = b->raw_bytes; /* raw blocks held in memory: all of them */
+        else /* spilled raw blocks are on disk or in the queue, which counts them as they are */
+            j->cost = open_last + (raw ? 0 : b->raw_bytes / 8);
         for (int f = 0; f < CH_IX_NFIELDS; f++)
             j->cost += b->terms[f].len;
         sum_touch(l, own->hour);

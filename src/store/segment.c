@@ -235,6 +235,9 @@ static void raw_block_header(uint8_t d[3], size_t c, bool last)
 /* The raw blocks of n bytes: at least one (an empty frame has one empty block). */
 static size_t raw_blocks(size_t n) { return n == 0 ? 1 : (n + RAW_BLOCK - 1) / RAW_BLOCK; }
 
+/* The size of n bytes' raw frame. */
+static size_t raw_frame_len(size_t n) { return RAW_HEADER + 3 * raw_blocks(n) + n; }
+
 size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n)
 {
     const uint8_t *s = src;
@@ -272,7 +275,7 @@ static void stored_frame(const ch_buf *src, size_t *zlen, uint32_t *crc)
         p += n;
         left -= n;
     } while (left > 0);
-    *zlen = RAW_HEADER + 3 * raw_blocks(src->len) + src->len;
+    *zlen = raw_frame_len(src->len);
     *crc = c;
 }
 
@@ -457,8 +460,8 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
         k->sofd = b->sofd;
         k->soff = b->stoff;
         k->sooff = b->sooff;
-        b->stoff += RAW_HEADER + 3 * raw_blocks(k->raw.len) + k->raw.len;
-        b->sooff += RAW_HEADER + 3 * raw_blocks(k->orig.len) + k->orig.len;
+        b->stoff += raw_frame_len(k->raw.len);
+        b->sooff += raw_frame_len(k->orig.len);
     }
     if (ev->ts_ms < b->min_ts)
         b->min_ts = ev->ts_ms;

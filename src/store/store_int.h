@@ -197,8 +197,6 @@ void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour);
  * blocks (ch__seg_raw_frame), which every reader decodes as it decodes the others; 5-6x the
  * bytes of a level-1 hot segment until compaction rewrites it cold. */
 void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
-/* src[0..n) as one zstd frame of raw blocks into dst, which holds ch__seg_raw_bound(n) bytes;
- * the frame's size. n < 4 GiB. */
 /* A raw builder (ch__segb_init_raw) whose full blocks go to disk as they fill: each block's
  * typed frame to <base>.seg.tmp at its final offset, its original-record frame to
  * <base>-o.seg.tmp, which ch__segb_write appends to the first before renaming it to the
@@ -206,6 +204,8 @@ void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
  * a crash, and by ch__segb_free), so a segment still becomes visible only sealed and fsynced.
  * The bytes written are those of an in-memory raw builder. CH_ENOMEM. */
 int ch__segb_spill(ch_seg_builder *b, const char *base);
+/* src[0..n) as one zstd frame of raw blocks into dst, which holds ch__seg_raw_bound(n) bytes;
+ * the frame's size. n < 4 GiB. */
 size_t ch__seg_raw_bound(size_t n);
 size_t ch__seg_raw_frame(uint8_t *dst, const void *src, size_t n);
 void ch__segb_free(ch_seg_builder *b);
