@@ -33,6 +33,20 @@ need_subcommand() {
     "$bin" "$@" --help >/dev/null 2>&1 || fail "'coinhound $*' is not registered (or its --help fails)"
 }
 
+# Peak RSS in KiB of one command (the child's ru_maxrss); fails when the command does. Under
+# AddressSanitizer freed memory waits in a quarantine of up to 256 MB, so a peak would grow with
+# everything a run ever allocated, not with what it holds (the store memory tests saw 29-31 MB of
+# quarantine where the release build grows 1-1.5 MB): the quarantine is off for the measure.
+peak_rss_kib() {
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" python3 - "$@" <<'PY'
+import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+if r.returncode != 0:
+    sys.exit("%s failed with %d" % (" ".join(sys.argv[1:3]), r.returncode))
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+}
+
 in_ci() {
     case ${CI:-} in
     "" | 0 | false | FALSE | False) return 1 ;;

@@ -23,18 +23,8 @@ peak() {
     local mode=$1
     rm -rf "$work/$mode.db" "$work/$mode.db-wal" "$work/$mode.db-shm" "$work/$mode.db.seen" \
         "$work/$mode.db.events"
-    # No quarantine under AddressSanitizer: the peak then follows what the run holds, not
-    # everything it ever freed (see test_store_memory.sh).
-    COINHOUND_STORE_HOT=$mode \
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" \
-    python3 - "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/$mode.db" \
-        --events /dev/null "$work/in.jsonl" <<'PY'
-import resource, subprocess, sys
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
-if r.returncode != 0:
-    sys.exit("analyze failed with %d" % r.returncode)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-PY
+    COINHOUND_STORE_HOT=$mode peak_rss_kib "$bin" analyze --no-progress -q --no-geoip \
+        --threads 1 --db "$work/$mode.db" --events /dev/null "$work/in.jsonl"
 }
 
 on=$(peak on)

@@ -22,19 +22,8 @@ peak() {
     local input=$1
     shift
     rm -rf "$work/s.db" "$work/s.db-wal" "$work/s.db-shm" "$work/s.db.seen" "$work/s.db.events"
-    # Under AddressSanitizer freed memory waits in a quarantine of up to 256 MB, so the peak grows
-    # with everything a run ever allocated, not with what it holds: the long run's store share
-    # came out 29-31 MB above the short one's in the sanitizer build. Without the quarantine the
-    # sanitizer build measures what the release build does (1-1.5 MB of growth).
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" \
-    python3 - "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/s.db" \
-        --events /dev/null "$@" "$input" <<'PY'
-import resource, subprocess, sys
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
-if r.returncode != 0:
-    sys.exit("analyze failed with %d" % r.returncode)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-PY
+    peak_rss_kib "$bin" analyze --no-progress -q --no-geoip --threads 1 --db "$work/s.db" \
+        --events /dev/null "$@" "$input"
 }
 
 s_store=$(peak "$work/short.jsonl")
