@@ -541,7 +541,7 @@ static void store_usage(FILE *f)
                "       coinhound store verify [--db FILE]\n"
                "       coinhound store retention [--db FILE] [AGE,SIZE | none]\n"
                "       coinhound store compact [--db FILE] [--format table|json]\n"
-               "       coinhound store hot [--db FILE] [on | off | raw]\n\n"
+               "       coinhound store hot [--db FILE] [auto | on | off | raw]\n\n"
                "stats: events, bytes, segments (hot ones among them) and time range per source\n"
                "type of the event store beside --db. verify: check every sealed segment's\n"
                "checksums and records; exit 1 when one is damaged. retention: show or set the\n"
@@ -549,9 +549,11 @@ static void store_usage(FILE *f)
                "everything). compact: rewrite every hot segment cold (full compression) and merge\n"
                "each source's hour into one segment; serve does it by itself once an hour has\n"
                "closed, analyze leaves it to this command. hot: show or set whether analyze and\n"
-               "serve seal segments hot (cheap to write, larger; on by default) or cold; raw:\n"
-               "hot with frames stored uncompressed (cheapest to write, about 5x larger until\n"
-               "compacted).\n");
+               "serve seal segments hot (cheap to write, larger) or cold (off); on: hot at\n"
+               "zstd level 1; raw: hot with frames stored uncompressed (cheapest to write, about\n"
+               "5x larger until compacted); auto (the default): raw while the store's hot bytes\n"
+               "stay under 4 GiB, an eighth of the free disk and an eighth of a size retention,\n"
+               "level 1 after.\n");
 }
 
 /* `store compact`: what it did, and the CPU it took (docs/BENCHMARKS.md rates compaction by
@@ -636,7 +638,8 @@ int ch_cmd_store(int argc, char **argv)
     bool setting = ret || hot; /* one optional value */
     if ((setting && optind + 1 < argc) || (!setting && optind != argc) ||
         (hot && optind < argc && strcmp(argv[optind], "on") != 0 &&
-         strcmp(argv[optind], "off") != 0 && strcmp(argv[optind], "raw") != 0) ||
+         strcmp(argv[optind], "off") != 0 && strcmp(argv[optind], "raw") != 0 &&
+         strcmp(argv[optind], "auto") != 0) ||
         (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)) {
         store_usage(stderr);
         return CH_EXIT_USAGE;
@@ -666,7 +669,7 @@ int ch_cmd_store(int argc, char **argv)
         goto cleanup;
     }
     if (hot) {
-        const char *mode = "on";
+        const char *mode = "auto";
         if (optind < argc) {
             if (ch_evstore_hot_set(db, argv[optind], &err) < 0) {
                 fprintf(stderr, "coinhound store: %s\n", err.msg);

@@ -528,15 +528,18 @@ static int read_root(reader *R)
         } else if (ch_yaml_key_is(k, "no_store"))
             rc = want_bool(R, v, "no_store", &c->no_store);
         else if (ch_yaml_key_is(k, "store_hot")) {
-            /* A boolean as before, or raw: hot segments whose frames are stored uncompressed. */
+            /* A boolean as before, raw (hot segments whose frames are stored uncompressed) or
+             * auto (raw within a budget, level 1 after: the default). */
             const char *s = ch_yaml_scalar(v, NULL);
             bool on = false;
             if (s != NULL && strcmp(s, "raw") == 0)
                 c->store_hot = "raw";
+            else if (s != NULL && strcmp(s, "auto") == 0)
+                c->store_hot = "auto";
             else if (bool_word(s, &on))
                 c->store_hot = on ? "on" : "off";
             else
-                rc = rfail(R, v, CH_EPARSE, "store_hot: expected true, false or raw");
+                rc = rfail(R, v, CH_EPARSE, "store_hot: expected true, false, raw or auto");
         } else if (ch_yaml_key_is(k, "threads")) {
             uint64_t n = 0;
             rc = want_size(R, v, "threads", 1, &n);

@@ -64,7 +64,7 @@ typedef struct ch_serve_config {
     size_t npull;
     char *retention; /* the event store's retention ("30d,10GB"), NULL = the store's saved one */
     bool no_store;   /* keep no events (the event store is off) */
-    /* store_hot: "on" (true), "off" (false) or "raw", as `coinhound store hot` takes them;
+    /* store_hot: "on" (true), "off" (false), "raw" or "auto", as `coinhound store hot` takes them;
      * NULL = the store's saved one. A static string. */
     const char *store_hot;
     unsigned threads;       /* the pipeline thread plus threads-1 parse workers; 0 = the CPUs */

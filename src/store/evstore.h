@@ -105,15 +105,17 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
 /* Save / read the retention of db's event store ("" = keep everything). */
 int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err);
 
-/* Hot ingest ("on" by default): `analyze --db` and `serve` seal segments cheaply (zstd level 1,
- * an older readable format) and compaction rewrites them cold (format 6, full compression):
- * `serve` once their hour has closed, `coinhound store compact` on demand. "off": segments are
- * sealed cold at once. "raw": hot segments whose frames are stored, not compressed (the
- * cheapest seal, about 5.7x a level-1 hot segment's bytes until compaction; docs/BENCHMARKS.md
- * section 57). Saved in db (`coinhound store hot on|off|raw`, serve's store_hot); set refuses
- * another value (CH_EUSAGE); mode gives one of the three as a static string,
- * COINHOUND_STORE_HOT=0|1|raw overriding the saved one (benchmarks), and without it a benchmark
- * knob of segment.c (COINHOUND_STORE_FORMAT, _LEVEL, _ORIG_LEVEL, _DICT) makes it "off". */
+/* Hot ingest: `analyze --db` and `serve` seal segments cheaply and compaction rewrites them
+ * cold (format 6, full compression): `serve` once their hour has closed, `coinhound store
+ * compact` on demand. "on": hot at zstd level 1 (an older readable format). "raw": hot segments
+ * whose frames are stored, not compressed (the cheapest seal, about 5.7x a level-1 hot
+ * segment's bytes until compaction; docs/BENCHMARKS.md section 57). "auto" (the default): raw
+ * while the store's hot bytes stay within a budget fixed at open (local.c, raw_budget), level 1
+ * after (section 65). "off": segments are sealed cold at once. Saved in db (`coinhound store
+ * hot auto|on|off|raw`, serve's store_hot); set refuses another value (CH_EUSAGE); mode gives
+ * one of the four as a static string, COINHOUND_STORE_HOT=0|1|raw|auto overriding the saved one
+ * (benchmarks), and without it a benchmark knob of segment.c (COINHOUND_STORE_FORMAT, _LEVEL,
+ * _ORIG_LEVEL, _DICT) makes it "off". */
 int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err);
 int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err);
 

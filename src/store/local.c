@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -36,7 +37,7 @@
 
 #define STATE_GEN "evstore_generation"
 #define STATE_RETENTION "evstore_retention"
-#define STATE_HOT "evstore_hot" /* "off": seal cold; "raw": hot, uncompressed (see HOT_SEQ) */
+#define STATE_HOT "evstore_hot" /* "on", "off", "raw" or "auto" (see HOT_SEQ); unset: "auto" */
 #define MAX_OPEN 64             /* open segments (source x hour) at once */
 /* An open segment is sealed once events this many hours newer arrive: logs in time order keep
  * two hours open, not every hour since the last checkpoint (a day of CloudTrail read by one
@@ -66,8 +67,15 @@
  * (ch__segb_init_raw): no compression on the ingest path at 5.7x the level-1 hot bytes until
  * compaction (docs/BENCHMARKS.md section 57). Its full blocks go to the segment's temporary
  * files as they fill (ch__segb_spill), so that it holds the memory a level-1 segment does and
- * the queue counts its bytes as they are (section 60). */
+ * the queue counts its bytes as they are (section 60).
+ * `store hot auto`, the default, seals raw while the raw bytes it has sealed stay within a
+ * budget (raw_budget), and at level 1 after: raw's cheaper ingest for the runs that fit (an hour
+ * of a busy account, a day's analyze), without letting a long run that nobody compacts take 8x
+ * the gzip'd bytes of disk, or push older events out of a size-bounded retention. */
 #define HOT_SEQ 0x40000000u
+/* auto's budget: raw hot bytes in the store, at most RAW_BUDGET_MAX, an eighth of the free
+ * space of the store's file system and an eighth of a size retention's bound. */
+#define RAW_BUDGET_MAX ((uint64_t)4 << 30)
 #define COMPACT_BACKOFF 100
 #define COMPACT_PER_COMMIT 8 /* merges queued at once (of different hours), one after the other */
 
@@ -160,9 +168,12 @@ typedef struct local {
     size_t nopen;
     ch_evstore_retention ret;
     ch_evstore_stats counters;
-    bool wrote;         /* files of the pending generation exist */
-    bool hot;           /* seal hot segments (HOT_SEQ); fixed at open */
-    bool raw;           /* with hot: their frames stored, not compressed (`store hot raw`) */
+    bool wrote; /* files of the pending generation exist */
+    bool hot;   /* seal hot segments (HOT_SEQ); fixed at open */
+    /* with hot: bytes the store may still seal raw (frames stored, not compressed): UINT64_MAX
+     * for `store hot raw`, raw_budget for auto, 0 for on; each raw seal takes its bytes */
+    uint64_t raw_left;
+    bool raw_auto;      /* `store hot auto`: raw_left is raw_budget's, renewed at every commit */
     uint32_t spill_seq; /* names the raw segments' temporary files (ch__segb_spill) */
     int lock_fd;        /* the writer's lock on <dir>/LOCK, -1 for readers */
     size_t seal_bytes;
@@ -696,7 +707,9 @@ static int seal(local *l, size_t i, ch_error *err)
          * wait compressed; the index is built from the term buffers. */
         const ch_seg_block *last = b->blocks[b->nblocks - 1];
         size_t open_last = last->cnt < CH_SEG_BLOCK_RECORDS ? last->rawlen + last->origlen : 0;
-        bool raw = l->hot && l->raw;
+        bool raw = ch__segb_is_raw(b);
+        if (raw)
+            l->raw_left -= b->raw_bytes < l->raw_left ? b->raw_bytes : l->raw_left;
         if (raw && b->sfd < 0)
             j->cost = b->raw_bytes; /* raw blocks held in memory: all of them */
         else /* spilled raw blocks are on disk or in the queue, which counts them as they are */
@@ -750,7 +763,7 @@ static int l_add(void *impl, const ch_event *ev, uint64_t rid, ch_error *err)
                 return rc;
             i = l->nopen;
         }
-        if (l->hot && l->raw) {
+        if (l->hot && l->raw_left > 0) {
             /* Raw blocks go to the segment's temporary file as they fill (ch__segb_spill): an
              * open or sealed raw segment then holds what a level-1 one does, not its records. */
             ch__segb_init_raw(&l->open[i], ev->dataset, hour);
@@ -1101,6 +1114,33 @@ static void compact_seq_init(local *l, const segname *v, size_t n)
             l->compact_seq = v[i].seq + 1;
 }
 
+/* auto's raw budget: RAW_BUDGET_MAX, an eighth of the free space under the store and an eighth
+ * of a size retention's bound, whichever is least, less the hot segments of the listing v
+ * (uncompacted hot bytes of earlier runs and of this one count, raw or not). Taken at open and
+ * again after every commit, so that compaction (serve's, each hour) gives back what it rewrote
+ * cold, and a run that outgrows it seals the rest at level 1. COINHOUND_STORE_RAW_BUDGET (bytes)
+ * replaces the bound for tests, which need a run to cross it. */
+static uint64_t raw_budget(const local *l, const segname *v, size_t n)
+{
+    uint64_t cap = RAW_BUDGET_MAX;
+    const char *knob = getenv("COINHOUND_STORE_RAW_BUDGET");
+    struct statvfs fs;
+    if (knob != NULL && *knob)
+        cap = strtoull(knob, NULL, 10);
+    else if (statvfs(l->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize / 8 < cap)
+        cap = (uint64_t)fs.f_bavail * fs.f_frsize / 8;
+    if (l->ret.max_bytes && l->ret.max_bytes / 8 < cap)
+        cap = l->ret.max_bytes / 8;
+    char p[4400];
+    for (size_t i = 0; i < n && cap; i++) {
+        struct stat st;
+        path_of(l, v[i].name, p, sizeof p);
+        if (v[i].hot && stat(p, &st) == 0)
+            cap -= (uint64_t)st.st_size < cap ? (uint64_t)st.st_size : cap;
+    }
+    return cap;
+}
+
 /* After a commit, on one listing of the directory, in this order: retention, then the
  * removal of what merged segments held, the choice of new merges, and the day summaries of
  * what changed. */
@@ -1136,6 +1176,8 @@ static void l_committed(void *impl)
             v[k++] = v[i];
     if (l->writable)
         compact_choose(l, v, k);
+    if (l->raw_auto)
+        l->raw_left = raw_budget(l, v, k);
     sum_refresh_touched(l, v, k);
     ch_free(v);
 }
@@ -1507,7 +1549,7 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
         return rc;
     }
     ch_free(val);
-    const char *hot = "on";
+    const char *hot = "auto";
     if ((rc = ch_evstore_hot_mode(db, &hot, err)) < 0)
         return rc;
     rc = ch_evstore_open_local(db, true, &r, out, err);
@@ -1516,24 +1558,36 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
         return 0;
     }
     if (rc == 0) {
-        ((local *)(*out)->impl)->hot = strcmp(hot, "off") != 0;
-        ((local *)(*out)->impl)->raw = strcmp(hot, "raw") == 0;
+        local *l = (*out)->impl;
+        l->hot = strcmp(hot, "off") != 0;
+        l->raw_auto = strcmp(hot, "auto") == 0;
+        l->raw_left = strcmp(hot, "raw") == 0 ? UINT64_MAX : 0;
+        segname *v = NULL;
+        size_t n = 0;
+        ch_error e = {0};
+        /* a store it cannot list seals at level 1 until the first commit lists it */
+        if (l->raw_auto && list_segments(l, &v, &n, &e) == 0)
+            l->raw_left = raw_budget(l, v, n);
+        ch_free(v);
     }
     return rc;
 }
 
-/* The saved mode's name as a static string: "on" unless "off" or "raw" was saved. */
+/* The saved mode's name as a static string: "auto" unless another mode was saved. */
 static const char *hot_name(const void *v, size_t n)
 {
-    return n == 3 && memcmp(v, "off", 3) == 0   ? "off"
-           : n == 3 && memcmp(v, "raw", 3) == 0 ? "raw"
-                                                : "on";
+    static const char *const modes[] = {"on", "off", "raw"};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
+        if (n == strlen(modes[i]) && memcmp(v, modes[i], n) == 0)
+            return modes[i];
+    return "auto";
 }
 
 int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err)
 {
-    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "raw") != 0)
-        return ch_error_set(err, CH_EUSAGE, "store hot: '%s' is not on, off or raw", mode);
+    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "raw") != 0 &&
+        strcmp(mode, "auto") != 0)
+        return ch_error_set(err, CH_EUSAGE, "store hot: '%s' is not auto, on, off or raw", mode);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ch_store_put_state(db, STATE_HOT, mode, strlen(mode), (int64_t)ts.tv_sec * 1000, err);
@@ -1543,7 +1597,7 @@ int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
 {
     void *val = NULL;
     size_t vn = 0;
-    *mode = "on";
+    *mode = "auto";
     int rc = ch_store_get_state(db, STATE_HOT, &val, &vn, err);
     if (rc == 0)
         *mode = hot_name(val, vn);
@@ -1560,7 +1614,10 @@ int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
         if (getenv(knobs[i]) != NULL)
             *mode = "off";
     if (env != NULL && *env)
-        *mode = strcmp(env, "0") == 0 ? "off" : strcmp(env, "raw") == 0 ? "raw" : "on";
+        *mode = strcmp(env, "0") == 0      ? "off"
+                : strcmp(env, "raw") == 0  ? "raw"
+                : strcmp(env, "auto") == 0 ? "auto"
+                                           : "on";
     return 0;
 }
 

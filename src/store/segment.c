@@ -205,6 +205,8 @@ void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour)
     b->level = RAW_LEVEL;
 }
 
+bool ch__segb_is_raw(const ch_seg_builder *b) { return b->level == RAW_LEVEL; }
+
 /* A zstd frame (RFC 8878) of raw blocks: magic; a frame header descriptor saying "4-byte
  * content size, a window descriptor, no checksum, no dictionary"; a window of 128 KiB (the
  * largest block, so any decoder, streaming ones included, needs no more); the content size;

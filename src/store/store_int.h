@@ -197,6 +197,8 @@ void ch__segb_init_hot(ch_seg_builder *b, uint32_t dataset, int64_t hour);
  * blocks (ch__seg_raw_frame), which every reader decodes as it decodes the others; 5-6x the
  * bytes of a level-1 hot segment until compaction rewrites it cold. */
 void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
+/* Whether b was made by ch__segb_init_raw (its frames are stored, not compressed). */
+bool ch__segb_is_raw(const ch_seg_builder *b);
 /* A raw builder (ch__segb_init_raw) whose full blocks go to disk as they fill: each block's
  * typed frame to <base>.seg.tmp at its final offset, its original-record frame to
  * <base>-o.seg.tmp, which ch__segb_write appends to the first before renaming it to the

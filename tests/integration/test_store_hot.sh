@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Hot segments and `coinhound store compact` (src/store/local.c): `analyze --db` seals its
-# segments hot (cheap to write: an older readable format at zstd level 1), and compaction
-# rewrites them cold (format 6, full compression). What a user sees:
+# segments hot (cheap to write: an older readable format, its frames stored uncompressed within
+# a budget and at zstd level 1 after it), and compaction rewrites them cold (format 6, full
+# compression). What a user sees:
 #  - a hot store answers every search (indexed lookups, the same lookups scanned, counts from the
 #    index, a raw-path test, every event printed) exactly as a store written cold does, and
 #    `store verify` accepts it; `store stats` counts its hot segments and bytes;
 #  - `store compact` leaves no hot segment, the same answers, and the bytes of the cold store;
 #    running it again does nothing;
-#  - `store hot off` (saved in the database) makes the next run seal cold, `store hot` says so;
+#  - `store hot` says auto by default; `store hot off` (saved in the database) makes the next
+#    run seal cold, `store hot` says so;
+#  - auto seals raw until its budget (COINHOUND_STORE_RAW_BUDGET here; by default the least of
+#    4 GiB, an eighth of the free disk and an eighth of a size retention) is spent, and level 1
+#    after: a run that crosses it takes more bytes than `store hot on`, fewer than raw, answers
+#    as the cold store does and compacts to its bytes;
 #  - `store hot raw` (saved, and COINHOUND_STORE_HOT=raw) seals hot segments stored uncompressed:
 #    `store hot` says raw, they take more bytes than the records hold, answer every search as
 #    the cold store does, verify, and `store compact` turns them into the cold store's bytes;
@@ -71,6 +77,12 @@ answers c
 same_answers h c "the hot store answers otherwise than the cold one"
 hot_bytes=$(stat_of h.db bytes) cold_bytes=$(stat_of c.db bytes)
 [ "$hot_bytes" -gt "$cold_bytes" ] || fail "hot segments ($hot_bytes B) are not larger than cold ones ($cold_bytes B): not the cheap setting"
+COINHOUND_STORE_HOT=1 "$bin" analyze "${opts[@]}" --db "$work/o.db" "$work/ct.jsonl" "$work/vpc.txt" >/dev/null
+on_bytes=$(stat_of o.db bytes)
+[ "$(stat_of o.db hot_segments)" = "$segs" ] || fail "store hot on: $(stat_of o.db hot_segments) hot segments of $segs"
+[ "$on_bytes" -gt "$cold_bytes" ] || fail "level-1 hot segments ($on_bytes B) are not larger than cold ones ($cold_bytes B)"
+[ "$hot_bytes" -gt $((2 * on_bytes)) ] ||
+    fail "by default (auto, well within its budget) the hot store took $hot_bytes B, not the stored frames' (level 1: $on_bytes B)"
 
 # ---- store compact ----
 cp "$work/h.db" "$work/k.db"
@@ -89,7 +101,7 @@ again=$("$bin" store compact --db "$work/h.db" --format json)
 [ "$(jq .merges <<<"$again")" = 0 ] || fail "a second store compact merged again: $again"
 
 # ---- the setting ----
-[ "$("$bin" store hot --db "$work/h.db")" = on ] || fail "store hot: not on by default"
+[ "$("$bin" store hot --db "$work/h.db")" = auto ] || fail "store hot: not auto by default"
 "$bin" store hot --db "$work/h.db" off
 [ "$("$bin" store hot --db "$work/h.db")" = off ] || fail "store hot off was not saved"
 python3 "$src/bench/gen" route53 --records 500 --span-hours 2 --out "$work/r53.jsonl" --quiet
@@ -112,7 +124,7 @@ set -e
 [ "$(stat_of w.db hot_segments)" = "$segs" ] || fail "store hot raw: $(stat_of w.db hot_segments) hot segments of $segs"
 [ "$(stat_of w.db bytes)" -gt "$(stat_of w.db raw_bytes)" ] ||
     fail "store hot raw: $(stat_of w.db bytes) B for $(stat_of w.db raw_bytes) B of records: compressed, not stored"
-[ "$(stat_of w.db bytes)" -gt "$hot_bytes" ] || fail "store hot raw took no more bytes than store hot on"
+[ "$(stat_of w.db bytes)" -gt $((2 * on_bytes)) ] || fail "store hot raw took $(stat_of w.db bytes) B, not much more than store hot on's $on_bytes"
 "$bin" store verify --db "$work/w.db" >/dev/null || fail "store verify refused the raw hot store"
 answers w
 same_answers w c "the raw hot store answers otherwise than the cold one"
@@ -123,6 +135,32 @@ answers w
 same_answers w c "the raw hot store, compacted, answers otherwise"
 COINHOUND_STORE_HOT=raw "$bin" analyze "${opts[@]}" --db "$work/e.db" "$work/ct.jsonl" >/dev/null
 [ "$(stat_of e.db bytes)" -gt "$(stat_of e.db raw_bytes)" ] || fail "COINHOUND_STORE_HOT=raw sealed compressed segments"
+
+# ---- auto crosses its budget ----
+# 200 KB of raw frames: the first segments are stored, the rest compressed at level 1.
+COINHOUND_STORE_RAW_BUDGET=200000 "$bin" analyze "${opts[@]}" --db "$work/b.db" "$work/ct.jsonl" "$work/vpc.txt" >/dev/null
+bb=$(stat_of b.db bytes)
+[ "$(stat_of b.db hot_segments)" = "$segs" ] || fail "auto over budget: $(stat_of b.db hot_segments) hot segments of $segs"
+[ "$bb" -gt "$on_bytes" ] && [ "$bb" -lt "$hot_bytes" ] ||
+    fail "auto with a 200 KB budget took $bb B: want between level 1's $on_bytes and raw's $hot_bytes"
+"$bin" store verify --db "$work/b.db" >/dev/null || fail "store verify refused the store that crossed its raw budget"
+answers b
+same_answers b c "the store that crossed its raw budget answers otherwise than the cold one"
+# a second run's budget counts the hot segments already there: all of it goes level 1
+COINHOUND_STORE_RAW_BUDGET=200000 "$bin" analyze "${opts[@]}" --db "$work/b.db" "$work/r53.jsonl" >/dev/null
+r53=$("$bin" store stats --db "$work/b.db" --format json | jq '[.sources[] | select(.source == "route53resolver")] | add')
+[ "$(jq .bytes <<<"$r53")" -lt "$(jq .raw_bytes <<<"$r53")" ] ||
+    fail "a run after the budget was spent stored its frames uncompressed: $r53"
+"$bin" store compact --db "$work/b.db" >/dev/null || fail "store compact of the budget-crossing store failed"
+[ "$(stat_of b.db hot_segments)" = 0 ] || fail "hot segments left after compacting the budget-crossing store"
+# compaction gives the budget back (to the next run at its open; to serve at its next commit):
+# the next run stores its frames again
+r53_of() { "$bin" store stats --db "$work/b.db" --format json | jq "[.sources[] | select(.source == \"route53resolver\") | .$1] | add"; }
+raw0=$(r53_of raw_bytes)
+python3 "$src/bench/gen" route53 --records 500 --span-hours 2 --seed 7 --out "$work/r53b.jsonl" --quiet
+COINHOUND_STORE_RAW_BUDGET=200000 "$bin" analyze "${opts[@]}" --db "$work/b.db" "$work/r53b.jsonl" >/dev/null
+[ "$(r53_of hot_bytes)" -gt $(($(r53_of raw_bytes) - raw0)) ] ||
+    fail "after store compact, the next run's $(($(r53_of raw_bytes) - raw0)) B of records took $(r53_of hot_bytes) B hot: not stored uncompressed"
 
 # ---- retention counts hot segments ----
 "$bin" analyze "${opts[@]}" --db "$work/r.db" --retention 300KB "$work/ct.jsonl" >/dev/null

@@ -359,19 +359,18 @@ static void seg_counts(const char *db, uint64_t *segs, uint64_t *hot, uint64_t *
 }
 
 /* serve's store_hot (and any caller's event_hot) is saved in the store and decides how this
- * run seals: "off" writes cold segments at once, "raw" hot segments with their frames stored
- * uncompressed, NULL keeps the saved one (default: hot, zstd level 1). */
+ * run seals: "off" writes cold segments at once, "on" hot segments at zstd level 1, "raw" hot
+ * segments with their frames stored uncompressed, NULL keeps the saved one (default: "auto",
+ * raw while the store's hot bytes stay within its budget, which a few records do). */
 static void test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed(void **state)
 {
     fx *f = *state;
     size_t n;
     char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
-    char db2[600], db3[600];
-    snprintf(db2, sizeof db2, "%s/cold.db", f->dir);
-    snprintf(db3, sizeof db3, "%s/raw.db", f->dir);
-    const char *dbs[3] = {f->db, db2, db3};
-    const char *hot[3] = {NULL, "off", "raw"};
-    for (int i = 0; i < 3; i++) {
+    char dbs[4][600];
+    const char *hot[4] = {NULL, "on", "off", "raw"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(dbs[i], sizeof dbs[i], "%s/hot%d.db", f->dir, i);
         ch_diag_init(&f->diag, NULL);
         ch_pipeline_config c = {
             .db = dbs[i], .pack = PACK, .no_geoip = true, .diag = &f->diag, .event_hot = hot[i]};
@@ -383,21 +382,27 @@ static void test_event_hot_setting_is_saved_and_decides_how_segments_are_sealed(
         checkpoint(p, NULL);
         ch_pipeline_close(p);
     }
-    uint64_t segs, nhot, on_bytes, bytes;
+    uint64_t segs, nhot, on_bytes, bytes, auto_bytes;
     const char *saved;
-    seg_counts(f->db, &segs, &nhot, &on_bytes, &saved);
+    seg_counts(dbs[1], &segs, &nhot, &on_bytes, &saved);
+    assert_true(segs > 0);
+    assert_int_equal(nhot, segs);
+    assert_string_equal(saved, "on");
+    seg_counts(dbs[0], &segs, &nhot, &auto_bytes, &saved);
     assert_true(segs > 0);
     assert_int_equal(nhot, segs); /* the default: every checkpoint's segment sealed hot */
-    assert_string_equal(saved, "on");
-    seg_counts(db2, &segs, &nhot, &bytes, &saved);
+    assert_string_equal(saved, "auto");
+    assert_true(auto_bytes > 2 * on_bytes); /* within the budget: stored, as raw stores them */
+    seg_counts(dbs[2], &segs, &nhot, &bytes, &saved);
     assert_true(segs > 0);
     assert_int_equal(nhot, 0);
     assert_string_equal(saved, "off"); /* kept for the runs after this one */
-    seg_counts(db3, &segs, &nhot, &bytes, &saved);
+    seg_counts(dbs[3], &segs, &nhot, &bytes, &saved);
     assert_true(segs > 0);
     assert_int_equal(nhot, segs);
     assert_string_equal(saved, "raw");
     assert_true(bytes > 2 * on_bytes); /* the same records, stored rather than compressed */
+    assert_int_equal(bytes, auto_bytes);
     free(text);
 }
 

@@ -97,8 +97,12 @@ static void test_defaults_fill_what_is_not_said(void **state)
     assert_int_equal(load("journal: {dir: j}\nstore_hot: raw\n", &c, &err), 0);
     assert_string_equal(c.store_hot, "raw");
     ch_serve_config_free(&c);
+    assert_int_equal(load("journal: {dir: j}\nstore_hot: auto\n", &c, &err), 0);
+    assert_string_equal(c.store_hot, "auto");
+    ch_serve_config_free(&c);
     assert_int_equal(load("journal: {dir: j}\nstore_hot: maybe\n", &c, &err), CH_EPARSE);
-    assert_non_null(strstr(err.msg, "serve.yaml:2:12: store_hot: expected true, false or raw"));
+    assert_non_null(
+        strstr(err.msg, "serve.yaml:2:12: store_hot: expected true, false, raw or auto"));
 }
 
 static void test_listen_port_past_65535_is_refused(void **state)
