@@ -1614,10 +1614,10 @@ int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
         if (getenv(knobs[i]) != NULL)
             *mode = "off";
     if (env != NULL && *env)
-        *mode = strcmp(env, "0") == 0      ? "off"
-                : strcmp(env, "raw") == 0  ? "raw"
-                : strcmp(env, "auto") == 0 ? "auto"
-                                           : "on";
+        *mode = strcmp(env, "0") == 0 || strcmp(env, "off") == 0 ? "off"
+                : strcmp(env, "raw") == 0                        ? "raw"
+                : strcmp(env, "auto") == 0                       ? "auto"
+                                                                 : "on";
     return 0;
 }
 

@@ -69,6 +69,8 @@ segs=$(stat_of h.db segments) hot=$(stat_of h.db hot_segments)
 [ "$(stat_of h.db hot_bytes)" = "$(stat_of h.db bytes)" ] || fail "store stats: hot bytes are not the hot store's bytes"
 [ "$(hot_names h)" = "$segs" ] || fail "the hot segments' file names do not carry the hot mark"
 [ "$(stat_of c.db hot_segments)" = 0 ] || fail "COINHOUND_STORE_HOT=0 sealed hot segments"
+COINHOUND_STORE_HOT=off "$bin" analyze "${opts[@]}" --db "$work/c2.db" "$work/ct.jsonl" >/dev/null
+[ "$(stat_of c2.db hot_segments)" = 0 ] || fail "COINHOUND_STORE_HOT=off sealed hot segments"
 n=$(stat_of c.db events)
 [ "$(stat_of h.db events)" = "$n" ] || fail "the hot store holds $(stat_of h.db events) events, the cold one $n"
 "$bin" store verify --db "$work/h.db" >/dev/null || fail "store verify refused the hot store"
