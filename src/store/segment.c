@@ -282,11 +282,12 @@ static void stored_frame(const ch_buf *src, size_t *zlen, uint32_t *crc)
 }
 
 /* The temporary files of a spilling builder: <base>.seg.tmp (the segment, renamed at the
- * write) and <base>-o.seg.tmp (its original-record frames). Both end in .seg.tmp, the suffix
- * the store removes at open after a crash. */
-static void spill_name(const ch_seg_builder *b, bool orig, char *buf, size_t cap)
+ * write, with its original-record frames in place) and <base>-t.seg.tmp (its typed frames,
+ * appended at the write). Both end in .seg.tmp, the suffix the store removes at open after a
+ * crash. */
+static void spill_name(const ch_seg_builder *b, bool typed, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s%s.seg.tmp", b->spath, orig ? "-o" : "");
+    snprintf(buf, cap, "%s%s.seg.tmp", b->spath, typed ? "-t" : "");
 }
 
 int ch__segb_spill(ch_seg_builder *b, const char *base)
@@ -325,16 +326,17 @@ static bool spill_open(ch_seg_builder *b)
     return true;
 }
 
-/* Close and remove spill file orig (or the segment's temporary file) if still open. */
-static void spill_drop(ch_seg_builder *b, bool orig)
+/* Close and remove the typed frames' spill file (or the segment's temporary file) if still
+ * open. */
+static void spill_drop(ch_seg_builder *b, bool typed)
 {
-    int *fd = orig ? &b->sofd : &b->sfd;
+    int *fd = typed ? &b->sofd : &b->sfd;
     if (*fd < 0)
         return;
     close(*fd);
     *fd = -1;
     char p[4400];
-    spill_name(b, orig, p, sizeof p);
+    spill_name(b, typed, p, sizeof p);
     unlink(p);
 }
 
@@ -457,13 +459,15 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     b->nrec++;
     if (k->cnt == CH_SEG_BLOCK_RECORDS && b->spath != NULL && k->level == RAW_LEVEL &&
         k->format == CH_SEG_FORMAT_SPLIT && spill_open(b)) {
-        /* Its frames' places, known now: every block before it filled and was placed. */
+        /* Its frames' places, known now: every block before it filled and was placed. A raw
+         * segment's original frames come first in the file (ch__segb_write), so they go in
+         * place in the segment's temporary file and the typed ones to the other. */
         k->sfd = b->sfd;
         k->sofd = b->sofd;
         k->soff = b->stoff;
         k->sooff = b->sooff;
-        b->stoff += raw_frame_len(k->raw.len);
-        b->sooff += raw_frame_len(k->orig.len);
+        b->stoff += raw_frame_len(k->orig.len);
+        b->sooff += raw_frame_len(k->raw.len);
     }
     if (ev->ts_ms < b->min_ts)
         b->min_ts = ev->ts_ms;
@@ -585,8 +589,8 @@ int ch__segb_compress(ch_seg_block *k, void *cctx, ch_error *err)
             /* Spilled: the frames go to their places in the temporary files now and the
              * buffers are freed, so a sealed raw segment waits for its write holding its index
              * terms and its last block only. */
-            if (write_stored(k->sfd, &k->raw, (int64_t)k->soff) < 0 ||
-                write_stored(k->sofd, &k->orig, (int64_t)k->sooff) < 0)
+            if (write_stored(k->sfd, &k->orig, (int64_t)k->soff) < 0 ||
+                write_stored(k->sofd, &k->raw, (int64_t)k->sooff) < 0)
                 return ch_error_set(err, CH_EIO, "block %u of a segment being sealed: %s",
                                     k->first / CH_SEG_BLOCK_RECORDS, strerror(errno));
             ch_buf_free(&k->raw);
@@ -1107,7 +1111,7 @@ static int write_stored(int fd, const ch_buf *src, int64_t at)
 static int write_frame(int fd, const ch_seg_block *k, int st)
 {
     if (k->spilled)
-        return 0; /* in place already (typed), or in the appended spill file (original) */
+        return 0; /* in place already (original), or in the appended spill file (typed) */
     if (k->stored)
         return write_stored(fd, st ? &k->orig : &k->raw, -1);
     return write_all(fd, st ? k->oz : k->z, st ? k->ozlen : k->zlen);
@@ -1170,34 +1174,41 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto cleanup;
     }
+    /* Formats 3, 4: every frame of one stream, then every frame of the other, so that a
+     * typed-only scan reads one contiguous run of the file. The typed frames come first, except
+     * in a raw segment (ch__segb_init_raw), whose original frames, three quarters of its bytes,
+     * come first: the spilled ones are then in place in the segment's temporary file, and the
+     * seal appends only the typed frames' file (docs/BENCHMARKS.md section 65). Readers take
+     * every frame at its block table offset, wherever it lies before the table. */
+    int first = split && b->level == RAW_LEVEL ? 1 : 0;
     uint64_t off = CH_SEG_HEADER;
-    for (uint32_t k = 0; k < nblocks; k++) {
-        ch_seg_block *blk = b->blocks[k];
-        if ((rc = ch__segb_compress(blk, cctx, err)) < 0)
-            goto cleanup;
-        if (blk->spilled && blk->soff != off) {
-            rc = ch_error_set(err, CH_ERR, "block %u spilled out of place", k);
-            goto cleanup;
+    for (int pass = 0; pass < (split ? 2 : 1); pass++) {
+        int st = pass ? 1 - first : first;
+        for (uint32_t k = 0; k < nblocks; k++) {
+            ch_seg_block *blk = b->blocks[k];
+            if (pass == 0 && (rc = ch__segb_compress(blk, cctx, err)) < 0)
+                goto cleanup;
+            if (pass == 0 && blk->spilled && blk->soff != off) {
+                rc = ch_error_set(err, CH_ERR, "block %u spilled out of place", k);
+                goto cleanup;
+            }
+            uint8_t *ent = bt + (size_t)k * bte;
+            ch_le_put32(ent + 16, blk->first);
+            ch_le_put32(ent + 20, blk->cnt);
+            if (st == 0) {
+                ch_le_put64(ent, off);
+                ch_le_put32(ent + 8, (uint32_t)blk->zlen);
+                ch_le_put32(ent + 12, blk->zrawlen);
+                ch_le_put32(ent + 24, blk->crc);
+                off += blk->zlen;
+            } else {
+                ch_le_put32(ent + 28, (uint32_t)blk->ozlen);
+                ch_le_put32(ent + 32, blk->origlen);
+                ch_le_put32(ent + 36, blk->ocrc);
+                ch_le_put64(ent + 40, off);
+                off += blk->ozlen;
+            }
         }
-        uint8_t *ent = bt + (size_t)k * bte;
-        ch_le_put64(ent, off);
-        ch_le_put32(ent + 8, (uint32_t)blk->zlen);
-        ch_le_put32(ent + 12, blk->zrawlen);
-        ch_le_put32(ent + 16, blk->first);
-        ch_le_put32(ent + 20, blk->cnt);
-        ch_le_put32(ent + 24, blk->crc);
-        off += blk->zlen;
-    }
-    /* Formats 3, 4: every typed frame, then every original frame, so a typed-only scan reads one
-     * contiguous run of the file. */
-    for (uint32_t k = 0; split && k < nblocks; k++) {
-        ch_seg_block *blk = b->blocks[k];
-        uint8_t *ent = bt + (size_t)k * bte;
-        ch_le_put32(ent + 28, (uint32_t)blk->ozlen);
-        ch_le_put32(ent + 32, blk->origlen);
-        ch_le_put32(ent + 36, blk->ocrc);
-        ch_le_put64(ent + 40, off);
-        off += blk->ozlen;
     }
     uint64_t bt_off = off;
     if (build_index(b, &idx) < 0) {
@@ -1243,9 +1254,9 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
     ch_le_put32(h + 124, ch_crc32c(0, h, 124));
     bool spill = b->sfd >= 0, ok;
     if (spill) {
-        /* The spilled blocks' typed frames are in place after the header's room; the rest
-         * follows them, then the original-record frames: the spill file's, then the others'.
-         * The header goes in last (the file is not visible before its rename). */
+        /* The spilled blocks' original frames are in place after the header's room; the rest
+         * follows them, then the typed frames: the spill file's, then the others'. The header
+         * goes in last (the file is not visible before its rename). */
         spill_name(b, false, tmp, sizeof tmp);
         fd = b->sfd;
         b->sfd = -1;
@@ -1256,11 +1267,11 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         ok = fd >= 0 && write_all(fd, h, sizeof h) == 0;
     }
     for (uint32_t k = 0; k < nblocks && ok; k++)
-        ok = write_frame(fd, b->blocks[k], 0) == 0;
+        ok = write_frame(fd, b->blocks[k], first) == 0;
     if (spill && ok)
         ok = append_file(fd, b->sofd, b->sooff) == 0;
     for (uint32_t k = 0; split && k < nblocks && ok; k++)
-        ok = write_frame(fd, b->blocks[k], 1) == 0;
+        ok = write_frame(fd, b->blocks[k], 1 - first) == 0;
     if (spill && ok)
         ok = pwrite(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
     /* Tests hold a written temporary file here so that a kill -9 lands after a seal and before

@@ -150,7 +150,8 @@ typedef struct ch_seg_block {
      * (sfd below); zlen, ozlen, crc and ocrc are those frames' */
     bool stored;
     /* `store hot raw` in a store that spills (ch__segb_spill): where the block's two frames go
-     * in the segment's temporary files, set by ch__segb_add when the block fills; sfd -1 when
+     * in the segment's temporary files (the original frame at soff in sfd, the segment's own,
+     * the typed one at sooff in sofd), set by ch__segb_add when the block fills; sfd -1 when
      * the block is kept in memory. ch__segb_compress writes them there and frees the buffers
      * (spilled), so a full raw block holds no memory once a writer thread has had it. */
     int sfd, sofd;
@@ -200,8 +201,9 @@ void ch__segb_init_raw(ch_seg_builder *b, uint32_t dataset, int64_t hour);
 /* Whether b was made by ch__segb_init_raw (its frames are stored, not compressed). */
 bool ch__segb_is_raw(const ch_seg_builder *b);
 /* A raw builder (ch__segb_init_raw) whose full blocks go to disk as they fill: each block's
- * typed frame to <base>.seg.tmp at its final offset, its original-record frame to
- * <base>-o.seg.tmp, which ch__segb_write appends to the first before renaming it to the
+ * original-record frame to <base>.seg.tmp at its final offset (a raw segment's original frames
+ * come first), its typed frame to <base>-t.seg.tmp, which ch__segb_write appends to the first
+ * (a quarter of the bytes the other way round would copy) before renaming it to the
  * segment's name. Until then both are temporary files (removed at the store's next open after
  * a crash, and by ch__segb_free), so a segment still becomes visible only sealed and fsynced.
  * The bytes written are those of an in-memory raw builder. CH_ENOMEM. */

@@ -45,10 +45,10 @@ COINHOUND_STORE_HOT=raw "$bin" analyze --no-progress -q --no-geoip --threads 1 -
     --events /dev/null "$work/in.jsonl" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 500); do
-    compgen -G "$work/k.db.events/*-o.seg.tmp" >/dev/null && break
+    compgen -G "$work/k.db.events/*-t.seg.tmp" >/dev/null && break
     sleep 0.01
 done
-compgen -G "$work/k.db.events/*-o.seg.tmp" >/dev/null || fail "no raw block was spilled before the kill"
+compgen -G "$work/k.db.events/*-t.seg.tmp" >/dev/null || fail "no raw block was spilled before the kill"
 kill -9 "$pid" 2>/dev/null || fail "the run ended before it could be killed"
 wait "$pid" 2>/dev/null || true
 "$bin" store verify --db "$work/k.db" >/dev/null 2>&1 || fail "the killed raw store does not verify"

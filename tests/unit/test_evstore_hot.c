@@ -174,13 +174,13 @@ static void test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_b
         assert_int_equal(b.blocks[k]->orig.cap, 0);
     }
     assert_true(b.blocks[2]->raw.len > 0);
-    assert_true(exists(base, ".seg.tmp") && exists(base, "-o.seg.tmp"));
+    assert_true(exists(base, ".seg.tmp") && exists(base, "-t.seg.tmp"));
     assert_false(exists(path, ""));
     ch_error err = {0};
     assert_int_equal(ch__segb_write(&b, path, 5, 0x40000000u, NULL, NULL, &err), 0);
     ch__segb_free(&b);
-    /* renamed to the segment's name, the original-record file removed, every byte the same */
-    assert_false(exists(base, ".seg.tmp") || exists(base, "-o.seg.tmp"));
+    /* renamed to the segment's name, the typed frames' file removed, every byte the same */
+    assert_false(exists(base, ".seg.tmp") || exists(base, "-t.seg.tmp"));
     uint8_t *sp = slurp(path, &sn);
     assert_int_equal(sn, mn);
     assert_memory_equal(sp, mem, mn);
@@ -195,7 +195,7 @@ static void test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_b
     add_spilled(&b, base);
     assert_true(exists(base, ".seg.tmp"));
     ch__segb_free(&b);
-    assert_false(exists(base, ".seg.tmp") || exists(base, "-o.seg.tmp"));
+    assert_false(exists(base, ".seg.tmp") || exists(base, "-t.seg.tmp"));
 }
 
 static void test_hot_segment_is_format_3_without_dictionaries_and_reads_back(void **state)
