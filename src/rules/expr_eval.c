@@ -14,6 +14,7 @@
  */
 #include <string.h>
 
+#include "rules/expr_index.h"
 #include "rules/expr_int.h"
 
 /*
@@ -250,6 +251,38 @@ static bool eval_node(const node *n, const ch_event *ev, ch_expr_scratch *s)
     pred_ctx c = {n, s, false};
     size_t seen = ch_field_visit(n->field, ev, &s->cache, pred_visit, &c);
     return n->neg ? (seen > 0 && !c.hit) : c.hit;
+}
+
+/* Kleene's three values over the tree: a test of a raw path is unknown (-1), and/or/not
+ * combine as in SQL's NULL logic, so a 0 or 1 here is the answer whatever the raw paths hold. */
+static int eval_typed(const node *n, const ch_event *ev, ch_expr_scratch *s)
+{
+    switch (n->kind) {
+    case N_AND:
+    case N_OR: {
+        int stop = n->kind == N_OR, r = !stop;
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            int k = eval_typed(n->kids[i], ev, s);
+            if (k == stop)
+                return stop;
+            if (k < 0)
+                r = -1;
+        }
+        return r;
+    }
+    case N_NOT: {
+        int k = eval_typed(n->kids[0], ev, s);
+        return k < 0 ? -1 : !k;
+    }
+    case N_PRED:
+        break;
+    }
+    return ch__expr_pred_raw(n) ? -1 : eval_node(n, ev, s);
+}
+
+int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)
+{
+    return eval_typed(e->root, ev, s);
 }
 
 bool ch_expr_eval(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

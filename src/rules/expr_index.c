@@ -58,10 +58,16 @@ bool ch_expr_pred_eq_literal(const ch_expr_node *n, ch_value *out)
 
 size_t ch_expr_node_offset(const ch_expr_node *n) { return (size_t)n->pos + 1; }
 
+bool ch__expr_pred_raw(const node *n)
+{
+    return !n->ds_fast && ((n->field != NULL && ch_field_ref_info(n->field) == NULL) ||
+                           (n->rfield != NULL && ch_field_ref_info(n->rfield) == NULL));
+}
+
 static bool uses_raw(const node *n)
 {
     if (n->kind == N_PRED)
-        return n->field != NULL && !n->ds_fast && ch_field_ref_info(n->field) == NULL;
+        return ch__expr_pred_raw(n);
     for (uint32_t i = 0; i < n->nkids; i++)
         if (uses_raw(n->kids[i]))
             return true;
@@ -69,3 +75,27 @@ static bool uses_raw(const node *n)
 }
 
 bool ch_expr_uses_raw(const ch_expr *e) { return uses_raw(e->root); }
+
+/* Whether normalized fields alone can make n false (want 0) or true (want 1) for some event:
+ * the static shape of ch_expr_eval_typed's answers. */
+static bool typed_decides(const node *n, int want)
+{
+    switch (n->kind) {
+    case N_PRED:
+        return !ch__expr_pred_raw(n);
+    case N_NOT:
+        return typed_decides(n->kids[0], !want);
+    case N_AND:
+    case N_OR: {
+        /* one kid decides the short-circuit answer; the other answer needs every kid */
+        bool one = (n->kind == N_AND) == (want == 0);
+        for (uint32_t i = 0; i < n->nkids; i++)
+            if (typed_decides(n->kids[i], want) == one)
+                return one;
+        return !one;
+    }
+    }
+    return false;
+}
+
+bool ch_expr_typed_can_reject(const ch_expr *e) { return typed_decides(e->root, 0); }

@@ -44,5 +44,13 @@ bool ch_expr_pred_eq_literal(const ch_expr_node *n, ch_value *out);
 size_t ch_expr_node_offset(const ch_expr_node *n);
 /* Does some test read a path that is not a normalized slot (so the record must be parsed)? */
 bool ch_expr_uses_raw(const ch_expr *e);
+/* The expression's answer on ev from its normalized fields alone (Kleene logic, every test of a
+ * raw path unknown): 1 true or 0 false whatever the raw paths hold, -1 when they decide. Lets a
+ * search skip inflating and parsing a record's original JSON when its normalized fields already
+ * rule it out (`event.action == "RunInstances" and requestParameters.instanceType == "x"`).
+ * ch_expr_typed_can_reject: whether it can ever answer 0 (a test of a raw path alone cannot),
+ * so that a search asks only when it may save work. */
+int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s);
+bool ch_expr_typed_can_reject(const ch_expr *e);
 
 #endif

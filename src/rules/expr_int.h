@@ -188,6 +188,9 @@ struct ch_expr {
     ch_expr_hints hints;
 };
 
+/* Does the predicate n read a raw path (its field, or the other field of `a.b == c.d`)? */
+bool ch__expr_pred_raw(const node *n);
+
 /* ASCII lower-case compare of a against already-lower b. */
 bool ch__sv_ieq(ch_sv a, ch_sv lower_b);
 

@@ -52,6 +52,9 @@ struct ch_search {
     ch_expr_scratch *scratch;
     ch_field_cache gcache;
     bool uses_raw;
+    /* uses_raw, and normalized fields alone can rule a record out (ch_expr_typed_can_reject):
+     * a record's original part is inflated and parsed only once they have not */
+    bool typed_first;
     bool need_orig; /* the expression or a grouping field reads the original record */
     /* Counts come from the indexes alone (count_from_index): an exact expression, and every
      * grouping field indexed; gfield[i] is grouping field i's index field. */
@@ -181,6 +184,7 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
         goto fail;
     }
     s->uses_raw = ch_expr_uses_raw(s->expr);
+    s->typed_first = s->uses_raw && ch_expr_typed_can_reject(s->expr);
     if ((s->count_by_src && (rc = split_fields(s, s->count_by_src, err)) < 0) ||
         (s->top_src && (rc = split_fields(s, s->top_src, err)) < 0))
         goto fail;
@@ -821,15 +825,31 @@ static void attach_doc(ch_search *s, ch_event *ev)
         ev->has_raw_doc = true;
 }
 
+/* Record ord's original part into *o, *on, and the event decoded again with it; false (the
+ * segment reported damaged) when it cannot be read. */
+static bool fetch_orig(ch_search *s, ch_seg *seg, uint32_t ord, const uint8_t *p, size_t n,
+                       const uint8_t **o, size_t *on, const char *path)
+{
+    ch_error e = {0};
+    if (ch__seg_orig(seg, ord, o, on, &e) < 0 || ch__ev_decode_parts(p, n, *o, *on, s->dec) < 0) {
+        if (e.msg[0] == '\0')
+            ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
+        ch__search_damaged(s, path, e.msg);
+        return false;
+    }
+    return true;
+}
+
 static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path, bool *bad,
                        ch_error *err)
 {
     const uint8_t *p, *o = NULL;
     size_t n, on = 0;
     ch_error e = {0};
-    /* Format 3: the typed part, and the original part only when the expression reads it. */
+    /* Format 3: the typed part, and the original part only when the expression reads it, and
+     * then (typed_first) only once the normalized fields have not ruled the record out. */
     bool split = ch__seg_format(seg) == CH_SEG_FORMAT_SPLIT;
-    bool with_orig = split && s->need_orig;
+    bool with_orig = split && s->need_orig && !s->typed_first;
     if (ch__seg_typed(seg, ord, &p, &n, &e) < 0 ||
         (with_orig && ch__seg_orig(seg, ord, &o, &on, &e) < 0) ||
         (split ? ch__ev_decode_parts(p, n, o, on, s->dec) : ch__ev_decode(p, n, s->dec)) < 0) {
@@ -843,6 +863,15 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     atomic_fetch_add_explicit(&s->scanned, 1, memory_order_relaxed);
     if (ev->ts_ms < s->o.from_ms || ev->ts_ms > s->o.to_ms)
         return 0;
+    if (s->typed_first) {
+        if (ch_expr_eval_typed(s->expr, ev, s->scratch) == 0)
+            return 0;
+        if (split && s->need_orig && o == NULL && !fetch_orig(s, seg, ord, p, n, &o, &on, path)) {
+            *bad = true;
+            return 0;
+        }
+        ev = &s->dec->ev;
+    }
     if (s->uses_raw)
         attach_doc(s, ev);
     if (!ch_expr_eval(s->expr, ev, s->scratch))
@@ -852,15 +881,9 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
      * more than normalized fields) carries its original record: fetch it now if not yet. */
     bool wants_orig =
         s->o.on_match ? !s->o.match_typed_only : !aggregating(s) && keep_wants(s, ev->ts_ms);
-    if (split && o == NULL && wants_orig) {
-        if (ch__seg_orig(seg, ord, &o, &on, &e) < 0 ||
-            ch__ev_decode_parts(p, n, o, on, s->dec) < 0) {
-            if (e.msg[0] == '\0')
-                ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
-            ch__search_damaged(s, path, e.msg);
-            *bad = true;
-            return 0;
-        }
+    if (split && o == NULL && wants_orig && !fetch_orig(s, seg, ord, p, n, &o, &on, path)) {
+        *bad = true;
+        return 0;
     }
     int rc = 0;
     if (s->o.on_match)

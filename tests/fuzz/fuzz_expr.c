@@ -3,14 +3,18 @@
  * when it compiles, evaluate it on three fixed events (a console login with typed slots, a
  * RunInstances record reachable through raw JSON paths with arrays, a flow-log record with
  * columns) and read its dispatch hints. Named sets resolve when their name starts with 's'.
+ * The answer from normalized fields alone (ch_expr_eval_typed, which search asks first), when
+ * it gives one, must be the full evaluation's: a difference aborts.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
 #include "rules/expr.h"
+#include "rules/expr_index.h"
 
 static int resolve(void *user, const char *name, size_t n, void **handle, ch_error *err)
 {
@@ -100,8 +104,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < h.nactions; i++)
         nul += memchr(h.actions[i].p, '\0', h.actions[i].n) != NULL;
     (void)nul;
-    for (int i = 0; i < 3; i++)
-        (void)ch_expr_eval(e, &events[i], scratch);
+    bool can_reject = ch_expr_typed_can_reject(e);
+    for (int i = 0; i < 3; i++) {
+        bool full = ch_expr_eval(e, &events[i], scratch);
+        int typed = ch_expr_eval_typed(e, &events[i], scratch);
+        if ((typed >= 0 && typed != (int)full) || (typed == 0 && !can_reject))
+            abort();
+    }
     ch_expr_free(e);
     return 0;
 }

@@ -133,6 +133,22 @@ b4=$("$bin" store stats --db "$work/f4.db" --format json | jq '[.sources[].bytes
 [ "$b4" -lt "$b3" ] || fail "format 4 is not smaller than format 3 ($b4 against $b3 bytes)"
 "$bin" search 'event.action exists' --db "$work/a.db" --count-by event.action --no-index --explain >/dev/null 2>"$work/x.txt"
 grep -q "original records: 0 blocks" "$work/x.txt" || fail "a count over normalized fields read original records"
+# An expression whose normalized fields rule records out before its raw path is read: only the
+# records they leave open have their JSON inflated and parsed, with the same answer as the raw
+# path's own count; none at all when no record passes them.
+"$bin" search 'event.action == "NoSuchAction" and requestParameters.instanceType exists' --db "$work/a.db" \
+    --no-index --explain >/dev/null 2>"$work/x.txt"
+grep -q "original records: 0 blocks" "$work/x.txt" ||
+    fail "a raw-path search read original records its normalized fields had ruled out: $(grep 'original records' "$work/x.txt")"
+runs=$("$bin" search 'requestParameters.instanceType exists' --db "$work/a.db" --count-by event.action --format json 2>/dev/null |
+    jq '[.. | objects | select(."event.action" == "RunInstances") | .count] | add // 0')
+both=$("$bin" search 'event.action == "RunInstances" and requestParameters.instanceType exists' --db "$work/a.db" \
+    --no-index --format jsonl --limit 100000000 2>/dev/null | wc -l)
+[ "$runs" -gt 0 ] && [ "$both" = "$runs" ] ||
+    fail "normalized field and raw path together found $both events, the raw path's count says $runs RunInstances"
+# A normalized field compared with a raw path: the record's JSON is parsed for its other side.
+same=$("$bin" search 'user.name == userIdentity.userName' --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | wc -l)
+[ "$same" -gt 0 ] || fail "user.name == userIdentity.userName found no event"
 ! grep -q "original records: [1-9]" "$work/x.txt" || fail "a count over normalized fields read original records"
 
 # ---- a damaged original-record stream ----

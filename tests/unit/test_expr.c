@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "rules/expr.h"
+#include "rules/expr_index.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -444,6 +445,57 @@ static void test_two_fields_of_one_event_compare(void **state)
         "expected a value after '==' at 1:14, found 'alice' (strings need quotes)");
 }
 
+/* Search asks the normalized fields first (ch_expr_eval_typed) and parses a record's JSON
+ * only when they leave the answer open. A 0 or 1 must be the full answer for every event
+ * whatever its raw paths hold, and -1 only when a raw path decides. */
+static int typed3(const char *src, const ch_event *ev, bool *can_reject)
+{
+    ch_expr *e = NULL;
+    ch_error err = {0, ""};
+    if (ch_expr_compile(src, &env, &e, &err) != 0)
+        fail_msg("compile of <%s> failed: %s", src, err.msg);
+    int r = ch_expr_eval_typed(e, ev, scratch);
+    *can_reject = ch_expr_typed_can_reject(e);
+    if (r >= 0 && r != (int)ch_expr_eval(e, ev, scratch))
+        fail_msg("<%s>: typed answer %d differs from the full one", src, r);
+    ch_expr_free(e);
+    return r;
+}
+
+static void test_normalized_fields_alone_answer_when_they_can(void **state)
+{
+    (void)state;
+    bool rej;
+    /* run: RunInstances by alice, instance type p3.16xlarge in its JSON */
+    const char *act = "event.action == \"RunInstances\"";
+    const char *raw = "requestParameters.instanceType == \"p3.16xlarge\"";
+    char src[256];
+    snprintf(src, sizeof src, "event.action == \"ConsoleLogin\" and %s", raw);
+    assert_int_equal(typed3(src, &run, &rej), 0); /* ruled out without the JSON */
+    assert_true(rej);
+    snprintf(src, sizeof src, "%s and %s", act, raw);
+    assert_int_equal(typed3(src, &run, &rej), -1); /* the raw path decides */
+    assert_true(rej);
+    snprintf(src, sizeof src, "%s or %s", act, raw);
+    assert_int_equal(typed3(src, &run, &rej), 1); /* true whatever the JSON holds */
+    assert_false(rej);                            /* a raw path alone can make it true */
+    snprintf(src, sizeof src, "not (event.action == \"ConsoleLogin\" or %s)", raw);
+    assert_int_equal(typed3(src, &run, &rej), -1);
+    assert_true(rej);
+    snprintf(src, sizeof src, "not (%s or %s)", act, raw);
+    assert_int_equal(typed3(src, &run, &rej), 0);
+    assert_int_equal(typed3(raw, &run, &rej), -1);
+    assert_false(rej); /* nothing for a search to save */
+    snprintf(src, sizeof src, "not %s", raw);
+    assert_int_equal(typed3(src, &run, &rej), -1);
+    assert_false(rej);
+    /* the other side of a two-field compare is a raw path too */
+    assert_int_equal(typed3("user.name == userIdentity.userName", &run, &rej), -1);
+    assert_false(rej);
+    assert_int_equal(typed3("user.name == \"alice\"", &run, &rej), 1);
+    assert_true(rej);
+}
+
 static void test_exists_and_not_exists(void **state)
 {
     (void)state;
@@ -828,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_regex_answers_with_literal_prefilter_are_pcre2s),
         cmocka_unit_test(test_runaway_regex_without_its_literals_is_a_plain_non_match),
         cmocka_unit_test(test_two_fields_of_one_event_compare),
+        cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
         cmocka_unit_test(test_precedence_not_then_and_then_or),
