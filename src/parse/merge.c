@@ -7,7 +7,9 @@
  * the cap they are then simply kept open. The entries are then sorted by that time; the heap holds
  * the open streams keyed by their pending event's time. Before each pop, every not-yet-opened input
  * whose first time is at or before the heap's minimum is opened (cap permitting). Cost: O(log k)
- * per event, and one extra open of each input (its first PEEK_EVENTS records).
+ * per event, and one extra open of each input (its first PEEK_EVENTS records, inflated and
+ * parsed again by the real pass); the type the peek detected is kept for the later passes, so
+ * detection runs once per input.
  *
  * With two or more workers, a large plain JSON Lines file is read in chunks (see "chunks"
  * below): several workers parse it at once, and the merge takes the chunks in file order.
@@ -62,6 +64,11 @@ typedef struct entry {
     ch_diag *run_diag;
     int64_t first_ts;
     bool has_first, done, open, late;
+    /* The type the peek detected (or was forced to): the real pass and the sort take it instead
+     * of detecting again, so each input's type is detected once. Both passes give detection the
+     * same bytes (the decompressed stream's first DETECT_BYTES, whatever the window or the
+     * inflater), so the answer is the one a second detection would give. NULL: not peeked. */
+    const ch_source_type *peek_type;
     ch_input *in;
     const ch_source_type *type;
     ch_stream *st;
@@ -493,7 +500,8 @@ static void open_and_push(ch_merge *m, entry *e, bool report)
     ch_diag *sdiag = pf != NULL ? ch_prefetch_diag(pf) : NULL;
     bool ok = e->run_type != NULL
                   ? open_run(m, e, sdiag)
-                  : ch_source_open_path(e->path, m->forced, sdiag ? sdiag : m->diag, report,
+                  : ch_source_open_path(e->path, e->peek_type ? e->peek_type : m->forced,
+                                        sdiag ? sdiag : m->diag, report,
                                         CH_INPUT_DEFAULT_MAX_WINDOW, &e->in, &e->type, &e->st);
     if (pf != NULL)
         ch_prefetch_flush(pf); /* what opening reported, now, as a direct open would */
@@ -708,8 +716,9 @@ static int sort_entry(ch_merge *m, size_t idx)
     const ch_source_type *type = NULL;
     ch_stream *st = NULL;
     /* The real diag: this pass is the one that reads, reports and counts the file. */
-    if (!ch_source_open_path(m->e[idx].path, m->forced, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW,
-                             &in, &type, &st)) {
+    const ch_source_type *known = m->e[idx].peek_type ? m->e[idx].peek_type : m->forced;
+    if (!ch_source_open_path(m->e[idx].path, known, m->diag, true, CH_INPUT_DEFAULT_MAX_WINDOW, &in,
+                             &type, &st)) {
         m->e[idx].done = true;
         return 0;
     }
@@ -776,6 +785,7 @@ static int peek(ch_merge *m, entry *e, bool *unsorted)
      * whole S3 object twice doubled the cost of gzip'd inputs). */
     if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type, &st))
         return -1;
+    e->peek_type = type;
     ch_event ev;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int k = 0;

@@ -4,6 +4,7 @@
  */
 #include "parse/source.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 extern const ch_source_type ch_source_cloudtrail;
@@ -27,8 +28,17 @@ const ch_source_type *ch_source_type_by_name(const char *name)
     return NULL;
 }
 
+/* Detections run (ch_source_detect_runs): relaxed, since only the count matters. */
+static _Atomic uint64_t detect_runs;
+
+uint64_t ch_source_detect_runs(void)
+{
+    return atomic_load_explicit(&detect_runs, memory_order_relaxed);
+}
+
 const ch_source_type *ch_source_detect(const char *head, size_t n)
 {
+    atomic_fetch_add_explicit(&detect_runs, 1, memory_order_relaxed);
     const ch_source_type *best = NULL;
     int best_score = 0;
     for (int i = 0; types[i] != NULL; i++) {
