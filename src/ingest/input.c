@@ -35,6 +35,9 @@
  * Whether a member fits is asked of the trailer before the file is read whole (member_size), so
  * a small window (the merge's peek at a file's first records), which an S3 object's member does
  * not fit, streams it from 32 KiB reads and reads a few KiB of it, not the whole object twice.
+ * Through such a window a member larger than the window streams without its CRC-32, which the
+ * peek never reaches the trailer to compare (crc_defer); one that ends there all the same is
+ * inflated again from its start with the check, so the bytes and errors stay zlib's.
  *
  * The streaming inflater is zlib, or ISA-L's igzip when it was built in and
  * COINHOUND_INFLATE=igzip asks for it (twice zlib's rate on CloudTrail here, and it streams
@@ -156,7 +159,11 @@ struct ch_input {
      * is then a memory input over it). */
     unsigned char *wfile;
     bool member_tried; /* the current member was offered to whole-member inflation */
-    bool whole_off;    /* this input streams every member */
+    /* zlib streams the current member without computing its CRC-32 (crc_defer): if it ends
+     * all the same, it is inflated again from its start with the check (crc_restart). */
+    bool crc_deferred;
+    uint64_t isize_hint; /* the input's last 4 bytes as member_size read them: a member's size */
+    bool whole_off;      /* this input streams every member */
     uint64_t whole_members;
 #ifdef COINHOUND_HAVE_LIBDEFLATE
     struct libdeflate_decompressor *ld;
@@ -426,24 +433,12 @@ static int zlib_step(ch_input *in)
     }
 }
 
-#ifdef COINHOUND_HAVE_ISAL
-/* igzip met damage. Where a damaged stream stops is each library's own (igzip hands out a few
- * bytes zlib's checks would have refused, and drops some it decoded ahead into a small window),
- * so the member is inflated again with zlib from its start, dropping what was delivered:
- * what comes before damage, and the reason given, are zlib's, whatever the window. Only inputs
- * that can be read again (memory, regular files) use igzip. */
-static int gz_fallback(ch_input *in)
+/* Read the current member again from its first compressed byte, dropping the `skip` bytes of
+ * it that were delivered already (zlib_step): for gz_fallback and crc_restart, which only run
+ * where the input can be read again (memory, regular files). Returns GZ_AGAIN, or Z_DATA_ERROR
+ * with in->g.msg when the file cannot be read again. */
+static int gz_reread(ch_input *in)
 {
-    ch_free(in->iz);
-    in->iz = NULL;
-    in->impl = GZI_ZLIB;
-    in->z_ready = false;
-    memset(&in->z, 0, sizeof in->z);
-    if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK) {
-        in->g.msg = "cannot initialise zlib";
-        return Z_MEM_ERROR;
-    }
-    in->z_ready = true;
     in->skip = in->member_out;
     in->member_out = 0;
     if (in->src == SRC_MEM) {
@@ -462,6 +457,39 @@ static int gz_fallback(ch_input *in)
     in->src_eof = false;
     in->g.avail_in = 0;
     return GZ_AGAIN; /* the refill loop feeds zlib from the member's start */
+}
+
+/* A member streamed without its CRC-32 ended: inflate it again with the check (crc_defer). */
+static int crc_restart(ch_input *in)
+{
+    in->crc_deferred = false;
+    inflateReset(&in->z);
+    if (inflateValidate(&in->z, 1) != Z_OK) {
+        in->g.msg = "cannot initialise zlib";
+        return Z_MEM_ERROR;
+    }
+    return gz_reread(in);
+}
+
+#ifdef COINHOUND_HAVE_ISAL
+/* igzip met damage. Where a damaged stream stops is each library's own (igzip hands out a few
+ * bytes zlib's checks would have refused, and drops some it decoded ahead into a small window),
+ * so the member is inflated again with zlib from its start, dropping what was delivered:
+ * what comes before damage, and the reason given, are zlib's, whatever the window. Only inputs
+ * that can be read again (memory, regular files) use igzip. */
+static int gz_fallback(ch_input *in)
+{
+    ch_free(in->iz);
+    in->iz = NULL;
+    in->impl = GZI_ZLIB;
+    in->z_ready = false;
+    memset(&in->z, 0, sizeof in->z);
+    if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK) {
+        in->g.msg = "cannot initialise zlib";
+        return Z_MEM_ERROR;
+    }
+    in->z_ready = true;
+    return gz_reread(in);
 }
 #endif
 
@@ -482,6 +510,27 @@ static bool header_zlib_only(const ch_input *in)
         return false;
     }
     return h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || (h[3] & 0xe2) != 0;
+}
+#endif
+
+#ifdef COINHOUND_HAVE_LIBDEFLATE
+/* A small window (the merge's peek at a file's first records: ch_input_more refills it a quarter
+ * at a time) stops long before the end of a member that is larger than the window, so the
+ * CRC-32 zlib computes over everything it inflates there is never compared with the trailer:
+ * it was a fifth of the peek's zlib time on gzip'd S3 objects (docs/BENCHMARKS.md section 62).
+ * Such a member, when its trailer (the input's last 4 bytes: member_size) says it is larger
+ * than the window, streams without the check, unless its header has a CRC of its own (zlib
+ * checks that one only with the check on). Should it end after all (a peek that needs more of
+ * the file, a multi-member file the last 4 bytes do not size), it is inflated again from its
+ * start with the check on, its delivered bytes dropped (crc_restart), so the bytes and the
+ * failure (reason, compressed offset) are zlib's with the check throughout. */
+static void crc_defer(ch_input *in)
+{
+    if (in->impl != GZI_ZLIB || !in->rereadable || !small_window(in) ||
+        in->isize_hint <= in->max_window || in->member_out > 0 || header_zlib_only(in) ||
+        inflateValidate(&in->z, 0) != Z_OK) /* header_zlib_only: also a header CRC (FHCRC) */
+        return;
+    in->crc_deferred = true;
 }
 #endif
 
@@ -516,7 +565,10 @@ static int gz_step(ch_input *in)
         return in->g.avail_in == in0 && in->g.avail_out == out0 ? Z_BUF_ERROR : Z_OK;
     }
 #endif
-    return zlib_step(in);
+    int zr = zlib_step(in);
+    if (zr == Z_STREAM_END && in->crc_deferred)
+        return crc_restart(in);
+    return zr;
 }
 
 /* Start the next member, which begins at the current input position. */
@@ -535,6 +587,10 @@ static void gz_reset(ch_input *in)
     }
 #endif
     inflateReset(&in->z);
+    if (in->crc_deferred) { /* inflateReset keeps the check switched off */
+        inflateValidate(&in->z, 1);
+        in->crc_deferred = false;
+    }
 }
 
 static void gz_end(ch_input *in)
@@ -1016,6 +1072,7 @@ static long long member_size(ch_input *in)
             return -1;
     }
     size_t isize = ch_le_get32(t);
+    in->isize_hint = isize;
     size_t have = in->end - in->start;
     if (isize == 0 || isize > WHOLE_MAX_OUT || have + isize > in->max_window)
         return 0;
@@ -1037,7 +1094,11 @@ static size_t whole_member(ch_input *in)
         in->whole_off = true;
         return 0;
     }
-    if (fits == 0 || header_zlib_only(in))
+    if (fits == 0) {
+        crc_defer(in); /* it streams: through a small window, without its CRC */
+        return 0;
+    }
+    if (header_zlib_only(in))
         return 0;
     if (in->ld == NULL && (in->ld = libdeflate_alloc_decompressor()) == NULL) {
         in->whole_off = true;
