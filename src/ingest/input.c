@@ -521,9 +521,10 @@ static bool header_zlib_only(const ch_input *in)
  * Such a member, when its trailer (the input's last 4 bytes: member_size) says it is larger
  * than the window, streams without the check, unless its header has a CRC of its own (zlib
  * checks that one only with the check on). Should it end after all (a peek that needs more of
- * the file, a multi-member file the last 4 bytes do not size), it is inflated again from its
- * start with the check on, its delivered bytes dropped (crc_restart), so the bytes and the
- * failure (reason, compressed offset) are zlib's with the check throughout. */
+ * the file, a multi-member file the last 4 bytes do not size), or be cut short (zlib with the
+ * check on fails a wrong CRC-32 before it misses the length after it), it is inflated again
+ * from its start with the check on, its delivered bytes dropped (crc_restart), so the bytes and
+ * the failure (reason, compressed offset) are zlib's with the check throughout. */
 static void crc_defer(ch_input *in)
 {
     if (in->impl != GZI_ZLIB || !in->rereadable || !small_window(in) ||
@@ -900,6 +901,11 @@ static size_t fill_gzip(ch_input *in, char *dst, size_t want)
                     if (in->impl == GZI_ISAL && gz_fallback(in) == GZ_AGAIN)
                         continue;
 #endif
+                    /* Cut in a member streamed without its CRC-32: zlib with the check on may
+                     * fail the check before it misses the length that follows (fuzz_inflate),
+                     * so the end is its to say. */
+                    if (in->crc_deferred && crc_restart(in) == GZ_AGAIN)
+                        continue;
                     if (zr != Z_OK && zr != Z_BUF_ERROR)
                         ch_error_set(&e, CH_EPARSE, "gzip data error at compressed offset %llu: %s",
                                      (unsigned long long)z_offset(in),
