@@ -517,7 +517,8 @@ static bool header_zlib_only(const ch_input *in)
 /* A small window (the merge's peek at a file's first records: ch_input_more refills it a quarter
  * at a time) stops long before the end of a member that is larger than the window, so the
  * CRC-32 zlib computes over everything it inflates there is never compared with the trailer:
- * it was a fifth of the peek's zlib time on gzip'd S3 objects (docs/BENCHMARKS.md section 62).
+ * it was over a quarter of the peek's zlib instructions on gzip'd S3 objects (docs/BENCHMARKS.md
+ * section 62).
  * Such a member, when its trailer (the input's last 4 bytes: member_size) says it is larger
  * than the window, streams without the check, unless its header has a CRC of its own (zlib
  * checks that one only with the check on). Should it end after all (a peek that needs more of
@@ -1059,6 +1060,7 @@ static long long member_size(ch_input *in)
 {
     uint64_t at = z_offset(in), len;
     unsigned char t[4];
+    in->isize_hint = 0; /* not known (yet) for this member */
     if (in->src == SRC_MEM) {
         len = in->mem_len;
         if (len < at + 18)
