@@ -451,8 +451,10 @@ static bool is_compaction(const wjob *j) { return j->blk == NULL && j->seg == NU
  * j->path: written under a temporary name, fsynced and renamed by ch__segb_write, and then
  * visible at once, since its generation is committed. A reader lists either the inputs or
  * the result (holds() hides the inputs), never both. Stops when abort is set (closing); a
- * failure (an input gone to retention, a damaged one) leaves the inputs as they were. */
-static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *abort, ch_error *err)
+ * failure (an input gone to retention, a damaged one) leaves the inputs as they were.
+ * *events and *bytes (either may be NULL): the merged segment's records and file bytes. */
+static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *abort,
+                       uint64_t *events, uint64_t *bytes, ch_error *err)
 {
     ch_seg_builder b;
     ch__segb_init(&b, j->ds, j->hour);
@@ -484,8 +486,10 @@ static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *a
         }
         ch__seg_close(sg);
     }
+    if (events != NULL)
+        *events = b.nrec;
     if (rc == 0)
-        rc = ch__segb_write(&b, j->path, j->gen, j->seq, cctx, NULL, err);
+        rc = ch__segb_write(&b, j->path, j->gen, j->seq, cctx, bytes, err);
     if (rc == 0)
         rc = sync_dir(dir, err);
     ch__segb_free(&b);
@@ -538,7 +542,7 @@ static void *writer_main(void *arg)
         else if (!skip && j->seg)
             rc = ch__segb_write(j->seg, j->path, j->gen, j->seq, t->cctx, NULL, &e);
         else if (!skip)
-            rc = compact_run(w->dir, j, t->cctx, &w->abort_bg, &e);
+            rc = compact_run(w->dir, j, t->cctx, &w->abort_bg, NULL, NULL, &e);
         uint32_t events = j->seg ? j->seg->nrec : 0, ds = j->ds;
         int64_t hour = j->hour;
         size_t cost = j->cost;
@@ -1694,19 +1698,15 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
                     break;
                 }
                 ch_error e = {0};
-                int r = compact_run(l->dir, j, l->w.t[0].cctx, &never, &e);
-                struct stat st;
-                if (r == 0 && stat(j->path, &st) == 0) {
-                    ch_seg *sg = NULL;
-                    if (ch__seg_open(j->path, &sg, &e) == 0)
-                        events = ch__seg_meta(sg)->nrec;
-                    ch__seg_close(sg);
+                uint64_t written = 0;
+                int r = compact_run(l->dir, j, l->w.t[0].cctx, &never, &events, &written, &e);
+                if (r == 0) {
                     out->merges++;
                     out->inputs += np;
                     out->hot_inputs += hot;
                     out->events += events;
                     out->bytes_in += bytes;
-                    out->bytes_out += (uint64_t)st.st_size;
+                    out->bytes_out += written;
                     sum_touch(l, v[a].hour);
                     progress = true;
                 } else if (r < 0) {
