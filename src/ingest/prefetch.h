@@ -9,11 +9,15 @@
  * whole batch under one lock and hands its events out in order, so every stream yields exactly
  * the events, in exactly the order, that calling its next() directly would.
  *
- * An event borrows from its stream until the next call, so a batch keeps an owned copy: the
- * parsed JSON document (core/json.h ch_json_doc_copy: a memcpy of the used tape and strings, no
- * second parse) and every string view of the event, rebased into the copy or copied into the
- * batch's arena. Cost on the worker: about two memcpys of the record per event; the hand-off
- * itself is one lock round trip per batch of events on each side. The consumer may give the
+ * An event borrows from its stream until the next call, so a batch slot owns what its event
+ * points at: the stream writes the event into the slot, then hands the parsed JSON document
+ * over to it (source.h keep, core/json.h ch_json_parser_hand_over: the parser takes the slot's
+ * previous document for its next parse, nothing is copied) and copies the record's text into
+ * the batch's arena. A stream without keep has the document copied (ch_json_doc_copy: the used
+ * tape and strings, no second parse) and every string view rebased into the copy or copied
+ * into the arena. Cost on the worker: one memcpy of the record's text per event (two more of
+ * the document without keep); the hand-off between threads is one lock round trip per batch
+ * of events on each side. The consumer may give the
  * workers per-event work of its own to do after the copy (ch_prefetch_prep: the pipeline's
  * GeoIP lookups, record identity and events line), so that its one thread does less.
  *
@@ -47,8 +51,8 @@ ch_prefetch_pool *ch_prefetch_pool_new(unsigned workers);
  * that does not change while the pool runs, since it runs ahead of the consumer, in no
  * particular order across streams. thread_new runs on each worker as it starts and returns that
  * thread's state (NULL: its events go unprepared, the consumer then does the work itself);
- * thread_free on the same thread as it stops. event runs after an event was copied into its
- * batch; what it allocates comes from arena, which lives as long as the event. event_light
+ * thread_free on the same thread as it stops. event runs after an event was made its batch's
+ * own; what it allocates comes from arena, which lives as long as the event. event_light
  * (NULL: event always) runs instead of event for the events of a batch begun while the consumer
  * waited for its ring, or had taken from it and left fewer than CH_PREFETCH_LIGHT_BELOW batches:
  * the worker is then the slower of the two threads, and what event does beyond event_light is

@@ -726,4 +726,6 @@ static int detect(const char *head, size_t n)
     return 0;
 }
 
-const ch_source_type ch_source_vpcflow = {"vpcflow", CH_DS_VPCFLOW, detect, open_, next_, close_};
+const ch_source_type ch_source_vpcflow = {
+    "vpcflow", CH_DS_VPCFLOW, detect, open_, next_, close_, NULL,
+};
