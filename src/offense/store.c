@@ -138,13 +138,14 @@ bool ch_store_in_transaction(const ch_store *s) { return s->sql.tx_depth > 0; }
 
 int ch_store_default_path(char *buf, size_t n) { return ch_sql_default_path(buf, n); }
 
-int ch_store_open(const char *path, ch_store **out, ch_error *err)
+static int open_store(const char *path, bool one_thread, ch_store **out, ch_error *err)
 {
     *out = NULL;
     ch_store *s = ch_calloc(1, sizeof *s);
     if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int rc = ch_sql_connect(&s->sql, path, true, &schema, err);
+    int rc = one_thread ? ch_sql_connect_one_thread(&s->sql, path, true, &schema, err)
+                        : ch_sql_connect(&s->sql, path, true, &schema, err);
     if (rc >= 0 && (rc = ch__obs_migrate(&s->sql, err)) < 0)
         ch_sql_close(&s->sql);
     if (rc < 0) {
@@ -153,6 +154,16 @@ int ch_store_open(const char *path, ch_store **out, ch_error *err)
     }
     *out = s;
     return 0;
+}
+
+int ch_store_open(const char *path, ch_store **out, ch_error *err)
+{
+    return open_store(path, false, out, err);
+}
+
+int ch_store_open_one_thread(const char *path, ch_store **out, ch_error *err)
+{
+    return open_store(path, true, out, err);
 }
 
 void ch_store_close(ch_store *s)

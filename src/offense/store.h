@@ -50,6 +50,11 @@ int ch_store_default_path(char *buf, size_t n);
  * when path is NULL, and bring its schema up to date. CH_EIO when it cannot be opened or is
  * not a coinhound database, CH_EUSAGE when its schema is newer than this build. */
 int ch_store_open(const char *path, ch_store **out, ch_error *err);
+/* The same for a store that one thread at a time uses (core/sqlite_util.h
+ * ch_sql_connect_one_thread: SQLite's multi-thread mode, no lock of the connection's mutex in
+ * every bind and step). The caller hands the store from thread to thread only with a
+ * happens-before between the uses (a thread's start, a join, a mutex). */
+int ch_store_open_one_thread(const char *path, ch_store **out, ch_error *err);
 void ch_store_close(ch_store *s);
 const char *ch_store_path(const ch_store *s);
 /* The connection, for the modules that keep tables of this component (offense/triage.h). */

@@ -859,7 +859,14 @@ int ch_pipeline_open(const ch_pipeline_config *cfg, ch_pipeline **out, ch_error 
         (rc = ch_lineage_new(0, &p->lineage, err)) < 0)
         goto done;
     if (!cfg->no_store) {
-        if ((rc = ch_store_open(cfg->db, &p->store, err)) < 0)
+        /* One thread at a time uses the store's connection: the thread that drives the
+         * pipeline (analyze's; serve's pipeline thread, which gets it at its start and gives it
+         * back at its join). Nothing else reaches it: the read-ahead workers prepare events
+         * without it, the firsts' writer (investigate/facts.h) has its own connection, serve's
+         * API its own (api.h) and, under pl_mu, reads only the pipeline's memory
+         * (docs/BENCHMARKS.md section 63 lists the check). So no connection mutex: it was 9% of
+         * the checkpoint's instructions (section 58). */
+        if ((rc = ch_store_open_one_thread(cfg->db, &p->store, err)) < 0)
             goto done;
         size_t pl = strlen(ch_store_path(p->store)) + 6;
         if ((p->ledger_path = ch_malloc(pl)) == NULL) {

@@ -15,6 +15,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sqlite3.h>
+
 #include "core/ip.h"
 #include "core/mem.h"
 #include "enrich/geoip.h"
@@ -194,6 +197,50 @@ static void test_two_writers_get_distinct_offense_ids(void **state)
     ch_pipeline_close(p);
     free(t1);
     free(t2);
+}
+
+/* The pipeline's store connection is one thread's at a time (no SQLite connection mutex,
+ * docs/BENCHMARKS.md section 63), and is handed to another thread the way serve's pipeline
+ * thread gets it: opened here, used on a thread started after, closed after its join. Stores
+ * opened for other users (serve's API shares its one across HTTP threads under a lock of its
+ * own) keep SQLite's serialized mode. */
+typedef struct run_arg {
+    ch_pipeline *p;
+    const char *text;
+    size_t n;
+} run_arg;
+
+static void *run_on_thread(void *ud)
+{
+    run_arg *a = ud;
+    push(a->p, a->text, a->n);
+    checkpoint(a->p, NULL);
+    return NULL;
+}
+
+static void test_the_store_connection_is_one_threads_and_moves_to_the_pipeline_thread(void **state)
+{
+    fx *f = *state;
+    size_t n;
+    char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
+    ch_pipeline *p = open_p(f, f->db);
+    assert_null(sqlite3_db_mutex(ch_store_sql(ch_pipeline_store(p))->db));
+    run_arg a = {p, text, n};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, run_on_thread, &a), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ch_offenses_count(ch_pipeline_offenses(p)), 1);
+    ch_pipeline_close(p);
+    ch_store *s = NULL;
+    ch_error err = {0};
+    assert_int_equal(ch_store_open(f->db, &s, &err), 0);
+    assert_non_null(sqlite3_db_mutex(ch_store_sql(s)->db));
+    ch_offenses *m = ch_offenses_new();
+    assert_non_null(m);
+    assert_int_equal(ch_store_load_active(s, m, &err), 1);
+    ch_offenses_free(m);
+    ch_store_close(s);
+    free(text);
 }
 
 /* A rule that adds to a reference set changes run state, which a checkpoint keeps: the next
@@ -430,6 +477,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_threshold_split_across_two_runs_still_fires, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_two_writers_get_distinct_offense_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_store_connection_is_one_threads_and_moves_to_the_pipeline_thread, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_rule_made_reference_set_values_survive_a_restart,
                                         setup, teardown),
         cmocka_unit_test(test_record_identity_ignores_delivery),
