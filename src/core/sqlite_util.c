@@ -320,9 +320,14 @@ static int set_wal(sqlite3 *db, const char *path, ch_error *err)
  * precede SQLite's initialisation; where something initialised it first, the default stays. */
 #define STMT_JOURNAL_SPILL (4 << 20)
 
+/* SQLite also counts every allocation it makes (sqlite3_memory_used, sqlite3_status), under a
+ * process-wide mutex taken in each sqlite3_malloc and sqlite3_free. Nothing here reads those
+ * counts; with the pipeline's connection out of serialized mode that mutex was most of the
+ * locking left in a checkpoint (docs/BENCHMARKS.md section 63). Off, as global as the above. */
 static void sqlite_setup(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 static int open_flags(const char *path, bool create, int extra, sqlite3 **out, ch_error *err)

@@ -203,7 +203,8 @@ static void test_two_writers_get_distinct_offense_ids(void **state)
  * docs/BENCHMARKS.md section 63), and is handed to another thread the way serve's pipeline
  * thread gets it: opened here, used on a thread started after, closed after its join. Stores
  * opened for other users (serve's API shares its one across HTTP threads under a lock of its
- * own) keep SQLite's serialized mode. */
+ * own) keep SQLite's serialized mode. SQLite's allocation counts, kept under a process-wide
+ * mutex, are off. */
 typedef struct run_arg {
     ch_pipeline *p;
     const char *text;
@@ -225,6 +226,8 @@ static void test_the_store_connection_is_one_threads_and_moves_to_the_pipeline_t
     char *text = slurp(TESTS "/auth-03-brute.jsonl", &n);
     ch_pipeline *p = open_p(f, f->db);
     assert_null(sqlite3_db_mutex(ch_store_sql(ch_pipeline_store(p))->db));
+    /* Nor does SQLite count its allocations under its global mutex (memory status is off). */
+    assert_int_equal(sqlite3_memory_used(), 0);
     run_arg a = {p, text, n};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_on_thread, &a), 0);
