@@ -637,9 +637,7 @@ int ch_cmd_store(int argc, char **argv)
     }
     bool setting = ret || hot; /* one optional value */
     if ((setting && optind + 1 < argc) || (!setting && optind != argc) ||
-        (hot && optind < argc && strcmp(argv[optind], "on") != 0 &&
-         strcmp(argv[optind], "off") != 0 && strcmp(argv[optind], "raw") != 0 &&
-         strcmp(argv[optind], "auto") != 0) ||
+        (hot && optind < argc && !ch_evstore_hot_known(argv[optind])) ||
         (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)) {
         store_usage(stderr);
         return CH_EXIT_USAGE;

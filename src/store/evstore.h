@@ -117,6 +117,8 @@ int ch_evstore_retention_save(ch_store *db, const char *retention, ch_error *err
  * (benchmarks), and without it a benchmark knob of segment.c (COINHOUND_STORE_FORMAT, _LEVEL,
  * _ORIG_LEVEL, _DICT) makes it "off". */
 int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err);
+/* Whether mode is one of the four ch_evstore_hot_set takes. */
+bool ch_evstore_hot_known(const char *mode);
 int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err);
 
 /* What ch_evstore_compact did: merges written, their input segments (hot ones among them),

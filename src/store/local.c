@@ -1577,20 +1577,22 @@ int ch_evstore_attach(ch_store *db, const char *retention, ch_evstore **out, cha
     return rc;
 }
 
-/* The saved mode's name as a static string: "auto" unless another mode was saved. */
-static const char *hot_name(const void *v, size_t n)
+static const char *const hot_modes[] = {"auto", "on", "off", "raw"};
+
+/* The mode named by v[0..n) as a static string, NULL for none of them. */
+static const char *hot_find(const void *v, size_t n)
 {
-    static const char *const modes[] = {"on", "off", "raw"};
-    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
-        if (n == strlen(modes[i]) && memcmp(v, modes[i], n) == 0)
-            return modes[i];
-    return "auto";
+    for (size_t i = 0; i < sizeof hot_modes / sizeof *hot_modes; i++)
+        if (n == strlen(hot_modes[i]) && memcmp(v, hot_modes[i], n) == 0)
+            return hot_modes[i];
+    return NULL;
 }
+
+bool ch_evstore_hot_known(const char *mode) { return hot_find(mode, strlen(mode)) != NULL; }
 
 int ch_evstore_hot_set(ch_store *db, const char *mode, ch_error *err)
 {
-    if (strcmp(mode, "on") != 0 && strcmp(mode, "off") != 0 && strcmp(mode, "raw") != 0 &&
-        strcmp(mode, "auto") != 0)
+    if (!ch_evstore_hot_known(mode))
         return ch_error_set(err, CH_EUSAGE, "store hot: '%s' is not auto, on, off or raw", mode);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1603,8 +1605,9 @@ int ch_evstore_hot_mode(ch_store *db, const char **mode, ch_error *err)
     size_t vn = 0;
     *mode = "auto";
     int rc = ch_store_get_state(db, STATE_HOT, &val, &vn, err);
-    if (rc == 0)
-        *mode = hot_name(val, vn);
+    const char *saved = rc == 0 ? hot_find(val, vn) : NULL;
+    if (saved != NULL) /* anything else (a value an older binary never wrote): the default */
+        *mode = saved;
     ch_free(val);
     if (rc < 0 && rc != CH_ENOTFOUND)
         return rc;
