@@ -866,11 +866,11 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     if (s->typed_first) {
         if (ch_expr_eval_typed(s->expr, ev, s->scratch) == 0)
             return 0;
-        if (split && s->need_orig && o == NULL && !fetch_orig(s, seg, ord, p, n, &o, &on, path)) {
+        /* with_orig was false: the original part is read now (uses_raw implies need_orig) */
+        if (split && !fetch_orig(s, seg, ord, p, n, &o, &on, path)) {
             *bad = true;
             return 0;
         }
-        ev = &s->dec->ev;
     }
     if (s->uses_raw)
         attach_doc(s, ev);
