@@ -453,19 +453,27 @@ void ch_images_observe(ch_images *im, const ch_event *ev)
     if (im == NULL || ev->dataset != CH_DS_CLOUDTRAIL || !ev->has_raw_doc ||
         ev->outcome != CH_OUTCOME_SUCCESS)
         return;
+    /* The action first: this runs on the merge thread for every record, and the document was
+     * parsed on a worker's core, so a lookup in it is mostly cache misses (a "responseElements"
+     * lookup of every record was 13% of that thread's samples; docs/BENCHMARKS.md section 68). */
     ch_sv a = ev->action;
+    enum { NONE, DESCRIBE, RUN, REGISTER } kind = NONE;
+    if (ch_sv_eq(a, "DescribeImages", 14))
+        kind = DESCRIBE;
+    else if (ch_sv_eq(a, "RunInstances", 12))
+        kind = RUN;
+    else if (ch_sv_eq(a, "RegisterImage", 13) || ch_sv_eq(a, "CreateImage", 11) ||
+             ch_sv_eq(a, "CopyImage", 9))
+        kind = REGISTER;
     ch_json_val resp, req;
-    if (!ch_json_obj_get(ev->raw_doc, "responseElements", 16, &resp))
+    if (kind == NONE || !ch_json_obj_get(ev->raw_doc, "responseElements", 16, &resp))
         return;
-    if (ch_sv_eq(a, "DescribeImages", 14)) {
+    if (kind == DESCRIBE)
         learn_items(im, ev, resp, "imagesSet", "imageId");
-    } else if (ch_sv_eq(a, "RunInstances", 12)) {
+    else if (kind == RUN)
         learn_items(im, ev, resp, "instancesSet", "imageId");
-    } else if (ch_sv_eq(a, "RegisterImage", 13) || ch_sv_eq(a, "CreateImage", 11) ||
-               ch_sv_eq(a, "CopyImage", 9)) {
-        if (ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
-            learn(im, ev, resp, "imageId", req, ev->account_id);
-    }
+    else if (ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
+        learn(im, ev, resp, "imageId", req, ev->account_id);
 }
 
 /* ---- store --------------------------------------------------------------------------------- */

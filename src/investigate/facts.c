@@ -690,14 +690,15 @@ static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab
         return rc;
     if (ch_sv_eq(ev->action, "RunInstances", 12))
         return launches(f, o, ev, pid, ab);
+    /* The action before the document: a lookup in it is a cache miss on this (the merge)
+     * thread, which did not parse it (see ch_images_observe). */
     ch_json_val req;
     ch_sv target;
-    if (!ev->has_raw_doc || !ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req))
-        return rc;
     for (size_t i = 0; i < sizeof lineage_actions / sizeof *lineage_actions; i++) {
         if (!ch_sv_eq(ev->action, lineage_actions[i], strlen(lineage_actions[i])))
             continue;
-        if (!str_at(req, "userName", &target) ||
+        if (!ev->has_raw_doc || !ch_json_obj_get(ev->raw_doc, "requestParameters", 17, &req) ||
+            !str_at(req, "userName", &target) ||
             (target.n == ev->user_name.n && memcmp(target.p, ev->user_name.p, target.n) == 0))
             return rc;
         ch_sv tid = make_id(&id, "user", target);
