@@ -515,6 +515,7 @@ static void *writer_main(void *arg)
     wthread *t = arg;
     writer *w = t->w;
     unsigned me = (unsigned)(t - w->t);
+    pthread_setname_np(pthread_self(), "ch-store"); /* for perf, top and /proc */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         wjob *j = w->head;
