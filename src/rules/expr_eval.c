@@ -13,6 +13,9 @@
  * memmem, or a JIT regex run.
  */
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #include "rules/expr_index.h"
 #include "rules/expr_int.h"
@@ -283,6 +286,86 @@ static int eval_typed(const node *n, const ch_event *ev, ch_expr_scratch *s)
 int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)
 {
     return eval_typed(e->root, ev, s);
+}
+
+/* memmem for needles of 2 bytes or more: 16 places at a time whose first and last bytes are
+ * the needle's (SSE2, in every x86-64), each then compared. glibc's memmem ran about 1.5 GB/s on
+ * CloudTrail records, which made looking for an absent literal cost as much as the parse it
+ * saves. */
+static const char *find(const char *h, size_t hn, const char *nd, size_t m)
+{
+#if defined(__x86_64__)
+    if (m >= 2 && hn >= m + 15) {
+        const __m128i first = _mm_set1_epi8(nd[0]), last = _mm_set1_epi8(nd[m - 1]);
+        size_t i = 0;
+        for (; i + m - 1 + 16 <= hn; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(h + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(h + i + m - 1));
+            unsigned mask = (unsigned)_mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+            while (mask != 0) {
+                unsigned k = (unsigned)__builtin_ctz(mask);
+                if (memcmp(h + i + k + 1, nd + 1, m - 2) == 0)
+                    return h + i + k;
+                mask &= mask - 1;
+            }
+        }
+        const char *r = memmem(h + i, hn - i, nd, m);
+        return r;
+    }
+#endif
+    return memmem(h, hn, nd, m);
+}
+
+/* Whether the record's text holds the test's literal, or one of its list's. */
+static bool text_holds(const node *n, const char *t, size_t tn)
+{
+    const ch_sv *m = &n->lit.s;
+    size_t k = 1;
+    if (n->op == &ch__op_in_list && !ch__vset_strings(n->set, &m, &k))
+        return true;
+    for (size_t i = 0; i < k; i++)
+        if (find(t, tn, m[i].p, m[i].n) != NULL)
+            return true;
+    return false;
+}
+
+/* eval_typed, where a test ch__expr_pred_text takes is false when the text lacks its literals. */
+static int eval_text(const node *n, const ch_event *ev, const char *t, size_t tn,
+                     ch_expr_scratch *s)
+{
+    switch (n->kind) {
+    case N_AND:
+    case N_OR: {
+        int stop = n->kind == N_OR, r = !stop;
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            int k = eval_text(n->kids[i], ev, t, tn, s);
+            if (k == stop)
+                return stop;
+            if (k < 0)
+                r = -1;
+        }
+        return r;
+    }
+    case N_NOT: {
+        int k = eval_text(n->kids[0], ev, t, tn, s);
+        return k < 0 ? -1 : !k;
+    }
+    case N_PRED:
+        break;
+    }
+    if (!ch__expr_pred_raw(n))
+        return eval_node(n, ev, s);
+    return ch__expr_pred_text(n) && !text_holds(n, t, tn) ? 0 : -1;
+}
+
+int ch_expr_eval_text(const ch_expr *e, const ch_event *ev, const char *text, size_t n,
+                      ch_expr_scratch *s)
+{
+    /* An escape could spell a literal's characters otherwise (\u0041 for A). */
+    if (memchr(text, '\\', n) != NULL)
+        return ch_expr_eval_typed(e, ev, s);
+    return eval_text(e->root, ev, text, n, s);
 }
 
 bool ch_expr_eval(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

@@ -4,6 +4,8 @@
  */
 #include "rules/expr_index.h"
 
+#include <string.h>
+
 #include "rules/expr_int.h"
 
 const ch_expr_node *ch_expr_root(const ch_expr *e) { return e->root; }
@@ -99,3 +101,78 @@ static bool typed_decides(const node *n, int want)
 }
 
 bool ch_expr_typed_can_reject(const ch_expr *e) { return typed_decides(e->root, 0); }
+
+/* A literal whose absence from a record's JSON text (one without a backslash) proves that no
+ * value there equals, holds, starts or ends with it: text that no number, boolean or address
+ * reads as, since those compare by value (1e2 == 100), and with a character outside a number's
+ * own, since a number's text as the test sees it need not be its text in the record; four
+ * bytes at least. */
+static bool text_safe(ch_sv t)
+{
+    /* Shorter literals are in most records (a CloudTrail record is 1.3 KB of JSON): looking for
+     * them would cost more than the parses it saves. */
+    if (t.n < 4 || ch__sv_ieq(t, CH_SV("true")) || ch__sv_ieq(t, CH_SV("false")))
+        return false;
+    ch_ip ip;
+    if (ch_ip_parse(t.p, t.n, &ip))
+        return false;
+    for (size_t i = 0; i < t.n; i++)
+        if (strchr("0123456789+-.eE", t.p[i]) == NULL || t.p[i] == '\0')
+            return true;
+    return false;
+}
+
+bool ch__expr_pred_text(const node *n)
+{
+    if (n->kind != N_PRED || !ch__expr_pred_raw(n) || n->neg || n->icase || n->rfield != NULL)
+        return false;
+    if (n->op == &ch__op_eq)
+        return n->lit.kind == L_STR && !n->lit.has_num && !n->lit.has_bool && !n->lit.has_ip &&
+               text_safe(n->lit.s);
+    if (n->op == &ch__op_contains || n->op == &ch__op_startswith || n->op == &ch__op_endswith)
+        return n->lit.kind == L_STR && text_safe(n->lit.s);
+    const ch_sv *m;
+    size_t k;
+    if (n->op != &ch__op_in_list || n->set == NULL || !ch__vset_strings(n->set, &m, &k) || k == 0)
+        return false;
+    for (size_t i = 0; i < k; i++)
+        if (!text_safe(m[i]))
+            return false;
+    return true;
+}
+
+/* typed_decides with the record's text as well: a test ch__expr_pred_text takes can be false. */
+static bool text_decides(const node *n, int want)
+{
+    switch (n->kind) {
+    case N_PRED:
+        return !ch__expr_pred_raw(n) || (want == 0 && ch__expr_pred_text(n));
+    case N_NOT:
+        return text_decides(n->kids[0], !want);
+    case N_AND:
+    case N_OR: {
+        bool one = (n->kind == N_AND) == (want == 0);
+        for (uint32_t i = 0; i < n->nkids; i++)
+            if (text_decides(n->kids[i], want) == one)
+                return one;
+        return !one;
+    }
+    }
+    return false;
+}
+
+static bool has_text_pred(const node *n)
+{
+    if (n->kind == N_PRED)
+        return ch__expr_pred_text(n);
+    for (uint32_t i = 0; i < n->nkids; i++)
+        if (has_text_pred(n->kids[i]))
+            return true;
+    return false;
+}
+
+/* Only where a test of the text can make the difference: typed_decides alone needs no text. */
+bool ch_expr_text_can_reject(const ch_expr *e)
+{
+    return has_text_pred(e->root) && text_decides(e->root, 0);
+}

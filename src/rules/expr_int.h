@@ -190,6 +190,8 @@ struct ch_expr {
 
 /* Does the predicate n read a raw path (its field, or the other field of `a.b == c.d`)? */
 bool ch__expr_pred_raw(const node *n);
+/* A raw-path test that a record's text can prove false (expr_index.c). */
+bool ch__expr_pred_text(const node *n);
 
 /* ASCII lower-case compare of a against already-lower b. */
 bool ch__sv_ieq(ch_sv a, ch_sv lower_b);

@@ -55,6 +55,9 @@ struct ch_search {
     /* uses_raw, and normalized fields alone can rule a record out (ch_expr_typed_can_reject):
      * a record's original part is inflated and parsed only once they have not */
     bool typed_first;
+    /* uses_raw, and the record's JSON text can rule a record out before it is parsed
+     * (ch_expr_text_can_reject) */
+    bool text_first;
     bool need_orig; /* the expression or a grouping field reads the original record */
     /* Counts come from the indexes alone (count_from_index): an exact expression, and every
      * grouping field indexed; gfield[i] is grouping field i's index field. */
@@ -185,6 +188,7 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
     }
     s->uses_raw = ch_expr_uses_raw(s->expr);
     s->typed_first = s->uses_raw && ch_expr_typed_can_reject(s->expr);
+    s->text_first = s->uses_raw && ch_expr_text_can_reject(s->expr);
     if ((s->count_by_src && (rc = split_fields(s, s->count_by_src, err)) < 0) ||
         (s->top_src && (rc = split_fields(s, s->top_src, err)) < 0))
         goto fail;
@@ -872,6 +876,11 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
             return 0;
         }
     }
+    /* Parsing is about a third of a raw path's scan (docs/BENCHMARKS.md section 68): a record
+     * whose text lacks the literals the expression needs is not parsed. */
+    if (s->text_first && ev->raw_json.p != NULL &&
+        ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch) == 0)
+        return 0;
     if (s->uses_raw)
         attach_doc(s, ev);
     if (!ch_expr_eval(s->expr, ev, s->scratch))

@@ -3,8 +3,9 @@
  * when it compiles, evaluate it on three fixed events (a console login with typed slots, a
  * RunInstances record reachable through raw JSON paths with arrays, a flow-log record with
  * columns) and read its dispatch hints. Named sets resolve when their name starts with 's'.
- * The answer from normalized fields alone (ch_expr_eval_typed, which search asks first), when
- * it gives one, must be the full evaluation's: a difference aborts.
+ * The answer from normalized fields alone (ch_expr_eval_typed, which search asks first), and the
+ * one with the record's text (ch_expr_eval_text, asked before the parse), when they give one,
+ * must be the full evaluation's: a difference aborts.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,11 +105,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < h.nactions; i++)
         nul += memchr(h.actions[i].p, '\0', h.actions[i].n) != NULL;
     (void)nul;
-    bool can_reject = ch_expr_typed_can_reject(e);
+    bool can_reject = ch_expr_typed_can_reject(e), text_rejects = ch_expr_text_can_reject(e);
     for (int i = 0; i < 3; i++) {
         bool full = ch_expr_eval(e, &events[i], scratch);
         int typed = ch_expr_eval_typed(e, &events[i], scratch);
         if ((typed >= 0 && typed != (int)full) || (typed == 0 && !can_reject))
+            abort();
+        if (i != 1)
+            continue;
+        /* The RunInstances record's own text, as search gives it before parsing. */
+        int text = ch_expr_eval_text(e, &events[i], json, strlen(json), scratch);
+        if ((text >= 0 && text != (int)full) || (text == 0 && !text_rejects && !can_reject))
             abort();
     }
     ch_expr_free(e);

@@ -496,6 +496,80 @@ static void test_normalized_fields_alone_answer_when_they_can(void **state)
     assert_true(rej);
 }
 
+/* Search then asks the record's JSON text, before parsing it: a raw path's test of a text
+ * literal is false when the text lacks it (and has no escape that could spell it). A 0 or 1 must
+ * be the full answer; -1 leaves it to the parse. */
+static int text3(const char *src, const ch_event *ev, const char *text, bool *can_reject)
+{
+    ch_expr *e = NULL;
+    ch_error err = {0, ""};
+    if (ch_expr_compile(src, &env, &e, &err) != 0)
+        fail_msg("compile of <%s> failed: %s", src, err.msg);
+    int r = ch_expr_eval_text(e, ev, text, strlen(text), scratch);
+    *can_reject = ch_expr_text_can_reject(e);
+    if (r >= 0 && r != (int)ch_expr_eval(e, ev, scratch))
+        fail_msg("<%s>: text answer %d differs from the full one", src, r);
+    if (r == 0 && !*can_reject && !ch_expr_typed_can_reject(e))
+        fail_msg("<%s>: rejected though it cannot", src);
+    ch_expr_free(e);
+    return r;
+}
+
+static void test_record_text_rules_out_literals_it_lacks(void **state)
+{
+    (void)state;
+    bool rej;
+    /* run's JSON holds p3.16xlarge (twice) and g4dn.xlarge, not t3.micro */
+    assert_int_equal(text3("requestParameters.instanceType == \"t3.micro\"", &run, run_json, &rej),
+                     0);
+    assert_true(rej);
+    assert_int_equal(
+        text3("requestParameters.instanceType == \"p3.16xlarge\"", &run, run_json, &rej), -1);
+    assert_int_equal(
+        text3("requestParameters.instanceType == \"g4dn.xlarge\"", &run, run_json, &rej), -1);
+    assert_int_equal(text3("requestParameters.instanceType in [\"t3.micro\", \"m5.large\"]", &run,
+                           run_json, &rej),
+                     0);
+    assert_int_equal(text3("responseElements.instancesSet.items.instanceType endswith \"2xlarge\"",
+                           &run, run_json, &rej),
+                     0);
+    assert_int_equal(text3("requestParameters.imageId startswith \"ami-0\"", &run, run_json, &rej),
+                     -1);
+    /* negations and combinations keep Kleene's logic */
+    assert_int_equal(
+        text3("not requestParameters.instanceType == \"t3.micro\"", &run, run_json, &rej), 1);
+    assert_false(rej);
+    assert_int_equal(text3("requestParameters.instanceType == \"t3.micro\" or user.name == "
+                           "\"alice\"",
+                           &run, run_json, &rej),
+                     1);
+    assert_int_equal(text3("requestParameters.instanceType == \"t3.micro\" or "
+                           "requestParameters.imageId exists",
+                           &run, run_json, &rej),
+                     -1);
+    assert_false(rej);
+    /* what the text cannot rule out: !=, case-insensitive tests, numbers, booleans, addresses,
+     * literals shorter than four bytes (in nearly every record), a record with an escape */
+    assert_int_equal(text3("requestParameters.instanceType != \"t3.micro\"", &run, run_json, &rej),
+                     -1);
+    assert_false(rej);
+    assert_int_equal(text3("requestParameters.maxCount == \"25.0\"", &run, run_json, &rej), -1);
+    assert_false(rej);
+    assert_int_equal(text3("requestParameters.maxCount == 25", &run, run_json, &rej), -1);
+    assert_int_equal(text3("readOnly == \"false\"", &run, run_json, &rej), -1);
+    assert_int_equal(text3("responseElements.instancesSet.items.privateIpAddress == "
+                           "\"172.031.5.9\"",
+                           &run, run_json, &rej),
+                     -1);
+    assert_int_equal(text3("requestParameters.imageId contains \"zzz\"", &run, run_json, &rej), -1);
+    assert_false(rej);
+    assert_int_equal(
+        text3("requestParameters.imageId contains~ \"AMI-0ABC\"", &run, run_json, &rej), -1);
+    const char *escaped = "{\"requestParameters\":{\"instanceType\":\"t3\\u002emicro\"}}";
+    assert_int_equal(text3("requestParameters.instanceType == \"t3.micro\"", &run, escaped, &rej),
+                     -1);
+}
+
 static void test_exists_and_not_exists(void **state)
 {
     (void)state;
@@ -881,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_runaway_regex_without_its_literals_is_a_plain_non_match),
         cmocka_unit_test(test_two_fields_of_one_event_compare),
         cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
+        cmocka_unit_test(test_record_text_rules_out_literals_it_lacks),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
         cmocka_unit_test(test_precedence_not_then_and_then_or),
