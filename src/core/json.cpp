@@ -238,49 +238,21 @@ extern "C" int ch_json_minify(const char *in, size_t len, char *out, size_t *out
     return 0;
 }
 
-/* ---- owned documents: copies and hand-overs ------------------------------------------------
+/* ---- owned documents: copies ----------------------------------------------------------------
  *
  * A parser's document is overwritten by its next parse. A stream read ahead on another thread
- * (ingest/prefetch.h) hands out events whose raw_doc must outlive that. A stream that knows its
- * parser hands the document over (ch_json_parser_hand_over): the parser's dom::document and the
- * ch_json_doc's are exchanged, three pointers and a size, and simdjson grows the buffers the
- * parser got back when a later record needs more (ensure_capacity), so each document is sized
- * by the largest record it has held. Otherwise the document is copied: the used part of the
- * tape and of the string buffer, byte for byte. Tape indexes and string offsets are relative,
- * so every value of the copy sits at the same index as in the original. Cost: a walk of the
- * tape and a memcpy of about twice the record's size, no parse (docs/BENCHMARKS.md section 63:
- * 1,280 instructions a CloudTrail record, which the hand-over saves).
- *
- * A ch_json_doc holds either kind, never both: a parser's document (doc.capacity() > 0, its
- * buffers sized by simdjson for that capacity; tape_cap and str_cap 0) or a copy (capacity 0,
- * buffers of tape_cap words and str_cap bytes). Each function clears the other kind first, so
- * that a parser is never handed buffers smaller than the capacity it is told of. */
+ * (ingest/prefetch.h) hands out events whose raw_doc must outlive that: the document is copied,
+ * the used part of the tape and of the string buffer, byte for byte. Tape indexes and string
+ * offsets are relative, so every value of the copy sits at the same index as in the original.
+ * Cost: a walk of the tape and a memcpy of about twice the record's size, no parse (1,280
+ * instructions a CloudTrail record; handing the parser's document over instead saved them but
+ * cost more time: docs/BENCHMARKS.md sections 63 and 68). A copy's buffers hold tape_cap words
+ * and str_cap bytes. */
 
 struct ch_json_doc {
     dom::document doc;
     size_t tape_cap = 0, str_cap = 0;
 };
-
-/* A document handed back to a parser larger than this (in bytes of JSON it can hold: about ten
- * times as many bytes of memory) is freed instead: one huge record must not leave a huge
- * document in every slot of a read-ahead ring. The parser then allocates for its next record. */
-#define HAND_BACK_MAX (64u << 10)
-
-extern "C" int ch_json_parser_hand_over(ch_json_parser *p, ch_json_doc *d, ch_json_val *v)
-{
-    const dom::document *src;
-    std::memcpy(&src, &v->opaque[0], sizeof src);
-    if (src != &p->parser.doc)
-        return CH_EUSAGE;
-    if (d->doc.capacity() == 0 || d->doc.capacity() > HAND_BACK_MAX) {
-        d->doc = dom::document(); /* a copy's buffers, or a huge document: none back */
-        d->tape_cap = d->str_cap = 0;
-    }
-    std::swap(p->parser.doc, d->doc);
-    const dom::document *dst = &d->doc;
-    std::memcpy(&v->opaque[0], &dst, sizeof dst);
-    return 0;
-}
 
 extern "C" ch_json_doc *ch_json_doc_new(void) { return new (std::nothrow) ch_json_doc(); }
 
@@ -297,10 +269,6 @@ extern "C" int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out,
     std::memcpy(&src, &v.opaque[0], sizeof src);
     std::memcpy(&index, &v.opaque[1], sizeof index);
     const uint64_t *tape = src->tape.get();
-    if (d->doc.capacity() > 0) { /* it held a handed-over document: its buffers go */
-        d->doc = dom::document();
-        d->tape_cap = d->str_cap = 0;
-    }
     size_t tape_len = size_t(tape[0] & internal::JSON_VALUE_MASK) + 1;
     /* Stage 2 writes the strings in tape order, so the last string on the tape ends the used
      * part of the string buffer: the walk only remembers where the last one is (a number's

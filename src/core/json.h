@@ -96,11 +96,6 @@ void ch_json_doc_free(ch_json_doc *d);
 /* Copy the whole document v belongs to into d (reusing its memory); *out is v in the copy.
  * Returns 0 or CH_ENOMEM. */
 int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out, ch_json_strings *strings);
-/* Hand the document p parsed last over to d, without copying it: d takes p's buffers and p
- * keeps d's old ones for its next parse. *v, a value of p's document, then refers to d; every
- * string that document yielded stays where it is, now owned by d (valid until d's next copy,
- * hand-over or free). Returns 0, or CH_EUSAGE when *v is not a value of p's last document. */
-int ch_json_parser_hand_over(ch_json_parser *p, ch_json_doc *d, ch_json_val *v);
 
 #ifdef __cplusplus
 }

@@ -18,11 +18,11 @@
  * Measured (docs/BENCHMARKS.md section 26): handing events over one at a time, with a lock
  * round trip and often a futex wake-up per event, cost more CPU than the parse it moved; per
  * batch, the hand-off is a few instructions per event. A worker's stream writes each event
- * straight into its slot, and a stream that can (source.h keep: CloudTrail, Route 53) hands
- * the slot its parsed document instead of having it copied: section 63 measured the copy (the
- * tape walked, the tape and strings and the 1,080-byte event copied) at a tenth of the
- * worker's instructions. What is still copied is the record's text, which lies in the input
- * window, and the few names a stream rewrote into its own buffers.
+ * straight into its slot, and the slot copies the parsed document and what the event borrows
+ * (the record's text in the input window, the few names a stream rewrote into its own
+ * buffers). Section 63 handed the document over instead, saving the copy's tenth of the
+ * worker's instructions; section 68 measured that slower (the parse wrote into a document last
+ * read on the merge thread's core) and went back to the copy.
  * Section 43: a consumer faster than its worker waited at every batch, and the worker, which
  * then published every event on its own, made a hand-off with a wake-up and two context
  * switches per event (22,000 waits of the merge thread in a 300k-record run): hence WAKE.
@@ -153,9 +153,8 @@ static inline void rebase(copier *c, ch_sv *sv, size_t pad)
     sv->p = d;
 }
 
-/* An event keep() cannot serve (a stream without it: flow logs) is made the slot's
- * own by copying what it borrows, in place: its document into the slot's (ch_json_doc_copy)
- * and every view outside that document into the batch's arena. */
+/* An event is made the slot's own by copying what it borrows, in place: its document into the
+ * slot's (ch_json_doc_copy) and every view outside that document into the batch's arena. */
 static int copy_event(pf_item *s, ch_arena *arena)
 {
     ch_event *e = &s->ev;
@@ -220,20 +219,17 @@ static int copy_event(pf_item *s, ch_arena *arena)
     return c.oom ? CH_ENOMEM : 0;
 }
 
-/* Make the event next() just wrote into slot s the slot's own: handed over by its stream when
- * it can (source.h keep: the parsed document changes owner, only the record's text is copied),
- * else copied. */
-static int keep_event(ch_prefetch *pf, pf_item *s, ch_arena *arena)
+/* Make the event next() just wrote into slot s the slot's own, by copying what it borrows.
+ * Section 63 of docs/BENCHMARKS.md handed the parsed document over instead (the parser took the
+ * slot's previous one for its next parse): fewer instructions, but the parse then wrote into a
+ * document the merge thread had last read on its core, and on a guest whose two vCPUs share no
+ * cache that cost more than the copy (section 68: 1.29 s against 1.36 s for 300k records, both
+ * threads' CPU lower). */
+static int keep_event(pf_item *s, ch_arena *arena)
 {
     /* What a worker prepares comes after this, in the batch's arena already. */
     memset(&s->ev.prep, 0, sizeof s->ev.prep);
-    if (pf->type->keep == NULL || !s->ev.has_raw_doc)
-        return copy_event(s, arena);
-    if (s->doc == NULL && (s->doc = ch_json_doc_new()) == NULL)
-        return CH_ENOMEM;
-    int rc = pf->type->keep(pf->st, &s->ev, s->doc, arena);
-    /* CH_EUSAGE: the document was not the stream's to give (nothing changed): copied. */
-    return rc == CH_EUSAGE ? copy_event(s, arena) : rc;
+    return copy_event(s, arena);
 }
 
 /* ---- captured reports -------------------------------------------------------------------------
@@ -317,7 +313,7 @@ static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first, boo
         pf_item *it = &b->item[b->n++];
         /* Straight into the slot: the event is not copied, only what it borrows is kept. */
         it->rc = pf->type->next(pf->st, &it->ev);
-        if (it->rc == 1 && keep_event(pf, it, &b->arena) < 0) {
+        if (it->rc == 1 && keep_event(it, &b->arena) < 0) {
             ch_diag_report(&pf->diag, pf->type->dataset, NULL, 0, UINT64_MAX, "out_of_memory",
                            "cannot keep an event read ahead: the rest of this input is skipped");
             it->rc = CH_ENOMEM;

@@ -10,14 +10,12 @@
  * the events, in exactly the order, that calling its next() directly would.
  *
  * An event borrows from its stream until the next call, so a batch slot owns what its event
- * points at: the stream writes the event into the slot, then hands the parsed JSON document
- * over to it (source.h keep, core/json.h ch_json_parser_hand_over: the parser takes the slot's
- * previous document for its next parse, nothing is copied) and copies the record's text into
- * the batch's arena. A stream without keep has the document copied (ch_json_doc_copy: the used
- * tape and strings, no second parse) and every string view rebased into the copy or copied
- * into the arena. Cost on the worker: one memcpy of the record's text per event (two more of
- * the document without keep); the hand-off between threads is one lock round trip per batch
- * of events on each side. The consumer may give the
+ * points at: the stream writes the event into the slot, its parsed JSON document is copied into
+ * the slot's (ch_json_doc_copy: the used tape and strings, no second parse) and every string view
+ * is rebased into the copy or copied into the batch's arena. Cost on the worker: a memcpy of
+ * the record's text and of its document per event (handing the document over instead was
+ * slower: docs/BENCHMARKS.md section 68); the hand-off between threads is one lock round trip
+ * per batch of events on each side. The consumer may give the
  * workers per-event work of its own to do after the copy (ch_prefetch_prep: the pipeline's
  * GeoIP lookups, record identity and events line), so that its one thread does less.
  *

@@ -825,16 +825,6 @@ static int ct_next(ch_stream *s, ch_event *ev)
     }
 }
 
-/* The event is kept while the stream reads on (source.h keep): the parser's document, which
- * holds every string the normalizer took (the others are literals), changes owner; raw_json
- * lies in the input window or in text, both reused, and is copied with the parse padding a
- * record in the window has. */
-static int ct_keep(ch_stream *s, ch_event *ev, ch_json_doc *doc, ch_arena *arena)
-{
-    int rc = ch_json_parser_hand_over(s->parser, doc, &ev->raw_doc);
-    return rc < 0 ? rc : ch_source_keep_sv(arena, &ev->raw_json, CH_JSON_PADDING);
-}
-
 const ch_source_type ch_source_cloudtrail = {
-    "cloudtrail", CH_DS_CLOUDTRAIL, detect, ct_open, ct_next, ct_close, ct_keep,
+    "cloudtrail", CH_DS_CLOUDTRAIL, detect, ct_open, ct_next, ct_close,
 };

@@ -22,19 +22,6 @@ static const ch_source_type *const types[] = {
 
 const ch_source_type *const *ch_source_types(void) { return types; }
 
-int ch_source_keep_sv(ch_arena *arena, ch_sv *sv, size_t pad)
-{
-    if (sv->n == 0 || sv->p == NULL)
-        return 0;
-    char *d = ch_arena_alloc(arena, (size_t)sv->n + 1 + pad);
-    if (d == NULL)
-        return CH_ENOMEM;
-    memcpy(d, sv->p, sv->n);
-    memset(d + sv->n, 0, 1 + pad);
-    sv->p = d;
-    return 0;
-}
-
 const ch_source_type *ch_source_type_by_name(const char *name)
 {
     for (int i = 0; types[i] != NULL; i++)

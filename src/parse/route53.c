@@ -322,21 +322,5 @@ static int detect(const char *head, size_t n)
     return qn && qt ? 95 : qn || qt ? 40 : 0;
 }
 
-/* The event is kept while the stream reads on (source.h keep): the document it came from
- * changes owner (in an envelope the message's: the envelope's own document is still being
- * walked); the names lower-cased into the stream's buffers and raw_json (in the input window,
- * the envelope's strings or the minified buffer) are copied. */
-static int keep_(ch_stream *s, ch_event *ev, ch_json_doc *doc, ch_arena *arena)
-{
-    int rc = ch_json_parser_hand_over(s->in_envelope ? s->inner : s->jp, doc, &ev->raw_doc);
-    if (rc < 0)
-        return rc;
-    if (ev->transport.p == s->transport && (rc = ch_source_keep_sv(arena, &ev->transport, 0)) < 0)
-        return rc;
-    if ((rc = ch_source_keep_sv(arena, &ev->dns_qname, 0)) < 0)
-        return rc;
-    return ch_source_keep_sv(arena, &ev->raw_json, CH_JSON_PADDING);
-}
-
 const ch_source_type ch_source_route53 = {
-    "route53resolver", CH_DS_ROUTE53, detect, open_, next_, close_, keep_};
+    "route53resolver", CH_DS_ROUTE53, detect, open_, next_, close_};

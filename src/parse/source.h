@@ -34,20 +34,7 @@ typedef struct ch_source_type {
     /* 1 with an event, 0 at the end, negative when the input failed (already reported). */
     int (*next)(ch_stream *s, ch_event *ev);
     void (*close)(ch_stream *s);
-    /* Optional (NULL: a reader that must keep an event copies what it borrows). Make the event
-     * next() just returned independent of the stream, for a reader that keeps it while the
-     * stream reads on (ingest/prefetch.c): its parsed document is handed over to doc
-     * (ch_json_parser_hand_over: no copy) and what it borrows from the stream's reused buffers
-     * (the input window, scratch text) is copied into arena; views of static strings stay.
-     * 0; CH_ENOMEM (the event is then unusable); CH_EUSAGE when its document is not the
-     * stream's to give (nothing was changed: the reader copies the event instead). */
-    int (*keep)(ch_stream *s, ch_event *ev, ch_json_doc *doc, ch_arena *arena);
 } ch_source_type;
-
-/* For keep: copy the bytes *sv views into arena, followed by 1 + pad zero bytes (a NUL for
- * producers that promise one, the parse padding raw_json has in the input window), and point
- * *sv at the copy. An empty view stays. 0 or CH_ENOMEM. */
-int ch_source_keep_sv(ch_arena *arena, ch_sv *sv, size_t pad);
 
 /* NULL-terminated list of all source types. */
 const ch_source_type *const *ch_source_types(void);

@@ -727,5 +727,5 @@ static int detect(const char *head, size_t n)
 }
 
 const ch_source_type ch_source_vpcflow = {
-    "vpcflow", CH_DS_VPCFLOW, detect, open_, next_, close_, NULL,
+    "vpcflow", CH_DS_VPCFLOW, detect, open_, next_, close_,
 };

@@ -497,71 +497,12 @@ static void test_each_input_type_is_detected_once_however_often_it_is_read(void 
     }
 }
 
-/* ch_json_parser_hand_over: a document handed over outlives the parser's next parses, and its
- * strings stay at the addresses the parser wrote them to (nothing copied). The slot's old
- * buffers go back to the parser whichever kind they were: a document handed over before, a copy
- * (ch_json_doc_copy), or one too large to hand back (a 100 KB record), which is freed. */
-static void test_a_handed_over_document_outlives_the_parser_without_a_copy(void **state)
-{
-    (void)state;
-    ch_json_parser *p = ch_json_parser_new(1u << 20, 64);
-    ch_json_doc *d = ch_json_doc_new();
-    assert_non_null(p);
-    assert_non_null(d);
-    static char big[120000];
-    int n = snprintf(big, sizeof big, "{\"k\":\"big\",\"pad\":\"%0*d\"}", 100000, 7);
-    const char *texts[] = {"{\"k\":\"first\",\"n\":[1,2]}", big, "{\"k\":\"third\"}",
-                           "{\"k\":\"fourth, longer than the others\",\"x\":{\"y\":null}}"};
-    const size_t lens[] = {strlen(texts[0]), (size_t)n, strlen(texts[2]), strlen(texts[3])};
-    const char *keys[] = {"first", "big", "third", "fourth, longer than the others"};
-    ch_error err;
-    for (int i = 0; i < 4; i++) {
-        ch_json_val root, k;
-        const char *sp = NULL;
-        size_t sn = 0;
-        assert_int_equal(ch_json_parse(p, texts[i], lens[i], lens[i], &root, &err), 0);
-        assert_true(ch_json_obj_get(root, "k", 1, &k));
-        assert_true(ch_json_get_str(k, &sp, &sn));
-        if (i == 2) {
-            /* The slot copied a document once (a stream without keep): the next hand-over
-             * gives the copy's buffers back, not a parser's document of the wrong size. */
-            ch_json_val c;
-            ch_json_strings js;
-            assert_int_equal(ch_json_doc_copy(d, root, &c, &js), 0);
-        }
-        assert_int_equal(ch_json_parser_hand_over(p, d, &root), 0);
-        /* The parser parses on into the buffers it got back. */
-        ch_json_val other;
-        assert_int_equal(ch_json_parse(p, texts[(i + 1) % 4], lens[(i + 1) % 4], lens[(i + 1) % 4],
-                                       &other, &err),
-                         0);
-        const char *hp = NULL;
-        size_t hn = 0;
-        assert_true(ch_json_obj_get(root, "k", 1, &k));
-        assert_true(ch_json_get_str(k, &hp, &hn));
-        assert_ptr_equal(hp, sp);
-        assert_int_equal(hn, strlen(keys[i]));
-        assert_memory_equal(hp, keys[i], hn);
-        ch_buf out;
-        ch_buf_init(&out, 0);
-        assert_int_equal(ch_json_write(root, &out), 0);
-        assert_int_equal(out.len, lens[i]);
-        assert_memory_equal(out.data, texts[i], lens[i]);
-        ch_buf_free(&out);
-        /* A value of another document is not the parser's to give. */
-        assert_int_equal(ch_json_parser_hand_over(p, d, &root), CH_EUSAGE);
-    }
-    ch_json_doc_free(d);
-    ch_json_parser_free(p);
-}
-
-/* Streams that hand their documents over to the read-ahead slots (source.h keep) give what one
- * thread gives: CloudTrail records of growing sizes (the documents handed back grow), one of
- * 100 KB among them (freed rather than handed back), EventBridge envelopes and pretty-printed
- * records in an S3 file (raw_json from the stream's own buffer), and Route 53 records, plain and
- * in CloudWatch envelopes (the message's document handed over while the envelope's is walked,
- * names lower-cased into the stream's buffer). More records than a ring holds, so that every
- * slot's document goes round more than once. */
+/* Streams whose documents the read-ahead slots copy give what one thread gives: CloudTrail
+ * records of growing sizes (the slots' copies grow), one of 100 KB among them, EventBridge
+ * envelopes and pretty-printed records in an S3 file (raw_json from the stream's own buffer),
+ * and Route 53 records, plain and in CloudWatch envelopes (the message's document copied while
+ * the envelope's is walked, names lower-cased into the stream's buffer). More records than a
+ * ring holds, so that every slot's document goes round more than once. */
 static void test_documents_handed_to_the_read_ahead_give_the_results_of_one_thread(void **state)
 {
     (void)state;
@@ -644,7 +585,6 @@ int main(void)
         cmocka_unit_test(test_one_large_file_read_in_chunks_gives_the_results_of_one_thread),
         cmocka_unit_test(test_workers_prepare_every_event_they_read),
         cmocka_unit_test(test_each_input_type_is_detected_once_however_often_it_is_read),
-        cmocka_unit_test(test_a_handed_over_document_outlives_the_parser_without_a_copy),
         cmocka_unit_test(test_documents_handed_to_the_read_ahead_give_the_results_of_one_thread),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
