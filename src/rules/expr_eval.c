@@ -256,38 +256,6 @@ static bool eval_node(const node *n, const ch_event *ev, ch_expr_scratch *s)
     return n->neg ? (seen > 0 && !c.hit) : c.hit;
 }
 
-/* Kleene's three values over the tree: a test of a raw path is unknown (-1), and/or/not
- * combine as in SQL's NULL logic, so a 0 or 1 here is the answer whatever the raw paths hold. */
-static int eval_typed(const node *n, const ch_event *ev, ch_expr_scratch *s)
-{
-    switch (n->kind) {
-    case N_AND:
-    case N_OR: {
-        int stop = n->kind == N_OR, r = !stop;
-        for (uint32_t i = 0; i < n->nkids; i++) {
-            int k = eval_typed(n->kids[i], ev, s);
-            if (k == stop)
-                return stop;
-            if (k < 0)
-                r = -1;
-        }
-        return r;
-    }
-    case N_NOT: {
-        int k = eval_typed(n->kids[0], ev, s);
-        return k < 0 ? -1 : !k;
-    }
-    case N_PRED:
-        break;
-    }
-    return ch__expr_pred_raw(n) ? -1 : eval_node(n, ev, s);
-}
-
-int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)
-{
-    return eval_typed(e->root, ev, s);
-}
-
 /* memmem for needles of 2 bytes or more: 16 places at a time whose first and last bytes are
  * the needle's (SSE2, in every x86-64), each then compared. glibc's memmem ran about 1.5 GB/s on
  * CloudTrail records, which made looking for an absent literal cost as much as the parse it
@@ -330,16 +298,18 @@ static bool text_holds(const node *n, const char *t, size_t tn)
     return false;
 }
 
-/* eval_typed, where a test ch__expr_pred_text takes is false when the text lacks its literals. */
-static int eval_text(const node *n, const ch_event *ev, const char *t, size_t tn,
-                     ch_expr_scratch *s)
+/* Kleene's three values over the tree: a test of a raw path is unknown (-1), and/or/not
+ * combine as in SQL's NULL logic, so a 0 or 1 here is the answer whatever the raw paths hold.
+ * With the record's text t (not NULL), a test ch__expr_pred_text takes is false when the text
+ * lacks its literals. */
+static int eval3(const node *n, const ch_event *ev, const char *t, size_t tn, ch_expr_scratch *s)
 {
     switch (n->kind) {
     case N_AND:
     case N_OR: {
         int stop = n->kind == N_OR, r = !stop;
         for (uint32_t i = 0; i < n->nkids; i++) {
-            int k = eval_text(n->kids[i], ev, t, tn, s);
+            int k = eval3(n->kids[i], ev, t, tn, s);
             if (k == stop)
                 return stop;
             if (k < 0)
@@ -348,7 +318,7 @@ static int eval_text(const node *n, const ch_event *ev, const char *t, size_t tn
         return r;
     }
     case N_NOT: {
-        int k = eval_text(n->kids[0], ev, t, tn, s);
+        int k = eval3(n->kids[0], ev, t, tn, s);
         return k < 0 ? -1 : !k;
     }
     case N_PRED:
@@ -356,16 +326,19 @@ static int eval_text(const node *n, const ch_event *ev, const char *t, size_t tn
     }
     if (!ch__expr_pred_raw(n))
         return eval_node(n, ev, s);
-    return ch__expr_pred_text(n) && !text_holds(n, t, tn) ? 0 : -1;
+    return t != NULL && ch__expr_pred_text(n) && !text_holds(n, t, tn) ? 0 : -1;
+}
+
+int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)
+{
+    return eval3(e->root, ev, NULL, 0, s);
 }
 
 int ch_expr_eval_text(const ch_expr *e, const ch_event *ev, const char *text, size_t n,
                       ch_expr_scratch *s)
 {
     /* An escape could spell a literal's characters otherwise (\u0041 for A). */
-    if (memchr(text, '\\', n) != NULL)
-        return ch_expr_eval_typed(e, ev, s);
-    return eval_text(e->root, ev, text, n, s);
+    return eval3(e->root, ev, memchr(text, '\\', n) != NULL ? NULL : text, n, s);
 }
 
 bool ch_expr_eval(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

@@ -66,33 +66,35 @@ bool ch__expr_pred_raw(const node *n)
                            (n->rfield != NULL && ch_field_ref_info(n->rfield) == NULL));
 }
 
-static bool uses_raw(const node *n)
+/* Does some test under n satisfy is? */
+static bool any_pred(const node *n, bool (*is)(const node *))
 {
     if (n->kind == N_PRED)
-        return ch__expr_pred_raw(n);
+        return is(n);
     for (uint32_t i = 0; i < n->nkids; i++)
-        if (uses_raw(n->kids[i]))
+        if (any_pred(n->kids[i], is))
             return true;
     return false;
 }
 
-bool ch_expr_uses_raw(const ch_expr *e) { return uses_raw(e->root); }
+bool ch_expr_uses_raw(const ch_expr *e) { return any_pred(e->root, ch__expr_pred_raw); }
 
-/* Whether normalized fields alone can make n false (want 0) or true (want 1) for some event:
- * the static shape of ch_expr_eval_typed's answers. */
-static bool typed_decides(const node *n, int want)
+/* Whether normalized fields alone (and with text, the record's text: a test ch__expr_pred_text
+ * takes can be false) can make n false (want 0) or true (want 1) for some event: the static
+ * shape of the answers of ch_expr_eval_typed and ch_expr_eval_text. */
+static bool decides(const node *n, int want, bool text)
 {
     switch (n->kind) {
     case N_PRED:
-        return !ch__expr_pred_raw(n);
+        return !ch__expr_pred_raw(n) || (text && want == 0 && ch__expr_pred_text(n));
     case N_NOT:
-        return typed_decides(n->kids[0], !want);
+        return decides(n->kids[0], !want, text);
     case N_AND:
     case N_OR: {
         /* one kid decides the short-circuit answer; the other answer needs every kid */
         bool one = (n->kind == N_AND) == (want == 0);
         for (uint32_t i = 0; i < n->nkids; i++)
-            if (typed_decides(n->kids[i], want) == one)
+            if (decides(n->kids[i], want, text) == one)
                 return one;
         return !one;
     }
@@ -100,7 +102,7 @@ static bool typed_decides(const node *n, int want)
     return false;
 }
 
-bool ch_expr_typed_can_reject(const ch_expr *e) { return typed_decides(e->root, 0); }
+bool ch_expr_typed_can_reject(const ch_expr *e) { return decides(e->root, 0, false); }
 
 /* A literal whose absence from a record's JSON text (one without a backslash) proves that no
  * value there equals, holds, starts or ends with it: text that no number, boolean or address
@@ -141,38 +143,9 @@ bool ch__expr_pred_text(const node *n)
     return true;
 }
 
-/* typed_decides with the record's text as well: a test ch__expr_pred_text takes can be false. */
-static bool text_decides(const node *n, int want)
-{
-    switch (n->kind) {
-    case N_PRED:
-        return !ch__expr_pred_raw(n) || (want == 0 && ch__expr_pred_text(n));
-    case N_NOT:
-        return text_decides(n->kids[0], !want);
-    case N_AND:
-    case N_OR: {
-        bool one = (n->kind == N_AND) == (want == 0);
-        for (uint32_t i = 0; i < n->nkids; i++)
-            if (text_decides(n->kids[i], want) == one)
-                return one;
-        return !one;
-    }
-    }
-    return false;
-}
-
-static bool has_text_pred(const node *n)
-{
-    if (n->kind == N_PRED)
-        return ch__expr_pred_text(n);
-    for (uint32_t i = 0; i < n->nkids; i++)
-        if (has_text_pred(n->kids[i]))
-            return true;
-    return false;
-}
-
-/* Only where a test of the text can make the difference: typed_decides alone needs no text. */
+/* Only where a test of the text can make the difference: without one, the normalized fields
+ * decide alone. */
 bool ch_expr_text_can_reject(const ch_expr *e)
 {
-    return has_text_pred(e->root) && text_decides(e->root, 0);
+    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true);
 }
