@@ -9,7 +9,6 @@
 #include <cstring>
 #include <new>
 #include <string_view>
-#include <utility>
 
 #include <simdjson.h>
 

@@ -153,11 +153,18 @@ static inline void rebase(copier *c, ch_sv *sv, size_t pad)
     sv->p = d;
 }
 
-/* An event is made the slot's own by copying what it borrows, in place: its document into the
- * slot's (ch_json_doc_copy) and every view outside that document into the batch's arena. */
+/* Make the event next() just wrote into slot s the slot's own by copying what it borrows, in
+ * place: its document into the slot's (ch_json_doc_copy) and every view outside that document
+ * into the batch's arena. Section 63 of docs/BENCHMARKS.md handed the parsed document over
+ * instead (the parser took the slot's previous one for its next parse): fewer instructions, but
+ * the parse then wrote into a document the merge thread had last read on its core, and on a
+ * guest whose two vCPUs share no cache that cost more than the copy (section 68: 1.29 s against
+ * 1.36 s for 300k records, both threads' CPU lower). */
 static int copy_event(pf_item *s, ch_arena *arena)
 {
     ch_event *e = &s->ev;
+    /* What a worker prepares comes after this, in the batch's arena already. */
+    memset(&e->prep, 0, sizeof e->prep);
     copier c = {.a = arena};
     if (e->has_raw_doc) {
         if (s->doc == NULL && (s->doc = ch_json_doc_new()) == NULL)
@@ -217,19 +224,6 @@ static int copy_event(pf_item *s, ch_arena *arena)
         e->raw_values = values;
     }
     return c.oom ? CH_ENOMEM : 0;
-}
-
-/* Make the event next() just wrote into slot s the slot's own, by copying what it borrows.
- * Section 63 of docs/BENCHMARKS.md handed the parsed document over instead (the parser took the
- * slot's previous one for its next parse): fewer instructions, but the parse then wrote into a
- * document the merge thread had last read on its core, and on a guest whose two vCPUs share no
- * cache that cost more than the copy (section 68: 1.29 s against 1.36 s for 300k records, both
- * threads' CPU lower). */
-static int keep_event(pf_item *s, ch_arena *arena)
-{
-    /* What a worker prepares comes after this, in the batch's arena already. */
-    memset(&s->ev.prep, 0, sizeof s->ev.prep);
-    return copy_event(s, arena);
 }
 
 /* ---- captured reports -------------------------------------------------------------------------
@@ -313,7 +307,7 @@ static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first, boo
         pf_item *it = &b->item[b->n++];
         /* Straight into the slot: the event is not copied, only what it borrows is kept. */
         it->rc = pf->type->next(pf->st, &it->ev);
-        if (it->rc == 1 && keep_event(it, &b->arena) < 0) {
+        if (it->rc == 1 && copy_event(it, &b->arena) < 0) {
             ch_diag_report(&pf->diag, pf->type->dataset, NULL, 0, UINT64_MAX, "out_of_memory",
                            "cannot keep an event read ahead: the rest of this input is skipped");
             it->rc = CH_ENOMEM;

@@ -7,8 +7,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "core/error.h"
-
 extern const ch_source_type ch_source_cloudtrail;
 extern const ch_source_type ch_source_vpcflow;
 extern const ch_source_type ch_source_route53;

@@ -18,8 +18,6 @@
 
 #include "core/diag.h"
 #include "core/event.h"
-#include "core/json.h"
-#include "core/mem.h"
 #include "ingest/input.h"
 
 typedef struct ch_stream ch_stream; /* a source type's private per-input state */

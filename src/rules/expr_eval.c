@@ -278,8 +278,7 @@ static const char *find(const char *h, size_t hn, const char *nd, size_t m)
                 mask &= mask - 1;
             }
         }
-        const char *r = memmem(h + i, hn - i, nd, m);
-        return r;
+        return memmem(h + i, hn - i, nd, m);
     }
 #endif
     return memmem(h, hn, nd, m);

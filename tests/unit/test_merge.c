@@ -503,7 +503,7 @@ static void test_each_input_type_is_detected_once_however_often_it_is_read(void 
  * and Route 53 records, plain and in CloudWatch envelopes (the message's document copied while
  * the envelope's is walked, names lower-cased into the stream's buffer). More records than a
  * ring holds, so that every slot's document goes round more than once. */
-static void test_documents_handed_to_the_read_ahead_give_the_results_of_one_thread(void **state)
+static void test_documents_copied_by_the_read_ahead_give_the_results_of_one_thread(void **state)
 {
     (void)state;
     char ct[512], r53[512], s3[512];
@@ -585,7 +585,7 @@ int main(void)
         cmocka_unit_test(test_one_large_file_read_in_chunks_gives_the_results_of_one_thread),
         cmocka_unit_test(test_workers_prepare_every_event_they_read),
         cmocka_unit_test(test_each_input_type_is_detected_once_however_often_it_is_read),
-        cmocka_unit_test(test_documents_handed_to_the_read_ahead_give_the_results_of_one_thread),
+        cmocka_unit_test(test_documents_copied_by_the_read_ahead_give_the_results_of_one_thread),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
