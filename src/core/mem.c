@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static long fail_after = -1;
 
@@ -54,6 +56,29 @@ void *ch_grow(void *p, size_t *cap, size_t first, size_t elem)
     return q;
 }
 
+void ch_mem_populate(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    static long page;
+    if (page == 0)
+        page = sysconf(_SC_PAGESIZE);
+    if (p == NULL || page <= 0)
+        return;
+    uintptr_t from = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (to > from)
+        (void)madvise((void *)from, to - from, MADV_POPULATE_WRITE); /* advice: failure is fine */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* Chunks this large are written through soon after they are made (the graph facts' arena: 1 MiB
+ * chunks, seven thousand page faults on the merge thread in a 300k-record run): populated at
+ * once. The read-ahead's smaller chunks are reused batch after batch and fault only once. */
+#define ARENA_POPULATE (256u << 10)
+
 struct ch_arena_chunk {
     ch_arena_chunk *next;
     size_t size, used;
@@ -75,6 +100,8 @@ void *ch_arena_alloc(ch_arena *a, size_t n)
         ch_arena_chunk *nc = ch_malloc(sizeof *nc + sz);
         if (nc == NULL)
             return NULL;
+        if (sz >= ARENA_POPULATE)
+            ch_mem_populate(nc->data, sz);
         nc->size = sz;
         nc->used = 0;
         nc->next = c;

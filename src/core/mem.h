@@ -25,6 +25,12 @@ char *ch_strdup(const char *s);
  * every growing list repeats, and for its overflow check. */
 void *ch_grow(void *p, size_t *cap, size_t first, size_t elem);
 
+/* Fault in the whole pages of [p, p + n) writable, in one system call (MADV_POPULATE_WRITE),
+ * for memory about to be written through: a page fault each is dear under virtualisation, and a
+ * large table or arena chunk written at random faults page after page on the writing thread. A
+ * kernel without it (before 5.14) leaves the pages to fault lazily. */
+void ch_mem_populate(void *p, size_t n);
+
 /* Test hook: after `n` more successful allocations, every allocation fails; -1 disables. */
 void ch_mem_fail_after(long n);
 

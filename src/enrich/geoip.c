@@ -38,9 +38,7 @@
 #include <maxminddb.h>
 #include <netinet/in.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/mem.h"
 
@@ -124,15 +122,7 @@ static size_t round_cache_size(size_t n)
 static geo_entry *cache_alloc(size_t entries)
 {
     geo_entry *c = ch_calloc(entries, sizeof(geo_entry));
-#ifdef MADV_POPULATE_WRITE
-    long page = sysconf(_SC_PAGESIZE);
-    if (c != NULL && page > 0) {
-        uintptr_t from = ((uintptr_t)c + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        uintptr_t to = ((uintptr_t)c + entries * sizeof(geo_entry)) & ~((uintptr_t)page - 1);
-        if (to > from)
-            (void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
-    }
-#endif
+    ch_mem_populate(c, entries * sizeof(geo_entry));
     return c;
 }
 

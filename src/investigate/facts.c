@@ -91,8 +91,13 @@ typedef struct firsts_writer {
     pthread_cond_t cv;
     tuples *head, *tail; /* under mu: batches to take, oldest first */
     size_t queued;       /* under mu */
-    bool stop;           /* under mu */
-    bool committed;      /* under mu: the thread is done with the set, its results are final */
+    /* under mu: batches the thread has put, for the merge thread to fill again. A new batch's
+     * buffer grew by reallocation into fresh pages, 1,700 page faults on the merge thread in a
+     * 300k-record run. */
+    tuples *spare;
+    size_t nspare;
+    bool stop;      /* under mu */
+    bool committed; /* under mu: the thread is done with the set, its results are final */
 } firsts_writer;
 
 typedef struct off_count {
@@ -907,6 +912,7 @@ static int put_firsts(ch_facts *fs, ch_sv user, ch_sv id, int64_t ts, const uint
 }
 
 static void tuples_push(ch_facts *f);
+static tuples *tuples_take(firsts_writer *w);
 
 static int firsts(ch_facts *f, const ch_event *ev)
 {
@@ -951,11 +957,8 @@ static int firsts(ch_facts *f, const ch_event *ev)
     if (f->w == NULL)
         return put_firsts(f->fs, ev->user_name, ev->id, ev->ts_ms, kind, vals, n);
     /* The firsts' thread puts them (and writes them ahead): a copy of what it needs. */
-    if (f->tb == NULL) {
-        if ((f->tb = ch_calloc(1, sizeof *f->tb)) == NULL)
-            return CH_ENOMEM;
-        ch_buf_init(&f->tb->b, (size_t)1 << 30);
-    }
+    if (f->tb == NULL && (f->tb = tuples_take(f->w)) == NULL)
+        return CH_ENOMEM;
     ev_firsts h = {.ts = ev->ts_ms, .un = ev->user_name.n, .idn = ev->id.n, .n = (uint8_t)n};
     for (int i = 0; i < n; i++) {
         h.kind[i] = kind[i];
@@ -1493,8 +1496,16 @@ static void *writer_main(void *arg)
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
         tuples_put(f->fs, t);
-        tuples_free(t);
         pthread_mutex_lock(&w->mu);
+        if (w->nspare < TUPLES_QUEUED) {
+            ch_buf_clear(&t->b);
+            t->n = 0;
+            t->next = w->spare;
+            w->spare = t;
+            w->nspare++;
+        } else {
+            tuples_free(t);
+        }
     }
     pthread_mutex_unlock(&w->mu);
     ch_facts *fs = f->fs;
@@ -1521,6 +1532,22 @@ static void *writer_main(void *arg)
      * section 50). */
     (void)sqlite3_wal_checkpoint_v2(w->sql.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return NULL;
+}
+
+/* A batch to fill: a spare one, or a new one. NULL when out of memory. */
+static tuples *tuples_take(firsts_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    tuples *t = w->spare;
+    if (t != NULL) {
+        w->spare = t->next;
+        w->nspare--;
+        t->next = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (t == NULL && (t = ch_calloc(1, sizeof *t)) != NULL)
+        ch_buf_init(&t->b, (size_t)1 << 30);
+    return t;
 }
 
 /* Hand the batch being filled to the firsts' thread; wait while it is TUPLES_QUEUED behind. */
@@ -1633,6 +1660,11 @@ static void writer_reap(ch_facts *f)
     if (w == NULL)
         return;
     pthread_join(w->th, NULL);
+    while (w->spare != NULL) {
+        tuples *t = w->spare;
+        w->spare = t->next;
+        tuples_free(t);
+    }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     ch_sql_close(&w->sql);

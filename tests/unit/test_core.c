@@ -1,7 +1,7 @@
 /*
  * test_core.c - the core utilities every stage relies on: JSON string escaping (output must
  * always be valid JSON, whatever bytes the logs carried), addresses, times, capped buffers,
- * error counting by reason.
+ * the arena and the pages populated ahead of writes, error counting by reason.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/diag.h"
@@ -88,6 +90,53 @@ static void test_growing_list_keeps_its_elements_and_survives_failure(void **sta
     assert_null(ch_grow(v, &big, 16, 16));
     assert_int_equal(big, SIZE_MAX / 16);
     ch_free(v);
+}
+
+/* Pages of p..p+n that are resident. */
+static size_t resident(void *p, size_t n, size_t page)
+{
+    unsigned char vec[64];
+    size_t np = n / page, r = 0;
+    assert_true(np <= sizeof vec);
+    assert_int_equal(mincore(p, n, vec), 0);
+    for (size_t i = 0; i < np; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+/* ch_mem_populate faults the whole pages in, in one call, and never changes what they hold; the
+ * arena's large chunks, populated when made, keep every allocation's bytes. */
+static void test_populated_pages_are_resident_and_keep_their_bytes(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 16 * page;
+    char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(resident(m, n, page), 0);
+    memset(m + 3 * page, 'x', 100);  /* a page written before */
+    ch_mem_populate(m + 10, n - 20); /* the partial first and last pages are left alone */
+    assert_int_equal(resident(m, n, page), 14); /* pages 1 to 14 */
+    assert_int_equal(resident(m, page, page), 0);
+    assert_int_equal(resident(m + 15 * page, page, page), 0);
+    for (size_t i = 0; i < 100; i++)
+        assert_int_equal(m[3 * page + i], 'x');
+    assert_int_equal(m[4 * page], 0);
+    ch_mem_populate(NULL, 1 << 20); /* nothing to do */
+    ch_mem_populate(m, 1);
+    munmap(m, n);
+
+    ch_arena a;
+    ch_arena_init(&a, 1 << 20);
+    char *blocks[3000];
+    for (int i = 0; i < 3000; i++) { /* about three chunks */
+        blocks[i] = ch_arena_alloc(&a, 1000);
+        assert_non_null(blocks[i]);
+        memset(blocks[i], 'a' + i % 26, 1000);
+    }
+    for (int i = 0; i < 3000; i++)
+        for (int j = 0; j < 1000; j += 111)
+            assert_int_equal(blocks[i][j], 'a' + i % 26);
+    ch_arena_free(&a);
 }
 
 static void test_ipv4_strict_parse_and_format(void **state)
@@ -267,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_json_escaping_keeps_output_valid),
         cmocka_unit_test(test_buffer_refuses_to_grow_past_its_cap),
         cmocka_unit_test(test_growing_list_keeps_its_elements_and_survives_failure),
+        cmocka_unit_test(test_populated_pages_are_resident_and_keep_their_bytes),
         cmocka_unit_test(test_ipv4_strict_parse_and_format),
         cmocka_unit_test(test_ipv6_and_mapped_ipv4),
         cmocka_unit_test(test_internal_ranges_are_not_geolocated),
