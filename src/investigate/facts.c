@@ -403,6 +403,21 @@ static int put_key(ch_facts *f, const fkey *kk, uint8_t type, ch_offense *o, con
     return 0;
 }
 
+/* Widen the pending fact of this key (hash h) to ts, if there is one: true. */
+static bool seen_widen(ch_facts *f, const char *key, size_t kn, uint64_t h, int64_t ts)
+{
+    keyv k = {key, kn};
+    fact *x = ch_hindex_find(&f->ix, h, fact_eq, &k);
+    if (x == NULL)
+        return false;
+    if (ts < x->first)
+        x->first = ts;
+    if (ts > x->last)
+        x->last = ts;
+    x->count++;
+    return true;
+}
+
 /* Widen the node (o, id) when it is pending already: true. Most events of an offense's principal
  * show nodes the interval has seen, whose attributes (kept from their first sight) would be
  * built only to be thrown away. */
@@ -418,16 +433,7 @@ static bool node_seen(ch_facts *f, ch_offense *o, ch_sv id, int64_t ts)
     memcpy(key + kn, id.p, id.n);
     kn += id.n;
     key[kn++] = '\0';
-    keyv k = {key, kn};
-    fact *x = ch_hindex_find(&f->ix, ch_hash_words(CH_HASH_SEED, key, kn), fact_eq, &k);
-    if (x == NULL)
-        return false;
-    if (ts < x->first)
-        x->first = ts;
-    if (ts > x->last)
-        x->last = ts;
-    x->count++;
-    return true;
+    return seen_widen(f, key, kn, ch_hash_words(CH_HASH_SEED, key, kn), ts);
 }
 
 /* ---- building facts from events ------------------------------------------------------------ */
@@ -497,16 +503,9 @@ static void attrs_json(ch_buf *b, const char *const *names, const ch_sv *vals, s
     ch_buf_addc(b, '}');
 }
 
-/* ip:ADDR with its country and AS. */
-static int address_node(ch_facts *f, ch_offense *o, const ch_ip *ip, const ch_geo *g, idbuf *id,
-                        ch_buf *ab, int64_t ts)
+/* An address node's attributes: its country and AS. */
+static void address_attrs(ch_buf *ab, ch_sv addr, const ch_ip *ip, const ch_geo *g)
 {
-    char txt[64];
-    size_t tn = ch_ip_format(ip, txt);
-    ch_sv addr = {txt, (uint32_t)tn};
-    make_id(id, "ip", addr);
-    if (node_seen(f, o, (ch_sv){id->b, id->n}, ts))
-        return 0;
     char asn[24] = "";
     if (g->asn)
         snprintf(asn, sizeof asn, "AS%u", g->asn);
@@ -517,6 +516,19 @@ static int address_node(ch_facts *f, ch_offense *o, const ch_ip *ip, const ch_ge
                      g->as_org,
                      ch_ip_is_internal(ip) ? CH_SV("internal") : CH_SV("external")};
     attrs_json(ab, names, vals, 5);
+}
+
+/* ip:ADDR with its country and AS. */
+static int address_node(ch_facts *f, ch_offense *o, const ch_ip *ip, const ch_geo *g, idbuf *id,
+                        ch_buf *ab, int64_t ts)
+{
+    char txt[64];
+    size_t tn = ch_ip_format(ip, txt);
+    ch_sv addr = {txt, (uint32_t)tn};
+    make_id(id, "ip", addr);
+    if (node_seen(f, o, (ch_sv){id->b, id->n}, ts))
+        return 0;
+    address_attrs(ab, addr, ip, g);
     return node(f, o, (ch_sv){id->b, id->n}, "address", addr, ab->data, ts);
 }
 
@@ -706,18 +718,8 @@ static void plan_load(const ch_facts *f, const plan *pl)
 /* node_seen with the node's key made. */
 static bool key_seen(ch_facts *f, const fkey *k, int64_t ts)
 {
-    if (k->drop)
-        return false; /* put_key counts it as dropped */
-    keyv kv = {k->b, k->n};
-    fact *x = ch_hindex_find(&f->ix, k->h, fact_eq, &kv);
-    if (x == NULL)
-        return false;
-    if (ts < x->first)
-        x->first = ts;
-    if (ts > x->last)
-        x->last = ts;
-    x->count++;
-    return true;
+    /* A dropped key was never put: put_key counts it as dropped. */
+    return !k->drop && seen_widen(f, k->b, k->n, k->h, ts);
 }
 
 static int put_node(ch_facts *f, const plan *pl, int i, ch_offense *o, ch_sv id, const char *kind,
@@ -782,18 +784,7 @@ static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab
         rc = put_edge(f, &pl, P_USED_KEY, o, "used_key", pid, kid, ts);
     if (rc >= 0 && pl.on[P_ADDR]) {
         if (!key_seen(f, &pl.k[P_ADDR], ts)) {
-            const ch_geo *g = &ev->src_geo;
-            char asn[24] = "";
-            if (g->asn)
-                snprintf(asn, sizeof asn, "AS%u", g->asn);
-            static const char *const names[] = {"address", "country", "asn", "as_org", "scope"};
-            ch_sv vals[5] = {addr,
-                             {g->country, (uint32_t)strlen(g->country)},
-                             {asn, (uint32_t)strlen(asn)},
-                             g->as_org,
-                             ch_ip_is_internal(&ev->src_ip) ? CH_SV("internal")
-                                                            : CH_SV("external")};
-            attrs_json(ab, names, vals, 5);
+            address_attrs(ab, addr, &ev->src_ip, &ev->src_geo);
             rc = put_node(f, &pl, P_ADDR, o, aid, "address", addr, ab->data, ts);
         }
         if (rc >= 0)
