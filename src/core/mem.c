@@ -1,6 +1,6 @@
 /*
- * mem.c - allocator wrappers with failure injection, and the bump arena. The failure counter
- * is a plain global: tests that use it run single-threaded.
+ * mem.c - allocator wrappers with failure injection, page population, and the bump arena. The
+ * failure counter is a plain global: tests that use it run single-threaded.
  */
 #include "core/mem.h"
 

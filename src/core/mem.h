@@ -5,6 +5,8 @@
  * allocation fail on purpose (ch_mem_fail_after) and check that every caller survives it.
  * Per-record data comes from a ch_arena: bump allocation from chunks, freed all at once by
  * ch_arena_reset, which keeps the first chunk so that steady state allocates nothing.
+ * ch_mem_populate faults a large allocation's pages in at once, for memory written at random
+ * soon after it is made (large arena chunks, hash tables).
  */
 #ifndef CH_CORE_MEM_H
 #define CH_CORE_MEM_H
