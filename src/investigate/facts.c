@@ -675,22 +675,35 @@ static const char *const lineage_actions[] = {
 enum { P_PRINCIPAL, P_KEY, P_USED_KEY, P_ADDR, P_FROM, P_UA, P_AGENT, P_REGION, P_IN_REGION, P_N };
 
 typedef struct plan {
+    ch_offense *o;
     fkey k[P_N];
+    ch_sv fl[P_N][4]; /* node(): id, kind, label, attributes; edge(): kind, from, to */
+    uint8_t type[P_N];
     bool on[P_N];
 } plan;
 
-static void plan_node(plan *pl, int i, ch_offense *o, ch_sv id, const char *kind, ch_sv label)
+/* A node's attributes are "{}" unless plan_attrs sets them before plan_put. */
+static void plan_node(plan *pl, int i, ch_sv id, const char *kind, ch_sv label)
 {
-    /* node()'s fields as far as the key goes: a too long label drops the node there too. */
-    ch_sv fl[3] = {id, {kind, (uint32_t)strlen(kind)}, label};
-    key_make(&pl->k[i], T_NODE, o, fl, 3, 1);
+    ch_sv fl[4] = {id, {kind, (uint32_t)strlen(kind)}, label, CH_SV("{}")};
+    key_make(&pl->k[i], T_NODE, pl->o, fl, 4, 1);
+    memcpy(pl->fl[i], fl, sizeof fl);
+    pl->type[i] = T_NODE;
     pl->on[i] = true;
 }
 
-static void plan_edge(plan *pl, int i, ch_offense *o, const char *kind, ch_sv from, ch_sv to)
+/* As node() takes them. */
+static void plan_attrs(plan *pl, int i, const char *attrs)
+{
+    pl->fl[i][3] = sv_of(attrs ? attrs : "{}");
+}
+
+static void plan_edge(plan *pl, int i, const char *kind, ch_sv from, ch_sv to)
 {
     ch_sv fl[3] = {{kind, (uint32_t)strlen(kind)}, from, to};
-    key_make(&pl->k[i], T_EDGE, o, fl, 3, 3);
+    key_make(&pl->k[i], T_EDGE, pl->o, fl, 3, 3);
+    memcpy(pl->fl[i], fl, sizeof fl);
+    pl->type[i] = T_EDGE;
     pl->on[i] = true;
 }
 
@@ -722,18 +735,10 @@ static bool key_seen(ch_facts *f, const fkey *k, int64_t ts)
     return !k->drop && seen_widen(f, k->b, k->n, k->h, ts);
 }
 
-static int put_node(ch_facts *f, const plan *pl, int i, ch_offense *o, ch_sv id, const char *kind,
-                    ch_sv label, const char *attrs, int64_t ts)
+/* node() or edge() of planned fact i. */
+static int plan_put(ch_facts *f, const plan *pl, int i, int64_t ts)
 {
-    ch_sv fl[4] = {id, {kind, (uint32_t)strlen(kind)}, label, {attrs, (uint32_t)strlen(attrs)}};
-    return put_key(f, &pl->k[i], T_NODE, o, fl, 4, ts);
-}
-
-static int put_edge(ch_facts *f, const plan *pl, int i, ch_offense *o, const char *kind, ch_sv from,
-                    ch_sv to, int64_t ts)
-{
-    ch_sv fl[3] = {{kind, (uint32_t)strlen(kind)}, from, to};
-    return put_key(f, &pl->k[i], T_EDGE, o, fl, 3, ts);
+    return put_key(f, &pl->k[i], pl->type[i], pl->o, pl->fl[i], pl->type[i] == T_NODE ? 4 : 3, ts);
 }
 
 static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab)
@@ -747,28 +752,29 @@ static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab
     if (ua.n > 200)
         ua.n = 200;
     plan pl;
+    pl.o = o;
     memset(pl.on, 0, sizeof pl.on);
-    plan_node(&pl, P_PRINCIPAL, o, pid, pk, ev->user_name);
+    plan_node(&pl, P_PRINCIPAL, pid, pk, ev->user_name);
     if (ev->access_key.n) {
         kid = make_id(&kidb, "key", ev->access_key);
-        plan_node(&pl, P_KEY, o, kid, "access_key", ev->access_key);
-        plan_edge(&pl, P_USED_KEY, o, "used_key", pid, kid);
+        plan_node(&pl, P_KEY, kid, "access_key", ev->access_key);
+        plan_edge(&pl, P_USED_KEY, "used_key", pid, kid);
     }
     if (ev->src_ip.family) {
         addr.n = (uint32_t)ch_ip_format(&ev->src_ip, txt);
         aid = make_id(&aidb, "ip", addr);
-        plan_node(&pl, P_ADDR, o, aid, "address", addr);
-        plan_edge(&pl, P_FROM, o, "from", pid, aid);
+        plan_node(&pl, P_ADDR, aid, "address", addr);
+        plan_edge(&pl, P_FROM, "from", pid, aid);
     }
     if (ev->user_agent.n) {
         uid = make_id(&uidb, "ua", ua);
-        plan_node(&pl, P_UA, o, uid, "user_agent", ua);
-        plan_edge(&pl, P_AGENT, o, "agent", pid, uid);
+        plan_node(&pl, P_UA, uid, "user_agent", ua);
+        plan_edge(&pl, P_AGENT, "agent", pid, uid);
     }
     if (ev->region.n) {
         rid = make_id(&ridb, "region", ev->region);
-        plan_node(&pl, P_REGION, o, rid, "region", ev->region);
-        plan_edge(&pl, P_IN_REGION, o, "in_region", pid, rid);
+        plan_node(&pl, P_REGION, rid, "region", ev->region);
+        plan_edge(&pl, P_IN_REGION, "in_region", pid, rid);
     }
     plan_load(f, &pl);
 
@@ -777,27 +783,26 @@ static int cloudtrail(ch_facts *f, ch_offense *o, const ch_event *ev, ch_buf *ab
         static const char *const pnames[] = {"name", "type", "account", "session"};
         ch_sv pvals[4] = {ev->user_name, ev->user_type, ev->account_id, ev->session_name};
         attrs_json(ab, pnames, pvals, 4);
-        rc = put_node(f, &pl, P_PRINCIPAL, o, pid, pk, ev->user_name, ab->data, ts);
+        plan_attrs(&pl, P_PRINCIPAL, ab->data);
+        rc = plan_put(f, &pl, P_PRINCIPAL, ts);
     }
-    if (rc >= 0 && pl.on[P_KEY] &&
-        (rc = put_node(f, &pl, P_KEY, o, kid, "access_key", ev->access_key, "{}", ts)) >= 0)
-        rc = put_edge(f, &pl, P_USED_KEY, o, "used_key", pid, kid, ts);
+    if (rc >= 0 && pl.on[P_KEY] && (rc = plan_put(f, &pl, P_KEY, ts)) >= 0)
+        rc = plan_put(f, &pl, P_USED_KEY, ts);
     if (rc >= 0 && pl.on[P_ADDR]) {
         if (!key_seen(f, &pl.k[P_ADDR], ts)) {
             address_attrs(ab, addr, &ev->src_ip, &ev->src_geo);
-            rc = put_node(f, &pl, P_ADDR, o, aid, "address", addr, ab->data, ts);
+            plan_attrs(&pl, P_ADDR, ab->data);
+            rc = plan_put(f, &pl, P_ADDR, ts);
         }
         if (rc >= 0)
-            rc = put_edge(f, &pl, P_FROM, o, "from", pid, aid, ts);
+            rc = plan_put(f, &pl, P_FROM, ts);
         if (rc >= 0)
             rc = indicator(f, o, ev, aid, ab);
     }
-    if (rc >= 0 && pl.on[P_UA] &&
-        (rc = put_node(f, &pl, P_UA, o, uid, "user_agent", ua, "{}", ts)) >= 0)
-        rc = put_edge(f, &pl, P_AGENT, o, "agent", pid, uid, ts);
-    if (rc >= 0 && pl.on[P_REGION] &&
-        (rc = put_node(f, &pl, P_REGION, o, rid, "region", ev->region, "{}", ts)) >= 0)
-        rc = put_edge(f, &pl, P_IN_REGION, o, "in_region", pid, rid, ts);
+    if (rc >= 0 && pl.on[P_UA] && (rc = plan_put(f, &pl, P_UA, ts)) >= 0)
+        rc = plan_put(f, &pl, P_AGENT, ts);
+    if (rc >= 0 && pl.on[P_REGION] && (rc = plan_put(f, &pl, P_REGION, ts)) >= 0)
+        rc = plan_put(f, &pl, P_IN_REGION, ts);
     idbuf id = {.n = 0};
     if (rc < 0 || ev->outcome != CH_OUTCOME_SUCCESS || ev->action.p == NULL)
         return rc;
