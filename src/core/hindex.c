@@ -13,8 +13,6 @@
 #include "core/error.h"
 #include "core/mem.h"
 
-#define HINDEX_POPULATE (256u << 10)
-
 int ch_hindex_reserve(ch_hindex *ix, size_t want, size_t first_cap)
 {
     size_t nc = ix->cap ? ix->cap : (first_cap ? first_cap : 16);
@@ -26,7 +24,7 @@ int ch_hindex_reserve(ch_hindex *ix, size_t want, size_t first_cap)
     if (ns == NULL)
         return CH_ENOMEM;
     /* The slots are written at random below and after: their pages faulted in at once. */
-    if (nc * sizeof *ns >= HINDEX_POPULATE)
+    if (nc * sizeof *ns >= CH_MEM_POPULATE_MIN)
         ch_mem_populate(ns, nc * sizeof *ns);
     for (size_t i = 0; i < ix->cap; i++) {
         const ch_hindex_slot *sl = &ix->slots[i];

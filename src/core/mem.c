@@ -59,9 +59,7 @@ void *ch_grow(void *p, size_t *cap, size_t first, size_t elem)
 void ch_mem_populate(void *p, size_t n)
 {
 #ifdef MADV_POPULATE_WRITE
-    static long page;
-    if (page == 0)
-        page = sysconf(_SC_PAGESIZE);
+    long page = sysconf(_SC_PAGESIZE);
     if (p == NULL || page <= 0)
         return;
     uintptr_t from = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
@@ -73,11 +71,6 @@ void ch_mem_populate(void *p, size_t n)
     (void)n;
 #endif
 }
-
-/* Chunks this large are written through soon after they are made (the graph facts' arena: 1 MiB
- * chunks, seven thousand page faults on the merge thread in a 300k-record run): populated at
- * once. The read-ahead's smaller chunks are reused batch after batch and fault only once. */
-#define ARENA_POPULATE (256u << 10)
 
 struct ch_arena_chunk {
     ch_arena_chunk *next;
@@ -100,7 +93,10 @@ void *ch_arena_alloc(ch_arena *a, size_t n)
         ch_arena_chunk *nc = ch_malloc(sizeof *nc + sz);
         if (nc == NULL)
             return NULL;
-        if (sz >= ARENA_POPULATE)
+        /* Large chunks are written through soon after they are made (the graph facts' arena: 1
+         * MiB chunks, seven thousand page faults on the merge thread in a 300k-record run). The
+         * read-ahead's smaller chunks are reused batch after batch and fault only once. */
+        if (sz >= CH_MEM_POPULATE_MIN)
             ch_mem_populate(nc->data, sz);
         nc->size = sz;
         nc->used = 0;

@@ -32,6 +32,8 @@ void *ch_grow(void *p, size_t *cap, size_t first, size_t elem);
  * large table or arena chunk written at random faults page after page on the writing thread. A
  * kernel without it (before 5.14) leaves the pages to fault lazily. */
 void ch_mem_populate(void *p, size_t n);
+/* The size from which an arena chunk or a hash table's slot array is populated when made. */
+#define CH_MEM_POPULATE_MIN ((size_t)256 << 10)
 
 /* Test hook: after `n` more successful allocations, every allocation fails; -1 disables. */
 void ch_mem_fail_after(long n);
