@@ -320,11 +320,6 @@ static int set_wal(sqlite3 *db, const char *path, ch_error *err)
  * pragma there). */
 #define NEW_PAGE_SIZE "16384"
 
-static int set_page_size(sqlite3 *db, const char *path, ch_error *err)
-{
-    return ch_sql_exec(db, path, "PRAGMA page_size = " NEW_PAGE_SIZE, err);
-}
-
 /* A statement that may write several rows (the lineage's and the graph facts' 32-row upserts)
  * keeps a statement journal: the pages it changes, to undo it alone if it fails halfway. SQLite
  * spills that journal to a temporary file past 64 KiB, and a 32-row upsert into a table with two
@@ -368,7 +363,8 @@ static int open_flags(const char *path, bool create, int extra, sqlite3 **out, c
     sqlite3_extended_result_codes(db, 1);
     /* journal_mode answers with a row; exec ignores it. A file that is not a database fails
      * here with "file is not a database". */
-    if ((rc = set_page_size(db, path, err)) < 0 || (rc = set_wal(db, path, err)) < 0 ||
+    if ((rc = ch_sql_exec(db, path, "PRAGMA page_size = " NEW_PAGE_SIZE, err)) < 0 ||
+        (rc = set_wal(db, path, err)) < 0 ||
         (rc = ch_sql_exec(db, path, "PRAGMA synchronous = NORMAL", err)) < 0 ||
         (rc = ch_sql_exec(db, path, "PRAGMA foreign_keys = ON", err)) < 0)
         goto fail;
