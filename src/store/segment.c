@@ -416,6 +416,29 @@ static ch_seg_block *filling(ch_seg_builder *b)
     return k;
 }
 
+/* Record ord's terms. On failure the terms lists are left as they were: the record is not
+ * added, and a term of it left behind would point a lookup at the next record. */
+static int add_terms(ch_seg_builder *b, uint32_t ord, const ch_event *ev)
+{
+    size_t was[CH_IX_NFIELDS];
+    for (int i = 0; i < CH_IX_NFIELDS; i++) {
+        was[i] = b->terms[i].len;
+        char tb[64];
+        ch_sv t;
+        if (ch__ix_terms(ev, i, tb, &t) == 0)
+            continue;
+        uint8_t hdr[8];
+        ch_le_put32(hdr, ord);
+        ch_le_put32(hdr + 4, t.n);
+        if (ch_buf_add(&b->terms[i], hdr, 8) < 0 || ch_buf_add(&b->terms[i], t.p, t.n) < 0) {
+            for (int j = 0; j <= i; j++)
+                b->terms[j].len = was[j];
+            return CH_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
 {
     ch_seg_block *k = filling(b);
@@ -437,20 +460,10 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     ch_le_put32((uint8_t *)k->raw.data + start, (uint32_t)(k->raw.len - start - 4));
     if (split)
         ch_le_put32((uint8_t *)k->orig.data + ostart, (uint32_t)(k->orig.len - ostart - 4));
-    uint32_t ord = b->nrec;
-    for (int i = 0; i < CH_IX_NFIELDS; i++) {
-        char tb[64];
-        ch_sv t;
-        if (ch__ix_terms(ev, i, tb, &t) == 0)
-            continue;
-        uint8_t hdr[8];
-        ch_le_put32(hdr, ord);
-        ch_le_put32(hdr + 4, t.n);
-        if (ch_buf_add(&b->terms[i], hdr, 8) < 0 || ch_buf_add(&b->terms[i], t.p, t.n) < 0) {
-            k->raw.len = start;
-            k->orig.len = ostart;
-            return CH_ENOMEM;
-        }
+    if (add_terms(b, b->nrec, ev) < 0) {
+        k->raw.len = start;
+        k->orig.len = ostart;
+        return CH_ENOMEM;
     }
     k->cnt++;
     k->rawlen = (uint32_t)k->raw.len;

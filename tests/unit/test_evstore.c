@@ -142,6 +142,64 @@ static void test_index_postings_name_exactly_the_matching_records(void **state)
     unlink(path);
 }
 
+/* An add that runs out of memory leaves the segment as it was, terms included: the record
+ * added again afterwards is indexed once, and no term of the failed attempt points at the
+ * record that takes its place. */
+static void test_an_add_out_of_memory_leaves_no_term_behind(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_evstore_oom_%d.seg", (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init(&b, CH_DS_VPCFLOW, 477048);
+    int failed = 0;
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32];
+        ch_sv n[2], v[2];
+        make_event(&ev, i, id, n, v);
+        if (i >= 3) {
+            assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+            continue;
+        }
+        /* The first records grow every buffer: fail each of their allocations in turn. */
+        for (long k = 0;; k++) {
+            ch_mem_fail_after(k);
+            int rc = ch__segb_add(&b, &ev, (uint64_t)i + 1);
+            ch_mem_fail_after(-1);
+            if (rc == 0)
+                break;
+            assert_int_equal(rc, CH_ENOMEM);
+            failed++;
+        }
+    }
+    assert_true(failed > 3); /* beyond the block and its two buffers: the terms lists too */
+    ch_error err = {0};
+    assert_int_equal(ch__segb_write(&b, path, 3, 0, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+    ch_seg *s = NULL;
+    assert_int_equal(ch__seg_open(path, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), 0);
+    assert_int_equal(ch__seg_meta(s)->nrec, NEV);
+    const ch_seg_term *t;
+    size_t nt;
+    assert_int_equal(ch__seg_terms(s, ch__ix_field("user.name"), &t, &nt, &err), 0);
+    assert_int_equal(nt, 2);
+    assert_true(t[1].term.n == 3 && memcmp(t[1].term.p, "bob", 3) == 0);
+    assert_int_equal(t[0].npost, NEV / 100);
+    assert_int_equal(t[1].npost, NEV - NEV / 100);
+    uint32_t *post = malloc(NEV * sizeof *post);
+    assert_int_equal(ch__seg_postings(&t[1], post, NEV), 0);
+    for (uint32_t i = 0, want = 0; i < t[1].npost; i++, want++) {
+        if (want % 100 == 7)
+            want++;
+        assert_int_equal(post[i], want);
+    }
+    free(post);
+    ch__seg_close(s);
+    unlink(path);
+}
+
 /* The whole segment file (ch_free'd by the caller). */
 static uint8_t *slurp(const char *file, size_t *n)
 {
@@ -294,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_survives_the_segment_as_the_writer_prints_it),
         cmocka_unit_test(test_index_postings_name_exactly_the_matching_records),
+        cmocka_unit_test(test_an_add_out_of_memory_leaves_no_term_behind),
         cmocka_unit_test(test_damage_anywhere_is_refused_with_a_reason),
         cmocka_unit_test(test_retention_and_time_arguments_parse_or_say_why),
         cmocka_unit_test(test_old_and_new_block_formats_read_the_same_records),
