@@ -33,6 +33,14 @@ typedef struct ch_error {
     char msg[512];
 } ch_error;
 
+/* An empty error without zeroing all of msg, for paths run once a record: `ch_error e = {0}`
+ * writes its 516 bytes every time (docs/BENCHMARKS.md section 70). */
+static inline void ch_error_clear(ch_error *e)
+{
+    e->code = 0;
+    e->msg[0] = '\0';
+}
+
 /* Set err (if not NULL) to code and a printf-formatted message; returns code so that
  * `return ch_error_set(err, CH_EPARSE, "...")` reads naturally. */
 int ch_error_set(ch_error *err, int code, const char *fmt, ...)

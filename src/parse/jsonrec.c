@@ -566,7 +566,8 @@ static void line_ended(ch_jsonrec *r, bool in_array)
 
 int ch_jsonrec_next(ch_jsonrec *r, ch_diag *diag, ch_dataset ds, ch_jsonrec_rec *rec)
 {
-    ch_error err = {0};
+    ch_error err;
+    ch_error_clear(&err);
     int rc;
     r->diag = diag;
     r->ds = ds;

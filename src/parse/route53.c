@@ -221,7 +221,8 @@ static int next_envelope_event(ch_stream *s, ch_event *ev)
     while (ch_json_arr_next(&s->env_it, &le)) {
         ch_sv msg;
         ch_json_val root;
-        ch_error err = {0};
+        ch_error err;
+        ch_error_clear(&err);
         st->records++;
         if (!GET_STR(le, "message", &msg)) {
             report(s, &s->env_rec, "not_route53", "log event has no message string");

@@ -591,7 +591,8 @@ static int next_(ch_stream *s, ch_event *ev)
         const char *line;
         size_t len;
         uint64_t line_no = 0;
-        ch_error err = {0};
+        ch_error err;
+        ch_error_clear(&err);
         int rc = ch_input_line(s->in, VF_MAX_LINE, &line, &len, &line_no, &err);
         if (rc == 0)
             return 0;
