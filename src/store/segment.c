@@ -416,10 +416,12 @@ static ch_seg_block *filling(ch_seg_builder *b)
     return k;
 }
 
-/* Record ord's terms. On failure the terms lists are left as they were: the record is not
- * added, and a term of it left behind would point a lookup at the next record. */
-static int add_terms(ch_seg_builder *b, uint32_t ord, const ch_event *ev)
+/* The terms of the record being added (ordinal b->nrec). On failure the terms lists are left as
+ * they were: the record is not added, and a term of it left behind would point a lookup at the
+ * next record. */
+static int add_terms(ch_seg_builder *b, const ch_event *ev)
 {
+    uint32_t ord = b->nrec;
     size_t was[CH_IX_NFIELDS];
     for (int i = 0; i < CH_IX_NFIELDS; i++) {
         was[i] = b->terms[i].len;
@@ -452,6 +454,8 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
                       : ch__ev_encode(ev, rid, &k->raw);
     if (erc == 0 && split)
         erc = ch_buf_add(&k->orig, lenb, 4) < 0 ? CH_ENOMEM : ch__ev_encode_orig(ev, &k->orig);
+    if (erc == 0)
+        erc = add_terms(b, ev);
     if (erc < 0) {
         k->raw.len = start;
         k->orig.len = ostart;
@@ -460,11 +464,6 @@ int ch__segb_add(ch_seg_builder *b, const ch_event *ev, uint64_t rid)
     ch_le_put32((uint8_t *)k->raw.data + start, (uint32_t)(k->raw.len - start - 4));
     if (split)
         ch_le_put32((uint8_t *)k->orig.data + ostart, (uint32_t)(k->orig.len - ostart - 4));
-    if (add_terms(b, b->nrec, ev) < 0) {
-        k->raw.len = start;
-        k->orig.len = ostart;
-        return CH_ENOMEM;
-    }
     k->cnt++;
     k->rawlen = (uint32_t)k->raw.len;
     k->origlen = (uint32_t)k->orig.len;
