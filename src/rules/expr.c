@@ -782,8 +782,7 @@ int ch_expr_compile_n(const char *src, size_t n, const ch_expr_env *env, ch_expr
     ch_error local;
     if (err == NULL) /* the parser reads codes back from the error it set */
         err = &local;
-    err->code = 0;
-    err->msg[0] = '\0';
+    ch_error_clear(err);
     *out = NULL;
     if (src == NULL)
         return ch_error_set(err, CH_EUSAGE, "no expression");
