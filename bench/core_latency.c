@@ -24,7 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
+
+#include "lines.h" /* lr_now */
 
 #define TRIPS 200000
 #define SLOTS 64
@@ -34,17 +35,14 @@
 #define CHASE_LOADS 2000000L
 #define MAX_ROUNDS 64
 
-static _Alignas(64) atomic_int flag;
-static _Alignas(64) char ring[SLOTS][SLOT];
-static _Alignas(64) atomic_long head;
-static _Alignas(64) atomic_long tail;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+/* Each on 128 bytes of its own: the CPU fetches lines in pairs, and a counter that shared a pair
+ * with the ring's first slot or with the other counter made the hand-off 1.5x slower or not
+ * depending on where the linker put them. */
+#define PAIR 128
+static _Alignas(PAIR) atomic_int flag;
+static _Alignas(PAIR) char ring[SLOTS][SLOT];
+static _Alignas(PAIR) atomic_long head;
+static _Alignas(PAIR) atomic_long tail;
 
 static int pin(int cpu)
 {
@@ -65,20 +63,27 @@ static void *pong(void *arg)
     return NULL;
 }
 
+static void start(pthread_t *t, void *(*fn)(void *), int *cpu)
+{
+    if (pthread_create(t, NULL, fn, cpu) != 0) {
+        perror("core_latency: pthread_create");
+        exit(1);
+    }
+}
+
 /* ns per round trip of one cache line between the caller's CPU and cpu_b. */
 static double round_trip(int cpu_b)
 {
     pthread_t t;
     atomic_store(&flag, 0);
-    if (pthread_create(&t, NULL, pong, &cpu_b) != 0)
-        return -1;
-    double t0 = now();
+    start(&t, pong, &cpu_b);
+    double t0 = lr_now();
     for (int i = 0; i < TRIPS; i++) {
         atomic_store_explicit(&flag, 2 * i + 1, memory_order_release);
         while (atomic_load_explicit(&flag, memory_order_acquire) != 2 * i + 2)
             ;
     }
-    double dt = now() - t0;
+    double dt = lr_now() - t0;
     pthread_join(t, NULL);
     return dt / TRIPS * 1e9;
 }
@@ -112,16 +117,15 @@ static double hand_off(int cpu_b, uint64_t *sink)
     pthread_t t;
     atomic_store(&head, 0);
     atomic_store(&tail, 0);
-    if (pthread_create(&t, NULL, producer, &cpu_b) != 0)
-        return -1;
-    double t0 = now();
+    start(&t, producer, &cpu_b);
+    double t0 = lr_now();
     for (long i = 0; i < RECORDS; i++) {
         while (atomic_load_explicit(&head, memory_order_acquire) <= i)
             ;
         *sink += sum_slot(i);
         atomic_store_explicit(&tail, i + 1, memory_order_release);
     }
-    double dt = now() - t0;
+    double dt = lr_now() - t0;
     pthread_join(t, NULL);
     return dt / RECORDS * 1e9;
 }
@@ -129,30 +133,30 @@ static double hand_off(int cpu_b, uint64_t *sink)
 /* The same slots filled and read by one thread. */
 static double one_thread(uint64_t *sink)
 {
-    double t0 = now();
+    double t0 = lr_now();
     for (long i = 0; i < RECORDS; i++) {
         fill(i);
         *sink += sum_slot(i);
     }
-    return (now() - t0) / RECORDS * 1e9;
+    return (lr_now() - t0) / RECORDS * 1e9;
 }
 
 /* ns per load of a dependent chain through CHASE_BYTES in random order (a cyclic permutation of
- * cache lines, Sattolo's algorithm, so that the chain visits every line once). */
+ * cache lines, Sattolo's algorithm, so that the chain visits every line once). The chain is made
+ * anew each round, in fresh memory, as the figures in docs/BENCHMARKS.md section 71 were taken.
+ * Exits when out of memory. */
 static double memory_miss(uint64_t *sink)
 {
     size_t n = CHASE_BYTES / 64;
     size_t *next = NULL;
-    if (posix_memalign((void **)&next, (size_t)2 << 20, n * 64) != 0)
-        return -1;
+    size_t *order = malloc(n * sizeof *order);
+    if (order == NULL || posix_memalign((void **)&next, (size_t)2 << 20, n * 64) != 0) {
+        fprintf(stderr, "core_latency: out of memory\n");
+        exit(1);
+    }
     /* Huge pages where the kernel gives them, so that the figure is the memory's latency rather
      * than page walks'. */
     (void)madvise(next, n * 64, MADV_HUGEPAGE);
-    size_t *order = malloc(n * sizeof *order);
-    if (order == NULL) {
-        free(next);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     uint64_t x = 88172645463325252ull;
@@ -169,10 +173,10 @@ static double memory_miss(uint64_t *sink)
         next[order[i] * 8] = order[(i + 1) % n] * 8;
     free(order);
     size_t p = 0;
-    double t0 = now();
+    double t0 = lr_now();
     for (long i = 0; i < CHASE_LOADS; i++)
         p = next[p];
-    double dt = now() - t0;
+    double dt = lr_now() - t0;
     *sink += p;
     free(next);
     return dt / CHASE_LOADS * 1e9;
@@ -206,7 +210,7 @@ int main(int argc, char **argv)
         return 1;
     }
     double rt[MAX_ROUNDS], ho[MAX_ROUNDS], one[MAX_ROUNDS], mem[MAX_ROUNDS];
-    uint64_t sink = 0;
+    uint64_t sink = 0; /* everything read, printed so that no read is optimised away */
     for (int r = 0; r < rounds; r++) {
         rt[r] = round_trip(b);
         ho[r] = hand_off(b, &sink);
@@ -218,9 +222,10 @@ int main(int argc, char **argv)
     }
     double m_rt = median(rt, rounds), m_ho = median(ho, rounds), m_one = median(one, rounds),
            m_mem = median(mem, rounds);
-    printf("CPUs %d,%d, medians of %d rounds: round trip %.0f ns (%.2fx a memory load of %.0f "
-           "ns); 4 KiB hand-off %.0f ns (%.2fx the one-thread fill and read of %.0f ns)%s\n",
-           a, b, rounds, m_rt, m_rt / m_mem, m_mem, m_ho, m_ho / m_one, m_one,
-           sink == 42 ? " " : "");
+    printf(
+        "CPUs %d,%d, medians of %d rounds: round trip %.0f ns (%.2fx a memory load of %.0f "
+        "ns); 4 KiB hand-off %.0f ns (%.2fx the one-thread fill and read of %.0f ns); check %llu\n",
+        a, b, rounds, m_rt, m_rt / m_mem, m_mem, m_ho, m_ho / m_one, m_one,
+        (unsigned long long)sink);
     return 0;
 }
