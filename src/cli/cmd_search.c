@@ -306,7 +306,7 @@ static void search_usage(FILE *f)
     fprintf(f,
             "usage: coinhound search 'EXPR' [--db FILE] [--from T] [--to T] [--fields a,b,...]\n"
             "         [--limit N] [--format table|json|jsonl|csv] [--count-by f[,g]] [--top f]\n"
-            "         [--histogram 1h] [--sort asc] [--explain]\n\n"
+            "         [--histogram 1h] [--sort asc] [--explain] [--threads N]\n\n"
             "Search the stored events (the event store beside --db) with an expression in the\n"
             "rules' language (docs/EXPRESSIONS.md), newest first. Tests on user.name, user.id,\n"
             "user.access_key_id, source.ip, destination.ip, dns.question.name,\n"
@@ -325,10 +325,11 @@ static void search_usage(FILE *f)
             "      --sort asc       oldest first\n"
             "      --explain        say which segments were read and why (stderr)\n"
             "      --timeout DUR    stop after DUR with partial results (default none)\n"
+            "      --threads N      segments read at once (default: one per CPU, at most %d)\n"
             "      --no-index       evaluate every event (checks the indexes; benchmarks)\n\n"
             "Exit status: 0 searched (damaged segments are reported and skipped); 1 the store\n"
             "could not be read; 2 usage error, including an expression error (line:column).\n",
-            CH_SEARCH_DEFAULT_LIMIT);
+            CH_SEARCH_DEFAULT_LIMIT, CH_SEARCH_MAX_THREADS);
 }
 
 int ch_cmd_search(int argc, char **argv)
@@ -347,6 +348,7 @@ int ch_cmd_search(int argc, char **argv)
         {"explain", no_argument, NULL, 'x'},
         {"no-index", no_argument, NULL, 'N'},
         {"timeout", required_argument, NULL, 'O'},
+        {"threads", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -419,6 +421,17 @@ int ch_cmd_search(int argc, char **argv)
                 return CH_EXIT_USAGE;
             }
             break;
+        case 'P': {
+            char *e = NULL;
+            unsigned long v = strtoul(optarg, &e, 10);
+            if (e == optarg || *e || v == 0 || v > CH_SEARCH_MAX_THREADS) {
+                fprintf(stderr, "coinhound search: --threads '%s': a number from 1 to %d\n", optarg,
+                        CH_SEARCH_MAX_THREADS);
+                return CH_EXIT_USAGE;
+            }
+            so.threads = (unsigned)v;
+            break;
+        }
         case 'h':
             search_usage(stdout);
             return CH_EXIT_OK;

@@ -1298,73 +1298,217 @@ static long l_verify(void *impl, ch_evstore_verify_fn fn, void *ud, ch_error *er
     return bad;
 }
 
-static int l_search(void *impl, ch_search *sr, ch_error *err)
-{
-    local *l = impl;
+/* One search's reading of the segments: a cursor over them in reading order (newest first
+ * unless --sort asc), handed out under a lock to as many threads as the search asks for. The
+ * day summaries are planned by whichever thread enters the day, under the same lock. */
+typedef struct lsearch {
+    local *l;
+    ch_search *sr; /* the root */
     segname *v;
     size_t n;
-    int rc = list_segments(l, &v, &n, err);
-    if (rc < 0)
-        return rc;
     int64_t from, to;
     bool desc;
-    ch__search_range(sr, &from, &to, &desc);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        if ((v[i].hour + 1) * HOUR_MS > from && v[i].hour * HOUR_MS <= to)
-            total++;
-    ch__search_add_total(sr, total);
-    char p[4400];
-    bool *skip = n ? ch_calloc(n, sizeof *skip) : NULL;
-    int64_t pday = INT64_MIN;
-    int64_t newest_day = n ? ch__sum_day_of_hour(v[n - 1].hour) : INT64_MIN;
-    if (n && skip == NULL)
-        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-    for (size_t k = 0; k < n && rc == 0; k++) {
-        size_t i = desc ? n - 1 - k : k;
-        if (!((v[i].hour + 1) * HOUR_MS > from && v[i].hour * HOUR_MS <= to))
+    bool *skip; /* per segment: its day's summary rules it out */
+    int64_t pday, newest_day;
+    size_t k;    /* the next place in reading order */
+    bool shards; /* more than one thread: text goes to per-segment slots */
+    /* Segments handed out so far: the next one's place in reading order (its kept matches'
+     * order among equal times). With shards, slot i holds what was said before and while the
+     * i-th segment handed out was read (the store's skips and day plans, then the segment's own
+     * lines), so that --explain reads in the one-thread order. */
+    ch_search_text *slots;
+    size_t nslots;
+    atomic_bool stop; /* a shard found that no later segment can improve the matches kept */
+    pthread_mutex_t mu;
+    int rc;
+    ch_error err;
+} lsearch;
+
+static bool in_range(const lsearch *x, size_t i)
+{
+    return (x->v[i].hour + 1) * HOUR_MS > x->from && x->v[i].hour * HOUR_MS <= x->to;
+}
+
+/* The next segment to read: its index and its slot; false at the end. */
+static bool ls_next(lsearch *x, size_t *out, size_t *slot, char *p, size_t cap)
+{
+    bool found = false;
+    pthread_mutex_lock(&x->mu);
+    if (x->shards)
+        ch__search_text_swap(x->sr, &x->slots[x->nslots]);
+    while (x->k < x->n && x->rc == 0 && !atomic_load(&x->stop)) {
+        size_t i = x->desc ? x->n - 1 - x->k : x->k;
+        x->k++;
+        if (!in_range(x, i))
             continue;
-        if (ch__search_done(sr, v[i].hour * HOUR_MS, (v[i].hour + 1) * HOUR_MS - 1))
+        /* The root itself keeps matches only when it reads alone. */
+        if (ch__search_done(x->sr, x->v[i].hour * HOUR_MS, (x->v[i].hour + 1) * HOUR_MS - 1)) {
+            x->k = x->n;
             break;
-        path_of(l, v[i].name, p, sizeof p);
-        if (ch__sum_day_of_hour(v[i].hour) != pday) {
+        }
+        path_of(x->l, x->v[i].name, p, cap);
+        if (ch__sum_day_of_hour(x->v[i].hour) != x->pday) {
             /* Entering a day: its summary says which of its segments cannot match. */
-            pday = ch__sum_day_of_hour(v[i].hour);
+            x->pday = ch__sum_day_of_hour(x->v[i].hour);
             size_t a = i, b = i;
-            while (a > 0 && ch__sum_day_of_hour(v[a - 1].hour) == pday)
+            while (a > 0 && ch__sum_day_of_hour(x->v[a - 1].hour) == x->pday)
                 a--;
             ch_sum_input *in = NULL;
-            if (day_inputs(l, v, n, a, &b, &in) < 0)
-                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+            int rc;
+            if (day_inputs(x->l, x->v, x->n, a, &b, &in) < 0)
+                rc = ch_error_set(&x->err, CH_ENOMEM, "out of memory");
             else
-                rc = ch__sum_plan_day(l->dir, pday, in, b - a,
-                                      pday >= newest_day ? ch__sum_slack() : 0, sr, skip + a, err);
+                rc = ch__sum_plan_day(x->l->dir, x->pday, in, b - a,
+                                      x->pday >= x->newest_day ? ch__sum_slack() : 0, x->sr,
+                                      x->skip + a, &x->err);
             inputs_free(in, b - a);
-            if (rc < 0)
+            if (rc < 0) {
+                x->rc = rc;
                 break;
+            }
         }
-        if (skip[i]) {
-            ch__search_skip(sr, p, "the day's summary rules out every term (segment not opened)");
+        if (x->skip[i]) {
+            ch__search_skip(x->sr, p,
+                            "the day's summary rules out every term (segment not opened)");
             continue;
         }
+        *out = i;
+        *slot = x->nslots;
+        found = true;
+        break;
+    }
+    if (x->shards)
+        ch__search_text_swap(x->sr, &x->slots[x->nslots]);
+    if (found)
+        x->nslots++; /* with shards, the segment's own lines follow in the same slot */
+    pthread_mutex_unlock(&x->mu);
+    return found;
+}
+
+static void ls_fail(lsearch *x, int rc, const ch_error *e)
+{
+    pthread_mutex_lock(&x->mu);
+    if (x->rc == 0) {
+        x->rc = rc;
+        x->err = *e;
+    }
+    atomic_store(&x->stop, true);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Read segments until none is left; w is a shard, or the root when it reads alone. */
+static void ls_read(lsearch *x, ch_search *w)
+{
+    char p[4400];
+    size_t i, slot;
+    while (ls_next(x, &i, &slot, p, sizeof p)) {
+        if (x->shards)
+            ch__search_text_swap(w, &x->slots[slot]);
+        ch__search_shard_begin(w, slot);
         ch_seg *s = NULL;
         ch_error e = {0};
-        if (ch__seg_open(p, &s, &e) < 0) {
-            ch__search_damaged(sr, p, e.msg);
-            continue;
-        }
-        /* The hour ruled nothing out; the segment's own time bounds (its header) may. */
-        const ch_seg_meta *m = ch__seg_meta(s);
-        if (ch__search_cannot_improve(sr, m->min_ts, m->max_ts)) {
-            ch__search_skip(sr, p, "its time range cannot improve the matches kept (header read)");
+        int rc = 0;
+        if (x->shards &&
+            ch__search_done(w, x->v[i].hour * HOUR_MS, (x->v[i].hour + 1) * HOUR_MS - 1)) {
+            /* Segments come in time order: no later one can improve what this shard keeps,
+             * so none can improve the merged matches either. */
+            atomic_store(&x->stop, true);
+        } else if (ch__seg_open(p, &s, &e) < 0) {
+            ch__search_damaged(w, p, e.msg);
+        } else {
+            /* The hour ruled nothing out; the segment's own time bounds (its header) may. */
+            const ch_seg_meta *m = ch__seg_meta(s);
+            if (ch__search_cannot_improve(w, m->min_ts, m->max_ts))
+                ch__search_skip(w, p,
+                                "its time range cannot improve the matches kept (header read)");
+            else
+                rc = ch__search_segment(w, s, p, &e);
             ch__seg_close(s);
-            continue;
         }
-        rc = ch__search_segment(sr, s, p, err);
-        ch__seg_close(s);
+        if (x->shards)
+            ch__search_text_swap(w, &x->slots[slot]);
+        if (rc < 0)
+            ls_fail(x, rc, &e);
     }
-    ch_free(skip);
-    ch_free(v);
+}
+
+typedef struct ls_thread {
+    lsearch *x;
+    ch_search *w;
+} ls_thread;
+
+static void *ls_main(void *arg)
+{
+    ls_thread *t = arg;
+    ls_read(t->x, t->w);
+    return NULL;
+}
+
+static int l_search(void *impl, ch_search *sr, ch_error *err)
+{
+    lsearch x = {.l = impl, .sr = sr, .pday = INT64_MIN, .newest_day = INT64_MIN};
+    int rc = list_segments(x.l, &x.v, &x.n, err);
+    if (rc < 0)
+        return rc;
+    ch__search_range(sr, &x.from, &x.to, &x.desc);
+    size_t total = 0;
+    for (size_t i = 0; i < x.n; i++)
+        total += in_range(&x, i);
+    ch__search_add_total(sr, total);
+    if (x.n)
+        x.newest_day = ch__sum_day_of_hour(x.v[x.n - 1].hour);
+    unsigned nt = ch__search_threads(sr);
+    if (nt > total)
+        nt = total ? (unsigned)total : 1;
+    x.shards = nt > 1;
+    pthread_mutex_init(&x.mu, NULL);
+    ch_search *w[CH_SEARCH_MAX_THREADS] = {0};
+    pthread_t th[CH_SEARCH_MAX_THREADS];
+    ls_thread ta[CH_SEARCH_MAX_THREADS];
+    unsigned started = 0;
+    x.skip = x.n ? ch_calloc(x.n, sizeof *x.skip) : NULL;
+    if (x.n && x.skip == NULL)
+        rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+    if (rc == 0 && x.shards) {
+        /* A slot per segment that can be handed out, and one for what follows the last. */
+        x.slots = ch_calloc(total + 1, sizeof *x.slots);
+        if (x.slots == NULL)
+            rc = ch_error_set(err, CH_ENOMEM, "out of memory");
+        for (size_t i = 0; x.slots && i <= total; i++)
+            ch__search_text_init(&x.slots[i]);
+        for (unsigned t = 0; t < nt && rc == 0; t++)
+            rc = ch__search_shard_new(sr, nt, &w[t], err);
+    }
+    if (rc == 0 && !x.shards) {
+        ls_read(&x, sr);
+    } else if (rc == 0) {
+        /* The calling thread reads too, as shard 0. */
+        for (unsigned t = 1; t < nt; t++) {
+            ta[t] = (ls_thread){&x, w[t]};
+            if (pthread_create(&th[t], NULL, ls_main, &ta[t]) != 0)
+                break; /* fewer threads read: the answer is the same */
+            started++;
+        }
+        ls_read(&x, w[0]);
+        for (unsigned t = 1; t <= started; t++)
+            pthread_join(th[t], NULL);
+    }
+    if (rc == 0 && x.rc < 0) {
+        rc = x.rc;
+        *err = x.err;
+    }
+    for (unsigned t = 0; t < nt; t++) {
+        if (w[t] && rc == 0)
+            rc = ch__search_shard_merge(sr, w[t], err);
+        ch_search_free(w[t]);
+    }
+    /* --explain in the reading order: every slot used, and the one after the last. */
+    for (size_t i = 0; x.slots && i <= total; i++)
+        ch__search_text_take(sr, &x.slots[i]);
+    ch_free(x.slots);
+    pthread_mutex_destroy(&x.mu);
+    ch_free(x.skip);
+    ch_free(x.v);
     return rc;
 }
 

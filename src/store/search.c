@@ -15,14 +15,21 @@
  * a sort trims them), so memory is bounded by the limit, not by the matches; aggregation
  * groups are bounded by max_memory.
  *
- * Thread use: ch_search_run runs on one thread; ch_search_cancel and ch_search_progress_get
- * may be called from others (the counters are atomics).
+ * Thread use: ch_search_run is called on one thread; ch_search_cancel and
+ * ch_search_progress_get may be called from others (the counters are atomics). The store may
+ * read segments on several threads (opts.threads), each into a shard: a search compiled again
+ * from the same options, whose state and counters are the root's (R()). The shards' kept
+ * matches carry their segment's place in the reading order, so that merged and sorted they are
+ * the one-thread answer; their groups and buckets are summed. A shard that has kept `limit`
+ * matches publishes its limit-th time (shared_worst), which lets every shard skip segments
+ * that cannot improve the merged matches.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "core/ip.h"
@@ -94,7 +101,17 @@ struct ch_search {
     _Atomic int state;
     _Atomic bool cancel;
     _Atomic uint64_t seg_total, seg_done, seg_skipped, seg_damaged, scanned, matched;
+    /* A shard (ch__search_shard_new) reads segments on a thread of its own into its own kept
+     * matches, groups and text; its state, counters and cancel flag are the root's. */
+    ch_search *root;
+    /* The root's: the best limit-th time any shard has kept (newest first: the latest such
+     * time; --sort asc: the earliest). One shard's limit-th match is a bound for all: an event
+     * older than it cannot enter the merged matches either. */
+    _Atomic int64_t shared_worst;
 };
+
+/* Where state, counters and the cancel flag live. */
+static ch_search *R(ch_search *s) { return s->root ? s->root : s; }
 
 const char *ch_search_state_name(ch_search_state st)
 {
@@ -151,6 +168,7 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
     if (s == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
     s->o = *opts;
+    atomic_init(&s->shared_worst, opts->asc ? INT64_MAX : INT64_MIN);
     ch_buf_init(&s->explain, (size_t)64 << 20);
     ch_buf_init(&s->damaged, (size_t)16 << 20);
     int rc = 0;
@@ -274,7 +292,7 @@ void ch__search_range(const ch_search *s, int64_t *from, int64_t *to, bool *desc
     *desc = !s->o.asc;
 }
 
-void ch__search_add_total(ch_search *s, size_t n) { atomic_fetch_add(&s->seg_total, n); }
+void ch__search_add_total(ch_search *s, size_t n) { atomic_fetch_add(&R(s)->seg_total, n); }
 
 static bool aggregating(const ch_search *s)
 {
@@ -283,15 +301,15 @@ static bool aggregating(const ch_search *s)
 
 static bool stop_state(ch_search *s)
 {
-    if (atomic_load(&s->cancel)) {
-        atomic_store(&s->state, CH_SEARCH_CANCELLED);
+    if (atomic_load(&R(s)->cancel)) {
+        atomic_store(&R(s)->state, CH_SEARCH_CANCELLED);
         return true;
     }
     if (s->o.max_ms > 0 && mono_ns() - s->t0_ns > s->o.max_ms * 1000000) {
-        atomic_store(&s->state, CH_SEARCH_TIMEOUT);
+        atomic_store(&R(s)->state, CH_SEARCH_TIMEOUT);
         return true;
     }
-    return atomic_load(&s->state) != CH_SEARCH_RUNNING;
+    return atomic_load(&R(s)->state) != CH_SEARCH_RUNNING;
 }
 
 static void keep_sort_trim(ch_search *s);
@@ -305,9 +323,10 @@ bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to)
      * from the first one after the limit was reached. The result is the same either way. */
     if (s->nkeep >= s->o.limit && (!s->trimmed || s->nkeep > s->o.limit))
         keep_sort_trim(s);
-    if (!s->trimmed)
-        return false;
-    return s->o.asc ? seg_from > s->worst_ts : seg_to < s->worst_ts;
+    int64_t w = atomic_load_explicit(&R(s)->shared_worst, memory_order_relaxed);
+    if (s->trimmed)
+        w = s->o.asc ? (s->worst_ts < w ? s->worst_ts : w) : (s->worst_ts > w ? s->worst_ts : w);
+    return s->o.asc ? seg_from > w : seg_to < w;
 }
 
 bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
@@ -318,16 +337,16 @@ bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
     bool stop = ch__search_cannot_improve(s, seg_from, seg_to);
     if (stop && s->o.explain)
         ch_buf_printf(&s->explain,
-                      "stop: %zu matches kept and older segments cannot improve "
+                      "stop: %llu matches kept and older segments cannot improve "
                       "them\n",
-                      s->nkeep);
+                      (unsigned long long)s->o.limit); /* this reader's or another's */
     return stop;
 }
 
 void ch__search_damaged(ch_search *s, const char *path, const char *why)
 {
-    atomic_fetch_add(&s->seg_damaged, 1);
-    atomic_fetch_add(&s->seg_done, 1);
+    atomic_fetch_add(&R(s)->seg_damaged, 1);
+    atomic_fetch_add(&R(s)->seg_done, 1);
     ch_buf_printf(&s->damaged, "%s: %s\n", path, why);
     if (s->o.explain)
         ch_buf_printf(&s->explain, "%s: damaged, skipped: %s\n", path, why);
@@ -612,8 +631,8 @@ int ch__search_summary(ch_search *s, ch_sum *sum, uint8_t *maybe, ch_error *err)
 
 void ch__search_skip(ch_search *s, const char *path, const char *why)
 {
-    atomic_fetch_add(&s->seg_skipped, 1);
-    atomic_fetch_add(&s->seg_done, 1);
+    atomic_fetch_add(&R(s)->seg_skipped, 1);
+    atomic_fetch_add(&R(s)->seg_done, 1);
     if (s->o.explain)
         ch_buf_printf(&s->explain, "%s: skipped: %s\n", path, why);
 }
@@ -656,12 +675,21 @@ static void keep_sort_trim(ch_search *s)
         s->nkeep = s->o.limit;
         s->trimmed = true;
         s->worst_ts = s->keep[s->nkeep - 1].ts;
+        /* Tell the other shards: a compare-and-swap loop, as only a better bound may win. */
+        _Atomic int64_t *sw = &R(s)->shared_worst;
+        int64_t cur = atomic_load(sw);
+        while ((s->o.asc ? s->worst_ts < cur : s->worst_ts > cur) &&
+               !atomic_compare_exchange_weak(sw, &cur, s->worst_ts))
+            ;
     }
 }
 
 /* Would a match at ts enter the kept ones? */
-static bool keep_wants(const ch_search *s, int64_t ts)
+static bool keep_wants(ch_search *s, int64_t ts)
 {
+    int64_t w = atomic_load_explicit(&R(s)->shared_worst, memory_order_relaxed);
+    if (s->o.asc ? ts > w : ts < w)
+        return false;
     return !(s->trimmed && (s->o.asc ? ts > s->worst_ts : ts < s->worst_ts));
 }
 
@@ -734,7 +762,7 @@ static int group_add(ch_search *s, const char *key, size_t kn, uint64_t count, c
         j = (j + 1) & (s->gcap - 1);
     }
     if (s->mem + kn + 64 > s->o.max_memory) {
-        atomic_store(&s->state, CH_SEARCH_MEMORY);
+        atomic_store(&R(s)->state, CH_SEARCH_MEMORY);
         return 0;
     }
     char *k = ch_malloc(kn + 1);
@@ -795,7 +823,7 @@ static int hist_add(ch_search *s, int64_t ts, uint64_t count, ch_error *err)
     if (i > 0 && s->bstart[i - 1] == b) {
         s->bcount[i - 1] += count;
     } else if (s->nb >= CH_SEARCH_MAX_BUCKETS) {
-        atomic_store(&s->state, CH_SEARCH_MEMORY);
+        atomic_store(&R(s)->state, CH_SEARCH_MEMORY);
     } else {
         if (s->nb == s->capb) {
             size_t nc = s->capb ? s->capb * 2 : 64;
@@ -864,7 +892,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
         return 0;
     }
     ch_event *ev = &s->dec->ev;
-    atomic_fetch_add_explicit(&s->scanned, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&R(s)->scanned, 1, memory_order_relaxed);
     if (ev->ts_ms < s->o.from_ms || ev->ts_ms > s->o.to_ms)
         return 0;
     if (s->typed_first) {
@@ -885,7 +913,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
         attach_doc(s, ev);
     if (!ch_expr_eval(s->expr, ev, s->scratch))
         return 0;
-    atomic_fetch_add_explicit(&s->matched, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&R(s)->matched, 1, memory_order_relaxed);
     /* A match that leaves the process (kept for the caller, or handed to an on_match that reads
      * more than normalized fields) carries its original record: fetch it now if not yet. */
     bool wants_orig =
@@ -902,7 +930,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     else
         rc = keep_add(s, p, n, o, on, ev->ts_ms, err);
     if (rc == 0 && s->mem > s->o.max_memory)
-        atomic_store(&s->state, CH_SEARCH_MEMORY);
+        atomic_store(&R(s)->state, CH_SEARCH_MEMORY);
     return rc;
 }
 
@@ -1026,9 +1054,9 @@ static int count_from_index(ch_search *s, ch_seg *seg, const cset *c, const char
         if (rc < 0)
             return rc;
     }
-    atomic_fetch_add_explicit(&s->matched, c->n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&R(s)->matched, c->n, memory_order_relaxed);
     if (s->mem > s->o.max_memory)
-        atomic_store(&s->state, CH_SEARCH_MEMORY);
+        atomic_store(&R(s)->state, CH_SEARCH_MEMORY);
     return 0;
 }
 
@@ -1040,8 +1068,8 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
     if (s->dctx != NULL)
         ch__seg_use_dctx(seg, s->dctx);
     if (m->nrec == 0 || m->max_ts < s->o.from_ms || m->min_ts > s->o.to_ms) {
-        atomic_fetch_add(&s->seg_skipped, 1);
-        atomic_fetch_add(&s->seg_done, 1);
+        atomic_fetch_add(&R(s)->seg_skipped, 1);
+        atomic_fetch_add(&R(s)->seg_done, 1);
         if (s->o.explain)
             ch_buf_printf(&s->explain, "%s: skipped: outside the time range\n", path);
         return 0;
@@ -1063,8 +1091,8 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
     }
     if (!c.all && c.n == 0) {
         cset_free(&c); /* an intersection that came out empty still holds its array */
-        atomic_fetch_add(&s->seg_skipped, 1);
-        atomic_fetch_add(&s->seg_done, 1);
+        atomic_fetch_add(&R(s)->seg_skipped, 1);
+        atomic_fetch_add(&R(s)->seg_done, 1);
         if (s->o.explain)
             ch_buf_printf(&s->explain, "%s: skipped: the indexes rule out all %u events\n", path,
                           m->nrec);
@@ -1084,7 +1112,7 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
                               "%u blocks read\n",
                               path, c.n, m->nrec, m->nblocks);
             cset_free(&c);
-            atomic_fetch_add(&s->seg_done, 1);
+            atomic_fetch_add(&R(s)->seg_done, 1);
             return rc;
         }
     }
@@ -1107,8 +1135,102 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
     }
     cset_free(&c);
     if (!bad)
-        atomic_fetch_add(&s->seg_done, 1);
+        atomic_fetch_add(&R(s)->seg_done, 1);
     return rc;
+}
+
+/* ---- shards: segments read on several threads ---- */
+
+unsigned ch__search_threads(const ch_search *s)
+{
+    if (s->o.on_match != NULL)
+        return 1; /* the callback is the caller's, and not made for two threads */
+    if (s->o.threads > 0)
+        return s->o.threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CH_SEARCH_MAX_THREADS ? CH_SEARCH_MAX_THREADS : (unsigned)n;
+}
+
+int ch__search_shard_new(ch_search *s, unsigned nshards, ch_search **out, ch_error *err)
+{
+    ch_search_opts o = s->o;
+    o.expr = s->expr_src;
+    o.count_by = s->count_by_src;
+    o.top = s->top_src;
+    /* The memory bound is the search's: each shard gets its part. */
+    o.max_memory = s->o.max_memory / (nshards ? nshards : 1);
+    if (o.max_memory == 0)
+        o.max_memory = 1;
+    /* Its own compiled expression: the regex memo and the field caches are per expression and
+     * scratch, and nothing of the root's is touched while the shard runs. */
+    int rc = ch_search_new(&o, out, err);
+    if (rc < 0)
+        return rc;
+    (*out)->root = s;
+    (*out)->t0_ns = s->t0_ns;
+    return 0;
+}
+
+void ch__search_shard_begin(ch_search *w, size_t pos)
+{
+    /* Kept matches sort by time, then by this: the segment's place in the reading order, then
+     * arrival within it, which is the order one thread would have kept them in. */
+    w->seq = (uint64_t)pos << 32;
+}
+
+int ch__search_shard_merge(ch_search *s, ch_search *w, ch_error *err)
+{
+    if (w->nkeep > 0) {
+        if (s->nkeep + w->nkeep > s->capkeep) {
+            kept *nk = ch_realloc(s->keep, (s->nkeep + w->nkeep) * sizeof *nk);
+            if (nk == NULL)
+                return ch_error_set(err, CH_ENOMEM, "out of memory");
+            s->keep = nk;
+            s->capkeep = s->nkeep + w->nkeep;
+        }
+        for (size_t i = 0; i < w->nkeep; i++) {
+            s->keep[s->nkeep++] = w->keep[i];
+            s->mem += w->keep[i].n + sizeof(kept);
+        }
+        w->nkeep = 0; /* the records are the root's now */
+        if (s->nkeep > s->o.limit)
+            keep_sort_trim(s);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < w->gcap && rc == 0; i++)
+        if (w->groups[i].key)
+            rc = group_add(s, w->groups[i].key, strlen(w->groups[i].key), w->groups[i].count, err);
+    for (size_t i = 0; i < w->nb && rc == 0; i++)
+        rc = hist_add(s, w->bstart[i], w->bcount[i], err);
+    if (rc == 0 && s->mem > s->o.max_memory)
+        atomic_store(&s->state, CH_SEARCH_MEMORY);
+    return rc;
+}
+
+void ch__search_text_init(ch_search_text *t)
+{
+    ch_buf_init(&t->explain, (size_t)64 << 20);
+    ch_buf_init(&t->damaged, (size_t)16 << 20);
+}
+
+void ch__search_text_swap(ch_search *s, ch_search_text *t)
+{
+    ch_buf e = s->explain, d = s->damaged;
+    s->explain = t->explain;
+    s->damaged = t->damaged;
+    t->explain = e;
+    t->damaged = d;
+}
+
+void ch__search_text_take(ch_search *s, ch_search_text *t)
+{
+    /* Past the buffers' bounds the text is cut, as one thread's would be. */
+    if (t->explain.len)
+        (void)ch_buf_add(&s->explain, t->explain.data, t->explain.len);
+    if (t->damaged.len)
+        (void)ch_buf_add(&s->damaged, t->damaged.data, t->damaged.len);
+    ch_buf_free(&t->explain);
+    ch_buf_free(&t->damaged);
 }
 
 /* ---- running and results ---- */

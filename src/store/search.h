@@ -38,6 +38,7 @@
 #define CH_SEARCH_DEFAULT_LIMIT 1000
 #define CH_SEARCH_DEFAULT_MEMORY ((size_t)512 << 20)
 #define CH_SEARCH_MAX_BUCKETS 100000
+#define CH_SEARCH_MAX_THREADS 8
 
 /* Called for every match (retro-hunt): the event is valid during the call. */
 typedef void (*ch_search_match_fn)(void *ud, const ch_event *ev, uint64_t rid);
@@ -60,6 +61,11 @@ typedef struct ch_search_opts {
      * a format 3 segment then never decompresses (retro-hunts) */
     bool match_typed_only;
     void *match_ud;
+    /* Segments read at once, each on a thread of its own; 0 = one per CPU (at most
+     * CH_SEARCH_MAX_THREADS). A search with on_match reads on one. The answer does not depend on
+     * it; with a limit, segments read side by side may be read where one thread would have
+     * stopped before them. */
+    unsigned threads;
 } ch_search_opts;
 
 typedef enum ch_search_state {

@@ -33,4 +33,29 @@ void ch__search_skip(ch_search *s, const char *path, const char *why);
 /* A line for --explain; damaged ones also go to the damaged report. */
 void ch__search_note(ch_search *s, const char *what, bool damaged);
 
+/* ---- reading segments on several threads ----
+ * The store hands segments out in its reading order; each thread reads its share into a shard
+ * (a search of its own whose state, counters and cancel flag are the root's), the shards are
+ * merged into the root at the end, and --explain's text is put back in the reading order. */
+
+/* --explain's and the damaged report's text of one segment (or of the store's own decisions
+ * between two segments), kept apart until the order is known. */
+typedef struct ch_search_text {
+    ch_buf explain, damaged;
+} ch_search_text;
+
+/* How many threads should read segments: 1 for an on_match search. */
+unsigned ch__search_threads(const ch_search *s);
+int ch__search_shard_new(ch_search *s, unsigned nshards, ch_search **out, ch_error *err);
+/* Before each segment a shard (or a root that reads alone) reads: its place in reading order. */
+void ch__search_shard_begin(ch_search *w, size_t pos);
+/* The shard's kept matches, groups and buckets into the root; the shard is then freed by the
+ * caller (ch_search_free). */
+int ch__search_shard_merge(ch_search *s, ch_search *w, ch_error *err);
+void ch__search_text_init(ch_search_text *t);
+/* Exchange s's text buffers with t's: what s writes next goes to t's. */
+void ch__search_text_swap(ch_search *s, ch_search_text *t);
+/* Append t's text to s's, and free t's. */
+void ch__search_text_take(ch_search *s, ch_search_text *t);
+
 #endif
