@@ -18,9 +18,10 @@
  * Thread use: ch_search_run is called on one thread; ch_search_cancel and
  * ch_search_progress_get may be called from others (the counters are atomics). The store may
  * read segments on several threads (opts.threads), each into a shard: a search compiled again
- * from the same options, whose state and counters are the root's (R()). The shards' kept
- * matches carry their segment's place in the reading order, so that merged and sorted they are
- * the one-thread answer; their groups and buckets are summed. A shard that has kept `limit`
+ * from the same options, whose state and counters are the root's (R()). Kept matches sort by
+ * time, then record identity, then their segment's place in the reading order and arrival, so
+ * that the shards' merged and sorted are the one-thread answer; their groups and buckets are
+ * summed. A shard that has kept `limit`
  * matches publishes its limit-th time (shared_worst), which lets every shard skip segments
  * that cannot improve the merged matches.
  */
@@ -42,7 +43,11 @@
 
 typedef struct kept {
     int64_t ts;
-    uint64_t seq; /* arrival order, for a stable order among equal times */
+    /* Among equal times: the record's identity (a hash of the record, the same wherever it is
+     * stored), so that the order does not depend on how segments were sealed, merged or read;
+     * then arrival (a record stored twice) */
+    uint64_t rid;
+    uint64_t seq;
     uint8_t *rec;
     size_t n;
 } kept;
@@ -652,6 +657,8 @@ static int kept_cmp_desc(const void *a, const void *b)
     const kept *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts > y->ts ? -1 : 1;
+    if (x->rid != y->rid)
+        return x->rid > y->rid ? -1 : 1; /* newest first is oldest first reversed */
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -660,6 +667,8 @@ static int kept_cmp_asc(const void *a, const void *b)
     const kept *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts < y->ts ? -1 : 1;
+    if (x->rid != y->rid)
+        return x->rid < y->rid ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -696,7 +705,7 @@ static bool keep_wants(ch_search *s, int64_t ts)
 /* Keep a match: its stored bytes rec[0..n) followed by tail[0..tn) (format 3's original part;
  * the two back to back are the one-record form ch__ev_decode reads). */
 static int keep_add(ch_search *s, const uint8_t *rec, size_t n, const uint8_t *tail, size_t tn,
-                    int64_t ts, ch_error *err)
+                    int64_t ts, uint64_t rid, ch_error *err)
 {
     if (!keep_wants(s, ts))
         return 0;
@@ -719,7 +728,7 @@ static int keep_add(ch_search *s, const uint8_t *rec, size_t n, const uint8_t *t
     if (tn)
         memcpy(c + n, tail, tn);
     n += tn;
-    s->keep[s->nkeep++] = (kept){ts, s->seq++, c, n};
+    s->keep[s->nkeep++] = (kept){ts, rid, s->seq++, c, n};
     s->mem += n + sizeof(kept);
     if (s->nkeep >= s->o.limit * 2)
         keep_sort_trim(s);
@@ -928,7 +937,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     else if (aggregating(s))
         rc = aggregate(s, ev, err);
     else
-        rc = keep_add(s, p, n, o, on, ev->ts_ms, err);
+        rc = keep_add(s, p, n, o, on, ev->ts_ms, s->dec->rid, err);
     if (rc == 0 && s->mem > s->o.max_memory)
         atomic_store(&R(s)->state, CH_SEARCH_MEMORY);
     return rc;
@@ -1173,8 +1182,9 @@ int ch__search_shard_new(ch_search *s, unsigned nshards, ch_search **out, ch_err
 
 void ch__search_shard_begin(ch_search *w, size_t pos)
 {
-    /* Kept matches sort by time, then by this: the segment's place in the reading order, then
-     * arrival within it, which is the order one thread would have kept them in. */
+    /* Kept matches sort by time and record identity, then by this (a record stored twice): the
+     * segment's place in the reading order, then arrival within it, which is the order one
+     * thread would have kept them in. */
     w->seq = (uint64_t)pos << 32;
 }
 
