@@ -1438,8 +1438,13 @@ static void ls_read(lsearch *x, ch_search *w)
                 rc = ch__search_segment(w, s, p, &e);
             ch__seg_close(s);
         }
-        if (x->shards)
+        if (x->shards) {
             ch__search_text_swap(w, &x->slots[slot]);
+            pthread_mutex_lock(&x->mu);
+            if (rc == 0)
+                rc = ch__search_shard_give(x->sr, w, &e);
+            pthread_mutex_unlock(&x->mu);
+        }
         if (rc < 0)
             ls_fail(x, rc, &e);
     }

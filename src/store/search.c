@@ -319,6 +319,15 @@ static bool stop_state(ch_search *s)
 
 static void keep_sort_trim(ch_search *s);
 
+/* Does the limit-th time that some shard has kept rule out every event of [from, to]? */
+static bool bound_excludes(ch_search *s, int64_t from, int64_t to)
+{
+    if (aggregating(s))
+        return false;
+    int64_t w = atomic_load_explicit(&R(s)->shared_worst, memory_order_relaxed);
+    return s->o.asc ? from > w : to < w;
+}
+
 bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to)
 {
     if (aggregating(s))
@@ -1125,10 +1134,16 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
             return rc;
         }
     }
-    size_t n = c.all ? m->nrec : c.n;
+    size_t n = c.all ? m->nrec : c.n, evaluated = n;
     for (size_t i = 0; i < n && rc == 0 && !bad; i++) {
         if ((i & 4095) == 4095 && stop_state(s))
             break;
+        /* Another thread may have kept `limit` matches, all newer than this segment, since it
+         * was handed out (its hour could not tell): the rest of it cannot enter either. */
+        if ((i & 255) == 255 && s->root != NULL && bound_excludes(s, m->min_ts, m->max_ts)) {
+            evaluated = i;
+            break;
+        }
         rc = eval_record(s, seg, c.all ? (uint32_t)i : c.v[i], path, &bad, err);
     }
     if (s->o.explain && !bad) {
@@ -1136,10 +1151,13 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
             &s->explain, "%s: %s: %zu of %u events evaluated, %llu of %u blocks read", path,
             c.all ? (s->o.no_index ? "scan (index off)" : "scan (no indexed test narrows it)")
                   : "index",
-            n, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
+            evaluated, m->nrec, (unsigned long long)(ch__seg_blocks_read(seg) - b0), m->nblocks);
         if (ch__seg_format(seg) == CH_SEG_FORMAT_SPLIT)
             ch_buf_printf(&s->explain, " (original records: %llu blocks)",
                           (unsigned long long)(ch__seg_orig_blocks_read(seg) - o0));
+        if (evaluated < n)
+            ch_buf_adds(&s->explain,
+                        "; stopped: the matches kept meanwhile rule out the rest of it");
         ch_buf_addc(&s->explain, '\n');
     }
     cset_free(&c);
@@ -1188,25 +1206,38 @@ void ch__search_shard_begin(ch_search *w, size_t pos)
     w->seq = (uint64_t)pos << 32;
 }
 
+int ch__search_shard_give(ch_search *s, ch_search *w, ch_error *err)
+{
+    if (w->nkeep == 0)
+        return 0;
+    if (s->nkeep + w->nkeep > s->capkeep) {
+        size_t nc = s->capkeep * 2 > s->nkeep + w->nkeep ? s->capkeep * 2 : s->nkeep + w->nkeep;
+        kept *nk = ch_realloc(s->keep, nc * sizeof *nk);
+        if (nk == NULL)
+            return ch_error_set(err, CH_ENOMEM, "out of memory");
+        s->keep = nk;
+        s->capkeep = nc;
+    }
+    for (size_t i = 0; i < w->nkeep; i++) {
+        s->keep[s->nkeep++] = w->keep[i];
+        s->mem += w->keep[i].n + sizeof(kept);
+        w->mem -= w->keep[i].n + sizeof(kept);
+    }
+    w->nkeep = 0; /* the records are the root's now */
+    /* Cut to the limit as soon as there are enough, as one thread does at a segment's end: the
+     * limit-th time becomes every shard's bound (keep_sort_trim publishes it). */
+    if (s->nkeep >= s->o.limit && (!s->trimmed || s->nkeep > s->o.limit))
+        keep_sort_trim(s);
+    if (s->mem > s->o.max_memory)
+        atomic_store(&s->state, CH_SEARCH_MEMORY);
+    return 0;
+}
+
 int ch__search_shard_merge(ch_search *s, ch_search *w, ch_error *err)
 {
-    if (w->nkeep > 0) {
-        if (s->nkeep + w->nkeep > s->capkeep) {
-            kept *nk = ch_realloc(s->keep, (s->nkeep + w->nkeep) * sizeof *nk);
-            if (nk == NULL)
-                return ch_error_set(err, CH_ENOMEM, "out of memory");
-            s->keep = nk;
-            s->capkeep = s->nkeep + w->nkeep;
-        }
-        for (size_t i = 0; i < w->nkeep; i++) {
-            s->keep[s->nkeep++] = w->keep[i];
-            s->mem += w->keep[i].n + sizeof(kept);
-        }
-        w->nkeep = 0; /* the records are the root's now */
-        if (s->nkeep > s->o.limit)
-            keep_sort_trim(s);
-    }
-    int rc = 0;
+    int rc = ch__search_shard_give(s, w, err);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < w->gcap && rc == 0; i++)
         if (w->groups[i].key)
             rc = group_add(s, w->groups[i].key, strlen(w->groups[i].key), w->groups[i].count, err);

@@ -49,6 +49,10 @@ unsigned ch__search_threads(const ch_search *s);
 int ch__search_shard_new(ch_search *s, unsigned nshards, ch_search **out, ch_error *err);
 /* Before each segment a shard (or a root that reads alone) reads: its place in reading order. */
 void ch__search_shard_begin(ch_search *w, size_t pos);
+/* The shard's kept matches into the root, after each segment, under the caller's lock (the
+ * root's kept matches are shared): the root cuts them to the limit and so bounds every shard,
+ * as one thread's kept matches bound the segments after them. */
+int ch__search_shard_give(ch_search *s, ch_search *w, ch_error *err);
 /* The shard's kept matches, groups and buckets into the root; the shard is then freed by the
  * caller (ch_search_free). */
 int ch__search_shard_merge(ch_search *s, ch_search *w, ch_error *err);
