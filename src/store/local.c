@@ -1812,6 +1812,68 @@ static uint64_t remove_hidden(local *l, segname *v, size_t *n)
     return removed;
 }
 
+/* One merge of `store compact`, and what it did. */
+typedef struct cmerge {
+    wjob *j;
+    int64_t hour;
+    size_t np;
+    uint64_t bytes, hot, events, written;
+    int r;
+    ch_error e;
+} cmerge;
+
+typedef struct cpool {
+    local *l;
+    cmerge *m;
+    size_t n;
+    atomic_size_t next;
+    atomic_bool never;
+} cpool;
+
+typedef struct cworker {
+    cpool *p;
+    ZSTD_CCtx *cctx;
+    pthread_t th;
+} cworker;
+
+static void *compact_worker(void *arg)
+{
+    cworker *w = arg;
+    cpool *p = w->p;
+    for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;) {
+        cmerge *m = &p->m[i];
+        m->r = compact_run(p->l->dir, m->j, w->cctx, &p->never, &m->events, &m->written, &m->e);
+    }
+    return NULL;
+}
+
+/* Run a round's merges on up to one thread per CPU (the writer threads' compression contexts,
+ * idle here): merges of different hours share nothing but the directory, and each renames its
+ * own file into place. */
+static void compact_round(local *l, cmerge *m, size_t n)
+{
+    cpool p = {.l = l, .m = m, .n = n};
+    unsigned nt = ch_prefetch_cpus();
+    if (nt > l->w.nthreads)
+        nt = l->w.nthreads;
+    if (nt > n)
+        nt = (unsigned)n;
+    if (nt < 1)
+        nt = 1;
+    cworker w[MAX_WRITERS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < nt; t++) {
+        w[t] = (cworker){&p, l->w.t[t].cctx, 0};
+        if (pthread_create(&w[t].th, NULL, compact_worker, &w[t]) != 0)
+            break; /* fewer threads merge: the same merges */
+        started++;
+    }
+    w[0] = (cworker){&p, l->w.t[0].cctx, 0};
+    compact_worker(&w[0]);
+    for (unsigned t = 1; t <= started; t++)
+        pthread_join(w[t].th, NULL);
+}
+
 int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -1821,17 +1883,17 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
         return rc < 0 ? rc : ch_error_set(err, CH_ERR, "event store not opened");
     local *l = es->impl;
     l->sum_exact = true;
-    atomic_bool never = false;
     ch_error first = {0};
     segname *v = NULL;
     size_t *pick = NULL;
+    cmerge *m = NULL;
     char p[4400];
     /* Rounds until nothing is left to merge: a round merges each source and hour once (at most
-     * COMPACT_MAX_BYTES of it). Every merge lowers the number of segments or of hot ones, and a
-     * round without a merge ends it, so this ends. */
+     * COMPACT_MAX_BYTES of it, or one generation whole). Every merge lowers the number of
+     * segments or of hot ones, and a round without a merge ends it, so this ends. */
     for (bool progress = true; progress && rc == 0;) {
         progress = false;
-        size_t n = 0;
+        size_t n = 0, nm = 0;
         ch_free(v);
         v = NULL;
         if ((rc = list_segments_ex(l, true, &v, &n, err)) < 0)
@@ -1839,7 +1901,11 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
         compact_seq_init(l, v, n);
         out->removed += remove_hidden(l, v, &n);
         ch_free(pick);
-        if (n == 0 || (pick = ch_malloc(n * sizeof *pick)) == NULL) {
+        ch_free(m);
+        m = NULL;
+        /* at most one merge per source and hour, so fewer than n */
+        if (n == 0 || (pick = ch_malloc(n * sizeof *pick)) == NULL ||
+            (m = ch_calloc(n, sizeof *m)) == NULL) {
             rc = n ? ch_error_set(err, CH_ENOMEM, "out of memory") : 0;
             break;
         }
@@ -1851,37 +1917,41 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
                 size_t np = compact_pick(l, v, a, b, order[o], true, pick);
                 if (np == 0)
                     continue;
-                uint64_t bytes = 0, events = 0, hot = 0;
+                cmerge *c = &m[nm];
                 for (size_t i = 0; i < np; i++) {
                     struct stat st;
                     path_of(l, v[pick[i]].name, p, sizeof p);
-                    bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
-                    hot += v[pick[i]].hot;
+                    c->bytes += stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+                    c->hot += v[pick[i]].hot;
                 }
-                wjob *j = compact_job(l, v, pick, np);
-                if (j == NULL) {
+                if ((c->j = compact_job(l, v, pick, np)) == NULL) {
                     rc = ch_error_set(err, CH_ENOMEM, "out of memory");
                     break;
                 }
-                ch_error e = {0};
-                uint64_t written = 0;
-                int r = compact_run(l->dir, j, l->w.t[0].cctx, &never, &events, &written, &e);
-                if (r == 0) {
-                    out->merges++;
-                    out->inputs += np;
-                    out->hot_inputs += hot;
-                    out->events += events;
-                    out->bytes_in += bytes;
-                    out->bytes_out += written;
-                    sum_touch(l, v[a].hour);
-                    progress = true;
-                } else if (r < 0) {
-                    /* A damaged input (`store verify` names it): its hour stays as it was. */
-                    if (out->failed++ == 0)
-                        first = e;
-                }
-                job_free(j);
+                c->np = np;
+                c->hour = v[a].hour;
+                nm++;
             }
+        }
+        if (rc == 0)
+            compact_round(l, m, nm);
+        for (size_t i = 0; i < nm; i++) {
+            const cmerge *c = &m[i];
+            if (rc == 0 && c->r == 0) {
+                out->merges++;
+                out->inputs += c->np;
+                out->hot_inputs += c->hot;
+                out->events += c->events;
+                out->bytes_in += c->bytes;
+                out->bytes_out += c->written;
+                sum_touch(l, c->hour);
+                progress = true;
+            } else if (rc == 0 && c->r < 0) {
+                /* A damaged input (`store verify` names it): its hour stays as it was. */
+                if (out->failed++ == 0)
+                    first = c->e;
+            }
+            job_free(m[i].j);
         }
     }
     if (rc == 0) {
@@ -1898,6 +1968,7 @@ int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *e
     }
     if (rc == 0 && out->failed)
         snprintf(out->first_failure, sizeof out->first_failure, "%s", first.msg);
+    ch_free(m);
     ch_free(pick);
     ch_free(v);
     ch_evstore_close(es);
