@@ -79,7 +79,8 @@ struct ch_search {
     size_t capixterm;
     ch_json_parser *jp;
     ZSTD_DCtx *dctx; /* shared by the segments it reads */
-    int64_t t0_ns;
+    /* when ch_search_run began: progress is read from other threads while it runs */
+    _Atomic int64_t t0_ns;
     /* grouping */
     char *gnames[CH_SEARCH_MAX_GROUP_FIELDS];
     const char *gnames_c[CH_SEARCH_MAX_GROUP_FIELDS];
@@ -287,7 +288,8 @@ void ch_search_progress_get(const ch_search *s, ch_search_progress *p)
     p->segments_damaged = atomic_load(&s->seg_damaged);
     p->events_scanned = atomic_load(&s->scanned);
     p->events_matched = atomic_load(&s->matched);
-    p->elapsed_ms = s->t0_ns ? (double)(mono_ns() - s->t0_ns) / 1e6 : 0;
+    int64_t t0 = atomic_load(&s->t0_ns);
+    p->elapsed_ms = t0 ? (double)(mono_ns() - t0) / 1e6 : 0;
 }
 
 void ch__search_range(const ch_search *s, int64_t *from, int64_t *to, bool *desc)
@@ -310,7 +312,7 @@ static bool stop_state(ch_search *s)
         atomic_store(&R(s)->state, CH_SEARCH_CANCELLED);
         return true;
     }
-    if (s->o.max_ms > 0 && mono_ns() - s->t0_ns > s->o.max_ms * 1000000) {
+    if (s->o.max_ms > 0 && mono_ns() - atomic_load(&s->t0_ns) > s->o.max_ms * 1000000) {
         atomic_store(&R(s)->state, CH_SEARCH_TIMEOUT);
         return true;
     }
@@ -1194,7 +1196,7 @@ int ch__search_shard_new(ch_search *s, unsigned nshards, ch_search **out, ch_err
     if (rc < 0)
         return rc;
     (*out)->root = s;
-    (*out)->t0_ns = s->t0_ns;
+    atomic_store(&(*out)->t0_ns, atomic_load(&s->t0_ns));
     return 0;
 }
 
@@ -1311,7 +1313,7 @@ static int group_cmp(const void *a, const void *b)
 
 int ch_search_run(ch_search *s, ch_evstore *store, ch_error *err)
 {
-    s->t0_ns = mono_ns();
+    atomic_store(&s->t0_ns, mono_ns());
     atomic_store(&s->state, CH_SEARCH_RUNNING);
     if (s->o.explain) {
         ch_buf_printf(&s->explain, "expression: %s\n", s->expr_src);
