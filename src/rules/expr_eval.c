@@ -300,7 +300,8 @@ static bool text_holds(const node *n, const char *t, size_t tn)
 /* Kleene's three values over the tree: a test of a raw path is unknown (-1), and/or/not
  * combine as in SQL's NULL logic, so a 0 or 1 here is the answer whatever the raw paths hold.
  * With the record's text t (not NULL), a test ch__expr_pred_text takes is false when the text
- * lacks its literals. */
+ * lacks its literals. Without an event (ev NULL) the tests of normalized fields are unknown
+ * too. */
 static int eval3(const node *n, const ch_event *ev, const char *t, size_t tn, ch_expr_scratch *s)
 {
     switch (n->kind) {
@@ -324,7 +325,7 @@ static int eval3(const node *n, const ch_event *ev, const char *t, size_t tn, ch
         break;
     }
     if (!ch__expr_pred_raw(n))
-        return eval_node(n, ev, s);
+        return ev != NULL ? eval_node(n, ev, s) : -1;
     return t != NULL && ch__expr_pred_text(n) && !text_holds(n, t, tn) ? 0 : -1;
 }
 
@@ -338,6 +339,13 @@ int ch_expr_eval_text(const ch_expr *e, const ch_event *ev, const char *text, si
 {
     /* An escape could spell a literal's characters otherwise (\u0041 for A). */
     return eval3(e->root, ev, memchr(text, '\\', n) != NULL ? NULL : text, n, s);
+}
+
+int ch_expr_eval_text_alone(const ch_expr *e, const char *text, size_t n, ch_expr_scratch *s)
+{
+    if (memchr(text, '\\', n) != NULL)
+        return -1;
+    return eval3(e->root, NULL, text, n, s);
 }
 
 bool ch_expr_eval(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

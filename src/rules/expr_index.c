@@ -82,19 +82,19 @@ bool ch_expr_uses_raw(const ch_expr *e) { return any_pred(e->root, ch__expr_pred
 /* Whether normalized fields alone (and with text, the record's text: a test ch__expr_pred_text
  * takes can be false) can make n false (want 0) or true (want 1) for some event: the static
  * shape of the answers of ch_expr_eval_typed and ch_expr_eval_text. */
-static bool decides(const node *n, int want, bool text)
+static bool decides(const node *n, int want, bool text, bool typed)
 {
     switch (n->kind) {
     case N_PRED:
-        return !ch__expr_pred_raw(n) || (text && want == 0 && ch__expr_pred_text(n));
+        return (typed && !ch__expr_pred_raw(n)) || (text && want == 0 && ch__expr_pred_text(n));
     case N_NOT:
-        return decides(n->kids[0], !want, text);
+        return decides(n->kids[0], !want, text, typed);
     case N_AND:
     case N_OR: {
         /* one kid decides the short-circuit answer; the other answer needs every kid */
         bool one = (n->kind == N_AND) == (want == 0);
         for (uint32_t i = 0; i < n->nkids; i++)
-            if (decides(n->kids[i], want, text) == one)
+            if (decides(n->kids[i], want, text, typed) == one)
                 return one;
         return !one;
     }
@@ -102,7 +102,7 @@ static bool decides(const node *n, int want, bool text)
     return false;
 }
 
-bool ch_expr_typed_can_reject(const ch_expr *e) { return decides(e->root, 0, false); }
+bool ch_expr_typed_can_reject(const ch_expr *e) { return decides(e->root, 0, false, true); }
 
 /* A literal whose absence from a record's JSON text (one without a backslash) proves that no
  * value there equals, holds, starts or ends with it: text that no number, boolean or address
@@ -147,5 +147,10 @@ bool ch__expr_pred_text(const node *n)
  * decide alone. */
 bool ch_expr_text_can_reject(const ch_expr *e)
 {
-    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true);
+    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true, true);
+}
+
+bool ch_expr_text_alone_can_reject(const ch_expr *e)
+{
+    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true, false);
 }

@@ -485,6 +485,13 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d)
     return 0;
 }
 
+bool ch__ev_orig_text(const uint8_t *o, size_t on, ch_sv *out)
+{
+    rd q = {o, o + on, false};
+    *out = get_sv(&q);
+    return !q.bad && out->p != NULL;
+}
+
 int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d)
 {
     rd r = {t, t + tn, false};

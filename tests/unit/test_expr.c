@@ -511,8 +511,56 @@ static int text3(const char *src, const ch_event *ev, const char *text, bool *ca
         fail_msg("<%s>: text answer %d differs from the full one", src, r);
     if (r == 0 && !*can_reject && !ch_expr_typed_can_reject(e))
         fail_msg("<%s>: rejected though it cannot", src);
+    /* From the text alone (normalized fields unknown too): never another answer than the full
+     * one, and a 0 only where it says it can give one. */
+    int ra = ch_expr_eval_text_alone(e, text, strlen(text), scratch);
+    if (ra >= 0 && ra != (int)ch_expr_eval(e, ev, scratch))
+        fail_msg("<%s>: text-alone answer %d differs from the full one", src, ra);
+    if (ra == 0 && !ch_expr_text_alone_can_reject(e))
+        fail_msg("<%s>: rejected from the text alone though it cannot", src);
+    if (ra >= 0 && r != ra)
+        fail_msg("<%s>: text-alone answer %d, with the event %d", src, ra, r);
     ch_expr_free(e);
     return r;
+}
+
+/* The text alone, for search to ask before it decodes the normalized fields. */
+static int alone(const char *src, const char *text, bool *can_reject)
+{
+    ch_expr *e = NULL;
+    ch_error err = {0, ""};
+    if (ch_expr_compile(src, &env, &e, &err) != 0)
+        fail_msg("compile of <%s> failed: %s", src, err.msg);
+    int r = ch_expr_eval_text_alone(e, text, strlen(text), scratch);
+    *can_reject = ch_expr_text_alone_can_reject(e);
+    ch_expr_free(e);
+    return r;
+}
+
+static void test_record_text_alone_leaves_normalized_fields_unknown(void **state)
+{
+    (void)state;
+    bool rej;
+    assert_int_equal(alone("requestParameters.instanceType == \"t3.micro\"", run_json, &rej), 0);
+    assert_true(rej);
+    /* an and with a normalized test: the raw test alone decides */
+    assert_int_equal(alone("requestParameters.instanceType == \"t3.micro\" and user.name == "
+                           "\"alice\"",
+                           run_json, &rej),
+                     0);
+    assert_true(rej);
+    /* an or with one: only the event could say (text3 above answers 1 with it) */
+    assert_int_equal(alone("requestParameters.instanceType == \"t3.micro\" or user.name == "
+                           "\"alice\"",
+                           run_json, &rej),
+                     -1);
+    assert_false(rej);
+    assert_int_equal(alone("event.dataset == \"cloudtrail\"", run_json, &rej), -1);
+    assert_false(rej);
+    assert_int_equal(alone("requestParameters.instanceType == \"p3.16xlarge\"", run_json, &rej),
+                     -1);
+    const char *escaped = "{\"requestParameters\":{\"instanceType\":\"t3\\u002emicro\"}}";
+    assert_int_equal(alone("requestParameters.instanceType == \"t3.micro\"", escaped, &rej), -1);
 }
 
 static void test_record_text_rules_out_literals_it_lacks(void **state)
@@ -956,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_two_fields_of_one_event_compare),
         cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
         cmocka_unit_test(test_record_text_rules_out_literals_it_lacks),
+        cmocka_unit_test(test_record_text_alone_leaves_normalized_fields_unknown),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
         cmocka_unit_test(test_precedence_not_then_and_then_or),
