@@ -4,8 +4,9 @@
  * RunInstances record reachable through raw JSON paths with arrays, a flow-log record with
  * columns) and read its dispatch hints. Named sets resolve when their name starts with 's'.
  * The answer from normalized fields alone (ch_expr_eval_typed, which search asks first), and the
- * one with the record's text (ch_expr_eval_text, asked before the parse), when they give one,
- * must be the full evaluation's: a difference aborts.
+ * one with the record's text (ch_expr_eval_text, asked before the parse), and the one from the
+ * text alone (ch_expr_eval_text_alone, asked before the normalized fields are decoded), when
+ * they give one, must be the full evaluation's: a difference aborts.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -106,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nul += memchr(h.actions[i].p, '\0', h.actions[i].n) != NULL;
     (void)nul;
     bool can_reject = ch_expr_typed_can_reject(e), text_rejects = ch_expr_text_can_reject(e);
+    bool alone_rejects = ch_expr_text_alone_can_reject(e);
     for (int i = 0; i < 3; i++) {
         bool full = ch_expr_eval(e, &events[i], scratch);
         int typed = ch_expr_eval_typed(e, &events[i], scratch);
@@ -116,6 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* The RunInstances record's own text, as search gives it before parsing. */
         int text = ch_expr_eval_text(e, &events[i], json, strlen(json), scratch);
         if ((text >= 0 && text != (int)full) || (text == 0 && !text_rejects && !can_reject))
+            abort();
+        /* and from the text alone, normalized fields unknown (asked before they are decoded) */
+        int alone = ch_expr_eval_text_alone(e, json, strlen(json), scratch);
+        if ((alone >= 0 && alone != (int)full) || (alone == 0 && !alone_rejects))
             abort();
     }
     ch_expr_free(e);
