@@ -1342,6 +1342,31 @@ static bool in_range(const lsearch *x, size_t i)
     return (x->v[i].hour + 1) * HOUR_MS > x->from && x->v[i].hour * HOUR_MS <= x->to;
 }
 
+/* Should w stop before segment i's hour (ch__search_done over the hour's bounds)? */
+static bool hour_done(const lsearch *x, ch_search *w, size_t i)
+{
+    return ch__search_done(w, x->v[i].hour * HOUR_MS, (x->v[i].hour + 1) * HOUR_MS - 1);
+}
+
+/* fn(arg) for the n items of args (each size bytes): items 1..n-1 on threads of their own, item
+ * 0 on the calling thread, then the threads joined. A thread that cannot start leaves its
+ * item undone: the callers' items take work from a shared queue, so the others do it. */
+static void on_threads(unsigned n, void *(*fn)(void *), void *args, size_t size)
+{
+    pthread_t th[MAX_WRITERS > CH_SEARCH_MAX_THREADS ? MAX_WRITERS : CH_SEARCH_MAX_THREADS];
+    unsigned started = 0;
+    if (n == 0)
+        return;
+    for (unsigned t = 1; t < n && t < sizeof th / sizeof *th; t++) {
+        if (pthread_create(&th[t], NULL, fn, (char *)args + (size_t)t * size) != 0)
+            break;
+        started++;
+    }
+    fn(args);
+    for (unsigned t = 1; t <= started; t++)
+        pthread_join(th[t], NULL);
+}
+
 /* The next segment to read: its index and its slot; false at the end. */
 static bool ls_next(lsearch *x, size_t *out, size_t *slot, char *p, size_t cap)
 {
@@ -1355,7 +1380,7 @@ static bool ls_next(lsearch *x, size_t *out, size_t *slot, char *p, size_t cap)
         if (!in_range(x, i))
             continue;
         /* The root itself keeps matches only when it reads alone. */
-        if (ch__search_done(x->sr, x->v[i].hour * HOUR_MS, (x->v[i].hour + 1) * HOUR_MS - 1)) {
+        if (hour_done(x, x->sr, i)) {
             x->k = x->n;
             break;
         }
@@ -1421,8 +1446,7 @@ static void ls_read(lsearch *x, ch_search *w)
         ch_seg *s = NULL;
         ch_error e = {0};
         int rc = 0;
-        if (x->shards &&
-            ch__search_done(w, x->v[i].hour * HOUR_MS, (x->v[i].hour + 1) * HOUR_MS - 1)) {
+        if (x->shards && hour_done(x, w, i)) {
             /* Segments come in time order: no later one can improve what this shard keeps,
              * so none can improve the merged matches either. */
             atomic_store(&x->stop, true);
@@ -1481,9 +1505,6 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
     x.shards = nt > 1;
     pthread_mutex_init(&x.mu, NULL);
     ch_search *w[CH_SEARCH_MAX_THREADS] = {0};
-    pthread_t th[CH_SEARCH_MAX_THREADS];
-    ls_thread ta[CH_SEARCH_MAX_THREADS];
-    unsigned started = 0;
     x.skip = x.n ? ch_calloc(x.n, sizeof *x.skip) : NULL;
     if (x.n && x.skip == NULL)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -1500,16 +1521,11 @@ static int l_search(void *impl, ch_search *sr, ch_error *err)
     if (rc == 0 && !x.shards) {
         ls_read(&x, sr);
     } else if (rc == 0) {
-        /* The calling thread reads too, as shard 0. */
-        for (unsigned t = 1; t < nt; t++) {
+        /* The calling thread reads too, as shard 0; fewer threads read the same answer. */
+        ls_thread ta[CH_SEARCH_MAX_THREADS];
+        for (unsigned t = 0; t < nt; t++)
             ta[t] = (ls_thread){&x, w[t]};
-            if (pthread_create(&th[t], NULL, ls_main, &ta[t]) != 0)
-                break; /* fewer threads read: the answer is the same */
-            started++;
-        }
-        ls_read(&x, w[0]);
-        for (unsigned t = 1; t <= started; t++)
-            pthread_join(th[t], NULL);
+        on_threads(nt, ls_main, ta, sizeof *ta);
     }
     if (rc == 0 && x.rc < 0) {
         rc = x.rc;
@@ -1833,7 +1849,6 @@ typedef struct cpool {
 typedef struct cworker {
     cpool *p;
     ZSTD_CCtx *cctx;
-    pthread_t th;
 } cworker;
 
 static void *compact_worker(void *arg)
@@ -1861,17 +1876,9 @@ static void compact_round(local *l, cmerge *m, size_t n)
     if (nt < 1)
         nt = 1;
     cworker w[MAX_WRITERS];
-    unsigned started = 0;
-    for (unsigned t = 1; t < nt; t++) {
-        w[t] = (cworker){&p, l->w.t[t].cctx, 0};
-        if (pthread_create(&w[t].th, NULL, compact_worker, &w[t]) != 0)
-            break; /* fewer threads merge: the same merges */
-        started++;
-    }
-    w[0] = (cworker){&p, l->w.t[0].cctx, 0};
-    compact_worker(&w[0]);
-    for (unsigned t = 1; t <= started; t++)
-        pthread_join(w[t].th, NULL);
+    for (unsigned t = 0; t < nt; t++)
+        w[t] = (cworker){&p, l->w.t[t].cctx};
+    on_threads(nt, compact_worker, w, sizeof *w); /* fewer threads: the same merges */
 }
 
 int ch_evstore_compact(ch_store *db, ch_evstore_compact_result *out, ch_error *err)

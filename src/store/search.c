@@ -21,9 +21,9 @@
  * from the same options, whose state and counters are the root's (R()). Kept matches sort by
  * time, then record identity, then their segment's place in the reading order and arrival, so
  * that the shards' merged and sorted are the one-thread answer; their groups and buckets are
- * summed. A shard that has kept `limit`
- * matches publishes its limit-th time (shared_worst), which lets every shard skip segments
- * that cannot improve the merged matches.
+ * summed. A shard hands its kept matches to the root after each segment; whoever cuts kept
+ * matches to the limit publishes the limit-th time (shared_worst), which lets every shard skip
+ * segments, and stop reading one, that cannot improve the merged matches.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,8 +100,7 @@ struct ch_search {
     kept *keep;
     size_t nkeep, capkeep;
     uint64_t seq;
-    bool trimmed;
-    int64_t worst_ts; /* once trimmed: the limit-th kept time */
+    bool trimmed; /* cut to the limit once: its limit-th time is in R(s)->shared_worst */
     size_t mem;
     ch_ev_decoded *dec, *out;
     uint32_t *cand;
@@ -113,9 +112,10 @@ struct ch_search {
     /* A shard (ch__search_shard_new) reads segments on a thread of its own into its own kept
      * matches, groups and text; its state, counters and cancel flag are the root's. */
     ch_search *root;
-    /* The root's: the best limit-th time any shard has kept (newest first: the latest such
-     * time; --sort asc: the earliest). One shard's limit-th match is a bound for all: an event
-     * older than it cannot enter the merged matches either. */
+    /* The root's: the best limit-th time kept (newest first: the latest such time; --sort asc:
+     * the earliest), by the root or by any shard. One shard's limit-th match is a bound for
+     * all: an event older than it cannot enter the merged matches either. A search that reads
+     * alone keeps its own limit-th time here too, so this is the one bound every test asks. */
     _Atomic int64_t shared_worst;
 };
 
@@ -325,7 +325,7 @@ static bool stop_state(ch_search *s)
 
 static void keep_sort_trim(ch_search *s);
 
-/* Does the limit-th time that some shard has kept rule out every event of [from, to]? */
+/* Does the limit-th time kept (here or by another shard) rule out every event of [from, to]? */
 static bool bound_excludes(ch_search *s, int64_t from, int64_t to)
 {
     if (aggregating(s))
@@ -343,10 +343,7 @@ bool ch__search_cannot_improve(ch_search *s, int64_t seg_from, int64_t seg_to)
      * from the first one after the limit was reached. The result is the same either way. */
     if (s->nkeep >= s->o.limit && (!s->trimmed || s->nkeep > s->o.limit))
         keep_sort_trim(s);
-    int64_t w = atomic_load_explicit(&R(s)->shared_worst, memory_order_relaxed);
-    if (s->trimmed)
-        w = s->o.asc ? (s->worst_ts < w ? s->worst_ts : w) : (s->worst_ts > w ? s->worst_ts : w);
-    return s->o.asc ? seg_from > w : seg_to < w;
+    return bound_excludes(s, seg_from, seg_to);
 }
 
 bool ch__search_done(ch_search *s, int64_t seg_from, int64_t seg_to)
@@ -698,24 +695,19 @@ static void keep_sort_trim(ch_search *s)
         }
         s->nkeep = s->o.limit;
         s->trimmed = true;
-        s->worst_ts = s->keep[s->nkeep - 1].ts;
-        /* Tell the other shards: a compare-and-swap loop, as only a better bound may win. */
+        /* The bound of every test (bound_excludes): a compare-and-swap loop, as only a better
+         * bound may win. */
+        int64_t worst = s->keep[s->nkeep - 1].ts;
         _Atomic int64_t *sw = &R(s)->shared_worst;
         int64_t cur = atomic_load(sw);
-        while ((s->o.asc ? s->worst_ts < cur : s->worst_ts > cur) &&
-               !atomic_compare_exchange_weak(sw, &cur, s->worst_ts))
+        while ((s->o.asc ? worst < cur : worst > cur) &&
+               !atomic_compare_exchange_weak(sw, &cur, worst))
             ;
     }
 }
 
 /* Would a match at ts enter the kept ones? */
-static bool keep_wants(ch_search *s, int64_t ts)
-{
-    int64_t w = atomic_load_explicit(&R(s)->shared_worst, memory_order_relaxed);
-    if (s->o.asc ? ts > w : ts < w)
-        return false;
-    return !(s->trimmed && (s->o.asc ? ts > s->worst_ts : ts < s->worst_ts));
-}
+static bool keep_wants(ch_search *s, int64_t ts) { return !bound_excludes(s, ts, ts); }
 
 /* Keep a match: its stored bytes rec[0..n) followed by tail[0..tn) (format 3's original part;
  * the two back to back are the one-record form ch__ev_decode reads). */
@@ -881,6 +873,14 @@ static void attach_doc(ch_search *s, ch_event *ev)
         ev->has_raw_doc = true;
 }
 
+/* Record ord could not be read (e says why, when the reader said): the segment is reported. */
+static void record_damaged(ch_search *s, const char *path, uint32_t ord, ch_error *e)
+{
+    if (e->msg[0] == '\0')
+        ch_error_set(e, CH_EPARSE, "record %u does not decode", ord);
+    ch__search_damaged(s, path, e->msg);
+}
+
 /* Record ord's original part into *o, *on, and the event decoded again with it; false (the
  * segment reported damaged) when it cannot be read. */
 static bool fetch_orig(ch_search *s, ch_seg *seg, uint32_t ord, const uint8_t *p, size_t n,
@@ -888,9 +888,7 @@ static bool fetch_orig(ch_search *s, ch_seg *seg, uint32_t ord, const uint8_t *p
 {
     ch_error e = {0};
     if (ch__seg_orig(seg, ord, o, on, &e) < 0 || ch__ev_decode_parts(p, n, *o, *on, s->dec) < 0) {
-        if (e.msg[0] == '\0')
-            ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
-        ch__search_damaged(s, path, e.msg);
+        record_damaged(s, path, ord, &e);
         return false;
     }
     return true;
@@ -911,9 +909,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
          * scan's time, docs/BENCHMARKS.md section 72). */
         ch_sv t;
         if (ch__seg_orig(seg, ord, &o, &on, &e) < 0) {
-            if (e.msg[0] == '\0')
-                ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
-            ch__search_damaged(s, path, e.msg);
+            record_damaged(s, path, ord, &e);
             *bad = true;
             return 0;
         }
@@ -927,9 +923,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     if (ch__seg_typed(seg, ord, &p, &n, &e) < 0 ||
         (with_orig && ch__seg_orig(seg, ord, &o, &on, &e) < 0) ||
         (split ? ch__ev_decode_parts(p, n, o, on, s->dec) : ch__ev_decode(p, n, s->dec)) < 0) {
-        if (e.msg[0] == '\0')
-            ch_error_set(&e, CH_EPARSE, "record %u does not decode", ord);
-        ch__search_damaged(s, path, e.msg);
+        record_damaged(s, path, ord, &e);
         *bad = true;
         return 0;
     }
