@@ -213,6 +213,8 @@ bool ch__segb_is_raw(const ch_seg_builder *b) { return b->level == RAW_LEVEL; }
  * then the bytes in blocks of at most 128 KiB, each behind a 3-byte header (last-block bit,
  * type 0 = raw, size). Empty input is one empty last block, as libzstd writes it. */
 #define RAW_BLOCK ((size_t)128 << 10)
+/* The header's page stays cached (every open reads it); advice is taken in whole folios. */
+#define CACHE_PAGE 4096u
 #define RAW_HEADER 10
 
 size_t ch__seg_raw_bound(size_t n) { return RAW_HEADER + 3 * (n / RAW_BLOCK + 1) + n; }
@@ -1193,9 +1195,11 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
      * seal appends only the typed frames' file (docs/BENCHMARKS.md section 65). Readers take
      * every frame at its block table offset, wherever it lies before the table. */
     int first = split && b->level == RAW_LEVEL ? 1 : 0;
-    uint64_t off = CH_SEG_HEADER;
+    uint64_t off = CH_SEG_HEADER, orig_end = 0;
     for (int pass = 0; pass < (split ? 2 : 1); pass++) {
         int st = pass ? 1 - first : first;
+        if (pass == 1 && first == 1)
+            orig_end = off;
         for (uint32_t k = 0; k < nblocks; k++) {
             ch_seg_block *blk = b->blocks[k];
             if (pass == 0 && (rc = ch__segb_compress(blk, cctx, err)) < 0)
@@ -1296,6 +1300,14 @@ int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t s
         rc = ch_error_set(err, CH_EIO, "%s: %s", tmp, strerror(errno));
         goto cleanup;
     }
+    /* A raw segment's original frames, three quarters of its bytes, leave the page cache once
+     * durable: only printing a match reads them again (a scan or a lookup reads the typed frames
+     * and the index, which stay), and on a guest whose host takes back free memory, every fresh
+     * page the cache grew by cost the writer a host fault: 0.8 s of system time for 517 MB, 0.07 s
+     * when its pages were the just-released ones of the previous segment (docs/BENCHMARKS.md
+     * section 73). Advice only: a failure changes nothing but the speed. */
+    if (orig_end > CACHE_PAGE)
+        (void)posix_fadvise(fd, CACHE_PAGE, (off_t)(orig_end - CACHE_PAGE), POSIX_FADV_DONTNEED);
     close(fd);
     fd = -1;
     if (rename(tmp, path) < 0) {

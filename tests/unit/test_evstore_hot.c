@@ -8,10 +8,15 @@
  * (ch__segb_init_raw), whose frames are zstd frames of raw blocks made by segment.c: libzstd
  * decodes every one of them (one-shot and streaming, with the smallest window) to the bytes
  * the level-1 hot segment's frames hold. A raw builder that spills (the store's) holds no full
- * block in memory and writes the bytes of one that does not.
+ * block in memory and writes the bytes of one that does not, and a sealed one leaves its original
+ * frames out of the page cache.
  */
 #define EVSTORE_TEST_TAG "hot"
 #include "evstore_formats.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
@@ -300,6 +305,71 @@ static void test_damaged_hot_segment_is_refused_with_the_stream_named(void **sta
     unlink(path);
 }
 
+/* A sealed raw segment's original frames leave the page cache (the store's ingest would otherwise
+ * grow it by three quarters of every hot byte it writes, read again only to print a match), while
+ * its typed frames, block table and index stay for the searches that read them. Records of 4 KB
+ * make the original frames 2.8 MB, so that the page cache's folios at their two edges, which
+ * advice cannot split, are a small part of them. The segment is written in the working
+ * directory: a tmpfs /tmp keeps every page, and this test must not pass or skip there. */
+static void test_raw_segment_leaves_its_original_frames_out_of_the_page_cache(void **state)
+{
+    (void)state;
+    char here[64], base[64];
+    snprintf(here, sizeof here, "test_evstore_hot_cache_%d.seg", (int)getpid());
+    snprintf(base, sizeof base, "test_evstore_hot_cache_%d", (int)getpid());
+    ch_seg_builder b;
+    ch__segb_init_raw(&b, CH_DS_CLOUDTRAIL, 477048);
+    assert_int_equal(ch__segb_spill(&b, base), 0);
+    ch_error err = {0};
+    char *big = ch_malloc(4200);
+    assert_non_null(big);
+    for (int i = 0; i < NEV; i++) {
+        ch_event ev;
+        char id[32], json[256];
+        make_event(&ev, i, id, json, sizeof json);
+        int n = snprintf(big, 4200, "{\"n\":%d,\"pad\":\"%04000d\"}", i, i);
+        ev.raw_json = (ch_sv){big, (uint32_t)n};
+        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
+        ch_seg_block *full = ch__segb_full(&b);
+        if (full != NULL)
+            assert_int_equal(ch__segb_compress(full, NULL, &err), 0);
+    }
+    ch_free(big);
+    assert_int_equal(ch__segb_write(&b, here, 5, 0x40000000u, NULL, NULL, &err), 0);
+    ch__segb_free(&b);
+    int fd = open(here, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    uint8_t h[CH_SEG_HEADER], ent[8];
+    assert_int_equal(pread(fd, h, sizeof h, 0), (ssize_t)sizeof h);
+    assert_int_equal(pread(fd, ent, sizeof ent, (off_t)ch_le_get64(h + 64)), (ssize_t)sizeof ent);
+    uint64_t typed = ch_le_get64(ent); /* block 0's typed frame: the original frames end there */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), npg = ((size_t)st.st_size + pg - 1) / pg;
+    size_t norig = (size_t)typed / pg;
+    assert_true(norig > 600);
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    unsigned char *vec = ch_malloc(npg);
+    assert_non_null(vec);
+    assert_int_equal(mincore(m, (size_t)st.st_size, vec), 0);
+    size_t kept = 0;
+    for (size_t i = 0; i < norig; i++)
+        kept += vec[i] & 1;
+    assert_true(kept * 4 < norig);
+    assert_int_equal(vec[npg - 1] & 1, 1); /* the index's last page */
+    ch_free(vec);
+    munmap(m, (size_t)st.st_size);
+    close(fd);
+    /* and the segment still reads whole */
+    ch_seg *s = NULL;
+    assert_int_equal(ch__seg_open(here, &s, &err), 0);
+    assert_int_equal(ch__seg_verify(s, &err), 0);
+    assert_int_equal(ch__seg_meta(s)->nrec, NEV);
+    ch__seg_close(s);
+    unlink(here);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_raw_frame_is_a_zstd_frame_libzstd_decodes),
         cmocka_unit_test(test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed),
         cmocka_unit_test(test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_bytes),
+        cmocka_unit_test(test_raw_segment_leaves_its_original_frames_out_of_the_page_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
