@@ -27,6 +27,9 @@
  * then published every event on its own, made a hand-off with a wake-up and two context
  * switches per event (22,000 waits of the merge thread in a 300k-record run): hence WAKE.
  *
+ * A stream may be opened by the worker too (ch_prefetch_start_open): the first fill runs the
+ * caller's opener before reading, its reports captured into that first batch.
+ *
  * Memory: per open stream, `depth` batches (RING_BATCHES, or more for a chunk of a large file:
  * ch_prefetch_set_depth), each with its events, their document copies and one arena for their
  * strings: about a MiB per open input for CloudTrail records.
@@ -83,6 +86,8 @@ struct ch_prefetch {
     ch_diag *target;
     const ch_source_type *type;
     ch_stream *st;
+    ch_prefetch_opener opener; /* ch_prefetch_start_open: run by the first fill, then NULL */
+    void *opener_ud;
     ch_buf *cur_msgs; /* where captured reports go now (the worker's batch, or open_msgs) */
     ch_buf open_msgs;
     pf_batch *ring;
@@ -303,6 +308,16 @@ static void fill_batch(ch_prefetch *pf, pf_batch *b, void *tctx, bool first, boo
     ch_buf_clear(&b->msgs);
     pf->cur_msgs = &b->msgs;
     b->n = 0;
+    if (pf->opener != NULL) {
+        int ok = pf->opener(pf->opener_ud, &pf->diag, &pf->type, &pf->st);
+        pf->opener = NULL;
+        if (!ok) {
+            pf_item *it = &b->item[b->n++];
+            it->rc = 0; /* the end, after what the open reported */
+            it->msg_end = b->msgs.len;
+            return;
+        }
+    }
     while (b->n < BATCH) {
         pf_item *it = &b->item[b->n++];
         /* Straight into the slot: the event is not copied, only what it borrows is kept. */
@@ -534,6 +549,13 @@ void ch_prefetch_start(ch_prefetch *pf, const ch_source_type *type, ch_stream *s
     pthread_mutex_unlock(&pool->mu);
 }
 
+void ch_prefetch_start_open(ch_prefetch *pf, ch_prefetch_opener open, void *ud)
+{
+    pf->opener = open;
+    pf->opener_ud = ud;
+    ch_prefetch_start(pf, NULL, NULL);
+}
+
 int ch_prefetch_next(ch_prefetch *pf, ch_event *ev)
 {
     ch_event *p = NULL;
@@ -629,6 +651,7 @@ int ch_prefetch_recycle(ch_prefetch *pf, ch_diag *target)
     pf->target = target;
     pf->type = NULL;
     pf->st = NULL;
+    pf->opener = NULL;
     pf->cur = NULL;
     pf->at = 0;
     pf->msg_at = 0;

@@ -90,6 +90,16 @@ ch_diag *ch_prefetch_diag(ch_prefetch *pf);
 void ch_prefetch_flush(ch_prefetch *pf);
 /* Begin reading ahead from st (opened over ch_prefetch_diag). */
 void ch_prefetch_start(ch_prefetch *pf, const ch_source_type *type, ch_stream *st);
+/* Begin reading ahead from a stream that a worker opens first: open(ud, diag, &type, &st) runs
+ * on the worker that first fills the ring, over the capturing diag, and returns 1 with the
+ * stream or 0 (its reports say why; the reader then ends at once, as an empty stream would).
+ * Its reports come out before the stream's first event, as those of an open here would: a
+ * gzip'd input is inflated whole when opened, and that work then leaves the consumer's thread
+ * (docs/BENCHMARKS.md section 73). What open writes through ud is the caller's to read after
+ * the first next or the close. */
+typedef int (*ch_prefetch_opener)(void *ud, ch_diag *diag, const ch_source_type **type,
+                                  ch_stream **st);
+void ch_prefetch_start_open(ch_prefetch *pf, ch_prefetch_opener open, void *ud);
 /* The stream's next event, as type->next would return it: 1 with *ev (valid until the next
  * call or close), 0 at the end, negative when the input failed. */
 int ch_prefetch_next(ch_prefetch *pf, ch_event *ev);

@@ -13,6 +13,9 @@
  *
  * With two or more workers, a large plain JSON Lines file is read in chunks (see "chunks"
  * below): several workers parse it at once, and the merge takes the chunks in file order.
+ * With workers, a gzip'd input is opened (inflated whole) on a worker, and the next one in time
+ * order is opened there before it falls due (open_early), so that this thread merges while the
+ * next S3 object inflates; the events, reports and stats are those of an open when due.
  */
 #include "parse/merge.h"
 
@@ -69,6 +72,8 @@ typedef struct entry {
      * same bytes (the decompressed stream's first DETECT_BYTES, whatever the window or the
      * inflater), so the answer is the one a second detection would give. NULL: not peeked. */
     const ch_source_type *peek_type;
+    bool peek_gzip; /* the peek found a gzip'd input: a worker opens it (open_early) */
+    bool early;     /* opened by open_early and not yet due */
     ch_input *in;
     const ch_source_type *type;
     ch_stream *st;
@@ -94,7 +99,8 @@ struct ch_merge {
     size_t *order; /* unopened entries sorted by first_ts */
     size_t norder, next_order;
     size_t nopen;
-    entry *last; /* entry whose event was handed out last; advanced on the next call */
+    size_t nearly; /* of them, opened early (open_early) and not yet due: at most one */
+    entry *last;   /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
     size_t sort_mem;       /* bytes of record text one sort keeps in memory before spilling a run */
@@ -226,9 +232,15 @@ static void close_entry(ch_merge *m, entry *e)
     }
     ch_prefetch_close(e->pf); /* first: no worker may be inside the stream or its input */
     e->pf = NULL;
-    if (e->run_type == NULL)
+    if (e->early) { /* opened early, never due: the merge stopped first */
+        e->early = false;
+        m->nearly--;
+    }
+    /* An input a worker failed to open (open_early) has neither. */
+    if (e->run_type == NULL && e->in != NULL)
         m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
-    e->type->close(e->st);
+    if (e->st != NULL)
+        e->type->close(e->st);
     ch_input_close(e->in);
     e->st = NULL;
     e->in = NULL;
@@ -493,9 +505,85 @@ static ch_prefetch *entry_prefetch(ch_merge *m, entry *e)
     return ch_prefetch_new(m->pool, e->run_diag);
 }
 
+/* e counted open: against the cap at once, in the stats when it is due. An input opened early
+ * (open_early) is the merge's only when its first event is due: the stats are those of a merge
+ * whose inputs all open when due, whatever the number of workers. */
+static void mark_open(ch_merge *m, entry *e, bool early)
+{
+    if (!e->open) {
+        e->open = true;
+        m->nopen++;
+    }
+    if (early) {
+        e->early = true;
+        m->nearly++;
+        return;
+    }
+    if (e->early) {
+        e->early = false;
+        m->nearly--;
+    }
+    m->stats.opened++;
+    if (m->nopen - m->nearly > m->stats.max_open_seen)
+        m->stats.max_open_seen = m->nopen - m->nearly;
+}
+
+/* e's first event, on the heap; or e closed, when it has none. */
+static void push_first(ch_merge *m, entry *e)
+{
+    if (entry_next(m, e) == 1) {
+        heap_push(m, e);
+    } else {
+        close_entry(m, e);
+        e->done = true;
+    }
+}
+
+/* A gzip'd input is opened on a worker: the open inflates the whole member (libdeflate has no
+ * streaming call), which on this thread was a fifth of a two-thread run over gzip'd S3 files
+ * (docs/BENCHMARKS.md section 73). Never chunked (chunkable), so nothing here needs it open. */
+static bool on_worker(const ch_merge *m, const entry *e)
+{
+    return m->pool != NULL && e->run_type == NULL && e->peek_gzip && e->peek_type != NULL;
+}
+
+/* The opener run on the worker: writes e->in and e->st, which this thread reads only after
+ * the stream's first event or its close (both synchronise with the worker). */
+static int open_worker(void *ud, ch_diag *diag, const ch_source_type **type, ch_stream **st)
+{
+    entry *e = ud;
+    ch_input *in = NULL;
+    int ok = ch_source_open_path(e->path, e->peek_type, diag, true, CH_INPUT_DEFAULT_MAX_WINDOW,
+                                 &in, type, st);
+    e->in = in;
+    e->st = *st;
+    return ok;
+}
+
+/* Begin e's open on a worker and count it open; its first event is taken when it is due
+ * (open_and_push). Called for the next input in time order before it is due, so that the
+ * worker inflates it while this thread merges the inputs before it. The type is the peek's:
+ * the open, told it, detects nothing. */
+static bool open_early(ch_merge *m, entry *e)
+{
+    ch_prefetch *pf = entry_prefetch(m, e);
+    if (pf == NULL)
+        return false;
+    e->type = e->peek_type;
+    e->pf = pf;
+    ch_prefetch_start_open(pf, open_worker, e);
+    mark_open(m, e, true);
+    return true;
+}
+
 /* Open e for real and read its first event; pushes it on the heap when it has one. */
 static void open_and_push(ch_merge *m, entry *e, bool report)
 {
+    if (e->open || (on_worker(m, e) && open_early(m, e))) {
+        mark_open(m, e, false);
+        push_first(m, e);
+        return;
+    }
     ch_prefetch *pf = entry_prefetch(m, e);
     ch_diag *sdiag = pf != NULL ? ch_prefetch_diag(pf) : NULL;
     bool ok = e->run_type != NULL
@@ -525,17 +613,8 @@ static void open_and_push(ch_merge *m, entry *e, bool report)
         e->pf = pf;
         ch_prefetch_start(pf, e->type, e->st);
     }
-    e->open = true;
-    m->nopen++;
-    m->stats.opened++;
-    if (m->nopen > m->stats.max_open_seen)
-        m->stats.max_open_seen = m->nopen;
-    if (entry_next(m, e) == 1) {
-        heap_push(m, e);
-    } else {
-        close_entry(m, e);
-        e->done = true;
-    }
+    mark_open(m, e, false);
+    push_first(m, e);
 }
 
 static int cmp_first(const void *a, const void *b, void *ud)
@@ -786,6 +865,7 @@ static int peek(ch_merge *m, entry *e, bool *unsorted)
     if (!ch_source_open_path(e->path, m->forced, &scratch, false, PEEK_WINDOW, &in, &type, &st))
         return -1;
     e->peek_type = type;
+    e->peek_gzip = ch_input_is_gzip(in);
     ch_event ev;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int k = 0;
@@ -900,7 +980,7 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
         bool due = m->nheap == 0 || e->first_ts <= m->heap[0].key;
         if (!due)
             break;
-        if (m->nopen >= m->max_open) {
+        if (!e->open && m->nopen >= m->max_open) {
             if (m->nheap == 0)
                 break; /* cannot happen: nothing open means nopen == 0 */
             if (!e->late)
@@ -910,6 +990,14 @@ int ch_merge_next(ch_merge *m, ch_event **ev, const char **path)
         }
         m->next_order++;
         open_and_push(m, e, true);
+    }
+    /* The next input to fall due, opened ahead on a worker where it would be opened there
+     * anyway: within the cap, so that its opening early makes no input late that would not be
+     * (nothing else opens before it). */
+    if (m->next_order < m->norder && m->nopen < m->max_open) {
+        entry *e = &m->e[m->order[m->next_order]];
+        if (!e->open && on_worker(m, e))
+            (void)open_early(m, e);
     }
     if (m->nheap == 0)
         return 0;
