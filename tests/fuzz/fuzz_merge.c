@@ -4,8 +4,10 @@
  * events, the sorting of inputs that are not nearly sorted (in memory and as runs in temporary
  * files), the open cap and the heap.
  *
- * The first byte sets the cap on open streams (1 to 4, bits 0-1) and the sort memory (bits
- * 2-3: the default, 64 KiB, 1 KiB or 1 byte, so that runs spill to disk); the rest is cut into
+ * The first byte sets the cap on open streams (1 to 4, bits 0-1), the sort memory (bits
+ * 2-3: the default, 64 KiB, 1 KiB or 1 byte, so that runs spill to disk) and, bit 4, a worker
+ * that reads the streams ahead and opens gzip'd inputs itself, the next one before it is due
+ * (the same properties must hold); the rest is cut into
  * up to 6 inputs at each "\n%%\n", each given to the merge as a file (a memfd, named
  * /proc/self/fd/N). The reference is the slow obvious reading: every input opened alone, start
  * to end. Properties, checked with __builtin_trap:
@@ -164,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (sort_mem[(data[0] >> 2) & 3])
         ch_merge_set_sort_memory(m, sort_mem[(data[0] >> 2) & 3]);
+    if (data[0] & 16)
+        ch_merge_set_threads(m, 2);
     for (size_t i = 0; i < n; i++)
         if (ch_merge_add(m, paths[i]) != 0)
             abort();
