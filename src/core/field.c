@@ -321,6 +321,14 @@ const ch_field_info *ch_field_ref_info(const ch_field_ref *r)
     return r->slot ? &r->slot->info : NULL;
 }
 
+ch_sv ch_field_ref_last_key(const ch_field_ref *r)
+{
+    if (r->slot != NULL || r->nseg == 0)
+        return (ch_sv){NULL, 0};
+    const seg *g = &r->segs[r->nseg - 1];
+    return (ch_sv){r->path + g->off, g->len};
+}
+
 void ch_field_cache_init(ch_field_cache *c) { memset(c, 0, sizeof *c); }
 
 /* ---- reading ---- */

@@ -78,6 +78,9 @@ void ch_field_ref_free(ch_field_ref *r);
 const char *ch_field_ref_path(const ch_field_ref *r); /* NUL-terminated, as resolved */
 /* Info of the normalized slot, or NULL for a raw path. */
 const ch_field_info *ch_field_ref_info(const ch_field_ref *r);
+/* A raw path's last segment ("instanceType" of requestParameters.instanceType): the key a JSON
+ * record must hold for the path to have a value. Empty for a normalized slot. */
+ch_sv ch_field_ref_last_key(const ch_field_ref *r);
 
 /* Per-thread memo of where a raw flat name sits in a columnar header. Flow logs share one
  * header array across the records of a file, so a hit costs one compare instead of a scan.

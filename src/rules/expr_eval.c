@@ -297,6 +297,23 @@ static bool text_holds(const node *n, const char *t, size_t tn)
     return false;
 }
 
+/* Whether the record's text holds the test's path's last key, between quotes (ch__expr_pred_key
+ * says when its absence rules the test out). The key is looked for alone and its quotes checked
+ * after: a needle that starts and ends with a quote has candidates at most places in JSON. */
+static bool text_has_key(const node *n, const char *t, size_t tn)
+{
+    ch_sv k = ch_field_ref_last_key(n->field);
+    for (size_t at = 1; at + k.n < tn;) {
+        const char *h = find(t + at, tn - at, k.p, k.n);
+        if (h == NULL || (size_t)(h - t) + k.n >= tn)
+            return false;
+        if (h[-1] == '"' && h[k.n] == '"')
+            return true;
+        at = (size_t)(h - t) + 1;
+    }
+    return false;
+}
+
 /* Kleene's three values over the tree: a test of a raw path is unknown (-1), and/or/not
  * combine as in SQL's NULL logic, so a 0 or 1 here is the answer whatever the raw paths hold.
  * With the record's text t (not NULL), a test ch__expr_pred_text takes is false when the text
@@ -326,7 +343,11 @@ static int eval3(const node *n, const ch_event *ev, const char *t, size_t tn, ch
     }
     if (!ch__expr_pred_raw(n))
         return ev != NULL ? eval_node(n, ev, s) : -1;
-    return t != NULL && ch__expr_pred_text(n) && !text_holds(n, t, tn) ? 0 : -1;
+    if (t == NULL)
+        return -1;
+    if (ch__expr_pred_text(n) && !text_holds(n, t, tn))
+        return 0;
+    return ch__expr_pred_key(n) && !text_has_key(n, t, tn) ? 0 : -1;
 }
 
 int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

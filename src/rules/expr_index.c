@@ -86,7 +86,8 @@ static bool decides(const node *n, int want, bool text, bool typed)
 {
     switch (n->kind) {
     case N_PRED:
-        return (typed && !ch__expr_pred_raw(n)) || (text && want == 0 && ch__expr_pred_text(n));
+        return (typed && !ch__expr_pred_raw(n)) ||
+               (text && want == 0 && (ch__expr_pred_text(n) || ch__expr_pred_key(n)));
     case N_NOT:
         return decides(n->kids[0], !want, text, typed);
     case N_AND:
@@ -143,14 +144,39 @@ bool ch__expr_pred_text(const node *n)
     return true;
 }
 
+/* A raw path's test that is false when the path has no value (every test but `not exists`;
+ * not a compare of two fields, whose other side may be a slot), on a path whose last key a JSON
+ * text without a backslash must spell as it is, between quotes, to hold it: no quote, backslash
+ * or control character in it, which JSON writes escaped. Its record's text lacking that key
+ * rules it out, whatever the operator: a number's compare, a regular expression, `!=`
+ * (docs/BENCHMARKS.md section 73). */
+bool ch__expr_pred_key(const node *n)
+{
+    if (n->kind != N_PRED || !ch__expr_pred_raw(n) || n->rfield != NULL || n->field == NULL ||
+        (n->op->test == NULL && n->neg))
+        return false;
+    ch_sv k = ch_field_ref_last_key(n->field);
+    if (k.n == 0 || k.n > CH_FIELD_MAX_PATH)
+        return false;
+    for (size_t i = 0; i < k.n; i++)
+        if (k.p[i] == '"' || k.p[i] == '\\' || (unsigned char)k.p[i] < 0x20)
+            return false;
+    return true;
+}
+
+static bool pred_text_or_key(const node *n)
+{
+    return ch__expr_pred_text(n) || ch__expr_pred_key(n);
+}
+
 /* Only where a test of the text can make the difference: without one, the normalized fields
  * decide alone. */
 bool ch_expr_text_can_reject(const ch_expr *e)
 {
-    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true, true);
+    return any_pred(e->root, pred_text_or_key) && decides(e->root, 0, true, true);
 }
 
 bool ch_expr_text_alone_can_reject(const ch_expr *e)
 {
-    return any_pred(e->root, ch__expr_pred_text) && decides(e->root, 0, true, false);
+    return any_pred(e->root, pred_text_or_key) && decides(e->root, 0, true, false);
 }

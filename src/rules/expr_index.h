@@ -54,10 +54,12 @@ int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)
 bool ch_expr_typed_can_reject(const ch_expr *e);
 /* The same with the record's original JSON text too: a case-sensitive ==, contains,
  * startswith, endswith or `in [...]` of a raw path, with text literals, is false when the text
- * holds none of its literals and no backslash (an escape could spell one otherwise). Lets a
- * search skip parsing records that cannot match (`requestParameters.instanceType ==
- * "p3.16xlarge"`: most records lack the literal). ch_expr_text_can_reject: whether it can ever
- * answer 0. */
+ * holds none of its literals and no backslash (an escape could spell one otherwise); and any
+ * test of a raw path but `not exists` (a number's compare, a regular expression, !=) is false
+ * when such a text lacks the path's last key between quotes (the path then has no value). Lets
+ * a search skip parsing records that cannot match (`requestParameters.instanceType ==
+ * "p3.16xlarge"`: most records lack the literal; `requestParameters.maxCount > 5`: most lack the
+ * key). ch_expr_text_can_reject: whether it can ever answer 0. */
 int ch_expr_eval_text(const ch_expr *e, const ch_event *ev, const char *text, size_t n,
                       ch_expr_scratch *s);
 bool ch_expr_text_can_reject(const ch_expr *e);

@@ -192,6 +192,7 @@ struct ch_expr {
 bool ch__expr_pred_raw(const node *n);
 /* A raw-path test that a record's text can prove false (expr_index.c). */
 bool ch__expr_pred_text(const node *n);
+bool ch__expr_pred_key(const node *n);
 
 /* ASCII lower-case compare of a against already-lower b. */
 bool ch__sv_ieq(ch_sv a, ch_sv lower_b);

@@ -73,6 +73,11 @@ struct ch_search {
     /* text_first, not typed_first, and the text alone can rule a record out
      * (ch_expr_text_alone_can_reject): a split segment's original part is read first */
     bool text_alone;
+    /* The text's tests asked in the current segment, the records they ruled out, and whether
+     * they are off for the rest of it: a test that rarely rules a record out (a raw path whose
+     * key every record holds) costs each record a search of its text for nothing. */
+    uint32_t text_asked, text_ruled_out;
+    bool text_off;
     bool need_orig; /* the expression or a grouping field reads the original record */
     /* Counts come from the indexes alone (count_from_index): an exact expression, and every
      * grouping field indexed; gfield[i] is grouping field i's index field. */
@@ -906,6 +911,17 @@ static void flush_scanned(ch_search *s)
     s->unscanned = 0;
 }
 
+/* Count a text test's answer r; after TEXT_PROBE of them in a segment, turn them off for the rest
+ * of it if they ruled out fewer than one record in eight (docs/BENCHMARKS.md section 73). */
+#define TEXT_PROBE 1024
+static int text_answer(ch_search *s, int r)
+{
+    s->text_ruled_out += r == 0;
+    if (++s->text_asked == TEXT_PROBE && s->text_ruled_out * 8 < TEXT_PROBE)
+        s->text_off = true;
+    return r;
+}
+
 static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path, bool *bad,
                        ch_error *err)
 {
@@ -916,7 +932,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     /* Format 3: the typed part, and the original part only when the expression reads it, and
      * then (typed_first) only once the normalized fields have not ruled the record out. */
     bool split = ch__seg_format(seg) == CH_SEG_FORMAT_SPLIT;
-    if (split && s->text_alone) {
+    if (split && s->text_alone && !s->text_off) {
         /* The text first, from the original part alone: most records of a raw path's scan lack
          * its literal, and their normalized fields are then never decoded (a fifth of the
          * scan's time, docs/BENCHMARKS.md section 72). */
@@ -927,7 +943,7 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
             return 0;
         }
         if (ch__ev_orig_text(o, on, &t) &&
-            ch_expr_eval_text_alone(s->expr, t.p, t.n, s->scratch) == 0) {
+            text_answer(s, ch_expr_eval_text_alone(s->expr, t.p, t.n, s->scratch)) == 0) {
             s->unscanned++;
             return 0;
         }
@@ -955,8 +971,9 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     }
     /* Parsing is about a third of a raw path's scan (docs/BENCHMARKS.md section 68): a record
      * whose text lacks the literals the expression needs is not parsed. */
-    if (s->text_first && ev->raw_json.p != NULL &&
-        ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch) == 0)
+    if (s->text_first && !s->text_off && ev->raw_json.p != NULL &&
+        text_answer(
+            s, ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch)) == 0)
         return 0;
     if (s->uses_raw)
         attach_doc(s, ev);
@@ -1166,6 +1183,8 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
         }
     }
     size_t n = c.all ? m->nrec : c.n, evaluated = n;
+    s->text_asked = s->text_ruled_out = 0;
+    s->text_off = false;
     for (size_t i = 0; i < n && rc == 0 && !bad; i++) {
         if ((i & 4095) == 4095 && stop_state(s))
             break;

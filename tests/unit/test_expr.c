@@ -595,14 +595,15 @@ static void test_record_text_rules_out_literals_it_lacks(void **state)
                            "requestParameters.imageId exists",
                            &run, run_json, &rej),
                      -1);
-    assert_false(rej);
-    /* what the text cannot rule out: !=, case-insensitive tests, numbers, booleans, addresses,
-     * literals shorter than four bytes (in nearly every record), a record with an escape */
+    assert_true(rej); /* a record without an imageId key */
+    /* what the text's literals cannot rule out where the path's key is in it: !=,
+     * case-insensitive tests, numbers, booleans, addresses, literals shorter than four bytes (in
+     * nearly every record), a record with an escape */
     assert_int_equal(text3("requestParameters.instanceType != \"t3.micro\"", &run, run_json, &rej),
                      -1);
-    assert_false(rej);
+    assert_true(rej);
     assert_int_equal(text3("requestParameters.maxCount == \"25.0\"", &run, run_json, &rej), -1);
-    assert_false(rej);
+    assert_true(rej);
     assert_int_equal(text3("requestParameters.maxCount == 25", &run, run_json, &rej), -1);
     assert_int_equal(text3("readOnly == \"false\"", &run, run_json, &rej), -1);
     assert_int_equal(text3("responseElements.instancesSet.items.privateIpAddress == "
@@ -610,12 +611,60 @@ static void test_record_text_rules_out_literals_it_lacks(void **state)
                            &run, run_json, &rej),
                      -1);
     assert_int_equal(text3("requestParameters.imageId contains \"zzz\"", &run, run_json, &rej), -1);
+    assert_true(rej);
+    /* `not exists` is true without the key: nothing the text can rule out */
+    assert_int_equal(text3("requestParameters.imageId not exists", &run, run_json, &rej), -1);
     assert_false(rej);
     assert_int_equal(
         text3("requestParameters.imageId contains~ \"AMI-0ABC\"", &run, run_json, &rej), -1);
     const char *escaped = "{\"requestParameters\":{\"instanceType\":\"t3\\u002emicro\"}}";
     assert_int_equal(text3("requestParameters.instanceType == \"t3.micro\"", &run, escaped, &rej),
                      -1);
+}
+
+/* A raw path has no value in a record whose text lacks its last key (between quotes, the text
+ * without a backslash), and every test of a missing path but `not exists` is false: so the key's
+ * absence rules out tests no literal can (numbers, regular expressions, !=, short literals). */
+static void test_record_text_lacking_the_paths_key_rules_out_any_test_of_it(void **state)
+{
+    (void)state;
+    bool rej;
+    const char *tests[] = {
+        "requestParameters.minCount > 5",
+        "requestParameters.minCount == 25",
+        "requestParameters.minCount != \"25\"",
+        "requestParameters.minCount =~ \"^2\"",
+        "requestParameters.minCount contains \"2\"",
+        "requestParameters.minCount not in [\"a\"]",
+        "requestParameters.minCount exists",
+        "responseElements.instancesSet.items.publicIp == \"203.0.113.9\"",
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (text3(tests[i], &run, run_json, &rej) != 0 || !rej)
+            fail_msg("<%s> not ruled out by the missing key", tests[i]);
+        if (alone(tests[i], run_json, &rej) != 0 || !rej)
+            fail_msg("<%s> not ruled out from the text alone", tests[i]);
+    }
+    /* a key the text holds leaves the parse to decide, also where it is held elsewhere than at
+     * the path (instanceType under responseElements too) or as a value */
+    assert_int_equal(text3("requestParameters.maxCount > 5", &run, run_json, &rej), -1);
+    assert_int_equal(text3("requestParameters.instanceType =~ \"^p3\"", &run, run_json, &rej), -1);
+    assert_int_equal(text3("userIdentity.RunInstances == 1", &run, run_json, &rej), -1);
+    const char *as_value = "{\"eventName\":\"x\",\"note\":\"minCount\"}";
+    assert_int_equal(alone("requestParameters.minCount > 5", as_value, &rej), -1);
+    const char *quoted = "{\"eventName\":\"x\",\"note\":\"\\\"minCount\\\"\"}";
+    assert_int_equal(alone("requestParameters.minCount > 5", quoted, &rej), -1); /* an escape */
+    /* not exists, and not of a test, are true without the key: the text cannot rule them out
+     * (the first is left to the parse, the second is proved true) */
+    assert_int_equal(text3("requestParameters.minCount not exists", &run, run_json, &rej), -1);
+    assert_false(rej);
+    assert_int_equal(text3("not requestParameters.minCount > 5", &run, run_json, &rej), 1);
+    assert_false(rej);
+    /* a compare of two fields: the other side could be a slot */
+    assert_int_equal(text3("requestParameters.minCount == user.name", &run, run_json, &rej), -1);
+    /* an escape anywhere could spell the key: nothing ruled out */
+    const char *escaped = "{\"requestParameters\":{\"min\\u0043ount\":\"7\"}}";
+    assert_int_equal(alone("requestParameters.minCount > 5", escaped, &rej), -1);
 }
 
 static void test_exists_and_not_exists(void **state)
@@ -1005,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
         cmocka_unit_test(test_record_text_rules_out_literals_it_lacks),
         cmocka_unit_test(test_record_text_alone_leaves_normalized_fields_unknown),
+        cmocka_unit_test(test_record_text_lacking_the_paths_key_rules_out_any_test_of_it),
         cmocka_unit_test(test_exists_and_not_exists),
         cmocka_unit_test(test_missing_field_makes_every_test_false_but_not_exists),
         cmocka_unit_test(test_precedence_not_then_and_then_or),
