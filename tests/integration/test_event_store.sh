@@ -22,6 +22,8 @@
 #     durable (the writer held in place by COINHOUND_STORE_WRITE_DELAY_MS) loses nothing either,
 #   - analyze seals hot segments, which `store compact` rewrites cold with the same events,
 #   - retention by size removes the oldest segments,
+#   - raw-path tests no literal decides (matches, !=, =~, a number's compare, not) find what jq
+#     finds in the records analyze wrote, with the key rule on and turned off,
 #   - a retro-hunt gives the offense that loading the indicator first gives, and raises
 #     nothing the second time.
 # Args: coinhound-binary source-dir corpora-dir.
@@ -150,6 +152,25 @@ both=$("$bin" search 'event.action == "RunInstances" and requestParameters.insta
 same=$("$bin" search 'user.name == userIdentity.userName' --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | wc -l)
 [ "$same" -gt 0 ] || fail "user.name == userIdentity.userName found no event"
 ! grep -q "original records: [1-9]" "$work/x.txt" || fail "a count over normalized fields read original records"
+
+# Raw-path tests that no literal of the record's text decides (a regular expression, a number's
+# compare, !=, a case-insensitive compare) are ruled out by a text without the path's key before
+# any parse, and turned off within a segment where that rarely rules anything out (a key every
+# record holds): either way they match what jq finds in the records analyze wrote.
+rawcount() { "$bin" search "$1" --db "$work/a.db" --format jsonl --limit 100000000 2>/dev/null | wc -l; }
+jqcount() { jq -c "select($1)" "$work/ev.jsonl" | wc -l; }
+for pair in \
+    'requestParameters.instanceType matches "^[a-z][0-9]"|(.requestParameters.instanceType? | strings | test("^[a-z][0-9]"))' \
+    'requestParameters.instanceType != "t3.micro"|(.requestParameters.instanceType? | strings | . != "t3.micro")' \
+    'requestParameters.instanceType =~ "T3.MICRO"|(.requestParameters.instanceType? | strings | ascii_downcase == "t3.micro")' \
+    'requestParameters.instancesSet.items.maxCount > 1|([.requestParameters.instancesSet.items[]?.maxCount? | numbers | select(. > 1)] | length > 0)' \
+    'eventVersion matches "^1[.]"|(.eventVersion? | strings | test("^1[.]"))' \
+    'not requestParameters.instanceType matches "^t"|([.requestParameters.instanceType? | strings | test("^t")] | any | not)'; do
+    e=${pair%%|*} q=${pair#*|}
+    s=$(rawcount "$e") j=$(jqcount "$q")
+    [ "$s" = "$j" ] || fail "search finds $s events for <$e>, jq $j"
+    [ "$s" -gt 0 ] || fail "no event for <$e>: the check proves nothing"
+done
 
 # ---- a damaged original-record stream ----
 cp -r "$work/a.db" "$work/o.db"
