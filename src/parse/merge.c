@@ -540,8 +540,9 @@ static void push_first(ch_merge *m, entry *e)
 }
 
 /* A gzip'd input is opened on a worker: the open inflates the whole member (libdeflate has no
- * streaming call), which on this thread was a fifth of a two-thread run over gzip'd S3 files
- * (docs/BENCHMARKS.md section 73). Never chunked (chunkable), so nothing here needs it open. */
+ * streaming call), which on this thread was a quarter of its samples in a two-thread run over
+ * gzip'd S3 files (docs/BENCHMARKS.md section 73). Never chunked (chunkable), so nothing here
+ * needs it open. */
 static bool on_worker(const ch_merge *m, const entry *e)
 {
     return m->pool != NULL && e->run_type == NULL && e->peek_gzip && e->peek_type != NULL;
