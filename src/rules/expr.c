@@ -623,6 +623,16 @@ static bool sv_in(const ch_sv *a, size_t n, ch_sv v)
     return false;
 }
 
+static void mark_text_tests(node *n)
+{
+    for (uint32_t i = 0; i < n->nkids; i++)
+        mark_text_tests(n->kids[i]);
+    if (n->kind == N_PRED) {
+        n->text_lit = ch__expr_pred_text(n);
+        n->text_key = ch__expr_pred_key(n);
+    }
+}
+
 static int hint_of(ch_expr *e, const node *n, hint *h);
 
 static int hint_pred(const node *n, hint *h)
@@ -825,6 +835,7 @@ int ch_expr_compile_n(const char *src, size_t n, const ch_expr_env *env, ch_expr
     }
     e->hints = (ch_expr_hints){h.ds_by, h.ds, h.act_by, h.nact, h.act};
     mark_dataset_tests(e->root);
+    mark_text_tests(e->root);
     *out = e;
     return 0;
 cleanup:

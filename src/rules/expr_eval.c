@@ -345,9 +345,9 @@ static int eval3(const node *n, const ch_event *ev, const char *t, size_t tn, ch
         return ev != NULL ? eval_node(n, ev, s) : -1;
     if (t == NULL)
         return -1;
-    if (ch__expr_pred_text(n) && !text_holds(n, t, tn))
+    if (n->text_lit && !text_holds(n, t, tn))
         return 0;
-    return ch__expr_pred_key(n) && !text_has_key(n, t, tn) ? 0 : -1;
+    return n->text_key && !text_has_key(n, t, tn) ? 0 : -1;
 }
 
 int ch_expr_eval_typed(const ch_expr *e, const ch_event *ev, ch_expr_scratch *s)

@@ -157,6 +157,9 @@ struct node {
      * typed dataset instead of a string compare (it runs for most rules on most events). */
     bool ds_fast;
     uint32_t ds_mask;
+    /* ch__expr_pred_text and ch__expr_pred_key of this test, found once at compile (after
+     * ds_fast, which they depend on): the text's answer asks them for every record. */
+    bool text_lit, text_key;
 };
 
 extern const op_def ch__op_eq, ch__op_lt, ch__op_le, ch__op_gt, ch__op_ge, ch__op_in_list,
