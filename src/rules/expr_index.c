@@ -79,15 +79,16 @@ static bool any_pred(const node *n, bool (*is)(const node *))
 
 bool ch_expr_uses_raw(const ch_expr *e) { return any_pred(e->root, ch__expr_pred_raw); }
 
-/* Whether normalized fields alone (and with text, the record's text: a test ch__expr_pred_text
- * takes can be false) can make n false (want 0) or true (want 1) for some event: the static
- * shape of the answers of ch_expr_eval_typed and ch_expr_eval_text. */
+/* Whether normalized fields alone (and with text, the record's text: a test ch__expr_pred_text or
+ * ch__expr_pred_key takes, as mark_text_tests found, can be false) can make n false (want 0) or
+ * true (want 1) for some event: the static shape of the answers of ch_expr_eval_typed and
+ * ch_expr_eval_text. */
 static bool decides(const node *n, int want, bool text, bool typed)
 {
     switch (n->kind) {
     case N_PRED:
         return (typed && !ch__expr_pred_raw(n)) ||
-               (text && want == 0 && (ch__expr_pred_text(n) || ch__expr_pred_key(n)));
+               (text && want == 0 && (n->text_lit || n->text_key));
     case N_NOT:
         return decides(n->kids[0], !want, text, typed);
     case N_AND:
@@ -156,7 +157,7 @@ bool ch__expr_pred_key(const node *n)
         (n->op->test == NULL && n->neg))
         return false;
     ch_sv k = ch_field_ref_last_key(n->field);
-    if (k.n == 0 || k.n > CH_FIELD_MAX_PATH)
+    if (k.n == 0)
         return false;
     for (size_t i = 0; i < k.n; i++)
         if (k.p[i] == '"' || k.p[i] == '\\' || (unsigned char)k.p[i] < 0x20)
@@ -164,10 +165,7 @@ bool ch__expr_pred_key(const node *n)
     return true;
 }
 
-static bool pred_text_or_key(const node *n)
-{
-    return ch__expr_pred_text(n) || ch__expr_pred_key(n);
-}
+static bool pred_text_or_key(const node *n) { return n->text_lit || n->text_key; }
 
 /* Only where a test of the text can make the difference: without one, the normalized fields
  * decide alone. */
