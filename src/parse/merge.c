@@ -73,7 +73,6 @@ typedef struct entry {
      * inflater), so the answer is the one a second detection would give. NULL: not peeked. */
     const ch_source_type *peek_type;
     bool peek_gzip; /* the peek found a gzip'd input: a worker opens it (open_early) */
-    bool early;     /* opened by open_early and not yet due */
     ch_input *in;
     const ch_source_type *type;
     ch_stream *st;
@@ -99,8 +98,10 @@ struct ch_merge {
     size_t *order; /* unopened entries sorted by first_ts */
     size_t norder, next_order;
     size_t nopen;
-    size_t nearly; /* of them, opened early (open_early) and not yet due: at most one */
-    entry *last;   /* entry whose event was handed out last; advanced on the next call */
+    /* Of them, the one opened early (open_early) and not yet due, or NULL: only the next input
+     * in time order is ever opened early, so there is at most one. */
+    entry *early;
+    entry *last; /* entry whose event was handed out last; advanced on the next call */
     int64_t last_ts;
     bool started, any_yielded;
     size_t sort_mem;       /* bytes of record text one sort keeps in memory before spilling a run */
@@ -232,10 +233,8 @@ static void close_entry(ch_merge *m, entry *e)
     }
     ch_prefetch_close(e->pf); /* first: no worker may be inside the stream or its input */
     e->pf = NULL;
-    if (e->early) { /* opened early, never due: the merge stopped first */
-        e->early = false;
-        m->nearly--;
-    }
+    if (m->early == e) /* opened early, never due: the merge stopped first */
+        m->early = NULL;
     /* An input a worker failed to open (open_early) has neither. */
     if (e->run_type == NULL && e->in != NULL)
         m->diag->by_ds[e->type->dataset].bytes += ch_input_bytes(e->in);
@@ -515,17 +514,15 @@ static void mark_open(ch_merge *m, entry *e, bool early)
         m->nopen++;
     }
     if (early) {
-        e->early = true;
-        m->nearly++;
+        m->early = e;
         return;
     }
-    if (e->early) {
-        e->early = false;
-        m->nearly--;
-    }
+    if (m->early == e)
+        m->early = NULL;
     m->stats.opened++;
-    if (m->nopen - m->nearly > m->stats.max_open_seen)
-        m->stats.max_open_seen = m->nopen - m->nearly;
+    size_t held = m->nopen - (m->early != NULL);
+    if (held > m->stats.max_open_seen)
+        m->stats.max_open_seen = held;
 }
 
 /* e's first event, on the heap; or e closed, when it has none. */
