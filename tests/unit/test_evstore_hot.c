@@ -137,21 +137,29 @@ static void test_raw_hot_segment_stores_the_hot_segments_bytes_uncompressed(void
 
 /* The events of write_events through a raw builder that spills to base, each full block taken
  * by ch__segb_compress as the store's writer thread takes it; the builder is left for the
- * caller to write or free. */
-static void add_spilled(ch_seg_builder *b, const char *base)
+ * caller to write or free. With pad > 0 each record's text is instead a JSON object of about
+ * pad bytes. */
+static void add_spilled(ch_seg_builder *b, const char *base, int pad)
 {
     ch__segb_init_raw(b, CH_DS_CLOUDTRAIL, 477048);
     assert_int_equal(ch__segb_spill(b, base), 0);
     ch_error err = {0};
+    char *big = pad > 0 ? ch_malloc((size_t)pad + 64) : NULL;
+    assert_true(pad == 0 || big != NULL);
     for (int i = 0; i < NEV; i++) {
         ch_event ev;
         char id[32], json[256];
         make_event(&ev, i, id, json, sizeof json);
+        if (pad > 0) {
+            int n = snprintf(big, (size_t)pad + 64, "{\"n\":%d,\"pad\":\"%0*d\"}", i, pad, i);
+            ev.raw_json = (ch_sv){big, (uint32_t)n};
+        }
         assert_int_equal(ch__segb_add(b, &ev, (uint64_t)i + 1), 0);
         ch_seg_block *full = ch__segb_full(b);
         if (full != NULL)
             assert_int_equal(ch__segb_compress(full, NULL, &err), 0);
     }
+    ch_free(big);
 }
 
 static bool exists(const char *base, const char *suffix)
@@ -171,7 +179,7 @@ static void test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_b
     char base[64];
     snprintf(base, sizeof base, "/tmp/test_evstore_hot_spill_%d", (int)getpid());
     ch_seg_builder b;
-    add_spilled(&b, base);
+    add_spilled(&b, base, 0);
     /* the two full blocks hold no record bytes: their frames are in the temporary files */
     assert_int_equal(b.nblocks, 3);
     for (int k = 0; k < 2; k++) {
@@ -197,7 +205,7 @@ static void test_raw_segment_holds_no_full_block_in_memory_and_writes_the_same_b
     ch__seg_close(s);
     unlink(path);
     /* a builder freed unwritten (the store closing, or dropping a segment) leaves no file */
-    add_spilled(&b, base);
+    add_spilled(&b, base, 0);
     assert_true(exists(base, ".seg.tmp"));
     ch__segb_free(&b);
     assert_false(exists(base, ".seg.tmp") || exists(base, "-t.seg.tmp"));
@@ -318,23 +326,8 @@ static void test_raw_segment_leaves_its_original_frames_out_of_the_page_cache(vo
     snprintf(here, sizeof here, "test_evstore_hot_cache_%d.seg", (int)getpid());
     snprintf(base, sizeof base, "test_evstore_hot_cache_%d", (int)getpid());
     ch_seg_builder b;
-    ch__segb_init_raw(&b, CH_DS_CLOUDTRAIL, 477048);
-    assert_int_equal(ch__segb_spill(&b, base), 0);
+    add_spilled(&b, base, 4000);
     ch_error err = {0};
-    char *big = ch_malloc(4200);
-    assert_non_null(big);
-    for (int i = 0; i < NEV; i++) {
-        ch_event ev;
-        char id[32], json[256];
-        make_event(&ev, i, id, json, sizeof json);
-        int n = snprintf(big, 4200, "{\"n\":%d,\"pad\":\"%04000d\"}", i, i);
-        ev.raw_json = (ch_sv){big, (uint32_t)n};
-        assert_int_equal(ch__segb_add(&b, &ev, (uint64_t)i + 1), 0);
-        ch_seg_block *full = ch__segb_full(&b);
-        if (full != NULL)
-            assert_int_equal(ch__segb_compress(full, NULL, &err), 0);
-    }
-    ch_free(big);
     assert_int_equal(ch__segb_write(&b, here, 5, 0x40000000u, NULL, NULL, &err), 0);
     ch__segb_free(&b);
     int fd = open(here, O_RDONLY);
