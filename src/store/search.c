@@ -911,8 +911,9 @@ static void flush_scanned(ch_search *s)
     s->unscanned = 0;
 }
 
-/* Count a text test's answer r; after TEXT_PROBE of them in a segment, turn them off for the rest
- * of it if they ruled out fewer than one record in eight (docs/BENCHMARKS.md section 73). */
+/* Count a text test's answer r; after TEXT_PROBE answers in a segment, turn the tests off for the
+ * rest of it if fewer than one answer in eight ruled a record out (docs/BENCHMARKS.md section
+ * 73). A record the text alone left open is asked again with its normalized fields: two answers. */
 #define TEXT_PROBE 1024
 static int text_answer(ch_search *s, int r)
 {
