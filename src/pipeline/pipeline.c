@@ -1304,6 +1304,11 @@ int ch_pipeline_checkpoint(ch_pipeline *p, const char *input, const char *positi
     ch_buf rb;
     ch_buf_init(&rb, (size_t)1 << 30);
     int rc = 0;
+    /* The event store's last segments are written and fsynced by its threads while this one
+     * saves the engine, the offenses and the lineage; its flush below then mostly waits for
+     * nothing (at the end of a 300k-record analyze it waited 27 ms, section 74). */
+    if (p->evstore && (rc = ch_evstore_seal(p->evstore, err)) < 0)
+        goto cleanup;
     FILE *f = open_memstream(&blob, &blen);
     if (f == NULL)
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");

@@ -61,7 +61,11 @@ typedef void (*ch_evstore_verify_fn)(void *ud, const char *path, uint64_t events
 typedef struct ch_evstore_ops {
     const char *name;
     int (*add)(void *impl, const ch_event *ev, uint64_t rid, ch_error *err);
-    /* Seal the open segments and record the generation in db's open transaction. */
+    /* Seal the open segments: their files are written while the caller goes on, and the
+     * next flush waits for them. Nothing is acknowledged until that flush commits. */
+    int (*seal)(void *impl, ch_error *err);
+    /* Seal what is still open, wait until every sealed segment is on disk, and record the
+     * generation in db's open transaction. */
     int (*flush)(void *impl, ch_store *db, int64_t now_ms, ch_error *err);
     /* The transaction that flush joined committed. */
     void (*committed)(void *impl);
@@ -90,6 +94,10 @@ static inline int ch_evstore_add(ch_evstore *s, const ch_event *ev, uint64_t rid
     return s->ops->add(s->impl, ev, rid, err);
 }
 
+static inline int ch_evstore_seal(ch_evstore *s, ch_error *err)
+{
+    return s->ops->seal(s->impl, err);
+}
 static inline int ch_evstore_flush(ch_evstore *s, ch_store *db, int64_t now_ms, ch_error *err)
 {
     return s->ops->flush(s->impl, db, now_ms, err);

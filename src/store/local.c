@@ -852,12 +852,19 @@ static void retain(local *l, int64_t now_ms, segname *v, size_t *n)
     }
 }
 
-static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
+static int l_seal(void *impl, ch_error *err)
 {
     local *l = impl;
     int rc = 0;
     while (l->nopen && rc == 0)
         rc = seal(l, l->nopen - 1, err);
+    return rc;
+}
+
+static int l_flush(void *impl, ch_store *db, int64_t now_ms, ch_error *err)
+{
+    local *l = impl;
+    int rc = l_seal(impl, err);
     if (rc < 0)
         return rc;
     if (!l->wrote)
@@ -1572,6 +1579,7 @@ static void l_close(void *impl)
 static const ch_evstore_ops local_ops = {
     .name = "local",
     .add = l_add,
+    .seal = l_seal,
     .flush = l_flush,
     .committed = l_committed,
     .stats = l_stats,
