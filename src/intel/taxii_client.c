@@ -12,8 +12,7 @@
  */
 #include "intel/taxii_client.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
+#include "core/curl_lazy.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,10 +202,6 @@ typedef struct client {
     char origin[URL_MAX]; /* scheme://host:port of the URL given, for the same-origin rule */
     char errbuf[CURL_ERROR_SIZE];
 } client;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void warn(client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(client *c, const char *fmt, ...)
@@ -867,9 +862,8 @@ int ch_taxii_pull(const ch_taxii_client_opts *o, const ch_taxii_sink *sink,
         return ch_error_set(err, CH_EUSAGE, "give either --token or --user/--password, not both");
     if ((o->user == NULL) != (o->password == NULL))
         return ch_error_set(err, CH_EUSAGE, "--user and --password go together");
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK)
-        return ch_error_set(err, CH_ERR, "libcurl initialization failed");
+    if ((rc = ch_curl_load(err)) < 0)
+        return rc;
     if ((rc = resolve_url(&c, NULL, o->url, strlen(o->url), false, start, sizeof start, err)) < 0)
         return rc;
     if ((rc = set_origin(&c, start, err)) < 0)

@@ -13,7 +13,7 @@
 #include "intel/taxii_server.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include "server/mhd_lazy.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -1058,6 +1058,8 @@ int ch_taxii_server_start(const ch_taxii_server_opts *o, ch_taxii_catalog *cat,
         rc = ch_error_set(err, CH_ENOMEM, "out of memory");
         goto fail;
     }
+    if ((rc = ch_mhd_load(err)) < 0)
+        goto fail;
     s->max_page = o->max_page ? o->max_page : CH_TAXII_SRV_DEFAULT_PAGE;
     cat->refs = 1;
     s->cat = cat;

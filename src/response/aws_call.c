@@ -109,7 +109,9 @@ static int attempt(const ch_aws_creds *c, const ch_aws_request *r, ch_buf *resp,
     ch_sigv4_out so;
     ch_sigv4_out_init(&so);
     struct curl_slist *h = NULL;
-    int rc = ch_sigv4_sign(&sr, &k, &so, err);
+    int rc = ch_curl_load(err);
+    if (rc >= 0)
+        rc = ch_sigv4_sign(&sr, &k, &so, err);
     for (size_t i = 0; rc >= 0 && i <= nh; i++) {
         if (i < nh)
             snprintf(line, sizeof line, "%s: %s", hv[i].name, hv[i].value);

@@ -5,7 +5,7 @@
 #ifndef CH_RESPONSE_AWS_INT_H
 #define CH_RESPONSE_AWS_INT_H
 
-#include <curl/curl.h>
+#include "core/curl_lazy.h"
 #include <stdbool.h>
 #include <stddef.h>
 

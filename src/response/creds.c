@@ -7,8 +7,7 @@
  */
 #include "response/creds.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
+#include "core/curl_lazy.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,15 +134,12 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
 }
 
 /* One request: status into *status, body into resp. CH_EIO when no answer. */
-/* curl_easy_init would initialise libcurl lazily, which is not safe when two threads (an API
- * run and the automatic responder) make their first call at once. */
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 int ch__aws_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
                  long connect_ms, long *status, ch_buf *resp, ch_error *err)
 {
-    pthread_once(&curl_once, curl_init_once);
+    int lrc = ch_curl_load(err);
+    if (lrc < 0)
+        return lrc;
     CURL *h = curl_easy_init();
     if (h == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");

@@ -12,7 +12,7 @@
 #include "server/http.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include "server/mhd_lazy.h"
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,6 +541,8 @@ int ch_http_start(const ch_http_opts *o, ch_http **out, ch_error *err)
     if (!loopback && o->tls_cert_pem == NULL)
         return ch_error_set(err, CH_EUSAGE, "listen %s is not loopback: TLS is required",
                             o->listen);
+    if ((rc = ch_mhd_load(err)) < 0)
+        return rc;
     ch_http *h = ch_calloc(1, sizeof *h);
     if (h == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");

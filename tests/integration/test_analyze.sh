@@ -93,6 +93,14 @@ rec 7 | "$bin" analyze --no-geoip --no-rules --format json --events - - >"$work/
 rec 7 | "$bin" analyze --no-geoip --no-rules --type cloudtrail --events - - >"$work/stdin.jsonl" 2>/dev/null
 grep -q '"e7"' "$work/stdin.jsonl" || fail "stdin events"
 
+# analyze maps neither libcurl nor libmicrohttpd (and the 27 libraries behind them): they are
+# loaded when a command first makes or serves an HTTP request (src/core/dynlib.h), and they were
+# most of every command's start-up. LD_DEBUG=files names each object the loader maps.
+libs=$(rec 8 | LD_DEBUG=files "$bin" analyze --no-geoip --no-rules --type cloudtrail - 2>&1 >/dev/null)
+grep -q 'file=libsqlite3' <<<"$libs" || fail "LD_DEBUG=files should list the libraries mapped"
+! grep -qE 'file=lib(curl|microhttpd|gnutls|ssl)' <<<"$libs" ||
+  fail "analyze loaded an HTTP library: $(grep -oE 'file=lib(curl|microhttpd|gnutls|ssl)[^ ]*' <<<"$libs" | sort -u | tr '\n' ' ')"
+
 # The real corpus, when the corpora folder is there.
 if corpora_present "$corpora" cloudtrail/stratus_red_team_detonation_logs \
     vpcflow_route53/elastic_integrations; then
