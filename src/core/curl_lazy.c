@@ -1,54 +1,38 @@
 /*
- * curl_lazy.c - the table of core/curl_lazy.h, filled once by dlopen of Debian's libcurl4.
+ * curl_lazy.c - the table of core/curl_lazy.h, filled by core/dynlib.h from Debian's libcurl4.
  */
 #define CH_CURL_LAZY_TABLE_ONLY 1
 #include "core/curl_lazy.h"
 
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "core/dynlib.h"
 
 static ch_curl_api api;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static int load_rc = -1;
-static char why[512];
-
-static void load(void)
-{
 #define CH_CURL_NAME(f) #f,
 #define CH_CURL_ADDR(f) &api.p_##f,
-    static const char *const names[] = {CH_CURL_FUNCS(CH_CURL_NAME)};
-    void *const slots[] = {CH_CURL_FUNCS(CH_CURL_ADDR)};
+static const char *const names[] = {CH_CURL_FUNCS(CH_CURL_NAME)};
+static void *const slots[] = {CH_CURL_FUNCS(CH_CURL_ADDR)};
 #undef CH_CURL_NAME
 #undef CH_CURL_ADDR
-    if (ch_dynlib_load("libcurl.so.4", names, slots, sizeof names / sizeof *names, why,
-                       sizeof why) < 0)
-        return;
-    /* curl_easy_init would run it lazily, which is not safe when two threads (an API run and
-     * the automatic responder) make their first request at once. */
+
+/* curl_easy_init would run it lazily, which is not safe when two threads (an API run and the
+ * automatic responder) make their first request at once. */
+static int global_init(char *why, size_t cap)
+{
     CURLcode rc = api.p_curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) {
-        snprintf(why, sizeof why, "libcurl's initialization failed: %s",
-                 api.p_curl_easy_strerror(rc));
-        return;
-    }
-    load_rc = 0;
+    if (rc == CURLE_OK)
+        return 0;
+    snprintf(why, cap, "libcurl's initialization failed: %s", api.p_curl_easy_strerror(rc));
+    return -1;
 }
 
-int ch_curl_load(ch_error *err)
-{
-    pthread_once(&once, load);
-    return load_rc == 0 ? 0 : ch_error_set(err, CH_ERR, "%s", why);
-}
+static ch_dynlib lib = CH_DYNLIB("libcurl.so.4", names, slots, global_init);
+
+int ch_curl_load(ch_error *err) { return ch_dynlib_load(&lib, err); }
 
 const ch_curl_api *ch__curl_api(void)
 {
-    pthread_once(&once, load);
-    if (load_rc != 0) {
-        fprintf(stderr, "coinhound: a libcurl call before ch_curl_load: %s\n", why);
-        abort();
-    }
+    ch_dynlib_need(&lib);
     return &api;
 }
