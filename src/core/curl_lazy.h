@@ -13,7 +13,8 @@
 
 #include "core/error.h"
 
-/* Every libcurl function coinhound calls; one more needs a line here. */
+/* Every libcurl function coinhound calls. One more needs a line here and a macro below; without
+ * them it fails to link, since the binary does not link libcurl. */
 #define CH_CURL_FUNCS(X)                                                                           \
     X(curl_global_init)                                                                            \
     X(curl_easy_init)                                                                              \

@@ -11,7 +11,8 @@
 
 #include "core/error.h"
 
-/* Every libmicrohttpd function coinhound calls; one more needs a line here. */
+/* Every libmicrohttpd function coinhound calls. One more needs a line here and a macro below;
+ * without them it fails to link, since the binary does not link libmicrohttpd. */
 #define CH_MHD_FUNCS(X)                                                                            \
     X(MHD_start_daemon)                                                                            \
     X(MHD_stop_daemon)                                                                             \
