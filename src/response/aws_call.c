@@ -109,9 +109,7 @@ static int attempt(const ch_aws_creds *c, const ch_aws_request *r, ch_buf *resp,
     ch_sigv4_out so;
     ch_sigv4_out_init(&so);
     struct curl_slist *h = NULL;
-    int rc = ch_curl_load(err);
-    if (rc >= 0)
-        rc = ch_sigv4_sign(&sr, &k, &so, err);
+    int rc = ch_sigv4_sign(&sr, &k, &so, err);
     for (size_t i = 0; rc >= 0 && i <= nh; i++) {
         if (i < nh)
             snprintf(line, sizeof line, "%s: %s", hv[i].name, hv[i].value);
@@ -140,6 +138,9 @@ int ch_aws_call(const ch_aws_creds *c, const ch_aws_request *r, ch_buf *resp, ch
     int max = r->max_attempts > 0 ? r->max_attempts : 5;
     long base = r->base_delay_ms > 0 ? r->base_delay_ms : 100;
     memset(res, 0, sizeof *res);
+    int lrc = ch_curl_load(err);
+    if (lrc < 0)
+        return lrc;
     char msg[512] = "";
     for (int a = 0; a < max; a++) {
         res->attempts = a + 1;

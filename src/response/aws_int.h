@@ -13,7 +13,7 @@
 #include "core/error.h"
 
 /* One request: status into *status, body into resp (capped by resp's max). CH_EIO when no
- * answer came. */
+ * answer came. The caller asked ch_curl_load before building hdrs. */
 int ch__aws_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
                  long connect_ms, long *status, ch_buf *resp, ch_error *err);
 

@@ -133,13 +133,11 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud)
     return ch_buf_add(s->b, p, sz * nm) < 0 ? 0 : sz * nm;
 }
 
-/* One request: status into *status, body into resp. CH_EIO when no answer. */
+/* One request: status into *status, body into resp. CH_EIO when no answer. Its callers built
+ * hdrs, so they asked ch_curl_load first. */
 int ch__aws_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
                  long connect_ms, long *status, ch_buf *resp, ch_error *err)
 {
-    int lrc = ch_curl_load(err);
-    if (lrc < 0)
-        return lrc;
     CURL *h = curl_easy_init();
     if (h == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
@@ -301,6 +299,9 @@ static void sts_url(char *out, size_t cap, const char *region)
 static int web_identity(const char *token_file, const char *role, const char *session,
                         ch_aws_creds *c, ch_error *err)
 {
+    int lrc = ch_curl_load(err);
+    if (lrc < 0)
+        return lrc;
     size_t n = 0;
     char *tok = read_file(token_file, &n, err);
     if (tok == NULL)
@@ -407,6 +408,9 @@ static int from_files(ch_aws_creds *c, int *tried, ch_error *err)
 
 static int imds(ch_aws_creds *c, ch_error *err)
 {
+    int lrc = ch_curl_load(err);
+    if (lrc < 0)
+        return lrc;
     const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT") != NULL
                            ? env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
                            : "http://169.254.169.254";
@@ -521,6 +525,9 @@ int ch_aws_assume_role(const ch_aws_creds *base, const char *role_arn, const cha
 int ch_aws_assume_role_at(const ch_aws_creds *base, const char *role_arn, const char *region,
                           const char *endpoint, ch_aws_creds *out, ch_error *err)
 {
+    int lrc = ch_curl_load(err);
+    if (lrc < 0)
+        return lrc;
     ch_buf body, resp;
     ch_buf_init(&body, 8192);
     ch_buf_init(&resp, RESP_MAX);
