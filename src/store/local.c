@@ -54,9 +54,10 @@
  * sequence numbers from COMPACT_SEQ up, so they never meet a checkpoint's. */
 #define COMPACT_TIER 16
 /* 16 MiB of segment files is about 85k CloudTrail records: the merge's builder holds their index
- * terms and compressed blocks, some 45 MB, beside a running server. A single generation that
- * passes it is merged whole (compact_pick): serve's checkpoints keep its generations small; an
- * analyze run's hour may hold many times the bound (about 2.5 KB of memory per record). */
+ * terms and compressed blocks, some 45 MB, beside a running server, and compact.c their records'
+ * bytes to order them (up to 256 MiB). A single generation that passes it is merged whole
+ * (compact_pick): serve's checkpoints keep its generations small; an analyze run's hour may hold
+ * many times the bound (about 2.5 KB of memory per record, and compact.c's 256 MiB). */
 #define COMPACT_MAX_BYTES ((uint64_t)16 << 20)
 #define COMPACT_SEQ 0x80000000u
 /* Hot segments: `analyze` and `serve` seal their segments cheaply (ch__segb_init_hot: format
@@ -450,7 +451,7 @@ static void job_free(wjob *j)
 
 static bool is_compaction(const wjob *j) { return j->blk == NULL && j->seg == NULL; }
 
-/* Merge the compaction's inputs, record by record in their order, into one segment at
+/* Merge the compaction's inputs (compact.c orders their records) into one segment at
  * j->path: written under a temporary name, fsynced and renamed by ch__segb_write, and then
  * visible at once, since its generation is committed. A reader lists either the inputs or
  * the result (holds() hides the inputs), never both. Stops when abort is set (closing); a
@@ -461,34 +462,7 @@ static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *a
 {
     ch_seg_builder b;
     ch__segb_init(&b, j->ds, j->hour);
-    ch_ev_decoded *d = ch_malloc(sizeof *d);
-    int rc = d ? 0 : ch_error_set(err, CH_ENOMEM, "out of memory");
-    for (size_t i = 0; i < j->ninputs && rc == 0; i++) {
-        ch_seg *sg = NULL;
-        if ((rc = ch__seg_open(j->inputs[i], &sg, err)) < 0)
-            break;
-        uint32_t nrec = ch__seg_meta(sg)->nrec;
-        for (uint32_t o = 0; o < nrec && rc == 0; o++) {
-            if ((rc = ch__seg_decode(sg, o, d, NULL, err)) < 0) {
-                char why[sizeof err->msg];
-                snprintf(why, sizeof why, "%s", err->msg);
-                ch_error_set(err, rc, "%s: %s", j->inputs[i], why);
-                break;
-            }
-            if (ch__segb_add(&b, &d->ev, d->rid) < 0) {
-                rc = ch_error_set(err, CH_ENOMEM, "out of memory");
-                break;
-            }
-            ch_seg_block *full = ch__segb_full(&b);
-            if (full != NULL) {
-                if (atomic_load(abort))
-                    rc = ch_error_set(err, CH_ERR, "compaction stopped: the store is closing");
-                else
-                    rc = ch__segb_compress(full, cctx, err);
-            }
-        }
-        ch__seg_close(sg);
-    }
+    int rc = ch__compact_merge((const char *const *)j->inputs, j->ninputs, &b, cctx, abort, err);
     if (events != NULL)
         *events = b.nrec;
     if (rc == 0)
@@ -496,7 +470,6 @@ static int compact_run(const char *dir, wjob *j, ZSTD_CCtx *cctx, atomic_bool *a
     if (rc == 0)
         rc = sync_dir(dir, err);
     ch__segb_free(&b);
-    ch_free(d);
     return rc;
 }
 

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -226,6 +227,13 @@ int ch__segb_compress(ch_seg_block *blk, void *cctx, ch_error *err);
  * still raw. cctx: a ZSTD_CCtx to reuse, or NULL. */
 int ch__segb_write(ch_seg_builder *b, const char *path, uint64_t gen, uint32_t seq, void *cctx,
                    uint64_t *bytes_out, ch_error *err);
+
+/* Feed the records of the segments at inputs[0..n) to b, ordered for lookups (compact.c: by
+ * user, domain, interface or address, then time; COINHOUND_STORE_CLUSTER=off: input order),
+ * compressing each block as it fills with cctx. Stops with CH_ERR when *abort is set; a
+ * damaged input is CH_EPARSE naming its path. */
+int ch__compact_merge(const char *const *inputs, size_t n, ch_seg_builder *b, void *cctx,
+                      atomic_bool *abort, ch_error *err);
 
 /* An open sealed segment: header and block table checked, index decoded on demand. A file is
  * read with pread (header and block table at open, frames when first asked for); a segment

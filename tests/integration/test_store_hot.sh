@@ -6,17 +6,19 @@
 #  - a hot store answers every search (indexed lookups, the same lookups scanned, counts from the
 #    index, a raw-path test, every event printed) exactly as a store written cold does, and
 #    `store verify` accepts it; `store stats` counts its hot segments and bytes;
-#  - `store compact` leaves no hot segment, the same answers, and the bytes of the cold store;
-#    running it again does nothing;
+#  - `store compact` leaves no hot segment, the same answers, and fewer bytes than the cold store
+#    (it orders each hour's records by user; in arrival order, the cold store's bytes); running
+#    it again does nothing;
 #  - `store hot` says auto by default; `store hot off` (saved in the database) makes the next
 #    run seal cold, `store hot` says so;
 #  - auto seals raw until its budget (COINHOUND_STORE_RAW_BUDGET here; by default the least of
 #    4 GiB, an eighth of the free disk and an eighth of a size retention) is spent, and level 1
 #    after: a run that crosses it takes more bytes than `store hot on`, fewer than raw, answers
-#    as the cold store does and compacts to its bytes;
+#    as the cold store does and compacts to the bytes of any other hot store of the records;
 #  - `store hot raw` (saved, and COINHOUND_STORE_HOT=raw) seals hot segments stored uncompressed:
 #    `store hot` says raw, they take more bytes than the records hold, answer every search as
-#    the cold store does, verify, and `store compact` turns them into the cold store's bytes;
+#    the cold store does, verify, and `store compact` turns them into the bytes the other hot
+#    stores compact to;
 #  - retention by size retires hot segments as it does cold ones, and stats count what is left;
 #  - a kill -9 in the middle of `store compact` (a merged segment renamed, the next one still a
 #    temporary file) leaves a store that verifies and answers the same, and a second `store
@@ -89,6 +91,8 @@ on_bytes=$(stat_of o.db bytes)
 # ---- store compact ----
 cp "$work/h.db" "$work/k.db"
 cp -r "$work/h.db.events" "$work/k.db.events"
+cp "$work/h.db" "$work/u.db"
+cp -r "$work/h.db.events" "$work/u.db.events"
 out=$("$bin" store compact --db "$work/h.db" --format json)
 [ "$(jq .hot_inputs <<<"$out")" = "$segs" ] || fail "store compact took $(jq .hot_inputs <<<"$out") hot segments of $segs: $out"
 [ "$(jq .events <<<"$out")" = "$n" ] || fail "store compact rewrote $(jq .events <<<"$out") events of $n"
@@ -98,7 +102,31 @@ out=$("$bin" store compact --db "$work/h.db" --format json)
 answers h
 same_answers h c "after store compact the store answers otherwise"
 after=$(stat_of h.db bytes)
-[ "$after" = "$cold_bytes" ] || fail "compacted: $after bytes, a store written cold: $cold_bytes"
+# Compaction orders each hour's records by user (compact.c): the same answers in fewer bytes than
+# the arrival order a store written cold keeps; in arrival order (COINHOUND_STORE_CLUSTER=off),
+# byte for byte the cold store.
+[ "$after" -lt "$cold_bytes" ] || fail "compacted: $after bytes, not fewer than a store written cold: $cold_bytes"
+COINHOUND_STORE_CLUSTER=off "$bin" store compact --db "$work/u.db" >/dev/null
+[ "$(stat_of u.db bytes)" = "$cold_bytes" ] ||
+    fail "compacted in arrival order: $(stat_of u.db bytes) bytes, a store written cold: $cold_bytes"
+# What the order is for: printing a user's events reads few blocks of each hour. --explain's
+# per-segment lines: "index: E of N events evaluated, B of T blocks read".
+blocks_read() {
+    "$bin" search "user.name == \"$user\"" --db "$work/$1.db" --explain --limit 100000 --format jsonl 2>&1 >/dev/null |
+        sed -n 's/.*index: \([0-9]*\) of [0-9]* events evaluated, \([0-9]*\) of [0-9]* blocks read.*/\1 \2/p'
+}
+clustered=$(blocks_read h) arrival=$(blocks_read u)
+[ -n "$clustered" ] || fail "search --explain printed no segment's blocks for $user"
+awk '$2 > int($1 / 256) + 2 { bad = 1 } END { exit bad }' <<<"$clustered" || fail "after store compact, $user's events are spread: (events blocks)$(tr '\n' ' ' <<<"$clustered")"
+sum2() { awk '{ s += $2 } END { print s + 0 }'; }
+[ "$(sum2 <<<"$clustered")" -lt "$(sum2 <<<"$arrival")" ] ||
+    fail "$user's events take $(sum2 <<<"$clustered") blocks after store compact, $(sum2 <<<"$arrival") in arrival order"
+# A budget smaller than an hour's records (the ranges read the inputs again): the same bytes.
+cp "$work/k.db" "$work/v.db"
+cp -r "$work/k.db.events" "$work/v.db.events"
+COINHOUND_STORE_CLUSTER_BUDGET=100000 "$bin" store compact --db "$work/v.db" >/dev/null
+[ "$(stat_of v.db bytes)" = "$after" ] ||
+    fail "compacted in ranges of 100 KB: $(stat_of v.db bytes) bytes, in one: $after"
 again=$("$bin" store compact --db "$work/h.db" --format json)
 [ "$(jq .merges <<<"$again")" = 0 ] || fail "a second store compact merged again: $again"
 
@@ -132,7 +160,7 @@ answers w
 same_answers w c "the raw hot store answers otherwise than the cold one"
 "$bin" store compact --db "$work/w.db" >/dev/null || fail "store compact of the raw hot store failed"
 [ "$(stat_of w.db hot_segments)" = 0 ] || fail "raw hot segments left after store compact"
-[ "$(stat_of w.db bytes)" = "$cold_bytes" ] || fail "raw hot, compacted: $(stat_of w.db bytes) bytes, a store written cold: $cold_bytes"
+[ "$(stat_of w.db bytes)" = "$after" ] || fail "raw hot, compacted: $(stat_of w.db bytes) bytes, the level-1 hot store compacted: $after"
 answers w
 same_answers w c "the raw hot store, compacted, answers otherwise"
 COINHOUND_STORE_HOT=raw "$bin" analyze "${opts[@]}" --db "$work/e.db" "$work/ct.jsonl" >/dev/null
