@@ -41,6 +41,7 @@ typedef struct crec {
     uint64_t koff, aoff;
     int64_t ts;
     uint32_t klen, len, r;
+    uint32_t in, ord; /* its input and ordinal there, for errors */
 } crec;
 
 static int crec_cmp(const void *a, const void *b)
@@ -100,31 +101,14 @@ static int in_input(const char *path, int rc, ch_error *err)
     return ch_error_set(err, rc, "%s: %s", path, why);
 }
 
-/* Input order, record by record. */
-static int merge_in_order(merge *m, ch_error *err)
-{
-    int rc = 0;
-    for (size_t i = 0; i < m->ninputs && rc == 0; i++) {
-        ch_seg *sg = NULL;
-        if ((rc = ch__seg_open(m->inputs[i], &sg, err)) < 0)
-            break;
-        uint32_t nrec = ch__seg_meta(sg)->nrec;
-        for (uint32_t o = 0; o < nrec && rc == 0; o++) {
-            if ((rc = ch__seg_decode(sg, o, m->d, NULL, err)) < 0)
-                rc = in_input(m->inputs[i], rc, err);
-            else
-                rc = add_one(m, &m->d->ev, m->d->rid, err);
-        }
-        ch__seg_close(sg);
-    }
-    return rc;
-}
-
 /* One input record as its two parts (t, then o: together the one-record form ch__ev_decode
  * reads; formats 1 and 2 give the whole record as t and nothing as o). */
 typedef struct part2 {
     const uint8_t *t, *o;
     size_t tn, on;
+    bool split;
+    uint32_t in, ord; /* the input's number, and the record's ordinal in it */
+    const char *path; /* the input's */
 } part2;
 
 typedef int (*visit_fn)(void *ctx, uint32_t r, const part2 *rec, const ch_ev_decoded *d,
@@ -143,7 +127,7 @@ static int visit_inputs(merge *m, bool decode, visit_fn fn, void *ctx, ch_error 
         uint32_t nrec = ch__seg_meta(sg)->nrec;
         bool split = ch__seg_format(sg) == CH_SEG_FORMAT_SPLIT;
         for (uint32_t o = 0; o < nrec && rc == 0; o++, r++) {
-            part2 p = {0};
+            part2 p = {.split = split, .in = (uint32_t)i, .ord = o, .path = m->inputs[i]};
             if ((rc = ch__seg_typed(sg, o, &p.t, &p.tn, err)) < 0 ||
                 (split && (rc = ch__seg_orig(sg, o, &p.o, &p.on, err)) < 0))
                 rc = in_input(m->inputs[i], rc, err);
@@ -207,6 +191,8 @@ static int collect(void *ctx, uint32_t r, const part2 *p, const ch_ev_decoded *d
     e->ts = d->ev.ts_ms;
     e->len = (uint32_t)(p->tn + p->on);
     e->r = r;
+    e->in = p->in;
+    e->ord = p->ord;
     if (c->copy) {
         /* The inputs' raw byte counts bound what is copied; a segment that says otherwise is
          * damaged. */
@@ -228,7 +214,8 @@ static int fill_range(void *ctx, uint32_t r, const part2 *p, const ch_ev_decoded
     if (at < c->lo || at >= c->hi)
         return 0;
     if (p->tn + p->on != c->v[at].len)
-        return ch_error_set(err, CH_EPARSE, "an input record changed between two reads");
+        return ch_error_set(err, CH_EPARSE, "%s: record %u changed between two reads", p->path,
+                            p->ord);
     put(c->buf + c->v[at].aoff, p);
     return 0;
 }
@@ -239,11 +226,25 @@ static int add_sorted(merge *m, const clus *c, size_t lo, size_t hi, ch_error *e
     int rc = 0;
     for (size_t i = lo; i < hi && rc == 0; i++) {
         if (ch__ev_decode(c->buf + c->v[i].aoff, c->v[i].len, m->d) < 0)
-            rc = ch_error_set(err, CH_EPARSE, "a compacted record does not decode");
+            rc = ch_error_set(err, CH_EPARSE, "%s: record %u does not decode",
+                              m->inputs[c->v[i].in], c->v[i].ord);
         else
             rc = add_one(m, &m->d->ev, m->d->rid, err);
     }
     return rc;
+}
+
+/* Input order: each record decoded whole and handed on as it comes. */
+static int add_in_order(void *ctx, uint32_t r, const part2 *p, const ch_ev_decoded *d,
+                        ch_error *err)
+{
+    (void)r;
+    (void)d;
+    merge *m = ctx;
+    if ((p->split ? ch__ev_decode_parts(p->t, p->tn, p->o, p->on, m->d)
+                  : ch__ev_decode(p->t, p->tn, m->d)) < 0)
+        return ch_error_set(err, CH_EPARSE, "%s: record %u does not decode", p->path, p->ord);
+    return add_one(m, &m->d->ev, m->d->rid, err);
 }
 
 /* The inputs' record bytes, from their headers (length prefixes included: a bound). */
@@ -341,7 +342,8 @@ int ch__compact_merge(const char *const *inputs, size_t ninputs, ch_seg_builder 
     merge m = {inputs, ninputs, b, cctx, abort, ch_malloc(sizeof(ch_ev_decoded))};
     if (m.d == NULL)
         return ch_error_set(err, CH_ENOMEM, "out of memory");
-    int rc = cluster_on() ? merge_clustered(&m, err) : merge_in_order(&m, err);
+    int rc =
+        cluster_on() ? merge_clustered(&m, err) : visit_inputs(&m, false, add_in_order, &m, err);
     ch_free(m.d);
     return rc;
 }
