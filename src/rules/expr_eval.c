@@ -284,9 +284,17 @@ static const char *find(const char *h, size_t hn, const char *nd, size_t m)
     return memmem(h, hn, nd, m);
 }
 
-/* Whether the record's text holds the test's literal, or one of its list's. */
+/* Whether the record's text holds the test's literal, one of its list's, or one of the literals
+ * every match of its pattern holds. */
 static bool text_holds(const node *n, const char *t, size_t tn)
 {
+    if (n->op == &ch__op_matches) {
+        const ch_re_prefilter *pf = n->re_pf;
+        for (int i = 0; i < pf->nlit; i++)
+            if (find(t, tn, pf->lit[i], pf->len[i]) != NULL)
+                return true;
+        return false;
+    }
     const ch_sv *m = &n->lit.s;
     size_t k = 1;
     if (n->op == &ch__op_in_list && !ch__vset_strings(n->set, &m, &k))

@@ -135,6 +135,18 @@ bool ch__expr_pred_text(const node *n)
                text_safe(n->lit.s);
     if (n->op == &ch__op_contains || n->op == &ch__op_startswith || n->op == &ch__op_endswith)
         return n->lit.kind == L_STR && text_safe(n->lit.s);
+    if (n->op == &ch__op_matches) {
+        /* Every match holds one of the prefilter's literals (expr_prefilter.c): a text without
+         * any of them holds no value that matches. Not for a caseless pattern, whose literals
+         * the text could spell in other cases. */
+        const ch_re_prefilter *pf = n->re_pf;
+        if (pf == NULL || pf->icase || pf->nlit == 0)
+            return false;
+        for (int i = 0; i < pf->nlit; i++)
+            if (!text_safe((ch_sv){pf->lit[i], pf->len[i]}))
+                return false;
+        return true;
+    }
     const ch_sv *m;
     size_t k;
     if (n->op != &ch__op_in_list || n->set == NULL || !ch__vset_strings(n->set, &m, &k) || k == 0)

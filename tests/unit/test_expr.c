@@ -622,6 +622,47 @@ static void test_record_text_rules_out_literals_it_lacks(void **state)
                      -1);
 }
 
+/* A regular expression's every match holds one of the literals its prefilter found
+ * (expr_prefilter.c): a text without any of them holds no matching value. */
+static void test_record_text_rules_out_patterns_whose_literals_it_lacks(void **state)
+{
+    (void)state;
+    bool rej;
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^t3.micro$\"", &run, run_json, &rej), 0);
+    assert_true(rej);
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^(m5|c6i)[.]metal\"", &run, run_json, &rej),
+        0);
+    assert_int_equal(text3("userAgent matches \"^(kali|parrot)-linux\"", &run, run_json, &rej), 0);
+    assert_int_equal(text3("userAgent matches \"kali|parrot\"", &run, run_json, &rej), 0);
+    assert_true(rej);
+    bool rej_alone;
+    assert_int_equal(alone("userAgent matches \"kali|parrot\"", run_json, &rej_alone), 0);
+    assert_true(rej_alone);
+    /* the literal in the text, at the path or anywhere: the parse decides */
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"16xlarge$\"", &run, run_json, &rej), -1);
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^g4dn\"", &run, run_json, &rej), -1);
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^alice\"", &run, run_json, &rej), -1);
+    /* what the literals cannot say: a caseless pattern, a number's digits (a number's text as
+     * the test sees it need not be the record's), no literal of three bytes, a negated test, a
+     * record with an escape */
+    assert_int_equal(
+        text3("requestParameters.instanceType matches~ \"^T3.MICRO\"", &run, run_json, &rej), -1);
+    assert_int_equal(text3("count matches \"^1000\"", &run, run_json, &rej), -1);
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^.3[.]\"", &run, run_json, &rej), -1);
+    assert_int_equal(
+        text3("requestParameters.instanceType not matches \"^t3.micro\"", &run, run_json, &rej),
+        -1);
+    const char *escaped = "{\"requestParameters\":{\"instanceType\":\"t3\\u002emicro\"}}";
+    assert_int_equal(
+        text3("requestParameters.instanceType matches \"^t3.micro\"", &run, escaped, &rej), -1);
+}
+
 /* A raw path has no value in a record whose text lacks its last key (between quotes, the text
  * without a backslash), and every test of a missing path but `not exists` is false: so the key's
  * absence rules out tests no literal can (numbers, regular expressions, !=, short literals). */
@@ -1053,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_two_fields_of_one_event_compare),
         cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
         cmocka_unit_test(test_record_text_rules_out_literals_it_lacks),
+        cmocka_unit_test(test_record_text_rules_out_patterns_whose_literals_it_lacks),
         cmocka_unit_test(test_record_text_alone_leaves_normalized_fields_unknown),
         cmocka_unit_test(test_record_text_lacking_the_paths_key_rules_out_any_test_of_it),
         cmocka_unit_test(test_exists_and_not_exists),
