@@ -79,6 +79,15 @@ static bool any_pred(const node *n, bool (*is)(const node *))
 
 bool ch_expr_uses_raw(const ch_expr *e) { return any_pred(e->root, ch__expr_pred_raw); }
 
+/* A test that reads a normalized slot on either side (or the dataset's bit). */
+static bool pred_reads_slot(const node *n)
+{
+    return n->ds_fast || n->field == NULL || ch_field_ref_info(n->field) != NULL ||
+           (n->rfield != NULL && ch_field_ref_info(n->rfield) != NULL);
+}
+
+bool ch_expr_raw_only(const ch_expr *e) { return !any_pred(e->root, pred_reads_slot); }
+
 /* Whether normalized fields alone (and with text, the record's text: a test ch__expr_pred_text or
  * ch__expr_pred_key takes, as mark_text_tests found, can be false) can make n false (want 0) or
  * true (want 1) for some event: the static shape of the answers of ch_expr_eval_typed and

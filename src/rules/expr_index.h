@@ -44,6 +44,10 @@ bool ch_expr_pred_eq_literal(const ch_expr_node *n, ch_value *out);
 size_t ch_expr_node_offset(const ch_expr_node *n);
 /* Does some test read a path that is not a normalized slot (so the record must be parsed)? */
 bool ch_expr_uses_raw(const ch_expr *e);
+/* Does every test read raw paths alone (no normalized slot on either side of any test)? Then an
+ * event holding only its original record (ch__ev_decode_orig) gets the full answer, and a
+ * search need not decode a record's normalized fields to rule it out. */
+bool ch_expr_raw_only(const ch_expr *e);
 /* The expression's answer on ev from its normalized fields alone (Kleene logic, every test of a
  * raw path unknown): 1 true or 0 false whatever the raw paths hold, -1 when they decide. Lets a
  * search skip inflating and parsing a record's original JSON when its normalized fields already

@@ -505,6 +505,16 @@ int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on
     return 0;
 }
 
+int ch__ev_decode_orig(const uint8_t *o, size_t on, ch_ev_decoded *d)
+{
+    ch_event_reset(&d->ev);
+    d->rid = 0;
+    rd q = {o, o + on, false};
+    if (decode_orig(&q, d) < 0 || q.p != q.end)
+        return CH_EPARSE;
+    return 0;
+}
+
 /* The pivots of an investigation; the order is the on-disk order of a segment's
  * dictionaries, so it only ever grows at the end. */
 const char *const ch__ix_fields[CH_IX_NFIELDS] = {

@@ -79,6 +79,9 @@ struct ch_search {
     uint32_t text_asked, text_ruled_out;
     bool text_off;
     bool need_orig; /* the expression or a grouping field reads the original record */
+    /* uses_raw, and no test reads a normalized slot (ch_expr_raw_only): over a segment inside
+     * the time range (seg_inside) a record's original part alone answers the expression */
+    bool raw_only, seg_inside;
     /* Counts come from the indexes alone (count_from_index): an exact expression, and every
      * grouping field indexed; gfield[i] is grouping field i's index field. */
     bool ix_count;
@@ -226,6 +229,7 @@ int ch_search_new(const ch_search_opts *opts, ch_search **out, ch_error *err)
     s->typed_first = s->uses_raw && ch_expr_typed_can_reject(s->expr);
     s->text_first = s->uses_raw && ch_expr_text_can_reject(s->expr);
     s->text_alone = s->text_first && !s->typed_first && ch_expr_text_alone_can_reject(s->expr);
+    s->raw_only = s->uses_raw && ch_expr_raw_only(s->expr);
     if ((s->count_by_src && (rc = split_fields(s, s->count_by_src, err)) < 0) ||
         (s->top_src && (rc = split_fields(s, s->top_src, err)) < 0))
         goto fail;
@@ -949,6 +953,32 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
             return 0;
         }
     }
+    /* Raw paths alone, and every record of the segment in the time range: the original part
+     * answers, and a record it rules out has its normalized fields never decoded (inflating and
+     * rebuilding them was a sixth of such a scan, docs/BENCHMARKS.md section 77). A match is
+     * decoded whole below, its parsed document kept. (The text, where it can rule a record
+     * out, was asked above: text_alone is text_first for such an expression.) */
+    bool raw_matched = false;
+    ch_json_val doc;
+    memset(&doc, 0, sizeof doc);
+    if (split && s->raw_only && s->seg_inside) {
+        if ((o == NULL && ch__seg_orig(seg, ord, &o, &on, &e) < 0) ||
+            ch__ev_decode_orig(o, on, s->dec) < 0) {
+            record_damaged(s, path, ord, &e);
+            *bad = true;
+            return 0;
+        }
+        ch_event *rev = &s->dec->ev;
+        attach_doc(s, rev);
+        if (!ch_expr_eval(s->expr, rev, s->scratch)) {
+            s->unscanned++;
+            return 0;
+        }
+        raw_matched = true;
+        doc = rev->raw_doc;
+        if (!rev->has_raw_doc)
+            raw_matched = false; /* not JSON (columns): nothing parsed to keep, eval again */
+    }
     bool with_orig = split && s->need_orig && !s->typed_first && o == NULL;
     if (ch__seg_typed(seg, ord, &p, &n, &e) < 0 ||
         (with_orig && ch__seg_orig(seg, ord, &o, &on, &e) < 0) ||
@@ -972,14 +1002,19 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
     }
     /* Parsing is about a third of a raw path's scan (docs/BENCHMARKS.md section 68): a record
      * whose text lacks the literals the expression needs is not parsed. */
-    if (s->text_first && !s->text_off && ev->raw_json.p != NULL &&
-        text_answer(
-            s, ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch)) == 0)
-        return 0;
-    if (s->uses_raw)
-        attach_doc(s, ev);
-    if (!ch_expr_eval(s->expr, ev, s->scratch))
-        return 0;
+    if (raw_matched) {
+        ev->raw_doc = doc; /* the same bytes, parsed above */
+        ev->has_raw_doc = true;
+    } else {
+        if (s->text_first && !s->text_off && ev->raw_json.p != NULL &&
+            text_answer(
+                s, ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch)) == 0)
+            return 0;
+        if (s->uses_raw)
+            attach_doc(s, ev);
+        if (!ch_expr_eval(s->expr, ev, s->scratch))
+            return 0;
+    }
     atomic_fetch_add_explicit(&R(s)->matched, 1, memory_order_relaxed);
     /* A match that leaves the process (kept for the caller, or handed to an on_match that reads
      * more than normalized fields) carries its original record: fetch it now if not yet. */
@@ -1184,6 +1219,7 @@ int ch__search_segment(ch_search *s, ch_seg *seg, const char *path, ch_error *er
         }
     }
     size_t n = c.all ? m->nrec : c.n, evaluated = n;
+    s->seg_inside = m->min_ts >= s->o.from_ms && m->max_ts <= s->o.to_ms;
     s->text_asked = s->text_ruled_out = 0;
     s->text_off = false;
     for (size_t i = 0; i < n && rc == 0 && !bad; i++) {

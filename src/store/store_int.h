@@ -43,6 +43,9 @@ int ch__ev_decode(const uint8_t *p, size_t n, ch_ev_decoded *d);
 /* Decode a typed part t[0..tn) and an original part o[0..on) into d; o NULL decodes the typed
  * part alone (no original record: raw_json NULL, no columns). */
 int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d);
+/* The original part o[0..on) alone into d: an event with nothing but its original record
+ * (raw_json or the columns; every normalized slot empty, rid 0). CH_EPARSE when damaged. */
+int ch__ev_decode_orig(const uint8_t *o, size_t on, ch_ev_decoded *d);
 /* The record's JSON text from its original part alone (the part's first item), without
  * decoding either part: false when the part does not start with one. */
 bool ch__ev_orig_text(const uint8_t *o, size_t on, ch_sv *out);

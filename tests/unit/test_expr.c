@@ -622,6 +622,51 @@ static void test_record_text_rules_out_literals_it_lacks(void **state)
                      -1);
 }
 
+/* Which expressions an event holding only its original record answers in full (a search then
+ * skips decoding the normalized fields of the records they rule out): raw paths alone. */
+static bool raw_only(const char *src)
+{
+    ch_expr *e = NULL;
+    ch_error err = {0, ""};
+    if (ch_expr_compile(src, &env, &e, &err) != 0)
+        fail_msg("compile of <%s> failed: %s", src, err.msg);
+    bool r = ch_expr_raw_only(e);
+    ch_expr_free(e);
+    return r;
+}
+
+static void test_raw_only_expressions_read_no_normalized_slot(void **state)
+{
+    (void)state;
+    assert_true(raw_only("requestParameters.instanceType == \"p3.16xlarge\""));
+    assert_true(raw_only("userAgent matches \"^[0-9]+$\" or not requestParameters.maxCount > 5"));
+    assert_true(raw_only("requestParameters.imageId == responseElements.imageId"));
+    assert_false(raw_only("user.name == \"alice\""));
+    assert_false(raw_only("requestParameters.instanceType exists and user.name == \"alice\""));
+    assert_false(raw_only("event.dataset == \"cloudtrail\" and requestParameters.maxCount > 5"));
+    /* a compare of two fields reads both sides */
+    assert_false(raw_only("user.name == userIdentity.userName"));
+    assert_false(raw_only("userIdentity.userName == user.name"));
+    /* and an event holding only its original record answers those as the whole event does */
+    ch_event only = run;
+    ch_event_reset(&only);
+    only.raw_json = run.raw_json;
+    only.raw_doc = run.raw_doc;
+    only.has_raw_doc = run.has_raw_doc;
+    const char *srcs[] = {"requestParameters.instanceType == \"p3.16xlarge\"",
+                          "requestParameters.instanceType == \"t3.micro\"",
+                          "userAgent matches \"^[0-9]+$\" or requestParameters.maxCount exists"};
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        ch_expr *e = NULL;
+        ch_error err = {0, ""};
+        assert_int_equal(ch_expr_compile(srcs[i], &env, &e, &err), 0);
+        bool got = ch_expr_eval(e, &only, scratch);
+        assert_int_equal(got, ch_expr_eval(e, &run, scratch));
+        assert_int_equal(got, i != 1); /* the second is false, the others true */
+        ch_expr_free(e);
+    }
+}
+
 /* A regular expression's every match holds one of the literals its prefilter found
  * (expr_prefilter.c): a text without any of them holds no matching value. */
 static void test_record_text_rules_out_patterns_whose_literals_it_lacks(void **state)
@@ -1095,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_normalized_fields_alone_answer_when_they_can),
         cmocka_unit_test(test_record_text_rules_out_literals_it_lacks),
         cmocka_unit_test(test_record_text_rules_out_patterns_whose_literals_it_lacks),
+        cmocka_unit_test(test_raw_only_expressions_read_no_normalized_slot),
         cmocka_unit_test(test_record_text_alone_leaves_normalized_fields_unknown),
         cmocka_unit_test(test_record_text_lacking_the_paths_key_rules_out_any_test_of_it),
         cmocka_unit_test(test_exists_and_not_exists),
