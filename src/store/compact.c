@@ -130,12 +130,12 @@ static int visit_inputs(merge *m, bool decode, visit_fn fn, void *ctx, ch_error 
             part2 p = {.split = split, .in = (uint32_t)i, .ord = o, .path = m->inputs[i]};
             if ((rc = ch__seg_typed(sg, o, &p.t, &p.tn, err)) < 0 ||
                 (split && (rc = ch__seg_orig(sg, o, &p.o, &p.on, err)) < 0))
-                rc = in_input(m->inputs[i], rc, err);
+                rc = in_input(p.path, rc, err);
             else if (decode && (split ? ch__ev_decode_parts(p.t, p.tn, NULL, 0, m->d)
                                       : ch__ev_decode(p.t, p.tn, m->d)) < 0)
-                rc = ch_error_set(err, CH_EPARSE, "%s: record %u does not decode", m->inputs[i], o);
+                rc = ch_error_set(err, CH_EPARSE, "%s: record %u does not decode", p.path, o);
             else if (p.tn + p.on > UINT32_MAX)
-                rc = ch_error_set(err, CH_EPARSE, "%s: record %u is %zu bytes", m->inputs[i], o,
+                rc = ch_error_set(err, CH_EPARSE, "%s: record %u is %zu bytes", p.path, o,
                                   p.tn + p.on);
             else
                 rc = fn(ctx, r, &p, m->d, err);

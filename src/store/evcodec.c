@@ -492,6 +492,13 @@ bool ch__ev_orig_text(const uint8_t *o, size_t on, ch_sv *out)
     return !q.bad && out->p != NULL;
 }
 
+/* An original part, the whole of o[0..on), into d's event. */
+static int decode_orig_part(const uint8_t *o, size_t on, ch_ev_decoded *d)
+{
+    rd q = {o, o + on, false};
+    return decode_orig(&q, d) < 0 || q.p != q.end ? CH_EPARSE : 0;
+}
+
 int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on, ch_ev_decoded *d)
 {
     rd r = {t, t + tn, false};
@@ -499,20 +506,14 @@ int ch__ev_decode_parts(const uint8_t *t, size_t tn, const uint8_t *o, size_t on
         return CH_EPARSE;
     if (o == NULL)
         return 0; /* typed only: no original record (raw_json NULL, no columns) */
-    rd q = {o, o + on, false};
-    if (decode_orig(&q, d) < 0 || q.p != q.end)
-        return CH_EPARSE;
-    return 0;
+    return decode_orig_part(o, on, d);
 }
 
 int ch__ev_decode_orig(const uint8_t *o, size_t on, ch_ev_decoded *d)
 {
     ch_event_reset(&d->ev);
     d->rid = 0;
-    rd q = {o, o + on, false};
-    if (decode_orig(&q, d) < 0 || q.p != q.end)
-        return CH_EPARSE;
-    return 0;
+    return decode_orig_part(o, on, d);
 }
 
 /* The pivots of an investigation; the order is the on-disk order of a segment's

@@ -974,10 +974,9 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
             s->unscanned++;
             return 0;
         }
-        raw_matched = true;
+        /* not JSON (columns): nothing parsed to keep, and asked again below */
+        raw_matched = rev->has_raw_doc;
         doc = rev->raw_doc;
-        if (!rev->has_raw_doc)
-            raw_matched = false; /* not JSON (columns): nothing parsed to keep, eval again */
     }
     bool with_orig = split && s->need_orig && !s->typed_first && o == NULL;
     if (ch__seg_typed(seg, ord, &p, &n, &e) < 0 ||
