@@ -159,6 +159,9 @@ typedef struct ch_event {
      * walking the document again. false (the reset value) means "not known": it walks. */
     bool raw_no_ecs_root;
     ch_json_val raw_doc;
+    /* Set instead of raw_doc by a full scan that reads a few raw paths of raw_json lazily
+     * (store/search.c); raw paths read through it before raw_doc. */
+    struct ch_json_lazy *raw_lazy;
     ch_sv raw_json;
     /* For columnar sources (flow logs): header names and values, "-" kept as given. */
     const ch_sv *raw_names;

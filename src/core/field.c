@@ -263,9 +263,7 @@ const ch_field_info *ch_field_name_list(size_t i) { return i < NSLOTS ? &slots[i
 
 /* ---- refs ---- */
 
-typedef struct seg {
-    uint16_t off, len;
-} seg;
+typedef ch_json_key seg; /* the lazy reader walks the same segments */
 
 struct ch_field_ref {
     const slot *slot; /* NULL for a raw path */
@@ -498,6 +496,42 @@ static bool walk(const ch_field_ref *r, unsigned i, ch_json_val v, unsigned nest
     return walk(r, i + 1, child, nest, vs);
 }
 
+/* A value from the lazy reader, under json_value's rules. */
+static bool lazy_emit(void *ctx, const ch_json_leaf *l)
+{
+    ch_value out;
+    switch (l->type) {
+    case CH_JSON_STRING:
+        if (l->n == 0)
+            return false;
+        out.type = CH_V_STR;
+        out.u.s = (ch_sv){l->s, (uint32_t)l->n};
+        break;
+    case CH_JSON_INT:
+        out.type = CH_V_INT;
+        out.u.i = l->i;
+        break;
+    case CH_JSON_UINT:
+        out.type = CH_V_DBL;
+        out.u.d = (double)l->u;
+        break;
+    case CH_JSON_DOUBLE:
+        out.type = CH_V_DBL;
+        out.u.d = l->d;
+        break;
+    case CH_JSON_BOOL:
+        out.type = CH_V_BOOL;
+        out.u.b = l->b;
+        break;
+    case CH_JSON_OBJECT:
+        out.type = CH_V_OBJ;
+        break;
+    default:
+        return false;
+    }
+    return emit((visit *)ctx, &out);
+}
+
 static inline bool name_is(const ch_sv *name, const ch_field_ref *r)
 {
     return name->n == r->len && memcmp(name->p, r->path, r->len) == 0;
@@ -543,6 +577,12 @@ size_t ch_field_visit(const ch_field_ref *r, const ch_event *ev, ch_field_cache 
         for (unsigned k = 0; k < n; k++)
             if (emit(&vs, &vals[k]))
                 break;
+        return vs.count;
+    }
+    if (ev->raw_lazy != NULL) {
+        /* An error (none for a record the DOM parses) ends the visit with what it gave. */
+        ch_json_lazy_visit(ev->raw_lazy, r->path, r->segs, r->nseg, CH_FIELD_MAX_ARRAY_NEST,
+                           lazy_emit, &vs);
         return vs.count;
     }
     if (ev->has_raw_doc) {

@@ -5,7 +5,8 @@
  * faster than any C JSON library on Debian. A ch_json_parser owns the parsed document; every
  * ch_json_val and every string it yields borrows from the parser and is valid only until the
  * next ch_json_parse on that parser. Values are small handles (a document pointer and a tape
- * index) passed by value.
+ * index) passed by value. A ch_json_lazy reads a few paths of a record through simdjson's
+ * on-demand API instead, for full scans that ask every record a path or two.
  */
 #ifndef CH_CORE_JSON_H
 #define CH_CORE_JSON_H
@@ -96,6 +97,45 @@ void ch_json_doc_free(ch_json_doc *d);
 /* Copy the whole document v belongs to into d (reusing its memory); *out is v in the copy.
  * Returns 0 or CH_ENOMEM. */
 int ch_json_doc_copy(ch_json_doc *d, ch_json_val v, ch_json_val *out, ch_json_strings *strings);
+
+/* ---- a few paths of a record, without its whole document ----
+ *
+ * A full scan that asks every stored record one raw path spent a third of its time building
+ * documents it then read two values of (docs/BENCHMARKS.md section 77). The on-demand API
+ * validates and indexes the whole text (UTF-8 and structure) but walks only to the keys asked.
+ * Taken only for an object whose text holds no backslash: every string's bytes are then its
+ * value and every key compares as written, so the values are those the DOM gives; any other
+ * text is refused and the caller parses it whole. */
+typedef struct ch_json_lazy ch_json_lazy;
+/* One segment of a path: key = path + off, len bytes. */
+typedef struct ch_json_key {
+    uint16_t off, len;
+} ch_json_key;
+/* A value met at the end of a path: type, and the member its type names (s/n for a string,
+ * borrowed from the loaded copy). Objects and nulls carry nothing else. */
+typedef struct ch_json_leaf {
+    ch_json_type type;
+    const char *s;
+    size_t n;
+    int64_t i;
+    uint64_t u;
+    double d;
+    bool b;
+} ch_json_leaf;
+/* Called once per value; return true to stop the visit. */
+typedef bool (*ch_json_leaf_fn)(void *ctx, const ch_json_leaf *v);
+
+ch_json_lazy *ch_json_lazy_new(size_t max_doc, size_t max_depth); /* NULL: out of memory */
+void ch_json_lazy_free(ch_json_lazy *l);                          /* NULL-safe */
+/* Load buf[0..len) (copied, so the caller's buffer needs no padding). 0, or CH_EPARSE when the
+ * text is refused (not an object, a backslash, invalid), CH_ELIMIT past max_doc, CH_ENOMEM. */
+int ch_json_lazy_load(ch_json_lazy *l, const char *buf, size_t len);
+/* Visit the values at keys[0..nkeys) from the loaded record's root, as the rules' DOM walk does:
+ * an array met mid-path has the same key looked up in each element, one met at the end gives
+ * its elements, arrays inside arrays up to max_nest deep. 0 when the walk finished or was
+ * stopped, CH_EPARSE when simdjson met an error (the values before it were visited). */
+int ch_json_lazy_visit(ch_json_lazy *l, const char *path, const ch_json_key *keys, unsigned nkeys,
+                       unsigned max_nest, ch_json_leaf_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -57,7 +57,7 @@
 
 /* Every string view of ch_event is rebased below: a field added to the event must be added
  * there too, or a slot would hand out a view into a buffer the stream has reused. */
-_Static_assert(sizeof(ch_event) == 1080, "ch_event changed: update copy_event in prefetch.c");
+_Static_assert(sizeof(ch_event) == 1088, "ch_event changed: update copy_event in prefetch.c");
 
 typedef struct pf_item {
     int rc;
@@ -171,6 +171,7 @@ static int copy_event(pf_item *s, ch_arena *arena)
     /* What a worker prepares comes after this, in the batch's arena already. */
     memset(&e->prep, 0, sizeof e->prep);
     copier c = {.a = arena};
+    e->raw_lazy = NULL; /* a parser's events never carry one: it belongs to a search */
     if (e->has_raw_doc) {
         if (s->doc == NULL && (s->doc = ch_json_doc_new()) == NULL)
             return CH_ENOMEM;

@@ -89,7 +89,8 @@ struct ch_search {
     uint32_t *ixterm; /* count_from_index's scratch: a term per candidate and grouping field */
     size_t capixterm;
     ch_json_parser *jp;
-    ZSTD_DCtx *dctx; /* shared by the segments it reads */
+    ch_json_lazy *jl; /* raw paths of records not (yet) matched: read_raw */
+    ZSTD_DCtx *dctx;  /* shared by the segments it reads */
     /* when ch_search_run began: progress is read from other threads while it runs */
     _Atomic int64_t t0_ns;
     /* grouping */
@@ -270,6 +271,7 @@ void ch_search_free(ch_search *s)
     ch_expr_free(s->expr);
     ch_expr_scratch_free(s->scratch);
     ch_json_parser_free(s->jp);
+    ch_json_lazy_free(s->jl);
     ZSTD_freeDCtx(s->dctx);
     ch_free(s->expr_src);
     ch_free(s->count_by_src);
@@ -886,6 +888,32 @@ static void attach_doc(ch_search *s, ch_event *ev)
         ev->has_raw_doc = true;
 }
 
+/* Make the record's raw paths readable for the expression: through the lazy reader where it
+ * takes the text (building each record's document was 30% of a scan that asks one raw path of
+ * every record, on-demand walks cost about half of it: docs/BENCHMARKS.md section 79), else the
+ * whole document. A match is given its document (keep_doc) before it leaves eval_record. */
+static void read_raw(ch_search *s, ch_event *ev)
+{
+    if (ev->raw_json.p == NULL)
+        return;
+    if (s->jl == NULL)
+        s->jl = ch_json_lazy_new((size_t)64 << 20, 1024);
+    if (s->jl != NULL && ch_json_lazy_load(s->jl, ev->raw_json.p, ev->raw_json.n) == 0) {
+        ev->raw_lazy = s->jl;
+        return;
+    }
+    attach_doc(s, ev);
+}
+
+/* The matched record's document, for the writer and for on_match's readers of raw_doc. */
+static void keep_doc(ch_search *s, ch_event *ev)
+{
+    if (ev->raw_lazy == NULL)
+        return;
+    ev->raw_lazy = NULL;
+    attach_doc(s, ev);
+}
+
 /* Record ord could not be read (e says why, when the reader said): the segment is reported. */
 static void record_damaged(ch_search *s, const char *path, uint32_t ord, ch_error *e)
 {
@@ -969,11 +997,12 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
             return 0;
         }
         ch_event *rev = &s->dec->ev;
-        attach_doc(s, rev);
+        read_raw(s, rev);
         if (!ch_expr_eval(s->expr, rev, s->scratch)) {
             s->unscanned++;
             return 0;
         }
+        keep_doc(s, rev);
         /* not JSON (columns): nothing parsed to keep, and asked again below */
         raw_matched = rev->has_raw_doc;
         doc = rev->raw_doc;
@@ -1010,9 +1039,10 @@ static int eval_record(ch_search *s, ch_seg *seg, uint32_t ord, const char *path
                 s, ch_expr_eval_text(s->expr, ev, ev->raw_json.p, ev->raw_json.n, s->scratch)) == 0)
             return 0;
         if (s->uses_raw)
-            attach_doc(s, ev);
+            read_raw(s, ev);
         if (!ch_expr_eval(s->expr, ev, s->scratch))
             return 0;
+        keep_doc(s, ev);
     }
     atomic_fetch_add_explicit(&R(s)->matched, 1, memory_order_relaxed);
     /* A match that leaves the process (kept for the caller, or handed to an on_match that reads

@@ -1,6 +1,7 @@
 /*
- * test_field.c - field paths: normalized slots, raw JSON paths with array fan-out, flow-log
- * columns, missing values, the name table and value helpers.
+ * test_field.c - field paths: normalized slots, raw JSON paths with array fan-out (read from the
+ * parsed document and through the lazy on-demand reader), flow-log columns, missing values, the
+ * name table and value helpers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,6 +291,138 @@ static void test_visit_stops_when_the_visitor_says_so(void **state)
     ch_json_parser_free(p);
 }
 
+/* ---- the lazy reader (json.h: ch_json_lazy), which full scans use instead of the document ---- */
+
+static bool same_values(const collected *a, const collected *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const ch_value *x = &a->v[i], *y = &b->v[i];
+        if (x->type != y->type)
+            return false;
+        if (x->type == CH_V_STR &&
+            (x->u.s.n != y->u.s.n || memcmp(x->u.s.p, y->u.s.p, x->u.s.n) != 0))
+            return false;
+        if ((x->type == CH_V_INT && x->u.i != y->u.i) ||
+            (x->type == CH_V_DBL && x->u.d != y->u.d) || (x->type == CH_V_BOOL && x->u.b != y->u.b))
+            return false;
+    }
+    return true;
+}
+
+static void test_lazy_reader_gives_the_documents_values(void **state)
+{
+    (void)state;
+    static const char *docs[] = {
+        NULL, /* run_instances */
+        "{\"a\":{\"b\":[1,-2,3.5,true,null,\"\",\"x\",{\"c\":1},[[\"deep\"]]]},"
+        "\"big\":18446744073709551615,\"neg\":-9223372036854775808,\"e\":1e3,\"dup\":1,"
+        "\"dup\":2,\"u\":\"caf\xc3\xa9\"}",
+        "{\"Records\":[{\"eventName\":\"A\"},{\"eventName\":\"B\",\"x\":{}}],\"n\":[]}",
+        "{\"nest\":[[[[[[[[[[\"ten\"]]]]]]]]]],\"s\":\"a\\\"b\"}",
+    };
+    static const char *paths[] = {
+        "eventName",
+        "userIdentity.userName",
+        "requestParameters",
+        "requestParameters.minCount",
+        "requestParameters.ratio",
+        "requestParameters.dryRun",
+        "requestParameters.empty",
+        "requestParameters.nothing",
+        "responseElements.instancesSet.items.instanceId",
+        "tags",
+        "a.b",
+        "a.b.c",
+        "big",
+        "neg",
+        "e",
+        "dup",
+        "u",
+        "Records.eventName",
+        "Records.x",
+        "n",
+        "nest",
+        "s",
+        "absent",
+        "a.absent.deeper",
+        "eventName.deeper",
+    };
+    ch_json_lazy *l = ch_json_lazy_new(1 << 20, 64);
+    assert_non_null(l);
+    size_t lazily = 0;
+    for (size_t d = 0; d < sizeof docs / sizeof *docs; d++) {
+        const char *text = docs[d] ? docs[d] : run_instances;
+        ch_event dom, lz;
+        ch_event_reset(&dom);
+        ch_event_reset(&lz);
+        ch_json_parser *p = with_json(&dom, text);
+        bool slash = strchr(text, '\\') != NULL;
+        /* Text with a backslash is refused (its strings would need unescaping): the caller
+         * parses it whole. */
+        assert_int_equal(ch_json_lazy_load(l, text, strlen(text)), slash ? CH_EPARSE : 0);
+        if (!slash) {
+            lz.raw_lazy = l;
+            lazily++;
+            for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) {
+                collected a, b;
+                size_t na = values_of(paths[k], &dom, &a), nb = values_of(paths[k], &lz, &b);
+                assert_int_equal(na, nb);
+                if (!same_values(&a, &b))
+                    fail_msg("document %zu, path %s: the lazy reader's values differ", d, paths[k]);
+            }
+        }
+        ch_json_parser_free(p);
+    }
+    assert_int_equal(lazily, 3);
+
+    /* The same answers the document gives, spelled out for one path of each kind. */
+    ch_event ev;
+    ch_event_reset(&ev);
+    ev.raw_lazy = l;
+    assert_int_equal(ch_json_lazy_load(l, docs[1], strlen(docs[1])), 0);
+    collected c;
+    /* a.b: 1, -2, 3.5, true, "x", an object and "deep" (null and "" are missing) */
+    assert_int_equal(values_of("a.b", &ev, &c), 7);
+    assert_int_equal(c.v[0].type, CH_V_INT);
+    assert_int_equal(c.v[1].u.i, -2);
+    assert_int_equal(c.v[2].type, CH_V_DBL);
+    assert_int_equal(c.v[3].type, CH_V_BOOL);
+    assert_true(sv_is(c.v[4].u.s, "x"));
+    assert_int_equal(c.v[5].type, CH_V_OBJ);
+    assert_true(sv_is(c.v[6].u.s, "deep"));
+    assert_int_equal(values_of("big", &ev, &c), 1);
+    assert_int_equal(c.v[0].type, CH_V_DBL);
+    assert_int_equal(values_of("dup", &ev, &c), 1);
+    assert_int_equal(c.v[0].u.i, 1); /* the first of duplicate keys, as the document */
+    /* Arrays inside arrays past CH_FIELD_MAX_ARRAY_NEST give nothing, as in the document. */
+    const char *deep = "{\"nest\":[[[[[[[[[[\"ten\"]]]]]]]]]],\"seven\":[[[[[[[\"7\"]]]]]]]}";
+    assert_int_equal(ch_json_lazy_load(l, deep, strlen(deep)), 0);
+    assert_int_equal(values_of("nest", &ev, &c), 0);
+    assert_int_equal(values_of("seven", &ev, &c), 1);
+
+    /* Stopping: the visitor's first answer ends the walk. */
+    assert_int_equal(ch_json_lazy_load(l, run_instances, strlen(run_instances)), 0);
+    ch_field_ref *r;
+    assert_int_equal(
+        ch_field_resolve("responseElements.instancesSet.items.instanceId", 46, &r, NULL), 0);
+    int calls = 0;
+    assert_int_equal(ch_field_visit(r, &ev, NULL, stop_now, &calls), 1);
+    assert_int_equal(calls, 1);
+    ch_field_ref_free(r);
+
+    /* Refused: not an object, invalid UTF-8, larger than the cap. */
+    assert_int_equal(ch_json_lazy_load(l, "[1,2]", 5), CH_EPARSE);
+    const char *bad_utf8 = "{\"a\":\"\xff\"}";
+    assert_int_equal(ch_json_lazy_load(l, bad_utf8, strlen(bad_utf8)), CH_EPARSE);
+    ch_json_lazy *small = ch_json_lazy_new(16, 64);
+    assert_non_null(small);
+    assert_int_equal(ch_json_lazy_load(small, run_instances, strlen(run_instances)), CH_ELIMIT);
+    ch_json_lazy_free(small);
+    ch_json_lazy_free(l);
+}
+
 /* ---- flow-log columns ---- */
 
 static const ch_sv flow_names[] = {
@@ -429,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_raw_path_types_numbers_bools_and_objects),
         cmocka_unit_test(test_raw_null_empty_and_absent_are_missing),
         cmocka_unit_test(test_visit_stops_when_the_visitor_says_so),
+        cmocka_unit_test(test_lazy_reader_gives_the_documents_values),
         cmocka_unit_test(test_flow_raw_names_with_dashes_and_dash_as_missing),
         cmocka_unit_test(test_flow_cache_hits_and_survives_a_new_header),
         cmocka_unit_test(test_resolve_rejects_bad_paths),
