@@ -49,14 +49,20 @@ static inline ch_json_val wrap(dom::element e)
     return v;
 }
 
-extern "C" ch_json_parser *ch_json_parser_new(size_t max_doc, size_t max_depth)
+/* A parser of either API, or nullptr when it cannot allocate (max_depth 0: the default 1024). */
+template <class T> static T *make_parser(size_t max_doc, size_t max_depth)
 {
-    ch_json_parser *p = new (std::nothrow) ch_json_parser(max_doc, max_depth ? max_depth : 1024);
+    T *p = new (std::nothrow) T(max_doc, max_depth ? max_depth : 1024);
     if (p != nullptr && !p->ok) {
         delete p;
         return nullptr;
     }
     return p;
+}
+
+extern "C" ch_json_parser *ch_json_parser_new(size_t max_doc, size_t max_depth)
+{
+    return make_parser<ch_json_parser>(max_doc, max_depth);
 }
 
 extern "C" void ch_json_parser_free(ch_json_parser *p) { delete p; }
@@ -339,12 +345,7 @@ struct ch_json_lazy {
 
 extern "C" ch_json_lazy *ch_json_lazy_new(size_t max_doc, size_t max_depth)
 {
-    ch_json_lazy *l = new (std::nothrow) ch_json_lazy(max_doc, max_depth ? max_depth : 1024);
-    if (l != nullptr && !l->ok) {
-        delete l;
-        return nullptr;
-    }
-    return l;
+    return make_parser<ch_json_lazy>(max_doc, max_depth);
 }
 
 extern "C" void ch_json_lazy_free(ch_json_lazy *l) { delete l; }

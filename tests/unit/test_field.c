@@ -272,22 +272,29 @@ static bool stop_now(void *ctx, const ch_value *v)
     return true;
 }
 
+/* run_instances's two instance ids: a visitor that stops at the first is called once, and the
+ * first value is i-1. */
+static void assert_stops_at_first_instance(const ch_event *ev)
+{
+    ch_field_ref *r;
+    assert_int_equal(
+        ch_field_resolve("responseElements.instancesSet.items.instanceId", 46, &r, NULL), 0);
+    int calls = 0;
+    assert_int_equal(ch_field_visit(r, ev, NULL, stop_now, &calls), 1);
+    assert_int_equal(calls, 1);
+    ch_value first;
+    assert_true(ch_field_first(r, ev, NULL, &first));
+    assert_true(sv_is(first.u.s, "i-1"));
+    ch_field_ref_free(r);
+}
+
 static void test_visit_stops_when_the_visitor_says_so(void **state)
 {
     (void)state;
     ch_event ev;
     ch_event_reset(&ev);
     ch_json_parser *p = with_json(&ev, run_instances);
-    ch_field_ref *r;
-    assert_int_equal(
-        ch_field_resolve("responseElements.instancesSet.items.instanceId", 46, &r, NULL), 0);
-    int calls = 0;
-    assert_int_equal(ch_field_visit(r, &ev, NULL, stop_now, &calls), 1);
-    assert_int_equal(calls, 1);
-    ch_value first;
-    assert_true(ch_field_first(r, &ev, NULL, &first));
-    assert_true(sv_is(first.u.s, "i-1"));
-    ch_field_ref_free(r);
+    assert_stops_at_first_instance(&ev);
     ch_json_parser_free(p);
 }
 
@@ -404,13 +411,7 @@ static void test_lazy_reader_gives_the_documents_values(void **state)
 
     /* Stopping: the visitor's first answer ends the walk. */
     assert_int_equal(ch_json_lazy_load(l, run_instances, strlen(run_instances)), 0);
-    ch_field_ref *r;
-    assert_int_equal(
-        ch_field_resolve("responseElements.instancesSet.items.instanceId", 46, &r, NULL), 0);
-    int calls = 0;
-    assert_int_equal(ch_field_visit(r, &ev, NULL, stop_now, &calls), 1);
-    assert_int_equal(calls, 1);
-    ch_field_ref_free(r);
+    assert_stops_at_first_instance(&ev);
 
     /* Refused: not an object, invalid UTF-8, larger than the cap. */
     assert_int_equal(ch_json_lazy_load(l, "[1,2]", 5), CH_EPARSE);
