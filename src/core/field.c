@@ -429,41 +429,58 @@ static unsigned read_slot(const slot *s, const ch_event *ev, ch_value *out)
     return 0;
 }
 
-/* A JSON leaf as a value; false for what counts as missing (null, ""). */
-static bool json_value(ch_json_val v, ch_json_type t, ch_value *out)
+/* A JSON leaf, from the DOM or the lazy reader, as a value; false for what counts as missing
+ * (null, ""). One rule for both readers, so a raw path reads the same through either. */
+static bool leaf_value(const ch_json_leaf *l, ch_value *out)
 {
-    switch (t) {
-    case CH_JSON_STRING: {
-        const char *s;
-        size_t n;
-        if (!ch_json_get_str(v, &s, &n) || n == 0)
+    switch (l->type) {
+    case CH_JSON_STRING:
+        if (l->n == 0)
             return false;
         out->type = CH_V_STR;
-        out->u.s = (ch_sv){s, (uint32_t)n};
+        out->u.s = (ch_sv){l->s, (uint32_t)l->n};
         return true;
-    }
     case CH_JSON_INT:
         out->type = CH_V_INT;
-        return ch_json_get_i64(v, &out->u.i);
-    case CH_JSON_UINT: {
-        uint64_t u;
-        if (!ch_json_get_u64(v, &u))
-            return false;
-        out->type = CH_V_DBL;
-        out->u.d = (double)u;
+        out->u.i = l->i;
         return true;
-    }
+    case CH_JSON_UINT:
+        out->type = CH_V_DBL;
+        out->u.d = (double)l->u;
+        return true;
     case CH_JSON_DOUBLE:
         out->type = CH_V_DBL;
-        return ch_json_get_f64(v, &out->u.d);
+        out->u.d = l->d;
+        return true;
     case CH_JSON_BOOL:
         out->type = CH_V_BOOL;
-        return ch_json_get_bool(v, &out->u.b);
+        out->u.b = l->b;
+        return true;
     case CH_JSON_OBJECT:
         out->type = CH_V_OBJ;
         return true;
     default:
         return false;
+    }
+}
+
+/* A DOM value of type t as a leaf; false when its getter fails. */
+static bool dom_leaf(ch_json_val v, ch_json_type t, ch_json_leaf *l)
+{
+    l->type = t;
+    switch (t) {
+    case CH_JSON_STRING:
+        return ch_json_get_str(v, &l->s, &l->n);
+    case CH_JSON_INT:
+        return ch_json_get_i64(v, &l->i);
+    case CH_JSON_UINT:
+        return ch_json_get_u64(v, &l->u);
+    case CH_JSON_DOUBLE:
+        return ch_json_get_f64(v, &l->d);
+    case CH_JSON_BOOL:
+        return ch_json_get_bool(v, &l->b);
+    default:
+        return true;
     }
 }
 
@@ -485,8 +502,9 @@ static bool walk(const ch_field_ref *r, unsigned i, ch_json_val v, unsigned nest
         return false;
     }
     if (i == r->nseg) {
+        ch_json_leaf l;
         ch_value out;
-        return json_value(v, t, &out) && emit(vs, &out);
+        return dom_leaf(v, t, &l) && leaf_value(&l, &out) && emit(vs, &out);
     }
     if (t != CH_JSON_OBJECT)
         return false;
@@ -496,40 +514,11 @@ static bool walk(const ch_field_ref *r, unsigned i, ch_json_val v, unsigned nest
     return walk(r, i + 1, child, nest, vs);
 }
 
-/* A value from the lazy reader, under json_value's rules. */
+/* A value from the lazy reader. */
 static bool lazy_emit(void *ctx, const ch_json_leaf *l)
 {
     ch_value out;
-    switch (l->type) {
-    case CH_JSON_STRING:
-        if (l->n == 0)
-            return false;
-        out.type = CH_V_STR;
-        out.u.s = (ch_sv){l->s, (uint32_t)l->n};
-        break;
-    case CH_JSON_INT:
-        out.type = CH_V_INT;
-        out.u.i = l->i;
-        break;
-    case CH_JSON_UINT:
-        out.type = CH_V_DBL;
-        out.u.d = (double)l->u;
-        break;
-    case CH_JSON_DOUBLE:
-        out.type = CH_V_DBL;
-        out.u.d = l->d;
-        break;
-    case CH_JSON_BOOL:
-        out.type = CH_V_BOOL;
-        out.u.b = l->b;
-        break;
-    case CH_JSON_OBJECT:
-        out.type = CH_V_OBJ;
-        break;
-    default:
-        return false;
-    }
-    return emit((visit *)ctx, &out);
+    return leaf_value(l, &out) && emit((visit *)ctx, &out);
 }
 
 static inline bool name_is(const ch_sv *name, const ch_field_ref *r)

@@ -496,19 +496,10 @@ static int lazy_step(lazy_walk &w, ondemand::value &v, unsigned i, unsigned nest
 extern "C" int ch_json_lazy_visit(ch_json_lazy *l, const char *path, const ch_json_key *keys,
                                   unsigned nkeys, unsigned max_nest, ch_json_leaf_fn fn, void *ctx)
 {
-    if (nkeys == 0)
-        return 0;
     lazy_walk w{path, keys, nkeys, max_nest, fn, ctx, false};
     l->doc.rewind();
-    ondemand::object root;
-    ondemand::value c;
-    if (l->doc.get_object().get(root))
+    ondemand::value root; /* an object: load refused any other document */
+    if (l->doc.get_value().get(root))
         return CH_EPARSE;
-    std::string_view key(path + keys[0].off, keys[0].len);
-    error_code e = plain_key(key) ? root.find_field_unordered(key).get(c) : NO_SUCH_FIELD;
-    if (e == NO_SUCH_FIELD)
-        return 0;
-    if (e)
-        return CH_EPARSE;
-    return lazy_step(w, c, 1, 0);
+    return lazy_step(w, root, 0, 0);
 }
