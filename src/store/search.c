@@ -876,12 +876,17 @@ static int hist_add(ch_search *s, int64_t ts, uint64_t count, ch_error *err)
     return 0;
 }
 
+/* A stored record's limits, for its document and for the lazy reader alike: a record the
+ * reader refuses is parsed whole, so the two must accept the same records. */
+#define RAW_MAX_DOC ((size_t)64 << 20)
+#define RAW_MAX_DEPTH 1024
+
 /* Make the record's JSON document available to raw paths (and to the writer). */
 static void attach_doc(ch_search *s, ch_event *ev)
 {
     if (ev->raw_json.p == NULL)
         return;
-    if (s->jp == NULL && (s->jp = ch_json_parser_new((size_t)64 << 20, 1024)) == NULL)
+    if (s->jp == NULL && (s->jp = ch_json_parser_new(RAW_MAX_DOC, RAW_MAX_DEPTH)) == NULL)
         return;
     ch_error e = {0};
     if (ch_json_parse(s->jp, ev->raw_json.p, ev->raw_json.n, ev->raw_json.n, &ev->raw_doc, &e) == 0)
@@ -897,7 +902,7 @@ static void read_raw(ch_search *s, ch_event *ev)
     if (ev->raw_json.p == NULL)
         return;
     if (s->jl == NULL)
-        s->jl = ch_json_lazy_new((size_t)64 << 20, 1024);
+        s->jl = ch_json_lazy_new(RAW_MAX_DOC, RAW_MAX_DEPTH);
     if (s->jl != NULL && ch_json_lazy_load(s->jl, ev->raw_json.p, ev->raw_json.n) == 0) {
         ev->raw_lazy = s->jl;
         return;
